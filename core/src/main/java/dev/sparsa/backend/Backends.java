@@ -1,0 +1,79 @@
+package dev.sparsa.backend;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.ServiceLoader;
+import java.util.logging.Logger;
+
+/**
+ * The registry of kernel backends found through {@link ServiceLoader} ({@code
+ * META-INF/services/dev.sparsa.backend.AttentionBackend}). Loaded once; every lookup is cheap.
+ */
+public final class Backends {
+    private static final Logger LOG = Logger.getLogger(Backends.class.getName());
+
+    private Backends() {
+    }
+
+    private static final class Holder {
+        static final List<AttentionBackend> ALL = load();
+
+        private static List<AttentionBackend> load() {
+            List<AttentionBackend> found = new ArrayList<>();
+            for (AttentionBackend b : ServiceLoader.load(AttentionBackend.class, Backends.class.getClassLoader())) {
+                found.add(b);
+            }
+            found.sort(Comparator.comparingInt(AttentionBackend::priority).reversed()
+                    .thenComparing(AttentionBackend::name));
+            return List.copyOf(found);
+        }
+    }
+
+    /** Every backend on the class path, available or not, highest priority first. */
+    public static List<AttentionBackend> all() {
+        return Holder.ALL;
+    }
+
+    /** The backends available here, highest priority first. */
+    public static List<AttentionBackend> available() {
+        return all().stream().filter(b -> b.availability().available()).toList();
+    }
+
+    /**
+     * The backend with this name.
+     *
+     * @throws IllegalArgumentException naming the backends that exist if none has this name
+     */
+    public static AttentionBackend get(String name) {
+        for (AttentionBackend b : all()) {
+            if (b.name().equalsIgnoreCase(name)) {
+                return b;
+            }
+        }
+        throw new IllegalArgumentException("backend: no backend named '" + name + "'; found "
+                + all().stream().map(AttentionBackend::name).toList());
+    }
+
+    /**
+     * The available backend of highest priority.
+     *
+     * @throws BackendUnavailableException listing every backend and why it is unavailable
+     */
+    public static AttentionBackend preferred() {
+        for (AttentionBackend b : all()) {
+            if (b.availability().available()) {
+                return b;
+            }
+        }
+        StringBuilder why = new StringBuilder("no attention backend is available");
+        if (all().isEmpty()) {
+            why.append(": none is on the class path (add sparsa-kernels-cpu)");
+        }
+        for (AttentionBackend b : all()) {
+            why.append("; ").append(b.name()).append(": ").append(b.availability().reason());
+        }
+        LOG.warning(why.toString());
+        throw new BackendUnavailableException(why.toString());
+    }
+}

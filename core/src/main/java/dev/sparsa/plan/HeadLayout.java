@@ -1,0 +1,727 @@
+package dev.sparsa.plan;
+
+import java.util.Arrays;
+import java.util.BitSet;
+
+/**
+ * The sparse layout of one attention head: for every query tile, which rows it holds and which keys
+ * they visit. Stored CSR-style in flat {@code int[]} arrays (one set per layout, shared by every head
+ * that maps to it), so a GPU backend uploads it as a few buffers. Immutable.
+ *
+ * <p>Per tile {@code t}:
+ * <ul>
+ *   <li><b>rows</b>: {@link #rowCount(int)} query rows, contiguous from {@link #rowStart(int)} or
+ *       listed ({@link #isListed(int)}, {@link #row(int, int)}) in any order without repeats;
+ *   <li><b>full blocks</b>: key blocks every pair of which is admitted (no element test; a final
+ *       block shorter than {@code blockCols} is cut at the key length);
+ *   <li><b>partial blocks</b>: key blocks whose pairs the {@link #predicate()} decides one by one;
+ *   <li><b>gathered keys</b>: ascending key positions outside the visited blocks, decided by the
+ *       predicate, each with a log-weight;
+ *   <li><b>unconditional keys</b>: ascending positions admitted without the predicate, each with a
+ *       log-weight (a compensation token appended to K/V, for example).
+ * </ul>
+ *
+ * <p>Set semantics: within a tile a (row, key) pair is admitted at most once; the builder removes
+ * repeats and refuses weighted keys that would also be admitted through a block. A row may appear in
+ * several tiles (LSH rounds), whose results backends merge through the LSE; the builder of such a
+ * layout keeps the tiles' key sets disjoint for each row.
+ *
+ * <p>Cost counters are exact {@code long}s: {@link #pairsAdmitted()} counts (row, key) pairs the
+ * semantics admit; {@link #pairsVisited()} counts what a kernel computes: every row of a tile times
+ * every key of its visited blocks (cut at the key length) and gathered lists.
+ */
+public final class HeadLayout {
+    private final TileGeometry geometry;
+    private final int queryLength;
+    private final int keyLength;
+    private final int queryOffset;
+    private final ElementPredicate predicate;
+
+    private final int[] rowStart;
+    private final int[] rowCount;
+    private final int[] rowListOffset;
+    private final int[] rowList;
+    private final int[] fullOffsets;
+    private final int[] fullBlocks;
+    private final int[] partialOffsets;
+    private final int[] partialBlocks;
+    private final int[] gatherOffsets;
+    private final int[] gatherKeys;
+    private final float[] gatherLogWeights;
+    private final int[] uncondOffsets;
+    private final int[] uncondKeys;
+    private final float[] uncondLogWeights;
+
+    private final long pairsAdmitted;
+    private final long pairsVisited;
+    private final boolean rowsDisjoint;
+    private final boolean coversEachRowOnce;
+
+    private HeadLayout(Builder b) {
+        this.geometry = b.geometry;
+        this.queryLength = b.queryLength;
+        this.keyLength = b.keyLength;
+        this.queryOffset = b.queryOffset;
+        this.predicate = b.predicate;
+        this.rowStart = b.rowStart.toArray();
+        this.rowCount = b.rowCount.toArray();
+        this.rowListOffset = b.rowListOffset.toArray();
+        this.rowList = b.rowList.toArray();
+        this.fullOffsets = b.fullOffsets.toArray();
+        this.fullBlocks = b.fullBlocks.toArray();
+        this.partialOffsets = b.partialOffsets.toArray();
+        this.partialBlocks = b.partialBlocks.toArray();
+        this.gatherOffsets = b.gatherOffsets.toArray();
+        this.gatherKeys = b.gatherKeys.toArray();
+        this.gatherLogWeights = b.anyGatherWeight ? b.gatherWeights.toArray() : null;
+        this.uncondOffsets = b.uncondOffsets.toArray();
+        this.uncondKeys = b.uncondKeys.toArray();
+        this.uncondLogWeights = b.anyUncondWeight ? b.uncondWeights.toArray() : null;
+        this.pairsAdmitted = b.pairsAdmitted;
+        this.pairsVisited = b.pairsVisited;
+        BitSet seen = new BitSet(queryLength);
+        boolean disjoint = true;
+        long distinct = 0;
+        for (int t = 0; t < tileCount(); t++) {
+            for (int i = 0; i < rowCount[t]; i++) {
+                int r = row(t, i);
+                if (seen.get(r)) {
+                    disjoint = false;
+                } else {
+                    seen.set(r);
+                    distinct++;
+                }
+            }
+        }
+        this.rowsDisjoint = disjoint;
+        this.coversEachRowOnce = disjoint && distinct == queryLength;
+    }
+
+    /** A builder of a layout for the given context and element predicate. */
+    public static Builder builder(PlanContext context, ElementPredicate predicate) {
+        return new Builder(context, predicate);
+    }
+
+    // ------------------------------------------------------------------ geometry
+
+    public TileGeometry geometry() {
+        return geometry;
+    }
+
+    public int queryLength() {
+        return queryLength;
+    }
+
+    public int keyLength() {
+        return keyLength;
+    }
+
+    /** Absolute position of query 0 ({@code qPos = qIndex + queryOffset}). */
+    public int queryOffset() {
+        return queryOffset;
+    }
+
+    /** The element predicate of partial blocks and gathered keys. */
+    public ElementPredicate predicate() {
+        return predicate;
+    }
+
+    public int tileCount() {
+        return rowCount.length;
+    }
+
+    // ------------------------------------------------------------------ rows
+
+    public int rowCount(int tile) {
+        return rowCount[tile];
+    }
+
+    /** True when the tile's rows are an explicit list rather than a contiguous range. */
+    public boolean isListed(int tile) {
+        return rowListOffset[tile] >= 0;
+    }
+
+    /** First row of a contiguous tile; the first listed row otherwise. */
+    public int rowStart(int tile) {
+        return isListed(tile) ? rowList[rowListOffset[tile]] : rowStart[tile];
+    }
+
+    /** The {@code i}-th query row (index, not position) of a tile. */
+    public int row(int tile, int i) {
+        int off = rowListOffset[tile];
+        return off < 0 ? rowStart[tile] + i : rowList[off + i];
+    }
+
+    /** True when no row appears in two tiles. */
+    public boolean rowsDisjoint() {
+        return rowsDisjoint;
+    }
+
+    /** True when every query row appears in exactly one tile. */
+    public boolean coversEachRowOnce() {
+        return coversEachRowOnce;
+    }
+
+    // ------------------------------------------------------------------ keys (CSR ranges)
+
+    public int fullStart(int tile) {
+        return fullOffsets[tile];
+    }
+
+    public int fullEnd(int tile) {
+        return fullOffsets[tile + 1];
+    }
+
+    public int fullBlock(int i) {
+        return fullBlocks[i];
+    }
+
+    public int partialStart(int tile) {
+        return partialOffsets[tile];
+    }
+
+    public int partialEnd(int tile) {
+        return partialOffsets[tile + 1];
+    }
+
+    public int partialBlock(int i) {
+        return partialBlocks[i];
+    }
+
+    public int gatherStart(int tile) {
+        return gatherOffsets[tile];
+    }
+
+    public int gatherEnd(int tile) {
+        return gatherOffsets[tile + 1];
+    }
+
+    public int gatherKey(int i) {
+        return gatherKeys[i];
+    }
+
+    /** Log-weight of gathered entry {@code i} (0 when the layout has none). */
+    public float gatherLogWeight(int i) {
+        return gatherLogWeights == null ? 0f : gatherLogWeights[i];
+    }
+
+    public boolean hasGatherLogWeights() {
+        return gatherLogWeights != null;
+    }
+
+    public int unconditionalStart(int tile) {
+        return uncondOffsets[tile];
+    }
+
+    public int unconditionalEnd(int tile) {
+        return uncondOffsets[tile + 1];
+    }
+
+    public int unconditionalKey(int i) {
+        return uncondKeys[i];
+    }
+
+    public float unconditionalLogWeight(int i) {
+        return uncondLogWeights == null ? 0f : uncondLogWeights[i];
+    }
+
+    /** First key of block {@code b}. */
+    public int blockStartKey(int block) {
+        return block * geometry.blockCols();
+    }
+
+    /** Number of valid keys in block {@code b} (the last block may be short). */
+    public int blockWidth(int block) {
+        return Math.min(geometry.blockCols(), keyLength - block * geometry.blockCols());
+    }
+
+    // ------------------------------------------------------------------ flat copies for uploads
+
+    /** Copies of the flat arrays, for backends that upload the layout (e.g. to a GPU). */
+    public int[] rowStarts() { return rowStart.clone(); }
+    public int[] rowCounts() { return rowCount.clone(); }
+    public int[] rowListOffsets() { return rowListOffset.clone(); }
+    public int[] rowList() { return rowList.clone(); }
+    public int[] fullOffsets() { return fullOffsets.clone(); }
+    public int[] fullBlocks() { return fullBlocks.clone(); }
+    public int[] partialOffsets() { return partialOffsets.clone(); }
+    public int[] partialBlocks() { return partialBlocks.clone(); }
+    public int[] gatherOffsets() { return gatherOffsets.clone(); }
+    public int[] gatherKeys() { return gatherKeys.clone(); }
+    /** Gathered log-weights, zeros when the layout has none. */
+    public float[] gatherLogWeights() {
+        return gatherLogWeights == null ? new float[gatherKeys.length] : gatherLogWeights.clone();
+    }
+    public int[] unconditionalOffsets() { return uncondOffsets.clone(); }
+    public int[] unconditionalKeys() { return uncondKeys.clone(); }
+    /** Unconditional log-weights, zeros when the layout has none. */
+    public float[] unconditionalLogWeights() {
+        return uncondLogWeights == null ? new float[uncondKeys.length] : uncondLogWeights.clone();
+    }
+
+    // ------------------------------------------------------------------ semantics and costs
+
+    /**
+     * Visits, in a fixed order (full blocks, partial blocks, gathered, unconditional), every key that
+     * tile {@code tile} admits for query row {@code row}. This is the token-level meaning of the
+     * layout that the fp64 oracle and the tests evaluate.
+     */
+    public void forEachAdmittedKey(int tile, int row, KeyVisitor visitor) {
+        long qPos = (long) row + queryOffset;
+        for (int i = fullStart(tile); i < fullEnd(tile); i++) {
+            int k0 = blockStartKey(fullBlocks[i]);
+            int w = blockWidth(fullBlocks[i]);
+            for (int k = k0; k < k0 + w; k++) {
+                visitor.accept(k, 0f);
+            }
+        }
+        for (int i = partialStart(tile); i < partialEnd(tile); i++) {
+            int k0 = blockStartKey(partialBlocks[i]);
+            int w = blockWidth(partialBlocks[i]);
+            for (int k = k0; k < k0 + w; k++) {
+                if (predicate.admits(qPos, k, keyLength)) {
+                    visitor.accept(k, 0f);
+                }
+            }
+        }
+        for (int i = gatherStart(tile); i < gatherEnd(tile); i++) {
+            if (predicate.admits(qPos, gatherKeys[i], keyLength)) {
+                visitor.accept(gatherKeys[i], gatherLogWeight(i));
+            }
+        }
+        for (int i = unconditionalStart(tile); i < unconditionalEnd(tile); i++) {
+            visitor.accept(uncondKeys[i], unconditionalLogWeight(i));
+        }
+    }
+
+    /** (row, key) pairs admitted, summed over tiles. */
+    public long pairsAdmitted() {
+        return pairsAdmitted;
+    }
+
+    /** (row, key) pairs a kernel computes: rows × keys of visited blocks and lists, summed over tiles. */
+    public long pairsVisited() {
+        return pairsVisited;
+    }
+
+    /** Bytes of the flat arrays. */
+    public long sizeBytes() {
+        long ints = rowStart.length + rowCount.length + rowListOffset.length + rowList.length + fullOffsets.length
+                + fullBlocks.length + partialOffsets.length + partialBlocks.length + gatherOffsets.length
+                + gatherKeys.length + uncondOffsets.length + uncondKeys.length;
+        long floats = (gatherLogWeights == null ? 0 : gatherLogWeights.length)
+                + (uncondLogWeights == null ? 0 : uncondLogWeights.length);
+        return 4 * (ints + floats);
+    }
+
+    @Override
+    public String toString() {
+        return "HeadLayout[" + tileCount() + " tiles, " + fullBlocks.length + " full + " + partialBlocks.length
+                + " partial blocks, " + gatherKeys.length + " gathered, " + uncondKeys.length + " unconditional, predicate "
+                + predicate + ", admitted " + pairsAdmitted + ", visited " + pairsVisited + "]";
+    }
+
+    // ================================================================== builder
+
+    /**
+     * Builds a {@link HeadLayout} tile by tile. Not thread-safe. Each tile starts with {@link
+     * #tile(int, int)} or {@link #listedTile(int[])} and ends with {@link Tile#end()}.
+     */
+    public static final class Builder {
+        private final TileGeometry geometry;
+        private final int queryLength;
+        private final int keyLength;
+        private final int queryOffset;
+        private final int keyBlocks;
+        private final ElementPredicate predicate;
+
+        private final IntList rowStart = new IntList();
+        private final IntList rowCount = new IntList();
+        private final IntList rowListOffset = new IntList();
+        private final IntList rowList = new IntList();
+        private final IntList fullOffsets = IntList.of(0);
+        private final IntList fullBlocks = new IntList();
+        private final IntList partialOffsets = IntList.of(0);
+        private final IntList partialBlocks = new IntList();
+        private final IntList gatherOffsets = IntList.of(0);
+        private final IntList gatherKeys = new IntList();
+        private final FloatList gatherWeights = new FloatList();
+        private final IntList uncondOffsets = IntList.of(0);
+        private final IntList uncondKeys = new IntList();
+        private final FloatList uncondWeights = new FloatList();
+        private boolean anyGatherWeight;
+        private boolean anyUncondWeight;
+        private long pairsAdmitted;
+        private long pairsVisited;
+        private Tile open;
+
+        private Builder(PlanContext context, ElementPredicate predicate) {
+            if (context == null || predicate == null) {
+                throw new IllegalArgumentException("context and predicate: must not be null");
+            }
+            this.geometry = context.geometry();
+            this.queryLength = context.queryLength();
+            this.keyLength = context.keyLength();
+            this.queryOffset = context.queryOffset();
+            this.keyBlocks = context.keyBlocks();
+            this.predicate = predicate;
+        }
+
+        /** Number of key blocks in this context. */
+        public int keyBlocks() {
+            return keyBlocks;
+        }
+
+        /** The predicate the layout is built with. */
+        public ElementPredicate predicate() {
+            return predicate;
+        }
+
+        /**
+         * Opens a tile of the contiguous rows {@code [start, start + count)}.
+         *
+         * @throws IllegalArgumentException if the range leaves {@code [0, queryLength)} or holds more
+         *     than {@code tileRows} rows
+         */
+        public Tile tile(int start, int count) {
+            requireClosed();
+            if (count < 1 || count > geometry.tileRows() || start < 0 || (long) start + count > queryLength) {
+                throw new IllegalArgumentException("rows: tile [" + start + ", " + ((long) start + count)
+                        + ") must hold 1.." + geometry.tileRows() + " rows inside [0, " + queryLength + ")");
+            }
+            open = new Tile(start, count, null);
+            return open;
+        }
+
+        /**
+         * Opens a tile of explicitly listed query rows (any order, no repeats).
+         *
+         * @throws IllegalArgumentException if a row is out of range or repeated, or there are more
+         *     than {@code tileRows} rows
+         */
+        public Tile listedTile(int[] rows) {
+            requireClosed();
+            if (rows == null || rows.length < 1 || rows.length > geometry.tileRows()) {
+                throw new IllegalArgumentException("rows: a listed tile holds 1.." + geometry.tileRows() + " rows, got "
+                        + (rows == null ? "null" : rows.length));
+            }
+            int[] sorted = rows.clone();
+            Arrays.sort(sorted);
+            for (int i = 0; i < sorted.length; i++) {
+                if (sorted[i] < 0 || sorted[i] >= queryLength) {
+                    throw new IllegalArgumentException("rows: row " + sorted[i] + " outside [0, " + queryLength + ")");
+                }
+                if (i > 0 && sorted[i] == sorted[i - 1]) {
+                    throw new IllegalArgumentException("rows: row " + sorted[i] + " listed twice in one tile");
+                }
+            }
+            open = new Tile(-1, rows.length, rows.clone());
+            return open;
+        }
+
+        /**
+         * Convenience: one contiguous tile per {@code tileRows} rows, each visiting the key blocks
+         * {@code [firstBlock(t), lastBlock(t)]} classified by the predicate.
+         */
+        public Builder tilesByPredicate(java.util.function.IntUnaryOperator firstBlock,
+                                        java.util.function.IntUnaryOperator lastBlock) {
+            int rows = geometry.tileRows();
+            for (int t = 0, start = 0; start < queryLength; t++, start += rows) {
+                Tile tile = tile(start, Math.min(rows, queryLength - start));
+                tile.blocksByPredicate(Math.max(0, firstBlock.applyAsInt(t)), Math.min(keyBlocks - 1, lastBlock.applyAsInt(t)));
+                tile.end();
+            }
+            return this;
+        }
+
+        /** Builds the layout. @throws IllegalStateException if a tile is still open */
+        public HeadLayout build() {
+            if (open != null) {
+                throw new IllegalStateException("a tile is still open: call end() on it first");
+            }
+            return new HeadLayout(this);
+        }
+
+        private void requireClosed() {
+            if (open != null) {
+                throw new IllegalStateException("the previous tile is still open: call end() on it first");
+            }
+        }
+
+        /** One tile under construction. */
+        public final class Tile {
+            private final int start;
+            private final int count;
+            private final int[] listed;
+            private final IntList full = new IntList();
+            private final IntList partial = new IntList();
+            private final IntList gathered = new IntList();
+            private final FloatList gatheredW = new FloatList();
+            private final IntList uncond = new IntList();
+            private final FloatList uncondW = new FloatList();
+            private final long qLo;
+            private final long qHi;
+
+            private Tile(int start, int count, int[] listed) {
+                this.start = start;
+                this.count = count;
+                this.listed = listed;
+                if (listed == null) {
+                    qLo = (long) start + queryOffset;
+                    qHi = (long) start + count - 1 + queryOffset;
+                } else {
+                    qLo = (long) Arrays.stream(listed).min().orElseThrow() + queryOffset;
+                    qHi = (long) Arrays.stream(listed).max().orElseThrow() + queryOffset;
+                }
+            }
+
+            /** Adds a block whose every pair is admitted, whatever the predicate says. */
+            public Tile full(int block) {
+                full.add(checkBlock(block));
+                return this;
+            }
+
+            /** Adds a block whose pairs the predicate decides. */
+            public Tile partial(int block) {
+                partial.add(checkBlock(block));
+                return this;
+            }
+
+            /** Adds a block as full, partial or not at all, as the predicate classifies it for this tile's rows. */
+            public Tile blockByPredicate(int block) {
+                checkBlock(block);
+                int k0 = block * geometry.blockCols();
+                int k1 = Math.min(keyLength, k0 + geometry.blockCols()) - 1;
+                switch (predicate.classify(qLo, qHi, k0, k1, keyLength)) {
+                    case FULL -> full.add(block);
+                    case PARTIAL -> partial.add(block);
+                    case EMPTY -> { }
+                }
+                return this;
+            }
+
+            /** {@link #blockByPredicate} for every block in {@code [first, last]}. */
+            public Tile blocksByPredicate(int first, int last) {
+                for (int b = first; b <= last; b++) {
+                    blockByPredicate(b);
+                }
+                return this;
+            }
+
+            /** Adds a gathered key (decided by the predicate) with log-weight 0. */
+            public Tile gather(int key) {
+                return gather(key, 0f);
+            }
+
+            /** Adds a gathered key (decided by the predicate) with a log-weight. */
+            public Tile gather(int key, float logWeight) {
+                gathered.add(checkKey(key));
+                gatheredW.add(checkWeight(logWeight));
+                return this;
+            }
+
+            /** Adds an unconditional key (no predicate) with a log-weight. */
+            public Tile unconditional(int key, float logWeight) {
+                uncond.add(checkKey(key));
+                uncondW.add(checkWeight(logWeight));
+                return this;
+            }
+
+            /**
+             * Normalises (sorts, removes repeats, promotes or drops partial blocks the predicate
+             * decides wholesale), counts the tile's costs and appends it to the layout.
+             *
+             * @throws IllegalArgumentException if a key is given twice with different weights, or a
+             *     weighted or unconditional key lies inside a visited block
+             */
+            public Builder end() {
+                if (open != this) {
+                    throw new IllegalStateException("this tile was already ended");
+                }
+                int[] fullB = full.sortedDistinct();
+                IntList keepPartial = new IntList();
+                IntList promoted = new IntList();
+                for (int b : partial.sortedDistinct()) {
+                    if (Arrays.binarySearch(fullB, b) >= 0) {
+                        continue;
+                    }
+                    int k0 = b * geometry.blockCols();
+                    int k1 = Math.min(keyLength, k0 + geometry.blockCols()) - 1;
+                    switch (predicate.classify(qLo, qHi, k0, k1, keyLength)) {
+                        case FULL -> promoted.add(b);
+                        case PARTIAL -> keepPartial.add(b);
+                        case EMPTY -> { }
+                    }
+                }
+                if (promoted.size() > 0) {
+                    for (int i = 0; i < fullB.length; i++) {
+                        promoted.add(fullB[i]);
+                    }
+                    fullB = promoted.sortedDistinct();
+                }
+                int[] partB = keepPartial.toArray();
+                long[] g = sortedWeighted(gathered, gatheredW, "gathered");
+                long[] u = sortedWeighted(uncond, uncondW, "unconditional");
+                // unconditional keys win over gathered copies; neither may sit in a visited block
+                IntList gk = new IntList();
+                FloatList gw = new FloatList();
+                for (long e : g) {
+                    int key = (int) (e >>> 32);
+                    float w = Float.intBitsToFloat((int) e);
+                    int blk = key / geometry.blockCols();
+                    boolean inBlock = Arrays.binarySearch(fullB, blk) >= 0 || Arrays.binarySearch(partB, blk) >= 0;
+                    if (inBlock) {
+                        if (w != 0f) {
+                            throw new IllegalArgumentException("gathered: key " + key + " with log-weight " + w
+                                    + " lies inside visited block " + blk + "; a pair is admitted at most once");
+                        }
+                        continue;
+                    }
+                    if (containsKey(u, key)) {
+                        continue;
+                    }
+                    gk.add(key);
+                    gw.add(w);
+                }
+                for (long e : u) {
+                    int key = (int) (e >>> 32);
+                    int blk = key / geometry.blockCols();
+                    if (Arrays.binarySearch(fullB, blk) >= 0 || Arrays.binarySearch(partB, blk) >= 0) {
+                        throw new IllegalArgumentException("unconditional: key " + key + " lies inside visited block "
+                                + blk + "; a pair is admitted at most once");
+                    }
+                }
+                append(fullB, partB, gk, gw, u);
+                open = null;
+                return Builder.this;
+            }
+
+            private void append(int[] fullB, int[] partB, IntList gk, FloatList gw, long[] u) {
+                int tileIndex = rowCount.size();
+                rowStart.add(start);
+                rowCount.add(count);
+                if (listed == null) {
+                    rowListOffset.add(-1);
+                } else {
+                    rowListOffset.add(rowList.size());
+                    for (int r : listed) {
+                        rowList.add(r);
+                    }
+                }
+                long visitedKeys = 0;
+                long admitted = 0;
+                for (int b : fullB) {
+                    fullBlocks.add(b);
+                    int w = Math.min(geometry.blockCols(), keyLength - b * geometry.blockCols());
+                    visitedKeys += w;
+                    admitted += (long) w * count;
+                }
+                fullOffsets.add(fullBlocks.size());
+                for (int b : partB) {
+                    partialBlocks.add(b);
+                    int k0 = b * geometry.blockCols();
+                    int k1 = Math.min(keyLength, k0 + geometry.blockCols());
+                    visitedKeys += k1 - k0;
+                    for (int i = 0; i < count; i++) {
+                        long qPos = (long) rowAt(i) + queryOffset;
+                        for (int k = k0; k < k1; k++) {
+                            if (predicate.admits(qPos, k, keyLength)) {
+                                admitted++;
+                            }
+                        }
+                    }
+                }
+                partialOffsets.add(partialBlocks.size());
+                for (int j = 0; j < gk.size(); j++) {
+                    int key = gk.get(j);
+                    gatherKeys.add(key);
+                    float w = gw.get(j);
+                    gatherWeights.add(w);
+                    anyGatherWeight |= w != 0f;
+                    for (int i = 0; i < count; i++) {
+                        if (predicate.admits((long) rowAt(i) + queryOffset, key, keyLength)) {
+                            admitted++;
+                        }
+                    }
+                }
+                visitedKeys += gk.size();
+                gatherOffsets.add(gatherKeys.size());
+                for (long e : u) {
+                    uncondKeys.add((int) (e >>> 32));
+                    float w = Float.intBitsToFloat((int) e);
+                    uncondWeights.add(w);
+                    anyUncondWeight |= w != 0f;
+                }
+                visitedKeys += u.length;
+                admitted += (long) u.length * count;
+                uncondOffsets.add(uncondKeys.size());
+                pairsAdmitted += admitted;
+                pairsVisited += visitedKeys * count;
+                assert rowCount.size() == tileIndex + 1;
+            }
+
+            private int rowAt(int i) {
+                return listed == null ? start + i : listed[i];
+            }
+
+            private int checkBlock(int block) {
+                if (block < 0 || block >= keyBlocks) {
+                    throw new IllegalArgumentException("block: index " + block + " outside [0, " + keyBlocks + ")");
+                }
+                return block;
+            }
+
+            private int checkKey(int key) {
+                if (key < 0 || key >= keyLength) {
+                    throw new IllegalArgumentException("key: position " + key + " outside [0, " + keyLength + ")");
+                }
+                return key;
+            }
+
+            private float checkWeight(float w) {
+                if (!Float.isFinite(w)) {
+                    throw new IllegalArgumentException("logWeight: must be finite, got " + w);
+                }
+                return w;
+            }
+        }
+
+        /** Sorts (key, weight) pairs by key, merging repeats with equal weights, as packed longs. */
+        private static long[] sortedWeighted(IntList keys, FloatList weights, String what) {
+            long[] packed = new long[keys.size()];
+            for (int i = 0; i < packed.length; i++) {
+                packed[i] = ((long) keys.get(i) << 32) | (Float.floatToIntBits(weights.get(i)) & 0xFFFFFFFFL);
+            }
+            Arrays.sort(packed);
+            int n = 0;
+            for (int i = 0; i < packed.length; i++) {
+                if (n > 0 && (packed[n - 1] >>> 32) == (packed[i] >>> 32)) {
+                    if (packed[n - 1] != packed[i]) {
+                        throw new IllegalArgumentException(what + ": key " + (packed[i] >>> 32)
+                                + " given twice with different log-weights");
+                    }
+                    continue;
+                }
+                packed[n++] = packed[i];
+            }
+            return Arrays.copyOf(packed, n);
+        }
+
+        private static boolean containsKey(long[] sortedPacked, int key) {
+            int lo = 0;
+            int hi = sortedPacked.length - 1;
+            while (lo <= hi) {
+                int mid = (lo + hi) >>> 1;
+                int k = (int) (sortedPacked[mid] >>> 32);
+                if (k < key) {
+                    lo = mid + 1;
+                } else if (k > key) {
+                    hi = mid - 1;
+                } else {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+}

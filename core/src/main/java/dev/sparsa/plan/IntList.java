@@ -1,0 +1,46 @@
+package dev.sparsa.plan;
+
+import java.util.Arrays;
+
+/** A growable {@code int[]} for plan builders (no boxing). */
+final class IntList {
+    private int[] a = new int[16];
+    private int n;
+
+    static IntList of(int first) {
+        IntList l = new IntList();
+        l.add(first);
+        return l;
+    }
+
+    void add(int v) {
+        if (n == a.length) {
+            a = Arrays.copyOf(a, n * 2);
+        }
+        a[n++] = v;
+    }
+
+    int get(int i) {
+        return a[i];
+    }
+
+    int size() {
+        return n;
+    }
+
+    int[] toArray() {
+        return Arrays.copyOf(a, n);
+    }
+
+    int[] sortedDistinct() {
+        int[] s = toArray();
+        Arrays.sort(s);
+        int m = 0;
+        for (int i = 0; i < s.length; i++) {
+            if (m == 0 || s[m - 1] != s[i]) {
+                s[m++] = s[i];
+            }
+        }
+        return Arrays.copyOf(s, m);
+    }
+}

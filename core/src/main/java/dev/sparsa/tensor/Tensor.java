@@ -1,0 +1,347 @@
+package dev.sparsa.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * A strided, four-axis view {@code [batch, heads, seq, dim]} over a {@link MemorySegment}, in f32,
+ * f16 or bf16. The view never owns its memory: heap tensors are backed by Java arrays and are
+ * collected with them; off-heap tensors live as long as the {@link Arena} they were allocated in.
+ *
+ * <p>Strides are in elements, non-negative, and may describe {@link Layout#BHSD}, {@link
+ * Layout#BSHD} or any other order (a slice, a head-broadcast view with stride 0), so kernels read
+ * either layout without copying. Kernels require a unit stride on the last axis and say so when
+ * it is not.
+ *
+ * <p>Tensors are immutable as views; the elements they point to are not. Element access goes
+ * through {@link #get}/{@link #set}; rows are copied in bulk through {@link #readRow}/{@link
+ * #writeRow}, converting to and from f32.
+ *
+ * @throws IllegalArgumentException from every factory when a shape is not positive, a stride is
+ *     negative or the view would reach outside its segment; the message names the argument
+ */
+public final class Tensor {
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+
+    private final MemorySegment segment;
+    private final DType dtype;
+    private final int[] shape;
+    private final long[] strides;
+    private final long offset;
+
+    private Tensor(MemorySegment segment, DType dtype, int[] shape, long[] strides, long offset) {
+        this.segment = segment;
+        this.dtype = dtype;
+        this.shape = shape;
+        this.strides = strides;
+        this.offset = offset;
+    }
+
+    // ---------------------------------------------------------------- factories
+
+    /** An f32 tensor over {@code data} in the given layout, without copying. */
+    public static Tensor of(float[] data, Layout layout, int batch, int heads, int seq, int dim) {
+        Objects.requireNonNull(data, "data");
+        checkShape(batch, heads, seq, dim);
+        requireLength("data", data.length, (long) batch * heads * seq * dim);
+        return new Tensor(MemorySegment.ofArray(data), DType.F32, new int[] {batch, heads, seq, dim},
+                layout.strides(batch, heads, seq, dim), 0);
+    }
+
+    /** An f32 BHSD tensor over {@code data}, without copying. */
+    public static Tensor of(float[] data, int batch, int heads, int seq, int dim) {
+        return of(data, Layout.BHSD, batch, heads, seq, dim);
+    }
+
+    /** An f16 or bf16 tensor over the raw 16-bit patterns in {@code bits}, without copying. */
+    public static Tensor ofBits(short[] bits, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        Objects.requireNonNull(bits, "bits");
+        if (dtype == DType.F32) {
+            throw new IllegalArgumentException("dtype: 16-bit patterns cannot hold f32; use Tensor.of(float[], ...)");
+        }
+        checkShape(batch, heads, seq, dim);
+        requireLength("bits", bits.length, (long) batch * heads * seq * dim);
+        return new Tensor(MemorySegment.ofArray(bits), dtype, new int[] {batch, heads, seq, dim},
+                layout.strides(batch, heads, seq, dim), 0);
+    }
+
+    /** A zero-filled heap tensor (backed by a Java array) of the given type and layout. */
+    public static Tensor allocate(DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        checkShape(batch, heads, seq, dim);
+        long n = (long) batch * heads * seq * dim;
+        if (n > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("shape: " + n + " elements do not fit a Java array; allocate in an Arena");
+        }
+        MemorySegment seg = dtype == DType.F32
+                ? MemorySegment.ofArray(new float[(int) n])
+                : MemorySegment.ofArray(new short[(int) n]);
+        return new Tensor(seg, dtype, new int[] {batch, heads, seq, dim}, layout.strides(batch, heads, seq, dim), 0);
+    }
+
+    /** A zero-filled off-heap tensor, 64-byte aligned, living as long as {@code arena}. */
+    public static Tensor allocate(Arena arena, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        Objects.requireNonNull(arena, "arena");
+        checkShape(batch, heads, seq, dim);
+        long bytes = (long) batch * heads * seq * dim * dtype.byteSize();
+        MemorySegment seg = arena.allocate(Math.max(bytes, 1), 64);
+        return new Tensor(seg, dtype, new int[] {batch, heads, seq, dim}, layout.strides(batch, heads, seq, dim), 0);
+    }
+
+    /**
+     * A view over any segment with explicit element strides and element offset.
+     *
+     * @throws IllegalArgumentException if a stride is negative or the view reaches past the segment
+     */
+    public static Tensor wrap(MemorySegment segment, DType dtype, int[] shape, long[] strides, long offset) {
+        Objects.requireNonNull(segment, "segment");
+        Objects.requireNonNull(dtype, "dtype");
+        if (shape == null || shape.length != 4) {
+            throw new IllegalArgumentException("shape: expected 4 axes [batch, heads, seq, dim], got " + Arrays.toString(shape));
+        }
+        if (strides == null || strides.length != 4) {
+            throw new IllegalArgumentException("strides: expected 4 strides, got " + Arrays.toString(strides));
+        }
+        checkShape(shape[0], shape[1], shape[2], shape[3]);
+        if (offset < 0) {
+            throw new IllegalArgumentException("offset: must be >= 0, got " + offset);
+        }
+        long last = offset;
+        for (int i = 0; i < 4; i++) {
+            if (strides[i] < 0) {
+                throw new IllegalArgumentException("strides: axis " + i + " has negative stride " + strides[i]);
+            }
+            last += (long) Math.max(shape[i] - 1, 0) * strides[i];
+        }
+        boolean empty = shape[2] == 0;
+        if (!empty && (last + 1) * dtype.byteSize() > segment.byteSize()) {
+            throw new IllegalArgumentException("segment: view " + Arrays.toString(shape) + " strides " + Arrays.toString(strides)
+                    + " offset " + offset + " needs " + (last + 1) * dtype.byteSize() + " bytes, segment has " + segment.byteSize());
+        }
+        return new Tensor(segment, dtype, shape.clone(), strides.clone(), offset);
+    }
+
+    // ---------------------------------------------------------------- shape
+
+    /** Axis 0. */
+    public int batch() {
+        return shape[0];
+    }
+
+    /** Axis 1. */
+    public int heads() {
+        return shape[1];
+    }
+
+    /** Axis 2: sequence length (queries or keys). */
+    public int seqLen() {
+        return shape[2];
+    }
+
+    /** Axis 3: head dimension. */
+    public int dim() {
+        return shape[3];
+    }
+
+    /** The element type. */
+    public DType dtype() {
+        return dtype;
+    }
+
+    /** A copy of the shape {@code [batch, heads, seq, dim]}. */
+    public int[] shape() {
+        return shape.clone();
+    }
+
+    /** Element stride of an axis (0..3). */
+    public long stride(int axis) {
+        return strides[axis];
+    }
+
+    /** A copy of the four element strides. */
+    public long[] strides() {
+        return strides.clone();
+    }
+
+    /** Element offset of element (0,0,0,0) in the segment. */
+    public long offset() {
+        return offset;
+    }
+
+    /** The backing segment (shared, not copied). */
+    public MemorySegment segment() {
+        return segment;
+    }
+
+    /** Number of logical elements. */
+    public long elementCount() {
+        return (long) shape[0] * shape[1] * shape[2] * shape[3];
+    }
+
+    /** True when the last axis has unit stride, which every kernel requires. */
+    public boolean isRowContiguous() {
+        return strides[3] == 1 || shape[3] == 1;
+    }
+
+    /** Element index (not byte offset) of (b, h, s, d) in the segment. */
+    public long index(int b, int h, int s, int d) {
+        return offset + b * strides[0] + h * strides[1] + s * strides[2] + d * strides[3];
+    }
+
+    /** A view of {@code length} positions of the sequence axis starting at {@code start}. */
+    public Tensor narrowSeq(int start, int length) {
+        if (start < 0 || length < 0 || start + length > shape[2]) {
+            throw new IllegalArgumentException("narrowSeq: range [" + start + ", " + (start + length)
+                    + ") outside sequence of length " + shape[2]);
+        }
+        int[] s = shape.clone();
+        s[2] = length;
+        return new Tensor(segment, dtype, s, strides, offset + start * strides[2]);
+    }
+
+    // ---------------------------------------------------------------- elements
+
+    /** Reads one element as f32. */
+    public float get(int b, int h, int s, int d) {
+        long i = index(b, h, s, d);
+        return switch (dtype) {
+            case F32 -> segment.getAtIndex(F32, i);
+            case F16 -> Float.float16ToFloat(segment.getAtIndex(I16, i));
+            case BF16 -> DType.bf16ToFloat(segment.getAtIndex(I16, i));
+        };
+    }
+
+    /** Writes one element, rounding to this tensor's type. */
+    public void set(int b, int h, int s, int d, float value) {
+        long i = index(b, h, s, d);
+        switch (dtype) {
+            case F32 -> segment.setAtIndex(F32, i, value);
+            case F16 -> segment.setAtIndex(I16, i, Float.floatToFloat16(value));
+            case BF16 -> segment.setAtIndex(I16, i, DType.floatToBf16(value));
+        }
+    }
+
+    /** Copies row (b, h, s) into {@code dst[dstOffset .. dstOffset + dim)} as f32. */
+    public void readRow(int b, int h, int s, float[] dst, int dstOffset) {
+        int n = shape[3];
+        long i = index(b, h, s, 0);
+        if (dtype == DType.F32 && strides[3] == 1) {
+            MemorySegment.copy(segment, F32, i * 4, dst, dstOffset, n);
+            return;
+        }
+        long st = strides[3];
+        for (int d = 0; d < n; d++, i += st) {
+            dst[dstOffset + d] = switch (dtype) {
+                case F32 -> segment.getAtIndex(F32, i);
+                case F16 -> Float.float16ToFloat(segment.getAtIndex(I16, i));
+                case BF16 -> DType.bf16ToFloat(segment.getAtIndex(I16, i));
+            };
+        }
+    }
+
+    /** Writes {@code src[srcOffset .. srcOffset + dim)} into row (b, h, s), rounding to this type. */
+    public void writeRow(int b, int h, int s, float[] src, int srcOffset) {
+        int n = shape[3];
+        long i = index(b, h, s, 0);
+        if (dtype == DType.F32 && strides[3] == 1) {
+            MemorySegment.copy(src, srcOffset, segment, F32, i * 4, n);
+            return;
+        }
+        long st = strides[3];
+        for (int d = 0; d < n; d++, i += st) {
+            float x = src[srcOffset + d];
+            switch (dtype) {
+                case F32 -> segment.setAtIndex(F32, i, x);
+                case F16 -> segment.setAtIndex(I16, i, Float.floatToFloat16(x));
+                case BF16 -> segment.setAtIndex(I16, i, DType.floatToBf16(x));
+            }
+        }
+    }
+
+    /** Sets every element of row (b, h, s) to {@code value}. */
+    public void fillRow(int b, int h, int s, float value) {
+        for (int d = 0; d < shape[3]; d++) {
+            set(b, h, s, d, value);
+        }
+    }
+
+    /** A new contiguous heap tensor of another type holding this tensor's values, rounded. */
+    public Tensor to(DType target, Layout layout) {
+        Tensor t = allocate(target, layout, shape[0], shape[1], shape[2], shape[3]);
+        float[] row = new float[shape[3]];
+        for (int b = 0; b < shape[0]; b++) {
+            for (int h = 0; h < shape[1]; h++) {
+                for (int s = 0; s < shape[2]; s++) {
+                    readRow(b, h, s, row, 0);
+                    t.writeRow(b, h, s, row, 0);
+                }
+            }
+        }
+        return t;
+    }
+
+    /** The values as f32 in BHSD order (a copy). */
+    public float[] toFloatArray() {
+        long n = elementCount();
+        if (n > Integer.MAX_VALUE - 16) {
+            throw new IllegalStateException("tensor of " + n + " elements does not fit a Java array");
+        }
+        float[] out = new float[(int) n];
+        int dim = shape[3];
+        int at = 0;
+        for (int b = 0; b < shape[0]; b++) {
+            for (int h = 0; h < shape[1]; h++) {
+                for (int s = 0; s < shape[2]; s++, at += dim) {
+                    readRow(b, h, s, out, at);
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Throws unless every element is finite.
+     *
+     * @param name the argument name the message uses ("q", "k", ...)
+     * @throws IllegalArgumentException naming the tensor, the index and the value of the first
+     *     non-finite element
+     */
+    public void requireFinite(String name) {
+        float[] row = new float[shape[3]];
+        for (int b = 0; b < shape[0]; b++) {
+            for (int h = 0; h < shape[1]; h++) {
+                for (int s = 0; s < shape[2]; s++) {
+                    readRow(b, h, s, row, 0);
+                    for (int d = 0; d < row.length; d++) {
+                        if (!Float.isFinite(row[d])) {
+                            throw new IllegalArgumentException(name + ": non-finite value " + row[d] + " at [b=" + b
+                                    + ", h=" + h + ", s=" + s + ", d=" + d + "]");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor" + Arrays.toString(shape) + " " + dtype + " strides " + Arrays.toString(strides);
+    }
+
+    private static void checkShape(int batch, int heads, int seq, int dim) {
+        if (batch < 1 || heads < 1 || seq < 0 || dim < 1) {
+            throw new IllegalArgumentException("shape: need batch >= 1, heads >= 1, seq >= 0, dim >= 1, got [" + batch
+                    + ", " + heads + ", " + seq + ", " + dim + "]");
+        }
+    }
+
+    private static void requireLength(String name, long actual, long expected) {
+        if (actual != expected) {
+            throw new IllegalArgumentException(name + ": length " + actual + " does not match the shape's " + expected
+                    + " elements");
+        }
+    }
+}
