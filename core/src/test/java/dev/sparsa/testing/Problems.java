@@ -1,0 +1,63 @@
+package dev.sparsa.testing;
+
+import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import java.util.SplittableRandom;
+
+/**
+ * Random attention inputs for tests in every module (shipped in sparsa-core's test-jar). Values are
+ * drawn from a seeded generator and rounded to the requested dtype, so the oracle and the kernel see
+ * the same numbers.
+ */
+public final class Problems {
+    private Problems() {
+    }
+
+    /** Q, K and V of one shape. */
+    public record Qkv(Tensor q, Tensor k, Tensor v) {
+        public AttentionShape shape() {
+            return AttentionShape.of(q, k, v);
+        }
+    }
+
+    /** A random tensor with entries uniform in [-amplitude, amplitude], rounded to {@code dtype}. */
+    public static Tensor random(SplittableRandom rnd, DType dtype, Layout layout, int batch, int heads, int seq, int dim,
+                                double amplitude) {
+        Tensor t = Tensor.allocate(dtype, layout, batch, heads, seq, dim);
+        float[] row = new float[dim];
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int s = 0; s < seq; s++) {
+                    for (int d = 0; d < dim; d++) {
+                        row[d] = (float) ((rnd.nextDouble() * 2 - 1) * amplitude);
+                    }
+                    t.writeRow(b, h, s, row, 0);
+                }
+            }
+        }
+        return t;
+    }
+
+    /**
+     * Q, K, V for a shape. Q and K have amplitude 2 so that softmax rows are far from uniform (a
+     * wrong mask shows up as a large error); V has amplitude 1.
+     */
+    public static Qkv qkv(long seed, AttentionShape s, DType dtype, Layout layout) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        Tensor q = random(rnd, dtype, layout, s.batch(), s.qHeads(), s.queryLength(), s.headDim(), 2.0);
+        Tensor k = random(rnd, dtype, layout, s.batch(), s.kvHeads(), s.keyLength(), s.headDim(), 2.0);
+        Tensor v = random(rnd, dtype, layout, s.batch(), s.kvHeads(), s.keyLength(), s.valueDim(), 1.0);
+        return new Qkv(q, k, v);
+    }
+
+    /** Relative error tolerance of the numerics contract for an input dtype (DESIGN §4). */
+    public static double tolerance(DType dtype) {
+        return switch (dtype) {
+            case F32 -> 1e-5;
+            case F16 -> 2e-3;
+            case BF16 -> 1e-2;
+        };
+    }
+}
