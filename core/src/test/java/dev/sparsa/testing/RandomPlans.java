@@ -90,9 +90,10 @@ public final class RandomPlans {
                 }
             }
             int gathers = rnd.nextInt(0, Math.min(nk, 12) + 1);
+            java.util.Set<Integer> gatheredKeys = new java.util.HashSet<>();
             for (int g = 0; g < gathers && nk > 0; g++) {
                 int key = rnd.nextInt(nk);
-                if (!used[key / ctx.geometry().blockCols()]) {
+                if (!used[key / ctx.geometry().blockCols()] && gatheredKeys.add(key)) {
                     t.gather(key, weighted ? (float) rnd.nextDouble(-2, 2) : 0f);
                 }
             }
