@@ -51,6 +51,12 @@ final class TileRunner {
     private final int lanes;
     private final int blockCols;
     private final int keyLength;
+    /** The heap arrays behind K and V (f32 as float[], f16/bf16 as short[]), or null when off-heap. */
+    private final Object kArray;
+    private final Object vArray;
+    /** Element index of the segment's start within its heap array. */
+    private final long kArrayBase;
+    private final long vArrayBase;
 
     TileRunner(TileMath math, SparsePlan plan, AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor out,
                Tensor lse, Options options) {
@@ -70,6 +76,19 @@ final class TileRunner {
         this.cols = roundUp(valueDim, lanes);
         this.blockCols = plan.geometry().blockCols();
         this.keyLength = shape.keyLength();
+        this.kArray = heapArray(k);
+        this.vArray = heapArray(v);
+        this.kArrayBase = k.segment().address() / k.dtype().byteSize();
+        this.vArrayBase = v.segment().address() / v.dtype().byteSize();
+    }
+
+    /** The Java array behind a heap tensor of the matching element type, else null. */
+    private static Object heapArray(Tensor t) {
+        Object base = t.segment().heapBase().orElse(null);
+        if (t.dtype() == DType.F32) {
+            return base instanceof float[] ? base : null;
+        }
+        return base instanceof short[] ? base : null;
     }
 
     // ================================================================== work items
@@ -310,7 +329,7 @@ final class TileRunner {
     private void chunk(HeadLayout lay, Scratch sc, int n, int count, int heads, int rowsPad, boolean masked,
                        boolean weighted, int k0, boolean listed) {
         int rows = heads * count;
-        math.scores(sc.qT, rowsPad, rowsPad, sc.k, dim, n, sc.s, rowsPad);
+        math.scores(sc.qT, rowsPad, rowsPad, sc.kRows, sc.kOff, dim, n, sc.s, rowsPad);
         if (softCap > 0f) {
             math.softCap(sc.s, rowsPad, n, rowsPad, softCap);
         }
@@ -321,7 +340,7 @@ final class TileRunner {
             mask(lay.predicate(), sc, n, count, heads, rowsPad, k0, listed);
         }
         math.softmax(sc.s, rowsPad, n, rowsPad, sc.m, sc.l, sc.alpha);
-        math.accumulate(sc.s, rowsPad, n, rows, sc.v, cols, cols, sc.o, cols, sc.alpha);
+        math.accumulate(sc.s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha);
     }
 
     /** Sets the scores of pairs the predicate refuses to −∞ (same decision for every stacked head). */
@@ -349,48 +368,58 @@ final class TileRunner {
     // ================================================================== K/V loading
 
     private void loadBlock(int b, int kvh, int k0, int n, Scratch sc) {
-        loadRows(k, b, kvh, k0, null, n, dim, dim, sc.k, sc);
-        loadRows(v, b, kvh, k0, null, n, valueDim, cols, sc.v, sc);
+        sc.kRows = loadRows(k, kArray, kArrayBase, b, kvh, k0, null, n, dim, dim, sc.k, sc.kOff, sc.raw);
+        sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, k0, null, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
     }
 
     private void loadListed(int b, int kvh, int n, Scratch sc) {
-        loadRows(k, b, kvh, 0, sc.keys, n, dim, dim, sc.k, sc);
-        loadRows(v, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc);
+        sc.kRows = loadRows(k, kArray, kArrayBase, b, kvh, 0, sc.keys, n, dim, dim, sc.k, sc.kOff, sc.raw);
+        sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
     }
 
     /**
-     * Copies {@code n} rows of {@code t} (keys {@code k0..k0+n-1}, or {@code keys[0..n)}) into {@code
-     * dst} with leading dimension {@code ld}, converting to f32 once.
+     * Makes {@code n} rows of {@code t} (keys {@code k0..k0+n-1}, or {@code keys[0..n)}) readable as
+     * f32 and returns the array holding them, with row {@code j} at {@code off[j]}. f32 rows of a
+     * heap tensor are used in place (no copy) when no padding is needed; other rows are converted
+     * once into {@code dst} with leading dimension {@code ld}.
      */
-    private void loadRows(Tensor t, int b, int h, int k0, int[] keys, int n, int width, int ld, float[] dst,
-                          Scratch sc) {
-        MemorySegment seg = t.segment();
-        long rowStride = t.stride(2);
+    private float[] loadRows(Tensor t, Object array, long arrayBase, int b, int h, int k0, int[] keys, int n,
+                             int width, int ld, float[] dst, int[] off, short[] raw) {
         DType type = t.dtype();
         if (type == DType.F32) {
-            if (keys == null && ld == width && rowStride == width) {
-                MemorySegment.copy(seg, F32, t.index(b, h, k0, 0) * 4, dst, 0, n * width);
-                return;
+            if (array != null && ld == width) {
+                for (int j = 0; j < n; j++) {
+                    off[j] = (int) (arrayBase + t.index(b, h, keys == null ? k0 + j : keys[j], 0));
+                }
+                return (float[]) array;
             }
+            MemorySegment seg = t.segment();
             for (int j = 0; j < n; j++) {
-                int key = keys == null ? k0 + j : keys[j];
-                MemorySegment.copy(seg, F32, t.index(b, h, key, 0) * 4, dst, j * ld, width);
+                off[j] = j * ld;
+                MemorySegment.copy(seg, F32, t.index(b, h, keys == null ? k0 + j : keys[j], 0) * 4, dst, j * ld, width);
             }
-            return;
+            return dst;
         }
-        short[] raw = sc.raw;
-        if (keys == null && ld == width && rowStride == width) {
-            MemorySegment.copy(seg, I16, t.index(b, h, k0, 0) * 2, raw, 0, n * width);
-        } else {
-            for (int j = 0; j < n; j++) {
-                int key = keys == null ? k0 + j : keys[j];
-                MemorySegment.copy(seg, I16, t.index(b, h, key, 0) * 2, raw, j * ld, width);
+        short[] src = (short[]) array;
+        for (int j = 0; j < n; j++) {
+            off[j] = j * ld;
+            long at = t.index(b, h, keys == null ? k0 + j : keys[j], 0);
+            if (src == null) {
+                // off-heap 16-bit rows: bring them into a short[] first
+                MemorySegment.copy(t.segment(), I16, at * 2, raw, 0, width);
+                widen(type, raw, 0, dst, j * ld, width);
+            } else {
+                widen(type, src, (int) (arrayBase + at), dst, j * ld, width);
             }
         }
+        return dst;
+    }
+
+    private void widen(DType type, short[] src, int srcAt, float[] dst, int dstAt, int n) {
         if (type == DType.BF16) {
-            math.widenBf16(raw, dst, n * ld);
+            math.widenBf16(src, srcAt, dst, dstAt, n);
         } else {
-            math.widenF16(raw, dst, n * ld);
+            math.widenF16(src, srcAt, dst, dstAt, n);
         }
     }
 
