@@ -11,11 +11,11 @@ import java.util.SplittableRandom;
  * admissible blocks)} of the (tile, key-block) pairs, drawn uniformly, classified by the context's
  * base predicate (full, or partial on the causal diagonal).
  */
-final class BlockSparsePlans {
+public final class BlockSparsePlans {
     private BlockSparsePlans() {
     }
 
-    static SparsePlan random(long seed, PlanContext ctx, double density) {
+    public static SparsePlan random(long seed, PlanContext ctx, double density) {
         if (!(density > 0 && density <= 1)) {
             throw new IllegalArgumentException("density: must be in (0, 1], got " + density);
         }
