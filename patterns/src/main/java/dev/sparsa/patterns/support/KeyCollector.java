@@ -14,11 +14,15 @@ public final class KeyCollector implements KeyVisitor {
     private int[] keys = new int[64];
     private float[] sortedWeights = new float[64];
     private int distinct;
+    private boolean ascending = true;
+    private int lastKey = Integer.MIN_VALUE;
 
     /** Forgets everything collected. */
     public void clear() {
         n = 0;
         distinct = 0;
+        ascending = true;
+        lastKey = Integer.MIN_VALUE;
     }
 
     @Override
@@ -29,11 +33,15 @@ public final class KeyCollector implements KeyVisitor {
         }
         packed[n] = ((long) key << 32) | n;
         weights[n++] = logWeight;
+        ascending &= key > lastKey;
+        lastKey = key;
     }
 
     /** Sorts and removes repeats; afterwards {@link #size()}, {@link #key(int)}, {@link #weight(int)}. */
     public KeyCollector finish() {
-        Arrays.sort(packed, 0, n);
+        if (!ascending) {
+            Arrays.sort(packed, 0, n); // strictly ascending input (the common case) needs no sort
+        }
         if (keys.length < n) {
             keys = new int[packed.length];
             sortedWeights = new float[packed.length];
