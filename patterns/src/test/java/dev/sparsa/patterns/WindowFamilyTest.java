@@ -17,7 +17,8 @@ class WindowFamilyTest {
 
     @Test
     void slidingWindowSinksAndTriShapeMatchTheirDefinition() {
-        int[][] params = {{1, 0, 0}, {7, 0, 0}, {20, 3, 0}, {40, 16, 0}, {13, 5, 9}, {200, 0, 0}, {5, 100, 0}, {9, 2, 1}};
+        int[][] params = {{1, 0, 0}, {7, 0, 0}, {20, 3, 0}, {40, 16, 0}, {13, 5, 9}, {200, 0, 0}, {5, 100, 0}, {9, 2, 1},
+                {60, 3, 20}, {200, 0, 30}, {45, 50, 17}}; // the last three take the direct tri-shape road
         for (PlanContext ctx : Definitions.sweep()) {
             for (int[] p : params) {
                 int w = p[0], s = p[1], dense = p[2];
