@@ -33,6 +33,17 @@ public interface AttentionBackend {
     String supportedGeometries();
 
     /**
+     * Why this backend would refuse a call of this shape, dtype and geometry, or null when it runs
+     * it. {@code forward} throws {@link IllegalArgumentException} with this reason for such calls;
+     * test suites use it to skip (and count) configurations a backend does not cover.
+     */
+    default String refusal(dev.sparsa.attention.AttentionShape shape, dev.sparsa.tensor.DType dtype,
+                           TileGeometry geometry) {
+        return supports(geometry) ? null
+                : "geometry " + geometry + " is not supported by " + name() + " (it runs " + supportedGeometries() + ")";
+    }
+
+    /**
      * Computes attention over the plan.
      *
      * @param plan    the plan; its shape must match the tensors

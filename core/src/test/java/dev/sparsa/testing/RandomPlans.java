@@ -90,9 +90,12 @@ public final class RandomPlans {
                 }
             }
             int gathers = rnd.nextInt(0, Math.min(nk, 12) + 1);
+            java.util.BitSet gatheredKeys = new java.util.BitSet(nk);
             for (int g = 0; g < gathers && nk > 0; g++) {
                 int key = rnd.nextInt(nk);
-                if (!used[key / ctx.geometry().blockCols()]) {
+                // a key drawn twice would carry two different log-weights, which the builder refuses
+                if (!used[key / ctx.geometry().blockCols()] && !gatheredKeys.get(key)) {
+                    gatheredKeys.set(key);
                     t.gather(key, weighted ? (float) rnd.nextDouble(-2, 2) : 0f);
                 }
             }

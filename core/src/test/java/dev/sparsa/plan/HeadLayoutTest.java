@@ -1,0 +1,170 @@
+package dev.sparsa.plan;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.pattern.Dense;
+import dev.sparsa.testing.RandomPlans;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import org.junit.jupiter.api.Test;
+
+class HeadLayoutTest {
+
+    static PlanContext ctx(int nq, int nk, boolean causal, int rows, int cols) {
+        return new PlanContext(AttentionShape.of(1, 1, nq, nk, 8), new TileGeometry(rows, cols), causal, nk - nq);
+    }
+
+    @Test
+    void tileNormalisesBlocksAndKeys() {
+        PlanContext c = ctx(16, 40, true, 8, 8); // offset 24: row r sits at position r + 24
+        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate());
+        b.tile(0, 8)
+                .partial(1).partial(1).full(0).partial(0) // repeat dropped; partial 0 merged into full 0
+                .partial(4) // keys 32..39 vs positions 24..31: nothing causal, dropped
+                .partial(1) // keys 8..15 all before position 24: promoted to full
+                .partial(3) // keys 24..31 straddle the diagonal: stays partial
+                .gather(20, 0.5f).gather(20, 0.5f).gather(17, 0f).gather(9, 0f) // 9 sits in block 1: dropped
+                .unconditional(39, -1f)
+                .end();
+        HeadLayout l = b.build();
+        assertEquals(2, l.fullEnd(0) - l.fullStart(0));
+        assertEquals(0, l.fullBlock(0));
+        assertEquals(1, l.fullBlock(1));
+        assertEquals(1, l.partialEnd(0) - l.partialStart(0));
+        assertEquals(3, l.partialBlock(0));
+        assertEquals(List.of(17, 20), keys(l, 0));
+        assertEquals(0f, l.gatherLogWeight(0));
+        assertEquals(0.5f, l.gatherLogWeight(1));
+        assertEquals(39, l.unconditionalKey(0));
+        assertEquals(-1f, l.unconditionalLogWeight(0));
+        // 8 rows x (16 full keys + causal part of block 3 + key 17 and 20 + the unconditional key)
+        assertEquals(8 * 16 + (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8) + 8 * 2 + 8, l.pairsAdmitted());
+        assertEquals(8L * (16 + 8 + 2 + 1), l.pairsVisited());
+        assertFalse(l.coversEachRowOnce());
+        assertTrue(l.rowsDisjoint());
+    }
+
+    @Test
+    void conflictingKeysAreRefused() {
+        PlanContext c = ctx(8, 32, false, 8, 8);
+        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> b.tile(0, 8).full(1).gather(9, 1f).end());
+        assertTrue(e.getMessage().startsWith("gathered"), e.getMessage());
+        HeadLayout.Builder b2 = HeadLayout.builder(c, c.basePredicate());
+        e = assertThrows(IllegalArgumentException.class, () -> b2.tile(0, 8).gather(3, 1f).gather(3, 2f).end());
+        assertTrue(e.getMessage().contains("different log-weights"), e.getMessage());
+        HeadLayout.Builder b3 = HeadLayout.builder(c, c.basePredicate());
+        e = assertThrows(IllegalArgumentException.class, () -> b3.tile(0, 8).partial(0).unconditional(3, 0f).end());
+        assertTrue(e.getMessage().startsWith("unconditional"), e.getMessage());
+    }
+
+    @Test
+    void badRowsBlocksAndKeysNameTheArgument() {
+        PlanContext c = ctx(10, 20, false, 8, 8);
+        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate());
+        assertStarts("rows", () -> b.tile(4, 8));
+        assertStarts("rows", () -> b.tile(0, 9));
+        assertStarts("rows", () -> b.listedTile(new int[] {1, 1}));
+        assertStarts("rows", () -> b.listedTile(new int[] {10}));
+        HeadLayout.Builder.Tile t = b.tile(0, 8);
+        assertStarts("block", () -> t.full(3));
+        assertStarts("key", () -> t.gather(20));
+        assertStarts("logWeight", () -> t.gather(2, Float.NaN));
+        assertThrows(IllegalStateException.class, () -> b.tile(8, 2));
+        t.end();
+        assertThrows(IllegalStateException.class, t::end);
+    }
+
+    /** The counters agree with the token semantics on random layouts. */
+    @Property(tries = 60)
+    void countersMatchTokenSemantics(@ForAll @IntRange(min = 0, max = 40) int nq, @ForAll @IntRange(min = 0, max = 45) int nk,
+                                     @ForAll boolean causal, @ForAll @IntRange(min = 1, max = 4) int rows8,
+                                     @ForAll @IntRange(min = 1, max = 3) int cols8, @ForAll long seed) {
+        PlanContext c = ctx(nq, nk, causal, rows8 * 8, cols8 * 8);
+        HeadLayout l = RandomPlans.randomLayout(new SplittableRandom(seed), c, true);
+        long admitted = 0;
+        Set<Long> seenPairs = new HashSet<>();
+        for (int t = 0; t < l.tileCount(); t++) {
+            for (int i = 0; i < l.rowCount(t); i++) {
+                int row = l.row(t, i);
+                long[] n = {0};
+                l.forEachAdmittedKey(t, row, (k, w) -> {
+                    n[0]++;
+                    assertTrue(seenPairs.add((long) row << 32 | k), "pair (" + row + ", " + k + ") admitted twice");
+                    assertTrue(k >= 0 && k < nk);
+                });
+                admitted += n[0];
+            }
+        }
+        assertEquals(admitted, l.pairsAdmitted());
+        assertTrue(l.pairsVisited() >= l.pairsAdmitted());
+    }
+
+    /** The dense plan admits exactly the causal (or all) pairs, for any offset and geometry. */
+    @Property(tries = 60)
+    void densePlanIsTheFullMask(@ForAll @IntRange(min = 0, max = 50) int nq, @ForAll @IntRange(min = 0, max = 50) int nk,
+                                @ForAll boolean causal, @ForAll @IntRange(min = -20, max = 60) int offset,
+                                @ForAll @IntRange(min = 1, max = 3) int rows8, @ForAll @IntRange(min = 1, max = 3) int cols8) {
+        PlanContext c = new PlanContext(AttentionShape.of(1, 2, nq, nk, 8), new TileGeometry(rows8 * 8, cols8 * 8), causal, offset);
+        SparsePlan p = Dense.INSTANCE.plan(c);
+        HeadLayout l = p.layout(0, 1);
+        assertTrue(l.coversEachRowOnce() || nq == 0);
+        long expected = 0;
+        for (int t = 0; t < l.tileCount(); t++) {
+            for (int i = 0; i < l.rowCount(t); i++) {
+                int row = l.row(t, i);
+                List<Integer> got = new ArrayList<>();
+                l.forEachAdmittedKey(t, row, (k, w) -> got.add(k));
+                List<Integer> want = new ArrayList<>();
+                for (int k = 0; k < nk; k++) {
+                    if (!causal || row + offset >= k) {
+                        want.add(k);
+                    }
+                }
+                expected += want.size();
+                assertEquals(want, got.stream().sorted().toList(), "row " + row);
+            }
+        }
+        assertEquals(expected * 2, p.pairsAdmitted());
+        assertEquals(p.pairsAdmissible() == 0 ? 0.0 : 1.0, p.density(), 1e-12);
+    }
+
+    @Test
+    void planBuilderChecksSlicesAndLayouts() {
+        PlanContext c = new PlanContext(AttentionShape.of(2, 2, 8, 8, 8), TileGeometry.DEFAULT, false, 0);
+        HeadLayout l = HeadLayout.builder(c, c.basePredicate()).tile(0, 8).full(0).end().build();
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> SparsePlan.builder(c).head(0, l).build());
+        assertTrue(e.getMessage().contains("batch 0, head 1"), e.getMessage());
+        PlanContext other = new PlanContext(AttentionShape.of(2, 2, 8, 9, 8), TileGeometry.DEFAULT, false, 0);
+        assertStarts("layout", () -> SparsePlan.builder(other).allSlices(l));
+        SparsePlan p = SparsePlan.builder(c).head(0, l).head(1, l).build();
+        assertEquals(1, p.layouts().size());
+        assertEquals(4 * 64, p.pairsAdmitted());
+        assertEquals(1.0, p.density());
+    }
+
+    static List<Integer> keys(HeadLayout l, int tile) {
+        List<Integer> k = new ArrayList<>();
+        for (int i = l.gatherStart(tile); i < l.gatherEnd(tile); i++) {
+            k.add(l.gatherKey(i));
+        }
+        return k;
+    }
+
+    static void assertStarts(String argument, Runnable r) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, r::run);
+        assertTrue(e.getMessage().startsWith(argument), "expected '" + argument + "…', got: " + e.getMessage());
+    }
+}

@@ -1,0 +1,351 @@
+package dev.sparsa.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The Vector API tile arithmetic. Loaded only by name through {@link TileMathProvider}, so that no
+ * other class touches {@code jdk.incubator.vector}; its constructor declines (throws {@link
+ * UnsupportedOperationException}) when the vectors would be too narrow to pay.
+ *
+ * <p>The species is a static final, chosen once per JVM: the platform's preferred width, or the
+ * width forced by {@code -Dsparsa.cpu.vectorBits=128|256|512} (tests use it to cover the 256- and
+ * 512-bit code on one machine). Every loop uses that one species; no widths are mixed.
+ *
+ * <p>Micro-kernels: Q·Kᵀ keeps rows along lanes ({@code qT} is transposed once per tile), so each
+ * step broadcasts one key element and fuses it into 4 keys × 2 row-vectors = 8 independent
+ * accumulators; P·V broadcasts one probability per row and fuses it into 4 rows × 2 column-vectors.
+ * Tails (an odd row-vector, fewer than 4 keys or rows, an odd column-vector) run in smaller
+ * kernels of the same arithmetic, so a row's result never depends on which kernel handled it.
+ */
+final class PanamaTileMath implements TileMath {
+    static final VectorSpecies<Float> F = floatSpecies();
+    static final int L = F.length();
+    private static final VectorSpecies<Integer> I = F.withLanes(int.class);
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class,
+            VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 2)));
+
+    PanamaTileMath() {
+        if (L < 4) {
+            throw new UnsupportedOperationException("the preferred f32 vector has only " + L
+                    + " lane(s); the scalar kernel is as fast");
+        }
+        if (S.length() != L) {
+            throw new UnsupportedOperationException("no " + L + "-lane short vector for bf16 widening at "
+                    + F.vectorBitSize() + " bits");
+        }
+    }
+
+    private static VectorSpecies<Float> floatSpecies() {
+        String bits = System.getProperty(TileMathProvider.VECTOR_BITS_PROPERTY);
+        if (bits == null || bits.isBlank()) {
+            return FloatVector.SPECIES_PREFERRED;
+        }
+        return switch (bits.trim()) {
+            case "128" -> FloatVector.SPECIES_128;
+            case "256" -> FloatVector.SPECIES_256;
+            case "512" -> FloatVector.SPECIES_512;
+            default -> throw new UnsupportedOperationException("-D" + TileMathProvider.VECTOR_BITS_PROPERTY + "="
+                    + bits + " is not one of 128, 256, 512");
+        };
+    }
+
+    @Override
+    public KernelFlavour flavour() {
+        return KernelFlavour.VECTOR;
+    }
+
+    @Override
+    public String description() {
+        return "vector " + F.vectorBitSize() + "-bit (" + L + " f32 lanes, jdk.incubator.vector)";
+    }
+
+    @Override
+    public int lanes() {
+        return L;
+    }
+
+    // ---------------------------------------------------------------- Q·Kᵀ
+
+    @Override
+    public void scores(float[] qT, int ldQ, int rowsPad, float[] k, int dim, int n, float[] s, int ldS) {
+        int r = 0;
+        for (; r + 2 * L <= rowsPad; r += 2 * L) {
+            int j = 0;
+            for (; j + 4 <= n; j += 4) {
+                scores4x2(qT, ldQ, r, k, dim, j, s, ldS);
+            }
+            for (; j < n; j++) {
+                scores1x2(qT, ldQ, r, k, dim, j, s, ldS);
+            }
+        }
+        for (; r < rowsPad; r += L) {
+            int j = 0;
+            for (; j + 4 <= n; j += 4) {
+                scores4x1(qT, ldQ, r, k, dim, j, s, ldS);
+            }
+            for (; j < n; j++) {
+                scores1x1(qT, ldQ, r, k, dim, j, s, ldS);
+            }
+        }
+    }
+
+    private static void scores4x2(float[] qT, int ldQ, int r, float[] k, int dim, int j, float[] s, int ldS) {
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
+        FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
+        FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+        int k0 = j * dim;
+        int k1 = k0 + dim;
+        int k2 = k1 + dim;
+        int k3 = k2 + dim;
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            FloatVector q0 = FloatVector.fromArray(F, qT, qi);
+            FloatVector q1 = FloatVector.fromArray(F, qT, qi + L);
+            FloatVector b = FloatVector.broadcast(F, k[k0 + d]);
+            a00 = q0.fma(b, a00);
+            a01 = q1.fma(b, a01);
+            b = FloatVector.broadcast(F, k[k1 + d]);
+            a10 = q0.fma(b, a10);
+            a11 = q1.fma(b, a11);
+            b = FloatVector.broadcast(F, k[k2 + d]);
+            a20 = q0.fma(b, a20);
+            a21 = q1.fma(b, a21);
+            b = FloatVector.broadcast(F, k[k3 + d]);
+            a30 = q0.fma(b, a30);
+            a31 = q1.fma(b, a31);
+        }
+        int o = j * ldS + r;
+        a00.intoArray(s, o);
+        a01.intoArray(s, o + L);
+        o += ldS;
+        a10.intoArray(s, o);
+        a11.intoArray(s, o + L);
+        o += ldS;
+        a20.intoArray(s, o);
+        a21.intoArray(s, o + L);
+        o += ldS;
+        a30.intoArray(s, o);
+        a31.intoArray(s, o + L);
+    }
+
+    private static void scores1x2(float[] qT, int ldQ, int r, float[] k, int dim, int j, float[] s, int ldS) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        int k0 = j * dim;
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            FloatVector b = FloatVector.broadcast(F, k[k0 + d]);
+            a0 = FloatVector.fromArray(F, qT, qi).fma(b, a0);
+            a1 = FloatVector.fromArray(F, qT, qi + L).fma(b, a1);
+        }
+        int o = j * ldS + r;
+        a0.intoArray(s, o);
+        a1.intoArray(s, o + L);
+    }
+
+    private static void scores4x1(float[] qT, int ldQ, int r, float[] k, int dim, int j, float[] s, int ldS) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int k0 = j * dim;
+        int k1 = k0 + dim;
+        int k2 = k1 + dim;
+        int k3 = k2 + dim;
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            FloatVector q = FloatVector.fromArray(F, qT, qi);
+            a0 = q.fma(FloatVector.broadcast(F, k[k0 + d]), a0);
+            a1 = q.fma(FloatVector.broadcast(F, k[k1 + d]), a1);
+            a2 = q.fma(FloatVector.broadcast(F, k[k2 + d]), a2);
+            a3 = q.fma(FloatVector.broadcast(F, k[k3 + d]), a3);
+        }
+        int o = j * ldS + r;
+        a0.intoArray(s, o);
+        a1.intoArray(s, o + ldS);
+        a2.intoArray(s, o + 2 * ldS);
+        a3.intoArray(s, o + 3 * ldS);
+    }
+
+    private static void scores1x1(float[] qT, int ldQ, int r, float[] k, int dim, int j, float[] s, int ldS) {
+        FloatVector a = FloatVector.zero(F);
+        int k0 = j * dim;
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            a = FloatVector.fromArray(F, qT, qi).fma(FloatVector.broadcast(F, k[k0 + d]), a);
+        }
+        a.intoArray(s, j * ldS + r);
+    }
+
+    // ---------------------------------------------------------------- score transforms and softmax
+
+    @Override
+    public void softCap(float[] s, int ldS, int n, int rowsPad, float cap) {
+        for (int j = 0; j < n; j++) {
+            for (int r = 0, i = j * ldS; r < rowsPad; r += L, i += L) {
+                FloatVector x = FloatVector.fromArray(F, s, i);
+                // cap·tanh(s/cap): divide (not multiply by 1/cap) to match the contract's rounding
+                x.div(cap).lanewise(VectorOperators.TANH).mul(cap).intoArray(s, i);
+            }
+        }
+    }
+
+    @Override
+    public void addKeyBias(float[] s, int ldS, int n, int rowsPad, float[] bias) {
+        for (int j = 0; j < n; j++) {
+            FloatVector w = FloatVector.broadcast(F, bias[j]);
+            for (int r = 0, i = j * ldS; r < rowsPad; r += L, i += L) {
+                FloatVector.fromArray(F, s, i).add(w).intoArray(s, i);
+            }
+        }
+    }
+
+    @Override
+    public void softmax(float[] s, int ldS, int n, int rowsPad, float[] m, float[] l, float[] alpha) {
+        for (int r = 0; r < rowsPad; r += L) {
+            FloatVector mOld = FloatVector.fromArray(F, m, r);
+            FloatVector mx = mOld;
+            for (int j = 0, i = r; j < n; j++, i += ldS) {
+                mx = mx.max(FloatVector.fromArray(F, s, i));
+            }
+            VectorMask<Float> none = mx.eq(Float.NEGATIVE_INFINITY);
+            FloatVector safe = mx.blend(0f, none);
+            FloatVector sum = FloatVector.zero(F);
+            for (int j = 0, i = r; j < n; j++, i += ldS) {
+                FloatVector p = FloatVector.fromArray(F, s, i).sub(safe).lanewise(VectorOperators.EXP);
+                p.intoArray(s, i);
+                sum = sum.add(p);
+            }
+            FloatVector a = mOld.sub(safe).lanewise(VectorOperators.EXP);
+            FloatVector.fromArray(F, l, r).fma(a, sum).intoArray(l, r);
+            mx.intoArray(m, r);
+            a.intoArray(alpha, r);
+        }
+    }
+
+    // ---------------------------------------------------------------- P·V
+
+    @Override
+    public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int ldV, int cols, float[] o, int ldO,
+                           float[] alpha) {
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) {
+            int c = 0;
+            for (; c + 2 * L <= cols; c += 2 * L) {
+                pv4x2(p, ldS, n, r, v, ldV, c, o, ldO, alpha);
+            }
+            for (; c < cols; c += L) {
+                pv4x1(p, ldS, n, r, v, ldV, c, o, ldO, alpha);
+            }
+        }
+        for (; r < rows; r++) {
+            int c = 0;
+            for (; c + 2 * L <= cols; c += 2 * L) {
+                pv1x2(p, ldS, n, r, v, ldV, c, o, ldO, alpha);
+            }
+            for (; c < cols; c += L) {
+                pv1x1(p, ldS, n, r, v, ldV, c, o, ldO, alpha);
+            }
+        }
+    }
+
+    private static void pv4x2(float[] p, int ldS, int n, int r, float[] v, int ldV, int c, float[] o, int ldO,
+                              float[] alpha) {
+        int o0 = r * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector a00 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        FloatVector a01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[r]);
+        FloatVector a10 = FloatVector.fromArray(F, o, o1).mul(alpha[r + 1]);
+        FloatVector a11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[r + 1]);
+        FloatVector a20 = FloatVector.fromArray(F, o, o2).mul(alpha[r + 2]);
+        FloatVector a21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[r + 2]);
+        FloatVector a30 = FloatVector.fromArray(F, o, o3).mul(alpha[r + 3]);
+        FloatVector a31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[r + 3]);
+        for (int j = 0, vi = c, pi = r; j < n; j++, vi += ldV, pi += ldS) {
+            FloatVector v0 = FloatVector.fromArray(F, v, vi);
+            FloatVector v1 = FloatVector.fromArray(F, v, vi + L);
+            FloatVector b = FloatVector.broadcast(F, p[pi]);
+            a00 = v0.fma(b, a00);
+            a01 = v1.fma(b, a01);
+            b = FloatVector.broadcast(F, p[pi + 1]);
+            a10 = v0.fma(b, a10);
+            a11 = v1.fma(b, a11);
+            b = FloatVector.broadcast(F, p[pi + 2]);
+            a20 = v0.fma(b, a20);
+            a21 = v1.fma(b, a21);
+            b = FloatVector.broadcast(F, p[pi + 3]);
+            a30 = v0.fma(b, a30);
+            a31 = v1.fma(b, a31);
+        }
+        a00.intoArray(o, o0);
+        a01.intoArray(o, o0 + L);
+        a10.intoArray(o, o1);
+        a11.intoArray(o, o1 + L);
+        a20.intoArray(o, o2);
+        a21.intoArray(o, o2 + L);
+        a30.intoArray(o, o3);
+        a31.intoArray(o, o3 + L);
+    }
+
+    private static void pv4x1(float[] p, int ldS, int n, int r, float[] v, int ldV, int c, float[] o, int ldO,
+                              float[] alpha) {
+        int o0 = r * ldO + c;
+        FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        FloatVector a1 = FloatVector.fromArray(F, o, o0 + ldO).mul(alpha[r + 1]);
+        FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * ldO).mul(alpha[r + 2]);
+        FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * ldO).mul(alpha[r + 3]);
+        for (int j = 0, vi = c, pi = r; j < n; j++, vi += ldV, pi += ldS) {
+            FloatVector x = FloatVector.fromArray(F, v, vi);
+            a0 = x.fma(FloatVector.broadcast(F, p[pi]), a0);
+            a1 = x.fma(FloatVector.broadcast(F, p[pi + 1]), a1);
+            a2 = x.fma(FloatVector.broadcast(F, p[pi + 2]), a2);
+            a3 = x.fma(FloatVector.broadcast(F, p[pi + 3]), a3);
+        }
+        a0.intoArray(o, o0);
+        a1.intoArray(o, o0 + ldO);
+        a2.intoArray(o, o0 + 2 * ldO);
+        a3.intoArray(o, o0 + 3 * ldO);
+    }
+
+    private static void pv1x2(float[] p, int ldS, int n, int r, float[] v, int ldV, int c, float[] o, int ldO,
+                              float[] alpha) {
+        int o0 = r * ldO + c;
+        FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        FloatVector a1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[r]);
+        for (int j = 0, vi = c, pi = r; j < n; j++, vi += ldV, pi += ldS) {
+            FloatVector b = FloatVector.broadcast(F, p[pi]);
+            a0 = FloatVector.fromArray(F, v, vi).fma(b, a0);
+            a1 = FloatVector.fromArray(F, v, vi + L).fma(b, a1);
+        }
+        a0.intoArray(o, o0);
+        a1.intoArray(o, o0 + L);
+    }
+
+    private static void pv1x1(float[] p, int ldS, int n, int r, float[] v, int ldV, int c, float[] o, int ldO,
+                              float[] alpha) {
+        int o0 = r * ldO + c;
+        FloatVector a = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        for (int j = 0, vi = c, pi = r; j < n; j++, vi += ldV, pi += ldS) {
+            a = FloatVector.fromArray(F, v, vi).fma(FloatVector.broadcast(F, p[pi]), a);
+        }
+        a.intoArray(o, o0);
+    }
+
+    // ---------------------------------------------------------------- conversions
+
+    @Override
+    public void widenBf16(short[] src, float[] dst, int n) {
+        // bf16 is the high half of an f32: widen the shorts to ints and shift them up by 16
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            ShortVector sv = ShortVector.fromArray(S, src, i);
+            IntVector iv = (IntVector) sv.convertShape(VectorOperators.S2I, I, 0);
+            iv.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i);
+        }
+        for (; i < n; i++) {
+            dst[i] = Float.intBitsToFloat(src[i] << 16);
+        }
+    }
+}

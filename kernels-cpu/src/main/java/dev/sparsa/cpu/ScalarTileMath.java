@@ -1,0 +1,104 @@
+package dev.sparsa.cpu;
+
+/** The plain-Java tile arithmetic: runs on any JVM, used when the Vector API is not readable. */
+final class ScalarTileMath implements TileMath {
+
+    @Override
+    public KernelFlavour flavour() {
+        return KernelFlavour.SCALAR;
+    }
+
+    @Override
+    public String description() {
+        return "scalar (plain Java)";
+    }
+
+    @Override
+    public int lanes() {
+        return 1;
+    }
+
+    @Override
+    public void scores(float[] qT, int ldQ, int rowsPad, float[] k, int dim, int n, float[] s, int ldS) {
+        for (int j = 0; j < n; j++) {
+            int so = j * ldS;
+            for (int r = 0; r < rowsPad; r++) {
+                s[so + r] = 0f;
+            }
+            int ko = j * dim;
+            for (int d = 0; d < dim; d++) {
+                float kd = k[ko + d];
+                int qo = d * ldQ;
+                for (int r = 0; r < rowsPad; r++) {
+                    s[so + r] += kd * qT[qo + r];
+                }
+            }
+        }
+    }
+
+    @Override
+    public void softCap(float[] s, int ldS, int n, int rowsPad, float cap) {
+        for (int j = 0; j < n; j++) {
+            for (int r = 0, i = j * ldS; r < rowsPad; r++, i++) {
+                s[i] = cap * (float) Math.tanh(s[i] / cap);
+            }
+        }
+    }
+
+    @Override
+    public void addKeyBias(float[] s, int ldS, int n, int rowsPad, float[] bias) {
+        for (int j = 0; j < n; j++) {
+            float w = bias[j];
+            for (int r = 0, i = j * ldS; r < rowsPad; r++, i++) {
+                s[i] += w;
+            }
+        }
+    }
+
+    @Override
+    public void softmax(float[] s, int ldS, int n, int rowsPad, float[] m, float[] l, float[] alpha) {
+        for (int r = 0; r < rowsPad; r++) {
+            float mx = m[r];
+            for (int j = 0, i = r; j < n; j++, i += ldS) {
+                mx = Math.max(mx, s[i]);
+            }
+            float safe = mx == Float.NEGATIVE_INFINITY ? 0f : mx;
+            float sum = 0f;
+            for (int j = 0, i = r; j < n; j++, i += ldS) {
+                float p = (float) Math.exp(s[i] - safe);
+                s[i] = p;
+                sum += p;
+            }
+            float a = (float) Math.exp(m[r] - safe);
+            l[r] = l[r] * a + sum;
+            m[r] = mx;
+            alpha[r] = a;
+        }
+    }
+
+    @Override
+    public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int ldV, int cols, float[] o, int ldO,
+                           float[] alpha) {
+        for (int r = 0; r < rows; r++) {
+            int oo = r * ldO;
+            float a = alpha[r];
+            for (int c = 0; c < cols; c++) {
+                o[oo + c] *= a;
+            }
+            for (int j = 0; j < n; j++) {
+                float pj = p[j * ldS + r];
+                int vo = j * ldV;
+                for (int c = 0; c < cols; c++) {
+                    o[oo + c] += pj * v[vo + c];
+                }
+            }
+        }
+    }
+
+    @Override
+    public void widenBf16(short[] src, float[] dst, int n) {
+        for (int i = 0; i < n; i++) {
+            dst[i] = Float.intBitsToFloat(src[i] << 16);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+package dev.sparsa.cpu;
+
+import java.util.Arrays;
+
+/**
+ * One worker thread's working memory: grown when a larger tile arrives, then reused for every tile
+ * and head, so the tile loops never allocate. Never shared between threads.
+ */
+final class Scratch {
+    float[] qT = new float[0];
+    float[] o = new float[0];
+    float[] m = new float[0];
+    float[] l = new float[0];
+    float[] alpha = new float[0];
+    float[] s = new float[0];
+    float[] k = new float[0];
+    float[] v = new float[0];
+    short[] raw = new short[0];
+    float[] row = new float[0];
+    float[] bias = new float[0];
+    int[] keys = new int[0];
+    long[] qPos = new long[0];
+
+    /**
+     * Makes room for a tile of {@code rowsPad} (stacked) rows against chunks of {@code chunk} keys.
+     */
+    void ensure(int rowsPad, int chunk, int dim, int cols) {
+        qT = grow(qT, (long) dim * rowsPad);
+        o = grow(o, (long) rowsPad * cols);
+        m = grow(m, rowsPad);
+        l = grow(l, rowsPad);
+        alpha = grow(alpha, rowsPad);
+        qPos = rowsPad > qPos.length ? new long[rowsPad] : qPos;
+        s = grow(s, (long) chunk * rowsPad);
+        k = grow(k, (long) chunk * dim);
+        v = grow(v, (long) chunk * cols);
+        int rawNeed = (int) Math.max((long) chunk * dim, (long) chunk * cols);
+        raw = rawNeed > raw.length ? new short[rawNeed] : raw;
+        row = grow(row, Math.max(dim, cols));
+        bias = grow(bias, chunk);
+        keys = chunk > keys.length ? new int[chunk] : keys;
+    }
+
+    private static float[] grow(float[] a, long need) {
+        if (need > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("tile: scratch of " + need + " floats does not fit a Java array");
+        }
+        return need > a.length ? new float[(int) need] : a;
+    }
+
+    /** Fills the first {@code n} entries of {@code a} with {@code x}. */
+    static void fill(float[] a, int n, float x) {
+        Arrays.fill(a, 0, n, x);
+    }
+}

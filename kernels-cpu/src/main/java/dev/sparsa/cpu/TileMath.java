@@ -1,0 +1,66 @@
+package dev.sparsa.cpu;
+
+/**
+ * The arithmetic of one query tile against one chunk of keys, in f32, on scratch arrays laid out by
+ * {@link TileRunner}. Implementations differ only in how they compute (plain loops or Vector API);
+ * for a given implementation the result of every row depends only on that row's data, never on its
+ * position in the tile, so any split of the work gives bitwise the same numbers.
+ *
+ * <p>Layouts (all row-major, leading dimensions in elements, every {@code ld} a multiple of {@link
+ * #lanes()}):
+ * <ul>
+ *   <li>{@code qT[d·ldQ + r]}: the tile's queries, transposed and already multiplied by the scale;
+ *   <li>{@code k[j·dim + d]}: the chunk's keys in f32;
+ *   <li>{@code s[j·ldS + r]}: scores, then probabilities, transposed (key-major, rows along lanes);
+ *   <li>{@code v[j·ldV + c]}: the chunk's values in f32;
+ *   <li>{@code o[r·ldO + c]}: the running (unnormalised) output of each row;
+ *   <li>{@code m, l, alpha}: per row: running max, running sum, and the rescale factor of the last
+ *       softmax step.
+ * </ul>
+ */
+interface TileMath {
+
+    /** Which flavour this is. */
+    KernelFlavour flavour();
+
+    /** One line naming the implementation and its vector width, for logs and benchmarks. */
+    String description();
+
+    /** The padding unit of rows and value columns (1 for scalar code, the f32 lane count otherwise). */
+    int lanes();
+
+    /** {@code s[j][r] = Σ_d k[j][d]·qT[d][r]} for keys {@code j < n} and rows {@code r < rowsPad}. */
+    void scores(float[] qT, int ldQ, int rowsPad, float[] k, int dim, int n, float[] s, int ldS);
+
+    /** {@code s = cap·tanh(s/cap)} on keys {@code j < n}, rows {@code r < rowsPad}. */
+    void softCap(float[] s, int ldS, int n, int rowsPad, float cap);
+
+    /** {@code s[j][r] += bias[j]} (per-key log-weights). */
+    void addKeyBias(float[] s, int ldS, int n, int rowsPad, float[] bias);
+
+    /**
+     * One online-softmax step over {@code n} keys: new max {@code m' = max(m, max_j s)}, {@code s ←
+     * exp(s − m')}, {@code alpha = exp(m − m')}, {@code l ← l·alpha + Σ_j s}. A row whose max stays
+     * −∞ (nothing admitted yet) gets probabilities 0 and alpha 0, never NaN.
+     */
+    void softmax(float[] s, int ldS, int n, int rowsPad, float[] m, float[] l, float[] alpha);
+
+    /**
+     * {@code o[r][c] = alpha[r]·o[r][c] + Σ_{j<n} p[j][r]·v[j][c]} for rows {@code r < rows} and
+     * columns {@code c < cols} ({@code cols} a multiple of {@link #lanes()}).
+     */
+    void accumulate(float[] p, int ldS, int n, int rows, float[] v, int ldV, int cols, float[] o, int ldO,
+                    float[] alpha);
+
+    /** Widens {@code n} bf16 bit patterns to f32 (exact). */
+    void widenBf16(short[] src, float[] dst, int n);
+
+    /** Widens {@code n} f16 bit patterns to f32 (exact). */
+    default void widenF16(short[] src, float[] dst, int n) {
+        // JDK 25's Vector API has no f16 lane conversion, so every flavour converts f16 in scalar code
+        // (Float.float16ToFloat, which HotSpot intrinsifies on x86 with F16C).
+        for (int i = 0; i < n; i++) {
+            dst[i] = Float.float16ToFloat(src[i]);
+        }
+    }
+}

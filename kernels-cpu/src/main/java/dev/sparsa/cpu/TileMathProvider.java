@@ -1,0 +1,131 @@
+package dev.sparsa.cpu;
+
+import java.lang.reflect.InvocationTargetException;
+import java.util.function.UnaryOperator;
+import java.util.logging.Logger;
+
+/**
+ * Chooses the CPU kernel flavour, in the manner of Apache Lucene's VectorizationProvider: this class
+ * never touches a Vector API class itself. It checks that {@code jdk.incubator.vector} is in the boot
+ * layer, loads {@link PanamaTileMath} by name, lets its constructor decline, and logs one line (once
+ * per JVM) naming the flavour and, on fallback, the flag to add.
+ *
+ * <p>System properties:
+ * <ul>
+ *   <li>{@value #SCALAR_PROPERTY}{@code =true}: use the scalar kernel even where vectors work;
+ *   <li>{@value #VECTOR_BITS_PROPERTY}{@code =128|256|512}: force the vector width (read by the
+ *       vector kernel when it is first loaded).
+ * </ul>
+ */
+final class TileMathProvider {
+    /** Forces the scalar kernel when {@code true}. */
+    static final String SCALAR_PROPERTY = "sparsa.cpu.scalar";
+    /** Forces the vector width in bits (128, 256 or 512). */
+    static final String VECTOR_BITS_PROPERTY = "sparsa.cpu.vectorBits";
+    /** The flag that makes the vector kernel available. */
+    static final String VECTOR_FLAG = "--add-modules jdk.incubator.vector";
+
+    private static final String VECTOR_MODULE = "jdk.incubator.vector";
+    private static final String VECTOR_CLASS = "dev.sparsa.cpu.PanamaTileMath";
+    private static final Logger LOG = Logger.getLogger(TileMathProvider.class.getName());
+
+    private TileMathProvider() {
+    }
+
+    /** The outcome of a lookup: the arithmetic chosen and one line saying why. */
+    record Selection(TileMath math, String message) {
+    }
+
+    private static final class Best {
+        static final Selection SELECTION = select(System::getProperty);
+
+        static {
+            LOG.info(SELECTION.message());
+        }
+    }
+
+    private static final class Vector {
+        static final TileMath MATH;
+        static final String WHY_NOT;
+
+        static {
+            TileMath m = null;
+            String why;
+            try {
+                m = loadVector();
+                why = null;
+            } catch (UnsupportedOperationException e) {
+                why = e.getMessage();
+            }
+            MATH = m;
+            WHY_NOT = why;
+        }
+    }
+
+    /** The best flavour for this JVM (logged once). */
+    static TileMath best() {
+        return Best.SELECTION.math();
+    }
+
+    /** The line the lookup logged. */
+    static String bestMessage() {
+        return Best.SELECTION.message();
+    }
+
+    /** The scalar arithmetic (always available). */
+    static TileMath scalar() {
+        return new ScalarTileMath();
+    }
+
+    /**
+     * The vector arithmetic.
+     *
+     * @throws UnsupportedOperationException saying why it cannot run here and what to add
+     */
+    static TileMath vector() {
+        if (Vector.MATH == null) {
+            throw new UnsupportedOperationException(Vector.WHY_NOT);
+        }
+        return Vector.MATH;
+    }
+
+    /**
+     * Decides the flavour from the given system properties, without caching or logging (tests call
+     * this with forced properties).
+     */
+    static Selection select(UnaryOperator<String> properties) {
+        if (Boolean.parseBoolean(properties.apply(SCALAR_PROPERTY))) {
+            return new Selection(scalar(), "sparsa cpu kernel: scalar (forced by -D" + SCALAR_PROPERTY + "=true)");
+        }
+        try {
+            TileMath m = vector();
+            return new Selection(m, "sparsa cpu kernel: " + m.description());
+        } catch (UnsupportedOperationException e) {
+            return new Selection(scalar(), "sparsa cpu kernel: scalar fallback, " + e.getMessage());
+        }
+    }
+
+    private static TileMath loadVector() {
+        if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) {
+            throw new UnsupportedOperationException("the Vector API module " + VECTOR_MODULE
+                    + " is not readable; add the JVM flag '" + VECTOR_FLAG + "' for the vector kernel");
+        }
+        try {
+            Class<?> c = Class.forName(VECTOR_CLASS, true, TileMathProvider.class.getClassLoader());
+            return (TileMath) c.getDeclaredConstructor().newInstance();
+        } catch (InvocationTargetException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof UnsupportedOperationException u) {
+                throw new UnsupportedOperationException("the vector kernel declined: " + u.getMessage());
+            }
+            throw new UnsupportedOperationException("the vector kernel failed to start: " + cause, cause);
+        } catch (ReflectiveOperationException | LinkageError e) {
+            Throwable cause = e instanceof ExceptionInInitializerError x && x.getCause() != null ? x.getCause() : e;
+            if (cause instanceof UnsupportedOperationException u) {
+                throw new UnsupportedOperationException("the vector kernel declined: " + u.getMessage());
+            }
+            throw new UnsupportedOperationException("the vector kernel could not be loaded (" + cause
+                    + "); check the JVM flag '" + VECTOR_FLAG + "'", e);
+        }
+    }
+}

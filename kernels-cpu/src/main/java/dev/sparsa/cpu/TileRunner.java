@@ -1,0 +1,400 @@
+package dev.sparsa.cpu;
+
+import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.attention.LseMerge;
+import dev.sparsa.attention.Options;
+import dev.sparsa.plan.ElementPredicate;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * One forward call of the CPU kernel: FlashAttention-2 over a {@link SparsePlan}, tile by tile.
+ *
+ * <p>For a work item it reads the tile's query rows (of every stacked head) once, transposed and
+ * scaled, then streams the tile's key chunks in a fixed order (full blocks, partial blocks, gathered
+ * keys in chunks of {@code blockCols}, unconditional keys in chunks of {@code blockCols}); each chunk's
+ * K and V rows are converted to f32 once and used by every stacked head. Per chunk: scores, soft-cap,
+ * log-weights, the element predicate (only on partial blocks and gathered keys), an online-softmax
+ * step and the P·V update, all in f32. Rows end as {@code o/l} with LSE {@code m + log l}; a row that
+ * admitted nothing gets 0 and −∞.
+ *
+ * <p>Every row's arithmetic depends only on its own data and the fixed chunk order, never on the
+ * thread or on which other rows share its tile, so results are bitwise identical for any thread
+ * count. Work items write disjoint output rows.
+ */
+final class TileRunner {
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+
+    private final TileMath math;
+    private final SparsePlan plan;
+    private final AttentionShape shape;
+    private final Tensor q;
+    private final Tensor k;
+    private final Tensor v;
+    private final Tensor out;
+    private final Tensor lse;
+    private final float scale;
+    private final float softCap;
+    private final int dim;
+    private final int valueDim;
+    private final int cols;
+    private final int lanes;
+    private final int blockCols;
+    private final int keyLength;
+
+    TileRunner(TileMath math, SparsePlan plan, AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor out,
+               Tensor lse, Options options) {
+        this.math = math;
+        this.plan = plan;
+        this.shape = shape;
+        this.q = q;
+        this.k = k;
+        this.v = v;
+        this.out = out;
+        this.lse = lse;
+        this.dim = shape.headDim();
+        this.valueDim = shape.valueDim();
+        this.scale = (float) options.scaleFor(dim);
+        this.softCap = options.softCap();
+        this.lanes = math.lanes();
+        this.cols = roundUp(valueDim, lanes);
+        this.blockCols = plan.geometry().blockCols();
+        this.keyLength = shape.keyLength();
+    }
+
+    // ================================================================== work items
+
+    /**
+     * The work of this call, largest first. Query heads of one GQA group that share a layout are
+     * stacked into one item per tile, so each K/V chunk is converted once for the whole group.
+     */
+    List<WorkItem> workItems() {
+        List<WorkItem> items = new ArrayList<>();
+        int group = shape.groupSize();
+        for (int b = 0; b < shape.batch(); b++) {
+            for (int g = 0; g < shape.kvHeads(); g++) {
+                int h0 = g * group;
+                boolean shared = true;
+                for (int h = h0 + 1; h < h0 + group; h++) {
+                    shared &= plan.layoutIndex(b, h) == plan.layoutIndex(b, h0);
+                }
+                if (shared) {
+                    addItems(items, b, h0, group);
+                } else {
+                    for (int h = h0; h < h0 + group; h++) {
+                        addItems(items, b, h, 1);
+                    }
+                }
+            }
+        }
+        items.sort(Comparator.comparingLong(WorkItem::cost).reversed());
+        return items;
+    }
+
+    private void addItems(List<WorkItem> items, int b, int h0, int heads) {
+        int li = plan.layoutIndex(b, h0);
+        HeadLayout lay = plan.layouts().get(li);
+        if (lay.rowsDisjoint()) {
+            for (int t = 0; t < lay.tileCount(); t++) {
+                items.add(new WorkItem(b, h0, heads, li, t, tileCost(lay, t) * heads));
+            }
+        } else {
+            long cost = 0;
+            for (int t = 0; t < lay.tileCount(); t++) {
+                cost += tileCost(lay, t);
+            }
+            items.add(new WorkItem(b, h0, heads, li, WorkItem.ALL_TILES, cost * heads));
+        }
+    }
+
+    private static long tileCost(HeadLayout lay, int t) {
+        long keys = 1;
+        for (int i = lay.fullStart(t); i < lay.fullEnd(t); i++) {
+            keys += lay.blockWidth(lay.fullBlock(i));
+        }
+        for (int i = lay.partialStart(t); i < lay.partialEnd(t); i++) {
+            keys += lay.blockWidth(lay.partialBlock(i));
+        }
+        keys += lay.gatherEnd(t) - lay.gatherStart(t);
+        keys += lay.unconditionalEnd(t) - lay.unconditionalStart(t);
+        return keys * lay.rowCount(t);
+    }
+
+    /**
+     * Writes 0 and −∞ to the rows that no tile of their (row-disjoint) layout holds. Rows of layouts
+     * with repeated rows are written by their slice's work item.
+     */
+    void clearUncoveredRows() {
+        BitSet[] covered = new BitSet[plan.layouts().size()];
+        float[] zeros = new float[valueDim];
+        for (int b = 0; b < shape.batch(); b++) {
+            for (int h = 0; h < shape.qHeads(); h++) {
+                int li = plan.layoutIndex(b, h);
+                HeadLayout lay = plan.layouts().get(li);
+                if (lay.coversEachRowOnce() || !lay.rowsDisjoint()) {
+                    continue;
+                }
+                if (covered[li] == null) {
+                    BitSet c = new BitSet(shape.queryLength());
+                    for (int t = 0; t < lay.tileCount(); t++) {
+                        for (int i = 0; i < lay.rowCount(t); i++) {
+                            c.set(lay.row(t, i));
+                        }
+                    }
+                    covered[li] = c;
+                }
+                for (int r = covered[li].nextClearBit(0); r < shape.queryLength(); r = covered[li].nextClearBit(r + 1)) {
+                    out.writeRow(b, h, r, zeros, 0);
+                    if (lse != null) {
+                        lse.set(b, h, r, 0, Float.NEGATIVE_INFINITY);
+                    }
+                }
+            }
+        }
+    }
+
+    // ================================================================== one item
+
+    /** Runs one work item on the calling thread with its thread-local scratch. */
+    void run(WorkItem item) {
+        Scratch sc = SCRATCH.get();
+        HeadLayout lay = plan.layouts().get(item.layout());
+        if (item.tile() != WorkItem.ALL_TILES) {
+            computeTile(lay, item.tile(), item.batch(), item.firstHead(), item.heads(), sc);
+            emitTile(lay, item.tile(), item.batch(), item.firstHead(), item.heads(), sc);
+            return;
+        }
+        // rows in several tiles: merge each tile's exact partial through the LSE, tiles in order
+        int nq = shape.queryLength();
+        int heads = item.heads();
+        float[] accOut = new float[heads * nq * valueDim];
+        float[] accLse = new float[heads * nq];
+        java.util.Arrays.fill(accLse, Float.NEGATIVE_INFINITY);
+        for (int t = 0; t < lay.tileCount(); t++) {
+            computeTile(lay, t, item.batch(), item.firstHead(), heads, sc);
+            int count = lay.rowCount(t);
+            for (int g = 0; g < heads; g++) {
+                for (int i = 0; i < count; i++) {
+                    int r = g * count + i;
+                    int slot = g * nq + lay.row(t, i);
+                    float rowLse = finishRow(sc, r);
+                    accLse[slot] = LseMerge.mergeRow(accOut, slot * valueDim, accLse[slot], sc.row, 0, rowLse, valueDim);
+                }
+            }
+        }
+        for (int g = 0; g < heads; g++) {
+            for (int row = 0; row < nq; row++) {
+                int slot = g * nq + row;
+                if (accLse[slot] == Float.NEGATIVE_INFINITY) {
+                    java.util.Arrays.fill(accOut, slot * valueDim, (slot + 1) * valueDim, 0f);
+                }
+                out.writeRow(item.batch(), item.firstHead() + g, row, accOut, slot * valueDim);
+                if (lse != null) {
+                    lse.set(item.batch(), item.firstHead() + g, row, 0, accLse[slot]);
+                }
+            }
+        }
+    }
+
+    /** Writes the finished rows of the tile in scratch to the output (and LSE). */
+    private void emitTile(HeadLayout lay, int t, int b, int h0, int heads, Scratch sc) {
+        int count = lay.rowCount(t);
+        for (int g = 0; g < heads; g++) {
+            for (int i = 0; i < count; i++) {
+                float rowLse = finishRow(sc, g * count + i);
+                int row = lay.row(t, i);
+                out.writeRow(b, h0 + g, row, sc.row, 0);
+                if (lse != null) {
+                    lse.set(b, h0 + g, row, 0, rowLse);
+                }
+            }
+        }
+    }
+
+    /** Normalises stacked row {@code r} into {@code sc.row} and returns its LSE (0 and −∞ if empty). */
+    private float finishRow(Scratch sc, int r) {
+        float l = sc.l[r];
+        float m = sc.m[r];
+        if (!(l > 0f) || m == Float.NEGATIVE_INFINITY) {
+            java.util.Arrays.fill(sc.row, 0, valueDim, 0f);
+            return Float.NEGATIVE_INFINITY;
+        }
+        int base = r * cols;
+        for (int c = 0; c < valueDim; c++) {
+            sc.row[c] = sc.o[base + c] / l;
+        }
+        return (float) (m + Math.log(l));
+    }
+
+    /**
+     * Runs tile {@code t} for query heads {@code h0 .. h0+heads-1} (stacked rows {@code g·count + i}),
+     * leaving the unnormalised outputs and softmax state in {@code sc}.
+     */
+    private void computeTile(HeadLayout lay, int t, int b, int h0, int heads, Scratch sc) {
+        int count = lay.rowCount(t);
+        int rows = heads * count;
+        int rowsPad = roundUp(rows, lanes);
+        sc.ensure(rowsPad, blockCols, dim, cols);
+        int kvh = shape.kvHeadOf(h0);
+        int offset = lay.queryOffset();
+        float[] qT = sc.qT;
+        float[] buf = sc.row;
+        for (int g = 0; g < heads; g++) {
+            for (int i = 0; i < count; i++) {
+                int row = lay.row(t, i);
+                int r = g * count + i;
+                q.readRow(b, h0 + g, row, buf, 0);
+                for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
+                    qT[at] = buf[d] * scale;
+                }
+                sc.qPos[r] = (long) row + offset;
+            }
+        }
+        for (int r = rows; r < rowsPad; r++) {
+            for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
+                qT[at] = 0f;
+            }
+        }
+        Scratch.fill(sc.m, rowsPad, Float.NEGATIVE_INFINITY);
+        Scratch.fill(sc.l, rowsPad, 0f);
+        Scratch.fill(sc.o, rows * cols, 0f);
+
+        for (int i = lay.fullStart(t); i < lay.fullEnd(t); i++) {
+            int blk = lay.fullBlock(i);
+            int k0 = lay.blockStartKey(blk);
+            int n = lay.blockWidth(blk);
+            loadBlock(b, kvh, k0, n, sc);
+            chunk(lay, sc, n, count, heads, rowsPad, false, false, k0, false);
+        }
+        for (int i = lay.partialStart(t); i < lay.partialEnd(t); i++) {
+            int blk = lay.partialBlock(i);
+            int k0 = lay.blockStartKey(blk);
+            int n = lay.blockWidth(blk);
+            loadBlock(b, kvh, k0, n, sc);
+            chunk(lay, sc, n, count, heads, rowsPad, true, false, k0, false);
+        }
+        boolean gatherWeighted = lay.hasGatherLogWeights();
+        for (int g0 = lay.gatherStart(t); g0 < lay.gatherEnd(t); g0 += blockCols) {
+            int n = Math.min(blockCols, lay.gatherEnd(t) - g0);
+            for (int j = 0; j < n; j++) {
+                sc.keys[j] = lay.gatherKey(g0 + j);
+                sc.bias[j] = lay.gatherLogWeight(g0 + j);
+            }
+            loadListed(b, kvh, n, sc);
+            chunk(lay, sc, n, count, heads, rowsPad, true, gatherWeighted, -1, true);
+        }
+        for (int u0 = lay.unconditionalStart(t); u0 < lay.unconditionalEnd(t); u0 += blockCols) {
+            int n = Math.min(blockCols, lay.unconditionalEnd(t) - u0);
+            boolean weighted = false;
+            for (int j = 0; j < n; j++) {
+                sc.keys[j] = lay.unconditionalKey(u0 + j);
+                sc.bias[j] = lay.unconditionalLogWeight(u0 + j);
+                weighted |= sc.bias[j] != 0f;
+            }
+            loadListed(b, kvh, n, sc);
+            chunk(lay, sc, n, count, heads, rowsPad, false, weighted, -1, true);
+        }
+    }
+
+    /** One chunk of {@code n} keys (already in {@code sc.k}/{@code sc.v}) against the stacked rows. */
+    private void chunk(HeadLayout lay, Scratch sc, int n, int count, int heads, int rowsPad, boolean masked,
+                       boolean weighted, int k0, boolean listed) {
+        int rows = heads * count;
+        math.scores(sc.qT, rowsPad, rowsPad, sc.k, dim, n, sc.s, rowsPad);
+        if (softCap > 0f) {
+            math.softCap(sc.s, rowsPad, n, rowsPad, softCap);
+        }
+        if (weighted) {
+            math.addKeyBias(sc.s, rowsPad, n, rowsPad, sc.bias);
+        }
+        if (masked) {
+            mask(lay.predicate(), sc, n, count, heads, rowsPad, k0, listed);
+        }
+        math.softmax(sc.s, rowsPad, n, rowsPad, sc.m, sc.l, sc.alpha);
+        math.accumulate(sc.s, rowsPad, n, rows, sc.v, cols, cols, sc.o, cols, sc.alpha);
+    }
+
+    /** Sets the scores of pairs the predicate refuses to −∞ (same decision for every stacked head). */
+    private void mask(ElementPredicate p, Scratch sc, int n, int count, int heads, int rowsPad, int k0, boolean listed) {
+        float[] s = sc.s;
+        long[] qPos = sc.qPos;
+        boolean causalOnly = p.onlyCausal() && p.sinks() == 0;
+        if (causalOnly && !p.causal()) {
+            return;
+        }
+        for (int j = 0; j < n; j++) {
+            int kPos = listed ? sc.keys[j] : k0 + j;
+            int base = j * rowsPad;
+            for (int i = 0; i < count; i++) {
+                boolean admit = causalOnly ? qPos[i] >= kPos : p.admits(qPos[i], kPos, keyLength);
+                if (!admit) {
+                    for (int g = 0, at = base + i; g < heads; g++, at += count) {
+                        s[at] = Float.NEGATIVE_INFINITY;
+                    }
+                }
+            }
+        }
+    }
+
+    // ================================================================== K/V loading
+
+    private void loadBlock(int b, int kvh, int k0, int n, Scratch sc) {
+        loadRows(k, b, kvh, k0, null, n, dim, dim, sc.k, sc);
+        loadRows(v, b, kvh, k0, null, n, valueDim, cols, sc.v, sc);
+    }
+
+    private void loadListed(int b, int kvh, int n, Scratch sc) {
+        loadRows(k, b, kvh, 0, sc.keys, n, dim, dim, sc.k, sc);
+        loadRows(v, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc);
+    }
+
+    /**
+     * Copies {@code n} rows of {@code t} (keys {@code k0..k0+n-1}, or {@code keys[0..n)}) into {@code
+     * dst} with leading dimension {@code ld}, converting to f32 once.
+     */
+    private void loadRows(Tensor t, int b, int h, int k0, int[] keys, int n, int width, int ld, float[] dst,
+                          Scratch sc) {
+        MemorySegment seg = t.segment();
+        long rowStride = t.stride(2);
+        DType type = t.dtype();
+        if (type == DType.F32) {
+            if (keys == null && ld == width && rowStride == width) {
+                MemorySegment.copy(seg, F32, t.index(b, h, k0, 0) * 4, dst, 0, n * width);
+                return;
+            }
+            for (int j = 0; j < n; j++) {
+                int key = keys == null ? k0 + j : keys[j];
+                MemorySegment.copy(seg, F32, t.index(b, h, key, 0) * 4, dst, j * ld, width);
+            }
+            return;
+        }
+        short[] raw = sc.raw;
+        if (keys == null && ld == width && rowStride == width) {
+            MemorySegment.copy(seg, I16, t.index(b, h, k0, 0) * 2, raw, 0, n * width);
+        } else {
+            for (int j = 0; j < n; j++) {
+                int key = keys == null ? k0 + j : keys[j];
+                MemorySegment.copy(seg, I16, t.index(b, h, key, 0) * 2, raw, j * ld, width);
+            }
+        }
+        if (type == DType.BF16) {
+            math.widenBf16(raw, dst, n * ld);
+        } else {
+            math.widenF16(raw, dst, n * ld);
+        }
+    }
+
+    static int roundUp(int x, int unit) {
+        return (x + unit - 1) / unit * unit;
+    }
+}

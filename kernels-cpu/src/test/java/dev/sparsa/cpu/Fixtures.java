@@ -1,0 +1,105 @@
+package dev.sparsa.cpu;
+
+import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.attention.Options;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.reference.ReferenceAttention;
+import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.Problems;
+
+/** Shared helpers of the CPU kernel tests: run a backend and compare with the fp64 oracle. */
+final class Fixtures {
+    private Fixtures() {
+    }
+
+    /** A backend's output and LSE for one call. */
+    record Run(Tensor out, Tensor lse) {
+    }
+
+    static Run run(CpuBackend backend, SparsePlan plan, Problems.Qkv p, Options options, DType outType, Layout outLayout) {
+        AttentionShape s = p.shape();
+        Tensor out = Tensor.allocate(outType, outLayout, s.batch(), s.qHeads(), s.queryLength(), s.valueDim());
+        Tensor lse = Tensor.allocate(DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1);
+        // poison the outputs so that a row the kernel forgets cannot pass as zero
+        for (int b = 0; b < s.batch(); b++) {
+            for (int h = 0; h < s.qHeads(); h++) {
+                for (int r = 0; r < s.queryLength(); r++) {
+                    out.fillRow(b, h, r, Float.NaN);
+                    lse.set(b, h, r, 0, Float.NaN);
+                }
+            }
+        }
+        backend.forward(plan, p.q(), p.k(), p.v(), out, lse, options);
+        return new Run(out, lse);
+    }
+
+    static Run run(CpuBackend backend, SparsePlan plan, Problems.Qkv p, Options options) {
+        return run(backend, plan, p, options, options.outputTypeFor(p.q().dtype()), Layout.BHSD);
+    }
+
+    /** The oracle of the plan's semantics. */
+    static ReferenceResult oracle(SparsePlan plan, Problems.Qkv p, Options options) {
+        return ReferenceAttention.plan(plan, p.q(), p.k(), p.v(), options);
+    }
+
+    /** True when two tensors hold bitwise the same values. */
+    static boolean bitwiseEqual(Tensor a, Tensor b) {
+        float[] x = a.toFloatArray();
+        float[] y = b.toFloatArray();
+        if (x.length != y.length) {
+            return false;
+        }
+        for (int i = 0; i < x.length; i++) {
+            if (Float.floatToRawIntBits(x[i]) != Float.floatToRawIntBits(y[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The largest relative Frobenius error per slice between two kernel outputs. */
+    static double maxRelativeDifference(Tensor actual, Tensor expected) {
+        int[] s = expected.shape();
+        float[] a = new float[s[3]];
+        float[] e = new float[s[3]];
+        double worst = 0;
+        for (int b = 0; b < s[0]; b++) {
+            for (int h = 0; h < s[1]; h++) {
+                double num = 0;
+                double den = 0;
+                for (int r = 0; r < s[2]; r++) {
+                    actual.readRow(b, h, r, a, 0);
+                    expected.readRow(b, h, r, e, 0);
+                    for (int d = 0; d < s[3]; d++) {
+                        num += (double) (a[d] - e[d]) * (a[d] - e[d]);
+                        den += (double) e[d] * e[d];
+                    }
+                }
+                double err = den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+                if (Double.isNaN(err)) {
+                    return Double.NaN;
+                }
+                worst = Math.max(worst, err);
+            }
+        }
+        return worst;
+    }
+
+    /** True when any output or LSE value is NaN. */
+    static boolean anyNaN(Run r) {
+        for (float x : r.out().toFloatArray()) {
+            if (Float.isNaN(x)) {
+                return true;
+            }
+        }
+        for (float x : r.lse().toFloatArray()) {
+            if (Float.isNaN(x)) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,74 @@
+package dev.sparsa.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.attention.Options;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.testing.Problems;
+import dev.sparsa.testing.RandomPlans;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The vector kernel at the width in force: the preferred one in the default test run, and 256 and
+ * 512 bits in the surefire executions that set {@code -Dsparsa.cpu.vectorBits} (see the module pom),
+ * so both widths are covered on any machine. Sizes are small because a width the CPU lacks runs in
+ * the Vector API's slow Java fallback.
+ */
+class VectorWidthTest {
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void vectorKernelAtTheForcedWidthMatchesOracleAndScalar(DType dtype) {
+        CpuBackend vector = new CpuBackend(KernelFlavour.VECTOR, 2);
+        String forced = System.getProperty(TileMathProvider.VECTOR_BITS_PROPERTY);
+        if (forced != null) {
+            assertTrue(vector.kernelDescription().startsWith("vector " + forced + "-bit"), vector.kernelDescription());
+        }
+        System.err.println("VectorWidthTest: " + vector.kernelDescription());
+        // 8·odd value dims leave a half vector at 512 bits; 24-row tiles leave odd row vectors
+        AttentionShape s = new AttentionShape(1, 4, 2, 29, 43, 40, 24);
+        for (boolean causal : new boolean[] {false, true}) {
+            Options o = Options.defaults().withCausal(causal).withGeometry(new TileGeometry(24, 16))
+                    .withSoftCap(causal ? 6f : 0f);
+            SparsePlan plan = RandomPlans.randomPlan(17 + (causal ? 1 : 0), PlanContext.of(s, o), true);
+            Problems.Qkv p = Problems.qkv(11, s, dtype, Layout.BHSD);
+            Fixtures.Run v = Fixtures.run(vector, plan, p, o, DType.F32, Layout.BHSD);
+            Fixtures.Run sc = Fixtures.run(new CpuBackend(KernelFlavour.SCALAR, 1), plan, p, o, DType.F32, Layout.BHSD);
+            ReferenceResult ref = Fixtures.oracle(plan, p, o);
+            assertTrue(ref.maxRelativeError(v.out()) <= 1e-5, "error " + ref.maxRelativeError(v.out()));
+            assertTrue(ref.maxLseError(v.lse()) <= 1e-4);
+            assertTrue(Fixtures.maxRelativeDifference(v.out(), sc.out()) <= 1e-5);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void bf16AndF16WideningIsExact(DType dtype) {
+        TileMath vector = TileMathProvider.vector();
+        short[] bits = new short[3 * vector.lanes() + 5];
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(5);
+        for (int i = 0; i < bits.length; i++) {
+            float x = (float) ((rnd.nextDouble() - 0.5) * Math.pow(2, rnd.nextInt(-20, 20)));
+            bits[i] = dtype == DType.F16 ? Float.floatToFloat16(x) : DType.floatToBf16(x);
+        }
+        bits[0] = DType.floatToBf16(Float.NEGATIVE_INFINITY);
+        float[] wide = new float[bits.length];
+        if (dtype == DType.F16) {
+            vector.widenF16(bits, wide, bits.length);
+        } else {
+            vector.widenBf16(bits, wide, bits.length);
+        }
+        for (int i = 0; i < bits.length; i++) {
+            float expected = dtype == DType.F16 ? Float.float16ToFloat(bits[i]) : DType.bf16ToFloat(bits[i]);
+            assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(wide[i]), "element " + i);
+        }
+    }
+}

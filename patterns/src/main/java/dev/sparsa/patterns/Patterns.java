@@ -1,0 +1,245 @@
+package dev.sparsa.patterns;
+
+import dev.sparsa.pattern.Dense;
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.blocksparse.BlockSparse;
+import dev.sparsa.patterns.blocksparse.GateBlockSelect;
+import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
+import dev.sparsa.patterns.blocksparse.RandomBlockSparse;
+import dev.sparsa.patterns.compose.CompensationToken;
+import dev.sparsa.patterns.compose.GlobalTokens;
+import dev.sparsa.patterns.compose.MInferenceConfig;
+import dev.sparsa.patterns.compose.PerHead;
+import dev.sparsa.patterns.compose.PerLayer;
+import dev.sparsa.patterns.compose.Union;
+import dev.sparsa.patterns.lsh.ReformerLsh;
+import dev.sparsa.patterns.lsh.SortLsh;
+import dev.sparsa.patterns.strided.DilatedWindow;
+import dev.sparsa.patterns.strided.S2Strided;
+import dev.sparsa.patterns.strided.SparseTransformer;
+import dev.sparsa.patterns.topk.DoubleSparsity;
+import dev.sparsa.patterns.topk.ForcedKeys;
+import dev.sparsa.patterns.topk.QuestPages;
+import dev.sparsa.patterns.topk.TokenSelectVote;
+import dev.sparsa.patterns.topk.TopKPerQuery;
+import dev.sparsa.patterns.topk.TopKPerQueryBlock;
+import dev.sparsa.patterns.verticalslash.VerticalSlash;
+import dev.sparsa.patterns.verticalslash.VerticalSlashEstimator;
+import dev.sparsa.patterns.verticalslash.VsSemantics;
+import dev.sparsa.patterns.window.NeighbourhoodWindow;
+import dev.sparsa.patterns.window.PerHeadWindows;
+import dev.sparsa.patterns.window.SlidingWindow;
+import dev.sparsa.patterns.window.SymmetricWindow;
+import java.util.List;
+
+/**
+ * Static factories for every pattern family; the entry point users and the command line call.
+ * Every factory validates its parameters and throws {@link IllegalArgumentException} naming the bad
+ * one. Definitions and sources: docs/patterns.md.
+ */
+public final class Patterns {
+    private Patterns() {
+    }
+
+    /** Dense attention (causal or not as the call says). */
+    public static Pattern dense() {
+        return Dense.INSTANCE;
+    }
+
+    // ------------------------------------------------------------------ block-sparse
+
+    /** An explicit block mask {@code [queryBlocks][keyBlocks]} of square {@code blockSize} blocks, for all heads. */
+    public static Pattern blockSparse(boolean[][] mask, int blockSize) {
+        return BlockSparse.fromMask(mask, blockSize, blockSize);
+    }
+
+    /** Explicit block masks per query head, in blocks of {@code queryBlock} rows × {@code keyBlock} keys. */
+    public static Pattern blockSparse(boolean[][][] masksPerHead, int queryBlock, int keyBlock) {
+        return BlockSparse.fromMasks(masksPerHead, queryBlock, keyBlock);
+    }
+
+    /** Explicit index lists {@code [heads][queryBlocks][]} of key blocks (one head for all). */
+    public static Pattern blockSparseLists(int[][][] lists, int keyBlocks, int queryBlock, int keyBlock) {
+        return BlockSparse.fromLists(lists, keyBlocks, queryBlock, keyBlock);
+    }
+
+    /**
+     * Each causally admissible (query tile, key block) of the plan's geometry kept with probability
+     * {@code density}, seeded; the same layout for every head.
+     */
+    public static Pattern randomBlockSparse(double density, long seed) {
+        return new RandomBlockSparse(density, seed);
+    }
+
+    /** MInference's block-sparse estimate: top {@code topBlocks} 64-token key blocks per query block by mean-pooled Q̄·K̄ᵀ. */
+    public static Pattern minferenceBlockSparse(int topBlocks) {
+        return MeanPoolBlockTopK.minference(topBlocks);
+    }
+
+    /** Mean-pooled block top-k with a block size and the diagonal block kept or not. */
+    public static Pattern meanPoolBlockTopK(int topBlocks, int blockSize, boolean keepDiagonal) {
+        return new MeanPoolBlockTopK(topBlocks, blockSize, keepDiagonal, null);
+    }
+
+    /** BiFormer's bi-level routing: top {@code topRegions} regions of {@code regionSize} tokens per query region. */
+    public static Pattern biLevelRouting(int topRegions, int regionSize) {
+        return MeanPoolBlockTopK.biLevelRouting(topRegions, regionSize);
+    }
+
+    /** Blocks whose caller-supplied score (a SeerAttention gate, {@code [heads][tiles][blocks]}) is ≥ threshold. */
+    public static Pattern gateByThreshold(float[][][] blockScores, double threshold) {
+        return GateBlockSelect.byThreshold(blockScores, threshold);
+    }
+
+    /** The best {@code ratio} of each tile's admissible blocks by caller-supplied score. */
+    public static Pattern gateByRatio(float[][][] blockScores, double ratio) {
+        return GateBlockSelect.byRatio(blockScores, ratio);
+    }
+
+    // ------------------------------------------------------------------ windows
+
+    /** Causal sliding window of {@code window} keys including the diagonal; {@code .withSinks(s)} makes the A-shape. */
+    public static SlidingWindow slidingWindow(int window) {
+        return SlidingWindow.of(window);
+    }
+
+    /** A-shape (StreamingLLM): {@code sinks} first keys ∪ a window of {@code window} keys. */
+    public static SlidingWindow aShape(int window, int sinks) {
+        return SlidingWindow.of(window).withSinks(sinks);
+    }
+
+    /** Tri-shape: the A-shape plus the last {@code denseLastRows} query rows dense. */
+    public static SlidingWindow triShape(int window, int sinks, int denseLastRows) {
+        return SlidingWindow.of(window).withSinks(sinks).withDenseLastRows(denseLastRows);
+    }
+
+    /** Two-sided window {@code |p − k| ≤ radius}. */
+    public static Pattern symmetricWindow(int radius) {
+        return new SymmetricWindow(radius);
+    }
+
+    /** 1-D neighbourhood attention: exactly {@code size} keys per query, shifted at the edges. */
+    public static Pattern neighbourhood(int size) {
+        return new NeighbourhoodWindow(size);
+    }
+
+    /** A window per query head. */
+    public static Pattern perHeadWindows(int[] windows, int sinks) {
+        return PerHeadWindows.of(windows, sinks);
+    }
+
+    /** MoA's elastic windows {@code α_h + β_h·N} per query head. */
+    public static Pattern elasticWindows(double[] alpha, double[] beta, int sinks) {
+        return PerHeadWindows.elastic(alpha, beta, sinks);
+    }
+
+    // ------------------------------------------------------------------ strided
+
+    /** S2-Attention: per-head strided key-block shards (offset = head mod stride) plus {@code localBlocks} local blocks. */
+    public static Pattern s2Strided(int stride, int localBlocks) {
+        return new S2Strided(stride, localBlocks, 0, 0, false);
+    }
+
+    /** S2-Attention with a sliding step, dense heads and optionally homogeneous heads. */
+    public static Pattern s2Strided(int stride, int localBlocks, int step, int denseHeads, boolean homogeneous) {
+        return new S2Strided(stride, localBlocks, step, denseHeads, homogeneous);
+    }
+
+    /** Sparse Transformer's strided pattern (local {@code l} ∪ every {@code l}-th key back). */
+    public static Pattern sparseTransformerStrided(int l) {
+        return SparseTransformer.strided(l);
+    }
+
+    /** Sparse Transformer's fixed pattern (own block of {@code l} ∪ the last {@code c} keys of every block). */
+    public static Pattern sparseTransformerFixed(int l, int c) {
+        return SparseTransformer.fixed(l, c);
+    }
+
+    /** A dilated causal window of {@code keys} keys spaced {@code dilation} apart. */
+    public static Pattern dilatedWindow(int keys, int dilation) {
+        return new DilatedWindow(keys, dilation);
+    }
+
+    // ------------------------------------------------------------------ LSH
+
+    /** HyperAttention's sortLSH: bucket-sorted block diagonal, optional seeded residual samples. */
+    public static Pattern sortLsh(int bits, int chunk, int samples, long seed) {
+        return new SortLsh(bits, chunk, samples, seed);
+    }
+
+    /** Reformer's multi-round LSH with look-one-back and duplicate removal. */
+    public static Pattern reformerLsh(int rounds, int bits, int chunk, long seed) {
+        return new ReformerLsh(rounds, bits, chunk, seed);
+    }
+
+    // ------------------------------------------------------------------ top-k
+
+    /** Exact top-k per query ({@code .withSinks(s).withWindow(w)} forces more); costs as much as dense in prefill. */
+    public static TopKPerQuery topK(int k) {
+        return new TopKPerQuery(k, ForcedKeys.NONE);
+    }
+
+    /** Top-k per query tile from the tile's mean query (cheap), with forced sinks and window. */
+    public static Pattern topKPerQueryBlock(int k, int sinks, int window) {
+        return new TopKPerQueryBlock(k, new ForcedKeys(sinks, window), TopKPerQueryBlock.Scoring.POOLED_QUERY);
+    }
+
+    /** Top-k per query tile by exact attention mass (costs as much as dense). */
+    public static Pattern topKPerQueryBlockExact(int k, int sinks, int window) {
+        return new TopKPerQueryBlock(k, new ForcedKeys(sinks, window), TopKPerQueryBlock.Scoring.EXACT_MASS);
+    }
+
+    /** Quest: the best {@code pages} pages of {@code pageSize} keys per query by min/max bound. */
+    public static Pattern quest(int pageSize, int pages, int sinks, int window) {
+        return new QuestPages(pageSize, pages, new ForcedKeys(sinks, window));
+    }
+
+    /** Double Sparsity: top-k by the dot product over the given channels. */
+    public static Pattern doubleSparsity(int[] channels, int k, int sinks, int window) {
+        return new DoubleSparsity(channels, k, new ForcedKeys(sinks, window));
+    }
+
+    /** TokenSelect: per-row top-k of the per-head softmax summed over heads, shared by all heads. */
+    public static Pattern tokenSelect(int k, int sinks, int window) {
+        return new TokenSelectVote(k, new ForcedKeys(sinks, window));
+    }
+
+    // ------------------------------------------------------------------ vertical-slash
+
+    /** Explicit vertical columns and slash diagonals ({@code o = p − k}). */
+    public static Pattern verticalSlash(int[] columns, int[] diagonals, VsSemantics semantics) {
+        return new VerticalSlash(columns, diagonals, semantics);
+    }
+
+    /** MInference's vertical-slash estimator (last 64 queries; 30 forced columns, 100 forced diagonals). */
+    public static Pattern verticalSlashEstimate(int verticalBudget, int slashBudget, VsSemantics semantics) {
+        return VerticalSlashEstimator.of(verticalBudget, slashBudget, semantics);
+    }
+
+    // ------------------------------------------------------------------ composition
+
+    /** The union of patterns (a pair admitted by any, once). */
+    public static Pattern union(Pattern... parts) {
+        return Union.of(parts);
+    }
+
+    /** One pattern per query head; the list's length must equal the heads of the call. */
+    public static Pattern perHead(List<? extends Pattern> heads) {
+        return new PerHead(heads);
+    }
+
+    /** Global rows and columns (Longformer/BigBird); unite with a local pattern. */
+    public static Pattern globalTokens(int[] rows, int[] columns) {
+        return new GlobalTokens(rows, columns);
+    }
+
+    /** RazorAttention: {@code inner} plus an appended compensation key (see {@link CompensationToken}). */
+    public static Pattern withCompensationToken(Pattern inner, int sinks, int window) {
+        return CompensationToken.pattern(inner, sinks, window);
+    }
+
+    /** MInference's per-layer, per-head JSON configuration. */
+    public static PerLayer minferenceConfig(String json, VsSemantics semantics) {
+        return MInferenceConfig.parse(json, semantics);
+    }
+}

@@ -1,0 +1,104 @@
+package dev.sparsa.patterns.blocksparse;
+
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TopSelect;
+import dev.sparsa.patterns.support.Vectors;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.tensor.Tensor;
+
+/**
+ * MInference's block-sparse estimate (Jiang et al., "MInference 1.0", its {@code block_sparse}
+ * head type), and BiFormer's bi-level routing (Zhu et al., "BiFormer: Vision Transformer with
+ * Bi-Level Routing Attention") which is the same computation on regions: Q and K are mean-pooled over
+ * blocks of {@code blockSize} tokens; block {@code i} scores key block {@code j} by {@code Q̄_i · K̄_j};
+ * under causality only blocks whose first key is not after the query block's last position are
+ * candidates (block-causal); each query block keeps its {@code topBlocks} best key blocks (ties to
+ * the lower index), plus its diagonal block when {@code keepDiagonal} (MInference's kernels always
+ * compute the diagonal; BiFormer does not force it). Attention is then exact on the kept blocks'
+ * tokens, under causality. Per (batch, query head) slice, from that head's Q and its KV head's K.
+ *
+ * <p>Cost: O((N/blockSize)² · headDim) for the scores, computed one query block at a time, so memory
+ * is O(N/blockSize) beyond the pooled vectors; never N×N.
+ *
+ * @throws IllegalArgumentException if {@code topBlocks < 1} or {@code blockSize < 1}
+ */
+public final class MeanPoolBlockTopK extends DataDependentPattern {
+    private final int topBlocks;
+    private final int blockSize;
+    private final boolean keepDiagonal;
+    private final String label;
+
+    public MeanPoolBlockTopK(int topBlocks, int blockSize, boolean keepDiagonal, String label) {
+        this.topBlocks = Checks.atLeast("topBlocks", topBlocks, 1);
+        this.blockSize = Checks.atLeast("blockSize", blockSize, 1);
+        this.keepDiagonal = keepDiagonal;
+        this.label = label == null ? "meanPoolTopK" : label;
+    }
+
+    /** MInference's block-sparse head: 64-token blocks, diagonal kept. */
+    public static MeanPoolBlockTopK minference(int topBlocks) {
+        return new MeanPoolBlockTopK(topBlocks, 64, true, "minferenceBlockSparse");
+    }
+
+    /** BiFormer's bi-level routing: regions of {@code regionSize} tokens, the {@code topRegions} best. */
+    public static MeanPoolBlockTopK biLevelRouting(int topRegions, int regionSize) {
+        return new MeanPoolBlockTopK(topRegions, regionSize, false, "biLevelRouting");
+    }
+
+    @Override
+    public String name() {
+        return label + "(top " + topBlocks + " of " + blockSize + "-token blocks" + (keepDiagonal ? " + diagonal" : "") + ")";
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
+        Plans.checkInputs(ctx, q, k);
+        return Plans.perSlice(ctx, (b, h) -> {
+            int[][] lists = select(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+            return BlockLists.compile(ctx, blockSize, blockSize, i -> lists[i]);
+        }, name());
+    }
+
+    /**
+     * The selection for one slice: per query block, its sorted key blocks. {@code q} and {@code k}
+     * are flat {@code [seq · headDim]} rows. This is also the estimator's plain-Java oracle.
+     */
+    public int[][] select(PlanContext ctx, float[] q, float[] k) {
+        int d = ctx.shape().headDim();
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int qBlocks = (nq + blockSize - 1) / blockSize;
+        int kBlocks = (nk + blockSize - 1) / blockSize;
+        float[] qp = Vectors.meanPool(q, nq, d, blockSize);
+        float[] kp = Vectors.meanPool(k, nk, d, blockSize);
+        float[] scores = new float[kBlocks];
+        int[][] out = new int[qBlocks][];
+        for (int i = 0; i < qBlocks; i++) {
+            long lastKey = Plans.lastVisibleKey(ctx, Math.min(nq, (i + 1) * blockSize) - 1);
+            int lastBlock = lastKey < 0 ? -1 : (int) Math.min(kBlocks - 1, lastKey / blockSize);
+            for (int j = 0; j <= lastBlock; j++) {
+                scores[j] = Vectors.dot(qp, i, kp, j, d);
+            }
+            int[] top = TopSelect.top(scores, lastBlock + 1, topBlocks, null);
+            int diag = -1;
+            if (keepDiagonal && lastBlock >= 0) {
+                diag = lastBlock;
+            }
+            out[i] = withBlock(top, diag);
+        }
+        return out;
+    }
+
+    private static int[] withBlock(int[] sorted, int extra) {
+        if (extra < 0 || java.util.Arrays.binarySearch(sorted, extra) >= 0) {
+            return sorted;
+        }
+        int[] r = java.util.Arrays.copyOf(sorted, sorted.length + 1);
+        r[sorted.length] = extra;
+        java.util.Arrays.sort(r);
+        return r;
+    }
+}

@@ -1,0 +1,177 @@
+package dev.sparsa.patterns.compose;
+
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.support.LayoutRows;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TokenSetEncoder;
+import dev.sparsa.plan.ElementPredicate;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The union of patterns: a row admits a key when any component does, once (set semantics); a key
+ * several components weight keeps the weight of the first component that admits it. Per slice:
+ * <ul>
+ *   <li>when every component's layout uses one predicate and the plain tiling (one contiguous tile
+ *       per {@code tileRows} rows) without weights or unconditional keys, tiles are merged block by
+ *       block (cheap);
+ *   <li>otherwise the per-row sets are re-encoded exactly by {@link TokenSetEncoder}, choosing among
+ *       the components' predicates and the base one.
+ * </ul>
+ * Data-dependent when any component is.
+ *
+ * @throws IllegalArgumentException if fewer than one component is given or one is null
+ */
+public final class Union implements Pattern {
+    private final List<Pattern> parts;
+
+    public Union(List<? extends Pattern> parts) {
+        if (parts == null || parts.isEmpty()) {
+            throw new IllegalArgumentException("parts: a union needs at least one pattern");
+        }
+        for (int i = 0; i < parts.size(); i++) {
+            if (parts.get(i) == null) {
+                throw new IllegalArgumentException("parts[" + i + "]: must not be null");
+            }
+        }
+        this.parts = List.copyOf(parts);
+    }
+
+    public static Union of(Pattern... parts) {
+        return new Union(parts == null ? null : java.util.Arrays.asList(parts));
+    }
+
+    public List<Pattern> parts() {
+        return parts;
+    }
+
+    @Override
+    public String name() {
+        StringBuilder sb = new StringBuilder("union(");
+        for (int i = 0; i < parts.size(); i++) {
+            sb.append(i == 0 ? "" : " | ").append(parts.get(i).name());
+        }
+        return sb.append(')').toString();
+    }
+
+    @Override
+    public boolean dataDependent() {
+        return parts.stream().anyMatch(Pattern::dataDependent);
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx) {
+        if (dataDependent()) {
+            throw new UnsupportedOperationException(name() + " is data-dependent: call plan(context, q, k)");
+        }
+        return combine(ctx, parts.stream().map(p -> p.plan(ctx)).toList());
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
+        return combine(ctx, parts.stream().map(p -> p.plan(ctx, q, k)).toList());
+    }
+
+    private SparsePlan combine(PlanContext ctx, List<SparsePlan> plans) {
+        // slices whose component layouts are the same objects share the merged layout
+        Map<IdentityList, HeadLayout> cache = new java.util.HashMap<>();
+        return Plans.perSlice(ctx, (b, h) -> {
+            List<HeadLayout> ls = new ArrayList<>(plans.size());
+            for (SparsePlan p : plans) {
+                ls.add(p.layout(b, h));
+            }
+            return cache.computeIfAbsent(new IdentityList(ls), key -> merge(ctx, ls));
+        }, name());
+    }
+
+    /** The union of layouts of one head. */
+    public static HeadLayout merge(PlanContext ctx, List<HeadLayout> layouts) {
+        if (layouts.size() == 1) {
+            return layouts.get(0);
+        }
+        if (fastPathApplies(ctx, layouts)) {
+            HeadLayout first = layouts.get(0);
+            HeadLayout.Builder b = HeadLayout.builder(ctx, first.predicate());
+            for (int t = 0; t < first.tileCount(); t++) {
+                HeadLayout.Builder.Tile tile = b.tile(first.rowStart(t), first.rowCount(t));
+                for (HeadLayout l : layouts) {
+                    for (int i = l.fullStart(t); i < l.fullEnd(t); i++) {
+                        tile.full(l.fullBlock(i));
+                    }
+                    for (int i = l.partialStart(t); i < l.partialEnd(t); i++) {
+                        tile.partial(l.partialBlock(i));
+                    }
+                    for (int i = l.gatherStart(t); i < l.gatherEnd(t); i++) {
+                        tile.gather(l.gatherKey(i));
+                    }
+                }
+                tile.end();
+            }
+            return b.build();
+        }
+        List<LayoutRows> sources = layouts.stream().map(LayoutRows::new).toList();
+        LinkedHashSet<ElementPredicate> candidates = new LinkedHashSet<>();
+        for (HeadLayout l : layouts) {
+            candidates.add(l.predicate());
+        }
+        candidates.add(ctx.basePredicate());
+        return TokenSetEncoder.encode(ctx, (row, sink) -> {
+            for (LayoutRows s : sources) {
+                s.keys(row, sink);
+            }
+        }, new ArrayList<>(candidates));
+    }
+
+    private static boolean fastPathApplies(PlanContext ctx, List<HeadLayout> layouts) {
+        ElementPredicate p = layouts.get(0).predicate();
+        int rows = ctx.geometry().tileRows();
+        for (HeadLayout l : layouts) {
+            if (!l.predicate().equals(p) || l.hasGatherLogWeights() || l.unconditionalKeys().length > 0
+                    || l.tileCount() != ctx.queryTiles()) {
+                return false;
+            }
+            for (int t = 0; t < l.tileCount(); t++) {
+                if (l.isListed(t) || l.rowStart(t) != t * rows || l.rowCount(t) != Math.min(rows, ctx.queryLength() - t * rows)) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /** A list compared by the identity of its elements (layouts have no value equality). */
+    private record IdentityList(List<HeadLayout> items) {
+        @Override
+        public boolean equals(Object o) {
+            if (!(o instanceof IdentityList other) || other.items.size() != items.size()) {
+                return false;
+            }
+            for (int i = 0; i < items.size(); i++) {
+                if (items.get(i) != other.items.get(i)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        @Override
+        public int hashCode() {
+            int h = 1;
+            for (HeadLayout l : items) {
+                h = 31 * h + System.identityHashCode(l);
+            }
+            return h;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name();
+    }
+}

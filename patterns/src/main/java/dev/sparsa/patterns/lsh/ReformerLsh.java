@@ -1,0 +1,177 @@
+package dev.sparsa.patterns.lsh;
+
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.Vectors;
+import dev.sparsa.plan.ElementPredicate;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.tensor.Tensor;
+import java.util.Arrays;
+
+/**
+ * Reformer-style multi-round LSH attention (Kitaev et al., "Reformer: The Efficient Transformer"),
+ * per (batch, query head) slice: in each of {@code rounds} rounds (projections seeded by {@code seed}
+ * and the round), queries and keys are hashed with {@link AngularLsh} and sorted by (bucket,
+ * position), cut into chunks as in {@link SortLsh}; query chunk {@code i} attends key chunks {@code
+ * i} and {@code i − 1} (look-one-back; chunk 0 has no predecessor), under causality on original
+ * positions. A pair found in several rounds counts once — the plan's set semantics, which is what
+ * Reformer's duplicate correction achieves. Queries and keys are hashed separately (Reformer ties
+ * them through shared QK; here Q and K are given).
+ *
+ * <p>Layout: per round and chunk, a listed tile of the rows that meet no pair of an earlier round
+ * there, gathering the chunk's keys; each other row gets a one-row tile of its new keys. Cost
+ * O(rounds² · N · chunk) beyond hashing.
+ *
+ * @throws IllegalArgumentException if {@code rounds < 1}, {@code chunk < 1} or bits not in [1, 30]
+ *     (a chunk larger than the geometry's tile rows is cut to the tile rows at plan time)
+ */
+public final class ReformerLsh extends DataDependentPattern {
+    private final int rounds;
+    private final int bits;
+    private final int chunk;
+    private final long seed;
+
+    public ReformerLsh(int rounds, int bits, int chunk, long seed) {
+        this.rounds = Checks.atLeast("rounds", rounds, 1);
+        if (bits < 1 || bits > 30) {
+            throw new IllegalArgumentException("bits: must be in [1, 30], got " + bits);
+        }
+        this.bits = bits;
+        this.chunk = Checks.atLeast("chunk", chunk, 1);
+        this.seed = seed;
+    }
+
+    @Override
+    public String name() {
+        return "reformerLSH(" + rounds + " rounds, " + bits + " bits, chunk " + chunk + ")";
+    }
+
+    /** Chunk index of every query row and key, per round: {@code [round][row]}, {@code [round][key]}. */
+    public record Assignment(int[][] queryChunk, int[][] keyChunk, int chunks) {
+    }
+
+    /** The per-round chunk assignment of one slice (the oracle's view). */
+    public Assignment assign(PlanContext ctx, float[] q, float[] k) {
+        int d = ctx.shape().headDim();
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int chunk = Math.min(this.chunk, ctx.geometry().tileRows());
+        int c = (nq + chunk - 1) / chunk;
+        int[][] qc = new int[rounds][nq];
+        int[][] kc = new int[rounds][nk];
+        for (int r = 0; r < rounds; r++) {
+            AngularLsh lsh = new AngularLsh(bits, d, seed + 0x9E3779B97F4A7C15L * (r + 1));
+            int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q, nq));
+            int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k, nk));
+            for (int i = 0; i < nq; i++) {
+                qc[r][qOrder[i]] = i / chunk;
+            }
+            for (int i = 0; i < c; i++) {
+                for (int j = AngularLsh.chunkStart(i, c, nk); j < AngularLsh.chunkStart(i + 1, c, nk); j++) {
+                    kc[r][kOrder[j]] = i;
+                }
+            }
+        }
+        return new Assignment(qc, kc, c);
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
+        Plans.checkInputs(ctx, q, k);
+        return Plans.perSlice(ctx, (b, h) -> layout(ctx, assign(ctx, Vectors.rows(q, b, h),
+                Vectors.rows(k, b, ctx.shape().kvHeadOf(h)))), name());
+    }
+
+    private HeadLayout layout(PlanContext ctx, Assignment a) {
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int c = a.chunks();
+        ElementPredicate p = ctx.basePredicate();
+        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        for (int r = 0; r < rounds; r++) {
+            // rows and keys of each chunk in this round (ascending)
+            int[][] rowsOf = bucketise(a.queryChunk()[r], c);
+            int[][] keysOf = bucketise(a.keyChunk()[r], c);
+            for (int i = 0; i < c; i++) {
+                if (rowsOf[i].length == 0) {
+                    continue;
+                }
+                int[] keys = i == 0 ? keysOf[0] : merge(keysOf[i - 1], keysOf[i]);
+                int[] group = new int[rowsOf[i].length];
+                int ng = 0;
+                int[] fresh = new int[keys.length];
+                for (int row : rowsOf[i]) {
+                    long pos = (long) row + ctx.queryOffset();
+                    int nf = 0;
+                    boolean clash = false;
+                    for (int key : keys) {
+                        if (!p.admits(pos, key, nk)) {
+                            continue;
+                        }
+                        if (seenEarlier(a, r, row, key)) {
+                            clash = true;
+                        } else {
+                            fresh[nf++] = key;
+                        }
+                    }
+                    if (!clash) {
+                        group[ng++] = row;
+                    } else if (nf > 0) {
+                        HeadLayout.Builder.Tile t = b.tile(row, 1);
+                        for (int j = 0; j < nf; j++) {
+                            t.gather(fresh[j]);
+                        }
+                        t.end();
+                    }
+                }
+                if (ng > 0 && keys.length > 0) {
+                    HeadLayout.Builder.Tile t = b.listedTile(Arrays.copyOf(group, ng));
+                    for (int key : keys) {
+                        t.gather(key);
+                    }
+                    t.end();
+                }
+            }
+        }
+        return b.build();
+    }
+
+    /** Whether (row, key) met in a round before {@code r}. */
+    private static boolean seenEarlier(Assignment a, int r, int row, int key) {
+        for (int e = 0; e < r; e++) {
+            int qc = a.queryChunk()[e][row];
+            int kc = a.keyChunk()[e][key];
+            if (kc == qc || kc == qc - 1) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static int[][] bucketise(int[] chunkOf, int c) {
+        int[] count = new int[c];
+        for (int x : chunkOf) {
+            count[x]++;
+        }
+        int[][] out = new int[c][];
+        for (int i = 0; i < c; i++) {
+            out[i] = new int[count[i]];
+        }
+        int[] fill = new int[c];
+        for (int j = 0; j < chunkOf.length; j++) {
+            out[chunkOf[j]][fill[chunkOf[j]]++] = j;
+        }
+        return out;
+    }
+
+    private static int[] merge(int[] a, int[] b) {
+        int[] m = new int[a.length + b.length];
+        System.arraycopy(a, 0, m, 0, a.length);
+        System.arraycopy(b, 0, m, a.length, b.length);
+        Arrays.sort(m);
+        return m;
+    }
+}

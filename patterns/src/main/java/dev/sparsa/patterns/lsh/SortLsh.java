@@ -1,0 +1,126 @@
+package dev.sparsa.patterns.lsh;
+
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.Vectors;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.tensor.Tensor;
+import java.util.SplittableRandom;
+
+/**
+ * HyperAttention's sortLSH (Han et al., "HyperAttention: Long-context Attention in Near-Linear
+ * Time"), per (batch, query head) slice: queries and keys are hashed with one {@link AngularLsh}
+ * ({@code bits}, {@code seed}) and sorted by (bucket, position); the sorted queries are cut into
+ * chunks of {@code chunk} rows and the sorted keys into as many chunks (key chunk {@code i} holds
+ * sorted keys {@code [⌊i·Nk/C⌋, ⌊(i+1)·Nk/C⌋)}); query chunk {@code i} attends exactly to key chunk
+ * {@code i} (the block diagonal of the sorted order), under causality on original positions.
+ * Optionally each chunk also attends {@code samples} keys drawn uniformly (seeded by seed, slice and
+ * chunk; those falling in its own key chunk are dropped) with log-weight {@code log(Nk/samples)}, the
+ * residual estimate HyperAttention merges through the LSE.
+ *
+ * <p>Compiles to listed-row tiles with gathered keys. Cost O(N · (bits + chunk/…) · headDim) to hash
+ * and sort, O(N · (chunk·Nk/Nq + samples)) for the layout.
+ *
+ * @throws IllegalArgumentException if {@code chunk < 1}, {@code samples < 0} or bits not in [1, 30]
+ *     (a chunk larger than the geometry's tile rows is cut to the tile rows at plan time)
+ */
+public final class SortLsh extends DataDependentPattern {
+    private final int bits;
+    private final int chunk;
+    private final int samples;
+    private final long seed;
+
+    public SortLsh(int bits, int chunk, int samples, long seed) {
+        if (bits < 1 || bits > 30) {
+            throw new IllegalArgumentException("bits: must be in [1, 30], got " + bits);
+        }
+        this.bits = bits;
+        this.chunk = Checks.atLeast("chunk", chunk, 1);
+        this.samples = Checks.atLeast("samples", samples, 0);
+        this.seed = seed;
+    }
+
+    @Override
+    public String name() {
+        return "sortLSH(" + bits + " bits, chunk " + chunk + (samples > 0 ? ", " + samples + " samples" : "") + ")";
+    }
+
+    /** The rows of each query chunk and the keys of each key chunk, in sorted order (the oracle's view). */
+    public record Chunks(int[][] rows, int[][] keys) {
+    }
+
+    /** The chunking of one slice. */
+    public Chunks chunks(PlanContext ctx, float[] q, float[] k) {
+        int d = ctx.shape().headDim();
+        AngularLsh lsh = new AngularLsh(bits, d, seed);
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q, nq));
+        int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k, nk));
+        int chunk = effectiveChunk(ctx);
+        int c = (nq + chunk - 1) / chunk;
+        int[][] rows = new int[c][];
+        int[][] keys = new int[c][];
+        for (int i = 0; i < c; i++) {
+            rows[i] = java.util.Arrays.copyOfRange(qOrder, i * chunk, Math.min(nq, (i + 1) * chunk));
+            keys[i] = java.util.Arrays.copyOfRange(kOrder, AngularLsh.chunkStart(i, c, nk), AngularLsh.chunkStart(i + 1, c, nk));
+            java.util.Arrays.sort(keys[i]);
+        }
+        return new Chunks(rows, keys);
+    }
+
+    /** The chunk size used in a context: {@code min(chunk, tileRows)}. */
+    public int effectiveChunk(PlanContext ctx) {
+        return Math.min(chunk, ctx.geometry().tileRows());
+    }
+
+    /** The sampled residual keys of chunk {@code i} of slice {@code slice} (sorted, distinct, outside its key chunk). */
+    public int[] sampled(int slice, int i, int[] chunkKeys, int nk) {
+        if (samples == 0 || nk == 0) {
+            return new int[0];
+        }
+        SplittableRandom rnd = new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (slice + 1)) ^ (0xC2B2AE3D27D4EB4FL * (i + 1)));
+        int[] out = new int[samples];
+        for (int s = 0; s < samples; s++) {
+            out[s] = rnd.nextInt(nk);
+        }
+        return java.util.Arrays.stream(out).sorted().distinct()
+                .filter(key -> java.util.Arrays.binarySearch(chunkKeys, key) < 0).toArray();
+    }
+
+    /** The log-weight of sampled keys: {@code log(Nk / samples)}. */
+    public float sampleLogWeight(int nk) {
+        return (float) Math.log((double) nk / samples);
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
+        Plans.checkInputs(ctx, q, k);
+        int nk = ctx.keyLength();
+        return Plans.perSlice(ctx, (b, h) -> {
+            Chunks ch = chunks(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+            int slice = b * ctx.shape().qHeads() + h;
+            HeadLayout.Builder lb = HeadLayout.builder(ctx, ctx.basePredicate());
+            for (int i = 0; i < ch.rows().length; i++) {
+                if (ch.rows()[i].length == 0) {
+                    continue;
+                }
+                HeadLayout.Builder.Tile t = lb.listedTile(ch.rows()[i]);
+                for (int key : ch.keys()[i]) {
+                    t.gather(key);
+                }
+                if (samples > 0) {
+                    float w = sampleLogWeight(nk);
+                    for (int key : sampled(slice, i, ch.keys()[i], nk)) {
+                        t.gather(key, w);
+                    }
+                }
+                t.end();
+            }
+            return lb.build();
+        }, name());
+    }
+}

@@ -1,0 +1,31 @@
+package dev.sparsa.patterns.support;
+
+/** Argument checks that throw {@link IllegalArgumentException} naming the parameter and its value. */
+public final class Checks {
+    private Checks() {
+    }
+
+    /** @throws IllegalArgumentException unless {@code value >= min} */
+    public static int atLeast(String name, int value, int min) {
+        if (value < min) {
+            throw new IllegalArgumentException(name + ": must be >= " + min + ", got " + value);
+        }
+        return value;
+    }
+
+    /** @throws IllegalArgumentException unless {@code lo <= value <= hi} */
+    public static double inRange(String name, double value, double lo, double hi) {
+        if (!(value >= lo && value <= hi)) {
+            throw new IllegalArgumentException(name + ": must be in [" + lo + ", " + hi + "], got " + value);
+        }
+        return value;
+    }
+
+    /** @throws IllegalArgumentException if {@code value} is null */
+    public static <T> T notNull(String name, T value) {
+        if (value == null) {
+            throw new IllegalArgumentException(name + ": must not be null");
+        }
+        return value;
+    }
+}

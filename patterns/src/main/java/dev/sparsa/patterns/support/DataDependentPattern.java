@@ -1,0 +1,24 @@
+package dev.sparsa.patterns.support;
+
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+
+/** Base of estimators: {@link #plan(PlanContext)} without Q and K is refused. */
+public abstract class DataDependentPattern implements Pattern {
+    @Override
+    public final boolean dataDependent() {
+        return true;
+    }
+
+    /** @throws UnsupportedOperationException always: this pattern reads Q and K */
+    @Override
+    public final SparsePlan plan(PlanContext context) {
+        throw new UnsupportedOperationException(name() + " is data-dependent: call plan(context, q, k)");
+    }
+
+    @Override
+    public String toString() {
+        return name();
+    }
+}

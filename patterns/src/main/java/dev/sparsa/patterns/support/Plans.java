@@ -1,0 +1,80 @@
+package dev.sparsa.patterns.support;
+
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.IntFunction;
+
+/** Assembles plans from per-head or per-slice layouts, sharing layouts between equal heads. */
+public final class Plans {
+    private Plans() {
+    }
+
+    /** A layout per (batch, qHead) slice. */
+    @FunctionalInterface
+    public interface SliceLayouts {
+        HeadLayout layout(int batch, int qHead);
+    }
+
+    /**
+     * One layout per query head, identical across the batch. Heads whose {@code keyOf} values are
+     * equal share one layout (built once).
+     */
+    public static SparsePlan perHead(PlanContext ctx, IntFunction<Object> keyOf, IntFunction<HeadLayout> build,
+                                     String name) {
+        SparsePlan.Builder b = SparsePlan.builder(ctx).describe(name);
+        Map<Object, HeadLayout> cache = new HashMap<>();
+        for (int h = 0; h < ctx.shape().qHeads(); h++) {
+            final int head = h;
+            Object key = keyOf.apply(h);
+            HeadLayout l = key == null ? build.apply(h) : cache.computeIfAbsent(key, k -> build.apply(head));
+            b.head(h, l);
+        }
+        return b.build();
+    }
+
+    /** One layout per (batch, query head) slice, e.g. for estimators that read that slice's Q and K. */
+    public static SparsePlan perSlice(PlanContext ctx, SliceLayouts layouts, String name) {
+        SparsePlan.Builder b = SparsePlan.builder(ctx).describe(name);
+        for (int bi = 0; bi < ctx.shape().batch(); bi++) {
+            for (int h = 0; h < ctx.shape().qHeads(); h++) {
+                b.slice(bi, h, layouts.layout(bi, h));
+            }
+        }
+        return b.build();
+    }
+
+    /** The last key block a contiguous tile of rows {@code [start, start+count)} may see under causality, or the last block. */
+    public static int lastVisibleBlock(PlanContext ctx, int start, int count) {
+        int last = ctx.keyBlocks() - 1;
+        if (ctx.causal()) {
+            long lastKey = Math.min((long) ctx.keyLength() - 1, (long) start + count - 1 + ctx.queryOffset());
+            last = lastKey < 0 ? -1 : (int) (lastKey / ctx.geometry().blockCols());
+        }
+        return last;
+    }
+
+    /** The last key row {@code row} may see under the context's causality ({@code keyLength-1} when not causal); may be negative. */
+    public static long lastVisibleKey(PlanContext ctx, int row) {
+        long last = ctx.keyLength() - 1L;
+        return ctx.causal() ? Math.min(last, (long) row + ctx.queryOffset()) : last;
+    }
+
+    /** Validates that Q and K fit the context (estimators call this first). */
+    public static void checkInputs(PlanContext ctx, dev.sparsa.tensor.Tensor q, dev.sparsa.tensor.Tensor k) {
+        if (q == null || k == null) {
+            throw new IllegalArgumentException("q, k: a data-dependent pattern needs both, got q=" + q + ", k=" + k);
+        }
+        var s = ctx.shape();
+        if (q.batch() != s.batch() || q.heads() != s.qHeads() || q.seqLen() != s.queryLength() || q.dim() != s.headDim()) {
+            throw new IllegalArgumentException("q: shape " + java.util.Arrays.toString(q.shape()) + " does not fit the context "
+                    + s);
+        }
+        if (k.batch() != s.batch() || k.heads() != s.kvHeads() || k.seqLen() != s.keyLength() || k.dim() != s.headDim()) {
+            throw new IllegalArgumentException("k: shape " + java.util.Arrays.toString(k.shape()) + " does not fit the context "
+                    + s);
+        }
+    }
+}

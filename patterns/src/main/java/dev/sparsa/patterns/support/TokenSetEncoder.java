@@ -1,0 +1,380 @@
+package dev.sparsa.patterns.support;
+
+import dev.sparsa.plan.BlockClass;
+import dev.sparsa.plan.ElementPredicate;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Compiles any token-level key set (one sorted set per query row, from a {@link RowKeySource}) into
+ * a {@link HeadLayout} with exactly that semantics. It is the general road for patterns whose sets
+ * do not fit one element predicate (unions, exact vertical-slash, per-query top-k, multi-round LSH).
+ *
+ * <p>Per contiguous tile of {@code tileRows} rows, in this order of preference:
+ * <ol>
+ *   <li>a key block every row holds completely (and unweighted) is a <b>full</b> block;
+ *   <li>a block on which every row's set equals what the predicate admits is a <b>partial</b> block;
+ *   <li>otherwise key by key: a key whose rows are exactly those the predicate admits (with one
+ *       weight) is <b>gathered</b>; a key every row holds with one weight is <b>unconditional</b>;
+ *   <li>what is left ("irregular" pairs) goes to one extra single-row tile per row concerned, as full
+ *       blocks where that row holds a whole block and unconditional keys otherwise.
+ * </ol>
+ * The row's key sets in its tiles are disjoint by construction. Given several candidate predicates,
+ * the encoder first counts the irregular pairs each would leave and uses the one with fewest
+ * (earliest on ties). Cost: O(rows × keys per row + touched blocks × tileRows) per candidate; memory
+ * O(tileRows × keys per row) beyond the layout itself. Never N×N.
+ */
+public final class TokenSetEncoder {
+    private final PlanContext ctx;
+    private final RowKeySource source;
+    private final int tileRows;
+    private final int blockCols;
+    private final int keyLength;
+    private final int offset;
+    // per-tile scratch
+    private int[][] rowKeys;
+    private float[][] rowWeights;
+    private int[] rowSize;
+    private final KeyCollector collector = new KeyCollector();
+
+    private TokenSetEncoder(PlanContext ctx, RowKeySource source) {
+        this.ctx = ctx;
+        this.source = source;
+        this.tileRows = ctx.geometry().tileRows();
+        this.blockCols = ctx.geometry().blockCols();
+        this.keyLength = ctx.keyLength();
+        this.offset = ctx.queryOffset();
+        this.rowKeys = new int[tileRows][];
+        this.rowWeights = new float[tileRows][];
+        this.rowSize = new int[tileRows];
+    }
+
+    /**
+     * Encodes {@code source} exactly, choosing among {@code candidates} (tried in order) the predicate
+     * that leaves the fewest irregular pairs.
+     *
+     * @throws IllegalArgumentException if an argument is null, {@code candidates} is empty or the
+     *     source reports a key outside {@code [0, keyLength)}
+     */
+    public static HeadLayout encode(PlanContext ctx, RowKeySource source, List<ElementPredicate> candidates) {
+        Checks.notNull("ctx", ctx);
+        Checks.notNull("source", source);
+        if (candidates == null || candidates.isEmpty()) {
+            throw new IllegalArgumentException("candidates: need at least one predicate");
+        }
+        TokenSetEncoder enc = new TokenSetEncoder(ctx, source);
+        ElementPredicate best = candidates.get(0);
+        if (candidates.size() > 1) {
+            long bestCost = Long.MAX_VALUE;
+            for (ElementPredicate p : candidates) {
+                long c = enc.run(p, null, bestCost);
+                if (c < bestCost) {
+                    bestCost = c;
+                    best = p;
+                }
+            }
+        }
+        HeadLayout.Builder b = HeadLayout.builder(ctx, best);
+        enc.run(best, b, Long.MAX_VALUE);
+        return b.build();
+    }
+
+    /** Encodes with the context's base predicate (causal or all) only. */
+    public static HeadLayout encode(PlanContext ctx, RowKeySource source) {
+        return encode(ctx, source, List.of(ctx.basePredicate()));
+    }
+
+    /** Runs over every tile; with a builder, emits; returns the irregular pair count (stops past {@code limit}). */
+    private long run(ElementPredicate p, HeadLayout.Builder out, long limit) {
+        long irregular = 0;
+        int n = ctx.queryLength();
+        TileOut tile = new TileOut();
+        for (int r0 = 0; r0 < n; r0 += tileRows) {
+            int cnt = Math.min(tileRows, n - r0);
+            loadRows(r0, cnt);
+            tile.reset(cnt);
+            irregular += encodeTile(p, r0, cnt, tile);
+            if (out != null) {
+                tile.emit(out, r0, cnt);
+            } else if (irregular >= limit) {
+                return irregular;
+            }
+        }
+        return irregular;
+    }
+
+    private void loadRows(int r0, int cnt) {
+        for (int i = 0; i < cnt; i++) {
+            collector.clear();
+            source.keys(r0 + i, collector);
+            collector.finish();
+            int m = collector.size();
+            if (rowKeys[i] == null || rowKeys[i].length < m) {
+                rowKeys[i] = new int[Math.max(m, 16)];
+                rowWeights[i] = new float[Math.max(m, 16)];
+            }
+            for (int j = 0; j < m; j++) {
+                int key = collector.key(j);
+                if (key < 0 || key >= keyLength) {
+                    throw new IllegalArgumentException("key: position " + key + " outside [0, " + keyLength + ")");
+                }
+                rowKeys[i][j] = key;
+                rowWeights[i][j] = collector.weight(j);
+            }
+            rowSize[i] = m;
+        }
+    }
+
+    private long encodeTile(ElementPredicate p, int r0, int cnt, TileOut tile) {
+        int[] cur = tile.cursor;
+        int[] end = tile.end;
+        Arrays.fill(cur, 0, cnt, 0);
+        long irregular = 0;
+        while (true) {
+            int block = Integer.MAX_VALUE;
+            for (int i = 0; i < cnt; i++) {
+                if (cur[i] < rowSize[i]) {
+                    block = Math.min(block, rowKeys[i][cur[i]] / blockCols);
+                }
+            }
+            if (block == Integer.MAX_VALUE) {
+                break;
+            }
+            int k0 = block * blockCols;
+            int k1 = Math.min(keyLength, k0 + blockCols); // exclusive
+            int width = k1 - k0;
+            boolean weighted = false;
+            boolean full = true;
+            for (int i = 0; i < cnt; i++) {
+                int e = cur[i];
+                while (e < rowSize[i] && rowKeys[i][e] < k1) {
+                    weighted |= rowWeights[i][e] != 0f;
+                    e++;
+                }
+                end[i] = e;
+                full &= e - cur[i] == width;
+            }
+            if (!weighted && full) {
+                tile.full.add(block);
+            } else if (!weighted && matchesPredicate(p, r0, cnt, cur, end, k0, k1)) {
+                tile.partial.add(block);
+            } else {
+                irregular += keyByKey(p, r0, cnt, cur, end, tile);
+            }
+            System.arraycopy(end, 0, cur, 0, cnt);
+        }
+        return irregular;
+    }
+
+    /** True when, for every row, its keys in [k0, k1) are exactly those the predicate admits. */
+    private boolean matchesPredicate(ElementPredicate p, int r0, int cnt, int[] cur, int[] end, int k0, int k1) {
+        for (int i = 0; i < cnt; i++) {
+            long qPos = (long) r0 + i + offset;
+            int have = end[i] - cur[i];
+            BlockClass c = p.classify(qPos, qPos, k0, k1 - 1, keyLength);
+            if (c == BlockClass.FULL) {
+                if (have != k1 - k0) {
+                    return false;
+                }
+                continue;
+            }
+            if (c == BlockClass.EMPTY) {
+                if (have != 0) {
+                    return false;
+                }
+                continue;
+            }
+            int j = cur[i];
+            for (int k = k0; k < k1; k++) {
+                boolean admitted = p.admits(qPos, k, keyLength);
+                boolean held = j < end[i] && rowKeys[i][j] == k;
+                if (admitted != held) {
+                    return false;
+                }
+                if (held) {
+                    j++;
+                }
+            }
+        }
+        return true;
+    }
+
+    /** Gathers or makes unconditional what it can of one block; returns the irregular pairs left. */
+    private long keyByKey(ElementPredicate p, int r0, int cnt, int[] cur, int[] end, TileOut tile) {
+        int[] pos = tile.scratch;
+        System.arraycopy(cur, 0, pos, 0, cnt);
+        long irregular = 0;
+        while (true) {
+            int key = Integer.MAX_VALUE;
+            for (int i = 0; i < cnt; i++) {
+                if (pos[i] < end[i]) {
+                    key = Math.min(key, rowKeys[i][pos[i]]);
+                }
+            }
+            if (key == Integer.MAX_VALUE) {
+                break;
+            }
+            int holders = 0;
+            boolean oneWeight = true;
+            float w = Float.NaN;
+            boolean matches = true;
+            for (int i = 0; i < cnt; i++) {
+                boolean held = pos[i] < end[i] && rowKeys[i][pos[i]] == key;
+                if (held) {
+                    float wi = rowWeights[i][pos[i]];
+                    if (holders == 0) {
+                        w = wi;
+                    } else if (Float.floatToIntBits(wi) != Float.floatToIntBits(w)) {
+                        oneWeight = false;
+                    }
+                    holders++;
+                }
+                if (matches && held != p.admits((long) r0 + i + offset, key, keyLength)) {
+                    matches = false;
+                }
+            }
+            if (oneWeight && matches) {
+                tile.gatherKeys.add(key);
+                tile.gatherWeights.add(w);
+            } else if (oneWeight && holders == cnt) {
+                tile.uncondKeys.add(key);
+                tile.uncondWeights.add(w);
+            } else {
+                for (int i = 0; i < cnt; i++) {
+                    if (pos[i] < end[i] && rowKeys[i][pos[i]] == key) {
+                        tile.irregular(i, key, rowWeights[i][pos[i]]);
+                        irregular++;
+                    }
+                }
+            }
+            for (int i = 0; i < cnt; i++) {
+                if (pos[i] < end[i] && rowKeys[i][pos[i]] == key) {
+                    pos[i]++;
+                }
+            }
+        }
+        return irregular;
+    }
+
+    /** What one tile emits, plus its rows' irregular pairs. */
+    private final class TileOut {
+        final int[] cursor = new int[tileRows];
+        final int[] end = new int[tileRows];
+        final int[] scratch = new int[tileRows];
+        final Ints full = new Ints();
+        final Ints partial = new Ints();
+        final Ints gatherKeys = new Ints();
+        final Floats gatherWeights = new Floats();
+        final Ints uncondKeys = new Ints();
+        final Floats uncondWeights = new Floats();
+        final Ints[] irrKeys = new Ints[tileRows];
+        final Floats[] irrWeights = new Floats[tileRows];
+
+        void reset(int cnt) {
+            full.n = partial.n = gatherKeys.n = gatherWeights.n = uncondKeys.n = uncondWeights.n = 0;
+            for (int i = 0; i < cnt; i++) {
+                if (irrKeys[i] != null) {
+                    irrKeys[i].n = 0;
+                    irrWeights[i].n = 0;
+                }
+            }
+        }
+
+        void irregular(int row, int key, float w) {
+            if (irrKeys[row] == null) {
+                irrKeys[row] = new Ints();
+                irrWeights[row] = new Floats();
+            }
+            irrKeys[row].add(key);
+            irrWeights[row].add(w);
+        }
+
+        void emit(HeadLayout.Builder out, int r0, int cnt) {
+            if (full.n + partial.n + gatherKeys.n + uncondKeys.n > 0 || noIrregular(cnt)) {
+                HeadLayout.Builder.Tile t = out.tile(r0, cnt);
+                for (int i = 0; i < full.n; i++) {
+                    t.full(full.a[i]);
+                }
+                for (int i = 0; i < partial.n; i++) {
+                    t.partial(partial.a[i]);
+                }
+                for (int i = 0; i < gatherKeys.n; i++) {
+                    t.gather(gatherKeys.a[i], gatherWeights.a[i]);
+                }
+                for (int i = 0; i < uncondKeys.n; i++) {
+                    t.unconditional(uncondKeys.a[i], uncondWeights.a[i]);
+                }
+                t.end();
+            }
+            for (int i = 0; i < cnt; i++) {
+                if (irrKeys[i] == null || irrKeys[i].n == 0) {
+                    continue;
+                }
+                HeadLayout.Builder.Tile t = out.tile(r0 + i, 1);
+                Ints ks = irrKeys[i];
+                Floats ws = irrWeights[i];
+                int j = 0;
+                while (j < ks.n) {
+                    int block = ks.a[j] / blockCols;
+                    int k0 = block * blockCols;
+                    int width = Math.min(blockCols, keyLength - k0);
+                    // a whole unweighted block of this row goes in as a full block
+                    if (j + width <= ks.n && ks.a[j] == k0 && ks.a[j + width - 1] == k0 + width - 1 && allZero(ws, j, width)) {
+                        t.full(block);
+                        j += width;
+                        continue;
+                    }
+                    t.unconditional(ks.a[j], ws.a[j]);
+                    j++;
+                }
+                t.end();
+            }
+        }
+
+        private boolean noIrregular(int cnt) {
+            for (int i = 0; i < cnt; i++) {
+                if (irrKeys[i] != null && irrKeys[i].n > 0) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    private static boolean allZero(Floats w, int from, int count) {
+        for (int i = from; i < from + count; i++) {
+            if (w.a[i] != 0f) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Growable int array (no boxing). */
+    static final class Ints {
+        int[] a = new int[16];
+        int n;
+
+        void add(int v) {
+            if (n == a.length) {
+                a = Arrays.copyOf(a, n * 2);
+            }
+            a[n++] = v;
+        }
+    }
+
+    /** Growable float array (no boxing). */
+    static final class Floats {
+        float[] a = new float[16];
+        int n;
+
+        void add(float v) {
+            if (n == a.length) {
+                a = Arrays.copyOf(a, n * 2);
+            }
+            a[n++] = v;
+        }
+    }
+}

@@ -1,0 +1,64 @@
+package dev.sparsa.patterns.support;
+
+import dev.sparsa.tensor.Tensor;
+
+/** Row access and small dense helpers for estimators (f32 copies of one head; O(seq · dim)). */
+public final class Vectors {
+    private Vectors() {
+    }
+
+    /** The rows of (batch, head) as a flat {@code [seq · dim]} f32 array. */
+    public static float[] rows(Tensor t, int batch, int head) {
+        int n = t.seqLen();
+        int d = t.dim();
+        float[] out = new float[n * d];
+        for (int s = 0; s < n; s++) {
+            t.readRow(batch, head, s, out, s * d);
+        }
+        return out;
+    }
+
+    /** Dot product of row {@code i} of {@code a} and row {@code j} of {@code b}, both of width {@code d}. */
+    public static float dot(float[] a, int i, float[] b, int j, int d) {
+        float s = 0;
+        int ai = i * d;
+        int bj = j * d;
+        for (int x = 0; x < d; x++) {
+            s += a[ai + x] * b[bj + x];
+        }
+        return s;
+    }
+
+    /** Means of consecutive groups of {@code size} rows (the last group may be shorter): {@code [ceil(n/size) · d]}. */
+    public static float[] meanPool(float[] rows, int n, int d, int size) {
+        int groups = (n + size - 1) / size;
+        float[] out = new float[groups * d];
+        for (int g = 0; g < groups; g++) {
+            int r0 = g * size;
+            int r1 = Math.min(n, r0 + size);
+            for (int r = r0; r < r1; r++) {
+                for (int x = 0; x < d; x++) {
+                    out[g * d + x] += rows[r * d + x];
+                }
+            }
+            float inv = 1f / (r1 - r0);
+            for (int x = 0; x < d; x++) {
+                out[g * d + x] *= inv;
+            }
+        }
+        return out;
+    }
+
+    /** The scale to use: {@code scale} when it is a positive number, else {@code 1/sqrt(dim)}. */
+    public static double scaleFor(double scale, int dim) {
+        return Double.isNaN(scale) ? 1.0 / Math.sqrt(dim) : scale;
+    }
+
+    /** @throws IllegalArgumentException unless scale is NaN (default) or finite and &gt; 0 */
+    public static double checkScale(double scale) {
+        if (!Double.isNaN(scale) && !(scale > 0 && Double.isFinite(scale))) {
+            throw new IllegalArgumentException("scale: must be NaN (1/sqrt(headDim)) or finite and > 0, got " + scale);
+        }
+        return scale;
+    }
+}

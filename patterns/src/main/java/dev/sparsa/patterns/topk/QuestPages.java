@@ -1,0 +1,94 @@
+package dev.sparsa.patterns.topk;
+
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TopSelect;
+import dev.sparsa.patterns.support.Vectors;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.tensor.Tensor;
+
+/**
+ * Quest's query-aware page selection (Tang et al., "Quest: Query-Aware Sparsity for Efficient
+ * Long-Context LLM Inference"): K is cut into pages of {@code pageSize} keys; each page keeps the
+ * per-channel minimum and maximum of its keys; a query's upper bound on a page's scores is {@code
+ * Σ_c max(q_c·min_c, q_c·max_c)}; each row keeps every visible key of its {@code pages} best pages
+ * (ties to the lower page), plus its {@link ForcedKeys}. Cost O(Nq · N/pageSize · headDim): a
+ * decode-time tool (one row), quadratic over a whole prefill.
+ *
+ * @throws IllegalArgumentException if {@code pageSize < 1}, {@code pages < 0}, or {@code pages == 0}
+ *     with nothing forced
+ */
+public final class QuestPages extends DataDependentPattern {
+    private final int pageSize;
+    private final int pages;
+    private final ForcedKeys forced;
+
+    public QuestPages(int pageSize, int pages, ForcedKeys forced) {
+        this.pageSize = Checks.atLeast("pageSize", pageSize, 1);
+        this.forced = Checks.notNull("forced", forced);
+        this.pages = PerRowSelection.checkK(pages, forced);
+    }
+
+    @Override
+    public String name() {
+        return "quest(" + pages + " pages of " + pageSize + ")" + forced;
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
+        Plans.checkInputs(ctx, q, k);
+        return Plans.perSlice(ctx, (b, h) -> {
+            int[][] sel = select(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+            return PerRowSelection.layout(ctx, forced, sel);
+        }, name());
+    }
+
+    /** Per row, the visible keys of its selected pages, sorted; the estimator's oracle too. */
+    public int[][] select(PlanContext ctx, float[] q, float[] k) {
+        int d = ctx.shape().headDim();
+        int nk = ctx.keyLength();
+        int np = (nk + pageSize - 1) / pageSize;
+        float[] min = new float[np * d];
+        float[] max = new float[np * d];
+        java.util.Arrays.fill(min, Float.POSITIVE_INFINITY);
+        java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+        for (int key = 0; key < nk; key++) {
+            int pg = key / pageSize;
+            for (int x = 0; x < d; x++) {
+                float v = k[key * d + x];
+                min[pg * d + x] = Math.min(min[pg * d + x], v);
+                max[pg * d + x] = Math.max(max[pg * d + x], v);
+            }
+        }
+        float[] bound = new float[Math.max(1, np)];
+        int[][] out = new int[ctx.queryLength()][];
+        for (int r = 0; r < out.length; r++) {
+            long last = Plans.lastVisibleKey(ctx, r);
+            if (last < 0) {
+                out[r] = new int[0];
+                continue;
+            }
+            int visiblePages = (int) (last / pageSize) + 1;
+            for (int pg = 0; pg < visiblePages; pg++) {
+                float s = 0;
+                for (int x = 0; x < d; x++) {
+                    float qc = q[r * d + x];
+                    s += Math.max(qc * min[pg * d + x], qc * max[pg * d + x]);
+                }
+                bound[pg] = s;
+            }
+            int[] chosen = TopSelect.top(bound, visiblePages, pages, null);
+            int n = 0;
+            int[] keys = new int[chosen.length * pageSize];
+            for (int pg : chosen) {
+                for (long key = (long) pg * pageSize; key < Math.min((long) (pg + 1) * pageSize, last + 1); key++) {
+                    keys[n++] = (int) key;
+                }
+            }
+            out[r] = java.util.Arrays.copyOf(keys, n);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,119 @@
+package dev.sparsa.patterns.verticalslash;
+
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TokenSetEncoder;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import java.util.Arrays;
+
+/**
+ * MInference's vertical-slash pattern (Jiang et al., "MInference 1.0") from explicit index sets:
+ * vertical columns {@code V} (key positions) and slash diagonals {@code S} (offsets {@code o = p − k},
+ * 0 is the main diagonal), the same for every head, in either {@link VsSemantics}. The estimator
+ * {@link VerticalSlashEstimator} chooses the sets from Q and K; both compile through {@link #layout}.
+ *
+ * @throws IllegalArgumentException if a set is null or a column is negative
+ */
+public final class VerticalSlash implements Pattern {
+    private final int[] columns;
+    private final int[] diagonals;
+    private final VsSemantics semantics;
+
+    public VerticalSlash(int[] columns, int[] diagonals, VsSemantics semantics) {
+        Checks.notNull("columns", columns);
+        Checks.notNull("diagonals", diagonals);
+        this.semantics = Checks.notNull("semantics", semantics);
+        this.columns = Arrays.stream(columns).sorted().distinct().toArray();
+        this.diagonals = Arrays.stream(diagonals).sorted().distinct().toArray();
+        if (this.columns.length > 0 && this.columns[0] < 0) {
+            throw new IllegalArgumentException("columns: key positions must be >= 0, got " + this.columns[0]);
+        }
+    }
+
+    @Override
+    public String name() {
+        return "verticalSlash(" + columns.length + " columns, " + diagonals.length + " diagonals, "
+                + semantics.name().toLowerCase().replace('_', '-') + ")";
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx) {
+        return SparsePlan.uniform(ctx, layout(ctx, columns, diagonals, semantics), name());
+    }
+
+    /**
+     * The layout of sorted distinct {@code columns} and {@code diagonals} (columns at or beyond the
+     * key length are ignored) in the given semantics.
+     */
+    public static HeadLayout layout(PlanContext ctx, int[] columns, int[] diagonals, VsSemantics semantics) {
+        int nk = ctx.keyLength();
+        int usable = 0;
+        while (usable < columns.length && columns[usable] < nk) {
+            usable++;
+        }
+        final int nCols = usable;
+        if (semantics == VsSemantics.EXACT) {
+            return TokenSetEncoder.encode(ctx, (row, sink) -> {
+                long p = (long) row + ctx.queryOffset();
+                long last = Plans.lastVisibleKey(ctx, row);
+                for (int i = 0; i < nCols && columns[i] <= last; i++) {
+                    sink.accept(columns[i], 0f);
+                }
+                for (int o : diagonals) {
+                    long k = p - o;
+                    if (k >= 0 && k <= last) {
+                        sink.accept((int) k, 0f);
+                    }
+                }
+            });
+        }
+        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        int rows = ctx.geometry().tileRows();
+        int cols = ctx.geometry().blockCols();
+        int nb = ctx.keyBlocks();
+        boolean[] mark = new boolean[nb];
+        int[] touched = new int[nb];
+        for (int start = 0; start < ctx.queryLength(); start += rows) {
+            int count = Math.min(rows, ctx.queryLength() - start);
+            HeadLayout.Builder.Tile t = b.tile(start, count);
+            long pLo = (long) start + ctx.queryOffset();
+            long pHi = pLo + count - 1;
+            long lastKey = Plans.lastVisibleKey(ctx, start + count - 1);
+            int nt = 0;
+            for (int o : diagonals) {
+                long k0 = Math.max(0, pLo - o);
+                long k1 = Math.min(lastKey, pHi - o);
+                if (k0 > k1) {
+                    continue;
+                }
+                for (int blk = (int) (k0 / cols); blk <= (int) (k1 / cols); blk++) {
+                    if (!mark[blk]) {
+                        mark[blk] = true;
+                        touched[nt++] = blk;
+                    }
+                }
+            }
+            for (int i = 0; i < nt; i++) {
+                t.blockByPredicate(touched[i]);
+            }
+            for (int i = 0; i < nCols && columns[i] <= lastKey; i++) {
+                if (!mark[columns[i] / cols]) {
+                    t.gather(columns[i]);
+                }
+            }
+            for (int i = 0; i < nt; i++) {
+                mark[touched[i]] = false;
+            }
+            t.end();
+        }
+        return b.build();
+    }
+
+    @Override
+    public String toString() {
+        return name();
+    }
+}

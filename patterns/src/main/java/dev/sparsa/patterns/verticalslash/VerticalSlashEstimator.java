@@ -1,0 +1,146 @@
+package dev.sparsa.patterns.verticalslash;
+
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TopSelect;
+import dev.sparsa.patterns.support.Vectors;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.tensor.Tensor;
+
+/**
+ * MInference's vertical-slash estimator (Jiang et al., "MInference 1.0", {@code
+ * vertical_and_slash_kernel}), per (batch, query head) slice:
+ * <ol>
+ *   <li>the last {@code lastQueries} (64) query rows score every key they may see ({@code scale·q·k},
+ *       causal), softmax per row;
+ *   <li>column sums give the vertical scores, sums along each diagonal {@code o = p − k} the slash
+ *       scores;
+ *   <li>the first {@code forcedColumns} (30) columns and the {@code forcedDiagonals} (100) most local
+ *       diagonals ({@code 0 ≤ o < 100}) score +∞, so they are always chosen and count against the
+ *       budgets;
+ *   <li>the best {@code max(verticalBudget, 30)} columns and {@code max(slashBudget, 50)} diagonals
+ *       are kept (each capped at what exists; ties to the lower column or offset).
+ * </ol>
+ * The sets then compile in the chosen {@link VsSemantics}. Cost O(lastQueries · N · headDim) time,
+ * O(N) memory per slice.
+ *
+ * @throws IllegalArgumentException if a budget is &lt; 1, {@code lastQueries < 1}, a forced count is
+ *     negative or the scale is not NaN or positive
+ */
+public final class VerticalSlashEstimator extends DataDependentPattern {
+    /** MInference's defaults. */
+    public static final int LAST_QUERIES = 64;
+    public static final int FORCED_COLUMNS = 30;
+    public static final int FORCED_DIAGONALS = 100;
+    public static final int MIN_COLUMNS = 30;
+    public static final int MIN_DIAGONALS = 50;
+
+    private final int verticalBudget;
+    private final int slashBudget;
+    private final VsSemantics semantics;
+    private final int lastQueries;
+    private final double scale;
+
+    public VerticalSlashEstimator(int verticalBudget, int slashBudget, VsSemantics semantics, int lastQueries, double scale) {
+        this.verticalBudget = Checks.atLeast("verticalBudget", verticalBudget, 1);
+        this.slashBudget = Checks.atLeast("slashBudget", slashBudget, 1);
+        this.semantics = Checks.notNull("semantics", semantics);
+        this.lastQueries = Checks.atLeast("lastQueries", lastQueries, 1);
+        this.scale = Vectors.checkScale(scale);
+    }
+
+    /** MInference's estimator with its defaults and the given budgets. */
+    public static VerticalSlashEstimator of(int verticalBudget, int slashBudget, VsSemantics semantics) {
+        return new VerticalSlashEstimator(verticalBudget, slashBudget, semantics, LAST_QUERIES, Double.NaN);
+    }
+
+    @Override
+    public String name() {
+        return "verticalSlashEstimate(v " + verticalBudget + ", s " + slashBudget + ", "
+                + semantics.name().toLowerCase().replace('_', '-') + ")";
+    }
+
+    /** The chosen sets of one slice: sorted columns and sorted diagonal offsets. */
+    public record Selection(int[] columns, int[] diagonals) {
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
+        Plans.checkInputs(ctx, q, k);
+        return Plans.perSlice(ctx, (b, h) -> {
+            Selection s = select(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+            return VerticalSlash.layout(ctx, s.columns(), s.diagonals(), semantics);
+        }, name());
+    }
+
+    /** The estimator on one slice ({@code q}, {@code k} flat {@code [seq · headDim]}); also its own oracle. */
+    public Selection select(PlanContext ctx, float[] q, float[] k) {
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int d = ctx.shape().headDim();
+        if (nq == 0 || nk == 0) {
+            return new Selection(new int[0], new int[0]);
+        }
+        double sc = Vectors.scaleFor(scale, d);
+        int last = Math.min(lastQueries, nq);
+        int r0 = nq - last;
+        long pFirst = (long) r0 + ctx.queryOffset();
+        long pLast = (long) nq - 1 + ctx.queryOffset();
+        // diagonal offsets o = p - k over the scored rows span [pFirst - (nk - 1), pLast]
+        long oMin = pFirst - (nk - 1);
+        int nDiag = (int) (pLast - oMin + 1);
+        float[] vertical = new float[nk];
+        float[] slash = new float[nDiag];
+        double[] row = new double[nk];
+        long maxVisible = -1;
+        for (int r = r0; r < nq; r++) {
+            long p = (long) r + ctx.queryOffset();
+            long lastKey = Plans.lastVisibleKey(ctx, r);
+            if (lastKey < 0) {
+                continue;
+            }
+            maxVisible = Math.max(maxVisible, lastKey);
+            double max = Double.NEGATIVE_INFINITY;
+            for (int key = 0; key <= lastKey; key++) {
+                row[key] = sc * Vectors.dot(q, r, k, key, d);
+                max = Math.max(max, row[key]);
+            }
+            double sum = 0;
+            for (int key = 0; key <= lastKey; key++) {
+                row[key] = Math.exp(row[key] - max);
+                sum += row[key];
+            }
+            for (int key = 0; key <= lastKey; key++) {
+                float prob = (float) (row[key] / sum);
+                vertical[key] += prob;
+                slash[(int) (p - key - oMin)] += prob;
+            }
+        }
+        if (maxVisible < 0) {
+            return new Selection(new int[0], new int[0]);
+        }
+        int visibleCols = (int) maxVisible + 1;
+        for (int key = 0; key < Math.min(FORCED_COLUMNS, visibleCols); key++) {
+            vertical[key] = Float.POSITIVE_INFINITY;
+        }
+        for (long o = 0; o < FORCED_DIAGONALS; o++) {
+            long i = o - oMin;
+            if (i >= 0 && i < nDiag) {
+                slash[(int) i] = Float.POSITIVE_INFINITY;
+            }
+        }
+        int vBudget = Math.min(visibleCols, Math.max(verticalBudget, MIN_COLUMNS));
+        int[] cols = TopSelect.top(vertical, visibleCols, vBudget, null);
+        // only diagonals some scored row can see are candidates
+        boolean causal = ctx.causal();
+        int sBudget = Math.max(slashBudget, MIN_DIAGONALS);
+        int[] idx = TopSelect.top(slash, nDiag, sBudget, i -> !causal || i + oMin >= 0);
+        int[] diags = new int[idx.length];
+        for (int i = 0; i < idx.length; i++) {
+            diags[i] = (int) (idx[i] + oMin);
+        }
+        return new Selection(cols, diags);
+    }
+}

@@ -1,0 +1,122 @@
+package dev.sparsa.patterns.window;
+
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TokenSetEncoder;
+import dev.sparsa.plan.ElementPredicate;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import java.util.List;
+
+/**
+ * The causal sliding window that includes the diagonal, optionally with attention sinks (A-shape,
+ * StreamingLLM) and dense last rows (tri-shape, SCBench's Tri-shape). Row {@code q} at position
+ * {@code p} admits keys {@code k} with {@code 0 ≤ p − k ≤ window − 1} (the window holds {@code
+ * window} keys, itself included), keys {@code k < sinks}, and, when {@code q ≥ queryLength −
+ * denseLastRows}, every key; all under the context's causality (in a non-causal context the window
+ * still looks back only; see {@link SymmetricWindow} for a two-sided one).
+ *
+ * <p>Compiles to the band predicate {@code [0, window−1]} with sinks, visiting only the blocks the
+ * band and the sinks touch: O(N · (window + sinks) / blockCols) blocks. With dense last rows it goes
+ * through {@link TokenSetEncoder}.
+ *
+ * @throws IllegalArgumentException if {@code window < 1}, {@code sinks < 0} or {@code denseLastRows < 0}
+ */
+public record SlidingWindow(int window, int sinks, int denseLastRows) implements Pattern {
+
+    public SlidingWindow {
+        Checks.atLeast("window", window, 1);
+        Checks.atLeast("sinks", sinks, 0);
+        Checks.atLeast("denseLastRows", denseLastRows, 0);
+    }
+
+    /** A window of {@code window} keys without sinks. */
+    public static SlidingWindow of(int window) {
+        return new SlidingWindow(window, 0, 0);
+    }
+
+    /** The same window with {@code s} sink keys (A-shape). */
+    public SlidingWindow withSinks(int s) {
+        return new SlidingWindow(window, s, denseLastRows);
+    }
+
+    /** Tri-shape: the A-shape plus the last {@code n} query rows dense. */
+    public SlidingWindow withDenseLastRows(int n) {
+        return new SlidingWindow(window, sinks, n);
+    }
+
+    @Override
+    public String name() {
+        String s = "window(" + window + ")";
+        if (sinks > 0) {
+            s += "+sinks(" + sinks + ")";
+        }
+        if (denseLastRows > 0) {
+            s += "+denseLast(" + denseLastRows + ")";
+        }
+        return s;
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx) {
+        return SparsePlan.uniform(ctx, layout(ctx), name());
+    }
+
+    /** The predicate of the window: the context's base, band {@code [0, window−1]}, sinks. */
+    public ElementPredicate predicate(PlanContext ctx) {
+        return ctx.basePredicate().withBand(0, window - 1).withSinks(sinks);
+    }
+
+    /** The layout of one head. */
+    public HeadLayout layout(PlanContext ctx) {
+        if (denseLastRows > 0) {
+            return TokenSetEncoder.encode(ctx, (row, sink) -> {
+                long p = (long) row + ctx.queryOffset();
+                long last = Plans.lastVisibleKey(ctx, row);
+                boolean dense = row >= ctx.queryLength() - denseLastRows;
+                for (int k = 0; k <= last; k++) {
+                    if (dense || k < sinks || (p - k >= 0 && p - k <= window - 1)) {
+                        sink.accept(k, 0f);
+                    }
+                }
+            }, List.of(predicate(ctx), ctx.basePredicate()));
+        }
+        return bandLayout(ctx, predicate(ctx), 0, window - 1, sinks);
+    }
+
+    /**
+     * A layout visiting, per contiguous tile, the blocks that the δ-band {@code [lo, hi]} and the
+     * first {@code sinks} keys touch, classified by {@code predicate}.
+     */
+    public static HeadLayout bandLayout(PlanContext ctx, ElementPredicate predicate, long lo, long hi, int sinks) {
+        HeadLayout.Builder b = HeadLayout.builder(ctx, predicate);
+        int rows = ctx.geometry().tileRows();
+        int cols = ctx.geometry().blockCols();
+        int nk = ctx.keyLength();
+        for (int start = 0; start < ctx.queryLength(); start += rows) {
+            int count = Math.min(rows, ctx.queryLength() - start);
+            HeadLayout.Builder.Tile t = b.tile(start, count);
+            if (nk > 0) {
+                long qLo = (long) start + ctx.queryOffset();
+                long qHi = qLo + count - 1;
+                long kLo = Math.max(0, qLo - hi);
+                long kHi = Math.min(nk - 1L, qHi - lo);
+                if (kLo <= kHi) {
+                    t.blocksByPredicate((int) (kLo / cols), (int) (kHi / cols));
+                }
+                if (sinks > 0) {
+                    t.blocksByPredicate(0, (Math.min(sinks, nk) - 1) / cols);
+                }
+            }
+            t.end();
+        }
+        return b.build();
+    }
+
+    @Override
+    public String toString() {
+        return name();
+    }
+}

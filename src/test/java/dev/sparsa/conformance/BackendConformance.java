@@ -1,0 +1,196 @@
+package dev.sparsa.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sparsa.attention.AttentionResult;
+import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.attention.Attention;
+import dev.sparsa.attention.Options;
+import dev.sparsa.backend.AttentionBackend;
+import dev.sparsa.pattern.Dense;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.reference.ReferenceAttention;
+import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.Problems;
+import dev.sparsa.testing.RandomPlans;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The cross-backend conformance suite: every backend against the fp64 oracle at the tolerances of
+ * the numerics contract (relative Frobenius error of the output per (batch, head) slice: f32 1e-5,
+ * f16 2e-3, bf16 1e-2; LSE within 1e-4 for f32 inputs). A backend subclass supplies {@link
+ * #backend()}; configurations the backend refuses ({@link AttentionBackend#refusal}) are skipped
+ * with the reason, so the report counts them.
+ *
+ * <p>Head dims are those every backend is meant to cover (64, 80, 96, 128, 256, plus value dims
+ * that differ from the key dim); smaller ones are exercised by each backend's own tests.
+ */
+public abstract class BackendConformance {
+
+    /** The backend under test. */
+    protected abstract AttentionBackend backend();
+
+    @BeforeEach
+    void requireAvailable() {
+        Assumptions.assumeTrue(backend().availability().available(),
+                () -> backend().name() + " unavailable: " + backend().availability().reason());
+    }
+
+    /** Random plans using every IR feature, over random shapes. */
+    static Stream<Arguments> randomCases() {
+        List<Arguments> cases = new ArrayList<>();
+        int[][] dims = {{64, 64}, {80, 80}, {96, 96}, {128, 128}, {256, 256}, {128, 64}, {64, 128}};
+        long seed = 1;
+        for (DType dtype : DType.values()) {
+            for (int[] d : dims) {
+                for (int rep = 0; rep < 2; rep++, seed++) {
+                    SplittableRandom rnd = new SplittableRandom(seed * 7919);
+                    int kvHeads = rnd.nextInt(1, 3);
+                    int group = new int[] {1, 2, 4}[rnd.nextInt(3)];
+                    int nq = rnd.nextInt(1, 200);
+                    int nk = rnd.nextInt(1, 260);
+                    boolean causal = rnd.nextBoolean();
+                    boolean big = rnd.nextInt(4) == 0;
+                    TileGeometry g = big ? new TileGeometry(128, 128) : TileGeometry.DEFAULT;
+                    AttentionShape s = new AttentionShape(rnd.nextInt(1, 3), kvHeads * group, kvHeads, nq, nk, d[0], d[1]);
+                    Layout layout = rnd.nextBoolean() ? Layout.BHSD : Layout.BSHD;
+                    cases.add(Arguments.of(dtype, s, g, causal, layout, seed));
+                }
+            }
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2} causal={3} {4} seed={5}")
+    @MethodSource("randomCases")
+    void randomPlansMatchTheOracle(DType dtype, AttentionShape s, TileGeometry g, boolean causal, Layout layout, long seed) {
+        skipIfRefused(s, dtype, g);
+        Problems.Qkv x = Problems.qkv(seed, s, dtype, layout);
+        Options o = Options.defaults().withCausal(causal).withGeometry(g).withOutputDType(DType.F32)
+                .withSoftCap(seed % 3 == 0 ? 4f : 0f);
+        SparsePlan plan = RandomPlans.randomPlan(seed, PlanContext.of(s, o), true);
+        check(plan, x, o, dtype);
+    }
+
+    /** Dense attention through the plan road against the plain dense oracle (which knows no plans). */
+    static Stream<Arguments> denseCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (DType dtype : DType.values()) {
+            cases.add(Arguments.of(dtype, new AttentionShape(1, 4, 4, 150, 150, 64, 64), true, null));
+            cases.add(Arguments.of(dtype, new AttentionShape(2, 4, 1, 70, 200, 128, 128), true, null));
+            cases.add(Arguments.of(dtype, new AttentionShape(1, 2, 2, 1, 333, 128, 128), true, null));
+            cases.add(Arguments.of(dtype, new AttentionShape(1, 8, 2, 129, 129, 96, 96), false, null));
+            cases.add(Arguments.of(dtype, new AttentionShape(1, 2, 2, 100, 90, 64, 64), true, 0));
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "dense {0} {1} causal={2} offset={3}")
+    @MethodSource("denseCases")
+    void denseMatchesThePlainOracle(DType dtype, AttentionShape s, boolean causal, Integer offset) {
+        skipIfRefused(s, dtype, TileGeometry.DEFAULT);
+        Problems.Qkv x = Problems.qkv(s.hashCode(), s, dtype, Layout.BHSD);
+        Options o = Options.defaults().withCausal(causal).withQueryOffset(offset).withOutputDType(DType.F32);
+        AttentionResult r = Attention.run(backend(), Attention.plan(x.q(), x.k(), x.v(), Dense.INSTANCE, o),
+                x.q(), x.k(), x.v(), o, true);
+        ReferenceResult ref = ReferenceAttention.dense(x.q(), x.k(), x.v(), o, null);
+        assertWithin(ref, r, dtype, "dense");
+    }
+
+    /** Output in the input's dtype (rounded once at the end) stays within the dtype's tolerance. */
+    @ParameterizedTest(name = "output in {0}")
+    @MethodSource("narrowTypes")
+    void outputInInputDtype(DType dtype) {
+        AttentionShape s = new AttentionShape(1, 2, 1, 97, 131, 128, 128);
+        skipIfRefused(s, dtype, TileGeometry.DEFAULT);
+        Problems.Qkv x = Problems.qkv(99, s, dtype, Layout.BSHD);
+        Options o = Options.causalMask();
+        SparsePlan plan = RandomPlans.randomBlockSparse(5, PlanContext.of(s, o), 0.5);
+        AttentionResult r = Attention.run(backend(), plan, x.q(), x.k(), x.v(), o, true);
+        assertEquals(dtype, r.output().dtype());
+        ReferenceResult ref = ReferenceAttention.plan(plan, x.q(), x.k(), x.v(), o);
+        assertWithin(ref, r, dtype, "output in " + dtype);
+    }
+
+    static Stream<DType> narrowTypes() {
+        return Stream.of(DType.F16, DType.BF16);
+    }
+
+    /** No keys at all, and queries that sit before every key: zeros and −∞, never NaN. */
+    @ParameterizedTest(name = "empty rows {0}")
+    @MethodSource("allTypes")
+    void emptyRowsAreZeroAndMinusInfinity(DType dtype) {
+        AttentionShape s = new AttentionShape(1, 2, 2, 80, 70, 64, 64);
+        skipIfRefused(s, dtype, TileGeometry.DEFAULT);
+        Problems.Qkv x = Problems.qkv(3, s, dtype, Layout.BHSD);
+        Options o = Options.causalMask().withQueryOffset(-30).withOutputDType(DType.F32); // rows 0..29 see nothing
+        AttentionResult r = Attention.run(backend(), Attention.plan(x.q(), x.k(), x.v(), Dense.INSTANCE, o),
+                x.q(), x.k(), x.v(), o, true);
+        for (int h = 0; h < 2; h++) {
+            for (int row = 0; row < 80; row++) {
+                float lse = r.lse().get(0, h, row, 0);
+                assertFalse(Float.isNaN(lse));
+                for (int d = 0; d < 64; d++) {
+                    float v = r.output().get(0, h, row, d);
+                    assertFalse(Float.isNaN(v), "NaN at row " + row);
+                    if (row < 30) {
+                        assertEquals(0f, v, "row " + row + " has no key");
+                    }
+                }
+                if (row < 30) {
+                    assertEquals(Float.NEGATIVE_INFINITY, lse);
+                }
+            }
+        }
+        ReferenceResult ref = ReferenceAttention.dense(x.q(), x.k(), x.v(), o, null);
+        assertWithin(ref, r, dtype, "offset -30");
+    }
+
+    static Stream<DType> allTypes() {
+        return Stream.of(DType.values());
+    }
+
+    /** Skips (with the reason) a configuration the backend declares it does not run. */
+    protected void skipIfRefused(AttentionShape s, DType dtype, TileGeometry g) {
+        String why = backend().refusal(s, dtype, g);
+        Assumptions.assumeTrue(why == null, () -> backend().name() + " refuses: " + why);
+    }
+
+    /** Runs the plan on the backend and compares output and LSE with the plan oracle. */
+    protected void check(SparsePlan plan, Problems.Qkv x, Options o, DType dtype) {
+        AttentionResult r = Attention.run(backend(), plan, x.q(), x.k(), x.v(), o, true);
+        ReferenceResult ref = ReferenceAttention.plan(plan, x.q(), x.k(), x.v(), o);
+        assertWithin(ref, r, dtype, plan.description());
+    }
+
+    /** The numerics contract's tolerances for an input dtype. */
+    protected static void assertWithin(ReferenceResult ref, AttentionResult r, DType dtype, String what) {
+        double err = ref.maxRelativeError(r.output());
+        assertTrue(err <= Problems.tolerance(dtype), what + ": relative error " + err + " > " + Problems.tolerance(dtype));
+        if (r.lse() != null) {
+            double lseErr = ref.maxLseError(r.lse());
+            double lseTol = dtype == DType.F32 ? 1e-4 : 1e-2;
+            assertTrue(lseErr <= lseTol, what + ": LSE error " + lseErr + " > " + lseTol);
+        }
+    }
+
+    /** Used by subclasses that build their own inputs. */
+    protected static Tensor f32(Tensor t) {
+        return t.to(DType.F32, Layout.BHSD);
+    }
+}
