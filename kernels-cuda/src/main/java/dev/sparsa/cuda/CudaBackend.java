@@ -152,6 +152,23 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
+     * Why a call of this shape, dtype and geometry is refused (geometry other than 64×64/128×128,
+     * head dim outside {@link KernelChoice#HEAD_DIMS}, valueDim != headDim, or more shared memory
+     * than the device offers), or null when it runs.
+     */
+    @Override
+    public String refusal(AttentionShape shape, DType dtype, TileGeometry geometry) {
+        Probe p = probe();
+        int smem = p.runtime() == null ? 0 : p.runtime().device().maxSharedPerBlockOptin();
+        try {
+            KernelChoice.of(shape, dtype, geometry, smem);
+            return null;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
+    }
+
+    /**
      * Host tensors in, host tensors out: copies Q, K, V to the device, runs the plan and copies the
      * output (and LSE) back. See {@link AttentionBackend#forward}.
      *
@@ -181,7 +198,7 @@ public final class CudaBackend implements AttentionBackend {
              CudaTensor dv = CudaTensor.upload(dev, v);
              CudaTensor dOut = CudaTensor.upload(dev, out);
              CudaTensor dLse = lse == null ? null : CudaTensor.upload(dev, lse)) {
-            run(rt, kc, plan, s, dq, dk, dv, dOut, dLse, options);
+            run(rt, kc, plan, s, dq, dk, dv, dOut, dLse, options, null);
             dOut.download(out);
             if (lse != null) {
                 dLse.download(lse);
@@ -202,25 +219,32 @@ public final class CudaBackend implements AttentionBackend {
         AttentionShape s = validateDevice(plan, q, k, v, out, lse, options);
         CudaRuntime rt = runtime();
         KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin());
-        if (kc.tensorCores()) {
-            requireStrides("q", q.strides());
-            requireStrides("k", k.strides());
-            requireStrides("v", v.strides());
-            for (Object[] t : new Object[][] {{"q", q}, {"k", k}, {"v", v}}) {
-                if (((CudaTensor) t[1]).byteOffset() % 16 != 0) {
-                    throw new IllegalArgumentException(t[0] + ": a bf16/f16 view must start at a 16-byte boundary, got byte offset "
-                            + ((CudaTensor) t[1]).byteOffset());
-                }
-            }
-        }
-        requireEvenStrides("out", out.strides());
-        if (out.byteOffset() % (2L * out.dtype().byteSize()) != 0) {
-            throw new IllegalArgumentException("out: the view must start at an even element, got byte offset " + out.byteOffset());
-        }
+        requireDeviceAlignment(kc, q, k, v, out);
         if (s.queryLength() == 0) {
             return;
         }
-        run(rt, kc, plan, s, q, k, v, out, lse, options);
+        run(rt, kc, plan, s, q, k, v, out, lse, options, null);
+    }
+
+    /**
+     * Queues the kernels of {@link #forward(SparsePlan, CudaTensor, CudaTensor, CudaTensor, CudaTensor,
+     * CudaTensor, Options)} on {@code stream} and returns without waiting (for callers that pipeline
+     * work or time kernels with events). The tensors must stay open until the stream is synchronized;
+     * errors of the kernels themselves surface at that synchronization. Plans whose rows need an LSE
+     * merge allocate scratch and wait for the stream before returning.
+     */
+    public void forwardAsync(SparsePlan plan, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, CudaTensor lse,
+                             Options options, CudaStream stream) {
+        if (stream == null) {
+            throw new IllegalArgumentException("stream: must not be null");
+        }
+        AttentionShape s = validateDevice(plan, q, k, v, out, lse, options);
+        CudaRuntime rt = runtime();
+        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin());
+        requireDeviceAlignment(kc, q, k, v, out);
+        if (s.queryLength() > 0) {
+            run(rt, kc, plan, s, q, k, v, out, lse, options, stream);
+        }
     }
 
     private static AttentionShape validateDevice(SparsePlan plan, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out,
@@ -268,6 +292,24 @@ public final class CudaBackend implements AttentionBackend {
         return s;
     }
 
+    private static void requireDeviceAlignment(KernelChoice kc, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out) {
+        if (kc.tensorCores()) {
+            requireStrides("q", q.strides());
+            requireStrides("k", k.strides());
+            requireStrides("v", v.strides());
+            for (Object[] t : new Object[][] {{"q", q}, {"k", k}, {"v", v}}) {
+                if (((CudaTensor) t[1]).byteOffset() % 16 != 0) {
+                    throw new IllegalArgumentException(t[0] + ": a bf16/f16 view must start at a 16-byte boundary, got byte offset "
+                            + ((CudaTensor) t[1]).byteOffset());
+                }
+            }
+        }
+        requireEvenStrides("out", out.strides());
+        if (out.byteOffset() % (2L * out.dtype().byteSize()) != 0) {
+            throw new IllegalArgumentException("out: the view must start at an even element, got byte offset " + out.byteOffset());
+        }
+    }
+
     private static void requireStrides(String name, long[] strides) {
         for (int i = 0; i < 3; i++) {
             if (strides[i] % 8 != 0) {
@@ -309,7 +351,7 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     private void run(CudaRuntime rt, KernelChoice kc, SparsePlan plan, AttentionShape s, CudaTensor q, CudaTensor k,
-                     CudaTensor v, CudaTensor out, CudaTensor lse, Options options) {
+                     CudaTensor v, CudaTensor out, CudaTensor lse, Options options, CudaStream given) {
         CudaDevice dev = rt.device();
         dev.makeCurrent();
         DevicePlan dp = devicePlan(rt, plan);
@@ -329,7 +371,8 @@ public final class CudaBackend implements AttentionBackend {
         long entries = dp.scratchEntries();
         DeviceBuffer scratchO = entries > 0 ? new DeviceBuffer(dev, entries * s.valueDim() * 4L) : null;
         DeviceBuffer scratchLse = entries > 0 ? new DeviceBuffer(dev, entries * 4L) : null;
-        try (CudaStream stream = new CudaStream(dev)) {
+        CudaStream stream = given != null ? given : new CudaStream(dev);
+        try {
             CUdeviceptr so = scratchO == null ? none : scratchO.pointer();
             CUdeviceptr sl = scratchLse == null ? none : scratchLse.pointer();
             if (work.items() > 0) {
@@ -353,8 +396,13 @@ public final class CudaBackend implements AttentionBackend {
                 Cuda.check(cuLaunchKernel(f, (s.queryLength() + 7) / 8, dp.mergeSlices(), 1, 256, 1, 1, 0, stream.handle(),
                         params, null), "cuLaunchKernel", merge);
             }
-            stream.synchronize(kc.name());
+            if (given == null || scratchO != null) {
+                stream.synchronize(kc.name());
+            }
         } finally {
+            if (given == null) {
+                stream.close();
+            }
             if (scratchO != null) {
                 scratchO.close();
             }
