@@ -64,6 +64,12 @@ __device__ __forceinline__ void cpAsync16(void* dst, const void* src, bool valid
     int n = valid ? 16 : 0;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
 }
+// 2^x on the special-function unit (flush-to-zero; 2^-inf = 0): the tensor-core path's exponent
+__device__ __forceinline__ float fastExp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
 __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cpAsyncWait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
@@ -90,34 +96,117 @@ __device__ __forceinline__ void storeOut1(void* out, long long idx, int kind, fl
 
 template <typename T, int D, int ROWS>
 struct TcConfig {
-    static constexpr int WARPS = ROWS / 16;
+    static constexpr int MT = (ROWS == 128 && D <= 128) ? 2 : 1;  // 16-row m-tiles per warp
+    static constexpr int WARPS = ROWS / (16 * MT);
     static constexpr int THREADS = WARPS * 32;
     static constexpr int KC = 64;             // keys per chunk
     static constexpr int STR = D + 8;         // smem row stride (elements): 16-byte pad against bank conflicts
     static constexpr int STAGES = D >= 256 ? 1 : 2;
-    static constexpr bool QREG = D <= 128;    // Q fragments live in registers
+    static constexpr bool QREG = MT == 1 && D <= 128;  // Q fragments live in registers
     static constexpr size_t SMEM = sizeof(T) * (size_t)(ROWS * STR + 2 * STAGES * KC * STR)
                                    + sizeof(int) * (STAGES * KC) + sizeof(float) * (STAGES * KC) + sizeof(int) * ROWS;
 };
 
+// Queues the cp.async copies of one chunk's K and V rows (zero rows past its count) and writes its
+// key positions and log-weights to shared memory.
 template <typename T, int D, int ROWS>
 __device__ __forceinline__ void tcLoadChunk(T* sK, T* sV, int* sKpos, float* sLw, const Chunk& ch, const T* kBase,
                                             const T* vBase, long long kss, long long vss, int tid) {
     using C = TcConfig<T, D, ROWS>;
     constexpr int VEC = D / 8;
-    for (int idx = tid; idx < C::KC * VEC; idx += C::THREADS) {
-        int j = idx / VEC;
-        int c = idx - j * VEC;
-        int kp = j < ch.count ? (ch.keys ? ch.keys[j] : ch.base + j) : -1;
-        bool ok = kp >= 0;
-        long long kr = ok ? kp : 0;
-        cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
-        cpAsync16(sV + j * C::STR + c * 8, vBase + kr * vss + c * 8, ok);
+    if constexpr (C::THREADS % VEC == 0) {
+        constexpr int RPP = C::THREADS / VEC;  // rows per pass
+        const int c = tid % VEC, j0 = tid / VEC;
+#pragma unroll
+        for (int i = 0; i < C::KC / RPP; i++) {
+            int j = j0 + i * RPP;
+            bool ok = j < ch.count;
+            long long kr = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : 0;
+            cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
+            cpAsync16(sV + j * C::STR + c * 8, vBase + kr * vss + c * 8, ok);
+        }
+    } else {
+        for (int idx = tid; idx < C::KC * VEC; idx += C::THREADS) {
+            int j = idx / VEC;
+            int c = idx - j * VEC;
+            bool ok = j < ch.count;
+            long long kr = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : 0;
+            cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
+            cpAsync16(sV + j * C::STR + c * 8, vBase + kr * vss + c * 8, ok);
+        }
     }
     for (int j = tid; j < C::KC; j += C::THREADS) {
         bool ok = j < ch.count;
         sKpos[j] = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : -1;
         sLw[j] = ok && ch.lws ? ch.lws[j] : 0.f;
+    }
+}
+
+// The rows one thread holds in one 16-row m-tile: row g and row g + 8 of it.
+struct RowPair {
+    int rowA, rowB;          // query rows (indices), -1 past the tile's rows
+    int posA32, posB32;      // absolute positions, when they fit 32 bits (PredFast.simple)
+};
+
+// Per-call predicate data, hoisted out of the chunk loop.
+struct PredFast {
+    bool simple, causal;
+    int sinks, lo, hi;
+};
+
+// Scores of one m-tile's chunk to the log2 domain: scale, soft-cap, log-weight, mask. Returns row maxima.
+__device__ __forceinline__ void maskScores(float (&s)[8][4], const RowPair& rp, const Chunk& cur, int mode, bool plain,
+                                           const PredFast& pf, const int* L, const int* cKpos, const float* cLw,
+                                           float scale, float cap, int keyLength, long long queryOffset, int t4,
+                                           float& mxA, float& mxB) {
+    mxA = -INFINITY;
+    mxB = -INFINITY;
+    if (plain) {
+        // raw q·k: the caller folds scale·log2(e) into the exponent's FFMA (scale > 0 keeps the max)
+#pragma unroll
+        for (int nb = 0; nb < 8; nb++) {
+            mxA = fmaxf(mxA, fmaxf(s[nb][0], s[nb][1]));
+            mxB = fmaxf(mxB, fmaxf(s[nb][2], s[nb][3]));
+        }
+    } else if (mode != MODE_GATHER && mode != MODE_UNCOND && pf.simple) {
+        // a block slice: keys base + j, no log-weights; causal/band/sinks tested in 32-bit
+        const bool test = mode == MODE_PARTIAL;
+#pragma unroll
+        for (int nb = 0; nb < 8; nb++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int j = nb * 8 + 2 * t4 + (e & 1);
+                bool upper = e < 2;
+                int kp = cur.base + j;
+                int dl = (upper ? rp.posA32 : rp.posB32) - kp;
+                bool ok = j < cur.count && (upper ? rp.rowA : rp.rowB) >= 0;
+                if (test) ok = ok && (!pf.causal || dl >= 0) && (kp < pf.sinks || (dl >= pf.lo && dl <= pf.hi));
+                float x = s[nb][e] * scale;
+                if (cap > 0.f) x = cap * tanhf(x / cap);
+                x = ok ? x * SPARSA_LOG2E : -INFINITY;
+                s[nb][e] = x;
+                if (upper) mxA = fmaxf(mxA, x); else mxB = fmaxf(mxB, x);
+            }
+        }
+    } else {
+#pragma unroll
+        for (int nb = 0; nb < 8; nb++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int j = nb * 8 + 2 * t4 + (e & 1);
+                int kp = cKpos[j];
+                bool upper = e < 2;
+                int row = upper ? rp.rowA : rp.rowB;
+                float x = s[nb][e] * scale;
+                if (cap > 0.f) x = cap * tanhf(x / cap);
+                x += cLw[j];
+                bool ok = kp >= 0 && row >= 0;
+                if (ok && (mode == MODE_PARTIAL || mode == MODE_GATHER)) ok = admits(L, (long long)row + queryOffset, kp, keyLength);
+                x = ok ? x * SPARSA_LOG2E : -INFINITY;
+                s[nb][e] = x;
+                if (upper) mxA = fmaxf(mxA, x); else mxB = fmaxf(mxB, x);
+            }
+        }
     }
 }
 
@@ -128,6 +217,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
                                          const float* __restrict__ floats, const int* __restrict__ work,
                                          const Scalars& S) {
     using C = TcConfig<T, D, ROWS>;
+    constexpr int MT = C::MT;
     extern __shared__ uint4 smemRaw[];
     T* sQ = reinterpret_cast<T*>(smemRaw);
     T* sK = sQ + ROWS * C::STR;
@@ -160,16 +250,38 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     const TileKeys tk = tileKeys(ints, L, tile, blockCols);
     const int nChunks = tk.nChunks;
     const float scale = (float)S.scale, cap = (float)S.softCap;
+    const float scaleLog2 = scale * SPARSA_LOG2E;
 
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-    const int r0 = warp * 16;
-    const int rowA = sRow[r0 + g], rowB = sRow[r0 + g + 8];
-    const long long qPosA = rowA + queryOffset, qPosB = rowB + queryOffset;
-
-    float o[D / 8][4];
+    const int r0 = warp * 16 * MT;
+    RowPair rp[MT];
+    bool allRows = true;
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-    float mA = -INFINITY, mB = -INFINITY, lA = 0.f, lB = 0.f;
+    for (int mt = 0; mt < MT; mt++) {
+        rp[mt].rowA = sRow[r0 + mt * 16 + g];
+        rp[mt].rowB = sRow[r0 + mt * 16 + g + 8];
+        rp[mt].posA32 = (int)(rp[mt].rowA + queryOffset);
+        rp[mt].posB32 = (int)(rp[mt].rowB + queryOffset);
+        allRows = allRows && rp[mt].rowA >= 0 && rp[mt].rowB >= 0;
+    }
+    PredFast pf;
+    // the predicate without stride or neighbourhood, on positions that fit 32-bit arithmetic
+    pf.simple = L[LI_STRIDE_M] == 0 && L[LI_NEIGHBOURHOOD] == 0 && queryOffset > -(1LL << 30) && queryOffset < (1LL << 30)
+                && keyLength < (1 << 29) && S.queryLength < (1LL << 29);
+    pf.causal = L[LI_CAUSAL] != 0;
+    pf.sinks = L[LI_SINKS];
+    pf.lo = (int)max((long long)L[LI_BAND_LO], -(1LL << 31) + 1);
+    pf.hi = L[LI_BAND_HI];
+
+    float o[MT][D / 8][4];
+    float m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        m[mt][0] = m[mt][1] = -INFINITY;
+        l[mt][0] = l[mt][1] = 0.f;
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
+    }
     uint32_t qf[C::QREG ? D / 16 : 1][4];
 
     if (nChunks > 0) {
@@ -208,88 +320,92 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
         const T* cV = sV + st * C::KC * C::STR;
         const int* cKpos = sKpos + st * C::KC;
         const float* cLw = sLw + st * C::KC;
-        const int mode = chunkOf(ints, floats, L, tk, c, blockCols, keyLength).mode;
+        const Chunk cur = chunkOf(ints, floats, L, tk, c, blockCols, keyLength);
+        const int mode = cur.mode;
+        // a full 64-key slice of a full block, for rows that all exist: no per-element test at all
+        const bool plain = mode == MODE_FULL && cur.count == 64 && cap == 0.f && allRows;
 
-        float s[8][4];
+        float s[MT][8][4];
 #pragma unroll
-        for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int i = 0; i < 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
-            uint32_t a[4];
-            if (C::QREG) {
-                a[0] = qf[C::QREG ? kk : 0][0]; a[1] = qf[C::QREG ? kk : 0][1];
-                a[2] = qf[C::QREG ? kk : 0][2]; a[3] = qf[C::QREG ? kk : 0][3];
-            } else {
-                ldsm4(a, sQ + (r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + kk * 16 + (lane >> 4) * 8);
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                if (C::QREG) {
+                    a[mt][0] = qf[C::QREG ? kk : 0][0]; a[mt][1] = qf[C::QREG ? kk : 0][1];
+                    a[mt][2] = qf[C::QREG ? kk : 0][2]; a[mt][3] = qf[C::QREG ? kk : 0][3];
+                } else {
+                    ldsm4(a[mt], sQ + (r0 + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + kk * 16 + (lane >> 4) * 8);
+                }
             }
 #pragma unroll
             for (int nb2 = 0; nb2 < 4; nb2++) {
                 uint32_t bf[4];
                 ldsm4(bf, cK + (nb2 * 16 + (lane & 7) + (lane >> 4) * 8) * C::STR + kk * 16 + ((lane >> 3) & 1) * 8);
-                mma16816<T>(s[2 * nb2], a, bf[0], bf[1]);
-                mma16816<T>(s[2 * nb2 + 1], a, bf[2], bf[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(s[mt][2 * nb2], a[mt], bf[0], bf[1]);
+                    mma16816<T>(s[mt][2 * nb2 + 1], a[mt], bf[2], bf[3]);
+                }
             }
         }
-        // scores -> log2 domain with soft-cap, log-weights and the mask
-        float mxA = -INFINITY, mxB = -INFINITY;
 #pragma unroll
-        for (int nb = 0; nb < 8; nb++) {
+        for (int mt = 0; mt < MT; mt++) {
+            float mxA, mxB;
+            maskScores(s[mt], rp[mt], cur, mode, plain, pf, L, cKpos, cLw, scale, cap, keyLength, queryOffset, t4, mxA, mxB);
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+            // plain chunks hold raw q·k (factor scale·log2 e), the others log2-domain scores (factor 1)
+            const float f = plain ? scaleLog2 : 1.f;
+            const float nA = fmaxf(m[mt][0], mxA * f), nB = fmaxf(m[mt][1], mxB * f);
+            const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
+            const float alA = fastExp2(m[mt][0] - uA), alB = fastExp2(m[mt][1] - uB);
+            m[mt][0] = nA;
+            m[mt][1] = nB;
+            float sumA = 0.f, sumB = 0.f;
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int j = nb * 8 + 2 * t4 + (e & 1);
-                int kp = cKpos[j];
-                bool upper = e < 2;
-                int row = upper ? rowA : rowB;
-                float x = s[nb][e] * scale;
-                if (cap > 0.f) x = cap * tanhf(x / cap);
-                x += cLw[j];
-                bool ok = kp >= 0 && row >= 0;
-                if (ok && (mode == MODE_PARTIAL || mode == MODE_GATHER)) ok = admits(L, upper ? qPosA : qPosB, kp, keyLength);
-                x = ok ? x * SPARSA_LOG2E : -INFINITY;
-                s[nb][e] = x;
-                if (upper) mxA = fmaxf(mxA, x); else mxB = fmaxf(mxB, x);
+            for (int nb = 0; nb < 8; nb++) {
+                s[mt][nb][0] = fastExp2(fmaf(s[mt][nb][0], f, -uA));
+                s[mt][nb][1] = fastExp2(fmaf(s[mt][nb][1], f, -uA));
+                s[mt][nb][2] = fastExp2(fmaf(s[mt][nb][2], f, -uB));
+                s[mt][nb][3] = fastExp2(fmaf(s[mt][nb][3], f, -uB));
+                sumA += s[mt][nb][0] + s[mt][nb][1];
+                sumB += s[mt][nb][2] + s[mt][nb][3];
             }
-        }
-        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
-        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
-        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
-        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
-        const float nA = fmaxf(mA, mxA), nB = fmaxf(mB, mxB);
-        const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
-        const float alA = exp2f(mA - uA), alB = exp2f(mB - uB);
-        mA = nA;
-        mB = nB;
-        float sumA = 0.f, sumB = 0.f;
+            l[mt][0] = l[mt][0] * alA + sumA;
+            l[mt][1] = l[mt][1] * alB + sumB;
 #pragma unroll
-        for (int nb = 0; nb < 8; nb++) {
-            s[nb][0] = exp2f(s[nb][0] - uA);
-            s[nb][1] = exp2f(s[nb][1] - uA);
-            s[nb][2] = exp2f(s[nb][2] - uB);
-            s[nb][3] = exp2f(s[nb][3] - uB);
-            sumA += s[nb][0] + s[nb][1];
-            sumB += s[nb][2] + s[nb][3];
-        }
-        lA = lA * alA + sumA;
-        lB = lB * alB + sumB;
-#pragma unroll
-        for (int i = 0; i < D / 8; i++) {
-            o[i][0] *= alA; o[i][1] *= alA;
-            o[i][2] *= alB; o[i][3] *= alB;
+            for (int i = 0; i < D / 8; i++) {
+                o[mt][i][0] *= alA; o[mt][i][1] *= alA;
+                o[mt][i][2] *= alB; o[mt][i][3] *= alB;
+            }
         }
         // O += P V
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
-            uint32_t a[4];
-            a[0] = Pack<T>::two(s[2 * kk][0], s[2 * kk][1]);
-            a[1] = Pack<T>::two(s[2 * kk][2], s[2 * kk][3]);
-            a[2] = Pack<T>::two(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            a[3] = Pack<T>::two(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                a[mt][0] = Pack<T>::two(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                a[mt][1] = Pack<T>::two(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                a[mt][2] = Pack<T>::two(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                a[mt][3] = Pack<T>::two(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
 #pragma unroll
             for (int nd2 = 0; nd2 < D / 16; nd2++) {
                 uint32_t bf[4];
                 ldsm4t(bf, cV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + nd2 * 16 + (lane >> 4) * 8);
-                mma16816<T>(o[2 * nd2], a, bf[0], bf[1]);
-                mma16816<T>(o[2 * nd2 + 1], a, bf[2], bf[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(o[mt][2 * nd2], a[mt], bf[0], bf[1]);
+                    mma16816<T>(o[mt][2 * nd2 + 1], a[mt], bf[2], bf[3]);
+                }
             }
         }
         __syncthreads();
@@ -297,48 +413,38 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     if (nChunks == 0) {
         cpAsyncWait<0>();
     }
-    lA += __shfl_xor_sync(0xffffffffu, lA, 1);
-    lA += __shfl_xor_sync(0xffffffffu, lA, 2);
-    lB += __shfl_xor_sync(0xffffffffu, lB, 1);
-    lB += __shfl_xor_sync(0xffffffffu, lB, 2);
-    const float invA = lA > 0.f ? 1.f / lA : 0.f, invB = lB > 0.f ? 1.f / lB : 0.f;
-    const float lseA = lA > 0.f ? (mA + log2f(lA)) * SPARSA_LN2 : -INFINITY;
-    const float lseB = lB > 0.f ? (mB + log2f(lB)) * SPARSA_LN2 : -INFINITY;
-    if (entryBase < 0) {
-        const int kind = (int)S.outKind;
-        const long long ob = b * S.osb + h * S.osh;
-        if (rowA >= 0) {
+    const int kind = (int)S.outKind;
+    const long long ob = b * S.osb + h * S.osh;
 #pragma unroll
-            for (int i = 0; i < D / 8; i++)
-                storeOut2(out, ob + rowA * S.oss + i * 8 + 2 * t4, kind, o[i][0] * invA, o[i][1] * invA);
-            if (lse && t4 == 0) lse[b * S.lsb + h * S.lsh + rowA * S.lss] = lseA;
-        }
-        if (rowB >= 0) {
+    for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-            for (int i = 0; i < D / 8; i++)
-                storeOut2(out, ob + rowB * S.oss + i * 8 + 2 * t4, kind, o[i][2] * invB, o[i][3] * invB);
-            if (lse && t4 == 0) lse[b * S.lsb + h * S.lsh + rowB * S.lss] = lseB;
-        }
-    } else {
-        if (rowA >= 0) {
-            long long e = entryBase + r0 + g;
+        for (int half = 0; half < 2; half++) {
+            float lv = l[mt][half];
+            lv += __shfl_xor_sync(0xffffffffu, lv, 1);
+            lv += __shfl_xor_sync(0xffffffffu, lv, 2);
+            const float inv = lv > 0.f ? 1.f / lv : 0.f;
+            const float lseV = lv > 0.f ? (m[mt][half] + log2f(lv)) * SPARSA_LN2 : -INFINITY;
+            const int row = half == 0 ? rp[mt].rowA : rp[mt].rowB;
+            if (row < 0) continue;
+            if (entryBase < 0) {
 #pragma unroll
-            for (int i = 0; i < D / 8; i++)
-                *reinterpret_cast<float2*>(scratchO + e * D + i * 8 + 2 * t4) = make_float2(o[i][0] * invA, o[i][1] * invA);
-            if (t4 == 0) scratchLse[e] = lseA;
-        }
-        if (rowB >= 0) {
-            long long e = entryBase + r0 + g + 8;
+                for (int i = 0; i < D / 8; i++)
+                    storeOut2(out, ob + row * S.oss + i * 8 + 2 * t4, kind, o[mt][i][2 * half] * inv, o[mt][i][2 * half + 1] * inv);
+                if (lse && t4 == 0) lse[b * S.lsb + h * S.lsh + row * S.lss] = lseV;
+            } else {
+                long long e = entryBase + r0 + mt * 16 + g + 8 * half;
 #pragma unroll
-            for (int i = 0; i < D / 8; i++)
-                *reinterpret_cast<float2*>(scratchO + e * D + i * 8 + 2 * t4) = make_float2(o[i][2] * invB, o[i][3] * invB);
-            if (t4 == 0) scratchLse[e] = lseB;
+                for (int i = 0; i < D / 8; i++)
+                    *reinterpret_cast<float2*>(scratchO + e * D + i * 8 + 2 * t4) =
+                        make_float2(o[mt][i][2 * half] * inv, o[mt][i][2 * half + 1] * inv);
+                if (t4 == 0) scratchLse[e] = lseV;
+            }
         }
     }
 }
 
 #define SPARSA_TC(TNAME, T, D, ROWS)                                                                                  \
-    extern "C" __global__ void __launch_bounds__(ROWS * 2, 1) sparsa_tc_##TNAME##_d##D##_r##ROWS(                     \
+    extern "C" __global__ void __launch_bounds__(TcConfig<T, D, ROWS>::THREADS, 1) sparsa_tc_##TNAME##_d##D##_r##ROWS( \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
         const int* ints, const float* floats, const int* work, Scalars s) {                                          \
         tcKernel<T, D, ROWS>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                        \
@@ -346,10 +452,16 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
 #define SPARSA_TC_DIMS(TNAME, T, ROWS) \
     SPARSA_TC(TNAME, T, 64, ROWS) SPARSA_TC(TNAME, T, 80, ROWS) SPARSA_TC(TNAME, T, 96, ROWS) \
     SPARSA_TC(TNAME, T, 128, ROWS) SPARSA_TC(TNAME, T, 256, ROWS)
+#ifdef SPARSA_DEV_BF16_D128
+// experiments only (kernels-cuda/bench/dev-fatbin.sh): the benchmark's kernels, nothing else
+SPARSA_TC(bf16, __nv_bfloat16, 128, 64)
+SPARSA_TC(bf16, __nv_bfloat16, 128, 128)
+#else
 SPARSA_TC_DIMS(bf16, __nv_bfloat16, 64)
 SPARSA_TC_DIMS(bf16, __nv_bfloat16, 128)
 SPARSA_TC_DIMS(f16, __half, 64)
 SPARSA_TC_DIMS(f16, __half, 128)
+#endif
 
 // ------------------------------------------------------------------ exact f32 kernel (CUDA cores)
 
@@ -520,11 +632,13 @@ __device__ __forceinline__ void f32Kernel(const float* __restrict__ q, const flo
         const int* ints, const float* floats, const int* work, Scalars s) {                                          \
         f32Kernel<D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                                \
     }
+#ifndef SPARSA_DEV_BF16_D128
 SPARSA_F32(64)
 SPARSA_F32(80)
 SPARSA_F32(96)
 SPARSA_F32(128)
 SPARSA_F32(256)
+#endif
 
 // ------------------------------------------------------------------ LSE merge of multi-tile rows
 

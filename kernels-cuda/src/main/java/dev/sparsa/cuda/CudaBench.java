@@ -28,7 +28,7 @@ import java.util.SplittableRandom;
  * random block mask as {@code blocks-N.bin} (int32 little-endian: nTiles, nBlocks, then per tile a
  * count and nBlocks indices, −1 padded) so that the PyTorch harness builds an equal BlockMask.
  *
- * <p>Usage: {@code java dev.sparsa.cuda.CudaBench [--n 8192,32768] [--iters 30] [--warmup 5] [--masks DIR]}
+ * <p>Usage: {@code java dev.sparsa.cuda.CudaBench [--n 8192,32768] [--iters 30] [--warmup 5] [--masks DIR] [--patterns dense,causal,window-1024,block-sparse-10%]}
  */
 public final class CudaBench {
     private CudaBench() {
@@ -39,12 +39,14 @@ public final class CudaBench {
         int iters = 30;
         int warmup = 5;
         Path masks = null;
+        String[] patterns = {"dense", "causal", "window-1024", "block-sparse-10%"};
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--n" -> ns = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
                 case "--iters" -> iters = Integer.parseInt(args[++i]);
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--masks" -> masks = Path.of(args[++i]);
+                case "--patterns" -> patterns = args[++i].split(",");
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
                         + "; usage: CudaBench [--n 8192,32768] [--iters 30] [--warmup 5] [--masks DIR]");
             }
@@ -67,7 +69,7 @@ public final class CudaBench {
                  CudaTensor v = randomDevice(dev, 1, h, n, d, 13);
                  CudaTensor out = CudaTensor.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
                  CudaStream stream = new CudaStream(dev)) {
-                for (String pattern : new String[] {"dense", "causal", "window-1024", "block-sparse-10%"}) {
+                for (String pattern : patterns) {
                     Options o = Options.defaults().withGeometry(g).withCausal(!pattern.equals("dense") && !pattern.startsWith("block"));
                     PlanContext ctx = PlanContext.of(s, o);
                     SparsePlan plan = switch (pattern) {

@@ -28,7 +28,12 @@ public record CudaRuntime(CudaDevice device, CudaModule module) {
             if (device.computeCapability() < MIN_COMPUTE_CAPABILITY) {
                 throw new IllegalStateException(device + " is older than sm_80, the oldest chip Sparsa's kernels target");
             }
-            return new CudaRuntime(device, new CudaModule(device, Fatbin.image()));
+            String override = System.getProperty("sparsa.cuda.fatbin");
+            byte[] image = override == null ? Fatbin.image() : java.nio.file.Files.readAllBytes(java.nio.file.Path.of(override));
+            return new CudaRuntime(device, new CudaModule(device, image));
+        } catch (java.io.IOException e) {
+            device.close();
+            throw new IllegalStateException("sparsa.cuda.fatbin: cannot read " + System.getProperty("sparsa.cuda.fatbin"), e);
         } catch (RuntimeException e) {
             device.close();
             throw e;

@@ -47,12 +47,15 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
             int smem = 4 * (64 * (d + 1) + 2 * 32 * (d + 1) + 64 * 33 + 32) + 4 * (32 + 64);
             k = new KernelChoice("sparsa_f32_d" + d, 256, smem, 64);
         } else {
-            int rows = geometry.tileRows();
+            // -Dsparsa.cuda.ctaRows=64 runs 128-row tiles as two 64-row CTAs (an experiment switch)
+            int rows = Math.min(geometry.tileRows(), Integer.getInteger("sparsa.cuda.ctaRows", geometry.tileRows()));
             int str = d + 8;
             int stages = d >= 256 ? 1 : 2;
             int smem = 2 * (rows * str + 2 * stages * 64 * str) + 4 * stages * 64 * 2 + 4 * rows;
             String t = dtype == DType.BF16 ? "bf16" : "f16";
-            k = new KernelChoice("sparsa_tc_" + t + "_d" + d + "_r" + rows, rows * 2, smem, rows);
+            // 128-row CTAs at D <= 128 give each warp two 16-row m-tiles (4 warps); otherwise one (rows/16 warps)
+            int mTiles = rows == 128 && d <= 128 ? 2 : 1;
+            k = new KernelChoice("sparsa_tc_" + t + "_d" + d + "_r" + rows, 32 * rows / (16 * mTiles), smem, rows);
         }
         if (maxSharedBytes > 0 && k.sharedBytes > maxSharedBytes) {
             throw new IllegalArgumentException("headDim: kernel " + k.name + " needs " + k.sharedBytes

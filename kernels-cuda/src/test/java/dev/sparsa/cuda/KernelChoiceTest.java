@@ -19,8 +19,9 @@ class KernelChoiceTest {
     void picksTensorCoreKernelsForHalfTypes() {
         KernelChoice k = KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 128), DType.BF16, G128, 232448);
         assertEquals("sparsa_tc_bf16_d128_r128", k.name());
-        assertEquals(256, k.threads());
+        assertEquals(128, k.threads(), "four warps of two 16-row m-tiles");
         assertEquals(128, k.rows());
+        assertEquals(256, KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 256), DType.BF16, G128, 232448).threads());
         assertTrue(k.tensorCores());
         KernelChoice h = KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 80), DType.F16, G64, 232448);
         assertEquals("sparsa_tc_f16_d80_r64", h.name());
