@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# compute-sanitizer over the GPU tests on the GPU machine: memcheck over every CudaAttentionGpuTest case
+# (random shapes and plans, every dtype, head dim and geometry), racecheck and synccheck over the
+# device-tensor test. Prints each tool's summary line; exits non-zero if any tool reports an error.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+rc=0
+run() {
+  local tool=$1; shift
+  echo "== compute-sanitizer --tool $tool"
+  compute-sanitizer --tool "$tool" --target-processes all --error-exitcode 9 --print-limit 20 \
+    bash "$here/test.sh" --include-tag gpu --include-classname '.*CudaAttentionGpuTest' --details=none "$@" 2>&1 |
+    grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|tests (successful|failed|aborted)|Invalid|Race|========= [A-Z]' | head -30
+  local r=${PIPESTATUS[0]}
+  echo "exit $r"
+  [ "$r" -eq 0 ] || rc=1
+}
+run memcheck
+run racecheck --include-methodname '.*deviceTensors.*'
+run synccheck --include-methodname '.*deviceTensors.*'
+exit $rc

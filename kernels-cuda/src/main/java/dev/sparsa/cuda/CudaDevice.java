@@ -1,0 +1,126 @@
+package dev.sparsa.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
+import static jcuda.driver.JCudaDriver.cuInit;
+
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * One CUDA device and its primary context ({@code cuDevicePrimaryCtxRetain}), which the driver shares
+ * with every other library in the process. {@link #makeCurrent()} binds it to the calling thread;
+ * every class of this package calls it before touching the device, so any thread may launch.
+ * {@link #close()} releases the retained context once. Thread-safe.
+ */
+public final class CudaDevice implements AutoCloseable {
+    private final int ordinal;
+    private final CUdevice device = new CUdevice();
+    private final CUcontext context = new CUcontext();
+    private final String name;
+    private final int major;
+    private final int minor;
+    private final int driverVersion;
+    private final int multiprocessors;
+    private final int maxSharedPerBlockOptin;
+    private volatile boolean closed;
+
+    /**
+     * Opens device {@code ordinal}.
+     *
+     * @throws CudaException if the driver refuses (no device, driver too old, ...)
+     * @throws IllegalArgumentException if the ordinal is not a device here
+     * @throws UnsatisfiedLinkError or NoClassDefFoundError where JCuda's natives or the driver are missing
+     */
+    public CudaDevice(int ordinal) {
+        JCudaDriver.setExceptionsEnabled(false);
+        Cuda.check(cuInit(0), "cuInit");
+        int[] count = new int[1];
+        Cuda.check(cuDeviceGetCount(count), "cuDeviceGetCount");
+        if (ordinal < 0 || ordinal >= count[0]) {
+            throw new IllegalArgumentException("device: ordinal " + ordinal + " outside the " + count[0]
+                    + " CUDA device(s) found");
+        }
+        this.ordinal = ordinal;
+        Cuda.check(cuDeviceGet(device, ordinal), "cuDeviceGet");
+        byte[] nm = new byte[256];
+        Cuda.check(cuDeviceGetName(nm, nm.length, device), "cuDeviceGetName");
+        int len = 0;
+        while (len < nm.length && nm[len] != 0) {
+            len++;
+        }
+        this.name = new String(nm, 0, len, java.nio.charset.StandardCharsets.US_ASCII);
+        this.major = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+        this.minor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+        this.multiprocessors = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+        this.maxSharedPerBlockOptin = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+        int[] v = new int[1];
+        Cuda.check(cuDriverGetVersion(v), "cuDriverGetVersion");
+        this.driverVersion = v[0];
+        Cuda.check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
+        makeCurrent();
+    }
+
+    private int attribute(int attr) {
+        int[] v = new int[1];
+        Cuda.check(cuDeviceGetAttribute(v, attr, device), "cuDeviceGetAttribute(" + attr + ")");
+        return v[0];
+    }
+
+    /** Binds the primary context to the calling thread (cheap; call before every driver call). */
+    public void makeCurrent() {
+        if (closed) {
+            throw new IllegalStateException("CUDA device " + ordinal + ": already closed");
+        }
+        Cuda.check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+    }
+
+    public int ordinal() {
+        return ordinal;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** Compute capability as {@code major * 10 + minor} (90 for Hopper). */
+    public int computeCapability() {
+        return major * 10 + minor;
+    }
+
+    /** The driver's CUDA version, e.g. 13000 for CUDA 13.0. */
+    public int driverVersion() {
+        return driverVersion;
+    }
+
+    public int multiprocessors() {
+        return multiprocessors;
+    }
+
+    /** Most dynamic shared memory one block may opt into, in bytes. */
+    public int maxSharedPerBlockOptin() {
+        return maxSharedPerBlockOptin;
+    }
+
+    @Override
+    public String toString() {
+        return name + " (sm_" + major + minor + ", " + multiprocessors + " SMs, driver CUDA " + driverVersion / 1000 + "."
+                + (driverVersion % 1000) / 10 + ")";
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            Cuda.check(cuDevicePrimaryCtxRelease(device), "cuDevicePrimaryCtxRelease");
+        }
+    }
+}

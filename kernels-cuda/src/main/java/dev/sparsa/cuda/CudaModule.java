@@ -1,0 +1,59 @@
+package dev.sparsa.cuda;
+
+import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+
+import java.util.concurrent.ConcurrentHashMap;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
+import jcuda.driver.CUmodule;
+
+/**
+ * A loaded fatbin ({@code cuModuleLoadData}) and its kernels, looked up once by name. Each kernel's
+ * dynamic shared-memory limit is raised to what its launches need. Unloaded by {@link #close()}.
+ */
+public final class CudaModule implements AutoCloseable {
+    private final CudaDevice device;
+    private final CUmodule module = new CUmodule();
+    private final ConcurrentHashMap<String, CUfunction> functions = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    /**
+     * @throws CudaException naming {@code cuModuleLoadData} and the driver's error, e.g. {@code
+     *     CUDA_ERROR_UNSUPPORTED_PTX_VERSION} or {@code CUDA_ERROR_NO_BINARY_FOR_GPU} on a driver too
+     *     old for the fatbin or a chip it has no code for
+     */
+    public CudaModule(CudaDevice device, byte[] image) {
+        this.device = device;
+        device.makeCurrent();
+        Cuda.check(cuModuleLoadData(module, image), "cuModuleLoadData");
+    }
+
+    /** The kernel {@code name}, with its dynamic shared memory limit set to {@code sharedBytes}. */
+    CUfunction function(String name, int sharedBytes) {
+        if (closed) {
+            throw new IllegalStateException("module: already closed");
+        }
+        return functions.computeIfAbsent(name + "@" + sharedBytes, key -> {
+            device.makeCurrent();
+            CUfunction f = new CUfunction();
+            Cuda.check(cuModuleGetFunction(f, module, name), "cuModuleGetFunction", name);
+            if (sharedBytes > 48 * 1024) {
+                Cuda.check(cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                        sharedBytes), "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)", name);
+            }
+            return f;
+        });
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            device.makeCurrent();
+            Cuda.check(cuModuleUnload(module), "cuModuleUnload");
+        }
+    }
+}

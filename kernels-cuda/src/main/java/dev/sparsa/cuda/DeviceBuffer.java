@@ -1,0 +1,145 @@
+package dev.sparsa.cuda;
+
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemsetD8;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * Device memory of a fixed size on the {@link CudaDevice}'s context (cuMemAlloc, 256-byte aligned),
+ * freed by {@link #close()} (idempotent). Copies to and from host memory take any {@link
+ * MemorySegment}, heap or native, in chunks under 2 GiB: native segments go straight through their
+ * {@link ByteBuffer} view, heap segments through a direct staging buffer (a heap segment over a
+ * {@code float[]} has no byte-buffer view). Not thread-safe for concurrent close.
+ */
+public final class DeviceBuffer implements AutoCloseable {
+    /** Largest piece one host copy moves (well under ByteBuffer's 2 GiB limit). */
+    static final long CHUNK = 256L << 20;
+
+    private final CudaDevice device;
+    private final CUdeviceptr ptr;
+    private final long bytes;
+    private boolean closed;
+
+    DeviceBuffer(CudaDevice device, long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("bytes: must be >= 0, got " + bytes);
+        }
+        this.device = device;
+        this.bytes = bytes;
+        this.ptr = new CUdeviceptr();
+        device.makeCurrent();
+        Cuda.check(cuMemAlloc(ptr, Math.max(bytes, 1)), "cuMemAlloc(" + bytes + " bytes)");
+    }
+
+    /** Size in bytes. */
+    public long bytes() {
+        return bytes;
+    }
+
+    /** The device pointer (valid until {@link #close()}). */
+    CUdeviceptr pointer() {
+        ensureOpen();
+        return ptr;
+    }
+
+    /** Device pointer {@code offset} bytes in. */
+    CUdeviceptr pointer(long byteOffset) {
+        ensureOpen();
+        return byteOffset == 0 ? ptr : (CUdeviceptr) ptr.withByteOffset(byteOffset);
+    }
+
+    /** Copies {@code src} (all of it) to bytes {@code [at, at + src.byteSize())} of this buffer. */
+    public void copyFrom(MemorySegment src, long at) {
+        checkRange(at, src.byteSize());
+        device.makeCurrent();
+        boolean heap = src.isNative() == false;
+        ByteBuffer stage = heap ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(src.byteSize(), 1)))
+                .order(ByteOrder.nativeOrder()) : null;
+        for (long done = 0; done < src.byteSize(); done += CHUNK) {
+            long n = Math.min(CHUNK, src.byteSize() - done);
+            MemorySegment piece = src.asSlice(done, n);
+            ByteBuffer bb;
+            if (heap) {
+                MemorySegment.ofBuffer(stage).asSlice(0, n).copyFrom(piece);
+                bb = stage;
+            } else {
+                bb = piece.asByteBuffer();
+            }
+            Cuda.check(cuMemcpyHtoD(pointer(at + done), Pointer.to(bb), n), "cuMemcpyHtoD");
+        }
+    }
+
+    /** Copies bytes {@code [at, at + dst.byteSize())} of this buffer into {@code dst}. */
+    public void copyTo(MemorySegment dst, long at) {
+        checkRange(at, dst.byteSize());
+        device.makeCurrent();
+        boolean heap = dst.isNative() == false;
+        ByteBuffer stage = heap ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(dst.byteSize(), 1)))
+                .order(ByteOrder.nativeOrder()) : null;
+        for (long done = 0; done < dst.byteSize(); done += CHUNK) {
+            long n = Math.min(CHUNK, dst.byteSize() - done);
+            MemorySegment piece = dst.asSlice(done, n);
+            if (heap) {
+                Cuda.check(cuMemcpyDtoH(Pointer.to(stage), pointer(at + done), n), "cuMemcpyDtoH");
+                piece.copyFrom(MemorySegment.ofBuffer(stage).asSlice(0, n));
+            } else {
+                Cuda.check(cuMemcpyDtoH(Pointer.to(piece.asByteBuffer()), pointer(at + done), n), "cuMemcpyDtoH");
+            }
+        }
+    }
+
+    /** Copies a Java int array to the start of this buffer. */
+    void copyFrom(int[] src) {
+        checkRange(0, 4L * src.length);
+        device.makeCurrent();
+        if (src.length > 0) {
+            Cuda.check(cuMemcpyHtoD(ptr, Pointer.to(src), 4L * src.length), "cuMemcpyHtoD");
+        }
+    }
+
+    /** Copies a Java float array to the start of this buffer. */
+    void copyFrom(float[] src) {
+        checkRange(0, 4L * src.length);
+        device.makeCurrent();
+        if (src.length > 0) {
+            Cuda.check(cuMemcpyHtoD(ptr, Pointer.to(src), 4L * src.length), "cuMemcpyHtoD");
+        }
+    }
+
+    /** Sets every byte to {@code value}. */
+    public void fill(byte value) {
+        device.makeCurrent();
+        Cuda.check(cuMemsetD8(pointer(), value, Math.max(bytes, 1)), "cuMemsetD8");
+    }
+
+    private void checkRange(long at, long n) {
+        ensureOpen();
+        if (at < 0 || n < 0 || at + n > bytes) {
+            throw new IllegalArgumentException("range: [" + at + ", " + (at + n) + ") outside a device buffer of "
+                    + bytes + " bytes");
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("device buffer: already closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            device.makeCurrent();
+            Cuda.check(cuMemFree(ptr), "cuMemFree");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+package dev.sparsa.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.tensor.DType;
+import org.junit.jupiter.api.Test;
+
+/** Kernel selection and the refusals that name what the CUDA backend does not run. */
+class KernelChoiceTest {
+    private static final TileGeometry G64 = new TileGeometry(64, 64);
+    private static final TileGeometry G128 = new TileGeometry(128, 128);
+
+    @Test
+    void picksTensorCoreKernelsForHalfTypes() {
+        KernelChoice k = KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 128), DType.BF16, G128, 232448);
+        assertEquals("sparsa_tc_bf16_d128_r128", k.name());
+        assertEquals(128, k.threads(), "four warps of two 16-row m-tiles");
+        assertEquals(128, k.rows());
+        assertEquals(256, KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 256), DType.BF16, G128, 232448).threads());
+        assertTrue(k.tensorCores());
+        KernelChoice h = KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 80), DType.F16, G64, 232448);
+        assertEquals("sparsa_tc_f16_d80_r64", h.name());
+        assertEquals(128, h.threads());
+    }
+
+    @Test
+    void picksTheExactKernelForF32WithSixtyFourRowSubTiles() {
+        KernelChoice k = KernelChoice.of(AttentionShape.of(1, 1, 10, 10, 256), DType.F32, G128, 232448);
+        assertEquals("sparsa_f32_d256", k.name());
+        assertEquals(64, k.rows());
+        assertFalse(k.tensorCores());
+    }
+
+    @Test
+    void everyCompiledKernelFitsAnA100() {
+        // sm_80 offers 163 KiB (166912 bytes) of opt-in shared memory per block
+        for (int d : KernelChoice.HEAD_DIMS) {
+            for (DType t : DType.values()) {
+                for (TileGeometry g : KernelChoice.GEOMETRIES) {
+                    KernelChoice k = KernelChoice.of(AttentionShape.of(1, 1, 8, 8, d), t, g, 166912);
+                    assertTrue(k.sharedBytes() <= 166912, k.toString());
+                }
+            }
+        }
+    }
+
+    @Test
+    void refusesOtherGeometriesByName() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> KernelChoice.of(AttentionShape.of(1, 1, 8, 8, 64), DType.BF16, new TileGeometry(32, 64), 0));
+        assertTrue(e.getMessage().contains("64x64 and 128x128") && e.getMessage().contains("32x64"), e.getMessage());
+    }
+
+    @Test
+    void refusesOtherHeadDimsClearly() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> KernelChoice.of(AttentionShape.of(1, 1, 8, 8, 72), DType.F16, G64, 0));
+        assertTrue(e.getMessage().startsWith("headDim:") && e.getMessage().contains("72"), e.getMessage());
+        IllegalArgumentException v = assertThrows(IllegalArgumentException.class,
+                () -> KernelChoice.of(new AttentionShape(1, 1, 1, 8, 8, 128, 64), DType.F16, G64, 0));
+        assertTrue(v.getMessage().startsWith("valueDim:"), v.getMessage());
+    }
+
+    @Test
+    void refusesKernelsThatExceedTheDevicesSharedMemory() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> KernelChoice.of(AttentionShape.of(1, 1, 8, 8, 256), DType.BF16, G128, 48 * 1024));
+        assertTrue(e.getMessage().contains("shared memory"), e.getMessage());
+    }
+}
