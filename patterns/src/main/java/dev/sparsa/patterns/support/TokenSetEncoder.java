@@ -162,7 +162,7 @@ public final class TokenSetEncoder {
             } else if (!weighted && matchesPredicate(p, r0, cnt, cur, end, k0, k1)) {
                 tile.partial.add(block);
             } else {
-                irregular += keyByKey(p, r0, cnt, cur, end, tile);
+                irregular += keyByKey(p, r0, cnt, cur, end, tile, k0, k1);
             }
             System.arraycopy(end, 0, cur, 0, cnt);
         }
@@ -202,58 +202,81 @@ public final class TokenSetEncoder {
         return true;
     }
 
-    /** Gathers or makes unconditional what it can of one block; returns the irregular pairs left. */
-    private long keyByKey(ElementPredicate p, int r0, int cnt, int[] cur, int[] end, TileOut tile) {
-        int[] pos = tile.scratch;
-        System.arraycopy(cur, 0, pos, 0, cnt);
+    /**
+     * Gathers or makes unconditional what it can of one block; returns the irregular pairs left.
+     * The rows' entries are bucketed by key (a counting sort over the block's width), so the cost
+     * is O(entries + width) plus, per key, a row scan that stops at the first row contradicting the
+     * predicate.
+     */
+    private long keyByKey(ElementPredicate p, int r0, int cnt, int[] cur, int[] end, TileOut tile, int k0, int k1) {
+        int width = k1 - k0;
+        int[] start = tile.bucketStart(width + 1);
+        java.util.Arrays.fill(start, 0, width + 1, 0);
+        int entries = 0;
+        for (int i = 0; i < cnt; i++) {
+            for (int j = cur[i]; j < end[i]; j++) {
+                start[rowKeys[i][j] - k0 + 1]++;
+                entries++;
+            }
+        }
+        for (int x = 0; x < width; x++) {
+            start[x + 1] += start[x];
+        }
+        int[] rowOf = tile.entryRows(entries);
+        float[] wOf = tile.entryWeights(entries);
+        int[] fill = tile.bucketFill(width);
+        System.arraycopy(start, 0, fill, 0, width);
+        for (int i = 0; i < cnt; i++) { // rows in ascending order, so each bucket lists its rows ascending
+            for (int j = cur[i]; j < end[i]; j++) {
+                int at = fill[rowKeys[i][j] - k0]++;
+                rowOf[at] = i;
+                wOf[at] = rowWeights[i][j];
+            }
+        }
         long irregular = 0;
-        while (true) {
-            int key = Integer.MAX_VALUE;
-            for (int i = 0; i < cnt; i++) {
-                if (pos[i] < end[i]) {
-                    key = Math.min(key, rowKeys[i][pos[i]]);
-                }
+        long qLo = (long) r0 + offset;
+        long qHi = qLo + cnt - 1;
+        for (int x = 0; x < width; x++) {
+            int from = start[x];
+            int to = start[x + 1];
+            int holders = to - from;
+            if (holders == 0) {
+                continue;
             }
-            if (key == Integer.MAX_VALUE) {
-                break;
-            }
-            int holders = 0;
+            int key = k0 + x;
+            float w = wOf[from];
             boolean oneWeight = true;
-            float w = Float.NaN;
-            boolean matches = true;
-            for (int i = 0; i < cnt; i++) {
-                boolean held = pos[i] < end[i] && rowKeys[i][pos[i]] == key;
-                if (held) {
-                    float wi = rowWeights[i][pos[i]];
-                    if (holders == 0) {
-                        w = wi;
-                    } else if (Float.floatToIntBits(wi) != Float.floatToIntBits(w)) {
-                        oneWeight = false;
+            for (int e = from + 1; e < to && oneWeight; e++) {
+                oneWeight = Float.floatToIntBits(wOf[e]) == Float.floatToIntBits(w);
+            }
+            boolean matches = false;
+            if (oneWeight) {
+                BlockClass c = p.classify(qLo, qHi, key, key, keyLength);
+                if (c == BlockClass.FULL) {
+                    matches = holders == cnt;
+                } else if (c == BlockClass.PARTIAL) {
+                    matches = true;
+                    int e = from;
+                    for (int i = 0; i < cnt && matches; i++) {
+                        boolean held = e < to && rowOf[e] == i;
+                        if (held) {
+                            e++;
+                        }
+                        matches = held == p.admits(qLo + i, key, keyLength);
                     }
-                    holders++;
-                }
-                if (matches && held != p.admits((long) r0 + i + offset, key, keyLength)) {
-                    matches = false;
                 }
             }
-            if (oneWeight && matches) {
+            if (matches) {
                 tile.gatherKeys.add(key);
                 tile.gatherWeights.add(w);
             } else if (oneWeight && holders == cnt) {
                 tile.uncondKeys.add(key);
                 tile.uncondWeights.add(w);
             } else {
-                for (int i = 0; i < cnt; i++) {
-                    if (pos[i] < end[i] && rowKeys[i][pos[i]] == key) {
-                        tile.irregular(i, key, rowWeights[i][pos[i]]);
-                        irregular++;
-                    }
+                for (int e = from; e < to; e++) {
+                    tile.irregular(rowOf[e], key, wOf[e]);
                 }
-            }
-            for (int i = 0; i < cnt; i++) {
-                if (pos[i] < end[i] && rowKeys[i][pos[i]] == key) {
-                    pos[i]++;
-                }
+                irregular += holders;
             }
         }
         return irregular;
@@ -263,7 +286,38 @@ public final class TokenSetEncoder {
     private final class TileOut {
         final int[] cursor = new int[tileRows];
         final int[] end = new int[tileRows];
-        final int[] scratch = new int[tileRows];
+        private int[] bucketStart = new int[0];
+        private int[] bucketFill = new int[0];
+        private int[] entryRows = new int[0];
+        private float[] entryWeights = new float[0];
+
+        int[] bucketStart(int n) {
+            if (bucketStart.length < n) {
+                bucketStart = new int[n];
+            }
+            return bucketStart;
+        }
+
+        int[] bucketFill(int n) {
+            if (bucketFill.length < n) {
+                bucketFill = new int[n];
+            }
+            return bucketFill;
+        }
+
+        int[] entryRows(int n) {
+            if (entryRows.length < n) {
+                entryRows = new int[Math.max(n, 2 * entryRows.length)];
+            }
+            return entryRows;
+        }
+
+        float[] entryWeights(int n) {
+            if (entryWeights.length < n) {
+                entryWeights = new float[Math.max(n, 2 * entryWeights.length)];
+            }
+            return entryWeights;
+        }
         final Ints full = new Ints();
         final Ints partial = new Ints();
         final Ints gatherKeys = new Ints();
