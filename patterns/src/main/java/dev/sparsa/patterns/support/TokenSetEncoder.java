@@ -22,8 +22,8 @@ import java.util.List;
  *       blocks where that row holds a whole block and unconditional keys otherwise.
  * </ol>
  * The row's key sets in its tiles are disjoint by construction. Given several candidate predicates,
- * the encoder first counts the irregular pairs each would leave and uses the one with fewest
- * (earliest on ties). Cost: O(rows × keys per row + touched blocks × tileRows) per candidate; memory
+ * the encoder first prices each (pairs the shared tiles would visit, plus 8 per pair left to
+ * one-row tiles) and uses the cheapest (earliest on ties). Cost: O(rows × keys per row + touched blocks × tileRows) per candidate; memory
  * O(tileRows × keys per row) beyond the layout itself. Never N×N.
  */
 public final class TokenSetEncoder {
@@ -53,7 +53,7 @@ public final class TokenSetEncoder {
 
     /**
      * Encodes {@code source} exactly, choosing among {@code candidates} (tried in order) the predicate
-     * that leaves the fewest irregular pairs.
+     * that costs the kernel least (visited pairs, one-row pairs weighted 8).
      *
      * @throws IllegalArgumentException if an argument is null, {@code candidates} is empty or the
      *     source reports a key outside {@code [0, keyLength)}
@@ -86,9 +86,14 @@ public final class TokenSetEncoder {
         return encode(ctx, source, List.of(ctx.basePredicate()));
     }
 
-    /** Runs over every tile; with a builder, emits; returns the irregular pair count (stops past {@code limit}). */
+    /**
+     * Runs over every tile; with a builder, emits. Returns the cost of the encoding: pairs the
+     * kernel would visit in the shared tiles plus {@link #ONE_ROW_PENALTY} per irregular pair (a
+     * one-row tile computes far less per loaded key); stops once past {@code limit}.
+     */
     private long run(ElementPredicate p, HeadLayout.Builder out, long limit) {
         long irregular = 0;
+        long visited = 0;
         int n = ctx.queryLength();
         TileOut tile = new TileOut();
         for (int r0 = 0; r0 < n; r0 += tileRows) {
@@ -96,14 +101,18 @@ public final class TokenSetEncoder {
             loadRows(r0, cnt);
             tile.reset(cnt);
             irregular += encodeTile(p, r0, cnt, tile);
+            visited += tile.visited(cnt);
             if (out != null) {
                 tile.emit(out, r0, cnt);
-            } else if (irregular >= limit) {
-                return irregular;
+            } else if (visited + ONE_ROW_PENALTY * irregular >= limit) {
+                return visited + ONE_ROW_PENALTY * irregular;
             }
         }
-        return irregular;
+        return visited + ONE_ROW_PENALTY * irregular;
     }
+
+    /** Cost of one pair in a one-row tile relative to one visited pair of a shared tile. */
+    static final long ONE_ROW_PENALTY = 8;
 
     private void loadRows(int r0, int cnt) {
         for (int i = 0; i < cnt; i++) {
@@ -326,6 +335,12 @@ public final class TokenSetEncoder {
         final Floats uncondWeights = new Floats();
         final Ints[] irrKeys = new Ints[tileRows];
         final Floats[] irrWeights = new Floats[tileRows];
+
+        /** Pairs the shared tile visits: rows × (keys of its blocks + gathered + unconditional). */
+        long visited(int cnt) {
+            long keys = (long) (full.n + partial.n) * blockCols + gatherKeys.n + uncondKeys.n;
+            return keys * cnt;
+        }
 
         void reset(int cnt) {
             full.n = partial.n = gatherKeys.n = gatherWeights.n = uncondKeys.n = uncondWeights.n = 0;
