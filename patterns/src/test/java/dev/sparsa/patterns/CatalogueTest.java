@@ -26,7 +26,10 @@ class CatalogueTest {
                 PlanContext.of(AttentionShape.of(1, 2, 97, 97, 16), Options.causalMask().withGeometry(new TileGeometry(16, 8))),
                 PlanContext.of(new AttentionShape(2, 4, 2, 40, 130, 16, 8), Options.causalMask().withGeometry(new TileGeometry(8, 16))),
                 PlanContext.of(AttentionShape.of(1, 2, 150, 150, 16), Options.defaults().withGeometry(new TileGeometry(32, 32))),
-                PlanContext.of(AttentionShape.of(1, 3, 200, 200, 24), Options.causalMask()));
+                PlanContext.of(AttentionShape.of(1, 3, 200, 200, 24), Options.causalMask()),
+                // more queries than keys: bottom-right alignment leaves the first rows without keys
+                PlanContext.of(AttentionShape.of(1, 2, 40, 16, 8), Options.causalMask().withGeometry(new TileGeometry(8, 8))),
+                PlanContext.of(AttentionShape.of(1, 1, 1, 1, 8), Options.defaults().withGeometry(new TileGeometry(8, 8))));
     }
 
     static SparsePlan planOn(Pattern p, PlanContext ctx, long seed) {

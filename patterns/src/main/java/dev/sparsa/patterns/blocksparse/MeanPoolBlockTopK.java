@@ -25,7 +25,7 @@ import dev.sparsa.tensor.Tensor;
  *
  * @throws IllegalArgumentException if {@code topBlocks < 1} or {@code blockSize < 1}
  */
-public final class MeanPoolBlockTopK extends DataDependentPattern {
+public final class MeanPoolBlockTopK extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int topBlocks;
     private final int blockSize;
     private final boolean keepDiagonal;
@@ -112,5 +112,13 @@ public final class MeanPoolBlockTopK extends DataDependentPattern {
         r[sorted.length] = extra;
         java.util.Arrays.sort(r);
         return r;
+    }
+
+    /** Pooled scores: (Nq/bs)·(Nk/bs)·D per slice (half when causal). */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        double qb = Math.ceil(ctx.queryLength() / (double) blockSize);
+        double kb = Math.ceil(ctx.keyLength() / (double) blockSize);
+        return (double) ctx.shape().slices() * qb * kb * ctx.shape().headDim() * (ctx.causal() ? 0.5 : 1);
     }
 }

@@ -28,7 +28,7 @@ import java.util.Arrays;
  * @throws IllegalArgumentException if {@code rounds < 1}, {@code chunk < 1} or bits not in [1, 30]
  *     (a chunk larger than the geometry's tile rows is cut to the tile rows at plan time)
  */
-public final class ReformerLsh extends DataDependentPattern {
+public final class ReformerLsh extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int rounds;
     private final int bits;
     private final int chunk;
@@ -173,5 +173,11 @@ public final class ReformerLsh extends DataDependentPattern {
         System.arraycopy(b, 0, m, a.length, b.length);
         Arrays.sort(m);
         return m;
+    }
+
+    /** Hashing: rounds·(Nq + Nk)·bits·D per slice. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        return (double) ctx.shape().slices() * rounds * ((double) ctx.queryLength() + ctx.keyLength()) * bits * ctx.shape().headDim();
     }
 }

@@ -27,7 +27,7 @@ import java.util.SplittableRandom;
  * @throws IllegalArgumentException if {@code chunk < 1}, {@code samples < 0} or bits not in [1, 30]
  *     (a chunk larger than the geometry's tile rows is cut to the tile rows at plan time)
  */
-public final class SortLsh extends DataDependentPattern {
+public final class SortLsh extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int bits;
     private final int chunk;
     private final int samples;
@@ -122,5 +122,11 @@ public final class SortLsh extends DataDependentPattern {
             }
             return lb.build();
         }, name());
+    }
+
+    /** Hashing: (Nq + Nk)·bits·D per slice. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        return (double) ctx.shape().slices() * ((double) ctx.queryLength() + ctx.keyLength()) * bits * ctx.shape().headDim();
     }
 }

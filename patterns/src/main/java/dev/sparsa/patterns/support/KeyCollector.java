@@ -10,6 +10,7 @@ import java.util.Arrays;
 public final class KeyCollector implements KeyVisitor {
     private long[] packed = new long[64];
     private long[] scratch = new long[64];
+    private int[] runs = new int[65];
     private float[] weights = new float[64];
     private int n;
     private int[] keys = new int[64];
@@ -60,34 +61,47 @@ public final class KeyCollector implements KeyVisitor {
         return this;
     }
 
-    /** Bottom-up merge sort of {@code packed[0, n)} with a reusable scratch array: no allocation per row. */
+    /**
+     * Natural merge sort of {@code packed[0, n)}: finds the ascending runs (a row's keys usually come
+     * as a few sorted runs: sinks, window, selected) and merges neighbours pairwise, with a reusable
+     * scratch array, so O(n log runs) and no allocation per row.
+     */
     private void sort() {
         if (scratch.length < n) {
             scratch = new long[packed.length];
         }
+        if (runs.length < n + 1) {
+            runs = new int[packed.length + 1];
+        }
+        int nr = 0;
+        runs[nr++] = 0;
+        for (int i = 1; i < n; i++) {
+            if (packed[i] < packed[i - 1]) {
+                runs[nr++] = i;
+            }
+        }
+        runs[nr] = n;
         long[] src = packed;
         long[] dst = scratch;
-        for (int width = 1; width < n; width *= 2) {
-            for (int lo = 0; lo < n; lo += 2 * width) {
-                int mid = Math.min(lo + width, n);
-                int hi = Math.min(lo + 2 * width, n);
+        while (nr > 1) {
+            int out = 0;
+            for (int r = 0; r < nr; r += 2) {
+                int lo = runs[r];
+                int mid = runs[Math.min(r + 1, nr)];
+                int hi = runs[Math.min(r + 2, nr)];
                 int i = lo;
                 int j = mid;
                 int o = lo;
-                if (mid >= hi || src[mid - 1] <= src[mid]) {
-                    System.arraycopy(src, lo, dst, lo, hi - lo); // already in order: the common case of sorted runs
-                    continue;
-                }
                 while (i < mid && j < hi) {
                     dst[o++] = src[i] <= src[j] ? src[i++] : src[j++];
                 }
-                while (i < mid) {
-                    dst[o++] = src[i++];
-                }
-                while (j < hi) {
-                    dst[o++] = src[j++];
-                }
+                System.arraycopy(src, i, dst, o, mid - i);
+                o += mid - i;
+                System.arraycopy(src, j, dst, o, hi - j);
+                runs[out++] = lo;
             }
+            runs[out] = n;
+            nr = out;
             long[] t = src;
             src = dst;
             dst = t;

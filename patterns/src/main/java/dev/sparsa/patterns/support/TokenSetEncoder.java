@@ -22,8 +22,8 @@ import java.util.List;
  *       blocks where that row holds a whole block and unconditional keys otherwise.
  * </ol>
  * The row's key sets in its tiles are disjoint by construction. Given several candidate predicates,
- * the encoder first counts the irregular pairs each would leave and uses the one with fewest
- * (earliest on ties). Cost: O(rows × keys per row + touched blocks × tileRows) per candidate; memory
+ * the encoder first prices each (pairs the shared tiles would visit, plus 8 per pair left to
+ * one-row tiles) and uses the cheapest (earliest on ties). Cost: O(rows × keys per row + touched blocks × tileRows) per candidate; memory
  * O(tileRows × keys per row) beyond the layout itself. Never N×N.
  */
 public final class TokenSetEncoder {
@@ -53,7 +53,7 @@ public final class TokenSetEncoder {
 
     /**
      * Encodes {@code source} exactly, choosing among {@code candidates} (tried in order) the predicate
-     * that leaves the fewest irregular pairs.
+     * that costs the kernel least (visited pairs, one-row pairs weighted 8).
      *
      * @throws IllegalArgumentException if an argument is null, {@code candidates} is empty or the
      *     source reports a key outside {@code [0, keyLength)}
@@ -86,9 +86,14 @@ public final class TokenSetEncoder {
         return encode(ctx, source, List.of(ctx.basePredicate()));
     }
 
-    /** Runs over every tile; with a builder, emits; returns the irregular pair count (stops past {@code limit}). */
+    /**
+     * Runs over every tile; with a builder, emits. Returns the cost of the encoding: pairs the
+     * kernel would visit in the shared tiles plus {@link #ONE_ROW_PENALTY} per irregular pair (a
+     * one-row tile computes far less per loaded key); stops once past {@code limit}.
+     */
     private long run(ElementPredicate p, HeadLayout.Builder out, long limit) {
         long irregular = 0;
+        long visited = 0;
         int n = ctx.queryLength();
         TileOut tile = new TileOut();
         for (int r0 = 0; r0 < n; r0 += tileRows) {
@@ -96,14 +101,18 @@ public final class TokenSetEncoder {
             loadRows(r0, cnt);
             tile.reset(cnt);
             irregular += encodeTile(p, r0, cnt, tile);
+            visited += tile.visited(cnt);
             if (out != null) {
                 tile.emit(out, r0, cnt);
-            } else if (irregular >= limit) {
-                return irregular;
+            } else if (visited + ONE_ROW_PENALTY * irregular >= limit) {
+                return visited + ONE_ROW_PENALTY * irregular;
             }
         }
-        return irregular;
+        return visited + ONE_ROW_PENALTY * irregular;
     }
+
+    /** Cost of one pair in a one-row tile relative to one visited pair of a shared tile. */
+    static final long ONE_ROW_PENALTY = 8;
 
     private void loadRows(int r0, int cnt) {
         for (int i = 0; i < cnt; i++) {
@@ -162,7 +171,7 @@ public final class TokenSetEncoder {
             } else if (!weighted && matchesPredicate(p, r0, cnt, cur, end, k0, k1)) {
                 tile.partial.add(block);
             } else {
-                irregular += keyByKey(p, r0, cnt, cur, end, tile);
+                irregular += keyByKey(p, r0, cnt, cur, end, tile, k0, k1);
             }
             System.arraycopy(end, 0, cur, 0, cnt);
         }
@@ -202,58 +211,81 @@ public final class TokenSetEncoder {
         return true;
     }
 
-    /** Gathers or makes unconditional what it can of one block; returns the irregular pairs left. */
-    private long keyByKey(ElementPredicate p, int r0, int cnt, int[] cur, int[] end, TileOut tile) {
-        int[] pos = tile.scratch;
-        System.arraycopy(cur, 0, pos, 0, cnt);
+    /**
+     * Gathers or makes unconditional what it can of one block; returns the irregular pairs left.
+     * The rows' entries are bucketed by key (a counting sort over the block's width), so the cost
+     * is O(entries + width) plus, per key, a row scan that stops at the first row contradicting the
+     * predicate.
+     */
+    private long keyByKey(ElementPredicate p, int r0, int cnt, int[] cur, int[] end, TileOut tile, int k0, int k1) {
+        int width = k1 - k0;
+        int[] start = tile.bucketStart(width + 1);
+        java.util.Arrays.fill(start, 0, width + 1, 0);
+        int entries = 0;
+        for (int i = 0; i < cnt; i++) {
+            for (int j = cur[i]; j < end[i]; j++) {
+                start[rowKeys[i][j] - k0 + 1]++;
+                entries++;
+            }
+        }
+        for (int x = 0; x < width; x++) {
+            start[x + 1] += start[x];
+        }
+        int[] rowOf = tile.entryRows(entries);
+        float[] wOf = tile.entryWeights(entries);
+        int[] fill = tile.bucketFill(width);
+        System.arraycopy(start, 0, fill, 0, width);
+        for (int i = 0; i < cnt; i++) { // rows in ascending order, so each bucket lists its rows ascending
+            for (int j = cur[i]; j < end[i]; j++) {
+                int at = fill[rowKeys[i][j] - k0]++;
+                rowOf[at] = i;
+                wOf[at] = rowWeights[i][j];
+            }
+        }
         long irregular = 0;
-        while (true) {
-            int key = Integer.MAX_VALUE;
-            for (int i = 0; i < cnt; i++) {
-                if (pos[i] < end[i]) {
-                    key = Math.min(key, rowKeys[i][pos[i]]);
-                }
+        long qLo = (long) r0 + offset;
+        long qHi = qLo + cnt - 1;
+        for (int x = 0; x < width; x++) {
+            int from = start[x];
+            int to = start[x + 1];
+            int holders = to - from;
+            if (holders == 0) {
+                continue;
             }
-            if (key == Integer.MAX_VALUE) {
-                break;
-            }
-            int holders = 0;
+            int key = k0 + x;
+            float w = wOf[from];
             boolean oneWeight = true;
-            float w = Float.NaN;
-            boolean matches = true;
-            for (int i = 0; i < cnt; i++) {
-                boolean held = pos[i] < end[i] && rowKeys[i][pos[i]] == key;
-                if (held) {
-                    float wi = rowWeights[i][pos[i]];
-                    if (holders == 0) {
-                        w = wi;
-                    } else if (Float.floatToIntBits(wi) != Float.floatToIntBits(w)) {
-                        oneWeight = false;
+            for (int e = from + 1; e < to && oneWeight; e++) {
+                oneWeight = Float.floatToIntBits(wOf[e]) == Float.floatToIntBits(w);
+            }
+            boolean matches = false;
+            if (oneWeight) {
+                BlockClass c = p.classify(qLo, qHi, key, key, keyLength);
+                if (c == BlockClass.FULL) {
+                    matches = holders == cnt;
+                } else if (c == BlockClass.PARTIAL) {
+                    matches = true;
+                    int e = from;
+                    for (int i = 0; i < cnt && matches; i++) {
+                        boolean held = e < to && rowOf[e] == i;
+                        if (held) {
+                            e++;
+                        }
+                        matches = held == p.admits(qLo + i, key, keyLength);
                     }
-                    holders++;
-                }
-                if (matches && held != p.admits((long) r0 + i + offset, key, keyLength)) {
-                    matches = false;
                 }
             }
-            if (oneWeight && matches) {
+            if (matches) {
                 tile.gatherKeys.add(key);
                 tile.gatherWeights.add(w);
             } else if (oneWeight && holders == cnt) {
                 tile.uncondKeys.add(key);
                 tile.uncondWeights.add(w);
             } else {
-                for (int i = 0; i < cnt; i++) {
-                    if (pos[i] < end[i] && rowKeys[i][pos[i]] == key) {
-                        tile.irregular(i, key, rowWeights[i][pos[i]]);
-                        irregular++;
-                    }
+                for (int e = from; e < to; e++) {
+                    tile.irregular(rowOf[e], key, wOf[e]);
                 }
-            }
-            for (int i = 0; i < cnt; i++) {
-                if (pos[i] < end[i] && rowKeys[i][pos[i]] == key) {
-                    pos[i]++;
-                }
+                irregular += holders;
             }
         }
         return irregular;
@@ -263,7 +295,38 @@ public final class TokenSetEncoder {
     private final class TileOut {
         final int[] cursor = new int[tileRows];
         final int[] end = new int[tileRows];
-        final int[] scratch = new int[tileRows];
+        private int[] bucketStart = new int[0];
+        private int[] bucketFill = new int[0];
+        private int[] entryRows = new int[0];
+        private float[] entryWeights = new float[0];
+
+        int[] bucketStart(int n) {
+            if (bucketStart.length < n) {
+                bucketStart = new int[n];
+            }
+            return bucketStart;
+        }
+
+        int[] bucketFill(int n) {
+            if (bucketFill.length < n) {
+                bucketFill = new int[n];
+            }
+            return bucketFill;
+        }
+
+        int[] entryRows(int n) {
+            if (entryRows.length < n) {
+                entryRows = new int[Math.max(n, 2 * entryRows.length)];
+            }
+            return entryRows;
+        }
+
+        float[] entryWeights(int n) {
+            if (entryWeights.length < n) {
+                entryWeights = new float[Math.max(n, 2 * entryWeights.length)];
+            }
+            return entryWeights;
+        }
         final Ints full = new Ints();
         final Ints partial = new Ints();
         final Ints gatherKeys = new Ints();
@@ -272,6 +335,12 @@ public final class TokenSetEncoder {
         final Floats uncondWeights = new Floats();
         final Ints[] irrKeys = new Ints[tileRows];
         final Floats[] irrWeights = new Floats[tileRows];
+
+        /** Pairs the shared tile visits: rows × (keys of its blocks + gathered + unconditional). */
+        long visited(int cnt) {
+            long keys = (long) (full.n + partial.n) * blockCols + gatherKeys.n + uncondKeys.n;
+            return keys * cnt;
+        }
 
         void reset(int cnt) {
             full.n = partial.n = gatherKeys.n = gatherWeights.n = uncondKeys.n = uncondWeights.n = 0;

@@ -18,7 +18,7 @@ import java.util.Arrays;
  * @throws IllegalArgumentException if the channel set is empty, has repeats or (at plan time) a
  *     channel outside {@code [0, headDim)}; if {@code k < 0}, or {@code k == 0} with nothing forced
  */
-public final class DoubleSparsity extends DataDependentPattern {
+public final class DoubleSparsity extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int[] channels;
     private final int k;
     private final ForcedKeys forced;
@@ -65,5 +65,11 @@ public final class DoubleSparsity extends DataDependentPattern {
             });
             return PerRowSelection.layout(ctx, forced, sel);
         }, name());
+    }
+
+    /** Partial scores over |C| channels: dense · |C| / D. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        return dev.sparsa.patterns.EstimatorCost.denseScoreMacs(ctx) * channels.length / ctx.shape().headDim();
     }
 }

@@ -20,7 +20,7 @@ import dev.sparsa.tensor.Tensor;
  * @throws IllegalArgumentException if {@code pageSize < 1}, {@code pages < 0}, or {@code pages == 0}
  *     with nothing forced
  */
-public final class QuestPages extends DataDependentPattern {
+public final class QuestPages extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int pageSize;
     private final int pages;
     private final ForcedKeys forced;
@@ -90,5 +90,12 @@ public final class QuestPages extends DataDependentPattern {
             out[r] = java.util.Arrays.copyOf(keys, n);
         }
         return out;
+    }
+
+    /** Bounds: Nq·(Nk/pageSize)·D per slice (half when causal), plus the min/max pass over K. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        double pagesTotal = Math.ceil(ctx.keyLength() / (double) pageSize);
+        return (double) ctx.shape().slices() * (ctx.queryLength() * pagesTotal * (ctx.causal() ? 0.5 : 1) + ctx.keyLength()) * ctx.shape().headDim();
     }
 }

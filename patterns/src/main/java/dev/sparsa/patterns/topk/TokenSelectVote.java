@@ -19,7 +19,7 @@ import dev.sparsa.tensor.Tensor;
  *
  * @throws IllegalArgumentException if {@code k < 0}, or {@code k == 0} with nothing forced
  */
-public final class TokenSelectVote extends DataDependentPattern {
+public final class TokenSelectVote extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int k;
     private final ForcedKeys forced;
 
@@ -76,5 +76,11 @@ public final class TokenSelectVote extends DataDependentPattern {
                 }
             }
         });
+    }
+
+    /** Every head's every visible score: exactly dense Q·Kᵀ. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        return dev.sparsa.patterns.EstimatorCost.denseScoreMacs(ctx);
     }
 }

@@ -18,7 +18,7 @@ import dev.sparsa.tensor.Tensor;
  *
  * @throws IllegalArgumentException if {@code k < 0}, or {@code k == 0} with nothing forced
  */
-public final class TopKPerQuery extends DataDependentPattern {
+public final class TopKPerQuery extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int k;
     private final ForcedKeys forced;
 
@@ -64,5 +64,11 @@ public final class TopKPerQuery extends DataDependentPattern {
             });
             return PerRowSelection.layout(ctx, forced, sel);
         }, name());
+    }
+
+    /** Every visible score: exactly dense Q·Kᵀ. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        return dev.sparsa.patterns.EstimatorCost.denseScoreMacs(ctx);
     }
 }

@@ -25,7 +25,7 @@ import dev.sparsa.tensor.Tensor;
  *
  * @throws IllegalArgumentException if {@code k < 0}, or {@code k == 0} with nothing forced
  */
-public final class TopKPerQueryBlock extends DataDependentPattern {
+public final class TopKPerQueryBlock extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     /** How keys are scored for a query tile. */
     public enum Scoring { POOLED_QUERY, EXACT_MASS }
 
@@ -125,5 +125,12 @@ public final class TopKPerQueryBlock extends DataDependentPattern {
         for (int key = 0; key < n; key++) {
             acc[key] += (float) (buf[key] / sum);
         }
+    }
+
+    /** Pooled: one mean query per tile against every visible key (dense / tileRows); exact mass: dense. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        double dense = dev.sparsa.patterns.EstimatorCost.denseScoreMacs(ctx);
+        return scoring == Scoring.EXACT_MASS ? dense : dense / ctx.geometry().tileRows();
     }
 }

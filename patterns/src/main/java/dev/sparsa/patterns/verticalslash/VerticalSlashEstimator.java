@@ -29,7 +29,7 @@ import dev.sparsa.tensor.Tensor;
  * @throws IllegalArgumentException if a budget is &lt; 1, {@code lastQueries < 1}, a forced count is
  *     negative or the scale is not NaN or positive
  */
-public final class VerticalSlashEstimator extends DataDependentPattern {
+public final class VerticalSlashEstimator extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     /** MInference's defaults. */
     public static final int LAST_QUERIES = 64;
     public static final int FORCED_COLUMNS = 30;
@@ -142,5 +142,11 @@ public final class VerticalSlashEstimator extends DataDependentPattern {
             diags[i] = (int) (idx[i] + oMin);
         }
         return new Selection(cols, diags);
+    }
+
+    /** The last queries against every visible key: min(64, Nq)·Nk·D per slice. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        return (double) ctx.shape().slices() * Math.min(lastQueries, ctx.queryLength()) * ctx.keyLength() * ctx.shape().headDim();
     }
 }
