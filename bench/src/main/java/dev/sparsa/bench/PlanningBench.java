@@ -87,9 +87,9 @@ public class PlanningBench {
             default -> throw new IllegalArgumentException("pattern: unknown " + pattern);
         };
         if (p.dataDependent()) {
-            Tensor[] qkv = StructuredProblem.generate(shape, 1);
-            q = qkv[0];
-            k = qkv[1];
+            StructuredProblem.Generated g = StructuredProblem.generate(shape, 1);
+            q = g.q();
+            k = g.k();
         }
         SparsePlan once = plan();
         System.err.println("[PlanningBench] " + once + " (pairs visited " + once.pairsVisited() + ")");

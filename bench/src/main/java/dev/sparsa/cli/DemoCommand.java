@@ -13,6 +13,7 @@ import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.CatalogueEntry;
 import dev.sparsa.patterns.PatternCatalogue;
 import dev.sparsa.patterns.Patterns;
+import dev.sparsa.patterns.render.StructuredProblem;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
@@ -123,12 +124,12 @@ final class DemoCommand implements Callable<Integer> {
                 backends.stream().map(AttentionBackend::name).toList(), patterns.size(), rows.length);
         Progress progress = new Progress(err, backends.size() * types.size() * patterns.size());
         long t0 = System.nanoTime();
-        DemoProblem.Generated f32Problem = DemoProblem.generate(shape, seed);
+        StructuredProblem.Generated f32Problem = StructuredProblem.generate(shape, seed);
         progress.note(String.format("generated the problem in %.2fs (needle key %d, %d vertical columns)",
                 (System.nanoTime() - t0) / 1e9, f32Problem.needleKey(), f32Problem.verticalKeys().length));
         List<DemoRow> results = new ArrayList<>();
         for (DType dtype : types) {
-            DemoProblem.Generated p = f32Problem.as(dtype);
+            StructuredProblem.Generated p = f32Problem.as(dtype);
             long tr = System.nanoTime();
             ReferenceResult dense = ReferenceAttention.dense(p.q(), p.k(), p.v(), options, null, rows);
             progress.note(String.format("fp64 dense oracle on %d rows x %d slices (%s): %.2fs", rows.length,
@@ -164,7 +165,7 @@ final class DemoCommand implements Callable<Integer> {
         return 0;
     }
 
-    private DemoRow runOne(AttentionBackend backend, Entry e, DemoProblem.Generated p, AttentionShape shape,
+    private DemoRow runOne(AttentionBackend backend, Entry e, StructuredProblem.Generated p, AttentionShape shape,
                            Options options, DType dtype, int[] rows, ReferenceResult dense, int reps, double denseMillis) {
         long tp = System.nanoTime();
         SparsePlan plan = e.pattern.plan(PlanContext.of(shape, options), p.q(), p.k());

@@ -149,8 +149,8 @@ public final class MaskRenderer {
         if (!e.pattern().dataDependent()) {
             return e.pattern().plan(e.context());
         }
-        Tensor[] qkv = StructuredProblem.generate(e.context().shape(), 1234);
-        return e.pattern().plan(e.context(), qkv[0], qkv[1]);
+        StructuredProblem.Generated g = StructuredProblem.generate(e.context().shape(), 1234);
+        return e.pattern().plan(e.context(), g.q(), g.k());
     }
 
     /** Category of every (row, key) of one layout, row-major {@code [queryLength · keyLength]}. */
