@@ -509,7 +509,7 @@ final class PanamaTileMath implements TileMath {
         int i = 0;
         for (; i + L <= n; i += L) {
             ShortVector sv = ShortVector.fromArray(S, src, srcAt + i);
-            IntVector iv = (IntVector) sv.convertShape(VectorOperators.S2I, I, 0);
+            IntVector iv = (IntVector) sv.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
             iv.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstAt + i);
         }
         for (; i < n; i++) {
