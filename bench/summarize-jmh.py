@@ -9,6 +9,7 @@ def main(path):
     rows = json.load(open(path))
     peak = {}
     res = []
+    parts = []
     for r in rows:
         name = r["benchmark"].rsplit(".", 2)
         cls, method = name[-2], name[-1]
@@ -18,6 +19,11 @@ def main(path):
         gbest = max(x for fork in g.get("rawData", [[gflops]]) for x in fork)
         if cls == "PeakFma":
             peak[method] = (gflops, gbest)
+            continue
+        if cls == "TileMathParts":
+            best_ops = max(x for fork in r["primaryMetric"]["rawData"] for x in fork)
+            parts.append((r.get("params", {}).get("flavour"), method, 1e9 / r["primaryMetric"]["score"], 1e9 / best_ops,
+                          gflops, gbest))
             continue
         p = r.get("params", {})
         ms = 1000.0 / r["primaryMetric"]["score"]
