@@ -23,7 +23,7 @@ def main(path):
         if cls == "TileMathParts":
             best_ops = max(x for fork in r["primaryMetric"]["rawData"] for x in fork)
             parts.append((r.get("params", {}).get("flavour"), method, 1e9 / r["primaryMetric"]["score"], 1e9 / best_ops,
-                          gflops, gbest))
+                          gflops, gbest if g else None))
             continue
         p = r.get("params", {})
         ms = 1000.0 / r["primaryMetric"]["score"]
@@ -43,6 +43,13 @@ def main(path):
     for x in res:
         print("| %s | %s | %s | %s | %.1f (±%.0f%%) | %.1f | %.1f | %.1f | %.0f %% |" % (x["cls"], x["dtype"], x["causal"],
               x["density"], x["ms"], 100 * x["rel"], x["msbest"], x["gflops"], x["gbest"], 100 * x["gbest"] / twobest))
+    if parts:
+        print()
+        print("| TileMathParts (1 thread, 64x64 block, D=128) | flavour | ns/call mean | ns/call best | GFLOP/s mean | GFLOP/s best |")
+        print("|---|---|---|---|---|---|")
+        for flavour, method, ns, nsbest, g, gb in parts:
+            gs = "%.1f | %.1f" % (g, gb) if g is not None else "- | -"
+            print("| %s | %s | %.0f | %.0f | %s |" % (method, flavour, ns, nsbest, gs))
 
     def find(cls, dtype, causal="false", density=None):
         for x in res:
