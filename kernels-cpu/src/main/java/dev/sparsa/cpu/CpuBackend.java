@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -72,8 +73,9 @@ public final class CpuBackend implements AttentionBackend {
 
     /**
      * The given flavour on a caller-supplied executor, running at most {@code parallelism} work
-     * items at a time (each item runs entirely on one executor thread). The executor is not shut
-     * down by this backend.
+     * items at a time: the calling thread works too and {@code parallelism − 1} tasks go to the
+     * executor (each item runs entirely on one thread). The executor is not shut down by this
+     * backend; a call still completes, on the calling thread, if the executor rejects its tasks.
      *
      * @throws IllegalArgumentException if an argument is null or {@code parallelism < 1}, or the
      *     flavour is not usable here
@@ -210,7 +212,11 @@ public final class CpuBackend implements AttentionBackend {
         }
     }
 
-    /** Runs the items on up to {@code parallelism} workers pulling from one shared counter. */
+    /**
+     * Runs the items on up to {@code maxWorkers} workers pulling from one shared counter. The calling
+     * thread is one of them, so at most {@code maxWorkers} items run at once and a rejecting executor
+     * only means fewer helpers.
+     */
     private void execute(List<WorkItem> items, TileRunner runner, int maxWorkers) {
         int workers = Math.min(maxWorkers, items.size());
         if (workers <= 1) {
@@ -221,29 +227,28 @@ public final class CpuBackend implements AttentionBackend {
         }
         AtomicInteger next = new AtomicInteger();
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        CountDownLatch done = new CountDownLatch(workers);
+        int helpers = workers - 1;
+        CountDownLatch done = new CountDownLatch(helpers);
         Runnable worker = () -> {
             try {
-                for (int i = next.getAndIncrement(); i < items.size(); i = next.getAndIncrement()) {
-                    runner.run(items.get(i));
-                }
-            } catch (Throwable t) {
-                failure.compareAndSet(null, t);
-                next.set(items.size());
+                drain(items, runner, next, failure);
             } finally {
                 done.countDown();
             }
         };
         int submitted = 0;
         try {
-            for (; submitted < workers; submitted++) {
+            for (; submitted < helpers; submitted++) {
                 executor.execute(worker);
             }
+        } catch (RejectedExecutionException e) {
+            // fewer helpers: the calling thread does the rest
         } finally {
-            for (int i = submitted; i < workers; i++) {
+            for (int i = submitted; i < helpers; i++) {
                 done.countDown();
             }
         }
+        drain(items, runner, next, failure);
         boolean interrupted = false;
         while (true) {
             try {
@@ -265,6 +270,18 @@ public final class CpuBackend implements AttentionBackend {
         }
         if (t != null) {
             throw new IllegalStateException("cpu kernel failed", t);
+        }
+    }
+
+    private static void drain(List<WorkItem> items, TileRunner runner, AtomicInteger next,
+                              AtomicReference<Throwable> failure) {
+        try {
+            for (int i = next.getAndIncrement(); i < items.size(); i = next.getAndIncrement()) {
+                runner.run(items.get(i));
+            }
+        } catch (Throwable t) {
+            failure.compareAndSet(null, t);
+            next.set(items.size());
         }
     }
 

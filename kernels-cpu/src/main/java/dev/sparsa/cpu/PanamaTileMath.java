@@ -276,12 +276,33 @@ final class PanamaTileMath implements TileMath {
             VectorMask<Float> none = mx.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY);
             FloatVector safe = mx.blend(0f, none);
             FloatVector sum = FloatVector.zero(F);
-            for (int j = 0, i = r; j < n; j++, i += ldS) {
-                FloatVector p = exp(FloatVector.fromArray(F, s, i).sub(safe));
-                p.intoArray(s, i);
-                sum = sum.add(p);
+            // j = -1 computes alpha = e^(mOld - safe) with the same inlined exponential as the keys:
+            // exp() stays in this loop body, so C2 never has to decide whether to inline a 200-byte
+            // method (a vector method that is not inlined allocates its results)
+            FloatVector a = sum;
+            for (int j = -1, i = r - ldS; j < n; j++, i += ldS) {
+                FloatVector x = (j < 0 ? mOld : FloatVector.fromArray(F, s, i)).sub(safe);
+                VectorMask<Float> tiny = x.compare(VectorOperators.LT, EXP_MIN);
+                FloatVector xc = x.blend(EXP_MIN, tiny);
+                FloatVector t = xc.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUNDER));
+                FloatVector k = t.sub(ROUNDER);
+                FloatVector f = k.fma(FloatVector.broadcast(F, -LN2_HI), xc);
+                f = k.fma(FloatVector.broadcast(F, -LN2_LO), f);
+                FloatVector p = f.fma(FloatVector.broadcast(F, P5), FloatVector.broadcast(F, P4));
+                p = p.fma(f, FloatVector.broadcast(F, P3));
+                p = p.fma(f, FloatVector.broadcast(F, P2));
+                p = p.fma(f, FloatVector.broadcast(F, P1));
+                p = p.fma(f, FloatVector.broadcast(F, P0));
+                p = p.mul(f.mul(f)).add(f).add(1f);
+                IntVector bits = t.reinterpretAsInts().sub(ROUNDER_BITS_MINUS_BIAS).lanewise(VectorOperators.LSHL, 23);
+                FloatVector e = p.mul(bits.reinterpretAsFloats()).blend(0f, tiny);
+                if (j < 0) {
+                    a = e;
+                } else {
+                    e.intoArray(s, i);
+                    sum = sum.add(e);
+                }
             }
-            FloatVector a = exp(mOld.sub(safe));
             FloatVector.fromArray(F, l, r).fma(a, sum).intoArray(l, r);
             mx.intoArray(m, r);
             a.intoArray(alpha, r);
@@ -294,10 +315,17 @@ final class PanamaTileMath implements TileMath {
     /** 1.5·2^23: adding it rounds to an integer held in the low mantissa bits. */
     private static final float ROUNDER = 12582912f;
     private static final float EXP_MIN = -87.33654f;
+    private static final int ROUNDER_BITS_MINUS_BIAS = Float.floatToRawIntBits(ROUNDER) - 127;
+    private static final float P5 = 1.9875691500e-4f;
+    private static final float P4 = 1.3981999507e-3f;
+    private static final float P3 = 8.3334519073e-3f;
+    private static final float P2 = 4.1665795894e-2f;
+    private static final float P1 = 1.6666665459e-1f;
+    private static final float P0 = 5.0000001201e-1f;
 
     /**
-     * {@code e^x} for {@code x ≤ 0} (softmax arguments), within 2 ulp, inlined rather than a call to
-     * the Vector API's EXP stub: Cody-Waite reduction {@code x = n·ln2 + r}, a degree-6 polynomial
+     * {@code e^x} for {@code x ≤ 0} (softmax arguments), within 2 ulp, the same arithmetic that
+     * {@link #softmax} inlines instead of calling the Vector API's EXP stub: Cody-Waite reduction {@code x = n·ln2 + r}, a degree-6 polynomial
      * for {@code e^r}, and {@code 2^n} built in the exponent bits. Arguments below −87.3 (and −∞)
      * give exactly 0, so masked scores contribute nothing.
      */
@@ -308,14 +336,14 @@ final class PanamaTileMath implements TileMath {
         FloatVector n = t.sub(ROUNDER);
         FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), xc);
         r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);
-        FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
-        p = p.fma(r, FloatVector.broadcast(F, 8.3334519073e-3f));
-        p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
-        p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
-        p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
+        FloatVector p = r.fma(FloatVector.broadcast(F, P5), FloatVector.broadcast(F, P4));
+        p = p.fma(r, FloatVector.broadcast(F, P3));
+        p = p.fma(r, FloatVector.broadcast(F, P2));
+        p = p.fma(r, FloatVector.broadcast(F, P1));
+        p = p.fma(r, FloatVector.broadcast(F, P0));
         p = p.mul(r.mul(r)).add(r).add(1f);
         // t's low mantissa bits hold n + 2^22 + 2^23 offset: rebuild 2^n from them
-        IntVector bits = t.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUNDER) - 127).lanewise(VectorOperators.LSHL, 23);
+        IntVector bits = t.reinterpretAsInts().sub(ROUNDER_BITS_MINUS_BIAS).lanewise(VectorOperators.LSHL, 23);
         return p.mul(bits.reinterpretAsFloats()).blend(0f, tiny);
     }
 
@@ -509,7 +537,7 @@ final class PanamaTileMath implements TileMath {
         int i = 0;
         for (; i + L <= n; i += L) {
             ShortVector sv = ShortVector.fromArray(S, src, srcAt + i);
-            IntVector iv = (IntVector) sv.convertShape(VectorOperators.S2I, I, 0);
+            IntVector iv = (IntVector) sv.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
             iv.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstAt + i);
         }
         for (; i < n; i++) {

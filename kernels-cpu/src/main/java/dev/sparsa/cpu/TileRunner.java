@@ -54,6 +54,8 @@ final class TileRunner {
     /** The short[] behind 16-bit heap K and V (widened straight from it), else null. */
     private final Object kArray;
     private final Object vArray;
+    private final Object qArray;
+    private final long qArrayBase;
     /** Element index of the segment's start within its heap array. */
     private final long kArrayBase;
     private final long vArrayBase;
@@ -80,6 +82,8 @@ final class TileRunner {
         this.vArray = heapArray(v);
         this.kArrayBase = k.segment().address() / k.dtype().byteSize();
         this.vArrayBase = v.segment().address() / v.dtype().byteSize();
+        this.qArray = heapArray(q);
+        this.qArrayBase = q.segment().address() / q.dtype().byteSize();
     }
 
     /** The short[] behind a 16-bit heap tensor, else null. */
@@ -216,7 +220,7 @@ final class TileRunner {
                 if (accLse[slot] == Float.NEGATIVE_INFINITY) {
                     java.util.Arrays.fill(accOut, slot * valueDim, (slot + 1) * valueDim, 0f);
                 }
-                out.writeRow(item.batch(), item.firstHead() + g, row, accOut, slot * valueDim);
+                writeOut(item.batch(), item.firstHead() + g, row, accOut, slot * valueDim, sc.raw);
                 if (lse != null) {
                     lse.set(item.batch(), item.firstHead() + g, row, 0, accLse[slot]);
                 }
@@ -231,12 +235,34 @@ final class TileRunner {
             for (int i = 0; i < count; i++) {
                 float rowLse = finishRow(sc, g * count + i);
                 int row = lay.row(t, i);
-                out.writeRow(b, h0 + g, row, sc.row, 0);
+                writeOut(b, h0 + g, row, sc.row, 0, sc.raw);
                 if (lse != null) {
                     lse.set(b, h0 + g, row, 0, rowLse);
                 }
             }
         }
+    }
+
+    /**
+     * Writes one output row, rounding to the output type: 16-bit rows are rounded into {@code raw}
+     * and copied in bulk (Tensor.writeRow would convert element by element).
+     */
+    private void writeOut(int b, int h, int row, float[] src, int off, short[] raw) {
+        DType type = out.dtype();
+        if (type == DType.F32 || raw.length < valueDim) {
+            out.writeRow(b, h, row, src, off);
+            return;
+        }
+        if (type == DType.BF16) {
+            for (int c = 0; c < valueDim; c++) {
+                raw[c] = DType.floatToBf16(src[off + c]);
+            }
+        } else {
+            for (int c = 0; c < valueDim; c++) {
+                raw[c] = Float.floatToFloat16(src[off + c]);
+            }
+        }
+        MemorySegment.copy(raw, 0, out.segment(), I16, out.index(b, h, row, 0) * 2, valueDim);
     }
 
     /** Normalises stacked row {@code r} into {@code sc.row} and returns its LSE (0 and −∞ if empty). */
@@ -271,7 +297,11 @@ final class TileRunner {
             for (int i = 0; i < count; i++) {
                 int row = lay.row(t, i);
                 int r = g * count + i;
-                q.readRow(b, h0 + g, row, buf, 0);
+                if (qArray != null) {
+                    widen(q.dtype(), (short[]) qArray, (int) (qArrayBase + q.index(b, h0 + g, row, 0)), buf, 0, dim);
+                } else {
+                    q.readRow(b, h0 + g, row, buf, 0);
+                }
                 for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
                     qT[at] = buf[d] * scale;
                 }

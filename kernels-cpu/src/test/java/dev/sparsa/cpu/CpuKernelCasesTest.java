@@ -223,6 +223,21 @@ class CpuKernelCasesTest {
     }
 
     @ParameterizedTest
+    @EnumSource(KernelFlavour.class)
+    void rejectingExecutorLeavesTheWorkToTheCaller(KernelFlavour flavour) {
+        AttentionShape s = new AttentionShape(1, 2, 2, 40, 40, 16, 16);
+        Options o = Options.causalMask().withGeometry(new TileGeometry(8, 8));
+        SparsePlan plan = Dense.INSTANCE.plan(PlanContext.of(s, o));
+        Problems.Qkv p = Problems.qkv(14, s, DType.F32, Layout.BHSD);
+        java.util.concurrent.Executor rejecting = r -> {
+            throw new java.util.concurrent.RejectedExecutionException("full");
+        };
+        Fixtures.Run rejected = Fixtures.run(new CpuBackend(flavour, rejecting, 4), plan, p, o);
+        Fixtures.Run single = Fixtures.run(new CpuBackend(flavour, 1), plan, p, o);
+        assertTrue(Fixtures.bitwiseEqual(rejected.out(), single.out()));
+    }
+
+    @ParameterizedTest
     @EnumSource(DType.class)
     void outputInBshdAndInF32(DType dtype) {
         AttentionShape s = new AttentionShape(2, 2, 1, 19, 23, 16, 8);
