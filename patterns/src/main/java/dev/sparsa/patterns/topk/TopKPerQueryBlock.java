@@ -2,10 +2,12 @@ package dev.sparsa.patterns.topk;
 
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TokenSetEncoder;
 import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
+import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Tensor;
@@ -49,6 +51,10 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         Plans.checkInputs(ctx, q, kt);
         return Plans.perSlice(ctx, (b, h) -> {
             int[][] sel = select(ctx, Vectors.rows(q, b, h), Vectors.rows(kt, b, ctx.shape().kvHeadOf(h)));
+            HeadLayout direct = SharedKeySetLayout.build(ctx, forced, sel);
+            if (direct != null) {
+                return direct;
+            }
             int rows = ctx.geometry().tileRows();
             return TokenSetEncoder.encode(ctx, (row, sink) -> {
                 forced.keys(ctx, row, sink);
@@ -67,54 +73,148 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         int rows = ctx.geometry().tileRows();
         int d = ctx.shape().headDim();
         int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
         int tiles = ctx.queryTiles();
         int[][] out = new int[tiles][];
-        float[] score = new float[Math.max(1, ctx.keyLength())];
-        double[] buf = new double[Math.max(1, ctx.keyLength())];
         double scale = 1.0 / Math.sqrt(d);
-        for (int t = 0; t < tiles; t++) {
-            int r0 = t * rows;
-            int r1 = Math.min(nq, r0 + rows);
-            long last = Plans.lastVisibleKey(ctx, r1 - 1);
-            if (last < 0 || k == 0) {
-                out[t] = new int[0];
-                continue;
-            }
-            int n = (int) last + 1;
-            java.util.Arrays.fill(score, 0, n, 0f);
-            if (scoring == Scoring.POOLED_QUERY) {
-                float[] mean = new float[d];
+        KeyPanels panels = KeyPanels.of(kr, nk, d);
+        int stride = KeyPanels.paddedLength(nk);
+        float[] score = new float[Math.max(1, nk)];
+        double[] buf = new double[Math.max(1, nk)];
+        if (scoring == Scoring.POOLED_QUERY) {
+            float[] means = new float[tiles * d];
+            for (int t = 0; t < tiles; t++) {
+                int r0 = t * rows;
+                int r1 = Math.min(nq, r0 + rows);
                 for (int r = r0; r < r1; r++) {
                     for (int x = 0; x < d; x++) {
-                        mean[x] += q[r * d + x];
+                        means[t * d + x] += q[r * d + x];
                     }
                 }
                 for (int x = 0; x < d; x++) {
-                    mean[x] /= (r1 - r0);
+                    means[t * d + x] /= (r1 - r0);
                 }
-                softmaxInto(mean, 0, kr, d, n, scale, buf, score);
-            } else {
+            }
+            // tiles scored in groups, so each key panel is read from memory once per group
+            int group = Math.max(1, Math.min(POOL_GROUP, tiles));
+            float[] dots = new float[group * stride];
+            for (int t0 = 0; t0 < tiles; t0 += group) {
+                int g = Math.min(group, tiles - t0);
+                int most = 0;
+                for (int t = t0; t < t0 + g; t++) {
+                    most = Math.max(most, visibleCount(ctx, t));
+                }
+                if (most > 0 && k > 0) {
+                    panels.dots(means, t0, g, most, dots, stride);
+                }
+                for (int t = t0; t < t0 + g; t++) {
+                    int n = visibleCount(ctx, t);
+                    if (n == 0 || k == 0) {
+                        out[t] = new int[0];
+                        continue;
+                    }
+                    out[t] = pooledTop(ctx, t, dots, (t - t0) * stride, n, scale, score, buf);
+                }
+            }
+        } else {
+            float[] dots = new float[rows * stride];
+            for (int t = 0; t < tiles; t++) {
+                int n = visibleCount(ctx, t);
+                if (n == 0 || k == 0) {
+                    out[t] = new int[0];
+                    continue;
+                }
+                int r0 = t * rows;
+                int r1 = Math.min(nq, r0 + rows);
+                panels.dots(q, r0, r1 - r0, n, dots, stride);
+                java.util.Arrays.fill(score, 0, n, 0f);
                 for (int r = r0; r < r1; r++) {
                     long lr = Plans.lastVisibleKey(ctx, r);
                     if (lr >= 0) {
-                        softmaxInto(q, r, kr, d, (int) lr + 1, scale, buf, score);
+                        softmaxInto(dots, (r - r0) * stride, (int) lr + 1, scale, buf, score);
                     }
                 }
+                out[t] = TopSelect.top(score, n, k, candidates(ctx, t));
             }
-            long pLo = (long) r0 + ctx.queryOffset();
-            long pHi = (long) r1 - 1 + ctx.queryOffset();
-            // keys forced for every row of the tile are not candidates
-            out[t] = TopSelect.top(score, n, k, key -> !(key < forced.sinks()
-                    || (pLo - key >= 0 && pHi - key < forced.window())));
         }
         return out;
     }
 
-    /** Adds softmax(scale · q_row · K[0..n)) to {@code acc}. */
-    private static void softmaxInto(float[] q, int row, float[] kr, int d, int n, double scale, double[] buf, float[] acc) {
+    /** Query tiles scored together against each key panel. */
+    private static final int POOL_GROUP = 16;
+
+    /** Keys the last row of tile {@code t} may see (0 if none). */
+    private static int visibleCount(PlanContext ctx, int t) {
+        int rows = ctx.geometry().tileRows();
+        int r1 = Math.min(ctx.queryLength(), (t + 1) * rows);
+        long last = Plans.lastVisibleKey(ctx, r1 - 1);
+        return last < 0 ? 0 : (int) last + 1;
+    }
+
+    /** Candidates of tile {@code t}: keys not forced for every row of the tile. */
+    private TopSelect.Admit candidates(PlanContext ctx, int t) {
+        int rows = ctx.geometry().tileRows();
+        int r0 = t * rows;
+        int r1 = Math.min(ctx.queryLength(), r0 + rows);
+        long pLo = (long) r0 + ctx.queryOffset();
+        long pHi = (long) r1 - 1 + ctx.queryOffset();
+        return key -> !(key < forced.sinks() || (pLo - key >= 0 && pHi - key < forced.window()));
+    }
+
+    /**
+     * The pooled selection of one tile: the top {@code k} candidates by {@code (float) softmax}.
+     * The softmax is monotone in the raw score, so the top {@code k} by score is the answer unless
+     * rounding the probabilities to float could merge the k-th and the (k+1)-th: when their scaled
+     * scores differ by at least 1e-6 and the k-th probability is far above float's subnormal range,
+     * the float probabilities differ too (a ratio of 1 + 1e-6 exceeds float's half-ulp 6e-8 many times
+     * over), and no exponential is computed. (Equal raw scores at the boundary are not enough: a
+     * larger score may round to the same probability and lose its tie by index.) Otherwise the softmax is computed exactly as the
+     * definition says. Either way the selection is bitwise the definition's.
+     */
+    private int[] pooledTop(PlanContext ctx, int t, float[] dots, int at, int n, double scale, float[] score,
+                            double[] buf) {
+        TopSelect.Admit admit = candidates(ctx, t);
+        float max = Float.NEGATIVE_INFINITY;
+        boolean finite = true;
+        for (int key = 0; key < n; key++) {
+            float v = dots[at + key];
+            score[key] = v;
+            finite &= Float.isFinite(v);
+            max = Math.max(max, v);
+        }
+        if (finite) {
+            int[] top = TopSelect.top(score, n, k, admit);
+            if (top.length < k) {
+                return top; // every candidate
+            }
+            float kth = Float.POSITIVE_INFINITY;
+            for (int key : top) {
+                kth = Math.min(kth, score[key]);
+            }
+            float next = Float.NEGATIVE_INFINITY;
+            for (int key = 0, j = 0; key < n; key++) {
+                if (j < top.length && top[j] == key) {
+                    j++;
+                } else if (admit.test(key)) {
+                    next = Math.max(next, score[key]);
+                }
+            }
+            double gap = scale * kth - scale * next;
+            double logP = scale * kth - scale * max - Math.log(n); // a lower bound of log p(k-th)
+            if (next == Float.NEGATIVE_INFINITY || (gap >= 1e-6 && logP >= -60)) {
+                return top;
+            }
+        }
+        java.util.Arrays.fill(score, 0, n, 0f);
+        softmaxInto(dots, at, n, scale, buf, score);
+        return TopSelect.top(score, n, k, admit);
+    }
+
+    /** Adds softmax(scale · dots[at .. at + n)) to {@code acc}. */
+    private static void softmaxInto(float[] dots, int at, int n, double scale, double[] buf, float[] acc) {
         double max = Double.NEGATIVE_INFINITY;
         for (int key = 0; key < n; key++) {
-            buf[key] = scale * Vectors.dot(q, row, kr, key, d);
+            buf[key] = scale * dots[at + key];
             max = Math.max(max, buf[key]);
         }
         double sum = 0;

@@ -1,0 +1,111 @@
+package dev.sparsa.patterns.support;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Key rows repacked for scoring one query against many keys with the Vector API: keys are grouped
+ * in panels of {@code L} (the preferred float lane count) and stored channel-major inside a panel,
+ * so one vector holds channel {@code x} of {@code L} consecutive keys. Each lane then accumulates
+ * exactly as {@link Vectors#dot} does (four partial sums by channel modulo 4, multiply then add,
+ * the tail into the first sum, combined as {@code (s0 + s1) + (s2 + s3)}), so every score is
+ * <b>bitwise identical</b> to {@code Vectors.dot(q, row, k, key, d)}: vectorising changes the
+ * speed, never a selection. Memory: {@code ceil(n / L) · L · d} floats.
+ */
+public final class KeyPanels {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+
+    private final float[] panels;
+    private final int n;
+    private final int d;
+
+    private KeyPanels(float[] panels, int n, int d) {
+        this.panels = panels;
+        this.n = n;
+        this.d = d;
+    }
+
+    /**
+     * Packs the first {@code n} rows of {@code rows} (flat {@code [n · d]}).
+     *
+     * @throws IllegalArgumentException if {@code n} or {@code d} is negative or the array is too short
+     */
+    public static KeyPanels of(float[] rows, int n, int d) {
+        if (n < 0 || d < 1 || rows == null || rows.length < (long) n * d) {
+            throw new IllegalArgumentException("rows: need n >= 0, d >= 1 and n·d floats, got n=" + n + " d=" + d
+                    + " length=" + (rows == null ? "null" : rows.length));
+        }
+        int groups = (n + L - 1) / L;
+        float[] p = new float[groups * L * d];
+        for (int key = 0; key < n; key++) {
+            int base = (key / L) * L * d + key % L;
+            int src = key * d;
+            for (int x = 0; x < d; x++) {
+                p[base + x * L] = rows[src + x];
+            }
+        }
+        return new KeyPanels(p, n, d);
+    }
+
+    /** Keys packed. */
+    public int size() {
+        return n;
+    }
+
+    /**
+     * {@code out[key] = Vectors.dot(q, row, rows, key, d)} for {@code key} in {@code [0, count)},
+     * bitwise. {@code out} needs room for {@code count} rounded up to the lane count.
+     *
+     * @throws IllegalArgumentException if {@code count} exceeds the keys packed or {@code out} is too short
+     */
+    public void dots(float[] q, int row, int count, float[] out) {
+        dots(q, row, 1, count, out, 0);
+    }
+
+    /**
+     * The scores of {@code queries} consecutive query rows from {@code firstRow}: {@code out[j · stride
+     * + key] = Vectors.dot(q, firstRow + j, rows, key, d)}, bitwise, for {@code key < count}. Each
+     * panel is loaded once for all the queries (it stays in L1), so the loop runs at arithmetic speed
+     * rather than at memory speed. {@code stride} must be at least {@code paddedLength(count)}.
+     *
+     * @throws IllegalArgumentException if {@code count} exceeds the keys packed or {@code out} is too short
+     */
+    public void dots(float[] q, int firstRow, int queries, int count, float[] out, int stride) {
+        int padded = paddedLength(count);
+        if (count < 0 || count > n || queries < 1 || (queries > 1 && stride < padded)
+                || out.length < (long) (queries - 1) * stride + padded) {
+            throw new IllegalArgumentException("count: " + count + " keys of " + n + " for " + queries
+                    + " queries into out of length " + out.length + " with stride " + stride);
+        }
+        int groups = (count + L - 1) / L;
+        int d4 = d & ~3;
+        for (int g = 0; g < groups; g++) {
+            int base = g * L * d;
+            for (int j = 0; j < queries; j++) {
+                int qi = (firstRow + j) * d;
+                FloatVector s0 = FloatVector.zero(S);
+                FloatVector s1 = FloatVector.zero(S);
+                FloatVector s2 = FloatVector.zero(S);
+                FloatVector s3 = FloatVector.zero(S);
+                int x = 0;
+                for (; x < d4; x += 4) {
+                    int at = base + x * L;
+                    s0 = s0.add(FloatVector.fromArray(S, panels, at).mul(q[qi + x]));
+                    s1 = s1.add(FloatVector.fromArray(S, panels, at + L).mul(q[qi + x + 1]));
+                    s2 = s2.add(FloatVector.fromArray(S, panels, at + 2 * L).mul(q[qi + x + 2]));
+                    s3 = s3.add(FloatVector.fromArray(S, panels, at + 3 * L).mul(q[qi + x + 3]));
+                }
+                for (; x < d; x++) {
+                    s0 = s0.add(FloatVector.fromArray(S, panels, base + x * L).mul(q[qi + x]));
+                }
+                s0.add(s1).add(s2.add(s3)).intoArray(out, j * stride + g * L);
+            }
+        }
+    }
+
+    /** {@code count} rounded up to a whole number of panels: the length {@link #dots} writes. */
+    public static int paddedLength(int count) {
+        return (count + L - 1) / L * L;
+    }
+}

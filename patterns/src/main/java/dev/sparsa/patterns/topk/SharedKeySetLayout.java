@@ -1,0 +1,127 @@
+package dev.sparsa.patterns.topk;
+
+import dev.sparsa.plan.BlockClass;
+import dev.sparsa.plan.ElementPredicate;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+
+/**
+ * Builds, without the token-set encoder, the layout of "each query tile shares one selected key set,
+ * unioned with {@link ForcedKeys}": row {@code r} of tile {@code t} admits its forced keys plus every
+ * key of {@code sel[t]} it may see (under the context's causality). The layout's element predicate
+ * is the forced set itself ({@code base ∧ (band [0, window−1] ∪ sinks)}): the blocks the band and the
+ * sinks touch are visited by predicate, selected keys outside them are unconditional (every row of
+ * the tile sees them), and a block where some selected key is needed beyond the band (the band's
+ * lower edge) is written key by key (selected keys unconditional, the others gathered under the
+ * predicate). Same token set as the encoder, O(tiles · (k + band blocks · blockCols)).
+ *
+ * <p>Returns {@code null} (the caller then uses the encoder) when the window is 0 (no band to
+ * express) or a selected key would need a row set that is neither every row of the tile nor what the
+ * predicate admits (windows shorter than a tile).
+ */
+final class SharedKeySetLayout {
+    private SharedKeySetLayout() {
+    }
+
+    static HeadLayout build(PlanContext ctx, ForcedKeys forced, int[][] sel) {
+        int w = forced.window();
+        int s = forced.sinks();
+        if (w <= 0) {
+            return null;
+        }
+        ElementPredicate f = ctx.basePredicate().withBand(0, w - 1).withSinks(s);
+        HeadLayout.Builder b = HeadLayout.builder(ctx, f);
+        int rows = ctx.geometry().tileRows();
+        int bc = ctx.geometry().blockCols();
+        int nk = ctx.keyLength();
+        int nq = ctx.queryLength();
+        int blocks = ctx.keyBlocks();
+        boolean causal = ctx.causal();
+        int sinkBlocks = s == 0 || nk == 0 ? 0 : (Math.min(s, nk) - 1) / bc + 1;
+        boolean[] edge = new boolean[Math.max(1, blocks)];
+        for (int t = 0, r0 = 0; r0 < nq; t++, r0 += rows) {
+            int cnt = Math.min(rows, nq - r0);
+            long pLo = (long) r0 + ctx.queryOffset();
+            long pHi = pLo + cnt - 1;
+            int[] keys = sel[t];
+            // the band's blocks: keys [pLo − w + 1, pHi] cut to [0, nk)
+            long lo = Math.max(0, pLo - w + 1);
+            long hi = Math.min(nk - 1L, pHi);
+            int bLo = hi < lo ? 1 : (int) (lo / bc);
+            int bHi = hi < lo ? 0 : (int) (hi / bc);
+            // blocks where a selected key is needed by rows the predicate does not admit
+            int edges = 0;
+            for (int key : keys) {
+                int blk = key / bc;
+                if (key >= s && visited(f, blk, sinkBlocks, bLo, bHi, pLo, pHi, bc, nk)
+                        && (key <= pHi - w || (!causal && key > pLo))) {
+                    if (!edge[blk]) {
+                        edge[blk] = true;
+                        edges++;
+                    }
+                }
+            }
+            HeadLayout.Builder.Tile tile = b.tile(r0, cnt);
+            int sel0 = 0;
+            int second = Math.max(sinkBlocks, bLo);
+            for (int blk = sinkBlocks > 0 ? 0 : second; blk < sinkBlocks || (blk >= second && blk <= bHi); blk = blk + 1 < sinkBlocks ? blk + 1 : Math.max(blk + 1, second)) {
+                int k0 = blk * bc;
+                int k1 = Math.min(nk, k0 + bc);
+                if (f.classify(pLo, pHi, k0, k1 - 1, nk) == BlockClass.EMPTY) {
+                    continue;
+                }
+                if (!edge[blk]) {
+                    tile.blockByPredicate(blk);
+                    continue;
+                }
+                while (sel0 < keys.length && keys[sel0] < k0) {
+                    sel0++;
+                }
+                for (int key = k0; key < k1; key++) {
+                    boolean selected = sel0 < keys.length && keys[sel0] == key;
+                    if (selected) {
+                        sel0++;
+                    }
+                    if (key < s) {
+                        tile.gather(key); // sinks: every row that may see it, which is what the predicate says
+                    } else if (selected) {
+                        if (!causal || key <= pLo) {
+                            tile.unconditional(key, 0f); // every row of the tile sees it
+                        } else if (key + w - 1 >= pHi) {
+                            tile.gather(key); // rows p >= key, all inside the band
+                        } else {
+                            return null;
+                        }
+                    } else if (key <= pHi && key + w - 1 >= pLo) {
+                        tile.gather(key); // the window's rows only
+                    }
+                }
+            }
+            // selected keys outside the visited blocks: every row of the tile must see them
+            for (int key : keys) {
+                if (!visited(f, key / bc, sinkBlocks, bLo, bHi, pLo, pHi, bc, nk)) {
+                    if (causal && key > pLo) {
+                        return null;
+                    }
+                    tile.unconditional(key, 0f);
+                }
+            }
+            if (edges > 0) {
+                for (int key : keys) {
+                    edge[key / bc] = false;
+                }
+            }
+            tile.end();
+        }
+        return b.build();
+    }
+
+    private static boolean visited(ElementPredicate f, int blk, int sinkBlocks, int bLo, int bHi, long pLo, long pHi,
+                                   int bc, int nk) {
+        if (blk >= sinkBlocks && (blk < bLo || blk > bHi)) {
+            return false;
+        }
+        int k0 = blk * bc;
+        return f.classify(pLo, pHi, k0, Math.min(nk, k0 + bc) - 1, nk) != BlockClass.EMPTY;
+    }
+}

@@ -1,0 +1,46 @@
+package dev.sparsa.patterns.support;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** Vectorised scores are bitwise those of the scalar dot product, for any width and key count. */
+class KeyPanelsTest {
+    @Test
+    void dotsAreBitwiseScalarDots() {
+        SplittableRandom rnd = new SplittableRandom(3);
+        for (int d : new int[] {1, 3, 4, 7, 16, 33, 128}) {
+            for (int n : new int[] {0, 1, 5, 8, 17, 64, 101}) {
+                float[] k = new float[n * d];
+                float[] q = new float[3 * d];
+                for (int i = 0; i < k.length; i++) {
+                    k[i] = (float) (rnd.nextGaussian() * Math.exp(rnd.nextGaussian() * 3));
+                }
+                for (int i = 0; i < q.length; i++) {
+                    q[i] = (float) rnd.nextGaussian();
+                }
+                KeyPanels p = KeyPanels.of(k, n, d);
+                for (int row = 0; row < 3; row++) {
+                    for (int count : new int[] {n, n / 2}) {
+                        float[] out = new float[KeyPanels.paddedLength(count)];
+                        p.dots(q, row, count, out);
+                        for (int key = 0; key < count; key++) {
+                            assertEquals(Float.floatToRawIntBits(Vectors.dot(q, row, k, key, d)), Float.floatToRawIntBits(out[key]),
+                                    "d=" + d + " n=" + n + " row=" + row + " key=" + key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void rejectsBadArguments() {
+        assertThrows(IllegalArgumentException.class, () -> KeyPanels.of(new float[3], 2, 2));
+        KeyPanels p = KeyPanels.of(new float[8], 4, 2);
+        assertThrows(IllegalArgumentException.class, () -> p.dots(new float[2], 0, 5, new float[64]));
+        assertThrows(IllegalArgumentException.class, () -> p.dots(new float[2], 0, 4, new float[1]));
+    }
+}

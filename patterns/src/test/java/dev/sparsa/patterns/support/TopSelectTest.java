@@ -1,0 +1,46 @@
+package dev.sparsa.patterns.support;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** Top-k equals a full sort by (score descending, index ascending) over admitted, non-NaN scores. */
+class TopSelectTest {
+    @Test
+    void equalsFullSortWithTiesNaNsSignedZerosAndFilters() {
+        SplittableRandom rnd = new SplittableRandom(17);
+        float[] specials = {0f, -0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 1f, -1f, Float.MIN_VALUE};
+        for (int rep = 0; rep < 400; rep++) {
+            int n = rnd.nextInt(0, 300);
+            float[] s = new float[n];
+            int mode = rep % 3;
+            for (int i = 0; i < n; i++) {
+                s[i] = switch (mode) {
+                    case 0 -> (float) rnd.nextGaussian();
+                    case 1 -> rnd.nextInt(0, 5); // many exact ties
+                    default -> rnd.nextInt(4) == 0 ? specials[rnd.nextInt(specials.length)] : (float) rnd.nextGaussian();
+                };
+            }
+            int k = rnd.nextInt(0, n + 3);
+            int mod = rnd.nextInt(1, 4);
+            TopSelect.Admit admit = rep % 2 == 0 ? null : i -> i % mod != 0;
+            assertArrayEquals(bruteForce(s, n, k, admit), TopSelect.top(s, n, k, admit), "rep " + rep);
+        }
+    }
+
+    private static int[] bruteForce(float[] s, int n, int k, TopSelect.Admit admit) {
+        List<Integer> c = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if (!Float.isNaN(s[i]) && (admit == null || admit.test(i))) {
+                c.add(i);
+            }
+        }
+        // Float.compare would order -0 below +0; the ranking treats them as equal
+        c.sort(Comparator.<Integer>comparingDouble(i -> -(s[i] == 0f ? 0.0 : s[i])).thenComparingInt(i -> i));
+        return c.subList(0, Math.max(0, Math.min(k, c.size()))).stream().mapToInt(Integer::intValue).sorted().toArray();
+    }
+}
