@@ -154,6 +154,32 @@ struct PredFast {
     int sinks, lo, hi;
 };
 
+// The keys j of block slice `cur` that row `row` (at absolute position pos) admits: [lo, hi] ∪ [0, sinkEnd),
+// already cut to the slice's count; empty for a missing row. Full slices admit [0, count).
+__device__ __forceinline__ void rowInterval(int row, int pos, const Chunk& cur, int mode, const PredFast& pf, int& lo,
+                                            int& hi, int& sinkEnd) {
+    if (row < 0) {
+        lo = 1; hi = 0; sinkEnd = 0;
+        return;
+    }
+    if (mode == MODE_FULL) {
+        lo = 0; hi = cur.count - 1; sinkEnd = 0;
+        return;
+    }
+    // delta = pos - k in [bandLo, bandHi] (and >= 0 when causal)  <=>  k in [pos - bandHi, pos - bandLo]
+    long long kLo = (long long)pos - pf.hi, kHi = (long long)pos - pf.lo;
+    if (pf.causal && kHi > pos) kHi = pos;
+    long long jLo = kLo - cur.base, jHi = kHi - cur.base;
+    jLo = jLo < 0 ? 0 : jLo;
+    jHi = jHi > cur.count - 1 ? cur.count - 1 : jHi;
+    lo = jLo > 64 ? 64 : (int)jLo;
+    hi = jHi < -1 ? -1 : (int)jHi;
+    long long se = (long long)pf.sinks - cur.base;
+    if (pf.causal && se > (long long)pos - cur.base + 1) se = (long long)pos - cur.base + 1;
+    if (se > cur.count) se = cur.count;
+    sinkEnd = se < 0 ? 0 : (int)se;
+}
+
 // Scores of one m-tile's chunk to the log2 domain: scale, soft-cap, log-weight, mask. Returns row maxima.
 __device__ __forceinline__ void maskScores(float (&s)[8][4], const RowPair& rp, const Chunk& cur, int mode, bool plain,
                                            const PredFast& pf, const int* L, const int* cKpos, const float* cLw,
@@ -169,18 +195,19 @@ __device__ __forceinline__ void maskScores(float (&s)[8][4], const RowPair& rp, 
             mxB = fmaxf(mxB, fmaxf(s[nb][2], s[nb][3]));
         }
     } else if (mode != MODE_GATHER && mode != MODE_UNCOND && pf.simple) {
-        // a block slice: keys base + j, no log-weights; causal/band/sinks tested in 32-bit
-        const bool test = mode == MODE_PARTIAL;
+        // A block slice (keys base + j, no log-weights). Without stride or neighbourhood, a row admits
+        // the keys of one interval (band ∩ causal) plus the sinks (still causal): in j, per row,
+        // [lo, hi] ∪ [0, sinkEnd), so each element costs a few compares against constants.
+        int loA, hiA, seA, loB, hiB, seB;
+        rowInterval(rp.rowA, rp.posA32, cur, mode, pf, loA, hiA, seA);
+        rowInterval(rp.rowB, rp.posB32, cur, mode, pf, loB, hiB, seB);
 #pragma unroll
         for (int nb = 0; nb < 8; nb++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 int j = nb * 8 + 2 * t4 + (e & 1);
                 bool upper = e < 2;
-                int kp = cur.base + j;
-                int dl = (upper ? rp.posA32 : rp.posB32) - kp;
-                bool ok = j < cur.count && (upper ? rp.rowA : rp.rowB) >= 0;
-                if (test) ok = ok && (!pf.causal || dl >= 0) && (kp < pf.sinks || (dl >= pf.lo && dl <= pf.hi));
+                bool ok = upper ? ((j >= loA && j <= hiA) || j < seA) : ((j >= loB && j <= hiB) || j < seB);
                 float x = s[nb][e] * scale;
                 if (cap > 0.f) x = cap * tanhf(x / cap);
                 x = ok ? x * SPARSA_LOG2E : -INFINITY;
