@@ -10,6 +10,9 @@ import dev.sparsa.attention.Attention;
 import dev.sparsa.attention.Options;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.pattern.Dense;
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.CatalogueEntry;
+import dev.sparsa.patterns.PatternCatalogue;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.plan.TileGeometry;
@@ -17,7 +20,6 @@ import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
-import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
 import dev.sparsa.testing.RandomPlans;
 import java.util.ArrayList;
@@ -189,8 +191,28 @@ public abstract class BackendConformance {
         }
     }
 
-    /** Used by subclasses that build their own inputs. */
-    protected static Tensor f32(Tensor t) {
-        return t.to(DType.F32, Layout.BHSD);
+    /** Every catalogue entry of every pattern family, causal and not, on small GQA shapes. */
+    static Stream<Arguments> catalogueCases() {
+        List<Arguments> cases = new ArrayList<>();
+        List<CatalogueEntry> entries = PatternCatalogue.examples();
+        for (int i = 0; i < entries.size(); i++) {
+            CatalogueEntry e = entries.get(i);
+            DType dtype = DType.values()[i % 3];
+            cases.add(Arguments.of(e.family(), e.description(), i, dtype, true));
+            cases.add(Arguments.of(e.family(), e.description(), i, DType.values()[(i + 1) % 3], false));
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0}: {1} ({3}, causal={4})")
+    @MethodSource("catalogueCases")
+    void everyFamilyMatchesTheOracle(String family, String description, int index, DType dtype, boolean causal) {
+        Pattern pattern = PatternCatalogue.examples().get(index).pattern();
+        AttentionShape s = new AttentionShape(1, 4, 2, 300, 300, 64, 64);
+        skipIfRefused(s, dtype, TileGeometry.DEFAULT);
+        Problems.Qkv x = Problems.qkv(index * 31L + (causal ? 1 : 0), s, dtype, Layout.BHSD);
+        Options o = Options.defaults().withCausal(causal).withOutputDType(DType.F32);
+        SparsePlan plan = Attention.plan(x.q(), x.k(), x.v(), pattern, o);
+        check(plan, x, o, dtype);
     }
 }

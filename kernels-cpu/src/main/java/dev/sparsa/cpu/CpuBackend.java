@@ -30,6 +30,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * daemon threads (or a caller-supplied executor); results are bitwise identical for any thread
  * count.
  *
+ * <p>Tensors in a confined {@link java.lang.foreign.Arena} can only be read by their owner thread,
+ * so such calls run entirely on the calling thread (same results, one core).
+ *
  * <p>Thread-safe: concurrent {@code forward} calls are allowed. The no-argument constructor (used by
  * {@link java.util.ServiceLoader}) picks the best flavour and a pool of {@code
  * availableProcessors()} threads, created lazily and released when idle.
@@ -188,7 +191,16 @@ public final class CpuBackend implements AttentionBackend {
         }
         TileRunner runner = new TileRunner(math, plan, shape, q, k, v, out, lse, options);
         runner.clearUncoveredRows();
-        execute(runner.workItems(), runner);
+        boolean shareable = sharedAccess(q) && sharedAccess(k) && sharedAccess(v) && sharedAccess(out)
+                && (lse == null || sharedAccess(lse));
+        execute(runner.workItems(), runner, shareable ? parallelism : 1);
+    }
+
+    /** An unstarted thread: a confined segment is never accessible by it. */
+    private static final Thread NOT_THE_OWNER = Thread.ofPlatform().unstarted(() -> { });
+
+    private static boolean sharedAccess(Tensor t) {
+        return t.segment().isAccessibleBy(NOT_THE_OWNER);
     }
 
     private static void requireDim(String name, int value) {
@@ -199,8 +211,8 @@ public final class CpuBackend implements AttentionBackend {
     }
 
     /** Runs the items on up to {@code parallelism} workers pulling from one shared counter. */
-    private void execute(List<WorkItem> items, TileRunner runner) {
-        int workers = Math.min(parallelism, items.size());
+    private void execute(List<WorkItem> items, TileRunner runner, int maxWorkers) {
+        int workers = Math.min(maxWorkers, items.size());
         if (workers <= 1) {
             for (WorkItem item : items) {
                 runner.run(item);

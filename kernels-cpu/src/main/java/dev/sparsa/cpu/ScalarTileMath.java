@@ -19,13 +19,13 @@ final class ScalarTileMath implements TileMath {
     }
 
     @Override
-    public void scores(float[] qT, int ldQ, int rowsPad, float[] k, int dim, int n, float[] s, int ldS) {
+    public void scores(float[] qT, int ldQ, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS) {
         for (int j = 0; j < n; j++) {
             int so = j * ldS;
             for (int r = 0; r < rowsPad; r++) {
                 s[so + r] = 0f;
             }
-            int ko = j * dim;
+            int ko = kOff[j];
             for (int d = 0; d < dim; d++) {
                 float kd = k[ko + d];
                 int qo = d * ldQ;
@@ -77,7 +77,7 @@ final class ScalarTileMath implements TileMath {
     }
 
     @Override
-    public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int ldV, int cols, float[] o, int ldO,
+    public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
                            float[] alpha) {
         for (int r = 0; r < rows; r++) {
             int oo = r * ldO;
@@ -87,7 +87,7 @@ final class ScalarTileMath implements TileMath {
             }
             for (int j = 0; j < n; j++) {
                 float pj = p[j * ldS + r];
-                int vo = j * ldV;
+                int vo = vOff[j];
                 for (int c = 0; c < cols; c++) {
                     o[oo + c] += pj * v[vo + c];
                 }
@@ -96,9 +96,9 @@ final class ScalarTileMath implements TileMath {
     }
 
     @Override
-    public void widenBf16(short[] src, float[] dst, int n) {
+    public void widenBf16(short[] src, int srcAt, float[] dst, int dstAt, int n) {
         for (int i = 0; i < n; i++) {
-            dst[i] = Float.intBitsToFloat(src[i] << 16);
+            dst[dstAt + i] = Float.intBitsToFloat(src[srcAt + i] << 16);
         }
     }
 }

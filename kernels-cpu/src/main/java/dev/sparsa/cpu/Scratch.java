@@ -19,6 +19,12 @@ final class Scratch {
     float[] row = new float[0];
     float[] bias = new float[0];
     int[] keys = new int[0];
+    /** Where key / value row {@code j} of the current chunk starts in {@link #kRows} / {@link #vRows}. */
+    int[] kOff = new int[0];
+    int[] vOff = new int[0];
+    /** The arrays holding the current chunk's rows: the scratch copies, or the caller's f32 arrays. */
+    float[] kRows;
+    float[] vRows;
     long[] qPos = new long[0];
 
     /**
@@ -34,11 +40,13 @@ final class Scratch {
         s = grow(s, (long) chunk * rowsPad);
         k = grow(k, (long) chunk * dim);
         v = grow(v, (long) chunk * cols);
-        int rawNeed = (int) Math.max((long) chunk * dim, (long) chunk * cols);
+        int rawNeed = Math.max(dim, cols);
         raw = rawNeed > raw.length ? new short[rawNeed] : raw;
         row = grow(row, Math.max(dim, cols));
         bias = grow(bias, chunk);
         keys = chunk > keys.length ? new int[chunk] : keys;
+        kOff = chunk > kOff.length ? new int[chunk] : kOff;
+        vOff = chunk > vOff.length ? new int[chunk] : vOff;
     }
 
     private static float[] grow(float[] a, long need) {

@@ -10,9 +10,10 @@ package dev.sparsa.cpu;
  * #lanes()}):
  * <ul>
  *   <li>{@code qT[d·ldQ + r]}: the tile's queries, transposed and already multiplied by the scale;
- *   <li>{@code k[j·dim + d]}: the chunk's keys in f32;
+ *   <li>{@code k[kOff[j] + d]}: the chunk's keys in f32 (rows in a scratch copy, or in place in
+ *       the caller's f32 array);
  *   <li>{@code s[j·ldS + r]}: scores, then probabilities, transposed (key-major, rows along lanes);
- *   <li>{@code v[j·ldV + c]}: the chunk's values in f32;
+ *   <li>{@code v[vOff[j] + c]}: the chunk's values in f32, likewise;
  *   <li>{@code o[r·ldO + c]}: the running (unnormalised) output of each row;
  *   <li>{@code m, l, alpha}: per row: running max, running sum, and the rescale factor of the last
  *       softmax step.
@@ -30,7 +31,7 @@ interface TileMath {
     int lanes();
 
     /** {@code s[j][r] = Σ_d k[j][d]·qT[d][r]} for keys {@code j < n} and rows {@code r < rowsPad}. */
-    void scores(float[] qT, int ldQ, int rowsPad, float[] k, int dim, int n, float[] s, int ldS);
+    void scores(float[] qT, int ldQ, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS);
 
     /** {@code s = cap·tanh(s/cap)} on keys {@code j < n}, rows {@code r < rowsPad}. */
     void softCap(float[] s, int ldS, int n, int rowsPad, float cap);
@@ -49,18 +50,18 @@ interface TileMath {
      * {@code o[r][c] = alpha[r]·o[r][c] + Σ_{j<n} p[j][r]·v[j][c]} for rows {@code r < rows} and
      * columns {@code c < cols} ({@code cols} a multiple of {@link #lanes()}).
      */
-    void accumulate(float[] p, int ldS, int n, int rows, float[] v, int ldV, int cols, float[] o, int ldO,
+    void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
                     float[] alpha);
 
-    /** Widens {@code n} bf16 bit patterns to f32 (exact). */
-    void widenBf16(short[] src, float[] dst, int n);
+    /** Widens {@code n} bf16 bit patterns from {@code src[srcAt..]} to f32 in {@code dst[dstAt..]} (exact). */
+    void widenBf16(short[] src, int srcAt, float[] dst, int dstAt, int n);
 
-    /** Widens {@code n} f16 bit patterns to f32 (exact). */
-    default void widenF16(short[] src, float[] dst, int n) {
+    /** Widens {@code n} f16 bit patterns from {@code src[srcAt..]} to f32 in {@code dst[dstAt..]} (exact). */
+    default void widenF16(short[] src, int srcAt, float[] dst, int dstAt, int n) {
         // JDK 25's Vector API has no f16 lane conversion, so every flavour converts f16 in scalar code
         // (Float.float16ToFloat, which HotSpot intrinsifies on x86 with F16C).
         for (int i = 0; i < n; i++) {
-            dst[i] = Float.float16ToFloat(src[i]);
+            dst[dstAt + i] = Float.float16ToFloat(src[srcAt + i]);
         }
     }
 }

@@ -171,6 +171,59 @@ class CpuKernelCasesTest {
 
     @ParameterizedTest
     @EnumSource(DType.class)
+    void offHeapAndByteArrayInputsTakeTheCopyPath(DType dtype) {
+        AttentionShape s = new AttentionShape(1, 2, 2, 21, 35, 24, 16);
+        Options o = Options.causalMask().withGeometry(new TileGeometry(8, 16)).withOutputDType(DType.F32);
+        SparsePlan plan = dev.sparsa.testing.RandomPlans.randomPlan(3, PlanContext.of(s, o), true);
+        Problems.Qkv heap = Problems.qkv(13, s, dtype, Layout.BSHD);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Problems.Qkv offHeap = new Problems.Qkv(offHeap(arena, heap.q()), offHeap(arena, heap.k()),
+                    offHeap(arena, heap.v()));
+            Problems.Qkv bytes = new Problems.Qkv(inBytes(heap.q()), inBytes(heap.k()), inBytes(heap.v()));
+            for (KernelFlavour f : KernelFlavour.values()) {
+                CpuBackend backend = new CpuBackend(f, 2);
+                Fixtures.Run a = Fixtures.run(backend, plan, heap, o);
+                Fixtures.Run b = Fixtures.run(backend, plan, offHeap, o);
+                Fixtures.Run c = Fixtures.run(backend, plan, bytes, o);
+                assertTrue(Fixtures.bitwiseEqual(a.out(), b.out()) && Fixtures.bitwiseEqual(a.out(), c.out()),
+                        "in-place and copied rows must give the same bits");
+                assertTrue(Fixtures.oracle(plan, offHeap, o).maxRelativeError(b.out()) <= 1e-5);
+            }
+        }
+    }
+
+    private static dev.sparsa.tensor.Tensor offHeap(java.lang.foreign.Arena arena, dev.sparsa.tensor.Tensor t) {
+        dev.sparsa.tensor.Tensor x = dev.sparsa.tensor.Tensor.allocate(arena, t.dtype(), Layout.BSHD, t.batch(),
+                t.heads(), t.seqLen(), t.dim());
+        copyInto(t, x);
+        return x;
+    }
+
+    private static dev.sparsa.tensor.Tensor inBytes(dev.sparsa.tensor.Tensor t) {
+        int[] shape = t.shape();
+        long[] strides = Layout.BHSD.strides(shape[0], shape[1], shape[2], shape[3]);
+        byte[] data = new byte[(int) t.elementCount() * t.dtype().byteSize() + 8];
+        // an element offset of 2 keeps the view away from the array's start
+        dev.sparsa.tensor.Tensor x = dev.sparsa.tensor.Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(data),
+                t.dtype(), shape, strides, 2);
+        copyInto(t, x);
+        return x;
+    }
+
+    private static void copyInto(dev.sparsa.tensor.Tensor from, dev.sparsa.tensor.Tensor to) {
+        float[] row = new float[from.dim()];
+        for (int b = 0; b < from.batch(); b++) {
+            for (int h = 0; h < from.heads(); h++) {
+                for (int i = 0; i < from.seqLen(); i++) {
+                    from.readRow(b, h, i, row, 0);
+                    to.writeRow(b, h, i, row, 0);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
     void outputInBshdAndInF32(DType dtype) {
         AttentionShape s = new AttentionShape(2, 2, 1, 19, 23, 16, 8);
         Options o = Options.defaults().withGeometry(new TileGeometry(8, 8));

@@ -49,6 +49,32 @@ class VectorWidthTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void inlinedExpIsWithinTwoUlpAndFlushesMaskedScoresToZero() {
+        int lanes = PanamaTileMath.L;
+        float[] x = new float[lanes];
+        float[] y = new float[lanes];
+        double worstUlps = 0;
+        for (int i = 0; i <= 200_000; i++) {
+            float arg = -90f * i / 200_000f;
+            java.util.Arrays.fill(x, arg);
+            PanamaTileMath.exp(jdk.incubator.vector.FloatVector.fromArray(PanamaTileMath.F, x, 0)).intoArray(y, 0);
+            double exact = Math.exp(arg);
+            if (arg < -87.33654f) {
+                assertEquals(0f, y[0], "exp(" + arg + ") must flush to 0");
+            } else {
+                worstUlps = Math.max(worstUlps, Math.abs(y[0] - exact) / Math.ulp((float) exact));
+            }
+        }
+        assertTrue(worstUlps <= 2, "worst error " + worstUlps + " ulp");
+        java.util.Arrays.fill(x, Float.NEGATIVE_INFINITY);
+        PanamaTileMath.exp(jdk.incubator.vector.FloatVector.fromArray(PanamaTileMath.F, x, 0)).intoArray(y, 0);
+        assertEquals(0f, y[0]);
+        java.util.Arrays.fill(x, 0f);
+        PanamaTileMath.exp(jdk.incubator.vector.FloatVector.fromArray(PanamaTileMath.F, x, 0)).intoArray(y, 0);
+        assertEquals(1f, y[0]);
+    }
+
     @ParameterizedTest
     @EnumSource(DType.class)
     void bf16AndF16WideningIsExact(DType dtype) {
@@ -62,9 +88,9 @@ class VectorWidthTest {
         bits[0] = DType.floatToBf16(Float.NEGATIVE_INFINITY);
         float[] wide = new float[bits.length];
         if (dtype == DType.F16) {
-            vector.widenF16(bits, wide, bits.length);
+            vector.widenF16(bits, 0, wide, 0, bits.length);
         } else {
-            vector.widenBf16(bits, wide, bits.length);
+            vector.widenBf16(bits, 0, wide, 0, bits.length);
         }
         for (int i = 0; i < bits.length; i++) {
             float expected = dtype == DType.F16 ? Float.float16ToFloat(bits[i]) : DType.bf16ToFloat(bits[i]);

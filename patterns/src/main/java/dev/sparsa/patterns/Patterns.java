@@ -179,6 +179,11 @@ public final class Patterns {
         return new TopKPerQuery(k, ForcedKeys.NONE);
     }
 
+    /** Exact top-k per query with forced sinks and window ({@code k} may be 0 when something is forced). */
+    public static TopKPerQuery topK(int k, int sinks, int window) {
+        return new TopKPerQuery(k, new ForcedKeys(sinks, window));
+    }
+
     /** Top-k per query tile from the tile's mean query (cheap), with forced sinks and window. */
     public static Pattern topKPerQueryBlock(int k, int sinks, int window) {
         return new TopKPerQueryBlock(k, new ForcedKeys(sinks, window), TopKPerQueryBlock.Scoring.POOLED_QUERY);

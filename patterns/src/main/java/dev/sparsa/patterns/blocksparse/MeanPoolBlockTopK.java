@@ -48,6 +48,18 @@ public final class MeanPoolBlockTopK extends DataDependentPattern {
         return new MeanPoolBlockTopK(topRegions, regionSize, false, "biLevelRouting");
     }
 
+    public int topBlocks() {
+        return topBlocks;
+    }
+
+    public int blockSize() {
+        return blockSize;
+    }
+
+    public boolean keepDiagonal() {
+        return keepDiagonal;
+    }
+
     @Override
     public String name() {
         return label + "(top " + topBlocks + " of " + blockSize + "-token blocks" + (keepDiagonal ? " + diagonal" : "") + ")";

@@ -120,7 +120,7 @@ public final class CompensationToken {
                         if (m > 0) {
                             sink.accept(nk, w);
                         }
-                    });
+                    }, java.util.List.of(l.predicate(), ctx.basePredicate())); // the encoder checks either is exact
                 }), name());
             }
 

@@ -9,16 +9,21 @@ import java.util.Arrays;
  */
 public final class KeyCollector implements KeyVisitor {
     private long[] packed = new long[64];
+    private long[] scratch = new long[64];
     private float[] weights = new float[64];
     private int n;
     private int[] keys = new int[64];
     private float[] sortedWeights = new float[64];
     private int distinct;
+    private boolean ascending = true;
+    private int lastKey = Integer.MIN_VALUE;
 
     /** Forgets everything collected. */
     public void clear() {
         n = 0;
         distinct = 0;
+        ascending = true;
+        lastKey = Integer.MIN_VALUE;
     }
 
     @Override
@@ -29,11 +34,15 @@ public final class KeyCollector implements KeyVisitor {
         }
         packed[n] = ((long) key << 32) | n;
         weights[n++] = logWeight;
+        ascending &= key > lastKey;
+        lastKey = key;
     }
 
     /** Sorts and removes repeats; afterwards {@link #size()}, {@link #key(int)}, {@link #weight(int)}. */
     public KeyCollector finish() {
-        Arrays.sort(packed, 0, n);
+        if (!ascending) {
+            sort(); // strictly ascending input (the common case) needs no sort
+        }
         if (keys.length < n) {
             keys = new int[packed.length];
             sortedWeights = new float[packed.length];
@@ -49,6 +58,43 @@ public final class KeyCollector implements KeyVisitor {
         }
         distinct = m;
         return this;
+    }
+
+    /** Bottom-up merge sort of {@code packed[0, n)} with a reusable scratch array: no allocation per row. */
+    private void sort() {
+        if (scratch.length < n) {
+            scratch = new long[packed.length];
+        }
+        long[] src = packed;
+        long[] dst = scratch;
+        for (int width = 1; width < n; width *= 2) {
+            for (int lo = 0; lo < n; lo += 2 * width) {
+                int mid = Math.min(lo + width, n);
+                int hi = Math.min(lo + 2 * width, n);
+                int i = lo;
+                int j = mid;
+                int o = lo;
+                if (mid >= hi || src[mid - 1] <= src[mid]) {
+                    System.arraycopy(src, lo, dst, lo, hi - lo); // already in order: the common case of sorted runs
+                    continue;
+                }
+                while (i < mid && j < hi) {
+                    dst[o++] = src[i] <= src[j] ? src[i++] : src[j++];
+                }
+                while (i < mid) {
+                    dst[o++] = src[i++];
+                }
+                while (j < hi) {
+                    dst[o++] = src[j++];
+                }
+            }
+            long[] t = src;
+            src = dst;
+            dst = t;
+        }
+        if (src != packed) {
+            System.arraycopy(src, 0, packed, 0, n);
+        }
     }
 
     public int size() {

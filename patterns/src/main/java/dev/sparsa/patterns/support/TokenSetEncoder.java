@@ -112,8 +112,9 @@ public final class TokenSetEncoder {
             collector.finish();
             int m = collector.size();
             if (rowKeys[i] == null || rowKeys[i].length < m) {
-                rowKeys[i] = new int[Math.max(m, 16)];
-                rowWeights[i] = new float[Math.max(m, 16)];
+                int cap = Math.max(m, rowKeys[i] == null ? 16 : 2 * rowKeys[i].length); // geometric growth
+                rowKeys[i] = new int[cap];
+                rowWeights[i] = new float[cap];
             }
             for (int j = 0; j < m; j++) {
                 int key = collector.key(j);

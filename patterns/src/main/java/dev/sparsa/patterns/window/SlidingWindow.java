@@ -72,18 +72,85 @@ public record SlidingWindow(int window, int sinks, int denseLastRows) implements
     /** The layout of one head. */
     public HeadLayout layout(PlanContext ctx) {
         if (denseLastRows > 0) {
+            HeadLayout direct = triShapeDirect(ctx);
+            if (direct != null) {
+                return direct;
+            }
             return TokenSetEncoder.encode(ctx, (row, sink) -> {
                 long p = (long) row + ctx.queryOffset();
                 long last = Plans.lastVisibleKey(ctx, row);
-                boolean dense = row >= ctx.queryLength() - denseLastRows;
-                for (int k = 0; k <= last; k++) {
-                    if (dense || k < sinks || (p - k >= 0 && p - k <= window - 1)) {
+                if (row >= ctx.queryLength() - denseLastRows) {
+                    for (int k = 0; k <= last; k++) {
                         sink.accept(k, 0f);
                     }
+                    return;
+                }
+                // ascending: sinks below the window, then the window
+                long wLo = Math.max(0, p - window + 1);
+                long wHi = Math.min(last, p);
+                for (int k = 0; k < sinks && k <= last && k < wLo; k++) {
+                    sink.accept(k, 0f);
+                }
+                for (long k = wLo; k <= wHi; k++) {
+                    sink.accept((int) k, 0f);
+                }
+                for (long k = Math.max(wHi + 1, wLo); k < sinks && k <= last; k++) {
+                    sink.accept((int) k, 0f); // sinks above the window (non-causal contexts)
                 }
             }, List.of(predicate(ctx), ctx.basePredicate()));
         }
         return bandLayout(ctx, predicate(ctx), 0, window - 1, sinks);
+    }
+
+    /**
+     * Tri-shape without the encoder: band tiles for the windowed rows, then tiles of the dense rows
+     * (starting at the first dense row) whose blocks below the diagonal are full and whose diagonal
+     * blocks are partial under the band predicate. That is exact only when the band admits every
+     * causal pair of those diagonal blocks; otherwise (small windows) this returns null.
+     */
+    private HeadLayout triShapeDirect(PlanContext ctx) {
+        if (!ctx.causal()) {
+            return null;
+        }
+        ElementPredicate p = predicate(ctx);
+        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        int rows = ctx.geometry().tileRows();
+        int cols = ctx.geometry().blockCols();
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int boundary = Math.max(0, nq - denseLastRows);
+        for (int start = 0; start < nq; ) {
+            int end = start < boundary ? Math.min(boundary, start + rows) : Math.min(nq, start + rows);
+            int count = end - start;
+            HeadLayout.Builder.Tile t = b.tile(start, count);
+            long qLo = (long) start + ctx.queryOffset();
+            long qHi = qLo + count - 1;
+            long kHi = Math.min(nk - 1L, qHi);
+            if (start >= boundary) {
+                for (int blk = 0; nk > 0 && kHi >= 0 && blk <= kHi / cols; blk++) {
+                    int k0 = blk * cols;
+                    int k1 = Math.min(nk, k0 + cols) - 1;
+                    if (qLo - k1 >= 0) {
+                        t.full(blk);
+                    } else if (qHi - k0 <= window - 1 || k1 < sinks) {
+                        t.partial(blk); // the band admits every causal pair of this block
+                    } else {
+                        return null;
+                    }
+                }
+            } else if (nk > 0) {
+                long kLo = Math.max(0, qLo - (window - 1));
+                if (kLo <= kHi) {
+                    t.blocksByPredicate((int) (kLo / cols), (int) (kHi / cols));
+                }
+                if (sinks > 0) {
+                    t.blocksByPredicate(0, (Math.min(sinks, nk) - 1) / cols);
+                }
+            }
+            t.end();
+            start = end;
+        }
+        return b.build();
     }
 
     /**

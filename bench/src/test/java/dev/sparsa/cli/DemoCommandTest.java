@@ -1,0 +1,117 @@
+package dev.sparsa.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class DemoCommandTest {
+
+    private static String[] run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = SparsaCli.commandLine(new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8)).execute(args);
+        return new String[] {String.valueOf(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+    }
+
+    @Test
+    void jsonGoesToStdoutAloneAndHoldsEveryRowField() throws Exception {
+        String[] r = run("demo", "--json", "-H", "2", "-n", "192", "-d", "32", "--dtypes", "f32,f16",
+                "--densities", "0.3", "--no-families", "--sample-rows", "16");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[2].contains("sparsa demo"), "progress belongs on stderr");
+        List<Map<String, Object>> rows = rows(r[1]);
+        assertEquals(4, rows.size(), "dense + one density, two dtypes");
+        for (Map<String, Object> row : rows) {
+            for (String f : List.of("backend", "pattern", "dtype", "density", "pairsVisited", "millis", "gflops", "speedup",
+                    "relErrVsOracle", "relErrVsDense", "recall")) {
+                assertTrue(row.containsKey(f), "row lacks " + f + ": " + row);
+            }
+            double tol = "f32".equals(row.get("dtype")) ? 1e-5 : 2e-3;
+            assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= tol, row.toString());
+            double density = ((Number) row.get("density")).doubleValue();
+            assertTrue(density > 0 && density <= 1, row.toString());
+        }
+        Map<String, Object> dense = rows.get(0);
+        assertEquals("dense", dense.get("pattern"));
+        assertEquals(1.0, ((Number) dense.get("recall")).doubleValue(), 1e-9);
+        assertEquals(1.0, ((Number) dense.get("speedup")).doubleValue(), 0);
+    }
+
+    @Test
+    void badArgumentsExitWithTwoAndNameTheOption() {
+        String[] r = run("demo", "--densities", "1.5", "-n", "64", "-d", "16", "-H", "1");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("--densities"), r[2]);
+        r = run("demo", "--backend", "nope", "-n", "64", "-d", "16", "-H", "1");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("backend"), r[2]);
+    }
+
+    @Test
+    void masksWritesPictures(@TempDir Path dir) throws Exception {
+        String[] r = run("masks", "--out", dir.toString());
+        assertEquals("0", r[0], r[2]);
+        long pngs;
+        try (var files = Files.list(dir)) {
+            pngs = files.filter(f -> f.toString().endsWith(".png")).count();
+        }
+        assertTrue(pngs >= 6, "one picture per family at least, got " + pngs);
+        assertEquals(pngs, r[1].lines().count(), "stdout lists the files");
+    }
+
+    @Test
+    void sampledRowsIncludeTheTail() {
+        int[] rows = DemoCommand.sampleRows(4096, 32);
+        assertEquals(32, rows.length);
+        assertEquals(4095, rows[rows.length - 1]);
+        assertEquals(0, rows[0]);
+        assertEquals(5, DemoCommand.sampleRows(5, 32).length);
+    }
+
+    /** Reads the "rows" array of the demo's JSON into maps (scalars only). */
+    static List<Map<String, Object>> rows(String json) throws Exception {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        try (JsonParser p = new JsonFactory().createParser(json)) {
+            assertEquals(JsonToken.START_OBJECT, p.nextToken());
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                p.nextToken();
+                if (!name.equals("rows")) {
+                    p.skipChildren();
+                    continue;
+                }
+                while (p.nextToken() == JsonToken.START_OBJECT) {
+                    Map<String, Object> row = new HashMap<>();
+                    while (p.nextToken() == JsonToken.FIELD_NAME) {
+                        String f = p.currentName();
+                        JsonToken t = p.nextToken();
+                        row.put(f, switch (t) {
+                            case VALUE_STRING -> p.getText();
+                            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> p.getNumberValue();
+                            case VALUE_TRUE, VALUE_FALSE -> p.getBooleanValue();
+                            default -> p.getText();
+                        });
+                    }
+                    rows.add(row);
+                }
+            }
+            assertEquals(null, p.nextToken(), "nothing after the JSON object");
+        }
+        return rows;
+    }
+}
