@@ -12,7 +12,7 @@ res=$here/src/main/resources/dev/sparsa/cuda
 nvcc=${NVCC:-nvcc}
 mkdir -p "$res" "$here/target"
 archs=(-gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90)
-"$nvcc" -fatbin -O3 -std=c++17 "${archs[@]}" -Xptxas -v \
+"$nvcc" -fatbin -O3 -std=c++17 -Xfatbin=-compress-all "${archs[@]}" -Xptxas -v \
   -o "$res/sparsa_attention.fatbin" "$src/sparsa_attention.cu" 2> "$here/target/ptxas-report.txt"
 version=$("$nvcc" --version | grep -o 'release [0-9.]*, V[0-9.]*')
 {

@@ -15,6 +15,9 @@ run() {
   echo "exit $r"
   [ "$r" -eq 0 ] || rc=1
 }
+echo "== canary: memcheck must see a planted out-of-bounds write in this JVM's kernels"
+compute-sanitizer --tool memcheck --target-processes all --print-limit 2 bash "$here/java.sh" dev.sparsa.cuda.SanitizerCanary 2>&1 |
+  grep -E 'Invalid __global__ write|ERROR SUMMARY|canary:' | head -4
 run memcheck
 run racecheck --include-methodname '.*deviceTensors.*'
 run synccheck --include-methodname '.*deviceTensors.*'

@@ -1,9 +1,9 @@
 // Sparsa: FlashAttention-2-style prefill kernels over a SparsePlan.
 //
-//  sparsa_tc_<bf16|f16>_d<D>_r<ROWS>: tensor cores (mma.sync m16n8k16, f32 accumulation); one CTA per
+//  sparsa_tc_<bf16|f16>_d<D>[v<DV>]_r<ROWS>: tensor cores (mma.sync m16n8k16, f32 accumulation); one CTA per
 //      (slice, query tile) work item, ROWS/16 warps, 16 query rows per warp, keys in chunks of 64
 //      staged through shared memory with cp.async (two stages, one for D = 256).
-//  sparsa_f32_d<D>: the exact f32 mode on CUDA cores (FMA only), 64-row sub-tiles, chunks of 32 keys.
+//  sparsa_f32_d<D>[v<DV>]: the exact f32 mode on CUDA cores (FMA only), 64-row sub-tiles, chunks of 32 keys.
 //  sparsa_merge: merges the f32 partials of rows that several tiles hold (or none) through the LSE.
 //
 // Every kernel admits exactly the pairs HeadLayout.forEachAdmittedKey admits: full block slices
@@ -94,27 +94,30 @@ __device__ __forceinline__ void storeOut1(void* out, long long idx, int kind, fl
 
 // ------------------------------------------------------------------ tensor-core kernel
 
-template <typename T, int D, int ROWS>
+template <typename T, int D, int DV, int ROWS>
 struct TcConfig {
-    static constexpr int MT = (ROWS == 128 && D <= 128) ? 2 : 1;  // 16-row m-tiles per warp
+    static constexpr int DMAX = D > DV ? D : DV;
+    static constexpr int MT = (ROWS == 128 && DMAX <= 128) ? 2 : 1;  // 16-row m-tiles per warp
     static constexpr int WARPS = ROWS / (16 * MT);
     static constexpr int THREADS = WARPS * 32;
     static constexpr int KC = 64;             // keys per chunk
-    static constexpr int STR = D + 8;         // smem row stride (elements): 16-byte pad against bank conflicts
-    static constexpr int STAGES = D >= 256 ? 1 : 2;
+    static constexpr int STR = D + 8;         // smem row stride of Q and K (elements): 16-byte pad against bank conflicts
+    static constexpr int STRV = DV + 8;       // smem row stride of V
+    static constexpr int STAGES = DMAX >= 256 || D + DV > 320 ? 1 : 2;
     static constexpr bool QREG = MT == 1 && D <= 128;  // Q fragments live in registers
-    static constexpr size_t SMEM = sizeof(T) * (size_t)(ROWS * STR + 2 * STAGES * KC * STR)
+    static constexpr size_t SMEM = sizeof(T) * (size_t)(ROWS * STR + STAGES * KC * (STR + STRV))
                                    + sizeof(int) * (STAGES * KC) + sizeof(float) * (STAGES * KC) + sizeof(int) * ROWS;
 };
 
 // Queues the cp.async copies of one chunk's K and V rows (zero rows past its count) and writes its
 // key positions and log-weights to shared memory.
-template <typename T, int D, int ROWS>
+template <typename T, int D, int DV, int ROWS>
 __device__ __forceinline__ void tcLoadChunk(T* sK, T* sV, int* sKpos, float* sLw, const Chunk& ch, const T* kBase,
                                             const T* vBase, long long kss, long long vss, int tid) {
-    using C = TcConfig<T, D, ROWS>;
+    using C = TcConfig<T, D, DV, ROWS>;
     constexpr int VEC = D / 8;
-    if constexpr (C::THREADS % VEC == 0) {
+    constexpr int VECV = DV / 8;
+    if constexpr (C::THREADS % VEC == 0 && VEC == VECV) {
         constexpr int RPP = C::THREADS / VEC;  // rows per pass
         const int c = tid % VEC, j0 = tid / VEC;
 #pragma unroll
@@ -123,7 +126,7 @@ __device__ __forceinline__ void tcLoadChunk(T* sK, T* sV, int* sKpos, float* sLw
             bool ok = j < ch.count;
             long long kr = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : 0;
             cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
-            cpAsync16(sV + j * C::STR + c * 8, vBase + kr * vss + c * 8, ok);
+            cpAsync16(sV + j * C::STRV + c * 8, vBase + kr * vss + c * 8, ok);
         }
     } else {
         for (int idx = tid; idx < C::KC * VEC; idx += C::THREADS) {
@@ -132,7 +135,13 @@ __device__ __forceinline__ void tcLoadChunk(T* sK, T* sV, int* sKpos, float* sLw
             bool ok = j < ch.count;
             long long kr = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : 0;
             cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
-            cpAsync16(sV + j * C::STR + c * 8, vBase + kr * vss + c * 8, ok);
+        }
+        for (int idx = tid; idx < C::KC * VECV; idx += C::THREADS) {
+            int j = idx / VECV;
+            int c = idx - j * VECV;
+            bool ok = j < ch.count;
+            long long kr = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : 0;
+            cpAsync16(sV + j * C::STRV + c * 8, vBase + kr * vss + c * 8, ok);
         }
     }
     for (int j = tid; j < C::KC; j += C::THREADS) {
@@ -154,6 +163,32 @@ struct PredFast {
     int sinks, lo, hi;
 };
 
+// The keys j of block slice `cur` that row `row` (at absolute position pos) admits: [lo, hi] ∪ [0, sinkEnd),
+// already cut to the slice's count; empty for a missing row. Full slices admit [0, count).
+__device__ __forceinline__ void rowInterval(int row, int pos, const Chunk& cur, int mode, const PredFast& pf, int& lo,
+                                            int& hi, int& sinkEnd) {
+    if (row < 0) {
+        lo = 1; hi = 0; sinkEnd = 0;
+        return;
+    }
+    if (mode == MODE_FULL) {
+        lo = 0; hi = cur.count - 1; sinkEnd = 0;
+        return;
+    }
+    // delta = pos - k in [bandLo, bandHi] (and >= 0 when causal)  <=>  k in [pos - bandHi, pos - bandLo]
+    long long kLo = (long long)pos - pf.hi, kHi = (long long)pos - pf.lo;
+    if (pf.causal && kHi > pos) kHi = pos;
+    long long jLo = kLo - cur.base, jHi = kHi - cur.base;
+    jLo = jLo < 0 ? 0 : jLo;
+    jHi = jHi > cur.count - 1 ? cur.count - 1 : jHi;
+    lo = jLo > 64 ? 64 : (int)jLo;
+    hi = jHi < -1 ? -1 : (int)jHi;
+    long long se = (long long)pf.sinks - cur.base;
+    if (pf.causal && se > (long long)pos - cur.base + 1) se = (long long)pos - cur.base + 1;
+    if (se > cur.count) se = cur.count;
+    sinkEnd = se < 0 ? 0 : (int)se;
+}
+
 // Scores of one m-tile's chunk to the log2 domain: scale, soft-cap, log-weight, mask. Returns row maxima.
 __device__ __forceinline__ void maskScores(float (&s)[8][4], const RowPair& rp, const Chunk& cur, int mode, bool plain,
                                            const PredFast& pf, const int* L, const int* cKpos, const float* cLw,
@@ -169,18 +204,19 @@ __device__ __forceinline__ void maskScores(float (&s)[8][4], const RowPair& rp, 
             mxB = fmaxf(mxB, fmaxf(s[nb][2], s[nb][3]));
         }
     } else if (mode != MODE_GATHER && mode != MODE_UNCOND && pf.simple) {
-        // a block slice: keys base + j, no log-weights; causal/band/sinks tested in 32-bit
-        const bool test = mode == MODE_PARTIAL;
+        // A block slice (keys base + j, no log-weights). Without stride or neighbourhood, a row admits
+        // the keys of one interval (band ∩ causal) plus the sinks (still causal): in j, per row,
+        // [lo, hi] ∪ [0, sinkEnd), so each element costs a few compares against constants.
+        int loA, hiA, seA, loB, hiB, seB;
+        rowInterval(rp.rowA, rp.posA32, cur, mode, pf, loA, hiA, seA);
+        rowInterval(rp.rowB, rp.posB32, cur, mode, pf, loB, hiB, seB);
 #pragma unroll
         for (int nb = 0; nb < 8; nb++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 int j = nb * 8 + 2 * t4 + (e & 1);
                 bool upper = e < 2;
-                int kp = cur.base + j;
-                int dl = (upper ? rp.posA32 : rp.posB32) - kp;
-                bool ok = j < cur.count && (upper ? rp.rowA : rp.rowB) >= 0;
-                if (test) ok = ok && (!pf.causal || dl >= 0) && (kp < pf.sinks || (dl >= pf.lo && dl <= pf.hi));
+                bool ok = upper ? ((j >= loA && j <= hiA) || j < seA) : ((j >= loB && j <= hiB) || j < seB);
                 float x = s[nb][e] * scale;
                 if (cap > 0.f) x = cap * tanhf(x / cap);
                 x = ok ? x * SPARSA_LOG2E : -INFINITY;
@@ -210,19 +246,19 @@ __device__ __forceinline__ void maskScores(float (&s)[8][4], const RowPair& rp, 
     }
 }
 
-template <typename T, int D, int ROWS>
+template <typename T, int D, int DV, int ROWS>
 __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
                                          void* __restrict__ out, float* __restrict__ lse, float* __restrict__ scratchO,
                                          float* __restrict__ scratchLse, const int* __restrict__ ints,
                                          const float* __restrict__ floats, const int* __restrict__ work,
                                          const Scalars& S) {
-    using C = TcConfig<T, D, ROWS>;
+    using C = TcConfig<T, D, DV, ROWS>;
     constexpr int MT = C::MT;
     extern __shared__ uint4 smemRaw[];
     T* sQ = reinterpret_cast<T*>(smemRaw);
     T* sK = sQ + ROWS * C::STR;
     T* sV = sK + C::STAGES * C::KC * C::STR;
-    int* sKpos = reinterpret_cast<int*>(sV + C::STAGES * C::KC * C::STR);
+    int* sKpos = reinterpret_cast<int*>(sV + C::STAGES * C::KC * C::STRV);
     float* sLw = reinterpret_cast<float*>(sKpos + C::STAGES * C::KC);
     int* sRow = reinterpret_cast<int*>(sLw + C::STAGES * C::KC);
 
@@ -273,20 +309,20 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     pf.lo = (int)max((long long)L[LI_BAND_LO], -(1LL << 31) + 1);
     pf.hi = L[LI_BAND_HI];
 
-    float o[MT][D / 8][4];
+    float o[MT][DV / 8][4];
     float m[MT][2], l[MT][2];
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
         m[mt][0] = m[mt][1] = -INFINITY;
         l[mt][0] = l[mt][1] = 0.f;
 #pragma unroll
-        for (int i = 0; i < D / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
+        for (int i = 0; i < DV / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
     }
     uint32_t qf[C::QREG ? D / 16 : 1][4];
 
     if (nChunks > 0) {
         Chunk c0 = chunkOf(ints, floats, L, tk, 0, blockCols, keyLength);
-        tcLoadChunk<T, D, ROWS>(sK, sV, sKpos, sLw, c0, kBase, vBase, S.kss, S.vss, tid);
+        tcLoadChunk<T, D, DV, ROWS>(sK, sV, sKpos, sLw, c0, kBase, vBase, S.kss, S.vss, tid);
         cpAsyncCommit();
     }
     for (int c = 0; c < nChunks; c++) {
@@ -295,7 +331,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             if (c + 1 < nChunks) {
                 Chunk cn = chunkOf(ints, floats, L, tk, c + 1, blockCols, keyLength);
                 int sn = (c + 1) & 1;
-                tcLoadChunk<T, D, ROWS>(sK + sn * C::KC * C::STR, sV + sn * C::KC * C::STR, sKpos + sn * C::KC,
+                tcLoadChunk<T, D, DV, ROWS>(sK + sn * C::KC * C::STR, sV + sn * C::KC * C::STRV, sKpos + sn * C::KC,
                                         sLw + sn * C::KC, cn, kBase, vBase, S.kss, S.vss, tid);
                 cpAsyncCommit();
                 cpAsyncWait<1>();
@@ -305,7 +341,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
         } else {
             if (c > 0) {
                 Chunk cc = chunkOf(ints, floats, L, tk, c, blockCols, keyLength);
-                tcLoadChunk<T, D, ROWS>(sK, sV, sKpos, sLw, cc, kBase, vBase, S.kss, S.vss, tid);
+                tcLoadChunk<T, D, DV, ROWS>(sK, sV, sKpos, sLw, cc, kBase, vBase, S.kss, S.vss, tid);
                 cpAsyncCommit();
             }
             cpAsyncWait<0>();
@@ -317,7 +353,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
                 ldsm4(qf[C::QREG ? kk : 0], sQ + (r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + kk * 16 + (lane >> 4) * 8);
         }
         const T* cK = sK + st * C::KC * C::STR;
-        const T* cV = sV + st * C::KC * C::STR;
+        const T* cV = sV + st * C::KC * C::STRV;
         const int* cKpos = sKpos + st * C::KC;
         const float* cLw = sLw + st * C::KC;
         const Chunk cur = chunkOf(ints, floats, L, tk, c, blockCols, keyLength);
@@ -381,7 +417,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             l[mt][0] = l[mt][0] * alA + sumA;
             l[mt][1] = l[mt][1] * alB + sumB;
 #pragma unroll
-            for (int i = 0; i < D / 8; i++) {
+            for (int i = 0; i < DV / 8; i++) {
                 o[mt][i][0] *= alA; o[mt][i][1] *= alA;
                 o[mt][i][2] *= alB; o[mt][i][3] *= alB;
             }
@@ -398,9 +434,9 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
                 a[mt][3] = Pack<T>::two(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
             }
 #pragma unroll
-            for (int nd2 = 0; nd2 < D / 16; nd2++) {
+            for (int nd2 = 0; nd2 < DV / 16; nd2++) {
                 uint32_t bf[4];
-                ldsm4t(bf, cV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + nd2 * 16 + (lane >> 4) * 8);
+                ldsm4t(bf, cV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STRV + nd2 * 16 + (lane >> 4) * 8);
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++) {
                     mma16816<T>(o[mt][2 * nd2], a[mt], bf[0], bf[1]);
@@ -428,14 +464,14 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             if (row < 0) continue;
             if (entryBase < 0) {
 #pragma unroll
-                for (int i = 0; i < D / 8; i++)
+                for (int i = 0; i < DV / 8; i++)
                     storeOut2(out, ob + row * S.oss + i * 8 + 2 * t4, kind, o[mt][i][2 * half] * inv, o[mt][i][2 * half + 1] * inv);
                 if (lse && t4 == 0) lse[b * S.lsb + h * S.lsh + row * S.lss] = lseV;
             } else {
                 long long e = entryBase + r0 + mt * 16 + g + 8 * half;
 #pragma unroll
-                for (int i = 0; i < D / 8; i++)
-                    *reinterpret_cast<float2*>(scratchO + e * D + i * 8 + 2 * t4) =
+                for (int i = 0; i < DV / 8; i++)
+                    *reinterpret_cast<float2*>(scratchO + e * DV + i * 8 + 2 * t4) =
                         make_float2(o[mt][i][2 * half] * inv, o[mt][i][2 * half + 1] * inv);
                 if (t4 == 0) scratchLse[e] = lseV;
             }
@@ -443,15 +479,18 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     }
 }
 
-#define SPARSA_TC(TNAME, T, D, ROWS)                                                                                  \
-    extern "C" __global__ void __launch_bounds__(TcConfig<T, D, ROWS>::THREADS, 1) sparsa_tc_##TNAME##_d##D##_r##ROWS( \
+#define SPARSA_TC_NAMED(NAME, T, D, DV, ROWS)                                                                         \
+    extern "C" __global__ void __launch_bounds__(TcConfig<T, D, DV, ROWS>::THREADS, 1) NAME(                         \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
         const int* ints, const float* floats, const int* work, Scalars s) {                                          \
-        tcKernel<T, D, ROWS>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                        \
+        tcKernel<T, D, DV, ROWS>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                        \
     }
+#define SPARSA_TC(TNAME, T, D, ROWS) SPARSA_TC_NAMED(sparsa_tc_##TNAME##_d##D##_r##ROWS, T, D, D, ROWS)
+#define SPARSA_TC_V(TNAME, T, D, DV, ROWS) SPARSA_TC_NAMED(sparsa_tc_##TNAME##_d##D##v##DV##_r##ROWS, T, D, DV, ROWS)
 #define SPARSA_TC_DIMS(TNAME, T, ROWS) \
     SPARSA_TC(TNAME, T, 64, ROWS) SPARSA_TC(TNAME, T, 80, ROWS) SPARSA_TC(TNAME, T, 96, ROWS) \
-    SPARSA_TC(TNAME, T, 128, ROWS) SPARSA_TC(TNAME, T, 256, ROWS)
+    SPARSA_TC(TNAME, T, 128, ROWS) SPARSA_TC(TNAME, T, 256, ROWS) \
+    SPARSA_TC_V(TNAME, T, 128, 64, ROWS) SPARSA_TC_V(TNAME, T, 64, 128, ROWS) SPARSA_TC_V(TNAME, T, 192, 128, ROWS)
 #ifdef SPARSA_DEV_BF16_D128
 // experiments only (kernels-cuda/bench/dev-fatbin.sh): the benchmark's kernels, nothing else
 SPARSA_TC(bf16, __nv_bfloat16, 128, 64)
@@ -465,26 +504,26 @@ SPARSA_TC_DIMS(f16, __half, 128)
 
 // ------------------------------------------------------------------ exact f32 kernel (CUDA cores)
 
-template <int D>
+template <int D, int DV>
 struct F32Config {
     static constexpr int ROWS = 64, KC = 32, THREADS = 256;
-    static constexpr int QS = D + 1, KS = D + 1, PS = KC + 1;
-    static constexpr size_t SMEM = sizeof(float) * (size_t)(ROWS * QS + 2 * KC * KS + ROWS * PS + KC)
+    static constexpr int QS = D + 1, KS = D + 1, VS = DV + 1, PS = KC + 1;
+    static constexpr size_t SMEM = sizeof(float) * (size_t)(ROWS * QS + KC * KS + KC * VS + ROWS * PS + KC)
                                    + sizeof(int) * (KC + ROWS);
 };
 
-template <int D>
+template <int D, int DV>
 __device__ __forceinline__ void f32Kernel(const float* __restrict__ q, const float* __restrict__ k,
                                           const float* __restrict__ v, float* __restrict__ out, float* __restrict__ lse,
                                           float* __restrict__ scratchO, float* __restrict__ scratchLse,
                                           const int* __restrict__ ints, const float* __restrict__ floats,
                                           const int* __restrict__ work, const Scalars& S) {
-    using C = F32Config<D>;
+    using C = F32Config<D, DV>;
     extern __shared__ uint4 smemRaw[];
     float* sQ = reinterpret_cast<float*>(smemRaw);
     float* sK = sQ + C::ROWS * C::QS;
     float* sV = sK + C::KC * C::KS;
-    float* sP = sV + C::KC * C::KS;
+    float* sP = sV + C::KC * C::VS;
     float* sLw = sP + C::ROWS * C::PS;
     int* sKpos = reinterpret_cast<int*>(sLw + C::KC);
     int* sRow = sKpos + C::KC;
@@ -515,14 +554,14 @@ __device__ __forceinline__ void f32Kernel(const float* __restrict__ q, const flo
     }
     const TileKeys tk = tileKeys(ints, L, tile, blockCols);
     const float scale = (float)S.scale, cap = (float)S.softCap;
-    float o[4][D / 16];
+    float o[4][DV / 16];
     float m[4], l[4];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         m[i] = -INFINITY;
         l[i] = 0.f;
 #pragma unroll
-        for (int c = 0; c < D / 16; c++) o[i][c] = 0.f;
+        for (int c = 0; c < DV / 16; c++) o[i][c] = 0.f;
     }
     // each 64-key chunk of the plan is processed as two halves of 32 keys
     for (int c = 0; c < tk.nChunks * 2; c++) {
@@ -541,7 +580,11 @@ __device__ __forceinline__ void f32Kernel(const float* __restrict__ q, const flo
             int j = idx / D, d = idx - j * D;
             int kp = sKpos[j];
             sK[j * C::KS + d] = kp >= 0 ? kBase[kp * S.kss + d] : 0.f;
-            sV[j * C::KS + d] = kp >= 0 ? vBase[kp * S.vss + d] : 0.f;
+        }
+        for (int idx = tid; idx < C::KC * DV; idx += C::THREADS) {
+            int j = idx / DV, d = idx - j * DV;
+            int kp = sKpos[j];
+            sV[j * C::VS + d] = kp >= 0 ? vBase[kp * S.vss + d] : 0.f;
         }
         __syncthreads();
         float acc[4][2];
@@ -594,14 +637,14 @@ __device__ __forceinline__ void f32Kernel(const float* __restrict__ q, const flo
 #pragma unroll
         for (int i = 0; i < 4; i++)
 #pragma unroll
-            for (int cc = 0; cc < D / 16; cc++) o[i][cc] *= alpha[i];
+            for (int cc = 0; cc < DV / 16; cc++) o[i][cc] *= alpha[i];
         for (int j = 0; j < C::KC; j++) {
             float p[4];
 #pragma unroll
             for (int i = 0; i < 4; i++) p[i] = sP[(ty * 4 + i) * C::PS + j];
 #pragma unroll
-            for (int cc = 0; cc < D / 16; cc++) {
-                float vv = sV[j * C::KS + tx + 16 * cc];
+            for (int cc = 0; cc < DV / 16; cc++) {
+                float vv = sV[j * C::VS + tx + 16 * cc];
 #pragma unroll
                 for (int i = 0; i < 4; i++) o[i][cc] = fmaf(p[i], vv, o[i][cc]);
             }
@@ -615,29 +658,34 @@ __device__ __forceinline__ void f32Kernel(const float* __restrict__ q, const flo
         if (entryBase < 0) {
             long long ob = b * S.osb + h * S.osh + rows[i] * S.oss;
 #pragma unroll
-            for (int cc = 0; cc < D / 16; cc++) out[ob + tx + 16 * cc] = o[i][cc] * inv;
+            for (int cc = 0; cc < DV / 16; cc++) out[ob + tx + 16 * cc] = o[i][cc] * inv;
             if (lse && tx == 0) lse[b * S.lsb + h * S.lsh + rows[i] * S.lss] = lv;
         } else {
             long long e = entryBase + ty * 4 + i;
 #pragma unroll
-            for (int cc = 0; cc < D / 16; cc++) scratchO[e * D + tx + 16 * cc] = o[i][cc] * inv;
+            for (int cc = 0; cc < DV / 16; cc++) scratchO[e * DV + tx + 16 * cc] = o[i][cc] * inv;
             if (tx == 0) scratchLse[e] = lv;
         }
     }
 }
 
-#define SPARSA_F32(D)                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(256) sparsa_f32_d##D(                                               \
+#define SPARSA_F32_NAMED(NAME, D, DV)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(256) NAME(                                                          \
         const float* q, const float* k, const float* v, float* out, float* lse, float* scratchO, float* scratchLse,   \
         const int* ints, const float* floats, const int* work, Scalars s) {                                          \
-        f32Kernel<D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                                \
+        f32Kernel<D, DV>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                            \
     }
+#define SPARSA_F32(D) SPARSA_F32_NAMED(sparsa_f32_d##D, D, D)
+#define SPARSA_F32_V(D, DV) SPARSA_F32_NAMED(sparsa_f32_d##D##v##DV, D, DV)
 #ifndef SPARSA_DEV_BF16_D128
 SPARSA_F32(64)
 SPARSA_F32(80)
 SPARSA_F32(96)
 SPARSA_F32(128)
 SPARSA_F32(256)
+SPARSA_F32_V(128, 64)
+SPARSA_F32_V(64, 128)
+SPARSA_F32_V(192, 128)
 #endif
 
 // ------------------------------------------------------------------ LSE merge of multi-tile rows

@@ -25,7 +25,8 @@ import jcuda.driver.CUfunction;
 /**
  * The CUDA backend ({@code "cuda"}, priority 10): FlashAttention-2-style kernels over any {@link
  * SparsePlan} of geometry 64×64 or 128×128, head dims 64, 80, 96, 128 and 256 (value dim equal to
- * the head dim). bf16 and f16 run on tensor cores with f32 accumulation; f32 runs an exact
+ * the head dim) and the (head, value) dim pairs of {@link KernelChoice#MIXED_DIMS}. bf16 and f16
+ * run on tensor cores with f32 accumulation; f32 runs an exact
  * CUDA-core (FMA) kernel. Output f32 or the input dtype; LSE in f32.
  *
  * <p>Construction is cheap and never fails. {@link #availability()} probes once (JCuda's natives, the
@@ -153,7 +154,8 @@ public final class CudaBackend implements AttentionBackend {
 
     /**
      * Why a call of this shape, dtype and geometry is refused (geometry other than 64×64/128×128,
-     * head dim outside {@link KernelChoice#HEAD_DIMS}, valueDim != headDim, or more shared memory
+     * head dim outside {@link KernelChoice#HEAD_DIMS}, a valueDim != headDim outside {@link
+     * KernelChoice#MIXED_DIMS}, or more shared memory
      * than the device offers), or null when it runs.
      */
     @Override
@@ -173,7 +175,8 @@ public final class CudaBackend implements AttentionBackend {
      * output (and LSE) back. See {@link AttentionBackend#forward}.
      *
      * @throws IllegalArgumentException for mismatched arguments, a geometry other than 64×64 and
-     *     128×128, a head dim outside {@link KernelChoice#HEAD_DIMS}, valueDim != headDim, or, for
+     *     128×128, a head dim outside {@link KernelChoice#HEAD_DIMS}, a (headDim, valueDim) pair outside
+     *     {@link KernelChoice#MIXED_DIMS}, or, for
      *     bf16/f16, strides that are not multiples of 8 elements
      * @throws BackendUnavailableException if no usable device is here
      * @throws CudaException naming the driver call, the kernel and the CUDA error

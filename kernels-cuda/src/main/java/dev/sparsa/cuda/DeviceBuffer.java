@@ -16,8 +16,9 @@ import jcuda.driver.CUdeviceptr;
  * Device memory of a fixed size on the {@link CudaDevice}'s context (cuMemAlloc, 256-byte aligned),
  * freed by {@link #close()} (idempotent). Copies to and from host memory take any {@link
  * MemorySegment}, heap or native, in chunks under 2 GiB: native segments go straight through their
- * {@link ByteBuffer} view, heap segments through a direct staging buffer (a heap segment over a
- * {@code float[]} has no byte-buffer view). Not thread-safe for concurrent close.
+ * {@link ByteBuffer} view, heap segments through a JCuda pointer to their Java array (a heap segment
+ * over a {@code float[]} has no byte-buffer view), read-only heap views through a direct staging
+ * buffer. Not thread-safe for concurrent close.
  */
 public final class DeviceBuffer implements AutoCloseable {
     /** Largest piece one host copy moves (well under ByteBuffer's 2 GiB limit). */
@@ -56,10 +57,40 @@ public final class DeviceBuffer implements AutoCloseable {
         return byteOffset == 0 ? ptr : (CUdeviceptr) ptr.withByteOffset(byteOffset);
     }
 
+    /**
+     * A JCuda pointer to the Java array behind a heap segment, at the segment's start (JCuda pins the
+     * array for the copy), or null for native segments and read-only views.
+     */
+    private static Pointer arrayPointer(MemorySegment seg) {
+        if (seg.isNative() || seg.isReadOnly()) {
+            return null;
+        }
+        Object base = seg.heapBase().orElse(null);
+        Pointer p = switch (base) {
+            case float[] f -> Pointer.to(f);
+            case short[] h -> Pointer.to(h);
+            case byte[] b -> Pointer.to(b);
+            case int[] i -> Pointer.to(i);
+            case long[] l -> Pointer.to(l);
+            case double[] d -> Pointer.to(d);
+            case null, default -> null;
+        };
+        // for a heap segment, address() is its byte offset into the array
+        return p == null ? null : p.withByteOffset(seg.address());
+    }
+
     /** Copies {@code src} (all of it) to bytes {@code [at, at + src.byteSize())} of this buffer. */
     public void copyFrom(MemorySegment src, long at) {
         checkRange(at, src.byteSize());
         device.makeCurrent();
+        Pointer array = arrayPointer(src);
+        if (array != null) {
+            for (long done = 0; done < src.byteSize(); done += CHUNK) {
+                long n = Math.min(CHUNK, src.byteSize() - done);
+                Cuda.check(cuMemcpyHtoD(pointer(at + done), array.withByteOffset(done), n), "cuMemcpyHtoD");
+            }
+            return;
+        }
         boolean heap = src.isNative() == false;
         ByteBuffer stage = heap ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(src.byteSize(), 1)))
                 .order(ByteOrder.nativeOrder()) : null;
@@ -81,6 +112,14 @@ public final class DeviceBuffer implements AutoCloseable {
     public void copyTo(MemorySegment dst, long at) {
         checkRange(at, dst.byteSize());
         device.makeCurrent();
+        Pointer array = arrayPointer(dst);
+        if (array != null) {
+            for (long done = 0; done < dst.byteSize(); done += CHUNK) {
+                long n = Math.min(CHUNK, dst.byteSize() - done);
+                Cuda.check(cuMemcpyDtoH(array.withByteOffset(done), pointer(at + done), n), "cuMemcpyDtoH");
+            }
+            return;
+        }
         boolean heap = dst.isNative() == false;
         ByteBuffer stage = heap ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(dst.byteSize(), 1)))
                 .order(ByteOrder.nativeOrder()) : null;

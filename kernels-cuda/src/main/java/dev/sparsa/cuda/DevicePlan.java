@@ -20,8 +20,6 @@ final class DevicePlan implements AutoCloseable {
     private final CudaDevice device;
     private final DeviceBuffer ints;
     private final DeviceBuffer floats;
-    private final int[] layoutInfo;
-    private final int[] intPool;
     private final long[] sliceEntryBase;   // scratch base of each slice, -1 when the slice writes directly
     private final long scratchEntries;
     private final DeviceBuffer mergeWork;
@@ -43,7 +41,7 @@ final class DevicePlan implements AutoCloseable {
         IntPool ip = new IntPool();
         FloatPool fp = new FloatPool();
         ip.add(new int[LI_STRIDE * layouts.size()]);
-        layoutInfo = new int[LI_STRIDE * layouts.size()];
+        int[] layoutInfo = new int[LI_STRIDE * layouts.size()];
         for (int l = 0; l < layouts.size(); l++) {
             HeadLayout h = layouts.get(l);
             int[] li = new int[LI_STRIDE];
@@ -81,7 +79,7 @@ final class DevicePlan implements AutoCloseable {
             }
             System.arraycopy(li, 0, layoutInfo, l * LI_STRIDE, LI_STRIDE);
         }
-        intPool = ip.toArray();
+        int[] intPool = ip.toArray();
         System.arraycopy(layoutInfo, 0, intPool, 0, layoutInfo.length);
         float[] floatPool = fp.toArray();
 

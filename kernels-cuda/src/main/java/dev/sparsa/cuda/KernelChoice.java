@@ -7,9 +7,9 @@ import java.util.List;
 
 /**
  * Which compiled kernel runs a call, with its launch shape. bf16 and f16 inputs run the tensor-core
- * kernel {@code sparsa_tc_<dtype>_d<D>_r<tileRows>} (one CTA of tileRows/16 warps per query tile);
- * f32 inputs run the exact CUDA-core kernel {@code sparsa_f32_d<D>} (one CTA of 256 threads per
- * 64-row sub-tile).
+ * kernel {@code sparsa_tc_<dtype>_d<D>[v<DV>]_r<tileRows>} (one CTA per query tile: 4 warps of two
+ * 16-row m-tiles for 128-row tiles up to D 128, else tileRows/16 warps); f32 inputs run the exact
+ * CUDA-core kernel {@code sparsa_f32_d<D>[v<DV>]} (one CTA of 256 threads per 64-row sub-tile).
  *
  * @param name        the kernel's symbol in the fatbin
  * @param threads     threads per CTA
@@ -17,8 +17,10 @@ import java.util.List;
  * @param rows        query rows per CTA (the work list's sub-tile height)
  */
 public record KernelChoice(String name, int threads, int sharedBytes, int rows) {
-    /** Head dimensions the kernels are compiled for. */
+    /** Head dimensions the kernels are compiled for (with valueDim == headDim). */
     public static final List<Integer> HEAD_DIMS = List.of(64, 80, 96, 128, 256);
+    /** (headDim, valueDim) pairs with valueDim != headDim the kernels are compiled for (MLA-style 192/128 too). */
+    public static final List<List<Integer>> MIXED_DIMS = List.of(List.of(128, 64), List.of(64, 128), List.of(192, 128));
     /** Geometries the CUDA backend runs. */
     public static final List<TileGeometry> GEOMETRIES = List.of(new TileGeometry(64, 64), new TileGeometry(128, 128));
 
@@ -35,27 +37,30 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
                     + geometry);
         }
         int d = shape.headDim();
-        if (!HEAD_DIMS.contains(d)) {
-            throw new IllegalArgumentException("headDim: the CUDA backend's kernels cover head dims " + HEAD_DIMS + ", got " + d);
+        int dv = shape.valueDim();
+        if (dv == d && !HEAD_DIMS.contains(d)) {
+            throw new IllegalArgumentException("headDim: the CUDA backend's kernels cover head dims " + HEAD_DIMS
+                    + " (and headDim/valueDim pairs " + MIXED_DIMS + "), got " + d);
         }
-        if (shape.valueDim() != d) {
-            throw new IllegalArgumentException("valueDim: the CUDA backend needs valueDim == headDim, got valueDim "
-                    + shape.valueDim() + " with headDim " + d);
+        if (dv != d && !MIXED_DIMS.contains(List.of(d, dv))) {
+            throw new IllegalArgumentException("valueDim: the CUDA backend runs valueDim == headDim for head dims " + HEAD_DIMS
+                    + " and the headDim/valueDim pairs " + MIXED_DIMS + ", got headDim " + d + " with valueDim " + dv);
         }
+        String dims = dv == d ? "_d" + d : "_d" + d + "v" + dv;
         KernelChoice k;
         if (dtype == DType.F32) {
-            int smem = 4 * (64 * (d + 1) + 2 * 32 * (d + 1) + 64 * 33 + 32) + 4 * (32 + 64);
-            k = new KernelChoice("sparsa_f32_d" + d, 256, smem, 64);
+            int smem = 4 * (64 * (d + 1) + 32 * (d + 1) + 32 * (dv + 1) + 64 * 33 + 32) + 4 * (32 + 64);
+            k = new KernelChoice("sparsa_f32" + dims, 256, smem, 64);
         } else {
             // -Dsparsa.cuda.ctaRows=64 runs 128-row tiles as two 64-row CTAs (an experiment switch)
             int rows = Math.min(geometry.tileRows(), Integer.getInteger("sparsa.cuda.ctaRows", geometry.tileRows()));
-            int str = d + 8;
-            int stages = d >= 256 ? 1 : 2;
-            int smem = 2 * (rows * str + 2 * stages * 64 * str) + 4 * stages * 64 * 2 + 4 * rows;
+            int dmax = Math.max(d, dv);
+            int stages = dmax >= 256 || d + dv > 320 ? 1 : 2;
+            int smem = 2 * (rows * (d + 8) + stages * 64 * ((d + 8) + (dv + 8))) + 4 * stages * 64 * 2 + 4 * rows;
             String t = dtype == DType.BF16 ? "bf16" : "f16";
             // 128-row CTAs at D <= 128 give each warp two 16-row m-tiles (4 warps); otherwise one (rows/16 warps)
-            int mTiles = rows == 128 && d <= 128 ? 2 : 1;
-            k = new KernelChoice("sparsa_tc_" + t + "_d" + d + "_r" + rows, 32 * rows / (16 * mTiles), smem, rows);
+            int mTiles = rows == 128 && dmax <= 128 ? 2 : 1;
+            k = new KernelChoice("sparsa_tc_" + t + dims + "_r" + rows, 32 * rows / (16 * mTiles), smem, rows);
         }
         if (maxSharedBytes > 0 && k.sharedBytes > maxSharedBytes) {
             throw new IllegalArgumentException("headDim: kernel " + k.name + " needs " + k.sharedBytes

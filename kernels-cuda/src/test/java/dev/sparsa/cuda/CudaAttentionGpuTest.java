@@ -46,11 +46,11 @@ class CudaAttentionGpuTest {
     }
 
     /** One random configuration. */
-    record Case(long seed, DType dtype, int dim, TileGeometry geometry, int batch, int kvHeads, int group, int nq, int nk,
+    record Case(long seed, DType dtype, int dim, int valueDim, TileGeometry geometry, int batch, int kvHeads, int group, int nq, int nk,
                 boolean causal, Integer offset, float softCap, int planKind, Layout layout, boolean outF32) {
         @Override
         public String toString() {
-            return "seed " + seed + " " + dtype + " d" + dim + " " + geometry + " b" + batch + " kv" + kvHeads + "x" + group + " nq"
+            return "seed " + seed + " " + dtype + " d" + dim + (valueDim != dim ? "v" + valueDim : "") + " " + geometry + " b" + batch + " kv" + kvHeads + "x" + group + " nq"
                     + nq + " nk" + nk + (causal ? " causal" : "") + (offset == null ? "" : " off" + offset)
                     + (softCap > 0 ? " cap" + softCap : "") + " plan" + planKind + " " + layout + (outF32 ? " outF32" : "");
         }
@@ -59,15 +59,17 @@ class CudaAttentionGpuTest {
     static Stream<Arguments> randomCases() {
         List<Arguments> cases = new ArrayList<>();
         DType[] types = DType.values();
-        for (int i = 0; i < 72; i++) {
+        for (int i = 0; i < 90; i++) {
             SplittableRandom r = new SplittableRandom(1000 + i);
             DType t = types[i % 3];
-            int dim = KernelChoice.HEAD_DIMS.get((i / 3) % 5);
+            // 72 cases over the head dims, then 18 over the mixed (headDim, valueDim) pairs
+            int dim = i < 72 ? KernelChoice.HEAD_DIMS.get((i / 3) % 5) : KernelChoice.MIXED_DIMS.get((i / 3) % 3).get(0);
+            int valueDim = i < 72 ? dim : KernelChoice.MIXED_DIMS.get((i / 3) % 3).get(1);
             TileGeometry g = KernelChoice.GEOMETRIES.get((i / 15) % 2);
             int nq = r.nextInt(5) == 0 ? 1 : r.nextInt(1, 300);
             int nk = r.nextInt(1, 300);
             Integer off = r.nextInt(3) == 0 ? r.nextInt(-10, 40) : null;
-            cases.add(Arguments.of(new Case(1000 + i, t, dim, g, r.nextInt(1, 3), r.nextInt(1, 3), new int[] {1, 2, 4}[r.nextInt(3)],
+            cases.add(Arguments.of(new Case(1000 + i, t, dim, valueDim, g, r.nextInt(1, 3), r.nextInt(1, 3), new int[] {1, 2, 4}[r.nextInt(3)],
                     nq, nk, r.nextBoolean(), off, r.nextInt(4) == 0 ? 5f : 0f, r.nextInt(4), r.nextBoolean() ? Layout.BHSD : Layout.BSHD,
                     r.nextBoolean())));
         }
@@ -77,7 +79,7 @@ class CudaAttentionGpuTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("randomCases")
     void matchesTheOracle(Case c) {
-        AttentionShape s = new AttentionShape(c.batch(), c.kvHeads() * c.group(), c.kvHeads(), c.nq(), c.nk(), c.dim(), c.dim());
+        AttentionShape s = new AttentionShape(c.batch(), c.kvHeads() * c.group(), c.kvHeads(), c.nq(), c.nk(), c.dim(), c.valueDim());
         Options o = Options.defaults().withCausal(c.causal()).withQueryOffset(c.offset()).withSoftCap(c.softCap())
                 .withGeometry(c.geometry()).withOutputDType(c.outF32() ? DType.F32 : null);
         PlanContext ctx = PlanContext.of(s, o);

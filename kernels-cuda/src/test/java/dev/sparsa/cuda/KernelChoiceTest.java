@@ -39,10 +39,13 @@ class KernelChoiceTest {
     @Test
     void everyCompiledKernelFitsAnA100() {
         // sm_80 offers 163 KiB (166912 bytes) of opt-in shared memory per block
-        for (int d : KernelChoice.HEAD_DIMS) {
+        java.util.List<int[]> dims = new java.util.ArrayList<>();
+        KernelChoice.HEAD_DIMS.forEach(d -> dims.add(new int[] {d, d}));
+        KernelChoice.MIXED_DIMS.forEach(p -> dims.add(new int[] {p.get(0), p.get(1)}));
+        for (int[] d : dims) {
             for (DType t : DType.values()) {
                 for (TileGeometry g : KernelChoice.GEOMETRIES) {
-                    KernelChoice k = KernelChoice.of(AttentionShape.of(1, 1, 8, 8, d), t, g, 166912);
+                    KernelChoice k = KernelChoice.of(new AttentionShape(1, 1, 1, 8, 8, d[0], d[1]), t, g, 166912);
                     assertTrue(k.sharedBytes() <= 166912, k.toString());
                 }
             }
@@ -62,8 +65,18 @@ class KernelChoiceTest {
                 () -> KernelChoice.of(AttentionShape.of(1, 1, 8, 8, 72), DType.F16, G64, 0));
         assertTrue(e.getMessage().startsWith("headDim:") && e.getMessage().contains("72"), e.getMessage());
         IllegalArgumentException v = assertThrows(IllegalArgumentException.class,
-                () -> KernelChoice.of(new AttentionShape(1, 1, 1, 8, 8, 128, 64), DType.F16, G64, 0));
-        assertTrue(v.getMessage().startsWith("valueDim:"), v.getMessage());
+                () -> KernelChoice.of(new AttentionShape(1, 1, 1, 8, 8, 128, 96), DType.F16, G64, 0));
+        assertTrue(v.getMessage().startsWith("valueDim:") && v.getMessage().contains("96"), v.getMessage());
+    }
+
+    @Test
+    void mixedHeadAndValueDimsHaveTheirOwnKernels() {
+        assertEquals("sparsa_tc_bf16_d192v128_r128",
+                KernelChoice.of(new AttentionShape(1, 1, 1, 8, 8, 192, 128), DType.BF16, G128, 232448).name());
+        assertEquals("sparsa_f32_d128v64",
+                KernelChoice.of(new AttentionShape(1, 1, 1, 8, 8, 128, 64), DType.F32, G64, 232448).name());
+        KernelChoice small = KernelChoice.of(new AttentionShape(1, 1, 1, 8, 8, 64, 128), DType.F16, G128, 232448);
+        assertEquals(128, small.threads(), "two m-tiles per warp up to 128 wide");
     }
 
     @Test
