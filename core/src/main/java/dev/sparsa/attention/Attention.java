@@ -17,7 +17,8 @@ import dev.sparsa.tensor.Tensor;
  * AttentionResult r = Attention.forwardWithLse(q, k, v, pattern, options);
  * }</pre>
  *
- * Runs on {@link Backends#preferred()} unless a backend is passed. Returns heap-backed tensors
+ * Runs on the available backend of highest priority that covers the call ({@link
+ * Backends#preferred(AttentionShape, DType, dev.sparsa.plan.TileGeometry)}) unless a backend is passed. Returns heap-backed tensors
  * (BHSD). To plan once and run many layers, call {@link Pattern#plan} and {@link #forward(SparsePlan,
  * Tensor, Tensor, Tensor, Options)}.
  *
@@ -30,17 +31,27 @@ public final class Attention {
 
     /** Attention of Q over K/V restricted to {@code pattern}. */
     public static Tensor forward(Tensor q, Tensor k, Tensor v, Pattern pattern, Options options) {
-        return run(Backends.preferred(), plan(q, k, v, pattern, options), q, k, v, options, false).output();
+        SparsePlan plan = plan(q, k, v, pattern, options);
+        return run(backendFor(plan, q), plan, q, k, v, options, false).output();
     }
 
     /** As {@link #forward(Tensor, Tensor, Tensor, Pattern, Options)}, with the LSE. */
     public static AttentionResult forwardWithLse(Tensor q, Tensor k, Tensor v, Pattern pattern, Options options) {
-        return run(Backends.preferred(), plan(q, k, v, pattern, options), q, k, v, options, true);
+        SparsePlan plan = plan(q, k, v, pattern, options);
+        return run(backendFor(plan, q), plan, q, k, v, options, true);
     }
 
     /** Runs a prepared plan. */
     public static Tensor forward(SparsePlan plan, Tensor q, Tensor k, Tensor v, Options options) {
-        return run(Backends.preferred(), plan, q, k, v, options, false).output();
+        if (plan == null || q == null) {
+            throw new IllegalArgumentException("plan and q: must not be null");
+        }
+        return run(backendFor(plan, q), plan, q, k, v, options, false).output();
+    }
+
+    /** The preferred backend that runs this plan's shape and geometry in q's dtype. */
+    private static AttentionBackend backendFor(SparsePlan plan, Tensor q) {
+        return Backends.preferred(plan.shape(), q.dtype(), plan.geometry());
     }
 
     /** Runs a prepared plan on a chosen backend, with or without the LSE. */

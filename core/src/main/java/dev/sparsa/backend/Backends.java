@@ -56,6 +56,30 @@ public final class Backends {
     }
 
     /**
+     * The available backend of highest priority that runs this shape, dtype and geometry (its {@link
+     * AttentionBackend#refusal} is null), so that a GPU backend that does not cover, say, head dim 32
+     * leaves the call to the CPU.
+     *
+     * @throws BackendUnavailableException listing every backend and why it cannot run the call
+     */
+    public static AttentionBackend preferred(dev.sparsa.attention.AttentionShape shape, dev.sparsa.tensor.DType dtype,
+                                             dev.sparsa.plan.TileGeometry geometry) {
+        StringBuilder why = new StringBuilder("no attention backend runs " + shape + " " + dtype + " " + geometry);
+        for (AttentionBackend b : all()) {
+            if (!b.availability().available()) {
+                why.append("; ").append(b.name()).append(": ").append(b.availability().reason());
+                continue;
+            }
+            String refusal = b.refusal(shape, dtype, geometry);
+            if (refusal == null) {
+                return b;
+            }
+            why.append("; ").append(b.name()).append(": ").append(refusal);
+        }
+        throw new BackendUnavailableException(why.toString());
+    }
+
+    /**
      * The available backend of highest priority.
      *
      * @throws BackendUnavailableException listing every backend and why it is unavailable

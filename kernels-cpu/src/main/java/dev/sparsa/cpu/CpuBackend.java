@@ -7,6 +7,7 @@ import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Tensor;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -173,6 +174,15 @@ public final class CpuBackend implements AttentionBackend {
         return "tileRows and blockCols each a multiple of 8 (8..4096), e.g. 64x64 or 128x64";
     }
 
+    @Override
+    public String refusal(AttentionShape shape, DType dtype, TileGeometry geometry) {
+        if (!supports(geometry)) {
+            return "geometry: the cpu backend runs " + supportedGeometries() + ", got " + geometry;
+        }
+        String head = dimRefusal("headDim", shape.headDim());
+        return head != null ? head : dimRefusal("valueDim", shape.valueDim());
+    }
+
     /**
      * {@inheritDoc}
      *
@@ -206,10 +216,16 @@ public final class CpuBackend implements AttentionBackend {
     }
 
     private static void requireDim(String name, int value) {
-        if (value % 8 != 0 || value < 8 || value > MAX_DIM) {
-            throw new IllegalArgumentException(name + ": the cpu backend runs multiples of 8 from 8 to " + MAX_DIM
-                    + ", got " + value);
+        String why = dimRefusal(name, value);
+        if (why != null) {
+            throw new IllegalArgumentException(why);
         }
+    }
+
+    private static String dimRefusal(String name, int value) {
+        return value % 8 != 0 || value < 8 || value > MAX_DIM
+                ? name + ": the cpu backend runs multiples of 8 from 8 to " + MAX_DIM + ", got " + value
+                : null;
     }
 
     /**

@@ -107,7 +107,8 @@ public final class CudaBackend implements AttentionBackend {
             return new Probe(rt, Availability.yes(rt.device() + ", fatbin " + Fatbin.manifest().getOrDefault("nvcc", "?")));
         } catch (UnsatisfiedLinkError e) {
             return new Probe(null, Availability.no("JCuda's native library or the CUDA driver (libcuda) could not be loaded: "
-                    + e.getMessage() + " (needs an NVIDIA driver R580+ and linux-x86_64, windows-x86_64 or another JCuda platform)"));
+                    + linkFailure(e.getMessage())
+                    + " (needs an NVIDIA driver R580+ and linux-x86_64, windows-x86_64 or another JCuda platform)"));
         } catch (NoClassDefFoundError e) {
             return new Probe(null, Availability.no("JCuda could not be initialised (its native library failed to load earlier): "
                     + e.getMessage()));
@@ -123,6 +124,24 @@ public final class CudaBackend implements AttentionBackend {
         } catch (RuntimeException e) {
             return new Probe(null, Availability.no(e.getClass().getSimpleName() + ": " + e.getMessage()));
         }
+    }
+
+    /**
+     * The one line of JCuda's multi-line loader message that says what is missing (it nests the
+     * stack traces of each way it tried), e.g. {@code libcuda.so.1: cannot open shared object file}.
+     */
+    static String linkFailure(String message) {
+        if (message == null) {
+            return "no message";
+        }
+        String[] lines = message.split("\\R");
+        for (int i = lines.length - 1; i >= 0; i--) {
+            String line = lines[i].trim();
+            if (line.startsWith("java.lang.UnsatisfiedLinkError:") && !line.contains("java.library.path")) {
+                return line.substring("java.lang.UnsatisfiedLinkError:".length()).trim();
+            }
+        }
+        return lines[0].trim();
     }
 
     /**

@@ -108,4 +108,18 @@ class CudaBackendAvailabilityTest {
         assertFalse(b.supports(new TileGeometry(64, 128)));
         assertEquals("64x64 and 128x128", b.supportedGeometries());
     }
+
+    @Test
+    void aMissingDriverIsReportedInOneLine() {
+        String jcuda = "Error while loading native library \"JCudaDriver-12.0.0-linux-x86_64\"\n"
+                + "Stack trace from the attempt to load the library as a file:\n"
+                + "java.lang.UnsatisfiedLinkError: no JCudaDriver-12.0.0-linux-x86_64 in java.library.path: /usr/lib\n"
+                + "\tat java.base/java.lang.ClassLoader.loadLibrary(ClassLoader.java:2285)\n"
+                + "Stack trace from the attempt to load the library as a resource:\n"
+                + "java.lang.UnsatisfiedLinkError: /tmp/libJCudaDriver.so: libcuda.so.1: cannot open shared object file\n"
+                + "\tat java.base/jdk.internal.loader.NativeLibraries.load(Native Method)\n";
+        assertEquals("/tmp/libJCudaDriver.so: libcuda.so.1: cannot open shared object file", CudaBackend.linkFailure(jcuda));
+        assertEquals("plain message", CudaBackend.linkFailure("plain message"));
+        assertFalse(new CudaBackend().availability().reason().contains("\n"), "the reason is one line");
+    }
 }
