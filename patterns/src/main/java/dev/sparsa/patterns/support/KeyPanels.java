@@ -79,28 +79,34 @@ public final class KeyPanels {
                     + " queries into out of length " + out.length + " with stride " + stride);
         }
         int groups = (count + L - 1) / L;
-        int d4 = d & ~3;
         for (int g = 0; g < groups; g++) {
-            int base = g * L * d;
-            for (int j = 0; j < queries; j++) {
-                int qi = (firstRow + j) * d;
-                FloatVector s0 = FloatVector.zero(S);
-                FloatVector s1 = FloatVector.zero(S);
-                FloatVector s2 = FloatVector.zero(S);
-                FloatVector s3 = FloatVector.zero(S);
-                int x = 0;
-                for (; x < d4; x += 4) {
-                    int at = base + x * L;
-                    s0 = s0.add(FloatVector.fromArray(S, panels, at).mul(q[qi + x]));
-                    s1 = s1.add(FloatVector.fromArray(S, panels, at + L).mul(q[qi + x + 1]));
-                    s2 = s2.add(FloatVector.fromArray(S, panels, at + 2 * L).mul(q[qi + x + 2]));
-                    s3 = s3.add(FloatVector.fromArray(S, panels, at + 3 * L).mul(q[qi + x + 3]));
-                }
-                for (; x < d; x++) {
-                    s0 = s0.add(FloatVector.fromArray(S, panels, base + x * L).mul(q[qi + x]));
-                }
-                s0.add(s1).add(s2.add(s3)).intoArray(out, j * stride + g * L);
+            panel(q, firstRow, queries, g, out, stride);
+        }
+    }
+
+    // one panel against every query: small and called often, so the JIT compiles it (with the vector
+    // intrinsics) early instead of running a long first call in the interpreter's slow vector fallback
+    private void panel(float[] q, int firstRow, int queries, int g, float[] out, int stride) {
+        int base = g * L * d;
+        int d4 = d & ~3;
+        for (int j = 0; j < queries; j++) {
+            int qi = (firstRow + j) * d;
+            FloatVector s0 = FloatVector.zero(S);
+            FloatVector s1 = FloatVector.zero(S);
+            FloatVector s2 = FloatVector.zero(S);
+            FloatVector s3 = FloatVector.zero(S);
+            int x = 0;
+            for (; x < d4; x += 4) {
+                int at = base + x * L;
+                s0 = s0.add(FloatVector.fromArray(S, panels, at).mul(q[qi + x]));
+                s1 = s1.add(FloatVector.fromArray(S, panels, at + L).mul(q[qi + x + 1]));
+                s2 = s2.add(FloatVector.fromArray(S, panels, at + 2 * L).mul(q[qi + x + 2]));
+                s3 = s3.add(FloatVector.fromArray(S, panels, at + 3 * L).mul(q[qi + x + 3]));
             }
+            for (; x < d; x++) {
+                s0 = s0.add(FloatVector.fromArray(S, panels, base + x * L).mul(q[qi + x]));
+            }
+            s0.add(s1).add(s2.add(s3)).intoArray(out, j * stride + g * L);
         }
     }
 

@@ -18,6 +18,16 @@ public final class Vectors {
         return out;
     }
 
+    /** Rows {@code [from, to)} of (batch, head) as a flat {@code [(to − from) · dim]} f32 array. */
+    public static float[] rows(Tensor t, int batch, int head, int from, int to) {
+        int d = t.dim();
+        float[] out = new float[(to - from) * d];
+        for (int s = from; s < to; s++) {
+            t.readRow(batch, head, s, out, (s - from) * d);
+        }
+        return out;
+    }
+
     /** Dot product of row {@code i} of {@code a} and row {@code j} of {@code b}, both of width {@code d}. */
     public static float dot(float[] a, int i, float[] b, int j, int d) {
         // four independent sums: a fixed order (deterministic) that the JIT can pipeline
