@@ -51,11 +51,8 @@ public final class AngularLsh {
 
     /** Hashes of every row of a flat {@code [n · dim]} array. */
     public int[] hashAll(float[] rows, int n) {
-        int[] out = new int[n];
-        for (int r = 0; r < n; r++) {
-            out[r] = hash(rows, r);
-        }
-        return out;
+        // vectorised across rows, bitwise equal to hash(rows, r) for every r
+        return dev.sparsa.patterns.support.KeyPanels.of(rows, n, dim).signHashes(directions, bits);
     }
 
     /** Indices {@code 0..n-1} sorted by (hash, index). */

@@ -81,7 +81,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
-        return Plans.perSlice(ctx, (b, h) -> layout(ctx, assign(ctx, Vectors.rows(q, b, h),
+        return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, Vectors.rows(q, b, h),
                 Vectors.rows(k, b, ctx.shape().kvHeadOf(h)))), name());
     }
 

@@ -100,7 +100,7 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
         int nk = ctx.keyLength();
-        return Plans.perSlice(ctx, (b, h) -> {
+        return Plans.perSliceParallel(ctx, (b, h) -> {
             Chunks ch = chunks(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
             int slice = b * ctx.shape().qHeads() + h;
             HeadLayout.Builder lb = HeadLayout.builder(ctx, ctx.basePredicate());

@@ -110,6 +110,66 @@ public final class KeyPanels {
         }
     }
 
+    /**
+     * Sign hashes of every packed row against {@code bits} directions ({@code directions} flat
+     * {@code [bits · d]}): bit {@code i} of {@code out[row]} is set when {@code Σ_x row[x] · dir_i[x] > 0},
+     * the sum taken <b>sequentially</b> over {@code x} (one running float sum, multiply then add) in
+     * every lane, so each hash is bitwise that of the plain scalar loop. Directions are handled four at
+     * a time (four independent sums per panel) so the additions pipeline.
+     *
+     * @throws IllegalArgumentException if {@code bits} is outside [1, 31] or the directions are too short
+     */
+    public int[] signHashes(float[] directions, int bits) {
+        if (bits < 1 || bits > 31 || directions == null || directions.length < (long) bits * d) {
+            throw new IllegalArgumentException("directions: need bits in [1, 31] and bits·d floats, got bits=" + bits);
+        }
+        int[] out = new int[paddedLength(n)];
+        int groups = (n + L - 1) / L;
+        for (int g = 0; g < groups; g++) {
+            signPanel(directions, bits, g, out);
+        }
+        return java.util.Arrays.copyOf(out, n);
+    }
+
+    private void signPanel(float[] dir, int bits, int g, int[] out) {
+        int base = g * L * d;
+        jdk.incubator.vector.IntVector h = jdk.incubator.vector.IntVector.zero(INTS);
+        int i = 0;
+        for (; i + 3 < bits; i += 4) {
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = FloatVector.zero(S);
+            FloatVector a2 = FloatVector.zero(S);
+            FloatVector a3 = FloatVector.zero(S);
+            int o0 = i * d;
+            for (int x = 0; x < d; x++) {
+                FloatVector v = FloatVector.fromArray(S, panels, base + x * L);
+                a0 = a0.add(v.mul(dir[o0 + x]));
+                a1 = a1.add(v.mul(dir[o0 + d + x]));
+                a2 = a2.add(v.mul(dir[o0 + 2 * d + x]));
+                a3 = a3.add(v.mul(dir[o0 + 3 * d + x]));
+            }
+            h = setBit(h, a0, i);
+            h = setBit(h, a1, i + 1);
+            h = setBit(h, a2, i + 2);
+            h = setBit(h, a3, i + 3);
+        }
+        for (; i < bits; i++) {
+            FloatVector a = FloatVector.zero(S);
+            for (int x = 0; x < d; x++) {
+                a = a.add(FloatVector.fromArray(S, panels, base + x * L).mul(dir[i * d + x]));
+            }
+            h = setBit(h, a, i);
+        }
+        h.intoArray(out, g * L);
+    }
+
+    private static jdk.incubator.vector.IntVector setBit(jdk.incubator.vector.IntVector h, FloatVector sum, int bit) {
+        var positive = sum.compare(jdk.incubator.vector.VectorOperators.GT, 0f).cast(INTS);
+        return h.lanewise(jdk.incubator.vector.VectorOperators.OR, jdk.incubator.vector.IntVector.broadcast(INTS, 1 << bit), positive);
+    }
+
+    private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, S.vectorShape());
+
     /** {@code count} rounded up to a whole number of panels: the length {@link #dots} writes. */
     public static int paddedLength(int count) {
         return (count + L - 1) / L * L;

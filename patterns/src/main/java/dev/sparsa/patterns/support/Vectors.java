@@ -70,6 +70,33 @@ public final class Vectors {
         return out;
     }
 
+    /**
+     * {@link #meanPool(float[], int, int, int)} of the rows of (batch, head), read row by row from the
+     * tensor (no copy of the whole head): same sums in the same order, so bitwise the same result.
+     */
+    public static float[] meanPool(Tensor t, int batch, int head, int size) {
+        int n = t.seqLen();
+        int d = t.dim();
+        int groups = (n + size - 1) / size;
+        float[] out = new float[groups * d];
+        float[] row = new float[d];
+        for (int g = 0; g < groups; g++) {
+            int r0 = g * size;
+            int r1 = Math.min(n, r0 + size);
+            for (int r = r0; r < r1; r++) {
+                t.readRow(batch, head, r, row, 0);
+                for (int x = 0; x < d; x++) {
+                    out[g * d + x] += row[x];
+                }
+            }
+            float inv = 1f / (r1 - r0);
+            for (int x = 0; x < d; x++) {
+                out[g * d + x] *= inv;
+            }
+        }
+        return out;
+    }
+
     /** The scale to use: {@code scale} when it is a positive number, else {@code 1/sqrt(dim)}. */
     public static double scaleFor(double scale, int dim) {
         return Double.isNaN(scale) ? 1.0 / Math.sqrt(dim) : scale;
