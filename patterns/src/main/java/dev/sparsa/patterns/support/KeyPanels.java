@@ -89,7 +89,44 @@ public final class KeyPanels {
     private void panel(float[] q, int firstRow, int queries, int g, float[] out, int stride) {
         int base = g * L * d;
         int d4 = d & ~3;
-        for (int j = 0; j < queries; j++) {
+        int j = 0;
+        // two queries per pass: each loaded panel vector feeds eight independent sums
+        for (; j + 1 < queries; j += 2) {
+            int qa = (firstRow + j) * d;
+            int qb = qa + d;
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = FloatVector.zero(S);
+            FloatVector a2 = FloatVector.zero(S);
+            FloatVector a3 = FloatVector.zero(S);
+            FloatVector b0 = FloatVector.zero(S);
+            FloatVector b1 = FloatVector.zero(S);
+            FloatVector b2 = FloatVector.zero(S);
+            FloatVector b3 = FloatVector.zero(S);
+            int x = 0;
+            for (; x < d4; x += 4) {
+                int at = base + x * L;
+                FloatVector v0 = FloatVector.fromArray(S, panels, at);
+                FloatVector v1 = FloatVector.fromArray(S, panels, at + L);
+                FloatVector v2 = FloatVector.fromArray(S, panels, at + 2 * L);
+                FloatVector v3 = FloatVector.fromArray(S, panels, at + 3 * L);
+                a0 = a0.add(v0.mul(q[qa + x]));
+                b0 = b0.add(v0.mul(q[qb + x]));
+                a1 = a1.add(v1.mul(q[qa + x + 1]));
+                b1 = b1.add(v1.mul(q[qb + x + 1]));
+                a2 = a2.add(v2.mul(q[qa + x + 2]));
+                b2 = b2.add(v2.mul(q[qb + x + 2]));
+                a3 = a3.add(v3.mul(q[qa + x + 3]));
+                b3 = b3.add(v3.mul(q[qb + x + 3]));
+            }
+            for (; x < d; x++) {
+                FloatVector v = FloatVector.fromArray(S, panels, base + x * L);
+                a0 = a0.add(v.mul(q[qa + x]));
+                b0 = b0.add(v.mul(q[qb + x]));
+            }
+            a0.add(a1).add(a2.add(a3)).intoArray(out, j * stride + g * L);
+            b0.add(b1).add(b2.add(b3)).intoArray(out, (j + 1) * stride + g * L);
+        }
+        for (; j < queries; j++) {
             int qi = (firstRow + j) * d;
             FloatVector s0 = FloatVector.zero(S);
             FloatVector s1 = FloatVector.zero(S);

@@ -30,6 +30,17 @@ class KeyPanelsTest {
                             assertEquals(Float.floatToRawIntBits(Vectors.dot(q, row, k, key, d)), Float.floatToRawIntBits(out[key]),
                                     "d=" + d + " n=" + n + " row=" + row + " key=" + key);
                         }
+                        // several queries at once (pairs and a leftover), written with a stride
+                        int queries = 3 - row;
+                        int stride = KeyPanels.paddedLength(count) + 8;
+                        float[] many = new float[queries * stride];
+                        p.dots(q, row, queries, count, many, stride);
+                        for (int j = 0; j < queries; j++) {
+                            for (int key = 0; key < count; key++) {
+                                assertEquals(Float.floatToRawIntBits(Vectors.dot(q, row + j, k, key, d)),
+                                        Float.floatToRawIntBits(many[j * stride + key]), "query " + (row + j) + " key " + key);
+                            }
+                        }
                     }
                 }
             }
