@@ -23,7 +23,7 @@ import java.util.List;
  * </ol>
  * The row's key sets in its tiles are disjoint by construction. Given several candidate predicates,
  * the encoder prices each (pairs the shared tiles would visit, plus 8 per pair left to one-row
- * tiles) in a single pass over the rows and keeps the cheapest (earliest on ties). Cost: O(rows × keys per row + touched blocks × tileRows) per candidate; memory
+ * tiles) and keeps the cheapest (earliest on ties); the first candidate is emitted while priced. Cost: O(rows × keys per row + touched blocks × tileRows) per candidate; memory
  * O(tileRows × keys per row) beyond the layout itself. Never N×N.
  */
 public final class TokenSetEncoder {
@@ -65,50 +65,26 @@ public final class TokenSetEncoder {
             throw new IllegalArgumentException("candidates: need at least one predicate");
         }
         TokenSetEncoder enc = new TokenSetEncoder(ctx, source);
-        if (candidates.size() > 1) {
-            return enc.runAll(candidates);
+        // the first candidate is emitted while it is priced; the others are priced only, each
+        // stopping once past the best so far; a later winner is emitted in one more pass
+        ElementPredicate first = candidates.get(0);
+        HeadLayout.Builder firstBuilder = HeadLayout.builder(ctx, first);
+        long bestCost = enc.run(first, firstBuilder, Long.MAX_VALUE);
+        ElementPredicate best = first;
+        for (int i = 1; i < candidates.size(); i++) {
+            ElementPredicate p = candidates.get(i);
+            long c = enc.run(p, null, bestCost);
+            if (c < bestCost) {
+                bestCost = c;
+                best = p;
+            }
         }
-        HeadLayout.Builder b = HeadLayout.builder(ctx, candidates.get(0));
-        enc.run(candidates.get(0), b, Long.MAX_VALUE);
+        if (best == first) {
+            return firstBuilder.build();
+        }
+        HeadLayout.Builder b = HeadLayout.builder(ctx, best);
+        enc.run(best, b, Long.MAX_VALUE);
         return b.build();
-    }
-
-    /**
-     * Encodes with every candidate in one pass over the rows (each tile's key sets are produced and
-     * sorted once, then encoded once per candidate into that candidate's builder) and keeps the
-     * cheapest layout, the earliest on ties: the same choice and the same layout as encoding each
-     * candidate separately, for one evaluation of the source instead of one per candidate plus one.
-     */
-    private HeadLayout runAll(List<ElementPredicate> candidates) {
-        int c = candidates.size();
-        HeadLayout.Builder[] builders = new HeadLayout.Builder[c];
-        TileOut[] outs = new TileOut[c];
-        long[] cost = new long[c];
-        for (int i = 0; i < c; i++) {
-            builders[i] = HeadLayout.builder(ctx, candidates.get(i));
-            outs[i] = new TileOut();
-        }
-        long[] irregular = new long[c];
-        long[] visited = new long[c];
-        int n = ctx.queryLength();
-        for (int r0 = 0; r0 < n; r0 += tileRows) {
-            int cnt = Math.min(tileRows, n - r0);
-            loadRows(r0, cnt);
-            for (int i = 0; i < c; i++) {
-                outs[i].reset(cnt);
-                irregular[i] += encodeTile(candidates.get(i), r0, cnt, outs[i]);
-                visited[i] += outs[i].visited(cnt);
-                outs[i].emit(builders[i], r0, cnt);
-            }
-        }
-        int best = 0;
-        for (int i = 0; i < c; i++) {
-            cost[i] = visited[i] + ONE_ROW_PENALTY * irregular[i];
-            if (cost[i] < cost[best]) {
-                best = i;
-            }
-        }
-        return builders[best].build();
     }
 
     /** Encodes with the context's base predicate (causal or all) only. */
