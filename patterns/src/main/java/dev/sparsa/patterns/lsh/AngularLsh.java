@@ -55,6 +55,11 @@ public final class AngularLsh {
         return dev.sparsa.patterns.support.KeyPanels.of(rows, n, dim).signHashes(directions, bits);
     }
 
+    /** Hashes of every row already packed in panels (bitwise {@link #hash} of each row). */
+    public int[] hashAll(dev.sparsa.patterns.support.KeyPanels rows) {
+        return rows.signHashes(directions, bits);
+    }
+
     /** Indices {@code 0..n-1} sorted by (hash, index). */
     public static int[] sortByBucket(int[] hashes) {
         long[] packed = new long[hashes.length];

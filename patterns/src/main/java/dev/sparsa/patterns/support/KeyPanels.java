@@ -48,6 +48,26 @@ public final class KeyPanels {
         return new KeyPanels(p, n, d);
     }
 
+    /**
+     * Packs the rows of (batch, head) of a tensor, read row by row (no flat copy of the head first);
+     * the same panels as {@code of(Vectors.rows(t, batch, head), seq, dim)}.
+     */
+    public static KeyPanels of(dev.sparsa.tensor.Tensor t, int batch, int head) {
+        int n = t.seqLen();
+        int d = t.dim();
+        int groups = (n + L - 1) / L;
+        float[] p = new float[groups * L * d];
+        float[] row = new float[d];
+        for (int key = 0; key < n; key++) {
+            t.readRow(batch, head, key, row, 0);
+            int base = (key / L) * L * d + key % L;
+            for (int x = 0; x < d; x++) {
+                p[base + x * L] = row[x];
+            }
+        }
+        return new KeyPanels(p, n, d);
+    }
+
     /** Keys packed. */
     public int size() {
         return n;

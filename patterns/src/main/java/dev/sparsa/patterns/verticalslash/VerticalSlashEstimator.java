@@ -74,18 +74,18 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
         return Plans.perSliceParallel(ctx, (b, h) -> {
             // only the scored rows of Q are read
             Selection s = select(ctx, Vectors.rows(q, b, h, from, ctx.queryLength()), from,
-                    Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+                    KeyPanels.of(k, b, ctx.shape().kvHeadOf(h)));
             return VerticalSlash.layout(ctx, s.columns(), s.diagonals(), semantics);
         }, name());
     }
 
     /** The estimator on one slice ({@code q}, {@code k} flat {@code [seq · headDim]}); also its own oracle. */
     public Selection select(PlanContext ctx, float[] q, float[] k) {
-        return select(ctx, q, 0, k);
+        return select(ctx, q, 0, KeyPanels.of(k, ctx.keyLength(), ctx.shape().headDim()));
     }
 
     /** {@link #select(PlanContext, float[], float[])} with {@code q} holding the rows from {@code qBase} on. */
-    private Selection select(PlanContext ctx, float[] q, int qBase, float[] k) {
+    private Selection select(PlanContext ctx, float[] q, int qBase, KeyPanels k) {
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
         int d = ctx.shape().headDim();
@@ -109,7 +109,7 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
         int stride = KeyPanels.paddedLength(nk);
         float[] dots = new float[last * stride];
         if (most > 0) {
-            KeyPanels.of(k, most, d).dots(q, r0 - qBase, last, most, dots, stride);
+            k.dots(q, r0 - qBase, last, most, dots, stride);
         }
         long maxVisible = -1;
         for (int r = r0; r < nq; r++) {
