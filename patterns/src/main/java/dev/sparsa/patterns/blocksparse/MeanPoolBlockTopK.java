@@ -2,6 +2,7 @@ package dev.sparsa.patterns.blocksparse;
 
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
@@ -68,8 +69,9 @@ public final class MeanPoolBlockTopK extends DataDependentPattern implements dev
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
-        return Plans.perSlice(ctx, (b, h) -> {
-            int[][] lists = select(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+        return Plans.perSliceParallel(ctx, (b, h) -> {
+            int[][] lists = selectPooled(ctx, Vectors.meanPool(q, b, h, blockSize),
+                    Vectors.meanPool(k, b, ctx.shape().kvHeadOf(h), blockSize));
             return BlockLists.compile(ctx, blockSize, blockSize, i -> lists[i]);
         }, name());
     }
@@ -80,19 +82,25 @@ public final class MeanPoolBlockTopK extends DataDependentPattern implements dev
      */
     public int[][] select(PlanContext ctx, float[] q, float[] k) {
         int d = ctx.shape().headDim();
+        return selectPooled(ctx, Vectors.meanPool(q, ctx.queryLength(), d, blockSize),
+                Vectors.meanPool(k, ctx.keyLength(), d, blockSize));
+    }
+
+    /** {@link #select} from the block means of Q ({@code qp}) and K ({@code kp}). */
+    private int[][] selectPooled(PlanContext ctx, float[] qp, float[] kp) {
+        int d = ctx.shape().headDim();
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
         int qBlocks = (nq + blockSize - 1) / blockSize;
         int kBlocks = (nk + blockSize - 1) / blockSize;
-        float[] qp = Vectors.meanPool(q, nq, d, blockSize);
-        float[] kp = Vectors.meanPool(k, nk, d, blockSize);
-        float[] scores = new float[kBlocks];
+        KeyPanels panels = KeyPanels.of(kp, kBlocks, d);
+        float[] scores = new float[KeyPanels.paddedLength(kBlocks)];
         int[][] out = new int[qBlocks][];
         for (int i = 0; i < qBlocks; i++) {
             long lastKey = Plans.lastVisibleKey(ctx, Math.min(nq, (i + 1) * blockSize) - 1);
             int lastBlock = lastKey < 0 ? -1 : (int) Math.min(kBlocks - 1, lastKey / blockSize);
-            for (int j = 0; j <= lastBlock; j++) {
-                scores[j] = Vectors.dot(qp, i, kp, j, d);
+            if (lastBlock >= 0) {
+                panels.dots(qp, i, lastBlock + 1, scores); // bitwise Vectors.dot
             }
             int[] top = TopSelect.top(scores, lastBlock + 1, topBlocks, null);
             int diag = -1;

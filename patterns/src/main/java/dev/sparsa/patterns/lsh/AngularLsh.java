@@ -51,11 +51,13 @@ public final class AngularLsh {
 
     /** Hashes of every row of a flat {@code [n · dim]} array. */
     public int[] hashAll(float[] rows, int n) {
-        int[] out = new int[n];
-        for (int r = 0; r < n; r++) {
-            out[r] = hash(rows, r);
-        }
-        return out;
+        // vectorised across rows, bitwise equal to hash(rows, r) for every r
+        return dev.sparsa.patterns.support.KeyPanels.of(rows, n, dim).signHashes(directions, bits);
+    }
+
+    /** Hashes of every row already packed in panels (bitwise {@link #hash} of each row). */
+    public int[] hashAll(dev.sparsa.patterns.support.KeyPanels rows) {
+        return rows.signHashes(directions, bits);
     }
 
     /** Indices {@code 0..n-1} sorted by (hash, index). */

@@ -2,8 +2,8 @@ package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
-import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
@@ -55,11 +55,17 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
     /** The chunking of one slice. */
     public Chunks chunks(PlanContext ctx, float[] q, float[] k) {
         int d = ctx.shape().headDim();
+        return chunks(ctx, KeyPanels.of(q, ctx.queryLength(), d), KeyPanels.of(k, ctx.keyLength(), d));
+    }
+
+    /** {@link #chunks(PlanContext, float[], float[])} from Q and K already packed in panels. */
+    private Chunks chunks(PlanContext ctx, KeyPanels q, KeyPanels k) {
+        int d = ctx.shape().headDim();
         AngularLsh lsh = new AngularLsh(bits, d, seed);
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
-        int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q, nq));
-        int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k, nk));
+        int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q));
+        int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k));
         int chunk = effectiveChunk(ctx);
         int c = (nq + chunk - 1) / chunk;
         int[][] rows = new int[c][];
@@ -100,8 +106,8 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
         int nk = ctx.keyLength();
-        return Plans.perSlice(ctx, (b, h) -> {
-            Chunks ch = chunks(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+        return Plans.perSliceParallel(ctx, (b, h) -> {
+            Chunks ch = chunks(ctx, KeyPanels.of(q, b, h), KeyPanels.of(k, b, ctx.shape().kvHeadOf(h)));
             int slice = b * ctx.shape().qHeads() + h;
             HeadLayout.Builder lb = HeadLayout.builder(ctx, ctx.basePredicate());
             for (int i = 0; i < ch.rows().length; i++) {

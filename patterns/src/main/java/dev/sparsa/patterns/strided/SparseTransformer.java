@@ -55,7 +55,8 @@ public record SparseTransformer(boolean fixed, int l, int c) implements Pattern 
     @Override
     public SparsePlan plan(PlanContext ctx) {
         var base = ctx.basePredicate();
-        var candidates = fixed ? List.of(base) : List.of(base.withStride(l, 0, false), base.withBand(0, l - 1), base);
+        // the band first: it usually wins, and the encoder emits its first candidate while pricing it
+        var candidates = fixed ? List.of(base) : List.of(base.withBand(0, l - 1), base.withStride(l, 0, false), base);
         var layout = TokenSetEncoder.encode(ctx, (row, sink) -> {
             long p = (long) row + ctx.queryOffset();
             long last = Plans.lastVisibleKey(ctx, row);

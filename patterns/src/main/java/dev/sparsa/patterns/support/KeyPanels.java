@@ -48,6 +48,26 @@ public final class KeyPanels {
         return new KeyPanels(p, n, d);
     }
 
+    /**
+     * Packs the rows of (batch, head) of a tensor, read row by row (no flat copy of the head first);
+     * the same panels as {@code of(Vectors.rows(t, batch, head), seq, dim)}.
+     */
+    public static KeyPanels of(dev.sparsa.tensor.Tensor t, int batch, int head) {
+        int n = t.seqLen();
+        int d = t.dim();
+        int groups = (n + L - 1) / L;
+        float[] p = new float[groups * L * d];
+        float[] row = new float[d];
+        for (int key = 0; key < n; key++) {
+            t.readRow(batch, head, key, row, 0);
+            int base = (key / L) * L * d + key % L;
+            for (int x = 0; x < d; x++) {
+                p[base + x * L] = row[x];
+            }
+        }
+        return new KeyPanels(p, n, d);
+    }
+
     /** Keys packed. */
     public int size() {
         return n;
@@ -79,30 +99,133 @@ public final class KeyPanels {
                     + " queries into out of length " + out.length + " with stride " + stride);
         }
         int groups = (count + L - 1) / L;
-        int d4 = d & ~3;
         for (int g = 0; g < groups; g++) {
-            int base = g * L * d;
-            for (int j = 0; j < queries; j++) {
-                int qi = (firstRow + j) * d;
-                FloatVector s0 = FloatVector.zero(S);
-                FloatVector s1 = FloatVector.zero(S);
-                FloatVector s2 = FloatVector.zero(S);
-                FloatVector s3 = FloatVector.zero(S);
-                int x = 0;
-                for (; x < d4; x += 4) {
-                    int at = base + x * L;
-                    s0 = s0.add(FloatVector.fromArray(S, panels, at).mul(q[qi + x]));
-                    s1 = s1.add(FloatVector.fromArray(S, panels, at + L).mul(q[qi + x + 1]));
-                    s2 = s2.add(FloatVector.fromArray(S, panels, at + 2 * L).mul(q[qi + x + 2]));
-                    s3 = s3.add(FloatVector.fromArray(S, panels, at + 3 * L).mul(q[qi + x + 3]));
-                }
-                for (; x < d; x++) {
-                    s0 = s0.add(FloatVector.fromArray(S, panels, base + x * L).mul(q[qi + x]));
-                }
-                s0.add(s1).add(s2.add(s3)).intoArray(out, j * stride + g * L);
-            }
+            panel(q, firstRow, queries, g, out, stride);
         }
     }
+
+    // one panel against every query: small and called often, so the JIT compiles it (with the vector
+    // intrinsics) early instead of running a long first call in the interpreter's slow vector fallback
+    private void panel(float[] q, int firstRow, int queries, int g, float[] out, int stride) {
+        int base = g * L * d;
+        int d4 = d & ~3;
+        int j = 0;
+        // two queries per pass: each loaded panel vector feeds eight independent sums
+        for (; j + 1 < queries; j += 2) {
+            int qa = (firstRow + j) * d;
+            int qb = qa + d;
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = FloatVector.zero(S);
+            FloatVector a2 = FloatVector.zero(S);
+            FloatVector a3 = FloatVector.zero(S);
+            FloatVector b0 = FloatVector.zero(S);
+            FloatVector b1 = FloatVector.zero(S);
+            FloatVector b2 = FloatVector.zero(S);
+            FloatVector b3 = FloatVector.zero(S);
+            int x = 0;
+            for (; x < d4; x += 4) {
+                int at = base + x * L;
+                FloatVector v0 = FloatVector.fromArray(S, panels, at);
+                FloatVector v1 = FloatVector.fromArray(S, panels, at + L);
+                FloatVector v2 = FloatVector.fromArray(S, panels, at + 2 * L);
+                FloatVector v3 = FloatVector.fromArray(S, panels, at + 3 * L);
+                a0 = a0.add(v0.mul(q[qa + x]));
+                b0 = b0.add(v0.mul(q[qb + x]));
+                a1 = a1.add(v1.mul(q[qa + x + 1]));
+                b1 = b1.add(v1.mul(q[qb + x + 1]));
+                a2 = a2.add(v2.mul(q[qa + x + 2]));
+                b2 = b2.add(v2.mul(q[qb + x + 2]));
+                a3 = a3.add(v3.mul(q[qa + x + 3]));
+                b3 = b3.add(v3.mul(q[qb + x + 3]));
+            }
+            for (; x < d; x++) {
+                FloatVector v = FloatVector.fromArray(S, panels, base + x * L);
+                a0 = a0.add(v.mul(q[qa + x]));
+                b0 = b0.add(v.mul(q[qb + x]));
+            }
+            a0.add(a1).add(a2.add(a3)).intoArray(out, j * stride + g * L);
+            b0.add(b1).add(b2.add(b3)).intoArray(out, (j + 1) * stride + g * L);
+        }
+        for (; j < queries; j++) {
+            int qi = (firstRow + j) * d;
+            FloatVector s0 = FloatVector.zero(S);
+            FloatVector s1 = FloatVector.zero(S);
+            FloatVector s2 = FloatVector.zero(S);
+            FloatVector s3 = FloatVector.zero(S);
+            int x = 0;
+            for (; x < d4; x += 4) {
+                int at = base + x * L;
+                s0 = s0.add(FloatVector.fromArray(S, panels, at).mul(q[qi + x]));
+                s1 = s1.add(FloatVector.fromArray(S, panels, at + L).mul(q[qi + x + 1]));
+                s2 = s2.add(FloatVector.fromArray(S, panels, at + 2 * L).mul(q[qi + x + 2]));
+                s3 = s3.add(FloatVector.fromArray(S, panels, at + 3 * L).mul(q[qi + x + 3]));
+            }
+            for (; x < d; x++) {
+                s0 = s0.add(FloatVector.fromArray(S, panels, base + x * L).mul(q[qi + x]));
+            }
+            s0.add(s1).add(s2.add(s3)).intoArray(out, j * stride + g * L);
+        }
+    }
+
+    /**
+     * Sign hashes of every packed row against {@code bits} directions ({@code directions} flat
+     * {@code [bits · d]}): bit {@code i} of {@code out[row]} is set when {@code Σ_x row[x] · dir_i[x] > 0},
+     * the sum taken <b>sequentially</b> over {@code x} (one running float sum, multiply then add) in
+     * every lane, so each hash is bitwise that of the plain scalar loop. Directions are handled four at
+     * a time (four independent sums per panel) so the additions pipeline.
+     *
+     * @throws IllegalArgumentException if {@code bits} is outside [1, 31] or the directions are too short
+     */
+    public int[] signHashes(float[] directions, int bits) {
+        if (bits < 1 || bits > 31 || directions == null || directions.length < (long) bits * d) {
+            throw new IllegalArgumentException("directions: need bits in [1, 31] and bits·d floats, got bits=" + bits);
+        }
+        int[] out = new int[paddedLength(n)];
+        int groups = (n + L - 1) / L;
+        for (int g = 0; g < groups; g++) {
+            signPanel(directions, bits, g, out);
+        }
+        return java.util.Arrays.copyOf(out, n);
+    }
+
+    private void signPanel(float[] dir, int bits, int g, int[] out) {
+        int base = g * L * d;
+        jdk.incubator.vector.IntVector h = jdk.incubator.vector.IntVector.zero(INTS);
+        int i = 0;
+        for (; i + 3 < bits; i += 4) {
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = FloatVector.zero(S);
+            FloatVector a2 = FloatVector.zero(S);
+            FloatVector a3 = FloatVector.zero(S);
+            int o0 = i * d;
+            for (int x = 0; x < d; x++) {
+                FloatVector v = FloatVector.fromArray(S, panels, base + x * L);
+                a0 = a0.add(v.mul(dir[o0 + x]));
+                a1 = a1.add(v.mul(dir[o0 + d + x]));
+                a2 = a2.add(v.mul(dir[o0 + 2 * d + x]));
+                a3 = a3.add(v.mul(dir[o0 + 3 * d + x]));
+            }
+            h = setBit(h, a0, i);
+            h = setBit(h, a1, i + 1);
+            h = setBit(h, a2, i + 2);
+            h = setBit(h, a3, i + 3);
+        }
+        for (; i < bits; i++) {
+            FloatVector a = FloatVector.zero(S);
+            for (int x = 0; x < d; x++) {
+                a = a.add(FloatVector.fromArray(S, panels, base + x * L).mul(dir[i * d + x]));
+            }
+            h = setBit(h, a, i);
+        }
+        h.intoArray(out, g * L);
+    }
+
+    private static jdk.incubator.vector.IntVector setBit(jdk.incubator.vector.IntVector h, FloatVector sum, int bit) {
+        var positive = sum.compare(jdk.incubator.vector.VectorOperators.GT, 0f).cast(INTS);
+        return h.lanewise(jdk.incubator.vector.VectorOperators.OR, jdk.incubator.vector.IntVector.broadcast(INTS, 1 << bit), positive);
+    }
+
+    private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, S.vectorShape());
 
     /** {@code count} rounded up to a whole number of panels: the length {@link #dots} writes. */
     public static int paddedLength(int count) {

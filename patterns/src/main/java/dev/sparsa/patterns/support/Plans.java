@@ -46,6 +46,23 @@ public final class Plans {
         return b.build();
     }
 
+    /**
+     * {@link #perSlice}, with the slices' layouts computed in parallel (the common fork-join pool):
+     * for estimators whose per-slice work reads only that slice's inputs and shares no mutable state.
+     * The plan is the same as {@code perSlice}'s (slices are assembled in order).
+     */
+    public static SparsePlan perSliceParallel(PlanContext ctx, SliceLayouts layouts, String name) {
+        int heads = ctx.shape().qHeads();
+        int slices = ctx.shape().batch() * heads;
+        HeadLayout[] built = new HeadLayout[slices];
+        java.util.stream.IntStream.range(0, slices).parallel().forEach(i -> built[i] = layouts.layout(i / heads, i % heads));
+        SparsePlan.Builder b = SparsePlan.builder(ctx).describe(name);
+        for (int i = 0; i < slices; i++) {
+            b.slice(i / heads, i % heads, built[i]);
+        }
+        return b.build();
+    }
+
     /** The last key block a contiguous tile of rows {@code [start, start+count)} may see under causality, or the last block. */
     public static int lastVisibleBlock(PlanContext ctx, int start, int count) {
         int last = ctx.keyBlocks() - 1;

@@ -22,8 +22,8 @@ import java.util.List;
  *       blocks where that row holds a whole block and unconditional keys otherwise.
  * </ol>
  * The row's key sets in its tiles are disjoint by construction. Given several candidate predicates,
- * the encoder first prices each (pairs the shared tiles would visit, plus 8 per pair left to
- * one-row tiles) and uses the cheapest (earliest on ties). Cost: O(rows × keys per row + touched blocks × tileRows) per candidate; memory
+ * the encoder prices each (pairs the shared tiles would visit, plus 8 per pair left to one-row
+ * tiles) and keeps the cheapest (earliest on ties); the first candidate is emitted while priced. Cost: O(rows × keys per row + touched blocks × tileRows) per candidate; memory
  * O(tileRows × keys per row) beyond the layout itself. Never N×N.
  */
 public final class TokenSetEncoder {
@@ -65,16 +65,22 @@ public final class TokenSetEncoder {
             throw new IllegalArgumentException("candidates: need at least one predicate");
         }
         TokenSetEncoder enc = new TokenSetEncoder(ctx, source);
-        ElementPredicate best = candidates.get(0);
-        if (candidates.size() > 1) {
-            long bestCost = Long.MAX_VALUE;
-            for (ElementPredicate p : candidates) {
-                long c = enc.run(p, null, bestCost);
-                if (c < bestCost) {
-                    bestCost = c;
-                    best = p;
-                }
+        // the first candidate is emitted while it is priced; the others are priced only, each
+        // stopping once past the best so far; a later winner is emitted in one more pass
+        ElementPredicate first = candidates.get(0);
+        HeadLayout.Builder firstBuilder = HeadLayout.builder(ctx, first);
+        long bestCost = enc.run(first, firstBuilder, Long.MAX_VALUE);
+        ElementPredicate best = first;
+        for (int i = 1; i < candidates.size(); i++) {
+            ElementPredicate p = candidates.get(i);
+            long c = enc.run(p, null, bestCost);
+            if (c < bestCost) {
+                bestCost = c;
+                best = p;
             }
+        }
+        if (best == first) {
+            return firstBuilder.build();
         }
         HeadLayout.Builder b = HeadLayout.builder(ctx, best);
         enc.run(best, b, Long.MAX_VALUE);

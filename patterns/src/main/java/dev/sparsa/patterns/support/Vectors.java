@@ -18,6 +18,16 @@ public final class Vectors {
         return out;
     }
 
+    /** Rows {@code [from, to)} of (batch, head) as a flat {@code [(to − from) · dim]} f32 array. */
+    public static float[] rows(Tensor t, int batch, int head, int from, int to) {
+        int d = t.dim();
+        float[] out = new float[(to - from) * d];
+        for (int s = from; s < to; s++) {
+            t.readRow(batch, head, s, out, (s - from) * d);
+        }
+        return out;
+    }
+
     /** Dot product of row {@code i} of {@code a} and row {@code j} of {@code b}, both of width {@code d}. */
     public static float dot(float[] a, int i, float[] b, int j, int d) {
         // four independent sums: a fixed order (deterministic) that the JIT can pipeline
@@ -50,6 +60,33 @@ public final class Vectors {
             for (int r = r0; r < r1; r++) {
                 for (int x = 0; x < d; x++) {
                     out[g * d + x] += rows[r * d + x];
+                }
+            }
+            float inv = 1f / (r1 - r0);
+            for (int x = 0; x < d; x++) {
+                out[g * d + x] *= inv;
+            }
+        }
+        return out;
+    }
+
+    /**
+     * {@link #meanPool(float[], int, int, int)} of the rows of (batch, head), read row by row from the
+     * tensor (no copy of the whole head): same sums in the same order, so bitwise the same result.
+     */
+    public static float[] meanPool(Tensor t, int batch, int head, int size) {
+        int n = t.seqLen();
+        int d = t.dim();
+        int groups = (n + size - 1) / size;
+        float[] out = new float[groups * d];
+        float[] row = new float[d];
+        for (int g = 0; g < groups; g++) {
+            int r0 = g * size;
+            int r1 = Math.min(n, r0 + size);
+            for (int r = r0; r < r1; r++) {
+                t.readRow(batch, head, r, row, 0);
+                for (int x = 0; x < d; x++) {
+                    out[g * d + x] += row[x];
                 }
             }
             float inv = 1f / (r1 - r0);

@@ -49,7 +49,7 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor kt) {
         Plans.checkInputs(ctx, q, kt);
-        return Plans.perSlice(ctx, (b, h) -> {
+        return Plans.perSliceParallel(ctx, (b, h) -> {
             int[][] sel = select(ctx, Vectors.rows(q, b, h), Vectors.rows(kt, b, ctx.shape().kvHeadOf(h)));
             HeadLayout direct = SharedKeySetLayout.build(ctx, forced, sel);
             if (direct != null) {

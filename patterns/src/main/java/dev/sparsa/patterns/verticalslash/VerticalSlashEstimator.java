@@ -2,6 +2,7 @@ package dev.sparsa.patterns.verticalslash;
 
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
@@ -69,14 +70,22 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
-        return Plans.perSlice(ctx, (b, h) -> {
-            Selection s = select(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+        int from = ctx.queryLength() - Math.min(lastQueries, ctx.queryLength());
+        return Plans.perSliceParallel(ctx, (b, h) -> {
+            // only the scored rows of Q are read
+            Selection s = select(ctx, Vectors.rows(q, b, h, from, ctx.queryLength()), from,
+                    KeyPanels.of(k, b, ctx.shape().kvHeadOf(h)));
             return VerticalSlash.layout(ctx, s.columns(), s.diagonals(), semantics);
         }, name());
     }
 
     /** The estimator on one slice ({@code q}, {@code k} flat {@code [seq · headDim]}); also its own oracle. */
     public Selection select(PlanContext ctx, float[] q, float[] k) {
+        return select(ctx, q, 0, KeyPanels.of(k, ctx.keyLength(), ctx.shape().headDim()));
+    }
+
+    /** {@link #select(PlanContext, float[], float[])} with {@code q} holding the rows from {@code qBase} on. */
+    private Selection select(PlanContext ctx, float[] q, int qBase, KeyPanels k) {
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
         int d = ctx.shape().headDim();
@@ -94,6 +103,14 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
         float[] vertical = new float[nk];
         float[] slash = new float[nDiag];
         double[] row = new double[nk];
+        // all scored rows against each key panel at once: bitwise the scalar dot, vectorised
+        long lastSeen = Plans.lastVisibleKey(ctx, nq - 1);
+        int most = (int) Math.max(0, Math.min(nk, lastSeen + 1));
+        int stride = KeyPanels.paddedLength(nk);
+        float[] dots = new float[last * stride];
+        if (most > 0) {
+            k.dots(q, r0 - qBase, last, most, dots, stride);
+        }
         long maxVisible = -1;
         for (int r = r0; r < nq; r++) {
             long p = (long) r + ctx.queryOffset();
@@ -104,7 +121,7 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
             maxVisible = Math.max(maxVisible, lastKey);
             double max = Double.NEGATIVE_INFINITY;
             for (int key = 0; key <= lastKey; key++) {
-                row[key] = sc * Vectors.dot(q, r, k, key, d);
+                row[key] = sc * dots[(r - r0) * stride + key];
                 max = Math.max(max, row[key]);
             }
             double sum = 0;

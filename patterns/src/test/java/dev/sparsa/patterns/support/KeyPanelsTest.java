@@ -30,6 +30,42 @@ class KeyPanelsTest {
                             assertEquals(Float.floatToRawIntBits(Vectors.dot(q, row, k, key, d)), Float.floatToRawIntBits(out[key]),
                                     "d=" + d + " n=" + n + " row=" + row + " key=" + key);
                         }
+                        // several queries at once (pairs and a leftover), written with a stride
+                        int queries = 3 - row;
+                        int stride = KeyPanels.paddedLength(count) + 8;
+                        float[] many = new float[queries * stride];
+                        p.dots(q, row, queries, count, many, stride);
+                        for (int j = 0; j < queries; j++) {
+                            for (int key = 0; key < count; key++) {
+                                assertEquals(Float.floatToRawIntBits(Vectors.dot(q, row + j, k, key, d)),
+                                        Float.floatToRawIntBits(many[j * stride + key]), "query " + (row + j) + " key " + key);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void signHashesAreBitwiseScalarHashes() {
+        SplittableRandom rnd = new SplittableRandom(4);
+        for (int dim : new int[] {1, 5, 16, 128}) {
+            for (int bits : new int[] {1, 3, 4, 8, 13, 30}) {
+                for (int n : new int[] {0, 1, 9, 40}) {
+                    float[] rows = new float[n * dim];
+                    for (int i = 0; i < rows.length; i++) {
+                        // some exact zeros so that sums of exactly 0 (not > 0) occur
+                        rows[i] = rnd.nextInt(5) == 0 ? 0f : (float) rnd.nextGaussian();
+                    }
+                    if (n > 0) {
+                        java.util.Arrays.fill(rows, 0, dim, 0f);
+                    }
+                    dev.sparsa.patterns.lsh.AngularLsh lsh = new dev.sparsa.patterns.lsh.AngularLsh(bits, dim, rnd.nextLong());
+                    int[] all = lsh.hashAll(rows, n);
+                    assertEquals(n, all.length);
+                    for (int r = 0; r < n; r++) {
+                        assertEquals(lsh.hash(rows, r), all[r], "dim=" + dim + " bits=" + bits + " row " + r);
                     }
                 }
             }
