@@ -597,7 +597,6 @@ public final class HeadLayout {
             }
 
             private void append(int[] fullB, int[] partB, IntList gk, FloatList gw, long[] u) {
-                int tileIndex = rowCount.size();
                 rowStart.add(start);
                 rowCount.add(count);
                 if (listed == null) {
@@ -657,7 +656,6 @@ public final class HeadLayout {
                 uncondOffsets.add(uncondKeys.size());
                 pairsAdmitted += admitted;
                 pairsVisited += visitedKeys * count;
-                assert rowCount.size() == tileIndex + 1;
             }
 
             private int rowAt(int i) {
