@@ -128,6 +128,98 @@ public record ElementPredicate(boolean causal, int bandLo, int bandHi, int sinks
     }
 
     /**
+     * The number of keys {@code k} in {@code [kLo, kHi]} with {@code admits(qPos, k, keyLength)},
+     * computed from the predicate's intervals and residues in O(1) (planning counts admitted pairs
+     * this way instead of testing every element of a partial block).
+     */
+    public long countAdmittedKeys(long qPos, long kLo, long kHi, int keyLength) {
+        long lo = Math.max(kLo, 0);
+        long hi = Math.min(kHi, (long) keyLength - 1);
+        if (causal) {
+            hi = Math.min(hi, qPos);
+        }
+        if (lo > hi) {
+            return 0;
+        }
+        long total = 0;
+        if (sinks > 0) {
+            long sinkHi = Math.min(hi, (long) sinks - 1);
+            if (sinkHi >= lo) {
+                total += sinkHi - lo + 1;
+            }
+            lo = Math.max(lo, sinks);
+        }
+        if (bandHi != NO_UPPER) {
+            lo = Math.max(lo, qPos - bandHi);
+        }
+        if (bandLo != NO_LOWER) {
+            hi = Math.min(hi, qPos - bandLo);
+        }
+        if (neighbourhood > 0) {
+            long start = neighbourhoodStart(qPos, keyLength);
+            lo = Math.max(lo, start);
+            hi = Math.min(hi, start + neighbourhood - 1);
+        }
+        if (lo > hi) {
+            return total;
+        }
+        if (strideModulus > 0) {
+            // on δ: (qPos − k) mod m == r  ⇔  k ≡ qPos − r (mod m)
+            long residue = strideOnKey ? strideResidue : Math.floorMod(qPos - strideResidue, (long) strideModulus);
+            return total + countResidue(lo, hi, strideModulus, residue);
+        }
+        return total + hi - lo + 1;
+    }
+
+    /**
+     * The number of query positions {@code q} in {@code [qLo, qHi]} with {@code admits(q, kPos,
+     * keyLength)}: O(1) without a neighbourhood, one test per position with one (its clamped start
+     * makes the row set an interval that is cheaper to scan than to invert).
+     */
+    public long countAdmittedQueries(long qLo, long qHi, int kPos, int keyLength) {
+        if (neighbourhood > 0) {
+            long n = 0;
+            for (long q = qLo; q <= qHi; q++) {
+                n += admits(q, kPos, keyLength) ? 1 : 0;
+            }
+            return n;
+        }
+        long lo = qLo;
+        long hi = qHi;
+        if (causal) {
+            lo = Math.max(lo, kPos);
+        }
+        if (lo > hi || kPos < 0 || kPos >= keyLength) {
+            return 0;
+        }
+        if (kPos < sinks) {
+            return hi - lo + 1;
+        }
+        if (bandLo != NO_LOWER) {
+            lo = Math.max(lo, (long) kPos + bandLo);
+        }
+        if (bandHi != NO_UPPER) {
+            hi = Math.min(hi, (long) kPos + bandHi);
+        }
+        if (lo > hi) {
+            return 0;
+        }
+        if (strideModulus > 0) {
+            if (strideOnKey) {
+                return Math.floorMod(kPos, strideModulus) == strideResidue ? hi - lo + 1 : 0;
+            }
+            // (q − kPos) mod m == r  ⇔  q ≡ kPos + r (mod m)
+            return countResidue(lo, hi, strideModulus, Math.floorMod((long) kPos + strideResidue, (long) strideModulus));
+        }
+        return hi - lo + 1;
+    }
+
+    /** How many x in [lo, hi] have x mod m == r (floor modulus, 0 ≤ r < m). */
+    private static long countResidue(long lo, long hi, long m, long r) {
+        return Math.floorDiv(hi - r, m) - Math.floorDiv(lo - 1 - r, m);
+    }
+
+    /**
      * Classifies the rectangle of absolute query positions {@code [qLo, qHi]} by keys {@code [kLo,
      * kHi]} (both inclusive). {@code FULL} and {@code EMPTY} are exact claims; {@code PARTIAL} may be
      * returned for a rectangle that is in fact full or empty (striding is not analysed), which costs

@@ -622,26 +622,18 @@ public final class HeadLayout {
                     int k1 = Math.min(keyLength, k0 + geometry.blockCols());
                     visitedKeys += k1 - k0;
                     for (int i = 0; i < count; i++) {
-                        long qPos = (long) rowAt(i) + queryOffset;
-                        for (int k = k0; k < k1; k++) {
-                            if (predicate.admits(qPos, k, keyLength)) {
-                                admitted++;
-                            }
-                        }
+                        admitted += predicate.countAdmittedKeys((long) rowAt(i) + queryOffset, k0, k1 - 1, keyLength);
                     }
                 }
                 partialOffsets.add(partialBlocks.size());
+                long[] sortedPositions = listed != null && gk.size() > 0 && predicate.onlyCausal() ? sortedPositions() : null;
                 for (int j = 0; j < gk.size(); j++) {
                     int key = gk.get(j);
                     gatherKeys.add(key);
                     float w = gw.get(j);
                     gatherWeights.add(w);
                     anyGatherWeight |= w != 0f;
-                    for (int i = 0; i < count; i++) {
-                        if (predicate.admits((long) rowAt(i) + queryOffset, key, keyLength)) {
-                            admitted++;
-                        }
-                    }
+                    admitted += admittedQueries(key, sortedPositions);
                 }
                 visitedKeys += gk.size();
                 gatherOffsets.add(gatherKeys.size());
@@ -656,6 +648,40 @@ public final class HeadLayout {
                 uncondOffsets.add(uncondKeys.size());
                 pairsAdmitted += admitted;
                 pairsVisited += visitedKeys * count;
+            }
+
+            /** How many of this tile's rows admit a gathered key: O(1) or O(log rows) where the predicate allows. */
+            private long admittedQueries(int key, long[] sortedPositions) {
+                if (listed == null) {
+                    return predicate.countAdmittedQueries(qLo, qHi, key, keyLength);
+                }
+                if (sortedPositions != null) {
+                    if (!predicate.causal()) {
+                        return count;
+                    }
+                    int i = Arrays.binarySearch(sortedPositions, key);
+                    if (i < 0) {
+                        return count - (-i - 1);
+                    }
+                    while (i > 0 && sortedPositions[i - 1] == key) {
+                        i--;
+                    }
+                    return count - i;
+                }
+                long n = 0;
+                for (int i = 0; i < count; i++) {
+                    n += predicate.admits((long) rowAt(i) + queryOffset, key, keyLength) ? 1 : 0;
+                }
+                return n;
+            }
+
+            private long[] sortedPositions() {
+                long[] pos = new long[count];
+                for (int i = 0; i < count; i++) {
+                    pos[i] = (long) listed[i] + queryOffset;
+                }
+                Arrays.sort(pos);
+                return pos;
             }
 
             private int rowAt(int i) {

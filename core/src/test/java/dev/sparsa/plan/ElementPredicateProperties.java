@@ -53,6 +53,38 @@ class ElementPredicateProperties {
         }
     }
 
+    /** The O(1) counters equal a count of {@code admits} over the same keys or queries. */
+    @Property(tries = 600)
+    void countersAgreeWithAdmits(@ForAll boolean causal, @ForAll @IntRange(min = 0, max = 7) int kind,
+                                 @ForAll @IntRange(min = -40, max = 40) int a, @ForAll @IntRange(min = 0, max = 40) int width,
+                                 @ForAll @IntRange(min = 0, max = 9) int sinks, @ForAll @IntRange(min = 1, max = 7) int m,
+                                 @ForAll @IntRange(min = -20, max = 100) int q, @ForAll @IntRange(min = -10, max = 100) int k,
+                                 @ForAll @IntRange(min = 1, max = 70) int n, @ForAll @IntRange(min = 1, max = 140) int keyLength) {
+        ElementPredicate p = causal ? ElementPredicate.causalOnly() : ElementPredicate.all();
+        switch (kind) {
+            case 1 -> p = p.withBand(a, a + width);
+            case 2 -> p = p.withBand(a, a + width).withSinks(sinks);
+            case 3 -> p = p.withStride(m, Math.floorMod(a, m), false);
+            case 4 -> p = p.withStride(m, Math.floorMod(a, m), true).withSinks(sinks);
+            case 5 -> p = p.withNeighbourhood(width + 1);
+            case 6 -> p = p.withNeighbourhood(width + 1).withBand(a, a + 2 * width).withSinks(sinks);
+            case 7 -> p = p.withBand(a, ElementPredicate.NO_UPPER).withStride(m, Math.floorMod(a, m), false).withSinks(sinks);
+            default -> { }
+        }
+        long keys = 0;
+        for (int kk = k; kk < k + n; kk++) {
+            keys += kk >= 0 && kk < keyLength && p.admits(q, kk, keyLength) ? 1 : 0;
+        }
+        assertEquals(keys, p.countAdmittedKeys(q, k, k + n - 1, keyLength), p + " keys of query " + q);
+        if (k >= 0 && k < keyLength) {
+            long queries = 0;
+            for (int qq = q; qq < q + n; qq++) {
+                queries += p.admits(qq, k, keyLength) ? 1 : 0;
+            }
+            assertEquals(queries, p.countAdmittedQueries(q, q + n - 1, k, keyLength), p + " queries of key " + k);
+        }
+    }
+
     @Test
     void neighbourhoodSeesExactlyItsSizeAtEveryEdge() {
         ElementPredicate p = ElementPredicate.all().withNeighbourhood(5);
