@@ -18,6 +18,12 @@ final class FloatList {
         return a[i];
     }
 
+    /** Empties the list, keeping its capacity; returns it. */
+    FloatList cleared() {
+        n = 0;
+        return this;
+    }
+
     int size() {
         return n;
     }

@@ -354,6 +354,12 @@ public final class HeadLayout {
         private long pairsAdmitted;
         private long pairsVisited;
         private Tile open;
+        private final IntList scratchFull = new IntList();
+        private final IntList scratchPartial = new IntList();
+        private final IntList scratchGathered = new IntList();
+        private final FloatList scratchGatheredW = new FloatList();
+        private final IntList scratchUncond = new IntList();
+        private final FloatList scratchUncondW = new FloatList();
 
         private Builder(PlanContext context, ElementPredicate predicate) {
             if (context == null || predicate == null) {
@@ -453,12 +459,13 @@ public final class HeadLayout {
             private final int start;
             private final int count;
             private final int[] listed;
-            private final IntList full = new IntList();
-            private final IntList partial = new IntList();
-            private final IntList gathered = new IntList();
-            private final FloatList gatheredW = new FloatList();
-            private final IntList uncond = new IntList();
-            private final FloatList uncondW = new FloatList();
+            // the builder's scratch lists, reused by every tile (one tile is open at a time)
+            private final IntList full = scratchFull.cleared();
+            private final IntList partial = scratchPartial.cleared();
+            private final IntList gathered = scratchGathered.cleared();
+            private final FloatList gatheredW = scratchGatheredW.cleared();
+            private final IntList uncond = scratchUncond.cleared();
+            private final FloatList uncondW = scratchUncondW.cleared();
             private final long qLo;
             private final long qHi;
 
@@ -470,8 +477,14 @@ public final class HeadLayout {
                     qLo = (long) start + queryOffset;
                     qHi = (long) start + count - 1 + queryOffset;
                 } else {
-                    qLo = (long) Arrays.stream(listed).min().orElseThrow() + queryOffset;
-                    qHi = (long) Arrays.stream(listed).max().orElseThrow() + queryOffset;
+                    int min = listed[0];
+                    int max = listed[0];
+                    for (int r : listed) {
+                        min = Math.min(min, r);
+                        max = Math.max(max, r);
+                    }
+                    qLo = (long) min + queryOffset;
+                    qHi = (long) max + queryOffset;
                 }
             }
 
@@ -569,7 +582,8 @@ public final class HeadLayout {
                     int key = (int) (e >>> 32);
                     float w = Float.intBitsToFloat((int) e);
                     int blk = key / geometry.blockCols();
-                    boolean inBlock = Arrays.binarySearch(fullB, blk) >= 0 || Arrays.binarySearch(partB, blk) >= 0;
+                    boolean inBlock = (fullB.length > 0 && Arrays.binarySearch(fullB, blk) >= 0)
+                            || (partB.length > 0 && Arrays.binarySearch(partB, blk) >= 0);
                     if (inBlock) {
                         if (w != 0f) {
                             throw new IllegalArgumentException("gathered: key " + key + " with log-weight " + w
@@ -577,7 +591,7 @@ public final class HeadLayout {
                         }
                         continue;
                     }
-                    if (containsKey(u, key)) {
+                    if (u.length > 0 && containsKey(u, key)) {
                         continue;
                     }
                     gk.add(key);
@@ -586,7 +600,7 @@ public final class HeadLayout {
                 for (long e : u) {
                     int key = (int) (e >>> 32);
                     int blk = key / geometry.blockCols();
-                    if (Arrays.binarySearch(fullB, blk) >= 0 || Arrays.binarySearch(partB, blk) >= 0) {
+                    if (fullB.length + partB.length > 0 && Arrays.binarySearch(fullB, blk) >= 0 || Arrays.binarySearch(partB, blk) >= 0) {
                         throw new IllegalArgumentException("unconditional: key " + key + " lies inside visited block "
                                 + blk + "; a pair is admitted at most once");
                     }
@@ -716,7 +730,13 @@ public final class HeadLayout {
             for (int i = 0; i < packed.length; i++) {
                 packed[i] = ((long) keys.get(i) << 32) | (Float.floatToIntBits(weights.get(i)) & 0xFFFFFFFFL);
             }
-            Arrays.sort(packed);
+            boolean ascending = true;
+            for (int i = 1; i < packed.length && ascending; i++) {
+                ascending = packed[i - 1] <= packed[i];
+            }
+            if (!ascending) {
+                Arrays.sort(packed);
+            }
             int n = 0;
             for (int i = 0; i < packed.length; i++) {
                 if (n > 0 && (packed[n - 1] >>> 32) == (packed[i] >>> 32)) {

@@ -24,6 +24,12 @@ final class IntList {
         return a[i];
     }
 
+    /** Empties the list, keeping its capacity; returns it. */
+    IntList cleared() {
+        n = 0;
+        return this;
+    }
+
     int size() {
         return n;
     }

@@ -97,6 +97,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         int c = a.chunks();
         ElementPredicate p = ctx.basePredicate();
         HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        boolean causalOnly = p.onlyCausal() && p.causal();
         for (int r = 0; r < rounds; r++) {
             // rows and keys of each chunk in this round (ascending)
             int[][] rowsOf = bucketise(a.queryChunk()[r], c);
@@ -106,18 +107,35 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
                     continue;
                 }
                 int[] keys = i == 0 ? keysOf[0] : merge(keysOf[i - 1], keysOf[i]);
+                // each key's chunk in the earlier rounds, gathered once per chunk (the inner loop
+                // below then compares ints only)
+                int[][] earlier = new int[r][keys.length];
+                for (int e = 0; e < r; e++) {
+                    int[] kcE = a.keyChunk()[e];
+                    for (int j = 0; j < keys.length; j++) {
+                        earlier[e][j] = kcE[keys[j]];
+                    }
+                }
                 int[] group = new int[rowsOf[i].length];
                 int ng = 0;
                 int[] fresh = new int[keys.length];
                 for (int row : rowsOf[i]) {
                     long pos = (long) row + ctx.queryOffset();
+                    // keys are ascending: with a causal-only predicate the admitted ones are a prefix
+                    int limit = causalOnly ? admittedPrefix(keys, pos) : keys.length;
                     int nf = 0;
                     boolean clash = false;
-                    for (int key : keys) {
-                        if (!p.admits(pos, key, nk)) {
+                    for (int j = 0; j < limit; j++) {
+                        int key = keys[j];
+                        if (!causalOnly && !p.admits(pos, key, nk)) {
                             continue;
                         }
-                        if (seenEarlier(a, r, row, key)) {
+                        boolean met = false;
+                        for (int e = 0; e < r && !met; e++) {
+                            int dq = a.queryChunk()[e][row] - earlier[e][j];
+                            met = dq == 0 || dq == 1;
+                        }
+                        if (met) {
                             clash = true;
                         } else {
                             fresh[nf++] = key;
@@ -145,16 +163,19 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         return b.build();
     }
 
-    /** Whether (row, key) met in a round before {@code r}. */
-    private static boolean seenEarlier(Assignment a, int r, int row, int key) {
-        for (int e = 0; e < r; e++) {
-            int qc = a.queryChunk()[e][row];
-            int kc = a.keyChunk()[e][key];
-            if (kc == qc || kc == qc - 1) {
-                return true;
+    /** How many of the ascending {@code keys} are at most {@code pos} (the causally admitted prefix). */
+    private static int admittedPrefix(int[] keys, long pos) {
+        int lo = 0;
+        int hi = keys.length;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (keys[mid] <= pos) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
         }
-        return false;
+        return lo;
     }
 
     static int[][] bucketise(int[] chunkOf, int c) {
