@@ -14,7 +14,8 @@ import dev.sparsa.plan.SparsePlan;
  * "Planning cost"): plans each named {@link PlanningCases} pattern {@code -Dreps} times (the best is
  * reported), then, with {@code -Dkernel=true}, runs the plan once through {@code new CpuBackend()}
  * (f32, B = 1, H = {@code -Dh}, N = {@code -Dn}, D = 128, causal, 64 × 64 tiles, the structured
- * problem). Results on stdout, one line per pattern:
+ * problem). Results on stdout, one line per pattern, with wall time and the process's CPU time (all
+ * threads; steadier than wall time on a shared machine):
  *
  * <pre>
  * java --add-modules jdk.incubator.vector -Xmx16g -Dkernel=true \
@@ -22,6 +23,9 @@ import dev.sparsa.plan.SparsePlan;
  * </pre>
  */
 public final class PlanVsKernel {
+    private static final com.sun.management.OperatingSystemMXBean CPU =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+
     private PlanVsKernel() {
     }
 
@@ -38,19 +42,24 @@ public final class PlanVsKernel {
             Pattern p = PlanningCases.pattern(name, n);
             SparsePlan plan = null;
             double best = Double.MAX_VALUE;
+            double bestCpu = Double.MAX_VALUE;
             for (int r = 0; r < reps; r++) {
+                long c0 = CPU.getProcessCpuTime();
                 long t0 = System.nanoTime();
                 plan = p.dataDependent() ? p.plan(ctx, qkv.q(), qkv.k()) : p.plan(ctx);
                 best = Math.min(best, (System.nanoTime() - t0) / 1e6);
+                bestCpu = Math.min(bestCpu, (CPU.getProcessCpuTime() - c0) / 1e6);
             }
-            String line = String.format("%-28s plan %9.1f ms  visited %d admitted %d", name, best, plan.pairsVisited(),
-                    plan.pairsAdmitted());
+            String line = String.format("%-28s plan %9.1f ms (cpu %9.1f ms)  visited %d admitted %d", name, best, bestCpu,
+                    plan.pairsVisited(), plan.pairsAdmitted());
             if (kernel) {
+                long c0 = CPU.getProcessCpuTime();
                 long t0 = System.nanoTime();
                 Attention.run(new CpuBackend(), plan, qkv.q(), qkv.k(), qkv.v(), opt, false);
                 double km = (System.nanoTime() - t0) / 1e6;
-                line += String.format("  kernel %9.1f ms (%.1f GFLOP/s)  plan/kernel %.3f", km,
-                        plan.flopsVisited() / 1e6 / km, best / km);
+                double kc = (CPU.getProcessCpuTime() - c0) / 1e6;
+                line += String.format("  kernel %9.1f ms (cpu %9.1f ms, %.1f GFLOP/s)  plan/kernel %.3f (cpu %.3f)", km, kc,
+                        plan.flopsVisited() / 1e6 / km, best / km, bestCpu / kc);
             }
             System.out.println(line);
         }

@@ -576,8 +576,7 @@ public final class HeadLayout {
                 long[] g = sortedWeighted(gathered, gatheredW, "gathered");
                 long[] u = sortedWeighted(uncond, uncondW, "unconditional");
                 // unconditional keys win over gathered copies; neither may sit in a visited block
-                IntList gk = new IntList();
-                FloatList gw = new FloatList();
+                int ng = 0;
                 for (long e : g) {
                     int key = (int) (e >>> 32);
                     float w = Float.intBitsToFloat((int) e);
@@ -594,8 +593,7 @@ public final class HeadLayout {
                     if (u.length > 0 && containsKey(u, key)) {
                         continue;
                     }
-                    gk.add(key);
-                    gw.add(w);
+                    g[ng++] = e;
                 }
                 for (long e : u) {
                     int key = (int) (e >>> 32);
@@ -605,12 +603,13 @@ public final class HeadLayout {
                                 + blk + "; a pair is admitted at most once");
                     }
                 }
-                append(fullB, partB, gk, gw, u);
+                append(fullB, partB, g, ng, u);
                 open = null;
                 return Builder.this;
             }
 
-            private void append(int[] fullB, int[] partB, IntList gk, FloatList gw, long[] u) {
+            /** Appends the normalised tile; {@code g[0, ng)} are its gathered (key, weight) pairs, ascending. */
+            private void append(int[] fullB, int[] partB, long[] g, int ng, long[] u) {
                 rowStart.add(start);
                 rowCount.add(count);
                 if (listed == null) {
@@ -640,16 +639,26 @@ public final class HeadLayout {
                     }
                 }
                 partialOffsets.add(partialBlocks.size());
-                long[] sortedPositions = listed != null && gk.size() > 0 && predicate.onlyCausal() ? sortedPositions() : null;
-                for (int j = 0; j < gk.size(); j++) {
-                    int key = gk.get(j);
+                long[] sortedPositions = listed != null && ng > 0 && predicate.onlyCausal() ? sortedPositions() : null;
+                int below = 0; // listed rows whose position is below the current key (keys ascend)
+                for (int j = 0; j < ng; j++) {
+                    int key = (int) (g[j] >>> 32);
+                    float w = Float.intBitsToFloat((int) g[j]);
                     gatherKeys.add(key);
-                    float w = gw.get(j);
                     gatherWeights.add(w);
                     anyGatherWeight |= w != 0f;
-                    admitted += admittedQueries(key, sortedPositions);
+                    if (sortedPositions != null) {
+                        if (predicate.causal()) {
+                            while (below < count && sortedPositions[below] < key) {
+                                below++;
+                            }
+                        }
+                        admitted += count - below;
+                    } else {
+                        admitted += admittedQueries(key);
+                    }
                 }
-                visitedKeys += gk.size();
+                visitedKeys += ng;
                 gatherOffsets.add(gatherKeys.size());
                 for (long e : u) {
                     uncondKeys.add((int) (e >>> 32));
@@ -664,23 +673,10 @@ public final class HeadLayout {
                 pairsVisited += visitedKeys * count;
             }
 
-            /** How many of this tile's rows admit a gathered key: O(1) or O(log rows) where the predicate allows. */
-            private long admittedQueries(int key, long[] sortedPositions) {
+            /** How many of this tile's rows admit a gathered key: O(1) for contiguous rows, one test per listed row. */
+            private long admittedQueries(int key) {
                 if (listed == null) {
                     return predicate.countAdmittedQueries(qLo, qHi, key, keyLength);
-                }
-                if (sortedPositions != null) {
-                    if (!predicate.causal()) {
-                        return count;
-                    }
-                    int i = Arrays.binarySearch(sortedPositions, key);
-                    if (i < 0) {
-                        return count - (-i - 1);
-                    }
-                    while (i > 0 && sortedPositions[i - 1] == key) {
-                        i--;
-                    }
-                    return count - i;
                 }
                 long n = 0;
                 for (int i = 0; i < count; i++) {

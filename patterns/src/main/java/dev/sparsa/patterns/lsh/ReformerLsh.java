@@ -98,6 +98,10 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         ElementPredicate p = ctx.basePredicate();
         HeadLayout.Builder b = HeadLayout.builder(ctx, p);
         boolean causalOnly = p.onlyCausal() && p.causal();
+        int[][] firstIndex = new int[rounds][c];
+        for (int[] f : firstIndex) {
+            Arrays.fill(f, Integer.MAX_VALUE);
+        }
         for (int r = 0; r < rounds; r++) {
             // rows and keys of each chunk in this round (ascending)
             int[][] rowsOf = bucketise(a.queryChunk()[r], c);
@@ -107,13 +111,17 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
                     continue;
                 }
                 int[] keys = i == 0 ? keysOf[0] : merge(keysOf[i - 1], keysOf[i]);
-                // each key's chunk in the earlier rounds, gathered once per chunk (the inner loop
-                // below then compares ints only)
+                // each key's chunk in the earlier rounds, gathered once per chunk; and per earlier
+                // round the first index (in the ascending keys) of each earlier chunk, so that a row
+                // whose admitted keys are a prefix learns in O(rounds) whether it met any of them before
                 int[][] earlier = new int[r][keys.length];
                 for (int e = 0; e < r; e++) {
                     int[] kcE = a.keyChunk()[e];
-                    for (int j = 0; j < keys.length; j++) {
-                        earlier[e][j] = kcE[keys[j]];
+                    int[] first = firstIndex[e];
+                    for (int j = keys.length - 1; j >= 0; j--) {
+                        int ch = kcE[keys[j]];
+                        earlier[e][j] = ch;
+                        first[ch] = j;
                     }
                 }
                 int[] group = new int[rowsOf[i].length];
@@ -123,22 +131,33 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
                     long pos = (long) row + ctx.queryOffset();
                     // keys are ascending: with a causal-only predicate the admitted ones are a prefix
                     int limit = causalOnly ? admittedPrefix(keys, pos) : keys.length;
-                    int nf = 0;
                     boolean clash = false;
-                    for (int j = 0; j < limit; j++) {
-                        int key = keys[j];
-                        if (!causalOnly && !p.admits(pos, key, nk)) {
-                            continue;
+                    if (causalOnly) {
+                        for (int e = 0; e < r && !clash; e++) {
+                            int qc = a.queryChunk()[e][row];
+                            clash = firstIndex[e][qc] < limit || (qc > 0 && firstIndex[e][qc - 1] < limit);
                         }
-                        boolean met = false;
-                        for (int e = 0; e < r && !met; e++) {
-                            int dq = a.queryChunk()[e][row] - earlier[e][j];
-                            met = dq == 0 || dq == 1;
-                        }
-                        if (met) {
-                            clash = true;
-                        } else {
-                            fresh[nf++] = key;
+                    } else {
+                        clash = r > 0;
+                    }
+                    int nf = 0;
+                    if (clash) {
+                        clash = false;
+                        for (int j = 0; j < limit; j++) {
+                            int key = keys[j];
+                            if (!causalOnly && !p.admits(pos, key, nk)) {
+                                continue;
+                            }
+                            boolean met = false;
+                            for (int e = 0; e < r && !met; e++) {
+                                int dq = a.queryChunk()[e][row] - earlier[e][j];
+                                met = dq == 0 || dq == 1;
+                            }
+                            if (met) {
+                                clash = true;
+                            } else {
+                                fresh[nf++] = key;
+                            }
                         }
                     }
                     if (!clash) {
@@ -149,6 +168,11 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
                             t.gather(fresh[j]);
                         }
                         t.end();
+                    }
+                }
+                for (int e = 0; e < r; e++) {
+                    for (int j = 0; j < keys.length; j++) {
+                        firstIndex[e][earlier[e][j]] = Integer.MAX_VALUE;
                     }
                 }
                 if (ng > 0 && keys.length > 0) {
