@@ -18,7 +18,9 @@ import java.util.List;
  *   <li><b>fixed</b>({@code l, c}): keys in the query's own length-{@code l} block ({@code ⌊k/l⌋ ==
  *       ⌊p/l⌋}) or the "summary" keys with {@code k mod l ≥ l − c}.
  * </ul>
- * Compiled exactly through {@link TokenSetEncoder} (the union does not fit one predicate).
+ * The strided pattern is built directly ({@link StridedLayout}: the band as contiguous tiles, the
+ * strided part as tiles of rows that share a residue mod {@code l}); the fixed one is compiled
+ * exactly through {@link TokenSetEncoder} (its union does not fit one predicate).
  *
  * @throws IllegalArgumentException if {@code l < 1} or {@code c} is not in [1, l]
  */
@@ -54,14 +56,14 @@ public record SparseTransformer(boolean fixed, int l, int c) implements Pattern 
 
     @Override
     public SparsePlan plan(PlanContext ctx) {
-        var base = ctx.basePredicate();
-        // the band first: it usually wins, and the encoder emits its first candidate while pricing it
-        var candidates = fixed ? List.of(base) : List.of(base.withBand(0, l - 1), base.withStride(l, 0, false), base);
+        if (!fixed) {
+            return SparsePlan.uniform(ctx, StridedLayout.build(ctx, l), name());
+        }
         var layout = TokenSetEncoder.encode(ctx, (row, sink) -> {
             long p = (long) row + ctx.queryOffset();
             long last = Plans.lastVisibleKey(ctx, row);
             int nk = ctx.keyLength();
-            if (fixed) {
+            {
                 long b0 = Math.floorDiv(p, l) * (long) l;
                 for (long k = Math.max(0, b0); k <= Math.min(last, b0 + l - 1); k++) {
                     sink.accept((int) k, 0f);
@@ -71,16 +73,8 @@ public record SparseTransformer(boolean fixed, int l, int c) implements Pattern 
                         sink.accept((int) x, 0f);
                     }
                 }
-            } else {
-                for (long k = Math.max(0, p - l + 1); k <= Math.min(last, p); k++) {
-                    sink.accept((int) k, 0f);
-                }
-                // keys with (p - k) mod l == 0, ascending from the first one >= 0
-                for (long k = Math.floorMod(p, l); k <= last && k < nk; k += l) {
-                    sink.accept((int) k, 0f);
-                }
             }
-        }, candidates);
+        }, List.of(ctx.basePredicate()));
         return SparsePlan.uniform(ctx, layout, name());
     }
 
