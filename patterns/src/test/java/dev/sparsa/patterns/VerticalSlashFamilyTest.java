@@ -58,8 +58,10 @@ class VerticalSlashFamilyTest {
 
     @Test
     void explicitSetsInBothSemantics() {
-        int[][] colSets = {{}, {0, 1, 2, 40, 77}, {5}};
-        int[][] diagSets = {{0}, {0, 1, 2, 9, 33}, {}, {-3, 4}};
+        int[][] colSets = {{}, {0, 1, 2, 40, 77}, {5}, {3, 10, 17, 18, 30, 31, 45, 60, 61, 62, 90, 99}};
+        // runs of >= 4 diagonals become a band predicate (also starting above 0, and two-sided)
+        int[][] diagSets = {{0}, {0, 1, 2, 9, 33}, {}, {-3, 4}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 30},
+            {3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 40}, {-6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 19}};
         for (PlanContext ctx : Definitions.sweep()) {
             for (int[] cols : colSets) {
                 for (int[] diags : diagSets) {

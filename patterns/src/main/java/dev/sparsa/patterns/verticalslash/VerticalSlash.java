@@ -3,7 +3,6 @@ package dev.sparsa.patterns.verticalslash;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.Plans;
-import dev.sparsa.patterns.support.TokenSetEncoder;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
@@ -56,19 +55,7 @@ public final class VerticalSlash implements Pattern {
         }
         final int nCols = usable;
         if (semantics == VsSemantics.EXACT) {
-            return TokenSetEncoder.encode(ctx, (row, sink) -> {
-                long p = (long) row + ctx.queryOffset();
-                long last = Plans.lastVisibleKey(ctx, row);
-                for (int i = 0; i < nCols && columns[i] <= last; i++) {
-                    sink.accept(columns[i], 0f);
-                }
-                for (int o : diagonals) {
-                    long k = p - o;
-                    if (k >= 0 && k <= last) {
-                        sink.accept((int) k, 0f);
-                    }
-                }
-            });
+            return ExactVerticalSlashLayout.build(ctx, Arrays.copyOf(columns, nCols), diagonals);
         }
         HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
