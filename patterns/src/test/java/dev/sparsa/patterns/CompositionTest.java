@@ -41,6 +41,14 @@ class CompositionTest {
                 return causalOk(ctx, r, k) && ((d >= 0 && d < 9) || k < 2 || Oracles.contains(cols, k) || d == 0 || d == 7
                         || (d >= 0 && d % 5 == 0 && d / 5 < 4));
             }, "union of mixed predicates");
+            // a window with sinks and exact columns: merged tile by tile (columns next to the band's
+            // edge blocks list those blocks key by key)
+            int[] many = {1, 4, 5, 12, 13, 14, 20, 33, 40, 41, 63, 64, 70, 95};
+            Pattern ac = Patterns.union(Patterns.aShape(11, 3), Patterns.verticalSlash(many, new int[0], VsSemantics.EXACT));
+            assertTokenSet(ac.plan(ctx), (b, h, r, k) -> {
+                long d = (long) r + ctx.queryOffset() - k;
+                return causalOk(ctx, r, k) && ((d >= 0 && d < 11) || k < 3 || Oracles.contains(many, k));
+            }, "A-shape with columns");
             // same predicate, plain tiling: the block-merging path
             Pattern same = Patterns.union(Patterns.randomBlockSparse(0.2, 1), Patterns.randomBlockSparse(0.2, 2));
             var p1 = new dev.sparsa.patterns.blocksparse.RandomBlockSparse(0.2, 1);

@@ -18,9 +18,9 @@ import java.util.Map;
  * The union of patterns: a row admits a key when any component does, once (set semantics); a key
  * several components weight keeps the weight of the first component that admits it. Per slice:
  * <ul>
- *   <li>when every component's layout uses one predicate and the plain tiling (one contiguous tile
- *       per {@code tileRows} rows) without weights or unconditional keys, tiles are merged block by
- *       block (cheap);
+ *   <li>when every component's layout uses the plain tiling (one contiguous tile per {@code
+ *       tileRows} rows) without weights, and the base predicate or one other, tiles are merged block
+ *       by block ({@link TileMerge}, cheap);
  *   <li>otherwise the per-row sets are re-encoded exactly by {@link TokenSetEncoder}, choosing among
  *       the components' predicates and the base one.
  * </ul>
@@ -95,25 +95,9 @@ public final class Union implements Pattern {
         if (layouts.size() == 1) {
             return layouts.get(0);
         }
-        if (fastPathApplies(ctx, layouts)) {
-            HeadLayout first = layouts.get(0);
-            HeadLayout.Builder b = HeadLayout.builder(ctx, first.predicate());
-            for (int t = 0; t < first.tileCount(); t++) {
-                HeadLayout.Builder.Tile tile = b.tile(first.rowStart(t), first.rowCount(t));
-                for (HeadLayout l : layouts) {
-                    for (int i = l.fullStart(t); i < l.fullEnd(t); i++) {
-                        tile.full(l.fullBlock(i));
-                    }
-                    for (int i = l.partialStart(t); i < l.partialEnd(t); i++) {
-                        tile.partial(l.partialBlock(i));
-                    }
-                    for (int i = l.gatherStart(t); i < l.gatherEnd(t); i++) {
-                        tile.gather(l.gatherKey(i));
-                    }
-                }
-                tile.end();
-            }
-            return b.build();
+        HeadLayout merged = TileMerge.merge(ctx, layouts);
+        if (merged != null) {
+            return merged;
         }
         List<LayoutRows> sources = layouts.stream().map(LayoutRows::new).toList();
         LinkedHashSet<ElementPredicate> candidates = new LinkedHashSet<>();
@@ -126,23 +110,6 @@ public final class Union implements Pattern {
                 s.keys(row, sink);
             }
         }, new ArrayList<>(candidates));
-    }
-
-    private static boolean fastPathApplies(PlanContext ctx, List<HeadLayout> layouts) {
-        ElementPredicate p = layouts.get(0).predicate();
-        int rows = ctx.geometry().tileRows();
-        for (HeadLayout l : layouts) {
-            if (!l.predicate().equals(p) || l.hasGatherLogWeights() || l.unconditionalKeys().length > 0
-                    || l.tileCount() != ctx.queryTiles()) {
-                return false;
-            }
-            for (int t = 0; t < l.tileCount(); t++) {
-                if (l.isListed(t) || l.rowStart(t) != t * rows || l.rowCount(t) != Math.min(rows, ctx.queryLength() - t * rows)) {
-                    return false;
-                }
-            }
-        }
-        return true;
     }
 
     /** A list compared by the identity of its elements (layouts have no value equality). */
