@@ -575,30 +575,42 @@ public final class HeadLayout {
                 int[] partB = keepPartial.toArray();
                 long[] g = sortedWeighted(gathered, gatheredW, "gathered");
                 long[] u = sortedWeighted(uncond, uncondW, "unconditional");
-                // unconditional keys win over gathered copies; neither may sit in a visited block
+                // unconditional keys win over gathered copies; neither may sit in a visited block.
+                // Keys and blocks are both ascending, so one walk over the visited blocks serves all keys.
+                int[] visitedB = mergeSorted(fullB, partB);
                 int ng = 0;
+                int vb = 0;
+                int ui = 0;
                 for (long e : g) {
                     int key = (int) (e >>> 32);
                     float w = Float.intBitsToFloat((int) e);
                     int blk = key / geometry.blockCols();
-                    boolean inBlock = (fullB.length > 0 && Arrays.binarySearch(fullB, blk) >= 0)
-                            || (partB.length > 0 && Arrays.binarySearch(partB, blk) >= 0);
-                    if (inBlock) {
+                    while (vb < visitedB.length && visitedB[vb] < blk) {
+                        vb++;
+                    }
+                    if (vb < visitedB.length && visitedB[vb] == blk) {
                         if (w != 0f) {
                             throw new IllegalArgumentException("gathered: key " + key + " with log-weight " + w
                                     + " lies inside visited block " + blk + "; a pair is admitted at most once");
                         }
                         continue;
                     }
-                    if (u.length > 0 && containsKey(u, key)) {
+                    while (ui < u.length && (int) (u[ui] >>> 32) < key) {
+                        ui++;
+                    }
+                    if (ui < u.length && (int) (u[ui] >>> 32) == key) {
                         continue;
                     }
                     g[ng++] = e;
                 }
+                vb = 0;
                 for (long e : u) {
                     int key = (int) (e >>> 32);
                     int blk = key / geometry.blockCols();
-                    if (fullB.length + partB.length > 0 && Arrays.binarySearch(fullB, blk) >= 0 || Arrays.binarySearch(partB, blk) >= 0) {
+                    while (vb < visitedB.length && visitedB[vb] < blk) {
+                        vb++;
+                    }
+                    if (vb < visitedB.length && visitedB[vb] == blk) {
                         throw new IllegalArgumentException("unconditional: key " + key + " lies inside visited block "
                                 + blk + "; a pair is admitted at most once");
                     }
@@ -745,6 +757,21 @@ public final class HeadLayout {
                 packed[n++] = packed[i];
             }
             return Arrays.copyOf(packed, n);
+        }
+
+        /** The union of two ascending, disjoint block lists, ascending. */
+        private static int[] mergeSorted(int[] a, int[] b) {
+            if (b.length == 0) {
+                return a;
+            }
+            if (a.length == 0) {
+                return b;
+            }
+            int[] m = new int[a.length + b.length];
+            for (int i = 0, j = 0, k = 0; k < m.length; k++) {
+                m[k] = j >= b.length || (i < a.length && a[i] < b[j]) ? a[i++] : b[j++];
+            }
+            return m;
         }
 
         private static boolean containsKey(long[] sortedPacked, int key) {

@@ -40,7 +40,7 @@ public final class AngularLsh {
         for (int i = 0; i < bits; i++) {
             float s = 0;
             for (int x = 0; x < dim; x++) {
-                s += rows[off + x] * directions[i * dim + x];
+                s = Math.fma(rows[off + x], directions[i * dim + x], s);
             }
             if (s > 0) {
                 h |= 1 << i;

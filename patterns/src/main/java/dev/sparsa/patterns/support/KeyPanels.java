@@ -7,8 +7,8 @@ import jdk.incubator.vector.VectorSpecies;
  * Key rows repacked for scoring one query against many keys with the Vector API: keys are grouped
  * in panels of {@code L} (the preferred float lane count) and stored channel-major inside a panel,
  * so one vector holds channel {@code x} of {@code L} consecutive keys. Each lane then accumulates
- * exactly as {@link Vectors#dot} does (four partial sums by channel modulo 4, multiply then add,
- * the tail into the first sum, combined as {@code (s0 + s1) + (s2 + s3)}), so every score is
+ * exactly as {@link Vectors#dot} does (one chain of fused multiply-adds over the channels in
+ * order), so every score is
  * <b>bitwise identical</b> to {@code Vectors.dot(q, row, k, key, d)}: vectorising changes the
  * speed, never a selection. Memory: {@code ceil(n / L) · L · d} floats.
  */
@@ -99,80 +99,101 @@ public final class KeyPanels {
                     + " queries into out of length " + out.length + " with stride " + stride);
         }
         int groups = (count + L - 1) / L;
-        for (int g = 0; g < groups; g++) {
-            panel(q, firstRow, queries, g, out, stride);
+        // panel pairs outer (they stay in L1 while every query passes over them), queries inner
+        int g = 0;
+        for (; g + 1 < groups; g += 2) {
+            int j = 0;
+            for (; j + 3 < queries; j += 4) {
+                fourByTwo(q, firstRow + j, g, out, j * stride, stride);
+            }
+            for (; j < queries; j++) {
+                oneByTwo(q, firstRow + j, g, out, j * stride);
+            }
+        }
+        if (g < groups) {
+            for (int j = 0; j < queries; j++) {
+                oneByOne(q, firstRow + j, g, out, j * stride);
+            }
         }
     }
 
-    // one panel against every query: small and called often, so the JIT compiles it (with the vector
-    // intrinsics) early instead of running a long first call in the interpreter's slow vector fallback
-    private void panel(float[] q, int firstRow, int queries, int g, float[] out, int stride) {
-        int base = g * L * d;
-        int d4 = d & ~3;
-        int j = 0;
-        // two queries per pass: each loaded panel vector feeds eight independent sums
-        for (; j + 1 < queries; j += 2) {
-            int qa = (firstRow + j) * d;
-            int qb = qa + d;
-            FloatVector a0 = FloatVector.zero(S);
-            FloatVector a1 = FloatVector.zero(S);
-            FloatVector a2 = FloatVector.zero(S);
-            FloatVector a3 = FloatVector.zero(S);
-            FloatVector b0 = FloatVector.zero(S);
-            FloatVector b1 = FloatVector.zero(S);
-            FloatVector b2 = FloatVector.zero(S);
-            FloatVector b3 = FloatVector.zero(S);
-            int x = 0;
-            for (; x < d4; x += 4) {
-                int at = base + x * L;
-                FloatVector v0 = FloatVector.fromArray(S, panels, at);
-                FloatVector v1 = FloatVector.fromArray(S, panels, at + L);
-                FloatVector v2 = FloatVector.fromArray(S, panels, at + 2 * L);
-                FloatVector v3 = FloatVector.fromArray(S, panels, at + 3 * L);
-                a0 = a0.add(v0.mul(q[qa + x]));
-                b0 = b0.add(v0.mul(q[qb + x]));
-                a1 = a1.add(v1.mul(q[qa + x + 1]));
-                b1 = b1.add(v1.mul(q[qb + x + 1]));
-                a2 = a2.add(v2.mul(q[qa + x + 2]));
-                b2 = b2.add(v2.mul(q[qb + x + 2]));
-                a3 = a3.add(v3.mul(q[qa + x + 3]));
-                b3 = b3.add(v3.mul(q[qb + x + 3]));
-            }
-            for (; x < d; x++) {
-                FloatVector v = FloatVector.fromArray(S, panels, base + x * L);
-                a0 = a0.add(v.mul(q[qa + x]));
-                b0 = b0.add(v.mul(q[qb + x]));
-            }
-            a0.add(a1).add(a2.add(a3)).intoArray(out, j * stride + g * L);
-            b0.add(b1).add(b2.add(b3)).intoArray(out, (j + 1) * stride + g * L);
+    // The micro-kernels: every (query, key) score is one chain of fused multiply-adds over the
+    // channels in order, the definition of Vectors.dot. Independent chains (4 queries × 2 panels)
+    // hide the FMA latency; each loaded panel vector feeds four FMAs, each broadcast query value two.
+
+    private void fourByTwo(float[] q, int row, int g, float[] out, int outBase, int stride) {
+        int p0 = g * L * d;
+        int p1 = p0 + L * d;
+        int qa = row * d;
+        int qb = qa + d;
+        int qc = qb + d;
+        int qd = qc + d;
+        FloatVector a0 = FloatVector.zero(S);
+        FloatVector a1 = FloatVector.zero(S);
+        FloatVector b0 = FloatVector.zero(S);
+        FloatVector b1 = FloatVector.zero(S);
+        FloatVector c0 = FloatVector.zero(S);
+        FloatVector c1 = FloatVector.zero(S);
+        FloatVector e0 = FloatVector.zero(S);
+        FloatVector e1 = FloatVector.zero(S);
+        for (int x = 0; x < d; x++) {
+            FloatVector k0 = FloatVector.fromArray(S, panels, p0 + x * L);
+            FloatVector k1 = FloatVector.fromArray(S, panels, p1 + x * L);
+            FloatVector va = FloatVector.broadcast(S, q[qa + x]);
+            FloatVector vb = FloatVector.broadcast(S, q[qb + x]);
+            FloatVector vc = FloatVector.broadcast(S, q[qc + x]);
+            FloatVector ve = FloatVector.broadcast(S, q[qd + x]);
+            a0 = k0.fma(va, a0);
+            a1 = k1.fma(va, a1);
+            b0 = k0.fma(vb, b0);
+            b1 = k1.fma(vb, b1);
+            c0 = k0.fma(vc, c0);
+            c1 = k1.fma(vc, c1);
+            e0 = k0.fma(ve, e0);
+            e1 = k1.fma(ve, e1);
         }
-        for (; j < queries; j++) {
-            int qi = (firstRow + j) * d;
-            FloatVector s0 = FloatVector.zero(S);
-            FloatVector s1 = FloatVector.zero(S);
-            FloatVector s2 = FloatVector.zero(S);
-            FloatVector s3 = FloatVector.zero(S);
-            int x = 0;
-            for (; x < d4; x += 4) {
-                int at = base + x * L;
-                s0 = s0.add(FloatVector.fromArray(S, panels, at).mul(q[qi + x]));
-                s1 = s1.add(FloatVector.fromArray(S, panels, at + L).mul(q[qi + x + 1]));
-                s2 = s2.add(FloatVector.fromArray(S, panels, at + 2 * L).mul(q[qi + x + 2]));
-                s3 = s3.add(FloatVector.fromArray(S, panels, at + 3 * L).mul(q[qi + x + 3]));
-            }
-            for (; x < d; x++) {
-                s0 = s0.add(FloatVector.fromArray(S, panels, base + x * L).mul(q[qi + x]));
-            }
-            s0.add(s1).add(s2.add(s3)).intoArray(out, j * stride + g * L);
+        int o = outBase + g * L;
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        b0.intoArray(out, o + stride);
+        b1.intoArray(out, o + stride + L);
+        c0.intoArray(out, o + 2 * stride);
+        c1.intoArray(out, o + 2 * stride + L);
+        e0.intoArray(out, o + 3 * stride);
+        e1.intoArray(out, o + 3 * stride + L);
+    }
+
+    private void oneByTwo(float[] q, int row, int g, float[] out, int outBase) {
+        int p0 = g * L * d;
+        int p1 = p0 + L * d;
+        int qa = row * d;
+        FloatVector a0 = FloatVector.zero(S);
+        FloatVector a1 = FloatVector.zero(S);
+        for (int x = 0; x < d; x++) {
+            FloatVector va = FloatVector.broadcast(S, q[qa + x]);
+            a0 = FloatVector.fromArray(S, panels, p0 + x * L).fma(va, a0);
+            a1 = FloatVector.fromArray(S, panels, p1 + x * L).fma(va, a1);
         }
+        a0.intoArray(out, outBase + g * L);
+        a1.intoArray(out, outBase + g * L + L);
+    }
+
+    private void oneByOne(float[] q, int row, int g, float[] out, int outBase) {
+        int p0 = g * L * d;
+        int qa = row * d;
+        FloatVector a0 = FloatVector.zero(S);
+        for (int x = 0; x < d; x++) {
+            a0 = FloatVector.fromArray(S, panels, p0 + x * L).fma(FloatVector.broadcast(S, q[qa + x]), a0);
+        }
+        a0.intoArray(out, outBase + g * L);
     }
 
     /**
      * Sign hashes of every packed row against {@code bits} directions ({@code directions} flat
      * {@code [bits · d]}): bit {@code i} of {@code out[row]} is set when {@code Σ_x row[x] · dir_i[x] > 0},
-     * the sum taken <b>sequentially</b> over {@code x} (one running float sum, multiply then add) in
-     * every lane, so each hash is bitwise that of the plain scalar loop. Directions are handled four at
-     * a time (four independent sums per panel) so the additions pipeline.
+     * the sum taken <b>sequentially</b> over {@code x} (one running float sum of fused multiply-adds)
+     * in every lane, so each hash is bitwise that of the plain scalar loop ({@code AngularLsh.hash}).
+     * Directions are handled eight at a time (eight independent chains per panel) so the FMAs pipeline.
      *
      * @throws IllegalArgumentException if {@code bits} is outside [1, 31] or the directions are too short
      */
@@ -192,28 +213,41 @@ public final class KeyPanels {
         int base = g * L * d;
         jdk.incubator.vector.IntVector h = jdk.incubator.vector.IntVector.zero(INTS);
         int i = 0;
-        for (; i + 3 < bits; i += 4) {
+        // eight directions at a time: eight independent fused chains hide the FMA latency
+        for (; i + 7 < bits; i += 8) {
             FloatVector a0 = FloatVector.zero(S);
             FloatVector a1 = FloatVector.zero(S);
             FloatVector a2 = FloatVector.zero(S);
             FloatVector a3 = FloatVector.zero(S);
-            int o0 = i * d;
+            FloatVector a4 = FloatVector.zero(S);
+            FloatVector a5 = FloatVector.zero(S);
+            FloatVector a6 = FloatVector.zero(S);
+            FloatVector a7 = FloatVector.zero(S);
+            int o = i * d;
             for (int x = 0; x < d; x++) {
                 FloatVector v = FloatVector.fromArray(S, panels, base + x * L);
-                a0 = a0.add(v.mul(dir[o0 + x]));
-                a1 = a1.add(v.mul(dir[o0 + d + x]));
-                a2 = a2.add(v.mul(dir[o0 + 2 * d + x]));
-                a3 = a3.add(v.mul(dir[o0 + 3 * d + x]));
+                a0 = v.fma(FloatVector.broadcast(S, dir[o + x]), a0);
+                a1 = v.fma(FloatVector.broadcast(S, dir[o + d + x]), a1);
+                a2 = v.fma(FloatVector.broadcast(S, dir[o + 2 * d + x]), a2);
+                a3 = v.fma(FloatVector.broadcast(S, dir[o + 3 * d + x]), a3);
+                a4 = v.fma(FloatVector.broadcast(S, dir[o + 4 * d + x]), a4);
+                a5 = v.fma(FloatVector.broadcast(S, dir[o + 5 * d + x]), a5);
+                a6 = v.fma(FloatVector.broadcast(S, dir[o + 6 * d + x]), a6);
+                a7 = v.fma(FloatVector.broadcast(S, dir[o + 7 * d + x]), a7);
             }
             h = setBit(h, a0, i);
             h = setBit(h, a1, i + 1);
             h = setBit(h, a2, i + 2);
             h = setBit(h, a3, i + 3);
+            h = setBit(h, a4, i + 4);
+            h = setBit(h, a5, i + 5);
+            h = setBit(h, a6, i + 6);
+            h = setBit(h, a7, i + 7);
         }
         for (; i < bits; i++) {
             FloatVector a = FloatVector.zero(S);
             for (int x = 0; x < d; x++) {
-                a = a.add(FloatVector.fromArray(S, panels, base + x * L).mul(dir[i * d + x]));
+                a = FloatVector.fromArray(S, panels, base + x * L).fma(FloatVector.broadcast(S, dir[i * d + x]), a);
             }
             h = setBit(h, a, i);
         }

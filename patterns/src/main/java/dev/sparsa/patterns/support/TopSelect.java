@@ -2,7 +2,8 @@ package dev.sparsa.patterns.support;
 
 /**
  * Deterministic top-k over float scores: larger scores first, ties to the lower index; candidates
- * are the indices in {@code [0, n)} a filter admits. Expected O(n) (quickselect on packed keys), no boxing.
+ * are the indices in {@code [0, n)} a filter admits. Expected O(n) (a score histogram narrows large
+ * inputs to the candidates that can rank, then a quickselect on packed keys), no boxing.
  */
 public final class TopSelect {
     private TopSelect() {
@@ -28,15 +29,21 @@ public final class TopSelect {
             return new int[0];
         }
         long[] packed = scratch(n);
-        int m = 0;
-        for (int i = 0; i < n; i++) {
-            float v = scores[i];
-            if (v != v || (admit != null && !admit.test(i))) {
-                continue;
+        int m = n > PREFILTER_FROM ? prefiltered(scores, n, k, admit, packed) : -1;
+        int take;
+        if (m >= 0) {
+            take = k; // the prefilter kept every key that can rank in the top k, and more than k of them
+        } else {
+            m = 0;
+            for (int i = 0; i < n; i++) {
+                float v = scores[i];
+                if (v != v || (admit != null && !admit.test(i))) {
+                    continue;
+                }
+                packed[m++] = pack(v, i);
             }
-            packed[m++] = pack(v, i);
+            take = Math.min(k, m);
         }
-        int take = Math.min(k, m);
         if (take < m) {
             selectLargest(packed, m, take);
         }
@@ -55,6 +62,60 @@ public final class TopSelect {
             }
         }
         return out;
+    }
+
+    /** Candidate counts above which {@link #prefiltered} runs before the quickselect. */
+    private static final int PREFILTER_FROM = 4096;
+    private static final int BUCKETS = 2048;
+
+    /**
+     * Packs only the candidates that can rank in the top {@code k}: a histogram of the scores over
+     * {@code BUCKETS} equal-width buckets between the smallest and largest candidate (a monotone map,
+     * so equal scores share a bucket) finds the bucket holding the k-th best; every candidate in it
+     * or above is packed. Returns how many were packed, or -1 when the prefilter does not apply
+     * (k covers every candidate, or the scores are all equal or not finite) and the caller packs all.
+     */
+    private static int prefiltered(float[] scores, int n, int k, Admit admit, long[] packed) {
+        float lo = Float.POSITIVE_INFINITY;
+        float hi = Float.NEGATIVE_INFINITY;
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            float v = scores[i];
+            if (v != v || (admit != null && !admit.test(i))) {
+                continue;
+            }
+            m++;
+            lo = Math.min(lo, v);
+            hi = Math.max(hi, v);
+        }
+        if (k >= m || !(hi > lo) || Float.isInfinite(lo) || Float.isInfinite(hi)) {
+            return -1;
+        }
+        double width = (BUCKETS - 1) / ((double) hi - lo);
+        int[] hist = new int[BUCKETS];
+        for (int i = 0; i < n; i++) {
+            float v = scores[i];
+            if (v != v || (admit != null && !admit.test(i))) {
+                continue;
+            }
+            hist[(int) (((double) v - lo) * width)]++;
+        }
+        int cut = BUCKETS - 1;
+        for (int seen = 0; cut > 0; cut--) {
+            seen += hist[cut];
+            if (seen >= k) {
+                break;
+            }
+        }
+        int kept = 0;
+        for (int i = 0; i < n; i++) {
+            float v = scores[i];
+            if (v != v || (admit != null && !admit.test(i)) || (int) (((double) v - lo) * width) < cut) {
+                continue;
+            }
+            packed[kept++] = pack(v, i);
+        }
+        return kept;
     }
 
     /** Sortable (score, index) key: larger means ranked first. */

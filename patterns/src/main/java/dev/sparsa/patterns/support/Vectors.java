@@ -28,26 +28,19 @@ public final class Vectors {
         return out;
     }
 
-    /** Dot product of row {@code i} of {@code a} and row {@code j} of {@code b}, both of width {@code d}. */
+    /**
+     * Dot product of row {@code i} of {@code a} and row {@code j} of {@code b}, both of width {@code d}:
+     * one chain of fused multiply-adds over the channels in order. This fixed order is the
+     * definition the vectorised {@link KeyPanels} reproduce bitwise.
+     */
     public static float dot(float[] a, int i, float[] b, int j, int d) {
-        // four independent sums: a fixed order (deterministic) that the JIT can pipeline
-        float s0 = 0;
-        float s1 = 0;
-        float s2 = 0;
-        float s3 = 0;
+        float s = 0;
         int ai = i * d;
         int bj = j * d;
-        int x = 0;
-        for (; x + 3 < d; x += 4) {
-            s0 += a[ai + x] * b[bj + x];
-            s1 += a[ai + x + 1] * b[bj + x + 1];
-            s2 += a[ai + x + 2] * b[bj + x + 2];
-            s3 += a[ai + x + 3] * b[bj + x + 3];
+        for (int x = 0; x < d; x++) {
+            s = Math.fma(a[ai + x], b[bj + x], s);
         }
-        for (; x < d; x++) {
-            s0 += a[ai + x] * b[bj + x];
-        }
-        return (s0 + s1) + (s2 + s3);
+        return s;
     }
 
     /** Means of consecutive groups of {@code size} rows (the last group may be shorter): {@code [ceil(n/size) · d]}. */

@@ -39,6 +39,7 @@ final class SharedKeySetLayout {
         boolean causal = ctx.causal();
         int sinkBlocks = s == 0 || nk == 0 ? 0 : (Math.min(s, nk) - 1) / bc + 1;
         boolean[] edge = new boolean[Math.max(1, blocks)];
+        boolean[] vis = new boolean[Math.max(1, blocks)];
         for (int t = 0, r0 = 0; r0 < nq; t++, r0 += rows) {
             int cnt = Math.min(rows, nq - r0);
             long pLo = (long) r0 + ctx.queryOffset();
@@ -49,11 +50,19 @@ final class SharedKeySetLayout {
             long hi = Math.min(nk - 1L, pHi);
             int bLo = hi < lo ? 1 : (int) (lo / bc);
             int bHi = hi < lo ? 0 : (int) (hi / bc);
+            // which blocks the predicate visits for this tile (sink blocks and the band's), once per tile
+            int second = Math.max(sinkBlocks, bLo);
+            for (int blk = 0; blk < sinkBlocks; blk++) {
+                vis[blk] = visited(f, blk, sinkBlocks, bLo, bHi, pLo, pHi, bc, nk);
+            }
+            for (int blk = second; blk <= bHi; blk++) {
+                vis[blk] = visited(f, blk, sinkBlocks, bLo, bHi, pLo, pHi, bc, nk);
+            }
             // blocks where a selected key is needed by rows the predicate does not admit
             int edges = 0;
             for (int key : keys) {
                 int blk = key / bc;
-                if (key >= s && visited(f, blk, sinkBlocks, bLo, bHi, pLo, pHi, bc, nk)
+                if (key >= s && vis[blk]
                         && (key <= pHi - w || (!causal && key > pLo))) {
                     if (!edge[blk]) {
                         edge[blk] = true;
@@ -63,7 +72,6 @@ final class SharedKeySetLayout {
             }
             HeadLayout.Builder.Tile tile = b.tile(r0, cnt);
             int sel0 = 0;
-            int second = Math.max(sinkBlocks, bLo);
             for (int blk = sinkBlocks > 0 ? 0 : second; blk < sinkBlocks || (blk >= second && blk <= bHi); blk = blk + 1 < sinkBlocks ? blk + 1 : Math.max(blk + 1, second)) {
                 int k0 = blk * bc;
                 int k1 = Math.min(nk, k0 + bc);
@@ -99,12 +107,18 @@ final class SharedKeySetLayout {
             }
             // selected keys outside the visited blocks: every row of the tile must see them
             for (int key : keys) {
-                if (!visited(f, key / bc, sinkBlocks, bLo, bHi, pLo, pHi, bc, nk)) {
+                if (!vis[key / bc]) {
                     if (causal && key > pLo) {
                         return null;
                     }
                     tile.unconditional(key, 0f);
                 }
+            }
+            for (int blk = 0; blk < sinkBlocks; blk++) {
+                vis[blk] = false;
+            }
+            for (int blk = second; blk <= bHi; blk++) {
+                vis[blk] = false;
             }
             if (edges > 0) {
                 for (int key : keys) {

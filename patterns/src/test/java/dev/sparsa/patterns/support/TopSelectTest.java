@@ -32,6 +32,29 @@ class TopSelectTest {
         }
     }
 
+    /** Above 4096 candidates a score histogram prefilters; it must not change the selection. */
+    @Test
+    void largeInputsThroughThePrefilterEqualFullSort() {
+        SplittableRandom rnd = new SplittableRandom(29);
+        for (int rep = 0; rep < 16; rep++) {
+            int n = rnd.nextInt(4097, 20000);
+            float[] s = new float[n];
+            for (int i = 0; i < n; i++) {
+                s[i] = switch (rep % 4) {
+                    case 0 -> (float) rnd.nextGaussian();
+                    case 1 -> rnd.nextInt(0, 50); // heavy ties at the boundary
+                    case 2 -> (float) Math.exp(rnd.nextGaussian() * 8); // wide dynamic range
+                    default -> rnd.nextInt(10) == 0 ? -0f : rnd.nextInt(10) == 0 ? 0f : rnd.nextInt(20) == 0 ? Float.NaN
+                            : (float) rnd.nextGaussian();
+                };
+            }
+            int k = rep % 5 == 4 ? n : rnd.nextInt(1, n / 2);
+            int mod = rnd.nextInt(1, 4);
+            TopSelect.Admit admit = rep % 2 == 0 ? null : i -> i % mod != 0;
+            assertArrayEquals(bruteForce(s, n, k, admit), TopSelect.top(s, n, k, admit), "rep " + rep);
+        }
+    }
+
     private static int[] bruteForce(float[] s, int n, int k, TopSelect.Admit admit) {
         List<Integer> c = new ArrayList<>();
         for (int i = 0; i < n; i++) {
