@@ -2,6 +2,8 @@ package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
 import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Angular (sign-random-projection) LSH with explicit, seeded projections (Charikar's SimHash, as
@@ -12,6 +14,9 @@ import java.util.SplittableRandom;
  * @throws IllegalArgumentException if {@code bits} is not in [1, 30] or {@code dim < 1}
  */
 public final class AngularLsh {
+    /** Eight lanes, fixed (not the machine's preferred width): the summation order is part of the hash. */
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    private static final int LANES = 8;
     private final int bits;
     private final int dim;
     private final float[] directions; // [bits][dim]
@@ -33,35 +38,129 @@ public final class AngularLsh {
         return bits;
     }
 
-    /** The hash of row {@code row} of a flat {@code [n · dim]} array. */
+    /**
+     * The hash of row {@code row} of a flat {@code [n · dim]} array. Each projection {@code x · r_i}
+     * is summed in a fixed order, the definition {@link #hashAll} vectorises bitwise: eight running
+     * sums (channel {@code x} into sum {@code x mod 8}, each a chain of fused multiply-adds in
+     * channel order), then added in order {@code ((s0 + s1) + s2) + … + s7}.
+     */
     public int hash(float[] rows, int row) {
         int h = 0;
         int off = row * dim;
+        float[] part = new float[LANES];
         for (int i = 0; i < bits; i++) {
-            float s = 0;
+            java.util.Arrays.fill(part, 0f);
             for (int x = 0; x < dim; x++) {
-                s = Math.fma(rows[off + x], directions[i * dim + x], s);
+                part[x & (LANES - 1)] = Math.fma(rows[off + x], directions[i * dim + x], part[x & (LANES - 1)]);
             }
-            if (s > 0) {
+            if (reduce(part) > 0) {
                 h |= 1 << i;
             }
         }
         return h;
     }
 
-    /** Hashes of every row of a flat {@code [n · dim]} array. */
+    /** Hashes of the first {@code n} rows of a flat {@code [n · dim]} array, bitwise {@link #hash} of each. */
     public int[] hashAll(float[] rows, int n) {
-        // vectorised across rows, bitwise equal to hash(rows, r) for every r
-        return dev.sparsa.patterns.support.KeyPanels.of(rows, n, dim).signHashes(directions, bits);
+        if (n < 0 || rows == null || rows.length < (long) n * dim) {
+            throw new IllegalArgumentException("rows: need n >= 0 and n·dim floats, got n=" + n + " for dim " + dim);
+        }
+        int[] out = new int[n];
+        int d8 = dim & ~(LANES - 1);
+        float[] part = new float[LANES];
+        FloatVector[] acc = new FloatVector[8];
+        for (int r = 0; r < n; r++) {
+            int off = r * dim;
+            int h = 0;
+            int i = 0;
+            // eight directions at a time: eight independent fused chains per row
+            for (; i + 7 < bits; i += 8) {
+                int o = i * dim;
+                FloatVector a0 = FloatVector.zero(S);
+                FloatVector a1 = FloatVector.zero(S);
+                FloatVector a2 = FloatVector.zero(S);
+                FloatVector a3 = FloatVector.zero(S);
+                FloatVector a4 = FloatVector.zero(S);
+                FloatVector a5 = FloatVector.zero(S);
+                FloatVector a6 = FloatVector.zero(S);
+                FloatVector a7 = FloatVector.zero(S);
+                for (int x = 0; x < d8; x += LANES) {
+                    FloatVector v = FloatVector.fromArray(S, rows, off + x);
+                    a0 = v.fma(FloatVector.fromArray(S, directions, o + x), a0);
+                    a1 = v.fma(FloatVector.fromArray(S, directions, o + dim + x), a1);
+                    a2 = v.fma(FloatVector.fromArray(S, directions, o + 2 * dim + x), a2);
+                    a3 = v.fma(FloatVector.fromArray(S, directions, o + 3 * dim + x), a3);
+                    a4 = v.fma(FloatVector.fromArray(S, directions, o + 4 * dim + x), a4);
+                    a5 = v.fma(FloatVector.fromArray(S, directions, o + 5 * dim + x), a5);
+                    a6 = v.fma(FloatVector.fromArray(S, directions, o + 6 * dim + x), a6);
+                    a7 = v.fma(FloatVector.fromArray(S, directions, o + 7 * dim + x), a7);
+                }
+                acc[0] = a0;
+                acc[1] = a1;
+                acc[2] = a2;
+                acc[3] = a3;
+                acc[4] = a4;
+                acc[5] = a5;
+                acc[6] = a6;
+                acc[7] = a7;
+                for (int j = 0; j < 8; j++) {
+                    if (finish(acc[j], rows, off, (i + j) * dim, d8, part) > 0) {
+                        h |= 1 << (i + j);
+                    }
+                }
+            }
+            for (; i < bits; i++) {
+                FloatVector a = FloatVector.zero(S);
+                for (int x = 0; x < d8; x += LANES) {
+                    a = FloatVector.fromArray(S, rows, off + x).fma(FloatVector.fromArray(S, directions, i * dim + x), a);
+                }
+                if (finish(a, rows, off, i * dim, d8, part) > 0) {
+                    h |= 1 << i;
+                }
+            }
+            out[r] = h;
+        }
+        return out;
     }
 
-    /** Hashes of every row already packed in panels (bitwise {@link #hash} of each row). */
-    public int[] hashAll(dev.sparsa.patterns.support.KeyPanels rows) {
-        return rows.signHashes(directions, bits);
+    /** Continues the eight sums of {@code acc} over the tail channels {@code [d8, dim)}, then reduces them in order. */
+    private float finish(FloatVector acc, float[] rows, int off, int dirOff, int d8, float[] part) {
+        acc.intoArray(part, 0);
+        for (int x = d8; x < dim; x++) {
+            part[x & (LANES - 1)] = Math.fma(rows[off + x], directions[dirOff + x], part[x & (LANES - 1)]);
+        }
+        return reduce(part);
+    }
+
+    private static float reduce(float[] part) {
+        float s = part[0];
+        for (int l = 1; l < LANES; l++) {
+            s += part[l];
+        }
+        return s;
     }
 
     /** Indices {@code 0..n-1} sorted by (hash, index). */
     public static int[] sortByBucket(int[] hashes) {
+        int max = 0;
+        for (int h : hashes) {
+            max = Math.max(max, h);
+        }
+        if (max < (1 << 16)) {
+            // a stable counting sort: (hash, index) order in O(n + buckets)
+            int[] start = new int[max + 2];
+            for (int h : hashes) {
+                start[h + 1]++;
+            }
+            for (int b = 1; b < start.length; b++) {
+                start[b] += start[b - 1];
+            }
+            int[] order = new int[hashes.length];
+            for (int i = 0; i < hashes.length; i++) {
+                order[start[hashes[i]]++] = i;
+            }
+            return order;
+        }
         long[] packed = new long[hashes.length];
         for (int i = 0; i < hashes.length; i++) {
             packed[i] = ((long) hashes[i] << 32) | i;

@@ -2,7 +2,7 @@ package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
-import dev.sparsa.patterns.support.KeyPanels;
+import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
@@ -56,12 +56,6 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
     /** The per-round chunk assignment of one slice (the oracle's view). */
     public Assignment assign(PlanContext ctx, float[] q, float[] k) {
         int d = ctx.shape().headDim();
-        return assign(ctx, KeyPanels.of(q, ctx.queryLength(), d), KeyPanels.of(k, ctx.keyLength(), d));
-    }
-
-    /** {@link #assign(PlanContext, float[], float[])} from Q and K packed once for every round. */
-    private Assignment assign(PlanContext ctx, KeyPanels q, KeyPanels k) {
-        int d = ctx.shape().headDim();
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
         int chunk = Math.min(this.chunk, ctx.geometry().tileRows());
@@ -70,8 +64,8 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         int[][] kc = new int[rounds][nk];
         for (int r = 0; r < rounds; r++) {
             AngularLsh lsh = new AngularLsh(bits, d, seed + 0x9E3779B97F4A7C15L * (r + 1));
-            int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q));
-            int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k));
+            int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q, nq));
+            int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k, nk));
             for (int i = 0; i < nq; i++) {
                 qc[r][qOrder[i]] = i / chunk;
             }
@@ -87,8 +81,8 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
-        return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, KeyPanels.of(q, b, h),
-                KeyPanels.of(k, b, ctx.shape().kvHeadOf(h)))), name());
+        return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, Vectors.rows(q, b, h),
+                Vectors.rows(k, b, ctx.shape().kvHeadOf(h)))), name());
     }
 
     private HeadLayout layout(PlanContext ctx, Assignment a) {

@@ -2,7 +2,7 @@ package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
-import dev.sparsa.patterns.support.KeyPanels;
+import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
@@ -52,20 +52,14 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
     public record Chunks(int[][] rows, int[][] keys) {
     }
 
-    /** The chunking of one slice. */
+    /** The chunking of one slice from its flat Q and K rows ({@code [n · headDim]}). */
     public Chunks chunks(PlanContext ctx, float[] q, float[] k) {
-        int d = ctx.shape().headDim();
-        return chunks(ctx, KeyPanels.of(q, ctx.queryLength(), d), KeyPanels.of(k, ctx.keyLength(), d));
-    }
-
-    /** {@link #chunks(PlanContext, float[], float[])} from Q and K already packed in panels. */
-    private Chunks chunks(PlanContext ctx, KeyPanels q, KeyPanels k) {
         int d = ctx.shape().headDim();
         AngularLsh lsh = new AngularLsh(bits, d, seed);
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
-        int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q));
-        int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k));
+        int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q, nq));
+        int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k, nk));
         int chunk = effectiveChunk(ctx);
         int c = (nq + chunk - 1) / chunk;
         int[][] rows = new int[c][];
@@ -93,8 +87,24 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
         for (int s = 0; s < samples; s++) {
             out[s] = rnd.nextInt(nk);
         }
-        return java.util.Arrays.stream(out).sorted().distinct()
-                .filter(key -> java.util.Arrays.binarySearch(chunkKeys, key) < 0).toArray();
+        java.util.Arrays.sort(out);
+        // distinct, and outside the chunk's own keys (both ascending: one merge walk)
+        int n = 0;
+        int c = 0;
+        for (int s = 0; s < out.length; s++) {
+            int key = out[s];
+            if (n > 0 && out[n - 1] == key) {
+                continue;
+            }
+            while (c < chunkKeys.length && chunkKeys[c] < key) {
+                c++;
+            }
+            if (c < chunkKeys.length && chunkKeys[c] == key) {
+                continue;
+            }
+            out[n++] = key;
+        }
+        return java.util.Arrays.copyOf(out, n);
     }
 
     /** The log-weight of sampled keys: {@code log(Nk / samples)}. */
@@ -107,7 +117,7 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
         Plans.checkInputs(ctx, q, k);
         int nk = ctx.keyLength();
         return Plans.perSliceParallel(ctx, (b, h) -> {
-            Chunks ch = chunks(ctx, KeyPanels.of(q, b, h), KeyPanels.of(k, b, ctx.shape().kvHeadOf(h)));
+            Chunks ch = chunks(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
             int slice = b * ctx.shape().qHeads() + h;
             HeadLayout.Builder lb = HeadLayout.builder(ctx, ctx.basePredicate());
             for (int i = 0; i < ch.rows().length; i++) {
@@ -115,13 +125,15 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
                     continue;
                 }
                 HeadLayout.Builder.Tile t = lb.listedTile(ch.rows()[i]);
-                for (int key : ch.keys()[i]) {
-                    t.gather(key);
-                }
-                if (samples > 0) {
-                    float w = sampleLogWeight(nk);
-                    for (int key : sampled(slice, i, ch.keys()[i], nk)) {
-                        t.gather(key, w);
+                int[] own = ch.keys()[i];
+                int[] extra = samples > 0 ? sampled(slice, i, own, nk) : new int[0];
+                float w = samples > 0 ? sampleLogWeight(nk) : 0f;
+                // both lists ascending and disjoint: merged, so the builder finds them sorted
+                for (int a = 0, e = 0; a < own.length || e < extra.length; ) {
+                    if (e >= extra.length || (a < own.length && own[a] < extra[e])) {
+                        t.gather(own[a++]);
+                    } else {
+                        t.gather(extra[e++], w);
                     }
                 }
                 t.end();

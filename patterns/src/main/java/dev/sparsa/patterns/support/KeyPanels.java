@@ -57,12 +57,20 @@ public final class KeyPanels {
         int d = t.dim();
         int groups = (n + L - 1) / L;
         float[] p = new float[groups * L * d];
-        float[] row = new float[d];
-        for (int key = 0; key < n; key++) {
-            t.readRow(batch, head, key, row, 0);
-            int base = (key / L) * L * d + key % L;
+        float[] rows = new float[L * d];
+        // L rows at a time, transposed so that the panel is written in order
+        for (int g = 0; g < groups; g++) {
+            int k0 = g * L;
+            int m = Math.min(L, n - k0);
+            for (int j = 0; j < m; j++) {
+                t.readRow(batch, head, k0 + j, rows, j * d);
+            }
+            int base = g * L * d;
             for (int x = 0; x < d; x++) {
-                p[base + x * L] = row[x];
+                int at = base + x * L;
+                for (int j = 0; j < m; j++) {
+                    p[at + j] = rows[j * d + x];
+                }
             }
         }
         return new KeyPanels(p, n, d);
@@ -187,79 +195,6 @@ public final class KeyPanels {
         }
         a0.intoArray(out, outBase + g * L);
     }
-
-    /**
-     * Sign hashes of every packed row against {@code bits} directions ({@code directions} flat
-     * {@code [bits · d]}): bit {@code i} of {@code out[row]} is set when {@code Σ_x row[x] · dir_i[x] > 0},
-     * the sum taken <b>sequentially</b> over {@code x} (one running float sum of fused multiply-adds)
-     * in every lane, so each hash is bitwise that of the plain scalar loop ({@code AngularLsh.hash}).
-     * Directions are handled eight at a time (eight independent chains per panel) so the FMAs pipeline.
-     *
-     * @throws IllegalArgumentException if {@code bits} is outside [1, 31] or the directions are too short
-     */
-    public int[] signHashes(float[] directions, int bits) {
-        if (bits < 1 || bits > 31 || directions == null || directions.length < (long) bits * d) {
-            throw new IllegalArgumentException("directions: need bits in [1, 31] and bits·d floats, got bits=" + bits);
-        }
-        int[] out = new int[paddedLength(n)];
-        int groups = (n + L - 1) / L;
-        for (int g = 0; g < groups; g++) {
-            signPanel(directions, bits, g, out);
-        }
-        return java.util.Arrays.copyOf(out, n);
-    }
-
-    private void signPanel(float[] dir, int bits, int g, int[] out) {
-        int base = g * L * d;
-        jdk.incubator.vector.IntVector h = jdk.incubator.vector.IntVector.zero(INTS);
-        int i = 0;
-        // eight directions at a time: eight independent fused chains hide the FMA latency
-        for (; i + 7 < bits; i += 8) {
-            FloatVector a0 = FloatVector.zero(S);
-            FloatVector a1 = FloatVector.zero(S);
-            FloatVector a2 = FloatVector.zero(S);
-            FloatVector a3 = FloatVector.zero(S);
-            FloatVector a4 = FloatVector.zero(S);
-            FloatVector a5 = FloatVector.zero(S);
-            FloatVector a6 = FloatVector.zero(S);
-            FloatVector a7 = FloatVector.zero(S);
-            int o = i * d;
-            for (int x = 0; x < d; x++) {
-                FloatVector v = FloatVector.fromArray(S, panels, base + x * L);
-                a0 = v.fma(FloatVector.broadcast(S, dir[o + x]), a0);
-                a1 = v.fma(FloatVector.broadcast(S, dir[o + d + x]), a1);
-                a2 = v.fma(FloatVector.broadcast(S, dir[o + 2 * d + x]), a2);
-                a3 = v.fma(FloatVector.broadcast(S, dir[o + 3 * d + x]), a3);
-                a4 = v.fma(FloatVector.broadcast(S, dir[o + 4 * d + x]), a4);
-                a5 = v.fma(FloatVector.broadcast(S, dir[o + 5 * d + x]), a5);
-                a6 = v.fma(FloatVector.broadcast(S, dir[o + 6 * d + x]), a6);
-                a7 = v.fma(FloatVector.broadcast(S, dir[o + 7 * d + x]), a7);
-            }
-            h = setBit(h, a0, i);
-            h = setBit(h, a1, i + 1);
-            h = setBit(h, a2, i + 2);
-            h = setBit(h, a3, i + 3);
-            h = setBit(h, a4, i + 4);
-            h = setBit(h, a5, i + 5);
-            h = setBit(h, a6, i + 6);
-            h = setBit(h, a7, i + 7);
-        }
-        for (; i < bits; i++) {
-            FloatVector a = FloatVector.zero(S);
-            for (int x = 0; x < d; x++) {
-                a = FloatVector.fromArray(S, panels, base + x * L).fma(FloatVector.broadcast(S, dir[i * d + x]), a);
-            }
-            h = setBit(h, a, i);
-        }
-        h.intoArray(out, g * L);
-    }
-
-    private static jdk.incubator.vector.IntVector setBit(jdk.incubator.vector.IntVector h, FloatVector sum, int bit) {
-        var positive = sum.compare(jdk.incubator.vector.VectorOperators.GT, 0f).cast(INTS);
-        return h.lanewise(jdk.incubator.vector.VectorOperators.OR, jdk.incubator.vector.IntVector.broadcast(INTS, 1 << bit), positive);
-    }
-
-    private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, S.vectorShape());
 
     /** {@code count} rounded up to a whole number of panels: the length {@link #dots} writes. */
     public static int paddedLength(int count) {

@@ -48,31 +48,6 @@ class KeyPanelsTest {
     }
 
     @Test
-    void signHashesAreBitwiseScalarHashes() {
-        SplittableRandom rnd = new SplittableRandom(4);
-        for (int dim : new int[] {1, 5, 16, 128}) {
-            for (int bits : new int[] {1, 3, 4, 8, 13, 30}) {
-                for (int n : new int[] {0, 1, 9, 40}) {
-                    float[] rows = new float[n * dim];
-                    for (int i = 0; i < rows.length; i++) {
-                        // some exact zeros so that sums of exactly 0 (not > 0) occur
-                        rows[i] = rnd.nextInt(5) == 0 ? 0f : (float) rnd.nextGaussian();
-                    }
-                    if (n > 0) {
-                        java.util.Arrays.fill(rows, 0, dim, 0f);
-                    }
-                    dev.sparsa.patterns.lsh.AngularLsh lsh = new dev.sparsa.patterns.lsh.AngularLsh(bits, dim, rnd.nextLong());
-                    int[] all = lsh.hashAll(rows, n);
-                    assertEquals(n, all.length);
-                    for (int r = 0; r < n; r++) {
-                        assertEquals(lsh.hash(rows, r), all[r], "dim=" + dim + " bits=" + bits + " row " + r);
-                    }
-                }
-            }
-        }
-    }
-
-    @Test
     void rejectsBadArguments() {
         assertThrows(IllegalArgumentException.class, () -> KeyPanels.of(new float[3], 2, 2));
         KeyPanels p = KeyPanels.of(new float[8], 4, 2);
