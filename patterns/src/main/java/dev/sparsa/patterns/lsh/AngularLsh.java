@@ -68,9 +68,16 @@ public final class AngularLsh {
         int[] out = new int[n];
         int d8 = dim & ~(LANES - 1);
         float[] part = new float[LANES];
-        FloatVector[] acc = new FloatVector[8];
         for (int r = 0; r < n; r++) {
-            int off = r * dim;
+            out[r] = hashRow(rows, r * dim, d8, part);
+        }
+        return out;
+    }
+
+    // one row: small and called often, so the JIT compiles it (with the vector intrinsics) early
+    // instead of running a long first call in the interpreter's slow vector fallback
+    private int hashRow(float[] rows, int off, int d8, float[] part) {
+        {
             int h = 0;
             int i = 0;
             // eight directions at a time: eight independent fused chains per row
@@ -95,19 +102,15 @@ public final class AngularLsh {
                     a6 = v.fma(FloatVector.fromArray(S, directions, o + 6 * dim + x), a6);
                     a7 = v.fma(FloatVector.fromArray(S, directions, o + 7 * dim + x), a7);
                 }
-                acc[0] = a0;
-                acc[1] = a1;
-                acc[2] = a2;
-                acc[3] = a3;
-                acc[4] = a4;
-                acc[5] = a5;
-                acc[6] = a6;
-                acc[7] = a7;
-                for (int j = 0; j < 8; j++) {
-                    if (finish(acc[j], rows, off, (i + j) * dim, d8, part) > 0) {
-                        h |= 1 << (i + j);
-                    }
-                }
+                // each sum straight to its bit (vectors kept out of arrays so they stay in registers)
+                h |= bit(finish(a0, rows, off, o, d8, part), i);
+                h |= bit(finish(a1, rows, off, o + dim, d8, part), i + 1);
+                h |= bit(finish(a2, rows, off, o + 2 * dim, d8, part), i + 2);
+                h |= bit(finish(a3, rows, off, o + 3 * dim, d8, part), i + 3);
+                h |= bit(finish(a4, rows, off, o + 4 * dim, d8, part), i + 4);
+                h |= bit(finish(a5, rows, off, o + 5 * dim, d8, part), i + 5);
+                h |= bit(finish(a6, rows, off, o + 6 * dim, d8, part), i + 6);
+                h |= bit(finish(a7, rows, off, o + 7 * dim, d8, part), i + 7);
             }
             for (; i < bits; i++) {
                 FloatVector a = FloatVector.zero(S);
@@ -118,9 +121,8 @@ public final class AngularLsh {
                     h |= 1 << i;
                 }
             }
-            out[r] = h;
+            return h;
         }
-        return out;
     }
 
     /** Continues the eight sums of {@code acc} over the tail channels {@code [d8, dim)}, then reduces them in order. */
@@ -130,6 +132,10 @@ public final class AngularLsh {
             part[x & (LANES - 1)] = Math.fma(rows[off + x], directions[dirOff + x], part[x & (LANES - 1)]);
         }
         return reduce(part);
+    }
+
+    private static int bit(float projection, int i) {
+        return projection > 0 ? 1 << i : 0;
     }
 
     private static float reduce(float[] part) {
