@@ -2,8 +2,8 @@ package dev.sparsa.patterns.support;
 
 /**
  * Deterministic top-k over float scores: larger scores first, ties to the lower index; candidates
- * are the indices in {@code [0, n)} a filter admits. Expected O(n) (a score histogram narrows large
- * inputs to the candidates that can rank, then a quickselect on packed keys), no boxing.
+ * are the indices in {@code [0, n)} a filter admits. Expected O(n) (a threshold from a sample narrows
+ * large inputs to the candidates that can rank, then a quickselect on packed keys), no boxing.
  */
 public final class TopSelect {
     private TopSelect() {
@@ -66,56 +66,45 @@ public final class TopSelect {
 
     /** Candidate counts above which {@link #prefiltered} runs before the quickselect. */
     private static final int PREFILTER_FROM = 4096;
-    private static final int BUCKETS = 2048;
+    private static final int SAMPLE = 512;
 
     /**
-     * Packs only the candidates that can rank in the top {@code k}: a histogram of the scores over
-     * {@code BUCKETS} equal-width buckets between the smallest and largest candidate (a monotone map,
-     * so equal scores share a bucket) finds the bucket holding the k-th best; every candidate in it
-     * or above is packed. Returns how many were packed, or -1 when the prefilter does not apply
-     * (k covers every candidate, or the scores are all equal or not finite) and the caller packs all.
+     * Packs only candidates that can rank in the top {@code k}: a threshold {@code τ} is read off a
+     * strided sample of the scores (a little below the sample's estimate of the k-th best), and every
+     * candidate with score {@code ≥ τ} is packed. When at least {@code k} are, the k-th best score is
+     * {@code ≥ τ}, so every member of the top k was packed (ties at {@code τ} included): the
+     * selection is exact. Returns how many were packed, or -1 when fewer than {@code k} passed (the
+     * caller then packs every candidate).
      */
     private static int prefiltered(float[] scores, int n, int k, Admit admit, long[] packed) {
-        float lo = Float.POSITIVE_INFINITY;
-        float hi = Float.NEGATIVE_INFINITY;
-        int m = 0;
-        for (int i = 0; i < n; i++) {
-            float v = scores[i];
-            if (v != v || (admit != null && !admit.test(i))) {
-                continue;
-            }
-            m++;
-            lo = Math.min(lo, v);
-            hi = Math.max(hi, v);
+        if (k > n / 2) {
+            return -1; // a large share: the threshold would save little
         }
-        if (k >= m || !(hi > lo) || Float.isInfinite(lo) || Float.isInfinite(hi)) {
+        float[] sample = new float[SAMPLE];
+        int ns = 0;
+        int step = n / SAMPLE;
+        for (int i = 0; i < n && ns < SAMPLE; i += step) {
+            float v = scores[i];
+            if (v == v && (admit == null || admit.test(i))) {
+                sample[ns++] = v;
+            }
+        }
+        if (ns < SAMPLE / 4) {
             return -1;
         }
-        double width = (BUCKETS - 1) / ((double) hi - lo);
-        int[] hist = new int[BUCKETS];
-        for (int i = 0; i < n; i++) {
-            float v = scores[i];
-            if (v != v || (admit != null && !admit.test(i))) {
-                continue;
-            }
-            hist[(int) (((double) v - lo) * width)]++;
-        }
-        int cut = BUCKETS - 1;
-        for (int seen = 0; cut > 0; cut--) {
-            seen += hist[cut];
-            if (seen >= k) {
-                break;
-            }
-        }
+        java.util.Arrays.sort(sample, 0, ns);
+        // rank from the top: the expected rank of the k-th best, with room for sampling error
+        int rank = (int) Math.min(ns - 1, Math.ceil((double) k / n * ns * 1.5) + 8);
+        float tau = sample[ns - 1 - rank];
         int kept = 0;
         for (int i = 0; i < n; i++) {
             float v = scores[i];
-            if (v != v || (admit != null && !admit.test(i)) || (int) (((double) v - lo) * width) < cut) {
-                continue;
+            // v >= tau is false for NaN
+            if (v >= tau && (admit == null || admit.test(i))) {
+                packed[kept++] = pack(v, i);
             }
-            packed[kept++] = pack(v, i);
         }
-        return kept;
+        return kept >= k ? kept : -1;
     }
 
     /** Sortable (score, index) key: larger means ranked first. */

@@ -11,6 +11,9 @@ import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Tensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Top-k per query block: the rows of each query tile share one selected key set. Candidates are the
@@ -140,6 +143,8 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         return out;
     }
 
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
     /** Query tiles scored together against each key panel. */
     private static final int POOL_GROUP = 16;
 
@@ -174,16 +179,30 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
     private int[] pooledTop(PlanContext ctx, int t, float[] dots, int at, int n, double scale, float[] score,
                             double[] buf) {
         TopSelect.Admit admit = candidates(ctx, t);
-        float max = Float.NEGATIVE_INFINITY;
-        boolean finite = true;
-        for (int key = 0; key < n; key++) {
-            float v = dots[at + key];
-            score[key] = v;
-            finite &= Float.isFinite(v);
-            max = Math.max(max, v);
+        // copy, maximum and finiteness in one vector pass (v − v is NaN exactly for NaN and ±∞)
+        FloatVector vmax = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        FloatVector bad = FloatVector.zero(F);
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, dots, at + i);
+            v.intoArray(score, i);
+            vmax = vmax.max(v);
+            bad = bad.add(v.sub(v));
         }
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        float nonFinite = bad.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float v = dots[at + i];
+            score[i] = v;
+            max = Math.max(max, v);
+            nonFinite += v - v;
+        }
+        boolean finite = nonFinite == 0f;
         if (finite) {
-            int[] top = TopSelect.top(score, n, k, admit);
+            // the forced keys (sinks and the tile's window) are no candidates: NaN is never selected,
+            // so the selection below needs no per-key filter
+            excludeForced(ctx, t, n, score);
+            int[] top = TopSelect.top(score, n, k, null);
             if (top.length < k) {
                 return top; // every candidate
             }
@@ -191,12 +210,21 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
             for (int key : top) {
                 kth = Math.min(kth, score[key]);
             }
-            float next = Float.NEGATIVE_INFINITY;
-            for (int key = 0, j = 0; key < n; key++) {
-                if (j < top.length && top[j] == key) {
-                    j++;
-                } else if (admit.test(key)) {
-                    next = Math.max(next, score[key]);
+            // the best candidate left out: the selected ones become NaN too, and a compare-and-blend
+            // maximum skips every NaN (score is rewritten below if the exact path is needed)
+            for (int key : top) {
+                score[key] = Float.NaN;
+            }
+            FloatVector vnext = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            int i2 = 0;
+            for (int end = F.loopBound(n); i2 < end; i2 += F.length()) {
+                FloatVector v = FloatVector.fromArray(F, score, i2);
+                vnext = vnext.blend(v, v.compare(VectorOperators.GT, vnext));
+            }
+            float next = vnext.reduceLanes(VectorOperators.MAX);
+            for (; i2 < n; i2++) {
+                if (score[i2] > next) {
+                    next = score[i2];
                 }
             }
             double gap = scale * kth - scale * next;
@@ -208,6 +236,24 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         java.util.Arrays.fill(score, 0, n, 0f);
         softmaxInto(dots, at, n, scale, buf, score);
         return TopSelect.top(score, n, k, admit);
+    }
+
+    /** Sets the scores of tile {@code t}'s forced keys (those {@link #candidates} rejects) to NaN. */
+    private void excludeForced(PlanContext ctx, int t, int n, float[] score) {
+        int rows = ctx.geometry().tileRows();
+        int r0 = t * rows;
+        int r1 = Math.min(ctx.queryLength(), r0 + rows);
+        long pLo = (long) r0 + ctx.queryOffset();
+        long pHi = (long) r1 - 1 + ctx.queryOffset();
+        for (int key = 0; key < Math.min(n, forced.sinks()); key++) {
+            score[key] = Float.NaN;
+        }
+        // keys with pHi − key < window and key <= pLo
+        long lo = Math.max(0, pHi - forced.window() + 1);
+        long hi = Math.min(n - 1L, pLo);
+        for (long key = lo; key <= hi; key++) {
+            score[(int) key] = Float.NaN;
+        }
     }
 
     /** Adds softmax(scale · dots[at .. at + n)) to {@code acc}. */
