@@ -72,7 +72,13 @@ final class SharedKeySetLayout {
             }
             HeadLayout.Builder.Tile tile = b.tile(r0, cnt);
             int sel0 = 0;
+            int out = 0; // next selected key to consider as one outside the visited blocks
+            // blocks ascending, and the outside keys between them, so the tile's keys arrive sorted
             for (int blk = sinkBlocks > 0 ? 0 : second; blk < sinkBlocks || (blk >= second && blk <= bHi); blk = blk + 1 < sinkBlocks ? blk + 1 : Math.max(blk + 1, second)) {
+                out = outsideKeys(tile, keys, out, blk, vis, bc, causal, pLo);
+                if (out < 0) {
+                    return null;
+                }
                 int k0 = blk * bc;
                 int k1 = Math.min(nk, k0 + bc);
                 if (f.classify(pLo, pHi, k0, k1 - 1, nk) == BlockClass.EMPTY) {
@@ -105,14 +111,8 @@ final class SharedKeySetLayout {
                     }
                 }
             }
-            // selected keys outside the visited blocks: every row of the tile must see them
-            for (int key : keys) {
-                if (!vis[key / bc]) {
-                    if (causal && key > pLo) {
-                        return null;
-                    }
-                    tile.unconditional(key, 0f);
-                }
+            if (outsideKeys(tile, keys, out, Integer.MAX_VALUE, vis, bc, causal, pLo) < 0) {
+                return null;
             }
             for (int blk = 0; blk < sinkBlocks; blk++) {
                 vis[blk] = false;
@@ -128,6 +128,26 @@ final class SharedKeySetLayout {
             tile.end();
         }
         return b.build();
+    }
+
+    /**
+     * Emits, from {@code keys[from..]}, the selected keys in blocks below {@code blk} that lie outside
+     * the visited blocks (every row of the tile must see them: unconditional). Returns the index of
+     * the first key at or above {@code blk}, or -1 when such a key is not visible to every row.
+     */
+    private static int outsideKeys(HeadLayout.Builder.Tile tile, int[] keys, int from, int blk, boolean[] vis, int bc,
+                                   boolean causal, long pLo) {
+        int i = from;
+        for (; i < keys.length && keys[i] / bc < blk; i++) {
+            int key = keys[i];
+            if (!vis[key / bc]) {
+                if (causal && key > pLo) {
+                    return -1;
+                }
+                tile.unconditional(key, 0f);
+            }
+        }
+        return i;
     }
 
     private static boolean visited(ElementPredicate f, int blk, int sinkBlocks, int bLo, int bHi, long pLo, long pHi,
