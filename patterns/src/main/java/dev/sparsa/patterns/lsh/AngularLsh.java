@@ -3,6 +3,7 @@ package dev.sparsa.patterns.lsh;
 import dev.sparsa.patterns.support.Checks;
 import java.util.SplittableRandom;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -14,7 +15,7 @@ import jdk.incubator.vector.VectorSpecies;
  * @throws IllegalArgumentException if {@code bits} is not in [1, 30] or {@code dim < 1}
  */
 public final class AngularLsh {
-    /** Eight lanes, fixed (not the machine's preferred width): the summation order is part of the hash. */
+    /** Eight lanes, fixed: one vector holds eight directions (one byte of the hash). */
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
     private static final int LANES = 8;
     private final int bits;
@@ -40,110 +41,102 @@ public final class AngularLsh {
 
     /**
      * The hash of row {@code row} of a flat {@code [n · dim]} array. Each projection {@code x · r_i}
-     * is summed in a fixed order, the definition {@link #hashAll} vectorises bitwise: eight running
-     * sums (channel {@code x} into sum {@code x mod 8}, each a chain of fused multiply-adds in
-     * channel order), then added in order {@code ((s0 + s1) + s2) + … + s7}.
+     * is one chain of fused multiply-adds over the channels in order, the definition {@link
+     * #hashAll} vectorises bitwise.
      */
     public int hash(float[] rows, int row) {
         int h = 0;
         int off = row * dim;
-        float[] part = new float[LANES];
         for (int i = 0; i < bits; i++) {
-            java.util.Arrays.fill(part, 0f);
+            float s = 0;
             for (int x = 0; x < dim; x++) {
-                part[x & (LANES - 1)] = Math.fma(rows[off + x], directions[i * dim + x], part[x & (LANES - 1)]);
+                s = Math.fma(rows[off + x], directions[i * dim + x], s);
             }
-            if (reduce(part) > 0) {
+            if (s > 0) {
                 h |= 1 << i;
             }
         }
         return h;
     }
 
-    /** Hashes of the first {@code n} rows of a flat {@code [n · dim]} array, bitwise {@link #hash} of each. */
+    /**
+     * Hashes of the first {@code n} rows of a flat {@code [n · dim]} array, bitwise {@link #hash} of
+     * each: lanes are directions (eight per vector, channel-major copies of the directions), so a
+     * vector of running sums compared with 0 is a byte of the hash, and eight rows at a time keep
+     * eight independent FMA chains in flight.
+     *
+     * @throws IllegalArgumentException if the array holds fewer than {@code n} rows
+     */
     public int[] hashAll(float[] rows, int n) {
         if (n < 0 || rows == null || rows.length < (long) n * dim) {
             throw new IllegalArgumentException("rows: need n >= 0 and n·dim floats, got n=" + n + " for dim " + dim);
         }
         int[] out = new int[n];
-        int d8 = dim & ~(LANES - 1);
-        float[] part = new float[LANES];
-        for (int r = 0; r < n; r++) {
-            out[r] = hashRow(rows, r * dim, d8, part);
+        for (int g = 0; g * LANES < bits; g++) {
+            float[] dirT = transposed(g);
+            int r = 0;
+            for (; r + 7 < n; r += 8) {
+                eightRows(rows, r, dirT, g, out);
+            }
+            for (; r < n; r++) {
+                FloatVector acc = FloatVector.zero(S);
+                int off = r * dim;
+                for (int x = 0; x < dim; x++) {
+                    acc = FloatVector.broadcast(S, rows[off + x]).fma(FloatVector.fromArray(S, dirT, x * LANES), acc);
+                }
+                out[r] |= byteOf(acc, g);
+            }
         }
         return out;
     }
 
-    // one row: small and called often, so the JIT compiles it (with the vector intrinsics) early
-    // instead of running a long first call in the interpreter's slow vector fallback
-    private int hashRow(float[] rows, int off, int d8, float[] part) {
-        {
-            int h = 0;
-            int i = 0;
-            // eight directions at a time: eight independent fused chains per row
-            for (; i + 7 < bits; i += 8) {
-                int o = i * dim;
-                FloatVector a0 = FloatVector.zero(S);
-                FloatVector a1 = FloatVector.zero(S);
-                FloatVector a2 = FloatVector.zero(S);
-                FloatVector a3 = FloatVector.zero(S);
-                FloatVector a4 = FloatVector.zero(S);
-                FloatVector a5 = FloatVector.zero(S);
-                FloatVector a6 = FloatVector.zero(S);
-                FloatVector a7 = FloatVector.zero(S);
-                for (int x = 0; x < d8; x += LANES) {
-                    FloatVector v = FloatVector.fromArray(S, rows, off + x);
-                    a0 = v.fma(FloatVector.fromArray(S, directions, o + x), a0);
-                    a1 = v.fma(FloatVector.fromArray(S, directions, o + dim + x), a1);
-                    a2 = v.fma(FloatVector.fromArray(S, directions, o + 2 * dim + x), a2);
-                    a3 = v.fma(FloatVector.fromArray(S, directions, o + 3 * dim + x), a3);
-                    a4 = v.fma(FloatVector.fromArray(S, directions, o + 4 * dim + x), a4);
-                    a5 = v.fma(FloatVector.fromArray(S, directions, o + 5 * dim + x), a5);
-                    a6 = v.fma(FloatVector.fromArray(S, directions, o + 6 * dim + x), a6);
-                    a7 = v.fma(FloatVector.fromArray(S, directions, o + 7 * dim + x), a7);
-                }
-                // each sum straight to its bit (vectors kept out of arrays so they stay in registers)
-                h |= bit(finish(a0, rows, off, o, d8, part), i);
-                h |= bit(finish(a1, rows, off, o + dim, d8, part), i + 1);
-                h |= bit(finish(a2, rows, off, o + 2 * dim, d8, part), i + 2);
-                h |= bit(finish(a3, rows, off, o + 3 * dim, d8, part), i + 3);
-                h |= bit(finish(a4, rows, off, o + 4 * dim, d8, part), i + 4);
-                h |= bit(finish(a5, rows, off, o + 5 * dim, d8, part), i + 5);
-                h |= bit(finish(a6, rows, off, o + 6 * dim, d8, part), i + 6);
-                h |= bit(finish(a7, rows, off, o + 7 * dim, d8, part), i + 7);
+    /** Directions {@code [8g, 8g + 8)} channel-major: {@code [x · 8 + lane]}, zero past {@code bits}. */
+    private float[] transposed(int g) {
+        float[] t = new float[dim * LANES];
+        for (int l = 0; l < LANES && g * LANES + l < bits; l++) {
+            for (int x = 0; x < dim; x++) {
+                t[x * LANES + l] = directions[(g * LANES + l) * dim + x];
             }
-            for (; i < bits; i++) {
-                FloatVector a = FloatVector.zero(S);
-                for (int x = 0; x < d8; x += LANES) {
-                    a = FloatVector.fromArray(S, rows, off + x).fma(FloatVector.fromArray(S, directions, i * dim + x), a);
-                }
-                if (finish(a, rows, off, i * dim, d8, part) > 0) {
-                    h |= 1 << i;
-                }
-            }
-            return h;
         }
+        return t;
     }
 
-    /** Continues the eight sums of {@code acc} over the tail channels {@code [d8, dim)}, then reduces them in order. */
-    private float finish(FloatVector acc, float[] rows, int off, int dirOff, int d8, float[] part) {
-        acc.intoArray(part, 0);
-        for (int x = d8; x < dim; x++) {
-            part[x & (LANES - 1)] = Math.fma(rows[off + x], directions[dirOff + x], part[x & (LANES - 1)]);
+    // eight rows against eight directions: small and called often, so the JIT compiles it (with the
+    // vector intrinsics) early instead of running a long first call in the interpreter's fallback
+    private void eightRows(float[] rows, int r, float[] dirT, int g, int[] out) {
+        int o0 = r * dim;
+        FloatVector a0 = FloatVector.zero(S);
+        FloatVector a1 = FloatVector.zero(S);
+        FloatVector a2 = FloatVector.zero(S);
+        FloatVector a3 = FloatVector.zero(S);
+        FloatVector a4 = FloatVector.zero(S);
+        FloatVector a5 = FloatVector.zero(S);
+        FloatVector a6 = FloatVector.zero(S);
+        FloatVector a7 = FloatVector.zero(S);
+        for (int x = 0; x < dim; x++) {
+            FloatVector d = FloatVector.fromArray(S, dirT, x * LANES);
+            a0 = FloatVector.broadcast(S, rows[o0 + x]).fma(d, a0);
+            a1 = FloatVector.broadcast(S, rows[o0 + dim + x]).fma(d, a1);
+            a2 = FloatVector.broadcast(S, rows[o0 + 2 * dim + x]).fma(d, a2);
+            a3 = FloatVector.broadcast(S, rows[o0 + 3 * dim + x]).fma(d, a3);
+            a4 = FloatVector.broadcast(S, rows[o0 + 4 * dim + x]).fma(d, a4);
+            a5 = FloatVector.broadcast(S, rows[o0 + 5 * dim + x]).fma(d, a5);
+            a6 = FloatVector.broadcast(S, rows[o0 + 6 * dim + x]).fma(d, a6);
+            a7 = FloatVector.broadcast(S, rows[o0 + 7 * dim + x]).fma(d, a7);
         }
-        return reduce(part);
+        out[r] |= byteOf(a0, g);
+        out[r + 1] |= byteOf(a1, g);
+        out[r + 2] |= byteOf(a2, g);
+        out[r + 3] |= byteOf(a3, g);
+        out[r + 4] |= byteOf(a4, g);
+        out[r + 5] |= byteOf(a5, g);
+        out[r + 6] |= byteOf(a6, g);
+        out[r + 7] |= byteOf(a7, g);
     }
 
-    private static int bit(float projection, int i) {
-        return projection > 0 ? 1 << i : 0;
-    }
-
-    private static float reduce(float[] part) {
-        float s = part[0];
-        for (int l = 1; l < LANES; l++) {
-            s += part[l];
-        }
-        return s;
+    /** Bits {@code [8g, 8g + 8)} of a hash: the lanes whose projection is {@code > 0}. */
+    private static int byteOf(FloatVector projections, int g) {
+        return (int) projections.compare(VectorOperators.GT, 0f).toLong() << (g * LANES);
     }
 
     /** Indices {@code 0..n-1} sorted by (hash, index). */
