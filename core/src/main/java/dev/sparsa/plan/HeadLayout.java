@@ -354,6 +354,8 @@ public final class HeadLayout {
         private long pairsAdmitted;
         private long pairsVisited;
         private Tile open;
+        private static final int[] NO_INTS = new int[0];
+        private static final long[] NO_LONGS = new long[0];
         private final IntList scratchFull = new IntList();
         private final IntList scratchPartial = new IntList();
         private final IntList scratchGathered = new IntList();
@@ -551,10 +553,10 @@ public final class HeadLayout {
                 if (open != this) {
                     throw new IllegalStateException("this tile was already ended");
                 }
-                int[] fullB = full.sortedDistinct();
+                int[] fullB = full.size() == 0 ? NO_INTS : full.sortedDistinct();
                 IntList keepPartial = new IntList();
                 IntList promoted = new IntList();
-                for (int b : partial.sortedDistinct()) {
+                for (int b : partial.size() == 0 ? NO_INTS : partial.sortedDistinct()) {
                     if (Arrays.binarySearch(fullB, b) >= 0) {
                         continue;
                     }
@@ -734,6 +736,9 @@ public final class HeadLayout {
 
         /** Sorts (key, weight) pairs by key, merging repeats with equal weights, as packed longs. */
         private static long[] sortedWeighted(IntList keys, FloatList weights, String what) {
+            if (keys.size() == 0) {
+                return NO_LONGS;
+            }
             long[] packed = new long[keys.size()];
             for (int i = 0; i < packed.length; i++) {
                 packed[i] = ((long) keys.get(i) << 32) | (Float.floatToIntBits(weights.get(i)) & 0xFFFFFFFFL);
