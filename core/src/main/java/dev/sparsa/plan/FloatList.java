@@ -14,6 +14,16 @@ final class FloatList {
         a[n++] = v;
     }
 
+    /** Appends {@code m} zeros. */
+    void addZeros(int m) {
+        if (n + m > a.length) {
+            a = Arrays.copyOf(a, Math.max(n + m, a.length * 2));
+        } else {
+            Arrays.fill(a, n, n + m, 0f);
+        }
+        n += m;
+    }
+
     float get(int i) {
         return a[i];
     }

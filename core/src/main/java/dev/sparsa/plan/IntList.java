@@ -20,6 +20,21 @@ final class IntList {
         a[n++] = v;
     }
 
+    /** Appends {@code src[from, to)}. */
+    void addAll(int[] src, int from, int to) {
+        int m = to - from;
+        if (n + m > a.length) {
+            a = Arrays.copyOf(a, Math.max(n + m, a.length * 2));
+        }
+        System.arraycopy(src, from, a, n, m);
+        n += m;
+    }
+
+    /** Appends the first {@code m} elements of another list. */
+    void addAll(IntList other) {
+        addAll(other.a, 0, other.n);
+    }
+
     int get(int i) {
         return a[i];
     }

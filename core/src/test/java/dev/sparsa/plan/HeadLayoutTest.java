@@ -111,6 +111,59 @@ class HeadLayoutTest {
         assertTrue(l.pairsVisited() >= l.pairsAdmitted());
     }
 
+    /**
+     * Tiles of gathered keys only (the LSH shape) take a bulk path; it must give the same layout as
+     * key-by-key gathering: same keys, same counters, under a causal-only, a banded or no predicate.
+     */
+    @Property(tries = 80)
+    void gatheredOnlyTilesMatchKeyByKeyBuilding(@ForAll @IntRange(min = 1, max = 40) int nq,
+                                                 @ForAll @IntRange(min = 1, max = 45) int nk, @ForAll boolean causal,
+                                                 @ForAll @IntRange(min = 0, max = 2) int kind, @ForAll long seed) {
+        PlanContext c = ctx(nq, nk, causal, 8, 8);
+        ElementPredicate p = switch (kind) {
+            case 0 -> c.basePredicate();
+            case 1 -> c.basePredicate().withBand(0, 5);
+            default -> c.basePredicate().withSinks(3);
+        };
+        SplittableRandom rnd = new SplittableRandom(seed);
+        HeadLayout.Builder bulk = HeadLayout.builder(c, p);
+        HeadLayout.Builder single = HeadLayout.builder(c, p);
+        for (int t = 0; t < 6; t++) {
+            int[] keys = rnd.ints(rnd.nextInt(0, 12), 0, nk).sorted().distinct().toArray();
+            boolean listed = rnd.nextBoolean();
+            int[] rows = rnd.ints(rnd.nextInt(1, 8), 0, nq).distinct().toArray();
+            int start = rnd.nextInt(0, nq);
+            int count = Math.min(8, nq - start);
+            HeadLayout.Builder.Tile a = listed ? bulk.listedTile(rows) : bulk.tile(start, count);
+            HeadLayout.Builder.Tile b = listed ? single.listedTile(rows) : single.tile(start, count);
+            a.gatherAll(keys, 0, keys.length);
+            for (int k : keys) {
+                b.gather(k);
+            }
+            if (t == 3 && keys.length > 1) {
+                a.gather(keys[0]); // out of order: the general path again
+                b.gather(keys[0]);
+            }
+            a.end();
+            b.end();
+        }
+        HeadLayout x = bulk.build();
+        HeadLayout y = single.build();
+        assertEquals(y.pairsAdmitted(), x.pairsAdmitted());
+        assertEquals(y.pairsVisited(), x.pairsVisited());
+        assertEquals(java.util.Arrays.toString(y.gatherKeys()), java.util.Arrays.toString(x.gatherKeys()));
+        assertEquals(java.util.Arrays.toString(y.gatherOffsets()), java.util.Arrays.toString(x.gatherOffsets()));
+        long admitted = 0;
+        for (int t = 0; t < x.tileCount(); t++) {
+            for (int i = 0; i < x.rowCount(t); i++) {
+                long[] n = {0};
+                x.forEachAdmittedKey(t, x.row(t, i), (k, w) -> n[0]++);
+                admitted += n[0];
+            }
+        }
+        assertEquals(admitted, x.pairsAdmitted());
+    }
+
     /** The dense plan admits exactly the causal (or all) pairs, for any offset and geometry. */
     @Property(tries = 60)
     void densePlanIsTheFullMask(@ForAll @IntRange(min = 0, max = 50) int nq, @ForAll @IntRange(min = 0, max = 50) int nk,

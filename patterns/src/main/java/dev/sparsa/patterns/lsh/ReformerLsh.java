@@ -157,11 +157,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
                     if (!clash) {
                         group[ng++] = row;
                     } else if (nf > 0) {
-                        HeadLayout.Builder.Tile t = b.tile(row, 1);
-                        for (int j = 0; j < nf; j++) {
-                            t.gather(fresh[j]);
-                        }
-                        t.end();
+                        b.tile(row, 1).gatherAll(fresh, 0, nf).end();
                     }
                 }
                 for (int e = 0; e < r; e++) {
@@ -170,11 +166,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
                     }
                 }
                 if (ng > 0 && keys.length > 0) {
-                    HeadLayout.Builder.Tile t = b.listedTile(Arrays.copyOf(group, ng));
-                    for (int key : keys) {
-                        t.gather(key);
-                    }
-                    t.end();
+                    b.listedTile(Arrays.copyOf(group, ng)).gatherAll(keys, 0, keys.length).end();
                 }
             }
         }
