@@ -24,6 +24,15 @@ final class FloatList {
         n += m;
     }
 
+    /** Appends every element of another list. */
+    void addAll(FloatList other) {
+        if (n + other.n > a.length) {
+            a = Arrays.copyOf(a, Math.max(n + other.n, a.length * 2));
+        }
+        System.arraycopy(other.a, 0, a, n, other.n);
+        n += other.n;
+    }
+
     float get(int i) {
         return a[i];
     }

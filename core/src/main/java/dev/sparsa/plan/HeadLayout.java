@@ -470,8 +470,9 @@ public final class HeadLayout {
             private final FloatList uncondW = scratchUncondW.cleared();
             private final long qLo;
             private final long qHi;
-            // true while every gathered key came with weight 0 in strictly ascending order
-            private boolean plainGather = true;
+            // true while the gathered keys came in strictly ascending order; whether any has a weight
+            private boolean ascendingGather = true;
+            private boolean weightedGather;
             private int lastGathered = -1;
 
             private Tile(int start, int count, int[] listed) {
@@ -535,7 +536,8 @@ public final class HeadLayout {
             public Tile gather(int key, float logWeight) {
                 gathered.add(checkKey(key));
                 gatheredW.add(checkWeight(logWeight));
-                plainGather &= logWeight == 0f && key > lastGathered;
+                ascendingGather &= key > lastGathered;
+                weightedGather |= logWeight != 0f;
                 lastGathered = key;
                 return this;
             }
@@ -591,7 +593,7 @@ public final class HeadLayout {
                 if (open != this) {
                     throw new IllegalStateException("this tile was already ended");
                 }
-                if (plainGather && full.size() == 0 && partial.size() == 0 && uncond.size() == 0) {
+                if (ascendingGather && full.size() == 0 && partial.size() == 0 && uncond.size() == 0) {
                     appendGatheredOnly();
                     open = null;
                     return Builder.this;
@@ -731,9 +733,9 @@ public final class HeadLayout {
             }
 
             /**
-             * The common LSH and irregular-row case: only gathered keys, strictly ascending, weight
-             * 0. Nothing to sort, dedupe or check against blocks: the keys are copied in bulk and
-             * the admitted pairs counted per key (per tile for a causal-only predicate).
+             * The common LSH and irregular-row case: only gathered keys, strictly ascending. Nothing
+             * to sort, dedupe or check against blocks: keys and weights are copied in bulk and the
+             * admitted pairs counted per key (one merge walk for a causal-only predicate).
              */
             private void appendGatheredOnly() {
                 rowStart.add(start);
@@ -748,7 +750,8 @@ public final class HeadLayout {
                 partialOffsets.add(partialBlocks.size());
                 int ng = gathered.size();
                 gatherKeys.addAll(gathered);
-                gatherWeights.addZeros(ng);
+                gatherWeights.addAll(gatheredW);
+                anyGatherWeight |= weightedGather;
                 long admitted = 0;
                 if (predicate.onlyCausal() && predicate.causal()) {
                     // a key k is admitted by the rows at positions >= k

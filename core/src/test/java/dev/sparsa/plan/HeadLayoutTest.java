@@ -140,6 +140,10 @@ class HeadLayoutTest {
             for (int k : keys) {
                 b.gather(k);
             }
+            if (t == 2 && (keys.length == 0 || keys[keys.length - 1] < nk - 1)) {
+                a.gather(nk - 1, 0.5f); // a weighted key, still ascending
+                b.gather(nk - 1, 0.5f);
+            }
             if (t == 3 && keys.length > 1) {
                 a.gather(keys[0]); // out of order: the general path again
                 b.gather(keys[0]);
@@ -153,6 +157,7 @@ class HeadLayoutTest {
         assertEquals(y.pairsVisited(), x.pairsVisited());
         assertEquals(java.util.Arrays.toString(y.gatherKeys()), java.util.Arrays.toString(x.gatherKeys()));
         assertEquals(java.util.Arrays.toString(y.gatherOffsets()), java.util.Arrays.toString(x.gatherOffsets()));
+        assertEquals(java.util.Arrays.toString(y.gatherLogWeights()), java.util.Arrays.toString(x.gatherLogWeights()));
         long admitted = 0;
         for (int t = 0; t < x.tileCount(); t++) {
             for (int i = 0; i < x.rowCount(t); i++) {

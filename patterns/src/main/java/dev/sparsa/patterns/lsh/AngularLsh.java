@@ -90,6 +90,49 @@ public final class AngularLsh {
         return out;
     }
 
+    /**
+     * Hashes of every row of (batch, head) of a tensor (any dtype), read eight rows at a time into a
+     * small buffer: the same as {@code hashAll(Vectors.rows(t, batch, head), seqLen)} without the
+     * full copy.
+     *
+     * @throws IllegalArgumentException if the tensor's dim is not this hash's dim
+     */
+    public int[] hashAll(dev.sparsa.tensor.Tensor t, int batch, int head) {
+        if (t.dim() != dim) {
+            throw new IllegalArgumentException("t: dim " + t.dim() + " but the directions have dim " + dim);
+        }
+        int n = t.seqLen();
+        int[] out = new int[n];
+        float[] buf = new float[8 * dim];
+        float[][] dirT = new float[(bits + LANES - 1) / LANES][];
+        for (int g = 0; g < dirT.length; g++) {
+            dirT[g] = transposed(g);
+        }
+        int[] h8 = new int[8];
+        for (int r = 0; r < n; r += 8) {
+            int m = Math.min(8, n - r);
+            for (int j = 0; j < m; j++) {
+                t.readRow(batch, head, r + j, buf, j * dim);
+            }
+            java.util.Arrays.fill(h8, 0);
+            for (int g = 0; g < dirT.length; g++) {
+                if (m == 8) {
+                    eightRows(buf, 0, dirT[g], g, h8);
+                } else {
+                    for (int j = 0; j < m; j++) {
+                        FloatVector acc = FloatVector.zero(S);
+                        for (int x = 0; x < dim; x++) {
+                            acc = FloatVector.broadcast(S, buf[j * dim + x]).fma(FloatVector.fromArray(S, dirT[g], x * LANES), acc);
+                        }
+                        h8[j] |= byteOf(acc, g);
+                    }
+                }
+            }
+            System.arraycopy(h8, 0, out, r, m);
+        }
+        return out;
+    }
+
     /** Directions {@code [8g, 8g + 8)} channel-major: {@code [x · 8 + lane]}, zero past {@code bits}. */
     private float[] transposed(int g) {
         float[] t = new float[dim * LANES];

@@ -2,7 +2,6 @@ package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
-import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
@@ -54,12 +53,16 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
 
     /** The chunking of one slice from its flat Q and K rows ({@code [n · headDim]}). */
     public Chunks chunks(PlanContext ctx, float[] q, float[] k) {
-        int d = ctx.shape().headDim();
-        AngularLsh lsh = new AngularLsh(bits, d, seed);
+        AngularLsh lsh = new AngularLsh(bits, ctx.shape().headDim(), seed);
+        return chunks(ctx, lsh.hashAll(q, ctx.queryLength()), lsh.hashAll(k, ctx.keyLength()));
+    }
+
+    /** The chunking from the rows' hashes. */
+    private Chunks chunks(PlanContext ctx, int[] qHash, int[] kHash) {
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
-        int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q, nq));
-        int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k, nk));
+        int[] qOrder = AngularLsh.sortByBucket(qHash);
+        int[] kOrder = AngularLsh.sortByBucket(kHash);
         int chunk = effectiveChunk(ctx);
         int c = (nq + chunk - 1) / chunk;
         int[][] rows = new int[c][];
@@ -117,7 +120,8 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
         Plans.checkInputs(ctx, q, k);
         int nk = ctx.keyLength();
         return Plans.perSliceParallel(ctx, (b, h) -> {
-            Chunks ch = chunks(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+            AngularLsh lsh = new AngularLsh(bits, ctx.shape().headDim(), seed);
+            Chunks ch = chunks(ctx, lsh.hashAll(q, b, h), lsh.hashAll(k, b, ctx.shape().kvHeadOf(h)));
             int slice = b * ctx.shape().qHeads() + h;
             HeadLayout.Builder lb = HeadLayout.builder(ctx, ctx.basePredicate());
             for (int i = 0; i < ch.rows().length; i++) {
