@@ -2,7 +2,6 @@ package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
-import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
@@ -55,6 +54,14 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
 
     /** The per-round chunk assignment of one slice (the oracle's view). */
     public Assignment assign(PlanContext ctx, float[] q, float[] k) {
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        return assign(ctx, lsh -> lsh.hashAll(q, nq), lsh -> lsh.hashAll(k, nk));
+    }
+
+    /** The assignment from a way to hash the queries and the keys with a round's projections. */
+    private Assignment assign(PlanContext ctx, java.util.function.Function<AngularLsh, int[]> hashQ,
+                              java.util.function.Function<AngularLsh, int[]> hashK) {
         int d = ctx.shape().headDim();
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
@@ -64,8 +71,8 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         int[][] kc = new int[rounds][nk];
         for (int r = 0; r < rounds; r++) {
             AngularLsh lsh = new AngularLsh(bits, d, seed + 0x9E3779B97F4A7C15L * (r + 1));
-            int[] qOrder = AngularLsh.sortByBucket(lsh.hashAll(q, nq));
-            int[] kOrder = AngularLsh.sortByBucket(lsh.hashAll(k, nk));
+            int[] qOrder = AngularLsh.sortByBucket(hashQ.apply(lsh));
+            int[] kOrder = AngularLsh.sortByBucket(hashK.apply(lsh));
             for (int i = 0; i < nq; i++) {
                 qc[r][qOrder[i]] = i / chunk;
             }
@@ -81,8 +88,8 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
-        return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, Vectors.rows(q, b, h),
-                Vectors.rows(k, b, ctx.shape().kvHeadOf(h)))), name());
+        return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, lsh -> lsh.hashAll(q, b, h),
+                lsh -> lsh.hashAll(k, b, ctx.shape().kvHeadOf(h)))), name());
     }
 
     private HeadLayout layout(PlanContext ctx, Assignment a) {
