@@ -81,7 +81,7 @@ class CudaWgmmaGpuTest {
         PlanContext ctx = PlanContext.of(s, o);
         SparsePlan plan = switch (pattern) {
             case "dense", "causal" -> Dense.INSTANCE.plan(ctx);
-            case "window-300" -> CudaBench.window(ctx, 300);
+            case "window-300" -> window(ctx, 300);
             case "blocks-30%" -> RandomPlans.randomBlockSparse(17, ctx, 0.3);
             case "gathered+listed" -> gatheredAndListed(ctx, 5);
             case "random-weighted" -> RandomPlans.randomPlan(23, ctx, true);
@@ -91,6 +91,7 @@ class CudaWgmmaGpuTest {
         Tensor out = CudaAttentionGpuTest.poisoned(dtype, Layout.BHSD, 1, 8, 700, 128);
         Tensor lse = CudaAttentionGpuTest.poisoned(DType.F32, Layout.BHSD, 1, 8, 700, 1);
         BACKEND.forward(plan, p.q(), p.k(), p.v(), out, lse, o);
+        assertTrue(plan.pairsAdmitted() > 0, pattern + ": the plan admits pairs");
         ReferenceResult ref = ReferenceAttention.plan(plan, p.q(), p.k(), p.v(), o);
         double tol = Problems.tolerance(dtype);
         double err = ref.maxRelativeError(out);
@@ -100,8 +101,16 @@ class CudaWgmmaGpuTest {
         assertTrue(lseErr <= 1e-3, what + ": LSE error " + lseErr);
     }
 
+    /** Causal sliding window of {@code w} keys at the context's query offset: full blocks inside, partial ones at the edges. */
+    static SparsePlan window(PlanContext ctx, int w) {
+        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, w - 1));
+        int qo = ctx.queryOffset();
+        b.tilesByPredicate(t -> Math.floorDiv(t * 128 + qo - (w - 1), 128), t -> ((t + 1) * 128 - 1 + qo) / 128);
+        return SparsePlan.uniform(ctx, b.build(), "window-" + w);
+    }
+
     /** Listed rows (a shuffle of all rows), full and partial blocks, gathered and unconditional keys with log-weights. */
-    private static SparsePlan gatheredAndListed(PlanContext ctx, long seed) {
+    static SparsePlan gatheredAndListed(PlanContext ctx, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, 700).withSinks(3));
         int nq = ctx.queryLength();
@@ -119,6 +128,7 @@ class CudaWgmmaGpuTest {
         for (int start = 0; start < nq; start += 128) {
             int[] rows = java.util.Arrays.copyOfRange(perm, start, Math.min(nq, start + 128));
             HeadLayout.Builder.Tile t = b.listedTile(rows);
+            boolean[] visited = new boolean[ctx.keyBlocks()];
             for (int blk = 0; blk < ctx.keyBlocks(); blk++) {
                 int c = r.nextInt(6);
                 if (c == 0) {
@@ -126,14 +136,25 @@ class CudaWgmmaGpuTest {
                 } else if (c == 1) {
                     t.partial(blk);
                 }
+                visited[blk] = c <= 1;
             }
+            // distinct keys outside the visited blocks: a layout admits each pair at most once
+            java.util.Set<Integer> keys = new java.util.LinkedHashSet<>();
             int gathered = r.nextInt(40, 200);
-            for (int i = 0; i < gathered; i++) {
-                t.gather(r.nextInt(nk), (float) -r.nextDouble(2));
-            }
             int uncond = r.nextInt(1, 70);
-            for (int i = 0; i < uncond; i++) {
-                t.unconditional(r.nextInt(nk), (float) -r.nextDouble(2));
+            while (keys.size() < gathered + uncond) {
+                int key = r.nextInt(nk);
+                if (!visited[key / 128]) {
+                    keys.add(key);
+                }
+            }
+            int i = 0;
+            for (int key : keys) {
+                if (i++ < gathered) {
+                    t.gather(key, (float) -r.nextDouble(2));
+                } else {
+                    t.unconditional(key, (float) -r.nextDouble(2));
+                }
             }
             t.end();
         }
@@ -141,7 +162,7 @@ class CudaWgmmaGpuTest {
     }
 
     /** Tiles without keys (rows → 0 and −∞), tiles of one chunk, and tiles of many chunks, side by side. */
-    private static SparsePlan emptyTiles(PlanContext ctx) {
+    static SparsePlan emptyTiles(PlanContext ctx) {
         HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int nq = ctx.queryLength();
         for (int start = 0, t = 0; start < nq; start += 128, t++) {
