@@ -6,7 +6,7 @@
 // then timings of both at B=1, H=32, D=128 (CUDA events, median).
 // Build: nvcc -O3 -std=c++17 -DSPARSA_DEV_BF16_D128 -gencode=arch=compute_90a,code=sm_90a \
 //          -o wgcheck kernels-cuda/bench/wgmma-check.cu
-// Run: ./wgcheck [N for timing, default 32768] [iters]
+// Run (on the H200, from a carried folder): ./wgcheck [N for timing, default 32768; 0 skips timing] [iters]
 #include "../src/main/cuda/sparsa_attention.cu"
 
 #include <algorithm>
@@ -213,13 +213,6 @@ static HostPlan build(const std::vector<TilePlan>& tiles, const Pred& p, int sli
     return hp;
 }
 
-static bool admitsHost(const Pred& p, long qPos, long kPos) {
-    long delta = qPos - kPos;
-    if (p.causal && delta < 0) return false;
-    if (kPos < p.sinks) return true;
-    return delta >= p.bandLo && delta <= p.bandHi;
-}
-
 // contiguous tiles of 128 rows over N; block b of tile t: 0 = skip, 1 = full, 2 = partial
 template <typename F>
 static std::vector<TilePlan> blockTiles(int N, F cls) {
@@ -279,12 +272,7 @@ static HostPlan makePlan(const char* name, int N, int slices, unsigned seed) {
         std::shuffle(perm.begin(), perm.end(), rng);
         std::uniform_real_distribution<float> u(-1.f, 0.f);
         for (int t = 0; t < N / 128; t++) {
-            TilePlan tp;
-            if (t % 3 == 0) {
-                tp.rowStart = t * 128; tp.rowCount = t % 2 ? 128 : 100;  // a short contiguous tile
-                if (tp.rowCount < 128) {  // its missing rows go to a listed tile below
-                }
-            }
+            TilePlan tp;  // listed rows: 128 of a permutation, some tiles cut short (their other rows stay unwritten)
             tp.rows.assign(perm.begin() + t * 128, perm.begin() + t * 128 + 128);
             if (t % 5 == 1) tp.rows.resize(77);
             if (t % 7 == 3) tp.rows.resize(40);
@@ -302,7 +290,6 @@ static HostPlan makePlan(const char* name, int N, int slices, unsigned seed) {
     }
     HostPlan hp = build(tiles, p, slices);
     hp.admitted = adm;
-    (void)admitsHost;
     return hp;
 }
 
@@ -350,8 +337,8 @@ static void freePlan(Dev& d) { cudaFree(d.ints); cudaFree(d.floats); cudaFree(d.
 
 static void launch(bool wg, const Dev& d, const Scalars& s) {
     if (wg) {
-        int sms = 0;
-        CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+        static int sms = 0;  // the persistent kernel's grid: one CTA per multiprocessor
+        if (sms == 0) CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
         sparsa_wg_bf16_d128_r128<<<std::min(d.items, sms), 384, WgConfig<bf, 128>::SMEM>>>(
             d.q, d.k, d.v, d.out, d.lse, nullptr, nullptr, d.ints, d.floats, d.work, s, d.items);
     } else {

@@ -1,14 +1,18 @@
 // Sparsa: the Hopper (sm_90a) prefill kernel, included by sparsa_attention.cu after the mma.sync kernels
 // (it reuses their masking and softmax helpers).
 //
-//  sparsa_wg_<bf16|f16>_d128_r128: one CTA per 128-row query tile, three warpgroups. Warpgroup 2 is the
-//      producer: it copies Q and each 64-key chunk's K and V rows (block slices or gathered keys) with
-//      cp.async into 128-byte-swizzled shared memory, STAGES deep, and signals a "full" mbarrier per
-//      stage; warpgroups 0 and 1 are consumers of 64 query rows each: S = Q·Kᵀ with wgmma (Q and K from
-//      shared memory, K-major), the mask and online softmax of the mma.sync kernel in registers, then
-//      O += P·V with wgmma (P from registers, V from shared memory, MN-major through the transpose bit),
-//      and release the stage through an "empty" mbarrier. Plan semantics are those of sparsa_tc_*: the
-//      same chunk list, predicate paths, log-weights, LSE and scratch partials.
+//  sparsa_wg_<bf16|f16>_d128_r128: persistent (one CTA per SM walks the cost-sorted work list with a
+//      stride of gridDim.x; the last parameter is the item count), three warpgroups. Warpgroup 2 is the
+//      producer: per tile it writes the rows and tile info to shared memory, loads Q once the consumers
+//      have issued the previous tile's last Q·K, and copies each 64-key chunk's K and V rows (block
+//      slices or gathered keys) with cp.async into 128-byte-swizzled shared memory, STAGES deep, each of
+//      its warps owning every 4th chunk and signalling a "full" mbarrier once its copies landed.
+//      Warpgroups 0 and 1 are consumers of 64 query rows each, taking turns at the tensor cores (FA3's
+//      ping-pong): S = Q·Kᵀ with wgmma (Q and K from shared memory, K-major), the mask and online
+//      softmax in registers, O += P·V with wgmma (P from registers, V from shared memory, MN-major
+//      through the transpose bit) issued in the next turn, then the stage goes back through an "empty"
+//      mbarrier. Plan semantics are those of sparsa_tc_*: the same chunk list, predicate paths,
+//      log-weights, LSE and scratch partials.
 // The kernel is compiled only into the sm_90a image; every other target gets a stub that traps (the
 // runtime picks it only on compute capability 9.0).
 #pragma once
