@@ -9,7 +9,7 @@ n=${2:-4096}
 pattern=${3:-dense}
 fat=$(ls "$here"/classes/*/dev/sparsa/cuda/sparsa_attention.fatbin | head -1)
 out=${OUT:-/tmp}
-cuobjdump -sass -fun "$kernel" -arch sm_90 "$fat" > "$out/$kernel.sass" 2>&1
+cuobjdump -sass -fun "$kernel" -arch sm_90a "$fat" > "$out/$kernel.sass" 2>&1
 echo "== SASS histogram of $kernel (sm_90)"
 grep -oE '^\s+/\*[0-9a-f]{4}\*/\s+[A-Z0-9_.]+' "$out/$kernel.sass" | awk '{print $2}' | cut -d. -f1 | sort | uniq -c | sort -rn | head -24
 echo "== ncu: $kernel, N=$n, $pattern"

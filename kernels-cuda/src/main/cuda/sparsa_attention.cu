@@ -502,6 +502,8 @@ SPARSA_TC_DIMS(f16, __half, 64)
 SPARSA_TC_DIMS(f16, __half, 128)
 #endif
 
+#include "sparsa_wgmma.cuh"
+
 // ------------------------------------------------------------------ exact f32 kernel (CUDA cores)
 
 template <int D, int DV>

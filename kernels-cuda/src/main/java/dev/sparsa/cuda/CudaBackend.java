@@ -181,12 +181,25 @@ public final class CudaBackend implements AttentionBackend {
     public String refusal(AttentionShape shape, DType dtype, TileGeometry geometry) {
         Probe p = probe();
         int smem = p.runtime() == null ? 0 : p.runtime().device().maxSharedPerBlockOptin();
+        int cc = p.runtime() == null ? 0 : p.runtime().device().computeCapability();
         try {
-            KernelChoice.of(shape, dtype, geometry, smem);
+            KernelChoice.of(shape, dtype, geometry, smem, cc);
             return null;
         } catch (IllegalArgumentException e) {
             return e.getMessage();
         }
+    }
+
+    /**
+     * The kernel this backend runs for a call of this shape, dtype and geometry on its device (for
+     * tests and the benchmark's log).
+     *
+     * @throws IllegalArgumentException as {@link KernelChoice#of(AttentionShape, DType, TileGeometry, int, int)}
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    KernelChoice kernelFor(AttentionShape shape, DType dtype, TileGeometry geometry) {
+        CudaDevice d = runtime().device();
+        return KernelChoice.of(shape, dtype, geometry, d.maxSharedPerBlockOptin(), d.computeCapability());
     }
 
     /**
@@ -204,7 +217,8 @@ public final class CudaBackend implements AttentionBackend {
     public void forward(SparsePlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Options options) {
         AttentionShape s = ForwardArguments.validate(plan, q, k, v, out, lse, options);
         CudaRuntime rt = runtime();
-        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin());
+        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin(),
+                rt.device().computeCapability());
         if (kc.tensorCores()) {
             requireStrides("q", q.strides());
             requireStrides("k", k.strides());
@@ -240,7 +254,8 @@ public final class CudaBackend implements AttentionBackend {
                         Options options) {
         AttentionShape s = validateDevice(plan, q, k, v, out, lse, options);
         CudaRuntime rt = runtime();
-        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin());
+        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin(),
+                rt.device().computeCapability());
         requireDeviceAlignment(kc, q, k, v, out);
         if (s.queryLength() == 0) {
             return;
@@ -262,7 +277,8 @@ public final class CudaBackend implements AttentionBackend {
         }
         AttentionShape s = validateDevice(plan, q, k, v, out, lse, options);
         CudaRuntime rt = runtime();
-        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin());
+        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin(),
+                rt.device().computeCapability());
         requireDeviceAlignment(kc, q, k, v, out);
         if (s.queryLength() > 0) {
             run(rt, kc, plan, s, q, k, v, out, lse, options, stream);
@@ -399,11 +415,14 @@ public final class CudaBackend implements AttentionBackend {
             CUdeviceptr sl = scratchLse == null ? none : scratchLse.pointer();
             if (work.items() > 0) {
                 CUfunction f = rt.module().function(kc.name(), kc.sharedBytes());
+                // the Hopper kernel is persistent: one CTA per multiprocessor walks the work list (its last
+                // parameter is the item count); the others take one CTA per work item
+                int grid = kc.hopper() ? Math.min(work.items(), dev.multiprocessors()) : work.items();
                 Pointer params = Pointer.to(Pointer.to(q.pointer()), Pointer.to(k.pointer()), Pointer.to(v.pointer()),
                         Pointer.to(out.pointer()), Pointer.to(lsePtr), Pointer.to(so), Pointer.to(sl),
                         Pointer.to(dp.ints().pointer()), Pointer.to(dp.floats().pointer()),
-                        Pointer.to(work.buffer().pointer()), Pointer.to(scalars));
-                Cuda.check(cuLaunchKernel(f, work.items(), 1, 1, kc.threads(), 1, 1, kc.sharedBytes(), stream.handle(),
+                        Pointer.to(work.buffer().pointer()), Pointer.to(scalars), Pointer.to(new int[] {work.items()}));
+                Cuda.check(cuLaunchKernel(f, grid, 1, 1, kc.threads(), 1, 1, kc.sharedBytes(), stream.handle(),
                         params, null), "cuLaunchKernel", kc.name());
             }
             if (dp.mergeSlices() > 0) {

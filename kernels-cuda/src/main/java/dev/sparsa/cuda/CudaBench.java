@@ -61,6 +61,7 @@ public final class CudaBench {
         int h = 32;
         int d = 128;
         TileGeometry g = new TileGeometry(128, 128);
+        System.err.println("kernel: " + backend.kernelFor(AttentionShape.of(1, h, 128, 128, d), DType.BF16, g).name());
         System.out.printf("%-8s %-22s %10s %12s %14s %14s%n", "N", "pattern", "median ms", "density", "TFLOP/s adm", "TFLOP/s vis");
         for (int n : ns) {
             AttentionShape s = AttentionShape.of(1, h, n, n, d);

@@ -9,7 +9,7 @@ import java.util.Map;
 
 /**
  * The committed kernel image ({@code dev/sparsa/cuda/sparsa_attention.fatbin}: SASS for sm_80 and
- * sm_90, PTX for newer chips, built by {@code kernels-cuda/build-fatbin.sh} with nvcc 13.0) and its
+ * sm_90a (H100/H200; the wgmma kernels run only there), PTX for newer chips, built by {@code kernels-cuda/build-fatbin.sh} with nvcc 13.0) and its
  * manifest (sha256 of the fatbin and of each .cu/.cuh source, the nvcc version). Fatbins from nvcc
  * 13 need a driver of the CUDA 13 generation (R580 or newer).
  */

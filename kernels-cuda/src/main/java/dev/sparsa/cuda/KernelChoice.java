@@ -6,10 +6,14 @@ import dev.sparsa.tensor.DType;
 import java.util.List;
 
 /**
- * Which compiled kernel runs a call, with its launch shape. bf16 and f16 inputs run the tensor-core
- * kernel {@code sparsa_tc_<dtype>_d<D>[v<DV>]_r<tileRows>} (one CTA per query tile: 4 warps of two
+ * Which compiled kernel runs a call, with its launch shape. On compute capability 9.0 (H100/H200),
+ * bf16 and f16 with head and value dim 128 on 128×128 tiles run the Hopper kernel
+ * {@code sparsa_wg_<dtype>_d128_r128} (wgmma, sm_90a; three warpgroups: one producer, two consumers
+ * of 64 rows); every other bf16/f16 call, and those on other chips, run the mma.sync kernel
+ * {@code sparsa_tc_<dtype>_d<D>[v<DV>]_r<tileRows>} (one CTA per query tile: 4 warps of two
  * 16-row m-tiles for 128-row tiles up to D 128, else tileRows/16 warps); f32 inputs run the exact
  * CUDA-core kernel {@code sparsa_f32_d<D>[v<DV>]} (one CTA of 256 threads per 64-row sub-tile).
+ * The system property {@code sparsa.cuda.wgmma=false} keeps the mma.sync kernel everywhere.
  *
  * @param name        the kernel's symbol in the fatbin
  * @param threads     threads per CTA
@@ -24,14 +28,40 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
     /** Geometries the CUDA backend runs. */
     public static final List<TileGeometry> GEOMETRIES = List.of(new TileGeometry(64, 64), new TileGeometry(128, 128));
 
+    /** Compute capability ({@code major * 10 + minor}) the Hopper kernels are compiled for (sm_90a SASS runs there only). */
+    public static final int HOPPER = 90;
+    /** Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_wgmma.cuh). */
+    static final int STAGES = 5;
     /**
-     * The kernel for a call.
+     * Dynamic shared memory of the Hopper kernel (WgConfig::SMEM): 1 KiB alignment slack, Q, the stages
+     * of K and V with their key positions, log-weights and chunk descriptors, two buffers of tile rows and
+     * tile info, the mbarriers.
+     */
+    static final int WG_SHARED_BYTES = 1024 + 128 * 128 * 2 + 2 * STAGES * 64 * 128 * 2 + STAGES * 64 * 8 + STAGES * 16
+            + 2 * 128 * 4 + 16 * 4 + (2 * STAGES + 3) * 8;
+
+    /**
+     * The kernel for a call on a device without the Hopper kernels (the mma.sync and f32 kernels only).
      *
      * @param maxSharedBytes the device's opt-in shared memory per block (0 to skip that check)
      * @throws IllegalArgumentException naming the geometry, head dimension or value dimension this
      *     backend does not run, or the shared memory the device lacks
      */
     public static KernelChoice of(AttentionShape shape, DType dtype, TileGeometry geometry, int maxSharedBytes) {
+        return of(shape, dtype, geometry, maxSharedBytes, 0);
+    }
+
+    /**
+     * The kernel for a call on a device of compute capability {@code computeCapability}: the Hopper
+     * kernel where it applies (capability 9.0, bf16/f16, head and value dim 128, 128×128 tiles, not
+     * disabled by {@code sparsa.cuda.wgmma=false} or {@code sparsa.cuda.ctaRows=64}), else as
+     * {@link #of(AttentionShape, DType, TileGeometry, int)}. Both accept and refuse the same calls.
+     *
+     * @param computeCapability {@code major * 10 + minor}, 0 when unknown
+     * @throws IllegalArgumentException as {@link #of(AttentionShape, DType, TileGeometry, int)}
+     */
+    public static KernelChoice of(AttentionShape shape, DType dtype, TileGeometry geometry, int maxSharedBytes,
+                                  int computeCapability) {
         if (!GEOMETRIES.contains(geometry)) {
             throw new IllegalArgumentException("geometry: the CUDA backend runs plans of geometry 64x64 and 128x128, got "
                     + geometry);
@@ -51,6 +81,13 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
         if (dtype == DType.F32) {
             int smem = 4 * (64 * (d + 1) + 32 * (d + 1) + 32 * (dv + 1) + 64 * 33 + 32) + 4 * (32 + 64);
             k = new KernelChoice("sparsa_f32" + dims, 256, smem, 64);
+        } else if (computeCapability == HOPPER && shape.headDim() == 128 && shape.valueDim() == 128
+                && geometry.tileRows() == 128 && geometry.blockCols() == 128
+                && Integer.getInteger("sparsa.cuda.ctaRows", 128) == 128
+                && !"false".equals(System.getProperty("sparsa.cuda.wgmma"))
+                && (maxSharedBytes == 0 || WG_SHARED_BYTES <= maxSharedBytes)) {
+            String t = dtype == DType.BF16 ? "bf16" : "f16";
+            k = new KernelChoice("sparsa_wg_" + t + "_d128_r128", 384, WG_SHARED_BYTES, 128);
         } else {
             // -Dsparsa.cuda.ctaRows=64 runs 128-row tiles as two 64-row CTAs (an experiment switch)
             int rows = Math.min(geometry.tileRows(), Integer.getInteger("sparsa.cuda.ctaRows", geometry.tileRows()));
@@ -71,6 +108,11 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
 
     /** True for the tensor-core kernels (16-byte loads: strides must be multiples of 8 elements). */
     public boolean tensorCores() {
-        return name.startsWith("sparsa_tc_");
+        return name.startsWith("sparsa_tc_") || name.startsWith("sparsa_wg_");
+    }
+
+    /** True for the Hopper (wgmma, sm_90a) kernels. */
+    public boolean hopper() {
+        return name.startsWith("sparsa_wg_");
     }
 }

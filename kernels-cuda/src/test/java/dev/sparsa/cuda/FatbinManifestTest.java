@@ -54,7 +54,7 @@ class FatbinManifestTest {
     void manifestRecordsCompilerAndTargets() {
         Map<String, String> m = Fatbin.manifest();
         assertTrue(m.getOrDefault("nvcc", "").startsWith("release 13."), "nvcc version: " + m.get("nvcc"));
-        assertEquals("sm_80 sm_90 compute_90", m.get("targets"));
+        assertEquals("sm_80 sm_90a compute_90", m.get("targets"));
     }
 
     @Test

@@ -85,4 +85,45 @@ class KernelChoiceTest {
                 () -> KernelChoice.of(AttentionShape.of(1, 1, 8, 8, 256), DType.BF16, G128, 48 * 1024));
         assertTrue(e.getMessage().contains("shared memory"), e.getMessage());
     }
+
+    @Test
+    void hopperRunsTheWgmmaKernelForHalfTypesAtHeadDim128On128RowTiles() {
+        AttentionShape s = AttentionShape.of(1, 4, 100, 100, 128);
+        KernelChoice b = KernelChoice.of(s, DType.BF16, G128, 232448, KernelChoice.HOPPER);
+        assertEquals("sparsa_wg_bf16_d128_r128", b.name());
+        assertEquals(384, b.threads(), "one producer and two consumer warpgroups");
+        assertEquals(128, b.rows());
+        assertTrue(b.hopper() && b.tensorCores());
+        assertTrue(b.sharedBytes() <= 232448, "fits the H100/H200's opt-in shared memory");
+        assertEquals("sparsa_wg_f16_d128_r128", KernelChoice.of(s, DType.F16, G128, 232448, 90).name());
+    }
+
+    @Test
+    void everythingElseFallsBackToTheMmaSyncKernels() {
+        AttentionShape s = AttentionShape.of(1, 4, 100, 100, 128);
+        // other chips: A100 (80), Ada (89), Blackwell (100): the sm_90a image does not run there
+        for (int cc : new int[] {0, 80, 89, 100}) {
+            assertEquals("sparsa_tc_bf16_d128_r128", KernelChoice.of(s, DType.BF16, G128, 232448, cc).name(), "cc " + cc);
+        }
+        assertEquals("sparsa_tc_bf16_d128_r64", KernelChoice.of(s, DType.BF16, G64, 232448, 90).name(), "64-row tiles");
+        assertEquals("sparsa_tc_bf16_d64_r128",
+                KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 64), DType.BF16, G128, 232448, 90).name(), "head dim 64");
+        assertEquals("sparsa_tc_bf16_d128v64_r128",
+                KernelChoice.of(new AttentionShape(1, 4, 4, 100, 100, 128, 64), DType.BF16, G128, 232448, 90).name(),
+                "value dim 64");
+        assertEquals("sparsa_f32_d128", KernelChoice.of(s, DType.F32, G128, 232448, 90).name(), "f32 stays exact");
+        assertEquals("sparsa_tc_bf16_d128_r128", KernelChoice.of(s, DType.BF16, G128, 150_000, 90).name(),
+                "too little shared memory for the wgmma kernel");
+        String old = System.getProperty("sparsa.cuda.wgmma");
+        System.setProperty("sparsa.cuda.wgmma", "false");
+        try {
+            assertEquals("sparsa_tc_bf16_d128_r128", KernelChoice.of(s, DType.BF16, G128, 232448, 90).name(), "switched off");
+        } finally {
+            if (old == null) {
+                System.clearProperty("sparsa.cuda.wgmma");
+            } else {
+                System.setProperty("sparsa.cuda.wgmma", old);
+            }
+        }
+    }
 }

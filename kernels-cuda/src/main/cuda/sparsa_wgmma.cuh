@@ -1,0 +1,458 @@
+// Sparsa: the Hopper (sm_90a) prefill kernel, included by sparsa_attention.cu after the mma.sync kernels
+// (it reuses their masking and softmax helpers).
+//
+//  sparsa_wg_<bf16|f16>_d128_r128: persistent (one CTA per SM walks the cost-sorted work list with a
+//      stride of gridDim.x; the last parameter is the item count), three warpgroups. Warpgroup 2 is the
+//      producer: per tile it writes the rows and tile info to shared memory, loads Q once the consumers
+//      have issued the previous tile's last Q·K, and copies each 64-key chunk's K and V rows (block
+//      slices or gathered keys) with cp.async into 128-byte-swizzled shared memory, STAGES deep, each of
+//      its warps owning every 4th chunk and signalling a "full" mbarrier once its copies landed.
+//      Warpgroups 0 and 1 are consumers of 64 query rows each, taking turns at the tensor cores (FA3's
+//      ping-pong): S = Q·Kᵀ with wgmma (Q and K from shared memory, K-major), the mask and online
+//      softmax in registers, O += P·V with wgmma (P from registers, V from shared memory, MN-major
+//      through the transpose bit) issued in the next turn, then the stage goes back through an "empty"
+//      mbarrier. Plan semantics are those of sparsa_tc_*: the same chunk list, predicate paths,
+//      log-weights, LSE and scratch partials.
+// The kernel is compiled only into the sm_90a image; every other target gets a stub that traps (the
+// runtime picks it only on compute capability 9.0).
+#pragma once
+
+template <typename T, int D>
+struct WgConfig {
+    static constexpr int ROWS = 128, KC = 64, STAGES = 5, THREADS = 384;
+    static constexpr int Q_BYTES = ROWS * D * 2;   // Q: two 64-column blocks of ROWS × 128 B
+    static constexpr int KV_BYTES = KC * D * 2;    // one stage of K (or V): two blocks of 64 × 128 B
+    // 1 KiB of slack: the kernel aligns its tiles to 1024 bytes (the 128-byte swizzle's period)
+    static constexpr size_t SMEM = 1024 + Q_BYTES + 2 * STAGES * KV_BYTES + STAGES * KC * 8 + STAGES * 16 + 2 * ROWS * 4 + 16 * 4
+                                   + (2 * STAGES + 3) * 8;
+};
+
+// device code for sm_90a only (the host pass sees the declarations)
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || !defined(__CUDA_ARCH__)
+
+__device__ __forceinline__ uint32_t smemAddr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+// wgmma matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets (all >> 4).
+__device__ __forceinline__ uint64_t wgDesc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
+}
+// Byte offset of 16-byte chunk c (0..D/8-1) of row r in a tile of `rows` rows stored as 64-column blocks
+// of rows × 128 B with the 128-byte swizzle (chunk index XOR row mod 8).
+__device__ __forceinline__ uint32_t swz(int r, int c, int rows) {
+    return (uint32_t)((c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+__device__ __forceinline__ void wgFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgCommit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wgWait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+// keeps the compiler from moving accumulator accesses across wgmma issue/wait
+__device__ __forceinline__ void regFence(float& r) { asm volatile("" : "+f"(r)::"memory"); }
+
+__device__ __forceinline__ void mbarInit(uint64_t* b, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smemAddr(b)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbarArrive(uint64_t* b) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smemAddr(b)) : "memory");
+}
+__device__ __forceinline__ void mbarWait(uint64_t* b, int parity) {
+    asm volatile(
+        "{\n"
+        ".reg .pred P1;\n"
+        "LAB_WAIT:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+        "@P1 bra DONE;\n"
+        "bra LAB_WAIT;\n"
+        "DONE:\n"
+        "}\n" ::"r"(smemAddr(b)),
+        "r"(parity)
+        : "memory");
+}
+__device__ __forceinline__ void namedSync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void namedArrive(int id, int n) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+#define SPARSA_WG_SS(TY)                                                                                               \
+    "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                                                       \
+    "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " "                                                        \
+    "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}," \
+    " %32, %33, p, 1, 1, 0, 0;\n}\n"
+#define SPARSA_WG_RS(TY)                                                                                               \
+    "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                                       \
+    "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " "                                                       \
+    "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31," \
+    "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}," \
+    " {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+#define SPARSA_S32(s)                                                                                                 \
+    "+f"(s[0][0]), "+f"(s[0][1]), "+f"(s[0][2]), "+f"(s[0][3]), "+f"(s[1][0]), "+f"(s[1][1]), "+f"(s[1][2]), "+f"(s[1][3]), \
+    "+f"(s[2][0]), "+f"(s[2][1]), "+f"(s[2][2]), "+f"(s[2][3]), "+f"(s[3][0]), "+f"(s[3][1]), "+f"(s[3][2]), "+f"(s[3][3]), \
+    "+f"(s[4][0]), "+f"(s[4][1]), "+f"(s[4][2]), "+f"(s[4][3]), "+f"(s[5][0]), "+f"(s[5][1]), "+f"(s[5][2]), "+f"(s[5][3]), \
+    "+f"(s[6][0]), "+f"(s[6][1]), "+f"(s[6][2]), "+f"(s[6][3]), "+f"(s[7][0]), "+f"(s[7][1]), "+f"(s[7][2]), "+f"(s[7][3])
+#define SPARSA_O8(o, i)                                                                                                \
+    "+f"(o[i][0]), "+f"(o[i][1]), "+f"(o[i][2]), "+f"(o[i][3]), "+f"(o[i + 1][0]), "+f"(o[i + 1][1]), "+f"(o[i + 1][2]), \
+    "+f"(o[i + 1][3])
+
+// S[64×64] (+)= Q[64×16] · K[64×16]ᵀ, both K-major in shared memory
+template <typename T> __device__ __forceinline__ void wgmmaQK(float (&s)[8][4], uint64_t a, uint64_t b, int accumulate);
+template <> __device__ __forceinline__ void wgmmaQK<__nv_bfloat16>(float (&s)[8][4], uint64_t a, uint64_t b, int acc) {
+    asm volatile(SPARSA_WG_SS("bf16") : SPARSA_S32(s) : "l"(a), "l"(b), "r"(acc));
+}
+template <> __device__ __forceinline__ void wgmmaQK<__half>(float (&s)[8][4], uint64_t a, uint64_t b, int acc) {
+    asm volatile(SPARSA_WG_SS("f16") : SPARSA_S32(s) : "l"(a), "l"(b), "r"(acc));
+}
+// O[64×128] += P[64×16] (registers) · V[16×128] (shared memory, MN-major)
+template <typename T> __device__ __forceinline__ void wgmmaPV(float (&o)[16][4], const uint32_t (&p)[4], uint64_t b);
+template <> __device__ __forceinline__ void wgmmaPV<__nv_bfloat16>(float (&o)[16][4], const uint32_t (&p)[4], uint64_t b) {
+    asm volatile(SPARSA_WG_RS("bf16")
+                 : SPARSA_O8(o, 0), SPARSA_O8(o, 2), SPARSA_O8(o, 4), SPARSA_O8(o, 6), SPARSA_O8(o, 8), SPARSA_O8(o, 10),
+                   SPARSA_O8(o, 12), SPARSA_O8(o, 14)
+                 : "r"(p[0]), "r"(p[1]), "r"(p[2]), "r"(p[3]), "l"(b), "r"(1));
+}
+template <> __device__ __forceinline__ void wgmmaPV<__half>(float (&o)[16][4], const uint32_t (&p)[4], uint64_t b) {
+    asm volatile(SPARSA_WG_RS("f16")
+                 : SPARSA_O8(o, 0), SPARSA_O8(o, 2), SPARSA_O8(o, 4), SPARSA_O8(o, 6), SPARSA_O8(o, 8), SPARSA_O8(o, 10),
+                   SPARSA_O8(o, 12), SPARSA_O8(o, 14)
+                 : "r"(p[0]), "r"(p[1]), "r"(p[2]), "r"(p[3]), "l"(b), "r"(1));
+}
+
+// The V descriptor's byte offsets (MN-major, 128-byte swizzle): LBO steps between 64-column blocks of
+// V (64 keys × 128 B apart), SBO between groups of 8 keys (1024 B).
+#ifndef SPARSA_WG_V_LBO
+#define SPARSA_WG_V_LBO 8192
+#define SPARSA_WG_V_SBO 1024
+#endif
+
+// Keys j of a 64-key chunk in [lo, hi] ∪ [0, se) as bits (rowInterval's output: lo <= 64, hi <= 63, se <= 64).
+__device__ __forceinline__ uint64_t intervalBits(int lo, int hi, int se) {
+    uint64_t m = 0;
+    if (hi >= lo) m = (hi >= 63 ? ~0ull : (2ull << hi) - 1) & ~((1ull << lo) - 1);
+    if (se > 0) m |= se >= 64 ? ~0ull : (1ull << se) - 1;
+    return m;
+}
+
+// maskScores for a block slice under the plain predicate (no stride or neighbourhood), without soft-cap:
+// the scores stay raw q·k (the caller folds scale·log2 e into the exponent, as for plain chunks) and each
+// element is kept or set to -inf by one bit of its row's admitted-key mask. Returns the row maxima.
+__device__ __forceinline__ void maskBits(float (&s)[8][4], const RowPair& rp, const Chunk& cur, int mode,
+                                         const PredFast& pf, int t4, float& mxA, float& mxB) {
+    int loA, hiA, seA, loB, hiB, seB;
+    rowInterval(rp.rowA, rp.posA32, cur, mode, pf, loA, hiA, seA);
+    rowInterval(rp.rowB, rp.posB32, cur, mode, pf, loB, hiB, seB);
+    const uint64_t bA = intervalBits(loA, hiA, seA) >> (2 * t4), bB = intervalBits(loB, hiB, seB) >> (2 * t4);
+    mxA = -INFINITY;
+    mxB = -INFINITY;
+#pragma unroll
+    for (int nb = 0; nb < 8; nb++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int bit = nb * 8 + (e & 1);
+            const bool ok = ((e < 2 ? bA : bB) >> bit) & 1;
+            const float x = ok ? s[nb][e] : -INFINITY;
+            s[nb][e] = x;
+            if (e < 2) mxA = fmaxf(mxA, x); else mxB = fmaxf(mxB, x);
+        }
+    }
+}
+
+template <typename T, int D>
+__device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                         void* __restrict__ out, float* __restrict__ lse, float* __restrict__ scratchO,
+                                         float* __restrict__ scratchLse, const int* __restrict__ ints,
+                                         const float* __restrict__ floats, const int* __restrict__ work,
+                                         const Scalars& S, int items) {
+    using C = WgConfig<T, D>;
+    constexpr int KC = C::KC, STAGES = C::STAGES, ROWS = C::ROWS;
+    extern __shared__ uint4 smemRaw[];
+    uint8_t* base = reinterpret_cast<uint8_t*>(smemRaw);
+    base += (1024 - (smemAddr(base) & 1023)) & 1023;
+    uint8_t* sQ = base;
+    uint8_t* sK = sQ + C::Q_BYTES;
+    uint8_t* sV = sK + STAGES * C::KV_BYTES;
+    int* sKpos = reinterpret_cast<int*>(sV + STAGES * C::KV_BYTES);
+    float* sLw = reinterpret_cast<float*>(sKpos + STAGES * KC);
+    int4* sChunk = reinterpret_cast<int4*>(sLw + STAGES * KC);  // per stage: mode, base, count
+    int* sRow = reinterpret_cast<int*>(sChunk + STAGES);         // two buffers of ROWS: tile n uses n & 1
+    int* sInfo = sRow + 2 * ROWS;                                // two buffers of 8: nChunks, entryBase, slice, layout
+    uint64_t* full = reinterpret_cast<uint64_t*>(sInfo + 16);
+    uint64_t* empty = full + STAGES;
+    uint64_t* tReady = empty + STAGES;  // [2]: the tile's rows, info and Q are in place
+    uint64_t* qEmpty = tReady + 2;      // the consumers have issued their last Q·K of the tile
+
+    const int tid = threadIdx.x;
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; s++) {
+            mbarInit(full + s, 32);
+            mbarInit(empty + s, 256);
+        }
+        for (int s = 0; s < 2; s++) mbarInit(tReady + s, 128);
+        mbarInit(qEmpty, 256);
+    }
+    __syncthreads();
+    // warp-uniform for the compiler (a shuffle from lane 0), so that branches on it keep wgmma unserialized
+    const int wg = __shfl_sync(0xffffffffu, tid >> 7, 0);
+    const int keyLength = (int)S.keyLength, blockCols = (int)S.blockCols;
+
+    if (wg == 2) {
+        // ---------------- producer warpgroup. Per tile n: its rows and info into buffer n & 1, then (once the
+        // consumers have issued their last Q·K of tile n-1) Q, and the chunks; chunks are numbered across
+        // the CTA's tiles (g), and warp g % 4 copies chunk g, so up to four are in flight while each warp
+        // waits only for its own copies before it signals them.
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 80;\n");
+        const int pt = tid - 256, pw = pt >> 5, lane = pt & 31;
+        constexpr int VEC = D / 8;  // 16-byte chunks per row
+        static_assert(VEC == 16, "the producer's lane mapping assumes 128-element rows");
+        const int c16 = lane & 15, jh = lane >> 4;
+        int g0 = 0;
+        for (int it = blockIdx.x, n = 0; it < items; it += gridDim.x, n++) {
+            const int* W = work + (size_t)it * W_STRIDE;
+            const int slice = W[W_SLICE], tile = W[W_TILE], rowBegin = W[W_ROW_BEGIN];
+            const int* L = ints + (size_t)W[W_LAYOUT] * LI_STRIDE;
+            const int b = slice / (int)S.qHeads, h = slice % (int)S.qHeads, kvh = h / (int)S.group;
+            const int buf = n & 1;
+            const TileKeys tk = tileKeys(ints, L, tile, blockCols);
+            int* rows = sRow + buf * ROWS;
+            rows[pt] = tileRow(ints, L, tile, rowBegin + pt);
+            if (pt == 0) {
+                sInfo[buf * 8 + 0] = tk.nChunks;
+                sInfo[buf * 8 + 1] = W[W_ENTRY_BASE];
+                sInfo[buf * 8 + 2] = slice;
+                sInfo[buf * 8 + 3] = W[W_LAYOUT];
+                sInfo[buf * 8 + 4] = tile;
+            }
+            namedSync(3, 128);
+            if (n >= 1) mbarWait(qEmpty, (n - 1) & 1);
+            const T* qBase = q + b * S.qsb + h * S.qsh;
+#pragma unroll 4
+            for (int r = pt / VEC; r < ROWS; r += 128 / VEC) {
+                const int row = rows[r];
+                cpAsync16(sQ + swz(r, pt % VEC, ROWS), qBase + (long long)max(row, 0) * S.qss + (pt % VEC) * 8, row >= 0);
+            }
+            cpAsyncCommit();
+            bool ready = false;
+            const T* kBase = k + b * S.ksb + kvh * S.ksh;
+            const T* vBase = v + b * S.vsb + kvh * S.vsh;
+            for (int c = (pw - (g0 & 3) + 4) & 3; c < tk.nChunks; c += 4) {
+                const int gc = g0 + c, st = gc % STAGES;
+                if (gc >= STAGES) mbarWait(empty + st, ((gc / STAGES) - 1) & 1);
+                const Chunk ch = chunkOf(ints, floats, L, tk, c, blockCols, keyLength);
+                // lane holds the key rows `lane` and `lane + 32`; row j's key comes by shuffle from lane j % 32
+                const bool okA = lane < ch.count, okB = lane + 32 < ch.count;
+                const int kA = okA ? (ch.keys ? ch.keys[lane] : ch.base + lane) : -1;
+                const int kB = okB ? (ch.keys ? ch.keys[lane + 32] : ch.base + lane + 32) : -1;
+                sKpos[st * KC + lane] = kA;
+                sKpos[st * KC + lane + 32] = kB;
+                sLw[st * KC + lane] = okA && ch.lws ? ch.lws[lane] : 0.f;
+                sLw[st * KC + lane + 32] = okB && ch.lws ? ch.lws[lane + 32] : 0.f;
+                if (lane == 0) sChunk[st] = make_int4(ch.mode, ch.base, ch.count, 0);
+                uint8_t* dK = sK + st * C::KV_BYTES;
+                uint8_t* dV = sV + st * C::KV_BYTES;
+#pragma unroll 8
+                for (int i = 0; i < KC / 2; i++) {
+                    const int j = jh + 2 * i;
+                    const int kr = __shfl_sync(0xffffffffu, i < 16 ? kA : kB, j & 31);
+                    const bool ok = kr >= 0;
+                    const long long kk = ok ? kr : 0;
+                    cpAsync16(dK + swz(j, c16, KC), kBase + kk * S.kss + c16 * 8, ok);
+                    cpAsync16(dV + swz(j, c16, KC), vBase + kk * S.vss + c16 * 8, ok);
+                }
+                cpAsyncCommit();
+                cpAsyncWait<0>();
+                fenceProxyAsync();
+                if (!ready) {
+                    mbarArrive(tReady + buf);  // Q was committed before this chunk: it has landed too
+                    ready = true;
+                }
+                mbarArrive(full + st);
+            }
+            if (!ready) {
+                cpAsyncWait<0>();
+                fenceProxyAsync();
+                mbarArrive(tReady + buf);
+            }
+            g0 += tk.nChunks;
+        }
+        return;
+    }
+
+    // ---------------- consumer warpgroups: rows wg*64 .. wg*64+63, warp w of the group rows 16w..16w+15.
+    // Ping-pong schedule (FA3): the two consumer warpgroups take turns at the tensor cores, strictly
+    // alternating through named barriers 1 and 2, in one sequence across the CTA's tiles. Turn c of a
+    // tile issues S(c) = Q·K(c) and the deferred O += P(c-1)·V(c-1) together, hands the turn over, waits,
+    // then runs chunk c's mask and softmax while the other warpgroup's MMAs run; turn nChunks issues only
+    // the last P·V (a tile without chunks takes no turn).
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 208;\n");
+    const float scale = (float)S.scale, cap = (float)S.softCap;
+    const float scaleLog2 = scale * SPARSA_LOG2E;
+    const int warp = tid >> 5, lane = tid & 31, t4 = lane & 3, g = lane >> 2;
+    const int r0 = warp * 16;  // = wg * 64 + (warp % 4) * 16
+    const int other = 1 - wg;
+    const uint32_t kAddr0 = smemAddr(sK), vAddr0 = smemAddr(sV);
+    if (wg == 1) namedArrive(1, 256);
+    int g0 = 0;
+    for (int it = blockIdx.x, n = 0; it < items; it += gridDim.x, n++) {
+        const int buf = n & 1;
+        mbarWait(tReady + buf, (n >> 1) & 1);
+        const int nChunks = sInfo[buf * 8 + 0], entryBase = sInfo[buf * 8 + 1], slice = sInfo[buf * 8 + 2];
+        const int* L = ints + (size_t)sInfo[buf * 8 + 3] * LI_STRIDE;
+        const int b = slice / (int)S.qHeads, h = slice % (int)S.qHeads;
+        const long long queryOffset = L[LI_QUERY_OFFSET];
+        PredFast pf;
+        pf.simple = L[LI_STRIDE_M] == 0 && L[LI_NEIGHBOURHOOD] == 0 && queryOffset > -(1LL << 30)
+                    && queryOffset < (1LL << 30) && keyLength < (1 << 29) && S.queryLength < (1LL << 29);
+        pf.causal = L[LI_CAUSAL] != 0;
+        pf.sinks = L[LI_SINKS];
+        pf.lo = (int)max((long long)L[LI_BAND_LO], -(1LL << 31) + 1);
+        pf.hi = L[LI_BAND_HI];
+        RowPair rp;
+        rp.rowA = sRow[buf * ROWS + r0 + g];
+        rp.rowB = sRow[buf * ROWS + r0 + g + 8];
+        rp.posA32 = (int)(rp.rowA + queryOffset);
+        rp.posB32 = (int)(rp.rowB + queryOffset);
+        const bool allRows = rp.rowA >= 0 && rp.rowB >= 0;
+        const uint32_t qAddr = smemAddr(sQ) + wg * 64 * 128;
+
+        float o[16][4];
+        float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+        for (int i = 0; i < 16; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+        uint32_t p[4][4];
+        for (int c = 0; nChunks > 0 && c <= nChunks; c++) {
+            const bool hasS = c < nChunks;
+            const int gc = g0 + c, st = gc % STAGES;
+            Chunk cur;
+            if (hasS) {
+                mbarWait(full + st, (gc / STAGES) & 1);
+                const int4 d = sChunk[st];
+                cur.mode = d.x;
+                cur.base = d.y;
+                cur.count = d.z;
+                cur.keys = nullptr;
+                cur.lws = nullptr;
+            }
+            float s[8][4];
+            namedSync(1 + wg, 256);
+#pragma unroll
+            for (int i = 0; i < 16; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) regFence(o[i][e]);
+            wgFence();
+            if (hasS) {
+                const uint32_t kAddr = kAddr0 + st * C::KV_BYTES;
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++) {
+                    const uint32_t off = (kk & 3) * 32;
+                    wgmmaQK<T>(s, wgDesc(qAddr + (kk >> 2) * (ROWS * 128) + off, 16, 1024),
+                               wgDesc(kAddr + (kk >> 2) * (KC * 128) + off, 16, 1024), kk > 0);
+                }
+            }
+            if (c > 0) {
+                const uint32_t vAddr = vAddr0 + ((gc - 1) % STAGES) * C::KV_BYTES;
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++)
+                    wgmmaPV<T>(o, p[kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+            }
+            wgCommit();
+            namedArrive(1 + other, 256);
+            wgWait<0>();
+#pragma unroll
+            for (int i = 0; i < 16; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) regFence(o[i][e]);
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) regFence(s[i][e]);
+            if (c > 0) mbarArrive(empty + (gc - 1) % STAGES);
+            if (c == nChunks - 1) mbarArrive(qEmpty);  // the tile's last Q·K is done
+            if (!hasS) break;
+            const int mode = cur.mode;
+            const bool plain = mode == MODE_FULL && cur.count == 64 && cap == 0.f && allRows;
+            // block slices under the plain predicate without soft-cap: raw q·k under a per-row bit mask
+            const bool bits = !plain && mode != MODE_GATHER && mode != MODE_UNCOND && pf.simple && cap == 0.f;
+            float mxA, mxB;
+            if (bits) {
+                maskBits(s, rp, cur, mode, pf, t4, mxA, mxB);
+            } else {
+                maskScores(s, rp, cur, mode, plain, pf, L, sKpos + st * KC, sLw + st * KC, scale, cap, keyLength,
+                           queryOffset, t4, mxA, mxB);
+            }
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+            const float f = plain || bits ? scaleLog2 : 1.f;
+            const float nA = fmaxf(m[0], mxA * f), nB = fmaxf(m[1], mxB * f);
+            const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
+            const float alA = fastExp2(m[0] - uA), alB = fastExp2(m[1] - uB);
+            m[0] = nA;
+            m[1] = nB;
+            float sumA = 0.f, sumB = 0.f;
+#pragma unroll
+            for (int nb = 0; nb < 8; nb++) {
+                s[nb][0] = fastExp2(fmaf(s[nb][0], f, -uA));
+                s[nb][1] = fastExp2(fmaf(s[nb][1], f, -uA));
+                s[nb][2] = fastExp2(fmaf(s[nb][2], f, -uB));
+                s[nb][3] = fastExp2(fmaf(s[nb][3], f, -uB));
+                sumA += s[nb][0] + s[nb][1];
+                sumB += s[nb][2] + s[nb][3];
+            }
+            l[0] = l[0] * alA + sumA;
+            l[1] = l[1] * alB + sumB;
+#pragma unroll
+            for (int i = 0; i < 16; i++) {
+                o[i][0] *= alA; o[i][1] *= alA;
+                o[i][2] *= alB; o[i][3] *= alB;
+            }
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                p[kk][0] = Pack<T>::two(s[2 * kk][0], s[2 * kk][1]);
+                p[kk][1] = Pack<T>::two(s[2 * kk][2], s[2 * kk][3]);
+                p[kk][2] = Pack<T>::two(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+                p[kk][3] = Pack<T>::two(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+            }
+        }
+        g0 += nChunks;
+        if (nChunks == 0) mbarArrive(qEmpty);  // Q was not read
+        const int kind = (int)S.outKind;
+        const long long ob = b * S.osb + h * S.osh;
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            float lv = l[half];
+            lv += __shfl_xor_sync(0xffffffffu, lv, 1);
+            lv += __shfl_xor_sync(0xffffffffu, lv, 2);
+            const float inv = lv > 0.f ? 1.f / lv : 0.f;
+            const float lseV = lv > 0.f ? (m[half] + log2f(lv)) * SPARSA_LN2 : -INFINITY;
+            const int row = half == 0 ? rp.rowA : rp.rowB;
+            if (row < 0) continue;
+            if (entryBase < 0) {
+#pragma unroll
+                for (int i = 0; i < D / 8; i++)
+                    storeOut2(out, ob + row * S.oss + i * 8 + 2 * t4, kind, o[i][2 * half] * inv, o[i][2 * half + 1] * inv);
+                if (lse && t4 == 0) lse[b * S.lsb + h * S.lsh + row * S.lss] = lseV;
+            } else {
+                long long e = entryBase + r0 + g + 8 * half;
+#pragma unroll
+                for (int i = 0; i < D / 8; i++)
+                    *reinterpret_cast<float2*>(scratchO + e * D + i * 8 + 2 * t4) =
+                        make_float2(o[i][2 * half] * inv, o[i][2 * half + 1] * inv);
+                if (t4 == 0) scratchLse[e] = lseV;
+            }
+        }
+    }
+    // consume warpgroup 1's last hand-over, so that both barriers end balanced
+    if (wg == 0) namedSync(1, 256);
+}
+#endif  // sm_90a or host pass
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SPARSA_WG_BODY(T, D) wgKernel<T, D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s, items);
+#else
+#define SPARSA_WG_BODY(T, D) __trap();
+#endif
+#define SPARSA_WG(TNAME, T, D)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(384, 1) sparsa_wg_##TNAME##_d##D##_r128(                            \
+        const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* ints, \
+        const float* floats, const int* work, Scalars s, int items) {                                                \
+        SPARSA_WG_BODY(T, D)                                                                                          \
+    }
+SPARSA_WG(bf16, __nv_bfloat16, 128)
+SPARSA_WG(f16, __half, 128)
