@@ -211,11 +211,12 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         return out;
     }
 
+    /** The union of two ascending, disjoint key lists, ascending (one merge walk). */
     private static int[] merge(int[] a, int[] b) {
         int[] m = new int[a.length + b.length];
-        System.arraycopy(a, 0, m, 0, a.length);
-        System.arraycopy(b, 0, m, a.length, b.length);
-        Arrays.sort(m);
+        for (int i = 0, j = 0, k = 0; k < m.length; k++) {
+            m[k] = j >= b.length || (i < a.length && a[i] < b[j]) ? a[i++] : b[j++];
+        }
         return m;
     }
 
