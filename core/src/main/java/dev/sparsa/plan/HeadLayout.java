@@ -474,6 +474,10 @@ public final class HeadLayout {
             private boolean ascendingGather = true;
             private boolean weightedGather;
             private int lastGathered = -1;
+            // the same for the unconditional keys
+            private boolean ascendingUncond = true;
+            private boolean weightedUncond;
+            private int lastUncond = -1;
 
             private Tile(int start, int count, int[] listed) {
                 this.start = start;
@@ -579,6 +583,9 @@ public final class HeadLayout {
             public Tile unconditional(int key, float logWeight) {
                 uncond.add(checkKey(key));
                 uncondW.add(checkWeight(logWeight));
+                ascendingUncond &= key > lastUncond;
+                weightedUncond |= logWeight != 0f;
+                lastUncond = key;
                 return this;
             }
 
@@ -621,7 +628,21 @@ public final class HeadLayout {
                 }
                 int[] partB = keepPartial.toArray();
                 long[] g = sortedWeighted(gathered, gatheredW, "gathered");
-                long[] u = sortedWeighted(uncond, uncondW, "unconditional");
+                // unconditional keys: already ascending and unweighted (the usual case) need no sort
+                int[] uKeys;
+                float[] uWeights;
+                if (ascendingUncond && !weightedUncond) {
+                    uKeys = uncond.size() == 0 ? NO_INTS : uncond.toArray();
+                    uWeights = null;
+                } else {
+                    long[] u = sortedWeighted(uncond, uncondW, "unconditional");
+                    uKeys = new int[u.length];
+                    uWeights = new float[u.length];
+                    for (int i = 0; i < u.length; i++) {
+                        uKeys[i] = (int) (u[i] >>> 32);
+                        uWeights[i] = Float.intBitsToFloat((int) u[i]);
+                    }
+                }
                 // unconditional keys win over gathered copies; neither may sit in a visited block.
                 // Keys and blocks are both ascending, so one walk over the visited blocks serves all keys.
                 int[] visitedB = mergeSorted(fullB, partB);
@@ -642,17 +663,16 @@ public final class HeadLayout {
                         }
                         continue;
                     }
-                    while (ui < u.length && (int) (u[ui] >>> 32) < key) {
+                    while (ui < uKeys.length && uKeys[ui] < key) {
                         ui++;
                     }
-                    if (ui < u.length && (int) (u[ui] >>> 32) == key) {
+                    if (ui < uKeys.length && uKeys[ui] == key) {
                         continue;
                     }
                     g[ng++] = e;
                 }
                 vb = 0;
-                for (long e : u) {
-                    int key = (int) (e >>> 32);
+                for (int key : uKeys) {
                     int blk = key / geometry.blockCols();
                     while (vb < visitedB.length && visitedB[vb] < blk) {
                         vb++;
@@ -662,13 +682,13 @@ public final class HeadLayout {
                                 + blk + "; a pair is admitted at most once");
                     }
                 }
-                append(fullB, partB, g, ng, u);
+                append(fullB, partB, g, ng, uKeys, uWeights);
                 open = null;
                 return Builder.this;
             }
 
             /** Appends the normalised tile; {@code g[0, ng)} are its gathered (key, weight) pairs, ascending. */
-            private void append(int[] fullB, int[] partB, long[] g, int ng, long[] u) {
+            private void append(int[] fullB, int[] partB, long[] g, int ng, int[] uKeys, float[] uWeights) {
                 rowStart.add(start);
                 rowCount.add(count);
                 if (listed == null) {
@@ -719,14 +739,17 @@ public final class HeadLayout {
                 }
                 visitedKeys += ng;
                 gatherOffsets.add(gatherKeys.size());
-                for (long e : u) {
-                    uncondKeys.add((int) (e >>> 32));
-                    float w = Float.intBitsToFloat((int) e);
-                    uncondWeights.add(w);
-                    anyUncondWeight |= w != 0f;
+                uncondKeys.addAll(uKeys, 0, uKeys.length);
+                if (uWeights == null) {
+                    uncondWeights.addZeros(uKeys.length);
+                } else {
+                    for (float w : uWeights) {
+                        uncondWeights.add(w);
+                        anyUncondWeight |= w != 0f;
+                    }
                 }
-                visitedKeys += u.length;
-                admitted += (long) u.length * count;
+                visitedKeys += uKeys.length;
+                admitted += (long) uKeys.length * count;
                 uncondOffsets.add(uncondKeys.size());
                 pairsAdmitted += admitted;
                 pairsVisited += visitedKeys * count;
@@ -871,21 +894,5 @@ public final class HeadLayout {
             return m;
         }
 
-        private static boolean containsKey(long[] sortedPacked, int key) {
-            int lo = 0;
-            int hi = sortedPacked.length - 1;
-            while (lo <= hi) {
-                int mid = (lo + hi) >>> 1;
-                int k = (int) (sortedPacked[mid] >>> 32);
-                if (k < key) {
-                    lo = mid + 1;
-                } else if (k > key) {
-                    hi = mid - 1;
-                } else {
-                    return true;
-                }
-            }
-            return false;
-        }
     }
 }
