@@ -100,6 +100,21 @@ public final class KeyPanels {
      * @throws IllegalArgumentException if {@code count} exceeds the keys packed or {@code out} is too short
      */
     public void dots(float[] q, int firstRow, int queries, int count, float[] out, int stride) {
+        dots(q, firstRow, queries, count, out, stride, null);
+    }
+
+    /**
+     * {@link #dots(float[], int, int, int, float[], int)} where query {@code j} needs only its first
+     * {@code counts[j] ≤ count} keys (causal pooled queries): panels past a query group's largest
+     * count are skipped for that group, and only the scores below each query's count are defined.
+     * With {@code counts == null} every query needs all {@code count} keys.
+     *
+     * @throws IllegalArgumentException as the other form, or if {@code counts} is shorter than {@code queries}
+     */
+    public void dots(float[] q, int firstRow, int queries, int count, float[] out, int stride, int[] counts) {
+        if (counts != null && counts.length < queries) {
+            throw new IllegalArgumentException("counts: " + counts.length + " for " + queries + " queries");
+        }
         int padded = paddedLength(count);
         if (count < 0 || count > n || queries < 1 || (queries > 1 && stride < padded)
                 || out.length < (long) (queries - 1) * stride + padded) {
@@ -110,17 +125,24 @@ public final class KeyPanels {
         // panel pairs outer (they stay in L1 while every query passes over them), queries inner
         int g = 0;
         for (; g + 1 < groups; g += 2) {
+            int first = g * L; // first key of this panel pair
             int j = 0;
             for (; j + 3 < queries; j += 4) {
-                fourByTwo(q, firstRow + j, g, out, j * stride, stride);
+                if (counts == null || Math.max(Math.max(counts[j], counts[j + 1]), Math.max(counts[j + 2], counts[j + 3])) > first) {
+                    fourByTwo(q, firstRow + j, g, out, j * stride, stride);
+                }
             }
             for (; j < queries; j++) {
-                oneByTwo(q, firstRow + j, g, out, j * stride);
+                if (counts == null || counts[j] > first) {
+                    oneByTwo(q, firstRow + j, g, out, j * stride);
+                }
             }
         }
         if (g < groups) {
             for (int j = 0; j < queries; j++) {
-                oneByOne(q, firstRow + j, g, out, j * stride);
+                if (counts == null || counts[j] > g * L) {
+                    oneByOne(q, firstRow + j, g, out, j * stride);
+                }
             }
         }
     }

@@ -101,14 +101,17 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
             // tiles scored in groups, so each key panel is read from memory once per group
             int group = Math.max(1, Math.min(POOL_GROUP, tiles));
             float[] dots = new float[group * stride];
+            int[] counts = new int[group];
             for (int t0 = 0; t0 < tiles; t0 += group) {
                 int g = Math.min(group, tiles - t0);
                 int most = 0;
                 for (int t = t0; t < t0 + g; t++) {
-                    most = Math.max(most, visibleCount(ctx, t));
+                    counts[t - t0] = visibleCount(ctx, t);
+                    most = Math.max(most, counts[t - t0]);
                 }
                 if (most > 0 && k > 0) {
-                    panels.dots(means, t0, g, most, dots, stride);
+                    // each tile scores only the keys it may see
+                    panels.dots(means, t0, g, most, dots, stride, counts);
                 }
                 for (int t = t0; t < t0 + g; t++) {
                     int n = visibleCount(ctx, t);
@@ -145,8 +148,12 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
-    /** Query tiles scored together against each key panel. */
-    private static final int POOL_GROUP = 16;
+    /**
+     * Query tiles scored together against each key panel: the key panels stream from memory once
+     * per group (so a larger group moves fewer bytes), the group's queries and a panel pair stay in
+     * the first cache levels.
+     */
+    private static final int POOL_GROUP = 64;
 
     /** Keys the last row of tile {@code t} may see (0 if none). */
     private static int visibleCount(PlanContext ctx, int t) {

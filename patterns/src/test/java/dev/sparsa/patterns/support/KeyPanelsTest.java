@@ -41,6 +41,19 @@ class KeyPanelsTest {
                                         Float.floatToRawIntBits(many[j * stride + key]), "query " + (row + j) + " key " + key);
                             }
                         }
+                        // per-query counts (causal pooled queries): scores below each count are exact
+                        int[] counts = new int[queries];
+                        for (int j = 0; j < queries; j++) {
+                            counts[j] = count == 0 ? 0 : rnd.nextInt(count + 1);
+                        }
+                        float[] some = new float[queries * stride];
+                        p.dots(q, row, queries, count, some, stride, counts);
+                        for (int j = 0; j < queries; j++) {
+                            for (int key = 0; key < counts[j]; key++) {
+                                assertEquals(Float.floatToRawIntBits(Vectors.dot(q, row + j, k, key, d)),
+                                        Float.floatToRawIntBits(some[j * stride + key]), "counted query " + (row + j) + " key " + key);
+                            }
+                        }
                     }
                 }
             }
