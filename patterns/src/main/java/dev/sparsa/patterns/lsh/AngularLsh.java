@@ -79,12 +79,7 @@ public final class AngularLsh {
                 eightRows(rows, r, dirT, g, out);
             }
             for (; r < n; r++) {
-                FloatVector acc = FloatVector.zero(S);
-                int off = r * dim;
-                for (int x = 0; x < dim; x++) {
-                    acc = FloatVector.broadcast(S, rows[off + x]).fma(FloatVector.fromArray(S, dirT, x * LANES), acc);
-                }
-                out[r] |= byteOf(acc, g);
+                out[r] |= oneRow(rows, r * dim, dirT, g);
             }
         }
         return out;
@@ -120,11 +115,7 @@ public final class AngularLsh {
                     eightRows(buf, 0, dirT[g], g, h8);
                 } else {
                     for (int j = 0; j < m; j++) {
-                        FloatVector acc = FloatVector.zero(S);
-                        for (int x = 0; x < dim; x++) {
-                            acc = FloatVector.broadcast(S, buf[j * dim + x]).fma(FloatVector.fromArray(S, dirT[g], x * LANES), acc);
-                        }
-                        h8[j] |= byteOf(acc, g);
+                        h8[j] |= oneRow(buf, j * dim, dirT[g], g);
                     }
                 }
             }
@@ -175,6 +166,15 @@ public final class AngularLsh {
         out[r + 5] |= byteOf(a5, g);
         out[r + 6] |= byteOf(a6, g);
         out[r + 7] |= byteOf(a7, g);
+    }
+
+    /** Bits {@code [8g, 8g + 8)} of the hash of the row at {@code rows[off, off + dim)} (the tail rows). */
+    private int oneRow(float[] rows, int off, float[] dirT, int g) {
+        FloatVector acc = FloatVector.zero(S);
+        for (int x = 0; x < dim; x++) {
+            acc = FloatVector.broadcast(S, rows[off + x]).fma(FloatVector.fromArray(S, dirT, x * LANES), acc);
+        }
+        return byteOf(acc, g);
     }
 
     /** Bits {@code [8g, 8g + 8)} of a hash: the lanes whose projection is {@code > 0}. */
