@@ -687,18 +687,21 @@ public final class HeadLayout {
                 return Builder.this;
             }
 
-            /** Appends the normalised tile; {@code g[0, ng)} are its gathered (key, weight) pairs, ascending. */
-            private void append(int[] fullB, int[] partB, long[] g, int ng, int[] uKeys, float[] uWeights) {
+            /** The tile's rows: start and count, and the listed rows if any. */
+            private void appendRows() {
                 rowStart.add(start);
                 rowCount.add(count);
                 if (listed == null) {
                     rowListOffset.add(-1);
                 } else {
                     rowListOffset.add(rowList.size());
-                    for (int r : listed) {
-                        rowList.add(r);
-                    }
+                    rowList.addAll(listed, 0, listed.length);
                 }
+            }
+
+            /** Appends the normalised tile; {@code g[0, ng)} are its gathered (key, weight) pairs, ascending. */
+            private void append(int[] fullB, int[] partB, long[] g, int ng, int[] uKeys, float[] uWeights) {
+                appendRows();
                 long visitedKeys = 0;
                 long admitted = 0;
                 for (int b : fullB) {
@@ -761,14 +764,7 @@ public final class HeadLayout {
              * admitted pairs counted per key (one merge walk for a causal-only predicate).
              */
             private void appendGatheredOnly() {
-                rowStart.add(start);
-                rowCount.add(count);
-                if (listed == null) {
-                    rowListOffset.add(-1);
-                } else {
-                    rowListOffset.add(rowList.size());
-                    rowList.addAll(listed, 0, listed.length);
-                }
+                appendRows();
                 fullOffsets.add(fullBlocks.size());
                 partialOffsets.add(partialBlocks.size());
                 int ng = gathered.size();

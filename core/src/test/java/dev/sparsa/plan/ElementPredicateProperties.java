@@ -12,24 +12,30 @@ import org.junit.jupiter.api.Test;
 
 class ElementPredicateProperties {
 
+    /** One of eight predicate shapes (0: causal or all only; 1–7: bands, strides, neighbourhoods, sinks). */
+    private static ElementPredicate predicate(boolean causal, int kind, int a, int width, int sinks, int m) {
+        ElementPredicate p = causal ? ElementPredicate.causalOnly() : ElementPredicate.all();
+        return switch (kind) {
+            case 1 -> p.withBand(a, a + width);
+            case 2 -> p.withBand(a, a + width).withSinks(sinks);
+            case 3 -> p.withStride(m, Math.floorMod(a, m), false);
+            case 4 -> p.withStride(m, Math.floorMod(a, m), true).withSinks(sinks);
+            case 5 -> p.withNeighbourhood(width + 1);
+            case 6 -> p.withNeighbourhood(width + 1).withBand(a, a + 2 * width).withSinks(sinks);
+            case 7 -> p.withBand(a, ElementPredicate.NO_UPPER).withStride(m, Math.floorMod(a, m), false).withSinks(sinks);
+            default -> p;
+        };
+    }
+
     /** FULL and EMPTY are exact claims about every pair in the rectangle. */
     @Property(tries = 400)
-    void classifyAgreesWithAdmits(@ForAll boolean causal, @ForAll @IntRange(min = 0, max = 6) int kind,
+    void classifyAgreesWithAdmits(@ForAll boolean causal, @ForAll @IntRange(min = 0, max = 7) int kind,
                                   @ForAll @IntRange(min = -40, max = 40) int a, @ForAll @IntRange(min = 0, max = 40) int width,
                                   @ForAll @IntRange(min = 0, max = 9) int sinks, @ForAll @IntRange(min = 1, max = 7) int m,
                                   @ForAll @IntRange(min = 0, max = 100) int qLo, @ForAll @IntRange(min = 1, max = 24) int qn,
                                   @ForAll @IntRange(min = 0, max = 100) int kLo, @ForAll @IntRange(min = 1, max = 24) int kn,
                                   @ForAll @IntRange(min = 1, max = 140) int keyLength) {
-        ElementPredicate p = causal ? ElementPredicate.causalOnly() : ElementPredicate.all();
-        switch (kind) {
-            case 1 -> p = p.withBand(a, a + width);
-            case 2 -> p = p.withBand(a, a + width).withSinks(sinks);
-            case 3 -> p = p.withStride(m, Math.floorMod(a, m), false);
-            case 4 -> p = p.withStride(m, Math.floorMod(a, m), true).withSinks(sinks);
-            case 5 -> p = p.withNeighbourhood(width + 1);
-            case 6 -> p = p.withNeighbourhood(width + 1).withBand(a, a + 2 * width);
-            default -> { }
-        }
+        ElementPredicate p = predicate(causal, kind, a, width, sinks, m);
         int kHi = Math.min(kLo + kn, keyLength) - 1;
         if (kHi < kLo) {
             return;
@@ -60,17 +66,7 @@ class ElementPredicateProperties {
                                  @ForAll @IntRange(min = 0, max = 9) int sinks, @ForAll @IntRange(min = 1, max = 7) int m,
                                  @ForAll @IntRange(min = -20, max = 100) int q, @ForAll @IntRange(min = -10, max = 100) int k,
                                  @ForAll @IntRange(min = 1, max = 70) int n, @ForAll @IntRange(min = 1, max = 140) int keyLength) {
-        ElementPredicate p = causal ? ElementPredicate.causalOnly() : ElementPredicate.all();
-        switch (kind) {
-            case 1 -> p = p.withBand(a, a + width);
-            case 2 -> p = p.withBand(a, a + width).withSinks(sinks);
-            case 3 -> p = p.withStride(m, Math.floorMod(a, m), false);
-            case 4 -> p = p.withStride(m, Math.floorMod(a, m), true).withSinks(sinks);
-            case 5 -> p = p.withNeighbourhood(width + 1);
-            case 6 -> p = p.withNeighbourhood(width + 1).withBand(a, a + 2 * width).withSinks(sinks);
-            case 7 -> p = p.withBand(a, ElementPredicate.NO_UPPER).withStride(m, Math.floorMod(a, m), false).withSinks(sinks);
-            default -> { }
-        }
+        ElementPredicate p = predicate(causal, kind, a, width, sinks, m);
         long keys = 0;
         for (int kk = k; kk < k + n; kk++) {
             keys += kk >= 0 && kk < keyLength && p.admits(q, kk, keyLength) ? 1 : 0;
