@@ -14,13 +14,12 @@ final class FloatList {
         a[n++] = v;
     }
 
-    /** Appends {@code m} zeros. */
+    /** Appends {@code m} zeros (the slots past {@code n} may hold values from before {@link #cleared}). */
     void addZeros(int m) {
         if (n + m > a.length) {
             a = Arrays.copyOf(a, Math.max(n + m, a.length * 2));
-        } else {
-            Arrays.fill(a, n, n + m, 0f);
         }
+        Arrays.fill(a, n, n + m, 0f);
         n += m;
     }
 

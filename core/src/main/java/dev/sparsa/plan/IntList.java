@@ -30,7 +30,7 @@ final class IntList {
         n += m;
     }
 
-    /** Appends the first {@code m} elements of another list. */
+    /** Appends every element of another list. */
     void addAll(IntList other) {
         addAll(other.a, 0, other.n);
     }

@@ -169,6 +169,25 @@ class HeadLayoutTest {
         assertEquals(admitted, x.pairsAdmitted());
     }
 
+    /** A tile's reused lists carry nothing over: bulk-gathered keys after a weighted tile weigh 0. */
+    @Test
+    void bulkGatheredKeysAfterAWeightedTileHaveWeightZero() {
+        PlanContext c = ctx(16, 400, true, 8, 8);
+        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate());
+        HeadLayout.Builder.Tile first = b.tile(0, 8);
+        for (int k = 0; k < 40; k++) {
+            first.gather(k, 0.5f);
+        }
+        first.end();
+        int[] keys = java.util.stream.IntStream.range(100, 200).toArray(); // grows the reused list
+        b.tile(8, 8).gatherAll(keys, 0, keys.length).end();
+        HeadLayout l = b.build();
+        for (int i = l.gatherStart(1); i < l.gatherEnd(1); i++) {
+            assertEquals(0f, l.gatherLogWeight(i), "key " + l.gatherKey(i));
+        }
+        assertEquals(0.5f, l.gatherLogWeight(l.gatherStart(0)));
+    }
+
     /** The dense plan admits exactly the causal (or all) pairs, for any offset and geometry. */
     @Property(tries = 60)
     void densePlanIsTheFullMask(@ForAll @IntRange(min = 0, max = 50) int nq, @ForAll @IntRange(min = 0, max = 50) int nk,
