@@ -140,7 +140,8 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
                         softmaxInto(dots, (r - r0) * stride, (int) lr + 1, scale, buf, score);
                     }
                 }
-                out[t] = TopSelect.top(score, n, k, candidates(ctx, t));
+                excludeForced(ctx, t, n, score);
+                out[t] = TopSelect.top(score, n, k, null);
             }
         }
         return out;
@@ -163,16 +164,6 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         return last < 0 ? 0 : (int) last + 1;
     }
 
-    /** Candidates of tile {@code t}: keys not forced for every row of the tile. */
-    private TopSelect.Admit candidates(PlanContext ctx, int t) {
-        int rows = ctx.geometry().tileRows();
-        int r0 = t * rows;
-        int r1 = Math.min(ctx.queryLength(), r0 + rows);
-        long pLo = (long) r0 + ctx.queryOffset();
-        long pHi = (long) r1 - 1 + ctx.queryOffset();
-        return key -> !(key < forced.sinks() || (pLo - key >= 0 && pHi - key < forced.window()));
-    }
-
     /**
      * The pooled selection of one tile: the top {@code k} candidates by {@code (float) softmax}.
      * The softmax is monotone in the raw score, so the top {@code k} by score is the answer unless
@@ -185,7 +176,6 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
      */
     private int[] pooledTop(PlanContext ctx, int t, float[] dots, int at, int n, double scale, float[] score,
                             double[] buf) {
-        TopSelect.Admit admit = candidates(ctx, t);
         // copy, maximum and finiteness in one vector pass (v − v is NaN exactly for NaN and ±∞)
         FloatVector vmax = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         FloatVector bad = FloatVector.zero(F);
@@ -242,10 +232,14 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         }
         java.util.Arrays.fill(score, 0, n, 0f);
         softmaxInto(dots, at, n, scale, buf, score);
-        return TopSelect.top(score, n, k, admit);
+        excludeForced(ctx, t, n, score);
+        return TopSelect.top(score, n, k, null);
     }
 
-    /** Sets the scores of tile {@code t}'s forced keys (those {@link #candidates} rejects) to NaN. */
+    /**
+     * Sets the scores of tile {@code t}'s forced keys (sinks, and the keys every row of the tile has
+     * in its window) to NaN: they are no candidates, and NaN is never selected.
+     */
     private void excludeForced(PlanContext ctx, int t, int n, float[] score) {
         int rows = ctx.geometry().tileRows();
         int r0 = t * rows;

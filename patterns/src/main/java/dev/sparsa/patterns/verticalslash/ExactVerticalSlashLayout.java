@@ -161,7 +161,7 @@ final class ExactVerticalSlashLayout {
             t.end();
             // irregular pairs: one single-row tile per row
             for (int r = start; r < start + count; r++) {
-                irregularRow(b, r, irregular, ni, cols);
+                irregularRow(b, r, irregular, ni);
             }
             for (int i = 0; i < nt; i++) {
                 cls[touched[i]] = null;
@@ -172,7 +172,7 @@ final class ExactVerticalSlashLayout {
     }
 
     /** Row {@code r}'s slash keys outside the band and the irregular columns its tile left out. */
-    private void irregularRow(HeadLayout.Builder b, int r, int[] irregular, int ni, int cols) {
+    private void irregularRow(HeadLayout.Builder b, int r, int[] irregular, int ni) {
         long pos = (long) r + ctx.queryOffset();
         long last = Plans.lastVisibleKey(ctx, r);
         HeadLayout.Builder.Tile t = null;
