@@ -774,18 +774,13 @@ public final class HeadLayout {
                 long admitted = 0;
                 if (predicate.onlyCausal() && predicate.causal()) {
                     // a key k is admitted by the rows at positions >= k
-                    long[] pos = listed == null ? null : sortedPositions();
-                    int below = 0;
-                    for (int j = 0; j < ng; j++) {
-                        int key = gathered.get(j);
-                        if (pos == null) {
-                            admitted += Math.max(0, qHi - Math.max(qLo, key) + 1);
-                        } else {
-                            while (below < count && pos[below] < key) {
-                                below++;
-                            }
-                            admitted += count - below;
+                    int[] keys = gathered.array();
+                    if (listed == null) {
+                        for (int j = 0; j < ng; j++) {
+                            admitted += Math.max(0, qHi - Math.max(qLo, keys[j]) + 1);
                         }
+                    } else {
+                        admitted = admittedByCausalRows(sortedPositions(), keys, ng);
                     }
                 } else {
                     for (int j = 0; j < ng; j++) {
@@ -796,6 +791,24 @@ public final class HeadLayout {
                 uncondOffsets.add(uncondKeys.size());
                 pairsAdmitted += admitted;
                 pairsVisited += (long) ng * count;
+            }
+
+            /**
+             * Pairs (row, key) with position ≥ key, for ascending positions and ascending keys: one
+             * merge walk, branch-free (which of the two advances is data-dependent).
+             */
+            private static long admittedByCausalRows(long[] pos, int[] keys, int ng) {
+                long admitted = 0;
+                int count = pos.length;
+                int below = 0; // rows whose position is below the current key
+                int j = 0;
+                while (j < ng && below < count) {
+                    boolean rowFirst = pos[below] < keys[j];
+                    admitted += rowFirst ? 0 : count - below;
+                    below += rowFirst ? 1 : 0;
+                    j += rowFirst ? 0 : 1;
+                }
+                return admitted; // keys left once every row is below them are admitted by none
             }
 
             /** How many of this tile's rows admit a gathered key: O(1) for contiguous rows, one test per listed row. */

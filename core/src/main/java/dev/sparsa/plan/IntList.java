@@ -39,6 +39,11 @@ final class IntList {
         return a[i];
     }
 
+    /** The backing array: elements {@code [0, size())} are the list's; valid until the next append. */
+    int[] array() {
+        return a;
+    }
+
     /** Empties the list, keeping its capacity; returns it. */
     IntList cleared() {
         n = 0;

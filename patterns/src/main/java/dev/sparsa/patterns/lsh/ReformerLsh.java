@@ -9,6 +9,7 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Tensor;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Reformer-style multi-round LSH attention (Kitaev et al., "Reformer: The Efficient Transformer"),
@@ -54,15 +55,21 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
 
     /** The per-round chunk assignment of one slice (the oracle's view). */
     public Assignment assign(PlanContext ctx, float[] q, float[] k) {
-        int nq = ctx.queryLength();
-        int nk = ctx.keyLength();
-        return assign(ctx, lsh -> lsh.hashAll(q, nq), lsh -> lsh.hashAll(k, nk));
+        List<AngularLsh> family = family(ctx);
+        return assign(ctx, AngularLsh.hashAll(family, q, ctx.queryLength()), AngularLsh.hashAll(family, k, ctx.keyLength()));
     }
 
-    /** The assignment from a way to hash the queries and the keys with a round's projections. */
-    private Assignment assign(PlanContext ctx, java.util.function.Function<AngularLsh, int[]> hashQ,
-                              java.util.function.Function<AngularLsh, int[]> hashK) {
-        int d = ctx.shape().headDim();
+    /** One hash function per round, seeded by the seed and the round. */
+    private List<AngularLsh> family(PlanContext ctx) {
+        List<AngularLsh> family = new java.util.ArrayList<>(rounds);
+        for (int r = 0; r < rounds; r++) {
+            family.add(new AngularLsh(bits, ctx.shape().headDim(), seed + 0x9E3779B97F4A7C15L * (r + 1)));
+        }
+        return family;
+    }
+
+    /** The assignment from every round's query and key hashes ({@code [round][row]}). */
+    private Assignment assign(PlanContext ctx, int[][] qHash, int[][] kHash) {
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
         int chunk = Math.min(this.chunk, ctx.geometry().tileRows());
@@ -70,9 +77,8 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         int[][] qc = new int[rounds][nq];
         int[][] kc = new int[rounds][nk];
         for (int r = 0; r < rounds; r++) {
-            AngularLsh lsh = new AngularLsh(bits, d, seed + 0x9E3779B97F4A7C15L * (r + 1));
-            int[] qOrder = AngularLsh.sortByBucket(hashQ.apply(lsh));
-            int[] kOrder = AngularLsh.sortByBucket(hashK.apply(lsh));
+            int[] qOrder = AngularLsh.sortByBucket(qHash[r]);
+            int[] kOrder = AngularLsh.sortByBucket(kHash[r]);
             for (int i = 0; i < nq; i++) {
                 qc[r][qOrder[i]] = i / chunk;
             }
@@ -88,8 +94,9 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
-        return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, lsh -> lsh.hashAll(q, b, h),
-                lsh -> lsh.hashAll(k, b, ctx.shape().kvHeadOf(h)))), name());
+        List<AngularLsh> family = family(ctx);
+        return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, AngularLsh.hashAll(family, q, b, h),
+                AngularLsh.hashAll(family, k, b, ctx.shape().kvHeadOf(h)))), name());
     }
 
     private HeadLayout layout(PlanContext ctx, Assignment a) {
@@ -128,10 +135,14 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
                 int[] group = new int[rowsOf[i].length];
                 int ng = 0;
                 int[] fresh = new int[keys.length];
+                int prefix = 0; // rows and keys ascend, so each row's causally admitted prefix only grows
                 for (int row : rowsOf[i]) {
                     long pos = (long) row + ctx.queryOffset();
                     // keys are ascending: with a causal-only predicate the admitted ones are a prefix
-                    int limit = causalOnly ? admittedPrefix(keys, pos) : keys.length;
+                    while (prefix < keys.length && keys[prefix] <= pos) {
+                        prefix++;
+                    }
+                    int limit = causalOnly ? prefix : keys.length;
                     boolean clash = false;
                     if (causalOnly) {
                         for (int e = 0; e < r && !clash; e++) {
@@ -143,23 +154,9 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
                     }
                     int nf = 0;
                     if (clash) {
-                        clash = false;
-                        for (int j = 0; j < limit; j++) {
-                            int key = keys[j];
-                            if (!causalOnly && !p.admits(pos, key, nk)) {
-                                continue;
-                            }
-                            boolean met = false;
-                            for (int e = 0; e < r && !met; e++) {
-                                int dq = a.queryChunk()[e][row] - earlier[e][j];
-                                met = dq == 0 || dq == 1;
-                            }
-                            if (met) {
-                                clash = true;
-                            } else {
-                                fresh[nf++] = key;
-                            }
-                        }
+                        int f = freshKeys(a, row, r, keys, limit, earlier, causalOnly ? null : p, pos, nk, fresh);
+                        nf = f >>> 1;
+                        clash = (f & 1) != 0;
                     }
                     if (!clash) {
                         group[ng++] = row;
@@ -180,19 +177,40 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         return b.build();
     }
 
-    /** How many of the ascending {@code keys} are at most {@code pos} (the causally admitted prefix). */
-    private static int admittedPrefix(int[] keys, long pos) {
-        int lo = 0;
-        int hi = keys.length;
-        while (lo < hi) {
-            int mid = (lo + hi) >>> 1;
-            if (keys[mid] <= pos) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
+    /**
+     * Writes to {@code fresh} the keys among {@code keys[0, limit)} that {@code row} did not meet in
+     * rounds {@code [0, r)} (and that {@code p} admits, when one is given); returns twice how many,
+     * plus 1 if some admitted key was met. A key
+     * was met in round e when the row's chunk is the key's chunk or the next one. Branch-free: whether
+     * a key was met is close to a coin flip, which a branch would mispredict.
+     */
+    private static int freshKeys(Assignment a, int row, int r, int[] keys, int limit, int[][] earlier, ElementPredicate p,
+                                 long pos, int nk, int[] fresh) {
+        int nf = 0;
+        if (r == 1 && p == null) {
+            int qc = a.queryChunk()[0][row];
+            int[] ch = earlier[0];
+            for (int j = 0; j < limit; j++) {
+                fresh[nf] = keys[j];
+                nf += Integer.compareUnsigned(qc - ch[j], 1) <= 0 ? 0 : 1;
             }
+            return nf << 1 | (nf < limit ? 1 : 0);
         }
-        return lo;
+        boolean anyMet = false;
+        for (int j = 0; j < limit; j++) {
+            int key = keys[j];
+            if (p != null && !p.admits(pos, key, nk)) {
+                continue;
+            }
+            boolean met = false;
+            for (int e = 0; e < r; e++) {
+                met |= Integer.compareUnsigned(a.queryChunk()[e][row] - earlier[e][j], 1) <= 0;
+            }
+            fresh[nf] = key;
+            nf += met ? 0 : 1;
+            anyMet |= met;
+        }
+        return nf << 1 | (anyMet ? 1 : 0);
     }
 
     static int[][] bucketise(int[] chunkOf, int c) {

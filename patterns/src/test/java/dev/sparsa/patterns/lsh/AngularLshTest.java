@@ -57,4 +57,40 @@ class AngularLshTest {
         }
         assertThrows(IllegalArgumentException.class, () -> lsh.hashAll(new float[5], 1));
     }
+
+    /**
+     * Several functions hashed in one pass (the paired six-row kernel, the lone eight-row group, the
+     * tail rows, and the tensor path's 48-row blocks) give each function's scalar hash bitwise.
+     */
+    @Test
+    void aFamilyHashedTogetherIsEachFunctionsHash() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        int[][] bitSets = {{8, 8}, {8, 8, 8}, {3}, {13, 5}, {30, 1, 8}, {16}};
+        for (int dim : new int[] {1, 7, 128}) {
+            for (int[] bitSet : bitSets) {
+                for (int n : new int[] {0, 5, 6, 13, 47, 48, 101}) {
+                    float[] rows = new float[n * dim];
+                    for (int i = 0; i < rows.length; i++) {
+                        rows[i] = rnd.nextInt(5) == 0 ? 0f : (float) rnd.nextGaussian();
+                    }
+                    java.util.List<AngularLsh> family = new java.util.ArrayList<>();
+                    for (int b : bitSet) {
+                        family.add(new AngularLsh(b, dim, rnd.nextLong()));
+                    }
+                    int[][] flat = AngularLsh.hashAll(family, rows, n);
+                    int[][] fromTensor = AngularLsh.hashAll(family, dev.sparsa.tensor.Tensor.of(rows.clone(), 1, 1, n, dim), 0, 0);
+                    for (int f = 0; f < family.size(); f++) {
+                        for (int r = 0; r < n; r++) {
+                            String where = "dim=" + dim + " bits=" + java.util.Arrays.toString(bitSet) + " f=" + f + " row " + r;
+                            assertEquals(family.get(f).hash(rows, r), flat[f][r], where);
+                            assertEquals(flat[f][r], fromTensor[f][r], where + " (tensor)");
+                        }
+                    }
+                }
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> AngularLsh.hashAll(java.util.List.of(), new float[0], 0));
+        assertThrows(IllegalArgumentException.class, () -> AngularLsh.hashAll(
+                java.util.List.of(new AngularLsh(8, 4, 1), new AngularLsh(8, 5, 1)), new float[20], 1));
+    }
 }
