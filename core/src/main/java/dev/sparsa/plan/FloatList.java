@@ -6,20 +6,26 @@ import java.util.Arrays;
 final class FloatList {
     private float[] a = new float[16];
     private int n;
+    // slots at or past this index were never written, so they hold zeros (slots in [n, written) may
+    // hold values from before the last clear)
+    private int written;
 
     void add(float v) {
         if (n == a.length) {
             a = Arrays.copyOf(a, n * 2);
         }
         a[n++] = v;
+        written = Math.max(written, n);
     }
 
-    /** Appends {@code m} zeros (the slots past {@code n} may hold values from before {@link #cleared}). */
+    /** Appends {@code m} zeros: only the slots written before need clearing. */
     void addZeros(int m) {
         if (n + m > a.length) {
             a = Arrays.copyOf(a, Math.max(n + m, a.length * 2));
         }
-        Arrays.fill(a, n, n + m, 0f);
+        if (n < written) {
+            Arrays.fill(a, n, Math.min(n + m, written), 0f);
+        }
         n += m;
     }
 
@@ -30,6 +36,7 @@ final class FloatList {
         }
         System.arraycopy(other.a, 0, a, n, other.n);
         n += other.n;
+        written = Math.max(written, n);
     }
 
     float get(int i) {

@@ -348,7 +348,7 @@ public final class HeadLayout {
         private final FloatList gatherWeights = new FloatList();
         private final IntList uncondOffsets = IntList.of(0);
         private final IntList uncondKeys = new IntList();
-        private final FloatList uncondWeights = new FloatList();
+        private final FloatList uncondWeights = new FloatList(); // empty until anyUncondWeight
         private boolean anyGatherWeight;
         private boolean anyUncondWeight;
         private long pairsAdmitted;
@@ -439,6 +439,27 @@ public final class HeadLayout {
                 tile.blocksByPredicate(Math.max(0, firstBlock.applyAsInt(t)), Math.min(keyBlocks - 1, lastBlock.applyAsInt(t)));
                 tile.end();
             }
+            return this;
+        }
+
+        /**
+         * Reserves room for about {@code tiles} more tiles and {@code gatheredKeys} gathered and
+         * {@code unconditionalKeys} unconditional keys in all, so that a builder that knows its size
+         * does not regrow (and copy) its lists; a hint only, never a limit.
+         *
+         * @throws IllegalArgumentException if a count is negative
+         */
+        public Builder reserve(int tiles, int gatheredKeys, int unconditionalKeys) {
+            if (tiles < 0 || gatheredKeys < 0 || unconditionalKeys < 0) {
+                throw new IllegalArgumentException("reserve: counts must be >= 0, got " + tiles + ", " + gatheredKeys
+                        + ", " + unconditionalKeys);
+            }
+            for (IntList l : new IntList[] {rowStart, rowCount, rowListOffset, fullOffsets, partialOffsets, gatherOffsets,
+                    uncondOffsets}) {
+                l.reserve(tiles);
+            }
+            gatherKeys.reserve(gatheredKeys);
+            uncondKeys.reserve(unconditionalKeys);
             return this;
         }
 
@@ -590,6 +611,39 @@ public final class HeadLayout {
             }
 
             /**
+             * Adds the unconditional keys {@code keys[from, to)} with log-weight 0; the same as calling
+             * {@link #unconditional(int, float)} for each, faster when they are strictly ascending.
+             *
+             * @throws IllegalArgumentException if a key is outside {@code [0, keyLength)} or the range
+             *     is outside the array
+             */
+            public Tile unconditionalAll(int[] keys, int from, int to) {
+                if (keys == null || from < 0 || to > keys.length || from > to) {
+                    throw new IllegalArgumentException("keys: range [" + from + ", " + to + ") outside an array of "
+                            + (keys == null ? "null" : keys.length));
+                }
+                int last = lastUncond;
+                boolean ascending = true;
+                for (int i = from; i < to; i++) {
+                    checkKey(keys[i]);
+                    ascending &= keys[i] > last;
+                    last = keys[i];
+                }
+                if (!ascending) {
+                    for (int i = from; i < to; i++) {
+                        unconditional(keys[i], 0f);
+                    }
+                    return this;
+                }
+                uncond.addAll(keys, from, to);
+                uncondW.addZeros(to - from);
+                if (to > from) {
+                    lastUncond = keys[to - 1];
+                }
+                return this;
+            }
+
+            /**
              * Normalises (sorts, removes repeats, promotes or drops partial blocks the predicate
              * decides wholesale), counts the tile's costs and appends it to the layout.
              *
@@ -628,15 +682,19 @@ public final class HeadLayout {
                 }
                 int[] partB = keepPartial.toArray();
                 long[] g = sortedWeighted(gathered, gatheredW, "gathered");
-                // unconditional keys: already ascending and unweighted (the usual case) need no sort
+                // unconditional keys uKeys[0, nu): already ascending and unweighted (the usual case),
+                // they need no sort and are read in place
                 int[] uKeys;
+                int nu;
                 float[] uWeights;
                 if (ascendingUncond && !weightedUncond) {
-                    uKeys = uncond.size() == 0 ? NO_INTS : uncond.toArray();
+                    uKeys = uncond.array();
+                    nu = uncond.size();
                     uWeights = null;
                 } else {
                     long[] u = sortedWeighted(uncond, uncondW, "unconditional");
                     uKeys = new int[u.length];
+                    nu = u.length;
                     uWeights = new float[u.length];
                     for (int i = 0; i < u.length; i++) {
                         uKeys[i] = (int) (u[i] >>> 32);
@@ -663,26 +721,16 @@ public final class HeadLayout {
                         }
                         continue;
                     }
-                    while (ui < uKeys.length && uKeys[ui] < key) {
+                    while (ui < nu && uKeys[ui] < key) {
                         ui++;
                     }
-                    if (ui < uKeys.length && uKeys[ui] == key) {
+                    if (ui < nu && uKeys[ui] == key) {
                         continue;
                     }
                     g[ng++] = e;
                 }
-                vb = 0;
-                for (int key : uKeys) {
-                    int blk = key / geometry.blockCols();
-                    while (vb < visitedB.length && visitedB[vb] < blk) {
-                        vb++;
-                    }
-                    if (vb < visitedB.length && visitedB[vb] == blk) {
-                        throw new IllegalArgumentException("unconditional: key " + key + " lies inside visited block "
-                                + blk + "; a pair is admitted at most once");
-                    }
-                }
-                append(fullB, partB, g, ng, uKeys, uWeights);
+                requireOutside(visitedB, uKeys, nu);
+                append(fullB, partB, g, ng, uKeys, nu, uWeights);
                 open = null;
                 return Builder.this;
             }
@@ -699,8 +747,29 @@ public final class HeadLayout {
                 }
             }
 
-            /** Appends the normalised tile; {@code g[0, ng)} are its gathered (key, weight) pairs, ascending. */
-            private void append(int[] fullB, int[] partB, long[] g, int ng, int[] uKeys, float[] uWeights) {
+            /**
+             * Throws if one of the ascending {@code keys[0, n)} lies in one of the ascending visited
+             * blocks: one walk over both (each visited block is found by a binary search among the keys).
+             */
+            private void requireOutside(int[] visitedB, int[] keys, int n) {
+                int bc = geometry.blockCols();
+                int from = 0;
+                for (int blk : visitedB) {
+                    int i = Arrays.binarySearch(keys, from, n, blk * bc);
+                    i = i >= 0 ? i : -i - 1; // the first key at or past the block's start
+                    if (i < n && keys[i] / bc == blk) {
+                        throw new IllegalArgumentException("unconditional: key " + keys[i] + " lies inside visited block "
+                                + blk + "; a pair is admitted at most once");
+                    }
+                    from = i;
+                }
+            }
+
+            /**
+             * Appends the normalised tile; {@code g[0, ng)} are its gathered (key, weight) pairs,
+             * ascending, {@code uKeys[0, nu)} its unconditional keys, ascending.
+             */
+            private void append(int[] fullB, int[] partB, long[] g, int ng, int[] uKeys, int nu, float[] uWeights) {
                 appendRows();
                 long visitedKeys = 0;
                 long admitted = 0;
@@ -742,17 +811,29 @@ public final class HeadLayout {
                 }
                 visitedKeys += ng;
                 gatherOffsets.add(gatherKeys.size());
-                uncondKeys.addAll(uKeys, 0, uKeys.length);
-                if (uWeights == null) {
-                    uncondWeights.addZeros(uKeys.length);
-                } else {
+                uncondKeys.addAll(uKeys, 0, nu);
+                // weights are kept only once some key has one (the earlier keys' zeros are filled in then)
+                boolean weighted = false;
+                if (uWeights != null) {
                     for (float w : uWeights) {
-                        uncondWeights.add(w);
-                        anyUncondWeight |= w != 0f;
+                        weighted |= w != 0f;
                     }
                 }
-                visitedKeys += uKeys.length;
-                admitted += (long) uKeys.length * count;
+                if (weighted && !anyUncondWeight) {
+                    uncondWeights.addZeros(uncondKeys.size() - nu);
+                    anyUncondWeight = true;
+                }
+                if (anyUncondWeight) {
+                    if (uWeights == null) {
+                        uncondWeights.addZeros(nu);
+                    } else {
+                        for (float w : uWeights) {
+                            uncondWeights.add(w);
+                        }
+                    }
+                }
+                visitedKeys += nu;
+                admitted += (long) nu * count;
                 uncondOffsets.add(uncondKeys.size());
                 pairsAdmitted += admitted;
                 pairsVisited += visitedKeys * count;

@@ -30,6 +30,13 @@ final class IntList {
         n += m;
     }
 
+    /** Makes room for {@code more} appends without regrowing. */
+    void reserve(int more) {
+        if ((long) n + more > a.length) {
+            a = Arrays.copyOf(a, (int) Math.min(Integer.MAX_VALUE - 8, (long) n + more));
+        }
+    }
+
     /** Appends every element of another list. */
     void addAll(IntList other) {
         addAll(other.a, 0, other.n);

@@ -53,10 +53,20 @@ public final class KeyPanels {
      * the same panels as {@code of(Vectors.rows(t, batch, head), seq, dim)}.
      */
     public static KeyPanels of(dev.sparsa.tensor.Tensor t, int batch, int head) {
+        return of(t, batch, head, null);
+    }
+
+    /**
+     * {@link #of(dev.sparsa.tensor.Tensor, int, int)} packed into {@code reuse} when it is large
+     * enough ({@link #floatsFor}): a planner that packs one head after another reuses one array
+     * instead of allocating (and zeroing) a new one per head. The panels read {@code reuse} until it
+     * is packed again.
+     */
+    public static KeyPanels of(dev.sparsa.tensor.Tensor t, int batch, int head, float[] reuse) {
         int n = t.seqLen();
         int d = t.dim();
         int groups = (n + L - 1) / L;
-        float[] p = new float[groups * L * d];
+        float[] p = reuse != null && reuse.length >= floatsFor(n, d) ? reuse : new float[groups * L * d];
         float[] rows = new float[L * d];
         // L rows at a time, transposed so that the panel is written in order
         for (int g = 0; g < groups; g++) {
@@ -66,14 +76,42 @@ public final class KeyPanels {
                 t.readRow(batch, head, k0 + j, rows, j * d);
             }
             int base = g * L * d;
-            for (int x = 0; x < d; x++) {
-                int at = base + x * L;
-                for (int j = 0; j < m; j++) {
-                    p[at + j] = rows[j * d + x];
+            if (m == L) {
+                transposeFull(rows, d, p, base);
+            } else {
+                for (int x = 0; x < d; x++) {
+                    int at = base + x * L;
+                    for (int j = 0; j < L; j++) {
+                        p[at + j] = j < m ? rows[j * d + x] : 0f; // a reused array may hold old lanes
+                    }
                 }
             }
         }
         return new KeyPanels(p, n, d);
+    }
+
+    /**
+     * Channel {@code x} of {@code L} consecutive rows ({@code rows[j · d + x]}) to {@code p[base + x ·
+     * L + j]}, one gathering vector load per channel.
+     */
+    private static void transposeFull(float[] rows, int d, float[] p, int base) {
+        int[] offsets = new int[L];
+        for (int j = 0; j < L; j++) {
+            offsets[j] = j * d;
+        }
+        for (int x = 0; x < d; x++) {
+            FloatVector.fromArray(S, rows, x, offsets, 0).intoArray(p, base + x * L);
+        }
+    }
+
+    /** Floats the panels of {@code n} keys of width {@code d} take. */
+    public static long floatsFor(int n, int d) {
+        return (long) ((n + L - 1) / L) * L * d;
+    }
+
+    /** The packed floats (for reuse by the next {@code of} call on the same thread). */
+    public float[] array() {
+        return panels;
     }
 
     /** Keys packed. */

@@ -1,9 +1,12 @@
 package dev.sparsa.patterns.support;
 
+
 /**
  * Deterministic top-k over float scores: larger scores first, ties to the lower index; candidates
- * are the indices in {@code [0, n)} a filter admits. Expected O(n) (a threshold from a sample narrows
- * large inputs to the candidates that can rank, then a quickselect on packed keys), no boxing.
+ * are the indices in {@code [0, n)} a filter admits. Expected O(n), no boxing: large unfiltered
+ * inputs through a bracket of the k-th score narrowed by vector counting passes (only the scores
+ * inside it are compared key by key); otherwise a threshold from a sample narrows large inputs to the candidates that can rank, then a
+ * quickselect on packed keys.
  */
 public final class TopSelect {
     private TopSelect() {
@@ -28,6 +31,12 @@ public final class TopSelect {
         if (k <= 0 || n <= 0) {
             return new int[0];
         }
+        if (admit == null && n > BRACKETED_FROM) {
+            int[] bracketed = bracketed(scores, n, k);
+            if (bracketed != null) {
+                return bracketed;
+            }
+        }
         long[] packed = scratch(n);
         int m = n > PREFILTER_FROM ? prefiltered(scores, n, k, admit, packed) : -1;
         int take;
@@ -48,11 +57,21 @@ public final class TopSelect {
             selectLargest(packed, m, take);
         }
         long[] bits = new long[(n + 63) >>> 6];
-        for (int j = 0; j < take; j++) {
+        setPacked(bits, packed, take);
+        return indices(bits, take);
+    }
+
+    /** Sets the bit of the index packed in each of {@code packed[0, m)}. */
+    private static void setPacked(long[] bits, long[] packed, int m) {
+        for (int j = 0; j < m; j++) {
             int i = Integer.MAX_VALUE - (int) packed[j];
             bits[i >>> 6] |= 1L << i;
         }
-        int[] out = new int[take];
+    }
+
+    /** The {@code count} set bits' indices, ascending. */
+    private static int[] indices(long[] bits, int count) {
+        int[] out = new int[count];
         int at = 0;
         for (int w = 0; w < bits.length; w++) {
             long word = bits[w];
@@ -62,6 +81,115 @@ public final class TopSelect {
             }
         }
         return out;
+    }
+
+    /** Candidate counts above which unfiltered selections go through {@link #bracketed}. */
+    private static final int BRACKETED_FROM = 1024;
+    /** The bracket is narrowed until at most this many scores lie inside it. */
+    private static final int BRACKET_MAX = 256;
+
+    /**
+     * Selection by a bracket of the k-th score, in vector passes that compare and count (no branch
+     * to mispredict): with {@code a ≤ b}, every score {@code > b} ranks above every score in {@code
+     * [a, b]}, and those above every score {@code < a}; so when fewer than {@code k} scores exceed
+     * {@code b} and at least {@code k} reach {@code a}, the top k is every score above {@code b}
+     * plus the best of the bracket by (score, index). The bracket starts at the scores' range, is cut
+     * at two guesses from a sample, then halved (one counting pass each) until it holds at most
+     * {@value #BRACKET_MAX} scores or cannot be split. Returns {@code null} (the caller's quickselect decides) when the range is not finite.
+     */
+    private static int[] bracketed(float[] s, int n, int k) {
+        float a = Vectors.minSkippingNaN(s, n);
+        float b = Vectors.maxSkippingNaN(s, n);
+        if (Float.isInfinite(a) || Float.isInfinite(b)) {
+            return null; // also all NaN
+        }
+        int atA = Vectors.countAtLeast(s, n, a); // every candidate
+        if (atA <= k) {
+            long[] bits = new long[(n + 63) >>> 6];
+            Vectors.bitsAtLeast(s, n, a, bits);
+            return indices(bits, atA);
+        }
+        int atB = Vectors.countAtLeast(s, n, b); // invariant: atA >= k > atB (unless k or more tie at the maximum)
+        // the first two cuts: a little below and above a sample's estimate of the k-th score, so that
+        // the halving starts from a bracket of a few per cent of the scores
+        float[] guess = sampleGuesses(s, n, k);
+        for (int g = 0; g < 2 && guess != null && atB < k; g++) {
+            float t = guess[g];
+            if (t > a && t < b) {
+                int at = Vectors.countAtLeast(s, n, t);
+                if (at >= k) {
+                    a = t;
+                    atA = at;
+                } else {
+                    b = t;
+                    atB = at;
+                }
+            }
+        }
+        while (atA - atB > BRACKET_MAX && atB < k) {
+            float mid = a + (b - a) * 0.5f;
+            if (!(mid > a && mid < b)) {
+                break; // adjacent floats: the bracket holds ties only
+            }
+            int atMid = Vectors.countAtLeast(s, n, mid);
+            if (atMid >= k) {
+                a = mid;
+                atA = atMid;
+            } else {
+                b = mid;
+                atB = atMid;
+            }
+        }
+        // taken whole: the scores >= b (fewer than k); the bracket: [a, b). Only when k or more
+        // scores tie at the maximum b (the loop never ran) is the bracket [b, b] and nothing taken whole.
+        boolean tiesAtMax = atB >= k;
+        long[] bits = new long[(n + 63) >>> 6];
+        int above = 0;
+        if (!tiesAtMax) {
+            Vectors.bitsAtLeast(s, n, b, bits);
+            above = atB;
+        } else {
+            a = b;
+        }
+        int need = k - above;
+        int[] inside = new int[Math.max(1, atA - above)];
+        int m = Vectors.indicesInRange(s, n, a, tiesAtMax ? Math.nextUp(b) : b, inside);
+        long[] bracket = scratch(Math.max(1, m));
+        for (int j = 0; j < m; j++) {
+            bracket[j] = pack(s[inside[j]], inside[j]);
+        }
+        if (need < m) {
+            selectLargest(bracket, m, need);
+        }
+        setPacked(bits, bracket, need);
+        return indices(bits, k);
+    }
+
+    private static final int GUESS_SAMPLE = 256;
+
+    /**
+     * Two cuts around the k-th score estimated from a strided sample of {@value #GUESS_SAMPLE}: the
+     * sample's scores about three standard deviations of the rank below and above it (either may
+     * miss; a miss only costs a pass). {@code null} when the sample is mostly NaN.
+     */
+    private static float[] sampleGuesses(float[] s, int n, int k) {
+        float[] sample = new float[GUESS_SAMPLE];
+        int ns = 0;
+        int step = Math.max(1, n / GUESS_SAMPLE);
+        for (int i = 0; i < n && ns < GUESS_SAMPLE; i += step) {
+            if (s[i] == s[i]) {
+                sample[ns++] = s[i];
+            }
+        }
+        if (ns < GUESS_SAMPLE / 4) {
+            return null;
+        }
+        java.util.Arrays.sort(sample, 0, ns);
+        double rank = (double) k / n * ns; // expected rank of the k-th from the top
+        double margin = 3 * Math.sqrt(rank + 1) + 2;
+        int below = (int) Math.min(ns - 1, Math.ceil(rank + margin));
+        int above = (int) Math.max(0, Math.floor(rank - margin));
+        return new float[] {sample[ns - 1 - below], sample[ns - 1 - above]};
     }
 
     /** Candidate counts above which {@link #prefiltered} runs before the quickselect. */

@@ -102,4 +102,101 @@ public final class Vectors {
         }
         return scale;
     }
+
+    private static final jdk.incubator.vector.VectorSpecies<Float> F = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+
+    // The vector loops below live in small static methods: called often, the JIT compiles them (with
+    // the vector intrinsics) early instead of running them in the interpreter's fallback.
+
+    /** The largest of {@code a[0, n)} that is not NaN ({@code −∞} if none): a compare-and-blend maximum. */
+    public static float maxSkippingNaN(float[] a, int n) {
+        var best = jdk.incubator.vector.FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            var v = jdk.incubator.vector.FloatVector.fromArray(F, a, i);
+            best = best.blend(v, v.compare(jdk.incubator.vector.VectorOperators.GT, best));
+        }
+        float m = best.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
+        for (; i < n; i++) {
+            m = a[i] > m ? a[i] : m;
+        }
+        return m;
+    }
+
+    /** The smallest of {@code a[0, n)} that is not NaN ({@code +∞} if none). */
+    public static float minSkippingNaN(float[] a, int n) {
+        var best = jdk.incubator.vector.FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            var v = jdk.incubator.vector.FloatVector.fromArray(F, a, i);
+            best = best.blend(v, v.compare(jdk.incubator.vector.VectorOperators.LT, best));
+        }
+        float m = best.reduceLanes(jdk.incubator.vector.VectorOperators.MIN);
+        for (; i < n; i++) {
+            m = a[i] < m ? a[i] : m;
+        }
+        return m;
+    }
+
+    /** How many of {@code a[0, n)} are {@code >= t} (NaN never is). */
+    public static int countAtLeast(float[] a, int n, float t) {
+        int count = 0;
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            count += jdk.incubator.vector.FloatVector.fromArray(F, a, i).compare(jdk.incubator.vector.VectorOperators.GE, t).trueCount();
+        }
+        for (; i < n; i++) {
+            count += a[i] >= t ? 1 : 0;
+        }
+        return count;
+    }
+
+    /**
+     * Sets bit {@code i} of {@code bits} (bit {@code i % 64} of word {@code i / 64}) for each {@code
+     * a[i] >= t}, {@code i < n}; the words covering {@code [0, n)} are overwritten.
+     */
+    public static void bitsAtLeast(float[] a, int n, float t, long[] bits) {
+        int lanes = F.length();
+        int i = 0;
+        if (64 % lanes == 0) {
+            // whole words from vector masks
+            for (; i + 64 <= n; i += 64) {
+                long word = 0;
+                for (int j = 0; j < 64; j += lanes) {
+                    word |= jdk.incubator.vector.FloatVector.fromArray(F, a, i + j)
+                            .compare(jdk.incubator.vector.VectorOperators.GE, t).toLong() << j;
+                }
+                bits[i >>> 6] = word;
+            }
+        }
+        for (; i < n; i++) {
+            long bit = 1L << i;
+            bits[i >>> 6] = (a[i] >= t) ? bits[i >>> 6] | bit : bits[i >>> 6] & ~bit;
+        }
+    }
+
+    /**
+     * Writes to {@code out} the indices {@code i < n} with {@code lo <= a[i] < hi}, ascending, and
+     * returns how many: vector compares, with only the lanes inside visited one by one ({@code out}
+     * must have room for them).
+     */
+    public static int indicesInRange(float[] a, int n, float lo, float hi, int[] out) {
+        int m = 0;
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            var v = jdk.incubator.vector.FloatVector.fromArray(F, a, i);
+            long inside = v.compare(jdk.incubator.vector.VectorOperators.GE, lo)
+                    .and(v.compare(jdk.incubator.vector.VectorOperators.LT, hi)).toLong();
+            while (inside != 0) {
+                out[m++] = i + Long.numberOfTrailingZeros(inside);
+                inside &= inside - 1;
+            }
+        }
+        for (; i < n; i++) {
+            if (a[i] >= lo && a[i] < hi) {
+                out[m++] = i;
+            }
+        }
+        return m;
+    }
 }

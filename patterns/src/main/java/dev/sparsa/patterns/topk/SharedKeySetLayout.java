@@ -30,7 +30,12 @@ final class SharedKeySetLayout {
             return null;
         }
         ElementPredicate f = ctx.basePredicate().withBand(0, w - 1).withSinks(s);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, f);
+        long selectedKeys = 0;
+        for (int[] keys : sel) {
+            selectedKeys += keys.length;
+        }
+        // the selected keys are mostly unconditional: one list of the right size instead of regrowing
+        HeadLayout.Builder b = HeadLayout.builder(ctx, f).reserve(sel.length, 0, (int) Math.min(selectedKeys, Integer.MAX_VALUE - 8));
         int rows = ctx.geometry().tileRows();
         int bc = ctx.geometry().blockCols();
         int nk = ctx.keyLength();
@@ -132,22 +137,42 @@ final class SharedKeySetLayout {
 
     /**
      * Emits, from {@code keys[from..]}, the selected keys in blocks below {@code blk} that lie outside
-     * the visited blocks (every row of the tile must see them: unconditional). Returns the index of
-     * the first key at or above {@code blk}, or -1 when such a key is not visible to every row.
+     * the visited blocks (every row of the tile must see them: unconditional), in runs. Returns the
+     * index of the first key at or above {@code blk}, or -1 when such a key is not visible to every row.
      */
     private static int outsideKeys(HeadLayout.Builder.Tile tile, int[] keys, int from, int blk, boolean[] vis, int bc,
                                    boolean causal, long pLo) {
+        long limit = (long) blk * bc;
         int i = from;
-        for (; i < keys.length && keys[i] / bc < blk; i++) {
-            int key = keys[i];
-            if (!vis[key / bc]) {
-                if (causal && key > pLo) {
+        int run = from; // start of the current run of outside keys
+        while (i < keys.length && keys[i] < limit) {
+            // the keys of one block: one division per block, not per key
+            int b = keys[i] / bc;
+            long end = Math.min(limit, (long) (b + 1) * bc);
+            int j = i + 1;
+            while (j < keys.length && keys[j] < end) {
+                j++;
+            }
+            if (vis[b]) {
+                if (!emit(tile, keys, run, i, causal, pLo)) {
                     return -1;
                 }
-                tile.unconditional(key, 0f);
+                run = j;
             }
+            i = j;
         }
-        return i;
+        return emit(tile, keys, run, i, causal, pLo) ? i : -1;
+    }
+
+    /** Emits {@code keys[from, to)} as unconditional; false when the last (largest) is not visible to every row. */
+    private static boolean emit(HeadLayout.Builder.Tile tile, int[] keys, int from, int to, boolean causal, long pLo) {
+        if (to > from) {
+            if (causal && keys[to - 1] > pLo) {
+                return false;
+            }
+            tile.unconditionalAll(keys, from, to);
+        }
+        return true;
     }
 
     private static boolean visited(ElementPredicate f, int blk, int sinkBlocks, int bLo, int bHi, long pLo, long pHi,

@@ -52,8 +52,17 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor kt) {
         Plans.checkInputs(ctx, q, kt);
+        // each planning thread reuses its key panels and score buffer from one head to the next
+        ThreadLocal<float[][]> scratch = ThreadLocal.withInitial(() -> new float[2][]);
         return Plans.perSliceParallel(ctx, (b, h) -> {
-            int[][] sel = select(ctx, Vectors.rows(q, b, h), Vectors.rows(kt, b, ctx.shape().kvHeadOf(h)));
+            int kvh = ctx.shape().kvHeadOf(h);
+            float[][] mine = scratch.get();
+            KeyPanels panels = KeyPanels.of(kt, b, kvh, mine[0]);
+            mine[0] = panels.array();
+            // pooled scoring reads the tensors row by row (no flat copy of the head); exact mass needs every query row
+            int[][] sel = scoring == Scoring.POOLED_QUERY
+                    ? select(ctx, null, tileMeans(ctx, (r, dst) -> q.readRow(b, h, r, dst, 0)), panels, mine)
+                    : select(ctx, Vectors.rows(q, b, h), null, panels, mine);
             HeadLayout direct = SharedKeySetLayout.build(ctx, forced, sel);
             if (direct != null) {
                 return direct;
@@ -73,6 +82,46 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
 
     /** The shared selection of each query tile (sorted); also the estimator's oracle. */
     public int[][] select(PlanContext ctx, float[] q, float[] kr) {
+        int d = ctx.shape().headDim();
+        float[] means = scoring == Scoring.POOLED_QUERY
+                ? tileMeans(ctx, (r, dst) -> System.arraycopy(q, r * d, dst, 0, d)) : null;
+        return select(ctx, q, means, KeyPanels.of(kr, ctx.keyLength(), d), new float[2][]);
+    }
+
+    /** Reads query row {@code r} into {@code dst[0, headDim)}. */
+    private interface RowReader {
+        void read(int r, float[] dst);
+    }
+
+    /** Each query tile's mean query {@code [tile · headDim + x]}: rows summed in order, then divided. */
+    private static float[] tileMeans(PlanContext ctx, RowReader rows) {
+        int tileRows = ctx.geometry().tileRows();
+        int d = ctx.shape().headDim();
+        int nq = ctx.queryLength();
+        int tiles = ctx.queryTiles();
+        float[] means = new float[tiles * d];
+        float[] row = new float[d];
+        for (int t = 0; t < tiles; t++) {
+            int r0 = t * tileRows;
+            int r1 = Math.min(nq, r0 + tileRows);
+            for (int r = r0; r < r1; r++) {
+                rows.read(r, row);
+                for (int x = 0; x < d; x++) {
+                    means[t * d + x] += row[x];
+                }
+            }
+            for (int x = 0; x < d; x++) {
+                means[t * d + x] /= (r1 - r0);
+            }
+        }
+        return means;
+    }
+
+    /**
+     * The selection from the tile means (pooled) or the query rows (exact mass), and the packed keys;
+     * {@code scratch[1]} is the score buffer, reused when large enough (and replaced otherwise).
+     */
+    private int[][] select(PlanContext ctx, float[] q, float[] means, KeyPanels panels, float[][] scratch) {
         int rows = ctx.geometry().tileRows();
         int d = ctx.shape().headDim();
         int nq = ctx.queryLength();
@@ -80,27 +129,13 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         int tiles = ctx.queryTiles();
         int[][] out = new int[tiles][];
         double scale = 1.0 / Math.sqrt(d);
-        KeyPanels panels = KeyPanels.of(kr, nk, d);
         int stride = KeyPanels.paddedLength(nk);
         float[] score = new float[Math.max(1, nk)];
         double[] buf = new double[Math.max(1, nk)];
         if (scoring == Scoring.POOLED_QUERY) {
-            float[] means = new float[tiles * d];
-            for (int t = 0; t < tiles; t++) {
-                int r0 = t * rows;
-                int r1 = Math.min(nq, r0 + rows);
-                for (int r = r0; r < r1; r++) {
-                    for (int x = 0; x < d; x++) {
-                        means[t * d + x] += q[r * d + x];
-                    }
-                }
-                for (int x = 0; x < d; x++) {
-                    means[t * d + x] /= (r1 - r0);
-                }
-            }
             // tiles scored in groups, so each key panel is read from memory once per group
             int group = Math.max(1, Math.min(POOL_GROUP, tiles));
-            float[] dots = new float[group * stride];
+            float[] dots = buffer(scratch, (long) group * stride);
             int[] counts = new int[group];
             for (int t0 = 0; t0 < tiles; t0 += group) {
                 int g = Math.min(group, tiles - t0);
@@ -123,7 +158,7 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
                 }
             }
         } else {
-            float[] dots = new float[rows * stride];
+            float[] dots = buffer(scratch, (long) rows * stride);
             for (int t = 0; t < tiles; t++) {
                 int n = visibleCount(ctx, t);
                 if (n == 0 || k == 0) {
@@ -145,6 +180,14 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
             }
         }
         return out;
+    }
+
+    /** {@code scratch[1]} if it holds {@code size} floats, else a new buffer that replaces it. */
+    private static float[] buffer(float[][] scratch, long size) {
+        if (scratch[1] == null || scratch[1].length < size) {
+            scratch[1] = new float[Math.toIntExact(size)];
+        }
+        return scratch[1];
     }
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -176,25 +219,8 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
      */
     private int[] pooledTop(PlanContext ctx, int t, float[] dots, int at, int n, double scale, float[] score,
                             double[] buf) {
-        // copy, maximum and finiteness in one vector pass (v − v is NaN exactly for NaN and ±∞)
-        FloatVector vmax = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        FloatVector bad = FloatVector.zero(F);
-        int i = 0;
-        for (int end = F.loopBound(n); i < end; i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, dots, at + i);
-            v.intoArray(score, i);
-            vmax = vmax.max(v);
-            bad = bad.add(v.sub(v));
-        }
-        float max = vmax.reduceLanes(VectorOperators.MAX);
-        float nonFinite = bad.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            float v = dots[at + i];
-            score[i] = v;
-            max = Math.max(max, v);
-            nonFinite += v - v;
-        }
-        boolean finite = nonFinite == 0f;
+        float max = copyAndMax(dots, at, n, score);
+        boolean finite = max == max;
         if (finite) {
             // the forced keys (sinks and the tile's window) are no candidates: NaN is never selected,
             // so the selection below needs no per-key filter
@@ -212,18 +238,7 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
             for (int key : top) {
                 score[key] = Float.NaN;
             }
-            FloatVector vnext = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-            int i2 = 0;
-            for (int end = F.loopBound(n); i2 < end; i2 += F.length()) {
-                FloatVector v = FloatVector.fromArray(F, score, i2);
-                vnext = vnext.blend(v, v.compare(VectorOperators.GT, vnext));
-            }
-            float next = vnext.reduceLanes(VectorOperators.MAX);
-            for (; i2 < n; i2++) {
-                if (score[i2] > next) {
-                    next = score[i2];
-                }
-            }
+            float next = Vectors.maxSkippingNaN(score, n);
             double gap = scale * kth - scale * next;
             double logP = scale * kth - scale * max - Math.log(n); // a lower bound of log p(k-th)
             if (next == Float.NEGATIVE_INFINITY || (gap >= 1e-6 && logP >= -60)) {
@@ -234,6 +249,34 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         softmaxInto(dots, at, n, scale, buf, score);
         excludeForced(ctx, t, n, score);
         return TopSelect.top(score, n, k, null);
+    }
+
+    // The vector loops live in small static methods: called once per tile, the JIT compiles them
+    // (with the vector intrinsics) early instead of running them in the interpreter's fallback.
+
+    /**
+     * Copies {@code dots[at, at + n)} to {@code score[0, n)} and returns their maximum, or NaN if one
+     * is not finite (NaN or ±∞): one vector pass ({@code v − v} is NaN exactly for NaN and ±∞).
+     */
+    private static float copyAndMax(float[] dots, int at, int n, float[] score) {
+        FloatVector vmax = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        FloatVector bad = FloatVector.zero(F);
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, dots, at + i);
+            v.intoArray(score, i);
+            vmax = vmax.max(v);
+            bad = bad.add(v.sub(v));
+        }
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        float nonFinite = bad.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float v = dots[at + i];
+            score[i] = v;
+            max = Math.max(max, v);
+            nonFinite += v - v;
+        }
+        return nonFinite == 0f ? max : Float.NaN;
     }
 
     /**

@@ -22,6 +22,15 @@ class KeyPanelsTest {
                     q[i] = (float) rnd.nextGaussian();
                 }
                 KeyPanels p = KeyPanels.of(k, n, d);
+                // the tensor path (full panels gathered, the last one copied) scores the same
+                KeyPanels fromTensor = KeyPanels.of(dev.sparsa.tensor.Tensor.of(k.clone(), 1, 1, n, d), 0, 0);
+                float[] viaArray = new float[KeyPanels.paddedLength(n)];
+                float[] viaTensor = new float[KeyPanels.paddedLength(n)];
+                p.dots(q, 0, n, viaArray);
+                fromTensor.dots(q, 0, n, viaTensor);
+                for (int key = 0; key < n; key++) {
+                    assertEquals(Float.floatToRawIntBits(viaArray[key]), Float.floatToRawIntBits(viaTensor[key]), "tensor key " + key);
+                }
                 for (int row = 0; row < 3; row++) {
                     for (int count : new int[] {n, n / 2}) {
                         float[] out = new float[KeyPanels.paddedLength(count)];

@@ -55,6 +55,40 @@ class TopSelectTest {
         }
     }
 
+    /**
+     * Unfiltered inputs above 1024 go through the bracketed selection: the selection must not change
+     * with clustered scores, exact ties across the cut and at the maximum, NaN runs, infinities (the
+     * fallback), a single value, or k at and past the candidates.
+     */
+    @Test
+    void largeUnfilteredInputsThroughTheBracketEqualFullSort() {
+        SplittableRandom rnd = new SplittableRandom(31);
+        for (int rep = 0; rep < 96; rep++) {
+            int n = rnd.nextInt(1025, 12000);
+            float[] s = new float[n];
+            int mode = rep % 8;
+            for (int i = 0; i < n; i++) {
+                s[i] = switch (mode) {
+                    case 0 -> (float) rnd.nextGaussian();
+                    case 1 -> rnd.nextInt(0, 3000) / 7f; // ties spread over many bins
+                    case 2 -> rnd.nextInt(50) == 0 ? 100f + (float) rnd.nextGaussian() : (float) rnd.nextGaussian() * 1e-3f;
+                    case 3 -> i < n / 5 ? Float.NaN : (float) rnd.nextGaussian(); // a NaN run (masked keys)
+                    case 4 -> rnd.nextInt(100) == 0 ? Float.POSITIVE_INFINITY : (float) rnd.nextGaussian();
+                    case 5 -> rnd.nextInt(3) == 0 ? 7f : (float) rnd.nextGaussian(); // many ties at the maximum
+                    case 6 -> rnd.nextInt(4) == 0 ? Math.nextUp(1f) : 1f; // two adjacent floats
+                    default -> 2.5f; // one value: no range
+                };
+            }
+            int k = switch (rep % 4) {
+                case 0 -> rnd.nextInt(1, n / 2);
+                case 1 -> n;
+                case 2 -> rnd.nextInt(n / 2, n);
+                default -> 1;
+            };
+            assertArrayEquals(bruteForce(s, n, k, null), TopSelect.top(s, n, k, null), "rep " + rep + " mode " + mode);
+        }
+    }
+
     private static int[] bruteForce(float[] s, int n, int k, TopSelect.Admit admit) {
         List<Integer> c = new ArrayList<>();
         for (int i = 0; i < n; i++) {
