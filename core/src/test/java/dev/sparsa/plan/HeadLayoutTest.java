@@ -169,6 +169,72 @@ class HeadLayoutTest {
         assertEquals(admitted, x.pairsAdmitted());
     }
 
+    /**
+     * Unconditional keys added in runs ({@code unconditionalAll}, into a reserved builder) give the
+     * layout that key-by-key adding gives, weights included: none are stored until a tile has one,
+     * then the earlier keys read 0.
+     */
+    @Property(tries = 80)
+    void unconditionalRunsMatchKeyByKeyBuilding(@ForAll @IntRange(min = 8, max = 40) int nq,
+                                                @ForAll @IntRange(min = 1, max = 60) int nk, @ForAll boolean causal,
+                                                @ForAll boolean reserve, @ForAll long seed) {
+        PlanContext c = ctx(nq, nk, causal, 8, 8);
+        ElementPredicate p = c.basePredicate().withBand(0, 3);
+        SplittableRandom rnd = new SplittableRandom(seed);
+        HeadLayout.Builder bulk = HeadLayout.builder(c, p);
+        if (reserve) {
+            bulk.reserve(6, 0, rnd.nextInt(0, 40));
+        }
+        HeadLayout.Builder single = HeadLayout.builder(c, p);
+        for (int t = 0; t < 6; t++) {
+            int start = rnd.nextInt(0, nq - 7);
+            // one block by predicate, and unconditional keys below it (outside every visited block)
+            int block = Math.min(c.keyBlocks() - 1, start / 8);
+            int limit = Math.min(nk, block * 8);
+            int[] keys = limit == 0 ? new int[0] : rnd.ints(rnd.nextInt(0, 10), 0, limit).sorted().distinct().toArray();
+            HeadLayout.Builder.Tile a = bulk.tile(start, 8).blockByPredicate(block);
+            HeadLayout.Builder.Tile b = single.tile(start, 8).blockByPredicate(block);
+            int cut = keys.length / 2;
+            a.unconditionalAll(keys, 0, cut).unconditionalAll(keys, cut, keys.length);
+            for (int k : keys) {
+                b.unconditional(k, 0f);
+            }
+            if (t == 4 && keys.length > 0) {
+                a.unconditionalAll(new int[] {keys[0]}, 0, 1); // a repeat, out of order: the general path
+                b.unconditional(keys[0], 0f);
+            }
+            if (t == 3 && keys.length > 1) {
+                a.unconditional(keys[keys.length - 1], 0f); // a repeat with weight 0 merges
+                b.unconditional(keys[keys.length - 1], 0f);
+            }
+            a.end();
+            b.end();
+        }
+        HeadLayout x = bulk.build();
+        HeadLayout y = single.build();
+        assertEquals(y.pairsAdmitted(), x.pairsAdmitted());
+        assertEquals(y.pairsVisited(), x.pairsVisited());
+        assertEquals(java.util.Arrays.toString(y.unconditionalKeys()), java.util.Arrays.toString(x.unconditionalKeys()));
+        assertEquals(java.util.Arrays.toString(y.unconditionalOffsets()), java.util.Arrays.toString(x.unconditionalOffsets()));
+        assertEquals(java.util.Arrays.toString(y.unconditionalLogWeights()), java.util.Arrays.toString(x.unconditionalLogWeights()));
+    }
+
+    /** Weights arrive after unweighted tiles: the earlier unconditional keys read 0, the later their own. */
+    @Test
+    void unconditionalWeightsAfterUnweightedTilesAreFilledIn() {
+        PlanContext c = ctx(24, 40, true, 8, 8);
+        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate().withBand(0, 3)).reserve(3, 0, 10);
+        b.tile(16, 8).unconditionalAll(new int[] {0, 1, 2}, 0, 3).end();
+        b.tile(8, 8).unconditional(0, -1.5f).unconditional(1, 0f).end();
+        HeadLayout l = b.build();
+        assertEquals("[0.0, 0.0, 0.0, -1.5, 0.0]", java.util.Arrays.toString(l.unconditionalLogWeights()));
+        assertThrows(IllegalArgumentException.class, () -> HeadLayout.builder(c, c.basePredicate()).reserve(-1, 0, 0));
+        assertThrows(IllegalArgumentException.class,
+                () -> HeadLayout.builder(c, c.basePredicate()).tile(0, 8).unconditionalAll(new int[] {1}, 0, 2));
+        assertThrows(IllegalArgumentException.class,
+                () -> HeadLayout.builder(c, c.basePredicate()).tile(0, 8).unconditionalAll(new int[] {40}, 0, 1));
+    }
+
     /** A tile's reused lists carry nothing over: bulk-gathered keys after a weighted tile weigh 0. */
     @Test
     void bulkGatheredKeysAfterAWeightedTileHaveWeightZero() {

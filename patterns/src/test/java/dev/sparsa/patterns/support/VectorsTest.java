@@ -39,4 +39,50 @@ class VectorsTest {
             assertArrayEquals(b, a);
         }
     }
+
+    /** The vector scans (NaN-skipping extremes, counts, bit sets, ranges) equal plain loops. */
+    @Test
+    void vectorScansEqualPlainLoops() {
+        SplittableRandom rnd = new SplittableRandom(12);
+        for (int n : new int[] {0, 1, 7, 8, 63, 64, 65, 130, 1000}) {
+            float[] a = new float[n];
+            for (int i = 0; i < n; i++) {
+                a[i] = rnd.nextInt(6) == 0 ? Float.NaN : rnd.nextInt(6) == 0 ? 0.5f : (float) rnd.nextGaussian();
+            }
+            float lo = Float.POSITIVE_INFINITY;
+            float hi = Float.NEGATIVE_INFINITY;
+            for (float v : a) {
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+            org.junit.jupiter.api.Assertions.assertEquals(lo, Vectors.minSkippingNaN(a, n), "min n=" + n);
+            org.junit.jupiter.api.Assertions.assertEquals(hi, Vectors.maxSkippingNaN(a, n), "max n=" + n);
+            for (float t : new float[] {-1f, 0.5f, 2f}) {
+                int count = 0;
+                long[] bits = new long[(n + 63) / 64];
+                java.util.List<Integer> inside = new java.util.ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    if (a[i] >= t) {
+                        count++;
+                        bits[i / 64] |= 1L << i;
+                    }
+                    if (a[i] >= -t && a[i] < t) {
+                        inside.add(i);
+                    }
+                }
+                org.junit.jupiter.api.Assertions.assertEquals(count, Vectors.countAtLeast(a, n, t), "count n=" + n + " t=" + t);
+                long[] got = new long[bits.length];
+                java.util.Arrays.fill(got, -1L); // overwritten, not or-ed
+                Vectors.bitsAtLeast(a, n, t, got);
+                if (n % 64 != 0 && got.length > 0) {
+                    got[got.length - 1] &= (1L << (n % 64)) - 1; // bits past n are not the method's
+                }
+                assertArrayEquals(bits, got, "bits n=" + n + " t=" + t);
+                int[] out = new int[n];
+                int m = Vectors.indicesInRange(a, n, -t, t, out);
+                assertArrayEquals(inside.stream().mapToInt(Integer::intValue).toArray(), java.util.Arrays.copyOf(out, m),
+                        "range n=" + n + " t=" + t);
+            }
+        }
+    }
 }
