@@ -1,7 +1,6 @@
 package dev.sparsa.plan;
 
 import java.util.Arrays;
-import java.util.BitSet;
 
 /**
  * The sparse layout of one attention head: for every query tile, which rows it holds and which keys
@@ -79,18 +78,15 @@ public final class HeadLayout {
         this.uncondLogWeights = b.anyUncondWeight ? b.uncondWeights.toArray() : null;
         this.pairsAdmitted = b.pairsAdmitted;
         this.pairsVisited = b.pairsVisited;
-        BitSet seen = new BitSet(queryLength);
+        boolean[] seen = new boolean[queryLength];
         boolean disjoint = true;
         long distinct = 0;
         for (int t = 0; t < tileCount(); t++) {
             for (int i = 0; i < rowCount[t]; i++) {
                 int r = row(t, i);
-                if (seen.get(r)) {
-                    disjoint = false;
-                } else {
-                    seen.set(r);
-                    distinct++;
-                }
+                disjoint &= !seen[r];
+                distinct += seen[r] ? 0 : 1;
+                seen[r] = true;
             }
         }
         this.rowsDisjoint = disjoint;

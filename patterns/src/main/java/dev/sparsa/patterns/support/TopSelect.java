@@ -28,24 +28,36 @@ public final class TopSelect {
      * set, found by a deterministic quickselect in expected O(n) and returned through a bit set.
      */
     public static int[] top(float[] scores, int n, int k, Admit admit) {
+        return top(scores, 0, n, k, admit);
+    }
+
+    /**
+     * {@link #top(float[], int, int, Admit)} of the scores {@code scores[from, from + n)}: indices
+     * (and the filter's) are relative to {@code from}. For a row of a larger buffer, without a copy.
+     */
+    public static int[] top(float[] scores, int from, int n, int k, Admit admit) {
         if (k <= 0 || n <= 0) {
             return new int[0];
         }
+        if (from < 0 || (long) from + n > scores.length) {
+            throw new IllegalArgumentException("scores: [" + from + ", " + ((long) from + n) + ") outside an array of "
+                    + scores.length);
+        }
         if (admit == null && n > BRACKETED_FROM) {
-            int[] bracketed = bracketed(scores, n, k);
+            int[] bracketed = bracketed(scores, from, n, k);
             if (bracketed != null) {
                 return bracketed;
             }
         }
         long[] packed = scratch(n);
-        int m = n > PREFILTER_FROM ? prefiltered(scores, n, k, admit, packed) : -1;
+        int m = n > PREFILTER_FROM ? prefiltered(scores, from, n, k, admit, packed) : -1;
         int take;
         if (m >= 0) {
             take = k; // the prefilter kept every key that can rank in the top k, and more than k of them
         } else {
             m = 0;
             for (int i = 0; i < n; i++) {
-                float v = scores[i];
+                float v = scores[from + i];
                 if (v != v || (admit != null && !admit.test(i))) {
                     continue;
                 }
@@ -97,26 +109,26 @@ public final class TopSelect {
      * at two guesses from a sample, then halved (one counting pass each) until it holds at most
      * {@value #BRACKET_MAX} scores or cannot be split. Returns {@code null} (the caller's quickselect decides) when the range is not finite.
      */
-    private static int[] bracketed(float[] s, int n, int k) {
-        float a = Vectors.minSkippingNaN(s, n);
-        float b = Vectors.maxSkippingNaN(s, n);
+    private static int[] bracketed(float[] s, int from, int n, int k) {
+        float a = Vectors.minSkippingNaN(s, from, n);
+        float b = Vectors.maxSkippingNaN(s, from, n);
         if (Float.isInfinite(a) || Float.isInfinite(b)) {
             return null; // also all NaN
         }
-        int atA = Vectors.countAtLeast(s, n, a); // every candidate
+        int atA = Vectors.countAtLeast(s, from, n, a); // every candidate
         if (atA <= k) {
             long[] bits = new long[(n + 63) >>> 6];
-            Vectors.bitsAtLeast(s, n, a, bits);
+            Vectors.bitsAtLeast(s, from, n, a, bits);
             return indices(bits, atA);
         }
-        int atB = Vectors.countAtLeast(s, n, b); // invariant: atA >= k > atB (unless k or more tie at the maximum)
+        int atB = Vectors.countAtLeast(s, from, n, b); // invariant: atA >= k > atB (unless k or more tie at the maximum)
         // the first two cuts: a little below and above a sample's estimate of the k-th score, so that
         // the halving starts from a bracket of a few per cent of the scores
-        float[] guess = sampleGuesses(s, n, k);
+        float[] guess = sampleGuesses(s, from, n, k);
         for (int g = 0; g < 2 && guess != null && atB < k; g++) {
             float t = guess[g];
             if (t > a && t < b) {
-                int at = Vectors.countAtLeast(s, n, t);
+                int at = Vectors.countAtLeast(s, from, n, t);
                 if (at >= k) {
                     a = t;
                     atA = at;
@@ -131,7 +143,7 @@ public final class TopSelect {
             if (!(mid > a && mid < b)) {
                 break; // adjacent floats: the bracket holds ties only
             }
-            int atMid = Vectors.countAtLeast(s, n, mid);
+            int atMid = Vectors.countAtLeast(s, from, n, mid);
             if (atMid >= k) {
                 a = mid;
                 atA = atMid;
@@ -146,17 +158,17 @@ public final class TopSelect {
         long[] bits = new long[(n + 63) >>> 6];
         int above = 0;
         if (!tiesAtMax) {
-            Vectors.bitsAtLeast(s, n, b, bits);
+            Vectors.bitsAtLeast(s, from, n, b, bits);
             above = atB;
         } else {
             a = b;
         }
         int need = k - above;
         int[] inside = new int[Math.max(1, atA - above)];
-        int m = Vectors.indicesInRange(s, n, a, tiesAtMax ? Math.nextUp(b) : b, inside);
+        int m = Vectors.indicesInRange(s, from, n, a, tiesAtMax ? Math.nextUp(b) : b, inside);
         long[] bracket = scratch(Math.max(1, m));
         for (int j = 0; j < m; j++) {
-            bracket[j] = pack(s[inside[j]], inside[j]);
+            bracket[j] = pack(s[from + inside[j]], inside[j]);
         }
         if (need < m) {
             selectLargest(bracket, m, need);
@@ -172,11 +184,11 @@ public final class TopSelect {
      * sample's scores about three standard deviations of the rank below and above it (either may
      * miss; a miss only costs a pass). {@code null} when the sample is mostly NaN.
      */
-    private static float[] sampleGuesses(float[] s, int n, int k) {
+    private static float[] sampleGuesses(float[] s, int from, int n, int k) {
         float[] sample = new float[GUESS_SAMPLE];
         int ns = 0;
         int step = Math.max(1, n / GUESS_SAMPLE);
-        for (int i = 0; i < n && ns < GUESS_SAMPLE; i += step) {
+        for (int i = from; i < from + n && ns < GUESS_SAMPLE; i += step) {
             if (s[i] == s[i]) {
                 sample[ns++] = s[i];
             }
@@ -204,7 +216,7 @@ public final class TopSelect {
      * selection is exact. Returns how many were packed, or -1 when fewer than {@code k} passed (the
      * caller then packs every candidate).
      */
-    private static int prefiltered(float[] scores, int n, int k, Admit admit, long[] packed) {
+    private static int prefiltered(float[] scores, int from, int n, int k, Admit admit, long[] packed) {
         if (k > n / 2) {
             return -1; // a large share: the threshold would save little
         }
@@ -212,7 +224,7 @@ public final class TopSelect {
         int ns = 0;
         int step = n / SAMPLE;
         for (int i = 0; i < n && ns < SAMPLE; i += step) {
-            float v = scores[i];
+            float v = scores[from + i];
             if (v == v && (admit == null || admit.test(i))) {
                 sample[ns++] = v;
             }
@@ -226,7 +238,7 @@ public final class TopSelect {
         float tau = sample[ns - 1 - rank];
         int kept = 0;
         for (int i = 0; i < n; i++) {
-            float v = scores[i];
+            float v = scores[from + i];
             // v >= tau is false for NaN
             if (v >= tau && (admit == null || admit.test(i))) {
                 packed[kept++] = pack(v, i);

@@ -1,6 +1,9 @@
 package dev.sparsa.patterns.support;
 
 import dev.sparsa.tensor.Tensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /** Row access and small dense helpers for estimators (f32 copies of one head; O(seq · dim)). */
 public final class Vectors {
@@ -103,59 +106,62 @@ public final class Vectors {
         return scale;
     }
 
-    private static final jdk.incubator.vector.VectorSpecies<Float> F = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
-    // The vector loops below live in small static methods: called often, the JIT compiles them (with
-    // the vector intrinsics) early instead of running them in the interpreter's fallback.
+    // The vector scans below read a[from, from + n) and live in small static methods: called often,
+    // the JIT compiles them (with the vector intrinsics) early instead of running them in the
+    // interpreter's fallback. Indices they report are relative to from.
 
-    /** The largest of {@code a[0, n)} that is not NaN ({@code −∞} if none): a compare-and-blend maximum. */
-    public static float maxSkippingNaN(float[] a, int n) {
-        var best = jdk.incubator.vector.FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+    /** The largest of {@code a[from, from + n)} that is not NaN ({@code −∞} if none): a compare-and-blend maximum. */
+    public static float maxSkippingNaN(float[] a, int from, int n) {
+        FloatVector best = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         int i = 0;
         for (int end = F.loopBound(n); i < end; i += F.length()) {
-            var v = jdk.incubator.vector.FloatVector.fromArray(F, a, i);
-            best = best.blend(v, v.compare(jdk.incubator.vector.VectorOperators.GT, best));
+            FloatVector v = FloatVector.fromArray(F, a, from + i);
+            best = best.blend(v, v.compare(VectorOperators.GT, best));
         }
-        float m = best.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
+        float m = best.reduceLanes(VectorOperators.MAX);
         for (; i < n; i++) {
-            m = a[i] > m ? a[i] : m;
+            float v = a[from + i];
+            m = v > m ? v : m;
         }
         return m;
     }
 
-    /** The smallest of {@code a[0, n)} that is not NaN ({@code +∞} if none). */
-    public static float minSkippingNaN(float[] a, int n) {
-        var best = jdk.incubator.vector.FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
+    /** The smallest of {@code a[from, from + n)} that is not NaN ({@code +∞} if none). */
+    public static float minSkippingNaN(float[] a, int from, int n) {
+        FloatVector best = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
         int i = 0;
         for (int end = F.loopBound(n); i < end; i += F.length()) {
-            var v = jdk.incubator.vector.FloatVector.fromArray(F, a, i);
-            best = best.blend(v, v.compare(jdk.incubator.vector.VectorOperators.LT, best));
+            FloatVector v = FloatVector.fromArray(F, a, from + i);
+            best = best.blend(v, v.compare(VectorOperators.LT, best));
         }
-        float m = best.reduceLanes(jdk.incubator.vector.VectorOperators.MIN);
+        float m = best.reduceLanes(VectorOperators.MIN);
         for (; i < n; i++) {
-            m = a[i] < m ? a[i] : m;
+            float v = a[from + i];
+            m = v < m ? v : m;
         }
         return m;
     }
 
-    /** How many of {@code a[0, n)} are {@code >= t} (NaN never is). */
-    public static int countAtLeast(float[] a, int n, float t) {
+    /** How many of {@code a[from, from + n)} are {@code >= t} (NaN never is). */
+    public static int countAtLeast(float[] a, int from, int n, float t) {
         int count = 0;
         int i = 0;
         for (int end = F.loopBound(n); i < end; i += F.length()) {
-            count += jdk.incubator.vector.FloatVector.fromArray(F, a, i).compare(jdk.incubator.vector.VectorOperators.GE, t).trueCount();
+            count += FloatVector.fromArray(F, a, from + i).compare(VectorOperators.GE, t).trueCount();
         }
         for (; i < n; i++) {
-            count += a[i] >= t ? 1 : 0;
+            count += a[from + i] >= t ? 1 : 0;
         }
         return count;
     }
 
     /**
      * Sets bit {@code i} of {@code bits} (bit {@code i % 64} of word {@code i / 64}) for each {@code
-     * a[i] >= t}, {@code i < n}; the words covering {@code [0, n)} are overwritten.
+     * a[from + i] >= t}, {@code i < n}; the bits of {@code [0, n)} are overwritten.
      */
-    public static void bitsAtLeast(float[] a, int n, float t, long[] bits) {
+    public static void bitsAtLeast(float[] a, int from, int n, float t, long[] bits) {
         int lanes = F.length();
         int i = 0;
         if (64 % lanes == 0) {
@@ -163,37 +169,36 @@ public final class Vectors {
             for (; i + 64 <= n; i += 64) {
                 long word = 0;
                 for (int j = 0; j < 64; j += lanes) {
-                    word |= jdk.incubator.vector.FloatVector.fromArray(F, a, i + j)
-                            .compare(jdk.incubator.vector.VectorOperators.GE, t).toLong() << j;
+                    word |= FloatVector.fromArray(F, a, from + i + j).compare(VectorOperators.GE, t).toLong() << j;
                 }
                 bits[i >>> 6] = word;
             }
         }
         for (; i < n; i++) {
             long bit = 1L << i;
-            bits[i >>> 6] = (a[i] >= t) ? bits[i >>> 6] | bit : bits[i >>> 6] & ~bit;
+            bits[i >>> 6] = a[from + i] >= t ? bits[i >>> 6] | bit : bits[i >>> 6] & ~bit;
         }
     }
 
     /**
-     * Writes to {@code out} the indices {@code i < n} with {@code lo <= a[i] < hi}, ascending, and
-     * returns how many: vector compares, with only the lanes inside visited one by one ({@code out}
-     * must have room for them).
+     * Writes to {@code out} the indices {@code i < n} with {@code lo <= a[from + i] < hi}, ascending,
+     * and returns how many: vector compares, with only the lanes inside visited one by one ({@code
+     * out} must have room for them).
      */
-    public static int indicesInRange(float[] a, int n, float lo, float hi, int[] out) {
+    public static int indicesInRange(float[] a, int from, int n, float lo, float hi, int[] out) {
         int m = 0;
         int i = 0;
         for (int end = F.loopBound(n); i < end; i += F.length()) {
-            var v = jdk.incubator.vector.FloatVector.fromArray(F, a, i);
-            long inside = v.compare(jdk.incubator.vector.VectorOperators.GE, lo)
-                    .and(v.compare(jdk.incubator.vector.VectorOperators.LT, hi)).toLong();
+            FloatVector v = FloatVector.fromArray(F, a, from + i);
+            long inside = v.compare(VectorOperators.GE, lo).and(v.compare(VectorOperators.LT, hi)).toLong();
             while (inside != 0) {
                 out[m++] = i + Long.numberOfTrailingZeros(inside);
                 inside &= inside - 1;
             }
         }
         for (; i < n; i++) {
-            if (a[i] >= lo && a[i] < hi) {
+            float v = a[from + i];
+            if (v >= lo && v < hi) {
                 out[m++] = i;
             }
         }

@@ -63,15 +63,22 @@ final class SharedKeySetLayout {
             for (int blk = second; blk <= bHi; blk++) {
                 vis[blk] = visited(f, blk, sinkBlocks, bLo, bHi, pLo, pHi, bc, nk);
             }
-            // blocks where a selected key is needed by rows the predicate does not admit
+            // blocks where a selected key is needed by rows the predicate does not admit; only the
+            // keys inside the sink blocks and the band's blocks can lie in a visited block
+            int sinkEnd = lowerBound(keys, 0, (long) sinkBlocks * bc);
+            int bandFrom = lowerBound(keys, sinkEnd, (long) second * bc);
+            int bandEnd = lowerBound(keys, bandFrom, (long) (bHi + 1) * bc);
             int edges = 0;
-            for (int key : keys) {
-                int blk = key / bc;
-                if (key >= s && vis[blk]
-                        && (key <= pHi - w || (!causal && key > pLo))) {
-                    if (!edge[blk]) {
-                        edge[blk] = true;
-                        edges++;
+            for (int[] range : new int[][] {{0, sinkEnd}, {bandFrom, bandEnd}}) {
+                for (int i = range[0]; i < range[1]; i++) {
+                    int key = keys[i];
+                    int blk = key / bc;
+                    if (key >= s && vis[blk]
+                            && (key <= pHi - w || (!causal && key > pLo))) {
+                        if (!edge[blk]) {
+                            edge[blk] = true;
+                            edges++;
+                        }
                     }
                 }
             }
@@ -126,8 +133,9 @@ final class SharedKeySetLayout {
                 vis[blk] = false;
             }
             if (edges > 0) {
-                for (int key : keys) {
-                    edge[key / bc] = false;
+                java.util.Arrays.fill(edge, 0, sinkBlocks, false);
+                if (second <= bHi) {
+                    java.util.Arrays.fill(edge, second, bHi + 1, false);
                 }
             }
             tile.end();
@@ -173,6 +181,21 @@ final class SharedKeySetLayout {
             tile.unconditionalAll(keys, from, to);
         }
         return true;
+    }
+
+    /** The first index in {@code keys[from..]} (ascending) whose key is {@code >= bound}. */
+    private static int lowerBound(int[] keys, int from, long bound) {
+        int lo = from;
+        int hi = keys.length;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (keys[mid] < bound) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo;
     }
 
     private static boolean visited(ElementPredicate f, int blk, int sinkBlocks, int bLo, int bHi, long pLo, long pHi,

@@ -154,7 +154,7 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
                         out[t] = new int[0];
                         continue;
                     }
-                    out[t] = pooledTop(ctx, t, dots, (t - t0) * stride, n, scale, score, buf);
+                    out[t] = pooledTop(ctx, t, dots, (t - t0) * stride, n, scale, panels, means, score, buf);
                 }
             }
         } else {
@@ -175,7 +175,7 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
                         softmaxInto(dots, (r - r0) * stride, (int) lr + 1, scale, buf, score);
                     }
                 }
-                excludeForced(ctx, t, n, score);
+                excludeForced(ctx, t, n, score, 0);
                 out[t] = TopSelect.top(score, n, k, null);
             }
         }
@@ -217,37 +217,41 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
      * larger score may round to the same probability and lose its tie by index.) Otherwise the softmax is computed exactly as the
      * definition says. Either way the selection is bitwise the definition's.
      */
-    private int[] pooledTop(PlanContext ctx, int t, float[] dots, int at, int n, double scale, float[] score,
-                            double[] buf) {
-        float max = copyAndMax(dots, at, n, score);
-        boolean finite = max == max;
-        if (finite) {
+    private int[] pooledTop(PlanContext ctx, int t, float[] dots, int at, int n, double scale, KeyPanels panels,
+                            float[] means, float[] score, double[] buf) {
+        // the tile's scores are read and marked in place, in the group's buffer (no copy per tile)
+        float max = maxIfFinite(dots, at, n);
+        if (max == max) {
             // the forced keys (sinks and the tile's window) are no candidates: NaN is never selected,
             // so the selection below needs no per-key filter
-            excludeForced(ctx, t, n, score);
-            int[] top = TopSelect.top(score, n, k, null);
+            excludeForced(ctx, t, n, dots, at);
+            int[] top = TopSelect.top(dots, at, n, k, null);
             if (top.length < k) {
                 return top; // every candidate
             }
             float kth = Float.POSITIVE_INFINITY;
             for (int key : top) {
-                kth = Math.min(kth, score[key]);
+                kth = Math.min(kth, dots[at + key]);
             }
-            // the best candidate left out: the selected ones become NaN too, and a compare-and-blend
-            // maximum skips every NaN (score is rewritten below if the exact path is needed)
+            // the best candidate left out: the selected ones become NaN too, and a NaN-skipping
+            // maximum finds it
             for (int key : top) {
-                score[key] = Float.NaN;
+                dots[at + key] = Float.NaN;
             }
-            float next = Vectors.maxSkippingNaN(score, n);
+            float next = Vectors.maxSkippingNaN(dots, at, n);
             double gap = scale * kth - scale * next;
             double logP = scale * kth - scale * max - Math.log(n); // a lower bound of log p(k-th)
             if (next == Float.NEGATIVE_INFINITY || (gap >= 1e-6 && logP >= -60)) {
                 return top;
             }
         }
+        // a near-tie at the boundary (or a score that is not finite): the softmax as the definition
+        // says, on the tile's scores computed afresh (bitwise the same; the buffer's row was marked)
+        float[] fresh = new float[KeyPanels.paddedLength(n)];
+        panels.dots(means, t, n, fresh);
         java.util.Arrays.fill(score, 0, n, 0f);
-        softmaxInto(dots, at, n, scale, buf, score);
-        excludeForced(ctx, t, n, score);
+        softmaxInto(fresh, 0, n, scale, buf, score);
+        excludeForced(ctx, t, n, score, 0);
         return TopSelect.top(score, n, k, null);
     }
 
@@ -255,16 +259,15 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
     // (with the vector intrinsics) early instead of running them in the interpreter's fallback.
 
     /**
-     * Copies {@code dots[at, at + n)} to {@code score[0, n)} and returns their maximum, or NaN if one
-     * is not finite (NaN or ±∞): one vector pass ({@code v − v} is NaN exactly for NaN and ±∞).
+     * The maximum of {@code dots[at, at + n)}, or NaN if one is not finite (NaN or ±∞): one vector
+     * pass ({@code v − v} is NaN exactly for NaN and ±∞).
      */
-    private static float copyAndMax(float[] dots, int at, int n, float[] score) {
+    private static float maxIfFinite(float[] dots, int at, int n) {
         FloatVector vmax = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         FloatVector bad = FloatVector.zero(F);
         int i = 0;
         for (int end = F.loopBound(n); i < end; i += F.length()) {
             FloatVector v = FloatVector.fromArray(F, dots, at + i);
-            v.intoArray(score, i);
             vmax = vmax.max(v);
             bad = bad.add(v.sub(v));
         }
@@ -272,7 +275,6 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         float nonFinite = bad.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
             float v = dots[at + i];
-            score[i] = v;
             max = Math.max(max, v);
             nonFinite += v - v;
         }
@@ -280,23 +282,23 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
     }
 
     /**
-     * Sets the scores of tile {@code t}'s forced keys (sinks, and the keys every row of the tile has
-     * in its window) to NaN: they are no candidates, and NaN is never selected.
+     * Sets the scores {@code score[at + key]} of tile {@code t}'s forced keys (sinks, and the keys every
+     * row of the tile has in its window) to NaN: they are no candidates, and NaN is never selected.
      */
-    private void excludeForced(PlanContext ctx, int t, int n, float[] score) {
+    private void excludeForced(PlanContext ctx, int t, int n, float[] score, int at) {
         int rows = ctx.geometry().tileRows();
         int r0 = t * rows;
         int r1 = Math.min(ctx.queryLength(), r0 + rows);
         long pLo = (long) r0 + ctx.queryOffset();
         long pHi = (long) r1 - 1 + ctx.queryOffset();
         for (int key = 0; key < Math.min(n, forced.sinks()); key++) {
-            score[key] = Float.NaN;
+            score[at + key] = Float.NaN;
         }
         // keys with pHi − key < window and key <= pLo
         long lo = Math.max(0, pHi - forced.window() + 1);
         long hi = Math.min(n - 1L, pLo);
         for (long key = lo; key <= hi; key++) {
-            score[(int) key] = Float.NaN;
+            score[at + (int) key] = Float.NaN;
         }
     }
 

@@ -55,8 +55,8 @@ class VectorsTest {
                 lo = v < lo ? v : lo;
                 hi = v > hi ? v : hi;
             }
-            org.junit.jupiter.api.Assertions.assertEquals(lo, Vectors.minSkippingNaN(a, n), "min n=" + n);
-            org.junit.jupiter.api.Assertions.assertEquals(hi, Vectors.maxSkippingNaN(a, n), "max n=" + n);
+            org.junit.jupiter.api.Assertions.assertEquals(lo, Vectors.minSkippingNaN(a, 0, n), "min n=" + n);
+            org.junit.jupiter.api.Assertions.assertEquals(hi, Vectors.maxSkippingNaN(a, 0, n), "max n=" + n);
             for (float t : new float[] {-1f, 0.5f, 2f}) {
                 int count = 0;
                 long[] bits = new long[(n + 63) / 64];
@@ -70,16 +70,16 @@ class VectorsTest {
                         inside.add(i);
                     }
                 }
-                org.junit.jupiter.api.Assertions.assertEquals(count, Vectors.countAtLeast(a, n, t), "count n=" + n + " t=" + t);
+                org.junit.jupiter.api.Assertions.assertEquals(count, Vectors.countAtLeast(a, 0, n, t), "count n=" + n + " t=" + t);
                 long[] got = new long[bits.length];
                 java.util.Arrays.fill(got, -1L); // overwritten, not or-ed
-                Vectors.bitsAtLeast(a, n, t, got);
+                Vectors.bitsAtLeast(a, 0, n, t, got);
                 if (n % 64 != 0 && got.length > 0) {
                     got[got.length - 1] &= (1L << (n % 64)) - 1; // bits past n are not the method's
                 }
                 assertArrayEquals(bits, got, "bits n=" + n + " t=" + t);
                 int[] out = new int[n];
-                int m = Vectors.indicesInRange(a, n, -t, t, out);
+                int m = Vectors.indicesInRange(a, 0, n, -t, t, out);
                 assertArrayEquals(inside.stream().mapToInt(Integer::intValue).toArray(), java.util.Arrays.copyOf(out, m),
                         "range n=" + n + " t=" + t);
             }

@@ -23,13 +23,14 @@ class TopKPerQueryBlockSelectionTest {
     void fastSelectionEqualsPlainDefinition() {
         SplittableRandom rnd = new SplittableRandom(9);
         for (boolean causal : new boolean[] {true, false}) {
-            for (int[] shape : new int[][] {{100, 100, 16, 16}, {70, 150, 8, 24}, {64, 64, 32, 16}, {1, 90, 8, 8}}) {
+            for (int[] shape : new int[][] {{100, 100, 16, 16}, {70, 150, 8, 24}, {64, 64, 32, 16}, {1, 90, 8, 8},
+                    {24, 1500, 8, 64}}) { // the last: over 1024 candidates per tile (the bracketed selection)
                 PlanContext ctx = PlanContext.of(new AttentionShape(1, 1, 1, shape[0], shape[1], 12, 12),
                         Options.defaults().withCausal(causal).withGeometry(new TileGeometry(shape[2], shape[3])));
                 for (int kind = 0; kind < 3; kind++) {
                     float[] q = data(rnd, shape[0] * 12, kind);
                     float[] k = data(rnd, shape[1] * 12, kind);
-                    for (int kk : new int[] {1, 5, 40}) {
+                    for (int kk : new int[] {1, 5, 40, 700}) {
                         for (TopKPerQueryBlock.Scoring sc : TopKPerQueryBlock.Scoring.values()) {
                             TopKPerQueryBlock p = new TopKPerQueryBlock(kk, new ForcedKeys(2, 3), sc);
                             int[][] got = p.select(ctx, q, k);
