@@ -107,21 +107,26 @@ public final class TopSelect {
      * {@code b} and at least {@code k} reach {@code a}, the top k is every score above {@code b}
      * plus the best of the bracket by (score, index). The bracket starts at the scores' range, is cut
      * at two guesses from a sample, then halved (one counting pass each) until it holds at most
-     * {@value #BRACKET_MAX} scores or cannot be split. Returns {@code null} (the caller's quickselect decides) when the range is not finite.
+     * {@value #BRACKET_MAX} scores or cannot be split. Returns {@code null} (the caller's quickselect
+     * decides) when the range is not finite.
      */
     private static int[] bracketed(float[] s, int from, int n, int k) {
-        float a = Vectors.minSkippingNaN(s, from, n);
-        float b = Vectors.maxSkippingNaN(s, from, n);
+        Vectors.Range range = Vectors.range(s, from, n);
+        float a = range.min();
+        float b = range.max();
         if (Float.isInfinite(a) || Float.isInfinite(b)) {
             return null; // also all NaN
         }
-        int atA = Vectors.countAtLeast(s, from, n, a); // every candidate
+        int atA = range.count(); // every candidate reaches the minimum
         if (atA <= k) {
             long[] bits = new long[(n + 63) >>> 6];
             Vectors.bitsAtLeast(s, from, n, a, bits);
             return indices(bits, atA);
         }
-        int atB = Vectors.countAtLeast(s, from, n, b); // invariant: atA >= k > atB (unless k or more tie at the maximum)
+        // invariant: atA >= k > atB, unless k or more tie at the maximum. While b is the maximum its
+        // count is only known to be >= 1 (counted at the end if b was never cut).
+        int atB = 1;
+        boolean bCounted = false;
         // the first two cuts: a little below and above a sample's estimate of the k-th score, so that
         // the halving starts from a bracket of a few per cent of the scores
         float[] guess = sampleGuesses(s, from, n, k);
@@ -135,6 +140,7 @@ public final class TopSelect {
                 } else {
                     b = t;
                     atB = at;
+                    bCounted = true;
                 }
             }
         }
@@ -150,7 +156,11 @@ public final class TopSelect {
             } else {
                 b = mid;
                 atB = atMid;
+                bCounted = true;
             }
+        }
+        if (!bCounted) {
+            atB = Vectors.countAtLeast(s, from, n, b);
         }
         // taken whole: the scores >= b (fewer than k); the bracket: [a, b). Only when k or more
         // scores tie at the maximum b (the loop never ran) is the bracket [b, b] and nothing taken whole.

@@ -144,6 +144,36 @@ public final class Vectors {
         return m;
     }
 
+    /** The smallest and largest of some floats that are not NaN, and how many are not NaN. */
+    public record Range(float min, float max, int count) {
+    }
+
+    /**
+     * {@link #minSkippingNaN}, {@link #maxSkippingNaN} and the count of non-NaN of {@code a[from,
+     * from + n)} in one pass ({@code +∞}, {@code −∞} and 0 if every one is NaN).
+     */
+    public static Range range(float[] a, int from, int n) {
+        FloatVector lo = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
+        FloatVector hi = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int count = 0;
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, a, from + i);
+            lo = lo.blend(v, v.compare(VectorOperators.LT, lo));
+            hi = hi.blend(v, v.compare(VectorOperators.GT, hi));
+            count += v.compare(VectorOperators.EQ, v).trueCount();
+        }
+        float min = lo.reduceLanes(VectorOperators.MIN);
+        float max = hi.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            float v = a[from + i];
+            min = v < min ? v : min;
+            max = v > max ? v : max;
+            count += v == v ? 1 : 0;
+        }
+        return new Range(min, max, count);
+    }
+
     /** How many of {@code a[from, from + n)} are {@code >= t} (NaN never is). */
     public static int countAtLeast(float[] a, int from, int n, float t) {
         int count = 0;

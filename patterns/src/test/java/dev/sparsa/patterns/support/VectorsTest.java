@@ -57,6 +57,14 @@ class VectorsTest {
             }
             org.junit.jupiter.api.Assertions.assertEquals(lo, Vectors.minSkippingNaN(a, 0, n), "min n=" + n);
             org.junit.jupiter.api.Assertions.assertEquals(hi, Vectors.maxSkippingNaN(a, 0, n), "max n=" + n);
+            long nonNaN = java.util.stream.IntStream.range(0, n).filter(i -> !Float.isNaN(a[i])).count();
+            org.junit.jupiter.api.Assertions.assertEquals(new Vectors.Range(lo, hi, (int) nonNaN), Vectors.range(a, 0, n), "range n=" + n);
+            if (n > 3) { // an offset: the scans read a[from, from + n)
+                float[] shifted = new float[n + 3];
+                System.arraycopy(a, 0, shifted, 3, n);
+                org.junit.jupiter.api.Assertions.assertEquals(Vectors.range(a, 0, n), Vectors.range(shifted, 3, n), "offset n=" + n);
+                org.junit.jupiter.api.Assertions.assertEquals(Vectors.countAtLeast(a, 0, n, 0f), Vectors.countAtLeast(shifted, 3, n, 0f));
+            }
             for (float t : new float[] {-1f, 0.5f, 2f}) {
                 int count = 0;
                 long[] bits = new long[(n + 63) / 64];
