@@ -165,17 +165,13 @@ public final class TopSelect {
         // taken whole: the scores >= b (fewer than k); the bracket: [a, b). Only when k or more
         // scores tie at the maximum b (the loop never ran) is the bracket [b, b] and nothing taken whole.
         boolean tiesAtMax = atB >= k;
-        long[] bits = new long[(n + 63) >>> 6];
-        int above = 0;
-        if (!tiesAtMax) {
-            Vectors.bitsAtLeast(s, from, n, b, bits);
-            above = atB;
-        } else {
-            a = b;
-        }
+        float lo = tiesAtMax ? b : a;
+        float hi = tiesAtMax ? Math.nextUp(b) : b; // nothing reaches nextUp(max)
+        int above = tiesAtMax ? 0 : atB;
         int need = k - above;
-        int[] inside = new int[Math.max(1, atA - above)];
-        int m = Vectors.indicesInRange(s, from, n, a, tiesAtMax ? Math.nextUp(b) : b, inside);
+        long[] bits = new long[(n + 63) >>> 6];
+        int[] inside = new int[Math.max(1, (tiesAtMax ? atB : atA) - above)];
+        int m = Vectors.split(s, from, n, lo, hi, bits, inside);
         long[] bracket = scratch(Math.max(1, m));
         for (int j = 0; j < m; j++) {
             bracket[j] = pack(s[from + inside[j]], inside[j]);

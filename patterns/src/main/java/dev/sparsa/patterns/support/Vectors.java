@@ -2,6 +2,7 @@ package dev.sparsa.patterns.support;
 
 import dev.sparsa.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -211,25 +212,38 @@ public final class Vectors {
     }
 
     /**
-     * Writes to {@code out} the indices {@code i < n} with {@code lo <= a[from + i] < hi}, ascending,
-     * and returns how many: vector compares, with only the lanes inside visited one by one ({@code
-     * out} must have room for them).
+     * One pass that splits {@code a[from, from + n)} at two thresholds {@code lo <= hi}: sets bit
+     * {@code i} of {@code above} for each {@code a[from + i] >= hi} (the bits of {@code [0, n)} are
+     * overwritten), writes to {@code inside} the indices {@code i} with {@code lo <= a[from + i] < hi},
+     * ascending, and returns how many. Vector compares; only the lanes inside are visited one by one
+     * ({@code inside} must have room for them).
      */
-    public static int indicesInRange(float[] a, int from, int n, float lo, float hi, int[] out) {
+    public static int split(float[] a, int from, int n, float lo, float hi, long[] above, int[] inside) {
+        int lanes = F.length();
         int m = 0;
         int i = 0;
-        for (int end = F.loopBound(n); i < end; i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, a, from + i);
-            long inside = v.compare(VectorOperators.GE, lo).and(v.compare(VectorOperators.LT, hi)).toLong();
-            while (inside != 0) {
-                out[m++] = i + Long.numberOfTrailingZeros(inside);
-                inside &= inside - 1;
+        if (64 % lanes == 0) {
+            for (; i + 64 <= n; i += 64) {
+                long word = 0;
+                for (int j = 0; j < 64; j += lanes) {
+                    FloatVector v = FloatVector.fromArray(F, a, from + i + j);
+                    VectorMask<Float> high = v.compare(VectorOperators.GE, hi);
+                    word |= high.toLong() << j;
+                    long in = v.compare(VectorOperators.GE, lo).andNot(high).toLong();
+                    while (in != 0) {
+                        inside[m++] = i + j + Long.numberOfTrailingZeros(in);
+                        in &= in - 1;
+                    }
+                }
+                above[i >>> 6] = word;
             }
         }
         for (; i < n; i++) {
             float v = a[from + i];
+            long bit = 1L << i;
+            above[i >>> 6] = v >= hi ? above[i >>> 6] | bit : above[i >>> 6] & ~bit;
             if (v >= lo && v < hi) {
-                out[m++] = i;
+                inside[m++] = i;
             }
         }
         return m;

@@ -74,7 +74,7 @@ class VectorsTest {
                         count++;
                         bits[i / 64] |= 1L << i;
                     }
-                    if (a[i] >= -t && a[i] < t) {
+                    if (a[i] >= -Math.abs(t) && a[i] < Math.abs(t)) {
                         inside.add(i);
                     }
                 }
@@ -87,9 +87,21 @@ class VectorsTest {
                 }
                 assertArrayEquals(bits, got, "bits n=" + n + " t=" + t);
                 int[] out = new int[n];
-                int m = Vectors.indicesInRange(a, 0, n, -t, t, out);
+                long[] split = new long[bits.length];
+                java.util.Arrays.fill(split, -1L);
+                int m = Vectors.split(a, 0, n, -Math.abs(t), Math.abs(t), split, out);
                 assertArrayEquals(inside.stream().mapToInt(Integer::intValue).toArray(), java.util.Arrays.copyOf(out, m),
-                        "range n=" + n + " t=" + t);
+                        "inside n=" + n + " t=" + t);
+                if (n % 64 != 0 && split.length > 0) {
+                    split[split.length - 1] &= (1L << (n % 64)) - 1;
+                }
+                long[] aboveAbs = new long[bits.length];
+                for (int i = 0; i < n; i++) {
+                    if (a[i] >= Math.abs(t)) {
+                        aboveAbs[i / 64] |= 1L << i;
+                    }
+                }
+                assertArrayEquals(aboveAbs, split, "above n=" + n + " t=" + t);
             }
         }
     }
