@@ -571,18 +571,7 @@ public final class HeadLayout {
              *     is outside the array
              */
             public Tile gatherAll(int[] keys, int from, int to) {
-                if (keys == null || from < 0 || to > keys.length || from > to) {
-                    throw new IllegalArgumentException("keys: range [" + from + ", " + to + ") outside an array of "
-                            + (keys == null ? "null" : keys.length));
-                }
-                int last = lastGathered;
-                boolean ascending = true;
-                for (int i = from; i < to; i++) {
-                    checkKey(keys[i]);
-                    ascending &= keys[i] > last;
-                    last = keys[i];
-                }
-                if (!ascending) {
+                if (!checkedAscending(keys, from, to, lastGathered)) {
                     for (int i = from; i < to; i++) {
                         gather(keys[i]);
                     }
@@ -594,6 +583,24 @@ public final class HeadLayout {
                     lastGathered = keys[to - 1];
                 }
                 return this;
+            }
+
+            /**
+             * Checks the range and every key of {@code keys[from, to)}; true when they are strictly
+             * ascending and above {@code last} (the bulk paths' condition).
+             */
+            private boolean checkedAscending(int[] keys, int from, int to, int last) {
+                if (keys == null || from < 0 || to > keys.length || from > to) {
+                    throw new IllegalArgumentException("keys: range [" + from + ", " + to + ") outside an array of "
+                            + (keys == null ? "null" : keys.length));
+                }
+                boolean ascending = true;
+                for (int i = from; i < to; i++) {
+                    checkKey(keys[i]);
+                    ascending &= keys[i] > last;
+                    last = keys[i];
+                }
+                return ascending;
             }
 
             /** Adds an unconditional key (no predicate) with a log-weight. */
@@ -614,18 +621,7 @@ public final class HeadLayout {
              *     is outside the array
              */
             public Tile unconditionalAll(int[] keys, int from, int to) {
-                if (keys == null || from < 0 || to > keys.length || from > to) {
-                    throw new IllegalArgumentException("keys: range [" + from + ", " + to + ") outside an array of "
-                            + (keys == null ? "null" : keys.length));
-                }
-                int last = lastUncond;
-                boolean ascending = true;
-                for (int i = from; i < to; i++) {
-                    checkKey(keys[i]);
-                    ascending &= keys[i] > last;
-                    last = keys[i];
-                }
-                if (!ascending) {
+                if (!checkedAscending(keys, from, to, lastUncond)) {
                     for (int i = from; i < to; i++) {
                         unconditional(keys[i], 0f);
                     }

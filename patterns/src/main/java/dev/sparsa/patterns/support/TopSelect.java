@@ -128,34 +128,24 @@ public final class TopSelect {
         int atB = 1;
         boolean bCounted = false;
         // the first two cuts: a little below and above a sample's estimate of the k-th score, so that
-        // the halving starts from a bracket of a few per cent of the scores
+        // the halving starts from a bracket of a few per cent of the scores; then halving
         float[] guess = sampleGuesses(s, from, n, k);
-        for (int g = 0; g < 2 && guess != null && atB < k; g++) {
-            float t = guess[g];
-            if (t > a && t < b) {
-                int at = Vectors.countAtLeast(s, from, n, t);
-                if (at >= k) {
-                    a = t;
-                    atA = at;
-                } else {
-                    b = t;
-                    atB = at;
-                    bCounted = true;
+        int guesses = guess == null ? 0 : guess.length;
+        for (int g = 0; atB < k && (g < guesses || atA - atB > BRACKET_MAX); g++) {
+            float t = g < guesses ? guess[g] : a + (b - a) * 0.5f;
+            if (!(t > a && t < b)) {
+                if (g < guesses) {
+                    continue; // a guess outside the bracket
                 }
-            }
-        }
-        while (atA - atB > BRACKET_MAX && atB < k) {
-            float mid = a + (b - a) * 0.5f;
-            if (!(mid > a && mid < b)) {
                 break; // adjacent floats: the bracket holds ties only
             }
-            int atMid = Vectors.countAtLeast(s, from, n, mid);
-            if (atMid >= k) {
-                a = mid;
-                atA = atMid;
+            int at = Vectors.countAtLeast(s, from, n, t);
+            if (at >= k) {
+                a = t;
+                atA = at;
             } else {
-                b = mid;
-                atB = atMid;
+                b = t;
+                atB = at;
                 bCounted = true;
             }
         }
