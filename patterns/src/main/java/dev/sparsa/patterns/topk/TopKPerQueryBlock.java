@@ -52,17 +52,22 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor kt) {
         Plans.checkInputs(ctx, q, kt);
-        // each planning thread reuses its key panels and score buffer from one head to the next
-        ThreadLocal<float[][]> scratch = ThreadLocal.withInitial(() -> new float[2][]);
+        // key panels and score buffers ({panels, scores}) pass from one head to the next, so each
+        // planning thread allocates (and zeroes) them about once; the pool dies with this call
+        java.util.concurrent.ConcurrentLinkedQueue<float[][]> buffers = new java.util.concurrent.ConcurrentLinkedQueue<>();
         return Plans.perSliceParallel(ctx, (b, h) -> {
             int kvh = ctx.shape().kvHeadOf(h);
-            float[][] mine = scratch.get();
+            float[][] mine = buffers.poll();
+            if (mine == null) {
+                mine = new float[2][];
+            }
             KeyPanels panels = KeyPanels.of(kt, b, kvh, mine[0]);
             mine[0] = panels.array();
             // pooled scoring reads the tensors row by row (no flat copy of the head); exact mass needs every query row
             int[][] sel = scoring == Scoring.POOLED_QUERY
                     ? select(ctx, null, tileMeans(ctx, (r, dst) -> q.readRow(b, h, r, dst, 0)), panels, mine)
                     : select(ctx, Vectors.rows(q, b, h), null, panels, mine);
+            buffers.offer(mine); // the selection holds no reference to them
             HeadLayout direct = SharedKeySetLayout.build(ctx, forced, sel);
             if (direct != null) {
                 return direct;
