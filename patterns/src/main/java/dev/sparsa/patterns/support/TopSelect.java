@@ -1,12 +1,11 @@
 package dev.sparsa.patterns.support;
 
-
 /**
  * Deterministic top-k over float scores: larger scores first, ties to the lower index; candidates
  * are the indices in {@code [0, n)} a filter admits. Expected O(n), no boxing: large unfiltered
  * inputs through a bracket of the k-th score narrowed by vector counting passes (only the scores
- * inside it are compared key by key); otherwise a threshold from a sample narrows large inputs to the candidates that can rank, then a
- * quickselect on packed keys.
+ * inside it are compared key by key); otherwise a threshold from a sample narrows large inputs to
+ * the candidates that can rank, then a quickselect on packed keys.
  */
 public final class TopSelect {
     private TopSelect() {

@@ -6,7 +6,11 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Row access and small dense helpers for estimators (f32 copies of one head; O(seq · dim)). */
+/**
+ * Row access and small dense helpers for estimators (f32 copies of one head; O(seq · dim)), and the
+ * vector scans their selections run over score rows (NaN-skipping extremes, counts at a threshold,
+ * bit sets and splits).
+ */
 public final class Vectors {
     private Vectors() {
     }
