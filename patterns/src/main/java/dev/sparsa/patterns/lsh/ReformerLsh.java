@@ -139,7 +139,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
                 for (int row : rowsOf[i]) {
                     long pos = (long) row + ctx.queryOffset();
                     // keys are ascending: with a causal-only predicate the admitted ones are a prefix
-                    while (prefix < keys.length && keys[prefix] <= pos) {
+                    while (causalOnly && prefix < keys.length && keys[prefix] <= pos) {
                         prefix++;
                     }
                     int limit = causalOnly ? prefix : keys.length;
@@ -180,22 +180,17 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
     /**
      * Writes to {@code fresh} the keys among {@code keys[0, limit)} that {@code row} did not meet in
      * rounds {@code [0, r)} (and that {@code p} admits, when one is given); returns twice how many,
-     * plus 1 if some admitted key was met. A key
-     * was met in round e when the row's chunk is the key's chunk or the next one. Branch-free: whether
-     * a key was met is close to a coin flip, which a branch would mispredict.
+     * plus 1 if some admitted key was met. A key was met in round e when the row's chunk is the
+     * key's chunk or the next one. Branch-free: whether a key was met is close to a coin flip,
+     * which a branch would mispredict.
      */
     private static int freshKeys(Assignment a, int row, int r, int[] keys, int limit, int[][] earlier, ElementPredicate p,
                                  long pos, int nk, int[] fresh) {
-        int nf = 0;
-        if (r == 1 && p == null) {
-            int qc = a.queryChunk()[0][row];
-            int[] ch = earlier[0];
-            for (int j = 0; j < limit; j++) {
-                fresh[nf] = keys[j];
-                nf += Integer.compareUnsigned(qc - ch[j], 1) <= 0 ? 0 : 1;
-            }
-            return nf << 1 | (nf < limit ? 1 : 0);
+        int[] rowChunk = new int[r];
+        for (int e = 0; e < r; e++) {
+            rowChunk[e] = a.queryChunk()[e][row];
         }
+        int nf = 0;
         boolean anyMet = false;
         for (int j = 0; j < limit; j++) {
             int key = keys[j];
@@ -204,7 +199,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
             }
             boolean met = false;
             for (int e = 0; e < r; e++) {
-                met |= Integer.compareUnsigned(a.queryChunk()[e][row] - earlier[e][j], 1) <= 0;
+                met |= Integer.compareUnsigned(rowChunk[e] - earlier[e][j], 1) <= 0;
             }
             fresh[nf] = key;
             nf += met ? 0 : 1;
