@@ -66,7 +66,8 @@ public final class KeyPanels {
         int n = t.seqLen();
         int d = t.dim();
         int groups = (n + L - 1) / L;
-        float[] p = reuse != null && reuse.length >= floatsFor(n, d) ? reuse : new float[groups * L * d];
+        long floats = floatsFor(n, d);
+        float[] p = reuse != null && reuse.length >= floats ? reuse : new float[Math.toIntExact(floats)];
         float[] rows = new float[L * d];
         // L rows at a time, transposed so that the panel is written in order
         for (int g = 0; g < groups; g++) {
@@ -109,7 +110,7 @@ public final class KeyPanels {
         return (long) ((n + L - 1) / L) * L * d;
     }
 
-    /** The packed floats (for reuse by the next {@code of} call on the same thread). */
+    /** The packed floats, to hand to a later {@code of} call as its {@code reuse} array. */
     public float[] array() {
         return panels;
     }

@@ -8,8 +8,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Row access and small dense helpers for estimators (f32 copies of one head; O(seq · dim)), and the
- * vector scans their selections run over score rows (NaN-skipping extremes, counts at a threshold,
- * bit sets and splits).
+ * vector scans their selections run over score rows (ranges, NaN-skipping maxima, counts at a
+ * threshold, bit sets and splits).
  */
 public final class Vectors {
     private Vectors() {
@@ -133,29 +133,13 @@ public final class Vectors {
         return m;
     }
 
-    /** The smallest of {@code a[from, from + n)} that is not NaN ({@code +∞} if none). */
-    public static float minSkippingNaN(float[] a, int from, int n) {
-        FloatVector best = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
-        int i = 0;
-        for (int end = F.loopBound(n); i < end; i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, a, from + i);
-            best = best.blend(v, v.compare(VectorOperators.LT, best));
-        }
-        float m = best.reduceLanes(VectorOperators.MIN);
-        for (; i < n; i++) {
-            float v = a[from + i];
-            m = v < m ? v : m;
-        }
-        return m;
-    }
-
     /** The smallest and largest of some floats that are not NaN, and how many are not NaN. */
     public record Range(float min, float max, int count) {
     }
 
     /**
-     * {@link #minSkippingNaN}, {@link #maxSkippingNaN} and the count of non-NaN of {@code a[from,
-     * from + n)} in one pass ({@code +∞}, {@code −∞} and 0 if every one is NaN).
+     * The smallest and largest non-NaN of {@code a[from, from + n)} and how many are not NaN, in one
+     * pass ({@code +∞}, {@code −∞} and 0 if every one is NaN).
      */
     public static Range range(float[] a, int from, int n) {
         FloatVector lo = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
