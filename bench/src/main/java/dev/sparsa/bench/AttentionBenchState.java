@@ -1,7 +1,7 @@
 package dev.sparsa.bench;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.cpu.CpuBackend;
 import dev.sparsa.cpu.KernelFlavour;
 import dev.sparsa.plan.SparsePlan;

@@ -1,6 +1,6 @@
 package dev.sparsa.bench;
 
-import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;

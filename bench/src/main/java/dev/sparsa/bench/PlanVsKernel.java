@@ -1,8 +1,8 @@
 package dev.sparsa.bench;
 
 import dev.sparsa.attention.Attention;
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.cpu.CpuBackend;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.render.StructuredProblem;

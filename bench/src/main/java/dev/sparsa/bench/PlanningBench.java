@@ -1,7 +1,7 @@
 package dev.sparsa.bench;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.render.StructuredProblem;
 import dev.sparsa.plan.PlanContext;

@@ -2,8 +2,8 @@ package dev.sparsa.examples;
 
 import dev.sparsa.attention.Attention;
 import dev.sparsa.attention.AttentionResult;
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.Patterns;
 import dev.sparsa.plan.PlanContext;

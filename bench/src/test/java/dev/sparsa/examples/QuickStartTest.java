@@ -3,7 +3,7 @@ package dev.sparsa.examples;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.Options;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
 import org.junit.jupiter.api.Test;

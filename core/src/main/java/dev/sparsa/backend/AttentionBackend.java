@@ -1,15 +1,26 @@
 package dev.sparsa.backend;
 
-import dev.sparsa.attention.Options;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.RunOptions;
+import dev.sparsa.spec.TileGeometry;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 
 /**
  * The service-provider interface of a kernel backend: it runs any {@link SparsePlan} of a geometry
- * it declares. Found through {@link java.util.ServiceLoader} (see {@link Backends}); construction
- * must be cheap and must not fail where the hardware is missing: report it through {@link
- * #availability()} instead.
+ * it declares, on the devices it declares. Found through {@link java.util.ServiceLoader} (see {@link
+ * Backends}); construction must be cheap and must not fail where the hardware is missing: report it
+ * through {@link #availability()} instead.
+ *
+ * <p>The road through a backend: {@link #prepare(SparsePlan, Device)} turns a plan into the
+ * backend's own form once ({@link PreparedPlan}); {@link #forward(PreparedPlan, Tensor, Tensor,
+ * Tensor, Tensor, Tensor, RunOptions)} runs it as often as needed. What the plan was made for
+ * (shape, causality, offset, geometry) travels in the plan; only {@link RunOptions} travel with a
+ * run, so a run cannot contradict its plan.
  *
  * <p>Implementations are thread-safe: concurrent {@code forward} calls are allowed.
  */
@@ -37,16 +48,46 @@ public interface AttentionBackend {
      * it. {@code forward} throws {@link IllegalArgumentException} with this reason for such calls;
      * test suites use it to skip (and count) configurations a backend does not cover.
      */
-    default String refusal(dev.sparsa.attention.AttentionShape shape, dev.sparsa.tensor.DType dtype,
-                           TileGeometry geometry) {
+    default String refusal(AttentionShape shape, DType dtype, TileGeometry geometry) {
         return supports(geometry) ? null
                 : "geometry " + geometry + " is not supported by " + name() + " (it runs " + supportedGeometries() + ")";
     }
 
     /**
-     * Computes attention over the plan.
+     * The geometry this backend runs fastest for this shape and dtype; the facade plans in it unless
+     * the options fix one. Always one this backend {@link #supports}.
+     */
+    default TileGeometry proposedGeometry(AttentionShape shape, DType dtype) {
+        return TileGeometry.DEFAULT;
+    }
+
+    /** Whether this backend runs calls whose tensors live on {@code device}. */
+    boolean runsOn(Device device);
+
+    /** The device a call on host tensors runs on when none is named. */
+    Device defaultDevice();
+
+    /**
+     * The backend's form of {@code plan} on {@code device}, for any number of later runs. The caller
+     * closes it.
      *
-     * @param plan    the plan; its shape must match the tensors
+     * @throws IllegalArgumentException if the backend does not run on that device or refuses the
+     *     plan's geometry
+     * @throws BackendUnavailableException if the backend is not available here
+     */
+    PreparedPlan prepare(SparsePlan plan, Device device);
+
+    /** {@link #prepare(SparsePlan, Device)} on {@link #defaultDevice()}. */
+    default PreparedPlan prepare(SparsePlan plan) {
+        return prepare(plan, defaultDevice());
+    }
+
+    /**
+     * Computes attention over a prepared plan. The tensors all live on one device: the prepared
+     * plan's, or the host (a backend on an accelerator then stages them and writes the output back
+     * to the host; it never uploads the output).
+     *
+     * @param plan    a plan this backend prepared; its shape must match the tensors
      * @param q       {@code [batch, qHeads, queryLength, headDim]}, f32/f16/bf16
      * @param k       {@code [batch, kvHeads, keyLength, headDim]}, same dtype as q
      * @param v       {@code [batch, kvHeads, keyLength, valueDim]}, same dtype as q
@@ -54,10 +95,54 @@ public interface AttentionBackend {
      *                for every row (rows with no admitted key get 0)
      * @param lse     {@code [batch, qHeads, queryLength, 1]} f32 receiving the natural-log
      *                log-sum-exp of each row's scores (−∞ for an empty row), or null
-     * @param options scale, soft-cap and validation (causality and offset are already in the plan)
-     * @throws IllegalArgumentException for mismatched shapes, dtypes or an unsupported geometry
-     *                                  or head dimension, before any kernel runs
+     * @param options scale, soft-cap, validation
+     * @throws IllegalArgumentException for mismatched shapes, dtypes or devices, a plan prepared by
+     *     another backend or for another device, an unsupported geometry or head dimension, before
+     *     any kernel runs
+     * @throws IllegalStateException if the prepared plan is closed
      * @throws BackendUnavailableException if the backend is not available here
      */
-    void forward(SparsePlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Options options);
+    void forward(PreparedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options);
+
+    /**
+     * Prepares {@code plan} for this call only, runs it and releases it: convenient for one call,
+     * wasteful in a loop (prepare once instead). Runs on the tensors' device, or {@link
+     * #defaultDevice()} for host tensors.
+     */
+    default void forward(SparsePlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
+        // the arguments first, so that a bad call is refused as such even where the device is missing
+        ForwardArguments.validate(plan, q, k, v, out, lse, options == null ? null : options.withValidateFinite(false));
+        Device device = q.isHost() ? defaultDevice() : q.device();
+        try (PreparedPlan prepared = prepare(plan, device)) {
+            forward(prepared, q, k, v, out, lse, options);
+        }
+    }
+
+    /**
+     * As {@link #forward(SparsePlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} with full
+     * options, which must agree with the plan.
+     *
+     * @throws IllegalArgumentException if the options contradict the plan (causal flag, explicit
+     *     query offset or geometry), naming both values
+     */
+    default void forward(SparsePlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Options options) {
+        if (plan == null || options == null) {
+            throw new IllegalArgumentException("plan and options: must not be null");
+        }
+        plan.context().requireConsistent(options);
+        forward(plan, q, k, v, out, lse, options.run());
+    }
+
+    /**
+     * A zero-filled tensor on {@code device} (for outputs that stay where the inputs are). The host
+     * gets a heap tensor; a backend on an accelerator allocates device memory the caller closes.
+     *
+     * @throws IllegalArgumentException if this backend does not run on the device
+     */
+    default Tensor allocate(Device device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        if (device == null || !device.isHost()) {
+            throw new IllegalArgumentException("device: " + name() + " allocates only on the host, got " + device);
+        }
+        return Tensor.allocate(dtype, layout, batch, heads, seq, dim);
+    }
 }

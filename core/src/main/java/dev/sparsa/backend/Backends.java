@@ -1,5 +1,9 @@
 package dev.sparsa.backend;
 
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.TileGeometry;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -62,15 +66,35 @@ public final class Backends {
      *
      * @throws BackendUnavailableException listing every backend and why it cannot run the call
      */
-    public static AttentionBackend preferred(dev.sparsa.attention.AttentionShape shape, dev.sparsa.tensor.DType dtype,
-                                             dev.sparsa.plan.TileGeometry geometry) {
-        StringBuilder why = new StringBuilder("no attention backend runs " + shape + " " + dtype + " " + geometry);
+    public static AttentionBackend preferred(AttentionShape shape, DType dtype, TileGeometry geometry) {
+        return preferred(null, shape, dtype, geometry);
+    }
+
+    /**
+     * The available backend of highest priority that runs on {@code device} (any device when null)
+     * and takes this shape and dtype in {@code geometry}, or, when {@code geometry} is null, in the
+     * geometry it proposes itself.
+     *
+     * @throws BackendUnavailableException listing every backend and why it cannot run the call, and
+     *     naming the artifact to add when no backend is on the class path
+     */
+    public static AttentionBackend preferred(Device device, AttentionShape shape, DType dtype, TileGeometry geometry) {
+        StringBuilder why = new StringBuilder("no attention backend runs " + shape + " " + dtype + " "
+                + (geometry == null ? "(any geometry)" : geometry) + (device == null ? "" : " on " + device));
+        if (all().isEmpty()) {
+            why.append(": none is on the class path (add the dependency dev.sparsa:sparsa-kernels-cpu)");
+        }
         for (AttentionBackend b : all()) {
             if (!b.availability().available()) {
                 why.append("; ").append(b.name()).append(": ").append(b.availability().reason());
                 continue;
             }
-            String refusal = b.refusal(shape, dtype, geometry);
+            if (device != null && !b.runsOn(device)) {
+                why.append("; ").append(b.name()).append(": does not run on ").append(device);
+                continue;
+            }
+            TileGeometry g = geometry != null ? geometry : b.proposedGeometry(shape, dtype);
+            String refusal = b.refusal(shape, dtype, g);
             if (refusal == null) {
                 return b;
             }
@@ -92,7 +116,7 @@ public final class Backends {
         }
         StringBuilder why = new StringBuilder("no attention backend is available");
         if (all().isEmpty()) {
-            why.append(": none is on the class path (add sparsa-kernels-cpu)");
+            why.append(": none is on the class path (add the dependency dev.sparsa:sparsa-kernels-cpu)");
         }
         for (AttentionBackend b : all()) {
             why.append("; ").append(b.name()).append(": ").append(b.availability().reason());

@@ -1,18 +1,45 @@
 package dev.sparsa.backend;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.RunOptions;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Tensor;
+import java.util.Arrays;
 
 /**
- * The checks every backend runs before a kernel: shapes against the plan, dtypes, output and LSE
- * tensors, unit last-axis strides and (when asked) finiteness. One place, so that every backend
- * refuses the same inputs with the same messages.
+ * The checks every backend runs before a kernel: shapes against the plan, dtypes, devices, output
+ * and LSE tensors, unit last-axis strides, outputs that overlap inputs and (when asked)
+ * finiteness. One place, for host and device tensors alike, so that every backend refuses the same
+ * inputs with the same messages.
  */
 public final class ForwardArguments {
     private ForwardArguments() {
+    }
+
+    /**
+     * The prepared plan as the backend's own type, open, and for the tensors' device (or the host).
+     *
+     * @param backend the name of the backend checking
+     * @param type    the backend's prepared-plan class
+     * @throws IllegalArgumentException if the plan is null, was prepared by another backend, or is
+     *     for another device than the tensors'
+     * @throws IllegalStateException if it is closed
+     */
+    public static <P extends PreparedPlan> P prepared(PreparedPlan plan, String backend, Class<P> type, Device tensors) {
+        if (plan == null) {
+            throw new IllegalArgumentException("plan: must not be null");
+        }
+        if (!type.isInstance(plan) || !plan.backend().equals(backend)) {
+            throw new IllegalArgumentException("plan: prepared by " + plan.backend() + ", not by " + backend
+                    + "; prepare it with this backend");
+        }
+        plan.requireOpen();
+        if (!tensors.isHost() && !tensors.equals(plan.device())) {
+            throw new IllegalArgumentException("plan: prepared for " + plan.device() + " but the tensors are on " + tensors);
+        }
+        return type.cast(plan);
     }
 
     /**
@@ -20,7 +47,7 @@ public final class ForwardArguments {
      * @throws IllegalArgumentException naming the first argument that does not fit
      */
     public static AttentionShape validate(SparsePlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                                          Options options) {
+                                          RunOptions options) {
         if (plan == null) {
             throw new IllegalArgumentException("plan: must not be null");
         }
@@ -41,7 +68,7 @@ public final class ForwardArguments {
         if (out.batch() != s.batch() || out.heads() != s.qHeads() || out.seqLen() != s.queryLength()
                 || out.dim() != s.valueDim()) {
             throw new IllegalArgumentException("out: expected shape [" + s.batch() + ", " + s.qHeads() + ", "
-                    + s.queryLength() + ", " + s.valueDim() + "], got " + java.util.Arrays.toString(out.shape()));
+                    + s.queryLength() + ", " + s.valueDim() + "], got " + Arrays.toString(out.shape()));
         }
         if (out.dtype() != DType.F32 && out.dtype() != q.dtype()) {
             throw new IllegalArgumentException("out: dtype must be f32 or the input's " + q.dtype() + ", got " + out.dtype());
@@ -50,20 +77,92 @@ public final class ForwardArguments {
             if (lse.dtype() != DType.F32 || lse.batch() != s.batch() || lse.heads() != s.qHeads()
                     || lse.seqLen() != s.queryLength() || lse.dim() != 1) {
                 throw new IllegalArgumentException("lse: expected f32 [" + s.batch() + ", " + s.qHeads() + ", "
-                        + s.queryLength() + ", 1], got " + lse.dtype() + " " + java.util.Arrays.toString(lse.shape()));
+                        + s.queryLength() + ", 1], got " + lse.dtype() + " " + Arrays.toString(lse.shape()));
             }
         }
-        for (Object[] t : new Object[][] {{"q", q}, {"k", k}, {"v", v}, {"out", out}}) {
-            if (!((Tensor) t[1]).isRowContiguous()) {
-                throw new IllegalArgumentException(t[0] + ": the last axis must have stride 1, got strides "
-                        + java.util.Arrays.toString(((Tensor) t[1]).strides()));
+        device(q, k, v, out, lse);
+        String[] names = {"q", "k", "v", "out"};
+        Tensor[] tensors = {q, k, v, out};
+        for (int i = 0; i < tensors.length; i++) {
+            if (!tensors[i].isRowContiguous()) {
+                throw new IllegalArgumentException(names[i] + ": the last axis must have stride 1, got strides "
+                        + Arrays.toString(tensors[i].strides()));
             }
+        }
+        for (int i = 0; i < 3; i++) {
+            if (overlap(out, tensors[i]) || (lse != null && overlap(lse, tensors[i]))) {
+                throw new IllegalArgumentException((overlap(out, tensors[i]) ? "out" : "lse") + ": overlaps " + names[i]
+                        + "'s memory; outputs must not alias inputs");
+            }
+        }
+        if (lse != null && overlap(lse, out)) {
+            throw new IllegalArgumentException("lse: overlaps out's memory");
         }
         if (options.validateFinite()) {
+            if (!q.isHost()) {
+                throw new IllegalArgumentException("options: validateFinite scans host tensors; these are on " + q.device());
+            }
             q.requireFinite("q");
             k.requireFinite("k");
             v.requireFinite("v");
         }
         return s;
+    }
+
+    /**
+     * The one device every given tensor lives on (nulls are skipped).
+     *
+     * @throws IllegalArgumentException naming two tensors on different devices
+     */
+    public static Device device(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse) {
+        String[] names = {"q", "k", "v", "out", "lse"};
+        Tensor[] tensors = {q, k, v, out, lse};
+        Device d = null;
+        String first = null;
+        for (int i = 0; i < tensors.length; i++) {
+            if (tensors[i] == null) {
+                continue;
+            }
+            if (d == null) {
+                d = tensors[i].device();
+                first = names[i];
+            } else if (!d.equals(tensors[i].device())) {
+                throw new IllegalArgumentException("device: " + first + " is on " + d + " but " + names[i] + " is on "
+                        + tensors[i].device() + "; a call's tensors live on one device");
+            }
+        }
+        return d == null ? Device.CPU : d;
+    }
+
+    /** True when the byte ranges the two views reach in the same memory intersect. */
+    static boolean overlap(Tensor a, Tensor b) {
+        if (a.elementCount() == 0 || b.elementCount() == 0 || a.isHost() != b.isHost()) {
+            return false;
+        }
+        long aStart;
+        long bStart;
+        if (a.isHost()) {
+            var sa = a.segment();
+            var sb = b.segment();
+            if (sa.heapBase().isPresent() != sb.heapBase().isPresent()
+                    || (sa.heapBase().isPresent() && sa.heapBase().get() != sb.heapBase().get())) {
+                return false;
+            }
+            aStart = sa.address() + a.byteOffset();
+            bStart = sb.address() + b.byteOffset();
+        } else {
+            if (a.deviceMemory() != b.deviceMemory() && a.deviceMemory().address() != b.deviceMemory().address()
+                    && !ranges(a.deviceMemory().address(), a.deviceMemory().byteSize(), b.deviceMemory().address(),
+                    b.deviceMemory().byteSize())) {
+                return false;
+            }
+            aStart = a.deviceMemory().address() + a.byteOffset();
+            bStart = b.deviceMemory().address() + b.byteOffset();
+        }
+        return ranges(aStart, a.spanBytes(), bStart, b.spanBytes());
+    }
+
+    private static boolean ranges(long aStart, long aBytes, long bStart, long bBytes) {
+        return aStart < bStart + bBytes && bStart < aStart + aBytes;
     }
 }

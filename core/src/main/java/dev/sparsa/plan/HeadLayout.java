@@ -1,5 +1,6 @@
 package dev.sparsa.plan;
 
+import dev.sparsa.spec.TileGeometry;
 import java.util.Arrays;
 
 /**

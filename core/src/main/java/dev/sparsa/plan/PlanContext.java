@@ -1,7 +1,8 @@
 package dev.sparsa.plan;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.TileGeometry;
 
 /**
  * What a pattern needs to know to build a plan: the attention shape, the tiling, whether the call
@@ -16,10 +17,46 @@ public record PlanContext(AttentionShape shape, TileGeometry geometry, boolean c
         }
     }
 
-    /** The context of a call with these options (bottom-right causal alignment by default). */
+    /**
+     * The context of a call with these options (bottom-right causal alignment by default), in the
+     * options' geometry or, when they leave it to the backend, {@link TileGeometry#DEFAULT}. The
+     * facade ({@code Attention.plan}) plans in the geometry the chosen backend proposes instead.
+     */
     public static PlanContext of(AttentionShape shape, Options options) {
-        return new PlanContext(shape, options.geometry(), options.causal(),
+        return of(shape, options, TileGeometry.DEFAULT);
+    }
+
+    /** The context of a call with these options, in {@code proposed} unless the options fix a geometry. */
+    public static PlanContext of(AttentionShape shape, Options options, TileGeometry proposed) {
+        if (shape == null || options == null) {
+            throw new IllegalArgumentException("shape and options: must not be null");
+        }
+        return new PlanContext(shape, options.geometryOr(proposed), options.causal(),
                 options.queryOffsetFor(shape.queryLength(), shape.keyLength()));
+    }
+
+    /**
+     * Refuses options that contradict this context: a different causal flag, an explicit query
+     * offset other than the plan's, or an explicit geometry other than the plan's.
+     *
+     * @throws IllegalArgumentException naming the option, its value and the plan's
+     */
+    public void requireConsistent(Options options) {
+        if (options == null) {
+            throw new IllegalArgumentException("options: must not be null");
+        }
+        if (options.causal() != causal) {
+            throw new IllegalArgumentException("options: causal=" + options.causal() + " contradicts the plan, made with causal="
+                    + causal + " (plan again, or pass options with causal=" + causal + ")");
+        }
+        if (options.queryOffset() != null && options.queryOffset() != queryOffset) {
+            throw new IllegalArgumentException("options: queryOffset=" + options.queryOffset()
+                    + " contradicts the plan, made with queryOffset=" + queryOffset);
+        }
+        if (options.geometry() != null && !options.geometry().equals(geometry)) {
+            throw new IllegalArgumentException("options: geometry " + options.geometry()
+                    + " contradicts the plan, made with geometry " + geometry);
+        }
     }
 
     public int queryLength() {

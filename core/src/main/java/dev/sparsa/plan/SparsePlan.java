@@ -1,6 +1,7 @@
 package dev.sparsa.plan;
 
-import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.TileGeometry;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;

@@ -1,7 +1,7 @@
 package dev.sparsa.reference;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Tensor;

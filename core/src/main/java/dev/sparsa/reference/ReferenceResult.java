@@ -1,6 +1,6 @@
 package dev.sparsa.reference;
 
-import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.Tensor;
 
 /**

@@ -7,9 +7,16 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * A strided, four-axis view {@code [batch, heads, seq, dim]} over a {@link MemorySegment}, in f32,
- * f16 or bf16. The view never owns its memory: heap tensors are backed by Java arrays and are
- * collected with them; off-heap tensors live as long as the {@link Arena} they were allocated in.
+ * A strided, four-axis view {@code [batch, heads, seq, dim]} in f32, f16 or bf16, over host memory
+ * (a {@link MemorySegment}: a Java array or a native segment) or over an accelerator's memory (a
+ * {@link DeviceMemory} that a backend provides). {@link #device()} says which; the facade, the
+ * backend SPI and the argument checks take both, and a call returns its output where its inputs
+ * live.
+ *
+ * <p>Ownership: heap tensors are collected with their arrays; native host tensors live as long as
+ * the {@link Arena} they were allocated in; a device tensor made by {@link #onDevice} owns its
+ * memory and frees it on {@link #close()}, while views ({@link #narrowSeq}, {@link #wrapDevice})
+ * own nothing. {@link #close()} on any other tensor does nothing.
  *
  * <p>Strides are in elements, non-negative, and may describe {@link Layout#BHSD}, {@link
  * Layout#BSHD} or any other order (a slice, a head-broadcast view with stride 0), so kernels read
@@ -23,18 +30,30 @@ import java.util.Objects;
  * @throws IllegalArgumentException from every factory when a shape is not positive, a stride is
  *     negative or the view would reach outside its segment; the message names the argument
  */
-public final class Tensor {
+public final class Tensor implements AutoCloseable {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
 
+    /** Host memory, or null for a device tensor. */
     private final MemorySegment segment;
+    /** Device memory, or null for a host tensor. */
+    private final DeviceMemory memory;
+    /** True when {@link #close()} releases {@link #memory}. */
+    private final boolean owner;
     private final DType dtype;
     private final int[] shape;
     private final long[] strides;
     private final long offset;
 
     private Tensor(MemorySegment segment, DType dtype, int[] shape, long[] strides, long offset) {
+        this(segment, null, false, dtype, shape, strides, offset);
+    }
+
+    private Tensor(MemorySegment segment, DeviceMemory memory, boolean owner, DType dtype, int[] shape, long[] strides,
+                   long offset) {
         this.segment = segment;
+        this.memory = memory;
+        this.owner = owner;
         this.dtype = dtype;
         this.shape = shape;
         this.strides = strides;
@@ -46,8 +65,7 @@ public final class Tensor {
     /** An f32 tensor over {@code data} in the given layout, without copying. */
     public static Tensor of(float[] data, Layout layout, int batch, int heads, int seq, int dim) {
         Objects.requireNonNull(data, "data");
-        checkShape(batch, heads, seq, dim);
-        requireLength("data", data.length, (long) batch * heads * seq * dim);
+        requireLength("data", data.length, checkShape(batch, heads, seq, dim));
         return new Tensor(MemorySegment.ofArray(data), DType.F32, new int[] {batch, heads, seq, dim},
                 layout.strides(batch, heads, seq, dim), 0);
     }
@@ -63,16 +81,14 @@ public final class Tensor {
         if (dtype == DType.F32) {
             throw new IllegalArgumentException("dtype: 16-bit patterns cannot hold f32; use Tensor.of(float[], ...)");
         }
-        checkShape(batch, heads, seq, dim);
-        requireLength("bits", bits.length, (long) batch * heads * seq * dim);
+        requireLength("bits", bits.length, checkShape(batch, heads, seq, dim));
         return new Tensor(MemorySegment.ofArray(bits), dtype, new int[] {batch, heads, seq, dim},
                 layout.strides(batch, heads, seq, dim), 0);
     }
 
     /** A zero-filled heap tensor (backed by a Java array) of the given type and layout. */
     public static Tensor allocate(DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
-        checkShape(batch, heads, seq, dim);
-        long n = (long) batch * heads * seq * dim;
+        long n = checkShape(batch, heads, seq, dim);
         if (n > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("shape: " + n + " elements do not fit a Java array; allocate in an Arena");
         }
@@ -85,8 +101,7 @@ public final class Tensor {
     /** A zero-filled off-heap tensor, 64-byte aligned, living as long as {@code arena}. */
     public static Tensor allocate(Arena arena, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
         Objects.requireNonNull(arena, "arena");
-        checkShape(batch, heads, seq, dim);
-        long bytes = (long) batch * heads * seq * dim * dtype.byteSize();
+        long bytes = checkShape(batch, heads, seq, dim) * dtype.byteSize();
         MemorySegment seg = arena.allocate(Math.max(bytes, 1), 64);
         return new Tensor(seg, dtype, new int[] {batch, heads, seq, dim}, layout.strides(batch, heads, seq, dim), 0);
     }
@@ -98,6 +113,52 @@ public final class Tensor {
      */
     public static Tensor wrap(MemorySegment segment, DType dtype, int[] shape, long[] strides, long offset) {
         Objects.requireNonNull(segment, "segment");
+        checkView(segment.byteSize(), "segment", dtype, shape, strides, offset);
+        return new Tensor(segment, dtype, shape.clone(), strides.clone(), offset);
+    }
+
+    /**
+     * A contiguous tensor over all of {@code memory}, which it owns: {@link #close()} releases it.
+     * Backends make device tensors this way ({@code CudaTensors.allocate}).
+     *
+     * @throws IllegalArgumentException if the memory is smaller than the shape needs
+     */
+    public static Tensor onDevice(DeviceMemory memory, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        Objects.requireNonNull(memory, "memory");
+        Objects.requireNonNull(dtype, "dtype");
+        Objects.requireNonNull(layout, "layout");
+        int[] shape = {batch, heads, seq, dim};
+        long[] strides = layout.strides(batch, heads, seq, dim);
+        checkView(memory.byteSize(), "memory", dtype, shape, strides, 0);
+        return new Tensor(null, memory, true, dtype, shape, strides, 0);
+    }
+
+    /**
+     * A tensor with explicit element strides at offset 0 of {@code memory}, which it owns: {@link
+     * #close()} releases it.
+     *
+     * @throws IllegalArgumentException if a stride is negative or the view reaches past the memory
+     */
+    public static Tensor onDeviceStrided(DeviceMemory memory, DType dtype, int[] shape, long[] strides) {
+        Objects.requireNonNull(memory, "memory");
+        checkView(memory.byteSize(), "memory", dtype, shape, strides, 0);
+        return new Tensor(null, memory, true, dtype, shape.clone(), strides.clone(), 0);
+    }
+
+    /**
+     * A view over device memory with explicit element strides and element offset; the view does not
+     * own the memory (closing it does nothing), so memory of another library can be wrapped.
+     *
+     * @throws IllegalArgumentException if a stride is negative or the view reaches past the memory
+     */
+    public static Tensor wrapDevice(DeviceMemory memory, DType dtype, int[] shape, long[] strides, long offset) {
+        Objects.requireNonNull(memory, "memory");
+        checkView(memory.byteSize(), "memory", dtype, shape, strides, offset);
+        return new Tensor(null, memory, false, dtype, shape.clone(), strides.clone(), offset);
+    }
+
+    /** Validates a view in {@code long} arithmetic, refusing any overflow. */
+    private static void checkView(long byteSize, String what, DType dtype, int[] shape, long[] strides, long offset) {
         Objects.requireNonNull(dtype, "dtype");
         if (shape == null || shape.length != 4) {
             throw new IllegalArgumentException("shape: expected 4 axes [batch, heads, seq, dim], got " + Arrays.toString(shape));
@@ -110,18 +171,23 @@ public final class Tensor {
             throw new IllegalArgumentException("offset: must be >= 0, got " + offset);
         }
         long last = offset;
-        for (int i = 0; i < 4; i++) {
-            if (strides[i] < 0) {
-                throw new IllegalArgumentException("strides: axis " + i + " has negative stride " + strides[i]);
+        try {
+            for (int i = 0; i < 4; i++) {
+                if (strides[i] < 0) {
+                    throw new IllegalArgumentException("strides: axis " + i + " has negative stride " + strides[i]);
+                }
+                last = Math.addExact(last, Math.multiplyExact((long) Math.max(shape[i] - 1, 0), strides[i]));
             }
-            last += (long) Math.max(shape[i] - 1, 0) * strides[i];
+            boolean empty = shape[2] == 0;
+            if (!empty && Math.multiplyExact(last + 1, (long) dtype.byteSize()) > byteSize) {
+                throw new IllegalArgumentException(what + ": view " + Arrays.toString(shape) + " strides "
+                        + Arrays.toString(strides) + " offset " + offset + " needs " + (last + 1) * dtype.byteSize()
+                        + " bytes, " + what + " has " + byteSize);
+            }
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(what + ": view " + Arrays.toString(shape) + " strides "
+                    + Arrays.toString(strides) + " offset " + offset + " overflows a 64-bit byte index");
         }
-        boolean empty = shape[2] == 0;
-        if (!empty && (last + 1) * dtype.byteSize() > segment.byteSize()) {
-            throw new IllegalArgumentException("segment: view " + Arrays.toString(shape) + " strides " + Arrays.toString(strides)
-                    + " offset " + offset + " needs " + (last + 1) * dtype.byteSize() + " bytes, segment has " + segment.byteSize());
-        }
-        return new Tensor(segment, dtype, shape.clone(), strides.clone(), offset);
     }
 
     // ---------------------------------------------------------------- shape
@@ -171,8 +237,47 @@ public final class Tensor {
         return offset;
     }
 
-    /** The backing segment (shared, not copied). */
+    /**
+     * The backing host segment (shared, not copied).
+     *
+     * @throws IllegalStateException for a device tensor (copy it with {@link #toHost()})
+     */
     public MemorySegment segment() {
+        return host();
+    }
+
+    /** Where the memory lives: {@link Device#CPU} for host tensors. */
+    public Device device() {
+        return memory == null ? Device.CPU : memory.device();
+    }
+
+    /** True for host tensors (heap or native), whose elements Java code can read. */
+    public boolean isHost() {
+        return memory == null;
+    }
+
+    /**
+     * The device memory behind a device tensor (shared, not copied).
+     *
+     * @throws IllegalStateException for a host tensor
+     */
+    public DeviceMemory deviceMemory() {
+        if (memory == null) {
+            throw new IllegalStateException("tensor " + this + " is on the host; it has no device memory");
+        }
+        return memory;
+    }
+
+    /** Byte offset of element (0, 0, 0, 0) from the start of its memory. */
+    public long byteOffset() {
+        return offset * dtype.byteSize();
+    }
+
+    private MemorySegment host() {
+        if (segment == null) {
+            throw new IllegalStateException("tensor " + this + " is on " + memory.device()
+                    + "; Java code reads only host tensors (copy it with toHost())");
+        }
         return segment;
     }
 
@@ -199,7 +304,7 @@ public final class Tensor {
         }
         int[] s = shape.clone();
         s[2] = length;
-        return new Tensor(segment, dtype, s, strides, offset + start * strides[2]);
+        return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[2]);
     }
 
     // ---------------------------------------------------------------- elements
@@ -207,6 +312,7 @@ public final class Tensor {
     /** Reads one element as f32. */
     public float get(int b, int h, int s, int d) {
         long i = index(b, h, s, d);
+        MemorySegment segment = host();
         return switch (dtype) {
             case F32 -> segment.getAtIndex(F32, i);
             case F16 -> Float.float16ToFloat(segment.getAtIndex(I16, i));
@@ -217,6 +323,7 @@ public final class Tensor {
     /** Writes one element, rounding to this tensor's type. */
     public void set(int b, int h, int s, int d, float value) {
         long i = index(b, h, s, d);
+        MemorySegment segment = host();
         switch (dtype) {
             case F32 -> segment.setAtIndex(F32, i, value);
             case F16 -> segment.setAtIndex(I16, i, Float.floatToFloat16(value));
@@ -228,6 +335,7 @@ public final class Tensor {
     public void readRow(int b, int h, int s, float[] dst, int dstOffset) {
         int n = shape[3];
         long i = index(b, h, s, 0);
+        MemorySegment segment = host();
         if (dtype == DType.F32 && strides[3] == 1) {
             MemorySegment.copy(segment, F32, i * 4, dst, dstOffset, n);
             return;
@@ -246,6 +354,7 @@ public final class Tensor {
     public void writeRow(int b, int h, int s, float[] src, int srcOffset) {
         int n = shape[3];
         long i = index(b, h, s, 0);
+        MemorySegment segment = host();
         if (dtype == DType.F32 && strides[3] == 1) {
             MemorySegment.copy(src, srcOffset, segment, F32, i * 4, n);
             return;
@@ -326,15 +435,162 @@ public final class Tensor {
         }
     }
 
-    @Override
-    public String toString() {
-        return "Tensor" + Arrays.toString(shape) + " " + dtype + " strides " + Arrays.toString(strides);
+    // ---------------------------------------------------------------- host and device
+
+    /**
+     * Elements from element (0, 0, 0, 0) to the view's last element, inclusive: the stretch of memory
+     * the view reaches (0 for an empty view).
+     */
+    public long spanElements() {
+        if (elementCount() == 0) {
+            return 0;
+        }
+        long last = 0;
+        for (int i = 0; i < 4; i++) {
+            last += (long) (shape[i] - 1) * strides[i];
+        }
+        return last + 1;
     }
 
-    private static void checkShape(int batch, int heads, int seq, int dim) {
+    /** {@link #spanElements()} in bytes. */
+    public long spanBytes() {
+        return spanElements() * dtype.byteSize();
+    }
+
+    /**
+     * True when the view's elements fill its span exactly (no holes, no element reached twice), so
+     * that writing the whole span cannot touch memory outside the view.
+     */
+    public boolean spanIsDense() {
+        long count = elementCount();
+        if (count == 0) {
+            return true;
+        }
+        if (count != spanElements()) {
+            return false;
+        }
+        Integer[] axes = {0, 1, 2, 3};
+        Arrays.sort(axes, (a, b) -> Long.compare(strides[a], strides[b]));
+        long expected = 1;
+        for (int a : axes) {
+            if (shape[a] == 1) {
+                continue;
+            }
+            if (strides[a] != expected) {
+                return false;
+            }
+            expected *= shape[a];
+        }
+        return true;
+    }
+
+    /**
+     * This tensor's values in host memory: the tensor itself when it is on the host, else a new host
+     * tensor with the same shape, dtype and strides over a fresh copy of the span (a Java array when
+     * it fits one, else native memory the garbage collector frees).
+     */
+    public Tensor toHost() {
+        if (memory == null) {
+            return this;
+        }
+        MemorySegment seg = hostSpan(dtype, spanElements());
+        if (seg.byteSize() > 0) {
+            memory.copyToHost(seg, byteOffset());
+        }
+        return new Tensor(seg, dtype, shape.clone(), strides.clone(), 0);
+    }
+
+    /** Zeroed host memory for {@code elements} of {@code dtype}: a Java array when it fits one. */
+    private static MemorySegment hostSpan(DType dtype, long elements) {
+        if (elements <= Integer.MAX_VALUE - 16) {
+            return dtype == DType.F32 ? MemorySegment.ofArray(new float[(int) elements])
+                    : MemorySegment.ofArray(new short[(int) elements]);
+        }
+        return Arena.ofAuto().allocate(elements * dtype.byteSize(), 64);
+    }
+
+    /**
+     * Copies the values of {@code src} into {@code dst}, which has the same shape and dtype, wherever
+     * each lives (host or device, any strides). Memory of {@code dst}'s segment outside its view is
+     * left as it was. Device-to-device copies go through the host.
+     *
+     * @throws IllegalArgumentException if the shapes or dtypes differ
+     */
+    public static void copy(Tensor src, Tensor dst) {
+        Objects.requireNonNull(src, "src");
+        Objects.requireNonNull(dst, "dst");
+        if (!Arrays.equals(src.shape, dst.shape) || src.dtype != dst.dtype) {
+            throw new IllegalArgumentException("copy: src is " + src + " but dst is " + dst
+                    + " (shape and dtype must agree)");
+        }
+        if (src.elementCount() == 0) {
+            return;
+        }
+        boolean sameDenseSpan = Arrays.equals(src.strides, dst.strides) && src.spanIsDense();
+        if (src.isHost() && dst.isHost()) {
+            copyRows(src, dst);
+        } else if (src.isHost()) {
+            if (sameDenseSpan) {
+                dst.memory.copyFromHost(src.segment.asSlice(src.byteOffset(), src.spanBytes()), dst.byteOffset());
+                return;
+            }
+            // stage in dst's own strides; a view with holes is read first so that the holes survive
+            Tensor stage = dst.spanIsDense() ? new Tensor(hostSpan(dst.dtype, dst.spanElements()), dst.dtype,
+                    dst.shape.clone(), dst.strides.clone(), 0) : dst.toHost();
+            copyRows(src, stage);
+            dst.memory.copyFromHost(stage.segment.asSlice(0, stage.spanBytes()), dst.byteOffset());
+        } else if (dst.isHost()) {
+            if (sameDenseSpan) {
+                src.memory.copyToHost(dst.segment.asSlice(dst.byteOffset(), dst.spanBytes()), src.byteOffset());
+                return;
+            }
+            copyRows(src.toHost(), dst);
+        } else {
+            copy(src.toHost(), dst);
+        }
+    }
+
+    private static void copyRows(Tensor src, Tensor dst) {
+        float[] row = new float[src.shape[3]];
+        for (int b = 0; b < src.shape[0]; b++) {
+            for (int h = 0; h < src.shape[1]; h++) {
+                for (int s = 0; s < src.shape[2]; s++) {
+                    src.readRow(b, h, s, row, 0);
+                    dst.writeRow(b, h, s, row, 0);
+                }
+            }
+        }
+    }
+
+    /** Releases the device memory of a tensor made by {@link #onDevice}; does nothing for any other tensor. */
+    @Override
+    public void close() {
+        if (owner) {
+            memory.release();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor" + Arrays.toString(shape) + " " + dtype + " strides " + Arrays.toString(strides)
+                + (memory == null ? "" : " on " + memory.device());
+    }
+
+    /** Checks the axis sizes and returns the element count, refusing counts past {@code 2^62}. */
+    private static long checkShape(int batch, int heads, int seq, int dim) {
         if (batch < 1 || heads < 1 || seq < 0 || dim < 1) {
             throw new IllegalArgumentException("shape: need batch >= 1, heads >= 1, seq >= 0, dim >= 1, got [" + batch
                     + ", " + heads + ", " + seq + ", " + dim + "]");
+        }
+        try {
+            long n = Math.multiplyExact(Math.multiplyExact((long) batch * heads, (long) seq), (long) dim);
+            if (n > (1L << 62)) {
+                throw new ArithmeticException();
+            }
+            return n;
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("shape: [" + batch + ", " + heads + ", " + seq + ", " + dim
+                    + "] has more elements than a tensor can address");
         }
     }
 

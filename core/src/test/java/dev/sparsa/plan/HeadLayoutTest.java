@@ -5,8 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.attention.AttentionShape;
 import dev.sparsa.pattern.Dense;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.testing.RandomPlans;
 import java.util.ArrayList;
 import java.util.HashSet;

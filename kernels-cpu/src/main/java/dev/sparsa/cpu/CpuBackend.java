@@ -1,12 +1,14 @@
 package dev.sparsa.cpu;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.spec.RunOptions;
+import dev.sparsa.tensor.Device;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Tensor;
 import java.util.List;
@@ -190,22 +192,62 @@ public final class CpuBackend implements AttentionBackend {
      *     value dimension that is not a multiple of 8 in [8, 256]
      */
     @Override
-    public void forward(SparsePlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Options options) {
-        AttentionShape shape = ForwardArguments.validate(plan, q, k, v, out, lse, options);
+    public boolean runsOn(Device device) {
+        return device != null && device.isHost();
+    }
+
+    @Override
+    public Device defaultDevice() {
+        return Device.CPU;
+    }
+
+    /**
+     * The plan's work items and row bookkeeping, computed once.
+     *
+     * @throws IllegalArgumentException if the device is not the host or the geometry is not a
+     *     multiple of 8
+     */
+    @Override
+    public PreparedPlan prepare(SparsePlan plan, Device device) {
+        if (plan == null) {
+            throw new IllegalArgumentException("plan: must not be null");
+        }
+        if (!runsOn(device)) {
+            throw new IllegalArgumentException("device: the cpu backend runs on the host, got " + device);
+        }
         if (!supports(plan.geometry())) {
             throw new IllegalArgumentException("geometry: the cpu backend runs " + supportedGeometries() + ", got "
                     + plan.geometry());
         }
+        return new CpuPreparedPlan(plan);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException also for tensors that are not on the host, or a head or value
+     *     dimension that is not a multiple of 8 in [8, 256]
+     */
+    @Override
+    public void forward(PreparedPlan prepared, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                        RunOptions options) {
+        Device where = ForwardArguments.device(q, k, v, out, lse);
+        if (!where.isHost()) {
+            throw new IllegalArgumentException("device: the cpu backend reads host tensors, these are on " + where
+                    + " (copy them with Tensor.toHost(), or run on that device's backend)");
+        }
+        CpuPreparedPlan plan = ForwardArguments.prepared(prepared, name(), CpuPreparedPlan.class, where);
+        AttentionShape shape = ForwardArguments.validate(plan.plan(), q, k, v, out, lse, options);
         requireDim("headDim", shape.headDim());
         requireDim("valueDim", shape.valueDim());
         if (shape.queryLength() == 0) {
             return;
         }
-        TileRunner runner = new TileRunner(math, plan, shape, q, k, v, out, lse, options);
-        runner.clearUncoveredRows();
+        TileRunner runner = new TileRunner(math, plan.plan(), shape, q, k, v, out, lse, options);
+        runner.clearUncoveredRows(plan);
         boolean shareable = sharedAccess(q) && sharedAccess(k) && sharedAccess(v) && sharedAccess(out)
                 && (lse == null || sharedAccess(lse));
-        execute(runner.workItems(), runner, shareable ? parallelism : 1);
+        execute(plan.items(), runner, shareable ? parallelism : 1);
     }
 
     /** An unstarted thread: a confined segment is never accessible by it. */

@@ -1,8 +1,8 @@
 package dev.sparsa.cpu;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.LseMerge;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.tensor.LseMerge;
+import dev.sparsa.spec.RunOptions;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.SparsePlan;
@@ -61,7 +61,7 @@ final class TileRunner {
     private final long vArrayBase;
 
     TileRunner(TileMath math, SparsePlan plan, AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor out,
-               Tensor lse, Options options) {
+               Tensor lse, RunOptions options) {
         this.math = math;
         this.plan = plan;
         this.shape = shape;
@@ -92,90 +92,21 @@ final class TileRunner {
         return t.dtype() != DType.F32 && base instanceof short[] ? base : null;
     }
 
-    // ================================================================== work items
-
-    /**
-     * The work of this call, largest first (by cost class). Query heads of one GQA group that share a layout are
-     * stacked into one item per tile, so each K/V chunk is converted once for the whole group.
-     */
-    List<WorkItem> workItems() {
-        List<WorkItem> items = new ArrayList<>();
-        int group = shape.groupSize();
-        for (int b = 0; b < shape.batch(); b++) {
-            for (int g = 0; g < shape.kvHeads(); g++) {
-                int h0 = g * group;
-                boolean shared = true;
-                for (int h = h0 + 1; h < h0 + group; h++) {
-                    shared &= plan.layoutIndex(b, h) == plan.layoutIndex(b, h0);
-                }
-                if (shared) {
-                    addItems(items, b, h0, group);
-                } else {
-                    for (int h = h0; h < h0 + group; h++) {
-                        addItems(items, b, h, 1);
-                    }
-                }
-            }
-        }
-        // largest first, by powers of two of the cost: within a class the natural (batch, head, tile)
-        // order stays, so workers sweep one head's K/V together instead of hopping between heads
-        items.sort(Comparator.comparingInt((WorkItem w) -> 63 - Long.numberOfLeadingZeros(w.cost())).reversed());
-        return items;
-    }
-
-    private void addItems(List<WorkItem> items, int b, int h0, int heads) {
-        int li = plan.layoutIndex(b, h0);
-        HeadLayout lay = plan.layouts().get(li);
-        if (lay.rowsDisjoint()) {
-            for (int t = 0; t < lay.tileCount(); t++) {
-                items.add(new WorkItem(b, h0, heads, li, t, tileCost(lay, t) * heads));
-            }
-        } else {
-            long cost = 0;
-            for (int t = 0; t < lay.tileCount(); t++) {
-                cost += tileCost(lay, t);
-            }
-            items.add(new WorkItem(b, h0, heads, li, WorkItem.ALL_TILES, cost * heads));
-        }
-    }
-
-    private static long tileCost(HeadLayout lay, int t) {
-        long keys = 1;
-        for (int i = lay.fullStart(t); i < lay.fullEnd(t); i++) {
-            keys += lay.blockWidth(lay.fullBlock(i));
-        }
-        for (int i = lay.partialStart(t); i < lay.partialEnd(t); i++) {
-            keys += lay.blockWidth(lay.partialBlock(i));
-        }
-        keys += lay.gatherEnd(t) - lay.gatherStart(t);
-        keys += lay.unconditionalEnd(t) - lay.unconditionalStart(t);
-        return keys * lay.rowCount(t);
-    }
+    // ================================================================== rows no tile holds
 
     /**
      * Writes 0 and −∞ to the rows that no tile of their (row-disjoint) layout holds. Rows of layouts
      * with repeated rows are written by their slice's work item.
      */
-    void clearUncoveredRows() {
-        BitSet[] covered = new BitSet[plan.layouts().size()];
+    void clearUncoveredRows(CpuPreparedPlan prepared) {
         float[] zeros = new float[valueDim];
         for (int b = 0; b < shape.batch(); b++) {
             for (int h = 0; h < shape.qHeads(); h++) {
-                int li = plan.layoutIndex(b, h);
-                HeadLayout lay = plan.layouts().get(li);
-                if (lay.coversEachRowOnce() || !lay.rowsDisjoint()) {
+                BitSet covered = prepared.coveredRows(plan.layoutIndex(b, h));
+                if (covered == null) {
                     continue;
                 }
-                if (covered[li] == null) {
-                    BitSet c = new BitSet(shape.queryLength());
-                    for (int t = 0; t < lay.tileCount(); t++) {
-                        for (int i = 0; i < lay.rowCount(t); i++) {
-                            c.set(lay.row(t, i));
-                        }
-                    }
-                    covered[li] = c;
-                }
-                for (int r = covered[li].nextClearBit(0); r < shape.queryLength(); r = covered[li].nextClearBit(r + 1)) {
+                for (int r = covered.nextClearBit(0); r < shape.queryLength(); r = covered.nextClearBit(r + 1)) {
                     out.writeRow(b, h, r, zeros, 0);
                     if (lse != null) {
                         lse.set(b, h, r, 0, Float.NEGATIVE_INFINITY);

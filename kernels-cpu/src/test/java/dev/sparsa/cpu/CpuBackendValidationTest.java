@@ -3,12 +3,14 @@ package dev.sparsa.cpu;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.spec.Options;
+import dev.sparsa.tensor.Device;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
@@ -38,11 +40,61 @@ class CpuBackendValidationTest {
         for (TileGeometry g : new TileGeometry[] {new TileGeometry(12, 64), new TileGeometry(64, 20)}) {
             SparsePlan odd = Dense.INSTANCE.plan(PlanContext.of(shape, options.withGeometry(g)));
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> backend.forward(odd, p.q(), p.k(), p.v(), out, lse, options));
+                    () -> backend.forward(odd, p.q(), p.k(), p.v(), out, lse, options.run()));
             assertTrue(e.getMessage().startsWith("geometry:") && e.getMessage().contains("multiple of 8")
                     && e.getMessage().contains(g.toString()), e.getMessage());
         }
         assertTrue(backend.supports(new TileGeometry(128, 64)));
+    }
+
+    @Test
+    void refusesOptionsThatContradictThePlanNamingBothValues() {
+        AttentionShape s = AttentionShape.of(1, 2, 96, 96, 16);
+        Problems.Qkv x = Problems.qkv(5, s, DType.F32, Layout.BHSD);
+        Tensor o = Tensor.allocate(DType.F32, Layout.BHSD, 1, 2, 96, 16);
+        SparsePlan causal64 = Dense.INSTANCE.plan(PlanContext.of(s, Options.causalMask().withGeometry(new TileGeometry(64, 64))));
+        Options nonCausal32 = Options.defaults().withGeometry(new TileGeometry(32, 32));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> backend.forward(causal64, x.q(), x.k(), x.v(), o, null, nonCausal32));
+        assertTrue(e.getMessage().contains("causal=false") && e.getMessage().contains("causal=true"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> backend.forward(causal64, x.q(), x.k(), x.v(), o, null,
+                Options.causalMask().withGeometry(new TileGeometry(32, 32))));
+        assertTrue(e.getMessage().contains("32x32") && e.getMessage().contains("64x64"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> backend.forward(causal64, x.q(), x.k(), x.v(), o, null,
+                Options.causalMask().withQueryOffset(5)));
+        assertTrue(e.getMessage().contains("queryOffset=5") && e.getMessage().contains("queryOffset=0"), e.getMessage());
+        // options that leave offset and geometry unset agree with any plan of the same causality
+        backend.forward(causal64, x.q(), x.k(), x.v(), o, null, Options.causalMask());
+    }
+
+    @Test
+    void refusesAPlanPreparedElsewhereOrClosed() {
+        PreparedPlan prepared = backend.prepare(plan);
+        prepared.close();
+        IllegalStateException closed = assertThrows(IllegalStateException.class,
+                () -> backend.forward(prepared, p.q(), p.k(), p.v(), out, lse, options.run()));
+        assertTrue(closed.getMessage().contains("closed"), closed.getMessage());
+        PreparedPlan foreign = new PreparedPlan(plan, "elsewhere", Device.CPU) {
+            @Override
+            public long preparedBytes() {
+                return 0;
+            }
+
+            @Override
+            protected void release() {
+            }
+        };
+        assertRefused("plan", () -> backend.forward(foreign, p.q(), p.k(), p.v(), out, lse, options.run()));
+        assertRefused("device", () -> backend.prepare(plan, Device.cuda(0)));
+    }
+
+    @Test
+    void refusesOutputsThatOverlapInputs() {
+        float[] shared = new float[2 * 9 * 16];
+        Tensor q = Tensor.of(shared, 1, 2, 9, 16);
+        Tensor aliasOut = Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(shared), DType.F32, new int[] {1, 2, 9, 8},
+                new long[] {2 * 9 * 8, 9 * 8, 8, 1}, 0);
+        assertRefused("out", () -> backend.forward(plan, q, p.k(), p.v(), aliasOut, lse, options.run()));
     }
 
     @Test
@@ -63,7 +115,7 @@ class CpuBackendValidationTest {
     @Test
     void refusesBadCallArguments() {
         assertRefused("plan", () -> backend.forward(null, p.q(), p.k(), p.v(), out, lse, options));
-        assertRefused("options", () -> backend.forward(plan, p.q(), p.k(), p.v(), out, lse, null));
+        assertRefused("options", () -> backend.forward(plan, p.q(), p.k(), p.v(), out, lse, (Options) null));
         assertRefused("q, k, v", () -> backend.forward(plan, null, p.k(), p.v(), out, lse, options));
         assertRefused("out", () -> backend.forward(plan, p.q(), p.k(), p.v(), null, lse, options));
         assertRefused("out", () -> backend.forward(plan, p.q(), p.k(), p.v(),

@@ -1,7 +1,7 @@
 package dev.sparsa.cpu;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;

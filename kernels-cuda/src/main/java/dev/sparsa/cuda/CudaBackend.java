@@ -2,21 +2,23 @@ package dev.sparsa.cuda;
 
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.spec.RunOptions;
+import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.Layout;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.BackendUnavailableException;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Tensor;
-import java.lang.ref.Cleaner;
 import java.lang.ref.Reference;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.WeakHashMap;
+import java.util.HashMap;
 import java.util.function.Supplier;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -31,20 +33,21 @@ import jcuda.driver.CUfunction;
  *
  * <p>Construction is cheap and never fails. {@link #availability()} probes once (JCuda's natives, the
  * driver, a device of sm_80 or newer, loading the fatbin) and caches the answer with its reason.
- * Host tensors in and out work as a drop-in (copied to and from the device per call); {@link
- * #forward(SparsePlan, CudaTensor, CudaTensor, CudaTensor, CudaTensor, CudaTensor, Options)} takes
- * device tensors and copies nothing. Plans are uploaded once and cached, weakly keyed by the plan,
- * and freed when the plan is collected. Thread-safe: every call binds the device's primary context
- * to its thread and runs on its own stream.
+ *
+ * <p>{@link #prepare(SparsePlan, Device)} uploads a plan to one device ({@code cuda:N}); every
+ * later {@code forward} with that prepared plan reuses it. Device tensors ({@link CudaTensors}) run
+ * without copies; host tensors are copied in and the output copied back (the output is never
+ * uploaded). {@link #forwardAsync} queues the kernels on a caller's {@link CudaStream}. Thread-safe:
+ * every call binds the device's primary context to its thread and runs on its own stream.
  */
 public final class CudaBackend implements AttentionBackend {
-    private static final Cleaner CLEANER = Cleaner.create();
     private static final Object SHARED_LOCK = new Object();
     private static volatile Probe shared;
 
     private final Supplier<CudaRuntime> opener;
     private volatile Probe probe;
-    private final Map<SparsePlan, DevicePlan> plans = new WeakHashMap<>();
+    /** Runtimes of devices other than the default one, opened on first use. */
+    private final Map<Integer, CudaRuntime> others = new HashMap<>();
 
     /** The outcome of opening the runtime: a runtime, or the reason there is none. */
     private record Probe(CudaRuntime runtime, Availability availability) {
@@ -161,6 +164,79 @@ public final class CudaBackend implements AttentionBackend {
         return p.runtime();
     }
 
+    /**
+     * The runtime of {@code device}: the default one, or another CUDA device of this machine opened
+     * on first use.
+     *
+     * @throws IllegalArgumentException if the device is not a CUDA device of this machine
+     */
+    private CudaRuntime runtime(Device device) {
+        CudaRuntime def = runtime();
+        if (device == null || !device.kind().equals("cuda")) {
+            throw new IllegalArgumentException("device: the cuda backend runs on cuda:N devices, got " + device);
+        }
+        if (device.ordinal() == def.device().ordinal()) {
+            return def;
+        }
+        synchronized (others) {
+            CudaRuntime rt = others.get(device.ordinal());
+            if (rt == null) {
+                rt = CudaRuntime.open(device.ordinal());
+                others.put(device.ordinal(), rt);
+            }
+            return rt;
+        }
+    }
+
+    /** The CUDA device {@code device} names, opened if needed (for allocating {@link CudaTensors}). */
+    public CudaDevice device(Device device) {
+        return runtime(device).device();
+    }
+
+    @Override
+    public boolean runsOn(Device device) {
+        if (device == null || !device.kind().equals("cuda")) {
+            return false;
+        }
+        Probe p = probe();
+        return p.runtime() != null && device.ordinal() < p.runtime().device().deviceCount();
+    }
+
+    @Override
+    public Device defaultDevice() {
+        return Device.cuda(runtime().device().ordinal());
+    }
+
+    /**
+     * 128×128 where the Hopper (wgmma) kernel takes the shape and dtype (bf16/f16, head dim 128, on
+     * compute capability 9.0), else 64×64.
+     */
+    @Override
+    public TileGeometry proposedGeometry(AttentionShape shape, DType dtype) {
+        Probe p = probe();
+        if (p.runtime() == null || shape == null || dtype == null) {
+            return TileGeometry.DEFAULT;
+        }
+        CudaDevice d = p.runtime().device();
+        try {
+            TileGeometry big = KernelChoice.GEOMETRIES.get(1);
+            if (KernelChoice.of(shape, dtype, big, d.maxSharedPerBlockOptin(), d.computeCapability()).hopper()) {
+                return big;
+            }
+        } catch (IllegalArgumentException e) {
+            // not a shape the big tile runs: the default
+        }
+        return TileGeometry.DEFAULT;
+    }
+
+    @Override
+    public Tensor allocate(Device device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        if (device != null && device.isHost()) {
+            return Tensor.allocate(dtype, layout, batch, heads, seq, dim);
+        }
+        return CudaTensors.allocate(device(device), dtype, layout, batch, heads, seq, dim);
+    }
+
     @Override
     public boolean supports(TileGeometry geometry) {
         return KernelChoice.GEOMETRIES.contains(geometry);
@@ -203,149 +279,135 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * Host tensors in, host tensors out: copies Q, K, V to the device, runs the plan and copies the
-     * output (and LSE) back. See {@link AttentionBackend#forward}.
+     * Uploads the plan to {@code device} (its layouts, log-weights and work lists); the returned
+     * plan holds that memory until closed (or collected).
      *
-     * @throws IllegalArgumentException for mismatched arguments, a geometry other than 64×64 and
-     *     128×128, a head dim outside {@link KernelChoice#HEAD_DIMS}, a (headDim, valueDim) pair outside
-     *     {@link KernelChoice#MIXED_DIMS}, or, for
-     *     bf16/f16, strides that are not multiples of 8 elements
+     * @throws IllegalArgumentException if the device is not a CUDA device here or the geometry is not
+     *     64×64 or 128×128
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    @Override
+    public PreparedPlan prepare(SparsePlan plan, Device device) {
+        if (plan == null) {
+            throw new IllegalArgumentException("plan: must not be null");
+        }
+        if (!supports(plan.geometry())) {
+            throw new IllegalArgumentException("geometry: the cuda backend runs " + supportedGeometries() + ", got "
+                    + plan.geometry());
+        }
+        CudaRuntime rt = runtime(device);
+        rt.device().makeCurrent();
+        int tileRows = plan.geometry().tileRows();
+        DevicePlan dp = tileRows == 64 ? new DevicePlan(rt.device(), plan, 64) : new DevicePlan(rt.device(), plan, tileRows, 64);
+        return new CudaPreparedPlan(plan, Device.cuda(rt.device().ordinal()), rt, dp);
+    }
+
+    /**
+     * Runs a prepared plan. Device tensors (on the plan's device) are read and written in place;
+     * host tensors are copied in, and the output (and LSE) copied back. See {@link
+     * AttentionBackend#forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)}.
+     * Returns once the kernels have finished.
+     *
+     * @throws IllegalArgumentException for mismatched arguments, a head dim outside {@link
+     *     KernelChoice#HEAD_DIMS}, a (headDim, valueDim) pair outside {@link KernelChoice#MIXED_DIMS},
+     *     or, for bf16/f16, strides that are not multiples of 8 elements
      * @throws BackendUnavailableException if no usable device is here
      * @throws CudaException naming the driver call, the kernel and the CUDA error
      */
     @Override
-    public void forward(SparsePlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Options options) {
-        AttentionShape s = ForwardArguments.validate(plan, q, k, v, out, lse, options);
-        CudaRuntime rt = runtime();
-        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin(),
-                rt.device().computeCapability());
-        if (kc.tensorCores()) {
-            requireStrides("q", q.strides());
-            requireStrides("k", k.strides());
-            requireStrides("v", v.strides());
-        }
-        requireEvenStrides("out", out.strides());
-        if (s.queryLength() == 0) {
+    public void forward(PreparedPlan prepared, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                        RunOptions options) {
+        Call c = check(prepared, q, k, v, out, lse, options);
+        if (c.shape().queryLength() == 0) {
             return;
         }
-        CudaDevice dev = rt.device();
-        try (CudaTensor dq = CudaTensor.upload(dev, q);
-             CudaTensor dk = CudaTensor.upload(dev, k);
-             CudaTensor dv = CudaTensor.upload(dev, v);
-             CudaTensor dOut = CudaTensor.upload(dev, out);
-             CudaTensor dLse = lse == null ? null : CudaTensor.upload(dev, lse)) {
-            run(rt, kc, plan, s, dq, dk, dv, dOut, dLse, options, null);
-            dOut.download(out);
+        if (!c.host()) {
+            run(c, q, k, v, out, lse, options, null);
+            return;
+        }
+        CudaDevice dev = c.plan().runtime().device();
+        // host tensors: inputs copied in (in their own strides); the output is allocated, not uploaded
+        try (Tensor dq = CudaTensors.upload(dev, q);
+             Tensor dk = CudaTensors.upload(dev, k);
+             Tensor dv = CudaTensors.upload(dev, v);
+             Tensor dOut = CudaTensors.allocate(dev, out.dtype(), Layout.BHSD, out.batch(), out.heads(), out.seqLen(),
+                     out.dim());
+             Tensor dLse = lse == null ? null : CudaTensors.allocate(dev, DType.F32, Layout.BHSD, lse.batch(), lse.heads(),
+                     lse.seqLen(), 1)) {
+            run(c, dq, dk, dv, dOut, dLse, options, null);
+            Tensor.copy(dOut, out);
             if (lse != null) {
-                dLse.download(lse);
+                Tensor.copy(dLse, lse);
             }
         }
     }
 
     /**
-     * Device tensors in and out: no copies. Q, K, V are {@code [batch, heads, seq, dim]} device
-     * tensors of one dtype, {@code out} f32 or that dtype, {@code lse} an f32 {@code [batch, qHeads,
-     * queryLength, 1]} device tensor or null. Returns once the kernels have finished.
+     * Queues the kernels of a prepared plan on {@code stream} for device tensors and returns without
+     * waiting (for callers that pipeline work or time kernels with events). The tensors must stay
+     * open until the stream is synchronized; errors of the kernels themselves surface at that
+     * synchronization. Plans whose rows need an LSE merge allocate scratch and wait for the stream
+     * before returning.
      *
-     * @throws IllegalArgumentException as the host variant, and for {@code validateFinite} (device
-     *     tensors are not scanned)
+     * @throws IllegalArgumentException as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor,
+     *     Tensor, RunOptions)}, and for host tensors
      */
-    public void forward(SparsePlan plan, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, CudaTensor lse,
-                        Options options) {
-        AttentionShape s = validateDevice(plan, q, k, v, out, lse, options);
-        CudaRuntime rt = runtime();
-        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin(),
-                rt.device().computeCapability());
-        requireDeviceAlignment(kc, q, k, v, out);
-        if (s.queryLength() == 0) {
-            return;
-        }
-        run(rt, kc, plan, s, q, k, v, out, lse, options, null);
-    }
-
-    /**
-     * Queues the kernels of {@link #forward(SparsePlan, CudaTensor, CudaTensor, CudaTensor, CudaTensor,
-     * CudaTensor, Options)} on {@code stream} and returns without waiting (for callers that pipeline
-     * work or time kernels with events). The tensors must stay open until the stream is synchronized;
-     * errors of the kernels themselves surface at that synchronization. Plans whose rows need an LSE
-     * merge allocate scratch and wait for the stream before returning.
-     */
-    public void forwardAsync(SparsePlan plan, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out, CudaTensor lse,
-                             Options options, CudaStream stream) {
+    public void forwardAsync(PreparedPlan prepared, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                             RunOptions options, CudaStream stream) {
         if (stream == null) {
             throw new IllegalArgumentException("stream: must not be null");
         }
-        AttentionShape s = validateDevice(plan, q, k, v, out, lse, options);
-        CudaRuntime rt = runtime();
-        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.geometry(), rt.device().maxSharedPerBlockOptin(),
-                rt.device().computeCapability());
-        requireDeviceAlignment(kc, q, k, v, out);
-        if (s.queryLength() > 0) {
-            run(rt, kc, plan, s, q, k, v, out, lse, options, stream);
+        Call c = check(prepared, q, k, v, out, lse, options);
+        if (c.host()) {
+            throw new IllegalArgumentException("q: forwardAsync takes device tensors (CudaTensors), got host tensors");
+        }
+        if (c.shape().queryLength() > 0) {
+            run(c, q, k, v, out, lse, options, stream);
         }
     }
 
-    private static AttentionShape validateDevice(SparsePlan plan, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out,
-                                                 CudaTensor lse, Options options) {
-        if (plan == null || options == null) {
-            throw new IllegalArgumentException("plan and options: must not be null");
-        }
-        if (q == null || k == null || v == null || out == null) {
-            throw new IllegalArgumentException("q, k, v, out: must not be null");
-        }
-        if (options.validateFinite()) {
-            throw new IllegalArgumentException("options: validateFinite scans host tensors; device tensors are not scanned");
-        }
-        if (k.batch() != q.batch() || v.batch() != q.batch() || v.heads() != k.heads() || v.seqLen() != k.seqLen()
-                || k.dim() != q.dim()) {
-            throw new IllegalArgumentException("q, k, v: shapes do not agree: " + q + ", " + k + ", " + v);
-        }
-        AttentionShape s = new AttentionShape(q.batch(), q.heads(), k.heads(), q.seqLen(), k.seqLen(), q.dim(), v.dim());
-        if (!s.equals(plan.shape())) {
-            throw new IllegalArgumentException("plan: built for " + plan.shape() + " but the tensors have " + s);
-        }
-        if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
-            throw new IllegalArgumentException("dtype: q, k and v must share one dtype, got " + q.dtype() + ", " + k.dtype()
-                    + ", " + v.dtype());
-        }
-        if (out.batch() != s.batch() || out.heads() != s.qHeads() || out.seqLen() != s.queryLength() || out.dim() != s.valueDim()) {
-            throw new IllegalArgumentException("out: expected shape [" + s.batch() + ", " + s.qHeads() + ", " + s.queryLength()
-                    + ", " + s.valueDim() + "], got " + Arrays.toString(out.shape()));
-        }
-        if (out.dtype() != DType.F32 && out.dtype() != q.dtype()) {
-            throw new IllegalArgumentException("out: dtype must be f32 or the input's " + q.dtype() + ", got " + out.dtype());
-        }
-        if (lse != null && (lse.dtype() != DType.F32 || lse.batch() != s.batch() || lse.heads() != s.qHeads()
-                || lse.seqLen() != s.queryLength() || lse.dim() != 1)) {
-            throw new IllegalArgumentException("lse: expected f32 [" + s.batch() + ", " + s.qHeads() + ", " + s.queryLength()
-                    + ", 1], got " + lse.dtype() + " " + Arrays.toString(lse.shape()));
-        }
-        for (Object[] t : new Object[][] {{"q", q}, {"k", k}, {"v", v}, {"out", out}}) {
-            CudaTensor c = (CudaTensor) t[1];
-            if (c.stride(3) != 1 && c.dim() != 1) {
-                throw new IllegalArgumentException(t[0] + ": the last axis must have stride 1, got strides "
-                        + Arrays.toString(c.strides()));
-            }
-        }
-        return s;
+    /** A validated call: the prepared plan, its shape, the kernel, and whether the tensors are on the host. */
+    private record Call(CudaPreparedPlan plan, AttentionShape shape, KernelChoice kernel, boolean host) {
     }
 
-    private static void requireDeviceAlignment(KernelChoice kc, CudaTensor q, CudaTensor k, CudaTensor v, CudaTensor out) {
+    private Call check(PreparedPlan prepared, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
+        Device where = ForwardArguments.device(q, k, v, out, lse);
+        if (!where.isHost() && !where.kind().equals("cuda")) {
+            throw new IllegalArgumentException("device: the cuda backend reads host or cuda tensors, these are on " + where);
+        }
+        CudaPreparedPlan plan = ForwardArguments.prepared(prepared, name(), CudaPreparedPlan.class, where);
+        AttentionShape s = ForwardArguments.validate(plan.plan(), q, k, v, out, lse, options);
+        CudaDevice d = plan.runtime().device();
+        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.plan().geometry(), d.maxSharedPerBlockOptin(),
+                d.computeCapability());
         if (kc.tensorCores()) {
             requireStrides("q", q.strides());
             requireStrides("k", k.strides());
             requireStrides("v", v.strides());
-            for (Object[] t : new Object[][] {{"q", q}, {"k", k}, {"v", v}}) {
-                if (((CudaTensor) t[1]).byteOffset() % 16 != 0) {
-                    throw new IllegalArgumentException(t[0] + ": a bf16/f16 view must start at a 16-byte boundary, got byte offset "
-                            + ((CudaTensor) t[1]).byteOffset());
-                }
-            }
         }
         requireEvenStrides("out", out.strides());
-        if (out.byteOffset() % (2L * out.dtype().byteSize()) != 0) {
-            throw new IllegalArgumentException("out: the view must start at an even element, got byte offset " + out.byteOffset());
+        if (!where.isHost()) {
+            String[] names = {"q", "k", "v", "out", "lse"};
+            Tensor[] ts = {q, k, v, out, lse};
+            for (int i = 0; i < ts.length; i++) {
+                if (ts[i] != null) {
+                    CudaTensors.buffer(names[i], ts[i]);
+                }
+            }
+            if (kc.tensorCores()) {
+                for (int i = 0; i < 3; i++) {
+                    if (ts[i].byteOffset() % 16 != 0) {
+                        throw new IllegalArgumentException(names[i] + ": a bf16/f16 view must start at a 16-byte boundary, "
+                                + "got byte offset " + ts[i].byteOffset());
+                    }
+                }
+            }
+            if (out.byteOffset() % (2L * out.dtype().byteSize()) != 0) {
+                throw new IllegalArgumentException("out: the view must start at an even element, got byte offset "
+                        + out.byteOffset());
+            }
         }
+        return new Call(plan, s, kc, where.isHost());
     }
 
     private static void requireStrides(String name, long[] strides) {
@@ -366,33 +428,20 @@ public final class CudaBackend implements AttentionBackend {
         }
     }
 
-    /** The plan's device copy, uploaded on first use and freed when the plan is collected. */
-    private DevicePlan devicePlan(CudaRuntime rt, SparsePlan plan) {
-        synchronized (plans) {
-            DevicePlan dp = plans.get(plan);
-            if (dp == null) {
-                int tileRows = plan.geometry().tileRows();
-                dp = tileRows == 64 ? new DevicePlan(rt.device(), plan, 64) : new DevicePlan(rt.device(), plan, tileRows, 64);
-                plans.put(plan, dp);
-                DevicePlan toFree = dp;
-                CLEANER.register(plan, toFree::close);
-            }
-            return dp;
-        }
+    /** Device pointer of element (0, 0, 0, 0) of a device tensor. */
+    private static CUdeviceptr pointer(Tensor t) {
+        return CudaTensors.buffer("tensor", t).pointer(t.byteOffset());
     }
 
-    /** Number of plans currently held on the device (for tests and tools). */
-    public int cachedPlans() {
-        synchronized (plans) {
-            return plans.size();
-        }
-    }
-
-    private void run(CudaRuntime rt, KernelChoice kc, SparsePlan plan, AttentionShape s, CudaTensor q, CudaTensor k,
-                     CudaTensor v, CudaTensor out, CudaTensor lse, Options options, CudaStream given) {
+    private void run(Call c, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options,
+                     CudaStream given) {
+        CudaRuntime rt = c.plan().runtime();
+        KernelChoice kc = c.kernel();
+        SparsePlan plan = c.plan().plan();
+        AttentionShape s = c.shape();
         CudaDevice dev = rt.device();
         dev.makeCurrent();
-        DevicePlan dp = devicePlan(rt, plan);
+        DevicePlan dp = c.plan().devicePlan();
         DevicePlan.WorkList work = dp.workList(kc.rows());
         int outKind = out.dtype() == DType.F32 ? 0 : out.dtype() == DType.F16 ? 1 : 2;
         long[] scalars = {
@@ -405,7 +454,7 @@ public final class CudaBackend implements AttentionBackend {
             Double.doubleToRawLongBits(options.scaleFor(s.headDim())), Double.doubleToRawLongBits(options.softCap())
         };
         CUdeviceptr none = new CUdeviceptr();
-        CUdeviceptr lsePtr = lse == null ? none : lse.pointer();
+        CUdeviceptr lsePtr = lse == null ? none : pointer(lse);
         long entries = dp.scratchEntries();
         DeviceBuffer scratchO = entries > 0 ? new DeviceBuffer(dev, entries * s.valueDim() * 4L) : null;
         DeviceBuffer scratchLse = entries > 0 ? new DeviceBuffer(dev, entries * 4L) : null;
@@ -418,8 +467,8 @@ public final class CudaBackend implements AttentionBackend {
                 // the Hopper kernel is persistent: one CTA per multiprocessor walks the work list (its last
                 // parameter is the item count); the others take one CTA per work item
                 int grid = kc.hopper() ? Math.min(work.items(), dev.multiprocessors()) : work.items();
-                Pointer params = Pointer.to(Pointer.to(q.pointer()), Pointer.to(k.pointer()), Pointer.to(v.pointer()),
-                        Pointer.to(out.pointer()), Pointer.to(lsePtr), Pointer.to(so), Pointer.to(sl),
+                Pointer params = Pointer.to(Pointer.to(pointer(q)), Pointer.to(pointer(k)), Pointer.to(pointer(v)),
+                        Pointer.to(pointer(out)), Pointer.to(lsePtr), Pointer.to(so), Pointer.to(sl),
                         Pointer.to(dp.ints().pointer()), Pointer.to(dp.floats().pointer()),
                         Pointer.to(work.buffer().pointer()), Pointer.to(scalars), Pointer.to(new int[] {work.items()}));
                 Cuda.check(cuLaunchKernel(f, grid, 1, 1, kc.threads(), 1, 1, kc.sharedBytes(), stream.handle(),
@@ -432,7 +481,7 @@ public final class CudaBackend implements AttentionBackend {
                             + "backend merges at most 65535 per call");
                 }
                 CUfunction f = rt.module().function(merge, 0);
-                Pointer params = Pointer.to(Pointer.to(so), Pointer.to(sl), Pointer.to(out.pointer()), Pointer.to(lsePtr),
+                Pointer params = Pointer.to(Pointer.to(so), Pointer.to(sl), Pointer.to(pointer(out)), Pointer.to(lsePtr),
                         Pointer.to(dp.ints().pointer()), Pointer.to(dp.mergeWork().pointer()), Pointer.to(scalars));
                 Cuda.check(cuLaunchKernel(f, (s.queryLength() + 7) / 8, dp.mergeSlices(), 1, 256, 1, 1, 0, stream.handle(),
                         params, null), "cuLaunchKernel", merge);
@@ -450,7 +499,7 @@ public final class CudaBackend implements AttentionBackend {
             if (scratchLse != null) {
                 scratchLse.close();
             }
-            Reference.reachabilityFence(plan);
+            Reference.reachabilityFence(c.plan());
         }
     }
 }

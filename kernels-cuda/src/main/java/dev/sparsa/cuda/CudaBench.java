@@ -1,12 +1,14 @@
 package dev.sparsa.cuda;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.spec.Options;
+import dev.sparsa.tensor.Device;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
@@ -65,10 +67,10 @@ public final class CudaBench {
         System.out.printf("%-8s %-22s %10s %12s %14s %14s%n", "N", "pattern", "median ms", "density", "TFLOP/s adm", "TFLOP/s vis");
         for (int n : ns) {
             AttentionShape s = AttentionShape.of(1, h, n, n, d);
-            try (CudaTensor q = randomDevice(dev, 1, h, n, d, 11);
-                 CudaTensor k = randomDevice(dev, 1, h, n, d, 12);
-                 CudaTensor v = randomDevice(dev, 1, h, n, d, 13);
-                 CudaTensor out = CudaTensor.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
+            try (Tensor q = randomDevice(dev, 1, h, n, d, 11);
+                 Tensor k = randomDevice(dev, 1, h, n, d, 12);
+                 Tensor v = randomDevice(dev, 1, h, n, d, 13);
+                 Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
                  CudaStream stream = new CudaStream(dev)) {
                 for (String pattern : patterns) {
                     Options o = Options.defaults().withGeometry(g).withCausal(!pattern.equals("dense") && !pattern.startsWith("block"));
@@ -79,14 +81,15 @@ public final class CudaBench {
                         default -> randomBlocks(ctx, 0.10, 42, masks == null ? null : masks.resolve("blocks-" + n + ".bin"));
                     };
                     float[] ms = new float[iters];
-                    try (CudaEvents ev = new CudaEvents(dev)) {
+                    try (PreparedPlan prepared = backend.prepare(plan, Device.cuda(dev.ordinal()));
+                         CudaEvents ev = new CudaEvents(dev)) {
                         for (int i = 0; i < warmup; i++) {
-                            backend.forwardAsync(plan, q, k, v, out, null, o, stream);
+                            backend.forwardAsync(prepared, q, k, v, out, null, o.run(), stream);
                         }
                         stream.synchronize("warm-up");
                         for (int i = 0; i < iters; i++) {
                             ev.start(stream);
-                            backend.forwardAsync(plan, q, k, v, out, null, o, stream);
+                            backend.forwardAsync(prepared, q, k, v, out, null, o.run(), stream);
                             ev.stop(stream);
                             ms[i] = ev.millis();
                         }
@@ -142,7 +145,7 @@ public final class CudaBench {
         return SparsePlan.uniform(ctx, b.build(), "random-blocks-" + p);
     }
 
-    private static CudaTensor randomDevice(CudaDevice dev, int b, int h, int n, int d, long seed) {
+    private static Tensor randomDevice(CudaDevice dev, int b, int h, int n, int d, long seed) {
         Tensor t = Tensor.allocate(DType.BF16, Layout.BHSD, b, h, n, d);
         SplittableRandom r = new SplittableRandom(seed);
         java.lang.foreign.MemorySegment seg = t.segment();
@@ -150,6 +153,6 @@ public final class CudaBench {
         for (long i = 0; i < count; i++) {
             seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i, DType.floatToBf16((float) (r.nextDouble() * 2 - 1)));
         }
-        return CudaTensor.upload(dev, t);
+        return CudaTensors.upload(dev, t);
     }
 }

@@ -31,6 +31,7 @@ public final class CudaDevice implements AutoCloseable {
     private final int driverVersion;
     private final int multiprocessors;
     private final int maxSharedPerBlockOptin;
+    private final int deviceCount;
     private volatile boolean closed;
 
     /**
@@ -50,6 +51,7 @@ public final class CudaDevice implements AutoCloseable {
                     + " CUDA device(s) found");
         }
         this.ordinal = ordinal;
+        this.deviceCount = count[0];
         Cuda.check(cuDeviceGet(device, ordinal), "cuDeviceGet");
         byte[] nm = new byte[256];
         Cuda.check(cuDeviceGetName(nm, nm.length, device), "cuDeviceGetName");
@@ -85,6 +87,11 @@ public final class CudaDevice implements AutoCloseable {
 
     public int ordinal() {
         return ordinal;
+    }
+
+    /** How many CUDA devices the driver showed when this one was opened. */
+    public int deviceCount() {
+        return deviceCount;
     }
 
     public String name() {

@@ -22,7 +22,16 @@ public record CudaRuntime(CudaDevice device, CudaModule module) {
      * @throws IllegalStateException when the device is older than sm_80
      */
     public static CudaRuntime open() {
-        int ordinal = Integer.getInteger("sparsa.cuda.device", 0);
+        return open(Integer.getInteger("sparsa.cuda.device", 0));
+    }
+
+    /**
+     * Opens device {@code ordinal} and loads the kernels on it.
+     *
+     * @throws IllegalArgumentException if the ordinal is not a device here
+     * @see #open()
+     */
+    public static CudaRuntime open(int ordinal) {
         CudaDevice device = new CudaDevice(ordinal);
         try {
             if (device.computeCapability() < MIN_COMPUTE_CAPABILITY) {

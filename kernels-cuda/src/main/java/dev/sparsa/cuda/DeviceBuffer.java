@@ -1,5 +1,7 @@
 package dev.sparsa.cuda;
 
+import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.DeviceMemory;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
@@ -20,14 +22,16 @@ import jcuda.driver.CUdeviceptr;
  * over a {@code float[]} has no byte-buffer view), read-only heap views through a direct staging
  * buffer. Not thread-safe for concurrent close.
  */
-public final class DeviceBuffer implements AutoCloseable {
+public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
     /** Largest piece one host copy moves (well under ByteBuffer's 2 GiB limit). */
     static final long CHUNK = 256L << 20;
 
     private final CudaDevice device;
     private final CUdeviceptr ptr;
     private final long bytes;
-    private boolean closed;
+    /** False for memory of another library wrapped by its address: never freed here. */
+    private final boolean owned;
+    private volatile boolean closed;
 
     DeviceBuffer(CudaDevice device, long bytes) {
         if (bytes < 0) {
@@ -36,13 +40,83 @@ public final class DeviceBuffer implements AutoCloseable {
         this.device = device;
         this.bytes = bytes;
         this.ptr = new CUdeviceptr();
+        this.owned = true;
         device.makeCurrent();
         Cuda.check(cuMemAlloc(ptr, Math.max(bytes, 1)), "cuMemAlloc(" + bytes + " bytes)");
+    }
+
+    private DeviceBuffer(CudaDevice device, long address, long bytes) {
+        this.device = device;
+        this.bytes = bytes;
+        // a pointer of value 0 offset by the address: JCuda passes native pointer + byte offset
+        this.ptr = (CUdeviceptr) new CUdeviceptr().withByteOffset(address);
+        this.owned = false;
+    }
+
+    /**
+     * Device memory that another library allocated on {@code device}'s context, by its address and
+     * size; it is never freed here.
+     *
+     * @throws IllegalArgumentException if the address is 0 or the size negative
+     */
+    static DeviceBuffer foreign(CudaDevice device, long address, long bytes) {
+        if (address == 0 || bytes < 0) {
+            throw new IllegalArgumentException("memory: need a non-zero address and bytes >= 0, got address 0x"
+                    + Long.toHexString(address) + " and " + bytes + " bytes");
+        }
+        return new DeviceBuffer(device, address, bytes);
     }
 
     /** Size in bytes. */
     public long bytes() {
         return bytes;
+    }
+
+    /** The CUDA device this memory is on. */
+    CudaDevice cudaDevice() {
+        return device;
+    }
+
+    @Override
+    public Device device() {
+        return Device.cuda(device.ordinal());
+    }
+
+    @Override
+    public long byteSize() {
+        return bytes;
+    }
+
+    @Override
+    public long address() {
+        return Address.of(pointer());
+    }
+
+    @Override
+    public void copyFromHost(MemorySegment src, long at) {
+        copyFrom(src, at);
+    }
+
+    @Override
+    public void copyToHost(MemorySegment dst, long at) {
+        copyTo(dst, at);
+    }
+
+    @Override
+    public void release() {
+        close();
+    }
+
+    /** Reads the address out of a JCuda pointer (its native pointer plus its byte offset). */
+    private static final class Address extends CUdeviceptr {
+        private Address(CUdeviceptr p) {
+            super(p);
+        }
+
+        static long of(CUdeviceptr p) {
+            Address a = new Address(p);
+            return a.getNativePointer() + a.getByteOffset();
+        }
     }
 
     /** The device pointer (valid until {@link #close()}). */
@@ -174,11 +248,13 @@ public final class DeviceBuffer implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         if (!closed) {
             closed = true;
-            device.makeCurrent();
-            Cuda.check(cuMemFree(ptr), "cuMemFree");
+            if (owned) {
+                device.makeCurrent();
+                Cuda.check(cuMemFree(ptr), "cuMemFree");
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 package dev.sparsa.cuda;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import java.util.List;
 

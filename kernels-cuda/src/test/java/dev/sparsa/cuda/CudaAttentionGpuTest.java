@@ -6,12 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.spec.Options;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.DType;
@@ -115,27 +116,36 @@ class CudaAttentionGpuTest {
         BACKEND.forward(plan, p.q(), p.k(), p.v(), again, null, o);
         assertArrayEquals(hostOut.toFloatArray(), again.toFloatArray(), "deterministic");
         CudaDevice dev = BACKEND.device();
-        try (CudaTensor q = CudaTensor.upload(dev, p.q()); CudaTensor k = CudaTensor.upload(dev, p.k());
-             CudaTensor v = CudaTensor.upload(dev, p.v());
-             CudaTensor out = CudaTensor.allocate(dev, DType.BF16, Layout.BHSD, 2, 8, 200, 128)) {
+        try (Tensor q = CudaTensors.upload(dev, p.q()); Tensor k = CudaTensors.upload(dev, p.k());
+             Tensor v = CudaTensors.upload(dev, p.v());
+             Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 2, 8, 200, 128)) {
             BACKEND.forward(plan, q, k, v, out, null, o);
             Tensor back = Tensor.allocate(DType.BF16, Layout.BHSD, 2, 8, 200, 128);
-            out.download(back);
+            Tensor.copy(out, back);
             assertArrayEquals(hostOut.toFloatArray(), back.toFloatArray(), "device path = host path");
         }
     }
 
     @Test
-    void plansAreUploadedOnceAndReused() {
+    void aPreparedPlanRunsManyCallsWithTheSameBitsAndRefusesOnceClosed() {
         AttentionShape s = AttentionShape.of(1, 4, 130, 130, 64);
         Options o = Options.defaults();
         SparsePlan plan = RandomPlans.randomPlan(3, PlanContext.of(s, o), false);
         Problems.Qkv p = Problems.qkv(3, s, DType.F16, Layout.BHSD);
-        int before = BACKEND.cachedPlans();
+        Tensor first = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 130, 64);
+        PreparedPlan prepared = BACKEND.prepare(plan);
+        assertTrue(prepared.preparedBytes() > 0, "the plan lives on the device");
+        BACKEND.forward(prepared, p.q(), p.k(), p.v(), first, null, o.run());
         for (int i = 0; i < 3; i++) {
-            BACKEND.forward(plan, p.q(), p.k(), p.v(), Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 130, 64), null, o);
+            Tensor out = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 130, 64);
+            BACKEND.forward(prepared, p.q(), p.k(), p.v(), out, null, o.run());
+            assertArrayEquals(first.toFloatArray(), out.toFloatArray(), "run " + i);
         }
-        assertEquals(before + 1, BACKEND.cachedPlans());
+        prepared.close();
+        assertEquals(0, prepared.preparedBytes());
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> BACKEND.forward(prepared, p.q(), p.k(),
+                p.v(), first, null, o.run()));
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
     }
 
     @Test

@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import org.junit.jupiter.api.Test;
 

@@ -154,7 +154,7 @@ class CompositionTest {
             assertEquals(mean / (nk - window - sinks), v2.get(0, 0, nk, d), 1e-5);
             assertEquals(qkv.k().get(0, 0, 7, d), k2.get(0, 0, 7, d));
         }
-        PlanContext ext = new PlanContext(new dev.sparsa.attention.AttentionShape(1, 2, 1, 20, nk + 1, 8, 8), orig.geometry(), true,
+        PlanContext ext = new PlanContext(new dev.sparsa.spec.AttentionShape(1, 2, 1, 20, nk + 1, 8, 8), orig.geometry(), true,
                 CompensationToken.queryOffset(20, nk));
         SparsePlan plan = CompensationToken.pattern(Patterns.aShape(window, sinks), sinks, window).plan(ext);
         float w = (float) Math.log(nk - window - sinks);

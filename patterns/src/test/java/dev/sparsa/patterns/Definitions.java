@@ -2,11 +2,11 @@ package dev.sparsa.patterns;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.reference.PairMask;
 import java.util.ArrayList;
 import java.util.List;

@@ -2,12 +2,12 @@ package dev.sparsa.patterns;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.Options;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.verticalslash.VsSemantics;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.DType;
@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
  */
 class EndToEndOracleTest {
 
-    private static void check(Pattern p, Options opts, Definitions.Def def, dev.sparsa.attention.AttentionShape shape) {
+    private static void check(Pattern p, Options opts, Definitions.Def def, dev.sparsa.spec.AttentionShape shape) {
         Problems.Qkv qkv = Problems.qkv(101, shape, DType.F32, Layout.BHSD);
         PlanContext ctx = PlanContext.of(shape, opts);
         SparsePlan plan = p.dataDependent() ? p.plan(ctx, qkv.q(), qkv.k()) : p.plan(ctx);
@@ -45,7 +45,7 @@ class EndToEndOracleTest {
 
     @Test
     void staticPatternsMeanWhatTheirDefinitionsSay() {
-        var shape = new dev.sparsa.attention.AttentionShape(1, 4, 2, 72, 72, 16, 8);
+        var shape = new dev.sparsa.spec.AttentionShape(1, 4, 2, 72, 72, 16, 8);
         Options causal = Options.causalMask().withGeometry(new TileGeometry(16, 8));
         check(Patterns.aShape(12, 3), causal, (b, h, r, k) -> k <= r && (r - k < 12 || k < 3), shape);
         check(Patterns.triShape(12, 3, 5), causal, (b, h, r, k) -> k <= r && (r - k < 12 || k < 3 || r >= 67), shape);

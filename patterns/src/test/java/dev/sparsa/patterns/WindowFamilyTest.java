@@ -4,12 +4,12 @@ import static dev.sparsa.patterns.Definitions.assertTokenSet;
 import static dev.sparsa.patterns.Definitions.causalOk;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.patterns.window.PerHeadWindows;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.TileGeometry;
 import org.junit.jupiter.api.Test;
 
 /** Sliding windows, sinks, tri-shape, symmetric, neighbourhood and per-head windows against their definitions. */

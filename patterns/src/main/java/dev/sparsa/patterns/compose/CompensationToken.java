@@ -7,7 +7,7 @@ import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TokenSetEncoder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.attention.AttentionShape;
+import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.Tensor;
 
 /**

@@ -1,7 +1,7 @@
 package dev.sparsa.patterns.render;
 
-import dev.sparsa.attention.AttentionShape;
-import dev.sparsa.attention.Options;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.Patterns;
 import dev.sparsa.patterns.compose.CompensationToken;
@@ -10,7 +10,7 @@ import dev.sparsa.patterns.verticalslash.VsSemantics;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.plan.TileGeometry;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.Tensor;
 import java.awt.image.BufferedImage;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package dev.sparsa.plan;
+package dev.sparsa.spec;
 
 /**
  * The tiling a plan is written in: {@code tileRows} query rows per tile and {@code blockCols} keys

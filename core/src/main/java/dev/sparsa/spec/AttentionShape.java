@@ -1,4 +1,4 @@
-package dev.sparsa.attention;
+package dev.sparsa.spec;
 
 import dev.sparsa.tensor.Tensor;
 

@@ -1,4 +1,4 @@
-package dev.sparsa.attention;
+package dev.sparsa.tensor;
 
 import dev.sparsa.tensor.Tensor;
 

@@ -1,6 +1,7 @@
-package dev.sparsa.attention;
+package dev.sparsa.spec;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -45,7 +46,21 @@ class ShapeAndOptionsTest {
         starts("scale", () -> o.withScale(-1));
         starts("softCap", () -> o.withSoftCap(-1f));
         starts("softCap", () -> o.withSoftCap(Float.NaN));
-        starts("geometry", () -> o.withGeometry(null));
+        starts("scale", () -> o.withScale(1e300));
+        starts("scale", () -> o.withScale(1e-300));
+        starts("run", () -> o.withRun(null));
+        assertNull(o.geometry(), "the default leaves the geometry to the backend");
+        assertEquals(TileGeometry.DEFAULT, o.geometryOr(TileGeometry.DEFAULT));
+        TileGeometry big = new TileGeometry(128, 128);
+        assertEquals(big, o.withGeometry(big).geometryOr(TileGeometry.DEFAULT));
+    }
+
+    @Test
+    void runOptionsCarryOnlyWhatMayChangeBetweenRuns() {
+        RunOptions r = Options.causalMask().withScale(0.5).withSoftCap(30f).withOutputDType(DType.F32).run();
+        assertEquals(new RunOptions(0.5, 30f, false, DType.F32), r);
+        assertEquals(0.5, r.scaleFor(128), 0);
+        assertEquals(1 / Math.sqrt(128), RunOptions.defaults().scaleFor(128), 0);
     }
 
     static void starts(String argument, Runnable r) {

@@ -1,0 +1,98 @@
+package dev.sparsa.cuda;
+
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+
+/**
+ * Device tensors: {@link Tensor}s over CUDA memory, which the facade ({@code Attention}) and {@link
+ * CudaBackend} run on without copying and which Java code reads back with {@link Tensor#toHost()}
+ * or {@link Tensor#copy(Tensor, Tensor)}.
+ *
+ * <p>{@link #allocate} and {@link #upload} return tensors that own their memory: close them (they
+ * are {@link AutoCloseable}). {@link #wrap} puts a view over memory another library allocated
+ * (PyTorch through a bridge, JCuda, JavaCPP) by its address; closing that view frees nothing.
+ */
+public final class CudaTensors {
+    private CudaTensors() {
+    }
+
+    /**
+     * A new zero-filled contiguous tensor on {@code device}.
+     *
+     * @throws IllegalArgumentException if a size is out of range
+     * @throws CudaException if the device has not enough memory
+     */
+    public static Tensor allocate(CudaDevice device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        if (device == null || dtype == null || layout == null) {
+            throw new IllegalArgumentException("device, dtype and layout: must not be null");
+        }
+        if (batch < 1 || heads < 1 || seq < 0 || dim < 1) {
+            throw new IllegalArgumentException("shape: need batch >= 1, heads >= 1, seq >= 0, dim >= 1, got [" + batch + ", "
+                    + heads + ", " + seq + ", " + dim + "]");
+        }
+        long bytes = Math.multiplyExact(Math.multiplyExact((long) batch * heads, (long) seq) * dim, (long) dtype.byteSize());
+        DeviceBuffer buf = new DeviceBuffer(device, bytes);
+        try {
+            buf.fill((byte) 0);
+            return Tensor.onDevice(buf, dtype, layout, batch, heads, seq, dim);
+        } catch (RuntimeException e) {
+            buf.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A new device tensor with the host tensor's shape, dtype and strides, holding a copy of its
+     * values (only the span its view reaches is copied).
+     */
+    public static Tensor upload(CudaDevice device, Tensor host) {
+        if (device == null || host == null) {
+            throw new IllegalArgumentException("device and host: must not be null");
+        }
+        if (!host.isHost()) {
+            throw new IllegalArgumentException("host: " + host + " is not a host tensor");
+        }
+        DeviceBuffer buf = new DeviceBuffer(device, host.spanBytes());
+        try {
+            Tensor t = wrapOwned(buf, host);
+            Tensor.copy(host, t);
+            return t;
+        } catch (RuntimeException e) {
+            buf.close();
+            throw e;
+        }
+    }
+
+    /** A tensor with {@code like}'s shape, dtype and strides at offset 0 of {@code buf}, owning it. */
+    private static Tensor wrapOwned(DeviceBuffer buf, Tensor like) {
+        return Tensor.onDeviceStrided(buf, like.dtype(), like.shape(), like.strides());
+    }
+
+    /**
+     * A view over CUDA memory of another library: {@code bytes} bytes at device address {@code
+     * address} on {@code device}'s context, with element strides and offset. Sparsa never frees it;
+     * it must stay allocated while the view is used.
+     *
+     * @throws IllegalArgumentException if the address is 0 or the view reaches past {@code bytes}
+     */
+    public static Tensor wrap(CudaDevice device, long address, long bytes, DType dtype, int[] shape, long[] strides,
+                              long offset) {
+        if (device == null) {
+            throw new IllegalArgumentException("device: must not be null");
+        }
+        return Tensor.wrapDevice(DeviceBuffer.foreign(device, address, bytes), dtype, shape, strides, offset);
+    }
+
+    /**
+     * The CUDA buffer behind a device tensor.
+     *
+     * @throws IllegalArgumentException naming the tensor when it is not on a CUDA device of this backend
+     */
+    static DeviceBuffer buffer(String name, Tensor t) {
+        if (t.isHost() || !(t.deviceMemory() instanceof DeviceBuffer b)) {
+            throw new IllegalArgumentException(name + ": " + t + " is not in CUDA memory of this backend");
+        }
+        return b;
+    }
+}
