@@ -1,23 +1,26 @@
 package dev.sparsa.conformance;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.attention.AttentionResult;
-import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.attention.Attention;
-import dev.sparsa.spec.Options;
+import dev.sparsa.attention.AttentionResult;
 import dev.sparsa.backend.AttentionBackend;
+import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.CatalogueEntry;
 import dev.sparsa.patterns.PatternCatalogue;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.testing.Problems;
@@ -214,5 +217,41 @@ public abstract class BackendConformance {
         Options o = Options.defaults().withCausal(causal).withOutputDType(DType.F32);
         SparsePlan plan = Attention.plan(x.q(), x.k(), x.v(), pattern, o);
         check(plan, x, o, dtype);
+    }
+
+    /** A prepared plan gives the same bits on every run, and the same bits as a one-shot call. */
+    @ParameterizedTest(name = "prepared {0}")
+    @MethodSource("narrowTypes")
+    void aPreparedPlanRunsRepeatWithTheOneShotBits(DType dtype) {
+        AttentionShape s = new AttentionShape(1, 4, 2, 150, 170, 64, 64);
+        skipIfRefused(s, dtype, TileGeometry.DEFAULT);
+        Problems.Qkv x = Problems.qkv(17, s, dtype, Layout.BHSD);
+        Options o = Options.causalMask().withGeometry(TileGeometry.DEFAULT);
+        SparsePlan plan = RandomPlans.randomPlan(17, PlanContext.of(s, o), true);
+        AttentionResult once = Attention.run(backend(), plan, x.q(), x.k(), x.v(), o, true);
+        try (PreparedPlan prepared = backend().prepare(plan)) {
+            assertEquals(backend().name(), prepared.backend().name());
+            for (int i = 0; i < 2; i++) {
+                AttentionResult again = Attention.forwardWithLse(prepared, x.q(), x.k(), x.v(), o.run());
+                assertArrayEquals(once.output().toFloatArray(), again.output().toFloatArray(), "run " + i);
+                assertArrayEquals(once.lse().toFloatArray(), again.lse().toFloatArray(), "lse run " + i);
+            }
+        }
+    }
+
+    /** Options that contradict a plan are refused through the facade as through the backend. */
+    @org.junit.jupiter.api.Test
+    void optionsThatContradictThePlanAreRefused() {
+        AttentionShape s = new AttentionShape(1, 2, 2, 128, 128, 64, 64);
+        skipIfRefused(s, DType.F32, TileGeometry.DEFAULT);
+        Problems.Qkv x = Problems.qkv(3, s, DType.F32, Layout.BHSD);
+        SparsePlan causal64 = Dense.INSTANCE.plan(PlanContext.of(s, Options.causalMask().withGeometry(TileGeometry.DEFAULT)));
+        Options nonCausal32 = Options.defaults().withGeometry(new TileGeometry(32, 32));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Attention.run(backend(), causal64, x.q(), x.k(), x.v(), nonCausal32, false));
+        assertTrue(e.getMessage().contains("causal=false") && e.getMessage().contains("causal=true"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> Attention.forward(causal64, x.q(), x.k(), x.v(), Options.causalMask().withGeometry(new TileGeometry(32, 32))));
+        assertTrue(e.getMessage().contains("geometry 32x32") && e.getMessage().contains("geometry 64x64"), e.getMessage());
     }
 }

@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.BackendUnavailableException;
 import dev.sparsa.backend.Backends;
+import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import org.junit.jupiter.api.Test;

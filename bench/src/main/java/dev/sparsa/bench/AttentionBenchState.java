@@ -1,10 +1,11 @@
 package dev.sparsa.bench;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
+import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.cpu.CpuBackend;
 import dev.sparsa.cpu.KernelFlavour;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
 
 /**
@@ -15,6 +16,7 @@ final class AttentionBenchState {
     final CpuBackend backend;
     final BenchProblem problem;
     final SparsePlan plan;
+    final PreparedPlan prepared;
     final Options options;
     final double gflopPerCall;
 
@@ -24,6 +26,7 @@ final class AttentionBenchState {
         this.problem = new BenchProblem(shape, dtype, 42);
         this.options = options;
         this.plan = planner.apply(dev.sparsa.plan.PlanContext.of(shape, options));
+        this.prepared = backend.prepare(plan);
         this.gflopPerCall = plan.flopsVisited() * 1e-9;
         // say which kernel runs, so that a silent scalar fallback cannot pass for a result
         System.out.println("attention bench: backend " + backend.name() + ", kernel " + backend.kernelDescription()
@@ -35,7 +38,7 @@ final class AttentionBenchState {
     }
 
     void forward(GigaFlops counter) {
-        backend.forward(plan, problem.q, problem.k, problem.v, problem.out, null, options);
+        backend.forward(prepared, problem.q, problem.k, problem.v, problem.out, null, options.run());
         counter.gflops += gflopPerCall;
     }
 }

@@ -1,8 +1,8 @@
 package dev.sparsa.bench;
 
+import dev.sparsa.pattern.Dense;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
-import dev.sparsa.pattern.Dense;
 import dev.sparsa.tensor.DType;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;

@@ -1,13 +1,13 @@
 package dev.sparsa.bench;
 
 import dev.sparsa.attention.Attention;
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.cpu.CpuBackend;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.render.StructuredProblem;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 
 /**
  * Plain timing of planning against the CPU kernel on the plan it produces (docs/patterns.md,

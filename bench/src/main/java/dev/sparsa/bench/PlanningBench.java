@@ -1,11 +1,11 @@
 package dev.sparsa.bench;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.render.StructuredProblem;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.Tensor;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;

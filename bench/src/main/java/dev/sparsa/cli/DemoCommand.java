@@ -4,10 +4,9 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.sparsa.attention.Attention;
 import dev.sparsa.attention.AttentionResult;
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Backends;
+import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.CatalogueEntry;
@@ -18,6 +17,8 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -173,14 +174,16 @@ final class DemoCommand implements Callable<Integer> {
         // warm-up: the first row of each backend and dtype (dense) also warms the JIT for the rest
         int warmups = e.pattern == Dense.INSTANCE ? 3 : 1;
         AttentionResult r = null;
-        for (int i = 0; i < warmups; i++) {
-            r = Attention.run(backend, plan, p.q(), p.k(), p.v(), options, true);
-        }
         double[] times = new double[reps];
-        for (int i = 0; i < reps; i++) {
-            long t = System.nanoTime();
-            r = Attention.run(backend, plan, p.q(), p.k(), p.v(), options, true);
-            times[i] = (System.nanoTime() - t) / 1e6;
+        try (PreparedPlan prepared = backend.prepare(plan)) {
+            for (int i = 0; i < warmups; i++) {
+                r = Attention.forwardWithLse(prepared, p.q(), p.k(), p.v(), options.run());
+            }
+            for (int i = 0; i < reps; i++) {
+                long t = System.nanoTime();
+                r = Attention.forwardWithLse(prepared, p.q(), p.k(), p.v(), options.run());
+                times[i] = (System.nanoTime() - t) / 1e6;
+            }
         }
         Arrays.sort(times);
         double millis = times[reps / 2];

@@ -1,8 +1,8 @@
 package dev.sparsa.cli;
 
 import java.io.PrintStream;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine;
 
 /**
  * The {@code sparsa} command line: the project's main job. Results go to stdout, progress and logs

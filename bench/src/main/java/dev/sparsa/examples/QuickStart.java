@@ -2,12 +2,12 @@ package dev.sparsa.examples;
 
 import dev.sparsa.attention.Attention;
 import dev.sparsa.attention.AttentionResult;
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
+import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.Patterns;
-import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.RunOptions;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
@@ -49,9 +49,12 @@ public final class QuickStart {
         // with the log-sum-exp
         AttentionResult withLse = Attention.forwardWithLse(q, k, v, pattern, Options.causalMask());
 
-        // plan once, run every layer
-        SparsePlan plan = pattern.plan(PlanContext.of(AttentionShape.of(q, k, v), Options.causalMask()));
-        Tensor replayed = Attention.forward(plan, q, k, v, Options.causalMask());
+        // plan and prepare once, run every layer (the drop-in call above caches static plans too)
+        SparsePlan plan = Attention.plan(q, k, v, pattern, Options.causalMask());
+        Tensor replayed;
+        try (PreparedPlan prepared = Attention.prepare(plan)) {
+            replayed = Attention.forward(prepared, q, k, v, RunOptions.defaults());
+        }
         return new Outcome(q, k, v, windowed, withLse, replayed, plan);
     }
 

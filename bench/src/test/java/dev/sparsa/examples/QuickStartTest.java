@@ -3,9 +3,9 @@ package dev.sparsa.examples;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.spec.Options;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.spec.Options;
 import org.junit.jupiter.api.Test;
 
 class QuickStartTest {

@@ -223,6 +223,6 @@ public final class Attention {
         if (plan == null) {
             throw new IllegalArgumentException("plan: must not be null");
         }
-        return Backends.get(plan.backend());
+        return plan.backend();
     }
 }

@@ -31,8 +31,8 @@ public final class ForwardArguments {
         if (plan == null) {
             throw new IllegalArgumentException("plan: must not be null");
         }
-        if (!type.isInstance(plan) || !plan.backend().equals(backend)) {
-            throw new IllegalArgumentException("plan: prepared by " + plan.backend() + ", not by " + backend
+        if (!type.isInstance(plan) || !plan.backend().name().equals(backend)) {
+            throw new IllegalArgumentException("plan: prepared by " + plan.backend().name() + ", not by " + backend
                     + "; prepare it with this backend");
         }
         plan.requireOpen();

@@ -16,17 +16,17 @@ import dev.sparsa.tensor.Device;
  */
 public abstract class PreparedPlan implements AutoCloseable {
     private final SparsePlan plan;
-    private final String backend;
+    private final AttentionBackend backend;
     private final Device device;
     private volatile boolean closed;
 
     /**
      * @param plan    the plan
-     * @param backend the name of the backend that prepared it
+     * @param backend the backend that prepared it
      * @param device  the device it runs on
      * @throws IllegalArgumentException if an argument is null
      */
-    protected PreparedPlan(SparsePlan plan, String backend, Device device) {
+    protected PreparedPlan(SparsePlan plan, AttentionBackend backend, Device device) {
         if (plan == null || backend == null || device == null) {
             throw new IllegalArgumentException("plan, backend and device: must not be null");
         }
@@ -40,8 +40,11 @@ public abstract class PreparedPlan implements AutoCloseable {
         return plan;
     }
 
-    /** The name of the backend that prepared it; only that backend runs it. */
-    public final String backend() {
+    /**
+     * The backend that prepared it; that backend (or another instance of the same name, such as a
+     * CPU backend on another pool) runs it.
+     */
+    public final AttentionBackend backend() {
         return backend;
     }
 
@@ -83,6 +86,6 @@ public abstract class PreparedPlan implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "PreparedPlan[" + plan.description() + " on " + backend + " " + device + ", " + preparedBytes() + " bytes]";
+        return "PreparedPlan[" + plan.description() + " on " + backend.name() + " " + device + ", " + preparedBytes() + " bytes]";
     }
 }

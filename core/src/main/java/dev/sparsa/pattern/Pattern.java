@@ -10,6 +10,9 @@ import dev.sparsa.tensor.Tensor;
  * K to choose keys and say so through {@link #dataDependent()}.
  *
  * <p>Implementations are immutable and thread-safe. Planning never materialises an N×N matrix.
+ * The drop-in call ({@code Attention.forward}) caches the plans of static patterns keyed by the
+ * pattern's {@code equals}: a pattern with value semantics (a record) is planned once however often
+ * it is rebuilt; data-dependent patterns are planned on every call.
  */
 public interface Pattern {
 

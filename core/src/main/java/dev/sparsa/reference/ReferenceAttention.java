@@ -1,9 +1,9 @@
 package dev.sparsa.reference;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;

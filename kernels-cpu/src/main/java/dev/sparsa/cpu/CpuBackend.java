@@ -1,15 +1,15 @@
 package dev.sparsa.cpu;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.backend.PreparedPlan;
-import dev.sparsa.spec.RunOptions;
-import dev.sparsa.tensor.Device;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.ForwardArguments;
+import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.RunOptions;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Tensor;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -219,7 +219,7 @@ public final class CpuBackend implements AttentionBackend {
             throw new IllegalArgumentException("geometry: the cpu backend runs " + supportedGeometries() + ", got "
                     + plan.geometry());
         }
-        return new CpuPreparedPlan(plan);
+        return new CpuPreparedPlan(plan, this);
     }
 
     /**

@@ -20,8 +20,8 @@ final class CpuPreparedPlan extends PreparedPlan {
     /** Per layout: the rows its tiles hold, or null when every row is written by a work item. */
     private final BitSet[] covered;
 
-    CpuPreparedPlan(SparsePlan plan) {
-        super(plan, "cpu", Device.CPU);
+    CpuPreparedPlan(SparsePlan plan, CpuBackend backend) {
+        super(plan, backend, Device.CPU);
         this.items = List.copyOf(workItems(plan));
         this.covered = coveredRows(plan);
     }

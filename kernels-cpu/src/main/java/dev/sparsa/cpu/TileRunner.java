@@ -1,12 +1,12 @@
 package dev.sparsa.cpu;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.tensor.LseMerge;
-import dev.sparsa.spec.RunOptions;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.RunOptions;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.LseMerge;
 import dev.sparsa.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -3,15 +3,16 @@ package dev.sparsa.cpu;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.PreparedPlan;
-import dev.sparsa.spec.Options;
-import dev.sparsa.tensor.Device;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
@@ -74,7 +75,10 @@ class CpuBackendValidationTest {
         IllegalStateException closed = assertThrows(IllegalStateException.class,
                 () -> backend.forward(prepared, p.q(), p.k(), p.v(), out, lse, options.run()));
         assertTrue(closed.getMessage().contains("closed"), closed.getMessage());
-        PreparedPlan foreign = new PreparedPlan(plan, "elsewhere", Device.CPU) {
+        AttentionBackend elsewhere = java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                new Class<?>[] {AttentionBackend.class}, (proxy, m, args) -> m.getName().equals("name") ? "elsewhere" : null)
+                instanceof AttentionBackend b ? b : null;
+        PreparedPlan foreign = new PreparedPlan(plan, elsewhere, Device.CPU) {
             @Override
             public long preparedBytes() {
                 return 0;

@@ -3,12 +3,12 @@ package dev.sparsa.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.testing.Problems;

@@ -2,23 +2,23 @@ package dev.sparsa.cuda;
 
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.backend.PreparedPlan;
-import dev.sparsa.spec.RunOptions;
-import dev.sparsa.tensor.Device;
-import dev.sparsa.tensor.Layout;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.BackendUnavailableException;
 import dev.sparsa.backend.ForwardArguments;
+import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.RunOptions;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import java.lang.ref.Reference;
 import java.util.Arrays;
-import java.util.Map;
 import java.util.HashMap;
+import java.util.Map;
 import java.util.function.Supplier;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -299,7 +299,7 @@ public final class CudaBackend implements AttentionBackend {
         rt.device().makeCurrent();
         int tileRows = plan.geometry().tileRows();
         DevicePlan dp = tileRows == 64 ? new DevicePlan(rt.device(), plan, 64) : new DevicePlan(rt.device(), plan, tileRows, 64);
-        return new CudaPreparedPlan(plan, Device.cuda(rt.device().ordinal()), rt, dp);
+        return new CudaPreparedPlan(plan, this, Device.cuda(rt.device().ordinal()), rt, dp);
     }
 
     /**

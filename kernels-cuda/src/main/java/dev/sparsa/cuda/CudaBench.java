@@ -1,15 +1,15 @@
 package dev.sparsa.cuda;
 
-import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.backend.PreparedPlan;
-import dev.sparsa.spec.Options;
-import dev.sparsa.tensor.Device;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import java.io.IOException;

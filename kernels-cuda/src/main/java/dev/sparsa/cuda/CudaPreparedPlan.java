@@ -16,8 +16,8 @@ final class CudaPreparedPlan extends PreparedPlan {
     private final DevicePlan devicePlan;
     private final Cleaner.Cleanable cleanable;
 
-    CudaPreparedPlan(SparsePlan plan, Device device, CudaRuntime runtime, DevicePlan devicePlan) {
-        super(plan, "cuda", device);
+    CudaPreparedPlan(SparsePlan plan, CudaBackend backend, Device device, CudaRuntime runtime, DevicePlan devicePlan) {
+        super(plan, backend, device);
         this.runtime = runtime;
         this.devicePlan = devicePlan;
         // the action holds the device plan only, never this object, so that the cleaner can run

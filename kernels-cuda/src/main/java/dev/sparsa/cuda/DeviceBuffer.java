@@ -1,13 +1,13 @@
 package dev.sparsa.cuda;
 
-import dev.sparsa.tensor.Device;
-import dev.sparsa.tensor.DeviceMemory;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemsetD8;
 
+import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.DeviceMemory;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -2,12 +2,12 @@ package dev.sparsa.patterns;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.reference.PairMask;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.TileGeometry;
 import java.util.ArrayList;
 import java.util.List;
 

@@ -4,11 +4,11 @@ import static dev.sparsa.patterns.Definitions.assertTokenSet;
 import static dev.sparsa.patterns.Definitions.causalOk;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.patterns.window.PerHeadWindows;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
 import org.junit.jupiter.api.Test;
 

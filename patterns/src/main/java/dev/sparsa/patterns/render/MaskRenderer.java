@@ -1,7 +1,5 @@
 package dev.sparsa.patterns.render;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.Patterns;
 import dev.sparsa.patterns.compose.CompensationToken;
@@ -10,6 +8,8 @@ import dev.sparsa.patterns.verticalslash.VsSemantics;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.Tensor;
 import java.awt.image.BufferedImage;

@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
 import java.util.ArrayList;
 import java.util.List;

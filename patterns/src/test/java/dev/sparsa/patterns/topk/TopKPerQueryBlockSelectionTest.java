@@ -2,12 +2,12 @@ package dev.sparsa.patterns.topk;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
-import dev.sparsa.spec.AttentionShape;
-import dev.sparsa.spec.Options;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.PlanContext;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
