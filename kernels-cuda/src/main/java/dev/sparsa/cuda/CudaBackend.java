@@ -330,10 +330,11 @@ public final class CudaBackend implements AttentionBackend {
         try (Tensor dq = CudaTensors.upload(dev, q);
              Tensor dk = CudaTensors.upload(dev, k);
              Tensor dv = CudaTensors.upload(dev, v);
+             // NaN-filled: the kernels write every row, and a row one failed to write can never pass as zero
              Tensor dOut = CudaTensors.allocate(dev, out.dtype(), Layout.BHSD, out.batch(), out.heads(), out.seqLen(),
-                     out.dim());
+                     out.dim(), (byte) 0xFF);
              Tensor dLse = lse == null ? null : CudaTensors.allocate(dev, DType.F32, Layout.BHSD, lse.batch(), lse.heads(),
-                     lse.seqLen(), 1)) {
+                     lse.seqLen(), 1, (byte) 0xFF)) {
             run(c, dq, dk, dv, dOut, dLse, options, null);
             Tensor.copy(dOut, out);
             if (lse != null) {

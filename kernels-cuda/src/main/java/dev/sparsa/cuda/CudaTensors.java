@@ -24,6 +24,12 @@ public final class CudaTensors {
      * @throws CudaException if the device has not enough memory
      */
     public static Tensor allocate(CudaDevice device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        return allocate(device, dtype, layout, batch, heads, seq, dim, (byte) 0);
+    }
+
+    /** As {@link #allocate}, every byte set to {@code fill} (0xFF makes every element a NaN). */
+    static Tensor allocate(CudaDevice device, DType dtype, Layout layout, int batch, int heads, int seq, int dim,
+                           byte fill) {
         if (device == null || dtype == null || layout == null) {
             throw new IllegalArgumentException("device, dtype and layout: must not be null");
         }
@@ -34,7 +40,7 @@ public final class CudaTensors {
         long bytes = Math.multiplyExact(Math.multiplyExact((long) batch * heads, (long) seq) * dim, (long) dtype.byteSize());
         DeviceBuffer buf = new DeviceBuffer(device, bytes);
         try {
-            buf.fill((byte) 0);
+            buf.fill(fill);
             return Tensor.onDevice(buf, dtype, layout, batch, heads, seq, dim);
         } catch (RuntimeException e) {
             buf.close();
