@@ -185,11 +185,11 @@ public final class Attention {
         }
         AttentionShape s = AttentionShape.of(q, k, v);
         Device where = ForwardArguments.device(q, k, v, null, null);
-        Tensor out = backend.allocate(where, options.outputTypeFor(q.dtype()), Layout.BHSD, s.batch(), s.qHeads(),
+        Tensor out = backend.allocateOutput(where, options.outputTypeFor(q.dtype()), Layout.BHSD, s.batch(), s.qHeads(),
                 s.queryLength(), s.valueDim());
         Tensor lse = null;
         try {
-            lse = withLse ? backend.allocate(where, DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1) : null;
+            lse = withLse ? backend.allocateOutput(where, DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1) : null;
             backend.forward(plan, q, k, v, out, lse, options);
             return new AttentionResult(out, lse);
         } catch (RuntimeException | Error e) {

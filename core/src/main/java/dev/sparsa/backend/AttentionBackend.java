@@ -145,4 +145,15 @@ public interface AttentionBackend {
         }
         return Tensor.allocate(dtype, layout, batch, heads, seq, dim);
     }
+
+    /**
+     * A tensor on {@code device} for an output that the next {@code forward} writes entirely: its
+     * contents before that are unspecified, so a backend on an accelerator may skip clearing it. The
+     * facade allocates its outputs this way. Defaults to {@link #allocate}.
+     *
+     * @throws IllegalArgumentException if this backend does not run on the device
+     */
+    default Tensor allocateOutput(Device device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        return allocate(device, dtype, layout, batch, heads, seq, dim);
+    }
 }

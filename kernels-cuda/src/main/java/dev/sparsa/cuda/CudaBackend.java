@@ -15,9 +15,12 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 import jcuda.Pointer;
@@ -36,18 +39,22 @@ import jcuda.driver.CUfunction;
  *
  * <p>{@link #prepare(SparsePlan, Device)} uploads a plan to one device ({@code cuda:N}); every
  * later {@code forward} with that prepared plan reuses it. Device tensors ({@link CudaTensors}) run
- * without copies; host tensors are copied in and the output copied back (the output is never
- * uploaded). {@link #forwardAsync} queues the kernels on a caller's {@link CudaStream}. Thread-safe:
- * every call binds the device's primary context to its thread and runs on its own stream.
+ * without copies; host tensors are copied in through pinned buffers and the output copied back (the
+ * output is never uploaded). A caller's stream ({@link CudaStream#use()}, {@link #forwardAsync}) takes
+ * the work instead of the backend's own. Thread-safe: every call binds the device's primary context
+ * to its thread.
  */
 public final class CudaBackend implements AttentionBackend {
     private static final Object SHARED_LOCK = new Object();
     private static volatile Probe shared;
+    /** Runtimes of devices other than the default one, opened on first use, shared by service-loaded instances. */
+    private static final Map<Integer, CudaRuntime> SHARED_OTHERS = new HashMap<>();
+    /** The kernels the last call on this thread launched (for tests that check routing). */
+    private static final ThreadLocal<String> LAST_KERNEL = new ThreadLocal<>();
 
     private final Supplier<CudaRuntime> opener;
     private volatile Probe probe;
-    /** Runtimes of devices other than the default one, opened on first use. */
-    private final Map<Integer, CudaRuntime> others = new HashMap<>();
+    private final Map<Integer, CudaRuntime> others;
 
     /** The outcome of opening the runtime: a runtime, or the reason there is none. */
     private record Probe(CudaRuntime runtime, Availability availability) {
@@ -56,11 +63,13 @@ public final class CudaBackend implements AttentionBackend {
     /** The service-loader constructor: cheap, touches no JCuda class. */
     public CudaBackend() {
         this.opener = null;
+        this.others = SHARED_OTHERS;
     }
 
     /** A backend whose runtime comes from {@code opener} (tests inject failures here). */
     CudaBackend(Supplier<CudaRuntime> opener) {
         this.opener = opener;
+        this.others = new HashMap<>();
     }
 
     @Override
@@ -148,7 +157,8 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * The device this backend runs on, for allocating {@link CudaTensor}s.
+     * The default device this backend runs on ({@code -Dsparsa.cuda.device=N}, else 0), for
+     * allocating {@link CudaTensors}.
      *
      * @throws BackendUnavailableException with the reason when the backend is unavailable
      */
@@ -237,6 +247,15 @@ public final class CudaBackend implements AttentionBackend {
         return CudaTensors.allocate(device(device), dtype, layout, batch, heads, seq, dim);
     }
 
+    /** On a CUDA device: a tensor from the device's block cache, not cleared (the kernels write every element). */
+    @Override
+    public Tensor allocateOutput(Device device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
+        if (device != null && device.isHost()) {
+            return Tensor.allocate(dtype, layout, batch, heads, seq, dim);
+        }
+        return CudaTensors.allocate(device(device), dtype, layout, batch, heads, seq, dim, null);
+    }
+
     @Override
     public boolean supports(TileGeometry geometry) {
         return KernelChoice.GEOMETRIES.contains(geometry);
@@ -303,10 +322,16 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * Runs a prepared plan. Device tensors (on the plan's device) are read and written in place;
-     * host tensors are copied in, and the output (and LSE) copied back. See {@link
-     * AttentionBackend#forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)}.
-     * Returns once the kernels have finished.
+     * Runs a prepared plan. Device tensors (on the plan's device) are read and written in place; host
+     * tensors are copied in through pinned buffers and the output (and LSE) copied back the same way
+     * (the output is never uploaded). See {@link AttentionBackend#forward(PreparedPlan, Tensor,
+     * Tensor, Tensor, Tensor, Tensor, RunOptions)}.
+     *
+     * <p>The work runs on the stream the calling thread made current for the device ({@link
+     * CudaStream#use()}), else on a stream of its own. On a stream of its own, and for host tensors,
+     * the call returns once the kernels have finished; on the caller's stream, a call on device
+     * tensors returns once the kernels are queued (plans whose rows need an LSE merge wait for the
+     * stream, since their scratch memory is freed before returning).
      *
      * @throws IllegalArgumentException for mismatched arguments, a head dim outside {@link
      *     KernelChoice#HEAD_DIMS}, a (headDim, valueDim) pair outside {@link KernelChoice#MIXED_DIMS},
@@ -321,26 +346,103 @@ public final class CudaBackend implements AttentionBackend {
         if (c.shape().queryLength() == 0) {
             return;
         }
-        if (!c.host()) {
-            run(c, q, k, v, out, lse, options, null);
-            return;
-        }
         CudaDevice dev = c.plan().runtime().device();
-        // host tensors: inputs copied in (in their own strides); the output is allocated, not uploaded
-        try (Tensor dq = CudaTensors.upload(dev, q);
-             Tensor dk = CudaTensors.upload(dev, k);
-             Tensor dv = CudaTensors.upload(dev, v);
-             // NaN-filled: the kernels write every row, and a row one failed to write can never pass as zero
-             Tensor dOut = CudaTensors.allocate(dev, out.dtype(), Layout.BHSD, out.batch(), out.heads(), out.seqLen(),
-                     out.dim(), (byte) 0xFF);
-             Tensor dLse = lse == null ? null : CudaTensors.allocate(dev, DType.F32, Layout.BHSD, lse.batch(), lse.heads(),
-                     lse.seqLen(), 1, (byte) 0xFF)) {
-            run(c, dq, dk, dv, dOut, dLse, options, null);
-            Tensor.copy(dOut, out);
-            if (lse != null) {
-                Tensor.copy(dLse, lse);
+        CudaStream given = CudaStream.current(dev.ordinal());
+        if (given != null && given.device().ordinal() != dev.ordinal()) {
+            throw new IllegalStateException("stream: " + given + " is current for cuda:" + dev.ordinal());
+        }
+        CudaStream stream = given != null ? given : new CudaStream(dev);
+        try {
+            if (c.host()) {
+                forwardStaged(c, q, k, v, out, lse, options, stream);
+            } else {
+                run(c, q, k, v, out, lse, options, stream, given == null);
+            }
+        } finally {
+            if (given == null) {
+                stream.close();
             }
         }
+    }
+
+    /**
+     * Host tensors: Q, K, V copied into device buffers of their own strides (the span each view
+     * reaches), the output and LSE written into NaN-filled device buffers and copied back; the
+     * buffers come from the device's block cache and go back once the copies are done.
+     */
+    private void forwardStaged(Call c, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options,
+                               CudaStream stream) {
+        CudaDevice dev = c.plan().runtime().device();
+        List<DeviceBuffer> buffers = new ArrayList<>();
+        try {
+            List<HostStaging.Piece> in = new ArrayList<>();
+            Tensor dq = stagedInput(dev, q, buffers, in);
+            Tensor dk = stagedInput(dev, k, buffers, in);
+            Tensor dv = stagedInput(dev, v, buffers, in);
+            dev.staging().upload(in, stream);
+            Staged o = stagedOutput(dev, out, buffers, stream);
+            Staged l = lse == null ? null : stagedOutput(dev, lse, buffers, stream);
+            run(c, dq, dk, dv, o.device(), l == null ? null : l.device(), options, stream, false);
+            List<HostStaging.Piece> back = new ArrayList<>();
+            back.add(o.piece());
+            if (l != null) {
+                back.add(l.piece());
+            }
+            dev.staging().download(back, stream);
+            stream.synchronize(LAST_KERNEL.get());
+            o.finish(out);
+            if (l != null) {
+                l.finish(lse);
+            }
+        } catch (RuntimeException | Error e) {
+            // a failed call may leave work queued on the buffers: wait before they are reused
+            try {
+                stream.synchronize();
+            } catch (RuntimeException ignored) {
+                // the first failure is the one to report
+            }
+            throw e;
+        } finally {
+            for (DeviceBuffer b : buffers) {
+                b.close();
+            }
+        }
+    }
+
+    /** A device copy of a host input in the host's strides; its span joins the upload. */
+    private static Tensor stagedInput(CudaDevice dev, Tensor host, List<DeviceBuffer> buffers,
+                                      List<HostStaging.Piece> pieces) {
+        DeviceBuffer b = DeviceBuffer.scratch(dev, host.spanBytes());
+        buffers.add(b);
+        pieces.add(new HostStaging.Piece(host.segment().asSlice(host.byteOffset(), host.spanBytes()), b.pointer()));
+        return Tensor.wrapDevice(b, host.dtype(), host.shape(), host.strides(), 0);
+    }
+
+    /**
+     * A staged output: the device tensor the kernels write, the piece copied back, and, for a host
+     * view with holes, the heap span it lands in before its rows are copied into the view.
+     */
+    private record Staged(Tensor device, HostStaging.Piece piece, Tensor landing) {
+        void finish(Tensor host) {
+            if (landing != null) {
+                HostSpan.copyView(landing, host);
+            }
+        }
+    }
+
+    private static Staged stagedOutput(CudaDevice dev, Tensor host, List<DeviceBuffer> buffers, CudaStream stream) {
+        boolean direct = host.spanIsDense();
+        long[] strides = direct ? host.strides() : Layout.BHSD.strides(host.batch(), host.heads(), host.seqLen(), host.dim());
+        Tensor landing = direct ? null : Tensor.allocate(host.dtype(), Layout.BHSD, host.batch(), host.heads(),
+                host.seqLen(), host.dim());
+        long bytes = direct ? host.spanBytes() : landing.spanBytes();
+        DeviceBuffer b = DeviceBuffer.scratch(dev, bytes);
+        buffers.add(b);
+        // NaN-filled: the kernels write every row, and a row one failed to write can never pass as zero
+        b.fill((byte) 0xFF, stream);
+        MemorySegment target = direct ? host.segment().asSlice(host.byteOffset(), bytes) : landing.segment();
+        return new Staged(Tensor.wrapDevice(b, host.dtype(), host.shape(), strides, 0),
+                new HostStaging.Piece(target, b.pointer()), landing);
     }
 
     /**
@@ -362,9 +464,18 @@ public final class CudaBackend implements AttentionBackend {
         if (c.host()) {
             throw new IllegalArgumentException("q: forwardAsync takes device tensors (CudaTensors), got host tensors");
         }
-        if (c.shape().queryLength() > 0) {
-            run(c, q, k, v, out, lse, options, stream);
+        if (stream.device().ordinal() != c.plan().runtime().device().ordinal()) {
+            throw new IllegalArgumentException("stream: on cuda:" + stream.device().ordinal() + " but the plan is on cuda:"
+                    + c.plan().runtime().device().ordinal());
         }
+        if (c.shape().queryLength() > 0) {
+            run(c, q, k, v, out, lse, options, stream, false);
+        }
+    }
+
+    /** The kernels the last call on this thread launched, or null (for tests that check routing). */
+    static String lastKernel() {
+        return LAST_KERNEL.get();
     }
 
     /** A validated call: the prepared plan, its shape, the kernel, and whether the tensors are on the host. */
@@ -434,8 +545,12 @@ public final class CudaBackend implements AttentionBackend {
         return CudaTensors.buffer("tensor", t).pointer(t.byteOffset());
     }
 
+    /**
+     * Queues the kernels on {@code stream}; waits for them when {@code wait} is set or when merge
+     * scratch memory has to be freed.
+     */
     private void run(Call c, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options,
-                     CudaStream given) {
+                     CudaStream stream, boolean wait) {
         CudaRuntime rt = c.plan().runtime();
         KernelChoice kc = c.kernel();
         SparsePlan plan = c.plan().plan();
@@ -457,9 +572,9 @@ public final class CudaBackend implements AttentionBackend {
         CUdeviceptr none = new CUdeviceptr();
         CUdeviceptr lsePtr = lse == null ? none : pointer(lse);
         long entries = dp.scratchEntries();
-        DeviceBuffer scratchO = entries > 0 ? new DeviceBuffer(dev, entries * s.valueDim() * 4L) : null;
-        DeviceBuffer scratchLse = entries > 0 ? new DeviceBuffer(dev, entries * 4L) : null;
-        CudaStream stream = given != null ? given : new CudaStream(dev);
+        DeviceBuffer scratchO = entries > 0 ? DeviceBuffer.scratch(dev, entries * s.valueDim() * 4L) : null;
+        DeviceBuffer scratchLse = entries > 0 ? DeviceBuffer.scratch(dev, entries * 4L) : null;
+        String launched = work.items() > 0 ? kc.name() : null;
         try {
             CUdeviceptr so = scratchO == null ? none : scratchO.pointer();
             CUdeviceptr sl = scratchLse == null ? none : scratchLse.pointer();
@@ -486,18 +601,22 @@ public final class CudaBackend implements AttentionBackend {
                         Pointer.to(dp.ints().pointer()), Pointer.to(dp.mergeWork().pointer()), Pointer.to(scalars));
                 Cuda.check(cuLaunchKernel(f, (s.queryLength() + 7) / 8, dp.mergeSlices(), 1, 256, 1, 1, 0, stream.handle(),
                         params, null), "cuLaunchKernel", merge);
+                launched = launched == null ? merge : launched + "+" + merge;
             }
-            if (given == null || scratchO != null) {
+            LAST_KERNEL.set(launched);
+            if (wait || scratchO != null) {
                 stream.synchronize(kc.name());
             }
         } finally {
-            if (given == null) {
-                stream.close();
-            }
             if (scratchO != null) {
+                // the blocks go back to the cache: nothing queued may still use them (a second wait after a
+                // failure reports nothing new)
+                try {
+                    stream.synchronize();
+                } catch (RuntimeException ignored) {
+                    // the failure is reported by the call above
+                }
                 scratchO.close();
-            }
-            if (scratchLse != null) {
                 scratchLse.close();
             }
             Reference.reachabilityFence(c.plan());

@@ -5,6 +5,7 @@ import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
@@ -32,6 +33,9 @@ public final class CudaDevice implements AutoCloseable {
     private final int multiprocessors;
     private final int maxSharedPerBlockOptin;
     private final int deviceCount;
+    private final long totalMemory;
+    private volatile DeviceBlockCache blocks;
+    private volatile HostStaging staging;
     private volatile boolean closed;
 
     /**
@@ -64,6 +68,9 @@ public final class CudaDevice implements AutoCloseable {
         this.minor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
         this.multiprocessors = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
         this.maxSharedPerBlockOptin = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+        long[] mem = new long[1];
+        Cuda.check(cuDeviceTotalMem(mem, device), "cuDeviceTotalMem");
+        this.totalMemory = mem[0];
         int[] v = new int[1];
         Cuda.check(cuDriverGetVersion(v), "cuDriverGetVersion");
         this.driverVersion = v[0];
@@ -110,6 +117,55 @@ public final class CudaDevice implements AutoCloseable {
 
     public int multiprocessors() {
         return multiprocessors;
+    }
+
+    /** The device's memory in bytes. */
+    public long totalMemory() {
+        return totalMemory;
+    }
+
+    /**
+     * Device memory blocks kept for reuse by tensors and staging buffers on this device: at most
+     * {@code -Dsparsa.cuda.cacheBytes} bytes (default an eighth of the device's memory; 0 turns the
+     * cache off).
+     */
+    DeviceBlockCache blocks() {
+        DeviceBlockCache b = blocks;
+        if (b == null) {
+            synchronized (this) {
+                if (blocks == null) {
+                    blocks = new DeviceBlockCache(this, Long.getLong("sparsa.cuda.cacheBytes", totalMemory / 8));
+                }
+                b = blocks;
+            }
+        }
+        return b;
+    }
+
+    /** Bytes of device memory cached for reuse (freed tensors and staging buffers). */
+    public long cachedBytes() {
+        return blocks == null ? 0 : blocks.cachedBytes();
+    }
+
+    /** Frees the device memory cached for reuse (as PyTorch's {@code empty_cache}). */
+    public void releaseCachedMemory() {
+        if (blocks != null) {
+            blocks.trim();
+        }
+    }
+
+    /** The pinned host buffers that copies between the host and this device go through. */
+    HostStaging staging() {
+        HostStaging s = staging;
+        if (s == null) {
+            synchronized (this) {
+                if (staging == null) {
+                    staging = new HostStaging(this);
+                }
+                s = staging;
+            }
+        }
+        return s;
     }
 
     /** Most dynamic shared memory one block may opt into, in bytes. */

@@ -10,8 +10,11 @@ import dev.sparsa.tensor.Tensor;
  * or {@link Tensor#copy(Tensor, Tensor)}.
  *
  * <p>{@link #allocate} and {@link #upload} return tensors that own their memory: close them (they
- * are {@link AutoCloseable}). {@link #wrap} puts a view over memory another library allocated
- * (PyTorch through a bridge, JCuda, JavaCPP) by its address; closing that view frees nothing.
+ * are {@link AutoCloseable}). Their memory comes from the device's cache of blocks and goes back to
+ * it on close, after the device has finished the work queued before (as {@code cuMemFree} waits);
+ * {@link CudaDevice#releaseCachedMemory()} frees the cache. {@link #wrap} puts a view over memory
+ * another library allocated (PyTorch's {@code tensor.data_ptr()}, JCuda's {@code cuMemAlloc},
+ * JavaCPP) by its address; closing that view frees nothing.
  */
 public final class CudaTensors {
     private CudaTensors() {
@@ -24,12 +27,15 @@ public final class CudaTensors {
      * @throws CudaException if the device has not enough memory
      */
     public static Tensor allocate(CudaDevice device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
-        return allocate(device, dtype, layout, batch, heads, seq, dim, (byte) 0);
+        return allocate(device, dtype, layout, batch, heads, seq, dim, (Byte) (byte) 0);
     }
 
-    /** As {@link #allocate}, every byte set to {@code fill} (0xFF makes every element a NaN). */
+    /**
+     * As {@link #allocate}, every byte set to {@code fill} (0xFF makes every element a NaN), or left
+     * as the memory held it when {@code fill} is null (for outputs a kernel overwrites).
+     */
     static Tensor allocate(CudaDevice device, DType dtype, Layout layout, int batch, int heads, int seq, int dim,
-                           byte fill) {
+                           Byte fill) {
         if (device == null || dtype == null || layout == null) {
             throw new IllegalArgumentException("device, dtype and layout: must not be null");
         }
@@ -38,9 +44,11 @@ public final class CudaTensors {
                     + heads + ", " + seq + ", " + dim + "]");
         }
         long bytes = Math.multiplyExact(Math.multiplyExact((long) batch * heads, (long) seq) * dim, (long) dtype.byteSize());
-        DeviceBuffer buf = new DeviceBuffer(device, bytes);
+        DeviceBuffer buf = DeviceBuffer.cached(device, bytes);
         try {
-            buf.fill(fill);
+            if (fill != null) {
+                buf.fill(fill);
+            }
             return Tensor.onDevice(buf, dtype, layout, batch, heads, seq, dim);
         } catch (RuntimeException e) {
             buf.close();
@@ -59,7 +67,7 @@ public final class CudaTensors {
         if (!host.isHost()) {
             throw new IllegalArgumentException("host: " + host + " is not a host tensor");
         }
-        DeviceBuffer buf = new DeviceBuffer(device, host.spanBytes());
+        DeviceBuffer buf = DeviceBuffer.cached(device, host.spanBytes());
         try {
             Tensor t = wrapOwned(buf, host);
             Tensor.copy(host, t);
@@ -88,6 +96,21 @@ public final class CudaTensors {
             throw new IllegalArgumentException("device: must not be null");
         }
         return Tensor.wrapDevice(DeviceBuffer.foreign(device, address, bytes), dtype, shape, strides, offset);
+    }
+
+    /**
+     * A contiguous view in {@code layout} over CUDA memory of another library ({@code bytes} bytes at
+     * {@code address}); closing it frees nothing.
+     *
+     * @throws IllegalArgumentException if the address is 0 or the shape needs more than {@code bytes}
+     */
+    public static Tensor wrap(CudaDevice device, long address, long bytes, DType dtype, Layout layout, int batch,
+                              int heads, int seq, int dim) {
+        if (layout == null) {
+            throw new IllegalArgumentException("layout: must not be null");
+        }
+        return wrap(device, address, bytes, dtype, new int[] {batch, heads, seq, dim},
+                layout.strides(batch, heads, seq, dim), 0);
     }
 
     /**

@@ -1,56 +1,82 @@
 package dev.sparsa.cuda;
 
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemsetD8;
+import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
 
 import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.DeviceMemory;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import java.util.List;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 
 /**
- * Device memory of a fixed size on the {@link CudaDevice}'s context (cuMemAlloc, 256-byte aligned),
- * freed by {@link #close()} (idempotent). Copies to and from host memory take any {@link
- * MemorySegment}, heap or native, in chunks under 2 GiB: native segments go straight through their
- * {@link ByteBuffer} view, heap segments through a JCuda pointer to their Java array (a heap segment
- * over a {@code float[]} has no byte-buffer view), read-only heap views through a direct staging
- * buffer. Not thread-safe for concurrent close.
+ * Device memory of a fixed size on the {@link CudaDevice}'s context, freed by {@link #close()}
+ * (idempotent). Three kinds: plain {@code cuMemAlloc} memory (plans); blocks of the device's {@link
+ * DeviceBlockCache} (tensors and staging buffers: closing gives the block back for reuse); and
+ * memory of another library wrapped by its address, never freed here. Closing a cached block that a
+ * caller held first waits for the device ({@code cuCtxSynchronize}, as {@code cuMemFree} does), so
+ * that no queued work still uses it when it is handed out again; the backend's own staging buffers
+ * are given back after their stream is synchronized, without that wait.
+ *
+ * <p>Host copies take any {@link MemorySegment}, heap or native, and go through the device's pinned
+ * {@link HostStaging}. Not thread-safe for concurrent close.
  */
 public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
-    /** Largest piece one host copy moves (well under ByteBuffer's 2 GiB limit). */
-    static final long CHUNK = 256L << 20;
+    private enum Kind { OWNED, CACHED, CACHED_INTERNAL, FOREIGN }
 
     private final CudaDevice device;
     private final CUdeviceptr ptr;
     private final long bytes;
-    /** False for memory of another library wrapped by its address: never freed here. */
-    private final boolean owned;
+    private final Kind kind;
     private volatile boolean closed;
 
+    /** Plain device memory of {@code bytes} bytes ({@code cuMemAlloc}), freed by {@link #close()}. */
     DeviceBuffer(CudaDevice device, long bytes) {
+        this(device, allocate(device, bytes), bytes, Kind.OWNED);
+    }
+
+    private static CUdeviceptr allocate(CudaDevice device, long bytes) {
         if (bytes < 0) {
             throw new IllegalArgumentException("bytes: must be >= 0, got " + bytes);
         }
-        this.device = device;
-        this.bytes = bytes;
-        this.ptr = new CUdeviceptr();
-        this.owned = true;
+        CUdeviceptr p = new CUdeviceptr();
         device.makeCurrent();
-        Cuda.check(cuMemAlloc(ptr, Math.max(bytes, 1)), "cuMemAlloc(" + bytes + " bytes)");
+        Cuda.check(cuMemAlloc(p, Math.max(bytes, 1)), "cuMemAlloc(" + bytes + " bytes)");
+        return p;
     }
 
-    private DeviceBuffer(CudaDevice device, long address, long bytes) {
+    private DeviceBuffer(CudaDevice device, CUdeviceptr ptr, long bytes, Kind kind) {
         this.device = device;
+        this.ptr = ptr;
         this.bytes = bytes;
-        // a pointer of value 0 offset by the address: JCuda passes native pointer + byte offset
-        this.ptr = (CUdeviceptr) new CUdeviceptr().withByteOffset(address);
-        this.owned = false;
+        this.kind = kind;
+    }
+
+    /**
+     * A block of the device's cache for a caller (a tensor): closing it waits for the device, then
+     * gives the block back.
+     */
+    static DeviceBuffer cached(CudaDevice device, long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("bytes: must be >= 0, got " + bytes);
+        }
+        return new DeviceBuffer(device, device.blocks().take(Math.max(bytes, 1)), bytes, Kind.CACHED);
+    }
+
+    /**
+     * A block of the device's cache for the backend's own use; closing gives it back at once, so the
+     * owner closes it only after the work using it has finished (its stream synchronized).
+     */
+    static DeviceBuffer scratch(CudaDevice device, long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("bytes: must be >= 0, got " + bytes);
+        }
+        return new DeviceBuffer(device, device.blocks().take(Math.max(bytes, 1)), bytes, Kind.CACHED_INTERNAL);
     }
 
     /**
@@ -64,7 +90,8 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
             throw new IllegalArgumentException("memory: need a non-zero address and bytes >= 0, got address 0x"
                     + Long.toHexString(address) + " and " + bytes + " bytes");
         }
-        return new DeviceBuffer(device, address, bytes);
+        // a pointer of value 0 offset by the address: JCuda passes native pointer + byte offset
+        return new DeviceBuffer(device, (CUdeviceptr) new CUdeviceptr().withByteOffset(address), bytes, Kind.FOREIGN);
     }
 
     /** Size in bytes. */
@@ -131,82 +158,25 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
         return byteOffset == 0 ? ptr : (CUdeviceptr) ptr.withByteOffset(byteOffset);
     }
 
-    /**
-     * A JCuda pointer to the Java array behind a heap segment, at the segment's start (JCuda pins the
-     * array for the copy), or null for native segments and read-only views.
-     */
-    private static Pointer arrayPointer(MemorySegment seg) {
-        if (seg.isNative() || seg.isReadOnly()) {
-            return null;
-        }
-        Object base = seg.heapBase().orElse(null);
-        Pointer p = switch (base) {
-            case float[] f -> Pointer.to(f);
-            case short[] h -> Pointer.to(h);
-            case byte[] b -> Pointer.to(b);
-            case int[] i -> Pointer.to(i);
-            case long[] l -> Pointer.to(l);
-            case double[] d -> Pointer.to(d);
-            case null, default -> null;
-        };
-        // for a heap segment, address() is its byte offset into the array
-        return p == null ? null : p.withByteOffset(seg.address());
-    }
-
-    /** Copies {@code src} (all of it) to bytes {@code [at, at + src.byteSize())} of this buffer. */
+    /** Copies {@code src} (all of it) to bytes {@code [at, at + src.byteSize())} of this buffer; returns when done. */
     public void copyFrom(MemorySegment src, long at) {
         checkRange(at, src.byteSize());
-        device.makeCurrent();
-        Pointer array = arrayPointer(src);
-        if (array != null) {
-            for (long done = 0; done < src.byteSize(); done += CHUNK) {
-                long n = Math.min(CHUNK, src.byteSize() - done);
-                Cuda.check(cuMemcpyHtoD(pointer(at + done), array.withByteOffset(done), n), "cuMemcpyHtoD");
-            }
+        if (src.byteSize() == 0) {
             return;
         }
-        boolean heap = src.isNative() == false;
-        ByteBuffer stage = heap ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(src.byteSize(), 1)))
-                .order(ByteOrder.nativeOrder()) : null;
-        for (long done = 0; done < src.byteSize(); done += CHUNK) {
-            long n = Math.min(CHUNK, src.byteSize() - done);
-            MemorySegment piece = src.asSlice(done, n);
-            ByteBuffer bb;
-            if (heap) {
-                MemorySegment.ofBuffer(stage).asSlice(0, n).copyFrom(piece);
-                bb = stage;
-            } else {
-                bb = piece.asByteBuffer();
-            }
-            Cuda.check(cuMemcpyHtoD(pointer(at + done), Pointer.to(bb), n), "cuMemcpyHtoD");
-        }
+        // on the legacy default stream: ordered after the work of every blocking stream, as cuMemcpy is
+        CudaStream s = CudaStream.wrap(device, 0L);
+        device.staging().upload(List.of(new HostStaging.Piece(src, pointer(at))), s);
+        s.synchronize("host to device copy");
     }
 
-    /** Copies bytes {@code [at, at + dst.byteSize())} of this buffer into {@code dst}. */
+    /** Copies bytes {@code [at, at + dst.byteSize())} of this buffer into {@code dst}; returns when done. */
     public void copyTo(MemorySegment dst, long at) {
         checkRange(at, dst.byteSize());
-        device.makeCurrent();
-        Pointer array = arrayPointer(dst);
-        if (array != null) {
-            for (long done = 0; done < dst.byteSize(); done += CHUNK) {
-                long n = Math.min(CHUNK, dst.byteSize() - done);
-                Cuda.check(cuMemcpyDtoH(array.withByteOffset(done), pointer(at + done), n), "cuMemcpyDtoH");
-            }
+        if (dst.byteSize() == 0) {
             return;
         }
-        boolean heap = dst.isNative() == false;
-        ByteBuffer stage = heap ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(dst.byteSize(), 1)))
-                .order(ByteOrder.nativeOrder()) : null;
-        for (long done = 0; done < dst.byteSize(); done += CHUNK) {
-            long n = Math.min(CHUNK, dst.byteSize() - done);
-            MemorySegment piece = dst.asSlice(done, n);
-            if (heap) {
-                Cuda.check(cuMemcpyDtoH(Pointer.to(stage), pointer(at + done), n), "cuMemcpyDtoH");
-                piece.copyFrom(MemorySegment.ofBuffer(stage).asSlice(0, n));
-            } else {
-                Cuda.check(cuMemcpyDtoH(Pointer.to(piece.asByteBuffer()), pointer(at + done), n), "cuMemcpyDtoH");
-            }
-        }
+        device.staging().download(List.of(new HostStaging.Piece(dst, pointer(at))), CudaStream.wrap(device, 0L));
     }
 
     /** Copies a Java int array to the start of this buffer. */
@@ -227,10 +197,19 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
         }
     }
 
-    /** Sets every byte to {@code value}. */
+    /**
+     * Sets every byte to {@code value} on the legacy default stream (work on blocking streams queued
+     * later runs after it).
+     */
     public void fill(byte value) {
         device.makeCurrent();
         Cuda.check(cuMemsetD8(pointer(), value, Math.max(bytes, 1)), "cuMemsetD8");
+    }
+
+    /** Queues setting every byte to {@code value} on {@code stream}. */
+    void fill(byte value, CudaStream stream) {
+        device.makeCurrent();
+        Cuda.check(cuMemsetD8Async(pointer(), value, Math.max(bytes, 1), stream.handle()), "cuMemsetD8Async");
     }
 
     private void checkRange(long at, long n) {
@@ -251,9 +230,19 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
     public synchronized void close() {
         if (!closed) {
             closed = true;
-            if (owned) {
-                device.makeCurrent();
-                Cuda.check(cuMemFree(ptr), "cuMemFree");
+            switch (kind) {
+                case OWNED -> {
+                    device.makeCurrent();
+                    Cuda.check(cuMemFree(ptr), "cuMemFree");
+                }
+                case CACHED -> {
+                    device.makeCurrent();
+                    Cuda.check(cuCtxSynchronize(), "cuCtxSynchronize", "freeing a device buffer");
+                    device.blocks().give(ptr, Math.max(bytes, 1));
+                }
+                case CACHED_INTERNAL -> device.blocks().give(ptr, Math.max(bytes, 1));
+                case FOREIGN -> {
+                }
             }
         }
     }

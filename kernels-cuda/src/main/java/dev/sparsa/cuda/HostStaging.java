@@ -1,0 +1,429 @@
+package dev.sparsa.cuda;
+
+import static jcuda.driver.JCudaDriver.CU_MEMHOSTALLOC_PORTABLE;
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
+import static jcuda.driver.JCudaDriver.cuMemHostRegister;
+import static jcuda.driver.JCudaDriver.cuMemHostUnregister;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoHAsync;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
+
+/**
+ * Copies between host memory (Java arrays or native segments) and one device through page-locked
+ * ("pinned") buffers, which the copy engines read and write at full speed (pageable memory is staged
+ * by the driver at a third of that or less).
+ *
+ * <p>A transfer runs as a pipeline over chunks of {@link #chunkBytes()}: host to device, the copier
+ * threads move chunk c from the Java array into a pinned slot while the DMA of chunks c−1, c−2 runs;
+ * device to host, the DMAs of the next chunks run while chunk c is copied out. Each slot carries an
+ * event, so a slot is rewritten only once its DMA is done. The pinned memory is bounded: rings of
+ * {@link #SLOTS} slots, at most {@link #MAX_RINGS} rings per device (concurrent transfers beyond that
+ * wait for a ring), allocated on first use with {@code cuMemHostAlloc} and kept for the process.
+ * Transfers under {@link #DIRECT_BYTES} go straight through the driver.
+ *
+ * <p>Native segments may instead be page-locked in place ({@code cuMemHostRegister}) for the
+ * transfer ({@code -Dsparsa.cuda.registerHost=true}); registering costs about as much as copying,
+ * so it pays only for memory registered once and reused, which a call cannot know: staging is the
+ * default.
+ *
+ * <p>System properties: {@code sparsa.cuda.stagingThreads} (copier threads, default
+ * min(8, processors / 2), at least 1), {@code sparsa.cuda.stagingChunk} (bytes per chunk, default
+ * 16 MiB).
+ */
+final class HostStaging {
+    /** Pinned slots per ring. */
+    static final int SLOTS = 3;
+    /** Rings per device at most. */
+    static final int MAX_RINGS = 2;
+    /** Smaller transfers go through the driver directly. */
+    static final long DIRECT_BYTES = 256 << 10;
+
+    /** One contiguous piece of a transfer: {@code host.byteSize()} bytes at device address {@code device}. */
+    record Piece(MemorySegment host, CUdeviceptr device) {
+    }
+
+    private final CudaDevice device;
+    private final long chunk;
+    private volatile int threads;
+    private volatile boolean registerNative;
+    private final BlockingQueue<Ring> idle = new ArrayBlockingQueue<>(MAX_RINGS);
+    private final AtomicInteger rings = new AtomicInteger();
+    private volatile ExecutorService copiers;
+
+    /** Staging with the settings of the system properties. */
+    HostStaging(CudaDevice device) {
+        this(device, Long.getLong("sparsa.cuda.stagingChunk", 16L << 20), Integer.getInteger("sparsa.cuda.stagingThreads",
+                Math.min(8, Runtime.getRuntime().availableProcessors() / 2)));
+        this.registerNative = Boolean.getBoolean("sparsa.cuda.registerHost");
+    }
+
+    /** Staging in chunks of {@code chunk} bytes (at least 1 MiB, rounded down to 4 KiB) with {@code threads} copiers. */
+    HostStaging(CudaDevice device, long chunk, int threads) {
+        this.device = device;
+        this.threads = Math.max(1, threads);
+        this.chunk = Math.max(1L << 20, chunk) & ~4095L;
+    }
+
+    long chunkBytes() {
+        return chunk;
+    }
+
+    int threads() {
+        return threads;
+    }
+
+    /** Copier threads for later transfers (benchmarks compare counts). */
+    void setThreads(int n) {
+        if (n < 1) {
+            throw new IllegalArgumentException("threads: must be >= 1, got " + n);
+        }
+        synchronized (this) {
+            threads = n;
+            ExecutorService old = copiers;
+            copiers = null;
+            if (old != null) {
+                old.shutdown();
+            }
+        }
+    }
+
+    /** Whether native segments are registered in place instead of staged (benchmarks compare both). */
+    void setRegisterNative(boolean register) {
+        registerNative = register;
+    }
+
+    boolean registerNative() {
+        return registerNative;
+    }
+
+    /**
+     * Queues the copies of {@code pieces} from the host to the device on {@code stream}. When it
+     * returns the host memory may change (every byte is in pinned memory or on the device); the
+     * DMAs may still run, ordered before later work on the stream.
+     */
+    void upload(List<Piece> pieces, CudaStream stream) {
+        device.makeCurrent();
+        List<Piece> staged = new ArrayList<>();
+        List<Registered> registered = new ArrayList<>();
+        try {
+            for (Piece p : pieces) {
+                long n = p.host().byteSize();
+                if (n == 0) {
+                    continue;
+                }
+                if (n < DIRECT_BYTES) {
+                    direct(p, true);
+                } else if (registerNative && p.host().isNative()) {
+                    registered.add(register(p, true, stream));
+                } else {
+                    staged.add(p);
+                }
+            }
+            if (!staged.isEmpty()) {
+                Ring ring = ring();
+                try {
+                    ring.upload(staged, stream);
+                } finally {
+                    idle.add(ring);
+                }
+            }
+        } finally {
+            unregister(registered, stream);
+        }
+    }
+
+    /**
+     * Copies {@code pieces} from the device to the host after the work queued on {@code stream};
+     * returns when the host memory holds them.
+     */
+    void download(List<Piece> pieces, CudaStream stream) {
+        device.makeCurrent();
+        List<Piece> staged = new ArrayList<>();
+        List<Registered> registered = new ArrayList<>();
+        boolean waited = false;
+        try {
+            for (Piece p : pieces) {
+                long n = p.host().byteSize();
+                if (n == 0) {
+                    continue;
+                }
+                if (n < DIRECT_BYTES) {
+                    if (!waited) {
+                        stream.synchronize();
+                        waited = true;
+                    }
+                    direct(p, false);
+                } else if (registerNative && p.host().isNative()) {
+                    registered.add(register(p, false, stream));
+                } else {
+                    staged.add(p);
+                }
+            }
+            if (!staged.isEmpty()) {
+                Ring ring = ring();
+                try {
+                    ring.download(staged, stream);
+                } finally {
+                    idle.add(ring);
+                }
+            }
+        } finally {
+            unregister(registered, stream);
+        }
+    }
+
+    /** A synchronous pageable copy for small pieces (the stream was synchronized before a download). */
+    private static void direct(Piece p, boolean toDevice) {
+        long n = p.host().byteSize();
+        MemorySegment h = p.host();
+        Pointer hp = h.isNative() ? Pointer.to(h.asByteBuffer()) : null;
+        byte[] tmp = null;
+        if (hp == null) {
+            tmp = new byte[(int) n];
+            if (toDevice) {
+                MemorySegment.copy(h, 0, MemorySegment.ofArray(tmp), 0, n);
+            }
+            hp = Pointer.to(tmp);
+        }
+        if (toDevice) {
+            Cuda.check(cuMemcpyHtoD(p.device(), hp, n), "cuMemcpyHtoD");
+        } else {
+            Cuda.check(cuMemcpyDtoH(hp, p.device(), n), "cuMemcpyDtoH");
+            if (tmp != null) {
+                MemorySegment.copy(MemorySegment.ofArray(tmp), 0, h, 0, n);
+            }
+        }
+    }
+
+    /** A native piece page-locked for one transfer. */
+    private record Registered(List<MemorySegment> parts) {
+    }
+
+    private Registered register(Piece p, boolean toDevice, CudaStream stream) {
+        List<MemorySegment> parts = new ArrayList<>();
+        long n = p.host().byteSize();
+        for (long at = 0; at < n; at += 1L << 30) {
+            MemorySegment part = p.host().asSlice(at, Math.min(1L << 30, n - at));
+            Pointer hp = Pointer.to(part.asByteBuffer());
+            Cuda.check(cuMemHostRegister(hp, part.byteSize(), 0), "cuMemHostRegister");
+            parts.add(part);
+            CUdeviceptr d = (CUdeviceptr) p.device().withByteOffset(at);
+            if (toDevice) {
+                Cuda.check(cuMemcpyHtoDAsync(d, hp, part.byteSize(), stream.handle()), "cuMemcpyHtoDAsync");
+            } else {
+                Cuda.check(cuMemcpyDtoHAsync(hp, d, part.byteSize(), stream.handle()), "cuMemcpyDtoHAsync");
+            }
+        }
+        return new Registered(parts);
+    }
+
+    private void unregister(List<Registered> registered, CudaStream stream) {
+        if (registered.isEmpty()) {
+            return;
+        }
+        // the DMAs read or write the registered pages until the stream gets past them
+        stream.synchronize();
+        for (Registered r : registered) {
+            for (MemorySegment part : r.parts()) {
+                Cuda.check(cuMemHostUnregister(Pointer.to(part.asByteBuffer())), "cuMemHostUnregister");
+            }
+        }
+    }
+
+    private Ring ring() {
+        Ring r = idle.poll();
+        if (r != null) {
+            return r;
+        }
+        if (rings.incrementAndGet() <= MAX_RINGS) {
+            try {
+                return new Ring();
+            } catch (RuntimeException e) {
+                rings.decrementAndGet();
+                throw e;
+            }
+        }
+        rings.decrementAndGet();
+        try {
+            return idle.take();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for a pinned staging buffer", e);
+        }
+    }
+
+    /**
+     * Frees the pinned buffers of idle rings and stops the copier threads (a device's own staging
+     * lives as long as the process; tests close the ones they make).
+     */
+    void close() {
+        Ring r;
+        while ((r = idle.poll()) != null) {
+            r.free();
+            rings.decrementAndGet();
+        }
+        setThreads(threads);
+    }
+
+    private ExecutorService copiers() {
+        ExecutorService e = copiers;
+        if (e == null) {
+            synchronized (this) {
+                e = copiers;
+                if (e == null) {
+                    AtomicInteger n = new AtomicInteger();
+                    e = Executors.newFixedThreadPool(Math.max(1, threads - 1), r -> {
+                        Thread t = new Thread(r, "sparsa-cuda-staging-" + n.incrementAndGet());
+                        t.setDaemon(true);
+                        return t;
+                    });
+                    copiers = e;
+                }
+            }
+        }
+        return e;
+    }
+
+    /**
+     * Copies {@code n} bytes between two segments with the copier threads (the calling thread takes
+     * one share), in shares of at least 1 MiB.
+     */
+    private void parallelCopy(MemorySegment src, long srcAt, MemorySegment dst, long dstAt, long n) {
+        int t = (int) Math.max(1, Math.min(threads, n >> 20));
+        if (t == 1) {
+            MemorySegment.copy(src, srcAt, dst, dstAt, n);
+            return;
+        }
+        long share = (n + t - 1) / t;
+        share = (share + 63) & ~63L;
+        CountDownLatch done = new CountDownLatch(t - 1);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        ExecutorService pool = copiers();
+        for (int i = 1; i < t; i++) {
+            long from = Math.min(n, i * share);
+            long len = Math.min(share, n - from);
+            pool.execute(() -> {
+                try {
+                    if (len > 0) {
+                        MemorySegment.copy(src, srcAt + from, dst, dstAt + from, len);
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                } finally {
+                    done.countDown();
+                }
+            });
+        }
+        MemorySegment.copy(src, srcAt, dst, dstAt, Math.min(share, n));
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while staging a copy", e);
+        }
+        if (failure.get() != null) {
+            throw new IllegalStateException("staging copy failed", failure.get());
+        }
+    }
+
+    /** {@link #SLOTS} pinned buffers of one chunk each, with an event per slot. */
+    private final class Ring {
+        private final Pointer[] pinned = new Pointer[SLOTS];
+        private final MemorySegment[] slot = new MemorySegment[SLOTS];
+        private final CUevent[] done = new CUevent[SLOTS];
+        private final boolean[] inFlight = new boolean[SLOTS];
+
+        Ring() {
+            device.makeCurrent();
+            for (int i = 0; i < SLOTS; i++) {
+                pinned[i] = new Pointer();
+                Cuda.check(cuMemHostAlloc(pinned[i], chunk, CU_MEMHOSTALLOC_PORTABLE), "cuMemHostAlloc(" + chunk + " bytes)");
+                slot[i] = MemorySegment.ofBuffer(pinned[i].getByteBuffer(0, chunk));
+                done[i] = new CUevent();
+                Cuda.check(cuEventCreate(done[i], CUevent_flags.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+            }
+        }
+
+        void free() {
+            device.makeCurrent();
+            for (int i = 0; i < SLOTS; i++) {
+                await(i);
+                Cuda.check(cuMemFreeHost(pinned[i]), "cuMemFreeHost");
+                Cuda.check(cuEventDestroy(done[i]), "cuEventDestroy");
+            }
+        }
+
+        private void await(int s) {
+            if (inFlight[s]) {
+                Cuda.check(cuEventSynchronize(done[s]), "cuEventSynchronize", "staging copy");
+                inFlight[s] = false;
+            }
+        }
+
+        void upload(List<Piece> pieces, CudaStream stream) {
+            int c = 0;
+            for (Piece p : pieces) {
+                long n = p.host().byteSize();
+                for (long at = 0; at < n; at += chunk, c++) {
+                    int s = c % SLOTS;
+                    long len = Math.min(chunk, n - at);
+                    await(s);
+                    parallelCopy(p.host(), at, slot[s], 0, len);
+                    CUdeviceptr d = (CUdeviceptr) p.device().withByteOffset(at);
+                    Cuda.check(cuMemcpyHtoDAsync(d, pinned[s], len, stream.handle()), "cuMemcpyHtoDAsync");
+                    Cuda.check(cuEventRecord(done[s], stream.handle()), "cuEventRecord");
+                    inFlight[s] = true;
+                }
+            }
+        }
+
+        void download(List<Piece> pieces, CudaStream stream) {
+            // chunk list: (piece, offset, length)
+            List<long[]> chunks = new ArrayList<>();
+            for (int i = 0; i < pieces.size(); i++) {
+                long n = pieces.get(i).host().byteSize();
+                for (long at = 0; at < n; at += chunk) {
+                    chunks.add(new long[] {i, at, Math.min(chunk, n - at)});
+                }
+            }
+            int issued = 0;
+            for (int c = 0; c < chunks.size(); c++) {
+                while (issued < chunks.size() && issued < c + SLOTS) {
+                    long[] ch = chunks.get(issued);
+                    int s = issued % SLOTS;
+                    await(s);
+                    CUdeviceptr d = (CUdeviceptr) pieces.get((int) ch[0]).device().withByteOffset(ch[1]);
+                    Cuda.check(cuMemcpyDtoHAsync(pinned[s], d, ch[2], stream.handle()), "cuMemcpyDtoHAsync");
+                    Cuda.check(cuEventRecord(done[s], stream.handle()), "cuEventRecord");
+                    inFlight[s] = true;
+                    issued++;
+                }
+                long[] ch = chunks.get(c);
+                int s = c % SLOTS;
+                await(s);
+                parallelCopy(slot[s], 0, pieces.get((int) ch[0]).host(), ch[1], ch[2]);
+            }
+        }
+    }
+}
