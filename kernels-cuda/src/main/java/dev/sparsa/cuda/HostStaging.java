@@ -23,7 +23,10 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.IntConsumer;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUevent;
@@ -34,13 +37,16 @@ import jcuda.driver.CUevent_flags;
  * ("pinned") buffers, which the copy engines read and write at full speed (pageable memory is staged
  * by the driver at a third of that or less).
  *
- * <p>A transfer runs as a pipeline over chunks of {@link #chunkBytes()}: host to device, the copier
- * threads move chunk c from the Java array into a pinned slot while the DMA of chunks c−1, c−2 runs;
- * device to host, the DMAs of the next chunks run while chunk c is copied out. Each slot carries an
- * event, so a slot is rewritten only once its DMA is done. The pinned memory is bounded: rings of
- * {@link #SLOTS} slots, at most {@link #MAX_RINGS} rings per device (concurrent transfers beyond that
- * wait for a ring), allocated on first use with {@code cuMemHostAlloc} and kept for the process.
- * Transfers under {@link #DIRECT_BYTES} go straight through the driver.
+ * <p>A transfer runs as a pipeline over chunks of {@link #chunkBytes()} in a ring of {@link #SLOTS}
+ * pinned slots. Host to device: each copier thread takes the next chunk, waits until its slot's last
+ * DMA is done, and copies the chunk from the Java array (or native segment) into the slot, while the
+ * calling thread queues the DMAs in chunk order as chunks arrive; device to host, the calling thread
+ * queues the DMAs as slots come free and the copiers copy each slot out once its DMA is done. Copier
+ * threads never wait for each other, only for their slot, so copying and DMA overlap. Small chunks
+ * keep the slots in the processor's cache. The pinned memory is bounded: at most {@link #MAX_RINGS}
+ * rings per device (concurrent transfers beyond that wait for a ring), allocated on first use with
+ * {@code cuMemHostAlloc} and kept for the process. Transfers under {@link #DIRECT_BYTES} go straight
+ * through the driver.
  *
  * <p>Native segments may instead be page-locked in place ({@code cuMemHostRegister}) for the
  * transfer ({@code -Dsparsa.cuda.registerHost=true}); registering costs about as much as copying,
@@ -49,11 +55,11 @@ import jcuda.driver.CUevent_flags;
  *
  * <p>System properties: {@code sparsa.cuda.stagingThreads} (copier threads, default
  * min(8, processors / 2), at least 1), {@code sparsa.cuda.stagingChunk} (bytes per chunk, default
- * 16 MiB).
+ * 2 MiB).
  */
 final class HostStaging {
     /** Pinned slots per ring. */
-    static final int SLOTS = 3;
+    static final int SLOTS = 16;
     /** Rings per device at most. */
     static final int MAX_RINGS = 2;
     /** Smaller transfers go through the driver directly. */
@@ -73,7 +79,7 @@ final class HostStaging {
 
     /** Staging with the settings of the system properties. */
     HostStaging(CudaDevice device) {
-        this(device, Long.getLong("sparsa.cuda.stagingChunk", 16L << 20), Integer.getInteger("sparsa.cuda.stagingThreads",
+        this(device, Long.getLong("sparsa.cuda.stagingChunk", 2L << 20), Integer.getInteger("sparsa.cuda.stagingThreads",
                 Math.min(8, Runtime.getRuntime().availableProcessors() / 2)));
         this.registerNative = Boolean.getBoolean("sparsa.cuda.registerHost");
     }
@@ -293,7 +299,7 @@ final class HostStaging {
                 e = copiers;
                 if (e == null) {
                     AtomicInteger n = new AtomicInteger();
-                    e = Executors.newFixedThreadPool(Math.max(1, threads - 1), r -> {
+                    e = Executors.newFixedThreadPool(threads, r -> {
                         Thread t = new Thread(r, "sparsa-cuda-staging-" + n.incrementAndGet());
                         t.setDaemon(true);
                         return t;
@@ -305,54 +311,11 @@ final class HostStaging {
         return e;
     }
 
-    /**
-     * Copies {@code n} bytes between two segments with the copier threads (the calling thread takes
-     * one share), in shares of at least 1 MiB.
-     */
-    private void parallelCopy(MemorySegment src, long srcAt, MemorySegment dst, long dstAt, long n) {
-        int t = (int) Math.max(1, Math.min(threads, n >> 20));
-        if (t == 1) {
-            MemorySegment.copy(src, srcAt, dst, dstAt, n);
-            return;
-        }
-        long share = (n + t - 1) / t;
-        share = (share + 63) & ~63L;
-        CountDownLatch done = new CountDownLatch(t - 1);
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        ExecutorService pool = copiers();
-        for (int i = 1; i < t; i++) {
-            long from = Math.min(n, i * share);
-            long len = Math.min(share, n - from);
-            pool.execute(() -> {
-                try {
-                    if (len > 0) {
-                        MemorySegment.copy(src, srcAt + from, dst, dstAt + from, len);
-                    }
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                } finally {
-                    done.countDown();
-                }
-            });
-        }
-        MemorySegment.copy(src, srcAt, dst, dstAt, Math.min(share, n));
-        try {
-            done.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while staging a copy", e);
-        }
-        if (failure.get() != null) {
-            throw new IllegalStateException("staging copy failed", failure.get());
-        }
-    }
-
     /** {@link #SLOTS} pinned buffers of one chunk each, with an event per slot. */
     private final class Ring {
         private final Pointer[] pinned = new Pointer[SLOTS];
         private final MemorySegment[] slot = new MemorySegment[SLOTS];
         private final CUevent[] done = new CUevent[SLOTS];
-        private final boolean[] inFlight = new boolean[SLOTS];
 
         Ring() {
             device.makeCurrent();
@@ -368,38 +331,96 @@ final class HostStaging {
         void free() {
             device.makeCurrent();
             for (int i = 0; i < SLOTS; i++) {
-                await(i);
                 Cuda.check(cuMemFreeHost(pinned[i]), "cuMemFreeHost");
                 Cuda.check(cuEventDestroy(done[i]), "cuEventDestroy");
             }
         }
 
-        private void await(int s) {
-            if (inFlight[s]) {
-                Cuda.check(cuEventSynchronize(done[s]), "cuEventSynchronize", "staging copy");
-                inFlight[s] = false;
-            }
-        }
-
+        /**
+         * Host to device. Copier {@code c} waits until the DMA of chunk {@code c − SLOTS} (the slot's
+         * last user) is queued and finished, fills the slot and flags the chunk; this thread queues
+         * the DMAs in chunk order as the flags come. Returns once every DMA has finished, so the ring
+         * is free again.
+         */
         void upload(List<Piece> pieces, CudaStream stream) {
-            int c = 0;
-            for (Piece p : pieces) {
-                long n = p.host().byteSize();
-                for (long at = 0; at < n; at += chunk, c++) {
-                    int s = c % SLOTS;
-                    long len = Math.min(chunk, n - at);
-                    await(s);
-                    parallelCopy(p.host(), at, slot[s], 0, len);
-                    CUdeviceptr d = (CUdeviceptr) p.device().withByteOffset(at);
-                    Cuda.check(cuMemcpyHtoDAsync(d, pinned[s], len, stream.handle()), "cuMemcpyHtoDAsync");
-                    Cuda.check(cuEventRecord(done[s], stream.handle()), "cuEventRecord");
-                    inFlight[s] = true;
+            List<long[]> chunks = chunks(pieces);
+            int n = chunks.size();
+            Flags copied = new Flags(n);
+            Flags queued = new Flags(n);
+            Copiers work = new Copiers(n, c -> {
+                int s = c % SLOTS;
+                if (c >= SLOTS) {
+                    queued.await(c - SLOTS);
+                    device.makeCurrent();
+                    Cuda.check(cuEventSynchronize(done[s]), "cuEventSynchronize", "staging copy");
                 }
+                long[] ch = chunks.get(c);
+                MemorySegment.copy(pieces.get((int) ch[0]).host(), ch[1], slot[s], 0, ch[2]);
+                copied.set(c);
+            });
+            try {
+                for (int c = 0; c < n; c++) {
+                    copied.await(c, work);
+                    long[] ch = chunks.get(c);
+                    int s = c % SLOTS;
+                    CUdeviceptr d = (CUdeviceptr) pieces.get((int) ch[0]).device().withByteOffset(ch[1]);
+                    Cuda.check(cuMemcpyHtoDAsync(d, pinned[s], ch[2], stream.handle()), "cuMemcpyHtoDAsync");
+                    Cuda.check(cuEventRecord(done[s], stream.handle()), "cuEventRecord");
+                    queued.set(c);
+                }
+            } catch (RuntimeException | Error e) {
+                work.finish(queued, e);
+                throw e;
+            }
+            work.finish(queued, null);
+            for (int s = 0; s < Math.min(n, SLOTS); s++) {
+                Cuda.check(cuEventSynchronize(done[s]), "cuEventSynchronize", "staging copy");
             }
         }
 
+        /**
+         * Device to host. This thread queues the DMA of chunk {@code c} once chunk {@code c − SLOTS}
+         * has been copied out of the slot; copier {@code c} waits for its DMA and copies the slot
+         * into the host memory. Returns when every chunk is in host memory.
+         */
         void download(List<Piece> pieces, CudaStream stream) {
-            // chunk list: (piece, offset, length)
+            List<long[]> chunks = chunks(pieces);
+            int n = chunks.size();
+            Flags copied = new Flags(n);
+            Flags queued = new Flags(n);
+            Copiers work = new Copiers(n, c -> {
+                int s = c % SLOTS;
+                queued.await(c);
+                device.makeCurrent();
+                Cuda.check(cuEventSynchronize(done[s]), "cuEventSynchronize", "staging copy");
+                long[] ch = chunks.get(c);
+                MemorySegment.copy(slot[s], 0, pieces.get((int) ch[0]).host(), ch[1], ch[2]);
+                copied.set(c);
+            });
+            try {
+                for (int c = 0; c < n; c++) {
+                    if (c >= SLOTS) {
+                        copied.await(c - SLOTS, work);
+                    }
+                    long[] ch = chunks.get(c);
+                    int s = c % SLOTS;
+                    CUdeviceptr d = (CUdeviceptr) pieces.get((int) ch[0]).device().withByteOffset(ch[1]);
+                    Cuda.check(cuMemcpyDtoHAsync(pinned[s], d, ch[2], stream.handle()), "cuMemcpyDtoHAsync");
+                    Cuda.check(cuEventRecord(done[s], stream.handle()), "cuEventRecord");
+                    queued.set(c);
+                }
+                for (int c = Math.max(0, n - SLOTS); c < n; c++) {
+                    copied.await(c, work);
+                }
+            } catch (RuntimeException | Error e) {
+                work.finish(queued, e);
+                throw e;
+            }
+            work.finish(queued, null);
+        }
+
+        /** The chunks of a transfer: {piece, offset, length}. */
+        private List<long[]> chunks(List<Piece> pieces) {
             List<long[]> chunks = new ArrayList<>();
             for (int i = 0; i < pieces.size(); i++) {
                 long n = pieces.get(i).host().byteSize();
@@ -407,22 +428,111 @@ final class HostStaging {
                     chunks.add(new long[] {i, at, Math.min(chunk, n - at)});
                 }
             }
-            int issued = 0;
-            for (int c = 0; c < chunks.size(); c++) {
-                while (issued < chunks.size() && issued < c + SLOTS) {
-                    long[] ch = chunks.get(issued);
-                    int s = issued % SLOTS;
-                    await(s);
-                    CUdeviceptr d = (CUdeviceptr) pieces.get((int) ch[0]).device().withByteOffset(ch[1]);
-                    Cuda.check(cuMemcpyDtoHAsync(pinned[s], d, ch[2], stream.handle()), "cuMemcpyDtoHAsync");
-                    Cuda.check(cuEventRecord(done[s], stream.handle()), "cuEventRecord");
-                    inFlight[s] = true;
-                    issued++;
+            return chunks;
+        }
+    }
+
+    /** One flag per chunk, awaited by spinning briefly and then sleeping in short naps. */
+    private static final class Flags {
+        private final AtomicIntegerArray set;
+
+        Flags(int n) {
+            set = new AtomicIntegerArray(Math.max(n, 1));
+        }
+
+        void set(int i) {
+            set.set(i, 1);
+        }
+
+        void await(int i) {
+            await(i, null);
+        }
+
+        /** Waits for flag {@code i}; gives up with the copiers' failure if they failed. */
+        void await(int i, Copiers work) {
+            for (int spin = 0; set.get(i) == 0; spin++) {
+                if (work != null) {
+                    work.rethrow();
                 }
-                long[] ch = chunks.get(c);
-                int s = c % SLOTS;
-                await(s);
-                parallelCopy(slot[s], 0, pieces.get((int) ch[0]).host(), ch[1], ch[2]);
+                if (spin < 20_000) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.parkNanos(5_000);
+                }
+                if (Thread.interrupted()) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted during a staged copy");
+                }
+            }
+        }
+    }
+
+    /** The copier threads of one transfer: each takes the next chunk index until all are taken. */
+    private final class Copiers {
+        private final AtomicInteger next = new AtomicInteger();
+        private final AtomicReference<Throwable> failure = new AtomicReference<>();
+        private final CountDownLatch finished;
+        private final int n;
+
+        Copiers(int n, IntConsumer step) {
+            this.n = n;
+            int t = Math.max(1, Math.min(threads, n));
+            finished = new CountDownLatch(t);
+            ExecutorService pool = copiers();
+            for (int i = 0; i < t; i++) {
+                pool.execute(() -> {
+                    try {
+                        for (int c; failure.get() == null && (c = next.getAndIncrement()) < n; ) {
+                            step.accept(c);
+                        }
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    } finally {
+                        finished.countDown();
+                    }
+                });
+            }
+        }
+
+        void rethrow() {
+            Throwable e = failure.get();
+            if (e instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e instanceof Error err) {
+                throw err;
+            }
+            if (e != null) {
+                throw new IllegalStateException("staging copy failed", e);
+            }
+        }
+
+        /**
+         * Waits for the copiers and rethrows their failure. {@code failed} is this thread's own
+         * failure (or null): the copiers then stop taking chunks, and every chunk is marked queued so
+         * that none waits for a DMA that will never come.
+         */
+        void finish(Flags queued, Throwable failed) {
+            if (failed != null) {
+                failure.compareAndSet(null, failed);
+                for (int c = 0; c < n; c++) {
+                    queued.set(c);
+                }
+            }
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    finished.await();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+            if (failed == null) {
+                rethrow();
             }
         }
     }
