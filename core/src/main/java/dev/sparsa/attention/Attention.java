@@ -196,7 +196,11 @@ public final class Attention {
         if (pattern instanceof DecodePattern.Dense) {
             return decodeWithLse(q, cache, (DecodeSelection) null, options);
         }
-        return decodeWithLse(q, cache, select(q, cache, pattern, options), options);
+        if (q == null || cache == null || options == null) {
+            throw new IllegalArgumentException("q, cache and options: must not be null");
+        }
+        AttentionBackend backend = Backends.preferredForDecode(cache, q.seqLen());
+        return decodeInto(backend, q, cache, options, (out, lse) -> backend.decode(q, cache, pattern, out, lse, options));
     }
 
     /** Decode over a selection made earlier (null: dense), possibly at an earlier step or layer. */
@@ -211,14 +215,20 @@ public final class Attention {
             throw new IllegalArgumentException("q, cache and options: must not be null");
         }
         AttentionBackend backend = Backends.preferredForDecode(cache, q.seqLen());
+        return decodeInto(backend, q, cache, options, (out, lse) -> backend.decode(q, cache, selection, out, lse, options));
+    }
+
+    /** Allocates a decode call's output and LSE where the cache lives and runs {@code call} into them. */
+    private static AttentionResult decodeInto(AttentionBackend backend, Tensor q, KvCache cache, DecodeOptions options,
+                                              java.util.function.BiConsumer<Tensor, Tensor> call) {
         Device where = cache.device();
         int rows = q.seqLen();
-        Tensor out = backend.allocate(where, options.run().outputTypeFor(q.dtype()), Layout.BHSD, q.batch(), q.heads(),
-                rows, cache.valueDim());
+        Tensor out = backend.allocateOutput(where, options.run().outputTypeFor(q.dtype()), Layout.BHSD, q.batch(),
+                q.heads(), rows, cache.valueDim());
         Tensor lse = null;
         try {
-            lse = backend.allocate(where, DType.F32, Layout.BHSD, q.batch(), q.heads(), rows, 1);
-            backend.decode(q, cache, selection, out, lse, options);
+            lse = backend.allocateOutput(where, DType.F32, Layout.BHSD, q.batch(), q.heads(), rows, 1);
+            call.accept(out, lse);
             return new AttentionResult(out, lse);
         } catch (RuntimeException | Error e) {
             out.close();

@@ -201,6 +201,23 @@ public interface AttentionBackend {
     }
 
     /**
+     * Sparse decode with a pattern selected for this step: {@link #select} then {@link #decode(Tensor,
+     * KvCache, DecodeSelection, Tensor, Tensor, DecodeOptions)}. Backends may override it to choose and
+     * attend in one pass where the cache lives (no selection object in between); the result is the
+     * same as the two steps'.
+     *
+     * @throws IllegalArgumentException as {@link #select} and {@link #decode(Tensor, KvCache,
+     *     DecodeSelection, Tensor, Tensor, DecodeOptions)}
+     */
+    default void decode(Tensor q, KvCache cache, DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions options) {
+        if (pattern == null) {
+            throw new IllegalArgumentException("pattern: must not be null (DecodePattern.dense() for dense decode)");
+        }
+        decode(q, cache, pattern instanceof DecodePattern.Dense ? null : select(q, cache, pattern, options), out, lse,
+                options);
+    }
+
+    /**
      * Plans {@code pattern} for this step's Q on {@code cache}: a selection made at the cache's current
      * lengths. The default scores in plain Java on host copies ({@link DecodeSelector#select(Tensor,
      * KvCache, DecodePattern)}); backends override it to score where the cache lives.

@@ -5,8 +5,14 @@ import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.BackendUnavailableException;
+import dev.sparsa.backend.DecodeArguments;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.RunOptions;
@@ -471,6 +477,183 @@ public final class CudaBackend implements AttentionBackend {
         if (c.shape().queryLength() > 0) {
             run(c, q, k, v, out, lse, options, stream, false);
         }
+    }
+
+    // ------------------------------------------------------------------ decode against a KV cache
+
+    /** Decode lanes with streams of their own, per device ordinal (calls without a caller's stream). */
+    private static final java.util.concurrent.ConcurrentHashMap<Integer, java.util.concurrent.ConcurrentLinkedQueue<DecodeLane>>
+            OWN_LANES = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Decode lanes of callers' streams, by "ordinal:handle". */
+    private static final java.util.concurrent.ConcurrentHashMap<String, DecodeLane> CALLER_LANES =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * Null for caches in CUDA memory with head dims 64, 128 or 256 (valueDim == headDim); else why
+     * not (host caches are the CPU backend's).
+     */
+    @Override
+    public String decodeRefusal(KvCache cache, int queryRows) {
+        if (!probe().availability().available()) {
+            return "cuda: " + probe().availability().reason();
+        }
+        return CudaDecode.refusal(cache);
+    }
+
+    /**
+     * Decode on the GPU (see {@link CudaDecode}): dense, or over {@code selection}'s spans, on a
+     * contiguous or paged cache in CUDA memory, Q and the outputs on the same device. Runs on the
+     * thread's current stream for the device ({@link CudaStream#use()}) without waiting and without
+     * any allocation once that stream's buffers have grown to the call's size (so a caller can
+     * capture steps in a CUDA graph), else on a stream of the backend's and returns when done.
+     *
+     * @throws IllegalArgumentException as {@link dev.sparsa.backend.DecodeArguments#validate}, and for
+     *     caches this backend refuses ({@link #decodeRefusal}) or K/V rows not 16-byte aligned
+     */
+    @Override
+    public void decode(Tensor q, KvCache cache, DecodeSelection selection, Tensor out, Tensor lse, DecodeOptions options) {
+        decodeOn(q, cache, selection, null, out, lse, options);
+    }
+
+    /**
+     * Quest without sinks or window runs wholly on the device (bounds, page choice and decode queued
+     * together, nothing copied back); other patterns select ({@link #select}) and decode.
+     */
+    @Override
+    public void decode(Tensor q, KvCache cache, DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions options) {
+        if (pattern instanceof DecodePattern.Quest quest && quest.sinks() == 0 && quest.window() == 0
+                && cache instanceof PagedKvCache pc && pc.hasPageBounds() && CudaDecode.refusal(cache) == null) {
+            decodeOn(q, cache, null, quest, out, lse, options);
+            return;
+        }
+        AttentionBackend.super.decode(q, cache, pattern, out, lse, options);
+    }
+
+    private void decodeOn(Tensor q, KvCache cache, DecodeSelection selection, DecodePattern.Quest quest, Tensor out,
+                          Tensor lse, DecodeOptions options) {
+        DecodeArguments.validate(q, cache, selection, out, lse, options);
+        String refusal = CudaDecode.refusal(cache);
+        if (refusal != null) {
+            throw new IllegalArgumentException(refusal);
+        }
+        CudaRuntime rt = runtime(cache.device());
+        withLane(rt, lane -> LAST_KERNEL.set(CudaDecode.run(rt, q, cache, selection, quest, out, lse, options, lane)));
+    }
+
+    /** Quest on a paged cache in CUDA memory is chosen on the device; other patterns as the default. */
+    @Override
+    public DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
+        if (pattern instanceof DecodePattern.Quest quest && cache instanceof PagedKvCache pc && pc.hasPageBounds()
+                && CudaDecode.refusal(cache) == null && q != null && q.device().equals(cache.device())
+                && q.batch() == cache.batch() && q.dim() == cache.headDim() && q.dtype() == cache.dtype()
+                && q.heads() % cache.kvHeads() == 0 && q.seqLen() >= 1 && q.seqLen() <= DecodeArguments.MAX_QUERY_ROWS) {
+            CudaRuntime rt = runtime(cache.device());
+            DecodeSelection[] made = new DecodeSelection[1];
+            withLane(rt, lane -> made[0] = CudaDecode.questSelection(rt, q, pc, quest, options, lane));
+            if (made[0] != null) {
+                return made[0];
+            }
+        }
+        return AttentionBackend.super.select(q, cache, pattern, options);
+    }
+
+    /** Frees the decode lane of a stream this package created, before the stream is destroyed. */
+    static void streamClosed(int ordinal, long address) {
+        DecodeLane lane = CALLER_LANES.remove(ordinal + ":" + address);
+        if (lane != null) {
+            synchronized (lane) {
+                lane.close();
+            }
+        }
+    }
+
+    /**
+     * Runs {@code work} on the lane of the thread's current stream (without waiting), or on a pooled
+     * lane of the backend's own (waiting for it).
+     */
+    private static void withLane(CudaRuntime rt, java.util.function.Consumer<DecodeLane> work) {
+        CudaDevice dev = rt.device();
+        CudaStream given = CudaStream.current(dev.ordinal());
+        if (given != null) {
+            DecodeLane lane = CALLER_LANES.computeIfAbsent(dev.ordinal() + ":" + given.address(),
+                    key -> new DecodeLane(dev, given));
+            synchronized (lane) {
+                work.accept(lane);
+            }
+            return;
+        }
+        java.util.concurrent.ConcurrentLinkedQueue<DecodeLane> pool = OWN_LANES.computeIfAbsent(dev.ordinal(),
+                key -> new java.util.concurrent.ConcurrentLinkedQueue<>());
+        DecodeLane lane = pool.poll();
+        if (lane == null) {
+            lane = new DecodeLane(dev, new CudaStream(dev));
+        }
+        try {
+            work.accept(lane);
+            lane.stream.synchronize(LAST_KERNEL.get());
+        } catch (RuntimeException | Error e) {
+            try {
+                lane.stream.synchronize();
+            } catch (RuntimeException ignored) {
+                // the first failure is the one reported
+            }
+            throw e;
+        } finally {
+            pool.add(lane);
+        }
+    }
+
+    /**
+     * Chunked prefill: a paged cache in CUDA memory is gathered on the device into a contiguous
+     * scratch copy of the sequence's K/V (one kernel), then run as {@code forward}; other caches as
+     * the default.
+     */
+    @Override
+    public void forward(PreparedPlan plan, Tensor q, KvCache cache, int sequence, Tensor out, Tensor lse,
+                        RunOptions options) {
+        if (!(cache instanceof PagedKvCache pc) || cache.device().isHost()) {
+            AttentionBackend.super.forward(plan, q, cache, sequence, out, lse, options);
+            return;
+        }
+        CudaRuntime rt = runtime(cache.device());
+        int length = cache.length(sequence);
+        try (Tensor k = gather(rt, pc.keyPages(), pc, sequence, length);
+             Tensor v = gather(rt, pc.valuePages(), pc, sequence, length)) {
+            forward(plan, q, k, v, out, lse, options);
+        }
+    }
+
+    /** Sequence {@code b}'s first {@code length} rows of a page pool as a new contiguous device tensor. */
+    private static Tensor gather(CudaRuntime rt, Tensor pages, PagedKvCache cache, int b, int length) {
+        CudaDevice dev = rt.device();
+        int e = pages.dtype().byteSize();
+        Tensor dst = CudaTensors.allocate(dev, pages.dtype(), Layout.BHSD, 1, pages.heads(), length, pages.dim(), null);
+        if (length == 0) {
+            return dst;
+        }
+        if ((pages.stride(0) * e) % 16 != 0 || (pages.stride(1) * e) % 16 != 0 || (pages.stride(2) * e) % 16 != 0
+                || (pages.dim() * e) % 16 != 0 || pages.byteOffset() % 16 != 0) {
+            dst.close();
+            throw new IllegalArgumentException("cache: the CUDA page gather copies 16-byte rows; strides "
+                    + Arrays.toString(pages.strides()) + " of " + pages.dtype() + " do not allow it");
+        }
+        try (DeviceBuffer table = DeviceBuffer.scratch(dev, 4L * Math.max(1, cache.pageCount(b)))) {
+            table.copyFrom(cache.blockTable(b));
+            CUfunction f = rt.module().function("sparsa_gather_pages", 0);
+            Pointer params = Pointer.to(Pointer.to(pointer(pages)), Pointer.to(pointer(dst)), Pointer.to(table.pointer()),
+                    Pointer.to(new int[] {length}), Pointer.to(new int[] {Integer.numberOfTrailingZeros(cache.pageSize())}),
+                    Pointer.to(new long[] {pages.stride(0) * e}), Pointer.to(new long[] {pages.stride(1) * e}),
+                    Pointer.to(new long[] {pages.stride(2) * e}), Pointer.to(new long[] {dst.stride(1) * e}),
+                    Pointer.to(new long[] {dst.stride(2) * e}), Pointer.to(new int[] {pages.dim() * e}));
+            CudaStream legacy = CudaStream.wrap(dev, 0L);
+            Cuda.check(cuLaunchKernel(f, (length + 7) / 8, pages.heads(), 1, 256, 1, 1, 0, legacy.handle(), params, null),
+                    "cuLaunchKernel", "sparsa_gather_pages");
+            legacy.synchronize("sparsa_gather_pages");
+        } catch (RuntimeException | Error ex) {
+            dst.close();
+            throw ex;
+        }
+        return dst;
     }
 
     /** The kernels the last call on this thread launched, or null (for tests that check routing). */

@@ -165,6 +165,7 @@ public final class CudaStream implements AutoCloseable {
         if (!closed) {
             closed = true;
             if (owned) {
+                CudaBackend.streamClosed(device.ordinal(), JCudaHandles.address(stream));
                 device.makeCurrent();
                 Cuda.check(cuStreamDestroy(stream), "cuStreamDestroy");
             }

@@ -1,0 +1,428 @@
+package dev.sparsa.cuda;
+
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+
+import dev.sparsa.kv.ContiguousKvCache;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.kv.SpanTable;
+import dev.sparsa.kv.SplitKv;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+
+/**
+ * Decode on the GPU ({@code sparsa_decode_*} in sparsa_decode.cuh): builds one call's metadata —
+ * lengths, block tables, the selection's spans or Quest's page lists, the work items and the merge
+ * tiles — in the layout the kernels read, and queues the kernels on a {@link DecodeLane}'s stream.
+ *
+ * <p>Work: per (sequence, KV head), the group's query heads × the step's rows are the "pairs" that
+ * share each read of a key (head packing), at most {@value #PAIRS} per work item. The keys a pair
+ * set visits (positions for dense decode, the selection's keys in order for sparse decode) are cut
+ * into chunks of {@link SplitKv#chunkKeys} keys — the options' split-KV rule with the device's
+ * multiprocessors as workers — and each chunk is a work item; pairs with more than one chunk are
+ * merged through their LSEs in chunk order (deterministic for a fixed rule and device).
+ *
+ * <p>Quest runs wholly on the device ({@link #quest}): page bounds, the choice of pages and the
+ * decode over them, with no copy back to the host in between.
+ */
+final class CudaDecode {
+    /** (query head, row) pairs per work item. */
+    static final int PAIRS = 16;
+    /** Head dims the decode kernels are built for (valueDim == headDim). */
+    static final List<Integer> DIMS = List.of(64, 128, 256);
+    /** Most candidate pages plus budget Quest's device choice sorts (its keys fill shared memory). */
+    static final int QUEST_SORT_MAX = 28672;
+
+    private static final int MODE_DENSE = 0;
+    private static final int MODE_SPANS = 1;
+    private static final int MODE_PAGES = 2;
+
+    private CudaDecode() {
+    }
+
+    /** Why the CUDA backend does not decode on this cache, or null. */
+    static String refusal(KvCache cache) {
+        if (cache == null) {
+            return "cache: must not be null";
+        }
+        if (!cache.device().kind().equals("cuda")) {
+            return "cuda decodes caches in CUDA memory; this one is on " + cache.device();
+        }
+        if (cache.headDim() != cache.valueDim() || !DIMS.contains(cache.headDim())) {
+            return "cuda decode runs head dims " + DIMS + " with valueDim == headDim, got (" + cache.headDim() + ", "
+                    + cache.valueDim() + ")";
+        }
+        return null;
+    }
+
+    /** Kernel name suffix of a dtype. */
+    static String typeName(DType t) {
+        return switch (t) {
+            case F32 -> "f32";
+            case F16 -> "f16";
+            case BF16 -> "bf16";
+        };
+    }
+
+    /** Dynamic shared memory of {@code sparsa_decode_<t>_d<D>} (DecTile::SMEM). */
+    static int sharedBytes(DType t, int d) {
+        int e = t.byteSize();
+        int kt = e * d > 256 ? 32 : 64;
+        int parts = 128 / kt;
+        int vec = 16 / e;
+        int str = d + vec;
+        int ps = kt + 4;
+        return e * (2 * 2 * kt * str) + 4 * (PAIRS * (d + 4)) + 4 * (parts * PAIRS * kt) + 4 * (PAIRS * ps) + 4 * PAIRS
+                + 4 * (2 * 2 * kt);
+    }
+
+    /** The storage the kernels read: K, V (and Quest's bounds) with their strides. */
+    private record Storage(Tensor k, Tensor v, Tensor bounds, boolean paged, int pageShift, int width) {
+        static Storage of(KvCache cache) {
+            return switch (cache) {
+                case ContiguousKvCache c -> new Storage(c.keyStorage(), c.valueStorage(), null, false, 0, 0);
+                case PagedKvCache p -> new Storage(p.keyPages(), p.valuePages(), p.pageBounds(), true,
+                        Integer.numberOfTrailingZeros(p.pageSize()), Math.max(1, p.maxPageCount()));
+            };
+        }
+    }
+
+    /**
+     * The launch of one decode call: metadata ints and offsets, items and merges.
+     */
+    private static final class Plan {
+        int[] meta;
+        long[] scalars;
+        int items;
+        int merges;
+        long scratchEntries;
+        int mode;
+        int questWidth;
+        int questBudget;
+        int listWidth;
+        long oCounts;
+        long oLists;
+    }
+
+    /**
+     * Checks the storage layout the kernels need (16-byte rows) and returns it.
+     *
+     * @throws IllegalArgumentException naming the tensor
+     */
+    private static Storage storage(KvCache cache) {
+        Storage st = Storage.of(cache);
+        int vec = 16 / cache.dtype().byteSize();
+        Tensor[] ts = {st.k(), st.v()};
+        String[] names = {"cache keys", "cache values"};
+        for (int i = 0; i < 2; i++) {
+            CudaTensors.buffer(names[i], ts[i]);
+            for (int a = 0; a < 3; a++) {
+                if (ts[i].stride(a) % vec != 0) {
+                    throw new IllegalArgumentException(names[i] + ": the CUDA decode kernel loads 16-byte rows; strides "
+                            + "must be multiples of " + vec + " elements, got " + Arrays.toString(ts[i].strides()));
+                }
+            }
+            if (ts[i].byteOffset() % 16 != 0) {
+                throw new IllegalArgumentException(names[i] + ": must start at a 16-byte boundary, got byte offset "
+                        + ts[i].byteOffset());
+            }
+        }
+        return st;
+    }
+
+    /**
+     * Builds the metadata of a call. {@code selection} null and {@code quest} null: dense; a
+     * selection: its spans at the cache's lengths; {@code quest}: Quest's page lists, chosen on the
+     * device.
+     */
+    private static Plan plan(CudaDevice dev, Tensor q, KvCache cache, Storage st, DecodeSelection selection,
+                             DecodePattern.Quest quest, Tensor out, Tensor lse, DecodeOptions options, boolean items) {
+        int batch = cache.batch();
+        int kvHeads = cache.kvHeads();
+        int group = q.heads() / kvHeads;
+        int rows = q.seqLen();
+        int[] lengths = cache.lengths();
+        Plan p = new Plan();
+        p.mode = quest != null ? MODE_PAGES : selection != null ? MODE_SPANS : MODE_DENSE;
+        int width = st.paged() ? st.width() : 0;
+        SpanTable spans = p.mode == MODE_SPANS ? selection.spanTable(lengths, rows) : null;
+        int pageSize = 1 << st.pageShift();
+        long[] visit = new long[batch * kvHeads];
+        int[] candidates = new int[batch];
+        int listWidth = 0;
+        int maxCand = 0;
+        if (p.mode == MODE_PAGES) {
+            p.questBudget = quest.pageBudget(pageSize);
+        }
+        for (int b = 0; b < batch; b++) {
+            int len = lengths[b];
+            for (int g = 0; g < kvHeads; g++) {
+                int e = b * kvHeads + g;
+                visit[e] = switch (p.mode) {
+                    case MODE_DENSE -> len;
+                    case MODE_SPANS -> spans.keyCount(b, g);
+                    default -> {
+                        int n = (len + pageSize - 1) / pageSize;
+                        yield n <= p.questBudget ? len : (long) (p.questBudget - 1) * pageSize + (len - (long) (n - 1) * pageSize);
+                    }
+                };
+            }
+            if (p.mode == MODE_PAGES) {
+                int n = (len + pageSize - 1) / pageSize;
+                candidates[b] = Math.max(0, n - 1);
+                maxCand = Math.max(maxCand, candidates[b]);
+                listWidth = Math.max(listWidth, Math.min(n, p.questBudget));
+            }
+        }
+        p.listWidth = Math.max(1, listWidth);
+        p.questWidth = Math.max(1, maxCand);
+        long maxVisit = 0;
+        for (long x : visit) {
+            maxVisit = Math.max(maxVisit, x);
+        }
+        int chunk = options.split().chunkKeys(batch, kvHeads, (int) Math.min(Integer.MAX_VALUE, maxVisit),
+                dev.multiprocessors());
+        int pairs = group * rows;
+        List<int[]> itemList = new ArrayList<>();
+        List<int[]> mergeList = new ArrayList<>();
+        long scratch = 0;
+        if (items) {
+            for (int b = 0; b < batch; b++) {
+                for (int g = 0; g < kvHeads; g++) {
+                    int e = b * kvHeads + g;
+                    int chunks = SplitKv.chunks(visit[e], chunk);
+                    for (int p0 = 0; p0 < pairs; p0 += PAIRS) {
+                        int m = Math.min(PAIRS, pairs - p0);
+                        long base = chunks > 1 ? scratch : -1;
+                        if (chunks > 1) {
+                            mergeList.add(new int[] {b, g, p0, m, chunks, (int) base});
+                            scratch += (long) chunks * m;
+                        }
+                        int span = spans == null ? 0 : spans.offsets()[e];
+                        int spanOff = 0;
+                        for (int c = 0; c < chunks; c++) {
+                            long v0 = (long) c * chunk;
+                            long v1 = Math.min(visit[e], v0 + chunk);
+                            itemList.add(new int[] {b, g, p0, m, (int) v0, (int) v1, span, spanOff,
+                                (int) (base < 0 ? -1 : base + (long) c * m), c});
+                            if (spans != null) {
+                                // advance the cursor past this chunk's keys
+                                long left = v1 - v0;
+                                while (left > 0) {
+                                    long room = spans.ends()[span] - spans.starts()[span] - spanOff;
+                                    if (left < room) {
+                                        spanOff += (int) left;
+                                        left = 0;
+                                    } else {
+                                        left -= room;
+                                        span++;
+                                        spanOff = 0;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if (scratch > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("split: " + scratch + " partial rows exceed the decode kernel's index range");
+        }
+        p.items = itemList.size();
+        p.merges = mergeList.size();
+        p.scratchEntries = scratch;
+        int s = spans == null ? 0 : spans.spanCount();
+        long oTables = batch;
+        long oSpanOffsets = oTables + (long) batch * width;
+        long oSpanStarts = oSpanOffsets + (spans == null ? 0 : batch * kvHeads + 1);
+        long oSpanEnds = oSpanStarts + s;
+        long oSpanDelta = oSpanEnds + s;
+        long oLists = oSpanDelta + s;
+        long oItems = oLists + (p.mode == MODE_PAGES ? (long) batch * kvHeads * p.listWidth : 0);
+        long oMerges = oItems + 10L * p.items;
+        long oCounts = oMerges + 6L * p.merges;
+        long total = oCounts + (p.mode == MODE_PAGES ? batch : 0);
+        if (total > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("cache: the decode metadata (" + total + " ints) does not fit one array");
+        }
+        int[] meta = new int[(int) total];
+        System.arraycopy(lengths, 0, meta, 0, batch);
+        if (st.paged()) {
+            int[] tables = ((PagedKvCache) cache).blockTables(width);
+            System.arraycopy(tables, 0, meta, (int) oTables, tables.length);
+        }
+        if (spans != null) {
+            System.arraycopy(spans.offsets(), 0, meta, (int) oSpanOffsets, spans.offsets().length);
+            System.arraycopy(spans.starts(), 0, meta, (int) oSpanStarts, s);
+            System.arraycopy(spans.ends(), 0, meta, (int) oSpanEnds, s);
+            System.arraycopy(spans.maxDelta(), 0, meta, (int) oSpanDelta, s);
+        }
+        for (int i = 0; i < p.items; i++) {
+            System.arraycopy(itemList.get(i), 0, meta, (int) (oItems + 10L * i), 10);
+        }
+        for (int i = 0; i < p.merges; i++) {
+            System.arraycopy(mergeList.get(i), 0, meta, (int) (oMerges + 6L * i), 6);
+        }
+        if (p.mode == MODE_PAGES) {
+            System.arraycopy(candidates, 0, meta, (int) oCounts, batch);
+        }
+        p.meta = meta;
+        p.oCounts = oCounts;
+        p.oLists = oLists;
+        int outKind = out == null ? 0 : out.dtype() == DType.F32 ? 0 : out.dtype() == DType.F16 ? 1 : 2;
+        p.scalars = new long[] {
+            q.stride(0), q.stride(1), q.stride(2),
+            st.k().stride(0), st.k().stride(1), st.k().stride(2),
+            st.v().stride(0), st.v().stride(1), st.v().stride(2),
+            out == null ? 0 : out.stride(0), out == null ? 0 : out.stride(1), out == null ? 0 : out.stride(2),
+            lse == null ? 0 : lse.stride(0), lse == null ? 0 : lse.stride(1), lse == null ? 0 : lse.stride(2),
+            group, rows, outKind, st.paged() ? 1 : 0, st.pageShift(), width, p.mode, kvHeads, batch,
+            oTables, oSpanOffsets, oSpanStarts, oSpanEnds, oSpanDelta, oItems, oMerges, oLists, p.listWidth,
+            Double.doubleToRawLongBits(options.run().scaleFor(cache.headDim())),
+            Double.doubleToRawLongBits(options.run().softCap())
+        };
+        return p;
+    }
+
+    private static CUdeviceptr ptr(String name, Tensor t) {
+        return CudaTensors.buffer(name, t).pointer(t.byteOffset());
+    }
+
+    /**
+     * Queues a decode call on the lane's stream: dense ({@code selection} and {@code quest} null),
+     * over a selection, or Quest chosen on the device.
+     */
+    static String run(CudaRuntime rt, Tensor q, KvCache cache, DecodeSelection selection, DecodePattern.Quest quest,
+                      Tensor out, Tensor lse, DecodeOptions options, DecodeLane lane) {
+        CudaDevice dev = rt.device();
+        Storage st = storage(cache);
+        Plan p = plan(dev, q, cache, st, selection, quest, out, lse, options, true);
+        if (p.mode == MODE_PAGES && !questFits(p)) {
+            throw new IllegalStateException("quest: " + p.questWidth + " candidate pages exceed the device choice's "
+                    + QUEST_SORT_MAX);
+        }
+        dev.makeCurrent();
+        DeviceBuffer meta = lane.upload(p.meta);
+        CUdeviceptr none = new CUdeviceptr();
+        String t = typeName(cache.dtype());
+        int d = cache.headDim();
+        String launched = "";
+        if (p.mode == MODE_PAGES) {
+            launched = queueQuest(rt, q, st, p, meta, lane) + "+";
+        }
+        DeviceBuffer so = p.scratchEntries > 0 ? lane.scratchO(p.scratchEntries * d * 4L) : null;
+        DeviceBuffer sl = p.scratchEntries > 0 ? lane.scratchLse(p.scratchEntries * 4L) : null;
+        String name = "sparsa_decode_" + t + "_d" + d;
+        int smem = sharedBytes(cache.dtype(), d);
+        CUfunction f = rt.module().function(name, smem);
+        CUdeviceptr lsePtr = lse == null ? none : ptr("lse", lse);
+        Pointer params = Pointer.to(Pointer.to(ptr("q", q)), Pointer.to(ptr("cache keys", st.k())),
+                Pointer.to(ptr("cache values", st.v())), Pointer.to(ptr("out", out)), Pointer.to(lsePtr),
+                Pointer.to(so == null ? none : so.pointer()), Pointer.to(sl == null ? none : sl.pointer()),
+                Pointer.to(meta.pointer()), Pointer.to(p.scalars));
+        Cuda.check(cuLaunchKernel(f, p.items, 1, 1, 128, 1, 1, smem, lane.stream.handle(), params, null),
+                "cuLaunchKernel", name);
+        launched += name;
+        if (p.merges > 0) {
+            CUfunction m = rt.module().function("sparsa_decode_merge", 0);
+            Pointer mp = Pointer.to(Pointer.to(so.pointer()), Pointer.to(sl.pointer()), Pointer.to(ptr("out", out)),
+                    Pointer.to(lsePtr), Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {d}),
+                    Pointer.to(new int[] {p.merges}));
+            Cuda.check(cuLaunchKernel(m, p.merges, 1, 1, 256, 1, 1, 0, lane.stream.handle(), mp, null), "cuLaunchKernel",
+                    "sparsa_decode_merge");
+            launched += "+sparsa_decode_merge";
+        }
+        return launched;
+    }
+
+    private static boolean questFits(Plan p) {
+        return pow2(p.questWidth) + pow2(Math.max(1, p.questBudget - 1)) <= QUEST_SORT_MAX;
+    }
+
+    private static int pow2(int n) {
+        int x = 1;
+        while (x < n) {
+            x <<= 1;
+        }
+        return x;
+    }
+
+    /** Queues Quest's page bounds and choice, which write the page lists into {@code meta}. */
+    private static String queueQuest(CudaRuntime rt, Tensor q, Storage st, Plan p, DeviceBuffer meta, DecodeLane lane) {
+        int batch = q.batch();
+        int kvHeads = st.k().heads();
+        int d = q.dim();
+        Tensor bounds = st.bounds();
+        DeviceBuffer scores = lane.scores(4L * batch * kvHeads * p.questWidth);
+        String bname = "sparsa_quest_bounds_" + typeName(q.dtype()) + "_d" + d;
+        CUfunction fb = rt.module().function(bname, 0);
+        Pointer bp = Pointer.to(Pointer.to(ptr("q", q)), Pointer.to(ptr("page bounds", bounds)),
+                Pointer.to(scores.pointer()), Pointer.to(meta.pointer()), Pointer.to(meta.pointer(4L * p.oCounts)),
+                Pointer.to(p.scalars), Pointer.to(new long[] {bounds.stride(0)}), Pointer.to(new long[] {bounds.stride(1)}),
+                Pointer.to(new long[] {bounds.stride(2)}), Pointer.to(new int[] {p.questWidth}));
+        Cuda.check(cuLaunchKernel(fb, (p.questWidth + 7) / 8, batch * kvHeads, 1, 256, 1, 1, 0, lane.stream.handle(), bp,
+                null), "cuLaunchKernel", bname);
+        int smem = 8 * (pow2(p.questWidth) + pow2(Math.max(1, p.questBudget - 1)));
+        CUfunction ft = rt.module().function("sparsa_quest_topk", smem);
+        Pointer tp = Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {p.questWidth}),
+                Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}));
+        Cuda.check(cuLaunchKernel(ft, batch * kvHeads, 1, 1, 1024, 1, 1, smem, lane.stream.handle(), tp, null),
+                "cuLaunchKernel", "sparsa_quest_topk");
+        return bname + "+sparsa_quest_topk";
+    }
+
+    /**
+     * Quest's selection made on the device and copied back (for callers that keep or reuse it):
+     * the same pages {@code DecodeSelector} chooses, with the pattern's sinks and window. Waits for
+     * the lane's stream.
+     */
+    static DecodeSelection questSelection(CudaRuntime rt, Tensor q, PagedKvCache cache, DecodePattern.Quest quest,
+                                          DecodeOptions options, DecodeLane lane) {
+        Storage st = storage(cache);
+        Plan p = plan(rt.device(), q, cache, st, null, quest, null, null, options, false);
+        if (!questFits(p)) {
+            return null;
+        }
+        rt.device().makeCurrent();
+        DeviceBuffer meta = lane.upload(p.meta);
+        queueQuest(rt, q, st, p, meta, lane);
+        int[] lists = new int[cache.batch() * cache.kvHeads() * p.listWidth];
+        lane.stream.synchronize("sparsa_quest_topk");
+        Cuda.check(cuMemcpyDtoH(Pointer.to(lists), meta.pointer(4L * p.oLists), 4L * lists.length), "cuMemcpyDtoH");
+        int[] lengths = cache.lengths();
+        int pageSize = cache.pageSize();
+        DecodeSelection.Builder sel = DecodeSelection.builder(cache.batch(), cache.kvHeads(), lengths)
+                .describe(quest.name());
+        for (int b = 0; b < cache.batch(); b++) {
+            int len = lengths[b];
+            int n = (len + pageSize - 1) / pageSize;
+            for (int g = 0; g < cache.kvHeads(); g++) {
+                sel.forced(b, g, quest.sinks(), quest.window());
+                if (len == 0) {
+                    continue;
+                }
+                if (n <= p.questBudget) {
+                    sel.span(b, g, 0, len);
+                    continue;
+                }
+                int at = (b * cache.kvHeads() + g) * p.listWidth;
+                for (int i = 0; i < p.questBudget - 1; i++) {
+                    int pg = lists[at + i];
+                    sel.span(b, g, pg * pageSize, (pg + 1) * pageSize);
+                }
+                sel.span(b, g, (n - 1) * pageSize, len);
+            }
+        }
+        return sel.build();
+    }
+}

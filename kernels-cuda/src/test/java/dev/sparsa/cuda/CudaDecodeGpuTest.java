@@ -1,0 +1,314 @@
+package dev.sparsa.cuda;
+
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.sparsa.attention.Attention;
+import dev.sparsa.attention.AttentionResult;
+import dev.sparsa.kv.ContiguousKvCache;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.DecodeSelector;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PageAllocator;
+import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.kv.SplitKv;
+import dev.sparsa.pattern.Dense;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.reference.ReferenceAttention;
+import dev.sparsa.reference.ReferenceDecode;
+import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.Problems;
+import java.util.ArrayList;
+import java.util.List;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstreamCaptureMode;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CUDA decode kernel against the fp64 decode oracle: contiguous and paged caches in CUDA memory
+ * holding the same sequences (ragged lengths 0, 1, 63, 64, 65, 4097; unused slots and unused pages
+ * NaN), every dtype, one to 64 query rows, grouped heads, split-KV, sparse selections (sink +
+ * window, Quest chosen on the device, top-k), a CUDA graph capture of a step, and chunked prefill
+ * against a paged cache. Skipped where the backend is unavailable.
+ */
+@Tag("gpu")
+class CudaDecodeGpuTest {
+    private static final CudaBackend BACKEND = new CudaBackend();
+    private static final int[] LENGTHS = {0, 1, 63, 64, 65, 4097};
+    private static final int KV_HEADS = 2;
+    private static final int PAGE = 16;
+    private static final List<Tensor> OPEN = new ArrayList<>();
+
+    @BeforeAll
+    static void needsDevice() {
+        assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
+    }
+
+    @AfterAll
+    static void free() {
+        OPEN.forEach(Tensor::close);
+    }
+
+    /** The same random sequences in a contiguous and a paged cache on the device. */
+    record Caches(ContiguousKvCache contiguous, PagedKvCache paged, Tensor[] k, Tensor[] v) {
+    }
+
+    private static Tensor device(Tensor host) {
+        Tensor t = CudaTensors.upload(BACKEND.device(), host);
+        OPEN.add(t);
+        return t;
+    }
+
+    private static Tensor nanDevice(DType t, int b, int h, int s, int d) {
+        Tensor x = CudaTensors.allocate(BACKEND.device(), t, Layout.BHSD, b, h, s, d);
+        ((DeviceBuffer) x.deviceMemory()).fill((byte) 0xFF);
+        OPEN.add(x);
+        return x;
+    }
+
+    static Caches caches(long seed, DType dtype, int dim) {
+        int batch = LENGTHS.length;
+        int cap = 4097 + 64;
+        Tensor[] k = new Tensor[batch];
+        Tensor[] v = new Tensor[batch];
+        Tensor kHost = Tensor.allocate(dtype, Layout.BHSD, batch, KV_HEADS, cap, dim);
+        Tensor vHost = Tensor.allocate(dtype, Layout.BHSD, batch, KV_HEADS, cap, dim);
+        for (int b = 0; b < batch; b++) {
+            for (int g = 0; g < KV_HEADS; g++) {
+                for (int t = 0; t < cap; t++) {
+                    kHost.fillRow(b, g, t, Float.NaN);
+                    vHost.fillRow(b, g, t, Float.NaN);
+                }
+            }
+            Problems.Qkv p = Problems.qkv(seed * 100 + b, AttentionShape.of(1, KV_HEADS, Math.max(LENGTHS[b], 1),
+                    Math.max(LENGTHS[b], 1), dim), dtype, Layout.BHSD);
+            k[b] = p.k().narrowSeq(0, LENGTHS[b]);
+            v[b] = p.v().narrowSeq(0, LENGTHS[b]);
+            for (int g = 0; g < KV_HEADS; g++) {
+                float[] row = new float[dim];
+                for (int t = 0; t < LENGTHS[b]; t++) {
+                    k[b].readRow(0, g, t, row, 0);
+                    kHost.writeRow(b, g, t, row, 0);
+                    v[b].readRow(0, g, t, row, 0);
+                    vHost.writeRow(b, g, t, row, 0);
+                }
+            }
+        }
+        ContiguousKvCache contiguous = ContiguousKvCache.wrap(device(kHost), device(vHost), LENGTHS);
+        int pages = 0;
+        for (int len : LENGTHS) {
+            pages += (len + PAGE - 1) / PAGE;
+        }
+        pages += 8;
+        PagedKvCache paged = PagedKvCache.wrap(nanDevice(dtype, pages, KV_HEADS, PAGE, dim),
+                nanDevice(dtype, pages, KV_HEADS, PAGE, dim), nanDevice(dtype, pages, KV_HEADS, 2, dim), PAGE, batch,
+                new PageAllocator(pages));
+        // appends in rounds of 100 tokens, so that the sequences' pages interleave in the pool
+        int[] done = new int[batch];
+        boolean more = true;
+        while (more) {
+            more = false;
+            for (int b = 0; b < batch; b++) {
+                int n = Math.min(100, LENGTHS[b] - done[b]);
+                if (n > 0) {
+                    paged.append(b, k[b].narrowSeq(done[b], n), v[b].narrowSeq(done[b], n));
+                    done[b] += n;
+                    more = true;
+                }
+            }
+        }
+        return new Caches(contiguous, paged, k, v);
+    }
+
+    private static Tensor query(long seed, DType dtype, int heads, int rows, int dim) {
+        Problems.Qkv p = Problems.qkv(seed, AttentionShape.of(LENGTHS.length, heads, rows, rows, dim), dtype, Layout.BHSD);
+        return device(p.q());
+    }
+
+    private static void assertMatches(String what, ReferenceResult ref, AttentionResult r, DType dtype) {
+        Tensor out = r.output().toHost();
+        Tensor lse = r.lse().toHost();
+        double tol = Problems.tolerance(dtype);
+        double err = ref.maxRelativeError(out);
+        assertTrue(err <= tol, what + ": relative error " + err + " > " + tol);
+        double lseErr = ref.maxLseError(lse);
+        assertTrue(lseErr <= (dtype == DType.F32 ? 1e-4 : 1e-3), what + ": LSE error " + lseErr);
+        // length 0: every row 0 and -inf
+        assertEquals(Float.NEGATIVE_INFINITY, lse.get(0, 0, 0, 0), what + ": empty sequence's LSE");
+        assertEquals(0f, out.get(0, 0, 0, 0), what + ": empty sequence's output");
+    }
+
+    @Test
+    void denseDecodeMatchesTheOracleOnContiguousAndPagedCachesBitForBitAlike() {
+        for (DType dtype : DType.values()) {
+            int dim = dtype == DType.F32 ? 64 : dtype == DType.F16 ? 256 : 128;
+            Caches c = caches(31 + dtype.ordinal(), dtype, dim);
+            for (int rows : new int[] {1, 3}) {
+                Tensor q = query(41 + rows, dtype, 4 * KV_HEADS, rows, dim);
+                DecodeOptions o = DecodeOptions.defaults();
+                AttentionResult a = Attention.decodeWithLse(q, c.contiguous(), o);
+                assertTrue(CudaBackend.lastKernel().contains("sparsa_decode_" + CudaDecode.typeName(dtype)), CudaBackend.lastKernel());
+                AttentionResult p = Attention.decodeWithLse(q, c.paged(), o);
+                ReferenceResult ref = ReferenceDecode.decode(q, c.contiguous(), null, o.run());
+                assertMatches(dtype + " rows " + rows + " contiguous", ref, a, dtype);
+                assertMatches(dtype + " rows " + rows + " paged", ref, p, dtype);
+                assertArrayEquals(a.output().toHost().toFloatArray(), p.output().toHost().toFloatArray(), "paged = contiguous");
+                a.output().close();
+                a.lse().close();
+                p.output().close();
+                p.lse().close();
+            }
+        }
+    }
+
+    @Test
+    void splitKvMergesExactlyAndRepeatsBitForBit() {
+        Caches c = caches(51, DType.F32, 128);
+        Tensor q = query(52, DType.F32, 4 * KV_HEADS, 2, 128);
+        DecodeOptions split = DecodeOptions.defaults().withSplit(SplitKv.fixed(256)).withOutputDType(DType.F32);
+        AttentionResult a = Attention.decodeWithLse(q, c.paged(), split);
+        assertTrue(CudaBackend.lastKernel().endsWith("sparsa_decode_merge"), CudaBackend.lastKernel());
+        AttentionResult b = Attention.decodeWithLse(q, c.paged(), split);
+        AttentionResult none = Attention.decodeWithLse(q, c.paged(), split.withSplit(SplitKv.none()));
+        assertArrayEquals(a.output().toHost().toFloatArray(), b.output().toHost().toFloatArray(), "deterministic");
+        ReferenceResult ref = ReferenceDecode.decode(q, c.paged(), null, split.run());
+        assertMatches("split", ref, a, DType.F32);
+        assertMatches("no split", ref, none, DType.F32);
+    }
+
+    @Test
+    void sixtyFourQueryRowsPerSequenceWithRowsBeforeTheStart() {
+        Caches c = caches(61, DType.BF16, 128);
+        Tensor q = query(62, DType.BF16, 4 * KV_HEADS, 64, 128);
+        DecodeOptions o = DecodeOptions.defaults();
+        AttentionResult r = Attention.decodeWithLse(q, c.paged(), o);
+        assertMatches("64 rows", ReferenceDecode.decode(q, c.paged(), null, o.run()), r, DType.BF16);
+        // sequence 1 holds one token: its rows 0..62 sit before the start and admit nothing
+        assertEquals(Float.NEGATIVE_INFINITY, r.lse().toHost().get(1, 5, 10, 0));
+    }
+
+    @Test
+    void sparseSelectionsDecodeOverTheirKeysOnly() {
+        Caches c = caches(71, DType.F16, 128);
+        Tensor q = query(72, DType.F16, 4 * KV_HEADS, 2, 128);
+        DecodeOptions o = DecodeOptions.defaults().withSplit(SplitKv.fixed(512));
+        for (DecodePattern pattern : List.of(DecodePattern.sinkWindow(4, 100), DecodePattern.topK(300),
+                DecodePattern.quest(256).withSinks(2).withWindow(40), DecodePattern.perKvHead(List.of(DecodePattern.dense(),
+                        DecodePattern.sinkWindow(8, 64))))) {
+            DecodeSelection sel = Attention.select(q, c.paged(), pattern, o);
+            AttentionResult r = Attention.decodeWithLse(q, c.paged(), sel, o);
+            assertMatches(pattern.name(), ReferenceDecode.decode(q, c.paged(), sel, o.run()), r, DType.F16);
+        }
+    }
+
+    @Test
+    void questOnTheDeviceChoosesTheHostsPagesAndDecodesThemInOnePass() {
+        Caches c = caches(81, DType.F32, 128);
+        Tensor q = query(82, DType.F32, 4 * KV_HEADS, 1, 128);
+        DecodeOptions o = DecodeOptions.defaults();
+        DecodePattern.Quest quest = DecodePattern.quest(512);
+        DecodeSelection device = BACKEND.select(q, c.paged(), quest, o);
+        DecodeSelection host = DecodeSelector.select(q, c.paged(), quest);
+        for (int b = 0; b < LENGTHS.length; b++) {
+            for (int g = 0; g < KV_HEADS; g++) {
+                assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g), "pages of sequence " + b + " head " + g);
+            }
+        }
+        AttentionResult fused = Attention.decodeWithLse(q, c.paged(), quest, o);
+        assertTrue(CudaBackend.lastKernel().startsWith("sparsa_quest_bounds"), CudaBackend.lastKernel());
+        assertMatches("quest", ReferenceDecode.decode(q, c.paged(), host, o.run()), fused, DType.F32);
+        AttentionResult viaSelection = Attention.decodeWithLse(q, c.paged(), device, o);
+        assertArrayEquals(viaSelection.output().toHost().toFloatArray(), fused.output().toHost().toFloatArray());
+    }
+
+    @Test
+    void aDecodeStepOnACallersStreamIsCapturedInAGraphAndReplayed() {
+        Caches c = caches(91, DType.BF16, 128);
+        Tensor q = query(92, DType.BF16, 4 * KV_HEADS, 1, 128);
+        DecodeOptions o = DecodeOptions.defaults();
+        CudaDevice dev = BACKEND.device();
+        Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, LENGTHS.length, 4 * KV_HEADS, 1, 128);
+        OPEN.add(out);
+        try (CudaStream stream = new CudaStream(dev); CudaStream.Scope scope = stream.use()) {
+            BACKEND.decode(q, c.paged(), (DecodeSelection) null, out, null, o);
+            stream.synchronize();
+            float[] expected = out.toHost().toFloatArray();
+            ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
+            dev.makeCurrent();
+            assertEquals(CudaResult.OK, cuStreamBeginCapture(stream.handle(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED));
+            BACKEND.decode(q, c.paged(), (DecodeSelection) null, out, null, o);
+            CUgraph graph = new CUgraph();
+            assertEquals(CudaResult.OK, cuStreamEndCapture(stream.handle(), graph));
+            assertTrue(Float.isNaN(out.toHost().get(2, 0, 0, 0)), "captured, not run");
+            CUgraphExec exec = new CUgraphExec();
+            assertEquals(CudaResult.OK, cuGraphInstantiate(exec, graph, 0));
+            for (int i = 0; i < 3; i++) {
+                assertEquals(CudaResult.OK, cuGraphLaunch(exec, stream.handle()));
+            }
+            stream.synchronize();
+            assertArrayEquals(expected, out.toHost().toFloatArray(), "the replayed step");
+            cuGraphExecDestroy(exec);
+            cuGraphDestroy(graph);
+        }
+    }
+
+    /** CUDA_SUCCESS under a short name. */
+    private static final class CudaResult {
+        static final int OK = CUresult.CUDA_SUCCESS;
+    }
+
+    @Test
+    void chunkedPrefillAgainstAPagedCacheMatchesTheOracle() {
+        Caches c = caches(101, DType.BF16, 128);
+        int seq = 5;
+        int length = LENGTHS[seq];
+        int chunk = 300;
+        Problems.Qkv p = Problems.qkv(102, AttentionShape.of(1, 4 * KV_HEADS, chunk, chunk, 128), DType.BF16, Layout.BHSD);
+        Tensor q = device(p.q());
+        Options options = Options.causalMask();
+        AttentionResult r = Attention.prefillWithLse(q, c.paged(), seq, Dense.INSTANCE, options);
+        AttentionShape s = new AttentionShape(1, 4 * KV_HEADS, KV_HEADS, chunk, length, 128, 128);
+        ReferenceResult ref = ReferenceAttention.plan(Dense.INSTANCE.plan(PlanContext.of(s, options)), p.q(),
+                c.paged().keys(seq), c.paged().values(seq), options);
+        double err = ref.maxRelativeError(r.output().toHost());
+        assertTrue(err <= Problems.tolerance(DType.BF16), "chunked prefill error " + err);
+    }
+
+    @Test
+    void refusalsNameWhatIsMissing() {
+        KvCache host = ContiguousKvCache.allocate(DType.BF16, 1, 2, 16, 128, 128);
+        assertTrue(BACKEND.decodeRefusal(host, 1).contains("CUDA memory"), BACKEND.decodeRefusal(host, 1));
+        Caches c = caches(111, DType.BF16, 128);
+        assertNull(BACKEND.decodeRefusal(c.paged(), 1));
+        KvCache odd = ContiguousKvCache.wrap(nanDevice(DType.BF16, 1, 2, 16, 96), nanDevice(DType.BF16, 1, 2, 16, 96),
+                new int[] {3});
+        assertNotNull(BACKEND.decodeRefusal(odd, 1));
+        Tensor q = device(Problems.qkv(1, AttentionShape.of(1, 2, 1, 1, 96), DType.BF16, Layout.BHSD).q());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BACKEND.decode(q, odd,
+                (DecodeSelection) null, nanDevice(DType.BF16, 1, 2, 1, 96), null, DecodeOptions.defaults()));
+        assertTrue(e.getMessage().contains("96"), e.getMessage());
+    }
+}
