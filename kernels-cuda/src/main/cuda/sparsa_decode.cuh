@@ -3,7 +3,7 @@
 //  sparsa_decode_<f32|f16|bf16>_d<D>: one CTA per work item (sequence b, KV head g, a tile of up to 16 of the
 //      group's (query head, row) pairs, a chunk of the keys in visiting order). Head packing: the group's
 //      query heads and the step's rows share one read of the keys. Keys in tiles of KT (64, or 32 for rows of
-//      512 bytes) staged through shared memory with cp.async, two stages; K/V rows are read from a contiguous
+//      256 bytes or more) staged through shared memory with cp.async, two stages; K/V rows are read from a contiguous
 //      cache [B, Hkv, capacity, D] or from pages [P, Hkv, pageSize, D] through the block table. Scores and the
 //      online softmax in f32 on CUDA cores (decode is bound by memory). A work item writes the output directly
 //      when it is its pairs' only chunk, else a normalized f32 partial and its LSE to scratch.
@@ -40,7 +40,9 @@ template <typename T> struct DecCfg {
 };
 
 template <typename T, int D> struct DecTile {
-    static constexpr int KT = (int)sizeof(T) * D > 256 ? 32 : 64;  // keys per tile
+    // keys per tile: 32 once a row is 256 bytes, so that four CTAs (16 warps) share an SM and hide the
+    // latency of each tile's chain of barriers (64 keys of 256-byte rows allowed only two)
+    static constexpr int KT = (int)sizeof(T) * D >= 256 ? 32 : 64;
     static constexpr int PARTS = DecCfg<T>::THREADS / KT;          // threads per key in the score pass
     static constexpr int VEC = 16 / (int)sizeof(T);                // elements per 16-byte copy
     static constexpr int STR = D + VEC;                            // smem row stride (elements): 16-byte pad

@@ -77,7 +77,7 @@ final class CudaDecode {
     /** Dynamic shared memory of {@code sparsa_decode_<t>_d<D>} (DecTile::SMEM). */
     static int sharedBytes(DType t, int d) {
         int e = t.byteSize();
-        int kt = e * d > 256 ? 32 : 64;
+        int kt = e * d >= 256 ? 32 : 64;
         int parts = 128 / kt;
         int vec = 16 / e;
         int str = d + vec;

@@ -1,6 +1,12 @@
 package dev.sparsa.cuda;
 
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
@@ -16,16 +22,20 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUstreamCaptureMode;
 
 /**
  * Decode on the GPU against the bandwidth it must use: bf16, 32 query / 8 KV heads, D = 128, one
  * query row, batch {@code --batch} (default 1,16), cache lengths {@code --n} (default
  * 8192,32768,131072); dense decode on a contiguous cache and on a paged cache (pages of {@code --page}
  * tokens in a shuffled block table), and Quest at 1/16 of the pages (page bounds, page choice and
- * decode on the device) at batch 1. CUDA events around each call on a stream of the caller (so the
- * time is the device's: metadata copy, kernels, merge), median of {@code --iters}; in the same run
- * a device-to-device copy gives the bandwidth ceiling. GB/s counts the bytes of K and V the call
- * must read.
+ * decode on the device) at batch 1. Each step is captured in a CUDA graph on a stream of the caller
+ * and its replays timed with CUDA events (the device's time: metadata copy, kernels, merge; host work
+ * between calls not counted), median of {@code --iters}; the host time of a direct call is logged.
+ * In the same run a device-to-device copy gives the bandwidth ceiling. GB/s counts the bytes of K and
+ * V the call must read.
  *
  * <p>Usage: {@code CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]}
  */
@@ -63,8 +73,8 @@ public final class CudaDecodeBench {
         int d = 128;
         double copy = copyBandwidth(dev, iters);
         System.out.printf(Locale.ROOT, "device-to-device copy: %.0f GB/s (bytes read + written)%n", copy);
-        System.out.printf(Locale.ROOT, "%-6s %-8s %-22s %10s %10s %8s %10s%n", "batch", "kv len", "row", "median ms",
-                "GB/s", "of copy", "host ms");
+        System.out.printf(Locale.ROOT, "%-6s %-8s %-22s %10s %10s %8s%n", "batch", "kv len", "row", "median ms",
+                "GB/s", "of copy");
         DecodeOptions o = DecodeOptions.defaults();
         for (int batch : batches) {
             for (int n : lengths) {
@@ -138,31 +148,54 @@ public final class CudaDecodeBench {
         }
     }
 
-    /** Median device time of a decode call on a stream of the caller (events around it). */
+    /**
+     * Median device time of one decode step: the step captured in a CUDA graph on a stream of the
+     * caller and replayed between events (so host work between calls is not counted); the host
+     * time per direct call is logged next to it.
+     */
     private static double time(CudaBackend backend, CudaDevice dev, Tensor q, KvCache cache, DecodePattern.Quest quest,
                                Tensor out, Tensor lse, DecodeOptions o, int iters) {
         double[] ms = new double[iters];
         double[] host = new double[iters];
+        Runnable step = () -> {
+            if (quest != null) {
+                backend.decode(q, cache, quest, out, lse, o);
+            } else {
+                backend.decode(q, cache, (DecodeSelection) null, out, lse, o);
+            }
+        };
         try (CudaStream stream = new CudaStream(dev); CudaStream.Scope scope = stream.use();
              CudaEvents ev = new CudaEvents(dev)) {
             for (int i = -5; i < iters; i++) {
                 long a = System.nanoTime();
-                ev.start(stream);
-                if (quest != null) {
-                    backend.decode(q, cache, quest, out, lse, o);
-                } else {
-                    backend.decode(q, cache, (DecodeSelection) null, out, lse, o);
+                step.run();
+                stream.synchronize();
+                if (i >= 0) {
+                    host[i] = (System.nanoTime() - a) / 1e6;
                 }
+            }
+            dev.makeCurrent();
+            Cuda.check(cuStreamBeginCapture(stream.handle(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED),
+                    "cuStreamBeginCapture");
+            step.run();
+            CUgraph graph = new CUgraph();
+            Cuda.check(cuStreamEndCapture(stream.handle(), graph), "cuStreamEndCapture");
+            CUgraphExec exec = new CUgraphExec();
+            Cuda.check(cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
+            for (int i = -3; i < iters; i++) {
+                ev.start(stream);
+                Cuda.check(cuGraphLaunch(exec, stream.handle()), "cuGraphLaunch");
                 ev.stop(stream);
                 float m = ev.millis();
                 if (i >= 0) {
                     ms[i] = m;
-                    host[i] = (System.nanoTime() - a) / 1e6;
                 }
             }
+            Cuda.check(cuGraphExecDestroy(exec), "cuGraphExecDestroy");
+            Cuda.check(cuGraphDestroy(graph), "cuGraphDestroy");
         }
-        System.err.printf(Locale.ROOT, "  (%s: host time per call %.3f ms, kernels %s)%n", quest == null ? "dense" : "quest",
-                CudaServingBench.median(host), CudaBackend.lastKernel());
+        System.err.printf(Locale.ROOT, "  (%s: host time per direct call %.3f ms, kernels %s)%n",
+                quest == null ? "dense" : "quest", CudaServingBench.median(host), CudaBackend.lastKernel());
         return CudaServingBench.median(ms);
     }
 

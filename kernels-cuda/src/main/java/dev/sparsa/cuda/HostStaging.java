@@ -69,6 +69,19 @@ final class HostStaging {
     record Piece(MemorySegment host, CUdeviceptr device) {
     }
 
+    /** A thread that is never started: segments it may not access are confined to their owner thread. */
+    private static final Thread OTHER = new Thread(() -> { });
+
+    /** True when every piece's memory may be read by copier threads (not a confined arena's). */
+    private static boolean shareable(List<Piece> pieces) {
+        for (Piece p : pieces) {
+            if (!p.host().isAccessibleBy(OTHER)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private final CudaDevice device;
     private final long chunk;
     private volatile int threads;
@@ -345,6 +358,24 @@ final class HostStaging {
         void upload(List<Piece> pieces, CudaStream stream) {
             List<long[]> chunks = chunks(pieces);
             int n = chunks.size();
+            if (!shareable(pieces)) {
+                // memory of a confined arena: only this thread may copy it
+                for (int c = 0; c < n; c++) {
+                    int s = c % SLOTS;
+                    if (c >= SLOTS) {
+                        Cuda.check(cuEventSynchronize(done[s]), "cuEventSynchronize", "staging copy");
+                    }
+                    long[] ch = chunks.get(c);
+                    MemorySegment.copy(pieces.get((int) ch[0]).host(), ch[1], slot[s], 0, ch[2]);
+                    CUdeviceptr d = (CUdeviceptr) pieces.get((int) ch[0]).device().withByteOffset(ch[1]);
+                    Cuda.check(cuMemcpyHtoDAsync(d, pinned[s], ch[2], stream.handle()), "cuMemcpyHtoDAsync");
+                    Cuda.check(cuEventRecord(done[s], stream.handle()), "cuEventRecord");
+                }
+                for (int s = 0; s < Math.min(n, SLOTS); s++) {
+                    Cuda.check(cuEventSynchronize(done[s]), "cuEventSynchronize", "staging copy");
+                }
+                return;
+            }
             Flags copied = new Flags(n);
             Flags queued = new Flags(n);
             Copiers work = new Copiers(n, c -> {
@@ -386,6 +417,26 @@ final class HostStaging {
         void download(List<Piece> pieces, CudaStream stream) {
             List<long[]> chunks = chunks(pieces);
             int n = chunks.size();
+            if (!shareable(pieces)) {
+                // memory of a confined arena: only this thread may copy into it
+                for (int c = 0; c < n + SLOTS; c++) {
+                    if (c >= SLOTS) {
+                        int done0 = c - SLOTS;
+                        int s = done0 % SLOTS;
+                        Cuda.check(cuEventSynchronize(done[s]), "cuEventSynchronize", "staging copy");
+                        long[] ch = chunks.get(done0);
+                        MemorySegment.copy(slot[s], 0, pieces.get((int) ch[0]).host(), ch[1], ch[2]);
+                    }
+                    if (c < n) {
+                        int s = c % SLOTS;
+                        long[] ch = chunks.get(c);
+                        CUdeviceptr d = (CUdeviceptr) pieces.get((int) ch[0]).device().withByteOffset(ch[1]);
+                        Cuda.check(cuMemcpyDtoHAsync(pinned[s], d, ch[2], stream.handle()), "cuMemcpyDtoHAsync");
+                        Cuda.check(cuEventRecord(done[s], stream.handle()), "cuEventRecord");
+                    }
+                }
+                return;
+            }
             Flags copied = new Flags(n);
             Flags queued = new Flags(n);
             Copiers work = new Copiers(n, c -> {
