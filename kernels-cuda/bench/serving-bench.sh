@@ -3,7 +3,7 @@
 # the GPU machine: torch_copy_bench.py first (pinned host<->device GB/s on the bytes the call moves), then the
 # Java CudaServingBench with those bandwidths as its model. Run from the project root after staging:
 #   bash <stage>/serving-bench.sh [CudaServingBench arguments]
-# where <stage> holds java.sh (from tools/gpu-stage) and a copy of this folder's files.
+# where <stage> holds java.sh (made by the staging script that packs a JDK runtime and the classes) and a copy of this folder's files.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 echo "== PyTorch $(python3 -c 'import torch; print(torch.__version__)') copies (CUDA events, median)"
