@@ -15,8 +15,10 @@ import java.util.Objects;
  *
  * <p>Ownership: heap tensors are collected with their arrays; native host tensors live as long as
  * the {@link Arena} they were allocated in; a device tensor made by {@link #onDevice} owns its
- * memory and frees it on {@link #close()}, while views ({@link #narrowSeq}, {@link #wrapDevice})
- * own nothing. {@link #close()} on any other tensor does nothing.
+ * memory and frees it on {@link #close()}, and a host tensor made by {@link #onHost} (memory a
+ * backend allocated, such as page-locked memory) gives its memory back on {@link #close()}, while
+ * views ({@link #narrowSeq}, {@link #wrapDevice}) own nothing. {@link #close()} on any other tensor
+ * does nothing.
  *
  * <p>Strides are in elements, non-negative, and may describe {@link Layout#BHSD}, {@link
  * Layout#BSHD} or any other order (a slice, a head-broadcast view with stride 0), so kernels read
@@ -38,8 +40,10 @@ public final class Tensor implements AutoCloseable {
     private final MemorySegment segment;
     /** Device memory, or null for a host tensor. */
     private final DeviceMemory memory;
-    /** True when {@link #close()} releases {@link #memory}. */
+    /** True when {@link #close()} releases {@link #memory}, or runs {@link #release} for a host tensor. */
     private final boolean owner;
+    /** What {@link #close()} runs for an owning host tensor ({@link #onHost}); null otherwise. */
+    private final Runnable release;
     private final DType dtype;
     private final int[] shape;
     private final long[] strides;
@@ -51,9 +55,15 @@ public final class Tensor implements AutoCloseable {
 
     private Tensor(MemorySegment segment, DeviceMemory memory, boolean owner, DType dtype, int[] shape, long[] strides,
                    long offset) {
+        this(segment, memory, owner, null, dtype, shape, strides, offset);
+    }
+
+    private Tensor(MemorySegment segment, DeviceMemory memory, boolean owner, Runnable release, DType dtype, int[] shape,
+                   long[] strides, long offset) {
         this.segment = segment;
         this.memory = memory;
         this.owner = owner;
+        this.release = release;
         this.dtype = dtype;
         this.shape = shape;
         this.strides = strides;
@@ -115,6 +125,25 @@ public final class Tensor implements AutoCloseable {
         Objects.requireNonNull(segment, "segment");
         checkView(segment.byteSize(), "segment", dtype, shape, strides, offset);
         return new Tensor(segment, dtype, shape.clone(), strides.clone(), offset);
+    }
+
+    /**
+     * A contiguous host tensor at the start of {@code segment} that owns the memory behind it: {@link
+     * #close()} runs {@code release}, which frees or recycles that memory and must tolerate running
+     * more than once. Backends return outputs this way when their host memory is special (the CUDA
+     * backend's page-locked outputs); views made from the tensor own nothing.
+     *
+     * @throws IllegalArgumentException if the segment is smaller than the shape needs
+     */
+    public static Tensor onHost(MemorySegment segment, Runnable release, DType dtype, Layout layout, int batch, int heads,
+                                int seq, int dim) {
+        Objects.requireNonNull(segment, "segment");
+        Objects.requireNonNull(release, "release");
+        Objects.requireNonNull(layout, "layout");
+        int[] shape = {batch, heads, seq, dim};
+        long[] strides = layout.strides(batch, heads, seq, dim);
+        checkView(segment.byteSize(), "segment", dtype, shape, strides, 0);
+        return new Tensor(segment, null, true, release, dtype, shape, strides, 0);
     }
 
     /**
@@ -562,11 +591,19 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** Releases the device memory of a tensor made by {@link #onDevice}; does nothing for any other tensor. */
+    /**
+     * Releases the memory of a tensor made by {@link #onDevice} or {@link #onHost}; does nothing for
+     * any other tensor.
+     */
     @Override
     public void close() {
-        if (owner) {
+        if (!owner) {
+            return;
+        }
+        if (memory != null) {
             memory.release();
+        } else {
+            release.run();
         }
     }
 

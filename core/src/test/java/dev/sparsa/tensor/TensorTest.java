@@ -109,4 +109,29 @@ class TensorTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, r::run);
         assertTrue(e.getMessage().startsWith(argument), "expected message about '" + argument + "', got: " + e.getMessage());
     }
+
+    @Test
+    void aHostTensorOverBackendMemoryRunsItsReleaseOnCloseAndItsViewsDoNot() {
+        int[] released = {0};
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(2 * 3 * 4 * 8 * 4 + 16);
+            Tensor t = Tensor.onHost(seg, () -> released[0]++, DType.F32, Layout.BSHD, 2, 3, 4, 8);
+            assertTrue(t.isHost());
+            assertEquals(Device.CPU, t.device());
+            assertArrayEquals(Layout.BSHD.strides(2, 3, 4, 8), t.strides());
+            t.set(1, 2, 3, 7, 5f);
+            assertEquals(5f, seg.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, t.index(1, 2, 3, 7)));
+            t.narrowSeq(1, 2).close();
+            assertEquals(0, released[0], "a view owns nothing");
+            t.close();
+            assertEquals(1, released[0]);
+            t.close();
+            assertEquals(2, released[0], "close runs the release each time: the release makes itself idempotent");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Tensor.onHost(seg.asSlice(0, 100), () -> { }, DType.F32, Layout.BHSD, 2, 3, 4, 8));
+            assertTrue(e.getMessage().contains("segment"), e.getMessage());
+            assertThrows(NullPointerException.class,
+                    () -> Tensor.onHost(seg, null, DType.F32, Layout.BHSD, 1, 1, 1, 1));
+        }
+    }
 }

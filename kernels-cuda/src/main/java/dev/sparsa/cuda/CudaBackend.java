@@ -46,7 +46,11 @@ import jcuda.driver.CUfunction;
  * <p>{@link #prepare(SparsePlan, Device)} uploads a plan to one device ({@code cuda:N}); every
  * later {@code forward} with that prepared plan reuses it. Device tensors ({@link CudaTensors}) run
  * without copies; host tensors are copied in through pinned buffers and the output copied back (the
- * output is never uploaded). A caller's stream ({@link CudaStream#use()}, {@link #forwardAsync}) takes
+ * output is never uploaded). Outputs the backend allocates for host calls ({@link #allocateOutput},
+ * which the facade uses) are host tensors over page-locked memory that the copy writes directly:
+ * closing one gives its memory back at once, and one never closed gives it back when collected; the
+ * pinned memory so held is bounded ({@code -Dsparsa.cuda.pinnedOutputBytes}), heap tensors beyond
+ * it. A caller's stream ({@link CudaStream#use()}, {@link #forwardAsync}) takes
  * the work instead of the backend's own. Thread-safe: every call binds the device's primary context
  * to its thread.
  */
@@ -253,11 +257,26 @@ public final class CudaBackend implements AttentionBackend {
         return CudaTensors.allocate(device(device), dtype, layout, batch, heads, seq, dim);
     }
 
-    /** On a CUDA device: a tensor from the device's block cache, not cleared (the kernels write every element). */
+    /**
+     * An output the next {@code forward} writes entirely, not cleared (the kernels write every row).
+     * On a CUDA device: a tensor from the device's block cache. On the host: a host tensor over
+     * page-locked memory ({@code cuMemHostAlloc}) that the copy from the device writes directly,
+     * with no staging copy; it owns that memory: {@link Tensor#close()} gives it back at once (the
+     * tensor, its views and its segment are unusable afterwards), and a tensor never closed gives it
+     * back once it, its views and its segment are unreachable (a {@link java.lang.ref.Cleaner}).
+     * Blocks given back are kept for the next outputs of their size. The pinned memory held this way
+     * is bounded by {@code -Dsparsa.cuda.pinnedOutputBytes} (default the smaller of 4 GiB and an
+     * eighth of the host's memory; {@link CudaDevice#pinnedOutputBytes()} says how much is held);
+     * beyond it, after asking the collector once for unreachable outputs, the output is an ordinary
+     * heap tensor. Where the backend is unavailable, host outputs are heap tensors.
+     */
     @Override
     public Tensor allocateOutput(Device device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
         if (device != null && device.isHost()) {
-            return Tensor.allocate(dtype, layout, batch, heads, seq, dim);
+            Probe p = probe();
+            Tensor pinned = p.runtime() == null ? null
+                    : p.runtime().device().pinnedOutputs().allocate(dtype, layout, batch, heads, seq, dim);
+            return pinned != null ? pinned : Tensor.allocate(dtype, layout, batch, heads, seq, dim);
         }
         return CudaTensors.allocate(device(device), dtype, layout, batch, heads, seq, dim, null);
     }

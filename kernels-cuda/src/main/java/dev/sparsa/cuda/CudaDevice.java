@@ -36,6 +36,7 @@ public final class CudaDevice implements AutoCloseable {
     private final long totalMemory;
     private volatile DeviceBlockCache blocks;
     private volatile HostStaging staging;
+    private volatile PinnedOutputs pinnedOutputs;
     private volatile boolean closed;
 
     /**
@@ -147,11 +148,43 @@ public final class CudaDevice implements AutoCloseable {
         return blocks == null ? 0 : blocks.cachedBytes();
     }
 
-    /** Frees the device memory cached for reuse (as PyTorch's {@code empty_cache}). */
+    /**
+     * Frees the device memory cached for reuse (as PyTorch's {@code empty_cache}) and the page-locked
+     * host blocks kept for outputs of host calls.
+     */
     public void releaseCachedMemory() {
         if (blocks != null) {
             blocks.trim();
         }
+        if (pinnedOutputs != null) {
+            pinnedOutputs.trim();
+        }
+    }
+
+    /**
+     * Page-locked host memory for the outputs of calls on host tensors (see {@link PinnedOutputs}):
+     * at most {@code -Dsparsa.cuda.pinnedOutputBytes} bytes, by default the smaller of 4 GiB and an
+     * eighth of the host's memory.
+     */
+    PinnedOutputs pinnedOutputs() {
+        PinnedOutputs p = pinnedOutputs;
+        if (p == null) {
+            synchronized (this) {
+                if (pinnedOutputs == null) {
+                    pinnedOutputs = new PinnedOutputs(this);
+                }
+                p = pinnedOutputs;
+            }
+        }
+        return p;
+    }
+
+    /**
+     * Bytes of page-locked host memory held for outputs of calls on host tensors: blocks of output
+     * tensors still open (or not yet collected) and blocks kept for reuse.
+     */
+    public long pinnedOutputBytes() {
+        return pinnedOutputs == null ? 0 : pinnedOutputs.heldBytes();
     }
 
     /** The pinned host buffers that copies between the host and this device go through. */

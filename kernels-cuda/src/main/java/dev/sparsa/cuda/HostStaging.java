@@ -15,6 +15,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.Reference;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -46,7 +47,9 @@ import jcuda.driver.CUevent_flags;
  * keep the slots in the processor's cache. The pinned memory is bounded: at most {@link #MAX_RINGS}
  * rings per device (concurrent transfers beyond that wait for a ring), allocated on first use with
  * {@code cuMemHostAlloc} and kept for the process. Transfers under {@link #DIRECT_BYTES} go straight
- * through the driver.
+ * through the driver. Pieces in the pinned memory of an output tensor ({@link PinnedOutputs#holds})
+ * skip the ring: the copy engine reads and writes them in place, asynchronously, and the transfer
+ * returns once the stream has got past those copies.
  *
  * <p>Native segments may instead be page-locked in place ({@code cuMemHostRegister}) for the
  * transfer ({@code -Dsparsa.cuda.registerHost=true}); registering costs about as much as copying,
@@ -145,13 +148,18 @@ final class HostStaging {
         device.makeCurrent();
         List<Piece> staged = new ArrayList<>();
         List<Registered> registered = new ArrayList<>();
+        boolean pinned = false;
         try {
             for (Piece p : pieces) {
                 long n = p.host().byteSize();
                 if (n == 0) {
                     continue;
                 }
-                if (n < DIRECT_BYTES) {
+                if (PinnedOutputs.holds(p.host())) {
+                    Cuda.check(cuMemcpyHtoDAsync(p.device(), JCudaHandles.hostPointer(p.host().address()), n,
+                            stream.handle()), "cuMemcpyHtoDAsync");
+                    pinned = true;
+                } else if (n < DIRECT_BYTES) {
                     direct(p, true);
                 } else if (registerNative && p.host().isNative()) {
                     registered.add(register(p, true, stream));
@@ -167,8 +175,13 @@ final class HostStaging {
                     idle.add(ring);
                 }
             }
+            if (pinned) {
+                // the host memory may change once this returns: the in-place copies must be done
+                stream.synchronize();
+            }
         } finally {
             unregister(registered, stream);
+            Reference.reachabilityFence(pieces);
         }
     }
 
@@ -181,13 +194,19 @@ final class HostStaging {
         List<Piece> staged = new ArrayList<>();
         List<Registered> registered = new ArrayList<>();
         boolean waited = false;
+        boolean pinned = false;
         try {
             for (Piece p : pieces) {
                 long n = p.host().byteSize();
                 if (n == 0) {
                     continue;
                 }
-                if (n < DIRECT_BYTES) {
+                if (PinnedOutputs.holds(p.host())) {
+                    // straight into the output's page-locked memory, no staging slot
+                    Cuda.check(cuMemcpyDtoHAsync(JCudaHandles.hostPointer(p.host().address()), p.device(), n,
+                            stream.handle()), "cuMemcpyDtoHAsync");
+                    pinned = true;
+                } else if (n < DIRECT_BYTES) {
                     if (!waited) {
                         stream.synchronize();
                         waited = true;
@@ -207,8 +226,13 @@ final class HostStaging {
                     idle.add(ring);
                 }
             }
+            if (pinned) {
+                stream.synchronize();
+            }
         } finally {
             unregister(registered, stream);
+            // the segments keep the output blocks from the cleaner until the copies into them are done
+            Reference.reachabilityFence(pieces);
         }
     }
 

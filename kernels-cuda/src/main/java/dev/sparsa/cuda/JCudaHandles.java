@@ -3,6 +3,7 @@ package dev.sparsa.cuda;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import jcuda.NativePointerObject;
+import jcuda.Pointer;
 import jcuda.driver.CUstream;
 
 /**
@@ -29,6 +30,16 @@ final class JCudaHandles {
     /** The driver handle ({@code CUstream}, {@code CUevent}, ...) a JCuda handle object holds. */
     static long address(NativePointerObject handle) {
         return (long) NATIVE_POINTER.get(handle);
+    }
+
+    /**
+     * A JCuda pointer to host address {@code address}, as {@code cuMemHostAlloc} fills one (for
+     * copies into and the freeing of page-locked memory known by its address).
+     */
+    static Pointer hostPointer(long address) {
+        Pointer p = new Pointer();
+        NATIVE_POINTER.set(p, address);
+        return p;
     }
 
     /** A JCuda stream object over a raw {@code CUstream} handle ({@code 0}: the legacy default stream). */

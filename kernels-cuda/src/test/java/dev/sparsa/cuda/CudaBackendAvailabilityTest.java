@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -17,6 +18,7 @@ import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
@@ -97,6 +99,22 @@ class CudaBackendAvailabilityTest {
         IllegalArgumentException iae = assertThrows(IllegalArgumentException.class,
                 () -> b.forward(plan, p.q(), p.k(), p.v(), wrong, null, Options.defaults()));
         assertTrue(iae.getMessage().startsWith("out:"), iae.getMessage());
+    }
+
+    @Test
+    void hostOutputsWithoutADeviceAreHeapTensors() {
+        CudaBackend b = new CudaBackend(() -> {
+            throw new CudaException("cuInit", null, 100, "CUDA_ERROR_NO_DEVICE");
+        });
+        Tensor out = b.allocateOutput(Device.CPU, DType.BF16, Layout.BSHD, 1, 2, 64, 64);
+        assertTrue(out.isHost());
+        assertFalse(out.segment().isNative(), "a Java array");
+        assertArrayEquals(Layout.BSHD.strides(1, 2, 64, 64), out.strides());
+        assertFalse(PinnedOutputs.holds(out.segment()));
+        out.close();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> b.allocateOutput(Device.CPU, DType.F32, Layout.BHSD, 0, 2, 64, 64));
+        assertTrue(e.getMessage().startsWith("shape:"), e.getMessage());
     }
 
     @Test
