@@ -158,8 +158,10 @@ public interface AttentionBackend {
 
     /**
      * A tensor on {@code device} for an output that the next {@code forward} writes entirely: its
-     * contents before that are unspecified, so a backend on an accelerator may skip clearing it. The
-     * facade allocates its outputs this way. Defaults to {@link #allocate}.
+     * contents before that are unspecified, so a backend on an accelerator may skip clearing it. On
+     * the host it may be memory the backend owns ({@link Tensor#onHost}, e.g. page-locked memory its
+     * copies write directly), which closing the tensor gives back. The facade allocates its outputs
+     * this way. Defaults to {@link #allocate}.
      *
      * @throws IllegalArgumentException if this backend does not run on the device
      */
