@@ -2,8 +2,14 @@ package dev.sparsa.cpu;
 
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
+import dev.sparsa.backend.DecodeArguments;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.DecodeSelector;
+import dev.sparsa.kv.KvCache;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.RunOptions;
@@ -250,10 +256,55 @@ public final class CpuBackend implements AttentionBackend {
         execute(plan.items(), runner, shareable ? parallelism : 1);
     }
 
+    // ------------------------------------------------------------------ decode (CpuDecode)
+
+    @Override
+    public String decodeRefusal(KvCache cache, int queryRows) {
+        if (!cache.device().isHost()) {
+            return "device: the cpu backend decodes host caches, this one is on " + cache.device();
+        }
+        String head = dimRefusal("headDim", cache.headDim());
+        return head != null ? head : dimRefusal("valueDim", cache.valueDim());
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Runs {@link CpuDecode}: each (sequence, KV head) streams its keys once for the group's query
+     * heads and rows, split into chunks by the options' {@link dev.sparsa.kv.SplitKv} rule evaluated
+     * with the machine's processor count.
+     */
+    @Override
+    public void decode(Tensor q, KvCache cache, DecodeSelection selection, Tensor out, Tensor lse,
+                       DecodeOptions options) {
+        AttentionShape shape = DecodeArguments.validate(q, cache, selection, out, lse, options);
+        String refusal = decodeRefusal(cache, q.seqLen());
+        if (refusal != null) {
+            throw new IllegalArgumentException(refusal);
+        }
+        CpuDecode call = new CpuDecode(DecodeMathProvider.forFlavour(math.flavour()), shape, q, cache, selection, out,
+                lse, options);
+        boolean shareable = sharedAccess(q) && sharedAccess(out) && (lse == null || sharedAccess(lse))
+                && CacheAccess.shared(cache);
+        call.execute(executor, shareable ? parallelism : 1);
+    }
+
+    /** Scores Quest's bounds and top-k's keys in place on f32 and bf16 host caches, (sequence, head) pairs in parallel. */
+    @Override
+    public DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
+        if (!pattern.dataDependent() || !CpuDecodeScorer.covers(cache) || !q.isHost()) {
+            return DecodeSelector.select(q, cache, pattern);
+        }
+        boolean shareable = sharedAccess(q) && CacheAccess.shared(cache);
+        CpuDecodeScorer scorer = new CpuDecodeScorer(DecodeMathProvider.forFlavour(math.flavour()), q, cache);
+        return DecodeSelector.select(q, cache, pattern, scorer,
+                (count, body) -> CpuParallel.run(count, body, executor, shareable ? parallelism : 1));
+    }
+
     /** An unstarted thread: a confined segment is never accessible by it. */
     private static final Thread NOT_THE_OWNER = Thread.ofPlatform().unstarted(() -> { });
 
-    private static boolean sharedAccess(Tensor t) {
+    static boolean sharedAccess(Tensor t) {
         return t.segment().isAccessibleBy(NOT_THE_OWNER);
     }
 
