@@ -313,7 +313,7 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     @SuppressWarnings("unchecked")
-    private static void writeMap(JsonGenerator g, Map<String, Object> m) throws IOException {
+    static void writeMap(JsonGenerator g, Map<String, Object> m) throws IOException {
         g.writeStartObject();
         for (Map.Entry<String, Object> e : m.entrySet()) {
             g.writeFieldName(e.getKey());

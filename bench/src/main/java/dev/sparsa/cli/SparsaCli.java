@@ -20,6 +20,12 @@ public final class SparsaCli {
         CommandLine cl = new CommandLine(new SparsaCli());
         cl.addSubcommand("demo", new DemoCommand(out, err));
         cl.addSubcommand("masks", new MasksCommand(out, err));
+        cl.addSubcommand("decode", new DecodeCommand(out, err));
+        // decode's bad flags: one line on stderr and exit 2 (the usage text is one --help away)
+        cl.getSubcommands().get("decode").setParameterExceptionHandler((ex, args) -> {
+            err.println("sparsa decode: " + ex.getMessage() + " (see sparsa decode --help)");
+            return 2;
+        });
         cl.setOut(new java.io.PrintWriter(out, true));
         cl.setErr(new java.io.PrintWriter(err, true));
         cl.setExecutionExceptionHandler((ex, line, parse) -> {

@@ -17,13 +17,17 @@ import jdk.incubator.vector.VectorSpecies;
  * the species {@link PanamaTileMath} chose.
  *
  * <p>Q·Kᵀ with keys along the lanes: for a pair of keys and four query vectors, eight accumulators
- * run over the head dimension (channels along the lanes); each key's accumulator is then folded
- * with its neighbour's by a two-vector shuffle that adds adjacent lanes ({@link #pair}), and the
- * folds of {@code L} keys are folded again, level by level, until one vector holds the {@code L}
- * keys' scores in key order. The folding tree is fixed, so a score's arithmetic never depends on
- * which keys share its vector, and no lane reduction of unspecified order is used. P·V broadcasts a
- * probability per key into four query vectors × two column vectors of accumulators. bf16 rows are
- * widened in registers (a shift); f16 rows arrive widened by the caller.
+ * run over the head dimension (channels along the lanes); each key's accumulator is folded with its
+ * neighbour's by a two-vector shuffle that adds adjacent lanes, and the folds of {@code L} keys are
+ * folded again, level by level ({@link #fold}), until one vector holds the {@code L} keys' scores in
+ * key order. The folding tree is fixed, so a score's arithmetic never depends on which keys share
+ * its vector, and no lane reduction of unspecified order is used. P·V broadcasts a probability per
+ * key into four query vectors × two column vectors of accumulators.
+ *
+ * <p>Every kernel exists for f32 rows and for bf16 rows (widened in registers by a shift), with the
+ * loads written out in the loop bodies: C2 does not inline a helper that returns a vector once a
+ * method is large, and a vector that crosses a call is boxed on the heap. f16 rows arrive widened by
+ * the caller.
  */
 final class PanamaDecodeMath implements DecodeMath {
     private static final VectorSpecies<Float> F = PanamaTileMath.F;
@@ -62,192 +66,61 @@ final class PanamaDecodeMath implements DecodeMath {
         return KernelFlavour.VECTOR;
     }
 
-    // ---------------------------------------------------------------- loads
-
-    private static FloatVector row(MemorySegment seg, long off, boolean bf16, int d) {
-        if (!bf16) {
-            return FloatVector.fromMemorySegment(F, seg, off + 4L * d, LE);
-        }
-        ShortVector sv = ShortVector.fromMemorySegment(S, seg, off + 2L * d, LE);
-        return ((IntVector) sv.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
-                .reinterpretAsFloats();
-    }
-
-    private static FloatVector rowTail(MemorySegment seg, long off, boolean bf16, int d, VectorMask<Float> fm,
-                                       VectorMask<Short> sm) {
-        if (!bf16) {
-            return FloatVector.fromMemorySegment(F, seg, off + 4L * d, LE, fm);
-        }
-        ShortVector sv = ShortVector.fromMemorySegment(S, seg, off + 2L * d, LE, sm);
-        return ((IntVector) sv.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
-                .reinterpretAsFloats();
-    }
-
-    /** Adjacent-lane sums of a (low half) and b (high half). */
-    private static FloatVector pair(FloatVector a, FloatVector b) {
-        return a.rearrange(EVEN, b).add(a.rearrange(ODD, b));
-    }
-
-    /** Folds the {@code L/2} pair vectors at {@code work[base ..]} into one vector of {@code L} sums, in key order. */
-    private static FloatVector fold(float[] work, int base) {
-        for (int m = L / 2; m > 1; m >>= 1) {
-            for (int i = 0; i < m / 2; i++) {
-                pair(FloatVector.fromArray(F, work, base + 2 * i * L), FloatVector.fromArray(F, work, base + (2 * i + 1) * L))
-                        .intoArray(work, base + i * L);
-            }
-        }
-        return FloatVector.fromArray(F, work, base);
-    }
-
-    // ---------------------------------------------------------------- Q·Kᵀ
-
     @Override
     public void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, DType dtype, int n,
                        float[] s, int ldS) {
-        boolean bf = dtype == DType.BF16;
-        int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
-        float[] work = WORK.get();
-        for (int j0 = 0; j0 < n; j0 += L) {
-            int x = 0;
-            for (; x + 4 <= nq; x += 4) {
-                for (int kp = 0; kp < L; kp += 2) {
-                    long oa = kOff[Math.min(j0 + kp, n - 1)];
-                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    scores4x2(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, bf, fm, sm, work, (kp >> 1) * L);
-                }
-                for (int i = 0; i < 4; i++) {
-                    fold(work, i * HALF).intoArray(s, (x + i) * ldS + j0);
-                }
-            }
-            for (; x < nq; x++) {
-                for (int kp = 0; kp < L; kp += 2) {
-                    long oa = kOff[Math.min(j0 + kp, n - 1)];
-                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    int qb = x * ldQ;
-                    FloatVector a = FloatVector.zero(F);
-                    FloatVector b = FloatVector.zero(F);
-                    int d = 0;
-                    // one accumulator per key, as in the four-vector kernel: the same arithmetic
-                    for (; d < dFull; d += L) {
-                        FloatVector v0 = FloatVector.fromArray(F, q, qb + d);
-                        a = v0.fma(row(keys, oa, bf, d), a);
-                        b = v0.fma(row(keys, ob, bf, d), b);
-                    }
-                    if (d < dim) {
-                        FloatVector v0 = FloatVector.fromArray(F, q, qb + d);
-                        a = v0.fma(rowTail(keys, oa, bf, d, fm, sm), a);
-                        b = v0.fma(rowTail(keys, ob, bf, d, fm, sm), b);
-                    }
-                    pair(a, b).intoArray(work, (kp >> 1) * L);
-                }
-                fold(work, 0).intoArray(s, x * ldS + j0);
-            }
+        if (dtype == DType.BF16) {
+            scoresBf16(q, ldQ, nq, dim, keys, kOff, n, s, ldS);
+        } else {
+            scoresF32(q, ldQ, nq, dim, keys, kOff, n, s, ldS);
         }
     }
-
-    /** Four query vectors × two keys over the head dimension, folded pairwise into {@code work}. */
-    private static void scores4x2(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
-                                  boolean bf, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = a0;
-        FloatVector a2 = a0;
-        FloatVector a3 = a0;
-        FloatVector b0 = a0;
-        FloatVector b1 = a0;
-        FloatVector b2 = a0;
-        FloatVector b3 = a0;
-        int q1 = q0 + ldQ;
-        int q2 = q1 + ldQ;
-        int q3 = q2 + ldQ;
-        int d = 0;
-        for (; d < dFull; d += L) {
-            FloatVector ka = row(keys, oa, bf, d);
-            FloatVector kb = row(keys, ob, bf, d);
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = v0.fma(ka, a0);
-            b0 = v0.fma(kb, b0);
-            a1 = v1.fma(ka, a1);
-            b1 = v1.fma(kb, b1);
-            a2 = v2.fma(ka, a2);
-            b2 = v2.fma(kb, b2);
-            a3 = v3.fma(ka, a3);
-            b3 = v3.fma(kb, b3);
-        }
-        if (d < dim) {
-            FloatVector ka = rowTail(keys, oa, bf, d, fm, sm);
-            FloatVector kb = rowTail(keys, ob, bf, d, fm, sm);
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = v0.fma(ka, a0);
-            b0 = v0.fma(kb, b0);
-            a1 = v1.fma(ka, a1);
-            b1 = v1.fma(kb, b1);
-            a2 = v2.fma(ka, a2);
-            b2 = v2.fma(kb, b2);
-            a3 = v3.fma(ka, a3);
-            b3 = v3.fma(kb, b3);
-        }
-        pair(a0, b0).intoArray(work, at);
-        pair(a1, b1).intoArray(work, HALF + at);
-        pair(a2, b2).intoArray(work, 2 * HALF + at);
-        pair(a3, b3).intoArray(work, 3 * HALF + at);
-    }
-
-    // ---------------------------------------------------------------- Quest bounds
 
     @Override
     public void questBounds(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff, long[] maxOff,
                             DType dtype, int n, float[] out, int ldS) {
-        boolean bf = dtype == DType.BF16;
-        int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
-        float[] work = WORK.get();
-        for (int j0 = 0; j0 < n; j0 += L) {
-            for (int x = 0; x < nq; x++) {
-                int qb = x * ldQ;
-                for (int kp = 0; kp < L; kp += 2) {
-                    int ja = Math.min(j0 + kp, n - 1);
-                    int jb = Math.min(j0 + kp + 1, n - 1);
-                    FloatVector a = FloatVector.zero(F);
-                    FloatVector b = FloatVector.zero(F);
-                    for (int d = 0; d < dim; d += L) {
-                        FloatVector v = FloatVector.fromArray(F, q, qb + d);
-                        boolean full = d < dFull;
-                        FloatVector mnA = full ? row(bounds, minOff[ja], bf, d) : rowTail(bounds, minOff[ja], bf, d, fm, sm);
-                        FloatVector mxA = full ? row(bounds, maxOff[ja], bf, d) : rowTail(bounds, maxOff[ja], bf, d, fm, sm);
-                        FloatVector mnB = full ? row(bounds, minOff[jb], bf, d) : rowTail(bounds, minOff[jb], bf, d, fm, sm);
-                        FloatVector mxB = full ? row(bounds, maxOff[jb], bf, d) : rowTail(bounds, maxOff[jb], bf, d, fm, sm);
-                        a = a.add(v.mul(mnA).max(v.mul(mxA)));
-                        b = b.add(v.mul(mnB).max(v.mul(mxB)));
-                    }
-                    pair(a, b).intoArray(work, (kp >> 1) * L);
-                }
-                fold(work, 0).intoArray(out, x * ldS + j0);
-            }
+        if (dtype == DType.BF16) {
+            boundsBf16(q, ldQ, nq, dim, bounds, minOff, maxOff, n, out, ldS);
+        } else {
+            boundsF32(q, ldQ, nq, dim, bounds, minOff, maxOff, n, out, ldS);
         }
     }
 
-    // ---------------------------------------------------------------- softmax
+    @Override
+    public void accumulate(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, DType dtype, int dimV,
+                           float[] o, int ldO, float[] alpha) {
+        if (dtype == DType.BF16) {
+            accumulateBf16(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha);
+        } else {
+            accumulateF32(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha);
+        }
+    }
+
+    /**
+     * Folds the {@code L/2} pair vectors at {@code work[base ..]} into one vector of {@code L} sums in
+     * key order, stored at {@code dst[at ..]}: each level adds adjacent lanes of neighbouring vectors.
+     */
+    private static void fold(float[] work, int base, float[] dst, int at) {
+        for (int m = L / 2; m > 1; m >>= 1) {
+            for (int i = 0; i < m / 2; i++) {
+                FloatVector a = FloatVector.fromArray(F, work, base + 2 * i * L);
+                FloatVector b = FloatVector.fromArray(F, work, base + (2 * i + 1) * L);
+                a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, base + i * L);
+            }
+        }
+        FloatVector.fromArray(F, work, base).intoArray(dst, at);
+    }
 
     @Override
     public void softmax(float[] s, int ldS, int nq, int n, float[] m, float[] l, float[] alpha) {
         int nPad = (n + L - 1) / L * L;
         float[] work = WORK.get();
-        FloatVector ninf = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         for (int x = 0; x < nq; x++) {
             int base = x * ldS;
             for (int j = n; j < nPad; j++) {
                 s[base + j] = Float.NEGATIVE_INFINITY;
             }
-            FloatVector mv = ninf;
+            FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
             for (int j = 0; j < nPad; j += L) {
                 FloatVector v = FloatVector.fromArray(F, s, base + j);
                 mv = mv.blend(v, v.compare(VectorOperators.GT, mv));
@@ -257,7 +130,22 @@ final class PanamaDecodeMath implements DecodeMath {
             FloatVector sv = FloatVector.broadcast(F, safe);
             FloatVector sum = FloatVector.zero(F);
             for (int j = 0; j < nPad; j += L) {
-                FloatVector e = PanamaTileMath.exp(FloatVector.fromArray(F, s, base + j).sub(sv));
+                // e^x for x ≤ 0 as PanamaTileMath.exp, written out here so that no vector crosses a call
+                FloatVector xv = FloatVector.fromArray(F, s, base + j).sub(sv);
+                VectorMask<Float> tiny = xv.compare(VectorOperators.LT, EXP_MIN);
+                FloatVector xc = xv.blend(EXP_MIN, tiny);
+                FloatVector t = xc.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUNDER));
+                FloatVector k = t.sub(ROUNDER);
+                FloatVector f = k.fma(FloatVector.broadcast(F, -LN2_HI), xc);
+                f = k.fma(FloatVector.broadcast(F, -LN2_LO), f);
+                FloatVector pz = f.fma(FloatVector.broadcast(F, P5), FloatVector.broadcast(F, P4));
+                pz = pz.fma(f, FloatVector.broadcast(F, P3));
+                pz = pz.fma(f, FloatVector.broadcast(F, P2));
+                pz = pz.fma(f, FloatVector.broadcast(F, P1));
+                pz = pz.fma(f, FloatVector.broadcast(F, P0));
+                pz = pz.mul(f.mul(f)).add(f).add(1f);
+                IntVector bits = t.reinterpretAsInts().sub(ROUNDER_BITS_MINUS_BIAS).lanewise(VectorOperators.LSHL, 23);
+                FloatVector e = pz.mul(bits.reinterpretAsFloats()).blend(0f, tiny);
                 e.intoArray(s, base + j);
                 sum = sum.add(e);
             }
@@ -274,35 +162,184 @@ final class PanamaDecodeMath implements DecodeMath {
         }
     }
 
-    // ---------------------------------------------------------------- P·V
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float ROUNDER = 12582912f;
+    private static final float EXP_MIN = -87.33654f;
+    private static final int ROUNDER_BITS_MINUS_BIAS = Float.floatToRawIntBits(ROUNDER) - 127;
+    private static final float P5 = 1.9875691500e-4f;
+    private static final float P4 = 1.3981999507e-3f;
+    private static final float P3 = 8.3334519073e-3f;
+    private static final float P2 = 4.1665795894e-2f;
+    private static final float P1 = 1.6666665459e-1f;
+    private static final float P0 = 5.0000001201e-1f;
 
-    @Override
-    public void accumulate(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, DType dtype, int dimV,
-                           float[] o, int ldO, float[] alpha) {
-        boolean bf = dtype == DType.BF16;
+    // ---------------------------------------------------------------- f32 rows
+
+    private static void scoresF32(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, int n, float[] s,
+                                 int ldS) {
+        int dFull = dim - dim % L;
+        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
+        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        float[] work = WORK.get();
+        for (int j0 = 0; j0 < n; j0 += L) {
+            int x = 0;
+            for (; x + 4 <= nq; x += 4) {
+                for (int kp = 0; kp < L; kp += 2) {
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot4x2F32(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }
+                for (int i = 0; i < 4; i++) {
+                    fold(work, i * HALF, s, (x + i) * ldS + j0);
+                }
+            }
+            for (; x < nq; x++) {
+                for (int kp = 0; kp < L; kp += 2) {
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot1x2F32(q, x * ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }
+                fold(work, 0, s, x * ldS + j0);
+            }
+        }
+    }
+
+    /** Four query vectors × two keys over the head dimension, folded pairwise into {@code work}. */
+    private static void dot4x2F32(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector ka = FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE);
+            FloatVector kb = FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE);
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = v0.fma(ka, a0);
+            b0 = v0.fma(kb, b0);
+            a1 = v1.fma(ka, a1);
+            b1 = v1.fma(kb, b1);
+            a2 = v2.fma(ka, a2);
+            b2 = v2.fma(kb, b2);
+            a3 = v3.fma(ka, a3);
+            b3 = v3.fma(kb, b3);
+        }
+        if (d < dim) {
+            FloatVector ka = FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE, fm);
+            FloatVector kb = FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE, fm);
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = v0.fma(ka, a0);
+            b0 = v0.fma(kb, b0);
+            a1 = v1.fma(ka, a1);
+            b1 = v1.fma(kb, b1);
+            a2 = v2.fma(ka, a2);
+            b2 = v2.fma(kb, b2);
+            a3 = v3.fma(ka, a3);
+            b3 = v3.fma(kb, b3);
+        }
+        a0.rearrange(EVEN, b0).add(a0.rearrange(ODD, b0)).intoArray(work, at);
+        a1.rearrange(EVEN, b1).add(a1.rearrange(ODD, b1)).intoArray(work, HALF + at);
+        a2.rearrange(EVEN, b2).add(a2.rearrange(ODD, b2)).intoArray(work, 2 * HALF + at);
+        a3.rearrange(EVEN, b3).add(a3.rearrange(ODD, b3)).intoArray(work, 3 * HALF + at);
+    }
+
+    /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32}. */
+    private static void dot1x2F32(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = v.fma(FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE), a);
+            b = v.fma(FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE), b);
+        }
+        if (d < dim) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = v.fma(FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE, fm), a);
+            b = v.fma(FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE, fm), b);
+        }
+        a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, at);
+    }
+
+    private static void boundsF32(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
+                                 long[] maxOff, int n, float[] out, int ldS) {
+        int dFull = dim - dim % L;
+        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
+        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        float[] work = WORK.get();
+        for (int j0 = 0; j0 < n; j0 += L) {
+            for (int x = 0; x < nq; x++) {
+                for (int kp = 0; kp < L; kp += 2) {
+                    int ja = Math.min(j0 + kp, n - 1);
+                    int jb = Math.min(j0 + kp + 1, n - 1);
+                    bound1x2F32(q, x * ldQ, dFull, dim, bounds, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm, sm,
+                            work, (kp >> 1) * L);
+                }
+                fold(work, 0, out, x * ldS + j0);
+            }
+        }
+    }
+
+    private static void bound1x2F32(float[] q, int q0, int dFull, int dim, MemorySegment bounds, long mnA, long mxA,
+                                   long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = a.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE))));
+            b = b.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE))));
+        }
+        if (d < dim) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = a.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE, fm))));
+            b = b.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE, fm))));
+        }
+        a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, at);
+    }
+
+    private static void accumulateF32(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
+                                     float[] o, int ldO, float[] alpha) {
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
             for (; c + 2 * L <= dimV; c += 2 * L) {
-                pv4x2(p, ldS, x, n, values, vOff, bf, c, o, ldO, alpha);
+                pv4x2F32(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
             }
             for (; c < dimV; c += L) {
-                pv4x1(p, ldS, x, n, values, vOff, bf, c, dimV, o, ldO, alpha);
+                pv4x1F32(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
             }
         }
         for (; x < nq; x++) {
             int c = 0;
             for (; c + 2 * L <= dimV; c += 2 * L) {
-                pv1x2(p, ldS, x, n, values, vOff, bf, c, o, ldO, alpha);
+                pv1x2F32(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
             }
             for (; c < dimV; c += L) {
-                pv1x1(p, ldS, x, n, values, vOff, bf, c, dimV, o, ldO, alpha);
+                pv1x1F32(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
             }
         }
     }
 
-    private static void pv4x2(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, boolean bf, int c,
-                              float[] o, int ldO, float[] alpha) {
+    private static void pv4x2F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
@@ -321,8 +358,8 @@ final class PanamaDecodeMath implements DecodeMath {
         int p3 = p2 + ldS;
         for (int j = 0; j < n; j++) {
             long off = vOff[j];
-            FloatVector v0 = row(values, off, bf, c);
-            FloatVector v1 = row(values, off, bf, c + L);
+            FloatVector v0 = FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + L), LE);
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
             c00 = w.fma(v0, c00);
             c01 = w.fma(v1, c01);
@@ -346,8 +383,8 @@ final class PanamaDecodeMath implements DecodeMath {
         c31.intoArray(o, o3 + L);
     }
 
-    private static void pv4x1(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, boolean bf, int c,
-                              int dimV, float[] o, int ldO, float[] alpha) {
+    private static void pv4x1F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
@@ -361,7 +398,8 @@ final class PanamaDecodeMath implements DecodeMath {
         FloatVector c3 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
         int p0 = x * ldS;
         for (int j = 0; j < n; j++) {
-            FloatVector v = full ? row(values, vOff[j], bf, c) : rowTail(values, vOff[j], bf, c, fm, sm);
+            long off = vOff[j];
+            FloatVector v = full ? FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE) : FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE, fm);
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
             c1 = FloatVector.broadcast(F, p[p0 + ldS + j]).fma(v, c1);
             c2 = FloatVector.broadcast(F, p[p0 + 2 * ldS + j]).fma(v, c2);
@@ -373,8 +411,8 @@ final class PanamaDecodeMath implements DecodeMath {
         c3.intoArray(o, o3);
     }
 
-    private static void pv1x2(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, boolean bf, int c,
-                              float[] o, int ldO, float[] alpha) {
+    private static void pv1x2F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         FloatVector c1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
@@ -382,15 +420,15 @@ final class PanamaDecodeMath implements DecodeMath {
         for (int j = 0; j < n; j++) {
             long off = vOff[j];
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
-            c0 = w.fma(row(values, off, bf, c), c0);
-            c1 = w.fma(row(values, off, bf, c + L), c1);
+            c0 = w.fma(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(F, values, off + 4L * (c + L), LE), c1);
         }
         c0.intoArray(o, o0);
         c1.intoArray(o, o0 + L);
     }
 
-    private static void pv1x1(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, boolean bf, int c,
-                              int dimV, float[] o, int ldO, float[] alpha) {
+    private static void pv1x1F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
@@ -398,7 +436,276 @@ final class PanamaDecodeMath implements DecodeMath {
         FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
         for (int j = 0; j < n; j++) {
-            FloatVector v = full ? row(values, vOff[j], bf, c) : rowTail(values, vOff[j], bf, c, fm, sm);
+            long off = vOff[j];
+            FloatVector v = full ? FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE) : FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE, fm);
+            c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
+        }
+        c0.intoArray(o, o0);
+    }
+
+    // ---------------------------------------------------------------- bf16 rows
+
+    private static void scoresBf16(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, int n, float[] s,
+                                 int ldS) {
+        int dFull = dim - dim % L;
+        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
+        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        float[] work = WORK.get();
+        for (int j0 = 0; j0 < n; j0 += L) {
+            int x = 0;
+            for (; x + 4 <= nq; x += 4) {
+                for (int kp = 0; kp < L; kp += 2) {
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot4x2Bf16(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }
+                for (int i = 0; i < 4; i++) {
+                    fold(work, i * HALF, s, (x + i) * ldS + j0);
+                }
+            }
+            for (; x < nq; x++) {
+                for (int kp = 0; kp < L; kp += 2) {
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot1x2Bf16(q, x * ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }
+                fold(work, 0, s, x * ldS + j0);
+            }
+        }
+    }
+
+    /** Four query vectors × two keys over the head dimension, folded pairwise into {@code work}. */
+    private static void dot4x2Bf16(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector ka = ((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector kb = ((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = v0.fma(ka, a0);
+            b0 = v0.fma(kb, b0);
+            a1 = v1.fma(ka, a1);
+            b1 = v1.fma(kb, b1);
+            a2 = v2.fma(ka, a2);
+            b2 = v2.fma(kb, b2);
+            a3 = v3.fma(ka, a3);
+            b3 = v3.fma(kb, b3);
+        }
+        if (d < dim) {
+            FloatVector ka = ((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector kb = ((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = v0.fma(ka, a0);
+            b0 = v0.fma(kb, b0);
+            a1 = v1.fma(ka, a1);
+            b1 = v1.fma(kb, b1);
+            a2 = v2.fma(ka, a2);
+            b2 = v2.fma(kb, b2);
+            a3 = v3.fma(ka, a3);
+            b3 = v3.fma(kb, b3);
+        }
+        a0.rearrange(EVEN, b0).add(a0.rearrange(ODD, b0)).intoArray(work, at);
+        a1.rearrange(EVEN, b1).add(a1.rearrange(ODD, b1)).intoArray(work, HALF + at);
+        a2.rearrange(EVEN, b2).add(a2.rearrange(ODD, b2)).intoArray(work, 2 * HALF + at);
+        a3.rearrange(EVEN, b3).add(a3.rearrange(ODD, b3)).intoArray(work, 3 * HALF + at);
+    }
+
+    /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16}. */
+    private static void dot1x2Bf16(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
+            b = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), b);
+        }
+        if (d < dim) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
+            b = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), b);
+        }
+        a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, at);
+    }
+
+    private static void boundsBf16(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
+                                 long[] maxOff, int n, float[] out, int ldS) {
+        int dFull = dim - dim % L;
+        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
+        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        float[] work = WORK.get();
+        for (int j0 = 0; j0 < n; j0 += L) {
+            for (int x = 0; x < nq; x++) {
+                for (int kp = 0; kp < L; kp += 2) {
+                    int ja = Math.min(j0 + kp, n - 1);
+                    int jb = Math.min(j0 + kp + 1, n - 1);
+                    bound1x2Bf16(q, x * ldQ, dFull, dim, bounds, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm, sm,
+                            work, (kp >> 1) * L);
+                }
+                fold(work, 0, out, x * ldS + j0);
+            }
+        }
+    }
+
+    private static void bound1x2Bf16(float[] q, int q0, int dFull, int dim, MemorySegment bounds, long mnA, long mxA,
+                                   long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = a.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
+            b = b.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
+        }
+        if (d < dim) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = a.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
+            b = b.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
+        }
+        a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, at);
+    }
+
+    private static void accumulateBf16(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
+                                     float[] o, int ldO, float[] alpha) {
+        int x = 0;
+        for (; x + 4 <= nq; x += 4) {
+            int c = 0;
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv4x2Bf16(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
+            for (; c < dimV; c += L) {
+                pv4x1Bf16(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
+            }
+        }
+        for (; x < nq; x++) {
+            int c = 0;
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv1x2Bf16(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
+            for (; c < dimV; c += L) {
+                pv1x1Bf16(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
+            }
+        }
+    }
+
+    private static void pv4x2Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w.fma(v0, c00);
+            c01 = w.fma(v1, c01);
+            w = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w.fma(v0, c10);
+            c11 = w.fma(v1, c11);
+            w = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w.fma(v0, c20);
+            c21 = w.fma(v1, c21);
+            w = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w.fma(v0, c30);
+            c31 = w.fma(v1, c31);
+        }
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + L);
+    }
+
+    private static void pv4x1Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
+        boolean full = c + L <= dimV;
+        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
+        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c2 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c3 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v = full ? ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats() : ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
+            c1 = FloatVector.broadcast(F, p[p0 + ldS + j]).fma(v, c1);
+            c2 = FloatVector.broadcast(F, p[p0 + 2 * ldS + j]).fma(v, c2);
+            c3 = FloatVector.broadcast(F, p[p0 + 3 * ldS + j]).fma(v, c3);
+        }
+        c0.intoArray(o, o0);
+        c1.intoArray(o, o1);
+        c2.intoArray(o, o2);
+        c3.intoArray(o, o3);
+    }
+
+    private static void pv1x2Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
+        int p0 = x * ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
+            c0 = w.fma(((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c0);
+            c1 = w.fma(((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c1);
+        }
+        c0.intoArray(o, o0);
+        c1.intoArray(o, o0 + L);
+    }
+
+    private static void pv1x1Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
+        boolean full = c + L <= dimV;
+        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
+        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        int o0 = x * ldO + c;
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        int p0 = x * ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v = full ? ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats() : ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
         }
         c0.intoArray(o, o0);
