@@ -9,9 +9,13 @@ import dev.sparsa.plan.SparsePlan;
 
 /**
  * A random block-sparse layout in the plan's own geometry: each causally admissible (query tile, key
- * block) pair is kept with probability {@code density}, decided by a hash of (seed, tile, block), so
- * the layout is reproducible and independent of the visiting order. Every head shares it.
+ * block) pair is kept with probability {@code density}, decided by a hash of (seed, absolute tile,
+ * block), so the layout is reproducible and independent of the visiting order. Every head shares it.
  * The benchmarks' and the demo's synthetic sparsity.
+ *
+ * <p>The absolute tile of a plan tile starting at row {@code start} is {@code ⌊(start + queryOffset)
+ * / tileRows⌋}: a chunk of a prompt prefilled against a cache (query offset = tokens already cached,
+ * a multiple of the tile height) keeps the blocks the one-shot prefill keeps for the same rows.
  *
  * @throws IllegalArgumentException if {@code density} is not in [0, 1]
  */
@@ -36,18 +40,24 @@ public record RandomBlockSparse(double density, long seed) implements Pattern {
     public SparsePlan plan(PlanContext ctx) {
         HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
-        for (int t = 0, start = 0; start < ctx.queryLength(); t++, start += rows) {
+        for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
             HeadLayout.Builder.Tile tile = b.tile(start, count);
             int last = Plans.lastVisibleBlock(ctx, start, count);
+            int absolute = absoluteTile(ctx, start);
             for (int j = 0; j <= last; j++) {
-                if (keeps(t, j)) {
+                if (keeps(absolute, j)) {
                     tile.blockByPredicate(j);
                 }
             }
             tile.end();
         }
         return SparsePlan.uniform(ctx, b.build(), name());
+    }
+
+    /** The absolute tile index of the plan tile that starts at row {@code start}. */
+    public static int absoluteTile(PlanContext ctx, int start) {
+        return (int) Math.floorDiv((long) start + ctx.queryOffset(), ctx.geometry().tileRows());
     }
 
     static long mix(long z) {
