@@ -18,9 +18,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Q·Kᵀ with keys along the lanes: for a pair of keys and four query vectors, eight accumulators
  * run over the head dimension (channels along the lanes); each key's accumulator is folded with its
- * neighbour's by a two-vector shuffle that adds adjacent lanes, and the folds of {@code L} keys are
- * folded again, level by level ({@link #fold}), until one vector holds the {@code L} keys' scores in
- * key order. The folding tree is fixed, so a score's arithmetic never depends on which keys share
+ * neighbour's (lanes added to their swapped partners, the two results interleaved by a blend), and
+ * the folds of {@code L} keys are folded again, level by level ({@link #fold}), until one vector
+ * holds the {@code L} keys' scores in key order. The folding tree is fixed, so a score's arithmetic never depends on which keys share
  * its vector, and no lane reduction of unspecified order is used. P·V broadcasts a probability per
  * key into four query vectors × two column vectors of accumulators.
  *
@@ -36,9 +36,20 @@ final class PanamaDecodeMath implements DecodeMath {
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class,
             VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 2)));
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Lanes {@code 2i} (then {@code 2i + 1}) of a, then of b: adjacent-lane sums of a pair. */
-    private static final VectorShuffle<Float> EVEN = pairShuffle(0);
-    private static final VectorShuffle<Float> ODD = pairShuffle(1);
+    /**
+     * Folding a pair (u, w) at distance d: {@code u + swap_d(u)} in the lanes whose bit d is clear,
+     * {@code w + swap_d(w)} in the others. Level 1 (d = 1) pairs two keys' accumulators; levels d = 2,
+     * 4, … pair the results, and after log2(L) levels lane l holds key l's sum. One-lane shuffles and
+     * a blend: cheaper than two-vector shuffles.
+     */
+    private static final VectorShuffle<Float> SW1 = swap(1);
+    private static final VectorShuffle<Float> SW2 = swap(2);
+    private static final VectorShuffle<Float> SW4 = swap(4);
+    private static final VectorShuffle<Float> SW8 = swap(8);
+    private static final VectorMask<Float> M1 = lanesWithBit(1);
+    private static final VectorMask<Float> M2 = lanesWithBit(2);
+    private static final VectorMask<Float> M4 = lanesWithBit(4);
+    private static final VectorMask<Float> M8 = lanesWithBit(8);
     /** Floats per query vector of folding space: {@code L/2} vectors of {@code L}. */
     private static final int HALF = L * L / 2;
     private static final ThreadLocal<float[]> WORK = ThreadLocal.withInitial(() -> new float[4 * HALF + L]);
@@ -52,13 +63,18 @@ final class PanamaDecodeMath implements DecodeMath {
         }
     }
 
-    private static VectorShuffle<Float> pairShuffle(int parity) {
+    /** Lane i takes lane {@code i ^ d} (the identity where d is beyond the vector). */
+    private static VectorShuffle<Float> swap(int d) {
         int n = F.length();
-        int[] idx = new int[n];
-        for (int i = 0; i < n; i++) {
-            idx[i] = i < n / 2 ? 2 * i + parity : n + 2 * (i - n / 2) + parity;
+        return VectorShuffle.fromOp(F, i -> d < n ? i ^ d : i);
+    }
+
+    private static VectorMask<Float> lanesWithBit(int d) {
+        boolean[] bits = new boolean[F.length()];
+        for (int i = 0; i < bits.length; i++) {
+            bits[i] = (i & d) != 0;
         }
-        return VectorShuffle.fromArray(F, idx, 0);
+        return VectorMask.fromArray(F, bits, 0);
     }
 
     @Override
@@ -97,18 +113,31 @@ final class PanamaDecodeMath implements DecodeMath {
     }
 
     /**
-     * Folds the {@code L/2} pair vectors at {@code work[base ..]} into one vector of {@code L} sums in
-     * key order, stored at {@code dst[at ..]}: each level adds adjacent lanes of neighbouring vectors.
+     * Folds the {@code L/2} level-1 vectors at {@code work[base ..]} into one vector of {@code L} sums in
+     * key order, stored at {@code dst[at ..]}.
      */
     private static void fold(float[] work, int base, float[] dst, int at) {
-        for (int m = L / 2; m > 1; m >>= 1) {
-            for (int i = 0; i < m / 2; i++) {
-                FloatVector a = FloatVector.fromArray(F, work, base + 2 * i * L);
-                FloatVector b = FloatVector.fromArray(F, work, base + (2 * i + 1) * L);
-                a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, base + i * L);
-            }
+        int m = L / 2;
+        if (m >= 2) {
+            foldLevel(work, base, m, SW2, M2);
+            m >>= 1;
+        }
+        if (m >= 2) {
+            foldLevel(work, base, m, SW4, M4);
+            m >>= 1;
+        }
+        if (m >= 2) {
+            foldLevel(work, base, m, SW8, M8);
         }
         FloatVector.fromArray(F, work, base).intoArray(dst, at);
+    }
+
+    private static void foldLevel(float[] work, int base, int m, VectorShuffle<Float> sw, VectorMask<Float> mask) {
+        for (int i = 0; i < m / 2; i++) {
+            FloatVector u = FloatVector.fromArray(F, work, base + 2 * i * L);
+            FloatVector w = FloatVector.fromArray(F, work, base + (2 * i + 1) * L);
+            u.add(u.rearrange(sw)).blend(w.add(w.rearrange(sw)), mask).intoArray(work, base + i * L);
+        }
     }
 
     @Override
@@ -253,10 +282,10 @@ final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.rearrange(EVEN, b0).add(a0.rearrange(ODD, b0)).intoArray(work, at);
-        a1.rearrange(EVEN, b1).add(a1.rearrange(ODD, b1)).intoArray(work, HALF + at);
-        a2.rearrange(EVEN, b2).add(a2.rearrange(ODD, b2)).intoArray(work, 2 * HALF + at);
-        a3.rearrange(EVEN, b3).add(a3.rearrange(ODD, b3)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32}. */
@@ -275,7 +304,7 @@ final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE, fm), a);
             b = v.fma(FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE, fm), b);
         }
-        a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsF32(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
@@ -312,7 +341,7 @@ final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE, fm))));
             b = b.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE, fm))));
         }
-        a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateF32(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
@@ -521,10 +550,10 @@ final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.rearrange(EVEN, b0).add(a0.rearrange(ODD, b0)).intoArray(work, at);
-        a1.rearrange(EVEN, b1).add(a1.rearrange(ODD, b1)).intoArray(work, HALF + at);
-        a2.rearrange(EVEN, b2).add(a2.rearrange(ODD, b2)).intoArray(work, 2 * HALF + at);
-        a3.rearrange(EVEN, b3).add(a3.rearrange(ODD, b3)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16}. */
@@ -543,7 +572,7 @@ final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
             b = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), b);
         }
-        a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsBf16(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
@@ -580,7 +609,7 @@ final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
             b = b.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
         }
-        a.rearrange(EVEN, b).add(a.rearrange(ODD, b)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateBf16(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
