@@ -90,6 +90,14 @@ final class DecodeCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Seed of the generated problem (default ${DEFAULT-VALUE}).", defaultValue = "42")
     long seed;
 
+    @Option(names = "--warmup-ms", description = "Warm-up per row, at least 20 steps (default ${DEFAULT-VALUE} ms).",
+            defaultValue = "1000")
+    int warmupMillis;
+
+    @Option(names = "--copy-mib", description = "MiB each thread copies for the copy bandwidth (default ${DEFAULT-VALUE}).",
+            defaultValue = "256")
+    int copyMib;
+
     private final PrintStream out;
     private final PrintStream err;
 
@@ -122,7 +130,7 @@ final class DecodeCommand implements Callable<Integer> {
                 n, d, rows, pageSize, types, backends.stream().map(AttentionBackend::name).toList());
         int copyThreads = Runtime.getRuntime().availableProcessors();
         double copyGBps;
-        try (MemoryCopy copy = new MemoryCopy(copyThreads, 256L << 20)) {
+        try (MemoryCopy copy = new MemoryCopy(copyThreads, (long) copyMib << 20)) {
             copyGBps = copy.gbPerSec(5);
         }
         err.printf("copy bandwidth: %.1f GB/s (%d threads, read + write)%n", copyGBps, copyThreads);
@@ -208,6 +216,10 @@ final class DecodeCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--budgets: each must be in (0, 1], got " + f);
             }
         }
+        if (warmupMillis < 0 || copyMib < 1) {
+            throw new IllegalArgumentException("--warmup-ms and --copy-mib: need >= 0 and >= 1, got " + warmupMillis
+                    + " and " + copyMib);
+        }
         if (sinks < 0) {
             throw new IllegalArgumentException("--sinks: must be >= 0, got " + sinks);
         }
@@ -243,7 +255,7 @@ final class DecodeCommand implements Callable<Integer> {
             DecodeSelection sel = null;
             // warm-up until the JIT has compiled the loops: at least 20 steps and one second
             long warmStart = System.nanoTime();
-            for (int i = 0; i < 20 || System.nanoTime() - warmStart < 1_000_000_000L; i++) {
+            for (int i = 0; i < 20 || System.nanoTime() - warmStart < warmupMillis * 1_000_000L; i++) {
                 sel = selects ? backend.select(q, cache, c.pattern, options) : null;
                 backend.decode(q, cache, sel, outT, lseT, options);
             }
@@ -365,7 +377,8 @@ final class DecodeCommand implements Callable<Integer> {
             Map<String, Object> machine = MachineInfo.collect();
             machine.put("copyGBps", copyGBps);
             machine.put("copyThreads", copyThreads);
-            machine.put("copyMethod", "MemorySegment.copy of 256 MiB per thread, (read + write bytes) / time, median of 5");
+            machine.put("copyMethod", "MemorySegment.copy of " + copyMib
+                    + " MiB per thread, all threads at once, (read + write bytes) / time, median of 5");
             g.writeFieldName("machine");
             DemoCommand.writeMap(g, machine);
             Map<String, Object> p = new LinkedHashMap<>();

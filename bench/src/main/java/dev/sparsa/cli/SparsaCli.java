@@ -22,7 +22,11 @@ public final class SparsaCli {
         cl.addSubcommand("masks", new MasksCommand(out, err));
         cl.addSubcommand("decode", new DecodeCommand(out, err));
         // decode's bad flags: one line on stderr and exit 2 (the usage text is one --help away)
-        cl.getSubcommands().get("decode").setParameterExceptionHandler((ex, args) -> {
+        CommandLine.IParameterExceptionHandler usage = cl.getParameterExceptionHandler();
+        cl.setParameterExceptionHandler((ex, args) -> {
+            if (!"decode".equals(ex.getCommandLine().getCommandName())) {
+                return usage.handleParseException(ex, args);
+            }
             err.println("sparsa decode: " + ex.getMessage() + " (see sparsa decode --help)");
             return 2;
         });
