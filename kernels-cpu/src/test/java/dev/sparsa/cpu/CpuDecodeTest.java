@@ -5,10 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
 import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.kv.SplitKv;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
@@ -61,6 +63,44 @@ class CpuDecodeTest {
                 }
             }
         }
+    }
+
+    /** Caches in native memory (segment loads) give the bits of heap caches (array loads), paged and not. */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void nativeCachesGiveTheBitsOfHeapCaches(DType dtype) {
+        int[] lengths = {45, 300};
+        KvProblems.Caches c = KvProblems.caches(13, dtype, lengths, 2, 72, 40, 16, 50);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            ContiguousKvCache flat = ContiguousKvCache.wrap(offHeap(arena, c.contiguous().keyStorage()),
+                    offHeap(arena, c.contiguous().valueStorage()), c.contiguous().lengths());
+            PagedKvCache paged = PagedKvCache.wrap(offHeap(arena, c.paged().keyPages()), offHeap(arena, c.paged().valuePages()),
+                    offHeap(arena, c.paged().pageBounds()), c.paged().pageSize(), 2, null);
+            for (int b = 0; b < 2; b++) {
+                paged.setBlockTable(b, c.paged().blockTable(b), c.paged().length(b));
+            }
+            for (int rows : new int[] {1, 5}) {
+                Tensor q = DecodeFixtures.query(rows, flat, 6, rows);
+                DecodeOptions o = DecodeOptions.defaults().withSplit(SplitKv.fixed(100));
+                float[] heap = DecodeFixtures.decode(VECTOR_OR_SCALAR, q, c.contiguous(), null, o, DType.F32).out().toFloatArray();
+                assertArrayEquals(heap, DecodeFixtures.decode(VECTOR_OR_SCALAR, q, flat, null, o, DType.F32).out().toFloatArray());
+                assertArrayEquals(heap, DecodeFixtures.decode(VECTOR_OR_SCALAR, q, paged, null, o, DType.F32).out().toFloatArray());
+                DecodePattern quest = DecodePattern.quest(64);
+                DecodeSelection a = VECTOR_OR_SCALAR.select(q, c.paged(), quest, o);
+                DecodeSelection b = VECTOR_OR_SCALAR.select(q, paged, quest, o);
+                for (int s = 0; s < 2; s++) {
+                    for (int g = 0; g < 2; g++) {
+                        assertArrayEquals(a.chosenSpans(s, g), b.chosenSpans(s, g));
+                    }
+                }
+            }
+        }
+    }
+
+    private static Tensor offHeap(java.lang.foreign.Arena arena, Tensor t) {
+        Tensor n = Tensor.allocate(arena, t.dtype(), Layout.BHSD, t.batch(), t.heads(), t.seqLen(), t.dim());
+        Tensor.copy(t, n);
+        return n;
     }
 
     /** Decode rows are the last rows of a causal prefill of the whole sequence: the prefill oracle agrees. */
