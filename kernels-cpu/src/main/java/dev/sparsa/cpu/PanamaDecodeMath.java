@@ -53,6 +53,9 @@ final class PanamaDecodeMath implements DecodeMath {
     private static final VectorMask<Float> M8 = lanesWithBit(8);
     /** Floats per query vector of folding space: {@code L/2} vectors of {@code L}. */
     private static final int HALF = L * L / 2;
+    /** Floats per 64-byte line (the touch passes read one vector per line). */
+    private static final int LINE = Math.max(L, 16);
+    private static final ThreadLocal<float[]> SINK = ThreadLocal.withInitial(() -> new float[L]);
     private static final ThreadLocal<float[]> WORK = ThreadLocal.withInitial(() -> new float[4 * HALF + L]);
 
     PanamaDecodeMath() {
@@ -368,6 +371,7 @@ final class PanamaDecodeMath implements DecodeMath {
 
     private static void accumulateF32(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
                                      float[] o, int ldO, float[] alpha) {
+        touchF32(values, vOff, n, dimV);
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -387,6 +391,23 @@ final class PanamaDecodeMath implements DecodeMath {
                 pv1x1F32(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
             }
         }
+    }
+
+    /**
+     * Reads the block's value rows once, row after row, before the column passes below read each row in
+     * column slices: the lines then arrive in sequence (what the hardware prefetcher follows) rather
+     * than one slice of every row at a time.
+     */
+    private static void touchF32(MemorySegment values, long[] vOff, int n, int dimV) {
+        int dFull = dimV - dimV % L;
+        FloatVector t = FloatVector.zero(F);
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            for (int c = 0; c < dFull; c += LINE) {
+                t = t.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
+            }
+        }
+        t.intoArray(SINK.get(), 0);
     }
 
     private static void pv4x2F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
@@ -636,6 +657,7 @@ final class PanamaDecodeMath implements DecodeMath {
 
     private static void accumulateBf16(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
                                      float[] o, int ldO, float[] alpha) {
+        touchBf16(values, vOff, n, dimV);
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -655,6 +677,23 @@ final class PanamaDecodeMath implements DecodeMath {
                 pv1x1Bf16(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
             }
         }
+    }
+
+    /**
+     * Reads the block's value rows once, row after row, before the column passes below read each row in
+     * column slices: the lines then arrive in sequence (what the hardware prefetcher follows) rather
+     * than one slice of every row at a time.
+     */
+    private static void touchBf16(MemorySegment values, long[] vOff, int n, int dimV) {
+        int dFull = dimV - dimV % L;
+        FloatVector t = FloatVector.zero(F);
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            for (int c = 0; c < dFull; c += LINE) {
+                t = t.add(((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
+            }
+        }
+        t.intoArray(SINK.get(), 0);
     }
 
     private static void pv4x2Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
@@ -904,6 +943,7 @@ final class PanamaDecodeMath implements DecodeMath {
 
     private static void accumulateF32A(float[] p, int ldS, int nq, int n, float[] values, int valuesBase, long[] vOff, int dimV,
                                      float[] o, int ldO, float[] alpha) {
+        touchF32A(values, valuesBase, vOff, n, dimV);
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -923,6 +963,23 @@ final class PanamaDecodeMath implements DecodeMath {
                 pv1x1F32A(p, ldS, x, n, values, valuesBase, vOff, c, dimV, o, ldO, alpha);
             }
         }
+    }
+
+    /**
+     * Reads the block's value rows once, row after row, before the column passes below read each row in
+     * column slices: the lines then arrive in sequence (what the hardware prefetcher follows) rather
+     * than one slice of every row at a time.
+     */
+    private static void touchF32A(float[] values, int valuesBase, long[] vOff, int n, int dimV) {
+        int dFull = dimV - dimV % L;
+        FloatVector t = FloatVector.zero(F);
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            for (int c = 0; c < dFull; c += LINE) {
+                t = t.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
+            }
+        }
+        t.intoArray(SINK.get(), 0);
     }
 
     private static void pv4x2F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, float[] o,
@@ -1172,6 +1229,7 @@ final class PanamaDecodeMath implements DecodeMath {
 
     private static void accumulateBf16A(float[] p, int ldS, int nq, int n, short[] values, int valuesBase, long[] vOff, int dimV,
                                      float[] o, int ldO, float[] alpha) {
+        touchBf16A(values, valuesBase, vOff, n, dimV);
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -1191,6 +1249,23 @@ final class PanamaDecodeMath implements DecodeMath {
                 pv1x1Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, dimV, o, ldO, alpha);
             }
         }
+    }
+
+    /**
+     * Reads the block's value rows once, row after row, before the column passes below read each row in
+     * column slices: the lines then arrive in sequence (what the hardware prefetcher follows) rather
+     * than one slice of every row at a time.
+     */
+    private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int n, int dimV) {
+        int dFull = dimV - dimV % L;
+        FloatVector t = FloatVector.zero(F);
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            for (int c = 0; c < dFull; c += LINE) {
+                t = t.add(((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
+            }
+        }
+        t.intoArray(SINK.get(), 0);
     }
 
     private static void pv4x2Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, float[] o,
