@@ -41,11 +41,9 @@ import org.openjdk.jmh.annotations.Warmup;
 public class DecodeAttention {
     @Param({"f32", "bf16"})
     public String dtype;
-    @Param({"contiguous", "paged"})
-    public String layout;
-    /** dense, quest, topk, sinkwindow (sparse patterns at {@code budget} of the cache; paged layouts only). */
-    @Param({"dense", "quest", "topk", "sinkwindow"})
-    public String pattern;
+    /** pattern/layout: dense on both layouts; Quest, top-k and sinks + window (at {@code budget}) on the paged one. */
+    @Param({"dense/contiguous", "dense/paged", "quest/paged", "topk/paged", "sinkwindow/paged"})
+    public String kind;
     @Param({"32768"})
     public int kvLength;
     @Param({"0.125"})
@@ -67,6 +65,8 @@ public class DecodeAttention {
     @Setup
     public void setup() {
         DType type = DType.parse(dtype);
+        String pattern = kind.substring(0, kind.indexOf('/'));
+        String layout = kind.substring(kind.indexOf('/') + 1);
         int heads = 32;
         int kvHeads = 8;
         int dim = 128;
@@ -89,7 +89,7 @@ public class DecodeAttention {
             default -> throw new IllegalArgumentException("pattern: dense, quest, topk or sinkwindow, got " + pattern);
         };
         if (!paged && !pattern.equals("dense")) {
-            throw new IllegalArgumentException("pattern: sparse patterns run on the paged layout (quest needs its pages)");
+            throw new IllegalArgumentException("kind: sparse patterns run on the paged layout (quest needs its pages)");
         }
         long e = type.byteSize();
         long kv = (long) kvHeads * kvLength * 2 * dim * e;
