@@ -24,12 +24,15 @@ def ld(t, seg, off, d, tail=False):
 
 def scores(t):
     return f'''
-    private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, int n, float[] s,
-                                 int ldS) {{
+    private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {{
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
+        touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
         for (int j0 = 0; j0 < n; j0 += L) {{
             int x = 0;
             for (; x + 4 <= nq; x += 4) {{
@@ -170,7 +173,7 @@ def accumulate(t):
     return f'''
     private static void accumulate{t}(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
                                      float[] o, int ldO, float[] alpha) {{
-        touch{t}(<<ARG:values>>, vOff, n, dimV);
+        touch{t}(<<ARG:values>>, vOff, 0, n, dimV);
         int x = 0;
         for (; x + 4 <= nq; x += 4) {{
             int c = 0;
@@ -193,14 +196,15 @@ def accumulate(t):
     }}
 
     /**
-     * Reads the block's value rows once, row after row, before the column passes below read each row in
-     * column slices: the lines then arrive in sequence (what the hardware prefetcher follows) rather
-     * than one slice of every row at a time.
+     * Reads rows {{@code from .. to − 1}} once, row after row, one vector per line, ahead of the
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touch{t}(MemorySegment values, long[] vOff, int n, int dimV) {{
+    private static void touch{t}(MemorySegment values, long[] vOff, int from, int to, int dimV) {{
         int dFull = dimV - dimV % L;
         FloatVector t = FloatVector.zero(F);
-        for (int j = 0; j < n; j++) {{
+        for (int j = from; j < to; j++) {{
             long off = vOff[j];
             for (int c = 0; c < dFull; c += LINE) {{
                 t = t.add({ld(t, 'values', 'off', 'c')});

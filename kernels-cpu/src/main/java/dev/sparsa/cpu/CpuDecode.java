@@ -246,7 +246,7 @@ final class CpuDecode {
                 type = DType.F32;
             }
             int ldS = DecodeScratch.BLOCK;
-            math.scores(sc.q, ldQ, nq, dim, kSeg, sc.kOff, type, n, sc.s, ldS);
+            math.scores(sc.q, ldQ, nq, dim, kSeg, sc.kOff, vSeg, sc.vOff, dimV, type, n, sc.s, ldS);
             if (softCap > 0f) {
                 for (int x = 0; x < nq; x++) {
                     for (int j = 0, i = x * ldS; j < n; j++, i++) {

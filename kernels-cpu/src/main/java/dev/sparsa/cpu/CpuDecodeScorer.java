@@ -88,7 +88,8 @@ final class CpuDecodeScorer implements DecodeScorer {
                 pos[j] = k0 + j;
             }
             rows.offsets(b, g, pos, n, kOff, vOff);
-            math.scores(v, ldQ, nq, dim, rows.keys, kOff, rows.dtype, n, s, block);
+            // the keys stand in for the values: a selection reads no values
+            math.scores(v, ldQ, nq, dim, rows.keys, kOff, rows.keys, kOff, dim, rows.dtype, n, s, block);
             maxOverVectors(s, block, nq, n, out, k0 - from);
         }
     }

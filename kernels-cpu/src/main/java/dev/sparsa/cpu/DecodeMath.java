@@ -20,9 +20,13 @@ interface DecodeMath {
     /** Which flavour this is. */
     KernelFlavour flavour();
 
-    /** {@code s[x][j] = Σ_d q[x][d]·key_j[d]} for {@code x < nq}, {@code j < n}. */
-    void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, DType dtype, int n, float[] s,
-                int ldS);
+    /**
+     * {@code s[x][j] = Σ_d q[x][d]·key_j[d]} for {@code x < nq}, {@code j < n}. The value rows of the
+     * same keys ({@code dimV} values at {@code vOff[j]}) are given so that an implementation may read
+     * them ahead of {@link #accumulate}; they do not enter the scores.
+     */
+    void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, MemorySegment values, long[] vOff,
+                int dimV, DType dtype, int n, float[] s, int ldS);
 
     /**
      * {@code out[x][i] = Σ_c max(q[x][c]·min_i[c], q[x][c]·max_i[c])} for pages {@code i < n} whose min

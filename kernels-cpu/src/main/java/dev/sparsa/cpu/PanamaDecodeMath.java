@@ -89,19 +89,22 @@ final class PanamaDecodeMath implements DecodeMath {
     }
 
     @Override
-    public void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, DType dtype, int n,
-                       float[] s, int ldS) {
+    public void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, MemorySegment values,
+                       long[] vOff, int dimV, DType dtype, int n, float[] s, int ldS) {
         Object heap = keys.heapBase().orElse(null);
+        Object vHeap = values.heapBase().orElse(null);
         if (dtype == DType.BF16) {
-            if (heap instanceof short[] a) {
-                scoresBf16A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 1), kOff, n, s, ldS);
+            if (heap instanceof short[] a && vHeap instanceof short[] va) {
+                scoresBf16A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 1), kOff, va, (int) (values.address() >>> 1),
+                        vOff, dimV, n, s, ldS);
             } else {
-                scoresBf16(q, ldQ, nq, dim, keys, kOff, n, s, ldS);
+                scoresBf16(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS);
             }
-        } else if (heap instanceof float[] a) {
-            scoresF32A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 2), kOff, n, s, ldS);
+        } else if (heap instanceof float[] a && vHeap instanceof float[] va) {
+            scoresF32A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 2), kOff, va, (int) (values.address() >>> 2), vOff,
+                    dimV, n, s, ldS);
         } else {
-            scoresF32(q, ldQ, nq, dim, keys, kOff, n, s, ldS);
+            scoresF32(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS);
         }
     }
 
@@ -233,12 +236,15 @@ final class PanamaDecodeMath implements DecodeMath {
 
     // ---------------------------------------------------------------- f32 rows in a segment
 
-    private static void scoresF32(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, int n, float[] s,
-                                 int ldS) {
+    private static void scoresF32(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
+        touchF32(keys, kOff, 0, n, dim);
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
@@ -373,7 +379,7 @@ final class PanamaDecodeMath implements DecodeMath {
 
     private static void accumulateF32(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
                                      float[] o, int ldO, float[] alpha) {
-        touchF32(values, vOff, n, dimV);
+        touchF32(values, vOff, 0, n, dimV);
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -396,14 +402,15 @@ final class PanamaDecodeMath implements DecodeMath {
     }
 
     /**
-     * Reads the block's value rows once, row after row, before the column passes below read each row in
-     * column slices: the lines then arrive in sequence (what the hardware prefetcher follows) rather
-     * than one slice of every row at a time.
+     * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchF32(MemorySegment values, long[] vOff, int n, int dimV) {
+    private static void touchF32(MemorySegment values, long[] vOff, int from, int to, int dimV) {
         int dFull = dimV - dimV % L;
         FloatVector t = FloatVector.zero(F);
-        for (int j = 0; j < n; j++) {
+        for (int j = from; j < to; j++) {
             long off = vOff[j];
             for (int c = 0; c < dFull; c += LINE) {
                 t = t.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
@@ -519,12 +526,15 @@ final class PanamaDecodeMath implements DecodeMath {
 
     // ---------------------------------------------------------------- bf16 rows in a segment
 
-    private static void scoresBf16(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, int n, float[] s,
-                                 int ldS) {
+    private static void scoresBf16(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
+        touchBf16(keys, kOff, 0, n, dim);
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
@@ -659,7 +669,7 @@ final class PanamaDecodeMath implements DecodeMath {
 
     private static void accumulateBf16(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
                                      float[] o, int ldO, float[] alpha) {
-        touchBf16(values, vOff, n, dimV);
+        touchBf16(values, vOff, 0, n, dimV);
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -682,14 +692,15 @@ final class PanamaDecodeMath implements DecodeMath {
     }
 
     /**
-     * Reads the block's value rows once, row after row, before the column passes below read each row in
-     * column slices: the lines then arrive in sequence (what the hardware prefetcher follows) rather
-     * than one slice of every row at a time.
+     * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchBf16(MemorySegment values, long[] vOff, int n, int dimV) {
+    private static void touchBf16(MemorySegment values, long[] vOff, int from, int to, int dimV) {
         int dFull = dimV - dimV % L;
         FloatVector t = FloatVector.zero(F);
-        for (int j = 0; j < n; j++) {
+        for (int j = from; j < to; j++) {
             long off = vOff[j];
             for (int c = 0; c < dFull; c += LINE) {
                 t = t.add(((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
@@ -805,12 +816,15 @@ final class PanamaDecodeMath implements DecodeMath {
 
     // ---------------------------------------------------------------- f32 rows in a float[]
 
-    private static void scoresF32A(float[] q, int ldQ, int nq, int dim, float[] keys, int keysBase, long[] kOff, int n, float[] s,
-                                 int ldS) {
+    private static void scoresF32A(float[] q, int ldQ, int nq, int dim, float[] keys, int keysBase, long[] kOff,
+                                 float[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
+        touchF32A(keys, keysBase, kOff, 0, n, dim);
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
@@ -945,7 +959,7 @@ final class PanamaDecodeMath implements DecodeMath {
 
     private static void accumulateF32A(float[] p, int ldS, int nq, int n, float[] values, int valuesBase, long[] vOff, int dimV,
                                      float[] o, int ldO, float[] alpha) {
-        touchF32A(values, valuesBase, vOff, n, dimV);
+        touchF32A(values, valuesBase, vOff, 0, n, dimV);
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -968,14 +982,15 @@ final class PanamaDecodeMath implements DecodeMath {
     }
 
     /**
-     * Reads the block's value rows once, row after row, before the column passes below read each row in
-     * column slices: the lines then arrive in sequence (what the hardware prefetcher follows) rather
-     * than one slice of every row at a time.
+     * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchF32A(float[] values, int valuesBase, long[] vOff, int n, int dimV) {
+    private static void touchF32A(float[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
         int dFull = dimV - dimV % L;
         FloatVector t = FloatVector.zero(F);
-        for (int j = 0; j < n; j++) {
+        for (int j = from; j < to; j++) {
             long off = vOff[j];
             for (int c = 0; c < dFull; c += LINE) {
                 t = t.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
@@ -1091,12 +1106,15 @@ final class PanamaDecodeMath implements DecodeMath {
 
     // ---------------------------------------------------------------- bf16 rows in a short[]
 
-    private static void scoresBf16A(float[] q, int ldQ, int nq, int dim, short[] keys, int keysBase, long[] kOff, int n, float[] s,
-                                 int ldS) {
+    private static void scoresBf16A(float[] q, int ldQ, int nq, int dim, short[] keys, int keysBase, long[] kOff,
+                                 short[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
+        touchBf16A(keys, keysBase, kOff, 0, n, dim);
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
@@ -1231,7 +1249,7 @@ final class PanamaDecodeMath implements DecodeMath {
 
     private static void accumulateBf16A(float[] p, int ldS, int nq, int n, short[] values, int valuesBase, long[] vOff, int dimV,
                                      float[] o, int ldO, float[] alpha) {
-        touchBf16A(values, valuesBase, vOff, n, dimV);
+        touchBf16A(values, valuesBase, vOff, 0, n, dimV);
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -1254,14 +1272,15 @@ final class PanamaDecodeMath implements DecodeMath {
     }
 
     /**
-     * Reads the block's value rows once, row after row, before the column passes below read each row in
-     * column slices: the lines then arrive in sequence (what the hardware prefetcher follows) rather
-     * than one slice of every row at a time.
+     * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int n, int dimV) {
+    private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
         int dFull = dimV - dimV % L;
         FloatVector t = FloatVector.zero(F);
-        for (int j = 0; j < n; j++) {
+        for (int j = from; j < to; j++) {
             long off = vOff[j];
             for (int c = 0; c < dFull; c += LINE) {
                 t = t.add(((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());

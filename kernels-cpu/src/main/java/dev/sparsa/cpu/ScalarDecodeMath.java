@@ -19,8 +19,8 @@ final class ScalarDecodeMath implements DecodeMath {
     }
 
     @Override
-    public void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, DType dtype, int n,
-                       float[] s, int ldS) {
+    public void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, MemorySegment values,
+                       long[] vOff, int dimV, DType dtype, int n, float[] s, int ldS) {
         for (int j = 0; j < n; j++) {
             long off = kOff[j];
             for (int x = 0; x < nq; x++) {
