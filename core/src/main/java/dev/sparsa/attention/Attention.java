@@ -149,6 +149,28 @@ public final class Attention {
         return backend.prepare(plan, device != null ? device : backend.defaultDevice());
     }
 
+    /**
+     * One attention spread over several devices of this host: heads sharded (whole KV groups per
+     * device), or the key range split with the partial outputs merged exactly through their LSEs
+     * (see {@link Sharding}). The plan is made once, for the whole call, and split per device; the
+     * output lives where the inputs do. Equal to the one-device result up to f32 reassociation.
+     *
+     * @throws IllegalArgumentException as {@link #forward(Tensor, Tensor, Tensor, Pattern, Options)},
+     *     and when a device of the sharding has no backend that runs the call
+     */
+    public static AttentionResult forwardSharded(Tensor q, Tensor k, Tensor v, Pattern pattern, Options options,
+                                                 Sharding sharding) {
+        if (pattern == null || options == null || sharding == null) {
+            throw new IllegalArgumentException("pattern, options and sharding: must not be null");
+        }
+        AttentionShape s = AttentionShape.of(q, k, v);
+        Device first = sharding.devices().get(0);
+        AttentionBackend backend = Backends.preferred(first, s, q.dtype(), options.geometry());
+        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
+        SparsePlan plan = planIn(context, pattern, q, k);
+        return ShardedRun.run(plan, q, k, v, options.run(), sharding, true);
+    }
+
     // ------------------------------------------------------------------ internals
 
     private static AttentionResult call(Tensor q, Tensor k, Tensor v, Pattern pattern, Options options, boolean withLse) {

@@ -307,6 +307,17 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[2]);
     }
 
+    /** A view of {@code length} heads starting at head {@code start} (shares memory, owns nothing). */
+    public Tensor narrowHeads(int start, int length) {
+        if (start < 0 || length < 1 || (long) start + length > shape[1]) {
+            throw new IllegalArgumentException("narrowHeads: range [" + start + ", " + ((long) start + length)
+                    + ") outside " + shape[1] + " heads (or empty)");
+        }
+        int[] s = shape.clone();
+        s[1] = length;
+        return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[1]);
+    }
+
     // ---------------------------------------------------------------- elements
 
     /** Reads one element as f32. */
