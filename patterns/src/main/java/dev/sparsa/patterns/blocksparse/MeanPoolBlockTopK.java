@@ -73,7 +73,7 @@ public final class MeanPoolBlockTopK extends DataDependentPattern implements dev
             int[][] lists = selectPooled(ctx, Vectors.meanPool(q, b, h, blockSize),
                     Vectors.meanPool(k, b, ctx.shape().kvHeadOf(h), blockSize));
             return BlockLists.compile(ctx, blockSize, blockSize, i -> lists[i]);
-        }, name());
+        }, name(), q, k);
     }
 
     /**

@@ -96,7 +96,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         Plans.checkInputs(ctx, q, k);
         List<AngularLsh> family = family(ctx);
         return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, AngularLsh.hashAll(family, q, b, h),
-                AngularLsh.hashAll(family, k, b, ctx.shape().kvHeadOf(h)))), name());
+                AngularLsh.hashAll(family, k, b, ctx.shape().kvHeadOf(h)))), name(), q, k);
     }
 
     private HeadLayout layout(PlanContext ctx, Assignment a) {

@@ -143,7 +143,7 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
                 t.end();
             }
             return lb.build();
-        }, name());
+        }, name(), q, k);
     }
 
     /** Hashing: (Nq + Nk)·bits·D per slice. */
