@@ -71,12 +71,16 @@ public final class Patterns {
         return new RandomBlockSparse(density, seed);
     }
 
-    /** MInference's block-sparse estimate: top {@code topBlocks} 64-token key blocks per query block by mean-pooled Q̄·K̄ᵀ. */
+    /**
+     * MInference's block-sparse estimate: top {@code topBlocks} 64-token key blocks per query block by
+     * mean-pooled Q̄·K̄ᵀ among the block-causal ones, the diagonal not forced (MInference's own heads
+     * use 100).
+     */
     public static Pattern minferenceBlockSparse(int topBlocks) {
         return MeanPoolBlockTopK.minference(topBlocks);
     }
 
-    /** Mean-pooled block top-k with a block size and the diagonal block kept or not. */
+    /** Mean-pooled block top-k with a block size, and the diagonal block forced ({@code keepDiagonal}) or not. */
     public static Pattern meanPoolBlockTopK(int topBlocks, int blockSize, boolean keepDiagonal) {
         return new MeanPoolBlockTopK(topBlocks, blockSize, keepDiagonal, null);
     }
@@ -194,9 +198,17 @@ public final class Patterns {
         return new TopKPerQueryBlock(k, new ForcedKeys(sinks, window), TopKPerQueryBlock.Scoring.EXACT_MASS);
     }
 
-    /** Quest: the best {@code pages} pages of {@code pageSize} keys per query by min/max bound. */
-    public static Pattern quest(int pageSize, int pages, int sinks, int window) {
-        return new QuestPages(pageSize, pages, new ForcedKeys(sinks, window));
+    /**
+     * Quest: per query, {@code tokenBudget / pageSize} pages of {@code pageSize} keys, its last visible
+     * page and the best of the others by min/max bound (as Quest's reference selects them).
+     */
+    public static Pattern quest(int pageSize, int tokenBudget) {
+        return new QuestPages(pageSize, tokenBudget);
+    }
+
+    /** {@link #quest(int, int)} with {@code sinks} and a {@code window} forced on top (Sparsa's additions). */
+    public static Pattern quest(int pageSize, int tokenBudget, int sinks, int window) {
+        return new QuestPages(pageSize, tokenBudget, new ForcedKeys(sinks, window));
     }
 
     /** Double Sparsity: top-k by the dot product over the given channels. */

@@ -57,7 +57,7 @@ public final class BlockLists {
     }
 
     /** Adds keys {@code [k0, k1)}: whole kernel blocks as blocks, the ragged ends as gathered keys. */
-    static void emitRange(HeadLayout.Builder.Tile t, long k0, long k1, int cols, int nk) {
+    public static void emitRange(HeadLayout.Builder.Tile t, long k0, long k1, int cols, int nk) {
         long k = k0;
         while (k < k1) {
             int block = (int) (k / cols);

@@ -93,7 +93,7 @@ public final class MaskRenderer {
         l.add(new Example("lsh-reformer", Patterns.reformerLsh(2, 3, 16, 5), causal));
         l.add(new Example("topk-per-query", Patterns.topK(16).withSinks(4).withWindow(8), causal));
         l.add(new Example("topk-per-query-block", Patterns.topKPerQueryBlock(24, 4, 8), causal));
-        l.add(new Example("topk-quest", Patterns.quest(8, 3, 4, 8), causal));
+        l.add(new Example("topk-quest", Patterns.quest(8, 24, 4, 8), causal));
         l.add(new Example("topk-double-sparsity", Patterns.doubleSparsity(new int[] {0, 1, 2, 3, 4, 5, 6, 7}, 16, 4, 8), causal));
         l.add(new Example("topk-tokenselect", Patterns.tokenSelect(16, 4, 8), causal));
         int[] cols = {0, 1, 2, 3, 60, 130};

@@ -51,7 +51,11 @@ public final class Vectors {
         return s;
     }
 
-    /** Means of consecutive groups of {@code size} rows (the last group may be shorter): {@code [ceil(n/size) · d]}. */
+    /**
+     * Means of consecutive groups of {@code size} rows, {@code [ceil(n/size) · d]}: each group's sum
+     * divided by {@code size}, so a shorter last group counts its missing rows as zeros, as
+     * MInference's {@code _build_block_index} and BiFormer's routing do on their zero-padded inputs.
+     */
     public static float[] meanPool(float[] rows, int n, int d, int size) {
         int groups = (n + size - 1) / size;
         float[] out = new float[groups * d];
@@ -63,9 +67,8 @@ public final class Vectors {
                     out[g * d + x] += rows[r * d + x];
                 }
             }
-            float inv = 1f / (r1 - r0);
             for (int x = 0; x < d; x++) {
-                out[g * d + x] *= inv;
+                out[g * d + x] /= size;
             }
         }
         return out;
@@ -90,9 +93,8 @@ public final class Vectors {
                     out[g * d + x] += row[x];
                 }
             }
-            float inv = 1f / (r1 - r0);
             for (int x = 0; x < d; x++) {
-                out[g * d + x] *= inv;
+                out[g * d + x] /= size;
             }
         }
         return out;
