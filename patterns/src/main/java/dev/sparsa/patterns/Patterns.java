@@ -139,14 +139,20 @@ public final class Patterns {
 
     // ------------------------------------------------------------------ strided
 
-    /** S2-Attention: per-head strided key-block shards (offset = head mod stride) plus {@code localBlocks} local blocks. */
-    public static Pattern s2Strided(int stride, int localBlocks) {
-        return new S2Strided(stride, localBlocks, 0, 0, false);
+    /**
+     * S2-Attention as DKernel builds it: per KV head a strided shard of 64-token key blocks (offsets
+     * spread over the stride) plus {@code localBlocks} local blocks.
+     */
+    public static S2Strided s2Strided(int stride, int localBlocks) {
+        return S2Strided.of(stride, localBlocks);
     }
 
-    /** S2-Attention with a sliding step, dense heads and optionally homogeneous heads. */
-    public static Pattern s2Strided(int stride, int localBlocks, int step, int denseHeads, boolean homogeneous) {
-        return new S2Strided(stride, localBlocks, step, denseHeads, homogeneous);
+    /**
+     * S2-Attention with a head step ({@code 0}: DKernel's default), the last {@code denseKvHeads} KV
+     * heads dense, and optionally one pattern for every head.
+     */
+    public static S2Strided s2Strided(int stride, int localBlocks, int headStep, int denseKvHeads, boolean homogeneous) {
+        return new S2Strided(stride, localBlocks, headStep, 0, denseKvHeads, homogeneous, S2Strided.DEFAULT_BLOCK_SIZE);
     }
 
     /** Sparse Transformer's strided pattern (local {@code l} ∪ every {@code l}-th key back). */

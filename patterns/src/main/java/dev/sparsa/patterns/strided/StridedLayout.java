@@ -90,7 +90,7 @@ final class StridedLayout {
             if (c - a < 2) {
                 return;
             }
-            long m = (a + c) >>> 1;
+            long m = a + (c - a) / 2; // rows may sit at negative indices: no unsigned shift
             tile(rho, m, c, a, Math.min(m, iMax + 1));
             if (!causal) {
                 tile(rho, a, m, m, Math.min(c, iMax + 1));
