@@ -96,13 +96,13 @@ public final class MeanPoolBlockTopK extends DataDependentPattern implements dev
         int d = ctx.shape().headDim();
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
-        int qBlocks = (nq + blockSize - 1) / blockSize;
-        int kBlocks = (nk + blockSize - 1) / blockSize;
+        int qBlocks = Checks.groups(nq, blockSize);
+        int kBlocks = Checks.groups(nk, blockSize);
         KeyPanels panels = KeyPanels.of(kp, kBlocks, d);
         float[] scores = new float[KeyPanels.paddedLength(kBlocks)];
         int[][] out = new int[qBlocks][];
         for (int i = 0; i < qBlocks; i++) {
-            long lastKey = Plans.lastVisibleKey(ctx, Math.min(nq, (i + 1) * blockSize) - 1);
+            long lastKey = Plans.lastVisibleKey(ctx, Checks.groupEnd(i, blockSize, nq) - 1);
             int lastBlock = lastKey < 0 ? -1 : (int) Math.min(kBlocks - 1, lastKey / blockSize);
             if (lastBlock >= 0) {
                 panels.dots(qp, i, lastBlock + 1, scores); // bitwise Vectors.dot

@@ -57,11 +57,11 @@ public final class Vectors {
      * MInference's {@code _build_block_index} and BiFormer's routing do on their zero-padded inputs.
      */
     public static float[] meanPool(float[] rows, int n, int d, int size) {
-        int groups = (n + size - 1) / size;
+        int groups = Checks.groups(n, size);
         float[] out = new float[groups * d];
         for (int g = 0; g < groups; g++) {
-            int r0 = g * size;
-            int r1 = Math.min(n, r0 + size);
+            int r0 = (int) ((long) g * size);
+            int r1 = Checks.groupEnd(g, size, n);
             for (int r = r0; r < r1; r++) {
                 for (int x = 0; x < d; x++) {
                     out[g * d + x] += rows[r * d + x];
@@ -81,12 +81,12 @@ public final class Vectors {
     public static float[] meanPool(Tensor t, int batch, int head, int size) {
         int n = t.seqLen();
         int d = t.dim();
-        int groups = (n + size - 1) / size;
+        int groups = Checks.groups(n, size);
         float[] out = new float[groups * d];
         float[] row = new float[d];
         for (int g = 0; g < groups; g++) {
-            int r0 = g * size;
-            int r1 = Math.min(n, r0 + size);
+            int r0 = (int) ((long) g * size);
+            int r1 = Checks.groupEnd(g, size, n);
             for (int r = r0; r < r1; r++) {
                 t.readRow(batch, head, r, row, 0);
                 for (int x = 0; x < d; x++) {

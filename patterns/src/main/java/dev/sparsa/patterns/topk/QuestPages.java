@@ -110,7 +110,7 @@ public final class QuestPages extends DataDependentPattern implements dev.sparsa
                 out[r] = java.util.stream.IntStream.rangeClosed(0, (int) last).toArray();
                 continue;
             }
-            int[] keys = new int[(chosen.length + 1) * pageSize];
+            int[] keys = new int[(int) Math.min((long) (chosen.length + 1) * pageSize, last + 1)];
             for (int pg : chosen) {
                 for (int key = pg * pageSize; key < (pg + 1) * pageSize; key++) {
                     keys[n++] = key;
