@@ -40,6 +40,13 @@ final class FuzzCommand implements Callable<Integer> {
             + " counted as skipped.", defaultValue = "cpu")
     String backend;
 
+    @Option(names = "--max-length", description = "Longest query and key lengths drawn, about (default ${DEFAULT-VALUE}).",
+            defaultValue = "100")
+    int maxLength;
+
+    @Option(names = "--max-dim", description = "Largest head dim drawn (default ${DEFAULT-VALUE}).", defaultValue = "256")
+    int maxDim;
+
     @Option(names = "--show", description = "Print at most this many failing cases (default ${DEFAULT-VALUE}).",
             defaultValue = "50")
     int show;
@@ -62,6 +69,10 @@ final class FuzzCommand implements Callable<Integer> {
         if (cases < 1) {
             throw new IllegalArgumentException("--cases: must be >= 1, got " + cases);
         }
+        if (maxLength < 1 || maxDim < 8 || maxDim % 8 != 0) {
+            throw new IllegalArgumentException("--max-length, --max-dim: need a length >= 1 and a dim that is a multiple of 8,"
+                    + " got " + maxLength + " and " + maxDim);
+        }
         FuzzRunner runner = runner(backend);
         long n = caseSeed != null ? 1 : cases;
         Map<FuzzRunner.Verdict, Long> counts = new EnumMap<>(FuzzRunner.Verdict.class);
@@ -72,17 +83,19 @@ final class FuzzCommand implements Callable<Integer> {
         Map<String, Long> refusals = new java.util.TreeMap<>();
         long started = System.nanoTime();
         long lastReport = started;
-        err.println("sparsa fuzz: " + n + " case(s), seed " + seed + ", backend " + backend);
+        err.println("sparsa fuzz: " + n + " case(s), seed " + seed + ", backend " + backend + ", lengths up to about "
+                + maxLength + ", head dims up to " + maxDim);
         for (long i = 0; i < n; i++) {
             long cs = caseSeed != null ? caseSeed : caseSeed(seed, i);
-            FuzzCase c = FuzzCase.random(new SplittableRandom(cs));
+            FuzzCase c = FuzzCase.random(new SplittableRandom(cs), maxLength, maxDim);
             FuzzRunner.Outcome o = runner.run(c);
             counts.merge(o.verdict(), 1L, Long::sum);
             if (o.verdict() == FuzzRunner.Verdict.REFUSED) {
                 refusals.merge(o.detail().substring(0, Math.max(0, o.detail().indexOf(':'))), 1L, Long::sum);
             }
             if (o.verdict() == FuzzRunner.Verdict.FAILED) {
-                String line = "FAIL --case-seed " + cs + " " + c + ": " + o.detail();
+                String line = "FAIL --case-seed " + cs + " --max-length " + maxLength + " --max-dim " + maxDim + " " + c + ": "
+                        + o.detail();
                 if (failures.size() < show) {
                     failures.add(line);
                 }
@@ -95,10 +108,11 @@ final class FuzzCommand implements Callable<Integer> {
                         (now - started) / 1e9);
             }
         }
-        stdout.printf("fuzz: %d cases (seed %d, backend %s): %d passed, %d refused by a pattern (documented), %d skipped by"
-                        + " the backend, %d failed, %.0f s%n", n, seed, backend, counts.get(FuzzRunner.Verdict.PASSED),
-                counts.get(FuzzRunner.Verdict.REFUSED), counts.get(FuzzRunner.Verdict.SKIPPED),
-                counts.get(FuzzRunner.Verdict.FAILED), (System.nanoTime() - started) / 1e9);
+        stdout.printf("fuzz: %d cases (seed %d, backend %s, --max-length %d --max-dim %d): %d passed, %d refused by a"
+                        + " pattern (documented), %d skipped by the backend, %d failed, %.0f s%n", n, seed, backend, maxLength,
+                maxDim, counts.get(FuzzRunner.Verdict.PASSED), counts.get(FuzzRunner.Verdict.REFUSED),
+                counts.get(FuzzRunner.Verdict.SKIPPED), counts.get(FuzzRunner.Verdict.FAILED),
+                (System.nanoTime() - started) / 1e9);
         if (!refusals.isEmpty()) {
             stdout.println("refused, by argument: " + refusals);
         }

@@ -39,12 +39,20 @@ public record FuzzCase(int batch, int kvHeads, int group, int queryLength, int k
         return outF32 ? o.withOutputDType(DType.F32) : o;
     }
 
-    /** A case drawn from {@code rnd}. */
+    /** A case drawn from {@code rnd}: lengths up to 100, head dims up to 256. */
     public static FuzzCase random(SplittableRandom rnd) {
+        return random(rnd, 100, 256);
+    }
+
+    /**
+     * A case drawn from {@code rnd} with query and key lengths up to about {@code maxLength} (tile
+     * edges may pass it by one tile) and head dims up to {@code maxDim} (a multiple of 8).
+     */
+    public static FuzzCase random(SplittableRandom rnd, int maxLength, int maxDim) {
         int tileRows = pick(rnd, 8, 16, 24, 32, 64);
         int blockCols = pick(rnd, 8, 16, 24, 32, 64);
-        int nq = length(rnd, tileRows);
-        int nk = length(rnd, blockCols);
+        int nq = length(rnd, tileRows, maxLength);
+        int nk = length(rnd, blockCols, maxLength);
         Integer offset = null;
         int o = rnd.nextInt(6);
         if (o == 0) {
@@ -52,8 +60,9 @@ public record FuzzCase(int batch, int kvHeads, int group, int queryLength, int k
         } else if (o == 1) {
             offset = 0; // top-left alignment (negative offsets when nq > nk come from the default)
         }
-        int headDim = 8 * (1 + rnd.nextInt(rnd.nextInt(4) == 0 ? 32 : 8));
-        int valueDim = rnd.nextInt(3) == 0 ? 8 * (1 + rnd.nextInt(8)) : headDim;
+        int dims = Math.max(1, maxDim / 8);
+        int headDim = 8 * (1 + rnd.nextInt(rnd.nextInt(4) == 0 ? dims : Math.min(8, dims)));
+        int valueDim = rnd.nextInt(3) == 0 ? 8 * (1 + rnd.nextInt(Math.min(8, dims))) : headDim;
         DType dtype = DType.values()[rnd.nextInt(DType.values().length)];
         float cap = rnd.nextInt(4) == 0 ? (float) (0.5 + rnd.nextDouble() * 30) : 0f;
         double scale = switch (rnd.nextInt(4)) {
@@ -68,13 +77,13 @@ public record FuzzCase(int batch, int kvHeads, int group, int queryLength, int k
                 rnd.nextInt(PatternSpecs.KINDS.size()), rnd.nextLong(), rnd.nextLong(), nonFinite, 1 + rnd.nextInt(3));
     }
 
-    /** A length with the edges drawn often: 0, 1, one tile less, one tile, one tile more, or any up to 100. */
-    private static int length(SplittableRandom rnd, int unit) {
+    /** A length with the edges drawn often: 0, 1, one tile less, one tile, one tile more, or any up to {@code max}. */
+    private static int length(SplittableRandom rnd, int unit, int max) {
         return switch (rnd.nextInt(8)) {
             case 0 -> rnd.nextInt(2);
             case 1 -> unit + rnd.nextInt(-1, 2);
             case 2 -> 2 * unit + rnd.nextInt(-1, 2);
-            default -> 1 + rnd.nextInt(100);
+            default -> 1 + rnd.nextInt(Math.max(1, max));
         };
     }
 

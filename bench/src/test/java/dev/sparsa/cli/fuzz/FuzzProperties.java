@@ -22,7 +22,7 @@ class FuzzProperties {
     private static final CpuBackend[] CPU = {null, new CpuBackend(1), new CpuBackend(2), new CpuBackend(3)};
     private static final FuzzRunner RUNNER = new FuzzRunner(t -> (AttentionBackend) CPU[t], true);
 
-    @Property(tries = 150, seed = "20260101")
+    @Property(tries = 100, seed = "20260101")
     void everyCaseMeetsTheContract(@ForAll("cases") FuzzCase c) {
         FuzzRunner.Outcome o = RUNNER.run(c);
         if (o.verdict() == FuzzRunner.Verdict.FAILED) {
