@@ -37,7 +37,8 @@ final class FuzzCommand implements Callable<Integer> {
     Long caseSeed;
 
     @Option(names = "--backend", description = "cpu or cuda (default ${DEFAULT-VALUE}); cases a backend does not run are"
-            + " counted as skipped.", defaultValue = "cpu")
+            + " counted as skipped; with cuda, tilings and head dims are drawn from those the CUDA kernels cover"
+            + " (--max-dim does not apply).", defaultValue = "cpu")
     String backend;
 
     @Option(names = "--max-length", description = "Longest query and key lengths drawn, about (default ${DEFAULT-VALUE}).",
@@ -87,7 +88,7 @@ final class FuzzCommand implements Callable<Integer> {
                 + maxLength + ", head dims up to " + maxDim);
         for (long i = 0; i < n; i++) {
             long cs = caseSeed != null ? caseSeed : caseSeed(seed, i);
-            FuzzCase c = FuzzCase.random(new SplittableRandom(cs), maxLength, maxDim);
+            FuzzCase c = FuzzCase.random(new SplittableRandom(cs), maxLength, maxDim, backend.equals("cuda"));
             FuzzRunner.Outcome o = runner.run(c);
             counts.merge(o.verdict(), 1L, Long::sum);
             if (o.verdict() == FuzzRunner.Verdict.REFUSED) {

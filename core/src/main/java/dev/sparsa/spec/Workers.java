@@ -71,8 +71,8 @@ public final class Workers {
     }
 
     /**
-     * A pool of its own: {@code threads} workers in all, the caller and {@code threads − 1} daemon
-     * threads named {@code name-N-i}, which end after 30 idle seconds.
+     * A pool of its own: {@code threads} daemon threads named {@code name-N-i}, which end after 30
+     * idle seconds; each call uses the caller and up to {@code threads − 1} of them at once.
      *
      * @throws IllegalArgumentException if {@code threads < 1}
      */

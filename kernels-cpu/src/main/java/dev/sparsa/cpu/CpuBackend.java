@@ -55,8 +55,8 @@ public final class CpuBackend implements AttentionBackend {
     }
 
     /**
-     * The best available flavour on its own pool of {@code threads} workers (the caller and {@code
-     * threads − 1} daemon threads).
+     * The best available flavour on its own pool of {@code threads} daemon threads; a call runs on
+     * the calling thread and up to {@code threads − 1} of them.
      *
      * @throws IllegalArgumentException if {@code threads < 1}
      */

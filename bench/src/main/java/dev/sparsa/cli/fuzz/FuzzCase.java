@@ -41,16 +41,19 @@ public record FuzzCase(int batch, int kvHeads, int group, int queryLength, int k
 
     /** A case drawn from {@code rnd}: lengths up to 100, head dims up to 256. */
     public static FuzzCase random(SplittableRandom rnd) {
-        return random(rnd, 100, 256);
+        return random(rnd, 100, 256, false);
     }
 
     /**
      * A case drawn from {@code rnd} with query and key lengths up to about {@code maxLength} (tile
-     * edges may pass it by one tile) and head dims up to {@code maxDim} (a multiple of 8).
+     * edges may pass it by one tile) and head dims up to {@code maxDim} (a multiple of 8). With
+     * {@code gpuShapes}, tilings and head dims are drawn from those the CUDA kernels cover (64×64 and
+     * 128×128 tiles; head dims 64, 80, 96, 128, 256 and the pairs 128/64, 64/128, 192/128), so that a
+     * GPU run skips few cases.
      */
-    public static FuzzCase random(SplittableRandom rnd, int maxLength, int maxDim) {
-        int tileRows = pick(rnd, 8, 16, 24, 32, 64);
-        int blockCols = pick(rnd, 8, 16, 24, 32, 64);
+    public static FuzzCase random(SplittableRandom rnd, int maxLength, int maxDim, boolean gpuShapes) {
+        int tileRows = gpuShapes ? pick(rnd, 64, 128) : pick(rnd, 8, 16, 24, 32, 64);
+        int blockCols = gpuShapes ? tileRows : pick(rnd, 8, 16, 24, 32, 64);
         int nq = length(rnd, tileRows, maxLength);
         int nk = length(rnd, blockCols, maxLength);
         Integer offset = null;
@@ -63,6 +66,12 @@ public record FuzzCase(int batch, int kvHeads, int group, int queryLength, int k
         int dims = Math.max(1, maxDim / 8);
         int headDim = 8 * (1 + rnd.nextInt(rnd.nextInt(4) == 0 ? dims : Math.min(8, dims)));
         int valueDim = rnd.nextInt(3) == 0 ? 8 * (1 + rnd.nextInt(Math.min(8, dims))) : headDim;
+        if (gpuShapes) {
+            int[][] pairs = {{64, 64}, {80, 80}, {96, 96}, {128, 128}, {256, 256}, {128, 64}, {64, 128}, {192, 128}};
+            int[] pair = pairs[rnd.nextInt(pairs.length)];
+            headDim = pair[0];
+            valueDim = pair[1];
+        }
         DType dtype = DType.values()[rnd.nextInt(DType.values().length)];
         float cap = rnd.nextInt(4) == 0 ? (float) (0.5 + rnd.nextDouble() * 30) : 0f;
         double scale = switch (rnd.nextInt(4)) {
