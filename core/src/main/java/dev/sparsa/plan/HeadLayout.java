@@ -94,9 +94,50 @@ public final class HeadLayout {
         this.coversEachRowOnce = disjoint && distinct == queryLength;
     }
 
-    /** A builder of a layout for the given context and element predicate. */
+    /**
+     * A builder of a layout for the given context and element predicate.
+     *
+     * @throws IllegalArgumentException before anything is allocated, when the layout's tile table
+     *     alone (see {@link #requireHeapFor}) cannot fit in what the heap has left
+     */
     public static Builder builder(PlanContext context, ElementPredicate predicate) {
+        requireHeapFor(context);
         return new Builder(context, predicate);
+    }
+
+    /**
+     * The least a layout of one tile per {@code tileRows} query rows holds on the heap while it is
+     * built: per tile seven ints (row range and the four list offsets) and one entry, about three
+     * times over (the builder's lists double as they grow, and the final arrays are copies).
+     */
+    static final long HEAP_BYTES_PER_TILE = 3L * 8 * Integer.BYTES;
+
+    /**
+     * Refuses a context whose layout cannot fit in the heap, before any planning time is spent: the
+     * estimate is a lower bound ({@link #HEAP_BYTES_PER_TILE} per query tile), compared with what the
+     * heap can still allocate (after one garbage collection, so that garbage does not count).
+     *
+     * @throws IllegalArgumentException naming the query length, the tiling, the estimate and the heap
+     */
+    public static void requireHeapFor(PlanContext context) {
+        long need = (long) context.queryTiles() * HEAP_BYTES_PER_TILE;
+        if (need < (64L << 20) || need <= headroom()) {
+            return;
+        }
+        System.gc(); // only on the way to a refusal: do not refuse for garbage
+        long free = headroom();
+        if (need > free) {
+            throw new IllegalArgumentException("queryLength: " + context.queryLength() + " query rows in "
+                    + context.geometry().tileRows() + "-row tiles need at least " + (need >> 20) + " MB of heap for"
+                    + " the plan's tile table alone, and this JVM can allocate " + (free >> 20) + " MB more (-Xmx"
+                    + (Runtime.getRuntime().maxMemory() >> 20) + "m): plan the sequence in chunks (a query offset per"
+                    + " chunk), use taller tiles, or give the JVM more heap");
+        }
+    }
+
+    private static long headroom() {
+        Runtime rt = Runtime.getRuntime();
+        return rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
     }
 
     // ------------------------------------------------------------------ geometry

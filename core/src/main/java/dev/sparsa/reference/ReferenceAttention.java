@@ -21,8 +21,11 @@ import java.util.stream.IntStream;
  *       options, plus an optional {@link PairMask}).
  * </ul>
  *
- * Score order (DESIGN §4): {@code s = scale·q·k}, soft-cap {@code cap·tanh(s/cap)}, {@code +
- * logWeight}, then the mask. Rows with no admitted key give output 0 and LSE −∞.
+ * Score order: {@code s = scale·q·k}, soft-cap {@code cap·tanh(s/cap)}, {@code + logWeight}, then
+ * the mask. Rows with no admitted key give output 0 and LSE −∞. Non-finite values (docs/numerics.md):
+ * a score beyond the f32 range counts as ±∞, as the kernels' f32 scores do; a row with a NaN or +∞
+ * score gets NaN (as IEEE arithmetic gives); −∞ scores weigh 0, and a row whose every admitted
+ * score is −∞ is empty (0 and −∞).
  */
 public final class ReferenceAttention {
     private ReferenceAttention() {
@@ -147,8 +150,15 @@ public final class ReferenceAttention {
                 sc = softCap * Math.tanh(sc / softCap);
             }
             sc += keys.weights[j];
+            if (Math.abs(sc) > Float.MAX_VALUE) {
+                sc = Math.copySign(Double.POSITIVE_INFINITY, sc); // the kernels' scores are f32
+            }
             scores[j] = sc;
             max = Math.max(max, sc);
+        }
+        if (max == Double.NEGATIVE_INFINITY) {
+            lse[lseAt] = Double.NEGATIVE_INFINITY; // every admitted score is -inf: nothing weighs
+            return;
         }
         double sum = 0;
         for (int j = 0; j < n; j++) {

@@ -20,12 +20,12 @@ public record TileGeometry(int tileRows, int blockCols) {
 
     /** Number of query tiles that cover {@code queryLength} rows. */
     public int tilesFor(int queryLength) {
-        return (queryLength + tileRows - 1) / tileRows;
+        return (int) ((queryLength + (long) tileRows - 1) / tileRows);
     }
 
     /** Number of key blocks that cover {@code keyLength} keys. */
     public int blocksFor(int keyLength) {
-        return (keyLength + blockCols - 1) / blockCols;
+        return (int) ((keyLength + (long) blockCols - 1) / blockCols);
     }
 
     @Override

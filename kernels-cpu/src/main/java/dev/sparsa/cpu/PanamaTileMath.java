@@ -244,13 +244,39 @@ final class PanamaTileMath implements TileMath {
 
     @Override
     public void softCap(float[] s, int ldS, int n, int rowsPad, float cap) {
+        FloatVector capV = FloatVector.broadcast(F, cap);
         for (int j = 0; j < n; j++) {
             for (int r = 0, i = j * ldS; r < rowsPad; r += L, i += L) {
-                FloatVector x = FloatVector.fromArray(F, s, i);
-                // cap·tanh(s/cap): divide (not multiply by 1/cap) to match the contract's rounding
-                x.div(cap).lanewise(VectorOperators.TANH).mul(cap).intoArray(s, i);
+                softCap(FloatVector.fromArray(F, s, i), capV).intoArray(s, i);
             }
         }
+    }
+
+    /**
+     * {@link SoftCapArithmetic#softCap} lane by lane, in the same operations (no {@code TANH}
+     * lanewise: its compiled and interpreted forms round differently).
+     */
+    private static FloatVector softCap(FloatVector s, FloatVector cap) {
+        FloatVector y = s.div(cap);
+        FloatVector z = y.abs().mul(-2f);
+        VectorMask<Float> tiny = z.compare(VectorOperators.LT, SoftCapArithmetic.EXP_MIN);
+        FloatVector zc = z.blend(SoftCapArithmetic.EXP_MIN, tiny);
+        FloatVector t = zc.fma(FloatVector.broadcast(F, SoftCapArithmetic.LOG2E),
+                FloatVector.broadcast(F, SoftCapArithmetic.ROUNDER));
+        FloatVector nk = t.sub(SoftCapArithmetic.ROUNDER);
+        FloatVector f = nk.fma(FloatVector.broadcast(F, -SoftCapArithmetic.LN2_HI), zc);
+        f = nk.fma(FloatVector.broadcast(F, -SoftCapArithmetic.LN2_LO), f);
+        FloatVector p = f.fma(FloatVector.broadcast(F, SoftCapArithmetic.P5), FloatVector.broadcast(F, SoftCapArithmetic.P4));
+        p = p.fma(f, FloatVector.broadcast(F, SoftCapArithmetic.P3));
+        p = p.fma(f, FloatVector.broadcast(F, SoftCapArithmetic.P2));
+        p = p.fma(f, FloatVector.broadcast(F, SoftCapArithmetic.P1));
+        p = p.fma(f, FloatVector.broadcast(F, SoftCapArithmetic.P0));
+        FloatVector em1 = p.fma(f.mul(f), f);
+        FloatVector twoN = t.reinterpretAsInts().sub(SoftCapArithmetic.ROUNDER_BITS_MINUS_BIAS)
+                .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector e = em1.fma(twoN, twoN.sub(1f)).blend(-1f, tiny);
+        FloatVector th = e.neg().div(e.add(2f));
+        return th.blend(th.neg(), y.compare(VectorOperators.LT, 0f)).mul(cap);
     }
 
     @Override

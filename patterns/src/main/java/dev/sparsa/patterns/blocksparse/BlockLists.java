@@ -27,11 +27,11 @@ public final class BlockLists {
         int nk = ctx.keyLength();
         int cols = ctx.geometry().blockCols();
         int tileRows = ctx.geometry().tileRows();
-        int qBlocks = (nq + queryBlock - 1) / queryBlock;
+        int qBlocks = dev.sparsa.patterns.support.Checks.groups(nq, queryBlock);
         for (int qb = 0; qb < qBlocks; qb++) {
             int[] kbs = lists.keyBlocks(qb);
-            int rEnd = Math.min(nq, (qb + 1) * queryBlock);
-            for (int start = qb * queryBlock; start < rEnd; start += tileRows) {
+            int rEnd = dev.sparsa.patterns.support.Checks.groupEnd(qb, queryBlock, nq);
+            for (int start = (int) ((long) qb * queryBlock); start < rEnd; start += tileRows) {
                 int count = Math.min(tileRows, rEnd - start);
                 HeadLayout.Builder.Tile t = b.tile(start, count);
                 emitKeys(t, kbs, keyBlock, cols, nk, dev.sparsa.patterns.support.Plans.lastVisibleKey(ctx, start + count - 1));
@@ -57,7 +57,7 @@ public final class BlockLists {
     }
 
     /** Adds keys {@code [k0, k1)}: whole kernel blocks as blocks, the ragged ends as gathered keys. */
-    static void emitRange(HeadLayout.Builder.Tile t, long k0, long k1, int cols, int nk) {
+    public static void emitRange(HeadLayout.Builder.Tile t, long k0, long k1, int cols, int nk) {
         long k = k0;
         while (k < k1) {
             int block = (int) (k / cols);

@@ -107,8 +107,8 @@ public final class BlockSparse implements Pattern {
 
     @Override
     public SparsePlan plan(PlanContext ctx) {
-        int qb = (ctx.queryLength() + queryBlock - 1) / queryBlock;
-        int kb = (ctx.keyLength() + keyBlock - 1) / keyBlock;
+        int qb = Checks.groups(ctx.queryLength(), queryBlock);
+        int kb = Checks.groups(ctx.keyLength(), keyBlock);
         if (qb != lists[0].length || kb != keyBlocks) {
             throw new IllegalArgumentException("blocks: the table has " + lists[0].length + "x" + keyBlocks + " blocks of "
                     + queryBlock + "x" + keyBlock + " but the context needs " + qb + "x" + kb);

@@ -96,7 +96,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         Plans.checkInputs(ctx, q, k);
         List<AngularLsh> family = family(ctx);
         return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, AngularLsh.hashAll(family, q, b, h),
-                AngularLsh.hashAll(family, k, b, ctx.shape().kvHeadOf(h)))), name());
+                AngularLsh.hashAll(family, k, b, ctx.shape().kvHeadOf(h)))), name(), q, k);
     }
 
     private HeadLayout layout(PlanContext ctx, Assignment a) {
@@ -105,6 +105,9 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         int c = a.chunks();
         ElementPredicate p = ctx.basePredicate();
         HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        if (nq == 0) {
+            return b.build(); // no query, no chunk: keys would have no chunk to go to
+        }
         boolean causalOnly = p.onlyCausal() && p.causal();
         int[][] firstIndex = new int[rounds][c];
         for (int[] f : firstIndex) {

@@ -16,8 +16,9 @@ import java.util.SplittableRandom;
  * chunks of {@code chunk} rows and the sorted keys into as many chunks (key chunk {@code i} holds
  * sorted keys {@code [⌊i·Nk/C⌋, ⌊(i+1)·Nk/C⌋)}); query chunk {@code i} attends exactly to key chunk
  * {@code i} (the block diagonal of the sorted order), under causality on original positions.
- * Optionally each chunk also attends {@code samples} keys drawn uniformly (seeded by seed, slice and
- * chunk; those falling in its own key chunk are dropped) with log-weight {@code log(Nk/samples)}, the
+ * Optionally each chunk also attends {@code m = min(samples, Nk)} keys drawn uniformly (seeded by
+ * seed, slice and chunk; those falling in its own key chunk are dropped) with log-weight {@code
+ * log(Nk/m)}, the
  * residual estimate HyperAttention merges through the LSE.
  *
  * <p>Compiles to listed-row tiles with gathered keys. Cost O(N · (bits + chunk/…) · headDim) to hash
@@ -86,8 +87,8 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
             return new int[0];
         }
         SplittableRandom rnd = new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (slice + 1)) ^ (0xC2B2AE3D27D4EB4FL * (i + 1)));
-        int[] out = new int[samples];
-        for (int s = 0; s < samples; s++) {
+        int[] out = new int[draws(nk)];
+        for (int s = 0; s < out.length; s++) {
             out[s] = rnd.nextInt(nk);
         }
         java.util.Arrays.sort(out);
@@ -110,9 +111,14 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
         return java.util.Arrays.copyOf(out, n);
     }
 
-    /** The log-weight of sampled keys: {@code log(Nk / samples)}. */
+    /** The log-weight of sampled keys: {@code log(Nk / draws)}. */
     public float sampleLogWeight(int nk) {
-        return (float) Math.log((double) nk / samples);
+        return (float) Math.log((double) nk / draws(nk));
+    }
+
+    /** Keys drawn per chunk: {@code min(samples, Nk)} (more draws than keys would cost O(samples) for nothing). */
+    public int draws(int nk) {
+        return Math.min(samples, nk);
     }
 
     @Override
@@ -143,7 +149,7 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
                 t.end();
             }
             return lb.build();
-        }, name());
+        }, name(), q, k);
     }
 
     /** Hashing: (Nq + Nk)·bits·D per slice. */

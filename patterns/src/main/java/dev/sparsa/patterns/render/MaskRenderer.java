@@ -84,8 +84,8 @@ public final class MaskRenderer {
         l.add(new Example("window-neighbourhood", Patterns.neighbourhood(40), open));
         l.add(new Example("window-moa-elastic", Patterns.elasticWindows(new double[] {8, 16, 4, 32},
                 new double[] {0.0, 0.06, 0.12, 0.2}, 4), causal));
-        l.add(new Example("strided-s2", Patterns.s2Strided(4, 2), causal));
-        l.add(new Example("strided-s2-sliding", Patterns.s2Strided(4, 1, 1, 1, false), causal));
+        l.add(new Example("strided-s2", Patterns.s2Strided(4, 2).withBlockSize(16), causal));
+        l.add(new Example("strided-s2-sliding", Patterns.s2Strided(4, 1, 1, 1, false).withBlockSize(16), causal));
         l.add(new Example("strided-sparse-transformer", Patterns.sparseTransformerStrided(16), causal));
         l.add(new Example("strided-sparse-transformer-fixed", Patterns.sparseTransformerFixed(32, 4), causal));
         l.add(new Example("strided-dilated", Patterns.dilatedWindow(24, 3), causal));
@@ -93,7 +93,7 @@ public final class MaskRenderer {
         l.add(new Example("lsh-reformer", Patterns.reformerLsh(2, 3, 16, 5), causal));
         l.add(new Example("topk-per-query", Patterns.topK(16).withSinks(4).withWindow(8), causal));
         l.add(new Example("topk-per-query-block", Patterns.topKPerQueryBlock(24, 4, 8), causal));
-        l.add(new Example("topk-quest", Patterns.quest(8, 3, 4, 8), causal));
+        l.add(new Example("topk-quest", Patterns.quest(8, 24, 4, 8), causal));
         l.add(new Example("topk-double-sparsity", Patterns.doubleSparsity(new int[] {0, 1, 2, 3, 4, 5, 6, 7}, 16, 4, 8), causal));
         l.add(new Example("topk-tokenselect", Patterns.tokenSelect(16, 4, 8), causal));
         int[] cols = {0, 1, 2, 3, 60, 130};
@@ -107,7 +107,7 @@ public final class MaskRenderer {
         l.add(new Example("composed-longformer", Patterns.union(Patterns.slidingWindow(32),
                 Patterns.globalTokens(new int[] {0, 100, 200}, new int[] {0, 100, 200})), causal));
         l.add(new Example("composed-per-head", PerHead.cycling(List.of(Patterns.aShape(32, 4),
-                Patterns.verticalSlash(cols, diags, VsSemantics.BLOCK_EXPANDED), Patterns.s2Strided(2, 1),
+                Patterns.verticalSlash(cols, diags, VsSemantics.BLOCK_EXPANDED), Patterns.s2Strided(2, 1).withBlockSize(16),
                 Patterns.dilatedWindow(16, 4))), causal));
         l.add(new Example("composed-razor-compensation", CompensationToken.pattern(Patterns.aShape(32, 4), 4, 32),
                 new PlanContext(AttentionShape.of(1, 4, 256, 257, 32), new TileGeometry(16, 16), true, 1)));

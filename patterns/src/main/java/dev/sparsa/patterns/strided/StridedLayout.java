@@ -60,7 +60,9 @@ final class StridedLayout {
         Strided s = new Strided(b, ctx.causal(), l, nk, offset, rows);
         long pFirst = offset;
         long pLast = offset + nq - 1;
-        for (int rho = 0; rho < l; rho++) {
+        // only residues some row has: O(min(l, rows)), however large l is
+        for (long first = pFirst; first <= Math.min(pLast, pFirst + l - 1); first++) {
+            int rho = (int) Math.floorMod(first, (long) l);
             // rows j with position rho + l*j in [pFirst, pLast]
             long jLo = Math.floorDiv(pFirst - rho + l - 1, l);
             long jHi = Math.floorDiv(pLast - rho, l);
@@ -90,7 +92,7 @@ final class StridedLayout {
             if (c - a < 2) {
                 return;
             }
-            long m = (a + c) >>> 1;
+            long m = a + (c - a) / 2; // rows may sit at negative indices: no unsigned shift
             tile(rho, m, c, a, Math.min(m, iMax + 1));
             if (!causal) {
                 tile(rho, a, m, m, Math.min(c, iMax + 1));

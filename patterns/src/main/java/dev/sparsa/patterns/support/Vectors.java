@@ -51,21 +51,24 @@ public final class Vectors {
         return s;
     }
 
-    /** Means of consecutive groups of {@code size} rows (the last group may be shorter): {@code [ceil(n/size) · d]}. */
+    /**
+     * Means of consecutive groups of {@code size} rows, {@code [ceil(n/size) · d]}: each group's sum
+     * divided by {@code size}, so a shorter last group counts its missing rows as zeros, as
+     * MInference's {@code _build_block_index} and BiFormer's routing do on their zero-padded inputs.
+     */
     public static float[] meanPool(float[] rows, int n, int d, int size) {
-        int groups = (n + size - 1) / size;
+        int groups = Checks.groups(n, size);
         float[] out = new float[groups * d];
         for (int g = 0; g < groups; g++) {
-            int r0 = g * size;
-            int r1 = Math.min(n, r0 + size);
+            int r0 = (int) ((long) g * size);
+            int r1 = Checks.groupEnd(g, size, n);
             for (int r = r0; r < r1; r++) {
                 for (int x = 0; x < d; x++) {
                     out[g * d + x] += rows[r * d + x];
                 }
             }
-            float inv = 1f / (r1 - r0);
             for (int x = 0; x < d; x++) {
-                out[g * d + x] *= inv;
+                out[g * d + x] /= size;
             }
         }
         return out;
@@ -78,21 +81,20 @@ public final class Vectors {
     public static float[] meanPool(Tensor t, int batch, int head, int size) {
         int n = t.seqLen();
         int d = t.dim();
-        int groups = (n + size - 1) / size;
+        int groups = Checks.groups(n, size);
         float[] out = new float[groups * d];
         float[] row = new float[d];
         for (int g = 0; g < groups; g++) {
-            int r0 = g * size;
-            int r1 = Math.min(n, r0 + size);
+            int r0 = (int) ((long) g * size);
+            int r1 = Checks.groupEnd(g, size, n);
             for (int r = r0; r < r1; r++) {
                 t.readRow(batch, head, r, row, 0);
                 for (int x = 0; x < d; x++) {
                     out[g * d + x] += row[x];
                 }
             }
-            float inv = 1f / (r1 - r0);
             for (int x = 0; x < d; x++) {
-                out[g * d + x] *= inv;
+                out[g * d + x] /= size;
             }
         }
         return out;

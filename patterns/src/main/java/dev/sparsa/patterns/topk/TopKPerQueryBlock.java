@@ -82,7 +82,7 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
                     }
                 }
             });
-        }, name());
+        }, name(), q, kt);
     }
 
     /** The shared selection of each query tile (sorted); also the estimator's oracle. */

@@ -76,7 +76,7 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
             Selection s = select(ctx, Vectors.rows(q, b, h, from, ctx.queryLength()), from,
                     KeyPanels.of(k, b, ctx.shape().kvHeadOf(h)));
             return VerticalSlash.layout(ctx, s.columns(), s.diagonals(), semantics);
-        }, name());
+        }, name(), q, k);
     }
 
     /** The estimator on one slice ({@code q}, {@code k} flat {@code [seq · headDim]}); also its own oracle. */

@@ -7,11 +7,16 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 
 /**
- * 1-D neighbourhood attention (Hassani et al., "Neighborhood Attention Transformer"): row at position
- * {@code p} admits the {@code size} keys starting at {@code clamp(p − size/2, 0, keyLength − size)},
- * so the window shifts at the edges and every query sees exactly {@code size} keys (all keys when
- * {@code keyLength < size}). Meant for non-causal contexts; in a causal one the causal mask is
- * applied on top (so queries near the end see fewer keys).
+ * 1-D neighbourhood attention (Hassani et al., "Neighborhood Attention Transformer"), as NATTEN's
+ * reference mask defines it ({@code get_win_start} / {@code get_win_end} in {@code
+ * csrc/include/natten/cuda/reference/mask.hpp}, github.com/SHI-Labs/NATTEN; stride and dilation 1):
+ * <ul>
+ *   <li>non-causal: row at position {@code p} admits the {@code size} keys starting at {@code
+ *       clamp(p − size/2, 0, keyLength − size)}, so the window shifts at the edges and every query
+ *       sees exactly {@code size} keys (all keys when {@code keyLength < size});
+ *   <li>causal: the {@code size} keys ending at the query, {@code [max(p − size + 1, 0), p]}: a
+ *       sliding window, so the first {@code size − 1} positions see fewer keys.
+ * </ul>
  *
  * @throws IllegalArgumentException if {@code size < 1}
  */
@@ -27,6 +32,9 @@ public record NeighbourhoodWindow(int size) implements Pattern {
 
     @Override
     public SparsePlan plan(PlanContext ctx) {
+        if (ctx.causal()) {
+            return SparsePlan.uniform(ctx, causalWindow(ctx), name());
+        }
         var p = ctx.basePredicate().withNeighbourhood(size);
         HeadLayout.Builder b = HeadLayout.builder(ctx, p);
         int rows = ctx.geometry().tileRows();
@@ -43,6 +51,24 @@ public record NeighbourhoodWindow(int size) implements Pattern {
             t.end();
         }
         return SparsePlan.uniform(ctx, b.build(), name());
+    }
+
+    /** The causal neighbourhood: the band {@code 0 ≤ p − k ≤ size − 1}. */
+    private HeadLayout causalWindow(PlanContext ctx) {
+        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, size - 1));
+        int rows = ctx.geometry().tileRows();
+        int cols = ctx.geometry().blockCols();
+        for (int start = 0; start < ctx.queryLength(); start += rows) {
+            int count = Math.min(rows, ctx.queryLength() - start);
+            HeadLayout.Builder.Tile t = b.tile(start, count);
+            long lo = Math.max(0, (long) start + ctx.queryOffset() - size + 1);
+            long hi = Math.min(ctx.keyLength() - 1L, (long) start + count - 1 + ctx.queryOffset());
+            if (lo <= hi) {
+                t.blocksByPredicate((int) (lo / cols), (int) (hi / cols));
+            }
+            t.end();
+        }
+        return b.build();
     }
 
     @Override
