@@ -10,35 +10,35 @@ import java.util.stream.IntStream;
  */
 final class Gemm {
     private static final boolean SIMD = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
-    /** Rows per parallel task. */
-    private static final int ROWS = 16;
+    /** Output columns per parallel task: the weight panel a task reads stays in cache over all rows. */
+    private static final int COLS = 64;
 
     private Gemm() {
     }
 
     static float[] multiply(float[] x, int n, int k, float[] w, int m, float[] bias) {
         float[] out = new float[n * m];
-        int tasks = (n + ROWS - 1) / ROWS;
+        int tasks = (m + COLS - 1) / COLS;
         IntStream.range(0, tasks).parallel().forEach(t -> {
-            int r0 = t * ROWS;
-            int r1 = Math.min(n, r0 + ROWS);
+            int c0 = t * COLS;
+            int c1 = Math.min(m, c0 + COLS);
             if (SIMD) {
-                PanamaGemm.rows(x, k, w, m, bias, out, r0, r1);
+                PanamaGemm.panel(x, n, k, w, m, bias, out, c0, c1);
             } else {
-                scalarRows(x, k, w, m, bias, out, r0, r1);
+                scalarPanel(x, n, k, w, m, bias, out, c0, c1);
             }
         });
         return out;
     }
 
-    static void scalarRows(float[] x, int k, float[] w, int m, float[] bias, float[] out, int r0, int r1) {
-        for (int r = r0; r < r1; r++) {
+    static void scalarPanel(float[] x, int n, int k, float[] w, int m, float[] bias, float[] out, int c0, int c1) {
+        for (int r = 0; r < n; r++) {
             int o = r * m;
-            System.arraycopy(bias, 0, out, o, m);
+            System.arraycopy(bias, c0, out, o + c0, c1 - c0);
             for (int kk = 0; kk < k; kk++) {
                 float a = x[r * k + kk];
                 int wo = kk * m;
-                for (int j = 0; j < m; j++) {
+                for (int j = c0; j < c1; j++) {
                     out[o + j] += a * w[wo + j];
                 }
             }

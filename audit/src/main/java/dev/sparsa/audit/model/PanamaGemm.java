@@ -14,29 +14,20 @@ final class PanamaGemm {
     private PanamaGemm() {
     }
 
-    static void rows(float[] x, int k, float[] w, int m, float[] bias, float[] out, int r0, int r1) {
-        int r = r0;
-        for (; r + 4 <= r1; r += 4) {
-            int j = 0;
-            for (; j + 2 * L <= m; j += 2 * L) {
+    /** Output columns {@code [c0, c1)} of every row. */
+    static void panel(float[] x, int n, int k, float[] w, int m, float[] bias, float[] out, int c0, int c1) {
+        int j = c0;
+        for (; j + 2 * L <= c1; j += 2 * L) {
+            int r = 0;
+            for (; r + 4 <= n; r += 4) {
                 tile4(x, k, w, m, bias, out, r, j);
             }
-            if (j < m) {
-                for (int rr = r; rr < r + 4; rr++) {
-                    tail(x, k, w, m, bias, out, rr, j);
-                }
+            for (; r < n; r++) {
+                tail(x, k, w, m, bias, out, r, j, j + 2 * L);
             }
         }
-        for (; r < r1; r++) {
-            int j = 0;
-            for (; j + L <= m; j += L) {
-                FloatVector acc = FloatVector.fromArray(S, bias, j);
-                for (int kk = 0; kk < k; kk++) {
-                    acc = FloatVector.fromArray(S, w, kk * m + j).fma(FloatVector.broadcast(S, x[r * k + kk]), acc);
-                }
-                acc.intoArray(out, r * m + j);
-            }
-            tail(x, k, w, m, bias, out, r, j);
+        for (int r = 0; r < n && j < c1; r++) {
+            tail(x, k, w, m, bias, out, r, j, c1);
         }
     }
 
@@ -76,8 +67,8 @@ final class PanamaGemm {
         a31.intoArray(out, o + 3 * m + L);
     }
 
-    private static void tail(float[] x, int k, float[] w, int m, float[] bias, float[] out, int r, int j0) {
-        for (int j = j0; j < m; j++) {
+    private static void tail(float[] x, int k, float[] w, int m, float[] bias, float[] out, int r, int j0, int j1) {
+        for (int j = j0; j < j1; j++) {
             float s = bias[j];
             for (int kk = 0; kk < k; kk++) {
                 s = Math.fma(x[r * k + kk], w[kk * m + j], s);
