@@ -141,20 +141,21 @@ public final class HtmlReport {
             b.append(p.dot(c.meanDensity(), c.cosine(), COLOURS.get(c.family()), 4, false, c.spec() + ": cosine " + f(c.cosine(), 5)));
         }
         b.append(p.dot(m.configDensity(), m.configCosine(), "#000", 6, true, "per-head choice: cosine " + f(m.configCosine(), 5)));
-        b.append("<text x='").append(p.x(m.configDensity()) + 8).append("' y='").append(p.y(m.configCosine()) + 4)
-                .append("'>per-head choice</text>");
+        boolean right = m.configDensity() > 0.6;
+        b.append("<text x='").append(p.x(m.configDensity()) + (right ? -8 : 8)).append("' y='").append(p.y(m.configCosine()) + 16)
+                .append("' text-anchor='").append(right ? "end" : "start").append("'>per-head choice</text>");
         b.append("</svg></div>");
     }
 
     private static void scatter(StringBuilder b, AuditReport r, int layer) {
-        Plot p = new Plot(380, 280, 0, 1, 0, 1.05);
+        Plot p = new Plot(380, 280, 0, 1, 0, 1);
         b.append(p.open("Layer " + layer + ": recall versus density", "density", "recall"));
         b.append("<line x1='").append(p.x(0)).append("' x2='").append(p.x(1)).append("' y1='").append(p.y(r.recallTarget()))
                 .append("' y2='").append(p.y(r.recallTarget())).append("' stroke='#b00' stroke-dasharray='4 3'/>");
         for (HeadResult h : r.layer(layer)) {
             for (int c = 0; c < h.candidates().size(); c++) {
                 CandidateResult x = h.candidates().get(c);
-                b.append(p.dot(x.density(), Math.min(1.05, x.recall()), COLOURS.get(x.family()), 3, c == h.chosen(),
+                b.append(p.dot(x.density(), Math.min(1, x.recall()), COLOURS.get(x.family()), 3, c == h.chosen(),
                         "head " + h.head() + ", " + x.spec() + ": density " + f(x.density(), 3) + ", recall " + f(x.recall(), 4)));
             }
         }
