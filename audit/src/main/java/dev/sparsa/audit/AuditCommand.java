@@ -5,6 +5,7 @@ import dev.sparsa.io.Npy;
 import dev.sparsa.io.Safetensors;
 import dev.sparsa.io.SafetensorsFile;
 import dev.sparsa.patterns.compose.PatternSpec;
+import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
@@ -149,7 +150,7 @@ public final class AuditCommand implements Callable<Integer> {
         }
         source.put("layout", l.toString().toLowerCase(Locale.ROOT));
         try {
-            dev.sparsa.spec.AttentionShape.of(q, k, v);
+            AttentionShape.of(q, k, v);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("q, k, v: " + e.getMessage());
         }
@@ -185,13 +186,7 @@ public final class AuditCommand implements Callable<Integer> {
         Map<String, String> source = new LinkedHashMap<>();
         source.put("model", MiniLm.NAME);
         source.put("text", text.toString());
-        List<Auditor.LayerInput> shapes = new java.util.ArrayList<>();
-        for (int l = 0; l < m.encoder().weights().layers().size(); l++) {
-            Tensor t = Tensor.allocate(dev.sparsa.tensor.DType.F32, Layout.BHSD, 1, m.encoder().weights().heads(), tokens,
-                    m.encoder().weights().headDim());
-            shapes.add(new Auditor.LayerInput(l, t, t, t));
-        }
-        return AuditReport.of(source, false, recall, shapes, specs, r.heads(), r.plans(), r.model(),
+        return AuditReport.of(source, false, recall, r.layers(), specs, r.heads(), r.plans(), r.model(),
                 (System.nanoTime() - t0) / 1e9);
     }
 

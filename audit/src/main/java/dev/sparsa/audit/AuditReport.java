@@ -1,6 +1,8 @@
 package dev.sparsa.audit;
 
+import dev.sparsa.patterns.compose.PatternSpec;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.tensor.Tensor;
 import java.util.List;
 import java.util.Map;
 
@@ -37,9 +39,9 @@ public record AuditReport(Map<String, String> source, boolean causal, double rec
 
     /** A report whose shape is read from the audited layers' tensors. */
     public static AuditReport of(Map<String, String> source, boolean causal, double recallTarget,
-                                 List<Auditor.LayerInput> layers, List<dev.sparsa.patterns.compose.PatternSpec> candidates,
+                                 List<Auditor.LayerInput> layers, List<PatternSpec> candidates,
                                  List<HeadResult> results, List<SparsePlan> chosenPlans, ModelResult model, double seconds) {
-        dev.sparsa.tensor.Tensor q = layers.get(0).q();
+        Tensor q = layers.get(0).q();
         return new AuditReport(source, causal, recallTarget, layers.size(), q.heads(), layers.get(0).k().heads(), q.seqLen(),
                 q.dim(), q.dtype().toString(), candidates.stream().map(Object::toString).toList(),
                 CandidateSets.streamingProbe(layers.get(0).k().seqLen(), causal).toString(), results, chosenPlans, model,

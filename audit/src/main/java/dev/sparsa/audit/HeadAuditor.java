@@ -5,7 +5,10 @@ import dev.sparsa.attention.AttentionResult;
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.compose.PatternSpec;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.Tensor;
 import java.util.ArrayList;
@@ -68,11 +71,11 @@ final class HeadAuditor {
 
     /** Head {@code h}'s layout of a plan, as a one-head plan. */
     static SparsePlan headPlan(SparsePlan plan, int h) {
-        dev.sparsa.plan.PlanContext c = plan.context();
-        dev.sparsa.spec.AttentionShape s = c.shape();
-        dev.sparsa.spec.AttentionShape one = new dev.sparsa.spec.AttentionShape(1, 1, 1, s.queryLength(), s.keyLength(),
+        PlanContext c = plan.context();
+        AttentionShape s = c.shape();
+        AttentionShape one = new AttentionShape(1, 1, 1, s.queryLength(), s.keyLength(),
                 s.headDim(), s.valueDim());
-        return SparsePlan.uniform(new dev.sparsa.plan.PlanContext(one, c.geometry(), c.causal(), c.queryOffset()),
+        return SparsePlan.uniform(new PlanContext(one, c.geometry(), c.causal(), c.queryOffset()),
                 plan.layout(0, h), plan.description() + ", head " + h);
     }
 
@@ -125,7 +128,7 @@ final class HeadAuditor {
     private CandidateResult measure(PatternSpec spec, Run r, Run dense, Tensor q, Tensor k, int h) {
         int n = r.out.lse().seqLen();
         int heads = q.heads();
-        dev.sparsa.plan.HeadLayout layout = r.plan.layout(0, h);
+        HeadLayout layout = r.plan.layout(0, h);
         Tensor qh = Auditor.head(q, h);
         Tensor kh = Auditor.head(k, r.plan.shape().kvHeadOf(h));
         double[] recall = weighted(layout) ? recallByPairs(layout, qh, kh, dense.out.lse(), h) : null;
@@ -149,7 +152,7 @@ final class HeadAuditor {
                 r.kernelMillis / heads, dense.kernelMillis / heads);
     }
 
-    private static boolean weighted(dev.sparsa.plan.HeadLayout l) {
+    private static boolean weighted(HeadLayout l) {
         if (l.hasGatherLogWeights()) {
             return true;
         }
@@ -166,7 +169,7 @@ final class HeadAuditor {
      * over the keys the layout admits, without the layout's log-weights (which make the kernel's LSE
      * an estimate of the dense one, not the mass kept).
      */
-    private double[] recallByPairs(dev.sparsa.plan.HeadLayout layout, Tensor q, Tensor k, Tensor denseLse, int h) {
+    private double[] recallByPairs(HeadLayout layout, Tensor q, Tensor k, Tensor denseLse, int h) {
         int n = q.seqLen();
         int d = q.dim();
         double scale = options.run().scaleFor(d);

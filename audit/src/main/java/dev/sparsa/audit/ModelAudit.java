@@ -5,12 +5,15 @@ import dev.sparsa.audit.model.BertEncoder;
 import dev.sparsa.audit.model.LayerAttention;
 import dev.sparsa.audit.model.MiniLm;
 import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.Patterns;
 import dev.sparsa.patterns.compose.PatternSpec;
 import dev.sparsa.patterns.compose.PerLayer;
+import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.Options;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The audit of a real model: all-MiniLM-L6-v2 encodes a text with Sparsa's dense attention, checked
@@ -22,8 +25,8 @@ public final class ModelAudit {
     private ModelAudit() {
     }
 
-    /** The audit's heads, plans and the model's embedding check. */
-    public record Result(List<HeadResult> heads, List<dev.sparsa.plan.SparsePlan> plans, ModelResult model, int tokens) {
+    /** The audited layers' Q, K, V, the heads' results, their chosen plans and the model's embedding check. */
+    public record Result(List<Auditor.LayerInput> layers, List<HeadResult> heads, List<SparsePlan> plans, ModelResult model) {
     }
 
     /**
@@ -42,7 +45,7 @@ public final class ModelAudit {
         long t0 = System.nanoTime();
         float[] denseHidden = encoder.forward(ids, (l, q, k, v) -> {
             layers.add(new Auditor.LayerInput(l, q, k, v)); // fresh projections each layer: kept, not copied
-            return Attention.forward(q, k, v, dev.sparsa.patterns.Patterns.dense(), options);
+            return Attention.forward(q, k, v, Patterns.dense(), options);
         });
         float[] dense = BertEncoder.sentenceEmbedding(denseHidden, ids.length, encoder.weights().hidden());
         progress.printf("sparsa audit: %s, %d tokens, dense forward in %.2f s%n", MiniLm.NAME, ids.length,
@@ -67,15 +70,15 @@ public final class ModelAudit {
                     : BertEncoder.cosine(dense, embed(encoder, ids, everywhere(spec.pattern(), options)));
             cosines.add(new ModelResult.PatternCosine(spec.toString(), spec.family(), cos, recall, density));
         }
-        PerLayer config = dev.sparsa.patterns.Patterns.fromConfig(ConfigJson.of(AuditReport.of(
-                java.util.Map.of(), false, target, layers, candidates, heads, outcome.chosenPlans(), null, 0)));
+        PerLayer config = Patterns.fromConfig(ConfigJson.of(AuditReport.of(
+                Map.of(), false, target, layers, candidates, heads, outcome.chosenPlans(), null, 0)));
         double configCosine = BertEncoder.cosine(dense, embed(encoder, ids,
                 (l, q, k, v) -> Attention.forward(q, k, v, config.forLayer(l), options)));
         double configDensity = heads.stream().mapToDouble(h -> h.choice().density()).average().orElse(Double.NaN);
         progress.printf("sparsa audit: %d patterns and the per-head choice through the model in %.1f s%n",
                 candidates.size(), (System.nanoTime() - t0) / 1e9);
-        return new Result(heads, outcome.chosenPlans(),
-                new ModelResult(MiniLm.NAME, ids.length, denseCosine, configCosine, configDensity, cosines), ids.length);
+        return new Result(layers, heads, outcome.chosenPlans(),
+                new ModelResult(MiniLm.NAME, ids.length, denseCosine, configCosine, configDensity, cosines));
     }
 
     private static LayerAttention everywhere(Pattern p, Options options) {
