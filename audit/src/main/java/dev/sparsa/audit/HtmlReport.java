@@ -59,7 +59,7 @@ public final class HtmlReport {
         if (r.model() != null) {
             model(b, r);
         }
-        b.append("<h2>Chosen pattern per head</h2><table class=grid><tr><th>layer</th>");
+        b.append("<h2 id=choices>Chosen pattern per head</h2><div style='overflow-x:auto'><table class=grid><tr><th>layer</th>");
         for (int h = 0; h < r.heads(); h++) {
             b.append("<th>head ").append(h).append("</th>");
         }
@@ -69,18 +69,19 @@ public final class HtmlReport {
             for (HeadResult h : r.layer(l)) {
                 CandidateResult c = h.choice();
                 b.append("<td title='").append(esc(c.spec())).append("'>").append(swatch(c.family())).append(esc(shortName(c.spec())))
-                        .append("<br>density ").append(f(c.density(), 2)).append(", recall ").append(f(c.recall(), 3))
+                        .append("<br>d ").append(f(c.density(), 2)).append(" · r ").append(f(c.recall(), 3))
                         .append(h.retrieval() ? " <span class=ret title='retrieval head'>R</span>" : "").append("</td>");
             }
             b.append("</tr>");
         }
-        b.append("</table><p class=muted><span class=ret>R</span>: retrieval head (the probe keeps less than the target).</p>");
-        b.append("<h2>Recall versus density</h2><p class=muted>Every candidate on every head of the layer; the chosen ones ringed; ")
+        b.append("</table></div><p class=muted>d: density, r: recall; <span class=ret>R</span>: retrieval head (the probe keeps "
+                + "less than the target).</p>");
+        b.append("<h2 id=plots>Recall versus density</h2><p class=muted>Every candidate on every head of the layer; the chosen ones ringed; ")
                 .append("the dashed line is the recall target.</p><div class=masks>");
         for (int l = 0; l < r.layers(); l++) {
             scatter(b, r, l);
         }
-        b.append("</div><h2>Chosen masks</h2><p class=muted>Each head's chosen pattern as planned on its own Q and K ")
+        b.append("</div><h2 id=masks>Chosen masks</h2><p class=muted>Each head's chosen pattern as planned on its own Q and K ")
                 .append("(rows: queries, columns: keys).</p>");
         for (int l = 0; l < r.layers(); l++) {
             b.append("<div class=masks>");
@@ -96,7 +97,7 @@ public final class HtmlReport {
             }
             b.append("</div>");
         }
-        b.append("<h2>Every candidate, per head</h2>");
+        b.append("<h2 id=candidates>Every candidate, per head</h2>");
         for (HeadResult h : r.results()) {
             b.append("<details><summary>layer ").append(h.layer()).append(", head ").append(h.head()).append(": ")
                     .append(esc(h.choice().spec())).append(h.retrieval() ? " (retrieval head)" : "").append("</summary><table><tr>")
@@ -119,7 +120,7 @@ public final class HtmlReport {
 
     private static void model(StringBuilder b, AuditReport r) {
         ModelResult m = r.model();
-        b.append("<h2>The real model: ").append(esc(m.name())).append(", ").append(m.tokens()).append(" tokens</h2>");
+        b.append("<h2 id=model>The real model: ").append(esc(m.name())).append(", ").append(m.tokens()).append(" tokens</h2>");
         b.append("<table><tr><th class=l>dense attention in Java vs ONNX Runtime, embedding cosine</th><td>")
                 .append(f(m.denseCosine(), 6)).append("</td></tr><tr><th class=l>per-head choice (config.json), embedding cosine to dense</th><td>")
                 .append(f(m.configCosine(), 5)).append("</td></tr><tr><th class=l>per-head choice, mean density</th><td>")
