@@ -52,13 +52,6 @@ public final class Auditor {
         HeadAuditor auditor = new HeadAuditor(options, target);
         List<HeadResult> heads = new ArrayList<>();
         List<SparsePlan> plans = new ArrayList<>();
-        if (!layers.isEmpty()) {
-            long t0 = System.nanoTime();
-            LayerInput first = layers.get(0);
-            auditor.warmUp(first.q(), first.k(), first.v(), candidates);
-            progress.printf("sparsa audit: warm-up (every candidate once on layer %d, untimed) in %.1f s%n", first.layer(),
-                    (System.nanoTime() - t0) / 1e9);
-        }
         for (LayerInput in : layers) {
             AttentionShape shape = AttentionShape.of(in.q(), in.k(), in.v());
             if (shape.batch() != 1) {

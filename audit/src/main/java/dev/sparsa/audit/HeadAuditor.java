@@ -42,17 +42,6 @@ final class HeadAuditor {
     private record Run(SparsePlan plan, AttentionResult out, double planMillis, double kernelMillis) {
     }
 
-    /**
-     * Runs dense and every candidate once, untimed, so that the first layer's times are not the JIT's
-     * compilation of the kernels and estimators.
-     */
-    void warmUp(Tensor q, Tensor k, Tensor v, List<PatternSpec> specs) {
-        for (PatternSpec s : specs) {
-            SparsePlan plan = Attention.plan(q, k, v, s.pattern(), options);
-            Attention.forwardWithLse(plan, q, k, v, options);
-        }
-    }
-
     List<Audit> audit(int layer, Tensor q, Tensor k, Tensor v, List<PatternSpec> specs, PatternSpec probe) {
         int heads = q.heads();
         Run dense = run(PatternSpec.of("dense").pattern(), q, k, v);

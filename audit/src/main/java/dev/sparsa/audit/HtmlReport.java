@@ -113,7 +113,8 @@ public final class HtmlReport {
         }
         b.append("<p class=muted>Times are medians of ").append(HeadAuditor.REPS)
                 .append(" runs on one head at a time, on this machine, in the same run as the dense kernel they are compared with; ")
-                .append("the end-to-end speed-up counts planning too. The last row of each table is the retrieval probe.</p>");
+                .append("the end-to-end speed-up counts planning too. The first layer's times include the JIT's compilation of the ")
+                .append("kernels and estimators (compare the later layers). The last row of each table is the retrieval probe.</p>");
         b.append("</body></html>\n");
         return b.toString();
     }
