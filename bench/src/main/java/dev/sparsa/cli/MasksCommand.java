@@ -1,6 +1,6 @@
 package dev.sparsa.cli;
 
-import dev.sparsa.patterns.render.MaskRenderer;
+import dev.sparsa.audit.MaskFigure;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 
 /** {@code sparsa masks --out DIR}: renders every pattern family's mask as PNG pictures. */
 @Command(name = "masks", mixinStandardHelpOptions = true,
-        description = "Render every pattern family's mask on a small example as PNG (block layout and token level).")
+        description = "Render every pattern family's mask on a small example as PNG (block layout and token level), with title, axes and legend.")
 final class MasksCommand implements Callable<Integer> {
 
     @Option(names = "--out", required = true, description = "Folder to write the PNG files into (created if missing).")
@@ -27,7 +27,7 @@ final class MasksCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         err.println("sparsa masks: rendering into " + out.toAbsolutePath());
-        List<Path> files = MaskRenderer.renderCatalogue(out);
+        List<Path> files = MaskFigure.renderCatalogue(out);
         for (Path f : files) {
             stdout.println(f);
         }

@@ -1,5 +1,6 @@
 package dev.sparsa.cli;
 
+import dev.sparsa.audit.AuditCommand;
 import java.io.PrintStream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine;
@@ -21,6 +22,7 @@ public final class SparsaCli {
         cl.addSubcommand("demo", new DemoCommand(out, err));
         cl.addSubcommand("masks", new MasksCommand(out, err));
         cl.addSubcommand("fuzz", new FuzzCommand(out, err));
+        cl.addSubcommand("audit", new AuditCommand(out, err));
         cl.setOut(new java.io.PrintWriter(out, true));
         cl.setErr(new java.io.PrintWriter(err, true));
         cl.setExecutionExceptionHandler((ex, line, parse) -> {

@@ -10,6 +10,7 @@ import dev.sparsa.patterns.compose.CompensationToken;
 import dev.sparsa.patterns.compose.GlobalTokens;
 import dev.sparsa.patterns.compose.MInferenceConfig;
 import dev.sparsa.patterns.compose.PerHead;
+import dev.sparsa.patterns.compose.PatternConfig;
 import dev.sparsa.patterns.compose.PerLayer;
 import dev.sparsa.patterns.compose.Union;
 import dev.sparsa.patterns.lsh.ReformerLsh;
@@ -264,5 +265,16 @@ public final class Patterns {
     /** MInference's per-layer, per-head JSON configuration. */
     public static PerLayer minferenceConfig(String json, VsSemantics semantics) {
         return MInferenceConfig.parse(json, semantics);
+    }
+
+    /**
+     * A per-layer, per-head pattern from the {@code config.json} that {@code sparsa audit} writes
+     * (format: {@link PatternConfig}); layer {@code l}'s pattern is {@code forLayer(l)}, a {@link
+     * PerHead} of one pattern per query head.
+     *
+     * @throws IllegalArgumentException naming the layer and head of the first bad entry
+     */
+    public static PerLayer fromConfig(String json) {
+        return PatternConfig.parse(json);
     }
 }

@@ -40,13 +40,14 @@ public final class MaskRenderer {
     private static final int CELL = 16;
     private static final int GAP = 8;
 
-    private static final int WHITE = 0xFFFFFF;
-    private static final int GREY = 0xDDDDDD;
-    private static final int FULL = 0x1F4E9C;
-    private static final int PARTIAL = 0x4F8FE0;
-    private static final int GATHER = 0xF08C1E;
-    private static final int WEIGHTED = 0x8E44AD;
-    private static final int UNCOND = 0xC62828;
+    // the pictures' colours, public so that figures can draw a legend for them
+    public static final int WHITE = 0xFFFFFF;
+    public static final int GREY = 0xDDDDDD;
+    public static final int FULL = 0x1F4E9C;
+    public static final int PARTIAL = 0x4F8FE0;
+    public static final int GATHER = 0xF08C1E;
+    public static final int WEIGHTED = 0x8E44AD;
+    public static final int UNCOND = 0xC62828;
 
     private MaskRenderer() {
     }
