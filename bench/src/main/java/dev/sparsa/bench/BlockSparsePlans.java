@@ -1,6 +1,7 @@
 package dev.sparsa.bench;
 
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import java.util.SplittableRandom;
@@ -48,9 +49,9 @@ public final class BlockSparsePlans {
             for (int i = 0; i < keep; i++) {
                 chosen[candidates[i]] = true;
             }
-            HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+            HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
             for (int t = 0; t < tiles; t++) {
-                HeadLayout.Builder.Tile tile = b.tile(t * rows, Math.min(rows, ctx.queryLength() - t * rows));
+                HeadLayoutBuilder.Tile tile = b.tile(t * rows, Math.min(rows, ctx.queryLength() - t * rows));
                 for (int blk = 0; blk < blocks; blk++) {
                     if (chosen[t * blocks + blk]) {
                         tile.blockByPredicate(blk);

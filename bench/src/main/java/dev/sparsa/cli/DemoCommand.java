@@ -12,7 +12,7 @@ import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.CatalogueEntry;
 import dev.sparsa.patterns.PatternCatalogue;
 import dev.sparsa.patterns.Patterns;
-import dev.sparsa.patterns.render.StructuredProblem;
+import dev.sparsa.tools.StructuredProblem;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;

@@ -1,6 +1,6 @@
 package dev.sparsa.cli;
 
-import dev.sparsa.patterns.render.MaskRenderer;
+import dev.sparsa.tools.MaskRenderer;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
  */
 class PackageLayersTest {
     /** Bottom to top. */
-    private static final List<String> FLOORS = List.of("tensor", "spec", "plan", "pattern", "backend", "reference",
+    private static final List<String> FLOORS = List.of("internal", "tensor", "spec", "plan", "pattern", "backend", "reference",
             "attention");
 
     @Test

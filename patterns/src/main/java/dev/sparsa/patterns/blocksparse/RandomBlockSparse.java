@@ -4,6 +4,7 @@ import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 
@@ -34,11 +35,11 @@ public record RandomBlockSparse(double density, long seed) implements Pattern {
 
     @Override
     public SparsePlan plan(PlanContext ctx) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
         for (int t = 0, start = 0; start < ctx.queryLength(); t++, start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile tile = b.tile(start, count);
+            HeadLayoutBuilder.Tile tile = b.tile(start, count);
             int last = Plans.lastVisibleBlock(ctx, start, count);
             for (int j = 0; j <= last; j++) {
                 if (keeps(t, j)) {

@@ -1,10 +1,11 @@
 package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Tensor;
@@ -104,7 +105,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         int nk = ctx.keyLength();
         int c = a.chunks();
         ElementPredicate p = ctx.basePredicate();
-        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, p);
         boolean causalOnly = p.onlyCausal() && p.causal();
         int[][] firstIndex = new int[rounds][c];
         for (int[] f : firstIndex) {

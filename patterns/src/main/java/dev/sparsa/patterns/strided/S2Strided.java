@@ -4,6 +4,7 @@ import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 
@@ -64,11 +65,11 @@ public record S2Strided(int stride, int localBlocks, int step, int denseHeads, b
     }
 
     private HeadLayout layout(PlanContext ctx, int o) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
         for (int t = 0, start = 0; start < ctx.queryLength(); t++, start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile tile = b.tile(start, count);
+            HeadLayoutBuilder.Tile tile = b.tile(start, count);
             int last = Plans.lastVisibleBlock(ctx, start, count);
             if (o < 0) {
                 tile.blocksByPredicate(0, last);

@@ -3,6 +3,7 @@ package dev.sparsa.patterns.support;
 import dev.sparsa.plan.BlockClass;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import java.util.Arrays;
 import java.util.List;
@@ -68,7 +69,7 @@ public final class TokenSetEncoder {
         // the first candidate is emitted while it is priced; the others are priced only, each
         // stopping once past the best so far; a later winner is emitted in one more pass
         ElementPredicate first = candidates.get(0);
-        HeadLayout.Builder firstBuilder = HeadLayout.builder(ctx, first);
+        HeadLayoutBuilder firstBuilder = HeadLayout.builder(ctx, first);
         long bestCost = enc.run(first, firstBuilder, Long.MAX_VALUE);
         ElementPredicate best = first;
         for (int i = 1; i < candidates.size(); i++) {
@@ -82,7 +83,7 @@ public final class TokenSetEncoder {
         if (best == first) {
             return firstBuilder.build();
         }
-        HeadLayout.Builder b = HeadLayout.builder(ctx, best);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, best);
         enc.run(best, b, Long.MAX_VALUE);
         return b.build();
     }
@@ -97,7 +98,7 @@ public final class TokenSetEncoder {
      * kernel would visit in the shared tiles plus {@link #ONE_ROW_PENALTY} per irregular pair (a
      * one-row tile computes far less per loaded key); stops once past {@code limit}.
      */
-    private long run(ElementPredicate p, HeadLayout.Builder out, long limit) {
+    private long run(ElementPredicate p, HeadLayoutBuilder out, long limit) {
         long irregular = 0;
         long visited = 0;
         int n = ctx.queryLength();
@@ -367,9 +368,9 @@ public final class TokenSetEncoder {
             irrWeights[row].add(w);
         }
 
-        void emit(HeadLayout.Builder out, int r0, int cnt) {
+        void emit(HeadLayoutBuilder out, int r0, int cnt) {
             if (full.n + partial.n + gatherKeys.n + uncondKeys.n > 0 || noIrregular(cnt)) {
-                HeadLayout.Builder.Tile t = out.tile(r0, cnt);
+                HeadLayoutBuilder.Tile t = out.tile(r0, cnt);
                 for (int i = 0; i < full.n; i++) {
                     t.full(full.a[i]);
                 }
@@ -388,7 +389,7 @@ public final class TokenSetEncoder {
                 if (irrKeys[i] == null || irrKeys[i].n == 0) {
                     continue;
                 }
-                HeadLayout.Builder.Tile t = out.tile(r0 + i, 1);
+                HeadLayoutBuilder.Tile t = out.tile(r0 + i, 1);
                 Ints ks = irrKeys[i];
                 Floats ws = irrWeights[i];
                 int j = 0;

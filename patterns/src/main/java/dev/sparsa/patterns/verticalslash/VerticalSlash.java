@@ -4,6 +4,7 @@ import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import java.util.Arrays;
@@ -57,7 +58,7 @@ public final class VerticalSlash implements Pattern {
         if (semantics == VsSemantics.EXACT) {
             return ExactVerticalSlashLayout.build(ctx, Arrays.copyOf(columns, nCols), diagonals);
         }
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nb = ctx.keyBlocks();
@@ -65,7 +66,7 @@ public final class VerticalSlash implements Pattern {
         int[] touched = new int[nb];
         for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             long pLo = (long) start + ctx.queryOffset();
             long pHi = pLo + count - 1;
             long lastKey = Plans.lastVisibleKey(ctx, start + count - 1);

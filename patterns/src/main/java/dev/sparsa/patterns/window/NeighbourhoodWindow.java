@@ -3,6 +3,7 @@ package dev.sparsa.patterns.window;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 
@@ -28,13 +29,13 @@ public record NeighbourhoodWindow(int size) implements Pattern {
     @Override
     public SparsePlan plan(PlanContext ctx) {
         var p = ctx.basePredicate().withNeighbourhood(size);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, p);
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nk = ctx.keyLength();
         for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             if (nk > 0) {
                 long lo = p.neighbourhoodStart((long) start + ctx.queryOffset(), nk);
                 long hi = Math.min(nk - 1L, p.neighbourhoodStart((long) start + count - 1 + ctx.queryOffset(), nk) + size - 1);

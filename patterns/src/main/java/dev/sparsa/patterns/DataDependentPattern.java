@@ -1,4 +1,4 @@
-package dev.sparsa.patterns.support;
+package dev.sparsa.patterns;
 
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.plan.PlanContext;
