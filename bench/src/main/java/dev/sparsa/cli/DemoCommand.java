@@ -17,6 +17,7 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.reference.Tolerance;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
@@ -206,11 +207,7 @@ final class DemoCommand implements Callable<Integer> {
 
     /** The numerics contract's relative-error tolerance for an input dtype. */
     static double tolerance(DType t) {
-        return switch (t) {
-            case F32 -> 1e-5;
-            case F16 -> 2e-3;
-            case BF16 -> 1e-2;
-        };
+        return Tolerance.output(t);
     }
 
     private record Entry(String family, String name, Pattern pattern) {

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import dev.sparsa.reference.Tolerance;
+import dev.sparsa.tensor.DType;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -41,7 +43,7 @@ class DemoCommandTest {
                     "relErrVsOracle", "relErrVsDense", "recall")) {
                 assertTrue(row.containsKey(f), "row lacks " + f + ": " + row);
             }
-            double tol = "f32".equals(row.get("dtype")) ? 1e-5 : 2e-3;
+            double tol = Tolerance.output(DType.parse((String) row.get("dtype")));
             assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= tol, row.toString());
             double density = ((Number) row.get("density")).doubleValue();
             assertTrue(density > 0 && density <= 1, row.toString());

@@ -21,6 +21,40 @@ import org.junit.jupiter.api.Test;
 
 class HeadLayoutTest {
 
+    /** The row-to-tile index lists, for every row, exactly the (tile, position) pairs that hold it, in tile order. */
+    @Test
+    void rowTilesIndexEveryOccurrence() {
+        SplittableRandom rnd = new SplittableRandom(31);
+        for (int trial = 0; trial < 200; trial++) {
+            PlanContext c = ctx(1 + rnd.nextInt(70), 1 + rnd.nextInt(70), rnd.nextBoolean(), 8 * (1 + rnd.nextInt(3)), 8);
+            HeadLayout l = RandomPlans.randomLayout(rnd, c, false);
+            RowTiles rt = l.rowTiles();
+            List<List<int[]>> expected = new ArrayList<>();
+            for (int r = 0; r < l.queryLength(); r++) {
+                expected.add(new ArrayList<>());
+            }
+            int entry = 0;
+            for (int t = 0; t < l.tileCount(); t++) {
+                assertEquals(entry, rt.firstEntry(t));
+                for (int i = 0; i < l.rowCount(t); i++, entry++) {
+                    expected.get(l.row(t, i)).add(new int[] {t, entry});
+                }
+            }
+            assertEquals(entry, rt.entryCount());
+            for (int r = 0; r < l.queryLength(); r++) {
+                List<int[]> want = expected.get(r);
+                assertEquals(want.size(), rt.end(r) - rt.start(r), "row " + r);
+                assertEquals(!want.isEmpty(), rt.covers(r));
+                for (int j = 0; j < want.size(); j++) {
+                    assertEquals(want.get(j)[0], rt.tile(rt.start(r) + j), "tile of row " + r);
+                    assertEquals(want.get(j)[1], rt.entry(rt.start(r) + j), "entry of row " + r);
+                }
+            }
+            assertEquals(l.queryLength() + 1, rt.offsets().length);
+            assertTrue(l.rowTiles() == rt, "built once");
+        }
+    }
+
     static PlanContext ctx(int nq, int nk, boolean causal, int rows, int cols) {
         return new PlanContext(AttentionShape.of(1, 1, nq, nk, 8), new TileGeometry(rows, cols), causal, nk - nq);
     }

@@ -4,6 +4,7 @@ import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.RandomBlocks;
 import dev.sparsa.plan.SparsePlan;
 import java.util.SplittableRandom;
 
@@ -128,21 +129,12 @@ public final class RandomPlans {
         return pb.build();
     }
 
-    /** A random block-sparse plan: each causal-admissible (tile, block) kept with probability {@code density}. */
+    /**
+     * A random block-sparse plan: each causally admissible (tile, block) kept with probability {@code
+     * density} ({@link RandomBlocks}, the library's one seeded selection).
+     */
     public static SparsePlan randomBlockSparse(long seed, PlanContext ctx, double density) {
-        SplittableRandom rnd = new SplittableRandom(seed);
-        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
-        int rows = ctx.geometry().tileRows();
-        for (int start = 0; start < ctx.queryLength(); start += rows) {
-            HeadLayoutBuilder.Tile t = b.tile(start, Math.min(rows, ctx.queryLength() - start));
-            for (int blk = 0; blk < ctx.keyBlocks(); blk++) {
-                if (rnd.nextDouble() < density) {
-                    t.blockByPredicate(blk);
-                }
-            }
-            t.end();
-        }
-        return SparsePlan.uniform(ctx, b.build(), "random-block-sparse(" + density + ")");
+        return SparsePlan.uniform(ctx, RandomBlocks.layout(ctx, density, seed), "random-block-sparse(" + density + ")");
     }
 
     private static int[] permutation(SplittableRandom rnd, int n) {
