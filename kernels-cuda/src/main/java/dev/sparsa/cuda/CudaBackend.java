@@ -148,7 +148,7 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * The device this backend runs on, for allocating {@link CudaTensor}s.
+     * The device this backend runs on, for allocating device tensors ({@link CudaTensors}).
      *
      * @throws BackendUnavailableException with the reason when the backend is unavailable
      */

@@ -9,7 +9,7 @@ import java.util.Map;
  * A small strict JSON reader (RFC 8259 values: objects as {@link LinkedHashMap}, arrays as {@link
  * List}, strings, numbers as {@link Double}, booleans, null), enough for pattern configuration files.
  *
- * @throws IllegalArgumentException naming the offset of the first syntax error
+ * <p>Throws {@link IllegalArgumentException} naming the offset of the first syntax error
  */
 final class Json {
     private final String s;

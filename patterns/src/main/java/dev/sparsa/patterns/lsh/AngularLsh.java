@@ -12,7 +12,7 @@ import java.util.SplittableRandom;
  * {@link SplittableRandom} with the given seed; the hash of {@code x} has bit {@code i} set when
  * {@code x · r_i > 0}. Vectors at a small angle agree on most bits. Reproducible across runs.
  *
- * @throws IllegalArgumentException if {@code bits} is not in [1, 30] or {@code dim < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code bits} is not in [1, 30] or {@code dim < 1}
  */
 public final class AngularLsh {
     /** Directions per group: one group is one byte of the hash. */

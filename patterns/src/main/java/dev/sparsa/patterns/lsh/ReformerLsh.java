@@ -26,7 +26,7 @@ import java.util.List;
  * there, gathering the chunk's keys; each other row gets a one-row tile of its new keys. Cost
  * O(rounds² · N · chunk) beyond hashing.
  *
- * @throws IllegalArgumentException if {@code rounds < 1}, {@code chunk < 1} or bits not in [1, 30]
+ * <p>Throws {@link IllegalArgumentException} if {@code rounds < 1}, {@code chunk < 1} or bits not in [1, 30]
  *     (a chunk larger than the geometry's tile rows is cut to the tile rows at plan time)
  */
 public final class ReformerLsh extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {

@@ -24,7 +24,7 @@ import java.util.SplittableRandom;
  * <p>Compiles to listed-row tiles with gathered keys. Cost O(N · (bits + chunk/…) · headDim) to hash
  * and sort, O(N · (chunk·Nk/Nq + samples)) for the layout.
  *
- * @throws IllegalArgumentException if {@code chunk < 1}, {@code samples < 0} or bits not in [1, 30]
+ * <p>Throws {@link IllegalArgumentException} if {@code chunk < 1}, {@code samples < 0} or bits not in [1, 30]
  *     (a chunk larger than the geometry's tile rows is cut to the tile rows at plan time)
  */
 public final class SortLsh extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {

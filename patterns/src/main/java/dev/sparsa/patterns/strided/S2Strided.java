@@ -19,7 +19,7 @@ import dev.sparsa.plan.SparsePlan;
  * heads). With at least {@code stride} sparse heterogeneous heads the union over heads covers every
  * causal block.
  *
- * @throws IllegalArgumentException if {@code stride < 1}, {@code localBlocks < 0}, {@code step < 0},
+ * <p>Throws {@link IllegalArgumentException} if {@code stride < 1}, {@code localBlocks < 0}, {@code step < 0},
  *     {@code denseHeads < 0}, or (at plan time) {@code denseHeads} exceeds the query heads
  */
 public record S2Strided(int stride, int localBlocks, int step, int denseHeads, boolean homogeneous) implements Pattern {

@@ -15,7 +15,7 @@ import java.util.Arrays;
  * offline, e.g. the outlier channels), and each row keeps its {@code k} best visible keys (ties to
  * the lower key) besides its {@link ForcedKeys}. Cost O(Nq · N · |C|).
  *
- * @throws IllegalArgumentException if the channel set is empty, has repeats or (at plan time) a
+ * <p>Throws {@link IllegalArgumentException} if the channel set is empty, has repeats or (at plan time) a
  *     channel outside {@code [0, headDim)}; if {@code k < 0}, or {@code k == 0} with nothing forced
  */
 public final class DoubleSparsity extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {

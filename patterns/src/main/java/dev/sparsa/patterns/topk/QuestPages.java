@@ -17,7 +17,7 @@ import dev.sparsa.tensor.Tensor;
  * (ties to the lower page), plus its {@link ForcedKeys}. Cost O(Nq · N/pageSize · headDim): a
  * decode-time tool (one row), quadratic over a whole prefill.
  *
- * @throws IllegalArgumentException if {@code pageSize < 1}, {@code pages < 0}, or {@code pages == 0}
+ * <p>Throws {@link IllegalArgumentException} if {@code pageSize < 1}, {@code pages < 0}, or {@code pages == 0}
  *     with nothing forced
  */
 public final class QuestPages extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {

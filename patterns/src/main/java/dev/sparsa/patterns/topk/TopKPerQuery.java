@@ -16,7 +16,7 @@ import dev.sparsa.tensor.Tensor;
  * estimators are measured against, and the decode-time selection (one query row). Per (batch, query
  * head) slice.
  *
- * @throws IllegalArgumentException if {@code k < 0}, or {@code k == 0} with nothing forced
+ * <p>Throws {@link IllegalArgumentException} if {@code k < 0}, or {@code k == 0} with nothing forced
  */
 public final class TopKPerQuery extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int k;

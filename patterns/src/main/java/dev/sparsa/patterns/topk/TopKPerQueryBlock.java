@@ -27,7 +27,7 @@ import dev.sparsa.tensor.Tensor;
  * </ul>
  * Ties go to the lower key. Memory O(N) scratch plus O(tiles · k).
  *
- * @throws IllegalArgumentException if {@code k < 0}, or {@code k == 0} with nothing forced
+ * <p>Throws {@link IllegalArgumentException} if {@code k < 0}, or {@code k == 0} with nothing forced
  */
 public final class TopKPerQueryBlock extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     /** How keys are scored for a query tile. */

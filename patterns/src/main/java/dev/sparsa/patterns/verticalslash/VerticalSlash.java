@@ -15,7 +15,7 @@ import java.util.Arrays;
  * 0 is the main diagonal), the same for every head, in either {@link VsSemantics}. The estimator
  * {@link VerticalSlashEstimator} chooses the sets from Q and K; both compile through {@link #layout}.
  *
- * @throws IllegalArgumentException if a set is null or a column is negative
+ * <p>Throws {@link IllegalArgumentException} if a set is null or a column is negative
  */
 public final class VerticalSlash implements Pattern {
     private final int[] columns;

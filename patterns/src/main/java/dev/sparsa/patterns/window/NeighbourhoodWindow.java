@@ -14,7 +14,7 @@ import dev.sparsa.plan.SparsePlan;
  * {@code keyLength < size}). Meant for non-causal contexts; in a causal one the causal mask is
  * applied on top (so queries near the end see fewer keys).
  *
- * @throws IllegalArgumentException if {@code size < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code size < 1}
  */
 public record NeighbourhoodWindow(int size) implements Pattern {
     public NeighbourhoodWindow {

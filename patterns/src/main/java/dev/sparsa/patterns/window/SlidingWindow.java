@@ -23,7 +23,7 @@ import java.util.List;
  * band and the sinks touch: O(N · (window + sinks) / blockCols) blocks. With dense last rows it goes
  * through {@link TokenSetEncoder}.
  *
- * @throws IllegalArgumentException if {@code window < 1}, {@code sinks < 0} or {@code denseLastRows < 0}
+ * <p>Throws {@link IllegalArgumentException} if {@code window < 1}, {@code sinks < 0} or {@code denseLastRows < 0}
  */
 public record SlidingWindow(int window, int sinks, int denseLastRows) implements Pattern {
 
