@@ -17,10 +17,11 @@ import picocli.CommandLine.Command;
         description = "Sparse attention for the JVM: demos and tools.",
         subcommands = CommandLine.HelpCommand.class,
         footer = {"", "The launcher also runs:",
-                "  ./sparsa test [--gpu] [maven args]   the build with every test (--gpu: the GPU tests too)",
-                "  ./sparsa bench [JMH args]            the JMH benchmarks",
-                "  ./sparsa build                       compile and package, no tests",
-                "Exit codes: 0 ok, 1 a kernel missed its tolerance, 2 bad input (one line on stderr).",
+                "  ./sparsa test [--gpu]   the build with every test (--gpu: GPU tests too)",
+                "  ./sparsa bench [ARGS]   the JMH benchmarks",
+                "  ./sparsa run CLASS      a main class of the benchmarks jar",
+                "  ./sparsa build          compile and package, no tests",
+                "Exit codes: 0 ok, 1 a kernel missed its tolerance, 2 bad input.",
                 "Documentation: docs/cli.md"})
 public final class SparsaCli {
 

@@ -1,6 +1,8 @@
 package dev.sparsa.internal;
 
-import java.lang.reflect.InvocationTargetException;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Logger;
@@ -48,31 +50,38 @@ public final class VectorModule {
 
     /**
      * Creates the Panama implementation {@code className} through its no-argument constructor, with
-     * {@code requester}'s class loader. The caller must first make its own module read the vector
-     * module ({@code Module.addReads} only works from inside the module that reads).
+     * the caller's {@code lookup}: the implementation lives in a package its module does not export,
+     * which only a lookup from inside that module may reach. The caller must first make its own
+     * module read the vector module ({@code Module.addReads} only works from inside the module that
+     * reads).
      *
      * @param <T>       the interface the implementation has
      * @param type      that interface
-     * @param requester a class of the module that holds the implementation
+     * @param lookup    {@code MethodHandles.lookup()} of a class of the module that holds the implementation
      * @param className the implementation's binary name
      * @return the implementation
      * @throws UnsupportedOperationException when the module is missing, the implementation declines
      *     (its constructor throws UnsupportedOperationException) or cannot be loaded; the message
      *     says why and names {@link #FLAG} where it helps
      */
-    public static <T> T load(Class<T> type, Class<?> requester, String className) {
+    public static <T> T load(Class<T> type, MethodHandles.Lookup lookup, String className) {
         if (!present()) {
             throw new UnsupportedOperationException("the Vector API module " + NAME + " is not readable; add the JVM flag '"
                     + FLAG + "'");
         }
+        MethodHandle constructor;
         try {
-            Class<?> c = Class.forName(className, true, requester.getClassLoader());
-            return type.cast(c.getDeclaredConstructor().newInstance());
-        } catch (InvocationTargetException e) {
-            throw declined(e.getCause());
+            Class<?> c = lookup.findClass(className);
+            constructor = lookup.findConstructor(c, MethodType.methodType(void.class));
         } catch (ReflectiveOperationException | LinkageError e) {
-            Throwable cause = e instanceof ExceptionInInitializerError x && x.getCause() != null ? x.getCause() : e;
-            throw declined(cause);
+            throw declined(e instanceof ExceptionInInitializerError x && x.getCause() != null ? x.getCause() : e);
+        }
+        try {
+            return type.cast(constructor.invoke());
+        } catch (ExceptionInInitializerError e) {
+            throw declined(e.getCause() != null ? e.getCause() : e);
+        } catch (Throwable e) {
+            throw declined(e);
         }
     }
 

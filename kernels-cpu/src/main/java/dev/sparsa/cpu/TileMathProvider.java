@@ -1,6 +1,7 @@
 package dev.sparsa.cpu;
 
 import dev.sparsa.internal.VectorModule;
+import java.lang.invoke.MethodHandles;
 import java.util.function.UnaryOperator;
 import java.util.logging.Logger;
 
@@ -56,7 +57,7 @@ final class TileMathProvider {
             String why;
             try {
                 VectorModule.find().ifPresent(TileMathProvider.class.getModule()::addReads);
-                m = VectorModule.load(TileMath.class, TileMathProvider.class, VECTOR_CLASS);
+                m = VectorModule.load(TileMath.class, MethodHandles.lookup(), VECTOR_CLASS);
                 why = null;
             } catch (UnsupportedOperationException e) {
                 why = e.getMessage();

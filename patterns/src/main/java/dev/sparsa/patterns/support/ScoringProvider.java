@@ -1,6 +1,7 @@
 package dev.sparsa.patterns.support;
 
 import dev.sparsa.internal.VectorModule;
+import java.lang.invoke.MethodHandles;
 import java.util.logging.Logger;
 
 /**
@@ -41,7 +42,7 @@ public final class ScoringProvider {
      */
     public static ScoringSupport vector() {
         VectorModule.find().ifPresent(ScoringProvider.class.getModule()::addReads);
-        return VectorModule.load(ScoringSupport.class, ScoringProvider.class, PANAMA_CLASS);
+        return VectorModule.load(ScoringSupport.class, MethodHandles.lookup(), PANAMA_CLASS);
     }
 
     private static ScoringSupport lookup() {
