@@ -24,8 +24,8 @@ public final class VectorModule {
      * What running without the module costs, as measured by the benchmarks in docs/PERFORMANCE.md
      * (section "What the Vector API is worth").
      */
-    public static final String COST = "the CPU attention kernel runs about 13-20x slower and the"
-            + " data-dependent estimators about 2-5x slower in plain Java";
+    public static final String COST = "in plain Java the CPU attention kernel runs about 13-20x slower and"
+            + " the estimators that score many keys (top-k, vertical-slash, LSH) about 2-4x slower";
 
     private static final Logger LOG = Logger.getLogger("dev.sparsa");
     private static final AtomicBoolean WARNED = new AtomicBoolean();
