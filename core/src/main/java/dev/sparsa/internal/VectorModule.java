@@ -110,7 +110,8 @@ public final class VectorModule {
 
     /** The text of the fallback warning for {@code why}. */
     public static String warning(String why) {
-        return "Sparsa runs without the Vector API (" + why + "): " + COST + ". Add the JVM flag '" + FLAG
+        String reason = why.replace("; add the JVM flag '" + FLAG + "'", "");
+        return "Sparsa runs without the Vector API (" + reason + "): " + COST + ". Add the JVM flag '" + FLAG
                 + "' for the SIMD code.";
     }
 }
