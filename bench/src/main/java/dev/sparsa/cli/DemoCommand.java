@@ -82,7 +82,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--non-causal", description = "Non-causal attention (default: causal).")
     boolean nonCausal;
 
-    @Option(names = "--repeat", description = "Timed repetitions per row after a warm-up; the median is reported (default 3; 1 with --quick).")
+    @Option(names = "--repeat", description = "Timed repetitions per row after a warm-up; the median is reported (default 3; 5 with --quick).")
     Integer repeat;
 
     @Option(names = "--sample-rows", description = "Query rows per slice compared with the fp64 oracle (default ${DEFAULT-VALUE}).",
@@ -122,7 +122,7 @@ final class DemoCommand implements Callable<Integer> {
         int n = seq != null ? seq : quick ? 512 : 4096;
         int d = dim != null ? dim : quick ? 64 : 128;
         int kvh = kvHeads != null ? kvHeads : h;
-        int reps = repeat != null ? repeat : quick ? 1 : 3;
+        int reps = repeat != null ? repeat : quick ? 5 : 3; // quick calls are short: more of them steady the median
         long warmupNanos = (warmupMillis != null ? warmupMillis : quick ? 300 : 1000) * 1_000_000L;
         validate(batch, h, kvh, n, d, reps, warmupNanos);
         requireAtLeast("--sample-rows", sampleRows, 1);
@@ -190,22 +190,47 @@ final class DemoCommand implements Callable<Integer> {
 
     /**
      * Runs a dense and a causal random block-sparse plan (full and partial blocks) alternately until
-     * {@code nanos} have passed and each ran at least three times, so that the first timed row does
-     * not pay for the JIT compiling the kernel. Returns how many runs it took.
+     * at least {@code nanos} have passed and the dense runs stopped getting faster (the median of the
+     * last three within 20 % of the three before: the JIT has compiled the kernel), or 20 × {@code
+     * nanos} (at least 10 s) have passed. Returns how many runs it took.
      */
     private static int warmUp(AttentionBackend backend, StructuredProblem.Generated p, AttentionShape shape,
                               Options options, long nanos) {
         PlanContext ctx = PlanContext.of(shape, options);
         SparsePlan[] plans = {Dense.INSTANCE.plan(ctx), Patterns.randomBlockSparse(0.25, 1).plan(ctx)};
+        long cap = Math.max(20 * nanos, 10_000_000_000L);
+        List<Long> dense = new ArrayList<>();
         int runs = 0;
         long t0 = System.nanoTime();
-        try (PreparedPlan dense = backend.prepare(plans[0]); PreparedPlan blocks = backend.prepare(plans[1])) {
-            while (runs < 6 || System.nanoTime() - t0 < nanos) {
-                Attention.forwardWithLse(runs % 2 == 0 ? dense : blocks, p.q(), p.k(), p.v(), options.run());
-                runs++;
+        try (PreparedPlan densePlan = backend.prepare(plans[0]); PreparedPlan blocks = backend.prepare(plans[1])) {
+            while (true) {
+                long t = System.nanoTime();
+                Attention.forwardWithLse(densePlan, p.q(), p.k(), p.v(), options.run());
+                dense.add(System.nanoTime() - t);
+                Attention.forwardWithLse(blocks, p.q(), p.k(), p.v(), options.run());
+                runs += 2;
+                long elapsed = System.nanoTime() - t0;
+                if (elapsed >= cap || (elapsed >= nanos && settled(dense))) {
+                    return runs;
+                }
             }
         }
-        return runs;
+    }
+
+    /** True when the last three times' median is within 20 % of the median of the three before them. */
+    static boolean settled(List<Long> times) {
+        int n = times.size();
+        if (n < 6) {
+            return false;
+        }
+        return median3(times, n - 3) >= 0.8 * median3(times, n - 6);
+    }
+
+    private static long median3(List<Long> t, int from) {
+        long a = t.get(from);
+        long b = t.get(from + 1);
+        long c = t.get(from + 2);
+        return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
     }
 
     /** The backend named by {@code --backend}, or a refusal that names the option and the backends there are. */
