@@ -37,7 +37,7 @@ import picocli.CommandLine.Option;
 /**
  * {@code sparsa demo}: dense against block-sparse at several densities and one row per pattern
  * family, on every available backend and dtype, over a generated long-context-like problem; a
- * table on stdout, or the JSON of DESIGN §8 with {@code --json}. Progress goes to stderr.
+ * table on stdout, or one JSON object with {@code --json} (schema in docs/cli.md). Progress goes to stderr.
  * Exits 1 when a kernel misses the numerics contract's tolerance against the fp64 oracle.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,

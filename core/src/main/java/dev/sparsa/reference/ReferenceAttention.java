@@ -22,7 +22,7 @@ import java.util.stream.IntStream;
  *       options, plus an optional {@link PairMask}).
  * </ul>
  *
- * Score order (DESIGN §4): {@code s = scale·q·k}, soft-cap {@code cap·tanh(s/cap)}, {@code +
+ * Score order (docs/numerics.md): {@code s = scale·q·k}, soft-cap {@code cap·tanh(s/cap)}, {@code +
  * logWeight}, then the mask. Rows with no admitted key give output 0 and LSE −∞.
  */
 public final class ReferenceAttention {
