@@ -19,6 +19,7 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.reference.Tolerance;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
@@ -190,7 +191,7 @@ public abstract class BackendConformance {
         assertTrue(err <= Problems.tolerance(dtype), what + ": relative error " + err + " > " + Problems.tolerance(dtype));
         if (r.lse() != null) {
             double lseErr = ref.maxLseError(r.lse());
-            double lseTol = dtype == DType.F32 ? 1e-4 : 1e-2;
+            double lseTol = Tolerance.lse(dtype);
             assertTrue(lseErr <= lseTol, what + ": LSE error " + lseErr + " > " + lseTol);
         }
     }

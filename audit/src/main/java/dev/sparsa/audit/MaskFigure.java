@@ -1,6 +1,6 @@
 package dev.sparsa.audit;
 
-import dev.sparsa.patterns.render.MaskRenderer;
+import dev.sparsa.tools.MaskRenderer;
 import dev.sparsa.plan.SparsePlan;
 import java.awt.BasicStroke;
 import java.awt.Color;

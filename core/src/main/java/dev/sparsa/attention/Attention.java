@@ -40,8 +40,8 @@ import dev.sparsa.tensor.Tensor;
  * form, so a loop of drop-in calls plans and uploads once; data-dependent patterns plan on every
  * call (they look at this call's Q and K).
  *
- * @throws IllegalArgumentException for inputs that do not fit (the message names the argument)
- * @throws dev.sparsa.backend.BackendUnavailableException when no backend can run here
+ * <p>Throws {@link IllegalArgumentException} for inputs that do not fit (the message names the argument)
+ * <p>Throws {@link dev.sparsa.backend.BackendUnavailableException} when no backend can run here
  */
 public final class Attention {
     private static final PlanCache CACHE = new PlanCache();

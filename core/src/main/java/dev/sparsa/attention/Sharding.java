@@ -18,9 +18,11 @@ import java.util.List;
  * A device may appear more than once (one device treated as several, each shard on its own
  * stream), which is how the split-and-merge road is tested where only one device exists.
  *
+ * <p>Throws {@link IllegalArgumentException} if the mode or the device list is null or empty, or
+ * holds null.
+ *
  * @param mode    how the work is split
  * @param devices where the shards run, in shard order; at least one
- * @throws IllegalArgumentException if the mode or the device list is null or empty, or holds null
  */
 public record Sharding(Mode mode, List<Device> devices) {
 

@@ -158,12 +158,12 @@ public final class PlanShards {
         int cols = l.geometry().blockCols();
         int b0 = fromKey / cols;
         int b1 = (toKey + cols - 1) / cols;
-        HeadLayout.Builder out = HeadLayout.builder(context, l.predicate());
+        HeadLayoutBuilder out = HeadLayout.builder(context, l.predicate());
         for (int t = 0; t < l.tileCount(); t++) {
             if (!hasKeyIn(l, t, b0, b1, fromKey, toKey)) {
                 continue;
             }
-            HeadLayout.Builder.Tile tile;
+            HeadLayoutBuilder.Tile tile;
             if (l.isListed(t)) {
                 int[] rows = new int[l.rowCount(t)];
                 for (int i = 0; i < rows.length; i++) {

@@ -1,6 +1,7 @@
 package dev.sparsa.reference;
 
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.RowTiles;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
@@ -50,28 +51,6 @@ public final class ReferenceAttention {
         double scale = options.scaleFor(s.headDim());
         double[] out = new double[s.slices() * rows.length * s.valueDim()];
         double[] lse = new double[s.slices() * rows.length];
-        // for each layout, which tiles hold each requested row
-        List<List<List<Integer>>> tilesOfRow = new ArrayList<>();
-        int[] where = new int[s.queryLength()];
-        java.util.Arrays.fill(where, -1);
-        for (int i = 0; i < rows.length; i++) {
-            where[rows[i]] = i;
-        }
-        for (HeadLayout layout : plan.layouts()) {
-            List<List<Integer>> perRow = new ArrayList<>();
-            for (int i = 0; i < rows.length; i++) {
-                perRow.add(new ArrayList<>());
-            }
-            for (int t = 0; t < layout.tileCount(); t++) {
-                for (int j = 0; j < layout.rowCount(t); j++) {
-                    int r = layout.row(t, j);
-                    if (where[r] >= 0) {
-                        perRow.get(where[r]).add(t);
-                    }
-                }
-            }
-            tilesOfRow.add(perRow);
-        }
         KeyList keys = new KeyList();
         for (int b = 0; b < s.batch(); b++) {
             for (int h = 0; h < s.qHeads(); h++) {
@@ -80,8 +59,9 @@ public final class ReferenceAttention {
                 int slice = b * s.qHeads() + h;
                 for (int i = 0; i < rows.length; i++) {
                     keys.clear();
-                    for (int t : tilesOfRow.get(li).get(i)) {
-                        layout.forEachAdmittedKey(t, rows[i], keys::add);
+                    RowTiles tiles = layout.rowTiles();
+                    for (int j = tiles.start(rows[i]); j < tiles.end(rows[i]); j++) {
+                        layout.forEachAdmittedKey(tiles.tile(j), rows[i], keys::add);
                     }
                     attendRow(q, k, v, b, h, s.kvHeadOf(h), rows[i], keys, scale, options.softCap(), out,
                             (slice * rows.length + i) * s.valueDim(), lse, slice * rows.length + i);

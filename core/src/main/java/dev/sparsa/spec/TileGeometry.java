@@ -5,7 +5,7 @@ package dev.sparsa.spec;
  * per key block. Backends declare which geometries they run (the CPU kernel: any multiple of 8;
  * the GPU: 64×64 and 128×128) and refuse others by name.
  *
- * @throws IllegalArgumentException if either size is not in [1, 4096]
+ * <p>Throws {@link IllegalArgumentException} if either size is not in [1, 4096]
  */
 public record TileGeometry(int tileRows, int blockCols) {
     /** 64 query rows by 64 keys: FlashAttention's usual tile. */

@@ -27,7 +27,7 @@ import java.util.Objects;
  * through {@link #get}/{@link #set}; rows are copied in bulk through {@link #readRow}/{@link
  * #writeRow}, converting to and from f32.
  *
- * @throws IllegalArgumentException from every factory when a shape is not positive, a stride is
+ * <p>Throws {@link IllegalArgumentException} from every factory when a shape is not positive, a stride is
  *     negative or the view would reach outside its segment; the message names the argument
  */
 public final class Tensor implements AutoCloseable {

@@ -11,28 +11,29 @@ package dev.sparsa.cpu;
  * {@code E} comes from the kernel's own exponential ({@code PanamaTileMath.softmax}): Cody-Waite
  * reduction {@code z = n·ln2 + f}, {@code e^f − 1 = f + f²·P(f)} with the same degree-5 polynomial,
  * and {@code E = 2^n·(e^f − 1) + (2^n − 1)}, which keeps full relative precision near 0. Within 3 ulp
- * of {@code tanh}; NaN stays NaN, ±∞ gives ±1.
+ * of {@code tanh}; NaN stays NaN, ±∞ gives ±1. Public for the kernel flavours (the Vector API one
+ * lives in another package); not meant for applications.
  */
-final class SoftCapArithmetic {
-    static final float LOG2E = 1.44269504088896341f;
-    static final float LN2_HI = 0.693359375f;
-    static final float LN2_LO = -2.12194440e-4f;
+public final class SoftCapArithmetic {
+    public static final float LOG2E = 1.44269504088896341f;
+    public static final float LN2_HI = 0.693359375f;
+    public static final float LN2_LO = -2.12194440e-4f;
     /** 1.5·2^23: adding it rounds to an integer held in the low mantissa bits. */
-    static final float ROUNDER = 12582912f;
-    static final float EXP_MIN = -87.33654f;
-    static final int ROUNDER_BITS_MINUS_BIAS = Float.floatToRawIntBits(ROUNDER) - 127;
-    static final float P5 = 1.9875691500e-4f;
-    static final float P4 = 1.3981999507e-3f;
-    static final float P3 = 8.3334519073e-3f;
-    static final float P2 = 4.1665795894e-2f;
-    static final float P1 = 1.6666665459e-1f;
-    static final float P0 = 5.0000001201e-1f;
+    public static final float ROUNDER = 12582912f;
+    public static final float EXP_MIN = -87.33654f;
+    public static final int ROUNDER_BITS_MINUS_BIAS = Float.floatToRawIntBits(ROUNDER) - 127;
+    public static final float P5 = 1.9875691500e-4f;
+    public static final float P4 = 1.3981999507e-3f;
+    public static final float P3 = 8.3334519073e-3f;
+    public static final float P2 = 4.1665795894e-2f;
+    public static final float P1 = 1.6666665459e-1f;
+    public static final float P0 = 5.0000001201e-1f;
 
     private SoftCapArithmetic() {
     }
 
     /** {@code cap·tanh(s/cap)}, step by step as the vector code does it. */
-    static float softCap(float s, float cap) {
+    public static float softCap(float s, float cap) {
         float y = s / cap;
         float z = -2f * Math.abs(y);
         boolean tiny = z < EXP_MIN;

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceResult;
@@ -77,7 +78,7 @@ class CpuEdgeCasesTest {
         AttentionShape s = new AttentionShape(1, 1, 1, 30, 30, 8, 8);
         Options o = Options.defaults().withGeometry(new TileGeometry(8, 8));
         PlanContext ctx = PlanContext.of(s, o);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         b.listedTile(new int[] {1, 4, 9, 20}).full(0).end();
         b.listedTile(new int[] {4, 9, 29}).full(2).end();
         SparsePlan plan = SparsePlan.uniform(ctx, b.build(), "repeated rows");
@@ -115,7 +116,7 @@ class CpuEdgeCasesTest {
         AttentionShape s = new AttentionShape(1, 4, 1, nq, 64, 8, dv);
         Options o = Options.defaults().withGeometry(new TileGeometry(64, 64)).withOutputDType(outType);
         PlanContext ctx = PlanContext.of(s, o);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         for (int r0 = 0; r0 < nq; r0 += 64) { // every row in a first round, the even rows again
             int[] rows = new int[64];
             int[] evens = new int[32];

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
@@ -94,7 +95,7 @@ class CudaEdgeCasesGpuTest {
         AttentionShape s = new AttentionShape(1, 1, 1, 64, 192, 64, 64);
         Options o = Options.defaults().withGeometry(new TileGeometry(64, 64));
         PlanContext ctx = PlanContext.of(s, o);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int[] rows = new int[32];
         for (int i = 0; i < 32; i++) {
             rows[i] = 2 * i;

@@ -1,7 +1,7 @@
 package dev.sparsa.patterns.blocksparse;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
@@ -29,7 +29,7 @@ import dev.sparsa.tensor.Tensor;
  * <p>Cost: O((N/blockSize)² · headDim) for the scores, computed one query block at a time, so memory
  * is O(N/blockSize) beyond the pooled vectors; never N×N.
  *
- * @throws IllegalArgumentException if {@code topBlocks < 1} or {@code blockSize < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code topBlocks < 1} or {@code blockSize < 1}
  */
 public final class MeanPoolBlockTopK extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int topBlocks;

@@ -9,11 +9,9 @@ import java.util.Map;
  * A small strict JSON reader (RFC 8259 values: objects as {@link LinkedHashMap}, arrays as {@link
  * List}, strings, numbers as {@link Double}, booleans, null), enough for pattern configuration files.
  *
- * Arrays and objects nest at most {@value #MAX_DEPTH} deep (a configuration needs three), so a
- * hostile file cannot exhaust the stack.
- *
- * @throws IllegalArgumentException naming the offset of the first syntax error, or of the value
- *     nested too deep
+ * <p>Arrays and objects nest at most {@value #MAX_DEPTH} deep (a configuration needs three), so a
+ * hostile file cannot exhaust the stack. Throws {@link IllegalArgumentException} naming the offset of
+ * the first syntax error, or of the value nested too deep.
  */
 final class Json {
     /** The deepest nesting of arrays and objects accepted. */

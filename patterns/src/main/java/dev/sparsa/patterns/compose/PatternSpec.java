@@ -29,11 +29,11 @@ import java.util.regex.Matcher;
  *   <tr><td>{@code sortLsh(bits, chunk, samples)}</td><td>{@link Patterns#sortLsh} with seed 11</td><td>lsh</td></tr>
  * </table>
  * Every parameter must be given. {@link #toString()} writes the canonical form that {@link #parse}
- * reads back.
+ * reads back. Throws {@link IllegalArgumentException} for an unknown name, a missing, extra or
+ * negative parameter.
  *
  * @param name the spec's name
  * @param params the parameters in the order the table lists them
- * @throws IllegalArgumentException for an unknown name, a missing, extra or negative parameter
  */
 public record PatternSpec(String name, Map<String, Integer> params) {
     private static final Map<String, List<String>> PARAMS = Map.of(

@@ -1,9 +1,10 @@
 package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Tensor;
@@ -24,7 +25,7 @@ import java.util.SplittableRandom;
  * <p>Compiles to listed-row tiles with gathered keys. Cost O(N · (bits + chunk/…) · headDim) to hash
  * and sort, O(N · (chunk·Nk/Nq + samples)) for the layout.
  *
- * @throws IllegalArgumentException if {@code chunk < 1}, {@code samples < 0} or bits not in [1, 30]
+ * <p>Throws {@link IllegalArgumentException} if {@code chunk < 1}, {@code samples < 0} or bits not in [1, 30]
  *     (a chunk larger than the geometry's tile rows is cut to the tile rows at plan time)
  */
 public final class SortLsh extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
@@ -129,12 +130,12 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
             AngularLsh lsh = new AngularLsh(bits, ctx.shape().headDim(), seed);
             Chunks ch = chunks(ctx, lsh.hashAll(q, b, h), lsh.hashAll(k, b, ctx.shape().kvHeadOf(h)));
             int slice = b * ctx.shape().qHeads() + h;
-            HeadLayout.Builder lb = HeadLayout.builder(ctx, ctx.basePredicate());
+            HeadLayoutBuilder lb = HeadLayout.builder(ctx, ctx.basePredicate());
             for (int i = 0; i < ch.rows().length; i++) {
                 if (ch.rows()[i].length == 0) {
                     continue;
                 }
-                HeadLayout.Builder.Tile t = lb.listedTile(ch.rows()[i]);
+                HeadLayoutBuilder.Tile t = lb.listedTile(ch.rows()[i]);
                 int[] own = ch.keys()[i];
                 int[] extra = samples > 0 ? sampled(slice, i, own, nk) : new int[0];
                 float w = samples > 0 ? sampleLogWeight(nk) : 0f;

@@ -11,7 +11,7 @@ import dev.sparsa.plan.SparsePlan;
  * {@code p} admits the {@code keys} keys {@code p, p − d, …, p − (keys−1)·d}, under causality.
  * One predicate: band {@code [0, (keys−1)·d]} and {@code δ mod d == 0}.
  *
- * @throws IllegalArgumentException if {@code keys < 1} or {@code dilation < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code keys < 1} or {@code dilation < 1}
  */
 public record DilatedWindow(int keys, int dilation) implements Pattern {
     public DilatedWindow {

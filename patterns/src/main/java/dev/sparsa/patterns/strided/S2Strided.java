@@ -5,6 +5,7 @@ import dev.sparsa.patterns.blocksparse.BlockLists;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 
@@ -28,9 +29,9 @@ import dev.sparsa.plan.SparsePlan;
  * Every token of a kept block is admitted, under the causal mask. With heterogeneous heads and
  * {@code step = 1}, {@code stride} KV heads together cover every causal block.
  *
- * @throws IllegalArgumentException if {@code stride < 1}, {@code localBlocks < 0}, {@code headStep
- *     < 0}, {@code denseHeads < 0}, {@code blockSize < 1}, {@code homogeneous} with dense heads, or
- *     (at plan time) {@code denseHeads} exceeds the KV heads
+ * <p>Throws {@link IllegalArgumentException} if {@code stride < 1}, {@code localBlocks < 0}, {@code
+ * headStep < 0}, {@code denseHeads < 0}, {@code blockSize < 1}, {@code homogeneous} with dense heads,
+ * or (at plan time) {@code denseHeads} exceeds the KV heads.
  */
 public record S2Strided(int stride, int localBlocks, int headStep, int headOffset, int denseHeads, boolean homogeneous,
                         int blockSize) implements Pattern {
@@ -113,7 +114,7 @@ public record S2Strided(int stride, int localBlocks, int headStep, int headOffse
     }
 
     private HeadLayout layout(PlanContext ctx, int residue) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nq = ctx.queryLength();
@@ -126,7 +127,7 @@ public record S2Strided(int stride, int localBlocks, int headStep, int headOffse
             long i = Math.floorDiv(p, (long) blockSize);
             long nextBlockRow = (i + 1) * blockSize - ctx.queryOffset(); // tiles never straddle a query block
             int count = (int) Math.min(Math.min(rows, nq - start), nextBlockRow - start);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             long limit = Math.min(nk, Plans.lastVisibleKey(ctx, start + count - 1) + 1);
             long jEnd = causal ? Math.min(kBlocks, i + 1) : kBlocks;
             if (residue < 0) {

@@ -1,7 +1,7 @@
 package dev.sparsa.patterns.topk;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
@@ -22,7 +22,7 @@ import dev.sparsa.tensor.Tensor;
  * the {@link ForcedKeys} (an addition of Sparsa's; none in {@link #QuestPages(int, int)}). Cost
  * O(Nq · N/pageSize · headDim): a decode-time tool (one row), quadratic over a whole prefill.
  *
- * @throws IllegalArgumentException if {@code pageSize < 1} or {@code tokenBudget < pageSize}
+ * <p>Throws {@link IllegalArgumentException} if {@code pageSize < 1} or {@code tokenBudget < pageSize}.
  */
 public final class QuestPages extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int pageSize;

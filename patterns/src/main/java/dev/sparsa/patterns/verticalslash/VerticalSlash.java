@@ -5,6 +5,7 @@ import dev.sparsa.patterns.blocksparse.BlockLists;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import java.util.Arrays;
@@ -15,7 +16,7 @@ import java.util.Arrays;
  * 0 is the main diagonal), the same for every head, in either {@link VsSemantics}. The estimator
  * {@link VerticalSlashEstimator} chooses the sets from Q and K; both compile through {@link #layout}.
  *
- * @throws IllegalArgumentException if a set is null or a column is negative
+ * <p>Throws {@link IllegalArgumentException} if a set is null or a column is negative
  */
 public final class VerticalSlash implements Pattern {
     private final int[] columns;
@@ -69,7 +70,7 @@ public final class VerticalSlash implements Pattern {
      * them. O(tiles × (diagonals + columns)).
      */
     private static HeadLayout minferenceRanges(PlanContext ctx, int[] columns, int[] diagonals) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nk = ctx.keyLength();
@@ -77,7 +78,7 @@ public final class VerticalSlash implements Pattern {
         long[] ends = new long[diagonals.length];
         for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             long end = (long) start + ctx.queryOffset() + rows; // E: the tile's end as if it were full
             long limit = Math.min(nk, Plans.lastVisibleKey(ctx, start + count - 1) + 1);
             int ranges = 0;
@@ -112,7 +113,7 @@ public final class VerticalSlash implements Pattern {
 
     /** {@link VsSemantics#GRID_EXPANDED}: the grid blocks the diagonals touch, and the columns outside them. */
     private static HeadLayout gridBlocks(PlanContext ctx, int[] columns, int nCols, int[] diagonals) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nb = ctx.keyBlocks();
@@ -120,7 +121,7 @@ public final class VerticalSlash implements Pattern {
         int[] touched = new int[nb];
         for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             long pLo = (long) start + ctx.queryOffset();
             long pHi = pLo + count - 1;
             long lastKey = Plans.lastVisibleKey(ctx, start + count - 1);

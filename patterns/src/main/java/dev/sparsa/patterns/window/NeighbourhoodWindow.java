@@ -3,6 +3,7 @@ package dev.sparsa.patterns.window;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 
@@ -18,7 +19,7 @@ import dev.sparsa.plan.SparsePlan;
  *       sliding window, so the first {@code size − 1} positions see fewer keys.
  * </ul>
  *
- * @throws IllegalArgumentException if {@code size < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code size < 1}
  */
 public record NeighbourhoodWindow(int size) implements Pattern {
     public NeighbourhoodWindow {
@@ -36,13 +37,13 @@ public record NeighbourhoodWindow(int size) implements Pattern {
             return SparsePlan.uniform(ctx, causalWindow(ctx), name());
         }
         var p = ctx.basePredicate().withNeighbourhood(size);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, p);
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nk = ctx.keyLength();
         for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             if (nk > 0) {
                 long lo = p.neighbourhoodStart((long) start + ctx.queryOffset(), nk);
                 long hi = Math.min(nk - 1L, p.neighbourhoodStart((long) start + count - 1 + ctx.queryOffset(), nk) + size - 1);
@@ -55,12 +56,12 @@ public record NeighbourhoodWindow(int size) implements Pattern {
 
     /** The causal neighbourhood: the band {@code 0 ≤ p − k ≤ size − 1}. */
     private HeadLayout causalWindow(PlanContext ctx) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, size - 1));
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, size - 1));
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             long lo = Math.max(0, (long) start + ctx.queryOffset() - size + 1);
             long hi = Math.min(ctx.keyLength() - 1L, (long) start + count - 1 + ctx.queryOffset());
             if (lo <= hi) {

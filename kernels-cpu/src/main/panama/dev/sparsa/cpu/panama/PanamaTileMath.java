@@ -1,4 +1,8 @@
-package dev.sparsa.cpu;
+package dev.sparsa.cpu.panama;
+
+import dev.sparsa.cpu.KernelFlavour;
+import dev.sparsa.cpu.SoftCapArithmetic;
+import dev.sparsa.cpu.TileMath;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -9,8 +13,9 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The Vector API tile arithmetic. Loaded only by name through {@link TileMathProvider}, so that no
- * other class touches {@code jdk.incubator.vector}; its constructor declines (throws {@link
+ * The Vector API tile arithmetic. Loaded only by name through the CPU backend's provider (after
+ * {@code dev.sparsa.internal.VectorModule} found {@code jdk.incubator.vector}), so that no class
+ * outside this package touches the Vector API; its constructor declines (throws {@link
  * UnsupportedOperationException}) when the vectors would be too narrow to pay.
  *
  * <p>The species is a static final, chosen once per JVM: the platform's preferred width, or the
@@ -23,14 +28,22 @@ import jdk.incubator.vector.VectorSpecies;
  * Tails (an odd row-vector, fewer than 4 keys or rows, an odd column-vector) run in smaller
  * kernels of the same arithmetic, so a row's result never depends on which kernel handled it.
  */
-final class PanamaTileMath implements TileMath {
-    static final VectorSpecies<Float> F = floatSpecies();
-    static final int L = F.length();
+public final class PanamaTileMath implements TileMath {
+    /** The species every loop uses. */
+    public static final VectorSpecies<Float> F = floatSpecies();
+    /** Its f32 lane count. */
+    public static final int L = F.length();
     private static final VectorSpecies<Integer> I = F.withLanes(int.class);
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class,
             VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 2)));
 
-    PanamaTileMath() {
+    /**
+     * The arithmetic at the chosen width.
+     *
+     * @throws UnsupportedOperationException when the vectors are too narrow to pay or the forced
+     *     width is not one of 128, 256, 512
+     */
+    public PanamaTileMath() {
         if (L < 4) {
             throw new UnsupportedOperationException("the preferred f32 vector has only " + L
                     + " lane(s); the scalar kernel is as fast");
@@ -42,7 +55,7 @@ final class PanamaTileMath implements TileMath {
     }
 
     private static VectorSpecies<Float> floatSpecies() {
-        String bits = System.getProperty(TileMathProvider.VECTOR_BITS_PROPERTY);
+        String bits = System.getProperty(TileMath.VECTOR_BITS_PROPERTY);
         if (bits == null || bits.isBlank()) {
             return FloatVector.SPECIES_PREFERRED;
         }
@@ -50,7 +63,7 @@ final class PanamaTileMath implements TileMath {
             case "128" -> FloatVector.SPECIES_128;
             case "256" -> FloatVector.SPECIES_256;
             case "512" -> FloatVector.SPECIES_512;
-            default -> throw new UnsupportedOperationException("-D" + TileMathProvider.VECTOR_BITS_PROPERTY + "="
+            default -> throw new UnsupportedOperationException("-D" + TileMath.VECTOR_BITS_PROPERTY + "="
                     + bits + " is not one of 128, 256, 512");
         };
     }
@@ -355,7 +368,7 @@ final class PanamaTileMath implements TileMath {
      * for {@code e^r}, and {@code 2^n} built in the exponent bits. Arguments below −87.3 (and −∞)
      * give exactly 0, so masked scores contribute nothing.
      */
-    static FloatVector exp(FloatVector x) {
+    public static FloatVector exp(FloatVector x) {
         VectorMask<Float> tiny = x.compare(VectorOperators.LT, EXP_MIN);
         FloatVector xc = x.blend(EXP_MIN, tiny);
         FloatVector t = xc.fma(LOG2E, ROUNDER);

@@ -1,4 +1,4 @@
-package dev.sparsa.patterns.support;
+package dev.sparsa.patterns;
 
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.plan.PlanContext;
@@ -6,6 +6,10 @@ import dev.sparsa.plan.SparsePlan;
 
 /** Base of estimators: {@link #plan(PlanContext)} without Q and K is refused. */
 public abstract class DataDependentPattern implements Pattern {
+    /** For subclasses: an estimator that plans from Q and K. */
+    protected DataDependentPattern() {
+    }
+
     @Override
     public final boolean dataDependent() {
         return true;

@@ -1,19 +1,22 @@
-package dev.sparsa.plan;
+package dev.sparsa.internal;
 
 import java.util.Arrays;
 
-/** A growable {@code int[]} for plan builders (no boxing). */
-final class IntList {
+/**
+ * A growable {@code int[]} (no boxing): the one list and pool type of the plan builders, the pattern
+ * encoders and the device upload. Not thread-safe.
+ */
+public final class IntList {
     private int[] a = new int[16];
     private int n;
 
-    static IntList of(int first) {
+    public static IntList of(int first) {
         IntList l = new IntList();
         l.add(first);
         return l;
     }
 
-    void add(int v) {
+    public void add(int v) {
         if (n == a.length) {
             a = Arrays.copyOf(a, n * 2);
         }
@@ -21,7 +24,7 @@ final class IntList {
     }
 
     /** Appends {@code src[from, to)}. */
-    void addAll(int[] src, int from, int to) {
+    public void addAll(int[] src, int from, int to) {
         int m = to - from;
         if (n + m > a.length) {
             a = Arrays.copyOf(a, Math.max(n + m, a.length * 2));
@@ -30,42 +33,49 @@ final class IntList {
         n += m;
     }
 
+    /** Appends a whole block and returns the index of its first element (a pool of blocks). */
+    public int append(int[] block) {
+        int at = n;
+        addAll(block, 0, block.length);
+        return at;
+    }
+
     /** Makes room for {@code more} appends without regrowing. */
-    void reserve(int more) {
+    public void reserve(int more) {
         if ((long) n + more > a.length) {
             a = Arrays.copyOf(a, (int) Math.min(Integer.MAX_VALUE - 8, (long) n + more));
         }
     }
 
     /** Appends every element of another list. */
-    void addAll(IntList other) {
+    public void addAll(IntList other) {
         addAll(other.a, 0, other.n);
     }
 
-    int get(int i) {
+    public int get(int i) {
         return a[i];
     }
 
     /** The backing array: elements {@code [0, size())} are the list's; valid until the next append. */
-    int[] array() {
+    public int[] array() {
         return a;
     }
 
     /** Empties the list, keeping its capacity; returns it. */
-    IntList cleared() {
+    public IntList cleared() {
         n = 0;
         return this;
     }
 
-    int size() {
+    public int size() {
         return n;
     }
 
-    int[] toArray() {
+    public int[] toArray() {
         return Arrays.copyOf(a, n);
     }
 
-    int[] sortedDistinct() {
+    public int[] sortedDistinct() {
         int[] s = toArray();
         Arrays.sort(s);
         int m = 0;

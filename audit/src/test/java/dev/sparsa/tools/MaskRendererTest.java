@@ -1,4 +1,4 @@
-package dev.sparsa.patterns.render;
+package dev.sparsa.tools;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,4 +1,4 @@
-package dev.sparsa.patterns.render;
+package dev.sparsa.tools;
 
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.DType;

@@ -1,7 +1,13 @@
-package dev.sparsa.cuda;
+package dev.sparsa.bench.gpu;
 
 import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.cuda.CudaBackend;
+import dev.sparsa.cuda.CudaDevice;
+import dev.sparsa.cuda.CudaEvents;
+import dev.sparsa.cuda.CudaStream;
+import dev.sparsa.cuda.CudaTensors;
 import dev.sparsa.pattern.Dense;
+import dev.sparsa.patterns.Patterns;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
@@ -30,7 +36,7 @@ import java.util.SplittableRandom;
  * random block mask as {@code blocks-N.bin} (int32 little-endian: nTiles, nBlocks, then per tile a
  * count and nBlocks indices, −1 padded) so that the PyTorch harness builds an equal BlockMask.
  *
- * <p>Usage: {@code java dev.sparsa.cuda.CudaBench [--n 8192,32768] [--iters 30] [--warmup 5] [--masks DIR] [--patterns dense,causal,window-1024,block-sparse-10%]}
+ * <p>Usage: {@code java dev.sparsa.bench.gpu.CudaBench [--n 8192,32768] [--iters 30] [--warmup 5] [--masks DIR] [--patterns dense,causal,window-1024,block-sparse-10%]}
  */
 public final class CudaBench {
     private CudaBench() {
@@ -104,45 +110,38 @@ public final class CudaBench {
         }
     }
 
-    /** Causal sliding window of {@code w} keys (δ in [0, w−1]): full blocks inside, partial ones at the edges. */
+    /** Causal sliding window of {@code w} keys (δ in [0, w−1]): the library's sliding window without sinks. */
     static SparsePlan window(PlanContext ctx, int w) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, w - 1));
-        int rows = ctx.geometry().tileRows();
-        int cols = ctx.geometry().blockCols();
-        b.tilesByPredicate(t -> Math.floorDiv(t * rows - (w - 1), cols), t -> ((t + 1) * rows - 1) / cols);
-        return SparsePlan.uniform(ctx, b.build(), "window-" + w);
+        return Patterns.slidingWindow(w).plan(ctx);
     }
 
-    /** Random block-sparse (all heads share one layout), each (tile, block) kept with probability {@code p}. */
+    /**
+     * The library's seeded random block-sparse selection ({@link Patterns#randomBlockSparse}: each
+     * (tile, block) kept with probability {@code p}, all heads sharing one layout); with {@code dump}
+     * the kept blocks are also written for the PyTorch harness.
+     */
     static SparsePlan randomBlocks(PlanContext ctx, double p, long seed, Path dump) throws IOException {
-        SplittableRandom rnd = new SplittableRandom(seed);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
-        int tiles = ctx.queryTiles();
-        int blocks = ctx.keyBlocks();
-        int rows = ctx.geometry().tileRows();
-        ByteBuffer bb = ByteBuffer.allocate(4 * (2 + tiles * (1 + blocks))).order(ByteOrder.LITTLE_ENDIAN);
-        bb.putInt(tiles).putInt(blocks);
-        for (int t = 0; t < tiles; t++) {
-            HeadLayout.Builder.Tile tile = b.tile(t * rows, Math.min(rows, ctx.queryLength() - t * rows));
-            int[] kept = new int[blocks];
-            int c = 0;
-            for (int blk = 0; blk < blocks; blk++) {
-                if (rnd.nextDouble() < p) {
-                    tile.full(blk);
-                    kept[c++] = blk;
+        SparsePlan plan = Patterns.randomBlockSparse(p, seed).plan(ctx);
+        if (dump != null) {
+            HeadLayout h = plan.layouts().get(0);
+            int tiles = h.tileCount();
+            int blocks = ctx.keyBlocks();
+            ByteBuffer bb = ByteBuffer.allocate(4 * (2 + tiles * (1 + blocks))).order(ByteOrder.LITTLE_ENDIAN);
+            bb.putInt(tiles).putInt(blocks);
+            for (int t = 0; t < tiles; t++) {
+                int c = h.fullEnd(t) - h.fullStart(t);
+                if (h.partialEnd(t) > h.partialStart(t)) {
+                    throw new IllegalStateException("a non-causal random block layout has only full blocks");
+                }
+                bb.putInt(c);
+                for (int i = 0; i < blocks; i++) {
+                    bb.putInt(i < c ? h.fullBlock(h.fullStart(t) + i) : -1);
                 }
             }
-            tile.end();
-            bb.putInt(c);
-            for (int i = 0; i < blocks; i++) {
-                bb.putInt(i < c ? kept[i] : -1);
-            }
-        }
-        if (dump != null) {
             Files.createDirectories(dump.getParent());
             Files.write(dump, bb.array());
         }
-        return SparsePlan.uniform(ctx, b.build(), "random-blocks-" + p);
+        return plan;
     }
 
     private static Tensor randomDevice(CudaDevice dev, int b, int h, int n, int d, long seed) {

@@ -1,4 +1,4 @@
-package dev.sparsa.patterns.render;
+package dev.sparsa.tools;
 
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.Patterns;
