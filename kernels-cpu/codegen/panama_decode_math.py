@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes kernels-cpu/src/main/java/dev/sparsa/cpu/PanamaDecodeMath.java.
+"""Writes kernels-cpu/src/main/panama/dev/sparsa/cpu/panama/PanamaDecodeMath.java.
 
 The vector decode kernels exist for f32 and bf16 rows, each read from a native segment or from the
 Java array behind a heap segment. The four variants differ only in their loads, and C2 does not
@@ -335,6 +335,6 @@ for t in ('F32', 'Bf16', 'F32A', 'Bf16A'):
             'Bf16A': 'bf16 rows in a short[]'}[t]
     body += f'\n    // ---------------------------------------------------------------- {what}\n'
     body += typed(scores(t) + bounds(t) + accumulate(t), t)
-target = os.path.join(here, '..', 'src', 'main', 'java', 'dev', 'sparsa', 'cpu', 'PanamaDecodeMath.java')
+target = os.path.join(here, '..', 'src', 'main', 'panama', 'dev', 'sparsa', 'cpu', 'panama', 'PanamaDecodeMath.java')
 with open(target, 'w') as f:
     f.write(head + body + '}\n')

@@ -118,6 +118,7 @@ final class DecodeCommand implements Callable<Integer> {
         int reps = repeat != null ? repeat : quick ? 3 : 7;
         validate(h, kvh, n, d, reps);
         List<DType> types = dtypes.stream().map(DType::parse).toList();
+        requireHeap(h, kvh, n, d, types, Runtime.getRuntime().maxMemory());
         List<AttentionBackend> backends = backendName == null ? Backends.available() : List.of(Backends.get(backendName));
         for (AttentionBackend b : backends) {
             if (!b.availability().available()) {
@@ -227,6 +228,31 @@ final class DecodeCommand implements Callable<Integer> {
         }
         if (sinks < 0) {
             throw new IllegalArgumentException("--sinks: must be >= 0, got " + sinks);
+        }
+    }
+
+    /**
+     * Heap one dtype's rows need, in bytes (the caches of one dtype are dropped before the next):
+     * the contiguous and the paged cache (K, V and the page bounds), one sequence's K and V gathered
+     * in f32 for the oracle, the f32 chunks the generator appends, and a fixed 64 MiB for the JVM.
+     */
+    long heapNeeded(int h, int kvh, int n, int d, List<DType> types) {
+        long size = types.stream().mapToLong(t -> t == DType.F32 ? 4 : 2).max().orElse(4);
+        long pages = (long) batch * ((n + (long) pageSize - 1) / pageSize);
+        long contiguous = 2L * batch * kvh * n * d * size;
+        long paged = 2L * pages * kvh * pageSize * d * size + 2L * pages * kvh * d * size;
+        long oracle = 2L * kvh * n * d * 4 + 8L * batch * h * rows * d;
+        long generator = 2L * kvh * 1024 * d * 4;
+        return contiguous + paged + oracle + generator + (64L << 20);
+    }
+
+    /** Refuses a problem that would not fit the heap, before allocating any of it. */
+    private void requireHeap(int h, int kvh, int n, int d, List<DType> types, long maxHeap) {
+        long need = heapNeeded(h, kvh, n, d, types);
+        if (need > maxHeap) {
+            throw new IllegalArgumentException(String.format("-n/--kv-length: B=%d KV heads %d N=%d D=%d needs about %.1f"
+                    + " GiB of heap, the JVM has %.1f GiB; lower -n, --kv-heads, -b or -d, or raise -Xmx (JAVA_OPTS)",
+                    batch, kvh, n, d, need / (double) (1L << 30), maxHeap / (double) (1L << 30)));
         }
     }
 

@@ -57,7 +57,8 @@ class DecodeCommandTest {
     void badFlagsGiveOneLineAndExitTwo() {
         for (String[] args : List.of(new String[] {"decode", "--rows", "65"}, new String[] {"decode", "--page-size", "12"},
                 new String[] {"decode", "--budgets", "0"}, new String[] {"decode", "-H", "6", "--kv-heads", "4"},
-                new String[] {"decode", "--no-such-flag"}, new String[] {"decode", "--rows", "many"})) {
+                new String[] {"decode", "--no-such-flag"}, new String[] {"decode", "--rows", "many"},
+                new String[] {"decode", "-n", "1000000000"})) {
             String[] r = run(args);
             assertEquals("2", r[0], String.join(" ", args) + ": " + r[2]);
             assertEquals(1, r[2].strip().lines().count(), String.join(" ", args) + ": " + r[2]);

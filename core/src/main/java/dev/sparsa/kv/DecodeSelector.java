@@ -1,8 +1,8 @@
 package dev.sparsa.kv;
 
+import dev.sparsa.spec.Workers;
 import dev.sparsa.tensor.Tensor;
 import java.util.Arrays;
-import java.util.function.IntConsumer;
 
 /**
  * Plans a {@link DecodePattern} into a {@link DecodeSelection} for one call: the rules of each
@@ -44,35 +44,28 @@ public final class DecodeSelector {
      *     one entry per KV head, or Quest runs on a cache without page bounds
      */
     public static DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeScorer scorer) {
-        return select(q, cache, pattern, scorer, (count, body) -> {
-            for (int i = 0; i < count; i++) {
-                body.accept(i);
-            }
-        });
-    }
-
-    /**
-     * Runs {@code body} for indices {@code 0 .. count − 1}, on any threads, and returns when all have
-     * run (rethrowing the first failure).
-     */
-    @FunctionalInterface
-    public interface ForEach {
-        void run(int count, IntConsumer body);
+        return select(q, cache, pattern, scorer, Workers.callerOnly());
     }
 
     /**
      * As {@link #select(Tensor, KvCache, DecodePattern, DecodeScorer)}, choosing for the (sequence, KV
-     * head) pairs through {@code forEach} (possibly in parallel: the scorer is then called from
-     * several threads, for distinct pairs). The result does not depend on the order.
+     * head) pairs on {@code workers} (possibly in parallel: the scorer is then called from several
+     * threads, for distinct pairs). The result does not depend on the order or the thread count.
+     *
+     * @throws java.util.concurrent.CancellationException if a worker was interrupted before every pair
+     *     was chosen
      */
     public static DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeScorer scorer,
-                                         ForEach forEach) {
+                                         Workers workers) {
+        if (workers == null) {
+            throw new IllegalArgumentException("workers: must not be null");
+        }
         check(q, cache, pattern);
         int rows = q.seqLen();
         int[] lengths = cache.lengths();
         int heads = cache.kvHeads();
         int[][] chosen = new int[cache.batch() * heads][];
-        forEach.run(chosen.length, u -> {
+        workers.forEach(chosen.length, u -> {
             int b = u / heads;
             int g = u % heads;
             DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;

@@ -6,6 +6,7 @@ import dev.sparsa.kv.KeySpans;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.SplitKv;
 import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Workers;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.LseMerge;
 import dev.sparsa.tensor.Tensor;
@@ -14,7 +15,6 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.Executor;
 
 /**
  * One decode call on the CPU. A work unit is one (sequence, KV head): its query vectors (the group's
@@ -308,10 +308,15 @@ final class CpuDecode {
         }
     }
 
-    /** Runs every item on up to {@code workers} threads (the caller's among them), then merges. */
-    void execute(Executor executor, int workers) {
+    /**
+     * Runs every item on {@code workers} (the calling thread among them), then merges split units.
+     *
+     * @throws java.util.concurrent.CancellationException if a worker was interrupted before the items
+     *     were done (the output and LSE are then incomplete; no merge runs)
+     */
+    void execute(Workers workers) {
         List<long[]> items = items();
-        CpuParallel.run(items.size(), i -> run((int) items.get(i)[0], (int) items.get(i)[1]), executor, workers);
+        workers.forEach(items.size(), i -> run((int) items.get(i)[0], (int) items.get(i)[1]));
         mergeSplitUnits();
     }
 }

@@ -8,14 +8,16 @@ import java.lang.foreign.MemorySegment;
  * read once from the cache (f32 or bf16, in place; f16 rows are widened by the caller) for every query
  * vector of a KV group. Implementations differ only in how they compute (plain loops, Vector API);
  * for one implementation a query vector's result depends only on its own data and the key order,
- * so paged and contiguous caches, and any split of the work, give bitwise the same numbers.
+ * so paged and contiguous caches, and any split of the work, give bitwise the same numbers. Public
+ * only so that the Vector API flavour ({@code dev.sparsa.cpu.panama}, compiled apart) can implement
+ * it; applications decode through {@link CpuBackend}.
  *
  * <p>Layouts: {@code q[x·ldQ + d]} the query vectors (already scaled), zero past {@code dim} up to
  * {@code ldQ}; keys and values are rows of {@code dtype} at byte offsets {@code kOff[j]}/{@code
  * vOff[j]} of a segment; {@code s[x·ldS + j]} scores then probabilities (keys along a row, {@code
  * ldS} a multiple of every lane count and at least the block); {@code o[x·ldO + c]} running outputs.
  */
-interface DecodeMath {
+public interface DecodeMath {
 
     /** Which flavour this is. */
     KernelFlavour flavour();

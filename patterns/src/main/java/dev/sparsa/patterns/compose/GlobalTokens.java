@@ -15,7 +15,7 @@ import java.util.Arrays;
  * its own it is only the global part; unite it with a local pattern ({@link Union}) for
  * Longformer/BigBird.
  *
- * @throws IllegalArgumentException if a row or column is negative
+ * <p>Throws {@link IllegalArgumentException} if a row or column is negative
  */
 public final class GlobalTokens implements Pattern {
     private final int[] rows;
