@@ -47,10 +47,10 @@ import java.util.concurrent.Executor;
  * same workers under the same rules: caller-runs, cancellable between work items, on the calling
  * thread alone when Q, the output, the LSE or the cache's storage is confined to it.
  *
- * <p>Thread-safe: concurrent {@code forward} and {@code decode} calls are allowed. The no-argument constructor (used by
- * {@link java.util.ServiceLoader}) picks the best flavour and the process-wide {@link
- * Workers#shared()} pool ({@code availableProcessors()} workers, daemon threads released when idle),
- * which estimator planning uses too.
+ * <p>Thread-safe: concurrent {@code forward} and {@code decode} calls are allowed. The no-argument
+ * constructor (used by {@link java.util.ServiceLoader}) picks the best flavour and the process-wide
+ * {@link Workers#shared()} pool ({@code availableProcessors()} workers, daemon threads released when
+ * idle), which estimator planning uses too.
  */
 public final class CpuBackend implements AttentionBackend {
     /** Largest head or value dimension the kernel runs. */
