@@ -28,9 +28,10 @@ import dev.sparsa.tensor.Tensor;
  * run, so a run cannot contradict its plan.
  *
  * <p>Decode (one to {@value DecodeArguments#MAX_QUERY_ROWS} query rows per sequence against a {@link
- * KvCache}) goes through {@link #decode}, its sparse selections through {@link #select}, and chunked
- * prefill against a cache through {@link #forward(PreparedPlan, Tensor, KvCache, int, Tensor, Tensor,
- * RunOptions)}. A backend without a decode kernel says so through {@link #decodeRefusal}.
+ * KvCache}) goes through {@link #decode}, its sparse selections through {@link #select} (both in
+ * one step: {@link #selectAndDecode}), and chunked prefill against a cache through {@link
+ * #forward(PreparedPlan, Tensor, KvCache, int, Tensor, Tensor, RunOptions)}. A backend without a
+ * decode kernel says so through {@link #decodeRefusal}.
  *
  * <p>Implementations are thread-safe: concurrent {@code forward} calls are allowed.
  */
@@ -111,6 +112,9 @@ public interface AttentionBackend {
      *     any kernel runs
      * @throws IllegalStateException if the prepared plan is closed
      * @throws BackendUnavailableException if the backend is not available here
+     * @throws java.util.concurrent.CancellationException if the calling thread (or a thread working
+     *     for the call) is interrupted before the work is done; the interrupt status stays set and the
+     *     output and LSE are undefined
      */
     void forward(PreparedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options);
 
@@ -206,12 +210,13 @@ public interface AttentionBackend {
      * Sparse decode with a pattern selected for this step: {@link #select} then {@link #decode(Tensor,
      * KvCache, DecodeSelection, Tensor, Tensor, DecodeOptions)}. Backends may override it to choose and
      * attend in one pass where the cache lives (no selection object in between); the result is the
-     * same as the two steps'.
+     * same as the two steps'. (A name of its own, not a {@code decode} overload: callers pass null
+     * as the selection of dense decode.)
      *
      * @throws IllegalArgumentException as {@link #select} and {@link #decode(Tensor, KvCache,
      *     DecodeSelection, Tensor, Tensor, DecodeOptions)}
      */
-    default void decode(Tensor q, KvCache cache, DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions options) {
+    default void selectAndDecode(Tensor q, KvCache cache, DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions options) {
         if (pattern == null) {
             throw new IllegalArgumentException("pattern: must not be null (DecodePattern.dense() for dense decode)");
         }

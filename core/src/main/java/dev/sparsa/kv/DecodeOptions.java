@@ -8,7 +8,7 @@ import dev.sparsa.tensor.DType;
  * finiteness scan of Q) and the split-KV choice. Decode is always causal with the step's rows at the
  * end of each sequence, so there is no causal flag or query offset here. Immutable.
  *
- * @throws IllegalArgumentException if an argument is null
+ * <p>Throws {@link IllegalArgumentException} if an argument is null.
  */
 public record DecodeOptions(RunOptions run, SplitKv split) {
 

@@ -82,7 +82,7 @@ public sealed interface DecodePattern permits DecodePattern.Dense, DecodePattern
     /**
      * StreamingLLM's attention sinks plus a recent window.
      *
-     * @throws IllegalArgumentException if a size is negative or both are 0
+     * <p>Throws {@link IllegalArgumentException} if a size is negative or both are 0.
      */
     record SinkWindow(int sinks, int window) implements DecodePattern {
         public SinkWindow {
@@ -103,7 +103,7 @@ public sealed interface DecodePattern permits DecodePattern.Dense, DecodePattern
     /**
      * Quest's page selection with optional forced sinks and window.
      *
-     * @throws IllegalArgumentException if {@code tokenBudget < 1} or a forced size is negative
+     * <p>Throws {@link IllegalArgumentException} if {@code tokenBudget < 1} or a forced size is negative.
      */
     record Quest(int tokenBudget, int sinks, int window) implements DecodePattern {
         public Quest {
@@ -142,8 +142,8 @@ public sealed interface DecodePattern permits DecodePattern.Dense, DecodePattern
     /**
      * Exact top-k tokens by score with optional forced sinks and window.
      *
-     * @throws IllegalArgumentException if {@code tokens < 0}, a forced size is negative, or nothing
-     *     at all would be admitted
+     * <p>Throws {@link IllegalArgumentException} if {@code tokens < 0}, a forced size is negative, or
+     * nothing at all would be admitted.
      */
     record TopK(int tokens, int sinks, int window) implements DecodePattern {
         public TopK {
@@ -177,8 +177,8 @@ public sealed interface DecodePattern permits DecodePattern.Dense, DecodePattern
     /**
      * One pattern per KV head.
      *
-     * @throws IllegalArgumentException if the list is empty, holds null, or nests another {@code
-     *     PerKvHead}
+     * <p>Throws {@link IllegalArgumentException} if the list is empty, holds null, or nests another
+     * {@code PerKvHead}.
      */
     record PerKvHead(List<DecodePattern> heads) implements DecodePattern {
         public PerKvHead {

@@ -133,12 +133,18 @@ public final class DecodeSelection {
         if (dense[e] || key < sinks[e] || rowPos - key < window[e]) {
             return true;
         }
-        for (int i = spanOffsets[e]; i < spanOffsets[e + 1]; i++) {
-            if (key >= spanStarts[i] && key < spanEnds[i]) {
-                return true;
+        // the last chosen span starting at or before the key (spans are ascending and disjoint)
+        int lo = spanOffsets[e];
+        int hi = spanOffsets[e + 1] - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            if (spanStarts[mid] <= key) {
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
             }
         }
-        return false;
+        return hi >= spanOffsets[e] && key < spanEnds[hi];
     }
 
     /**

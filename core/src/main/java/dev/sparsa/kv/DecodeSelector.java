@@ -1,5 +1,6 @@
 package dev.sparsa.kv;
 
+import dev.sparsa.spec.Workers;
 import dev.sparsa.tensor.Tensor;
 import java.util.Arrays;
 
@@ -43,26 +44,51 @@ public final class DecodeSelector {
      *     one entry per KV head, or Quest runs on a cache without page bounds
      */
     public static DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeScorer scorer) {
+        return select(q, cache, pattern, scorer, Workers.callerOnly());
+    }
+
+    /**
+     * As {@link #select(Tensor, KvCache, DecodePattern, DecodeScorer)}, choosing for the (sequence, KV
+     * head) pairs on {@code workers} (possibly in parallel: the scorer is then called from several
+     * threads, for distinct pairs). The result does not depend on the order or the thread count.
+     *
+     * @throws java.util.concurrent.CancellationException if a worker was interrupted before every pair
+     *     was chosen
+     */
+    public static DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeScorer scorer,
+                                         Workers workers) {
+        if (workers == null) {
+            throw new IllegalArgumentException("workers: must not be null");
+        }
         check(q, cache, pattern);
         int rows = q.seqLen();
         int[] lengths = cache.lengths();
-        DecodeSelection.Builder sel = DecodeSelection.builder(cache.batch(), cache.kvHeads(), lengths)
-                .describe(pattern.name());
+        int heads = cache.kvHeads();
+        int[][] chosen = new int[cache.batch() * heads][];
+        workers.forEach(chosen.length, u -> {
+            int b = u / heads;
+            int g = u % heads;
+            DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
+            chosen[u] = switch (p) {
+                case DecodePattern.Quest quest -> chooseQuest((PagedKvCache) cache, b, g, lengths[b], quest, scorer);
+                case DecodePattern.TopK top -> chooseTopK(b, g, lengths[b], rows, top, scorer);
+                default -> null;
+            };
+        });
+        DecodeSelection.Builder sel = DecodeSelection.builder(cache.batch(), heads, lengths).describe(pattern.name());
         for (int b = 0; b < cache.batch(); b++) {
-            for (int g = 0; g < cache.kvHeads(); g++) {
+            for (int g = 0; g < heads; g++) {
                 DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
                 switch (p) {
                     case DecodePattern.Dense d -> sel.dense(b, g);
                     case DecodePattern.SinkWindow sw -> sel.forced(b, g, sw.sinks(), sw.window());
-                    case DecodePattern.Quest quest -> {
-                        sel.forced(b, g, quest.sinks(), quest.window());
-                        chooseQuest((PagedKvCache) cache, b, g, lengths[b], quest, scorer, sel);
-                    }
-                    case DecodePattern.TopK top -> {
-                        sel.forced(b, g, top.sinks(), top.window());
-                        chooseTopK(b, g, lengths[b], rows, top, scorer, sel);
-                    }
+                    case DecodePattern.Quest quest -> sel.forced(b, g, quest.sinks(), quest.window());
+                    case DecodePattern.TopK top -> sel.forced(b, g, top.sinks(), top.window());
                     case DecodePattern.PerKvHead nested -> throw new IllegalArgumentException("pattern: nested per-head");
+                }
+                int[] spans = chosen[b * heads + g];
+                for (int i = 0; spans != null && i < spans.length; i += 2) {
+                    sel.span(b, g, spans[i], spans[i + 1]);
                 }
             }
         }
@@ -92,47 +118,55 @@ public final class DecodeSelector {
                 || (p instanceof DecodePattern.PerKvHead per && per.heads().stream().anyMatch(DecodeSelector::usesQuest));
     }
 
-    private static void chooseQuest(PagedKvCache cache, int b, int g, int length, DecodePattern.Quest quest,
-                                    DecodeScorer scorer, DecodeSelection.Builder sel) {
+    /** Quest's chosen spans {@code [s0, e0, s1, e1, …]}, ascending. */
+    private static int[] chooseQuest(PagedKvCache cache, int b, int g, int length, DecodePattern.Quest quest,
+                                     DecodeScorer scorer) {
         int pageSize = cache.pageSize();
         int pages = (length + pageSize - 1) / pageSize;
         int budget = quest.pageBudget(pageSize);
         if (pages <= budget) {
-            if (length > 0) {
-                sel.span(b, g, 0, length);
-            }
-            return;
+            return length > 0 ? new int[] {0, length} : new int[0];
         }
         int candidates = pages - 1;
-        int[] table = cache.blockTable(b);
         float[] bound = new float[candidates];
-        scorer.questBounds(b, g, table, candidates, bound);
+        scorer.questBounds(b, g, cache.blockTable(b), candidates, bound);
         int[] chosen = best(bound, candidates, budget - 1);
-        for (int pg : chosen) {
-            sel.span(b, g, pg * pageSize, (pg + 1) * pageSize);
+        int[] spans = new int[2 * chosen.length + 2];
+        for (int i = 0; i < chosen.length; i++) {
+            spans[2 * i] = chosen[i] * pageSize;
+            spans[2 * i + 1] = (chosen[i] + 1) * pageSize;
         }
-        sel.span(b, g, candidates * pageSize, length);
+        spans[2 * chosen.length] = candidates * pageSize;
+        spans[2 * chosen.length + 1] = length;
+        return spans;
     }
 
-    private static void chooseTopK(int b, int g, int length, int rows, DecodePattern.TopK top, DecodeScorer scorer,
-                                   DecodeSelection.Builder sel) {
+    /** Top-k's chosen spans (runs of chosen keys), ascending. */
+    private static int[] chooseTopK(int b, int g, int length, int rows, DecodePattern.TopK top, DecodeScorer scorer) {
         int from = Math.min(top.sinks(), length);
         int to = top.window() > 0 ? (int) Math.max(0, Math.min(length, (long) length - rows - top.window() + 1)) : length;
         if (to <= from || top.tokens() == 0) {
-            return;
+            return new int[0];
         }
         int n = to - from;
         if (n <= top.tokens()) {
-            sel.span(b, g, from, to);
-            return;
+            return new int[] {from, to};
         }
         float[] score = new float[n];
         scorer.keyScores(b, g, from, to, score);
         int[] chosen = best(score, n, top.tokens());
+        int[] spans = new int[2 * chosen.length];
+        int c = 0;
         for (int i = 0; i < chosen.length; i++) {
-            chosen[i] += from;
+            int key = chosen[i] + from;
+            if (c > 0 && spans[c - 1] == key) {
+                spans[c - 1] = key + 1;
+            } else {
+                spans[c++] = key;
+                spans[c++] = key + 1;
+            }
         }
-        sel.keys(b, g, chosen, 0, chosen.length);
+        return java.util.Arrays.copyOf(spans, c);
     }
 
     /**
@@ -145,20 +179,73 @@ public final class DecodeSelector {
             Arrays.setAll(all, i -> i);
             return all;
         }
-        long[] keyed = new long[n];
+        if (k <= 0) {
+            return new int[0];
+        }
+        int[] keyed = new int[n];
         for (int i = 0; i < n; i++) {
             float s = score[i];
-            int bits = Float.isNaN(s) ? Integer.MIN_VALUE : order(s);
-            // ascending sort of (−score, index): the best first, lower index first among equals
-            keyed[i] = ((long) ~bits << 32) | i;
+            keyed[i] = Float.isNaN(s) ? Integer.MIN_VALUE : order(s);
         }
-        Arrays.sort(keyed);
+        // the k-th largest key by selection (expected linear time), then the keys above it and the
+        // lowest-indexed of those equal to it
+        int[] work = keyed.clone();
+        int threshold = kthLargest(work, k);
+        int above = 0;
+        for (int i = 0; i < n; i++) {
+            if (keyed[i] > threshold) {
+                above++;
+            }
+        }
+        int ties = k - above;
         int[] out = new int[k];
-        for (int i = 0; i < k; i++) {
-            out[i] = (int) keyed[i];
+        int c = 0;
+        for (int i = 0; i < n; i++) {
+            if (keyed[i] > threshold || (keyed[i] == threshold && ties-- > 0)) {
+                out[c++] = i;
+            }
         }
-        Arrays.sort(out);
         return out;
+    }
+
+    /** The k-th largest of {@code a} (1-based), reordering {@code a}: Hoare selection with median-of-three pivots. */
+    private static int kthLargest(int[] a, int k) {
+        int lo = 0;
+        int hi = a.length - 1;
+        int target = k - 1; // index in descending order
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            int pivot = median(a[lo], a[mid], a[hi]);
+            int i = lo;
+            int j = hi;
+            while (i <= j) {
+                while (a[i] > pivot) {
+                    i++;
+                }
+                while (a[j] < pivot) {
+                    j--;
+                }
+                if (i <= j) {
+                    int t = a[i];
+                    a[i] = a[j];
+                    a[j] = t;
+                    i++;
+                    j--;
+                }
+            }
+            if (target <= j) {
+                hi = j;
+            } else if (target >= i) {
+                lo = i;
+            } else {
+                return a[target];
+            }
+        }
+        return a[target];
+    }
+
+    private static int median(int a, int b, int c) {
+        return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
     }
 
     /** A signed int with the order of the floats (−0 and 0 equal). */

@@ -20,11 +20,12 @@ package dev.sparsa.kv;
  * <p>{@link #fixed(int)} and {@link #none()} override the rule (tests, reproducing a run on another
  * machine).
  *
+ * <p>Throws {@link IllegalArgumentException} if a parameter is out of range.
+ *
  * @param fixedChunkKeys {@code 0} for the rule, else the chunk length ({@link Integer#MAX_VALUE}: no
  *                       split)
  * @param minChunkKeys   the rule's shortest chunk
  * @param itemsPerWorker the rule's work items per worker
- * @throws IllegalArgumentException if a parameter is out of range
  */
 public record SplitKv(int fixedChunkKeys, int minChunkKeys, int itemsPerWorker) {
     /** Chunk lengths of the rule are multiples of this many keys. */

@@ -39,56 +39,75 @@ public final class ReferenceDecode {
         int dv = s.valueDim();
         double[] out = new double[s.slices() * rows * dv];
         double[] lse = new double[s.slices() * rows];
+        double[] qv = new double[dim];
+        float[] row = new float[Math.max(dim, dv)];
         for (int b = 0; b < s.batch(); b++) {
             int length = cache.length(b);
             Tensor k = cache.keys(b).toHost();
             Tensor v = cache.values(b).toHost();
-            for (int h = 0; h < s.qHeads(); h++) {
-                int g = s.kvHeadOf(h);
-                int slice = b * s.qHeads() + h;
-                for (int r = 0; r < rows; r++) {
-                    long pos = (long) length - rows + r;
-                    int at = slice * rows + r;
-                    double[] scores = new double[length];
-                    boolean[] admitted = new boolean[length];
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int key = 0; key < length; key++) {
-                        boolean ok = selection == null ? key <= pos : selection.admits(b, g, length, pos, key);
-                        if (!ok) {
+            for (int g = 0; g < s.kvHeads(); g++) {
+                // the head's keys and values once, widened to double
+                double[] keys = new double[length * dim];
+                double[] values = new double[length * dv];
+                for (int key = 0; key < length; key++) {
+                    k.readRow(0, g, key, row, 0);
+                    for (int d = 0; d < dim; d++) {
+                        keys[key * dim + d] = row[d];
+                    }
+                    v.readRow(0, g, key, row, 0);
+                    for (int d = 0; d < dv; d++) {
+                        values[key * dv + d] = row[d];
+                    }
+                }
+                double[] scores = new double[length];
+                boolean[] admitted = new boolean[length];
+                for (int h = g * s.groupSize(); h < (g + 1) * s.groupSize(); h++) {
+                    int slice = b * s.qHeads() + h;
+                    for (int r = 0; r < rows; r++) {
+                        long pos = (long) length - rows + r;
+                        int at = slice * rows + r;
+                        qh.readRow(b, h, r, row, 0);
+                        for (int d = 0; d < dim; d++) {
+                            qv[d] = row[d];
+                        }
+                        double max = Double.NEGATIVE_INFINITY;
+                        for (int key = 0; key < length; key++) {
+                            admitted[key] = selection == null ? key <= pos : selection.admits(b, g, length, pos, key);
+                            if (!admitted[key]) {
+                                continue;
+                            }
+                            double dot = 0;
+                            for (int d = 0, i = key * dim; d < dim; d++, i++) {
+                                dot += qv[d] * keys[i];
+                            }
+                            double sc = scale * dot;
+                            if (cap > 0) {
+                                sc = cap * Math.tanh(sc / cap);
+                            }
+                            scores[key] = sc;
+                            max = Math.max(max, sc);
+                        }
+                        if (max == Double.NEGATIVE_INFINITY) {
+                            lse[at] = Double.NEGATIVE_INFINITY;
                             continue;
                         }
-                        double dot = 0;
-                        for (int d = 0; d < dim; d++) {
-                            dot += (double) qh.get(b, h, r, d) * k.get(0, g, key, d);
-                        }
-                        double sc = scale * dot;
-                        if (cap > 0) {
-                            sc = cap * Math.tanh(sc / cap);
-                        }
-                        scores[key] = sc;
-                        admitted[key] = true;
-                        max = Math.max(max, sc);
-                    }
-                    if (max == Double.NEGATIVE_INFINITY) {
-                        lse[at] = Double.NEGATIVE_INFINITY;
-                        continue;
-                    }
-                    double sum = 0;
-                    for (int key = 0; key < length; key++) {
-                        if (admitted[key]) {
-                            scores[key] = Math.exp(scores[key] - max);
-                            sum += scores[key];
-                        }
-                    }
-                    for (int key = 0; key < length; key++) {
-                        if (admitted[key]) {
-                            double p = scores[key] / sum;
-                            for (int d = 0; d < dv; d++) {
-                                out[at * dv + d] += p * v.get(0, g, key, d);
+                        double sum = 0;
+                        for (int key = 0; key < length; key++) {
+                            if (admitted[key]) {
+                                scores[key] = Math.exp(scores[key] - max);
+                                sum += scores[key];
                             }
                         }
+                        for (int key = 0; key < length; key++) {
+                            if (admitted[key]) {
+                                double p = scores[key] / sum;
+                                for (int d = 0, i = key * dv; d < dv; d++, i++) {
+                                    out[at * dv + d] += p * values[i];
+                                }
+                            }
+                        }
+                        lse[at] = max + Math.log(sum);
                     }
-                    lse[at] = max + Math.log(sum);
                 }
             }
         }

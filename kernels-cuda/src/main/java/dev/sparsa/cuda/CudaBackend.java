@@ -168,7 +168,7 @@ public final class CudaBackend implements AttentionBackend {
 
     /**
      * The default device this backend runs on ({@code -Dsparsa.cuda.device=N}, else 0), for
-     * allocating {@link CudaTensors}.
+     * allocating device tensors ({@link CudaTensors}).
      *
      * @throws BackendUnavailableException with the reason when the backend is unavailable
      */
@@ -317,7 +317,7 @@ public final class CudaBackend implements AttentionBackend {
      * @throws IllegalArgumentException as {@link KernelChoice#of(AttentionShape, DType, TileGeometry, int, int)}
      * @throws BackendUnavailableException if no usable device is here
      */
-    KernelChoice kernelFor(AttentionShape shape, DType dtype, TileGeometry geometry) {
+    public KernelChoice kernelFor(AttentionShape shape, DType dtype, TileGeometry geometry) {
         CudaDevice d = runtime().device();
         return KernelChoice.of(shape, dtype, geometry, d.maxSharedPerBlockOptin(), d.computeCapability());
     }
@@ -539,13 +539,13 @@ public final class CudaBackend implements AttentionBackend {
      * together, nothing copied back); other patterns select ({@link #select}) and decode.
      */
     @Override
-    public void decode(Tensor q, KvCache cache, DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions options) {
+    public void selectAndDecode(Tensor q, KvCache cache, DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions options) {
         if (pattern instanceof DecodePattern.Quest quest && quest.sinks() == 0 && quest.window() == 0
                 && cache instanceof PagedKvCache pc && pc.hasPageBounds() && CudaDecode.refusal(cache) == null) {
             decodeOn(q, cache, null, quest, out, lse, options);
             return;
         }
-        AttentionBackend.super.decode(q, cache, pattern, out, lse, options);
+        AttentionBackend.super.selectAndDecode(q, cache, pattern, out, lse, options);
     }
 
     private void decodeOn(Tensor q, KvCache cache, DecodeSelection selection, DecodePattern.Quest quest, Tensor out,
@@ -761,16 +761,8 @@ public final class CudaBackend implements AttentionBackend {
         dev.makeCurrent();
         DevicePlan dp = c.plan().devicePlan();
         DevicePlan.WorkList work = dp.workList(kc.rows());
-        int outKind = out.dtype() == DType.F32 ? 0 : out.dtype() == DType.F16 ? 1 : 2;
-        long[] scalars = {
-            q.stride(0), q.stride(1), q.stride(2),
-            k.stride(0), k.stride(1), k.stride(2),
-            v.stride(0), v.stride(1), v.stride(2),
-            out.stride(0), out.stride(1), out.stride(2),
-            lse == null ? 0 : lse.stride(0), lse == null ? 0 : lse.stride(1), lse == null ? 0 : lse.stride(2),
-            s.qHeads(), s.groupSize(), s.queryLength(), s.keyLength(), plan.geometry().blockCols(), outKind, s.valueDim(),
-            Double.doubleToRawLongBits(options.scaleFor(s.headDim())), Double.doubleToRawLongBits(options.softCap())
-        };
+        long[] scalars = DevicePlanFormat.scalars(q, k, v, out, lse, s, plan.geometry().blockCols(),
+                options.scaleFor(s.headDim()), options.softCap());
         CUdeviceptr none = new CUdeviceptr();
         CUdeviceptr lsePtr = lse == null ? none : pointer(lse);
         long entries = dp.scratchEntries();

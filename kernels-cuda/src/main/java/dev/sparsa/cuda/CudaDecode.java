@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.DecodeFormat.*;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 
@@ -205,7 +206,14 @@ final class CudaDecode {
                         int m = Math.min(PAIRS, pairs - p0);
                         long base = chunks > 1 ? scratch : -1;
                         if (chunks > 1) {
-                            mergeList.add(new int[] {b, g, p0, m, chunks, (int) base});
+                            int[] merge = new int[DM_STRIDE];
+                            merge[DM_B] = b;
+                            merge[DM_G] = g;
+                            merge[DM_PAIR0] = p0;
+                            merge[DM_PAIRS] = m;
+                            merge[DM_CHUNKS] = chunks;
+                            merge[DM_SCRATCH] = (int) base;
+                            mergeList.add(merge);
                             scratch += (long) chunks * m;
                         }
                         int span = spans == null ? 0 : spans.offsets()[e];
@@ -213,8 +221,17 @@ final class CudaDecode {
                         for (int c = 0; c < chunks; c++) {
                             long v0 = (long) c * chunk;
                             long v1 = Math.min(visit[e], v0 + chunk);
-                            itemList.add(new int[] {b, g, p0, m, (int) v0, (int) v1, span, spanOff,
-                                (int) (base < 0 ? -1 : base + (long) c * m), c});
+                            int[] item = new int[DI_STRIDE];
+                            item[DI_B] = b;
+                            item[DI_G] = g;
+                            item[DI_PAIR0] = p0;
+                            item[DI_PAIRS] = m;
+                            item[DI_V0] = (int) v0;
+                            item[DI_V1] = (int) v1;
+                            item[DI_SPAN] = span;
+                            item[DI_SPAN_OFF] = spanOff;
+                            item[DI_SCRATCH] = (int) (base < 0 ? -1 : base + (long) c * m);
+                            itemList.add(item);
                             if (spans != null) {
                                 // advance the cursor past this chunk's keys
                                 long left = v1 - v0;
@@ -249,8 +266,8 @@ final class CudaDecode {
         long oSpanDelta = oSpanEnds + s;
         long oLists = oSpanDelta + s;
         long oItems = oLists + (p.mode == MODE_PAGES ? (long) batch * kvHeads * p.listWidth : 0);
-        long oMerges = oItems + 10L * p.items;
-        long oCounts = oMerges + 6L * p.merges;
+        long oMerges = oItems + (long) DI_STRIDE * p.items;
+        long oCounts = oMerges + (long) DM_STRIDE * p.merges;
         long total = oCounts + (p.mode == MODE_PAGES ? batch : 0);
         if (total > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("cache: the decode metadata (" + total + " ints) does not fit one array");
@@ -268,10 +285,10 @@ final class CudaDecode {
             System.arraycopy(spans.maxDelta(), 0, meta, (int) oSpanDelta, s);
         }
         for (int i = 0; i < p.items; i++) {
-            System.arraycopy(itemList.get(i), 0, meta, (int) (oItems + 10L * i), 10);
+            System.arraycopy(itemList.get(i), 0, meta, (int) (oItems + (long) DI_STRIDE * i), DI_STRIDE);
         }
         for (int i = 0; i < p.merges; i++) {
-            System.arraycopy(mergeList.get(i), 0, meta, (int) (oMerges + 6L * i), 6);
+            System.arraycopy(mergeList.get(i), 0, meta, (int) (oMerges + (long) DM_STRIDE * i), DM_STRIDE);
         }
         if (p.mode == MODE_PAGES) {
             System.arraycopy(candidates, 0, meta, (int) oCounts, batch);
@@ -279,19 +296,47 @@ final class CudaDecode {
         p.meta = meta;
         p.oCounts = oCounts;
         p.oLists = oLists;
-        int outKind = out == null ? 0 : out.dtype() == DType.F32 ? 0 : out.dtype() == DType.F16 ? 1 : 2;
-        p.scalars = new long[] {
-            q.stride(0), q.stride(1), q.stride(2),
-            st.k().stride(0), st.k().stride(1), st.k().stride(2),
-            st.v().stride(0), st.v().stride(1), st.v().stride(2),
-            out == null ? 0 : out.stride(0), out == null ? 0 : out.stride(1), out == null ? 0 : out.stride(2),
-            lse == null ? 0 : lse.stride(0), lse == null ? 0 : lse.stride(1), lse == null ? 0 : lse.stride(2),
-            group, rows, outKind, st.paged() ? 1 : 0, st.pageShift(), width, p.mode, kvHeads, batch,
-            oTables, oSpanOffsets, oSpanStarts, oSpanEnds, oSpanDelta, oItems, oMerges, oLists, p.listWidth,
-            Double.doubleToRawLongBits(options.run().scaleFor(cache.headDim())),
-            Double.doubleToRawLongBits(options.run().softCap())
-        };
+        p.scalars = scalars(q, st.k(), st.v(), out, lse, group, rows, st.paged(), st.pageShift(), width, p.mode, kvHeads,
+                batch, new long[] {oTables, oSpanOffsets, oSpanStarts, oSpanEnds, oSpanDelta, oItems, oMerges, oLists},
+                p.listWidth, options.run().scaleFor(cache.headDim()), options.run().softCap());
         return p;
+    }
+
+    /**
+     * The scalars of one call in {@link DecodeFormat#SCALARS} order ({@code out} and {@code lse} may
+     * be null: Quest's choice alone); {@code offsets} are the metadata sections' from {@code oTables}
+     * to {@code oLists}.
+     */
+    static long[] scalars(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, int group, int rows, boolean paged,
+                          int pageShift, int tableWidth, int mode, int kvHeads, int batch, long[] offsets, int listWidth,
+                          double scale, double softCap) {
+        long[] a = new long[SCALARS.size()];
+        Tensor[] strided = {q, k, v, out, lse};
+        String[] names = {"q", "k", "v", "o", "l"};
+        String[] axes = {"sb", "sh", "ss"}; // batch, head, sequence (the dim stride is 1)
+        for (int t = 0; t < strided.length; t++) {
+            for (int axis = 0; axis < 3; axis++) {
+                a[scalar(names[t] + axes[axis])] = strided[t] == null ? 0 : strided[t].stride(axis);
+            }
+        }
+        a[scalar("group")] = group;
+        a[scalar("rows")] = rows;
+        a[scalar("outKind")] = out == null ? DevicePlanFormat.OUT_F32 : DevicePlanFormat.outKind(out.dtype());
+        a[scalar("paged")] = paged ? 1 : 0;
+        a[scalar("pageShift")] = pageShift;
+        a[scalar("tableWidth")] = tableWidth;
+        a[scalar("sparse")] = mode;
+        a[scalar("kvHeads")] = kvHeads;
+        a[scalar("batch")] = batch;
+        String[] sections = {"oTables", "oSpanOffsets", "oSpanStarts", "oSpanEnds", "oSpanDelta", "oItems", "oMerges",
+            "oLists"};
+        for (int i = 0; i < sections.length; i++) {
+            a[scalar(sections[i])] = offsets[i];
+        }
+        a[scalar("listWidth")] = listWidth;
+        a[scalar("scale")] = Double.doubleToRawLongBits(scale);
+        a[scalar("softCap")] = Double.doubleToRawLongBits(softCap);
+        return a;
     }
 
     private static CUdeviceptr ptr(String name, Tensor t) {

@@ -37,9 +37,10 @@ import jcuda.driver.CUstreamCaptureMode;
  * In the same run a device-to-device copy gives the bandwidth ceiling. GB/s counts the bytes of K and
  * V the call must read.
  *
- * <p>Usage: {@code CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]}
+ * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072]
+ * [--page 16] [--iters 50]}. Not API: it lives beside the decode lanes and graph capture it times.
  */
-public final class CudaDecodeBench {
+final class CudaDecodeBench {
     private CudaDecodeBench() {
     }
 
@@ -159,7 +160,7 @@ public final class CudaDecodeBench {
         double[] host = new double[iters];
         Runnable step = () -> {
             if (quest != null) {
-                backend.decode(q, cache, quest, out, lse, o);
+                backend.selectAndDecode(q, cache, quest, out, lse, o);
             } else {
                 backend.decode(q, cache, (DecodeSelection) null, out, lse, o);
             }

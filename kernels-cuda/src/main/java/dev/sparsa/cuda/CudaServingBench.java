@@ -9,6 +9,8 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 import dev.sparsa.attention.Attention;
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.pattern.Pattern;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
@@ -40,20 +42,25 @@ import jcuda.Pointer;
  *       pinned buffers, the output copied straight into its page-locked host tensor), closing each
  *       output, per count of copier threads, host clock (call and close), median; the same with the
  *       outputs dropped unclosed; then with a Java-array output given, and native (off-heap) tensors,
- *       staged and registered in place.
+ *       staged (a shared arena's: copier threads) and registered in place (a confined arena's, the
+ *       only memory the backend hands to the driver by address).
  * </ol>
  * The targets compare the drop-in with {@code kernel + bytes in / h2d + bytes out / d2h} at the
  * pinned bandwidths given by {@code --h2d} and {@code --d2h} (GB/s, measured by PyTorch in the same
  * run; this process's own pinned figures when absent) and the resident facade with the kernel.
  *
- * <p>Usage: {@code CudaServingBench [--n 32768] [--heads 32] [--window 1024] [--iters 10]
- * [--threads 1,2,4,8] [--h2d GBps] [--d2h GBps]}
+ * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaServingBench [--n 32768] [--heads 32] [--window 1024]
+ * [--iters 10] [--threads 1,2,4,8] [--h2d GBps] [--d2h GBps]}. Not API: it lives beside the staging,
+ * block cache and pinned outputs whose settings it varies.
  */
-public final class CudaServingBench {
+final class CudaServingBench {
     private CudaServingBench() {
     }
 
-    /** A causal sliding window of {@code w} keys as a static pattern (plans like {@code Patterns.slidingWindow(w)}). */
+    /**
+     * A causal sliding window of {@code w} keys (δ in [0, w − 1]) as a static pattern: full blocks
+     * inside, partial ones at the edges (the plan {@code Patterns.slidingWindow(w)} makes).
+     */
     record Window(int w) implements Pattern {
         @Override
         public String name() {
@@ -61,8 +68,12 @@ public final class CudaServingBench {
         }
 
         @Override
-        public SparsePlan plan(PlanContext context) {
-            return CudaBench.window(context, w);
+        public SparsePlan plan(PlanContext ctx) {
+            HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, w - 1));
+            int rows = ctx.geometry().tileRows();
+            int cols = ctx.geometry().blockCols();
+            b.tilesByPredicate(t -> Math.floorDiv(t * rows - (w - 1), cols), t -> ((t + 1) * rows - 1) / cols);
+            return SparsePlan.uniform(ctx, b.build(), "window-" + w);
         }
     }
 
@@ -259,16 +270,18 @@ public final class CudaServingBench {
             check("heap, output given", residentOut, given);
             System.out.printf(Locale.ROOT, "heap tensors, output given %9.3f ms  (%.3f x model)%n", median(ms), median(ms) / model);
         }
-        try (Arena arena = Arena.ofShared()) {
-            Tensor nq = Tensor.allocate(arena, DType.BF16, Layout.BHSD, 1, h, n, d);
-            Tensor nk = Tensor.allocate(arena, DType.BF16, Layout.BHSD, 1, h, n, d);
-            Tensor nv = Tensor.allocate(arena, DType.BF16, Layout.BHSD, 1, h, n, d);
-            nq.segment().copyFrom(q.segment());
-            nk.segment().copyFrom(k.segment());
-            nv.segment().copyFrom(v.segment());
-            Tensor nout = Tensor.allocate(arena, DType.BF16, Layout.BHSD, 1, h, n, d);
-            for (boolean register : new boolean[] {false, true}) {
-                staging.setRegisterNative(register);
+        // staged: a shared arena's memory (copier threads read it); registered: a confined arena's (the
+        // only native memory the backend hands to the driver by address, as no other thread can free it)
+        for (boolean register : new boolean[] {false, true}) {
+            staging.setRegisterNative(register);
+            try (Arena arena = register ? Arena.ofConfined() : Arena.ofShared()) {
+                Tensor nq = Tensor.allocate(arena, DType.BF16, Layout.BHSD, 1, h, n, d);
+                Tensor nk = Tensor.allocate(arena, DType.BF16, Layout.BHSD, 1, h, n, d);
+                Tensor nv = Tensor.allocate(arena, DType.BF16, Layout.BHSD, 1, h, n, d);
+                nq.segment().copyFrom(q.segment());
+                nk.segment().copyFrom(k.segment());
+                nv.segment().copyFrom(v.segment());
+                Tensor nout = Tensor.allocate(arena, DType.BF16, Layout.BHSD, 1, h, n, d);
                 double[] ms = new double[iters];
                 try (PreparedPlan prepared = backend.prepare(plan, Device.cuda(dev.ordinal()))) {
                     for (int i = -2; i < iters; i++) {
@@ -285,8 +298,8 @@ public final class CudaServingBench {
                 System.out.printf(Locale.ROOT, "native segments, %-10s %9.3f ms  (%.3f x model)%n",
                         register ? "registered" : "staged", med, med / model);
             }
-            staging.setRegisterNative(false);
         }
+        staging.setRegisterNative(false);
         System.out.printf(Locale.ROOT, "summary: kernel %.3f ms; facade resident %.3f x kernel (target <= 1.05); drop-in heap best %.3f ms"
                 + " = %.3f x model %.3f ms (target <= 1.3)%n", kernel, facade / kernel, best, best / model, model);
     }

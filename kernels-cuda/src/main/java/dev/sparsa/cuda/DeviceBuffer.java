@@ -24,7 +24,8 @@ import jcuda.driver.CUdeviceptr;
  * are given back after their stream is synchronized, without that wait.
  *
  * <p>Host copies take any {@link MemorySegment}, heap or native, and go through the device's pinned
- * {@link HostStaging}. Not thread-safe for concurrent close.
+ * {@link HostStaging} (memory that another thread may free during the copy, a shared arena's, only
+ * through Java's checked copies). Not thread-safe for concurrent close.
  */
 public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
     private enum Kind { OWNED, CACHED, CACHED_INTERNAL, FOREIGN }
@@ -172,6 +173,9 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
 
     /** Copies bytes {@code [at, at + dst.byteSize())} of this buffer into {@code dst}; returns when done. */
     public void copyTo(MemorySegment dst, long at) {
+        if (dst.isReadOnly()) {
+            throw new IllegalArgumentException("dst: a read-only segment; a copy from the device would write through it");
+        }
         checkRange(at, dst.byteSize());
         if (dst.byteSize() == 0) {
             return;

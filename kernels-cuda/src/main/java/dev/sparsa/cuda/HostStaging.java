@@ -47,14 +47,21 @@ import jcuda.driver.CUevent_flags;
  * keep the slots in the processor's cache. The pinned memory is bounded: at most {@link #MAX_RINGS}
  * rings per device (concurrent transfers beyond that wait for a ring), allocated on first use with
  * {@code cuMemHostAlloc} and kept for the process. Transfers under {@link #DIRECT_BYTES} go straight
- * through the driver. Pieces in the pinned memory of an output tensor ({@link PinnedOutputs#holds})
+ * through the driver. Pieces in the pinned memory of an open output tensor ({@link PinnedOutputs#use})
  * skip the ring: the copy engine reads and writes them in place, asynchronously, and the transfer
- * returns once the stream has got past those copies.
+ * returns once the stream has got past those copies (the output's block held until then, so that
+ * closing the tensor meanwhile gives it back only after them).
  *
- * <p>Native segments may instead be page-locked in place ({@code cuMemHostRegister}) for the
- * transfer ({@code -Dsparsa.cuda.registerHost=true}); registering costs about as much as copying,
- * so it pays only for memory registered once and reused, which a call cannot know: staging is the
- * default.
+ * <p>The driver is handed the address of host memory only where no other thread can free it during
+ * the copy: memory of a confined arena (owned by the calling thread, the only one that may close
+ * it). Everything else (heap arrays, and native memory of shared, automatic or global arenas) is
+ * read and written by Java's checked copies, so that a shared arena closed mid-transfer makes the
+ * transfer throw {@link IllegalStateException} instead of the driver touching freed memory.
+ *
+ * <p>Native segments of a confined arena may instead be page-locked in place ({@code
+ * cuMemHostRegister}) for the transfer ({@code -Dsparsa.cuda.registerHost=true}); registering costs
+ * about as much as copying, so it pays only for memory registered once and reused, which a call
+ * cannot know: staging is the default.
  *
  * <p>System properties: {@code sparsa.cuda.stagingThreads} (copier threads, default
  * min(8, processors / 2), at least 1), {@code sparsa.cuda.stagingChunk} (bytes per chunk, default
@@ -74,6 +81,15 @@ final class HostStaging {
 
     /** A thread that is never started: segments it may not access are confined to their owner thread. */
     private static final Thread OTHER = new Thread(() -> { });
+
+    /**
+     * Whether the driver may read or write {@code seg} at its address: native memory that only the
+     * calling thread can access, hence free (a confined arena's). Memory other threads can reach may
+     * be freed by one of them during the copy (a shared arena's), and heap arrays move.
+     */
+    private static boolean driverMayAddress(MemorySegment seg) {
+        return seg.isNative() && !seg.isAccessibleBy(OTHER);
+    }
 
     /** True when every piece's memory may be read by copier threads (not a confined arena's). */
     private static boolean shareable(List<Piece> pieces) {
@@ -148,20 +164,22 @@ final class HostStaging {
         device.makeCurrent();
         List<Piece> staged = new ArrayList<>();
         List<Registered> registered = new ArrayList<>();
-        boolean pinned = false;
+        List<PinnedOutputs.Use> held = new ArrayList<>();
+        boolean synced = false;
         try {
             for (Piece p : pieces) {
                 long n = p.host().byteSize();
                 if (n == 0) {
                     continue;
                 }
-                if (PinnedOutputs.holds(p.host())) {
+                PinnedOutputs.Use use = PinnedOutputs.use(p.host());
+                if (use != null) {
+                    held.add(use);
                     Cuda.check(cuMemcpyHtoDAsync(p.device(), JCudaHandles.hostPointer(p.host().address()), n,
                             stream.handle()), "cuMemcpyHtoDAsync");
-                    pinned = true;
                 } else if (n < DIRECT_BYTES) {
                     direct(p, true);
-                } else if (registerNative && p.host().isNative()) {
+                } else if (registerNative && driverMayAddress(p.host())) {
                     registered.add(register(p, true, stream));
                 } else {
                     staged.add(p);
@@ -175,11 +193,13 @@ final class HostStaging {
                     idle.add(ring);
                 }
             }
-            if (pinned) {
+            if (!held.isEmpty()) {
                 // the host memory may change once this returns: the in-place copies must be done
                 stream.synchronize();
+                synced = true;
             }
         } finally {
+            release(held, stream, synced);
             unregister(registered, stream);
             Reference.reachabilityFence(pieces);
         }
@@ -190,29 +210,36 @@ final class HostStaging {
      * returns when the host memory holds them.
      */
     void download(List<Piece> pieces, CudaStream stream) {
+        for (Piece p : pieces) {
+            if (p.host().isReadOnly()) {
+                throw new IllegalArgumentException("host: a read-only segment; a copy from the device would write through it");
+            }
+        }
         device.makeCurrent();
         List<Piece> staged = new ArrayList<>();
         List<Registered> registered = new ArrayList<>();
+        List<PinnedOutputs.Use> held = new ArrayList<>();
         boolean waited = false;
-        boolean pinned = false;
+        boolean synced = false;
         try {
             for (Piece p : pieces) {
                 long n = p.host().byteSize();
                 if (n == 0) {
                     continue;
                 }
-                if (PinnedOutputs.holds(p.host())) {
+                PinnedOutputs.Use use = PinnedOutputs.use(p.host());
+                if (use != null) {
                     // straight into the output's page-locked memory, no staging slot
+                    held.add(use);
                     Cuda.check(cuMemcpyDtoHAsync(JCudaHandles.hostPointer(p.host().address()), p.device(), n,
                             stream.handle()), "cuMemcpyDtoHAsync");
-                    pinned = true;
                 } else if (n < DIRECT_BYTES) {
                     if (!waited) {
                         stream.synchronize();
                         waited = true;
                     }
                     direct(p, false);
-                } else if (registerNative && p.host().isNative()) {
+                } else if (registerNative && driverMayAddress(p.host())) {
                     registered.add(register(p, false, stream));
                 } else {
                     staged.add(p);
@@ -226,21 +253,26 @@ final class HostStaging {
                     idle.add(ring);
                 }
             }
-            if (pinned) {
+            if (!held.isEmpty()) {
                 stream.synchronize();
+                synced = true;
             }
         } finally {
+            release(held, stream, synced);
             unregister(registered, stream);
             // the segments keep the output blocks from the cleaner until the copies into them are done
             Reference.reachabilityFence(pieces);
         }
     }
 
-    /** A synchronous pageable copy for small pieces (the stream was synchronized before a download). */
+    /**
+     * A synchronous pageable copy for small pieces (the stream was synchronized before a download),
+     * through a Java array unless the driver may address the memory.
+     */
     private static void direct(Piece p, boolean toDevice) {
         long n = p.host().byteSize();
         MemorySegment h = p.host();
-        Pointer hp = h.isNative() ? Pointer.to(h.asByteBuffer()) : null;
+        Pointer hp = driverMayAddress(h) ? Pointer.to(h.asByteBuffer()) : null;
         byte[] tmp = null;
         if (hp == null) {
             tmp = new byte[(int) n];
@@ -256,6 +288,25 @@ final class HostStaging {
             if (tmp != null) {
                 MemorySegment.copy(MemorySegment.ofArray(tmp), 0, h, 0, n);
             }
+        }
+    }
+
+    /**
+     * Ends the holds on output blocks once the stream is past the copies that use them (after a
+     * failure too: a tensor closed meanwhile gives its block back only then).
+     */
+    private static void release(List<PinnedOutputs.Use> held, CudaStream stream, boolean synced) {
+        if (held.isEmpty()) {
+            return;
+        }
+        try {
+            if (!synced) {
+                stream.synchronize();
+            }
+        } catch (RuntimeException e) {
+            // the call's own failure is the one to report
+        } finally {
+            held.forEach(PinnedOutputs.Use::close);
         }
     }
 

@@ -42,7 +42,10 @@ import jcuda.driver.CUresult;
  * A request that does not fit, or that the host cannot pin, gets null: the caller allocates on the
  * heap instead.
  *
- * <p>Thread-safe. {@link #holds(MemorySegment)} tells the copies which host memory is such a block.
+ * <p>Thread-safe. {@link #use(MemorySegment)} gives the device's copies which host memory is such a
+ * block, and holds the block for them: a tensor closed by another thread while the copy engine
+ * reads or writes its memory gives the block back only once the copy is done, so that the memory is
+ * neither freed nor handed to another output under the copy.
  */
 final class PinnedOutputs {
     /** Kept blocks at most, whatever their bytes. */
@@ -91,6 +94,8 @@ final class PinnedOutputs {
     });
     /** The blocks in use, of every pool: address to capacity. */
     private static final ConcurrentSkipListMap<Long, Long> IN_USE = new ConcurrentSkipListMap<>();
+    /** The leases of the blocks that open tensors own, of every pool, by address. */
+    private static final ConcurrentSkipListMap<Long, Lease> LEASES = new ConcurrentSkipListMap<>();
 
     private record Block(long address, long size) {
     }
@@ -152,6 +157,42 @@ final class PinnedOutputs {
         long at = segment.address();
         Map.Entry<Long, Long> block = IN_USE.floorEntry(at);
         return block != null && at + segment.byteSize() <= block.getKey() + block.getValue();
+    }
+
+    /**
+     * A hold on the block of an open output tensor that wholly contains {@code segment}, for a copy
+     * that hands the memory to the driver by address, or null when no such block contains it (the
+     * copy then goes through Java's checked copies). Until the hold is closed, closing the tensor
+     * (which ends Java's access at once) does not give the block back.
+     */
+    static Use use(MemorySegment segment) {
+        if (!segment.isNative() || !segment.scope().isAlive() || segment.byteSize() == 0) {
+            return null;
+        }
+        long at = segment.address();
+        Map.Entry<Long, Lease> e = LEASES.floorEntry(at);
+        if (e == null || at + segment.byteSize() > e.getKey() + e.getValue().block.size()) {
+            return null;
+        }
+        Lease lease = e.getValue();
+        return lease.acquire() ? new Use(lease) : null;
+    }
+
+    /** A copy's hold on an output block ({@link #use}); closing it twice is harmless. */
+    static final class Use implements AutoCloseable {
+        private final Lease lease;
+        private final AtomicInteger closed = new AtomicInteger();
+
+        private Use(Lease lease) {
+            this.lease = lease;
+        }
+
+        @Override
+        public void close() {
+            if (closed.compareAndSet(0, 1)) {
+                lease.release();
+            }
+        }
     }
 
     synchronized long limit() {
@@ -216,6 +257,7 @@ final class PinnedOutputs {
         // registered on the scope, which every view and slice of the segment reaches; the action holds
         // neither the arena nor the scope, else they would never become unreachable
         lease.cleanable = CLEANER.register(arena.scope(), lease::collected);
+        LEASES.put(block.address(), lease);
         try {
             return Tensor.onHost(segment, () -> lease.close(arena), dtype, layout, batch, heads, seq, dim);
         } catch (RuntimeException | Error e) {
@@ -233,6 +275,10 @@ final class PinnedOutputs {
         private final Block block;
         private final AtomicInteger state = new AtomicInteger(OPEN);
         private volatile Cleaner.Cleanable cleanable;
+        /** Copies in flight that hold the block ({@link PinnedOutputs#use}); guarded by this. */
+        private int uses;
+        /** The tensor is done but a copy still holds the block: the last release gives it back. */
+        private boolean pending;
 
         Lease(PinnedOutputs pool, Block block) {
             this.pool = pool;
@@ -252,7 +298,7 @@ final class PinnedOutputs {
                 throw e;
             }
             state.set(DONE);
-            pool.give(block);
+            finish();
             Cleaner.Cleanable c = cleanable;
             if (c != null) {
                 c.clean();
@@ -262,8 +308,45 @@ final class PinnedOutputs {
         /** The cleaner: nothing reaches the memory any more. */
         void collected() {
             if (state.compareAndSet(OPEN, DONE)) {
-                pool.give(block);
+                finish();
             }
+        }
+
+        /** A copy's hold: only while the tensor is open. */
+        synchronized boolean acquire() {
+            if (state.get() != OPEN) {
+                return false;
+            }
+            uses++;
+            return true;
+        }
+
+        void release() {
+            boolean give;
+            synchronized (this) {
+                uses--;
+                give = pending && uses == 0;
+                pending = pending && !give;
+            }
+            if (give) {
+                giveBack();
+            }
+        }
+
+        /** The tensor is done: the block goes back now, or when the last copy holding it ends. */
+        private void finish() {
+            synchronized (this) {
+                if (uses > 0) {
+                    pending = true;
+                    return;
+                }
+            }
+            giveBack();
+        }
+
+        private void giveBack() {
+            LEASES.remove(block.address(), this);
+            pool.give(block);
         }
     }
 

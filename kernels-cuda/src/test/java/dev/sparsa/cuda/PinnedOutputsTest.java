@@ -127,6 +127,43 @@ class PinnedOutputsTest {
     }
 
     @Test
+    void aTensorClosedDuringAnInPlaceCopyGivesItsBlockBackOnlyWhenTheCopyEnds() throws InterruptedException {
+        FakePinned fake = new FakePinned();
+        PinnedOutputs pool = new PinnedOutputs(fake, 64L << 20, () -> { });
+        Tensor t = small(pool);
+        MemorySegment seg = t.segment();
+        assertNull(PinnedOutputs.use(MemorySegment.ofArray(new float[100])), "heap memory is not held");
+        PinnedOutputs.Use copy = PinnedOutputs.use(seg.asSlice(4096, 8192));
+        assertNotNull(copy, "a part of an open output's block");
+        // another thread closes the tensor while the copy runs: Java's access ends at once, the block stays
+        Thread closer = new Thread(t::close);
+        closer.start();
+        closer.join();
+        assertThrows(IllegalStateException.class, () -> t.get(0, 0, 0, 0));
+        assertNull(PinnedOutputs.use(seg), "a closed tensor's memory is not handed to new copies");
+        assertEquals(SMALL, pool.inUseBytes(), "held by the copy");
+        assertEquals(0, pool.keptBytes());
+        Tensor other = small(pool);
+        assertNotEquals(seg.address(), other.segment().address(), "the held block is not handed to another output");
+        assertEquals(2, fake.allocations.get());
+        copy.close();
+        assertEquals(SMALL, pool.inUseBytes(), "the other output's block only");
+        assertEquals(SMALL, pool.keptBytes(), "given back when the copy ended");
+        copy.close();
+        assertEquals(SMALL, pool.keptBytes(), "a second close of the hold gives nothing back twice");
+        // a hold that ends before the tensor closes changes nothing
+        try (PinnedOutputs.Use u = PinnedOutputs.use(other.segment())) {
+            assertNotNull(u);
+        }
+        other.close();
+        assertEquals(0, pool.inUseBytes());
+        assertEquals(2 * SMALL, pool.keptBytes());
+        pool.trim();
+        assertEquals(2, fake.frees.get());
+        assertEquals(0, fake.badFrees.get());
+    }
+
+    @Test
     void anOutputNeverClosedComesBackOnceNothingReachesItsMemory() throws InterruptedException {
         FakePinned fake = new FakePinned();
         PinnedOutputs pool = new PinnedOutputs(fake, 64L << 20, () -> { });
