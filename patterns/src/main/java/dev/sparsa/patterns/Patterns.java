@@ -14,6 +14,9 @@ import dev.sparsa.patterns.compose.PerLayer;
 import dev.sparsa.patterns.compose.Union;
 import dev.sparsa.patterns.lsh.ReformerLsh;
 import dev.sparsa.patterns.lsh.SortLsh;
+import dev.sparsa.patterns.selection.QueryBlockIndices;
+import dev.sparsa.patterns.selection.RowBlockIndices;
+import dev.sparsa.patterns.selection.TokenIndices;
 import dev.sparsa.patterns.strided.DilatedWindow;
 import dev.sparsa.patterns.strided.S2Strided;
 import dev.sparsa.patterns.strided.SparseTransformer;
@@ -30,6 +33,7 @@ import dev.sparsa.patterns.window.NeighbourhoodWindow;
 import dev.sparsa.patterns.window.PerHeadWindows;
 import dev.sparsa.patterns.window.SlidingWindow;
 import dev.sparsa.patterns.window.SymmetricWindow;
+import dev.sparsa.tensor.IndexTensor;
 import java.util.List;
 
 /**
@@ -219,6 +223,45 @@ public final class Patterns {
     /** MInference's vertical-slash estimator (last 64 queries; 30 forced columns, 100 forced diagonals). */
     public static Pattern verticalSlashEstimate(int verticalBudget, int slashBudget, VsSemantics semantics) {
         return VerticalSlashEstimator.of(verticalBudget, slashBudget, semantics);
+    }
+
+    // ------------------------------------------------------------------ caller-supplied selections
+
+    /**
+     * Per query row, the key positions it attends ({@code [batch, 1 | kvHeads | qHeads, queryLength,
+     * k]}, −1 as padding): an external indexer's top-k, fed to the kernel without building layouts.
+     * See {@link TokenIndices}.
+     */
+    public static Pattern tokenIndices(IndexTensor indices) {
+        return new TokenIndices(indices, null);
+    }
+
+    /** {@link #tokenIndices(IndexTensor)} reading the first {@code lengths[b, h, r, 0]} entries of each row. */
+    public static Pattern tokenIndices(IndexTensor indices, IndexTensor lengths) {
+        return new TokenIndices(indices, lengths);
+    }
+
+    /** One key list per query row, the same for every head and batch entry (rows of any length). */
+    public static Pattern tokenLists(int[][] keysPerRow) {
+        return new TokenIndices(IndexTensor.ofRows(keysPerRow), null);
+    }
+
+    /**
+     * Per query row, the key blocks of {@code blockSize} keys it attends ({@code [batch, 1 | kvHeads |
+     * qHeads, queryLength, s]}, −1 as padding, optional lengths): NSA's block indices, MoBA's gate.
+     * See {@link RowBlockIndices}.
+     */
+    public static Pattern rowBlockIndices(IndexTensor indices, IndexTensor lengths, int blockSize) {
+        return new RowBlockIndices(indices, lengths, blockSize);
+    }
+
+    /**
+     * Per block of {@code queryBlock} query rows, the key blocks of {@code keyBlock} keys its rows
+     * attend ({@code [batch, 1 | kvHeads | qHeads, ceil(queryLength / queryBlock), s]}, −1 as padding,
+     * optional lengths). See {@link QueryBlockIndices}.
+     */
+    public static Pattern queryBlockIndices(IndexTensor indices, IndexTensor lengths, int queryBlock, int keyBlock) {
+        return new QueryBlockIndices(indices, lengths, queryBlock, keyBlock);
     }
 
     // ------------------------------------------------------------------ composition

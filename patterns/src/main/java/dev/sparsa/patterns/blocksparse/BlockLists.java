@@ -56,8 +56,11 @@ public final class BlockLists {
         }
     }
 
-    /** Adds keys {@code [k0, k1)}: whole kernel blocks as blocks, the ragged ends as gathered keys. */
-    static void emitRange(HeadLayout.Builder.Tile t, long k0, long k1, int cols, int nk) {
+    /**
+     * Adds keys {@code [k0, k1)} to a tile: whole kernel blocks (of {@code cols} keys) as blocks
+     * classified by the layout's predicate, the ragged ends as gathered keys.
+     */
+    public static void emitRange(HeadLayout.Builder.Tile t, long k0, long k1, int cols, int nk) {
         long k = k0;
         while (k < k1) {
             int block = (int) (k / cols);
