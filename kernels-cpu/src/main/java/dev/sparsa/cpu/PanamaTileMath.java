@@ -240,6 +240,65 @@ final class PanamaTileMath implements TileMath {
         a.intoArray(s, j * ldS + r);
     }
 
+    // ---------------------------------------------------------------- Q·Kᵀ, narrow form
+
+    /**
+     * Dot products along the head dimension: four keys at a time per row, each a chain of fused
+     * multiply-adds over the full vectors of the dimension then a masked tail, reduced across lanes.
+     */
+    @Override
+    public void scoresByRow(float[] q, int rows, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS) {
+        int full = dim - dim % L;
+        VectorMask<Float> tail = F.indexInRange(full, dim);
+        for (int r = 0; r < rows; r++) {
+            int qo = r * dim;
+            int j = 0;
+            for (; j + 4 <= n; j += 4) {
+                int k0 = kOff[j];
+                int k1 = kOff[j + 1];
+                int k2 = kOff[j + 2];
+                int k3 = kOff[j + 3];
+                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+                FloatVector a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+                for (int d = 0; d < full; d += L) {
+                    FloatVector x = FloatVector.fromArray(F, q, qo + d);
+                    a0 = x.fma(FloatVector.fromArray(F, k, k0 + d), a0);
+                    a1 = x.fma(FloatVector.fromArray(F, k, k1 + d), a1);
+                    a2 = x.fma(FloatVector.fromArray(F, k, k2 + d), a2);
+                    a3 = x.fma(FloatVector.fromArray(F, k, k3 + d), a3);
+                }
+                if (full < dim) {
+                    FloatVector x = FloatVector.fromArray(F, q, qo + full, tail);
+                    a0 = x.fma(FloatVector.fromArray(F, k, k0 + full, tail), a0);
+                    a1 = x.fma(FloatVector.fromArray(F, k, k1 + full, tail), a1);
+                    a2 = x.fma(FloatVector.fromArray(F, k, k2 + full, tail), a2);
+                    a3 = x.fma(FloatVector.fromArray(F, k, k3 + full, tail), a3);
+                }
+                int o = j * ldS + r;
+                s[o] = a0.reduceLanes(VectorOperators.ADD);
+                s[o + ldS] = a1.reduceLanes(VectorOperators.ADD);
+                s[o + 2 * ldS] = a2.reduceLanes(VectorOperators.ADD);
+                s[o + 3 * ldS] = a3.reduceLanes(VectorOperators.ADD);
+            }
+            for (; j < n; j++) {
+                int k0 = kOff[j];
+                FloatVector a0 = FloatVector.zero(F);
+                for (int d = 0; d < full; d += L) {
+                    a0 = FloatVector.fromArray(F, q, qo + d).fma(FloatVector.fromArray(F, k, k0 + d), a0);
+                }
+                if (full < dim) {
+                    a0 = FloatVector.fromArray(F, q, qo + full, tail).fma(FloatVector.fromArray(F, k, k0 + full, tail), a0);
+                }
+                s[j * ldS + r] = a0.reduceLanes(VectorOperators.ADD);
+            }
+        }
+        for (int j = 0; j < n; j++) {
+            for (int r = rows, o = j * ldS + rows; r < rowsPad; r++, o++) {
+                s[o] = 0f;
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- score transforms and softmax
 
     @Override

@@ -36,6 +36,25 @@ final class ScalarTileMath implements TileMath {
         }
     }
 
+    /** The same sums in the same order as {@link #scores}, so bitwise the same scores. */
+    @Override
+    public void scoresByRow(float[] q, int rows, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS) {
+        for (int j = 0; j < n; j++) {
+            int so = j * ldS;
+            int ko = kOff[j];
+            for (int r = 0; r < rows; r++) {
+                float acc = 0f;
+                for (int d = 0, qo = r * dim; d < dim; d++) {
+                    acc += k[ko + d] * q[qo + d];
+                }
+                s[so + r] = acc;
+            }
+            for (int r = rows; r < rowsPad; r++) {
+                s[so + r] = 0f;
+            }
+        }
+    }
+
     @Override
     public void softCap(float[] s, int ldS, int n, int rowsPad, float cap) {
         for (int j = 0; j < n; j++) {

@@ -8,6 +8,8 @@ import java.util.Arrays;
  */
 final class Scratch {
     float[] qT = new float[0];
+    /** The tile's queries row-major (scaled), for the narrow score form. */
+    float[] qR = new float[0];
     float[] o = new float[0];
     float[] m = new float[0];
     float[] l = new float[0];
@@ -32,6 +34,7 @@ final class Scratch {
      */
     void ensure(int rowsPad, int chunk, int dim, int cols) {
         qT = grow(qT, (long) dim * rowsPad);
+        qR = grow(qR, (long) dim * rowsPad);
         o = grow(o, (long) rowsPad * cols);
         m = grow(m, rowsPad);
         l = grow(l, rowsPad);

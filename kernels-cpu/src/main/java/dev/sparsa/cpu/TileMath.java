@@ -3,8 +3,10 @@ package dev.sparsa.cpu;
 /**
  * The arithmetic of one query tile against one chunk of keys, in f32, on scratch arrays laid out by
  * {@link TileRunner}. Implementations differ only in how they compute (plain loops or Vector API);
- * for a given implementation the result of every row depends only on that row's data, never on its
- * position in the tile, so any split of the work gives bitwise the same numbers.
+ * for a given implementation the result of every row depends only on that row's data and on whether
+ * its tile takes the {@linkplain #narrow narrow} score form (a property of the plan and the head
+ * stacking, never of the thread count), never on its position in the tile, so any split of the work
+ * gives bitwise the same numbers.
  *
  * <p>Layouts (all row-major, leading dimensions in elements, every {@code ld} a multiple of {@link
  * #lanes()}):
@@ -32,6 +34,23 @@ interface TileMath {
 
     /** {@code s[j][r] = Σ_d k[j][d]·qT[d][r]} for keys {@code j < n} and rows {@code r < rowsPad}. */
     void scores(float[] qT, int ldQ, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS);
+
+    /**
+     * The narrow form of {@link #scores}, for tiles of a few stacked rows (one query's heads against
+     * its own gathered keys, FlashMLA's packing), where rows along lanes would compute mostly
+     * padding: {@code s[j·ldS + r] = Σ_d k[j][d]·q[r·dim + d]} for rows {@code r < rows} with {@code
+     * q} row-major (already scaled), dot products along the head dimension; rows {@code [rows,
+     * rowsPad)} of {@code s} are set to 0.
+     */
+    void scoresByRow(float[] q, int rows, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS);
+
+    /**
+     * Whether a tile of {@code rows} stacked rows takes {@link #scoresByRow}: when at most half the
+     * lanes would hold a row. Never for the scalar flavour.
+     */
+    default boolean narrow(int rows) {
+        return 2 * rows <= lanes() && lanes() > 1;
+    }
 
     /** {@code s = cap·tanh(s/cap)} on keys {@code j < n}, rows {@code r < rowsPad}. */
     void softCap(float[] s, int ldS, int n, int rowsPad, float cap);

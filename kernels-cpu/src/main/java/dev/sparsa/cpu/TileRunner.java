@@ -19,7 +19,8 @@ import java.util.List;
  * One forward call of the CPU kernel: FlashAttention-2 over a {@link SparsePlan}, tile by tile.
  *
  * <p>For a work item it reads the tile's query rows (of every stacked head) once, transposed and
- * scaled, then streams the tile's key chunks in a fixed order (full blocks, partial blocks, gathered
+ * scaled (and row-major as well when the tile is {@linkplain TileMath#narrow narrow}: a single
+ * query's heads against its gathered keys, scored by dot products along the head dimension), then streams the tile's key chunks in a fixed order (full blocks, partial blocks, gathered
  * keys in chunks of {@code blockCols}, unconditional keys in chunks of {@code blockCols}); each chunk's
  * K and V rows are converted to f32 once and used by every stacked head. Per chunk: scores, soft-cap,
  * log-weights, the element predicate (only on partial blocks and gathered keys), an online-softmax
@@ -224,6 +225,7 @@ final class TileRunner {
         int offset = lay.queryOffset();
         float[] qT = sc.qT;
         float[] buf = sc.row;
+        boolean narrow = math.narrow(rows);
         for (int g = 0; g < heads; g++) {
             for (int i = 0; i < count; i++) {
                 int row = lay.row(t, i);
@@ -235,6 +237,11 @@ final class TileRunner {
                 }
                 for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
                     qT[at] = buf[d] * scale;
+                }
+                if (narrow) {
+                    for (int d = 0, at = r * dim; d < dim; d++, at++) {
+                        sc.qR[at] = buf[d] * scale;
+                    }
                 }
                 sc.qPos[r] = (long) row + offset;
             }
@@ -289,7 +296,11 @@ final class TileRunner {
     private void chunk(HeadLayout lay, Scratch sc, int n, int count, int heads, int rowsPad, boolean masked,
                        boolean weighted, int k0, boolean listed) {
         int rows = heads * count;
-        math.scores(sc.qT, rowsPad, rowsPad, sc.kRows, sc.kOff, dim, n, sc.s, rowsPad);
+        if (math.narrow(rows)) {
+            math.scoresByRow(sc.qR, rows, rowsPad, sc.kRows, sc.kOff, dim, n, sc.s, rowsPad);
+        } else {
+            math.scores(sc.qT, rowsPad, rowsPad, sc.kRows, sc.kOff, dim, n, sc.s, rowsPad);
+        }
         if (softCap > 0f) {
             math.softCap(sc.s, rowsPad, n, rowsPad, softCap);
         }
