@@ -60,6 +60,11 @@ final class TileRunner {
     /** Element index of the segment's start within its heap array. */
     private final long kArrayBase;
     private final long vArrayBase;
+    /** The float[] behind f32 heap K and V whose listed rows are read in place, else null; with their base index. */
+    private final float[] kF32;
+    private final float[] vF32;
+    private final long kF32Base;
+    private final long vF32Base;
 
     TileRunner(TileMath math, SparsePlan plan, AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor out,
                Tensor lse, RunOptions options) {
@@ -84,6 +89,10 @@ final class TileRunner {
         this.kArrayBase = k.segment().address() / k.dtype().byteSize();
         this.vArrayBase = v.segment().address() / v.dtype().byteSize();
         this.qArray = heapArray(q);
+        this.kF32 = inPlaceF32(k, dim);
+        this.vF32 = inPlaceF32(v, cols);
+        this.kF32Base = k.segment().address() / 4;
+        this.vF32Base = v.segment().address() / 4;
         this.qArrayBase = q.segment().address() / q.dtype().byteSize();
     }
 
@@ -343,9 +352,41 @@ final class TileRunner {
         sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, k0, null, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
     }
 
+    /**
+     * Listed keys: f32 heap rows are read where they lie (a copy per scattered row costs more than
+     * the arithmetic on it when few rows share the chunk, as in token gather); anything else is
+     * converted into the scratch copy.
+     */
     private void loadListed(int b, int kvh, int n, Scratch sc) {
-        sc.kRows = loadRows(k, kArray, kArrayBase, b, kvh, 0, sc.keys, n, dim, dim, sc.k, sc.kOff, sc.raw);
-        sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
+        if (kF32 != null) {
+            for (int j = 0; j < n; j++) {
+                sc.kOff[j] = (int) (kF32Base + k.index(b, kvh, sc.keys[j], 0));
+            }
+            sc.kRows = kF32;
+        } else {
+            sc.kRows = loadRows(k, kArray, kArrayBase, b, kvh, 0, sc.keys, n, dim, dim, sc.k, sc.kOff, sc.raw);
+        }
+        if (vF32 != null) {
+            for (int j = 0; j < n; j++) {
+                sc.vOff[j] = (int) (vF32Base + v.index(b, kvh, sc.keys[j], 0));
+            }
+            sc.vRows = vF32;
+        } else {
+            sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
+        }
+    }
+
+    /**
+     * The float[] behind an f32 heap tensor whose rows can be read in place: unit last stride and
+     * {@code width} readable floats from every row's start (the value rows are read {@code cols}
+     * wide, rounded up to the lanes), else null.
+     */
+    private static float[] inPlaceF32(Tensor t, int width) {
+        if (t.dtype() != DType.F32 || t.stride(3) != 1 || !(t.segment().heapBase().orElse(null) instanceof float[] a)) {
+            return null;
+        }
+        long end = t.segment().address() / 4 + t.index(t.batch() - 1, t.heads() - 1, Math.max(0, t.seqLen() - 1), 0) + width;
+        return end <= a.length ? a : null;
     }
 
     /**
