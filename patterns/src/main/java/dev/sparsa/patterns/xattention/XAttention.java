@@ -1,0 +1,208 @@
+package dev.sparsa.patterns.xattention;
+
+import dev.sparsa.patterns.EstimatorCost;
+import dev.sparsa.patterns.blocksparse.BlockLists;
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.support.KeyPanels;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.Vectors;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.tensor.Tensor;
+import java.util.Arrays;
+
+/**
+ * XAttention (Xu et al., "XAttention: Block Sparse Attention with Antidiagonal Scoring"; reference:
+ * {@code xattn_estimate} (its plain-PyTorch path, {@code select_mode="inverse"}) in {@code
+ * xattn/src/Xattention.py} and {@code find_blocks_chunked} in {@code xattn/src/utils.py},
+ * github.com/mit-han-lab/x-attention). Per (batch, query head) slice, with blocks of {@code
+ * blockSize} and a {@code stride} dividing it:
+ * <ol>
+ *   <li><b>antidiagonal scores.</b> Query group {@code i} (rows {@code [i·S, i·S + S)}) and key group
+ *       {@code j} (keys {@code [j·S, j·S + S)}) score {@code Σ_s q[i·S + S − 1 − s] · k[j·S + s] /
+ *       sqrt(d) / S}, the sum along the group's antidiagonal (missing rows and keys count as zero;
+ *       one f32 fused multiply-add chain over the concatenated channels, {@link Vectors#dot});
+ *       under causality group {@code j} is visible to group {@code i} when {@code j·S ≤ i·S +
+ *       offset};
+ *   <li>each query group's scores become probabilities (softmax in double over its visible groups,
+ *       {@link Math#exp}), summed per (query block, key block) into the block's mass;
+ *   <li><b>threshold on cumulative mass.</b> Per query block, with {@code R = τ · Σ mass}: under
+ *       causality the first key block and the diagonal block (the one holding the block's first
+ *       position) are always kept, and the other blocks, by mass descending (ties to the lower
+ *       block), are kept while {@code F + C < R}, where {@code F} is the kept blocks' mass and {@code
+ *       C} the mass of the blocks ranked before the candidate, <em>and the candidate's own</em> when
+ *       the first and the diagonal block are two (the authors' cumulative sum is one position
+ *       behind then; reproduced); blocks after the diagonal are then dropped. Without causality
+ *       nothing is forced and a block is kept while the mass ranked before it is below {@code R};
+ *   <li>every row of the query block attends every key of its kept blocks it may see.
+ * </ol>
+ * Cost: {@code Nq · Nk · headDim / S} multiply-adds per slice (half when causal) and one exponential
+ * per (query group, key group); memory O(Nk / S) per query block.
+ *
+ * @throws IllegalArgumentException if {@code blockSize < 1}, {@code stride} does not divide it, or
+ *     {@code threshold} is outside (0, 1]
+ */
+public final class XAttention extends DataDependentPattern implements EstimatorCost {
+    private final int blockSize;
+    private final int stride;
+    private final double threshold;
+
+    public XAttention(int blockSize, int stride, double threshold) {
+        this.blockSize = Checks.atLeast("blockSize", blockSize, 1);
+        this.stride = Checks.atLeast("stride", stride, 1);
+        if (blockSize % stride != 0) {
+            throw new IllegalArgumentException("stride: must divide blockSize " + blockSize + ", got " + stride);
+        }
+        if (!(threshold > 0 && threshold <= 1)) {
+            throw new IllegalArgumentException("threshold: must be in (0, 1], got " + threshold);
+        }
+        this.threshold = threshold;
+    }
+
+    @Override
+    public String name() {
+        return "xattention(threshold " + threshold + ", " + blockSize + "-token blocks, stride " + stride + ")";
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
+        Plans.checkInputs(ctx, q, k);
+        return Plans.perSliceParallel(ctx, (b, h) -> {
+            int[][] lists = select(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
+            return BlockLists.compile(ctx, blockSize, blockSize, qb -> lists[qb]);
+        }, name());
+    }
+
+    /**
+     * The selection of one slice ({@code q}, {@code k} flat {@code [seq · headDim]}): per query block,
+     * its kept key blocks, ascending. Also the pattern's plain-Java oracle.
+     */
+    public int[][] select(PlanContext ctx, float[] q, float[] k) {
+        int d = ctx.shape().headDim();
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int width = stride * d;
+        int qGroups = (nq + stride - 1) / stride;
+        int kGroups = (nk + stride - 1) / stride;
+        int qBlocks = (nq + blockSize - 1) / blockSize;
+        int kBlocks = (nk + blockSize - 1) / blockSize;
+        int perBlock = blockSize / stride;
+        int[][] out = new int[qBlocks][];
+        if (kGroups == 0) {
+            Arrays.fill(out, new int[0]);
+            return out;
+        }
+        // reshaped queries (rows reversed within a group) and keys, zero where the sequence ends
+        float[] qr = new float[qGroups * width];
+        for (int i = 0; i < qGroups; i++) {
+            for (int s = 0; s < stride; s++) {
+                int row = i * stride + stride - 1 - s;
+                if (row < nq) {
+                    System.arraycopy(q, row * d, qr, i * width + s * d, d);
+                }
+            }
+        }
+        float[] kr = Arrays.copyOf(k, kGroups * width); // key group j is keys [j·S, j·S + S) back to back
+        KeyPanels panels = KeyPanels.of(kr, kGroups, width);
+        int padded = KeyPanels.paddedLength(kGroups);
+        float[] dots = new float[perBlock * padded];
+        int[] counts = new int[perBlock];
+        double[] mass = new double[kBlocks];
+        double[] p = new double[kGroups];
+        double scale = 1.0 / Math.sqrt(d) / stride;
+        long offset = ctx.queryOffset();
+        for (int qb = 0; qb < qBlocks; qb++) {
+            int first = qb * perBlock;
+            int rows = Math.min(perBlock, qGroups - first);
+            int most = 0;
+            for (int i = 0; i < rows; i++) {
+                counts[i] = visibleGroups(ctx, first + i, kGroups, offset);
+                most = Math.max(most, counts[i]);
+            }
+            Arrays.fill(mass, 0);
+            if (most > 0) {
+                panels.dots(qr, first, rows, most, dots, padded, counts);
+            }
+            for (int i = 0; i < rows; i++) {
+                int n = counts[i];
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < n; j++) {
+                    p[j] = scale * dots[i * padded + j];
+                    max = Math.max(max, p[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < n; j++) {
+                    p[j] = Math.exp(p[j] - max);
+                    sum += p[j];
+                }
+                for (int j = 0; j < n; j++) {
+                    mass[j / perBlock] += p[j] / sum;
+                }
+            }
+            long firstPos = (long) qb * blockSize + offset;
+            int diag = (int) Math.max(0, Math.min(kBlocks - 1, Math.floorDiv(firstPos, blockSize)));
+            boolean anyVisible = !ctx.causal() || Plans.lastVisibleKey(ctx, Math.min(nq - 1, (qb + 1) * blockSize - 1)) >= 0;
+            out[qb] = anyVisible ? keep(mass, kBlocks, ctx.causal(), diag) : new int[0];
+        }
+        return out;
+    }
+
+    /** Visible key groups of query group {@code i}: {@code j·S ≤ i·S + offset}; all without causality. */
+    private int visibleGroups(PlanContext ctx, int i, int kGroups, long offset) {
+        if (!ctx.causal()) {
+            return kGroups;
+        }
+        long last = Math.floorDiv((long) i * stride + offset, stride); // the last visible group
+        return (int) Math.max(0, Math.min(kGroups, last + 1));
+    }
+
+    /** The threshold rule of the class comment on one query block's masses. */
+    int[] keep(double[] mass, int kBlocks, boolean causal, int diag) {
+        double total = 0;
+        for (int j = 0; j < kBlocks; j++) {
+            total += mass[j];
+        }
+        double required = total * threshold;
+        boolean[] kept = new boolean[kBlocks];
+        double forced = 0;
+        int nForced = 0;
+        if (causal) {
+            kept[0] = true;
+            kept[diag] = true;
+            forced = diag == 0 ? mass[0] : mass[0] + mass[diag];
+            nForced = diag == 0 ? 1 : 2;
+        }
+        Integer[] order = new Integer[kBlocks - nForced];
+        for (int j = 0, m = 0; j < kBlocks; j++) {
+            if (!kept[j]) {
+                order[m++] = j;
+            }
+        }
+        Arrays.sort(order, (a, b) -> mass[a] != mass[b] ? Double.compare(mass[b], mass[a]) : Integer.compare(a, b));
+        double before = forced;
+        for (int j : order) {
+            double compared = nForced == 2 ? before + mass[j] : before;
+            if (!(compared < required)) {
+                break;
+            }
+            kept[j] = true;
+            before += mass[j];
+        }
+        int n = 0;
+        int[] out = new int[kBlocks];
+        for (int j = 0; j < kBlocks; j++) {
+            if (kept[j] && (!causal || j <= diag)) {
+                out[n++] = j;
+            }
+        }
+        return Arrays.copyOf(out, n);
+    }
+
+    /** Antidiagonal scores: {@code Nq · Nk · headDim / stride} per slice, half when causal. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        return (double) ctx.shape().slices() * ctx.queryLength() * ctx.keyLength() * ctx.shape().headDim() / stride
+                * (ctx.causal() ? 0.5 : 1);
+    }
+}
