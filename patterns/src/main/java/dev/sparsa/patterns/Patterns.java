@@ -2,6 +2,15 @@ package dev.sparsa.patterns;
 
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.adaptive.CumulativeMassBlocks;
+import dev.sparsa.patterns.adaptive.CumulativeMassVerticalSlash;
+import dev.sparsa.patterns.dsa.IndexerInputs;
+import dev.sparsa.patterns.dsa.LightningIndexer;
+import dev.sparsa.patterns.moba.MobaSelection;
+import dev.sparsa.patterns.nsa.NativeSparseAttention;
+import dev.sparsa.patterns.nsa.NsaSelection;
+import dev.sparsa.patterns.routing.RoutingAttention;
+import dev.sparsa.patterns.xattention.XAttention;
 import dev.sparsa.patterns.blocksparse.BlockSparse;
 import dev.sparsa.patterns.blocksparse.GateBlockSelect;
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
@@ -223,6 +232,57 @@ public final class Patterns {
     /** MInference's vertical-slash estimator (last 64 queries; 30 forced columns, 100 forced diagonals). */
     public static Pattern verticalSlashEstimate(int verticalBudget, int slashBudget, VsSemantics semantics) {
         return VerticalSlashEstimator.of(verticalBudget, slashBudget, semantics);
+    }
+
+    // ------------------------------------------------------------------ indexer- and gate-driven selections
+
+    /** MoBA: per query, its own block plus the best {@code topK − 1} earlier blocks of {@code blockSize} by mean-pooled keys. */
+    public static Pattern moba(int blockSize, int topK) {
+        return new MobaSelection(blockSize, topK);
+    }
+
+    /**
+     * NSA's selected branch: per query, the {@code blockCount} blocks of {@code blockSize} with the
+     * largest compressed-key attention summed over its GQA group (own block always). The three
+     * branches and their gated mix: {@link NativeSparseAttention}.
+     */
+    public static Pattern nsaSelection(int blockSize, int blockCount) {
+        return new NsaSelection(blockSize, blockCount, Double.NaN);
+    }
+
+    /** DeepSeek's lightning indexer over the caller's indexer inputs: top {@code topK} keys per query, shared by all heads. */
+    public static Pattern lightningIndexer(int topK, IndexerInputs inputs) {
+        return LightningIndexer.of(topK, inputs);
+    }
+
+    /** The lightning indexer with a seeded projection of Q and K standing in for a trained indexer. */
+    public static Pattern lightningIndexerProjected(int topK, int heads, int dim, long seed) {
+        return LightningIndexer.projected(topK, heads, dim, seed);
+    }
+
+    /** XAttention: antidiagonal block scores (stride {@code stride}), blocks kept up to cumulative mass {@code threshold}. */
+    public static Pattern xAttention(int blockSize, int stride, double threshold) {
+        return new XAttention(blockSize, stride, threshold);
+    }
+
+    /** The mean-pooled block estimate with a per-head budget: blocks kept up to cumulative mass {@code gamma} (FlexPrefill). */
+    public static Pattern meanPoolBlockTopP(double gamma, int blockSize) {
+        return new CumulativeMassBlocks(gamma, blockSize);
+    }
+
+    /** MInference's vertical-slash estimate with per-head budgets covering mass {@code gamma} (FlexPrefill's counts). */
+    public static Pattern verticalSlashEstimateTopP(double gamma, int minBudget, int maxBudget, VsSemantics semantics) {
+        return new CumulativeMassVerticalSlash(gamma, minBudget, maxBudget, semantics);
+    }
+
+    /** Routing Transformer: {@code clusters} balanced clusters of {@code window} from seeded spherical k-means on the keys. */
+    public static Pattern routing(int clusters, int window, int iterations, long seed) {
+        return RoutingAttention.kMeans(clusters, window, iterations, seed);
+    }
+
+    /** Routing Transformer with caller-given centroids ({@code [kvHeads or 1][clusters · headDim]}). */
+    public static Pattern routing(float[][] centroids, int clusters, int window) {
+        return RoutingAttention.withCentroids(centroids, clusters, window);
     }
 
     // ------------------------------------------------------------------ caller-supplied selections
