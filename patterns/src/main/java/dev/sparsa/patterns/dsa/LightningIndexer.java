@@ -15,7 +15,6 @@ import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
-import java.util.function.Function;
 
 /**
  * DeepSeek Sparse Attention's lightning indexer (DeepSeek-AI, "DeepSeek-V3.2-Exp: Boosting
@@ -101,7 +100,11 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
         SparsePlan.Builder plan = SparsePlan.builder(ctx).describe(name());
         for (int b = 0; b < s.batch(); b++) {
             int[][] keys = select(ctx, in, b);
-            HeadLayout layout = TokenListLayout.compile(ctx, r -> keys[r]);
+            long total = 0;
+            for (int[] row : keys) {
+                total += row.length;
+            }
+            HeadLayout layout = TokenListLayout.compile(ctx, r -> keys[r], total);
             for (int h = 0; h < s.qHeads(); h++) {
                 plan.slice(b, h, layout);
             }
@@ -160,49 +163,48 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
     IndexerInputs project(Tensor q, Tensor k) {
         int d = q.dim();
         java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
-        float[] proj = new float[d * projectedDim];
+        // the projection transposed, [projectedDim · d], so that each output channel is one dot product
+        float[] projT = new float[projectedDim * d];
         double norm = 1.0 / Math.sqrt(projectedDim);
-        for (int i = 0; i < proj.length; i++) {
-            proj[i] = (float) (gaussian(rnd) * norm);
+        for (int y = 0; y < d; y++) {
+            for (int c = 0; c < projectedDim; c++) {
+                projT[c * d + y] = (float) (gaussian(rnd) * norm);
+            }
         }
+        KeyPanels panels = KeyPanels.of(projT, projectedDim, d);
         int batch = q.batch();
         Tensor qi = Tensor.allocate(DType.F32, Layout.BHSD, batch, projectedHeads, q.seqLen(), projectedDim);
         Tensor ki = Tensor.allocate(DType.F32, Layout.BHSD, batch, 1, k.seqLen(), projectedDim);
         float[] weights = new float[batch * q.seqLen() * projectedHeads];
         java.util.Arrays.fill(weights, 1f / projectedHeads);
-        float[] row = new float[d];
-        float[] mean = new float[d];
-        float[] outRow = new float[projectedDim];
-        Function<float[], float[]> apply = x -> {
-            for (int c = 0; c < projectedDim; c++) {
-                float acc = 0f;
-                for (int y = 0; y < d; y++) {
-                    acc = Math.fma(x[y], proj[y * projectedDim + c], acc);
-                }
-                outRow[c] = acc;
-            }
-            return outRow;
-        };
         for (int b = 0; b < batch; b++) {
             for (int j = 0; j < projectedHeads; j++) {
                 int h = (int) ((long) j * q.heads() / projectedHeads);
-                for (int t = 0; t < q.seqLen(); t++) {
-                    q.readRow(b, h, t, row, 0);
-                    qi.writeRow(b, j, t, apply.apply(row), 0);
+                projectRows(panels, Vectors.rows(q, b, h), q.seqLen(), qi, b, j);
+            }
+            float[] mean = new float[k.seqLen() * d];
+            for (int h = 0; h < k.heads(); h++) {
+                float[] rows = Vectors.rows(k, b, h);
+                for (int i = 0; i < mean.length; i++) {
+                    mean[i] += rows[i] / k.heads();
                 }
             }
-            for (int t = 0; t < k.seqLen(); t++) {
-                java.util.Arrays.fill(mean, 0f);
-                for (int h = 0; h < k.heads(); h++) {
-                    k.readRow(b, h, t, row, 0);
-                    for (int y = 0; y < d; y++) {
-                        mean[y] += row[y] / k.heads();
-                    }
-                }
-                ki.writeRow(b, 0, t, apply.apply(mean), 0);
-            }
+            projectRows(panels, mean, k.seqLen(), ki, b, 0);
         }
         return new IndexerInputs(qi, ki, Tensor.of(weights, batch, 1, q.seqLen(), projectedHeads));
+    }
+
+    /** Writes {@code rows} ({@code [n · d]}) projected by the panels into head {@code head} of {@code out}. */
+    private void projectRows(KeyPanels panels, float[] rows, int n, Tensor out, int b, int head) {
+        int stride = KeyPanels.paddedLength(projectedDim);
+        float[] buf = new float[ROWS_PER_PASS * stride];
+        for (int r0 = 0; r0 < n; r0 += ROWS_PER_PASS) {
+            int m = Math.min(ROWS_PER_PASS, n - r0);
+            panels.dots(rows, r0, m, projectedDim, buf, stride);
+            for (int i = 0; i < m; i++) {
+                out.writeRow(b, head, r0 + i, buf, i * stride);
+            }
+        }
     }
 
     private static double gaussian(java.util.SplittableRandom rnd) {

@@ -88,9 +88,15 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
         KeyPanels panels = KeyPanels.of(gateKeys, nb, d);
         int stride = KeyPanels.paddedLength(nb);
         float[] scores = new float[ROWS_PER_PASS * stride];
+        int[] counts = new int[ROWS_PER_PASS];
         for (int r0 = 0; r0 < nq; r0 += ROWS_PER_PASS) {
             int rows = Math.min(ROWS_PER_PASS, nq - r0);
-            panels.dots(q, r0, rows, nb, scores, stride);
+            int most = 0;
+            for (int i = 0; i < rows; i++) {
+                counts[i] = ctx.causal() ? ownBlock(ctx, r0 + i, nb) + 1 : nb; // the candidates, own block last
+                most = Math.max(most, counts[i]);
+            }
+            panels.dots(q, r0, rows, most, scores, stride, counts);
             for (int i = 0; i < rows; i++) {
                 int r = r0 + i;
                 long last = Plans.lastVisibleKey(ctx, r);
@@ -98,14 +104,19 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
                     out[r] = new int[0];
                     continue;
                 }
-                long p = (long) r + ctx.queryOffset();
-                int own = (int) Math.min(nb - 1, Math.max(0, p) / blockSize);
+                int own = ownBlock(ctx, r, nb);
                 int candidates = ctx.causal() ? own + 1 : nb;
                 scores[i * stride + own] = Float.POSITIVE_INFINITY;
                 out[r] = TopSelect.top(scores, i * stride, candidates, topK, null);
             }
         }
         return out;
+    }
+
+    /** The block holding row {@code r}'s position (clamped to the blocks). */
+    private int ownBlock(PlanContext ctx, int r, int nb) {
+        long p = (long) r + ctx.queryOffset();
+        return (int) Math.min(nb - 1, Math.max(0, p) / blockSize);
     }
 
     /** Gate scores: {@code Nq · ceil(Nk / blockSize) · headDim} per slice, half of it when causal. */

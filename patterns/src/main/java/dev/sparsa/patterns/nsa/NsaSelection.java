@@ -26,7 +26,9 @@ import dev.sparsa.tensor.Tensor;
  *       fused multiply-add chains, {@link Vectors#dot}), and turns them into probabilities by a
  *       softmax in double ({@link Math#exp}); no block seen: all 0;
  *   <li>a block's score is the sum over the group's heads of its probability, the row's own block
- *       ({@code p / blockSize}) counting 1 per head, rounded to f32;
+ *       ({@code p / blockSize}) counting 1 per head, rounded to f32; with one query head per group
+ *       the probabilities rank as the f32 logits do, so the logits are ranked directly (no
+ *       exponentials; the own block first, unseen blocks last);
  *   <li>among the blocks up to the own block, the {@code blockCount} best are kept (ties to the
  *       lower block; the own block, at the maximum, always);
  *   <li>the row attends every key of its kept blocks up to its position.
@@ -35,8 +37,9 @@ import dev.sparsa.tensor.Tensor;
  * selection differs from the reference only at ties, which {@code torch.topk} resolves in no
  * documented order. Combine the branches with {@link NativeSparseAttention}.
  *
- * <p>Cost: {@code Nq · ceil(Nk / blockSize) · headDim} multiply-adds and as many exponentials per
- * query head (half when causal); the layout is organised by key block ({@link RowBlockLayout}).
+ * <p>Cost: {@code Nq · ceil(Nk / blockSize) · headDim} multiply-adds per query head (half when
+ * causal), and as many exponentials when a group has several heads; the layout is organised by key
+ * block ({@link RowBlockLayout}).
  *
  * @throws IllegalArgumentException if {@code blockSize} or {@code blockCount} is &lt; 1, or the scale
  *     is not NaN or positive
@@ -114,11 +117,24 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
         double[] sum = new double[ROWS_PER_PASS * nb];
         double[] e = new double[nb];
         float[] score = new float[nb];
+        int[] counts = new int[ROWS_PER_PASS];
+        boolean oneHead = groupQ.length == 1;
         for (int r0 = 0; r0 < nq; r0 += ROWS_PER_PASS) {
             int rows = Math.min(ROWS_PER_PASS, nq - r0);
+            int most = 0;
+            for (int i = 0; i < rows; i++) {
+                // the scores a row ranks: its seen blocks, and under causality its own block's slot
+                counts[i] = ctx.causal() ? Math.min(nb, ownBlock(ctx, r0 + i, nb) + 1) : nb;
+                most = Math.max(most, counts[i]);
+            }
             java.util.Arrays.fill(sum, 0, rows * nb, 0.0);
             for (float[] q : groupQ) {
-                panels.dots(q, r0, rows, nb, dots, stride);
+                if (most > 0) {
+                    panels.dots(q, r0, rows, most, dots, stride, counts);
+                }
+                if (oneHead) {
+                    break; // one head: the logits rank as the probabilities do
+                }
                 for (int i = 0; i < rows; i++) {
                     int seen = seenBlocks(ctx, r0 + i, nb);
                     double max = Double.NEGATIVE_INFINITY;
@@ -144,10 +160,18 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
                 }
                 int own = ownBlock(ctx, r, nb);
                 int candidates = ctx.causal() ? own + 1 : nb;
-                for (int c = 0; c < candidates; c++) {
-                    score[c] = (float) sum[i * nb + c];
+                if (oneHead) {
+                    int seen = seenBlocks(ctx, r, nb);
+                    for (int c = 0; c < candidates; c++) {
+                        score[c] = c < seen ? dots[i * stride + c] : Float.NEGATIVE_INFINITY;
+                    }
+                    score[own] = Float.POSITIVE_INFINITY;
+                } else {
+                    for (int c = 0; c < candidates; c++) {
+                        score[c] = (float) sum[i * nb + c];
+                    }
+                    score[own] = groupQ.length; // 1 per head
                 }
-                score[own] = groupQ.length; // 1 per head
                 out[r] = TopSelect.top(score, candidates, blockCount, null);
             }
         }

@@ -32,7 +32,7 @@ import java.util.Arrays;
  *       memory keys); a query in no cluster attends nothing (0, LSE −∞).
  * </ol>
  * The layout lists each cluster's queries (those in that cluster only) into tiles that gather the
- * cluster's keys; a query in several clusters gets a tile of its own with the union. Cost: {@code
+ * cluster's keys; the queries in the same several clusters share tiles over the union of their keys. Cost: {@code
  * (iterations + 2) · N · clusters · headDim} multiply-adds per slice plus a top-{@code window} per
  * cluster; a caller who sets {@code clusters · window ≈ N} gets density about {@code 1/clusters}.
  *
@@ -167,36 +167,42 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                 emit(b, rows, n, kMembers[c]);
             }
         }
-        // queries in several clusters: one tile each, over the union of their clusters' keys
+        // queries in several clusters: the queries of one combination of clusters share tiles over
+        // the union of those clusters' keys (combinations in order of their first query)
         int[][] clustersOf = new int[nq][];
+        int[] fill = new int[nq];
+        for (int r = 0; r < nq; r++) {
+            if (count[r] > 1) {
+                clustersOf[r] = new int[count[r]];
+            }
+        }
         for (int c = 0; c < qMembers.length; c++) {
             for (int r : qMembers[c]) {
                 if (count[r] > 1) {
-                    int[] l = clustersOf[r] == null ? new int[0] : clustersOf[r];
-                    l = Arrays.copyOf(l, l.length + 1);
-                    l[l.length - 1] = c;
-                    clustersOf[r] = l;
+                    clustersOf[r][fill[r]++] = c; // clusters ascending
                 }
             }
         }
+        java.util.Map<java.util.List<Integer>, java.util.List<Integer>> byCombination = new java.util.LinkedHashMap<>();
         for (int r = 0; r < nq; r++) {
-            if (clustersOf[r] == null) {
-                continue;
+            if (clustersOf[r] != null) {
+                byCombination.computeIfAbsent(Arrays.stream(clustersOf[r]).boxed().toList(), x -> new java.util.ArrayList<>())
+                        .add(r);
             }
-            int total = 0;
-            for (int c : clustersOf[r]) {
-                total += kMembers[c].length;
+        }
+        for (var e : byCombination.entrySet()) {
+            int[] union = e.getKey().stream().flatMapToInt(c -> Arrays.stream(kMembers[c])).sorted().distinct().toArray();
+            int n = 0;
+            for (int r : e.getValue()) {
+                rows[n++] = r;
+                if (n == tileRows) {
+                    emit(b, rows, n, union);
+                    n = 0;
+                }
             }
-            int[] union = new int[total];
-            int at = 0;
-            for (int c : clustersOf[r]) {
-                System.arraycopy(kMembers[c], 0, union, at, kMembers[c].length);
-                at += kMembers[c].length;
+            if (n > 0) {
+                emit(b, rows, n, union);
             }
-            union = Arrays.stream(union).sorted().distinct().toArray();
-            HeadLayout.Builder.Tile t = b.tile(r, 1);
-            t.gatherAll(union, 0, union.length);
-            t.end();
         }
         return b.build();
     }

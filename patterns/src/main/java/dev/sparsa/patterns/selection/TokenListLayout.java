@@ -32,7 +32,16 @@ public final class TokenListLayout {
 
     /** Compiles the rows' lists. */
     public static HeadLayout compile(PlanContext ctx, RowKeys rows) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        return compile(ctx, rows, 0);
+    }
+
+    /**
+     * {@link #compile(PlanContext, RowKeys)} with a hint of the keys in all (the layout's lists are
+     * sized once instead of regrown).
+     */
+    public static HeadLayout compile(PlanContext ctx, RowKeys rows, long expectedKeys) {
+        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate())
+                .reserve(ctx.queryLength(), 0, (int) Math.min(Math.max(0, expectedKeys), Integer.MAX_VALUE - 8));
         int nq = ctx.queryLength();
         int tileRows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
