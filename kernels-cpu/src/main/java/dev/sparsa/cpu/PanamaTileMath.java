@@ -247,11 +247,12 @@ final class PanamaTileMath implements TileMath {
      * multiply-adds over the full vectors of the dimension then a masked tail, reduced across lanes.
      */
     @Override
-    public void scoresByRow(float[] q, int rows, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS) {
+    public void scoresByRow(float[] q, int rows, float[] k, int[] kOff, int dim, int n, float[] s, int ldR) {
         int full = dim - dim % L;
         VectorMask<Float> tail = F.indexInRange(full, dim);
         for (int r = 0; r < rows; r++) {
             int qo = r * dim;
+            int o = r * ldR;
             int j = 0;
             for (; j + 4 <= n; j += 4) {
                 int k0 = kOff[j];
@@ -274,11 +275,10 @@ final class PanamaTileMath implements TileMath {
                     a2 = x.fma(FloatVector.fromArray(F, k, k2 + full, tail), a2);
                     a3 = x.fma(FloatVector.fromArray(F, k, k3 + full, tail), a3);
                 }
-                int o = j * ldS + r;
-                s[o] = a0.reduceLanes(VectorOperators.ADD);
-                s[o + ldS] = a1.reduceLanes(VectorOperators.ADD);
-                s[o + 2 * ldS] = a2.reduceLanes(VectorOperators.ADD);
-                s[o + 3 * ldS] = a3.reduceLanes(VectorOperators.ADD);
+                s[o + j] = a0.reduceLanes(VectorOperators.ADD);
+                s[o + j + 1] = a1.reduceLanes(VectorOperators.ADD);
+                s[o + j + 2] = a2.reduceLanes(VectorOperators.ADD);
+                s[o + j + 3] = a3.reduceLanes(VectorOperators.ADD);
             }
             for (; j < n; j++) {
                 int k0 = kOff[j];
@@ -289,13 +289,61 @@ final class PanamaTileMath implements TileMath {
                 if (full < dim) {
                     a0 = FloatVector.fromArray(F, q, qo + full, tail).fma(FloatVector.fromArray(F, k, k0 + full, tail), a0);
                 }
-                s[j * ldS + r] = a0.reduceLanes(VectorOperators.ADD);
+                s[o + j] = a0.reduceLanes(VectorOperators.ADD);
             }
         }
-        for (int j = 0; j < n; j++) {
-            for (int r = rows, o = j * ldS + rows; r < rowsPad; r++, o++) {
-                s[o] = 0f;
+    }
+
+    /**
+     * One row at a time, keys along lanes: a masked max pass, then the same inlined exponential as
+     * {@link #softmax} over the keys (masked lanes read as −∞ and give 0), and the rescale factor of
+     * the row from the same polynomial in lane 0.
+     */
+    @Override
+    public void softmaxByRow(float[] s, int ldR, int n, int rows, float[] m, float[] l, float[] alpha) {
+        for (int r = 0; r < rows; r++) {
+            int base = r * ldR;
+            float mOld = m[r];
+            FloatVector mx = FloatVector.broadcast(F, mOld);
+            for (int j = 0; j < n; j += L) {
+                VectorMask<Float> in = F.indexInRange(j, n);
+                FloatVector x = FloatVector.fromArray(F, s, base + j, in).blend(Float.NEGATIVE_INFINITY, in.not());
+                mx = mx.blend(x, x.compare(VectorOperators.GT, mx));
             }
+            float max = mx.reduceLanes(VectorOperators.MAX);
+            float safe = max == Float.NEGATIVE_INFINITY ? 0f : max;
+            FloatVector sum = FloatVector.zero(F);
+            FloatVector a = sum;
+            // j = -L computes alpha from m_old in lane 0, through the same exponential as the keys
+            for (int j = -L; j < n; j += L) {
+                VectorMask<Float> in = j < 0 ? F.indexInRange(0, 1) : F.indexInRange(j, n);
+                FloatVector raw = j < 0 ? FloatVector.broadcast(F, mOld) : FloatVector.fromArray(F, s, base + j, in);
+                FloatVector x = raw.blend(Float.NEGATIVE_INFINITY, in.not()).sub(safe);
+                VectorMask<Float> tiny = x.compare(VectorOperators.LT, EXP_MIN);
+                FloatVector xc = x.blend(EXP_MIN, tiny);
+                FloatVector t = xc.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUNDER));
+                FloatVector kk = t.sub(ROUNDER);
+                FloatVector f = kk.fma(FloatVector.broadcast(F, -LN2_HI), xc);
+                f = kk.fma(FloatVector.broadcast(F, -LN2_LO), f);
+                FloatVector p = f.fma(FloatVector.broadcast(F, P5), FloatVector.broadcast(F, P4));
+                p = p.fma(f, FloatVector.broadcast(F, P3));
+                p = p.fma(f, FloatVector.broadcast(F, P2));
+                p = p.fma(f, FloatVector.broadcast(F, P1));
+                p = p.fma(f, FloatVector.broadcast(F, P0));
+                p = p.mul(f.mul(f)).add(f).add(1f);
+                IntVector bits = t.reinterpretAsInts().sub(ROUNDER_BITS_MINUS_BIAS).lanewise(VectorOperators.LSHL, 23);
+                FloatVector e = p.mul(bits.reinterpretAsFloats()).blend(0f, tiny);
+                if (j < 0) {
+                    a = e;
+                } else {
+                    e.intoArray(s, base + j, in);
+                    sum = sum.add(e);
+                }
+            }
+            float alphaR = a.lane(0);
+            l[r] = l[r] * alphaR + sum.reduceLanes(VectorOperators.ADD);
+            m[r] = max;
+            alpha[r] = alphaR;
         }
     }
 

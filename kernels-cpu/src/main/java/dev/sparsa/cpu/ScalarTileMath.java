@@ -38,19 +38,15 @@ final class ScalarTileMath implements TileMath {
 
     /** The same sums in the same order as {@link #scores}, so bitwise the same scores. */
     @Override
-    public void scoresByRow(float[] q, int rows, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS) {
-        for (int j = 0; j < n; j++) {
-            int so = j * ldS;
-            int ko = kOff[j];
-            for (int r = 0; r < rows; r++) {
+    public void scoresByRow(float[] q, int rows, float[] k, int[] kOff, int dim, int n, float[] s, int ldR) {
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < n; j++) {
+                int ko = kOff[j];
                 float acc = 0f;
                 for (int d = 0, qo = r * dim; d < dim; d++) {
                     acc += k[ko + d] * q[qo + d];
                 }
-                s[so + r] = acc;
-            }
-            for (int r = rows; r < rowsPad; r++) {
-                s[so + r] = 0f;
+                s[r * ldR + j] = acc;
             }
         }
     }

@@ -51,6 +51,8 @@ final class TileRunner {
     private final int cols;
     private final int lanes;
     private final int blockCols;
+    /** Row stride of the narrow form's row-major scores: the chunk width rounded up to the lanes. */
+    private final int ldR;
     private final int keyLength;
     /** The short[] behind 16-bit heap K and V (widened straight from it), else null. */
     private final Object kArray;
@@ -83,6 +85,7 @@ final class TileRunner {
         this.lanes = math.lanes();
         this.cols = roundUp(valueDim, lanes);
         this.blockCols = plan.geometry().blockCols();
+        this.ldR = roundUp(blockCols, lanes);
         this.keyLength = shape.keyLength();
         this.kArray = heapArray(k);
         this.vArray = heapArray(v);
@@ -229,7 +232,7 @@ final class TileRunner {
         int count = lay.rowCount(t);
         int rows = heads * count;
         int rowsPad = roundUp(rows, lanes);
-        sc.ensure(rowsPad, blockCols, dim, cols);
+        sc.ensure(rowsPad, blockCols, dim, cols, ldR);
         int kvh = shape.kvHeadOf(h0);
         int offset = lay.queryOffset();
         float[] qT = sc.qT;
@@ -306,10 +309,10 @@ final class TileRunner {
                        boolean weighted, int k0, boolean listed) {
         int rows = heads * count;
         if (math.narrow(rows)) {
-            math.scoresByRow(sc.qR, rows, rowsPad, sc.kRows, sc.kOff, dim, n, sc.s, rowsPad);
-        } else {
-            math.scores(sc.qT, rowsPad, rowsPad, sc.kRows, sc.kOff, dim, n, sc.s, rowsPad);
+            narrowChunk(lay, sc, n, count, heads, rowsPad, masked, weighted, k0, listed);
+            return;
         }
+        math.scores(sc.qT, rowsPad, rowsPad, sc.kRows, sc.kOff, dim, n, sc.s, rowsPad);
         if (softCap > 0f) {
             math.softCap(sc.s, rowsPad, n, rowsPad, softCap);
         }
@@ -317,15 +320,50 @@ final class TileRunner {
             math.addKeyBias(sc.s, rowsPad, n, rowsPad, sc.bias);
         }
         if (masked) {
-            mask(lay.predicate(), sc, n, count, heads, rowsPad, k0, listed);
+            mask(lay.predicate(), sc.s, sc, n, count, heads, 1, rowsPad, k0, listed);
         }
         math.softmax(sc.s, rowsPad, n, rowsPad, sc.m, sc.l, sc.alpha);
         math.accumulate(sc.s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha);
     }
 
-    /** Sets the scores of pairs the predicate refuses to −∞ (same decision for every stacked head). */
-    private void mask(ElementPredicate p, Scratch sc, int n, int count, int heads, int rowsPad, int k0, boolean listed) {
+    /**
+     * The narrow form of {@link #chunk}: scores and softmax row-major, vectorised along the keys
+     * (row {@code r} at {@code sc.sR[r·ldR]}), then the probabilities transposed for the P·V step.
+     */
+    private void narrowChunk(HeadLayout lay, Scratch sc, int n, int count, int heads, int rowsPad, boolean masked,
+                             boolean weighted, int k0, boolean listed) {
+        int rows = heads * count;
+        float[] sr = sc.sR;
+        math.scoresByRow(sc.qR, rows, sc.kRows, sc.kOff, dim, n, sr, ldR);
+        if (softCap > 0f) {
+            math.softCap(sr, ldR, rows, ldR, softCap); // elementwise over the rows × ldR block
+        }
+        if (weighted) {
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0, at = r * ldR; j < n; j++, at++) {
+                    sr[at] += sc.bias[j];
+                }
+            }
+        }
+        if (masked) {
+            mask(lay.predicate(), sr, sc, n, count, heads, ldR, 1, k0, listed);
+        }
+        math.softmaxByRow(sr, ldR, n, rows, sc.m, sc.l, sc.alpha);
         float[] s = sc.s;
+        for (int j = 0; j < n; j++) {
+            for (int r = 0, at = j * rowsPad; r < rows; r++, at++) {
+                s[at] = sr[r * ldR + j];
+            }
+        }
+        math.accumulate(s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha);
+    }
+
+    /**
+     * Sets the scores of pairs the predicate refuses to −∞ (same decision for every stacked head);
+     * stacked row {@code r} and key {@code j} sit at {@code s[r·rowStride + j·keyStride]}.
+     */
+    private void mask(ElementPredicate p, float[] s, Scratch sc, int n, int count, int heads, int rowStride,
+                      int keyStride, int k0, boolean listed) {
         long[] qPos = sc.qPos;
         boolean causalOnly = p.onlyCausal() && p.sinks() == 0;
         if (causalOnly && !p.causal()) {
@@ -333,11 +371,11 @@ final class TileRunner {
         }
         for (int j = 0; j < n; j++) {
             int kPos = listed ? sc.keys[j] : k0 + j;
-            int base = j * rowsPad;
+            int base = j * keyStride;
             for (int i = 0; i < count; i++) {
                 boolean admit = causalOnly ? qPos[i] >= kPos : p.admits(qPos[i], kPos, keyLength);
                 if (!admit) {
-                    for (int g = 0, at = base + i; g < heads; g++, at += count) {
+                    for (int g = 0, at = base + i * rowStride; g < heads; g++, at += count * rowStride) {
                         s[at] = Float.NEGATIVE_INFINITY;
                     }
                 }

@@ -18,11 +18,12 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Token gather with head packing: one-row tiles of per-query key lists, shared by the query heads of
- * each GQA group (so the kernel stacks the group's heads into one tile, FlashMLA's packing). Small
- * stacks take the narrow score form (dot products along the head dimension, with a masked tail when
- * the dimension is not a multiple of the lanes); every flavour and thread count must match the
- * oracle, and thread counts must not change a bit.
+ * Token gather with head packing: one-row tiles of per-query key lists (gathered, log-weighted or
+ * unconditional), shared by the query heads of each GQA group (so the kernel stacks the group's heads
+ * into one tile, FlashMLA's packing). Small stacks take the narrow form (dot products along the head
+ * dimension with a masked tail when the dimension is not a multiple of the lanes, a softmax along the
+ * keys); every flavour and thread count must match the oracle, with and without a soft-cap, and
+ * thread counts must not change a bit.
  */
 class TokenGatherKernelTest {
 
@@ -44,10 +45,14 @@ class TokenGatherKernelTest {
                 if (unconditional) {
                     int[] keys = rnd.ints(n, 0, (int) last + 1).sorted().distinct().toArray();
                     t.unconditionalAll(keys, 0, keys.length);
-                } else {
+                } else if (rnd.nextBoolean()) {
                     // any keys: the predicate drops those the row may not see
                     int[] keys = rnd.ints(n, 0, ctx.keyLength()).sorted().distinct().toArray();
                     t.gatherAll(keys, 0, keys.length);
+                } else {
+                    for (int key : rnd.ints(n, 0, ctx.keyLength()).distinct().toArray()) {
+                        t.gather(key, (float) (rnd.nextDouble() - 0.5)); // log-weights
+                    }
                 }
                 t.end();
             }
@@ -61,18 +66,18 @@ class TokenGatherKernelTest {
 
     @ParameterizedTest
     @CsvSource({
-        // qHeads, kvHeads, n, headDim, valueDim, causal
-        "1, 1, 70, 128, 128, true",
-        "2, 2, 45, 24, 40, true",
-        "4, 1, 50, 72, 64, false",
-        "8, 1, 33, 8, 16, true",
-        "16, 1, 20, 136, 8, true",
-        "6, 2, 41, 64, 64, false",
+        // qHeads, kvHeads, n, headDim, valueDim, causal, softCap
+        "1, 1, 70, 128, 128, true, 0",
+        "2, 2, 45, 24, 40, true, 5",
+        "4, 1, 50, 72, 64, false, 0",
+        "8, 1, 33, 8, 16, true, 3",
+        "16, 1, 20, 136, 8, true, 0",
+        "6, 2, 41, 64, 64, false, 0",
     })
     void stackedHeadsOverPerRowListsMatchTheOracle(int qHeads, int kvHeads, int n, int headDim, int valueDim,
-                                                    boolean causal) {
+                                                    boolean causal, float softCap) {
         AttentionShape s = new AttentionShape(1, qHeads, kvHeads, n, n + 9, headDim, valueDim);
-        Options o = Options.defaults().withCausal(causal).withGeometry(new TileGeometry(16, 24));
+        Options o = Options.defaults().withCausal(causal).withGeometry(new TileGeometry(16, 24)).withSoftCap(softCap);
         SparsePlan plan = perRowLists(PlanContext.of(s, o), n * 7L + qHeads);
         for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
             Problems.Qkv p = Problems.qkv(n + headDim, s, dtype, Layout.BHSD);
