@@ -159,12 +159,12 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                 }
                 rows[n++] = r;
                 if (n == tileRows) {
-                    emit(b, rows, n, kMembers[c]);
+                    emit(b, ctx, rows, n, kMembers[c]);
                     n = 0;
                 }
             }
             if (n > 0) {
-                emit(b, rows, n, kMembers[c]);
+                emit(b, ctx, rows, n, kMembers[c]);
             }
         }
         // queries in several clusters: the queries of one combination of clusters share tiles over
@@ -196,21 +196,27 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
             for (int r : e.getValue()) {
                 rows[n++] = r;
                 if (n == tileRows) {
-                    emit(b, rows, n, union);
+                    emit(b, ctx, rows, n, union);
                     n = 0;
                 }
             }
             if (n > 0) {
-                emit(b, rows, n, union);
+                emit(b, ctx, rows, n, union);
             }
         }
         return b.build();
     }
 
-    private static void emit(HeadLayout.Builder b, int[] rows, int n, int[] keys) {
+    /** A tile of the ascending {@code rows[0, n)} over the ascending {@code keys} its last row may see. */
+    private static void emit(HeadLayout.Builder b, PlanContext ctx, int[] rows, int n, int[] keys) {
         HeadLayout.Builder.Tile t = rows[n - 1] - rows[0] == n - 1 ? b.tile(rows[0], n)
                 : b.listedTile(Arrays.copyOf(rows, n));
-        t.gatherAll(keys, 0, keys.length);
+        long last = Plans.lastVisibleKey(ctx, rows[n - 1]);
+        int upTo = 0;
+        while (upTo < keys.length && keys[upTo] <= last) {
+            upTo++;
+        }
+        t.gatherAll(keys, 0, upTo);
         t.end();
     }
 
