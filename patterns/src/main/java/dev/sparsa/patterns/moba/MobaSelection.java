@@ -2,11 +2,11 @@ package dev.sparsa.patterns.moba;
 
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.selection.RowBlockLayout;
+import dev.sparsa.patterns.selection.TopFew;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
-import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
@@ -89,6 +89,7 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
         int stride = KeyPanels.paddedLength(nb);
         float[] scores = new float[ROWS_PER_PASS * stride];
         int[] counts = new int[ROWS_PER_PASS];
+        TopFew few = new TopFew();
         for (int r0 = 0; r0 < nq; r0 += ROWS_PER_PASS) {
             int rows = Math.min(ROWS_PER_PASS, nq - r0);
             int most = 0;
@@ -107,7 +108,7 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
                 int own = ownBlock(ctx, r, nb);
                 int candidates = ctx.causal() ? own + 1 : nb;
                 scores[i * stride + own] = Float.POSITIVE_INFINITY;
-                out[r] = TopSelect.top(scores, i * stride, candidates, topK, null);
+                out[r] = few.top(scores, i * stride, candidates, topK);
             }
         }
         return out;

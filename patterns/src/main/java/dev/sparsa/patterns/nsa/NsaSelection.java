@@ -2,11 +2,11 @@ package dev.sparsa.patterns.nsa;
 
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.selection.RowBlockLayout;
+import dev.sparsa.patterns.selection.TopFew;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
-import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
@@ -119,6 +119,7 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
         float[] score = new float[nb];
         int[] counts = new int[ROWS_PER_PASS];
         boolean oneHead = groupQ.length == 1;
+        TopFew few = new TopFew();
         for (int r0 = 0; r0 < nq; r0 += ROWS_PER_PASS) {
             int rows = Math.min(ROWS_PER_PASS, nq - r0);
             int most = 0;
@@ -172,7 +173,7 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
                     }
                     score[own] = groupQ.length; // 1 per head
                 }
-                out[r] = TopSelect.top(score, candidates, blockCount, null);
+                out[r] = few.top(score, 0, candidates, blockCount);
             }
         }
         return out;
