@@ -44,6 +44,7 @@ import java.util.Arrays;
  *     {@code threshold} is outside (0, 1]
  */
 public final class XAttention extends DataDependentPattern implements EstimatorCost {
+    private static final int GROUPS_PER_PASS = 64;
     private final int blockSize;
     private final int stride;
     private final double threshold;
@@ -106,23 +107,29 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
         float[] kr = Arrays.copyOf(k, kGroups * width); // key group j is keys [j·S, j·S + S) back to back
         KeyPanels panels = KeyPanels.of(kr, kGroups, width);
         int padded = KeyPanels.paddedLength(kGroups);
-        float[] dots = new float[perBlock * padded];
-        int[] counts = new int[perBlock];
-        double[] mass = new double[kBlocks];
+        // query blocks are scored in passes of whole blocks, so that each key panel (S·d channels,
+        // too wide for L1) is loaded once for many query groups
+        int blocksPerPass = Math.max(1, GROUPS_PER_PASS / perBlock);
+        float[] dots = new float[blocksPerPass * perBlock * padded];
+        int[] counts = new int[blocksPerPass * perBlock];
+        double[][] mass = new double[blocksPerPass][kBlocks];
         double[] p = new double[kGroups];
         double scale = 1.0 / Math.sqrt(d) / stride;
         long offset = ctx.queryOffset();
-        for (int qb = 0; qb < qBlocks; qb++) {
-            int first = qb * perBlock;
-            int rows = Math.min(perBlock, qGroups - first);
+        for (int qb0 = 0; qb0 < qBlocks; qb0 += blocksPerPass) {
+            int nBlocks = Math.min(blocksPerPass, qBlocks - qb0);
+            int first = qb0 * perBlock;
+            int rows = Math.min(nBlocks * perBlock, qGroups - first);
             int most = 0;
             for (int i = 0; i < rows; i++) {
                 counts[i] = visibleGroups(ctx, first + i, kGroups, offset);
                 most = Math.max(most, counts[i]);
             }
-            Arrays.fill(mass, 0);
             if (most > 0) {
                 panels.dots(qr, first, rows, most, dots, padded, counts);
+            }
+            for (double[] m : mass) {
+                Arrays.fill(m, 0);
             }
             for (int i = 0; i < rows; i++) {
                 int n = counts[i];
@@ -136,14 +143,19 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
                     p[j] = Math.exp(p[j] - max);
                     sum += p[j];
                 }
+                double[] m = mass[i / perBlock];
                 for (int j = 0; j < n; j++) {
-                    mass[j / perBlock] += p[j] / sum;
+                    m[j / perBlock] += p[j] / sum;
                 }
             }
-            long firstPos = (long) qb * blockSize + offset;
-            int diag = (int) Math.max(0, Math.min(kBlocks - 1, Math.floorDiv(firstPos, blockSize)));
-            boolean anyVisible = !ctx.causal() || Plans.lastVisibleKey(ctx, Math.min(nq - 1, (qb + 1) * blockSize - 1)) >= 0;
-            out[qb] = anyVisible ? keep(mass, kBlocks, ctx.causal(), diag) : new int[0];
+            for (int bi = 0; bi < nBlocks; bi++) {
+                int qb = qb0 + bi;
+                long firstPos = (long) qb * blockSize + offset;
+                int diag = (int) Math.max(0, Math.min(kBlocks - 1, Math.floorDiv(firstPos, blockSize)));
+                boolean anyVisible = !ctx.causal()
+                        || Plans.lastVisibleKey(ctx, Math.min(nq - 1, (qb + 1) * blockSize - 1)) >= 0;
+                out[qb] = anyVisible ? keep(mass[bi], kBlocks, ctx.causal(), diag) : new int[0];
+            }
         }
         return out;
     }
