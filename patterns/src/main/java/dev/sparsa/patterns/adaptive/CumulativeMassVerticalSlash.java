@@ -62,7 +62,12 @@ public final class CumulativeMassVerticalSlash extends DataDependentPattern impl
                 + semantics.name().toLowerCase().replace('_', '-') + ")";
     }
 
-    /** The budgets of one slice. */
+    /**
+     * The budgets of one slice.
+     *
+     * @param vertical columns to keep (before MInference's minimum of 30)
+     * @param slash    diagonals to keep (before MInference's minimum of 50)
+     */
     public record Budgets(int vertical, int slash) {
     }
 
