@@ -131,32 +131,43 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
         float[] w = Vectors.rows(in.weights(), b, 0); // [Nq · heads]
         int passes = (nq + ROWS_PER_PASS - 1) / ROWS_PER_PASS;
         int stride = KeyPanels.paddedLength(nk);
-        java.util.stream.IntStream.range(0, passes).parallel().forEach(pass -> {
-            int r0 = pass * ROWS_PER_PASS;
-            int rows = Math.min(ROWS_PER_PASS, nq - r0);
-            int[] counts = new int[rows];
-            int most = 0;
-            for (int i = 0; i < rows; i++) {
-                counts[i] = (int) Math.max(0, Plans.lastVisibleKey(ctx, r0 + i) + 1);
-                most = Math.max(most, counts[i]);
-            }
-            float[] dots = new float[rows * stride];
-            float[] score = new float[rows * stride];
-            for (int j = 0; j < heads && most > 0; j++) {
-                panels.dots(qs[j], r0, rows, most, dots, stride, counts);
-                for (int i = 0; i < rows; i++) {
-                    float wj = w[(r0 + i) * heads + j];
-                    int base = i * stride;
-                    for (int s = 0; s < counts[i]; s++) {
-                        score[base + s] = Math.fma(wj, Math.max(0f, dots[base + s]), score[base + s]);
-                    }
-                }
-            }
-            for (int i = 0; i < rows; i++) {
-                out[r0 + i] = TopSelect.top(score, i * stride, counts[i], topK, null);
+        // passes dealt round-robin to a few workers, each with its own score buffers
+        int workers = Math.min(passes, 4 * Runtime.getRuntime().availableProcessors());
+        java.util.stream.IntStream.range(0, workers).parallel().forEach(worker -> {
+            float[] dots = new float[ROWS_PER_PASS * stride];
+            float[] score = new float[ROWS_PER_PASS * stride];
+            int[] counts = new int[ROWS_PER_PASS];
+            for (int pass = worker; pass < passes; pass += workers) {
+                scorePass(ctx, panels, qs, w, pass * ROWS_PER_PASS, Math.min(ROWS_PER_PASS, nq - pass * ROWS_PER_PASS),
+                        stride, counts, dots, score, out);
             }
         });
         return out;
+    }
+
+    /** Scores rows {@code [r0, r0 + rows)} against their visible keys and keeps each row's best. */
+    private void scorePass(PlanContext ctx, KeyPanels panels, float[][] qs, float[] w, int r0, int rows, int stride,
+                           int[] counts, float[] dots, float[] score, int[][] out) {
+        int heads = qs.length;
+        int most = 0;
+        for (int i = 0; i < rows; i++) {
+            counts[i] = (int) Math.max(0, Plans.lastVisibleKey(ctx, r0 + i) + 1);
+            most = Math.max(most, counts[i]);
+            java.util.Arrays.fill(score, i * stride, i * stride + counts[i], 0f);
+        }
+        for (int j = 0; j < heads && most > 0; j++) {
+            panels.dots(qs[j], r0, rows, most, dots, stride, counts);
+            for (int i = 0; i < rows; i++) {
+                float wj = w[(r0 + i) * heads + j];
+                int base = i * stride;
+                for (int s = 0; s < counts[i]; s++) {
+                    score[base + s] = Math.fma(wj, Math.max(0f, dots[base + s]), score[base + s]);
+                }
+            }
+        }
+        for (int i = 0; i < rows; i++) {
+            out[r0 + i] = TopSelect.top(score, i * stride, counts[i], topK, null);
+        }
     }
 
     /** The stand-in inputs of {@link #projected}. */

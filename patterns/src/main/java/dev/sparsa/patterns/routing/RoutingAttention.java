@@ -118,23 +118,11 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
 
     /** Per cluster, the {@code window} rows of {@code unit} ({@code [n · d]}) of largest dot product with its centroid, ascending. */
     public int[][] members(float[] unit, int n, int d, float[] means) {
-        KeyPanels panels = KeyPanels.of(means, clusters, d);
-        int stride = KeyPanels.paddedLength(clusters);
-        int pass = 64;
-        float[] dots = new float[pass * stride];
-        float[][] byCluster = new float[clusters][n];
-        for (int r0 = 0; r0 < n; r0 += pass) {
-            int rows = Math.min(pass, n - r0);
-            panels.dots(unit, r0, rows, clusters, dots, stride);
-            for (int i = 0; i < rows; i++) {
-                for (int c = 0; c < clusters; c++) {
-                    byCluster[c][r0 + i] = dots[i * stride + c];
-                }
-            }
-        }
+        float[] sim = SphericalKMeans.similarities(KeyPanels.of(unit, n, d), means, clusters);
+        int stride = KeyPanels.paddedLength(n);
         int[][] out = new int[clusters][];
         for (int c = 0; c < clusters; c++) {
-            out[c] = TopSelect.top(byCluster[c], n, window, null);
+            out[c] = TopSelect.top(sim, c * stride, n, window, null);
         }
         return out;
     }
@@ -191,7 +179,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
             }
         }
         for (var e : byCombination.entrySet()) {
-            int[] union = e.getKey().stream().flatMapToInt(c -> Arrays.stream(kMembers[c])).sorted().distinct().toArray();
+            int[] union = union(e.getKey(), kMembers);
             int n = 0;
             for (int r : e.getValue()) {
                 rows[n++] = r;
@@ -205,6 +193,26 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
             }
         }
         return b.build();
+    }
+
+    /** The ascending union of the ascending key lists of {@code clusters}. */
+    private static int[] union(java.util.List<Integer> clusters, int[][] kMembers) {
+        int[] acc = kMembers[clusters.get(0)];
+        for (int i = 1; i < clusters.size(); i++) {
+            int[] b = kMembers[clusters.get(i)];
+            int[] m = new int[acc.length + b.length];
+            int x = 0;
+            int y = 0;
+            int n = 0;
+            while (x < acc.length || y < b.length) {
+                int v = y >= b.length || (x < acc.length && acc[x] <= b[y]) ? acc[x++] : b[y++];
+                if (n == 0 || m[n - 1] != v) {
+                    m[n++] = v;
+                }
+            }
+            acc = Arrays.copyOf(m, n);
+        }
+        return acc;
     }
 
     /** A tile of the ascending {@code rows[0, n)} over the ascending {@code keys} its last row may see. */

@@ -59,32 +59,48 @@ public final class SphericalKMeans {
         return out;
     }
 
-    /** The centroid of largest dot product for each row of {@code x}. */
-    public static int[] assign(float[] x, int n, int d, float[] centroids, int k) {
-        KeyPanels panels = KeyPanels.of(centroids, k, d);
-        int stride = KeyPanels.paddedLength(k);
-        int pass = 64;
-        float[] dots = new float[pass * stride];
+    /**
+     * Every centroid against every row: {@code out[c · stride + i] = x_i · centroid_c} (one f32
+     * fused multiply-add chain over the channels in order, {@link dev.sparsa.patterns.support.Vectors#dot}),
+     * {@code stride = KeyPanels.paddedLength(n)}; the rows are packed once in {@code rows}.
+     */
+    public static float[] similarities(KeyPanels rows, float[] centroids, int k) {
+        int n = rows.size();
+        int stride = KeyPanels.paddedLength(n);
+        float[] out = new float[k * stride];
+        if (n > 0) {
+            rows.dots(centroids, 0, k, n, out, stride);
+        }
+        return out;
+    }
+
+    /** The centroid of largest dot product for each of the packed rows (ties to the lower centroid). */
+    public static int[] assign(KeyPanels rows, float[] centroids, int k) {
+        int n = rows.size();
+        int stride = KeyPanels.paddedLength(n);
+        float[] sim = similarities(rows, centroids, k);
         int[] out = new int[n];
-        for (int r0 = 0; r0 < n; r0 += pass) {
-            int rows = Math.min(pass, n - r0);
-            panels.dots(x, r0, rows, k, dots, stride);
-            for (int i = 0; i < rows; i++) {
-                int best = 0;
-                for (int c = 1; c < k; c++) {
-                    if (dots[i * stride + c] > dots[i * stride + best]) {
-                        best = c;
-                    }
+        float[] best = new float[n];
+        System.arraycopy(sim, 0, best, 0, n);
+        for (int c = 1; c < k; c++) {
+            int base = c * stride;
+            for (int i = 0; i < n; i++) {
+                if (sim[base + i] > best[i]) {
+                    best[i] = sim[base + i];
+                    out[i] = c;
                 }
-                out[r0 + i] = best;
             }
         }
         return out;
     }
 
-    /** One iteration: assignment, then each non-empty centroid the normalised sum of its rows (in place). */
-    public static void iterate(float[] x, int n, int d, float[] centroids, int k) {
-        int[] bucket = assign(x, n, d, centroids, k);
+    /**
+     * One iteration: assignment, then each non-empty centroid the normalised sum of its rows (in
+     * place); {@code packed} holds the same rows as {@code x}.
+     */
+    public static void iterate(float[] x, KeyPanels packed, int d, float[] centroids, int k) {
+        int n = packed.size();
+        int[] bucket = assign(packed, centroids, k);
         float[] sums = new float[k * d];
         int[] count = new int[k];
         for (int i = 0; i < n; i++) {
@@ -109,8 +125,9 @@ public final class SphericalKMeans {
         for (int c = 0; c < k && n > 0; c++) {
             System.arraycopy(unitRows, init[c] * d, centroids, c * d, d);
         }
+        KeyPanels packed = KeyPanels.of(unitRows, n, d);
         for (int it = 0; it < iterations && n > 0; it++) {
-            iterate(unitRows, n, d, centroids, k);
+            iterate(unitRows, packed, d, centroids, k);
         }
         return centroids;
     }
