@@ -130,7 +130,7 @@ class AdaptiveBudgetTest {
     void blocksEqualFlexPrefillsQueryAwareSelectionPlusTheDiagonal(int n, int dim, int bs, double gamma) {
         AttentionShape shape = AttentionShape.of(1, 2, n, n, dim);
         Options o = Options.causalMask().withGeometry(new TileGeometry(16, 8));
-        var g = dev.sparsa.patterns.render.StructuredProblem.generate(shape, n);
+        var g = LocalBandProblem.generate(shape, n);
         CumulativeMassBlocks p = new CumulativeMassBlocks(gamma, bs);
         PlanContext ctx = PlanContext.of(shape, o);
         int kept = 0;
@@ -161,7 +161,7 @@ class AdaptiveBudgetTest {
     void verticalSlashBudgetsEqualFlexPrefillsCountsAndSelectAsMInference(int n, int dim, double gamma) {
         AttentionShape shape = AttentionShape.of(1, 2, n, n, dim);
         Options o = Options.causalMask().withGeometry(new TileGeometry(16, 16));
-        var g = dev.sparsa.patterns.render.StructuredProblem.generate(shape, n + 1);
+        var g = LocalBandProblem.generate(shape, n + 1);
         PlanContext ctx = PlanContext.of(shape, o);
         CumulativeMassVerticalSlash unclamped = new CumulativeMassVerticalSlash(gamma, 1, 1 << 20, VsSemantics.EXACT);
         for (int h = 0; h < 2; h++) {

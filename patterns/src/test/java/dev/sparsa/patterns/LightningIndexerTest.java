@@ -161,8 +161,7 @@ class LightningIndexerTest {
     void theProjectedStandInSelectsMostOfTheMass() {
         AttentionShape shape = new AttentionShape(1, 4, 2, 256, 256, 32, 32);
         Options o = Options.causalMask().withGeometry(new TileGeometry(16, 16));
-        var g = dev.sparsa.patterns.render.StructuredProblem.generate(shape, 3);
-        Problems.Qkv x = new Problems.Qkv(g.q(), g.k(), g.v());
+        Problems.Qkv x = LocalBandProblem.generate(shape, 3);
         SparsePlan plan = LightningIndexer.projected(32, 4, 16, 7).plan(PlanContext.of(shape, o), x.q(), x.k());
         ReferenceResult dense = ReferenceAttention.dense(x.q(), x.k(), x.v(), o, null);
         double recall = ReferenceResult.meanRecall(ReferenceAttention.plan(plan, x.q(), x.k(), x.v(), o), dense);
