@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Everything the CUDA backend is checked with on the GPU machine, in one call (after tools/gpu-stage
-# and copying this folder's scripts next to java.sh/test.sh): the GPU tests (kernel tests and the
-# conformance suite), compute-sanitizer, the benchmark against PyTorch, and the CLI demo's CUDA rows.
+# Everything the CUDA backend is checked with on the GPU machine, in one call (see runners.sh for how
+# Java starts): the GPU tests (kernel tests and the conformance suite), compute-sanitizer, the
+# benchmark against PyTorch, and the CLI demo's CUDA rows.
 # Logs go to $OUT (or /tmp): gpu-tests.log, sanitize.log, bench.log, demo.json, demo.err.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/runners.sh"
 out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 echo "== GPU tests (tag gpu)"
-bash "$here/test.sh" --include-tag gpu --details=tree > "$out/gpu-tests.log" 2>&1
+gpu_tests > "$out/gpu-tests.log" 2>&1
 sed 's/\x1b\[[0-9;]*m//g' "$out/gpu-tests.log" | grep -E '✘|tests (found|successful|failed|aborted|skipped)' | head -30
 echo "skipped (refused) cases:"; sed 's/\x1b\[[0-9;]*m//g' "$out/gpu-tests.log" | grep -c '↷'
 echo "== sanitizer"
@@ -16,7 +17,7 @@ bash "$here/sanitize.sh" > "$out/sanitize.log" 2>&1; echo "sanitize exit $?"; gr
 echo "== benchmark"
 bash "$here/gpu-bench.sh" --iters 20 > "$out/bench.log" 2>&1; grep -vE 'WARN|create_block_mask' "$out/bench.log"
 echo "== demo (cuda)"
-bash "$here/java.sh" dev.sparsa.cli.SparsaCli demo --json --backend cuda --dtypes f32,f16,bf16 > "$out/demo.json" 2> "$out/demo.err"
+java_main dev.sparsa.cli.SparsaCli demo --json --backend cuda --dtypes f32,f16,bf16 > "$out/demo.json" 2> "$out/demo.err"
 echo "demo exit $?"
 python3 - "$out/demo.json" <<'PY'
 import json, sys

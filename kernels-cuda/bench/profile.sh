@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Profiles one tensor-core kernel on the GPU machine: SASS instruction histogram (cuobjdump) and an
 # Nsight Compute report (speed of light, occupancy, warp stalls) of one launch of CudaBench.
-# Usage (from the project root, after staging): bash <stage>/profile.sh [kernel] [N] [pattern]
+# Usage: kernels-cuda/bench/profile.sh [kernel] [N] [pattern]   (runners.sh: how Java starts)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/runners.sh"
 kernel=${1:-sparsa_tc_bf16_d128_r128}
 n=${2:-4096}
 pattern=${3:-dense}
-fat=$(ls "$here"/classes/*/dev/sparsa/cuda/sparsa_attention.fatbin | head -1)
+fat=$(fatbin_path)
 out=${OUT:-/tmp}
 cuobjdump -sass -fun "$kernel" -arch sm_90a "$fat" > "$out/$kernel.sass" 2>&1
 echo "== SASS histogram of $kernel (sm_90)"
@@ -15,5 +16,5 @@ grep -oE '^\s+/\*[0-9a-f]{4}\*/\s+[A-Z0-9_.]+' "$out/$kernel.sass" | awk '{print
 echo "== ncu: $kernel, N=$n, $pattern"
 ncu --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 1 --launch-count 1 \
   --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats --section SchedulerStats \
-  bash "$here/java.sh" dev.sparsa.cuda.CudaBench --n "$n" --iters 2 --warmup 1 --patterns "$pattern" 2>&1 | \
+  bash -c '. "$0/runners.sh"; shift; java_main dev.sparsa.bench.gpu.CudaBench "$@"' "$here" -- --n "$n" --iters 2 --warmup 1 --patterns "$pattern" 2>&1 | \
   grep -vE '^==PROF==|^\s*$' | tail -80

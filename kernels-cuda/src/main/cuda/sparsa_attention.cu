@@ -458,8 +458,9 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             float lv = l[mt][half];
             lv += __shfl_xor_sync(0xffffffffu, lv, 1);
             lv += __shfl_xor_sync(0xffffffffu, lv, 2);
-            const float inv = lv > 0.f ? 1.f / lv : 0.f;
-            const float lseV = lv > 0.f ? (m[mt][half] + log2f(lv)) * SPARSA_LN2 : -INFINITY;
+            // a NaN sum means a NaN or +inf score: the row is NaN, not empty (docs/numerics.md)
+            const float inv = lv != lv ? lv : (lv > 0.f ? 1.f / lv : 0.f);
+            const float lseV = lv != lv ? lv : (lv > 0.f ? (m[mt][half] + log2f(lv)) * SPARSA_LN2 : -INFINITY);
             const int row = half == 0 ? rp[mt].rowA : rp[mt].rowB;
             if (row < 0) continue;
             if (entryBase < 0) {
@@ -655,8 +656,9 @@ __device__ __forceinline__ void f32Kernel(const float* __restrict__ q, const flo
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         if (rows[i] < 0) continue;
-        float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;
-        float lv = l[i] > 0.f ? m[i] + logf(l[i]) : -INFINITY;
+        // a NaN sum means a NaN or +inf score: the row is NaN, not empty (docs/numerics.md)
+        float inv = l[i] != l[i] ? l[i] : (l[i] > 0.f ? 1.f / l[i] : 0.f);
+        float lv = l[i] != l[i] ? l[i] : (l[i] > 0.f ? m[i] + logf(l[i]) : -INFINITY);
         if (entryBase < 0) {
             long long ob = b * S.osb + h * S.osh + rows[i] * S.oss;
 #pragma unroll
@@ -710,7 +712,13 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_merge(const float* scra
     const int e0 = ints[L[LI_ROW_ENTRY_OFFSETS] + row], e1 = ints[L[LI_ROW_ENTRY_OFFSETS] + row + 1];
     const int* entries = ints + L[LI_ROW_ENTRIES];
     float mx = -INFINITY;
-    for (int e = e0; e < e1; e++) mx = fmaxf(mx, scratchLse[base + entries[e]]);
+    bool nanRow = false;  // fmaxf drops NaN: a NaN partial must make the merged row NaN
+    for (int e = e0; e < e1; e++) {
+        const float v = scratchLse[base + entries[e]];
+        nanRow |= v != v;
+        mx = fmaxf(mx, v);
+    }
+    if (nanRow) mx = __int_as_float(0x7fc00000);
     const long long ob = b * S.osb + h * S.osh + row * S.oss;
     float total = 0.f;
     if (mx != -INFINITY) {

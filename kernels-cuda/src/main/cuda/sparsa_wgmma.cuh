@@ -419,8 +419,9 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             float lv = l[half];
             lv += __shfl_xor_sync(0xffffffffu, lv, 1);
             lv += __shfl_xor_sync(0xffffffffu, lv, 2);
-            const float inv = lv > 0.f ? 1.f / lv : 0.f;
-            const float lseV = lv > 0.f ? (m[half] + log2f(lv)) * SPARSA_LN2 : -INFINITY;
+            // a NaN sum means a NaN or +inf score: the row is NaN, not empty (docs/numerics.md)
+            const float inv = lv != lv ? lv : (lv > 0.f ? 1.f / lv : 0.f);
+            const float lseV = lv != lv ? lv : (lv > 0.f ? (m[half] + log2f(lv)) * SPARSA_LN2 : -INFINITY);
             const int row = half == 0 ? rp.rowA : rp.rowB;
             if (row < 0) continue;
             if (entryBase < 0) {

@@ -1,9 +1,12 @@
 package dev.sparsa.bench;
 
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.Patterns;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -17,7 +20,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Random block-sparse attention (64×64 blocks, non-causal, a different random layout per head) at
+ * Random block-sparse attention (64×64 blocks, non-causal, a different seeded random layout per head) at
  * several densities, same shape and pool as {@link DenseAttention}: its time at density {@code p}
  * against the dense non-causal time is what sparsity buys. Results as in {@link DenseAttention}.
  */
@@ -47,7 +50,12 @@ public class BlockSparseAttention {
     public void setup() {
         AttentionShape shape = AttentionShape.of(1, heads, n, n, dim);
         state = new AttentionBenchState(shape, DType.parse(dtype), Options.defaults(), threads,
-                ctx -> BlockSparsePlans.random(7, ctx, density));
+                ctx -> perHeadRandomBlocks(density, heads).plan(ctx));
+    }
+
+    /** The library's seeded random block selection with a different seed per head. */
+    static Pattern perHeadRandomBlocks(double density, int heads) {
+        return Patterns.perHead(IntStream.range(0, heads).mapToObj(h -> Patterns.randomBlockSparse(density, 7 + h)).toList());
     }
 
     @Benchmark

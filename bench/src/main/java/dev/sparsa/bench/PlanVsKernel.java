@@ -3,7 +3,7 @@ package dev.sparsa.bench;
 import dev.sparsa.attention.Attention;
 import dev.sparsa.cpu.CpuBackend;
 import dev.sparsa.pattern.Pattern;
-import dev.sparsa.patterns.render.StructuredProblem;
+import dev.sparsa.tools.StructuredProblem;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;

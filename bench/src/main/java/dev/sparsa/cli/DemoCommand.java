@@ -12,11 +12,12 @@ import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.CatalogueEntry;
 import dev.sparsa.patterns.PatternCatalogue;
 import dev.sparsa.patterns.Patterns;
-import dev.sparsa.patterns.render.StructuredProblem;
+import dev.sparsa.tools.StructuredProblem;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.reference.Tolerance;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
@@ -36,7 +37,7 @@ import picocli.CommandLine.Option;
 /**
  * {@code sparsa demo}: dense against block-sparse at several densities and one row per pattern
  * family, on every available backend and dtype, over a generated long-context-like problem; a
- * table on stdout, or the JSON of DESIGN §8 with {@code --json}. Progress goes to stderr.
+ * table on stdout, or one JSON object with {@code --json} (schema in docs/cli.md). Progress goes to stderr.
  * Exits 1 when a kernel misses the numerics contract's tolerance against the fp64 oracle.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
@@ -81,7 +82,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--non-causal", description = "Non-causal attention (default: causal).")
     boolean nonCausal;
 
-    @Option(names = "--repeat", description = "Timed repetitions per row after a warm-up; the median is reported (default 3; 1 with --quick).")
+    @Option(names = "--repeat", description = "Timed repetitions per row after a warm-up; the median is reported (default 3; 5 with --quick).")
     Integer repeat;
 
     @Option(names = "--sample-rows", description = "Query rows per slice compared with the fp64 oracle (default ${DEFAULT-VALUE}).",
@@ -90,6 +91,18 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--seed", description = "Seed of the generated problem (default ${DEFAULT-VALUE}).", defaultValue = "42")
     long seed;
+
+    @Option(names = "--pattern", paramLabel = "TEXT",
+            description = "Run only the catalogue patterns whose family, description or name contains TEXT (any case;"
+                    + " repeatable); the dense row stays as the baseline, the random block-sparse rows are left out.")
+    List<String> patternFilters;
+
+    @Option(names = "--list-patterns", description = "List the catalogue's patterns (family, name, description) and exit.")
+    boolean listPatterns;
+
+    @Option(names = "--warmup-ms", description = "Minimum time per backend and dtype spent running dense and block-sparse"
+            + " plans before the first timed row, so that the JIT has compiled the kernel (default 1000; 300 with --quick).")
+    Integer warmupMillis;
 
     private final PrintStream out;
     private final PrintStream err;
@@ -101,18 +114,23 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (listPatterns) {
+            printPatternList();
+            return 0;
+        }
         int h = heads != null ? heads : quick ? 2 : 8;
         int n = seq != null ? seq : quick ? 512 : 4096;
         int d = dim != null ? dim : quick ? 64 : 128;
         int kvh = kvHeads != null ? kvHeads : h;
-        int reps = repeat != null ? repeat : quick ? 1 : 3;
-        if (reps < 1 || sampleRows < 1) {
-            throw new IllegalArgumentException("--repeat and --sample-rows: must be >= 1, got " + reps + " and " + sampleRows);
-        }
+        int reps = repeat != null ? repeat : quick ? 5 : 3; // quick calls are short: more of them steady the median
+        long warmupNanos = (warmupMillis != null ? warmupMillis : quick ? 300 : 1000) * 1_000_000L;
+        validate(batch, h, kvh, n, d, reps, warmupNanos);
+        requireAtLeast("--sample-rows", sampleRows, 1);
         AttentionShape shape = new AttentionShape(batch, h, kvh, n, n, d, d);
         Options options = Options.defaults().withCausal(!nonCausal).withOutputDType(DType.F32);
-        List<DType> types = dtypes.stream().map(DType::parse).toList();
-        List<AttentionBackend> backends = backendName == null ? Backends.available() : List.of(Backends.get(backendName));
+        List<DType> types = dtypes.stream().map(DemoCommand::dtype).toList();
+        requireHeap(shape, types, Runtime.getRuntime().maxMemory());
+        List<AttentionBackend> backends = backendName == null ? Backends.available() : List.of(backend(backendName));
         for (AttentionBackend b : backends) {
             if (!b.availability().available()) {
                 throw new IllegalArgumentException("--backend: " + b.name() + " is not available: " + b.availability().reason());
@@ -136,6 +154,10 @@ final class DemoCommand implements Callable<Integer> {
             progress.note(String.format("fp64 dense oracle on %d rows x %d slices (%s): %.2fs", rows.length,
                     shape.slices(), dtype, (System.nanoTime() - tr) / 1e9));
             for (AttentionBackend backend : backends) {
+                long tw = System.nanoTime();
+                int runs = warmUp(backend, p, shape, options, warmupNanos);
+                progress.note(String.format("warm-up on %s %s: %d runs in %.2fs before the first timed row", backend.name(),
+                        dtype, runs, (System.nanoTime() - tw) / 1e9));
                 double denseMillis = Double.NaN;
                 for (Entry e : patterns) {
                     long step = progress.begin(backend.name() + " " + dtype + " " + e.name);
@@ -164,6 +186,122 @@ final class DemoCommand implements Callable<Integer> {
             return 1;
         }
         return 0;
+    }
+
+    /**
+     * Runs a dense and a causal random block-sparse plan (full and partial blocks) alternately until
+     * at least {@code nanos} have passed and the dense runs stopped getting faster (the median of the
+     * last three within 20 % of the three before: the JIT has compiled the kernel), or 20 × {@code
+     * nanos} (at least 10 s) have passed. Returns how many runs it took.
+     */
+    private static int warmUp(AttentionBackend backend, StructuredProblem.Generated p, AttentionShape shape,
+                              Options options, long nanos) {
+        PlanContext ctx = PlanContext.of(shape, options);
+        SparsePlan[] plans = {Dense.INSTANCE.plan(ctx), Patterns.randomBlockSparse(0.25, 1).plan(ctx)};
+        long cap = Math.max(20 * nanos, 10_000_000_000L);
+        List<Long> dense = new ArrayList<>();
+        int runs = 0;
+        long t0 = System.nanoTime();
+        try (PreparedPlan densePlan = backend.prepare(plans[0]); PreparedPlan blocks = backend.prepare(plans[1])) {
+            while (true) {
+                long t = System.nanoTime();
+                Attention.forwardWithLse(densePlan, p.q(), p.k(), p.v(), options.run());
+                dense.add(System.nanoTime() - t);
+                Attention.forwardWithLse(blocks, p.q(), p.k(), p.v(), options.run());
+                runs += 2;
+                long elapsed = System.nanoTime() - t0;
+                if (elapsed >= cap || (elapsed >= nanos && settled(dense))) {
+                    return runs;
+                }
+            }
+        }
+    }
+
+    /** True when the last three times' median is within 20 % of the median of the three before them. */
+    static boolean settled(List<Long> times) {
+        int n = times.size();
+        if (n < 6) {
+            return false;
+        }
+        return median3(times, n - 3) >= 0.8 * median3(times, n - 6);
+    }
+
+    private static long median3(List<Long> t, int from) {
+        long a = t.get(from);
+        long b = t.get(from + 1);
+        long c = t.get(from + 2);
+        return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+    }
+
+    /** The backend named by {@code --backend}, or a refusal that names the option and the backends there are. */
+    private static AttentionBackend backend(String name) {
+        try {
+            return Backends.get(name);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--backend: no backend named '" + name + "'; found "
+                    + Backends.all().stream().map(AttentionBackend::name).toList());
+        }
+    }
+
+    /** A dtype from {@code --dtypes}, or a refusal that names the option. */
+    private static DType dtype(String name) {
+        try {
+            return DType.parse(name.trim());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--dtypes: unknown '" + name + "', expected f32, f16 or bf16");
+        }
+    }
+
+    /** Refuses values the demo cannot run, naming the option, before anything is allocated. */
+    static void validate(int batch, int heads, int kvHeads, int n, int d, int reps, long warmupNanos) {
+        requireAtLeast("-b/--batch", batch, 1);
+        requireAtLeast("-H/--heads", heads, 1);
+        requireAtLeast("--kv-heads", kvHeads, 1);
+        if (heads % kvHeads != 0) {
+            throw new IllegalArgumentException("--kv-heads: the query heads (" + heads + ") must be a multiple of the"
+                    + " key/value heads (" + kvHeads + ")");
+        }
+        requireAtLeast("-n/--seq", n, 1);
+        if (d < 16 || d > 256 || d % 8 != 0) {
+            throw new IllegalArgumentException("-d/--dim: must be a multiple of 8 in [16, 256], got " + d);
+        }
+        requireAtLeast("--repeat", reps, 1);
+        requireAtLeast("--warmup-ms", warmupNanos, 0);
+    }
+
+    /** Refuses {@code value < min}, naming the option. */
+    private static void requireAtLeast(String option, long value, long min) {
+        if (value < min) {
+            throw new IllegalArgumentException(option + ": must be >= " + min + ", got " + value);
+        }
+    }
+
+    /**
+     * Heap the demo needs for this shape, in bytes: Q, K and V in f32 and in each 16-bit dtype, two
+     * f32 outputs (the run's and the dense row's kept for comparison), the estimators' working set
+     * (key panels and one group of scores per thread) and a fixed 64 MiB for the JVM and the plans.
+     */
+    static long heapNeeded(AttentionShape s, List<DType> types) {
+        long qElems = (long) s.batch() * s.qHeads() * s.queryLength() * s.headDim();
+        long kvElems = 2L * s.batch() * s.kvHeads() * s.keyLength() * s.headDim();
+        long inputs = 4 * (qElems + kvElems);
+        for (DType t : types) {
+            inputs += t == DType.F32 ? 0 : 2 * (qElems + kvElems);
+        }
+        long outputs = 2 * 4L * s.batch() * s.qHeads() * s.queryLength() * s.valueDim();
+        long threads = Runtime.getRuntime().availableProcessors();
+        long estimators = 4L * s.keyLength() * (2L * s.headDim() + 64 * threads);
+        return inputs + outputs + estimators + (64L << 20);
+    }
+
+    /** Refuses a problem that would not fit the heap, before allocating any of it. */
+    static void requireHeap(AttentionShape s, List<DType> types, long maxHeap) {
+        long need = heapNeeded(s, types);
+        if (need > maxHeap) {
+            throw new IllegalArgumentException(String.format("-n/--seq: B=%d H=%d N=%d D=%d needs about %.1f GiB of heap,"
+                    + " the JVM has %.1f GiB; lower -n, -H, -b or -d, or raise -Xmx (JAVA_OPTS)", s.batch(), s.qHeads(),
+                    s.queryLength(), s.headDim(), need / (double) (1L << 30), maxHeap / (double) (1L << 30)));
+        }
     }
 
     private DemoRow runOne(AttentionBackend backend, Entry e, StructuredProblem.Generated p, AttentionShape shape,
@@ -206,11 +344,7 @@ final class DemoCommand implements Callable<Integer> {
 
     /** The numerics contract's relative-error tolerance for an input dtype. */
     static double tolerance(DType t) {
-        return switch (t) {
-            case F32 -> 1e-5;
-            case F16 -> 2e-3;
-            case BF16 -> 1e-2;
-        };
+        return Tolerance.output(t);
     }
 
     private record Entry(String family, String name, Pattern pattern) {
@@ -219,6 +353,21 @@ final class DemoCommand implements Callable<Integer> {
     private List<Entry> patterns() {
         List<Entry> list = new ArrayList<>();
         list.add(new Entry("dense", "dense", Dense.INSTANCE));
+        if (patternFilters != null) {
+            for (String f : patternFilters) {
+                List<CatalogueEntry> hits = PatternCatalogue.examples().stream().filter(c -> matches(c, f)).toList();
+                if (hits.isEmpty()) {
+                    throw new IllegalArgumentException("--pattern: '" + f + "' matches no pattern; sparsa demo"
+                            + " --list-patterns lists them");
+                }
+                for (CatalogueEntry c : hits) {
+                    if (list.stream().noneMatch(e -> e.pattern == c.pattern())) {
+                        list.add(new Entry(c.family(), c.pattern().name(), c.pattern()));
+                    }
+                }
+            }
+            return list;
+        }
         for (double density : densities) {
             if (!(density > 0 && density <= 1)) {
                 throw new IllegalArgumentException("--densities: each must be in (0, 1], got " + density);
@@ -232,6 +381,22 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         return list;
+    }
+
+    /** True when {@code text} occurs (any case) in the entry's family, description or pattern name. */
+    static boolean matches(CatalogueEntry c, String text) {
+        String t = text.toLowerCase(java.util.Locale.ROOT);
+        return c.family().toLowerCase(java.util.Locale.ROOT).contains(t)
+                || c.description().toLowerCase(java.util.Locale.ROOT).contains(t)
+                || c.pattern().name().toLowerCase(java.util.Locale.ROOT).contains(t);
+    }
+
+    private void printPatternList() {
+        String fmt = "%-15s %-5s %-48s %s%n";
+        out.printf(fmt, "family", "reads", "name", "description");
+        for (CatalogueEntry c : PatternCatalogue.examples()) {
+            out.printf(fmt, c.family(), c.pattern().dataDependent() ? "Q,K" : "-", c.pattern().name(), c.description());
+        }
     }
 
     /** Evenly spread rows plus the last 8 (where the needle's queries are). */
@@ -257,7 +422,22 @@ final class DemoCommand implements Callable<Integer> {
                     String.format("%.2f", r.planMillis()), String.format("%.2e", r.relErrVsOracle()),
                     String.format("%.2e", r.relErrVsDense()), String.format("%.4f", r.recall()));
         }
+        out.println();
+        out.println(LEGEND);
     }
+
+    /** What the table's columns mean (printed under it). */
+    static final String LEGEND = String.join(System.lineSeparator(),
+            "columns:",
+            "  density    admitted (query, key) pairs / admissible pairs (all pairs, or the causal ones)",
+            "  ms         median wall time of one forward call (after the warm-up; --repeat runs)",
+            "  GFLOP/s    2 * pairsVisited * (headDim + valueDim) / time: on the pairs the kernel computes",
+            "  speedup    dense time / this time, same backend and dtype (the dense row is 1.00x)",
+            "  plan ms    time to build the plan (estimators read Q and K)",
+            "  errOracle  max relative error vs the fp64 oracle of the same plan: the kernel's exactness",
+            "             (the numerics contract allows 1e-5 for f32, 2e-3 for f16, 1e-2 for bf16)",
+            "  errDense   max relative error vs fp64 dense attention: what the pattern leaves out",
+            "  recall     mean over the sampled rows of exp(lseSparse - lseDense): the attention mass kept");
 
     private static String clip(String s, int n) {
         return s.length() <= n ? s : s.substring(0, n - 1) + "…";

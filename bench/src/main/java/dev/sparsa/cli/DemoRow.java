@@ -1,7 +1,7 @@
 package dev.sparsa.cli;
 
 /**
- * One row of the demo: a pattern run on one backend in one dtype (DESIGN §8).
+ * One row of the demo: a pattern run on one backend in one dtype (its JSON: docs/cli.md).
  *
  * @param density        admitted pairs / admissible pairs (a fraction)
  * @param millis         median wall time of one forward call

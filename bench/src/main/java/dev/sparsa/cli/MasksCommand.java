@@ -1,7 +1,10 @@
 package dev.sparsa.cli;
 
-import dev.sparsa.patterns.render.MaskRenderer;
+import dev.sparsa.audit.MaskFigure;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -10,7 +13,7 @@ import picocli.CommandLine.Option;
 
 /** {@code sparsa masks --out DIR}: renders every pattern family's mask as PNG pictures. */
 @Command(name = "masks", mixinStandardHelpOptions = true,
-        description = "Render every pattern family's mask on a small example as PNG (block layout and token level).")
+        description = "Render every pattern family's mask on a small example as PNG (block layout and token level), with title, axes and legend.")
 final class MasksCommand implements Callable<Integer> {
 
     @Option(names = "--out", required = true, description = "Folder to write the PNG files into (created if missing).")
@@ -25,13 +28,31 @@ final class MasksCommand implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() throws Exception {
+    public Integer call() {
+        requireWritable(out);
         err.println("sparsa masks: rendering into " + out.toAbsolutePath());
-        List<Path> files = MaskRenderer.renderCatalogue(out);
+        List<Path> files;
+        try {
+            files = MaskFigure.renderCatalogue(out);
+        } catch (UncheckedIOException e) {
+            throw new IllegalArgumentException("--out: cannot write the pictures into " + out + ": " + e.getCause().getMessage());
+        }
         for (Path f : files) {
             stdout.println(f);
         }
         err.println("sparsa masks: wrote " + files.size() + " pictures");
         return 0;
+    }
+
+    /** Creates {@code dir} if missing; refuses, naming {@code --out}, a folder that cannot be written. */
+    static void requireWritable(Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException | UnsupportedOperationException e) {
+            throw new IllegalArgumentException("--out: cannot create the folder " + dir + " (" + e + ")");
+        }
+        if (!Files.isDirectory(dir) || !Files.isWritable(dir)) {
+            throw new IllegalArgumentException("--out: " + dir + " is not a writable folder");
+        }
     }
 }

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import dev.sparsa.reference.Tolerance;
+import dev.sparsa.tensor.DType;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -41,7 +43,7 @@ class DemoCommandTest {
                     "relErrVsOracle", "relErrVsDense", "recall")) {
                 assertTrue(row.containsKey(f), "row lacks " + f + ": " + row);
             }
-            double tol = "f32".equals(row.get("dtype")) ? 1e-5 : 2e-3;
+            double tol = Tolerance.output(DType.parse((String) row.get("dtype")));
             assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= tol, row.toString());
             double density = ((Number) row.get("density")).doubleValue();
             assertTrue(density > 0 && density <= 1, row.toString());
@@ -60,6 +62,100 @@ class DemoCommandTest {
         r = run("demo", "--backend", "nope", "-n", "64", "-d", "16", "-H", "1");
         assertEquals("2", r[0]);
         assertTrue(r[2].contains("backend"), r[2]);
+    }
+
+    /** Bad input ends in exit code 2 and exactly one line on stderr that names the option. */
+    private static void refused(String option, String... args) {
+        String[] r = run(args);
+        assertEquals("2", r[0], String.join(" ", args) + " -> " + r[2]);
+        assertEquals(1, r[2].lines().count(), "one line: " + r[2]);
+        assertTrue(r[2].startsWith("sparsa: ") && r[2].contains(option), r[2]);
+        assertEquals("", r[1], "nothing on stdout");
+    }
+
+    @Test
+    void valuesOutOfRangeAreRefusedInOneLine() {
+        refused("-n/--seq", "demo", "-n", "0");
+        refused("-n/--seq", "demo", "-n", "-5");
+        refused("heap", "demo", "-n", "1000000000");
+        refused("-d/--dim", "demo", "-d", "12", "-n", "64");
+        refused("-H/--heads", "demo", "-H", "0");
+        refused("--kv-heads", "demo", "-H", "4", "--kv-heads", "3");
+        refused("--repeat", "demo", "--repeat", "0");
+        refused("--sample-rows", "demo", "--sample-rows", "0");
+        refused("--dtypes", "demo", "--dtypes", "f8", "-n", "64", "-d", "16");
+        refused("--pattern", "demo", "--pattern", "no-such-pattern", "-n", "64", "-d", "16", "-H", "1");
+        refused("--seq", "demo", "-n", "many");
+        refused("--nope", "demo", "--nope");
+    }
+
+    @Test
+    void theHeapEstimateGrowsWithTheProblemAndRefusesBeforeAllocating() {
+        var small = dev.sparsa.spec.AttentionShape.of(1, 8, 4096, 4096, 128);
+        var large = dev.sparsa.spec.AttentionShape.of(1, 8, 1_000_000_000, 1_000_000_000, 128);
+        long need = DemoCommand.heapNeeded(small, List.of(DType.F32, DType.BF16));
+        assertTrue(need > 4L * 3 * 8 * 4096 * 128 && need < (1L << 30), "about 100 MiB, got " + need);
+        assertTrue(DemoCommand.heapNeeded(large, List.of(DType.F32)) > (1L << 40), "terabytes");
+        DemoCommand.requireHeap(small, List.of(DType.F32), 8L << 30);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> DemoCommand.requireHeap(small, List.of(DType.F32), 32L << 20));
+        assertTrue(e.getMessage().startsWith("-n/--seq:") && e.getMessage().contains("-Xmx"), e.getMessage());
+    }
+
+    @Test
+    void theWarmUpEndsWhenTheDenseRunsStopGettingFaster() {
+        assertTrue(!DemoCommand.settled(List.of(9L, 8L, 7L, 6L, 5L)), "fewer than six runs");
+        assertTrue(!DemoCommand.settled(List.of(900L, 800L, 700L, 300L, 200L, 250L)), "still getting faster");
+        assertTrue(DemoCommand.settled(List.of(900L, 210L, 200L, 205L, 220L, 190L)), "the JIT is done");
+        assertTrue(DemoCommand.settled(List.of(200L, 210L, 190L, 400L, 205L, 600L)), "noise, not a trend");
+    }
+
+    @Test
+    void unwritableOutputIsRefusedInOneLine(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("a-file"), "x");
+        refused("--out", "masks", "--out", file.resolve("pictures").toString());
+        refused("--out", "masks", "--out", file.toString());
+    }
+
+    @Test
+    void helpListsEveryCommand() {
+        for (String[] args : new String[][] {{"help"}, {"--help"}}) {
+            String[] r = run(args);
+            assertEquals("0", r[0], r[2]);
+            for (String c : List.of("demo", "masks", "help", "./sparsa test", "docs/cli.md")) {
+                assertTrue(r[1].contains(c), c + " in " + r[1]);
+            }
+        }
+        String[] r = run("help", "demo");
+        assertEquals("0", r[0]);
+        for (String o : List.of("--quick", "--json", "--pattern", "--list-patterns", "--warmup-ms", "-n, --seq")) {
+            assertTrue(r[1].contains(o), o + " in " + r[1]);
+        }
+    }
+
+    @Test
+    void listPatternsNamesEveryCatalogueEntry() {
+        String[] r = run("demo", "--list-patterns");
+        assertEquals("0", r[0], r[2]);
+        for (var c : dev.sparsa.patterns.PatternCatalogue.examples()) {
+            assertTrue(r[1].contains(c.description()), c.description());
+        }
+        assertEquals(dev.sparsa.patterns.PatternCatalogue.examples().size() + 1, r[1].lines().count(), "a header and one line each");
+    }
+
+    @Test
+    void patternSelectsCatalogueRowsAndTheTableHasALegend() throws Exception {
+        String[] r = run("demo", "--json", "--pattern", "quest", "--pattern", "reformer", "-H", "1", "-n", "128", "-d", "16",
+                "--dtypes", "f32", "--sample-rows", "8", "--warmup-ms", "0");
+        assertEquals("0", r[0], r[2]);
+        List<Map<String, Object>> rows = rows(r[1]);
+        assertEquals(List.of("dense", "top-k", "lsh"), rows.stream().map(x -> x.get("family")).toList());
+        assertTrue(r[2].contains("warm-up on cpu f32: "), r[2]);
+        String[] table = run("demo", "--pattern", "tri-shape", "-H", "1", "-n", "128", "-d", "16", "--dtypes", "f32",
+                "--sample-rows", "8", "--warmup-ms", "0");
+        assertEquals("0", table[0], table[2]);
+        assertTrue(table[1].contains(DemoCommand.LEGEND), table[1]);
+        assertEquals(2 + 2 + 1 + DemoCommand.LEGEND.lines().count(), table[1].lines().count(), "title, header, 2 rows, blank, legend");
     }
 
     @Test

@@ -40,8 +40,8 @@ import dev.sparsa.tensor.Tensor;
  * form, so a loop of drop-in calls plans and uploads once; data-dependent patterns plan on every
  * call (they look at this call's Q and K).
  *
- * @throws IllegalArgumentException for inputs that do not fit (the message names the argument)
- * @throws dev.sparsa.backend.BackendUnavailableException when no backend can run here
+ * <p>Throws {@link IllegalArgumentException} for inputs that do not fit (the message names the argument)
+ * <p>Throws {@link dev.sparsa.backend.BackendUnavailableException} when no backend can run here
  */
 public final class Attention {
     private static final PlanCache CACHE = new PlanCache();
@@ -147,6 +147,28 @@ public final class Attention {
         }
         AttentionBackend backend = Backends.preferred(device, plan.shape(), DType.F32, plan.geometry());
         return backend.prepare(plan, device != null ? device : backend.defaultDevice());
+    }
+
+    /**
+     * One attention spread over several devices of this host: heads sharded (whole KV groups per
+     * device), or the key range split with the partial outputs merged exactly through their LSEs
+     * (see {@link Sharding}). The plan is made once, for the whole call, and split per device; the
+     * output lives where the inputs do. Equal to the one-device result up to f32 reassociation.
+     *
+     * @throws IllegalArgumentException as {@link #forward(Tensor, Tensor, Tensor, Pattern, Options)},
+     *     and when a device of the sharding has no backend that runs the call
+     */
+    public static AttentionResult forwardSharded(Tensor q, Tensor k, Tensor v, Pattern pattern, Options options,
+                                                 Sharding sharding) {
+        if (pattern == null || options == null || sharding == null) {
+            throw new IllegalArgumentException("pattern, options and sharding: must not be null");
+        }
+        AttentionShape s = AttentionShape.of(q, k, v);
+        Device first = sharding.devices().get(0);
+        AttentionBackend backend = Backends.preferred(first, s, q.dtype(), options.geometry());
+        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
+        SparsePlan plan = planIn(context, pattern, q, k);
+        return ShardedRun.run(plan, q, k, v, options.run(), sharding, true);
     }
 
     // ------------------------------------------------------------------ internals

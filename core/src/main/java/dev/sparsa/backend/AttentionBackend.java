@@ -101,6 +101,9 @@ public interface AttentionBackend {
      *     any kernel runs
      * @throws IllegalStateException if the prepared plan is closed
      * @throws BackendUnavailableException if the backend is not available here
+     * @throws java.util.concurrent.CancellationException if the calling thread (or a thread working
+     *     for the call) is interrupted before the work is done; the interrupt status stays set and the
+     *     output and LSE are undefined
      */
     void forward(PreparedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options);
 

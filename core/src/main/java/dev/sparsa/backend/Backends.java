@@ -82,7 +82,7 @@ public final class Backends {
         StringBuilder why = new StringBuilder("no attention backend runs " + shape + " " + dtype + " "
                 + (geometry == null ? "(any geometry)" : geometry) + (device == null ? "" : " on " + device));
         if (all().isEmpty()) {
-            why.append(": none is on the class path (add the dependency dev.sparsa:sparsa-kernels-cpu)");
+            why.append(": ").append(BackendUnavailableException.ADD_A_BACKEND);
         }
         for (AttentionBackend b : all()) {
             if (!b.availability().available()) {
@@ -116,7 +116,7 @@ public final class Backends {
         }
         StringBuilder why = new StringBuilder("no attention backend is available");
         if (all().isEmpty()) {
-            why.append(": none is on the class path (add the dependency dev.sparsa:sparsa-kernels-cpu)");
+            why.append(": ").append(BackendUnavailableException.ADD_A_BACKEND);
         }
         for (AttentionBackend b : all()) {
             why.append("; ").append(b.name()).append(": ").append(b.availability().reason());

@@ -10,8 +10,8 @@ import java.util.Arrays;
 
 /**
  * The checks every backend runs before a kernel: shapes against the plan, dtypes, devices, output
- * and LSE tensors, unit last-axis strides, outputs that overlap inputs and (when asked)
- * finiteness. One place, for host and device tensors alike, so that every backend refuses the same
+ * and LSE tensors, read-only outputs, unit last-axis strides, outputs that overlap inputs and (when
+ * asked) finiteness. One place, for host and device tensors alike, so that every backend refuses the same
  * inputs with the same messages.
  */
 public final class ForwardArguments {
@@ -81,6 +81,12 @@ public final class ForwardArguments {
             }
         }
         device(q, k, v, out, lse);
+        for (Tensor t : new Tensor[] {out, lse}) {
+            if (t != null && t.isHost() && t.segment().isReadOnly()) {
+                throw new IllegalArgumentException((t == out ? "out" : "lse") + ": read-only memory; the kernel writes"
+                        + " its results there");
+            }
+        }
         String[] names = {"q", "k", "v", "out"};
         Tensor[] tensors = {q, k, v, out};
         for (int i = 0; i < tensors.length; i++) {

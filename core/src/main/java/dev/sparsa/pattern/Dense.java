@@ -1,6 +1,7 @@
 package dev.sparsa.pattern;
 
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 
@@ -23,7 +24,7 @@ public final class Dense implements Pattern {
 
     @Override
     public SparsePlan plan(PlanContext context) {
-        HeadLayout.Builder b = HeadLayout.builder(context, context.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(context, context.basePredicate());
         int rows = context.geometry().tileRows();
         int cols = context.geometry().blockCols();
         long nk = context.keyLength();
@@ -35,7 +36,7 @@ public final class Dense implements Pattern {
                 long lastKey = Math.min(nk - 1, (long) start + count - 1 + context.queryOffset());
                 last = lastKey < 0 ? -1 : (int) (lastKey / cols);
             }
-            HeadLayout.Builder.Tile tile = b.tile(start, count);
+            HeadLayoutBuilder.Tile tile = b.tile(start, count);
             tile.blocksByPredicate(0, last);
             tile.end();
         }

@@ -22,7 +22,7 @@ package dev.sparsa.plan;
  *
  * Anything outside this set is expressed with listed rows and gathered keys instead.
  *
- * @throws IllegalArgumentException for an empty band, a negative sink count, a stride modulus
+ * <p>Throws {@link IllegalArgumentException} for an empty band, a negative sink count, a stride modulus
  *     {@code < 0} or a residue outside {@code [0, m)}, or a negative neighbourhood size
  */
 public record ElementPredicate(boolean causal, int bandLo, int bandHi, int sinks, int strideModulus,

@@ -1,6 +1,7 @@
 package dev.sparsa.reference;
 
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.RowTiles;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
@@ -21,8 +22,11 @@ import java.util.stream.IntStream;
  *       options, plus an optional {@link PairMask}).
  * </ul>
  *
- * Score order (DESIGN §4): {@code s = scale·q·k}, soft-cap {@code cap·tanh(s/cap)}, {@code +
- * logWeight}, then the mask. Rows with no admitted key give output 0 and LSE −∞.
+ * Score order: {@code s = scale·q·k}, soft-cap {@code cap·tanh(s/cap)}, {@code + logWeight}, then
+ * the mask. Rows with no admitted key give output 0 and LSE −∞. Non-finite values (docs/numerics.md):
+ * a score beyond the f32 range counts as ±∞, as the kernels' f32 scores do; a row with a NaN or +∞
+ * score gets NaN (as IEEE arithmetic gives); −∞ scores weigh 0, and a row whose every admitted
+ * score is −∞ is empty (0 and −∞).
  */
 public final class ReferenceAttention {
     private ReferenceAttention() {
@@ -47,28 +51,6 @@ public final class ReferenceAttention {
         double scale = options.scaleFor(s.headDim());
         double[] out = new double[s.slices() * rows.length * s.valueDim()];
         double[] lse = new double[s.slices() * rows.length];
-        // for each layout, which tiles hold each requested row
-        List<List<List<Integer>>> tilesOfRow = new ArrayList<>();
-        int[] where = new int[s.queryLength()];
-        java.util.Arrays.fill(where, -1);
-        for (int i = 0; i < rows.length; i++) {
-            where[rows[i]] = i;
-        }
-        for (HeadLayout layout : plan.layouts()) {
-            List<List<Integer>> perRow = new ArrayList<>();
-            for (int i = 0; i < rows.length; i++) {
-                perRow.add(new ArrayList<>());
-            }
-            for (int t = 0; t < layout.tileCount(); t++) {
-                for (int j = 0; j < layout.rowCount(t); j++) {
-                    int r = layout.row(t, j);
-                    if (where[r] >= 0) {
-                        perRow.get(where[r]).add(t);
-                    }
-                }
-            }
-            tilesOfRow.add(perRow);
-        }
         KeyList keys = new KeyList();
         for (int b = 0; b < s.batch(); b++) {
             for (int h = 0; h < s.qHeads(); h++) {
@@ -77,8 +59,9 @@ public final class ReferenceAttention {
                 int slice = b * s.qHeads() + h;
                 for (int i = 0; i < rows.length; i++) {
                     keys.clear();
-                    for (int t : tilesOfRow.get(li).get(i)) {
-                        layout.forEachAdmittedKey(t, rows[i], keys::add);
+                    RowTiles tiles = layout.rowTiles();
+                    for (int j = tiles.start(rows[i]); j < tiles.end(rows[i]); j++) {
+                        layout.forEachAdmittedKey(tiles.tile(j), rows[i], keys::add);
                     }
                     attendRow(q, k, v, b, h, s.kvHeadOf(h), rows[i], keys, scale, options.softCap(), out,
                             (slice * rows.length + i) * s.valueDim(), lse, slice * rows.length + i);
@@ -147,8 +130,15 @@ public final class ReferenceAttention {
                 sc = softCap * Math.tanh(sc / softCap);
             }
             sc += keys.weights[j];
+            if (Math.abs(sc) > Float.MAX_VALUE) {
+                sc = Math.copySign(Double.POSITIVE_INFINITY, sc); // the kernels' scores are f32
+            }
             scores[j] = sc;
             max = Math.max(max, sc);
+        }
+        if (max == Double.NEGATIVE_INFINITY) {
+            lse[lseAt] = Double.NEGATIVE_INFINITY; // every admitted score is -inf: nothing weighs
+            return;
         }
         double sum = 0;
         for (int j = 0; j < n; j++) {

@@ -8,7 +8,7 @@ import dev.sparsa.tensor.Tensor;
  * the output is {@code [batch, qHeads, queryLength, valueDim]}. Query head {@code h} reads key/value
  * head {@code h / (qHeads / kvHeads)} (GQA; MQA when kvHeads is 1).
  *
- * @throws IllegalArgumentException if a size is out of range or qHeads is not a multiple of kvHeads
+ * <p>Throws {@link IllegalArgumentException} if a size is out of range or qHeads is not a multiple of kvHeads
  */
 public record AttentionShape(int batch, int qHeads, int kvHeads, int queryLength, int keyLength, int headDim,
                              int valueDim) {

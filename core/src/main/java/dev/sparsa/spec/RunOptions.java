@@ -16,7 +16,7 @@ import dev.sparsa.tensor.DType;
  *   <li>{@code outputDType}: the output's type; {@code null} (the default) means Q's type.
  * </ul>
  *
- * @throws IllegalArgumentException if the scale is not finite and positive (or NaN), or its f32
+ * <p>Throws {@link IllegalArgumentException} if the scale is not finite and positive (or NaN), or its f32
  *     value is 0 or infinite, or the soft-cap is negative or not finite
  */
 public record RunOptions(double scale, float softCap, boolean validateFinite, DType outputDType) {

@@ -5,7 +5,7 @@ package dev.sparsa.spec;
  * per key block. Backends declare which geometries they run (the CPU kernel: any multiple of 8;
  * the GPU: 64×64 and 128×128) and refuse others by name.
  *
- * @throws IllegalArgumentException if either size is not in [1, 4096]
+ * <p>Throws {@link IllegalArgumentException} if either size is not in [1, 4096]
  */
 public record TileGeometry(int tileRows, int blockCols) {
     /** 64 query rows by 64 keys: FlashAttention's usual tile. */
@@ -20,12 +20,12 @@ public record TileGeometry(int tileRows, int blockCols) {
 
     /** Number of query tiles that cover {@code queryLength} rows. */
     public int tilesFor(int queryLength) {
-        return (queryLength + tileRows - 1) / tileRows;
+        return (int) ((queryLength + (long) tileRows - 1) / tileRows);
     }
 
     /** Number of key blocks that cover {@code keyLength} keys. */
     public int blocksFor(int keyLength) {
-        return (keyLength + blockCols - 1) / blockCols;
+        return (int) ((keyLength + (long) blockCols - 1) / blockCols);
     }
 
     @Override

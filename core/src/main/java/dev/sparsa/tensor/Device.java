@@ -7,7 +7,8 @@ package dev.sparsa.tensor;
  *
  * @param kind    {@code "cpu"} or an accelerator kind such as {@code "cuda"}; lower case letters
  * @param ordinal the device's index among those of its kind (0 for the host)
- * @throws IllegalArgumentException if the kind is empty or not lower-case letters, the ordinal is
+ *
+ * <p>Throws {@link IllegalArgumentException} if the kind is empty or not lower-case letters, the ordinal is
  *     negative, or the host is given an ordinal other than 0
  */
 public record Device(String kind, int ordinal) {

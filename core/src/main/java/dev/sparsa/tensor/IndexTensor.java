@@ -17,7 +17,7 @@ import java.util.Objects;
  * their memory. Elements are read through {@link #get} and {@link #readRow}; only host views can be
  * read.
  *
- * @throws IllegalArgumentException from every factory when an axis is not positive (rows may be 0),
+ * <p>Throws {@link IllegalArgumentException} from every factory when an axis is not positive (rows may be 0),
  *     a stride or the offset is negative, or the view would reach outside its memory; the message
  *     names the argument
  */

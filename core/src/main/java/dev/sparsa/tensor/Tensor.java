@@ -27,7 +27,7 @@ import java.util.Objects;
  * through {@link #get}/{@link #set}; rows are copied in bulk through {@link #readRow}/{@link
  * #writeRow}, converting to and from f32.
  *
- * @throws IllegalArgumentException from every factory when a shape is not positive, a stride is
+ * <p>Throws {@link IllegalArgumentException} from every factory when a shape is not positive, a stride is
  *     negative or the view would reach outside its segment; the message names the argument
  */
 public final class Tensor implements AutoCloseable {
@@ -305,6 +305,17 @@ public final class Tensor implements AutoCloseable {
         int[] s = shape.clone();
         s[2] = length;
         return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[2]);
+    }
+
+    /** A view of {@code length} heads starting at head {@code start} (shares memory, owns nothing). */
+    public Tensor narrowHeads(int start, int length) {
+        if (start < 0 || length < 1 || (long) start + length > shape[1]) {
+            throw new IllegalArgumentException("narrowHeads: range [" + start + ", " + ((long) start + length)
+                    + ") outside " + shape[1] + " heads (or empty)");
+        }
+        int[] s = shape.clone();
+        s[1] = length;
+        return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[1]);
     }
 
     // ---------------------------------------------------------------- elements

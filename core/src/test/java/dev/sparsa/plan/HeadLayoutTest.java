@@ -21,6 +21,40 @@ import org.junit.jupiter.api.Test;
 
 class HeadLayoutTest {
 
+    /** The row-to-tile index lists, for every row, exactly the (tile, position) pairs that hold it, in tile order. */
+    @Test
+    void rowTilesIndexEveryOccurrence() {
+        SplittableRandom rnd = new SplittableRandom(31);
+        for (int trial = 0; trial < 200; trial++) {
+            PlanContext c = ctx(1 + rnd.nextInt(70), 1 + rnd.nextInt(70), rnd.nextBoolean(), 8 * (1 + rnd.nextInt(3)), 8);
+            HeadLayout l = RandomPlans.randomLayout(rnd, c, false);
+            RowTiles rt = l.rowTiles();
+            List<List<int[]>> expected = new ArrayList<>();
+            for (int r = 0; r < l.queryLength(); r++) {
+                expected.add(new ArrayList<>());
+            }
+            int entry = 0;
+            for (int t = 0; t < l.tileCount(); t++) {
+                assertEquals(entry, rt.firstEntry(t));
+                for (int i = 0; i < l.rowCount(t); i++, entry++) {
+                    expected.get(l.row(t, i)).add(new int[] {t, entry});
+                }
+            }
+            assertEquals(entry, rt.entryCount());
+            for (int r = 0; r < l.queryLength(); r++) {
+                List<int[]> want = expected.get(r);
+                assertEquals(want.size(), rt.end(r) - rt.start(r), "row " + r);
+                assertEquals(!want.isEmpty(), rt.covers(r));
+                for (int j = 0; j < want.size(); j++) {
+                    assertEquals(want.get(j)[0], rt.tile(rt.start(r) + j), "tile of row " + r);
+                    assertEquals(want.get(j)[1], rt.entry(rt.start(r) + j), "entry of row " + r);
+                }
+            }
+            assertEquals(l.queryLength() + 1, rt.offsets().length);
+            assertTrue(l.rowTiles() == rt, "built once");
+        }
+    }
+
     static PlanContext ctx(int nq, int nk, boolean causal, int rows, int cols) {
         return new PlanContext(AttentionShape.of(1, 1, nq, nk, 8), new TileGeometry(rows, cols), causal, nk - nq);
     }
@@ -28,7 +62,7 @@ class HeadLayoutTest {
     @Test
     void tileNormalisesBlocksAndKeys() {
         PlanContext c = ctx(16, 40, true, 8, 8); // offset 24: row r sits at position r + 24
-        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(c, c.basePredicate());
         b.tile(0, 8)
                 .partial(1).partial(1).full(0).partial(0) // repeat dropped; partial 0 merged into full 0
                 .partial(4) // keys 32..39 vs positions 24..31: nothing causal, dropped
@@ -58,14 +92,14 @@ class HeadLayoutTest {
     @Test
     void conflictingKeysAreRefused() {
         PlanContext c = ctx(8, 32, false, 8, 8);
-        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(c, c.basePredicate());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> b.tile(0, 8).full(1).gather(9, 1f).end());
         assertTrue(e.getMessage().startsWith("gathered"), e.getMessage());
-        HeadLayout.Builder b2 = HeadLayout.builder(c, c.basePredicate());
+        HeadLayoutBuilder b2 = HeadLayout.builder(c, c.basePredicate());
         e = assertThrows(IllegalArgumentException.class, () -> b2.tile(0, 8).gather(3, 1f).gather(3, 2f).end());
         assertTrue(e.getMessage().contains("different log-weights"), e.getMessage());
-        HeadLayout.Builder b3 = HeadLayout.builder(c, c.basePredicate());
+        HeadLayoutBuilder b3 = HeadLayout.builder(c, c.basePredicate());
         e = assertThrows(IllegalArgumentException.class, () -> b3.tile(0, 8).partial(0).unconditional(3, 0f).end());
         assertTrue(e.getMessage().startsWith("unconditional"), e.getMessage());
     }
@@ -73,12 +107,12 @@ class HeadLayoutTest {
     @Test
     void badRowsBlocksAndKeysNameTheArgument() {
         PlanContext c = ctx(10, 20, false, 8, 8);
-        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(c, c.basePredicate());
         assertStarts("rows", () -> b.tile(4, 8));
         assertStarts("rows", () -> b.tile(0, 9));
         assertStarts("rows", () -> b.listedTile(new int[] {1, 1}));
         assertStarts("rows", () -> b.listedTile(new int[] {10}));
-        HeadLayout.Builder.Tile t = b.tile(0, 8);
+        HeadLayoutBuilder.Tile t = b.tile(0, 8);
         assertStarts("block", () -> t.full(3));
         assertStarts("key", () -> t.gather(20));
         assertStarts("logWeight", () -> t.gather(2, Float.NaN));
@@ -127,16 +161,16 @@ class HeadLayoutTest {
             default -> c.basePredicate().withSinks(3);
         };
         SplittableRandom rnd = new SplittableRandom(seed);
-        HeadLayout.Builder bulk = HeadLayout.builder(c, p);
-        HeadLayout.Builder single = HeadLayout.builder(c, p);
+        HeadLayoutBuilder bulk = HeadLayout.builder(c, p);
+        HeadLayoutBuilder single = HeadLayout.builder(c, p);
         for (int t = 0; t < 6; t++) {
             int[] keys = rnd.ints(rnd.nextInt(0, 12), 0, nk).sorted().distinct().toArray();
             boolean listed = rnd.nextBoolean();
             int[] rows = rnd.ints(rnd.nextInt(1, 8), 0, nq).distinct().toArray();
             int start = rnd.nextInt(0, nq);
             int count = Math.min(8, nq - start);
-            HeadLayout.Builder.Tile a = listed ? bulk.listedTile(rows) : bulk.tile(start, count);
-            HeadLayout.Builder.Tile b = listed ? single.listedTile(rows) : single.tile(start, count);
+            HeadLayoutBuilder.Tile a = listed ? bulk.listedTile(rows) : bulk.tile(start, count);
+            HeadLayoutBuilder.Tile b = listed ? single.listedTile(rows) : single.tile(start, count);
             a.gatherAll(keys, 0, keys.length);
             for (int k : keys) {
                 b.gather(k);
@@ -182,19 +216,19 @@ class HeadLayoutTest {
         PlanContext c = ctx(nq, nk, causal, 8, 8);
         ElementPredicate p = c.basePredicate().withBand(0, 3);
         SplittableRandom rnd = new SplittableRandom(seed);
-        HeadLayout.Builder bulk = HeadLayout.builder(c, p);
+        HeadLayoutBuilder bulk = HeadLayout.builder(c, p);
         if (reserve) {
             bulk.reserve(6, 0, rnd.nextInt(0, 40));
         }
-        HeadLayout.Builder single = HeadLayout.builder(c, p);
+        HeadLayoutBuilder single = HeadLayout.builder(c, p);
         for (int t = 0; t < 6; t++) {
             int start = rnd.nextInt(0, nq - 7);
             // one block by predicate, and unconditional keys below it (outside every visited block)
             int block = Math.min(c.keyBlocks() - 1, start / 8);
             int limit = Math.min(nk, block * 8);
             int[] keys = limit == 0 ? new int[0] : rnd.ints(rnd.nextInt(0, 10), 0, limit).sorted().distinct().toArray();
-            HeadLayout.Builder.Tile a = bulk.tile(start, 8).blockByPredicate(block);
-            HeadLayout.Builder.Tile b = single.tile(start, 8).blockByPredicate(block);
+            HeadLayoutBuilder.Tile a = bulk.tile(start, 8).blockByPredicate(block);
+            HeadLayoutBuilder.Tile b = single.tile(start, 8).blockByPredicate(block);
             int cut = keys.length / 2;
             a.unconditionalAll(keys, 0, cut).unconditionalAll(keys, cut, keys.length);
             for (int k : keys) {
@@ -224,7 +258,7 @@ class HeadLayoutTest {
     @Test
     void unconditionalWeightsAfterUnweightedTilesAreFilledIn() {
         PlanContext c = ctx(24, 40, true, 8, 8);
-        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate().withBand(0, 3)).reserve(3, 0, 10);
+        HeadLayoutBuilder b = HeadLayout.builder(c, c.basePredicate().withBand(0, 3)).reserve(3, 0, 10);
         b.tile(16, 8).unconditionalAll(new int[] {0, 1, 2}, 0, 3).end();
         b.tile(8, 8).unconditional(0, -1.5f).unconditional(1, 0f).end();
         HeadLayout l = b.build();
@@ -240,8 +274,8 @@ class HeadLayoutTest {
     @Test
     void bulkGatheredKeysAfterAWeightedTileHaveWeightZero() {
         PlanContext c = ctx(16, 400, true, 8, 8);
-        HeadLayout.Builder b = HeadLayout.builder(c, c.basePredicate());
-        HeadLayout.Builder.Tile first = b.tile(0, 8);
+        HeadLayoutBuilder b = HeadLayout.builder(c, c.basePredicate());
+        HeadLayoutBuilder.Tile first = b.tile(0, 8);
         for (int k = 0; k < 40; k++) {
             first.gather(k, 0.5f);
         }

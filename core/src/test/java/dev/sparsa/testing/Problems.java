@@ -1,5 +1,6 @@
 package dev.sparsa.testing;
 
+import dev.sparsa.reference.Tolerance;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
@@ -52,12 +53,8 @@ public final class Problems {
         return new Qkv(q, k, v);
     }
 
-    /** Relative error tolerance of the numerics contract for an input dtype (DESIGN §4). */
+    /** Relative error tolerance of the numerics contract for an input dtype ({@link Tolerance#output}). */
     public static double tolerance(DType dtype) {
-        return switch (dtype) {
-            case F32 -> 1e-5;
-            case F16 -> 2e-3;
-            case BF16 -> 1e-2;
-        };
+        return Tolerance.output(dtype);
     }
 }

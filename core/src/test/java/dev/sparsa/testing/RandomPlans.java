@@ -2,7 +2,9 @@ package dev.sparsa.testing;
 
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.RandomBlocks;
 import dev.sparsa.plan.SparsePlan;
 import java.util.SplittableRandom;
 
@@ -35,7 +37,7 @@ public final class RandomPlans {
     /** A random layout; {@code weighted} adds log-weights to gathered and unconditional keys. */
     public static HeadLayout randomLayout(SplittableRandom rnd, PlanContext ctx, boolean weighted) {
         ElementPredicate p = randomPredicate(rnd, ctx);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, p);
         int rows = ctx.geometry().tileRows();
         int blocks = ctx.keyBlocks();
         int nq = ctx.queryLength();
@@ -48,7 +50,7 @@ public final class RandomPlans {
             for (int at = dropped; at < nq; ) {
                 int cnt = Math.min(rnd.nextInt(1, rows + 1), nq - at);
                 int[] r = java.util.Arrays.copyOfRange(perm, at, at + cnt);
-                HeadLayout.Builder.Tile t = b.listedTile(r);
+                HeadLayoutBuilder.Tile t = b.listedTile(r);
                 // even blocks here; a second tile over the same rows gets odd blocks
                 for (int blk = 0; blk < blocks; blk += 2) {
                     if (rnd.nextInt(3) > 0) {
@@ -57,7 +59,7 @@ public final class RandomPlans {
                 }
                 t.end();
                 if (rnd.nextInt(3) == 0) {
-                    HeadLayout.Builder.Tile t2 = b.listedTile(r);
+                    HeadLayoutBuilder.Tile t2 = b.listedTile(r);
                     for (int blk = 1; blk < blocks; blk += 2) {
                         if (rnd.nextBoolean()) {
                             t2.partial(blk);
@@ -74,7 +76,7 @@ public final class RandomPlans {
             if (rnd.nextInt(10) == 0) {
                 continue; // rows of no tile: output 0, LSE -inf
             }
-            HeadLayout.Builder.Tile t = b.tile(start, cnt);
+            HeadLayoutBuilder.Tile t = b.tile(start, cnt);
             boolean[] used = new boolean[blocks];
             for (int blk = 0; blk < blocks; blk++) {
                 int c = rnd.nextInt(5);
@@ -127,21 +129,12 @@ public final class RandomPlans {
         return pb.build();
     }
 
-    /** A random block-sparse plan: each causal-admissible (tile, block) kept with probability {@code density}. */
+    /**
+     * A random block-sparse plan: each causally admissible (tile, block) kept with probability {@code
+     * density} ({@link RandomBlocks}, the library's one seeded selection).
+     */
     public static SparsePlan randomBlockSparse(long seed, PlanContext ctx, double density) {
-        SplittableRandom rnd = new SplittableRandom(seed);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
-        int rows = ctx.geometry().tileRows();
-        for (int start = 0; start < ctx.queryLength(); start += rows) {
-            HeadLayout.Builder.Tile t = b.tile(start, Math.min(rows, ctx.queryLength() - start));
-            for (int blk = 0; blk < ctx.keyBlocks(); blk++) {
-                if (rnd.nextDouble() < density) {
-                    t.blockByPredicate(blk);
-                }
-            }
-            t.end();
-        }
-        return SparsePlan.uniform(ctx, b.build(), "random-block-sparse(" + density + ")");
+        return SparsePlan.uniform(ctx, RandomBlocks.layout(ctx, density, seed), "random-block-sparse(" + density + ")");
     }
 
     private static int[] permutation(SplittableRandom rnd, int n) {

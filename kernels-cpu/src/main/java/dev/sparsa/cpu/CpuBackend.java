@@ -8,19 +8,12 @@ import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.RunOptions;
 import dev.sparsa.spec.TileGeometry;
+import dev.sparsa.spec.Workers;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Tensor;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The CPU backend ({@code "cpu"}, priority 0): a FlashAttention-2 style kernel over any {@link
@@ -30,78 +23,86 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Supports plan geometries whose {@code tileRows} and {@code blockCols} are multiples of 8, and
  * head and value dimensions that are multiples of 8 up to 256; f32, f16 and bf16 inputs in any
  * strides with a unit last axis (BHSD, BSHD); output in f32 or the input type; LSE in f32. Work is
- * split over (batch, query head or GQA group, query tile) items scheduled largest first on a pool of
- * daemon threads (or a caller-supplied executor); results are bitwise identical for any thread
- * count.
+ * split over (batch, query head or GQA group, query tile) items scheduled largest first on {@link
+ * #workers()}: the calling thread works through the items and helpers on the pool take what is left
+ * when they start, so a call never waits for a queued helper (calls from the pool's own threads
+ * cannot hang, and a small call does not wait behind large ones). Results are bitwise identical for
+ * any thread count.
  *
  * <p>Tensors in a confined {@link java.lang.foreign.Arena} can only be read by their owner thread,
  * so such calls run entirely on the calling thread (same results, one core).
  *
+ * <p>Cancellation: an interrupt of the calling thread (or of a pool thread running an item, as
+ * {@code shutdownNow()} does) stops the call between work items; {@code forward} then throws {@link
+ * java.util.concurrent.CancellationException} with the interrupt status still set, and the output
+ * and LSE are undefined.
+ *
  * <p>Thread-safe: concurrent {@code forward} calls are allowed. The no-argument constructor (used by
- * {@link java.util.ServiceLoader}) picks the best flavour and a pool of {@code
- * availableProcessors()} threads, created lazily and released when idle.
+ * {@link java.util.ServiceLoader}) picks the best flavour and the process-wide {@link
+ * Workers#shared()} pool ({@code availableProcessors()} workers, daemon threads released when idle),
+ * which estimator planning uses too.
  */
 public final class CpuBackend implements AttentionBackend {
     /** Largest head or value dimension the kernel runs. */
     public static final int MAX_DIM = 256;
-    private static final AtomicInteger POOL_IDS = new AtomicInteger();
 
     private final TileMath math;
-    private final Executor executor;
-    private final int parallelism;
+    private final Workers workers;
 
-    /** The best available flavour on a pool of {@code availableProcessors()} daemon threads. */
+    /** The best available flavour on {@link Workers#shared()}. */
     public CpuBackend() {
-        this(Runtime.getRuntime().availableProcessors());
+        this(TileMathProvider.best(), Workers.shared());
     }
 
     /**
-     * The best available flavour on its own pool of {@code threads} daemon threads.
+     * The best available flavour on its own pool of {@code threads} daemon threads; a call runs on
+     * the calling thread and up to {@code threads − 1} of them.
      *
      * @throws IllegalArgumentException if {@code threads < 1}
      */
     public CpuBackend(int threads) {
-        this(TileMathProvider.best(), threads);
+        this(TileMathProvider.best(), Workers.ownPool(threads, "sparsa-cpu"));
     }
 
     /**
-     * The given flavour on its own pool of {@code threads} daemon threads.
+     * The given flavour on its own pool of {@code threads} workers.
      *
      * @throws IllegalArgumentException if {@code threads < 1}, or {@code flavour} is VECTOR and the
      *     Vector API is not usable here (the message says which flag to add)
      */
     public CpuBackend(KernelFlavour flavour, int threads) {
-        this(mathFor(flavour), threads);
+        this(mathFor(flavour), Workers.ownPool(threads, "sparsa-cpu"));
     }
 
     /**
      * The given flavour on a caller-supplied executor, running at most {@code parallelism} work
-     * items at a time: the calling thread works too and {@code parallelism − 1} tasks go to the
-     * executor (each item runs entirely on one thread). The executor is not shut down by this
-     * backend; a call still completes, on the calling thread, if the executor rejects its tasks.
+     * items at a time: the calling thread works too and up to {@code parallelism − 1} helper tasks go
+     * to the executor (each item runs entirely on one thread). The executor is not shut down by this
+     * backend; a call completes on the calling thread if the executor rejects its tasks or never
+     * starts them, also when the call comes from one of the executor's own threads.
      *
      * @throws IllegalArgumentException if an argument is null or {@code parallelism < 1}, or the
      *     flavour is not usable here
      */
     public CpuBackend(KernelFlavour flavour, Executor executor, int parallelism) {
-        if (executor == null) {
-            throw new IllegalArgumentException("executor: must not be null");
-        }
-        if (parallelism < 1) {
-            throw new IllegalArgumentException("parallelism: must be >= 1, got " + parallelism);
-        }
-        this.math = mathFor(flavour);
-        this.executor = executor;
-        this.parallelism = parallelism;
+        this(mathFor(flavour), Workers.of(executor, parallelism));
     }
 
-    private CpuBackend(TileMath math, int threads) {
-        if (threads < 1) {
-            throw new IllegalArgumentException("threads: must be >= 1, got " + threads);
+    /**
+     * The given flavour on the given workers.
+     *
+     * @throws IllegalArgumentException if an argument is null or the flavour is not usable here
+     */
+    public CpuBackend(KernelFlavour flavour, Workers workers) {
+        this(mathFor(flavour), workers);
+    }
+
+    private CpuBackend(TileMath math, Workers workers) {
+        if (workers == null) {
+            throw new IllegalArgumentException("workers: must not be null");
         }
         this.math = math;
-        this.parallelism = threads;
-        this.executor = threads == 1 ? Runnable::run : ownPool(threads);
+        this.workers = workers;
     }
 
     private static TileMath mathFor(KernelFlavour flavour) {
@@ -118,20 +119,6 @@ public final class CpuBackend implements AttentionBackend {
         }
     }
 
-    private static Executor ownPool(int threads) {
-        int id = POOL_IDS.incrementAndGet();
-        AtomicInteger n = new AtomicInteger();
-        ThreadFactory factory = r -> {
-            Thread t = new Thread(r, "sparsa-cpu-" + id + "-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        };
-        ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), factory);
-        pool.allowCoreThreadTimeOut(true);
-        return pool;
-    }
-
     @Override
     public String name() {
         return "cpu";
@@ -144,7 +131,7 @@ public final class CpuBackend implements AttentionBackend {
 
     @Override
     public Availability availability() {
-        String line = math.description() + ", " + parallelism + " thread(s)";
+        String line = math.description() + ", " + parallelism() + " thread(s)";
         if (math.flavour() == KernelFlavour.SCALAR && TileMathProvider.best().flavour() == KernelFlavour.SCALAR) {
             line += "; " + TileMathProvider.bestMessage();
         }
@@ -161,9 +148,17 @@ public final class CpuBackend implements AttentionBackend {
         return math.description();
     }
 
-    /** How many work items run at once. */
+    /** How many work items run at once at most. */
     public int parallelism() {
-        return parallelism;
+        return workers.parallelism();
+    }
+
+    /**
+     * The threads this backend runs on; bind them around planning to keep estimators within the same
+     * bound: {@code backend.workers().call(() -> pattern.plan(ctx, q, k))}.
+     */
+    public Workers workers() {
+        return workers;
     }
 
     @Override
@@ -245,16 +240,8 @@ public final class CpuBackend implements AttentionBackend {
         }
         TileRunner runner = new TileRunner(math, plan.plan(), shape, q, k, v, out, lse, options);
         runner.clearUncoveredRows(plan);
-        boolean shareable = sharedAccess(q) && sharedAccess(k) && sharedAccess(v) && sharedAccess(out)
-                && (lse == null || sharedAccess(lse));
-        execute(plan.items(), runner, shareable ? parallelism : 1);
-    }
-
-    /** An unstarted thread: a confined segment is never accessible by it. */
-    private static final Thread NOT_THE_OWNER = Thread.ofPlatform().unstarted(() -> { });
-
-    private static boolean sharedAccess(Tensor t) {
-        return t.segment().isAccessibleBy(NOT_THE_OWNER);
+        List<WorkItem> items = plan.items();
+        workers.forTensors(q, k, v, out, lse).forEach(items.size(), i -> runner.run(items.get(i)));
     }
 
     private static void requireDim(String name, int value) {
@@ -270,81 +257,8 @@ public final class CpuBackend implements AttentionBackend {
                 : null;
     }
 
-    /**
-     * Runs the items on up to {@code maxWorkers} workers pulling from one shared counter. The calling
-     * thread is one of them, so at most {@code maxWorkers} items run at once and a rejecting executor
-     * only means fewer helpers.
-     */
-    private void execute(List<WorkItem> items, TileRunner runner, int maxWorkers) {
-        int workers = Math.min(maxWorkers, items.size());
-        if (workers <= 1) {
-            for (WorkItem item : items) {
-                runner.run(item);
-            }
-            return;
-        }
-        AtomicInteger next = new AtomicInteger();
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        int helpers = workers - 1;
-        CountDownLatch done = new CountDownLatch(helpers);
-        Runnable worker = () -> {
-            try {
-                drain(items, runner, next, failure);
-            } finally {
-                done.countDown();
-            }
-        };
-        int submitted = 0;
-        try {
-            for (; submitted < helpers; submitted++) {
-                executor.execute(worker);
-            }
-        } catch (RejectedExecutionException e) {
-            // fewer helpers: the calling thread does the rest
-        } finally {
-            for (int i = submitted; i < helpers; i++) {
-                done.countDown();
-            }
-        }
-        drain(items, runner, next, failure);
-        boolean interrupted = false;
-        while (true) {
-            try {
-                done.await();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-        Throwable t = failure.get();
-        if (t instanceof RuntimeException re) {
-            throw re;
-        }
-        if (t instanceof Error err) {
-            throw err;
-        }
-        if (t != null) {
-            throw new IllegalStateException("cpu kernel failed", t);
-        }
-    }
-
-    private static void drain(List<WorkItem> items, TileRunner runner, AtomicInteger next,
-                              AtomicReference<Throwable> failure) {
-        try {
-            for (int i = next.getAndIncrement(); i < items.size(); i = next.getAndIncrement()) {
-                runner.run(items.get(i));
-            }
-        } catch (Throwable t) {
-            failure.compareAndSet(null, t);
-            next.set(items.size());
-        }
-    }
-
     @Override
     public String toString() {
-        return "CpuBackend[" + math.description() + ", " + parallelism + " thread(s)]";
+        return "CpuBackend[" + math.description() + ", " + parallelism() + " thread(s)]";
     }
 }

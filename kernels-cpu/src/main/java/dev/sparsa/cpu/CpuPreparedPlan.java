@@ -117,9 +117,9 @@ final class CpuPreparedPlan extends PreparedPlan {
                 continue;
             }
             BitSet c = new BitSet(plan.shape().queryLength());
-            for (int t = 0; t < lay.tileCount(); t++) {
-                for (int i = 0; i < lay.rowCount(t); i++) {
-                    c.set(lay.row(t, i));
+            for (int r = 0; r < plan.shape().queryLength(); r++) {
+                if (lay.rowTiles().covers(r)) {
+                    c.set(r);
                 }
             }
             covered[li] = c;

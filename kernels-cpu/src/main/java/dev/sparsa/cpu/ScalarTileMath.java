@@ -55,7 +55,7 @@ final class ScalarTileMath implements TileMath {
     public void softCap(float[] s, int ldS, int n, int rowsPad, float cap) {
         for (int j = 0; j < n; j++) {
             for (int r = 0, i = j * ldS; r < rowsPad; r++, i++) {
-                s[i] = cap * (float) Math.tanh(s[i] / cap);
+                s[i] = SoftCapArithmetic.softCap(s[i], cap);
             }
         }
     }

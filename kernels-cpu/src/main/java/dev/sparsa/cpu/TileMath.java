@@ -2,11 +2,15 @@ package dev.sparsa.cpu;
 
 /**
  * The arithmetic of one query tile against one chunk of keys, in f32, on scratch arrays laid out by
- * {@link TileRunner}. Implementations differ only in how they compute (plain loops or Vector API);
- * for a given implementation the result of every row depends only on that row's data and on whether
- * its tile takes the {@linkplain #narrow narrow} score form (a property of the plan and the head
- * stacking, never of the thread count), never on its position in the tile, so any split of the work
- * gives bitwise the same numbers.
+ * the CPU backend's tile runner: the seam between the kernel and its two flavours (plain Java, and
+ * the Vector API in {@code dev.sparsa.cpu.panama}). Public only so that the Vector API flavour, kept
+ * in its own package and compiled apart, can implement it; applications use {@link CpuBackend}.
+ *
+ * <p>Implementations differ only in how they compute (plain loops or Vector API); for a given
+ * implementation the result of every row depends only on that row's data and on whether its tile
+ * takes the {@linkplain #narrow narrow} score form (a property of the plan and the head stacking,
+ * never of the thread count), never on its position in the tile, so any split of the work gives
+ * bitwise the same numbers.
  *
  * <p>Layouts (all row-major, leading dimensions in elements, every {@code ld} a multiple of {@link
  * #lanes()}):
@@ -21,7 +25,13 @@ package dev.sparsa.cpu;
  *       softmax step.
  * </ul>
  */
-interface TileMath {
+public interface TileMath {
+
+    /**
+     * The system property that forces the vector width in bits (128, 256 or 512); read by the
+     * vector arithmetic when it is first loaded.
+     */
+    String VECTOR_BITS_PROPERTY = "sparsa.cpu.vectorBits";
 
     /** Which flavour this is. */
     KernelFlavour flavour();

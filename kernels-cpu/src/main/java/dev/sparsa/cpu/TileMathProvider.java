@@ -1,32 +1,33 @@
 package dev.sparsa.cpu;
 
-import java.lang.reflect.InvocationTargetException;
+import dev.sparsa.internal.VectorModule;
+import java.lang.invoke.MethodHandles;
 import java.util.function.UnaryOperator;
 import java.util.logging.Logger;
 
 /**
  * Chooses the CPU kernel flavour, in the manner of Apache Lucene's VectorizationProvider: this class
- * never touches a Vector API class itself. It checks that {@code jdk.incubator.vector} is in the boot
- * layer, loads {@link PanamaTileMath} by name, lets its constructor decline, and logs one line (once
- * per JVM) naming the flavour and, on fallback, the flag to add.
+ * never touches a Vector API class itself. It asks {@link VectorModule} whether {@code
+ * jdk.incubator.vector} is readable, loads {@code dev.sparsa.cpu.panama.PanamaTileMath} by name, lets
+ * its constructor decline, and logs one line (once per JVM) naming the flavour; a fallback also
+ * raises the library's one WARNING that names the flag and the cost.
  *
  * <p>System properties:
  * <ul>
  *   <li>{@value #SCALAR_PROPERTY}{@code =true}: use the scalar kernel even where vectors work;
- *   <li>{@value #VECTOR_BITS_PROPERTY}{@code =128|256|512}: force the vector width (read by the
- *       vector kernel when it is first loaded).
+ *   <li>{@value TileMath#VECTOR_BITS_PROPERTY}{@code =128|256|512}: force the vector width (read by
+ *       the vector kernel when it is first loaded).
  * </ul>
  */
 final class TileMathProvider {
     /** Forces the scalar kernel when {@code true}. */
     static final String SCALAR_PROPERTY = "sparsa.cpu.scalar";
     /** Forces the vector width in bits (128, 256 or 512). */
-    static final String VECTOR_BITS_PROPERTY = "sparsa.cpu.vectorBits";
+    static final String VECTOR_BITS_PROPERTY = TileMath.VECTOR_BITS_PROPERTY;
     /** The flag that makes the vector kernel available. */
-    static final String VECTOR_FLAG = "--add-modules jdk.incubator.vector";
+    static final String VECTOR_FLAG = VectorModule.FLAG;
 
-    private static final String VECTOR_MODULE = "jdk.incubator.vector";
-    private static final String VECTOR_CLASS = "dev.sparsa.cpu.PanamaTileMath";
+    private static final String VECTOR_CLASS = "dev.sparsa.cpu.panama.PanamaTileMath";
     private static final Logger LOG = Logger.getLogger(TileMathProvider.class.getName());
 
     private TileMathProvider() {
@@ -41,6 +42,9 @@ final class TileMathProvider {
 
         static {
             LOG.info(SELECTION.message());
+            if (SELECTION.math().flavour() == KernelFlavour.SCALAR && Vector.WHY_NOT != null) {
+                VectorModule.warnOnce("the CPU kernel: " + Vector.WHY_NOT);
+            }
         }
     }
 
@@ -52,7 +56,8 @@ final class TileMathProvider {
             TileMath m = null;
             String why;
             try {
-                m = loadVector();
+                VectorModule.find().ifPresent(TileMathProvider.class.getModule()::addReads);
+                m = VectorModule.load(TileMath.class, MethodHandles.lookup(), VECTOR_CLASS);
                 why = null;
             } catch (UnsupportedOperationException e) {
                 why = e.getMessage();
@@ -102,30 +107,6 @@ final class TileMathProvider {
             return new Selection(m, "sparsa cpu kernel: " + m.description());
         } catch (UnsupportedOperationException e) {
             return new Selection(scalar(), "sparsa cpu kernel: scalar fallback, " + e.getMessage());
-        }
-    }
-
-    private static TileMath loadVector() {
-        if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) {
-            throw new UnsupportedOperationException("the Vector API module " + VECTOR_MODULE
-                    + " is not readable; add the JVM flag '" + VECTOR_FLAG + "' for the vector kernel");
-        }
-        try {
-            Class<?> c = Class.forName(VECTOR_CLASS, true, TileMathProvider.class.getClassLoader());
-            return (TileMath) c.getDeclaredConstructor().newInstance();
-        } catch (InvocationTargetException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof UnsupportedOperationException u) {
-                throw new UnsupportedOperationException("the vector kernel declined: " + u.getMessage());
-            }
-            throw new UnsupportedOperationException("the vector kernel failed to start: " + cause, cause);
-        } catch (ReflectiveOperationException | LinkageError e) {
-            Throwable cause = e instanceof ExceptionInInitializerError x && x.getCause() != null ? x.getCause() : e;
-            if (cause instanceof UnsupportedOperationException u) {
-                throw new UnsupportedOperationException("the vector kernel declined: " + u.getMessage());
-            }
-            throw new UnsupportedOperationException("the vector kernel could not be loaded (" + cause
-                    + "); check the JVM flag '" + VECTOR_FLAG + "'", e);
         }
     }
 }

@@ -140,35 +140,75 @@ final class TileRunner {
             emitTile(lay, item.tile(), item.batch(), item.firstHead(), item.heads(), sc);
             return;
         }
-        // rows in several tiles: merge each tile's exact partial through the LSE, tiles in order
+        // rows in several tiles: each tile's exact partial is merged through the LSE, tiles in order,
+        // into the output itself when it is f32 (no buffer), else into f32 pages (never one array)
         int nq = shape.queryLength();
         int heads = item.heads();
-        float[] accOut = new float[heads * nq * valueDim];
-        float[] accLse = new float[heads * nq];
-        java.util.Arrays.fill(accLse, Float.NEGATIVE_INFINITY);
+        int b = item.batch();
+        int h0 = item.firstHead();
+        boolean inPlace = out.dtype() == DType.F32;
+        FloatPages accLse = new FloatPages((long) heads * nq, MERGE_PAGE_BITS, Float.NEGATIVE_INFINITY);
+        FloatPages accOut = inPlace ? null : new FloatPages((long) heads * nq * valueDim, MERGE_PAGE_BITS, 0f);
+        float[] acc = new float[valueDim];
         for (int t = 0; t < lay.tileCount(); t++) {
-            computeTile(lay, t, item.batch(), item.firstHead(), heads, sc);
+            if (Thread.currentThread().isInterrupted()) {
+                throw new java.util.concurrent.CancellationException("interrupted in tile " + t + " of "
+                        + lay.tileCount() + " of a work item; the output is incomplete");
+            }
+            computeTile(lay, t, b, h0, heads, sc);
             int count = lay.rowCount(t);
             for (int g = 0; g < heads; g++) {
                 for (int i = 0; i < count; i++) {
-                    int r = g * count + i;
-                    int slot = g * nq + lay.row(t, i);
-                    float rowLse = finishRow(sc, r);
-                    accLse[slot] = LseMerge.mergeRow(accOut, slot * valueDim, accLse[slot], sc.row, 0, rowLse, valueDim);
+                    float rowLse = finishRow(sc, g * count + i);
+                    int row = lay.row(t, i);
+                    long slot = (long) g * nq + row;
+                    float prev = accLse.get(slot);
+                    if (rowLse == Float.NEGATIVE_INFINITY) {
+                        continue; // an empty partial changes nothing
+                    }
+                    float merged = rowLse;
+                    if (prev == Float.NEGATIVE_INFINITY) {
+                        System.arraycopy(sc.row, 0, acc, 0, valueDim);
+                    } else {
+                        readAcc(accOut, b, h0 + g, row, slot, acc);
+                        merged = LseMerge.mergeRow(acc, 0, prev, sc.row, 0, rowLse, valueDim);
+                    }
+                    if (inPlace) {
+                        out.writeRow(b, h0 + g, row, acc, 0);
+                    } else {
+                        accOut.write(slot * valueDim, acc, 0, valueDim);
+                    }
+                    accLse.set(slot, merged);
                 }
             }
         }
         for (int g = 0; g < heads; g++) {
             for (int row = 0; row < nq; row++) {
-                int slot = g * nq + row;
-                if (accLse[slot] == Float.NEGATIVE_INFINITY) {
-                    java.util.Arrays.fill(accOut, slot * valueDim, (slot + 1) * valueDim, 0f);
+                long slot = (long) g * nq + row;
+                float rowLse = accLse.get(slot);
+                if (rowLse == Float.NEGATIVE_INFINITY) {
+                    java.util.Arrays.fill(acc, 0f);
+                    writeOut(b, h0 + g, row, acc, 0, sc.raw);
+                } else if (!inPlace) {
+                    accOut.read(slot * valueDim, acc, 0, valueDim);
+                    writeOut(b, h0 + g, row, acc, 0, sc.raw);
                 }
-                writeOut(item.batch(), item.firstHead() + g, row, accOut, slot * valueDim, sc.raw);
                 if (lse != null) {
-                    lse.set(item.batch(), item.firstHead() + g, row, 0, accLse[slot]);
+                    lse.set(b, h0 + g, row, 0, rowLse);
                 }
             }
+        }
+    }
+
+    /** Pages of the merge buffers: 2^20 floats (4 MB). */
+    static final int MERGE_PAGE_BITS = 20;
+
+    /** Reads a row's running merge: from the f32 output itself, or from the pages. */
+    private void readAcc(FloatPages accOut, int b, int h, int row, long slot, float[] dst) {
+        if (accOut == null) {
+            out.readRow(b, h, row, dst, 0);
+        } else {
+            accOut.read(slot * valueDim, dst, 0, valueDim);
         }
     }
 
@@ -209,10 +249,18 @@ final class TileRunner {
         MemorySegment.copy(raw, 0, out.segment(), I16, out.index(b, h, row, 0) * 2, valueDim);
     }
 
-    /** Normalises stacked row {@code r} into {@code sc.row} and returns its LSE (0 and −∞ if empty). */
+    /**
+     * Normalises stacked row {@code r} into {@code sc.row} and returns its LSE: 0 and −∞ if it
+     * admitted nothing (or only −∞ scores), NaN everywhere if a score was NaN or +∞ (the running sum
+     * turns NaN then, and stays NaN).
+     */
     private float finishRow(Scratch sc, int r) {
         float l = sc.l[r];
         float m = sc.m[r];
+        if (Float.isNaN(l)) {
+            java.util.Arrays.fill(sc.row, 0, valueDim, Float.NaN);
+            return Float.NaN;
+        }
         if (!(l > 0f) || m == Float.NEGATIVE_INFINITY) {
             java.util.Arrays.fill(sc.row, 0, valueDim, 0f);
             return Float.NEGATIVE_INFINITY;

@@ -102,6 +102,19 @@ class CpuBackendValidationTest {
     }
 
     @Test
+    void refusesReadOnlyOutputs() {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Tensor native_ = Tensor.allocate(arena, DType.F32, Layout.BHSD, out.batch(), out.heads(), out.seqLen(), out.dim());
+            Tensor readOnly = Tensor.wrap(native_.segment().asReadOnly(), DType.F32, native_.shape(), native_.strides(), 0);
+            assertRefused("out", () -> backend.forward(plan, p.q(), p.k(), p.v(), readOnly, lse, options.run()));
+            Tensor lseNative = Tensor.allocate(arena, DType.F32, Layout.BHSD, lse.batch(), lse.heads(), lse.seqLen(), 1);
+            Tensor readOnlyLse = Tensor.wrap(lseNative.segment().asReadOnly(), DType.F32, lseNative.shape(),
+                    lseNative.strides(), 0);
+            assertRefused("lse", () -> backend.forward(plan, p.q(), p.k(), p.v(), out, readOnlyLse, options.run()));
+        }
+    }
+
+    @Test
     void refusesHeadDimsOutsideTheSupportedSet() {
         for (int[] dims : new int[][] {{12, 16}, {264, 16}, {16, 20}, {16, 264}}) {
             AttentionShape s = new AttentionShape(1, 1, 1, 4, 4, dims[0], dims[1]);

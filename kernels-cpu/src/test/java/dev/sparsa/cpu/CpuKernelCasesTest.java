@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceResult;
@@ -41,7 +42,7 @@ class CpuKernelCasesTest {
         AttentionShape s = new AttentionShape(1, 2, 1, 48, 20, 16, 24);
         Options o = Options.causalMask().withQueryOffset(-10).withGeometry(new TileGeometry(8, 8));
         PlanContext ctx = PlanContext.of(s, o);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         b.tile(0, 8).blocksByPredicate(0, 2).end();
         b.tile(8, 8).blocksByPredicate(0, 2).end();
         b.tile(16, 8).end();
@@ -78,7 +79,7 @@ class CpuKernelCasesTest {
         Options o = Options.defaults().withGeometry(new TileGeometry(16, 16));
         PlanContext ctx = PlanContext.of(s, o);
         ElementPredicate pred = ElementPredicate.all().withStride(3, 1, true);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, pred);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, pred);
         int[] rows = {29, 3, 7, 11, 0, 14};
         b.listedTile(rows).full(0).gather(40, -0.25f).end();
         b.listedTile(rows).partial(1).partial(2).unconditional(49, 1.5f).end();
@@ -99,9 +100,9 @@ class CpuKernelCasesTest {
         // scale 1 makes the raw scores large, so the cap changes the result a lot
         Options o = Options.causalMask().withScale(1.0).withSoftCap(4f).withGeometry(new TileGeometry(16, 24));
         PlanContext ctx = PlanContext.of(s, o);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate().withSinks(3));
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate().withSinks(3));
         for (int start = 0; start < 37; start += 16) {
-            HeadLayout.Builder.Tile t = b.tile(start, Math.min(16, 37 - start));
+            HeadLayoutBuilder.Tile t = b.tile(start, Math.min(16, 37 - start));
             t.blockByPredicate(1);
             t.gather(2, 0.75f).gather(5, -1f).gather(52, 0.3f);
             t.end();

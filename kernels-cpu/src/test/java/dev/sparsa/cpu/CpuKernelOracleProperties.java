@@ -21,7 +21,7 @@ import net.jqwik.api.constraints.IntRange;
 
 /**
  * The kernel (both flavours) against the fp64 oracle on random shapes and random plans using every
- * feature of the IR, in every dtype and both input layouts, at DESIGN §4's tolerances.
+ * feature of the IR, in every dtype and both input layouts, at the numerics contract's tolerances ({@code Tolerance}).
  */
 class CpuKernelOracleProperties {
     private static final int[] GROUPS = {1, 2, 4, 8};

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceResult;
@@ -33,13 +34,13 @@ class TokenGatherKernelTest {
         SparsePlan.Builder plan = SparsePlan.builder(ctx).describe("per-row lists");
         var s = ctx.shape();
         for (int g = 0; g < s.kvHeads(); g++) {
-            HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+            HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
             for (int r = 0; r < ctx.queryLength(); r++) {
                 long last = Math.min(ctx.keyLength() - 1L, ctx.causal() ? r + ctx.queryOffset() : Long.MAX_VALUE);
                 if (last < 0 || rnd.nextInt(10) == 0) {
                     continue; // a row without keys
                 }
-                HeadLayout.Builder.Tile t = b.tile(r, 1);
+                HeadLayoutBuilder.Tile t = b.tile(r, 1);
                 int n = 1 + rnd.nextInt(70);
                 boolean unconditional = rnd.nextBoolean();
                 if (unconditional) {

@@ -3,6 +3,7 @@ package dev.sparsa.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sparsa.cpu.panama.PanamaTileMath;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceResult;

@@ -148,7 +148,7 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * The device this backend runs on, for allocating {@link CudaTensor}s.
+     * The device this backend runs on, for allocating device tensors ({@link CudaTensors}).
      *
      * @throws BackendUnavailableException with the reason when the backend is unavailable
      */
@@ -273,7 +273,7 @@ public final class CudaBackend implements AttentionBackend {
      * @throws IllegalArgumentException as {@link KernelChoice#of(AttentionShape, DType, TileGeometry, int, int)}
      * @throws BackendUnavailableException if no usable device is here
      */
-    KernelChoice kernelFor(AttentionShape shape, DType dtype, TileGeometry geometry) {
+    public KernelChoice kernelFor(AttentionShape shape, DType dtype, TileGeometry geometry) {
         CudaDevice d = runtime().device();
         return KernelChoice.of(shape, dtype, geometry, d.maxSharedPerBlockOptin(), d.computeCapability());
     }
@@ -444,16 +444,8 @@ public final class CudaBackend implements AttentionBackend {
         dev.makeCurrent();
         DevicePlan dp = c.plan().devicePlan();
         DevicePlan.WorkList work = dp.workList(kc.rows());
-        int outKind = out.dtype() == DType.F32 ? 0 : out.dtype() == DType.F16 ? 1 : 2;
-        long[] scalars = {
-            q.stride(0), q.stride(1), q.stride(2),
-            k.stride(0), k.stride(1), k.stride(2),
-            v.stride(0), v.stride(1), v.stride(2),
-            out.stride(0), out.stride(1), out.stride(2),
-            lse == null ? 0 : lse.stride(0), lse == null ? 0 : lse.stride(1), lse == null ? 0 : lse.stride(2),
-            s.qHeads(), s.groupSize(), s.queryLength(), s.keyLength(), plan.geometry().blockCols(), outKind, s.valueDim(),
-            Double.doubleToRawLongBits(options.scaleFor(s.headDim())), Double.doubleToRawLongBits(options.softCap())
-        };
+        long[] scalars = DevicePlanFormat.scalars(q, k, v, out, lse, s, plan.geometry().blockCols(),
+                options.scaleFor(s.headDim()), options.softCap());
         CUdeviceptr none = new CUdeviceptr();
         CUdeviceptr lsePtr = lse == null ? none : pointer(lse);
         long entries = dp.scratchEntries();

@@ -153,6 +153,20 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
         return p == null ? null : p.withByteOffset(seg.address());
     }
 
+    /** An unstarted thread: a segment confined to some thread is never accessible by it. */
+    private static final Thread NO_OWNER = Thread.ofPlatform().unstarted(() -> { });
+
+    /**
+     * Whether a copy with {@code seg} must go through a staging buffer by Java's checked copies
+     * rather than hand its address to the driver: heap memory (not pinned here), and native memory
+     * that another thread may free during the copy (a shared arena's; closing it then makes the
+     * checked copy throw instead of the driver reading or writing freed memory). A confined segment
+     * can only be closed by its owner, which is the thread copying.
+     */
+    private static boolean mustStage(MemorySegment seg) {
+        return !seg.isNative() || seg.isAccessibleBy(NO_OWNER);
+    }
+
     /** Copies {@code src} (all of it) to bytes {@code [at, at + src.byteSize())} of this buffer. */
     public void copyFrom(MemorySegment src, long at) {
         checkRange(at, src.byteSize());
@@ -165,14 +179,14 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
             }
             return;
         }
-        boolean heap = src.isNative() == false;
-        ByteBuffer stage = heap ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(src.byteSize(), 1)))
+        boolean staged = mustStage(src);
+        ByteBuffer stage = staged ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(src.byteSize(), 1)))
                 .order(ByteOrder.nativeOrder()) : null;
         for (long done = 0; done < src.byteSize(); done += CHUNK) {
             long n = Math.min(CHUNK, src.byteSize() - done);
             MemorySegment piece = src.asSlice(done, n);
             ByteBuffer bb;
-            if (heap) {
+            if (staged) {
                 MemorySegment.ofBuffer(stage).asSlice(0, n).copyFrom(piece);
                 bb = stage;
             } else {
@@ -184,6 +198,9 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
 
     /** Copies bytes {@code [at, at + dst.byteSize())} of this buffer into {@code dst}. */
     public void copyTo(MemorySegment dst, long at) {
+        if (dst.isReadOnly()) {
+            throw new IllegalArgumentException("dst: a read-only segment; a copy from the device would write through it");
+        }
         checkRange(at, dst.byteSize());
         device.makeCurrent();
         Pointer array = arrayPointer(dst);
@@ -194,13 +211,13 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
             }
             return;
         }
-        boolean heap = dst.isNative() == false;
-        ByteBuffer stage = heap ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(dst.byteSize(), 1)))
+        boolean staged = mustStage(dst);
+        ByteBuffer stage = staged ? ByteBuffer.allocateDirect((int) Math.min(CHUNK, Math.max(dst.byteSize(), 1)))
                 .order(ByteOrder.nativeOrder()) : null;
         for (long done = 0; done < dst.byteSize(); done += CHUNK) {
             long n = Math.min(CHUNK, dst.byteSize() - done);
             MemorySegment piece = dst.asSlice(done, n);
-            if (heap) {
+            if (staged) {
                 Cuda.check(cuMemcpyDtoH(Pointer.to(stage), pointer(at + done), n), "cuMemcpyDtoH");
                 piece.copyFrom(MemorySegment.ofBuffer(stage).asSlice(0, n));
             } else {

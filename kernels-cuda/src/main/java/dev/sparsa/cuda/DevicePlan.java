@@ -1,22 +1,23 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.DevicePlanFormat.*;
+
+import dev.sparsa.internal.FloatList;
+import dev.sparsa.internal.IntList;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.SparsePlan;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
- * A {@link SparsePlan} uploaded to the device in the format {@code sparsa_plan.cuh} reads: an int pool
- * (32 ints of description per layout, then each layout's CSR arrays and, for layouts whose rows are
- * not covered exactly once, a row → partial-entry CSR for the LSE merge), a float pool (log-weights)
- * and work lists (8 ints per CTA) for each sub-tile height a kernel uses. Built once per plan and
+ * A {@link SparsePlan} uploaded to the device in the format of {@link DevicePlanFormat} (the twin of
+ * {@code sparsa_plan.cuh}): an int pool (a description per layout, then each layout's CSR arrays and,
+ * for layouts whose rows are not covered exactly once, its row-to-entry index for the LSE merge), a
+ * float pool (log-weights) and work lists for each sub-tile height a kernel uses. Built once per plan and
  * cached by {@link CudaBackend}; freed by {@link #close()}.
  */
 final class DevicePlan implements AutoCloseable {
-    static final int LI_STRIDE = 32;
-
     private final CudaDevice device;
     private final DeviceBuffer ints;
     private final DeviceBuffer floats;
@@ -38,44 +39,43 @@ final class DevicePlan implements AutoCloseable {
     DevicePlan(CudaDevice device, SparsePlan plan, int... rowsPerCta) {
         this.device = device;
         List<HeadLayout> layouts = plan.layouts();
-        IntPool ip = new IntPool();
-        FloatPool fp = new FloatPool();
-        ip.add(new int[LI_STRIDE * layouts.size()]);
+        IntList ip = new IntList();
+        FloatList fp = new FloatList();
+        ip.append(new int[LI_STRIDE * layouts.size()]);
         int[] layoutInfo = new int[LI_STRIDE * layouts.size()];
         for (int l = 0; l < layouts.size(); l++) {
             HeadLayout h = layouts.get(l);
             int[] li = new int[LI_STRIDE];
-            li[0] = ip.add(h.rowStarts());
-            li[1] = ip.add(h.rowCounts());
-            li[2] = ip.add(h.rowListOffsets());
-            li[3] = ip.add(h.rowList());
-            li[4] = ip.add(h.fullOffsets());
-            li[5] = ip.add(h.fullBlocks());
-            li[6] = ip.add(h.partialOffsets());
-            li[7] = ip.add(h.partialBlocks());
-            li[8] = ip.add(h.gatherOffsets());
-            li[9] = ip.add(h.gatherKeys());
-            li[10] = ip.add(h.unconditionalOffsets());
-            li[11] = ip.add(h.unconditionalKeys());
-            li[12] = fp.add(h.gatherLogWeights());
-            li[13] = fp.add(h.unconditionalLogWeights());
+            li[LI_ROW_START] = ip.append(h.rowStarts());
+            li[LI_ROW_COUNT] = ip.append(h.rowCounts());
+            li[LI_ROW_LIST_OFFSET] = ip.append(h.rowListOffsets());
+            li[LI_ROW_LIST] = ip.append(h.rowList());
+            li[LI_FULL_OFFSETS] = ip.append(h.fullOffsets());
+            li[LI_FULL_BLOCKS] = ip.append(h.fullBlocks());
+            li[LI_PARTIAL_OFFSETS] = ip.append(h.partialOffsets());
+            li[LI_PARTIAL_BLOCKS] = ip.append(h.partialBlocks());
+            li[LI_GATHER_OFFSETS] = ip.append(h.gatherOffsets());
+            li[LI_GATHER_KEYS] = ip.append(h.gatherKeys());
+            li[LI_UNCOND_OFFSETS] = ip.append(h.unconditionalOffsets());
+            li[LI_UNCOND_KEYS] = ip.append(h.unconditionalKeys());
+            li[LI_GATHER_LW] = fp.append(h.gatherLogWeights());
+            li[LI_UNCOND_LW] = fp.append(h.unconditionalLogWeights());
             ElementPredicate p = h.predicate();
-            li[14] = p.causal() ? 1 : 0;
-            li[15] = p.bandLo();
-            li[16] = p.bandHi();
-            li[17] = p.sinks();
-            li[18] = p.strideModulus();
-            li[19] = p.strideResidue();
-            li[20] = p.strideOnKey() ? 1 : 0;
-            li[21] = p.neighbourhood();
-            li[22] = h.queryOffset();
+            li[LI_CAUSAL] = p.causal() ? 1 : 0;
+            li[LI_BAND_LO] = p.bandLo();
+            li[LI_BAND_HI] = p.bandHi();
+            li[LI_SINKS] = p.sinks();
+            li[LI_STRIDE_M] = p.strideModulus();
+            li[LI_STRIDE_R] = p.strideResidue();
+            li[LI_STRIDE_ON_KEY] = p.strideOnKey() ? 1 : 0;
+            li[LI_NEIGHBOURHOOD] = p.neighbourhood();
+            li[LI_QUERY_OFFSET] = h.queryOffset();
             if (!h.coversEachRowOnce()) {
-                int[][] csr = rowEntries(h);
-                li[23] = ip.add(csr[0]);
-                li[24] = ip.add(csr[1]);
+                li[LI_ROW_ENTRY_OFFSETS] = ip.append(h.rowTiles().offsets());
+                li[LI_ROW_ENTRIES] = ip.append(h.rowTiles().entries());
             } else {
-                li[23] = -1;
-                li[24] = -1;
+                li[LI_ROW_ENTRY_OFFSETS] = -1;
+                li[LI_ROW_ENTRIES] = -1;
             }
             System.arraycopy(li, 0, layoutInfo, l * LI_STRIDE, LI_STRIDE);
         }
@@ -94,7 +94,11 @@ final class DevicePlan implements AutoCloseable {
                 sliceEntryBase[s] = -1;
             } else {
                 sliceEntryBase[s] = entries;
-                merges.add(new int[] {s, l, Math.toIntExact(entries), 0});
+                int[] m = new int[M_STRIDE];
+                m[M_SLICE] = s;
+                m[M_LAYOUT] = l;
+                m[M_SCRATCH_BASE] = Math.toIntExact(entries);
+                merges.add(m);
                 entries += entriesOf(h);
             }
         }
@@ -104,9 +108,9 @@ final class DevicePlan implements AutoCloseable {
         }
         this.scratchEntries = entries;
         this.mergeSlices = merges.size();
-        int[] mw = new int[4 * merges.size()];
+        int[] mw = new int[M_STRIDE * merges.size()];
         for (int i = 0; i < merges.size(); i++) {
-            System.arraycopy(merges.get(i), 0, mw, 4 * i, 4);
+            System.arraycopy(merges.get(i), 0, mw, M_STRIDE * i, M_STRIDE);
         }
         DeviceBuffer i0 = null;
         DeviceBuffer f0 = null;
@@ -149,29 +153,6 @@ final class DevicePlan implements AutoCloseable {
         return n;
     }
 
-    /** Row → entries CSR: entry index {@code tilePrefix[t] + i} for row {@code i} of tile {@code t}. */
-    private static int[][] rowEntries(HeadLayout h) {
-        int nq = h.queryLength();
-        int[] counts = new int[nq + 1];
-        for (int t = 0; t < h.tileCount(); t++) {
-            for (int i = 0; i < h.rowCount(t); i++) {
-                counts[h.row(t, i) + 1]++;
-            }
-        }
-        for (int r = 0; r < nq; r++) {
-            counts[r + 1] += counts[r];
-        }
-        int[] fill = Arrays.copyOf(counts, nq);
-        int[] entries = new int[counts[nq]];
-        int e = 0;
-        for (int t = 0; t < h.tileCount(); t++) {
-            for (int i = 0; i < h.rowCount(t); i++, e++) {
-                entries[fill[h.row(t, i)]++] = e;
-            }
-        }
-        return new int[][] {counts, entries};
-    }
-
     /** The work list for CTAs of {@code rows} query rows. */
     synchronized WorkList workList(int rows) {
         ensureOpen();
@@ -205,14 +186,15 @@ final class DevicePlan implements AutoCloseable {
         }
         // the most expensive tiles first, so that the last wave holds short ones (stable: deterministic)
         items.sort((a, b) -> Long.compare(b[0], a[0]));
-        int[] w = new int[8 * items.size()];
+        int[] w = new int[W_STRIDE * items.size()];
         for (int i = 0; i < items.size(); i++) {
             long[] it = items.get(i);
-            w[8 * i] = (int) it[1];
-            w[8 * i + 1] = (int) it[2];
-            w[8 * i + 2] = (int) it[3];
-            w[8 * i + 3] = (int) it[4];
-            w[8 * i + 4] = (int) it[5];
+            int at = W_STRIDE * i;
+            w[at + W_SLICE] = (int) it[1];
+            w[at + W_LAYOUT] = (int) it[2];
+            w[at + W_TILE] = (int) it[3];
+            w[at + W_ROW_BEGIN] = (int) it[4];
+            w[at + W_ENTRY_BASE] = (int) it[5];
         }
         DeviceBuffer buf = new DeviceBuffer(device, 4L * w.length);
         buf.copyFrom(w);
@@ -270,45 +252,6 @@ final class DevicePlan implements AutoCloseable {
                 w.buffer().close();
             }
             workLists.clear();
-        }
-    }
-
-    /** A growing int array; {@link #add} returns where the block starts. */
-    private static final class IntPool {
-        private int[] a = new int[1024];
-        private int n;
-
-        int add(int[] block) {
-            int at = n;
-            if (n + block.length > a.length) {
-                a = Arrays.copyOf(a, Math.max(a.length * 2, n + block.length));
-            }
-            System.arraycopy(block, 0, a, n, block.length);
-            n += block.length;
-            return at;
-        }
-
-        int[] toArray() {
-            return Arrays.copyOf(a, n);
-        }
-    }
-
-    private static final class FloatPool {
-        private float[] a = new float[256];
-        private int n;
-
-        int add(float[] block) {
-            int at = n;
-            if (n + block.length > a.length) {
-                a = Arrays.copyOf(a, Math.max(a.length * 2, n + block.length));
-            }
-            System.arraycopy(block, 0, a, n, block.length);
-            n += block.length;
-            return at;
-        }
-
-        float[] toArray() {
-            return Arrays.copyOf(a, n);
         }
     }
 }

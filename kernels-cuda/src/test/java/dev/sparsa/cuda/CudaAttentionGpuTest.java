@@ -34,7 +34,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The CUDA kernels against the fp64 oracle on random shapes and random plans (every IR feature:
  * listed rows, rows in two tiles or none, full and partial blocks, gathered and unconditional keys
- * with log-weights, every predicate family), at DESIGN §4's tolerances. Needs a GPU: skipped where
+ * with log-weights, every predicate family), at the numerics contract's tolerances. Needs a GPU: skipped where
  * the backend is unavailable. Outputs are poisoned with NaN first, so an unwritten row fails.
  */
 @Tag("gpu")

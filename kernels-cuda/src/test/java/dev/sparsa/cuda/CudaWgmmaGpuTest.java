@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
@@ -103,7 +104,7 @@ class CudaWgmmaGpuTest {
 
     /** Causal sliding window of {@code w} keys at the context's query offset: full blocks inside, partial ones at the edges. */
     static SparsePlan window(PlanContext ctx, int w) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, w - 1));
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, w - 1));
         int qo = ctx.queryOffset();
         b.tilesByPredicate(t -> Math.floorDiv(t * 128 + qo - (w - 1), 128), t -> ((t + 1) * 128 - 1 + qo) / 128);
         return SparsePlan.uniform(ctx, b.build(), "window-" + w);
@@ -112,7 +113,7 @@ class CudaWgmmaGpuTest {
     /** Listed rows (a shuffle of all rows), full and partial blocks, gathered and unconditional keys with log-weights. */
     static SparsePlan gatheredAndListed(PlanContext ctx, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, 700).withSinks(3));
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate().withBand(0, 700).withSinks(3));
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
         int[] perm = new int[nq];
@@ -127,7 +128,7 @@ class CudaWgmmaGpuTest {
         }
         for (int start = 0; start < nq; start += 128) {
             int[] rows = java.util.Arrays.copyOfRange(perm, start, Math.min(nq, start + 128));
-            HeadLayout.Builder.Tile t = b.listedTile(rows);
+            HeadLayoutBuilder.Tile t = b.listedTile(rows);
             boolean[] visited = new boolean[ctx.keyBlocks()];
             for (int blk = 0; blk < ctx.keyBlocks(); blk++) {
                 int c = r.nextInt(6);
@@ -163,10 +164,10 @@ class CudaWgmmaGpuTest {
 
     /** Tiles without keys (rows → 0 and −∞), tiles of one chunk, and tiles of many chunks, side by side. */
     static SparsePlan emptyTiles(PlanContext ctx) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int nq = ctx.queryLength();
         for (int start = 0, t = 0; start < nq; start += 128, t++) {
-            HeadLayout.Builder.Tile tile = b.tile(start, Math.min(128, nq - start));
+            HeadLayoutBuilder.Tile tile = b.tile(start, Math.min(128, nq - start));
             if (t % 3 == 1) {
                 tile.full(t);
             } else if (t % 3 == 2) {

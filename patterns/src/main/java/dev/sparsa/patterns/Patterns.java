@@ -19,6 +19,7 @@ import dev.sparsa.patterns.compose.CompensationToken;
 import dev.sparsa.patterns.compose.GlobalTokens;
 import dev.sparsa.patterns.compose.MInferenceConfig;
 import dev.sparsa.patterns.compose.PerHead;
+import dev.sparsa.patterns.compose.PatternConfig;
 import dev.sparsa.patterns.compose.PerLayer;
 import dev.sparsa.patterns.compose.Union;
 import dev.sparsa.patterns.lsh.ReformerLsh;
@@ -84,12 +85,16 @@ public final class Patterns {
         return new RandomBlockSparse(density, seed);
     }
 
-    /** MInference's block-sparse estimate: top {@code topBlocks} 64-token key blocks per query block by mean-pooled Q̄·K̄ᵀ. */
+    /**
+     * MInference's block-sparse estimate: top {@code topBlocks} 64-token key blocks per query block by
+     * mean-pooled Q̄·K̄ᵀ among the block-causal ones, the diagonal not forced (MInference's own heads
+     * use 100).
+     */
     public static Pattern minferenceBlockSparse(int topBlocks) {
         return MeanPoolBlockTopK.minference(topBlocks);
     }
 
-    /** Mean-pooled block top-k with a block size and the diagonal block kept or not. */
+    /** Mean-pooled block top-k with a block size, and the diagonal block forced ({@code keepDiagonal}) or not. */
     public static Pattern meanPoolBlockTopK(int topBlocks, int blockSize, boolean keepDiagonal) {
         return new MeanPoolBlockTopK(topBlocks, blockSize, keepDiagonal, null);
     }
@@ -148,14 +153,20 @@ public final class Patterns {
 
     // ------------------------------------------------------------------ strided
 
-    /** S2-Attention: per-head strided key-block shards (offset = head mod stride) plus {@code localBlocks} local blocks. */
-    public static Pattern s2Strided(int stride, int localBlocks) {
-        return new S2Strided(stride, localBlocks, 0, 0, false);
+    /**
+     * S2-Attention as DKernel builds it: per KV head a strided shard of 64-token key blocks (offsets
+     * spread over the stride) plus {@code localBlocks} local blocks.
+     */
+    public static S2Strided s2Strided(int stride, int localBlocks) {
+        return S2Strided.of(stride, localBlocks);
     }
 
-    /** S2-Attention with a sliding step, dense heads and optionally homogeneous heads. */
-    public static Pattern s2Strided(int stride, int localBlocks, int step, int denseHeads, boolean homogeneous) {
-        return new S2Strided(stride, localBlocks, step, denseHeads, homogeneous);
+    /**
+     * S2-Attention with a head step ({@code 0}: DKernel's default), the last {@code denseKvHeads} KV
+     * heads dense, and optionally one pattern for every head.
+     */
+    public static S2Strided s2Strided(int stride, int localBlocks, int headStep, int denseKvHeads, boolean homogeneous) {
+        return new S2Strided(stride, localBlocks, headStep, 0, denseKvHeads, homogeneous, S2Strided.DEFAULT_BLOCK_SIZE);
     }
 
     /** Sparse Transformer's strided pattern (local {@code l} ∪ every {@code l}-th key back). */
@@ -207,9 +218,17 @@ public final class Patterns {
         return new TopKPerQueryBlock(k, new ForcedKeys(sinks, window), TopKPerQueryBlock.Scoring.EXACT_MASS);
     }
 
-    /** Quest: the best {@code pages} pages of {@code pageSize} keys per query by min/max bound. */
-    public static Pattern quest(int pageSize, int pages, int sinks, int window) {
-        return new QuestPages(pageSize, pages, new ForcedKeys(sinks, window));
+    /**
+     * Quest: per query, {@code tokenBudget / pageSize} pages of {@code pageSize} keys, its last visible
+     * page and the best of the others by min/max bound (as Quest's reference selects them).
+     */
+    public static Pattern quest(int pageSize, int tokenBudget) {
+        return new QuestPages(pageSize, tokenBudget);
+    }
+
+    /** {@link #quest(int, int)} with {@code sinks} and a {@code window} forced on top (Sparsa's additions). */
+    public static Pattern quest(int pageSize, int tokenBudget, int sinks, int window) {
+        return new QuestPages(pageSize, tokenBudget, new ForcedKeys(sinks, window));
     }
 
     /** Double Sparsity: top-k by the dot product over the given channels. */
@@ -349,5 +368,16 @@ public final class Patterns {
     /** MInference's per-layer, per-head JSON configuration. */
     public static PerLayer minferenceConfig(String json, VsSemantics semantics) {
         return MInferenceConfig.parse(json, semantics);
+    }
+
+    /**
+     * A per-layer, per-head pattern from the {@code config.json} that {@code sparsa audit} writes
+     * (format: {@link PatternConfig}); layer {@code l}'s pattern is {@code forLayer(l)}, a {@link
+     * PerHead} of one pattern per query head.
+     *
+     * @throws IllegalArgumentException naming the layer and head of the first bad entry
+     */
+    public static PerLayer fromConfig(String json) {
+        return PatternConfig.parse(json);
     }
 }

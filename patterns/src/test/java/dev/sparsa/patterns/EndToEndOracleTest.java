@@ -49,11 +49,11 @@ class EndToEndOracleTest {
         Options causal = Options.causalMask().withGeometry(new TileGeometry(16, 8));
         check(Patterns.aShape(12, 3), causal, (b, h, r, k) -> k <= r && (r - k < 12 || k < 3), shape);
         check(Patterns.triShape(12, 3, 5), causal, (b, h, r, k) -> k <= r && (r - k < 12 || k < 3 || r >= 67), shape);
-        check(Patterns.s2Strided(2, 1), causal, (b, h, r, k) -> {
-            int t = r / 16;
-            int last = Math.min(71, t * 16 + 15) / 8;
+        check(Patterns.s2Strided(2, 1).withBlockSize(8), causal, (b, h, r, k) -> {
+            int i = r / 8;
             int j = k / 8;
-            return k <= r && (last - j < 1 || Math.floorMod(j - h % 2, 2) == 0);
+            int kvHead = h / 2; // DKernel: one pattern per KV head, step max(1, 2 / 4 heads) = 1
+            return k <= r && (i - j < 1 || (j + kvHead) % 2 == 0);
         }, shape);
         int[] cols = {1, 20};
         int[] diags = {0, 5};

@@ -178,8 +178,8 @@ class TopKFamilyTest {
             int d = ctx.shape().headDim();
             Problems.Qkv qkv = data(ctx, 13);
             int page = 8;
-            int pages = 2;
-            SparsePlan quest = Patterns.quest(page, pages, 1, 2).plan(ctx, qkv.q(), qkv.k());
+            int pages = 3; // a budget of 24 tokens: the last visible page and the 2 best earlier ones
+            SparsePlan quest = Patterns.quest(page, pages * page, 1, 2).plan(ctx, qkv.q(), qkv.k());
             check(quest, 1, 2, 1e-3, (b, h, r) -> {
                 float[] q = Vectors.rows(qkv.q(), b, h);
                 float[] k = Vectors.rows(qkv.k(), b, ctx.shape().kvHeadOf(h));
@@ -187,10 +187,10 @@ class TopKFamilyTest {
                 if (lastKey < 0) {
                     return new Oracles.Top(new int[0], Double.POSITIVE_INFINITY);
                 }
-                int np = (int) (lastKey / page) + 1;
-                double[] bound = new double[np];
+                int lastPage = (int) (lastKey / page);
+                double[] bound = new double[lastPage + 1];
                 List<Integer> cand = new ArrayList<>();
-                for (int pg = 0; pg < np; pg++) {
+                for (int pg = 0; pg < lastPage; pg++) {
                     cand.add(pg);
                     for (int x = 0; x < d; x++) {
                         double lo = Double.POSITIVE_INFINITY;
@@ -202,8 +202,9 @@ class TopKFamilyTest {
                         bound[pg] += Math.max(q[r * d + x] * lo, q[r * d + x] * hi);
                     }
                 }
-                Oracles.Top top = Oracles.top(bound, cand, pages);
-                int[] keys = java.util.Arrays.stream(top.chosen())
+                Oracles.Top top = lastPage + 1 <= pages ? new Oracles.Top(cand.stream().mapToInt(i -> i).toArray(),
+                        Double.POSITIVE_INFINITY) : Oracles.top(bound, cand, pages - 1);
+                int[] keys = java.util.stream.IntStream.concat(java.util.Arrays.stream(top.chosen()), java.util.stream.IntStream.of(lastPage))
                         .flatMap(pg -> java.util.stream.IntStream.range(pg * page, (pg + 1) * page)).filter(key -> key <= lastKey).toArray();
                 return new Oracles.Top(keys, top.gap());
             }, "quest");
@@ -246,7 +247,7 @@ class TopKFamilyTest {
     void selectionsAreDeterministic() {
         PlanContext ctx = Definitions.ctx(1, 2, 1, 60, 60, 16, true, 16, 16);
         Problems.Qkv qkv = data(ctx, 14);
-        for (Pattern p : List.of(Patterns.topK(7), Patterns.topKPerQueryBlock(9, 1, 4), Patterns.quest(8, 2, 0, 4),
+        for (Pattern p : List.of(Patterns.topK(7), Patterns.topKPerQueryBlock(9, 1, 4), Patterns.quest(8, 16, 0, 4),
                 Patterns.tokenSelect(6, 0, 2))) {
             SparsePlan a = p.plan(ctx, qkv.q(), qkv.k());
             SparsePlan b = p.plan(ctx, qkv.q(), qkv.k());

@@ -31,7 +31,7 @@ class VerticalSlashFamilyTest {
         return causalOk(ctx, r, k) && (Oracles.contains(cols, k) || Oracles.contains(diags, (int) (p - k)));
     }
 
-    /** The block-expanded semantics: a column, or any key of a grid block some diagonal touches over the row's tile. */
+    /** The grid-expanded semantics: a column, or any key of a grid block some diagonal touches over the row's tile. */
     static boolean expanded(PlanContext ctx, int[] cols, int[] diags, int r, int k) {
         if (!causalOk(ctx, r, k)) {
             return false;
@@ -56,8 +56,38 @@ class VerticalSlashFamilyTest {
         return false;
     }
 
+    /**
+     * The block-expanded semantics through the port of MInference's {@code convert_vertical_slash_indexes}
+     * ({@link MInferencePort}), its block size read as the tile height and its positions shifted by
+     * the query offset, everything under the context's causality; a tile no diagonal reaches keeps
+     * its columns.
+     */
+    static Definitions.Def minferenceRanges(PlanContext ctx, int[] cols, int[] diags) {
+        int rows = ctx.geometry().tileRows();
+        int[] desc = java.util.stream.IntStream.range(0, diags.length).map(i -> diags[diags.length - 1 - i]).toArray();
+        MInferencePort.VsIndex[] index = new MInferencePort.VsIndex[ctx.queryTiles()];
+        for (int t = 0; t < index.length; t++) {
+            index[t] = MInferencePort.convertVerticalSlashIndexes(cols, desc, t * rows + ctx.queryOffset(), rows, rows);
+        }
+        return (b, h, r, k) -> {
+            if (!causalOk(ctx, r, k) || k >= ctx.keyLength()) {
+                return false;
+            }
+            MInferencePort.VsIndex tile = index[r / rows];
+            if (tile == null) {
+                return Oracles.contains(cols, k);
+            }
+            for (int start : tile.blockOffsets()) {
+                if (k >= start && k < start + rows) {
+                    return true;
+                }
+            }
+            return Oracles.contains(tile.columns(), k);
+        };
+    }
+
     @Test
-    void explicitSetsInBothSemantics() {
+    void explicitSetsInEverySemantics() {
         int[][] colSets = {{}, {0, 1, 2, 40, 77}, {5}, {3, 10, 17, 18, 30, 31, 45, 60, 61, 62, 90, 99}};
         // runs of >= 4 diagonals become a band predicate (also starting above 0, and two-sided)
         int[][] diagSets = {{0}, {0, 1, 2, 9, 33}, {}, {-3, 4}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 30},
@@ -67,9 +97,11 @@ class VerticalSlashFamilyTest {
                 for (int[] diags : diagSets) {
                     SparsePlan ex = Patterns.verticalSlash(cols, diags, VsSemantics.EXACT).plan(ctx);
                     assertTokenSet(ex, (b, h, r, k) -> exact(ctx, cols, diags, r, k), "exact");
+                    SparsePlan ge = Patterns.verticalSlash(cols, diags, VsSemantics.GRID_EXPANDED).plan(ctx);
+                    assertTokenSet(ge, (b, h, r, k) -> expanded(ctx, cols, diags, r, k), "grid-expanded");
+                    assertTrue(ge.pairsAdmitted() >= ex.pairsAdmitted(), "grid-expanded is a superset");
                     SparsePlan be = Patterns.verticalSlash(cols, diags, VsSemantics.BLOCK_EXPANDED).plan(ctx);
-                    assertTokenSet(be, (b, h, r, k) -> expanded(ctx, cols, diags, r, k), "block-expanded");
-                    assertTrue(be.pairsAdmitted() >= ex.pairsAdmitted(), "block-expanded is a superset");
+                    assertTokenSet(be, minferenceRanges(ctx, cols, diags), "block-expanded");
                 }
             }
         }

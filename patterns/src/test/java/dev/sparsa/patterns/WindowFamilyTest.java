@@ -62,18 +62,41 @@ class WindowFamilyTest {
                 int nk = ctx.keyLength();
                 assertTokenSet(Patterns.neighbourhood(size).plan(ctx), (b, h, r, k) -> {
                     long pos = (long) r + ctx.queryOffset();
-                    // the window of `size` keys centred on pos, pushed back inside [0, nk)
-                    long start = pos - size / 2;
-                    if (start + size > nk) {
-                        start = nk - size;
+                    if (pos >= 0 && pos < nk) {
+                        return nattenNeighbor(ctx.causal(), (int) pos, k, size, nk);
                     }
-                    if (start < 0) {
-                        start = 0;
+                    if (ctx.causal()) {
+                        return k <= pos && pos - k < size; // the size keys ending at the query
                     }
-                    return causalOk(ctx, r, k) && k >= start && k < start + size;
+                    long start = Math.max(0, Math.min(pos - size / 2, (long) nk - size));
+                    return k >= start && k < start + size;
                 }, "neighbourhood " + size);
             }
         }
+    }
+
+    /**
+     * NATTEN's reference mask in one dimension with stride and dilation 1, ported from {@code
+     * get_window_left}, {@code get_window_right}, {@code get_win_start}, {@code get_win_end} and
+     * {@code is_neighbor} in {@code csrc/include/natten/cuda/reference/mask.hpp} of
+     * github.com/SHI-Labs/NATTEN at commit 8c8729f496a47804e04f4b57b818edd6797d0926.
+     */
+    static boolean nattenNeighbor(boolean causal, int index, int kv, int windowSize, int length) {
+        int windowLeft = windowSize / 2;
+        int windowRight = (windowSize / 2) + ((windowSize % 2) - 1);
+        int stride = 1;
+        int start;
+        int end;
+        if (causal) {
+            int leader = Math.min((index / stride) * stride + stride - 1, length - 1);
+            start = Math.max(leader - windowLeft - windowRight, 0);
+            end = Math.min(index + 1, length);
+        } else {
+            int leader = Math.min(((index / stride) * stride) + (stride / 2), length - 1);
+            start = Math.max(leader - windowLeft, 0) + ((leader + windowRight >= length) ? (length - windowRight - leader - 1) : 0);
+            end = start + windowSize;
+        }
+        return kv >= start && kv < end;
     }
 
     @Test

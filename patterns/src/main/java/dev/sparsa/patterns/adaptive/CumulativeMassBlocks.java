@@ -1,9 +1,9 @@
 package dev.sparsa.patterns.adaptive;
 
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.blocksparse.BlockLists;
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.Vectors;
@@ -36,7 +36,7 @@ import java.util.Arrays;
  * without touching it. Cost: {@code (Nq/blockSize)·(Nk/blockSize)·headDim} multiply-adds per slice
  * (half when causal) and a sort of those pairs.
  *
- * @throws IllegalArgumentException if {@code gamma} is outside (0, 1] or {@code blockSize < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code gamma} is outside (0, 1] or {@code blockSize < 1}
  */
 public final class CumulativeMassBlocks extends DataDependentPattern implements EstimatorCost {
     private final double gamma;
@@ -62,7 +62,7 @@ public final class CumulativeMassBlocks extends DataDependentPattern implements 
             int[][] lists = selectPooled(ctx, Vectors.meanPool(q, b, h, blockSize),
                     Vectors.meanPool(k, b, ctx.shape().kvHeadOf(h), blockSize));
             return BlockLists.compile(ctx, blockSize, blockSize, i -> lists[i]);
-        }, name());
+        }, name(), q, k);
     }
 
     /** The selection of one slice from its flat rows ({@code [seq · headDim]}); also the oracle of the rule. */
@@ -74,8 +74,8 @@ public final class CumulativeMassBlocks extends DataDependentPattern implements 
 
     private int[][] selectPooled(PlanContext ctx, float[] qp, float[] kp) {
         int d = ctx.shape().headDim();
-        int qBlocks = (ctx.queryLength() + blockSize - 1) / blockSize;
-        int kBlocks = (ctx.keyLength() + blockSize - 1) / blockSize;
+        int qBlocks = Checks.groups(ctx.queryLength(), blockSize);
+        int kBlocks = Checks.groups(ctx.keyLength(), blockSize);
         int[][] out = new int[qBlocks][];
         if (kBlocks == 0) {
             Arrays.fill(out, new int[0]);
@@ -148,7 +148,7 @@ public final class CumulativeMassBlocks extends DataDependentPattern implements 
         if (!ctx.causal()) {
             return kBlocks;
         }
-        long last = Plans.lastVisibleKey(ctx, Math.min(ctx.queryLength() - 1, (i + 1) * blockSize - 1));
+        long last = Plans.lastVisibleKey(ctx, (int) Math.min(ctx.queryLength() - 1L, ((long) i + 1) * blockSize - 1));
         if (last < 0) {
             return 0;
         }

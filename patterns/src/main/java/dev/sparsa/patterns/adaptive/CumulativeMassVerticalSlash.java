@@ -1,8 +1,8 @@
 package dev.sparsa.patterns.adaptive;
 
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.Vectors;
@@ -35,7 +35,7 @@ import java.util.Arrays;
  * MInference's token-level sets. Cost: twice the estimator's {@code lastQueries · Nk · headDim}
  * multiply-adds per slice (the budgets, then the selection).
  *
- * @throws IllegalArgumentException if {@code gamma} is outside (0, 1], a budget bound is &lt; 1 or
+ * <p>Throws {@link IllegalArgumentException} if {@code gamma} is outside (0, 1], a budget bound is &lt; 1 or
  *     {@code minBudget > maxBudget}
  */
 public final class CumulativeMassVerticalSlash extends DataDependentPattern implements EstimatorCost {
@@ -81,7 +81,7 @@ public final class CumulativeMassVerticalSlash extends DataDependentPattern impl
             VerticalSlashEstimator.Selection s = new VerticalSlashEstimator(budgets.vertical(), budgets.slash(), semantics,
                     lastQueries, Double.NaN).select(ctx, qs, ks);
             return VerticalSlash.layout(ctx, s.columns(), s.diagonals(), semantics);
-        }, name());
+        }, name(), q, k);
     }
 
     /** The budgets of one slice ({@code q}, {@code k} flat {@code [seq · headDim]}); also the oracle of the rule. */

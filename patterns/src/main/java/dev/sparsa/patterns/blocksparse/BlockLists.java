@@ -1,6 +1,7 @@
 package dev.sparsa.patterns.blocksparse;
 
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 
 /**
@@ -22,18 +23,18 @@ public final class BlockLists {
 
     /** Compiles; O(query blocks × selected keys / blockCols + gathered keys). */
     public static HeadLayout compile(PlanContext ctx, int queryBlock, int keyBlock, Lists lists) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
         int cols = ctx.geometry().blockCols();
         int tileRows = ctx.geometry().tileRows();
-        int qBlocks = (nq + queryBlock - 1) / queryBlock;
+        int qBlocks = dev.sparsa.patterns.support.Checks.groups(nq, queryBlock);
         for (int qb = 0; qb < qBlocks; qb++) {
             int[] kbs = lists.keyBlocks(qb);
-            int rEnd = Math.min(nq, (qb + 1) * queryBlock);
-            for (int start = qb * queryBlock; start < rEnd; start += tileRows) {
+            int rEnd = dev.sparsa.patterns.support.Checks.groupEnd(qb, queryBlock, nq);
+            for (int start = (int) ((long) qb * queryBlock); start < rEnd; start += tileRows) {
                 int count = Math.min(tileRows, rEnd - start);
-                HeadLayout.Builder.Tile t = b.tile(start, count);
+                HeadLayoutBuilder.Tile t = b.tile(start, count);
                 emitKeys(t, kbs, keyBlock, cols, nk, dev.sparsa.patterns.support.Plans.lastVisibleKey(ctx, start + count - 1));
                 t.end();
             }
@@ -42,7 +43,7 @@ public final class BlockLists {
     }
 
     /** Adds the keys of user key blocks {@code kbs} (sorted, distinct; cut at {@code lastKey}) to a tile. */
-    static void emitKeys(HeadLayout.Builder.Tile t, int[] kbs, int keyBlock, int cols, int nk, long lastKey) {
+    static void emitKeys(HeadLayoutBuilder.Tile t, int[] kbs, int keyBlock, int cols, int nk, long lastKey) {
         int i = 0;
         while (i < kbs.length) {
             int j = i;
@@ -60,7 +61,7 @@ public final class BlockLists {
      * Adds keys {@code [k0, k1)} to a tile: whole kernel blocks (of {@code cols} keys) as blocks
      * classified by the layout's predicate, the ragged ends as gathered keys.
      */
-    public static void emitRange(HeadLayout.Builder.Tile t, long k0, long k1, int cols, int nk) {
+    public static void emitRange(HeadLayoutBuilder.Tile t, long k0, long k1, int cols, int nk) {
         long k = k0;
         while (k < k1) {
             int block = (int) (k / cols);

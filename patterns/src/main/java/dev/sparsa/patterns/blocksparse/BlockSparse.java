@@ -13,7 +13,7 @@ import java.util.Arrays;
  * {@code h} attends every token of the key blocks listed for it, under the context's causality.
  * Built from boolean block masks or from index lists; one table for all heads or one per head.
  *
- * @throws IllegalArgumentException if a block size is &lt; 1, a table is empty or ragged, an index is
+ * <p>Throws {@link IllegalArgumentException} if a block size is &lt; 1, a table is empty or ragged, an index is
  *     negative, or (at plan time) the table's block counts or head count do not fit the context
  */
 public final class BlockSparse implements Pattern {
@@ -107,8 +107,8 @@ public final class BlockSparse implements Pattern {
 
     @Override
     public SparsePlan plan(PlanContext ctx) {
-        int qb = (ctx.queryLength() + queryBlock - 1) / queryBlock;
-        int kb = (ctx.keyLength() + keyBlock - 1) / keyBlock;
+        int qb = Checks.groups(ctx.queryLength(), queryBlock);
+        int kb = Checks.groups(ctx.keyLength(), keyBlock);
         if (qb != lists[0].length || kb != keyBlocks) {
             throw new IllegalArgumentException("blocks: the table has " + lists[0].length + "x" + keyBlocks + " blocks of "
                     + queryBlock + "x" + keyBlock + " but the context needs " + qb + "x" + kb);

@@ -15,7 +15,7 @@ import java.util.Arrays;
  * threshold}, or the best {@code ceil(ratio · admissible)} (ties to the lower index). NaN scores are
  * never kept.
  *
- * @throws IllegalArgumentException if the scores are null, empty or ragged, the threshold is NaN, the
+ * <p>Throws {@link IllegalArgumentException} if the scores are null, empty or ragged, the threshold is NaN, the
  *     ratio is outside [0, 1], or (at plan time) the table does not fit the context's blocks or heads
  */
 public final class GateBlockSelect implements Pattern {

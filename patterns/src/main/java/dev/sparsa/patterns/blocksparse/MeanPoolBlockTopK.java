@@ -1,7 +1,7 @@
 package dev.sparsa.patterns.blocksparse;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
@@ -12,19 +12,24 @@ import dev.sparsa.tensor.Tensor;
 
 /**
  * MInference's block-sparse estimate (Jiang et al., "MInference 1.0", its {@code block_sparse}
- * head type), and BiFormer's bi-level routing (Zhu et al., "BiFormer: Vision Transformer with
- * Bi-Level Routing Attention") which is the same computation on regions: Q and K are mean-pooled over
- * blocks of {@code blockSize} tokens; block {@code i} scores key block {@code j} by {@code Q̄_i · K̄_j};
- * under causality only blocks whose first key is not after the query block's last position are
- * candidates (block-causal); each query block keeps its {@code topBlocks} best key blocks (ties to
- * the lower index), plus its diagonal block when {@code keepDiagonal} (MInference's kernels always
- * compute the diagonal; BiFormer does not force it). Attention is then exact on the kept blocks'
- * tokens, under causality. Per (batch, query head) slice, from that head's Q and its KV head's K.
+ * head type: {@code _build_block_index} and the block-sparse Triton kernel in {@code
+ * minference/ops/block_sparse_flash_attention.py}), and BiFormer's bi-level routing (Zhu et al.,
+ * "BiFormer: Vision Transformer with Bi-Level Routing Attention"), which is the same computation on
+ * regions: Q and K are mean-pooled over blocks of {@code blockSize} tokens (a shorter last block
+ * counts its missing rows as zeros, as both pad their inputs); block {@code i} scores key block
+ * {@code j} by {@code Q̄_i · K̄_j}; under causality only blocks whose first key is not after the query
+ * block's last position are candidates (block-causal); each query block keeps its {@code topBlocks}
+ * best key blocks (ties to the lower index). Attention is then exact on the kept blocks' tokens,
+ * under causality. Per (batch, query head) slice, from that head's Q and its KV head's K.
+ *
+ * <p>Neither reference forces the diagonal block: when it does not score among the best, a query
+ * block sees only earlier blocks. {@code keepDiagonal} adds it anyway (an option of Sparsa's, off
+ * in both factories).
  *
  * <p>Cost: O((N/blockSize)² · headDim) for the scores, computed one query block at a time, so memory
  * is O(N/blockSize) beyond the pooled vectors; never N×N.
  *
- * @throws IllegalArgumentException if {@code topBlocks < 1} or {@code blockSize < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code topBlocks < 1} or {@code blockSize < 1}
  */
 public final class MeanPoolBlockTopK extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int topBlocks;
@@ -39,9 +44,9 @@ public final class MeanPoolBlockTopK extends DataDependentPattern implements dev
         this.label = label == null ? "meanPoolTopK" : label;
     }
 
-    /** MInference's block-sparse head: 64-token blocks, diagonal kept. */
+    /** MInference's block-sparse head: 64-token blocks, the {@code topBlocks} best (no forced diagonal). */
     public static MeanPoolBlockTopK minference(int topBlocks) {
-        return new MeanPoolBlockTopK(topBlocks, 64, true, "minferenceBlockSparse");
+        return new MeanPoolBlockTopK(topBlocks, 64, false, "minferenceBlockSparse");
     }
 
     /** BiFormer's bi-level routing: regions of {@code regionSize} tokens, the {@code topRegions} best. */
@@ -73,7 +78,7 @@ public final class MeanPoolBlockTopK extends DataDependentPattern implements dev
             int[][] lists = selectPooled(ctx, Vectors.meanPool(q, b, h, blockSize),
                     Vectors.meanPool(k, b, ctx.shape().kvHeadOf(h), blockSize));
             return BlockLists.compile(ctx, blockSize, blockSize, i -> lists[i]);
-        }, name());
+        }, name(), q, k);
     }
 
     /**
@@ -91,13 +96,13 @@ public final class MeanPoolBlockTopK extends DataDependentPattern implements dev
         int d = ctx.shape().headDim();
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
-        int qBlocks = (nq + blockSize - 1) / blockSize;
-        int kBlocks = (nk + blockSize - 1) / blockSize;
+        int qBlocks = Checks.groups(nq, blockSize);
+        int kBlocks = Checks.groups(nk, blockSize);
         KeyPanels panels = KeyPanels.of(kp, kBlocks, d);
         float[] scores = new float[KeyPanels.paddedLength(kBlocks)];
         int[][] out = new int[qBlocks][];
         for (int i = 0; i < qBlocks; i++) {
-            long lastKey = Plans.lastVisibleKey(ctx, Math.min(nq, (i + 1) * blockSize) - 1);
+            long lastKey = Plans.lastVisibleKey(ctx, Checks.groupEnd(i, blockSize, nq) - 1);
             int lastBlock = lastKey < 0 ? -1 : (int) Math.min(kBlocks - 1, lastKey / blockSize);
             if (lastBlock >= 0) {
                 panels.dots(qp, i, lastBlock + 1, scores); // bitwise Vectors.dot

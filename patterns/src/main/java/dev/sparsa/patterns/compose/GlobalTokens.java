@@ -13,7 +13,7 @@ import java.util.Arrays;
  * columns, under the context's causality. On its own it is only the global part; unite it with a
  * local pattern ({@link Union}) for Longformer/BigBird.
  *
- * @throws IllegalArgumentException if a row or column is negative
+ * <p>Throws {@link IllegalArgumentException} if a row or column is negative
  */
 public final class GlobalTokens implements Pattern {
     private final int[] rows;

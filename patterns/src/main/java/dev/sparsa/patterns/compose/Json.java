@@ -9,11 +9,16 @@ import java.util.Map;
  * A small strict JSON reader (RFC 8259 values: objects as {@link LinkedHashMap}, arrays as {@link
  * List}, strings, numbers as {@link Double}, booleans, null), enough for pattern configuration files.
  *
- * @throws IllegalArgumentException naming the offset of the first syntax error
+ * <p>Arrays and objects nest at most {@value #MAX_DEPTH} deep (a configuration needs three), so a
+ * hostile file cannot exhaust the stack. Throws {@link IllegalArgumentException} naming the offset of
+ * the first syntax error, or of the value nested too deep.
  */
 final class Json {
+    /** The deepest nesting of arrays and objects accepted. */
+    static final int MAX_DEPTH = 64;
     private final String s;
     private int i;
+    private int depth;
 
     private Json(String s) {
         this.s = s;
@@ -38,6 +43,21 @@ final class Json {
             throw error("unexpected end");
         }
         char c = s.charAt(i);
+        if (c == '{' || c == '[') {
+            if (depth == MAX_DEPTH) {
+                throw error("arrays and objects nested deeper than " + MAX_DEPTH);
+            }
+            depth++;
+            try {
+                return valueStartingWith(c);
+            } finally {
+                depth--;
+            }
+        }
+        return valueStartingWith(c);
+    }
+
+    private Object valueStartingWith(char c) {
         switch (c) {
             case '{' -> {
                 i++;

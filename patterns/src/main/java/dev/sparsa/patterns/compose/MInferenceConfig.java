@@ -20,12 +20,17 @@ import java.util.Map;
  *   <li>{@code "vertical_and_slash"}: {@link VerticalSlashEstimator} with those budgets;
  *   <li>{@code "stream_llm"}: the A-shape, {@code vertical_size} sinks and a window of {@code
  *       slash_size} keys;
- *   <li>{@code "block_sparse"}: {@link MeanPoolBlockTopK#minference} keeping {@code vertical_size}
- *       64-token blocks per query block (Sparsa's reading of the budget for this type).
+ *   <li>{@code "block_sparse"}: {@link MeanPoolBlockTopK#minference} keeping the best 100 64-token
+ *       blocks per query block, whatever the budgets say: MInference's {@code block_sparse_kernel}
+ *       ({@code minference/modules/minference_forward.py}) always calls its block-sparse attention
+ *       with {@code topk = 100}.
  * </ul>
  * The score is ignored. Each layer must list heads {@code 0..H−1} exactly once.
  */
 public final class MInferenceConfig {
+    /** The key blocks MInference's {@code block_sparse} heads keep per query block. */
+    public static final int BLOCK_SPARSE_TOP_K = 100;
+
     private MInferenceConfig() {
     }
 
@@ -86,7 +91,7 @@ public final class MInferenceConfig {
         return switch (type) {
             case "vertical_and_slash" -> VerticalSlashEstimator.of(vi, si, semantics);
             case "stream_llm" -> SlidingWindow.of(si).withSinks(vi);
-            case "block_sparse" -> MeanPoolBlockTopK.minference(vi);
+            case "block_sparse" -> MeanPoolBlockTopK.minference(BLOCK_SPARSE_TOP_K);
             default -> throw new IllegalArgumentException(where + ": unknown type '" + type
                     + "' (expected vertical_and_slash, stream_llm or block_sparse)");
         };

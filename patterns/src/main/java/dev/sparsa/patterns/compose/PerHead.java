@@ -13,7 +13,7 @@ import java.util.Map;
  * distinct pattern is planned once for the whole call, and head {@code h} takes that plan's layout
  * of its own slice (so estimators see the right head's Q and K).
  *
- * @throws IllegalArgumentException if the list is empty or holds null, or (at plan time) its length
+ * <p>Throws {@link IllegalArgumentException} if the list is empty or holds null, or (at plan time) its length
  *     differs from the context's query heads
  */
 public final class PerHead implements Pattern {

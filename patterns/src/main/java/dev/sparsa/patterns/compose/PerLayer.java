@@ -7,7 +7,7 @@ import java.util.List;
  * A pattern per model layer (MInference's and DuoAttention's configs assign patterns layer by layer).
  * Immutable.
  *
- * @throws IllegalArgumentException if the list is empty or holds null
+ * <p>Throws {@link IllegalArgumentException} if the list is empty or holds null
  */
 public final class PerLayer {
     private final List<Pattern> layers;

@@ -3,6 +3,7 @@ package dev.sparsa.patterns.compose;
 import dev.sparsa.plan.BlockClass;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import java.util.List;
 
@@ -91,7 +92,7 @@ final class TileMerge {
     }
 
     private HeadLayout run() {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, p);
         int tiles = ctx.queryTiles();
         int rows = ctx.geometry().tileRows();
         for (int t = 0; t < tiles; t++) {
@@ -104,7 +105,7 @@ final class TileMerge {
         return b.build();
     }
 
-    private boolean tile(HeadLayout.Builder b, int t, int start, int count) {
+    private boolean tile(HeadLayoutBuilder b, int t, int start, int count) {
         long qLo = (long) start + ctx.queryOffset();
         long qHi = qLo + count - 1;
         int nb = 0;
@@ -134,7 +135,7 @@ final class TileMerge {
             }
         }
         // keys: inside a full block nothing; inside a partial block a key that changes its rows converts it
-        HeadLayout.Builder.Tile tile = b.tile(start, count);
+        HeadLayoutBuilder.Tile tile = b.tile(start, count);
         for (int i = 0; i < nkTouched && ok; i++) {
             int k = touchedKeys[i];
             byte bs = blockState[k / cols];
@@ -181,7 +182,7 @@ final class TileMerge {
      * baseBlock}): unconditional when every row admits it, gathered when exactly P's rows do.
      * Returns false when neither expresses its rows.
      */
-    private boolean emitKey(HeadLayout.Builder.Tile tile, int k, byte state, boolean baseBlock, long qLo, long qHi, int count) {
+    private boolean emitKey(HeadLayoutBuilder.Tile tile, int k, byte state, boolean baseBlock, long qLo, long qHi, int count) {
         if ((state & UNCOND) != 0) {
             tile.unconditional(k, 0f);
             return true;

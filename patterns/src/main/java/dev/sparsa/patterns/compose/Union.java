@@ -26,7 +26,7 @@ import java.util.Map;
  * </ul>
  * Data-dependent when any component is.
  *
- * @throws IllegalArgumentException if fewer than one component is given or one is null
+ * <p>Throws {@link IllegalArgumentException} if fewer than one component is given or one is null
  */
 public final class Union implements Pattern {
     private final List<Pattern> parts;

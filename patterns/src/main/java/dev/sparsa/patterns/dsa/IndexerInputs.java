@@ -11,7 +11,7 @@ import dev.sparsa.tensor.Tensor;
  * @param weights {@code [batch, 1, queryLength, indexerHeads]}: each query's weight per indexer
  *                head, scales included (DeepSeek-V3.2 folds {@code indexerHeads^-1/2}, the softmax
  *                scale and the quantisation scale into it)
- * @throws IllegalArgumentException if a tensor is null or the shapes disagree with each other
+ * <p>Throws {@link IllegalArgumentException} if a tensor is null or the shapes disagree with each other
  */
 public record IndexerInputs(Tensor queries, Tensor keys, Tensor weights) {
     public IndexerInputs {

@@ -1,9 +1,9 @@
 package dev.sparsa.patterns.dsa;
 
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.selection.TokenListLayout;
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
@@ -12,6 +12,7 @@ import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Workers;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
@@ -40,7 +41,7 @@ import dev.sparsa.tensor.Tensor;
  * <p>{@link #projected} stands in for a trained indexer where none is at hand (demos, tests): the
  * indexer's inputs are a seeded random projection of the attention's Q and K.
  *
- * @throws IllegalArgumentException if {@code topK < 1}, or (at plan time) the indexer's inputs do
+ * <p>Throws {@link IllegalArgumentException} if {@code topK < 1}, or (at plan time) the indexer's inputs do
  *     not fit the call's batch and lengths
  */
 public final class LightningIndexer extends DataDependentPattern implements EstimatorCost {
@@ -131,9 +132,10 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
         float[] w = Vectors.rows(in.weights(), b, 0); // [Nq · heads]
         int passes = (nq + ROWS_PER_PASS - 1) / ROWS_PER_PASS;
         int stride = KeyPanels.paddedLength(nk);
-        // passes dealt round-robin to a few workers, each with its own score buffers
-        int workers = Math.min(passes, 4 * Runtime.getRuntime().availableProcessors());
-        java.util.stream.IntStream.range(0, workers).parallel().forEach(worker -> {
+        // passes dealt round-robin to a few items, each with its own score buffers, on the planning workers
+        Workers pool = Workers.current().forTensors(in.queries(), in.keys(), in.weights());
+        int workers = Math.min(passes, 4 * pool.parallelism());
+        pool.forEach(workers, worker -> {
             float[] dots = new float[ROWS_PER_PASS * stride];
             float[] score = new float[ROWS_PER_PASS * stride];
             int[] counts = new int[ROWS_PER_PASS];

@@ -1,11 +1,10 @@
 package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.ScoringProvider;
+import dev.sparsa.patterns.support.ScoringSupport;
 import java.util.List;
 import java.util.SplittableRandom;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Angular (sign-random-projection) LSH with explicit, seeded projections (Charikar's SimHash, as
@@ -13,12 +12,12 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link SplittableRandom} with the given seed; the hash of {@code x} has bit {@code i} set when
  * {@code x · r_i > 0}. Vectors at a small angle agree on most bits. Reproducible across runs.
  *
- * @throws IllegalArgumentException if {@code bits} is not in [1, 30] or {@code dim < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code bits} is not in [1, 30] or {@code dim < 1}
  */
 public final class AngularLsh {
-    /** Eight lanes, fixed: one vector holds eight directions (one byte of the hash). */
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+    /** Directions per group: one group is one byte of the hash. */
     private static final int LANES = 8;
+    private static final ScoringSupport KERNELS = ScoringProvider.get();
     private final int bits;
     private final int dim;
     private final float[] directions; // [bits][dim]
@@ -184,21 +183,21 @@ public final class AngularLsh {
                 int[] o1 = out[owner[g + 1]];
                 int r = 0;
                 for (; r + 5 < m; r += 6) {
-                    sixRows(rows, r, dim, pair, o0, shift[g], o1, shift[g + 1], at);
+                    KERNELS.hashSixRows(rows, r, dim, pair, o0, shift[g], o1, shift[g + 1], at);
                 }
                 for (; r < m; r++) {
-                    o0[at + r] |= oneRow(rows, r * dim, dim, dirT[g]) << shift[g];
-                    o1[at + r] |= oneRow(rows, r * dim, dim, dirT[g + 1]) << shift[g + 1];
+                    o0[at + r] |= KERNELS.hashOneRow(rows, r * dim, dim, dirT[g]) << shift[g];
+                    o1[at + r] |= KERNELS.hashOneRow(rows, r * dim, dim, dirT[g + 1]) << shift[g + 1];
                 }
             }
             if (g < dirT.length) {
                 int[] o = out[owner[g]];
                 int r = 0;
                 for (; r + 7 < m; r += 8) {
-                    eightRows(rows, r, dim, dirT[g], o, shift[g], at);
+                    KERNELS.hashEightRows(rows, r, dim, dirT[g], o, shift[g], at);
                 }
                 for (; r < m; r++) {
-                    o[at + r] |= oneRow(rows, r * dim, dim, dirT[g]) << shift[g];
+                    o[at + r] |= KERNELS.hashOneRow(rows, r * dim, dim, dirT[g]) << shift[g];
                 }
             }
         }
@@ -214,109 +213,6 @@ public final class AngularLsh {
             }
         }
         return t;
-    }
-
-    // The kernels are small and called often, so the JIT compiles them (with the vector intrinsics)
-    // early instead of running a long first call in the interpreter's fallback.
-
-    /** Six rows from {@code r} against two groups of directions ({@code pair}: {@code [x · 16 + lane]}). */
-    private static void sixRows(float[] rows, int r, int dim, float[] pair, int[] out0, int shift0, int[] out1,
-                                int shift1, int at) {
-        int o0 = r * dim;
-        FloatVector a0 = FloatVector.zero(S);
-        FloatVector a1 = FloatVector.zero(S);
-        FloatVector a2 = FloatVector.zero(S);
-        FloatVector a3 = FloatVector.zero(S);
-        FloatVector a4 = FloatVector.zero(S);
-        FloatVector a5 = FloatVector.zero(S);
-        FloatVector b0 = FloatVector.zero(S);
-        FloatVector b1 = FloatVector.zero(S);
-        FloatVector b2 = FloatVector.zero(S);
-        FloatVector b3 = FloatVector.zero(S);
-        FloatVector b4 = FloatVector.zero(S);
-        FloatVector b5 = FloatVector.zero(S);
-        for (int x = 0; x < dim; x++) {
-            FloatVector d = FloatVector.fromArray(S, pair, x * 2 * LANES);
-            FloatVector e = FloatVector.fromArray(S, pair, x * 2 * LANES + LANES);
-            FloatVector q = FloatVector.broadcast(S, rows[o0 + x]);
-            a0 = q.fma(d, a0);
-            b0 = q.fma(e, b0);
-            q = FloatVector.broadcast(S, rows[o0 + dim + x]);
-            a1 = q.fma(d, a1);
-            b1 = q.fma(e, b1);
-            q = FloatVector.broadcast(S, rows[o0 + 2 * dim + x]);
-            a2 = q.fma(d, a2);
-            b2 = q.fma(e, b2);
-            q = FloatVector.broadcast(S, rows[o0 + 3 * dim + x]);
-            a3 = q.fma(d, a3);
-            b3 = q.fma(e, b3);
-            q = FloatVector.broadcast(S, rows[o0 + 4 * dim + x]);
-            a4 = q.fma(d, a4);
-            b4 = q.fma(e, b4);
-            q = FloatVector.broadcast(S, rows[o0 + 5 * dim + x]);
-            a5 = q.fma(d, a5);
-            b5 = q.fma(e, b5);
-        }
-        int o = at + r;
-        out0[o] |= byteOf(a0) << shift0;
-        out0[o + 1] |= byteOf(a1) << shift0;
-        out0[o + 2] |= byteOf(a2) << shift0;
-        out0[o + 3] |= byteOf(a3) << shift0;
-        out0[o + 4] |= byteOf(a4) << shift0;
-        out0[o + 5] |= byteOf(a5) << shift0;
-        out1[o] |= byteOf(b0) << shift1;
-        out1[o + 1] |= byteOf(b1) << shift1;
-        out1[o + 2] |= byteOf(b2) << shift1;
-        out1[o + 3] |= byteOf(b3) << shift1;
-        out1[o + 4] |= byteOf(b4) << shift1;
-        out1[o + 5] |= byteOf(b5) << shift1;
-    }
-
-    /** Eight rows from {@code r} against one group of directions ({@code [x · 8 + lane]}). */
-    private static void eightRows(float[] rows, int r, int dim, float[] dirT, int[] out, int shift, int at) {
-        int o0 = r * dim;
-        FloatVector a0 = FloatVector.zero(S);
-        FloatVector a1 = FloatVector.zero(S);
-        FloatVector a2 = FloatVector.zero(S);
-        FloatVector a3 = FloatVector.zero(S);
-        FloatVector a4 = FloatVector.zero(S);
-        FloatVector a5 = FloatVector.zero(S);
-        FloatVector a6 = FloatVector.zero(S);
-        FloatVector a7 = FloatVector.zero(S);
-        for (int x = 0; x < dim; x++) {
-            FloatVector d = FloatVector.fromArray(S, dirT, x * LANES);
-            a0 = FloatVector.broadcast(S, rows[o0 + x]).fma(d, a0);
-            a1 = FloatVector.broadcast(S, rows[o0 + dim + x]).fma(d, a1);
-            a2 = FloatVector.broadcast(S, rows[o0 + 2 * dim + x]).fma(d, a2);
-            a3 = FloatVector.broadcast(S, rows[o0 + 3 * dim + x]).fma(d, a3);
-            a4 = FloatVector.broadcast(S, rows[o0 + 4 * dim + x]).fma(d, a4);
-            a5 = FloatVector.broadcast(S, rows[o0 + 5 * dim + x]).fma(d, a5);
-            a6 = FloatVector.broadcast(S, rows[o0 + 6 * dim + x]).fma(d, a6);
-            a7 = FloatVector.broadcast(S, rows[o0 + 7 * dim + x]).fma(d, a7);
-        }
-        int o = at + r;
-        out[o] |= byteOf(a0) << shift;
-        out[o + 1] |= byteOf(a1) << shift;
-        out[o + 2] |= byteOf(a2) << shift;
-        out[o + 3] |= byteOf(a3) << shift;
-        out[o + 4] |= byteOf(a4) << shift;
-        out[o + 5] |= byteOf(a5) << shift;
-        out[o + 6] |= byteOf(a6) << shift;
-        out[o + 7] |= byteOf(a7) << shift;
-    }
-
-    /** Bits {@code [0, 8)} of one group's hash of the row at {@code rows[off, off + dim)} (the tail rows). */
-    private static int oneRow(float[] rows, int off, int dim, float[] dirT) {
-        FloatVector acc = FloatVector.zero(S);
-        for (int x = 0; x < dim; x++) {
-            acc = FloatVector.broadcast(S, rows[off + x]).fma(FloatVector.fromArray(S, dirT, x * LANES), acc);
-        }
-        return byteOf(acc);
-    }
-
-    /** A byte of a hash: the lanes whose projection is {@code > 0}. */
-    private static int byteOf(FloatVector projections) {
-        return (int) projections.compare(VectorOperators.GT, 0f).toLong();
     }
 
     /** Indices {@code 0..n-1} sorted by (hash, index). */

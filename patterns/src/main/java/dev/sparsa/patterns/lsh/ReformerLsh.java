@@ -1,10 +1,11 @@
 package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Tensor;
@@ -25,7 +26,7 @@ import java.util.List;
  * there, gathering the chunk's keys; each other row gets a one-row tile of its new keys. Cost
  * O(rounds² · N · chunk) beyond hashing.
  *
- * @throws IllegalArgumentException if {@code rounds < 1}, {@code chunk < 1} or bits not in [1, 30]
+ * <p>Throws {@link IllegalArgumentException} if {@code rounds < 1}, {@code chunk < 1} or bits not in [1, 30]
  *     (a chunk larger than the geometry's tile rows is cut to the tile rows at plan time)
  */
 public final class ReformerLsh extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
@@ -96,7 +97,7 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         Plans.checkInputs(ctx, q, k);
         List<AngularLsh> family = family(ctx);
         return Plans.perSliceParallel(ctx, (b, h) -> layout(ctx, assign(ctx, AngularLsh.hashAll(family, q, b, h),
-                AngularLsh.hashAll(family, k, b, ctx.shape().kvHeadOf(h)))), name());
+                AngularLsh.hashAll(family, k, b, ctx.shape().kvHeadOf(h)))), name(), q, k);
     }
 
     private HeadLayout layout(PlanContext ctx, Assignment a) {
@@ -104,7 +105,10 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
         int nk = ctx.keyLength();
         int c = a.chunks();
         ElementPredicate p = ctx.basePredicate();
-        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, p);
+        if (nq == 0) {
+            return b.build(); // no query, no chunk: keys would have no chunk to go to
+        }
         boolean causalOnly = p.onlyCausal() && p.causal();
         int[][] firstIndex = new int[rounds][c];
         for (int[] f : firstIndex) {

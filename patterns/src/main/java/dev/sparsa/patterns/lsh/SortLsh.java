@@ -1,9 +1,10 @@
 package dev.sparsa.patterns.lsh;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Tensor;
@@ -16,14 +17,15 @@ import java.util.SplittableRandom;
  * chunks of {@code chunk} rows and the sorted keys into as many chunks (key chunk {@code i} holds
  * sorted keys {@code [⌊i·Nk/C⌋, ⌊(i+1)·Nk/C⌋)}); query chunk {@code i} attends exactly to key chunk
  * {@code i} (the block diagonal of the sorted order), under causality on original positions.
- * Optionally each chunk also attends {@code samples} keys drawn uniformly (seeded by seed, slice and
- * chunk; those falling in its own key chunk are dropped) with log-weight {@code log(Nk/samples)}, the
+ * Optionally each chunk also attends {@code m = min(samples, Nk)} keys drawn uniformly (seeded by
+ * seed, slice and chunk; those falling in its own key chunk are dropped) with log-weight {@code
+ * log(Nk/m)}, the
  * residual estimate HyperAttention merges through the LSE.
  *
  * <p>Compiles to listed-row tiles with gathered keys. Cost O(N · (bits + chunk/…) · headDim) to hash
  * and sort, O(N · (chunk·Nk/Nq + samples)) for the layout.
  *
- * @throws IllegalArgumentException if {@code chunk < 1}, {@code samples < 0} or bits not in [1, 30]
+ * <p>Throws {@link IllegalArgumentException} if {@code chunk < 1}, {@code samples < 0} or bits not in [1, 30]
  *     (a chunk larger than the geometry's tile rows is cut to the tile rows at plan time)
  */
 public final class SortLsh extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
@@ -86,8 +88,8 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
             return new int[0];
         }
         SplittableRandom rnd = new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (slice + 1)) ^ (0xC2B2AE3D27D4EB4FL * (i + 1)));
-        int[] out = new int[samples];
-        for (int s = 0; s < samples; s++) {
+        int[] out = new int[draws(nk)];
+        for (int s = 0; s < out.length; s++) {
             out[s] = rnd.nextInt(nk);
         }
         java.util.Arrays.sort(out);
@@ -110,9 +112,14 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
         return java.util.Arrays.copyOf(out, n);
     }
 
-    /** The log-weight of sampled keys: {@code log(Nk / samples)}. */
+    /** The log-weight of sampled keys: {@code log(Nk / draws)}. */
     public float sampleLogWeight(int nk) {
-        return (float) Math.log((double) nk / samples);
+        return (float) Math.log((double) nk / draws(nk));
+    }
+
+    /** Keys drawn per chunk: {@code min(samples, Nk)} (more draws than keys would cost O(samples) for nothing). */
+    public int draws(int nk) {
+        return Math.min(samples, nk);
     }
 
     @Override
@@ -123,12 +130,12 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
             AngularLsh lsh = new AngularLsh(bits, ctx.shape().headDim(), seed);
             Chunks ch = chunks(ctx, lsh.hashAll(q, b, h), lsh.hashAll(k, b, ctx.shape().kvHeadOf(h)));
             int slice = b * ctx.shape().qHeads() + h;
-            HeadLayout.Builder lb = HeadLayout.builder(ctx, ctx.basePredicate());
+            HeadLayoutBuilder lb = HeadLayout.builder(ctx, ctx.basePredicate());
             for (int i = 0; i < ch.rows().length; i++) {
                 if (ch.rows()[i].length == 0) {
                     continue;
                 }
-                HeadLayout.Builder.Tile t = lb.listedTile(ch.rows()[i]);
+                HeadLayoutBuilder.Tile t = lb.listedTile(ch.rows()[i]);
                 int[] own = ch.keys()[i];
                 int[] extra = samples > 0 ? sampled(slice, i, own, nk) : new int[0];
                 float w = samples > 0 ? sampleLogWeight(nk) : 0f;
@@ -143,7 +150,7 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
                 t.end();
             }
             return lb.build();
-        }, name());
+        }, name(), q, k);
     }
 
     /** Hashing: (Nq + Nk)·bits·D per slice. */

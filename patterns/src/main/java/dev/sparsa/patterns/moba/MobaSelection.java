@@ -1,12 +1,12 @@
 package dev.sparsa.patterns.moba;
 
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.selection.RowBlockLayout;
-import dev.sparsa.patterns.selection.TopFew;
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TopFew;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
@@ -36,7 +36,7 @@ import dev.sparsa.tensor.Tensor;
  * {@code Nq · (Nk / blockSize) · headDim} multiply-adds per slice (half when causal), O(Nk / blockSize)
  * scratch per row.
  *
- * @throws IllegalArgumentException if {@code blockSize < 1} or {@code topK < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code blockSize < 1} or {@code topK < 1}
  */
 public final class MobaSelection extends DataDependentPattern implements EstimatorCost {
     private static final int ROWS_PER_PASS = 64;
@@ -68,7 +68,7 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
         return Plans.perSliceParallel(ctx, (b, h) -> {
             int[][] blocks = select(ctx, Vectors.rows(q, b, h), Vectors.meanPool(k, b, ctx.shape().kvHeadOf(h), blockSize));
             return RowBlockLayout.compile(ctx, blockSize, r -> blocks[r]);
-        }, name());
+        }, name(), q, k);
     }
 
     /**

@@ -32,7 +32,7 @@ import dev.sparsa.tensor.Tensor;
  * Each branch runs as an ordinary sparse attention call (its output and LSE come back; a row a
  * branch admits nothing to contributes 0 there); the mix is computed on the host in f32.
  *
- * @throws IllegalArgumentException if {@code blockSize} or {@code blockCount} is &lt; 1 or {@code
+ * <p>Throws {@link IllegalArgumentException} if {@code blockSize} or {@code blockCount} is &lt; 1 or {@code
  *     window} is negative
  */
 public final class NativeSparseAttention {

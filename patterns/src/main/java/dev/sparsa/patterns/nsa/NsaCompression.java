@@ -30,7 +30,7 @@ public final class NsaCompression {
         }
         int n = t.seqLen();
         int d = t.dim();
-        int blocks = (n + blockSize - 1) / blockSize;
+        int blocks = (int) ((n + (long) blockSize - 1) / blockSize);
         Tensor out = Tensor.allocate(DType.F32, Layout.BHSD, t.batch(), t.heads(), blocks, d);
         float[] row = new float[d];
         float[] sum = new float[d];
@@ -38,7 +38,8 @@ public final class NsaCompression {
             for (int h = 0; h < t.heads(); h++) {
                 for (int c = 0; c < blocks; c++) {
                     java.util.Arrays.fill(sum, 0f);
-                    for (int s = c * blockSize; s < Math.min(n, (c + 1) * blockSize); s++) {
+                    int end = (int) Math.min(n, ((long) c + 1) * blockSize);
+                    for (int s = (int) ((long) c * blockSize); s < end; s++) {
                         t.readRow(b, h, s, row, 0);
                         for (int x = 0; x < d; x++) {
                             sum[x] += row[x];

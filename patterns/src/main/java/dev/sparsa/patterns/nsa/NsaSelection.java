@@ -1,16 +1,17 @@
 package dev.sparsa.patterns.nsa;
 
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.selection.RowBlockLayout;
-import dev.sparsa.patterns.selection.TopFew;
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TopFew;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.Workers;
 import dev.sparsa.tensor.Tensor;
 
 /**
@@ -41,7 +42,7 @@ import dev.sparsa.tensor.Tensor;
  * causal), and as many exponentials when a group has several heads; the layout is organised by key
  * block ({@link RowBlockLayout}).
  *
- * @throws IllegalArgumentException if {@code blockSize} or {@code blockCount} is &lt; 1, or the scale
+ * <p>Throws {@link IllegalArgumentException} if {@code blockSize} or {@code blockCount} is &lt; 1, or the scale
  *     is not NaN or positive
  */
 public final class NsaSelection extends DataDependentPattern implements EstimatorCost {
@@ -77,7 +78,7 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
         var s = ctx.shape();
         int groups = s.batch() * s.kvHeads();
         HeadLayout[] layouts = new HeadLayout[groups];
-        java.util.stream.IntStream.range(0, groups).parallel().forEach(i -> {
+        Workers.current().forTensors(q, k).forEach(groups, i -> {
             int b = i / s.kvHeads();
             int g = i % s.kvHeads();
             float[][] qs = new float[s.groupSize()][];

@@ -1,15 +1,17 @@
 package dev.sparsa.patterns.routing;
 
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.Workers;
 import dev.sparsa.tensor.Tensor;
 import java.util.Arrays;
 
@@ -36,7 +38,7 @@ import java.util.Arrays;
  * (iterations + 2) · N · clusters · headDim} multiply-adds per slice plus a top-{@code window} per
  * cluster; a caller who sets {@code clusters · window ≈ N} gets density about {@code 1/clusters}.
  *
- * @throws IllegalArgumentException if {@code clusters} or {@code window} is &lt; 1, {@code
+ * <p>Throws {@link IllegalArgumentException} if {@code clusters} or {@code window} is &lt; 1, {@code
  *     iterations} is negative, or (at plan time) caller centroids do not fit the heads and head
  *     dimension
  */
@@ -101,7 +103,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         int kvSlices = s.batch() * s.kvHeads();
         float[][] means = new float[kvSlices][];
         int[][][] kMembers = new int[kvSlices][][];
-        java.util.stream.IntStream.range(0, kvSlices).parallel().forEach(i -> {
+        Workers.current().forTensors(q, k).forEach(kvSlices, i -> {
             int b = i / s.kvHeads();
             int g = i % s.kvHeads();
             float[] unitKeys = SphericalKMeans.normalizeRows(Vectors.rows(k, b, g), ctx.keyLength(), d);
@@ -113,7 +115,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
             int i = b * s.kvHeads() + s.kvHeadOf(h);
             float[] unitQ = SphericalKMeans.normalizeRows(Vectors.rows(q, b, h), ctx.queryLength(), d);
             return layout(ctx, members(unitQ, ctx.queryLength(), d, means[i]), kMembers[i]);
-        }, name());
+        }, name(), q, k);
     }
 
     /** Per cluster, the {@code window} rows of {@code unit} ({@code [n · d]}) of largest dot product with its centroid, ascending. */
@@ -136,7 +138,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                 count[r]++;
             }
         }
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int tileRows = ctx.geometry().tileRows();
         int[] rows = new int[tileRows];
         for (int c = 0; c < qMembers.length; c++) {
@@ -216,8 +218,8 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
     }
 
     /** A tile of the ascending {@code rows[0, n)} over the ascending {@code keys} its last row may see. */
-    private static void emit(HeadLayout.Builder b, PlanContext ctx, int[] rows, int n, int[] keys) {
-        HeadLayout.Builder.Tile t = rows[n - 1] - rows[0] == n - 1 ? b.tile(rows[0], n)
+    private static void emit(HeadLayoutBuilder b, PlanContext ctx, int[] rows, int n, int[] keys) {
+        HeadLayoutBuilder.Tile t = rows[n - 1] - rows[0] == n - 1 ? b.tile(rows[0], n)
                 : b.listedTile(Arrays.copyOf(rows, n));
         long last = Plans.lastVisibleKey(ctx, rows[n - 1]);
         int upTo = 0;

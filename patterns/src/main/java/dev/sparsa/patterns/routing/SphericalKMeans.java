@@ -64,7 +64,7 @@ public final class SphericalKMeans {
      * fused multiply-add chain over the channels in order, {@link dev.sparsa.patterns.support.Vectors#dot}),
      * {@code stride = KeyPanels.paddedLength(n)}; the rows are packed once in {@code rows}.
      */
-    public static float[] similarities(KeyPanels rows, float[] centroids, int k) {
+    static float[] similarities(KeyPanels rows, float[] centroids, int k) {
         int n = rows.size();
         int stride = KeyPanels.paddedLength(n);
         float[] out = new float[k * stride];
@@ -75,7 +75,7 @@ public final class SphericalKMeans {
     }
 
     /** The centroid of largest dot product for each of the packed rows (ties to the lower centroid). */
-    public static int[] assign(KeyPanels rows, float[] centroids, int k) {
+    static int[] assign(KeyPanels rows, float[] centroids, int k) {
         int n = rows.size();
         int stride = KeyPanels.paddedLength(n);
         float[] sim = similarities(rows, centroids, k);
@@ -98,7 +98,7 @@ public final class SphericalKMeans {
      * One iteration: assignment, then each non-empty centroid the normalised sum of its rows (in
      * place); {@code packed} holds the same rows as {@code x}.
      */
-    public static void iterate(float[] x, KeyPanels packed, int d, float[] centroids, int k) {
+    static void iterate(float[] x, KeyPanels packed, int d, float[] centroids, int k) {
         int n = packed.size();
         int[] bucket = assign(packed, centroids, k);
         float[] sums = new float[k * d];

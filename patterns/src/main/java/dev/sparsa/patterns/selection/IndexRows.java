@@ -43,8 +43,8 @@ final class IndexRows {
         if (lengths != null) {
             int len = lengths.get(b, h, r, 0);
             if (len < 0 || len > n) {
-                throw new IllegalArgumentException(what + " lengths[" + b + ", " + h + ", " + r + "] = " + len
-                        + " outside [0, " + n + "]");
+                throw new IllegalArgumentException("lengths: lengths[" + b + ", " + h + ", " + r + "] = " + len
+                        + " outside [0, " + n + "] (the width of " + what + ")");
             }
             n = len;
         }
@@ -59,8 +59,8 @@ final class IndexRows {
                 continue;
             }
             if (v < -1 || v >= limit) {
-                throw new IllegalArgumentException(what + "[" + b + ", " + h + ", " + r + ", " + i + "] = " + v
-                        + " outside [0, " + limit + ") (-1 marks padding)");
+                throw new IllegalArgumentException(what + ": " + what + "[" + b + ", " + h + ", " + r + ", " + i + "] = "
+                        + v + " outside [0, " + limit + ") (-1 marks padding)");
             }
             ascending &= v > prev;
             prev = v;

@@ -13,7 +13,7 @@ import dev.sparsa.tensor.IndexTensor;
  * the keys of the listed blocks it may see under the call's causality. Compiled by {@link
  * BlockLists}: tiles never straddle two query blocks.
  *
- * @throws IllegalArgumentException (from the constructor) if {@code indices} is null, the lengths do
+ * <p>Throws {@link IllegalArgumentException} (from the constructor) if {@code indices} is null, the lengths do
  *     not match it or a block size is &lt; 1; (at plan time) if the shape does not fit the call or an
  *     entry is below −1 or at least the number of key blocks, naming it
  */

@@ -12,7 +12,7 @@ import dev.sparsa.tensor.IndexTensor;
  * admits the keys of its blocks it may see under the call's causality (its own block up to its
  * position). Compiled by {@link RowBlockLayout}: tiles of the rows that share a block.
  *
- * @throws IllegalArgumentException (from the constructor) if {@code indices} is null, the lengths do
+ * <p>Throws {@link IllegalArgumentException} (from the constructor) if {@code indices} is null, the lengths do
  *     not match it or {@code blockSize < 1}; (at plan time) if the shape does not fit the call or an
  *     entry is below −1 or at least the number of key blocks, naming it
  */

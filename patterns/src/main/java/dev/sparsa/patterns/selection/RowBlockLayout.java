@@ -3,6 +3,7 @@ package dev.sparsa.patterns.selection;
 import dev.sparsa.patterns.blocksparse.BlockLists;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 
 /**
@@ -82,7 +83,7 @@ public final class RowBlockLayout {
             }
             lists[r] = null;
         }
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int tileRows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         for (int blk = 0; blk < nb; blk++) {
@@ -95,11 +96,11 @@ public final class RowBlockLayout {
     }
 
     /** Tiles of up to {@code tileRows} of the ascending rows {@code rows[from, to)}, each visiting keys {@code [k0, k1)}. */
-    private static void emitTiles(HeadLayout.Builder b, int[] rows, int from, int to, int tileRows, long k0, long k1,
+    private static void emitTiles(HeadLayoutBuilder b, int[] rows, int from, int to, int tileRows, long k0, long k1,
                                   int cols, int nk) {
         for (int i = from; i < to; i += tileRows) {
             int n = Math.min(tileRows, to - i);
-            HeadLayout.Builder.Tile t = rows[i + n - 1] - rows[i] == n - 1
+            HeadLayoutBuilder.Tile t = rows[i + n - 1] - rows[i] == n - 1
                     ? b.tile(rows[i], n)
                     : b.listedTile(java.util.Arrays.copyOfRange(rows, i, i + n));
             BlockLists.emitRange(t, k0, k1, cols, nk);

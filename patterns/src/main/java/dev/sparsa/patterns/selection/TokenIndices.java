@@ -14,7 +14,7 @@ import dev.sparsa.tensor.IndexTensor;
  * row (or per run of rows with one list), which the kernels fill with the query heads sharing the
  * selection.
  *
- * @throws IllegalArgumentException (from the constructor) if {@code indices} is null or the lengths
+ * <p>Throws {@link IllegalArgumentException} (from the constructor) if {@code indices} is null or the lengths
  *     do not match it; (at plan time) if the shape does not fit the call or an entry is below −1 or
  *     at least the key length, naming it
  */

@@ -2,6 +2,7 @@ package dev.sparsa.patterns.selection;
 
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import java.util.Arrays;
 
@@ -40,7 +41,7 @@ public final class TokenListLayout {
      * sized once instead of regrown).
      */
     public static HeadLayout compile(PlanContext ctx, RowKeys rows, long expectedKeys) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate())
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
                 .reserve(ctx.queryLength(), 0, (int) Math.min(Math.max(0, expectedKeys), Integer.MAX_VALUE - 8));
         int nq = ctx.queryLength();
         int tileRows = ctx.geometry().tileRows();
@@ -98,9 +99,9 @@ public final class TokenListLayout {
         return lo;
     }
 
-    private static void emit(HeadLayout.Builder b, PlanContext ctx, int start, int count, boolean dense, int[] keys, int n,
+    private static void emit(HeadLayoutBuilder b, PlanContext ctx, int start, int count, boolean dense, int[] keys, int n,
                              int cols) {
-        HeadLayout.Builder.Tile t = b.tile(start, count);
+        HeadLayoutBuilder.Tile t = b.tile(start, count);
         if (dense) {
             long last = Plans.lastVisibleKey(ctx, start + count - 1);
             t.blocksByPredicate(0, (int) (last / cols));

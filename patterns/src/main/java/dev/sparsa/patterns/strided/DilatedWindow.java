@@ -11,15 +11,12 @@ import dev.sparsa.plan.SparsePlan;
  * {@code p} admits the {@code keys} keys {@code p, p − d, …, p − (keys−1)·d}, under causality.
  * One predicate: band {@code [0, (keys−1)·d]} and {@code δ mod d == 0}.
  *
- * @throws IllegalArgumentException if {@code keys < 1} or {@code dilation < 1}
+ * <p>Throws {@link IllegalArgumentException} if {@code keys < 1} or {@code dilation < 1}
  */
 public record DilatedWindow(int keys, int dilation) implements Pattern {
     public DilatedWindow {
         Checks.atLeast("keys", keys, 1);
         Checks.atLeast("dilation", dilation, 1);
-        if ((long) (keys - 1) * dilation > Integer.MAX_VALUE / 2) {
-            throw new IllegalArgumentException("keys, dilation: span (keys-1)*dilation too large: " + keys + ", " + dilation);
-        }
     }
 
     @Override
@@ -29,7 +26,9 @@ public record DilatedWindow(int keys, int dilation) implements Pattern {
 
     @Override
     public SparsePlan plan(PlanContext ctx) {
-        int span = (keys - 1) * dilation;
+        // a span past the largest distance any pair has changes nothing: clamp it (keys may be huge)
+        long widest = Math.max(0, (long) ctx.queryLength() - 1 + ctx.queryOffset());
+        int span = (int) Math.min((long) (keys - 1) * dilation, widest);
         var p = ctx.basePredicate().withBand(0, span).withStride(dilation, 0, false);
         return SparsePlan.uniform(ctx, SlidingWindow.bandLayout(ctx, p, 0, span, 0), name());
     }

@@ -22,7 +22,7 @@ import java.util.List;
  * strided part as tiles of rows that share a residue mod {@code l}); the fixed one is compiled
  * exactly through {@link TokenSetEncoder} (its union does not fit one predicate).
  *
- * @throws IllegalArgumentException if {@code l < 1} or {@code c} is not in [1, l]
+ * <p>Throws {@link IllegalArgumentException} if {@code l < 1} or {@code c} is not in [1, l]
  */
 public record SparseTransformer(boolean fixed, int l, int c) implements Pattern {
     public SparseTransformer {

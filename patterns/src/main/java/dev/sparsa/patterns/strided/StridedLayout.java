@@ -2,6 +2,7 @@ package dev.sparsa.patterns.strided;
 
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 
 /**
@@ -31,7 +32,7 @@ final class StridedLayout {
             return HeadLayout.builder(ctx, ctx.basePredicate()).tilesByPredicate(t -> 0, t -> ctx.keyBlocks() - 1).build();
         }
         ElementPredicate band = ctx.basePredicate().withBand(0, l - 1);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, band);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, band);
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nq = ctx.queryLength();
@@ -50,7 +51,7 @@ final class StridedLayout {
             long pHi = pLo + count - 1;
             long kLo = Math.max(0, pLo - l + 1);
             long kHi = Math.min(nk - 1L, pHi);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             if (kLo <= kHi) {
                 t.blocksByPredicate((int) (kLo / cols), (int) (kHi / cols));
             }
@@ -60,7 +61,9 @@ final class StridedLayout {
         Strided s = new Strided(b, ctx.causal(), l, nk, offset, rows);
         long pFirst = offset;
         long pLast = offset + nq - 1;
-        for (int rho = 0; rho < l; rho++) {
+        // only residues some row has: O(min(l, rows)), however large l is
+        for (long first = pFirst; first <= Math.min(pLast, pFirst + l - 1); first++) {
+            int rho = (int) Math.floorMod(first, (long) l);
             // rows j with position rho + l*j in [pFirst, pLast]
             long jLo = Math.floorDiv(pFirst - rho + l - 1, l);
             long jHi = Math.floorDiv(pLast - rho, l);
@@ -73,7 +76,7 @@ final class StridedLayout {
     }
 
     /** Emits the strided tiles of one residue class. */
-    private record Strided(HeadLayout.Builder b, boolean causal, int l, int nk, long offset, int rows) {
+    private record Strided(HeadLayoutBuilder b, boolean causal, int l, int nk, long offset, int rows) {
         /** Rows j in [j0, j1): keys outside the group for all of them, then the group's triangle(s). */
         void group(int rho, long j0, long j1) {
             long iMax = Math.floorDiv(nk - 1L - rho, l); // last key index with a valid position
@@ -90,7 +93,7 @@ final class StridedLayout {
             if (c - a < 2) {
                 return;
             }
-            long m = (a + c) >>> 1;
+            long m = a + (c - a) / 2; // rows may sit at negative indices: no unsigned shift
             tile(rho, m, c, a, Math.min(m, iMax + 1));
             if (!causal) {
                 tile(rho, a, m, m, Math.min(c, iMax + 1));
@@ -109,7 +112,7 @@ final class StridedLayout {
             for (int x = 0; x < listed.length; x++) {
                 listed[x] = (int) (rho + l * (jLo + x) - offset);
             }
-            HeadLayout.Builder.Tile t = b.listedTile(listed);
+            HeadLayoutBuilder.Tile t = b.listedTile(listed);
             for (long i = iLo; i < iHi; i++) {
                 t.unconditional((int) (rho + l * i), 0f);
             }

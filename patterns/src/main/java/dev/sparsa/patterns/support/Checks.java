@@ -2,6 +2,16 @@ package dev.sparsa.patterns.support;
 
 /** Argument checks that throw {@link IllegalArgumentException} naming the parameter and its value. */
 public final class Checks {
+    /** {@code ceil(n / size)} without overflow, for a size that may exceed {@code n} by far. */
+    public static int groups(int n, int size) {
+        return (int) ((n + (long) size - 1) / size);
+    }
+
+    /** The end {@code min(n, (g + 1)·size)} of group {@code g}, without overflow. */
+    public static int groupEnd(int g, int size, int n) {
+        return (int) Math.min(n, ((long) g + 1) * size);
+    }
+
     private Checks() {
     }
 

@@ -1,20 +1,18 @@
 package dev.sparsa.patterns.support;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
-
 /**
- * Key rows repacked for scoring one query against many keys with the Vector API: keys are grouped
- * in panels of {@code L} (the preferred float lane count) and stored channel-major inside a panel,
- * so one vector holds channel {@code x} of {@code L} consecutive keys. Each lane then accumulates
+ * Key rows repacked for scoring one query against many keys: keys are grouped in panels of {@code
+ * L} ({@link ScoringSupport#panelLanes()}, the preferred float lane count where the Vector API runs)
+ * and stored channel-major inside a panel, so one vector holds channel {@code x} of {@code L}
+ * consecutive keys. Each lane then accumulates
  * exactly as {@link Vectors#dot} does (one chain of fused multiply-adds over the channels in
  * order), so every score is
  * <b>bitwise identical</b> to {@code Vectors.dot(q, row, k, key, d)}: vectorising changes the
  * speed, never a selection. Memory: {@code ceil(n / L) · L · d} floats.
  */
 public final class KeyPanels {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    private static final int L = S.length();
+    private static final ScoringSupport KERNELS = ScoringProvider.get();
+    private static final int L = KERNELS.panelLanes();
 
     private final float[] panels;
     private final int n;
@@ -78,7 +76,7 @@ public final class KeyPanels {
             }
             int base = g * L * d;
             if (m == L) {
-                transposeFull(rows, d, p, base);
+                KERNELS.transposePanel(rows, d, p, base);
             } else {
                 for (int x = 0; x < d; x++) {
                     int at = base + x * L;
@@ -89,20 +87,6 @@ public final class KeyPanels {
             }
         }
         return new KeyPanels(p, n, d);
-    }
-
-    /**
-     * Channel {@code x} of {@code L} consecutive rows ({@code rows[j · d + x]}) to {@code p[base + x ·
-     * L + j]}, one gathering vector load per channel.
-     */
-    private static void transposeFull(float[] rows, int d, float[] p, int base) {
-        int[] offsets = new int[L];
-        for (int j = 0; j < L; j++) {
-            offsets[j] = j * d;
-        }
-        for (int x = 0; x < d; x++) {
-            FloatVector.fromArray(S, rows, x, offsets, 0).intoArray(p, base + x * L);
-        }
     }
 
     /** Floats the panels of {@code n} keys of width {@code d} take. */
@@ -168,93 +152,22 @@ public final class KeyPanels {
             int j = 0;
             for (; j + 3 < queries; j += 4) {
                 if (counts == null || Math.max(Math.max(counts[j], counts[j + 1]), Math.max(counts[j + 2], counts[j + 3])) > first) {
-                    fourByTwo(q, firstRow + j, g, out, j * stride, stride);
+                    KERNELS.fourByTwo(panels, d, q, firstRow + j, g, out, j * stride, stride);
                 }
             }
             for (; j < queries; j++) {
                 if (counts == null || counts[j] > first) {
-                    oneByTwo(q, firstRow + j, g, out, j * stride);
+                    KERNELS.oneByTwo(panels, d, q, firstRow + j, g, out, j * stride);
                 }
             }
         }
         if (g < groups) {
             for (int j = 0; j < queries; j++) {
                 if (counts == null || counts[j] > g * L) {
-                    oneByOne(q, firstRow + j, g, out, j * stride);
+                    KERNELS.oneByOne(panels, d, q, firstRow + j, g, out, j * stride);
                 }
             }
         }
-    }
-
-    // The micro-kernels: every (query, key) score is one chain of fused multiply-adds over the
-    // channels in order, the definition of Vectors.dot. Independent chains (4 queries × 2 panels)
-    // hide the FMA latency; each loaded panel vector feeds four FMAs, each broadcast query value two.
-
-    private void fourByTwo(float[] q, int row, int g, float[] out, int outBase, int stride) {
-        int p0 = g * L * d;
-        int p1 = p0 + L * d;
-        int qa = row * d;
-        int qb = qa + d;
-        int qc = qb + d;
-        int qd = qc + d;
-        FloatVector a0 = FloatVector.zero(S);
-        FloatVector a1 = FloatVector.zero(S);
-        FloatVector b0 = FloatVector.zero(S);
-        FloatVector b1 = FloatVector.zero(S);
-        FloatVector c0 = FloatVector.zero(S);
-        FloatVector c1 = FloatVector.zero(S);
-        FloatVector e0 = FloatVector.zero(S);
-        FloatVector e1 = FloatVector.zero(S);
-        for (int x = 0; x < d; x++) {
-            FloatVector k0 = FloatVector.fromArray(S, panels, p0 + x * L);
-            FloatVector k1 = FloatVector.fromArray(S, panels, p1 + x * L);
-            FloatVector va = FloatVector.broadcast(S, q[qa + x]);
-            FloatVector vb = FloatVector.broadcast(S, q[qb + x]);
-            FloatVector vc = FloatVector.broadcast(S, q[qc + x]);
-            FloatVector ve = FloatVector.broadcast(S, q[qd + x]);
-            a0 = k0.fma(va, a0);
-            a1 = k1.fma(va, a1);
-            b0 = k0.fma(vb, b0);
-            b1 = k1.fma(vb, b1);
-            c0 = k0.fma(vc, c0);
-            c1 = k1.fma(vc, c1);
-            e0 = k0.fma(ve, e0);
-            e1 = k1.fma(ve, e1);
-        }
-        int o = outBase + g * L;
-        a0.intoArray(out, o);
-        a1.intoArray(out, o + L);
-        b0.intoArray(out, o + stride);
-        b1.intoArray(out, o + stride + L);
-        c0.intoArray(out, o + 2 * stride);
-        c1.intoArray(out, o + 2 * stride + L);
-        e0.intoArray(out, o + 3 * stride);
-        e1.intoArray(out, o + 3 * stride + L);
-    }
-
-    private void oneByTwo(float[] q, int row, int g, float[] out, int outBase) {
-        int p0 = g * L * d;
-        int p1 = p0 + L * d;
-        int qa = row * d;
-        FloatVector a0 = FloatVector.zero(S);
-        FloatVector a1 = FloatVector.zero(S);
-        for (int x = 0; x < d; x++) {
-            FloatVector va = FloatVector.broadcast(S, q[qa + x]);
-            a0 = FloatVector.fromArray(S, panels, p0 + x * L).fma(va, a0);
-            a1 = FloatVector.fromArray(S, panels, p1 + x * L).fma(va, a1);
-        }
-        a0.intoArray(out, outBase + g * L);
-        a1.intoArray(out, outBase + g * L + L);
-    }
-
-    private void oneByOne(float[] q, int row, int g, float[] out, int outBase) {
-        int p0 = g * L * d;
-        int qa = row * d;
-        FloatVector a0 = FloatVector.zero(S);
-        for (int x = 0; x < d; x++) {
-            a0 = FloatVector.fromArray(S, panels, p0 + x * L).fma(FloatVector.broadcast(S, q[qa + x]), a0);
-        }
-        a0.intoArray(out, outBase + g * L);
     }
 
     /** {@code count} rounded up to a whole number of panels: the length {@link #dots} writes. */

@@ -3,6 +3,8 @@ package dev.sparsa.patterns.support;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.Workers;
+import dev.sparsa.tensor.Tensor;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.function.IntFunction;
@@ -47,15 +49,18 @@ public final class Plans {
     }
 
     /**
-     * {@link #perSlice}, with the slices' layouts computed in parallel (the common fork-join pool):
-     * for estimators whose per-slice work reads only that slice's inputs and shares no mutable state.
-     * The plan is the same as {@code perSlice}'s (slices are assembled in order).
+     * {@link #perSlice}, with the slices' layouts computed on {@link Workers#current()} (the caller
+     * and its helpers, caller-runs; only the caller when an input lives in a confined arena): for
+     * estimators whose per-slice work reads only that slice's inputs and shares no mutable state. The
+     * plan is the same as {@code perSlice}'s (slices are assembled in order).
+     *
+     * @throws java.util.concurrent.CancellationException if the planning thread is interrupted
      */
-    public static SparsePlan perSliceParallel(PlanContext ctx, SliceLayouts layouts, String name) {
+    public static SparsePlan perSliceParallel(PlanContext ctx, SliceLayouts layouts, String name, Tensor... inputs) {
         int heads = ctx.shape().qHeads();
         int slices = ctx.shape().batch() * heads;
         HeadLayout[] built = new HeadLayout[slices];
-        java.util.stream.IntStream.range(0, slices).parallel().forEach(i -> built[i] = layouts.layout(i / heads, i % heads));
+        Workers.current().forTensors(inputs).forEach(slices, i -> built[i] = layouts.layout(i / heads, i % heads));
         SparsePlan.Builder b = SparsePlan.builder(ctx).describe(name);
         for (int i = 0; i < slices; i++) {
             b.slice(i / heads, i % heads, built[i]);
@@ -80,7 +85,7 @@ public final class Plans {
     }
 
     /** Validates that Q and K fit the context (estimators call this first). */
-    public static void checkInputs(PlanContext ctx, dev.sparsa.tensor.Tensor q, dev.sparsa.tensor.Tensor k) {
+    public static void checkInputs(PlanContext ctx, Tensor q, Tensor k) {
         if (q == null || k == null) {
             throw new IllegalArgumentException("q, k: a data-dependent pattern needs both, got q=" + q + ", k=" + k);
         }

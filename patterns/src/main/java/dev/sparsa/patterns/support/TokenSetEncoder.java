@@ -1,8 +1,11 @@
 package dev.sparsa.patterns.support;
 
+import dev.sparsa.internal.FloatList;
+import dev.sparsa.internal.IntList;
 import dev.sparsa.plan.BlockClass;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import java.util.Arrays;
 import java.util.List;
@@ -68,7 +71,7 @@ public final class TokenSetEncoder {
         // the first candidate is emitted while it is priced; the others are priced only, each
         // stopping once past the best so far; a later winner is emitted in one more pass
         ElementPredicate first = candidates.get(0);
-        HeadLayout.Builder firstBuilder = HeadLayout.builder(ctx, first);
+        HeadLayoutBuilder firstBuilder = HeadLayout.builder(ctx, first);
         long bestCost = enc.run(first, firstBuilder, Long.MAX_VALUE);
         ElementPredicate best = first;
         for (int i = 1; i < candidates.size(); i++) {
@@ -82,7 +85,7 @@ public final class TokenSetEncoder {
         if (best == first) {
             return firstBuilder.build();
         }
-        HeadLayout.Builder b = HeadLayout.builder(ctx, best);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, best);
         enc.run(best, b, Long.MAX_VALUE);
         return b.build();
     }
@@ -97,7 +100,7 @@ public final class TokenSetEncoder {
      * kernel would visit in the shared tiles plus {@link #ONE_ROW_PENALTY} per irregular pair (a
      * one-row tile computes far less per loaded key); stops once past {@code limit}.
      */
-    private long run(ElementPredicate p, HeadLayout.Builder out, long limit) {
+    private long run(ElementPredicate p, HeadLayoutBuilder out, long limit) {
         long irregular = 0;
         long visited = 0;
         int n = ctx.queryLength();
@@ -333,76 +336,81 @@ public final class TokenSetEncoder {
             }
             return entryWeights;
         }
-        final Ints full = new Ints();
-        final Ints partial = new Ints();
-        final Ints gatherKeys = new Ints();
-        final Floats gatherWeights = new Floats();
-        final Ints uncondKeys = new Ints();
-        final Floats uncondWeights = new Floats();
-        final Ints[] irrKeys = new Ints[tileRows];
-        final Floats[] irrWeights = new Floats[tileRows];
+        final IntList full = new IntList();
+        final IntList partial = new IntList();
+        final IntList gatherKeys = new IntList();
+        final FloatList gatherWeights = new FloatList();
+        final IntList uncondKeys = new IntList();
+        final FloatList uncondWeights = new FloatList();
+        final IntList[] irrKeys = new IntList[tileRows];
+        final FloatList[] irrWeights = new FloatList[tileRows];
 
         /** Pairs the shared tile visits: rows × (keys of its blocks + gathered + unconditional). */
         long visited(int cnt) {
-            long keys = (long) (full.n + partial.n) * blockCols + gatherKeys.n + uncondKeys.n;
+            long keys = (long) (full.size() + partial.size()) * blockCols + gatherKeys.size() + uncondKeys.size();
             return keys * cnt;
         }
 
         void reset(int cnt) {
-            full.n = partial.n = gatherKeys.n = gatherWeights.n = uncondKeys.n = uncondWeights.n = 0;
+            full.cleared();
+            partial.cleared();
+            gatherKeys.cleared();
+            gatherWeights.cleared();
+            uncondKeys.cleared();
+            uncondWeights.cleared();
             for (int i = 0; i < cnt; i++) {
                 if (irrKeys[i] != null) {
-                    irrKeys[i].n = 0;
-                    irrWeights[i].n = 0;
+                    irrKeys[i].cleared();
+                    irrWeights[i].cleared();
                 }
             }
         }
 
         void irregular(int row, int key, float w) {
             if (irrKeys[row] == null) {
-                irrKeys[row] = new Ints();
-                irrWeights[row] = new Floats();
+                irrKeys[row] = new IntList();
+                irrWeights[row] = new FloatList();
             }
             irrKeys[row].add(key);
             irrWeights[row].add(w);
         }
 
-        void emit(HeadLayout.Builder out, int r0, int cnt) {
-            if (full.n + partial.n + gatherKeys.n + uncondKeys.n > 0 || noIrregular(cnt)) {
-                HeadLayout.Builder.Tile t = out.tile(r0, cnt);
-                for (int i = 0; i < full.n; i++) {
-                    t.full(full.a[i]);
+        void emit(HeadLayoutBuilder out, int r0, int cnt) {
+            if (full.size() + partial.size() + gatherKeys.size() + uncondKeys.size() > 0 || noIrregular(cnt)) {
+                HeadLayoutBuilder.Tile t = out.tile(r0, cnt);
+                for (int i = 0; i < full.size(); i++) {
+                    t.full(full.get(i));
                 }
-                for (int i = 0; i < partial.n; i++) {
-                    t.partial(partial.a[i]);
+                for (int i = 0; i < partial.size(); i++) {
+                    t.partial(partial.get(i));
                 }
-                for (int i = 0; i < gatherKeys.n; i++) {
-                    t.gather(gatherKeys.a[i], gatherWeights.a[i]);
+                for (int i = 0; i < gatherKeys.size(); i++) {
+                    t.gather(gatherKeys.get(i), gatherWeights.get(i));
                 }
-                for (int i = 0; i < uncondKeys.n; i++) {
-                    t.unconditional(uncondKeys.a[i], uncondWeights.a[i]);
+                for (int i = 0; i < uncondKeys.size(); i++) {
+                    t.unconditional(uncondKeys.get(i), uncondWeights.get(i));
                 }
                 t.end();
             }
             for (int i = 0; i < cnt; i++) {
-                if (irrKeys[i] == null || irrKeys[i].n == 0) {
+                if (irrKeys[i] == null || irrKeys[i].size() == 0) {
                     continue;
                 }
-                HeadLayout.Builder.Tile t = out.tile(r0 + i, 1);
-                Ints ks = irrKeys[i];
-                Floats ws = irrWeights[i];
+                HeadLayoutBuilder.Tile t = out.tile(r0 + i, 1);
+                IntList ks = irrKeys[i];
+                FloatList ws = irrWeights[i];
                 int j = 0;
-                while (j < ks.n) {
-                    int block = ks.a[j] / blockCols;
+                while (j < ks.size()) {
+                    int block = ks.get(j) / blockCols;
                     int k0 = block * blockCols;
                     int width = Math.min(blockCols, keyLength - k0);
                     // a whole unweighted block of this row goes in as a full block
-                    if (j + width <= ks.n && ks.a[j] == k0 && ks.a[j + width - 1] == k0 + width - 1 && allZero(ws, j, width)) {
+                    if (j + width <= ks.size() && ks.get(j) == k0 && ks.get(j + width - 1) == k0 + width - 1 && allZero(ws, j, width)) {
                         t.full(block);
                         j += width;
                         continue;
                     }
-                    t.unconditional(ks.a[j], ws.a[j]);
+                    t.unconditional(ks.get(j), ws.get(j));
                     j++;
                 }
                 t.end();
@@ -411,7 +419,7 @@ public final class TokenSetEncoder {
 
         private boolean noIrregular(int cnt) {
             for (int i = 0; i < cnt; i++) {
-                if (irrKeys[i] != null && irrKeys[i].n > 0) {
+                if (irrKeys[i] != null && irrKeys[i].size() > 0) {
                     return false;
                 }
             }
@@ -419,38 +427,12 @@ public final class TokenSetEncoder {
         }
     }
 
-    private static boolean allZero(Floats w, int from, int count) {
+    private static boolean allZero(FloatList w, int from, int count) {
         for (int i = from; i < from + count; i++) {
-            if (w.a[i] != 0f) {
+            if (w.get(i) != 0f) {
                 return false;
             }
         }
         return true;
-    }
-
-    /** Growable int array (no boxing). */
-    static final class Ints {
-        int[] a = new int[16];
-        int n;
-
-        void add(int v) {
-            if (n == a.length) {
-                a = Arrays.copyOf(a, n * 2);
-            }
-            a[n++] = v;
-        }
-    }
-
-    /** Growable float array (no boxing). */
-    static final class Floats {
-        float[] a = new float[16];
-        int n;
-
-        void add(float v) {
-            if (n == a.length) {
-                a = Arrays.copyOf(a, n * 2);
-            }
-            a[n++] = v;
-        }
     }
 }

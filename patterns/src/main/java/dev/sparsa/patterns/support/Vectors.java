@@ -1,15 +1,11 @@
 package dev.sparsa.patterns.support;
 
 import dev.sparsa.tensor.Tensor;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Row access and small dense helpers for estimators (f32 copies of one head; O(seq · dim)), and the
- * vector scans their selections run over score rows (ranges, NaN-skipping maxima, counts at a
- * threshold, bit sets and splits).
+ * scans their selections run over score rows (ranges, NaN-skipping maxima, counts at a threshold,
+ * bit sets and splits), in the Vector API where it is readable ({@link ScoringProvider}).
  */
 public final class Vectors {
     private Vectors() {
@@ -51,21 +47,24 @@ public final class Vectors {
         return s;
     }
 
-    /** Means of consecutive groups of {@code size} rows (the last group may be shorter): {@code [ceil(n/size) · d]}. */
+    /**
+     * Means of consecutive groups of {@code size} rows, {@code [ceil(n/size) · d]}: each group's sum
+     * divided by {@code size}, so a shorter last group counts its missing rows as zeros, as
+     * MInference's {@code _build_block_index} and BiFormer's routing do on their zero-padded inputs.
+     */
     public static float[] meanPool(float[] rows, int n, int d, int size) {
-        int groups = (n + size - 1) / size;
+        int groups = Checks.groups(n, size);
         float[] out = new float[groups * d];
         for (int g = 0; g < groups; g++) {
-            int r0 = g * size;
-            int r1 = Math.min(n, r0 + size);
+            int r0 = (int) ((long) g * size);
+            int r1 = Checks.groupEnd(g, size, n);
             for (int r = r0; r < r1; r++) {
                 for (int x = 0; x < d; x++) {
                     out[g * d + x] += rows[r * d + x];
                 }
             }
-            float inv = 1f / (r1 - r0);
             for (int x = 0; x < d; x++) {
-                out[g * d + x] *= inv;
+                out[g * d + x] /= size;
             }
         }
         return out;
@@ -78,21 +77,20 @@ public final class Vectors {
     public static float[] meanPool(Tensor t, int batch, int head, int size) {
         int n = t.seqLen();
         int d = t.dim();
-        int groups = (n + size - 1) / size;
+        int groups = Checks.groups(n, size);
         float[] out = new float[groups * d];
         float[] row = new float[d];
         for (int g = 0; g < groups; g++) {
-            int r0 = g * size;
-            int r1 = Math.min(n, r0 + size);
+            int r0 = (int) ((long) g * size);
+            int r1 = Checks.groupEnd(g, size, n);
             for (int r = r0; r < r1; r++) {
                 t.readRow(batch, head, r, row, 0);
                 for (int x = 0; x < d; x++) {
                     out[g * d + x] += row[x];
                 }
             }
-            float inv = 1f / (r1 - r0);
             for (int x = 0; x < d; x++) {
-                out[g * d + x] *= inv;
+                out[g * d + x] /= size;
             }
         }
         return out;
@@ -111,26 +109,11 @@ public final class Vectors {
         return scale;
     }
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final ScoringSupport SCANS = ScoringProvider.get();
 
-    // The vector scans below read a[from, from + n) and live in small static methods: called often,
-    // the JIT compiles them (with the vector intrinsics) early instead of running them in the
-    // interpreter's fallback. Indices they report are relative to from.
-
-    /** The largest of {@code a[from, from + n)} that is not NaN ({@code −∞} if none): a compare-and-blend maximum. */
+    /** The largest of {@code a[from, from + n)} that is not NaN ({@code −∞} if none). */
     public static float maxSkippingNaN(float[] a, int from, int n) {
-        FloatVector best = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        int i = 0;
-        for (int end = F.loopBound(n); i < end; i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, a, from + i);
-            best = best.blend(v, v.compare(VectorOperators.GT, best));
-        }
-        float m = best.reduceLanes(VectorOperators.MAX);
-        for (; i < n; i++) {
-            float v = a[from + i];
-            m = v > m ? v : m;
-        }
-        return m;
+        return SCANS.maxSkippingNaN(a, from, n);
     }
 
     /** The smallest and largest of some floats that are not NaN, and how many are not NaN. */
@@ -142,38 +125,12 @@ public final class Vectors {
      * pass ({@code +∞}, {@code −∞} and 0 if every one is NaN).
      */
     public static Range range(float[] a, int from, int n) {
-        FloatVector lo = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
-        FloatVector hi = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        int count = 0;
-        int i = 0;
-        for (int end = F.loopBound(n); i < end; i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, a, from + i);
-            lo = lo.blend(v, v.compare(VectorOperators.LT, lo));
-            hi = hi.blend(v, v.compare(VectorOperators.GT, hi));
-            count += v.compare(VectorOperators.EQ, v).trueCount();
-        }
-        float min = lo.reduceLanes(VectorOperators.MIN);
-        float max = hi.reduceLanes(VectorOperators.MAX);
-        for (; i < n; i++) {
-            float v = a[from + i];
-            min = v < min ? v : min;
-            max = v > max ? v : max;
-            count += v == v ? 1 : 0;
-        }
-        return new Range(min, max, count);
+        return SCANS.range(a, from, n);
     }
 
     /** How many of {@code a[from, from + n)} are {@code >= t} (NaN never is). */
     public static int countAtLeast(float[] a, int from, int n, float t) {
-        int count = 0;
-        int i = 0;
-        for (int end = F.loopBound(n); i < end; i += F.length()) {
-            count += FloatVector.fromArray(F, a, from + i).compare(VectorOperators.GE, t).trueCount();
-        }
-        for (; i < n; i++) {
-            count += a[from + i] >= t ? 1 : 0;
-        }
-        return count;
+        return SCANS.countAtLeast(a, from, n, t);
     }
 
     /**
@@ -181,59 +138,16 @@ public final class Vectors {
      * a[from + i] >= t}, {@code i < n}; the bits of {@code [0, n)} are overwritten.
      */
     public static void bitsAtLeast(float[] a, int from, int n, float t, long[] bits) {
-        int lanes = F.length();
-        int i = 0;
-        if (64 % lanes == 0) {
-            // whole words from vector masks
-            for (; i + 64 <= n; i += 64) {
-                long word = 0;
-                for (int j = 0; j < 64; j += lanes) {
-                    word |= FloatVector.fromArray(F, a, from + i + j).compare(VectorOperators.GE, t).toLong() << j;
-                }
-                bits[i >>> 6] = word;
-            }
-        }
-        for (; i < n; i++) {
-            long bit = 1L << i;
-            bits[i >>> 6] = a[from + i] >= t ? bits[i >>> 6] | bit : bits[i >>> 6] & ~bit;
-        }
+        SCANS.bitsAtLeast(a, from, n, t, bits);
     }
 
     /**
      * One pass that splits {@code a[from, from + n)} at two thresholds {@code lo <= hi}: sets bit
      * {@code i} of {@code above} for each {@code a[from + i] >= hi} (the bits of {@code [0, n)} are
      * overwritten), writes to {@code inside} the indices {@code i} with {@code lo <= a[from + i] < hi},
-     * ascending, and returns how many. Vector compares; only the lanes inside are visited one by one
-     * ({@code inside} must have room for them).
+     * ascending, and returns how many ({@code inside} must have room for them).
      */
     public static int split(float[] a, int from, int n, float lo, float hi, long[] above, int[] inside) {
-        int lanes = F.length();
-        int m = 0;
-        int i = 0;
-        if (64 % lanes == 0) {
-            for (; i + 64 <= n; i += 64) {
-                long word = 0;
-                for (int j = 0; j < 64; j += lanes) {
-                    FloatVector v = FloatVector.fromArray(F, a, from + i + j);
-                    VectorMask<Float> high = v.compare(VectorOperators.GE, hi);
-                    word |= high.toLong() << j;
-                    long in = v.compare(VectorOperators.GE, lo).andNot(high).toLong();
-                    while (in != 0) {
-                        inside[m++] = i + j + Long.numberOfTrailingZeros(in);
-                        in &= in - 1;
-                    }
-                }
-                above[i >>> 6] = word;
-            }
-        }
-        for (; i < n; i++) {
-            float v = a[from + i];
-            long bit = 1L << i;
-            above[i >>> 6] = v >= hi ? above[i >>> 6] | bit : above[i >>> 6] & ~bit;
-            if (v >= lo && v < hi) {
-                inside[m++] = i;
-            }
-        }
-        return m;
+        return SCANS.split(a, from, n, lo, hi, above, inside);
     }
 }

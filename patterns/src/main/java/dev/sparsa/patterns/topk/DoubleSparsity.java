@@ -1,7 +1,7 @@
 package dev.sparsa.patterns.topk;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.PlanContext;
@@ -15,7 +15,7 @@ import java.util.Arrays;
  * offline, e.g. the outlier channels), and each row keeps its {@code k} best visible keys (ties to
  * the lower key) besides its {@link ForcedKeys}. Cost O(Nq · N · |C|).
  *
- * @throws IllegalArgumentException if the channel set is empty, has repeats or (at plan time) a
+ * <p>Throws {@link IllegalArgumentException} if the channel set is empty, has repeats or (at plan time) a
  *     channel outside {@code [0, headDim)}; if {@code k < 0}, or {@code k == 0} with nothing forced
  */
 public final class DoubleSparsity extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {

@@ -10,7 +10,7 @@ import dev.sparsa.plan.PlanContext;
  * the first {@code sinks} keys and the causal window of the last {@code window} keys up to the
  * query's own position (0 for none), under the context's causality.
  *
- * @throws IllegalArgumentException if a count is negative
+ * <p>Throws {@link IllegalArgumentException} if a count is negative
  */
 public record ForcedKeys(int sinks, int window) {
     /** Nothing forced. */

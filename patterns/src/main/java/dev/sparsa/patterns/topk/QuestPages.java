@@ -1,7 +1,7 @@
 package dev.sparsa.patterns.topk;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
@@ -11,29 +11,49 @@ import dev.sparsa.tensor.Tensor;
 
 /**
  * Quest's query-aware page selection (Tang et al., "Quest: Query-Aware Sparsity for Efficient
- * Long-Context LLM Inference"): K is cut into pages of {@code pageSize} keys; each page keeps the
+ * Long-Context LLM Inference"; its reference {@code _ref_self_approx_attention} and page budget in
+ * github.com/mit-han-lab/Quest): K is cut into pages of {@code pageSize} keys; each page keeps the
  * per-channel minimum and maximum of its keys; a query's upper bound on a page's scores is {@code
- * Σ_c max(q_c·min_c, q_c·max_c)}; each row keeps every visible key of its {@code pages} best pages
- * (ties to the lower page), plus its {@link ForcedKeys}. Cost O(Nq · N/pageSize · headDim): a
- * decode-time tool (one row), quadratic over a whole prefill.
+ * Σ_c max(q_c·min_c, q_c·max_c)}. The budget is in tokens, as Quest's: {@code P = tokenBudget /
+ * pageSize} pages (rounded down, at least 1) per row, the row's last visible page among them. A row
+ * whose visible pages number at most {@code P} keeps them all; otherwise it keeps its last visible
+ * page (the one holding its newest keys; in decode, the cache's last page) and the {@code P − 1} best
+ * of the earlier ones (ties to the lower page). Every visible key of a kept page is admitted, plus
+ * the {@link ForcedKeys} (an addition of Sparsa's; none in {@link #QuestPages(int, int)}). Cost
+ * O(Nq · N/pageSize · headDim): a decode-time tool (one row), quadratic over a whole prefill.
  *
- * @throws IllegalArgumentException if {@code pageSize < 1}, {@code pages < 0}, or {@code pages == 0}
- *     with nothing forced
+ * <p>Throws {@link IllegalArgumentException} if {@code pageSize < 1} or {@code tokenBudget < pageSize}.
  */
 public final class QuestPages extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int pageSize;
+    private final int tokenBudget;
     private final int pages;
     private final ForcedKeys forced;
 
-    public QuestPages(int pageSize, int pages, ForcedKeys forced) {
+    /** Quest as its reference defines it: {@code tokenBudget / pageSize} pages, the last always kept. */
+    public QuestPages(int pageSize, int tokenBudget) {
+        this(pageSize, tokenBudget, ForcedKeys.NONE);
+    }
+
+    public QuestPages(int pageSize, int tokenBudget, ForcedKeys forced) {
         this.pageSize = Checks.atLeast("pageSize", pageSize, 1);
         this.forced = Checks.notNull("forced", forced);
-        this.pages = PerRowSelection.checkK(pages, forced);
+        if (tokenBudget < pageSize) {
+            throw new IllegalArgumentException("tokenBudget: must hold at least one page of " + pageSize + " tokens, got "
+                    + tokenBudget);
+        }
+        this.tokenBudget = tokenBudget;
+        this.pages = tokenBudget / pageSize;
+    }
+
+    /** Pages per row, the last one included. */
+    public int pageBudget() {
+        return pages;
     }
 
     @Override
     public String name() {
-        return "quest(" + pages + " pages of " + pageSize + ")" + forced;
+        return "quest(" + tokenBudget + " tokens in pages of " + pageSize + ")" + forced;
     }
 
     @Override
@@ -45,11 +65,11 @@ public final class QuestPages extends DataDependentPattern implements dev.sparsa
         }, name());
     }
 
-    /** Per row, the visible keys of its selected pages, sorted; the estimator's oracle too. */
+    /** Per row, the visible keys of its kept pages, sorted (the forced keys not included); the estimator's oracle too. */
     public int[][] select(PlanContext ctx, float[] q, float[] k) {
         int d = ctx.shape().headDim();
         int nk = ctx.keyLength();
-        int np = (nk + pageSize - 1) / pageSize;
+        int np = (int) ((nk + (long) pageSize - 1) / pageSize);
         float[] min = new float[np * d];
         float[] max = new float[np * d];
         java.util.Arrays.fill(min, Float.POSITIVE_INFINITY);
@@ -70,22 +90,34 @@ public final class QuestPages extends DataDependentPattern implements dev.sparsa
                 out[r] = new int[0];
                 continue;
             }
-            int visiblePages = (int) (last / pageSize) + 1;
-            for (int pg = 0; pg < visiblePages; pg++) {
-                float s = 0;
-                for (int x = 0; x < d; x++) {
-                    float qc = q[r * d + x];
-                    s += Math.max(qc * min[pg * d + x], qc * max[pg * d + x]);
+            int lastPage = (int) (last / pageSize);
+            int[] chosen;
+            if (lastPage + 1 <= pages) {
+                chosen = null; // every visible page
+            } else {
+                for (int pg = 0; pg < lastPage; pg++) {
+                    float s = 0;
+                    for (int x = 0; x < d; x++) {
+                        float qc = q[r * d + x];
+                        s += Math.max(qc * min[pg * d + x], qc * max[pg * d + x]);
+                    }
+                    bound[pg] = s;
                 }
-                bound[pg] = s;
+                chosen = TopSelect.top(bound, lastPage, pages - 1, null);
             }
-            int[] chosen = TopSelect.top(bound, visiblePages, pages, null);
             int n = 0;
-            int[] keys = new int[chosen.length * pageSize];
+            if (chosen == null) {
+                out[r] = java.util.stream.IntStream.rangeClosed(0, (int) last).toArray();
+                continue;
+            }
+            int[] keys = new int[(int) Math.min((long) (chosen.length + 1) * pageSize, last + 1)];
             for (int pg : chosen) {
-                for (long key = (long) pg * pageSize; key < Math.min((long) (pg + 1) * pageSize, last + 1); key++) {
-                    keys[n++] = (int) key;
+                for (int key = pg * pageSize; key < (pg + 1) * pageSize; key++) {
+                    keys[n++] = key;
                 }
+            }
+            for (long key = (long) lastPage * pageSize; key <= last; key++) {
+                keys[n++] = (int) key;
             }
             out[r] = java.util.Arrays.copyOf(keys, n);
         }

@@ -3,6 +3,7 @@ package dev.sparsa.patterns.topk;
 import dev.sparsa.plan.BlockClass;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 
 /**
@@ -35,7 +36,7 @@ final class SharedKeySetLayout {
             selectedKeys += keys.length;
         }
         // the selected keys are mostly unconditional: one list of the right size instead of regrowing
-        HeadLayout.Builder b = HeadLayout.builder(ctx, f).reserve(sel.length, 0, (int) Math.min(selectedKeys, Integer.MAX_VALUE - 8));
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, f).reserve(sel.length, 0, (int) Math.min(selectedKeys, Integer.MAX_VALUE - 8));
         int rows = ctx.geometry().tileRows();
         int bc = ctx.geometry().blockCols();
         int nk = ctx.keyLength();
@@ -82,7 +83,7 @@ final class SharedKeySetLayout {
                     }
                 }
             }
-            HeadLayout.Builder.Tile tile = b.tile(r0, cnt);
+            HeadLayoutBuilder.Tile tile = b.tile(r0, cnt);
             int sel0 = 0;
             int out = 0; // next selected key to consider as one outside the visited blocks
             // blocks ascending, and the outside keys between them, so the tile's keys arrive sorted
@@ -148,7 +149,7 @@ final class SharedKeySetLayout {
      * the visited blocks (every row of the tile must see them: unconditional), in runs. Returns the
      * index of the first key at or above {@code blk}, or -1 when such a key is not visible to every row.
      */
-    private static int outsideKeys(HeadLayout.Builder.Tile tile, int[] keys, int from, int blk, boolean[] vis, int bc,
+    private static int outsideKeys(HeadLayoutBuilder.Tile tile, int[] keys, int from, int blk, boolean[] vis, int bc,
                                    boolean causal, long pLo) {
         long limit = (long) blk * bc;
         int i = from;
@@ -173,7 +174,7 @@ final class SharedKeySetLayout {
     }
 
     /** Emits {@code keys[from, to)} as unconditional; false when the last (largest) is not visible to every row. */
-    private static boolean emit(HeadLayout.Builder.Tile tile, int[] keys, int from, int to, boolean causal, long pLo) {
+    private static boolean emit(HeadLayoutBuilder.Tile tile, int[] keys, int from, int to, boolean causal, long pLo) {
         if (to > from) {
             if (causal && keys[to - 1] > pLo) {
                 return false;

@@ -1,7 +1,7 @@
 package dev.sparsa.patterns.topk;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
@@ -17,7 +17,7 @@ import dev.sparsa.tensor.Tensor;
  * <em>all</em> heads of that batch entry, with the {@link ForcedKeys}. One layout per batch entry.
  * Needs every score: as costly as dense attention in prefill; meant for decode.
  *
- * @throws IllegalArgumentException if {@code k < 0}, or {@code k == 0} with nothing forced
+ * <p>Throws {@link IllegalArgumentException} if {@code k < 0}, or {@code k == 0} with nothing forced
  */
 public final class TokenSelectVote extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int k;

@@ -1,7 +1,7 @@
 package dev.sparsa.patterns.topk;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.PlanContext;
@@ -16,7 +16,7 @@ import dev.sparsa.tensor.Tensor;
  * estimators are measured against, and the decode-time selection (one query row). Per (batch, query
  * head) slice.
  *
- * @throws IllegalArgumentException if {@code k < 0}, or {@code k == 0} with nothing forced
+ * <p>Throws {@link IllegalArgumentException} if {@code k < 0}, or {@code k == 0} with nothing forced
  */
 public final class TopKPerQuery extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     private final int k;

@@ -1,19 +1,18 @@
 package dev.sparsa.patterns.topk;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TokenSetEncoder;
 import dev.sparsa.patterns.support.TopSelect;
+import dev.sparsa.patterns.support.ScoringProvider;
+import dev.sparsa.patterns.support.ScoringSupport;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Tensor;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Top-k per query block: the rows of each query tile share one selected key set. Candidates are the
@@ -28,7 +27,7 @@ import jdk.incubator.vector.VectorSpecies;
  * </ul>
  * Ties go to the lower key. Memory O(N) scratch plus O(tiles · k).
  *
- * @throws IllegalArgumentException if {@code k < 0}, or {@code k == 0} with nothing forced
+ * <p>Throws {@link IllegalArgumentException} if {@code k < 0}, or {@code k == 0} with nothing forced
  */
 public final class TopKPerQueryBlock extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
     /** How keys are scored for a query tile. */
@@ -82,7 +81,7 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
                     }
                 }
             });
-        }, name());
+        }, name(), q, kt);
     }
 
     /** The shared selection of each query tile (sorted); also the estimator's oracle. */
@@ -195,8 +194,6 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         return scratch[1];
     }
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-
     /**
      * Query tiles scored together against each key panel: the key panels stream from memory once
      * per group (so a larger group moves fewer bytes), the group's queries and a panel pair stay in
@@ -260,30 +257,13 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         return TopSelect.top(score, n, k, null);
     }
 
-    // The vector loops live in small static methods: called once per tile, the JIT compiles them
-    // (with the vector intrinsics) early instead of running them in the interpreter's fallback.
+    private static final ScoringSupport SCANS = ScoringProvider.get();
 
     /**
-     * The maximum of {@code dots[at, at + n)}, or NaN if one is not finite (NaN or ±∞): one vector
-     * pass ({@code v − v} is NaN exactly for NaN and ±∞).
+     * The maximum of {@code dots[at, at + n)}, or NaN if one is not finite (NaN or ±∞), in one pass.
      */
     private static float maxIfFinite(float[] dots, int at, int n) {
-        FloatVector vmax = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        FloatVector bad = FloatVector.zero(F);
-        int i = 0;
-        for (int end = F.loopBound(n); i < end; i += F.length()) {
-            FloatVector v = FloatVector.fromArray(F, dots, at + i);
-            vmax = vmax.max(v);
-            bad = bad.add(v.sub(v));
-        }
-        float max = vmax.reduceLanes(VectorOperators.MAX);
-        float nonFinite = bad.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            float v = dots[at + i];
-            max = Math.max(max, v);
-            nonFinite += v - v;
-        }
-        return nonFinite == 0f ? max : Float.NaN;
+        return SCANS.maxIfFinite(dots, at, n);
     }
 
     /**

@@ -4,6 +4,7 @@ import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.BlockClass;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 
 /**
@@ -79,7 +80,7 @@ final class ExactVerticalSlashLayout {
     }
 
     private HeadLayout build() {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, p);
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nk = ctx.keyLength();
@@ -93,7 +94,7 @@ final class ExactVerticalSlashLayout {
             long pLo = (long) start + ctx.queryOffset();
             long pHi = pLo + count - 1;
             long lastKey = Plans.lastVisibleKey(ctx, start + count - 1);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             // the band's blocks
             int nt = 0;
             if (banded() && nk > 0) {
@@ -172,10 +173,10 @@ final class ExactVerticalSlashLayout {
     }
 
     /** Row {@code r}'s slash keys outside the band and the irregular columns its tile left out. */
-    private void irregularRow(HeadLayout.Builder b, int r, int[] irregular, int ni) {
+    private void irregularRow(HeadLayoutBuilder b, int r, int[] irregular, int ni) {
         long pos = (long) r + ctx.queryOffset();
         long last = Plans.lastVisibleKey(ctx, r);
-        HeadLayout.Builder.Tile t = null;
+        HeadLayoutBuilder.Tile t = null;
         // diagonals descending give keys ascending
         for (int i = diagonals.length - 1; i >= 0; i--) {
             if (i >= runLo && i <= runHi) {

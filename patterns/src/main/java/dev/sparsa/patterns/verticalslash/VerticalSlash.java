@@ -1,9 +1,11 @@
 package dev.sparsa.patterns.verticalslash;
 
 import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.blocksparse.BlockLists;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import java.util.Arrays;
@@ -14,7 +16,7 @@ import java.util.Arrays;
  * 0 is the main diagonal), the same for every head, in either {@link VsSemantics}. The estimator
  * {@link VerticalSlashEstimator} chooses the sets from Q and K; both compile through {@link #layout}.
  *
- * @throws IllegalArgumentException if a set is null or a column is negative
+ * <p>Throws {@link IllegalArgumentException} if a set is null or a column is negative
  */
 public final class VerticalSlash implements Pattern {
     private final int[] columns;
@@ -57,7 +59,61 @@ public final class VerticalSlash implements Pattern {
         if (semantics == VsSemantics.EXACT) {
             return ExactVerticalSlashLayout.build(ctx, Arrays.copyOf(columns, nCols), diagonals);
         }
-        HeadLayout.Builder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        return semantics == VsSemantics.BLOCK_EXPANDED
+                ? minferenceRanges(ctx, Arrays.copyOf(columns, nCols), diagonals)
+                : gridBlocks(ctx, columns, nCols, diagonals);
+    }
+
+    /**
+     * {@link VsSemantics#BLOCK_EXPANDED}: per tile, the merged {@code T}-key ranges of the diagonals
+     * and the columns outside them, as MInference's {@code convert_vertical_slash_indexes} builds
+     * them. O(tiles × (diagonals + columns)).
+     */
+    private static HeadLayout minferenceRanges(PlanContext ctx, int[] columns, int[] diagonals) {
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        int rows = ctx.geometry().tileRows();
+        int cols = ctx.geometry().blockCols();
+        int nk = ctx.keyLength();
+        long[] starts = new long[diagonals.length];
+        long[] ends = new long[diagonals.length];
+        for (int start = 0; start < ctx.queryLength(); start += rows) {
+            int count = Math.min(rows, ctx.queryLength() - start);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
+            long end = (long) start + ctx.queryOffset() + rows; // E: the tile's end as if it were full
+            long limit = Math.min(nk, Plans.lastVisibleKey(ctx, start + count - 1) + 1);
+            int ranges = 0;
+            for (int i = diagonals.length - 1; i >= 0; i--) { // largest offset first
+                if (diagonals[i] >= end) {
+                    continue;
+                }
+                long e = Math.max(end - diagonals[i], rows);
+                if (ranges == 0 || e > ends[ranges - 1] + rows) {
+                    starts[ranges] = e - rows;
+                    ends[ranges++] = e;
+                } else if (e > ends[ranges - 1]) {
+                    ends[ranges - 1] += rows;
+                }
+            }
+            for (int i = 0; i < ranges; i++) {
+                BlockLists.emitRange(t, Math.max(0, starts[i]), Math.min(limit, ends[i]), cols, nk);
+            }
+            long columnEnd = ranges == 0 ? limit : Math.min(limit, ends[ranges - 1]);
+            for (int i = 0, r = 0; i < columns.length && columns[i] < columnEnd; i++) {
+                while (r < ranges && ends[r] <= columns[i]) {
+                    r++;
+                }
+                if (r == ranges || columns[i] < starts[r]) {
+                    t.gather(columns[i]);
+                }
+            }
+            t.end();
+        }
+        return b.build();
+    }
+
+    /** {@link VsSemantics#GRID_EXPANDED}: the grid blocks the diagonals touch, and the columns outside them. */
+    private static HeadLayout gridBlocks(PlanContext ctx, int[] columns, int nCols, int[] diagonals) {
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nb = ctx.keyBlocks();
@@ -65,7 +121,7 @@ public final class VerticalSlash implements Pattern {
         int[] touched = new int[nb];
         for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             long pLo = (long) start + ctx.queryOffset();
             long pHi = pLo + count - 1;
             long lastKey = Plans.lastVisibleKey(ctx, start + count - 1);

@@ -1,7 +1,7 @@
 package dev.sparsa.patterns.verticalslash;
 
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
@@ -27,7 +27,7 @@ import dev.sparsa.tensor.Tensor;
  * The sets then compile in the chosen {@link VsSemantics}. Cost O(lastQueries · N · headDim) time,
  * O(N) memory per slice.
  *
- * @throws IllegalArgumentException if a budget is &lt; 1, {@code lastQueries < 1}, a forced count is
+ * <p>Throws {@link IllegalArgumentException} if a budget is &lt; 1, {@code lastQueries < 1}, a forced count is
  *     negative or the scale is not NaN or positive
  */
 public final class VerticalSlashEstimator extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
@@ -76,7 +76,7 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
             Selection s = select(ctx, Vectors.rows(q, b, h, from, ctx.queryLength()), from,
                     KeyPanels.of(k, b, ctx.shape().kvHeadOf(h)));
             return VerticalSlash.layout(ctx, s.columns(), s.diagonals(), semantics);
-        }, name());
+        }, name(), q, k);
     }
 
     /** The estimator on one slice ({@code q}, {@code k} flat {@code [seq · headDim]}); also its own oracle. */

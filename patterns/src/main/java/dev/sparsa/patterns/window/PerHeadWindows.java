@@ -13,7 +13,7 @@ import java.util.Arrays;
  * {@code window_h = max(1, round(α_h + β_h · N))} where {@code N} is the key length of the call.
  * Heads with equal windows share one layout.
  *
- * @throws IllegalArgumentException if a table is empty, a window is &lt; 1, α and β differ in length,
+ * <p>Throws {@link IllegalArgumentException} if a table is empty, a window is &lt; 1, α and β differ in length,
  *     a β is negative or the table's length differs from the context's query heads (at plan time)
  */
 public final class PerHeadWindows implements Pattern {

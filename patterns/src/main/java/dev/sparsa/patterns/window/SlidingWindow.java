@@ -6,6 +6,7 @@ import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TokenSetEncoder;
 import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import java.util.List;
@@ -22,7 +23,7 @@ import java.util.List;
  * band and the sinks touch: O(N · (window + sinks) / blockCols) blocks. With dense last rows it goes
  * through {@link TokenSetEncoder}.
  *
- * @throws IllegalArgumentException if {@code window < 1}, {@code sinks < 0} or {@code denseLastRows < 0}
+ * <p>Throws {@link IllegalArgumentException} if {@code window < 1}, {@code sinks < 0} or {@code denseLastRows < 0}
  */
 public record SlidingWindow(int window, int sinks, int denseLastRows) implements Pattern {
 
@@ -113,7 +114,7 @@ public record SlidingWindow(int window, int sinks, int denseLastRows) implements
             return null;
         }
         ElementPredicate p = predicate(ctx);
-        HeadLayout.Builder b = HeadLayout.builder(ctx, p);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, p);
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nq = ctx.queryLength();
@@ -122,7 +123,7 @@ public record SlidingWindow(int window, int sinks, int denseLastRows) implements
         for (int start = 0; start < nq; ) {
             int end = start < boundary ? Math.min(boundary, start + rows) : Math.min(nq, start + rows);
             int count = end - start;
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             long qLo = (long) start + ctx.queryOffset();
             long qHi = qLo + count - 1;
             long kHi = Math.min(nk - 1L, qHi);
@@ -158,13 +159,13 @@ public record SlidingWindow(int window, int sinks, int denseLastRows) implements
      * first {@code sinks} keys touch, classified by {@code predicate}.
      */
     public static HeadLayout bandLayout(PlanContext ctx, ElementPredicate predicate, long lo, long hi, int sinks) {
-        HeadLayout.Builder b = HeadLayout.builder(ctx, predicate);
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, predicate);
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         int nk = ctx.keyLength();
         for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
-            HeadLayout.Builder.Tile t = b.tile(start, count);
+            HeadLayoutBuilder.Tile t = b.tile(start, count);
             if (nk > 0) {
                 long qLo = (long) start + ctx.queryOffset();
                 long qHi = qLo + count - 1;

@@ -10,7 +10,7 @@ import dev.sparsa.plan.SparsePlan;
  * (2·radius + 1 keys away from the edges), under the context's causality (causal contexts keep
  * only the past half). The local attention of Longformer and of encoder models.
  *
- * @throws IllegalArgumentException if {@code radius < 0}
+ * <p>Throws {@link IllegalArgumentException} if {@code radius < 0}
  */
 public record SymmetricWindow(int radius) implements Pattern {
     public SymmetricWindow {

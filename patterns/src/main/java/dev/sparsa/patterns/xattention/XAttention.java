@@ -1,9 +1,9 @@
 package dev.sparsa.patterns.xattention;
 
+import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.blocksparse.BlockLists;
 import dev.sparsa.patterns.support.Checks;
-import dev.sparsa.patterns.support.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.Vectors;
@@ -40,7 +40,7 @@ import java.util.Arrays;
  * Cost: {@code Nq · Nk · headDim / S} multiply-adds per slice (half when causal) and one exponential
  * per (query group, key group); memory O(Nk / S) per query block.
  *
- * @throws IllegalArgumentException if {@code blockSize < 1}, {@code stride} does not divide it, or
+ * <p>Throws {@link IllegalArgumentException} if {@code blockSize < 1}, {@code stride} does not divide it, or
  *     {@code threshold} is outside (0, 1]
  */
 public final class XAttention extends DataDependentPattern implements EstimatorCost {
@@ -72,7 +72,7 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
         return Plans.perSliceParallel(ctx, (b, h) -> {
             int[][] lists = select(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
             return BlockLists.compile(ctx, blockSize, blockSize, qb -> lists[qb]);
-        }, name());
+        }, name(), q, k);
     }
 
     /**
@@ -83,17 +83,25 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
         int d = ctx.shape().headDim();
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
-        int width = stride * d;
-        int qGroups = (nq + stride - 1) / stride;
-        int kGroups = (nk + stride - 1) / stride;
-        int qBlocks = (nq + blockSize - 1) / blockSize;
-        int kBlocks = (nk + blockSize - 1) / blockSize;
+        int qGroups = Checks.groups(nq, stride);
+        int kGroups = Checks.groups(nk, stride);
+        int qBlocks = Checks.groups(nq, blockSize);
+        int kBlocks = Checks.groups(nk, blockSize);
         int perBlock = blockSize / stride;
         int[][] out = new int[qBlocks][];
-        if (kGroups == 0) {
+        if (kGroups == 0 || qGroups == 0) {
             Arrays.fill(out, new int[0]);
             return out;
         }
+        if (qGroups == 1 && kGroups == 1) {
+            // a stride past both sequences: one group each, so the reshaped rows (stride · d wide,
+            // which may not fit in memory) are not needed; the softmax over one score is 1
+            double[] mass = {visibleGroups(ctx, 0, 1, ctx.queryOffset()) == 0 ? 0 : oneGroupFinite(q, k, nq, nk, d) ? 1
+                    : Double.NaN};
+            out[0] = anyVisible(ctx, 0) ? keep(mass, 1, ctx.causal(), 0) : new int[0];
+            return out;
+        }
+        int width = stride * d; // stride < max(nq, nk) here, so this fits
         // reshaped queries (rows reversed within a group) and keys, zero where the sequence ends
         float[] qr = new float[qGroups * width];
         for (int i = 0; i < qGroups; i++) {
@@ -152,12 +160,43 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
                 int qb = qb0 + bi;
                 long firstPos = (long) qb * blockSize + offset;
                 int diag = (int) Math.max(0, Math.min(kBlocks - 1, Math.floorDiv(firstPos, blockSize)));
-                boolean anyVisible = !ctx.causal()
-                        || Plans.lastVisibleKey(ctx, Math.min(nq - 1, (qb + 1) * blockSize - 1)) >= 0;
-                out[qb] = anyVisible ? keep(mass[bi], kBlocks, ctx.causal(), diag) : new int[0];
+                out[qb] = anyVisible(ctx, qb) ? keep(mass[bi], kBlocks, ctx.causal(), diag) : new int[0];
             }
         }
         return out;
+    }
+
+    /** Whether some row of query block {@code qb} may see a key. */
+    private boolean anyVisible(PlanContext ctx, int qb) {
+        int lastRow = (int) Math.min(ctx.queryLength() - 1L, ((long) qb + 1) * blockSize - 1);
+        return !ctx.causal() || Plans.lastVisibleKey(ctx, lastRow) >= 0;
+    }
+
+    /**
+     * Whether the antidiagonal score of the only query group and the only key group is finite: the
+     * zero-padded product of the general case is a fused multiply-add chain whose padding terms add
+     * nothing unless a value is infinite or NaN, so it is finite when every row present is finite and
+     * the chain over the positions where both a query and a key are present is.
+     */
+    private boolean oneGroupFinite(float[] q, float[] k, int nq, int nk, int d) {
+        for (int i = 0; i < nq * d; i++) {
+            if (!Float.isFinite(q[i])) {
+                return false;
+            }
+        }
+        for (int i = 0; i < nk * d; i++) {
+            if (!Float.isFinite(k[i])) {
+                return false;
+            }
+        }
+        float acc = 0;
+        for (long s = Math.max(0, (long) stride - nq); s < nk; s++) {
+            int qRow = (int) (stride - 1 - s);
+            for (int x = 0; x < d; x++) {
+                acc = Math.fma(q[qRow * d + x], k[(int) s * d + x], acc);
+            }
+        }
+        return Float.isFinite(acc);
     }
 
     /** Visible key groups of query group {@code i}: {@code j·S ≤ i·S + offset}; all without causality. */

@@ -1,0 +1,149 @@
+package dev.sparsa.cli;
+
+import dev.sparsa.backend.AttentionBackend;
+import dev.sparsa.backend.Backends;
+import dev.sparsa.cli.fuzz.FuzzCase;
+import dev.sparsa.cli.fuzz.FuzzRunner;
+import dev.sparsa.cpu.CpuBackend;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.function.IntFunction;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code sparsa fuzz --cases N --seed S}: random shapes, dtypes, layouts, patterns and parameters
+ * (edges included), each checked against the fp64 oracle and, where short, the pattern's own
+ * definition ({@link FuzzRunner}). Progress on stderr, the summary and every failing case (with the
+ * seed that replays it alone) on stdout; exit status 1 when a case failed.
+ */
+@Command(name = "fuzz", mixinStandardHelpOptions = true,
+        description = "Check random problems (shapes, dtypes, layouts, patterns, parameters, non-finite inputs) against "
+                + "the fp64 oracle and the patterns' definitions.")
+final class FuzzCommand implements Callable<Integer> {
+
+    @Option(names = "--cases", description = "How many cases (default ${DEFAULT-VALUE}).", defaultValue = "1000")
+    long cases;
+
+    @Option(names = "--seed", description = "Seed of the run (default ${DEFAULT-VALUE}).", defaultValue = "1")
+    long seed;
+
+    @Option(names = "--case-seed", description = "Run only the case of this seed (as printed with a failure).")
+    Long caseSeed;
+
+    @Option(names = "--backend", description = "cpu or cuda (default ${DEFAULT-VALUE}); cases a backend does not run are"
+            + " counted as skipped; with cuda, tilings and head dims are drawn from those the CUDA kernels cover"
+            + " (--max-dim does not apply).", defaultValue = "cpu")
+    String backend;
+
+    @Option(names = "--max-length", description = "Longest query and key lengths drawn, about (default ${DEFAULT-VALUE}).",
+            defaultValue = "100")
+    int maxLength;
+
+    @Option(names = "--max-dim", description = "Largest head dim drawn (default ${DEFAULT-VALUE}).", defaultValue = "256")
+    int maxDim;
+
+    @Option(names = "--show", description = "Print at most this many failing cases (default ${DEFAULT-VALUE}).",
+            defaultValue = "50")
+    int show;
+
+    private final PrintStream stdout;
+    private final PrintStream err;
+
+    FuzzCommand(PrintStream stdout, PrintStream err) {
+        this.stdout = stdout;
+        this.err = err;
+    }
+
+    /** The seed of case {@code i} of a run: each case replays alone from it. */
+    static long caseSeed(long runSeed, long i) {
+        return new SplittableRandom(runSeed * 0x9E3779B97F4A7C15L + i).nextLong();
+    }
+
+    @Override
+    public Integer call() {
+        if (cases < 1) {
+            throw new IllegalArgumentException("--cases: must be >= 1, got " + cases);
+        }
+        if (maxLength < 1 || maxDim < 8 || maxDim % 8 != 0) {
+            throw new IllegalArgumentException("--max-length, --max-dim: need a length >= 1 and a dim that is a multiple of 8,"
+                    + " got " + maxLength + " and " + maxDim);
+        }
+        FuzzRunner runner = runner(backend);
+        long n = caseSeed != null ? 1 : cases;
+        Map<FuzzRunner.Verdict, Long> counts = new EnumMap<>(FuzzRunner.Verdict.class);
+        for (FuzzRunner.Verdict v : FuzzRunner.Verdict.values()) {
+            counts.put(v, 0L);
+        }
+        List<String> failures = new ArrayList<>();
+        Map<String, Long> refusals = new java.util.TreeMap<>();
+        long started = System.nanoTime();
+        long lastReport = started;
+        err.println("sparsa fuzz: " + n + " case(s), seed " + seed + ", backend " + backend + ", lengths up to about "
+                + maxLength + ", head dims up to " + maxDim);
+        for (long i = 0; i < n; i++) {
+            long cs = caseSeed != null ? caseSeed : caseSeed(seed, i);
+            FuzzCase c = FuzzCase.random(new SplittableRandom(cs), maxLength, maxDim, backend.equals("cuda"));
+            FuzzRunner.Outcome o = runner.run(c);
+            counts.merge(o.verdict(), 1L, Long::sum);
+            if (o.verdict() == FuzzRunner.Verdict.REFUSED) {
+                refusals.merge(o.detail().substring(0, Math.max(0, o.detail().indexOf(':'))), 1L, Long::sum);
+            }
+            if (o.verdict() == FuzzRunner.Verdict.FAILED) {
+                String line = "FAIL --case-seed " + cs + " --max-length " + maxLength + " --max-dim " + maxDim + " " + c + ": "
+                        + o.detail();
+                if (failures.size() < show) {
+                    failures.add(line);
+                }
+                err.println(line);
+            }
+            long now = System.nanoTime();
+            if (now - lastReport > 10_000_000_000L || i + 1 == n) {
+                lastReport = now;
+                err.printf("sparsa fuzz: %d/%d cases, %d failed, %.0f s%n", i + 1, n, counts.get(FuzzRunner.Verdict.FAILED),
+                        (now - started) / 1e9);
+            }
+        }
+        stdout.printf("fuzz: %d cases (seed %d, backend %s, --max-length %d --max-dim %d): %d passed, %d refused by a"
+                        + " pattern (documented), %d skipped by the backend, %d failed, %.0f s%n", n, seed, backend, maxLength,
+                maxDim, counts.get(FuzzRunner.Verdict.PASSED), counts.get(FuzzRunner.Verdict.REFUSED),
+                counts.get(FuzzRunner.Verdict.SKIPPED), counts.get(FuzzRunner.Verdict.FAILED),
+                (System.nanoTime() - started) / 1e9);
+        if (!refusals.isEmpty()) {
+            stdout.println("refused, by argument: " + refusals);
+        }
+        failures.forEach(stdout::println);
+        return counts.get(FuzzRunner.Verdict.FAILED) == 0 ? 0 : 1;
+    }
+
+    private static FuzzRunner runner(String backend) {
+        switch (backend) {
+            case "cpu" -> {
+                CpuBackend[] byThreads = new CpuBackend[4];
+                IntFunction<AttentionBackend> cpu = t -> {
+                    synchronized (byThreads) {
+                        if (byThreads[t] == null) {
+                            byThreads[t] = new CpuBackend(t);
+                        }
+                        return byThreads[t];
+                    }
+                };
+                return new FuzzRunner(cpu, true);
+            }
+            case "cuda" -> {
+                AttentionBackend cuda = Backends.get("cuda");
+                if (!cuda.availability().available()) {
+                    throw new IllegalArgumentException("--backend: cuda is not available here: "
+                            + cuda.availability().reason());
+                }
+                return new FuzzRunner(t -> cuda, false);
+            }
+            default -> throw new IllegalArgumentException("--backend: cpu or cuda, got " + backend);
+        }
+    }
+}

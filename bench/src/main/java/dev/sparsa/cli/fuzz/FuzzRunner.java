@@ -1,0 +1,297 @@
+package dev.sparsa.cli.fuzz;
+
+import dev.sparsa.backend.AttentionBackend;
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.reference.ReferenceAttention;
+import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import java.util.SplittableRandom;
+import java.util.function.IntFunction;
+
+/**
+ * Runs one {@link FuzzCase} and checks everything that must hold:
+ * <ul>
+ *   <li>planning either succeeds or refuses the parameters with an {@link IllegalArgumentException}
+ *       that says why (nothing else may escape: no index error, no overflow, no stack overflow);
+ *   <li>the plan's token set: every admitted key lies in {@code [0, keyLength)}, is admitted once, is
+ *       causal when the call is, the counts add up to {@code pairsAdmitted}, and, where the pattern's
+ *       definition is written down ({@link PatternSpecs}), equals it pair by pair;
+ *   <li>the kernel against the fp64 oracle of the plan: the tolerance of the input type on every
+ *       slice, the LSE within 1e-4 (f32) or 1e-2, empty rows exactly 0 and −∞, no NaN; with a planted
+ *       NaN or infinity, the rows the oracle makes NaN are NaN and the others still meet the tolerance;
+ *   <li>the same bits with one worker as with several (backends that take a thread count).
+ * </ul>
+ */
+public final class FuzzRunner {
+    /** What a case came to. */
+    public enum Verdict { PASSED, REFUSED, SKIPPED, FAILED }
+
+    /** A verdict and, for FAILED, REFUSED or SKIPPED, why. */
+    public record Outcome(Verdict verdict, String detail) {
+        static Outcome passed() {
+            return new Outcome(Verdict.PASSED, "");
+        }
+    }
+
+    private final IntFunction<AttentionBackend> backendWithThreads;
+    private final boolean threadsMatter;
+
+    /**
+     * @param backendWithThreads the backend under test with the given number of workers
+     * @param threadsMatter      whether to compare one worker's bits with several's
+     */
+    public FuzzRunner(IntFunction<AttentionBackend> backendWithThreads, boolean threadsMatter) {
+        this.backendWithThreads = backendWithThreads;
+        this.threadsMatter = threadsMatter;
+    }
+
+    public Outcome run(FuzzCase c) {
+        try {
+            return check(c);
+        } catch (Throwable t) {
+            return new Outcome(Verdict.FAILED, "threw " + t + at(t));
+        }
+    }
+
+    private static String at(Throwable t) {
+        StackTraceElement[] st = t.getStackTrace();
+        return st.length == 0 ? "" : " at " + st[0];
+    }
+
+    private Outcome check(FuzzCase c) {
+        AttentionShape shape = c.shape();
+        Options options = c.options();
+        PlanContext ctx = PlanContext.of(shape, options);
+        Tensor[] qkv = inputs(c, shape);
+        PatternSpecs.Built built;
+        SparsePlan plan;
+        try {
+            built = PatternSpecs.build(c.pattern(), c.paramSeed(), ctx);
+            Pattern p = built.pattern();
+            plan = p.dataDependent() ? p.plan(ctx, qkv[0], qkv[1]) : p.plan(ctx);
+        } catch (IllegalArgumentException refused) {
+            String m = refused.getMessage();
+            if (m == null || m.isBlank() || !m.contains(":")) {
+                return new Outcome(Verdict.FAILED, "refused without saying which argument: " + refused);
+            }
+            return new Outcome(Verdict.REFUSED, m);
+        }
+        String tokens = checkTokens(plan, ctx, built.definition());
+        if (tokens != null) {
+            return new Outcome(Verdict.FAILED, tokens);
+        }
+        AttentionBackend backend = backendWithThreads.apply(c.threads());
+        String why = backend.refusal(shape, c.dtype(), plan.geometry());
+        if (why != null) {
+            return new Outcome(Verdict.SKIPPED, why);
+        }
+        Tensor[] run = forward(backend, plan, qkv, c, shape);
+        ReferenceResult ref = ReferenceAttention.plan(plan, qkv[0], qkv[1], qkv[2], options);
+        String numbers = c.nonFinite() == 0 ? checkNumbers(run, ref, c) : checkNonFinite(run, ref, c, shape);
+        if (numbers != null) {
+            return new Outcome(Verdict.FAILED, numbers);
+        }
+        if (threadsMatter && c.threads() > 1 && c.nonFinite() == 0) {
+            Tensor[] one = forward(backendWithThreads.apply(1), plan, qkv, c, shape);
+            if (!sameBits(one[0], run[0]) || (run[1] != null && !sameBits(one[1], run[1]))) {
+                return new Outcome(Verdict.FAILED, "one worker and " + c.threads() + " give different bits");
+            }
+        }
+        return Outcome.passed();
+    }
+
+    /** Q, K, V rounded to the case's dtype, with the planted non-finite value. */
+    private static Tensor[] inputs(FuzzCase c, AttentionShape s) {
+        SplittableRandom rnd = new SplittableRandom(c.dataSeed());
+        Tensor q = random(rnd, c, s.batch(), s.qHeads(), s.queryLength(), s.headDim(), 2);
+        Tensor k = random(rnd, c, s.batch(), s.kvHeads(), s.keyLength(), s.headDim(), 2);
+        Tensor v = random(rnd, c, s.batch(), s.kvHeads(), s.keyLength(), s.valueDim(), 1);
+        Tensor target = switch (c.nonFinite()) {
+            case 1 -> q;
+            case 2, 3 -> k;
+            case 4 -> v;
+            default -> null;
+        };
+        if (target != null && target.seqLen() > 0) {
+            float value = switch (c.nonFinite()) {
+                case 2 -> Float.POSITIVE_INFINITY;
+                case 3 -> Float.NEGATIVE_INFINITY;
+                default -> Float.NaN;
+            };
+            target.set(rnd.nextInt(target.batch()), rnd.nextInt(target.heads()), rnd.nextInt(target.seqLen()),
+                    rnd.nextInt(target.dim()), value);
+        }
+        return new Tensor[] {q, k, v};
+    }
+
+    private static Tensor random(SplittableRandom rnd, FuzzCase c, int b, int h, int n, int d, double amplitude) {
+        Tensor t = Tensor.allocate(c.dtype(), c.layout(), b, h, n, d);
+        float[] row = new float[d];
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < h; j++) {
+                for (int r = 0; r < n; r++) {
+                    for (int x = 0; x < d; x++) {
+                        row[x] = (float) ((rnd.nextDouble() * 2 - 1) * amplitude);
+                    }
+                    t.writeRow(i, j, r, row, 0);
+                }
+            }
+        }
+        return t;
+    }
+
+    /** Runs the backend into NaN-poisoned outputs (so an unwritten row cannot pass). */
+    private static Tensor[] forward(AttentionBackend backend, SparsePlan plan, Tensor[] qkv, FuzzCase c, AttentionShape s) {
+        DType outType = c.options().outputTypeFor(c.dtype());
+        Tensor out = Tensor.allocate(outType, c.layout(), s.batch(), s.qHeads(), s.queryLength(), s.valueDim());
+        Tensor lse = c.withLse() ? Tensor.allocate(DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1) : null;
+        for (int b = 0; b < s.batch(); b++) {
+            for (int h = 0; h < s.qHeads(); h++) {
+                for (int r = 0; r < s.queryLength(); r++) {
+                    out.fillRow(b, h, r, Float.NaN);
+                    if (lse != null) {
+                        lse.set(b, h, r, 0, Float.NaN);
+                    }
+                }
+            }
+        }
+        backend.forward(plan, qkv[0], qkv[1], qkv[2], out, lse, c.options().run());
+        return new Tensor[] {out, lse};
+    }
+
+    /** Token-set invariants, and the definition where there is one; null when all hold. */
+    private static String checkTokens(SparsePlan plan, PlanContext ctx, PatternSpecs.Definition def) {
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        long total = 0;
+        for (int b = 0; b < ctx.shape().batch(); b++) {
+            for (int h = 0; h < ctx.shape().qHeads(); h++) {
+                HeadLayout l = plan.layout(b, h);
+                java.util.BitSet[] rows = new java.util.BitSet[nq];
+                for (int r = 0; r < nq; r++) {
+                    rows[r] = new java.util.BitSet(nk);
+                }
+                String[] bad = new String[1];
+                for (int t = 0; t < l.tileCount(); t++) {
+                    for (int i = 0; i < l.rowCount(t); i++) {
+                        int r = l.row(t, i);
+                        l.forEachAdmittedKey(t, r, (k, w) -> {
+                            if (bad[0] != null) {
+                                return;
+                            }
+                            if (k < 0 || k >= nk) {
+                                bad[0] = "row " + r + " admits key " + k + " outside [0, " + nk + ")";
+                            } else if (rows[r].get(k)) {
+                                bad[0] = "row " + r + " admits key " + k + " twice";
+                            } else if (ctx.causal() && k > (long) r + ctx.queryOffset()) {
+                                bad[0] = "row " + r + " (position " + ((long) r + ctx.queryOffset()) + ") admits the later key " + k;
+                            } else {
+                                rows[r].set(k);
+                            }
+                        });
+                    }
+                }
+                if (bad[0] != null) {
+                    return "slice (" + b + ", " + h + "): " + bad[0];
+                }
+                for (int r = 0; r < nq; r++) {
+                    total += rows[r].cardinality();
+                    if (def == null) {
+                        continue;
+                    }
+                    for (int k = 0; k < nk; k++) {
+                        boolean want = def.admits(b, h, r, k);
+                        if (want != rows[r].get(k)) {
+                            return "slice (" + b + ", " + h + ") row " + r + " key " + k + ": the plan " + (rows[r].get(k)
+                                    ? "admits" : "omits") + " it, the definition " + (want ? "admits" : "omits") + " it";
+                        }
+                    }
+                }
+            }
+        }
+        if (total != plan.pairsAdmitted()) {
+            return "pairsAdmitted says " + plan.pairsAdmitted() + " but the tiles admit " + total;
+        }
+        return null;
+    }
+
+    private static double tolerance(DType t) {
+        return switch (t) {
+            case F32 -> 1e-5;
+            case F16 -> 2e-3;
+            case BF16 -> 1e-2;
+        };
+    }
+
+    private static String checkNumbers(Tensor[] run, ReferenceResult ref, FuzzCase c) {
+        double err = ref.maxRelativeError(run[0]);
+        double tol = tolerance(c.dtype());
+        if (!(err <= tol)) {
+            return "output error " + err + " over the tolerance " + tol;
+        }
+        if (run[1] != null) {
+            double lseErr = ref.maxLseError(run[1]);
+            double lseTol = c.dtype() == DType.F32 ? 1e-4 : 1e-2;
+            if (!(lseErr <= lseTol)) {
+                return "LSE error " + lseErr + " over " + lseTol;
+            }
+        }
+        return null;
+    }
+
+    /** With a planted non-finite value: NaN exactly where the oracle has NaN (V may spread within a chunk). */
+    private static String checkNonFinite(Tensor[] run, ReferenceResult ref, FuzzCase c, AttentionShape s) {
+        boolean mayGrow = c.nonFinite() == 4; // a NaN in V reaches every row sharing its chunk (0 · NaN)
+        double tol = 1e-4 + 10 * tolerance(c.dtype());
+        for (int b = 0; b < s.batch(); b++) {
+            for (int h = 0; h < s.qHeads(); h++) {
+                for (int r = 0; r < s.queryLength(); r++) {
+                    boolean refNaN = false;
+                    for (int d = 0; d < s.valueDim() && !refNaN; d++) {
+                        refNaN = Double.isNaN(ref.out(b, h, r, d));
+                    }
+                    boolean gotNaN = false;
+                    for (int d = 0; d < s.valueDim() && !gotNaN; d++) {
+                        gotNaN = Float.isNaN(run[0].get(b, h, r, d));
+                    }
+                    if (refNaN && !gotNaN) {
+                        return "row (" + b + ", " + h + ", " + r + ") meets a non-finite value but is not NaN";
+                    }
+                    if (gotNaN && !refNaN && !mayGrow) {
+                        return "row (" + b + ", " + h + ", " + r + ") is NaN but the oracle's is finite";
+                    }
+                    if (!gotNaN) {
+                        for (int d = 0; d < s.valueDim(); d++) {
+                            double diff = Math.abs(run[0].get(b, h, r, d) - ref.out(b, h, r, d));
+                            if (!(diff <= tol)) {
+                                return "row (" + b + ", " + h + ", " + r + ") element " + d + " off by " + diff;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    private static boolean sameBits(Tensor a, Tensor b) {
+        float[] x = a.toFloatArray();
+        float[] y = b.toFloatArray();
+        if (x.length != y.length) {
+            return false;
+        }
+        for (int i = 0; i < x.length; i++) {
+            if (Float.floatToRawIntBits(x[i]) != Float.floatToRawIntBits(y[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,89 @@
+package dev.sparsa.internal;
+
+import java.util.Arrays;
+
+/**
+ * A growable {@code int[]} (no boxing): the one list and pool type of the plan builders, the pattern
+ * encoders and the device upload. Not thread-safe.
+ */
+public final class IntList {
+    private int[] a = new int[16];
+    private int n;
+
+    public static IntList of(int first) {
+        IntList l = new IntList();
+        l.add(first);
+        return l;
+    }
+
+    public void add(int v) {
+        if (n == a.length) {
+            a = Arrays.copyOf(a, n * 2);
+        }
+        a[n++] = v;
+    }
+
+    /** Appends {@code src[from, to)}. */
+    public void addAll(int[] src, int from, int to) {
+        int m = to - from;
+        if (n + m > a.length) {
+            a = Arrays.copyOf(a, Math.max(n + m, a.length * 2));
+        }
+        System.arraycopy(src, from, a, n, m);
+        n += m;
+    }
+
+    /** Appends a whole block and returns the index of its first element (a pool of blocks). */
+    public int append(int[] block) {
+        int at = n;
+        addAll(block, 0, block.length);
+        return at;
+    }
+
+    /** Makes room for {@code more} appends without regrowing. */
+    public void reserve(int more) {
+        if ((long) n + more > a.length) {
+            a = Arrays.copyOf(a, (int) Math.min(Integer.MAX_VALUE - 8, (long) n + more));
+        }
+    }
+
+    /** Appends every element of another list. */
+    public void addAll(IntList other) {
+        addAll(other.a, 0, other.n);
+    }
+
+    public int get(int i) {
+        return a[i];
+    }
+
+    /** The backing array: elements {@code [0, size())} are the list's; valid until the next append. */
+    public int[] array() {
+        return a;
+    }
+
+    /** Empties the list, keeping its capacity; returns it. */
+    public IntList cleared() {
+        n = 0;
+        return this;
+    }
+
+    public int size() {
+        return n;
+    }
+
+    public int[] toArray() {
+        return Arrays.copyOf(a, n);
+    }
+
+    public int[] sortedDistinct() {
+        int[] s = toArray();
+        Arrays.sort(s);
+        int m = 0;
+        for (int i = 0; i < s.length; i++) {
+            if (m == 0 || s[m - 1] != s[i]) {
+                s[m++] = s[i];
+            }
+        }
+        return Arrays.copyOf(s, m);
+    }
+}

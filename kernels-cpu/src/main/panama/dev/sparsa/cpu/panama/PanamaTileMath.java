@@ -1,0 +1,745 @@
+package dev.sparsa.cpu.panama;
+
+import dev.sparsa.cpu.KernelFlavour;
+import dev.sparsa.cpu.SoftCapArithmetic;
+import dev.sparsa.cpu.TileMath;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The Vector API tile arithmetic. Loaded only by name through the CPU backend's provider (after
+ * {@code dev.sparsa.internal.VectorModule} found {@code jdk.incubator.vector}), so that no class
+ * outside this package touches the Vector API; its constructor declines (throws {@link
+ * UnsupportedOperationException}) when the vectors would be too narrow to pay.
+ *
+ * <p>The species is a static final, chosen once per JVM: the platform's preferred width, or the
+ * width forced by {@code -Dsparsa.cpu.vectorBits=128|256|512} (tests use it to cover the 256- and
+ * 512-bit code on one machine). Every loop uses that one species; no widths are mixed.
+ *
+ * <p>Micro-kernels: Q·Kᵀ keeps rows along lanes ({@code qT} is transposed once per tile), so each
+ * step broadcasts one key element and fuses it into 4 keys × 2 row-vectors = 8 independent
+ * accumulators; P·V broadcasts one probability per row and fuses it into 4 rows × 2 column-vectors.
+ * Tails (an odd row-vector, fewer than 4 keys or rows, an odd column-vector) run in smaller
+ * kernels of the same arithmetic, so a row's result never depends on which kernel handled it.
+ */
+public final class PanamaTileMath implements TileMath {
+    /** The species every loop uses. */
+    public static final VectorSpecies<Float> F = floatSpecies();
+    /** Its f32 lane count. */
+    public static final int L = F.length();
+    private static final VectorSpecies<Integer> I = F.withLanes(int.class);
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class,
+            VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 2)));
+
+    /**
+     * The arithmetic at the chosen width.
+     *
+     * @throws UnsupportedOperationException when the vectors are too narrow to pay or the forced
+     *     width is not one of 128, 256, 512
+     */
+    public PanamaTileMath() {
+        if (L < 4) {
+            throw new UnsupportedOperationException("the preferred f32 vector has only " + L
+                    + " lane(s); the scalar kernel is as fast");
+        }
+        if (S.length() != L) {
+            throw new UnsupportedOperationException("no " + L + "-lane short vector for bf16 widening at "
+                    + F.vectorBitSize() + " bits");
+        }
+    }
+
+    private static VectorSpecies<Float> floatSpecies() {
+        String bits = System.getProperty(TileMath.VECTOR_BITS_PROPERTY);
+        if (bits == null || bits.isBlank()) {
+            return FloatVector.SPECIES_PREFERRED;
+        }
+        return switch (bits.trim()) {
+            case "128" -> FloatVector.SPECIES_128;
+            case "256" -> FloatVector.SPECIES_256;
+            case "512" -> FloatVector.SPECIES_512;
+            default -> throw new UnsupportedOperationException("-D" + TileMath.VECTOR_BITS_PROPERTY + "="
+                    + bits + " is not one of 128, 256, 512");
+        };
+    }
+
+    @Override
+    public KernelFlavour flavour() {
+        return KernelFlavour.VECTOR;
+    }
+
+    @Override
+    public String description() {
+        return "vector " + F.vectorBitSize() + "-bit (" + L + " f32 lanes, jdk.incubator.vector)";
+    }
+
+    @Override
+    public int lanes() {
+        return L;
+    }
+
+    // ---------------------------------------------------------------- Q·Kᵀ
+
+    @Override
+    public void scores(float[] qT, int ldQ, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS) {
+        int r = 0;
+        for (; r + 2 * L <= rowsPad; r += 2 * L) {
+            int j = 0;
+            for (; j + 6 <= n; j += 6) {
+                scores6x2(qT, ldQ, r, k, kOff, dim, j, s, ldS);
+            }
+            for (; j + 4 <= n; j += 4) {
+                scores4x2(qT, ldQ, r, k, kOff, dim, j, s, ldS);
+            }
+            for (; j < n; j++) {
+                scores1x2(qT, ldQ, r, k, kOff, dim, j, s, ldS);
+            }
+        }
+        for (; r < rowsPad; r += L) {
+            int j = 0;
+            for (; j + 4 <= n; j += 4) {
+                scores4x1(qT, ldQ, r, k, kOff, dim, j, s, ldS);
+            }
+            for (; j < n; j++) {
+                scores1x1(qT, ldQ, r, k, kOff, dim, j, s, ldS);
+            }
+        }
+    }
+
+    private static void scores4x2(float[] qT, int ldQ, int r, float[] k, int[] kOff, int dim, int j, float[] s,
+                                  int ldS) {
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
+        FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
+        FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+        int k0 = kOff[j];
+        int k1 = kOff[j + 1];
+        int k2 = kOff[j + 2];
+        int k3 = kOff[j + 3];
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            FloatVector q0 = FloatVector.fromArray(F, qT, qi);
+            FloatVector q1 = FloatVector.fromArray(F, qT, qi + L);
+            FloatVector b = FloatVector.broadcast(F, k[k0 + d]);
+            a00 = q0.fma(b, a00);
+            a01 = q1.fma(b, a01);
+            b = FloatVector.broadcast(F, k[k1 + d]);
+            a10 = q0.fma(b, a10);
+            a11 = q1.fma(b, a11);
+            b = FloatVector.broadcast(F, k[k2 + d]);
+            a20 = q0.fma(b, a20);
+            a21 = q1.fma(b, a21);
+            b = FloatVector.broadcast(F, k[k3 + d]);
+            a30 = q0.fma(b, a30);
+            a31 = q1.fma(b, a31);
+        }
+        int o = j * ldS + r;
+        a00.intoArray(s, o);
+        a01.intoArray(s, o + L);
+        o += ldS;
+        a10.intoArray(s, o);
+        a11.intoArray(s, o + L);
+        o += ldS;
+        a20.intoArray(s, o);
+        a21.intoArray(s, o + L);
+        o += ldS;
+        a30.intoArray(s, o);
+        a31.intoArray(s, o + L);
+    }
+
+    private static void scores6x2(float[] qT, int ldQ, int r, float[] k, int[] kOff, int dim, int j, float[] s,
+                                  int ldS) {
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
+        FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
+        FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+        FloatVector a40 = FloatVector.zero(F), a41 = FloatVector.zero(F);
+        FloatVector a50 = FloatVector.zero(F), a51 = FloatVector.zero(F);
+        int k0 = kOff[j];
+        int k1 = kOff[j + 1];
+        int k2 = kOff[j + 2];
+        int k3 = kOff[j + 3];
+        int k4 = kOff[j + 4];
+        int k5 = kOff[j + 5];
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            FloatVector q0 = FloatVector.fromArray(F, qT, qi);
+            FloatVector q1 = FloatVector.fromArray(F, qT, qi + L);
+            FloatVector b = FloatVector.broadcast(F, k[k0 + d]);
+            a00 = q0.fma(b, a00);
+            a01 = q1.fma(b, a01);
+            b = FloatVector.broadcast(F, k[k1 + d]);
+            a10 = q0.fma(b, a10);
+            a11 = q1.fma(b, a11);
+            b = FloatVector.broadcast(F, k[k2 + d]);
+            a20 = q0.fma(b, a20);
+            a21 = q1.fma(b, a21);
+            b = FloatVector.broadcast(F, k[k3 + d]);
+            a30 = q0.fma(b, a30);
+            a31 = q1.fma(b, a31);
+            b = FloatVector.broadcast(F, k[k4 + d]);
+            a40 = q0.fma(b, a40);
+            a41 = q1.fma(b, a41);
+            b = FloatVector.broadcast(F, k[k5 + d]);
+            a50 = q0.fma(b, a50);
+            a51 = q1.fma(b, a51);
+        }
+        int o = j * ldS + r;
+        a00.intoArray(s, o);
+        a01.intoArray(s, o + L);
+        o += ldS;
+        a10.intoArray(s, o);
+        a11.intoArray(s, o + L);
+        o += ldS;
+        a20.intoArray(s, o);
+        a21.intoArray(s, o + L);
+        o += ldS;
+        a30.intoArray(s, o);
+        a31.intoArray(s, o + L);
+        o += ldS;
+        a40.intoArray(s, o);
+        a41.intoArray(s, o + L);
+        o += ldS;
+        a50.intoArray(s, o);
+        a51.intoArray(s, o + L);
+    }
+
+    private static void scores1x2(float[] qT, int ldQ, int r, float[] k, int[] kOff, int dim, int j, float[] s,
+                                  int ldS) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        int k0 = kOff[j];
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            FloatVector b = FloatVector.broadcast(F, k[k0 + d]);
+            a0 = FloatVector.fromArray(F, qT, qi).fma(b, a0);
+            a1 = FloatVector.fromArray(F, qT, qi + L).fma(b, a1);
+        }
+        int o = j * ldS + r;
+        a0.intoArray(s, o);
+        a1.intoArray(s, o + L);
+    }
+
+    private static void scores4x1(float[] qT, int ldQ, int r, float[] k, int[] kOff, int dim, int j, float[] s,
+                                  int ldS) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int k0 = kOff[j];
+        int k1 = kOff[j + 1];
+        int k2 = kOff[j + 2];
+        int k3 = kOff[j + 3];
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            FloatVector q = FloatVector.fromArray(F, qT, qi);
+            a0 = q.fma(FloatVector.broadcast(F, k[k0 + d]), a0);
+            a1 = q.fma(FloatVector.broadcast(F, k[k1 + d]), a1);
+            a2 = q.fma(FloatVector.broadcast(F, k[k2 + d]), a2);
+            a3 = q.fma(FloatVector.broadcast(F, k[k3 + d]), a3);
+        }
+        int o = j * ldS + r;
+        a0.intoArray(s, o);
+        a1.intoArray(s, o + ldS);
+        a2.intoArray(s, o + 2 * ldS);
+        a3.intoArray(s, o + 3 * ldS);
+    }
+
+    private static void scores1x1(float[] qT, int ldQ, int r, float[] k, int[] kOff, int dim, int j, float[] s,
+                                  int ldS) {
+        FloatVector a = FloatVector.zero(F);
+        int k0 = kOff[j];
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            a = FloatVector.fromArray(F, qT, qi).fma(FloatVector.broadcast(F, k[k0 + d]), a);
+        }
+        a.intoArray(s, j * ldS + r);
+    }
+
+    // ---------------------------------------------------------------- Q·Kᵀ, narrow form
+
+    /**
+     * Dot products along the head dimension: four keys at a time per row, each a chain of fused
+     * multiply-adds over the full vectors of the dimension then a masked tail, reduced across lanes.
+     */
+    @Override
+    public void scoresByRow(float[] q, int rows, float[] k, int[] kOff, int dim, int n, float[] s, int ldR) {
+        int full = dim - dim % L;
+        VectorMask<Float> tail = F.indexInRange(full, dim);
+        for (int r = 0; r < rows; r++) {
+            int qo = r * dim;
+            int o = r * ldR;
+            int j = 0;
+            for (; j + 4 <= n; j += 4) {
+                int k0 = kOff[j];
+                int k1 = kOff[j + 1];
+                int k2 = kOff[j + 2];
+                int k3 = kOff[j + 3];
+                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+                FloatVector a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+                for (int d = 0; d < full; d += L) {
+                    FloatVector x = FloatVector.fromArray(F, q, qo + d);
+                    a0 = x.fma(FloatVector.fromArray(F, k, k0 + d), a0);
+                    a1 = x.fma(FloatVector.fromArray(F, k, k1 + d), a1);
+                    a2 = x.fma(FloatVector.fromArray(F, k, k2 + d), a2);
+                    a3 = x.fma(FloatVector.fromArray(F, k, k3 + d), a3);
+                }
+                if (full < dim) {
+                    FloatVector x = FloatVector.fromArray(F, q, qo + full, tail);
+                    a0 = x.fma(FloatVector.fromArray(F, k, k0 + full, tail), a0);
+                    a1 = x.fma(FloatVector.fromArray(F, k, k1 + full, tail), a1);
+                    a2 = x.fma(FloatVector.fromArray(F, k, k2 + full, tail), a2);
+                    a3 = x.fma(FloatVector.fromArray(F, k, k3 + full, tail), a3);
+                }
+                s[o + j] = sumLanes(a0);
+                s[o + j + 1] = sumLanes(a1);
+                s[o + j + 2] = sumLanes(a2);
+                s[o + j + 3] = sumLanes(a3);
+            }
+            for (; j < n; j++) {
+                int k0 = kOff[j];
+                FloatVector a0 = FloatVector.zero(F);
+                for (int d = 0; d < full; d += L) {
+                    a0 = FloatVector.fromArray(F, q, qo + d).fma(FloatVector.fromArray(F, k, k0 + d), a0);
+                }
+                if (full < dim) {
+                    a0 = FloatVector.fromArray(F, q, qo + full, tail).fma(FloatVector.fromArray(F, k, k0 + full, tail), a0);
+                }
+                s[o + j] = sumLanes(a0);
+            }
+        }
+    }
+
+    /**
+     * The sum of the lanes in one fixed order of lanewise additions (the upper half of the vector
+     * added to the lower, down to four lanes, then {@code (x0 + x2) + (x1 + x3)}), so the interpreter
+     * and compiled code give the same bits. {@code reduceLanes(ADD)} leaves its order to the
+     * implementation, and the interpreted and the compiled forms differ, which would make a row's
+     * bits depend on whether its thread had reached compiled code.
+     */
+    private static float sumLanes(FloatVector v) {
+        FloatVector x = v;
+        if (L == 16) {
+            x = lowHalf(x, FloatVector.SPECIES_256).add(highHalf(x, FloatVector.SPECIES_256));
+        }
+        if (L >= 8) {
+            x = lowHalf(x, FloatVector.SPECIES_128).add(highHalf(x, FloatVector.SPECIES_128));
+        }
+        return (x.lane(0) + x.lane(2)) + (x.lane(1) + x.lane(3));
+    }
+
+    /**
+     * The largest lane, folded as {@link #sumLanes} with compare-and-blend (the callers' maxima never
+     * hold NaN: they are built by compare-and-blend as well).
+     */
+    private static float maxLanes(FloatVector v) {
+        FloatVector x = v;
+        if (L == 16) {
+            FloatVector hi = highHalf(x, FloatVector.SPECIES_256);
+            x = lowHalf(x, FloatVector.SPECIES_256);
+            x = x.blend(hi, hi.compare(VectorOperators.GT, x));
+        }
+        if (L >= 8) {
+            FloatVector hi = highHalf(x, FloatVector.SPECIES_128);
+            x = lowHalf(x, FloatVector.SPECIES_128);
+            x = x.blend(hi, hi.compare(VectorOperators.GT, x));
+        }
+        float m = x.lane(0);
+        for (int i = 1; i < 4; i++) {
+            float c = x.lane(i);
+            if (c > m) {
+                m = c;
+            }
+        }
+        return m;
+    }
+
+    private static FloatVector lowHalf(FloatVector v, VectorSpecies<Float> half) {
+        return (FloatVector) v.reinterpretShape(half, 0);
+    }
+
+    private static FloatVector highHalf(FloatVector v, VectorSpecies<Float> half) {
+        return (FloatVector) v.reinterpretShape(half, 1);
+    }
+
+    /**
+     * One row at a time, keys along lanes: a masked max pass, then the same inlined exponential as
+     * {@link #softmax} over the keys (masked lanes read as −∞ and give 0), and the rescale factor of
+     * the row from the same polynomial in lane 0.
+     */
+    @Override
+    public void softmaxByRow(float[] s, int ldR, int n, int rows, float[] m, float[] l, float[] alpha) {
+        for (int r = 0; r < rows; r++) {
+            int base = r * ldR;
+            float mOld = m[r];
+            FloatVector mx = FloatVector.broadcast(F, mOld);
+            for (int j = 0; j < n; j += L) {
+                VectorMask<Float> in = F.indexInRange(j, n);
+                FloatVector x = FloatVector.fromArray(F, s, base + j, in).blend(Float.NEGATIVE_INFINITY, in.not());
+                mx = mx.blend(x, x.compare(VectorOperators.GT, mx));
+            }
+            float max = maxLanes(mx);
+            float safe = max == Float.NEGATIVE_INFINITY ? 0f : max;
+            FloatVector sum = FloatVector.zero(F);
+            FloatVector a = sum;
+            // j = -L computes alpha from m_old in lane 0, through the same exponential as the keys
+            for (int j = -L; j < n; j += L) {
+                VectorMask<Float> in = j < 0 ? F.indexInRange(0, 1) : F.indexInRange(j, n);
+                FloatVector raw = j < 0 ? FloatVector.broadcast(F, mOld) : FloatVector.fromArray(F, s, base + j, in);
+                FloatVector x = raw.blend(Float.NEGATIVE_INFINITY, in.not()).sub(safe);
+                VectorMask<Float> tiny = x.compare(VectorOperators.LT, EXP_MIN);
+                FloatVector xc = x.blend(EXP_MIN, tiny);
+                FloatVector t = xc.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUNDER));
+                FloatVector kk = t.sub(ROUNDER);
+                FloatVector f = kk.fma(FloatVector.broadcast(F, -LN2_HI), xc);
+                f = kk.fma(FloatVector.broadcast(F, -LN2_LO), f);
+                FloatVector p = f.fma(FloatVector.broadcast(F, P5), FloatVector.broadcast(F, P4));
+                p = p.fma(f, FloatVector.broadcast(F, P3));
+                p = p.fma(f, FloatVector.broadcast(F, P2));
+                p = p.fma(f, FloatVector.broadcast(F, P1));
+                p = p.fma(f, FloatVector.broadcast(F, P0));
+                p = p.mul(f.mul(f)).add(f).add(1f);
+                IntVector bits = t.reinterpretAsInts().sub(ROUNDER_BITS_MINUS_BIAS).lanewise(VectorOperators.LSHL, 23);
+                FloatVector e = p.mul(bits.reinterpretAsFloats()).blend(0f, tiny);
+                if (j < 0) {
+                    a = e;
+                } else {
+                    e.intoArray(s, base + j, in);
+                    sum = sum.add(e);
+                }
+            }
+            float alphaR = a.lane(0);
+            l[r] = l[r] * alphaR + sumLanes(sum);
+            m[r] = max;
+            alpha[r] = alphaR;
+        }
+    }
+
+    // ---------------------------------------------------------------- score transforms and softmax
+
+    @Override
+    public void softCap(float[] s, int ldS, int n, int rowsPad, float cap) {
+        FloatVector capV = FloatVector.broadcast(F, cap);
+        for (int j = 0; j < n; j++) {
+            for (int r = 0, i = j * ldS; r < rowsPad; r += L, i += L) {
+                softCap(FloatVector.fromArray(F, s, i), capV).intoArray(s, i);
+            }
+        }
+    }
+
+    /**
+     * {@link SoftCapArithmetic#softCap} lane by lane, in the same operations (no {@code TANH}
+     * lanewise: its compiled and interpreted forms round differently).
+     */
+    private static FloatVector softCap(FloatVector s, FloatVector cap) {
+        FloatVector y = s.div(cap);
+        FloatVector z = y.abs().mul(-2f);
+        VectorMask<Float> tiny = z.compare(VectorOperators.LT, SoftCapArithmetic.EXP_MIN);
+        FloatVector zc = z.blend(SoftCapArithmetic.EXP_MIN, tiny);
+        FloatVector t = zc.fma(FloatVector.broadcast(F, SoftCapArithmetic.LOG2E),
+                FloatVector.broadcast(F, SoftCapArithmetic.ROUNDER));
+        FloatVector nk = t.sub(SoftCapArithmetic.ROUNDER);
+        FloatVector f = nk.fma(FloatVector.broadcast(F, -SoftCapArithmetic.LN2_HI), zc);
+        f = nk.fma(FloatVector.broadcast(F, -SoftCapArithmetic.LN2_LO), f);
+        FloatVector p = f.fma(FloatVector.broadcast(F, SoftCapArithmetic.P5), FloatVector.broadcast(F, SoftCapArithmetic.P4));
+        p = p.fma(f, FloatVector.broadcast(F, SoftCapArithmetic.P3));
+        p = p.fma(f, FloatVector.broadcast(F, SoftCapArithmetic.P2));
+        p = p.fma(f, FloatVector.broadcast(F, SoftCapArithmetic.P1));
+        p = p.fma(f, FloatVector.broadcast(F, SoftCapArithmetic.P0));
+        FloatVector em1 = p.fma(f.mul(f), f);
+        FloatVector twoN = t.reinterpretAsInts().sub(SoftCapArithmetic.ROUNDER_BITS_MINUS_BIAS)
+                .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector e = em1.fma(twoN, twoN.sub(1f)).blend(-1f, tiny);
+        FloatVector th = e.neg().div(e.add(2f));
+        return th.blend(th.neg(), y.compare(VectorOperators.LT, 0f)).mul(cap);
+    }
+
+    @Override
+    public void addKeyBias(float[] s, int ldS, int n, int rowsPad, float[] bias) {
+        for (int j = 0; j < n; j++) {
+            FloatVector w = FloatVector.broadcast(F, bias[j]);
+            for (int r = 0, i = j * ldS; r < rowsPad; r += L, i += L) {
+                FloatVector.fromArray(F, s, i).add(w).intoArray(s, i);
+            }
+        }
+    }
+
+    @Override
+    public void softmax(float[] s, int ldS, int n, int rowsPad, float[] m, float[] l, float[] alpha) {
+        for (int r = 0; r < rowsPad; r += L) {
+            FloatVector mOld = FloatVector.fromArray(F, m, r);
+            FloatVector mx = mOld;
+            for (int j = 0, i = r; j < n; j++, i += ldS) {
+                FloatVector x = FloatVector.fromArray(F, s, i);
+                // compare-and-blend is two instructions; max() pays for Java's NaN and -0 rules
+                mx = mx.blend(x, x.compare(VectorOperators.GT, mx));
+            }
+            VectorMask<Float> none = mx.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY);
+            FloatVector safe = mx.blend(0f, none);
+            FloatVector sum = FloatVector.zero(F);
+            // j = -1 computes alpha = e^(mOld - safe) with the same inlined exponential as the keys:
+            // exp() stays in this loop body, so C2 never has to decide whether to inline a 200-byte
+            // method (a vector method that is not inlined allocates its results)
+            FloatVector a = sum;
+            for (int j = -1, i = r - ldS; j < n; j++, i += ldS) {
+                FloatVector x = (j < 0 ? mOld : FloatVector.fromArray(F, s, i)).sub(safe);
+                VectorMask<Float> tiny = x.compare(VectorOperators.LT, EXP_MIN);
+                FloatVector xc = x.blend(EXP_MIN, tiny);
+                FloatVector t = xc.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUNDER));
+                FloatVector k = t.sub(ROUNDER);
+                FloatVector f = k.fma(FloatVector.broadcast(F, -LN2_HI), xc);
+                f = k.fma(FloatVector.broadcast(F, -LN2_LO), f);
+                FloatVector p = f.fma(FloatVector.broadcast(F, P5), FloatVector.broadcast(F, P4));
+                p = p.fma(f, FloatVector.broadcast(F, P3));
+                p = p.fma(f, FloatVector.broadcast(F, P2));
+                p = p.fma(f, FloatVector.broadcast(F, P1));
+                p = p.fma(f, FloatVector.broadcast(F, P0));
+                p = p.mul(f.mul(f)).add(f).add(1f);
+                IntVector bits = t.reinterpretAsInts().sub(ROUNDER_BITS_MINUS_BIAS).lanewise(VectorOperators.LSHL, 23);
+                FloatVector e = p.mul(bits.reinterpretAsFloats()).blend(0f, tiny);
+                if (j < 0) {
+                    a = e;
+                } else {
+                    e.intoArray(s, i);
+                    sum = sum.add(e);
+                }
+            }
+            FloatVector.fromArray(F, l, r).fma(a, sum).intoArray(l, r);
+            mx.intoArray(m, r);
+            a.intoArray(alpha, r);
+        }
+    }
+
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    /** 1.5·2^23: adding it rounds to an integer held in the low mantissa bits. */
+    private static final float ROUNDER = 12582912f;
+    private static final float EXP_MIN = -87.33654f;
+    private static final int ROUNDER_BITS_MINUS_BIAS = Float.floatToRawIntBits(ROUNDER) - 127;
+    private static final float P5 = 1.9875691500e-4f;
+    private static final float P4 = 1.3981999507e-3f;
+    private static final float P3 = 8.3334519073e-3f;
+    private static final float P2 = 4.1665795894e-2f;
+    private static final float P1 = 1.6666665459e-1f;
+    private static final float P0 = 5.0000001201e-1f;
+
+    /**
+     * {@code e^x} for {@code x ≤ 0} (softmax arguments), within 2 ulp, the same arithmetic that
+     * {@link #softmax} inlines instead of calling the Vector API's EXP stub: Cody-Waite reduction {@code x = n·ln2 + r}, a degree-6 polynomial
+     * for {@code e^r}, and {@code 2^n} built in the exponent bits. Arguments below −87.3 (and −∞)
+     * give exactly 0, so masked scores contribute nothing.
+     */
+    public static FloatVector exp(FloatVector x) {
+        VectorMask<Float> tiny = x.compare(VectorOperators.LT, EXP_MIN);
+        FloatVector xc = x.blend(EXP_MIN, tiny);
+        FloatVector t = xc.fma(LOG2E, ROUNDER);
+        FloatVector n = t.sub(ROUNDER);
+        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), xc);
+        r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);
+        FloatVector p = r.fma(FloatVector.broadcast(F, P5), FloatVector.broadcast(F, P4));
+        p = p.fma(r, FloatVector.broadcast(F, P3));
+        p = p.fma(r, FloatVector.broadcast(F, P2));
+        p = p.fma(r, FloatVector.broadcast(F, P1));
+        p = p.fma(r, FloatVector.broadcast(F, P0));
+        p = p.mul(r.mul(r)).add(r).add(1f);
+        // t's low mantissa bits hold n + 2^22 + 2^23 offset: rebuild 2^n from them
+        IntVector bits = t.reinterpretAsInts().sub(ROUNDER_BITS_MINUS_BIAS).lanewise(VectorOperators.LSHL, 23);
+        return p.mul(bits.reinterpretAsFloats()).blend(0f, tiny);
+    }
+
+    // ---------------------------------------------------------------- P·V
+
+    @Override
+    public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
+                           float[] alpha) {
+        int r = 0;
+        for (; r + 6 <= rows; r += 6) {
+            int c = 0;
+            for (; c + 2 * L <= cols; c += 2 * L) {
+                pv6x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+            }
+            for (; c < cols; c += L) {
+                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+                pv1x1(p, ldS, n, r + 4, v, vOff, c, o, ldO, alpha);
+                pv1x1(p, ldS, n, r + 5, v, vOff, c, o, ldO, alpha);
+            }
+        }
+        for (; r + 4 <= rows; r += 4) {
+            int c = 0;
+            for (; c + 2 * L <= cols; c += 2 * L) {
+                pv4x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+            }
+            for (; c < cols; c += L) {
+                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+            }
+        }
+        for (; r < rows; r++) {
+            int c = 0;
+            for (; c + 2 * L <= cols; c += 2 * L) {
+                pv1x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+            }
+            for (; c < cols; c += L) {
+                pv1x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+            }
+        }
+    }
+
+    private static void pv4x2(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
+                              float[] alpha) {
+        int o0 = r * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector a00 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        FloatVector a01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[r]);
+        FloatVector a10 = FloatVector.fromArray(F, o, o1).mul(alpha[r + 1]);
+        FloatVector a11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[r + 1]);
+        FloatVector a20 = FloatVector.fromArray(F, o, o2).mul(alpha[r + 2]);
+        FloatVector a21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[r + 2]);
+        FloatVector a30 = FloatVector.fromArray(F, o, o3).mul(alpha[r + 3]);
+        FloatVector a31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[r + 3]);
+        for (int j = 0, pi = r; j < n; j++, pi += ldS) {
+            int vi = vOff[j] + c;
+            FloatVector v0 = FloatVector.fromArray(F, v, vi);
+            FloatVector v1 = FloatVector.fromArray(F, v, vi + L);
+            FloatVector b = FloatVector.broadcast(F, p[pi]);
+            a00 = v0.fma(b, a00);
+            a01 = v1.fma(b, a01);
+            b = FloatVector.broadcast(F, p[pi + 1]);
+            a10 = v0.fma(b, a10);
+            a11 = v1.fma(b, a11);
+            b = FloatVector.broadcast(F, p[pi + 2]);
+            a20 = v0.fma(b, a20);
+            a21 = v1.fma(b, a21);
+            b = FloatVector.broadcast(F, p[pi + 3]);
+            a30 = v0.fma(b, a30);
+            a31 = v1.fma(b, a31);
+        }
+        a00.intoArray(o, o0);
+        a01.intoArray(o, o0 + L);
+        a10.intoArray(o, o1);
+        a11.intoArray(o, o1 + L);
+        a20.intoArray(o, o2);
+        a21.intoArray(o, o2 + L);
+        a30.intoArray(o, o3);
+        a31.intoArray(o, o3 + L);
+    }
+
+    private static void pv6x2(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
+                              float[] alpha) {
+        int o0 = r * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        int o4 = o3 + ldO;
+        int o5 = o4 + ldO;
+        FloatVector a00 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        FloatVector a01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[r]);
+        FloatVector a10 = FloatVector.fromArray(F, o, o1).mul(alpha[r + 1]);
+        FloatVector a11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[r + 1]);
+        FloatVector a20 = FloatVector.fromArray(F, o, o2).mul(alpha[r + 2]);
+        FloatVector a21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[r + 2]);
+        FloatVector a30 = FloatVector.fromArray(F, o, o3).mul(alpha[r + 3]);
+        FloatVector a31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[r + 3]);
+        FloatVector a40 = FloatVector.fromArray(F, o, o4).mul(alpha[r + 4]);
+        FloatVector a41 = FloatVector.fromArray(F, o, o4 + L).mul(alpha[r + 4]);
+        FloatVector a50 = FloatVector.fromArray(F, o, o5).mul(alpha[r + 5]);
+        FloatVector a51 = FloatVector.fromArray(F, o, o5 + L).mul(alpha[r + 5]);
+        for (int j = 0, pi = r; j < n; j++, pi += ldS) {
+            int vi = vOff[j] + c;
+            FloatVector v0 = FloatVector.fromArray(F, v, vi);
+            FloatVector v1 = FloatVector.fromArray(F, v, vi + L);
+            FloatVector b = FloatVector.broadcast(F, p[pi]);
+            a00 = v0.fma(b, a00);
+            a01 = v1.fma(b, a01);
+            b = FloatVector.broadcast(F, p[pi + 1]);
+            a10 = v0.fma(b, a10);
+            a11 = v1.fma(b, a11);
+            b = FloatVector.broadcast(F, p[pi + 2]);
+            a20 = v0.fma(b, a20);
+            a21 = v1.fma(b, a21);
+            b = FloatVector.broadcast(F, p[pi + 3]);
+            a30 = v0.fma(b, a30);
+            a31 = v1.fma(b, a31);
+            b = FloatVector.broadcast(F, p[pi + 4]);
+            a40 = v0.fma(b, a40);
+            a41 = v1.fma(b, a41);
+            b = FloatVector.broadcast(F, p[pi + 5]);
+            a50 = v0.fma(b, a50);
+            a51 = v1.fma(b, a51);
+        }
+        a00.intoArray(o, o0);
+        a01.intoArray(o, o0 + L);
+        a10.intoArray(o, o1);
+        a11.intoArray(o, o1 + L);
+        a20.intoArray(o, o2);
+        a21.intoArray(o, o2 + L);
+        a30.intoArray(o, o3);
+        a31.intoArray(o, o3 + L);
+        a40.intoArray(o, o4);
+        a41.intoArray(o, o4 + L);
+        a50.intoArray(o, o5);
+        a51.intoArray(o, o5 + L);
+    }
+
+    private static void pv4x1(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
+                              float[] alpha) {
+        int o0 = r * ldO + c;
+        FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        FloatVector a1 = FloatVector.fromArray(F, o, o0 + ldO).mul(alpha[r + 1]);
+        FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * ldO).mul(alpha[r + 2]);
+        FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * ldO).mul(alpha[r + 3]);
+        for (int j = 0, pi = r; j < n; j++, pi += ldS) {
+            int vi = vOff[j] + c;
+            FloatVector x = FloatVector.fromArray(F, v, vi);
+            a0 = x.fma(FloatVector.broadcast(F, p[pi]), a0);
+            a1 = x.fma(FloatVector.broadcast(F, p[pi + 1]), a1);
+            a2 = x.fma(FloatVector.broadcast(F, p[pi + 2]), a2);
+            a3 = x.fma(FloatVector.broadcast(F, p[pi + 3]), a3);
+        }
+        a0.intoArray(o, o0);
+        a1.intoArray(o, o0 + ldO);
+        a2.intoArray(o, o0 + 2 * ldO);
+        a3.intoArray(o, o0 + 3 * ldO);
+    }
+
+    private static void pv1x2(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
+                              float[] alpha) {
+        int o0 = r * ldO + c;
+        FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        FloatVector a1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[r]);
+        for (int j = 0, pi = r; j < n; j++, pi += ldS) {
+            int vi = vOff[j] + c;
+            FloatVector b = FloatVector.broadcast(F, p[pi]);
+            a0 = FloatVector.fromArray(F, v, vi).fma(b, a0);
+            a1 = FloatVector.fromArray(F, v, vi + L).fma(b, a1);
+        }
+        a0.intoArray(o, o0);
+        a1.intoArray(o, o0 + L);
+    }
+
+    private static void pv1x1(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
+                              float[] alpha) {
+        int o0 = r * ldO + c;
+        FloatVector a = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        for (int j = 0, pi = r; j < n; j++, pi += ldS) {
+            int vi = vOff[j] + c;
+            a = FloatVector.fromArray(F, v, vi).fma(FloatVector.broadcast(F, p[pi]), a);
+        }
+        a.intoArray(o, o0);
+    }
+
+    // ---------------------------------------------------------------- conversions
+
+    @Override
+    public void widenBf16(short[] src, int srcAt, float[] dst, int dstAt, int n) {
+        // bf16 is the high half of an f32: widen the shorts to ints and shift them up by 16
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            ShortVector sv = ShortVector.fromArray(S, src, srcAt + i);
+            IntVector iv = (IntVector) sv.convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0);
+            iv.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstAt + i);
+        }
+        for (; i < n; i++) {
+            dst[dstAt + i] = Float.intBitsToFloat(src[srcAt + i] << 16);
+        }
+    }
+}

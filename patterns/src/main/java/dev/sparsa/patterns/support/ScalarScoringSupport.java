@@ -1,0 +1,159 @@
+package dev.sparsa.patterns.support;
+
+/**
+ * The estimators' loops in plain Java: the twin of the Vector API implementation, used where {@code
+ * jdk.incubator.vector} is not readable. Every result is bitwise the Vector API's (dot products are
+ * one chain of fused multiply-adds over the channels in order; scans compare and count).
+ */
+final class ScalarScoringSupport implements ScoringSupport {
+    /** Keys per panel: any width gives the same scores; eight keeps the panels small. */
+    private static final int L = 8;
+    /** Directions per hash group (one byte of a hash). */
+    private static final int LANES = 8;
+
+    @Override
+    public String description() {
+        return "plain Java";
+    }
+
+    @Override
+    public int panelLanes() {
+        return L;
+    }
+
+    @Override
+    public void transposePanel(float[] rows, int d, float[] p, int base) {
+        for (int x = 0; x < d; x++) {
+            for (int j = 0; j < L; j++) {
+                p[base + x * L + j] = rows[j * d + x];
+            }
+        }
+    }
+
+    @Override
+    public void fourByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride) {
+        for (int j = 0; j < 4; j++) {
+            oneByTwo(panels, d, q, row + j, g, out, outBase + j * stride);
+        }
+    }
+
+    @Override
+    public void oneByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase) {
+        oneByOne(panels, d, q, row, g, out, outBase);
+        oneByOne(panels, d, q, row, g + 1, out, outBase);
+    }
+
+    @Override
+    public void oneByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase) {
+        int p0 = g * L * d;
+        int qa = row * d;
+        for (int j = 0; j < L; j++) {
+            float s = 0f;
+            for (int x = 0; x < d; x++) {
+                s = Math.fma(panels[p0 + x * L + j], q[qa + x], s);
+            }
+            out[outBase + g * L + j] = s;
+        }
+    }
+
+    @Override
+    public void hashSixRows(float[] rows, int r, int dim, float[] pair, int[] out0, int shift0, int[] out1, int shift1,
+                            int at) {
+        for (int i = 0; i < 6; i++) {
+            out0[at + r + i] |= hashByte(rows, (r + i) * dim, dim, pair, 2 * LANES, 0) << shift0;
+            out1[at + r + i] |= hashByte(rows, (r + i) * dim, dim, pair, 2 * LANES, LANES) << shift1;
+        }
+    }
+
+    @Override
+    public void hashEightRows(float[] rows, int r, int dim, float[] dirT, int[] out, int shift, int at) {
+        for (int i = 0; i < 8; i++) {
+            out[at + r + i] |= hashByte(rows, (r + i) * dim, dim, dirT, LANES, 0) << shift;
+        }
+    }
+
+    @Override
+    public int hashOneRow(float[] rows, int off, int dim, float[] dirT) {
+        return hashByte(rows, off, dim, dirT, LANES, 0);
+    }
+
+    /** Bit {@code lane} set when {@code Σ_x rows[off + x]·dirs[x · width + first + lane] > 0} (one FMA chain). */
+    private static int hashByte(float[] rows, int off, int dim, float[] dirs, int width, int first) {
+        int b = 0;
+        for (int lane = 0; lane < LANES; lane++) {
+            float s = 0f;
+            for (int x = 0; x < dim; x++) {
+                s = Math.fma(rows[off + x], dirs[x * width + first + lane], s);
+            }
+            b |= s > 0 ? 1 << lane : 0;
+        }
+        return b;
+    }
+
+    @Override
+    public float maxSkippingNaN(float[] a, int from, int n) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            float v = a[from + i];
+            m = v > m ? v : m;
+        }
+        return m;
+    }
+
+    @Override
+    public float maxIfFinite(float[] a, int from, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        float nonFinite = 0f;
+        for (int i = 0; i < n; i++) {
+            float v = a[from + i];
+            max = Math.max(max, v);
+            nonFinite += v - v;
+        }
+        return nonFinite == 0f ? max : Float.NaN;
+    }
+
+    @Override
+    public Vectors.Range range(float[] a, int from, int n) {
+        float min = Float.POSITIVE_INFINITY;
+        float max = Float.NEGATIVE_INFINITY;
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            float v = a[from + i];
+            min = v < min ? v : min;
+            max = v > max ? v : max;
+            count += v == v ? 1 : 0;
+        }
+        return new Vectors.Range(min, max, count);
+    }
+
+    @Override
+    public int countAtLeast(float[] a, int from, int n, float t) {
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            count += a[from + i] >= t ? 1 : 0;
+        }
+        return count;
+    }
+
+    @Override
+    public void bitsAtLeast(float[] a, int from, int n, float t, long[] bits) {
+        for (int i = 0; i < n; i++) {
+            long bit = 1L << i;
+            bits[i >>> 6] = a[from + i] >= t ? bits[i >>> 6] | bit : bits[i >>> 6] & ~bit;
+        }
+    }
+
+    @Override
+    public int split(float[] a, int from, int n, float lo, float hi, long[] above, int[] inside) {
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            float v = a[from + i];
+            long bit = 1L << i;
+            above[i >>> 6] = v >= hi ? above[i >>> 6] | bit : above[i >>> 6] & ~bit;
+            if (v >= lo && v < hi) {
+                inside[m++] = i;
+            }
+        }
+        return m;
+    }
+}

@@ -1,0 +1,78 @@
+package dev.sparsa.patterns.support;
+
+/**
+ * The loops estimators run over many scores, behind one interface with two implementations: plain
+ * Java ({@link ScalarScoringSupport}) and the Vector API ({@code
+ * dev.sparsa.patterns.support.panama.PanamaScoringSupport}), chosen once per JVM by {@link
+ * ScoringProvider}. Both give bitwise the same results (every dot product is one chain of fused
+ * multiply-adds over the channels in order; scans compare, count and pick, they do not add), so a
+ * selection never depends on which one ran.
+ *
+ * <p>Panels: {@link KeyPanels} stores keys in groups of {@link #panelLanes()} keys, channel-major
+ * inside a group ({@code panel[x · L + j]} is channel {@code x} of key {@code j} of the group).
+ * Hash groups: {@link dev.sparsa.patterns.lsh.AngularLsh} stores eight directions channel-major
+ * ({@code dirT[x · 8 + lane]}), or two such groups interleaved ({@code pair[x · 16 + lane]}).
+ */
+public interface ScoringSupport {
+
+    /** One line naming the implementation, for logs. */
+    String description();
+
+    /** Keys per panel of {@link KeyPanels}. */
+    int panelLanes();
+
+    // ---------------------------------------------------------------- key panels
+
+    /** Channel {@code x} of {@link #panelLanes()} rows {@code rows[j · d + x]} to {@code p[base + x · L + j]}. */
+    void transposePanel(float[] rows, int d, float[] p, int base);
+
+    /**
+     * Scores of four consecutive query rows from {@code row} against panels {@code g} and {@code g +
+     * 1}: {@code out[outBase + j · stride + g · L + i]} for query {@code j < 4} and key {@code i < 2L}.
+     */
+    void fourByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride);
+
+    /** Scores of one query row against panels {@code g} and {@code g + 1} to {@code out[outBase + g · L ..]}. */
+    void oneByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase);
+
+    /** Scores of one query row against panel {@code g} to {@code out[outBase + g · L ..]}. */
+    void oneByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase);
+
+    // ---------------------------------------------------------------- angular hashes (8 directions per group)
+
+    /**
+     * Six rows from {@code r} against two interleaved groups: {@code out0[at + r + i] |= byte << shift0}
+     * and the same for the second group, bit {@code lane} set when the projection is {@code > 0}.
+     */
+    void hashSixRows(float[] rows, int r, int dim, float[] pair, int[] out0, int shift0, int[] out1, int shift1, int at);
+
+    /** Eight rows from {@code r} against one group: {@code out[at + r + i] |= byte << shift}. */
+    void hashEightRows(float[] rows, int r, int dim, float[] dirT, int[] out, int shift, int at);
+
+    /** The byte of one group's hash of the row at {@code rows[off, off + dim)}. */
+    int hashOneRow(float[] rows, int off, int dim, float[] dirT);
+
+    // ---------------------------------------------------------------- scans over a[from, from + n)
+
+    /** The largest value that is not NaN ({@code −∞} if none). */
+    float maxSkippingNaN(float[] a, int from, int n);
+
+    /** The largest value, or NaN if some value is not finite (NaN or ±∞). */
+    float maxIfFinite(float[] a, int from, int n);
+
+    /** The smallest and largest non-NaN values and how many are not NaN ({@code +∞}, {@code −∞}, 0 if none). */
+    Vectors.Range range(float[] a, int from, int n);
+
+    /** How many are {@code >= t} (NaN never is). */
+    int countAtLeast(float[] a, int from, int n, float t);
+
+    /** Sets bit {@code i} of {@code bits} for each {@code a[from + i] >= t}; the bits of {@code [0, n)} are overwritten. */
+    void bitsAtLeast(float[] a, int from, int n, float t, long[] bits);
+
+    /**
+     * Sets bit {@code i} of {@code above} for each {@code a[from + i] >= hi} (bits of {@code [0, n)}
+     * overwritten), writes the indices with {@code lo <= a[from + i] < hi} to {@code inside} in
+     * ascending order and returns how many.
+     */
+    int split(float[] a, int from, int n, float lo, float hi, long[] above, int[] inside);
+}

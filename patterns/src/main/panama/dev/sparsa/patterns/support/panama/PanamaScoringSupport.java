@@ -1,0 +1,355 @@
+package dev.sparsa.patterns.support.panama;
+
+import dev.sparsa.patterns.support.ScoringSupport;
+import dev.sparsa.patterns.support.Vectors;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The estimators' loops in the Vector API. Loaded only by name through {@link
+ * dev.sparsa.patterns.support.ScoringProvider} after {@code dev.sparsa.internal.VectorModule} found
+ * {@code jdk.incubator.vector}; this package is the only one of the module that references the
+ * Vector API. Bitwise the same results as the plain-Java twin: each lane of a dot product is one
+ * chain of fused multiply-adds over the channels in order, and the scans only compare and count.
+ *
+ * <p>Panels and scans use the platform's preferred f32 species; the hash kernels use 256-bit
+ * vectors (eight directions, one byte of a hash).
+ */
+public final class PanamaScoringSupport implements ScoringSupport {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
+    /** Eight lanes, fixed: one vector holds eight directions (one byte of a hash). */
+    private static final VectorSpecies<Float> H = FloatVector.SPECIES_256;
+    private static final int LANES = 8;
+
+    /**
+     * The Vector API scans.
+     *
+     * @throws UnsupportedOperationException if the preferred f32 vector has fewer than 4 lanes
+     */
+    public PanamaScoringSupport() {
+        if (L < 4) {
+            throw new UnsupportedOperationException("the preferred f32 vector has only " + L
+                    + " lane(s); the plain-Java scans are as fast");
+        }
+    }
+
+    @Override
+    public String description() {
+        return "vector " + F.vectorBitSize() + "-bit (" + L + " f32 lanes, jdk.incubator.vector)";
+    }
+
+    @Override
+    public int panelLanes() {
+        return L;
+    }
+
+    // The kernels are small and called often, so the JIT compiles them (with the vector intrinsics)
+    // early instead of running a long first call in the interpreter's fallback.
+
+    @Override
+    public void transposePanel(float[] rows, int d, float[] p, int base) {
+        int[] offsets = new int[L];
+        for (int j = 0; j < L; j++) {
+            offsets[j] = j * d;
+        }
+        for (int x = 0; x < d; x++) {
+            FloatVector.fromArray(F, rows, x, offsets, 0).intoArray(p, base + x * L);
+        }
+    }
+
+    @Override
+    public void fourByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride) {
+        int p0 = g * L * d;
+        int p1 = p0 + L * d;
+        int qa = row * d;
+        int qb = qa + d;
+        int qc = qb + d;
+        int qd = qc + d;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector e0 = FloatVector.zero(F);
+        FloatVector e1 = FloatVector.zero(F);
+        for (int x = 0; x < d; x++) {
+            FloatVector k0 = FloatVector.fromArray(F, panels, p0 + x * L);
+            FloatVector k1 = FloatVector.fromArray(F, panels, p1 + x * L);
+            FloatVector va = FloatVector.broadcast(F, q[qa + x]);
+            FloatVector vb = FloatVector.broadcast(F, q[qb + x]);
+            FloatVector vc = FloatVector.broadcast(F, q[qc + x]);
+            FloatVector ve = FloatVector.broadcast(F, q[qd + x]);
+            a0 = k0.fma(va, a0);
+            a1 = k1.fma(va, a1);
+            b0 = k0.fma(vb, b0);
+            b1 = k1.fma(vb, b1);
+            c0 = k0.fma(vc, c0);
+            c1 = k1.fma(vc, c1);
+            e0 = k0.fma(ve, e0);
+            e1 = k1.fma(ve, e1);
+        }
+        int o = outBase + g * L;
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + L);
+        b0.intoArray(out, o + stride);
+        b1.intoArray(out, o + stride + L);
+        c0.intoArray(out, o + 2 * stride);
+        c1.intoArray(out, o + 2 * stride + L);
+        e0.intoArray(out, o + 3 * stride);
+        e1.intoArray(out, o + 3 * stride + L);
+    }
+
+    @Override
+    public void oneByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase) {
+        int p0 = g * L * d;
+        int p1 = p0 + L * d;
+        int qa = row * d;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        for (int x = 0; x < d; x++) {
+            FloatVector va = FloatVector.broadcast(F, q[qa + x]);
+            a0 = FloatVector.fromArray(F, panels, p0 + x * L).fma(va, a0);
+            a1 = FloatVector.fromArray(F, panels, p1 + x * L).fma(va, a1);
+        }
+        a0.intoArray(out, outBase + g * L);
+        a1.intoArray(out, outBase + g * L + L);
+    }
+
+    @Override
+    public void oneByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase) {
+        int p0 = g * L * d;
+        int qa = row * d;
+        FloatVector a0 = FloatVector.zero(F);
+        for (int x = 0; x < d; x++) {
+            a0 = FloatVector.fromArray(F, panels, p0 + x * L).fma(FloatVector.broadcast(F, q[qa + x]), a0);
+        }
+        a0.intoArray(out, outBase + g * L);
+    }
+
+    @Override
+    public void hashSixRows(float[] rows, int r, int dim, float[] pair, int[] out0, int shift0, int[] out1,
+                                int shift1, int at) {
+        int o0 = r * dim;
+        FloatVector a0 = FloatVector.zero(H);
+        FloatVector a1 = FloatVector.zero(H);
+        FloatVector a2 = FloatVector.zero(H);
+        FloatVector a3 = FloatVector.zero(H);
+        FloatVector a4 = FloatVector.zero(H);
+        FloatVector a5 = FloatVector.zero(H);
+        FloatVector b0 = FloatVector.zero(H);
+        FloatVector b1 = FloatVector.zero(H);
+        FloatVector b2 = FloatVector.zero(H);
+        FloatVector b3 = FloatVector.zero(H);
+        FloatVector b4 = FloatVector.zero(H);
+        FloatVector b5 = FloatVector.zero(H);
+        for (int x = 0; x < dim; x++) {
+            FloatVector d = FloatVector.fromArray(H, pair, x * 2 * LANES);
+            FloatVector e = FloatVector.fromArray(H, pair, x * 2 * LANES + LANES);
+            FloatVector q = FloatVector.broadcast(H, rows[o0 + x]);
+            a0 = q.fma(d, a0);
+            b0 = q.fma(e, b0);
+            q = FloatVector.broadcast(H, rows[o0 + dim + x]);
+            a1 = q.fma(d, a1);
+            b1 = q.fma(e, b1);
+            q = FloatVector.broadcast(H, rows[o0 + 2 * dim + x]);
+            a2 = q.fma(d, a2);
+            b2 = q.fma(e, b2);
+            q = FloatVector.broadcast(H, rows[o0 + 3 * dim + x]);
+            a3 = q.fma(d, a3);
+            b3 = q.fma(e, b3);
+            q = FloatVector.broadcast(H, rows[o0 + 4 * dim + x]);
+            a4 = q.fma(d, a4);
+            b4 = q.fma(e, b4);
+            q = FloatVector.broadcast(H, rows[o0 + 5 * dim + x]);
+            a5 = q.fma(d, a5);
+            b5 = q.fma(e, b5);
+        }
+        int o = at + r;
+        out0[o] |= byteOf(a0) << shift0;
+        out0[o + 1] |= byteOf(a1) << shift0;
+        out0[o + 2] |= byteOf(a2) << shift0;
+        out0[o + 3] |= byteOf(a3) << shift0;
+        out0[o + 4] |= byteOf(a4) << shift0;
+        out0[o + 5] |= byteOf(a5) << shift0;
+        out1[o] |= byteOf(b0) << shift1;
+        out1[o + 1] |= byteOf(b1) << shift1;
+        out1[o + 2] |= byteOf(b2) << shift1;
+        out1[o + 3] |= byteOf(b3) << shift1;
+        out1[o + 4] |= byteOf(b4) << shift1;
+        out1[o + 5] |= byteOf(b5) << shift1;
+    }
+
+    @Override
+    public void hashEightRows(float[] rows, int r, int dim, float[] dirT, int[] out, int shift, int at) {
+        int o0 = r * dim;
+        FloatVector a0 = FloatVector.zero(H);
+        FloatVector a1 = FloatVector.zero(H);
+        FloatVector a2 = FloatVector.zero(H);
+        FloatVector a3 = FloatVector.zero(H);
+        FloatVector a4 = FloatVector.zero(H);
+        FloatVector a5 = FloatVector.zero(H);
+        FloatVector a6 = FloatVector.zero(H);
+        FloatVector a7 = FloatVector.zero(H);
+        for (int x = 0; x < dim; x++) {
+            FloatVector d = FloatVector.fromArray(H, dirT, x * LANES);
+            a0 = FloatVector.broadcast(H, rows[o0 + x]).fma(d, a0);
+            a1 = FloatVector.broadcast(H, rows[o0 + dim + x]).fma(d, a1);
+            a2 = FloatVector.broadcast(H, rows[o0 + 2 * dim + x]).fma(d, a2);
+            a3 = FloatVector.broadcast(H, rows[o0 + 3 * dim + x]).fma(d, a3);
+            a4 = FloatVector.broadcast(H, rows[o0 + 4 * dim + x]).fma(d, a4);
+            a5 = FloatVector.broadcast(H, rows[o0 + 5 * dim + x]).fma(d, a5);
+            a6 = FloatVector.broadcast(H, rows[o0 + 6 * dim + x]).fma(d, a6);
+            a7 = FloatVector.broadcast(H, rows[o0 + 7 * dim + x]).fma(d, a7);
+        }
+        int o = at + r;
+        out[o] |= byteOf(a0) << shift;
+        out[o + 1] |= byteOf(a1) << shift;
+        out[o + 2] |= byteOf(a2) << shift;
+        out[o + 3] |= byteOf(a3) << shift;
+        out[o + 4] |= byteOf(a4) << shift;
+        out[o + 5] |= byteOf(a5) << shift;
+        out[o + 6] |= byteOf(a6) << shift;
+        out[o + 7] |= byteOf(a7) << shift;
+    }
+
+    @Override
+    public int hashOneRow(float[] rows, int off, int dim, float[] dirT) {
+        FloatVector acc = FloatVector.zero(H);
+        for (int x = 0; x < dim; x++) {
+            acc = FloatVector.broadcast(H, rows[off + x]).fma(FloatVector.fromArray(H, dirT, x * LANES), acc);
+        }
+        return byteOf(acc);
+    }
+
+    private static int byteOf(FloatVector projections) {
+        return (int) projections.compare(VectorOperators.GT, 0f).toLong();
+    }
+
+    @Override
+    public float maxSkippingNaN(float[] a, int from, int n) {
+        FloatVector best = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, a, from + i);
+            best = best.blend(v, v.compare(VectorOperators.GT, best));
+        }
+        float m = best.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            float v = a[from + i];
+            m = v > m ? v : m;
+        }
+        return m;
+    }
+
+    @Override
+    public Vectors.Range range(float[] a, int from, int n) {
+        FloatVector lo = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
+        FloatVector hi = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int count = 0;
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, a, from + i);
+            lo = lo.blend(v, v.compare(VectorOperators.LT, lo));
+            hi = hi.blend(v, v.compare(VectorOperators.GT, hi));
+            count += v.compare(VectorOperators.EQ, v).trueCount();
+        }
+        float min = lo.reduceLanes(VectorOperators.MIN);
+        float max = hi.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            float v = a[from + i];
+            min = v < min ? v : min;
+            max = v > max ? v : max;
+            count += v == v ? 1 : 0;
+        }
+        return new Vectors.Range(min, max, count);
+    }
+
+    @Override
+    public int countAtLeast(float[] a, int from, int n, float t) {
+        int count = 0;
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            count += FloatVector.fromArray(F, a, from + i).compare(VectorOperators.GE, t).trueCount();
+        }
+        for (; i < n; i++) {
+            count += a[from + i] >= t ? 1 : 0;
+        }
+        return count;
+    }
+
+    @Override
+    public void bitsAtLeast(float[] a, int from, int n, float t, long[] bits) {
+        int lanes = F.length();
+        int i = 0;
+        if (64 % lanes == 0) {
+            // whole words from vector masks
+            for (; i + 64 <= n; i += 64) {
+                long word = 0;
+                for (int j = 0; j < 64; j += lanes) {
+                    word |= FloatVector.fromArray(F, a, from + i + j).compare(VectorOperators.GE, t).toLong() << j;
+                }
+                bits[i >>> 6] = word;
+            }
+        }
+        for (; i < n; i++) {
+            long bit = 1L << i;
+            bits[i >>> 6] = a[from + i] >= t ? bits[i >>> 6] | bit : bits[i >>> 6] & ~bit;
+        }
+    }
+
+    @Override
+    public int split(float[] a, int from, int n, float lo, float hi, long[] above, int[] inside) {
+        int lanes = F.length();
+        int m = 0;
+        int i = 0;
+        if (64 % lanes == 0) {
+            for (; i + 64 <= n; i += 64) {
+                long word = 0;
+                for (int j = 0; j < 64; j += lanes) {
+                    FloatVector v = FloatVector.fromArray(F, a, from + i + j);
+                    VectorMask<Float> high = v.compare(VectorOperators.GE, hi);
+                    word |= high.toLong() << j;
+                    long in = v.compare(VectorOperators.GE, lo).andNot(high).toLong();
+                    while (in != 0) {
+                        inside[m++] = i + j + Long.numberOfTrailingZeros(in);
+                        in &= in - 1;
+                    }
+                }
+                above[i >>> 6] = word;
+            }
+        }
+        for (; i < n; i++) {
+            float v = a[from + i];
+            long bit = 1L << i;
+            above[i >>> 6] = v >= hi ? above[i >>> 6] | bit : above[i >>> 6] & ~bit;
+            if (v >= lo && v < hi) {
+                inside[m++] = i;
+            }
+        }
+        return m;
+    }
+
+    @Override
+    public float maxIfFinite(float[] a, int from, int n) {
+        FloatVector vmax = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        FloatVector bad = FloatVector.zero(F);
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, a, from + i);
+            vmax = vmax.max(v);
+            bad = bad.add(v.sub(v));
+        }
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        float nonFinite = bad.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float v = a[from + i];
+            max = Math.max(max, v);
+            nonFinite += v - v;
+        }
+        return nonFinite == 0f ? max : Float.NaN;
+    }
+}

@@ -1,0 +1,146 @@
+package dev.sparsa.patterns.support;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.sparsa.internal.VectorModule;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Vector API and plain-Java implementations of the estimators' loops give bitwise the same
+ * results, on odd and prime sizes and on NaN, ±∞ and signed zeros. Needs the incubator module (the
+ * default test run has it; the no-vector-module run skips this class).
+ */
+class ScoringSupportAgreementTest {
+    private static final int[] SIZES = {0, 1, 3, 7, 8, 13, 31, 64, 65, 127, 130, 257};
+
+    private static ScoringSupport vector() {
+        assumeTrue(VectorModule.present(), "needs --add-modules jdk.incubator.vector");
+        return ScoringProvider.vector();
+    }
+
+    private static float[] values(SplittableRandom rnd, int n, boolean specials) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            int kind = specials ? rnd.nextInt(12) : 11;
+            a[i] = switch (kind) {
+                case 0 -> Float.NaN;
+                case 1 -> Float.POSITIVE_INFINITY;
+                case 2 -> Float.NEGATIVE_INFINITY;
+                case 3 -> -0f;
+                case 4 -> 0f;
+                case 5 -> 0.5f;
+                default -> (float) rnd.nextGaussian();
+            };
+        }
+        return a;
+    }
+
+    @Test
+    void scansAgree() {
+        ScoringSupport v = vector();
+        ScoringSupport s = ScoringProvider.scalar();
+        SplittableRandom rnd = new SplittableRandom(21);
+        for (int n : SIZES) {
+            for (boolean specials : new boolean[] {false, true}) {
+                float[] a = values(rnd, n + 5, specials);
+                int from = rnd.nextInt(6);
+                int m = Math.min(n, a.length - from);
+                String at = "n=" + m + " from=" + from + " specials=" + specials;
+                assertEquals(s.maxSkippingNaN(a, from, m), v.maxSkippingNaN(a, from, m), at);
+                assertEquals(s.maxIfFinite(a, from, m), v.maxIfFinite(a, from, m), at);
+                Vectors.Range rs = s.range(a, from, m);
+                Vectors.Range rv = v.range(a, from, m);
+                assertEquals(rs.count(), rv.count(), at);
+                // -0 and +0 compare equal (==): either may come out as the extreme, and both rank alike
+                assertTrue(rs.min() == rv.min(), at + " min " + rs.min() + " vs " + rv.min());
+                assertTrue(rs.max() == rv.max(), at + " max " + rs.max() + " vs " + rv.max());
+                float t = m == 0 ? 0f : a[from + rnd.nextInt(m)];
+                assertEquals(s.countAtLeast(a, from, m, t), v.countAtLeast(a, from, m, t), at);
+                long[] bs = new long[(m + 63) / 64 + 1];
+                long[] bv = bs.clone();
+                s.bitsAtLeast(a, from, m, t, bs);
+                v.bitsAtLeast(a, from, m, t, bv);
+                assertArrayEquals(bs, bv, at);
+                float lo = Math.min(t, -0.25f);
+                float hi = Math.max(t, 0.75f);
+                int[] is = new int[m];
+                int[] iv = new int[m];
+                long[] as = new long[(m + 63) / 64 + 1];
+                long[] av = as.clone();
+                int ns = s.split(a, from, m, lo, hi, as, is);
+                int nv = v.split(a, from, m, lo, hi, av, iv);
+                assertEquals(ns, nv, at);
+                assertArrayEquals(is, iv, at);
+                assertArrayEquals(as, av, at);
+            }
+        }
+    }
+
+    @Test
+    void panelScoresAgree() {
+        ScoringSupport v = vector();
+        ScoringSupport s = ScoringProvider.scalar();
+        SplittableRandom rnd = new SplittableRandom(22);
+        for (int d : new int[] {1, 3, 8, 17, 64}) {
+            for (ScoringSupport impl : new ScoringSupport[] {s, v}) {
+                int lanes = impl.panelLanes();
+                float[] rows = values(rnd, lanes * d, false);
+                float[] panels = new float[2 * lanes * d];
+                impl.transposePanel(rows, d, panels, 0);
+                impl.transposePanel(rows, d, panels, lanes * d);
+                float[] q = values(rnd, 4 * d, false);
+                float[] four = new float[4 * 2 * lanes];
+                impl.fourByTwo(panels, d, q, 0, 0, four, 0, 2 * lanes);
+                float[] one = new float[2 * lanes];
+                for (int j = 0; j < 4; j++) {
+                    impl.oneByTwo(panels, d, q, j, 0, one, 0);
+                    float[] single = new float[lanes];
+                    impl.oneByOne(panels, d, q, j, 0, single, 0);
+                    for (int key = 0; key < lanes; key++) {
+                        float dot = Vectors.dot(q, j, rows, key, d);
+                        String at = impl.description() + " d=" + d + " query " + j + " key " + key;
+                        assertEquals(dot, four[j * 2 * lanes + key], at);
+                        assertEquals(dot, four[j * 2 * lanes + lanes + key], at);
+                        assertEquals(dot, one[key], at);
+                        assertEquals(dot, one[lanes + key], at);
+                        assertEquals(dot, single[key], at);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void hashBytesAgree() {
+        ScoringSupport v = vector();
+        ScoringSupport s = ScoringProvider.scalar();
+        SplittableRandom rnd = new SplittableRandom(23);
+        for (int dim : new int[] {1, 5, 16, 33}) {
+            float[] rows = values(rnd, 8 * dim, true);
+            float[] dirT = values(rnd, 8 * dim, false);
+            float[] pair = values(rnd, 16 * dim, false);
+            int[] a0 = new int[8];
+            int[] a1 = new int[8];
+            int[] b0 = new int[8];
+            int[] b1 = new int[8];
+            s.hashSixRows(rows, 0, dim, pair, a0, 3, a1, 11, 1);
+            v.hashSixRows(rows, 0, dim, pair, b0, 3, b1, 11, 1);
+            assertArrayEquals(a0, b0, "six rows, first group, dim " + dim);
+            assertArrayEquals(a1, b1, "six rows, second group, dim " + dim);
+            int[] e0 = new int[8];
+            int[] e1 = new int[8];
+            s.hashEightRows(rows, 0, dim, dirT, e0, 5, 0);
+            v.hashEightRows(rows, 0, dim, dirT, e1, 5, 0);
+            assertArrayEquals(e0, e1, "eight rows, dim " + dim);
+            for (int r = 0; r < 8; r++) {
+                assertEquals(s.hashOneRow(rows, r * dim, dim, dirT), v.hashOneRow(rows, r * dim, dim, dirT),
+                        "row " + r + " dim " + dim);
+                assertEquals(e0[r] >>> 5, s.hashOneRow(rows, r * dim, dim, dirT), "eight rows = one row, row " + r);
+            }
+        }
+    }
+}
