@@ -8,6 +8,7 @@ import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.reference.Tolerance;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
@@ -90,9 +91,9 @@ class TokenGatherKernelTest {
                 Fixtures.Run one = Fixtures.run(new CpuBackend(f, 1), plan, p, o);
                 Fixtures.Run three = Fixtures.run(new CpuBackend(f, 3), plan, p, o);
                 assertFalse(Fixtures.anyNaN(one), f + " " + dtype + ": NaN");
-                double tol = dtype == DType.F32 ? 1e-5 : 1e-2;
-                assertTrue(ref.maxRelativeError(one.out()) <= tol, f + " " + dtype + ": error " + ref.maxRelativeError(one.out()));
-                assertTrue(ref.maxLseError(one.lse()) <= (dtype == DType.F32 ? 1e-4 : 1e-2), f + " " + dtype + " LSE");
+                assertTrue(ref.maxRelativeError(one.out()) <= Tolerance.output(dtype), f + " " + dtype + ": error "
+                        + ref.maxRelativeError(one.out()));
+                assertTrue(ref.maxLseError(one.lse()) <= Tolerance.lse(dtype), f + " " + dtype + " LSE");
                 assertTrue(Fixtures.bitwiseEqual(one.out(), three.out()) && Fixtures.bitwiseEqual(one.lse(), three.lse()),
                         f + " " + dtype + ": thread count changed the bits");
             }
