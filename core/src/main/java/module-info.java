@@ -1,7 +1,7 @@
 /**
  * Sparsa's core: tensors on the host and on devices, shapes and options, the {@code Pattern}
- * interface, the {@code SparsePlan} IR, the backend SPI and its registry, the fp64 oracle and the
- * {@code Attention} facade. Backends are found through {@link java.util.ServiceLoader}; add {@code
+ * interface, the {@code SparsePlan} IR, KV caches and decode patterns, the backend SPI and its
+ * registry, the fp64 oracles and the {@code Attention} facade. Backends are found through {@link java.util.ServiceLoader}; add {@code
  * dev.sparsa:sparsa} (core, patterns and the CPU backend) or a backend artifact to run anything.
  */
 module dev.sparsa.core {
@@ -11,6 +11,7 @@ module dev.sparsa.core {
     exports dev.sparsa.spec;
     exports dev.sparsa.plan;
     exports dev.sparsa.pattern;
+    exports dev.sparsa.kv;
     exports dev.sparsa.backend;
     exports dev.sparsa.reference;
     exports dev.sparsa.attention;

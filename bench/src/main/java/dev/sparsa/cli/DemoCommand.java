@@ -493,7 +493,7 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     @SuppressWarnings("unchecked")
-    private static void writeMap(JsonGenerator g, Map<String, Object> m) throws IOException {
+    static void writeMap(JsonGenerator g, Map<String, Object> m) throws IOException {
         g.writeStartObject();
         for (Map.Entry<String, Object> e : m.entrySet()) {
             g.writeFieldName(e.getKey());
@@ -503,7 +503,11 @@ final class DemoCommand implements Callable<Integer> {
             } else if (v instanceof List<?> list) {
                 g.writeStartArray();
                 for (Object x : list) {
-                    g.writeString(String.valueOf(x));
+                    if (x instanceof Number num) {
+                        g.writeNumber(num.toString());
+                    } else {
+                        g.writeString(String.valueOf(x));
+                    }
                 }
                 g.writeEndArray();
             } else if (v instanceof Number num) {

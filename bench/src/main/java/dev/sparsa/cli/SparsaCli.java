@@ -34,6 +34,7 @@ public final class SparsaCli {
         CommandLine cl = new CommandLine(new SparsaCli());
         cl.addSubcommand("demo", new DemoCommand(out, err));
         cl.addSubcommand("masks", new MasksCommand(out, err));
+        cl.addSubcommand("decode", new DecodeCommand(out, err));
         cl.addSubcommand("fuzz", new FuzzCommand(out, err));
         cl.addSubcommand("audit", new AuditCommand(out, err));
         cl.setOut(new PrintWriter(out, true));

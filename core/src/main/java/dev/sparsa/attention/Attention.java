@@ -4,6 +4,11 @@ import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Backends;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.SelectionReuse;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
@@ -27,6 +32,17 @@ import dev.sparsa.tensor.Tensor;
  * try (PreparedPlan prepared = Attention.prepare(plan, q.device())) {
  *     Tensor out = Attention.forward(prepared, q, k, v, options.run());
  * }
+ * }</pre>
+ *
+ * <p>Decode against a {@link KvCache} (append the step's K/V first, then attend):
+ * <pre>{@code
+ * cache.appendStep(kStep, vStep);
+ * Tensor out = Attention.decode(qStep, cache, DecodeOptions.defaults());                   // dense
+ * Tensor o2 = Attention.decode(qStep, cache, DecodePattern.quest(2048), DecodeOptions.defaults());
+ * // reuse one selection for the next 3 steps (keys since then come through the window)
+ * DecodeSelection sel = Attention.select(qStep, cache, pattern, options, reuse);
+ * // a long prompt in chunks: append the chunk's K/V, then prefill it against the cache
+ * Tensor chunkOut = Attention.prefill(qChunk, cache, 0, Patterns.slidingWindow(1024), Options.causalMask());
  * }</pre>
  *
  * <p>Where a call runs: on the tensors' device when they live on an accelerator (the output is
@@ -169,6 +185,148 @@ public final class Attention {
         PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
         SparsePlan plan = planIn(context, pattern, q, k);
         return ShardedRun.run(plan, q, k, v, options.run(), sharding, true);
+    }
+
+    // ------------------------------------------------------------------ decode and chunked prefill
+
+    /**
+     * Dense decode of Q {@code [batch, qHeads, rows, headDim]} (1 to 64 rows per sequence, at the end
+     * of each sequence) against {@code cache}, on the preferred backend that decodes on the cache's
+     * device; the output ({@code [batch, qHeads, rows, valueDim]}) lives there too.
+     *
+     * @throws IllegalArgumentException for arguments that do not fit (see {@code DecodeArguments})
+     */
+    public static Tensor decode(Tensor q, KvCache cache, DecodeOptions options) {
+        return decodeWithLse(q, cache, (DecodeSelection) null, options).output();
+    }
+
+    /** As {@link #decode(Tensor, KvCache, DecodeOptions)} with the LSE. */
+    public static AttentionResult decodeWithLse(Tensor q, KvCache cache, DecodeOptions options) {
+        return decodeWithLse(q, cache, (DecodeSelection) null, options);
+    }
+
+    /** Sparse decode: selects {@code pattern} for this step, then decodes over the selection. */
+    public static Tensor decode(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
+        return decodeWithLse(q, cache, pattern, options).output();
+    }
+
+    /** As {@link #decode(Tensor, KvCache, DecodePattern, DecodeOptions)} with the LSE. */
+    public static AttentionResult decodeWithLse(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
+        if (pattern == null) {
+            throw new IllegalArgumentException("pattern: must not be null (DecodePattern.dense() for dense decode)");
+        }
+        if (pattern instanceof DecodePattern.Dense) {
+            return decodeWithLse(q, cache, (DecodeSelection) null, options);
+        }
+        return decodeWithLse(q, cache, select(q, cache, pattern, options), options);
+    }
+
+    /** Decode over a selection made earlier (null: dense), possibly at an earlier step or layer. */
+    public static Tensor decode(Tensor q, KvCache cache, DecodeSelection selection, DecodeOptions options) {
+        return decodeWithLse(q, cache, selection, options).output();
+    }
+
+    /** As {@link #decode(Tensor, KvCache, DecodeSelection, DecodeOptions)} with the LSE. */
+    public static AttentionResult decodeWithLse(Tensor q, KvCache cache, DecodeSelection selection,
+                                                DecodeOptions options) {
+        if (q == null || cache == null || options == null) {
+            throw new IllegalArgumentException("q, cache and options: must not be null");
+        }
+        AttentionBackend backend = Backends.preferredForDecode(cache, q.seqLen());
+        Device where = cache.device();
+        int rows = q.seqLen();
+        Tensor out = backend.allocate(where, options.run().outputTypeFor(q.dtype()), Layout.BHSD, q.batch(), q.heads(),
+                rows, cache.valueDim());
+        Tensor lse = null;
+        try {
+            lse = backend.allocate(where, DType.F32, Layout.BHSD, q.batch(), q.heads(), rows, 1);
+            backend.decode(q, cache, selection, out, lse, options);
+            return new AttentionResult(out, lse);
+        } catch (RuntimeException | Error e) {
+            out.close();
+            if (lse != null) {
+                lse.close();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * The selection {@code pattern} makes for this step on the preferred decoding backend of the
+     * cache's device (selection runs where the cache is).
+     */
+    public static DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
+        if (q == null || cache == null || pattern == null || options == null) {
+            throw new IllegalArgumentException("q, cache, pattern and options: must not be null");
+        }
+        return Backends.preferredForDecode(cache, q.seqLen()).select(q, cache, pattern, options);
+    }
+
+    /**
+     * The selection for this step under {@code reuse}'s rule: the remembered one when the rule allows
+     * it, else a fresh one (see {@link SelectionReuse}).
+     */
+    public static DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options,
+                                         SelectionReuse reuse) {
+        if (reuse == null) {
+            throw new IllegalArgumentException("reuse: must not be null");
+        }
+        return reuse.obtain(cache, pattern, () -> select(q, cache, pattern, options));
+    }
+
+    /**
+     * Chunked prefill: Q {@code [1, qHeads, chunk, headDim]} of sequence {@code sequence}, whose
+     * chunk's K/V are already appended, against the sequence's first {@code cache.length(sequence)}
+     * keys under {@code pattern}. The query offset defaults to {@code length − chunk} (the chunk's
+     * rows are the last positions); pass {@code Options.withQueryOffset} to say otherwise. Matches a
+     * one-shot prefill of the whole prompt on the chunk's rows within the dtype's tolerance.
+     *
+     * @throws IllegalArgumentException for arguments that do not fit, naming them
+     */
+    public static Tensor prefill(Tensor q, KvCache cache, int sequence, Pattern pattern, Options options) {
+        return prefillWithLse(q, cache, sequence, pattern, options).output();
+    }
+
+    /** As {@link #prefill} with the LSE. */
+    public static AttentionResult prefillWithLse(Tensor q, KvCache cache, int sequence, Pattern pattern,
+                                                 Options options) {
+        if (q == null || cache == null || pattern == null || options == null) {
+            throw new IllegalArgumentException("q, cache, pattern and options: must not be null");
+        }
+        int length = cache.length(sequence);
+        if (q.batch() != 1) {
+            throw new IllegalArgumentException("q: a chunk of one sequence has batch 1, got " + q.batch());
+        }
+        AttentionShape s = new AttentionShape(1, q.heads(), cache.kvHeads(), q.seqLen(), length, q.dim(), cache.valueDim());
+        if (!cache.device().equals(q.device())) {
+            throw new IllegalArgumentException("q: on " + q.device() + " but the cache is on " + cache.device());
+        }
+        Device device = cache.device().isHost() ? options.device() : cache.device();
+        AttentionBackend backend = Backends.preferred(device, s, q.dtype(), options.geometry());
+        Device target = device != null ? device : backend.defaultDevice();
+        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
+        Tensor out = backend.allocate(cache.device(), options.outputTypeFor(q.dtype()), Layout.BHSD, 1, s.qHeads(),
+                s.queryLength(), s.valueDim());
+        Tensor lse = null;
+        try {
+            lse = backend.allocate(cache.device(), DType.F32, Layout.BHSD, 1, s.qHeads(), s.queryLength(), 1);
+            if (!pattern.dataDependent()) {
+                backend.forward(CACHE.prepared(pattern, context, backend, target), q, cache, sequence, out, lse,
+                        options.run());
+            } else {
+                SparsePlan plan = pattern.plan(context, q.toHost(), cache.keys(sequence).toHost());
+                try (PreparedPlan prepared = backend.prepare(plan, target)) {
+                    backend.forward(prepared, q, cache, sequence, out, lse, options.run());
+                }
+            }
+            return new AttentionResult(out, lse);
+        } catch (RuntimeException | Error e) {
+            out.close();
+            if (lse != null) {
+                lse.close();
+            }
+            throw e;
+        }
     }
 
     // ------------------------------------------------------------------ internals

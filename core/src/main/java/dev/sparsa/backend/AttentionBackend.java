@@ -1,5 +1,10 @@
 package dev.sparsa.backend;
 
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.DecodeSelector;
+import dev.sparsa.kv.KvCache;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
@@ -21,6 +26,11 @@ import dev.sparsa.tensor.Tensor;
  * Tensor, Tensor, Tensor, RunOptions)} runs it as often as needed. What the plan was made for
  * (shape, causality, offset, geometry) travels in the plan; only {@link RunOptions} travel with a
  * run, so a run cannot contradict its plan.
+ *
+ * <p>Decode (one to {@value DecodeArguments#MAX_QUERY_ROWS} query rows per sequence against a {@link
+ * KvCache}) goes through {@link #decode}, its sparse selections through {@link #select}, and chunked
+ * prefill against a cache through {@link #forward(PreparedPlan, Tensor, KvCache, int, Tensor, Tensor,
+ * RunOptions)}. A backend without a decode kernel says so through {@link #decodeRefusal}.
  *
  * <p>Implementations are thread-safe: concurrent {@code forward} calls are allowed.
  */
@@ -147,5 +157,68 @@ public interface AttentionBackend {
             throw new IllegalArgumentException("device: " + name() + " allocates only on the host, got " + device);
         }
         return Tensor.allocate(dtype, layout, batch, heads, seq, dim);
+    }
+
+    // ------------------------------------------------------------------ decode against a KV cache
+
+    /**
+     * Why this backend would refuse decode calls of {@code queryRows} rows on {@code cache}, or null
+     * when it runs them. The default: no decode kernel.
+     */
+    default String decodeRefusal(KvCache cache, int queryRows) {
+        return name() + " has no decode kernel";
+    }
+
+    /**
+     * Decode: attention of each sequence's {@code rows} new query rows against its keys in the cache,
+     * causal with the rows at the end of the sequence (row {@code i} of a sequence of length {@code
+     * L} sits at position {@code L − rows + i}), restricted to {@code selection} when given. Query
+     * head {@code h} reads KV head {@code h / (qHeads / kvHeads)}; the heads of one group share one
+     * read of their keys. A row that admits no key (a sequence of length 0, a row at a negative
+     * position) gets 0 and LSE −∞. Arguments are checked by {@link DecodeArguments#validate} before
+     * any kernel runs.
+     *
+     * @param q         {@code [batch, qHeads, rows, headDim]} in the cache's dtype, on the cache's device
+     * @param cache     the keys and values, the step's own tokens already appended
+     * @param selection a sparse selection over the cache's positions, or null for dense decode
+     * @param out       {@code [batch, qHeads, rows, valueDim]}, f32 or the cache's dtype
+     * @param lse       {@code [batch, qHeads, rows, 1]} f32, or null
+     * @throws IllegalArgumentException for arguments that do not fit, or when this backend refuses
+     *     the call ({@link #decodeRefusal})
+     */
+    default void decode(Tensor q, KvCache cache, DecodeSelection selection, Tensor out, Tensor lse,
+                        DecodeOptions options) {
+        DecodeArguments.validate(q, cache, selection, out, lse, options);
+        throw new IllegalArgumentException(decodeRefusal(cache, q.seqLen()));
+    }
+
+    /**
+     * Plans {@code pattern} for this step's Q on {@code cache}: a selection made at the cache's current
+     * lengths. The default scores in plain Java on host copies ({@link DecodeSelector#select(Tensor,
+     * KvCache, DecodePattern)}); backends override it to score where the cache lives.
+     *
+     * @throws IllegalArgumentException if Q does not fit the cache or the pattern cannot run on it
+     *     (Quest without page bounds)
+     */
+    default DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
+        return DecodeSelector.select(q, cache, pattern);
+    }
+
+    /**
+     * Chunked prefill: a prepared plan over one sequence of the cache, whose keys are its first {@code
+     * cache.length(sequence)} tokens (the chunk's own tokens already appended); the plan is for {@code
+     * [1, qHeads, kvHeads, chunk, length, …]}, normally with query offset {@code length − chunk}. The
+     * default reads the sequence's K/V through {@link KvCache#keys}/{@link KvCache#values} (a view of
+     * a contiguous cache, a host copy of a paged one) and runs {@link #forward(PreparedPlan, Tensor,
+     * Tensor, Tensor, Tensor, Tensor, RunOptions)}; backends that read pages in place override it.
+     *
+     * @throws IllegalArgumentException as {@code forward}, and if the sequence is out of range
+     */
+    default void forward(PreparedPlan plan, Tensor q, KvCache cache, int sequence, Tensor out, Tensor lse,
+                         RunOptions options) {
+        if (cache == null) {
+            throw new IllegalArgumentException("cache: must not be null");
+        }
+        forward(plan, q, cache.keys(sequence), cache.values(sequence), out, lse, options);
     }
 }

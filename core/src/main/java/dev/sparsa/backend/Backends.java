@@ -1,5 +1,6 @@
 package dev.sparsa.backend;
 
+import dev.sparsa.kv.KvCache;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
@@ -95,6 +96,35 @@ public final class Backends {
             }
             TileGeometry g = geometry != null ? geometry : b.proposedGeometry(shape, dtype);
             String refusal = b.refusal(shape, dtype, g);
+            if (refusal == null) {
+                return b;
+            }
+            why.append("; ").append(b.name()).append(": ").append(refusal);
+        }
+        throw new BackendUnavailableException(why.toString());
+    }
+
+    /**
+     * The available backend of highest priority that runs on the cache's device and decodes {@code
+     * queryRows} rows on it (its {@link AttentionBackend#decodeRefusal} is null).
+     *
+     * @throws BackendUnavailableException listing every backend and why it cannot run the call
+     */
+    public static AttentionBackend preferredForDecode(KvCache cache, int queryRows) {
+        StringBuilder why = new StringBuilder("no attention backend decodes " + queryRows + " row(s) on " + cache);
+        if (all().isEmpty()) {
+            why.append(": none is on the class path (add the dependency dev.sparsa:sparsa-kernels-cpu)");
+        }
+        for (AttentionBackend b : all()) {
+            if (!b.availability().available()) {
+                why.append("; ").append(b.name()).append(": ").append(b.availability().reason());
+                continue;
+            }
+            if (!b.runsOn(cache.device())) {
+                why.append("; ").append(b.name()).append(": does not run on ").append(cache.device());
+                continue;
+            }
+            String refusal = b.decodeRefusal(cache, queryRows);
             if (refusal == null) {
                 return b;
             }

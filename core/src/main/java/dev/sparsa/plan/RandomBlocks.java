@@ -23,7 +23,9 @@ public final class RandomBlocks {
     /**
      * The layout of the selection in the context's geometry: contiguous tiles of {@code tileRows}
      * rows, each kept block up to the tile's last causally visible one classified by the context's
-     * base predicate (full, or partial on the causal diagonal).
+     * base predicate (full, or partial on the causal diagonal). Tiles are drawn by their absolute
+     * index ({@link #absoluteTile}), so a chunk of rows planned with a query offset that is a
+     * multiple of the tile height keeps the blocks a plan of all rows keeps for the same rows.
      *
      * @throws IllegalArgumentException if {@code density} is not in [0, 1]
      */
@@ -33,7 +35,7 @@ public final class RandomBlocks {
         }
         HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int rows = ctx.geometry().tileRows();
-        for (int t = 0, start = 0; start < ctx.queryLength(); t++, start += rows) {
+        for (int start = 0; start < ctx.queryLength(); start += rows) {
             int count = Math.min(rows, ctx.queryLength() - start);
             HeadLayoutBuilder.Tile tile = b.tile(start, count);
             int last = ctx.keyBlocks() - 1;
@@ -41,14 +43,24 @@ public final class RandomBlocks {
                 long lastKey = Math.min((long) ctx.keyLength() - 1, (long) start + count - 1 + ctx.queryOffset());
                 last = lastKey < 0 ? -1 : (int) (lastKey / ctx.geometry().blockCols());
             }
+            int absolute = absoluteTile(ctx, start);
             for (int j = 0; j <= last; j++) {
-                if (keeps(seed, density, t, j)) {
+                if (keeps(seed, density, absolute, j)) {
                     tile.blockByPredicate(j);
                 }
             }
             tile.end();
         }
         return b.build();
+    }
+
+    /**
+     * The absolute index of the plan tile that starts at row {@code start}: {@code ⌊(start +
+     * queryOffset) / tileRows⌋}, the tile of an un-offset plan over all rows when the offset is a
+     * multiple of the tile height.
+     */
+    public static int absoluteTile(PlanContext ctx, int start) {
+        return (int) Math.floorDiv((long) start + ctx.queryOffset(), ctx.geometry().tileRows());
     }
 
     /** SplitMix64's finaliser. */

@@ -23,8 +23,8 @@ import org.junit.jupiter.api.Test;
  */
 class PackageLayersTest {
     /** Bottom to top. */
-    private static final List<String> FLOORS = List.of("internal", "tensor", "io", "spec", "plan", "pattern", "backend",
-            "reference", "attention");
+    private static final List<String> FLOORS = List.of("internal", "tensor", "io", "spec", "plan", "pattern", "kv",
+            "backend", "reference", "attention");
 
     @Test
     void everyPackageUsesOnlyTheFloorsBelowIt() throws IOException {

@@ -2,8 +2,14 @@ package dev.sparsa.cpu;
 
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
+import dev.sparsa.backend.DecodeArguments;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.DecodeSelector;
+import dev.sparsa.kv.KvCache;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.RunOptions;
@@ -37,10 +43,14 @@ import java.util.concurrent.Executor;
  * java.util.concurrent.CancellationException} with the interrupt status still set, and the output
  * and LSE are undefined.
  *
- * <p>Thread-safe: concurrent {@code forward} calls are allowed. The no-argument constructor (used by
- * {@link java.util.ServiceLoader}) picks the best flavour and the process-wide {@link
- * Workers#shared()} pool ({@code availableProcessors()} workers, daemon threads released when idle),
- * which estimator planning uses too.
+ * <p>Decode against a KV cache ({@link #decode}, {@link #select}; see {@link CpuDecode}) runs on the
+ * same workers under the same rules: caller-runs, cancellable between work items, on the calling
+ * thread alone when Q, the output, the LSE or the cache's storage is confined to it.
+ *
+ * <p>Thread-safe: concurrent {@code forward} and {@code decode} calls are allowed. The no-argument
+ * constructor (used by {@link java.util.ServiceLoader}) picks the best flavour and the process-wide
+ * {@link Workers#shared()} pool ({@code availableProcessors()} workers, daemon threads released when
+ * idle), which estimator planning uses too.
  */
 public final class CpuBackend implements AttentionBackend {
     /** Largest head or value dimension the kernel runs. */
@@ -242,6 +252,53 @@ public final class CpuBackend implements AttentionBackend {
         runner.clearUncoveredRows(plan);
         List<WorkItem> items = plan.items();
         workers.forTensors(q, k, v, out, lse).forEach(items.size(), i -> runner.run(items.get(i)));
+    }
+
+    // ------------------------------------------------------------------ decode (CpuDecode)
+
+    @Override
+    public String decodeRefusal(KvCache cache, int queryRows) {
+        if (!cache.device().isHost()) {
+            return "device: the cpu backend decodes host caches, this one is on " + cache.device();
+        }
+        String head = dimRefusal("headDim", cache.headDim());
+        return head != null ? head : dimRefusal("valueDim", cache.valueDim());
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Runs {@link CpuDecode} on {@link #workers()}: each (sequence, KV head) streams its keys once
+     * for the group's query heads and rows, split into chunks by the options' {@link
+     * dev.sparsa.kv.SplitKv} rule evaluated with the machine's processor count. Caller-runs and
+     * cancellable between chunks like {@code forward}; a cache, Q, output or LSE in a confined arena
+     * runs on the calling thread alone.
+     */
+    @Override
+    public void decode(Tensor q, KvCache cache, DecodeSelection selection, Tensor out, Tensor lse,
+                       DecodeOptions options) {
+        AttentionShape shape = DecodeArguments.validate(q, cache, selection, out, lse, options);
+        String refusal = decodeRefusal(cache, q.seqLen());
+        if (refusal != null) {
+            throw new IllegalArgumentException(refusal);
+        }
+        CpuDecode call = new CpuDecode(DecodeMathProvider.forFlavour(math.flavour()), shape, q, cache, selection, out,
+                lse, options);
+        call.execute(workers.forTensors(q, out, lse).forTensors(CacheAccess.storage(cache)));
+    }
+
+    /**
+     * Scores Quest's bounds and top-k's keys in place on f32 and bf16 host caches, (sequence, KV head)
+     * pairs on {@link #workers()}; other patterns and caches take the default selection.
+     */
+    @Override
+    public DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
+        if (!pattern.dataDependent() || !CpuDecodeScorer.covers(cache) || !q.isHost()) {
+            return DecodeSelector.select(q, cache, pattern);
+        }
+        CpuDecodeScorer scorer = new CpuDecodeScorer(DecodeMathProvider.forFlavour(math.flavour()), q, cache);
+        return DecodeSelector.select(q, cache, pattern, scorer,
+                workers.forTensors(q).forTensors(CacheAccess.storage(cache)));
     }
 
     private static void requireDim(String name, int value) {

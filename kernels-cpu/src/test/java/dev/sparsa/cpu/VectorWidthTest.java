@@ -50,6 +50,29 @@ class VectorWidthTest {
         }
     }
 
+    /** Decode at the width in force: dims off the lane count, GQA, several rows, a paged and a sparse case. */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void decodeAtTheForcedWidthMatchesOracleAndScalar(DType dtype) {
+        CpuBackend vector = new CpuBackend(KernelFlavour.VECTOR, 2);
+        CpuBackend scalar = new CpuBackend(KernelFlavour.SCALAR, 1);
+        dev.sparsa.testing.KvProblems.Caches c = dev.sparsa.testing.KvProblems.caches(21, dtype, new int[] {0, 37, 150},
+                2, 40, 24, 16, 33);
+        dev.sparsa.kv.DecodeOptions o = dev.sparsa.kv.DecodeOptions.defaults().withSplit(dev.sparsa.kv.SplitKv.fixed(64));
+        for (int rows : new int[] {1, 3}) {
+            dev.sparsa.tensor.Tensor q = DecodeFixtures.query(rows, c.paged(), 6, rows);
+            for (dev.sparsa.kv.DecodeSelection sel : java.util.Arrays.asList(null,
+                    vector.select(q, c.paged(), dev.sparsa.kv.DecodePattern.quest(48).withWindow(5), o))) {
+                DecodeFixtures.Run v = DecodeFixtures.decode(vector, q, c.paged(), sel, o, DType.F32);
+                DecodeFixtures.Run sc = DecodeFixtures.decode(scalar, q, c.contiguous(), sel, o, DType.F32);
+                ReferenceResult ref = DecodeFixtures.oracle(q, c.paged(), sel, o);
+                assertTrue(ref.maxRelativeError(v.out()) <= DecodeFixtures.tolerance(dtype),
+                        "error " + ref.maxRelativeError(v.out()));
+                assertTrue(Fixtures.maxRelativeDifference(v.out(), sc.out()) <= 1e-5);
+            }
+        }
+    }
+
     @org.junit.jupiter.api.Test
     void inlinedExpIsWithinTwoUlpAndFlushesMaskedScoresToZero() {
         int lanes = PanamaTileMath.L;

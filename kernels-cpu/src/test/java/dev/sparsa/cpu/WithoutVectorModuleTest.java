@@ -45,5 +45,13 @@ class WithoutVectorModuleTest {
         Problems.Qkv p = Problems.qkv(12, s, DType.BF16, Layout.BHSD);
         Fixtures.Run r = Fixtures.run(new CpuBackend(), plan, p, o, DType.F32, Layout.BHSD);
         assertTrue(Fixtures.oracle(plan, p, o).maxRelativeError(r.out()) <= 1e-5);
+
+        // decode runs too, on the scalar decode arithmetic
+        dev.sparsa.testing.KvProblems.Caches c = dev.sparsa.testing.KvProblems.caches(3, DType.BF16, new int[] {0, 70},
+                1, 24, 16, 16, 30);
+        dev.sparsa.tensor.Tensor q = DecodeFixtures.query(4, c.paged(), 2, 2);
+        dev.sparsa.kv.DecodeOptions d = dev.sparsa.kv.DecodeOptions.defaults();
+        DecodeFixtures.Run run = DecodeFixtures.decode(cpu, q, c.paged(), null, d, DType.F32);
+        assertTrue(DecodeFixtures.oracle(q, c.paged(), null, d).maxRelativeError(run.out()) <= 1e-2);
     }
 }

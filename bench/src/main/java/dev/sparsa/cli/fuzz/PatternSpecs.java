@@ -248,10 +248,12 @@ final class PatternSpecs {
                         : (b, h, r, k) -> da.admits(b, h, r, k) || dc.admits(b, h, r, k));
             }
             case "global-tokens" -> {
-                int[] rows = distinct(rnd, rnd.nextInt(4), 0, Math.max(1, nq + 2));
+                // rows are absolute positions: draw them where this call's rows sit
+                int first = (int) Math.clamp(off, 0, Integer.MAX_VALUE - (long) nq - 3);
+                int[] rows = distinct(rnd, rnd.nextInt(4), first, first + Math.max(1, nq + 2));
                 int[] cols = distinct(rnd, rnd.nextInt(4), 0, Math.max(1, nk + 2));
                 yield new Built(Patterns.globalTokens(rows, cols),
-                        (b, h, r, k) -> (!causal || k <= r + off) && (contains(rows, r) || contains(cols, k)));
+                        (b, h, r, k) -> (!causal || k <= r + off) && (contains(rows, r + off) || contains(cols, k)));
             }
             case "per-head" -> {
                 int heads = ctx.shape().qHeads();

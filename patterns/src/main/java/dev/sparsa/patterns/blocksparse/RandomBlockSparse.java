@@ -9,8 +9,12 @@ import dev.sparsa.plan.SparsePlan;
 /**
  * A random block-sparse layout in the plan's own geometry ({@link RandomBlocks}): each causally
  * admissible (query tile, key block) pair is kept with probability {@code density}, decided by a
- * hash of (seed, tile, block), so the layout is reproducible and independent of the visiting order.
- * Every head shares it. The benchmarks' and the demo's synthetic sparsity.
+ * hash of (seed, absolute tile, block), so the layout is reproducible and independent of the
+ * visiting order. Every head shares it. The benchmarks' and the demo's synthetic sparsity.
+ *
+ * <p>Tiles are counted from absolute row 0 ({@link RandomBlocks#absoluteTile}): a chunk of a prompt
+ * prefilled against a cache (query offset = tokens already cached, a multiple of the tile height)
+ * keeps the blocks the one-shot prefill keeps for the same rows.
  *
  * <p>Throws {@link IllegalArgumentException} if {@code density} is not in [0, 1].
  *
@@ -27,7 +31,7 @@ public record RandomBlockSparse(double density, long seed) implements Pattern {
         return String.format("randomBlockSparse(%.3f, seed %d)", density, seed);
     }
 
-    /** Whether (tile, block) is kept ({@link RandomBlocks#keeps}). */
+    /** Whether (absolute tile, block) is kept ({@link RandomBlocks#keeps}). */
     public boolean keeps(int tile, int block) {
         return RandomBlocks.keeps(seed, density, tile, block);
     }

@@ -9,9 +9,11 @@ import java.util.Arrays;
 
 /**
  * Global tokens (Longformer's global attention, Beltagy et al.; BigBird's ITC global tokens, Zaheer
- * et al.): the listed query rows attend to every key, and every row attends to the listed key
- * columns, under the context's causality. On its own it is only the global part; unite it with a
- * local pattern ({@link Union}) for Longformer/BigBird.
+ * et al.): the query rows at the listed positions attend to every key, and every row attends to the
+ * listed key columns, under the context's causality. Rows are absolute positions ({@code qIndex +
+ * queryOffset}), like the columns, so a chunk prefilled against a cache sees the one-shot layout. On
+ * its own it is only the global part; unite it with a local pattern ({@link Union}) for
+ * Longformer/BigBird.
  *
  * <p>Throws {@link IllegalArgumentException} if a row or column is negative
  */
@@ -49,7 +51,8 @@ public final class GlobalTokens implements Pattern {
     public SparsePlan plan(PlanContext ctx) {
         return SparsePlan.uniform(ctx, TokenSetEncoder.encode(ctx, (row, sink) -> {
             long last = Plans.lastVisibleKey(ctx, row);
-            if (Arrays.binarySearch(rows, row) >= 0) {
+            long position = (long) row + ctx.queryOffset();
+            if (position >= 0 && position <= Integer.MAX_VALUE && Arrays.binarySearch(rows, (int) position) >= 0) {
                 for (int k = 0; k <= last; k++) {
                     sink.accept(k, 0f);
                 }

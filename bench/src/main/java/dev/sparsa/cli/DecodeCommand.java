@@ -1,0 +1,465 @@
+package dev.sparsa.cli;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import dev.sparsa.backend.AttentionBackend;
+import dev.sparsa.backend.Backends;
+import dev.sparsa.bench.DecodeProblem;
+import dev.sparsa.bench.MemoryCopy;
+import dev.sparsa.kv.ContiguousKvCache;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PageAllocator;
+import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.kv.SpanTable;
+import dev.sparsa.reference.ReferenceDecode;
+import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.StringWriter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code sparsa decode}: one decode step against a generated KV cache, on every available backend and
+ * dtype: dense on a contiguous and on a paged cache, Quest and top-k at two budgets, sinks + window,
+ * with the bandwidth each reaches next to the machine's copy bandwidth measured in the same run. A
+ * table on stdout, or one JSON object ({@code machine}, {@code problem}, {@code rows}) with {@code
+ * --json}; progress on stderr. Exits 1 when an output misses its dtype's tolerance against the fp64
+ * oracle of the same selection.
+ */
+@Command(name = "decode", mixinStandardHelpOptions = true,
+        description = "Decode one step against a generated KV cache: dense, paged, Quest, top-k, sinks + window.")
+final class DecodeCommand implements Callable<Integer> {
+
+    @Option(names = "--quick", description = "A small problem (H=8/2, N=4096, D=64) for smoke tests.")
+    boolean quick;
+
+    @Option(names = "--json", description = "Print one JSON object on stdout instead of the table.")
+    boolean json;
+
+    @Option(names = {"-b", "--batch"}, description = "Sequences (default ${DEFAULT-VALUE}).", defaultValue = "1")
+    int batch;
+
+    @Option(names = {"-H", "--heads"}, description = "Query heads (default 32; 8 with --quick).")
+    Integer heads;
+
+    @Option(names = "--kv-heads", description = "Key/value heads (default 8; 2 with --quick).")
+    Integer kvHeads;
+
+    @Option(names = {"-n", "--kv-length"}, description = "Tokens in each sequence's cache (default 32768; 4096 with --quick).")
+    Integer kvLength;
+
+    @Option(names = {"-d", "--dim"}, description = "Head dimension (default 128; 64 with --quick).")
+    Integer dim;
+
+    @Option(names = "--rows", description = "Query rows per sequence, 1 to 64 (default ${DEFAULT-VALUE}).", defaultValue = "1")
+    int rows;
+
+    @Option(names = "--dtypes", split = ",", description = "Cache dtypes (default ${DEFAULT-VALUE}).", defaultValue = "f32,bf16")
+    List<String> dtypes;
+
+    @Option(names = "--page-size", description = "Tokens per page, a power of two (default ${DEFAULT-VALUE}).", defaultValue = "16")
+    int pageSize;
+
+    @Option(names = "--budgets", split = ",", description = "Sparse budgets as fractions of the cache (default ${DEFAULT-VALUE}).",
+            defaultValue = "0.125,0.03125")
+    List<Double> budgets;
+
+    @Option(names = "--sinks", description = "Sinks of the sinks + window row (default ${DEFAULT-VALUE}).", defaultValue = "64")
+    int sinks;
+
+    @Option(names = "--backend", description = "Run only this backend (cpu, cuda).")
+    String backendName;
+
+    @Option(names = "--repeat", description = "Timed steps per row after the warm-up; the median is reported (default 7; 3 with --quick).")
+    Integer repeat;
+
+    @Option(names = "--seed", description = "Seed of the generated problem (default ${DEFAULT-VALUE}).", defaultValue = "42")
+    long seed;
+
+    @Option(names = "--warmup-ms", description = "Warm-up per row, at least 20 steps (default ${DEFAULT-VALUE} ms).",
+            defaultValue = "1000")
+    int warmupMillis;
+
+    @Option(names = "--copy-mib", description = "MiB each thread copies for the copy bandwidth (default ${DEFAULT-VALUE}).",
+            defaultValue = "256")
+    int copyMib;
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    DecodeCommand(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    private record Case(String name, DecodePattern pattern, boolean paged, long budget) {
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        int h = heads != null ? heads : quick ? 8 : 32;
+        int kvh = kvHeads != null ? kvHeads : quick ? 2 : 8;
+        int n = kvLength != null ? kvLength : quick ? 4096 : 32768;
+        int d = dim != null ? dim : quick ? 64 : 128;
+        int reps = repeat != null ? repeat : quick ? 3 : 7;
+        validate(h, kvh, n, d, reps);
+        List<DType> types = dtypes.stream().map(DType::parse).toList();
+        requireHeap(h, kvh, n, d, types, Runtime.getRuntime().maxMemory());
+        List<AttentionBackend> backends = backendName == null ? Backends.available() : List.of(Backends.get(backendName));
+        for (AttentionBackend b : backends) {
+            if (!b.availability().available()) {
+                throw new IllegalArgumentException("--backend: " + b.name() + " is not available: " + b.availability().reason());
+            }
+        }
+        DecodeProblem problem = new DecodeProblem(batch, h, kvh, n, d, rows, seed);
+        List<Case> cases = cases(n);
+        err.printf("sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d, dtypes %s, backends %s%n", batch, h, kvh,
+                n, d, rows, pageSize, types, backends.stream().map(AttentionBackend::name).toList());
+        int copyThreads = Runtime.getRuntime().availableProcessors();
+        // the copy runs before each dtype's rows and after the last: on a shared machine the rows and
+        // the copy then see the same conditions; machine.copyGBps is the median of these samples
+        List<Double> copySamples = new ArrayList<>();
+        copySamples.add(copyBandwidth(copyThreads));
+        Progress progress = new Progress(err, types.size() * backends.size() * cases.size());
+        List<DecodeRow> results = new ArrayList<>();
+        for (DType dtype : types) {
+            if (dtype != types.get(0)) {
+                copySamples.add(copyBandwidth(copyThreads));
+            }
+            long tg = System.nanoTime();
+            int pages = batch * ((n + pageSize - 1) / pageSize);
+            ContiguousKvCache flat = ContiguousKvCache.allocate(dtype, batch, kvh, n, d, d);
+            PagedKvCache paged = PagedKvCache.allocate(dtype, batch, kvh, d, d, pageSize, pages, true);
+            problem.fill(flat, paged);
+            Tensor q = problem.query(dtype);
+            ReferenceResult dense = ReferenceDecode.decode(q, flat, null, DecodeOptions.defaults().run());
+            progress.note(String.format("%s: generated the caches and the fp64 dense oracle in %.1fs", dtype,
+                    (System.nanoTime() - tg) / 1e9));
+            for (AttentionBackend backend : backends) {
+                String refusal = backend.decodeRefusal(flat, rows);
+                Device device = backend.runsOn(Device.CPU) ? Device.CPU : backend.defaultDevice();
+                try (Placed placed = Placed.on(backend, device, flat, paged, q)) {
+                    if (refusal != null && device.isHost()) {
+                        progress.note(backend.name() + ": skipped, " + refusal);
+                        continue;
+                    }
+                    double denseFlat = Double.NaN;
+                    double densePaged = Double.NaN;
+                    for (Case c : cases) {
+                        long step = progress.begin(backend.name() + " " + dtype + " " + (c.paged ? "paged " : "contiguous ")
+                                + c.name);
+                        KvCache host = c.paged ? paged : flat;
+                        DecodeRow row = runOne(backend, c, placed.cache(c.paged), host, placed.q, q, dtype, dense, reps);
+                        if (c.pattern instanceof DecodePattern.Dense) {
+                            if (c.paged) {
+                                densePaged = row.millis();
+                            } else {
+                                denseFlat = row.millis();
+                            }
+                        }
+                        row = row.withSpeedup((c.paged ? densePaged : denseFlat) / row.millis());
+                        results.add(row);
+                        progress.end(step, String.format("%.2f ms, %.1f GB/s (%.0f%% of the last copy), %.2fx, err %.2e, recall %.3f",
+                                row.millis(), row.gbPerSec(), 100 * row.gbPerSec() / copySamples.getLast(), row.speedup(),
+                                row.relErrVsOracle(), row.recall()));
+                    }
+                }
+            }
+        }
+        copySamples.add(copyBandwidth(copyThreads));
+        double[] sorted = copySamples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        double copyGBps = sorted[sorted.length / 2];
+        if (json) {
+            out.println(toJson(h, kvh, n, d, reps, types, copyGBps, copyThreads, copySamples, results));
+        } else {
+            printTable(h, kvh, n, d, copyGBps, results);
+        }
+        List<DecodeRow> bad = results.stream().filter(r -> !r.withinTolerance()).toList();
+        for (DecodeRow r : bad) {
+            err.printf("sparsa decode: %s %s %s %s: relErrVsOracle %.3e exceeds the %s tolerance %.0e%n", r.backend(),
+                    r.kvLayout(), r.dtype(), r.pattern(), r.relErrVsOracle(), r.dtype(),
+                    DemoCommand.tolerance(DType.parse(r.dtype())));
+        }
+        return bad.isEmpty() ? 0 : 1;
+    }
+
+    private void validate(int h, int kvh, int n, int d, int reps) {
+        if (batch < 1 || h < 1 || kvh < 1 || n < 1 || d < 1) {
+            throw new IllegalArgumentException("--batch, --heads, --kv-heads, --kv-length, --dim: must be >= 1, got " + batch
+                    + ", " + h + ", " + kvh + ", " + n + ", " + d);
+        }
+        if (h % kvh != 0) {
+            throw new IllegalArgumentException("--heads: " + h + " is not a multiple of --kv-heads " + kvh);
+        }
+        if (rows < 1 || rows > 64) {
+            throw new IllegalArgumentException("--rows: must be in [1, 64], got " + rows);
+        }
+        if (pageSize < 1 || Integer.bitCount(pageSize) != 1) {
+            throw new IllegalArgumentException("--page-size: must be a power of two, got " + pageSize);
+        }
+        if (reps < 1) {
+            throw new IllegalArgumentException("--repeat: must be >= 1, got " + reps);
+        }
+        if (budgets.isEmpty()) {
+            throw new IllegalArgumentException("--budgets: give at least one fraction");
+        }
+        for (double f : budgets) {
+            if (!(f > 0 && f <= 1)) {
+                throw new IllegalArgumentException("--budgets: each must be in (0, 1], got " + f);
+            }
+        }
+        if (warmupMillis < 0 || copyMib < 1) {
+            throw new IllegalArgumentException("--warmup-ms and --copy-mib: need >= 0 and >= 1, got " + warmupMillis
+                    + " and " + copyMib);
+        }
+        if (sinks < 0) {
+            throw new IllegalArgumentException("--sinks: must be >= 0, got " + sinks);
+        }
+    }
+
+    /**
+     * Heap one dtype's rows need, in bytes (the caches of one dtype are dropped before the next):
+     * the contiguous and the paged cache (K, V and the page bounds), one sequence's K and V gathered
+     * in f32 for the oracle, the f32 chunks the generator appends, and a fixed 64 MiB for the JVM.
+     */
+    long heapNeeded(int h, int kvh, int n, int d, List<DType> types) {
+        long size = types.stream().mapToLong(t -> t == DType.F32 ? 4 : 2).max().orElse(4);
+        long pages = (long) batch * ((n + (long) pageSize - 1) / pageSize);
+        long contiguous = 2L * batch * kvh * n * d * size;
+        long paged = 2L * pages * kvh * pageSize * d * size + 2L * pages * kvh * d * size;
+        long oracle = 2L * kvh * n * d * 4 + 8L * batch * h * rows * d;
+        long generator = 2L * kvh * 1024 * d * 4;
+        return contiguous + paged + oracle + generator + (64L << 20);
+    }
+
+    /** Refuses a problem that would not fit the heap, before allocating any of it. */
+    private void requireHeap(int h, int kvh, int n, int d, List<DType> types, long maxHeap) {
+        long need = heapNeeded(h, kvh, n, d, types);
+        if (need > maxHeap) {
+            throw new IllegalArgumentException(String.format("-n/--kv-length: B=%d KV heads %d N=%d D=%d needs about %.1f"
+                    + " GiB of heap, the JVM has %.1f GiB; lower -n, --kv-heads, -b or -d, or raise -Xmx (JAVA_OPTS)",
+                    batch, kvh, n, d, need / (double) (1L << 30), maxHeap / (double) (1L << 30)));
+        }
+    }
+
+    private List<Case> cases(int n) {
+        List<Case> list = new ArrayList<>();
+        list.add(new Case("dense", DecodePattern.dense(), false, n));
+        list.add(new Case("dense", DecodePattern.dense(), true, n));
+        for (double f : budgets) {
+            int tokens = (int) Math.max(1, Math.round(f * n));
+            list.add(new Case("quest(" + tokens + ")", DecodePattern.quest(tokens), true, tokens));
+        }
+        for (double f : budgets) {
+            int tokens = (int) Math.max(1, Math.round(f * n));
+            list.add(new Case("topk(" + tokens + ")", DecodePattern.topK(tokens), true, tokens));
+        }
+        int tokens = (int) Math.max(1, Math.round(budgets.get(0) * n));
+        int s = Math.min(sinks, tokens - 1);
+        list.add(new Case("sinks(" + s + ")+window(" + (tokens - s) + ")", DecodePattern.sinkWindow(s, tokens - s), true,
+                tokens));
+        return list;
+    }
+
+    private DecodeRow runOne(AttentionBackend backend, Case c, KvCache cache, KvCache host, Tensor q, Tensor qHost,
+                             DType dtype, ReferenceResult dense, int reps) {
+        DecodeOptions options = DecodeOptions.defaults().withOutputDType(DType.F32);
+        Device where = cache.device();
+        Tensor outT = backend.allocate(where, DType.F32, Layout.BHSD, q.batch(), q.heads(), rows, cache.valueDim());
+        Tensor lseT = backend.allocate(where, DType.F32, Layout.BHSD, q.batch(), q.heads(), rows, 1);
+        try {
+            boolean selects = !(c.pattern instanceof DecodePattern.Dense);
+            DecodeSelection sel = null;
+            // warm-up until the JIT has compiled the loops: at least 20 steps and one second
+            long warmStart = System.nanoTime();
+            for (int i = 0; i < 20 || System.nanoTime() - warmStart < warmupMillis * 1_000_000L; i++) {
+                sel = selects ? backend.select(q, cache, c.pattern, options) : null;
+                backend.decode(q, cache, sel, outT, lseT, options);
+            }
+            double[] times = new double[reps];
+            double[] selectTimes = new double[reps];
+            for (int i = 0; i < reps; i++) {
+                long t0 = System.nanoTime();
+                sel = selects ? backend.select(q, cache, c.pattern, options) : null;
+                long t1 = System.nanoTime();
+                backend.decode(q, cache, sel, outT, lseT, options);
+                long t2 = System.nanoTime();
+                times[i] = (t2 - t0) / 1e6;
+                selectTimes[i] = (t1 - t0) / 1e6;
+            }
+            Arrays.sort(times);
+            Arrays.sort(selectTimes);
+            double millis = times[reps / 2];
+            ReferenceResult oracle = sel == null ? dense : ReferenceDecode.decode(qHost, host, sel, options.run());
+            double relErr = oracle.maxRelativeError(outT.toHost());
+            double recall = ReferenceResult.meanRecall(oracle, dense);
+            long bytes = bytesTouched(c, host, sel, dtype);
+            return new DecodeRow(backend.name(), c.name, c.paged ? "paged" : "contiguous", dtype.toString(), batch,
+                    host.maxLength(), c.budget, millis, bytes, bytes / (millis * 1e6), Double.NaN, relErr, recall,
+                    selectTimes[reps / 2], relErr <= DemoCommand.tolerance(dtype));
+        } finally {
+            outT.close();
+            lseT.close();
+        }
+    }
+
+    /** K/V rows visited, plus what the selection reads, plus Q and the output (f32). */
+    private long bytesTouched(Case c, KvCache cache, DecodeSelection sel, DType dtype) {
+        long e = dtype.byteSize();
+        int d = cache.headDim();
+        int dv = cache.valueDim();
+        long qh = (long) cache.batch() * (heads != null ? heads : quick ? 8 : 32) * rows;
+        long bytes = qh * (d * e + dv * 4L);
+        int[] lengths = cache.lengths();
+        if (sel == null) {
+            for (int b = 0; b < cache.batch(); b++) {
+                bytes += cache.bytesOf(b);
+            }
+            return bytes;
+        }
+        SpanTable spans = sel.spanTable(lengths, rows);
+        for (int b = 0; b < cache.batch(); b++) {
+            for (int g = 0; g < cache.kvHeads(); g++) {
+                bytes += spans.keyCount(b, g) * (d + dv) * e;
+                if (c.pattern instanceof DecodePattern.Quest quest && cache instanceof PagedKvCache p) {
+                    int pages = (lengths[b] + p.pageSize() - 1) / p.pageSize();
+                    if (pages > quest.pageBudget(p.pageSize())) {
+                        bytes += (long) (pages - 1) * 2 * d * e;
+                    }
+                } else if (c.pattern instanceof DecodePattern.TopK top && lengths[b] > top.tokens()) {
+                    bytes += (long) lengths[b] * d * e;
+                }
+            }
+        }
+        return bytes;
+    }
+
+    /** The caches and Q where a backend runs: the host ones, or copies in its device's memory (closed after). */
+    private record Placed(KvCache flat, KvCache paged, Tensor q, List<Tensor> owned) implements AutoCloseable {
+        KvCache cache(boolean isPaged) {
+            return isPaged ? paged : flat;
+        }
+
+        static Placed on(AttentionBackend backend, Device device, ContiguousKvCache flat, PagedKvCache paged, Tensor q) {
+            if (device.isHost()) {
+                return new Placed(flat, paged, q, List.of());
+            }
+            List<Tensor> owned = new ArrayList<>();
+            Tensor k = copy(backend, device, flat.keyStorage(), owned);
+            Tensor v = copy(backend, device, flat.valueStorage(), owned);
+            ContiguousKvCache f = ContiguousKvCache.wrap(k, v, flat.lengths());
+            PagedKvCache p = PagedKvCache.wrap(copy(backend, device, paged.keyPages(), owned),
+                    copy(backend, device, paged.valuePages(), owned), copy(backend, device, paged.pageBounds(), owned),
+                    paged.pageSize(), paged.batch(), null);
+            for (int b = 0; b < paged.batch(); b++) {
+                p.setBlockTable(b, paged.blockTable(b), paged.length(b));
+            }
+            return new Placed(f, p, copy(backend, device, q, owned), owned);
+        }
+
+        private static Tensor copy(AttentionBackend backend, Device device, Tensor host, List<Tensor> owned) {
+            Tensor t = backend.allocate(device, host.dtype(), Layout.BHSD, host.batch(), host.heads(), host.seqLen(),
+                    host.dim());
+            owned.add(t);
+            Tensor.copy(host, t);
+            return t;
+        }
+
+        @Override
+        public void close() {
+            owned.forEach(Tensor::close);
+        }
+    }
+
+    private void printTable(int h, int kvh, int n, int d, double copyGBps, List<DecodeRow> rows) {
+        out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d; copy bandwidth %.1f GB/s (read + write)%n",
+                batch, h, kvh, n, d, this.rows, pageSize, copyGBps);
+        String fmt = "%-5s %-10s %-5s %-26s %7s %9s %8s %7s %8s %10s %7s%n";
+        out.printf(fmt, "back", "layout", "dtype", "pattern", "budget", "ms", "GB/s", "%copy", "speedup", "errOracle",
+                "recall");
+        for (DecodeRow r : rows) {
+            out.printf(fmt, r.backend(), r.kvLayout(), r.dtype(), r.pattern(), r.budget(), String.format("%.3f", r.millis()),
+                    String.format("%.1f", r.gbPerSec()), String.format("%.0f%%", 100 * r.gbPerSec() / copyGBps),
+                    String.format("%.2fx", r.speedup()), String.format("%.2e", r.relErrVsOracle()),
+                    String.format("%.4f", r.recall()));
+        }
+    }
+
+    private double copyBandwidth(int threads) {
+        try (MemoryCopy copy = new MemoryCopy(threads, (long) copyMib << 20)) {
+            double gbps = copy.gbPerSec(5);
+            err.printf("copy bandwidth: %.1f GB/s (%d threads, read + write)%n", gbps, threads);
+            return gbps;
+        }
+    }
+
+    private String toJson(int h, int kvh, int n, int d, int reps, List<DType> types, double copyGBps, int copyThreads,
+                          List<Double> copySamples, List<DecodeRow> rows) throws IOException {
+        StringWriter w = new StringWriter();
+        try (JsonGenerator g = new JsonFactory().createGenerator(w)) {
+            g.useDefaultPrettyPrinter();
+            g.writeStartObject();
+            Map<String, Object> machine = MachineInfo.collect();
+            machine.put("copyGBps", copyGBps);
+            machine.put("copyThreads", copyThreads);
+            machine.put("copySamplesGBps", copySamples);
+            machine.put("copyMethod", "MemorySegment.copy of " + copyMib + " MiB per thread, all threads at once, (read"
+                    + " + write bytes) / time, median of 5 copies; sampled before each dtype's rows and at the end,"
+                    + " copyGBps is the median of the samples");
+            g.writeFieldName("machine");
+            DemoCommand.writeMap(g, machine);
+            Map<String, Object> p = new LinkedHashMap<>();
+            p.put("generator", "standard normal Q, K, V; about 1 key in 512 per (sequence, KV head) a needle along the group's mean query");
+            p.put("seed", seed);
+            p.put("batch", batch);
+            p.put("heads", h);
+            p.put("kvHeads", kvh);
+            p.put("kvLength", n);
+            p.put("headDim", d);
+            p.put("queryRows", this.rows);
+            p.put("pageSize", pageSize);
+            p.put("dtypes", types.stream().map(DType::toString).toList());
+            p.put("repeat", reps);
+            p.put("millis", "median of the timed steps; a step is selection (if any) plus decode");
+            g.writeFieldName("problem");
+            DemoCommand.writeMap(g, p);
+            g.writeArrayFieldStart("rows");
+            for (DecodeRow r : rows) {
+                g.writeStartObject();
+                g.writeStringField("backend", r.backend());
+                g.writeStringField("pattern", r.pattern());
+                g.writeStringField("kvLayout", r.kvLayout());
+                g.writeStringField("dtype", r.dtype());
+                g.writeNumberField("batch", r.batch());
+                g.writeNumberField("kvLength", r.kvLength());
+                g.writeNumberField("budget", r.budget());
+                g.writeNumberField("millis", r.millis());
+                g.writeNumberField("bytesTouched", r.bytesTouched());
+                g.writeNumberField("gbPerSec", r.gbPerSec());
+                g.writeNumberField("speedup", r.speedup());
+                g.writeNumberField("relErrVsOracle", r.relErrVsOracle());
+                g.writeNumberField("recall", r.recall());
+                g.writeNumberField("selectMillis", r.selectMillis());
+                g.writeBooleanField("withinTolerance", r.withinTolerance());
+                g.writeEndObject();
+            }
+            g.writeEndArray();
+            g.writeEndObject();
+        }
+        return w.toString();
+    }
+}

@@ -1,0 +1,80 @@
+package dev.sparsa.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class DecodeCommandTest {
+
+    private static String[] run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = SparsaCli.commandLine(new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8)).execute(args);
+        return new String[] {String.valueOf(code), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+    }
+
+    @Test
+    void jsonHoldsTheMachineCopyBandwidthAndEveryRowField() throws Exception {
+        String[] r = run("decode", "--json", "-H", "4", "--kv-heads", "2", "-n", "700", "-d", "32", "--rows", "2",
+                "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "4", "--budgets", "0.25,0.1");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[2].contains("sparsa decode") && r[2].contains("copy bandwidth"), "progress belongs on stderr");
+        assertTrue(copyGBps(r[1]) > 0);
+        List<Map<String, Object>> rows = DemoCommandTest.rows(r[1]);
+        // dense contiguous, dense paged, Quest x 2, top-k x 2, sinks + window; for f32 and bf16
+        assertEquals(14, rows.size());
+        for (Map<String, Object> row : rows) {
+            for (String f : List.of("backend", "pattern", "kvLayout", "dtype", "batch", "kvLength", "budget", "millis",
+                    "bytesTouched", "gbPerSec", "speedup", "relErrVsOracle", "recall")) {
+                assertTrue(row.containsKey(f), "row lacks " + f + ": " + row);
+            }
+            double tol = "f32".equals(row.get("dtype")) ? 1e-5 : 1e-2;
+            assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= tol, row.toString());
+            assertTrue(List.of("contiguous", "paged").contains(row.get("kvLayout")), row.toString());
+            double recall = ((Number) row.get("recall")).doubleValue();
+            assertTrue(recall > 0 && recall <= 1 + 1e-9, row.toString());
+            assertTrue(((Number) row.get("bytesTouched")).longValue() > 0, row.toString());
+        }
+        assertEquals("dense", rows.get(0).get("pattern"));
+        assertEquals("contiguous", rows.get(0).get("kvLayout"));
+        assertEquals("paged", rows.get(1).get("kvLayout"));
+        assertEquals(1.0, ((Number) rows.get(0).get("recall")).doubleValue(), 1e-9);
+        assertEquals(1.0, ((Number) rows.get(1).get("speedup")).doubleValue(), 0);
+        assertEquals(175, ((Number) rows.get(2).get("budget")).intValue());
+    }
+
+    @Test
+    void badFlagsGiveOneLineAndExitTwo() {
+        for (String[] args : List.of(new String[] {"decode", "--rows", "65"}, new String[] {"decode", "--page-size", "12"},
+                new String[] {"decode", "--budgets", "0"}, new String[] {"decode", "-H", "6", "--kv-heads", "4"},
+                new String[] {"decode", "--no-such-flag"}, new String[] {"decode", "--rows", "many"},
+                new String[] {"decode", "-n", "1000000000"})) {
+            String[] r = run(args);
+            assertEquals("2", r[0], String.join(" ", args) + ": " + r[2]);
+            assertEquals(1, r[2].strip().lines().count(), String.join(" ", args) + ": " + r[2]);
+            assertEquals("", r[1]);
+        }
+    }
+
+    private static double copyGBps(String json) throws Exception {
+        try (JsonParser p = new JsonFactory().createParser(json)) {
+            for (JsonToken t = p.nextToken(); t != null; t = p.nextToken()) {
+                if (t == JsonToken.FIELD_NAME && p.currentName().equals("copyGBps")) {
+                    p.nextToken();
+                    return p.getDoubleValue();
+                }
+            }
+        }
+        return Double.NaN;
+    }
+}

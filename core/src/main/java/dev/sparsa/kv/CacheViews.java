@@ -1,0 +1,62 @@
+package dev.sparsa.kv;
+
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import java.util.Arrays;
+
+/** Views into cache storage and staging of appended rows, for host and device tensors alike. */
+final class CacheViews {
+    private CacheViews() {
+    }
+
+    /**
+     * A {@code [1, t.heads(), n, t.dim()]} view of {@code t} at (axis0 {@code a}, sequence {@code s}),
+     * owning nothing.
+     */
+    static Tensor view(Tensor t, int a, int s, int n) {
+        int[] shape = {1, t.heads(), n, t.dim()};
+        long offset = t.index(a, 0, s, 0);
+        return t.isHost() ? Tensor.wrap(t.segment(), t.dtype(), shape, t.strides(), offset)
+                : Tensor.wrapDevice(t.deviceMemory(), t.dtype(), shape, t.strides(), offset);
+    }
+
+    /** {@code src}'s values as a host tensor of {@code dtype} ({@code src} itself when it already is one). */
+    static Tensor staged(Tensor src, DType dtype) {
+        Tensor host = src.toHost();
+        return host.dtype() == dtype ? host : host.to(dtype, Layout.BHSD);
+    }
+
+    /**
+     * Refuses appended rows that do not fit: {@code [batch, kvHeads, n, dim]}, unit last stride.
+     *
+     * @throws IllegalArgumentException naming the argument and both shapes
+     */
+    static void checkRows(String name, Tensor t, int batch, int kvHeads, int dim) {
+        if (t == null) {
+            throw new IllegalArgumentException(name + ": must not be null");
+        }
+        if (t.batch() != batch || t.heads() != kvHeads || t.dim() != dim) {
+            throw new IllegalArgumentException(name + ": expected [" + batch + ", " + kvHeads + ", n, " + dim + "], got "
+                    + Arrays.toString(t.shape()));
+        }
+    }
+
+    /** Refuses a sequence index outside {@code [0, batch)}. */
+    static void checkSequence(int sequence, int batch) {
+        if (sequence < 0 || sequence >= batch) {
+            throw new IllegalArgumentException("sequence: index " + sequence + " outside [0, " + batch + ")");
+        }
+    }
+
+    /** Refuses storage whose last axis is not unit-stride (kernels read rows in bulk). */
+    static void checkStorage(String name, Tensor t) {
+        if (t == null) {
+            throw new IllegalArgumentException(name + ": must not be null");
+        }
+        if (!t.isRowContiguous()) {
+            throw new IllegalArgumentException(name + ": the last axis must have stride 1, got strides "
+                    + Arrays.toString(t.strides()));
+        }
+    }
+}

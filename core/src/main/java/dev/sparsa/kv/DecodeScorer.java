@@ -1,0 +1,23 @@
+package dev.sparsa.kv;
+
+/**
+ * The scores a data-dependent {@link DecodePattern} ranks by, for one decode call (it holds that
+ * call's Q and cache). {@link DecodeSelector} turns them into a {@link DecodeSelection}; backends
+ * supply faster implementations of the same definitions ({@link DecodeSelector#plainScorer} is the
+ * plain-Java one). Scores are f32; a query vector is one (query head of the KV group, step row).
+ */
+public interface DecodeScorer {
+
+    /**
+     * Quest's bound for {@code count} pages of KV head {@code kvHead}: {@code out[i] = max over the
+     * group's query vectors q of Σ_c max(q_c·min_c, q_c·max_c)}, with {@code min}/{@code max} the
+     * bounds the cache keeps for pool page {@code pages[i]}.
+     */
+    void questBounds(int sequence, int kvHead, int[] pages, int count, float[] out);
+
+    /**
+     * {@code out[i] = max over the group's query vectors q of q·k} for the keys {@code from + i} of
+     * (sequence, kvHead), {@code i < to − from} (unscaled: the scale does not change a ranking).
+     */
+    void keyScores(int sequence, int kvHead, int from, int to, float[] out);
+}

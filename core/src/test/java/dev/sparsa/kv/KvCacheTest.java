@@ -1,0 +1,151 @@
+package dev.sparsa.kv;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.KvProblems;
+import dev.sparsa.testing.Problems;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.api.Test;
+
+class KvCacheTest {
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void pagedAndContiguousHoldTheAppendedRows(DType dtype) {
+        int[] lengths = {0, 1, 17, 40, 33};
+        KvProblems.Caches c = KvProblems.caches(3, dtype, lengths, 2, 8, 16, 8, 7);
+        for (int b = 0; b < lengths.length; b++) {
+            assertEquals(lengths[b], c.contiguous().length(b));
+            assertEquals(lengths[b], c.paged().length(b));
+            assertArrayEquals(c.keys()[b].toFloatArray(), c.contiguous().keys(b).toFloatArray());
+            assertArrayEquals(c.keys()[b].toFloatArray(), c.paged().keys(b).toFloatArray());
+            assertArrayEquals(c.values()[b].toFloatArray(), c.paged().values(b).toFloatArray());
+            assertEquals((lengths[b] + 7) / 8, c.paged().pageCount(b));
+        }
+        // pages of one sequence are not consecutive ids: the pool is shared and had holes
+        int[] t = c.paged().blockTable(3);
+        boolean scattered = false;
+        for (int i = 1; i < t.length; i++) {
+            scattered |= t[i] != t[i - 1] + 1;
+        }
+        assertTrue(scattered, "block table " + java.util.Arrays.toString(t));
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void pageBoundsAfterAppendsEqualBoundsFromScratch(DType dtype) {
+        int[] lengths = {5, 64, 70, 129};
+        KvProblems.Caches c = KvProblems.caches(5, dtype, lengths, 3, 16, 8, 16, 9);
+        assertBoundsFromScratch(c.paged());
+        c.paged().truncate(2, 37);
+        c.paged().truncate(3, 128);
+        c.paged().truncate(0, 0);
+        assertBoundsFromScratch(c.paged());
+        // appends after a truncation continue from the new end
+        SplittableRandom rnd = new SplittableRandom(1);
+        c.paged().append(2, Problems.random(rnd, dtype, Layout.BHSD, 1, 3, 20, 16, 3.0),
+                Problems.random(rnd, dtype, Layout.BHSD, 1, 3, 20, 8, 1.0));
+        assertEquals(57, c.paged().length(2));
+        assertBoundsFromScratch(c.paged());
+    }
+
+    /** Bounds of every page a sequence uses equal the min/max of the page's stored keys below the length. */
+    private static void assertBoundsFromScratch(PagedKvCache cache) {
+        int d = cache.headDim();
+        float[] row = new float[d];
+        for (int b = 0; b < cache.batch(); b++) {
+            Tensor keys = cache.keys(b);
+            int length = cache.length(b);
+            for (int pg = 0; pg * cache.pageSize() < length; pg++) {
+                int page = cache.blockTable(b)[pg];
+                for (int g = 0; g < cache.kvHeads(); g++) {
+                    float[] min = new float[d];
+                    float[] max = new float[d];
+                    java.util.Arrays.fill(min, Float.POSITIVE_INFINITY);
+                    java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+                    for (int t = pg * cache.pageSize(); t < Math.min(length, (pg + 1) * cache.pageSize()); t++) {
+                        keys.readRow(0, g, t, row, 0);
+                        for (int x = 0; x < d; x++) {
+                            min[x] = Math.min(min[x], row[x]);
+                            max[x] = Math.max(max[x], row[x]);
+                        }
+                    }
+                    float[] gotMin = new float[d];
+                    float[] gotMax = new float[d];
+                    cache.pageBounds().readRow(page, g, 0, gotMin, 0);
+                    cache.pageBounds().readRow(page, g, 1, gotMax, 0);
+                    assertArrayEquals(min, gotMin, "min of sequence " + b + " page " + pg + " head " + g);
+                    assertArrayEquals(max, gotMax, "max of sequence " + b + " page " + pg + " head " + g);
+                }
+            }
+        }
+    }
+
+    @Test
+    void badBlockTablesAreRefusedNamingSequenceAndPage() {
+        PagedKvCache cache = PagedKvCache.wrap(Tensor.allocate(DType.F32, Layout.BHSD, 8, 1, 16, 8),
+                Tensor.allocate(DType.F32, Layout.BHSD, 8, 1, 16, 8), null, 16, 3, null);
+        var outside = assertThrows(IllegalArgumentException.class, () -> cache.setBlockTable(1, new int[] {2, 99}, 20));
+        assertTrue(outside.getMessage().contains("sequence 1") && outside.getMessage().contains("page 99"),
+                outside.getMessage());
+        var negative = assertThrows(IllegalArgumentException.class, () -> cache.setBlockTable(2, new int[] {-1}, 1));
+        assertTrue(negative.getMessage().contains("sequence 2") && negative.getMessage().contains("page -1"),
+                negative.getMessage());
+        var tooLong = assertThrows(IllegalArgumentException.class, () -> cache.setBlockTable(0, new int[] {3, 4}, 33));
+        assertTrue(tooLong.getMessage().contains("sequence 0") && tooLong.getMessage().contains("page 2"),
+                tooLong.getMessage());
+        cache.setBlockTable(0, new int[] {3, 4}, 32);
+        // a full table without an allocator refuses the append and writes nothing
+        Tensor row = Tensor.allocate(DType.F32, Layout.BHSD, 1, 1, 1, 8);
+        var full = assertThrows(IllegalArgumentException.class, () -> cache.append(0, row, row));
+        assertTrue(full.getMessage().contains("sequence 0"), full.getMessage());
+        assertEquals(32, cache.length(0));
+        assertThrows(IllegalArgumentException.class, () -> PagedKvCache.allocate(DType.F32, 1, 1, 8, 8, 12, 4, false));
+    }
+
+    @Test
+    void allocatorGivesPagesBackAndRefusesAppendsThatDoNotFit() {
+        PagedKvCache cache = PagedKvCache.allocate(DType.BF16, 2, 1, 8, 8, 4, 5, true);
+        SplittableRandom rnd = new SplittableRandom(2);
+        Tensor k = Problems.random(rnd, DType.F32, Layout.BHSD, 1, 1, 9, 8, 1.0);
+        cache.append(0, k, k);
+        assertEquals(3, cache.pageCount(0));
+        assertEquals(2, cache.allocator().available());
+        var big = assertThrows(IllegalArgumentException.class, () -> cache.append(1, k, k));
+        assertTrue(big.getMessage().contains("3 new page(s), 2"), big.getMessage());
+        assertEquals(0, cache.length(1));
+        cache.truncate(0, 4);
+        assertEquals(1, cache.pageCount(0));
+        assertEquals(4, cache.allocator().available());
+        cache.append(1, k, k);
+        assertEquals(9, cache.length(1));
+        // stored values are rounded to the cache's dtype
+        assertEquals(DType.BF16.round(k.get(0, 0, 5, 3)), cache.keys(1).get(0, 0, 5, 3));
+    }
+
+    @Test
+    void appendsRefuseWrongShapes() {
+        ContiguousKvCache cache = ContiguousKvCache.allocate(DType.F32, 2, 2, 10, 8, 4);
+        Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, 1, 2, 3, 8);
+        Tensor v = Tensor.allocate(DType.F32, Layout.BHSD, 1, 2, 3, 4);
+        var heads = assertThrows(IllegalArgumentException.class,
+                () -> cache.append(0, Tensor.allocate(DType.F32, Layout.BHSD, 1, 3, 3, 8), v));
+        assertTrue(heads.getMessage().startsWith("k:"), heads.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> cache.append(2, k, v));
+        cache.append(1, k, v);
+        cache.append(1, k, v);
+        cache.append(1, k, v);
+        var room = assertThrows(IllegalArgumentException.class, () -> cache.append(1, k, v));
+        assertTrue(room.getMessage().contains("sequence 1") && room.getMessage().contains("capacity of 10"),
+                room.getMessage());
+        assertArrayEquals(new int[] {0, 9}, cache.lengths());
+    }
+}

@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Writes kernels-cpu/src/main/panama/dev/sparsa/cpu/panama/PanamaDecodeMath.java.
+
+The vector decode kernels exist for f32 and bf16 rows, each read from a native segment or from the
+Java array behind a heap segment. The four variants differ only in their loads, and C2 does not
+inline a helper that returns a vector once a method is large (a vector that crosses a call is boxed
+on the heap), so the loads are written out in every loop body. This script expands one template
+per kernel into the four variants after the hand-written head (PanamaDecodeMath.head.java.in).
+Edit the head or the templates here, then run: python3 kernels-cpu/codegen/panama_decode_math.py
+"""
+import os
+LOAD = {
+ 'F32A': ('FloatVector.fromArray(F, {seg}, {seg}Base + (int) ({off} >>> 2) + ({d}))',
+          'FloatVector.fromArray(F, {seg}, {seg}Base + (int) ({off} >>> 2) + ({d}), fm)'),
+ 'Bf16A': ('((IntVector) ShortVector.fromArray(S, {seg}, {seg}Base + (int) ({off} >>> 1) + ({d})).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()',
+           '((IntVector) ShortVector.fromArray(S, {seg}, {seg}Base + (int) ({off} >>> 1) + ({d}), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()'),
+ 'F32': ('FloatVector.fromMemorySegment(F, {seg}, {off} + 4L * ({d}), LE)',
+         'FloatVector.fromMemorySegment(F, {seg}, {off} + 4L * ({d}), LE, fm)'),
+ 'Bf16': ('((IntVector) ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()',
+          '((IntVector) ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()'),
+}
+def ld(t, seg, off, d, tail=False):
+    return LOAD[t][1 if tail else 0].format(seg=seg, off=off, d=d)
+
+def scores(t):
+    return f'''
+    private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {{
+        int dFull = dim - dim % L;
+        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
+        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
+        touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
+        for (int j0 = 0; j0 < n; j0 += L) {{
+            int x = 0;
+            for (; x + 4 <= nq; x += 4) {{
+                for (int kp = 0; kp < L; kp += 2) {{
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot4x2{t}(q, x * ldQ, ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }}
+                for (int i = 0; i < 4; i++) {{
+                    fold(work, i * HALF, s, (x + i) * ldS + j0);
+                }}
+            }}
+            for (; x < nq; x++) {{
+                for (int kp = 0; kp < L; kp += 2) {{
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot1x2{t}(q, x * ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }}
+                fold(work, 0, s, x * ldS + j0);
+            }}
+        }}
+    }}
+
+    /** Four query vectors × two keys over the head dimension, folded pairwise into {{@code work}}. */
+    private static void dot4x2{t}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {{
+            FloatVector ka = {ld(t, 'keys', 'oa', 'd')};
+            FloatVector kb = {ld(t, 'keys', 'ob', 'd')};
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = v0.fma(ka, a0);
+            b0 = v0.fma(kb, b0);
+            a1 = v1.fma(ka, a1);
+            b1 = v1.fma(kb, b1);
+            a2 = v2.fma(ka, a2);
+            b2 = v2.fma(kb, b2);
+            a3 = v3.fma(ka, a3);
+            b3 = v3.fma(kb, b3);
+        }}
+        if (d < dim) {{
+            FloatVector ka = {ld(t, 'keys', 'oa', 'd', True)};
+            FloatVector kb = {ld(t, 'keys', 'ob', 'd', True)};
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = v0.fma(ka, a0);
+            b0 = v0.fma(kb, b0);
+            a1 = v1.fma(ka, a1);
+            b1 = v1.fma(kb, b1);
+            a2 = v2.fma(ka, a2);
+            b2 = v2.fma(kb, b2);
+            a3 = v3.fma(ka, a3);
+            b3 = v3.fma(kb, b3);
+        }}
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+    }}
+
+    /** One query vector × two keys, with the same arithmetic as {{@link #dot4x2{t}}}. */
+    private static void dot1x2{t}(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {{
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = v.fma({ld(t, 'keys', 'oa', 'd')}, a);
+            b = v.fma({ld(t, 'keys', 'ob', 'd')}, b);
+        }}
+        if (d < dim) {{
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = v.fma({ld(t, 'keys', 'oa', 'd', True)}, a);
+            b = v.fma({ld(t, 'keys', 'ob', 'd', True)}, b);
+        }}
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
+    }}
+'''
+
+def bounds(t):
+    return f'''
+    private static void bounds{t}(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
+                                 long[] maxOff, int n, float[] out, int ldS) {{
+        int dFull = dim - dim % L;
+        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
+        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        float[] work = WORK.get();
+        for (int j0 = 0; j0 < n; j0 += L) {{
+            for (int x = 0; x < nq; x++) {{
+                for (int kp = 0; kp < L; kp += 2) {{
+                    int ja = Math.min(j0 + kp, n - 1);
+                    int jb = Math.min(j0 + kp + 1, n - 1);
+                    bound1x2{t}(q, x * ldQ, dFull, dim, <<ARG:bounds>>, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm, sm,
+                            work, (kp >> 1) * L);
+                }}
+                fold(work, 0, out, x * ldS + j0);
+            }}
+        }}
+    }}
+
+    private static void bound1x2{t}(float[] q, int q0, int dFull, int dim, MemorySegment bounds, long mnA, long mxA,
+                                   long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {{
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = a.add(v.mul({ld(t, 'bounds', 'mnA', 'd')}).max(v.mul({ld(t, 'bounds', 'mxA', 'd')})));
+            b = b.add(v.mul({ld(t, 'bounds', 'mnB', 'd')}).max(v.mul({ld(t, 'bounds', 'mxB', 'd')})));
+        }}
+        if (d < dim) {{
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            a = a.add(v.mul({ld(t, 'bounds', 'mnA', 'd', True)}).max(v.mul({ld(t, 'bounds', 'mxA', 'd', True)})));
+            b = b.add(v.mul({ld(t, 'bounds', 'mnB', 'd', True)}).max(v.mul({ld(t, 'bounds', 'mxB', 'd', True)})));
+        }}
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
+    }}
+'''
+
+def accumulate(t):
+    return f'''
+    private static void accumulate{t}(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
+                                     float[] o, int ldO, float[] alpha) {{
+        touch{t}(<<ARG:values>>, vOff, 0, n, dimV);
+        int x = 0;
+        for (; x + 4 <= nq; x += 4) {{
+            int c = 0;
+            for (; c + 2 * L <= dimV; c += 2 * L) {{
+                pv4x2{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, o, ldO, alpha);
+            }}
+            for (; c < dimV; c += L) {{
+                pv4x1{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, dimV, o, ldO, alpha);
+            }}
+        }}
+        for (; x < nq; x++) {{
+            int c = 0;
+            for (; c + 2 * L <= dimV; c += 2 * L) {{
+                pv1x2{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, o, ldO, alpha);
+            }}
+            for (; c < dimV; c += L) {{
+                pv1x1{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, dimV, o, ldO, alpha);
+            }}
+        }}
+    }}
+
+    /**
+     * Reads rows {{@code from .. to − 1}} once, row after row, one vector per line, ahead of the
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
+     */
+    private static void touch{t}(MemorySegment values, long[] vOff, int from, int to, int dimV) {{
+        int dFull = dimV - dimV % L;
+        FloatVector t = FloatVector.zero(F);
+        for (int j = from; j < to; j++) {{
+            long off = vOff[j];
+            for (int c = 0; c < dFull; c += LINE) {{
+                t = t.add({ld(t, 'values', 'off', 'c')});
+            }}
+        }}
+        t.intoArray(SINK.get(), 0);
+    }}
+
+    private static void pv4x2{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {{
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
+            FloatVector v0 = {ld(t, 'values', 'off', 'c')};
+            FloatVector v1 = {ld(t, 'values', 'off', 'c + L')};
+            FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w.fma(v0, c00);
+            c01 = w.fma(v1, c01);
+            w = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w.fma(v0, c10);
+            c11 = w.fma(v1, c11);
+            w = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w.fma(v0, c20);
+            c21 = w.fma(v1, c21);
+            w = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w.fma(v0, c30);
+            c31 = w.fma(v1, c31);
+        }}
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + L);
+    }}
+
+    private static void pv4x1{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {{
+        boolean full = c + L <= dimV;
+        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
+        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c2 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c3 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
+            FloatVector v = full ? {ld(t, 'values', 'off', 'c')} : {ld(t, 'values', 'off', 'c', True)};
+            c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
+            c1 = FloatVector.broadcast(F, p[p0 + ldS + j]).fma(v, c1);
+            c2 = FloatVector.broadcast(F, p[p0 + 2 * ldS + j]).fma(v, c2);
+            c3 = FloatVector.broadcast(F, p[p0 + 3 * ldS + j]).fma(v, c3);
+        }}
+        c0.intoArray(o, o0);
+        c1.intoArray(o, o1);
+        c2.intoArray(o, o2);
+        c3.intoArray(o, o3);
+    }}
+
+    private static void pv1x2{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {{
+        int o0 = x * ldO + c;
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
+        int p0 = x * ldS;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
+            FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
+            c0 = w.fma({ld(t, 'values', 'off', 'c')}, c0);
+            c1 = w.fma({ld(t, 'values', 'off', 'c + L')}, c1);
+        }}
+        c0.intoArray(o, o0);
+        c1.intoArray(o, o0 + L);
+    }}
+
+    private static void pv1x1{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {{
+        boolean full = c + L <= dimV;
+        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
+        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        int o0 = x * ldO + c;
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        int p0 = x * ldS;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
+            FloatVector v = full ? {ld(t, 'values', 'off', 'c')} : {ld(t, 'values', 'off', 'c', True)};
+            c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
+        }}
+        c0.intoArray(o, o0);
+    }}
+'''
+
+PARAM = {'F32': 'MemorySegment {n}', 'Bf16': 'MemorySegment {n}', 'F32A': 'float[] {n}, int {n}Base',
+         'Bf16A': 'short[] {n}, int {n}Base'}
+ARG = {'F32': '{n}', 'Bf16': '{n}', 'F32A': '{n}, {n}Base', 'Bf16A': '{n}, {n}Base'}
+def typed(text, t):
+    for n in ('keys', 'values', 'bounds'):
+        text = text.replace('MemorySegment ' + n, PARAM[t].format(n=n))
+        text = text.replace('<<ARG:' + n + '>>', ARG[t].format(n=n))
+    return text
+here = os.path.dirname(os.path.abspath(__file__))
+head = open(os.path.join(here, 'PanamaDecodeMath.head.java.in')).read()
+body = ''
+for t in ('F32', 'Bf16', 'F32A', 'Bf16A'):
+    what = {'F32': 'f32 rows in a segment', 'Bf16': 'bf16 rows in a segment', 'F32A': 'f32 rows in a float[]',
+            'Bf16A': 'bf16 rows in a short[]'}[t]
+    body += f'\n    // ---------------------------------------------------------------- {what}\n'
+    body += typed(scores(t) + bounds(t) + accumulate(t), t)
+target = os.path.join(here, '..', 'src', 'main', 'panama', 'dev', 'sparsa', 'cpu', 'panama', 'PanamaDecodeMath.java')
+with open(target, 'w') as f:
+    f.write(head + body + '}\n')

@@ -1,0 +1,322 @@
+package dev.sparsa.cpu;
+
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KeySpans;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.SplitKv;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Workers;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.LseMerge;
+import dev.sparsa.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * One decode call on the CPU. A work unit is one (sequence, KV head): its query vectors (the group's
+ * query heads × the step's rows) stream the unit's keys once, in blocks of {@value
+ * DecodeScratch#BLOCK}, keys along the lanes ({@link DecodeMath}). The unit's keys are the resolved
+ * spans of the selection (all keys for dense decode), cut by the split-KV rule into chunks of equal
+ * key count; each chunk is a work item, items run largest first on the backend's workers, and the
+ * chunks of a unit are merged through their LSEs in chunk order. The rule is evaluated with the
+ * machine's processor count (not the backend's thread count), so a backend of any thread count
+ * gives bitwise the same result on one machine; paged and contiguous caches give bitwise the same
+ * result because only the row offsets differ.
+ */
+final class CpuDecode {
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ThreadLocal<DecodeScratch> SCRATCH = ThreadLocal.withInitial(DecodeScratch::new);
+
+    private final DecodeMath math;
+    private final AttentionShape shape;
+    private final Tensor q;
+    private final Tensor out;
+    private final Tensor lse;
+    private final CacheRows rows;
+    private final int[] lengths;
+    private final float scale;
+    private final float softCap;
+    private final int queryRows;
+    private final int group;
+    private final int nq;
+    private final int dim;
+    private final int dimV;
+    private final int ldQ;
+    private final int ldO;
+    private final KeySpans[] spans;
+    private final long[] keyCounts;
+    private final int chunkKeys;
+    private final int[] chunks;
+    /** First partial slot of each unit with more than one chunk, else −1. */
+    private final int[] partialBase;
+    private final float[] partialOut;
+    private final float[] partialLse;
+
+    CpuDecode(DecodeMath math, AttentionShape shape, Tensor q, KvCache cache, DecodeSelection selection, Tensor out,
+              Tensor lse, DecodeOptions options) {
+        this.math = math;
+        this.shape = shape;
+        this.q = q;
+        this.out = out;
+        this.lse = lse;
+        this.rows = new CacheRows(cache);
+        this.lengths = cache.lengths();
+        this.scale = (float) options.run().scaleFor(shape.headDim());
+        this.softCap = options.run().softCap();
+        this.queryRows = shape.queryLength();
+        this.group = shape.groupSize();
+        this.nq = group * queryRows;
+        this.dim = shape.headDim();
+        this.dimV = shape.valueDim();
+        this.ldQ = roundUp(dim, 16);
+        this.ldO = roundUp(dimV, 16);
+        int units = shape.batch() * shape.kvHeads();
+        this.spans = new KeySpans[units];
+        this.keyCounts = new long[units];
+        int maxKeys = 0;
+        for (int b = 0; b < shape.batch(); b++) {
+            for (int g = 0; g < shape.kvHeads(); g++) {
+                int u = b * shape.kvHeads() + g;
+                KeySpans ks = new KeySpans();
+                if (selection == null) {
+                    if (lengths[b] > 0) {
+                        ks.add(0, lengths[b], KeySpans.UNBANDED);
+                    }
+                } else {
+                    selection.resolve(b, g, lengths[b], queryRows, ks);
+                }
+                spans[u] = ks;
+                keyCounts[u] = ks.keyCount();
+                maxKeys = (int) Math.max(maxKeys, keyCounts[u]);
+            }
+        }
+        this.chunkKeys = options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys,
+                Runtime.getRuntime().availableProcessors());
+        this.chunks = new int[units];
+        this.partialBase = new int[units];
+        int slots = 0;
+        for (int u = 0; u < units; u++) {
+            chunks[u] = SplitKv.chunks(keyCounts[u], chunkKeys);
+            partialBase[u] = chunks[u] > 1 ? slots : -1;
+            slots += chunks[u] > 1 ? chunks[u] : 0;
+        }
+        this.partialOut = new float[slots * nq * dimV];
+        this.partialLse = new float[slots * nq];
+    }
+
+    private static int roundUp(int x, int m) {
+        return (x + m - 1) / m * m;
+    }
+
+    /** The work items as (unit, chunk) pairs, largest first (ties: unit, then chunk order). */
+    List<long[]> items() {
+        List<long[]> items = new ArrayList<>();
+        for (int u = 0; u < chunks.length; u++) {
+            for (int c = 0; c < chunks[u]; c++) {
+                long from = (long) c * chunkKeys;
+                long size = Math.max(0, Math.min(keyCounts[u], from + chunkKeys) - from);
+                items.add(new long[] {u, c, size});
+            }
+        }
+        items.sort((a, b) -> a[2] != b[2] ? Long.compare(b[2], a[2]) : a[0] != b[0] ? Long.compare(a[0], b[0])
+                : Long.compare(a[1], b[1]));
+        return items;
+    }
+
+    /** Runs item (unit, chunk) on the calling thread. */
+    void run(int unit, int chunk) {
+        DecodeScratch sc = SCRATCH.get();
+        sc.ensure(nq, ldQ, ldO);
+        int b = unit / shape.kvHeads();
+        int g = unit % shape.kvHeads();
+        loadQueries(b, g, sc);
+        Arrays.fill(sc.m, 0, nq, Float.NEGATIVE_INFINITY);
+        Arrays.fill(sc.l, 0, nq, 0f);
+        Arrays.fill(sc.o, 0, nq * ldO, 0f);
+        long from = (long) chunk * chunkKeys;
+        long to = Math.min(keyCounts[unit], from + chunkKeys);
+        if (from < to) {
+            streamKeys(b, g, spans[unit], from, to, sc);
+        }
+        if (chunks[unit] == 1) {
+            for (int x = 0; x < nq; x++) {
+                float rowLse = finish(sc, x);
+                write(b, g, x, sc.row, 0, rowLse);
+            }
+        } else {
+            int slot = partialBase[unit] + chunk;
+            for (int x = 0; x < nq; x++) {
+                float rowLse = finish(sc, x);
+                System.arraycopy(sc.row, 0, partialOut, (slot * nq + x) * dimV, dimV);
+                partialLse[slot * nq + x] = rowLse;
+            }
+        }
+    }
+
+    /** Merges the chunks of every split unit through their LSEs, in chunk order, and writes the rows. */
+    void mergeSplitUnits() {
+        float[] acc = new float[dimV];
+        for (int u = 0; u < chunks.length; u++) {
+            if (chunks[u] < 2) {
+                continue;
+            }
+            int b = u / shape.kvHeads();
+            int g = u % shape.kvHeads();
+            int base = partialBase[u];
+            for (int x = 0; x < nq; x++) {
+                System.arraycopy(partialOut, (base * nq + x) * dimV, acc, 0, dimV);
+                float accLse = partialLse[base * nq + x];
+                for (int c = 1; c < chunks[u]; c++) {
+                    int slot = base + c;
+                    accLse = LseMerge.mergeRow(acc, 0, accLse, partialOut, (slot * nq + x) * dimV,
+                            partialLse[slot * nq + x], dimV);
+                }
+                if (accLse == Float.NEGATIVE_INFINITY) {
+                    Arrays.fill(acc, 0f);
+                }
+                write(b, g, x, acc, 0, accLse);
+            }
+        }
+    }
+
+    /** Query vector x = (head in group) · rows + row, scaled, zero past the head dim. */
+    private void loadQueries(int b, int g, DecodeScratch sc) {
+        Arrays.fill(sc.q, 0, roundUp(nq, 4) * ldQ, 0f);
+        for (int hh = 0; hh < group; hh++) {
+            int h = g * group + hh;
+            for (int r = 0; r < queryRows; r++) {
+                int at = (hh * queryRows + r) * ldQ;
+                q.readRow(b, h, r, sc.q, at);
+                for (int d = 0; d < dim; d++) {
+                    sc.q[at + d] *= scale;
+                }
+            }
+        }
+    }
+
+    private void streamKeys(int b, int g, KeySpans ks, long from, long to, DecodeScratch sc) {
+        int length = lengths[b];
+        long rowLo = (long) length - queryRows;
+        long rowHi = (long) length - 1;
+        int span = 0;
+        long before = 0;
+        while (before + (ks.end(span) - ks.start(span)) <= from) {
+            before += ks.end(span) - ks.start(span);
+            span++;
+        }
+        int key = (int) (ks.start(span) + (from - before));
+        long left = to - from;
+        boolean f16 = rows.dtype == DType.F16;
+        if (f16) {
+            sc.ensureWide(ldQ, ldO);
+        }
+        while (left > 0) {
+            int n = 0;
+            boolean mask = false;
+            while (n < DecodeScratch.BLOCK && left > 0) {
+                if (key >= ks.end(span)) {
+                    span++;
+                    key = ks.start(span);
+                }
+                int delta = ks.maxDelta(span);
+                sc.pos[n] = key;
+                sc.delta[n] = delta;
+                mask |= key > rowLo || (delta != KeySpans.UNBANDED && rowHi - key > delta);
+                n++;
+                key++;
+                left--;
+            }
+            rows.offsets(b, g, sc.pos, n, sc.kOff, sc.vOff);
+            MemorySegment kSeg = rows.keys;
+            MemorySegment vSeg = rows.values;
+            DType type = rows.dtype;
+            if (f16) {
+                widen(kSeg, sc.kOff, n, dim, sc.wideK, ldQ);
+                widen(vSeg, sc.vOff, n, dimV, sc.wideV, ldO);
+                for (int j = 0; j < n; j++) {
+                    sc.kOff[j] = 4L * j * ldQ;
+                    sc.vOff[j] = 4L * j * ldO;
+                }
+                kSeg = sc.wideKSeg;
+                vSeg = sc.wideVSeg;
+                type = DType.F32;
+            }
+            int ldS = DecodeScratch.BLOCK;
+            math.scores(sc.q, ldQ, nq, dim, kSeg, sc.kOff, vSeg, sc.vOff, dimV, type, n, sc.s, ldS);
+            if (softCap > 0f) {
+                for (int x = 0; x < nq; x++) {
+                    for (int j = 0, i = x * ldS; j < n; j++, i++) {
+                        sc.s[i] = (float) (softCap * Math.tanh(sc.s[i] / softCap));
+                    }
+                }
+            }
+            if (mask) {
+                applyMask(sc, n, rowLo);
+            }
+            math.softmax(sc.s, ldS, nq, n, sc.m, sc.l, sc.alpha);
+            math.accumulate(sc.s, ldS, nq, n, vSeg, sc.vOff, type, dimV, sc.o, ldO, sc.alpha);
+        }
+    }
+
+    /** Sets to −∞ the scores of keys a row does not admit (after its position, or outside its band). */
+    private void applyMask(DecodeScratch sc, int n, long rowLo) {
+        for (int x = 0; x < nq; x++) {
+            long p = rowLo + x % queryRows;
+            int base = x * DecodeScratch.BLOCK;
+            for (int j = 0; j < n; j++) {
+                long delta = p - sc.pos[j];
+                if (delta < 0 || delta > sc.delta[j]) {
+                    sc.s[base + j] = Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+    }
+
+    private static void widen(MemorySegment seg, long[] off, int n, int d, float[] dst, int ld) {
+        for (int j = 0; j < n; j++) {
+            for (int c = 0; c < d; c++) {
+                dst[j * ld + c] = Float.float16ToFloat(seg.get(I16, off[j] + 2L * c));
+            }
+        }
+    }
+
+    /** Normalises query vector x into {@code sc.row} and returns its LSE (0 and −∞ when empty). */
+    private float finish(DecodeScratch sc, int x) {
+        float l = sc.l[x];
+        float m = sc.m[x];
+        if (!(l > 0f) || m == Float.NEGATIVE_INFINITY) {
+            Arrays.fill(sc.row, 0, dimV, 0f);
+            return Float.NEGATIVE_INFINITY;
+        }
+        int base = x * ldO;
+        for (int c = 0; c < dimV; c++) {
+            sc.row[c] = sc.o[base + c] / l;
+        }
+        return (float) (m + Math.log(l));
+    }
+
+    private void write(int b, int g, int x, float[] row, int off, float rowLse) {
+        int h = g * group + x / queryRows;
+        int r = x % queryRows;
+        out.writeRow(b, h, r, row, off);
+        if (lse != null) {
+            lse.set(b, h, r, 0, rowLse);
+        }
+    }
+
+    /**
+     * Runs every item on {@code workers} (the calling thread among them), then merges split units.
+     *
+     * @throws java.util.concurrent.CancellationException if a worker was interrupted before the items
+     *     were done (the output and LSE are then incomplete; no merge runs)
+     */
+    void execute(Workers workers) {
+        List<long[]> items = items();
+        workers.forEach(items.size(), i -> run((int) items.get(i)[0], (int) items.get(i)[1]));
+        mergeSplitUnits();
+    }
+}

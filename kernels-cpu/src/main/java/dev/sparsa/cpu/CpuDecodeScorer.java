@@ -1,0 +1,110 @@
+package dev.sparsa.cpu;
+
+import dev.sparsa.kv.DecodeScorer;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Tensor;
+import java.util.Arrays;
+
+/**
+ * {@link DecodeScorer} on the CPU for f32 and bf16 host caches: Quest's bounds from the page bounds
+ * and top-k's key scores through the decode arithmetic ({@link DecodeMath}), reading rows in place
+ * (through the block table for a paged cache). Thread-safe for distinct (sequence, head) pairs: all
+ * working memory is per call of a method.
+ */
+final class CpuDecodeScorer implements DecodeScorer {
+    private final DecodeMath math;
+    private final Tensor q;
+    private final CacheRows rows;
+    private final Tensor bounds;
+    private final int group;
+    private final int queryRows;
+    private final int dim;
+    private final int ldQ;
+
+    CpuDecodeScorer(DecodeMath math, Tensor q, KvCache cache) {
+        this.math = math;
+        this.q = q;
+        this.rows = new CacheRows(cache);
+        this.bounds = cache instanceof PagedKvCache p ? p.pageBounds() : null;
+        this.group = q.heads() / cache.kvHeads();
+        this.queryRows = q.seqLen();
+        this.dim = cache.headDim();
+        this.ldQ = (dim + 15) / 16 * 16;
+    }
+
+    /** Whether the scorer reads this cache's dtype in place (f16 rows are scored by the plain scorer). */
+    static boolean covers(KvCache cache) {
+        return cache.dtype() != DType.F16 && cache.device().isHost();
+    }
+
+    private int vectors() {
+        return group * queryRows;
+    }
+
+    private float[] queries(int b, int g) {
+        int nq = vectors();
+        float[] v = new float[(nq + 3) / 4 * 4 * ldQ];
+        for (int hh = 0; hh < group; hh++) {
+            for (int r = 0; r < queryRows; r++) {
+                q.readRow(b, g * group + hh, r, v, (hh * queryRows + r) * ldQ);
+            }
+        }
+        return v;
+    }
+
+    @Override
+    public void questBounds(int b, int g, int[] pages, int count, float[] out) {
+        int nq = vectors();
+        float[] v = queries(b, g);
+        int ld = (count + 15) / 16 * 16;
+        float[] s = new float[nq * ld];
+        long e = bounds.dtype().byteSize();
+        long[] minOff = new long[count];
+        long[] maxOff = new long[count];
+        for (int i = 0; i < count; i++) {
+            minOff[i] = bounds.index(pages[i], g, 0, 0) * e;
+            maxOff[i] = bounds.index(pages[i], g, 1, 0) * e;
+        }
+        if (count > 0) {
+            math.questBounds(v, ldQ, nq, dim, bounds.segment(), minOff, maxOff, bounds.dtype(), count, s, ld);
+        }
+        maxOverVectors(s, ld, nq, count, out, 0);
+    }
+
+    @Override
+    public void keyScores(int b, int g, int from, int to, float[] out) {
+        int nq = vectors();
+        float[] v = queries(b, g);
+        int block = DecodeScratch.BLOCK;
+        float[] s = new float[(nq + 3) / 4 * 4 * block];
+        int[] pos = new int[block];
+        long[] kOff = new long[block];
+        long[] vOff = new long[block];
+        for (int k0 = from; k0 < to; k0 += block) {
+            int n = Math.min(block, to - k0);
+            for (int j = 0; j < n; j++) {
+                pos[j] = k0 + j;
+            }
+            rows.offsets(b, g, pos, n, kOff, vOff);
+            // the keys stand in for the values: a selection reads no values
+            math.scores(v, ldQ, nq, dim, rows.keys, kOff, rows.keys, kOff, dim, rows.dtype, n, s, block);
+            maxOverVectors(s, block, nq, n, out, k0 - from);
+        }
+    }
+
+    private static void maxOverVectors(float[] s, int ld, int nq, int n, float[] out, int at) {
+        System.arraycopy(s, 0, out, at, n);
+        for (int x = 1; x < nq; x++) {
+            for (int j = 0; j < n; j++) {
+                out[at + j] = Math.max(out[at + j], s[x * ld + j]);
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "CpuDecodeScorer[" + Arrays.toString(q.shape()) + "]";
+    }
+}

@@ -1,0 +1,63 @@
+package dev.sparsa.cpu;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One worker thread's working memory for decode work items, grown on demand and reused, so the key
+ * loop never allocates. Never shared between threads.
+ */
+final class DecodeScratch {
+    /** Keys per block: a multiple of every lane count. */
+    static final int BLOCK = 64;
+
+    float[] q = new float[0];
+    float[] s = new float[0];
+    float[] o = new float[0];
+    float[] m = new float[0];
+    float[] l = new float[0];
+    float[] alpha = new float[0];
+    float[] row = new float[0];
+    final int[] pos = new int[BLOCK];
+    final int[] delta = new int[BLOCK];
+    final long[] kOff = new long[BLOCK];
+    final long[] vOff = new long[BLOCK];
+    /** f16 rows widened to f32, and the segments over them. */
+    float[] wideK = new float[0];
+    float[] wideV = new float[0];
+    MemorySegment wideKSeg = MemorySegment.ofArray(wideK);
+    MemorySegment wideVSeg = MemorySegment.ofArray(wideV);
+
+    /** Room for {@code nq} query vectors (rounded up to 4) of {@code ldQ}, outputs of {@code ldO}. */
+    void ensure(int nq, int ldQ, int ldO) {
+        int n4 = (nq + 3) / 4 * 4;
+        if (q.length < n4 * ldQ) {
+            q = new float[n4 * ldQ];
+        }
+        if (s.length < n4 * BLOCK) {
+            s = new float[n4 * BLOCK];
+        }
+        if (o.length < n4 * ldO) {
+            o = new float[n4 * ldO];
+        }
+        if (m.length < n4) {
+            m = new float[n4];
+            l = new float[n4];
+            alpha = new float[n4];
+        }
+        if (row.length < ldO) {
+            row = new float[ldO];
+        }
+    }
+
+    /** Room for a block of f16 rows widened to f32. */
+    void ensureWide(int ldQ, int ldO) {
+        if (wideK.length < BLOCK * ldQ) {
+            wideK = new float[BLOCK * ldQ];
+            wideKSeg = MemorySegment.ofArray(wideK);
+        }
+        if (wideV.length < BLOCK * ldO) {
+            wideV = new float[BLOCK * ldO];
+            wideVSeg = MemorySegment.ofArray(wideV);
+        }
+    }
+}

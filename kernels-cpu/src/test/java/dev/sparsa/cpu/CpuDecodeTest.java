@@ -1,0 +1,224 @@
+package dev.sparsa.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sparsa.kv.ContiguousKvCache;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.kv.SplitKv;
+import dev.sparsa.reference.ReferenceAttention;
+import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.spec.Options;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.KvProblems;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Decode on the CPU against the fp64 oracle: dense, paged and contiguous, ragged, split, sparse. */
+class CpuDecodeTest {
+    private static final CpuBackend VECTOR_OR_SCALAR = new CpuBackend(2);
+
+    static Stream<Arguments> flavoursAndTypes() {
+        return Stream.of(KernelFlavour.values()).filter(f -> f == KernelFlavour.SCALAR
+                        || TileMathProvider.best().flavour() == KernelFlavour.VECTOR)
+                .flatMap(f -> Stream.of(DType.values()).map(t -> Arguments.of(f, t)));
+    }
+
+    /** Dense decode of 1 and 3 rows, GQA 2:1, head dims off the lane count, against the oracle; paged equals contiguous. */
+    @ParameterizedTest
+    @MethodSource("flavoursAndTypes")
+    void denseDecodeMatchesTheOracleAndPagedEqualsContiguousBitwise(KernelFlavour flavour, DType dtype) {
+        CpuBackend cpu = new CpuBackend(flavour, 2);
+        int[] lengths = {0, 1, 37, 130, 200};
+        KvProblems.Caches c = KvProblems.caches(11, dtype, lengths, 2, 40, 24, 16, 29);
+        for (int rows : new int[] {1, 3}) {
+            Tensor q = DecodeFixtures.query(5 + rows, c.contiguous(), 4, rows);
+            for (SplitKv split : List.of(SplitKv.rule(), SplitKv.fixed(48), SplitKv.none())) {
+                DecodeOptions o = DecodeOptions.defaults().withSplit(split);
+                DecodeFixtures.Run flat = DecodeFixtures.decode(cpu, q, c.contiguous(), null, o, DType.F32);
+                DecodeFixtures.Run paged = DecodeFixtures.decode(cpu, q, c.paged(), null, o, DType.F32);
+                assertArrayEquals(flat.out().toFloatArray(), paged.out().toFloatArray(), "paged vs contiguous " + split);
+                assertArrayEquals(flat.lse().toFloatArray(), paged.lse().toFloatArray());
+                ReferenceResult ref = DecodeFixtures.oracle(q, c.contiguous(), null, o);
+                assertTrue(ref.maxRelativeError(flat.out()) <= DecodeFixtures.tolerance(dtype),
+                        flavour + " " + dtype + " rows " + rows + " " + split + ": " + ref.maxRelativeError(flat.out()));
+                assertTrue(ref.maxLseError(flat.lse()) <= DecodeFixtures.lseTolerance(dtype), "lse " + ref.maxLseError(flat.lse()));
+                // sequence 0 is empty: 0 and −∞
+                for (int h = 0; h < 4; h++) {
+                    assertEquals(Float.NEGATIVE_INFINITY, flat.lse().get(0, h, 0, 0));
+                    assertEquals(0f, flat.out().get(0, h, rows - 1, 5));
+                }
+            }
+        }
+    }
+
+    /** Caches in native memory (segment loads) give the bits of heap caches (array loads), paged and not. */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void nativeCachesGiveTheBitsOfHeapCaches(DType dtype) {
+        int[] lengths = {45, 300};
+        KvProblems.Caches c = KvProblems.caches(13, dtype, lengths, 2, 72, 40, 16, 50);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            ContiguousKvCache flat = ContiguousKvCache.wrap(offHeap(arena, c.contiguous().keyStorage()),
+                    offHeap(arena, c.contiguous().valueStorage()), c.contiguous().lengths());
+            PagedKvCache paged = PagedKvCache.wrap(offHeap(arena, c.paged().keyPages()), offHeap(arena, c.paged().valuePages()),
+                    offHeap(arena, c.paged().pageBounds()), c.paged().pageSize(), 2, null);
+            for (int b = 0; b < 2; b++) {
+                paged.setBlockTable(b, c.paged().blockTable(b), c.paged().length(b));
+            }
+            for (int rows : new int[] {1, 5}) {
+                Tensor q = DecodeFixtures.query(rows, flat, 6, rows);
+                DecodeOptions o = DecodeOptions.defaults().withSplit(SplitKv.fixed(100));
+                float[] heap = DecodeFixtures.decode(VECTOR_OR_SCALAR, q, c.contiguous(), null, o, DType.F32).out().toFloatArray();
+                assertArrayEquals(heap, DecodeFixtures.decode(VECTOR_OR_SCALAR, q, flat, null, o, DType.F32).out().toFloatArray());
+                assertArrayEquals(heap, DecodeFixtures.decode(VECTOR_OR_SCALAR, q, paged, null, o, DType.F32).out().toFloatArray());
+                DecodePattern quest = DecodePattern.quest(64);
+                DecodeSelection a = VECTOR_OR_SCALAR.select(q, c.paged(), quest, o);
+                DecodeSelection b = VECTOR_OR_SCALAR.select(q, paged, quest, o);
+                for (int s = 0; s < 2; s++) {
+                    for (int g = 0; g < 2; g++) {
+                        assertArrayEquals(a.chosenSpans(s, g), b.chosenSpans(s, g));
+                    }
+                }
+            }
+        }
+    }
+
+    private static Tensor offHeap(java.lang.foreign.Arena arena, Tensor t) {
+        Tensor n = Tensor.allocate(arena, t.dtype(), Layout.BHSD, t.batch(), t.heads(), t.seqLen(), t.dim());
+        Tensor.copy(t, n);
+        return n;
+    }
+
+    /** Decode rows are the last rows of a causal prefill of the whole sequence: the prefill oracle agrees. */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void decodeRowsEqualThePrefillOracleRows(DType dtype) {
+        int[] lengths = {70, 9};
+        KvProblems.Caches c = KvProblems.caches(17, dtype, lengths, 1, 16, 16, 8, 13);
+        int rows = 4;
+        Tensor q = DecodeFixtures.query(3, c.paged(), 3, rows);
+        DecodeFixtures.Run run = DecodeFixtures.decode(VECTOR_OR_SCALAR, q, c.paged(), null, DecodeOptions.defaults(), dtype);
+        for (int b = 0; b < lengths.length; b++) {
+            Tensor qb = slice(q, b);
+            Tensor kb = c.keys()[b];
+            Tensor vb = c.values()[b];
+            Options causal = Options.causalMask();
+            ReferenceResult ref = ReferenceAttention.dense(qb, kb, vb, causal, null);
+            assertTrue(ref.maxRelativeError(slice(run.out(), b)) <= DecodeFixtures.tolerance(dtype),
+                    dtype + " sequence " + b + ": " + ref.maxRelativeError(slice(run.out(), b)));
+        }
+    }
+
+    private static Tensor slice(Tensor t, int b) {
+        Tensor out = Tensor.allocate(t.dtype(), Layout.BHSD, 1, t.heads(), t.seqLen(), t.dim());
+        float[] row = new float[t.dim()];
+        for (int h = 0; h < t.heads(); h++) {
+            for (int s = 0; s < t.seqLen(); s++) {
+                t.readRow(b, h, s, row, 0);
+                out.writeRow(0, h, s, row, 0);
+            }
+        }
+        return out;
+    }
+
+    /** Ragged lengths {0, 1, 63, 64, 65, 4097} in one batch, split by the rule and by a fixed chunk. */
+    @Test
+    void raggedBatch() {
+        int[] lengths = {0, 1, 63, 64, 65, 4097};
+        KvProblems.Caches c = KvProblems.caches(23, DType.F32, lengths, 1, 8, 8, 64, 700);
+        Tensor q = DecodeFixtures.query(1, c.paged(), 2, 1);
+        for (SplitKv split : List.of(SplitKv.rule(), SplitKv.fixed(256), SplitKv.rule(256, 4))) {
+            DecodeOptions o = DecodeOptions.defaults().withSplit(split);
+            DecodeFixtures.Run run = DecodeFixtures.decode(VECTOR_OR_SCALAR, q, c.paged(), null, o, DType.F32);
+            ReferenceResult ref = DecodeFixtures.oracle(q, c.paged(), null, o);
+            assertTrue(ref.maxRelativeError(run.out()) <= 1e-5, split + ": " + ref.maxRelativeError(run.out()));
+            assertTrue(ref.maxLseError(run.lse()) <= 1e-4);
+            assertEquals(Float.NEGATIVE_INFINITY, run.lse().get(0, 1, 0, 0));
+            assertEquals(0f, run.out().get(0, 1, 0, 3));
+        }
+    }
+
+    /** Any thread count gives bitwise the same result (the split rule reads the machine, not the backend). */
+    @Test
+    void threadCountDoesNotChangeTheBits() {
+        int[] lengths = {3000, 17};
+        KvProblems.Caches c = KvProblems.caches(29, DType.BF16, lengths, 1, 32, 32, 16, 500);
+        Tensor q = DecodeFixtures.query(2, c.paged(), 2, 2);
+        DecodeOptions o = DecodeOptions.defaults().withSplit(SplitKv.rule(256, 4));
+        float[] one = DecodeFixtures.decode(new CpuBackend(1), q, c.paged(), null, o, DType.F32).out().toFloatArray();
+        float[] three = DecodeFixtures.decode(new CpuBackend(3), q, c.paged(), null, o, DType.F32).out().toFloatArray();
+        assertArrayEquals(one, three);
+    }
+
+    /** Sparse selections (sinks + window, Quest, top-k, a per-head mix) against the oracle of the same selection. */
+    @ParameterizedTest
+    @MethodSource("flavoursAndTypes")
+    void sparseDecodeMatchesTheOracleOfItsSelection(KernelFlavour flavour, DType dtype) {
+        CpuBackend cpu = new CpuBackend(flavour, 2);
+        int[] lengths = {0, 5, 100, 333};
+        KvProblems.Caches c = KvProblems.caches(31, dtype, lengths, 2, 24, 16, 16, 40);
+        List<DecodePattern> patterns = List.of(DecodePattern.sinkWindow(4, 20), DecodePattern.quest(64),
+                DecodePattern.quest(48).withSinks(2).withWindow(5), DecodePattern.topK(30),
+                DecodePattern.topK(25).withSinks(3).withWindow(7),
+                DecodePattern.perKvHead(List.of(DecodePattern.dense(), DecodePattern.sinkWindow(2, 9))));
+        for (int rows : new int[] {1, 4}) {
+            Tensor q = DecodeFixtures.query(rows, c.paged(), 4, rows);
+            for (DecodePattern p : patterns) {
+                DecodeSelection sel = cpu.select(q, c.paged(), p, DecodeOptions.defaults());
+                DecodeOptions o = DecodeOptions.defaults().withSplit(SplitKv.fixed(32));
+                DecodeFixtures.Run paged = DecodeFixtures.decode(cpu, q, c.paged(), sel, o, DType.F32);
+                DecodeFixtures.Run flat = DecodeFixtures.decode(cpu, q, c.contiguous(), sel, o, DType.F32);
+                assertArrayEquals(flat.out().toFloatArray(), paged.out().toFloatArray(), p.name());
+                ReferenceResult ref = DecodeFixtures.oracle(q, c.paged(), sel, o);
+                assertTrue(ref.maxRelativeError(paged.out()) <= DecodeFixtures.tolerance(dtype),
+                        p.name() + " rows " + rows + ": " + ref.maxRelativeError(paged.out()));
+                assertTrue(ref.maxLseError(paged.lse()) <= DecodeFixtures.lseTolerance(dtype));
+            }
+        }
+    }
+
+    @Test
+    void argumentsAreCheckedBeforeAnyKernelRuns() {
+        KvProblems.Caches c = KvProblems.caches(37, DType.F32, new int[] {10, 20}, 2, 8, 8, 8, 5);
+        KvCache cache = c.paged();
+        Tensor q = DecodeFixtures.query(1, cache, 4, 1);
+        Tensor out = Tensor.allocate(DType.F32, Layout.BHSD, 2, 4, 1, 8);
+        DecodeOptions o = DecodeOptions.defaults();
+        assertMessage("q: 65 query rows", () -> VECTOR_OR_SCALAR.decode(DecodeFixtures.query(1, cache, 4, 65), cache,
+                null, Tensor.allocate(DType.F32, Layout.BHSD, 2, 4, 65, 8), null, o));
+        assertMessage("q: 3 heads", () -> VECTOR_OR_SCALAR.decode(DecodeFixtures.query(1, cache, 3, 1), cache, null,
+                Tensor.allocate(DType.F32, Layout.BHSD, 2, 3, 1, 8), null, o));
+        assertMessage("q: dtype bf16", () -> VECTOR_OR_SCALAR.decode(q.to(DType.BF16, Layout.BHSD), cache, null, out,
+                null, o));
+        assertMessage("out: expected shape", () -> VECTOR_OR_SCALAR.decode(q, cache, null,
+                Tensor.allocate(DType.F32, Layout.BHSD, 2, 4, 2, 8), null, o));
+        assertMessage("lse: expected f32", () -> VECTOR_OR_SCALAR.decode(q, cache, null, out,
+                Tensor.allocate(DType.F32, Layout.BHSD, 2, 4, 1, 2), o));
+        DecodeSelection later = DecodeSelection.builder(2, 2, new int[] {10, 25}).build();
+        assertMessage("sequence 1 was selected at length 25", () -> VECTOR_OR_SCALAR.decode(q, cache, later, out, null, o));
+        assertMessage("out: overlaps the memory of cache keys", () -> VECTOR_OR_SCALAR.decode(q, c.contiguous(), null,
+                Tensor.wrap(c.contiguous().keyStorage().segment(), DType.F32, new int[] {2, 4, 1, 8},
+                        new long[] {32, 8, 8, 1}, 0), null, o));
+        assertMessage("pattern: quest(64) ranks pages", () -> VECTOR_OR_SCALAR.select(q, c.contiguous(),
+                DecodePattern.quest(64), o));
+    }
+
+    private static void assertMessage(String start, org.junit.jupiter.api.function.Executable call) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+        assertTrue(e.getMessage().startsWith(start) || e.getMessage().contains(start), e.getMessage());
+    }
+}
