@@ -258,6 +258,73 @@ public abstract class BackendConformance {
     }
 
     /**
+     * NSA on this backend: the three branches (compressed, selected, window) run as ordinary calls
+     * and mixed by gates equal the same mix of the branches' fp64 oracles, per slice within the
+     * dtype's tolerance.
+     */
+    @ParameterizedTest(name = "NSA {0}")
+    @MethodSource("narrowTypes")
+    void nativeSparseAttentionMixesItsBranchesLikeTheOracle(DType dtype) {
+        AttentionShape s = new AttentionShape(1, 4, 2, 200, 200, 64, 64);
+        skipIfRefused(s, dtype, TileGeometry.DEFAULT);
+        Problems.Qkv x = Problems.qkv(23, s, dtype, Layout.BHSD);
+        Options o = Options.causalMask().withGeometry(TileGeometry.DEFAULT);
+        dev.sparsa.tensor.Tensor gates = Problems.random(new SplittableRandom(5), DType.F32, Layout.BHSD, 1, 4, 200, 3, 1.0);
+        var nsa = new dev.sparsa.patterns.nsa.NativeSparseAttention(16, 4, 32);
+        var r = nsa.forward(backend(), x.q(), x.k(), x.v(), gates, o);
+        PlanContext ctx = PlanContext.of(s, o);
+        ReferenceResult sel = ReferenceAttention.plan(nsa.selection(Double.NaN).plan(ctx, x.q(), x.k()), x.q(), x.k(), x.v(), o);
+        ReferenceResult win = ReferenceAttention.plan(nsa.slidingWindow().plan(ctx), x.q(), x.k(), x.v(), o);
+        var kc = dev.sparsa.patterns.nsa.NsaCompression.meanPool(x.k(), 16).to(dtype, Layout.BHSD);
+        var vc = dev.sparsa.patterns.nsa.NsaCompression.meanPool(x.v(), 16).to(dtype, Layout.BHSD);
+        Options open = o.withCausal(false);
+        SparsePlan cmpPlan = new dev.sparsa.patterns.nsa.NsaCompressedBranch(16, 0, true)
+                .plan(PlanContext.of(AttentionShape.of(x.q(), kc, vc), open));
+        ReferenceResult cmp = ReferenceAttention.plan(cmpPlan, x.q(), kc, vc, open);
+        float[] row = new float[64];
+        for (int h = 0; h < 4; h++) {
+            double num = 0;
+            double den = 0;
+            for (int q = 0; q < 200; q++) {
+                r.output().readRow(0, h, q, row, 0);
+                for (int c = 0; c < 64; c++) {
+                    double want = gates.get(0, h, q, 0) * cmp.out(0, h, q, c) + gates.get(0, h, q, 1) * sel.out(0, h, q, c)
+                            + gates.get(0, h, q, 2) * win.out(0, h, q, c);
+                    num += (row[c] - want) * (row[c] - want);
+                    den += want * want;
+                }
+            }
+            double err = Math.sqrt(num / den);
+            assertTrue(err <= Problems.tolerance(dtype), "NSA head " + h + ": relative error " + err);
+        }
+    }
+
+    /** A caller's token and block lists (an indexer's or a gate's output, padded with −1) run like their oracle. */
+    @ParameterizedTest(name = "supplied selections {0}")
+    @MethodSource("narrowTypes")
+    void suppliedSelectionsMatchTheOracle(DType dtype) {
+        AttentionShape s = new AttentionShape(1, 4, 2, 180, 180, 64, 64);
+        skipIfRefused(s, dtype, TileGeometry.DEFAULT);
+        Problems.Qkv x = Problems.qkv(29, s, dtype, Layout.BHSD);
+        Options o = Options.causalMask().withOutputDType(DType.F32);
+        SplittableRandom rnd = new SplittableRandom(31);
+        int[] tokens = new int[2 * 180 * 40];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = rnd.nextInt(10) == 0 ? -1 : rnd.nextInt(180);
+        }
+        int[] blocks = new int[2 * 180 * 3];
+        for (int i = 0; i < blocks.length; i++) {
+            blocks[i] = rnd.nextInt(12);
+        }
+        for (Pattern p : List.of(
+                dev.sparsa.patterns.Patterns.tokenIndices(dev.sparsa.tensor.IndexTensor.of(tokens, 1, 2, 180, 40)),
+                dev.sparsa.patterns.Patterns.rowBlockIndices(dev.sparsa.tensor.IndexTensor.of(blocks, 1, 2, 180, 3), null, 16))) {
+            SparsePlan plan = Attention.plan(x.q(), x.k(), x.v(), p, o);
+            check(plan, x, o, dtype);
+        }
+    }
+
+    /**
      * One attention split over "two devices" that are this backend's one device: by key range
      * (merged through the LSE) and by heads, for dense, causal and every static catalogue pattern.
      * Each result equals the oracle of the unsplit plan.

@@ -104,6 +104,19 @@ public final class MaskRenderer {
         l.add(new Example("vertical-slash-estimate-exact", Patterns.verticalSlashEstimate(30, 50, VsSemantics.EXACT), causal));
         l.add(new Example("vertical-slash-estimate-block-expanded",
                 Patterns.verticalSlashEstimate(30, 50, VsSemantics.BLOCK_EXPANDED), causal));
+        l.add(new Example("moba", Patterns.moba(32, 3), causal));
+        l.add(new Example("nsa-selection", Patterns.nsaSelection(16, 4), causal));
+        l.add(new Example("dsa-indexer", Patterns.lightningIndexerProjected(24, 2, 8, 5), causal));
+        l.add(new Example("xattention", Patterns.xAttention(16, 4, 0.9), causal));
+        l.add(new Example("routing-kmeans", Patterns.routing(8, 32, 3, 9), causal));
+        l.add(new Example("block-sparse-top-p", Patterns.meanPoolBlockTopP(0.9, 16), causal));
+        l.add(new Example("vertical-slash-estimate-top-p",
+                Patterns.verticalSlashEstimateTopP(0.9, 8, 64, VsSemantics.BLOCK_EXPANDED), causal));
+        int[][] supplied = new int[256][];
+        for (int r = 0; r < 256; r++) {
+            supplied[r] = new int[] {0, r / 2, (r * 7) % (r + 1), Math.max(0, r - 3), r}; // a caller's lists
+        }
+        l.add(new Example("selection-token-lists", Patterns.tokenLists(supplied), causal));
         l.add(new Example("composed-union", Patterns.union(Patterns.aShape(32, 4), Patterns.meanPoolBlockTopK(2, 16, false)), causal));
         l.add(new Example("composed-longformer", Patterns.union(Patterns.slidingWindow(32),
                 Patterns.globalTokens(new int[] {0, 100, 200}, new int[] {0, 100, 200})), causal));

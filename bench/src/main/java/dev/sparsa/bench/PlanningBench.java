@@ -22,8 +22,9 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Time (and, with {@code -prof gc}, allocation) of planning: every static family and every
- * block-level or last-queries estimator, on B=1, H=8, D=128, causal, 64×64 tiles. Q and K come from
+ * Time (and, with {@code -prof gc}, allocation) of planning: every static family, every
+ * block-level or last-queries estimator and the indexer- and gate-driven selectors (MoBA, NSA, the
+ * DSA indexer, XAttention, routing, the adaptive budgets), on B=1, H=8, D=128, causal, 64×64 tiles. Q and K come from
  * {@link StructuredProblem} (sinks, band, slashes, columns, a needle), generated in the setup, never
  * in the measured method. Single-shot: one plan per measurement (plans take milliseconds to seconds).
  *
@@ -45,7 +46,8 @@ public class PlanningBench {
 
     @Param({"aShape", "triShape", "randomBlockSparse", "s2Strided", "sparseTransformerStrided", "dilatedWindow",
             "neighbourhood", "verticalSlashBlockExpanded", "verticalSlashExact", "unionAShapeVerticalSlash",
-            "minferenceBlockEstimate", "verticalSlashEstimate", "sortLsh", "reformerLsh", "topKPerQueryBlock"})
+            "minferenceBlockEstimate", "verticalSlashEstimate", "sortLsh", "reformerLsh", "topKPerQueryBlock", "moba",
+            "nsaSelection", "dsaIndexer", "xattention", "routing", "meanPoolTopP", "verticalSlashTopP"})
     public String pattern;
 
     private Pattern p;

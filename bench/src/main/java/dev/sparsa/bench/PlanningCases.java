@@ -42,6 +42,13 @@ final class PlanningCases {
             case "sortLsh" -> Patterns.sortLsh(8, 64, 256, 11);
             case "reformerLsh" -> Patterns.reformerLsh(2, 8, 64, 13);
             case "topKPerQueryBlock" -> Patterns.topKPerQueryBlock(2048, 128, 512);
+            case "moba" -> Patterns.moba(512, 3);
+            case "nsaSelection" -> Patterns.nsaSelection(64, 16);
+            case "dsaIndexer" -> Patterns.lightningIndexerProjected(2048, 4, 32, 5);
+            case "xattention" -> Patterns.xAttention(128, 16, 0.9);
+            case "routing" -> Patterns.routing(16, n / 16, 3, 9);
+            case "meanPoolTopP" -> Patterns.meanPoolBlockTopP(0.9, 64);
+            case "verticalSlashTopP" -> Patterns.verticalSlashEstimateTopP(0.95, 64, 2000, VsSemantics.BLOCK_EXPANDED);
             default -> throw new IllegalArgumentException("pattern: unknown " + name);
         };
     }

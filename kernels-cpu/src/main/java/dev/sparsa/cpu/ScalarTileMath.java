@@ -36,6 +36,21 @@ final class ScalarTileMath implements TileMath {
         }
     }
 
+    /** The same sums in the same order as {@link #scores}, so bitwise the same scores. */
+    @Override
+    public void scoresByRow(float[] q, int rows, float[] k, int[] kOff, int dim, int n, float[] s, int ldR) {
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < n; j++) {
+                int ko = kOff[j];
+                float acc = 0f;
+                for (int d = 0, qo = r * dim; d < dim; d++) {
+                    acc += k[ko + d] * q[qo + d];
+                }
+                s[r * ldR + j] = acc;
+            }
+        }
+    }
+
     @Override
     public void softCap(float[] s, int ldS, int n, int rowsPad, float cap) {
         for (int j = 0; j < n; j++) {

@@ -8,6 +8,10 @@ import java.util.Arrays;
  */
 final class Scratch {
     float[] qT = new float[0];
+    /** The tile's queries row-major (scaled), for the narrow form. */
+    float[] qR = new float[0];
+    /** Row-major scores of the narrow form, {@code rows × ldR}. */
+    float[] sR = new float[0];
     float[] o = new float[0];
     float[] m = new float[0];
     float[] l = new float[0];
@@ -28,10 +32,13 @@ final class Scratch {
     long[] qPos = new long[0];
 
     /**
-     * Makes room for a tile of {@code rowsPad} (stacked) rows against chunks of {@code chunk} keys.
+     * Makes room for a tile of {@code rowsPad} (stacked) rows against chunks of {@code chunk} keys
+     * ({@code ldR}: the narrow form's row stride).
      */
-    void ensure(int rowsPad, int chunk, int dim, int cols) {
+    void ensure(int rowsPad, int chunk, int dim, int cols, int ldR) {
         qT = grow(qT, (long) dim * rowsPad);
+        qR = grow(qR, (long) dim * rowsPad);
+        sR = grow(sR, (long) rowsPad * ldR);
         o = grow(o, (long) rowsPad * cols);
         m = grow(m, rowsPad);
         l = grow(l, rowsPad);

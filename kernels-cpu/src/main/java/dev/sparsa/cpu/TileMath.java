@@ -7,8 +7,10 @@ package dev.sparsa.cpu;
  * in its own package and compiled apart, can implement it; applications use {@link CpuBackend}.
  *
  * <p>Implementations differ only in how they compute (plain loops or Vector API); for a given
- * implementation the result of every row depends only on that row's data, never on its position in
- * the tile, so any split of the work gives bitwise the same numbers.
+ * implementation the result of every row depends only on that row's data and on whether its tile
+ * takes the {@linkplain #narrow narrow} score form (a property of the plan and the head stacking,
+ * never of the thread count), never on its position in the tile, so any split of the work gives
+ * bitwise the same numbers.
  *
  * <p>Layouts (all row-major, leading dimensions in elements, every {@code ld} a multiple of {@link
  * #lanes()}):
@@ -42,6 +44,49 @@ public interface TileMath {
 
     /** {@code s[j][r] = Σ_d k[j][d]·qT[d][r]} for keys {@code j < n} and rows {@code r < rowsPad}. */
     void scores(float[] qT, int ldQ, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS);
+
+    /**
+     * The narrow form of {@link #scores}, for tiles of a few stacked rows (one query's heads against
+     * its own gathered keys, FlashMLA's packing), where rows along lanes would compute mostly
+     * padding: scores <em>row-major</em>, {@code s[r·ldR + j] = Σ_d k[j][d]·q[r·dim + d]} for rows
+     * {@code r < rows} and keys {@code j < n}, with {@code q} row-major (already scaled): dot
+     * products along the head dimension.
+     */
+    void scoresByRow(float[] q, int rows, float[] k, int[] kOff, int dim, int n, float[] s, int ldR);
+
+    /**
+     * {@link #softmax} on row-major scores {@code s[r·ldR + j]} ({@link #scoresByRow}), vectorised
+     * along the keys: for rows {@code r < rows}, the same step and the same rules (a row that has
+     * admitted nothing yet gets probabilities 0 and alpha 0, never NaN).
+     */
+    default void softmaxByRow(float[] s, int ldR, int n, int rows, float[] m, float[] l, float[] alpha) {
+        for (int r = 0; r < rows; r++) {
+            int base = r * ldR;
+            float mx = m[r];
+            for (int j = 0; j < n; j++) {
+                mx = Math.max(mx, s[base + j]);
+            }
+            float safe = mx == Float.NEGATIVE_INFINITY ? 0f : mx;
+            float sum = 0f;
+            for (int j = 0; j < n; j++) {
+                float p = (float) Math.exp(s[base + j] - safe);
+                s[base + j] = p;
+                sum += p;
+            }
+            float a = (float) Math.exp(m[r] - safe);
+            l[r] = l[r] * a + sum;
+            m[r] = mx;
+            alpha[r] = a;
+        }
+    }
+
+    /**
+     * Whether a tile of {@code rows} stacked rows takes the narrow form ({@link #scoresByRow}, {@link
+     * #softmaxByRow}): when at most half the lanes would hold a row. Never for the scalar flavour.
+     */
+    default boolean narrow(int rows) {
+        return 2 * rows <= lanes() && lanes() > 1;
+    }
 
     /** {@code s = cap·tanh(s/cap)} on keys {@code j < n}, rows {@code r < rowsPad}. */
     void softCap(float[] s, int ldS, int n, int rowsPad, float cap);

@@ -19,7 +19,8 @@ import java.util.List;
  * One forward call of the CPU kernel: FlashAttention-2 over a {@link SparsePlan}, tile by tile.
  *
  * <p>For a work item it reads the tile's query rows (of every stacked head) once, transposed and
- * scaled, then streams the tile's key chunks in a fixed order (full blocks, partial blocks, gathered
+ * scaled (and row-major as well when the tile is {@linkplain TileMath#narrow narrow}: a single
+ * query's heads against its gathered keys, scored by dot products along the head dimension), then streams the tile's key chunks in a fixed order (full blocks, partial blocks, gathered
  * keys in chunks of {@code blockCols}, unconditional keys in chunks of {@code blockCols}); each chunk's
  * K and V rows are converted to f32 once and used by every stacked head. Per chunk: scores, soft-cap,
  * log-weights, the element predicate (only on partial blocks and gathered keys), an online-softmax
@@ -50,6 +51,8 @@ final class TileRunner {
     private final int cols;
     private final int lanes;
     private final int blockCols;
+    /** Row stride of the narrow form's row-major scores: the chunk width rounded up to the lanes. */
+    private final int ldR;
     private final int keyLength;
     /** The short[] behind 16-bit heap K and V (widened straight from it), else null. */
     private final Object kArray;
@@ -59,6 +62,11 @@ final class TileRunner {
     /** Element index of the segment's start within its heap array. */
     private final long kArrayBase;
     private final long vArrayBase;
+    /** The float[] behind f32 heap K and V whose listed rows are read in place, else null; with their base index. */
+    private final float[] kF32;
+    private final float[] vF32;
+    private final long kF32Base;
+    private final long vF32Base;
 
     TileRunner(TileMath math, SparsePlan plan, AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor out,
                Tensor lse, RunOptions options) {
@@ -77,12 +85,17 @@ final class TileRunner {
         this.lanes = math.lanes();
         this.cols = roundUp(valueDim, lanes);
         this.blockCols = plan.geometry().blockCols();
+        this.ldR = roundUp(blockCols, lanes);
         this.keyLength = shape.keyLength();
         this.kArray = heapArray(k);
         this.vArray = heapArray(v);
         this.kArrayBase = k.segment().address() / k.dtype().byteSize();
         this.vArrayBase = v.segment().address() / v.dtype().byteSize();
         this.qArray = heapArray(q);
+        this.kF32 = inPlaceF32(k, dim);
+        this.vF32 = inPlaceF32(v, cols);
+        this.kF32Base = k.segment().address() / 4;
+        this.vF32Base = v.segment().address() / 4;
         this.qArrayBase = q.segment().address() / q.dtype().byteSize();
     }
 
@@ -267,11 +280,12 @@ final class TileRunner {
         int count = lay.rowCount(t);
         int rows = heads * count;
         int rowsPad = roundUp(rows, lanes);
-        sc.ensure(rowsPad, blockCols, dim, cols);
+        sc.ensure(rowsPad, blockCols, dim, cols, ldR);
         int kvh = shape.kvHeadOf(h0);
         int offset = lay.queryOffset();
         float[] qT = sc.qT;
         float[] buf = sc.row;
+        boolean narrow = math.narrow(rows);
         for (int g = 0; g < heads; g++) {
             for (int i = 0; i < count; i++) {
                 int row = lay.row(t, i);
@@ -283,6 +297,11 @@ final class TileRunner {
                 }
                 for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
                     qT[at] = buf[d] * scale;
+                }
+                if (narrow) {
+                    for (int d = 0, at = r * dim; d < dim; d++, at++) {
+                        sc.qR[at] = buf[d] * scale;
+                    }
                 }
                 sc.qPos[r] = (long) row + offset;
             }
@@ -337,6 +356,10 @@ final class TileRunner {
     private void chunk(HeadLayout lay, Scratch sc, int n, int count, int heads, int rowsPad, boolean masked,
                        boolean weighted, int k0, boolean listed) {
         int rows = heads * count;
+        if (math.narrow(rows)) {
+            narrowChunk(lay, sc, n, count, heads, rowsPad, masked, weighted, k0, listed);
+            return;
+        }
         math.scores(sc.qT, rowsPad, rowsPad, sc.kRows, sc.kOff, dim, n, sc.s, rowsPad);
         if (softCap > 0f) {
             math.softCap(sc.s, rowsPad, n, rowsPad, softCap);
@@ -345,15 +368,50 @@ final class TileRunner {
             math.addKeyBias(sc.s, rowsPad, n, rowsPad, sc.bias);
         }
         if (masked) {
-            mask(lay.predicate(), sc, n, count, heads, rowsPad, k0, listed);
+            mask(lay.predicate(), sc.s, sc, n, count, heads, 1, rowsPad, k0, listed);
         }
         math.softmax(sc.s, rowsPad, n, rowsPad, sc.m, sc.l, sc.alpha);
         math.accumulate(sc.s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha);
     }
 
-    /** Sets the scores of pairs the predicate refuses to −∞ (same decision for every stacked head). */
-    private void mask(ElementPredicate p, Scratch sc, int n, int count, int heads, int rowsPad, int k0, boolean listed) {
+    /**
+     * The narrow form of {@link #chunk}: scores and softmax row-major, vectorised along the keys
+     * (row {@code r} at {@code sc.sR[r·ldR]}), then the probabilities transposed for the P·V step.
+     */
+    private void narrowChunk(HeadLayout lay, Scratch sc, int n, int count, int heads, int rowsPad, boolean masked,
+                             boolean weighted, int k0, boolean listed) {
+        int rows = heads * count;
+        float[] sr = sc.sR;
+        math.scoresByRow(sc.qR, rows, sc.kRows, sc.kOff, dim, n, sr, ldR);
+        if (softCap > 0f) {
+            math.softCap(sr, ldR, rows, ldR, softCap); // elementwise over the rows × ldR block
+        }
+        if (weighted) {
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0, at = r * ldR; j < n; j++, at++) {
+                    sr[at] += sc.bias[j];
+                }
+            }
+        }
+        if (masked) {
+            mask(lay.predicate(), sr, sc, n, count, heads, ldR, 1, k0, listed);
+        }
+        math.softmaxByRow(sr, ldR, n, rows, sc.m, sc.l, sc.alpha);
         float[] s = sc.s;
+        for (int j = 0; j < n; j++) {
+            for (int r = 0, at = j * rowsPad; r < rows; r++, at++) {
+                s[at] = sr[r * ldR + j];
+            }
+        }
+        math.accumulate(s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha);
+    }
+
+    /**
+     * Sets the scores of pairs the predicate refuses to −∞ (same decision for every stacked head);
+     * stacked row {@code r} and key {@code j} sit at {@code s[r·rowStride + j·keyStride]}.
+     */
+    private void mask(ElementPredicate p, float[] s, Scratch sc, int n, int count, int heads, int rowStride,
+                      int keyStride, int k0, boolean listed) {
         long[] qPos = sc.qPos;
         boolean causalOnly = p.onlyCausal() && p.sinks() == 0;
         if (causalOnly && !p.causal()) {
@@ -361,11 +419,11 @@ final class TileRunner {
         }
         for (int j = 0; j < n; j++) {
             int kPos = listed ? sc.keys[j] : k0 + j;
-            int base = j * rowsPad;
+            int base = j * keyStride;
             for (int i = 0; i < count; i++) {
                 boolean admit = causalOnly ? qPos[i] >= kPos : p.admits(qPos[i], kPos, keyLength);
                 if (!admit) {
-                    for (int g = 0, at = base + i; g < heads; g++, at += count) {
+                    for (int g = 0, at = base + i * rowStride; g < heads; g++, at += count * rowStride) {
                         s[at] = Float.NEGATIVE_INFINITY;
                     }
                 }
@@ -380,9 +438,41 @@ final class TileRunner {
         sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, k0, null, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
     }
 
+    /**
+     * Listed keys: f32 heap rows are read where they lie (a copy per scattered row costs more than
+     * the arithmetic on it when few rows share the chunk, as in token gather); anything else is
+     * converted into the scratch copy.
+     */
     private void loadListed(int b, int kvh, int n, Scratch sc) {
-        sc.kRows = loadRows(k, kArray, kArrayBase, b, kvh, 0, sc.keys, n, dim, dim, sc.k, sc.kOff, sc.raw);
-        sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
+        if (kF32 != null) {
+            for (int j = 0; j < n; j++) {
+                sc.kOff[j] = (int) (kF32Base + k.index(b, kvh, sc.keys[j], 0));
+            }
+            sc.kRows = kF32;
+        } else {
+            sc.kRows = loadRows(k, kArray, kArrayBase, b, kvh, 0, sc.keys, n, dim, dim, sc.k, sc.kOff, sc.raw);
+        }
+        if (vF32 != null) {
+            for (int j = 0; j < n; j++) {
+                sc.vOff[j] = (int) (vF32Base + v.index(b, kvh, sc.keys[j], 0));
+            }
+            sc.vRows = vF32;
+        } else {
+            sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
+        }
+    }
+
+    /**
+     * The float[] behind an f32 heap tensor whose rows can be read in place: unit last stride and
+     * {@code width} readable floats from every row's start (the value rows are read {@code cols}
+     * wide, rounded up to the lanes), else null.
+     */
+    private static float[] inPlaceF32(Tensor t, int width) {
+        if (t.dtype() != DType.F32 || t.stride(3) != 1 || !(t.segment().heapBase().orElse(null) instanceof float[] a)) {
+            return null;
+        }
+        long end = t.segment().address() / 4 + t.index(t.batch() - 1, t.heads() - 1, Math.max(0, t.seqLen() - 1), 0) + width;
+        return end <= a.length ? a : null;
     }
 
     /**

@@ -2,6 +2,15 @@ package dev.sparsa.patterns;
 
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.adaptive.CumulativeMassBlocks;
+import dev.sparsa.patterns.adaptive.CumulativeMassVerticalSlash;
+import dev.sparsa.patterns.dsa.IndexerInputs;
+import dev.sparsa.patterns.dsa.LightningIndexer;
+import dev.sparsa.patterns.moba.MobaSelection;
+import dev.sparsa.patterns.nsa.NativeSparseAttention;
+import dev.sparsa.patterns.nsa.NsaSelection;
+import dev.sparsa.patterns.routing.RoutingAttention;
+import dev.sparsa.patterns.xattention.XAttention;
 import dev.sparsa.patterns.blocksparse.BlockSparse;
 import dev.sparsa.patterns.blocksparse.GateBlockSelect;
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
@@ -15,6 +24,9 @@ import dev.sparsa.patterns.compose.PerLayer;
 import dev.sparsa.patterns.compose.Union;
 import dev.sparsa.patterns.lsh.ReformerLsh;
 import dev.sparsa.patterns.lsh.SortLsh;
+import dev.sparsa.patterns.selection.QueryBlockIndices;
+import dev.sparsa.patterns.selection.RowBlockIndices;
+import dev.sparsa.patterns.selection.TokenIndices;
 import dev.sparsa.patterns.strided.DilatedWindow;
 import dev.sparsa.patterns.strided.S2Strided;
 import dev.sparsa.patterns.strided.SparseTransformer;
@@ -31,6 +43,7 @@ import dev.sparsa.patterns.window.NeighbourhoodWindow;
 import dev.sparsa.patterns.window.PerHeadWindows;
 import dev.sparsa.patterns.window.SlidingWindow;
 import dev.sparsa.patterns.window.SymmetricWindow;
+import dev.sparsa.tensor.IndexTensor;
 import java.util.List;
 
 /**
@@ -238,6 +251,96 @@ public final class Patterns {
     /** MInference's vertical-slash estimator (last 64 queries; 30 forced columns, 100 forced diagonals). */
     public static Pattern verticalSlashEstimate(int verticalBudget, int slashBudget, VsSemantics semantics) {
         return VerticalSlashEstimator.of(verticalBudget, slashBudget, semantics);
+    }
+
+    // ------------------------------------------------------------------ indexer- and gate-driven selections
+
+    /** MoBA: per query, its own block plus the best {@code topK − 1} earlier blocks of {@code blockSize} by mean-pooled keys. */
+    public static Pattern moba(int blockSize, int topK) {
+        return new MobaSelection(blockSize, topK);
+    }
+
+    /**
+     * NSA's selected branch: per query, the {@code blockCount} blocks of {@code blockSize} with the
+     * largest compressed-key attention summed over its GQA group (own block always). The three
+     * branches and their gated mix: {@link NativeSparseAttention}.
+     */
+    public static Pattern nsaSelection(int blockSize, int blockCount) {
+        return new NsaSelection(blockSize, blockCount, Double.NaN);
+    }
+
+    /** DeepSeek's lightning indexer over the caller's indexer inputs: top {@code topK} keys per query, shared by all heads. */
+    public static Pattern lightningIndexer(int topK, IndexerInputs inputs) {
+        return LightningIndexer.of(topK, inputs);
+    }
+
+    /** The lightning indexer with a seeded projection of Q and K standing in for a trained indexer. */
+    public static Pattern lightningIndexerProjected(int topK, int heads, int dim, long seed) {
+        return LightningIndexer.projected(topK, heads, dim, seed);
+    }
+
+    /** XAttention: antidiagonal block scores (stride {@code stride}), blocks kept up to cumulative mass {@code threshold}. */
+    public static Pattern xAttention(int blockSize, int stride, double threshold) {
+        return new XAttention(blockSize, stride, threshold);
+    }
+
+    /** The mean-pooled block estimate with a per-head budget: blocks kept up to cumulative mass {@code gamma} (FlexPrefill). */
+    public static Pattern meanPoolBlockTopP(double gamma, int blockSize) {
+        return new CumulativeMassBlocks(gamma, blockSize);
+    }
+
+    /** MInference's vertical-slash estimate with per-head budgets covering mass {@code gamma} (FlexPrefill's counts). */
+    public static Pattern verticalSlashEstimateTopP(double gamma, int minBudget, int maxBudget, VsSemantics semantics) {
+        return new CumulativeMassVerticalSlash(gamma, minBudget, maxBudget, semantics);
+    }
+
+    /** Routing Transformer: {@code clusters} balanced clusters of {@code window} from seeded spherical k-means on the keys. */
+    public static Pattern routing(int clusters, int window, int iterations, long seed) {
+        return RoutingAttention.kMeans(clusters, window, iterations, seed);
+    }
+
+    /** Routing Transformer with caller-given centroids ({@code [kvHeads or 1][clusters · headDim]}). */
+    public static Pattern routing(float[][] centroids, int clusters, int window) {
+        return RoutingAttention.withCentroids(centroids, clusters, window);
+    }
+
+    // ------------------------------------------------------------------ caller-supplied selections
+
+    /**
+     * Per query row, the key positions it attends ({@code [batch, 1 | kvHeads | qHeads, queryLength,
+     * k]}, −1 as padding): an external indexer's top-k, fed to the kernel without building layouts.
+     * See {@link TokenIndices}.
+     */
+    public static Pattern tokenIndices(IndexTensor indices) {
+        return new TokenIndices(indices, null);
+    }
+
+    /** {@link #tokenIndices(IndexTensor)} reading the first {@code lengths[b, h, r, 0]} entries of each row. */
+    public static Pattern tokenIndices(IndexTensor indices, IndexTensor lengths) {
+        return new TokenIndices(indices, lengths);
+    }
+
+    /** One key list per query row, the same for every head and batch entry (rows of any length). */
+    public static Pattern tokenLists(int[][] keysPerRow) {
+        return new TokenIndices(IndexTensor.ofRows(keysPerRow), null);
+    }
+
+    /**
+     * Per query row, the key blocks of {@code blockSize} keys it attends ({@code [batch, 1 | kvHeads |
+     * qHeads, queryLength, s]}, −1 as padding, optional lengths): NSA's block indices, MoBA's gate.
+     * See {@link RowBlockIndices}.
+     */
+    public static Pattern rowBlockIndices(IndexTensor indices, IndexTensor lengths, int blockSize) {
+        return new RowBlockIndices(indices, lengths, blockSize);
+    }
+
+    /**
+     * Per block of {@code queryBlock} query rows, the key blocks of {@code keyBlock} keys its rows
+     * attend ({@code [batch, 1 | kvHeads | qHeads, ceil(queryLength / queryBlock), s]}, −1 as padding,
+     * optional lengths). See {@link QueryBlockIndices}.
+     */
+    public static Pattern queryBlockIndices(IndexTensor indices, IndexTensor lengths, int queryBlock, int keyBlock) {
+        return new QueryBlockIndices(indices, lengths, queryBlock, keyBlock);
     }
 
     // ------------------------------------------------------------------ composition

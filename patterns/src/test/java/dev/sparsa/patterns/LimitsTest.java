@@ -37,7 +37,10 @@ class LimitsTest {
                 PlanContext ctx = Definitions.ctx(1, 2, 1, nqk[0], nqk[1], 8, causal, 16, 16);
                 for (Pattern p : new Pattern[] {Patterns.reformerLsh(2, 4, 16, 3), Patterns.sortLsh(4, 16, 4, 3),
                     Patterns.minferenceBlockSparse(3), Patterns.verticalSlashEstimate(5, 5, VsSemantics.BLOCK_EXPANDED),
-                    Patterns.topKPerQueryBlock(4, 1, 2), Patterns.quest(4, 8), Patterns.topK(3), Patterns.tokenSelect(2, 1, 1)}) {
+                    Patterns.topKPerQueryBlock(4, 1, 2), Patterns.quest(4, 8), Patterns.topK(3), Patterns.tokenSelect(2, 1, 1),
+                    Patterns.moba(16, 2), Patterns.nsaSelection(16, 2), Patterns.lightningIndexerProjected(4, 2, 8, 1),
+                    Patterns.xAttention(16, 4, 0.9), Patterns.routing(2, 8, 1, 1), Patterns.meanPoolBlockTopP(0.9, 16),
+                    Patterns.verticalSlashEstimateTopP(0.9, 4, 8, VsSemantics.BLOCK_EXPANDED)}) {
                     assertEquals(0, plan(p, ctx).pairsAdmitted(), p.name() + " " + nqk[0] + "x" + nqk[1]);
                 }
             }
@@ -58,6 +61,13 @@ class LimitsTest {
         wide.put("top-k", Patterns.topK(HUGE, HUGE, HUGE));
         wide.put("quest", Patterns.quest(HUGE, HUGE));
         wide.put("sortLSH samples", Patterns.sortLsh(4, HUGE, HUGE, 1));
+        wide.put("moba", Patterns.moba(HUGE, HUGE));
+        wide.put("nsa selection", Patterns.nsaSelection(HUGE, HUGE));
+        wide.put("dsa indexer", Patterns.lightningIndexerProjected(HUGE, 1, 8, 1));
+        wide.put("xattention", Patterns.xAttention(HUGE, HUGE, 1.0));
+        wide.put("routing", Patterns.routing(1, HUGE, 1, 1));
+        wide.put("block estimate top-p", Patterns.meanPoolBlockTopP(1.0, HUGE));
+        wide.put("vertical-slash top-p", Patterns.verticalSlashEstimateTopP(1.0, HUGE, HUGE, VsSemantics.EXACT));
         for (Map.Entry<String, Pattern> e : wide.entrySet()) {
             SparsePlan p = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> plan(e.getValue(), causal), e.getKey());
             if (!e.getKey().startsWith("sortLSH")) {

@@ -38,7 +38,9 @@ class PlanningThreadsTest {
     private static List<Pattern> estimators() {
         return List.of(Patterns.sortLsh(3, 32, 8, 5), Patterns.reformerLsh(2, 3, 32, 5), Patterns.minferenceBlockSparse(2),
                 Patterns.meanPoolBlockTopK(2, 32, false), Patterns.verticalSlashEstimate(8, 8, VsSemantics.EXACT),
-                Patterns.topKPerQueryBlock(16, 4, 16));
+                Patterns.topKPerQueryBlock(16, 4, 16), Patterns.moba(32, 3), Patterns.nsaSelection(16, 4),
+                Patterns.lightningIndexerProjected(32, 2, 8, 5), Patterns.xAttention(32, 8, 0.9), Patterns.routing(4, 64, 2, 5),
+                Patterns.meanPoolBlockTopP(0.9, 32), Patterns.verticalSlashEstimateTopP(0.9, 4, 64, VsSemantics.EXACT));
     }
 
     private static Tensor confined(Arena arena, Tensor heap) {

@@ -7,6 +7,7 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.reference.Tolerance;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
@@ -222,23 +223,15 @@ public final class FuzzRunner {
         return null;
     }
 
-    private static double tolerance(DType t) {
-        return switch (t) {
-            case F32 -> 1e-5;
-            case F16 -> 2e-3;
-            case BF16 -> 1e-2;
-        };
-    }
-
     private static String checkNumbers(Tensor[] run, ReferenceResult ref, FuzzCase c) {
         double err = ref.maxRelativeError(run[0]);
-        double tol = tolerance(c.dtype());
+        double tol = Tolerance.output(c.dtype());
         if (!(err <= tol)) {
             return "output error " + err + " over the tolerance " + tol;
         }
         if (run[1] != null) {
             double lseErr = ref.maxLseError(run[1]);
-            double lseTol = c.dtype() == DType.F32 ? 1e-4 : 1e-2;
+            double lseTol = Tolerance.lse(c.dtype());
             if (!(lseErr <= lseTol)) {
                 return "LSE error " + lseErr + " over " + lseTol;
             }
@@ -249,7 +242,7 @@ public final class FuzzRunner {
     /** With a planted non-finite value: NaN exactly where the oracle has NaN (V may spread within a chunk). */
     private static String checkNonFinite(Tensor[] run, ReferenceResult ref, FuzzCase c, AttentionShape s) {
         boolean mayGrow = c.nonFinite() == 4; // a NaN in V reaches every row sharing its chunk (0 · NaN)
-        double tol = 1e-4 + 10 * tolerance(c.dtype());
+        double tol = 1e-4 + 10 * Tolerance.output(c.dtype());
         for (int b = 0; b < s.batch(); b++) {
             for (int h = 0; h < s.qHeads(); h++) {
                 for (int r = 0; r < s.queryLength(); r++) {

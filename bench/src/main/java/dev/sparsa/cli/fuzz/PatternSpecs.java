@@ -4,6 +4,7 @@ import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.Patterns;
 import dev.sparsa.patterns.verticalslash.VsSemantics;
 import dev.sparsa.plan.PlanContext;
+import dev.sparsa.tensor.IndexTensor;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
@@ -31,7 +32,9 @@ final class PatternSpecs {
     static final List<String> KINDS = List.of("dense", "window", "a-shape", "tri-shape", "symmetric", "neighbourhood",
             "dilated", "strided", "fixed", "s2", "random-blocks", "block-mask", "minference-blocks", "mean-pool-blocks",
             "sort-lsh", "reformer", "top-k", "top-k-per-block", "quest", "double-sparsity", "token-select",
-            "vertical-slash-exact", "vertical-slash", "vertical-slash-estimate", "union", "global-tokens", "per-head");
+            "vertical-slash-exact", "vertical-slash", "vertical-slash-estimate", "union", "global-tokens", "per-head",
+            "moba", "nsa-selection", "dsa-indexer", "xattention", "routing", "block-top-p", "vertical-slash-top-p",
+            "token-indices", "row-block-indices", "query-block-indices");
 
     /** A parameter: 1, small, about the sequence, or far past it. */
     private static int param(SplittableRandom rnd, int scale) {
@@ -53,6 +56,61 @@ final class PatternSpecs {
 
     private static boolean contains(int[] sorted, long x) {
         return x >= Integer.MIN_VALUE && x <= Integer.MAX_VALUE && java.util.Arrays.binarySearch(sorted, (int) x) >= 0;
+    }
+
+    /** A cumulative-mass target: 1, a tiny one, or any in (0, 1). */
+    private static double gamma(SplittableRandom rnd) {
+        return switch (rnd.nextInt(4)) {
+            case 0 -> 1.0;
+            case 1 -> 1e-6;
+            default -> Math.nextUp(rnd.nextDouble());
+        };
+    }
+
+    /**
+     * Caller-supplied index lists {@code [batch, 1 | kvHeads | qHeads, rows, width]} over {@code [0,
+     * limit)}, with −1 padding, repeats, any order, optional lengths and, now and then, one entry out
+     * of range (which planning must refuse by name); {@link #has} reads them as the definition does.
+     */
+    record Lists(IndexTensor indices, IndexTensor lengths, int[] data, int[] lens, int heads, int rows, int width,
+                 int qHeads, int group) {
+        /** Whether {@code value} is among the first {@code lens} entries of the list query head {@code h} reads. */
+        boolean has(int b, int h, int row, long value) {
+            int sh = heads == 1 ? 0 : heads == qHeads ? h : h / group;
+            int list = (b * heads + sh) * rows + row;
+            int n = lens == null ? width : lens[list];
+            for (int i = 0; i < n; i++) {
+                if (data[list * width + i] == value) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    private static Lists lists(SplittableRandom rnd, PlanContext ctx, int rows, int limit) {
+        var s = ctx.shape();
+        int[] headChoices = {1, s.kvHeads(), s.qHeads()};
+        int heads = headChoices[rnd.nextInt(3)];
+        int width = 1 + rnd.nextInt(rnd.nextInt(4) == 0 ? 24 : 6);
+        int lists = s.batch() * heads * rows;
+        int[] data = new int[lists * width];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = limit == 0 || rnd.nextInt(5) == 0 ? -1 : rnd.nextInt(limit);
+        }
+        if (data.length > 0 && rnd.nextInt(20) == 0) {
+            data[rnd.nextInt(data.length)] = rnd.nextBoolean() ? limit : -2; // refused, by name
+        }
+        int[] lens = null;
+        if (rnd.nextInt(3) == 0) {
+            lens = new int[lists];
+            for (int i = 0; i < lists; i++) {
+                lens[i] = rnd.nextInt(width + 1);
+            }
+        }
+        return new Lists(IndexTensor.of(data, s.batch(), heads, rows, width),
+                lens == null ? null : IndexTensor.of(lens, s.batch(), heads, rows, 1), data, lens, heads, rows, width,
+                s.qHeads(), s.groupSize());
     }
 
     static Built build(int kind, long seed, PlanContext ctx) {
@@ -208,6 +266,45 @@ final class PatternSpecs {
                 }
                 boolean all = java.util.Arrays.stream(defs).allMatch(java.util.Objects::nonNull);
                 yield new Built(Patterns.perHead(list), all ? (b, h, r, k) -> defs[h].admits(b, h, r, k) : null);
+            }
+            case "moba" -> new Built(Patterns.moba(param(rnd, 16), param(rnd, 4)), null);
+            case "nsa-selection" -> new Built(Patterns.nsaSelection(param(rnd, 16), param(rnd, 4)), null);
+            case "dsa-indexer" -> new Built(Patterns.lightningIndexerProjected(param(rnd, 16), 1 + rnd.nextInt(4),
+                    8 * (1 + rnd.nextInt(4)), rnd.nextLong()), null);
+            case "xattention" -> {
+                int stride = param(rnd, 4);
+                int blockSize = (int) Math.min(Integer.MAX_VALUE, (long) stride * (1 + rnd.nextInt(4)));
+                double threshold = rnd.nextInt(4) == 0 ? 1.0 : rnd.nextDouble();
+                yield new Built(Patterns.xAttention(blockSize, stride, threshold), null);
+            }
+            case "routing" -> new Built(Patterns.routing(1 + rnd.nextInt(6), param(rnd, n / 2 + 1), rnd.nextInt(4),
+                    rnd.nextLong()), null);
+            case "block-top-p" -> new Built(Patterns.meanPoolBlockTopP(gamma(rnd), param(rnd, 16)), null);
+            case "vertical-slash-top-p" -> {
+                int min = param(rnd, 8);
+                int max = rnd.nextInt(3) == 0 ? min : (int) Math.min(Integer.MAX_VALUE, (long) min + param(rnd, 16));
+                yield new Built(Patterns.verticalSlashEstimateTopP(gamma(rnd), min, max,
+                        VsSemantics.values()[rnd.nextInt(VsSemantics.values().length)]), null);
+            }
+            case "token-indices" -> {
+                Lists l = lists(rnd, ctx, nq, nk);
+                yield new Built(Patterns.tokenIndices(l.indices(), l.lengths()),
+                        (b, h, r, k) -> (!causal || k <= r + off) && l.has(b, h, r, k));
+            }
+            case "row-block-indices" -> {
+                int size = param(rnd, 16);
+                int blocks = (int) ((nk + (long) size - 1) / size);
+                Lists l = lists(rnd, ctx, nq, blocks);
+                yield new Built(Patterns.rowBlockIndices(l.indices(), l.lengths(), size),
+                        (b, h, r, k) -> (!causal || k <= r + off) && l.has(b, h, r, k / size));
+            }
+            case "query-block-indices" -> {
+                int qb = param(rnd, 16);
+                int kb = param(rnd, 16);
+                int blocks = (int) ((nk + (long) kb - 1) / kb);
+                Lists l = lists(rnd, ctx, (int) ((nq + (long) qb - 1) / qb), blocks);
+                yield new Built(Patterns.queryBlockIndices(l.indices(), l.lengths(), qb, kb),
+                        (b, h, r, k) -> (!causal || k <= r + off) && l.has(b, h, r / qb, k / kb));
             }
             default -> throw new IllegalStateException("unknown pattern kind " + name);
         };

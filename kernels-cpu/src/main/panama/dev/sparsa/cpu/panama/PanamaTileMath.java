@@ -253,6 +253,165 @@ public final class PanamaTileMath implements TileMath {
         a.intoArray(s, j * ldS + r);
     }
 
+    // ---------------------------------------------------------------- Q·Kᵀ, narrow form
+
+    /**
+     * Dot products along the head dimension: four keys at a time per row, each a chain of fused
+     * multiply-adds over the full vectors of the dimension then a masked tail, reduced across lanes.
+     */
+    @Override
+    public void scoresByRow(float[] q, int rows, float[] k, int[] kOff, int dim, int n, float[] s, int ldR) {
+        int full = dim - dim % L;
+        VectorMask<Float> tail = F.indexInRange(full, dim);
+        for (int r = 0; r < rows; r++) {
+            int qo = r * dim;
+            int o = r * ldR;
+            int j = 0;
+            for (; j + 4 <= n; j += 4) {
+                int k0 = kOff[j];
+                int k1 = kOff[j + 1];
+                int k2 = kOff[j + 2];
+                int k3 = kOff[j + 3];
+                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+                FloatVector a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+                for (int d = 0; d < full; d += L) {
+                    FloatVector x = FloatVector.fromArray(F, q, qo + d);
+                    a0 = x.fma(FloatVector.fromArray(F, k, k0 + d), a0);
+                    a1 = x.fma(FloatVector.fromArray(F, k, k1 + d), a1);
+                    a2 = x.fma(FloatVector.fromArray(F, k, k2 + d), a2);
+                    a3 = x.fma(FloatVector.fromArray(F, k, k3 + d), a3);
+                }
+                if (full < dim) {
+                    FloatVector x = FloatVector.fromArray(F, q, qo + full, tail);
+                    a0 = x.fma(FloatVector.fromArray(F, k, k0 + full, tail), a0);
+                    a1 = x.fma(FloatVector.fromArray(F, k, k1 + full, tail), a1);
+                    a2 = x.fma(FloatVector.fromArray(F, k, k2 + full, tail), a2);
+                    a3 = x.fma(FloatVector.fromArray(F, k, k3 + full, tail), a3);
+                }
+                s[o + j] = sumLanes(a0);
+                s[o + j + 1] = sumLanes(a1);
+                s[o + j + 2] = sumLanes(a2);
+                s[o + j + 3] = sumLanes(a3);
+            }
+            for (; j < n; j++) {
+                int k0 = kOff[j];
+                FloatVector a0 = FloatVector.zero(F);
+                for (int d = 0; d < full; d += L) {
+                    a0 = FloatVector.fromArray(F, q, qo + d).fma(FloatVector.fromArray(F, k, k0 + d), a0);
+                }
+                if (full < dim) {
+                    a0 = FloatVector.fromArray(F, q, qo + full, tail).fma(FloatVector.fromArray(F, k, k0 + full, tail), a0);
+                }
+                s[o + j] = sumLanes(a0);
+            }
+        }
+    }
+
+    /**
+     * The sum of the lanes in one fixed order of lanewise additions (the upper half of the vector
+     * added to the lower, down to four lanes, then {@code (x0 + x2) + (x1 + x3)}), so the interpreter
+     * and compiled code give the same bits. {@code reduceLanes(ADD)} leaves its order to the
+     * implementation, and the interpreted and the compiled forms differ, which would make a row's
+     * bits depend on whether its thread had reached compiled code.
+     */
+    private static float sumLanes(FloatVector v) {
+        FloatVector x = v;
+        if (L == 16) {
+            x = lowHalf(x, FloatVector.SPECIES_256).add(highHalf(x, FloatVector.SPECIES_256));
+        }
+        if (L >= 8) {
+            x = lowHalf(x, FloatVector.SPECIES_128).add(highHalf(x, FloatVector.SPECIES_128));
+        }
+        return (x.lane(0) + x.lane(2)) + (x.lane(1) + x.lane(3));
+    }
+
+    /**
+     * The largest lane, folded as {@link #sumLanes} with compare-and-blend (the callers' maxima never
+     * hold NaN: they are built by compare-and-blend as well).
+     */
+    private static float maxLanes(FloatVector v) {
+        FloatVector x = v;
+        if (L == 16) {
+            FloatVector hi = highHalf(x, FloatVector.SPECIES_256);
+            x = lowHalf(x, FloatVector.SPECIES_256);
+            x = x.blend(hi, hi.compare(VectorOperators.GT, x));
+        }
+        if (L >= 8) {
+            FloatVector hi = highHalf(x, FloatVector.SPECIES_128);
+            x = lowHalf(x, FloatVector.SPECIES_128);
+            x = x.blend(hi, hi.compare(VectorOperators.GT, x));
+        }
+        float m = x.lane(0);
+        for (int i = 1; i < 4; i++) {
+            float c = x.lane(i);
+            if (c > m) {
+                m = c;
+            }
+        }
+        return m;
+    }
+
+    private static FloatVector lowHalf(FloatVector v, VectorSpecies<Float> half) {
+        return (FloatVector) v.reinterpretShape(half, 0);
+    }
+
+    private static FloatVector highHalf(FloatVector v, VectorSpecies<Float> half) {
+        return (FloatVector) v.reinterpretShape(half, 1);
+    }
+
+    /**
+     * One row at a time, keys along lanes: a masked max pass, then the same inlined exponential as
+     * {@link #softmax} over the keys (masked lanes read as −∞ and give 0), and the rescale factor of
+     * the row from the same polynomial in lane 0.
+     */
+    @Override
+    public void softmaxByRow(float[] s, int ldR, int n, int rows, float[] m, float[] l, float[] alpha) {
+        for (int r = 0; r < rows; r++) {
+            int base = r * ldR;
+            float mOld = m[r];
+            FloatVector mx = FloatVector.broadcast(F, mOld);
+            for (int j = 0; j < n; j += L) {
+                VectorMask<Float> in = F.indexInRange(j, n);
+                FloatVector x = FloatVector.fromArray(F, s, base + j, in).blend(Float.NEGATIVE_INFINITY, in.not());
+                mx = mx.blend(x, x.compare(VectorOperators.GT, mx));
+            }
+            float max = maxLanes(mx);
+            float safe = max == Float.NEGATIVE_INFINITY ? 0f : max;
+            FloatVector sum = FloatVector.zero(F);
+            FloatVector a = sum;
+            // j = -L computes alpha from m_old in lane 0, through the same exponential as the keys
+            for (int j = -L; j < n; j += L) {
+                VectorMask<Float> in = j < 0 ? F.indexInRange(0, 1) : F.indexInRange(j, n);
+                FloatVector raw = j < 0 ? FloatVector.broadcast(F, mOld) : FloatVector.fromArray(F, s, base + j, in);
+                FloatVector x = raw.blend(Float.NEGATIVE_INFINITY, in.not()).sub(safe);
+                VectorMask<Float> tiny = x.compare(VectorOperators.LT, EXP_MIN);
+                FloatVector xc = x.blend(EXP_MIN, tiny);
+                FloatVector t = xc.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUNDER));
+                FloatVector kk = t.sub(ROUNDER);
+                FloatVector f = kk.fma(FloatVector.broadcast(F, -LN2_HI), xc);
+                f = kk.fma(FloatVector.broadcast(F, -LN2_LO), f);
+                FloatVector p = f.fma(FloatVector.broadcast(F, P5), FloatVector.broadcast(F, P4));
+                p = p.fma(f, FloatVector.broadcast(F, P3));
+                p = p.fma(f, FloatVector.broadcast(F, P2));
+                p = p.fma(f, FloatVector.broadcast(F, P1));
+                p = p.fma(f, FloatVector.broadcast(F, P0));
+                p = p.mul(f.mul(f)).add(f).add(1f);
+                IntVector bits = t.reinterpretAsInts().sub(ROUNDER_BITS_MINUS_BIAS).lanewise(VectorOperators.LSHL, 23);
+                FloatVector e = p.mul(bits.reinterpretAsFloats()).blend(0f, tiny);
+                if (j < 0) {
+                    a = e;
+                } else {
+                    e.intoArray(s, base + j, in);
+                    sum = sum.add(e);
+                }
+            }
+            float alphaR = a.lane(0);
+            l[r] = l[r] * alphaR + sumLanes(sum);
+            m[r] = max;
+            alpha[r] = alphaR;
+        }
+    }
+
     // ---------------------------------------------------------------- score transforms and softmax
 
     @Override

@@ -57,7 +57,10 @@ public final class BlockLists {
         }
     }
 
-    /** Adds keys {@code [k0, k1)}: whole kernel blocks as blocks, the ragged ends as gathered keys. */
+    /**
+     * Adds keys {@code [k0, k1)} to a tile: whole kernel blocks (of {@code cols} keys) as blocks
+     * classified by the layout's predicate, the ragged ends as gathered keys.
+     */
     public static void emitRange(HeadLayoutBuilder.Tile t, long k0, long k1, int cols, int nk) {
         long k = k0;
         while (k < k1) {

@@ -1,0 +1,203 @@
+package dev.sparsa.patterns.nsa;
+
+import dev.sparsa.patterns.DataDependentPattern;
+import dev.sparsa.patterns.EstimatorCost;
+import dev.sparsa.patterns.selection.RowBlockLayout;
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.KeyPanels;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TopFew;
+import dev.sparsa.patterns.support.Vectors;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.Workers;
+import dev.sparsa.tensor.Tensor;
+
+/**
+ * NSA's selected branch (Yuan et al., "Native Sparse Attention: Hardware-Aligned and Natively
+ * Trainable Sparse Attention", DeepSeek; reference: {@code naive_nsa_compression} and {@code
+ * naive_nsa} in github.com/fla-org/native-sparse-attention, {@code native_sparse_attention/ops/naive.py},
+ * where compression and selection blocks coincide). Per (batch, KV head), shared by the query heads
+ * of the GQA group (so the kernels stack the group into one tile):
+ * <ol>
+ *   <li>keys are compressed into blocks of {@code blockSize} ({@link NsaCompression});
+ *   <li>each query head {@code h} of the group scores the compressed blocks its row at position
+ *       {@code p} has seen whole ({@code (c + 1)·blockSize − 1 ≤ p}) by {@code scale·q·k̄_c} (f32
+ *       fused multiply-add chains, {@link Vectors#dot}), and turns them into probabilities by a
+ *       softmax in double ({@link Math#exp}); no block seen: all 0;
+ *   <li>a block's score is the sum over the group's heads of its probability, the row's own block
+ *       ({@code p / blockSize}) counting 1 per head, rounded to f32; with one query head per group
+ *       the probabilities rank as the f32 logits do, so the logits are ranked directly (no
+ *       exponentials; the own block first, unseen blocks last);
+ *   <li>among the blocks up to the own block, the {@code blockCount} best are kept (ties to the
+ *       lower block; the own block, at the maximum, always);
+ *   <li>the row attends every key of its kept blocks up to its position.
+ * </ol>
+ * Without causality every block is seen and the own block is the one holding the position. The
+ * selection differs from the reference only at ties, which {@code torch.topk} resolves in no
+ * documented order. Combine the branches with {@link NativeSparseAttention}.
+ *
+ * <p>Cost: {@code Nq · ceil(Nk / blockSize) · headDim} multiply-adds per query head (half when
+ * causal), and as many exponentials when a group has several heads; the layout is organised by key
+ * block ({@link RowBlockLayout}).
+ *
+ * <p>Throws {@link IllegalArgumentException} if {@code blockSize} or {@code blockCount} is &lt; 1, or the scale
+ *     is not NaN or positive
+ */
+public final class NsaSelection extends DataDependentPattern implements EstimatorCost {
+    private static final int ROWS_PER_PASS = 64;
+
+    private final int blockSize;
+    private final int blockCount;
+    private final double scale;
+
+    public NsaSelection(int blockSize, int blockCount, double scale) {
+        this.blockSize = Checks.atLeast("blockSize", blockSize, 1);
+        this.blockCount = Checks.atLeast("blockCount", blockCount, 1);
+        this.scale = Vectors.checkScale(scale);
+    }
+
+    public int blockSize() {
+        return blockSize;
+    }
+
+    public int blockCount() {
+        return blockCount;
+    }
+
+    @Override
+    public String name() {
+        return "nsaSelection(top " + blockCount + " of " + blockSize + "-token blocks by compressed keys)";
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
+        Plans.checkInputs(ctx, q, k);
+        Tensor kc = NsaCompression.meanPool(k, blockSize);
+        var s = ctx.shape();
+        int groups = s.batch() * s.kvHeads();
+        HeadLayout[] layouts = new HeadLayout[groups];
+        Workers.current().forTensors(q, k).forEach(groups, i -> {
+            int b = i / s.kvHeads();
+            int g = i % s.kvHeads();
+            float[][] qs = new float[s.groupSize()][];
+            for (int j = 0; j < qs.length; j++) {
+                qs[j] = Vectors.rows(q, b, g * s.groupSize() + j);
+            }
+            int[][] blocks = select(ctx, qs, Vectors.rows(kc, b, g));
+            layouts[i] = RowBlockLayout.compile(ctx, blockSize, r -> blocks[r]);
+        });
+        SparsePlan.Builder plan = SparsePlan.builder(ctx).describe(name());
+        for (int b = 0; b < s.batch(); b++) {
+            for (int h = 0; h < s.qHeads(); h++) {
+                plan.slice(b, h, layouts[b * s.kvHeads() + s.kvHeadOf(h)]);
+            }
+        }
+        return plan.build();
+    }
+
+    /**
+     * The selection of one GQA group: per query row, its kept blocks, ascending. {@code groupQ[j]}
+     * holds the rows of the group's j-th query head flat ({@code [Nq · headDim]}), {@code compressed}
+     * the compressed keys ({@code [ceil(Nk / blockSize) · headDim]}). Also the pattern's oracle.
+     */
+    public int[][] select(PlanContext ctx, float[][] groupQ, float[] compressed) {
+        int d = ctx.shape().headDim();
+        int nq = ctx.queryLength();
+        int nb = (int) (((long) ctx.keyLength() + blockSize - 1) / blockSize);
+        int[][] out = new int[nq][];
+        if (nb == 0) {
+            java.util.Arrays.fill(out, new int[0]);
+            return out;
+        }
+        double sc = Vectors.scaleFor(scale, d);
+        KeyPanels panels = KeyPanels.of(compressed, nb, d);
+        int stride = KeyPanels.paddedLength(nb);
+        float[] dots = new float[ROWS_PER_PASS * stride];
+        double[] sum = new double[ROWS_PER_PASS * nb];
+        double[] e = new double[nb];
+        float[] score = new float[nb];
+        int[] counts = new int[ROWS_PER_PASS];
+        boolean oneHead = groupQ.length == 1;
+        TopFew few = new TopFew();
+        for (int r0 = 0; r0 < nq; r0 += ROWS_PER_PASS) {
+            int rows = Math.min(ROWS_PER_PASS, nq - r0);
+            int most = 0;
+            for (int i = 0; i < rows; i++) {
+                // the scores a row ranks: its seen blocks, and under causality its own block's slot
+                counts[i] = ctx.causal() ? Math.min(nb, ownBlock(ctx, r0 + i, nb) + 1) : nb;
+                most = Math.max(most, counts[i]);
+            }
+            java.util.Arrays.fill(sum, 0, rows * nb, 0.0);
+            for (float[] q : groupQ) {
+                if (most > 0) {
+                    panels.dots(q, r0, rows, most, dots, stride, counts);
+                }
+                if (oneHead) {
+                    break; // one head: the logits rank as the probabilities do
+                }
+                for (int i = 0; i < rows; i++) {
+                    int seen = seenBlocks(ctx, r0 + i, nb);
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int c = 0; c < seen; c++) {
+                        e[c] = sc * dots[i * stride + c];
+                        max = Math.max(max, e[c]);
+                    }
+                    double total = 0;
+                    for (int c = 0; c < seen; c++) {
+                        e[c] = Math.exp(e[c] - max);
+                        total += e[c];
+                    }
+                    for (int c = 0; c < seen; c++) {
+                        sum[i * nb + c] += e[c] / total;
+                    }
+                }
+            }
+            for (int i = 0; i < rows; i++) {
+                int r = r0 + i;
+                if (Plans.lastVisibleKey(ctx, r) < 0) {
+                    out[r] = new int[0];
+                    continue;
+                }
+                int own = ownBlock(ctx, r, nb);
+                int candidates = ctx.causal() ? own + 1 : nb;
+                if (oneHead) {
+                    int seen = seenBlocks(ctx, r, nb);
+                    for (int c = 0; c < candidates; c++) {
+                        score[c] = c < seen ? dots[i * stride + c] : Float.NEGATIVE_INFINITY;
+                    }
+                    score[own] = Float.POSITIVE_INFINITY;
+                } else {
+                    for (int c = 0; c < candidates; c++) {
+                        score[c] = (float) sum[i * nb + c];
+                    }
+                    score[own] = groupQ.length; // 1 per head
+                }
+                out[r] = few.top(score, 0, candidates, blockCount);
+            }
+        }
+        return out;
+    }
+
+    /** The blocks row {@code r} has seen whole: {@code c} with {@code (c+1)·blockSize − 1 ≤ p}; all without causality. */
+    private int seenBlocks(PlanContext ctx, int r, int nb) {
+        if (!ctx.causal()) {
+            return nb;
+        }
+        long p = (long) r + ctx.queryOffset();
+        return (int) Math.max(0, Math.min(nb, (p + 1) / blockSize));
+    }
+
+    private int ownBlock(PlanContext ctx, int r, int nb) {
+        long p = (long) r + ctx.queryOffset();
+        return (int) Math.min(nb - 1, Math.max(0, p) / blockSize);
+    }
+
+    /** Compressed scores: {@code Nq · ceil(Nk / blockSize) · headDim} per query head, half of it when causal. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        double nb = Math.ceil(ctx.keyLength() / (double) blockSize);
+        return (double) ctx.shape().slices() * ctx.queryLength() * nb * ctx.shape().headDim() * (ctx.causal() ? 0.5 : 1);
+    }
+}

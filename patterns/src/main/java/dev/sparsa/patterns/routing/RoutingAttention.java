@@ -1,0 +1,240 @@
+package dev.sparsa.patterns.routing;
+
+import dev.sparsa.patterns.DataDependentPattern;
+import dev.sparsa.patterns.EstimatorCost;
+import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.KeyPanels;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.TopSelect;
+import dev.sparsa.patterns.support.Vectors;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.Workers;
+import dev.sparsa.tensor.Tensor;
+import java.util.Arrays;
+
+/**
+ * The Routing Transformer's routing attention (Roy et al., "Efficient Content-Based Sparse
+ * Attention with Routing Transformers", TACL 2021; the authors' TensorFlow code is
+ * github.com/google-research/google-research {@code routing_transformer/utils.py}, whose
+ * {@code gather_cluster_attention_items} takes each cluster's {@code attention_window} nearest
+ * items; the test ports the PyTorch reimplementation github.com/lucidrains/routing-transformer).
+ * Per (batch, query head) slice, with the keys of its KV head:
+ * <ol>
+ *   <li>queries and keys are scaled to unit length;
+ *   <li>the centroids are the caller's ({@code [kvHeads or 1][clusters · headDim]}, unit length
+ *       expected) or {@code iterations} of seeded {@link SphericalKMeans} on the unit keys;
+ *   <li><b>balanced clusters:</b> each centroid takes the {@code window} queries and, separately,
+ *       the {@code window} keys of largest dot product with it (ties to the lower position), so
+ *       every cluster holds exactly {@code window} of each (a token may be in several or none);
+ *   <li>a query attends the keys of every cluster it is in, under causality, in one softmax over
+ *       their union (the references average the per-cluster outputs instead, and add learned
+ *       memory keys); a query in no cluster attends nothing (0, LSE −∞).
+ * </ol>
+ * The layout lists each cluster's queries (those in that cluster only) into tiles that gather the
+ * cluster's keys; the queries in the same several clusters share tiles over the union of their keys. Cost: {@code
+ * (iterations + 2) · N · clusters · headDim} multiply-adds per slice plus a top-{@code window} per
+ * cluster; a caller who sets {@code clusters · window ≈ N} gets density about {@code 1/clusters}.
+ *
+ * <p>Throws {@link IllegalArgumentException} if {@code clusters} or {@code window} is &lt; 1, {@code
+ *     iterations} is negative, or (at plan time) caller centroids do not fit the heads and head
+ *     dimension
+ */
+public final class RoutingAttention extends DataDependentPattern implements EstimatorCost {
+    private final int clusters;
+    private final int window;
+    private final int iterations;
+    private final long seed;
+    private final float[][] centroids;
+
+    private RoutingAttention(int clusters, int window, int iterations, long seed, float[][] centroids) {
+        this.clusters = Checks.atLeast("clusters", clusters, 1);
+        this.window = Checks.atLeast("window", window, 1);
+        this.iterations = Checks.atLeast("iterations", iterations, 0);
+        this.seed = seed;
+        this.centroids = centroids;
+    }
+
+    /** Centroids from {@code iterations} of seeded spherical k-means on each KV head's keys. */
+    public static RoutingAttention kMeans(int clusters, int window, int iterations, long seed) {
+        return new RoutingAttention(clusters, window, iterations, seed, null);
+    }
+
+    /**
+     * Caller-given centroids: {@code centroids[g]} holds {@code clusters · headDim} floats for KV head
+     * {@code g}, or one entry for every head.
+     */
+    public static RoutingAttention withCentroids(float[][] centroids, int clusters, int window) {
+        Checks.notNull("centroids", centroids);
+        if (centroids.length == 0) {
+            throw new IllegalArgumentException("centroids: need at least one set");
+        }
+        float[][] copy = new float[centroids.length][];
+        for (int g = 0; g < centroids.length; g++) {
+            copy[g] = Checks.notNull("centroids[" + g + "]", centroids[g]).clone();
+        }
+        return new RoutingAttention(clusters, window, 0, 0, copy);
+    }
+
+    @Override
+    public String name() {
+        return "routing(" + clusters + " clusters of " + window + (centroids == null ? ", k-means x" + iterations : ", given")
+                + ")";
+    }
+
+    @Override
+    public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
+        Plans.checkInputs(ctx, q, k);
+        var s = ctx.shape();
+        int d = s.headDim();
+        if (centroids != null) {
+            if (centroids.length != 1 && centroids.length != s.kvHeads()) {
+                throw new IllegalArgumentException("centroids: " + centroids.length + " sets for " + s.kvHeads() + " KV heads");
+            }
+            for (int g = 0; g < centroids.length; g++) {
+                if (centroids[g].length != clusters * d) {
+                    throw new IllegalArgumentException("centroids[" + g + "]: " + centroids[g].length + " floats, need clusters "
+                            + clusters + " x headDim " + d);
+                }
+            }
+        }
+        int kvSlices = s.batch() * s.kvHeads();
+        float[][] means = new float[kvSlices][];
+        int[][][] kMembers = new int[kvSlices][][];
+        Workers.current().forTensors(q, k).forEach(kvSlices, i -> {
+            int b = i / s.kvHeads();
+            int g = i % s.kvHeads();
+            float[] unitKeys = SphericalKMeans.normalizeRows(Vectors.rows(k, b, g), ctx.keyLength(), d);
+            means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
+                    : SphericalKMeans.fit(unitKeys, ctx.keyLength(), d, clusters, iterations, seed);
+            kMembers[i] = members(unitKeys, ctx.keyLength(), d, means[i]);
+        });
+        return Plans.perSliceParallel(ctx, (b, h) -> {
+            int i = b * s.kvHeads() + s.kvHeadOf(h);
+            float[] unitQ = SphericalKMeans.normalizeRows(Vectors.rows(q, b, h), ctx.queryLength(), d);
+            return layout(ctx, members(unitQ, ctx.queryLength(), d, means[i]), kMembers[i]);
+        }, name(), q, k);
+    }
+
+    /** Per cluster, the {@code window} rows of {@code unit} ({@code [n · d]}) of largest dot product with its centroid, ascending. */
+    public int[][] members(float[] unit, int n, int d, float[] means) {
+        float[] sim = SphericalKMeans.similarities(KeyPanels.of(unit, n, d), means, clusters);
+        int stride = KeyPanels.paddedLength(n);
+        int[][] out = new int[clusters][];
+        for (int c = 0; c < clusters; c++) {
+            out[c] = TopSelect.top(sim, c * stride, n, window, null);
+        }
+        return out;
+    }
+
+    /** The layout of the clusters' query and key members (each ascending). */
+    static HeadLayout layout(PlanContext ctx, int[][] qMembers, int[][] kMembers) {
+        int nq = ctx.queryLength();
+        int[] count = new int[nq];
+        for (int[] rows : qMembers) {
+            for (int r : rows) {
+                count[r]++;
+            }
+        }
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        int tileRows = ctx.geometry().tileRows();
+        int[] rows = new int[tileRows];
+        for (int c = 0; c < qMembers.length; c++) {
+            int n = 0;
+            for (int r : qMembers[c]) {
+                if (count[r] != 1) {
+                    continue;
+                }
+                rows[n++] = r;
+                if (n == tileRows) {
+                    emit(b, ctx, rows, n, kMembers[c]);
+                    n = 0;
+                }
+            }
+            if (n > 0) {
+                emit(b, ctx, rows, n, kMembers[c]);
+            }
+        }
+        // queries in several clusters: the queries of one combination of clusters share tiles over
+        // the union of those clusters' keys (combinations in order of their first query)
+        int[][] clustersOf = new int[nq][];
+        int[] fill = new int[nq];
+        for (int r = 0; r < nq; r++) {
+            if (count[r] > 1) {
+                clustersOf[r] = new int[count[r]];
+            }
+        }
+        for (int c = 0; c < qMembers.length; c++) {
+            for (int r : qMembers[c]) {
+                if (count[r] > 1) {
+                    clustersOf[r][fill[r]++] = c; // clusters ascending
+                }
+            }
+        }
+        java.util.Map<java.util.List<Integer>, java.util.List<Integer>> byCombination = new java.util.LinkedHashMap<>();
+        for (int r = 0; r < nq; r++) {
+            if (clustersOf[r] != null) {
+                byCombination.computeIfAbsent(Arrays.stream(clustersOf[r]).boxed().toList(), x -> new java.util.ArrayList<>())
+                        .add(r);
+            }
+        }
+        for (var e : byCombination.entrySet()) {
+            int[] union = union(e.getKey(), kMembers);
+            int n = 0;
+            for (int r : e.getValue()) {
+                rows[n++] = r;
+                if (n == tileRows) {
+                    emit(b, ctx, rows, n, union);
+                    n = 0;
+                }
+            }
+            if (n > 0) {
+                emit(b, ctx, rows, n, union);
+            }
+        }
+        return b.build();
+    }
+
+    /** The ascending union of the ascending key lists of {@code clusters}. */
+    private static int[] union(java.util.List<Integer> clusters, int[][] kMembers) {
+        int[] acc = kMembers[clusters.get(0)];
+        for (int i = 1; i < clusters.size(); i++) {
+            int[] b = kMembers[clusters.get(i)];
+            int[] m = new int[acc.length + b.length];
+            int x = 0;
+            int y = 0;
+            int n = 0;
+            while (x < acc.length || y < b.length) {
+                int v = y >= b.length || (x < acc.length && acc[x] <= b[y]) ? acc[x++] : b[y++];
+                if (n == 0 || m[n - 1] != v) {
+                    m[n++] = v;
+                }
+            }
+            acc = Arrays.copyOf(m, n);
+        }
+        return acc;
+    }
+
+    /** A tile of the ascending {@code rows[0, n)} over the ascending {@code keys} its last row may see. */
+    private static void emit(HeadLayoutBuilder b, PlanContext ctx, int[] rows, int n, int[] keys) {
+        HeadLayoutBuilder.Tile t = rows[n - 1] - rows[0] == n - 1 ? b.tile(rows[0], n)
+                : b.listedTile(Arrays.copyOf(rows, n));
+        long last = Plans.lastVisibleKey(ctx, rows[n - 1]);
+        int upTo = 0;
+        while (upTo < keys.length && keys[upTo] <= last) {
+            upTo++;
+        }
+        t.gatherAll(keys, 0, upTo);
+        t.end();
+    }
+
+    /** Clustering and routing: {@code ((iterations + 1)·Nk + Nq) · clusters · headDim} per slice. */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        int it = centroids == null ? iterations : 0;
+        return (double) ctx.shape().slices() * ((it + 1.0) * ctx.keyLength() + ctx.queryLength()) * clusters
+                * ctx.shape().headDim();
+    }
+}

@@ -1,0 +1,134 @@
+package dev.sparsa.patterns.routing;
+
+import dev.sparsa.patterns.support.KeyPanels;
+import java.util.SplittableRandom;
+
+/**
+ * Spherical k-means on unit vectors, as the Routing Transformer's reference implementation runs it
+ * ({@code kmeans_iter} and {@code dists_and_buckets} in github.com/lucidrains/routing-transformer,
+ * {@code routing_transformer/routing_transformer.py}): each vector goes to the centroid of largest
+ * dot product (ties to the lower centroid), each centroid becomes the normalised sum of its vectors,
+ * and a centroid that received none stays where it was. Dot products are f32 fused multiply-add
+ * chains over the channels in order; sums are f32 in vector order; norms in double.
+ */
+public final class SphericalKMeans {
+    private SphericalKMeans() {
+    }
+
+    /**
+     * Rows of {@code x} ({@code [n · d]}) scaled to unit length (a zero row stays zero), as a new array.
+     */
+    public static float[] normalizeRows(float[] x, int n, int d) {
+        float[] out = new float[n * d];
+        for (int i = 0; i < n; i++) {
+            double norm = 0;
+            for (int c = 0; c < d; c++) {
+                norm += (double) x[i * d + c] * x[i * d + c];
+            }
+            double inv = norm > 0 ? 1.0 / Math.sqrt(norm) : 0;
+            for (int c = 0; c < d; c++) {
+                out[i * d + c] = (float) (x[i * d + c] * inv);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The initial centroids: {@code k} distinct rows of {@code x} chosen by a seeded partial
+     * Fisher–Yates shuffle of the row indices ({@link SplittableRandom}), in the order drawn; when
+     * {@code k > n} the indices repeat cyclically.
+     */
+    public static int[] initialRows(int n, int k, long seed) {
+        int[] perm = new int[n];
+        for (int i = 0; i < n; i++) {
+            perm[i] = i;
+        }
+        SplittableRandom rnd = new SplittableRandom(seed);
+        int[] out = new int[k];
+        for (int j = 0; j < k; j++) {
+            if (j < n) {
+                int pick = j + rnd.nextInt(n - j);
+                int t = perm[j];
+                perm[j] = perm[pick];
+                perm[pick] = t;
+                out[j] = perm[j];
+            } else {
+                out[j] = out[j % Math.max(1, n)];
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Every centroid against every row: {@code out[c · stride + i] = x_i · centroid_c} (one f32
+     * fused multiply-add chain over the channels in order, {@link dev.sparsa.patterns.support.Vectors#dot}),
+     * {@code stride = KeyPanels.paddedLength(n)}; the rows are packed once in {@code rows}.
+     */
+    static float[] similarities(KeyPanels rows, float[] centroids, int k) {
+        int n = rows.size();
+        int stride = KeyPanels.paddedLength(n);
+        float[] out = new float[k * stride];
+        if (n > 0) {
+            rows.dots(centroids, 0, k, n, out, stride);
+        }
+        return out;
+    }
+
+    /** The centroid of largest dot product for each of the packed rows (ties to the lower centroid). */
+    static int[] assign(KeyPanels rows, float[] centroids, int k) {
+        int n = rows.size();
+        int stride = KeyPanels.paddedLength(n);
+        float[] sim = similarities(rows, centroids, k);
+        int[] out = new int[n];
+        float[] best = new float[n];
+        System.arraycopy(sim, 0, best, 0, n);
+        for (int c = 1; c < k; c++) {
+            int base = c * stride;
+            for (int i = 0; i < n; i++) {
+                if (sim[base + i] > best[i]) {
+                    best[i] = sim[base + i];
+                    out[i] = c;
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * One iteration: assignment, then each non-empty centroid the normalised sum of its rows (in
+     * place); {@code packed} holds the same rows as {@code x}.
+     */
+    static void iterate(float[] x, KeyPanels packed, int d, float[] centroids, int k) {
+        int n = packed.size();
+        int[] bucket = assign(packed, centroids, k);
+        float[] sums = new float[k * d];
+        int[] count = new int[k];
+        for (int i = 0; i < n; i++) {
+            int c = bucket[i];
+            count[c]++;
+            for (int y = 0; y < d; y++) {
+                sums[c * d + y] += x[i * d + y];
+            }
+        }
+        float[] normalized = normalizeRows(sums, k, d);
+        for (int c = 0; c < k; c++) {
+            if (count[c] > 0) {
+                System.arraycopy(normalized, c * d, centroids, c * d, d);
+            }
+        }
+    }
+
+    /** {@code iterations} iterations from the seeded initial rows: {@code [k · d]} centroids. */
+    public static float[] fit(float[] unitRows, int n, int d, int k, int iterations, long seed) {
+        float[] centroids = new float[k * d];
+        int[] init = initialRows(n, k, seed);
+        for (int c = 0; c < k && n > 0; c++) {
+            System.arraycopy(unitRows, init[c] * d, centroids, c * d, d);
+        }
+        KeyPanels packed = KeyPanels.of(unitRows, n, d);
+        for (int it = 0; it < iterations && n > 0; it++) {
+            iterate(unitRows, packed, d, centroids, k);
+        }
+        return centroids;
+    }
+}

@@ -1,0 +1,110 @@
+package dev.sparsa.patterns.selection;
+
+import dev.sparsa.patterns.blocksparse.BlockLists;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
+import dev.sparsa.plan.PlanContext;
+
+/**
+ * Compiles one list of key blocks per query row (MoBA's gate, NSA's selected blocks: blocks of
+ * {@code blockSize} keys, independent of the kernel's tiling) into a {@link HeadLayout} with
+ * exactly that token set: row {@code r} admits every key of its listed blocks that it may see under
+ * the context's causality.
+ *
+ * <p>The layout is organised by key block, as MoBA's efficient implementation runs it: for each
+ * block, the rows that see it whole are listed into tiles of up to {@code tileRows} rows (in
+ * ascending row order), so a tile is filled by queries that share a block rather than by one query;
+ * the rows whose own position falls inside a block they listed (the causal diagonal) get tiles of
+ * their own under the causal predicate. A row therefore appears in one tile per listed block; the
+ * kernels merge its partial results exactly through the LSE. Blocks entirely after a row are
+ * dropped. A row with no block is in no tile (0 and LSE −∞). O(rows × listed blocks + tiles ×
+ * blockSize / blockCols).
+ */
+public final class RowBlockLayout {
+    private RowBlockLayout() {
+    }
+
+    /** The sorted, distinct key blocks (of {@code blockSize} keys) of one row. */
+    @FunctionalInterface
+    public interface RowBlocks {
+        int[] blocks(int row);
+    }
+
+    /** Compiles the rows' block lists. @throws IllegalArgumentException if {@code blockSize < 1} */
+    public static HeadLayout compile(PlanContext ctx, int blockSize, RowBlocks rows) {
+        if (blockSize < 1) {
+            throw new IllegalArgumentException("blockSize: must be >= 1, got " + blockSize);
+        }
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int nb = (int) (((long) nk + blockSize - 1) / blockSize);
+        // counting sort of (block, row) pairs, whole and diagonal apart, rows ascending within a block
+        int[][] lists = new int[nq][];
+        int[] wholeCount = new int[nb + 1];
+        int[] diagCount = new int[nb + 1];
+        for (int r = 0; r < nq; r++) {
+            lists[r] = rows.blocks(r);
+            long last = Plans.lastVisibleKey(ctx, r);
+            for (int blk : lists[r]) {
+                long k0 = (long) blk * blockSize;
+                long k1 = Math.min(nk, k0 + blockSize) - 1;
+                if (k0 > last) {
+                    continue;
+                }
+                if (k1 <= last) {
+                    wholeCount[blk + 1]++;
+                } else {
+                    diagCount[blk + 1]++;
+                }
+            }
+        }
+        for (int i = 0; i < nb; i++) {
+            wholeCount[i + 1] += wholeCount[i];
+            diagCount[i + 1] += diagCount[i];
+        }
+        int[] whole = new int[wholeCount[nb]];
+        int[] diag = new int[diagCount[nb]];
+        int[] wFill = wholeCount.clone();
+        int[] dFill = diagCount.clone();
+        for (int r = 0; r < nq; r++) {
+            long last = Plans.lastVisibleKey(ctx, r);
+            for (int blk : lists[r]) {
+                long k0 = (long) blk * blockSize;
+                long k1 = Math.min(nk, k0 + blockSize) - 1;
+                if (k0 > last) {
+                    continue;
+                }
+                if (k1 <= last) {
+                    whole[wFill[blk]++] = r;
+                } else {
+                    diag[dFill[blk]++] = r;
+                }
+            }
+            lists[r] = null;
+        }
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        int tileRows = ctx.geometry().tileRows();
+        int cols = ctx.geometry().blockCols();
+        for (int blk = 0; blk < nb; blk++) {
+            long k0 = (long) blk * blockSize;
+            long k1 = Math.min(nk, k0 + blockSize); // exclusive
+            emitTiles(b, diag, diagCount[blk], diagCount[blk + 1], tileRows, k0, k1, cols, nk);
+            emitTiles(b, whole, wholeCount[blk], wholeCount[blk + 1], tileRows, k0, k1, cols, nk);
+        }
+        return b.build();
+    }
+
+    /** Tiles of up to {@code tileRows} of the ascending rows {@code rows[from, to)}, each visiting keys {@code [k0, k1)}. */
+    private static void emitTiles(HeadLayoutBuilder b, int[] rows, int from, int to, int tileRows, long k0, long k1,
+                                  int cols, int nk) {
+        for (int i = from; i < to; i += tileRows) {
+            int n = Math.min(tileRows, to - i);
+            HeadLayoutBuilder.Tile t = rows[i + n - 1] - rows[i] == n - 1
+                    ? b.tile(rows[i], n)
+                    : b.listedTile(java.util.Arrays.copyOfRange(rows, i, i + n));
+            BlockLists.emitRange(t, k0, k1, cols, nk);
+            t.end();
+        }
+    }
+}
