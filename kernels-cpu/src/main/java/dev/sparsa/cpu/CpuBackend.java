@@ -3,6 +3,7 @@ package dev.sparsa.cpu;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.ForwardArguments;
+import dev.sparsa.backend.LinearCostModel;
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
@@ -49,6 +50,7 @@ public final class CpuBackend implements AttentionBackend {
     private final TileMath math;
     private final Executor executor;
     private final int parallelism;
+    private final LinearCostModel costModel;
 
     /** The best available flavour on a pool of {@code availableProcessors()} daemon threads. */
     public CpuBackend() {
@@ -93,6 +95,7 @@ public final class CpuBackend implements AttentionBackend {
         this.math = mathFor(flavour);
         this.executor = executor;
         this.parallelism = parallelism;
+        this.costModel = CpuCostModel.of(math, parallelism);
     }
 
     private CpuBackend(TileMath math, int threads) {
@@ -102,6 +105,7 @@ public final class CpuBackend implements AttentionBackend {
         this.math = math;
         this.parallelism = threads;
         this.executor = threads == 1 ? Runnable::run : ownPool(threads);
+        this.costModel = CpuCostModel.of(math, threads);
     }
 
     private static TileMath mathFor(KernelFlavour flavour) {
@@ -164,6 +168,20 @@ public final class CpuBackend implements AttentionBackend {
     /** How many work items run at once. */
     public int parallelism() {
         return parallelism;
+    }
+
+    /** Rows the kernel computes together (the f32 vector lanes; 1 for the scalar flavour): a tile's rows are padded to it. */
+    public int lanes() {
+        return math.lanes();
+    }
+
+    /**
+     * The kernel's cost model, fitted to this kernel's timings (see {@code CpuCostModel}): rows padded
+     * to {@link #lanes()}, GQA groups stacked, work spread over {@link #parallelism()} workers.
+     */
+    @Override
+    public LinearCostModel costModel() {
+        return costModel;
     }
 
     @Override
