@@ -20,6 +20,7 @@ public final class SparsaCli {
         CommandLine cl = new CommandLine(new SparsaCli());
         cl.addSubcommand("demo", new DemoCommand(out, err));
         cl.addSubcommand("masks", new MasksCommand(out, err));
+        cl.addSubcommand("dispatch-sweep", new DispatchSweepCommand(out, err));
         cl.setOut(new java.io.PrintWriter(out, true));
         cl.setErr(new java.io.PrintWriter(err, true));
         cl.setExecutionExceptionHandler((ex, line, parse) -> {

@@ -46,7 +46,9 @@ public final class QuickStart {
         Pattern pattern = Patterns.slidingWindow(256).withSinks(16);
         Tensor windowed = Attention.forward(q, k, v, pattern, Options.causalMask());
 
-        // with the log-sum-exp
+        // with the log-sum-exp, and what ran: the window's plan, or dense attention or the plan's
+        // block-expanded form where the backend's cost model says they are faster (Options.withDispatch
+        // chooses: AUTO by default, SPARSE for the plan always)
         AttentionResult withLse = Attention.forwardWithLse(q, k, v, pattern, Options.causalMask());
 
         // plan and prepare once, run every layer (the drop-in call above caches static plans too)
@@ -61,6 +63,7 @@ public final class QuickStart {
     public static void main(String[] args) {
         Outcome o = run(1, 4, 1024, 64);
         System.out.println("plan: " + o.plan());
+        System.out.println("the drop-in call ran: " + o.withLse().decision());
         System.out.printf("out[0,0,1023,0..3] = %.5f %.5f %.5f %.5f, lse[0,0,1023] = %.5f%n",
                 o.windowed().get(0, 0, 1023, 0), o.windowed().get(0, 0, 1023, 1), o.windowed().get(0, 0, 1023, 2),
                 o.windowed().get(0, 0, 1023, 3), o.withLse().lse().get(0, 0, 1023, 0));

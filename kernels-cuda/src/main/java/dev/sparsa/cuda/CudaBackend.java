@@ -6,6 +6,7 @@ import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.BackendUnavailableException;
 import dev.sparsa.backend.ForwardArguments;
+import dev.sparsa.backend.KernelCostModel;
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
@@ -227,6 +228,20 @@ public final class CudaBackend implements AttentionBackend {
             // not a shape the big tile runs: the default
         }
         return TileGeometry.DEFAULT;
+    }
+
+    /**
+     * The kernels' cost model from the H200 figures of docs/PERFORMANCE.md ({@code CudaCostModel}),
+     * over this device's multiprocessors (132 where no device is found).
+     */
+    @Override
+    public KernelCostModel costModel() {
+        Probe p = probe();
+        if (p.runtime() == null) {
+            return new CudaCostModel(132, KernelChoice.HOPPER);
+        }
+        CudaDevice d = p.runtime().device();
+        return new CudaCostModel(d.multiprocessors(), d.computeCapability());
     }
 
     @Override
