@@ -81,9 +81,9 @@ final class RaggedCases {
         return new Problems.Qkv(q, k, v);
     }
 
-    /** Rows of a sequence the oracle checks: all of a short one; the ends and a spread of a long one. */
+    /** Rows of a sequence the oracle checks: all of a short one; the ends and a spread of a longer one. */
     static int[] rows(int n) {
-        if (n <= 1100) {
+        if (n <= 128) {
             return IntStream.range(0, n).toArray();
         }
         return IntStream.concat(IntStream.concat(IntStream.range(0, 32), IntStream.range(n - 32, n)),

@@ -149,6 +149,44 @@ class DispatcherTest {
     }
 
     @Test
+    void eachDistinctDecisionIsLoggedOnceAtFine() {
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(Dispatcher.class.getName());
+        java.util.List<java.util.logging.LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler h = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                records.add(r);
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        java.util.logging.Level before = log.getLevel();
+        log.setLevel(java.util.logging.Level.FINE);
+        log.addHandler(h);
+        try {
+            DispatchDecision d = Dispatcher.afterPlanning(Dispatch.AUTO, oneRowTiles(24), 0, model(16, 0), DType.F32, DENSE);
+            String name = "logged-once-" + System.nanoTime();
+            for (int i = 0; i < 3; i++) {
+                Dispatcher.logOnce(d, name, CTX, "test", DType.F32);
+            }
+            java.util.List<java.util.logging.LogRecord> mine = records.stream()
+                    .filter(r -> r.getMessage().contains(name)).toList();
+            assertEquals(1, mine.size(), "logged once: " + records);
+            assertEquals(java.util.logging.Level.FINE, mine.get(0).getLevel());
+            assertTrue(mine.get(0).getMessage().contains("block-expanded"), mine.get(0).getMessage());
+        } finally {
+            log.removeHandler(h);
+            log.setLevel(before);
+        }
+    }
+
+    @Test
     void theSameCallAlwaysDecidesTheSame() {
         SparsePlan plan = oneRowTiles(40);
         DispatchDecision a = Dispatcher.afterPlanning(Dispatch.AUTO, plan, 0, model(16, 100), DType.F16, DENSE);
