@@ -493,7 +493,11 @@ final class DemoCommand implements Callable<Integer> {
             } else if (v instanceof List<?> list) {
                 g.writeStartArray();
                 for (Object x : list) {
-                    g.writeString(String.valueOf(x));
+                    if (x instanceof Number num) {
+                        g.writeNumber(num.toString());
+                    } else {
+                        g.writeString(String.valueOf(x));
+                    }
                 }
                 g.writeEndArray();
             } else if (v instanceof Number num) {

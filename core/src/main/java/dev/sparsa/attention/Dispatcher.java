@@ -26,8 +26,9 @@ import java.util.logging.Logger;
  * <p>In {@link Dispatch#AUTO}:
  * <ol>
  *   <li>before planning a data-dependent pattern that reports its {@link PlanningCost}: when the
- *       scoring's multiply-adds at {@link #planNanosPerMac()} would take at least as long as the
- *       model's dense kernel, dense attention runs and the pattern is not planned;
+ *       scoring's multiply-adds, weighted by its cost per multiply-add, at {@link
+ *       #planNanosPerMac()} would take at least as long as the model's dense kernel, dense attention
+ *       runs and the pattern is not planned;
  *   <li>after planning: a plan that is not replaceable ({@link BlockExpansion#whyNotReplaceable})
  *       runs as it is; otherwise the model estimates the plan, its block-expanded form (built only
  *       for plans with listed or short tiles, gathered keys or element tests beyond the causal
@@ -48,10 +49,10 @@ public final class Dispatcher {
     public static final String PLAN_NANOS_PROPERTY = "sparsa.dispatch.planNanosPerMac";
 
     /**
-     * Host nanoseconds per scoring multiply-add when the property is not set: the exact top-k
-     * estimators' steady-state rate on the 2-vCPU AMD EPYC (Zen 5) machine of docs/PERFORMANCE.md
-     * (top-k per query and per query block: 0.81–0.84 ns; sortLSH and Reformer plan at 0.21–0.22,
-     * vertical-slash at 0.34–0.37, Quest at 1.25).
+     * Host nanoseconds per scoring multiply-add of exact per-query top-k when the property is not
+     * set: its steady-state rate on the 2-vCPU AMD EPYC (Zen 5) machine of docs/PERFORMANCE.md (top-k
+     * per query and per query block: 0.81–0.84 ns); other estimators scale it by their {@link
+     * PlanningCost#costPerMac()}.
      */
     public static final double DEFAULT_PLAN_NANOS_PER_MAC = 0.8;
 
@@ -86,7 +87,7 @@ public final class Dispatcher {
         if (!pattern.dataDependent() || !(pattern instanceof PlanningCost c)) {
             return 0;
         }
-        return c.scoringMacs(ctx) * planNanosPerMac() * 1e-6;
+        return c.scoringMacs(ctx) * c.costPerMac() * planNanosPerMac() * 1e-6;
     }
 
     /**

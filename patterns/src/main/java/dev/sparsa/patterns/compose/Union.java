@@ -79,13 +79,17 @@ public final class Union implements Pattern, PlanningCost {
         return combine(ctx, parts.stream().map(p -> p.plan(ctx, q, k)).toList());
     }
 
-    /** The components' scoring cost together (components that do not report one count as free). */
+    /**
+     * The components' scoring cost together, each weighted by its {@link PlanningCost#costPerMac()}
+     * (components that do not report one count as free), so that the union's own cost per
+     * multiply-add is 1.
+     */
     @Override
     public double scoringMacs(PlanContext ctx) {
         double macs = 0;
         for (Pattern p : parts) {
             if (p instanceof PlanningCost c) {
-                macs += c.scoringMacs(ctx);
+                macs += c.scoringMacs(ctx) * c.costPerMac();
             }
         }
         return macs;
