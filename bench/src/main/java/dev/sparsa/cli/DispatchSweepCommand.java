@@ -28,8 +28,9 @@ import picocli.CommandLine.Option;
  * user's loop does), over random block-sparse patterns from 2 % to 100 % of the blocks and every
  * catalogue pattern. Per row the three modes alternate within each round (their order rotates);
  * the best round of each mode (a shared machine only ever adds time) gives {@code auto / min(dense,
- * sparse)}, the dispatch target's ratio (≤ 1.10), and the medians give the same ratio again. A table
- * on stdout, progress on stderr.
+ * sparse)}, the dispatch target's ratio (≤ 1.10); the same ratio on the CPU time of all the JVM's
+ * threads (what the call computed, which other processes on a shared machine do not change) is the
+ * steadier check that the choice was right. A table on stdout, progress on stderr.
  */
 @Command(name = "dispatch-sweep", mixinStandardHelpOptions = true,
         description = "Time the drop-in call under --dispatch dense, sparse and auto over a density sweep and the catalogue.")
@@ -69,20 +70,47 @@ final class DispatchSweepCommand implements Callable<Integer> {
         this.err = err;
     }
 
+    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
+
     /**
-     * One row: the three modes' best and median wall times over the rounds, and what auto ran.
+     * One row: the three modes' best wall times and best CPU times (all threads) over the rounds,
+     * and what auto ran.
      */
-    record Row(String pattern, double dense, double sparse, double auto, double denseMedian, double sparseMedian,
-               double autoMedian, DispatchDecision decision) {
+    record Row(String pattern, double dense, double sparse, double auto, double denseCpu, double sparseCpu,
+               double autoCpu, DispatchDecision decision) {
         /** auto over the faster of dense and sparse, best rounds. */
         double ratio() {
             return auto / Math.min(dense, sparse);
         }
 
-        /** The same on the medians. */
-        double medianRatio() {
-            return autoMedian / Math.min(denseMedian, sparseMedian);
+        /** The same on CPU time. */
+        double cpuRatio() {
+            return autoCpu / Math.min(denseCpu, sparseCpu);
         }
+    }
+
+    /** CPU nanoseconds of every live thread of this JVM (the kernel's workers, the caller, GC). */
+    private static long cpuNanos() {
+        long sum = 0;
+        for (long t : THREADS.getAllThreadIds()) {
+            long c = THREADS.getThreadCpuTime(t);
+            sum += Math.max(0, c);
+        }
+        return sum;
+    }
+
+    /**
+     * Milliseconds of CPU time {@code call} took over all threads, or NaN when a thread started or
+     * ended meanwhile (an estimator's own pool: its time cannot be counted from live threads).
+     */
+    private static double cpuMillis(Runnable call) {
+        long started = THREADS.getTotalStartedThreadCount();
+        int live = THREADS.getThreadCount();
+        long c0 = cpuNanos();
+        call.run();
+        long c1 = cpuNanos();
+        boolean same = THREADS.getTotalStartedThreadCount() == started && THREADS.getThreadCount() == live;
+        return same ? (c1 - c0) / 1e6 : Double.NaN;
     }
 
     @Override
@@ -113,6 +141,7 @@ final class DispatchSweepCommand implements Callable<Integer> {
         List<Row> rows = new ArrayList<>();
         for (Pattern pattern : patterns) {
             double[][] t = new double[3][rounds];
+            double[][] c = new double[3][rounds];
             DispatchDecision decision = null;
             for (Dispatch m : modes) { // warm-up: plans the static patterns, compiles
                 call(p, pattern, base.withDispatch(m));
@@ -120,37 +149,42 @@ final class DispatchSweepCommand implements Callable<Integer> {
             for (int r = 0; r < rounds; r++) {
                 for (int j = 0; j < 3; j++) {
                     int m = (j + r) % 3;
+                    AttentionResult[] res = new AttentionResult[1];
+                    Options o = base.withDispatch(modes[m]);
                     long t0 = System.nanoTime();
-                    AttentionResult res = call(p, pattern, base.withDispatch(modes[m]));
+                    c[m][r] = cpuMillis(() -> res[0] = call(p, pattern, o));
                     t[m][r] = (System.nanoTime() - t0) / 1e6;
                     if (modes[m] == Dispatch.AUTO) {
-                        decision = res.decision();
+                        decision = res[0].decision();
                     }
                 }
             }
-            Row row = new Row(pattern.name(), best(t[0]), best(t[1]), best(t[2]), median(t[0]), median(t[1]),
-                    median(t[2]), decision);
+            Row row = new Row(pattern.name(), best(t[0]), best(t[1]), best(t[2]), best(c[0]), best(c[1]), best(c[2]),
+                    decision);
             rows.add(row);
-            err.printf("  %-60s dense %8.1f  sparse %8.1f  auto %8.1f ms (%s)  auto/min %.2f (medians %.2f)%n",
+            err.printf("  %-60s dense %8.1f  sparse %8.1f  auto %8.1f ms (%s)  auto/min %.2f (cpu %.2f)%n",
                     clip(row.pattern(), 60), row.dense(), row.sparse(), row.auto(), row.decision().ran(), row.ratio(),
-                    row.medianRatio());
+                    row.cpuRatio());
         }
         out.printf("Dispatch sweep: %s %s, B=1 H=%d N=%d D=%d causal; best of %d rounds, modes alternating; ms per "
-                + "drop-in call (wall)%n", backend.name(), type, heads, seq, dim, rounds);
-        String fmt = "%-62s %8s %8s %8s %-14s %9s %9s %9s %8s %8s%n";
-        out.printf(fmt, "pattern", "dense", "sparse", "auto", "auto ran", "est.spars", "est.expd", "est.dense", "auto/min",
-                "medians");
+                + "drop-in call (wall; cpu: all threads' CPU time)%n", backend.name(), type, heads, seq, dim, rounds);
+        String fmt = "%-62s %8s %8s %8s %-14s %9s %9s %9s %9s %9s %9s %8s %8s%n";
+        out.printf(fmt, "pattern", "dense", "sparse", "auto", "auto ran", "est.spars", "est.expd", "est.dense", "cpu dense",
+                "cpu spars", "cpu auto", "auto/min", "cpu");
         double worst = 0;
-        double worstMedian = 0;
+        double worstCpu = 0;
         for (Row r : rows) {
             worst = Math.max(worst, r.ratio());
-            worstMedian = Math.max(worstMedian, r.medianRatio());
+            if (!Double.isNaN(r.cpuRatio())) {
+                worstCpu = Math.max(worstCpu, r.cpuRatio());
+            }
             DispatchDecision d = r.decision();
             out.printf(fmt, clip(r.pattern(), 62), f(r.dense()), f(r.sparse()), f(r.auto()), d.ran(), f(d.sparseMillis()),
-                    f(d.expandedMillis()), f(d.denseMillis()), String.format("%.2f", r.ratio()),
-                    String.format("%.2f", r.medianRatio()));
+                    f(d.expandedMillis()), f(d.denseMillis()), f(r.denseCpu()), f(r.sparseCpu()), f(r.autoCpu()),
+                    String.format("%.2f", r.ratio()), Double.isNaN(r.cpuRatio()) ? "-" : String.format("%.2f", r.cpuRatio()));
         }
-        out.printf("worst auto / min(dense, sparse): best rounds %.2f, medians %.2f (target <= 1.10)%n", worst, worstMedian);
+        out.printf("worst auto / min(dense, sparse): wall %.2f, cpu %.2f (target <= 1.10; cpu \"-\": threads started or "
+                + "ended during the call)%n", worst, worstCpu);
         return 0;
     }
 
@@ -162,14 +196,9 @@ final class DispatchSweepCommand implements Callable<Integer> {
         return Attention.forwardWithLse(p.q(), p.k(), p.v(), pattern, o);
     }
 
+    /** The least of the valid (non-NaN) values, NaN when there is none. */
     private static double best(double[] x) {
-        return Arrays.stream(x).min().orElse(Double.NaN);
-    }
-
-    private static double median(double[] x) {
-        double[] s = x.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+        return Arrays.stream(x).filter(v -> !Double.isNaN(v)).min().orElse(Double.NaN);
     }
 
     private static String clip(String s, int n) {
