@@ -9,22 +9,27 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.sparsa.attention.Attention;
 import dev.sparsa.attention.AttentionResult;
 import dev.sparsa.attention.Sharding;
+import dev.sparsa.attention.DispatchDecision;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.CatalogueEntry;
 import dev.sparsa.patterns.PatternCatalogue;
+import dev.sparsa.patterns.Patterns;
 import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.RaggedPlan;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.reference.Tolerance;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
+import dev.sparsa.spec.RaggedBatch;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
 import dev.sparsa.testing.RandomPlans;
 import java.util.ArrayList;
@@ -239,6 +244,92 @@ public abstract class BackendConformance {
                 assertArrayEquals(once.lse().toFloatArray(), again.lse().toFloatArray(), "lse run " + i);
             }
         }
+    }
+
+    /** Every pattern family on a ragged batch, packed and padded, each sequence against the oracle alone. */
+    static Stream<Arguments> raggedCases() {
+        List<Arguments> cases = new ArrayList<>();
+        List<Pattern> patterns = RaggedCases.patterns();
+        for (int i = 0; i < patterns.size(); i++) {
+            for (RaggedBatch.Layout layout : RaggedBatch.Layout.values()) {
+                DType dtype = (i + layout.ordinal()) % 2 == 0 ? DType.F32 : DType.BF16;
+                cases.add(Arguments.of(patterns.get(i).name(), i, layout, dtype));
+            }
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "ragged {0} {2} {3}")
+    @MethodSource("raggedCases")
+    void raggedBatchesMatchEachSequenceAlone(String name, int index, RaggedBatch.Layout layout, DType dtype) {
+        Pattern pattern = RaggedCases.patterns().get(index);
+        RaggedBatch batch = RaggedCases.batch(layout);
+        AttentionShape longest = new AttentionShape(1, 2, 1, batch.maxQueryLength(), batch.maxKeyLength(), 64, 64);
+        skipIfRefused(longest, dtype, TileGeometry.DEFAULT);
+        Problems.Qkv x = RaggedCases.inputs(index * 13L + layout.ordinal(), batch, 2, 1, 64, dtype);
+        Options o = Options.causalMask().withGeometry(TileGeometry.DEFAULT).withOutputDType(DType.F32);
+        RaggedPlan plan = Attention.plan(x.q(), x.k(), x.v(), batch, pattern, o);
+        AttentionResult r = Attention.run(backend(), plan, x.q(), x.k(), x.v(), o, true);
+        for (int i = 0; i < batch.sequences(); i++) {
+            Tensor out = batch.queries(r.output(), i);
+            Tensor lse = batch.queries(r.lse(), i);
+            if (batch.queryLength(i) == 0) {
+                continue;
+            }
+            // the sequence alone: copied out of the batch, planned on its own
+            Tensor q = batch.queries(x.q(), i).to(dtype, Layout.BHSD);
+            Tensor k = batch.keys(x.k(), i).to(dtype, Layout.BHSD);
+            Tensor v = batch.keys(x.v(), i).to(dtype, Layout.BHSD);
+            SparsePlan alone = batch.keyLength(i) == 0 ? SparsePlan.empty(PlanContext.of(AttentionShape.of(q, k, v), o))
+                    : Attention.plan(q, k, v, pattern, o);
+            assertEquals(alone.pairsAdmitted(), plan.plan(i).pairsAdmitted(), "sequence " + i + " plans as if alone");
+            ReferenceResult ref = ReferenceAttention.plan(alone, q, k, v, o, RaggedCases.rows(batch.queryLength(i)));
+            double err = ref.maxRelativeError(out);
+            assertTrue(err <= Problems.tolerance(dtype), name + " sequence " + i + " (" + batch.queryLength(i) + "/"
+                    + batch.keyLength(i) + "): relative error " + err);
+            double lseErr = ref.maxLseError(lse);
+            assertTrue(lseErr <= (dtype == DType.F32 ? 1e-4 : 1e-2), name + " sequence " + i + ": LSE error " + lseErr);
+        }
+        if (layout == RaggedBatch.Layout.PADDED) {
+            for (int i = 0; i < batch.sequences(); i++) {
+                for (int s = batch.queryLength(i); s < batch.maxQueryLength(); s += 97) {
+                    assertEquals(0f, r.output().get(i, 1, s, 5), "padded row " + s + " of sequence " + i);
+                    assertEquals(Float.NEGATIVE_INFINITY, r.lse().get(i, 0, s, 0));
+                }
+            }
+        }
+    }
+
+    /**
+     * The drop-in call on a ragged batch with the default dispatch: every sequence's output is the
+     * oracle of the plan the dispatch chose for it, and that plan admits every pair the pattern's does.
+     */
+    @ParameterizedTest(name = "ragged drop-in {0}")
+    @MethodSource("raggedDropInPatterns")
+    void raggedDropInRunsWhatTheDispatchChose(String name, Pattern pattern) {
+        RaggedBatch batch = RaggedBatch.packedLengths(1, 64, 700);
+        AttentionShape longest = new AttentionShape(1, 2, 1, 700, 700, 64, 64);
+        skipIfRefused(longest, DType.F32, TileGeometry.DEFAULT);
+        Problems.Qkv x = RaggedCases.inputs(77, batch, 2, 1, 64, DType.F32);
+        Options o = Options.causalMask().withGeometry(TileGeometry.DEFAULT).withDevice(backend().defaultDevice());
+        AttentionResult r = Attention.forwardWithLse(x.q(), x.k(), x.v(), batch, pattern, o);
+        RaggedPlan own = Attention.plan(x.q(), x.k(), x.v(), batch, pattern, o);
+        assertEquals(batch.sequences(), r.dispatch().size());
+        for (int i = 0; i < batch.sequences(); i++) {
+            DispatchDecision d = r.dispatch().get(i);
+            Tensor q = batch.queries(x.q(), i);
+            Tensor k = batch.keys(x.k(), i);
+            Tensor v = batch.keys(x.v(), i);
+            ReferenceResult ref = ReferenceAttention.plan(d.plan(), q, k, v, o);
+            assertTrue(ref.maxRelativeError(batch.queries(r.output(), i)) <= 1e-5, name + " sequence " + i + ": " + d);
+            assertTrue(d.plan().pairsAdmitted() >= own.plan(i).pairsAdmitted(), "a substitute admits more: " + d);
+        }
+    }
+
+    static Stream<Arguments> raggedDropInPatterns() {
+        return Stream.of(Arguments.of("window", Patterns.aShape(128, 4)),
+                Arguments.of("exact top-k", Patterns.topK(16).withSinks(4).withWindow(16)),
+                Arguments.of("top-k per block", Patterns.topKPerQueryBlock(64, 4, 32)));
     }
 
     /** Options that contradict a plan are refused through the facade as through the backend. */

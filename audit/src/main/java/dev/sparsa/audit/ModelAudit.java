@@ -9,6 +9,7 @@ import dev.sparsa.patterns.Patterns;
 import dev.sparsa.patterns.compose.PatternSpec;
 import dev.sparsa.patterns.compose.PerLayer;
 import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.Dispatch;
 import dev.sparsa.spec.Options;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -39,7 +40,8 @@ public final class ModelAudit {
         if (ids.length <= 2) {
             throw new IllegalArgumentException("text: no token in it");
         }
-        Options options = Options.defaults();
+        // each pattern runs as defined (its own plan), never a dense or block-expanded substitute
+        Options options = Options.defaults().withDispatch(Dispatch.SPARSE);
         BertEncoder encoder = model.encoder();
         List<Auditor.LayerInput> layers = new ArrayList<>();
         long t0 = System.nanoTime();

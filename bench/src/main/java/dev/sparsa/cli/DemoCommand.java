@@ -4,23 +4,31 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.sparsa.attention.Attention;
 import dev.sparsa.attention.AttentionResult;
+import dev.sparsa.attention.DispatchDecision;
+import dev.sparsa.attention.Dispatcher;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Backends;
 import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.backend.PreparedRaggedPlan;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.CatalogueEntry;
 import dev.sparsa.patterns.PatternCatalogue;
 import dev.sparsa.patterns.Patterns;
-import dev.sparsa.tools.StructuredProblem;
 import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.RaggedPlan;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.reference.Tolerance;
 import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Dispatch;
 import dev.sparsa.spec.Options;
+import dev.sparsa.spec.RaggedBatch;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import dev.sparsa.tools.StructuredProblem;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.StringWriter;
@@ -29,6 +37,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
 import picocli.CommandLine.Command;
@@ -38,7 +47,10 @@ import picocli.CommandLine.Option;
  * {@code sparsa demo}: dense against block-sparse at several densities and one row per pattern
  * family, on every available backend and dtype, over a generated long-context-like problem; a
  * table on stdout, or one JSON object with {@code --json} (schema in docs/cli.md). Progress goes to stderr.
- * Exits 1 when a kernel misses the numerics contract's tolerance against the fp64 oracle.
+ * {@code --lengths} runs a ragged batch (packed tokens × heads × dim, each sequence its own
+ * generated problem) instead; {@code --dispatch} chooses what runs for each pattern (its plan, dense
+ * attention, or the cost model's choice). Exits 1 when a kernel misses the numerics contract's
+ * tolerance against the fp64 oracle of the plan that ran.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Run dense and sparse attention on a generated long-context problem and compare them.")
@@ -92,6 +104,14 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Seed of the generated problem (default ${DEFAULT-VALUE}).", defaultValue = "42")
     long seed;
 
+    @Option(names = "--lengths", split = ",", description = "A ragged batch of sequences of these lengths, packed "
+            + "(tokens x heads x dim), instead of --batch x --seq.")
+    List<Integer> lengths;
+
+    @Option(names = "--dispatch", description = "What runs per pattern: sparse (its plan), dense, or auto (the backend's "
+            + "cost model chooses, as the drop-in call does) (default ${DEFAULT-VALUE}).", defaultValue = "sparse")
+    String dispatch;
+
     @Option(names = "--pattern", paramLabel = "TEXT",
             description = "Run only the catalogue patterns whose family, description or name contains TEXT (any case;"
                     + " repeatable); the dense row stays as the baseline, the random block-sparse rows are left out.")
@@ -112,6 +132,27 @@ final class DemoCommand implements Callable<Integer> {
         this.err = err;
     }
 
+    /** The demo's inputs in one dtype: one batch of equal lengths, or a packed ragged batch. */
+    private record Inputs(Tensor q, Tensor k, Tensor v, RaggedBatch ragged) {
+        /** Q, K and V of the whole batch, or of the ragged batch's longest sequence (what the warm-up runs). */
+        Tensor[] longest() {
+            if (ragged == null) {
+                return new Tensor[] {q, k, v};
+            }
+            int best = 0;
+            for (int i = 1; i < ragged.sequences(); i++) {
+                if (ragged.queryLength(i) > ragged.queryLength(best)) {
+                    best = i;
+                }
+            }
+            return new Tensor[] {ragged.queries(q, best), ragged.keys(k, best), ragged.keys(v, best)};
+        }
+    }
+
+    /** The fp64 dense oracle on the sampled rows: one result, or one per sequence (null where it has none). */
+    private record DenseOracle(ReferenceResult whole, List<ReferenceResult> perSequence) {
+    }
+
     @Override
     public Integer call() throws IOException {
         if (listPatterns) {
@@ -126,10 +167,24 @@ final class DemoCommand implements Callable<Integer> {
         long warmupNanos = (warmupMillis != null ? warmupMillis : quick ? 300 : 1000) * 1_000_000L;
         validate(batch, h, kvh, n, d, reps, warmupNanos);
         requireAtLeast("--sample-rows", sampleRows, 1);
+        Dispatch mode = Dispatch.parse(dispatch);
+        RaggedBatch ragged = null;
+        if (lengths != null) {
+            if (seq != null || batch != 1) {
+                throw new IllegalArgumentException("--lengths: a ragged batch takes its sequences from --lengths; drop "
+                        + (seq != null ? "--seq" : "--batch"));
+            }
+            ragged = RaggedBatch.packedLengths(lengths.stream().mapToInt(Integer::intValue).toArray());
+            if (ragged.totalQueries() == 0) {
+                throw new IllegalArgumentException("--lengths: at least one sequence must be longer than 0, got " + lengths);
+            }
+            n = ragged.maxQueryLength();
+        }
         AttentionShape shape = new AttentionShape(batch, h, kvh, n, n, d, d);
-        Options options = Options.defaults().withCausal(!nonCausal).withOutputDType(DType.F32);
+        Options options = Options.defaults().withCausal(!nonCausal).withOutputDType(DType.F32).withDispatch(mode);
         List<DType> types = dtypes.stream().map(DemoCommand::dtype).toList();
-        requireHeap(shape, types, Runtime.getRuntime().maxMemory());
+        requireHeap(ragged == null ? shape : new AttentionShape(1, h, kvh, ragged.totalQueries(), ragged.totalKeys(), d, d),
+                types, Runtime.getRuntime().maxMemory());
         List<AttentionBackend> backends = backendName == null ? Backends.available() : List.of(backend(backendName));
         for (AttentionBackend b : backends) {
             if (!b.availability().available()) {
@@ -138,44 +193,57 @@ final class DemoCommand implements Callable<Integer> {
         }
         List<Entry> patterns = patterns();
         int[] rows = sampleRows(n, sampleRows);
-        err.printf("sparsa demo: B=%d H=%d (kv %d) N=%d D=%d %s, dtypes %s, backends %s, %d patterns, %d sampled rows per slice%n",
-                batch, h, kvh, n, d, nonCausal ? "non-causal" : "causal", types,
-                backends.stream().map(AttentionBackend::name).toList(), patterns.size(), rows.length);
+        err.printf("sparsa demo: %s H=%d (kv %d) D=%d %s, dtypes %s, backends %s, %d patterns, dispatch %s, %d sampled rows per slice%n",
+                ragged == null ? "B=" + batch + " N=" + n : "ragged " + ragged, h, kvh, d, nonCausal ? "non-causal" : "causal",
+                types, backends.stream().map(AttentionBackend::name).toList(), patterns.size(), mode, rows.length);
         Progress progress = new Progress(err, backends.size() * types.size() * patterns.size());
         long t0 = System.nanoTime();
-        StructuredProblem.Generated f32Problem = StructuredProblem.generate(shape, seed);
-        progress.note(String.format("generated the problem in %.2fs (needle key %d, %d vertical columns)",
-                (System.nanoTime() - t0) / 1e9, f32Problem.needleKey(), f32Problem.verticalKeys().length));
+        List<StructuredProblem.Generated> f32Problems = new ArrayList<>();
+        if (ragged == null) {
+            f32Problems.add(StructuredProblem.generate(shape, seed));
+            progress.note(String.format("generated the problem in %.2fs (needle key %d, %d vertical columns)",
+                    (System.nanoTime() - t0) / 1e9, f32Problems.get(0).needleKey(), f32Problems.get(0).verticalKeys().length));
+        } else {
+            for (int i = 0; i < ragged.sequences(); i++) {
+                int len = ragged.queryLength(i);
+                f32Problems.add(len == 0 ? null
+                        : StructuredProblem.generate(new AttentionShape(1, h, kvh, len, len, d, d), seed + i));
+            }
+            progress.note(String.format("generated %d sequences in %.2fs", ragged.sequences(), (System.nanoTime() - t0) / 1e9));
+        }
         List<DemoRow> results = new ArrayList<>();
         for (DType dtype : types) {
-            StructuredProblem.Generated p = f32Problem.as(dtype);
+            Inputs in = inputs(f32Problems, ragged, shape, dtype);
             long tr = System.nanoTime();
-            ReferenceResult dense = ReferenceAttention.dense(p.q(), p.k(), p.v(), options, null, rows);
-            progress.note(String.format("fp64 dense oracle on %d rows x %d slices (%s): %.2fs", rows.length,
-                    shape.slices(), dtype, (System.nanoTime() - tr) / 1e9));
+            DenseOracle dense = denseOracle(in, options, rows);
+            progress.note(String.format("fp64 dense oracle on %d sampled rows per slice (%s): %.2fs", rows.length, dtype,
+                    (System.nanoTime() - tr) / 1e9));
             for (AttentionBackend backend : backends) {
                 long tw = System.nanoTime();
-                int runs = warmUp(backend, p, shape, options, warmupNanos);
+                int runs = warmUp(backend, in.longest(), options, warmupNanos);
                 progress.note(String.format("warm-up on %s %s: %d runs in %.2fs before the first timed row", backend.name(),
                         dtype, runs, (System.nanoTime() - tw) / 1e9));
-                double denseMillis = Double.NaN;
+                DemoRow denseRow = null;
                 for (Entry e : patterns) {
                     long step = progress.begin(backend.name() + " " + dtype + " " + e.name);
-                    DemoRow row = runOne(backend, e, p, shape, options, dtype, rows, dense, reps, denseMillis);
+                    DemoRow row = in.ragged() == null ? runOne(backend, e, in, shape, options, dtype, rows, dense.whole(), reps)
+                            : runRagged(backend, e, in, options, dtype, dense.perSequence(), reps);
                     if (e.pattern == Dense.INSTANCE) {
-                        denseMillis = row.millis();
-                        row = withSpeedup(row, 1.0);
+                        denseRow = row;
+                    }
+                    if (denseRow != null) {
+                        row = row.against(denseRow.millis(), denseRow.planMillis());
                     }
                     results.add(row);
-                    progress.end(step, String.format("density %.3f, %.1f ms, %.1f GFLOP/s, err %.2e", row.density(),
-                            row.millis(), row.gflops(), row.relErrVsOracle()));
+                    progress.end(step, String.format("%s, density %.3f, plan %.1f ms, %.1f ms, %.1f GFLOP/s, err %.2e",
+                            row.dispatch(), row.density(), row.planMillis(), row.millis(), row.gflops(), row.relErrVsOracle()));
                 }
             }
         }
         if (json) {
-            out.println(toJson(shape, options, types, reps, rows.length, results));
+            out.println(toJson(shape, ragged, options, types, reps, rows.length, results));
         } else {
-            printTable(shape, results);
+            printTable(shape, ragged, results);
         }
         List<DemoRow> bad = results.stream().filter(r -> !r.withinTolerance()).toList();
         if (!bad.isEmpty()) {
@@ -194,9 +262,8 @@ final class DemoCommand implements Callable<Integer> {
      * last three within 20 % of the three before: the JIT has compiled the kernel), or 20 × {@code
      * nanos} (at least 10 s) have passed. Returns how many runs it took.
      */
-    private static int warmUp(AttentionBackend backend, StructuredProblem.Generated p, AttentionShape shape,
-                              Options options, long nanos) {
-        PlanContext ctx = PlanContext.of(shape, options);
+    private static int warmUp(AttentionBackend backend, Tensor[] qkv, Options options, long nanos) {
+        PlanContext ctx = PlanContext.of(AttentionShape.of(qkv[0], qkv[1], qkv[2]), options);
         SparsePlan[] plans = {Dense.INSTANCE.plan(ctx), Patterns.randomBlockSparse(0.25, 1).plan(ctx)};
         long cap = Math.max(20 * nanos, 10_000_000_000L);
         List<Long> dense = new ArrayList<>();
@@ -205,9 +272,9 @@ final class DemoCommand implements Callable<Integer> {
         try (PreparedPlan densePlan = backend.prepare(plans[0]); PreparedPlan blocks = backend.prepare(plans[1])) {
             while (true) {
                 long t = System.nanoTime();
-                Attention.forwardWithLse(densePlan, p.q(), p.k(), p.v(), options.run());
+                Attention.forwardWithLse(densePlan, qkv[0], qkv[1], qkv[2], options.run());
                 dense.add(System.nanoTime() - t);
-                Attention.forwardWithLse(blocks, p.q(), p.k(), p.v(), options.run());
+                Attention.forwardWithLse(blocks, qkv[0], qkv[1], qkv[2], options.run());
                 runs += 2;
                 long elapsed = System.nanoTime() - t0;
                 if (elapsed >= cap || (elapsed >= nanos && settled(dense))) {
@@ -304,42 +371,148 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    private DemoRow runOne(AttentionBackend backend, Entry e, StructuredProblem.Generated p, AttentionShape shape,
-                           Options options, DType dtype, int[] rows, ReferenceResult dense, int reps, double denseMillis) {
+    /** The inputs in {@code dtype}: the generated problem, or the sequences packed token after token. */
+    private static Inputs inputs(List<StructuredProblem.Generated> f32, RaggedBatch ragged, AttentionShape shape, DType dtype) {
+        if (ragged == null) {
+            StructuredProblem.Generated p = f32.get(0).as(dtype);
+            return new Inputs(p.q(), p.k(), p.v(), null);
+        }
+        int total = ragged.totalQueries();
+        Tensor q = Tensor.allocate(dtype, Layout.BSHD, 1, shape.qHeads(), total, shape.headDim());
+        Tensor k = Tensor.allocate(dtype, Layout.BSHD, 1, shape.kvHeads(), total, shape.headDim());
+        Tensor v = Tensor.allocate(dtype, Layout.BSHD, 1, shape.kvHeads(), total, shape.valueDim());
+        for (int i = 0; i < ragged.sequences(); i++) {
+            if (f32.get(i) == null) {
+                continue;
+            }
+            StructuredProblem.Generated g = f32.get(i).as(dtype);
+            Tensor.copy(g.q(), ragged.queries(q, i));
+            Tensor.copy(g.k(), ragged.keys(k, i));
+            Tensor.copy(g.v(), ragged.keys(v, i));
+        }
+        return new Inputs(q, k, v, ragged);
+    }
+
+    private DenseOracle denseOracle(Inputs in, Options options, int[] rows) {
+        if (in.ragged() == null) {
+            return new DenseOracle(ReferenceAttention.dense(in.q(), in.k(), in.v(), options, null, rows), null);
+        }
+        RaggedBatch b = in.ragged();
+        List<ReferenceResult> per = new ArrayList<>();
+        for (int i = 0; i < b.sequences(); i++) {
+            per.add(b.queryLength(i) == 0 ? null : ReferenceAttention.dense(b.queries(in.q(), i), b.keys(in.k(), i),
+                    b.keys(in.v(), i), options, null, sampleRows(b.queryLength(i), sampleRows)));
+        }
+        return new DenseOracle(null, per);
+    }
+
+    /**
+     * What runs for {@code pattern} in {@code ctx} under the options' dispatch, planning the pattern
+     * unless the dispatch decides dense before planning. The time of planning and deciding goes into
+     * {@code planMillis[0]}.
+     */
+    private static DispatchDecision decide(AttentionBackend backend, Pattern pattern, PlanContext ctx, Tensor q, Tensor k,
+                                           Options options, double[] planMillis) {
         long tp = System.nanoTime();
-        SparsePlan plan = e.pattern.plan(PlanContext.of(shape, options), p.q(), p.k());
-        double planMillis = (System.nanoTime() - tp) / 1e6;
+        java.util.function.Supplier<SparsePlan> dense = () -> Dense.INSTANCE.plan(ctx);
+        DispatchDecision d = Dispatcher.beforePlanning(options.dispatch(), pattern, ctx, backend.costModel(), q.dtype(), dense);
+        if (d == null) {
+            SparsePlan plan = pattern.plan(ctx, q, k);
+            d = Dispatcher.afterPlanning(options.dispatch(), plan, Dispatcher.planningMillis(pattern, ctx),
+                    backend.costModel(), q.dtype(), dense);
+        }
+        planMillis[0] += (System.nanoTime() - tp) / 1e6;
+        return d;
+    }
+
+    private DemoRow runOne(AttentionBackend backend, Entry e, Inputs in, AttentionShape shape, Options options, DType dtype,
+                           int[] rows, ReferenceResult dense, int reps) {
+        double[] planMillis = {0};
+        DispatchDecision decision = decide(backend, e.pattern, PlanContext.of(shape, options), in.q(), in.k(), options,
+                planMillis);
+        SparsePlan plan = decision.plan();
         // warm-up: the first row of each backend and dtype (dense) also warms the JIT for the rest
         int warmups = e.pattern == Dense.INSTANCE ? 3 : 1;
         AttentionResult r = null;
         double[] times = new double[reps];
         try (PreparedPlan prepared = backend.prepare(plan)) {
             for (int i = 0; i < warmups; i++) {
-                r = Attention.forwardWithLse(prepared, p.q(), p.k(), p.v(), options.run());
+                r = Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run());
             }
             for (int i = 0; i < reps; i++) {
                 long t = System.nanoTime();
-                r = Attention.forwardWithLse(prepared, p.q(), p.k(), p.v(), options.run());
+                r = Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run());
                 times[i] = (System.nanoTime() - t) / 1e6;
             }
         }
         Arrays.sort(times);
         double millis = times[reps / 2];
-        ReferenceResult oracle = ReferenceAttention.plan(plan, p.q(), p.k(), p.v(), options, rows);
+        ReferenceResult oracle = ReferenceAttention.plan(plan, in.q(), in.k(), in.v(), options, rows);
         double errOracle = oracle.maxRelativeError(r.output());
         double errDense = dense.maxRelativeError(r.output());
         double recall = ReferenceResult.meanRecall(oracle, dense);
         double gflops = plan.flopsVisited() / (millis * 1e6);
-        double speedup = Double.isNaN(denseMillis) ? Double.NaN : denseMillis / millis;
-        return new DemoRow(backend.name(), e.family, e.name, dtype.toString(), plan.density(), plan.pairsAdmitted(),
-                plan.pairsVisited(), planMillis, millis, gflops, speedup, errOracle, errDense, recall,
-                errOracle <= tolerance(dtype));
+        return new DemoRow(backend.name(), e.family, e.name, dtype.toString(), decision.ran().toString(), plan.density(),
+                plan.pairsAdmitted(), plan.pairsVisited(), planMillis[0], millis, gflops, Double.NaN, Double.NaN,
+                errOracle, errDense, recall, errOracle <= tolerance(dtype));
     }
 
-    private static DemoRow withSpeedup(DemoRow r, double s) {
-        return new DemoRow(r.backend(), r.family(), r.pattern(), r.dtype(), r.density(), r.pairsAdmitted(),
-                r.pairsVisited(), r.planMillis(), r.millis(), r.gflops(), s, r.relErrVsOracle(), r.relErrVsDense(),
-                r.recall(), r.withinTolerance());
+    /** One pattern over a ragged batch: planned and dispatched per sequence, run as one call. */
+    private DemoRow runRagged(AttentionBackend backend, Entry e, Inputs in, Options options, DType dtype,
+                              List<ReferenceResult> dense, int reps) {
+        RaggedBatch b = in.ragged();
+        AttentionShape whole = b.shapeOf(in.q(), in.k(), in.v());
+        double[] planMillis = {0};
+        List<SparsePlan> plans = new ArrayList<>();
+        Map<String, Integer> ran = new TreeMap<>();
+        for (int i = 0; i < b.sequences(); i++) {
+            PlanContext ctx = PlanContext.of(b.sequenceShape(i, whole), options);
+            if (b.queryLength(i) == 0) {
+                plans.add(SparsePlan.empty(ctx));
+                continue;
+            }
+            DispatchDecision d = decide(backend, e.pattern, ctx, b.queries(in.q(), i), b.keys(in.k(), i), options, planMillis);
+            plans.add(d.plan());
+            ran.merge(d.ran().toString(), 1, Integer::sum);
+        }
+        RaggedPlan plan = RaggedPlan.of(b, plans);
+        int warmups = e.pattern == Dense.INSTANCE ? 3 : 1;
+        AttentionResult r = null;
+        double[] times = new double[reps];
+        try (PreparedRaggedPlan prepared = backend.prepare(plan, backend.defaultDevice())) {
+            for (int i = 0; i < warmups; i++) {
+                r = Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run());
+            }
+            for (int i = 0; i < reps; i++) {
+                long t = System.nanoTime();
+                r = Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run());
+                times[i] = (System.nanoTime() - t) / 1e6;
+            }
+        }
+        Arrays.sort(times);
+        double millis = times[reps / 2];
+        double errOracle = 0;
+        double errDense = 0;
+        double recallSum = 0;
+        int recallSeqs = 0;
+        for (int i = 0; i < b.sequences(); i++) {
+            if (b.queryLength(i) == 0) {
+                continue;
+            }
+            Tensor out = b.queries(r.output(), i);
+            ReferenceResult oracle = ReferenceAttention.plan(plan.plan(i), b.queries(in.q(), i), b.keys(in.k(), i),
+                    b.keys(in.v(), i), options, dense.get(i).rows());
+            errOracle = Math.max(errOracle, oracle.maxRelativeError(out));
+            errDense = Math.max(errDense, dense.get(i).maxRelativeError(out));
+            recallSum += ReferenceResult.meanRecall(oracle, dense.get(i));
+            recallSeqs++;
+        }
+        String dispatched = ran.size() == 1 ? ran.keySet().iterator().next()
+                : String.join(" ", ran.entrySet().stream().map(x -> x.getKey() + ":" + x.getValue()).toList());
+        double gflops = plan.flopsVisited() / (millis * 1e6);
+        return new DemoRow(backend.name(), e.family, e.name, dtype.toString(), dispatched, plan.density(),
+                plan.pairsAdmitted(), plan.pairsVisited(), planMillis[0], millis, gflops, Double.NaN, Double.NaN,
+                errOracle, errDense, recallSum / recallSeqs, errOracle <= tolerance(dtype));
     }
 
     /** The numerics contract's relative-error tolerance for an input dtype. */
@@ -410,30 +583,34 @@ final class DemoCommand implements Callable<Integer> {
                 IntStream.range(n - tail, n)).distinct().sorted().toArray();
     }
 
-    private void printTable(AttentionShape s, List<DemoRow> rows) {
-        out.printf("Sparsa demo: B=%d H=%d N=%d D=%d %s (relErr columns over sampled rows; speed-up vs dense on the same backend and dtype)%n",
-                s.batch(), s.qHeads(), s.queryLength(), s.headDim(), nonCausal ? "non-causal" : "causal");
-        String fmt = "%-5s %-5s %-14s %-40s %8s %10s %9s %8s %9s %10s %10s %7s%n";
-        out.printf(fmt, "back", "dtype", "family", "pattern", "density", "ms", "GFLOP/s", "speedup", "plan ms",
-                "errOracle", "errDense", "recall");
+    private void printTable(AttentionShape s, RaggedBatch ragged, List<DemoRow> rows) {
+        out.printf("Sparsa demo: %s H=%d D=%d %s, dispatch %s (relErr columns over sampled rows; speed-up vs dense on the "
+                        + "same backend and dtype: kernels, and plan + kernel)%n",
+                ragged == null ? "B=" + s.batch() + " N=" + s.queryLength() : "ragged " + ragged, s.qHeads(), s.headDim(),
+                nonCausal ? "non-causal" : "causal", Dispatch.parse(dispatch));
+        String fmt = "%-5s %-5s %-14s %-40s %-14s %8s %10s %9s %9s %8s %8s %10s %10s %7s%n";
+        out.printf(fmt, "back", "dtype", "family", "pattern", "ran", "density", "ms", "plan ms", "GFLOP/s", "speedup",
+                "end2end", "errOracle", "errDense", "recall");
         for (DemoRow r : rows) {
-            out.printf(fmt, r.backend(), r.dtype(), r.family(), clip(r.pattern(), 40), String.format("%.4f", r.density()),
-                    String.format("%.2f", r.millis()), String.format("%.1f", r.gflops()), String.format("%.2fx", r.speedup()),
-                    String.format("%.2f", r.planMillis()), String.format("%.2e", r.relErrVsOracle()),
+            out.printf(fmt, r.backend(), r.dtype(), r.family(), clip(r.pattern(), 40), clip(r.dispatch(), 14),
+                    String.format("%.4f", r.density()), String.format("%.2f", r.millis()), String.format("%.2f", r.planMillis()),
+                    String.format("%.1f", r.gflops()), String.format("%.2fx", r.speedup()),
+                    String.format("%.2fx", r.speedupEndToEnd()), String.format("%.2e", r.relErrVsOracle()),
                     String.format("%.2e", r.relErrVsDense()), String.format("%.4f", r.recall()));
         }
         out.println();
         out.println(LEGEND);
     }
-
     /** What the table's columns mean (printed under it). */
     static final String LEGEND = String.join(System.lineSeparator(),
             "columns:",
+            "  ran        what ran under --dispatch: the pattern's plan (SPARSE), DENSE, or the plan's block-expanded form",
             "  density    admitted (query, key) pairs / admissible pairs (all pairs, or the causal ones)",
             "  ms         median wall time of one forward call (after the warm-up; --repeat runs)",
             "  GFLOP/s    2 * pairsVisited * (headDim + valueDim) / time: on the pairs the kernel computes",
             "  speedup    dense time / this time, same backend and dtype (the dense row is 1.00x)",
-            "  plan ms    time to build the plan (estimators read Q and K)",
+            "  plan ms    time to build the plan (estimators read Q and K) and to choose what runs",
+            "  end2end    dense (plan + kernel) time / this row's plan + kernel time",
             "  errOracle  max relative error vs the fp64 oracle of the same plan: the kernel's exactness",
             "             (the numerics contract allows 1e-5 for f32, 2e-3 for f16, 1e-2 for bf16)",
             "  errDense   max relative error vs fp64 dense attention: what the pattern leaves out",
@@ -443,8 +620,8 @@ final class DemoCommand implements Callable<Integer> {
         return s.length() <= n ? s : s.substring(0, n - 1) + "…";
     }
 
-    private String toJson(AttentionShape s, Options o, List<DType> types, int reps, int sampled, List<DemoRow> rows)
-            throws IOException {
+    private String toJson(AttentionShape s, RaggedBatch ragged, Options o, List<DType> types, int reps, int sampled,
+                          List<DemoRow> rows) throws IOException {
         StringWriter w = new StringWriter();
         try (JsonGenerator g = new JsonFactory().createGenerator(w)) {
             g.useDefaultPrettyPrinter();
@@ -455,12 +632,17 @@ final class DemoCommand implements Callable<Integer> {
             Map<String, Object> p = new LinkedHashMap<>();
             p.put("generator", "structured: local band, periodic slashes, sinks and vertical columns, one needle");
             p.put("seed", seed);
-            p.put("batch", s.batch());
+            p.put("batch", ragged == null ? s.batch() : ragged.sequences());
+            if (ragged != null) {
+                p.put("layout", "packed ragged batch: tokens x heads x dim (BSHD of batch 1), each sequence alone");
+                p.put("lengths", java.util.stream.IntStream.range(0, ragged.sequences()).mapToObj(ragged::queryLength).toList());
+            }
             p.put("heads", s.qHeads());
             p.put("kvHeads", s.kvHeads());
             p.put("seqLen", s.queryLength());
             p.put("headDim", s.headDim());
             p.put("causal", o.causal());
+            p.put("dispatch", o.dispatch().toString());
             p.put("dtypes", types.stream().map(DType::toString).toList());
             p.put("repeat", reps);
             p.put("sampledRowsPerSlice", sampled);
@@ -473,6 +655,7 @@ final class DemoCommand implements Callable<Integer> {
                 g.writeStringField("family", r.family());
                 g.writeStringField("pattern", r.pattern());
                 g.writeStringField("dtype", r.dtype());
+                g.writeStringField("dispatch", r.dispatch());
                 g.writeNumberField("density", r.density());
                 g.writeNumberField("pairsAdmitted", r.pairsAdmitted());
                 g.writeNumberField("pairsVisited", r.pairsVisited());
@@ -480,6 +663,7 @@ final class DemoCommand implements Callable<Integer> {
                 g.writeNumberField("millis", r.millis());
                 g.writeNumberField("gflops", r.gflops());
                 g.writeNumberField("speedup", r.speedup());
+                g.writeNumberField("speedupEndToEnd", r.speedupEndToEnd());
                 g.writeNumberField("relErrVsOracle", r.relErrVsOracle());
                 g.writeNumberField("relErrVsDense", r.relErrVsDense());
                 g.writeNumberField("recall", r.recall());

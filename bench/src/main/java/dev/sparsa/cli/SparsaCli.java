@@ -35,6 +35,7 @@ public final class SparsaCli {
         cl.addSubcommand("demo", new DemoCommand(out, err));
         cl.addSubcommand("masks", new MasksCommand(out, err));
         cl.addSubcommand("decode", new DecodeCommand(out, err));
+        cl.addSubcommand("dispatch-sweep", new DispatchSweepCommand(out, err));
         cl.addSubcommand("fuzz", new FuzzCommand(out, err));
         cl.addSubcommand("audit", new AuditCommand(out, err));
         cl.setOut(new PrintWriter(out, true));

@@ -39,8 +39,8 @@ class DemoCommandTest {
         List<Map<String, Object>> rows = rows(r[1]);
         assertEquals(4, rows.size(), "dense + one density, two dtypes");
         for (Map<String, Object> row : rows) {
-            for (String f : List.of("backend", "pattern", "dtype", "density", "pairsVisited", "millis", "gflops", "speedup",
-                    "relErrVsOracle", "relErrVsDense", "recall")) {
+            for (String f : List.of("backend", "pattern", "dtype", "dispatch", "density", "pairsVisited", "planMillis", "millis",
+                    "gflops", "speedup", "speedupEndToEnd", "relErrVsOracle", "relErrVsDense", "recall")) {
                 assertTrue(row.containsKey(f), "row lacks " + f + ": " + row);
             }
             double tol = Tolerance.output(DType.parse((String) row.get("dtype")));
@@ -52,6 +52,43 @@ class DemoCommandTest {
         assertEquals("dense", dense.get("pattern"));
         assertEquals(1.0, ((Number) dense.get("recall")).doubleValue(), 1e-9);
         assertEquals(1.0, ((Number) dense.get("speedup")).doubleValue(), 0);
+        assertEquals(1.0, ((Number) dense.get("speedupEndToEnd")).doubleValue(), 0);
+        Map<Object, Map<String, Object>> denseByType = new HashMap<>();
+        rows.stream().filter(x -> "dense".equals(x.get("pattern"))).forEach(x -> denseByType.put(x.get("dtype"), x));
+        for (Map<String, Object> row : rows) {
+            assertEquals("sparse", row.get("dispatch"), "the demo runs each pattern's plan unless told otherwise");
+            double millis = ((Number) row.get("millis")).doubleValue();
+            double plan = ((Number) row.get("planMillis")).doubleValue();
+            Map<String, Object> d = denseByType.get(row.get("dtype"));
+            double denseTotal = ((Number) d.get("millis")).doubleValue() + ((Number) d.get("planMillis")).doubleValue();
+            assertEquals(denseTotal / (plan + millis), ((Number) row.get("speedupEndToEnd")).doubleValue(), 1e-9);
+        }
+    }
+
+    @Test
+    void aRaggedBatchRunsEverySequenceWithinTheOracleTolerance() throws Exception {
+        String[] r = run("demo", "--json", "-H", "2", "--kv-heads", "1", "-d", "32", "--lengths", "100,0,257,1",
+                "--dtypes", "f32", "--densities", "0.3", "--sample-rows", "16", "--dispatch", "auto");
+        assertEquals("0", r[0], r[2]);
+        List<Map<String, Object>> rows = rows(r[1]);
+        assertTrue(rows.size() > 20, "dense, one density and the catalogue: " + rows.size());
+        for (Map<String, Object> row : rows) {
+            assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= 1e-5, row.toString());
+            assertTrue(String.valueOf(row.get("dispatch")).matches("(sparse|dense|block-expanded)(:\\d+)?( .*)?"),
+                    row.toString());
+        }
+        assertTrue(r[1].contains("\"lengths\""), "the problem names the lengths");
+    }
+
+    @Test
+    void everyDispatchModeRunsAndDenseRunsDenseForEveryPattern() throws Exception {
+        String[] r = run("demo", "--json", "-H", "2", "-n", "160", "-d", "32", "--dtypes", "bf16", "--densities", "0.3",
+                "--sample-rows", "8", "--dispatch", "dense");
+        assertEquals("0", r[0], r[2]);
+        for (Map<String, Object> row : rows(r[1])) {
+            assertEquals("dense", row.get("dispatch"), row.toString());
+            assertEquals(1.0, ((Number) row.get("recall")).doubleValue(), 1e-6, row.toString());
+        }
     }
 
     @Test
@@ -62,6 +99,18 @@ class DemoCommandTest {
         r = run("demo", "--backend", "nope", "-n", "64", "-d", "16", "-H", "1");
         assertEquals("2", r[0]);
         assertTrue(r[2].contains("backend"), r[2]);
+        r = run("demo", "--dispatch", "sometimes", "-n", "64", "-d", "16", "-H", "1");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("dispatch: expected auto, sparse or dense, got 'sometimes'"), r[2]);
+        r = run("demo", "--lengths", "10,-3", "-d", "16", "-H", "1");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("lengths: sequence 1 has negative length -3"), r[2]);
+        r = run("demo", "--lengths", "10,20", "-n", "64", "-d", "16", "-H", "1");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("--lengths") && r[2].contains("--seq"), r[2]);
+        r = run("demo", "--lengths", "0,0", "-d", "16", "-H", "1");
+        assertEquals("2", r[0]);
+        assertTrue(r[2].contains("--lengths: at least one sequence"), r[2]);
     }
 
     /** Bad input ends in exit code 2 and exactly one line on stderr that names the option. */

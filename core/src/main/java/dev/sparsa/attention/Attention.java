@@ -1,37 +1,51 @@
 package dev.sparsa.attention;
 
+import dev.sparsa.attention.DispatchDecision.Ran;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Backends;
 import dev.sparsa.backend.ForwardArguments;
+import dev.sparsa.backend.KernelCostModel;
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.SelectionReuse;
+import dev.sparsa.backend.PreparedRaggedPlan;
+import dev.sparsa.pattern.Dense;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.RaggedPlan;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Dispatch;
 import dev.sparsa.spec.Options;
+import dev.sparsa.spec.RaggedBatch;
 import dev.sparsa.spec.RunOptions;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * The drop-in entry point: the same call as a dense scaled-dot-product attention, plus a pattern.
  *
  * <pre>{@code
  * Tensor out = Attention.forward(q, k, v, Dense.INSTANCE, Options.causalMask());
- * AttentionResult r = Attention.forwardWithLse(q, k, v, pattern, options);
+ * AttentionResult r = Attention.forwardWithLse(q, k, v, pattern, options);   // r.decision(): what ran
  * // plan and prepare once, run every layer
  * SparsePlan plan = Attention.plan(q, k, v, pattern, options);
  * try (PreparedPlan prepared = Attention.prepare(plan, q.device())) {
  *     Tensor out = Attention.forward(prepared, q, k, v, options.run());
  * }
+ * // a ragged batch: packed tokens with cumulative offsets, each sequence attended alone
+ * Tensor packedOut = Attention.forward(q, k, v, RaggedBatch.packed(cuSeqlens), pattern, options);
  * }</pre>
  *
  * <p>Decode against a {@link KvCache} (append the step's K/V first, then attend):
@@ -52,9 +66,16 @@ import dev.sparsa.tensor.Tensor;
  * inputs in and the output back. The geometry is the options' when set, else the chosen backend's
  * proposal for the shape and dtype.
  *
- * <p>Plans of static patterns are cached by (pattern, shape, options) together with their prepared
- * form, so a loop of drop-in calls plans and uploads once; data-dependent patterns plan on every
- * call (they look at this call's Q and K).
+ * <p>What runs ({@link Options#dispatch()}): the drop-in calls with a pattern run, under the default
+ * {@link Dispatch#AUTO}, the pattern's plan unless the backend's cost model says dense attention or
+ * the plan's block-expanded form is faster (see {@link Dispatcher}); {@link Dispatch#SPARSE} always
+ * runs the plan, {@link Dispatch#DENSE} dense attention. The result says what ran ({@link
+ * AttentionResult#dispatch()}). Calls that pass a plan run that plan.
+ *
+ * <p>Plans of static patterns are cached by (pattern, shape, options) together with their dispatch
+ * decision and prepared form, so a loop of drop-in calls plans, decides and uploads once (a ragged
+ * batch: once per distinct sequence length); data-dependent patterns plan on every call (they look
+ * at this call's Q and K).
  *
  * <p>Throws {@link IllegalArgumentException} for inputs that do not fit (the message names the argument)
  * <p>Throws {@link dev.sparsa.backend.BackendUnavailableException} when no backend can run here
@@ -73,6 +94,27 @@ public final class Attention {
     /** As {@link #forward(Tensor, Tensor, Tensor, Pattern, Options)}, with the LSE. */
     public static AttentionResult forwardWithLse(Tensor q, Tensor k, Tensor v, Pattern pattern, Options options) {
         return call(q, k, v, pattern, options, true);
+    }
+
+    /**
+     * Attention over a ragged batch: each sequence of {@code batch} attends to its own keys under
+     * {@code pattern}, planned for its own lengths (static patterns once per distinct length), as if
+     * it were alone; the dispatch decides per sequence. The output has Q's layout along the
+     * sequence axis ({@code [1, qHeads, totalQueries, valueDim]} in BSHD order for a packed batch,
+     * {@code [B, qHeads, Nq, valueDim]} for a padded one) and lives where Q does; rows without keys
+     * and padded rows are 0.
+     *
+     * @throws IllegalArgumentException also when the tensors do not hold the batch, naming the
+     *     tensor and the sequence
+     */
+    public static Tensor forward(Tensor q, Tensor k, Tensor v, RaggedBatch batch, Pattern pattern, Options options) {
+        return callRagged(q, k, v, batch, pattern, options, false).output();
+    }
+
+    /** As {@link #forward(Tensor, Tensor, Tensor, RaggedBatch, Pattern, Options)}, with the LSE (−∞ on empty rows). */
+    public static AttentionResult forwardWithLse(Tensor q, Tensor k, Tensor v, RaggedBatch batch, Pattern pattern,
+                                                 Options options) {
+        return callRagged(q, k, v, batch, pattern, options, true);
     }
 
     /**
@@ -103,12 +145,12 @@ public final class Attention {
 
     /** Runs a prepared plan on the backend that prepared it; the output lives where Q does. */
     public static Tensor forward(PreparedPlan plan, Tensor q, Tensor k, Tensor v, RunOptions options) {
-        return run(backendOf(plan), plan, q, k, v, options, false).output();
+        return run(backendOf(plan), plan, q, k, v, options, false, List.of(given(plan))).output();
     }
 
     /** As {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, RunOptions)}, with the LSE. */
     public static AttentionResult forwardWithLse(PreparedPlan plan, Tensor q, Tensor k, Tensor v, RunOptions options) {
-        return run(backendOf(plan), plan, q, k, v, options, true);
+        return run(backendOf(plan), plan, q, k, v, options, true, List.of(given(plan)));
     }
 
     /**
@@ -127,13 +169,14 @@ public final class Attention {
         plan.context().requireConsistent(options);
         Device device = deviceOf(q, k, v, options);
         try (PreparedPlan prepared = backend.prepare(plan, device != null ? device : backend.defaultDevice())) {
-            return run(backend, prepared, q, k, v, options.run(), withLse);
+            return run(backend, prepared, q, k, v, options.run(), withLse, List.of(DispatchDecision.given(plan)));
         }
     }
 
     /**
      * Plans {@code pattern} for these inputs under {@code options}, in the options' geometry or the
-     * one the backend that would run the call proposes. Static patterns come from the cache.
+     * one the backend that would run the call proposes. Static patterns come from the cache. This is
+     * the pattern's own plan: no dispatch.
      */
     public static SparsePlan plan(Tensor q, Tensor k, Tensor v, Pattern pattern, Options options) {
         if (pattern == null || options == null) {
@@ -143,6 +186,29 @@ public final class Attention {
         AttentionBackend backend = Backends.preferred(deviceOf(q, k, v, options), s, q.dtype(), options.geometry());
         PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
         return planIn(context, pattern, q, k);
+    }
+
+    /**
+     * Plans {@code pattern} for every sequence of a ragged batch (static patterns once per distinct
+     * length, from the cache; data-dependent ones on each sequence's own Q and K), in the options'
+     * geometry or the preferred backend's proposal. A sequence without queries or keys gets {@link
+     * SparsePlan#empty}. The pattern's own plans: no dispatch.
+     *
+     * @throws IllegalArgumentException also when the tensors do not hold the batch
+     */
+    public static RaggedPlan plan(Tensor q, Tensor k, Tensor v, RaggedBatch batch, Pattern pattern, Options options) {
+        if (pattern == null || options == null || batch == null) {
+            throw new IllegalArgumentException("batch, pattern and options: must not be null");
+        }
+        AttentionShape whole = batch.shapeOf(q, k, v);
+        AttentionBackend backend = raggedBackend(q, k, v, batch, whole, options);
+        TileGeometry proposed = backend.proposedGeometry(longest(batch, whole), q.dtype());
+        List<SparsePlan> plans = new ArrayList<>();
+        for (int i = 0; i < batch.sequences(); i++) {
+            PlanContext ctx = PlanContext.of(batch.sequenceShape(i, whole), options, proposed);
+            plans.add(runs(batch, i) ? planIn(ctx, pattern, batch.queries(q, i), batch.keys(k, i)) : SparsePlan.empty(ctx));
+        }
+        return RaggedPlan.of(batch, plans);
     }
 
     /**
@@ -320,16 +386,18 @@ public final class Attention {
         Tensor lse = null;
         try {
             lse = backend.allocate(cache.device(), DType.F32, Layout.BHSD, 1, s.qHeads(), s.queryLength(), 1);
+            SparsePlan ran;
             if (!pattern.dataDependent()) {
-                backend.forward(CACHE.prepared(pattern, context, backend, target), q, cache, sequence, out, lse,
-                        options.run());
+                PreparedPlan prepared = CACHE.prepared(pattern, context, backend, target);
+                backend.forward(prepared, q, cache, sequence, out, lse, options.run());
+                ran = prepared.plan();
             } else {
-                SparsePlan plan = pattern.plan(context, q.toHost(), cache.keys(sequence).toHost());
-                try (PreparedPlan prepared = backend.prepare(plan, target)) {
+                ran = pattern.plan(context, q.toHost(), cache.keys(sequence).toHost());
+                try (PreparedPlan prepared = backend.prepare(ran, target)) {
                     backend.forward(prepared, q, cache, sequence, out, lse, options.run());
                 }
             }
-            return new AttentionResult(out, lse);
+            return new AttentionResult(out, lse, List.of(DispatchDecision.given(ran)));
         } catch (RuntimeException | Error e) {
             out.close();
             if (lse != null) {
@@ -339,7 +407,54 @@ public final class Attention {
         }
     }
 
+    /**
+     * A ragged plan in the form of the preferred backend running on {@code device} ({@code null}:
+     * its default device); the caller closes it.
+     */
+    public static PreparedRaggedPlan prepare(RaggedPlan plan, Device device) {
+        if (plan == null) {
+            throw new IllegalArgumentException("plan: must not be null");
+        }
+        AttentionShape h = plan.headShape();
+        AttentionShape rep = new AttentionShape(1, h.qHeads(), h.kvHeads(), plan.batch().maxQueryLength(),
+                plan.batch().maxKeyLength(), h.headDim(), h.valueDim());
+        AttentionBackend backend = Backends.preferred(device, rep, DType.F32, plan.geometry());
+        return backend.prepare(plan, device != null ? device : backend.defaultDevice());
+    }
+
+    /** Runs a prepared ragged plan on the backend that prepared it; the output has Q's layout and device. */
+    public static Tensor forward(PreparedRaggedPlan plan, Tensor q, Tensor k, Tensor v, RunOptions options) {
+        return runRagged(plan, q, k, v, options, false, givenAll(plan)).output();
+    }
+
+    /** As {@link #forward(PreparedRaggedPlan, Tensor, Tensor, Tensor, RunOptions)}, with the LSE. */
+    public static AttentionResult forwardWithLse(PreparedRaggedPlan plan, Tensor q, Tensor k, Tensor v,
+                                                 RunOptions options) {
+        return runRagged(plan, q, k, v, options, true, givenAll(plan));
+    }
+
+    /**
+     * Runs a ragged plan on a chosen backend (prepared for this call only).
+     *
+     * @throws IllegalArgumentException also when the options contradict a sequence's plan
+     */
+    public static AttentionResult run(AttentionBackend backend, RaggedPlan plan, Tensor q, Tensor k, Tensor v,
+                                      Options options, boolean withLse) {
+        if (backend == null || plan == null || options == null) {
+            throw new IllegalArgumentException("backend, plan and options: must not be null");
+        }
+        plan.requireConsistent(options);
+        Device device = deviceOf(q, k, v, options);
+        try (PreparedRaggedPlan prepared = backend.prepare(plan, device != null ? device : backend.defaultDevice())) {
+            return runRagged(prepared, q, k, v, options.run(), withLse, givenAll(prepared));
+        }
+    }
+
     // ------------------------------------------------------------------ internals
+
+    /** A plan chosen for a call, in the backend's form; {@code owned} when this call must close it. */
+    private record Selected(DispatchDecision decision, PreparedPlan prepared, boolean owned) {
+    }
 
     private static AttentionResult call(Tensor q, Tensor k, Tensor v, Pattern pattern, Options options, boolean withLse) {
         if (pattern == null || options == null) {
@@ -350,13 +465,84 @@ public final class Attention {
         AttentionBackend backend = Backends.preferred(device, s, q.dtype(), options.geometry());
         Device target = device != null ? device : backend.defaultDevice();
         PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
-        if (!pattern.dataDependent()) {
-            return run(backend, CACHE.prepared(pattern, context, backend, target), q, k, v, options.run(), withLse);
+        Selected sel = select(pattern, context, q, k, backend, target, options.dispatch());
+        try {
+            return run(backend, sel.prepared(), q, k, v, options.run(), withLse, List.of(sel.decision()));
+        } finally {
+            if (sel.owned()) {
+                sel.prepared().close();
+            }
         }
-        SparsePlan plan = planIn(context, pattern, q, k);
-        try (PreparedPlan prepared = backend.prepare(plan, target)) {
-            return run(backend, prepared, q, k, v, options.run(), withLse);
+    }
+
+    private static AttentionResult callRagged(Tensor q, Tensor k, Tensor v, RaggedBatch batch, Pattern pattern,
+                                              Options options, boolean withLse) {
+        if (pattern == null || options == null || batch == null) {
+            throw new IllegalArgumentException("batch, pattern and options: must not be null");
         }
+        AttentionShape whole = batch.shapeOf(q, k, v);
+        AttentionBackend backend = raggedBackend(q, k, v, batch, whole, options);
+        Device device = deviceOf(q, k, v, options);
+        Device target = device != null ? device : backend.defaultDevice();
+        TileGeometry proposed = backend.proposedGeometry(longest(batch, whole), q.dtype());
+        List<DispatchDecision> decisions = new ArrayList<>();
+        Map<SparsePlan, PreparedPlan> prepared = new IdentityHashMap<>();
+        List<PreparedPlan> owned = new ArrayList<>();
+        try {
+            for (int i = 0; i < batch.sequences(); i++) {
+                PlanContext ctx = PlanContext.of(batch.sequenceShape(i, whole), options, proposed);
+                if (!runs(batch, i)) {
+                    decisions.add(new DispatchDecision(options.dispatch(), Ran.SPARSE, SparsePlan.empty(ctx), Double.NaN,
+                            Double.NaN, Double.NaN, 0, "", "the sequence has no queries or no keys: no kernel runs"));
+                    continue;
+                }
+                Selected sel = select(pattern, ctx, batch.queries(q, i), batch.keys(k, i), backend, target,
+                        options.dispatch());
+                decisions.add(sel.decision());
+                prepared.putIfAbsent(sel.decision().plan(), sel.prepared());
+                if (sel.owned()) {
+                    owned.add(sel.prepared());
+                }
+            }
+            RaggedPlan plan = RaggedPlan.of(batch, decisions.stream().map(DispatchDecision::plan).toList());
+            try (PreparedRaggedPlan p = PreparedRaggedPlan.borrowing(plan, backend, target, prepared)) {
+                return runRagged(p, q, k, v, options.run(), withLse, decisions);
+            }
+        } finally {
+            owned.forEach(PreparedPlan::close);
+        }
+    }
+
+    /**
+     * The plan a drop-in call runs, per {@link Options#dispatch()}, in the backend's form: cached
+     * for static patterns and for dense attention, prepared for this call for data-dependent plans.
+     */
+    private static Selected select(Pattern pattern, PlanContext ctx, Tensor q, Tensor k, AttentionBackend backend,
+                                   Device target, Dispatch mode) {
+        KernelCostModel model = backend.costModel();
+        DType dtype = q.dtype();
+        Supplier<SparsePlan> dense = () -> CACHE.plan(Dense.INSTANCE, ctx);
+        DispatchDecision d = Dispatcher.beforePlanning(mode, pattern, ctx, model, dtype, dense);
+        Selected sel;
+        if (d != null) {
+            sel = new Selected(d, CACHE.prepared(Dense.INSTANCE, ctx, backend, target), false);
+        } else if (!pattern.dataDependent()) {
+            d = CACHE.decision(pattern, ctx, backend.name(), dtype, mode,
+                    plan -> Dispatcher.afterPlanning(mode, plan, 0, model, dtype, dense));
+            PreparedPlan p = switch (d.ran()) {
+                case SPARSE, BLOCK_EXPANDED -> CACHE.prepared(pattern, ctx, d.plan(), backend, target);
+                case DENSE -> CACHE.prepared(Dense.INSTANCE, ctx, backend, target);
+            };
+            sel = new Selected(d, p, false);
+        } else {
+            SparsePlan plan = planIn(ctx, pattern, q, k);
+            d = Dispatcher.afterPlanning(mode, plan, Dispatcher.planningMillis(pattern, ctx), model, dtype, dense);
+            sel = d.ran() == Ran.DENSE
+                    ? new Selected(d, CACHE.prepared(Dense.INSTANCE, ctx, backend, target), false)
+                    : new Selected(d, backend.prepare(d.plan(), target), true);
+        }
+        Dispatcher.logOnce(d, pattern.name(), ctx, backend.name(), dtype);
+        return sel;
     }
 
     private static SparsePlan planIn(PlanContext context, Pattern pattern, Tensor q, Tensor k) {
@@ -367,9 +553,25 @@ public final class Attention {
         return pattern.plan(context, q.toHost(), k.toHost());
     }
 
+    /** True when sequence {@code i} has queries and keys, so that it is planned and run. */
+    private static boolean runs(RaggedBatch batch, int i) {
+        return batch.queryLength(i) > 0 && batch.keyLength(i) > 0;
+    }
+
+    /** The shape of the batch's longest sequence, which picks the backend and the geometry. */
+    private static AttentionShape longest(RaggedBatch batch, AttentionShape whole) {
+        return new AttentionShape(1, whole.qHeads(), whole.kvHeads(), batch.maxQueryLength(), batch.maxKeyLength(),
+                whole.headDim(), whole.valueDim());
+    }
+
+    private static AttentionBackend raggedBackend(Tensor q, Tensor k, Tensor v, RaggedBatch batch, AttentionShape whole,
+                                                  Options options) {
+        return Backends.preferred(deviceOf(q, k, v, options), longest(batch, whole), q.dtype(), options.geometry());
+    }
+
     /** Runs a prepared plan; allocates the output (and LSE) on the inputs' device. */
     private static AttentionResult run(AttentionBackend backend, PreparedPlan plan, Tensor q, Tensor k, Tensor v,
-                                       RunOptions options, boolean withLse) {
+                                       RunOptions options, boolean withLse, List<DispatchDecision> decisions) {
         if (options == null) {
             throw new IllegalArgumentException("options: must not be null");
         }
@@ -381,7 +583,7 @@ public final class Attention {
         try {
             lse = withLse ? backend.allocateOutput(where, DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1) : null;
             backend.forward(plan, q, k, v, out, lse, options);
-            return new AttentionResult(out, lse);
+            return new AttentionResult(out, lse, decisions);
         } catch (RuntimeException | Error e) {
             out.close();
             if (lse != null) {
@@ -389,6 +591,47 @@ public final class Attention {
             }
             throw e;
         }
+    }
+
+    /**
+     * Runs a prepared ragged plan on its backend; allocates the output (in Q's token order: BSHD
+     * for a packed batch) and the LSE on the inputs' device.
+     */
+    private static AttentionResult runRagged(PreparedRaggedPlan plan, Tensor q, Tensor k, Tensor v, RunOptions options,
+                                             boolean withLse, List<DispatchDecision> decisions) {
+        if (plan == null || options == null) {
+            throw new IllegalArgumentException("plan and options: must not be null");
+        }
+        AttentionShape s = plan.plan().batch().shapeOf(q, k, v);
+        AttentionBackend backend = plan.backend();
+        Device where = ForwardArguments.device(q, k, v, null, null);
+        Layout layout = plan.plan().batch().layout() == RaggedBatch.Layout.PACKED ? Layout.BSHD : Layout.BHSD;
+        Tensor out = backend.allocate(where, options.outputTypeFor(q.dtype()), layout, s.batch(), s.qHeads(),
+                s.queryLength(), s.valueDim());
+        Tensor lse = null;
+        try {
+            lse = withLse ? backend.allocate(where, DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1) : null;
+            backend.forward(plan, q, k, v, out, lse, options);
+            return new AttentionResult(out, lse, decisions);
+        } catch (RuntimeException | Error e) {
+            out.close();
+            if (lse != null) {
+                lse.close();
+            }
+            throw e;
+        }
+    }
+
+    private static DispatchDecision given(PreparedPlan plan) {
+        backendOf(plan); // refuses null
+        return DispatchDecision.given(plan.plan());
+    }
+
+    private static List<DispatchDecision> givenAll(PreparedRaggedPlan plan) {
+        if (plan == null) {
+            throw new IllegalArgumentException("plan: must not be null");
+        }
+        return plan.plan().plans().stream().map(DispatchDecision::given).toList();
     }
 
     /**

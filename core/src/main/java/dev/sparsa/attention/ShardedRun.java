@@ -60,7 +60,7 @@ final class ShardedRun {
             lse.close();
             lse = null;
         }
-        return new AttentionResult(out, lse);
+        return new AttentionResult(out, lse, java.util.List.of(DispatchDecision.given(plan)));
     }
 
     private static void runHeads(SparsePlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options,

@@ -5,6 +5,7 @@ import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
 import dev.sparsa.kv.DecodeSelector;
 import dev.sparsa.kv.KvCache;
+import dev.sparsa.plan.RaggedPlan;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
@@ -70,6 +71,16 @@ public interface AttentionBackend {
      */
     default TileGeometry proposedGeometry(AttentionShape shape, DType dtype) {
         return TileGeometry.DEFAULT;
+    }
+
+    /**
+     * This backend's estimate of its kernel time on a plan, which the drop-in call's dispatch ({@link
+     * dev.sparsa.spec.Dispatch#AUTO}) uses to choose between the pattern's plan, its block-expanded
+     * form and dense attention. The default ({@link KernelCostModel#visitedPairs()}) never prefers a
+     * substitute; backends with a model of their kernel override it.
+     */
+    default KernelCostModel costModel() {
+        return KernelCostModel.visitedPairs();
     }
 
     /** Whether this backend runs calls whose tensors live on {@code device}. */
@@ -145,6 +156,41 @@ public interface AttentionBackend {
         }
         plan.context().requireConsistent(options);
         forward(plan, q, k, v, out, lse, options.run());
+    }
+
+    /**
+     * The backend's form of every sequence plan of a ragged batch on {@code device}: one {@link
+     * PreparedPlan} per distinct plan with queries and keys. The caller closes it.
+     *
+     * @throws IllegalArgumentException as {@link #prepare(SparsePlan, Device)}
+     */
+    default PreparedRaggedPlan prepare(RaggedPlan plan, Device device) {
+        return PreparedRaggedPlan.prepare(this, plan, device);
+    }
+
+    /**
+     * Computes attention over a ragged batch ({@link dev.sparsa.spec.RaggedBatch}): every sequence
+     * as if alone, through {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
+     * RunOptions)} on views of the tensors (no copies). Output rows of sequences without keys, and
+     * padded rows past a sequence's queries, are 0 with LSE −∞. A backend may override this to run
+     * the sequences together; the result must not change.
+     *
+     * @param plan    a ragged plan this backend prepared
+     * @param q       packed {@code [1, qHeads, totalQueries, headDim]} or padded {@code [B, qHeads,
+     *                Nq, headDim]}
+     * @param k       packed {@code [1, kvHeads, totalKeys, headDim]} or padded {@code [B, kvHeads,
+     *                Nk, headDim]}
+     * @param v       as {@code k}, with {@code valueDim}
+     * @param out     q's shape with {@code valueDim}, f32 or q's dtype
+     * @param lse     q's shape with last axis 1, f32, or null
+     * @param options scale, soft-cap, validation (of every sequence's rows, not the padding)
+     * @throws IllegalArgumentException for tensors that do not hold the batch, naming the argument
+     *     and the sequence, before any kernel runs
+     * @throws IllegalStateException if the prepared plan is closed
+     */
+    default void forward(PreparedRaggedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                         RunOptions options) {
+        RaggedRun.run(this, plan, q, k, v, out, lse, options);
     }
 
     /**

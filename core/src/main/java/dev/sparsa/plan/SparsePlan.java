@@ -45,6 +45,17 @@ public final class SparsePlan {
         return new Builder(context);
     }
 
+    /**
+     * The plan that admits nothing: no tile in any slice, so every row gets 0 and LSE −∞. What a
+     * sequence without queries or keys plans to in a ragged batch.
+     */
+    public static SparsePlan empty(PlanContext context) {
+        if (context == null) {
+            throw new IllegalArgumentException("context: must not be null");
+        }
+        return uniform(context, HeadLayout.builder(context, context.basePredicate()).build(), "empty");
+    }
+
     /** A plan in which every slice uses {@code layout}. */
     public static SparsePlan uniform(PlanContext context, HeadLayout layout, String description) {
         return builder(context).allSlices(layout).describe(description).build();

@@ -18,24 +18,35 @@ import dev.sparsa.tensor.Device;
  *   <li>{@code geometry}: the plan's tile height and key-block width; {@code null} (the default)
  *       takes the geometry the chosen backend proposes for the shape and dtype (the fastest it has).
  * </ul>
- * Where (per call):
+ * Where and what (per call):
  * <ul>
  *   <li>{@code device}: where a call on host tensors runs; {@code null} (the default) means the
  *       preferred backend's device. A call on device tensors runs where they are.
+ *   <li>{@code dispatch}: whether the drop-in call may run dense attention or the plan's
+ *       block-expanded form instead of the pattern's plan when the backend's cost model says it is
+ *       faster ({@link Dispatch#AUTO}, the default), or must run the plan ({@link Dispatch#SPARSE})
+ *       or dense attention ({@link Dispatch#DENSE}). Calls that pass a plan run that plan.
  * </ul>
  * Run-time: {@link #run()} (scale, soft-cap, finiteness scan, output type).
  */
-public record Options(boolean causal, Integer queryOffset, TileGeometry geometry, Device device, RunOptions run) {
+public record Options(boolean causal, Integer queryOffset, TileGeometry geometry, Device device, Dispatch dispatch,
+                      RunOptions run) {
 
     public Options {
         if (run == null) {
             throw new IllegalArgumentException("run: must not be null (use RunOptions.defaults())");
         }
+        if (dispatch == null) {
+            throw new IllegalArgumentException("dispatch: must not be null (AUTO, SPARSE or DENSE)");
+        }
     }
 
-    /** Non-causal, bottom-right alignment, the backend's geometry, the preferred device, default run options. */
+    /**
+     * Non-causal, bottom-right alignment, the backend's geometry, the preferred device, {@link
+     * Dispatch#AUTO}, default run options.
+     */
     public static Options defaults() {
-        return new Options(false, null, null, null, RunOptions.defaults());
+        return new Options(false, null, null, null, Dispatch.AUTO, RunOptions.defaults());
     }
 
     /** {@link #defaults()} with causal masking (bottom-right aligned). */
@@ -44,25 +55,30 @@ public record Options(boolean causal, Integer queryOffset, TileGeometry geometry
     }
 
     public Options withCausal(boolean c) {
-        return new Options(c, queryOffset, geometry, device, run);
+        return new Options(c, queryOffset, geometry, device, dispatch, run);
     }
 
     public Options withQueryOffset(Integer offset) {
-        return new Options(causal, offset, geometry, device, run);
+        return new Options(causal, offset, geometry, device, dispatch, run);
     }
 
     /** A fixed tiling instead of the backend's proposal ({@code null} restores the proposal). */
     public Options withGeometry(TileGeometry g) {
-        return new Options(causal, queryOffset, g, device, run);
+        return new Options(causal, queryOffset, g, device, dispatch, run);
     }
 
     /** Runs calls on host tensors on this device ({@code null}: the preferred backend's). */
     public Options withDevice(Device d) {
-        return new Options(causal, queryOffset, geometry, d, run);
+        return new Options(causal, queryOffset, geometry, d, dispatch, run);
+    }
+
+    /** Which plan the drop-in call runs: the pattern's, dense, or the cost model's choice. */
+    public Options withDispatch(Dispatch d) {
+        return new Options(causal, queryOffset, geometry, device, d, run);
     }
 
     public Options withRun(RunOptions r) {
-        return new Options(causal, queryOffset, geometry, device, r);
+        return new Options(causal, queryOffset, geometry, device, dispatch, r);
     }
 
     public Options withScale(double s) {

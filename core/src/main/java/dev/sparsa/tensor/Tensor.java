@@ -17,8 +17,8 @@ import java.util.Objects;
  * the {@link Arena} they were allocated in; a device tensor made by {@link #onDevice} owns its
  * memory and frees it on {@link #close()}, and a host tensor made by {@link #onHost} (memory a
  * backend allocated, such as page-locked memory) gives its memory back on {@link #close()}, while
- * views ({@link #narrowSeq}, {@link #wrapDevice}) own nothing. {@link #close()} on any other tensor
- * does nothing.
+ * views ({@link #narrowSeq}, {@link #narrowBatch}, {@link #narrowHeads}, {@link #wrapDevice}) own
+ * nothing. {@link #close()} on any other tensor does nothing.
  *
  * <p>Strides are in elements, non-negative, and may describe {@link Layout#BHSD}, {@link
  * Layout#BSHD} or any other order (a slice, a head-broadcast view with stride 0), so kernels read
@@ -325,10 +325,15 @@ public final class Tensor implements AutoCloseable {
         return offset + b * strides[0] + h * strides[1] + s * strides[2] + d * strides[3];
     }
 
-    /** A view of {@code length} positions of the sequence axis starting at {@code start}. */
+    /**
+     * A view of {@code length} positions of the sequence axis starting at {@code start} (length 0
+     * gives an empty view), over the same memory: it owns nothing.
+     *
+     * @throws IllegalArgumentException if the range leaves {@code [0, seqLen)}
+     */
     public Tensor narrowSeq(int start, int length) {
-        if (start < 0 || length < 0 || start + length > shape[2]) {
-            throw new IllegalArgumentException("narrowSeq: range [" + start + ", " + (start + length)
+        if (start < 0 || length < 0 || (long) start + length > shape[2]) {
+            throw new IllegalArgumentException("narrowSeq: range [" + start + ", " + ((long) start + length)
                     + ") outside sequence of length " + shape[2]);
         }
         int[] s = shape.clone();
@@ -345,6 +350,23 @@ public final class Tensor implements AutoCloseable {
         int[] s = shape.clone();
         s[1] = length;
         return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[1]);
+    }
+
+    /**
+     * A view of {@code length} entries of the batch axis starting at {@code start}, over the same
+     * memory: it owns nothing. A ragged batch's padded layout reads sequence {@code b} as {@code
+     * narrowBatch(b, 1).narrowSeq(0, length)}.
+     *
+     * @throws IllegalArgumentException if {@code length < 1} or the range leaves {@code [0, batch)}
+     */
+    public Tensor narrowBatch(int start, int length) {
+        if (start < 0 || length < 1 || (long) start + length > shape[0]) {
+            throw new IllegalArgumentException("narrowBatch: range [" + start + ", " + ((long) start + length)
+                    + ") must hold at least one entry inside batch of " + shape[0]);
+        }
+        int[] s = shape.clone();
+        s[0] = length;
+        return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[0]);
     }
 
     // ---------------------------------------------------------------- elements

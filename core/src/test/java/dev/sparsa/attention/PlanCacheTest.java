@@ -119,6 +119,26 @@ class PlanCacheTest {
     }
 
     @Test
+    void decidesOncePerBackendDtypeAndMode() {
+        PlanCache cache = new PlanCache();
+        AtomicInteger decided = new AtomicInteger();
+        Counting p = new Counting(3, new AtomicInteger());
+        java.util.function.Function<SparsePlan, DispatchDecision> decide = plan -> {
+            decided.incrementAndGet();
+            return DispatchDecision.given(plan);
+        };
+        DispatchDecision first = cache.decision(p, context(80, true), "cpu", dev.sparsa.tensor.DType.F32,
+                dev.sparsa.spec.Dispatch.AUTO, decide);
+        assertSame(first, cache.decision(p, context(80, true), "cpu", dev.sparsa.tensor.DType.F32,
+                dev.sparsa.spec.Dispatch.AUTO, decide));
+        assertSame(cache.plan(p, context(80, true)), first.plan(), "the decision is about the cached plan");
+        cache.decision(p, context(80, true), "cpu", dev.sparsa.tensor.DType.BF16, dev.sparsa.spec.Dispatch.AUTO, decide);
+        cache.decision(p, context(80, true), "cpu", dev.sparsa.tensor.DType.F32, dev.sparsa.spec.Dispatch.SPARSE, decide);
+        cache.decision(p, context(80, true), "cuda", dev.sparsa.tensor.DType.F32, dev.sparsa.spec.Dispatch.AUTO, decide);
+        assertEquals(4, decided.get());
+    }
+
+    @Test
     void aClosedPreparedPlanIsPreparedAgain() {
         PlanCache cache = new PlanCache();
         Preparing backend = new Preparing();

@@ -85,6 +85,61 @@ class TensorTest {
     }
 
     @Test
+    void narrowBatchIsAViewOfOneEntryInEveryLayout() {
+        for (Layout layout : Layout.values()) {
+            int b = 3, h = 2, s = 5, d = 8;
+            float[] data = new float[b * h * s * d];
+            Tensor t = Tensor.of(data, layout, b, h, s, d);
+            for (int bi = 0; bi < b; bi++) {
+                for (int hi = 0; hi < h; hi++) {
+                    for (int si = 0; si < s; si++) {
+                        t.set(bi, hi, si, 3, bi * 100 + hi * 10 + si);
+                    }
+                }
+            }
+            Tensor one = t.narrowBatch(1, 1);
+            assertArrayEquals(new int[] {1, h, s, d}, one.shape());
+            assertEquals(112f, one.get(0, 1, 2, 3), layout.toString());
+            Tensor seq = one.narrowSeq(1, 3);
+            assertEquals(113f, seq.get(0, 1, 2, 3), layout.toString());
+            seq.set(0, 0, 0, 0, -7f);
+            assertEquals(-7f, t.get(1, 0, 1, 0), "a view writes through, " + layout);
+            Tensor tail = t.narrowBatch(1, 2);
+            assertEquals(2, tail.batch());
+            assertEquals(204f, tail.get(1, 0, 4, 3), layout.toString());
+            assertEquals(0, t.narrowSeq(5, 0).seqLen(), "an empty sequence view at the end");
+            assertTrue(t.narrowSeq(5, 0).spanElements() == 0);
+        }
+        Tensor t = Tensor.of(new float[2 * 8], 2, 1, 1, 8);
+        assertMessage("narrowBatch", () -> t.narrowBatch(1, 2));
+        assertMessage("narrowBatch", () -> t.narrowBatch(-1, 1));
+        assertMessage("narrowBatch", () -> t.narrowBatch(0, 0));
+        assertMessage("narrowSeq", () -> t.narrowSeq(1, Integer.MAX_VALUE));
+    }
+
+    @Test
+    void aPackedSequenceViewCopiesLikeAContiguousTensor() {
+        // packed tokens x heads x dim is a BSHD tensor of batch 1; a sequence is a range of tokens
+        int tokens = 7, heads = 2, dim = 8;
+        float[] data = new float[tokens * heads * dim];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = i;
+        }
+        Tensor packed = Tensor.of(data, Layout.BSHD, 1, heads, tokens, dim);
+        Tensor seq = packed.narrowSeq(3, 4);
+        Tensor copy = seq.to(DType.F32, Layout.BHSD);
+        for (int h = 0; h < heads; h++) {
+            for (int s = 0; s < 4; s++) {
+                for (int d = 0; d < dim; d++) {
+                    assertEquals(data[((3 + s) * heads + h) * dim + d], copy.get(0, h, s, d));
+                }
+            }
+        }
+        assertEquals(4L * heads * dim, seq.spanElements(), "the view reaches only its own tokens");
+        assertTrue(seq.spanIsDense());
+    }
+
+    @Test
     void factoriesNameTheBadArgument() {
         assertMessage("data", () -> Tensor.of(new float[10], 1, 1, 2, 8));
         assertMessage("shape", () -> Tensor.of(new float[0], 0, 1, 0, 8));

@@ -4,6 +4,7 @@ import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.DecodeArguments;
 import dev.sparsa.backend.ForwardArguments;
+import dev.sparsa.backend.LinearCostModel;
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
@@ -58,6 +59,7 @@ public final class CpuBackend implements AttentionBackend {
 
     private final TileMath math;
     private final Workers workers;
+    private final LinearCostModel costModel;
 
     /** The best available flavour on {@link Workers#shared()}. */
     public CpuBackend() {
@@ -113,6 +115,7 @@ public final class CpuBackend implements AttentionBackend {
         }
         this.math = math;
         this.workers = workers;
+        this.costModel = CpuCostModel.of(math, workers.parallelism());
     }
 
     private static TileMath mathFor(KernelFlavour flavour) {
@@ -169,6 +172,20 @@ public final class CpuBackend implements AttentionBackend {
      */
     public Workers workers() {
         return workers;
+    }
+
+    /** Rows the kernel computes together (the f32 vector lanes; 1 for the scalar flavour): a tile's rows are padded to it. */
+    public int lanes() {
+        return math.lanes();
+    }
+
+    /**
+     * The kernel's cost model, fitted to this kernel's timings (see {@code CpuCostModel}): rows padded
+     * to {@link #lanes()}, GQA groups stacked, work spread over {@link #parallelism()} workers.
+     */
+    @Override
+    public LinearCostModel costModel() {
+        return costModel;
     }
 
     @Override

@@ -7,6 +7,7 @@ import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.BackendUnavailableException;
 import dev.sparsa.backend.DecodeArguments;
 import dev.sparsa.backend.ForwardArguments;
+import dev.sparsa.backend.KernelCostModel;
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
@@ -247,6 +248,20 @@ public final class CudaBackend implements AttentionBackend {
             // not a shape the big tile runs: the default
         }
         return TileGeometry.DEFAULT;
+    }
+
+    /**
+     * The kernels' cost model from the H200 figures of docs/PERFORMANCE.md ({@code CudaCostModel}),
+     * over this device's multiprocessors (132 where no device is found).
+     */
+    @Override
+    public KernelCostModel costModel() {
+        Probe p = probe();
+        if (p.runtime() == null) {
+            return new CudaCostModel(132, KernelChoice.HOPPER);
+        }
+        CudaDevice d = p.runtime().device();
+        return new CudaCostModel(d.multiprocessors(), d.computeCapability());
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.sparsa.patterns;
 
+import dev.sparsa.pattern.PlanningCost;
 import dev.sparsa.plan.PlanContext;
 
 /**
@@ -7,11 +8,13 @@ import dev.sparsa.plan.PlanContext;
  * partial products) to choose its keys, next to the {@code Nq·Nk·D} (half of it when causal) that
  * dense attention spends on Q·Kᵀ alone for the same call. A ratio near 1 means the estimator costs
  * as much as dense attention (exact per-query top-k, TokenSelect, exact per-block mass) and is a
- * reference or a decode-time tool, not a prefill speed-up.
+ * reference or a decode-time tool, not a prefill speed-up. The drop-in call's dispatch reads the
+ * same number through {@link PlanningCost}.
  */
-public interface EstimatorCost {
+public interface EstimatorCost extends PlanningCost {
 
     /** Multiply-adds of the scoring over all (batch, query head) slices of the call. */
+    @Override
     double scoringMacs(PlanContext ctx);
 
     /** Multiply-adds of dense Q·Kᵀ for the call (causal pairs only when causal). */

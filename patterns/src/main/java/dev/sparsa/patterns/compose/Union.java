@@ -1,6 +1,7 @@
 package dev.sparsa.patterns.compose;
 
 import dev.sparsa.pattern.Pattern;
+import dev.sparsa.pattern.PlanningCost;
 import dev.sparsa.patterns.support.LayoutRows;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TokenSetEncoder;
@@ -24,11 +25,11 @@ import java.util.Map;
  *   <li>otherwise the per-row sets are re-encoded exactly by {@link TokenSetEncoder}, choosing among
  *       the components' predicates and the base one.
  * </ul>
- * Data-dependent when any component is.
+ * Data-dependent when any component is; its planning cost is the sum of its components'.
  *
  * <p>Throws {@link IllegalArgumentException} if fewer than one component is given or one is null
  */
-public final class Union implements Pattern {
+public final class Union implements Pattern, PlanningCost {
     private final List<Pattern> parts;
 
     public Union(List<? extends Pattern> parts) {
@@ -76,6 +77,22 @@ public final class Union implements Pattern {
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         return combine(ctx, parts.stream().map(p -> p.plan(ctx, q, k)).toList());
+    }
+
+    /**
+     * The components' scoring cost together, each weighted by its {@link PlanningCost#costPerMac()}
+     * (components that do not report one count as free), so that the union's own cost per
+     * multiply-add is 1.
+     */
+    @Override
+    public double scoringMacs(PlanContext ctx) {
+        double macs = 0;
+        for (Pattern p : parts) {
+            if (p instanceof PlanningCost c) {
+                macs += c.scoringMacs(ctx) * c.costPerMac();
+            }
+        }
+        return macs;
     }
 
     private SparsePlan combine(PlanContext ctx, List<SparsePlan> plans) {

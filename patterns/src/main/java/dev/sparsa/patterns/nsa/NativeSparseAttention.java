@@ -9,6 +9,7 @@ import dev.sparsa.patterns.window.SlidingWindow;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Dispatch;
 import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
@@ -133,7 +134,7 @@ public final class NativeSparseAttention {
 
     private static AttentionResult run(AttentionBackend backend, Tensor q, Tensor k, Tensor v, Pattern p, Options o) {
         if (backend == null) {
-            return Attention.forwardWithLse(q, k, v, p, o);
+            return Attention.forwardWithLse(q, k, v, p, o.withDispatch(Dispatch.SPARSE)); // each branch exactly as defined
         }
         AttentionShape s = AttentionShape.of(q, k, v);
         SparsePlan plan = p.plan(PlanContext.of(s, o, backend.proposedGeometry(s, q.dtype())), q, k);

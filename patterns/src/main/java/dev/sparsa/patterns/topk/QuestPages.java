@@ -130,4 +130,13 @@ public final class QuestPages extends DataDependentPattern implements dev.sparsa
         double pagesTotal = Math.ceil(ctx.keyLength() / (double) pageSize);
         return (double) ctx.shape().slices() * (ctx.queryLength() * pagesTotal * (ctx.causal() ? 0.5 : 1) + ctx.keyLength()) * ctx.shape().headDim();
     }
+
+    /**
+     * Page selection per query on top of the bounds: 1.25 ns per multiply-add against exact top-k's 0.82
+     * (N 4096, H 8, D 128, AMD EPYC Zen 5).
+     */
+    @Override
+    public double costPerMac() {
+        return 1.5;
+    }
 }
