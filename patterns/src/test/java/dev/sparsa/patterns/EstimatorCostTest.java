@@ -27,7 +27,8 @@ class EstimatorCostTest {
         double vs = ratio(Patterns.verticalSlashEstimate(1000, 600, VsSemantics.BLOCK_EXPANDED), ctx);
         assertTrue(vs > 0.003 && vs < 0.005, "vertical-slash: 64 rows of 32768, about 2 * 64 / 32768, got " + vs);
         double mp = ratio(Patterns.minferenceBlockSparse(32), ctx);
-        assertTrue(mp > 1e-4 && mp < 3e-4, "mean-pooled 64-blocks: about 1/4096, got " + mp);
+        // pooled scores about 1/4096 of causal dense Q·Kᵀ, the pooling pass over Q and K 4/N
+        assertTrue(mp > 3e-4 && mp < 4.5e-4, "mean-pooled 64-blocks: about 1/4096 + 4/32768, got " + mp);
         assertTrue(ratio(Patterns.sortLsh(8, 64, 0, 1), ctx) < 1e-3, "LSH hashing is linear in N");
     }
 }

@@ -127,11 +127,22 @@ public final class MeanPoolBlockTopK extends DataDependentPattern implements dev
         return r;
     }
 
-    /** Pooled scores: (Nq/bs)·(Nk/bs)·D per slice (half when causal). */
+    /** Pooled scores, (Nq/bs)·(Nk/bs)·D per slice (half when causal), plus the pooling pass, (Nq + Nk)·D. */
     @Override
     public double scoringMacs(PlanContext ctx) {
         double qb = Math.ceil(ctx.queryLength() / (double) blockSize);
         double kb = Math.ceil(ctx.keyLength() / (double) blockSize);
-        return (double) ctx.shape().slices() * qb * kb * ctx.shape().headDim() * (ctx.causal() ? 0.5 : 1);
+        // the pooled scores, plus the pooling pass over every query and key
+        return (double) ctx.shape().slices() * (qb * kb * (ctx.causal() ? 0.5 : 1)
+                + (double) ctx.queryLength() + ctx.keyLength()) * ctx.shape().headDim();
+    }
+
+    /**
+     * Pooling, the pooled scores and the per-block selection: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     */
+    @Override
+    public double costPerMac() {
+        return 1.25;
     }
 }

@@ -234,4 +234,13 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
         int dim = inputs != null ? inputs.dim() : projectedDim;
         return (double) ctx.shape().batch() * ctx.queryLength() * ctx.keyLength() * heads * dim * (ctx.causal() ? 0.5 : 1);
     }
+
+    /**
+     * The indexer's low-dimensional scores (vectorized) and the per-query top-k: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     */
+    @Override
+    public double costPerMac() {
+        return 0.085;
+    }
 }

@@ -244,11 +244,11 @@ public final class ReformerLsh extends DataDependentPattern implements dev.spars
     }
 
     /**
-     * Hashing in vector passes: 0.21 ns per multiply-add against exact top-k's 0.82 (N 4096, H 8, D 128,
-     * AMD EPYC Zen 5).
+     * The hashing passes per round and the bucket sort: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
      */
     @Override
     public double costPerMac() {
-        return 0.26;
+        return 0.35;
     }
 }

@@ -160,11 +160,11 @@ public final class SortLsh extends DataDependentPattern implements dev.sparsa.pa
     }
 
     /**
-     * Hashing in vector passes: 0.22 ns per multiply-add against exact top-k's 0.82 (N 4096, H 8, D 128,
-     * AMD EPYC Zen 5).
+     * The hashing passes and the bucket sort: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
      */
     @Override
     public double costPerMac() {
-        return 0.27;
+        return 0.32;
     }
 }

@@ -200,4 +200,13 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
         double nb = Math.ceil(ctx.keyLength() / (double) blockSize);
         return (double) ctx.shape().slices() * ctx.queryLength() * nb * ctx.shape().headDim() * (ctx.causal() ? 0.5 : 1);
     }
+
+    /**
+     * Compressed keys, the compressed scores and the per-query block top-k: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     */
+    @Override
+    public double costPerMac() {
+        return 0.38;
+    }
 }

@@ -237,4 +237,13 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         return (double) ctx.shape().slices() * ((it + 1.0) * ctx.keyLength() + ctx.queryLength()) * clusters
                 * ctx.shape().headDim();
     }
+
+    /**
+     * k-means on the keys (assignments and centroid updates) and the cluster sort, which its multiply-adds undercount: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     */
+    @Override
+    public double costPerMac() {
+        return 4.0;
+    }
 }

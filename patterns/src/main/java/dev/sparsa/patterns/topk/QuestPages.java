@@ -132,11 +132,11 @@ public final class QuestPages extends DataDependentPattern implements dev.sparsa
     }
 
     /**
-     * Page selection per query on top of the bounds: 1.25 ns per multiply-add against exact top-k's 0.82
-     * (N 4096, H 8, D 128, AMD EPYC Zen 5).
+     * Page bounds, the bound scores and the page top-k: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
      */
     @Override
     public double costPerMac() {
-        return 1.5;
+        return 1.1;
     }
 }

@@ -310,4 +310,13 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         double dense = dev.sparsa.patterns.EstimatorCost.denseScoreMacs(ctx);
         return scoring == Scoring.EXACT_MASS ? dense : dense / ctx.geometry().tileRows();
     }
+
+    /**
+     * Pooled queries' scores and the per-block top-k (the exact-mass variant: 1): measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     */
+    @Override
+    public double costPerMac() {
+        return scoring == Scoring.POOLED_QUERY ? 0.55 : 1;
+    }
 }

@@ -168,11 +168,11 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
     }
 
     /**
-     * The last queries' scores and two prefix sums: 0.34–0.37 ns per multiply-add against exact top-k's
-     * 0.82 (N 4096, H 8, D 128, AMD EPYC Zen 5).
+     * The last queries' scores and two prefix sums: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
      */
     @Override
     public double costPerMac() {
-        return 0.44;
+        return 0.15;
     }
 }

@@ -256,4 +256,13 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
         return (double) ctx.shape().slices() * ctx.queryLength() * ctx.keyLength() * ctx.shape().headDim() / stride
                 * (ctx.causal() ? 0.5 : 1);
     }
+
+    /**
+     * The strided antidiagonal scores (vectorized panels) and the threshold selection: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     */
+    @Override
+    public double costPerMac() {
+        return 0.04;
+    }
 }
