@@ -26,8 +26,9 @@ import picocli.CommandLine.Option;
  * {@code sparsa dispatch-sweep}: the drop-in call ({@code Attention.forward}) under each dispatch
  * mode, in steady state (static plans cached, data-dependent patterns planned on every call, as a
  * user's loop does), over random block-sparse patterns from 2 % to 100 % of the blocks and every
- * catalogue pattern. Per row the three modes alternate within each round (their order rotates);
- * the best round of each mode (a shared machine only ever adds time) gives {@code auto / min(dense,
+ * catalogue pattern. Per row the three modes alternate within each round, the rounds going through
+ * all six orders, and every timed call starts after a collection (so that an estimator's planning
+ * garbage is not charged to the mode that follows it); the best round of each mode (a shared machine only ever adds time) gives {@code auto / min(dense,
  * sparse)}, the dispatch target's ratio (≤ 1.10); the same ratio on the CPU time of all the JVM's
  * threads (what the call computed, which other processes on a shared machine do not change) is the
  * steadier check that the choice was right. A table on stdout, progress on stderr.
@@ -53,7 +54,7 @@ final class DispatchSweepCommand implements Callable<Integer> {
     List<Double> densities;
 
     @Option(names = "--rounds", description = "Timed rounds per row after a warm-up (default ${DEFAULT-VALUE}).",
-            defaultValue = "5")
+            defaultValue = "6")
     int rounds;
 
     @Option(names = "--no-catalogue", description = "Only the random block-sparse rows.")
@@ -61,6 +62,9 @@ final class DispatchSweepCommand implements Callable<Integer> {
 
     @Option(names = "--backend", description = "Run on this backend (default: the preferred one).")
     String backendName;
+
+    /** Every order of the three modes, one per round in turn, so that no mode always follows another. */
+    private static final int[][] ORDERS = {{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {0, 2, 1}, {2, 1, 0}, {1, 0, 2}};
 
     private final PrintStream out;
     private final PrintStream err;
@@ -148,9 +152,10 @@ final class DispatchSweepCommand implements Callable<Integer> {
             }
             for (int r = 0; r < rounds; r++) {
                 for (int j = 0; j < 3; j++) {
-                    int m = (j + r) % 3;
+                    int m = ORDERS[r % ORDERS.length][j];
                     AttentionResult[] res = new AttentionResult[1];
                     Options o = base.withDispatch(modes[m]);
+                    System.gc(); // the previous call's garbage (an estimator's planning) is not charged to this one
                     long t0 = System.nanoTime();
                     c[m][r] = cpuMillis(() -> res[0] = call(p, pattern, o));
                     t[m][r] = (System.nanoTime() - t0) / 1e6;
