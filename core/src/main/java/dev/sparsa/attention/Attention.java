@@ -606,11 +606,14 @@ public final class Attention {
         AttentionBackend backend = plan.backend();
         Device where = ForwardArguments.device(q, k, v, null, null);
         Layout layout = plan.plan().batch().layout() == RaggedBatch.Layout.PACKED ? Layout.BSHD : Layout.BHSD;
-        Tensor out = backend.allocate(where, options.outputTypeFor(q.dtype()), layout, s.batch(), s.qHeads(),
+        // the ragged run writes every row (rows without keys and padding get 0 and -inf), so the
+        // outputs may be the backend's uncleared output memory (on a GPU: reused page-locked blocks)
+        Tensor out = backend.allocateOutput(where, options.outputTypeFor(q.dtype()), layout, s.batch(), s.qHeads(),
                 s.queryLength(), s.valueDim());
         Tensor lse = null;
         try {
-            lse = withLse ? backend.allocate(where, DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1) : null;
+            lse = withLse ? backend.allocateOutput(where, DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1)
+                    : null;
             backend.forward(plan, q, k, v, out, lse, options);
             return new AttentionResult(out, lse, decisions);
         } catch (RuntimeException | Error e) {
