@@ -19,20 +19,41 @@ LOAD = {
  'Bf16': ('((IntVector) ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()',
           '((IntVector) ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()'),
 }
+# Loads that only bring a line into the cache: not widened, summed into a sink.
+RAW = {
+ 'F32A': 'FloatVector.fromArray(F, {seg}, {seg}Base + (int) ({off} >>> 2) + ({d}))',
+ 'Bf16A': 'ShortVector.fromArray(S, {seg}, {seg}Base + (int) ({off} >>> 1) + ({d}))',
+ 'F32': 'FloatVector.fromMemorySegment(F, {seg}, {off} + 4L * ({d}), LE)',
+ 'Bf16': 'ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE)',
+}
+RAWV = {'F32A': 'FloatVector', 'F32': 'FloatVector', 'Bf16A': 'ShortVector', 'Bf16': 'ShortVector'}
+RAWZ = {'F32A': 'FloatVector.zero(F)', 'F32': 'FloatVector.zero(F)', 'Bf16A': 'ShortVector.zero(S)', 'Bf16': 'ShortVector.zero(S)'}
+SINKA = {'F32A': 'float[]', 'F32': 'float[]', 'Bf16A': 'short[]', 'Bf16': 'short[]'}
+SINKG = {'F32A': 'SINK.get()', 'F32': 'SINK.get()', 'Bf16A': 'SINK16.get()', 'Bf16': 'SINK16.get()'}
+SP = {'F32A': 'F', 'F32': 'F', 'Bf16A': 'S', 'Bf16': 'S'}
+# elements per 64-byte line
+LINEEL = {'F32A': 'LINE', 'F32': 'LINE', 'Bf16A': '2 * LINE', 'Bf16': '2 * LINE'}
+def raw(t, seg, off, d):
+    return RAW[t].format(seg=seg, off=off, d=d)
+def sink(t, expr):
+    return f'{RAWV[t]}.fromArray({SP[t]}, sink, 0).add({expr}).intoArray(sink, 0)'
+
 def ld(t, seg, off, d, tail=False):
     return LOAD[t][1 if tail else 0].format(seg=seg, off=off, d=d)
 
 def scores(t):
     return f'''
     private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {{
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {{
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
+        if (!read) {{
+            touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
+        }}
         for (int j0 = 0; j0 < n; j0 += L) {{
             int x = 0;
             for (; x + 4 <= nq; x += 4) {{
@@ -172,8 +193,10 @@ def bounds(t):
 def accumulate(t):
     return f'''
     private static void accumulate{t}(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {{
-        touch{t}(<<ARG:values>>, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {{
+        if (!read) {{
+            touch{t}(<<ARG:values>>, vOff, 0, n, dimV);
+        }}
         int x = 0;
         for (; x + 4 <= nq; x += 4) {{
             int c = 0;
@@ -201,16 +224,63 @@ def accumulate(t):
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touch{t}(MemorySegment values, long[] vOff, int from, int to, int dimV) {{
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {{
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {{
-                t = t.add({ld(t, 'values', 'off', 'c')});
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRows{t}(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                                   int n) {{
+        int step = {LINEEL[t]};
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        {RAWV[t]} t0 = {RAWZ[t]};
+        {RAWV[t]} t1 = t0;
+        {RAWV[t]} t2 = t0;
+        {RAWV[t]} t3 = t0;
+        for (int j = 0; j < n; j++) {{
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {{
+                t0 = t0.add({raw(t, 'keys', 'ko', 'c')});
+                t1 = t1.add({raw(t, 'keys', 'ko', 'c + step')});
+            }}
+            for (; c <= lastK; c += step) {{
+                t0 = t0.add({raw(t, 'keys', 'ko', 'c')});
+            }}
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {{
+                t2 = t2.add({raw(t, 'values', 'vo', 'c')});
+                t3 = t3.add({raw(t, 'values', 'vo', 'c + step')});
+            }}
+            for (; c <= lastV; c += step) {{
+                t2 = t2.add({raw(t, 'values', 'vo', 'c')});
             }}
         }}
-        t.intoArray(SINK.get(), 0);
+        {SINKA[t]} sink = {SINKG[t]};
+        {sink(t, 't0.add(t1).add(t2.add(t3))')};
+    }}
+
+    private static void touch{t}(MemorySegment values, long[] vOff, int from, int to, int dimV) {{
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = {LINEEL[t]};
+        int last = dimV - L;
+        {RAWV[t]} t0 = {RAWZ[t]};
+        {RAWV[t]} t1 = t0;
+        {RAWV[t]} t2 = t0;
+        {RAWV[t]} t3 = t0;
+        for (int j = from; j < to; j++) {{
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {{
+                t0 = t0.add({raw(t, 'values', 'off', 'c')});
+                t1 = t1.add({raw(t, 'values', 'off', 'c + step')});
+                t2 = t2.add({raw(t, 'values', 'off', 'c + 2 * step')});
+                t3 = t3.add({raw(t, 'values', 'off', 'c + 3 * step')});
+            }}
+            for (; c <= last; c += step) {{
+                t0 = t0.add({raw(t, 'values', 'off', 'c')});
+            }}
+        }}
+        {SINKA[t]} sink = {SINKG[t]};
+        {sink(t, 't0.add(t1).add(t2.add(t3))')};
     }}
 
     private static void pv4x2{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,

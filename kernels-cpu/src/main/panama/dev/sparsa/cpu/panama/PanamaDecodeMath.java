@@ -62,6 +62,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     /** Floats per 64-byte line (the touch passes read one vector per line). */
     private static final int LINE = Math.max(L, 16);
     private static final ThreadLocal<float[]> SINK = ThreadLocal.withInitial(() -> new float[L]);
+    private static final ThreadLocal<short[]> SINK16 = ThreadLocal.withInitial(() -> new short[S.length()]);
     private static final ThreadLocal<float[]> WORK = ThreadLocal.withInitial(() -> new float[4 * HALF + L]);
 
     /**
@@ -100,21 +101,21 @@ public final class PanamaDecodeMath implements DecodeMath {
 
     @Override
     public void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, MemorySegment values,
-                       long[] vOff, int dimV, DType dtype, int n, float[] s, int ldS) {
+                       long[] vOff, int dimV, DType dtype, int n, float[] s, int ldS, boolean read) {
         Object heap = keys.heapBase().orElse(null);
         Object vHeap = values.heapBase().orElse(null);
         if (dtype == DType.BF16) {
             if (heap instanceof short[] a && vHeap instanceof short[] va) {
                 scoresBf16A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 1), kOff, va, (int) (values.address() >>> 1),
-                        vOff, dimV, n, s, ldS);
+                        vOff, dimV, n, s, ldS, read);
             } else {
-                scoresBf16(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS);
+                scoresBf16(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS, read);
             }
         } else if (heap instanceof float[] a && vHeap instanceof float[] va) {
             scoresF32A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 2), kOff, va, (int) (values.address() >>> 2), vOff,
-                    dimV, n, s, ldS);
+                    dimV, n, s, ldS, read);
         } else {
-            scoresF32(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS);
+            scoresF32(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS, read);
         }
     }
 
@@ -136,19 +137,37 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     @Override
+    public void readRows(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                         DType dtype, int n) {
+        Object heap = keys.heapBase().orElse(null);
+        Object vHeap = values.heapBase().orElse(null);
+        if (dtype == DType.BF16) {
+            if (heap instanceof short[] a && vHeap instanceof short[] va) {
+                readRowsBf16A(a, (int) (keys.address() >>> 1), kOff, dim, va, (int) (values.address() >>> 1), vOff, dimV, n);
+            } else {
+                readRowsBf16(keys, kOff, dim, values, vOff, dimV, n);
+            }
+        } else if (heap instanceof float[] a && vHeap instanceof float[] va) {
+            readRowsF32A(a, (int) (keys.address() >>> 2), kOff, dim, va, (int) (values.address() >>> 2), vOff, dimV, n);
+        } else {
+            readRowsF32(keys, kOff, dim, values, vOff, dimV, n);
+        }
+    }
+
+    @Override
     public void accumulate(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, DType dtype, int dimV,
-                           float[] o, int ldO, float[] alpha) {
+                           float[] o, int ldO, float[] alpha, boolean read) {
         Object heap = values.heapBase().orElse(null);
         if (dtype == DType.BF16) {
             if (heap instanceof short[] a) {
-                accumulateBf16A(p, ldS, nq, n, a, (int) (values.address() >>> 1), vOff, dimV, o, ldO, alpha);
+                accumulateBf16A(p, ldS, nq, n, a, (int) (values.address() >>> 1), vOff, dimV, o, ldO, alpha, read);
             } else {
-                accumulateBf16(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha);
+                accumulateBf16(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha, read);
             }
         } else if (heap instanceof float[] a) {
-            accumulateF32A(p, ldS, nq, n, a, (int) (values.address() >>> 2), vOff, dimV, o, ldO, alpha);
+            accumulateF32A(p, ldS, nq, n, a, (int) (values.address() >>> 2), vOff, dimV, o, ldO, alpha, read);
         } else {
-            accumulateF32(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha);
+            accumulateF32(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha, read);
         }
     }
 
@@ -247,14 +266,16 @@ public final class PanamaDecodeMath implements DecodeMath {
     // ---------------------------------------------------------------- f32 rows in a segment
 
     private static void scoresF32(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touchF32(keys, kOff, 0, n, dim);
+        if (!read) {
+            touchF32(keys, kOff, 0, n, dim);
+        }
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
@@ -388,8 +409,10 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void accumulateF32(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {
-        touchF32(values, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {
+        if (!read) {
+            touchF32(values, vOff, 0, n, dimV);
+        }
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -417,16 +440,63 @@ public final class PanamaDecodeMath implements DecodeMath {
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchF32(MemorySegment values, long[] vOff, int from, int to, int dimV) {
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {
-                t = t.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsF32(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                                   int n) {
+        int step = LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c), LE));
+                t1 = t1.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c + step), LE));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c), LE));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c), LE));
+                t3 = t3.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c + step), LE));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c), LE));
             }
         }
-        t.intoArray(SINK.get(), 0);
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    private static void touchF32(MemorySegment values, long[] vOff, int from, int to, int dimV) {
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = LINE;
+        int last = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = from; j < to; j++) {
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
+                t1 = t1.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c + step), LE));
+                t2 = t2.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c + 2 * step), LE));
+                t3 = t3.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c + 3 * step), LE));
+            }
+            for (; c <= last; c += step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
+            }
+        }
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
     }
 
     private static void pv4x2F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
@@ -537,14 +607,16 @@ public final class PanamaDecodeMath implements DecodeMath {
     // ---------------------------------------------------------------- bf16 rows in a segment
 
     private static void scoresBf16(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touchBf16(keys, kOff, 0, n, dim);
+        if (!read) {
+            touchBf16(keys, kOff, 0, n, dim);
+        }
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
@@ -678,8 +750,10 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void accumulateBf16(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {
-        touchBf16(values, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {
+        if (!read) {
+            touchBf16(values, vOff, 0, n, dimV);
+        }
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -707,16 +781,63 @@ public final class PanamaDecodeMath implements DecodeMath {
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchBf16(MemorySegment values, long[] vOff, int from, int to, int dimV) {
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {
-                t = t.add(((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsBf16(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                                   int n) {
+        int step = 2 * LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c), LE));
+                t1 = t1.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c + step), LE));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c), LE));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c), LE));
+                t3 = t3.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c + step), LE));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c), LE));
             }
         }
-        t.intoArray(SINK.get(), 0);
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    private static void touchBf16(MemorySegment values, long[] vOff, int from, int to, int dimV) {
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = 2 * LINE;
+        int last = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = from; j < to; j++) {
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE));
+                t1 = t1.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c + step), LE));
+                t2 = t2.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c + 2 * step), LE));
+                t3 = t3.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c + 3 * step), LE));
+            }
+            for (; c <= last; c += step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE));
+            }
+        }
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
     }
 
     private static void pv4x2Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
@@ -827,14 +948,16 @@ public final class PanamaDecodeMath implements DecodeMath {
     // ---------------------------------------------------------------- f32 rows in a float[]
 
     private static void scoresF32A(float[] q, int ldQ, int nq, int dim, float[] keys, int keysBase, long[] kOff,
-                                 float[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS) {
+                                 float[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touchF32A(keys, keysBase, kOff, 0, n, dim);
+        if (!read) {
+            touchF32A(keys, keysBase, kOff, 0, n, dim);
+        }
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
@@ -968,8 +1091,10 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void accumulateF32A(float[] p, int ldS, int nq, int n, float[] values, int valuesBase, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {
-        touchF32A(values, valuesBase, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {
+        if (!read) {
+            touchF32A(values, valuesBase, vOff, 0, n, dimV);
+        }
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -997,16 +1122,63 @@ public final class PanamaDecodeMath implements DecodeMath {
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchF32A(float[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {
-                t = t.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsF32A(float[] keys, int keysBase, long[] kOff, int dim, float[] values, int valuesBase, long[] vOff, int dimV,
+                                   int n) {
+        int step = LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c)));
+                t1 = t1.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c + step)));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c)));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c)));
+                t3 = t3.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c + step)));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c)));
             }
         }
-        t.intoArray(SINK.get(), 0);
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    private static void touchF32A(float[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = LINE;
+        int last = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = from; j < to; j++) {
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {
+                t0 = t0.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
+                t1 = t1.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + step)));
+                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 2 * step)));
+                t3 = t3.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 3 * step)));
+            }
+            for (; c <= last; c += step) {
+                t0 = t0.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
+            }
+        }
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
     }
 
     private static void pv4x2F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, float[] o,
@@ -1117,14 +1289,16 @@ public final class PanamaDecodeMath implements DecodeMath {
     // ---------------------------------------------------------------- bf16 rows in a short[]
 
     private static void scoresBf16A(float[] q, int ldQ, int nq, int dim, short[] keys, int keysBase, long[] kOff,
-                                 short[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS) {
+                                 short[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touchBf16A(keys, keysBase, kOff, 0, n, dim);
+        if (!read) {
+            touchBf16A(keys, keysBase, kOff, 0, n, dim);
+        }
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
@@ -1258,8 +1432,10 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void accumulateBf16A(float[] p, int ldS, int nq, int n, short[] values, int valuesBase, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {
-        touchBf16A(values, valuesBase, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {
+        if (!read) {
+            touchBf16A(values, valuesBase, vOff, 0, n, dimV);
+        }
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
@@ -1287,16 +1463,63 @@ public final class PanamaDecodeMath implements DecodeMath {
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {
-                t = t.add(((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsBf16A(short[] keys, int keysBase, long[] kOff, int dim, short[] values, int valuesBase, long[] vOff, int dimV,
+                                   int n) {
+        int step = 2 * LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c)));
+                t1 = t1.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c + step)));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c)));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c)));
+                t3 = t3.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c + step)));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c)));
             }
         }
-        t.intoArray(SINK.get(), 0);
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = 2 * LINE;
+        int last = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = from; j < to; j++) {
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {
+                t0 = t0.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)));
+                t1 = t1.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + step)));
+                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 2 * step)));
+                t3 = t3.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 3 * step)));
+            }
+            for (; c <= last; c += step) {
+                t0 = t0.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)));
+            }
+        }
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
     }
 
     private static void pv4x2Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, float[] o,
