@@ -57,10 +57,12 @@ def scores(t):
         for (int j0 = 0; j0 < n; j0 += L) {{
             int x = 0;
             for (; x + 4 <= nq; x += 4) {{
-                for (int kp = 0; kp < L; kp += 2) {{
+                for (int kp = 0; kp < L; kp += 4) {{
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2{t}(q, x * ldQ, ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4{t}(q, x * ldQ, ldQ, dFull, dim, <<ARG:keys>>, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }}
                 for (int i = 0; i < 4; i++) {{
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -128,6 +130,95 @@ def scores(t):
         a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
         a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+    }}
+
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {{@code work}} as two key pairs: the same arithmetic per key as
+     * {{@link #dot4x2{t}}}.
+     */
+    private static void dot4x4{t}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {{
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = {ld(t, 'keys', 'oa', 'd', False)};
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = {ld(t, 'keys', 'ob', 'd', False)};
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = {ld(t, 'keys', 'oc', 'd', False)};
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = {ld(t, 'keys', 'od', 'd', False)};
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }}
+        if (d < dim) {{
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = {ld(t, 'keys', 'oa', 'd', True)};
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = {ld(t, 'keys', 'ob', 'd', True)};
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = {ld(t, 'keys', 'oc', 'd', True)};
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = {ld(t, 'keys', 'od', 'd', True)};
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }}
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }}
 
     /** One query vector × two keys, with the same arithmetic as {{@link #dot4x2{t}}}. */
@@ -200,6 +291,9 @@ def accumulate(t):
         int x = 0;
         for (; x + 4 <= nq; x += 4) {{
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {{
+                pv4x4{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, o, ldO, alpha);
+            }}
             for (; c + 2 * L <= dimV; c += 2 * L) {{
                 pv4x2{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, o, ldO, alpha);
             }}
@@ -281,6 +375,78 @@ def accumulate(t):
         }}
         {SINKA[t]} sink = {SINKG[t]};
         {sink(t, 't0.add(t1).add(t2.add(t3))')};
+    }}
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {{
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
+            FloatVector v0 = {ld(t, 'values', 'off', 'c')};
+            FloatVector v1 = {ld(t, 'values', 'off', 'c + 1 * L')};
+            FloatVector v2 = {ld(t, 'values', 'off', 'c + 2 * L')};
+            FloatVector v3 = {ld(t, 'values', 'off', 'c + 3 * L')};
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }}
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }}
 
     private static void pv4x2{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,

@@ -31,7 +31,6 @@ final class CpuDecode {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ThreadLocal<DecodeScratch> SCRATCH = ThreadLocal.withInitial(DecodeScratch::new);
 
-    static int RUNS = Integer.getInteger("sparsa.runs", 4);
     private final DecodeMath math;
     private final AttentionShape shape;
     private final Tensor q;
@@ -215,9 +214,11 @@ final class CpuDecode {
         if (f16) {
             sc.ensureWide(ldQ, ldO);
         }
-        // runs of RUN keys: their key and value rows are read once, in turn, before the arithmetic
-        // of their blocks (a long sequential read that the prefetcher follows); f16 rows are widened
-        int run = f16 || RUNS == 1 ? DecodeScratch.BLOCK : RUNS * DecodeScratch.BLOCK;
+        // runs of DecodeScratch.RUN keys: their key and value rows are read once, key row and value row
+        // in turn, before the arithmetic of their blocks (two long sequential streams that the hardware
+        // prefetcher follows; a run of f32 rows, 256 KiB at head dim 128, stays in L2); f16 rows are
+        // widened block by block instead
+        int run = f16 ? DecodeScratch.BLOCK : DecodeScratch.RUN;
         boolean read = run > DecodeScratch.BLOCK;
         while (left > 0) {
             int count = 0;

@@ -18,7 +18,7 @@ final class DecodeScratch {
     float[] alpha = new float[0];
     float[] row = new float[0];
     /** Keys read ahead at once: {@code RUN / BLOCK} blocks, key and value rows in turn. */
-    static final int RUN = 16 * BLOCK;
+    static final int RUN = 4 * BLOCK;
 
     /** Positions, band limits and row offsets of a run of keys. */
     final int[] pos = new int[RUN];

@@ -22,13 +22,19 @@ import jdk.incubator.vector.VectorSpecies;
  * the species {@link PanamaTileMath} chose; its constructor declines (throws {@link
  * UnsupportedOperationException}) where that species cannot run these kernels.
  *
- * <p>Q·Kᵀ with keys along the lanes: for a pair of keys and four query vectors, eight accumulators
- * run over the head dimension (channels along the lanes); each key's accumulator is folded with its
+ * <p>Q·Kᵀ with keys along the lanes: for four keys and four query vectors (each vector loaded once
+ * for the four keys), sixteen accumulators run over the head dimension (channels along the lanes);
+ * each key's accumulator is folded with its
  * neighbour's (lanes added to their swapped partners, the two results interleaved by a blend), and
  * the folds of {@code L} keys are folded again, level by level ({@link #fold}), until one vector
  * holds the {@code L} keys' scores in key order. The folding tree is fixed, so a score's arithmetic never depends on which keys share
  * its vector, and no lane reduction of unspecified order is used. P·V broadcasts a probability per
- * key into four query vectors × two column vectors of accumulators.
+ * key and query vector once for four column vectors of accumulators (four query vectors × four
+ * column vectors), each value vector loaded (and widened) once for the four query vectors. The
+ * caller reads a run of key and value rows ahead ({@link #readRows}: the key row and the value row
+ * of each key in turn, one load per 64-byte line, not widened) before the arithmetic of its blocks,
+ * so that the hardware prefetcher sees two long sequential streams and the arithmetic runs on cached
+ * lines; without that, each block's rows are read ahead at the start of its scores and P·V passes.
  *
  * <p>Every kernel exists for f32 rows and for bf16 rows (widened in registers by a shift), read from a
  * native segment or from the Java array behind a heap segment (array loads skip the segment's
@@ -279,10 +285,12 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                for (int kp = 0; kp < L; kp += 2) {
+                for (int kp = 0; kp < L; kp += 4) {
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2F32(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4F32(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -352,6 +360,95 @@ public final class PanamaDecodeMath implements DecodeMath {
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {@code work} as two key pairs: the same arithmetic per key as
+     * {@link #dot4x2F32}.
+     */
+    private static void dot4x4F32(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE);
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE);
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = FloatVector.fromMemorySegment(F, keys, oc + 4L * (d), LE);
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = FloatVector.fromMemorySegment(F, keys, od + 4L * (d), LE);
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        if (d < dim) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE, fm);
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE, fm);
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = FloatVector.fromMemorySegment(F, keys, oc + 4L * (d), LE, fm);
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = FloatVector.fromMemorySegment(F, keys, od + 4L * (d), LE, fm);
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
+    }
+
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32}. */
     private static void dot1x2F32(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
@@ -416,6 +513,9 @@ public final class PanamaDecodeMath implements DecodeMath {
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4F32(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
             for (; c + 2 * L <= dimV; c += 2 * L) {
                 pv4x2F32(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
             }
@@ -497,6 +597,78 @@ public final class PanamaDecodeMath implements DecodeMath {
         }
         float[] sink = SINK.get();
         FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v0 = FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + 1 * L), LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + 2 * L), LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + 3 * L), LE);
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }
 
     private static void pv4x2F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
@@ -620,10 +792,12 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                for (int kp = 0; kp < L; kp += 2) {
+                for (int kp = 0; kp < L; kp += 4) {
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2Bf16(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4Bf16(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -693,6 +867,95 @@ public final class PanamaDecodeMath implements DecodeMath {
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {@code work} as two key pairs: the same arithmetic per key as
+     * {@link #dot4x2Bf16}.
+     */
+    private static void dot4x4Bf16(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = ((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = ((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = ((IntVector) ShortVector.fromMemorySegment(S, keys, oc + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = ((IntVector) ShortVector.fromMemorySegment(S, keys, od + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        if (d < dim) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = ((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = ((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = ((IntVector) ShortVector.fromMemorySegment(S, keys, oc + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = ((IntVector) ShortVector.fromMemorySegment(S, keys, od + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
+    }
+
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16}. */
     private static void dot1x2Bf16(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
@@ -757,6 +1020,9 @@ public final class PanamaDecodeMath implements DecodeMath {
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4Bf16(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
             for (; c + 2 * L <= dimV; c += 2 * L) {
                 pv4x2Bf16(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
             }
@@ -838,6 +1104,78 @@ public final class PanamaDecodeMath implements DecodeMath {
         }
         short[] sink = SINK16.get();
         ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + 1 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + 2 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v3 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + 3 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }
 
     private static void pv4x2Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
@@ -961,10 +1299,12 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                for (int kp = 0; kp < L; kp += 2) {
+                for (int kp = 0; kp < L; kp += 4) {
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2F32A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4F32A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -1034,6 +1374,95 @@ public final class PanamaDecodeMath implements DecodeMath {
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {@code work} as two key pairs: the same arithmetic per key as
+     * {@link #dot4x2F32A}.
+     */
+    private static void dot4x4F32A(float[] q, int q0, int ldQ, int dFull, int dim, float[] keys, int keysBase, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = FloatVector.fromArray(F, keys, keysBase + (int) (oa >>> 2) + (d));
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = FloatVector.fromArray(F, keys, keysBase + (int) (ob >>> 2) + (d));
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = FloatVector.fromArray(F, keys, keysBase + (int) (oc >>> 2) + (d));
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = FloatVector.fromArray(F, keys, keysBase + (int) (od >>> 2) + (d));
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        if (d < dim) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = FloatVector.fromArray(F, keys, keysBase + (int) (oa >>> 2) + (d), fm);
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = FloatVector.fromArray(F, keys, keysBase + (int) (ob >>> 2) + (d), fm);
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = FloatVector.fromArray(F, keys, keysBase + (int) (oc >>> 2) + (d), fm);
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = FloatVector.fromArray(F, keys, keysBase + (int) (od >>> 2) + (d), fm);
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
+    }
+
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32A}. */
     private static void dot1x2F32A(float[] q, int q0, int dFull, int dim, float[] keys, int keysBase, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
@@ -1098,6 +1527,9 @@ public final class PanamaDecodeMath implements DecodeMath {
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4F32A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
+            }
             for (; c + 2 * L <= dimV; c += 2 * L) {
                 pv4x2F32A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
             }
@@ -1179,6 +1611,78 @@ public final class PanamaDecodeMath implements DecodeMath {
         }
         float[] sink = SINK.get();
         FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v0 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c));
+            FloatVector v1 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 1 * L));
+            FloatVector v2 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 2 * L));
+            FloatVector v3 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 3 * L));
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }
 
     private static void pv4x2F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, float[] o,
@@ -1302,10 +1806,12 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                for (int kp = 0; kp < L; kp += 2) {
+                for (int kp = 0; kp < L; kp += 4) {
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2Bf16A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4Bf16A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -1375,6 +1881,95 @@ public final class PanamaDecodeMath implements DecodeMath {
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {@code work} as two key pairs: the same arithmetic per key as
+     * {@link #dot4x2Bf16A}.
+     */
+    private static void dot4x4Bf16A(float[] q, int q0, int ldQ, int dFull, int dim, short[] keys, int keysBase, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oa >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (ob >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oc >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (od >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        if (d < dim) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oa >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (ob >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oc >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (od >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
+    }
+
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16A}. */
     private static void dot1x2Bf16A(float[] q, int q0, int dFull, int dim, short[] keys, int keysBase, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
@@ -1439,6 +2034,9 @@ public final class PanamaDecodeMath implements DecodeMath {
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
+            }
             for (; c + 2 * L <= dimV; c += 2 * L) {
                 pv4x2Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
             }
@@ -1520,6 +2118,78 @@ public final class PanamaDecodeMath implements DecodeMath {
         }
         short[] sink = SINK16.get();
         ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v0 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 1 * L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v2 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 2 * L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v3 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 3 * L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }
 
     private static void pv4x2Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, float[] o,
