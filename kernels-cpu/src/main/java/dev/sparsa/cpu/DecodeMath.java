@@ -25,7 +25,8 @@ public interface DecodeMath {
     /**
      * {@code s[x][j] = Σ_d q[x][d]·key_j[d]} for {@code x < nq}, {@code j < n}. The value rows of the
      * same keys ({@code dimV} values at {@code vOff[j]}) are given so that an implementation may read
-     * them ahead of {@link #accumulate}; they do not enter the scores.
+     * them ahead of {@link #accumulate}; they do not enter the scores. {@code read}: the caller read
+     * these rows through {@link #readRows}, so the implementation does not read them ahead again.
      */
     void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, MemorySegment values, long[] vOff,
                 int dimV, DType dtype, int n, float[] s, int ldS, boolean read);
@@ -53,7 +54,10 @@ public interface DecodeMath {
      */
     void softmax(float[] s, int ldS, int nq, int n, float[] m, float[] l, float[] alpha);
 
-    /** {@code o[x][c] = alpha[x]·o[x][c] + Σ_{j<n} p[x][j]·value_j[c]} for {@code x < nq}, {@code c < dimV}. */
+    /**
+     * {@code o[x][c] = alpha[x]·o[x][c] + Σ_{j<n} p[x][j]·value_j[c]} for {@code x < nq}, {@code c < dimV};
+     * {@code read} as for {@link #scores}.
+     */
     void accumulate(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, DType dtype, int dimV,
                     float[] o, int ldO, float[] alpha, boolean read);
 }
