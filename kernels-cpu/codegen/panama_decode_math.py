@@ -19,27 +19,50 @@ LOAD = {
  'Bf16': ('((IntVector) ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()',
           '((IntVector) ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()'),
 }
+# Loads that only bring a line into the cache: not widened, summed into a sink.
+RAW = {
+ 'F32A': 'FloatVector.fromArray(F, {seg}, {seg}Base + (int) ({off} >>> 2) + ({d}))',
+ 'Bf16A': 'ShortVector.fromArray(S, {seg}, {seg}Base + (int) ({off} >>> 1) + ({d}))',
+ 'F32': 'FloatVector.fromMemorySegment(F, {seg}, {off} + 4L * ({d}), LE)',
+ 'Bf16': 'ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE)',
+}
+RAWV = {'F32A': 'FloatVector', 'F32': 'FloatVector', 'Bf16A': 'ShortVector', 'Bf16': 'ShortVector'}
+RAWZ = {'F32A': 'FloatVector.zero(F)', 'F32': 'FloatVector.zero(F)', 'Bf16A': 'ShortVector.zero(S)', 'Bf16': 'ShortVector.zero(S)'}
+SINKA = {'F32A': 'float[]', 'F32': 'float[]', 'Bf16A': 'short[]', 'Bf16': 'short[]'}
+SINKG = {'F32A': 'SINK.get()', 'F32': 'SINK.get()', 'Bf16A': 'SINK16.get()', 'Bf16': 'SINK16.get()'}
+SP = {'F32A': 'F', 'F32': 'F', 'Bf16A': 'S', 'Bf16': 'S'}
+# elements per 64-byte line
+LINEEL = {'F32A': 'LINE', 'F32': 'LINE', 'Bf16A': '2 * LINE', 'Bf16': '2 * LINE'}
+def raw(t, seg, off, d):
+    return RAW[t].format(seg=seg, off=off, d=d)
+def sink(t, expr):
+    return f'{RAWV[t]}.fromArray({SP[t]}, sink, 0).add({expr}).intoArray(sink, 0)'
+
 def ld(t, seg, off, d, tail=False):
     return LOAD[t][1 if tail else 0].format(seg=seg, off=off, d=d)
 
 def scores(t):
     return f'''
     private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {{
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {{
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
+        if (!read) {{
+            touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
+        }}
         for (int j0 = 0; j0 < n; j0 += L) {{
             int x = 0;
             for (; x + 4 <= nq; x += 4) {{
-                for (int kp = 0; kp < L; kp += 2) {{
+                for (int kp = 0; kp < L; kp += 4) {{
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2{t}(q, x * ldQ, ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4{t}(q, x * ldQ, ldQ, dFull, dim, <<ARG:keys>>, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }}
                 for (int i = 0; i < 4; i++) {{
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -109,6 +132,95 @@ def scores(t):
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }}
 
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {{@code work}} as two key pairs: the same arithmetic per key as
+     * {{@link #dot4x2{t}}}.
+     */
+    private static void dot4x4{t}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {{
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = {ld(t, 'keys', 'oa', 'd', False)};
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = {ld(t, 'keys', 'ob', 'd', False)};
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = {ld(t, 'keys', 'oc', 'd', False)};
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = {ld(t, 'keys', 'od', 'd', False)};
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }}
+        if (d < dim) {{
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = {ld(t, 'keys', 'oa', 'd', True)};
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = {ld(t, 'keys', 'ob', 'd', True)};
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = {ld(t, 'keys', 'oc', 'd', True)};
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = {ld(t, 'keys', 'od', 'd', True)};
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }}
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
+    }}
+
     /** One query vector × two keys, with the same arithmetic as {{@link #dot4x2{t}}}. */
     private static void dot1x2{t}(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
@@ -172,11 +284,16 @@ def bounds(t):
 def accumulate(t):
     return f'''
     private static void accumulate{t}(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {{
-        touch{t}(<<ARG:values>>, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {{
+        if (!read) {{
+            touch{t}(<<ARG:values>>, vOff, 0, n, dimV);
+        }}
         int x = 0;
         for (; x + 4 <= nq; x += 4) {{
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {{
+                pv4x4{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, o, ldO, alpha);
+            }}
             for (; c + 2 * L <= dimV; c += 2 * L) {{
                 pv4x2{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, o, ldO, alpha);
             }}
@@ -201,16 +318,135 @@ def accumulate(t):
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touch{t}(MemorySegment values, long[] vOff, int from, int to, int dimV) {{
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {{
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {{
-                t = t.add({ld(t, 'values', 'off', 'c')});
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRows{t}(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                                   int n) {{
+        int step = {LINEEL[t]};
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        {RAWV[t]} t0 = {RAWZ[t]};
+        {RAWV[t]} t1 = t0;
+        {RAWV[t]} t2 = t0;
+        {RAWV[t]} t3 = t0;
+        for (int j = 0; j < n; j++) {{
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {{
+                t0 = t0.add({raw(t, 'keys', 'ko', 'c')});
+                t1 = t1.add({raw(t, 'keys', 'ko', 'c + step')});
+            }}
+            for (; c <= lastK; c += step) {{
+                t0 = t0.add({raw(t, 'keys', 'ko', 'c')});
+            }}
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {{
+                t2 = t2.add({raw(t, 'values', 'vo', 'c')});
+                t3 = t3.add({raw(t, 'values', 'vo', 'c + step')});
+            }}
+            for (; c <= lastV; c += step) {{
+                t2 = t2.add({raw(t, 'values', 'vo', 'c')});
             }}
         }}
-        t.intoArray(SINK.get(), 0);
+        {SINKA[t]} sink = {SINKG[t]};
+        {sink(t, 't0.add(t1).add(t2.add(t3))')};
+    }}
+
+    private static void touch{t}(MemorySegment values, long[] vOff, int from, int to, int dimV) {{
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = {LINEEL[t]};
+        int last = dimV - L;
+        {RAWV[t]} t0 = {RAWZ[t]};
+        {RAWV[t]} t1 = t0;
+        {RAWV[t]} t2 = t0;
+        {RAWV[t]} t3 = t0;
+        for (int j = from; j < to; j++) {{
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {{
+                t0 = t0.add({raw(t, 'values', 'off', 'c')});
+                t1 = t1.add({raw(t, 'values', 'off', 'c + step')});
+                t2 = t2.add({raw(t, 'values', 'off', 'c + 2 * step')});
+                t3 = t3.add({raw(t, 'values', 'off', 'c + 3 * step')});
+            }}
+            for (; c <= last; c += step) {{
+                t0 = t0.add({raw(t, 'values', 'off', 'c')});
+            }}
+        }}
+        {SINKA[t]} sink = {SINKG[t]};
+        {sink(t, 't0.add(t1).add(t2.add(t3))')};
+    }}
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {{
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
+            FloatVector v0 = {ld(t, 'values', 'off', 'c')};
+            FloatVector v1 = {ld(t, 'values', 'off', 'c + 1 * L')};
+            FloatVector v2 = {ld(t, 'values', 'off', 'c + 2 * L')};
+            FloatVector v3 = {ld(t, 'values', 'off', 'c + 3 * L')};
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }}
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }}
 
     private static void pv4x2{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,

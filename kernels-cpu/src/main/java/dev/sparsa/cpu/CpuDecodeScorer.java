@@ -89,7 +89,7 @@ final class CpuDecodeScorer implements DecodeScorer {
             }
             rows.offsets(b, g, pos, n, kOff, vOff);
             // the keys stand in for the values: a selection reads no values
-            math.scores(v, ldQ, nq, dim, rows.keys, kOff, rows.keys, kOff, dim, rows.dtype, n, s, block);
+            math.scores(v, ldQ, nq, dim, rows.keys, kOff, rows.keys, kOff, dim, rows.dtype, n, s, block, false);
             maxOverVectors(s, block, nq, n, out, k0 - from);
         }
     }

@@ -25,10 +25,20 @@ public interface DecodeMath {
     /**
      * {@code s[x][j] = Σ_d q[x][d]·key_j[d]} for {@code x < nq}, {@code j < n}. The value rows of the
      * same keys ({@code dimV} values at {@code vOff[j]}) are given so that an implementation may read
-     * them ahead of {@link #accumulate}; they do not enter the scores.
+     * them ahead of {@link #accumulate}; they do not enter the scores. {@code read}: the caller read
+     * these rows through {@link #readRows}, so the implementation does not read them ahead again.
      */
     void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, MemorySegment values, long[] vOff,
-                int dimV, DType dtype, int n, float[] s, int ldS);
+                int dimV, DType dtype, int n, float[] s, int ldS, boolean read);
+
+    /**
+     * Reads the {@code n} key rows ({@code dim} values at {@code kOff[j]}) and value rows ({@code dimV}
+     * values at {@code vOff[j]}) once, key and value row of each key in turn, so that they are cached
+     * for the arithmetic that follows; changes no result. Where a caller did this, it passes {@code
+     * read} to {@link #scores} and {@link #accumulate}, which then do not read the rows ahead themselves.
+     */
+    void readRows(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV, DType dtype,
+                  int n);
 
     /**
      * {@code out[x][i] = Σ_c max(q[x][c]·min_i[c], q[x][c]·max_i[c])} for pages {@code i < n} whose min
@@ -44,7 +54,10 @@ public interface DecodeMath {
      */
     void softmax(float[] s, int ldS, int nq, int n, float[] m, float[] l, float[] alpha);
 
-    /** {@code o[x][c] = alpha[x]·o[x][c] + Σ_{j<n} p[x][j]·value_j[c]} for {@code x < nq}, {@code c < dimV}. */
+    /**
+     * {@code o[x][c] = alpha[x]·o[x][c] + Σ_{j<n} p[x][j]·value_j[c]} for {@code x < nq}, {@code c < dimV};
+     * {@code read} as for {@link #scores}.
+     */
     void accumulate(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, DType dtype, int dimV,
-                    float[] o, int ldO, float[] alpha);
+                    float[] o, int ldO, float[] alpha, boolean read);
 }

@@ -17,8 +17,15 @@ final class DecodeScratch {
     float[] l = new float[0];
     float[] alpha = new float[0];
     float[] row = new float[0];
-    final int[] pos = new int[BLOCK];
-    final int[] delta = new int[BLOCK];
+    /** Keys read ahead at once: {@code RUN / BLOCK} blocks, key and value rows in turn. */
+    static final int RUN = 4 * BLOCK;
+
+    /** Positions, band limits and row offsets of a run of keys. */
+    final int[] pos = new int[RUN];
+    final int[] delta = new int[RUN];
+    final long[] runK = new long[RUN];
+    final long[] runV = new long[RUN];
+    /** Row offsets of the block being computed. */
     final long[] kOff = new long[BLOCK];
     final long[] vOff = new long[BLOCK];
     /** f16 rows widened to f32, and the segments over them. */

@@ -20,7 +20,7 @@ final class ScalarDecodeMath implements DecodeMath {
 
     @Override
     public void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, MemorySegment values,
-                       long[] vOff, int dimV, DType dtype, int n, float[] s, int ldS) {
+                       long[] vOff, int dimV, DType dtype, int n, float[] s, int ldS, boolean read) {
         for (int j = 0; j < n; j++) {
             long off = kOff[j];
             for (int x = 0; x < nq; x++) {
@@ -31,6 +31,12 @@ final class ScalarDecodeMath implements DecodeMath {
                 s[x * ldS + j] = acc;
             }
         }
+    }
+
+    @Override
+    public void readRows(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                         DType dtype, int n) {
+        // plain loops gain nothing from reading ahead
     }
 
     @Override
@@ -72,7 +78,7 @@ final class ScalarDecodeMath implements DecodeMath {
 
     @Override
     public void accumulate(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, DType dtype, int dimV,
-                           float[] o, int ldO, float[] alpha) {
+                           float[] o, int ldO, float[] alpha, boolean read) {
         for (int x = 0; x < nq; x++) {
             int oo = x * ldO;
             float a = alpha[x];

@@ -22,13 +22,19 @@ import jdk.incubator.vector.VectorSpecies;
  * the species {@link PanamaTileMath} chose; its constructor declines (throws {@link
  * UnsupportedOperationException}) where that species cannot run these kernels.
  *
- * <p>Q·Kᵀ with keys along the lanes: for a pair of keys and four query vectors, eight accumulators
- * run over the head dimension (channels along the lanes); each key's accumulator is folded with its
+ * <p>Q·Kᵀ with keys along the lanes: for four keys and four query vectors (each vector loaded once
+ * for the four keys), sixteen accumulators run over the head dimension (channels along the lanes);
+ * each key's accumulator is folded with its
  * neighbour's (lanes added to their swapped partners, the two results interleaved by a blend), and
  * the folds of {@code L} keys are folded again, level by level ({@link #fold}), until one vector
  * holds the {@code L} keys' scores in key order. The folding tree is fixed, so a score's arithmetic never depends on which keys share
  * its vector, and no lane reduction of unspecified order is used. P·V broadcasts a probability per
- * key into four query vectors × two column vectors of accumulators.
+ * key and query vector once for four column vectors of accumulators (four query vectors × four
+ * column vectors), each value vector loaded (and widened) once for the four query vectors. The
+ * caller reads a run of key and value rows ahead ({@link #readRows}: the key row and the value row
+ * of each key in turn, one load per 64-byte line, not widened) before the arithmetic of its blocks,
+ * so that the hardware prefetcher sees two long sequential streams and the arithmetic runs on cached
+ * lines; without that, each block's rows are read ahead at the start of its scores and P·V passes.
  *
  * <p>Every kernel exists for f32 rows and for bf16 rows (widened in registers by a shift), read from a
  * native segment or from the Java array behind a heap segment (array loads skip the segment's
@@ -62,6 +68,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     /** Floats per 64-byte line (the touch passes read one vector per line). */
     private static final int LINE = Math.max(L, 16);
     private static final ThreadLocal<float[]> SINK = ThreadLocal.withInitial(() -> new float[L]);
+    private static final ThreadLocal<short[]> SINK16 = ThreadLocal.withInitial(() -> new short[S.length()]);
     private static final ThreadLocal<float[]> WORK = ThreadLocal.withInitial(() -> new float[4 * HALF + L]);
 
     /**
@@ -100,21 +107,21 @@ public final class PanamaDecodeMath implements DecodeMath {
 
     @Override
     public void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, MemorySegment values,
-                       long[] vOff, int dimV, DType dtype, int n, float[] s, int ldS) {
+                       long[] vOff, int dimV, DType dtype, int n, float[] s, int ldS, boolean read) {
         Object heap = keys.heapBase().orElse(null);
         Object vHeap = values.heapBase().orElse(null);
         if (dtype == DType.BF16) {
             if (heap instanceof short[] a && vHeap instanceof short[] va) {
                 scoresBf16A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 1), kOff, va, (int) (values.address() >>> 1),
-                        vOff, dimV, n, s, ldS);
+                        vOff, dimV, n, s, ldS, read);
             } else {
-                scoresBf16(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS);
+                scoresBf16(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS, read);
             }
         } else if (heap instanceof float[] a && vHeap instanceof float[] va) {
             scoresF32A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 2), kOff, va, (int) (values.address() >>> 2), vOff,
-                    dimV, n, s, ldS);
+                    dimV, n, s, ldS, read);
         } else {
-            scoresF32(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS);
+            scoresF32(q, ldQ, nq, dim, keys, kOff, values, vOff, dimV, n, s, ldS, read);
         }
     }
 
@@ -136,19 +143,37 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     @Override
+    public void readRows(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                         DType dtype, int n) {
+        Object heap = keys.heapBase().orElse(null);
+        Object vHeap = values.heapBase().orElse(null);
+        if (dtype == DType.BF16) {
+            if (heap instanceof short[] a && vHeap instanceof short[] va) {
+                readRowsBf16A(a, (int) (keys.address() >>> 1), kOff, dim, va, (int) (values.address() >>> 1), vOff, dimV, n);
+            } else {
+                readRowsBf16(keys, kOff, dim, values, vOff, dimV, n);
+            }
+        } else if (heap instanceof float[] a && vHeap instanceof float[] va) {
+            readRowsF32A(a, (int) (keys.address() >>> 2), kOff, dim, va, (int) (values.address() >>> 2), vOff, dimV, n);
+        } else {
+            readRowsF32(keys, kOff, dim, values, vOff, dimV, n);
+        }
+    }
+
+    @Override
     public void accumulate(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, DType dtype, int dimV,
-                           float[] o, int ldO, float[] alpha) {
+                           float[] o, int ldO, float[] alpha, boolean read) {
         Object heap = values.heapBase().orElse(null);
         if (dtype == DType.BF16) {
             if (heap instanceof short[] a) {
-                accumulateBf16A(p, ldS, nq, n, a, (int) (values.address() >>> 1), vOff, dimV, o, ldO, alpha);
+                accumulateBf16A(p, ldS, nq, n, a, (int) (values.address() >>> 1), vOff, dimV, o, ldO, alpha, read);
             } else {
-                accumulateBf16(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha);
+                accumulateBf16(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha, read);
             }
         } else if (heap instanceof float[] a) {
-            accumulateF32A(p, ldS, nq, n, a, (int) (values.address() >>> 2), vOff, dimV, o, ldO, alpha);
+            accumulateF32A(p, ldS, nq, n, a, (int) (values.address() >>> 2), vOff, dimV, o, ldO, alpha, read);
         } else {
-            accumulateF32(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha);
+            accumulateF32(p, ldS, nq, n, values, vOff, dimV, o, ldO, alpha, read);
         }
     }
 
@@ -247,21 +272,25 @@ public final class PanamaDecodeMath implements DecodeMath {
     // ---------------------------------------------------------------- f32 rows in a segment
 
     private static void scoresF32(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touchF32(keys, kOff, 0, n, dim);
+        if (!read) {
+            touchF32(keys, kOff, 0, n, dim);
+        }
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                for (int kp = 0; kp < L; kp += 2) {
+                for (int kp = 0; kp < L; kp += 4) {
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2F32(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4F32(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -331,6 +360,95 @@ public final class PanamaDecodeMath implements DecodeMath {
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {@code work} as two key pairs: the same arithmetic per key as
+     * {@link #dot4x2F32}.
+     */
+    private static void dot4x4F32(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE);
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE);
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = FloatVector.fromMemorySegment(F, keys, oc + 4L * (d), LE);
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = FloatVector.fromMemorySegment(F, keys, od + 4L * (d), LE);
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        if (d < dim) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE, fm);
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE, fm);
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = FloatVector.fromMemorySegment(F, keys, oc + 4L * (d), LE, fm);
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = FloatVector.fromMemorySegment(F, keys, od + 4L * (d), LE, fm);
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
+    }
+
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32}. */
     private static void dot1x2F32(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
@@ -388,11 +506,16 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void accumulateF32(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {
-        touchF32(values, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {
+        if (!read) {
+            touchF32(values, vOff, 0, n, dimV);
+        }
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4F32(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
             for (; c + 2 * L <= dimV; c += 2 * L) {
                 pv4x2F32(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
             }
@@ -417,16 +540,135 @@ public final class PanamaDecodeMath implements DecodeMath {
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchF32(MemorySegment values, long[] vOff, int from, int to, int dimV) {
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {
-                t = t.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsF32(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                                   int n) {
+        int step = LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c), LE));
+                t1 = t1.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c + step), LE));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c), LE));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c), LE));
+                t3 = t3.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c + step), LE));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c), LE));
             }
         }
-        t.intoArray(SINK.get(), 0);
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    private static void touchF32(MemorySegment values, long[] vOff, int from, int to, int dimV) {
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = LINE;
+        int last = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = from; j < to; j++) {
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
+                t1 = t1.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c + step), LE));
+                t2 = t2.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c + 2 * step), LE));
+                t3 = t3.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c + 3 * step), LE));
+            }
+            for (; c <= last; c += step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
+            }
+        }
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v0 = FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + 1 * L), LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + 2 * L), LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + 3 * L), LE);
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }
 
     private static void pv4x2F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
@@ -537,21 +779,25 @@ public final class PanamaDecodeMath implements DecodeMath {
     // ---------------------------------------------------------------- bf16 rows in a segment
 
     private static void scoresBf16(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS) {
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touchBf16(keys, kOff, 0, n, dim);
+        if (!read) {
+            touchBf16(keys, kOff, 0, n, dim);
+        }
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                for (int kp = 0; kp < L; kp += 2) {
+                for (int kp = 0; kp < L; kp += 4) {
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2Bf16(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4Bf16(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -621,6 +867,95 @@ public final class PanamaDecodeMath implements DecodeMath {
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {@code work} as two key pairs: the same arithmetic per key as
+     * {@link #dot4x2Bf16}.
+     */
+    private static void dot4x4Bf16(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = ((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = ((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = ((IntVector) ShortVector.fromMemorySegment(S, keys, oc + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = ((IntVector) ShortVector.fromMemorySegment(S, keys, od + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        if (d < dim) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = ((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = ((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = ((IntVector) ShortVector.fromMemorySegment(S, keys, oc + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = ((IntVector) ShortVector.fromMemorySegment(S, keys, od + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
+    }
+
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16}. */
     private static void dot1x2Bf16(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
@@ -678,11 +1013,16 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void accumulateBf16(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {
-        touchBf16(values, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {
+        if (!read) {
+            touchBf16(values, vOff, 0, n, dimV);
+        }
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4Bf16(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
             for (; c + 2 * L <= dimV; c += 2 * L) {
                 pv4x2Bf16(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
             }
@@ -707,16 +1047,135 @@ public final class PanamaDecodeMath implements DecodeMath {
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchBf16(MemorySegment values, long[] vOff, int from, int to, int dimV) {
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {
-                t = t.add(((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsBf16(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                                   int n) {
+        int step = 2 * LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c), LE));
+                t1 = t1.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c + step), LE));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c), LE));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c), LE));
+                t3 = t3.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c + step), LE));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c), LE));
             }
         }
-        t.intoArray(SINK.get(), 0);
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    private static void touchBf16(MemorySegment values, long[] vOff, int from, int to, int dimV) {
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = 2 * LINE;
+        int last = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = from; j < to; j++) {
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE));
+                t1 = t1.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c + step), LE));
+                t2 = t2.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c + 2 * step), LE));
+                t3 = t3.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c + 3 * step), LE));
+            }
+            for (; c <= last; c += step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE));
+            }
+        }
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + 1 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + 2 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v3 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + 3 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }
 
     private static void pv4x2Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
@@ -827,21 +1286,25 @@ public final class PanamaDecodeMath implements DecodeMath {
     // ---------------------------------------------------------------- f32 rows in a float[]
 
     private static void scoresF32A(float[] q, int ldQ, int nq, int dim, float[] keys, int keysBase, long[] kOff,
-                                 float[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS) {
+                                 float[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touchF32A(keys, keysBase, kOff, 0, n, dim);
+        if (!read) {
+            touchF32A(keys, keysBase, kOff, 0, n, dim);
+        }
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                for (int kp = 0; kp < L; kp += 2) {
+                for (int kp = 0; kp < L; kp += 4) {
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2F32A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4F32A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -911,6 +1374,95 @@ public final class PanamaDecodeMath implements DecodeMath {
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {@code work} as two key pairs: the same arithmetic per key as
+     * {@link #dot4x2F32A}.
+     */
+    private static void dot4x4F32A(float[] q, int q0, int ldQ, int dFull, int dim, float[] keys, int keysBase, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = FloatVector.fromArray(F, keys, keysBase + (int) (oa >>> 2) + (d));
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = FloatVector.fromArray(F, keys, keysBase + (int) (ob >>> 2) + (d));
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = FloatVector.fromArray(F, keys, keysBase + (int) (oc >>> 2) + (d));
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = FloatVector.fromArray(F, keys, keysBase + (int) (od >>> 2) + (d));
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        if (d < dim) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = FloatVector.fromArray(F, keys, keysBase + (int) (oa >>> 2) + (d), fm);
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = FloatVector.fromArray(F, keys, keysBase + (int) (ob >>> 2) + (d), fm);
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = FloatVector.fromArray(F, keys, keysBase + (int) (oc >>> 2) + (d), fm);
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = FloatVector.fromArray(F, keys, keysBase + (int) (od >>> 2) + (d), fm);
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
+    }
+
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32A}. */
     private static void dot1x2F32A(float[] q, int q0, int dFull, int dim, float[] keys, int keysBase, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
@@ -968,11 +1520,16 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void accumulateF32A(float[] p, int ldS, int nq, int n, float[] values, int valuesBase, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {
-        touchF32A(values, valuesBase, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {
+        if (!read) {
+            touchF32A(values, valuesBase, vOff, 0, n, dimV);
+        }
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4F32A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
+            }
             for (; c + 2 * L <= dimV; c += 2 * L) {
                 pv4x2F32A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
             }
@@ -997,16 +1554,135 @@ public final class PanamaDecodeMath implements DecodeMath {
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchF32A(float[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {
-                t = t.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsF32A(float[] keys, int keysBase, long[] kOff, int dim, float[] values, int valuesBase, long[] vOff, int dimV,
+                                   int n) {
+        int step = LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c)));
+                t1 = t1.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c + step)));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c)));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c)));
+                t3 = t3.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c + step)));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c)));
             }
         }
-        t.intoArray(SINK.get(), 0);
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    private static void touchF32A(float[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = LINE;
+        int last = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = from; j < to; j++) {
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {
+                t0 = t0.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
+                t1 = t1.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + step)));
+                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 2 * step)));
+                t3 = t3.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 3 * step)));
+            }
+            for (; c <= last; c += step) {
+                t0 = t0.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
+            }
+        }
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v0 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c));
+            FloatVector v1 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 1 * L));
+            FloatVector v2 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 2 * L));
+            FloatVector v3 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 3 * L));
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }
 
     private static void pv4x2F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, float[] o,
@@ -1117,21 +1793,25 @@ public final class PanamaDecodeMath implements DecodeMath {
     // ---------------------------------------------------------------- bf16 rows in a short[]
 
     private static void scoresBf16A(float[] q, int ldQ, int nq, int dim, short[] keys, int keysBase, long[] kOff,
-                                 short[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS) {
+                                 short[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
-        touchBf16A(keys, keysBase, kOff, 0, n, dim);
+        if (!read) {
+            touchBf16A(keys, keysBase, kOff, 0, n, dim);
+        }
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                for (int kp = 0; kp < L; kp += 2) {
+                for (int kp = 0; kp < L; kp += 4) {
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot4x2Bf16A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, fm, sm, work, (kp >> 1) * L);
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
+                    dot4x4Bf16A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
@@ -1201,6 +1881,95 @@ public final class PanamaDecodeMath implements DecodeMath {
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
+    /**
+     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
+     * four keys), folded pairwise into {@code work} as two key pairs: the same arithmetic per key as
+     * {@link #dot4x2Bf16A}.
+     */
+    private static void dot4x4Bf16A(float[] q, int q0, int ldQ, int dFull, int dim, short[] keys, int keysBase, long oa, long ob,
+                                 long oc, long od, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oa >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (ob >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oc >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (od >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        if (d < dim) {
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            FloatVector ka = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oa >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a0 = v0.fma(ka, a0);
+            a1 = v1.fma(ka, a1);
+            a2 = v2.fma(ka, a2);
+            a3 = v3.fma(ka, a3);
+            FloatVector kb = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (ob >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0 = v0.fma(kb, b0);
+            b1 = v1.fma(kb, b1);
+            b2 = v2.fma(kb, b2);
+            b3 = v3.fma(kb, b3);
+            FloatVector kc = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oc >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            c0 = v0.fma(kc, c0);
+            c1 = v1.fma(kc, c1);
+            c2 = v2.fma(kc, c2);
+            c3 = v3.fma(kc, c3);
+            FloatVector kd = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (od >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            d0 = v0.fma(kd, d0);
+            d1 = v1.fma(kd, d1);
+            d2 = v2.fma(kd, d2);
+            d3 = v3.fma(kd, d3);
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
+    }
+
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16A}. */
     private static void dot1x2Bf16A(float[] q, int q0, int dFull, int dim, short[] keys, int keysBase, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
@@ -1258,11 +2027,16 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void accumulateBf16A(float[] p, int ldS, int nq, int n, short[] values, int valuesBase, long[] vOff, int dimV,
-                                     float[] o, int ldO, float[] alpha) {
-        touchBf16A(values, valuesBase, vOff, 0, n, dimV);
+                                     float[] o, int ldO, float[] alpha, boolean read) {
+        if (!read) {
+            touchBf16A(values, valuesBase, vOff, 0, n, dimV);
+        }
         int x = 0;
         for (; x + 4 <= nq; x += 4) {
             int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
+            }
             for (; c + 2 * L <= dimV; c += 2 * L) {
                 pv4x2Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
             }
@@ -1287,16 +2061,135 @@ public final class PanamaDecodeMath implements DecodeMath {
      * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
      * the arithmetic of earlier rows runs on cached lines.
      */
-    private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
-        int dFull = dimV - dimV % L;
-        FloatVector t = FloatVector.zero(F);
-        for (int j = from; j < to; j++) {
-            long off = vOff[j];
-            for (int c = 0; c < dFull; c += LINE) {
-                t = t.add(((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats());
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsBf16A(short[] keys, int keysBase, long[] kOff, int dim, short[] values, int valuesBase, long[] vOff, int dimV,
+                                   int n) {
+        int step = 2 * LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c)));
+                t1 = t1.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c + step)));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c)));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c)));
+                t3 = t3.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c + step)));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c)));
             }
         }
-        t.intoArray(SINK.get(), 0);
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
+        // four sums, so that no chain of additions paces the loads; one load per line, not widened
+        int step = 2 * LINE;
+        int last = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = from; j < to; j++) {
+            long off = vOff[j];
+            int c = 0;
+            for (; c + 3 * step <= last; c += 4 * step) {
+                t0 = t0.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)));
+                t1 = t1.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + step)));
+                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 2 * step)));
+                t3 = t3.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 3 * step)));
+            }
+            for (; c <= last; c += step) {
+                t0 = t0.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)));
+            }
+        }
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
+    /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
+    private static void pv4x4Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
+        int o0 = x * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
+        int p0 = x * ldS;
+        int p1 = p0 + ldS;
+        int p2 = p1 + ldS;
+        int p3 = p2 + ldS;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
+            FloatVector v0 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 1 * L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v2 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 2 * L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v3 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 3 * L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+            c00 = w0.fma(v0, c00);
+            c01 = w0.fma(v1, c01);
+            c02 = w0.fma(v2, c02);
+            c03 = w0.fma(v3, c03);
+            FloatVector w1 = FloatVector.broadcast(F, p[p1 + j]);
+            c10 = w1.fma(v0, c10);
+            c11 = w1.fma(v1, c11);
+            c12 = w1.fma(v2, c12);
+            c13 = w1.fma(v3, c13);
+            FloatVector w2 = FloatVector.broadcast(F, p[p2 + j]);
+            c20 = w2.fma(v0, c20);
+            c21 = w2.fma(v1, c21);
+            c22 = w2.fma(v2, c22);
+            c23 = w2.fma(v3, c23);
+            FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+            c30 = w3.fma(v0, c30);
+            c31 = w3.fma(v1, c31);
+            c32 = w3.fma(v2, c32);
+            c33 = w3.fma(v3, c33);
+        }
+        c00.intoArray(o, o0);
+        c01.intoArray(o, o0 + 1 * L);
+        c02.intoArray(o, o0 + 2 * L);
+        c03.intoArray(o, o0 + 3 * L);
+        c10.intoArray(o, o1);
+        c11.intoArray(o, o1 + 1 * L);
+        c12.intoArray(o, o1 + 2 * L);
+        c13.intoArray(o, o1 + 3 * L);
+        c20.intoArray(o, o2);
+        c21.intoArray(o, o2 + 1 * L);
+        c22.intoArray(o, o2 + 2 * L);
+        c23.intoArray(o, o2 + 3 * L);
+        c30.intoArray(o, o3);
+        c31.intoArray(o, o3 + 1 * L);
+        c32.intoArray(o, o3 + 2 * L);
+        c33.intoArray(o, o3 + 3 * L);
     }
 
     private static void pv4x2Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, float[] o,
