@@ -161,10 +161,7 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
             panels.dots(qs[j], r0, rows, most, dots, stride, counts);
             for (int i = 0; i < rows; i++) {
                 float wj = w[(r0 + i) * heads + j];
-                int base = i * stride;
-                for (int s = 0; s < counts[i]; s++) {
-                    score[base + s] = Math.fma(wj, Math.max(0f, dots[base + s]), score[base + s]);
-                }
+                Vectors.addWeightedRelu(wj, dots, score, i * stride, counts[i]);
             }
         }
         for (int i = 0; i < rows; i++) {

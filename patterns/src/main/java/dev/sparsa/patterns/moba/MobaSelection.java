@@ -108,7 +108,7 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
                 int own = ownBlock(ctx, r, nb);
                 int candidates = ctx.causal() ? own + 1 : nb;
                 scores[i * stride + own] = Float.POSITIVE_INFINITY;
-                out[r] = few.top(scores, i * stride, candidates, topK);
+                out[r] = few.top(scores, i * stride, candidates, topK, few.nextGuess()); // the previous row's k-th: a guess
             }
         }
         return out;

@@ -174,7 +174,7 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
                     }
                     score[own] = groupQ.length; // 1 per head
                 }
-                out[r] = few.top(score, 0, candidates, blockCount);
+                out[r] = few.top(score, 0, candidates, blockCount, few.nextGuess()); // the previous row's k-th: a guess
             }
         }
         return out;

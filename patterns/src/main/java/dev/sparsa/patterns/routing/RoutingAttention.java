@@ -6,7 +6,6 @@ import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
-import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
@@ -106,21 +105,43 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         Workers.current().forTensors(q, k).forEach(kvSlices, i -> {
             int b = i / s.kvHeads();
             int g = i % s.kvHeads();
-            float[] unitKeys = SphericalKMeans.normalizeRows(Vectors.rows(k, b, g), ctx.keyLength(), d);
+            // the unit keys, read, scaled and packed in one pass (k-means also sums them, so it gets them flat too)
+            int nk = ctx.keyLength();
+            float[] unitKeys = centroids == null ? new float[nk * d] : null;
+            KeyPanels packed = KeyPanels.of(nk, d, (first, count, dst) -> {
+                for (int j = 0; j < count; j++) {
+                    k.readRow(b, g, first + j, dst, j * d);
+                }
+                SphericalKMeans.normalizeInPlace(dst, count, d);
+                if (unitKeys != null) {
+                    System.arraycopy(dst, 0, unitKeys, first * d, count * d);
+                }
+            }, null);
             means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
-                    : SphericalKMeans.fit(unitKeys, ctx.keyLength(), d, clusters, iterations, seed);
-            kMembers[i] = members(unitKeys, ctx.keyLength(), d, means[i]);
+                    : SphericalKMeans.fit(unitKeys, packed, d, clusters, iterations, seed);
+            kMembers[i] = members(packed, means[i]);
         });
         return Plans.perSliceParallel(ctx, (b, h) -> {
             int i = b * s.kvHeads() + s.kvHeadOf(h);
-            float[] unitQ = SphericalKMeans.normalizeRows(Vectors.rows(q, b, h), ctx.queryLength(), d);
-            return layout(ctx, members(unitQ, ctx.queryLength(), d, means[i]), kMembers[i]);
+            KeyPanels unitQ = KeyPanels.of(ctx.queryLength(), d, (first, count, dst) -> {
+                for (int j = 0; j < count; j++) {
+                    q.readRow(b, h, first + j, dst, j * d);
+                }
+                SphericalKMeans.normalizeInPlace(dst, count, d);
+            }, null);
+            return layout(ctx, members(unitQ, means[i]), kMembers[i]);
         }, name(), q, k);
     }
 
     /** Per cluster, the {@code window} rows of {@code unit} ({@code [n · d]}) of largest dot product with its centroid, ascending. */
     public int[][] members(float[] unit, int n, int d, float[] means) {
-        float[] sim = SphericalKMeans.similarities(KeyPanels.of(unit, n, d), means, clusters);
+        return members(KeyPanels.of(unit, n, d), means);
+    }
+
+    /** {@link #members(float[], int, int, float[])} of rows already packed. */
+    private int[][] members(KeyPanels rows, float[] means) {
+        int n = rows.size();
+        float[] sim = SphericalKMeans.similarities(rows, means, clusters);
         int stride = KeyPanels.paddedLength(n);
         int[][] out = new int[clusters][];
         for (int c = 0; c < clusters; c++) {
@@ -138,8 +159,25 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                 count[r]++;
             }
         }
-        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int tileRows = ctx.geometry().tileRows();
+        // a hint of the layout's size (the tiles of single-cluster queries and their keys), so that
+        // its lists are not regrown
+        long tiles = 0;
+        long keys = 0;
+        int multi = 0;
+        for (int c = 0; c < qMembers.length; c++) {
+            int singles = 0;
+            for (int r : qMembers[c]) {
+                singles += count[r] == 1 ? 1 : 0;
+                multi += count[r] > 1 ? 1 : 0;
+            }
+            long t = (singles + tileRows - 1) / tileRows;
+            tiles += t;
+            keys += t * kMembers[c].length;
+        }
+        tiles += (multi + tileRows - 1) / tileRows;
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
+                .reserve((int) Math.min(tiles, 1 << 24), (int) Math.min(keys, Integer.MAX_VALUE - 8), 0);
         int[] rows = new int[tileRows];
         for (int c = 0; c < qMembers.length; c++) {
             int n = 0;

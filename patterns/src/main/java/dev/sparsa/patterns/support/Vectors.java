@@ -116,6 +116,15 @@ public final class Vectors {
         return SCANS.maxSkippingNaN(a, from, n);
     }
 
+    /**
+     * {@code acc[at + i] = Math.fma(w, Math.max(0, dots[at + i]), acc[at + i])} for {@code i < n}: a
+     * weighted ReLU added to a running sum, element by element (so bitwise the same in either
+     * implementation).
+     */
+    public static void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
+        SCANS.addWeightedRelu(w, dots, acc, at, n);
+    }
+
     /** The smallest and largest of some floats that are not NaN, and how many are not NaN. */
     public record Range(float min, float max, int count) {
     }

@@ -112,7 +112,8 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
                 }
             }
         }
-        float[] kr = Arrays.copyOf(k, kGroups * width); // key group j is keys [j·S, j·S + S) back to back
+        // key group j is keys [j·S, j·S + S) back to back: the flat keys, zero-padded to whole groups
+        float[] kr = (long) kGroups * stride == nk ? k : Arrays.copyOf(k, kGroups * width);
         KeyPanels panels = KeyPanels.of(kr, kGroups, width);
         int padded = KeyPanels.paddedLength(kGroups);
         // query blocks are scored in passes of whole blocks, so that each key panel (S·d channels,
@@ -152,8 +153,13 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
                     sum += p[j];
                 }
                 double[] m = mass[i / perBlock];
-                for (int j = 0; j < n; j++) {
-                    m[j / perBlock] += p[j] / sum;
+                for (int j0 = 0, jb = 0; j0 < n; j0 += perBlock, jb++) { // block by block: the same sums, no division per group
+                    int j1 = Math.min(n, j0 + perBlock);
+                    double acc = m[jb];
+                    for (int j = j0; j < j1; j++) {
+                        acc += p[j] / sum;
+                    }
+                    m[jb] = acc;
                 }
             }
             for (int bi = 0; bi < nBlocks; bi++) {
