@@ -102,35 +102,57 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         int kvSlices = s.batch() * s.kvHeads();
         float[][] means = new float[kvSlices][];
         int[][][] kMembers = new int[kvSlices][][];
-        Workers.current().forTensors(q, k).forEach(kvSlices, i -> {
-            int b = i / s.kvHeads();
-            int g = i % s.kvHeads();
-            // the unit keys, read, scaled and packed in one pass (k-means also sums them, so it gets them flat too)
-            int nk = ctx.keyLength();
-            float[] unitKeys = centroids == null ? new float[nk * d] : null;
-            KeyPanels packed = KeyPanels.of(nk, d, (first, count, dst) -> {
-                for (int j = 0; j < count; j++) {
-                    k.readRow(b, g, first + j, dst, j * d);
-                }
-                SphericalKMeans.normalizeInPlace(dst, count, d);
-                if (unitKeys != null) {
-                    System.arraycopy(dst, 0, unitKeys, first * d, count * d);
-                }
-            }, null);
-            means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
-                    : SphericalKMeans.fit(unitKeys, packed, d, clusters, iterations, seed);
-            kMembers[i] = members(packed, means[i]);
+        int nk = ctx.keyLength();
+        int nq = ctx.queryLength();
+        Workers pool = Workers.current().forTensors(q, k);
+        // KV heads dealt round-robin to the planning workers; each reuses its arrays from one head to the next
+        int kvWorkers = Math.max(1, Math.min(kvSlices, pool.parallelism()));
+        pool.forEach(kvWorkers, w -> {
+            float[] panels = null;
+            float[] unitKeys = centroids == null ? new float[nk * d] : null; // k-means also sums the unit keys
+            for (int i = w; i < kvSlices; i += kvWorkers) {
+                int b = i / s.kvHeads();
+                int g = i % s.kvHeads();
+                // the unit keys, read, scaled and packed in one pass
+                KeyPanels packed = KeyPanels.of(nk, d, (first, count, dst) -> {
+                    for (int j = 0; j < count; j++) {
+                        k.readRow(b, g, first + j, dst, j * d);
+                    }
+                    SphericalKMeans.normalizeInPlace(dst, count, d);
+                    if (unitKeys != null) {
+                        System.arraycopy(dst, 0, unitKeys, first * d, count * d);
+                    }
+                }, panels);
+                panels = packed.array();
+                means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
+                        : SphericalKMeans.fit(unitKeys, packed, d, clusters, iterations, seed);
+                kMembers[i] = members(packed, means[i]);
+            }
         });
-        return Plans.perSliceParallel(ctx, (b, h) -> {
-            int i = b * s.kvHeads() + s.kvHeadOf(h);
-            KeyPanels unitQ = KeyPanels.of(ctx.queryLength(), d, (first, count, dst) -> {
-                for (int j = 0; j < count; j++) {
-                    q.readRow(b, h, first + j, dst, j * d);
-                }
-                SphericalKMeans.normalizeInPlace(dst, count, d);
-            }, null);
-            return layout(ctx, members(unitQ, means[i]), kMembers[i]);
-        }, name(), q, k);
+        int slices = s.batch() * s.qHeads();
+        HeadLayout[] layouts = new HeadLayout[slices];
+        int qWorkers = Math.max(1, Math.min(slices, pool.parallelism()));
+        pool.forEach(qWorkers, w -> {
+            float[] panels = null;
+            for (int x = w; x < slices; x += qWorkers) {
+                int b = x / s.qHeads();
+                int h = x % s.qHeads();
+                KeyPanels unitQ = KeyPanels.of(nq, d, (first, count, dst) -> {
+                    for (int j = 0; j < count; j++) {
+                        q.readRow(b, h, first + j, dst, j * d);
+                    }
+                    SphericalKMeans.normalizeInPlace(dst, count, d);
+                }, panels);
+                panels = unitQ.array();
+                layouts[x] = layout(ctx, members(unitQ, means[b * s.kvHeads() + s.kvHeadOf(h)]), kMembers[b * s.kvHeads()
+                        + s.kvHeadOf(h)]);
+            }
+        });
+        SparsePlan.Builder plan = SparsePlan.builder(ctx).describe(name());
+        for (int x = 0; x < slices; x++) {
+            plan.slice(x / s.qHeads(), x % s.qHeads(), layouts[x]);
+        }
+        return plan.build();
     }
 
     /** Per cluster, the {@code window} rows of {@code unit} ({@code [n · d]}) of largest dot product with its centroid, ascending. */

@@ -22,6 +22,20 @@ public final class Vectors {
         return out;
     }
 
+    /**
+     * {@link #rows(Tensor, int, int)} into {@code reuse} when it has room for them (a new array
+     * otherwise); returns the array written.
+     */
+    public static float[] rows(Tensor t, int batch, int head, float[] reuse) {
+        int n = t.seqLen();
+        int d = t.dim();
+        float[] out = reuse != null && reuse.length >= (long) n * d ? reuse : new float[n * d];
+        for (int s = 0; s < n; s++) {
+            t.readRow(batch, head, s, out, s * d);
+        }
+        return out;
+    }
+
     /** Rows {@code [from, to)} of (batch, head) as a flat {@code [(to − from) · dim]} f32 array. */
     public static float[] rows(Tensor t, int batch, int head, int from, int to) {
         int d = t.dim();
