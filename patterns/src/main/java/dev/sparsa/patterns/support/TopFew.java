@@ -11,7 +11,8 @@ package dev.sparsa.patterns.support;
  * scan: given a guess {@code t} at or a little below the {@code k}-th best score ({@link
  * #nextGuess()} after the previous row), a vector pass counts the scores {@code >= t}; when they are
  * at least {@code k}, every other score is below {@code k} scores and cannot be kept, so only those
- * are offered to the heap. The heap keeps {@value #SLACK} more than {@code k} (the extra ones are
+ * are ranked (with a few, by a scan per score dropped, without a heap); when they are fewer, they are
+ * all kept and the heap only picks the rest among the lower scores. The heap keeps {@value #SLACK} more than {@code k} (the extra ones are
  * dropped at the end), so that the next guess sits a little below the {@code k}-th and holds for the
  * next row more often. The result is the same with any guess or none. Not thread-safe (reuses its
  * buffers).
@@ -57,7 +58,11 @@ public final class TopFew {
             winners = new long[words];
         }
         m = 0;
-        if (n >= GUESS_FROM && guess == guess && Vectors.countAtLeast(scores, from, n, guess) >= k) {
+        int above = n >= GUESS_FROM && guess == guess ? Vectors.countAtLeast(scores, from, n, guess) : -1;
+        if (above >= k && above <= keep) {
+            return fewAbove(scores, from, n, k, guess, above);
+        }
+        if (above >= k) {
             // only the scores >= guess can be among the k best; offered from the last index down
             long[] b = bits;
             Vectors.bitsAtLeast(scores, from, n, guess, b);
@@ -71,6 +76,20 @@ public final class TopFew {
                     offer(scores, from, i, scores[from + i], keep);
                 }
             }
+        } else if (above > 0) {
+            // the guess was high: the scores >= guess are all kept, and the heap picks the best
+            // k − above of the others
+            int want = k - above;
+            int keepBelow = Math.min(n - above, want + SLACK);
+            for (int i = n - 1; i >= 0; i--) {
+                float v = scores[from + i];
+                if (v < guess) {
+                    offer(scores, from, i, v, keepBelow);
+                }
+            }
+            popTo(scores, from, want);
+            Vectors.bitsAtLeast(scores, from, n, guess, winners); // the winners' bit set was all clear
+            return collect(m + above);
         } else {
             for (int i = n - 1; i >= 0; i--) {
                 float v = scores[from + i];
@@ -79,24 +98,34 @@ public final class TopFew {
                 }
             }
         }
-        if (m > k) {
-            nextGuess = rootScore; // at or below the k-th
+        popTo(scores, from, k);
+        return collect(m);
+    }
+
+    /**
+     * Drops the worst kept until at most {@code want} remain; the next guess becomes the worst kept
+     * before (at or below the {@code want}-th best), if {@code want} were kept.
+     */
+    private void popTo(float[] scores, int from, int want) {
+        if (m >= want) {
+            nextGuess = rootScore;
         }
-        while (m > k) { // drop the worst kept beyond the budget
+        while (m > want) {
             int last = heap[--m];
             siftDown(scores, from, last, scores[from + last]);
         }
-        if (m == k && Float.isNaN(nextGuess)) {
-            nextGuess = rootScore;
-        }
+    }
+
+    /** The {@code total} winners: the heap's and any bits already set in {@code winners}, ascending; clears the bits. */
+    private int[] collect(int total) {
         int[] h = heap;
         long[] out = winners;
         for (int j = 0; j < m; j++) {
             out[h[j] >>> 6] |= 1L << h[j];
         }
-        int[] result = new int[m];
+        int[] result = new int[total];
         int c = 0;
-        for (int w = 0; c < m; w++) {
+        for (int w = 0; c < total; w++) {
             long word = out[w];
             out[w] = 0;
             while (word != 0) {
@@ -105,6 +134,48 @@ public final class TopFew {
             }
         }
         return result;
+    }
+
+    /**
+     * The k best when only {@code c} scores, {@code k <= c <= k + SLACK}, are {@code >= guess} (the
+     * usual case with a good guess): those scores' indices, ascending, less the {@code c − k} worst
+     * (lowest score, then highest index), found by a scan each; no heap.
+     */
+    private int[] fewAbove(float[] scores, int from, int n, int k, float guess, int c) {
+        int words = (n + 63) >>> 6;
+        long[] b = bits;
+        Vectors.bitsAtLeast(scores, from, n, guess, b);
+        int[] cand = heap; // heap.length >= k + SLACK >= c
+        int at = 0;
+        for (int w = 0; w < words; w++) {
+            long word = b[w];
+            b[w] = 0;
+            while (word != 0) {
+                cand[at++] = (w << 6) + Long.numberOfTrailingZeros(word);
+                word &= word - 1;
+            }
+        }
+        for (boolean first = true; ; first = false) {
+            // the worst: the lowest score, the highest index among equal ones (indices ascend)
+            int worst = 0;
+            float wv = scores[from + cand[0]];
+            for (int j = 1; j < c; j++) {
+                float v = scores[from + cand[j]];
+                if (v <= wv) {
+                    wv = v;
+                    worst = j;
+                }
+            }
+            if (first) {
+                nextGuess = wv; // the c-th best, at or below the k-th
+            }
+            if (c == k) {
+                break;
+            }
+            System.arraycopy(cand, worst + 1, cand, worst, c - worst - 1);
+            c--;
+        }
+        return java.util.Arrays.copyOf(cand, k);
     }
 
     /**
