@@ -210,10 +210,11 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
 
     /**
      * Compressed keys, the compressed scores and the per-query block top-k: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
-     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch"): fitted 0.232 at N 4096 on 2026-12-03, commit 17d89b4, where 0.38 had measured 0.61 of the estimate
+     * (docs/perf-data/2026-12-03-17d89b4-epyc2vcpu-planning-cost-calibration.txt).
      */
     @Override
     public double costPerMac() {
-        return 0.38;
+        return 0.25;
     }
 }
