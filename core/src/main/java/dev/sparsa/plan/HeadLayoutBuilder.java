@@ -95,8 +95,14 @@ public final class HeadLayoutBuilder {
             throw new IllegalArgumentException("rows: a listed tile holds 1.." + geometry.tileRows() + " rows, got "
                     + (rows == null ? "null" : rows.length));
         }
-        int[] sorted = rows.clone();
-        Arrays.sort(sorted);
+        int[] sorted = rows;
+        for (int i = 1; i < rows.length; i++) {
+            if (rows[i] <= rows[i - 1]) { // not strictly ascending (the usual case is): check a sorted copy
+                sorted = rows.clone();
+                Arrays.sort(sorted);
+                break;
+            }
+        }
         for (int i = 0; i < sorted.length; i++) {
             if (sorted[i] < 0 || sorted[i] >= queryLength) {
                 throw new IllegalArgumentException("rows: row " + sorted[i] + " outside [0, " + queryLength + ")");
@@ -145,10 +151,21 @@ public final class HeadLayoutBuilder {
         return this;
     }
 
+    /**
+     * Appends the zero weights of the gathered keys appended without weights ({@code gatherWeights}
+     * may end before {@code gatherKeys}: unweighted gathers store none until a weighted one comes).
+     */
+    private void padGatherWeights() {
+        gatherWeights.addZeros(gatherKeys.size() - gatherWeights.size());
+    }
+
     /** Builds the layout. @throws IllegalStateException if a tile is still open */
     public HeadLayout build() {
         if (open != null) {
             throw new IllegalStateException("a tile is still open: call end() on it first");
+        }
+        if (anyGatherWeight) {
+            padGatherWeights();
         }
         return new HeadLayout(geometry, queryLength, keyLength, queryOffset, predicate, rowStart.toArray(),
                 rowCount.toArray(), rowListOffset.toArray(), rowList.toArray(), fullOffsets.toArray(), fullBlocks.toArray(),
@@ -473,6 +490,7 @@ public final class HeadLayoutBuilder {
             }
             partialOffsets.add(partialBlocks.size());
             long[] sortedPositions = listed != null && ng > 0 && predicate.onlyCausal() ? sortedPositions() : null;
+            padGatherWeights();
             int below = 0; // listed rows whose position is below the current key (keys ascend)
             for (int j = 0; j < ng; j++) {
                 int key = (int) (g[j] >>> 32);
@@ -531,9 +549,12 @@ public final class HeadLayoutBuilder {
             fullOffsets.add(fullBlocks.size());
             partialOffsets.add(partialBlocks.size());
             int ng = gathered.size();
+            if (weightedGather) {
+                padGatherWeights();
+                gatherWeights.addAll(gatheredW);
+                anyGatherWeight = true;
+            } // else: zero weights, left implicit (an unweighted layout stores none)
             gatherKeys.addAll(gathered);
-            gatherWeights.addAll(gatheredW);
-            anyGatherWeight |= weightedGather;
             long admitted = 0;
             if (predicate.onlyCausal() && predicate.causal()) {
                 // a key k is admitted by the rows at positions >= k
@@ -588,10 +609,14 @@ public final class HeadLayoutBuilder {
 
         private long[] sortedPositions() {
             long[] pos = new long[count];
+            boolean ascending = true;
             for (int i = 0; i < count; i++) {
                 pos[i] = (long) listed[i] + queryOffset;
+                ascending &= i == 0 || pos[i] > pos[i - 1];
             }
-            Arrays.sort(pos);
+            if (!ascending) {
+                Arrays.sort(pos);
+            }
             return pos;
         }
 

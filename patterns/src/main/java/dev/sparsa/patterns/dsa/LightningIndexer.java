@@ -161,10 +161,7 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
             panels.dots(qs[j], r0, rows, most, dots, stride, counts);
             for (int i = 0; i < rows; i++) {
                 float wj = w[(r0 + i) * heads + j];
-                int base = i * stride;
-                for (int s = 0; s < counts[i]; s++) {
-                    score[base + s] = Math.fma(wj, Math.max(0f, dots[base + s]), score[base + s]);
-                }
+                Vectors.addWeightedRelu(wj, dots, score, i * stride, counts[i]);
             }
         }
         for (int i = 0; i < rows; i++) {
@@ -237,10 +234,11 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
 
     /**
      * The indexer's low-dimensional scores (vectorized) and the per-query top-k: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
-     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch"): fitted 0.0694 at N 4096 on 2026-12-03, commit 17d89b4, where 0.085 had measured 0.82 of the estimate
+     * (docs/perf-data/2026-12-03-17d89b4-epyc2vcpu-planning-cost-calibration.txt).
      */
     @Override
     public double costPerMac() {
-        return 0.085;
+        return 0.07;
     }
 }

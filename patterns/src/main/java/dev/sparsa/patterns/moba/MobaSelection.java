@@ -108,7 +108,7 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
                 int own = ownBlock(ctx, r, nb);
                 int candidates = ctx.causal() ? own + 1 : nb;
                 scores[i * stride + own] = Float.POSITIVE_INFINITY;
-                out[r] = few.top(scores, i * stride, candidates, topK);
+                out[r] = few.top(scores, i * stride, candidates, topK, few.nextGuess()); // the previous row's k-th: a guess
             }
         }
         return out;
@@ -129,10 +129,11 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
 
     /**
      * Mean-pooled key blocks, the gate scores and the per-query block top-k: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
-     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch"): fitted 0.568 at N 4096 on 2026-12-03, commit 17d89b4, where 0.42 had measured 1.35 of the estimate
+     * (docs/perf-data/2026-12-03-17d89b4-epyc2vcpu-planning-cost-calibration.txt).
      */
     @Override
     public double costPerMac() {
-        return 0.42;
+        return 0.50;
     }
 }

@@ -74,19 +74,24 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
-        Tensor kc = NsaCompression.meanPool(k, blockSize);
         var s = ctx.shape();
         int groups = s.batch() * s.kvHeads();
         HeadLayout[] layouts = new HeadLayout[groups];
-        Workers.current().forTensors(q, k).forEach(groups, i -> {
-            int b = i / s.kvHeads();
-            int g = i % s.kvHeads();
+        Workers pool = Workers.current().forTensors(q, k);
+        // groups dealt round-robin to the planning workers; each reuses its copies of the queries
+        int workers = Math.max(1, Math.min(groups, pool.parallelism()));
+        pool.forEach(workers, w -> {
             float[][] qs = new float[s.groupSize()][];
-            for (int j = 0; j < qs.length; j++) {
-                qs[j] = Vectors.rows(q, b, g * s.groupSize() + j);
+            for (int i = w; i < groups; i += workers) {
+                int b = i / s.kvHeads();
+                int g = i % s.kvHeads();
+                for (int j = 0; j < qs.length; j++) {
+                    qs[j] = Vectors.rows(q, b, g * s.groupSize() + j, qs[j]);
+                }
+                // the compressed keys of this KV head (NsaCompression.meanPool's, computed by the group's worker)
+                int[][] blocks = select(ctx, qs, Vectors.meanPool(k, b, g, blockSize));
+                layouts[i] = RowBlockLayout.compile(ctx, blockSize, r -> blocks[r]);
             }
-            int[][] blocks = select(ctx, qs, Vectors.rows(kc, b, g));
-            layouts[i] = RowBlockLayout.compile(ctx, blockSize, r -> blocks[r]);
         });
         SparsePlan.Builder plan = SparsePlan.builder(ctx).describe(name());
         for (int b = 0; b < s.batch(); b++) {
@@ -163,18 +168,20 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
                 int own = ownBlock(ctx, r, nb);
                 int candidates = ctx.causal() ? own + 1 : nb;
                 if (oneHead) {
-                    int seen = seenBlocks(ctx, r, nb);
-                    for (int c = 0; c < candidates; c++) {
-                        score[c] = c < seen ? dots[i * stride + c] : Float.NEGATIVE_INFINITY;
+                    // ranked in place in the row's logits (the buffer is rewritten by the next pass)
+                    int base = i * stride;
+                    for (int c = seenBlocks(ctx, r, nb); c < candidates; c++) {
+                        dots[base + c] = Float.NEGATIVE_INFINITY;
                     }
-                    score[own] = Float.POSITIVE_INFINITY;
-                } else {
-                    for (int c = 0; c < candidates; c++) {
-                        score[c] = (float) sum[i * nb + c];
-                    }
-                    score[own] = groupQ.length; // 1 per head
+                    dots[base + own] = Float.POSITIVE_INFINITY;
+                    out[r] = few.top(dots, base, candidates, blockCount, few.nextGuess()); // the previous row's k-th: a guess
+                    continue;
                 }
-                out[r] = few.top(score, 0, candidates, blockCount);
+                for (int c = 0; c < candidates; c++) {
+                    score[c] = (float) sum[i * nb + c];
+                }
+                score[own] = groupQ.length; // 1 per head
+                out[r] = few.top(score, 0, candidates, blockCount, few.nextGuess());
             }
         }
         return out;
@@ -203,10 +210,11 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
 
     /**
      * Compressed keys, the compressed scores and the per-query block top-k: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
-     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch"): fitted 0.232 at N 4096 on 2026-12-03, commit 17d89b4, where 0.38 had measured 0.61 of the estimate
+     * (docs/perf-data/2026-12-03-17d89b4-epyc2vcpu-planning-cost-calibration.txt).
      */
     @Override
     public double costPerMac() {
-        return 0.38;
+        return 0.25;
     }
 }

@@ -6,7 +6,6 @@ import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TopSelect;
-import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
@@ -103,24 +102,68 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         int kvSlices = s.batch() * s.kvHeads();
         float[][] means = new float[kvSlices][];
         int[][][] kMembers = new int[kvSlices][][];
-        Workers.current().forTensors(q, k).forEach(kvSlices, i -> {
-            int b = i / s.kvHeads();
-            int g = i % s.kvHeads();
-            float[] unitKeys = SphericalKMeans.normalizeRows(Vectors.rows(k, b, g), ctx.keyLength(), d);
-            means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
-                    : SphericalKMeans.fit(unitKeys, ctx.keyLength(), d, clusters, iterations, seed);
-            kMembers[i] = members(unitKeys, ctx.keyLength(), d, means[i]);
+        int nk = ctx.keyLength();
+        int nq = ctx.queryLength();
+        Workers pool = Workers.current().forTensors(q, k);
+        // KV heads dealt round-robin to the planning workers; each reuses its arrays from one head to the next
+        int kvWorkers = Math.max(1, Math.min(kvSlices, pool.parallelism()));
+        pool.forEach(kvWorkers, w -> {
+            float[] panels = null;
+            float[] unitKeys = centroids == null ? new float[nk * d] : null; // k-means also sums the unit keys
+            for (int i = w; i < kvSlices; i += kvWorkers) {
+                int b = i / s.kvHeads();
+                int g = i % s.kvHeads();
+                // the unit keys, read, scaled and packed in one pass
+                KeyPanels packed = KeyPanels.of(nk, d, (first, count, dst) -> {
+                    for (int j = 0; j < count; j++) {
+                        k.readRow(b, g, first + j, dst, j * d);
+                    }
+                    SphericalKMeans.normalizeInPlace(dst, count, d);
+                    if (unitKeys != null) {
+                        System.arraycopy(dst, 0, unitKeys, first * d, count * d);
+                    }
+                }, panels);
+                panels = packed.array();
+                means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
+                        : SphericalKMeans.fit(unitKeys, packed, d, clusters, iterations, seed);
+                kMembers[i] = members(packed, means[i]);
+            }
         });
-        return Plans.perSliceParallel(ctx, (b, h) -> {
-            int i = b * s.kvHeads() + s.kvHeadOf(h);
-            float[] unitQ = SphericalKMeans.normalizeRows(Vectors.rows(q, b, h), ctx.queryLength(), d);
-            return layout(ctx, members(unitQ, ctx.queryLength(), d, means[i]), kMembers[i]);
-        }, name(), q, k);
+        int slices = s.batch() * s.qHeads();
+        HeadLayout[] layouts = new HeadLayout[slices];
+        int qWorkers = Math.max(1, Math.min(slices, pool.parallelism()));
+        pool.forEach(qWorkers, w -> {
+            float[] panels = null;
+            for (int x = w; x < slices; x += qWorkers) {
+                int b = x / s.qHeads();
+                int h = x % s.qHeads();
+                KeyPanels unitQ = KeyPanels.of(nq, d, (first, count, dst) -> {
+                    for (int j = 0; j < count; j++) {
+                        q.readRow(b, h, first + j, dst, j * d);
+                    }
+                    SphericalKMeans.normalizeInPlace(dst, count, d);
+                }, panels);
+                panels = unitQ.array();
+                layouts[x] = layout(ctx, members(unitQ, means[b * s.kvHeads() + s.kvHeadOf(h)]), kMembers[b * s.kvHeads()
+                        + s.kvHeadOf(h)]);
+            }
+        });
+        SparsePlan.Builder plan = SparsePlan.builder(ctx).describe(name());
+        for (int x = 0; x < slices; x++) {
+            plan.slice(x / s.qHeads(), x % s.qHeads(), layouts[x]);
+        }
+        return plan.build();
     }
 
     /** Per cluster, the {@code window} rows of {@code unit} ({@code [n · d]}) of largest dot product with its centroid, ascending. */
     public int[][] members(float[] unit, int n, int d, float[] means) {
-        float[] sim = SphericalKMeans.similarities(KeyPanels.of(unit, n, d), means, clusters);
+        return members(KeyPanels.of(unit, n, d), means);
+    }
+
+    /** {@link #members(float[], int, int, float[])} of rows already packed. */
+    private int[][] members(KeyPanels rows, float[] means) {
+        int n = rows.size();
+        float[] sim = SphericalKMeans.similarities(rows, means, clusters);
         int stride = KeyPanels.paddedLength(n);
         int[][] out = new int[clusters][];
         for (int c = 0; c < clusters; c++) {
@@ -138,8 +181,25 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                 count[r]++;
             }
         }
-        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int tileRows = ctx.geometry().tileRows();
+        // a hint of the layout's size (the tiles of single-cluster queries and their keys), so that
+        // its lists are not regrown
+        long tiles = 0;
+        long keys = 0;
+        int multi = 0;
+        for (int c = 0; c < qMembers.length; c++) {
+            int singles = 0;
+            for (int r : qMembers[c]) {
+                singles += count[r] == 1 ? 1 : 0;
+                multi += count[r] > 1 ? 1 : 0;
+            }
+            long t = (singles + tileRows - 1) / tileRows;
+            tiles += t;
+            keys += t * kMembers[c].length;
+        }
+        tiles += (multi + tileRows - 1) / tileRows;
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
+                .reserve((int) Math.min(tiles, 1 << 24), (int) Math.min(keys, Integer.MAX_VALUE - 8), 0);
         int[] rows = new int[tileRows];
         for (int c = 0; c < qMembers.length; c++) {
             int n = 0;
@@ -240,10 +300,11 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
 
     /**
      * k-means on the keys (assignments and centroid updates) and the cluster sort, which its multiply-adds undercount: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
-     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch"): the union with a 64-key window measured 1.19 of its estimate at 4.0, N 4096, on 2026-12-03, commit 17d89b4
+     * (docs/perf-data/2026-12-03-17d89b4-epyc2vcpu-planning-cost-calibration.txt).
      */
     @Override
     public double costPerMac() {
-        return 4.0;
+        return 4.6;
     }
 }

@@ -19,18 +19,55 @@ public final class SphericalKMeans {
      * Rows of {@code x} ({@code [n · d]}) scaled to unit length (a zero row stays zero), as a new array.
      */
     public static float[] normalizeRows(float[] x, int n, int d) {
-        float[] out = new float[n * d];
-        for (int i = 0; i < n; i++) {
+        float[] out = java.util.Arrays.copyOf(x, n * d);
+        normalizeInPlace(out, n, d);
+        return out;
+    }
+
+    /**
+     * The first {@code n} rows of {@code x} scaled to unit length in place, each as {@link
+     * #normalizeRows} scales it: the sum of squares in double in channel order, each value times
+     * {@code 1/sqrt} of it in double, rounded to f32 (a zero row stays zero).
+     */
+    public static void normalizeInPlace(float[] x, int n, int d) {
+        int i = 0;
+        // four rows at a time: four independent sums (each in channel order, as one row alone) keep
+        // the adder busy instead of waiting on one chain
+        for (; i + 3 < n; i += 4) {
+            int a = i * d;
+            int b = a + d;
+            int c2 = b + d;
+            int e = c2 + d;
+            double na = 0;
+            double nb = 0;
+            double nc = 0;
+            double ne = 0;
+            for (int c = 0; c < d; c++) {
+                na += (double) x[a + c] * x[a + c];
+                nb += (double) x[b + c] * x[b + c];
+                nc += (double) x[c2 + c] * x[c2 + c];
+                ne += (double) x[e + c] * x[e + c];
+            }
+            scaleRow(x, a, d, na);
+            scaleRow(x, b, d, nb);
+            scaleRow(x, c2, d, nc);
+            scaleRow(x, e, d, ne);
+        }
+        for (; i < n; i++) {
             double norm = 0;
             for (int c = 0; c < d; c++) {
                 norm += (double) x[i * d + c] * x[i * d + c];
             }
-            double inv = norm > 0 ? 1.0 / Math.sqrt(norm) : 0;
-            for (int c = 0; c < d; c++) {
-                out[i * d + c] = (float) (x[i * d + c] * inv);
-            }
+            scaleRow(x, i * d, d, norm);
         }
-        return out;
+    }
+
+    /** {@code x[at, at + d)} times {@code 1/sqrt(norm)} in double, rounded to f32; zero when the norm is 0. */
+    private static void scaleRow(float[] x, int at, int d, double norm) {
+        double inv = norm > 0 ? 1.0 / Math.sqrt(norm) : 0;
+        for (int c = 0; c < d; c++) {
+            x[at + c] = (float) (x[at + c] * inv);
+        }
     }
 
     /**
@@ -120,12 +157,17 @@ public final class SphericalKMeans {
 
     /** {@code iterations} iterations from the seeded initial rows: {@code [k · d]} centroids. */
     public static float[] fit(float[] unitRows, int n, int d, int k, int iterations, long seed) {
+        return fit(unitRows, KeyPanels.of(unitRows, n, d), d, k, iterations, seed);
+    }
+
+    /** {@link #fit(float[], int, int, int, int, long)} with the rows also given packed ({@code packed} holds the same rows). */
+    public static float[] fit(float[] unitRows, KeyPanels packed, int d, int k, int iterations, long seed) {
+        int n = packed.size();
         float[] centroids = new float[k * d];
         int[] init = initialRows(n, k, seed);
         for (int c = 0; c < k && n > 0; c++) {
             System.arraycopy(unitRows, init[c] * d, centroids, c * d, d);
         }
-        KeyPanels packed = KeyPanels.of(unitRows, n, d);
         for (int it = 0; it < iterations && n > 0; it++) {
             iterate(unitRows, packed, d, centroids, k);
         }

@@ -61,8 +61,26 @@ public final class KeyPanels {
      * is packed again.
      */
     public static KeyPanels of(dev.sparsa.tensor.Tensor t, int batch, int head, float[] reuse) {
-        int n = t.seqLen();
         int d = t.dim();
+        return of(t.seqLen(), d, (first, count, dst) -> {
+            for (int j = 0; j < count; j++) {
+                t.readRow(batch, head, first + j, dst, j * d);
+            }
+        }, reuse);
+    }
+
+    /** Writes rows {@code [first, first + count)} ({@code d} floats each) to {@code dst[0, count · d)}. */
+    @FunctionalInterface
+    public interface RowReader {
+        void read(int first, int count, float[] dst);
+    }
+
+    /**
+     * Packs {@code n} rows of width {@code d} produced by {@code reader} (a panel's worth at a time, in
+     * ascending order, so it may transform the rows as they go), into {@code reuse} when it is large
+     * enough: the same panels as {@code of} of those rows laid out flat, without the flat copy.
+     */
+    public static KeyPanels of(int n, int d, RowReader reader, float[] reuse) {
         int groups = (n + L - 1) / L;
         long floats = floatsFor(n, d);
         float[] p = reuse != null && reuse.length >= floats ? reuse : new float[Math.toIntExact(floats)];
@@ -71,9 +89,7 @@ public final class KeyPanels {
         for (int g = 0; g < groups; g++) {
             int k0 = g * L;
             int m = Math.min(L, n - k0);
-            for (int j = 0; j < m; j++) {
-                t.readRow(batch, head, k0 + j, rows, j * d);
-            }
+            reader.read(k0, m, rows);
             int base = g * L * d;
             if (m == L) {
                 KERNELS.transposePanel(rows, d, p, base);

@@ -31,6 +31,13 @@ final class ScalarScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
+        for (int i = at; i < at + n; i++) {
+            acc[i] = Math.fma(w, Math.max(0f, dots[i]), acc[i]);
+        }
+    }
+
+    @Override
     public void fourByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride) {
         for (int j = 0; j < 4; j++) {
             oneByTwo(panels, d, q, row + j, g, out, outBase + j * stride);

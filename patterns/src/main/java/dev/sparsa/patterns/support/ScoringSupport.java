@@ -38,6 +38,12 @@ public interface ScoringSupport {
     /** Scores of one query row against panel {@code g} to {@code out[outBase + g · L ..]}. */
     void oneByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase);
 
+    /**
+     * {@code acc[at + i] = fma(w, max(0, dots[at + i]), acc[at + i])} for {@code i < n} (a weighted
+     * ReLU added to a running sum, {@link Math#fma} and {@link Math#max} per element; NaN stays NaN).
+     */
+    void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n);
+
     // ---------------------------------------------------------------- angular hashes (8 directions per group)
 
     /**

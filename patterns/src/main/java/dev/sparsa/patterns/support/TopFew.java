@@ -2,44 +2,243 @@ package dev.sparsa.patterns.support;
 
 /**
  * The best few of a short score row, by the rule of {@link TopSelect}
- * (larger first, ties to the lower index, {@code -0} equal to {@code +0}, NaN never): one pass that
- * keeps the {@code k} best seen so far in order, O(n) when most candidates lose to the current
- * k-th (a row of block scores with a small budget), without the packing and selection machinery
- * that pays off on long rows. Not thread-safe (reuses its buffers).
+ * (larger first, ties to the lower index, {@code -0} equal to {@code +0}, NaN never): one pass from
+ * the last score to the first that keeps the best seen so far in a heap whose root is the worst of
+ * them, O(n) compares when most candidates lose to the root and O(log k) per candidate that wins;
+ * the winners come out ascending through a bit set, without a sort.
+ *
+ * <p>Rows that resemble each other (the block scores of neighbouring queries) can skip most of the
+ * scan: given a guess {@code t} at or a little below the {@code k}-th best score ({@link
+ * #nextGuess()} after the previous row), a vector pass counts the scores {@code >= t}; when they are
+ * at least {@code k}, every other score is below {@code k} scores and cannot be kept, so only those
+ * are ranked (with a few, by a scan per score dropped, without a heap); when they are fewer, they are
+ * all kept and the heap only picks the rest among the lower scores. The heap keeps {@value #SLACK} more than {@code k} (the extra ones are
+ * dropped at the end), so that the next guess sits a little below the {@code k}-th and holds for the
+ * next row more often. The result is the same with any guess or none. Not thread-safe (reuses its
+ * buffers).
  */
 public final class TopFew {
-    private int[] best = new int[16];
+    /** Rows shorter than this are scanned whole (the vector passes would not pay off). */
+    private static final int GUESS_FROM = 64;
+    /** Scores kept past the k-th, to learn a guess a little below it. */
+    private static final int SLACK = 6;
+
+    private int[] heap = new int[16 + SLACK];
+    private long[] bits = new long[8];
+    private long[] winners = new long[8];
+    private int m;
+    private float rootScore;
+    private float nextGuess = Float.NaN;
 
     /**
      * The (at most) {@code k} best indices of {@code scores[from, from + n)} (relative to {@code from}),
      * ascending by index, as a new array.
      */
     public int[] top(float[] scores, int from, int n, int k) {
+        return top(scores, from, n, k, Float.NaN);
+    }
+
+    /**
+     * {@link #top(float[], int, int, int)} with a guess of the {@code k}-th best score (NaN: none);
+     * the guess changes the speed, never the result.
+     */
+    public int[] top(float[] scores, int from, int n, int k, float guess) {
+        nextGuess = Float.NaN;
         if (k <= 0 || n <= 0) {
             return new int[0];
         }
         k = Math.min(k, n); // a budget past the row keeps the whole row
-        if (best.length < k) {
-            best = new int[k];
+        int keep = Math.min(n, k + SLACK);
+        if (heap.length < keep) {
+            heap = new int[keep];
         }
-        int m = 0; // best[0, m): candidates, best first
-        for (int i = 0; i < n; i++) {
-            float v = scores[from + i];
-            if (v != v) {
-                continue;
-            }
-            if (m == k && !(v > scores[from + best[m - 1]])) {
-                continue; // not better than the k-th (an equal score loses: its index is higher)
-            }
-            int at = m == k ? m - 1 : m++;
-            while (at > 0 && v > scores[from + best[at - 1]]) {
-                best[at] = best[at - 1];
-                at--;
-            }
-            best[at] = i;
+        int words = (n + 63) >>> 6;
+        if (bits.length < words) {
+            bits = new long[words];
+            winners = new long[words];
         }
-        int[] out = java.util.Arrays.copyOf(best, m);
-        java.util.Arrays.sort(out);
-        return out;
+        m = 0;
+        int above = n >= GUESS_FROM && guess == guess ? Vectors.countAtLeast(scores, from, n, guess) : -1;
+        if (above >= k && above <= keep) {
+            return fewAbove(scores, from, n, k, guess, above);
+        }
+        if (above >= k) {
+            // only the scores >= guess can be among the k best; offered from the last index down
+            long[] b = bits;
+            Vectors.bitsAtLeast(scores, from, n, guess, b);
+            for (int w = words - 1; w >= 0; w--) {
+                long word = b[w];
+                b[w] = 0;
+                while (word != 0) {
+                    int bit = 63 - Long.numberOfLeadingZeros(word);
+                    word &= ~(1L << bit);
+                    int i = (w << 6) + bit;
+                    offer(scores, from, i, scores[from + i], keep);
+                }
+            }
+        } else if (above > 0) {
+            // the guess was high: the scores >= guess are all kept, and the heap picks the best
+            // k − above of the others
+            int want = k - above;
+            int keepBelow = Math.min(n - above, want + SLACK);
+            for (int i = n - 1; i >= 0; i--) {
+                float v = scores[from + i];
+                if (v < guess) {
+                    offer(scores, from, i, v, keepBelow);
+                }
+            }
+            popTo(scores, from, want);
+            Vectors.bitsAtLeast(scores, from, n, guess, winners); // the winners' bit set was all clear
+            return collect(m + above);
+        } else {
+            for (int i = n - 1; i >= 0; i--) {
+                float v = scores[from + i];
+                if (v == v) {
+                    offer(scores, from, i, v, keep);
+                }
+            }
+        }
+        popTo(scores, from, k);
+        return collect(m);
+    }
+
+    /**
+     * Drops the worst kept until at most {@code want} remain; the next guess becomes the worst kept
+     * before (at or below the {@code want}-th best), if {@code want} were kept.
+     */
+    private void popTo(float[] scores, int from, int want) {
+        if (m >= want) {
+            nextGuess = rootScore;
+        }
+        while (m > want) {
+            int last = heap[--m];
+            siftDown(scores, from, last, scores[from + last]);
+        }
+    }
+
+    /** The {@code total} winners: the heap's and any bits already set in {@code winners}, ascending; clears the bits. */
+    private int[] collect(int total) {
+        int[] h = heap;
+        long[] out = winners;
+        for (int j = 0; j < m; j++) {
+            out[h[j] >>> 6] |= 1L << h[j];
+        }
+        int[] result = new int[total];
+        int c = 0;
+        for (int w = 0; c < total; w++) {
+            long word = out[w];
+            out[w] = 0;
+            while (word != 0) {
+                result[c++] = (w << 6) + Long.numberOfTrailingZeros(word);
+                word &= word - 1;
+            }
+        }
+        return result;
+    }
+
+    /**
+     * The k best when only {@code c} scores, {@code k <= c <= k + SLACK}, are {@code >= guess} (the
+     * usual case with a good guess): those scores' indices, ascending, less the {@code c − k} worst
+     * (lowest score, then highest index), found by a scan each; no heap.
+     */
+    private int[] fewAbove(float[] scores, int from, int n, int k, float guess, int c) {
+        int words = (n + 63) >>> 6;
+        long[] b = bits;
+        Vectors.bitsAtLeast(scores, from, n, guess, b);
+        int[] cand = heap; // heap.length >= k + SLACK >= c
+        int at = 0;
+        for (int w = 0; w < words; w++) {
+            long word = b[w];
+            b[w] = 0;
+            while (word != 0) {
+                cand[at++] = (w << 6) + Long.numberOfTrailingZeros(word);
+                word &= word - 1;
+            }
+        }
+        for (boolean first = true; ; first = false) {
+            // the worst: the lowest score, the highest index among equal ones (indices ascend)
+            int worst = 0;
+            float wv = scores[from + cand[0]];
+            for (int j = 1; j < c; j++) {
+                float v = scores[from + cand[j]];
+                if (v <= wv) {
+                    wv = v;
+                    worst = j;
+                }
+            }
+            if (first) {
+                nextGuess = wv; // the c-th best, at or below the k-th
+            }
+            if (c == k) {
+                break;
+            }
+            System.arraycopy(cand, worst + 1, cand, worst, c - worst - 1);
+            c--;
+        }
+        return java.util.Arrays.copyOf(cand, k);
+    }
+
+    /**
+     * A guess for the next row: a score of the last row at or a little below its {@code k}-th best,
+     * or NaN if it kept fewer than {@code k}.
+     */
+    public float nextGuess() {
+        return nextGuess;
+    }
+
+    /** Offers index {@code i} (lower than every index offered before) of score {@code v} (not NaN) to a heap of {@code keep}. */
+    private void offer(float[] scores, int from, int i, float v, int keep) {
+        int[] h = heap;
+        if (m < keep) {
+            // sift up: every kept index is higher than i, so i is worse only at a strictly lower score
+            int at = m++;
+            while (at > 0) {
+                int parent = (at - 1) >>> 1;
+                if (!(v < scores[from + h[parent]])) {
+                    break;
+                }
+                h[at] = h[parent];
+                at = parent;
+            }
+            h[at] = i;
+            rootScore = scores[from + h[0]];
+            return;
+        }
+        if (v < rootScore) {
+            return; // worse than the worst kept (an equal score wins: its index is lower)
+        }
+        siftDown(scores, from, i, v);
+    }
+
+    /** Puts index {@code i} of score {@code v} at the root of the heap {@code heap[0, m)} and sifts it down. */
+    private void siftDown(float[] scores, int from, int i, float v) {
+        int[] h = heap;
+        int at = 0;
+        while (true) {
+            int child = 2 * at + 1;
+            if (child >= m) {
+                break;
+            }
+            int right = child + 1;
+            if (right < m && worse(scores, from, h[right], h[child])) {
+                child = right;
+            }
+            int c = h[child];
+            float cv = scores[from + c];
+            if (v < cv || (v == cv && i > c)) {
+                break; // i is worse than the worse child: it stays above
+            }
+            h[at] = c;
+            at = child;
+        }
+        h[at] = i;
+        rootScore = scores[from + h[0]];
+    }
+
+    /** Whether index {@code a} ranks below index {@code b}: a lower score, or an equal one at a higher index. */
+    private static boolean worse(float[] scores, int from, int a, int b) {
+        float va = scores[from + a];
+        float vb = scores[from + b];
+        return va < vb || (va == vb && a > b);
     }
 }

@@ -22,6 +22,20 @@ public final class Vectors {
         return out;
     }
 
+    /**
+     * {@link #rows(Tensor, int, int)} into {@code reuse} when it has room for them (a new array
+     * otherwise); returns the array written.
+     */
+    public static float[] rows(Tensor t, int batch, int head, float[] reuse) {
+        int n = t.seqLen();
+        int d = t.dim();
+        float[] out = reuse != null && reuse.length >= (long) n * d ? reuse : new float[n * d];
+        for (int s = 0; s < n; s++) {
+            t.readRow(batch, head, s, out, s * d);
+        }
+        return out;
+    }
+
     /** Rows {@code [from, to)} of (batch, head) as a flat {@code [(to − from) · dim]} f32 array. */
     public static float[] rows(Tensor t, int batch, int head, int from, int to) {
         int d = t.dim();
@@ -114,6 +128,15 @@ public final class Vectors {
     /** The largest of {@code a[from, from + n)} that is not NaN ({@code −∞} if none). */
     public static float maxSkippingNaN(float[] a, int from, int n) {
         return SCANS.maxSkippingNaN(a, from, n);
+    }
+
+    /**
+     * {@code acc[at + i] = Math.fma(w, Math.max(0, dots[at + i]), acc[at + i])} for {@code i < n}: a
+     * weighted ReLU added to a running sum, element by element (so bitwise the same in either
+     * implementation).
+     */
+    public static void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
+        SCANS.addWeightedRelu(w, dots, acc, at, n);
     }
 
     /** The smallest and largest of some floats that are not NaN, and how many are not NaN. */

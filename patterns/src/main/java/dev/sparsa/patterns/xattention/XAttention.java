@@ -112,7 +112,8 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
                 }
             }
         }
-        float[] kr = Arrays.copyOf(k, kGroups * width); // key group j is keys [j·S, j·S + S) back to back
+        // key group j is keys [j·S, j·S + S) back to back: the flat keys, zero-padded to whole groups
+        float[] kr = (long) kGroups * stride == nk ? k : Arrays.copyOf(k, kGroups * width);
         KeyPanels panels = KeyPanels.of(kr, kGroups, width);
         int padded = KeyPanels.paddedLength(kGroups);
         // query blocks are scored in passes of whole blocks, so that each key panel (S·d channels,
@@ -152,8 +153,13 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
                     sum += p[j];
                 }
                 double[] m = mass[i / perBlock];
-                for (int j = 0; j < n; j++) {
-                    m[j / perBlock] += p[j] / sum;
+                for (int j0 = 0, jb = 0; j0 < n; j0 += perBlock, jb++) { // block by block: the same sums, no division per group
+                    int j1 = Math.min(n, j0 + perBlock);
+                    double acc = m[jb];
+                    for (int j = j0; j < j1; j++) {
+                        acc += p[j] / sum;
+                    }
+                    m[jb] = acc;
                 }
             }
             for (int bi = 0; bi < nBlocks; bi++) {
@@ -259,10 +265,11 @@ public final class XAttention extends DataDependentPattern implements EstimatorC
 
     /**
      * The strided antidiagonal scores (vectorized panels) and the threshold selection: measured planning time over {@link #scoringMacs} relative to exact top-k's rate, by
-     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch").
+     * PlanningCostCalibration (N 4096, H 8, D 128, causal, 2-vCPU AMD EPYC Zen 5; docs/PERFORMANCE.md, "Dispatch"): fitted 0.0435 at N 4096 on 2026-12-03, commit 17d89b4, where 0.04 had measured 1.09 of the estimate
+     * (docs/perf-data/2026-12-03-17d89b4-epyc2vcpu-planning-cost-calibration.txt).
      */
     @Override
     public double costPerMac() {
-        return 0.04;
+        return 0.044;
     }
 }

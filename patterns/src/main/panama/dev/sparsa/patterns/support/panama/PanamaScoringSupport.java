@@ -61,6 +61,21 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
+        FloatVector wv = FloatVector.broadcast(F, w);
+        FloatVector zero = FloatVector.zero(F);
+        int i = at;
+        int end = at + n;
+        for (; i + L <= end; i += L) {
+            // lanewise Math.max and Math.fma: bitwise the scalar loop
+            FloatVector.fromArray(F, dots, i).max(zero).fma(wv, FloatVector.fromArray(F, acc, i)).intoArray(acc, i);
+        }
+        for (; i < end; i++) {
+            acc[i] = Math.fma(w, Math.max(0f, dots[i]), acc[i]);
+        }
+    }
+
+    @Override
     public void fourByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride) {
         int p0 = g * L * d;
         int p1 = p0 + L * d;
