@@ -39,6 +39,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import java.util.function.Supplier;
 import java.util.stream.IntStream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -414,7 +415,7 @@ final class DemoCommand implements Callable<Integer> {
     private static DispatchDecision decide(AttentionBackend backend, Pattern pattern, PlanContext ctx, Tensor q, Tensor k,
                                            Options options, double[] planMillis) {
         long tp = System.nanoTime();
-        java.util.function.Supplier<SparsePlan> dense = () -> Dense.INSTANCE.plan(ctx);
+        Supplier<SparsePlan> dense = () -> Dense.INSTANCE.plan(ctx);
         DispatchDecision d = Dispatcher.beforePlanning(options.dispatch(), pattern, ctx, backend.costModel(), q.dtype(), dense);
         if (d == null) {
             SparsePlan plan = pattern.plan(ctx, q, k);
@@ -425,28 +426,38 @@ final class DemoCommand implements Callable<Integer> {
         return d;
     }
 
+    /** The last result of a row's calls and the median time of its timed ones. */
+    private record Timed(AttentionResult last, double medianMillis) {
+    }
+
+    /**
+     * One untimed call (the plan's first run; the kernel itself was warmed up per backend and dtype
+     * before the first row), then {@code reps} timed calls.
+     */
+    private static Timed time(Supplier<AttentionResult> call, int reps) {
+        AttentionResult r = call.get();
+        double[] times = new double[reps];
+        for (int i = 0; i < reps; i++) {
+            long t = System.nanoTime();
+            r = call.get();
+            times[i] = (System.nanoTime() - t) / 1e6;
+        }
+        Arrays.sort(times);
+        return new Timed(r, times[reps / 2]);
+    }
+
     private DemoRow runOne(AttentionBackend backend, Entry e, Inputs in, AttentionShape shape, Options options, DType dtype,
                            int[] rows, ReferenceResult dense, int reps) {
         double[] planMillis = {0};
         DispatchDecision decision = decide(backend, e.pattern, PlanContext.of(shape, options), in.q(), in.k(), options,
                 planMillis);
         SparsePlan plan = decision.plan();
-        // warm-up: the first row of each backend and dtype (dense) also warms the JIT for the rest
-        int warmups = e.pattern == Dense.INSTANCE ? 3 : 1;
-        AttentionResult r = null;
-        double[] times = new double[reps];
+        Timed timed;
         try (PreparedPlan prepared = backend.prepare(plan)) {
-            for (int i = 0; i < warmups; i++) {
-                r = Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run());
-            }
-            for (int i = 0; i < reps; i++) {
-                long t = System.nanoTime();
-                r = Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run());
-                times[i] = (System.nanoTime() - t) / 1e6;
-            }
+            timed = time(() -> Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run()), reps);
         }
-        Arrays.sort(times);
-        double millis = times[reps / 2];
+        AttentionResult r = timed.last();
+        double millis = timed.medianMillis();
         ReferenceResult oracle = ReferenceAttention.plan(plan, in.q(), in.k(), in.v(), options, rows);
         double errOracle = oracle.maxRelativeError(r.output());
         double errDense = dense.maxRelativeError(r.output());
@@ -476,21 +487,12 @@ final class DemoCommand implements Callable<Integer> {
             ran.merge(d.ran().toString(), 1, Integer::sum);
         }
         RaggedPlan plan = RaggedPlan.of(b, plans);
-        int warmups = e.pattern == Dense.INSTANCE ? 3 : 1;
-        AttentionResult r = null;
-        double[] times = new double[reps];
+        Timed timed;
         try (PreparedRaggedPlan prepared = backend.prepare(plan, backend.defaultDevice())) {
-            for (int i = 0; i < warmups; i++) {
-                r = Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run());
-            }
-            for (int i = 0; i < reps; i++) {
-                long t = System.nanoTime();
-                r = Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run());
-                times[i] = (System.nanoTime() - t) / 1e6;
-            }
+            timed = time(() -> Attention.forwardWithLse(prepared, in.q(), in.k(), in.v(), options.run()), reps);
         }
-        Arrays.sort(times);
-        double millis = times[reps / 2];
+        AttentionResult r = timed.last();
+        double millis = timed.medianMillis();
         double errOracle = 0;
         double errDense = 0;
         double recallSum = 0;
