@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # compute-sanitizer over the GPU tests on the GPU machine: memcheck over every CudaAttentionGpuTest case
 # (random shapes and plans, every dtype, head dim and geometry), racecheck and synccheck over the
-# device-tensor test; memcheck over the decode tests and racecheck over the split-KV decode test.
+# device-tensor test; memcheck over the decode tests, racecheck over the split-KV decode tests (CUDA-core and
+# tensor-core kernels) and over Quest's device choice.
 # Prints each tool's summary line; exits non-zero if any tool reports an error.
 # Usage: sanitize.sh [all|decode]   (decode: only the decode kernel's checks; runners.sh: how Java starts)
 set -uo pipefail
@@ -32,4 +33,7 @@ run memcheck CudaDecodeGpuTest denseDecode
 run memcheck CudaDecodeGpuTest questOnTheDevice
 run memcheck CudaDecodeGpuTest chunkedPrefill
 run racecheck CudaDecodeGpuTest splitKv
+run memcheck CudaDecodeGpuTest tensorCore
+run racecheck CudaDecodeGpuTest tensorCore
+run racecheck CudaDecodeGpuTest questOnTheDevice
 exit $rc

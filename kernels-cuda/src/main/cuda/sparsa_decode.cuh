@@ -7,7 +7,8 @@
 //      cache [B, Hkv, capacity, D] or from pages [P, Hkv, pageSize, D] through the block table. Scores and the
 //      online softmax in f32 on CUDA cores (decode is bound by memory). A work item writes the output directly
 //      when it is its pairs' only chunk, else a normalized f32 partial and its LSE to scratch.
-//  sparsa_decode_merge: the chunks of each (pair tile, pair) merged in chunk order through their LSEs.
+//  sparsa_decode_<f16|bf16>_d<64|128>_mma: the same work items on tensor cores (DecMma below).
+//  sparsa_decode_merge: the chunks of each (pair tile, pair) merged through their LSEs, in a fixed order.
 //  sparsa_quest_bounds_<t>_d<D>: Quest's page bound max_x sum_c max(q_c*min_c, q_c*max_c) for candidate pages.
 //
 // The metadata (ints, written by dev.sparsa.cuda.DecodeLaunch): lengths[B]; block tables [B][width] when paged;
@@ -385,6 +386,300 @@ __device__ void decodeKernel(const T* q, const T* kStore, const T* vStore, void*
     }
 }
 
+// ---------------------------------------------------------------- tensor-core decode (f16/bf16, D 64 and 128)
+//
+// The item's up-to-16 pairs are the rows of one m16 tile of mma.sync (f32 accumulation), so scores and P·V
+// cost a few tensor instructions per key instead of f32 FMAs. Each warp streams its own contiguous share of
+// the item's keys through its own ring of STAGES tiles of KW keys (cp.async, no CTA-wide barrier in the
+// loop: a warp waits only for its own copies), and the warps' softmax states are merged through shared
+// memory at the end. Bytes in flight per SM: WARPS · (STAGES - 1) tiles of K and V.
+template <typename T, int D, int WARPS_ = 12, int STAGES_ = 2, int KW_ = 16> struct DecMma {
+    static constexpr int WARPS = WARPS_, THREADS = WARPS * 32;
+    static constexpr int KW = KW_;                // keys per warp tile: at most one per lane when filling positions
+    static constexpr int STAGES = STAGES_;
+    static constexpr int STR = D + 8;             // smem row stride (elements): 16-byte pad against bank conflicts
+    static constexpr int TILE_T = 2 * (int)sizeof(T) * KW * STR;  // K and V rows of a tile
+    static constexpr int STAGE = TILE_T + KW * (8 + 8 + 4 + 4);  // + row offsets of K and V, positions, bands
+    static constexpr int QBYTES = (int)sizeof(T) * 16 * STR;
+    static constexpr int MERGE = (int)sizeof(float) * WARPS * 16 * (D + 2);
+    static constexpr int RING = WARPS * STAGES * STAGE;
+    static constexpr size_t SMEM = (size_t)QBYTES + (size_t)(RING > MERGE ? RING : MERGE);
+    static_assert(KW == 16 || KW == 32, "at most one key slot per lane, whole 16-key mma steps");
+    static_assert(STAGE % 16 == 0 && QBYTES % 16 == 0, "16-byte aligned stages");
+};
+
+// Fills the slots of one warp tile (lane j: visit index vb + j, when j < count) with key positions, bands and
+// the element offsets of the K and V rows, then queues the tile's copies (zero rows past the count).
+template <typename T, int D, typename C>
+__device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* meta, const DecodeScalars& S, int e,
+                                            const int* table, const T* kBase, const T* vBase, int vb, int count,
+                                            SpanCursor& cur, int lane) {
+    T* sK = reinterpret_cast<T*>(stage);
+    T* sV = sK + C::KW * C::STR;
+    long long* sKoff = reinterpret_cast<long long*>(stage + C::TILE_T);
+    long long* sVoff = sKoff + C::KW;
+    int* sKpos = reinterpret_cast<int*>(sVoff + C::KW);
+    int* sBand = sKpos + C::KW;
+    const int mask = (1 << S.pageShift) - 1;
+    int k = -1, band = 0;
+    long long kr = 0, vr = 0;
+    if (lane < count) {
+        const int v = vb + lane;
+        band = 0x7fffffff;
+        if (S.sparse == 0) {
+            k = v;
+        } else if (S.sparse == 2) {
+            const int* list = meta + S.oLists + (long long)e * S.listWidth;
+            k = (list[v >> S.pageShift] << S.pageShift) + (v & mask);
+        } else {
+            SpanCursor w = cur;
+            decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, w, lane);
+            k = meta[S.oSpanStarts + w.span] + w.off;
+            band = meta[S.oSpanDelta + w.span];
+        }
+        if (S.paged) {
+            const long long page = table[k >> S.pageShift];
+            const long long slot = k & mask;
+            kr = page * S.ksb + slot * S.kss;
+            vr = page * S.vsb + slot * S.vss;
+        } else {
+            kr = (long long)k * S.kss;
+            vr = (long long)k * S.vss;
+        }
+    }
+    if (lane < C::KW) {
+        sKpos[lane] = k;
+        sBand[lane] = band;
+        sKoff[lane] = kr;
+        sVoff[lane] = vr;
+    }
+    if (S.sparse == 1) decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, cur, count);
+    __syncwarp();
+    constexpr int VPR = D / 8;  // 16-byte vectors per row
+#pragma unroll 4
+    for (int idx = lane; idx < C::KW * VPR; idx += 32) {
+        const int r = idx / VPR, c = idx - r * VPR;
+        const bool ok = r < count;
+        cpAsync16(sK + r * C::STR + c * 8, kBase + (ok ? sKoff[r] : 0) + c * 8, ok);
+        cpAsync16(sV + r * C::STR + c * 8, vBase + (ok ? sVoff[r] : 0) + c * 8, ok);
+    }
+}
+
+template <typename T, int D, typename C>
+__device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, void* out, float* lse, float* scratchO,
+                                float* scratchLse, const int* meta, const DecodeScalars S) {
+    constexpr int KW = C::KW, STAGES = C::STAGES, STR = C::STR, NB = KW / 8;
+    extern __shared__ __align__(16) unsigned char smemRaw[];
+    T* sQ = reinterpret_cast<T*>(smemRaw);
+    unsigned char* area = smemRaw + C::QBYTES;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, t4 = lane & 3;
+    const int* I = meta + S.oItems + (long long)blockIdx.x * DI_STRIDE;
+    const int b = I[DI_B], g = I[DI_G], pair0 = I[DI_PAIR0], M = I[DI_PAIRS];
+    const int v0 = I[DI_V0], v1 = I[DI_V1], scratch = I[DI_SCRATCH];
+    const int length = meta[b];
+    const int e = b * (int)S.kvHeads + g;
+    const int R = (int)S.rows, G = (int)S.group;
+    const int* table = S.paged ? meta + S.oTables + (long long)b * S.tableWidth : nullptr;
+    const T* kBase = kStore + (S.paged ? (long long)g * S.ksh : (long long)b * S.ksb + (long long)g * S.ksh);
+    const T* vBase = vStore + (S.paged ? (long long)g * S.vsh : (long long)b * S.vsb + (long long)g * S.vsh);
+
+    // the pairs' query rows (zero rows past M), then their A fragments in registers
+    for (int idx = tid; idx < 16 * D; idx += C::THREADS) {
+        const int i = idx / D, d = idx - i * D;
+        T x = T(0.f);
+        if (i < M) {
+            const int p = pair0 + i, hh = p / R, r = p - hh * R;
+            x = q[(long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + d];
+        }
+        sQ[i * STR + d] = x;
+    }
+    __syncthreads();
+    uint32_t qf[D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        ldsm4(qf[kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * STR + kk * 16 + (lane >> 4) * 8);
+
+    // this lane's two rows: pairs gq and gq + 8, at positions length - R + r
+    const int iA = gq, iB = gq + 8;
+    const int posA = iA < M ? length - R + (pair0 + iA) % R : -1;
+    const int posB = iB < M ? length - R + (pair0 + iB) % R : -1;
+    const float scale = (float)S.scale, cap = (float)S.softCap;
+
+    // this warp's share of the item's keys: [w0, w1) of [0, v1 - v0), whole tiles
+    const int total = v1 - v0;
+    const int per = (total + C::WARPS * KW - 1) / (C::WARPS * KW) * KW;
+    const int w0 = min(total, warp * per), w1 = min(total, w0 + per);
+    const int nt = (w1 - w0 + KW - 1) / KW;
+    SpanCursor cur{I[DI_SPAN], I[DI_SPAN_OFF]};
+    if (S.sparse == 1) decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, cur, w0);
+    unsigned char* ring = area + (size_t)warp * STAGES * C::STAGE;
+
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < nt)
+            decMmaIssue<T, D, C>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + s * KW,
+                              min(KW, w1 - w0 - s * KW), cur, lane);
+        cpAsyncCommit();
+    }
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+    float mA = -INFINITY, mB = -INFINITY, lA = 0.f, lB = 0.f;
+
+    for (int t = 0; t < nt; t++) {
+        const int tn = t + STAGES - 1;
+        if (tn < nt)
+            decMmaIssue<T, D, C>(ring + (tn % STAGES) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + tn * KW,
+                              min(KW, w1 - w0 - tn * KW), cur, lane);
+        cpAsyncCommit();
+        cpAsyncWait<STAGES - 1>();
+        __syncwarp();
+        const unsigned char* stage = ring + (t % STAGES) * C::STAGE;
+        const T* cK = reinterpret_cast<const T*>(stage);
+        const T* cV = cK + KW * STR;
+        const int* kp = reinterpret_cast<const int*>(stage + C::TILE_T + 16 * KW);
+        const int* kb = kp + KW;
+
+        // S = Q K^T: two partial sums per n-tile (even and odd k-steps) halve the dependent mma chain
+        float s[NB][4], s2[NB][4];
+#pragma unroll
+        for (int n = 0; n < NB; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = s2[n][0] = s2[n][1] = s2[n][2] = s2[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+            for (int nb2 = 0; nb2 < NB / 2; nb2++) {
+                uint32_t bf[4];
+                ldsm4(bf, cK + (nb2 * 16 + (lane & 7) + (lane >> 4) * 8) * STR + kk * 16 + ((lane >> 3) & 1) * 8);
+                if (kk & 1) {
+                    mma16816<T>(s2[2 * nb2], qf[kk], bf[0], bf[1]);
+                    mma16816<T>(s2[2 * nb2 + 1], qf[kk], bf[2], bf[3]);
+                } else {
+                    mma16816<T>(s[2 * nb2], qf[kk], bf[0], bf[1]);
+                    mma16816<T>(s[2 * nb2 + 1], qf[kk], bf[2], bf[3]);
+                }
+            }
+        }
+        // score order: scale·q·k, soft-cap, mask; then the log2 domain
+        float mxA = -INFINITY, mxB = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < NB; n++) {
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const int j = n * 8 + 2 * t4 + (c & 1);
+                const int k = kp[j];
+                const int pos = c < 2 ? posA : posB;
+                float x = (s[n][c] + s2[n][c]) * scale;
+                if (cap > 0.f) x = cap * tanhf(x / cap);
+                const bool ok = k >= 0 && k <= pos && pos - k <= kb[j];
+                x = ok ? x * SPARSA_LOG2E : -INFINITY;
+                s[n][c] = x;
+            }
+            mxA = fmaxf(mxA, fmaxf(s[n][0], s[n][1]));
+            mxB = fmaxf(mxB, fmaxf(s[n][2], s[n][3]));
+        }
+        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+        const float nA = fmaxf(mA, mxA), nB = fmaxf(mB, mxB);
+        const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
+        const float alA = fastExp2(mA - uA), alB = fastExp2(mB - uB);
+        mA = nA;
+        mB = nB;
+        float sumA = 0.f, sumB = 0.f;
+#pragma unroll
+        for (int n = 0; n < NB; n++) {
+            s[n][0] = fastExp2(s[n][0] - uA);
+            s[n][1] = fastExp2(s[n][1] - uA);
+            s[n][2] = fastExp2(s[n][2] - uB);
+            s[n][3] = fastExp2(s[n][3] - uB);
+            sumA += s[n][0] + s[n][1];
+            sumB += s[n][2] + s[n][3];
+        }
+        lA = lA * alA + sumA;
+        lB = lB * alB + sumB;
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) {
+            o[i][0] *= alA; o[i][1] *= alA;
+            o[i][2] *= alB; o[i][3] *= alB;
+        }
+        // O += P V
+#pragma unroll
+        for (int kk = 0; kk < KW / 16; kk++) {
+            uint32_t a[4];
+            a[0] = Pack<T>::two(s[2 * kk][0], s[2 * kk][1]);
+            a[1] = Pack<T>::two(s[2 * kk][2], s[2 * kk][3]);
+            a[2] = Pack<T>::two(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            a[3] = Pack<T>::two(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+            for (int nd2 = 0; nd2 < D / 16; nd2++) {
+                uint32_t bf[4];
+                ldsm4t(bf, cV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * STR + nd2 * 16 + (lane >> 4) * 8);
+                mma16816<T>(o[2 * nd2], a, bf[0], bf[1]);
+                mma16816<T>(o[2 * nd2 + 1], a, bf[2], bf[3]);
+            }
+        }
+        __syncwarp();
+    }
+    cpAsyncWait<0>();
+    lA += __shfl_xor_sync(0xffffffffu, lA, 1);
+    lA += __shfl_xor_sync(0xffffffffu, lA, 2);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 1);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 2);
+
+    // the warps' states through shared memory (the ring is free once every warp is past its loop)
+    __syncthreads();
+    float* mO = reinterpret_cast<float*>(area);  // [WARPS][16][D], not normalized
+    float* mM = mO + C::WARPS * 16 * D;          // [WARPS][16] maxima (log2 domain)
+    float* mL = mM + C::WARPS * 16;              // [WARPS][16] sums
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) {
+        *reinterpret_cast<float2*>(mO + (warp * 16 + iA) * D + i * 8 + 2 * t4) = make_float2(o[i][0], o[i][1]);
+        *reinterpret_cast<float2*>(mO + (warp * 16 + iB) * D + i * 8 + 2 * t4) = make_float2(o[i][2], o[i][3]);
+    }
+    if (t4 == 0) {
+        mM[warp * 16 + iA] = mA;
+        mM[warp * 16 + iB] = mB;
+        mL[warp * 16 + iA] = lA;
+        mL[warp * 16 + iB] = lB;
+    }
+    __syncthreads();
+    for (int idx = tid; idx < M * (D + 1); idx += C::THREADS) {
+        const int i = idx / (D + 1), d = idx - i * (D + 1);  // d == D: the pair's LSE
+        float mx = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < C::WARPS; w++) mx = fmaxf(mx, mM[w * 16 + i]);
+        const float u = mx == -INFINITY ? 0.f : mx;
+        float l = 0.f, a = 0.f;
+#pragma unroll
+        for (int w = 0; w < C::WARPS; w++) {
+            const float wt = fastExp2(mM[w * 16 + i] - u);
+            l += wt * mL[w * 16 + i];
+            if (d < D) a += wt * mO[(w * 16 + i) * D + d];
+        }
+        const int p = pair0 + i, hh = p / R, r = p - hh * R;
+        const int h = g * G + hh;
+        if (d == D) {
+            // a NaN sum means a NaN or +inf score: the pair is NaN, not empty
+            const float lv = l != l ? l : (l > 0.f ? (mx + log2f(l)) * SPARSA_LN2 : -INFINITY);
+            if (scratch < 0) {
+                if (lse) lse[(long long)b * S.lsb + (long long)h * S.lsh + (long long)r * S.lss] = lv;
+            } else {
+                scratchLse[scratch + i] = lv;
+            }
+        } else {
+            const float inv = l != l ? l : (l > 0.f ? 1.f / l : 0.f);
+            if (scratch < 0) {
+                storeOut1(out, (long long)b * S.osb + (long long)h * S.osh + (long long)r * S.oss + d, (int)S.outKind,
+                          a * inv);
+            } else {
+                scratchO[(long long)(scratch + i) * D + d] = a * inv;
+            }
+        }
+    }
+}
+
 }  // namespace sparsa
 
 #define SPARSA_DECODE(TNAME, T, D)                                                                                      \
@@ -398,42 +693,75 @@ SPARSA_DECODE_DIMS(f32, float)
 SPARSA_DECODE_DIMS(f16, __half)
 SPARSA_DECODE_DIMS(bf16, __nv_bfloat16)
 
-// One warp per (merge tile, pair): the tile's chunks in order, weights exp(lse_c - max).
-extern "C" __global__ void __launch_bounds__(256) sparsa_decode_merge(const float* scratchO, const float* scratchLse,
+#define SPARSA_DECODE_MMA_V(NAME, T, D, W, ST, KW)                                                                     \
+    extern "C" __global__ void __launch_bounds__(W * 32, 1) NAME(                                                       \
+        const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* meta, \
+        const sparsa::DecodeScalars s) {                                                                               \
+        sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D, W, ST, KW>>(q, k, v, out, lse, scratchO, scratchLse, meta, s); \
+    }
+#define SPARSA_DECODE_MMA(TNAME, T, D) SPARSA_DECODE_MMA_V(sparsa_decode_##TNAME##_d##D##_mma, T, D, 12, 2, 16)
+SPARSA_DECODE_MMA(f16, __half, 64) SPARSA_DECODE_MMA(f16, __half, 128)
+SPARSA_DECODE_MMA(bf16, __nv_bfloat16, 64) SPARSA_DECODE_MMA(bf16, __nv_bfloat16, 128)
+// One CTA per (merge tile, pair): the weights exp(lse_c - max) / sum of the tile's chunks (a warp reduces them),
+// then one thread per output column sums its chunks' partials, four loads in flight.
+extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const float* scratchO, const float* scratchLse,
                                                                       void* out, float* lse, const int* meta,
                                                                       const sparsa::DecodeScalars S, int valueDim,
                                                                       int merges) {
     using namespace sparsa;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int tileIdx = blockIdx.x;
+    __shared__ float sMax, sTotal;
+    const int tileIdx = blockIdx.x, i = blockIdx.y;
     if (tileIdx >= merges) return;
     const int* T0 = meta + S.oMerges + (long long)tileIdx * DM_STRIDE;
     const int M = T0[DM_PAIRS];
-    const int R = (int)S.rows, G = (int)S.group;
-    for (int i = warp; i < M; i += 8) {
-        const int chunks = T0[DM_CHUNKS], base = T0[DM_SCRATCH];
+    if (i >= M) return;
+    const int chunks = T0[DM_CHUNKS], base = T0[DM_SCRATCH];
+    const int tid = threadIdx.x;
+    if (tid < 32) {
         float mx = -INFINITY;
-        for (int c = 0; c < chunks; c++) mx = fmaxf(mx, scratchLse[base + c * M + i]);
+        for (int c = tid; c < chunks; c += 32) mx = fmaxf(mx, scratchLse[base + c * M + i]);
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
         float total = 0.f;
         if (mx != -INFINITY)
-            for (int c = 0; c < chunks; c++) total += expf(scratchLse[base + c * M + i] - mx);
-        int x = T0[DM_PAIR0] + i, hh = x / R, r = x - hh * R;
-        int b = T0[DM_B], h = T0[DM_G] * G + hh;
-        long long ob = (long long)b * S.osb + (long long)h * S.osh + (long long)r * S.oss;
-        for (int d = lane; d < valueDim; d += 32) {
-            float a = 0.f;
-            if (mx != -INFINITY) {
-                for (int c = 0; c < chunks; c++) {
-                    long long e = base + c * M + i;
-                    a += expf(scratchLse[e] - mx) * scratchO[e * valueDim + d];
-                }
-                a /= total;
-            }
-            storeOut1(out, ob + d, (int)S.outKind, a);
+            for (int c = tid; c < chunks; c += 32) total += expf(scratchLse[base + c * M + i] - mx);
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) total += __shfl_xor_sync(0xffffffffu, total, off);
+        if (tid == 0) {
+            sMax = mx;
+            sTotal = total;
         }
-        if (lse && lane == 0)
-            lse[(long long)b * S.lsb + (long long)h * S.lsh + (long long)r * S.lss] = mx == -INFINITY ? -INFINITY : mx + logf(total);
     }
+    __syncthreads();
+    const float mx = sMax, total = sTotal;
+    const int R = (int)S.rows, G = (int)S.group;
+    const int x = T0[DM_PAIR0] + i, hh = x / R, r = x - hh * R;
+    const int b = T0[DM_B], h = T0[DM_G] * G + hh;
+    const long long ob = (long long)b * S.osb + (long long)h * S.osh + (long long)r * S.oss;
+    for (int d = tid; d < valueDim; d += blockDim.x) {
+        float a = 0.f;
+        if (mx != -INFINITY) {
+            float a1 = 0.f, a2 = 0.f, a3 = 0.f;
+            int c = 0;
+            for (; c + 4 <= chunks; c += 4) {
+                const long long e = base + (long long)c * M + i;
+                const float o0 = scratchO[e * valueDim + d], o1 = scratchO[(e + M) * valueDim + d];
+                const float o2 = scratchO[(e + 2 * M) * valueDim + d], o3 = scratchO[(e + 3 * M) * valueDim + d];
+                a = fmaf(expf(scratchLse[e] - mx), o0, a);
+                a1 = fmaf(expf(scratchLse[e + M] - mx), o1, a1);
+                a2 = fmaf(expf(scratchLse[e + 2 * M] - mx), o2, a2);
+                a3 = fmaf(expf(scratchLse[e + 3 * M] - mx), o3, a3);
+            }
+            for (; c < chunks; c++) {
+                const long long e = base + (long long)c * M + i;
+                a = fmaf(expf(scratchLse[e] - mx), scratchO[e * valueDim + d], a);
+            }
+            a = ((a + a1) + (a2 + a3)) / total;
+        }
+        storeOut1(out, ob + d, (int)S.outKind, a);
+    }
+    if (lse && tid == 0)
+        lse[(long long)b * S.lsb + (long long)h * S.lsh + (long long)r * S.lss] = mx == -INFINITY ? -INFINITY : mx + logf(total);
 }
 
 // Quest bounds: one warp per (b, g, candidate page): max over the group's query vectors of
@@ -481,9 +809,11 @@ SPARSA_QUEST(bf16, __nv_bfloat16, 64) SPARSA_QUEST(bf16, __nv_bfloat16, 128) SPA
 
 // Quest's choice per (b, g), one CTA of 1024 threads each: with n = ceil(L / P) pages and budget m, every page
 // when n <= m, else the m - 1 best of the first n - 1 pages by bound (ties to the lower page; NaN below every
-// number) and the last page, as ascending page indices into lists[(b * Hkv + g) * listWidth ...]. The sort
-// keys are those of DecodeSelector.best: (-score, index) ascending.
-__device__ __forceinline__ unsigned long long questKey(float s, int i) {
+// number) and the last page, as ascending page indices into lists[(b * Hkv + g) * listWidth ...]: the order of
+// DecodeSelector.best, (-score, index) ascending. No sort: a radix select (four passes of 8 bits) finds the
+// order key T of the (m-1)-th best page, then one compaction in page order keeps every page with a key below T
+// and the lowest pages with key T until m - 1 are kept.
+__device__ __forceinline__ unsigned int questOrder(float s) {
     int ordered;
     if (s != s) {
         ordered = (int)0x80000000;
@@ -491,59 +821,133 @@ __device__ __forceinline__ unsigned long long questKey(float s, int i) {
         int bits = __float_as_int(s == 0.f ? 0.f : s);
         ordered = bits >= 0 ? bits : bits ^ 0x7FFFFFFF;
     }
-    unsigned int hi = ((unsigned int)~ordered) ^ 0x80000000u;
-    return ((unsigned long long)hi << 32) | (unsigned int)i;
+    return ((unsigned int)~ordered) ^ 0x80000000u;  // ascending = best first
 }
 
-__device__ void bitonicSort(unsigned long long* a, int n) {
-    for (int k = 2; k <= n; k <<= 1) {
-        for (int j = k >> 1; j > 0; j >>= 1) {
-            for (int i = threadIdx.x; i < n; i += blockDim.x) {
-                int l = i ^ j;
-                if (l > i) {
-                    bool up = (i & k) == 0;
-                    unsigned long long x = a[i], y = a[l];
-                    if ((x > y) == up) {
-                        a[i] = y;
-                        a[l] = x;
-                    }
-                }
-            }
-            __syncthreads();
+// Exclusive prefix sums over the CTA's threads of two counts (1024 threads), in thread order.
+__device__ __forceinline__ void blockExclusiveScan2(int& a, int& b, int* warpA, int* warpB) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int ia = a, ib = b;
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+        int ta = __shfl_up_sync(0xffffffffu, ia, off), tb = __shfl_up_sync(0xffffffffu, ib, off);
+        if (lane >= off) {
+            ia += ta;
+            ib += tb;
         }
     }
+    if (lane == 31) {
+        warpA[warp] = ia;
+        warpB[warp] = ib;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        int wa = warpA[lane], wb = warpB[lane];
+        int xa = wa, xb = wb;
+#pragma unroll
+        for (int off = 1; off < 32; off <<= 1) {
+            int ta = __shfl_up_sync(0xffffffffu, xa, off), tb = __shfl_up_sync(0xffffffffu, xb, off);
+            if (lane >= off) {
+                xa += ta;
+                xb += tb;
+            }
+        }
+        warpA[lane] = xa - wa;
+        warpB[lane] = xb - wb;
+    }
+    __syncthreads();
+    a = ia - a + warpA[warp];
+    b = ib - b + warpB[warp];
 }
 
 extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
                                                                      const sparsa::DecodeScalars S, int budget) {
     using namespace sparsa;
-    extern __shared__ __align__(16) unsigned long long keys[];
+    __shared__ unsigned int hist[256];
+    __shared__ unsigned int sPrefix;
+    __shared__ int sK;
+    __shared__ int warpA[32], warpB[32];
+    const int tid = threadIdx.x;
     const int e = blockIdx.x, b = e / (int)S.kvHeads;
     const int length = meta[b];
     const int P = 1 << S.pageShift;
     const int n = (length + P - 1) / P;
     int* list = meta + S.oLists + (long long)e * S.listWidth;
     if (n <= budget) {
-        for (int i = threadIdx.x; i < n; i += blockDim.x) list[i] = i;
+        for (int i = tid; i < n; i += blockDim.x) list[i] = i;
         return;
     }
     const int cand = n - 1;
-    int N = 1;
-    while (N < cand) N <<= 1;
     const float* sc = scores + (long long)e * width;
-    for (int i = threadIdx.x; i < N; i += blockDim.x) keys[i] = i < cand ? questKey(sc[i], i) : ~0ULL;
-    __syncthreads();
-    bitonicSort(keys, N);
-    const int k = budget - 1;
-    int K = 1;
-    while (K < k) K <<= 1;
-    // the k best indices, then sorted ascending (padding sorts last)
-    unsigned long long* idx = keys + N;
-    for (int i = threadIdx.x; i < K; i += blockDim.x) idx[i] = i < k ? (keys[i] & 0xffffffffULL) : ~0ULL;
-    __syncthreads();
-    bitonicSort(idx, K);
-    for (int i = threadIdx.x; i < k; i += blockDim.x) list[i] = (int)idx[i];
-    if (threadIdx.x == 0) list[k] = cand;
+    int k = budget - 1;  // pages to keep among the candidates
+    if (k > 0) {
+        unsigned int prefix = 0, mask = 0;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            if (tid < 256) hist[tid] = 0;
+            __syncthreads();
+            for (int i = tid; i < cand; i += blockDim.x) {
+                unsigned int u = questOrder(sc[i]);
+                if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & 255u], 1u);
+            }
+            __syncthreads();
+            if (tid < 32) {
+                // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches k
+                unsigned int c[8], sum = 0;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    c[j] = hist[tid * 8 + j];
+                    sum += c[j];
+                }
+                unsigned int incl = sum;
+#pragma unroll
+                for (int off = 1; off < 32; off <<= 1) {
+                    unsigned int t = __shfl_up_sync(0xffffffffu, incl, off);
+                    if (tid >= off) incl += t;
+                }
+                const unsigned int hit = __ballot_sync(0xffffffffu, incl >= (unsigned int)k);
+                if (tid == __ffs(hit) - 1) {
+                    unsigned int before = incl - sum;
+#pragma unroll
+                    for (int j = 0; j < 8; j++) {
+                        if (before + c[j] >= (unsigned int)k) {
+                            sPrefix = prefix | ((unsigned int)(tid * 8 + j) << shift);
+                            sK = k - (int)before;
+                            break;
+                        }
+                        before += c[j];
+                    }
+                }
+            }
+            __syncthreads();
+            prefix = sPrefix;
+            k = sK;
+            mask |= 0xFFu << shift;
+        }
+        // keys below T = prefix all kept; k pages with key T, the lowest first; in page order
+        const unsigned int T = prefix;
+        const int per = (cand + blockDim.x - 1) / blockDim.x;
+        const int lo = min(cand, tid * per), hi = min(cand, lo + per);
+        int less = 0, eq = 0;
+        for (int i = lo; i < hi; i++) {
+            unsigned int u = questOrder(sc[i]);
+            less += u < T;
+            eq += u == T;
+        }
+        int exLess = less, exEq = eq;
+        blockExclusiveScan2(exLess, exEq, warpA, warpB);
+        int pos = exLess + min(exEq, k);
+        int seen = exEq;
+        for (int i = lo; i < hi; i++) {
+            unsigned int u = questOrder(sc[i]);
+            if (u < T) {
+                list[pos++] = i;
+            } else if (u == T) {
+                if (seen < k) list[pos++] = i;
+                seen++;
+            }
+        }
+    }
+    if (tid == 0) list[budget - 1] = cand;
 }
 
 // Copies sequence b's first L rows of a paged pool [P, Hkv, pageSize, D] into a contiguous [1, Hkv, L, D]

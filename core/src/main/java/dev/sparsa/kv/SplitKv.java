@@ -2,7 +2,7 @@ package dev.sparsa.kv;
 
 /**
  * How a decode call cuts each (sequence, KV head)'s keys into chunks that run as separate work items
- * and are merged exactly through their log-sum-exps, in chunk order (split-KV, as FlashDecoding). The
+ * and are merged exactly through their log-sum-exps, in a fixed order (split-KV, as FlashDecoding). The
  * cut only reassociates f32 sums; for a fixed chunk length the result is bitwise reproducible.
  *
  * <p>The rule ({@link #rule()}): with {@code units = batch · kvHeads} work units (a unit is one
@@ -11,9 +11,12 @@ package dev.sparsa.kv;
  * <ul>
  *   <li>no split when {@code units ≥ target} or the longest key list is at most {@code
  *       minChunkKeys};
- *   <li>else {@code splits = ⌈target / units⌉} and {@code chunk = max(minChunkKeys,
- *       ⌈maxKeys / splits⌉)} rounded up to a multiple of {@value #GRANULE} keys.
+ *   <li>else {@code splits = ⌊target / units⌋} (no split when that is 1) and {@code chunk =
+ *       max(minChunkKeys, ⌈maxKeys / splits⌉)} rounded up to a multiple of {@value #GRANULE} keys.
  * </ul>
+ * Rounding the splits down keeps the items at most {@code target}: on a GPU running one work item
+ * per SM at a time ({@code itemsPerWorker = 1}), every item starts in the first wave, where
+ * rounding up would leave a short second wave.
  * Chunks count keys in visiting order (positions for dense decode, the selection's keys in order for
  * sparse decode), from key 0 of each (sequence, head).
  *
@@ -41,9 +44,9 @@ public record SplitKv(int fixedChunkKeys, int minChunkKeys, int itemsPerWorker) 
         }
     }
 
-    /** The rule with chunks of at least 1024 keys and 4 items per worker. */
+    /** The rule with chunks of at least 256 keys and 1 item per worker. */
     public static SplitKv rule() {
-        return new SplitKv(0, 1024, 4);
+        return new SplitKv(0, 256, 1);
     }
 
     /** The rule with the given shortest chunk and items per worker. */
@@ -60,12 +63,12 @@ public record SplitKv(int fixedChunkKeys, int minChunkKeys, int itemsPerWorker) 
         if (chunkKeys < 1) {
             throw new IllegalArgumentException("chunkKeys: must be >= 1, got " + chunkKeys);
         }
-        return new SplitKv(chunkKeys, 1024, 4);
+        return new SplitKv(chunkKeys, 256, 1);
     }
 
     /** Never split. */
     public static SplitKv none() {
-        return new SplitKv(Integer.MAX_VALUE, 1024, 4);
+        return new SplitKv(Integer.MAX_VALUE, 256, 1);
     }
 
     /**
@@ -88,7 +91,10 @@ public record SplitKv(int fixedChunkKeys, int minChunkKeys, int itemsPerWorker) 
         if (units >= target || maxKeys <= minChunkKeys) {
             return Integer.MAX_VALUE;
         }
-        long splits = (target + units - 1) / units;
+        long splits = target / units;
+        if (splits <= 1) {
+            return Integer.MAX_VALUE;
+        }
         long chunk = Math.max(minChunkKeys, (maxKeys + splits - 1) / splits);
         chunk = (chunk + GRANULE - 1) / GRANULE * GRANULE;
         return chunk >= maxKeys ? Integer.MAX_VALUE : (int) chunk;

@@ -584,9 +584,7 @@ public final class CudaBackend implements AttentionBackend {
             CudaRuntime rt = runtime(cache.device());
             DecodeSelection[] made = new DecodeSelection[1];
             withLane(rt, lane -> made[0] = CudaDecode.questSelection(rt, q, pc, quest, options, lane));
-            if (made[0] != null) {
-                return made[0];
-            }
+            return made[0];
         }
         return AttentionBackend.super.select(q, cache, pattern, options);
     }

@@ -31,7 +31,7 @@ import jcuda.driver.CUfunction;
  * set visits (positions for dense decode, the selection's keys in order for sparse decode) are cut
  * into chunks of {@link SplitKv#chunkKeys} keys — the options' split-KV rule with the device's
  * multiprocessors as workers — and each chunk is a work item; pairs with more than one chunk are
- * merged through their LSEs in chunk order (deterministic for a fixed rule and device).
+ * merged through their LSEs in a fixed order (deterministic for a fixed rule and device).
  *
  * <p>Quest runs wholly on the device ({@link #quest}): page bounds, the choice of pages and the
  * decode over them, with no copy back to the host in between.
@@ -39,10 +39,12 @@ import jcuda.driver.CUfunction;
 final class CudaDecode {
     /** (query head, row) pairs per work item. */
     static final int PAIRS = 16;
+    /** Warps and pipeline stages of the tensor-core decode kernel (DecMma in sparsa_decode.cuh). */
+    static final int MMA_WARPS = 12;
+    static final int MMA_STAGES = 2;
+    static final int MMA_TILE_KEYS = 16;
     /** Head dims the decode kernels are built for (valueDim == headDim). */
     static final List<Integer> DIMS = List.of(64, 128, 256);
-    /** Most candidate pages plus budget Quest's device choice sorts (its keys fill shared memory). */
-    static final int QUEST_SORT_MAX = 28672;
 
     private static final int MODE_DENSE = 0;
     private static final int MODE_SPANS = 1;
@@ -73,6 +75,33 @@ final class CudaDecode {
             case F16 -> "f16";
             case BF16 -> "bf16";
         };
+    }
+
+    /**
+     * Whether a cache of this dtype and head dim decodes on the tensor-core kernel ({@code
+     * sparsa_decode_<t>_d<D>_mma}: f16 and bf16 at head dims 64 and 128) rather than the f32 CUDA-core one.
+     */
+    static boolean usesMma(DType t, int d) {
+        return t != DType.F32 && d <= 128;
+    }
+
+    /** The decode kernel's name for a cache of this dtype and head dim. */
+    static String kernelName(DType t, int d) {
+        return "sparsa_decode_" + typeName(t) + "_d" + d + (usesMma(t, d) ? "_mma" : "");
+    }
+
+    /** Dynamic shared memory of the decode kernel for this dtype and head dim (DecMma::SMEM or DecTile::SMEM). */
+    static int kernelSharedBytes(DType t, int d) {
+        if (!usesMma(t, d)) {
+            return sharedBytes(t, d);
+        }
+        // DecMma: Q tile (16 rows), then per warp STAGES tiles of MMA_TILE_KEYS keys (K and V rows, two row offsets,
+        // position and band per key), or the warps' merge area where that is larger
+        int str = d + 8;
+        int stage = 2 * 2 * MMA_TILE_KEYS * str + MMA_TILE_KEYS * (8 + 8 + 4 + 4);
+        int ring = MMA_WARPS * MMA_STAGES * stage;
+        int merge = 4 * MMA_WARPS * 16 * (d + 2);
+        return 2 * 16 * str + Math.max(ring, merge);
     }
 
     /** Dynamic shared memory of {@code sparsa_decode_<t>_d<D>} (DecTile::SMEM). */
@@ -352,10 +381,6 @@ final class CudaDecode {
         CudaDevice dev = rt.device();
         Storage st = storage(cache);
         Plan p = plan(dev, q, cache, st, selection, quest, out, lse, options, true);
-        if (p.mode == MODE_PAGES && !questFits(p)) {
-            throw new IllegalStateException("quest: " + p.questWidth + " candidate pages exceed the device choice's "
-                    + QUEST_SORT_MAX);
-        }
         dev.makeCurrent();
         DeviceBuffer meta = lane.upload(p.meta);
         CUdeviceptr none = new CUdeviceptr();
@@ -367,15 +392,16 @@ final class CudaDecode {
         }
         DeviceBuffer so = p.scratchEntries > 0 ? lane.scratchO(p.scratchEntries * d * 4L) : null;
         DeviceBuffer sl = p.scratchEntries > 0 ? lane.scratchLse(p.scratchEntries * 4L) : null;
-        String name = "sparsa_decode_" + t + "_d" + d;
-        int smem = sharedBytes(cache.dtype(), d);
+        String name = kernelName(cache.dtype(), d);
+        int smem = kernelSharedBytes(cache.dtype(), d);
         CUfunction f = rt.module().function(name, smem);
         CUdeviceptr lsePtr = lse == null ? none : ptr("lse", lse);
         Pointer params = Pointer.to(Pointer.to(ptr("q", q)), Pointer.to(ptr("cache keys", st.k())),
                 Pointer.to(ptr("cache values", st.v())), Pointer.to(ptr("out", out)), Pointer.to(lsePtr),
                 Pointer.to(so == null ? none : so.pointer()), Pointer.to(sl == null ? none : sl.pointer()),
                 Pointer.to(meta.pointer()), Pointer.to(p.scalars));
-        Cuda.check(cuLaunchKernel(f, p.items, 1, 1, 128, 1, 1, smem, lane.stream.handle(), params, null),
+        int threads = usesMma(cache.dtype(), d) ? 32 * MMA_WARPS : 128;
+        Cuda.check(cuLaunchKernel(f, p.items, 1, 1, threads, 1, 1, smem, lane.stream.handle(), params, null),
                 "cuLaunchKernel", name);
         launched += name;
         if (p.merges > 0) {
@@ -383,24 +409,13 @@ final class CudaDecode {
             Pointer mp = Pointer.to(Pointer.to(so.pointer()), Pointer.to(sl.pointer()), Pointer.to(ptr("out", out)),
                     Pointer.to(lsePtr), Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {d}),
                     Pointer.to(new int[] {p.merges}));
-            Cuda.check(cuLaunchKernel(m, p.merges, 1, 1, 256, 1, 1, 0, lane.stream.handle(), mp, null), "cuLaunchKernel",
+            Cuda.check(cuLaunchKernel(m, p.merges, PAIRS, 1, 128, 1, 1, 0, lane.stream.handle(), mp, null), "cuLaunchKernel",
                     "sparsa_decode_merge");
             launched += "+sparsa_decode_merge";
         }
         return launched;
     }
 
-    private static boolean questFits(Plan p) {
-        return pow2(p.questWidth) + pow2(Math.max(1, p.questBudget - 1)) <= QUEST_SORT_MAX;
-    }
-
-    private static int pow2(int n) {
-        int x = 1;
-        while (x < n) {
-            x <<= 1;
-        }
-        return x;
-    }
 
     /** Queues Quest's page bounds and choice, which write the page lists into {@code meta}. */
     private static String queueQuest(CudaRuntime rt, Tensor q, Storage st, Plan p, DeviceBuffer meta, DecodeLane lane) {
@@ -417,11 +432,10 @@ final class CudaDecode {
                 Pointer.to(new long[] {bounds.stride(2)}), Pointer.to(new int[] {p.questWidth}));
         Cuda.check(cuLaunchKernel(fb, (p.questWidth + 7) / 8, batch * kvHeads, 1, 256, 1, 1, 0, lane.stream.handle(), bp,
                 null), "cuLaunchKernel", bname);
-        int smem = 8 * (pow2(p.questWidth) + pow2(Math.max(1, p.questBudget - 1)));
-        CUfunction ft = rt.module().function("sparsa_quest_topk", smem);
+        CUfunction ft = rt.module().function("sparsa_quest_topk", 0);
         Pointer tp = Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {p.questWidth}),
                 Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}));
-        Cuda.check(cuLaunchKernel(ft, batch * kvHeads, 1, 1, 1024, 1, 1, smem, lane.stream.handle(), tp, null),
+        Cuda.check(cuLaunchKernel(ft, batch * kvHeads, 1, 1, 1024, 1, 1, 0, lane.stream.handle(), tp, null),
                 "cuLaunchKernel", "sparsa_quest_topk");
         return bname + "+sparsa_quest_topk";
     }
@@ -435,9 +449,6 @@ final class CudaDecode {
                                           DecodeOptions options, DecodeLane lane) {
         Storage st = storage(cache);
         Plan p = plan(rt.device(), q, cache, st, null, quest, null, null, options, false);
-        if (!questFits(p)) {
-            return null;
-        }
         rt.device().makeCurrent();
         DeviceBuffer meta = lane.upload(p.meta);
         queueQuest(rt, q, st, p, meta, lane);

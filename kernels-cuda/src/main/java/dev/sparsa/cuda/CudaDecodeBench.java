@@ -14,6 +14,7 @@ import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.kv.SplitKv;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
@@ -38,7 +39,8 @@ import jcuda.driver.CUstreamCaptureMode;
  * V the call must read.
  *
  * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072]
- * [--page 16] [--iters 50]}. Not API: it lives beside the decode lanes and graph capture it times.
+ * [--page 16] [--iters 50] [--split rule,rule:MIN:ITEMS,KEYS,none]}: the first split rule runs every
+ * row, the others dense on the contiguous cache as extra rows. Not API: it lives beside the decode lanes and graph capture it times.
  */
 final class CudaDecodeBench {
     private CudaDecodeBench() {
@@ -49,15 +51,18 @@ final class CudaDecodeBench {
         int[] lengths = {8192, 32768, 131072};
         int page = 16;
         int iters = 50;
+        String[] splits = {"rule"};
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--batch" -> batches = ints(args[++i]);
                 case "--n" -> lengths = ints(args[++i]);
                 case "--page" -> page = Integer.parseInt(args[++i]);
                 case "--iters" -> iters = Integer.parseInt(args[++i]);
+                case "--split" -> splits = args[++i].split(",");
                 default -> {
                     System.err.println("unknown argument " + args[i]
-                            + "; usage: CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]");
+                            + "; usage: CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]"
+                            + " [--split rule,rule:MIN:ITEMS,KEYS,none]");
                     System.exit(2);
                 }
             }
@@ -76,7 +81,7 @@ final class CudaDecodeBench {
         System.out.printf(Locale.ROOT, "device-to-device copy: %.0f GB/s (bytes read + written)%n", copy);
         System.out.printf(Locale.ROOT, "%-6s %-8s %-22s %10s %10s %8s%n", "batch", "kv len", "row", "median ms",
                 "GB/s", "of copy");
-        DecodeOptions o = DecodeOptions.defaults();
+        DecodeOptions o = DecodeOptions.defaults().withSplit(split(splits[0]));
         for (int batch : batches) {
             for (int n : lengths) {
                 long kvBytes = 2L * batch * hk * n * d * 2;
@@ -94,6 +99,11 @@ final class CudaDecodeBench {
                     ContiguousKvCache contiguous = ContiguousKvCache.wrap(k, v, lens);
                     double dense = time(backend, dev, q, contiguous, null, out, lse, o, iters);
                     row(batch, n, "dense contiguous", dense, kvBytes, copy);
+                    for (int s = 1; s < splits.length; s++) {
+                        double other = time(backend, dev, q, contiguous, null, out, lse,
+                                o.withSplit(split(splits[s])), iters);
+                        row(batch, n, "dense contig. " + splits[s], other, kvBytes, copy);
+                    }
                     k.close();
                     v.close();
                     held.remove(k);
@@ -242,6 +252,21 @@ final class CudaDecodeBench {
             Cuda.check(cuMemcpyDtoDAsync(buf.pointer(at), buf.pointer(), n, CudaStream.wrap(dev, 0L).handle()), "cuMemcpyDtoDAsync");
         }
         return t;
+    }
+
+    /** {@code rule}, {@code rule:MIN:ITEMS}, {@code none} or a fixed chunk length in keys. */
+    private static SplitKv split(String s) {
+        if (s.equals("rule")) {
+            return SplitKv.rule();
+        }
+        if (s.equals("none")) {
+            return SplitKv.none();
+        }
+        if (s.startsWith("rule:")) {
+            String[] f = s.split(":");
+            return SplitKv.rule(Integer.parseInt(f[1]), Integer.parseInt(f[2]));
+        }
+        return SplitKv.fixed(Integer.parseInt(s));
     }
 
     private static int[] ints(String csv) {

@@ -163,14 +163,18 @@ class CudaDecodeGpuTest {
 
     @Test
     void denseDecodeMatchesTheOracleOnContiguousAndPagedCachesBitForBitAlike() {
-        for (DType dtype : DType.values()) {
-            int dim = dtype == DType.F32 ? 64 : dtype == DType.F16 ? 256 : 128;
-            Caches c = caches(31 + dtype.ordinal(), dtype, dim);
+        // f32 and f16 d256 on the CUDA-core kernel, f16 d64 and bf16 d128 on the tensor-core one
+        DType[] dtypes = {DType.F32, DType.F16, DType.F16, DType.BF16};
+        int[] dims = {64, 256, 64, 128};
+        for (int x = 0; x < dtypes.length; x++) {
+            DType dtype = dtypes[x];
+            int dim = dims[x];
+            Caches c = caches(31 + x, dtype, dim);
             for (int rows : new int[] {1, 3}) {
                 Tensor q = query(41 + rows, dtype, 4 * KV_HEADS, rows, dim);
                 DecodeOptions o = DecodeOptions.defaults();
                 AttentionResult a = Attention.decodeWithLse(q, c.contiguous(), o);
-                assertTrue(CudaBackend.lastKernel().contains("sparsa_decode_" + CudaDecode.typeName(dtype)), CudaBackend.lastKernel());
+                assertTrue(CudaBackend.lastKernel().contains(CudaDecode.kernelName(dtype, dim)), CudaBackend.lastKernel());
                 AttentionResult p = Attention.decodeWithLse(q, c.paged(), o);
                 ReferenceResult ref = ReferenceDecode.decode(q, c.contiguous(), null, o.run());
                 assertMatches(dtype + " rows " + rows + " contiguous", ref, a, dtype);
@@ -197,6 +201,21 @@ class CudaDecodeGpuTest {
         ReferenceResult ref = ReferenceDecode.decode(q, c.paged(), null, split.run());
         assertMatches("split", ref, a, DType.F32);
         assertMatches("no split", ref, none, DType.F32);
+    }
+
+    @Test
+    void tensorCoreDecodeSplitsAndMergesAcrossChunksAndWarps() {
+        Caches c = caches(53, DType.BF16, 128);
+        Tensor q = query(54, DType.BF16, 4 * KV_HEADS, 2, 128);
+        // chunks of 96 keys: three warp tiles, so that some warps of an item get no keys at all
+        for (SplitKv split : new SplitKv[] {SplitKv.fixed(96), SplitKv.fixed(1000), SplitKv.none()}) {
+            DecodeOptions o = DecodeOptions.defaults().withSplit(split).withOutputDType(DType.F32);
+            AttentionResult a = Attention.decodeWithLse(q, c.paged(), o);
+            assertTrue(CudaBackend.lastKernel().contains("sparsa_decode_bf16_d128_mma"), CudaBackend.lastKernel());
+            AttentionResult b = Attention.decodeWithLse(q, c.paged(), o);
+            assertArrayEquals(a.output().toHost().toFloatArray(), b.output().toHost().toFloatArray(), split + ": deterministic");
+            assertMatches(split.toString(), ReferenceDecode.decode(q, c.paged(), null, o.run()), a, DType.BF16);
+        }
     }
 
     @Test
@@ -242,6 +261,45 @@ class CudaDecodeGpuTest {
         assertMatches("quest", ReferenceDecode.decode(q, c.paged(), host, o.run()), fused, DType.F32);
         AttentionResult viaSelection = Attention.decodeWithLse(q, c.paged(), device, o);
         assertArrayEquals(viaSelection.output().toHost().toFloatArray(), fused.output().toHost().toFloatArray());
+    }
+
+    @Test
+    void questOnTheDeviceBreaksTiesOfEqualBoundsToTheLowerPage() {
+        // page p of sequence b holds rows of one value, ((p % 3) - 1) / 2: every third page bounds alike, so the
+        // budget's edge falls inside a group of equal scores; a third sequence is all one value
+        int[] lengths = {PAGE * 300 + 5, PAGE * 257, PAGE * 64};
+        int dim = 128;
+        int pages = 0;
+        for (int len : lengths) {
+            pages += (len + PAGE - 1) / PAGE;
+        }
+        PagedKvCache paged = PagedKvCache.wrap(nanDevice(DType.F32, pages, KV_HEADS, PAGE, dim),
+                nanDevice(DType.F32, pages, KV_HEADS, PAGE, dim), nanDevice(DType.F32, pages, KV_HEADS, 2, dim), PAGE,
+                lengths.length, new PageAllocator(pages));
+        for (int b = 0; b < lengths.length; b++) {
+            Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, 1, KV_HEADS, lengths[b], dim);
+            for (int g = 0; g < KV_HEADS; g++) {
+                for (int t = 0; t < lengths[b]; t++) {
+                    k.fillRow(0, g, t, b == 2 ? 0.25f : ((t / PAGE) % 3 - 1) * 0.5f);
+                }
+            }
+            paged.append(b, k, k);
+        }
+        Problems.Qkv p = Problems.qkv(83, AttentionShape.of(lengths.length, 4 * KV_HEADS, 1, 1, dim), DType.F32,
+                Layout.BHSD);
+        Tensor q = device(p.q());
+        DecodeOptions o = DecodeOptions.defaults();
+        for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
+            DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
+            DecodeSelection device = BACKEND.select(q, paged, quest, o);
+            DecodeSelection host = DecodeSelector.select(q, paged, quest);
+            for (int b = 0; b < lengths.length; b++) {
+                for (int g = 0; g < KV_HEADS; g++) {
+                    assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
+                            budgetPages + " pages: sequence " + b + " head " + g);
+                }
+            }
+        }
     }
 
     @Test
