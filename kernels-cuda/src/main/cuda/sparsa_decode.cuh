@@ -764,37 +764,63 @@ extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const floa
         lse[(long long)b * S.lsb + (long long)h * S.lsh + (long long)r * S.lss] = mx == -INFINITY ? -INFINITY : mx + logf(total);
 }
 
-// Quest bounds: one warp per (b, g, candidate page): max over the group's query vectors of
-// sum_c max(q_c * min_c, q_c * max_c) over the page's stored bounds [P, Hkv, 2, D]. Candidates are the first
-// count[b] pages of b's block table; scores go to out[(b * Hkv + g) * width + i], -inf past the count.
+// Quest bounds: LPP lanes per (b, g, candidate page), each holding CPL channels of the page's stored bounds
+// [P, Hkv, 2, D] (16-byte loads, read once): max over the group's query vectors of
+// sum_c max(q_c * min_c, q_c * max_c). Candidates are the first count[b] pages of b's block table; scores go to
+// out[(b * Hkv + g) * width + i], -inf past the count.
+template <typename T, int D> struct QuestCfg {
+    static constexpr int VEC = 16 / (int)sizeof(T);
+    static constexpr int LPP = D / VEC < 32 ? D / VEC : 32;  // lanes per page
+    static constexpr int CPL = D / LPP;                      // channels per lane, whole vectors
+    static constexpr int PPW = 32 / LPP;                     // pages per warp
+};
+
 template <typename T, int D>
 __device__ void questBounds(const T* q, const T* bounds, float* scores, const int* meta, const int* counts,
                             const sparsa::DecodeScalars S, long long bsp, long long bsh, long long bss, int width) {
     using namespace sparsa;
+    using C = QuestCfg<T, D>;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int i = blockIdx.x * 8 + warp;
+    const int sub = lane / C::LPP, l = lane - sub * C::LPP;
+    const int i = (blockIdx.x * 8 + warp) * C::PPW + sub;
     const int b = blockIdx.y / (int)S.kvHeads, g = blockIdx.y % (int)S.kvHeads;
-    if (i >= width) return;
-    float best = -INFINITY;
-    if (i < counts[b]) {
-        const int page = meta[S.oTables + (long long)b * S.tableWidth + i];
-        const T* mn = bounds + (long long)page * bsp + (long long)g * bsh;
-        const T* mxp = mn + bss;
-        const int R = (int)S.rows, G = (int)S.group;
-        for (int x = 0; x < G * R; x++) {
-            int hh = x / R, r = x - hh * R;
-            const T* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss;
-            float s = 0.f;
-            for (int c = lane; c < D; c += 32) {
-                float qc = decToFloat(qr[c]);
-                s += fmaxf(qc * decToFloat(mn[c]), qc * decToFloat(mxp[c]));
-            }
+    const bool live = i < width && i < counts[b];
+    float mn[C::CPL], mx[C::CPL];
 #pragma unroll
-            for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-            best = fmaxf(best, s);
+    for (int c = 0; c < C::CPL; c++) mn[c] = mx[c] = 0.f;
+    if (live) {
+        const int page = meta[S.oTables + (long long)b * S.tableWidth + i];
+        const T* pmn = bounds + (long long)page * bsp + (long long)g * bsh + l * C::CPL;
+        const T* pmx = pmn + bss;
+#pragma unroll
+        for (int v = 0; v < C::CPL; v += C::VEC) {
+            uint4 wn = *reinterpret_cast<const uint4*>(pmn + v);
+            uint4 wx = *reinterpret_cast<const uint4*>(pmx + v);
+            const T* en = reinterpret_cast<const T*>(&wn);
+            const T* ex = reinterpret_cast<const T*>(&wx);
+#pragma unroll
+            for (int u = 0; u < C::VEC; u++) {
+                mn[v + u] = decToFloat(en[u]);
+                mx[v + u] = decToFloat(ex[u]);
+            }
         }
     }
-    if (lane == 0) scores[(long long)blockIdx.y * width + i] = best;
+    float best = -INFINITY;
+    const int R = (int)S.rows, G = (int)S.group;
+    for (int x = 0; x < G * R; x++) {
+        const int hh = x / R, r = x - hh * R;
+        const T* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
+        float s = 0.f;
+#pragma unroll
+        for (int c = 0; c < C::CPL; c++) {
+            const float qc = decToFloat(qr[c]);
+            s += fmaxf(qc * mn[c], qc * mx[c]);
+        }
+#pragma unroll
+        for (int off = C::LPP / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+        best = fmaxf(best, s);
+    }
+    if (l == 0 && i < width) scores[(long long)blockIdx.y * width + i] = live ? best : -INFINITY;
 }
 
 #define SPARSA_QUEST(TNAME, T, D)                                                                                       \
@@ -861,8 +887,10 @@ __device__ __forceinline__ void blockExclusiveScan2(int& a, int& b, int* warpA, 
 }
 
 extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
-                                                                     const sparsa::DecodeScalars S, int budget) {
+                                                                     const sparsa::DecodeScalars S, int budget,
+                                                                     int smemKeys) {
     using namespace sparsa;
+    extern __shared__ unsigned int sOrder[];  // the candidates' order keys, when the launch gave room for them
     __shared__ unsigned int hist[256];
     __shared__ unsigned int sPrefix;
     __shared__ int sK;
@@ -880,14 +908,28 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float
     const int cand = n - 1;
     const float* sc = scores + (long long)e * width;
     int k = budget - 1;  // pages to keep among the candidates
+    // the passes below read every key several times: from shared memory when they fit (one read of the scores)
+    const bool cached = cand <= smemKeys;
+    if (cached && k > 0) {
+        for (int i = tid; i < cand; i += blockDim.x) sOrder[i] = questOrder(sc[i]);
+        __syncthreads();
+    }
+    auto order = [&](int i) { return cached ? sOrder[i] : questOrder(sc[i]); };
     if (k > 0) {
         unsigned int prefix = 0, mask = 0;
         for (int shift = 24; shift >= 0; shift -= 8) {
             if (tid < 256) hist[tid] = 0;
             __syncthreads();
-            for (int i = tid; i < cand; i += blockDim.x) {
-                unsigned int u = questOrder(sc[i]);
-                if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & 255u], 1u);
+            // one shared-memory atomic per distinct bin of a warp: the high bits of similar scores fall in few bins
+            for (int base = 0; base < cand; base += blockDim.x) {
+                const int i = base + tid;
+                unsigned int bin = 256u;
+                if (i < cand) {
+                    unsigned int u = order(i);
+                    if ((u & mask) == prefix) bin = (u >> shift) & 255u;
+                }
+                const unsigned int peers = __match_any_sync(0xffffffffu, bin);
+                if (bin < 256u && (int)(__ffs(peers) - 1) == (tid & 31)) atomicAdd(&hist[bin], (unsigned int)__popc(peers));
             }
             __syncthreads();
             if (tid < 32) {
@@ -929,7 +971,7 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float
         const int lo = min(cand, tid * per), hi = min(cand, lo + per);
         int less = 0, eq = 0;
         for (int i = lo; i < hi; i++) {
-            unsigned int u = questOrder(sc[i]);
+            unsigned int u = order(i);
             less += u < T;
             eq += u == T;
         }
@@ -938,7 +980,7 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float
         int pos = exLess + min(exEq, k);
         int seen = exEq;
         for (int i = lo; i < hi; i++) {
-            unsigned int u = questOrder(sc[i]);
+            unsigned int u = order(i);
             if (u < T) {
                 list[pos++] = i;
             } else if (u == T) {

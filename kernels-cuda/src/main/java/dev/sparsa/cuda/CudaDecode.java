@@ -43,6 +43,11 @@ final class CudaDecode {
     static final int MMA_WARPS = 12;
     static final int MMA_STAGES = 2;
     static final int MMA_TILE_KEYS = 16;
+    /**
+     * Candidate pages whose order keys Quest's device choice keeps in shared memory (more: it rereads
+     * the scores from memory); not final so that the tests take the second path as well.
+     */
+    static int questSmemKeys = 49152;
     /** Head dims the decode kernels are built for (valueDim == headDim). */
     static final List<Integer> DIMS = List.of(64, 128, 256);
 
@@ -152,13 +157,16 @@ final class CudaDecode {
     private static Storage storage(KvCache cache) {
         Storage st = Storage.of(cache);
         int vec = 16 / cache.dtype().byteSize();
-        Tensor[] ts = {st.k(), st.v()};
-        String[] names = {"cache keys", "cache values"};
-        for (int i = 0; i < 2; i++) {
+        Tensor[] ts = {st.k(), st.v(), st.bounds()};
+        String[] names = {"cache keys", "cache values", "cache page bounds"};
+        for (int i = 0; i < 3; i++) {
+            if (ts[i] == null) {
+                continue;
+            }
             CudaTensors.buffer(names[i], ts[i]);
             for (int a = 0; a < 3; a++) {
                 if (ts[i].stride(a) % vec != 0) {
-                    throw new IllegalArgumentException(names[i] + ": the CUDA decode kernel loads 16-byte rows; strides "
+                    throw new IllegalArgumentException(names[i] + ": the CUDA decode kernels load 16-byte rows; strides "
                             + "must be multiples of " + vec + " elements, got " + Arrays.toString(ts[i].strides()));
                 }
             }
@@ -430,12 +438,18 @@ final class CudaDecode {
                 Pointer.to(scores.pointer()), Pointer.to(meta.pointer()), Pointer.to(meta.pointer(4L * p.oCounts)),
                 Pointer.to(p.scalars), Pointer.to(new long[] {bounds.stride(0)}), Pointer.to(new long[] {bounds.stride(1)}),
                 Pointer.to(new long[] {bounds.stride(2)}), Pointer.to(new int[] {p.questWidth}));
-        Cuda.check(cuLaunchKernel(fb, (p.questWidth + 7) / 8, batch * kvHeads, 1, 256, 1, 1, 0, lane.stream.handle(), bp,
+        int vec = 16 / q.dtype().byteSize();
+        int pagesPerCta = 8 * (32 / Math.min(32, d / vec)); // QuestCfg: 8 warps of PPW pages
+        Cuda.check(cuLaunchKernel(fb, (p.questWidth + pagesPerCta - 1) / pagesPerCta, batch * kvHeads, 1, 256, 1, 1, 0,
+                lane.stream.handle(), bp,
                 null), "cuLaunchKernel", bname);
-        CUfunction ft = rt.module().function("sparsa_quest_topk", 0);
+        // the candidates' order keys in shared memory when they fit (else the choice rereads the scores)
+        int smemKeys = p.questWidth <= questSmemKeys ? p.questWidth : 0;
+        CUfunction ft = rt.module().function("sparsa_quest_topk", 4 * 49152);
         Pointer tp = Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {p.questWidth}),
-                Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}));
-        Cuda.check(cuLaunchKernel(ft, batch * kvHeads, 1, 1, 1024, 1, 1, 0, lane.stream.handle(), tp, null),
+                Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),
+                Pointer.to(new int[] {smemKeys}));
+        Cuda.check(cuLaunchKernel(ft, batch * kvHeads, 1, 1, 1024, 1, 1, 4 * smemKeys, lane.stream.handle(), tp, null),
                 "cuLaunchKernel", "sparsa_quest_topk");
         return bname + "+sparsa_quest_topk";
     }

@@ -289,15 +289,25 @@ class CudaDecodeGpuTest {
                 Layout.BHSD);
         Tensor q = device(p.q());
         DecodeOptions o = DecodeOptions.defaults();
-        for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
-            DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
-            DecodeSelection device = BACKEND.select(q, paged, quest, o);
-            DecodeSelection host = DecodeSelector.select(q, paged, quest);
-            for (int b = 0; b < lengths.length; b++) {
-                for (int g = 0; g < KV_HEADS; g++) {
-                    assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
-                            budgetPages + " pages: sequence " + b + " head " + g);
+        // the candidates' keys in shared memory, then reread from memory
+        for (int smemKeys : new int[] {CudaDecode.questSmemKeys, 0}) {
+            int saved = CudaDecode.questSmemKeys;
+            CudaDecode.questSmemKeys = smemKeys;
+            try {
+                for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
+                    DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
+                    DecodeSelection device = BACKEND.select(q, paged, quest, o);
+                    DecodeSelection host = DecodeSelector.select(q, paged, quest);
+                    for (int b = 0; b < lengths.length; b++) {
+                        for (int g = 0; g < KV_HEADS; g++) {
+                            assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
+                                    budgetPages + " pages, " + smemKeys + " keys in shared memory: sequence " + b
+                                            + " head " + g);
+                        }
+                    }
                 }
+            } finally {
+                CudaDecode.questSmemKeys = saved;
             }
         }
     }
