@@ -764,15 +764,17 @@ extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const floa
         lse[(long long)b * S.lsb + (long long)h * S.lsh + (long long)r * S.lss] = mx == -INFINITY ? -INFINITY : mx + logf(total);
 }
 
-// Quest bounds: LPP lanes per (b, g, candidate page), each holding CPL channels of the page's stored bounds
-// [P, Hkv, 2, D] (16-byte loads, read once): max over the group's query vectors of
+// Quest bounds: a group of LPP lanes per PAGES_PER_GROUP candidate pages of (b, g), each lane holding CPL channels
+// of the pages' stored bounds [P, Hkv, 2, D] (16-byte loads, all issued before the arithmetic; the query rows read
+// once per group): max over the group's query vectors of
 // sum_c max(q_c * min_c, q_c * max_c). Candidates are the first count[b] pages of b's block table; scores go to
 // out[(b * Hkv + g) * width + i], -inf past the count.
 template <typename T, int D> struct QuestCfg {
     static constexpr int VEC = 16 / (int)sizeof(T);
     static constexpr int LPP = D / VEC < 32 ? D / VEC : 32;  // lanes per page
     static constexpr int CPL = D / LPP;                      // channels per lane, whole vectors
-    static constexpr int PPW = 32 / LPP;                     // pages per warp
+    static constexpr int PPW = 32 / LPP;                     // lane groups per warp
+    static constexpr int PAGES_PER_GROUP = CPL > 8 ? 2 : 4;   // pages per lane group, loaded together
 };
 
 template <typename T, int D>
@@ -780,47 +782,64 @@ __device__ void questBounds(const T* q, const T* bounds, float* scores, const in
                             const sparsa::DecodeScalars S, long long bsp, long long bsh, long long bss, int width) {
     using namespace sparsa;
     using C = QuestCfg<T, D>;
+    constexpr int PL = C::PAGES_PER_GROUP;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int sub = lane / C::LPP, l = lane - sub * C::LPP;
-    const int i = (blockIdx.x * 8 + warp) * C::PPW + sub;
+    const int i0 = ((blockIdx.x * 8 + warp) * C::PPW + sub) * PL;
     const int b = blockIdx.y / (int)S.kvHeads, g = blockIdx.y % (int)S.kvHeads;
-    const bool live = i < width && i < counts[b];
-    float mn[C::CPL], mx[C::CPL];
+    const int count = counts[b];
+    // the group's PL pages: every load issued before any arithmetic
+    float mn[PL][C::CPL], mx[PL][C::CPL];
 #pragma unroll
-    for (int c = 0; c < C::CPL; c++) mn[c] = mx[c] = 0.f;
-    if (live) {
-        const int page = meta[S.oTables + (long long)b * S.tableWidth + i];
-        const T* pmn = bounds + (long long)page * bsp + (long long)g * bsh + l * C::CPL;
-        const T* pmx = pmn + bss;
+    for (int j = 0; j < PL; j++) {
+        const int i = i0 + j;
 #pragma unroll
-        for (int v = 0; v < C::CPL; v += C::VEC) {
-            uint4 wn = *reinterpret_cast<const uint4*>(pmn + v);
-            uint4 wx = *reinterpret_cast<const uint4*>(pmx + v);
-            const T* en = reinterpret_cast<const T*>(&wn);
-            const T* ex = reinterpret_cast<const T*>(&wx);
+        for (int c = 0; c < C::CPL; c++) mn[j][c] = mx[j][c] = 0.f;
+        if (i < width && i < count) {
+            const int page = meta[S.oTables + (long long)b * S.tableWidth + i];
+            const T* pmn = bounds + (long long)page * bsp + (long long)g * bsh + l * C::CPL;
+            const T* pmx = pmn + bss;
 #pragma unroll
-            for (int u = 0; u < C::VEC; u++) {
-                mn[v + u] = decToFloat(en[u]);
-                mx[v + u] = decToFloat(ex[u]);
+            for (int v = 0; v < C::CPL; v += C::VEC) {
+                uint4 wn = *reinterpret_cast<const uint4*>(pmn + v);
+                uint4 wx = *reinterpret_cast<const uint4*>(pmx + v);
+                const T* en = reinterpret_cast<const T*>(&wn);
+                const T* ex = reinterpret_cast<const T*>(&wx);
+#pragma unroll
+                for (int u = 0; u < C::VEC; u++) {
+                    mn[j][v + u] = decToFloat(en[u]);
+                    mx[j][v + u] = decToFloat(ex[u]);
+                }
             }
         }
     }
-    float best = -INFINITY;
+    float best[PL];
+#pragma unroll
+    for (int j = 0; j < PL; j++) best[j] = -INFINITY;
     const int R = (int)S.rows, G = (int)S.group;
     for (int x = 0; x < G * R; x++) {
         const int hh = x / R, r = x - hh * R;
         const T* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
-        float s = 0.f;
+        float qc[C::CPL];
 #pragma unroll
-        for (int c = 0; c < C::CPL; c++) {
-            const float qc = decToFloat(qr[c]);
-            s += fmaxf(qc * mn[c], qc * mx[c]);
+        for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
+#pragma unroll
+        for (int j = 0; j < PL; j++) {
+            float s = 0.f;
+#pragma unroll
+            for (int c = 0; c < C::CPL; c++) s += fmaxf(qc[c] * mn[j][c], qc[c] * mx[j][c]);
+#pragma unroll
+            for (int off = C::LPP / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+            best[j] = fmaxf(best[j], s);
         }
-#pragma unroll
-        for (int off = C::LPP / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-        best = fmaxf(best, s);
     }
-    if (l == 0 && i < width) scores[(long long)blockIdx.y * width + i] = live ? best : -INFINITY;
+    if (l == 0) {
+#pragma unroll
+        for (int j = 0; j < PL; j++) {
+            const int i = i0 + j;
+            if (i < width) scores[(long long)blockIdx.y * width + i] = i < count ? best[j] : -INFINITY;
+        }
+    }
 }
 
 #define SPARSA_QUEST(TNAME, T, D)                                                                                       \

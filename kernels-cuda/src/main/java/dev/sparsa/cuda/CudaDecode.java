@@ -439,7 +439,9 @@ final class CudaDecode {
                 Pointer.to(p.scalars), Pointer.to(new long[] {bounds.stride(0)}), Pointer.to(new long[] {bounds.stride(1)}),
                 Pointer.to(new long[] {bounds.stride(2)}), Pointer.to(new int[] {p.questWidth}));
         int vec = 16 / q.dtype().byteSize();
-        int pagesPerCta = 8 * (32 / Math.min(32, d / vec)); // QuestCfg: 8 warps of PPW pages
+        int lanesPerPage = Math.min(32, d / vec);
+        // QuestCfg: 8 warps of 32 / LPP lane groups of PAGES_PER_GROUP pages
+        int pagesPerCta = 8 * (32 / lanesPerPage) * (d / lanesPerPage > 8 ? 2 : 4);
         Cuda.check(cuLaunchKernel(fb, (p.questWidth + pagesPerCta - 1) / pagesPerCta, batch * kvHeads, 1, 256, 1, 1, 0,
                 lane.stream.handle(), bp,
                 null), "cuLaunchKernel", bname);

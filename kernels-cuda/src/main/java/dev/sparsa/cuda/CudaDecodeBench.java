@@ -39,8 +39,9 @@ import jcuda.driver.CUstreamCaptureMode;
  * V the call must read.
  *
  * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072]
- * [--page 16] [--iters 50] [--split rule,rule:MIN:ITEMS,KEYS,none]}: the first split rule runs every
- * row, the others dense on the contiguous cache as extra rows. Not API: it lives beside the decode lanes and graph capture it times.
+ * [--page 16] [--iters 50] [--split rule,rule:MIN:ITEMS,KEYS,none] [--quest 16,64]}: the first split
+ * rule runs every row, the others dense on the contiguous cache as extra rows; Quest runs at a budget
+ * of 1/d of the tokens for each d of {@code --quest}. Not API: it lives beside the decode lanes and graph capture it times.
  */
 final class CudaDecodeBench {
     private CudaDecodeBench() {
@@ -52,6 +53,7 @@ final class CudaDecodeBench {
         int page = 16;
         int iters = 50;
         String[] splits = {"rule"};
+        int[] questDivisors = {16};
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--batch" -> batches = ints(args[++i]);
@@ -59,10 +61,11 @@ final class CudaDecodeBench {
                 case "--page" -> page = Integer.parseInt(args[++i]);
                 case "--iters" -> iters = Integer.parseInt(args[++i]);
                 case "--split" -> splits = args[++i].split(",");
+                case "--quest" -> questDivisors = ints(args[++i]);
                 default -> {
                     System.err.println("unknown argument " + args[i]
                             + "; usage: CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]"
-                            + " [--split rule,rule:MIN:ITEMS,KEYS,none]");
+                            + " [--split rule,rule:MIN:ITEMS,KEYS,none] [--quest 16,64]");
                     System.exit(2);
                 }
             }
@@ -124,11 +127,13 @@ final class CudaDecodeBench {
                         held.add(bounds);
                         PagedKvCache withBounds = PagedKvCache.wrap(kp, vp, bounds, page, batch, null);
                         shuffledTables(withBounds, batch, n, page, pages);
-                        DecodePattern.Quest quest = DecodePattern.quest(n / 16);
-                        double questMs = time(backend, dev, q, withBounds, quest, out, lse, o, iters);
-                        row(batch, n, "quest 1/16 (fused)", questMs, kvBytes, copy);
-                        System.out.printf(Locale.ROOT, "%-6d %-8d dense paged / quest = %.2f x (target >= 6 at 128k)%n",
-                                batch, n, pagedMs / questMs);
+                        for (int div : questDivisors) {
+                            DecodePattern.Quest quest = DecodePattern.quest(n / div);
+                            double questMs = time(backend, dev, q, withBounds, quest, out, lse, o, iters);
+                            row(batch, n, "quest 1/" + div + " (fused)", questMs, kvBytes, copy);
+                            System.out.printf(Locale.ROOT, "%-6d %-8d dense paged / quest 1/%d = %.2f x (target >= 6 at "
+                                    + "128k, 1/16)%n", batch, n, div, pagedMs / questMs);
+                        }
                     }
                 } finally {
                     held.forEach(Tensor::close);
