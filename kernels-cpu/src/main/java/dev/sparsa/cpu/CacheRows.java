@@ -26,6 +26,14 @@ final class CacheRows {
     private final long kPage;
     private final long vPage;
     private final int[][] tables;
+    /** A paged pool whose pages hold every head's rows back to back (no padding): one page is one range. */
+    private final boolean densePages;
+    private final int pageSize;
+    private final int kvHeads;
+    private final int dim;
+    private final int dimV;
+    private final long kPool;
+    private final long vPool;
 
     CacheRows(KvCache cache) {
         this.dtype = cache.dtype();
@@ -42,6 +50,16 @@ final class CacheRows {
             for (int b = 0; b < tables.length; b++) {
                 tables[b] = p.blockTable(b);
             }
+            pageSize = p.pageSize();
+            kvHeads = p.kvHeads();
+            dim = p.headDim();
+            dimV = p.valueDim();
+            kPool = k.index(0, 0, 0, 0) * e;
+            vPool = v.index(0, 0, 0, 0) * e;
+            long pages = k.shape()[0];
+            densePages = kPage == (long) kvHeads * pageSize * dim * e && vPage == (long) kvHeads * pageSize * dimV * e
+                    && v.shape()[0] == pages && kPool + pages * kPage <= k.segment().byteSize()
+                    && vPool + pages * vPage <= v.segment().byteSize();
         } else {
             ContiguousKvCache c = (ContiguousKvCache) cache;
             k = c.keyStorage();
@@ -52,6 +70,13 @@ final class CacheRows {
             kPage = 0;
             vPage = 0;
             tables = null;
+            densePages = false;
+            pageSize = 0;
+            kvHeads = 0;
+            dim = 0;
+            dimV = 0;
+            kPool = 0;
+            vPool = 0;
         }
         keys = k.segment();
         values = v.segment();
@@ -81,6 +106,57 @@ final class CacheRows {
             kOff[j] = kb + page * kPage + slot * kSeq;
             vOff[j] = vb + page * vPage + slot * vSeq;
         }
+    }
+
+    /**
+     * Whether runs of {@code run} keys starting at multiples of {@code chunkKeys} cover whole pages of
+     * a pool that {@link #pages} can read: a paged cache without padding between its pages' rows,
+     * whose page size divides both.
+     */
+    boolean pagesTile(int run, int chunkKeys) {
+        return densePages && run % pageSize == 0 && chunkKeys % pageSize == 0;
+    }
+
+    /** The most pages {@link #pages} gives for a run of {@code run} keys. */
+    int pagesPerRun(int run) {
+        return densePages ? run / pageSize : 0;
+    }
+
+    /** Elements of a whole page of K (every head's rows), as {@link #pages} counts them. */
+    int keyPageElements() {
+        return kvHeads * pageSize * dim;
+    }
+
+    /** Elements of a whole page of V. */
+    int valuePageElements() {
+        return kvHeads * pageSize * dimV;
+    }
+
+    /**
+     * The byte offsets of the pages that hold keys {@code from .. from + n − 1} of sequence {@code b}
+     * ({@code from} a multiple of the page size), in block-table order; returns their number. A page
+     * is {@link #keyPageElements} (K) and {@link #valuePageElements} (V) elements from there: every KV
+     * head's rows of its keys, back to back.
+     */
+    int pages(int b, int from, int n, long[] kOff, long[] vOff) {
+        int[] table = tables[b];
+        int count = 0;
+        for (int t = from; t < from + n; t += pageSize, count++) {
+            long page = table[t >>> shift];
+            kOff[count] = kPool + page * kPage;
+            vOff[count] = vPool + page * vPage;
+        }
+        return count;
+    }
+
+    /** How far head {@code g}'s K rows lie from head 0's of the same key, in bytes (the same for every key). */
+    long keyHeadShift(int g) {
+        return (k.index(0, g, 0, 0) - k.index(0, 0, 0, 0)) * dtype.byteSize();
+    }
+
+    /** How far head {@code g}'s V rows lie from head 0's of the same key, in bytes. */
+    long valueHeadShift(int g) {
+        return (v.index(0, g, 0, 0) - v.index(0, 0, 0, 0)) * dtype.byteSize();
     }
 
     /** Byte offset of the K row of key {@code t} of (sequence, head). */

@@ -22,10 +22,13 @@ import java.util.List;
  * DecodeScratch#BLOCK}, keys along the lanes ({@link DecodeMath}). The unit's keys are the resolved
  * spans of the selection (all keys for dense decode), cut by the split-KV rule into chunks of equal
  * key count; each chunk is a work item, items run largest first on the backend's workers, and the
- * chunks of a unit are merged through their LSEs in chunk order. The rule is evaluated with the
+ * chunks of a unit are merged through their LSEs in chunk order. Dense decode applies the rule to the
+ * sequences instead (one unit per sequence); where that cuts the keys, a work item is one chunk of a
+ * sequence for all its KV heads, and a paged cache is then read page by page, every head's rows of a
+ * page at once, which are contiguous in the pool ({@link #runPages}). The rule is evaluated with the
  * machine's processor count (not the backend's thread count), so a backend of any thread count
  * gives bitwise the same result on one machine; paged and contiguous caches give bitwise the same
- * result because only the row offsets differ.
+ * result because they are cut alike and only the row offsets (and the order of reading ahead) differ.
  */
 final class CpuDecode {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
@@ -50,6 +53,13 @@ final class CpuDecode {
     private final KeySpans[] spans;
     private final long[] keyCounts;
     private final int chunkKeys;
+    /**
+     * Dense decode split into chunks of each sequence's keys: a work item is one (sequence, chunk)
+     * with all KV heads, so that a paged pool is read page after page (see {@link #runPages}).
+     */
+    private final boolean acrossHeads;
+    /** Items across heads read the pages of a run whole, all heads at once (paged, f32 or bf16, pages tile the runs). */
+    private final boolean wholePages;
     private final int[] chunks;
     /** First partial slot of each unit with more than one chunk, else −1. */
     private final int[] partialBase;
@@ -94,8 +104,14 @@ final class CpuDecode {
                 maxKeys = (int) Math.max(maxKeys, keyCounts[u]);
             }
         }
-        this.chunkKeys = options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys,
-                Runtime.getRuntime().availableProcessors());
+        int processors = Runtime.getRuntime().availableProcessors();
+        // dense decode: the split rule over sequences (one unit per sequence, all its KV heads); where that
+        // cuts the keys into chunks, an item is (sequence, chunk) across heads, else (sequence, head, chunk)
+        int perSequence = options.split().chunkKeys(shape.batch(), 1, maxKeys, processors);
+        this.acrossHeads = selection == null && SplitKv.chunks(maxKeys, perSequence) > 1;
+        this.chunkKeys = acrossHeads ? perSequence
+                : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
+        this.wholePages = acrossHeads && rows.dtype != DType.F16 && rows.pagesTile(DecodeScratch.PAGE_RUN, chunkKeys);
         this.chunks = new int[units];
         this.partialBase = new int[units];
         int slots = 0;
@@ -115,10 +131,11 @@ final class CpuDecode {
     /** The work items as (unit, chunk) pairs, largest first (ties: unit, then chunk order). */
     List<long[]> items() {
         List<long[]> items = new ArrayList<>();
-        for (int u = 0; u < chunks.length; u++) {
+        int step = acrossHeads ? shape.kvHeads() : 1;
+        for (int u = 0; u < chunks.length; u += step) {
             for (int c = 0; c < chunks[u]; c++) {
                 long from = (long) c * chunkKeys;
-                long size = Math.max(0, Math.min(keyCounts[u], from + chunkKeys) - from);
+                long size = Math.max(0, Math.min(keyCounts[u], from + chunkKeys) - from) * step;
                 items.add(new long[] {u, c, size});
             }
         }
@@ -127,13 +144,31 @@ final class CpuDecode {
         return items;
     }
 
-    /** Runs item (unit, chunk) on the calling thread. */
+    /**
+     * Runs item (unit, chunk) on the calling thread: one KV head's chunk, or, across heads, the chunk of
+     * every KV head of the unit's sequence.
+     */
     void run(int unit, int chunk) {
+        if (!acrossHeads) {
+            runUnit(unit, chunk);
+            return;
+        }
+        int b = unit / shape.kvHeads();
+        if (wholePages) {
+            runPages(b, chunk);
+            return;
+        }
+        for (int g = 0; g < shape.kvHeads(); g++) {
+            runUnit(b * shape.kvHeads() + g, chunk);
+        }
+    }
+
+    private void runUnit(int unit, int chunk) {
         DecodeScratch sc = SCRATCH.get();
         sc.ensure(nq, ldQ, ldO);
         int b = unit / shape.kvHeads();
         int g = unit % shape.kvHeads();
-        loadQueries(b, g, sc);
+        loadQueries(b, g, sc.q);
         Arrays.fill(sc.m, 0, nq, Float.NEGATIVE_INFINITY);
         Arrays.fill(sc.l, 0, nq, 0f);
         Arrays.fill(sc.o, 0, nq * ldO, 0f);
@@ -142,18 +177,72 @@ final class CpuDecode {
         if (from < to) {
             streamKeys(b, g, spans[unit], from, to, sc);
         }
+        finishUnit(b, g, unit, chunk, sc, sc.m, sc.l, sc.o);
+    }
+
+    /** Writes the unit's rows (one chunk) or keeps them as the chunk's partial result. */
+    private void finishUnit(int b, int g, int unit, int chunk, DecodeScratch sc, float[] m, float[] l, float[] o) {
         if (chunks[unit] == 1) {
             for (int x = 0; x < nq; x++) {
-                float rowLse = finish(sc, x);
+                float rowLse = finish(sc, m, l, o, x);
                 write(b, g, x, sc.row, 0, rowLse);
             }
         } else {
             int slot = partialBase[unit] + chunk;
             for (int x = 0; x < nq; x++) {
-                float rowLse = finish(sc, x);
+                float rowLse = finish(sc, m, l, o, x);
                 System.arraycopy(sc.row, 0, partialOut, (slot * nq + x) * dimV, dimV);
                 partialLse[slot * nq + x] = rowLse;
             }
+        }
+    }
+
+    /**
+     * Dense chunk {@code chunk} of sequence {@code b}, every KV head, on a paged cache whose runs of
+     * {@value DecodeScratch#PAGE_RUN} keys are whole pages: the run's pages are read whole (every head's
+     * key rows, then every head's value rows, page after page: the pool in address order where the block
+     * table is), then each head computes its blocks on cached lines. A head's blocks start where they
+     * would in {@link #streamKeys} (at the chunk's start, every {@value DecodeScratch#BLOCK} keys), so the
+     * result has the bits of a contiguous cache's.
+     */
+    private void runPages(int b, int chunk) {
+        DecodeScratch sc = SCRATCH.get();
+        int heads = shape.kvHeads();
+        sc.ensure(nq, ldQ, ldO);
+        sc.ensureHeads(heads, nq, ldQ, ldO, rows.pagesPerRun(DecodeScratch.PAGE_RUN));
+        for (int g = 0; g < heads; g++) {
+            loadQueries(b, g, sc.hq[g]);
+            Arrays.fill(sc.hm[g], 0, nq, Float.NEGATIVE_INFINITY);
+            Arrays.fill(sc.hl[g], 0, nq, 0f);
+            Arrays.fill(sc.ho[g], 0, nq * ldO, 0f);
+        }
+        int unit0 = b * heads;
+        long from = (long) chunk * chunkKeys;
+        long to = Math.min(keyCounts[unit0], from + chunkKeys);
+        int length = lengths[b];
+        long rowLo = (long) length - queryRows;
+        for (long r = from; r < to; r += DecodeScratch.PAGE_RUN) {
+            int count = (int) Math.min(DecodeScratch.PAGE_RUN, to - r);
+            for (int j = 0; j < count; j++) {
+                sc.pos[j] = (int) (r + j);
+                sc.delta[j] = KeySpans.UNBANDED;
+            }
+            int pages = rows.pages(b, (int) r, count, sc.pageK, sc.pageV);
+            math.readRows(rows.keys, sc.pageK, rows.keyPageElements(), rows.values, sc.pageV, rows.valuePageElements(),
+                    rows.dtype, pages);
+            rows.offsets(b, 0, sc.pos, count, sc.headK, sc.headV);
+            for (int g = 0; g < heads; g++) {
+                long dk = rows.keyHeadShift(g);
+                long dv = rows.valueHeadShift(g);
+                for (int j = 0; j < count; j++) {
+                    sc.runK[j] = sc.headK[j] + dk;
+                    sc.runV[j] = sc.headV[j] + dv;
+                }
+                blocks(sc, count, sc.hq[g], sc.hm[g], sc.hl[g], sc.ho[g], rowLo, true);
+            }
+        }
+        for (int g = 0; g < heads; g++) {
+            finishUnit(b, g, unit0 + g, chunk, sc, sc.hm[g], sc.hl[g], sc.ho[g]);
         }
     }
 
@@ -184,15 +273,15 @@ final class CpuDecode {
     }
 
     /** Query vector x = (head in group) · rows + row, scaled, zero past the head dim. */
-    private void loadQueries(int b, int g, DecodeScratch sc) {
-        Arrays.fill(sc.q, 0, roundUp(nq, 4) * ldQ, 0f);
+    private void loadQueries(int b, int g, float[] dst) {
+        Arrays.fill(dst, 0, roundUp(nq, 4) * ldQ, 0f);
         for (int hh = 0; hh < group; hh++) {
             int h = g * group + hh;
             for (int r = 0; r < queryRows; r++) {
                 int at = (hh * queryRows + r) * ldQ;
-                q.readRow(b, h, r, sc.q, at);
+                q.readRow(b, h, r, dst, at);
                 for (int d = 0; d < dim; d++) {
-                    sc.q[at + d] *= scale;
+                    dst[at + d] *= scale;
                 }
             }
         }
@@ -201,7 +290,6 @@ final class CpuDecode {
     private void streamKeys(int b, int g, KeySpans ks, long from, long to, DecodeScratch sc) {
         int length = lengths[b];
         long rowLo = (long) length - queryRows;
-        long rowHi = (long) length - 1;
         int span = 0;
         long before = 0;
         while (before + (ks.end(span) - ks.start(span)) <= from) {
@@ -237,45 +325,56 @@ final class CpuDecode {
             if (read) {
                 math.readRows(rows.keys, sc.runK, dim, rows.values, sc.runV, dimV, rows.dtype, count);
             }
-            for (int s0 = 0; s0 < count; s0 += DecodeScratch.BLOCK) {
-                int n = Math.min(DecodeScratch.BLOCK, count - s0);
-                boolean mask = false;
-                for (int j = s0; j < s0 + n; j++) {
-                    int delta = sc.delta[j];
-                    mask |= sc.pos[j] > rowLo || (delta != KeySpans.UNBANDED && rowHi - sc.pos[j] > delta);
-                }
-                MemorySegment kSeg = rows.keys;
-                MemorySegment vSeg = rows.values;
-                DType type = rows.dtype;
-                if (f16) {
-                    widen(kSeg, sc.runK, s0, n, dim, sc.wideK, ldQ);
-                    widen(vSeg, sc.runV, s0, n, dimV, sc.wideV, ldO);
-                    for (int j = 0; j < n; j++) {
-                        sc.kOff[j] = 4L * j * ldQ;
-                        sc.vOff[j] = 4L * j * ldO;
-                    }
-                    kSeg = sc.wideKSeg;
-                    vSeg = sc.wideVSeg;
-                    type = DType.F32;
-                } else {
-                    System.arraycopy(sc.runK, s0, sc.kOff, 0, n);
-                    System.arraycopy(sc.runV, s0, sc.vOff, 0, n);
-                }
-                int ldS = DecodeScratch.BLOCK;
-                math.scores(sc.q, ldQ, nq, dim, kSeg, sc.kOff, vSeg, sc.vOff, dimV, type, n, sc.s, ldS, read);
-                if (softCap > 0f) {
-                    for (int x = 0; x < nq; x++) {
-                        for (int j = 0, i = x * ldS; j < n; j++, i++) {
-                            sc.s[i] = (float) (softCap * Math.tanh(sc.s[i] / softCap));
-                        }
-                    }
-                }
-                if (mask) {
-                    applyMask(sc, s0, n, rowLo);
-                }
-                math.softmax(sc.s, ldS, nq, n, sc.m, sc.l, sc.alpha);
-                math.accumulate(sc.s, ldS, nq, n, vSeg, sc.vOff, type, dimV, sc.o, ldO, sc.alpha, read);
+            blocks(sc, count, sc.q, sc.m, sc.l, sc.o, rowLo, read);
+        }
+    }
+
+    /**
+     * The arithmetic of a run's {@code count} keys ({@code sc.pos}, {@code sc.delta}; rows at {@code
+     * sc.runK}, {@code sc.runV}) in blocks of {@value DecodeScratch#BLOCK}, for one KV head's query
+     * vectors {@code qv} and running state {@code m}, {@code l}, {@code o}.
+     */
+    private void blocks(DecodeScratch sc, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo, boolean read) {
+        long rowHi = rowLo + queryRows - 1;
+        boolean f16 = rows.dtype == DType.F16;
+        for (int s0 = 0; s0 < count; s0 += DecodeScratch.BLOCK) {
+            int n = Math.min(DecodeScratch.BLOCK, count - s0);
+            boolean mask = false;
+            for (int j = s0; j < s0 + n; j++) {
+                int delta = sc.delta[j];
+                mask |= sc.pos[j] > rowLo || (delta != KeySpans.UNBANDED && rowHi - sc.pos[j] > delta);
             }
+            MemorySegment kSeg = rows.keys;
+            MemorySegment vSeg = rows.values;
+            DType type = rows.dtype;
+            if (f16) {
+                widen(kSeg, sc.runK, s0, n, dim, sc.wideK, ldQ);
+                widen(vSeg, sc.runV, s0, n, dimV, sc.wideV, ldO);
+                for (int j = 0; j < n; j++) {
+                    sc.kOff[j] = 4L * j * ldQ;
+                    sc.vOff[j] = 4L * j * ldO;
+                }
+                kSeg = sc.wideKSeg;
+                vSeg = sc.wideVSeg;
+                type = DType.F32;
+            } else {
+                System.arraycopy(sc.runK, s0, sc.kOff, 0, n);
+                System.arraycopy(sc.runV, s0, sc.vOff, 0, n);
+            }
+            int ldS = DecodeScratch.BLOCK;
+            math.scores(qv, ldQ, nq, dim, kSeg, sc.kOff, vSeg, sc.vOff, dimV, type, n, sc.s, ldS, read);
+            if (softCap > 0f) {
+                for (int x = 0; x < nq; x++) {
+                    for (int j = 0, i = x * ldS; j < n; j++, i++) {
+                        sc.s[i] = (float) (softCap * Math.tanh(sc.s[i] / softCap));
+                    }
+                }
+            }
+            if (mask) {
+                applyMask(sc, s0, n, rowLo);
+            }
+            math.softmax(sc.s, ldS, nq, n, m, l, sc.alpha);
+            math.accumulate(sc.s, ldS, nq, n, vSeg, sc.vOff, type, dimV, o, ldO, sc.alpha, read);
         }
     }
 
@@ -302,16 +401,16 @@ final class CpuDecode {
     }
 
     /** Normalises query vector x into {@code sc.row} and returns its LSE (0 and −∞ when empty). */
-    private float finish(DecodeScratch sc, int x) {
-        float l = sc.l[x];
-        float m = sc.m[x];
+    private float finish(DecodeScratch sc, float[] ms, float[] ls, float[] o, int x) {
+        float l = ls[x];
+        float m = ms[x];
         if (!(l > 0f) || m == Float.NEGATIVE_INFINITY) {
             Arrays.fill(sc.row, 0, dimV, 0f);
             return Float.NEGATIVE_INFINITY;
         }
         int base = x * ldO;
         for (int c = 0; c < dimV; c++) {
-            sc.row[c] = sc.o[base + c] / l;
+            sc.row[c] = o[base + c] / l;
         }
         return (float) (m + Math.log(l));
     }

@@ -20,11 +20,17 @@ final class DecodeScratch {
     /** Keys read ahead at once: {@code RUN / BLOCK} blocks, key and value rows in turn. */
     static final int RUN = 4 * BLOCK;
 
+    /** Keys per run when whole pages are read across KV heads (at most {@link #RUN}). */
+    static final int PAGE_RUN = 64;
+
     /** Positions, band limits and row offsets of a run of keys. */
     final int[] pos = new int[RUN];
     final int[] delta = new int[RUN];
     final long[] runK = new long[RUN];
     final long[] runV = new long[RUN];
+    /** Head 0's row offsets of a run across heads (another head's lie a fixed distance away). */
+    final long[] headK = new long[RUN];
+    final long[] headV = new long[RUN];
     /** Row offsets of the block being computed. */
     final long[] kOff = new long[BLOCK];
     final long[] vOff = new long[BLOCK];
@@ -33,6 +39,30 @@ final class DecodeScratch {
     float[] wideV = new float[0];
     MemorySegment wideKSeg = MemorySegment.ofArray(wideK);
     MemorySegment wideVSeg = MemorySegment.ofArray(wideV);
+
+    /** Per KV head: query vectors, running max, sum and outputs (items across heads). */
+    float[][] hq = new float[0][];
+    float[][] hm = new float[0][];
+    float[][] hl = new float[0][];
+    float[][] ho = new float[0][];
+    /** Offsets of whole pages (every head's rows), read ahead of a run across heads. */
+    long[] pageK = new long[0];
+    long[] pageV = new long[0];
+
+    /** Room for {@code heads} KV heads' state and the offsets of {@code pages} whole pages. */
+    void ensureHeads(int heads, int nq, int ldQ, int ldO, int pages) {
+        int n4 = (nq + 3) / 4 * 4;
+        if (hq.length < heads || hq[0].length < n4 * ldQ || ho[0].length < n4 * ldO || hm[0].length < n4) {
+            hq = new float[heads][n4 * ldQ];
+            hm = new float[heads][n4];
+            hl = new float[heads][n4];
+            ho = new float[heads][n4 * ldO];
+        }
+        if (pageK.length < pages) {
+            pageK = new long[pages];
+            pageV = new long[pages];
+        }
+    }
 
     /** Room for {@code nq} query vectors (rounded up to 4) of {@code ldQ}, outputs of {@code ldO}. */
     void ensure(int nq, int ldQ, int ldO) {

@@ -65,6 +65,63 @@ class CpuDecodeTest {
         }
     }
 
+    /**
+     * Dense decode split over each sequence's keys (a work item per sequence and chunk, every KV head):
+     * paged pools read page by page (HND and NHD), pools with room between pages and chunks that do not
+     * start on a page (read head by head instead), and f16 (widened block by block) all give the bits of
+     * the contiguous cache and stay within the oracle's tolerance.
+     */
+    @ParameterizedTest
+    @MethodSource("flavoursAndTypes")
+    void denseDecodeAcrossHeadsEqualsContiguousBitwise(KernelFlavour flavour, DType dtype) {
+        CpuBackend cpu = new CpuBackend(flavour, 2);
+        int[] lengths = {1500, 0, 1100, 37};
+        KvProblems.Caches c = KvProblems.caches(41, dtype, lengths, 3, 40, 24, 16, 300);
+        PagedKvCache nhd = rewrap(c.paged(), t -> t.to(t.dtype(), Layout.BSHD));
+        PagedKvCache padded = rewrap(c.paged(), CpuDecodeTest::withRoomBetweenPages);
+        for (int rows : new int[] {1, 3}) {
+            Tensor q = DecodeFixtures.query(7 + rows, c.contiguous(), 6, rows);
+            for (SplitKv split : List.of(SplitKv.rule(), SplitKv.rule(256, 4), SplitKv.fixed(64), SplitKv.fixed(40),
+                    SplitKv.fixed(320))) {
+                DecodeOptions o = DecodeOptions.defaults().withSplit(split);
+                DecodeFixtures.Run flat = DecodeFixtures.decode(cpu, q, c.contiguous(), null, o, DType.F32);
+                float[] want = flat.out().toFloatArray();
+                float[] wantLse = flat.lse().toFloatArray();
+                for (KvCache paged : List.of(c.paged(), nhd, padded)) {
+                    DecodeFixtures.Run run = DecodeFixtures.decode(cpu, q, paged, null, o, DType.F32);
+                    assertArrayEquals(want, run.out().toFloatArray(), "paged vs contiguous " + split);
+                    assertArrayEquals(wantLse, run.lse().toFloatArray(), "lse, paged vs contiguous " + split);
+                }
+                ReferenceResult ref = DecodeFixtures.oracle(q, c.contiguous(), null, o);
+                assertTrue(ref.maxRelativeError(flat.out()) <= DecodeFixtures.tolerance(dtype),
+                        flavour + " " + dtype + " rows " + rows + " " + split + ": " + ref.maxRelativeError(flat.out()));
+                assertTrue(ref.maxLseError(flat.lse()) <= DecodeFixtures.lseTolerance(dtype), "lse " + ref.maxLseError(flat.lse()));
+            }
+        }
+    }
+
+    /** The same pages, block tables and lengths over pools made by {@code pool} from the original ones. */
+    private static PagedKvCache rewrap(PagedKvCache c, java.util.function.UnaryOperator<Tensor> pool) {
+        PagedKvCache p = PagedKvCache.wrap(pool.apply(c.keyPages()), pool.apply(c.valuePages()), null, c.pageSize(),
+                c.batch(), null);
+        for (int b = 0; b < c.batch(); b++) {
+            p.setBlockTable(b, c.blockTable(b), c.length(b));
+        }
+        return p;
+    }
+
+    /** A copy of a BHSD pool with 64 elements of room after each page. */
+    private static Tensor withRoomBetweenPages(Tensor t) {
+        int[] shape = t.shape();
+        long page = (long) shape[1] * shape[2] * shape[3] + 64;
+        Tensor src = t.to(t.dtype(), Layout.BHSD);
+        java.lang.foreign.MemorySegment seg = java.lang.foreign.MemorySegment.ofArray(new byte[(int) (page * shape[0]
+                * t.dtype().byteSize())]);
+        Tensor dst = Tensor.wrap(seg, t.dtype(), shape, new long[] {page, (long) shape[2] * shape[3], shape[3], 1}, 0);
+        Tensor.copy(src, dst);
+        return dst;
+    }
+
     /** Caches in native memory (segment loads) give the bits of heap caches (array loads), paged and not. */
     @ParameterizedTest
     @EnumSource(DType.class)
