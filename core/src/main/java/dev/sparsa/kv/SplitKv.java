@@ -17,6 +17,11 @@ package dev.sparsa.kv;
  * Rounding the splits down keeps the items at most {@code target}: on a GPU running one work item
  * per SM at a time ({@code itemsPerWorker = 1}), every item starts in the first wave, where
  * rounding up would leave a short second wave.
+ *
+ * <p>{@link #rule()} is the default: chunks of at least 1024 keys, 4 items per core, so that a CPU
+ * pool's threads balance their work. The CUDA backend runs the default rule with its own
+ * parameters, {@link #GPU_DEFAULT} (256 keys, 1 item per SM: its decode kernel runs one item per SM
+ * at a time); an explicit {@link #rule(int, int)} is run as given on every backend.
  * Chunks count keys in visiting order (positions for dense decode, the selection's keys in order for
  * sparse decode), from key 0 of each (sequence, head).
  *
@@ -44,9 +49,17 @@ public record SplitKv(int fixedChunkKeys, int minChunkKeys, int itemsPerWorker) 
         }
     }
 
-    /** The rule with chunks of at least 256 keys and 1 item per worker. */
+    /** The rule a GPU backend runs for {@link #rule()}: chunks of at least 256 keys, 1 item per SM. */
+    public static final SplitKv GPU_DEFAULT = new SplitKv(0, 256, 1);
+
+    /** The default rule: chunks of at least 1024 keys and 4 items per worker (see {@link #GPU_DEFAULT}). */
     public static SplitKv rule() {
-        return new SplitKv(0, 256, 1);
+        return new SplitKv(0, 1024, 4);
+    }
+
+    /** {@code GPU_DEFAULT} in place of the default rule, anything else as it is. */
+    public SplitKv onGpu() {
+        return equals(rule()) ? GPU_DEFAULT : this;
     }
 
     /** The rule with the given shortest chunk and items per worker. */
@@ -63,12 +76,12 @@ public record SplitKv(int fixedChunkKeys, int minChunkKeys, int itemsPerWorker) 
         if (chunkKeys < 1) {
             throw new IllegalArgumentException("chunkKeys: must be >= 1, got " + chunkKeys);
         }
-        return new SplitKv(chunkKeys, 256, 1);
+        return new SplitKv(chunkKeys, 1024, 4);
     }
 
     /** Never split. */
     public static SplitKv none() {
-        return new SplitKv(Integer.MAX_VALUE, 256, 1);
+        return new SplitKv(Integer.MAX_VALUE, 1024, 4);
     }
 
     /**

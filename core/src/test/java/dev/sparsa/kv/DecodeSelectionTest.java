@@ -83,20 +83,29 @@ class DecodeSelectionTest {
         // enough units to fill the workers: no split
         assertEquals(Integer.MAX_VALUE, rule.chunkKeys(1, 8, 32768, 2));
         assertEquals(Integer.MAX_VALUE, rule.chunkKeys(64, 8, 32768, 108));
-        assertEquals(Integer.MAX_VALUE, rule.chunkKeys(16, 8, 32768, 132));
-        // 32 units on 132 SMs: 4 splits of 8192
-        assertEquals(8192, rule.chunkKeys(4, 8, 32768, 132));
-        // 24 units: splits round down (5, not 6), so the 120 items start in one wave
-        assertEquals(6656, rule.chunkKeys(3, 8, 32768, 132));
-        // one unit on two workers: 2 items of 16384
-        assertEquals(16384, rule.chunkKeys(1, 1, 32768, 2));
+        // 128 units for 132 SMs x 4: 4 splits of 8192
+        assertEquals(8192, rule.chunkKeys(16, 8, 32768, 132));
+        // 24 units: 22 splits (rounded down), 1490 keys rounded up to the granule
+        assertEquals(1536, rule.chunkKeys(3, 8, 32768, 132));
+        // one unit on two workers: 8 items of 4096
+        assertEquals(4096, rule.chunkKeys(1, 1, 32768, 2));
         // short lists are never split
-        assertEquals(Integer.MAX_VALUE, rule.chunkKeys(1, 1, 256, 64));
-        // 2 units for 132 SMs: 66 splits of 1986 keys, rounded up to the granule
-        assertEquals(2048, rule.chunkKeys(1, 2, 131072, 132));
-        // the minimum chunk wins over the splits wanted
-        assertEquals(1024, SplitKv.rule(1024, 4).chunkKeys(1, 2, 131072, 132));
-        assertEquals(5120, rule.chunkKeys(1, 1, 10000, 2));
+        assertEquals(Integer.MAX_VALUE, rule.chunkKeys(1, 1, 1024, 64));
+        // 2 units for 132 SMs x 4: 264 splits wanted, the minimum chunk of 1024 wins
+        assertEquals(1024, rule.chunkKeys(1, 2, 131072, 132));
+        assertEquals(1280, rule.chunkKeys(1, 1, 10000, 2));
+        // the GPU's parameters for the default rule: one item per SM, in one wave
+        SplitKv gpu = rule.onGpu();
+        assertEquals(SplitKv.GPU_DEFAULT, gpu);
+        assertEquals(SplitKv.fixed(64), SplitKv.fixed(64).onGpu());
+        assertEquals(SplitKv.rule(512, 2), SplitKv.rule(512, 2).onGpu());
+        assertEquals(Integer.MAX_VALUE, gpu.chunkKeys(16, 8, 32768, 132));
+        assertEquals(8192, gpu.chunkKeys(4, 8, 32768, 132));
+        // 24 units: 5 splits, not 6, so that the 120 items start in one wave
+        assertEquals(6656, gpu.chunkKeys(3, 8, 32768, 132));
+        // 8 units at 128k: 16 splits of 8192 (128 items), not 17 (136)
+        assertEquals(8192, gpu.chunkKeys(1, 8, 131072, 132));
+        assertEquals(Integer.MAX_VALUE, gpu.chunkKeys(1, 1, 256, 64));
         assertEquals(512, SplitKv.rule(256, 1).chunkKeys(1, 1, 1000, 2));
         assertEquals(16, SplitKv.fixed(16).chunkKeys(4, 4, 10, 1));
         assertEquals(Integer.MAX_VALUE, SplitKv.none().chunkKeys(1, 1, 1 << 20, 64));

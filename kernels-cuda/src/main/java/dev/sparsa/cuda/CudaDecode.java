@@ -29,8 +29,8 @@ import jcuda.driver.CUfunction;
  * <p>Work: per (sequence, KV head), the group's query heads × the step's rows are the "pairs" that
  * share each read of a key (head packing), at most {@value #PAIRS} per work item. The keys a pair
  * set visits (positions for dense decode, the selection's keys in order for sparse decode) are cut
- * into chunks of {@link SplitKv#chunkKeys} keys — the options' split-KV rule with the device's
- * multiprocessors as workers — and each chunk is a work item; pairs with more than one chunk are
+ * into chunks of {@link SplitKv#chunkKeys} keys — the options' split-KV rule ({@link SplitKv#onGpu}: the
+ * default rule with the GPU's parameters) with the device's multiprocessors as workers — and each chunk is a work item; pairs with more than one chunk are
  * merged through their LSEs in a fixed order (deterministic for a fixed rule and device).
  *
  * <p>Quest runs wholly on the device ({@link #quest}): page bounds, the choice of pages and the
@@ -228,7 +228,7 @@ final class CudaDecode {
         for (long x : visit) {
             maxVisit = Math.max(maxVisit, x);
         }
-        int chunk = options.split().chunkKeys(batch, kvHeads, (int) Math.min(Integer.MAX_VALUE, maxVisit),
+        int chunk = options.split().onGpu().chunkKeys(batch, kvHeads, (int) Math.min(Integer.MAX_VALUE, maxVisit),
                 dev.multiprocessors());
         int pairs = group * rows;
         List<int[]> itemList = new ArrayList<>();
