@@ -693,15 +693,15 @@ SPARSA_DECODE_DIMS(f32, float)
 SPARSA_DECODE_DIMS(f16, __half)
 SPARSA_DECODE_DIMS(bf16, __nv_bfloat16)
 
-#define SPARSA_DECODE_MMA_V(NAME, T, D, W, ST, KW)                                                                     \
-    extern "C" __global__ void __launch_bounds__(W * 32, 1) NAME(                                                       \
+#define SPARSA_DECODE_MMA(TNAME, T, D)                                                                                  \
+    extern "C" __global__ void __launch_bounds__(sparsa::DecMma<T, D>::THREADS, 1) sparsa_decode_##TNAME##_d##D##_mma( \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* meta, \
         const sparsa::DecodeScalars s) {                                                                               \
-        sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D, W, ST, KW>>(q, k, v, out, lse, scratchO, scratchLse, meta, s); \
+        sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D>>(q, k, v, out, lse, scratchO, scratchLse, meta, s);         \
     }
-#define SPARSA_DECODE_MMA(TNAME, T, D) SPARSA_DECODE_MMA_V(sparsa_decode_##TNAME##_d##D##_mma, T, D, 12, 2, 16)
 SPARSA_DECODE_MMA(f16, __half, 64) SPARSA_DECODE_MMA(f16, __half, 128)
 SPARSA_DECODE_MMA(bf16, __nv_bfloat16, 64) SPARSA_DECODE_MMA(bf16, __nv_bfloat16, 128)
+
 // One CTA per (merge tile, pair): the weights exp(lse_c - max) / sum of the tile's chunks (a warp reduces them),
 // then one thread per output column sums its chunks' partials, four loads in flight.
 extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const float* scratchO, const float* scratchLse,

@@ -207,7 +207,7 @@ class CudaDecodeGpuTest {
     void tensorCoreDecodeSplitsAndMergesAcrossChunksAndWarps() {
         Caches c = caches(53, DType.BF16, 128);
         Tensor q = query(54, DType.BF16, 4 * KV_HEADS, 2, 128);
-        // chunks of 96 keys: three warp tiles, so that some warps of an item get no keys at all
+        // chunks of 96 keys: six 16-key tiles for twelve warps, so that some warps of an item get no keys at all
         for (SplitKv split : new SplitKv[] {SplitKv.fixed(96), SplitKv.fixed(1000), SplitKv.none()}) {
             DecodeOptions o = DecodeOptions.defaults().withSplit(split).withOutputDType(DType.F32);
             AttentionResult a = Attention.decodeWithLse(q, c.paged(), o);
