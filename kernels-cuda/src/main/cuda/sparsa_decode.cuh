@@ -10,6 +10,7 @@
 //  sparsa_decode_<f16|bf16>_d<64|128>_mma: the same work items on tensor cores (DecMma below).
 //  sparsa_decode_merge: the chunks of each (pair tile, pair) merged through their LSEs, in a fixed order.
 //  sparsa_quest_bounds_<t>_d<D>: Quest's page bound max_x sum_c max(q_c*min_c, q_c*max_c) for candidate pages.
+//  sparsa_quest_topk: Quest's page choice per (sequence, KV head) from those bounds.
 //
 // The metadata (ints, written by dev.sparsa.cuda.DecodeLaunch): lengths[B]; block tables [B][width] when paged;
 // the span table (offsets[B*Hkv+1], starts, ends, maxDelta) when sparse; work items (DI_* fields); merge tiles
@@ -743,6 +744,23 @@ extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const floa
         if (mx != -INFINITY) {
             float a1 = 0.f, a2 = 0.f, a3 = 0.f;
             int c = 0;
+            // sixteen chunks' loads in flight before the first product (four sums, in a fixed order)
+            for (; c + 16 <= chunks; c += 16) {
+                float o[16], w[16];
+#pragma unroll
+                for (int u = 0; u < 16; u++) {
+                    const long long e = base + (long long)(c + u) * M + i;
+                    o[u] = scratchO[e * valueDim + d];
+                    w[u] = scratchLse[e];
+                }
+#pragma unroll
+                for (int u = 0; u < 16; u += 4) {
+                    a = fmaf(expf(w[u] - mx), o[u], a);
+                    a1 = fmaf(expf(w[u + 1] - mx), o[u + 1], a1);
+                    a2 = fmaf(expf(w[u + 2] - mx), o[u + 2], a2);
+                    a3 = fmaf(expf(w[u + 3] - mx), o[u + 3], a3);
+                }
+            }
             for (; c + 4 <= chunks; c += 4) {
                 const long long e = base + (long long)c * M + i;
                 const float o0 = scratchO[e * valueDim + d], o1 = scratchO[(e + M) * valueDim + d];
@@ -765,17 +783,30 @@ extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const floa
 }
 
 // Quest bounds: a group of LPP lanes per PAGES_PER_GROUP candidate pages of (b, g), each lane holding CPL channels
-// of the pages' stored bounds [P, Hkv, 2, D] (16-byte loads, all issued before the arithmetic; the query rows read
-// once per group): max over the group's query vectors of
+// of the pages' stored bounds [P, Hkv, 2, D] (16-byte loads): max over the group's query vectors of
 // sum_c max(q_c * min_c, q_c * max_c). Candidates are the first count[b] pages of b's block table; scores go to
-// out[(b * Hkv + g) * width + i], -inf past the count.
+// out[(b * Hkv + g) * width + i], -inf past the count. The host launches about two CTAs per SM; each lane group
+// takes turns over its (b, g)'s pages with the next turn's bounds and the page numbers of the turn after in flight
+// while it computes the current turn (a grid of one short-lived CTA per 64 pages waited on its loads once per CTA).
 template <typename T, int D> struct QuestCfg {
     static constexpr int VEC = 16 / (int)sizeof(T);
     static constexpr int LPP = D / VEC < 32 ? D / VEC : 32;  // lanes per page
     static constexpr int CPL = D / LPP;                      // channels per lane, whole vectors
+    static constexpr int WORDS = CPL / VEC;                  // 16-byte words per lane and bound
     static constexpr int PPW = 32 / LPP;                     // lane groups per warp
-    static constexpr int PAGES_PER_GROUP = CPL > 8 ? 2 : 4;   // pages per lane group, loaded together
+    static constexpr int PAGES_PER_GROUP = WORDS > 1 ? 2 : 4; // pages per lane group and turn, loaded together
+    static constexpr int GROUPS_PER_CTA = 8 * PPW;           // 256 threads
 };
+
+// Element u of a 32-bit word of stored bounds, as f32.
+template <typename T> __device__ __forceinline__ float questWordElement(uint32_t w, int u);
+template <> __device__ __forceinline__ float questWordElement<float>(uint32_t w, int) { return __uint_as_float(w); }
+template <> __device__ __forceinline__ float questWordElement<__nv_bfloat16>(uint32_t w, int u) {
+    return __uint_as_float(u == 0 ? w << 16 : w & 0xFFFF0000u);
+}
+template <> __device__ __forceinline__ float questWordElement<__half>(uint32_t w, int u) {
+    return __half2float(__ushort_as_half((unsigned short)(u == 0 ? w & 0xFFFFu : w >> 16)));
+}
 
 template <typename T, int D>
 __device__ void questBounds(const T* q, const T* bounds, float* scores, const int* meta, const int* counts,
@@ -785,65 +816,104 @@ __device__ void questBounds(const T* q, const T* bounds, float* scores, const in
     constexpr int PL = C::PAGES_PER_GROUP;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int sub = lane / C::LPP, l = lane - sub * C::LPP;
-    const int i0 = ((blockIdx.x * 8 + warp) * C::PPW + sub) * PL;
     const int b = blockIdx.y / (int)S.kvHeads, g = blockIdx.y % (int)S.kvHeads;
-    const int count = counts[b];
-    // the group's PL pages: every load issued before any arithmetic
-    float mn[PL][C::CPL], mx[PL][C::CPL];
+    const int n = min(counts[b], width);
+    const int* table = meta + S.oTables + (long long)b * S.tableWidth;
+    const int step = gridDim.x * C::GROUPS_PER_CTA * PL;  // pages between a lane group's turns
+    // the warp's first page: its lane groups shuffle together, so a warp takes a turn while any of them has pages
+    int w0 = (blockIdx.x * C::GROUPS_PER_CTA + warp * C::PPW) * PL;
+    const int i00 = w0 + sub * PL;
+    // turn t: pages i00 + t * step + j; bounds of the current turn in cur, of the next in nxt, page numbers two ahead
+    uint4 cur[PL][2][C::WORDS], nxt[PL][2][C::WORDS];
+    int pg[PL];
+    auto loadPages = [&](int at, int* dst) {
 #pragma unroll
-    for (int j = 0; j < PL; j++) {
-        const int i = i0 + j;
+        for (int j = 0; j < PL; j++) dst[j] = at + j < n ? table[at + j] : -1;
+    };
+    auto loadBounds = [&](const int* pages, uint4 (*dst)[2][C::WORDS]) {
 #pragma unroll
-        for (int c = 0; c < C::CPL; c++) mn[j][c] = mx[j][c] = 0.f;
-        if (i < width && i < count) {
-            const int page = meta[S.oTables + (long long)b * S.tableWidth + i];
-            const T* pmn = bounds + (long long)page * bsp + (long long)g * bsh + l * C::CPL;
-            const T* pmx = pmn + bss;
+        for (int j = 0; j < PL; j++) {
+            if (pages[j] >= 0) {
+                const T* pmn = bounds + (long long)pages[j] * bsp + (long long)g * bsh + l * C::CPL;
 #pragma unroll
-            for (int v = 0; v < C::CPL; v += C::VEC) {
-                uint4 wn = *reinterpret_cast<const uint4*>(pmn + v);
-                uint4 wx = *reinterpret_cast<const uint4*>(pmx + v);
-                const T* en = reinterpret_cast<const T*>(&wn);
-                const T* ex = reinterpret_cast<const T*>(&wx);
-#pragma unroll
-                for (int u = 0; u < C::VEC; u++) {
-                    mn[j][v + u] = decToFloat(en[u]);
-                    mx[j][v + u] = decToFloat(ex[u]);
+                for (int w = 0; w < C::WORDS; w++) {
+                    dst[j][0][w] = *reinterpret_cast<const uint4*>(pmn + w * C::VEC);
+                    dst[j][1][w] = *reinterpret_cast<const uint4*>(pmn + bss + w * C::VEC);
                 }
+            } else {
+#pragma unroll
+                for (int w = 0; w < C::WORDS; w++) dst[j][0][w] = dst[j][1][w] = make_uint4(0u, 0u, 0u, 0u);
             }
         }
+    };
+    {
+        int first[PL];
+        loadPages(i00, first);
+        loadBounds(first, cur);
+        loadPages(i00 + step, pg);
     }
-    float best[PL];
-#pragma unroll
-    for (int j = 0; j < PL; j++) best[j] = -INFINITY;
     const int R = (int)S.rows, G = (int)S.group;
-    for (int x = 0; x < G * R; x++) {
-        const int hh = x / R, r = x - hh * R;
-        const T* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
-        float qc[C::CPL];
+    for (; w0 < width; w0 += step) {
+        const int i0 = w0 + sub * PL;
+        loadBounds(pg, nxt);          // the next turn's bounds
+        loadPages(i0 + 2 * step, pg); // and the page numbers of the turn after it
+        float best[PL];
 #pragma unroll
-        for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
+        for (int j = 0; j < PL; j++) best[j] = -INFINITY;
+        for (int x = 0; x < G * R; x++) {
+            const int hh = x / R, r = x - hh * R;
+            const T* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
+            // max(q_c * min_c, q_c * max_c) is q_c * max_c where q_c >= 0 and q_c * min_c elsewhere (rounding keeps
+            // the order of the products; zeros of either sign add alike): one bitwise select per 32-bit word of
+            // stored bounds, then one conversion, product and sum per channel, each rounded as before
+            constexpr int EPW = 4 / (int)sizeof(T);  // elements per 32-bit word
+            float qc[C::CPL];
+            uint32_t pick[C::CPL / EPW];  // bits taken from the max bound
 #pragma unroll
-        for (int j = 0; j < PL; j++) {
-            float s = 0.f;
+            for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
 #pragma unroll
-            for (int c = 0; c < C::CPL; c++) s += fmaxf(qc[c] * mn[j][c], qc[c] * mx[j][c]);
+            for (int w = 0; w < C::CPL / EPW; w++) {
+                pick[w] = 0u;
 #pragma unroll
-            for (int off = C::LPP / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-            best[j] = fmaxf(best[j], s);
+                for (int u = 0; u < EPW; u++)
+                    if (qc[w * EPW + u] >= 0.f) pick[w] |= EPW == 1 ? 0xFFFFFFFFu : 0xFFFFu << (16 * u);
+            }
+#pragma unroll
+            for (int j = 0; j < PL; j++) {
+                const uint32_t* wn = reinterpret_cast<const uint32_t*>(cur[j][0]);
+                const uint32_t* wx = reinterpret_cast<const uint32_t*>(cur[j][1]);
+                float s = 0.f;
+#pragma unroll
+                for (int w = 0; w < C::CPL / EPW; w++) {
+                    const uint32_t sel = (wx[w] & pick[w]) | (wn[w] & ~pick[w]);
+#pragma unroll
+                    for (int u = 0; u < EPW; u++)
+                        s = __fadd_rn(s, __fmul_rn(qc[w * EPW + u], questWordElement<T>(sel, u)));
+                }
+#pragma unroll
+                for (int off = C::LPP / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+                best[j] = fmaxf(best[j], s);
+            }
         }
-    }
-    if (l == 0) {
+        if (l == 0) {
 #pragma unroll
-        for (int j = 0; j < PL; j++) {
-            const int i = i0 + j;
-            if (i < width) scores[(long long)blockIdx.y * width + i] = i < count ? best[j] : -INFINITY;
+            for (int j = 0; j < PL; j++) {
+                const int i = i0 + j;
+                if (i < width) scores[(long long)blockIdx.y * width + i] = i < n ? best[j] : -INFINITY;
+            }
         }
+#pragma unroll
+        for (int j = 0; j < PL; j++)
+#pragma unroll
+            for (int w = 0; w < C::WORDS; w++) {
+                cur[j][0][w] = nxt[j][0][w];
+                cur[j][1][w] = nxt[j][1][w];
+            }
     }
 }
 
 #define SPARSA_QUEST(TNAME, T, D)                                                                                       \
-    extern "C" __global__ void __launch_bounds__(256) sparsa_quest_bounds_##TNAME##_d##D(                              \
+    extern "C" __global__ void __launch_bounds__(256, 2) sparsa_quest_bounds_##TNAME##_d##D(                              \
         const T* q, const T* bounds, float* scores, const int* meta, const int* counts, const sparsa::DecodeScalars s, \
         long long bsp, long long bsh, long long bss, int width) {                                                      \
         questBounds<T, D>(q, bounds, scores, meta, counts, s, bsp, bsh, bss, width);                                   \
@@ -855,7 +925,7 @@ SPARSA_QUEST(bf16, __nv_bfloat16, 64) SPARSA_QUEST(bf16, __nv_bfloat16, 128) SPA
 // Quest's choice per (b, g), one CTA of 1024 threads each: with n = ceil(L / P) pages and budget m, every page
 // when n <= m, else the m - 1 best of the first n - 1 pages by bound (ties to the lower page; NaN below every
 // number) and the last page, as ascending page indices into lists[(b * Hkv + g) * listWidth ...]: the order of
-// DecodeSelector.best, (-score, index) ascending. No sort: a radix select (four passes of 8 bits) finds the
+// DecodeSelector.best, (-score, index) ascending. No sort: a radix select (passes of up to 8 bits) finds the
 // order key T of the (m-1)-th best page, then one compaction in page order keeps every page with a key below T
 // and the lowest pages with key T until m - 1 are kept.
 __device__ __forceinline__ unsigned int questOrder(float s) {
@@ -905,16 +975,22 @@ __device__ __forceinline__ void blockExclusiveScan2(int& a, int& b, int* warpA, 
     b = ib - b + warpB[warp];
 }
 
+
+// The choice with digits fitted to the keys: the candidates' order keys share their high bits down to the highest
+// bit where the smallest and the largest differ, so the radix passes start there (scores of one sequence and head lie
+// close together, and fixed 8-bit digits from bit 31 spent their first passes on one or two bins, all of a warp's
+// lanes adding to the same counter); the compaction counts kept pages with warp ballots over rows of 32 pages.
 extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
                                                                      const sparsa::DecodeScalars S, int budget,
                                                                      int smemKeys) {
     using namespace sparsa;
     extern __shared__ unsigned int sOrder[];  // the candidates' order keys, when the launch gave room for them
     __shared__ unsigned int hist[256];
-    __shared__ unsigned int sPrefix;
+    __shared__ unsigned int sPrefix, sLo, sHi;
     __shared__ int sK;
     __shared__ int warpA[32], warpB[32];
-    const int tid = threadIdx.x;
+    __shared__ unsigned int warpLo[32], warpHi[32];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
     const int e = blockIdx.x, b = e / (int)S.kvHeads;
     const int length = meta[b];
     const int P = 1 << S.pageShift;
@@ -927,28 +1003,61 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float
     const int cand = n - 1;
     const float* sc = scores + (long long)e * width;
     int k = budget - 1;  // pages to keep among the candidates
-    // the passes below read every key several times: from shared memory when they fit (one read of the scores)
-    const bool cached = cand <= smemKeys;
-    if (cached && k > 0) {
-        for (int i = tid; i < cand; i += blockDim.x) sOrder[i] = questOrder(sc[i]);
-        __syncthreads();
-    }
-    auto order = [&](int i) { return cached ? sOrder[i] : questOrder(sc[i]); };
     if (k > 0) {
-        unsigned int prefix = 0, mask = 0;
-        for (int shift = 24; shift >= 0; shift -= 8) {
+        // the passes below read every key several times: from shared memory when they fit (one read of the scores)
+        const bool cached = cand <= smemKeys;
+        unsigned int lo = 0xFFFFFFFFu, hi = 0u;
+        // eight loads in flight per thread before the first use; the keys' smallest and largest on the way
+        for (int base = tid; base < cand; base += 8 * blockDim.x) {
+            float v[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const int i = base + u * blockDim.x;
+                v[u] = i < cand ? sc[i] : 0.f;
+            }
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const int i = base + u * blockDim.x;
+                if (i < cand) {
+                    const unsigned int o = questOrder(v[u]);
+                    lo = min(lo, o);
+                    hi = max(hi, o);
+                    if (cached) sOrder[i] = o;
+                }
+            }
+        }
+        lo = __reduce_min_sync(0xffffffffu, lo);
+        hi = __reduce_max_sync(0xffffffffu, hi);
+        if (lane == 0) {
+            warpLo[warp] = lo;
+            warpHi[warp] = hi;
+        }
+        __syncthreads();
+        if (warp == 0) {
+            lo = __reduce_min_sync(0xffffffffu, lane < warps ? warpLo[lane] : 0xFFFFFFFFu);
+            hi = __reduce_max_sync(0xffffffffu, lane < warps ? warpHi[lane] : 0u);
+            if (lane == 0) {
+                sLo = lo;
+                sHi = hi;
+            }
+        }
+        __syncthreads();
+        lo = sLo;
+        hi = sHi;
+        auto order = [&](int i) { return cached ? sOrder[i] : questOrder(sc[i]); };
+        // bits [0, top) vary among the keys; the bits above are every key's
+        const int top = lo == hi ? 0 : 32 - __clz(lo ^ hi);
+        unsigned int mask = top == 32 ? 0u : ~((1u << top) - 1u);
+        unsigned int prefix = lo & mask;
+        for (int rest = top; rest > 0;) {
+            const int wbits = rest < 8 ? rest : 8;
+            const int shift = rest - wbits;
+            const unsigned int bins = 1u << wbits;
             if (tid < 256) hist[tid] = 0;
             __syncthreads();
-            // one shared-memory atomic per distinct bin of a warp: the high bits of similar scores fall in few bins
-            for (int base = 0; base < cand; base += blockDim.x) {
-                const int i = base + tid;
-                unsigned int bin = 256u;
-                if (i < cand) {
-                    unsigned int u = order(i);
-                    if ((u & mask) == prefix) bin = (u >> shift) & 255u;
-                }
-                const unsigned int peers = __match_any_sync(0xffffffffu, bin);
-                if (bin < 256u && (int)(__ffs(peers) - 1) == (tid & 31)) atomicAdd(&hist[bin], (unsigned int)__popc(peers));
+            for (int i = tid; i < cand; i += blockDim.x) {
+                const unsigned int u = order(i);
+                if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & (bins - 1u)], 1u);
             }
             __syncthreads();
             if (tid < 32) {
@@ -982,30 +1091,36 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float
             __syncthreads();
             prefix = sPrefix;
             k = sK;
-            mask |= 0xFFu << shift;
+            mask |= (bins - 1u) << shift;
+            rest = shift;
         }
-        // keys below T = prefix all kept; k pages with key T, the lowest first; in page order
+        // keys below T = prefix all kept; k pages with key T, the lowest first; in page order. Warp w takes rows of
+        // 32 consecutive candidates from its own range; a page's place is the count of kept pages before it.
         const unsigned int T = prefix;
-        const int per = (cand + blockDim.x - 1) / blockDim.x;
-        const int lo = min(cand, tid * per), hi = min(cand, lo + per);
+        const int span = ((cand + warps - 1) / warps + 31) & ~31;
+        const int wlo = min(cand, warp * span), whi = min(cand, wlo + span);
         int less = 0, eq = 0;
-        for (int i = lo; i < hi; i++) {
-            unsigned int u = order(i);
+        for (int i = wlo + lane; i < whi; i += 32) {
+            const unsigned int u = order(i);
             less += u < T;
             eq += u == T;
         }
-        int exLess = less, exEq = eq;
+        less = __reduce_add_sync(0xffffffffu, less);
+        eq = __reduce_add_sync(0xffffffffu, eq);
+        int exLess = lane == 0 ? less : 0, exEq = lane == 0 ? eq : 0;
         blockExclusiveScan2(exLess, exEq, warpA, warpB);
-        int pos = exLess + min(exEq, k);
-        int seen = exEq;
-        for (int i = lo; i < hi; i++) {
-            unsigned int u = order(i);
-            if (u < T) {
-                list[pos++] = i;
-            } else if (u == T) {
-                if (seen < k) list[pos++] = i;
-                seen++;
-            }
+        exLess = __shfl_sync(0xffffffffu, exLess, 0);
+        exEq = __shfl_sync(0xffffffffu, exEq, 0);
+        const unsigned int below = (1u << lane) - 1u;
+        for (int row = wlo; row < whi; row += 32) {
+            const int i = row + lane;
+            const unsigned int u = i < whi ? order(i) : 0xFFFFFFFFu;
+            const bool isLess = i < whi && u < T, isEq = i < whi && u == T;
+            const unsigned int bl = __ballot_sync(0xffffffffu, isLess), be = __ballot_sync(0xffffffffu, isEq);
+            const int eqBefore = exEq + __popc(be & below);
+            if (isLess || (isEq && eqBefore < k)) list[exLess + __popc(bl & below) + min(eqBefore, k)] = i;
+            exLess += __popc(bl);
+            exEq += __popc(be);
         }
     }
     if (tid == 0) list[budget - 1] = cand;

@@ -48,6 +48,12 @@ final class CudaDecode {
      * the scores from memory); not final so that the tests take the second path as well.
      */
     static int questSmemKeys = 49152;
+
+    /**
+     * Most CTAs per (sequence, KV head) of Quest's bounds kernel; not final so that the tests make its lane groups
+     * take many turns on small caches.
+     */
+    static int questBoundsMaxCtas = Integer.MAX_VALUE;
     /** Head dims the decode kernels are built for (valueDim == headDim). */
     static final List<Integer> DIMS = List.of(64, 128, 256);
 
@@ -425,6 +431,20 @@ final class CudaDecode {
     }
 
 
+    /**
+     * CTAs per (sequence, KV head) of the bounds kernel: enough for its candidate pages (QuestCfg: 8 warps of 32 / LPP
+     * lane groups, PAGES_PER_GROUP pages each per turn), at most about two per SM over the whole grid, whose lane
+     * groups then take several turns.
+     */
+    static int questBoundsCtas(DType t, int d, int candidates, int slices, int sms) {
+        int vec = 16 / t.byteSize();
+        int lanesPerPage = Math.min(32, d / vec);
+        int words = d / lanesPerPage / vec;
+        int pagesPerCta = 8 * (32 / lanesPerPage) * (words > 1 ? 2 : 4);
+        int needed = Math.max(1, (candidates + pagesPerCta - 1) / pagesPerCta);
+        return Math.min(Math.min(needed, questBoundsMaxCtas), Math.max(1, (2 * sms + slices - 1) / slices));
+    }
+
     /** Queues Quest's page bounds and choice, which write the page lists into {@code meta}. */
     private static String queueQuest(CudaRuntime rt, Tensor q, Storage st, Plan p, DeviceBuffer meta, DecodeLane lane) {
         int batch = q.batch();
@@ -438,13 +458,9 @@ final class CudaDecode {
                 Pointer.to(scores.pointer()), Pointer.to(meta.pointer()), Pointer.to(meta.pointer(4L * p.oCounts)),
                 Pointer.to(p.scalars), Pointer.to(new long[] {bounds.stride(0)}), Pointer.to(new long[] {bounds.stride(1)}),
                 Pointer.to(new long[] {bounds.stride(2)}), Pointer.to(new int[] {p.questWidth}));
-        int vec = 16 / q.dtype().byteSize();
-        int lanesPerPage = Math.min(32, d / vec);
-        // QuestCfg: 8 warps of 32 / LPP lane groups of PAGES_PER_GROUP pages
-        int pagesPerCta = 8 * (32 / lanesPerPage) * (d / lanesPerPage > 8 ? 2 : 4);
-        Cuda.check(cuLaunchKernel(fb, (p.questWidth + pagesPerCta - 1) / pagesPerCta, batch * kvHeads, 1, 256, 1, 1, 0,
-                lane.stream.handle(), bp,
-                null), "cuLaunchKernel", bname);
+        Cuda.check(cuLaunchKernel(fb, questBoundsCtas(q.dtype(), d, p.questWidth, batch * kvHeads,
+                rt.device().multiprocessors()), batch * kvHeads, 1, 256, 1, 1, 0, lane.stream.handle(), bp, null),
+                "cuLaunchKernel", bname);
         // the candidates' order keys in shared memory when they fit (else the choice rereads the scores)
         int smemKeys = p.questWidth <= questSmemKeys ? p.questWidth : 0;
         CUfunction ft = rt.module().function("sparsa_quest_topk", 4 * 49152);

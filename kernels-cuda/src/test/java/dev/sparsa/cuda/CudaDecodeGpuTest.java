@@ -289,10 +289,13 @@ class CudaDecodeGpuTest {
                 Layout.BHSD);
         Tensor q = device(p.q());
         DecodeOptions o = DecodeOptions.defaults();
-        // the candidates' keys in shared memory, then reread from memory
+        // the candidates' keys in shared memory, then reread from memory; the bounds from as many CTAs as pages ask
+        // for, then from one per (sequence, head), whose lane groups take turns over the pages
         for (int smemKeys : new int[] {CudaDecode.questSmemKeys, 0}) {
             int saved = CudaDecode.questSmemKeys;
+            int savedCtas = CudaDecode.questBoundsMaxCtas;
             CudaDecode.questSmemKeys = smemKeys;
+            CudaDecode.questBoundsMaxCtas = smemKeys == 0 ? 1 : savedCtas;
             try {
                 for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
                     DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
@@ -308,6 +311,7 @@ class CudaDecodeGpuTest {
                 }
             } finally {
                 CudaDecode.questSmemKeys = saved;
+                CudaDecode.questBoundsMaxCtas = savedCtas;
             }
         }
     }
