@@ -41,6 +41,8 @@ __device__ __forceinline__ void estPool(const void* x, long long sb, long long s
     long long base = (long long)b * sb + (long long)h * sh;
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
         float s = 0.0f;
+        // unrolled for loads in flight; the adds stay one chain in row order
+#pragma unroll 8
         for (long long r = r0; r < r1; r++) {
             s = __fadd_rn(s, estLoad<T>(x, base + r * ss + c));
         }
