@@ -36,7 +36,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * equal those of the host plan ({@code plan}), and attention over the device plan gives the same bits
  * as over the host-planned one. Random data and data built to tie (equal pooled scores: repeated key
  * blocks, constant rows, zero queries), causal and not, with and without the diagonal, shorter last
- * blocks, GQA, f32/f16/bf16, both geometries. Needs a GPU: skipped where the backend is unavailable.
+ * blocks, GQA, f32/f16/bf16, both geometries; a query block that pools to NaN selects nothing. Needs a GPU: skipped where the backend is unavailable.
  */
 @Tag("gpu")
 class CudaEstimateGpuTest {
@@ -48,7 +48,7 @@ class CudaEstimateGpuTest {
     }
 
     /** Data kinds: random rows, or rows built so that pooled scores tie. */
-    enum Data { RANDOM, REPEATED_BLOCKS, CONSTANT, ZERO_QUERIES }
+    enum Data { RANDOM, REPEATED_BLOCKS, CONSTANT, ZERO_QUERIES, NAN_FIRST_BLOCK }
 
     record Case(long seed, DType dtype, int geometry, int blockSize, int topBlocks, boolean keepDiagonal, boolean causal,
                 int batch, int kvHeads, int group, int nq, int nk, int dim, Data data) {
@@ -64,7 +64,7 @@ class CudaEstimateGpuTest {
         List<Arguments> out = new ArrayList<>();
         DType[] types = {DType.BF16, DType.F16, DType.F32};
         Data[] kinds = Data.values();
-        for (int i = 0; i < 64; i++) {
+        for (int i = 0; i < 80; i++) {
             SplittableRandom r = new SplittableRandom(500 + i);
             int g = i % 2 == 0 ? 64 : 128;
             int bs = g * (1 + r.nextInt(2));
@@ -187,6 +187,14 @@ class CudaEstimateGpuTest {
                                 t.fillRow(b, h, r, 0.75f);
                             }
                         }
+                    }
+                }
+            }
+            case NAN_FIRST_BLOCK -> {
+                // head 0's first query block pools to NaN: every score NaN, nothing selected (but the diagonal)
+                for (int b = 0; b < s.batch(); b++) {
+                    for (int r = 0; r < Math.min(bs, s.queryLength()); r++) {
+                        p.q().fillRow(b, 0, r, Float.NaN);
                     }
                 }
             }

@@ -32,9 +32,13 @@ class MeanPoolBlockTopKCanonicalTest {
             int nq = causal ? 1 + r.nextInt(nk) : 1 + r.nextInt(90);
             int top = 1 + r.nextInt(6);
             boolean diag = r.nextBoolean();
-            int kind = i % 4;
+            int kind = i % 5;
             float[] q = rows(r, nq, d, kind, true);
             float[] k = rows(r, nk, d, kind, false);
+            if (kind == 4) {
+                // the first query block pools to NaN: its scores are NaN, never chosen
+                java.util.Arrays.fill(q, 0, Math.min(nq, bs) * d, Float.NaN);
+            }
             if (kind == 1) {
                 // key block j repeats block j mod 2: their pooled scores tie
                 for (int row = 2 * bs; row < nk; row++) {
@@ -55,7 +59,7 @@ class MeanPoolBlockTopKCanonicalTest {
         }
     }
 
-    /** Rows: random (0, 1), repeated blocks (1, fixed up by the caller), constant (2), zero queries of either sign (3). */
+    /** Rows: random (0, 1), repeated blocks (1, fixed up by the caller), constant (2), zero queries of either sign (3), random with NaN queries set by the caller (4). */
     private static float[] rows(SplittableRandom r, int n, int d, int kind, boolean queries) {
         float[] x = new float[n * d];
         for (int i = 0; i < x.length; i++) {
