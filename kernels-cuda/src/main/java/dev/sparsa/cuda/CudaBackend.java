@@ -541,17 +541,28 @@ public final class CudaBackend implements AttentionBackend {
     /**
      * Estimates the selection of {@code plan}'s pattern from {@code q} and {@code k} on the device
      * and runs attention over it: the estimate's kernels and the attention kernel are queued on one
-     * stream, with nothing copied back. Device tensors only. The stream is the one the calling thread
-     * made current ({@link CudaStream#use()}), and then the call returns once the kernels are queued;
-     * else a stream of its own, and the call returns once they have finished.
+     * stream, with nothing copied back. The stream is the one the calling thread made current
+     * ({@link CudaStream#use()}), and then the call returns once the kernels are queued; else a stream
+     * of its own, and the call returns once they have finished. Host tensors take the host path:
+     * the pattern plans in Java ({@link MeanPoolBlockTopK#plan}), and that plan is prepared and run
+     * as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} does.
      *
      * @throws IllegalArgumentException as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor,
-     *     Tensor, RunOptions)}, for host tensors, and for tensors on another device than the plan's
+     *     Tensor, RunOptions)}, and for device tensors on another device than the plan's
      * @throws CudaException naming the driver call, the kernel and the CUDA error
      */
     public void forward(CudaEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
         if (plan == null) {
             throw new IllegalArgumentException("plan: must not be null");
+        }
+        if (ForwardArguments.device(q, k, v, out, lse).isHost()) {
+            PlanContext ctx = plan.context();
+            ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
+            SparsePlan host = plan.pattern().plan(ctx, q, k);
+            try (PreparedPlan prepared = prepare(host, Device.cuda(plan.runtime().device().ordinal()))) {
+                forward(prepared, q, k, v, out, lse, options);
+            }
+            return;
         }
         CudaDevice dev = plan.runtime().device();
         CudaStream given = CudaStream.current(dev.ordinal());

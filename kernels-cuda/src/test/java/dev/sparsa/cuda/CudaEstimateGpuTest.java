@@ -34,7 +34,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@link MeanPoolBlockTopK} estimated on the device ({@link CudaEstimatedPlan}) against its CPU twin:
  * the selection equals {@code select} block for block, the device plan's full and partial block lists
  * equal those of the host plan ({@code plan}), and attention over the device plan gives the same bits
- * as over the host-planned one. Random data and data built to tie (equal pooled scores: repeated key
+ * as over the host-planned one; host tensors take the host path. Random data and data built to tie (equal pooled scores: repeated key
  * blocks, constant rows, zero queries), causal and not, with and without the diagonal, shorter last
  * blocks, GQA, f32/f16/bf16, both geometries; a query block that pools to NaN selects nothing. Needs a GPU: skipped where the backend is unavailable.
  */
@@ -159,6 +159,23 @@ class CudaEstimateGpuTest {
                 }
             }
         }
+    }
+
+    @Test
+    void hostTensorsTakeTheHostPath() {
+        AttentionShape s = new AttentionShape(1, 4, 2, 600, 600, 64, 64);
+        Options o = Options.causalMask().withGeometry(new TileGeometry(64, 64));
+        PlanContext ctx = PlanContext.of(s, o);
+        MeanPoolBlockTopK pattern = new MeanPoolBlockTopK(2, 64, true, null);
+        Problems.Qkv p = Problems.qkv(9, s, DType.F16, Layout.BHSD);
+        CudaDevice dev = BACKEND.device();
+        Tensor viaEstimate = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 600, 64);
+        Tensor viaPlan = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 600, 64);
+        try (CudaEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()))) {
+            BACKEND.forward(est, p.q(), p.k(), p.v(), viaEstimate, null, o.run());
+        }
+        BACKEND.forward(pattern.plan(ctx, p.q(), p.k()), p.q(), p.k(), p.v(), viaPlan, null, o);
+        assertArrayEquals(viaPlan.toFloatArray(), viaEstimate.toFloatArray());
     }
 
     /** Q, K, V of a case: random, or built so that pooled scores tie. */
