@@ -62,7 +62,7 @@ public final class ForwardArguments {
     public static AttentionShape validate(AttentionShape planShape, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
                                           RunOptions options) {
         if (planShape == null) {
-            throw new IllegalArgumentException("plan: must not be null");
+            throw new IllegalArgumentException("planShape: must not be null");
         }
         if (options == null) {
             throw new IllegalArgumentException("options: must not be null");
