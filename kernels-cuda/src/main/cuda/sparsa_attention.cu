@@ -739,3 +739,4 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_merge(const float* scra
     if (lse && lane == 0) lse[b * S.lsb + h * S.lsh + row * S.lss] = mx == -INFINITY ? -INFINITY : mx + logf(total);
 }
 #include "sparsa_decode.cuh"
+#include "sparsa_estimate.cuh"

@@ -6,6 +6,8 @@
  */
 module dev.sparsa.cuda {
     requires transitive dev.sparsa.core;
+    // MeanPoolBlockTopK's selection estimated on the device (CudaEstimatedPlan)
+    requires transitive dev.sparsa.patterns;
     requires jcuda;
     // the default bound of page-locked outputs reads the host's memory size where the runtime has it
     requires static jdk.management;

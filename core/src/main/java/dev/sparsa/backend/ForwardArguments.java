@@ -51,12 +51,25 @@ public final class ForwardArguments {
         if (plan == null) {
             throw new IllegalArgumentException("plan: must not be null");
         }
+        return validate(plan.shape(), q, k, v, out, lse, options);
+    }
+
+    /**
+     * {@link #validate(SparsePlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} for a plan of
+     * shape {@code planShape} whose lists are not on the host (a backend that estimates them on its
+     * device).
+     */
+    public static AttentionShape validate(AttentionShape planShape, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                                          RunOptions options) {
+        if (planShape == null) {
+            throw new IllegalArgumentException("planShape: must not be null");
+        }
         if (options == null) {
             throw new IllegalArgumentException("options: must not be null");
         }
         AttentionShape s = AttentionShape.of(q, k, v);
-        if (!s.equals(plan.shape())) {
-            throw new IllegalArgumentException("plan: built for " + plan.shape() + " but the tensors have " + s);
+        if (!s.equals(planShape)) {
+            throw new IllegalArgumentException("plan: built for " + planShape + " but the tensors have " + s);
         }
         if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
             throw new IllegalArgumentException("dtype: q, k and v must share one dtype, got " + q.dtype() + ", "

@@ -14,6 +14,8 @@ import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
+import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.RunOptions;
@@ -513,6 +515,131 @@ public final class CudaBackend implements AttentionBackend {
         }
     }
 
+    // ------------------------------------------------------------------ selection estimated on the device
+
+    /**
+     * The skeleton of a {@link MeanPoolBlockTopK} plan whose selection is estimated on {@code device}
+     * at every call ({@link CudaEstimatedPlan}): built from the context's shape alone, reusable for
+     * every Q and K of that shape. Where {@link CudaEstimatedPlan#refusal} names a reason, the host
+     * plans the pattern instead ({@code pattern.plan} and {@link #prepare(SparsePlan, Device)}).
+     *
+     * @throws IllegalArgumentException with the refusal, for a geometry other than 64×64 or 128×128,
+     *     or a device that is not a CUDA device here
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    public CudaEstimatedPlan prepareEstimated(MeanPoolBlockTopK pattern, PlanContext ctx, Device device) {
+        if (ctx == null || !supports(ctx.geometry())) {
+            throw new IllegalArgumentException("geometry: the cuda backend runs " + supportedGeometries() + ", got "
+                    + (ctx == null ? null : ctx.geometry()));
+        }
+        CudaRuntime rt = runtime(device);
+        rt.device().makeCurrent();
+        int tileRows = ctx.geometry().tileRows();
+        return tileRows == 64 ? new CudaEstimatedPlan(pattern, ctx, rt, 64) : new CudaEstimatedPlan(pattern, ctx, rt, tileRows, 64);
+    }
+
+    /**
+     * Estimates the selection of {@code plan}'s pattern from {@code q} and {@code k} on the device
+     * and runs attention over it: the estimate's kernels and the attention kernel are queued on one
+     * stream, with nothing copied back. The stream is the one the calling thread made current
+     * ({@link CudaStream#use()}), and then the call returns once the kernels are queued; else a stream
+     * of its own, and the call returns once they have finished. Host tensors take the host path:
+     * the pattern plans in Java ({@link MeanPoolBlockTopK#plan}), and that plan is prepared and run
+     * as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} does.
+     *
+     * @throws IllegalArgumentException as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor,
+     *     Tensor, RunOptions)}, and for device tensors on another device than the plan's
+     * @throws CudaException naming the driver call, the kernel and the CUDA error
+     */
+    public void forward(CudaEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
+        if (plan == null) {
+            throw new IllegalArgumentException("plan: must not be null");
+        }
+        if (ForwardArguments.device(q, k, v, out, lse).isHost()) {
+            PlanContext ctx = plan.context();
+            ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
+            SparsePlan host = plan.pattern().plan(ctx, q, k);
+            try (PreparedPlan prepared = prepare(host, Device.cuda(plan.runtime().device().ordinal()))) {
+                forward(prepared, q, k, v, out, lse, options);
+            }
+            return;
+        }
+        CudaDevice dev = plan.runtime().device();
+        CudaStream given = CudaStream.current(dev.ordinal());
+        CudaStream stream = given != null ? given : new CudaStream(dev);
+        try {
+            runEstimated(plan, q, k, v, out, lse, options, stream, given == null);
+        } finally {
+            if (given == null) {
+                stream.close();
+            }
+        }
+    }
+
+    /**
+     * {@link #forward(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} on
+     * {@code stream}, returning once the kernels are queued. The tensors must stay open until the
+     * stream is synchronized; the kernels' own errors surface there.
+     *
+     * @throws IllegalArgumentException as that method, and for a stream on another device
+     */
+    public void forwardAsync(CudaEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                             RunOptions options, CudaStream stream) {
+        if (plan == null || stream == null) {
+            throw new IllegalArgumentException("plan and stream: must not be null");
+        }
+        if (stream.device().ordinal() != plan.runtime().device().ordinal()) {
+            throw new IllegalArgumentException("stream: on cuda:" + stream.device().ordinal() + " but the plan is on cuda:"
+                    + plan.runtime().device().ordinal());
+        }
+        runEstimated(plan, q, k, v, out, lse, options, stream, false);
+    }
+
+    private void runEstimated(CudaEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                              RunOptions options, CudaStream stream, boolean wait) {
+        PlanContext ctx = plan.context();
+        AttentionShape s = ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
+        Device where = ForwardArguments.device(q, k, v, out, lse);
+        CudaDevice d = plan.runtime().device();
+        if (!where.equals(Device.cuda(d.ordinal()))) {
+            throw new IllegalArgumentException("q: the estimated plan runs on device tensors of cuda:" + d.ordinal()
+                    + ", got tensors on " + where);
+        }
+        KernelChoice kc = KernelChoice.of(s, q.dtype(), ctx.geometry(), d.maxSharedPerBlockOptin(), d.computeCapability());
+        String[] names = {"q", "k", "v", "out", "lse"};
+        Tensor[] ts = {q, k, v, out, lse};
+        for (int i = 0; i < ts.length; i++) {
+            if (ts[i] != null) {
+                CudaTensors.buffer(names[i], ts[i]);
+            }
+        }
+        if (kc.tensorCores()) {
+            requireStrides("q", q.strides());
+            requireStrides("k", k.strides());
+            requireStrides("v", v.strides());
+            for (int i = 0; i < 3; i++) {
+                if (ts[i].byteOffset() % 16 != 0) {
+                    throw new IllegalArgumentException(names[i] + ": a bf16/f16 view must start at a 16-byte boundary, "
+                            + "got byte offset " + ts[i].byteOffset());
+                }
+            }
+        }
+        requireEvenStrides("out", out.strides());
+        if (out.byteOffset() % (2L * out.dtype().byteSize()) != 0) {
+            throw new IllegalArgumentException("out: the view must start at an even element, got byte offset "
+                    + out.byteOffset());
+        }
+        d.makeCurrent();
+        try {
+            plan.queueEstimate(q, k, stream);
+            launch(plan.runtime(), plan.devicePlan(), kc, s, ctx.geometry().blockCols(), q, k, v, out, lse, options,
+                    stream, wait);
+            LAST_KERNEL.set("sparsa_est_pool+sparsa_est_select+sparsa_est_emit+" + LAST_KERNEL.get());
+        } finally {
+            Reference.reachabilityFence(plan);
+        }
+    }
+
     // ------------------------------------------------------------------ decode against a KV cache
 
     /** Decode lanes with streams of their own, per device ordinal (calls without a caller's stream). */
@@ -766,15 +893,25 @@ public final class CudaBackend implements AttentionBackend {
      */
     private void run(Call c, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options,
                      CudaStream stream, boolean wait) {
-        CudaRuntime rt = c.plan().runtime();
-        KernelChoice kc = c.kernel();
-        SparsePlan plan = c.plan().plan();
-        AttentionShape s = c.shape();
+        try {
+            launch(c.plan().runtime(), c.plan().devicePlan(), c.kernel(), c.shape(), c.plan().plan().geometry().blockCols(),
+                    q, k, v, out, lse, options, stream, wait);
+        } finally {
+            Reference.reachabilityFence(c.plan());
+        }
+    }
+
+    /**
+     * Queues the attention kernels of device plan {@code dp} on {@code stream}; waits for them when
+     * {@code wait} is set or when merge scratch memory has to be freed.
+     */
+    private static void launch(CudaRuntime rt, DevicePlan dp, KernelChoice kc, AttentionShape s, int blockCols, Tensor q,
+                               Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options, CudaStream stream,
+                               boolean wait) {
         CudaDevice dev = rt.device();
         dev.makeCurrent();
-        DevicePlan dp = c.plan().devicePlan();
         DevicePlan.WorkList work = dp.workList(kc.rows());
-        long[] scalars = DevicePlanFormat.scalars(q, k, v, out, lse, s, plan.geometry().blockCols(),
+        long[] scalars = DevicePlanFormat.scalars(q, k, v, out, lse, s, blockCols,
                 options.scaleFor(s.headDim()), options.softCap());
         CUdeviceptr none = new CUdeviceptr();
         CUdeviceptr lsePtr = lse == null ? none : pointer(lse);
@@ -826,7 +963,6 @@ public final class CudaBackend implements AttentionBackend {
                 scratchO.close();
                 scratchLse.close();
             }
-            Reference.reachabilityFence(c.plan());
         }
     }
 }

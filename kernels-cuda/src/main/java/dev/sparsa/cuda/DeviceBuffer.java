@@ -192,6 +192,17 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
         }
     }
 
+    /** {@code n} ints from byte {@code at} of this buffer, copied synchronously (for tests and diagnostics). */
+    int[] readInts(long at, int n) {
+        checkRange(at, 4L * n);
+        int[] r = new int[n];
+        device.makeCurrent();
+        if (n > 0) {
+            Cuda.check(jcuda.driver.JCudaDriver.cuMemcpyDtoH(Pointer.to(r), pointer(at), 4L * n), "cuMemcpyDtoH");
+        }
+        return r;
+    }
+
     /** Copies a Java float array to the start of this buffer. */
     void copyFrom(float[] src) {
         checkRange(0, 4L * src.length);

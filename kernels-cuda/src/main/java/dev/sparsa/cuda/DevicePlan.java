@@ -145,6 +145,49 @@ final class DevicePlan implements AutoCloseable {
         }
     }
 
+    /**
+     * A plan whose pools another party fills on the device ({@link CudaEstimatedPlan}): it takes
+     * ownership of {@code ints}, {@code floats} and the work lists; every row is written directly
+     * (no LSE merge).
+     */
+    DevicePlan(CudaDevice device, DeviceBuffer ints, DeviceBuffer floats, List<WorkList> workLists) {
+        this.device = device;
+        this.ints = ints;
+        this.floats = floats;
+        this.sliceEntryBase = new long[0];
+        this.scratchEntries = 0;
+        this.mergeSlices = 0;
+        this.workLists.addAll(workLists);
+        DeviceBuffer m0;
+        try {
+            m0 = new DeviceBuffer(device, 4L * M_STRIDE);
+        } catch (RuntimeException e) {
+            close(ints, floats, workLists);
+            throw e;
+        }
+        this.mergeWork = m0;
+    }
+
+    private static void close(DeviceBuffer ints, DeviceBuffer floats, List<WorkList> lists) {
+        ints.close();
+        floats.close();
+        for (WorkList w : lists) {
+            w.buffer().close();
+        }
+    }
+
+    /** Uploads work items ({@link DevicePlanFormat#W_STRIDE} ints each) as the work list for {@code rows}. */
+    static WorkList upload(CudaDevice device, int rows, int[] items) {
+        DeviceBuffer buf = new DeviceBuffer(device, 4L * items.length);
+        try {
+            buf.copyFrom(items);
+        } catch (RuntimeException e) {
+            buf.close();
+            throw e;
+        }
+        return new WorkList(rows, buf, items.length / W_STRIDE);
+    }
+
     private static long entriesOf(HeadLayout h) {
         long n = 0;
         for (int t = 0; t < h.tileCount(); t++) {

@@ -26,6 +26,13 @@ import dev.sparsa.tensor.Tensor;
  * block sees only earlier blocks. {@code keepDiagonal} adds it anyway (an option of Sparsa's, off
  * in both factories).
  *
+ * <p>The arithmetic is canonical, so that the CUDA backend's estimate on the device selects the
+ * same blocks bit for bit, ties included: a pooled channel is {@code 0f} plus the block's rows in
+ * ascending order (one f32 add each), divided by {@code blockSize} (f32 division); a score is one
+ * chain of {@link Math#fma} over the channels in ascending order, starting from {@code 0f}
+ * ({@code Vectors.dot}); candidates rank by score ({@code -0} equal to {@code +0}, NaN never
+ * chosen), then by the lower block index.
+ *
  * <p>Cost: O((N/blockSize)² · headDim) for the scores, computed one query block at a time, so memory
  * is O(N/blockSize) beyond the pooled vectors; never N×N.
  *
