@@ -2,7 +2,8 @@
 # compute-sanitizer over the GPU tests on the GPU machine: memcheck over every CudaAttentionGpuTest case
 # (random shapes and plans, every dtype, head dim and geometry), racecheck and synccheck over the
 # device-tensor test; memcheck over the decode tests, racecheck over the split-KV decode tests (CUDA-core and
-# tensor-core kernels) and over Quest's device choice.
+# tensor-core kernels) and over Quest's device choice; memcheck and racecheck over the estimator kernels (MeanPoolBlockTopK
+# on the device) through their repeated-call test.
 # Prints each tool's summary line; exits non-zero if any tool reports an error.
 # Usage: sanitize.sh [all|decode]   (decode: only the decode kernel's checks; runners.sh: how Java starts)
 set -uo pipefail
@@ -36,4 +37,6 @@ run racecheck CudaDecodeGpuTest splitKv
 run memcheck CudaDecodeGpuTest tensorCore
 run racecheck CudaDecodeGpuTest tensorCore
 run racecheck CudaDecodeGpuTest questOnTheDevice
+run memcheck CudaEstimateGpuTest repeatedCalls
+run racecheck CudaEstimateGpuTest repeatedCalls
 exit $rc
