@@ -67,6 +67,9 @@ final class TileRunner {
     private final float[] vF32;
     private final long kF32Base;
     private final long vF32Base;
+    /** The float[] behind f32 heap Q with unit last stride, else null; with its base index. */
+    private final float[] qF32;
+    private final long qF32Base;
     /** The float[] behind a writable f32 heap output (rows normalised straight into it), else null. */
     private final float[] outF32;
     private final long outF32Base;
@@ -100,6 +103,8 @@ final class TileRunner {
         this.kF32Base = k.segment().address() / 4;
         this.vF32Base = v.segment().address() / 4;
         this.qArrayBase = q.segment().address() / q.dtype().byteSize();
+        this.qF32 = inPlaceF32(q, dim);
+        this.qF32Base = q.segment().address() / 4;
         this.outF32 = out.segment().isReadOnly() ? null : inPlaceF32(out, valueDim);
         this.outF32Base = out.segment().address() / 4;
     }
@@ -231,9 +236,10 @@ final class TileRunner {
                 int row = lay.row(t, i);
                 float rowLse;
                 if (outF32 != null) {
-                    rowLse = finishRow(sc, g * count + i, outF32, (int) (outF32Base + out.index(b, h0 + g, row, 0)));
+                    rowLse = finishRow(sc, g * count + i, outF32, (int) (outF32Base + out.index(b, h0 + g, row, 0)),
+                            lse != null);
                 } else {
-                    rowLse = finishRow(sc, g * count + i, sc.row, 0);
+                    rowLse = finishRow(sc, g * count + i, sc.row, 0, lse != null);
                     writeOut(b, h0 + g, row, sc.row, 0, sc.raw);
                 }
                 if (lse != null) {
@@ -265,17 +271,18 @@ final class TileRunner {
         MemorySegment.copy(raw, 0, out.segment(), I16, out.index(b, h, row, 0) * 2, valueDim);
     }
 
-    /** {@link #finishRow(Scratch, int, float[], int)} into {@code sc.row}. */
+    /** {@link #finishRow(Scratch, int, float[], int, boolean)} into {@code sc.row}, with the LSE. */
     private float finishRow(Scratch sc, int r) {
-        return finishRow(sc, r, sc.row, 0);
+        return finishRow(sc, r, sc.row, 0, true);
     }
 
     /**
      * Normalises stacked row {@code r} into {@code dst[dstAt ..]} and returns its LSE: 0 and −∞ if it
      * admitted nothing (or only −∞ scores), NaN everywhere if a score was NaN or +∞ (the running sum
-     * turns NaN then, and stays NaN).
+     * turns NaN then, and stays NaN). Without {@code wantLse} a row that admitted something returns 0
+     * instead of its LSE (the logarithm is skipped).
      */
-    private float finishRow(Scratch sc, int r, float[] dst, int dstAt) {
+    private float finishRow(Scratch sc, int r, float[] dst, int dstAt, boolean wantLse) {
         float l = sc.l[r];
         float m = sc.m[r];
         if (Float.isNaN(l)) {
@@ -287,7 +294,7 @@ final class TileRunner {
             return Float.NEGATIVE_INFINITY;
         }
         math.normalise(sc.o, r * cols, l, dst, dstAt, valueDim);
-        return (float) (m + Math.log(l));
+        return wantLse ? (float) (m + Math.log(l)) : 0f;
     }
 
     /**
@@ -313,7 +320,9 @@ final class TileRunner {
                     int row = lay.row(t, i);
                     int r = g * count + i;
                     rowAt[r] = r * dim;
-                    if (qArray != null) {
+                    if (qF32 != null) {
+                        System.arraycopy(qF32, (int) (qF32Base + q.index(b, h0 + g, row, 0)), sc.qR, r * dim, dim);
+                    } else if (qArray != null) {
                         widen(q.dtype(), (short[]) qArray, (int) (qArrayBase + q.index(b, h0 + g, row, 0)), sc.qR,
                                 r * dim, dim);
                     } else {
