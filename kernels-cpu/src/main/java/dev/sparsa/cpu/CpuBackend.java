@@ -30,8 +30,8 @@ import java.util.concurrent.Executor;
  * <p>Supports plan geometries whose {@code tileRows} and {@code blockCols} are multiples of 8, and
  * head and value dimensions that are multiples of 8 up to 256; f32, f16 and bf16 inputs in any
  * strides with a unit last axis (BHSD, BSHD); output in f32 or the input type; LSE in f32. Work is
- * split over (batch, query head or GQA group, query tile) items scheduled largest first on {@link
- * #workers()}: the calling thread works through the items and helpers on the pool take what is left
+ * split over (batch, query head or GQA group, run of query tiles) items scheduled largest first on
+ * {@link #workers()}: the calling thread works through the items and helpers on the pool take what is left
  * when they start, so a call never waits for a queued helper (calls from the pool's own threads
  * cannot hang, and a small call does not wait behind large ones). Results are bitwise identical for
  * any thread count.
@@ -40,7 +40,7 @@ import java.util.concurrent.Executor;
  * so such calls run entirely on the calling thread (same results, one core).
  *
  * <p>Cancellation: an interrupt of the calling thread (or of a pool thread running an item, as
- * {@code shutdownNow()} does) stops the call between work items; {@code forward} then throws {@link
+ * {@code shutdownNow()} does) stops the call between tiles; {@code forward} then throws {@link
  * java.util.concurrent.CancellationException} with the interrupt status still set, and the output
  * and LSE are undefined.
  *

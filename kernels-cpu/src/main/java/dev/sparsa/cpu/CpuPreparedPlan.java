@@ -22,7 +22,7 @@ final class CpuPreparedPlan extends PreparedPlan {
 
     CpuPreparedPlan(SparsePlan plan, CpuBackend backend) {
         super(plan, backend, Device.CPU);
-        this.items = List.copyOf(workItems(plan));
+        this.items = List.copyOf(workItems(plan, backend.parallelism()));
         this.covered = coveredRows(plan);
     }
 
@@ -50,14 +50,31 @@ final class CpuPreparedPlan extends PreparedPlan {
         // heap only: nothing to free
     }
 
+    /** Runs of tiles per worker that a call is cut into (at least one tile per run). */
+    static final int RUNS_PER_WORKER = 32;
+
     /**
-     * The work of a call, largest first (by cost class). Query heads of one GQA group that share a layout are
-     * stacked into one item per tile, so each K/V chunk is converted once for the whole group.
+     * The work of a call, largest first (by cost class). Query heads of one GQA group that share a
+     * layout are stacked, so each K/V chunk is converted once for the whole group; consecutive tiles
+     * of a slice are grouped into runs of about {@code 1/(RUNS_PER_WORKER · parallelism)} of the
+     * call's visited pairs, so that a worker stays on one head's K/V for a while (on a sparse plan a
+     * key block is visited by a few tiles of its head: close together in time it is still in
+     * cache) and the per-item bookkeeping is paid once per run.
      */
-    private static List<WorkItem> workItems(SparsePlan plan) {
+    private static List<WorkItem> workItems(SparsePlan plan, int parallelism) {
         AttentionShape shape = plan.shape();
         List<WorkItem> items = new ArrayList<>();
         int group = shape.groupSize();
+        long total = 0;
+        for (int b = 0; b < shape.batch(); b++) {
+            for (int h = 0; h < shape.qHeads(); h++) {
+                HeadLayout lay = plan.layouts().get(plan.layoutIndex(b, h));
+                for (int t = 0; t < lay.tileCount(); t++) {
+                    total += tileCost(lay, t);
+                }
+            }
+        }
+        long target = Math.max(1, total / ((long) RUNS_PER_WORKER * Math.max(1, parallelism)));
         for (int b = 0; b < shape.batch(); b++) {
             for (int g = 0; g < shape.kvHeads(); g++) {
                 int h0 = g * group;
@@ -66,10 +83,10 @@ final class CpuPreparedPlan extends PreparedPlan {
                     shared &= plan.layoutIndex(b, h) == plan.layoutIndex(b, h0);
                 }
                 if (shared) {
-                    addItems(plan, items, b, h0, group);
+                    addItems(plan, items, b, h0, group, target);
                 } else {
                     for (int h = h0; h < h0 + group; h++) {
-                        addItems(plan, items, b, h, 1);
+                        addItems(plan, items, b, h, 1, target);
                     }
                 }
             }
@@ -80,19 +97,26 @@ final class CpuPreparedPlan extends PreparedPlan {
         return items;
     }
 
-    private static void addItems(SparsePlan plan, List<WorkItem> items, int b, int h0, int heads) {
+    private static void addItems(SparsePlan plan, List<WorkItem> items, int b, int h0, int heads, long target) {
         int li = plan.layoutIndex(b, h0);
         HeadLayout lay = plan.layouts().get(li);
         if (lay.rowsDisjoint()) {
+            int start = 0;
+            long cost = 0;
             for (int t = 0; t < lay.tileCount(); t++) {
-                items.add(new WorkItem(b, h0, heads, li, t, tileCost(lay, t) * heads));
+                cost += tileCost(lay, t) * heads;
+                if (cost >= target || t == lay.tileCount() - 1) {
+                    items.add(new WorkItem(b, h0, heads, li, start, t + 1, cost));
+                    start = t + 1;
+                    cost = 0;
+                }
             }
         } else {
             long cost = 0;
             for (int t = 0; t < lay.tileCount(); t++) {
                 cost += tileCost(lay, t);
             }
-            items.add(new WorkItem(b, h0, heads, li, WorkItem.ALL_TILES, cost * heads));
+            items.add(new WorkItem(b, h0, heads, li, WorkItem.ALL_TILES, 0, cost * heads));
         }
     }
 

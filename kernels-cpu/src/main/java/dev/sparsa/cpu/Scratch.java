@@ -30,6 +30,8 @@ final class Scratch {
     float[] kRows;
     float[] vRows;
     long[] qPos = new long[0];
+    /** Where stacked query row {@code r} starts in the array its tile is gathered from. */
+    int[] rowAt = new int[0];
 
     /**
      * Makes room for a tile of {@code rowsPad} (stacked) rows against chunks of {@code chunk} keys
@@ -44,6 +46,7 @@ final class Scratch {
         l = grow(l, rowsPad);
         alpha = grow(alpha, rowsPad);
         qPos = rowsPad > qPos.length ? new long[rowsPad] : qPos;
+        rowAt = rowsPad > rowAt.length ? new int[rowsPad] : rowAt;
         s = grow(s, (long) chunk * rowsPad);
         k = grow(k, (long) chunk * dim);
         v = grow(v, (long) chunk * cols);

@@ -108,6 +108,36 @@ public interface TileMath {
     void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
                     float[] alpha);
 
+    /**
+     * Transposes and scales a tile's queries: {@code qT[d·rowsPad + r] = src[rowAt[r] + d]·scale} for
+     * rows {@code r < rows} and {@code d < dim}, and 0 for the padding rows {@code rows ≤ r < rowsPad}
+     * (the layout of {@link #scores}). The same products as a scalar loop, so bitwise the same.
+     */
+    default void transposeScaled(float[] src, int[] rowAt, int rows, int rowsPad, int dim, float scale,
+                                 float[] qT) {
+        for (int r = 0; r < rows; r++) {
+            int from = rowAt[r];
+            for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
+                qT[at] = src[from + d] * scale;
+            }
+        }
+        for (int r = rows; r < rowsPad; r++) {
+            for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
+                qT[at] = 0f;
+            }
+        }
+    }
+
+    /**
+     * Normalises one output row: {@code dst[dstAt + c] = o[oAt + c] / l} for {@code c < n} (a true
+     * division, so bitwise the same in every flavour).
+     */
+    default void normalise(float[] o, int oAt, float l, float[] dst, int dstAt, int n) {
+        for (int c = 0; c < n; c++) {
+            dst[dstAt + c] = o[oAt + c] / l;
+        }
+    }
+
     /** Widens {@code n} bf16 bit patterns from {@code src[srcAt..]} to f32 in {@code dst[dstAt..]} (exact). */
     void widenBf16(short[] src, int srcAt, float[] dst, int dstAt, int n);
 

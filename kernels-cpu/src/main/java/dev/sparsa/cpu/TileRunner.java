@@ -67,6 +67,12 @@ final class TileRunner {
     private final float[] vF32;
     private final long kF32Base;
     private final long vF32Base;
+    /** The float[] behind f32 heap Q with unit last stride, else null; with its base index. */
+    private final float[] qF32;
+    private final long qF32Base;
+    /** The float[] behind a writable f32 heap output (rows normalised straight into it), else null. */
+    private final float[] outF32;
+    private final long outF32Base;
 
     TileRunner(TileMath math, SparsePlan plan, AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor out,
                Tensor lse, RunOptions options) {
@@ -97,6 +103,10 @@ final class TileRunner {
         this.kF32Base = k.segment().address() / 4;
         this.vF32Base = v.segment().address() / 4;
         this.qArrayBase = q.segment().address() / q.dtype().byteSize();
+        this.qF32 = inPlaceF32(q, dim);
+        this.qF32Base = q.segment().address() / 4;
+        this.outF32 = out.segment().isReadOnly() ? null : inPlaceF32(out, valueDim);
+        this.outF32Base = out.segment().address() / 4;
     }
 
     /** The short[] behind a 16-bit heap tensor, else null. */
@@ -136,8 +146,14 @@ final class TileRunner {
         Scratch sc = SCRATCH.get();
         HeadLayout lay = plan.layouts().get(item.layout());
         if (item.tile() != WorkItem.ALL_TILES) {
-            computeTile(lay, item.tile(), item.batch(), item.firstHead(), item.heads(), sc);
-            emitTile(lay, item.tile(), item.batch(), item.firstHead(), item.heads(), sc);
+            for (int t = item.tile(); t < item.tileEnd(); t++) {
+                if (t > item.tile() && Thread.currentThread().isInterrupted()) {
+                    throw new java.util.concurrent.CancellationException("interrupted in tile " + t + " of a run of "
+                            + lay.tileCount() + " tiles; the output is incomplete");
+                }
+                computeTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc);
+                emitTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc);
+            }
             return;
         }
         // rows in several tiles: each tile's exact partial is merged through the LSE, tiles in order,
@@ -217,9 +233,15 @@ final class TileRunner {
         int count = lay.rowCount(t);
         for (int g = 0; g < heads; g++) {
             for (int i = 0; i < count; i++) {
-                float rowLse = finishRow(sc, g * count + i);
                 int row = lay.row(t, i);
-                writeOut(b, h0 + g, row, sc.row, 0, sc.raw);
+                float rowLse;
+                if (outF32 != null) {
+                    rowLse = finishRow(sc, g * count + i, outF32, (int) (outF32Base + out.index(b, h0 + g, row, 0)),
+                            lse != null);
+                } else {
+                    rowLse = finishRow(sc, g * count + i, sc.row, 0, lse != null);
+                    writeOut(b, h0 + g, row, sc.row, 0, sc.raw);
+                }
                 if (lse != null) {
                     lse.set(b, h0 + g, row, 0, rowLse);
                 }
@@ -249,27 +271,30 @@ final class TileRunner {
         MemorySegment.copy(raw, 0, out.segment(), I16, out.index(b, h, row, 0) * 2, valueDim);
     }
 
-    /**
-     * Normalises stacked row {@code r} into {@code sc.row} and returns its LSE: 0 and −∞ if it
-     * admitted nothing (or only −∞ scores), NaN everywhere if a score was NaN or +∞ (the running sum
-     * turns NaN then, and stays NaN).
-     */
+    /** {@link #finishRow(Scratch, int, float[], int, boolean)} into {@code sc.row}, with the LSE. */
     private float finishRow(Scratch sc, int r) {
+        return finishRow(sc, r, sc.row, 0, true);
+    }
+
+    /**
+     * Normalises stacked row {@code r} into {@code dst[dstAt ..]} and returns its LSE: 0 and −∞ if it
+     * admitted nothing (or only −∞ scores), NaN everywhere if a score was NaN or +∞ (the running sum
+     * turns NaN then, and stays NaN). Without {@code wantLse} a row that admitted something returns 0
+     * instead of its LSE (the logarithm is skipped).
+     */
+    private float finishRow(Scratch sc, int r, float[] dst, int dstAt, boolean wantLse) {
         float l = sc.l[r];
         float m = sc.m[r];
         if (Float.isNaN(l)) {
-            java.util.Arrays.fill(sc.row, 0, valueDim, Float.NaN);
+            java.util.Arrays.fill(dst, dstAt, dstAt + valueDim, Float.NaN);
             return Float.NaN;
         }
         if (!(l > 0f) || m == Float.NEGATIVE_INFINITY) {
-            java.util.Arrays.fill(sc.row, 0, valueDim, 0f);
+            java.util.Arrays.fill(dst, dstAt, dstAt + valueDim, 0f);
             return Float.NEGATIVE_INFINITY;
         }
-        int base = r * cols;
-        for (int c = 0; c < valueDim; c++) {
-            sc.row[c] = sc.o[base + c] / l;
-        }
-        return (float) (m + Math.log(l));
+        math.normalise(sc.o, r * cols, l, dst, dstAt, valueDim);
+        return wantLse ? (float) (m + Math.log(l)) : 0f;
     }
 
     /**
@@ -286,7 +311,30 @@ final class TileRunner {
         float[] qT = sc.qT;
         float[] buf = sc.row;
         boolean narrow = math.narrow(rows);
-        for (int g = 0; g < heads; g++) {
+        if (!narrow) {
+            // the rows read (or widened) row-major into sc.qR, then scaled and transposed (gathering
+            // them from the caller's array in place was measured slower: a bulk copy per row streams)
+            int[] rowAt = sc.rowAt;
+            for (int g = 0; g < heads; g++) {
+                for (int i = 0; i < count; i++) {
+                    int row = lay.row(t, i);
+                    int r = g * count + i;
+                    rowAt[r] = r * dim;
+                    if (qF32 != null) {
+                        System.arraycopy(qF32, (int) (qF32Base + q.index(b, h0 + g, row, 0)), sc.qR, r * dim, dim);
+                    } else if (qArray != null) {
+                        widen(q.dtype(), (short[]) qArray, (int) (qArrayBase + q.index(b, h0 + g, row, 0)), sc.qR,
+                                r * dim, dim);
+                    } else {
+                        q.readRow(b, h0 + g, row, sc.qR, r * dim);
+                    }
+                    sc.qPos[r] = (long) row + offset;
+                }
+            }
+            math.transposeScaled(sc.qR, rowAt, rows, rowsPad, dim, scale, qT);
+        }
+        // the narrow form: transposed and row-major, both scaled
+        for (int g = 0; narrow && g < heads; g++) {
             for (int i = 0; i < count; i++) {
                 int row = lay.row(t, i);
                 int r = g * count + i;
@@ -298,15 +346,13 @@ final class TileRunner {
                 for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
                     qT[at] = buf[d] * scale;
                 }
-                if (narrow) {
-                    for (int d = 0, at = r * dim; d < dim; d++, at++) {
-                        sc.qR[at] = buf[d] * scale;
-                    }
+                for (int d = 0, at = r * dim; d < dim; d++, at++) {
+                    sc.qR[at] = buf[d] * scale;
                 }
                 sc.qPos[r] = (long) row + offset;
             }
         }
-        for (int r = rows; r < rowsPad; r++) {
+        for (int r = rows; narrow && r < rowsPad; r++) {
             for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
                 qT[at] = 0f;
             }

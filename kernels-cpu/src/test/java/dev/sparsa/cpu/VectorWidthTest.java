@@ -1,5 +1,6 @@
 package dev.sparsa.cpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,6 +15,8 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.testing.Problems;
 import dev.sparsa.testing.RandomPlans;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -119,6 +122,44 @@ class VectorWidthTest {
         for (int i = 0; i < bits.length; i++) {
             float expected = dtype == DType.F16 ? Float.float16ToFloat(bits[i]) : DType.bf16ToFloat(bits[i]);
             assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(wide[i]), "element " + i);
+        }
+    }
+
+    /**
+     * The tile setup and finish at the width in force (queries transposed in registers, gathered or
+     * in scalar code, depending on rows and head dimension; rows normalised by vector division) give
+     * bitwise the plain-Java results, also on rows scattered in the source.
+     */
+    @Test
+    void transposeAndNormaliseMatchPlainJavaBitwise() {
+        TileMath vector = new PanamaTileMath();
+        TileMath plain = new ScalarTileMath();
+        int lanes = PanamaTileMath.L;
+        Random rnd = new Random(5);
+        for (int rows : new int[] {1, 7, lanes - 1, lanes, lanes + 3, 2 * lanes, 3 * lanes + 5}) {
+            for (int dim : new int[] {8, 16, 24, 40, 128, 136}) {
+                int rowsPad = (rows + lanes - 1) / lanes * lanes;
+                float[] src = new float[(rows + 5) * (dim + 3)];
+                for (int i = 0; i < src.length; i++) {
+                    src[i] = (float) rnd.nextGaussian();
+                }
+                int[] rowAt = new int[rowsPad];
+                for (int r = 0; r < rows; r++) {
+                    rowAt[r] = (rows - 1 - r) * (dim + 3) + 1; // reversed rows with a gap between them
+                }
+                float[] a = new float[dim * rowsPad];
+                float[] b = new float[dim * rowsPad];
+                java.util.Arrays.fill(a, Float.NaN);
+                java.util.Arrays.fill(b, Float.NaN);
+                vector.transposeScaled(src, rowAt, rows, rowsPad, dim, 0.37f, a);
+                plain.transposeScaled(src, rowAt, rows, rowsPad, dim, 0.37f, b);
+                assertArrayEquals(b, a, "transpose rows " + rows + " dim " + dim);
+                float[] n1 = new float[dim + 2];
+                float[] n2 = new float[dim + 2];
+                vector.normalise(src, 3, 2.9f, n1, 1, dim);
+                plain.normalise(src, 3, 2.9f, n2, 1, dim);
+                assertArrayEquals(n2, n1, "normalise dim " + dim);
+            }
         }
     }
 }

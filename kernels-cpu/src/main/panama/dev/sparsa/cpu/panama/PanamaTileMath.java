@@ -727,6 +727,288 @@ public final class PanamaTileMath implements TileMath {
         a.intoArray(o, o0);
     }
 
+    // ---------------------------------------------------------------- tile setup and finish
+
+    @Override
+    public void transposeScaled(float[] src, int[] rowAt, int rows, int rowsPad, int dim, float scale,
+                                float[] qT) {
+        // L×L blocks transposed in registers (16 or 8 lanes), the other columns one gather per
+        // (row-vector, d): lane i reads src[rowAt[r + i] + d]; rows past the last full vector in scalar code
+        int r = 0;
+        for (; r + L <= rows; r += L) {
+            int d = 0;
+            if (L == 16) {
+                for (; d + 16 <= dim; d += 16) {
+                    transpose16(src, rowAt, r, d, scale, qT, rowsPad);
+                }
+            } else if (L == 8) {
+                for (; d + 8 <= dim; d += 8) {
+                    transpose8(src, rowAt, r, d, scale, qT, rowsPad);
+                }
+            }
+            for (int at = d * rowsPad + r; d < dim; d++, at += rowsPad) {
+                FloatVector.fromArray(F, src, d, rowAt, r).mul(scale).intoArray(qT, at);
+            }
+        }
+        for (; r < rows; r++) {
+            int from = rowAt[r];
+            for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
+                qT[at] = src[from + d] * scale;
+            }
+        }
+        for (; r < rowsPad; r++) {
+            for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
+                qT[at] = 0f;
+            }
+        }
+    }
+
+    /**
+     * The lane selections of {@link #transpose16} / {@link #transpose8}: per round (halves of width s
+     * = n/2, n/4, .., 1), {@code lo[l] = l&s ? n + l − s : l} and {@code hi[l] = l&s ? n + l : l + s}
+     * (an index {@code ≥ n} selects lane {@code index − n} of the second vector); null when the
+     * species has another width.
+     */
+    private static FloatVector[] transposeSelections(int n) {
+        if (L != n) {
+            return null;
+        }
+        FloatVector[] t = new FloatVector[2 * (Integer.numberOfTrailingZeros(n))];
+        int k = 0;
+        for (int s = n / 2; s >= 1; s /= 2, k += 2) {
+            float[] lo = new float[n];
+            float[] hi = new float[n];
+            for (int l = 0; l < n; l++) {
+                lo[l] = (l & s) != 0 ? n + l - s : l;
+                hi[l] = (l & s) != 0 ? n + l : l + s;
+            }
+            t[k] = FloatVector.fromArray(F, lo, 0);
+            t[k + 1] = FloatVector.fromArray(F, hi, 0);
+        }
+        return t;
+    }
+
+    private static final FloatVector[] T16 = transposeSelections(16);
+    private static final FloatVector[] T8 = transposeSelections(8);
+
+    /**
+     * Transposes the 16×16 block of rows {@code rowAt[r .. r+16)}, columns {@code d0 .. d0+16} of {@code src}
+     * into {@code qT} (column {@code d0+i} to {@code qT[(d0+i)·ldQ + r ..]}), scaled, in registers:
+     * 4 rounds of two-source lane selections, each swapping the off-diagonal halves of
+     * ever smaller diagonal blocks.
+     */
+    private static void transpose16(float[] src, int[] rowAt, int r, int d0, float scale, float[] qT, int ldQ) {
+        FloatVector a0 = FloatVector.fromArray(F, src, rowAt[r] + d0);
+        FloatVector a1 = FloatVector.fromArray(F, src, rowAt[r + 1] + d0);
+        FloatVector a2 = FloatVector.fromArray(F, src, rowAt[r + 2] + d0);
+        FloatVector a3 = FloatVector.fromArray(F, src, rowAt[r + 3] + d0);
+        FloatVector a4 = FloatVector.fromArray(F, src, rowAt[r + 4] + d0);
+        FloatVector a5 = FloatVector.fromArray(F, src, rowAt[r + 5] + d0);
+        FloatVector a6 = FloatVector.fromArray(F, src, rowAt[r + 6] + d0);
+        FloatVector a7 = FloatVector.fromArray(F, src, rowAt[r + 7] + d0);
+        FloatVector a8 = FloatVector.fromArray(F, src, rowAt[r + 8] + d0);
+        FloatVector a9 = FloatVector.fromArray(F, src, rowAt[r + 9] + d0);
+        FloatVector a10 = FloatVector.fromArray(F, src, rowAt[r + 10] + d0);
+        FloatVector a11 = FloatVector.fromArray(F, src, rowAt[r + 11] + d0);
+        FloatVector a12 = FloatVector.fromArray(F, src, rowAt[r + 12] + d0);
+        FloatVector a13 = FloatVector.fromArray(F, src, rowAt[r + 13] + d0);
+        FloatVector a14 = FloatVector.fromArray(F, src, rowAt[r + 14] + d0);
+        FloatVector a15 = FloatVector.fromArray(F, src, rowAt[r + 15] + d0);
+        FloatVector t;
+        FloatVector lo0 = T16[0], hi0 = T16[1];
+        t = lo0.selectFrom(a0, a8);
+        a8 = hi0.selectFrom(a0, a8);
+        a0 = t;
+        t = lo0.selectFrom(a1, a9);
+        a9 = hi0.selectFrom(a1, a9);
+        a1 = t;
+        t = lo0.selectFrom(a2, a10);
+        a10 = hi0.selectFrom(a2, a10);
+        a2 = t;
+        t = lo0.selectFrom(a3, a11);
+        a11 = hi0.selectFrom(a3, a11);
+        a3 = t;
+        t = lo0.selectFrom(a4, a12);
+        a12 = hi0.selectFrom(a4, a12);
+        a4 = t;
+        t = lo0.selectFrom(a5, a13);
+        a13 = hi0.selectFrom(a5, a13);
+        a5 = t;
+        t = lo0.selectFrom(a6, a14);
+        a14 = hi0.selectFrom(a6, a14);
+        a6 = t;
+        t = lo0.selectFrom(a7, a15);
+        a15 = hi0.selectFrom(a7, a15);
+        a7 = t;
+        FloatVector lo1 = T16[2], hi1 = T16[3];
+        t = lo1.selectFrom(a0, a4);
+        a4 = hi1.selectFrom(a0, a4);
+        a0 = t;
+        t = lo1.selectFrom(a1, a5);
+        a5 = hi1.selectFrom(a1, a5);
+        a1 = t;
+        t = lo1.selectFrom(a2, a6);
+        a6 = hi1.selectFrom(a2, a6);
+        a2 = t;
+        t = lo1.selectFrom(a3, a7);
+        a7 = hi1.selectFrom(a3, a7);
+        a3 = t;
+        t = lo1.selectFrom(a8, a12);
+        a12 = hi1.selectFrom(a8, a12);
+        a8 = t;
+        t = lo1.selectFrom(a9, a13);
+        a13 = hi1.selectFrom(a9, a13);
+        a9 = t;
+        t = lo1.selectFrom(a10, a14);
+        a14 = hi1.selectFrom(a10, a14);
+        a10 = t;
+        t = lo1.selectFrom(a11, a15);
+        a15 = hi1.selectFrom(a11, a15);
+        a11 = t;
+        FloatVector lo2 = T16[4], hi2 = T16[5];
+        t = lo2.selectFrom(a0, a2);
+        a2 = hi2.selectFrom(a0, a2);
+        a0 = t;
+        t = lo2.selectFrom(a1, a3);
+        a3 = hi2.selectFrom(a1, a3);
+        a1 = t;
+        t = lo2.selectFrom(a4, a6);
+        a6 = hi2.selectFrom(a4, a6);
+        a4 = t;
+        t = lo2.selectFrom(a5, a7);
+        a7 = hi2.selectFrom(a5, a7);
+        a5 = t;
+        t = lo2.selectFrom(a8, a10);
+        a10 = hi2.selectFrom(a8, a10);
+        a8 = t;
+        t = lo2.selectFrom(a9, a11);
+        a11 = hi2.selectFrom(a9, a11);
+        a9 = t;
+        t = lo2.selectFrom(a12, a14);
+        a14 = hi2.selectFrom(a12, a14);
+        a12 = t;
+        t = lo2.selectFrom(a13, a15);
+        a15 = hi2.selectFrom(a13, a15);
+        a13 = t;
+        FloatVector lo3 = T16[6], hi3 = T16[7];
+        t = lo3.selectFrom(a0, a1);
+        a1 = hi3.selectFrom(a0, a1);
+        a0 = t;
+        t = lo3.selectFrom(a2, a3);
+        a3 = hi3.selectFrom(a2, a3);
+        a2 = t;
+        t = lo3.selectFrom(a4, a5);
+        a5 = hi3.selectFrom(a4, a5);
+        a4 = t;
+        t = lo3.selectFrom(a6, a7);
+        a7 = hi3.selectFrom(a6, a7);
+        a6 = t;
+        t = lo3.selectFrom(a8, a9);
+        a9 = hi3.selectFrom(a8, a9);
+        a8 = t;
+        t = lo3.selectFrom(a10, a11);
+        a11 = hi3.selectFrom(a10, a11);
+        a10 = t;
+        t = lo3.selectFrom(a12, a13);
+        a13 = hi3.selectFrom(a12, a13);
+        a12 = t;
+        t = lo3.selectFrom(a14, a15);
+        a15 = hi3.selectFrom(a14, a15);
+        a14 = t;
+        a0.mul(scale).intoArray(qT, d0 * ldQ + r);
+        a1.mul(scale).intoArray(qT, (d0 + 1) * ldQ + r);
+        a2.mul(scale).intoArray(qT, (d0 + 2) * ldQ + r);
+        a3.mul(scale).intoArray(qT, (d0 + 3) * ldQ + r);
+        a4.mul(scale).intoArray(qT, (d0 + 4) * ldQ + r);
+        a5.mul(scale).intoArray(qT, (d0 + 5) * ldQ + r);
+        a6.mul(scale).intoArray(qT, (d0 + 6) * ldQ + r);
+        a7.mul(scale).intoArray(qT, (d0 + 7) * ldQ + r);
+        a8.mul(scale).intoArray(qT, (d0 + 8) * ldQ + r);
+        a9.mul(scale).intoArray(qT, (d0 + 9) * ldQ + r);
+        a10.mul(scale).intoArray(qT, (d0 + 10) * ldQ + r);
+        a11.mul(scale).intoArray(qT, (d0 + 11) * ldQ + r);
+        a12.mul(scale).intoArray(qT, (d0 + 12) * ldQ + r);
+        a13.mul(scale).intoArray(qT, (d0 + 13) * ldQ + r);
+        a14.mul(scale).intoArray(qT, (d0 + 14) * ldQ + r);
+        a15.mul(scale).intoArray(qT, (d0 + 15) * ldQ + r);
+    }
+
+    /**
+     * Transposes the 8×8 block of rows {@code rowAt[r .. r+8)}, columns {@code d0 .. d0+8} of {@code src}
+     * into {@code qT} (column {@code d0+i} to {@code qT[(d0+i)·ldQ + r ..]}), scaled, in registers:
+     * 3 rounds of two-source lane selections, each swapping the off-diagonal halves of
+     * ever smaller diagonal blocks.
+     */
+    private static void transpose8(float[] src, int[] rowAt, int r, int d0, float scale, float[] qT, int ldQ) {
+        FloatVector a0 = FloatVector.fromArray(F, src, rowAt[r] + d0);
+        FloatVector a1 = FloatVector.fromArray(F, src, rowAt[r + 1] + d0);
+        FloatVector a2 = FloatVector.fromArray(F, src, rowAt[r + 2] + d0);
+        FloatVector a3 = FloatVector.fromArray(F, src, rowAt[r + 3] + d0);
+        FloatVector a4 = FloatVector.fromArray(F, src, rowAt[r + 4] + d0);
+        FloatVector a5 = FloatVector.fromArray(F, src, rowAt[r + 5] + d0);
+        FloatVector a6 = FloatVector.fromArray(F, src, rowAt[r + 6] + d0);
+        FloatVector a7 = FloatVector.fromArray(F, src, rowAt[r + 7] + d0);
+        FloatVector t;
+        FloatVector lo0 = T8[0], hi0 = T8[1];
+        t = lo0.selectFrom(a0, a4);
+        a4 = hi0.selectFrom(a0, a4);
+        a0 = t;
+        t = lo0.selectFrom(a1, a5);
+        a5 = hi0.selectFrom(a1, a5);
+        a1 = t;
+        t = lo0.selectFrom(a2, a6);
+        a6 = hi0.selectFrom(a2, a6);
+        a2 = t;
+        t = lo0.selectFrom(a3, a7);
+        a7 = hi0.selectFrom(a3, a7);
+        a3 = t;
+        FloatVector lo1 = T8[2], hi1 = T8[3];
+        t = lo1.selectFrom(a0, a2);
+        a2 = hi1.selectFrom(a0, a2);
+        a0 = t;
+        t = lo1.selectFrom(a1, a3);
+        a3 = hi1.selectFrom(a1, a3);
+        a1 = t;
+        t = lo1.selectFrom(a4, a6);
+        a6 = hi1.selectFrom(a4, a6);
+        a4 = t;
+        t = lo1.selectFrom(a5, a7);
+        a7 = hi1.selectFrom(a5, a7);
+        a5 = t;
+        FloatVector lo2 = T8[4], hi2 = T8[5];
+        t = lo2.selectFrom(a0, a1);
+        a1 = hi2.selectFrom(a0, a1);
+        a0 = t;
+        t = lo2.selectFrom(a2, a3);
+        a3 = hi2.selectFrom(a2, a3);
+        a2 = t;
+        t = lo2.selectFrom(a4, a5);
+        a5 = hi2.selectFrom(a4, a5);
+        a4 = t;
+        t = lo2.selectFrom(a6, a7);
+        a7 = hi2.selectFrom(a6, a7);
+        a6 = t;
+        a0.mul(scale).intoArray(qT, d0 * ldQ + r);
+        a1.mul(scale).intoArray(qT, (d0 + 1) * ldQ + r);
+        a2.mul(scale).intoArray(qT, (d0 + 2) * ldQ + r);
+        a3.mul(scale).intoArray(qT, (d0 + 3) * ldQ + r);
+        a4.mul(scale).intoArray(qT, (d0 + 4) * ldQ + r);
+        a5.mul(scale).intoArray(qT, (d0 + 5) * ldQ + r);
+        a6.mul(scale).intoArray(qT, (d0 + 6) * ldQ + r);
+        a7.mul(scale).intoArray(qT, (d0 + 7) * ldQ + r);
+    }
+
+    @Override
+    public void normalise(float[] o, int oAt, float l, float[] dst, int dstAt, int n) {
+        int c = 0;
+        for (; c + L <= n; c += L) {
+            FloatVector.fromArray(F, o, oAt + c).div(l).intoArray(dst, dstAt + c);
+        }
+        for (; c < n; c++) {
+            dst[dstAt + c] = o[oAt + c] / l;
+        }
+    }
+
     // ---------------------------------------------------------------- conversions
 
     @Override
