@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Rebuilds the CUDA kernels of sparsa-kernels-cuda: compiles src/main/cuda/sparsa_attention.cu with nvcc
-# into one fatbin holding SASS for sm_80 (A100, and Ada through sm_8x compatibility), SASS for sm_90a
+# Rebuilds the CUDA kernels of sparsa-kernels-cuda: compiles src/main/cuda/sparsa_attention.cu (the one
+# translation unit, which includes the other sources of that folder) with nvcc into one fatbin holding SASS for sm_80 (A100, and Ada through sm_8x compatibility), SASS for sm_90a
 # (H100/H200: every kernel, plus the wgmma kernels that exist only there) and PTX (compute_90, without
 # the wgmma kernels' bodies) that the driver compiles for newer chips, and writes the manifest (sha256 of every source, nvcc version)
-# that the Maven build checks (FatbinManifestTest). Both outputs are committed, so builds without
-# nvcc work. Usage: kernels-cuda/build-fatbin.sh   (NVCC=/path/to/nvcc to pick a compiler)
+# that the Maven build checks (FatbinManifestTest), and regenerates the Java list of the kernels' names
+# (KernelTable.java) from the kernel table src/main/cuda/sparsa_kernels.def (KernelTableTest checks it).
+# All outputs are committed, so builds without nvcc work. Usage: kernels-cuda/build-fatbin.sh
+# (NVCC=/path/to/nvcc to pick a compiler)
 # The register/spill report of every kernel goes to target/ptxas-report.txt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,5 +26,25 @@ version=$("$nvcc" --version | grep -o 'release [0-9.]*, V[0-9.]*')
   echo "fatbin.sha256=$(sha256sum "$res/sparsa_attention.fatbin" | cut -d' ' -f1)"
   (cd "$src" && for f in $(ls | LC_ALL=C sort); do echo "source.$f=$(sha256sum "$f" | cut -d' ' -f1)"; done)
 } > "$res/sparsa_attention.manifest"
+table=$here/src/main/java/dev/sparsa/cuda/KernelTable.java
+{
+  echo "package dev.sparsa.cuda;"
+  echo
+  echo "import java.util.List;"
+  echo
+  echo "/**"
+  echo " * Every kernel of the fatbin by name, in the order of the kernel table {@code src/main/cuda/sparsa_kernels.def}."
+  echo " * Generated from that table by kernels-cuda/build-fatbin.sh and checked against it by KernelTableTest;"
+  echo " * do not edit."
+  echo " */"
+  echo "final class KernelTable {"
+  echo "    /** The kernels' names. */"
+  echo "    static final List<String> NAMES = List.of("
+  sed -n 's/^SPARSA_KERNEL_[A-Z0-9_]*(\([A-Za-z0-9_]*\)[,)].*/            "\1",/p' "$src/sparsa_kernels.def" | sed '$ s/,$/);/'
+  echo
+  echo "    private KernelTable() {"
+  echo "    }"
+  echo "}"
+} > "$table"
 echo "build-fatbin: $(du -k "$res/sparsa_attention.fatbin" | cut -f1) KiB fatbin, manifest written ($version)"
 grep -E 'spill|Used' "$here/target/ptxas-report.txt" | grep -v ' 0 bytes spill' | head -5 || true

@@ -1,4 +1,4 @@
-// Sparsa: decode against a KV cache (included by sparsa_attention.cu, after its helpers).
+// Sparsa: decode against a KV cache.
 //
 //  sparsa_decode_<f32|f16|bf16>_d<D>: one CTA per work item (sequence b, KV head g, a tile of up to 16 of the
 //      group's (query head, row) pairs, a chunk of the keys in visiting order). Head packing: the group's
@@ -9,14 +9,24 @@
 //      when it is its pairs' only chunk, else a normalized f32 partial and its LSE to scratch.
 //  sparsa_decode_<f16|bf16>_d<64|128>_mma: the same work items on tensor cores (DecMma below).
 //  sparsa_decode_merge: the chunks of each (pair tile, pair) merged through their LSEs, in a fixed order.
-//  sparsa_quest_bounds_<t>_d<D>: Quest's page bound max_x sum_c max(q_c*min_c, q_c*max_c) for candidate pages.
-//  sparsa_quest_topk: Quest's page choice per (sequence, KV head) from those bounds.
+//  sparsa_gather_pages: a sequence's rows of a paged pool copied into a contiguous tensor.
+// Quest's page bounds and page choice, which read the same metadata, are in sparsa_quest.cuh.
 //
 // The metadata (ints, written by dev.sparsa.cuda.DecodeLaunch): lengths[B]; block tables [B][width] when paged;
 // the span table (offsets[B*Hkv+1], starts, ends, maxDelta) when sparse; work items (DI_* fields); merge tiles
 // (DM_* fields). Key k is admitted for a row at position p iff k <= p and p - k <= maxDelta of its span (dense:
 // every key of [0, L) with no band).
+//
+// The templated kernels' entry points are defined by SPARSA_DECODE_NAMED and SPARSA_DECODE_MMA_NAMED; their
+// instantiations are rows of sparsa_kernels.def, expanded in sparsa_attention.cu.
 #pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include "sparsa_plan.cuh"
+#include "sparsa_convert.cuh"
+#include "sparsa_mma.cuh"
+#include "sparsa_softmax.cuh"
 
 namespace sparsa {
 
@@ -683,25 +693,19 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
 
 }  // namespace sparsa
 
-#define SPARSA_DECODE(TNAME, T, D)                                                                                      \
-    extern "C" __global__ void __launch_bounds__(128) sparsa_decode_##TNAME##_d##D(                                    \
+#define SPARSA_DECODE_NAMED(NAME, T, D)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(128) NAME(                                                            \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* meta, \
         const sparsa::DecodeScalars s) {                                                                               \
         sparsa::decodeKernel<T, D>(q, k, v, out, lse, scratchO, scratchLse, meta, s);                                  \
     }
-#define SPARSA_DECODE_DIMS(TNAME, T) SPARSA_DECODE(TNAME, T, 64) SPARSA_DECODE(TNAME, T, 128) SPARSA_DECODE(TNAME, T, 256)
-SPARSA_DECODE_DIMS(f32, float)
-SPARSA_DECODE_DIMS(f16, __half)
-SPARSA_DECODE_DIMS(bf16, __nv_bfloat16)
 
-#define SPARSA_DECODE_MMA(TNAME, T, D)                                                                                  \
-    extern "C" __global__ void __launch_bounds__(sparsa::DecMma<T, D>::THREADS, 1) sparsa_decode_##TNAME##_d##D##_mma( \
+#define SPARSA_DECODE_MMA_NAMED(NAME, T, D)                                                                             \
+    extern "C" __global__ void __launch_bounds__(sparsa::DecMma<T, D>::THREADS, 1) NAME(                               \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* meta, \
         const sparsa::DecodeScalars s) {                                                                               \
         sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D>>(q, k, v, out, lse, scratchO, scratchLse, meta, s);         \
     }
-SPARSA_DECODE_MMA(f16, __half, 64) SPARSA_DECODE_MMA(f16, __half, 128)
-SPARSA_DECODE_MMA(bf16, __nv_bfloat16, 64) SPARSA_DECODE_MMA(bf16, __nv_bfloat16, 128)
 
 // One CTA per (merge tile, pair): the weights exp(lse_c - max) / sum of the tile's chunks (a warp reduces them),
 // then one thread per output column sums its chunks' partials, four loads in flight.
@@ -780,350 +784,6 @@ extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const floa
     }
     if (lse && tid == 0)
         lse[(long long)b * S.lsb + (long long)h * S.lsh + (long long)r * S.lss] = mx == -INFINITY ? -INFINITY : mx + logf(total);
-}
-
-// Quest bounds: a group of LPP lanes per PAGES_PER_GROUP candidate pages of (b, g), each lane holding CPL channels
-// of the pages' stored bounds [P, Hkv, 2, D] (16-byte loads): max over the group's query vectors of
-// sum_c max(q_c * min_c, q_c * max_c). Candidates are the first count[b] pages of b's block table; scores go to
-// out[(b * Hkv + g) * width + i], -inf past the count. The host launches about two CTAs per SM; each lane group
-// takes turns over its (b, g)'s pages with the next turn's bounds and the page numbers of the turn after in flight
-// while it computes the current turn (a grid of one short-lived CTA per 64 pages waited on its loads once per CTA).
-template <typename T, int D> struct QuestCfg {
-    static constexpr int VEC = 16 / (int)sizeof(T);
-    static constexpr int LPP = D / VEC < 32 ? D / VEC : 32;  // lanes per page
-    static constexpr int CPL = D / LPP;                      // channels per lane, whole vectors
-    static constexpr int WORDS = CPL / VEC;                  // 16-byte words per lane and bound
-    static constexpr int PPW = 32 / LPP;                     // lane groups per warp
-    static constexpr int PAGES_PER_GROUP = WORDS > 1 ? 2 : 4; // pages per lane group and turn, loaded together
-    static constexpr int GROUPS_PER_CTA = 8 * PPW;           // 256 threads
-};
-
-// Element u of a 32-bit word of stored bounds, as f32.
-template <typename T> __device__ __forceinline__ float questWordElement(uint32_t w, int u);
-template <> __device__ __forceinline__ float questWordElement<float>(uint32_t w, int) { return __uint_as_float(w); }
-template <> __device__ __forceinline__ float questWordElement<__nv_bfloat16>(uint32_t w, int u) {
-    return __uint_as_float(u == 0 ? w << 16 : w & 0xFFFF0000u);
-}
-template <> __device__ __forceinline__ float questWordElement<__half>(uint32_t w, int u) {
-    return __half2float(__ushort_as_half((unsigned short)(u == 0 ? w & 0xFFFFu : w >> 16)));
-}
-
-template <typename T, int D>
-__device__ void questBounds(const T* q, const T* bounds, float* scores, const int* meta, const int* counts,
-                            const sparsa::DecodeScalars S, long long bsp, long long bsh, long long bss, int width) {
-    using namespace sparsa;
-    using C = QuestCfg<T, D>;
-    constexpr int PL = C::PAGES_PER_GROUP;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int sub = lane / C::LPP, l = lane - sub * C::LPP;
-    const int b = blockIdx.y / (int)S.kvHeads, g = blockIdx.y % (int)S.kvHeads;
-    const int n = min(counts[b], width);
-    const int* table = meta + S.oTables + (long long)b * S.tableWidth;
-    const int step = gridDim.x * C::GROUPS_PER_CTA * PL;  // pages between a lane group's turns
-    // the warp's first page: its lane groups shuffle together, so a warp takes a turn while any of them has pages
-    int w0 = (blockIdx.x * C::GROUPS_PER_CTA + warp * C::PPW) * PL;
-    const int i00 = w0 + sub * PL;
-    // turn t: pages i00 + t * step + j; bounds of the current turn in cur, of the next in nxt, page numbers two ahead
-    uint4 cur[PL][2][C::WORDS], nxt[PL][2][C::WORDS];
-    int pg[PL];
-    auto loadPages = [&](int at, int* dst) {
-#pragma unroll
-        for (int j = 0; j < PL; j++) dst[j] = at + j < n ? table[at + j] : -1;
-    };
-    auto loadBounds = [&](const int* pages, uint4 (*dst)[2][C::WORDS]) {
-#pragma unroll
-        for (int j = 0; j < PL; j++) {
-            if (pages[j] >= 0) {
-                const T* pmn = bounds + (long long)pages[j] * bsp + (long long)g * bsh + l * C::CPL;
-#pragma unroll
-                for (int w = 0; w < C::WORDS; w++) {
-                    dst[j][0][w] = *reinterpret_cast<const uint4*>(pmn + w * C::VEC);
-                    dst[j][1][w] = *reinterpret_cast<const uint4*>(pmn + bss + w * C::VEC);
-                }
-            } else {
-#pragma unroll
-                for (int w = 0; w < C::WORDS; w++) dst[j][0][w] = dst[j][1][w] = make_uint4(0u, 0u, 0u, 0u);
-            }
-        }
-    };
-    {
-        int first[PL];
-        loadPages(i00, first);
-        loadBounds(first, cur);
-        loadPages(i00 + step, pg);
-    }
-    const int R = (int)S.rows, G = (int)S.group;
-    for (; w0 < width; w0 += step) {
-        const int i0 = w0 + sub * PL;
-        loadBounds(pg, nxt);          // the next turn's bounds
-        loadPages(i0 + 2 * step, pg); // and the page numbers of the turn after it
-        float best[PL];
-#pragma unroll
-        for (int j = 0; j < PL; j++) best[j] = -INFINITY;
-        for (int x = 0; x < G * R; x++) {
-            const int hh = x / R, r = x - hh * R;
-            const T* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
-            // max(q_c * min_c, q_c * max_c) is q_c * max_c where q_c >= 0 and q_c * min_c elsewhere (rounding keeps
-            // the order of the products; zeros of either sign add alike): one bitwise select per 32-bit word of
-            // stored bounds, then one conversion, product and sum per channel, each rounded as before
-            constexpr int EPW = 4 / (int)sizeof(T);  // elements per 32-bit word
-            float qc[C::CPL];
-            uint32_t pick[C::CPL / EPW];  // bits taken from the max bound
-#pragma unroll
-            for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
-#pragma unroll
-            for (int w = 0; w < C::CPL / EPW; w++) {
-                pick[w] = 0u;
-#pragma unroll
-                for (int u = 0; u < EPW; u++)
-                    if (qc[w * EPW + u] >= 0.f) pick[w] |= EPW == 1 ? 0xFFFFFFFFu : 0xFFFFu << (16 * u);
-            }
-#pragma unroll
-            for (int j = 0; j < PL; j++) {
-                const uint32_t* wn = reinterpret_cast<const uint32_t*>(cur[j][0]);
-                const uint32_t* wx = reinterpret_cast<const uint32_t*>(cur[j][1]);
-                float s = 0.f;
-#pragma unroll
-                for (int w = 0; w < C::CPL / EPW; w++) {
-                    const uint32_t sel = (wx[w] & pick[w]) | (wn[w] & ~pick[w]);
-#pragma unroll
-                    for (int u = 0; u < EPW; u++)
-                        s = __fadd_rn(s, __fmul_rn(qc[w * EPW + u], questWordElement<T>(sel, u)));
-                }
-#pragma unroll
-                for (int off = C::LPP / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-                best[j] = fmaxf(best[j], s);
-            }
-        }
-        if (l == 0) {
-#pragma unroll
-            for (int j = 0; j < PL; j++) {
-                const int i = i0 + j;
-                if (i < width) scores[(long long)blockIdx.y * width + i] = i < n ? best[j] : -INFINITY;
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < PL; j++)
-#pragma unroll
-            for (int w = 0; w < C::WORDS; w++) {
-                cur[j][0][w] = nxt[j][0][w];
-                cur[j][1][w] = nxt[j][1][w];
-            }
-    }
-}
-
-#define SPARSA_QUEST(TNAME, T, D)                                                                                       \
-    extern "C" __global__ void __launch_bounds__(256, 2) sparsa_quest_bounds_##TNAME##_d##D(                              \
-        const T* q, const T* bounds, float* scores, const int* meta, const int* counts, const sparsa::DecodeScalars s, \
-        long long bsp, long long bsh, long long bss, int width) {                                                      \
-        questBounds<T, D>(q, bounds, scores, meta, counts, s, bsp, bsh, bss, width);                                   \
-    }
-SPARSA_QUEST(f32, float, 64) SPARSA_QUEST(f32, float, 128) SPARSA_QUEST(f32, float, 256)
-SPARSA_QUEST(f16, __half, 64) SPARSA_QUEST(f16, __half, 128) SPARSA_QUEST(f16, __half, 256)
-SPARSA_QUEST(bf16, __nv_bfloat16, 64) SPARSA_QUEST(bf16, __nv_bfloat16, 128) SPARSA_QUEST(bf16, __nv_bfloat16, 256)
-
-// Quest's choice per (b, g), one CTA of 1024 threads each: with n = ceil(L / P) pages and budget m, every page
-// when n <= m, else the m - 1 best of the first n - 1 pages by bound (ties to the lower page; NaN below every
-// number) and the last page, as ascending page indices into lists[(b * Hkv + g) * listWidth ...]: the order of
-// DecodeSelector.best, (-score, index) ascending. No sort: a radix select (passes of up to 8 bits) finds the
-// order key T of the (m-1)-th best page, then one compaction in page order keeps every page with a key below T
-// and the lowest pages with key T until m - 1 are kept.
-__device__ __forceinline__ unsigned int questOrder(float s) {
-    int ordered;
-    if (s != s) {
-        ordered = (int)0x80000000;
-    } else {
-        int bits = __float_as_int(s == 0.f ? 0.f : s);
-        ordered = bits >= 0 ? bits : bits ^ 0x7FFFFFFF;
-    }
-    return ((unsigned int)~ordered) ^ 0x80000000u;  // ascending = best first
-}
-
-// Exclusive prefix sums over the CTA's threads of two counts (1024 threads), in thread order.
-__device__ __forceinline__ void blockExclusiveScan2(int& a, int& b, int* warpA, int* warpB) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int ia = a, ib = b;
-#pragma unroll
-    for (int off = 1; off < 32; off <<= 1) {
-        int ta = __shfl_up_sync(0xffffffffu, ia, off), tb = __shfl_up_sync(0xffffffffu, ib, off);
-        if (lane >= off) {
-            ia += ta;
-            ib += tb;
-        }
-    }
-    if (lane == 31) {
-        warpA[warp] = ia;
-        warpB[warp] = ib;
-    }
-    __syncthreads();
-    if (warp == 0) {
-        int wa = warpA[lane], wb = warpB[lane];
-        int xa = wa, xb = wb;
-#pragma unroll
-        for (int off = 1; off < 32; off <<= 1) {
-            int ta = __shfl_up_sync(0xffffffffu, xa, off), tb = __shfl_up_sync(0xffffffffu, xb, off);
-            if (lane >= off) {
-                xa += ta;
-                xb += tb;
-            }
-        }
-        warpA[lane] = xa - wa;
-        warpB[lane] = xb - wb;
-    }
-    __syncthreads();
-    a = ia - a + warpA[warp];
-    b = ib - b + warpB[warp];
-}
-
-
-// The choice with digits fitted to the keys: the candidates' order keys share their high bits down to the highest
-// bit where the smallest and the largest differ, so the radix passes start there (scores of one sequence and head lie
-// close together, and fixed 8-bit digits from bit 31 spent their first passes on one or two bins, all of a warp's
-// lanes adding to the same counter); the compaction counts kept pages with warp ballots over rows of 32 pages.
-extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
-                                                                     const sparsa::DecodeScalars S, int budget,
-                                                                     int smemKeys) {
-    using namespace sparsa;
-    extern __shared__ unsigned int sOrder[];  // the candidates' order keys, when the launch gave room for them
-    __shared__ unsigned int hist[256];
-    __shared__ unsigned int sPrefix, sLo, sHi;
-    __shared__ int sK;
-    __shared__ int warpA[32], warpB[32];
-    __shared__ unsigned int warpLo[32], warpHi[32];
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
-    const int e = blockIdx.x, b = e / (int)S.kvHeads;
-    const int length = meta[b];
-    const int P = 1 << S.pageShift;
-    const int n = (length + P - 1) / P;
-    int* list = meta + S.oLists + (long long)e * S.listWidth;
-    if (n <= budget) {
-        for (int i = tid; i < n; i += blockDim.x) list[i] = i;
-        return;
-    }
-    const int cand = n - 1;
-    const float* sc = scores + (long long)e * width;
-    int k = budget - 1;  // pages to keep among the candidates
-    if (k > 0) {
-        // the passes below read every key several times: from shared memory when they fit (one read of the scores)
-        const bool cached = cand <= smemKeys;
-        unsigned int lo = 0xFFFFFFFFu, hi = 0u;
-        // eight loads in flight per thread before the first use; the keys' smallest and largest on the way
-        for (int base = tid; base < cand; base += 8 * blockDim.x) {
-            float v[8];
-#pragma unroll
-            for (int u = 0; u < 8; u++) {
-                const int i = base + u * blockDim.x;
-                v[u] = i < cand ? sc[i] : 0.f;
-            }
-#pragma unroll
-            for (int u = 0; u < 8; u++) {
-                const int i = base + u * blockDim.x;
-                if (i < cand) {
-                    const unsigned int o = questOrder(v[u]);
-                    lo = min(lo, o);
-                    hi = max(hi, o);
-                    if (cached) sOrder[i] = o;
-                }
-            }
-        }
-        lo = __reduce_min_sync(0xffffffffu, lo);
-        hi = __reduce_max_sync(0xffffffffu, hi);
-        if (lane == 0) {
-            warpLo[warp] = lo;
-            warpHi[warp] = hi;
-        }
-        __syncthreads();
-        if (warp == 0) {
-            lo = __reduce_min_sync(0xffffffffu, lane < warps ? warpLo[lane] : 0xFFFFFFFFu);
-            hi = __reduce_max_sync(0xffffffffu, lane < warps ? warpHi[lane] : 0u);
-            if (lane == 0) {
-                sLo = lo;
-                sHi = hi;
-            }
-        }
-        __syncthreads();
-        lo = sLo;
-        hi = sHi;
-        auto order = [&](int i) { return cached ? sOrder[i] : questOrder(sc[i]); };
-        // bits [0, top) vary among the keys; the bits above are every key's
-        const int top = lo == hi ? 0 : 32 - __clz(lo ^ hi);
-        unsigned int mask = top == 32 ? 0u : ~((1u << top) - 1u);
-        unsigned int prefix = lo & mask;
-        for (int rest = top; rest > 0;) {
-            const int wbits = rest < 8 ? rest : 8;
-            const int shift = rest - wbits;
-            const unsigned int bins = 1u << wbits;
-            if (tid < 256) hist[tid] = 0;
-            __syncthreads();
-            for (int i = tid; i < cand; i += blockDim.x) {
-                const unsigned int u = order(i);
-                if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & (bins - 1u)], 1u);
-            }
-            __syncthreads();
-            if (tid < 32) {
-                // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches k
-                unsigned int c[8], sum = 0;
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    c[j] = hist[tid * 8 + j];
-                    sum += c[j];
-                }
-                unsigned int incl = sum;
-#pragma unroll
-                for (int off = 1; off < 32; off <<= 1) {
-                    unsigned int t = __shfl_up_sync(0xffffffffu, incl, off);
-                    if (tid >= off) incl += t;
-                }
-                const unsigned int hit = __ballot_sync(0xffffffffu, incl >= (unsigned int)k);
-                if (tid == __ffs(hit) - 1) {
-                    unsigned int before = incl - sum;
-#pragma unroll
-                    for (int j = 0; j < 8; j++) {
-                        if (before + c[j] >= (unsigned int)k) {
-                            sPrefix = prefix | ((unsigned int)(tid * 8 + j) << shift);
-                            sK = k - (int)before;
-                            break;
-                        }
-                        before += c[j];
-                    }
-                }
-            }
-            __syncthreads();
-            prefix = sPrefix;
-            k = sK;
-            mask |= (bins - 1u) << shift;
-            rest = shift;
-        }
-        // keys below T = prefix all kept; k pages with key T, the lowest first; in page order. Warp w takes rows of
-        // 32 consecutive candidates from its own range; a page's place is the count of kept pages before it.
-        const unsigned int T = prefix;
-        const int span = ((cand + warps - 1) / warps + 31) & ~31;
-        const int wlo = min(cand, warp * span), whi = min(cand, wlo + span);
-        int less = 0, eq = 0;
-        for (int i = wlo + lane; i < whi; i += 32) {
-            const unsigned int u = order(i);
-            less += u < T;
-            eq += u == T;
-        }
-        less = __reduce_add_sync(0xffffffffu, less);
-        eq = __reduce_add_sync(0xffffffffu, eq);
-        int exLess = lane == 0 ? less : 0, exEq = lane == 0 ? eq : 0;
-        blockExclusiveScan2(exLess, exEq, warpA, warpB);
-        exLess = __shfl_sync(0xffffffffu, exLess, 0);
-        exEq = __shfl_sync(0xffffffffu, exEq, 0);
-        const unsigned int below = (1u << lane) - 1u;
-        for (int row = wlo; row < whi; row += 32) {
-            const int i = row + lane;
-            const unsigned int u = i < whi ? order(i) : 0xFFFFFFFFu;
-            const bool isLess = i < whi && u < T, isEq = i < whi && u == T;
-            const unsigned int bl = __ballot_sync(0xffffffffu, isLess), be = __ballot_sync(0xffffffffu, isEq);
-            const int eqBefore = exEq + __popc(be & below);
-            if (isLess || (isEq && eqBefore < k)) list[exLess + __popc(bl & below) + min(eqBefore, k)] = i;
-            exLess += __popc(bl);
-            exEq += __popc(be);
-        }
-    }
-    if (tid == 0) list[budget - 1] = cand;
 }
 
 // Copies sequence b's first L rows of a paged pool [P, Hkv, pageSize, D] into a contiguous [1, Hkv, L, D]

@@ -14,7 +14,14 @@
 // (correctly rounded f32 division); a score is one chain of f32 fused multiply-adds over the channels
 // in ascending order from 0. Explicit __fadd_rn/__fmaf_rn/__fdiv_rn: the compiler may not contract or
 // reorder them. The ranking packs (score, index) as TopSelect.pack does (-0 read as +0).
+//
+// The three kernels have no template arguments: each is defined in full here (SPARSA_KERNEL_ONE rows of
+// sparsa_kernels.def).
 #pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include "sparsa_plan.cuh"
 
 namespace sparsa {
 

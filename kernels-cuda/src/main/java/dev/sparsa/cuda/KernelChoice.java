@@ -30,7 +30,7 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
 
     /** Compute capability ({@code major * 10 + minor}) the Hopper kernels are compiled for (sm_90a SASS runs there only). */
     public static final int HOPPER = 90;
-    /** Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_wgmma.cuh). */
+    /** Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_prefill_wgmma.cuh). */
     static final int STAGES = 5;
     /**
      * Dynamic shared memory of the Hopper kernel (WgConfig::SMEM): 1 KiB alignment slack, Q, the stages

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
  */
 class DevicePlanFormatTest {
     private static final Path CUH = Path.of("src", "main", "cuda", "sparsa_plan.cuh");
-    private static final Path CU = Path.of("src", "main", "cuda", "sparsa_attention.cu");
+    private static final Path CU = Path.of("src", "main", "cuda", "sparsa_prefill_merge.cuh");
 
     /** {@code NAME = value} pairs of the enum {@code name} in the header. */
     static Map<String, Integer> cudaEnum(String header, String name) {

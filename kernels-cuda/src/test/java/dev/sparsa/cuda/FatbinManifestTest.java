@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The build's guard against a stale kernel image: the committed fatbin and manifest must describe
- * exactly the .cu/.cuh sources of src/main/cuda. Needs no nvcc and no GPU. When it fails, run
+ * exactly the sources of src/main/cuda (.cu, .cuh, .def). Needs no nvcc and no GPU. When it fails, run
  * kernels-cuda/build-fatbin.sh and commit its outputs.
  */
 class FatbinManifestTest {

@@ -1,5 +1,5 @@
-// Sparsa: the Hopper (sm_90a) prefill kernel, included by sparsa_attention.cu after the mma.sync kernels
-// (it reuses their masking and softmax helpers).
+// Sparsa: the Hopper (sm_90a) prefill kernel family (wgmma, FlashAttention-3 style). It shares the masking
+// and softmax helpers of sparsa_softmax.cuh with the mma.sync family (sparsa_prefill_mma.cuh).
 //
 //  sparsa_wg_<bf16|f16>_d128_r128: persistent (one CTA per SM walks the cost-sorted work list with a
 //      stride of gridDim.x; the last parameter is the item count), three warpgroups. Warpgroup 2 is the
@@ -14,8 +14,18 @@
 //      mbarrier. Plan semantics are those of sparsa_tc_*: the same chunk list, predicate paths,
 //      log-weights, LSE and scratch partials.
 // The kernel is compiled only into the sm_90a image; every other target gets a stub that traps (the
-// runtime picks it only on compute capability 9.0).
+// runtime picks it only on compute capability 9.0). This header holds the kernel body (wgKernel) and
+// SPARSA_WG_NAMED, the entry point's definition; the instantiations are rows of sparsa_kernels.def.
 #pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include "sparsa_plan.cuh"
+#include "sparsa_convert.cuh"
+#include "sparsa_mma.cuh"
+#include "sparsa_softmax.cuh"
+
+using namespace sparsa;
 
 template <typename T, int D>
 struct WgConfig {
@@ -449,11 +459,9 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
 #else
 #define SPARSA_WG_BODY(T, D) __trap();
 #endif
-#define SPARSA_WG(TNAME, T, D)                                                                                        \
-    extern "C" __global__ void __launch_bounds__(384, 1) sparsa_wg_##TNAME##_d##D##_r128(                            \
+#define SPARSA_WG_NAMED(NAME, T, D)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(384, 1) NAME(                                                       \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* ints, \
         const float* floats, const int* work, Scalars s, int items) {                                                \
         SPARSA_WG_BODY(T, D)                                                                                          \
     }
-SPARSA_WG(bf16, __nv_bfloat16, 128)
-SPARSA_WG(f16, __half, 128)

@@ -1,0 +1,323 @@
+// Sparsa: the FlashAttention-2-style prefill kernel family on tensor cores (mma.sync m16n8k16, f32
+// accumulation), for bf16 and f16 on sm_80 and later.
+//
+//  sparsa_tc_<bf16|f16>_d<D>[v<DV>]_r<ROWS>: one CTA per (slice, query tile) work item, ROWS/16 warps
+//      (two m-tiles per warp for 128-row tiles up to D = 128), 16 query rows per m-tile, keys in chunks
+//      of 64 staged through shared memory with cp.async (two stages, one for D = 256 or D + DV > 320).
+//
+// Every kernel admits exactly the pairs HeadLayout.forEachAdmittedKey admits: full block slices
+// unconditionally, partial block slices and gathered keys under the element predicate, unconditional
+// keys without it; gathered and unconditional keys add their log-weight. Score order: scale·q·k,
+// soft-cap, + log-weight, mask. Rows with no admitted key: output 0, LSE -inf. A work item with
+// entryBase >= 0 writes f32 partials and their LSE to scratch (merged by sparsa_merge).
+//
+// This header holds the kernel body (tcKernel) and SPARSA_TC_NAMED, the entry point's definition; the
+// instantiations are rows of sparsa_kernels.def, expanded in sparsa_attention.cu.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include "sparsa_plan.cuh"
+#include "sparsa_convert.cuh"
+#include "sparsa_mma.cuh"
+#include "sparsa_softmax.cuh"
+
+using namespace sparsa;
+
+template <typename T, int D, int DV, int ROWS>
+struct TcConfig {
+    static constexpr int DMAX = D > DV ? D : DV;
+    static constexpr int MT = (ROWS == 128 && DMAX <= 128) ? 2 : 1;  // 16-row m-tiles per warp
+    static constexpr int WARPS = ROWS / (16 * MT);
+    static constexpr int THREADS = WARPS * 32;
+    static constexpr int KC = 64;             // keys per chunk
+    static constexpr int STR = D + 8;         // smem row stride of Q and K (elements): 16-byte pad against bank conflicts
+    static constexpr int STRV = DV + 8;       // smem row stride of V
+    static constexpr int STAGES = DMAX >= 256 || D + DV > 320 ? 1 : 2;
+    static constexpr bool QREG = MT == 1 && D <= 128;  // Q fragments live in registers
+    static constexpr size_t SMEM = sizeof(T) * (size_t)(ROWS * STR + STAGES * KC * (STR + STRV))
+                                   + sizeof(int) * (STAGES * KC) + sizeof(float) * (STAGES * KC) + sizeof(int) * ROWS;
+};
+
+// Queues the cp.async copies of one chunk's K and V rows (zero rows past its count) and writes its
+// key positions and log-weights to shared memory.
+template <typename T, int D, int DV, int ROWS>
+__device__ __forceinline__ void tcLoadChunk(T* sK, T* sV, int* sKpos, float* sLw, const Chunk& ch, const T* kBase,
+                                            const T* vBase, long long kss, long long vss, int tid) {
+    using C = TcConfig<T, D, DV, ROWS>;
+    constexpr int VEC = D / 8;
+    constexpr int VECV = DV / 8;
+    if constexpr (C::THREADS % VEC == 0 && VEC == VECV) {
+        constexpr int RPP = C::THREADS / VEC;  // rows per pass
+        const int c = tid % VEC, j0 = tid / VEC;
+#pragma unroll
+        for (int i = 0; i < C::KC / RPP; i++) {
+            int j = j0 + i * RPP;
+            bool ok = j < ch.count;
+            long long kr = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : 0;
+            cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
+            cpAsync16(sV + j * C::STRV + c * 8, vBase + kr * vss + c * 8, ok);
+        }
+    } else {
+        for (int idx = tid; idx < C::KC * VEC; idx += C::THREADS) {
+            int j = idx / VEC;
+            int c = idx - j * VEC;
+            bool ok = j < ch.count;
+            long long kr = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : 0;
+            cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
+        }
+        for (int idx = tid; idx < C::KC * VECV; idx += C::THREADS) {
+            int j = idx / VECV;
+            int c = idx - j * VECV;
+            bool ok = j < ch.count;
+            long long kr = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : 0;
+            cpAsync16(sV + j * C::STRV + c * 8, vBase + kr * vss + c * 8, ok);
+        }
+    }
+    for (int j = tid; j < C::KC; j += C::THREADS) {
+        bool ok = j < ch.count;
+        sKpos[j] = ok ? (ch.keys ? ch.keys[j] : ch.base + j) : -1;
+        sLw[j] = ok && ch.lws ? ch.lws[j] : 0.f;
+    }
+}
+
+template <typename T, int D, int DV, int ROWS>
+__device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                         void* __restrict__ out, float* __restrict__ lse, float* __restrict__ scratchO,
+                                         float* __restrict__ scratchLse, const int* __restrict__ ints,
+                                         const float* __restrict__ floats, const int* __restrict__ work,
+                                         const Scalars& S) {
+    using C = TcConfig<T, D, DV, ROWS>;
+    constexpr int MT = C::MT;
+    extern __shared__ uint4 smemRaw[];
+    T* sQ = reinterpret_cast<T*>(smemRaw);
+    T* sK = sQ + ROWS * C::STR;
+    T* sV = sK + C::STAGES * C::KC * C::STR;
+    int* sKpos = reinterpret_cast<int*>(sV + C::STAGES * C::KC * C::STRV);
+    float* sLw = reinterpret_cast<float*>(sKpos + C::STAGES * C::KC);
+    int* sRow = reinterpret_cast<int*>(sLw + C::STAGES * C::KC);
+
+    const int tid = threadIdx.x;
+    const int* W = work + (size_t)blockIdx.x * W_STRIDE;
+    const int slice = W[W_SLICE], tile = W[W_TILE], rowBegin = W[W_ROW_BEGIN], entryBase = W[W_ENTRY_BASE];
+    const int* L = ints + (size_t)W[W_LAYOUT] * LI_STRIDE;
+    const int b = slice / (int)S.qHeads, h = slice % (int)S.qHeads, kvh = h / (int)S.group;
+    const int keyLength = (int)S.keyLength, blockCols = (int)S.blockCols;
+    const long long queryOffset = L[LI_QUERY_OFFSET];
+
+    for (int i = tid; i < ROWS; i += C::THREADS) sRow[i] = tileRow(ints, L, tile, rowBegin + i);
+    __syncthreads();
+    const T* qBase = q + b * S.qsb + h * S.qsh;
+    const T* kBase = k + b * S.ksb + kvh * S.ksh;
+    const T* vBase = v + b * S.vsb + kvh * S.vsh;
+    constexpr int VEC = D / 8;
+    for (int idx = tid; idx < ROWS * VEC; idx += C::THREADS) {
+        int r = idx / VEC, c = idx - r * VEC;
+        int row = sRow[r];
+        cpAsync16(sQ + r * C::STR + c * 8, qBase + (long long)max(row, 0) * S.qss + c * 8, row >= 0);
+    }
+    cpAsyncCommit();
+
+    const TileKeys tk = tileKeys(ints, L, tile, blockCols);
+    const int nChunks = tk.nChunks;
+    const float scale = (float)S.scale, cap = (float)S.softCap;
+    const float scaleLog2 = scale * SPARSA_LOG2E;
+
+    const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+    const int r0 = warp * 16 * MT;
+    RowPair rp[MT];
+    bool allRows = true;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        rp[mt].rowA = sRow[r0 + mt * 16 + g];
+        rp[mt].rowB = sRow[r0 + mt * 16 + g + 8];
+        rp[mt].posA32 = (int)(rp[mt].rowA + queryOffset);
+        rp[mt].posB32 = (int)(rp[mt].rowB + queryOffset);
+        allRows = allRows && rp[mt].rowA >= 0 && rp[mt].rowB >= 0;
+    }
+    PredFast pf;
+    // the predicate without stride or neighbourhood, on positions that fit 32-bit arithmetic
+    pf.simple = L[LI_STRIDE_M] == 0 && L[LI_NEIGHBOURHOOD] == 0 && queryOffset > -(1LL << 30) && queryOffset < (1LL << 30)
+                && keyLength < (1 << 29) && S.queryLength < (1LL << 29);
+    pf.causal = L[LI_CAUSAL] != 0;
+    pf.sinks = L[LI_SINKS];
+    pf.lo = (int)max((long long)L[LI_BAND_LO], -(1LL << 31) + 1);
+    pf.hi = L[LI_BAND_HI];
+
+    float o[MT][DV / 8][4];
+    float m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        m[mt][0] = m[mt][1] = -INFINITY;
+        l[mt][0] = l[mt][1] = 0.f;
+#pragma unroll
+        for (int i = 0; i < DV / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
+    }
+    uint32_t qf[C::QREG ? D / 16 : 1][4];
+
+    if (nChunks > 0) {
+        Chunk c0 = chunkOf(ints, floats, L, tk, 0, blockCols, keyLength);
+        tcLoadChunk<T, D, DV, ROWS>(sK, sV, sKpos, sLw, c0, kBase, vBase, S.kss, S.vss, tid);
+        cpAsyncCommit();
+    }
+    for (int c = 0; c < nChunks; c++) {
+        const int st = C::STAGES == 2 ? (c & 1) : 0;
+        if (C::STAGES == 2) {
+            if (c + 1 < nChunks) {
+                Chunk cn = chunkOf(ints, floats, L, tk, c + 1, blockCols, keyLength);
+                int sn = (c + 1) & 1;
+                tcLoadChunk<T, D, DV, ROWS>(sK + sn * C::KC * C::STR, sV + sn * C::KC * C::STRV, sKpos + sn * C::KC,
+                                        sLw + sn * C::KC, cn, kBase, vBase, S.kss, S.vss, tid);
+                cpAsyncCommit();
+                cpAsyncWait<1>();
+            } else {
+                cpAsyncWait<0>();
+            }
+        } else {
+            if (c > 0) {
+                Chunk cc = chunkOf(ints, floats, L, tk, c, blockCols, keyLength);
+                tcLoadChunk<T, D, DV, ROWS>(sK, sV, sKpos, sLw, cc, kBase, vBase, S.kss, S.vss, tid);
+                cpAsyncCommit();
+            }
+            cpAsyncWait<0>();
+        }
+        __syncthreads();
+        if (C::QREG && c == 0) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                ldsm4(qf[C::QREG ? kk : 0], sQ + (r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + kk * 16 + (lane >> 4) * 8);
+        }
+        const T* cK = sK + st * C::KC * C::STR;
+        const T* cV = sV + st * C::KC * C::STRV;
+        const int* cKpos = sKpos + st * C::KC;
+        const float* cLw = sLw + st * C::KC;
+        const Chunk cur = chunkOf(ints, floats, L, tk, c, blockCols, keyLength);
+        const int mode = cur.mode;
+        // a full 64-key slice of a full block, for rows that all exist: no per-element test at all
+        const bool plain = mode == MODE_FULL && cur.count == 64 && cap == 0.f && allRows;
+
+        float s[MT][8][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int i = 0; i < 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                if (C::QREG) {
+                    a[mt][0] = qf[C::QREG ? kk : 0][0]; a[mt][1] = qf[C::QREG ? kk : 0][1];
+                    a[mt][2] = qf[C::QREG ? kk : 0][2]; a[mt][3] = qf[C::QREG ? kk : 0][3];
+                } else {
+                    ldsm4(a[mt], sQ + (r0 + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + kk * 16 + (lane >> 4) * 8);
+                }
+            }
+#pragma unroll
+            for (int nb2 = 0; nb2 < 4; nb2++) {
+                uint32_t bf[4];
+                ldsm4(bf, cK + (nb2 * 16 + (lane & 7) + (lane >> 4) * 8) * C::STR + kk * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(s[mt][2 * nb2], a[mt], bf[0], bf[1]);
+                    mma16816<T>(s[mt][2 * nb2 + 1], a[mt], bf[2], bf[3]);
+                }
+            }
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            float mxA, mxB;
+            maskScores(s[mt], rp[mt], cur, mode, plain, pf, L, cKpos, cLw, scale, cap, keyLength, queryOffset, t4, mxA, mxB);
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+            // plain chunks hold raw q·k (factor scale·log2 e), the others log2-domain scores (factor 1)
+            const float f = plain ? scaleLog2 : 1.f;
+            const float nA = fmaxf(m[mt][0], mxA * f), nB = fmaxf(m[mt][1], mxB * f);
+            const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
+            const float alA = fastExp2(m[mt][0] - uA), alB = fastExp2(m[mt][1] - uB);
+            m[mt][0] = nA;
+            m[mt][1] = nB;
+            float sumA = 0.f, sumB = 0.f;
+#pragma unroll
+            for (int nb = 0; nb < 8; nb++) {
+                s[mt][nb][0] = fastExp2(fmaf(s[mt][nb][0], f, -uA));
+                s[mt][nb][1] = fastExp2(fmaf(s[mt][nb][1], f, -uA));
+                s[mt][nb][2] = fastExp2(fmaf(s[mt][nb][2], f, -uB));
+                s[mt][nb][3] = fastExp2(fmaf(s[mt][nb][3], f, -uB));
+                sumA += s[mt][nb][0] + s[mt][nb][1];
+                sumB += s[mt][nb][2] + s[mt][nb][3];
+            }
+            l[mt][0] = l[mt][0] * alA + sumA;
+            l[mt][1] = l[mt][1] * alB + sumB;
+#pragma unroll
+            for (int i = 0; i < DV / 8; i++) {
+                o[mt][i][0] *= alA; o[mt][i][1] *= alA;
+                o[mt][i][2] *= alB; o[mt][i][3] *= alB;
+            }
+        }
+        // O += P V
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                a[mt][0] = Pack<T>::two(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                a[mt][1] = Pack<T>::two(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                a[mt][2] = Pack<T>::two(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                a[mt][3] = Pack<T>::two(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int nd2 = 0; nd2 < DV / 16; nd2++) {
+                uint32_t bf[4];
+                ldsm4t(bf, cV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STRV + nd2 * 16 + (lane >> 4) * 8);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(o[mt][2 * nd2], a[mt], bf[0], bf[1]);
+                    mma16816<T>(o[mt][2 * nd2 + 1], a[mt], bf[2], bf[3]);
+                }
+            }
+        }
+        __syncthreads();
+    }
+    if (nChunks == 0) {
+        cpAsyncWait<0>();
+    }
+    const int kind = (int)S.outKind;
+    const long long ob = b * S.osb + h * S.osh;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            float lv = l[mt][half];
+            lv += __shfl_xor_sync(0xffffffffu, lv, 1);
+            lv += __shfl_xor_sync(0xffffffffu, lv, 2);
+            // a NaN sum means a NaN or +inf score: the row is NaN, not empty (docs/numerics.md)
+            const float inv = lv != lv ? lv : (lv > 0.f ? 1.f / lv : 0.f);
+            const float lseV = lv != lv ? lv : (lv > 0.f ? (m[mt][half] + log2f(lv)) * SPARSA_LN2 : -INFINITY);
+            const int row = half == 0 ? rp[mt].rowA : rp[mt].rowB;
+            if (row < 0) continue;
+            if (entryBase < 0) {
+#pragma unroll
+                for (int i = 0; i < DV / 8; i++)
+                    storeOut2(out, ob + row * S.oss + i * 8 + 2 * t4, kind, o[mt][i][2 * half] * inv, o[mt][i][2 * half + 1] * inv);
+                if (lse && t4 == 0) lse[b * S.lsb + h * S.lsh + row * S.lss] = lseV;
+            } else {
+                long long e = entryBase + r0 + mt * 16 + g + 8 * half;
+#pragma unroll
+                for (int i = 0; i < DV / 8; i++)
+                    *reinterpret_cast<float2*>(scratchO + e * DV + i * 8 + 2 * t4) =
+                        make_float2(o[mt][i][2 * half] * inv, o[mt][i][2 * half + 1] * inv);
+                if (t4 == 0) scratchLse[e] = lseV;
+            }
+        }
+    }
+}
+
+#define SPARSA_TC_NAMED(NAME, T, D, DV, ROWS)                                                                         \
+    extern "C" __global__ void __launch_bounds__(TcConfig<T, D, DV, ROWS>::THREADS, 1) NAME(                         \
+        const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
+        const int* ints, const float* floats, const int* work, Scalars s) {                                          \
+        tcKernel<T, D, DV, ROWS>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                        \
+    }
