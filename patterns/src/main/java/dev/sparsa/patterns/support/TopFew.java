@@ -26,6 +26,7 @@ public final class TopFew {
     private int[] heap = new int[16 + SLACK];
     private long[] bits = new long[8];
     private long[] winners = new long[8];
+    private final int[] dropped = new int[SLACK];
     private int m;
     private float rootScore;
     private float nextGuess = Float.NaN;
@@ -58,17 +59,26 @@ public final class TopFew {
             winners = new long[words];
         }
         m = 0;
-        int above = n >= GUESS_FROM && guess == guess ? Vectors.countAtLeast(scores, from, n, guess) : -1;
+        int above = -1;
+        if (n >= GUESS_FROM && guess == guess) {
+            // one vector pass marks the scores >= guess; their count decides the path
+            Vectors.bitsAtLeast(scores, from, n, guess, bits);
+            if ((n & 63) != 0) {
+                bits[words - 1] &= (1L << n) - 1; // bits past n (a longer row's) do not count
+            }
+            above = 0;
+            for (int w = 0; w < words; w++) {
+                above += Long.bitCount(bits[w]);
+            }
+        }
         if (above >= k && above <= keep) {
-            return fewAbove(scores, from, n, k, guess, above);
+            return fewAbove(scores, from, n, k, above);
         }
         if (above >= k) {
             // only the scores >= guess can be among the k best; offered from the last index down
             long[] b = bits;
-            Vectors.bitsAtLeast(scores, from, n, guess, b);
             for (int w = words - 1; w >= 0; w--) {
                 long word = b[w];
-                b[w] = 0;
                 while (word != 0) {
                     int bit = 63 - Long.numberOfLeadingZeros(word);
                     word &= ~(1L << bit);
@@ -88,7 +98,7 @@ public final class TopFew {
                 }
             }
             popTo(scores, from, want);
-            Vectors.bitsAtLeast(scores, from, n, guess, winners); // the winners' bit set was all clear
+            System.arraycopy(bits, 0, winners, 0, words); // the winners' bit set was all clear
             return collect(m + above);
         } else {
             for (int i = n - 1; i >= 0; i--) {
@@ -138,44 +148,59 @@ public final class TopFew {
 
     /**
      * The k best when only {@code c} scores, {@code k <= c <= k + SLACK}, are {@code >= guess} (the
-     * usual case with a good guess): those scores' indices, ascending, less the {@code c − k} worst
-     * (lowest score, then highest index), found by a scan each; no heap.
+     * usual case with a good guess; marked in {@code bits}): those scores' indices, ascending, less
+     * the {@code c − k} worst (lowest score, then highest index), found in one scan that keeps the
+     * worst few in a short sorted list; no heap.
      */
-    private int[] fewAbove(float[] scores, int from, int n, int k, float guess, int c) {
+    private int[] fewAbove(float[] scores, int from, int n, int k, int c) {
         int words = (n + 63) >>> 6;
         long[] b = bits;
-        Vectors.bitsAtLeast(scores, from, n, guess, b);
         int[] cand = heap; // heap.length >= k + SLACK >= c
         int at = 0;
         for (int w = 0; w < words; w++) {
             long word = b[w];
-            b[w] = 0;
             while (word != 0) {
                 cand[at++] = (w << 6) + Long.numberOfTrailingZeros(word);
                 word &= word - 1;
             }
         }
-        for (boolean first = true; ; first = false) {
-            // the worst: the lowest score, the highest index among equal ones (indices ascend)
-            int worst = 0;
-            float wv = scores[from + cand[0]];
-            for (int j = 1; j < c; j++) {
-                float v = scores[from + cand[j]];
-                if (v <= wv) {
-                    wv = v;
-                    worst = j;
-                }
+        int drop = c - k;
+        int[] worst = dropped;
+        int nw = 0; // worst[0, nw): positions in cand, worst first (lowest score, then highest index)
+        float minV = Float.POSITIVE_INFINITY;
+        for (int j = 0; j < c; j++) {
+            float v = scores[from + cand[j]];
+            minV = Math.min(minV, v);
+            if (drop == 0) {
+                continue;
             }
-            if (first) {
-                nextGuess = wv; // the c-th best, at or below the k-th
+            // j comes after every listed position: at an equal score it is the worse
+            if (nw == drop && v > scores[from + cand[worst[nw - 1]]]) {
+                continue; // better than the best of the listed worst
             }
-            if (c == k) {
-                break;
+            int p = nw < drop ? nw++ : nw - 1;
+            while (p > 0 && v <= scores[from + cand[worst[p - 1]]]) {
+                worst[p] = worst[p - 1];
+                p--;
             }
-            System.arraycopy(cand, worst + 1, cand, worst, c - worst - 1);
-            c--;
+            worst[p] = j;
         }
-        return java.util.Arrays.copyOf(cand, k);
+        nextGuess = minV; // the c-th best, at or below the k-th
+        int[] result = new int[k];
+        if (drop == 0) {
+            System.arraycopy(cand, 0, result, 0, k);
+            return result;
+        }
+        for (int j = 0; j < drop; j++) {
+            cand[worst[j]] = -1;
+        }
+        int r = 0;
+        for (int j = 0; j < c; j++) {
+            if (cand[j] >= 0) {
+                result[r++] = cand[j];
+            }
+        }
+        return result;
     }
 
     /**
