@@ -22,6 +22,8 @@ public final class TopFew {
     private static final int GUESS_FROM = 64;
     /** Scores kept past the k-th, to learn a guess a little below it. */
     private static final int SLACK = 6;
+    /** Vector passes that may move a guess that missed before the scalar paths take over. */
+    private static final int REFINE = 3;
 
     private int[] heap = new int[16 + SLACK];
     private long[] bits = new long[8];
@@ -30,6 +32,8 @@ public final class TopFew {
     private int m;
     private float rootScore;
     private float nextGuess = Float.NaN;
+    /** How far the last refined guesses moved: the first step of the next refinement. */
+    private float step = Float.NaN;
 
     /**
      * The (at most) {@code k} best indices of {@code scores[from, from + n)} (relative to {@code from}),
@@ -61,14 +65,50 @@ public final class TopFew {
         m = 0;
         int above = -1;
         if (n >= GUESS_FROM && guess == guess) {
-            // one vector pass marks the scores >= guess; their count decides the path
-            Vectors.bitsAtLeast(scores, from, n, guess, bits);
-            if ((n & 63) != 0) {
-                bits[words - 1] &= (1L << n) - 1; // bits past n (a longer row's) do not count
-            }
-            above = 0;
-            for (int w = 0; w < words; w++) {
-                above += Long.bitCount(bits[w]);
+            above = mark(scores, from, n, guess, words);
+            if ((above < k || above > keep) && Float.isFinite(guess)) {
+                // a few more vector passes move the threshold until k to k + SLACK scores are at
+                // or above it: by a learned step, then between the two thresholds that bracket it
+                float t = guess;
+                float lo = Float.NaN; // a threshold with more than keep scores at or above it
+                float hi = Float.NaN; // one with fewer than k
+                int cLo = 0;
+                int cHi = 0;
+                for (int pass = 0; pass < REFINE && (above < k || above > keep); pass++) {
+                    if (above < k) {
+                        hi = t;
+                        cHi = above;
+                    } else {
+                        lo = t;
+                        cLo = above;
+                    }
+                    float next;
+                    if (lo == lo && hi == hi) {
+                        float target = k + (keep - k) / 2f;
+                        next = hi + (lo - hi) * ((cHi - target) / (float) (cHi - cLo));
+                        if (!(next > lo && next < hi)) {
+                            next = lo + (hi - lo) * 0.5f;
+                        }
+                        if (!(next > lo && next < hi)) {
+                            break; // no float between them
+                        }
+                    } else {
+                        float st = step > 0 && Float.isFinite(step) ? step : Math.max(Math.abs(t) * 0.125f, 1e-6f);
+                        next = above < k ? t - st : t + st;
+                        if (!Float.isFinite(next)) {
+                            break;
+                        }
+                    }
+                    t = next;
+                    above = mark(scores, from, n, t, words);
+                }
+                if (above < k && lo == lo) {
+                    t = lo; // the heap picks among the scores at or above the lower threshold
+                    above = mark(scores, from, n, t, words);
+                }
+                float moved = Math.abs(t - guess);
+                step = step > 0 && Float.isFinite(step) ? 0.5f * step + 0.5f * moved : moved;
+                guess = t;
             }
         }
         if (above >= k && above <= keep) {
@@ -110,6 +150,20 @@ public final class TopFew {
         }
         popTo(scores, from, k);
         return collect(m);
+    }
+
+    /** Marks the scores {@code >= t} in {@code bits} (one vector pass) and counts them. */
+    private int mark(float[] scores, int from, int n, float t, int words) {
+        long[] b = bits;
+        Vectors.bitsAtLeast(scores, from, n, t, b);
+        if ((n & 63) != 0) {
+            b[words - 1] &= (1L << n) - 1; // bits past n (a longer row's) do not count
+        }
+        int c = 0;
+        for (int w = 0; w < words; w++) {
+            c += Long.bitCount(b[w]);
+        }
+        return c;
     }
 
     /**
