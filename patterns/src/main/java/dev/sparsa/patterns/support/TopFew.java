@@ -11,8 +11,10 @@ package dev.sparsa.patterns.support;
  * scan: given a guess {@code t} at or a little below the {@code k}-th best score ({@link
  * #nextGuess()} after the previous row), a vector pass counts the scores {@code >= t}; when they are
  * at least {@code k}, every other score is below {@code k} scores and cannot be kept, so only those
- * are ranked (with a few, by a scan per score dropped, without a heap); when they are fewer, they are
- * all kept and the heap only picks the rest among the lower scores. The heap keeps {@value #SLACK} more than {@code k} (the extra ones are
+ * are ranked (with a few, by one scan that drops the worst, without a heap); when they are fewer, they are
+ * all kept and the heap only picks the rest among the lower scores. A guess that leaves fewer than
+ * {@code k} or many more is first moved by up to {@value #REFINE} more vector passes (by the step
+ * the last moves took, then between the two thresholds that bracket the wanted count). The heap keeps {@value #SLACK} more than {@code k} (the extra ones are
  * dropped at the end), so that the next guess sits a little below the {@code k}-th and holds for the
  * next row more often. The result is the same with any guess or none. Not thread-safe (reuses its
  * buffers).
