@@ -152,6 +152,22 @@ public final class HeadLayoutBuilder {
     }
 
     /**
+     * Reserves room for about {@code listedRows} more rows of listed tiles ({@link #listedTile}) and
+     * {@code blocks} more visited blocks (whole or partial) in all; a hint only, never a limit, as
+     * {@link #reserve(int, int, int)}.
+     *
+     * @throws IllegalArgumentException if a count is negative
+     */
+    public HeadLayoutBuilder reserveRowsAndBlocks(int listedRows, int blocks) {
+        if (listedRows < 0 || blocks < 0) {
+            throw new IllegalArgumentException("reserve: counts must be >= 0, got " + listedRows + ", " + blocks);
+        }
+        rowList.reserve(listedRows);
+        fullBlocks.reserve(blocks);
+        return this;
+    }
+
+    /**
      * Appends the zero weights of the gathered keys appended without weights ({@code gatherWeights}
      * may end before {@code gatherKeys}: unweighted gathers store none until a weighted one comes).
      */

@@ -120,11 +120,12 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
         KeyPanels panels = KeyPanels.of(compressed, nb, d);
         int stride = KeyPanels.paddedLength(nb);
         float[] dots = new float[ROWS_PER_PASS * stride];
-        double[] sum = new double[ROWS_PER_PASS * nb];
-        double[] e = new double[nb];
-        float[] score = new float[nb];
         int[] counts = new int[ROWS_PER_PASS];
         boolean oneHead = groupQ.length == 1;
+        // the probability sums of a group of several heads (one head ranks its logits directly)
+        double[] sum = oneHead ? null : new double[ROWS_PER_PASS * nb];
+        double[] e = oneHead ? null : new double[nb];
+        float[] score = oneHead ? null : new float[nb];
         TopFew few = new TopFew();
         for (int r0 = 0; r0 < nq; r0 += ROWS_PER_PASS) {
             int rows = Math.min(ROWS_PER_PASS, nq - r0);
@@ -134,7 +135,9 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
                 counts[i] = ctx.causal() ? Math.min(nb, ownBlock(ctx, r0 + i, nb) + 1) : nb;
                 most = Math.max(most, counts[i]);
             }
-            java.util.Arrays.fill(sum, 0, rows * nb, 0.0);
+            if (!oneHead) {
+                java.util.Arrays.fill(sum, 0, rows * nb, 0.0);
+            }
             for (float[] q : groupQ) {
                 if (most > 0) {
                     panels.dots(q, r0, rows, most, dots, stride, counts);

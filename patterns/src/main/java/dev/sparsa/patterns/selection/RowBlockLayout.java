@@ -83,9 +83,18 @@ public final class RowBlockLayout {
             }
             lists[r] = null;
         }
-        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
         int tileRows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
+        // the builder's lists sized once: the tiles, their listed rows and their column blocks
+        long tiles = 0;
+        for (int blk = 0; blk < nb; blk++) {
+            tiles += (diagCount[blk + 1] - diagCount[blk] + tileRows - 1) / tileRows
+                    + (wholeCount[blk + 1] - wholeCount[blk] + tileRows - 1) / tileRows;
+        }
+        long blocksPerTile = ((long) blockSize + cols - 1) / cols + 1;
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
+                .reserve((int) Math.min(tiles, 1 << 24), 0, 0)
+                .reserveRowsAndBlocks(whole.length + diag.length, (int) Math.min(tiles * blocksPerTile, 1 << 26));
         for (int blk = 0; blk < nb; blk++) {
             long k0 = (long) blk * blockSize;
             long k1 = Math.min(nk, k0 + blockSize); // exclusive

@@ -11,8 +11,10 @@ package dev.sparsa.patterns.support;
  * scan: given a guess {@code t} at or a little below the {@code k}-th best score ({@link
  * #nextGuess()} after the previous row), a vector pass counts the scores {@code >= t}; when they are
  * at least {@code k}, every other score is below {@code k} scores and cannot be kept, so only those
- * are ranked (with a few, by a scan per score dropped, without a heap); when they are fewer, they are
- * all kept and the heap only picks the rest among the lower scores. The heap keeps {@value #SLACK} more than {@code k} (the extra ones are
+ * are ranked (with a few, by one scan that drops the worst, without a heap); when they are fewer, they are
+ * all kept and the heap only picks the rest among the lower scores. A guess that leaves fewer than
+ * {@code k} or many more is first moved by up to {@value #REFINE} more vector passes (by the step
+ * the last moves took, then between the two thresholds that bracket the wanted count). The heap keeps {@value #SLACK} more than {@code k} (the extra ones are
  * dropped at the end), so that the next guess sits a little below the {@code k}-th and holds for the
  * next row more often. The result is the same with any guess or none. Not thread-safe (reuses its
  * buffers).
@@ -22,13 +24,18 @@ public final class TopFew {
     private static final int GUESS_FROM = 64;
     /** Scores kept past the k-th, to learn a guess a little below it. */
     private static final int SLACK = 6;
+    /** Vector passes that may move a guess that missed before the scalar paths take over. */
+    private static final int REFINE = 3;
 
     private int[] heap = new int[16 + SLACK];
     private long[] bits = new long[8];
     private long[] winners = new long[8];
+    private final int[] dropped = new int[SLACK];
     private int m;
     private float rootScore;
     private float nextGuess = Float.NaN;
+    /** How far the last refined guesses moved: the first step of the next refinement. */
+    private float step = Float.NaN;
 
     /**
      * The (at most) {@code k} best indices of {@code scores[from, from + n)} (relative to {@code from}),
@@ -58,17 +65,62 @@ public final class TopFew {
             winners = new long[words];
         }
         m = 0;
-        int above = n >= GUESS_FROM && guess == guess ? Vectors.countAtLeast(scores, from, n, guess) : -1;
+        int above = -1;
+        if (n >= GUESS_FROM && guess == guess) {
+            above = mark(scores, from, n, guess, words);
+            if ((above < k || above > keep) && Float.isFinite(guess)) {
+                // a few more vector passes move the threshold until k to k + SLACK scores are at
+                // or above it: by a learned step, then between the two thresholds that bracket it
+                float t = guess;
+                float lo = Float.NaN; // a threshold with more than keep scores at or above it
+                float hi = Float.NaN; // one with fewer than k
+                int cLo = 0;
+                int cHi = 0;
+                for (int pass = 0; pass < REFINE && (above < k || above > keep); pass++) {
+                    if (above < k) {
+                        hi = t;
+                        cHi = above;
+                    } else {
+                        lo = t;
+                        cLo = above;
+                    }
+                    float next;
+                    if (lo == lo && hi == hi) {
+                        float target = k + (keep - k) / 2f;
+                        next = hi + (lo - hi) * ((cHi - target) / (float) (cHi - cLo));
+                        if (!(next > lo && next < hi)) {
+                            next = lo + (hi - lo) * 0.5f;
+                        }
+                        if (!(next > lo && next < hi)) {
+                            break; // no float between them
+                        }
+                    } else {
+                        float st = step > 0 && Float.isFinite(step) ? step : Math.max(Math.abs(t) * 0.125f, 1e-6f);
+                        next = above < k ? t - st : t + st;
+                        if (!Float.isFinite(next)) {
+                            break;
+                        }
+                    }
+                    t = next;
+                    above = mark(scores, from, n, t, words);
+                }
+                if (above < k && lo == lo) {
+                    t = lo; // the heap picks among the scores at or above the lower threshold
+                    above = mark(scores, from, n, t, words);
+                }
+                float moved = Math.abs(t - guess);
+                step = step > 0 && Float.isFinite(step) ? 0.5f * step + 0.5f * moved : moved;
+                guess = t;
+            }
+        }
         if (above >= k && above <= keep) {
-            return fewAbove(scores, from, n, k, guess, above);
+            return fewAbove(scores, from, n, k, above);
         }
         if (above >= k) {
             // only the scores >= guess can be among the k best; offered from the last index down
             long[] b = bits;
-            Vectors.bitsAtLeast(scores, from, n, guess, b);
             for (int w = words - 1; w >= 0; w--) {
                 long word = b[w];
-                b[w] = 0;
                 while (word != 0) {
                     int bit = 63 - Long.numberOfLeadingZeros(word);
                     word &= ~(1L << bit);
@@ -88,7 +140,7 @@ public final class TopFew {
                 }
             }
             popTo(scores, from, want);
-            Vectors.bitsAtLeast(scores, from, n, guess, winners); // the winners' bit set was all clear
+            System.arraycopy(bits, 0, winners, 0, words); // the winners' bit set was all clear
             return collect(m + above);
         } else {
             for (int i = n - 1; i >= 0; i--) {
@@ -100,6 +152,20 @@ public final class TopFew {
         }
         popTo(scores, from, k);
         return collect(m);
+    }
+
+    /** Marks the scores {@code >= t} in {@code bits} (one vector pass) and counts them. */
+    private int mark(float[] scores, int from, int n, float t, int words) {
+        long[] b = bits;
+        Vectors.bitsAtLeast(scores, from, n, t, b);
+        if ((n & 63) != 0) {
+            b[words - 1] &= (1L << n) - 1; // bits past n (a longer row's) do not count
+        }
+        int c = 0;
+        for (int w = 0; w < words; w++) {
+            c += Long.bitCount(b[w]);
+        }
+        return c;
     }
 
     /**
@@ -138,44 +204,59 @@ public final class TopFew {
 
     /**
      * The k best when only {@code c} scores, {@code k <= c <= k + SLACK}, are {@code >= guess} (the
-     * usual case with a good guess): those scores' indices, ascending, less the {@code c − k} worst
-     * (lowest score, then highest index), found by a scan each; no heap.
+     * usual case with a good guess; marked in {@code bits}): those scores' indices, ascending, less
+     * the {@code c − k} worst (lowest score, then highest index), found in one scan that keeps the
+     * worst few in a short sorted list; no heap.
      */
-    private int[] fewAbove(float[] scores, int from, int n, int k, float guess, int c) {
+    private int[] fewAbove(float[] scores, int from, int n, int k, int c) {
         int words = (n + 63) >>> 6;
         long[] b = bits;
-        Vectors.bitsAtLeast(scores, from, n, guess, b);
         int[] cand = heap; // heap.length >= k + SLACK >= c
         int at = 0;
         for (int w = 0; w < words; w++) {
             long word = b[w];
-            b[w] = 0;
             while (word != 0) {
                 cand[at++] = (w << 6) + Long.numberOfTrailingZeros(word);
                 word &= word - 1;
             }
         }
-        for (boolean first = true; ; first = false) {
-            // the worst: the lowest score, the highest index among equal ones (indices ascend)
-            int worst = 0;
-            float wv = scores[from + cand[0]];
-            for (int j = 1; j < c; j++) {
-                float v = scores[from + cand[j]];
-                if (v <= wv) {
-                    wv = v;
-                    worst = j;
-                }
+        int drop = c - k;
+        int[] worst = dropped;
+        int nw = 0; // worst[0, nw): positions in cand, worst first (lowest score, then highest index)
+        float minV = Float.POSITIVE_INFINITY;
+        for (int j = 0; j < c; j++) {
+            float v = scores[from + cand[j]];
+            minV = Math.min(minV, v);
+            if (drop == 0) {
+                continue;
             }
-            if (first) {
-                nextGuess = wv; // the c-th best, at or below the k-th
+            // j comes after every listed position: at an equal score it is the worse
+            if (nw == drop && v > scores[from + cand[worst[nw - 1]]]) {
+                continue; // better than the best of the listed worst
             }
-            if (c == k) {
-                break;
+            int p = nw < drop ? nw++ : nw - 1;
+            while (p > 0 && v <= scores[from + cand[worst[p - 1]]]) {
+                worst[p] = worst[p - 1];
+                p--;
             }
-            System.arraycopy(cand, worst + 1, cand, worst, c - worst - 1);
-            c--;
+            worst[p] = j;
         }
-        return java.util.Arrays.copyOf(cand, k);
+        nextGuess = minV; // the c-th best, at or below the k-th
+        int[] result = new int[k];
+        if (drop == 0) {
+            System.arraycopy(cand, 0, result, 0, k);
+            return result;
+        }
+        for (int j = 0; j < drop; j++) {
+            cand[worst[j]] = -1;
+        }
+        int r = 0;
+        for (int j = 0; j < c; j++) {
+            if (cand[j] >= 0) {
+                result[r++] = cand[j];
+            }
+        }
+        return result;
     }
 
     /**

@@ -309,6 +309,21 @@ public final class PanamaScoringSupport implements ScoringSupport {
                 }
                 bits[i >>> 6] = word;
             }
+            if (i < n) {
+                // the last word, part of it: whole vectors, then one masked load; its bits past n kept
+                long word = 0;
+                int j = 0;
+                for (; i + j + lanes <= n; j += lanes) {
+                    word |= FloatVector.fromArray(F, a, from + i + j).compare(VectorOperators.GE, t).toLong() << j;
+                }
+                if (i + j < n) {
+                    VectorMask<Float> in = F.indexInRange(i + j, n);
+                    word |= FloatVector.fromArray(F, a, from + i + j, in).compare(VectorOperators.GE, t, in).toLong() << j;
+                }
+                long low = (1L << (n - i)) - 1;
+                bits[i >>> 6] = (bits[i >>> 6] & ~low) | word;
+                return;
+            }
         }
         for (; i < n; i++) {
             long bit = 1L << i;
