@@ -254,22 +254,11 @@ public final class CudaEstimatedPlan implements AutoCloseable {
                 long lastKey = ctx.causal() ? Math.min(ctx.keyLength() - 1L, lastRow + ctx.queryOffset()) : ctx.keyLength() - 1L;
                 long cost = lastKey < 0 ? 0 : Math.min(cap, Math.min(kBlocks, lastKey / bs + 1));
                 for (int r = 0; r < count; r += rows) {
-                    items.add(new long[] {cost, sl, t, r});
+                    items.add(new long[] {cost, sl, sl, t, r, -1}); // layout l is slice l; rows written directly
                 }
             }
         }
-        items.sort((a, b) -> Long.compare(b[0], a[0]));
-        int[] w = new int[W_STRIDE * items.size()];
-        for (int i = 0; i < items.size(); i++) {
-            long[] it = items.get(i);
-            int at = W_STRIDE * i;
-            w[at + W_SLICE] = (int) it[1];
-            w[at + W_LAYOUT] = (int) it[1];
-            w[at + W_TILE] = (int) it[2];
-            w[at + W_ROW_BEGIN] = (int) it[3];
-            w[at + W_ENTRY_BASE] = -1;
-        }
-        return w;
+        return DevicePlan.packWork(items);
     }
 
     /** The pattern estimated. */

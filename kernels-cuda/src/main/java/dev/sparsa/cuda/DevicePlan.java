@@ -207,6 +207,26 @@ final class DevicePlan implements AutoCloseable {
         throw new IllegalStateException("device plan: no work list for " + rows + " rows per CTA");
     }
 
+    /**
+     * Work items {@code {cost, slice, layout, tile, rowBegin, entryBase}} in the device format ({@code W_*}
+     * ints each), the most expensive first, so that the last wave holds short ones (a stable sort: the
+     * order is deterministic).
+     */
+    static int[] packWork(List<long[]> items) {
+        items.sort((a, b) -> Long.compare(b[0], a[0]));
+        int[] w = new int[W_STRIDE * items.size()];
+        for (int i = 0; i < items.size(); i++) {
+            long[] it = items.get(i);
+            int at = W_STRIDE * i;
+            w[at + W_SLICE] = (int) it[1];
+            w[at + W_LAYOUT] = (int) it[2];
+            w[at + W_TILE] = (int) it[3];
+            w[at + W_ROW_BEGIN] = (int) it[4];
+            w[at + W_ENTRY_BASE] = (int) it[5];
+        }
+        return w;
+    }
+
     private WorkList buildWorkList(SparsePlan plan, int rows) {
         List<HeadLayout> layouts = plan.layouts();
         int qh = plan.shape().qHeads();
@@ -227,18 +247,7 @@ final class DevicePlan implements AutoCloseable {
                 prefix += h.rowCount(t);
             }
         }
-        // the most expensive tiles first, so that the last wave holds short ones (stable: deterministic)
-        items.sort((a, b) -> Long.compare(b[0], a[0]));
-        int[] w = new int[W_STRIDE * items.size()];
-        for (int i = 0; i < items.size(); i++) {
-            long[] it = items.get(i);
-            int at = W_STRIDE * i;
-            w[at + W_SLICE] = (int) it[1];
-            w[at + W_LAYOUT] = (int) it[2];
-            w[at + W_TILE] = (int) it[3];
-            w[at + W_ROW_BEGIN] = (int) it[4];
-            w[at + W_ENTRY_BASE] = (int) it[5];
-        }
+        int[] w = packWork(items);
         DeviceBuffer buf = new DeviceBuffer(device, 4L * w.length);
         buf.copyFrom(w);
         return new WorkList(rows, buf, items.size());
