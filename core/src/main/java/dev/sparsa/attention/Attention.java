@@ -3,6 +3,7 @@ package dev.sparsa.attention;
 import dev.sparsa.attention.DispatchDecision.Ran;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Backends;
+import dev.sparsa.backend.EstimatedPlan;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.backend.KernelCostModel;
 import dev.sparsa.backend.PreparedPlan;
@@ -465,6 +466,16 @@ public final class Attention {
         AttentionBackend backend = Backends.preferred(device, s, q.dtype(), options.geometry());
         Device target = device != null ? device : backend.defaultDevice();
         PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
+        try (EstimatedPlan estimated = estimatedOnDevice(pattern, context, q, k, backend, target, options.dispatch())) {
+            if (estimated != null) {
+                DispatchDecision d = new DispatchDecision(options.dispatch(), Ran.DEVICE_ESTIMATED, SparsePlan.empty(context),
+                        Double.NaN, Double.NaN, Double.NaN, 0, "", "the selection is estimated on " + target
+                        + " at the call: no host planning, nothing copied back");
+                Dispatcher.logOnce(d, pattern.name(), context, backend.name(), q.dtype());
+                return allocateAndRun(backend, q, k, v, options.run(), withLse, List.of(d),
+                        (out, lse) -> estimated.forward(q, k, v, out, lse, options.run()));
+            }
+        }
         Selected sel = select(pattern, context, q, k, backend, target, options.dispatch());
         try {
             return run(backend, sel.prepared(), q, k, v, options.run(), withLse, List.of(sel.decision()));
@@ -514,6 +525,20 @@ public final class Attention {
     }
 
     /**
+     * The backend's estimate on the device of a data-dependent pattern's selection, for a call whose Q
+     * and K already live on that device and whose dispatch does not ask for dense attention; null
+     * when any of that fails or the backend does not estimate this pattern there (the call then
+     * plans on the host). Prepared for this call: its device memory is freed when the call ends.
+     */
+    private static EstimatedPlan estimatedOnDevice(Pattern pattern, PlanContext ctx, Tensor q, Tensor k,
+                                                   AttentionBackend backend, Device target, Dispatch mode) {
+        if (!pattern.dataDependent() || mode == Dispatch.DENSE || target.isHost() || q.isHost() || k.isHost()) {
+            return null;
+        }
+        return backend.prepareEstimated(pattern, ctx, target);
+    }
+
+    /**
      * The plan a drop-in call runs, per {@link Options#dispatch()}, in the backend's form: cached
      * for static patterns and for dense attention, prepared for this call for data-dependent plans.
      */
@@ -532,6 +557,7 @@ public final class Attention {
             PreparedPlan p = switch (d.ran()) {
                 case SPARSE, BLOCK_EXPANDED -> CACHE.prepared(pattern, ctx, d.plan(), backend, target);
                 case DENSE -> CACHE.prepared(Dense.INSTANCE, ctx, backend, target);
+                case DEVICE_ESTIMATED -> throw new IllegalStateException("a static pattern's decision: " + d);
             };
             sel = new Selected(d, p, false);
         } else {
@@ -572,6 +598,19 @@ public final class Attention {
     /** Runs a prepared plan; allocates the output (and LSE) on the inputs' device. */
     private static AttentionResult run(AttentionBackend backend, PreparedPlan plan, Tensor q, Tensor k, Tensor v,
                                        RunOptions options, boolean withLse, List<DispatchDecision> decisions) {
+        return allocateAndRun(backend, q, k, v, options, withLse, decisions,
+                (out, lse) -> backend.forward(plan, q, k, v, out, lse, options));
+    }
+
+    /** What runs into a call's freshly allocated output and LSE. */
+    @FunctionalInterface
+    private interface Kernel {
+        void run(Tensor out, Tensor lse);
+    }
+
+    /** Allocates the output (and LSE) on the inputs' device and runs {@code kernel} into them. */
+    private static AttentionResult allocateAndRun(AttentionBackend backend, Tensor q, Tensor k, Tensor v, RunOptions options,
+                                                  boolean withLse, List<DispatchDecision> decisions, Kernel kernel) {
         if (options == null) {
             throw new IllegalArgumentException("options: must not be null");
         }
@@ -582,7 +621,7 @@ public final class Attention {
         Tensor lse = null;
         try {
             lse = withLse ? backend.allocateOutput(where, DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1) : null;
-            backend.forward(plan, q, k, v, out, lse, options);
+            kernel.run(out, lse);
             return new AttentionResult(out, lse, decisions);
         } catch (RuntimeException | Error e) {
             out.close();

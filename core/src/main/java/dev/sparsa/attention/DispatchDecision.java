@@ -10,7 +10,7 @@ import dev.sparsa.spec.Dispatch;
  *
  * @param mode           the mode of the call ({@link Dispatch#SPARSE} for calls that pass a plan)
  * @param ran            which plan ran
- * @param plan           the plan that ran
+ * @param plan           the plan that ran (the context's empty plan for {@link Ran#DEVICE_ESTIMATED})
  * @param sparseMillis   the model's kernel estimate of the pattern's plan
  * @param expandedMillis the model's kernel estimate of its block-expanded form
  * @param denseMillis    the model's kernel estimate of dense attention
@@ -29,7 +29,13 @@ public record DispatchDecision(Dispatch mode, Ran ran, SparsePlan plan, double s
         /** The block-expanded form of the pattern's plan (a superset of its pairs). */
         BLOCK_EXPANDED,
         /** Dense attention (causal when the call is). */
-        DENSE;
+        DENSE,
+        /**
+         * The pattern's plan, exactly, its selection estimated on the device during the call ({@link
+         * dev.sparsa.backend.EstimatedPlan}): the plan never reaches the host, so the decision's plan
+         * is the context's empty plan and the estimates are NaN.
+         */
+        DEVICE_ESTIMATED;
 
         @Override
         public String toString() {

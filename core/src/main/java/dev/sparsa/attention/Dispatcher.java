@@ -149,11 +149,13 @@ public final class Dispatcher {
             case SPARSE -> plan;
             case BLOCK_EXPANDED -> expanded;
             case DENSE -> dense.get();
+            case DEVICE_ESTIMATED -> throw new AssertionError("choose never picks " + ran);
         };
         String reason = switch (ran) {
             case SPARSE -> "the plan is estimated fastest";
             case BLOCK_EXPANDED -> "its block-expanded form is estimated faster than the plan";
             case DENSE -> "dense attention is estimated faster than the plan";
+            case DEVICE_ESTIMATED -> throw new AssertionError("choose never picks " + ran);
         };
         return new DispatchDecision(mode, ran, runs, s, e, d, planning, model.description(), reason);
     }

@@ -5,6 +5,8 @@ import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
 import dev.sparsa.kv.DecodeSelector;
 import dev.sparsa.kv.KvCache;
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.RaggedPlan;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
@@ -102,6 +104,22 @@ public interface AttentionBackend {
     /** {@link #prepare(SparsePlan, Device)} on {@link #defaultDevice()}. */
     default PreparedPlan prepare(SparsePlan plan) {
         return prepare(plan, defaultDevice());
+    }
+
+    /**
+     * A data-dependent pattern prepared to have its selection estimated on {@code device} at each
+     * call ({@link EstimatedPlan}), or null when this backend does not estimate that pattern in that
+     * context there; the caller then plans on the host ({@link Pattern#plan}) and
+     * prepares that plan. The default: null (no estimate on a device).
+     *
+     * @throws IllegalArgumentException if an argument is null
+     */
+    default EstimatedPlan prepareEstimated(Pattern pattern, PlanContext context,
+                                           Device device) {
+        if (pattern == null || context == null || device == null) {
+            throw new IllegalArgumentException("pattern, context and device: must not be null");
+        }
+        return null;
     }
 
     /**

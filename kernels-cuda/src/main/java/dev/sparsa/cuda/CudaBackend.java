@@ -6,6 +6,7 @@ import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.BackendUnavailableException;
 import dev.sparsa.backend.DecodeArguments;
+import dev.sparsa.backend.EstimatedPlan;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.backend.KernelCostModel;
 import dev.sparsa.backend.PreparedPlan;
@@ -14,6 +15,7 @@ import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
@@ -536,6 +538,29 @@ public final class CudaBackend implements AttentionBackend {
         rt.device().makeCurrent();
         int tileRows = ctx.geometry().tileRows();
         return tileRows == 64 ? new CudaEstimatedPlan(pattern, ctx, rt, 64) : new CudaEstimatedPlan(pattern, ctx, rt, tileRows, 64);
+    }
+
+    /**
+     * The facade's road to the device estimates: a {@link MeanPoolBlockTopK} whose context the device
+     * estimate takes ({@link CudaEstimatedPlan#refusal} is null) on a CUDA device, behind the
+     * backend-neutral {@link EstimatedPlan}; null for any other pattern, context or device (the caller
+     * plans on the host then).
+     *
+     * @throws IllegalArgumentException if an argument is null
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    @Override
+    public EstimatedPlan prepareEstimated(Pattern pattern, PlanContext ctx, Device device) {
+        if (pattern == null || ctx == null || device == null) {
+            throw new IllegalArgumentException("pattern, context and device: must not be null");
+        }
+        if (!runsOn(device) || !supports(ctx.geometry())) {
+            return null;
+        }
+        if (pattern instanceof MeanPoolBlockTopK m && CudaEstimatedPlan.refusal(m, ctx) == null) {
+            return new CudaDeviceEstimate(this, prepareEstimated(m, ctx, device), device);
+        }
+        return null;
     }
 
     /**

@@ -1,0 +1,34 @@
+package dev.sparsa.cuda;
+
+import dev.sparsa.backend.EstimatedPlan;
+import dev.sparsa.spec.RunOptions;
+import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.Tensor;
+
+/**
+ * The CUDA backend's {@link EstimatedPlan}: a {@link CudaEstimatedPlan} behind the backend-neutral
+ * type, so that the facade ({@code Attention.forward} on device tensors) estimates a data-dependent
+ * pattern's selection on the GPU instead of planning it on the host. Each {@code forward} is {@link
+ * CudaBackend#forward(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)}:
+ * queued on the calling thread's current stream when it made one current, else run to completion.
+ */
+final class CudaDeviceEstimate extends EstimatedPlan {
+    private final CudaBackend backend;
+    private final CudaEstimatedPlan plan;
+
+    CudaDeviceEstimate(CudaBackend backend, CudaEstimatedPlan plan, Device device) {
+        super(plan.pattern(), plan.context(), backend, device);
+        this.backend = backend;
+        this.plan = plan;
+    }
+
+    @Override
+    protected void run(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
+        backend.forward(plan, q, k, v, out, lse, options);
+    }
+
+    @Override
+    protected void release() {
+        plan.close();
+    }
+}

@@ -1,0 +1,126 @@
+package dev.sparsa.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.sparsa.attention.Attention;
+import dev.sparsa.attention.AttentionResult;
+import dev.sparsa.attention.DispatchDecision;
+import dev.sparsa.attention.DispatchDecision.Ran;
+import dev.sparsa.backend.EstimatedPlan;
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
+import dev.sparsa.patterns.window.SlidingWindow;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Dispatch;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.TileGeometry;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.Problems;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The facade's road to the device estimate: {@code Attention.forward} with a data-dependent pattern
+ * on device tensors estimates the selection on the GPU ({@link Ran#DEVICE_ESTIMATED}) and gives the
+ * bits of the host-planned road (the same plan, selected bit for bit alike), while host tensors, a
+ * dense dispatch and contexts the device estimate refuses keep the host road. Needs a GPU: skipped
+ * where the backend is unavailable.
+ */
+@Tag("gpu")
+class CudaFacadeEstimateGpuTest {
+    private static final CudaBackend BACKEND = new CudaBackend();
+
+    @BeforeAll
+    static void needsDevice() {
+        assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
+    }
+
+    private static float[] bits(Tensor t) {
+        Tensor h = t.isHost() ? t : t.toHost();
+        float[] out = new float[(int) h.elementCount()];
+        int i = 0;
+        for (int b = 0; b < h.batch(); b++) {
+            for (int hh = 0; hh < h.heads(); hh++) {
+                for (int s = 0; s < h.seqLen(); s++) {
+                    for (int d = 0; d < h.dim(); d++) {
+                        out[i++] = h.get(b, hh, s, d);
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    @ParameterizedTest(name = "{0} causal={1} nq={2} nk={3} geometry={4}")
+    @CsvSource({
+        "BF16, true, 700, 700, 64", "F16, false, 333, 901, 64", "F32, true, 513, 641, 64", "BF16, true, 1024, 1024, 128",
+    })
+    void deviceTensorsEstimateOnTheDeviceAndMatchTheHostRoad(DType dtype, boolean causal, int nq, int nk, int geometry) {
+        AttentionShape s = new AttentionShape(2, 8, 2, nq, nk, 128, 128);
+        Options o = Options.defaults().withCausal(causal).withGeometry(new TileGeometry(geometry, geometry))
+                .withDispatch(Dispatch.SPARSE);
+        MeanPoolBlockTopK pattern = MeanPoolBlockTopK.minference(4);
+        PlanContext ctx = PlanContext.of(s, o);
+        assertNull(CudaEstimatedPlan.refusal(pattern, ctx));
+        Problems.Qkv p = Problems.qkv(41 + nq, s, dtype, Layout.BHSD);
+        CudaDevice dev = BACKEND.device();
+        try (Tensor q = CudaTensors.upload(dev, p.q()); Tensor k = CudaTensors.upload(dev, p.k());
+             Tensor v = CudaTensors.upload(dev, p.v())) {
+            AttentionResult onDevice = Attention.forwardWithLse(q, k, v, pattern, o);
+            DispatchDecision d = onDevice.dispatch().get(0);
+            assertEquals(Ran.DEVICE_ESTIMATED, d.ran(), d.toString());
+            assertTrue(CudaBackend.lastKernel().startsWith("sparsa_est_pool+"), CudaBackend.lastKernel());
+            // the host road on the same device tensors: planned in Java, the plan uploaded and run
+            try (Tensor out = CudaTensors.allocate(dev, o.run().outputTypeFor(dtype), Layout.BHSD, 2, 8, nq, 128);
+                 Tensor lse = CudaTensors.allocate(dev, DType.F32, Layout.BHSD, 2, 8, nq, 1)) {
+                BACKEND.forward(pattern.plan(ctx, p.q(), p.k()), q, k, v, out, lse, o.run());
+                assertTrue(java.util.Arrays.equals(bits(out), bits(onDevice.output())), "outputs differ");
+                assertTrue(java.util.Arrays.equals(bits(lse), bits(onDevice.lse())), "LSEs differ");
+            } finally {
+                onDevice.output().close();
+                onDevice.lse().close();
+            }
+        }
+    }
+
+    @Test
+    void hostTensorsDenseDispatchAndRefusedContextsKeepTheHostRoad() {
+        AttentionShape s = new AttentionShape(1, 4, 2, 300, 300, 128, 128);
+        Options o = Options.defaults().withCausal(true).withGeometry(new TileGeometry(64, 64)).withDispatch(Dispatch.SPARSE);
+        MeanPoolBlockTopK pattern = MeanPoolBlockTopK.minference(3);
+        Problems.Qkv p = Problems.qkv(7, s, DType.BF16, Layout.BHSD);
+        CudaDevice dev = BACKEND.device();
+        AttentionResult host = Attention.forwardWithLse(p.q(), p.k(), p.v(), pattern, o.withDevice(Device.cuda(dev.ordinal())));
+        assertEquals(Ran.SPARSE, host.dispatch().get(0).ran());
+        try (Tensor q = CudaTensors.upload(dev, p.q()); Tensor k = CudaTensors.upload(dev, p.k());
+             Tensor v = CudaTensors.upload(dev, p.v())) {
+            AttentionResult dense = Attention.forwardWithLse(q, k, v, pattern, o.withDispatch(Dispatch.DENSE));
+            assertEquals(Ran.DENSE, dense.dispatch().get(0).ran());
+            dense.output().close();
+            dense.lse().close();
+            // block size 32 is not a multiple of the 64 columns: the device estimate refuses, the host plans
+            MeanPoolBlockTopK small = new MeanPoolBlockTopK(3, 32, false, null);
+            assertTrue(CudaEstimatedPlan.refusal(small, PlanContext.of(s, o)) != null);
+            assertNull(BACKEND.prepareEstimated((Pattern) small, PlanContext.of(s, o), Device.cuda(dev.ordinal())));
+            AttentionResult refused = Attention.forwardWithLse(q, k, v, small, o);
+            assertEquals(Ran.SPARSE, refused.dispatch().get(0).ran());
+            refused.output().close();
+            refused.lse().close();
+            // a static pattern never takes the estimate road
+            assertNull(BACKEND.prepareEstimated(SlidingWindow.of(64), PlanContext.of(s, o), Device.cuda(dev.ordinal())));
+            try (EstimatedPlan e = BACKEND.prepareEstimated((Pattern) pattern, PlanContext.of(s, o), Device.cuda(dev.ordinal()))) {
+                assertTrue(e != null && e.isOpen());
+            }
+        }
+    }
+}
