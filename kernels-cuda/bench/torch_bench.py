@@ -1,37 +1,56 @@
 """PyTorch side of kernels-cuda/bench/gpu-bench.sh: times scaled_dot_product_attention (flash and
 cuDNN back-ends) and flex_attention with an equal BlockMask on the shapes CudaBench times
 (bf16, B=1, H=32, D=128; dense, causal, causal window 1024, random block-sparse 10 % read from the
-block lists CudaBench wrote). CUDA events around each call after warm-up, median of --iters.
-TFLOP/s = 4 * D * H * admitted pairs / time (the same convention as CudaBench's 'adm' column)."""
-import argparse, os, statistics, struct, sys
-import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.nn.attention.flex_attention import flex_attention, create_block_mask, BlockMask
+block lists CudaBench wrote). Timing as CudaBench's (bench_stats.Timer, the twin of LaunchTiming):
+warm-up of >= --warmup calls and >= --warmup-s seconds, --iters calls each between its own CUDA events,
+a 256 MiB memset before every call unless --l2-flush off; the whole measurement --repeats times.
+Prints the columns CudaBench prints, one line per (repeat, N, row):
+  rep N row min_ms median_ms max_ms density TFLOP/s_adm TFLOP/s_vis
+(TFLOP/s = 4 * D * H * admitted pairs / median time; TFLOP/s_vis is '-'), then per (N, row)
+'spread N row median1/median2 S%'. Lines starting with '#' are comments. A bad flag: one line, exit 2."""
+import os
+import struct
+import sys
 
-p = argparse.ArgumentParser()
-p.add_argument("--n", default="8192,32768")
-p.add_argument("--iters", type=int, default=30)
-p.add_argument("--warmup", type=int, default=5)
+from bench_stats import OneLineParser, add_timing_flags, ints, settings_comment, spread_line, Timer
+
+PATTERNS = ("dense", "causal", "window-1024", "block-sparse-10%")
+
+
+def patterns(s):
+    ps = s.split(",")
+    for x in ps:
+        if x not in PATTERNS:
+            raise ValueError(x)
+    return ps
+
+
+p = OneLineParser(prog="torch_bench.py")
+p.add_argument("--n", type=ints(128), default=[8192, 32768])
+add_timing_flags(p, iters=30)
 p.add_argument("--masks", default=None)
+p.add_argument("--patterns", type=patterns, default=list(PATTERNS))
 a = p.parse_args()
+for n in a.n:
+    if n % 128:
+        p.error(f"--n: {n} is not a multiple of 128 (the tile)")
+
+import torch  # noqa: E402  (after the flags, so that a bad flag fails fast, without CUDA)
+from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
+from torch.nn.attention.flex_attention import flex_attention, create_block_mask, BlockMask  # noqa: E402
+
 H, D, B, BS = 32, 128, 1, 128
 flex = torch.compile(flex_attention, dynamic=False)
+timer = Timer(torch, a)
+medians = {}
 
 
-def timed(fn):
-    for _ in range(a.warmup):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(a.iters):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); fn(); e.record(); e.synchronize()
-        ts.append(s.elapsed_time(e))
-    return statistics.median(ts)
-
-
-def row(n, name, ms, pairs):
-    print(f"{n:<8d} {name:<22s} {ms:10.3f} {pairs / (n * n):12.4f} {4.0 * D * H * pairs / (ms * 1e-3) / 1e12:14.1f} {'-':>14s}", flush=True)
+def row(rep, n, name, stats, pairs):
+    lo, med, hi = stats
+    tflops = 4.0 * D * H * pairs / (med * 1e-3) / 1e12
+    print(f"{rep:<5d} {n:<8d} {name:<24s} {lo:10.3f} {med:10.3f} {hi:10.3f} {pairs / (n * n):10.4f} {tflops:12.1f} {'-':>12s}",
+          flush=True)
+    medians.setdefault(f"{n:<8d} {name:<24s}", {})[rep] = med
 
 
 def read_blocks(path):
@@ -42,30 +61,44 @@ def read_blocks(path):
 
 
 print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}", file=sys.stderr)
-for n in [int(x) for x in a.n.split(",")]:
-    g = torch.Generator(device="cuda").manual_seed(n)
-    q, k, v = (torch.rand(B, H, n, D, device="cuda", dtype=torch.bfloat16, generator=g) * 2 - 1 for _ in range(3))
-    dense_pairs, causal_pairs = n * n, n * (n + 1) // 2
-    win_pairs = sum(min(i + 1, 1024) for i in range(n))
-    for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
-        for causal in (False, True):
-            try:
-                with sdpa_kernel([be]):
-                    ms = timed(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
-                row(n, f"sdpa-{name} {'causal' if causal else 'dense'}", ms, causal_pairs if causal else dense_pairs)
-            except Exception as e:  # a back-end that refuses the shape says so
-                print(f"{n:<8d} sdpa-{name} {'causal' if causal else 'dense'}: unavailable ({type(e).__name__}: {str(e)[:80]})", flush=True)
-    ms = timed(lambda: flex(q, k, v))
-    row(n, "flex dense", ms, dense_pairs)
-    bm = create_block_mask(lambda b, h, qi, ki: qi >= ki, 1, 1, n, n, device="cuda", BLOCK_SIZE=BS, _compile=True)
-    row(n, "flex causal", timed(lambda: flex(q, k, v, block_mask=bm)), causal_pairs)
-    bm = create_block_mask(lambda b, h, qi, ki: (qi >= ki) & (qi - ki < 1024), 1, 1, n, n, device="cuda", BLOCK_SIZE=BS, _compile=True)
-    row(n, "flex window-1024", timed(lambda: flex(q, k, v, block_mask=bm)), win_pairs)
-    if a.masks and os.path.exists(os.path.join(a.masks, f"blocks-{n}.bin")):
-        cnt, idx = read_blocks(os.path.join(a.masks, f"blocks-{n}.bin"))
-        idx = torch.where(idx < 0, torch.zeros_like(idx), idx)
-        bm = BlockMask.from_kv_blocks(cnt.view(1, 1, -1).cuda(), idx.view(1, 1, idx.shape[0], idx.shape[1]).cuda(), BLOCK_SIZE=BS)
-        pairs = int(cnt.sum()) * BS * BS
-        row(n, "flex block-sparse-10%", timed(lambda: flex(q, k, v, block_mask=bm)), pairs)
-    del q, k, v
-    torch.cuda.empty_cache()
+print(settings_comment(a, "call"))
+print(f"# {'rep':<3s} {'N':<8s} {'row':<24s} {'min_ms':>10s} {'median_ms':>10s} {'max_ms':>10s} {'density':>10s} "
+      f"{'TFLOP/s_adm':>12s} {'TFLOP/s_vis':>12s}")
+for rep in range(1, a.repeats + 1):
+    for n in a.n:
+        g = torch.Generator(device="cuda").manual_seed(n)
+        q, k, v = (torch.rand(B, H, n, D, device="cuda", dtype=torch.bfloat16, generator=g) * 2 - 1 for _ in range(3))
+        dense_pairs, causal_pairs = n * n, n * (n + 1) // 2
+        win_pairs = sum(min(i + 1, 1024) for i in range(n))
+        for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            for causal in (False, True):
+                pat = "causal" if causal else "dense"
+                if pat not in a.patterns:
+                    continue
+                try:
+                    with sdpa_kernel([be]):
+                        st = timer.time(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
+                    row(rep, n, f"sdpa-{name}:{pat}", st, causal_pairs if causal else dense_pairs)
+                except Exception as e:  # a back-end that refuses the shape says so
+                    print(f"# {rep} {n} sdpa-{name}:{pat} unavailable ({type(e).__name__}: {str(e)[:80]})", flush=True)
+        if "dense" in a.patterns:
+            row(rep, n, "flex:dense", timer.time(lambda: flex(q, k, v)), dense_pairs)
+        if "causal" in a.patterns:
+            bm = create_block_mask(lambda b, h, qi, ki: qi >= ki, 1, 1, n, n, device="cuda", BLOCK_SIZE=BS, _compile=True)
+            row(rep, n, "flex:causal", timer.time(lambda: flex(q, k, v, block_mask=bm)), causal_pairs)
+        if "window-1024" in a.patterns:
+            bm = create_block_mask(lambda b, h, qi, ki: (qi >= ki) & (qi - ki < 1024), 1, 1, n, n, device="cuda",
+                                   BLOCK_SIZE=BS, _compile=True)
+            row(rep, n, "flex:window-1024", timer.time(lambda: flex(q, k, v, block_mask=bm)), win_pairs)
+        if "block-sparse-10%" in a.patterns and a.masks and os.path.exists(os.path.join(a.masks, f"blocks-{n}.bin")):
+            cnt, idx = read_blocks(os.path.join(a.masks, f"blocks-{n}.bin"))
+            idx = torch.where(idx < 0, torch.zeros_like(idx), idx)
+            bm = BlockMask.from_kv_blocks(cnt.view(1, 1, -1).cuda(), idx.view(1, 1, idx.shape[0], idx.shape[1]).cuda(),
+                                          BLOCK_SIZE=BS)
+            pairs = int(cnt.sum()) * BS * BS
+            row(rep, n, "flex:block-sparse-10%", timer.time(lambda: flex(q, k, v, block_mask=bm)), pairs)
+        del q, k, v
+        torch.cuda.empty_cache()
+print("# spread N row median_ms(per repeat) |max-min|/min of the medians")
+for key, per in medians.items():
+    print(spread_line(key, [per[r] for r in sorted(per)], "%.3f"))

@@ -1,58 +1,62 @@
 """PyTorch side of kernels-cuda/bench/decode-bench.sh: one decode step (one query row) on the shapes CudaDecodeBench
 times (bf16, 32 query / 8 KV heads, D=128, batch --batch, cache length --n), through
 scaled_dot_product_attention (enable_gqa, PyTorch's choice of kernel) and compiled flex_attention, on contiguous
-[B, 8, N, 128] K/V caches of random values. CUDA events around each call after warm-up, median of --iters; GB/s
-counts the bytes of K and V, as CudaDecodeBench does. Prints one line per (batch, n, kernel) and a JSON line.
-Usage: python3 torch_decode_bench.py [--batch 1,16] [--n 8192,32768,131072] [--iters 50]
+[B, 8, N, 128] K/V caches of random values. Timing as CudaDecodeBench's (bench_stats.Timer, the twin of
+LaunchTiming): warm-up of >= --warmup calls and >= --warmup-s seconds, --iters calls each between its own CUDA
+events, a 256 MiB memset before every call unless --l2-flush off; the whole measurement --repeats times. GB/s
+counts the bytes of K and V at the median, as CudaDecodeBench does. Prints CudaDecodeBench's columns, one line per
+(repeat, batch, n, kernel):
+  rep batch kv_len row min_ms median_ms max_ms GB/s of_copy      (of_copy is '-')
+then per (batch, n, kernel) 'spread batch kv_len row median1/median2 S%', then a JSON line. Lines starting with
+'#' are comments. --page, --split and --quest are Sparsa's and accepted (ignored) so that one command line serves
+both sides. A bad flag: one line, exit 2.
 """
-import argparse
 import json
-import statistics
 
-import torch
-import torch.nn.functional as F
-from torch.nn.attention.flex_attention import flex_attention
+from bench_stats import OneLineParser, add_timing_flags, ints, positive_int, settings_comment, spread_line, Timer
 
-p = argparse.ArgumentParser()
-p.add_argument("--batch", default="1,16")
-p.add_argument("--n", default="8192,32768,131072")
-p.add_argument("--iters", type=int, default=50)
+p = OneLineParser(prog="torch_decode_bench.py")
+p.add_argument("--batch", type=ints(1), default=[1, 16])
+p.add_argument("--n", type=ints(1), default=[8192, 32768, 131072])
+add_timing_flags(p, iters=50)
+p.add_argument("--page", type=positive_int(1), default=16)
+p.add_argument("--split", default="rule")
+p.add_argument("--quest", type=ints(1), default=[16])
 a = p.parse_args()
+
+import torch  # noqa: E402  (after the flags, so that a bad flag fails fast, without CUDA)
+import torch.nn.functional as F  # noqa: E402
+from torch.nn.attention.flex_attention import flex_attention  # noqa: E402
+
 HQ, HK, D = 32, 8, 128
 flex = torch.compile(flex_attention, dynamic=False)
-
-
-def timed(fn):
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(a.iters):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        e.synchronize()
-        ts.append(s.elapsed_time(e))
-    return statistics.median(ts)
-
-
-rows = []
-for b in map(int, a.batch.split(",")):
-    for n in map(int, a.n.split(",")):
-        q = torch.rand(b, HQ, 1, D, device="cuda", dtype=torch.bfloat16) * 2 - 1
-        k = torch.rand(b, HK, n, D, device="cuda", dtype=torch.bfloat16) * 2 - 1
-        v = torch.rand(b, HK, n, D, device="cuda", dtype=torch.bfloat16) * 2 - 1
-        kv_bytes = 2 * b * HK * n * D * 2
-        for name, fn in (("sdpa", lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)),
-                         ("flex", lambda: flex(q, k, v, enable_gqa=True))):
-            try:
-                ms = timed(fn)
-                gbps = kv_bytes / (ms * 1e6)
-                print(f"{b:<6d} {n:<8d} torch {name:<16s} {ms:10.4f} ms {gbps:8.0f} GB/s", flush=True)
-                rows.append({"batch": b, "n": n, "kernel": name, "ms": ms, "gbps": gbps})
-            except Exception as e:  # a kernel PyTorch cannot run here is reported, not fatal
-                print(f"{b:<6d} {n:<8d} torch {name:<16s} failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
-        del q, k, v
-        torch.cuda.empty_cache()
+timer = Timer(torch, a)
+rows, medians = [], {}
+print(settings_comment(a, "call"))
+print(f"# {'rep':<3s} {'batch':<6s} {'kv_len':<8s} {'row':<28s} {'min_ms':>10s} {'median_ms':>10s} {'max_ms':>10s} "
+      f"{'GB/s':>8s} {'of_copy':>8s}")
+for rep in range(1, a.repeats + 1):
+    for b in a.batch:
+        for n in a.n:
+            q = torch.rand(b, HQ, 1, D, device="cuda", dtype=torch.bfloat16) * 2 - 1
+            k = torch.rand(b, HK, n, D, device="cuda", dtype=torch.bfloat16) * 2 - 1
+            v = torch.rand(b, HK, n, D, device="cuda", dtype=torch.bfloat16) * 2 - 1
+            kv_bytes = 2 * b * HK * n * D * 2
+            for name, fn in (("torch:sdpa", lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)),
+                             ("torch:flex", lambda: flex(q, k, v, enable_gqa=True))):
+                try:
+                    lo, med, hi = timer.time(fn)
+                    gbps = kv_bytes / (med * 1e6)
+                    print(f"{rep:<5d} {b:<6d} {n:<8d} {name:<28s} {lo:10.4f} {med:10.4f} {hi:10.4f} {gbps:8.0f} {'-':>8s}",
+                          flush=True)
+                    rows.append({"rep": rep, "batch": b, "n": n, "kernel": name, "min_ms": lo, "ms": med, "max_ms": hi,
+                                 "gbps": gbps})
+                    medians.setdefault(f"{b:<6d} {n:<8d} {name:<28s}", {})[rep] = med
+                except Exception as e:  # a kernel PyTorch cannot run here is reported, not fatal
+                    print(f"# {rep} {b} {n} {name} failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
+            del q, k, v
+            torch.cuda.empty_cache()
+print("# spread batch kv_len row median_ms(per repeat) |max-min|/min of the medians")
+for key, per in medians.items():
+    print(spread_line(key, [per[r] for r in sorted(per)], "%.4f"))
 print(json.dumps({"torch": torch.__version__, "rows": rows}))

@@ -20,8 +20,10 @@ import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;
@@ -33,118 +35,210 @@ import jcuda.driver.CUstreamCaptureMode;
  * 8192,32768,131072); dense decode on a contiguous cache and on a paged cache (pages of {@code --page}
  * tokens in a shuffled block table), and Quest at 1/16 of the pages (page bounds, page choice and
  * decode on the device) at batch 1. Each step is captured in a CUDA graph on a stream of the caller
- * and its replays timed with CUDA events (the device's time: metadata copy, kernels, merge; host work
- * between calls not counted), median of {@code --iters}; the host time of a direct call is logged.
- * In the same run a device-to-device copy gives the bandwidth ceiling. GB/s counts the bytes of K and
- * V the call must read.
+ * and its replays timed by {@link LaunchTiming} (the device's time: metadata copy, kernels, merge; host
+ * work between calls not counted): a warm-up of at least {@code --warmup} replays and {@code --warmup-s}
+ * seconds, then {@code --iters} replays each between its own CUDA events, with an L2-evicting memset
+ * before every replay unless {@code --l2-flush off} (a decode step's cache of 8k tokens fits in the L2;
+ * in a model the other layers' caches evict it between steps). The host time of a direct call is
+ * logged. In the same run a device-to-device copy gives the bandwidth ceiling. GB/s counts the bytes
+ * of K and V the call must read, at the median. The whole measurement runs {@code --repeats} times
+ * (default 2) in the same process.
+ *
+ * <p>Prints one line per (repeat, batch, length, row): {@code rep batch kv_len row min_ms median_ms
+ * max_ms GB/s of_copy}, then per (batch, length, row) {@code spread batch kv_len row median1/median2 S%},
+ * the spread between the repeats' medians; lines starting with {@code #} are comments (the copy
+ * bandwidth, the paged / contiguous and dense / Quest ratios). {@code kernels-cuda/bench/torch_decode_bench.py}
+ * prints the same columns.
  *
  * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072]
- * [--page 16] [--iters 50] [--split rule,rule:MIN:ITEMS,KEYS,none] [--quest 16,64]}: the first split
- * rule runs every row, the others dense on the contiguous cache as extra rows; Quest runs at a budget
- * of 1/d of the tokens for each d of {@code --quest}. Not API: it lives beside the decode lanes and graph capture it times.
+ * [--page 16] [--iters 50] [--warmup 5] [--warmup-s 0.5] [--repeats 2] [--l2-flush on|off]
+ * [--split rule,rule:MIN:ITEMS,KEYS,none] [--quest 16,64]}: the first split rule runs every row, the
+ * others dense on the contiguous cache as extra rows; Quest runs at a budget of 1/d of the tokens for
+ * each d of {@code --quest}. A bad flag prints one line and exits with status 2. Not API: it lives
+ * beside the decode lanes and graph capture it times.
  */
 final class CudaDecodeBench {
+    static final String USAGE = "usage: CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]"
+            + " [--warmup 5] [--warmup-s 0.5] [--repeats 2] [--l2-flush on|off] [--split rule,rule:MIN:ITEMS,KEYS,none]"
+            + " [--quest 16,64]";
+
     private CudaDecodeBench() {
     }
 
-    public static void main(String[] args) {
-        int[] batches = {1, 16};
-        int[] lengths = {8192, 32768, 131072};
-        int page = 16;
-        int iters = 50;
-        String[] splits = {"rule"};
-        int[] questDivisors = {16};
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--batch" -> batches = ints(args[++i]);
-                case "--n" -> lengths = ints(args[++i]);
-                case "--page" -> page = Integer.parseInt(args[++i]);
-                case "--iters" -> iters = Integer.parseInt(args[++i]);
-                case "--split" -> splits = args[++i].split(",");
-                case "--quest" -> questDivisors = ints(args[++i]);
-                default -> {
-                    System.err.println("unknown argument " + args[i]
-                            + "; usage: CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]"
-                            + " [--split rule,rule:MIN:ITEMS,KEYS,none] [--quest 16,64]");
-                    System.exit(2);
+    /**
+     * The parsed command line.
+     *
+     * @param batches batch sizes (each at least 1)
+     * @param lengths cache lengths, each a positive multiple of {@code page}
+     * @param page tokens per page (at least 1)
+     * @param timing how each row is timed
+     * @param repeats how many times the whole measurement runs (at least 1)
+     * @param splits split rules, the first for every row
+     * @param questDivisors Quest budgets as divisors of the length (each at least 1)
+     */
+    record Args(int[] batches, int[] lengths, int page, LaunchTiming.Settings timing, int repeats,
+                List<SplitKv> splits, List<String> splitNames, int[] questDivisors) {
+
+        /** Throws IllegalArgumentException, with a one-line message, on an unknown flag or a bad value. */
+        static Args parse(String[] args) {
+            int[] batches = {1, 16};
+            int[] lengths = {8192, 32768, 131072};
+            int page = 16;
+            int iters = 50;
+            int warmup = 5;
+            double warmupSeconds = 0.5;
+            int repeats = 2;
+            boolean flush = true;
+            String[] splits = {"rule"};
+            int[] questDivisors = {16};
+            for (int i = 0; i < args.length; i++) {
+                String flag = args[i];
+                switch (flag) {
+                    case "--batch" -> batches = LaunchTiming.intsFlag(flag, LaunchTiming.value(args, i++), 1);
+                    case "--n" -> lengths = LaunchTiming.intsFlag(flag, LaunchTiming.value(args, i++), 1);
+                    case "--page" -> page = LaunchTiming.intFlag(flag, LaunchTiming.value(args, i++), 1);
+                    case "--iters" -> iters = LaunchTiming.intFlag(flag, LaunchTiming.value(args, i++), 1);
+                    case "--warmup" -> warmup = LaunchTiming.intFlag(flag, LaunchTiming.value(args, i++), 0);
+                    case "--warmup-s" -> warmupSeconds = LaunchTiming.secondsFlag(flag, LaunchTiming.value(args, i++));
+                    case "--repeats" -> repeats = LaunchTiming.intFlag(flag, LaunchTiming.value(args, i++), 1);
+                    case "--l2-flush" -> flush = LaunchTiming.switchFlag(flag, LaunchTiming.value(args, i++));
+                    case "--split" -> splits = LaunchTiming.value(args, i++).split(",", -1);
+                    case "--quest" -> questDivisors = LaunchTiming.intsFlag(flag, LaunchTiming.value(args, i++), 1);
+                    default -> throw new IllegalArgumentException("unknown argument " + flag);
                 }
             }
+            for (int n : lengths) {
+                if (n % page != 0) {
+                    throw new IllegalArgumentException("--n: " + n + " is not a multiple of the page (" + page + ")");
+                }
+            }
+            List<SplitKv> rules = new ArrayList<>();
+            for (String sp : splits) {
+                try {
+                    rules.add(split(sp));
+                } catch (RuntimeException e) {
+                    throw new IllegalArgumentException("--split: bad rule '" + sp + "' (rule, rule:MIN:ITEMS, KEYS or none)");
+                }
+            }
+            return new Args(batches, lengths, page, new LaunchTiming.Settings(iters, warmup, warmupSeconds, flush),
+                    repeats, List.copyOf(rules), List.of(splits), questDivisors);
+        }
+    }
+
+    public static void main(String[] args) {
+        int status = run(args);
+        if (status != 0) {
+            System.exit(status);
+        }
+    }
+
+    /**
+     * Parses {@code args} and runs the benchmark; returns the exit status: 0, or 2 after one line on
+     * standard error for a bad flag or when no CUDA device is usable (nothing is timed then).
+     */
+    static int run(String[] argv) {
+        Args a;
+        try {
+            a = Args.parse(argv);
+        } catch (IllegalArgumentException e) {
+            System.err.println("CudaDecodeBench: " + e.getMessage() + "; " + USAGE);
+            return 2;
         }
         CudaBackend backend = new CudaBackend();
         if (!backend.availability().available()) {
-            System.err.println("cuda backend unavailable: " + backend.availability().reason());
-            System.exit(2);
+            System.err.println("CudaDecodeBench: cuda backend unavailable: " + backend.availability().reason());
+            return 2;
         }
         CudaDevice dev = backend.device();
         System.err.println("device: " + dev);
         int hq = 32;
         int hk = 8;
         int d = 128;
-        double copy = copyBandwidth(dev, iters);
-        System.out.printf(Locale.ROOT, "device-to-device copy: %.0f GB/s (bytes read + written)%n", copy);
-        System.out.printf(Locale.ROOT, "%-6s %-8s %-22s %10s %10s %8s%n", "batch", "kv len", "row", "median ms",
-                "GB/s", "of copy");
-        DecodeOptions o = DecodeOptions.defaults().withSplit(split(splits[0]));
-        for (int batch : batches) {
-            for (int n : lengths) {
-                long kvBytes = 2L * batch * hk * n * d * 2;
-                Tensor q = random(dev, batch, hq, 1, d, 7);
-                Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, batch, hq, 1, d);
-                Tensor lse = CudaTensors.allocate(dev, DType.F32, Layout.BHSD, batch, hq, 1, 1);
-                List<Tensor> held = new ArrayList<>(List.of(q, out, lse));
-                try {
-                    Tensor k = random(dev, batch, hk, n, d, 11);
-                    Tensor v = random(dev, batch, hk, n, d, 12);
-                    held.add(k);
-                    held.add(v);
-                    int[] lens = new int[batch];
-                    Arrays.fill(lens, n);
-                    ContiguousKvCache contiguous = ContiguousKvCache.wrap(k, v, lens);
-                    double dense = time(backend, dev, q, contiguous, null, out, lse, o, iters);
-                    row(batch, n, "dense contiguous", dense, kvBytes, copy);
-                    for (int s = 1; s < splits.length; s++) {
-                        double other = time(backend, dev, q, contiguous, null, out, lse,
-                                o.withSplit(split(splits[s])), iters);
-                        row(batch, n, "dense contig. " + splits[s], other, kvBytes, copy);
-                    }
-                    k.close();
-                    v.close();
-                    held.remove(k);
-                    held.remove(v);
-                    int pages = batch * (n / page);
-                    Tensor kp = random(dev, pages, hk, page, d, 13);
-                    Tensor vp = random(dev, pages, hk, page, d, 14);
-                    held.add(kp);
-                    held.add(vp);
-                    PagedKvCache paged = PagedKvCache.wrap(kp, vp, null, page, batch, null);
-                    shuffledTables(paged, batch, n, page, pages);
-                    double pagedMs = time(backend, dev, q, paged, null, out, lse, o, iters);
-                    row(batch, n, "dense paged (" + page + ")", pagedMs, kvBytes, copy);
-                    System.out.printf(Locale.ROOT, "%-6d %-8d paged / contiguous = %.3f (target <= 1.1)%n", batch, n,
-                            pagedMs / dense);
-                    if (batch == 1) {
-                        Tensor bounds = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, pages, hk, 2, d);
-                        held.add(bounds);
-                        PagedKvCache withBounds = PagedKvCache.wrap(kp, vp, bounds, page, batch, null);
-                        shuffledTables(withBounds, batch, n, page, pages);
-                        for (int div : questDivisors) {
-                            DecodePattern.Quest quest = DecodePattern.quest(n / div);
-                            double questMs = time(backend, dev, q, withBounds, quest, out, lse, o, iters);
-                            row(batch, n, "quest 1/" + div + " (fused)", questMs, kvBytes, copy);
-                            System.out.printf(Locale.ROOT, "%-6d %-8d dense paged / quest 1/%d = %.2f x (target >= 6 at "
-                                    + "128k, 1/16)%n", batch, n, div, pagedMs / questMs);
+        int page = a.page();
+        LaunchTiming.Settings t = a.timing();
+        double copy = copyBandwidth(dev, t.iters());
+        System.out.printf(Locale.ROOT, "# device-to-device copy: %.0f GB/s (bytes read + written)%n", copy);
+        System.out.printf(Locale.ROOT, "# iters %d, warm-up >= %d replays and >= %.2f s per row, L2 flush %s, repeats %d%n",
+                t.iters(), t.warmup(), t.warmupSeconds(), t.flushL2() ? "on (" + LaunchTiming.FLUSH_MIB + " MiB memset before each replay)" : "off",
+                a.repeats());
+        System.out.printf(Locale.ROOT, "# %-3s %-6s %-8s %-28s %10s %10s %10s %8s %8s%n", "rep", "batch", "kv_len", "row",
+                "min_ms", "median_ms", "max_ms", "GB/s", "of_copy");
+        Map<String, double[]> medians = new LinkedHashMap<>();
+        Results results = new Results(copy, a.repeats(), medians);
+        DecodeOptions o = DecodeOptions.defaults().withSplit(a.splits().get(0));
+        for (int rep = 1; rep <= a.repeats(); rep++) {
+            for (int batch : a.batches()) {
+                for (int n : a.lengths()) {
+                    long kvBytes = 2L * batch * hk * n * d * 2;
+                    Tensor q = random(dev, batch, hq, 1, d, 7);
+                    Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, batch, hq, 1, d);
+                    Tensor lse = CudaTensors.allocate(dev, DType.F32, Layout.BHSD, batch, hq, 1, 1);
+                    List<Tensor> held = new ArrayList<>(List.of(q, out, lse));
+                    try {
+                        Tensor k = random(dev, batch, hk, n, d, 11);
+                        Tensor v = random(dev, batch, hk, n, d, 12);
+                        held.add(k);
+                        held.add(v);
+                        int[] lens = new int[batch];
+                        Arrays.fill(lens, n);
+                        ContiguousKvCache contiguous = ContiguousKvCache.wrap(k, v, lens);
+                        double dense = results.row(rep, batch, n, "sparsa:dense-contiguous",
+                                time(backend, dev, q, contiguous, null, out, lse, o, t), kvBytes);
+                        for (int sp = 1; sp < a.splits().size(); sp++) {
+                            results.row(rep, batch, n, "sparsa:dense-contiguous-" + a.splitNames().get(sp),
+                                    time(backend, dev, q, contiguous, null, out, lse, o.withSplit(a.splits().get(sp)), t),
+                                    kvBytes);
                         }
+                        k.close();
+                        v.close();
+                        held.remove(k);
+                        held.remove(v);
+                        int pages = batch * (n / page);
+                        Tensor kp = random(dev, pages, hk, page, d, 13);
+                        Tensor vp = random(dev, pages, hk, page, d, 14);
+                        held.add(kp);
+                        held.add(vp);
+                        PagedKvCache paged = PagedKvCache.wrap(kp, vp, null, page, batch, null);
+                        shuffledTables(paged, batch, n, page, pages);
+                        double pagedMs = results.row(rep, batch, n, "sparsa:dense-paged-" + page,
+                                time(backend, dev, q, paged, null, out, lse, o, t), kvBytes);
+                        System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: paged / contiguous = %.3f (target <= 1.1)%n",
+                                rep, batch, n, pagedMs / dense);
+                        if (batch == 1) {
+                            Tensor bounds = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, pages, hk, 2, d);
+                            held.add(bounds);
+                            PagedKvCache withBounds = PagedKvCache.wrap(kp, vp, bounds, page, batch, null);
+                            shuffledTables(withBounds, batch, n, page, pages);
+                            for (int div : a.questDivisors()) {
+                                DecodePattern.Quest quest = DecodePattern.quest(n / div);
+                                double questMs = results.row(rep, batch, n, "sparsa:quest-1/" + div + "-fused",
+                                        time(backend, dev, q, withBounds, quest, out, lse, o, t), kvBytes);
+                                System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: dense paged / quest 1/%d = %.2f x"
+                                        + " (target >= 6 at 128k, 1/16)%n", rep, batch, n, div, pagedMs / questMs);
+                            }
+                        }
+                    } finally {
+                        held.forEach(Tensor::close);
                     }
-                } finally {
-                    held.forEach(Tensor::close);
                 }
             }
         }
+        System.out.println("# spread batch kv_len row median_ms(per repeat) |max-min|/min of the medians");
+        medians.forEach((key, m) -> System.out.println(LaunchTiming.spreadLine(key, m, "%.4f")));
+        return 0;
     }
 
-    private static void row(int batch, int n, String what, double ms, long bytes, double copy) {
-        double gbps = bytes / (ms * 1e6);
-        System.out.printf(Locale.ROOT, "%-6d %-8d %-22s %10.4f %10.0f %7.1f%%%n", batch, n, what, ms, gbps, 100 * gbps / copy);
+    /** Prints the rows and keeps each row's median per repeat for the spread lines. */
+    private record Results(double copy, int repeats, Map<String, double[]> medians) {
+        /** Prints one row; returns its median in ms. */
+        double row(int rep, int batch, int n, String what, LaunchTiming.Stats st, long bytes) {
+            double gbps = bytes / (st.median() * 1e6);
+            System.out.printf(Locale.ROOT, "%-5d %-6d %-8d %-28s %10.4f %10.4f %10.4f %8.0f %7.1f%%%n", rep, batch, n, what,
+                    st.min(), st.median(), st.max(), gbps, 100 * gbps / copy);
+            medians.computeIfAbsent(String.format(Locale.ROOT, "%-6d %-8d %-28s", batch, n, what),
+                    key -> new double[repeats])[rep - 1] = st.median();
+            return st.median();
+        }
     }
 
     /** Each sequence's pages in a shuffled order of the pool (the bounds, if kept, computed once here). */
@@ -165,14 +259,14 @@ final class CudaDecodeBench {
     }
 
     /**
-     * Median device time of one decode step: the step captured in a CUDA graph on a stream of the
-     * caller and replayed between events (so host work between calls is not counted); the host
-     * time per direct call is logged next to it.
+     * The device time of one decode step: the step captured in a CUDA graph on a stream of the caller
+     * and its replays timed by {@link LaunchTiming} (so host work between calls is not counted); the
+     * host time per direct call is logged next to it.
      */
-    private static double time(CudaBackend backend, CudaDevice dev, Tensor q, KvCache cache, DecodePattern.Quest quest,
-                               Tensor out, Tensor lse, DecodeOptions o, int iters) {
-        double[] ms = new double[iters];
-        double[] host = new double[iters];
+    private static LaunchTiming.Stats time(CudaBackend backend, CudaDevice dev, Tensor q, KvCache cache,
+                                           DecodePattern.Quest quest, Tensor out, Tensor lse, DecodeOptions o,
+                                           LaunchTiming.Settings settings) {
+        double[] host = new double[settings.iters()];
         Runnable step = () -> {
             if (quest != null) {
                 backend.selectAndDecode(q, cache, quest, out, lse, o);
@@ -180,9 +274,10 @@ final class CudaDecodeBench {
                 backend.decode(q, cache, (DecodeSelection) null, out, lse, o);
             }
         };
+        LaunchTiming.Stats stats;
         try (CudaStream stream = new CudaStream(dev); CudaStream.Scope scope = stream.use();
-             CudaEvents ev = new CudaEvents(dev)) {
-            for (int i = -5; i < iters; i++) {
+             LaunchTiming timer = new LaunchTiming(dev, stream, settings)) {
+            for (int i = -5; i < host.length; i++) {
                 long a = System.nanoTime();
                 step.run();
                 stream.synchronize();
@@ -198,21 +293,14 @@ final class CudaDecodeBench {
             Cuda.check(cuStreamEndCapture(stream.handle(), graph), "cuStreamEndCapture");
             CUgraphExec exec = new CUgraphExec();
             Cuda.check(cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
-            for (int i = -3; i < iters; i++) {
-                ev.start(stream);
-                Cuda.check(cuGraphLaunch(exec, stream.handle()), "cuGraphLaunch");
-                ev.stop(stream);
-                float m = ev.millis();
-                if (i >= 0) {
-                    ms[i] = m;
-                }
-            }
+            stats = timer.time(() -> Cuda.check(cuGraphLaunch(exec, stream.handle()), "cuGraphLaunch"));
+            stream.synchronize();
             Cuda.check(cuGraphExecDestroy(exec), "cuGraphExecDestroy");
             Cuda.check(cuGraphDestroy(graph), "cuGraphDestroy");
         }
         System.err.printf(Locale.ROOT, "  (%s: host time per direct call %.3f ms, kernels %s)%n",
-                quest == null ? "dense" : "quest", CudaServingBench.median(host), CudaBackend.lastKernel());
-        return CudaServingBench.median(ms);
+                quest == null ? "dense" : "quest", LaunchTiming.Stats.of(host).median(), CudaBackend.lastKernel());
+        return stats;
     }
 
     /** Device-to-device copy of 4 GiB, GB/s counting bytes read and written (median). */
@@ -272,9 +360,5 @@ final class CudaDecodeBench {
             return SplitKv.rule(Integer.parseInt(f[1]), Integer.parseInt(f[2]));
         }
         return SplitKv.fixed(Integer.parseInt(s));
-    }
-
-    private static int[] ints(String csv) {
-        return Arrays.stream(csv.split(",")).mapToInt(Integer::parseInt).toArray();
     }
 }
