@@ -7,8 +7,8 @@
 //
 // Head packing: a work item may stack the query heads of one GQA group that share a layout (W_PACK_HEADS,
 // sparsa_plan.cuh), so a tile of one query row (a per-row token list) fills packHeads rows of the CTA and
-// each gathered key chunk is loaded once for all of them. Warps whose rows are all past the stack load
-// keys but skip the arithmetic.
+// each gathered key chunk is loaded once for all of them. Warps whose rows are all past the stack (or the
+// tile) load keys but skip the arithmetic (64-row CTAs up to D = DV = 128).
 //
 // Every kernel admits exactly the pairs HeadLayout.forEachAdmittedKey admits: full block slices
 // unconditionally, partial block slices and gathered keys under the element predicate, unconditional
@@ -40,6 +40,8 @@ struct TcConfig {
     static constexpr int STRV = DV + 8;       // smem row stride of V
     static constexpr int STAGES = DMAX >= 256 || D + DV > 320 ? 1 : 2;
     static constexpr bool QREG = MT == 1 && D <= 128;  // Q fragments live in registers
+    // warps whose rows are all past the tile skip the arithmetic (where the branch costs no spills)
+    static constexpr bool SKIP_IDLE = MT == 1 && DMAX <= 128;
     static constexpr size_t SMEM = sizeof(T) * (size_t)(ROWS * STR + STAGES * KC * (STR + STRV))
                                    + sizeof(int) * (STAGES * KC) + sizeof(float) * (STAGES * KC) + sizeof(int) * ROWS;
 };
@@ -124,7 +126,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     for (int idx = tid; idx < ROWS * VEC; idx += C::THREADS) {
         int r = idx / VEC, c = idx - r * VEC;
         int row = sRow[r];
-        cpAsync16(sQ + r * C::STR + c * 8, qBase + (r / packRows) * S.qsh + (long long)max(row, 0) * S.qss + c * 8, row >= 0);
+        cpAsync16(sQ + r * C::STR + c * 8, qBase + (row >= 0 ? r / packRows : 0) * S.qsh + (long long)max(row, 0) * S.qss + c * 8, row >= 0);
     }
     cpAsyncCommit();
 
@@ -195,7 +197,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             cpAsyncWait<0>();
         }
         __syncthreads();
-        if (warpLive) {
+        if (!C::SKIP_IDLE || warpLive) {
         if (C::QREG && c == 0) {
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++)

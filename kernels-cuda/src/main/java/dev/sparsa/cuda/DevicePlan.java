@@ -144,8 +144,7 @@ final class DevicePlan implements AutoCloseable {
             }
             List<long[]> packedItems = workItems(plan, sliceEntryBase, PACKED_ROWS, true);
             // worth a list of its own when it saves at least a quarter of the 64-row CTAs
-            if (packedItems != null
-                    && 4L * packedItems.size() <= 3L * workItems(plan, sliceEntryBase, PACKED_ROWS, false).size()) {
+            if (packedItems != null && 4L * packedItems.size() <= 3L * unpackedItems(plan, PACKED_ROWS)) {
                 packed = upload(device, PACKED_ROWS, packWork(packedItems));
             }
         } catch (RuntimeException e) {
@@ -297,6 +296,23 @@ final class DevicePlan implements AutoCloseable {
             s += run;
         }
         return packHeads && !stacked ? null : items;
+    }
+
+    /** How many items the unpacked work list for CTAs of {@code rows} rows holds. */
+    static long unpackedItems(SparsePlan plan, int rows) {
+        long[] perLayout = new long[plan.layouts().size()];
+        for (int l = 0; l < perLayout.length; l++) {
+            HeadLayout h = plan.layouts().get(l);
+            for (int t = 0; t < h.tileCount(); t++) {
+                perLayout[l] += (h.rowCount(t) + rows - 1) / rows;
+            }
+        }
+        long n = 0;
+        int qh = plan.shape().qHeads();
+        for (int s = 0; s < plan.shape().slices(); s++) {
+            n += perLayout[plan.layoutIndex(s / qh, s % qh)];
+        }
+        return n;
     }
 
     /**

@@ -101,6 +101,7 @@ class DevicePlanPackingTest {
         List<long[]> unpacked = DevicePlan.workItems(plan, direct(plan), 64, false);
         List<long[]> packed = DevicePlan.workItems(plan, direct(plan), 64, true);
         Map<Long, Long> want = coverage(plan, unpacked, 64);
+        assertEquals(unpacked.size(), DevicePlan.unpackedItems(plan, 64), "unpacked item count");
         if (group == 1) {
             assertNull(packed, "no two heads share a layout");
             return;
