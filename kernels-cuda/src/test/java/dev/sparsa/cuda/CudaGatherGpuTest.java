@@ -164,6 +164,34 @@ class CudaGatherGpuTest {
         }
     }
 
+    @ParameterizedTest(name = "DSA top-{0} H{1} KV{2} causal={3} {4} tiles {5}")
+    @CsvSource({
+        // top, qHeads, kvHeads, n, causal, dtype, geometry rows
+        "48, 32, 1, 301, true, BF16, 128",
+        "48, 32, 8, 301, true, F16, 64",
+        "20, 16, 2, 129, false, BF16, 64",
+        "64, 8, 1, 200, true, F32, 128",
+    })
+    void dsaPlansThatListEveryRowWriteDirectlyAndMatchTheOracle(int top, int qHeads, int kvHeads, int n, boolean causal,
+                                                                DType dtype, int tileRows) {
+        // every row listed (TokenListLayout; early causal rows in dense tiles): the direct-write path
+        AttentionShape s = new AttentionShape(1, qHeads, kvHeads, n, n, 128, 128);
+        Options o = Options.defaults().withCausal(causal).withGeometry(new TileGeometry(tileRows, tileRows));
+        SparsePlan plan = CudaGatherBench.dsaPlan(PlanContext.of(s, o), top, n);
+        assertTrue(plan.layouts().stream().allMatch(HeadLayout::coversEachRowOnce), "every row in one tile");
+        Problems.Qkv p = Problems.qkv(top + n, s, dtype, Layout.BSHD);
+        ReferenceResult ref = ReferenceAttention.plan(plan, p.q(), p.k(), p.v(), o);
+        for (boolean packing : new boolean[] {true, false}) {
+            Tensor out = CudaAttentionGpuTest.poisoned(dtype, Layout.BSHD, 1, qHeads, n, 128);
+            Tensor lse = CudaAttentionGpuTest.poisoned(DType.F32, Layout.BHSD, 1, qHeads, n, 1);
+            run(plan, p, o, out, lse, packing);
+            String kernel = CudaBackend.lastKernel();
+            double err = ref.maxRelativeError(out);
+            assertTrue(err <= Problems.tolerance(dtype), "packing=" + packing + " " + kernel + ": relative error " + err);
+            assertTrue(ref.maxLseError(lse) <= (dtype == DType.F32 ? 1e-4 : 1e-3), "packing=" + packing + " LSE");
+        }
+    }
+
     @ParameterizedTest(name = "{0} group {1}")
     @CsvSource({"BF16, 4", "F16, 8", "BF16, 32"})
     void packedAndUnpackedGiveTheSameBitsOnSmallTiles(DType dtype, int group) {

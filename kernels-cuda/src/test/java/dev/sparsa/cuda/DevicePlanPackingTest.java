@@ -125,6 +125,26 @@ class DevicePlanPackingTest {
         assertEquals(s.batch() * (oneRowTiles * perTile + otherItems), packed.size(), "items");
     }
 
+    @ParameterizedTest
+    @CsvSource({"32, 1, 64", "32, 8, 64", "16, 2, 128"})
+    void dsaPlansMixStacksOfOneRowTilesWithPerHeadItemsOfDenseTiles(int qHeads, int kvHeads, int tileRows) {
+        // early causal rows see fewer keys than the budget: TokenListLayout puts them in dense tiles of
+        // up to tileRows rows, which stay one item per head (and per 64 rows); the others are stacked
+        AttentionShape s = new AttentionShape(1, qHeads, kvHeads, 200, 200, 64, 64);
+        PlanContext ctx = PlanContext.of(s, Options.causalMask().withGeometry(new TileGeometry(tileRows, tileRows)));
+        SparsePlan plan = CudaGatherBench.dsaPlan(ctx, 40, 3);
+        List<long[]> packed = DevicePlan.workItems(plan, direct(plan), 64, true);
+        assertNotNull(packed);
+        Map<Long, Long> got = coverage(plan, packed, 64);
+        assertEquals(coverage(plan, DevicePlan.workItems(plan, direct(plan), 64, false), 64), got);
+        assertEquals((long) s.slices() * 200, got.size(), "every (slice, row) once");
+        assertTrue(got.values().stream().allMatch(e -> e == -1), "written directly");
+        long stacked = packed.stream().filter(it -> it[6] > 1).count();
+        long perHead = packed.stream().filter(it -> it[6] <= 1).count();
+        assertEquals(kvHeads * (200 - 40), stacked, "a stack per KV head and one-row tile");
+        assertEquals((long) qHeads * ((40 + 63) / 64), perHead, "dense tiles: one item per head and 64 rows");
+    }
+
     @Test
     void headsThatDoNotShareALayoutKeepTheUnpackedList() {
         AttentionShape s = new AttentionShape(1, 8, 2, 40, 40, 64, 64);
