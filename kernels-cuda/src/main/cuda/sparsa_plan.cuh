@@ -21,7 +21,13 @@ enum LayoutInfoIndex {
 
 // One work item (a CTA): 8 ints. entryBase < 0: write the output directly (the layout covers every
 // row once); otherwise write f32 partials to scratch entries entryBase + i, merged later by LSE.
-enum WorkIndex { W_SLICE = 0, W_LAYOUT = 1, W_TILE = 2, W_ROW_BEGIN = 3, W_ENTRY_BASE = 4, W_STRIDE = 8 };
+// A head-packed item (packHeads > 1, mma.sync kernel only) stacks packHeads consecutive query heads
+// of one GQA group that share the layout, from the slice's head on: its row i is query head (slice's
+// head + i / packRows), tile row rowBegin + i % packRows (scratch entry entryBase + (i / packRows) *
+// packEntryStride + i % packRows), and every row reads the same gathered keys. packHeads 0 or 1: one
+// head, rows rowBegin + i.
+enum WorkIndex { W_SLICE = 0, W_LAYOUT = 1, W_TILE = 2, W_ROW_BEGIN = 3, W_ENTRY_BASE = 4, W_PACK_HEADS = 5,
+                 W_PACK_ROWS = 6, W_PACK_ENTRY_STRIDE = 7, W_STRIDE = 8 };
 
 // Output element kinds.
 enum OutKind { OUT_F32 = 0, OUT_F16 = 1, OUT_BF16 = 2 };

@@ -5,6 +5,11 @@
 //      (two m-tiles per warp for 128-row tiles up to D = 128), 16 query rows per m-tile, keys in chunks
 //      of 64 staged through shared memory with cp.async (two stages, one for D = 256 or D + DV > 320).
 //
+// Head packing: a work item may stack the query heads of one GQA group that share a layout (W_PACK_HEADS,
+// sparsa_plan.cuh), so a tile of one query row (a per-row token list) fills packHeads rows of the CTA and
+// each gathered key chunk is loaded once for all of them. Warps whose rows are all past the stack (or the
+// tile) load keys but skip the arithmetic (64-row CTAs up to D = DV = 128).
+//
 // Every kernel admits exactly the pairs HeadLayout.forEachAdmittedKey admits: full block slices
 // unconditionally, partial block slices and gathered keys under the element predicate, unconditional
 // keys without it; gathered and unconditional keys add their log-weight. Score order: scale·q·k,
@@ -35,6 +40,8 @@ struct TcConfig {
     static constexpr int STRV = DV + 8;       // smem row stride of V
     static constexpr int STAGES = DMAX >= 256 || D + DV > 320 ? 1 : 2;
     static constexpr bool QREG = MT == 1 && D <= 128;  // Q fragments live in registers
+    // warps whose rows are all past the tile skip the arithmetic (where the branch costs no spills)
+    static constexpr bool SKIP_IDLE = MT == 1 && DMAX <= 128;
     static constexpr size_t SMEM = sizeof(T) * (size_t)(ROWS * STR + STAGES * KC * (STR + STRV))
                                    + sizeof(int) * (STAGES * KC) + sizeof(float) * (STAGES * KC) + sizeof(int) * ROWS;
 };
@@ -102,10 +109,15 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     const int slice = W[W_SLICE], tile = W[W_TILE], rowBegin = W[W_ROW_BEGIN], entryBase = W[W_ENTRY_BASE];
     const int* L = ints + (size_t)W[W_LAYOUT] * LI_STRIDE;
     const int b = slice / (int)S.qHeads, h = slice % (int)S.qHeads, kvh = h / (int)S.group;
+    // head packing: tile row i is head h + i / packRows (its row rowBegin + i % packRows); else head h
+    const int packHeads = W[W_PACK_HEADS], packRows = packHeads > 1 ? W[W_PACK_ROWS] : ROWS;
     const int keyLength = (int)S.keyLength, blockCols = (int)S.blockCols;
     const long long queryOffset = L[LI_QUERY_OFFSET];
 
-    for (int i = tid; i < ROWS; i += C::THREADS) sRow[i] = tileRow(ints, L, tile, rowBegin + i);
+    for (int i = tid; i < ROWS; i += C::THREADS) {
+        const int hi = i / packRows;
+        sRow[i] = packHeads > 1 && hi >= packHeads ? -1 : tileRow(ints, L, tile, rowBegin + i - hi * packRows);
+    }
     __syncthreads();
     const T* qBase = q + b * S.qsb + h * S.qsh;
     const T* kBase = k + b * S.ksb + kvh * S.ksh;
@@ -114,7 +126,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     for (int idx = tid; idx < ROWS * VEC; idx += C::THREADS) {
         int r = idx / VEC, c = idx - r * VEC;
         int row = sRow[r];
-        cpAsync16(sQ + r * C::STR + c * 8, qBase + (long long)max(row, 0) * S.qss + c * 8, row >= 0);
+        cpAsync16(sQ + r * C::STR + c * 8, qBase + (row >= 0 ? r / packRows : 0) * S.qsh + (long long)max(row, 0) * S.qss + c * 8, row >= 0);
     }
     cpAsyncCommit();
 
@@ -126,7 +138,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
     const int r0 = warp * 16 * MT;
     RowPair rp[MT];
-    bool allRows = true;
+    bool allRows = true, anyRow = false;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
         rp[mt].rowA = sRow[r0 + mt * 16 + g];
@@ -134,7 +146,10 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
         rp[mt].posA32 = (int)(rp[mt].rowA + queryOffset);
         rp[mt].posB32 = (int)(rp[mt].rowB + queryOffset);
         allRows = allRows && rp[mt].rowA >= 0 && rp[mt].rowB >= 0;
+        anyRow = anyRow || rp[mt].rowA >= 0 || rp[mt].rowB >= 0;
     }
+    // a warp whose rows are all past the tile (short tiles, small head stacks) only helps load keys
+    const bool warpLive = __any_sync(0xffffffffu, anyRow);
     PredFast pf;
     // the predicate without stride or neighbourhood, on positions that fit 32-bit arithmetic
     pf.simple = L[LI_STRIDE_M] == 0 && L[LI_NEIGHBOURHOOD] == 0 && queryOffset > -(1LL << 30) && queryOffset < (1LL << 30)
@@ -182,6 +197,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             cpAsyncWait<0>();
         }
         __syncthreads();
+        if (!C::SKIP_IDLE || warpLive) {
         if (C::QREG && c == 0) {
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++)
@@ -279,6 +295,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
                 }
             }
         }
+        }  // warpLive
         __syncthreads();
     }
     if (nChunks == 0) {
@@ -286,6 +303,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     }
     const int kind = (int)S.outKind;
     const long long ob = b * S.osb + h * S.osh;
+    const long long lb = b * S.lsb + h * S.lsh;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
@@ -298,13 +316,15 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             const float lseV = lv != lv ? lv : (lv > 0.f ? (m[mt][half] + log2f(lv)) * SPARSA_LN2 : -INFINITY);
             const int row = half == 0 ? rp[mt].rowA : rp[mt].rowB;
             if (row < 0) continue;
+            const int hi = (r0 + mt * 16 + g + 8 * half) / packRows;  // 0 unless head-packed
             if (entryBase < 0) {
 #pragma unroll
                 for (int i = 0; i < DV / 8; i++)
-                    storeOut2(out, ob + row * S.oss + i * 8 + 2 * t4, kind, o[mt][i][2 * half] * inv, o[mt][i][2 * half + 1] * inv);
-                if (lse && t4 == 0) lse[b * S.lsb + h * S.lsh + row * S.lss] = lseV;
+                    storeOut2(out, ob + hi * S.osh + row * S.oss + i * 8 + 2 * t4, kind, o[mt][i][2 * half] * inv,
+                              o[mt][i][2 * half + 1] * inv);
+                if (lse && t4 == 0) lse[lb + hi * S.lsh + row * S.lss] = lseV;
             } else {
-                long long e = entryBase + r0 + mt * 16 + g + 8 * half;
+                long long e = entryBase + (long long)hi * W[W_PACK_ENTRY_STRIDE] + r0 + mt * 16 + g + 8 * half - hi * packRows;
 #pragma unroll
                 for (int i = 0; i < DV / 8; i++)
                     *reinterpret_cast<float2*>(scratchO + e * DV + i * 8 + 2 * t4) =

@@ -840,6 +840,14 @@ public final class CudaBackend implements AttentionBackend {
         return dst;
     }
 
+    /**
+     * Whether calls on plans with a head-packed work list use it (the default); the system property
+     * {@code sparsa.cuda.headPacking=false}, read at every call, runs them one head per CTA instead.
+     */
+    static boolean headPacking() {
+        return !"false".equals(System.getProperty("sparsa.cuda.headPacking"));
+    }
+
     /** The kernels the last call on this thread launched, or null (for tests that check routing). */
     static String lastKernel() {
         return LAST_KERNEL.get();
@@ -930,12 +938,21 @@ public final class CudaBackend implements AttentionBackend {
      * Queues the attention kernels of device plan {@code dp} on {@code stream}; waits for them when
      * {@code wait} is set or when merge scratch memory has to be freed.
      */
-    private static void launch(CudaRuntime rt, DevicePlan dp, KernelChoice kc, AttentionShape s, int blockCols, Tensor q,
+    private static void launch(CudaRuntime rt, DevicePlan dp, KernelChoice chosen, AttentionShape s, int blockCols, Tensor q,
                                Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options, CudaStream stream,
                                boolean wait) {
         CudaDevice dev = rt.device();
         dev.makeCurrent();
-        DevicePlan.WorkList work = dp.workList(kc.rows());
+        KernelChoice kc = chosen;
+        DevicePlan.WorkList work;
+        DevicePlan.WorkList packed = kc.tensorCores() && headPacking() ? dp.packedWorkList() : null;
+        if (packed != null) {
+            // head-packed items run on the mma.sync kernel of 64-row CTAs (the Hopper kernel has no packing)
+            kc = KernelChoice.of(s, q.dtype(), KernelChoice.GEOMETRIES.get(0), 0, 0);
+            work = packed;
+        } else {
+            work = dp.workList(kc.rows());
+        }
         long[] scalars = DevicePlanFormat.scalars(q, k, v, out, lse, s, blockCols,
                 options.scaleFor(s.headDim()), options.softCap());
         CUdeviceptr none = new CUdeviceptr();

@@ -14,7 +14,9 @@ import java.util.List;
  * A {@link SparsePlan} uploaded to the device in the format of {@link DevicePlanFormat} (the twin of
  * {@code sparsa_plan.cuh}): an int pool (a description per layout, then each layout's CSR arrays and,
  * for layouts whose rows are not covered exactly once, its row-to-entry index for the LSE merge), a
- * float pool (log-weights) and work lists for each sub-tile height a kernel uses. Built once per plan and
+ * float pool (log-weights) and work lists for each sub-tile height a kernel uses, plus, for plans whose
+ * consecutive query heads of a GQA group share a layout of short tiles (per-row token lists), a
+ * head-packed work list for the mma.sync kernel ({@link #packedWorkList()}). Built once per plan and
  * cached by {@link CudaBackend}; freed by {@link #close()}.
  */
 final class DevicePlan implements AutoCloseable {
@@ -26,7 +28,11 @@ final class DevicePlan implements AutoCloseable {
     private final DeviceBuffer mergeWork;
     private final int mergeSlices;
     private final List<WorkList> workLists = new ArrayList<>();
+    private WorkList packed;
     private boolean closed;
+
+    /** Rows per CTA of the head-packed work list (the mma.sync kernel's 64-row CTA). */
+    static final int PACKED_ROWS = 64;
 
     /** A work list for kernels that take {@code rows} query rows per CTA. */
     record WorkList(int rows, DeviceBuffer buffer, int items) {
@@ -84,20 +90,17 @@ final class DevicePlan implements AutoCloseable {
         float[] floatPool = fp.toArray();
 
         int slices = plan.shape().slices();
-        sliceEntryBase = new long[slices];
+        sliceEntryBase = entryBases(plan);
         long entries = 0;
         List<int[]> merges = new ArrayList<>();
         for (int s = 0; s < slices; s++) {
             int l = plan.layoutIndex(s / plan.shape().qHeads(), s % plan.shape().qHeads());
             HeadLayout h = layouts.get(l);
-            if (h.coversEachRowOnce()) {
-                sliceEntryBase[s] = -1;
-            } else {
-                sliceEntryBase[s] = entries;
+            if (!h.coversEachRowOnce()) {
                 int[] m = new int[M_STRIDE];
                 m[M_SLICE] = s;
                 m[M_LAYOUT] = l;
-                m[M_SCRATCH_BASE] = Math.toIntExact(entries);
+                m[M_SCRATCH_BASE] = Math.toIntExact(sliceEntryBase[s]);
                 merges.add(m);
                 entries += entriesOf(h);
             }
@@ -138,6 +141,11 @@ final class DevicePlan implements AutoCloseable {
                 if (workLists.stream().noneMatch(w -> w.rows() == rows)) {
                     workLists.add(buildWorkList(plan, rows));
                 }
+            }
+            List<long[]> packedItems = workItems(plan, sliceEntryBase, PACKED_ROWS, true);
+            // worth a list of its own when it saves at least a quarter of the 64-row CTAs
+            if (packedItems != null && 4L * packedItems.size() <= 3L * unpackedItems(plan, PACKED_ROWS)) {
+                packed = upload(device, PACKED_ROWS, packWork(packedItems));
             }
         } catch (RuntimeException e) {
             close();
@@ -188,6 +196,25 @@ final class DevicePlan implements AutoCloseable {
         return new WorkList(rows, buf, items.length / W_STRIDE);
     }
 
+    /**
+     * Each slice's first scratch entry in slice order (each takes one entry per tile row of its layout),
+     * −1 for slices whose layout covers each row once (written directly).
+     */
+    static long[] entryBases(SparsePlan plan) {
+        long[] base = new long[plan.shape().slices()];
+        long entries = 0;
+        for (int s = 0; s < base.length; s++) {
+            HeadLayout h = plan.layouts().get(plan.layoutIndex(s / plan.shape().qHeads(), s % plan.shape().qHeads()));
+            if (h.coversEachRowOnce()) {
+                base[s] = -1;
+            } else {
+                base[s] = entries;
+                entries += entriesOf(h);
+            }
+        }
+        return base;
+    }
+
     private static long entriesOf(HeadLayout h) {
         long n = 0;
         for (int t = 0; t < h.tileCount(); t++) {
@@ -208,7 +235,89 @@ final class DevicePlan implements AutoCloseable {
     }
 
     /**
-     * Work items {@code {cost, slice, layout, tile, rowBegin, entryBase}} in the device format ({@code W_*}
+     * The work items of {@code plan} for CTAs of {@code rows} query rows, each {@code {cost, slice,
+     * layout, tile, rowBegin, entryBase, packHeads, packRows, packEntryStride}} (cost: the tile's key
+     * chunks). Without {@code packHeads}: one item per (slice, tile, {@code rows} rows of the tile). With
+     * it: every run of consecutive query heads of one GQA group that map to the same layout, where no
+     * row of that layout is in two tiles, is stacked: a tile of {@code count <= rows / 2} rows gives
+     * items of up to {@code rows / count} heads each ({@code packHeads} heads from the slice's on,
+     * {@code packRows = count}; for layouts whose rows go through the LSE merge, stacked head {@code j}'s
+     * entries start {@code j · packEntryStride} after the item's); other tiles and heads keep one item
+     * per head. Returns null when packing stacks no two heads (the plan
+     * keeps the unpacked list).
+     *
+     * @param sliceEntryBase each slice's first scratch entry, −1 where its rows are written directly
+     */
+    static List<long[]> workItems(SparsePlan plan, long[] sliceEntryBase, int rows, boolean packHeads) {
+        List<HeadLayout> layouts = plan.layouts();
+        int qh = plan.shape().qHeads();
+        int group = plan.shape().groupSize();
+        int cpb = (plan.geometry().blockCols() + 63) / 64;
+        List<long[]> items = new ArrayList<>();
+        boolean stacked = false;
+        for (int s = 0; s < sliceEntryBase.length; ) {
+            int b = s / qh;
+            int h = s % qh;
+            int l = plan.layoutIndex(b, h);
+            HeadLayout lay = layouts.get(l);
+            int run = 1;
+            if (packHeads && lay.rowsDisjoint()) {
+                while (h + run < qh && (h + run) / group == h / group && plan.layoutIndex(b, h + run) == l) {
+                    run++;
+                }
+            }
+            long prefix = 0; // rows of the tiles before t: the scratch offset of tile t's rows in the slice
+            for (int t = 0; t < lay.tileCount(); t++) {
+                long chunks = (long) (lay.fullEnd(t) - lay.fullStart(t) + lay.partialEnd(t) - lay.partialStart(t)) * cpb
+                        + (lay.gatherEnd(t) - lay.gatherStart(t) + 63) / 64
+                        + (lay.unconditionalEnd(t) - lay.unconditionalStart(t) + 63) / 64;
+                int count = lay.rowCount(t);
+                if (run > 1 && count > 0 && count <= rows / 2) {
+                    int per = rows / count;
+                    for (int j = 0; j < run; j += per) {
+                        int n = Math.min(per, run - j);
+                        long base = sliceEntryBase[s + j];
+                        // the run's slices are consecutive with one layout: their scratch bases lie
+                        // entriesOf(lay) apart
+                        items.add(new long[] {chunks, s + j, l, t, 0, base < 0 ? -1 : base + prefix, n, count,
+                                base < 0 ? 0 : entriesOf(lay)});
+                        stacked |= n > 1;
+                    }
+                } else {
+                    for (int j = 0; j < run; j++) {
+                        for (int r = 0; r < count; r += rows) {
+                            long base = sliceEntryBase[s + j];
+                            items.add(new long[] {chunks, s + j, l, t, r, base < 0 ? -1 : base + prefix + r, 0, 0, 0});
+                        }
+                    }
+                }
+                prefix += count;
+            }
+            s += run;
+        }
+        return packHeads && !stacked ? null : items;
+    }
+
+    /** How many items the unpacked work list for CTAs of {@code rows} rows holds. */
+    static long unpackedItems(SparsePlan plan, int rows) {
+        long[] perLayout = new long[plan.layouts().size()];
+        for (int l = 0; l < perLayout.length; l++) {
+            HeadLayout h = plan.layouts().get(l);
+            for (int t = 0; t < h.tileCount(); t++) {
+                perLayout[l] += (h.rowCount(t) + rows - 1) / rows;
+            }
+        }
+        long n = 0;
+        int qh = plan.shape().qHeads();
+        for (int s = 0; s < plan.shape().slices(); s++) {
+            n += perLayout[plan.layoutIndex(s / qh, s % qh)];
+        }
+        return n;
+    }
+
+    /**
+     * Work items {@code {cost, slice, layout, tile, rowBegin, entryBase[, packHeads, packRows,
+     * packEntryStride]}} in the device format ({@code W_*}
      * ints each), the most expensive first, so that the last wave holds short ones (a stable sort: the
      * order is deterministic).
      */
@@ -223,34 +332,23 @@ final class DevicePlan implements AutoCloseable {
             w[at + W_TILE] = (int) it[3];
             w[at + W_ROW_BEGIN] = (int) it[4];
             w[at + W_ENTRY_BASE] = (int) it[5];
+            if (it.length > 8) {
+                w[at + W_PACK_HEADS] = (int) it[6];
+                w[at + W_PACK_ROWS] = (int) it[7];
+                w[at + W_PACK_ENTRY_STRIDE] = Math.toIntExact(it[8]);
+            }
         }
         return w;
     }
 
     private WorkList buildWorkList(SparsePlan plan, int rows) {
-        List<HeadLayout> layouts = plan.layouts();
-        int qh = plan.shape().qHeads();
-        int cpb = (plan.geometry().blockCols() + 63) / 64;
-        List<long[]> items = new ArrayList<>();
-        for (int s = 0; s < sliceEntryBase.length; s++) {
-            int l = plan.layoutIndex(s / qh, s % qh);
-            HeadLayout h = layouts.get(l);
-            long prefix = 0;
-            for (int t = 0; t < h.tileCount(); t++) {
-                long chunks = (long) (h.fullEnd(t) - h.fullStart(t) + h.partialEnd(t) - h.partialStart(t)) * cpb
-                        + (h.gatherEnd(t) - h.gatherStart(t) + 63) / 64
-                        + (h.unconditionalEnd(t) - h.unconditionalStart(t) + 63) / 64;
-                for (int r = 0; r < h.rowCount(t); r += rows) {
-                    long entry = sliceEntryBase[s] < 0 ? -1 : sliceEntryBase[s] + prefix + r;
-                    items.add(new long[] {chunks, s, l, t, r, entry});
-                }
-                prefix += h.rowCount(t);
-            }
-        }
-        int[] w = packWork(items);
-        DeviceBuffer buf = new DeviceBuffer(device, 4L * w.length);
-        buf.copyFrom(w);
-        return new WorkList(rows, buf, items.size());
+        return upload(device, rows, packWork(workItems(plan, sliceEntryBase, rows, false)));
+    }
+
+    /** The head-packed work list ({@link #PACKED_ROWS} rows per CTA), or null when the plan has none. */
+    synchronized WorkList packedWorkList() {
+        ensureOpen();
+        return packed;
     }
 
     DeviceBuffer ints() {
@@ -284,7 +382,7 @@ final class DevicePlan implements AutoCloseable {
         for (WorkList w : workLists) {
             b += w.buffer().bytes();
         }
-        return b;
+        return packed == null ? b : b + packed.buffer().bytes();
     }
 
     private void ensureOpen() {
@@ -304,6 +402,10 @@ final class DevicePlan implements AutoCloseable {
                 w.buffer().close();
             }
             workLists.clear();
+            if (packed != null) {
+                packed.buffer().close();
+                packed = null;
+            }
         }
     }
 }

@@ -17,7 +17,11 @@ import java.util.List;
  *       query offset, then (for layouts whose rows are not covered exactly once) the row-to-entry
  *       index of {@link dev.sparsa.plan.RowTiles}, else −1.
  *   <li><b>Work items</b> ({@code W_*}): {@value #W_STRIDE} ints per CTA; entry base −1 means the
- *       rows are written directly, otherwise as f32 partials to scratch entries for the LSE merge.
+ *       rows are written directly, otherwise as f32 partials to scratch entries for the LSE merge. A
+ *       head-packed item ({@code W_PACK_HEADS} &gt; 1, the mma.sync kernel only) stacks that many
+ *       consecutive query heads of one GQA group sharing the layout: CTA row {@code i} is head
+ *       {@code slice's head + i / W_PACK_ROWS}, tile row {@code rowBegin + i % W_PACK_ROWS} (scratch
+ *       entry {@code entryBase + (i / W_PACK_ROWS) · W_PACK_ENTRY_STRIDE + i % W_PACK_ROWS}).
  *   <li><b>Merge items</b> ({@code M_*}): {@value #M_STRIDE} ints per merged slice.
  *   <li><b>Scalars</b>: the call's strides, sizes and scales as 8-byte fields, in {@link #SCALARS} order.
  * </ul>
@@ -59,6 +63,12 @@ final class DevicePlanFormat {
     static final int W_TILE = 2;
     static final int W_ROW_BEGIN = 3;
     static final int W_ENTRY_BASE = 4;
+    /** Query heads a head-packed item stacks (0 or 1: one head). */
+    static final int W_PACK_HEADS = 5;
+    /** Tile rows per stacked head of a head-packed item. */
+    static final int W_PACK_ROWS = 6;
+    /** Scratch entries between the first rows of two stacked heads (items whose rows are merged). */
+    static final int W_PACK_ENTRY_STRIDE = 7;
     /** Ints per work item. */
     static final int W_STRIDE = 8;
 

@@ -13,7 +13,9 @@ import java.util.List;
  * {@code sparsa_tc_<dtype>_d<D>[v<DV>]_r<tileRows>} (one CTA per query tile: 4 warps of two
  * 16-row m-tiles for 128-row tiles up to D 128, else tileRows/16 warps); f32 inputs run the exact
  * CUDA-core kernel {@code sparsa_f32_d<D>[v<DV>]} (one CTA of 256 threads per 64-row sub-tile).
- * The system property {@code sparsa.cuda.wgmma=false} keeps the mma.sync kernel everywhere.
+ * The system property {@code sparsa.cuda.wgmma=false} keeps the mma.sync kernel everywhere. A bf16/f16
+ * plan with a head-packed work list ({@code DevicePlan.packedWorkList}: per-row token lists shared by
+ * the heads of a GQA group) runs on the mma.sync kernel of 64-row CTAs instead, whatever this choice.
  *
  * @param name        the kernel's symbol in the fatbin
  * @param threads     threads per CTA
