@@ -84,6 +84,31 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
                 + semantics.name().toLowerCase().replace('_', '-') + ")";
     }
 
+    /** The vertical budget (columns kept: at least {@value #MIN_COLUMNS}). */
+    public int verticalBudget() {
+        return verticalBudget;
+    }
+
+    /** The slash budget (diagonals kept: at least {@value #MIN_DIAGONALS}). */
+    public int slashBudget() {
+        return slashBudget;
+    }
+
+    /** The semantics the sets compile in. */
+    public VsSemantics semantics() {
+        return semantics;
+    }
+
+    /** How many of the last query rows score the keys. */
+    public int lastQueries() {
+        return lastQueries;
+    }
+
+    /** The score scale; NaN for {@code 1/sqrt(headDim)}. */
+    public double scale() {
+        return scale;
+    }
+
     /** The chosen sets of one slice: sorted columns and sorted diagonal offsets. */
     public record Selection(int[] columns, int[] diagonals) {
     }
