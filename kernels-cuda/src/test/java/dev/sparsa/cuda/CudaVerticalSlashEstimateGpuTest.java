@@ -2,7 +2,6 @@ package dev.sparsa.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -160,16 +159,6 @@ class CudaVerticalSlashEstimateGpuTest {
                 assertArrayEquals(a.toHost().toFloatArray(), b.toHost().toFloatArray(), sem + ": output bits");
             }
         }
-    }
-
-    @Test
-    void exactSemanticsAndLongScoringAreRefusedWithAReason() {
-        PlanContext ctx = PlanContext.of(new AttentionShape(1, 2, 2, 300, 300, 64, 64),
-                Options.causalMask().withGeometry(new TileGeometry(64, 64)));
-        assertNotNull(CudaVsEstimatedPlan.refusal(VerticalSlashEstimator.of(40, 60, VsSemantics.EXACT), ctx));
-        assertNotNull(CudaVsEstimatedPlan.refusal(new VerticalSlashEstimator(40, 60, VsSemantics.GRID_EXPANDED, 65,
-                Double.NaN), ctx));
-        assertNull(CudaVsEstimatedPlan.refusal(VerticalSlashEstimator.of(40, 60, VsSemantics.GRID_EXPANDED), ctx));
     }
 
     /** Q, K, V of a case: random, or built so that scores tie. */
