@@ -118,7 +118,7 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_vs_scores(const void* q
                                                                    int qHeads, int group, int r0, int last, int most,
                                                                    int dim, float scale, float* x, long long ldx) {
     using namespace sparsa;
-    __shared__ float qs[VS_ROWS][33];
+    __shared__ __align__(16) float qs[VS_ROWS][36];  // rows 16-byte aligned for the float4 reads
     __shared__ float ks[32][VS_KEYS + 1];
     int slice = blockIdx.y;
     int b = slice / qHeads;
@@ -147,7 +147,23 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_vs_scores(const void* q
         }
         __syncthreads();
         int cn = min(32, dim - c0);  // no fma past the last channel: 0 * 0 + -0 would be +0
-        for (int c = 0; c < cn; c++) {
+        int c = 0;
+        // four channels per step: one 16-byte broadcast of each row's q, the chains still in channel order
+        for (; c + 4 <= cn; c += 4) {
+            float k0 = ks[c][kl];
+            float k1 = ks[c + 1][kl];
+            float k2 = ks[c + 2][kl];
+            float k3 = ks[c + 3][kl];
+#pragma unroll
+            for (int i = 0; i < 32; i++) {
+                float4 qv = *reinterpret_cast<const float4*>(&qs[rg + i][c]);
+                acc[i] = __fmaf_rn(qv.x, k0, acc[i]);
+                acc[i] = __fmaf_rn(qv.y, k1, acc[i]);
+                acc[i] = __fmaf_rn(qv.z, k2, acc[i]);
+                acc[i] = __fmaf_rn(qv.w, k3, acc[i]);
+            }
+        }
+        for (; c < cn; c++) {
             float kv = ks[c][kl];
 #pragma unroll
             for (int i = 0; i < 32; i++) acc[i] = __fmaf_rn(qs[rg + i][c], kv, acc[i]);
