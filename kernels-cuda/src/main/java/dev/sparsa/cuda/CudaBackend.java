@@ -17,6 +17,7 @@ import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
+import dev.sparsa.patterns.verticalslash.VerticalSlashEstimator;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
@@ -622,10 +623,21 @@ public final class CudaBackend implements AttentionBackend {
 
     private void runEstimated(CudaEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
                               RunOptions options, CudaStream stream, boolean wait) {
-        PlanContext ctx = plan.context();
+        runEstimated(plan, plan.context(), plan.runtime(), plan.devicePlan(), st -> plan.queueEstimate(q, k, st),
+                "sparsa_est_pool+sparsa_est_select+sparsa_est_emit+", q, k, v, out, lse, options, stream, wait);
+    }
+
+    /**
+     * The device path of an estimated plan ({@code owner}, kept reachable until the kernels are
+     * queued): validates, queues the estimate ({@code queue}) and then the attention kernel over
+     * {@code plan} on {@code stream}.
+     */
+    private void runEstimated(Object owner, PlanContext ctx, CudaRuntime runtime, DevicePlan devicePlan,
+                              java.util.function.Consumer<CudaStream> queue, String kernels, Tensor q, Tensor k,
+                              Tensor v, Tensor out, Tensor lse, RunOptions options, CudaStream stream, boolean wait) {
         AttentionShape s = ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
         Device where = ForwardArguments.device(q, k, v, out, lse);
-        CudaDevice d = plan.runtime().device();
+        CudaDevice d = runtime.device();
         if (!where.equals(Device.cuda(d.ordinal()))) {
             throw new IllegalArgumentException("q: the estimated plan runs on device tensors of cuda:" + d.ordinal()
                     + ", got tensors on " + where);
@@ -656,13 +668,95 @@ public final class CudaBackend implements AttentionBackend {
         }
         d.makeCurrent();
         try {
-            plan.queueEstimate(q, k, stream);
-            launch(plan.runtime(), plan.devicePlan(), kc, s, ctx.geometry().blockCols(), q, k, v, out, lse, options,
-                    stream, wait);
-            LAST_KERNEL.set("sparsa_est_pool+sparsa_est_select+sparsa_est_emit+" + LAST_KERNEL.get());
+            queue.accept(stream);
+            launch(runtime, devicePlan, kc, s, ctx.geometry().blockCols(), q, k, v, out, lse, options, stream, wait);
+            LAST_KERNEL.set(kernels + LAST_KERNEL.get());
         } finally {
-            Reference.reachabilityFence(plan);
+            Reference.reachabilityFence(owner);
         }
+    }
+
+    /**
+     * The skeleton of a {@link VerticalSlashEstimator} plan whose selection is estimated on {@code
+     * device} at every call ({@link CudaVsEstimatedPlan}): built from the context's shape and the
+     * budgets alone, reusable for every Q and K of that shape. Where {@link
+     * CudaVsEstimatedPlan#refusal} names a reason, the host plans the estimator instead ({@code
+     * estimator.plan} and {@link #prepare(SparsePlan, Device)}).
+     *
+     * @throws IllegalArgumentException with the refusal, for a geometry other than 64×64 or 128×128,
+     *     or a device that is not a CUDA device here
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    public CudaVsEstimatedPlan prepareEstimated(VerticalSlashEstimator estimator, PlanContext ctx, Device device) {
+        if (ctx == null || !supports(ctx.geometry())) {
+            throw new IllegalArgumentException("geometry: the cuda backend runs " + supportedGeometries() + ", got "
+                    + (ctx == null ? null : ctx.geometry()));
+        }
+        CudaRuntime rt = runtime(device);
+        rt.device().makeCurrent();
+        int tileRows = ctx.geometry().tileRows();
+        return tileRows == 64 ? new CudaVsEstimatedPlan(estimator, ctx, rt, 64)
+                : new CudaVsEstimatedPlan(estimator, ctx, rt, tileRows, 64);
+    }
+
+    /**
+     * {@link #forward(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} for a
+     * vertical-slash plan: the estimate's kernels ({@code sparsa_vs_*}) and the attention kernel queued
+     * on one stream, nothing copied back; host tensors take the host path ({@link
+     * VerticalSlashEstimator#plan}).
+     *
+     * @throws IllegalArgumentException as that method
+     * @throws CudaException naming the driver call, the kernel and the CUDA error
+     */
+    public void forward(CudaVsEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
+        if (plan == null) {
+            throw new IllegalArgumentException("plan: must not be null");
+        }
+        if (ForwardArguments.device(q, k, v, out, lse).isHost()) {
+            PlanContext ctx = plan.context();
+            ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
+            SparsePlan host = plan.estimator().plan(ctx, q, k);
+            try (PreparedPlan prepared = prepare(host, Device.cuda(plan.runtime().device().ordinal()))) {
+                forward(prepared, q, k, v, out, lse, options);
+            }
+            return;
+        }
+        CudaDevice dev = plan.runtime().device();
+        CudaStream given = CudaStream.current(dev.ordinal());
+        CudaStream stream = given != null ? given : new CudaStream(dev);
+        try {
+            runVsEstimated(plan, q, k, v, out, lse, options, stream, given == null);
+        } finally {
+            if (given == null) {
+                stream.close();
+            }
+        }
+    }
+
+    /**
+     * {@link #forward(CudaVsEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} on
+     * {@code stream}, returning once the kernels are queued. The tensors must stay open until the
+     * stream is synchronized; the kernels' own errors surface there.
+     *
+     * @throws IllegalArgumentException as that method, and for a stream on another device
+     */
+    public void forwardAsync(CudaVsEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                             RunOptions options, CudaStream stream) {
+        if (plan == null || stream == null) {
+            throw new IllegalArgumentException("plan and stream: must not be null");
+        }
+        if (stream.device().ordinal() != plan.runtime().device().ordinal()) {
+            throw new IllegalArgumentException("stream: on cuda:" + stream.device().ordinal() + " but the plan is on cuda:"
+                    + plan.runtime().device().ordinal());
+        }
+        runVsEstimated(plan, q, k, v, out, lse, options, stream, false);
+    }
+
+    private void runVsEstimated(CudaVsEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                                RunOptions options, CudaStream stream, boolean wait) {
+        runEstimated(plan, plan.context(), plan.runtime(), plan.devicePlan(), st -> plan.queueEstimate(q, k, st),
+                "sparsa_vs_scores+sparsa_vs_rows+sparsa_vs_sums+sparsa_vs_top+sparsa_vs_emit+", q, k, v, out, lse,
+                options, stream, wait);
     }
 
     // ------------------------------------------------------------------ decode against a KV cache

@@ -1,10 +1,8 @@
 package dev.sparsa.cuda;
 
 import static dev.sparsa.cuda.DevicePlanFormat.*;
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
-import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.TileGeometry;
@@ -138,11 +136,7 @@ public final class CudaEstimatedPlan implements AutoCloseable {
         this.cap = Math.min(kBlocks, pattern.topBlocks() + (pattern.keepDiagonal() ? 1 : 0));
         this.capFull = cap * m;
         // the int pool: layout descriptions, the shared row arrays, then each slice's block lists
-        int rowStart = LI_STRIDE * slices;
-        int rowCount = rowStart + tiles;
-        int rowListOff = rowCount + tiles;
-        int zeros = rowListOff + tiles;
-        this.header = zeros + tiles + 1;
+        this.header = EstimatedSkeleton.headerInts(slices, tiles);
         long stride = 2L * (tiles + 1) + (long) tiles * capFull + tiles;
         long total = header + stride * slices;
         if (total > Integer.MAX_VALUE) {
@@ -150,41 +144,14 @@ public final class CudaEstimatedPlan implements AutoCloseable {
                     + Integer.MAX_VALUE);
         }
         this.sliceStride = (int) stride;
-        int[] head = new int[header];
-        ElementPredicate p = ctx.basePredicate();
+        int[] head = EstimatedSkeleton.header(ctx, slices, tiles);
         for (int l = 0; l < slices; l++) {
             int at = l * LI_STRIDE;
             int mine = header + l * sliceStride;
-            head[at + LI_ROW_START] = rowStart;
-            head[at + LI_ROW_COUNT] = rowCount;
-            head[at + LI_ROW_LIST_OFFSET] = rowListOff;
-            head[at + LI_ROW_LIST] = zeros;
             head[at + LI_FULL_OFFSETS] = mine;
             head[at + LI_PARTIAL_OFFSETS] = mine + tiles + 1;
             head[at + LI_FULL_BLOCKS] = mine + 2 * (tiles + 1);
             head[at + LI_PARTIAL_BLOCKS] = mine + 2 * (tiles + 1) + tiles * capFull;
-            head[at + LI_GATHER_OFFSETS] = zeros;
-            head[at + LI_GATHER_KEYS] = zeros;
-            head[at + LI_UNCOND_OFFSETS] = zeros;
-            head[at + LI_UNCOND_KEYS] = zeros;
-            head[at + LI_GATHER_LW] = 0;
-            head[at + LI_UNCOND_LW] = 0;
-            head[at + LI_CAUSAL] = p.causal() ? 1 : 0;
-            head[at + LI_BAND_LO] = p.bandLo();
-            head[at + LI_BAND_HI] = p.bandHi();
-            head[at + LI_SINKS] = p.sinks();
-            head[at + LI_STRIDE_M] = p.strideModulus();
-            head[at + LI_STRIDE_R] = p.strideResidue();
-            head[at + LI_STRIDE_ON_KEY] = p.strideOnKey() ? 1 : 0;
-            head[at + LI_NEIGHBOURHOOD] = p.neighbourhood();
-            head[at + LI_QUERY_OFFSET] = ctx.queryOffset();
-            head[at + LI_ROW_ENTRY_OFFSETS] = -1;
-            head[at + LI_ROW_ENTRIES] = -1;
-        }
-        for (int t = 0; t < tiles; t++) {
-            head[rowStart + t] = t * rows;
-            head[rowCount + t] = Math.min(rows, nq - t * rows);
-            head[rowListOff + t] = -1;
         }
         DeviceBuffer ints = null;
         DeviceBuffer floats = null;
@@ -336,8 +303,7 @@ public final class CudaEstimatedPlan implements AutoCloseable {
 
     private static void launch(CUfunction f, int gx, int gy, int gz, int threads, int smem, CudaStream stream,
                                String name, Pointer... params) {
-        Cuda.check(cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, smem, stream.handle(), Pointer.to(params), null),
-                "cuLaunchKernel", name);
+        EstimatedSkeleton.launch(f, gx, gy, gz, threads, smem, stream, name, params);
     }
 
     /**

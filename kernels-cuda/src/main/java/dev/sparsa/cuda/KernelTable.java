@@ -80,7 +80,12 @@ final class KernelTable {
             "sparsa_quest_topk",
             "sparsa_est_pool",
             "sparsa_est_select",
-            "sparsa_est_emit");
+            "sparsa_est_emit",
+            "sparsa_vs_scores",
+            "sparsa_vs_rows",
+            "sparsa_vs_sums",
+            "sparsa_vs_top",
+            "sparsa_vs_emit");
 
     private KernelTable() {
     }

@@ -1,5 +1,6 @@
 package dev.sparsa.patterns.verticalslash;
 
+import dev.sparsa.patterns.support.CanonicalExp;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
@@ -26,6 +27,26 @@ import dev.sparsa.tensor.Tensor;
  * </ol>
  * The sets then compile in the chosen {@link VsSemantics}. Cost O(lastQueries · N · headDim) time,
  * O(N) memory per slice.
+ *
+ * <p>The arithmetic is canonical, so that the CUDA backend's estimate on the device ({@code
+ * sparsa_vs_estimate.cuh}) selects the same columns and diagonals bit for bit, ties included. Per
+ * scored row {@code r} and visible key {@code k}:
+ * <ul>
+ *   <li>the dot {@code q·k} is one chain of f32 {@link Math#fma} over the channels in ascending order
+ *       from {@code 0f} ({@code Vectors.dot}); the score {@code x} is that dot times the scale rounded
+ *       once to f32 (the scale is {@code 1/sqrt(headDim)} in double when NaN, then cast to float),
+ *       one f32 multiply;
+ *   <li>the row maximum {@code m} is the largest score that is not NaN ({@code −∞} if none), in f32;
+ *   <li>{@code e = CanonicalExp.exp(x − m)} (the subtraction in f32);
+ *   <li>the row sum in double: 32 partials, key {@code k} added to partial {@code k mod 32} in
+ *       ascending key order, then the fixed tree {@code p[j] += p[j + h]} for {@code h} = 16, 8, 4,
+ *       2, 1 (a warp's shuffle-down reduction);
+ *   <li>the probability {@code (float) (e / sum)}: a double division rounded once to f32;
+ *   <li>a column's vertical score and a diagonal's slash score are {@code 0f} plus these
+ *       probabilities over the scored rows in ascending order, one f32 add each.
+ * </ul>
+ * Candidates rank by score ({@code −0} equal to {@code +0}, NaN never chosen), then by the lower
+ * column or offset ({@code TopSelect}).
  *
  * <p>Throws {@link IllegalArgumentException} if a budget is &lt; 1, {@code lastQueries < 1}, a forced count is
  *     negative or the scale is not NaN or positive
@@ -61,6 +82,31 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
     public String name() {
         return "verticalSlashEstimate(v " + verticalBudget + ", s " + slashBudget + ", "
                 + semantics.name().toLowerCase().replace('_', '-') + ")";
+    }
+
+    /** The vertical budget (columns kept: at least {@value #MIN_COLUMNS}). */
+    public int verticalBudget() {
+        return verticalBudget;
+    }
+
+    /** The slash budget (diagonals kept: at least {@value #MIN_DIAGONALS}). */
+    public int slashBudget() {
+        return slashBudget;
+    }
+
+    /** The semantics the sets compile in. */
+    public VsSemantics semantics() {
+        return semantics;
+    }
+
+    /** How many of the last query rows score the keys. */
+    public int lastQueries() {
+        return lastQueries;
+    }
+
+    /** The score scale; NaN for {@code 1/sqrt(headDim)}. */
+    public double scale() {
+        return scale;
     }
 
     /** The chosen sets of one slice: sorted columns and sorted diagonal offsets. */
@@ -102,7 +148,9 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
         int nDiag = (int) (pLast - oMin + 1);
         float[] vertical = new float[nk];
         float[] slash = new float[nDiag];
-        double[] row = new double[nk];
+        float[] row = new float[nk];
+        double[] part = new double[SUM_LANES];
+        float scf = (float) sc;
         // all scored rows against each key panel at once: bitwise the scalar dot, vectorised
         long lastSeen = Plans.lastVisibleKey(ctx, nq - 1);
         int most = (int) Math.max(0, Math.min(nk, lastSeen + 1));
@@ -119,16 +167,22 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
                 continue;
             }
             maxVisible = Math.max(maxVisible, lastKey);
-            double max = Double.NEGATIVE_INFINITY;
+            int at = (r - r0) * stride;
+            float max = Float.NEGATIVE_INFINITY;
             for (int key = 0; key <= lastKey; key++) {
-                row[key] = sc * dots[(r - r0) * stride + key];
-                max = Math.max(max, row[key]);
+                float x = dots[at + key] * scf;
+                row[key] = x;
+                if (x > max) {
+                    max = x;
+                }
             }
-            double sum = 0;
+            java.util.Arrays.fill(part, 0);
             for (int key = 0; key <= lastKey; key++) {
-                row[key] = Math.exp(row[key] - max);
-                sum += row[key];
+                float e = CanonicalExp.exp(row[key] - max);
+                row[key] = e;
+                part[key & (SUM_LANES - 1)] += e;
             }
+            double sum = treeSum(part);
             for (int key = 0; key <= lastKey; key++) {
                 float prob = (float) (row[key] / sum);
                 vertical[key] += prob;
@@ -159,6 +213,22 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
             diags[i] = (int) (idx[i] + oMin);
         }
         return new Selection(cols, diags);
+    }
+
+    /** Lanes of the row sum: key {@code k} adds to partial {@code k mod 32}. */
+    static final int SUM_LANES = 32;
+
+    /**
+     * The row sum's fixed tree over the {@value #SUM_LANES} partials: {@code p[j] += p[j + h]} for
+     * {@code j < h}, {@code h} = 16, 8, 4, 2, 1 (a warp's shuffle-down reduction); {@code p} is consumed.
+     */
+    static double treeSum(double[] p) {
+        for (int h = SUM_LANES / 2; h > 0; h >>= 1) {
+            for (int j = 0; j < h; j++) {
+                p[j] += p[j + h];
+            }
+        }
+        return p[0];
     }
 
     /** The last queries against every visible key: min(64, Nq)·Nk·D per slice. */
