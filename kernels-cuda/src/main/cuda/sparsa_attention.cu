@@ -13,6 +13,7 @@
 //   sparsa_decode.cuh          decode over a KV cache, its merge, the page gather (sparsa_decode_*, sparsa_gather_pages)
 //   sparsa_quest.cuh           Quest's page bounds and page choice (sparsa_quest_*)
 //   sparsa_estimate.cuh        block selection estimated on the device (sparsa_est_*)
+//   sparsa_topk_estimate.cuh   top-k per query tile estimated on the device (sparsa_tk_*)
 //   sparsa_kernels.def         the table: every kernel's family, name and template arguments
 //
 // The kernels without template arguments (SPARSA_KERNEL_ONE rows) are defined in full by their headers;
@@ -34,6 +35,7 @@ using namespace sparsa;
 #include "sparsa_decode.cuh"
 #include "sparsa_quest.cuh"
 #include "sparsa_estimate.cuh"
+#include "sparsa_topk_estimate.cuh"
 
 #define SPARSA_KERNEL_WG(NAME, T, D) SPARSA_WG_NAMED(NAME, T, D)
 #define SPARSA_KERNEL_DECODE(NAME, T, D) SPARSA_DECODE_NAMED(NAME, T, D)

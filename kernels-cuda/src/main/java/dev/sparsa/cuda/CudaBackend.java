@@ -17,6 +17,7 @@ import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
+import dev.sparsa.patterns.topk.TopKPerQueryBlock;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
@@ -622,10 +623,26 @@ public final class CudaBackend implements AttentionBackend {
 
     private void runEstimated(CudaEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
                               RunOptions options, CudaStream stream, boolean wait) {
-        PlanContext ctx = plan.context();
+        runDeviceEstimate(plan.context(), plan.runtime(), plan.devicePlan(), plan::queueEstimate,
+                "sparsa_est_pool+sparsa_est_select+sparsa_est_emit", plan, q, k, v, out, lse, options, stream, wait);
+    }
+
+    /** Queues a device estimate's kernels on a stream (they fill the device plan from Q and K). */
+    private interface EstimateQueue {
+        void queue(Tensor q, Tensor k, CudaStream stream);
+    }
+
+    /**
+     * Validates the call for a device estimate of context {@code ctx}, queues the estimate and the
+     * attention kernel over {@code dp} on {@code stream}, waiting when asked; {@code kernels} names
+     * the estimate's kernels in {@link #lastKernel()}, {@code owner} stays reachable until queued.
+     */
+    private void runDeviceEstimate(PlanContext ctx, CudaRuntime rt, DevicePlan dp, EstimateQueue estimate, String kernels,
+                                   Object owner, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                                   RunOptions options, CudaStream stream, boolean wait) {
         AttentionShape s = ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
         Device where = ForwardArguments.device(q, k, v, out, lse);
-        CudaDevice d = plan.runtime().device();
+        CudaDevice d = rt.device();
         if (!where.equals(Device.cuda(d.ordinal()))) {
             throw new IllegalArgumentException("q: the estimated plan runs on device tensors of cuda:" + d.ordinal()
                     + ", got tensors on " + where);
@@ -656,13 +673,97 @@ public final class CudaBackend implements AttentionBackend {
         }
         d.makeCurrent();
         try {
-            plan.queueEstimate(q, k, stream);
-            launch(plan.runtime(), plan.devicePlan(), kc, s, ctx.geometry().blockCols(), q, k, v, out, lse, options,
+            estimate.queue(q, k, stream);
+            launch(rt, dp, kc, s, ctx.geometry().blockCols(), q, k, v, out, lse, options,
                     stream, wait);
-            LAST_KERNEL.set("sparsa_est_pool+sparsa_est_select+sparsa_est_emit+" + LAST_KERNEL.get());
+            LAST_KERNEL.set(kernels + "+" + LAST_KERNEL.get());
         } finally {
-            Reference.reachabilityFence(plan);
+            Reference.reachabilityFence(owner);
         }
+    }
+
+
+    /**
+     * The skeleton of a {@link TopKPerQueryBlock} plan (pooled scoring) whose selection is estimated
+     * on {@code device} at every call ({@link CudaTopKEstimatedPlan}): built from the context's shape
+     * alone, reusable for every Q and K of that shape. Where {@link CudaTopKEstimatedPlan#refusal}
+     * names a reason, the host plans the pattern instead ({@code pattern.plan} and {@link
+     * #prepare(SparsePlan, Device)}).
+     *
+     * @throws IllegalArgumentException with the refusal, for a geometry other than 64×64 or 128×128,
+     *     a device whose shared memory per block is too small for the keys, or a device that is not
+     *     a CUDA device here
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    public CudaTopKEstimatedPlan prepareEstimated(TopKPerQueryBlock pattern, PlanContext ctx, Device device) {
+        if (ctx == null || !supports(ctx.geometry())) {
+            throw new IllegalArgumentException("geometry: the cuda backend runs " + supportedGeometries() + ", got "
+                    + (ctx == null ? null : ctx.geometry()));
+        }
+        CudaRuntime rt = runtime(device);
+        rt.device().makeCurrent();
+        int tileRows = ctx.geometry().tileRows();
+        return tileRows == 64 ? new CudaTopKEstimatedPlan(pattern, ctx, rt, 64)
+                : new CudaTopKEstimatedPlan(pattern, ctx, rt, tileRows, 64);
+    }
+
+    /**
+     * Estimates the selection of {@code plan}'s pattern from {@code q} and {@code k} on the device
+     * and runs attention over it, as {@link #forward(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor,
+     * Tensor, RunOptions)} does for its plans: queued on the calling thread's current stream when it
+     * made one current (the call returns once queued), else on a stream of its own (the call returns
+     * once finished). Host tensors take the host path ({@link TopKPerQueryBlock#plan}, then {@link
+     * #prepare(SparsePlan, Device)}).
+     *
+     * @throws IllegalArgumentException as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor,
+     *     Tensor, RunOptions)}, and for device tensors on another device than the plan's
+     * @throws CudaException naming the driver call, the kernel and the CUDA error
+     */
+    public void forward(CudaTopKEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                        RunOptions options) {
+        if (plan == null) {
+            throw new IllegalArgumentException("plan: must not be null");
+        }
+        if (ForwardArguments.device(q, k, v, out, lse).isHost()) {
+            PlanContext ctx = plan.context();
+            ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
+            SparsePlan host = plan.pattern().plan(ctx, q, k);
+            try (PreparedPlan prepared = prepare(host, Device.cuda(plan.runtime().device().ordinal()))) {
+                forward(prepared, q, k, v, out, lse, options);
+            }
+            return;
+        }
+        CudaDevice dev = plan.runtime().device();
+        CudaStream given = CudaStream.current(dev.ordinal());
+        CudaStream stream = given != null ? given : new CudaStream(dev);
+        try {
+            runDeviceEstimate(plan.context(), plan.runtime(), plan.devicePlan(), plan::queueEstimate,
+                    CudaTopKEstimatedPlan.KERNELS, plan, q, k, v, out, lse, options, stream, given == null);
+        } finally {
+            if (given == null) {
+                stream.close();
+            }
+        }
+    }
+
+    /**
+     * {@link #forward(CudaTopKEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} on
+     * {@code stream}, returning once the kernels are queued. The tensors must stay open until the
+     * stream is synchronized; the kernels' own errors surface there.
+     *
+     * @throws IllegalArgumentException as that method, and for a stream on another device
+     */
+    public void forwardAsync(CudaTopKEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                             RunOptions options, CudaStream stream) {
+        if (plan == null || stream == null) {
+            throw new IllegalArgumentException("plan and stream: must not be null");
+        }
+        if (stream.device().ordinal() != plan.runtime().device().ordinal()) {
+            throw new IllegalArgumentException("stream: on cuda:" + stream.device().ordinal() + " but the plan is on cuda:"
+                    + plan.runtime().device().ordinal());
+        }
+        runDeviceEstimate(plan.context(), plan.runtime(), plan.devicePlan(), plan::queueEstimate,
+                CudaTopKEstimatedPlan.KERNELS, plan, q, k, v, out, lse, options, stream, false);
     }
 
     // ------------------------------------------------------------------ decode against a KV cache

@@ -334,7 +334,7 @@ public final class CudaEstimatedPlan implements AutoCloseable {
                 Pointer.to(new long[] {sliceStride}), Pointer.to(new int[] {capFull}));
     }
 
-    private static void launch(CUfunction f, int gx, int gy, int gz, int threads, int smem, CudaStream stream,
+    static void launch(CUfunction f, int gx, int gy, int gz, int threads, int smem, CudaStream stream,
                                String name, Pointer... params) {
         Cuda.check(cuLaunchKernel(f, gx, gy, gz, threads, 1, 1, smem, stream.handle(), Pointer.to(params), null),
                 "cuLaunchKernel", name);

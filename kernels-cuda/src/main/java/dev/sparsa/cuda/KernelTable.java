@@ -80,7 +80,10 @@ final class KernelTable {
             "sparsa_quest_topk",
             "sparsa_est_pool",
             "sparsa_est_select",
-            "sparsa_est_emit");
+            "sparsa_est_emit",
+            "sparsa_tk_mean",
+            "sparsa_tk_select",
+            "sparsa_tk_emit");
 
     private KernelTable() {
     }
