@@ -27,9 +27,53 @@
 
 namespace sparsa {
 
-// Keys staged per pass of the score loop (one per thread) and channels per stage.
-constexpr int TK_THREADS = 256;
-constexpr int TK_STAGE_CH = 32;
+// Threads of the selection (one key each per pass) and the channels of a key loaded together.
+constexpr int TK_THREADS = 512;
+constexpr int TK_PIECE = 64;
+
+// Element u of a 16-byte word of T, as f32.
+template <typename T> __device__ __forceinline__ float tkElement(const uint4& w, int u);
+template <> __device__ __forceinline__ float tkElement<float>(const uint4& w, int u) {
+    const unsigned x = u == 0 ? w.x : u == 1 ? w.y : u == 2 ? w.z : w.w;
+    return __uint_as_float(x);
+}
+template <> __device__ __forceinline__ float tkElement<__nv_bfloat16>(const uint4& w, int u) {
+    const unsigned x = (u >> 1) == 0 ? w.x : (u >> 1) == 1 ? w.y : (u >> 1) == 2 ? w.z : w.w;
+    return __uint_as_float((u & 1) == 0 ? x << 16 : x & 0xFFFF0000u);
+}
+template <> __device__ __forceinline__ float tkElement<__half>(const uint4& w, int u) {
+    const unsigned x = (u >> 1) == 0 ? w.x : (u >> 1) == 1 ? w.y : (u >> 1) == 2 ? w.z : w.w;
+    return __half2float(__ushort_as_half((unsigned short)((u & 1) == 0 ? x & 0xFFFFu : x >> 16)));
+}
+
+// Key key's score: one f32 fma chain over the channels in ascending order from 0. Rows read 16 bytes at a
+// time, TK_PIECE channels in flight, when vec (rows and channels 16-byte aligned); else element by element.
+template <typename T>
+__device__ __forceinline__ float tkScore(const float* qs, const void* kx, long long at, int dim, bool vec) {
+    float s = 0.0f;
+    if (vec) {
+        constexpr int VEC = 16 / (int)sizeof(T);
+        const T* row = static_cast<const T*>(kx) + at;
+        for (int c0 = 0; c0 < dim; c0 += TK_PIECE) {
+            const int w = min(TK_PIECE, dim - c0);
+            uint4 buf[TK_PIECE / VEC];
+#pragma unroll
+            for (int j = 0; j < TK_PIECE / VEC; j++) {
+                if (j * VEC < w) buf[j] = *reinterpret_cast<const uint4*>(row + c0 + j * VEC);
+            }
+#pragma unroll
+            for (int j = 0; j < TK_PIECE / VEC; j++) {
+                if (j * VEC < w) {
+#pragma unroll
+                    for (int u = 0; u < VEC; u++) s = __fmaf_rn(qs[c0 + j * VEC + u], tkElement<T>(buf[j], u), s);
+                }
+            }
+        }
+    } else {
+        for (int c = 0; c < dim; c++) s = __fmaf_rn(qs[c], estLoad<T>(kx, at + c), s);
+    }
+    return s;
+}
 
 template <typename T>
 __device__ __forceinline__ void tkMean(const void* x, long long sb, long long sh, long long ss, int heads, int nq,
@@ -82,7 +126,7 @@ __device__ __forceinline__ void tkScan2(int& a, int& b, int* sa, int* sb) {
 
 // BlockClass of ElementPredicate.classify for the predicate causal ∧ band [bandLo, bandHi] ∨ sinks:
 // 0 EMPTY, 1 PARTIAL, 2 FULL.
-__device__ __forceinline__ int tkClassify(long long qLo, long long qHi, long long kLo, long long kHi, int causal,
+__host__ __device__ __forceinline__ int tkClassify(long long qLo, long long qHi, long long kLo, long long kHi, int causal,
                                           int bandLo, int bandHi, int sinks) {
     long long dMin = qLo - kHi;
     long long dMax = qHi - kLo;
@@ -101,7 +145,7 @@ __device__ __forceinline__ int tkClassify(long long qLo, long long qHi, long lon
 // band blocks without a selected key the predicate misses), gathered keys (such blocks key by key), the
 // other selected keys unconditional. With the pointers set, stores the lists ascending; returns the counts
 // (full, partial, gathered, unconditional).
-__device__ int4 tkTileLists(const int* keys, int n, int t, int rows, int bc, int nq, int nk, int queryOffset,
+__host__ __device__ int4 tkTileLists(const int* keys, int n, int t, int rows, int bc, int nq, int nk, int queryOffset,
                             int causal, int bandLo, int bandHi, int sinks, int window, int* full, int* part,
                             int* gath, int* unc) {
     long long r0 = (long long)t * rows;
@@ -228,8 +272,7 @@ __device__ __forceinline__ void tkSelect(const float* means, const void* kx, lon
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
     float* qs = reinterpret_cast<float*>(tkSmem);
-    float* stage = qs + ((dim + 3) / 4) * 4;                                   // [TK_THREADS][TK_STAGE_CH + 1]
-    unsigned* order = reinterpret_cast<unsigned*>(stage + TK_THREADS * (TK_STAGE_CH + 1));
+    unsigned* order = reinterpret_cast<unsigned*>(qs + ((dim + 3) / 4) * 4);
     // Plans.lastVisibleKey of the tile's last row: the candidates are [0, n)
     long long r0 = (long long)t * rows;
     long long r1 = min((long long)nq, r0 + rows);
@@ -243,35 +286,19 @@ __device__ __forceinline__ void tkSelect(const float* means, const void* kx, lon
     for (int c = tid; c < dim; c += nt) {
         qs[c] = means[((long long)slice * tiles + t) * dim + c];
     }
+    __syncthreads();
     const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
+    constexpr int VEC = 16 / (int)sizeof(T);
+    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
+                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
     // the forced keys of every row: sinks, and [pHi - window + 1, pLo]
     const long long pLo = r0 + queryOffset;
     const long long pHi = r1 - 1 + queryOffset;
     const long long fLo = max(0ll, pHi - window + 1);
     const long long fHi = min((long long)n - 1, pLo);
-    for (int base = 0; base < n; base += TK_THREADS) {
-        float s = 0.0f;
-        for (int c0 = 0; c0 < dim; c0 += TK_STAGE_CH) {
-            __syncthreads();
-            int width = min(TK_STAGE_CH, dim - c0);
-            for (int e = tid; e < TK_THREADS * TK_STAGE_CH; e += nt) {
-                int r = e / TK_STAGE_CH;
-                int c = e % TK_STAGE_CH;
-                int key = base + r;
-                stage[r * (TK_STAGE_CH + 1) + c] =
-                    key < n && c < width ? estLoad<T>(kx, kbase + (long long)key * kss + c0 + c) : 0.0f;
-            }
-            __syncthreads();
-            const float* row = stage + tid * (TK_STAGE_CH + 1);
-            for (int c = 0; c < width; c++) {
-                s = __fmaf_rn(qs[c0 + c], row[c], s);
-            }
-        }
-        int key = base + tid;
-        if (key < n) {
-            bool forced = key < sinks || (key >= fLo && key <= fHi);
-            order[key] = forced ? 0xFFFFFFFFu : tkOrder(s);
-        }
+    for (int key = tid; key < n; key += nt) {
+        bool forced = key < sinks || (key >= fLo && key <= fHi);
+        order[key] = forced ? 0xFFFFFFFFu : tkOrder(tkScore<T>(qs, kx, kbase + (long long)key * kss, dim, vec));
     }
     __syncthreads();
     // the threshold thr: keys below it all kept, kEq with key thr (the lowest first); thr = 0xFFFFFFFF, kEq = 0
@@ -294,9 +321,14 @@ __device__ __forceinline__ void tkSelect(const float* means, const void* kx, lon
         for (int shift = 24; shift >= 0; shift -= 8) {
             for (int i = tid; i < 256; i += nt) hist[i] = 0u;
             __syncthreads();
-            for (int i = tid; i < n; i += nt) {
-                unsigned u = order[i];
-                if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & 255u], 1u);
+            // the lanes of a warp that fall in one bin add once (scores of a tile share their high bits)
+            const int lane = tid & 31;
+            for (int base = tid - lane; base < n; base += nt) {
+                const int i = base + lane;
+                const unsigned u = i < n ? order[i] : 0u;
+                const unsigned bin = i < n && (u & mask) == prefix ? (u >> shift) & 255u : 256u;
+                const unsigned peers = __match_any_sync(0xFFFFFFFFu, bin);
+                if (bin < 256u && lane == __ffs(peers) - 1) atomicAdd(&hist[bin], (unsigned)__popc(peers));
             }
             __syncthreads();
             if (tid == 0) {
@@ -346,11 +378,11 @@ __device__ __forceinline__ void tkSelect(const float* means, const void* kx, lon
 
 }  // namespace sparsa
 
-// Grid (tiles, slices), TK_THREADS threads; dynamic shared memory: dim floats (rounded up to 4), the stage
-// (TK_THREADS * (TK_STAGE_CH + 1) floats), then one order key per key of the tile's candidates (at most nk).
+// Grid (tiles, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded up
+// to 4), then one order key per key of the tile's candidates (at most nk).
 // means: [slice][tile][dim]; K by element strides (kind: its dtype). Writes sel[(slice * tiles + t) * k + r]
 // ascending and selCount.
-extern "C" __global__ void __launch_bounds__(256) sparsa_tk_select(const float* means, const void* kx, int kind,
+extern "C" __global__ void __launch_bounds__(512) sparsa_tk_select(const float* means, const void* kx, int kind,
                                                                    long long ksb, long long ksh, long long kss,
                                                                    int qHeads, int group, int tiles, int dim, int rows,
                                                                    int nq, int nk, int causal, int queryOffset,

@@ -39,13 +39,12 @@ import jcuda.Pointer;
  */
 public final class CudaTopKEstimatedPlan implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
-    /** Threads of the selection kernel (one key each per pass) and channels staged per pass. */
-    static final int SELECT_THREADS = 256;
-    static final int STAGE_CHANNELS = 32;
+    /** Threads of the selection kernel (one key each per pass). */
+    static final int SELECT_THREADS = 512;
     /** The selection kernel's static shared memory (histogram and scan arrays of its three element types). */
-    static final int SELECT_STATIC_SHARED = 9248;
+    static final int SELECT_STATIC_SHARED = 15392;
     /** The selection keeps a tile's candidates' order keys in shared memory: at most this many keys. */
-    static final int MAX_KEYS = 45056;
+    static final int MAX_KEYS = 53248;
     /** The layout kernel tracks a tile's sink and band blocks in one 64-bit mask: at most this many. */
     static final int MAX_WINDOW_BLOCKS = 64;
 
@@ -274,9 +273,9 @@ public final class CudaTopKEstimatedPlan implements AutoCloseable {
         return 4L * (tiles + 1) + (long) tiles * (2L * capB + capG + cap);
     }
 
-    /** The selection kernel's dynamic shared memory: the mean query, the staged keys, one order key per key. */
+    /** The selection kernel's dynamic shared memory: the mean query, one order key per key. */
     static int selectShared(int headDim, int keys) {
-        return 4 * ((headDim + 3) / 4 * 4) + 4 * SELECT_THREADS * (STAGE_CHANNELS + 1) + 4 * keys;
+        return 4 * ((headDim + 3) / 4 * 4) + 4 * keys;
     }
 
     /** The layout's predicate, as {@code SharedKeySetLayout} sets it: the context's, band {@code [0, window − 1]}, sinks. */
