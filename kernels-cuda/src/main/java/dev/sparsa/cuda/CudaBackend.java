@@ -18,6 +18,7 @@ import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
 import dev.sparsa.patterns.verticalslash.VerticalSlashEstimator;
+import dev.sparsa.patterns.topk.TopKPerQueryBlock;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
@@ -542,8 +543,9 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * The facade's road to the device estimates: a {@link MeanPoolBlockTopK} whose context the device
-     * estimate takes ({@link CudaEstimatedPlan#refusal} is null) on a CUDA device, behind the
+     * The facade's road to the device estimates: a {@link MeanPoolBlockTopK}, {@link
+     * VerticalSlashEstimator} or {@link TopKPerQueryBlock} whose context the device estimate takes
+     * (the plan class's {@code refusal} is null) on a CUDA device, behind the
      * backend-neutral {@link EstimatedPlan}; null for any other pattern, context or device (the caller
      * plans on the host then).
      *
@@ -559,7 +561,16 @@ public final class CudaBackend implements AttentionBackend {
             return null;
         }
         if (pattern instanceof MeanPoolBlockTopK m && CudaEstimatedPlan.refusal(m, ctx) == null) {
-            return new CudaDeviceEstimate(this, prepareEstimated(m, ctx, device), device);
+            CudaEstimatedPlan p = prepareEstimated(m, ctx, device);
+            return new CudaDeviceEstimate(this, pattern, ctx, device, p, (q, k, v, o, l, r) -> forward(p, q, k, v, o, l, r));
+        }
+        if (pattern instanceof VerticalSlashEstimator e && CudaVsEstimatedPlan.refusal(e, ctx) == null) {
+            CudaVsEstimatedPlan p = prepareEstimated(e, ctx, device);
+            return new CudaDeviceEstimate(this, pattern, ctx, device, p, (q, k, v, o, l, r) -> forward(p, q, k, v, o, l, r));
+        }
+        if (pattern instanceof TopKPerQueryBlock t && CudaTopKEstimatedPlan.refusal(t, ctx) == null) {
+            CudaTopKEstimatedPlan p = prepareEstimated(t, ctx, device);
+            return new CudaDeviceEstimate(this, pattern, ctx, device, p, (q, k, v, o, l, r) -> forward(p, q, k, v, o, l, r));
         }
         return null;
     }
@@ -757,6 +768,93 @@ public final class CudaBackend implements AttentionBackend {
         runEstimated(plan, plan.context(), plan.runtime(), plan.devicePlan(), st -> plan.queueEstimate(q, k, st),
                 "sparsa_vs_scores+sparsa_vs_rows+sparsa_vs_sums+sparsa_vs_top+sparsa_vs_emit+", q, k, v, out, lse,
                 options, stream, wait);
+    }
+
+    /**
+     * The skeleton of a {@link TopKPerQueryBlock} plan (pooled scoring) whose selection is estimated
+     * on {@code device} at every call ({@link CudaTopKEstimatedPlan}): built from the context's shape
+     * alone, reusable for every Q and K of that shape. Where {@link CudaTopKEstimatedPlan#refusal}
+     * names a reason, the host plans the pattern instead ({@code pattern.plan} and {@link
+     * #prepare(SparsePlan, Device)}).
+     *
+     * @throws IllegalArgumentException with the refusal, for a geometry other than 64×64 or 128×128,
+     *     a device whose shared memory per block is too small for the keys, or a device that is not
+     *     a CUDA device here
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    public CudaTopKEstimatedPlan prepareEstimated(TopKPerQueryBlock pattern, PlanContext ctx, Device device) {
+        if (ctx == null || !supports(ctx.geometry())) {
+            throw new IllegalArgumentException("geometry: the cuda backend runs " + supportedGeometries() + ", got "
+                    + (ctx == null ? null : ctx.geometry()));
+        }
+        CudaRuntime rt = runtime(device);
+        rt.device().makeCurrent();
+        int tileRows = ctx.geometry().tileRows();
+        return tileRows == 64 ? new CudaTopKEstimatedPlan(pattern, ctx, rt, 64)
+                : new CudaTopKEstimatedPlan(pattern, ctx, rt, tileRows, 64);
+    }
+
+    /**
+     * Estimates the selection of {@code plan}'s pattern from {@code q} and {@code k} on the device
+     * and runs attention over it, as {@link #forward(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor,
+     * Tensor, RunOptions)} does for its plans: queued on the calling thread's current stream when it
+     * made one current (the call returns once queued), else on a stream of its own (the call returns
+     * once finished). Host tensors take the host path ({@link TopKPerQueryBlock#plan}, then {@link
+     * #prepare(SparsePlan, Device)}).
+     *
+     * @throws IllegalArgumentException as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor,
+     *     Tensor, RunOptions)}, and for device tensors on another device than the plan's
+     * @throws CudaException naming the driver call, the kernel and the CUDA error
+     */
+    public void forward(CudaTopKEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                        RunOptions options) {
+        if (plan == null) {
+            throw new IllegalArgumentException("plan: must not be null");
+        }
+        if (ForwardArguments.device(q, k, v, out, lse).isHost()) {
+            PlanContext ctx = plan.context();
+            ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
+            SparsePlan host = plan.pattern().plan(ctx, q, k);
+            try (PreparedPlan prepared = prepare(host, Device.cuda(plan.runtime().device().ordinal()))) {
+                forward(prepared, q, k, v, out, lse, options);
+            }
+            return;
+        }
+        CudaDevice dev = plan.runtime().device();
+        CudaStream given = CudaStream.current(dev.ordinal());
+        CudaStream stream = given != null ? given : new CudaStream(dev);
+        try {
+            runTopKEstimated(plan, q, k, v, out, lse, options, stream, given == null);
+        } finally {
+            if (given == null) {
+                stream.close();
+            }
+        }
+    }
+
+    /**
+     * {@link #forward(CudaTopKEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} on
+     * {@code stream}, returning once the kernels are queued. The tensors must stay open until the
+     * stream is synchronized; the kernels' own errors surface there.
+     *
+     * @throws IllegalArgumentException as that method, and for a stream on another device
+     */
+    public void forwardAsync(CudaTopKEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                             RunOptions options, CudaStream stream) {
+        if (plan == null || stream == null) {
+            throw new IllegalArgumentException("plan and stream: must not be null");
+        }
+        if (stream.device().ordinal() != plan.runtime().device().ordinal()) {
+            throw new IllegalArgumentException("stream: on cuda:" + stream.device().ordinal() + " but the plan is on cuda:"
+                    + plan.runtime().device().ordinal());
+        }
+        runTopKEstimated(plan, q, k, v, out, lse, options, stream, false);
+    }
+
+    private void runTopKEstimated(CudaTopKEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                                  RunOptions options, CudaStream stream, boolean wait) {
+        runEstimated(plan, plan.context(), plan.runtime(), plan.devicePlan(), st -> plan.queueEstimate(q, k, st),
+                CudaTopKEstimatedPlan.KERNELS + "+", q, k, v, out, lse, options, stream, wait);
     }
 
     // ------------------------------------------------------------------ decode against a KV cache

@@ -1,34 +1,48 @@
 package dev.sparsa.cuda;
 
 import dev.sparsa.backend.EstimatedPlan;
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.RunOptions;
 import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Tensor;
 
 /**
- * The CUDA backend's {@link EstimatedPlan}: a {@link CudaEstimatedPlan} behind the backend-neutral
- * type, so that the facade ({@code Attention.forward} on device tensors) estimates a data-dependent
- * pattern's selection on the GPU instead of planning it on the host. Each {@code forward} is {@link
- * CudaBackend#forward(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)}:
- * queued on the calling thread's current stream when it made one current, else run to completion.
+ * The CUDA backend's {@link EstimatedPlan}: one of its device-estimated plans ({@link
+ * CudaEstimatedPlan}, {@link CudaVsEstimatedPlan}, {@link CudaTopKEstimatedPlan}) behind the
+ * backend-neutral type, so that the facade ({@code Attention.forward} on device tensors) estimates a
+ * data-dependent pattern's selection on the GPU instead of planning it on the host. Each {@code
+ * forward} is that plan's {@code CudaBackend.forward}: queued on the calling thread's current stream
+ * when it made one current, else run to completion.
  */
 final class CudaDeviceEstimate extends EstimatedPlan {
-    private final CudaBackend backend;
-    private final CudaEstimatedPlan plan;
+    /** One call of the wrapped plan's {@code CudaBackend.forward}. */
+    @FunctionalInterface
+    interface Forward {
+        void run(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options);
+    }
 
-    CudaDeviceEstimate(CudaBackend backend, CudaEstimatedPlan plan, Device device) {
-        super(plan.pattern(), plan.context(), backend, device);
-        this.backend = backend;
+    private final AutoCloseable plan;
+    private final Forward forward;
+
+    CudaDeviceEstimate(CudaBackend backend, Pattern pattern, PlanContext context, Device device, AutoCloseable plan,
+                       Forward forward) {
+        super(pattern, context, backend, device);
         this.plan = plan;
+        this.forward = forward;
     }
 
     @Override
     protected void run(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
-        backend.forward(plan, q, k, v, out, lse, options);
+        forward.run(q, k, v, out, lse, options);
     }
 
     @Override
     protected void release() {
-        plan.close();
+        try {
+            plan.close();
+        } catch (Exception e) {
+            throw new IllegalStateException("closing " + this + ": " + e.getMessage(), e);
+        }
     }
 }

@@ -301,7 +301,7 @@ public final class CudaEstimatedPlan implements AutoCloseable {
                 Pointer.to(new long[] {sliceStride}), Pointer.to(new int[] {capFull}));
     }
 
-    private static void launch(CUfunction f, int gx, int gy, int gz, int threads, int smem, CudaStream stream,
+    static void launch(CUfunction f, int gx, int gy, int gz, int threads, int smem, CudaStream stream,
                                String name, Pointer... params) {
         EstimatedSkeleton.launch(f, gx, gy, gz, threads, smem, stream, name, params);
     }

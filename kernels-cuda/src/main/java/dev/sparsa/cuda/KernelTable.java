@@ -85,7 +85,10 @@ final class KernelTable {
             "sparsa_vs_rows",
             "sparsa_vs_sums",
             "sparsa_vs_top",
-            "sparsa_vs_emit");
+            "sparsa_vs_emit",
+            "sparsa_tk_mean",
+            "sparsa_tk_select",
+            "sparsa_tk_emit");
 
     private KernelTable() {
     }

@@ -12,6 +12,10 @@ import dev.sparsa.attention.DispatchDecision.Ran;
 import dev.sparsa.backend.EstimatedPlan;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
+import dev.sparsa.patterns.topk.ForcedKeys;
+import dev.sparsa.patterns.topk.TopKPerQueryBlock;
+import dev.sparsa.patterns.verticalslash.VerticalSlashEstimator;
+import dev.sparsa.patterns.verticalslash.VsSemantics;
 import dev.sparsa.patterns.window.SlidingWindow;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
@@ -86,6 +90,36 @@ class CudaFacadeEstimateGpuTest {
                 BACKEND.forward(pattern.plan(ctx, p.q(), p.k()), q, k, v, out, lse, o.run());
                 assertTrue(java.util.Arrays.equals(bits(out), bits(onDevice.output())), "outputs differ");
                 assertTrue(java.util.Arrays.equals(bits(lse), bits(onDevice.lse())), "LSEs differ");
+            } finally {
+                onDevice.output().close();
+                onDevice.lse().close();
+            }
+        }
+    }
+
+    /** Vertical-slash and top-k per query block take the same road as the block estimate. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"vs-block, BF16", "vs-grid, F16", "topk, BF16", "topk, F32"})
+    void everyDeviceEstimatedPatternTakesTheRoad(String which, DType dtype) {
+        AttentionShape s = new AttentionShape(1, 4, 2, 777, 777, 128, 128);
+        Options o = Options.defaults().withCausal(true).withGeometry(new TileGeometry(64, 64)).withDispatch(Dispatch.SPARSE);
+        Pattern pattern = switch (which) {
+            case "vs-block" -> VerticalSlashEstimator.of(40, 60, VsSemantics.BLOCK_EXPANDED);
+            case "vs-grid" -> VerticalSlashEstimator.of(40, 60, VsSemantics.GRID_EXPANDED);
+            default -> new TopKPerQueryBlock(96, new ForcedKeys(16, 128), TopKPerQueryBlock.Scoring.POOLED_QUERY);
+        };
+        PlanContext ctx = PlanContext.of(s, o);
+        Problems.Qkv p = Problems.qkv(99, s, dtype, Layout.BHSD);
+        CudaDevice dev = BACKEND.device();
+        try (Tensor q = CudaTensors.upload(dev, p.q()); Tensor k = CudaTensors.upload(dev, p.k());
+             Tensor v = CudaTensors.upload(dev, p.v())) {
+            AttentionResult onDevice = Attention.forwardWithLse(q, k, v, pattern, o);
+            assertEquals(Ran.DEVICE_ESTIMATED, onDevice.dispatch().get(0).ran(), onDevice.dispatch().get(0).toString());
+            try (Tensor out = CudaTensors.allocate(dev, o.run().outputTypeFor(dtype), Layout.BHSD, 1, 4, 777, 128);
+                 Tensor lse = CudaTensors.allocate(dev, DType.F32, Layout.BHSD, 1, 4, 777, 1)) {
+                BACKEND.forward(pattern.plan(ctx, p.q(), p.k()), q, k, v, out, lse, o.run());
+                assertTrue(java.util.Arrays.equals(bits(out), bits(onDevice.output())), which + ": outputs differ");
+                assertTrue(java.util.Arrays.equals(bits(lse), bits(onDevice.lse())), which + ": LSEs differ");
             } finally {
                 onDevice.output().close();
                 onDevice.lse().close();

@@ -6,8 +6,6 @@ import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TokenSetEncoder;
 import dev.sparsa.patterns.support.TopSelect;
-import dev.sparsa.patterns.support.ScoringProvider;
-import dev.sparsa.patterns.support.ScoringSupport;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
@@ -19,13 +17,23 @@ import dev.sparsa.tensor.Tensor;
  * keys visible to the tile's last row that are not forced for every row of the tile; each row then
  * admits the shared keys it may see plus its own {@link ForcedKeys}. Two scorings:
  * <ul>
- *   <li>{@link Scoring#POOLED_QUERY}: the softmax of the tile's mean query against every visible key
+ *   <li>{@link Scoring#POOLED_QUERY}: the score of the tile's mean query against every visible key
  *       (Quest/InfLLM-style block representative). O(N²·headDim / tileRows): a block-level estimator;
  *   <li>{@link Scoring#EXACT_MASS}: the attention mass each key receives, summed over the tile's rows
  *       (each row's exact softmax). It needs every score: <b>as costly as dense attention</b>; the
  *       reference for the pooled scoring.
  * </ul>
  * Ties go to the lower key. Memory O(N) scratch plus O(tiles · k).
+ *
+ * <p><b>Canonical arithmetic of the pooled scoring</b> (a device reproduces it bit for bit, ties
+ * included; {@code CudaTopKEstimatedPlan} does): a tile's mean query channel is {@code 0f} plus the
+ * tile's rows in ascending order, one f32 add each, then one f32 division by the tile's row count (a
+ * shorter last tile divides by its own count); a key's score is one chain of f32 fused multiply-adds
+ * over the channels in ascending order from {@code 0f}, as {@link Vectors#dot}; keys are ranked by
+ * that raw score ({@code -0} equal to {@code +0}, NaN never chosen), ties to the lower key. The softmax
+ * of the scaled scores is monotone in the raw score, so this is the softmax ranking without the
+ * rounding of probabilities to float (which merged near-ties and underflowed to ties far below the
+ * maximum; the raw score keeps them apart and never needs an exponential).
  *
  * <p>Throws {@link IllegalArgumentException} if {@code k < 0}, or {@code k == 0} with nothing forced
  */
@@ -41,6 +49,21 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         this.forced = Checks.notNull("forced", forced);
         this.scoring = Checks.notNull("scoring", scoring);
         this.k = PerRowSelection.checkK(k, forced);
+    }
+
+    /** The keys selected per query tile (besides the forced ones). */
+    public int k() {
+        return k;
+    }
+
+    /** The keys every row admits besides the selection: sinks and a causal window. */
+    public ForcedKeys forced() {
+        return forced;
+    }
+
+    /** How keys are scored for a query tile. */
+    public Scoring scoring() {
+        return scoring;
     }
 
     @Override
@@ -134,8 +157,6 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
         int[][] out = new int[tiles][];
         double scale = 1.0 / Math.sqrt(d);
         int stride = KeyPanels.paddedLength(nk);
-        float[] score = new float[Math.max(1, nk)];
-        double[] buf = new double[Math.max(1, nk)];
         if (scoring == Scoring.POOLED_QUERY) {
             // tiles scored in groups, so each key panel is read from memory once per group
             int group = Math.max(1, Math.min(POOL_GROUP, tiles));
@@ -158,10 +179,12 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
                         out[t] = new int[0];
                         continue;
                     }
-                    out[t] = pooledTop(ctx, t, dots, (t - t0) * stride, n, scale, panels, means, score, buf);
+                    out[t] = pooledTop(ctx, t, dots, (t - t0) * stride, n);
                 }
             }
         } else {
+            float[] score = new float[Math.max(1, nk)];
+            double[] buf = new double[Math.max(1, nk)];
             float[] dots = buffer(scratch, (long) rows * stride);
             for (int t = 0; t < tiles; t++) {
                 int n = visibleCount(ctx, t);
@@ -210,60 +233,13 @@ public final class TopKPerQueryBlock extends DataDependentPattern implements dev
     }
 
     /**
-     * The pooled selection of one tile: the top {@code k} candidates by {@code (float) softmax}.
-     * The softmax is monotone in the raw score, so the top {@code k} by score is the answer unless
-     * rounding the probabilities to float could merge the k-th and the (k+1)-th: when their scaled
-     * scores differ by at least 1e-6 and the k-th probability is far above float's subnormal range,
-     * the float probabilities differ too (a ratio of 1 + 1e-6 exceeds float's half-ulp 6e-8 many times
-     * over), and no exponential is computed. (Equal raw scores at the boundary are not enough: a
-     * larger score may round to the same probability and lose its tie by index.) Otherwise the softmax is computed exactly as the
-     * definition says. Either way the selection is bitwise the definition's.
+     * The pooled selection of one tile: the top {@code k} candidates by raw score (the group buffer's
+     * {@code dots[at, at + n)}, marked in place), ties to the lower key, NaN never.
      */
-    private int[] pooledTop(PlanContext ctx, int t, float[] dots, int at, int n, double scale, KeyPanels panels,
-                            float[] means, float[] score, double[] buf) {
-        // the tile's scores are read and marked in place, in the group's buffer (no copy per tile)
-        float max = maxIfFinite(dots, at, n);
-        if (max == max) {
-            // the forced keys (sinks and the tile's window) are no candidates: NaN is never selected,
-            // so the selection below needs no per-key filter
-            excludeForced(ctx, t, n, dots, at);
-            int[] top = TopSelect.top(dots, at, n, k, null);
-            if (top.length < k) {
-                return top; // every candidate
-            }
-            float kth = Float.POSITIVE_INFINITY;
-            for (int key : top) {
-                kth = Math.min(kth, dots[at + key]);
-            }
-            // the best candidate left out: the selected ones become NaN too, and a NaN-skipping
-            // maximum finds it
-            for (int key : top) {
-                dots[at + key] = Float.NaN;
-            }
-            float next = Vectors.maxSkippingNaN(dots, at, n);
-            double gap = scale * kth - scale * next;
-            double logP = scale * kth - scale * max - Math.log(n); // a lower bound of log p(k-th)
-            if (next == Float.NEGATIVE_INFINITY || (gap >= 1e-6 && logP >= -60)) {
-                return top;
-            }
-        }
-        // a near-tie at the boundary (or a score that is not finite): the softmax as the definition
-        // says, on the tile's scores computed afresh (bitwise the same; the buffer's row was marked)
-        float[] fresh = new float[KeyPanels.paddedLength(n)];
-        panels.dots(means, t, n, fresh);
-        java.util.Arrays.fill(score, 0, n, 0f);
-        softmaxInto(fresh, 0, n, scale, buf, score);
-        excludeForced(ctx, t, n, score, 0);
-        return TopSelect.top(score, n, k, null);
-    }
-
-    private static final ScoringSupport SCANS = ScoringProvider.get();
-
-    /**
-     * The maximum of {@code dots[at, at + n)}, or NaN if one is not finite (NaN or ±∞), in one pass.
-     */
-    private static float maxIfFinite(float[] dots, int at, int n) {
-        return SCANS.maxIfFinite(dots, at, n);
+    private int[] pooledTop(PlanContext ctx, int t, float[] dots, int at, int n) {
+        // the forced keys (sinks and the tile's window) are no candidates: NaN is never selected
+        excludeForced(ctx, t, n, dots, at);
+        return TopSelect.top(dots, at, n, k, null);
     }
 
     /**

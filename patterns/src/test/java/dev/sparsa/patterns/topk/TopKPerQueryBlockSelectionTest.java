@@ -13,9 +13,9 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The fast selection (grouped vector scoring, no exponentials when the boundary is clear) equals,
- * tile for tile, the plain definition: float softmax of scalar dot products, then top-k with ties to
- * the lower key. Inputs include coarse integer data full of exact ties and near-ties.
+ * The fast selection (grouped vector scoring) equals, tile for tile, the plain definition: pooled,
+ * the scalar dot products of the tile's mean query; exact mass, the sum of the rows' float softmax;
+ * then top-k with ties to the lower key. Inputs include coarse integer data full of exact ties and near-ties.
  */
 class TopKPerQueryBlockSelectionTest {
 
@@ -86,7 +86,9 @@ class TopKPerQueryBlockSelectionTest {
                 for (int x = 0; x < d; x++) {
                     mean[x] /= (r1 - r0);
                 }
-                softmax(mean, 0, kr, d, n, scale, score);
+                for (int key = 0; key < n; key++) {
+                    score[key] = Vectors.dot(mean, 0, kr, key, d); // the raw score ranks
+                }
             } else {
                 for (int r = r0; r < r1; r++) {
                     long lr = Plans.lastVisibleKey(ctx, r);

@@ -1,0 +1,461 @@
+// Sparsa: TopKPerQueryBlock (pooled scoring) estimated on the device, written straight into a device plan.
+//
+// Three kernels queued on one stream before the attention kernel, nothing copied back:
+//   sparsa_tk_mean    each query tile's mean query, f32;
+//   sparsa_tk_select  per (tile, slice): the scores of the keys the tile's last row may see, the forced keys
+//                     (sinks, the window every row of the tile has) set aside, the k best (ties to the lower
+//                     key, NaN never) by a radix select on order keys in shared memory, as an ascending list;
+//   sparsa_tk_emit    per slice: the layout SharedKeySetLayout builds from those lists (blocks of the band
+//                     and the sinks under the predicate, the block of a selected key the predicate does not
+//                     admit written key by key, the other selected keys unconditional), as the CSR arrays
+//                     of the plan's layout (sparsa_plan.cuh), offsets by a prefix sum over the tiles.
+//
+// The canonical arithmetic, shared bit for bit with the Java twin (TopKPerQueryBlock's Javadoc): a mean
+// channel is 0 plus the tile's rows in ascending order, one f32 add each, divided by the tile's row count
+// (correctly rounded f32 division); a score is one chain of f32 fused multiply-adds over the channels in
+// ascending order from 0. Explicit __fadd_rn/__fmaf_rn/__fdiv_rn: the compiler may not contract or reorder
+// them. The ranking reads -0 as +0 (TopSelect.pack).
+//
+// The kernels have no template arguments: each is defined in full here (SPARSA_KERNEL_ONE rows of
+// sparsa_kernels.def). Uses estLoad of sparsa_estimate.cuh.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include "sparsa_estimate.cuh"
+#include "sparsa_plan.cuh"
+
+namespace sparsa {
+
+// Threads of the selection (one key each per pass) and the channels of a key loaded together.
+constexpr int TK_THREADS = 512;
+constexpr int TK_PIECE = 64;
+
+// Element u of a 16-byte word of T, as f32.
+template <typename T> __device__ __forceinline__ float tkElement(const uint4& w, int u);
+template <> __device__ __forceinline__ float tkElement<float>(const uint4& w, int u) {
+    const unsigned x = u == 0 ? w.x : u == 1 ? w.y : u == 2 ? w.z : w.w;
+    return __uint_as_float(x);
+}
+template <> __device__ __forceinline__ float tkElement<__nv_bfloat16>(const uint4& w, int u) {
+    const unsigned x = (u >> 1) == 0 ? w.x : (u >> 1) == 1 ? w.y : (u >> 1) == 2 ? w.z : w.w;
+    return __uint_as_float((u & 1) == 0 ? x << 16 : x & 0xFFFF0000u);
+}
+template <> __device__ __forceinline__ float tkElement<__half>(const uint4& w, int u) {
+    const unsigned x = (u >> 1) == 0 ? w.x : (u >> 1) == 1 ? w.y : (u >> 1) == 2 ? w.z : w.w;
+    return __half2float(__ushort_as_half((unsigned short)((u & 1) == 0 ? x & 0xFFFFu : x >> 16)));
+}
+
+// Key key's score: one f32 fma chain over the channels in ascending order from 0. Rows read 16 bytes at a
+// time, TK_PIECE channels in flight, when vec (rows and channels 16-byte aligned); else element by element.
+template <typename T>
+__device__ __forceinline__ float tkScore(const float* qs, const void* kx, long long at, int dim, bool vec) {
+    float s = 0.0f;
+    if (vec) {
+        constexpr int VEC = 16 / (int)sizeof(T);
+        const T* row = static_cast<const T*>(kx) + at;
+        for (int c0 = 0; c0 < dim; c0 += TK_PIECE) {
+            const int w = min(TK_PIECE, dim - c0);
+            uint4 buf[TK_PIECE / VEC];
+#pragma unroll
+            for (int j = 0; j < TK_PIECE / VEC; j++) {
+                if (j * VEC < w) buf[j] = *reinterpret_cast<const uint4*>(row + c0 + j * VEC);
+            }
+#pragma unroll
+            for (int j = 0; j < TK_PIECE / VEC; j++) {
+                if (j * VEC < w) {
+#pragma unroll
+                    for (int u = 0; u < VEC; u++) s = __fmaf_rn(qs[c0 + j * VEC + u], tkElement<T>(buf[j], u), s);
+                }
+            }
+        }
+    } else {
+        for (int c = 0; c < dim; c++) s = __fmaf_rn(qs[c], estLoad<T>(kx, at + c), s);
+    }
+    return s;
+}
+
+template <typename T>
+__device__ __forceinline__ void tkMean(const void* x, long long sb, long long sh, long long ss, int heads, int nq,
+                                       int dim, int rows, int tiles, float* out) {
+    int t = blockIdx.x;
+    int h = blockIdx.y;
+    int b = blockIdx.z;
+    long long slice = (long long)b * heads + h;
+    long long r0 = (long long)t * rows;
+    long long r1 = min((long long)nq, r0 + rows);
+    long long base = (long long)b * sb + (long long)h * sh;
+    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+        float s = 0.0f;
+#pragma unroll 8
+        for (long long r = r0; r < r1; r++) {
+            s = __fadd_rn(s, estLoad<T>(x, base + r * ss + c));
+        }
+        out[(slice * tiles + t) * dim + c] = __fdiv_rn(s, (float)(r1 - r0));
+    }
+}
+
+// The order key of a score: smaller is better; NaN (and the forced keys) 0xFFFFFFFF, above every score.
+__device__ __forceinline__ unsigned tkOrder(float v) {
+    if (v != v) return 0xFFFFFFFFu;
+    v = v == 0.0f ? 0.0f : v;
+    int bits = __float_as_int(v);
+    bits ^= (bits >> 31) & 0x7FFFFFFF;
+    return ~((unsigned)bits ^ 0x80000000u);
+}
+
+// Block-wide exclusive scan of two ints per thread (any block size up to 1024); a and b become the sums of
+// the threads before this one.
+__device__ __forceinline__ void tkScan2(int& a, int& b, int* sa, int* sb) {
+    int tid = threadIdx.x;
+    sa[tid] = a;
+    sb[tid] = b;
+    __syncthreads();
+    for (int d = 1; d < blockDim.x; d <<= 1) {
+        int x = tid >= d ? sa[tid - d] : 0;
+        int y = tid >= d ? sb[tid - d] : 0;
+        __syncthreads();
+        sa[tid] += x;
+        sb[tid] += y;
+        __syncthreads();
+    }
+    a = sa[tid] - a;
+    b = sb[tid] - b;
+    __syncthreads();
+}
+
+// BlockClass of ElementPredicate.classify for the predicate causal ∧ band [bandLo, bandHi] ∨ sinks:
+// 0 EMPTY, 1 PARTIAL, 2 FULL.
+__host__ __device__ __forceinline__ int tkClassify(long long qLo, long long qHi, long long kLo, long long kHi, int causal,
+                                          int bandLo, int bandHi, int sinks) {
+    long long dMin = qLo - kHi;
+    long long dMax = qHi - kLo;
+    int causalClass = !causal ? 2 : dMin >= 0 ? 2 : dMax < 0 ? 0 : 1;
+    if (causalClass == 0) return 0;
+    int rest = dMax < bandLo || dMin > bandHi ? 0 : dMin >= bandLo && dMax <= bandHi ? 2 : 1;
+    if (sinks > 0) {
+        int s = kHi < sinks ? 2 : kLo >= sinks ? 0 : 1;
+        rest = max(rest, s);  // or: FULL if either, EMPTY if both
+    }
+    return min(causalClass, rest);  // and: EMPTY if either, FULL if both
+}
+
+// The layout of tile t of a slice from its selection (ascending keys[0, n)), as SharedKeySetLayout.build
+// writes it for window w >= the tile's rows: full and partial blocks (the predicate's non-empty sink and
+// band blocks without a selected key the predicate misses), gathered keys (such blocks key by key), the
+// other selected keys unconditional. With the pointers set, stores the lists ascending; returns the counts
+// (full, partial, gathered, unconditional).
+__host__ __device__ int4 tkTileLists(const int* keys, int n, int t, int rows, int bc, int nq, int nk, int queryOffset,
+                            int causal, int bandLo, int bandHi, int sinks, int window, int* full, int* part,
+                            int* gath, int* unc) {
+    long long r0 = (long long)t * rows;
+    long long cnt = min((long long)rows, (long long)nq - r0);
+    long long pLo = r0 + queryOffset;
+    long long pHi = pLo + cnt - 1;
+    long long lo = max(0ll, pLo - window + 1);
+    long long hi = min((long long)nk - 1, pHi);
+    int bLo = hi < lo ? 1 : (int)(lo / bc);
+    int bHi = hi < lo ? 0 : (int)(hi / bc);
+    int sinkBlocks = sinks == 0 || nk == 0 ? 0 : (min(sinks, nk) - 1) / bc + 1;
+    int second = max(sinkBlocks, bLo);
+    // the candidate blocks: [0, sinkBlocks) then [second, bHi], at most 64 (the host checks); bit i of the
+    // masks is candidate i
+    int nSink = sinkBlocks;
+    int nBand = bHi >= second ? bHi - second + 1 : 0;
+    unsigned long long vis = 0ull, edge = 0ull, isFull = 0ull;
+    for (int i = 0; i < nSink + nBand; i++) {
+        int blk = i < nSink ? i : second + (i - nSink);
+        long long k0 = (long long)blk * bc;
+        long long k1 = min((long long)nk, k0 + bc) - 1;
+        int c = tkClassify(pLo, pHi, k0, k1, causal, bandLo, bandHi, sinks);
+        if (c != 0) vis |= 1ull << i;
+        if (c == 2) isFull |= 1ull << i;
+    }
+    // the candidate index of block blk, or -1
+    auto cand = [&](int blk) -> int {
+        if (blk < nSink) return blk;
+        if (blk >= second && blk <= bHi) return nSink + blk - second;
+        return -1;
+    };
+    for (int r = 0; r < n; r++) {
+        int key = keys[r];
+        int i = cand(key / bc);
+        if (i >= 0 && (vis >> i & 1ull) && key >= sinks && (key <= pHi - window || (!causal && key > pLo))) {
+            edge |= 1ull << i;
+        }
+    }
+    int nf = 0, np = 0, ng = 0, nu = 0;
+    for (int i = 0; i < nSink + nBand; i++) {
+        if ((vis >> i & 1ull) && !(edge >> i & 1ull)) {
+            int blk = i < nSink ? i : second + (i - nSink);
+            if (isFull >> i & 1ull) {
+                if (full) full[nf] = blk;
+                nf++;
+            } else {
+                if (part) part[np] = blk;
+                np++;
+            }
+        }
+    }
+    // gathered keys: the edge blocks key by key, ascending
+    int sel = 0;
+    for (int i = 0; i < nSink + nBand; i++) {
+        if (!(edge >> i & 1ull)) continue;
+        int blk = i < nSink ? i : second + (i - nSink);
+        int k0 = blk * bc;
+        int k1 = min(nk, k0 + bc);
+        while (sel < n && keys[sel] < k0) sel++;
+        for (int key = k0; key < k1; key++) {
+            bool selected = sel < n && keys[sel] == key;
+            if (selected) sel++;
+            bool g;
+            if (key < sinks) {
+                g = true;
+            } else if (selected) {
+                g = causal && key > pLo;  // else unconditional (below)
+            } else {
+                g = key <= pHi && (long long)key + window - 1 >= pLo;
+            }
+            if (g) {
+                if (gath) gath[ng] = key;
+                ng++;
+            }
+        }
+    }
+    // unconditional keys: the selected ones outside the non-edge visited blocks, but the edge blocks' gathered
+    for (int r = 0; r < n; r++) {
+        int key = keys[r];
+        int i = cand(key / bc);
+        bool inVisited = i >= 0 && (vis >> i & 1ull);
+        bool u = !inVisited || ((edge >> i & 1ull) && !(causal && key > pLo));
+        if (u) {
+            if (unc) unc[nu] = key;
+            nu++;
+        }
+    }
+    return make_int4(nf, np, ng, nu);
+}
+
+}  // namespace sparsa
+
+// Grid (tiles, heads, batch), any block size. kind: OUT_F32/OUT_F16/OUT_BF16 (Q's dtype); strides in
+// elements. out: [slice][tile][dim].
+extern "C" __global__ void __launch_bounds__(256) sparsa_tk_mean(const void* q, int kind, long long sb, long long sh,
+                                                                 long long ss, int heads, int nq, int dim, int rows,
+                                                                 int tiles, float* out) {
+    using namespace sparsa;
+    if (kind == OUT_BF16) {
+        tkMean<__nv_bfloat16>(q, sb, sh, ss, heads, nq, dim, rows, tiles, out);
+    } else if (kind == OUT_F16) {
+        tkMean<__half>(q, sb, sh, ss, heads, nq, dim, rows, tiles, out);
+    } else {
+        tkMean<float>(q, sb, sh, ss, heads, nq, dim, rows, tiles, out);
+    }
+}
+
+namespace sparsa {
+
+template <typename T>
+__device__ __forceinline__ void tkSelect(const float* means, const void* kx, long long ksb, long long ksh,
+                                         long long kss, int qHeads, int group, int tiles, int dim, int rows, int nq,
+                                         int nk, int causal, int queryOffset, int sinks, int window, int k, int* sel,
+                                         int* selCount) {
+    extern __shared__ __align__(16) unsigned char tkSmem[];
+    __shared__ unsigned hist[256];
+    __shared__ unsigned sPrefix;
+    __shared__ int sK;
+    __shared__ int scanA[TK_THREADS], scanB[TK_THREADS];
+    const int t = blockIdx.x;
+    const int slice = blockIdx.y;
+    const int b = slice / qHeads;
+    const int h = slice % qHeads;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    float* qs = reinterpret_cast<float*>(tkSmem);
+    unsigned* order = reinterpret_cast<unsigned*>(qs + ((dim + 3) / 4) * 4);
+    // Plans.lastVisibleKey of the tile's last row: the candidates are [0, n)
+    long long r0 = (long long)t * rows;
+    long long r1 = min((long long)nq, r0 + rows);
+    long long lastKey = causal ? min((long long)nk - 1, r1 - 1 + queryOffset) : (long long)nk - 1;
+    const int n = lastKey < 0 ? 0 : (int)(lastKey + 1);
+    int* out = sel + ((long long)slice * tiles + t) * k;
+    if (n == 0 || k == 0) {
+        if (tid == 0) selCount[(long long)slice * tiles + t] = 0;
+        return;
+    }
+    for (int c = tid; c < dim; c += nt) {
+        qs[c] = means[((long long)slice * tiles + t) * dim + c];
+    }
+    __syncthreads();
+    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
+    constexpr int VEC = 16 / (int)sizeof(T);
+    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
+                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    // the forced keys of every row: sinks, and [pHi - window + 1, pLo]
+    const long long pLo = r0 + queryOffset;
+    const long long pHi = r1 - 1 + queryOffset;
+    const long long fLo = max(0ll, pHi - window + 1);
+    const long long fHi = min((long long)n - 1, pLo);
+    for (int key = tid; key < n; key += nt) {
+        bool forced = key < sinks || (key >= fLo && key <= fHi);
+        order[key] = forced ? 0xFFFFFFFFu : tkOrder(tkScore<T>(qs, kx, kbase + (long long)key * kss, dim, vec));
+    }
+    __syncthreads();
+    // the threshold thr: keys below it all kept, kEq with key thr (the lowest first); thr = 0xFFFFFFFF, kEq = 0
+    // when at most k candidates rank (then every ranked one is kept)
+    int valid = 0;
+    for (int i = tid; i < n; i += nt) valid += order[i] != 0xFFFFFFFFu;
+    int dummy = 0;
+    int before = valid;
+    tkScan2(before, dummy, scanA, scanB);
+    if (tid == nt - 1) sK = before + valid;
+    __syncthreads();
+    const int ranked = sK;
+    __syncthreads();
+    unsigned thr = 0xFFFFFFFFu;
+    int kEq = 0;
+    if (ranked > k) {
+        // radix select of the k-th smallest order key: 8-bit digits from the top
+        unsigned prefix = 0u, mask = 0u;
+        int want = k;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            for (int i = tid; i < 256; i += nt) hist[i] = 0u;
+            __syncthreads();
+            // the lanes of a warp that fall in one bin add once (scores of a tile share their high bits)
+            const int lane = tid & 31;
+            for (int base = tid - lane; base < n; base += nt) {
+                const int i = base + lane;
+                const unsigned u = i < n ? order[i] : 0u;
+                const unsigned bin = i < n && (u & mask) == prefix ? (u >> shift) & 255u : 256u;
+                const unsigned peers = __match_any_sync(0xFFFFFFFFu, bin);
+                if (bin < 256u && lane == __ffs(peers) - 1) atomicAdd(&hist[bin], (unsigned)__popc(peers));
+            }
+            __syncthreads();
+            if (tid == 0) {
+                unsigned run = 0u;
+                for (int d = 0; d < 256; d++) {
+                    if (run + hist[d] >= (unsigned)want) {
+                        sPrefix = prefix | ((unsigned)d << shift);
+                        sK = want - (int)run;
+                        break;
+                    }
+                    run += hist[d];
+                }
+            }
+            __syncthreads();
+            prefix = sPrefix;
+            want = sK;
+            mask |= 255u << shift;
+            __syncthreads();
+        }
+        thr = prefix;
+        kEq = want;
+    }
+    // compaction in key order: thread tid takes keys [lo, hi); a key's place is the kept keys before it
+    const int per = (n + nt - 1) / nt;
+    const int lo = min(n, tid * per);
+    const int hi = min(n, lo + per);
+    int less = 0, eq = 0;
+    for (int i = lo; i < hi; i++) {
+        unsigned u = order[i];
+        less += u < thr;
+        eq += u == thr && kEq > 0;
+    }
+    int exLess = less, exEq = eq;
+    tkScan2(exLess, exEq, scanA, scanB);
+    for (int i = lo; i < hi; i++) {
+        unsigned u = order[i];
+        if (u < thr) {
+            out[exLess + min(exEq, kEq)] = i;
+            exLess++;
+        } else if (u == thr && kEq > 0) {
+            if (exEq < kEq) out[exLess + exEq] = i;
+            exEq++;
+        }
+    }
+    if (tid == 0) selCount[(long long)slice * tiles + t] = ranked > k ? k : ranked;
+}
+
+}  // namespace sparsa
+
+// Grid (tiles, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded up
+// to 4), then one order key per key of the tile's candidates (at most nk).
+// means: [slice][tile][dim]; K by element strides (kind: its dtype). Writes sel[(slice * tiles + t) * k + r]
+// ascending and selCount.
+extern "C" __global__ void __launch_bounds__(512) sparsa_tk_select(const float* means, const void* kx, int kind,
+                                                                   long long ksb, long long ksh, long long kss,
+                                                                   int qHeads, int group, int tiles, int dim, int rows,
+                                                                   int nq, int nk, int causal, int queryOffset,
+                                                                   int sinks, int window, int k, int* sel,
+                                                                   int* selCount) {
+    using namespace sparsa;
+    if (kind == OUT_BF16) {
+        tkSelect<__nv_bfloat16>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset,
+                                sinks, window, k, sel, selCount);
+    } else if (kind == OUT_F16) {
+        tkSelect<__half>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset, sinks,
+                         window, k, sel, selCount);
+    } else {
+        tkSelect<float>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset, sinks,
+                        window, k, sel, selCount);
+    }
+}
+
+// Grid (slices), 512 threads. Slice s's arrays start at ints[base + s * sliceStride]: full offsets, partial
+// offsets, gather offsets, unconditional offsets (tiles + 1 each), then full blocks (tiles * capB), partial
+// blocks (tiles * capB), gathered keys (tiles * capG), unconditional keys (tiles * k). The predicate is the
+// layout's (causal ∧ band [bandLo, bandHi] ∨ sinks).
+extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit(const int* sel, const int* selCount, int k, int tiles,
+                                                                 int rows, int bc, int nq, int nk, int queryOffset,
+                                                                 int causal, int bandLo, int bandHi, int sinks,
+                                                                 int window, int capB, int capG, int* ints,
+                                                                 long long base, long long sliceStride) {
+    using namespace sparsa;
+    __shared__ int sA[512], sB[512], sC[512], sD[512];
+    int s = blockIdx.x;
+    int tid = threadIdx.x;
+    int nt = blockDim.x;
+    int per = (tiles + nt - 1) / nt;
+    int t0 = min(tiles, tid * per);
+    int t1 = min(tiles, t0 + per);
+    int* fullOff = ints + base + (long long)s * sliceStride;
+    int* partOff = fullOff + tiles + 1;
+    int* gathOff = partOff + tiles + 1;
+    int* uncOff = gathOff + tiles + 1;
+    int* fullBlk = uncOff + tiles + 1;
+    int* partBlk = fullBlk + (long long)tiles * capB;
+    int* gathKey = partBlk + (long long)tiles * capB;
+    int* uncKey = gathKey + (long long)tiles * capG;
+    const int* selS = sel + (long long)s * tiles * k;
+    const int* cntS = selCount + (long long)s * tiles;
+    int4 mine = make_int4(0, 0, 0, 0);
+    for (int t = t0; t < t1; t++) {
+        int4 c = tkTileLists(selS + (long long)t * k, cntS[t], t, rows, bc, nq, nk, queryOffset, causal, bandLo, bandHi,
+                             sinks, window, nullptr, nullptr, nullptr, nullptr);
+        mine.x += c.x;
+        mine.y += c.y;
+        mine.z += c.z;
+        mine.w += c.w;
+    }
+    int4 at = mine;
+    sparsa::tkScan2(at.x, at.y, sA, sB);
+    sparsa::tkScan2(at.z, at.w, sC, sD);
+    if (tid == 0) {
+        fullOff[0] = 0;
+        partOff[0] = 0;
+        gathOff[0] = 0;
+        uncOff[0] = 0;
+    }
+    for (int t = t0; t < t1; t++) {
+        int4 c = tkTileLists(selS + (long long)t * k, cntS[t], t, rows, bc, nq, nk, queryOffset, causal, bandLo, bandHi,
+                             sinks, window, fullBlk + at.x, partBlk + at.y, gathKey + at.z, uncKey + at.w);
+        at.x += c.x;
+        at.y += c.y;
+        at.z += c.z;
+        at.w += c.w;
+        fullOff[t + 1] = at.x;
+        partOff[t + 1] = at.y;
+        gathOff[t + 1] = at.z;
+        uncOff[t + 1] = at.w;
+    }
+}

@@ -1,0 +1,165 @@
+package dev.sparsa.cuda;
+
+import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.patterns.topk.ForcedKeys;
+import dev.sparsa.patterns.topk.TopKPerQueryBlock;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.TileGeometry;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+/**
+ * {@link TopKPerQueryBlock} (pooled scoring) with its selection estimated on the device ({@link
+ * CudaTopKEstimatedPlan}) against the attention kernel alone on the same plan: bf16, causal, B=1,
+ * H=32, D=128, per sequence length (default 32768), k = 2048 keys per query tile besides 64 sinks and
+ * a window of 1024. For each: {@code kernel} (the host-planned plan, prepared once, CUDA events around
+ * each launch, median) and {@code estimate + kernel} (mean queries, scores and top-k, the layout's
+ * lists and the kernel queued on one stream, events, median); the two are run alternately, and the
+ * outputs compared bit for bit. With {@code --host}, also the host path: Q and K copied back, {@code
+ * plan} on the host, prepared, run.
+ *
+ * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaTopKEstimateBench [--n 32768] [--heads 32] [--k 2048]
+ * [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host]}. Not API.
+ */
+final class CudaTopKEstimateBench {
+    private CudaTopKEstimateBench() {
+    }
+
+    public static void main(String[] args) {
+        int[] ns = {32768};
+        int h = 32;
+        int topK = 2048;
+        int sinks = 64;
+        int window = 1024;
+        int geometry = 0;
+        int iters = 20;
+        boolean host = false;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--n" -> ns = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--heads" -> h = Integer.parseInt(args[++i]);
+                case "--k" -> topK = Integer.parseInt(args[++i]);
+                case "--sinks" -> sinks = Integer.parseInt(args[++i]);
+                case "--window" -> window = Integer.parseInt(args[++i]);
+                case "--geometry" -> geometry = Integer.parseInt(args[++i]);
+                case "--iters" -> iters = Integer.parseInt(args[++i]);
+                case "--host" -> host = true;
+                default -> {
+                    System.err.println("unknown argument " + args[i] + "; usage: CudaTopKEstimateBench [--n 32768] [--heads 32] "
+                            + "[--k 2048] [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host]");
+                    System.exit(2);
+                }
+            }
+        }
+        CudaBackend backend = new CudaBackend();
+        if (!backend.availability().available()) {
+            System.err.println("cuda backend unavailable: " + backend.availability().reason());
+            System.exit(2);
+        }
+        CudaDevice dev = backend.device();
+        Device where = Device.cuda(dev.ordinal());
+        int d = 128;
+        System.err.println("device: " + dev);
+        for (int n : ns) {
+            AttentionShape s = AttentionShape.of(1, h, n, n, d);
+            TileGeometry g = geometry == 0 ? backend.proposedGeometry(s, DType.BF16) : new TileGeometry(geometry, geometry);
+            Options o = Options.causalMask().withGeometry(g);
+            PlanContext ctx = PlanContext.of(s, o);
+            TopKPerQueryBlock pattern = new TopKPerQueryBlock(topK, new ForcedKeys(sinks, window),
+                    TopKPerQueryBlock.Scoring.POOLED_QUERY);
+            String why = CudaTopKEstimatedPlan.refusal(pattern, ctx);
+            if (why != null) {
+                System.out.println("n " + n + ": not estimated on the device: " + why);
+                continue;
+            }
+            Tensor q = random(s, s.qHeads(), 11);
+            Tensor k = random(s, s.kvHeads(), 12);
+            Tensor v = random(s, s.kvHeads(), 13);
+            long t0 = System.nanoTime();
+            SparsePlan plan = pattern.plan(ctx, q, k);
+            double hostPlanMs = (System.nanoTime() - t0) / 1e6;
+            try (Tensor dq = CudaTensors.upload(dev, q); Tensor dk = CudaTensors.upload(dev, k);
+                 Tensor dv = CudaTensors.upload(dev, v);
+                 Tensor outA = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
+                 Tensor outB = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
+                 CudaStream stream = new CudaStream(dev);
+                 PreparedPlan prepared = backend.prepare(plan, where);
+                 CudaTopKEstimatedPlan est = backend.prepareEstimated(pattern, ctx, where);
+                 CudaEvents ev = new CudaEvents(dev)) {
+                for (int i = 0; i < 3; i++) {
+                    backend.forwardAsync(prepared, dq, dk, dv, outA, null, o.run(), stream);
+                    backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
+                }
+                stream.synchronize();
+                String kernelName = backend.kernelFor(s, DType.BF16, g).name();
+                double[] kernel = new double[iters];
+                double[] both = new double[iters];
+                for (int i = 0; i < iters; i++) {
+                    ev.start(stream);
+                    backend.forwardAsync(prepared, dq, dk, dv, outA, null, o.run(), stream);
+                    ev.stop(stream);
+                    kernel[i] = ev.millis();
+                    ev.start(stream);
+                    backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
+                    ev.stop(stream);
+                    both[i] = ev.millis();
+                }
+                stream.synchronize();
+                boolean same = Arrays.equals(outA.toHost().toFloatArray(), outB.toHost().toFloatArray());
+                double km = median(kernel);
+                double bm = median(both);
+                System.out.printf(Locale.ROOT, "n %d: bf16 B1 H%d D%d causal, %s, geometry %s, kernel %s, density %.3f%n",
+                        n, h, d, pattern.name(), g, kernelName, plan.density());
+                System.out.printf(Locale.ROOT, "  kernel alone (host plan)   %9.3f ms%n", km);
+                System.out.printf(Locale.ROOT, "  estimate + kernel          %9.3f ms  (%.3f x kernel)%n", bm, bm / km);
+                System.out.printf(Locale.ROOT, "  estimate's device memory   %9.1f MiB%n", est.deviceBytes() / 1048576.0);
+                System.out.printf(Locale.ROOT, "  outputs bit for bit equal: %s%n", same);
+                System.out.printf(Locale.ROOT, "  host plan (Java, this process, first call) %9.1f ms%n", hostPlanMs);
+                if (host) {
+                    double[] hp = new double[Math.max(1, iters / 4)];
+                    for (int i = 0; i < hp.length; i++) {
+                        long a = System.nanoTime();
+                        SparsePlan p = pattern.plan(ctx, dq.toHost(), dk.toHost());
+                        try (PreparedPlan pp = backend.prepare(p, where)) {
+                            backend.forward(pp, dq, dk, dv, outA, null, o.run());
+                        }
+                        hp[i] = (System.nanoTime() - a) / 1e6;
+                    }
+                    double hm = median(hp);
+                    System.out.printf(Locale.ROOT, "  host path (copy back, plan, prepare, run) %9.3f ms  (%.1f x kernel)%n",
+                            hm, hm / km);
+                }
+            }
+        }
+    }
+
+    private static double median(double[] a) {
+        double[] c = a.clone();
+        Arrays.sort(c);
+        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
+    }
+
+    private static Tensor random(AttentionShape s, int heads, long seed) {
+        Tensor t = Tensor.allocate(DType.BF16, Layout.BHSD, 1, heads, s.queryLength(), s.headDim());
+        MemorySegment seg = t.segment();
+        long perHead = (long) s.queryLength() * s.headDim();
+        IntStream.range(0, heads).parallel().forEach(hd -> {
+            SplittableRandom r = new SplittableRandom(seed * 1000 + hd);
+            for (long i = hd * perHead, end = i + perHead; i < end; i++) {
+                seg.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, DType.floatToBf16((float) (r.nextDouble() * 2 - 1)));
+            }
+        });
+        return t;
+    }
+}

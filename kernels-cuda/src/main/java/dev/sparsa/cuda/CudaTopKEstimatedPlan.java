@@ -1,0 +1,427 @@
+package dev.sparsa.cuda;
+
+import static dev.sparsa.cuda.DevicePlanFormat.*;
+
+import dev.sparsa.patterns.topk.ForcedKeys;
+import dev.sparsa.patterns.topk.TopKPerQueryBlock;
+import dev.sparsa.plan.ElementPredicate;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.tensor.Tensor;
+import java.lang.ref.Cleaner;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import jcuda.Pointer;
+
+/**
+ * A {@link TopKPerQueryBlock} plan with pooled scoring whose selection is estimated on the device: the
+ * skeleton of its device plan ({@link DevicePlan}: layout descriptions, tile rows, work lists, room
+ * for each tile's lists) is built on the host from the shape alone, and each call queues, on the
+ * call's stream and before the attention kernel, the kernels of {@code sparsa_topk_estimate.cuh}:
+ * each query tile's mean query, its scores against the keys the tile may see, the top {@code k} of
+ * the candidates (the forced keys set aside), and the layout {@code SharedKeySetLayout} builds from
+ * that selection (the band's and the sinks' blocks under the predicate, a block where a selected key
+ * lies outside the predicate written key by key, the other selected keys unconditional). Nothing is
+ * copied back and the host does not wait. The selection is bit for bit the one {@link
+ * TopKPerQueryBlock#select} makes (the canonical arithmetic of its Javadoc), and the device layout
+ * has the host plan's block and key lists, so attention over it gives the host-planned bits.
+ *
+ * <p>Made by {@link CudaBackend#prepareEstimated(TopKPerQueryBlock, PlanContext,
+ * dev.sparsa.tensor.Device)}, run by {@link CudaBackend#forward(CudaTopKEstimatedPlan, Tensor, Tensor,
+ * Tensor, Tensor, Tensor, dev.sparsa.spec.RunOptions)} and {@link
+ * CudaBackend#forwardAsync(CudaTopKEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
+ * dev.sparsa.spec.RunOptions, CudaStream)} on device tensors. Its device memory (the plan with room
+ * for {@code k} unconditional keys and the window's blocks per tile, the mean queries, the
+ * selections) is reused by every call, so calls with one plan must be ordered on one stream (or
+ * waited for in between). Closing it frees that memory; one collected unclosed is freed by a
+ * cleaner.
+ */
+public final class CudaTopKEstimatedPlan implements AutoCloseable {
+    private static final Cleaner CLEANER = Cleaner.create();
+    /** Threads of the selection kernel (one key each per pass). */
+    static final int SELECT_THREADS = 512;
+    /** The selection kernel's static shared memory (histogram and scan arrays of its three element types). */
+    static final int SELECT_STATIC_SHARED = 15392;
+    /** The selection keeps a tile's candidates' order keys in shared memory: at most this many keys. */
+    static final int MAX_KEYS = 53248;
+    /** The layout kernel tracks a tile's sink and band blocks in one 64-bit mask: at most this many. */
+    static final int MAX_WINDOW_BLOCKS = 64;
+
+    private final TopKPerQueryBlock pattern;
+    private final PlanContext ctx;
+    private final CudaRuntime runtime;
+    private final Resources res;
+    private final Cleaner.Cleanable cleanable;
+    private final int tiles;
+    private final int cap;
+    private final int capB;
+    private final int capG;
+    private final int header;
+    private final int sliceStride;
+    private final int selectShared;
+
+    /** The device memory, closed together (the cleaner's action holds this, never the plan). */
+    private record Resources(AutoCloseable... parts) implements Runnable {
+        @Override
+        public void run() {
+            for (AutoCloseable c : parts) {
+                if (c != null) {
+                    try {
+                        c.close();
+                    } catch (Exception ignored) {
+                        // device memory: nothing more to do
+                    }
+                }
+            }
+        }
+
+        DevicePlan plan() {
+            return (DevicePlan) parts[0];
+        }
+
+        DeviceBuffer buffer(int i) {
+            return (DeviceBuffer) parts[i];
+        }
+    }
+
+    /**
+     * Why the device estimate does not run this pattern in this context (the host plans it then), or
+     * null: the scoring must be {@link TopKPerQueryBlock.Scoring#POOLED_QUERY}, the window at least one
+     * tile of rows (shorter ones leave the host layout to the token-set encoder), a tile's sink and
+     * window blocks at most {@value #MAX_WINDOW_BLOCKS}, at most {@value #MAX_KEYS} keys, 65535
+     * (batch, head) slices, and neither sequence empty.
+     */
+    public static String refusal(TopKPerQueryBlock pattern, PlanContext ctx) {
+        if (pattern == null || ctx == null) {
+            return "pattern and context: must not be null";
+        }
+        if (pattern.scoring() != TopKPerQueryBlock.Scoring.POOLED_QUERY) {
+            return "scoring " + pattern.scoring() + ": the device estimate runs the pooled scoring only";
+        }
+        AttentionShape s = ctx.shape();
+        if (s.queryLength() == 0 || s.keyLength() == 0) {
+            return "an empty sequence: nothing to estimate";
+        }
+        int rows = ctx.geometry().tileRows();
+        ForcedKeys f = pattern.forced();
+        if (f.window() < rows) {
+            return "window " + f.window() + ": the device estimate needs at least one tile (" + rows + " rows)";
+        }
+        if (s.keyLength() > MAX_KEYS) {
+            return s.keyLength() + " keys: the device estimate takes at most " + MAX_KEYS;
+        }
+        if ((long) s.batch() * s.qHeads() > 65535) {
+            return s.batch() * (long) s.qHeads() + " slices: the device estimate takes at most 65535";
+        }
+        int most = windowBlocks(ctx, f);
+        if (most > MAX_WINDOW_BLOCKS) {
+            return most + " sink and window blocks in a tile: the device estimate takes at most " + MAX_WINDOW_BLOCKS;
+        }
+        return null;
+    }
+
+    /**
+     * The most sink and window blocks a tile has (the layout kernel's candidate blocks, as {@code
+     * SharedKeySetLayout} walks them): blocks {@code [0, sinkBlocks)} and the blocks of keys {@code
+     * [pLo − window + 1, pHi]} above them.
+     */
+    static int windowBlocks(PlanContext ctx, ForcedKeys f) {
+        int rows = ctx.geometry().tileRows();
+        int bc = ctx.geometry().blockCols();
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int sinkBlocks = f.sinks() == 0 || nk == 0 ? 0 : (Math.min(f.sinks(), nk) - 1) / bc + 1;
+        int most = 0;
+        for (int r0 = 0; r0 < nq; r0 += rows) {
+            long pLo = (long) r0 + ctx.queryOffset();
+            long pHi = pLo + Math.min(rows, nq - r0) - 1;
+            long lo = Math.max(0, pLo - f.window() + 1);
+            long hi = Math.min(nk - 1L, pHi);
+            long bLo = hi < lo ? 1 : lo / bc;
+            long bHi = hi < lo ? 0 : hi / bc;
+            long second = Math.max(sinkBlocks, bLo);
+            most = (int) Math.max(most, sinkBlocks + Math.max(0, bHi - second + 1));
+        }
+        return most;
+    }
+
+    /**
+     * Builds the skeleton on {@code rt}'s device, with work lists for CTAs of each of {@code rowsPerCta}.
+     * Throws {@link IllegalArgumentException} with the {@link #refusal} when there is one, or when the
+     * device's shared memory per block is too small for the shape's keys.
+     */
+    CudaTopKEstimatedPlan(TopKPerQueryBlock pattern, PlanContext ctx, CudaRuntime rt, int... rowsPerCta) {
+        String why = refusal(pattern, ctx);
+        if (why != null) {
+            throw new IllegalArgumentException(why);
+        }
+        this.pattern = pattern;
+        this.ctx = ctx;
+        this.runtime = rt;
+        CudaDevice dev = rt.device();
+        AttentionShape s = ctx.shape();
+        int nq = s.queryLength();
+        int nk = s.keyLength();
+        int rows = ctx.geometry().tileRows();
+        int bc = ctx.geometry().blockCols();
+        int slices = s.batch() * s.qHeads();
+        this.tiles = (nq + rows - 1) / rows;
+        this.cap = Math.min(pattern.k(), nk);
+        this.capB = Math.max(1, windowBlocks(ctx, pattern.forced()));
+        this.capG = capB * bc;
+        this.selectShared = selectShared(s.headDim(), nk);
+        if (selectShared + SELECT_STATIC_SHARED > dev.maxSharedPerBlockOptin()) {
+            throw new IllegalArgumentException(nk + " keys: the selection needs " + (selectShared + SELECT_STATIC_SHARED)
+                    + " bytes of shared memory, the device has " + dev.maxSharedPerBlockOptin());
+        }
+        // the int pool: layout descriptions, the shared row arrays, then each slice's lists
+        int rowStart = LI_STRIDE * slices;
+        int rowCount = rowStart + tiles;
+        int rowListOff = rowCount + tiles;
+        int zeros = rowListOff + tiles;
+        this.header = zeros + tiles + 1;
+        long stride = sliceInts(tiles, capB, capG, cap);
+        long total = header + stride * slices;
+        long zeroFloats = Math.max(1L, (long) tiles * Math.max(capG, cap));
+        if (total > Integer.MAX_VALUE || zeroFloats > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("shape " + s + ": the estimated plan's " + total + " ints exceed "
+                    + Integer.MAX_VALUE);
+        }
+        this.sliceStride = (int) stride;
+        int[] head = new int[header];
+        ForcedKeys f = pattern.forced();
+        ElementPredicate p = layoutPredicate(ctx, f);
+        for (int l = 0; l < slices; l++) {
+            int at = l * LI_STRIDE;
+            int mine = header + l * sliceStride;
+            head[at + LI_ROW_START] = rowStart;
+            head[at + LI_ROW_COUNT] = rowCount;
+            head[at + LI_ROW_LIST_OFFSET] = rowListOff;
+            head[at + LI_ROW_LIST] = zeros;
+            head[at + LI_FULL_OFFSETS] = mine;
+            head[at + LI_PARTIAL_OFFSETS] = mine + (tiles + 1);
+            head[at + LI_GATHER_OFFSETS] = mine + 2 * (tiles + 1);
+            head[at + LI_UNCOND_OFFSETS] = mine + 3 * (tiles + 1);
+            head[at + LI_FULL_BLOCKS] = mine + 4 * (tiles + 1);
+            head[at + LI_PARTIAL_BLOCKS] = head[at + LI_FULL_BLOCKS] + tiles * capB;
+            head[at + LI_GATHER_KEYS] = head[at + LI_PARTIAL_BLOCKS] + tiles * capB;
+            head[at + LI_UNCOND_KEYS] = head[at + LI_GATHER_KEYS] + tiles * capG;
+            head[at + LI_GATHER_LW] = 0; // every slice's log-weights: the float pool's zeros
+            head[at + LI_UNCOND_LW] = 0;
+            head[at + LI_CAUSAL] = p.causal() ? 1 : 0;
+            head[at + LI_BAND_LO] = p.bandLo();
+            head[at + LI_BAND_HI] = p.bandHi();
+            head[at + LI_SINKS] = p.sinks();
+            head[at + LI_STRIDE_M] = p.strideModulus();
+            head[at + LI_STRIDE_R] = p.strideResidue();
+            head[at + LI_STRIDE_ON_KEY] = p.strideOnKey() ? 1 : 0;
+            head[at + LI_NEIGHBOURHOOD] = p.neighbourhood();
+            head[at + LI_QUERY_OFFSET] = ctx.queryOffset();
+            head[at + LI_ROW_ENTRY_OFFSETS] = -1;
+            head[at + LI_ROW_ENTRIES] = -1;
+        }
+        for (int t = 0; t < tiles; t++) {
+            head[rowStart + t] = t * rows;
+            head[rowCount + t] = Math.min(rows, nq - t * rows);
+            head[rowListOff + t] = -1;
+        }
+        DeviceBuffer ints = null;
+        DeviceBuffer floats = null;
+        List<DevicePlan.WorkList> lists = new ArrayList<>();
+        DevicePlan dp = null;
+        DeviceBuffer means = null;
+        DeviceBuffer sel = null;
+        DeviceBuffer cnt = null;
+        try {
+            dev.makeCurrent();
+            ints = new DeviceBuffer(dev, 4L * total);
+            ints.copyFrom(head);
+            floats = new DeviceBuffer(dev, 4L * zeroFloats);
+            floats.copyFrom(new float[(int) zeroFloats]);
+            for (int r : rowsPerCta) {
+                if (lists.stream().noneMatch(w -> w.rows() == r)) {
+                    lists.add(DevicePlan.upload(dev, r, workItems(r)));
+                }
+            }
+            dp = new DevicePlan(dev, ints, floats, lists);
+            means = new DeviceBuffer(dev, 4L * slices * tiles * s.headDim());
+            sel = new DeviceBuffer(dev, 4L * slices * tiles * Math.max(1, cap));
+            cnt = new DeviceBuffer(dev, 4L * slices * tiles);
+        } catch (RuntimeException | Error e) {
+            if (dp != null) {
+                dp.close();
+            } else {
+                new Resources(ints, floats).run();
+                for (DevicePlan.WorkList w : lists) {
+                    w.buffer().close();
+                }
+            }
+            new Resources(means, sel, cnt).run();
+            throw e;
+        }
+        this.res = new Resources(dp, means, sel, cnt);
+        this.cleanable = CLEANER.register(this, res);
+    }
+
+    /**
+     * The ints of one slice's lists: four offset arrays of {@code tiles + 1}, then per tile room for
+     * {@code capB} full and {@code capB} partial blocks, {@code capG} gathered and {@code cap}
+     * unconditional keys.
+     */
+    static long sliceInts(int tiles, int capB, int capG, int cap) {
+        return 4L * (tiles + 1) + (long) tiles * (2L * capB + capG + cap);
+    }
+
+    /** The selection kernel's dynamic shared memory: the mean query, one order key per key. */
+    static int selectShared(int headDim, int keys) {
+        return 4 * ((headDim + 3) / 4 * 4) + 4 * keys;
+    }
+
+    /** The layout's predicate, as {@code SharedKeySetLayout} sets it: the context's, band {@code [0, window − 1]}, sinks. */
+    static ElementPredicate layoutPredicate(PlanContext ctx, ForcedKeys f) {
+        return ctx.basePredicate().withBand(0, f.window() - 1).withSinks(f.sinks());
+    }
+
+    /**
+     * The work items for CTAs of {@code rows} query rows: every tile of every slice, those that may see
+     * more keys first (bounded by the window's blocks and the selection).
+     */
+    private int[] workItems(int rows) {
+        AttentionShape s = ctx.shape();
+        int slices = s.batch() * s.qHeads();
+        int tileRows = ctx.geometry().tileRows();
+        int nq = s.queryLength();
+        long window = (long) capB * ctx.geometry().blockCols();
+        List<long[]> items = new ArrayList<>();
+        for (int sl = 0; sl < slices; sl++) {
+            for (int t = 0; t < tiles; t++) {
+                int count = Math.min(tileRows, nq - t * tileRows);
+                long lastRow = Math.min(nq, (long) (t + 1) * tileRows) - 1;
+                long lastKey = ctx.causal() ? Math.min(ctx.keyLength() - 1L, lastRow + ctx.queryOffset()) : ctx.keyLength() - 1L;
+                long cost = lastKey < 0 ? 0 : Math.min(lastKey + 1, window + cap);
+                for (int r = 0; r < count; r += rows) {
+                    items.add(new long[] {cost, sl, sl, t, r, -1}); // layout l is slice l; rows written directly
+                }
+            }
+        }
+        return DevicePlan.packWork(items);
+    }
+
+    /** The pattern estimated. */
+    public TopKPerQueryBlock pattern() {
+        return pattern;
+    }
+
+    /** The context (shape, geometry, causality, query offset) the plan is for. */
+    public PlanContext context() {
+        return ctx;
+    }
+
+    CudaRuntime runtime() {
+        return runtime;
+    }
+
+    /** The device plan the attention kernel reads (filled by {@link #queueEstimate}). */
+    DevicePlan devicePlan() {
+        return res.plan();
+    }
+
+    /** Device bytes held: the plan, the mean queries and the selections. */
+    public long deviceBytes() {
+        return res.plan().deviceBytes() + res.buffer(1).bytes() + res.buffer(2).bytes() + res.buffer(3).bytes();
+    }
+
+    /** The estimate's kernels, in launch order, joined by {@code +}. */
+    static final String KERNELS = "sparsa_tk_mean+sparsa_tk_select+sparsa_tk_emit";
+
+    /**
+     * Queues the estimate on {@code stream}: the mean queries, the selection, the lists. Q and K are
+     * device tensors of the context's shape (checked by the caller).
+     */
+    synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
+        AttentionShape s = ctx.shape();
+        CudaModule mod = runtime.module();
+        int d = s.headDim();
+        int rows = ctx.geometry().tileRows();
+        int slices = s.batch() * s.qHeads();
+        ForcedKeys f = pattern.forced();
+        DeviceBuffer means = res.buffer(1);
+        DeviceBuffer sel = res.buffer(2);
+        DeviceBuffer cnt = res.buffer(3);
+        int causal = ctx.causal() ? 1 : 0;
+        CudaEstimatedPlan.launch(mod.function("sparsa_tk_mean", 0), tiles, s.qHeads(), s.batch(),
+                Math.min(256, (d + 31) / 32 * 32), 0, stream, "sparsa_tk_mean",
+                Pointer.to(CudaTensors.buffer("q", q).pointer(q.byteOffset())), Pointer.to(new int[] {outKind(q.dtype())}),
+                Pointer.to(new long[] {q.stride(0)}), Pointer.to(new long[] {q.stride(1)}), Pointer.to(new long[] {q.stride(2)}),
+                Pointer.to(new int[] {s.qHeads()}), Pointer.to(new int[] {s.queryLength()}), Pointer.to(new int[] {d}),
+                Pointer.to(new int[] {rows}), Pointer.to(new int[] {tiles}), Pointer.to(means.pointer()));
+        CudaEstimatedPlan.launch(mod.function("sparsa_tk_select", selectShared), tiles, slices, 1, SELECT_THREADS,
+                selectShared, stream, "sparsa_tk_select",
+                Pointer.to(means.pointer()), Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())),
+                Pointer.to(new int[] {outKind(k.dtype())}), Pointer.to(new long[] {k.stride(0)}),
+                Pointer.to(new long[] {k.stride(1)}), Pointer.to(new long[] {k.stride(2)}),
+                Pointer.to(new int[] {s.qHeads()}), Pointer.to(new int[] {s.groupSize()}), Pointer.to(new int[] {tiles}),
+                Pointer.to(new int[] {d}), Pointer.to(new int[] {rows}), Pointer.to(new int[] {s.queryLength()}),
+                Pointer.to(new int[] {s.keyLength()}), Pointer.to(new int[] {causal}),
+                Pointer.to(new int[] {ctx.queryOffset()}), Pointer.to(new int[] {f.sinks()}),
+                Pointer.to(new int[] {f.window()}), Pointer.to(new int[] {cap}), Pointer.to(sel.pointer()),
+                Pointer.to(cnt.pointer()));
+        ElementPredicate p = layoutPredicate(ctx, f);
+        CudaEstimatedPlan.launch(mod.function("sparsa_tk_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_tk_emit",
+                Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), Pointer.to(new int[] {cap}),
+                Pointer.to(new int[] {tiles}), Pointer.to(new int[] {rows}),
+                Pointer.to(new int[] {ctx.geometry().blockCols()}), Pointer.to(new int[] {s.queryLength()}),
+                Pointer.to(new int[] {s.keyLength()}), Pointer.to(new int[] {ctx.queryOffset()}),
+                Pointer.to(new int[] {causal}), Pointer.to(new int[] {p.bandLo()}), Pointer.to(new int[] {p.bandHi()}),
+                Pointer.to(new int[] {p.sinks()}), Pointer.to(new int[] {f.window()}), Pointer.to(new int[] {capB}),
+                Pointer.to(new int[] {capG}), Pointer.to(res.plan().ints().pointer()), Pointer.to(new long[] {header}),
+                Pointer.to(new long[] {sliceStride}));
+    }
+
+    /**
+     * The selection of {@code slice} (batch · qHeads + head) as the device last wrote it: per query
+     * tile, its ascending keys (the form of {@link TopKPerQueryBlock#select}). Copies synchronously;
+     * for tests.
+     */
+    int[][] selection(int slice) {
+        int[] counts = res.buffer(3).readInts(4L * slice * tiles, tiles);
+        int c = Math.max(1, cap);
+        int[] all = res.buffer(2).readInts(4L * slice * tiles * c, tiles * c);
+        int[][] out = new int[tiles][];
+        for (int t = 0; t < tiles; t++) {
+            out[t] = Arrays.copyOfRange(all, t * c, t * c + counts[t]);
+        }
+        return out;
+    }
+
+    /**
+     * The lists of {@code slice} as the device last wrote them: {full offsets, full blocks, partial
+     * offsets, partial blocks, gather offsets, gathered keys, unconditional offsets, unconditional
+     * keys}, in the form of {@link dev.sparsa.plan.HeadLayout}'s arrays. Copies synchronously; for tests.
+     */
+    int[][] lists(int slice) {
+        DeviceBuffer ints = res.plan().ints();
+        long at = 4L * (header + (long) slice * sliceStride);
+        int[][] offsets = new int[4][];
+        for (int i = 0; i < 4; i++) {
+            offsets[i] = ints.readInts(at + 4L * i * (tiles + 1), tiles + 1);
+        }
+        long data = at + 16L * (tiles + 1);
+        int[] caps = {capB, capB, capG, cap};
+        int[][] out = new int[8][];
+        for (int i = 0; i < 4; i++) {
+            int[] all = ints.readInts(data, tiles * caps[i]);
+            // tile t's entries were written contiguously from offsets[t]: the arrays are compact
+            out[2 * i] = offsets[i];
+            out[2 * i + 1] = Arrays.copyOf(all, offsets[i][tiles]);
+            data += 4L * tiles * caps[i];
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        cleanable.clean();
+    }
+}

@@ -1,0 +1,336 @@
+package dev.sparsa.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sparsa.patterns.topk.ForcedKeys;
+import dev.sparsa.patterns.topk.TopKPerQueryBlock;
+import dev.sparsa.plan.ElementPredicate;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.plan.SparsePlan;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.TileGeometry;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.Problems;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Without a GPU: which contexts the device estimate of {@link TopKPerQueryBlock} takes ({@link
+ * CudaTopKEstimatedPlan#refusal}), the skeleton's capacities against a count by brute force, and the
+ * layout construction of {@code sparsa_tk_emit} ({@code tkTileLists}, transcribed below line for line)
+ * against the host plan's lists on contexts it takes: causal and not, query offsets, Nq ≠ Nk, lengths
+ * not multiples of the tile, sinks and windows, k above the visible keys, data full of ties.
+ */
+class CudaTopKEstimatedPlanTest {
+
+    private static TopKPerQueryBlock pooled(int k, int sinks, int window) {
+        return new TopKPerQueryBlock(k, new ForcedKeys(sinks, window), TopKPerQueryBlock.Scoring.POOLED_QUERY);
+    }
+
+    @Test
+    void refusesWhatItCannotWriteExactly() {
+        AttentionShape s = AttentionShape.of(1, 2, 1000, 1000, 64);
+        PlanContext causal = PlanContext.of(s, Options.causalMask());
+        assertNull(CudaTopKEstimatedPlan.refusal(pooled(64, 4, 64), causal));
+        assertNull(CudaTopKEstimatedPlan.refusal(pooled(64, 4, 128),
+                PlanContext.of(s, Options.causalMask().withGeometry(new TileGeometry(128, 128)))));
+        assertNull(CudaTopKEstimatedPlan.refusal(pooled(5000, 0, 100), PlanContext.of(s, Options.defaults())),
+                "k above the keys");
+        assertTrue(CudaTopKEstimatedPlan.refusal(new TopKPerQueryBlock(64, new ForcedKeys(4, 64),
+                TopKPerQueryBlock.Scoring.EXACT_MASS), causal).contains("EXACT_MASS"));
+        assertTrue(CudaTopKEstimatedPlan.refusal(pooled(64, 4, 63), causal).contains("window 63"));
+        assertTrue(CudaTopKEstimatedPlan.refusal(pooled(64, 4, 0), causal).contains("window 0"));
+        assertTrue(CudaTopKEstimatedPlan.refusal(pooled(64, 4, 100),
+                PlanContext.of(s, Options.causalMask().withGeometry(new TileGeometry(128, 128)))).contains("window 100"));
+        assertNotNull(CudaTopKEstimatedPlan.refusal(pooled(64, 4, 64),
+                PlanContext.of(AttentionShape.of(1, 1, 64, CudaTopKEstimatedPlan.MAX_KEYS + 1, 64), Options.defaults())));
+        assertNull(CudaTopKEstimatedPlan.refusal(pooled(64, 4, 64),
+                PlanContext.of(AttentionShape.of(1, 1, 64, CudaTopKEstimatedPlan.MAX_KEYS, 64), Options.defaults())));
+        // a window of 4000 keys spans 64 blocks of 64 in some tile, 4100 more
+        PlanContext longCtx = PlanContext.of(AttentionShape.of(1, 1, 8192, 8192, 64), Options.causalMask());
+        assertNull(CudaTopKEstimatedPlan.refusal(pooled(64, 0, 4000), longCtx));
+        assertTrue(CudaTopKEstimatedPlan.refusal(pooled(64, 0, 4100), longCtx).contains("blocks"));
+        assertNotNull(CudaTopKEstimatedPlan.refusal(pooled(64, 4, 64),
+                PlanContext.of(AttentionShape.of(300, 256, 64, 64, 64), Options.defaults())), "76800 slices");
+    }
+
+    @Test
+    void windowBlocksCountsEachTilesSinkAndBandBlocks() {
+        SplittableRandom r = new SplittableRandom(3);
+        for (int i = 0; i < 200; i++) {
+            int g = i % 2 == 0 ? 64 : 128;
+            int nq = r.nextInt(1, 900);
+            int nk = r.nextInt(1, 900);
+            boolean causal = r.nextBoolean();
+            PlanContext ctx = PlanContext.of(AttentionShape.of(1, 1, nq, nk, 16),
+                    Options.defaults().withCausal(causal).withGeometry(new TileGeometry(g, g)));
+            ForcedKeys f = new ForcedKeys(r.nextInt(0, 300), r.nextInt(g, 700));
+            int most = 0;
+            for (int r0 = 0; r0 < nq; r0 += g) {
+                long pLo = (long) r0 + ctx.queryOffset();
+                long pHi = pLo + Math.min(g, nq - r0) - 1;
+                TreeSet<Long> blocks = new TreeSet<>();
+                for (long key = 0; key < Math.min(f.sinks(), nk); key++) {
+                    blocks.add(key / g);
+                }
+                for (long key = Math.max(0, pLo - f.window() + 1); key <= Math.min(nk - 1L, pHi); key++) {
+                    blocks.add(key / g);
+                }
+                most = Math.max(most, blocks.size());
+            }
+            assertEquals(most, CudaTopKEstimatedPlan.windowBlocks(ctx, f), ctx + " " + f);
+        }
+        assertEquals(4L * 11 + 10L * (2 * 3 + 192 + 7), CudaTopKEstimatedPlan.sliceInts(10, 3, 192, 7));
+        assertEquals(4 * 128 + 4 * 1000, CudaTopKEstimatedPlan.selectShared(128, 1000));
+        assertEquals(4 * 80 + 4 * 5, CudaTopKEstimatedPlan.selectShared(78, 5), "the mean rounded up to 4 floats");
+        // the most keys fit the shared memory of a block on Hopper (227 KiB) with the static arrays
+        assertTrue(CudaTopKEstimatedPlan.selectShared(256, CudaTopKEstimatedPlan.MAX_KEYS)
+                + CudaTopKEstimatedPlan.SELECT_STATIC_SHARED <= 227 * 1024);
+    }
+
+    @Test
+    void theEmitKernelsListsAreTheHostPlans() {
+        int ran = 0;
+        long gathered = 0;
+        long unconditional = 0;
+        for (int i = 0; i < 120; i++) {
+            SplittableRandom r = new SplittableRandom(1000 + i);
+            int g = i % 2 == 0 ? 64 : 128;
+            boolean causal = (i / 2) % 2 == 0;
+            int nk = r.nextInt(1, 1300);
+            int nq = switch (r.nextInt(3)) {
+                case 0 -> nk;
+                case 1 -> r.nextInt(1, nk + 1);
+                default -> r.nextInt(1, 1300);
+            };
+            int d = 16;
+            AttentionShape s = AttentionShape.of(1, 2, nq, nk, d);
+            PlanContext ctx = PlanContext.of(s, Options.defaults().withCausal(causal).withGeometry(new TileGeometry(g, g)));
+            int k = r.nextInt(4) == 0 ? nk + r.nextInt(1, 100) : r.nextInt(0, Math.max(1, nk / 2));
+            int sinks = r.nextInt(3) == 0 ? 0 : r.nextInt(1, 200);
+            int window = r.nextInt(g, Math.max(g + 1, Math.min(1500, 60 * g)));
+            if (k == 0 && sinks == 0 && window == 0) {
+                k = 1;
+            }
+            TopKPerQueryBlock p = pooled(k, sinks, window);
+            if (CudaTopKEstimatedPlan.refusal(p, ctx) != null) {
+                continue;
+            }
+            Problems.Qkv x = Problems.qkv(i, s, DType.F32, Layout.BHSD);
+            if (i % 3 == 1) {
+                coarse(x.k(), r); // exact ties among scores
+            }
+            SparsePlan plan = p.plan(ctx, x.q(), x.k());
+            ran++;
+            for (int h = 0; h < 2; h++) {
+                int[][] sel = p.select(ctx, rows(x.q(), h), rows(x.k(), h));
+                HeadLayout hl = plan.layouts().get(plan.layoutIndex(0, h));
+                int[][] lists = emit(sel, ctx, p.forced());
+                String what = "case " + i + " " + ctx + " k " + k + " " + p.forced() + " head " + h;
+                String[] names = {"full offsets", "full blocks", "partial offsets", "partial blocks", "gather offsets",
+                        "gathered keys", "unconditional offsets", "unconditional keys"};
+                int[][] host = {hl.fullOffsets(), hl.fullBlocks(), hl.partialOffsets(), hl.partialBlocks(),
+                        hl.gatherOffsets(), hl.gatherKeys(), hl.unconditionalOffsets(), hl.unconditionalKeys()};
+                for (int j = 0; j < host.length; j++) {
+                    assertArrayEquals(host[j], lists[j], what + " " + names[j]);
+                }
+                gathered += lists[5].length;
+                unconditional += lists[7].length;
+                // every tile's lists fit the skeleton's room
+                int capB = CudaTopKEstimatedPlan.windowBlocks(ctx, p.forced());
+                for (int t = 0; t + 1 < lists[0].length; t++) {
+                    assertTrue(lists[0][t + 1] - lists[0][t] + lists[2][t + 1] - lists[2][t] <= capB, what);
+                    assertTrue(lists[4][t + 1] - lists[4][t] <= capB * g, what);
+                    assertTrue(lists[6][t + 1] - lists[6][t] <= Math.min(k, nk), what);
+                }
+            }
+        }
+        // the cases reach every list: blocks written key by key and unconditional keys
+        assertTrue(ran >= 100, ran + " cases taken");
+        assertTrue(gathered > 0 && unconditional > 0, gathered + " gathered, " + unconditional + " unconditional");
+    }
+
+    /** Keys rounded to a few values: many equal scores. */
+    private static void coarse(Tensor k, SplittableRandom r) {
+        float[] row = new float[k.dim()];
+        for (int h = 0; h < k.heads(); h++) {
+            for (int i = 0; i < k.seqLen(); i++) {
+                for (int x = 0; x < row.length; x++) {
+                    row[x] = r.nextInt(-1, 2);
+                }
+                k.writeRow(0, h, i, row, 0);
+            }
+        }
+    }
+
+    private static float[] rows(Tensor t, int h) {
+        float[] out = new float[t.seqLen() * t.dim()];
+        for (int i = 0; i < t.seqLen(); i++) {
+            t.readRow(0, h, i, out, i * t.dim());
+        }
+        return out;
+    }
+
+    /** {@code sparsa_tk_emit}: every tile's {@code tkTileLists}, concatenated with prefix offsets. */
+    private static int[][] emit(int[][] sel, PlanContext ctx, ForcedKeys f) {
+        int tiles = sel.length;
+        int[][] offsets = new int[4][tiles + 1];
+        int[][] data = new int[4][];
+        int[][][] per = new int[tiles][][];
+        for (int t = 0; t < tiles; t++) {
+            per[t] = tileLists(sel[t], t, ctx, f);
+            for (int j = 0; j < 4; j++) {
+                offsets[j][t + 1] = offsets[j][t] + per[t][j].length;
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            data[j] = new int[offsets[j][tiles]];
+            for (int t = 0; t < tiles; t++) {
+                System.arraycopy(per[t][j], 0, data[j], offsets[j][t], per[t][j].length);
+            }
+        }
+        return new int[][] {offsets[0], data[0], offsets[1], data[1], offsets[2], data[2], offsets[3], data[3]};
+    }
+
+    /** {@code tkTileLists} of sparsa_topk_estimate.cuh, line for line: {full, partial, gathered, unconditional}. */
+    private static int[][] tileLists(int[] keys, int t, PlanContext ctx, ForcedKeys f) {
+        int rows = ctx.geometry().tileRows();
+        int bc = ctx.geometry().blockCols();
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int n = keys.length;
+        int window = f.window();
+        int sinks = f.sinks();
+        boolean causal = ctx.causal();
+        ElementPredicate p = CudaTopKEstimatedPlan.layoutPredicate(ctx, f);
+        long r0 = (long) t * rows;
+        long cnt = Math.min(rows, nq - r0);
+        long pLo = r0 + ctx.queryOffset();
+        long pHi = pLo + cnt - 1;
+        long lo = Math.max(0, pLo - window + 1);
+        long hi = Math.min(nk - 1L, pHi);
+        int bLo = hi < lo ? 1 : (int) (lo / bc);
+        int bHi = hi < lo ? 0 : (int) (hi / bc);
+        int sinkBlocks = sinks == 0 || nk == 0 ? 0 : (Math.min(sinks, nk) - 1) / bc + 1;
+        int second = Math.max(sinkBlocks, bLo);
+        int nSink = sinkBlocks;
+        int nBand = bHi >= second ? bHi - second + 1 : 0;
+        long vis = 0;
+        long edge = 0;
+        long isFull = 0;
+        for (int i = 0; i < nSink + nBand; i++) {
+            int blk = i < nSink ? i : second + (i - nSink);
+            long k0 = (long) blk * bc;
+            long k1 = Math.min(nk, k0 + bc) - 1;
+            int c = classify(pLo, pHi, k0, k1, p.causal(), p.bandLo(), p.bandHi(), p.sinks());
+            if (c != 0) {
+                vis |= 1L << i;
+            }
+            if (c == 2) {
+                isFull |= 1L << i;
+            }
+        }
+        for (int key : keys) {
+            int i = cand(key / bc, nSink, second, bHi);
+            if (i >= 0 && (vis >> i & 1) != 0 && key >= sinks && (key <= pHi - window || (!causal && key > pLo))) {
+                edge |= 1L << i;
+            }
+        }
+        IntsOut full = new IntsOut();
+        IntsOut part = new IntsOut();
+        IntsOut gath = new IntsOut();
+        IntsOut unc = new IntsOut();
+        for (int i = 0; i < nSink + nBand; i++) {
+            if ((vis >> i & 1) != 0 && (edge >> i & 1) == 0) {
+                int blk = i < nSink ? i : second + (i - nSink);
+                ((isFull >> i & 1) != 0 ? full : part).add(blk);
+            }
+        }
+        int sel = 0;
+        for (int i = 0; i < nSink + nBand; i++) {
+            if ((edge >> i & 1) == 0) {
+                continue;
+            }
+            int blk = i < nSink ? i : second + (i - nSink);
+            int k0 = blk * bc;
+            int k1 = Math.min(nk, k0 + bc);
+            while (sel < n && keys[sel] < k0) {
+                sel++;
+            }
+            for (int key = k0; key < k1; key++) {
+                boolean selected = sel < n && keys[sel] == key;
+                if (selected) {
+                    sel++;
+                }
+                boolean g;
+                if (key < sinks) {
+                    g = true;
+                } else if (selected) {
+                    g = causal && key > pLo;
+                } else {
+                    g = key <= pHi && (long) key + window - 1 >= pLo;
+                }
+                if (g) {
+                    gath.add(key);
+                }
+            }
+        }
+        for (int key : keys) {
+            int i = cand(key / bc, nSink, second, bHi);
+            boolean inVisited = i >= 0 && (vis >> i & 1) != 0;
+            if (!inVisited || ((edge >> i & 1) != 0 && !(causal && key > pLo))) {
+                unc.add(key);
+            }
+        }
+        return new int[][] {full.array(), part.array(), gath.array(), unc.array()};
+    }
+
+    private static int cand(int blk, int nSink, int second, int bHi) {
+        if (blk < nSink) {
+            return blk;
+        }
+        return blk >= second && blk <= bHi ? nSink + blk - second : -1;
+    }
+
+    /** {@code tkClassify}: 0 empty, 1 partial, 2 full. */
+    private static int classify(long qLo, long qHi, long kLo, long kHi, boolean causal, int bandLo, int bandHi, int sinks) {
+        long dMin = qLo - kHi;
+        long dMax = qHi - kLo;
+        int causalClass = !causal ? 2 : dMin >= 0 ? 2 : dMax < 0 ? 0 : 1;
+        if (causalClass == 0) {
+            return 0;
+        }
+        int rest = dMax < bandLo || dMin > bandHi ? 0 : dMin >= bandLo && dMax <= bandHi ? 2 : 1;
+        if (sinks > 0) {
+            int s = kHi < sinks ? 2 : kLo >= sinks ? 0 : 1;
+            rest = Math.max(rest, s);
+        }
+        return Math.min(causalClass, rest);
+    }
+
+    private static final class IntsOut {
+        private int[] a = new int[8];
+        private int n;
+
+        void add(int v) {
+            if (n == a.length) {
+                a = Arrays.copyOf(a, 2 * n);
+            }
+            a[n++] = v;
+        }
+
+        int[] array() {
+            return Arrays.copyOf(a, n);
+        }
+    }
+}
