@@ -73,7 +73,7 @@ class CudaFacadeEstimateGpuTest {
         AttentionShape s = new AttentionShape(2, 8, 2, nq, nk, 128, 128);
         Options o = Options.defaults().withCausal(causal).withGeometry(new TileGeometry(geometry, geometry))
                 .withDispatch(Dispatch.SPARSE);
-        MeanPoolBlockTopK pattern = MeanPoolBlockTopK.minference(4);
+        MeanPoolBlockTopK pattern = new MeanPoolBlockTopK(4, Math.max(64, geometry), false, null);
         PlanContext ctx = PlanContext.of(s, o);
         assertNull(CudaEstimatedPlan.refusal(pattern, ctx));
         Problems.Qkv p = Problems.qkv(41 + nq, s, dtype, Layout.BHSD);
