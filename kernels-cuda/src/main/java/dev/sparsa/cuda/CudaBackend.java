@@ -561,16 +561,13 @@ public final class CudaBackend implements AttentionBackend {
             return null;
         }
         if (pattern instanceof MeanPoolBlockTopK m && CudaEstimatedPlan.refusal(m, ctx) == null) {
-            CudaEstimatedPlan p = prepareEstimated(m, ctx, device);
-            return new CudaDeviceEstimate(this, pattern, ctx, device, p, (q, k, v, o, l, r) -> forward(p, q, k, v, o, l, r));
+            return new CudaDeviceEstimate(this, prepareEstimated(m, ctx, device), device);
         }
         if (pattern instanceof VerticalSlashEstimator e && CudaVsEstimatedPlan.refusal(e, ctx) == null) {
-            CudaVsEstimatedPlan p = prepareEstimated(e, ctx, device);
-            return new CudaDeviceEstimate(this, pattern, ctx, device, p, (q, k, v, o, l, r) -> forward(p, q, k, v, o, l, r));
+            return new CudaDeviceEstimate(this, prepareEstimated(e, ctx, device), device);
         }
         if (pattern instanceof TopKPerQueryBlock t && CudaTopKEstimatedPlan.refusal(t, ctx) == null) {
-            CudaTopKEstimatedPlan p = prepareEstimated(t, ctx, device);
-            return new CudaDeviceEstimate(this, pattern, ctx, device, p, (q, k, v, o, l, r) -> forward(p, q, k, v, o, l, r));
+            return new CudaDeviceEstimate(this, prepareEstimated(t, ctx, device), device);
         }
         return null;
     }
@@ -581,14 +578,16 @@ public final class CudaBackend implements AttentionBackend {
      * stream, with nothing copied back. The stream is the one the calling thread made current
      * ({@link CudaStream#use()}), and then the call returns once the kernels are queued; else a stream
      * of its own, and the call returns once they have finished. Host tensors take the host path:
-     * the pattern plans in Java ({@link MeanPoolBlockTopK#plan}), and that plan is prepared and run
-     * as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} does.
+     * the pattern plans in Java ({@code plan.pattern().plan}), and that plan is prepared and run as
+     * {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} does.
      *
      * @throws IllegalArgumentException as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor,
      *     Tensor, RunOptions)}, and for device tensors on another device than the plan's
+     * @throws IllegalStateException if the plan is closed
      * @throws CudaException naming the driver call, the kernel and the CUDA error
      */
-    public void forward(CudaEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
+    public void forward(CudaDeviceEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                        RunOptions options) {
         if (plan == null) {
             throw new IllegalArgumentException("plan: must not be null");
         }
@@ -614,13 +613,13 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * {@link #forward(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} on
+     * {@link #forward(CudaDeviceEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} on
      * {@code stream}, returning once the kernels are queued. The tensors must stay open until the
      * stream is synchronized; the kernels' own errors surface there.
      *
      * @throws IllegalArgumentException as that method, and for a stream on another device
      */
-    public void forwardAsync(CudaEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+    public void forwardAsync(CudaDeviceEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
                              RunOptions options, CudaStream stream) {
         if (plan == null || stream == null) {
             throw new IllegalArgumentException("plan and stream: must not be null");
@@ -632,20 +631,15 @@ public final class CudaBackend implements AttentionBackend {
         runEstimated(plan, q, k, v, out, lse, options, stream, false);
     }
 
-    private void runEstimated(CudaEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                              RunOptions options, CudaStream stream, boolean wait) {
-        runEstimated(plan, plan.context(), plan.runtime(), plan.devicePlan(), st -> plan.queueEstimate(q, k, st),
-                "sparsa_est_pool+sparsa_est_select+sparsa_est_emit+", q, k, v, out, lse, options, stream, wait);
-    }
-
     /**
-     * The device path of an estimated plan ({@code owner}, kept reachable until the kernels are
-     * queued): validates, queues the estimate ({@code queue}) and then the attention kernel over
-     * {@code plan} on {@code stream}.
+     * The device path of an estimated plan (kept reachable until the kernels are queued): validates,
+     * queues the estimate and then the attention kernel over the plan's device form on {@code stream}.
      */
-    private void runEstimated(Object owner, PlanContext ctx, CudaRuntime runtime, DevicePlan devicePlan,
-                              java.util.function.Consumer<CudaStream> queue, String kernels, Tensor q, Tensor k,
-                              Tensor v, Tensor out, Tensor lse, RunOptions options, CudaStream stream, boolean wait) {
+    private void runEstimated(CudaDeviceEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                              RunOptions options, CudaStream stream, boolean wait) {
+        plan.requireOpen();
+        PlanContext ctx = plan.context();
+        CudaRuntime runtime = plan.runtime();
         AttentionShape s = ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
         Device where = ForwardArguments.device(q, k, v, out, lse);
         CudaDevice d = runtime.device();
@@ -679,11 +673,11 @@ public final class CudaBackend implements AttentionBackend {
         }
         d.makeCurrent();
         try {
-            queue.accept(stream);
-            launch(runtime, devicePlan, kc, s, ctx.geometry().blockCols(), q, k, v, out, lse, options, stream, wait);
-            LAST_KERNEL.set(kernels + LAST_KERNEL.get());
+            plan.queueEstimate(q, k, stream);
+            launch(runtime, plan.devicePlan(), kc, s, ctx.geometry().blockCols(), q, k, v, out, lse, options, stream, wait);
+            LAST_KERNEL.set(plan.kernels() + "+" + LAST_KERNEL.get());
         } finally {
-            Reference.reachabilityFence(owner);
+            Reference.reachabilityFence(plan);
         }
     }
 
@@ -711,66 +705,6 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * {@link #forward(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} for a
-     * vertical-slash plan: the estimate's kernels ({@code sparsa_vs_*}) and the attention kernel queued
-     * on one stream, nothing copied back; host tensors take the host path ({@link
-     * VerticalSlashEstimator#plan}).
-     *
-     * @throws IllegalArgumentException as that method
-     * @throws CudaException naming the driver call, the kernel and the CUDA error
-     */
-    public void forward(CudaVsEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
-        if (plan == null) {
-            throw new IllegalArgumentException("plan: must not be null");
-        }
-        if (ForwardArguments.device(q, k, v, out, lse).isHost()) {
-            PlanContext ctx = plan.context();
-            ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
-            SparsePlan host = plan.estimator().plan(ctx, q, k);
-            try (PreparedPlan prepared = prepare(host, Device.cuda(plan.runtime().device().ordinal()))) {
-                forward(prepared, q, k, v, out, lse, options);
-            }
-            return;
-        }
-        CudaDevice dev = plan.runtime().device();
-        CudaStream given = CudaStream.current(dev.ordinal());
-        CudaStream stream = given != null ? given : new CudaStream(dev);
-        try {
-            runVsEstimated(plan, q, k, v, out, lse, options, stream, given == null);
-        } finally {
-            if (given == null) {
-                stream.close();
-            }
-        }
-    }
-
-    /**
-     * {@link #forward(CudaVsEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} on
-     * {@code stream}, returning once the kernels are queued. The tensors must stay open until the
-     * stream is synchronized; the kernels' own errors surface there.
-     *
-     * @throws IllegalArgumentException as that method, and for a stream on another device
-     */
-    public void forwardAsync(CudaVsEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                             RunOptions options, CudaStream stream) {
-        if (plan == null || stream == null) {
-            throw new IllegalArgumentException("plan and stream: must not be null");
-        }
-        if (stream.device().ordinal() != plan.runtime().device().ordinal()) {
-            throw new IllegalArgumentException("stream: on cuda:" + stream.device().ordinal() + " but the plan is on cuda:"
-                    + plan.runtime().device().ordinal());
-        }
-        runVsEstimated(plan, q, k, v, out, lse, options, stream, false);
-    }
-
-    private void runVsEstimated(CudaVsEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                                RunOptions options, CudaStream stream, boolean wait) {
-        runEstimated(plan, plan.context(), plan.runtime(), plan.devicePlan(), st -> plan.queueEstimate(q, k, st),
-                "sparsa_vs_scores+sparsa_vs_rows+sparsa_vs_sums+sparsa_vs_top+sparsa_vs_emit+", q, k, v, out, lse,
-                options, stream, wait);
-    }
-
-    /**
      * The skeleton of a {@link TopKPerQueryBlock} plan (pooled scoring) whose selection is estimated
      * on {@code device} at every call ({@link CudaTopKEstimatedPlan}): built from the context's shape
      * alone, reusable for every Q and K of that shape. Where {@link CudaTopKEstimatedPlan#refusal}
@@ -792,69 +726,6 @@ public final class CudaBackend implements AttentionBackend {
         int tileRows = ctx.geometry().tileRows();
         return tileRows == 64 ? new CudaTopKEstimatedPlan(pattern, ctx, rt, 64)
                 : new CudaTopKEstimatedPlan(pattern, ctx, rt, tileRows, 64);
-    }
-
-    /**
-     * Estimates the selection of {@code plan}'s pattern from {@code q} and {@code k} on the device
-     * and runs attention over it, as {@link #forward(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor,
-     * Tensor, RunOptions)} does for its plans: queued on the calling thread's current stream when it
-     * made one current (the call returns once queued), else on a stream of its own (the call returns
-     * once finished). Host tensors take the host path ({@link TopKPerQueryBlock#plan}, then {@link
-     * #prepare(SparsePlan, Device)}).
-     *
-     * @throws IllegalArgumentException as {@link #forward(PreparedPlan, Tensor, Tensor, Tensor, Tensor,
-     *     Tensor, RunOptions)}, and for device tensors on another device than the plan's
-     * @throws CudaException naming the driver call, the kernel and the CUDA error
-     */
-    public void forward(CudaTopKEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                        RunOptions options) {
-        if (plan == null) {
-            throw new IllegalArgumentException("plan: must not be null");
-        }
-        if (ForwardArguments.device(q, k, v, out, lse).isHost()) {
-            PlanContext ctx = plan.context();
-            ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
-            SparsePlan host = plan.pattern().plan(ctx, q, k);
-            try (PreparedPlan prepared = prepare(host, Device.cuda(plan.runtime().device().ordinal()))) {
-                forward(prepared, q, k, v, out, lse, options);
-            }
-            return;
-        }
-        CudaDevice dev = plan.runtime().device();
-        CudaStream given = CudaStream.current(dev.ordinal());
-        CudaStream stream = given != null ? given : new CudaStream(dev);
-        try {
-            runTopKEstimated(plan, q, k, v, out, lse, options, stream, given == null);
-        } finally {
-            if (given == null) {
-                stream.close();
-            }
-        }
-    }
-
-    /**
-     * {@link #forward(CudaTopKEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor, RunOptions)} on
-     * {@code stream}, returning once the kernels are queued. The tensors must stay open until the
-     * stream is synchronized; the kernels' own errors surface there.
-     *
-     * @throws IllegalArgumentException as that method, and for a stream on another device
-     */
-    public void forwardAsync(CudaTopKEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                             RunOptions options, CudaStream stream) {
-        if (plan == null || stream == null) {
-            throw new IllegalArgumentException("plan and stream: must not be null");
-        }
-        if (stream.device().ordinal() != plan.runtime().device().ordinal()) {
-            throw new IllegalArgumentException("stream: on cuda:" + stream.device().ordinal() + " but the plan is on cuda:"
-                    + plan.runtime().device().ordinal());
-        }
-        runTopKEstimated(plan, q, k, v, out, lse, options, stream, false);
-    }
-
-    private void runTopKEstimated(CudaTopKEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                                  RunOptions options, CudaStream stream, boolean wait) {
-        runEstimated(plan, plan.context(), plan.runtime(), plan.devicePlan(), st -> plan.queueEstimate(q, k, st),
-                CudaTopKEstimatedPlan.KERNELS + "+", q, k, v, out, lse, options, stream, wait);
     }
 
     // ------------------------------------------------------------------ decode against a KV cache

@@ -24,15 +24,15 @@ import jcuda.driver.CUfunction;
  * canonical arithmetic of its Javadoc), so the device plan equals the one {@code plan} builds on the
  * host.
  *
- * <p>Made by {@link CudaBackend#prepareEstimated}, run by {@link CudaBackend#forward(CudaEstimatedPlan,
+ * <p>Made by {@link CudaBackend#prepareEstimated}, run by {@link CudaBackend#forward(CudaDeviceEstimatedPlan,
  * Tensor, Tensor, Tensor, Tensor, Tensor, dev.sparsa.spec.RunOptions)} and {@link
- * CudaBackend#forwardAsync(CudaEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
+ * CudaBackend#forwardAsync(CudaDeviceEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
  * dev.sparsa.spec.RunOptions, CudaStream)} on device tensors. Its device memory (the plan, the pooled
  * vectors and the selections, sized by the shape) is reused by every call, so calls with one plan
  * must be ordered on one stream (or waited for in between). Closing it frees that memory; one
  * collected unclosed is freed by a cleaner.
  */
-public final class CudaEstimatedPlan implements AutoCloseable {
+public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
     private static final Cleaner CLEANER = Cleaner.create();
     /** The selection kernel sorts a query block's candidates in shared memory: at most this many key blocks. */
     static final int MAX_KEY_BLOCKS = 4096;
@@ -229,25 +229,30 @@ public final class CudaEstimatedPlan implements AutoCloseable {
     }
 
     /** The pattern estimated. */
+    @Override
     public MeanPoolBlockTopK pattern() {
         return pattern;
     }
 
     /** The context (shape, geometry, causality, query offset) the plan is for. */
+    @Override
     public PlanContext context() {
         return ctx;
     }
 
+    @Override
     CudaRuntime runtime() {
         return runtime;
     }
 
     /** The device plan the attention kernel reads (filled by {@link #queueEstimate}). */
+    @Override
     DevicePlan devicePlan() {
         return res.plan();
     }
 
     /** Device bytes held: the plan, the pooled vectors and the selections. */
+    @Override
     public long deviceBytes() {
         return res.plan().deviceBytes() + res.pooledQ().bytes() + res.pooledK().bytes() + res.sel().bytes()
                 + res.selCount().bytes();
@@ -257,6 +262,7 @@ public final class CudaEstimatedPlan implements AutoCloseable {
      * Queues the estimate on {@code stream}: pooling of Q and K, the selection, the block lists. Q
      * and K are device tensors of the context's shape (checked by the caller).
      */
+    @Override
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
         AttentionShape s = ctx.shape();
         CudaModule mod = runtime.module();
@@ -337,7 +343,13 @@ public final class CudaEstimatedPlan implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    void release() {
         cleanable.clean();
     }
+
+    @Override
+    String kernels() {
+        return "sparsa_est_pool+sparsa_est_select+sparsa_est_emit";
+    }
+
 }

@@ -28,16 +28,16 @@ import jcuda.Pointer;
  * has the host plan's block and key lists, so attention over it gives the host-planned bits.
  *
  * <p>Made by {@link CudaBackend#prepareEstimated(TopKPerQueryBlock, PlanContext,
- * dev.sparsa.tensor.Device)}, run by {@link CudaBackend#forward(CudaTopKEstimatedPlan, Tensor, Tensor,
+ * dev.sparsa.tensor.Device)}, run by {@link CudaBackend#forward(CudaDeviceEstimatedPlan, Tensor, Tensor,
  * Tensor, Tensor, Tensor, dev.sparsa.spec.RunOptions)} and {@link
- * CudaBackend#forwardAsync(CudaTopKEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
+ * CudaBackend#forwardAsync(CudaDeviceEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
  * dev.sparsa.spec.RunOptions, CudaStream)} on device tensors. Its device memory (the plan with room
  * for {@code k} unconditional keys and the window's blocks per tile, the mean queries, the
  * selections) is reused by every call, so calls with one plan must be ordered on one stream (or
  * waited for in between). Closing it frees that memory; one collected unclosed is freed by a
  * cleaner.
  */
-public final class CudaTopKEstimatedPlan implements AutoCloseable {
+public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     private static final Cleaner CLEANER = Cleaner.create();
     /** Threads of the selection kernel (one key each per pass). */
     static final int SELECT_THREADS = 512;
@@ -309,25 +309,30 @@ public final class CudaTopKEstimatedPlan implements AutoCloseable {
     }
 
     /** The pattern estimated. */
+    @Override
     public TopKPerQueryBlock pattern() {
         return pattern;
     }
 
     /** The context (shape, geometry, causality, query offset) the plan is for. */
+    @Override
     public PlanContext context() {
         return ctx;
     }
 
+    @Override
     CudaRuntime runtime() {
         return runtime;
     }
 
     /** The device plan the attention kernel reads (filled by {@link #queueEstimate}). */
+    @Override
     DevicePlan devicePlan() {
         return res.plan();
     }
 
     /** Device bytes held: the plan, the mean queries and the selections. */
+    @Override
     public long deviceBytes() {
         return res.plan().deviceBytes() + res.buffer(1).bytes() + res.buffer(2).bytes() + res.buffer(3).bytes();
     }
@@ -339,6 +344,7 @@ public final class CudaTopKEstimatedPlan implements AutoCloseable {
      * Queues the estimate on {@code stream}: the mean queries, the selection, the lists. Q and K are
      * device tensors of the context's shape (checked by the caller).
      */
+    @Override
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
         AttentionShape s = ctx.shape();
         CudaModule mod = runtime.module();
@@ -421,7 +427,13 @@ public final class CudaTopKEstimatedPlan implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    void release() {
         cleanable.clean();
     }
+
+    @Override
+    String kernels() {
+        return KERNELS;
+    }
+
 }

@@ -34,14 +34,14 @@ import jcuda.Pointer;
  * lists bounded by its visible keys and blocks.
  *
  * <p>Made by {@link CudaBackend#prepareEstimated(VerticalSlashEstimator, PlanContext,
- * dev.sparsa.spec.Device)}, run by {@link CudaBackend#forward(CudaVsEstimatedPlan, Tensor, Tensor,
+ * dev.sparsa.tensor.Device)}, run by {@link CudaBackend#forward(CudaDeviceEstimatedPlan, Tensor, Tensor,
  * Tensor, Tensor, Tensor, dev.sparsa.spec.RunOptions)} and {@link
- * CudaBackend#forwardAsync(CudaVsEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
+ * CudaBackend#forwardAsync(CudaDeviceEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
  * dev.sparsa.spec.RunOptions, CudaStream)} on device tensors. Its device memory is reused by every
  * call, so calls with one plan must be ordered on one stream (or waited for in between). Closing it
  * frees that memory; one collected unclosed is freed by a cleaner.
  */
-public final class CudaVsEstimatedPlan implements AutoCloseable {
+public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
     private static final Cleaner CLEANER = Cleaner.create();
     /** The scores kernel holds this many scored rows. */
     static final int MAX_LAST_QUERIES = 64;
@@ -303,21 +303,31 @@ public final class CudaVsEstimatedPlan implements AutoCloseable {
         return estimator;
     }
 
+    /** The estimator, as {@link #estimator()}. */
+    @Override
+    public VerticalSlashEstimator pattern() {
+        return estimator;
+    }
+
     /** The context (shape, geometry, causality, query offset) the plan is for. */
+    @Override
     public PlanContext context() {
         return ctx;
     }
 
+    @Override
     CudaRuntime runtime() {
         return runtime;
     }
 
     /** The device plan the attention kernel reads (filled by {@link #queueEstimate}). */
+    @Override
     DevicePlan devicePlan() {
         return res.plan();
     }
 
     /** Device bytes held: the plan, the scores and the selections. */
+    @Override
     public long deviceBytes() {
         long n = res.plan().deviceBytes();
         for (int i = X; i <= COUNTS; i++) {
@@ -330,6 +340,7 @@ public final class CudaVsEstimatedPlan implements AutoCloseable {
      * Queues the estimate on {@code stream}: scores, row statistics, column and diagonal sums, the
      * choice, the lists. Q and K are device tensors of the context's shape (checked by the caller).
      */
+    @Override
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
         AttentionShape s = ctx.shape();
         CudaModule mod = runtime.module();
@@ -402,7 +413,7 @@ public final class CudaVsEstimatedPlan implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    void release() {
         cleanable.clean();
     }
 
@@ -411,4 +422,10 @@ public final class CudaVsEstimatedPlan implements AutoCloseable {
         return "CudaVsEstimatedPlan(" + estimator.name() + ", " + ctx.shape() + ", " + Arrays.toString(new int[] {capV, capS})
                 + ")";
     }
+
+    @Override
+    String kernels() {
+        return "sparsa_vs_scores+sparsa_vs_rows+sparsa_vs_sums+sparsa_vs_top+sparsa_vs_emit";
+    }
+
 }

@@ -155,6 +155,15 @@ class CudaFacadeEstimateGpuTest {
             try (EstimatedPlan e = BACKEND.prepareEstimated((Pattern) pattern, PlanContext.of(s, o), Device.cuda(dev.ordinal()))) {
                 assertTrue(e != null && e.isOpen());
             }
+            // a closed device-estimated plan refuses to run instead of reading freed memory
+            CudaEstimatedPlan closed = BACKEND.prepareEstimated(pattern, PlanContext.of(s, o), Device.cuda(dev.ordinal()));
+            closed.close();
+            closed.close();
+            try (Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, 4, 300, 128)) {
+                IllegalStateException x = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                        () -> BACKEND.forward(closed, q, k, v, out, null, o.run()));
+                assertTrue(x.getMessage().contains("closed"), x.getMessage());
+            }
         }
     }
 }
