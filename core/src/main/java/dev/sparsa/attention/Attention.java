@@ -469,8 +469,9 @@ public final class Attention {
         try (EstimatedPlan estimated = estimatedOnDevice(pattern, context, q, k, backend, target, options.dispatch())) {
             if (estimated != null) {
                 DispatchDecision d = new DispatchDecision(options.dispatch(), Ran.DEVICE_ESTIMATED, SparsePlan.empty(context),
-                        Double.NaN, Double.NaN, Double.NaN, 0, "", "the selection is estimated on " + target
-                        + " at the call: no host planning, nothing copied back");
+                        Double.NaN, Double.NaN, Double.NaN, 0, "", String.format("the selection is estimated on %s at "
+                        + "the call (it visits at most %.3g of the pairs): no host planning, nothing copied back", target,
+                        estimated.visitedFractionBound()));
                 Dispatcher.logOnce(d, pattern.name(), context, backend.name(), q.dtype());
                 return allocateAndRun(backend, q, k, v, options.run(), withLse, List.of(d),
                         (out, lse) -> estimated.forward(q, k, v, out, lse, options.run()));
@@ -526,16 +527,25 @@ public final class Attention {
 
     /**
      * The backend's estimate on the device of a data-dependent pattern's selection, for a call whose Q
-     * and K already live on that device and whose dispatch does not ask for dense attention; null
-     * when any of that fails or the backend does not estimate this pattern there (the call then
-     * plans on the host). Prepared for this call: its device memory is freed when the call ends.
+     * and K already live on that device and whose dispatch does not ask for dense attention; under
+     * {@code AUTO} only when the plan is sure to visit fewer than {@link
+     * Dispatcher#SUBSTITUTE_BELOW} of the pairs ({@link EstimatedPlan#visitedFractionBound()}): a
+     * selection that may be nearly dense goes the host road, whose dispatch can still choose dense
+     * attention. Null when any of that fails or the backend does not estimate this pattern there
+     * (the call then plans on the host). Prepared for this call: its device memory is freed when the
+     * call ends.
      */
     private static EstimatedPlan estimatedOnDevice(Pattern pattern, PlanContext ctx, Tensor q, Tensor k,
                                                    AttentionBackend backend, Device target, Dispatch mode) {
         if (!pattern.dataDependent() || mode == Dispatch.DENSE || target.isHost() || q.isHost() || k.isHost()) {
             return null;
         }
-        return backend.prepareEstimated(pattern, ctx, target);
+        EstimatedPlan plan = backend.prepareEstimated(pattern, ctx, target);
+        if (plan != null && mode == Dispatch.AUTO && !(plan.visitedFractionBound() < Dispatcher.SUBSTITUTE_BELOW)) {
+            plan.close();
+            return null;
+        }
+        return plan;
     }
 
     /**

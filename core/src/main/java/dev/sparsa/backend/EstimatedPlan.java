@@ -85,6 +85,17 @@ public abstract class EstimatedPlan implements AutoCloseable {
     /** {@link #forward}'s work, called open and serialised. */
     protected abstract void run(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options);
 
+    /**
+     * An upper bound, known before any call, of the fraction of the context's pairs that a call's
+     * plan visits (of all pairs, or of the causal ones under causality), from the pattern's budgets
+     * and the plan's capacities; 1 when nothing better is known. The drop-in call's {@code AUTO}
+     * dispatch takes the device estimate only when this is below {@code
+     * Dispatcher.SUBSTITUTE_BELOW}.
+     */
+    public double visitedFractionBound() {
+        return 1.0;
+    }
+
     /** False once closed. */
     public final boolean isOpen() {
         return !closed;

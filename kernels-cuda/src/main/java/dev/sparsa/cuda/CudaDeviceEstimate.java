@@ -29,6 +29,11 @@ final class CudaDeviceEstimate extends EstimatedPlan {
     }
 
     @Override
+    public double visitedFractionBound() {
+        return plan.visitedFractionBound();
+    }
+
+    @Override
     protected void release() {
         plan.close();
     }

@@ -35,6 +35,34 @@ public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
     /** Device memory the plan holds, in bytes. */
     public abstract long deviceBytes();
 
+    /**
+     * An upper bound of the fraction of the context's pairs (all of them, or the causal ones) that
+     * any call's plan visits, from the pattern's budgets and the plan's capacities: see {@link
+     * #keptFraction}.
+     */
+    public abstract double visitedFractionBound();
+
+    /**
+     * The bound for selections that keep at most {@code keep} keys for each group of {@code
+     * groupRows} consecutive query rows: {@code Σ min(visible, keep) / Σ visible} over the groups,
+     * {@code visible} the keys the group's last row may see (every key without causality); 1 for an
+     * empty context.
+     */
+    static double keptFraction(PlanContext ctx, int groupRows, long keep) {
+        long nq = ctx.queryLength();
+        long nk = ctx.keyLength();
+        double kept = 0;
+        double all = 0;
+        for (long r0 = 0; r0 < nq; r0 += groupRows) {
+            long rows = Math.min(groupRows, nq - r0);
+            long last = r0 + rows - 1 + ctx.queryOffset();
+            long visible = ctx.causal() ? Math.max(0, Math.min(nk, last + 1)) : nk;
+            kept += (double) rows * Math.min(visible, Math.max(0, keep));
+            all += (double) rows * visible;
+        }
+        return all == 0 ? 1.0 : Math.min(1.0, kept / all);
+    }
+
     /** The runtime (device, module) the plan lives on. */
     abstract CudaRuntime runtime();
 

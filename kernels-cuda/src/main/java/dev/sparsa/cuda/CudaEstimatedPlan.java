@@ -347,6 +347,12 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
         cleanable.clean();
     }
 
+    /** At most {@code topBlocks} (+ the diagonal) blocks of {@code blockSize} keys per query block. */
+    @Override
+    public double visitedFractionBound() {
+        return keptFraction(ctx, pattern.blockSize(), (long) cap * pattern.blockSize());
+    }
+
     @Override
     String kernels() {
         return "sparsa_est_pool+sparsa_est_select+sparsa_est_emit";

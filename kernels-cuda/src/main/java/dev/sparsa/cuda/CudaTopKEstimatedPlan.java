@@ -431,6 +431,19 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         cleanable.clean();
     }
 
+    /**
+     * At most {@code k} selected keys per query tile, besides its forced ones: the sinks, and the
+     * window with the tile's own rows (blocks the band touches, read whole).
+     */
+    @Override
+    public double visitedFractionBound() {
+        int rows = ctx.geometry().tileRows();
+        int cols = ctx.geometry().blockCols();
+        ForcedKeys f = pattern.forced();
+        long forced = (long) f.sinks() + cols + (long) f.window() + rows + 2L * cols;
+        return keptFraction(ctx, rows, pattern.k() + forced);
+    }
+
     @Override
     String kernels() {
         return KERNELS;

@@ -423,6 +423,20 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
                 + ")";
     }
 
+    /**
+     * At most {@code max(verticalBudget, 30)} columns and {@code max(slashBudget, 50)} diagonals per
+     * query tile, each diagonal a run of at most twice the tile's rows plus a block of keys (merged
+     * or grid-aligned).
+     */
+    @Override
+    public double visitedFractionBound() {
+        int rows = ctx.geometry().tileRows();
+        int cols = ctx.geometry().blockCols();
+        long columns = Math.max(estimator.verticalBudget(), VerticalSlashEstimator.MIN_COLUMNS);
+        long diagonals = Math.max(estimator.slashBudget(), VerticalSlashEstimator.MIN_DIAGONALS);
+        return keptFraction(ctx, rows, columns + diagonals * (2L * rows + cols));
+    }
+
     @Override
     String kernels() {
         return "sparsa_vs_scores+sparsa_vs_rows+sparsa_vs_sums+sparsa_vs_top+sparsa_vs_emit";

@@ -155,6 +155,18 @@ class CudaFacadeEstimateGpuTest {
             try (EstimatedPlan e = BACKEND.prepareEstimated((Pattern) pattern, PlanContext.of(s, o), Device.cuda(dev.ordinal()))) {
                 assertTrue(e != null && e.isOpen());
             }
+            // AUTO takes the device road only for a plan sure to visit under 0.9 of the pairs: one block of
+            // five per query block is (at most 0.35 here); vertical-slash with budgets past the length is not
+            Options auto = o.withDispatch(Dispatch.AUTO);
+            AttentionResult sparseEnough = Attention.forwardWithLse(q, k, v, MeanPoolBlockTopK.minference(1), auto);
+            assertEquals(Ran.DEVICE_ESTIMATED, sparseEnough.dispatch().get(0).ran(), sparseEnough.dispatch().get(0).toString());
+            sparseEnough.output().close();
+            sparseEnough.lse().close();
+            AttentionResult nearlyDense = Attention.forwardWithLse(q, k, v,
+                    VerticalSlashEstimator.of(1000, 1000, VsSemantics.BLOCK_EXPANDED), auto);
+            assertTrue(nearlyDense.dispatch().get(0).ran() != Ran.DEVICE_ESTIMATED, nearlyDense.dispatch().get(0).toString());
+            nearlyDense.output().close();
+            nearlyDense.lse().close();
             // a closed device-estimated plan refuses to run instead of reading freed memory
             CudaEstimatedPlan closed = BACKEND.prepareEstimated(pattern, PlanContext.of(s, o), Device.cuda(dev.ordinal()));
             closed.close();
