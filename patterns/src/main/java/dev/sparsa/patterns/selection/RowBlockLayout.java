@@ -111,7 +111,7 @@ public final class RowBlockLayout {
             int n = Math.min(tileRows, to - i);
             HeadLayoutBuilder.Tile t = rows[i + n - 1] - rows[i] == n - 1
                     ? b.tile(rows[i], n)
-                    : b.listedTile(java.util.Arrays.copyOfRange(rows, i, i + n));
+                    : b.listedTile(rows, i, i + n);
             BlockLists.emitRange(t, k0, k1, cols, nk);
             t.end();
         }

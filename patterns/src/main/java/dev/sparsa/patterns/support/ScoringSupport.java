@@ -44,6 +44,14 @@ public interface ScoringSupport {
      */
     void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n);
 
+    /**
+     * Adds {@code rows} rows of {@code d} to a running sum, one row after another: for each {@code x
+     * < d}, {@code dst[dstOff + x] += src[srcOff + r · d + x]} for {@code r = 0, 1, …, rows − 1} in
+     * that order (f32 additions, so bitwise the plain loop; a NaN sum is NaN, its sign bit not
+     * specified).
+     */
+    void addRows(float[] src, int srcOff, int rows, int d, float[] dst, int dstOff);
+
     // ---------------------------------------------------------------- angular hashes (8 directions per group)
 
     /**

@@ -211,49 +211,61 @@ public final class TopFew {
     private int[] fewAbove(float[] scores, int from, int n, int k, int c) {
         int words = (n + 63) >>> 6;
         long[] b = bits;
+        int drop = c - k;
+        float minV = Float.POSITIVE_INFINITY;
+        if (drop == 0) {
+            // every marked score is kept: their indices are the result, read once from the bits
+            int[] result = new int[k];
+            int at = 0;
+            for (int w = 0; w < words; w++) {
+                long word = b[w];
+                while (word != 0) {
+                    int i = (w << 6) + Long.numberOfTrailingZeros(word);
+                    result[at++] = i;
+                    minV = Math.min(minV, scores[from + i]);
+                    word &= word - 1;
+                }
+            }
+            nextGuess = minV; // the c-th best, at or below the k-th
+            return result;
+        }
         int[] cand = heap; // heap.length >= k + SLACK >= c
-        int at = 0;
+        int[] worst = dropped;
+        int nw = 0; // worst[0, nw): positions in cand, worst first (lowest score, then highest index)
+        float bestWorst = Float.NaN; // the score of worst[nw - 1] once nw == drop
+        int j = 0;
         for (int w = 0; w < words; w++) {
             long word = b[w];
             while (word != 0) {
-                cand[at++] = (w << 6) + Long.numberOfTrailingZeros(word);
+                int i = (w << 6) + Long.numberOfTrailingZeros(word);
                 word &= word - 1;
+                cand[j] = i;
+                float v = scores[from + i];
+                minV = Math.min(minV, v);
+                // j comes after every listed position: at an equal score it is the worse
+                if (nw < drop || !(v > bestWorst)) {
+                    int p = nw < drop ? nw++ : nw - 1;
+                    while (p > 0 && v <= scores[from + cand[worst[p - 1]]]) {
+                        worst[p] = worst[p - 1];
+                        p--;
+                    }
+                    worst[p] = j;
+                    if (nw == drop) {
+                        bestWorst = scores[from + cand[worst[nw - 1]]];
+                    }
+                }
+                j++;
             }
-        }
-        int drop = c - k;
-        int[] worst = dropped;
-        int nw = 0; // worst[0, nw): positions in cand, worst first (lowest score, then highest index)
-        float minV = Float.POSITIVE_INFINITY;
-        for (int j = 0; j < c; j++) {
-            float v = scores[from + cand[j]];
-            minV = Math.min(minV, v);
-            if (drop == 0) {
-                continue;
-            }
-            // j comes after every listed position: at an equal score it is the worse
-            if (nw == drop && v > scores[from + cand[worst[nw - 1]]]) {
-                continue; // better than the best of the listed worst
-            }
-            int p = nw < drop ? nw++ : nw - 1;
-            while (p > 0 && v <= scores[from + cand[worst[p - 1]]]) {
-                worst[p] = worst[p - 1];
-                p--;
-            }
-            worst[p] = j;
         }
         nextGuess = minV; // the c-th best, at or below the k-th
         int[] result = new int[k];
-        if (drop == 0) {
-            System.arraycopy(cand, 0, result, 0, k);
-            return result;
-        }
-        for (int j = 0; j < drop; j++) {
-            cand[worst[j]] = -1;
+        for (int q = 0; q < drop; q++) {
+            cand[worst[q]] = -1;
         }
         int r = 0;
-        for (int j = 0; j < c; j++) {
-            if (cand[j] >= 0) {
-                result[r++] = cand[j];
+        for (int q = 0; q < c; q++) {
+            if (cand[q] >= 0) {
+                result[r++] = cand[q];
             }
         }
         return result;

@@ -81,6 +81,39 @@ class ScoringSupportAgreementTest {
     }
 
     @Test
+    void rowSumsAgree() {
+        ScoringSupport v = vector();
+        ScoringSupport s = ScoringProvider.scalar();
+        SplittableRandom rnd = new SplittableRandom(25);
+        for (int d : SIZES) {
+            for (int rows : new int[] {0, 1, 2, 5, 64}) {
+                boolean specials = rnd.nextBoolean();
+                int srcOff = rnd.nextInt(4);
+                int dstOff = rnd.nextInt(4);
+                float[] src = values(rnd, srcOff + rows * d + 3, specials);
+                float[] dst = values(rnd, dstOff + d + 3, specials);
+                float[] expect = dst.clone();
+                for (int r = 0; r < rows; r++) { // the definition: one row after another
+                    for (int x = 0; x < d; x++) {
+                        expect[dstOff + x] = expect[dstOff + x] + src[srcOff + r * d + x];
+                    }
+                }
+                float[] as = dst.clone();
+                float[] av = dst.clone();
+                s.addRows(src, srcOff, rows, d, as, dstOff);
+                v.addRows(src, srcOff, rows, d, av, dstOff);
+                for (int i = 0; i < dst.length; i++) {
+                    // bit for bit, except that a NaN sum may carry either operand's sign (x86 returns
+                    // the first NaN operand, and the compiler may swap the operands of an addition)
+                    String where = "d=" + d + " rows=" + rows + " i=" + i;
+                    assertEquals(Float.floatToIntBits(expect[i]), Float.floatToIntBits(as[i]), "scalar " + where);
+                    assertEquals(Float.floatToIntBits(expect[i]), Float.floatToIntBits(av[i]), "vector " + where);
+                }
+            }
+        }
+    }
+
+    @Test
     void weightedReluAgrees() {
         ScoringSupport v = vector();
         ScoringSupport s = ScoringProvider.scalar();

@@ -61,6 +61,26 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void addRows(float[] src, int srcOff, int rows, int d, float[] dst, int dstOff) {
+        int x = 0;
+        // each lane's sum stays in a register over the rows (the same additions in the same order)
+        for (; x + L <= d; x += L) {
+            FloatVector acc = FloatVector.fromArray(F, dst, dstOff + x);
+            for (int r = 0, at = srcOff + x; r < rows; r++, at += d) {
+                acc = acc.add(FloatVector.fromArray(F, src, at));
+            }
+            acc.intoArray(dst, dstOff + x);
+        }
+        for (; x < d; x++) {
+            float s = dst[dstOff + x];
+            for (int r = 0; r < rows; r++) {
+                s += src[srcOff + r * d + x];
+            }
+            dst[dstOff + x] = s;
+        }
+    }
+
+    @Override
     public void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
         FloatVector wv = FloatVector.broadcast(F, w);
         FloatVector zero = FloatVector.zero(F);
