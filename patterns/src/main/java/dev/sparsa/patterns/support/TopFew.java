@@ -50,9 +50,20 @@ public final class TopFew {
      * the guess changes the speed, never the result.
      */
     public int[] top(float[] scores, int from, int n, int k, float guess) {
+        int[] result = new int[Math.max(0, Math.min(k, n))];
+        int c = top(scores, from, n, k, guess, result, 0);
+        return c == result.length ? result : java.util.Arrays.copyOf(result, c);
+    }
+
+    /**
+     * {@link #top(float[], int, int, int, float)} written to {@code out[at, at + count)} instead of a
+     * new array; returns the count ({@code ≤ min(k, n)}, fewer only when NaNs leave fewer scores).
+     * {@code out} must have room for {@code min(k, n)} indices from {@code at}.
+     */
+    public int top(float[] scores, int from, int n, int k, float guess, int[] out, int at) {
         nextGuess = Float.NaN;
         if (k <= 0 || n <= 0) {
-            return new int[0];
+            return 0;
         }
         k = Math.min(k, n); // a budget past the row keeps the whole row
         int keep = Math.min(n, k + SLACK);
@@ -114,7 +125,7 @@ public final class TopFew {
             }
         }
         if (above >= k && above <= keep) {
-            return fewAbove(scores, from, n, k, above);
+            return fewAbove(scores, from, n, k, above, out, at);
         }
         if (above >= k) {
             // only the scores >= guess can be among the k best; offered from the last index down
@@ -141,7 +152,7 @@ public final class TopFew {
             }
             popTo(scores, from, want);
             System.arraycopy(bits, 0, winners, 0, words); // the winners' bit set was all clear
-            return collect(m + above);
+            return collect(m + above, out, at);
         } else {
             for (int i = n - 1; i >= 0; i--) {
                 float v = scores[from + i];
@@ -151,7 +162,7 @@ public final class TopFew {
             }
         }
         popTo(scores, from, k);
-        return collect(m);
+        return collect(m, out, at);
     }
 
     /** Marks the scores {@code >= t} in {@code bits} (one vector pass) and counts them. */
@@ -182,16 +193,18 @@ public final class TopFew {
         }
     }
 
-    /** The {@code total} winners: the heap's and any bits already set in {@code winners}, ascending; clears the bits. */
-    private int[] collect(int total) {
+    /**
+     * The {@code total} winners: the heap's and any bits already set in {@code winners}, ascending, to
+     * {@code result[at, at + total)}; clears the bits and returns {@code total}.
+     */
+    private int collect(int total, int[] result, int at) {
         int[] h = heap;
         long[] out = winners;
         for (int j = 0; j < m; j++) {
             out[h[j] >>> 6] |= 1L << h[j];
         }
-        int[] result = new int[total];
-        int c = 0;
-        for (int w = 0; c < total; w++) {
+        int c = at;
+        for (int w = 0; c < at + total; w++) {
             long word = out[w];
             out[w] = 0;
             while (word != 0) {
@@ -199,7 +212,7 @@ public final class TopFew {
                 word &= word - 1;
             }
         }
-        return result;
+        return total;
     }
 
     /**
@@ -208,15 +221,14 @@ public final class TopFew {
      * the {@code c − k} worst (lowest score, then highest index), found in one scan that keeps the
      * worst few in a short sorted list; no heap.
      */
-    private int[] fewAbove(float[] scores, int from, int n, int k, int c) {
+    private int fewAbove(float[] scores, int from, int n, int k, int c, int[] result, int resultAt) {
         int words = (n + 63) >>> 6;
         long[] b = bits;
         int drop = c - k;
         float minV = Float.POSITIVE_INFINITY;
         if (drop == 0) {
             // every marked score is kept: their indices are the result, read once from the bits
-            int[] result = new int[k];
-            int at = 0;
+            int at = resultAt;
             for (int w = 0; w < words; w++) {
                 long word = b[w];
                 while (word != 0) {
@@ -227,7 +239,7 @@ public final class TopFew {
                 }
             }
             nextGuess = minV; // the c-th best, at or below the k-th
-            return result;
+            return k;
         }
         int[] cand = heap; // heap.length >= k + SLACK >= c
         int[] worst = dropped;
@@ -258,17 +270,16 @@ public final class TopFew {
             }
         }
         nextGuess = minV; // the c-th best, at or below the k-th
-        int[] result = new int[k];
         for (int q = 0; q < drop; q++) {
             cand[worst[q]] = -1;
         }
-        int r = 0;
+        int r = resultAt;
         for (int q = 0; q < c; q++) {
             if (cand[q] >= 0) {
                 result[r++] = cand[q];
             }
         }
-        return result;
+        return k;
     }
 
     /**
