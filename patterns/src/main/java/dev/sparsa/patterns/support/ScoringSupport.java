@@ -52,6 +52,12 @@ public interface ScoringSupport {
      */
     void addRows(float[] src, int srcOff, int rows, int d, float[] dst, int dstOff);
 
+    /**
+     * {@code a[i] = CanonicalExp.exp(a[i] − max)} for {@code i < n} (the subtraction in f32), bit for
+     * bit {@link CanonicalExp#exp} on every input, NaN payloads included.
+     */
+    void expMinus(float[] a, int n, float max);
+
     // ---------------------------------------------------------------- angular hashes (8 directions per group)
 
     /**

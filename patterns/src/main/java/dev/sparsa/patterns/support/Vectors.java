@@ -131,6 +131,11 @@ public final class Vectors {
     /** Rows read from the tensor per step of {@link #meanPool(Tensor, int, int, int)} (16 KB at d = 64, 32 KB at 128). */
     private static final int POOL_ROWS = 64;
 
+    /** {@code a[i] = CanonicalExp.exp(a[i] − max)} for {@code i < n}, bit for bit (on vector lanes when the Vector API is there). */
+    public static void expMinus(float[] a, int n, float max) {
+        SCANS.expMinus(a, n, max);
+    }
+
     /** The largest of {@code a[from, from + n)} that is not NaN ({@code −∞} if none). */
     public static float maxSkippingNaN(float[] a, int from, int n) {
         return SCANS.maxSkippingNaN(a, from, n);
