@@ -78,7 +78,7 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
         int groups = s.batch() * s.kvHeads();
         HeadLayout[] layouts = new HeadLayout[groups];
         Workers pool = Workers.current().forTensors(q, k);
-        // groups dealt round-robin to the planning workers; each reuses its copies of the queries
+        // groups dealt round-robin to the planning workers
         int workers = Math.max(1, Math.min(groups, pool.parallelism()));
         pool.forEach(workers, w -> {
             for (int i = w; i < groups; i += workers) {
