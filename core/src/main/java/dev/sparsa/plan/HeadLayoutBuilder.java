@@ -79,7 +79,7 @@ public final class HeadLayoutBuilder {
             throw new IllegalArgumentException("rows: tile [" + start + ", " + ((long) start + count)
                     + ") must hold 1.." + geometry.tileRows() + " rows inside [0, " + queryLength + ")");
         }
-        open = new Tile(start, count, null);
+        open = new Tile(start, count, null, 0, false);
         return open;
     }
 
@@ -111,7 +111,35 @@ public final class HeadLayoutBuilder {
                 throw new IllegalArgumentException("rows: row " + sorted[i] + " listed twice in one tile");
             }
         }
-        open = new Tile(-1, rows.length, rows.clone());
+        open = new Tile(-1, rows.length, rows.clone(), 0, false);
+        return open;
+    }
+
+    /**
+     * Opens a tile of the listed query rows {@code rows[from, to)}, which must be strictly
+     * ascending: {@link #listedTile(int[])} without its copy of the array (the rows are copied into
+     * the layout as they are read) nor its sort check; the caller may reuse {@code rows} once the
+     * tile has ended.
+     *
+     * @throws IllegalArgumentException if the range is empty or holds more than {@code tileRows}
+     *     rows, or a row is out of range or not above the one before it
+     */
+    public Tile listedTile(int[] rows, int from, int to) {
+        requireClosed();
+        if (rows == null || from < 0 || to > rows.length || to - from < 1 || to - from > geometry.tileRows()) {
+            throw new IllegalArgumentException("rows: a listed tile holds 1.." + geometry.tileRows() + " rows, got ["
+                    + from + ", " + to + ") of " + (rows == null ? "null" : rows.length));
+        }
+        int prev = -1;
+        for (int i = from; i < to; i++) {
+            int r = rows[i];
+            if (r <= prev || r >= queryLength) {
+                throw new IllegalArgumentException("rows: row " + r + (r >= queryLength ? " outside [0, " + queryLength + ")"
+                        : " after row " + prev + ": the rows must be strictly ascending"));
+            }
+            prev = r;
+        }
+        open = new Tile(-1, to - from, rows, from, true);
         return open;
     }
 
@@ -201,6 +229,8 @@ public final class HeadLayoutBuilder {
         private final int start;
         private final int count;
         private final int[] listed;
+        /** Where this tile's rows start in {@code listed}. */
+        private final int listedFrom;
         // the builder's scratch lists, reused by every tile (one tile is open at a time)
         private final IntList full = scratchFull.cleared();
         private final IntList partial = scratchPartial.cleared();
@@ -219,13 +249,17 @@ public final class HeadLayoutBuilder {
         private boolean weightedUncond;
         private int lastUncond = -1;
 
-        private Tile(int start, int count, int[] listed) {
+        private Tile(int start, int count, int[] listed, int listedFrom, boolean ascending) {
             this.start = start;
             this.count = count;
             this.listed = listed;
+            this.listedFrom = listedFrom;
             if (listed == null) {
                 qLo = (long) start + queryOffset;
                 qHi = (long) start + count - 1 + queryOffset;
+            } else if (ascending) {
+                qLo = (long) listed[listedFrom] + queryOffset;
+                qHi = (long) listed[listedFrom + count - 1] + queryOffset;
             } else {
                 int min = listed[0];
                 int max = listed[0];
@@ -458,7 +492,7 @@ public final class HeadLayoutBuilder {
                 rowListOffset.add(-1);
             } else {
                 rowListOffset.add(rowList.size());
-                rowList.addAll(listed, 0, listed.length);
+                rowList.addAll(listed, listedFrom, listedFrom + count);
             }
         }
 
@@ -627,7 +661,7 @@ public final class HeadLayoutBuilder {
             long[] pos = new long[count];
             boolean ascending = true;
             for (int i = 0; i < count; i++) {
-                pos[i] = (long) listed[i] + queryOffset;
+                pos[i] = (long) listed[listedFrom + i] + queryOffset;
                 ascending &= i == 0 || pos[i] > pos[i - 1];
             }
             if (!ascending) {
@@ -637,7 +671,7 @@ public final class HeadLayoutBuilder {
         }
 
         private int rowAt(int i) {
-            return listed == null ? start + i : listed[i];
+            return listed == null ? start + i : listed[listedFrom + i];
         }
 
         private int checkBlock(int block) {

@@ -205,6 +205,71 @@ class HeadLayoutTest {
     }
 
     /**
+     * A tile of an ascending range of a shared row array ({@code listedTile(rows, from, to)}, the
+     * array reused afterwards) gives the layout that a copied list gives: same rows, blocks, keys and
+     * counters, under a causal-only, a banded or no predicate.
+     */
+    @Property(tries = 80)
+    void listedRangeTilesMatchCopiedLists(@ForAll @IntRange(min = 1, max = 40) int nq,
+                                          @ForAll @IntRange(min = 1, max = 45) int nk, @ForAll boolean causal,
+                                          @ForAll @IntRange(min = 0, max = 2) int kind, @ForAll long seed) {
+        PlanContext c = ctx(nq, nk, causal, 8, 8);
+        ElementPredicate p = switch (kind) {
+            case 0 -> c.basePredicate();
+            case 1 -> c.basePredicate().withBand(0, 5);
+            default -> c.basePredicate().withSinks(3);
+        };
+        SplittableRandom rnd = new SplittableRandom(seed);
+        HeadLayoutBuilder ranged = HeadLayout.builder(c, p);
+        HeadLayoutBuilder copied = HeadLayout.builder(c, p);
+        int[] shared = new int[20];
+        for (int t = 0; t < 6; t++) {
+            int[] rows = rnd.ints(rnd.nextInt(1, 9), 0, nq).sorted().distinct().toArray();
+            int from = rnd.nextInt(0, 5);
+            System.arraycopy(rows, 0, shared, from, rows.length);
+            HeadLayoutBuilder.Tile a = ranged.listedTile(shared, from, from + rows.length);
+            HeadLayoutBuilder.Tile b = copied.listedTile(rows);
+            int block = rnd.nextInt(0, c.keyBlocks());
+            a.blockByPredicate(block);
+            b.blockByPredicate(block);
+            int key = rnd.nextInt(0, nk);
+            if (key / 8 != block) {
+                a.gather(key);
+                b.gather(key);
+            }
+            a.end();
+            b.end();
+            java.util.Arrays.fill(shared, -7); // the ended tile no longer reads the array
+        }
+        HeadLayout x = ranged.build();
+        HeadLayout y = copied.build();
+        assertEquals(y.pairsAdmitted(), x.pairsAdmitted());
+        assertEquals(y.pairsVisited(), x.pairsVisited());
+        assertEquals(java.util.Arrays.toString(y.rowList()), java.util.Arrays.toString(x.rowList()));
+        assertEquals(java.util.Arrays.toString(y.rowListOffsets()), java.util.Arrays.toString(x.rowListOffsets()));
+        assertEquals(java.util.Arrays.toString(y.fullBlocks()), java.util.Arrays.toString(x.fullBlocks()));
+        assertEquals(java.util.Arrays.toString(y.partialBlocks()), java.util.Arrays.toString(x.partialBlocks()));
+        assertEquals(java.util.Arrays.toString(y.gatherKeys()), java.util.Arrays.toString(x.gatherKeys()));
+        assertEquals(java.util.Arrays.toString(y.gatherOffsets()), java.util.Arrays.toString(x.gatherOffsets()));
+    }
+
+    @Test
+    void listedRangeTilesRejectUnorderedOrOutOfRangeRows() {
+        PlanContext c = ctx(10, 20, false, 8, 8);
+        HeadLayoutBuilder b = HeadLayout.builder(c, c.basePredicate());
+        int[] rows = {3, 5, 5, 2, 10, 4, -1};
+        assertStarts("rows", () -> b.listedTile(rows, 1, 3)); // repeated
+        assertStarts("rows", () -> b.listedTile(rows, 2, 4)); // descending
+        assertStarts("rows", () -> b.listedTile(rows, 3, 5)); // past the queries
+        assertStarts("rows", () -> b.listedTile(rows, 6, 7)); // negative
+        assertStarts("rows", () -> b.listedTile(rows, 2, 2)); // empty
+        assertStarts("rows", () -> b.listedTile(rows, 0, 8)); // past the array
+        assertStarts("rows", () -> b.listedTile(new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8}, 0, 9)); // more than a tile
+        b.listedTile(rows, 0, 2).full(0).end();
+        assertEquals(2, b.build().rowCount(0));
+    }
+
+    /**
      * Unconditional keys added in runs ({@code unconditionalAll}, into a reserved builder) give the
      * layout that key-by-key adding gives, weights included: none are stored until a tile has one,
      * then the earlier keys read 0.

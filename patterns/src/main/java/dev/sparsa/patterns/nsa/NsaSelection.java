@@ -78,19 +78,21 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
         int groups = s.batch() * s.kvHeads();
         HeadLayout[] layouts = new HeadLayout[groups];
         Workers pool = Workers.current().forTensors(q, k);
-        // groups dealt round-robin to the planning workers; each reuses its copies of the queries
+        // groups dealt round-robin to the planning workers
         int workers = Math.max(1, Math.min(groups, pool.parallelism()));
         pool.forEach(workers, w -> {
-            float[][] qs = new float[s.groupSize()][];
             for (int i = w; i < groups; i += workers) {
                 int b = i / s.kvHeads();
-                int g = i % s.kvHeads();
-                for (int j = 0; j < qs.length; j++) {
-                    qs[j] = Vectors.rows(q, b, g * s.groupSize() + j, qs[j]);
-                }
-                // the compressed keys of this KV head (NsaCompression.meanPool's, computed by the group's worker)
-                int[][] blocks = select(ctx, qs, Vectors.meanPool(k, b, g, blockSize));
-                layouts[i] = RowBlockLayout.compile(ctx, blockSize, r -> blocks[r]);
+                int h0 = (i % s.kvHeads()) * s.groupSize();
+                // the query rows are read from the tensor one pass of rows at a time (no copy of a
+                // head); the compressed keys of this KV head are NsaCompression.meanPool's, computed
+                // by the group's worker
+                Selection sel = select(ctx, s.groupSize(), (j, r0, rows, dst) -> {
+                    for (int r = 0; r < rows; r++) {
+                        q.readRow(b, h0 + j, r0 + r, dst, r * s.headDim());
+                    }
+                }, Vectors.meanPool(k, b, i % s.kvHeads(), blockSize));
+                layouts[i] = RowBlockLayout.compile(ctx, blockSize, sel.blocks(), sel.start());
             }
         });
         SparsePlan.Builder plan = SparsePlan.builder(ctx).describe(name());
@@ -109,19 +111,43 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
      */
     public int[][] select(PlanContext ctx, float[][] groupQ, float[] compressed) {
         int d = ctx.shape().headDim();
+        Selection sel = select(ctx, groupQ.length,
+                (j, r0, rows, dst) -> System.arraycopy(groupQ[j], r0 * d, dst, 0, rows * d), compressed);
+        int[][] out = new int[ctx.queryLength()][];
+        for (int r = 0; r < out.length; r++) {
+            out[r] = java.util.Arrays.copyOfRange(sel.blocks(), sel.start()[r], sel.start()[r + 1]);
+        }
+        return out;
+    }
+
+    /** Row {@code r}'s kept blocks, ascending: {@code blocks[start[r], start[r + 1])}. */
+    private record Selection(int[] blocks, int[] start) {
+    }
+
+    /** Copies query rows {@code [r0, r0 + rows)} of the group's head {@code j} to {@code dst}, flat. */
+    @FunctionalInterface
+    private interface QueryRows {
+        void read(int j, int r0, int rows, float[] dst);
+    }
+
+    private Selection select(PlanContext ctx, int heads, QueryRows queries, float[] compressed) {
+        int d = ctx.shape().headDim();
         int nq = ctx.queryLength();
         int nb = (int) (((long) ctx.keyLength() + blockSize - 1) / blockSize);
-        int[][] out = new int[nq][];
+        int[] start = new int[nq + 1];
         if (nb == 0) {
-            java.util.Arrays.fill(out, new int[0]);
-            return out;
+            return new Selection(new int[0], start);
         }
+        // every row keeps at most min(blockCount, nb) blocks, written one row after another
+        int[] out = new int[Math.toIntExact((long) nq * Math.min(blockCount, nb))];
+        int at = 0;
         double sc = Vectors.scaleFor(scale, d);
         KeyPanels panels = KeyPanels.of(compressed, nb, d);
         int stride = KeyPanels.paddedLength(nb);
         float[] dots = new float[ROWS_PER_PASS * stride];
         int[] counts = new int[ROWS_PER_PASS];
-        boolean oneHead = groupQ.length == 1;
+        boolean oneHead = heads == 1;
+        float[] qRows = new float[ROWS_PER_PASS * d];
         // the probability sums of a group of several heads (one head ranks its logits directly)
         double[] sum = oneHead ? null : new double[ROWS_PER_PASS * nb];
         double[] e = oneHead ? null : new double[nb];
@@ -138,9 +164,10 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
             if (!oneHead) {
                 java.util.Arrays.fill(sum, 0, rows * nb, 0.0);
             }
-            for (float[] q : groupQ) {
+            for (int j = 0; j < heads; j++) {
                 if (most > 0) {
-                    panels.dots(q, r0, rows, most, dots, stride, counts);
+                    queries.read(j, r0, rows, qRows);
+                    panels.dots(qRows, 0, rows, most, dots, stride, counts);
                 }
                 if (oneHead) {
                     break; // one head: the logits rank as the probabilities do
@@ -165,7 +192,7 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
             for (int i = 0; i < rows; i++) {
                 int r = r0 + i;
                 if (Plans.lastVisibleKey(ctx, r) < 0) {
-                    out[r] = new int[0];
+                    start[r + 1] = at;
                     continue;
                 }
                 int own = ownBlock(ctx, r, nb);
@@ -177,17 +204,19 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
                         dots[base + c] = Float.NEGATIVE_INFINITY;
                     }
                     dots[base + own] = Float.POSITIVE_INFINITY;
-                    out[r] = few.top(dots, base, candidates, blockCount, few.nextGuess()); // the previous row's k-th: a guess
+                    at += few.top(dots, base, candidates, blockCount, few.nextGuess(), out, at); // the previous row's k-th: a guess
+                    start[r + 1] = at;
                     continue;
                 }
                 for (int c = 0; c < candidates; c++) {
                     score[c] = (float) sum[i * nb + c];
                 }
-                score[own] = groupQ.length; // 1 per head
-                out[r] = few.top(score, 0, candidates, blockCount, few.nextGuess());
+                score[own] = heads; // 1 per head
+                at += few.top(score, 0, candidates, blockCount, few.nextGuess(), out, at);
+                start[r + 1] = at;
             }
         }
-        return out;
+        return new Selection(out, start);
     }
 
     /** The blocks row {@code r} has seen whole: {@code c} with {@code (c+1)·blockSize − 1 ≤ p}; all without causality. */

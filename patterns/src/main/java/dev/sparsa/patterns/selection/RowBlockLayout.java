@@ -37,24 +37,50 @@ public final class RowBlockLayout {
             throw new IllegalArgumentException("blockSize: must be >= 1, got " + blockSize);
         }
         int nq = ctx.queryLength();
+        int[][] lists = new int[nq][];
+        int[] start = new int[nq + 1];
+        for (int r = 0; r < nq; r++) {
+            lists[r] = rows.blocks(r);
+            start[r + 1] = start[r] + lists[r].length;
+        }
+        int[] blocks = new int[start[nq]];
+        for (int r = 0; r < nq; r++) {
+            System.arraycopy(lists[r], 0, blocks, start[r], lists[r].length);
+        }
+        return compile(ctx, blockSize, blocks, start);
+    }
+
+    /**
+     * Compiles the rows' block lists given in one array: row {@code r}'s sorted, distinct blocks
+     * are {@code blocks[start[r], start[r + 1])} ({@code start} has {@code queryLength + 1} entries).
+     *
+     * @throws IllegalArgumentException if {@code blockSize < 1}
+     */
+    public static HeadLayout compile(PlanContext ctx, int blockSize, int[] blocks, int[] start) {
+        if (blockSize < 1) {
+            throw new IllegalArgumentException("blockSize: must be >= 1, got " + blockSize);
+        }
+        int nq = ctx.queryLength();
         int nk = ctx.keyLength();
         int nb = (int) (((long) nk + blockSize - 1) / blockSize);
-        // counting sort of (block, row) pairs, whole and diagonal apart, rows ascending within a block
-        int[][] lists = new int[nq][];
+        // counting sort of (block, row) pairs, whole and diagonal apart, rows ascending within a block.
+        // Row r sees the keys up to last: its blocks below wholeBelow[r] whole, those below
+        // seenBelow[r] (and not whole) in part, the others not at all
+        int[] wholeBelow = new int[nq];
+        int[] seenBelow = new int[nq];
         int[] wholeCount = new int[nb + 1];
         int[] diagCount = new int[nb + 1];
         for (int r = 0; r < nq; r++) {
-            lists[r] = rows.blocks(r);
             long last = Plans.lastVisibleKey(ctx, r);
-            for (int blk : lists[r]) {
-                long k0 = (long) blk * blockSize;
-                long k1 = Math.min(nk, k0 + blockSize) - 1;
-                if (k0 > last) {
-                    continue;
-                }
-                if (k1 <= last) {
+            int sb = last < 0 ? 0 : (int) Math.min(nb, last / blockSize + 1);
+            int wb = last >= nk - 1 ? nb : (int) Math.max(0, Math.min(nb, (last + 1) / blockSize));
+            wholeBelow[r] = wb;
+            seenBelow[r] = sb;
+            for (int i = start[r]; i < start[r + 1]; i++) {
+                int blk = blocks[i];
+                if (blk < wb) {
                     wholeCount[blk + 1]++;
-                } else {
+                } else if (blk < sb) {
                     diagCount[blk + 1]++;
                 }
             }
@@ -68,20 +94,16 @@ public final class RowBlockLayout {
         int[] wFill = wholeCount.clone();
         int[] dFill = diagCount.clone();
         for (int r = 0; r < nq; r++) {
-            long last = Plans.lastVisibleKey(ctx, r);
-            for (int blk : lists[r]) {
-                long k0 = (long) blk * blockSize;
-                long k1 = Math.min(nk, k0 + blockSize) - 1;
-                if (k0 > last) {
-                    continue;
-                }
-                if (k1 <= last) {
+            int wb = wholeBelow[r];
+            int sb = seenBelow[r];
+            for (int i = start[r]; i < start[r + 1]; i++) {
+                int blk = blocks[i];
+                if (blk < wb) {
                     whole[wFill[blk]++] = r;
-                } else {
+                } else if (blk < sb) {
                     diag[dFill[blk]++] = r;
                 }
             }
-            lists[r] = null;
         }
         int tileRows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
@@ -111,7 +133,7 @@ public final class RowBlockLayout {
             int n = Math.min(tileRows, to - i);
             HeadLayoutBuilder.Tile t = rows[i + n - 1] - rows[i] == n - 1
                     ? b.tile(rows[i], n)
-                    : b.listedTile(java.util.Arrays.copyOfRange(rows, i, i + n));
+                    : b.listedTile(rows, i, i + n);
             BlockLists.emitRange(t, k0, k1, cols, nk);
             t.end();
         }

@@ -38,6 +38,22 @@ final class ScalarScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void expMinus(float[] a, int n, float max) {
+        for (int i = 0; i < n; i++) {
+            a[i] = CanonicalExp.exp(a[i] - max);
+        }
+    }
+
+    @Override
+    public void addRows(float[] src, int srcOff, int rows, int d, float[] dst, int dstOff) {
+        for (int r = 0; r < rows; r++) {
+            for (int x = 0; x < d; x++) {
+                dst[dstOff + x] += src[srcOff + r * d + x];
+            }
+        }
+    }
+
+    @Override
     public void fourByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride) {
         for (int j = 0; j < 4; j++) {
             oneByTwo(panels, d, q, row + j, g, out, outBase + j * stride);

@@ -44,6 +44,20 @@ public interface ScoringSupport {
      */
     void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n);
 
+    /**
+     * Adds {@code rows} rows of {@code d} to a running sum, one row after another: for each {@code x
+     * < d}, {@code dst[dstOff + x] += src[srcOff + r · d + x]} for {@code r = 0, 1, …, rows − 1} in
+     * that order (f32 additions, so bitwise the plain loop; a NaN sum is NaN, its sign bit not
+     * specified).
+     */
+    void addRows(float[] src, int srcOff, int rows, int d, float[] dst, int dstOff);
+
+    /**
+     * {@code a[i] = CanonicalExp.exp(a[i] − max)} for {@code i < n} (the subtraction in f32), bit for
+     * bit {@link CanonicalExp#exp} on every input, NaN payloads included.
+     */
+    void expMinus(float[] a, int n, float max);
+
     // ---------------------------------------------------------------- angular hashes (8 directions per group)
 
     /**

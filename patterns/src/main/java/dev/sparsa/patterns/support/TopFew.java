@@ -50,9 +50,20 @@ public final class TopFew {
      * the guess changes the speed, never the result.
      */
     public int[] top(float[] scores, int from, int n, int k, float guess) {
+        int[] result = new int[Math.max(0, Math.min(k, n))];
+        int c = top(scores, from, n, k, guess, result, 0);
+        return c == result.length ? result : java.util.Arrays.copyOf(result, c);
+    }
+
+    /**
+     * {@link #top(float[], int, int, int, float)} written to {@code out[at, at + count)} instead of a
+     * new array; returns the count ({@code ≤ min(k, n)}, fewer only when NaNs leave fewer scores).
+     * {@code out} must have room for {@code min(k, n)} indices from {@code at}.
+     */
+    public int top(float[] scores, int from, int n, int k, float guess, int[] out, int at) {
         nextGuess = Float.NaN;
         if (k <= 0 || n <= 0) {
-            return new int[0];
+            return 0;
         }
         k = Math.min(k, n); // a budget past the row keeps the whole row
         int keep = Math.min(n, k + SLACK);
@@ -114,7 +125,7 @@ public final class TopFew {
             }
         }
         if (above >= k && above <= keep) {
-            return fewAbove(scores, from, n, k, above);
+            return fewAbove(scores, from, n, k, above, out, at);
         }
         if (above >= k) {
             // only the scores >= guess can be among the k best; offered from the last index down
@@ -141,7 +152,7 @@ public final class TopFew {
             }
             popTo(scores, from, want);
             System.arraycopy(bits, 0, winners, 0, words); // the winners' bit set was all clear
-            return collect(m + above);
+            return collect(m + above, out, at);
         } else {
             for (int i = n - 1; i >= 0; i--) {
                 float v = scores[from + i];
@@ -151,7 +162,7 @@ public final class TopFew {
             }
         }
         popTo(scores, from, k);
-        return collect(m);
+        return collect(m, out, at);
     }
 
     /** Marks the scores {@code >= t} in {@code bits} (one vector pass) and counts them. */
@@ -182,16 +193,18 @@ public final class TopFew {
         }
     }
 
-    /** The {@code total} winners: the heap's and any bits already set in {@code winners}, ascending; clears the bits. */
-    private int[] collect(int total) {
+    /**
+     * The {@code total} winners: the heap's and any bits already set in {@code winners}, ascending, to
+     * {@code result[at, at + total)}; clears the bits and returns {@code total}.
+     */
+    private int collect(int total, int[] result, int at) {
         int[] h = heap;
         long[] out = winners;
         for (int j = 0; j < m; j++) {
             out[h[j] >>> 6] |= 1L << h[j];
         }
-        int[] result = new int[total];
-        int c = 0;
-        for (int w = 0; c < total; w++) {
+        int c = at;
+        for (int w = 0; c < at + total; w++) {
             long word = out[w];
             out[w] = 0;
             while (word != 0) {
@@ -199,7 +212,7 @@ public final class TopFew {
                 word &= word - 1;
             }
         }
-        return result;
+        return total;
     }
 
     /**
@@ -208,55 +221,65 @@ public final class TopFew {
      * the {@code c − k} worst (lowest score, then highest index), found in one scan that keeps the
      * worst few in a short sorted list; no heap.
      */
-    private int[] fewAbove(float[] scores, int from, int n, int k, int c) {
+    private int fewAbove(float[] scores, int from, int n, int k, int c, int[] result, int resultAt) {
         int words = (n + 63) >>> 6;
         long[] b = bits;
+        int drop = c - k;
+        float minV = Float.POSITIVE_INFINITY;
+        if (drop == 0) {
+            // every marked score is kept: their indices are the result, read once from the bits
+            int at = resultAt;
+            for (int w = 0; w < words; w++) {
+                long word = b[w];
+                while (word != 0) {
+                    int i = (w << 6) + Long.numberOfTrailingZeros(word);
+                    result[at++] = i;
+                    minV = Math.min(minV, scores[from + i]);
+                    word &= word - 1;
+                }
+            }
+            nextGuess = minV; // the c-th best, at or below the k-th
+            return k;
+        }
         int[] cand = heap; // heap.length >= k + SLACK >= c
-        int at = 0;
+        int[] worst = dropped;
+        int nw = 0; // worst[0, nw): positions in cand, worst first (lowest score, then highest index)
+        float bestWorst = Float.NaN; // the score of worst[nw - 1] once nw == drop
+        int j = 0;
         for (int w = 0; w < words; w++) {
             long word = b[w];
             while (word != 0) {
-                cand[at++] = (w << 6) + Long.numberOfTrailingZeros(word);
+                int i = (w << 6) + Long.numberOfTrailingZeros(word);
                 word &= word - 1;
+                cand[j] = i;
+                float v = scores[from + i];
+                minV = Math.min(minV, v);
+                // j comes after every listed position: at an equal score it is the worse
+                if (nw < drop || !(v > bestWorst)) {
+                    int p = nw < drop ? nw++ : nw - 1;
+                    while (p > 0 && v <= scores[from + cand[worst[p - 1]]]) {
+                        worst[p] = worst[p - 1];
+                        p--;
+                    }
+                    worst[p] = j;
+                    if (nw == drop) {
+                        bestWorst = scores[from + cand[worst[nw - 1]]];
+                    }
+                }
+                j++;
             }
-        }
-        int drop = c - k;
-        int[] worst = dropped;
-        int nw = 0; // worst[0, nw): positions in cand, worst first (lowest score, then highest index)
-        float minV = Float.POSITIVE_INFINITY;
-        for (int j = 0; j < c; j++) {
-            float v = scores[from + cand[j]];
-            minV = Math.min(minV, v);
-            if (drop == 0) {
-                continue;
-            }
-            // j comes after every listed position: at an equal score it is the worse
-            if (nw == drop && v > scores[from + cand[worst[nw - 1]]]) {
-                continue; // better than the best of the listed worst
-            }
-            int p = nw < drop ? nw++ : nw - 1;
-            while (p > 0 && v <= scores[from + cand[worst[p - 1]]]) {
-                worst[p] = worst[p - 1];
-                p--;
-            }
-            worst[p] = j;
         }
         nextGuess = minV; // the c-th best, at or below the k-th
-        int[] result = new int[k];
-        if (drop == 0) {
-            System.arraycopy(cand, 0, result, 0, k);
-            return result;
+        for (int q = 0; q < drop; q++) {
+            cand[worst[q]] = -1;
         }
-        for (int j = 0; j < drop; j++) {
-            cand[worst[j]] = -1;
-        }
-        int r = 0;
-        for (int j = 0; j < c; j++) {
-            if (cand[j] >= 0) {
-                result[r++] = cand[j];
+        int r = resultAt;
+        for (int q = 0; q < c; q++) {
+            if (cand[q] >= 0) {
+                result[r++] = cand[q];
             }
         }
-        return result;
+        return k;
     }
 
     /**

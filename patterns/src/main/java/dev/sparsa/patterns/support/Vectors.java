@@ -85,23 +85,27 @@ public final class Vectors {
     }
 
     /**
-     * {@link #meanPool(float[], int, int, int)} of the rows of (batch, head), read row by row from the
-     * tensor (no copy of the whole head): same sums in the same order, so bitwise the same result.
+     * {@link #meanPool(float[], int, int, int)} of the rows of (batch, head), read from the tensor a
+     * few rows at a time (no copy of the whole head): same sums in the same order, so bitwise the
+     * same result.
      */
     public static float[] meanPool(Tensor t, int batch, int head, int size) {
         int n = t.seqLen();
         int d = t.dim();
         int groups = Checks.groups(n, size);
         float[] out = new float[groups * d];
-        float[] row = new float[d];
+        // a few rows at a time, added to the group's sums with each lane's sum in a register
+        int chunk = Math.max(1, Math.min(POOL_ROWS, n));
+        float[] rows = new float[chunk * d];
         for (int g = 0; g < groups; g++) {
             int r0 = (int) ((long) g * size);
             int r1 = Checks.groupEnd(g, size, n);
-            for (int r = r0; r < r1; r++) {
-                t.readRow(batch, head, r, row, 0);
-                for (int x = 0; x < d; x++) {
-                    out[g * d + x] += row[x];
+            for (int r = r0; r < r1; r += chunk) {
+                int m = Math.min(chunk, r1 - r);
+                for (int j = 0; j < m; j++) {
+                    t.readRow(batch, head, r + j, rows, j * d);
                 }
+                SCANS.addRows(rows, 0, m, d, out, g * d);
             }
             for (int x = 0; x < d; x++) {
                 out[g * d + x] /= size;
@@ -124,6 +128,13 @@ public final class Vectors {
     }
 
     private static final ScoringSupport SCANS = ScoringProvider.get();
+    /** Rows read from the tensor per step of {@link #meanPool(Tensor, int, int, int)} (16 KB at d = 64, 32 KB at 128). */
+    private static final int POOL_ROWS = 64;
+
+    /** {@code a[i] = CanonicalExp.exp(a[i] − max)} for {@code i < n}, bit for bit (on vector lanes when the Vector API is there). */
+    public static void expMinus(float[] a, int n, float max) {
+        SCANS.expMinus(a, n, max);
+    }
 
     /** The largest of {@code a[from, from + n)} that is not NaN ({@code −∞} if none). */
     public static float maxSkippingNaN(float[] a, int from, int n) {

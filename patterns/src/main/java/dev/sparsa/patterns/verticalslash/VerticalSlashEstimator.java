@@ -1,6 +1,5 @@
 package dev.sparsa.patterns.verticalslash;
 
-import dev.sparsa.patterns.support.CanonicalExp;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.KeyPanels;
@@ -37,7 +36,7 @@ import dev.sparsa.tensor.Tensor;
  *       once to f32 (the scale is {@code 1/sqrt(headDim)} in double when NaN, then cast to float),
  *       one f32 multiply;
  *   <li>the row maximum {@code m} is the largest score that is not NaN ({@code −∞} if none), in f32;
- *   <li>{@code e = CanonicalExp.exp(x − m)} (the subtraction in f32);
+ *   <li>{@code e = CanonicalExp.exp(x − m)} (the subtraction in f32; {@link dev.sparsa.patterns.support.CanonicalExp});
  *   <li>the row sum in double: 32 partials, key {@code k} added to partial {@code k mod 32} in
  *       ascending key order, then the fixed tree {@code p[j] += p[j + h]} for {@code h} = 16, 8, 4,
  *       2, 1 (a warp's shuffle-down reduction);
@@ -177,10 +176,9 @@ public final class VerticalSlashEstimator extends DataDependentPattern implement
                 }
             }
             java.util.Arrays.fill(part, 0);
+            Vectors.expMinus(row, (int) lastKey + 1, max); // CanonicalExp.exp(row[key] − max), on lanes
             for (int key = 0; key <= lastKey; key++) {
-                float e = CanonicalExp.exp(row[key] - max);
-                row[key] = e;
-                part[key & (SUM_LANES - 1)] += e;
+                part[key & (SUM_LANES - 1)] += row[key];
             }
             double sum = treeSum(part);
             for (int key = 0; key <= lastKey; key++) {

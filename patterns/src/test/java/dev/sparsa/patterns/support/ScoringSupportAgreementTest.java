@@ -81,6 +81,95 @@ class ScoringSupportAgreementTest {
     }
 
     @Test
+    void rowSumsAgree() {
+        ScoringSupport v = vector();
+        ScoringSupport s = ScoringProvider.scalar();
+        SplittableRandom rnd = new SplittableRandom(25);
+        for (int d : SIZES) {
+            for (int rows : new int[] {0, 1, 2, 5, 64}) {
+                boolean specials = rnd.nextBoolean();
+                int srcOff = rnd.nextInt(4);
+                int dstOff = rnd.nextInt(4);
+                float[] src = values(rnd, srcOff + rows * d + 3, specials);
+                float[] dst = values(rnd, dstOff + d + 3, specials);
+                float[] expect = dst.clone();
+                for (int r = 0; r < rows; r++) { // the definition: one row after another
+                    for (int x = 0; x < d; x++) {
+                        expect[dstOff + x] = expect[dstOff + x] + src[srcOff + r * d + x];
+                    }
+                }
+                float[] as = dst.clone();
+                float[] av = dst.clone();
+                s.addRows(src, srcOff, rows, d, as, dstOff);
+                v.addRows(src, srcOff, rows, d, av, dstOff);
+                for (int i = 0; i < dst.length; i++) {
+                    // bit for bit, except that a NaN sum may carry either operand's sign (x86 returns
+                    // the first NaN operand, and the compiler may swap the operands of an addition)
+                    String where = "d=" + d + " rows=" + rows + " i=" + i;
+                    assertEquals(Float.floatToIntBits(expect[i]), Float.floatToIntBits(as[i]), "scalar " + where);
+                    assertEquals(Float.floatToIntBits(expect[i]), Float.floatToIntBits(av[i]), "vector " + where);
+                }
+            }
+        }
+    }
+
+    /**
+     * The exponential on lanes is CanonicalExp bit for bit: random bit patterns (NaN payloads,
+     * subnormals, infinities), the softmax range, the cut-offs at −104 and 89 and every length's tail.
+     */
+    @Test
+    void canonicalExpAgrees() {
+        ScoringSupport v = vector();
+        ScoringSupport s = ScoringProvider.scalar();
+        SplittableRandom rnd = new SplittableRandom(26);
+        float[] edges = {-104f, Math.nextDown(-104f), Math.nextUp(-104f), 89f, Math.nextUp(89f), Math.nextDown(89f),
+            0f, -0f, Float.MIN_VALUE, -Float.MIN_VALUE, Float.NaN, Float.intBitsToFloat(0xFFC01234),
+            Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 88.72284f, -87.33655f, -103.97208f, 0.5f, -0.5f, 1f, -1f};
+        for (int rep = 0; rep < 400; rep++) {
+            int n = rep < SIZES.length ? SIZES[rep] : rnd.nextInt(0, 300);
+            float[] a = new float[n];
+            for (int i = 0; i < n; i++) {
+                a[i] = switch (rnd.nextInt(5)) {
+                    case 0 -> Float.intBitsToFloat(rnd.nextInt()); // any float, NaNs with payloads too
+                    case 1 -> edges[rnd.nextInt(edges.length)];
+                    case 2 -> (float) (rnd.nextDouble() * 202 - 110);
+                    default -> (float) (-rnd.nextDouble() * 30);
+                };
+            }
+            float max = switch (rep % 4) {
+                case 0 -> 0f;
+                case 1 -> (float) rnd.nextGaussian() * 10;
+                case 2 -> edges[rnd.nextInt(edges.length)];
+                default -> Float.intBitsToFloat(rnd.nextInt());
+            };
+            float[] as = a.clone();
+            float[] av = a.clone();
+            s.expMinus(as, n, max);
+            v.expMinus(av, n, max);
+            for (int i = 0; i < n; i++) {
+                float expect = CanonicalExp.exp(a[i] - max);
+                String where = "exp(" + a[i] + " - " + max + ") at " + i + " of " + n;
+                assertEquals(Float.floatToRawIntBits(expect), Float.floatToRawIntBits(as[i]), "scalar " + where);
+                assertEquals(Float.floatToRawIntBits(expect), Float.floatToRawIntBits(av[i]), "vector " + where);
+            }
+        }
+        // 65536 consecutive floats from each of 256 places spread over all bit patterns (signs,
+        // exponents, infinities, NaNs), enough calls for the vector loop to be compiled
+        float[] all = new float[1 << 16];
+        for (int hi = 0; hi < 0x10000; hi += 0x101) {
+            for (int lo = 0; lo < all.length; lo++) {
+                all[lo] = Float.intBitsToFloat(hi << 16 | lo);
+            }
+            float[] av = all.clone();
+            v.expMinus(av, av.length, 0f);
+            for (int lo = 0; lo < all.length; lo++) {
+                assertEquals(Float.floatToRawIntBits(CanonicalExp.exp(all[lo])), Float.floatToRawIntBits(av[lo]),
+                        "exp(" + all[lo] + ")");
+            }
+        }
+    }
+
+    @Test
     void weightedReluAgrees() {
         ScoringSupport v = vector();
         ScoringSupport s = ScoringProvider.scalar();

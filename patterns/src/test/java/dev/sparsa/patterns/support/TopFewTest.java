@@ -1,6 +1,7 @@
 package dev.sparsa.patterns.support;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -44,6 +45,39 @@ class TopFewTest {
                 default -> (float) rnd.nextInt(-20, 21);
             };
             assertArrayEquals(TopSelect.top(s, from, n, k, null), few.top(s, from, n, k, guess), "rep " + rep + " guess " + guess);
+        }
+    }
+
+    /**
+     * The form that writes into a caller's array writes what TopSelect picks at the given offset,
+     * returns its count and leaves the rest of the array alone, whatever the guess.
+     */
+    @Test
+    void writingIntoAnArrayAgreesWithTopSelect() {
+        SplittableRandom rnd = new SplittableRandom(5);
+        float[] pool = {0f, -0f, 1f, -1f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 2.5f};
+        TopFew few = new TopFew();
+        for (int rep = 0; rep < 3000; rep++) {
+            int n = rnd.nextInt(0, 300);
+            int from = rnd.nextInt(0, 5);
+            float[] s = new float[from + n];
+            for (int i = 0; i < s.length; i++) {
+                s[i] = rnd.nextInt(4) == 0 ? pool[rnd.nextInt(pool.length)] : (float) rnd.nextInt(-20, 21);
+            }
+            int k = rnd.nextInt(0, 40);
+            float guess = rnd.nextBoolean() ? few.nextGuess() : (float) rnd.nextInt(-20, 21);
+            int[] expect = TopSelect.top(s, from, n, k, null);
+            int at = rnd.nextInt(0, 4);
+            int[] out = new int[at + Math.max(0, Math.min(k, n)) + 3];
+            java.util.Arrays.fill(out, -9);
+            int c = few.top(s, from, n, k, guess, out, at);
+            assertEquals(expect.length, c, "rep " + rep);
+            assertArrayEquals(expect, java.util.Arrays.copyOfRange(out, at, at + c), "rep " + rep + " guess " + guess);
+            for (int i = 0; i < out.length; i++) {
+                if (i < at || i >= at + c) {
+                    assertEquals(-9, out[i], "rep " + rep + " index " + i + " outside the written range");
+                }
+            }
         }
     }
 }

@@ -1,8 +1,12 @@
 package dev.sparsa.patterns.support.panama;
 
+import dev.sparsa.patterns.support.CanonicalExp;
 import dev.sparsa.patterns.support.ScoringSupport;
 import dev.sparsa.patterns.support.Vectors;
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -23,6 +27,12 @@ public final class PanamaScoringSupport implements ScoringSupport {
     /** Eight lanes, fixed: one vector holds eight directions (one byte of a hash). */
     private static final VectorSpecies<Float> H = FloatVector.SPECIES_256;
     private static final int LANES = 8;
+    /** The exponential's lanes: the preferred f64 vector, and f32 vectors of as many lanes. */
+    private static final VectorSpecies<Double> XD = DoubleVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> XF =
+            VectorSpecies.of(float.class, VectorShape.forBitSize(XD.vectorBitSize() / 2));
+    /** 1.5 · 2^52: adding it rounds a double of magnitude below 2^51 to an integer, half to even (as Math.rint). */
+    private static final double ROUNDER = 0x1.8p52;
 
     /**
      * The Vector API scans.
@@ -57,6 +67,74 @@ public final class PanamaScoringSupport implements ScoringSupport {
         }
         for (int x = 0; x < d; x++) {
             FloatVector.fromArray(F, rows, x, offsets, 0).intoArray(p, base + x * L);
+        }
+    }
+
+    @Override
+    public void expMinus(float[] a, int n, float max) {
+        int i = 0;
+        if (XF.length() == XD.length() && XD.length() >= 2) {
+            FloatVector m = FloatVector.broadcast(XF, max);
+            for (; i + XF.length() <= n; i += XF.length()) {
+                FloatVector x = FloatVector.fromArray(XF, a, i).sub(m); // f32, as the scalar form
+                canonicalExp(x).intoArray(a, i);
+            }
+        }
+        for (; i < n; i++) {
+            a[i] = CanonicalExp.exp(a[i] - max);
+        }
+    }
+
+    /**
+     * {@link CanonicalExp#exp} on lanes: the same double operations in the same order ({@code rint}
+     * by adding and subtracting {@link #ROUNDER}, exact here as |x · log2 e| &lt; 2^51; {@code 2^n}
+     * from the integer in the rounded sum's low bits), then the special cases blended in.
+     */
+    private static FloatVector canonicalExp(FloatVector x) {
+        DoubleVector xd = (DoubleVector) x.convertShape(VectorOperators.F2D, XD, 0);
+        DoubleVector shifted = xd.mul(0x1.71547652b82fep0).add(ROUNDER); // CanonicalExp.LOG2E
+        DoubleVector nd = shifted.sub(ROUNDER);
+        DoubleVector neg = nd.neg();
+        DoubleVector r = neg.fma(DoubleVector.broadcast(XD, 0x1.62e42feep-1), xd); // CanonicalExp.LN2_HI
+        r = neg.fma(DoubleVector.broadcast(XD, 0x1.a39ef35793c76p-33), r); // CanonicalExp.LN2_LO
+        DoubleVector p = DoubleVector.broadcast(XD, 0x1.ae64567f544e4p-26);
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.27e4fb7789f5cp-22));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.71de3a556c734p-19));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.a01a01a01a01ap-16));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.a01a01a01a01ap-13));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.6c16c16c16c17p-10));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.1111111111111p-7));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.5555555555555p-5));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.5555555555555p-3));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.0p-1));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.0p0));
+        p = p.fma(r, DoubleVector.broadcast(XD, 0x1.0p0));
+        // n = rounded sum's bits − ROUNDER's bits (|n| < 2^51); 2^n = (n + 1023) << 52
+        LongVector nl = shifted.reinterpretAsLongs().sub(Double.doubleToRawLongBits(ROUNDER));
+        DoubleVector scale = nl.add(1023).lanewise(VectorOperators.LSHL, 52).reinterpretAsDoubles();
+        FloatVector e = (FloatVector) p.mul(scale).convertShape(VectorOperators.D2F, XF, 0);
+        e = e.blend(0f, x.compare(VectorOperators.LT, -104f));
+        e = e.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 89f));
+        return e.blend(x, x.test(VectorOperators.IS_NAN));
+    }
+
+    @Override
+    public void addRows(float[] src, int srcOff, int rows, int d, float[] dst, int dstOff) {
+        int x = 0;
+        // each lane's sum stays in a register over the rows (the same additions in the same order)
+        for (; x + L <= d; x += L) {
+            FloatVector acc = FloatVector.fromArray(F, dst, dstOff + x);
+            for (int r = 0, at = srcOff + x; r < rows; r++, at += d) {
+                acc = acc.add(FloatVector.fromArray(F, src, at));
+            }
+            acc.intoArray(dst, dstOff + x);
+        }
+        for (; x < d; x++) {
+            float s = dst[dstOff + x];
+            for (int r = 0; r < rows; r++) {
+                s += src[srcOff + r * d + x];
+            }
+            dst[dstOff + x] = s;
         }
     }
 
