@@ -302,9 +302,7 @@ public final class PagedKvCache implements KvCache {
     @Override
     public void append(int sequence, Tensor k, Tensor v) {
         CacheViews.checkSequence(sequence, batch());
-        CacheViews.checkRows("k", k, 1, kvHeads(), headDim());
-        CacheViews.checkRows("v", v, 1, kvHeads(), valueDim());
-        requireSameRows(k, v);
+        CacheViews.checkAppended(this, 1, k, v);
         int[] need = new int[batch()];
         need[sequence] = pagesNeeded(sequence, k.seqLen());
         requireRoom(need);
@@ -313,9 +311,7 @@ public final class PagedKvCache implements KvCache {
 
     @Override
     public void appendStep(Tensor k, Tensor v) {
-        CacheViews.checkRows("k", k, batch(), kvHeads(), headDim());
-        CacheViews.checkRows("v", v, batch(), kvHeads(), valueDim());
-        requireSameRows(k, v);
+        CacheViews.checkAppended(this, batch(), k, v);
         int[] need = new int[batch()];
         for (int b = 0; b < batch(); b++) {
             need[b] = pagesNeeded(b, k.seqLen());
@@ -323,12 +319,6 @@ public final class PagedKvCache implements KvCache {
         requireRoom(need);
         for (int b = 0; b < batch(); b++) {
             write(b, b, k, v);
-        }
-    }
-
-    private static void requireSameRows(Tensor k, Tensor v) {
-        if (k.seqLen() != v.seqLen()) {
-            throw new IllegalArgumentException("v: " + v.seqLen() + " rows but k has " + k.seqLen());
         }
     }
 
