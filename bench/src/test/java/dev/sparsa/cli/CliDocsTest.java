@@ -6,9 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -50,14 +47,11 @@ class CliDocsTest {
 
     @Test
     void everyJsonFieldIsDocumented() throws Exception {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = SparsaCli.commandLine(new PrintStream(out, true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8)).execute("demo", "--json", "-H", "1", "-n", "64", "-d", "16",
+        String[] r = CliRun.run("demo", "--json", "-H", "1", "-n", "64", "-d", "16",
                 "--dtypes", "f32", "--densities", "0.5", "--no-families", "--sample-rows", "4", "--warmup-ms", "0");
-        assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
+        assertEquals("0", r[0], r[2]);
         TreeSet<String> fields = new TreeSet<>();
-        try (JsonParser p = new JsonFactory().createParser(out.toString(StandardCharsets.UTF_8))) {
+        try (JsonParser p = new JsonFactory().createParser(r[1])) {
             for (JsonToken t = p.nextToken(); t != null; t = p.nextToken()) {
                 if (t == JsonToken.FIELD_NAME) {
                     fields.add(p.currentName()); // the backends' names (cpu, cuda) included

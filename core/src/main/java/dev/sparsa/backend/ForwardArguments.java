@@ -71,6 +71,34 @@ public final class ForwardArguments {
         if (!s.equals(planShape)) {
             throw new IllegalArgumentException("plan: built for " + planShape + " but the tensors have " + s);
         }
+        checkDtypesAndOutputs(s, q, k, v, out, lse, "");
+        device(q, k, v, out, lse);
+        for (Tensor t : new Tensor[] {out, lse}) {
+            if (t != null && t.isHost() && t.segment().isReadOnly()) {
+                throw new IllegalArgumentException((t == out ? "out" : "lse") + ": read-only memory; the kernel writes"
+                        + " its results there");
+            }
+        }
+        checkRowsAndAliasing(q, k, v, out, lse);
+        if (options.validateFinite()) {
+            if (!q.isHost()) {
+                throw new IllegalArgumentException("options: validateFinite scans host tensors; these are on " + q.device());
+            }
+            q.requireFinite("q");
+            k.requireFinite("k");
+            v.requireFinite("v");
+        }
+        return s;
+    }
+
+    /**
+     * Refuses inputs of mixed dtypes and outputs that do not fit shape {@code s}: {@code out} must be
+     * {@code [batch, qHeads, queryLength, valueDim]} in f32 or the input's dtype, {@code lse} (when
+     * given) f32 {@code [batch, qHeads, queryLength, 1]}. {@code outShapeNote} follows the expected
+     * shape of {@code out} in its message.
+     */
+    static void checkDtypesAndOutputs(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                                      String outShapeNote) {
         if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
             throw new IllegalArgumentException("dtype: q, k and v must share one dtype, got " + q.dtype() + ", "
                     + k.dtype() + ", " + v.dtype());
@@ -81,25 +109,23 @@ public final class ForwardArguments {
         if (out.batch() != s.batch() || out.heads() != s.qHeads() || out.seqLen() != s.queryLength()
                 || out.dim() != s.valueDim()) {
             throw new IllegalArgumentException("out: expected shape [" + s.batch() + ", " + s.qHeads() + ", "
-                    + s.queryLength() + ", " + s.valueDim() + "], got " + Arrays.toString(out.shape()));
+                    + s.queryLength() + ", " + s.valueDim() + "]" + outShapeNote + ", got " + Arrays.toString(out.shape()));
         }
         if (out.dtype() != DType.F32 && out.dtype() != q.dtype()) {
             throw new IllegalArgumentException("out: dtype must be f32 or the input's " + q.dtype() + ", got " + out.dtype());
         }
-        if (lse != null) {
-            if (lse.dtype() != DType.F32 || lse.batch() != s.batch() || lse.heads() != s.qHeads()
-                    || lse.seqLen() != s.queryLength() || lse.dim() != 1) {
-                throw new IllegalArgumentException("lse: expected f32 [" + s.batch() + ", " + s.qHeads() + ", "
-                        + s.queryLength() + ", 1], got " + lse.dtype() + " " + Arrays.toString(lse.shape()));
-            }
+        if (lse != null && (lse.dtype() != DType.F32 || lse.batch() != s.batch() || lse.heads() != s.qHeads()
+                || lse.seqLen() != s.queryLength() || lse.dim() != 1)) {
+            throw new IllegalArgumentException("lse: expected f32 [" + s.batch() + ", " + s.qHeads() + ", "
+                    + s.queryLength() + ", 1], got " + lse.dtype() + " " + Arrays.toString(lse.shape()));
         }
-        device(q, k, v, out, lse);
-        for (Tensor t : new Tensor[] {out, lse}) {
-            if (t != null && t.isHost() && t.segment().isReadOnly()) {
-                throw new IllegalArgumentException((t == out ? "out" : "lse") + ": read-only memory; the kernel writes"
-                        + " its results there");
-            }
-        }
+    }
+
+    /**
+     * Refuses {@code q}, {@code k}, {@code v} or {@code out} whose last axis is not unit-stride, and
+     * outputs whose memory overlaps an input's or each other's.
+     */
+    static void checkRowsAndAliasing(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse) {
         String[] names = {"q", "k", "v", "out"};
         Tensor[] tensors = {q, k, v, out};
         for (int i = 0; i < tensors.length; i++) {
@@ -117,15 +143,6 @@ public final class ForwardArguments {
         if (lse != null && overlap(lse, out)) {
             throw new IllegalArgumentException("lse: overlaps out's memory");
         }
-        if (options.validateFinite()) {
-            if (!q.isHost()) {
-                throw new IllegalArgumentException("options: validateFinite scans host tensors; these are on " + q.device());
-            }
-            q.requireFinite("q");
-            k.requireFinite("k");
-            v.requireFinite("v");
-        }
-        return s;
     }
 
     /**

@@ -4,10 +4,8 @@ import dev.sparsa.plan.RaggedPlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.RaggedBatch;
 import dev.sparsa.spec.RunOptions;
-import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Tensor;
-import java.util.Arrays;
 
 /**
  * The checks of a ragged run before any kernel: the tensors hold the batch (layout, lengths, heads
@@ -48,47 +46,12 @@ public final class RaggedArguments {
                     + " key/value heads, dims " + h.headDim() + "/" + h.valueDim() + " but the tensors have "
                     + s.qHeads() + ", " + s.kvHeads() + ", " + s.headDim() + "/" + s.valueDim());
         }
-        if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
-            throw new IllegalArgumentException("dtype: q, k and v must share one dtype, got " + q.dtype() + ", "
-                    + k.dtype() + ", " + v.dtype());
-        }
-        if (out == null) {
-            throw new IllegalArgumentException("out: must not be null");
-        }
-        if (out.batch() != s.batch() || out.heads() != s.qHeads() || out.seqLen() != s.queryLength()
-                || out.dim() != s.valueDim()) {
-            throw new IllegalArgumentException("out: expected shape [" + s.batch() + ", " + s.qHeads() + ", "
-                    + s.queryLength() + ", " + s.valueDim() + "] (q's sequence axis), got " + Arrays.toString(out.shape()));
-        }
-        if (out.dtype() != DType.F32 && out.dtype() != q.dtype()) {
-            throw new IllegalArgumentException("out: dtype must be f32 or the input's " + q.dtype() + ", got " + out.dtype());
-        }
-        if (lse != null && (lse.dtype() != DType.F32 || lse.batch() != s.batch() || lse.heads() != s.qHeads()
-                || lse.seqLen() != s.queryLength() || lse.dim() != 1)) {
-            throw new IllegalArgumentException("lse: expected f32 [" + s.batch() + ", " + s.qHeads() + ", "
-                    + s.queryLength() + ", 1], got " + lse.dtype() + " " + Arrays.toString(lse.shape()));
-        }
+        ForwardArguments.checkDtypesAndOutputs(s, q, k, v, out, lse, " (q's sequence axis)");
         Device where = ForwardArguments.device(q, k, v, out, lse);
         if (!where.isHost() && !where.equals(prepared.device())) {
             throw new IllegalArgumentException("plan: prepared for " + prepared.device() + " but the tensors are on " + where);
         }
-        String[] names = {"q", "k", "v", "out"};
-        Tensor[] tensors = {q, k, v, out};
-        for (int i = 0; i < tensors.length; i++) {
-            if (!tensors[i].isRowContiguous()) {
-                throw new IllegalArgumentException(names[i] + ": the last axis must have stride 1, got strides "
-                        + Arrays.toString(tensors[i].strides()));
-            }
-        }
-        for (int i = 0; i < 3; i++) {
-            if (ForwardArguments.overlap(out, tensors[i]) || (lse != null && ForwardArguments.overlap(lse, tensors[i]))) {
-                throw new IllegalArgumentException((ForwardArguments.overlap(out, tensors[i]) ? "out" : "lse")
-                        + ": overlaps " + names[i] + "'s memory; outputs must not alias inputs");
-            }
-        }
-        if (lse != null && ForwardArguments.overlap(lse, out)) {
-            throw new IllegalArgumentException("lse: overlaps out's memory");
-        }
+        ForwardArguments.checkRowsAndAliasing(q, k, v, out, lse);
         if (options.validateFinite()) {
             if (!q.isHost()) {
                 throw new IllegalArgumentException("options: validateFinite scans host tensors; these are on " + q.device());

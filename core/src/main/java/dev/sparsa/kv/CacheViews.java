@@ -42,6 +42,21 @@ final class CacheViews {
         }
     }
 
+    /**
+     * Refuses appended key and value rows that do not fit {@code cache}: {@code k} must be
+     * {@code [batch, kvHeads, n, headDim]}, {@code v} {@code [batch, kvHeads, n, valueDim]}, both with
+     * the same {@code n}.
+     *
+     * @throws IllegalArgumentException naming the argument and the mismatch
+     */
+    static void checkAppended(KvCache cache, int batch, Tensor k, Tensor v) {
+        checkRows("k", k, batch, cache.kvHeads(), cache.headDim());
+        checkRows("v", v, batch, cache.kvHeads(), cache.valueDim());
+        if (k.seqLen() != v.seqLen()) {
+            throw new IllegalArgumentException("v: " + v.seqLen() + " rows but k has " + k.seqLen());
+        }
+    }
+
     /** Refuses a sequence index outside {@code [0, batch)}. */
     static void checkSequence(int sequence, int batch) {
         if (sequence < 0 || sequence >= batch) {

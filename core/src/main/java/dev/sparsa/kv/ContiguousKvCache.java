@@ -135,18 +135,14 @@ public final class ContiguousKvCache implements KvCache {
     @Override
     public void append(int sequence, Tensor kRows, Tensor vRows) {
         CacheViews.checkSequence(sequence, batch());
-        CacheViews.checkRows("k", kRows, 1, kvHeads(), headDim());
-        CacheViews.checkRows("v", vRows, 1, kvHeads(), valueDim());
-        requireSameRows(kRows, vRows);
+        CacheViews.checkAppended(this, 1, kRows, vRows);
         requireRoom(sequence, kRows.seqLen());
         write(sequence, 0, kRows, vRows);
     }
 
     @Override
     public void appendStep(Tensor kRows, Tensor vRows) {
-        CacheViews.checkRows("k", kRows, batch(), kvHeads(), headDim());
-        CacheViews.checkRows("v", vRows, batch(), kvHeads(), valueDim());
-        requireSameRows(kRows, vRows);
+        CacheViews.checkAppended(this, batch(), kRows, vRows);
         for (int b = 0; b < batch(); b++) {
             requireRoom(b, kRows.seqLen());
         }
@@ -166,12 +162,6 @@ public final class ContiguousKvCache implements KvCache {
         Tensor.copy(CacheViews.view(ks, srcBatch, 0, n), CacheViews.view(k, sequence, at, n));
         Tensor.copy(CacheViews.view(vs, srcBatch, 0, n), CacheViews.view(v, sequence, at, n));
         lengths[sequence] = at + n;
-    }
-
-    private static void requireSameRows(Tensor kRows, Tensor vRows) {
-        if (kRows.seqLen() != vRows.seqLen()) {
-            throw new IllegalArgumentException("v: " + vRows.seqLen() + " rows but k has " + kRows.seqLen());
-        }
     }
 
     private void requireRoom(int sequence, int n) {

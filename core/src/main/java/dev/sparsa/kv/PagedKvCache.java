@@ -302,9 +302,7 @@ public final class PagedKvCache implements KvCache {
     @Override
     public void append(int sequence, Tensor k, Tensor v) {
         CacheViews.checkSequence(sequence, batch());
-        CacheViews.checkRows("k", k, 1, kvHeads(), headDim());
-        CacheViews.checkRows("v", v, 1, kvHeads(), valueDim());
-        requireSameRows(k, v);
+        CacheViews.checkAppended(this, 1, k, v);
         int[] need = new int[batch()];
         need[sequence] = pagesNeeded(sequence, k.seqLen());
         requireRoom(need);
@@ -313,9 +311,7 @@ public final class PagedKvCache implements KvCache {
 
     @Override
     public void appendStep(Tensor k, Tensor v) {
-        CacheViews.checkRows("k", k, batch(), kvHeads(), headDim());
-        CacheViews.checkRows("v", v, batch(), kvHeads(), valueDim());
-        requireSameRows(k, v);
+        CacheViews.checkAppended(this, batch(), k, v);
         int[] need = new int[batch()];
         for (int b = 0; b < batch(); b++) {
             need[b] = pagesNeeded(b, k.seqLen());
@@ -323,12 +319,6 @@ public final class PagedKvCache implements KvCache {
         requireRoom(need);
         for (int b = 0; b < batch(); b++) {
             write(b, b, k, v);
-        }
-    }
-
-    private static void requireSameRows(Tensor k, Tensor v) {
-        if (k.seqLen() != v.seqLen()) {
-            throw new IllegalArgumentException("v: " + v.seqLen() + " rows but k has " + k.seqLen());
         }
     }
 
@@ -428,26 +418,7 @@ public final class PagedKvCache implements KvCache {
 
     /** Sets {@code page}'s bounds from its first {@code slots} stored keys (one page, not the cache). */
     private void recomputeBounds(int page, int slots) {
-        Tensor keys = CacheViews.view(kPages, page, 0, slots).toHost();
-        Tensor view = CacheViews.view(bounds, page, 0, 2);
-        Tensor host = view.toHost();
-        int d = headDim();
-        float[] min = new float[d];
-        float[] max = new float[d];
-        float[] row = new float[d];
-        for (int g = 0; g < kvHeads(); g++) {
-            Arrays.fill(min, Float.POSITIVE_INFINITY);
-            Arrays.fill(max, Float.NEGATIVE_INFINITY);
-            for (int i = 0; i < slots; i++) {
-                keys.readRow(0, g, i, row, 0);
-                fold(row, min, max);
-            }
-            host.writeRow(0, g, 0, min, 0);
-            host.writeRow(0, g, 1, max, 0);
-        }
-        if (!view.isHost()) {
-            Tensor.copy(host, view);
-        }
+        updateBounds(page, true, CacheViews.view(kPages, page, 0, slots).toHost(), 0, 0, slots);
     }
 
     @Override

@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
-import dev.sparsa.backend.AttentionBackend;
-import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.pattern.Pattern;
@@ -13,10 +11,8 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
-import dev.sparsa.spec.RunOptions;
-import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.Device;
-import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.OracleBackend;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
@@ -37,61 +33,6 @@ class PlanCacheTest {
         }
     }
 
-    /** A backend that only prepares, counting. */
-    static final class Preparing implements AttentionBackend {
-        final AtomicInteger prepared = new AtomicInteger();
-
-        @Override
-        public String name() {
-            return "counting";
-        }
-
-        @Override
-        public Availability availability() {
-            return Availability.yes("test");
-        }
-
-        @Override
-        public boolean supports(TileGeometry geometry) {
-            return true;
-        }
-
-        @Override
-        public String supportedGeometries() {
-            return "any";
-        }
-
-        @Override
-        public boolean runsOn(Device device) {
-            return true;
-        }
-
-        @Override
-        public Device defaultDevice() {
-            return Device.CPU;
-        }
-
-        @Override
-        public PreparedPlan prepare(SparsePlan plan, Device device) {
-            prepared.incrementAndGet();
-            return new PreparedPlan(plan, this, device) {
-                @Override
-                public long preparedBytes() {
-                    return 0;
-                }
-
-                @Override
-                protected void release() {
-                }
-            };
-        }
-
-        @Override
-        public void forward(PreparedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, RunOptions options) {
-            throw new UnsupportedOperationException();
-        }
-    }
-
     private static PlanContext context(int n, boolean causal) {
         return PlanContext.of(AttentionShape.of(1, 2, n, n, 16), Options.defaults().withCausal(causal));
     }
@@ -100,18 +41,18 @@ class PlanCacheTest {
     void plansOncePerPatternAndContextAndPreparesOncePerTarget() {
         PlanCache cache = new PlanCache();
         AtomicInteger plans = new AtomicInteger();
-        Preparing backend = new Preparing();
+        OracleBackend backend = new OracleBackend();
         PreparedPlan first = cache.prepared(new Counting(1, plans), context(100, true), backend, Device.CPU);
         for (int i = 0; i < 5; i++) {
             // an equal pattern object made anew, as a loop that builds its pattern each step does
             assertSame(first, cache.prepared(new Counting(1, plans), context(100, true), backend, Device.CPU));
         }
         assertEquals(1, plans.get());
-        assertEquals(1, backend.prepared.get());
+        assertEquals(1, backend.prepares.get());
         PreparedPlan other = cache.prepared(new Counting(1, plans), context(100, true), backend, Device.cuda(0));
         assertNotSame(first, other);
         assertSame(first.plan(), other.plan(), "one plan, prepared for two devices");
-        assertEquals(2, backend.prepared.get());
+        assertEquals(2, backend.prepares.get());
         cache.prepared(new Counting(1, plans), context(101, true), backend, Device.CPU);
         cache.prepared(new Counting(1, plans), context(100, false), backend, Device.CPU);
         cache.prepared(new Counting(2, plans), context(100, true), backend, Device.CPU);
@@ -141,12 +82,12 @@ class PlanCacheTest {
     @Test
     void aClosedPreparedPlanIsPreparedAgain() {
         PlanCache cache = new PlanCache();
-        Preparing backend = new Preparing();
+        OracleBackend backend = new OracleBackend();
         Counting p = new Counting(1, new AtomicInteger());
         cache.prepared(p, context(64, false), backend, Device.CPU).close();
         PreparedPlan again = cache.prepared(p, context(64, false), backend, Device.CPU);
         assertEquals(true, again.isOpen());
-        assertEquals(2, backend.prepared.get());
+        assertEquals(2, backend.prepares.get());
     }
 
     @Test

@@ -6,12 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
-import dev.sparsa.tensor.DeviceMemory;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.HostBackedDeviceMemory;
 import dev.sparsa.testing.KvProblems;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -19,47 +17,11 @@ import org.junit.jupiter.api.Test;
  * appends, gathers and Quest's bounds go through the same Tensor views and copies as on a GPU.
  */
 class DeviceKvCacheTest {
-
-    /** Bytes in a native segment, reachable only through the copies of the interface. */
-    private static final class StandIn implements DeviceMemory {
-        private final MemorySegment bytes;
-
-        StandIn(long size) {
-            bytes = Arena.ofAuto().allocate(Math.max(size, 1));
-        }
-
-        @Override
-        public Device device() {
-            return new Device("standin", 0);
-        }
-
-        @Override
-        public long byteSize() {
-            return bytes.byteSize();
-        }
-
-        @Override
-        public long address() {
-            return bytes.address();
-        }
-
-        @Override
-        public void copyFromHost(MemorySegment src, long at) {
-            MemorySegment.copy(src, 0, bytes, at, src.byteSize());
-        }
-
-        @Override
-        public void copyToHost(MemorySegment dst, long at) {
-            MemorySegment.copy(bytes, at, dst, 0, dst.byteSize());
-        }
-
-        @Override
-        public void release() {
-        }
-    }
+    private static final Device STANDIN = new Device("standin", 0);
 
     private static Tensor device(DType dtype, int a, int h, int s, int d) {
-        return Tensor.onDevice(new StandIn((long) a * h * s * d * dtype.byteSize()), dtype, Layout.BHSD, a, h, s, d);
+        HostBackedDeviceMemory memory = new HostBackedDeviceMemory(STANDIN, (long) a * h * s * d * dtype.byteSize());
+        return Tensor.onDevice(memory, dtype, Layout.BHSD, a, h, s, d);
     }
 
     @Test

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.foreign.Arena;
+import dev.sparsa.testing.HostBackedDeviceMemory;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -16,46 +16,7 @@ import org.junit.jupiter.api.Test;
  * segment that Java code may only reach through the interface's copies.
  */
 class DeviceTensorTest {
-
-    /** A fake accelerator memory: bytes in a native segment, reachable only by copies. */
-    static final class FakeMemory implements DeviceMemory {
-        final MemorySegment bytes;
-        boolean released;
-
-        FakeMemory(long size) {
-            bytes = Arena.ofAuto().allocate(Math.max(size, 1));
-        }
-
-        @Override
-        public Device device() {
-            return new Device("fake", 0);
-        }
-
-        @Override
-        public long byteSize() {
-            return bytes.byteSize();
-        }
-
-        @Override
-        public long address() {
-            return bytes.address();
-        }
-
-        @Override
-        public void copyFromHost(MemorySegment src, long at) {
-            MemorySegment.copy(src, 0, bytes, at, src.byteSize());
-        }
-
-        @Override
-        public void copyToHost(MemorySegment dst, long at) {
-            MemorySegment.copy(bytes, at, dst, 0, dst.byteSize());
-        }
-
-        @Override
-        public void release() {
-            released = true;
-        }
-    }
+    private static final Device FAKE = new Device("fake", 0);
 
     private static Tensor random(DType dtype, Layout layout, int b, int h, int s, int d, long seed) {
         Tensor t = Tensor.allocate(dtype, layout, b, h, s, d);
@@ -77,7 +38,7 @@ class DeviceTensorTest {
         for (DType dtype : DType.values()) {
             for (Layout layout : Layout.values()) {
                 Tensor host = random(dtype, layout, 2, 3, 5, 8, 7);
-                FakeMemory mem = new FakeMemory(host.spanBytes());
+                HostBackedDeviceMemory mem = new HostBackedDeviceMemory(FAKE, host.spanBytes());
                 Tensor dev = Tensor.onDevice(mem, dtype, layout, 2, 3, 5, 8);
                 assertEquals(new Device("fake", 0), dev.device());
                 assertFalse(dev.isHost());
@@ -87,7 +48,7 @@ class DeviceTensorTest {
                 Tensor.copy(dev, back);
                 assertArrayEquals(host.toFloatArray(), back.toFloatArray());
                 dev.close();
-                assertTrue(mem.released, "an owning device tensor frees its memory");
+                assertTrue(mem.released(), "an owning device tensor frees its memory");
             }
         }
     }
@@ -95,7 +56,7 @@ class DeviceTensorTest {
     @Test
     void writingAViewWithHolesLeavesTheHolesAlone() {
         // a device buffer of [1, 4, 6, 8]; the view is heads 1..2 of it (a BHSD slice with holes)
-        FakeMemory mem = new FakeMemory(4L * 4 * 6 * 8);
+        HostBackedDeviceMemory mem = new HostBackedDeviceMemory(FAKE, 4L * 4 * 6 * 8);
         Tensor whole = Tensor.onDevice(mem, DType.F32, Layout.BHSD, 1, 4, 6, 8);
         Tensor filler = random(DType.F32, Layout.BHSD, 1, 4, 6, 8, 1);
         Tensor.copy(filler, whole);
@@ -114,12 +75,12 @@ class DeviceTensorTest {
             }
         }
         view.close();
-        assertFalse(mem.released, "a view frees nothing");
+        assertFalse(mem.released(), "a view frees nothing");
     }
 
     @Test
     void hostAccessToADeviceTensorSaysToCopyIt() {
-        Tensor dev = Tensor.onDevice(new FakeMemory(4 * 16), DType.F32, Layout.BHSD, 1, 1, 2, 8);
+        Tensor dev = Tensor.onDevice(new HostBackedDeviceMemory(FAKE, 4 * 16), DType.F32, Layout.BHSD, 1, 1, 2, 8);
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> dev.get(0, 0, 0, 0));
         assertTrue(e.getMessage().contains("fake:0") && e.getMessage().contains("toHost()"), e.getMessage());
         assertThrows(IllegalStateException.class, dev::segment);
@@ -128,7 +89,7 @@ class DeviceTensorTest {
 
     @Test
     void viewsThatLeaveTheirMemoryOrOverflowAreRefused() {
-        FakeMemory mem = new FakeMemory(4 * 16);
+        HostBackedDeviceMemory mem = new HostBackedDeviceMemory(FAKE, 4 * 16);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Tensor.onDevice(mem, DType.F32, Layout.BHSD, 1, 1, 3, 8));
         assertTrue(e.getMessage().startsWith("memory:"), e.getMessage());

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sparsa.testing.HostBackedDeviceMemory;
 import java.lang.foreign.MemorySegment;
 import org.junit.jupiter.api.Test;
 
@@ -67,47 +68,21 @@ class IndexTensorTest {
         assertThrows(IndexOutOfBoundsException.class, () -> IndexTensor.of(new int[6], 1, 1, 2, 3).get(0, 0, 2, 0));
     }
 
-    /** A stand-in accelerator memory over a host array. */
-    private record HostBacked(MemorySegment bytes) implements DeviceMemory {
-        public Device device() {
-            return Device.cuda(1);
-        }
-
-        public long byteSize() {
-            return bytes.byteSize();
-        }
-
-        public long address() {
-            return 0;
-        }
-
-        public void copyFromHost(MemorySegment src, long at) {
-            bytes.asSlice(at, src.byteSize()).copyFrom(src);
-        }
-
-        public void copyToHost(MemorySegment dst, long at) {
-            dst.copyFrom(bytes.asSlice(at, dst.byteSize()));
-        }
-
-        public void release() {
-        }
-    }
-
     @Test
     void deviceViewsAreReadThroughAHostCopy() {
         int[] data = new int[30];
         for (int i = 0; i < data.length; i++) {
             data[i] = 100 + i;
         }
-        IndexTensor dev = IndexTensor.wrapDevice(new HostBacked(MemorySegment.ofArray(data)), new int[] {1, 2, 2, 3},
-                new long[] {0, 7, 3, 1}, 4);
+        HostBackedDeviceMemory memory = new HostBackedDeviceMemory(Device.cuda(1), MemorySegment.ofArray(data));
+        IndexTensor dev = IndexTensor.wrapDevice(memory, new int[] {1, 2, 2, 3}, new long[] {0, 7, 3, 1}, 4);
         assertEquals(Device.cuda(1), dev.device());
         assertThrows(IllegalStateException.class, () -> dev.get(0, 0, 0, 0));
         assertThrows(IllegalStateException.class, dev::segment);
         IndexTensor host = dev.toHost();
         assertEquals(100 + 4 + 7 + 3 + 2, host.get(0, 1, 1, 2));
         assertEquals(104, host.get(0, 0, 0, 0));
-        assertThrows(IllegalArgumentException.class, () -> IndexTensor.wrapDevice(new HostBacked(MemorySegment.ofArray(data)),
+        assertThrows(IllegalArgumentException.class, () -> IndexTensor.wrapDevice(memory,
                 new int[] {1, 1, 10, 4}, new long[] {40, 40, 4, 1}, 0));
     }
 }

@@ -56,24 +56,7 @@ final class ScalarDecodeMath implements DecodeMath {
 
     @Override
     public void softmax(float[] s, int ldS, int nq, int n, float[] m, float[] l, float[] alpha) {
-        for (int x = 0; x < nq; x++) {
-            int base = x * ldS;
-            float mx = m[x];
-            for (int j = 0; j < n; j++) {
-                mx = Math.max(mx, s[base + j]);
-            }
-            float safe = mx == Float.NEGATIVE_INFINITY ? 0f : mx;
-            float sum = 0f;
-            for (int j = 0; j < n; j++) {
-                float p = (float) Math.exp(s[base + j] - safe);
-                s[base + j] = p;
-                sum += p;
-            }
-            float a = (float) Math.exp(m[x] - safe);
-            l[x] = l[x] * a + sum;
-            m[x] = mx;
-            alpha[x] = a;
-        }
+        RowSoftmax.step(s, ldS, nq, n, m, l, alpha);
     }
 
     @Override

@@ -60,24 +60,7 @@ public interface TileMath {
      * admitted nothing yet gets probabilities 0 and alpha 0, never NaN).
      */
     default void softmaxByRow(float[] s, int ldR, int n, int rows, float[] m, float[] l, float[] alpha) {
-        for (int r = 0; r < rows; r++) {
-            int base = r * ldR;
-            float mx = m[r];
-            for (int j = 0; j < n; j++) {
-                mx = Math.max(mx, s[base + j]);
-            }
-            float safe = mx == Float.NEGATIVE_INFINITY ? 0f : mx;
-            float sum = 0f;
-            for (int j = 0; j < n; j++) {
-                float p = (float) Math.exp(s[base + j] - safe);
-                s[base + j] = p;
-                sum += p;
-            }
-            float a = (float) Math.exp(m[r] - safe);
-            l[r] = l[r] * a + sum;
-            m[r] = mx;
-            alpha[r] = a;
-        }
+        RowSoftmax.step(s, ldR, rows, n, m, l, alpha);
     }
 
     /**

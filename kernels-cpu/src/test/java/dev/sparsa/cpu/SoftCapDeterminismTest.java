@@ -4,12 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -49,9 +46,7 @@ class SoftCapDeterminismTest {
 
     /** In a child JVM: the soft-capped bits of each flavour, one line each. */
     public static void main(String[] args) {
-        System.out.println(bits(TileMathProvider.scalar()));
-        boolean vector = args.length == 0 && TileMathProvider.best().flavour() == KernelFlavour.VECTOR;
-        System.out.println(vector ? bits(TileMathProvider.vector()) : "none");
+        JitTierBits.print(SoftCapDeterminismTest::bits, args);
     }
 
     @Test
@@ -76,27 +71,8 @@ class SoftCapDeterminismTest {
 
     @Test
     void interpretedAndCompiledCodeGiveTheSameBits() throws IOException, InterruptedException {
-        TileMath vector = TileMathProvider.best().flavour() == KernelFlavour.VECTOR ? TileMathProvider.vector() : null;
-        String scalar = null;
-        String vec = null;
-        for (int i = 0; i < 3000; i++) { // enough calls for C2 to compile the loops
-            scalar = bits(TileMathProvider.scalar());
-            vec = vector != null ? bits(vector) : "none";
-        }
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        List<String> cmd = new ArrayList<>(List.of(java.toString(), "-Xint", "--add-modules", "jdk.incubator.vector"));
-        String width = System.getProperty(TileMathProvider.VECTOR_BITS_PROPERTY);
-        if (width != null) {
-            cmd.add("-D" + TileMathProvider.VECTOR_BITS_PROPERTY + "=" + width); // the same vector width as here
-        }
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), SoftCapDeterminismTest.class.getName()));
-        if (vector == null) {
-            cmd.add("scalar-only");
-        }
-        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        String[] lines = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).split("\n");
-        assertTrue(p.waitFor(300, TimeUnit.SECONDS) && p.exitValue() == 0, "child JVM");
-        assertEquals(scalar, lines[0].trim() + " ", "scalar flavour: -Xint vs C2");
-        assertEquals(vec, lines[1].trim().equals("none") ? "none" : lines[1].trim() + " ", "vector flavour: -Xint vs C2");
+        JitTierBits.Tiers t = JitTierBits.compiledAndInterpreted(SoftCapDeterminismTest::bits, SoftCapDeterminismTest.class);
+        assertEquals(t.compiledScalar(), t.interpretedScalar(), "scalar flavour: -Xint vs C2");
+        assertEquals(t.compiledVector(), t.interpretedVector(), "vector flavour: -Xint vs C2");
     }
 }

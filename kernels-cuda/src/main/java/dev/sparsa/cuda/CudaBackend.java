@@ -532,12 +532,7 @@ public final class CudaBackend implements AttentionBackend {
      * @throws BackendUnavailableException if no usable device is here
      */
     public CudaEstimatedPlan prepareEstimated(MeanPoolBlockTopK pattern, PlanContext ctx, Device device) {
-        if (ctx == null || !supports(ctx.geometry())) {
-            throw new IllegalArgumentException("geometry: the cuda backend runs " + supportedGeometries() + ", got "
-                    + (ctx == null ? null : ctx.geometry()));
-        }
-        CudaRuntime rt = runtime(device);
-        rt.device().makeCurrent();
+        CudaRuntime rt = estimateRuntime(ctx, device);
         int tileRows = ctx.geometry().tileRows();
         return tileRows == 64 ? new CudaEstimatedPlan(pattern, ctx, rt, 64) : new CudaEstimatedPlan(pattern, ctx, rt, tileRows, 64);
     }
@@ -693,12 +688,7 @@ public final class CudaBackend implements AttentionBackend {
      * @throws BackendUnavailableException if no usable device is here
      */
     public CudaVsEstimatedPlan prepareEstimated(VerticalSlashEstimator estimator, PlanContext ctx, Device device) {
-        if (ctx == null || !supports(ctx.geometry())) {
-            throw new IllegalArgumentException("geometry: the cuda backend runs " + supportedGeometries() + ", got "
-                    + (ctx == null ? null : ctx.geometry()));
-        }
-        CudaRuntime rt = runtime(device);
-        rt.device().makeCurrent();
+        CudaRuntime rt = estimateRuntime(ctx, device);
         int tileRows = ctx.geometry().tileRows();
         return tileRows == 64 ? new CudaVsEstimatedPlan(estimator, ctx, rt, 64)
                 : new CudaVsEstimatedPlan(estimator, ctx, rt, tileRows, 64);
@@ -717,15 +707,24 @@ public final class CudaBackend implements AttentionBackend {
      * @throws BackendUnavailableException if no usable device is here
      */
     public CudaTopKEstimatedPlan prepareEstimated(TopKPerQueryBlock pattern, PlanContext ctx, Device device) {
+        CudaRuntime rt = estimateRuntime(ctx, device);
+        int tileRows = ctx.geometry().tileRows();
+        return tileRows == 64 ? new CudaTopKEstimatedPlan(pattern, ctx, rt, 64)
+                : new CudaTopKEstimatedPlan(pattern, ctx, rt, tileRows, 64);
+    }
+
+    /**
+     * The runtime of {@code device}, made current, for a device-estimated plan of {@code ctx}; refuses
+     * a missing context or a geometry this backend does not run.
+     */
+    private CudaRuntime estimateRuntime(PlanContext ctx, Device device) {
         if (ctx == null || !supports(ctx.geometry())) {
             throw new IllegalArgumentException("geometry: the cuda backend runs " + supportedGeometries() + ", got "
                     + (ctx == null ? null : ctx.geometry()));
         }
         CudaRuntime rt = runtime(device);
         rt.device().makeCurrent();
-        int tileRows = ctx.geometry().tileRows();
-        return tileRows == 64 ? new CudaTopKEstimatedPlan(pattern, ctx, rt, 64)
-                : new CudaTopKEstimatedPlan(pattern, ctx, rt, tileRows, 64);
+        return rt;
     }
 
     // ------------------------------------------------------------------ decode against a KV cache

@@ -318,7 +318,7 @@ final class CudaDecodeBench {
                     gb[i] = 2.0 * bytes / (m * 1e6);
                 }
             }
-            return CudaServingBench.median(gb);
+            return BenchSupport.median(gb);
         } finally {
             dev.releaseCachedMemory();
         }

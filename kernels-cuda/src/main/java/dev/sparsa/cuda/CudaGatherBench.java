@@ -1,5 +1,9 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.BenchSupport.backendOrExit;
+import static dev.sparsa.cuda.BenchSupport.median;
+import static dev.sparsa.cuda.BenchSupport.randomBf16;
+
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.patterns.selection.TokenListLayout;
@@ -13,8 +17,6 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -64,11 +66,7 @@ final class CudaGatherBench {
                 }
             }
         }
-        CudaBackend backend = new CudaBackend();
-        if (!backend.availability().available()) {
-            System.err.println("cuda backend unavailable: " + backend.availability().reason());
-            System.exit(2);
-        }
+        CudaBackend backend = backendOrExit();
         CudaDevice dev = backend.device();
         Device where = Device.cuda(dev.ordinal());
         int d = 128;
@@ -83,9 +81,9 @@ final class CudaGatherBench {
             long t0 = System.nanoTime();
             SparsePlan plan = dsaPlan(ctx, top, seed);
             double planMs = (System.nanoTime() - t0) / 1e6;
-            Tensor q = random(n, h, d, 11);
-            Tensor k = random(n, kv, d, 12);
-            Tensor v = random(n, kv, d, 13);
+            Tensor q = randomBf16(h, n, d, 11);
+            Tensor k = randomBf16(kv, n, d, 12);
+            Tensor v = randomBf16(kv, n, d, 13);
             try (Tensor dq = CudaTensors.upload(dev, q); Tensor dk = CudaTensors.upload(dev, k);
                  Tensor dv = CudaTensors.upload(dev, v);
                  Tensor outP = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
@@ -141,9 +139,9 @@ final class CudaGatherBench {
     private static double dense(CudaBackend backend, Device where, CudaDevice dev, AttentionShape s, Options o, int iters) {
         SparsePlan plan = Dense.INSTANCE.plan(PlanContext.of(s, o));
         int n = s.queryLength();
-        try (Tensor dq = CudaTensors.upload(dev, random(n, s.qHeads(), s.headDim(), 21));
-             Tensor dk = CudaTensors.upload(dev, random(n, s.kvHeads(), s.headDim(), 22));
-             Tensor dv = CudaTensors.upload(dev, random(n, s.kvHeads(), s.headDim(), 23));
+        try (Tensor dq = CudaTensors.upload(dev, randomBf16(s.qHeads(), n, s.headDim(), 21));
+             Tensor dk = CudaTensors.upload(dev, randomBf16(s.kvHeads(), n, s.headDim(), 22));
+             Tensor dv = CudaTensors.upload(dev, randomBf16(s.kvHeads(), n, s.headDim(), 23));
              Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, s.qHeads(), n, s.valueDim());
              CudaStream stream = new CudaStream(dev);
              PreparedPlan prepared = backend.prepare(plan, where);
@@ -219,24 +217,5 @@ final class CudaGatherBench {
             m = Math.max(m, Math.abs((double) a[i] - b[i]));
         }
         return m;
-    }
-
-    private static double median(double[] a) {
-        double[] c = a.clone();
-        Arrays.sort(c);
-        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
-    }
-
-    private static Tensor random(int n, int heads, int d, long seed) {
-        Tensor t = Tensor.allocate(DType.BF16, Layout.BHSD, 1, heads, n, d);
-        MemorySegment seg = t.segment();
-        long perHead = (long) n * d;
-        IntStream.range(0, heads).parallel().forEach(hd -> {
-            SplittableRandom r = new SplittableRandom(seed * 1000 + hd);
-            for (long i = hd * perHead, end = i + perHead; i < end; i++) {
-                seg.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, DType.floatToBf16((float) (r.nextDouble() * 2 - 1)));
-            }
-        });
-        return t;
     }
 }

@@ -1,5 +1,8 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.BenchSupport.backendOrExit;
+import static dev.sparsa.cuda.BenchSupport.median;
+import static dev.sparsa.cuda.BenchSupport.randomBf16;
 import static jcuda.driver.JCudaDriver.CU_MEMHOSTALLOC_PORTABLE;
 import static jcuda.driver.JCudaDriver.cuMemFreeHost;
 import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
@@ -21,11 +24,8 @@ import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Locale;
-import java.util.SplittableRandom;
-import java.util.stream.IntStream;
 import jcuda.Pointer;
 
 /**
@@ -101,11 +101,7 @@ final class CudaServingBench {
                 }
             }
         }
-        CudaBackend backend = new CudaBackend();
-        if (!backend.availability().available()) {
-            System.err.println("cuda backend unavailable: " + backend.availability().reason());
-            System.exit(2);
-        }
+        CudaBackend backend = backendOrExit();
         CudaDevice dev = backend.device();
         int d = 128;
         AttentionShape s = AttentionShape.of(1, h, n, n, d);
@@ -113,9 +109,9 @@ final class CudaServingBench {
         Options o = Options.causalMask();
         System.err.println("device: " + dev + "; " + Runtime.getRuntime().availableProcessors() + " host processors");
         long t0 = System.nanoTime();
-        Tensor q = random(s, 11);
-        Tensor k = random(s, 12);
-        Tensor v = random(s, 13);
+        Tensor q = randomBf16(s.qHeads(), s.queryLength(), s.headDim(), 11);
+        Tensor k = randomBf16(s.qHeads(), s.queryLength(), s.headDim(), 12);
+        Tensor v = randomBf16(s.qHeads(), s.queryLength(), s.headDim(), 13);
         System.err.printf(Locale.ROOT, "inputs made in %.1f s%n", (System.nanoTime() - t0) / 1e9);
         long bytesIn = 3 * q.spanBytes();
         long bytesOut = q.spanBytes();
@@ -304,13 +300,6 @@ final class CudaServingBench {
                 + " = %.3f x model %.3f ms (target <= 1.3)%n", kernel, facade / kernel, best, best / model, model);
     }
 
-    /** Median of the values (sorts them). */
-    static double median(double[] ms) {
-        double[] c = ms.clone();
-        Arrays.sort(c);
-        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
-    }
-
     private static void check(String what, Tensor expected, Tensor got) {
         if (MemorySegment.mismatch(expected.segment(), 0, expected.spanBytes(), got.segment(), 0, got.spanBytes()) != -1) {
             throw new IllegalStateException(what + ": output differs from the resident kernel's");
@@ -344,19 +333,5 @@ final class CudaServingBench {
         } finally {
             Cuda.check(cuMemFreeHost(host), "cuMemFreeHost");
         }
-    }
-
-    /** A heap bf16 tensor of uniform values in [-1, 1), filled in parallel by head. */
-    private static Tensor random(AttentionShape s, long seed) {
-        Tensor t = Tensor.allocate(DType.BF16, Layout.BHSD, 1, s.qHeads(), s.queryLength(), s.headDim());
-        MemorySegment seg = t.segment();
-        long perHead = (long) s.queryLength() * s.headDim();
-        IntStream.range(0, s.qHeads()).parallel().forEach(hd -> {
-            SplittableRandom r = new SplittableRandom(seed * 1000 + hd);
-            for (long i = hd * perHead, end = i + perHead; i < end; i++) {
-                seg.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, DType.floatToBf16((float) (r.nextDouble() * 2 - 1)));
-            }
-        });
-        return t;
     }
 }

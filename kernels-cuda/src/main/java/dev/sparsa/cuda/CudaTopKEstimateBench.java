@@ -1,5 +1,9 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.BenchSupport.backendOrExit;
+import static dev.sparsa.cuda.BenchSupport.median;
+import static dev.sparsa.cuda.BenchSupport.randomBf16;
+
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.patterns.topk.ForcedKeys;
 import dev.sparsa.patterns.topk.TopKPerQueryBlock;
@@ -12,12 +16,8 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Locale;
-import java.util.SplittableRandom;
-import java.util.stream.IntStream;
 
 /**
  * {@link TopKPerQueryBlock} (pooled scoring) with its selection estimated on the device ({@link
@@ -62,11 +62,7 @@ final class CudaTopKEstimateBench {
                 }
             }
         }
-        CudaBackend backend = new CudaBackend();
-        if (!backend.availability().available()) {
-            System.err.println("cuda backend unavailable: " + backend.availability().reason());
-            System.exit(2);
-        }
+        CudaBackend backend = backendOrExit();
         CudaDevice dev = backend.device();
         Device where = Device.cuda(dev.ordinal());
         int d = 128;
@@ -83,9 +79,9 @@ final class CudaTopKEstimateBench {
                 System.out.println("n " + n + ": not estimated on the device: " + why);
                 continue;
             }
-            Tensor q = random(s, s.qHeads(), 11);
-            Tensor k = random(s, s.kvHeads(), 12);
-            Tensor v = random(s, s.kvHeads(), 13);
+            Tensor q = randomBf16(s.qHeads(), s.queryLength(), s.headDim(), 11);
+            Tensor k = randomBf16(s.kvHeads(), s.queryLength(), s.headDim(), 12);
+            Tensor v = randomBf16(s.kvHeads(), s.queryLength(), s.headDim(), 13);
             long t0 = System.nanoTime();
             SparsePlan plan = pattern.plan(ctx, q, k);
             double hostPlanMs = (System.nanoTime() - t0) / 1e6;
@@ -142,24 +138,5 @@ final class CudaTopKEstimateBench {
                 }
             }
         }
-    }
-
-    private static double median(double[] a) {
-        double[] c = a.clone();
-        Arrays.sort(c);
-        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
-    }
-
-    private static Tensor random(AttentionShape s, int heads, long seed) {
-        Tensor t = Tensor.allocate(DType.BF16, Layout.BHSD, 1, heads, s.queryLength(), s.headDim());
-        MemorySegment seg = t.segment();
-        long perHead = (long) s.queryLength() * s.headDim();
-        IntStream.range(0, heads).parallel().forEach(hd -> {
-            SplittableRandom r = new SplittableRandom(seed * 1000 + hd);
-            for (long i = hd * perHead, end = i + perHead; i < end; i++) {
-                seg.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, DType.floatToBf16((float) (r.nextDouble() * 2 - 1)));
-            }
-        });
-        return t;
     }
 }

@@ -209,15 +209,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
             head[at + LI_UNCOND_KEYS] = head[at + LI_GATHER_KEYS] + tiles * capG;
             head[at + LI_GATHER_LW] = 0; // every slice's log-weights: the float pool's zeros
             head[at + LI_UNCOND_LW] = 0;
-            head[at + LI_CAUSAL] = p.causal() ? 1 : 0;
-            head[at + LI_BAND_LO] = p.bandLo();
-            head[at + LI_BAND_HI] = p.bandHi();
-            head[at + LI_SINKS] = p.sinks();
-            head[at + LI_STRIDE_M] = p.strideModulus();
-            head[at + LI_STRIDE_R] = p.strideResidue();
-            head[at + LI_STRIDE_ON_KEY] = p.strideOnKey() ? 1 : 0;
-            head[at + LI_NEIGHBOURHOOD] = p.neighbourhood();
-            head[at + LI_QUERY_OFFSET] = ctx.queryOffset();
+            writePredicate(head, at, p, ctx.queryOffset());
             head[at + LI_ROW_ENTRY_OFFSETS] = -1;
             head[at + LI_ROW_ENTRIES] = -1;
         }

@@ -4,7 +4,6 @@ import static dev.sparsa.cuda.DevicePlanFormat.*;
 
 import dev.sparsa.internal.FloatList;
 import dev.sparsa.internal.IntList;
-import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.SparsePlan;
 import java.util.ArrayList;
@@ -66,16 +65,7 @@ final class DevicePlan implements AutoCloseable {
             li[LI_UNCOND_KEYS] = ip.append(h.unconditionalKeys());
             li[LI_GATHER_LW] = fp.append(h.gatherLogWeights());
             li[LI_UNCOND_LW] = fp.append(h.unconditionalLogWeights());
-            ElementPredicate p = h.predicate();
-            li[LI_CAUSAL] = p.causal() ? 1 : 0;
-            li[LI_BAND_LO] = p.bandLo();
-            li[LI_BAND_HI] = p.bandHi();
-            li[LI_SINKS] = p.sinks();
-            li[LI_STRIDE_M] = p.strideModulus();
-            li[LI_STRIDE_R] = p.strideResidue();
-            li[LI_STRIDE_ON_KEY] = p.strideOnKey() ? 1 : 0;
-            li[LI_NEIGHBOURHOOD] = p.neighbourhood();
-            li[LI_QUERY_OFFSET] = h.queryOffset();
+            writePredicate(li, 0, h.predicate(), h.queryOffset());
             if (!h.coversEachRowOnce()) {
                 li[LI_ROW_ENTRY_OFFSETS] = ip.append(h.rowTiles().offsets());
                 li[LI_ROW_ENTRIES] = ip.append(h.rowTiles().entries());

@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Tensor;
@@ -128,5 +129,21 @@ final class DevicePlanFormat {
         a[scalar("scale")] = Double.doubleToRawLongBits(scale);
         a[scalar("softCap")] = Double.doubleToRawLongBits(softCap);
         return a;
+    }
+
+    /**
+     * Writes element predicate {@code p} and the layout's {@code queryOffset} into the layout
+     * description at {@code info[at ..]}: {@code LI_CAUSAL} through {@code LI_QUERY_OFFSET}.
+     */
+    static void writePredicate(int[] info, int at, ElementPredicate p, int queryOffset) {
+        info[at + LI_CAUSAL] = p.causal() ? 1 : 0;
+        info[at + LI_BAND_LO] = p.bandLo();
+        info[at + LI_BAND_HI] = p.bandHi();
+        info[at + LI_SINKS] = p.sinks();
+        info[at + LI_STRIDE_M] = p.strideModulus();
+        info[at + LI_STRIDE_R] = p.strideResidue();
+        info[at + LI_STRIDE_ON_KEY] = p.strideOnKey() ? 1 : 0;
+        info[at + LI_NEIGHBOURHOOD] = p.neighbourhood();
+        info[at + LI_QUERY_OFFSET] = queryOffset;
     }
 }

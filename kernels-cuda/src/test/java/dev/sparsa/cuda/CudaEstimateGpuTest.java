@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.EstimateData.rows;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -197,15 +198,8 @@ class CudaEstimateGpuTest {
                 }
             }
             case CONSTANT -> {
-                for (Tensor t : new Tensor[] {p.q(), p.k()}) {
-                    for (int b = 0; b < t.batch(); b++) {
-                        for (int h = 0; h < t.heads(); h++) {
-                            for (int r = 0; r < t.seqLen(); r++) {
-                                t.fillRow(b, h, r, 0.75f);
-                            }
-                        }
-                    }
-                }
+                EstimateData.fill(p.q(), 0.75f);
+                EstimateData.fill(p.k(), 0.75f);
             }
             case NAN_FIRST_BLOCK -> {
                 // head 0's first query block pools to NaN: every score NaN, nothing selected (but the diagonal)
@@ -215,25 +209,8 @@ class CudaEstimateGpuTest {
                     }
                 }
             }
-            case ZERO_QUERIES -> {
-                for (int b = 0; b < s.batch(); b++) {
-                    for (int h = 0; h < s.qHeads(); h++) {
-                        for (int r = 0; r < s.queryLength(); r++) {
-                            p.q().fillRow(b, h, r, (r & 1) == 0 ? 0f : -0f);
-                        }
-                    }
-                }
-            }
+            case ZERO_QUERIES -> EstimateData.signedZeros(p.q());
         }
         return p;
-    }
-
-    /** The rows of (batch, head) of a host tensor, flat {@code [seq · dim]}. */
-    private static float[] rows(Tensor t, int b, int h) {
-        float[] r = new float[t.seqLen() * t.dim()];
-        for (int i = 0; i < t.seqLen(); i++) {
-            t.readRow(b, h, i, r, i * t.dim());
-        }
-        return r;
     }
 }

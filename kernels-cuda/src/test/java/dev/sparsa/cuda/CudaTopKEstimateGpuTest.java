@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.EstimateData.rows;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -184,15 +185,7 @@ class CudaTopKEstimateGpuTest {
         Problems.Qkv p = Problems.qkv(c.seed(), s, c.dtype(), Layout.BHSD);
         switch (c.data()) {
             case RANDOM -> { }
-            case CONSTANT_KEYS -> {
-                for (int b = 0; b < s.batch(); b++) {
-                    for (int h = 0; h < s.kvHeads(); h++) {
-                        for (int r = 0; r < s.keyLength(); r++) {
-                            p.k().fillRow(b, h, r, 0.75f);
-                        }
-                    }
-                }
-            }
+            case CONSTANT_KEYS -> EstimateData.fill(p.k(), 0.75f);
             case REPEATED_KEYS -> {
                 // key r repeats key r mod 7: seven distinct scores per tile
                 float[] row = new float[s.headDim()];
@@ -205,25 +198,8 @@ class CudaTopKEstimateGpuTest {
                     }
                 }
             }
-            case ZERO_QUERIES -> {
-                for (int b = 0; b < s.batch(); b++) {
-                    for (int h = 0; h < s.qHeads(); h++) {
-                        for (int r = 0; r < s.queryLength(); r++) {
-                            p.q().fillRow(b, h, r, (r & 1) == 0 ? 0f : -0f);
-                        }
-                    }
-                }
-            }
+            case ZERO_QUERIES -> EstimateData.signedZeros(p.q());
         }
         return p;
-    }
-
-    /** The rows of (batch, head) of a host tensor, flat {@code [seq · dim]}. */
-    private static float[] rows(Tensor t, int b, int h) {
-        float[] r = new float[t.seqLen() * t.dim()];
-        for (int i = 0; i < t.seqLen(); i++) {
-            t.readRow(b, h, i, r, i * t.dim());
-        }
-        return r;
     }
 }

@@ -10,8 +10,8 @@ import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.tensor.Device;
-import dev.sparsa.tensor.DeviceMemory;
 import dev.sparsa.tensor.IndexTensor;
+import dev.sparsa.testing.HostBackedDeviceMemory;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -163,40 +163,14 @@ class SuppliedSelectionTest {
         assertTrue(e.getMessage().startsWith("lengths: shape"), e.getMessage());
     }
 
-    /** A stand-in accelerator memory over a host array: the selection is read through toHost(). */
-    private record HostBackedMemory(MemorySegment bytes) implements DeviceMemory {
-        public Device device() {
-            return Device.cuda(0);
-        }
-
-        public long byteSize() {
-            return bytes.byteSize();
-        }
-
-        public long address() {
-            return 0;
-        }
-
-        public void copyFromHost(MemorySegment src, long at) {
-            bytes.asSlice(at, src.byteSize()).copyFrom(src);
-        }
-
-        public void copyToHost(MemorySegment dst, long at) {
-            dst.copyFrom(bytes.asSlice(at, dst.byteSize()));
-        }
-
-        public void release() {
-        }
-    }
-
     @Test
     void deviceViewsPlanAsTheirHostCopies() {
         PlanContext ctx = Definitions.ctx(1, 2, 1, 30, 30, 16, true, 8, 8);
         int[] data = randomLists(new SplittableRandom(9), 1, 1, 30, 4, 30);
         int[] padded = new int[data.length + 7];
         System.arraycopy(data, 0, padded, 7, data.length);
-        IndexTensor onDevice = IndexTensor.wrapDevice(new HostBackedMemory(MemorySegment.ofArray(padded)),
-                new int[] {1, 1, 30, 4}, new long[] {120, 120, 4, 1}, 7);
+        HostBackedDeviceMemory memory = new HostBackedDeviceMemory(Device.cuda(0), MemorySegment.ofArray(padded));
+        IndexTensor onDevice = IndexTensor.wrapDevice(memory, new int[] {1, 1, 30, 4}, new long[] {120, 120, 4, 1}, 7);
         assertEquals(Device.cuda(0), onDevice.device());
         assertThrows(IllegalStateException.class, () -> onDevice.get(0, 0, 0, 0));
         SparsePlan viaDevice = Patterns.tokenIndices(onDevice).plan(ctx);
