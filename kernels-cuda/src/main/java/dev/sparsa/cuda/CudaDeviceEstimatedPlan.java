@@ -3,6 +3,9 @@ package dev.sparsa.cuda;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntToLongFunction;
 
 /**
  * A data-dependent plan whose selection the CUDA backend estimates on the device at each call: the
@@ -42,6 +45,39 @@ public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
      */
     public abstract double visitedFractionBound();
 
+    /** The last key query row {@code row} may see: every key, or those up to its position under causality. */
+    static long lastVisibleKey(PlanContext ctx, long row) {
+        long last = ctx.keyLength() - 1L;
+        return ctx.causal() ? Math.min(last, row + ctx.queryOffset()) : last;
+    }
+
+    /**
+     * The work list ({@link DevicePlan#packWork}) for CTAs of {@code rows} query rows over every tile
+     * of every slice, each tile's items weighted by {@code cost(tile)} (an upper bound of its work, since
+     * the lists' sizes are known only on the device); layout {@code l} is slice {@code l}, rows written
+     * directly.
+     */
+    static int[] tileWork(PlanContext ctx, int rows, IntToLongFunction cost) {
+        int slices = ctx.shape().batch() * ctx.shape().qHeads();
+        int tileRows = ctx.geometry().tileRows();
+        int nq = ctx.queryLength();
+        int tiles = ctx.queryTiles();
+        long[] costs = new long[tiles];
+        for (int t = 0; t < tiles; t++) {
+            costs[t] = cost.applyAsLong(t);
+        }
+        List<long[]> items = new ArrayList<>();
+        for (int sl = 0; sl < slices; sl++) {
+            for (int t = 0; t < tiles; t++) {
+                int count = Math.min(tileRows, nq - t * tileRows);
+                for (int r = 0; r < count; r += rows) {
+                    items.add(new long[] {costs[t], sl, sl, t, r, -1});
+                }
+            }
+        }
+        return DevicePlan.packWork(items);
+    }
+
     /**
      * The bound for selections that keep at most {@code keep} keys for each group of {@code
      * groupRows} consecutive query rows: {@code Σ min(visible, keep) / Σ visible} over the groups,
@@ -55,8 +91,7 @@ public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
         double all = 0;
         for (long r0 = 0; r0 < nq; r0 += groupRows) {
             long rows = Math.min(groupRows, nq - r0);
-            long last = r0 + rows - 1 + ctx.queryOffset();
-            long visible = ctx.causal() ? Math.max(0, Math.min(nk, last + 1)) : nk;
+            long visible = Math.max(0, lastVisibleKey(ctx, r0 + rows - 1) + 1);
             kept += (double) rows * Math.min(visible, Math.max(0, keep));
             all += (double) rows * visible;
         }

@@ -208,24 +208,13 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
      * candidates bound it).
      */
     private int[] workItems(int rows) {
-        AttentionShape s = ctx.shape();
-        int slices = s.batch() * s.qHeads();
         int tileRows = ctx.geometry().tileRows();
         int bs = pattern.blockSize();
-        int nq = s.queryLength();
-        List<long[]> items = new ArrayList<>();
-        for (int sl = 0; sl < slices; sl++) {
-            for (int t = 0; t < tiles; t++) {
-                int count = Math.min(tileRows, nq - t * tileRows);
-                long lastRow = Math.min(nq, ((long) t * tileRows / bs + 1) * bs) - 1;
-                long lastKey = ctx.causal() ? Math.min(ctx.keyLength() - 1L, lastRow + ctx.queryOffset()) : ctx.keyLength() - 1L;
-                long cost = lastKey < 0 ? 0 : Math.min(cap, Math.min(kBlocks, lastKey / bs + 1));
-                for (int r = 0; r < count; r += rows) {
-                    items.add(new long[] {cost, sl, sl, t, r, -1}); // layout l is slice l; rows written directly
-                }
-            }
-        }
-        return DevicePlan.packWork(items);
+        int nq = ctx.queryLength();
+        return tileWork(ctx, rows, t -> {
+            long lastKey = lastVisibleKey(ctx, Math.min(nq, ((long) t * tileRows / bs + 1) * bs) - 1);
+            return lastKey < 0 ? 0 : Math.min(cap, Math.min(kBlocks, lastKey / bs + 1));
+        });
     }
 
     /** The pattern estimated. */

@@ -280,24 +280,13 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
      * more keys first (bounded by the window's blocks and the selection).
      */
     private int[] workItems(int rows) {
-        AttentionShape s = ctx.shape();
-        int slices = s.batch() * s.qHeads();
         int tileRows = ctx.geometry().tileRows();
-        int nq = s.queryLength();
+        int nq = ctx.queryLength();
         long window = (long) capB * ctx.geometry().blockCols();
-        List<long[]> items = new ArrayList<>();
-        for (int sl = 0; sl < slices; sl++) {
-            for (int t = 0; t < tiles; t++) {
-                int count = Math.min(tileRows, nq - t * tileRows);
-                long lastRow = Math.min(nq, (long) (t + 1) * tileRows) - 1;
-                long lastKey = ctx.causal() ? Math.min(ctx.keyLength() - 1L, lastRow + ctx.queryOffset()) : ctx.keyLength() - 1L;
-                long cost = lastKey < 0 ? 0 : Math.min(lastKey + 1, window + cap);
-                for (int r = 0; r < count; r += rows) {
-                    items.add(new long[] {cost, sl, sl, t, r, -1}); // layout l is slice l; rows written directly
-                }
-            }
-        }
-        return DevicePlan.packWork(items);
+        return tileWork(ctx, rows, t -> {
+            long lastKey = lastVisibleKey(ctx, Math.min(nq, (long) (t + 1) * tileRows) - 1);
+            return lastKey < 0 ? 0 : Math.min(lastKey + 1, window + cap);
+        });
     }
 
     /** The pattern estimated. */

@@ -273,29 +273,13 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
      * bound them).
      */
     private int[] workItems(int rows) {
-        AttentionShape s = ctx.shape();
-        int slices = s.batch() * s.qHeads();
         int tileRows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
-        int nq = s.queryLength();
-        List<long[]> items = new ArrayList<>();
-        for (int sl = 0; sl < slices; sl++) {
-            for (int t = 0; t < tiles; t++) {
-                int count = Math.min(tileRows, nq - t * tileRows);
-                long lastKey = lastVisibleKey(ctx, t * tileRows + count - 1);
-                long cost = lastKey < 0 ? 0 : Math.min(ctx.keyLength() - 1L, lastKey) / cols + 1;
-                for (int r = 0; r < count; r += rows) {
-                    items.add(new long[] {cost, sl, sl, t, r, -1}); // layout l is slice l; rows written directly
-                }
-            }
-        }
-        return DevicePlan.packWork(items);
-    }
-
-    /** The last key query row {@code row} may see (the estimator's {@code Plans.lastVisibleKey}). */
-    private static long lastVisibleKey(PlanContext ctx, int row) {
-        long last = ctx.keyLength() - 1L;
-        return ctx.causal() ? Math.min(last, (long) row + ctx.queryOffset()) : last;
+        int nq = ctx.queryLength();
+        return tileWork(ctx, rows, t -> {
+            long lastKey = lastVisibleKey(ctx, Math.min(nq, (long) (t + 1) * tileRows) - 1);
+            return lastKey < 0 ? 0 : lastKey / cols + 1;
+        });
     }
 
     /** The estimator. */

@@ -49,20 +49,9 @@ class CudaFacadeEstimateGpuTest {
         assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
     }
 
+    /** The values in BHSD order, copied to the host. */
     private static float[] bits(Tensor t) {
-        Tensor h = t.isHost() ? t : t.toHost();
-        float[] out = new float[(int) h.elementCount()];
-        int i = 0;
-        for (int b = 0; b < h.batch(); b++) {
-            for (int hh = 0; hh < h.heads(); hh++) {
-                for (int s = 0; s < h.seqLen(); s++) {
-                    for (int d = 0; d < h.dim(); d++) {
-                        out[i++] = h.get(b, hh, s, d);
-                    }
-                }
-            }
-        }
-        return out;
+        return (t.isHost() ? t : t.toHost()).toFloatArray();
     }
 
     @ParameterizedTest(name = "{0} causal={1} nq={2} nk={3} geometry={4}")
