@@ -603,7 +603,7 @@ public final class CudaBackend implements AttentionBackend {
         CudaStream given = CudaStream.current(dev.ordinal());
         CudaStream stream = given != null ? given : new CudaStream(dev);
         try {
-            runEstimated(plan, q, k, v, out, lse, options, stream, given == null);
+            runEstimated(plan, q, k, v, out, lse, options, stream, given == null, true);
         } finally {
             if (given == null) {
                 stream.close();
@@ -627,15 +627,30 @@ public final class CudaBackend implements AttentionBackend {
             throw new IllegalArgumentException("stream: on cuda:" + stream.device().ordinal() + " but the plan is on cuda:"
                     + plan.runtime().device().ordinal());
         }
-        runEstimated(plan, q, k, v, out, lse, options, stream, false);
+        runEstimated(plan, q, k, v, out, lse, options, stream, false, true);
+    }
+
+    /**
+     * The attention kernel alone over the device plan as {@code plan}'s last estimate wrote it (no
+     * estimate queued), on {@code stream}: for benchmarks that time the kernel apart from the estimate.
+     * Checks as {@link #forwardAsync(CudaDeviceEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
+     * RunOptions, CudaStream)}; the plan must have been estimated at least once.
+     */
+    void forwardAsEstimated(CudaDeviceEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                            RunOptions options, CudaStream stream) {
+        if (plan == null || stream == null || stream.device().ordinal() != plan.runtime().device().ordinal()) {
+            throw new IllegalArgumentException("plan and stream: must not be null and must be on one device");
+        }
+        runEstimated(plan, q, k, v, out, lse, options, stream, false, false);
     }
 
     /**
      * The device path of an estimated plan (kept reachable until the kernels are queued): validates,
-     * queues the estimate and then the attention kernel over the plan's device form on {@code stream}.
+     * queues the estimate (when {@code estimate}) and then the attention kernel over the plan's device
+     * form on {@code stream}.
      */
     private void runEstimated(CudaDeviceEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                              RunOptions options, CudaStream stream, boolean wait) {
+                              RunOptions options, CudaStream stream, boolean wait, boolean estimate) {
         plan.requireOpen();
         PlanContext ctx = plan.context();
         CudaRuntime runtime = plan.runtime();
@@ -672,9 +687,13 @@ public final class CudaBackend implements AttentionBackend {
         }
         d.makeCurrent();
         try {
-            plan.queueEstimate(q, k, stream);
+            if (estimate) {
+                plan.queueEstimate(q, k, stream);
+            }
             launch(runtime, plan.devicePlan(), kc, s, ctx.geometry().blockCols(), q, k, v, out, lse, options, stream, wait);
-            LAST_KERNEL.set(plan.kernels() + "+" + LAST_KERNEL.get());
+            if (estimate) {
+                LAST_KERNEL.set(plan.kernels() + "+" + LAST_KERNEL.get());
+            }
         } finally {
             Reference.reachabilityFence(plan);
         }

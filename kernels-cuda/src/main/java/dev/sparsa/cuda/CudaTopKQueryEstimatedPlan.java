@@ -122,7 +122,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
 
     /** Ints of the pool before the first slice's lists ({@link EstimatedSkeleton#headerInts} of one tile per row). */
     static long headerInts(int slices, int nq) {
-        return EstimatedSkeleton.headerInts(slices, nq);
+        return (long) LI_STRIDE * slices + 4L * nq + 1;
     }
 
     /** The ints of one slice's lists: the unconditional offsets ({@code nq + 1}), then room for {@code capRow} keys per row. */

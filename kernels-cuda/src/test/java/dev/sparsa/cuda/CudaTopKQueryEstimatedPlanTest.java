@@ -59,6 +59,13 @@ class CudaTopKQueryEstimatedPlanTest {
         assertNotNull(CudaTopKQueryEstimatedPlan.refusal(new TopKPerQuery(8, ForcedKeys.NONE),
                 PlanContext.of(AttentionShape.of(1, 1, 0, 10, 64), Options.defaults())));
         assertNotNull(CudaTopKQueryEstimatedPlan.refusal(null, causal));
+        // the pool's header as the skeleton writes it: one tile per row, row r starting at r
+        int[] head = EstimatedSkeleton.header(causal, 2, 1000, 1);
+        assertEquals(CudaTopKQueryEstimatedPlan.headerInts(2, 1000), head.length);
+        for (int r = 0; r < 1000; r++) {
+            assertEquals(r, head[head[LI_ROW_START] + r]);
+            assertEquals(1, head[head[LI_ROW_COUNT] + r]);
+        }
     }
 
     @Test
