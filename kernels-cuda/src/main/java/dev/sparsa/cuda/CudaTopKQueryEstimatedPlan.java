@@ -179,7 +179,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
             ints = new DeviceBuffer(dev, 4L * total);
             ints.copyFrom(head);
             floats = new DeviceBuffer(dev, 4L * zeroFloats);
-            floats.copyFrom(new float[(int) zeroFloats]);
+            floats.fill((byte) 0); // no host array of that many zeros (hundreds of MB at 32k)
             for (int r : rowsPerCta) {
                 if (lists.stream().noneMatch(w -> w.rows() == r)) {
                     lists.add(DevicePlan.upload(dev, r, workItems(ctx, capRow, r)));
