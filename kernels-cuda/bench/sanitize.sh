@@ -4,7 +4,8 @@
 # device-tensor test; memcheck over the decode tests, racecheck over the split-KV decode tests (CUDA-core and
 # tensor-core kernels) and over Quest's device choice; memcheck and racecheck over the estimator kernels (MeanPoolBlockTopK
 # on the device) through their repeated-call test; memcheck over the head-packed token gather and over the three device
-# estimates reached through the facade (block mean-pool, vertical-slash, top-k per query block), racecheck over the latter.
+# estimates reached through the facade (block mean-pool, vertical-slash, top-k per query block), racecheck over the latter;
+# memcheck over every case of the exact top-k per query estimate, racecheck over its repeated-call test.
 # Prints each tool's summary line; exits non-zero if any tool reports an error.
 # Usage: sanitize.sh [all|decode]   (decode: only the decode kernel's checks; runners.sh: how Java starts)
 set -uo pipefail
@@ -31,6 +32,8 @@ if [ "$which" = all ]; then
   run memcheck CudaGatherGpuTest
   run memcheck CudaFacadeEstimateGpuTest
   run racecheck CudaFacadeEstimateGpuTest everyDevice
+  run memcheck CudaTopKQueryEstimateGpuTest
+  run racecheck CudaTopKQueryEstimateGpuTest repeatedCalls
   run racecheck CudaAttentionGpuTest deviceTensors
   run synccheck CudaAttentionGpuTest deviceTensors
 fi

@@ -14,7 +14,7 @@
 //   sparsa_quest.cuh           Quest's page bounds and page choice (sparsa_quest_*)
 //   sparsa_estimate.cuh        block selection estimated on the device (sparsa_est_*)
 //   sparsa_vs_estimate.cuh     vertical-slash selection and its plan estimated on the device (sparsa_vs_*)
-//   sparsa_topk_estimate.cuh   top-k per query tile estimated on the device (sparsa_tk_*)
+//   sparsa_topk_estimate.cuh   top-k per query tile and per query row estimated on the device (sparsa_tk_*, sparsa_tq_*)
 //   sparsa_kernels.def         the table: every kernel's family, name and template arguments
 //
 // The kernels without template arguments (SPARSA_KERNEL_ONE rows) are defined in full by their headers;

@@ -10,6 +10,13 @@
 //                     admit written key by key, the other selected keys unconditional), as the CSR arrays
 //                     of the plan's layout (sparsa_plan.cuh), offsets by a prefix sum over the tiles.
 //
+// TopKPerQuery (exact top-k per query row) estimated the same way, two kernels:
+//   sparsa_tq_select  per (row, slice): the row's own query (read as f32) against the keys it may see, its
+//                     forced keys (sinks, its window) set aside, the k best by the same radix select;
+//   sparsa_tq_emit    per slice: per-row lists, each query row a tile of its own whose keys (its sinks, its
+//                     selection, its window, ascending) are unconditional, offsets by a prefix sum over the rows.
+// The score is TopKPerQuery's (Vectors.dot): the same fma chain, the query row instead of a tile mean.
+//
 // The canonical arithmetic, shared bit for bit with the Java twin (TopKPerQueryBlock's Javadoc): a mean
 // channel is 0 plus the tile's rows in ascending order, one f32 add each, divided by the tile's row count
 // (correctly rounded f32 division); a score is one chain of f32 fused multiply-adds over the channels in
@@ -255,45 +262,24 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_tk_mean(const void* q, 
 
 namespace sparsa {
 
+// The k best of keys [0, n) for the query qs (f32 in shared memory, synchronised): their scores, the keys
+// forced for every row of positions [pLo, pHi] (sinks, and [pHi - window + 1, pLo]) set aside, a radix select
+// of the k-th order key, then the kept keys ascending into out[0, count) and the count into *count. order:
+// shared memory for n order keys. Every thread of the block calls it (it synchronises).
 template <typename T>
-__device__ __forceinline__ void tkSelect(const float* means, const void* kx, long long ksb, long long ksh,
-                                         long long kss, int qHeads, int group, int tiles, int dim, int rows, int nq,
-                                         int nk, int causal, int queryOffset, int sinks, int window, int k, int* sel,
-                                         int* selCount) {
-    extern __shared__ __align__(16) unsigned char tkSmem[];
+__device__ __forceinline__ void tkRank(const float* qs, const void* kx, long long kbase, long long kss, int dim, int n,
+                                       long long pLo, long long pHi, int sinks, int window, int k, unsigned* order,
+                                       int* out, int* count) {
     __shared__ unsigned hist[256];
     __shared__ unsigned sPrefix;
     __shared__ int sK;
     __shared__ int scanA[TK_THREADS], scanB[TK_THREADS];
-    const int t = blockIdx.x;
-    const int slice = blockIdx.y;
-    const int b = slice / qHeads;
-    const int h = slice % qHeads;
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
-    float* qs = reinterpret_cast<float*>(tkSmem);
-    unsigned* order = reinterpret_cast<unsigned*>(qs + ((dim + 3) / 4) * 4);
-    // Plans.lastVisibleKey of the tile's last row: the candidates are [0, n)
-    long long r0 = (long long)t * rows;
-    long long r1 = min((long long)nq, r0 + rows);
-    long long lastKey = causal ? min((long long)nk - 1, r1 - 1 + queryOffset) : (long long)nk - 1;
-    const int n = lastKey < 0 ? 0 : (int)(lastKey + 1);
-    int* out = sel + ((long long)slice * tiles + t) * k;
-    if (n == 0 || k == 0) {
-        if (tid == 0) selCount[(long long)slice * tiles + t] = 0;
-        return;
-    }
-    for (int c = tid; c < dim; c += nt) {
-        qs[c] = means[((long long)slice * tiles + t) * dim + c];
-    }
-    __syncthreads();
-    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
     constexpr int VEC = 16 / (int)sizeof(T);
     const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
                      && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
     // the forced keys of every row: sinks, and [pHi - window + 1, pLo]
-    const long long pLo = r0 + queryOffset;
-    const long long pHi = r1 - 1 + queryOffset;
     const long long fLo = max(0ll, pHi - window + 1);
     const long long fHi = min((long long)n - 1, pLo);
     for (int key = tid; key < n; key += nt) {
@@ -373,7 +359,74 @@ __device__ __forceinline__ void tkSelect(const float* means, const void* kx, lon
             exEq++;
         }
     }
-    if (tid == 0) selCount[(long long)slice * tiles + t] = ranked > k ? k : ranked;
+    if (tid == 0) *count = ranked > k ? k : ranked;
+}
+
+template <typename T>
+__device__ __forceinline__ void tkSelect(const float* means, const void* kx, long long ksb, long long ksh,
+                                         long long kss, int qHeads, int group, int tiles, int dim, int rows, int nq,
+                                         int nk, int causal, int queryOffset, int sinks, int window, int k, int* sel,
+                                         int* selCount) {
+    extern __shared__ __align__(16) unsigned char tkSmem[];
+    const int t = blockIdx.x;
+    const int slice = blockIdx.y;
+    const int b = slice / qHeads;
+    const int h = slice % qHeads;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    float* qs = reinterpret_cast<float*>(tkSmem);
+    unsigned* order = reinterpret_cast<unsigned*>(qs + ((dim + 3) / 4) * 4);
+    // Plans.lastVisibleKey of the tile's last row: the candidates are [0, n)
+    long long r0 = (long long)t * rows;
+    long long r1 = min((long long)nq, r0 + rows);
+    long long lastKey = causal ? min((long long)nk - 1, r1 - 1 + queryOffset) : (long long)nk - 1;
+    const int n = lastKey < 0 ? 0 : (int)(lastKey + 1);
+    int* out = sel + ((long long)slice * tiles + t) * k;
+    if (n == 0 || k == 0) {
+        if (tid == 0) selCount[(long long)slice * tiles + t] = 0;
+        return;
+    }
+    for (int c = tid; c < dim; c += nt) {
+        qs[c] = means[((long long)slice * tiles + t) * dim + c];
+    }
+    __syncthreads();
+    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
+    tkRank<T>(qs, kx, kbase, kss, dim, n, r0 + queryOffset, r1 - 1 + queryOffset, sinks, window, k, order, out,
+              selCount + (long long)slice * tiles + t);
+}
+
+// TopKPerQuery: the k best keys of query row blockIdx.x of slice blockIdx.y by its own scores (the row read as
+// f32, exactly), the row's forced keys (sinks, its window [p - window + 1, p]) set aside; ties to the lower key.
+template <typename T>
+__device__ __forceinline__ void tqSelect(const void* q, long long qsb, long long qsh, long long qss, const void* kx,
+                                         long long ksb, long long ksh, long long kss, int qHeads, int group, int dim,
+                                         int nq, int nk, int causal, int queryOffset, int sinks, int window, int k,
+                                         int* sel, int* selCount) {
+    extern __shared__ __align__(16) unsigned char tkSmem[];
+    const int r = blockIdx.x;
+    const int slice = blockIdx.y;
+    const int b = slice / qHeads;
+    const int h = slice % qHeads;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    float* qs = reinterpret_cast<float*>(tkSmem);
+    unsigned* order = reinterpret_cast<unsigned*>(qs + ((dim + 3) / 4) * 4);
+    // Plans.lastVisibleKey of the row: the candidates are [0, n)
+    const long long p = (long long)r + queryOffset;
+    long long lastKey = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
+    const int n = lastKey < 0 ? 0 : (int)(lastKey + 1);
+    int* out = sel + ((long long)slice * nq + r) * k;
+    if (n == 0 || k == 0) {
+        if (tid == 0) selCount[(long long)slice * nq + r] = 0;
+        return;
+    }
+    const long long qbase = (long long)b * qsb + (long long)h * qsh + (long long)r * qss;
+    for (int c = tid; c < dim; c += nt) {
+        qs[c] = estLoad<T>(q, qbase + c);
+    }
+    __syncthreads();
+    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
+    tkRank<T>(qs, kx, kbase, kss, dim, n, p, p, sinks, window, k, order, out, selCount + (long long)slice * nq + r);
 }
 
 }  // namespace sparsa
@@ -457,5 +510,81 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit(const int* sel,
         partOff[t + 1] = at.y;
         gathOff[t + 1] = at.z;
         uncOff[t + 1] = at.w;
+    }
+}
+
+// Grid (query rows, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded
+// up to 4), then one order key per key a row may see (at most nk). Q and K by element strides, of one dtype
+// (kind). Writes sel[(slice * nq + r) * k + i] ascending and selCount[slice * nq + r].
+extern "C" __global__ void __launch_bounds__(512) sparsa_tq_select(const void* q, long long qsb, long long qsh,
+                                                                   long long qss, const void* kx, int kind,
+                                                                   long long ksb, long long ksh, long long kss,
+                                                                   int qHeads, int group, int dim, int nq, int nk,
+                                                                   int causal, int queryOffset, int sinks, int window,
+                                                                   int k, int* sel, int* selCount) {
+    using namespace sparsa;
+    if (kind == OUT_BF16) {
+        tqSelect<__nv_bfloat16>(q, qsb, qsh, qss, kx, ksb, ksh, kss, qHeads, group, dim, nq, nk, causal, queryOffset,
+                                sinks, window, k, sel, selCount);
+    } else if (kind == OUT_F16) {
+        tqSelect<__half>(q, qsb, qsh, qss, kx, ksb, ksh, kss, qHeads, group, dim, nq, nk, causal, queryOffset, sinks,
+                         window, k, sel, selCount);
+    } else {
+        tqSelect<float>(q, qsb, qsh, qss, kx, ksb, ksh, kss, qHeads, group, dim, nq, nk, causal, queryOffset, sinks,
+                        window, k, sel, selCount);
+    }
+}
+
+// Grid (slices), 512 threads. Per-row lists of TopKPerQuery: query row r of slice s is tile r of its layout,
+// one row whose keys are all unconditional: the sinks it may see, its selected keys and its window, ascending
+// (ForcedKeys.keys ∪ the selection, the form CudaTopKQueryEstimatedPlan.hostLayout writes). Slice s's arrays
+// start at ints[base + s * sliceStride]: the unconditional offsets (nq + 1), then the keys, compact.
+extern "C" __global__ void __launch_bounds__(512) sparsa_tq_emit(const int* sel, const int* selCount, int k, int nq,
+                                                                 int nk, int queryOffset, int causal, int sinks,
+                                                                 int window, int* ints, long long base,
+                                                                 long long sliceStride) {
+    using namespace sparsa;
+    __shared__ int sA[512], sB[512];
+    const int s = blockIdx.x;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    const int per = (nq + nt - 1) / nt;
+    const int r0 = min(nq, tid * per);
+    const int r1 = min(nq, r0 + per);
+    int* off = ints + base + (long long)s * sliceStride;
+    int* keys = off + nq + 1;
+    const int* selS = sel + (long long)s * nq * k;
+    const int* cntS = selCount + (long long)s * nq;
+    // row r's forced keys: sinks [0, nS), window [wLo, wHi] (ForcedKeys.keys under Plans.lastVisibleKey)
+    auto forced = [&](int r, int& nS, long long& wLo, long long& wHi) {
+        const long long p = (long long)r + queryOffset;
+        const long long last = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
+        nS = (int)max(0ll, min((long long)sinks, last + 1));
+        wLo = max((long long)sinks, p - window + 1);
+        wHi = min(last, p);
+    };
+    int mine = 0;
+    for (int r = r0; r < r1; r++) {
+        int nS;
+        long long wLo, wHi;
+        forced(r, nS, wLo, wHi);
+        mine += nS + (int)max(0ll, wHi - wLo + 1) + (k > 0 ? cntS[r] : 0);
+    }
+    int at = mine, dummy = 0;
+    tkScan2(at, dummy, sA, sB);
+    if (tid == 0) off[0] = 0;
+    for (int r = r0; r < r1; r++) {
+        int nS;
+        long long wLo, wHi;
+        forced(r, nS, wLo, wHi);
+        const int c = k > 0 ? cntS[r] : 0;
+        const int* mySel = selS + (long long)r * k;
+        int j = 0;
+        for (int key = 0; key < nS; key++) keys[at++] = key;
+        // the selection holds no forced key: those below the window come first, the others after it
+        for (; j < c && mySel[j] < wLo; j++) keys[at++] = mySel[j];
+        for (long long key = wLo; key <= wHi; key++) keys[at++] = (int)key;
+        for (; j < c; j++) keys[at++] = mySel[j];
+        off[r + 1] = at;
     }
 }

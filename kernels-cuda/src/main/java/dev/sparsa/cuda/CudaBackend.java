@@ -18,6 +18,7 @@ import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
 import dev.sparsa.patterns.verticalslash.VerticalSlashEstimator;
+import dev.sparsa.patterns.topk.TopKPerQuery;
 import dev.sparsa.patterns.topk.TopKPerQueryBlock;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
@@ -539,7 +540,7 @@ public final class CudaBackend implements AttentionBackend {
 
     /**
      * The facade's road to the device estimates: a {@link MeanPoolBlockTopK}, {@link
-     * VerticalSlashEstimator} or {@link TopKPerQueryBlock} whose context the device estimate takes
+     * VerticalSlashEstimator}, {@link TopKPerQueryBlock} or {@link TopKPerQuery} whose context the device estimate takes
      * (the plan class's {@code refusal} is null) on a CUDA device, behind the
      * backend-neutral {@link EstimatedPlan}; null for any other pattern, context or device (the caller
      * plans on the host then).
@@ -562,6 +563,9 @@ public final class CudaBackend implements AttentionBackend {
             return new CudaDeviceEstimate(this, prepareEstimated(e, ctx, device), device);
         }
         if (pattern instanceof TopKPerQueryBlock t && CudaTopKEstimatedPlan.refusal(t, ctx) == null) {
+            return new CudaDeviceEstimate(this, prepareEstimated(t, ctx, device), device);
+        }
+        if (pattern instanceof TopKPerQuery t && CudaTopKQueryEstimatedPlan.refusal(t, ctx) == null) {
             return new CudaDeviceEstimate(this, prepareEstimated(t, ctx, device), device);
         }
         return null;
@@ -599,7 +603,7 @@ public final class CudaBackend implements AttentionBackend {
         CudaStream given = CudaStream.current(dev.ordinal());
         CudaStream stream = given != null ? given : new CudaStream(dev);
         try {
-            runEstimated(plan, q, k, v, out, lse, options, stream, given == null);
+            runEstimated(plan, q, k, v, out, lse, options, stream, given == null, true);
         } finally {
             if (given == null) {
                 stream.close();
@@ -623,15 +627,30 @@ public final class CudaBackend implements AttentionBackend {
             throw new IllegalArgumentException("stream: on cuda:" + stream.device().ordinal() + " but the plan is on cuda:"
                     + plan.runtime().device().ordinal());
         }
-        runEstimated(plan, q, k, v, out, lse, options, stream, false);
+        runEstimated(plan, q, k, v, out, lse, options, stream, false, true);
+    }
+
+    /**
+     * The attention kernel alone over the device plan as {@code plan}'s last estimate wrote it (no
+     * estimate queued), on {@code stream}: for benchmarks that time the kernel apart from the estimate.
+     * Checks as {@link #forwardAsync(CudaDeviceEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
+     * RunOptions, CudaStream)}; the plan must have been estimated at least once.
+     */
+    void forwardAsEstimated(CudaDeviceEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+                            RunOptions options, CudaStream stream) {
+        if (plan == null || stream == null || stream.device().ordinal() != plan.runtime().device().ordinal()) {
+            throw new IllegalArgumentException("plan and stream: must not be null and must be on one device");
+        }
+        runEstimated(plan, q, k, v, out, lse, options, stream, false, false);
     }
 
     /**
      * The device path of an estimated plan (kept reachable until the kernels are queued): validates,
-     * queues the estimate and then the attention kernel over the plan's device form on {@code stream}.
+     * queues the estimate (when {@code estimate}) and then the attention kernel over the plan's device
+     * form on {@code stream}.
      */
     private void runEstimated(CudaDeviceEstimatedPlan plan, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
-                              RunOptions options, CudaStream stream, boolean wait) {
+                              RunOptions options, CudaStream stream, boolean wait, boolean estimate) {
         plan.requireOpen();
         PlanContext ctx = plan.context();
         CudaRuntime runtime = plan.runtime();
@@ -668,9 +687,13 @@ public final class CudaBackend implements AttentionBackend {
         }
         d.makeCurrent();
         try {
-            plan.queueEstimate(q, k, stream);
+            if (estimate) {
+                plan.queueEstimate(q, k, stream);
+            }
             launch(runtime, plan.devicePlan(), kc, s, ctx.geometry().blockCols(), q, k, v, out, lse, options, stream, wait);
-            LAST_KERNEL.set(plan.kernels() + "+" + LAST_KERNEL.get());
+            if (estimate) {
+                LAST_KERNEL.set(plan.kernels() + "+" + LAST_KERNEL.get());
+            }
         } finally {
             Reference.reachabilityFence(plan);
         }
@@ -711,6 +734,25 @@ public final class CudaBackend implements AttentionBackend {
         int tileRows = ctx.geometry().tileRows();
         return tileRows == 64 ? new CudaTopKEstimatedPlan(pattern, ctx, rt, 64)
                 : new CudaTopKEstimatedPlan(pattern, ctx, rt, tileRows, 64);
+    }
+
+    /**
+     * The skeleton of a {@link TopKPerQuery} plan whose selection is estimated on {@code device} at
+     * every call ({@link CudaTopKQueryEstimatedPlan}: per-row lists): built from the context's shape
+     * alone, reusable for every Q and K of that shape. Where {@link CudaTopKQueryEstimatedPlan#refusal}
+     * names a reason, the host plans the pattern instead ({@code pattern.plan} and {@link
+     * #prepare(SparsePlan, Device)}).
+     *
+     * @throws IllegalArgumentException with the refusal, for a geometry other than 64×64 or 128×128,
+     *     a device whose shared memory per block is too small for the keys, or a device that is not
+     *     a CUDA device here
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    public CudaTopKQueryEstimatedPlan prepareEstimated(TopKPerQuery pattern, PlanContext ctx, Device device) {
+        CudaRuntime rt = estimateRuntime(ctx, device);
+        int tileRows = ctx.geometry().tileRows();
+        return tileRows == 64 ? new CudaTopKQueryEstimatedPlan(pattern, ctx, rt, 64)
+                : new CudaTopKQueryEstimatedPlan(pattern, ctx, rt, tileRows, 64);
     }
 
     /**

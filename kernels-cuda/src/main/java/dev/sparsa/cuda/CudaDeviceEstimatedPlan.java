@@ -15,7 +15,8 @@ import java.util.function.IntToLongFunction;
  * dev.sparsa.spec.RunOptions)} queues, before the attention kernel, the kernels that fill it from
  * that call's Q and K, with nothing copied back. One kind per pattern: {@link CudaEstimatedPlan}
  * ({@code MeanPoolBlockTopK}), {@link CudaVsEstimatedPlan} ({@code VerticalSlashEstimator}), {@link
- * CudaTopKEstimatedPlan} (pooled {@code TopKPerQueryBlock}); each selects bit for bit what its CPU
+ * CudaTopKEstimatedPlan} (pooled {@code TopKPerQueryBlock}), {@link CudaTopKQueryEstimatedPlan}
+ * ({@code TopKPerQuery}); each selects bit for bit what its CPU
  * twin selects.
  *
  * <p>Its device memory is reused by every call, so calls with one plan must be ordered on one
@@ -23,7 +24,7 @@ import java.util.function.IntToLongFunction;
  * freed by a cleaner); running a closed plan throws {@link IllegalStateException}.
  */
 public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
-        permits CudaEstimatedPlan, CudaVsEstimatedPlan, CudaTopKEstimatedPlan {
+        permits CudaEstimatedPlan, CudaVsEstimatedPlan, CudaTopKEstimatedPlan, CudaTopKQueryEstimatedPlan {
     private volatile boolean closed;
 
     CudaDeviceEstimatedPlan() {
@@ -58,10 +59,17 @@ public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
      * directly.
      */
     static int[] tileWork(PlanContext ctx, int rows, IntToLongFunction cost) {
+        return tileWork(ctx, ctx.geometry().tileRows(), rows, cost);
+    }
+
+    /**
+     * {@link #tileWork(PlanContext, int, IntToLongFunction)} over tiles of {@code tileRows}
+     * consecutive query rows (1 for per-row lists) instead of the geometry's.
+     */
+    static int[] tileWork(PlanContext ctx, int tileRows, int rows, IntToLongFunction cost) {
         int slices = ctx.shape().batch() * ctx.shape().qHeads();
-        int tileRows = ctx.geometry().tileRows();
         int nq = ctx.queryLength();
-        int tiles = ctx.queryTiles();
+        int tiles = (nq + tileRows - 1) / tileRows;
         long[] costs = new long[tiles];
         for (int t = 0; t < tiles; t++) {
             costs[t] = cost.applyAsLong(t);

@@ -6,6 +6,7 @@ import static dev.sparsa.cuda.BenchSupport.randomBf16;
 
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.patterns.topk.ForcedKeys;
+import dev.sparsa.patterns.topk.TopKPerQuery;
 import dev.sparsa.patterns.topk.TopKPerQueryBlock;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
@@ -29,8 +30,15 @@ import java.util.Locale;
  * outputs compared bit for bit. With {@code --host}, also the host path: Q and K copied back, {@code
  * plan} on the host, prepared, run.
  *
+ * <p>With {@code --per-query}, {@link TopKPerQuery} (exact top-k per query row, {@link
+ * CudaTopKQueryEstimatedPlan}) instead, default H=8 (32 heads of per-row lists at 32k exceed the
+ * plan's int pool): {@code kernel} is the attention kernel alone over the device plan the last
+ * estimate wrote (no host plan: planning exact top-k in Java at 32k costs dense scoring on the CPU),
+ * {@code estimate + kernel} the scores, top-k, per-row lists and kernel queued together; the outputs
+ * of the two are compared bit for bit.
+ *
  * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaTopKEstimateBench [--n 32768] [--heads 32] [--k 2048]
- * [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host]}. Not API.
+ * [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host] [--per-query]}. Not API.
  */
 final class CudaTopKEstimateBench {
     private CudaTopKEstimateBench() {
@@ -38,7 +46,8 @@ final class CudaTopKEstimateBench {
 
     public static void main(String[] args) {
         int[] ns = {32768};
-        int h = 32;
+        int h = 0;
+        boolean perQuery = false;
         int topK = 2048;
         int sinks = 64;
         int window = 1024;
@@ -55,9 +64,10 @@ final class CudaTopKEstimateBench {
                 case "--geometry" -> geometry = Integer.parseInt(args[++i]);
                 case "--iters" -> iters = Integer.parseInt(args[++i]);
                 case "--host" -> host = true;
+                case "--per-query" -> perQuery = true;
                 default -> {
                     System.err.println("unknown argument " + args[i] + "; usage: CudaTopKEstimateBench [--n 32768] [--heads 32] "
-                            + "[--k 2048] [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host]");
+                            + "[--k 2048] [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host] [--per-query]");
                     System.exit(2);
                 }
             }
@@ -67,6 +77,13 @@ final class CudaTopKEstimateBench {
         Device where = Device.cuda(dev.ordinal());
         int d = 128;
         System.err.println("device: " + dev);
+        if (perQuery) {
+            for (int n : ns) {
+                perQuery(backend, n, h == 0 ? 8 : h, topK, sinks, window, geometry, iters, host);
+            }
+            return;
+        }
+        h = h == 0 ? 32 : h;
         for (int n : ns) {
             AttentionShape s = AttentionShape.of(1, h, n, n, d);
             TileGeometry g = geometry == 0 ? backend.proposedGeometry(s, DType.BF16) : new TileGeometry(geometry, geometry);
@@ -136,6 +153,73 @@ final class CudaTopKEstimateBench {
                     System.out.printf(Locale.ROOT, "  host path (copy back, plan, prepare, run) %9.3f ms  (%.1f x kernel)%n",
                             hm, hm / km);
                 }
+            }
+        }
+    }
+
+    /** The {@code --per-query} run at one length: {@link TopKPerQuery} estimated on the device. */
+    private static void perQuery(CudaBackend backend, int n, int h, int topK, int sinks, int window, int geometry, int iters,
+                                 boolean host) {
+        CudaDevice dev = backend.device();
+        Device where = Device.cuda(dev.ordinal());
+        int d = 128;
+        AttentionShape s = AttentionShape.of(1, h, n, n, d);
+        TileGeometry g = geometry == 0 ? backend.proposedGeometry(s, DType.BF16) : new TileGeometry(geometry, geometry);
+        Options o = Options.causalMask().withGeometry(g);
+        PlanContext ctx = PlanContext.of(s, o);
+        TopKPerQuery pattern = new TopKPerQuery(topK, new ForcedKeys(sinks, window));
+        String why = CudaTopKQueryEstimatedPlan.refusal(pattern, ctx);
+        if (why != null) {
+            System.out.println("n " + n + ": not estimated on the device: " + why);
+            return;
+        }
+        Tensor q = randomBf16(s.qHeads(), s.queryLength(), s.headDim(), 11);
+        Tensor k = randomBf16(s.kvHeads(), s.queryLength(), s.headDim(), 12);
+        Tensor v = randomBf16(s.kvHeads(), s.queryLength(), s.headDim(), 13);
+        try (Tensor dq = CudaTensors.upload(dev, q); Tensor dk = CudaTensors.upload(dev, k);
+             Tensor dv = CudaTensors.upload(dev, v);
+             Tensor outA = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
+             Tensor outB = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
+             CudaStream stream = new CudaStream(dev);
+             CudaTopKQueryEstimatedPlan est = backend.prepareEstimated(pattern, ctx, where);
+             CudaEvents ev = new CudaEvents(dev)) {
+            for (int i = 0; i < 3; i++) {
+                backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
+                backend.forwardAsEstimated(est, dq, dk, dv, outA, null, o.run(), stream);
+            }
+            stream.synchronize();
+            String kernelName = backend.kernelFor(s, DType.BF16, g).name();
+            double[] kernel = new double[iters];
+            double[] both = new double[iters];
+            for (int i = 0; i < iters; i++) {
+                ev.start(stream);
+                backend.forwardAsEstimated(est, dq, dk, dv, outA, null, o.run(), stream);
+                ev.stop(stream);
+                kernel[i] = ev.millis();
+                ev.start(stream);
+                backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
+                ev.stop(stream);
+                both[i] = ev.millis();
+            }
+            stream.synchronize();
+            boolean same = Arrays.equals(outA.toHost().toFloatArray(), outB.toHost().toFloatArray());
+            double km = median(kernel);
+            double bm = median(both);
+            System.out.printf(Locale.ROOT, "n %d: bf16 B1 H%d D%d causal, %s, geometry %s, kernel %s, visited <= %.3f%n",
+                    n, h, d, pattern.name(), g, kernelName, est.visitedFractionBound());
+            System.out.printf(Locale.ROOT, "  kernel alone (device plan) %9.3f ms%n", km);
+            System.out.printf(Locale.ROOT, "  estimate + kernel          %9.3f ms  (%.3f x kernel)%n", bm, bm / km);
+            System.out.printf(Locale.ROOT, "  estimate's device memory   %9.1f MiB%n", est.deviceBytes() / 1048576.0);
+            System.out.printf(Locale.ROOT, "  outputs bit for bit equal: %s%n", same);
+            if (host) {
+                long a = System.nanoTime();
+                SparsePlan p = pattern.plan(ctx, dq.toHost(), dk.toHost());
+                try (PreparedPlan pp = backend.prepare(p, where)) {
+                    backend.forward(pp, dq, dk, dv, outA, null, o.run());
+                }
+                double hm = (System.nanoTime() - a) / 1e6;
+                System.out.printf(Locale.ROOT, "  host path (copy back, plan, prepare, run, once) %9.3f ms  (%.1f x kernel)%n",
+                        hm, hm / km);
             }
         }
     }

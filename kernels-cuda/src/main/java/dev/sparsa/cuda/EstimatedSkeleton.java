@@ -9,8 +9,8 @@ import jcuda.Pointer;
 import jcuda.driver.CUfunction;
 
 /**
- * What the plans estimated on the device ({@link CudaEstimatedPlan}, {@link CudaVsEstimatedPlan})
- * share: the layout descriptions and tile rows of a skeleton whose lists the device fills, one layout
+ * What the plans estimated on the device ({@link CudaEstimatedPlan}, {@link CudaVsEstimatedPlan},
+ * {@link CudaTopKQueryEstimatedPlan}) share: the layout descriptions and tile rows of a skeleton whose lists the device fills, one layout
  * per (batch, query head) slice over contiguous tiles, and the kernel launch. The int pool starts with
  * the {@code slices} descriptions, then three arrays of {@code tiles} ints (each tile's first row, row
  * count and row-list offset −1), then {@code tiles + 1} zeros that empty lists point at.
@@ -35,6 +35,14 @@ final class EstimatedSkeleton {
      * writes at that slice's arrays).
      */
     static int[] header(PlanContext ctx, int slices, int tiles) {
+        return header(ctx, slices, tiles, ctx.geometry().tileRows());
+    }
+
+    /**
+     * {@link #header(PlanContext, int, int)} for tiles of {@code rows} consecutive query rows (1 for
+     * per-row lists) instead of the geometry's.
+     */
+    static int[] header(PlanContext ctx, int slices, int tiles, int rows) {
         int rowStart = LI_STRIDE * slices;
         int rowCount = rowStart + tiles;
         int rowListOff = rowCount + tiles;
@@ -57,7 +65,6 @@ final class EstimatedSkeleton {
             head[at + LI_ROW_ENTRY_OFFSETS] = -1;
             head[at + LI_ROW_ENTRIES] = -1;
         }
-        int rows = ctx.geometry().tileRows();
         int nq = ctx.queryLength();
         for (int t = 0; t < tiles; t++) {
             head[rowStart + t] = t * rows;

@@ -88,7 +88,9 @@ final class KernelTable {
             "sparsa_vs_emit",
             "sparsa_tk_mean",
             "sparsa_tk_select",
-            "sparsa_tk_emit");
+            "sparsa_tk_emit",
+            "sparsa_tq_select",
+            "sparsa_tq_emit");
 
     private KernelTable() {
     }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.cuda.EstimateData.Data;
 import dev.sparsa.patterns.topk.ForcedKeys;
 import dev.sparsa.patterns.topk.TopKPerQueryBlock;
 import dev.sparsa.plan.HeadLayout;
@@ -49,9 +50,6 @@ class CudaTopKEstimateGpuTest {
     static void needsDevice() {
         assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
     }
-
-    /** Data kinds: random rows, or rows built so that scores tie. */
-    enum Data { RANDOM, CONSTANT_KEYS, REPEATED_KEYS, ZERO_QUERIES }
 
     record Case(long seed, DType dtype, int geometry, int k, int sinks, int window, boolean causal, int batch,
                 int kvHeads, int group, int nq, int nk, int dim, Data data) {
@@ -96,7 +94,7 @@ class CudaTopKEstimateGpuTest {
         TopKPerQueryBlock pattern = new TopKPerQueryBlock(c.k(), new ForcedKeys(c.sinks(), c.window()),
                 TopKPerQueryBlock.Scoring.POOLED_QUERY);
         assertNull(CudaTopKEstimatedPlan.refusal(pattern, ctx), c.toString());
-        Problems.Qkv p = data(c, s);
+        Problems.Qkv p = EstimateData.qkv(c.seed(), s, c.dtype(), c.data());
         SparsePlan hostPlan = pattern.plan(ctx, p.q(), p.k());
         CudaDevice dev = BACKEND.device();
         DType outType = c.dtype();
@@ -178,28 +176,5 @@ class CudaTopKEstimateGpuTest {
         }
         BACKEND.forward(pattern.plan(ctx, p.q(), p.k()), p.q(), p.k(), p.v(), viaPlan, null, o);
         assertArrayEquals(viaPlan.toFloatArray(), viaEstimate.toFloatArray());
-    }
-
-    /** Q, K, V of a case: random, or built so that scores tie. */
-    private static Problems.Qkv data(Case c, AttentionShape s) {
-        Problems.Qkv p = Problems.qkv(c.seed(), s, c.dtype(), Layout.BHSD);
-        switch (c.data()) {
-            case RANDOM -> { }
-            case CONSTANT_KEYS -> EstimateData.fill(p.k(), 0.75f);
-            case REPEATED_KEYS -> {
-                // key r repeats key r mod 7: seven distinct scores per tile
-                float[] row = new float[s.headDim()];
-                for (int b = 0; b < s.batch(); b++) {
-                    for (int h = 0; h < s.kvHeads(); h++) {
-                        for (int r = 7; r < s.keyLength(); r++) {
-                            p.k().readRow(b, h, r % 7, row, 0);
-                            p.k().writeRow(b, h, r, row, 0);
-                        }
-                    }
-                }
-            }
-            case ZERO_QUERIES -> EstimateData.signedZeros(p.q());
-        }
-        return p;
     }
 }

@@ -16,6 +16,14 @@ import dev.sparsa.tensor.Tensor;
  * estimators are measured against, and the decode-time selection (one query row). Per (batch, query
  * head) slice.
  *
+ * <p><b>Canonical arithmetic</b> (a device reproduces it bit for bit, ties included; {@code
+ * CudaTopKQueryEstimatedPlan} does): the query row and the keys are read as f32 (exact for f16 and
+ * bf16); a key's score is one chain of f32 fused multiply-adds over the channels in ascending order
+ * from {@code 0f}, as {@link Vectors#dot}; the candidates are the keys the row may see that are not
+ * forced for it, ranked by that raw score ({@code -0} equal to {@code +0}, NaN never chosen), ties to
+ * the lower key ({@link dev.sparsa.patterns.support.TopSelect}). This has been the scoring all along:
+ * no selection differs from before, near ties included.
+ *
  * <p>Throws {@link IllegalArgumentException} if {@code k < 0}, or {@code k == 0} with nothing forced
  */
 public final class TopKPerQuery extends DataDependentPattern implements dev.sparsa.patterns.EstimatorCost {
@@ -53,17 +61,24 @@ public final class TopKPerQuery extends DataDependentPattern implements dev.spar
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor kt) {
         Plans.checkInputs(ctx, q, kt);
-        int d = ctx.shape().headDim();
         return Plans.perSlice(ctx, (b, h) -> {
-            float[] qr = Vectors.rows(q, b, h);
-            float[] kr = Vectors.rows(kt, b, ctx.shape().kvHeadOf(h));
-            int[][] sel = PerRowSelection.select(ctx, k, forced, (row, last, s) -> {
-                for (int key = 0; key <= last; key++) {
-                    s[key] = Vectors.dot(qr, row, kr, key, d);
-                }
-            });
+            int[][] sel = select(ctx, Vectors.rows(q, b, h), Vectors.rows(kt, b, ctx.shape().kvHeadOf(h)));
             return PerRowSelection.layout(ctx, forced, sel);
         }, name());
+    }
+
+    /**
+     * The selected keys of every query row besides its forced ones (sorted), for one slice's query rows
+     * {@code q} and key rows {@code kr} (flat {@code [seq · headDim]}, f32): the canonical arithmetic of
+     * the class Javadoc. Also the oracle of the device estimate.
+     */
+    public int[][] select(PlanContext ctx, float[] q, float[] kr) {
+        int d = ctx.shape().headDim();
+        return PerRowSelection.select(ctx, k, forced, (row, last, s) -> {
+            for (int key = 0; key <= last; key++) {
+                s[key] = Vectors.dot(q, row, kr, key, d);
+            }
+        });
     }
 
     /** Every visible score: exactly dense Q·Kᵀ. */

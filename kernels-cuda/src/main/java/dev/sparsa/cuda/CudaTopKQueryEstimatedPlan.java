@@ -1,0 +1,353 @@
+package dev.sparsa.cuda;
+
+import static dev.sparsa.cuda.DevicePlanFormat.*;
+import static dev.sparsa.cuda.EstimatedSkeleton.i32;
+import static dev.sparsa.cuda.EstimatedSkeleton.i64;
+
+import dev.sparsa.patterns.topk.ForcedKeys;
+import dev.sparsa.patterns.topk.TopKPerQuery;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.tensor.Tensor;
+import java.lang.ref.Cleaner;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import jcuda.Pointer;
+
+/**
+ * A {@link TopKPerQuery} plan whose selection is estimated on the device: the skeleton of its device
+ * plan ({@link DevicePlan}: layout descriptions, one tile per query row, work lists, room for each
+ * row's keys) is built on the host from the shape alone, and each call queues, on the call's stream
+ * and before the attention kernel, the kernels {@code sparsa_tq_select} (per query row: its scores
+ * against the keys it may see, its forced keys set aside, the top {@code k}, ties to the lower key)
+ * and {@code sparsa_tq_emit} (the per-row lists) of {@code sparsa_topk_estimate.cuh}. Nothing is
+ * copied back and the host does not wait. The selection is bit for bit the one {@link
+ * TopKPerQuery#select} makes (the canonical arithmetic of its Javadoc).
+ *
+ * <p><b>The device plan's form: per-row lists.</b> Query row {@code r} of every slice is tile
+ * {@code r} of the slice's layout, one row whose keys (the sinks it may see, its selection and its
+ * window, ascending) are all unconditional: the form of {@link #hostLayout}, which the GPU test
+ * uploads as the host road. It admits exactly the pairs {@code TopKPerQuery.plan} admits (which
+ * compiles the same sets through the token-set encoder into shared tiles and one-row tiles merged by
+ * LSE), so attention over it equals the host-planned road within the kernel's tolerance, and equals
+ * bit for bit attention over {@link #hostLayout}'s plan. The rows' tiles are one row each and each
+ * query head selects its own keys, so no two heads share a layout and head packing ({@link
+ * DevicePlan#packedWorkList}) does not apply: every work item runs one row.
+ *
+ * <p>Made by {@link CudaBackend#prepareEstimated(TopKPerQuery, PlanContext, dev.sparsa.tensor.Device)},
+ * run by {@link CudaBackend#forward(CudaDeviceEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
+ * dev.sparsa.spec.RunOptions)} and {@link CudaBackend#forwardAsync(CudaDeviceEstimatedPlan, Tensor,
+ * Tensor, Tensor, Tensor, Tensor, dev.sparsa.spec.RunOptions, CudaStream)} on device tensors. Its
+ * device memory (the plan with room for {@code min(keys, k + sinks + window)} keys per row, the
+ * selections) is reused by every call, so calls with one plan must be ordered on one stream (or
+ * waited for in between). Closing it frees that memory; one collected unclosed is freed by a cleaner.
+ */
+public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    private final TopKPerQuery pattern;
+    private final PlanContext ctx;
+    private final CudaRuntime runtime;
+    private final Resources res;
+    private final Cleaner.Cleanable cleanable;
+    private final int nq;
+    private final int cap;
+    private final int capRow;
+    private final int header;
+    private final int sliceStride;
+    private final int selectShared;
+
+    /** The device memory, closed together (the cleaner's action holds this, never the plan). */
+    private record Resources(AutoCloseable... parts) implements Runnable {
+        @Override
+        public void run() {
+            for (AutoCloseable c : parts) {
+                if (c != null) {
+                    try {
+                        c.close();
+                    } catch (Exception ignored) {
+                        // device memory: nothing more to do
+                    }
+                }
+            }
+        }
+
+        DevicePlan plan() {
+            return (DevicePlan) parts[0];
+        }
+
+        DeviceBuffer buffer(int i) {
+            return (DeviceBuffer) parts[i];
+        }
+    }
+
+    /**
+     * Why the device estimate does not run this pattern in this context (the host plans it then), or
+     * null: at most {@value CudaTopKEstimatedPlan#MAX_KEYS} keys (a row's order keys live in shared
+     * memory), 65535 (batch, head) slices, the plan's lists and selections within 2³¹ − 1 ints, and
+     * neither sequence empty.
+     */
+    public static String refusal(TopKPerQuery pattern, PlanContext ctx) {
+        if (pattern == null || ctx == null) {
+            return "pattern and context: must not be null";
+        }
+        AttentionShape s = ctx.shape();
+        if (s.queryLength() == 0 || s.keyLength() == 0) {
+            return "an empty sequence: nothing to estimate";
+        }
+        if (s.keyLength() > CudaTopKEstimatedPlan.MAX_KEYS) {
+            return s.keyLength() + " keys: the device estimate takes at most " + CudaTopKEstimatedPlan.MAX_KEYS;
+        }
+        long slices = (long) s.batch() * s.qHeads();
+        if (slices > 65535) {
+            return slices + " slices: the device estimate takes at most 65535";
+        }
+        long ints = headerInts((int) slices, s.queryLength()) + slices * sliceInts(s.queryLength(), rowCapacity(pattern, ctx));
+        long sel = slices * s.queryLength() * Math.min(pattern.k(), (long) s.keyLength());
+        if (ints > Integer.MAX_VALUE || sel > Integer.MAX_VALUE) {
+            return "shape " + s + " with k " + pattern.k() + ": the per-row lists (" + ints + " ints) or the selections ("
+                    + sel + ") exceed " + Integer.MAX_VALUE;
+        }
+        return null;
+    }
+
+    /** The most keys one row's list holds: {@code min(keys, k + sinks + window)}. */
+    static int rowCapacity(TopKPerQuery pattern, PlanContext ctx) {
+        ForcedKeys f = pattern.forced();
+        return (int) Math.min(ctx.keyLength(), (long) pattern.k() + f.sinks() + f.window());
+    }
+
+    /** Ints of the pool before the first slice's lists ({@link EstimatedSkeleton#headerInts} of one tile per row). */
+    static long headerInts(int slices, int nq) {
+        return (long) LI_STRIDE * slices + 4L * nq + 1;
+    }
+
+    /** The ints of one slice's lists: the unconditional offsets ({@code nq + 1}), then room for {@code capRow} keys per row. */
+    static long sliceInts(int nq, int capRow) {
+        return nq + 1L + (long) nq * capRow;
+    }
+
+    /**
+     * Builds the skeleton on {@code rt}'s device, with work lists for CTAs of each of {@code rowsPerCta}.
+     * Throws {@link IllegalArgumentException} with the {@link #refusal} when there is one, or when the
+     * device's shared memory per block is too small for the shape's keys.
+     */
+    CudaTopKQueryEstimatedPlan(TopKPerQuery pattern, PlanContext ctx, CudaRuntime rt, int... rowsPerCta) {
+        String why = refusal(pattern, ctx);
+        if (why != null) {
+            throw new IllegalArgumentException(why);
+        }
+        this.pattern = pattern;
+        this.ctx = ctx;
+        this.runtime = rt;
+        CudaDevice dev = rt.device();
+        AttentionShape s = ctx.shape();
+        this.nq = s.queryLength();
+        int nk = s.keyLength();
+        int slices = s.batch() * s.qHeads();
+        this.cap = Math.min(pattern.k(), nk);
+        this.capRow = rowCapacity(pattern, ctx);
+        this.selectShared = CudaTopKEstimatedPlan.selectShared(s.headDim(), nk);
+        int needed = selectShared + CudaTopKEstimatedPlan.SELECT_STATIC_SHARED;
+        if (needed > dev.maxSharedPerBlockOptin()) {
+            throw new IllegalArgumentException(nk + " keys: the selection needs " + needed
+                    + " bytes of shared memory, the device has " + dev.maxSharedPerBlockOptin());
+        }
+        // the int pool: layout descriptions, one tile per row, the zeros, then each slice's lists
+        int[] head = EstimatedSkeleton.header(ctx, slices, nq, 1);
+        this.header = head.length;
+        this.sliceStride = (int) sliceInts(nq, capRow);
+        for (int l = 0; l < slices; l++) {
+            int mine = header + l * sliceStride;
+            head[l * LI_STRIDE + LI_UNCOND_OFFSETS] = mine;
+            head[l * LI_STRIDE + LI_UNCOND_KEYS] = mine + nq + 1;
+        }
+        long total = header + (long) sliceStride * slices;
+        // every slice's log-weights: the float pool's zeros, as many as a slice's keys at most
+        long zeroFloats = Math.max(1L, (long) nq * capRow);
+        DeviceBuffer ints = null;
+        DeviceBuffer floats = null;
+        List<DevicePlan.WorkList> lists = new ArrayList<>();
+        DevicePlan dp = null;
+        DeviceBuffer sel = null;
+        DeviceBuffer cnt = null;
+        try {
+            dev.makeCurrent();
+            ints = new DeviceBuffer(dev, 4L * total);
+            ints.copyFrom(head);
+            floats = new DeviceBuffer(dev, 4L * zeroFloats);
+            floats.fill((byte) 0); // no host array of that many zeros (hundreds of MB at 32k)
+            for (int r : rowsPerCta) {
+                if (lists.stream().noneMatch(w -> w.rows() == r)) {
+                    lists.add(DevicePlan.upload(dev, r, workItems(ctx, capRow, r)));
+                }
+            }
+            dp = new DevicePlan(dev, ints, floats, lists);
+            sel = new DeviceBuffer(dev, 4L * Math.max(1L, (long) slices * nq * cap));
+            cnt = new DeviceBuffer(dev, 4L * slices * nq);
+        } catch (RuntimeException | Error e) {
+            if (dp != null) {
+                dp.close();
+            } else {
+                new Resources(ints, floats).run();
+                for (DevicePlan.WorkList w : lists) {
+                    w.buffer().close();
+                }
+            }
+            new Resources(sel, cnt).run();
+            throw e;
+        }
+        this.res = new Resources(dp, sel, cnt);
+        this.cleanable = CLEANER.register(this, res);
+    }
+
+    /**
+     * The work items for CTAs of {@code rows} query rows: one per (slice, query row), the rows that may
+     * keep more keys first (each bounded by its visible keys and {@code capRow}).
+     */
+    static int[] workItems(PlanContext ctx, int capRow, int rows) {
+        return tileWork(ctx, 1, rows, r -> {
+            long lastKey = lastVisibleKey(ctx, r);
+            return lastKey < 0 ? 0 : Math.min(lastKey + 1, capRow);
+        });
+    }
+
+    /**
+     * One slice's layout in the device plan's form, on the host: query row {@code r} is tile {@code
+     * r}, one row whose keys are unconditional: {@code forced.keys} of the row and {@code selected[r]},
+     * ascending (a row without keys is an empty tile). {@code selected} is {@link TopKPerQuery#select}'s
+     * form (each row's selection sorted, without forced keys, within what the row may see).
+     *
+     * @throws IllegalArgumentException if {@code selected} does not hold one list per query row
+     */
+    public static HeadLayout hostLayout(PlanContext ctx, ForcedKeys forced, int[][] selected) {
+        if (selected == null || selected.length != ctx.queryLength()) {
+            throw new IllegalArgumentException("selected: one list per query row (" + ctx.queryLength() + "), got "
+                    + (selected == null ? null : selected.length));
+        }
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
+        int[] keys = new int[ctx.keyLength()];
+        for (int r = 0; r < selected.length; r++) {
+            int[] n = {0};
+            forced.keys(ctx, r, (key, w) -> keys[n[0]++] = key);
+            System.arraycopy(selected[r], 0, keys, n[0], selected[r].length);
+            int m = n[0] + selected[r].length;
+            Arrays.sort(keys, 0, m);
+            b.tile(r, 1).unconditionalAll(keys, 0, m).end();
+        }
+        return b.build();
+    }
+
+    /** The pattern estimated. */
+    @Override
+    public TopKPerQuery pattern() {
+        return pattern;
+    }
+
+    /** The context (shape, geometry, causality, query offset) the plan is for. */
+    @Override
+    public PlanContext context() {
+        return ctx;
+    }
+
+    @Override
+    CudaRuntime runtime() {
+        return runtime;
+    }
+
+    /** The device plan the attention kernel reads (filled by {@link #queueEstimate}). */
+    @Override
+    DevicePlan devicePlan() {
+        return res.plan();
+    }
+
+    /** Device bytes held: the plan and the selections. */
+    @Override
+    public long deviceBytes() {
+        return res.plan().deviceBytes() + res.buffer(1).bytes() + res.buffer(2).bytes();
+    }
+
+    /** The estimate's kernels, in launch order, joined by {@code +}. */
+    static final String KERNELS = "sparsa_tq_select+sparsa_tq_emit";
+
+    /**
+     * Queues the estimate on {@code stream}: the selection, then the lists. Q and K are device tensors
+     * of the context's shape and one dtype (checked by the caller).
+     */
+    @Override
+    synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
+        AttentionShape s = ctx.shape();
+        CudaModule mod = runtime.module();
+        int slices = s.batch() * s.qHeads();
+        ForcedKeys f = pattern.forced();
+        DeviceBuffer sel = res.buffer(1);
+        DeviceBuffer cnt = res.buffer(2);
+        int causal = ctx.causal() ? 1 : 0;
+        EstimatedSkeleton.launch(mod.function("sparsa_tq_select", selectShared), nq, slices, 1,
+                CudaTopKEstimatedPlan.SELECT_THREADS, selectShared, stream, "sparsa_tq_select",
+                Pointer.to(CudaTensors.buffer("q", q).pointer(q.byteOffset())), i64(q.stride(0)), i64(q.stride(1)),
+                i64(q.stride(2)), Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())), i32(outKind(k.dtype())),
+                i64(k.stride(0)), i64(k.stride(1)), i64(k.stride(2)), i32(s.qHeads()), i32(s.groupSize()),
+                i32(s.headDim()), i32(nq), i32(s.keyLength()), i32(causal), i32(ctx.queryOffset()), i32(f.sinks()),
+                i32(f.window()), i32(cap), Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()));
+        EstimatedSkeleton.launch(mod.function("sparsa_tq_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_tq_emit",
+                Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), i32(cap), i32(nq), i32(s.keyLength()),
+                i32(ctx.queryOffset()), i32(causal), i32(f.sinks()), i32(f.window()),
+                Pointer.to(res.plan().ints().pointer()), i64(header), i64(sliceStride));
+    }
+
+    /**
+     * The selection of {@code slice} (batch · qHeads + head) as the device last wrote it: per query
+     * row, its ascending keys (the form of {@link TopKPerQuery#select}). Copies synchronously; for tests.
+     */
+    int[][] selection(int slice) {
+        int[] counts = res.buffer(2).readInts(4L * slice * nq, nq);
+        int c = Math.max(1, cap);
+        int[][] out = new int[nq][];
+        if (cap == 0) {
+            Arrays.fill(out, new int[0]);
+            return out;
+        }
+        int[] all = res.buffer(1).readInts(4L * slice * nq * cap, nq * cap);
+        for (int r = 0; r < nq; r++) {
+            out[r] = Arrays.copyOfRange(all, r * c, r * c + counts[r]);
+        }
+        return out;
+    }
+
+    /**
+     * The lists of {@code slice} as the device last wrote them: {full offsets, full blocks, partial
+     * offsets, partial blocks, gather offsets, gathered keys, unconditional offsets, unconditional
+     * keys}, in the form of {@link HeadLayout}'s arrays (the block and gathered lists empty). Copies
+     * synchronously; for tests.
+     */
+    int[][] lists(int slice) {
+        DeviceBuffer ints = res.plan().ints();
+        int zeros = EstimatedSkeleton.zeros(ctx.shape().batch() * ctx.shape().qHeads(), nq);
+        int[] none = ints.readInts(4L * zeros, nq + 1);
+        long at = 4L * (header + (long) slice * sliceStride);
+        int[] off = ints.readInts(at, nq + 1);
+        int[] keys = ints.readInts(at + 4L * (nq + 1), off[nq]);
+        return new int[][] {none, new int[0], none.clone(), new int[0], none.clone(), new int[0], off, keys};
+    }
+
+    @Override
+    void release() {
+        cleanable.clean();
+    }
+
+    /** At most {@code k + sinks + window} keys per query row. */
+    @Override
+    public double visitedFractionBound() {
+        ForcedKeys f = pattern.forced();
+        return keptFraction(ctx, 1, (long) pattern.k() + f.sinks() + f.window());
+    }
+
+    @Override
+    String kernels() {
+        return KERNELS;
+    }
+}
