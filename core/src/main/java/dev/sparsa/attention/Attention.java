@@ -540,12 +540,8 @@ public final class Attention {
         if (!pattern.dataDependent() || mode == Dispatch.DENSE || target.isHost() || q.isHost() || k.isHost()) {
             return null;
         }
-        EstimatedPlan plan = backend.prepareEstimated(pattern, ctx, target);
-        if (plan != null && mode == Dispatch.AUTO && !(plan.visitedFractionBound() < Dispatcher.SUBSTITUTE_BELOW)) {
-            plan.close();
-            return null;
-        }
-        return plan;
+        return mode == Dispatch.AUTO ? backend.prepareEstimated(pattern, ctx, target, Dispatcher.SUBSTITUTE_BELOW)
+                : backend.prepareEstimated(pattern, ctx, target);
     }
 
     /**

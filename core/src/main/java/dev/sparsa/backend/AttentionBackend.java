@@ -123,6 +123,28 @@ public interface AttentionBackend {
     }
 
     /**
+     * {@link #prepareEstimated(Pattern, PlanContext, Device)}, and null as well when the plan could
+     * visit {@code visitedBelow} or more of the context's pairs ({@link
+     * EstimatedPlan#visitedFractionBound()} not below it). A backend that knows the bound from the
+     * pattern and context alone answers before allocating anything on the device; the default
+     * prepares the plan, reads its bound and closes it when the bound is too high.
+     *
+     * @throws IllegalArgumentException if an argument is null or {@code visitedBelow} is NaN
+     */
+    default EstimatedPlan prepareEstimated(Pattern pattern, PlanContext context, Device device,
+                                           double visitedBelow) {
+        if (Double.isNaN(visitedBelow)) {
+            throw new IllegalArgumentException("visitedBelow: must be a number, got NaN");
+        }
+        EstimatedPlan plan = prepareEstimated(pattern, context, device);
+        if (plan != null && !(plan.visitedFractionBound() < visitedBelow)) {
+            plan.close();
+            return null;
+        }
+        return plan;
+    }
+
+    /**
      * Computes attention over a prepared plan. The tensors all live on one device: the prepared
      * plan's, or the host (a backend on an accelerator then stages them and writes the output back
      * to the host; it never uploads the output).

@@ -550,23 +550,44 @@ public final class CudaBackend implements AttentionBackend {
      */
     @Override
     public EstimatedPlan prepareEstimated(Pattern pattern, PlanContext ctx, Device device) {
+        return prepareEstimated(pattern, ctx, device, Double.POSITIVE_INFINITY);
+    }
+
+    /**
+     * {@link #prepareEstimated(Pattern, PlanContext, Device)} limited to plans that visit fewer than
+     * {@code visitedBelow} of the pairs: each plan kind's bound comes from the pattern and context
+     * alone, so a selection that could be nearly dense is refused before any device memory is
+     * allocated.
+     *
+     * @throws IllegalArgumentException if an argument is null or {@code visitedBelow} is NaN
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    @Override
+    public EstimatedPlan prepareEstimated(Pattern pattern, PlanContext ctx, Device device, double visitedBelow) {
         if (pattern == null || ctx == null || device == null) {
             throw new IllegalArgumentException("pattern, context and device: must not be null");
+        }
+        if (Double.isNaN(visitedBelow)) {
+            throw new IllegalArgumentException("visitedBelow: must be a number, got NaN");
         }
         if (!runsOn(device) || !supports(ctx.geometry())) {
             return null;
         }
         if (pattern instanceof MeanPoolBlockTopK m && CudaEstimatedPlan.refusal(m, ctx) == null) {
-            return new CudaDeviceEstimate(this, prepareEstimated(m, ctx, device), device);
+            return CudaEstimatedPlan.visitedFractionBound(m, ctx) < visitedBelow
+                    ? new CudaDeviceEstimate(this, prepareEstimated(m, ctx, device), device) : null;
         }
         if (pattern instanceof VerticalSlashEstimator e && CudaVsEstimatedPlan.refusal(e, ctx) == null) {
-            return new CudaDeviceEstimate(this, prepareEstimated(e, ctx, device), device);
+            return CudaVsEstimatedPlan.visitedFractionBound(e, ctx) < visitedBelow
+                    ? new CudaDeviceEstimate(this, prepareEstimated(e, ctx, device), device) : null;
         }
         if (pattern instanceof TopKPerQueryBlock t && CudaTopKEstimatedPlan.refusal(t, ctx) == null) {
-            return new CudaDeviceEstimate(this, prepareEstimated(t, ctx, device), device);
+            return CudaTopKEstimatedPlan.visitedFractionBound(t, ctx) < visitedBelow
+                    ? new CudaDeviceEstimate(this, prepareEstimated(t, ctx, device), device) : null;
         }
         if (pattern instanceof TopKPerQuery t && CudaTopKQueryEstimatedPlan.refusal(t, ctx) == null) {
-            return new CudaDeviceEstimate(this, prepareEstimated(t, ctx, device), device);
+            return CudaTopKQueryEstimatedPlan.visitedFractionBound(t, ctx) < visitedBelow
+                    ? new CudaDeviceEstimate(this, prepareEstimated(t, ctx, device), device) : null;
         }
         return null;
     }

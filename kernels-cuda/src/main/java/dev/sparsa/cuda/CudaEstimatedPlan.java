@@ -339,7 +339,14 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
     /** At most {@code topBlocks} (+ the diagonal) blocks of {@code blockSize} keys per query block. */
     @Override
     public double visitedFractionBound() {
-        return keptFraction(ctx, pattern.blockSize(), (long) cap * pattern.blockSize());
+        return visitedFractionBound(pattern, ctx);
+    }
+
+    /** {@link #visitedFractionBound()} of the plan this pattern and context would make, known before one is made. */
+    static double visitedFractionBound(MeanPoolBlockTopK pattern, PlanContext ctx) {
+        long kBlocks = (ctx.keyLength() + pattern.blockSize() - 1) / pattern.blockSize();
+        long cap = Math.min(kBlocks, pattern.topBlocks() + (pattern.keepDiagonal() ? 1 : 0));
+        return keptFraction(ctx, pattern.blockSize(), cap * pattern.blockSize());
     }
 
     @Override

@@ -418,6 +418,11 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
      */
     @Override
     public double visitedFractionBound() {
+        return visitedFractionBound(pattern, ctx);
+    }
+
+    /** {@link #visitedFractionBound()} of the plan this pattern and context would make, known before one is made. */
+    static double visitedFractionBound(TopKPerQueryBlock pattern, PlanContext ctx) {
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         ForcedKeys f = pattern.forced();

@@ -342,6 +342,11 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     /** At most {@code k + sinks + window} keys per query row. */
     @Override
     public double visitedFractionBound() {
+        return visitedFractionBound(pattern, ctx);
+    }
+
+    /** {@link #visitedFractionBound()} of the plan this pattern and context would make, known before one is made. */
+    static double visitedFractionBound(TopKPerQuery pattern, PlanContext ctx) {
         ForcedKeys f = pattern.forced();
         return keptFraction(ctx, 1, (long) pattern.k() + f.sinks() + f.window());
     }

@@ -414,6 +414,11 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
      */
     @Override
     public double visitedFractionBound() {
+        return visitedFractionBound(estimator, ctx);
+    }
+
+    /** {@link #visitedFractionBound()} of the plan this estimator and context would make, known before one is made. */
+    static double visitedFractionBound(VerticalSlashEstimator estimator, PlanContext ctx) {
         int rows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
         long columns = Math.max(estimator.verticalBudget(), VerticalSlashEstimator.MIN_COLUMNS);

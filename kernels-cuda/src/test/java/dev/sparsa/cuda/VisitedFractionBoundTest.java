@@ -2,6 +2,9 @@ package dev.sparsa.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
+import dev.sparsa.patterns.topk.ForcedKeys;
+import dev.sparsa.patterns.topk.TopKPerQuery;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
@@ -40,5 +43,19 @@ class VisitedFractionBoundTest {
     @Test
     void anEmptyContextHasNothingToBound() {
         assertEquals(1.0, CudaDeviceEstimatedPlan.keptFraction(ctx(0, 100, false), 64, 10), 1e-12);
+    }
+
+    @Test
+    void theStaticBoundsNeedNoPlan() {
+        // the facade's AUTO rule reads these before any device memory is allocated
+        // top 2 blocks + the diagonal of 128 keys, 1024 keys, not causal: 384 of 1024 keys per row
+        PlanContext wide = PlanContext.of(new AttentionShape(1, 2, 1, 1024, 1024, 64, 64),
+                Options.defaults().withCausal(false).withGeometry(new TileGeometry(64, 64)));
+        assertEquals(0.375, CudaEstimatedPlan.visitedFractionBound(new MeanPoolBlockTopK(2, 128, true, "t"), wide), 1e-12);
+        // more blocks than there are: every key
+        assertEquals(1.0, CudaEstimatedPlan.visitedFractionBound(new MeanPoolBlockTopK(9, 128, false, "t"), wide), 1e-12);
+        // k 100 + 4 sinks + a window of 28 per row: 132 of 1024
+        assertEquals(132.0 / 1024, CudaTopKQueryEstimatedPlan.visitedFractionBound(
+                new TopKPerQuery(100, new ForcedKeys(4, 28)), wide), 1e-12);
     }
 }
