@@ -33,10 +33,9 @@ namespace sparsa {
 // VerticalSlashEstimator's forced counts.
 constexpr int VS_FORCED_COLUMNS = 30;
 constexpr int VS_FORCED_DIAGONALS = 100;
-// Scored rows at most (VerticalSlashEstimator.LAST_QUERIES), and the scores kernel's keys per CTA (two
-// per thread, VS_KEYS / 2 apart).
+// Scored rows at most (VerticalSlashEstimator.LAST_QUERIES), and the scores kernel's keys per CTA.
 constexpr int VS_ROWS = 64;
-constexpr int VS_KEYS = 256;
+constexpr int VS_KEYS = 128;
 
 // CanonicalExp.exp, operation for operation: Cody-Waite reduction in double, Taylor polynomial of
 // degree 11 by Horner with fma, times 2^n, rounded once to float.
@@ -112,17 +111,15 @@ __device__ __forceinline__ int vsScan(int v, int* scratch, int* total) {
 
 }  // namespace sparsa
 
-// Grid (ceil(most / 256), slices), 256 threads: keys [256 bx, 256 bx + 256) of slice by against the
-// scored rows, each thread 32 rows of two keys 128 apart (each q broadcast feeds both keys' chains). x:
-// [slice][64][ldx], row j is query row r0 + j. most: keys 0 .. most - 1 are scored (the last scored
-// row's visible keys). Strides in elements; kind: OUT_F32/OUT_F16/OUT_BF16.
+// Grid (ceil(most / 128), slices), 256 threads: keys [128 bx, 128 bx + 128) of slice by against the
+// scored rows. x: [slice][64][ldx], row j is query row r0 + j. most: keys 0 .. most - 1 are scored (the
+// last scored row's visible keys). Strides in elements; kind: OUT_F32/OUT_F16/OUT_BF16.
 extern "C" __global__ void __launch_bounds__(256) sparsa_vs_scores(const void* q, const void* k, int kind,
                                                                    long long qsb, long long qsh, long long qss,
                                                                    long long ksb, long long ksh, long long kss,
                                                                    int qHeads, int group, int r0, int last, int most,
                                                                    int dim, float scale, float* x, long long ldx) {
     using namespace sparsa;
-    constexpr int HALF = VS_KEYS / 2;
     __shared__ __align__(16) float qs[VS_ROWS][36];  // rows 16-byte aligned for the float4 reads
     __shared__ float ks[32][VS_KEYS + 1];
     int slice = blockIdx.y;
@@ -131,17 +128,13 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_vs_scores(const void* q
     int kvh = h / group;
     int key0 = blockIdx.x * VS_KEYS;
     int tid = threadIdx.x;
-    int kl = tid & (HALF - 1);
-    int rg = (tid / HALF) * 32;  // this thread's rows rg .. rg + 31
+    int kl = tid & (VS_KEYS - 1);
+    int rg = (tid >> 7) * 32;  // this thread's rows rg .. rg + 31
     long long qBase = (long long)b * qsb + (long long)h * qsh;
     long long kBase = (long long)b * ksb + (long long)kvh * ksh;
     float acc[32];
-    float acc2[32];
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
-        acc[i] = 0.0f;
-        acc2[i] = 0.0f;
-    }
+    for (int i = 0; i < 32; i++) acc[i] = 0.0f;
     for (int c0 = 0; c0 < dim; c0 += 32) {
         for (int i = tid; i < VS_ROWS * 32; i += blockDim.x) {
             int r = i >> 5;
@@ -163,31 +156,19 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_vs_scores(const void* q
             float k1 = ks[c + 1][kl];
             float k2 = ks[c + 2][kl];
             float k3 = ks[c + 3][kl];
-            float m0 = ks[c][kl + HALF];
-            float m1 = ks[c + 1][kl + HALF];
-            float m2 = ks[c + 2][kl + HALF];
-            float m3 = ks[c + 3][kl + HALF];
 #pragma unroll
             for (int i = 0; i < 32; i++) {
                 float4 qv = *reinterpret_cast<const float4*>(&qs[rg + i][c]);
                 acc[i] = __fmaf_rn(qv.x, k0, acc[i]);
-                acc2[i] = __fmaf_rn(qv.x, m0, acc2[i]);
                 acc[i] = __fmaf_rn(qv.y, k1, acc[i]);
-                acc2[i] = __fmaf_rn(qv.y, m1, acc2[i]);
                 acc[i] = __fmaf_rn(qv.z, k2, acc[i]);
-                acc2[i] = __fmaf_rn(qv.z, m2, acc2[i]);
                 acc[i] = __fmaf_rn(qv.w, k3, acc[i]);
-                acc2[i] = __fmaf_rn(qv.w, m3, acc2[i]);
             }
         }
         for (; c < cn; c++) {
             float kv = ks[c][kl];
-            float mv = ks[c][kl + HALF];
 #pragma unroll
-            for (int i = 0; i < 32; i++) {
-                acc[i] = __fmaf_rn(qs[rg + i][c], kv, acc[i]);
-                acc2[i] = __fmaf_rn(qs[rg + i][c], mv, acc2[i]);
-            }
+            for (int i = 0; i < 32; i++) acc[i] = __fmaf_rn(qs[rg + i][c], kv, acc[i]);
         }
         __syncthreads();
     }
@@ -196,12 +177,6 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_vs_scores(const void* q
 #pragma unroll
         for (int i = 0; i < 32; i++) {
             if (rg + i < last) x[((long long)slice * VS_ROWS + rg + i) * ldx + key] = __fmul_rn(acc[i], scale);
-        }
-    }
-    if (key + HALF < most) {
-#pragma unroll
-        for (int i = 0; i < 32; i++) {
-            if (rg + i < last) x[((long long)slice * VS_ROWS + rg + i) * ldx + key + HALF] = __fmul_rn(acc2[i], scale);
         }
     }
 }
@@ -488,18 +463,20 @@ struct VsSink {
     // BlockLists.emitRange: whole blocks as blocks, the ragged ends gathered
     __host__ __device__ __forceinline__ void range(long long k0, long long k1, long long qLo, long long qHi, int cols, int nk,
                                           int causal) {
-        long long k = k0;
-        while (k < k1) {
-            long long blk = k / cols;
-            long long bStart = blk * cols;
-            long long bEnd = min((long long)nk, bStart + cols);
-            if (k == bStart && bEnd <= k1) {
+        // keys and blocks fit an int (0 <= k0 <= k1 <= nk): 32-bit division, far cheaper on the device
+        int k = (int)k0;
+        int end = (int)k1;
+        while (k < end) {
+            int blk = k / cols;
+            int bStart = blk * cols;
+            int bEnd = min(nk, bStart + cols);
+            if (k == bStart && bEnd <= end) {
                 // this block and every later one that ends by k1
-                long long last = k1 >= nk ? ((long long)nk - 1) / cols : k1 / cols - 1;
+                int last = end >= nk ? (nk - 1) / cols : end / cols - 1;
                 blockRun(blk, last, qLo, qHi, cols, nk, causal);
-                k = min((long long)nk, (last + 1) * cols);
+                k = min((long long)nk, ((long long)last + 1) * cols);
             } else {
-                long long stop = min(bEnd, k1);
+                int stop = min(bEnd, end);
                 gatherRun(k, stop);
                 k = stop;
             }

@@ -344,7 +344,7 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
         Pointer cols = Pointer.to(res.buffer(COLS).pointer());
         Pointer diags = Pointer.to(res.buffer(DIAGS).pointer());
         Pointer counts = Pointer.to(res.buffer(COUNTS).pointer());
-        launch(mod.function("sparsa_vs_scores", 0), Math.max(1, (most + 255) / 256), slices, 1, 256, 0, stream,
+        launch(mod.function("sparsa_vs_scores", 0), Math.max(1, (most + 127) / 128), slices, 1, 256, 0, stream,
                 "sparsa_vs_scores", Pointer.to(CudaTensors.buffer("q", q).pointer(q.byteOffset())),
                 Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())), i32(outKind(q.dtype())),
                 i64(q.stride(0)), i64(q.stride(1)), i64(q.stride(2)), i64(k.stride(0)), i64(k.stride(1)),
