@@ -4,7 +4,8 @@
 // the attention kernel, nothing copied back. Per (batch, query head) slice, with the last `last` (<= 64)
 // query rows r0 .. nq - 1 scored and lastKey(r) = Plans.lastVisibleKey:
 //   sparsa_vs_scores   x[row][key] = (q·k) * scale for every key a scored row may see, f32;
-//   sparsa_vs_rows     per scored row: its maximum and its sum of exponentials (double);
+//   sparsa_vs_rows     per scored row: its maximum and its sum of exponentials (double), each visible
+//                      score replaced by its exponential;
 //   sparsa_vs_sums     per column its vertical score, per diagonal its slash score (forced ones +inf);
 //   sparsa_vs_top      the best columns and diagonals (ties to the lower index, NaN never), ascending;
 //   sparsa_vs_emit     per slice: the plan's full, partial and gathered lists of every tile, in
@@ -67,9 +68,10 @@ __host__ __device__ __forceinline__ long long vsLastKey(long long r, int nk, int
     return causal ? min((long long)nk - 1, r + queryOffset) : (long long)nk - 1;
 }
 
-// The probability of a scored row's key: the double quotient rounded once to f32.
-__device__ __forceinline__ float vsProb(float x, float m, double sum) {
-    return __double2float_rn(__ddiv_rn((double)vsExp(__fsub_rn(x, m)), sum));
+// The probability of a scored row's key from its exponential e = vsExp(x - max): the double quotient
+// rounded once to f32.
+__device__ __forceinline__ float vsProb(float e, double sum) {
+    return __double2float_rn(__ddiv_rn((double)e, sum));
 }
 
 __device__ __forceinline__ float vsLoad(const void* p, int kind, long long i) {
@@ -180,8 +182,9 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_vs_scores(const void* q
 }
 
 // Grid (last, slices), 32 threads (one warp): scored row r0 + bx's maximum (NaN ignored) and sum of
-// exponentials. rowMax, rowSum: [slice][64]; a row that sees no key gets 0 and 0.
-extern "C" __global__ void __launch_bounds__(32) sparsa_vs_rows(const float* x, long long ldx, int r0, int nk,
+// exponentials; each visible score is replaced by its exponential e = vsExp(x - max), which
+// sparsa_vs_sums reads. rowMax, rowSum: [slice][64]; a row that sees no key gets 0 and 0.
+extern "C" __global__ void __launch_bounds__(32) sparsa_vs_rows(float* x, long long ldx, int r0, int nk,
                                                                 int causal, int queryOffset, float* rowMax,
                                                                 double* rowSum) {
     using namespace sparsa;
@@ -197,7 +200,7 @@ extern "C" __global__ void __launch_bounds__(32) sparsa_vs_rows(const float* x, 
         }
         return;
     }
-    const float* row = x + at * ldx;
+    float* row = x + at * ldx;
     float m = __int_as_float(0xff800000);
     for (long long key = lane; key <= lastKey; key += 32) {
         float v = row[key];
@@ -208,9 +211,28 @@ extern "C" __global__ void __launch_bounds__(32) sparsa_vs_rows(const float* x, 
         if (o > m) m = o;
     }
     m = __shfl_sync(0xffffffffu, m, 0);  // one value of the maximum (+0 and -0 give the same exponentials)
+    // each lane adds its keys in ascending order (the canonical partials); four keys' exponentials are
+    // computed before their four adds so that their chains overlap, and each is written over its score
     double part = 0.0;
-    for (long long key = lane; key <= lastKey; key += 32) {
-        part = __dadd_rn(part, (double)vsExp(__fsub_rn(row[key], m)));
+    long long key = lane;
+    for (; key + 96 <= lastKey; key += 128) {
+        float e0 = vsExp(__fsub_rn(row[key], m));
+        float e1 = vsExp(__fsub_rn(row[key + 32], m));
+        float e2 = vsExp(__fsub_rn(row[key + 64], m));
+        float e3 = vsExp(__fsub_rn(row[key + 96], m));
+        row[key] = e0;
+        row[key + 32] = e1;
+        row[key + 64] = e2;
+        row[key + 96] = e3;
+        part = __dadd_rn(part, (double)e0);
+        part = __dadd_rn(part, (double)e1);
+        part = __dadd_rn(part, (double)e2);
+        part = __dadd_rn(part, (double)e3);
+    }
+    for (; key <= lastKey; key += 32) {
+        float e = vsExp(__fsub_rn(row[key], m));
+        row[key] = e;
+        part = __dadd_rn(part, (double)e);
     }
     for (int d = 16; d > 0; d >>= 1) {
         part = __dadd_rn(part, __shfl_down_sync(0xffffffffu, part, d));
@@ -221,10 +243,11 @@ extern "C" __global__ void __launch_bounds__(32) sparsa_vs_rows(const float* x, 
     }
 }
 
-// Grid (ceil(max(most, nDiag) / 256), slices), 256 threads. Thread i: the vertical score of column i
+// Grid (ceil(max(most, nDiag) / 256), slices), 256 threads, after sparsa_vs_rows (x holds the
+// exponentials). Thread i: the vertical score of column i
 // (i < most) and the slash score of diagonal oMin + i (i < nDiag), forced ones +inf. vert: [slice][ldx],
 // slash: [slice][lds].
-extern "C" __global__ void __launch_bounds__(256) sparsa_vs_sums(const float* x, long long ldx, const float* rowMax,
+extern "C" __global__ void __launch_bounds__(256) sparsa_vs_sums(const float* x, long long ldx,
                                                                  const double* rowSum, int r0, int last, int most,
                                                                  int nDiag, long long oMin, int nk, int causal,
                                                                  int queryOffset, float* vert, float* slash,
@@ -233,13 +256,12 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_vs_sums(const float* x,
     int slice = blockIdx.y;
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     const float* xs = x + (long long)slice * VS_ROWS * ldx;
-    const float* ms = rowMax + (long long)slice * VS_ROWS;
     const double* ss = rowSum + (long long)slice * VS_ROWS;
     if (i < most) {
         float v = 0.0f;
         for (int j = 0; j < last; j++) {
             if (i <= vsLastKey(r0 + j, nk, causal, queryOffset)) {
-                v = __fadd_rn(v, vsProb(xs[(long long)j * ldx + i], ms[j], ss[j]));
+                v = __fadd_rn(v, vsProb(xs[(long long)j * ldx + i], ss[j]));
             }
         }
         if (i < VS_FORCED_COLUMNS) v = __int_as_float(0x7f800000);
@@ -251,7 +273,7 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_vs_sums(const float* x,
         for (int j = 0; j < last; j++) {
             long long key = (long long)r0 + j + queryOffset - o;
             if (key >= 0 && key <= vsLastKey(r0 + j, nk, causal, queryOffset)) {
-                s = __fadd_rn(s, vsProb(xs[(long long)j * ldx + key], ms[j], ss[j]));
+                s = __fadd_rn(s, vsProb(xs[(long long)j * ldx + key], ss[j]));
             }
         }
         if (o >= 0 && o < VS_FORCED_DIAGONALS) s = __int_as_float(0x7f800000);
@@ -378,42 +400,85 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_vs_top(const float* ve
 
 namespace sparsa {
 
-// Where a tile's lists go; null pointers count only.
+// Where a tile's lists go; null pointers count only. On the device a whole warp walks one tile (every
+// lane takes the same branches on the same values) and writes a run of gathered keys or blocks 32
+// entries at a time; a single key is written by lane 0. On the host (lanes 1) one thread writes all.
 struct VsSink {
     int* full;
     int* part;
     int* gath;
     int nf, np, ng;
+    int lane, lanes;
     __host__ __device__ __forceinline__ void gather(int key) {
-        if (gath) gath[ng] = key;
+        if (gath && lane == 0) gath[ng] = key;
         ng++;
     }
-    // a block as ElementPredicate.classify decides it for the causal (or no) predicate
-    __host__ __device__ __forceinline__ void block(int blk, long long qLo, long long qHi, int cols, int nk, int causal) {
+    // ElementPredicate.classify for the causal (or no) predicate: 0 full, 1 partial, 2 not visited
+    __host__ __device__ static __forceinline__ int kind(int blk, long long qLo, long long qHi, int cols, int nk, int causal) {
         long long k0 = (long long)blk * cols;
         long long kHi = min((long long)nk, k0 + cols) - 1;
-        if (!causal || qLo - kHi >= 0) {
-            if (full) full[nf] = blk;
+        if (!causal || qLo - kHi >= 0) return 0;
+        return qHi - k0 >= 0 ? 1 : 2;
+    }
+    __host__ __device__ __forceinline__ void block(int blk, long long qLo, long long qHi, int cols, int nk, int causal) {
+        int c = kind(blk, qLo, qHi, cols, nk, causal);
+        if (c == 0) {
+            if (full && lane == 0) full[nf] = blk;
             nf++;
-        } else if (qHi - k0 >= 0) {
-            if (part) part[np] = blk;
+        } else if (c == 1) {
+            if (part && lane == 0) part[np] = blk;
             np++;
         }
+    }
+    // keys k0 .. k1 - 1 gathered, as k1 - k0 calls of gather
+    __host__ __device__ __forceinline__ void gatherRun(long long k0, long long k1) {
+        int n = (int)(k1 - k0);
+        if (gath) {
+            for (int i = lane; i < n; i += lanes) gath[ng + i] = (int)(k0 + i);
+        }
+        ng += n;
+    }
+    // blocks b0 .. b1 in turn, as calls of block: the full ones come before the partial ones (kind does
+    // not fall as blk grows), so each list stays ascending
+    __host__ __device__ __forceinline__ void blockRun(long long b0, long long b1, long long qLo, long long qHi, int cols,
+                                                      int nk, int causal) {
+#ifdef __CUDA_ARCH__
+        if (lanes == 32) {
+            for (long long base = b0; base <= b1; base += 32) {
+                long long blk = base + lane;
+                int c = blk <= b1 ? kind((int)blk, qLo, qHi, cols, nk, causal) : 2;
+                unsigned fm = __ballot_sync(0xffffffffu, c == 0);
+                unsigned pm = __ballot_sync(0xffffffffu, c == 1);
+                unsigned below = (1u << lane) - 1u;
+                if (c == 0 && full) full[nf + __popc(fm & below)] = (int)blk;
+                if (c == 1 && part) part[np + __popc(pm & below)] = (int)blk;
+                nf += __popc(fm);
+                np += __popc(pm);
+            }
+            return;
+        }
+#endif
+        for (long long blk = b0; blk <= b1; blk++) block((int)blk, qLo, qHi, cols, nk, causal);
     }
     // BlockLists.emitRange: whole blocks as blocks, the ragged ends gathered
     __host__ __device__ __forceinline__ void range(long long k0, long long k1, long long qLo, long long qHi, int cols, int nk,
                                           int causal) {
-        long long k = k0;
-        while (k < k1) {
-            int blk = (int)(k / cols);
-            long long bStart = (long long)blk * cols;
-            long long bEnd = min((long long)nk, bStart + cols);
-            if (k == bStart && bEnd <= k1) {
-                block(blk, qLo, qHi, cols, nk, causal);
-                k = bEnd;
+        // keys and blocks fit an int (0 <= k0 <= k1 <= nk): 32-bit division, far cheaper on the device
+        int k = (int)k0;
+        int end = (int)k1;
+        while (k < end) {
+            int blk = k / cols;
+            int bStart = blk * cols;
+            int bEnd = min(nk, bStart + cols);
+            if (k == bStart && bEnd <= end) {
+                // this block and every later one that ends by k1
+                int last = end >= nk ? (nk - 1) / cols : end / cols - 1;
+                blockRun(blk, last, qLo, qHi, cols, nk, causal);
+                k = min((long long)nk, ((long long)last + 1) * cols);
             } else {
-                long long stop = min(bEnd, k1);
-                for (; k < stop; k++) gather((int)k);
+                int stop = min(bEnd, end);
+                gatherRun(k, stop);
+                k = stop;
             }
         }
     }
@@ -490,7 +555,7 @@ __host__ __device__ __forceinline__ void vsTile(VsSink& o, int mode, const int* 
             for (; ci < nc && cols[ci] <= lastKey && cols[ci] < a * blockCols; ci++) o.gather(cols[ci]);
             for (; ci < nc && cols[ci] / blockCols <= b; ci++) {
             }
-            for (long long blk = a; blk <= b; blk++) o.block((int)blk, qLo, qHi, blockCols, nk, causal);
+            o.blockRun(a, b, qLo, qHi, blockCols, nk, causal);
         }
         a = na;
         b = nb;
@@ -500,23 +565,24 @@ __host__ __device__ __forceinline__ void vsTile(VsSink& o, int mode, const int* 
 
 }  // namespace sparsa
 
-// Grid (slices), 512 threads. Slice s's arrays start at ints[base + s * sliceStride]: full, partial and
-// gather offsets (tiles + 1 each), then capFull full blocks, capPart partial blocks and the gathered keys.
-// cols/diags: sparsa_vs_top's lists and counts[slice][2].
-extern "C" __global__ void __launch_bounds__(512) sparsa_vs_emit(const int* cols, int capV, const int* diags, int capS,
+// Slice s's arrays start at ints[base + s * sliceStride]: full, partial and gather offsets (tiles + 1
+// each), then capFull full blocks, capPart partial blocks and the gathered keys. cols/diags:
+// sparsa_vs_top's lists and counts[slice][2]. Three launches: sparsa_vs_emit with write 0 (each tile's
+// three counts into its offsets' slot t + 1), sparsa_vs_offsets (the counts into offsets), then
+// sparsa_vs_emit with write 1 (the lists).
+//
+// sparsa_vs_emit: grid (ceil(tiles / 8), slices), 256 threads, one warp per tile.
+extern "C" __global__ void __launch_bounds__(256) sparsa_vs_emit(const int* cols, int capV, const int* diags, int capS,
                                                                  const int* counts, int mode, int tiles, int tileRows,
                                                                  int blockCols, int nq, int nk, int causal,
                                                                  int queryOffset, int* ints, long long base,
                                                                  long long sliceStride, long long capFull,
-                                                                 long long capPart) {
+                                                                 long long capPart, int write) {
     using namespace sparsa;
-    __shared__ int scratch[33];
-    int s = blockIdx.x;
-    int tid = threadIdx.x;
-    int nt = blockDim.x;
-    int per = (tiles + nt - 1) / nt;
-    int t0 = min(tiles, tid * per);
-    int t1 = min(tiles, t0 + per);
+    int s = blockIdx.y;
+    int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (t >= tiles) return;  // whole warps leave together
     const int* cs = cols + (long long)s * capV;
     const int* ds = diags + (long long)s * capS;
     int nc = counts[s * 2];
@@ -524,30 +590,43 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_vs_emit(const int* cols
     int* fullOff = ints + base + (long long)s * sliceStride;
     int* partOff = fullOff + tiles + 1;
     int* gathOff = partOff + tiles + 1;
+    if (!write) {
+        VsSink c{nullptr, nullptr, nullptr, 0, 0, 0, lane, 32};
+        vsTile(c, mode, cs, nc, ds, nd, t, tileRows, blockCols, nq, nk, causal, queryOffset);
+        if (lane == 0) {
+            fullOff[t + 1] = c.nf;
+            partOff[t + 1] = c.np;
+            gathOff[t + 1] = c.ng;
+        }
+        return;
+    }
     int* fullBlk = gathOff + tiles + 1;
     int* partBlk = fullBlk + capFull;
     int* gathKey = partBlk + capPart;
-    VsSink c{nullptr, nullptr, nullptr, 0, 0, 0};
-    for (int t = t0; t < t1; t++) {
-        vsTile(c, mode, cs, nc, ds, nd, t, tileRows, blockCols, nq, nk, causal, queryOffset);
-    }
-    int total;
-    int atF = vsScan(c.nf, scratch, &total);
-    int atP = vsScan(c.np, scratch, &total);
-    int atG = vsScan(c.ng, scratch, &total);
-    if (tid == 0) {
-        fullOff[0] = 0;
-        partOff[0] = 0;
-        gathOff[0] = 0;
-    }
-    for (int t = t0; t < t1; t++) {
-        VsSink w{fullBlk + atF, partBlk + atP, gathKey + atG, 0, 0, 0};
-        vsTile(w, mode, cs, nc, ds, nd, t, tileRows, blockCols, nq, nk, causal, queryOffset);
-        atF += w.nf;
-        atP += w.np;
-        atG += w.ng;
-        fullOff[t + 1] = atF;
-        partOff[t + 1] = atP;
-        gathOff[t + 1] = atG;
+    VsSink w{fullBlk + fullOff[t], partBlk + partOff[t], gathKey + gathOff[t], 0, 0, 0, lane, 32};
+    vsTile(w, mode, cs, nc, ds, nd, t, tileRows, blockCols, nq, nk, causal, queryOffset);
+}
+
+// Grid (slices), 1024 threads: each of slice s's three count arrays (slots 1 .. tiles, from sparsa_vs_emit
+// with write 0) into offsets, slot 0 zero.
+extern "C" __global__ void __launch_bounds__(1024) sparsa_vs_offsets(int tiles, int* ints, long long base,
+                                                                     long long sliceStride) {
+    using namespace sparsa;
+    __shared__ int scratch[33];
+    int* off = ints + base + (long long)blockIdx.x * sliceStride;
+    int tid = threadIdx.x;
+    int nt = blockDim.x;
+    for (int list = 0; list < 3; list++) {
+        int* o = off + (long long)list * (tiles + 1);
+        int carry = 0;
+        for (int b0 = 0; b0 < tiles; b0 += nt) {
+            int i = b0 + tid;
+            int v = i < tiles ? o[i + 1] : 0;
+            int total;
+            int before = vsScan(v, scratch, &total);
+            if (i < tiles) o[i + 1] = carry + before + v;
+            carry += total;
+        }
+        if (tid == 0) o[0] = 0;
     }
 }

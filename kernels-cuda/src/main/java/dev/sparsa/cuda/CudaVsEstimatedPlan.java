@@ -353,7 +353,7 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
         launch(mod.function("sparsa_vs_rows", 0), last, slices, 1, 32, 0, stream, "sparsa_vs_rows", x, i64(ldx),
                 i32(r0), i32(nk), i32(causal), i32(off), rowMax, rowSum);
         launch(mod.function("sparsa_vs_sums", 0), (Math.max(most, nDiag) + 255) / 256, slices, 1, 256, 0, stream,
-                "sparsa_vs_sums", x, i64(ldx), rowMax, rowSum, i32(r0), i32(last), i32(most), i32(nDiag), i64(oMin),
+                "sparsa_vs_sums", x, i64(ldx), rowSum, i32(r0), i32(last), i32(most), i32(nDiag), i64(oMin),
                 i32(nk), i32(causal), i32(off), vert, slash, i64(Math.max(1, nDiag)));
         launch(mod.function("sparsa_vs_top", 0), 2, slices, 1, 1024, 0, stream, "sparsa_vs_top", vert, i64(ldx),
                 slash, i64(Math.max(1, nDiag)), i32(most), i32(nDiag), i64(oMin), i32(causal),
@@ -361,10 +361,18 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
                 i32(Math.max(estimator.slashBudget(), VerticalSlashEstimator.MIN_DIAGONALS)), cols, i32(capV), diags,
                 i32(capS), counts);
         int mode = estimator.semantics() == VsSemantics.BLOCK_EXPANDED ? 0 : 1;
-        launch(mod.function("sparsa_vs_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_vs_emit", cols, i32(capV),
-                diags, i32(capS), counts, i32(mode), i32(tiles), i32(ctx.geometry().tileRows()),
-                i32(ctx.geometry().blockCols()), i32(nq), i32(nk), i32(causal), i32(off),
-                Pointer.to(res.plan().ints().pointer()), i64(header), i64(sliceStride), i64(capFull), i64(capPart));
+        // each tile's counts (one warp per tile), the offsets, then the lists
+        for (int write = 0; write <= 1; write++) {
+            launch(mod.function("sparsa_vs_emit", 0), (tiles + 7) / 8, slices, 1, 256, 0, stream, "sparsa_vs_emit", cols,
+                    i32(capV), diags, i32(capS), counts, i32(mode), i32(tiles), i32(ctx.geometry().tileRows()),
+                    i32(ctx.geometry().blockCols()), i32(nq), i32(nk), i32(causal), i32(off),
+                    Pointer.to(res.plan().ints().pointer()), i64(header), i64(sliceStride), i64(capFull), i64(capPart),
+                    i32(write));
+            if (write == 0) {
+                launch(mod.function("sparsa_vs_offsets", 0), slices, 1, 1, 1024, 0, stream, "sparsa_vs_offsets",
+                        i32(tiles), Pointer.to(res.plan().ints().pointer()), i64(header), i64(sliceStride));
+            }
+        }
     }
 
     /**
@@ -428,7 +436,7 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
 
     @Override
     String kernels() {
-        return "sparsa_vs_scores+sparsa_vs_rows+sparsa_vs_sums+sparsa_vs_top+sparsa_vs_emit";
+        return "sparsa_vs_scores+sparsa_vs_rows+sparsa_vs_sums+sparsa_vs_top+sparsa_vs_emit+sparsa_vs_offsets";
     }
 
 }

@@ -86,6 +86,7 @@ final class KernelTable {
             "sparsa_vs_sums",
             "sparsa_vs_top",
             "sparsa_vs_emit",
+            "sparsa_vs_offsets",
             "sparsa_tk_mean",
             "sparsa_tk_select",
             "sparsa_tk_emit",

@@ -108,20 +108,32 @@ class CudaVsEstimatedPlanTest {
             }
         }
 
+        void gatherRun(long k0, long k1) {
+            for (long k = k0; k < k1; k++) {
+                gath.add((int) k);
+            }
+        }
+
+        void blockRun(long b0, long b1, long qLo, long qHi, int cols, int nk, boolean causal) {
+            for (long blk = b0; blk <= b1; blk++) {
+                block((int) blk, qLo, qHi, cols, nk, causal);
+            }
+        }
+
         void range(long k0, long k1, long qLo, long qHi, int cols, int nk, boolean causal) {
             long k = k0;
             while (k < k1) {
-                int blk = (int) (k / cols);
-                long bStart = (long) blk * cols;
+                long blk = k / cols;
+                long bStart = blk * cols;
                 long bEnd = Math.min(nk, bStart + cols);
                 if (k == bStart && bEnd <= k1) {
-                    block(blk, qLo, qHi, cols, nk, causal);
-                    k = bEnd;
+                    long last = k1 >= nk ? (nk - 1L) / cols : k1 / cols - 1;
+                    blockRun(blk, last, qLo, qHi, cols, nk, causal);
+                    k = Math.min(nk, (last + 1) * cols);
                 } else {
                     long stop = Math.min(bEnd, k1);
-                    for (; k < stop; k++) {
-                        gath.add((int) k);
-                    }
+                    gatherRun(k, stop);
+                    k = stop;
                 }
             }
         }
@@ -212,9 +224,7 @@ class CudaVsEstimatedPlanTest {
                 while (ci < nc && cols[ci] / blockCols <= b) {
                     ci++;
                 }
-                for (long blk = a; blk <= b; blk++) {
-                    o.block((int) blk, qLo, qHi, blockCols, nk, causal);
-                }
+                o.blockRun(a, b, qLo, qHi, blockCols, nk, causal);
             }
             a = na;
             b = nb;
