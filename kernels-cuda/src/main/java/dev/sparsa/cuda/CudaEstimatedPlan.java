@@ -33,14 +33,13 @@ import jcuda.driver.CUfunction;
  * collected unclosed is freed by a cleaner.
  */
 public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
-    private static final Cleaner CLEANER = Cleaner.create();
     /** The selection kernel sorts a query block's candidates in shared memory: at most this many key blocks. */
     static final int MAX_KEY_BLOCKS = 4096;
 
     private final MeanPoolBlockTopK pattern;
     private final PlanContext ctx;
     private final CudaRuntime runtime;
-    private final Resources res;
+    private final EstimateMemory res;
     private final Cleaner.Cleanable cleanable;
     private final int tiles;
     private final int qBlocks;
@@ -50,22 +49,11 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
     private final int header;
     private final int sliceStride;
 
-    /** The device memory, closed together (the cleaner's action holds this, never the plan). */
-    private record Resources(DevicePlan plan, DeviceBuffer pooledQ, DeviceBuffer pooledK, DeviceBuffer sel,
-                             DeviceBuffer selCount) implements Runnable {
-        @Override
-        public void run() {
-            for (AutoCloseable c : new AutoCloseable[] {plan, pooledQ, pooledK, sel, selCount}) {
-                if (c != null) {
-                    try {
-                        c.close();
-                    } catch (Exception ignored) {
-                        // device memory: nothing more to do
-                    }
-                }
-            }
-        }
-    }
+    // the scratch buffers after the device plan
+    private static final int POOLED_Q = 0;
+    private static final int POOLED_K = 1;
+    private static final int SEL = 2;
+    private static final int SEL_COUNT = 3;
 
     /**
      * Why the device estimate does not run this pattern in this context (the host plans it then), or
@@ -179,27 +167,11 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
             sel = new DeviceBuffer(dev, 4L * slices * qBlocks * cap);
             cnt = new DeviceBuffer(dev, 4L * slices * qBlocks);
         } catch (RuntimeException | Error e) {
-            if (dp != null) {
-                dp.close();
-            } else {
-                for (DeviceBuffer b : new DeviceBuffer[] {ints, floats}) {
-                    if (b != null) {
-                        b.close();
-                    }
-                }
-                for (DevicePlan.WorkList w : lists) {
-                    w.buffer().close();
-                }
-            }
-            for (DeviceBuffer b : new DeviceBuffer[] {pq, pk, sel, cnt}) {
-                if (b != null) {
-                    b.close();
-                }
-            }
+            EstimateMemory.abandon(dp, ints, floats, lists, pq, pk, sel, cnt);
             throw e;
         }
-        this.res = new Resources(dp, pq, pk, sel, cnt);
-        this.cleanable = CLEANER.register(this, res);
+        this.res = new EstimateMemory(dp, pq, pk, sel, cnt);
+        this.cleanable = EstimateMemory.CLEANER.register(this, res);
     }
 
     /**
@@ -243,8 +215,7 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
     /** Device bytes held: the plan, the pooled vectors and the selections. */
     @Override
     public long deviceBytes() {
-        return res.plan().deviceBytes() + res.pooledQ().bytes() + res.pooledK().bytes() + res.sel().bytes()
-                + res.selCount().bytes();
+        return res.bytes();
     }
 
     /**
@@ -265,29 +236,29 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
                 Pointer.to(new long[] {q.stride(0)}), Pointer.to(new long[] {q.stride(1)}), Pointer.to(new long[] {q.stride(2)}),
                 Pointer.to(new int[] {s.qHeads()}), Pointer.to(new int[] {s.queryLength()}), Pointer.to(new int[] {d}),
                 Pointer.to(new int[] {bs}), Pointer.to(new int[] {qBlocks}), Pointer.to(new int[] {0}),
-                Pointer.to(res.pooledQ().pointer()));
+                Pointer.to(res.buffer(POOLED_Q).pointer()));
         launch(pool, kBlocks, s.kvHeads(), s.batch(), poolThreads, 0, stream, "sparsa_est_pool",
                 Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())), Pointer.to(new int[] {kind}),
                 Pointer.to(new long[] {k.stride(0)}), Pointer.to(new long[] {k.stride(1)}), Pointer.to(new long[] {k.stride(2)}),
                 Pointer.to(new int[] {s.kvHeads()}), Pointer.to(new int[] {s.keyLength()}), Pointer.to(new int[] {d}),
                 Pointer.to(new int[] {bs}), Pointer.to(new int[] {kBlocks}), Pointer.to(new int[] {1}),
-                Pointer.to(res.pooledK().pointer()));
+                Pointer.to(res.buffer(POOLED_K).pointer()));
         int sortLen = Integer.highestOneBit(Math.max(1, kBlocks - 1)) << 1;
         int words = (kBlocks + 31) / 32;
         int smem = (d * 4 + 15) / 16 * 16 + 8 * sortLen + 4 * (2 * words + 1);
         int slices = s.batch() * s.qHeads();
         launch(mod.function("sparsa_est_select", 0), qBlocks, slices, 1, 256, smem, stream, "sparsa_est_select",
-                Pointer.to(res.pooledQ().pointer()), Pointer.to(res.pooledK().pointer()), Pointer.to(new int[] {s.qHeads()}),
+                Pointer.to(res.buffer(POOLED_Q).pointer()), Pointer.to(res.buffer(POOLED_K).pointer()), Pointer.to(new int[] {s.qHeads()}),
                 Pointer.to(new int[] {s.groupSize()}), Pointer.to(new int[] {qBlocks}), Pointer.to(new int[] {kBlocks}),
                 Pointer.to(new int[] {d}), Pointer.to(new int[] {s.queryLength()}), Pointer.to(new int[] {s.keyLength()}),
                 Pointer.to(new int[] {bs}), Pointer.to(new int[] {ctx.causal() ? 1 : 0}),
                 Pointer.to(new int[] {ctx.queryOffset()}), Pointer.to(new int[] {pattern.topBlocks()}),
                 Pointer.to(new int[] {pattern.keepDiagonal() ? 1 : 0}), Pointer.to(new int[] {cap}),
-                Pointer.to(new int[] {sortLen}), Pointer.to(res.sel().pointer()), Pointer.to(res.selCount().pointer()));
+                Pointer.to(new int[] {sortLen}), Pointer.to(res.buffer(SEL).pointer()), Pointer.to(res.buffer(SEL_COUNT).pointer()));
         int cols = ctx.geometry().blockCols();
         int rows = ctx.geometry().tileRows();
         launch(mod.function("sparsa_est_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_est_emit",
-                Pointer.to(res.sel().pointer()), Pointer.to(res.selCount().pointer()), Pointer.to(new int[] {cap}),
+                Pointer.to(res.buffer(SEL).pointer()), Pointer.to(res.buffer(SEL_COUNT).pointer()), Pointer.to(new int[] {cap}),
                 Pointer.to(new int[] {qBlocks}), Pointer.to(new int[] {tiles}), Pointer.to(new int[] {rows}),
                 Pointer.to(new int[] {cols}), Pointer.to(new int[] {bs / cols}), Pointer.to(new int[] {bs / rows}),
                 Pointer.to(new int[] {s.queryLength()}), Pointer.to(new int[] {s.keyLength()}),
@@ -307,8 +278,8 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
      * synchronously; for tests.
      */
     int[][] selection(int slice) {
-        int[] counts = res.selCount().readInts(4L * slice * qBlocks, qBlocks);
-        int[] all = res.sel().readInts(4L * slice * qBlocks * cap, qBlocks * cap);
+        int[] counts = res.buffer(SEL_COUNT).readInts(4L * slice * qBlocks, qBlocks);
+        int[] all = res.buffer(SEL).readInts(4L * slice * qBlocks * cap, qBlocks * cap);
         int[][] out = new int[qBlocks][];
         for (int i = 0; i < qBlocks; i++) {
             out[i] = Arrays.copyOfRange(all, i * cap, i * cap + counts[i]);

@@ -38,7 +38,6 @@ import jcuda.Pointer;
  * cleaner.
  */
 public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
-    private static final Cleaner CLEANER = Cleaner.create();
     /** Threads of the selection kernel (one key each per pass). */
     static final int SELECT_THREADS = 512;
     /** The selection kernel's static shared memory (histogram and scan arrays of its three element types). */
@@ -51,7 +50,11 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     private final TopKPerQueryBlock pattern;
     private final PlanContext ctx;
     private final CudaRuntime runtime;
-    private final Resources res;
+    private final EstimateMemory res;
+    // the scratch buffers after the device plan
+    private static final int MEANS = 0;
+    private static final int SEL = 1;
+    private static final int SEL_COUNT = 2;
     private final Cleaner.Cleanable cleanable;
     private final int tiles;
     private final int cap;
@@ -60,30 +63,6 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     private final int header;
     private final int sliceStride;
     private final int selectShared;
-
-    /** The device memory, closed together (the cleaner's action holds this, never the plan). */
-    private record Resources(AutoCloseable... parts) implements Runnable {
-        @Override
-        public void run() {
-            for (AutoCloseable c : parts) {
-                if (c != null) {
-                    try {
-                        c.close();
-                    } catch (Exception ignored) {
-                        // device memory: nothing more to do
-                    }
-                }
-            }
-        }
-
-        DevicePlan plan() {
-            return (DevicePlan) parts[0];
-        }
-
-        DeviceBuffer buffer(int i) {
-            return (DeviceBuffer) parts[i];
-        }
-    }
 
     /**
      * Why the device estimate does not run this pattern in this context (the host plans it then), or
@@ -241,19 +220,11 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
             sel = new DeviceBuffer(dev, 4L * slices * tiles * Math.max(1, cap));
             cnt = new DeviceBuffer(dev, 4L * slices * tiles);
         } catch (RuntimeException | Error e) {
-            if (dp != null) {
-                dp.close();
-            } else {
-                new Resources(ints, floats).run();
-                for (DevicePlan.WorkList w : lists) {
-                    w.buffer().close();
-                }
-            }
-            new Resources(means, sel, cnt).run();
+            EstimateMemory.abandon(dp, ints, floats, lists, means, sel, cnt);
             throw e;
         }
-        this.res = new Resources(dp, means, sel, cnt);
-        this.cleanable = CLEANER.register(this, res);
+        this.res = new EstimateMemory(dp, means, sel, cnt);
+        this.cleanable = EstimateMemory.CLEANER.register(this, res);
     }
 
     /**
@@ -315,7 +286,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     /** Device bytes held: the plan, the mean queries and the selections. */
     @Override
     public long deviceBytes() {
-        return res.plan().deviceBytes() + res.buffer(1).bytes() + res.buffer(2).bytes() + res.buffer(3).bytes();
+        return res.bytes();
     }
 
     /** The estimate's kernels, in launch order, joined by {@code +}. */
@@ -333,9 +304,9 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         int rows = ctx.geometry().tileRows();
         int slices = s.batch() * s.qHeads();
         ForcedKeys f = pattern.forced();
-        DeviceBuffer means = res.buffer(1);
-        DeviceBuffer sel = res.buffer(2);
-        DeviceBuffer cnt = res.buffer(3);
+        DeviceBuffer means = res.buffer(MEANS);
+        DeviceBuffer sel = res.buffer(SEL);
+        DeviceBuffer cnt = res.buffer(SEL_COUNT);
         int causal = ctx.causal() ? 1 : 0;
         CudaEstimatedPlan.launch(mod.function("sparsa_tk_mean", 0), tiles, s.qHeads(), s.batch(),
                 Math.min(256, (d + 31) / 32 * 32), 0, stream, "sparsa_tk_mean",
@@ -372,9 +343,9 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
      * for tests.
      */
     int[][] selection(int slice) {
-        int[] counts = res.buffer(3).readInts(4L * slice * tiles, tiles);
+        int[] counts = res.buffer(SEL_COUNT).readInts(4L * slice * tiles, tiles);
         int c = Math.max(1, cap);
-        int[] all = res.buffer(2).readInts(4L * slice * tiles * c, tiles * c);
+        int[] all = res.buffer(SEL).readInts(4L * slice * tiles * c, tiles * c);
         int[][] out = new int[tiles][];
         for (int t = 0; t < tiles; t++) {
             out[t] = Arrays.copyOfRange(all, t * c, t * c + counts[t]);

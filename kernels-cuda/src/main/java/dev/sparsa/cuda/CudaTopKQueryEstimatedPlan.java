@@ -46,12 +46,14 @@ import jcuda.Pointer;
  * waited for in between). Closing it frees that memory; one collected unclosed is freed by a cleaner.
  */
 public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
-    private static final Cleaner CLEANER = Cleaner.create();
 
     private final TopKPerQuery pattern;
     private final PlanContext ctx;
     private final CudaRuntime runtime;
-    private final Resources res;
+    private final EstimateMemory res;
+    // the scratch buffers after the device plan
+    private static final int SEL = 0;
+    private static final int SEL_COUNT = 1;
     private final Cleaner.Cleanable cleanable;
     private final int nq;
     private final int cap;
@@ -59,30 +61,6 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     private final int header;
     private final int sliceStride;
     private final int selectShared;
-
-    /** The device memory, closed together (the cleaner's action holds this, never the plan). */
-    private record Resources(AutoCloseable... parts) implements Runnable {
-        @Override
-        public void run() {
-            for (AutoCloseable c : parts) {
-                if (c != null) {
-                    try {
-                        c.close();
-                    } catch (Exception ignored) {
-                        // device memory: nothing more to do
-                    }
-                }
-            }
-        }
-
-        DevicePlan plan() {
-            return (DevicePlan) parts[0];
-        }
-
-        DeviceBuffer buffer(int i) {
-            return (DeviceBuffer) parts[i];
-        }
-    }
 
     /**
      * Why the device estimate does not run this pattern in this context (the host plans it then), or
@@ -189,19 +167,11 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
             sel = new DeviceBuffer(dev, 4L * Math.max(1L, (long) slices * nq * cap));
             cnt = new DeviceBuffer(dev, 4L * slices * nq);
         } catch (RuntimeException | Error e) {
-            if (dp != null) {
-                dp.close();
-            } else {
-                new Resources(ints, floats).run();
-                for (DevicePlan.WorkList w : lists) {
-                    w.buffer().close();
-                }
-            }
-            new Resources(sel, cnt).run();
+            EstimateMemory.abandon(dp, ints, floats, lists, sel, cnt);
             throw e;
         }
-        this.res = new Resources(dp, sel, cnt);
-        this.cleanable = CLEANER.register(this, res);
+        this.res = new EstimateMemory(dp, sel, cnt);
+        this.cleanable = EstimateMemory.CLEANER.register(this, res);
     }
 
     /**
@@ -267,7 +237,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     /** Device bytes held: the plan and the selections. */
     @Override
     public long deviceBytes() {
-        return res.plan().deviceBytes() + res.buffer(1).bytes() + res.buffer(2).bytes();
+        return res.bytes();
     }
 
     /** The estimate's kernels, in launch order, joined by {@code +}. */
@@ -283,8 +253,8 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         CudaModule mod = runtime.module();
         int slices = s.batch() * s.qHeads();
         ForcedKeys f = pattern.forced();
-        DeviceBuffer sel = res.buffer(1);
-        DeviceBuffer cnt = res.buffer(2);
+        DeviceBuffer sel = res.buffer(SEL);
+        DeviceBuffer cnt = res.buffer(SEL_COUNT);
         int causal = ctx.causal() ? 1 : 0;
         EstimatedSkeleton.launch(mod.function("sparsa_tq_select", selectShared), nq, slices, 1,
                 CudaTopKEstimatedPlan.SELECT_THREADS, selectShared, stream, "sparsa_tq_select",
@@ -304,14 +274,14 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
      * row, its ascending keys (the form of {@link TopKPerQuery#select}). Copies synchronously; for tests.
      */
     int[][] selection(int slice) {
-        int[] counts = res.buffer(2).readInts(4L * slice * nq, nq);
+        int[] counts = res.buffer(SEL_COUNT).readInts(4L * slice * nq, nq);
         int c = Math.max(1, cap);
         int[][] out = new int[nq][];
         if (cap == 0) {
             Arrays.fill(out, new int[0]);
             return out;
         }
-        int[] all = res.buffer(1).readInts(4L * slice * nq * cap, nq * cap);
+        int[] all = res.buffer(SEL).readInts(4L * slice * nq * cap, nq * cap);
         for (int r = 0; r < nq; r++) {
             out[r] = Arrays.copyOfRange(all, r * c, r * c + counts[r]);
         }

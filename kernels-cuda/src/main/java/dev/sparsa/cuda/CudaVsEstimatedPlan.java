@@ -42,14 +42,13 @@ import jcuda.Pointer;
  * frees that memory; one collected unclosed is freed by a cleaner.
  */
 public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
-    private static final Cleaner CLEANER = Cleaner.create();
     /** The scores kernel holds this many scored rows. */
     static final int MAX_LAST_QUERIES = 64;
 
     private final VerticalSlashEstimator estimator;
     private final PlanContext ctx;
     private final CudaRuntime runtime;
-    private final Buffers res;
+    private final EstimateMemory res;
     private final Cleaner.Cleanable cleanable;
     private final int tiles;
     private final int header;
@@ -63,33 +62,6 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
     private final int capV;
     private final int capS;
     private final long ldx;
-
-    /** The device memory, closed together (the cleaner's action holds this, never the plan). */
-    private record Buffers(List<AutoCloseable> all) implements Runnable {
-        <T extends AutoCloseable> T add(T c) {
-            all.add(c);
-            return c;
-        }
-
-        @Override
-        public void run() {
-            for (AutoCloseable c : all) {
-                try {
-                    c.close();
-                } catch (Exception ignored) {
-                    // device memory: nothing more to do
-                }
-            }
-        }
-
-        DevicePlan plan() {
-            return (DevicePlan) all.get(0);
-        }
-
-        DeviceBuffer buffer(int i) {
-            return (DeviceBuffer) all.get(1 + i);
-        }
-    }
 
     private static final int X = 0;
     private static final int ROW_MAX = 1;
@@ -218,7 +190,8 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
             head[at + LI_PARTIAL_BLOCKS] = (int) (mine + 3L * (tiles + 1) + capFull);
             head[at + LI_GATHER_KEYS] = (int) (mine + 3L * (tiles + 1) + capFull + capPart);
         }
-        Buffers r = new Buffers(new ArrayList<>());
+        DevicePlan dp = null;
+        DeviceBuffer[] scratch = new DeviceBuffer[COUNTS + 1];
         List<DevicePlan.WorkList> lists = new ArrayList<>();
         DeviceBuffer ints = null;
         DeviceBuffer floats = null;
@@ -241,30 +214,22 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
             ints = null;
             floats = null;
             lists.clear();
-            r.add(new DevicePlan(dev, i0, f0, l0));
+            dp = new DevicePlan(dev, i0, f0, l0);
             long rowsAll = (long) slices * MAX_LAST_QUERIES;
-            r.add(new DeviceBuffer(dev, 4L * rowsAll * ldx));
-            r.add(new DeviceBuffer(dev, 4L * rowsAll));
-            r.add(new DeviceBuffer(dev, 8L * rowsAll));
-            r.add(new DeviceBuffer(dev, 4L * slices * ldx));
-            r.add(new DeviceBuffer(dev, 4L * slices * Math.max(1, nDiag)));
-            r.add(new DeviceBuffer(dev, 4L * slices * capV));
-            r.add(new DeviceBuffer(dev, 4L * slices * capS));
-            r.add(new DeviceBuffer(dev, 8L * slices));
+            scratch[X] = new DeviceBuffer(dev, 4L * rowsAll * ldx);
+            scratch[ROW_MAX] = new DeviceBuffer(dev, 4L * rowsAll);
+            scratch[ROW_SUM] = new DeviceBuffer(dev, 8L * rowsAll);
+            scratch[VERT] = new DeviceBuffer(dev, 4L * slices * ldx);
+            scratch[SLASH] = new DeviceBuffer(dev, 4L * slices * Math.max(1, nDiag));
+            scratch[COLS] = new DeviceBuffer(dev, 4L * slices * capV);
+            scratch[DIAGS] = new DeviceBuffer(dev, 4L * slices * capS);
+            scratch[COUNTS] = new DeviceBuffer(dev, 8L * slices);
         } catch (RuntimeException | Error e) {
-            for (DeviceBuffer x : new DeviceBuffer[] {ints, floats}) {
-                if (x != null) {
-                    x.close();
-                }
-            }
-            for (DevicePlan.WorkList w : lists) {
-                w.buffer().close();
-            }
-            r.run();
+            EstimateMemory.abandon(dp, ints, floats, lists, scratch);
             throw e;
         }
-        this.res = r;
-        this.cleanable = CLEANER.register(this, res);
+        this.res = new EstimateMemory(dp, scratch);
+        this.cleanable = EstimateMemory.CLEANER.register(this, res);
     }
 
     /**
@@ -313,11 +278,7 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
     /** Device bytes held: the plan, the scores and the selections. */
     @Override
     public long deviceBytes() {
-        long n = res.plan().deviceBytes();
-        for (int i = X; i <= COUNTS; i++) {
-            n += res.buffer(i).bytes();
-        }
-        return n;
+        return res.bytes();
     }
 
     /**
