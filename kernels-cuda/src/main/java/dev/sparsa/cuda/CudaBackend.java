@@ -1009,8 +1009,9 @@ public final class CudaBackend implements AttentionBackend {
         DevicePlan.WorkList work;
         DevicePlan.WorkList packed = kc.tensorCores() && headPacking() ? dp.packedWorkList() : null;
         if (packed != null) {
-            // head-packed items run on the mma.sync kernel of 64-row CTAs (the Hopper kernel has no packing)
-            kc = KernelChoice.of(s, q.dtype(), KernelChoice.GEOMETRIES.get(0), 0, 0);
+            // head-packed items run on the mma.sync kernel of 64-row CTAs, gather-pipelined where compiled (the
+            // Hopper kernel has no packing)
+            kc = KernelChoice.packed(s, q.dtype(), dev.maxSharedPerBlockOptin());
             work = packed;
         } else {
             work = dp.workList(kc.rows());
