@@ -1028,7 +1028,7 @@ public final class CudaBackend implements AttentionBackend {
             CUdeviceptr so = scratchO == null ? none : scratchO.pointer();
             CUdeviceptr sl = scratchLse == null ? none : scratchLse.pointer();
             if (work.items() > 0) {
-                CUfunction f = rt.module().function(kc.name(), kc.sharedBytes());
+                CUfunction f = rt.module().function(kc.name(), kc.sharedBytes(), kc.gatherPipelined());
                 // the Hopper kernel is persistent: one CTA per multiprocessor walks the work list (its last
                 // parameter is the item count); the others take one CTA per work item
                 int grid = kc.hopper() ? Math.min(work.items(), dev.multiprocessors()) : work.items();

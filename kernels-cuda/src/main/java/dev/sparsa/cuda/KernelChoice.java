@@ -174,6 +174,14 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
         return name.startsWith("sparsa_tc_") || name.startsWith("sparsa_tcg_") || name.startsWith("sparsa_wg_");
     }
 
+    /**
+     * True for the gather-pipelined kernels ({@code sparsa_tcg_*}), whose shared memory is sized for two
+     * CTAs per multiprocessor (the launch asks for the largest shared-memory split).
+     */
+    public boolean gatherPipelined() {
+        return name.startsWith("sparsa_tcg_");
+    }
+
     /** True for the Hopper (wgmma, sm_90a) kernels. */
     public boolean hopper() {
         return name.startsWith("sparsa_wg_");

@@ -35,6 +35,8 @@ class KernelChoiceTest {
         assertEquals(128, g.threads());
         assertEquals(64, g.rows());
         assertTrue(g.tensorCores());
+        assertTrue(g.gatherPipelined());
+        assertFalse(KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 128), DType.BF16, G64, 232448).gatherPipelined());
         assertEquals("sparsa_tcg_f16_d64_r64", KernelChoice.packed(AttentionShape.of(1, 8, 10, 10, 64), DType.F16, 0).name());
         // no gather-pipelined kernel for these dims: the 64-row kernel of a 64x64 plan, as before
         for (AttentionShape s : new AttentionShape[] {AttentionShape.of(1, 8, 10, 10, 96), AttentionShape.of(1, 8, 10, 10, 256),
