@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Experiments only: compiles just the benchmark's kernels (bf16, D=128: the wgmma kernel and the mma.sync 64- and 128-row CTAs) for
-# sm_90a into target/dev.fatbin (seconds instead of minutes). Load it with
+# Experiments only: compiles just the benchmark's kernels (bf16, D=128: the wgmma kernel, the mma.sync 64- and 128-row CTAs
+# and the gather-pipelined 64-row kernel) for sm_90a into target/dev.fatbin (seconds instead of minutes). Load it with
 #   java -Dsparsa.cuda.fatbin=<path> ...   (CudaRuntime reads the property)
+# EXTRA adds nvcc flags, e.g. EXTRA=-DSPARSA_TCG_STAGES=6 (the gather kernel's stage count; run Java with
+# -Dsparsa.cuda.gatherStages=6 so that it launches with the matching shared memory).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$here/target"

@@ -3,9 +3,11 @@
 # (random shapes and plans, every dtype, head dim and geometry), racecheck and synccheck over the
 # device-tensor test; memcheck over the decode tests, racecheck over the split-KV decode tests (CUDA-core and
 # tensor-core kernels) and over Quest's device choice; memcheck and racecheck over the estimator kernels (MeanPoolBlockTopK
-# on the device) through their repeated-call test; memcheck over the head-packed token gather and over the three device
-# estimates reached through the facade (block mean-pool, vertical-slash, top-k per query block), racecheck over the latter;
-# memcheck over every case of the exact top-k per query estimate, racecheck over its repeated-call test.
+# on the device) through their repeated-call test; memcheck over the head-packed token gather (racecheck and synccheck
+# over its packed-versus-unpacked cases, which run the gather-pipelined kernel's stages through several turns) and over
+# the three device estimates reached through the facade (block mean-pool, vertical-slash, top-k per query block),
+# racecheck over the latter; memcheck over every case of the exact top-k per query estimate, racecheck over its
+# repeated-call test.
 # Prints each tool's summary line; exits non-zero if any tool reports an error.
 # Usage: sanitize.sh [all|decode]   (decode: only the decode kernel's checks; runners.sh: how Java starts)
 set -uo pipefail
@@ -30,6 +32,8 @@ compute-sanitizer --tool memcheck --target-processes all --print-limit 2 \
 if [ "$which" = all ]; then
   run memcheck CudaAttentionGpuTest
   run memcheck CudaGatherGpuTest
+  run racecheck CudaGatherGpuTest packedAndUnpacked
+  run synccheck CudaGatherGpuTest packedAndUnpacked
   run memcheck CudaFacadeEstimateGpuTest
   run racecheck CudaFacadeEstimateGpuTest everyDevice
   run memcheck CudaTopKQueryEstimateGpuTest

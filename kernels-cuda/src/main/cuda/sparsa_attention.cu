@@ -6,7 +6,7 @@
 //   sparsa_convert.cuh         element conversion: bf16/f16 packing, output stores by kind
 //   sparsa_mma.cuh             mma.sync m16n8k16, ldmatrix, cp.async
 //   sparsa_softmax.cuh         masks and the online softmax's pieces (log2-domain exponent)
-//   sparsa_prefill_mma.cuh     prefill on tensor cores, mma.sync (sparsa_tc_*)
+//   sparsa_prefill_mma.cuh     prefill on tensor cores, mma.sync (sparsa_tc_*, sparsa_tcg_*)
 //   sparsa_prefill_wgmma.cuh   prefill on Hopper tensor cores, wgmma (sparsa_wg_*, sm_90a only)
 //   sparsa_prefill_f32.cuh     exact f32 prefill on CUDA cores (sparsa_f32_*)
 //   sparsa_prefill_merge.cuh   LSE merge of the prefill's multi-tile rows (sparsa_merge)
@@ -47,11 +47,14 @@ using namespace sparsa;
 #ifdef SPARSA_DEV_BF16_D128
 // experiments only (kernels-cuda/bench/dev-fatbin.sh): of the prefill kernels, the benchmark's (bf16, D = 128)
 #define SPARSA_KERNEL_TC(NAME, T, D, DV, ROWS)
+#define SPARSA_KERNEL_TCG(NAME, T, D, DV)
 #define SPARSA_KERNEL_F32(NAME, D, DV)
 SPARSA_TC_NAMED(sparsa_tc_bf16_d128_r64, __nv_bfloat16, 128, 128, 64)
 SPARSA_TC_NAMED(sparsa_tc_bf16_d128_r128, __nv_bfloat16, 128, 128, 128)
+SPARSA_TCG_NAMED(sparsa_tcg_bf16_d128_r64, __nv_bfloat16, 128, 128)
 #else
 #define SPARSA_KERNEL_TC(NAME, T, D, DV, ROWS) SPARSA_TC_NAMED(NAME, T, D, DV, ROWS)
+#define SPARSA_KERNEL_TCG(NAME, T, D, DV) SPARSA_TCG_NAMED(NAME, T, D, DV)
 #define SPARSA_KERNEL_F32(NAME, D, DV) SPARSA_F32_NAMED(NAME, D, DV)
 #endif
 #include "sparsa_kernels.def"

@@ -1,6 +1,6 @@
 // Sparsa: the Ampere tensor-core and copy primitives of the mma.sync kernels (prefill and decode):
 // mma.sync m16n8k16 with f32 accumulation for bf16 and f16, ldmatrix (plain and transposed) and
-// 16-byte cp.async copies into shared memory with their commit and wait.
+// 16- and 4-byte cp.async copies into shared memory with their commit and wait.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -35,6 +35,12 @@ __device__ __forceinline__ void cpAsync16(void* dst, const void* src, bool valid
     uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
     int n = valid ? 16 : 0;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
+}
+// 4-byte async copy (through L1); with valid == false the destination is zero-filled and nothing is read.
+__device__ __forceinline__ void cpAsync4(void* dst, const void* src, bool valid) {
+    uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+    int n = valid ? 4 : 0;
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(n));
 }
 __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cpAsyncWait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }

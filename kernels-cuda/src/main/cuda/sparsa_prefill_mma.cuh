@@ -10,14 +10,21 @@
 // each gathered key chunk is loaded once for all of them. Warps whose rows are all past the stack (or the
 // tile) load keys but skip the arithmetic (64-row CTAs up to D = DV = 128).
 //
+// sparsa_tcg_<bf16|f16>_d<D>_r64 (D = 64, 128): the same body for head-packed work lists, with the gathered
+// keys pipelined deeper (GP): STAGES stages of 64 keys (3 at D = 128, 6 at D = 64: as many as leave two CTAs
+// per multiprocessor), the key positions of chunk c + STAGES fetched from global memory while chunk c is
+// computed (into shared memory, so queueing the copies of a chunk waits on no global load), and Q staged in
+// the last stage until its fragments are in registers. A row's arithmetic is the same, in the same order,
+// as in sparsa_tc_*_r64: outputs are equal bit for bit.
+//
 // Every kernel admits exactly the pairs HeadLayout.forEachAdmittedKey admits: full block slices
 // unconditionally, partial block slices and gathered keys under the element predicate, unconditional
 // keys without it; gathered and unconditional keys add their log-weight. Score order: scale·q·k,
 // soft-cap, + log-weight, mask. Rows with no admitted key: output 0, LSE -inf. A work item with
 // entryBase >= 0 writes f32 partials and their LSE to scratch (merged by sparsa_merge).
 //
-// This header holds the kernel body (tcKernel) and SPARSA_TC_NAMED, the entry point's definition; the
-// instantiations are rows of sparsa_kernels.def, expanded in sparsa_attention.cu.
+// This header holds the kernel body (tcKernel) and SPARSA_TC_NAMED / SPARSA_TCG_NAMED, the entry points'
+// definitions; the instantiations are rows of sparsa_kernels.def, expanded in sparsa_attention.cu.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -29,8 +36,9 @@
 
 using namespace sparsa;
 
-template <typename T, int D, int DV, int ROWS>
+template <typename T, int D, int DV, int ROWS, bool GP = false>
 struct TcConfig {
+    static_assert(!GP || (ROWS == 64 && D <= 128 && DV <= 128), "the gather pipeline is built for 64-row CTAs up to D = DV = 128");
     static constexpr int DMAX = D > DV ? D : DV;
     static constexpr int MT = (ROWS == 128 && DMAX <= 128) ? 2 : 1;  // 16-row m-tiles per warp
     static constexpr int WARPS = ROWS / (16 * MT);
@@ -38,12 +46,22 @@ struct TcConfig {
     static constexpr int KC = 64;             // keys per chunk
     static constexpr int STR = D + 8;         // smem row stride of Q and K (elements): 16-byte pad against bank conflicts
     static constexpr int STRV = DV + 8;       // smem row stride of V
-    static constexpr int STAGES = DMAX >= 256 || D + DV > 320 ? 1 : 2;
+    // the gather pipeline: as many stages as leave two CTAs per multiprocessor (2 x (SMEM + 1 KiB) <= 228 KiB), 2 to 6
+    // (experiments: -DSPARSA_TCG_STAGES=n through kernels-cuda/bench/dev-fatbin.sh, with -Dsparsa.cuda.gatherStages=n)
+    static constexpr int GP_FIT = (115712 - 4 * ROWS - 8 * KC) / (2 * KC * (STR + STRV) + 8 * KC);
+#ifdef SPARSA_TCG_STAGES
+    static constexpr int GP_STAGES = SPARSA_TCG_STAGES;
+#else
+    static constexpr int GP_STAGES = GP_FIT > 6 ? 6 : GP_FIT < 2 ? 2 : GP_FIT;
+#endif
+    static constexpr int STAGES = GP ? GP_STAGES : DMAX >= 256 || D + DV > 320 ? 1 : 2;
     static constexpr bool QREG = MT == 1 && D <= 128;  // Q fragments live in registers
     // warps whose rows are all past the tile skip the arithmetic (where the branch costs no spills)
     static constexpr bool SKIP_IDLE = MT == 1 && DMAX <= 128;
-    static constexpr size_t SMEM = sizeof(T) * (size_t)(ROWS * STR + STAGES * KC * (STR + STRV))
-                                   + sizeof(int) * (STAGES * KC) + sizeof(float) * (STAGES * KC) + sizeof(int) * ROWS;
+    // GP: Q lives in the K part of the last stage until its fragments are in registers; 2 x KC prefetched key indices
+    static constexpr size_t SMEM = sizeof(T) * (size_t)((GP ? 0 : ROWS * STR) + STAGES * KC * (STR + STRV))
+                                   + sizeof(int) * (STAGES * KC) + sizeof(float) * (STAGES * KC) + sizeof(int) * ROWS
+                                   + (GP ? sizeof(int) * 2 * KC : 0);
 };
 
 // Queues the cp.async copies of one chunk's K and V rows (zero rows past its count) and writes its
@@ -88,21 +106,80 @@ __device__ __forceinline__ void tcLoadChunk(T* sK, T* sV, int* sKpos, float* sLw
     }
 }
 
+// Gather pipeline: the key position of entry j (< KC) of chunk n, -1 past its count (a global load for
+// gathered and unconditional keys, issued a stage ahead of the copies that need it).
+__device__ __forceinline__ int gpKeyIndex(const int* ints, const float* floats, const int* L, const TileKeys& tk, int n,
+                                          int blockCols, int keyLength, int j) {
+    const Chunk ch = chunkOf(ints, floats, L, tk, n, blockCols, keyLength);
+    return j < ch.count ? (ch.keys ? ch.keys[j] : ch.base + j) : -1;
+}
+
+// Gather pipeline: queues the copies of one chunk whose key positions are already in shared memory (sIdx,
+// -1 past the count; thread j < KC also holds entry j in myIdx): K and V rows, and the log-weights; writes
+// the key positions. The same shared-memory contents as tcLoadChunk.
 template <typename T, int D, int DV, int ROWS>
+__device__ __forceinline__ void tcIssueIndexed(T* sK, T* sV, int* sKpos, float* sLw, const int* sIdx, int myIdx,
+                                               const float* lws, const T* kBase, const T* vBase, long long kss,
+                                               long long vss, int tid) {
+    using C = TcConfig<T, D, DV, ROWS, true>;
+    constexpr int VEC = D / 8;
+    constexpr int VECV = DV / 8;
+    if constexpr (C::THREADS % VEC == 0 && VEC == VECV) {
+        constexpr int RPP = C::THREADS / VEC;  // rows per pass
+        const int c = tid % VEC, j0 = tid / VEC;
+#pragma unroll
+        for (int i = 0; i < C::KC / RPP; i++) {
+            int j = j0 + i * RPP;
+            int kp = sIdx[j];
+            bool ok = kp >= 0;
+            long long kr = ok ? kp : 0;
+            cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
+            cpAsync16(sV + j * C::STRV + c * 8, vBase + kr * vss + c * 8, ok);
+        }
+    } else {
+        for (int idx = tid; idx < C::KC * VEC; idx += C::THREADS) {
+            int j = idx / VEC;
+            int c = idx - j * VEC;
+            int kp = sIdx[j];
+            bool ok = kp >= 0;
+            long long kr = ok ? kp : 0;
+            cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
+        }
+        for (int idx = tid; idx < C::KC * VECV; idx += C::THREADS) {
+            int j = idx / VECV;
+            int c = idx - j * VECV;
+            int kp = sIdx[j];
+            bool ok = kp >= 0;
+            long long kr = ok ? kp : 0;
+            cpAsync16(sV + j * C::STRV + c * 8, vBase + kr * vss + c * 8, ok);
+        }
+    }
+    static_assert(C::THREADS >= C::KC, "one thread per key of a chunk");
+    if (tid < C::KC) {
+        sKpos[tid] = myIdx;
+        const bool lw = myIdx >= 0 && lws != nullptr;
+        cpAsync4(sLw + tid, lw ? lws + tid : reinterpret_cast<const float*>(kBase), lw);
+    }
+}
+
+template <typename T, int D, int DV, int ROWS, bool GP>
 __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
                                          void* __restrict__ out, float* __restrict__ lse, float* __restrict__ scratchO,
                                          float* __restrict__ scratchLse, const int* __restrict__ ints,
                                          const float* __restrict__ floats, const int* __restrict__ work,
                                          const Scalars& S) {
-    using C = TcConfig<T, D, DV, ROWS>;
+    using C = TcConfig<T, D, DV, ROWS, GP>;
     constexpr int MT = C::MT;
     extern __shared__ uint4 smemRaw[];
-    T* sQ = reinterpret_cast<T*>(smemRaw);
-    T* sK = sQ + ROWS * C::STR;
+    // GP: Q in the K part of the last stage (free again once the fragments are in registers, before chunk
+    // STAGES - 1 is queued into it)
+    T* sK = reinterpret_cast<T*>(smemRaw) + (GP ? 0 : ROWS * C::STR);
+    T* sQ = GP ? sK + (C::STAGES - 1) * C::KC * C::STR : reinterpret_cast<T*>(smemRaw);
     T* sV = sK + C::STAGES * C::KC * C::STR;
     int* sKpos = reinterpret_cast<int*>(sV + C::STAGES * C::KC * C::STRV);
     float* sLw = reinterpret_cast<float*>(sKpos + C::STAGES * C::KC);
     int* sRow = reinterpret_cast<int*>(sLw + C::STAGES * C::KC);
+    int* sIdx = sRow + ROWS;  // GP: the key positions of the next chunk to queue, two buffers (chunk parity)
 
     const int tid = threadIdx.x;
     const int* W = work + (size_t)blockIdx.x * W_STRIDE;
@@ -169,15 +246,53 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
         for (int i = 0; i < DV / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
     }
     uint32_t qf[C::QREG ? D / 16 : 1][4];
+    static_assert(!GP || C::QREG, "the gather pipeline keeps Q in registers");
+    int myIdx = -1;  // GP: thread j < KC's prefetched key position j of the next chunk to queue
+    int gslot = 0;   // GP: the stage of chunk c
 
-    if (nChunks > 0) {
+    if constexpr (GP) {
+        // chunks 0 .. STAGES - 2 now (one commit group each, empty past the list), chunk STAGES - 1's key
+        // positions into shared memory; chunk STAGES - 1 is queued once Q is in registers
+#pragma unroll
+        for (int n = 0; n < C::STAGES - 1; n++) {
+            if (n < nChunks) {
+                Chunk cn = chunkOf(ints, floats, L, tk, n, blockCols, keyLength);
+                tcLoadChunk<T, D, DV, ROWS>(sK + n * C::KC * C::STR, sV + n * C::KC * C::STRV, sKpos + n * C::KC,
+                                            sLw + n * C::KC, cn, kBase, vBase, S.kss, S.vss, tid);
+            }
+            cpAsyncCommit();
+        }
+        if (tid < C::KC) {
+            myIdx = C::STAGES - 1 < nChunks ? gpKeyIndex(ints, floats, L, tk, C::STAGES - 1, blockCols, keyLength, tid) : -1;
+            sIdx[((C::STAGES - 1) & 1) * C::KC + tid] = myIdx;
+        }
+    } else if (nChunks > 0) {
         Chunk c0 = chunkOf(ints, floats, L, tk, 0, blockCols, keyLength);
         tcLoadChunk<T, D, DV, ROWS>(sK, sV, sKpos, sLw, c0, kBase, vBase, S.kss, S.vss, tid);
         cpAsyncCommit();
     }
     for (int c = 0; c < nChunks; c++) {
-        const int st = C::STAGES == 2 ? (c & 1) : 0;
-        if (C::STAGES == 2) {
+        const int st = GP ? gslot : C::STAGES == 2 ? (c & 1) : 0;
+        if constexpr (GP) {
+            // queue chunk c + STAGES - 1 into the stage chunk c - 1 left (chunk STAGES - 1: after Q, below),
+            // fetch the key positions of chunk c + STAGES, then wait for chunk c
+            if (c > 0) {
+                const int n = c + C::STAGES - 1;
+                const int sn = gslot == 0 ? C::STAGES - 1 : gslot - 1;
+                if (n < nChunks) {
+                    const Chunk cn = chunkOf(ints, floats, L, tk, n, blockCols, keyLength);
+                    tcIssueIndexed<T, D, DV, ROWS>(sK + sn * C::KC * C::STR, sV + sn * C::KC * C::STRV, sKpos + sn * C::KC,
+                                                   sLw + sn * C::KC, sIdx + (n & 1) * C::KC, myIdx, cn.lws, kBase, vBase,
+                                                   S.kss, S.vss, tid);
+                }
+                cpAsyncCommit();
+                if (tid < C::KC)
+                    myIdx = n + 1 < nChunks ? gpKeyIndex(ints, floats, L, tk, n + 1, blockCols, keyLength, tid) : -1;
+                cpAsyncWait<C::STAGES - 1>();
+            } else {
+                cpAsyncWait<C::STAGES - 2>();
+            }
+        } else if (C::STAGES == 2) {
             if (c + 1 < nChunks) {
                 Chunk cn = chunkOf(ints, floats, L, tk, c + 1, blockCols, keyLength);
                 int sn = (c + 1) & 1;
@@ -197,8 +312,29 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             cpAsyncWait<0>();
         }
         __syncthreads();
+        if constexpr (GP) {
+            if (c == 0) {
+                // Q to registers, then its stage takes chunk STAGES - 1
+                if (warpLive) {
+#pragma unroll
+                    for (int kk = 0; kk < D / 16; kk++)
+                        ldsm4(qf[kk], sQ + (r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + kk * 16 + (lane >> 4) * 8);
+                }
+                __syncthreads();
+                constexpr int n = C::STAGES - 1;
+                if (n < nChunks) {
+                    const Chunk cn = chunkOf(ints, floats, L, tk, n, blockCols, keyLength);
+                    tcIssueIndexed<T, D, DV, ROWS>(sK + n * C::KC * C::STR, sV + n * C::KC * C::STRV, sKpos + n * C::KC,
+                                                   sLw + n * C::KC, sIdx + (n & 1) * C::KC, myIdx, cn.lws, kBase, vBase,
+                                                   S.kss, S.vss, tid);
+                }
+                cpAsyncCommit();
+                if (tid < C::KC)
+                    myIdx = n + 1 < nChunks ? gpKeyIndex(ints, floats, L, tk, n + 1, blockCols, keyLength, tid) : -1;
+            }
+        }
         if (!C::SKIP_IDLE || warpLive) {
-        if (C::QREG && c == 0) {
+        if (C::QREG && !GP && c == 0) {
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++)
                 ldsm4(qf[C::QREG ? kk : 0], sQ + (r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + kk * 16 + (lane >> 4) * 8);
@@ -296,6 +432,11 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             }
         }
         }  // warpLive
+        if constexpr (GP) {
+            // the key positions fetched above (chunk c + STAGES), for the next iteration's copies
+            if (tid < C::KC) sIdx[((c + C::STAGES) & 1) * C::KC + tid] = myIdx;
+            gslot = gslot == C::STAGES - 1 ? 0 : gslot + 1;
+        }
         __syncthreads();
     }
     if (nChunks == 0) {
@@ -339,5 +480,13 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     extern "C" __global__ void __launch_bounds__(TcConfig<T, D, DV, ROWS>::THREADS, 1) NAME(                         \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
         const int* ints, const float* floats, const int* work, Scalars s) {                                          \
-        tcKernel<T, D, DV, ROWS>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                        \
+        tcKernel<T, D, DV, ROWS, false>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                 \
+    }
+
+// The gather-pipelined variant for head-packed work lists (64-row CTAs, D and DV up to 128).
+#define SPARSA_TCG_NAMED(NAME, T, D, DV)                                                                              \
+    extern "C" __global__ void __launch_bounds__(TcConfig<T, D, DV, 64, true>::THREADS, 2) NAME(                     \
+        const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
+        const int* ints, const float* floats, const int* work, Scalars s) {                                          \
+        tcKernel<T, D, DV, 64, true>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s);                   \
     }

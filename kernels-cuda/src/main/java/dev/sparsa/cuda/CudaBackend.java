@@ -1072,8 +1072,9 @@ public final class CudaBackend implements AttentionBackend {
         DevicePlan.WorkList work;
         DevicePlan.WorkList packed = kc.tensorCores() && headPacking() ? dp.packedWorkList() : null;
         if (packed != null) {
-            // head-packed items run on the mma.sync kernel of 64-row CTAs (the Hopper kernel has no packing)
-            kc = KernelChoice.of(s, q.dtype(), KernelChoice.GEOMETRIES.get(0), 0, 0);
+            // head-packed items run on the mma.sync kernel of 64-row CTAs, gather-pipelined where compiled (the
+            // Hopper kernel has no packing)
+            kc = KernelChoice.packed(s, q.dtype(), dev.maxSharedPerBlockOptin());
             work = packed;
         } else {
             work = dp.workList(kc.rows());
@@ -1090,7 +1091,7 @@ public final class CudaBackend implements AttentionBackend {
             CUdeviceptr so = scratchO == null ? none : scratchO.pointer();
             CUdeviceptr sl = scratchLse == null ? none : scratchLse.pointer();
             if (work.items() > 0) {
-                CUfunction f = rt.module().function(kc.name(), kc.sharedBytes());
+                CUfunction f = rt.module().function(kc.name(), kc.sharedBytes(), kc.gatherPipelined());
                 // the Hopper kernel is persistent: one CTA per multiprocessor walks the work list (its last
                 // parameter is the item count); the others take one CTA per work item
                 int grid = kc.hopper() ? Math.min(work.items(), dev.multiprocessors()) : work.items();

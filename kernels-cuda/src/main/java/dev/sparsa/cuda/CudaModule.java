@@ -33,16 +33,30 @@ public final class CudaModule implements AutoCloseable {
 
     /** The kernel {@code name}, with its dynamic shared memory limit set to {@code sharedBytes}. */
     CUfunction function(String name, int sharedBytes) {
+        return function(name, sharedBytes, false);
+    }
+
+    /**
+     * The kernel {@code name}, with its dynamic shared memory limit set to {@code sharedBytes}; with
+     * {@code maxShared}, the L1/shared split is asked to give shared memory its largest share (so that
+     * kernels sized for two CTAs per multiprocessor get them; the split is a hint to the driver).
+     */
+    CUfunction function(String name, int sharedBytes, boolean maxShared) {
         if (closed) {
             throw new IllegalStateException("module: already closed");
         }
-        return functions.computeIfAbsent(name + "@" + sharedBytes, key -> {
+        return functions.computeIfAbsent(name + "@" + sharedBytes + (maxShared ? "+max" : ""), key -> {
             device.makeCurrent();
             CUfunction f = new CUfunction();
             Cuda.check(cuModuleGetFunction(f, module, name), "cuModuleGetFunction", name);
             if (sharedBytes > 48 * 1024) {
                 Cuda.check(cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                         sharedBytes), "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)", name);
+            }
+            if (maxShared) {
+                // CU_SHAREDMEM_CARVEOUT_MAX_SHARED: 100 % of the unified L1/shared memory as shared memory
+                Cuda.check(cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+                        100), "cuFuncSetAttribute(PREFERRED_SHARED_MEMORY_CARVEOUT)", name);
             }
             return f;
         });

@@ -15,7 +15,8 @@ import java.util.List;
  * CUDA-core kernel {@code sparsa_f32_d<D>[v<DV>]} (one CTA of 256 threads per 64-row sub-tile).
  * The system property {@code sparsa.cuda.wgmma=false} keeps the mma.sync kernel everywhere. A bf16/f16
  * plan with a head-packed work list ({@code DevicePlan.packedWorkList}: per-row token lists shared by
- * the heads of a GQA group) runs on the mma.sync kernel of 64-row CTAs instead, whatever this choice.
+ * the heads of a GQA group) runs on the mma.sync kernel of 64-row CTAs instead, whatever this choice
+ * ({@link #packed}: its gather-pipelined variant {@code sparsa_tcg_<dtype>_d<D>_r64} where one is compiled).
  *
  * @param name        the kernel's symbol in the fatbin
  * @param threads     threads per CTA
@@ -29,6 +30,14 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
     public static final List<List<Integer>> MIXED_DIMS = List.of(List.of(128, 64), List.of(64, 128), List.of(192, 128));
     /** Geometries the CUDA backend runs. */
     public static final List<TileGeometry> GEOMETRIES = List.of(new TileGeometry(64, 64), new TileGeometry(128, 128));
+
+    /** (headDim, valueDim) pairs the gather-pipelined kernels {@code sparsa_tcg_*} are compiled for. */
+    public static final List<List<Integer>> GATHER_DIMS = List.of(List.of(64, 64), List.of(128, 128));
+    /**
+     * Dynamic shared memory two CTAs of the gather-pipelined kernel may each take on one multiprocessor
+     * of 228 KiB (1 KiB of each CTA's share is reserved by the hardware).
+     */
+    static final int TWO_CTA_SHARED_BYTES = 228 * 1024 / 2 - 1024;
 
     /** Compute capability ({@code major * 10 + minor}) the Hopper kernels are compiled for (sm_90a SASS runs there only). */
     public static final int HOPPER = 90;
@@ -108,9 +117,69 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
         return k;
     }
 
+    /**
+     * The kernel for a head-packed work list (64-row CTAs) of a bf16/f16 call: the gather-pipelined
+     * mma.sync kernel {@code sparsa_tcg_<dtype>_d<D>_r64} for the (headDim, valueDim) pairs of
+     * {@link #GATHER_DIMS} (the key positions of each chunk fetched a stage ahead, {@link #gatherStages}
+     * stages of keys, Q held in the last stage until it is in registers) where the device offers its
+     * shared memory, else the plain 64-row mma.sync kernel ({@link #of(AttentionShape, DType, TileGeometry,
+     * int, int)} on 64×64 tiles). Both give a row the same arithmetic in the same order as the 64-row
+     * kernel of an unpacked list, so outputs are equal bit for bit.
+     *
+     * @param maxSharedBytes the device's opt-in shared memory per block (0 to skip that check)
+     * @throws IllegalArgumentException for f32 inputs (packing is for the tensor-core kernels), or as
+     *     {@link #of(AttentionShape, DType, TileGeometry, int)}
+     */
+    public static KernelChoice packed(AttentionShape shape, DType dtype, int maxSharedBytes) {
+        if (dtype == DType.F32) {
+            throw new IllegalArgumentException("dtype: head-packed work lists run on the tensor-core kernels, got F32");
+        }
+        int d = shape.headDim();
+        int dv = shape.valueDim();
+        if (!GATHER_DIMS.contains(List.of(d, dv)) || maxSharedBytes > 0 && gatherSharedBytes(d, dv) > maxSharedBytes) {
+            return of(shape, dtype, GEOMETRIES.get(0), 0, 0);
+        }
+        String t = dtype == DType.BF16 ? "bf16" : "f16";
+        return new KernelChoice("sparsa_tcg_" + t + "_d" + d + "_r64", 128, gatherSharedBytes(d, dv), 64);
+    }
+
+    /**
+     * Key stages of the gather-pipelined kernel for (headDim {@code d}, valueDim {@code dv}):
+     * as many 64-key stages as leave two CTAs per multiprocessor, between 2 and 6 (TcConfig::STAGES
+     * with GP in sparsa_prefill_mma.cuh). For experiments with a fatbin built with another stage count
+     * ({@code EXTRA=-DSPARSA_TCG_STAGES=n kernels-cuda/bench/dev-fatbin.sh}) the system property
+     * {@code sparsa.cuda.gatherStages=n} sizes the shared memory to match.
+     */
+    static int gatherStages(int d, int dv) {
+        int forced = Integer.getInteger("sparsa.cuda.gatherStages", 0);
+        if (forced > 0) {
+            return forced;
+        }
+        int fit = (TWO_CTA_SHARED_BYTES - 4 * 64 - 8 * 64) / (2 * 64 * ((d + 8) + (dv + 8)) + 8 * 64);
+        return Math.max(2, Math.min(6, fit));
+    }
+
+    /**
+     * Dynamic shared memory of the gather-pipelined kernel (TcConfig::SMEM with GP): the stages of K
+     * and V with their key positions and log-weights (Q lives in the last stage at first), the tile's
+     * rows, two buffers of 64 prefetched key positions.
+     */
+    static int gatherSharedBytes(int d, int dv) {
+        int stages = gatherStages(d, dv);
+        return 2 * stages * 64 * ((d + 8) + (dv + 8)) + 8 * stages * 64 + 4 * 64 + 4 * 2 * 64;
+    }
+
     /** True for the tensor-core kernels (16-byte loads: strides must be multiples of 8 elements). */
     public boolean tensorCores() {
-        return name.startsWith("sparsa_tc_") || name.startsWith("sparsa_wg_");
+        return name.startsWith("sparsa_tc_") || name.startsWith("sparsa_tcg_") || name.startsWith("sparsa_wg_");
+    }
+
+    /**
+     * True for the gather-pipelined kernels ({@code sparsa_tcg_*}), whose shared memory is sized for two
+     * CTAs per multiprocessor (the launch asks for the largest shared-memory split).
+     */
+    public boolean gatherPipelined() {
+        return name.startsWith("sparsa_tcg_");
     }
 
     /** True for the Hopper (wgmma, sm_90a) kernels. */

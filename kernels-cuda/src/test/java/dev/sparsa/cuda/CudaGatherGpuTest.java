@@ -34,8 +34,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * heads of each GQA group (groups 1, 4, 8, 32 and MQA), so the mma.sync kernel stacks the group's
  * heads into one CTA. Against the fp64 oracle at the numerics contract's tolerances, for f32, f16 and
  * bf16, with and without causality, at odd lengths; rows without keys must give output 0 and LSE −∞;
- * and on 64×64 plans the packed and the unpacked work lists must give the same bits (a row's
- * arithmetic does not depend on the rows beside it). Needs a GPU: skipped where the backend is
+ * and on 64×64 plans the packed (gather-pipelined kernel where compiled) and the unpacked work lists
+ * must give the same bits (a row's arithmetic does not depend on the rows beside it, nor on how far
+ * ahead its keys are loaded). Needs a GPU: skipped where the backend is
  * unavailable. Outputs are poisoned with NaN first, so an unwritten row fails.
  */
 @Tag("gpu")
@@ -137,7 +138,8 @@ class CudaGatherGpuTest {
             run(plan, p, o, out, lse, packing);
             String kernel = CudaBackend.lastKernel();
             if (packing && dtype != DType.F32 && s.groupSize() > 1) {
-                String tc = "sparsa_tc_" + (dtype == DType.BF16 ? "bf16" : "f16") + "_d" + headDim + "_r64";
+                String tc = KernelChoice.packed(s, dtype, 0).name();
+                assertTrue(tc.startsWith(headDim == 96 ? "sparsa_tc_" : "sparsa_tcg_"), tc);
                 assertTrue(kernel.equals(tc) || kernel.equals(tc + "+sparsa_merge"),
                         "packed items run on the mma.sync kernel, got " + kernel);
             }
@@ -192,18 +194,25 @@ class CudaGatherGpuTest {
         }
     }
 
-    @ParameterizedTest(name = "{0} group {1}")
-    @CsvSource({"BF16, 4", "F16, 8", "BF16, 32"})
-    void packedAndUnpackedGiveTheSameBitsOnSmallTiles(DType dtype, int group) {
-        AttentionShape s = new AttentionShape(2, 2 * group, 2, 83, 211, 128, 128);
+    @ParameterizedTest(name = "{0} group {1} d{2} nk{3}")
+    @CsvSource({
+        // dtype, group, headDim, keyLength, maxKeys (lists of up to 15 chunks: several turns of the gather
+        // kernel's stages, 3 at d128, 6 at d64)
+        "BF16, 4, 128, 211, 300", "F16, 8, 128, 211, 300", "BF16, 32, 128, 211, 300",
+        "BF16, 4, 64, 1000, 900", "F16, 32, 128, 700, 600", "F16, 2, 64, 500, 480",
+    })
+    void packedAndUnpackedGiveTheSameBitsOnSmallTiles(DType dtype, int group, int headDim, int keyLength, int maxKeys) {
+        AttentionShape s = new AttentionShape(2, 2 * group, 2, 83, keyLength, headDim, headDim);
         Options o = Options.causalMask().withGeometry(new TileGeometry(64, 64));
-        SparsePlan plan = groupShared(PlanContext.of(s, o), group, 300);
+        SparsePlan plan = groupShared(PlanContext.of(s, o), group, maxKeys);
         Problems.Qkv p = Problems.qkv(group, s, dtype, Layout.BSHD);
-        Tensor a = Tensor.allocate(dtype, Layout.BSHD, 2, 2 * group, 83, 128);
+        Tensor a = Tensor.allocate(dtype, Layout.BSHD, 2, 2 * group, 83, headDim);
         Tensor la = Tensor.allocate(DType.F32, Layout.BHSD, 2, 2 * group, 83, 1);
-        Tensor b = Tensor.allocate(dtype, Layout.BSHD, 2, 2 * group, 83, 128);
+        Tensor b = Tensor.allocate(dtype, Layout.BSHD, 2, 2 * group, 83, headDim);
         Tensor lb = Tensor.allocate(DType.F32, Layout.BHSD, 2, 2 * group, 83, 1);
         run(plan, p, o, a, la, true);
+        String packedKernel = CudaBackend.lastKernel();
+        assertTrue(packedKernel.startsWith(KernelChoice.packed(s, dtype, 0).name()), packedKernel);
         run(plan, p, o, b, lb, false);
         assertArrayEquals(b.toFloatArray(), a.toFloatArray(), "output");
         assertArrayEquals(lb.toFloatArray(), la.toFloatArray(), "LSE");

@@ -29,6 +29,44 @@ class KernelChoiceTest {
     }
 
     @Test
+    void packedListsRunTheGatherPipelinedKernelWhereCompiledAndTheSixtyFourRowKernelElsewhere() {
+        KernelChoice g = KernelChoice.packed(AttentionShape.of(1, 32, 100, 100, 128), DType.BF16, 232448);
+        assertEquals("sparsa_tcg_bf16_d128_r64", g.name());
+        assertEquals(128, g.threads());
+        assertEquals(64, g.rows());
+        assertTrue(g.tensorCores());
+        assertTrue(g.gatherPipelined());
+        assertFalse(KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 128), DType.BF16, G64, 232448).gatherPipelined());
+        assertEquals("sparsa_tcg_f16_d64_r64", KernelChoice.packed(AttentionShape.of(1, 8, 10, 10, 64), DType.F16, 0).name());
+        // no gather-pipelined kernel for these dims: the 64-row kernel of a 64x64 plan, as before
+        for (AttentionShape s : new AttentionShape[] {AttentionShape.of(1, 8, 10, 10, 96), AttentionShape.of(1, 8, 10, 10, 256),
+                new AttentionShape(1, 8, 2, 10, 10, 128, 64)}) {
+            assertEquals(KernelChoice.of(s, DType.BF16, G64, 0, 0), KernelChoice.packed(s, DType.BF16, 232448), s.toString());
+        }
+        // a device that cannot give the gather kernel its shared memory gets the 64-row kernel
+        AttentionShape s = AttentionShape.of(1, 8, 10, 10, 128);
+        assertEquals(KernelChoice.of(s, DType.BF16, G64, 0, 0), KernelChoice.packed(s, DType.BF16, 101376));
+        assertThrows(IllegalArgumentException.class, () -> KernelChoice.packed(s, DType.F32, 0));
+    }
+
+    @Test
+    void gatherKernelsTakeTheDeepestPipelineThatLeavesTwoCtasPerMultiprocessor() {
+        for (java.util.List<Integer> p : KernelChoice.GATHER_DIMS) {
+            int d = p.get(0);
+            int dv = p.get(1);
+            int stages = KernelChoice.gatherStages(d, dv);
+            int bytes = KernelChoice.gatherSharedBytes(d, dv);
+            int stage = 2 * 64 * ((d + 8) + (dv + 8)) + 8 * 64;  // K and V rows, key positions, log-weights
+            assertTrue(stages >= 3, d + ": at least two chunks in flight while one is computed");
+            assertTrue(2 * (bytes + 1024) <= 228 * 1024, d + ": two CTAs per multiprocessor, " + bytes);
+            assertTrue(stages == 6 || 2 * (bytes + stage + 1024) > 228 * 1024, d + ": one more stage would not fit");
+            assertTrue(bytes <= 166912, d + ": fits an A100 too");
+        }
+        assertEquals(3, KernelChoice.gatherStages(128, 128));
+        assertEquals(6, KernelChoice.gatherStages(64, 64));
+    }
+
+    @Test
     void picksTheExactKernelForF32WithSixtyFourRowSubTiles() {
         KernelChoice k = KernelChoice.of(AttentionShape.of(1, 1, 10, 10, 256), DType.F32, G128, 232448);
         assertEquals("sparsa_f32_d256", k.name());

@@ -67,6 +67,7 @@ class KernelTableTest {
             List<String> a = r.args();
             String expected = switch (r.family()) {
                 case "TC" -> "sparsa_tc_" + TYPE_NAMES.get(a.get(1)) + dims(a.get(2), a.get(3)) + "_r" + a.get(4);
+                case "TCG" -> "sparsa_tcg_" + TYPE_NAMES.get(a.get(1)) + dims(a.get(2), a.get(3)) + "_r64";
                 case "WG" -> "sparsa_wg_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2) + "_r128";
                 case "F32" -> "sparsa_f32" + dims(a.get(1), a.get(2));
                 case "DECODE" -> "sparsa_decode_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2);
@@ -117,6 +118,9 @@ class KernelTableTest {
                     for (int cc : new int[] {80, 86, KernelChoice.HOPPER}) {
                         named.add(KernelChoice.of(s, t, g, 0, cc).name());
                     }
+                }
+                if (t != DType.F32) {
+                    named.add(KernelChoice.packed(s, t, 0).name());
                 }
             }
             for (int d : CudaDecode.DIMS) {
