@@ -75,6 +75,16 @@ public final class IntList {
         return Arrays.copyOf(a, n);
     }
 
+    /**
+     * The elements as an array: the list's own array when it is exactly full (a list reserved to
+     * its final size; any later addition moves the list to a new array, so the one returned is not
+     * written again unless the list is {@link #cleared()} and refilled, which its caller must not
+     * do), a copy otherwise.
+     */
+    public int[] toArrayShared() {
+        return n == a.length ? a : Arrays.copyOf(a, n);
+    }
+
     public int[] sortedDistinct() {
         int[] s = toArray();
         Arrays.sort(s);

@@ -211,9 +211,11 @@ public final class HeadLayoutBuilder {
         if (anyGatherWeight) {
             padGatherWeights();
         }
-        return new HeadLayout(geometry, queryLength, keyLength, queryOffset, predicate, rowStart.toArray(),
-                rowCount.toArray(), rowListOffset.toArray(), rowList.toArray(), fullOffsets.toArray(), fullBlocks.toArray(),
-                partialOffsets.toArray(), partialBlocks.toArray(), gatherOffsets.toArray(), gatherKeys.toArray(),
+        // lists reserved to their final size are handed over without a copy
+        return new HeadLayout(geometry, queryLength, keyLength, queryOffset, predicate, rowStart.toArrayShared(),
+                rowCount.toArrayShared(), rowListOffset.toArrayShared(), rowList.toArrayShared(), fullOffsets.toArrayShared(),
+                fullBlocks.toArrayShared(), partialOffsets.toArrayShared(), partialBlocks.toArrayShared(),
+                gatherOffsets.toArrayShared(), gatherKeys.toArrayShared(),
                 anyGatherWeight ? gatherWeights.toArray() : null, uncondOffsets.toArray(), uncondKeys.toArray(),
                 anyUncondWeight ? uncondWeights.toArray() : null, pairsAdmitted, pairsVisited);
     }
@@ -248,6 +250,10 @@ public final class HeadLayoutBuilder {
         private boolean ascendingUncond = true;
         private boolean weightedUncond;
         private int lastUncond = -1;
+        // true while every block came strictly after the one before (full and partial together) and
+        // every partial one from the predicate: then the lists need no sort, dedupe or reclassifying
+        private boolean plainBlocks = true;
+        private int lastBlock = -1;
 
         private Tile(int start, int count, int[] listed, int listedFrom, boolean ascending) {
             this.start = start;
@@ -275,12 +281,15 @@ public final class HeadLayoutBuilder {
         /** Adds a block whose every pair is admitted, whatever the predicate says. */
         public Tile full(int block) {
             full.add(checkBlock(block));
+            plainBlocks &= block > lastBlock;
+            lastBlock = block;
             return this;
         }
 
         /** Adds a block whose pairs the predicate decides. */
         public Tile partial(int block) {
             partial.add(checkBlock(block));
+            plainBlocks = false; // end() classifies it again (it may be full or empty for these rows)
             return this;
         }
 
@@ -292,8 +301,12 @@ public final class HeadLayoutBuilder {
             switch (predicate.classify(qLo, qHi, k0, k1, keyLength)) {
                 case FULL -> full.add(block);
                 case PARTIAL -> partial.add(block);
-                case EMPTY -> { }
+                case EMPTY -> {
+                    return this;
+                }
             }
+            plainBlocks &= block > lastBlock;
+            lastBlock = block;
             return this;
         }
 
@@ -405,6 +418,11 @@ public final class HeadLayoutBuilder {
             }
             if (ascendingGather && full.size() == 0 && partial.size() == 0 && uncond.size() == 0) {
                 appendGatheredOnly();
+                open = null;
+                return HeadLayoutBuilder.this;
+            }
+            if (plainBlocks && gathered.size() == 0 && uncond.size() == 0) {
+                appendBlocksOnly();
                 open = null;
                 return HeadLayoutBuilder.this;
             }
@@ -584,6 +602,44 @@ public final class HeadLayoutBuilder {
             }
             visitedKeys += nu;
             admitted += (long) nu * count;
+            uncondOffsets.add(uncondKeys.size());
+            pairsAdmitted += admitted;
+            pairsVisited += visitedKeys * count;
+        }
+
+        /**
+         * The block-sparse case: blocks only, added in ascending order, the partial ones as the
+         * predicate classified them. What {@link #append} does with these lists as they are (no
+         * sort, no dedupe, no gathered or unconditional keys), without copying them first.
+         */
+        private void appendBlocksOnly() {
+            appendRows();
+            long visitedKeys = 0;
+            long admitted = 0;
+            int cols = geometry.blockCols();
+            int[] fa = full.array();
+            for (int i = 0, n = full.size(); i < n; i++) {
+                int b = fa[i];
+                fullBlocks.add(b);
+                int w = Math.min(cols, keyLength - b * cols);
+                visitedKeys += w;
+                admitted += (long) w * count;
+            }
+            fullOffsets.add(fullBlocks.size());
+            int[] pa = partial.array();
+            for (int j = 0, n = partial.size(); j < n; j++) {
+                int b = pa[j];
+                partialBlocks.add(b);
+                int k0 = b * cols;
+                int k1 = Math.min(keyLength, k0 + cols);
+                visitedKeys += k1 - k0;
+                for (int i = 0; i < count; i++) {
+                    admitted += predicate.countAdmittedKeys((long) rowAt(i) + queryOffset, k0, k1 - 1, keyLength);
+                }
+            }
+            partialOffsets.add(partialBlocks.size());
+            padGatherWeights();
+            gatherOffsets.add(gatherKeys.size());
             uncondOffsets.add(uncondKeys.size());
             pairsAdmitted += admitted;
             pairsVisited += visitedKeys * count;

@@ -178,12 +178,27 @@ public final class KeyPanels {
             }
         }
         if (g < groups) {
-            for (int j = 0; j < queries; j++) {
+            // the last single panel: eight queries at a time keep eight chains in flight
+            int j = 0;
+            for (; j + 7 < queries; j += 8) {
+                if (counts == null || maxCount(counts, j, 8) > g * L) {
+                    KERNELS.eightByOne(panels, d, q, firstRow + j, g, out, j * stride, stride);
+                }
+            }
+            for (; j < queries; j++) {
                 if (counts == null || counts[j] > g * L) {
                     KERNELS.oneByOne(panels, d, q, firstRow + j, g, out, j * stride);
                 }
             }
         }
+    }
+
+    private static int maxCount(int[] counts, int from, int n) {
+        int m = counts[from];
+        for (int j = from + 1; j < from + n; j++) {
+            m = Math.max(m, counts[j]);
+        }
+        return m;
     }
 
     /** {@code count} rounded up to a whole number of panels: the length {@link #dots} writes. */

@@ -67,6 +67,13 @@ final class ScalarScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void eightByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride) {
+        for (int j = 0; j < 8; j++) {
+            oneByOne(panels, d, q, row + j, g, out, outBase + j * stride);
+        }
+    }
+
+    @Override
     public void oneByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase) {
         int p0 = g * L * d;
         int qa = row * d;
@@ -156,6 +163,42 @@ final class ScalarScoringSupport implements ScoringSupport {
             count += a[from + i] >= t ? 1 : 0;
         }
         return count;
+    }
+
+    @Override
+    public int compressAtLeast(float[] a, int from, int n, float t, float[] vals, int[] idx) {
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            float v = a[from + i];
+            if (v >= t) {
+                vals[m] = v;
+                idx[m++] = i;
+            }
+        }
+        return m;
+    }
+
+    @Override
+    public float keepBest(float[] vals, int[] idx, int c, int k, int[] out, int at) {
+        float min = Float.POSITIVE_INFINITY;
+        for (int j = 0; j < c; j++) {
+            min = Math.min(min, vals[j]);
+        }
+        long keep = c == 64 ? -1L : (1L << c) - 1;
+        for (int q = 0; q < c - k; q++) {
+            // the worst kept: the lowest score, the last of equal ones
+            int w = -1;
+            for (int j = 0; j < c; j++) {
+                if ((keep >>> j & 1) != 0 && (w < 0 || vals[j] <= vals[w])) {
+                    w = j;
+                }
+            }
+            keep &= ~(1L << w);
+        }
+        for (int r = at; keep != 0; keep &= keep - 1) {
+            out[r++] = idx[Long.numberOfTrailingZeros(keep)];
+        }
+        return min;
     }
 
     @Override

@@ -35,6 +35,13 @@ public interface ScoringSupport {
     /** Scores of one query row against panels {@code g} and {@code g + 1} to {@code out[outBase + g · L ..]}. */
     void oneByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase);
 
+    /**
+     * Scores of eight consecutive query rows from {@code row} against panel {@code g}: {@code
+     * out[outBase + j · stride + g · L + i]} for query {@code j < 8} and key {@code i < L} (eight
+     * chains in flight where a single panel is left).
+     */
+    void eightByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride);
+
     /** Scores of one query row against panel {@code g} to {@code out[outBase + g · L ..]}. */
     void oneByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase);
 
@@ -85,6 +92,22 @@ public interface ScoringSupport {
 
     /** How many are {@code >= t} (NaN never is). */
     int countAtLeast(float[] a, int from, int n, float t);
+
+    /**
+     * The scores {@code >= t} (NaN never is) with their indices, ascending: {@code vals[m] =
+     * a[from + i]}, {@code idx[m] = i}; returns how many. Both arrays need room for {@code n} plus
+     * {@link #panelLanes()} entries (whole vectors are stored; entries past the count are undefined).
+     */
+    int compressAtLeast(float[] a, int from, int n, float t, float[] vals, int[] idx);
+
+    /**
+     * Of {@code c} candidates ({@code k <= c <= 64}), scores {@code vals[0, c)} (none NaN) and their
+     * indices {@code idx[0, c)}, writes to {@code out[at, at + k)} the indices of the {@code k} best
+     * (larger score first, ties to the earlier candidate, {@code -0} equal to {@code +0}) in
+     * candidate order, and returns the smallest score. Both arrays need room for {@code c} rounded
+     * up to {@link #panelLanes()}.
+     */
+    float keepBest(float[] vals, int[] idx, int c, int k, int[] out, int at);
 
     /** Sets bit {@code i} of {@code bits} for each {@code a[from + i] >= t}; the bits of {@code [0, n)} are overwritten. */
     void bitsAtLeast(float[] a, int from, int n, float t, long[] bits);

@@ -9,19 +9,21 @@ package dev.sparsa.patterns.support;
  *
  * <p>Rows that resemble each other (the block scores of neighbouring queries) can skip most of the
  * scan: given a guess {@code t} at or a little below the {@code k}-th best score ({@link
- * #nextGuess()} after the previous row), a vector pass counts the scores {@code >= t}; when they are
- * at least {@code k}, every other score is below {@code k} scores and cannot be kept, so only those
- * are ranked (with a few, by one scan that drops the worst, without a heap); when they are fewer, they are
- * all kept and the heap only picks the rest among the lower scores. A guess that leaves fewer than
- * {@code k} or many more is first moved by up to {@value #REFINE} more vector passes (by the step
- * the last moves took, then between the two thresholds that bracket the wanted count). The heap keeps {@value #SLACK} more than {@code k} (the extra ones are
- * dropped at the end), so that the next guess sits a little below the {@code k}-th and holds for the
- * next row more often. The result is the same with any guess or none. Not thread-safe (reuses its
- * buffers).
+ * #nextGuess()} after the previous row), one vector pass packs the scores {@code >= t} and their
+ * indices ({@link Vectors#compressAtLeast}); when there are {@code k} to {@code k + }{@value #SLACK}
+ * of them, every other score is below {@code k} scores and cannot be kept, so the result is those
+ * indices less the few worst ({@link Vectors#keepBest}), without a heap. A guess that leaves fewer
+ * than {@code k} or more than {@code k + }{@value #SLACK} is first moved by up to {@value #REFINE}
+ * counting vector passes (by the step the last moves took, then between the two thresholds that
+ * bracket the wanted count) and the scores packed again; if that fails too, a bit set of the scores
+ * at or above the last threshold is marked: when they are at least {@code k} only those enter the
+ * heap, when they are fewer they are all kept and the heap only picks the rest among the lower
+ * scores. A budget of the whole row keeps every score but NaN (one vector pass). The heap keeps
+ * {@value #SLACK} more than {@code k} (the extra ones are dropped at the end), so that the next guess
+ * sits a little below the {@code k}-th and holds for the next row more often. The result is the same
+ * with any guess or none. Not thread-safe (reuses its buffers).
  */
 public final class TopFew {
-    /** Rows shorter than this are scanned whole (the vector passes would not pay off). */
-    private static final int GUESS_FROM = 64;
     /** Scores kept past the k-th, to learn a guess a little below it. */
     private static final int SLACK = 6;
     /** Vector passes that may move a guess that missed before the scalar paths take over. */
@@ -30,7 +32,9 @@ public final class TopFew {
     private int[] heap = new int[16 + SLACK];
     private long[] bits = new long[8];
     private long[] winners = new long[8];
-    private final int[] dropped = new int[SLACK];
+    /** The scores at or above a guess and their indices ({@link Vectors#compressAtLeast}). */
+    private float[] candV = new float[0];
+    private int[] candI = new int[0];
     private int m;
     private float rootScore;
     private float nextGuess = Float.NaN;
@@ -77,8 +81,24 @@ public final class TopFew {
         }
         m = 0;
         int above = -1;
-        if (n >= GUESS_FROM && guess == guess) {
-            above = mark(scores, from, n, guess, words);
+        if (candV.length < n + Vectors.compressSlack()) {
+            candV = new float[n + Vectors.compressSlack()];
+            candI = new int[n + Vectors.compressSlack()];
+        }
+        if (n == k) {
+            // a budget of the whole row: every score but NaN is kept, in one vector pass
+            int c = Vectors.compressAtLeast(scores, from, n, Float.NEGATIVE_INFINITY, candV, candI);
+            if (c == k) {
+                return fromCandidates(c, k, out, at);
+            }
+            System.arraycopy(candI, 0, out, at, c);
+            return c;
+        }
+        if (guess == guess) {
+            above = Vectors.compressAtLeast(scores, from, n, guess, candV, candI);
+            if (above >= k && above <= keep) {
+                return fromCandidates(above, k, out, at);
+            }
             if ((above < k || above > keep) && Float.isFinite(guess)) {
                 // a few more vector passes move the threshold until k to k + SLACK scores are at
                 // or above it: by a learned step, then between the two thresholds that bracket it
@@ -113,19 +133,21 @@ public final class TopFew {
                         }
                     }
                     t = next;
-                    above = mark(scores, from, n, t, words);
+                    above = Vectors.countAtLeast(scores, from, n, t);
                 }
                 if (above < k && lo == lo) {
                     t = lo; // the heap picks among the scores at or above the lower threshold
-                    above = mark(scores, from, n, t, words);
+                    above = Vectors.countAtLeast(scores, from, n, t);
                 }
                 float moved = Math.abs(t - guess);
                 step = step > 0 && Float.isFinite(step) ? 0.5f * step + 0.5f * moved : moved;
                 guess = t;
+                if (above >= k && above <= keep) {
+                    above = Vectors.compressAtLeast(scores, from, n, guess, candV, candI);
+                    return fromCandidates(above, k, out, at);
+                }
             }
-        }
-        if (above >= k && above <= keep) {
-            return fewAbove(scores, from, n, k, above, out, at);
+            above = mark(scores, from, n, guess, words); // the bit set the paths below walk
         }
         if (above >= k) {
             // only the scores >= guess can be among the k best; offered from the last index down
@@ -217,68 +239,12 @@ public final class TopFew {
 
     /**
      * The k best when only {@code c} scores, {@code k <= c <= k + SLACK}, are {@code >= guess} (the
-     * usual case with a good guess; marked in {@code bits}): those scores' indices, ascending, less
-     * the {@code c − k} worst (lowest score, then highest index), found in one scan that keeps the
-     * worst few in a short sorted list; no heap.
+     * usual case with a good guess): their scores and indices, ascending by index, are in {@code
+     * candV} and {@code candI}; the result is those indices less the {@code c − k} worst (lowest
+     * score, then highest index), each found by one scan of the candidates; no heap.
      */
-    private int fewAbove(float[] scores, int from, int n, int k, int c, int[] result, int resultAt) {
-        int words = (n + 63) >>> 6;
-        long[] b = bits;
-        int drop = c - k;
-        float minV = Float.POSITIVE_INFINITY;
-        if (drop == 0) {
-            // every marked score is kept: their indices are the result, read once from the bits
-            int at = resultAt;
-            for (int w = 0; w < words; w++) {
-                long word = b[w];
-                while (word != 0) {
-                    int i = (w << 6) + Long.numberOfTrailingZeros(word);
-                    result[at++] = i;
-                    minV = Math.min(minV, scores[from + i]);
-                    word &= word - 1;
-                }
-            }
-            nextGuess = minV; // the c-th best, at or below the k-th
-            return k;
-        }
-        int[] cand = heap; // heap.length >= k + SLACK >= c
-        int[] worst = dropped;
-        int nw = 0; // worst[0, nw): positions in cand, worst first (lowest score, then highest index)
-        float bestWorst = Float.NaN; // the score of worst[nw - 1] once nw == drop
-        int j = 0;
-        for (int w = 0; w < words; w++) {
-            long word = b[w];
-            while (word != 0) {
-                int i = (w << 6) + Long.numberOfTrailingZeros(word);
-                word &= word - 1;
-                cand[j] = i;
-                float v = scores[from + i];
-                minV = Math.min(minV, v);
-                // j comes after every listed position: at an equal score it is the worse
-                if (nw < drop || !(v > bestWorst)) {
-                    int p = nw < drop ? nw++ : nw - 1;
-                    while (p > 0 && v <= scores[from + cand[worst[p - 1]]]) {
-                        worst[p] = worst[p - 1];
-                        p--;
-                    }
-                    worst[p] = j;
-                    if (nw == drop) {
-                        bestWorst = scores[from + cand[worst[nw - 1]]];
-                    }
-                }
-                j++;
-            }
-        }
-        nextGuess = minV; // the c-th best, at or below the k-th
-        for (int q = 0; q < drop; q++) {
-            cand[worst[q]] = -1;
-        }
-        int r = resultAt;
-        for (int q = 0; q < c; q++) {
-            if (cand[q] >= 0) {
-                result[r++] = cand[q];
-            }
-        }
+    private int fromCandidates(int c, int k, int[] result, int resultAt) {
+        nextGuess = Vectors.keepBest(candV, candI, c, k, result, resultAt); // the c-th best, at or below the k-th
         return k;
     }
 

@@ -168,6 +168,31 @@ public final class Vectors {
     }
 
     /**
+     * Writes the scores {@code a[from + i] >= t}, {@code i < n}, to {@code vals} and their indices
+     * {@code i} to {@code idx}, ascending, and returns how many; both arrays need room for {@code n
+     * + }{@link #compressSlack()} entries (entries past the count are undefined).
+     */
+    public static int compressAtLeast(float[] a, int from, int n, float t, float[] vals, int[] idx) {
+        return SCANS.compressAtLeast(a, from, n, t, vals, idx);
+    }
+
+    /**
+     * Of {@code c} candidates ({@code k <= c <= 64}; scores {@code vals[0, c)}, none NaN, and their
+     * indices {@code idx[0, c)}), writes the indices of the {@code k} best (larger first, ties to
+     * the earlier candidate, {@code -0} equal to {@code +0}) to {@code out[at, at + k)} in candidate
+     * order and returns the smallest score. Both arrays need room for {@code c + }{@link
+     * #compressSlack()}.
+     */
+    public static float keepBest(float[] vals, int[] idx, int c, int k, int[] out, int at) {
+        return SCANS.keepBest(vals, idx, c, k, out, at);
+    }
+
+    /** The room {@link #compressAtLeast} needs past {@code n}. */
+    public static int compressSlack() {
+        return SCANS.panelLanes();
+    }
+
+    /**
      * Sets bit {@code i} of {@code bits} (bit {@code i % 64} of word {@code i / 64}) for each {@code
      * a[from + i] >= t}, {@code i < n}; the bits of {@code [0, n)} are overwritten.
      */

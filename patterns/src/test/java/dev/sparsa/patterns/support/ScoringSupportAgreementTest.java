@@ -76,6 +76,26 @@ class ScoringSupportAgreementTest {
                 assertEquals(ns, nv, at);
                 assertArrayEquals(is, iv, at);
                 assertArrayEquals(as, av, at);
+                // the scores >= t and their indices, ascending, against the definition
+                int expect = 0;
+                int slack = Math.max(s.panelLanes(), v.panelLanes());
+                float[] wantV = new float[m];
+                int[] wantI = new int[m];
+                for (int i = 0; i < m; i++) {
+                    if (a[from + i] >= t) {
+                        wantV[expect] = a[from + i];
+                        wantI[expect++] = i;
+                    }
+                }
+                for (ScoringSupport impl : new ScoringSupport[] {s, v}) {
+                    float[] cv = new float[m + slack];
+                    int[] ci = new int[m + slack];
+                    assertEquals(expect, impl.compressAtLeast(a, from, m, t, cv, ci), impl.description() + " " + at);
+                    for (int j = 0; j < expect; j++) {
+                        assertEquals(Float.floatToRawIntBits(wantV[j]), Float.floatToRawIntBits(cv[j]), impl.description() + " " + at);
+                        assertEquals(wantI[j], ci[j], impl.description() + " " + at);
+                    }
+                }
             }
         }
     }
@@ -194,6 +214,51 @@ class ScoringSupportAgreementTest {
         }
     }
 
+    /**
+     * keepBest against its definition: the k best candidates by a full sort (larger score first,
+     * then the earlier candidate; -0 equal to +0), listed in candidate order, on ties, signed zeros
+     * and infinities.
+     */
+    @Test
+    void keepBestAgreesWithSort() {
+        ScoringSupport v = vector();
+        ScoringSupport s = ScoringProvider.scalar();
+        SplittableRandom rnd = new SplittableRandom(24);
+        float[] few = {-1f, -0f, 0f, 0.5f, 2f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+        for (int trial = 0; trial < 3000; trial++) {
+            int c = 1 + rnd.nextInt(64);
+            int k = 1 + rnd.nextInt(c);
+            boolean ties = rnd.nextBoolean();
+            float[] vals = new float[c + 64];
+            int[] idx = new int[c + 64];
+            Integer[] order = new Integer[c];
+            float min = Float.POSITIVE_INFINITY;
+            for (int j = 0; j < c; j++) {
+                vals[j] = ties ? few[rnd.nextInt(few.length)] : (float) rnd.nextGaussian();
+                idx[j] = 3 * j + rnd.nextInt(3);
+                order[j] = j;
+                min = Math.min(min, vals[j]);
+            }
+            java.util.Arrays.sort(order, (x, y) -> vals[x] != vals[y] ? Float.compare(vals[y], vals[x]) : Integer.compare(x, y));
+            int[] pos = new int[k];
+            for (int j = 0; j < k; j++) {
+                pos[j] = order[j];
+            }
+            java.util.Arrays.sort(pos);
+            int[] want = new int[k];
+            for (int j = 0; j < k; j++) {
+                want[j] = idx[pos[j]];
+            }
+            for (ScoringSupport impl : new ScoringSupport[] {s, v}) {
+                int[] got = new int[k + 2];
+                float smallest = impl.keepBest(vals, idx, c, k, got, 1);
+                String at = impl.description() + " c=" + c + " k=" + k + " trial " + trial;
+                assertArrayEquals(want, java.util.Arrays.copyOfRange(got, 1, k + 1), at);
+                assertTrue(smallest == min, at + " smallest " + smallest);
+            }
+        }
+    }
+
     @Test
     void panelScoresAgree() {
         ScoringSupport v = vector();
@@ -206,9 +271,18 @@ class ScoringSupportAgreementTest {
                 float[] panels = new float[2 * lanes * d];
                 impl.transposePanel(rows, d, panels, 0);
                 impl.transposePanel(rows, d, panels, lanes * d);
-                float[] q = values(rnd, 4 * d, false);
+                float[] q = values(rnd, 8 * d, false);
                 float[] four = new float[4 * 2 * lanes];
                 impl.fourByTwo(panels, d, q, 0, 0, four, 0, 2 * lanes);
+                // eight queries against the second panel, written at panel 1's offset with a stride
+                float[] eight = new float[8 * (2 * lanes + 3)];
+                impl.eightByOne(panels, d, q, 0, 1, eight, 0, 2 * lanes + 3);
+                for (int j = 0; j < 8; j++) {
+                    for (int key = 0; key < lanes; key++) {
+                        assertEquals(Vectors.dot(q, j, rows, key, d), eight[j * (2 * lanes + 3) + lanes + key],
+                                impl.description() + " eightByOne d=" + d + " query " + j + " key " + key);
+                    }
+                }
                 float[] one = new float[2 * lanes];
                 for (int j = 0; j < 4; j++) {
                     impl.oneByTwo(panels, d, q, j, 0, one, 0);

@@ -5,6 +5,7 @@ import dev.sparsa.patterns.support.ScoringSupport;
 import dev.sparsa.patterns.support.Vectors;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorMask;
@@ -24,6 +25,9 @@ import jdk.incubator.vector.VectorSpecies;
 public final class PanamaScoringSupport implements ScoringSupport {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
+    /** Int lanes as many as {@link #F}'s: the indices compressed beside the scores. */
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final int[] IOTA = java.util.stream.IntStream.range(0, L).toArray();
     /** Eight lanes, fixed: one vector holds eight directions (one byte of a hash). */
     private static final VectorSpecies<Float> H = FloatVector.SPECIES_256;
     private static final int LANES = 8;
@@ -213,6 +217,40 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void eightByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride) {
+        int p0 = g * L * d;
+        int qa = row * d;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector a4 = FloatVector.zero(F);
+        FloatVector a5 = FloatVector.zero(F);
+        FloatVector a6 = FloatVector.zero(F);
+        FloatVector a7 = FloatVector.zero(F);
+        for (int x = 0; x < d; x++) {
+            FloatVector k0 = FloatVector.fromArray(F, panels, p0 + x * L);
+            a0 = k0.fma(FloatVector.broadcast(F, q[qa + x]), a0);
+            a1 = k0.fma(FloatVector.broadcast(F, q[qa + d + x]), a1);
+            a2 = k0.fma(FloatVector.broadcast(F, q[qa + 2 * d + x]), a2);
+            a3 = k0.fma(FloatVector.broadcast(F, q[qa + 3 * d + x]), a3);
+            a4 = k0.fma(FloatVector.broadcast(F, q[qa + 4 * d + x]), a4);
+            a5 = k0.fma(FloatVector.broadcast(F, q[qa + 5 * d + x]), a5);
+            a6 = k0.fma(FloatVector.broadcast(F, q[qa + 6 * d + x]), a6);
+            a7 = k0.fma(FloatVector.broadcast(F, q[qa + 7 * d + x]), a7);
+        }
+        int o = outBase + g * L;
+        a0.intoArray(out, o);
+        a1.intoArray(out, o + stride);
+        a2.intoArray(out, o + 2 * stride);
+        a3.intoArray(out, o + 3 * stride);
+        a4.intoArray(out, o + 4 * stride);
+        a5.intoArray(out, o + 5 * stride);
+        a6.intoArray(out, o + 6 * stride);
+        a7.intoArray(out, o + 7 * stride);
+    }
+
+    @Override
     public void oneByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase) {
         int p0 = g * L * d;
         int qa = row * d;
@@ -372,6 +410,84 @@ public final class PanamaScoringSupport implements ScoringSupport {
             count += a[from + i] >= t ? 1 : 0;
         }
         return count;
+    }
+
+    @Override
+    public int compressAtLeast(float[] a, int from, int n, float t, float[] vals, int[] idx) {
+        int m = 0;
+        int i = 0;
+        IntVector lane = IntVector.fromArray(I, IOTA, 0);
+        for (int end = F.loopBound(n); i < end; i += L) {
+            FloatVector v = FloatVector.fromArray(F, a, from + i);
+            VectorMask<Float> ge = v.compare(VectorOperators.GE, t);
+            // whole vectors stored; the lanes past the count are overwritten by the next store
+            v.compress(ge).intoArray(vals, m);
+            lane.compress(ge.cast(I)).intoArray(idx, m);
+            lane = lane.add(L);
+            m += ge.trueCount();
+        }
+        if (i < n) {
+            VectorMask<Float> in = F.indexInRange(i, n);
+            FloatVector v = FloatVector.fromArray(F, a, from + i, in);
+            VectorMask<Float> ge = v.compare(VectorOperators.GE, t, in);
+            v.compress(ge).intoArray(vals, m);
+            lane.compress(ge.cast(I)).intoArray(idx, m);
+            m += ge.trueCount();
+        }
+        return m;
+    }
+
+    @Override
+    public float keepBest(float[] vals, int[] idx, int c, int k, int[] out, int at) {
+        // the k-th best score t: the (c − k + 1)-th smallest, found by taking the smallest distinct
+        // scores with their counts, one vector minimum and one count each
+        FloatVector inf = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
+        FloatVector acc = inf;
+        for (int p = 0; p < c; p += L) {
+            VectorMask<Float> in = F.indexInRange(p, c);
+            acc = acc.min(inf.blend(FloatVector.fromArray(F, vals, p, in), in));
+        }
+        float smallest = acc.reduceLanes(VectorOperators.MIN);
+        if (c == k) {
+            System.arraycopy(idx, 0, out, at, k);
+            return smallest;
+        }
+        float t = smallest;
+        int remaining = c - k + 1;
+        while (true) {
+            int count = 0;
+            for (int p = 0; p < c; p += L) {
+                VectorMask<Float> in = F.indexInRange(p, c);
+                count += FloatVector.fromArray(F, vals, p, in).compare(VectorOperators.EQ, t, in).trueCount();
+            }
+            if (count >= remaining) {
+                break;
+            }
+            remaining -= count;
+            // the next larger score
+            FloatVector next = inf;
+            for (int p = 0; p < c; p += L) {
+                VectorMask<Float> in = F.indexInRange(p, c);
+                FloatVector v = FloatVector.fromArray(F, vals, p, in);
+                next = next.min(inf.blend(v, v.compare(VectorOperators.GT, t, in)));
+            }
+            t = next.reduceLanes(VectorOperators.MIN);
+        }
+        // above t all kept; at t the first ones, as many as are still wanted
+        long above = 0;
+        long equal = 0;
+        for (int p = 0; p < c; p += L) {
+            VectorMask<Float> in = F.indexInRange(p, c);
+            FloatVector v = FloatVector.fromArray(F, vals, p, in);
+            above |= v.compare(VectorOperators.GT, t, in).toLong() << p;
+            equal |= v.compare(VectorOperators.EQ, t, in).toLong() << p;
+        }
+        int need = k - Long.bitCount(above);
+        long keep = above | Long.expand(need == 64 ? -1L : (1L << need) - 1, equal);
+        for (int r = at; keep != 0; keep &= keep - 1) {
+            out[r++] = idx[Long.numberOfTrailingZeros(keep)];
+        }
+        return smallest;
     }
 
     @Override
