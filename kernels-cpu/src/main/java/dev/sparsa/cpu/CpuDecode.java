@@ -113,7 +113,7 @@ final class CpuDecode {
         this.acrossHeads = selection == null && SplitKv.chunks(maxKeys, perSequence) > 1;
         this.chunkKeys = acrossHeads ? perSequence
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
-        this.spanKeys = DecodeScratch.spanKeys(nq);
+        this.spanKeys = DecodeScratch.spanKeys(nq, acrossHeads ? shape.kvHeads() : 1);
         this.wholePages = acrossHeads && rows.dtype != DType.F16 && rows.pagesTile(spanKeys, chunkKeys);
         this.chunks = new int[units];
         this.partialBase = new int[units];

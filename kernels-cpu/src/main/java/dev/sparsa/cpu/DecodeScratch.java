@@ -24,13 +24,15 @@ final class DecodeScratch {
     static final int MAX_SPAN = 4096;
 
     /**
-     * Keys per two-pass span for {@code nq} query vectors: as many as fit {@value #SPAN_FLOATS} scores
-     * (the query vectors rounded up to 4), at most {@value #MAX_SPAN}, a multiple of {@value #BLOCK}.
-     * Depends on the query vectors only, so every cache layout and thread count cuts alike.
+     * Keys per two-pass span for {@code nq} query vectors of each of {@code heads} KV heads computed
+     * together (a work item across heads keeps every head's scores of a span): as many as fit {@value
+     * #SPAN_FLOATS} scores in all (the query vectors rounded up to 4), at most {@value #MAX_SPAN}, a
+     * multiple of {@value #BLOCK}. Depends on the shape only, so every cache layout and thread count cuts
+     * alike.
      */
-    static int spanKeys(int nq) {
+    static int spanKeys(int nq, int heads) {
         int n4 = (nq + 3) / 4 * 4;
-        return Math.max(BLOCK, Math.min(MAX_SPAN, SPAN_FLOATS / n4 / BLOCK * BLOCK));
+        return Math.max(BLOCK, Math.min(MAX_SPAN, SPAN_FLOATS / (n4 * heads) / BLOCK * BLOCK));
     }
 
     /** Positions, band limits and row offsets of a span (or an f16 run) of keys. */

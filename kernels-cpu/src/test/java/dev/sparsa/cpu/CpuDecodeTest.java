@@ -80,10 +80,11 @@ class CpuDecodeTest {
         KvProblems.Caches c = KvProblems.caches(41, dtype, lengths, 3, 40, 24, 16, 300);
         PagedKvCache nhd = rewrap(c.paged(), t -> t.to(t.dtype(), Layout.BSHD));
         PagedKvCache padded = rewrap(c.paged(), CpuDecodeTest::withRoomBetweenPages);
-        assertEquals(192, DecodeScratch.spanKeys(66));
-        assertEquals(4096, DecodeScratch.spanKeys(4));
-        // 33 rows: 66 query vectors per KV head, spans of 192 keys (DecodeScratch.spanKeys), so that a chunk
-        // holds several spans and a span several pages
+        assertEquals(64, DecodeScratch.spanKeys(66, 3));
+        assertEquals(4096, DecodeScratch.spanKeys(2, 1));
+        assertEquals(512, DecodeScratch.spanKeys(4, 8));
+        // 33 rows: 66 query vectors per KV head, spans of 64 keys where a work item takes the 3 KV heads
+        // (192 where it takes one), so that a chunk holds several spans and a span several pages
         for (int rows : new int[] {1, 3, 33}) {
             Tensor q = DecodeFixtures.query(7 + rows, c.contiguous(), 6, rows);
             for (SplitKv split : List.of(SplitKv.rule(), SplitKv.rule(256, 4), SplitKv.fixed(64), SplitKv.fixed(40),
