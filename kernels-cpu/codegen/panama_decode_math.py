@@ -49,43 +49,19 @@ def scores(t):
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
         if (!read) {{
             touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
         }}
-        scoreKeys{t}(q, ldQ, nq, dFull, dim, <<ARG:keys>>, kOff, 0L, 0, n, fm, sm, work, s, ldS);
-    }}
-
-    private static void scoresHeads{t}(float[][] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                      long[] shift, int heads, int pageKeys, int n, float[][] s, int ldS) {{
-        int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
-        float[] work = WORK.get();
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {{
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {{
-                scoreKeys{t}(q[g], ldQ, nq, dFull, dim, <<ARG:keys>>, kOff, shift[g], p0, p1, fm, sm, work, s[g], ldS);
-            }}
-        }}
-    }}
-
-    /**
-     * The scores of keys {{@code from .. to − 1}} (rows at {{@code kOff[j] + shift}}) into {{@code s[x·ldS +
-     * j]}}, {{@code L}} keys at a time from {{@code from}}; the last group's lanes past {{@code to}} repeat key
-     * {{@code to − 1}} and are written too (up to {{@code from}} + a multiple of {{@code L}}).
-     */
-    private static void scoreKeys{t}(float[] q, int ldQ, int nq, int dFull, int dim, MemorySegment keys, long[] kOff,
-                                    long shift, int from, int to, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
-                                    float[] s, int ldS) {{
-        int last = to - 1;
-        for (int j0 = from; j0 < to; j0 += L) {{
+        for (int j0 = 0; j0 < n; j0 += L) {{
             int x = 0;
             for (; x + 4 <= nq; x += 4) {{
                 for (int kp = 0; kp < L; kp += 4) {{
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
-                    long oc = kOff[Math.min(j0 + kp + 2, last)] + shift;
-                    long od = kOff[Math.min(j0 + kp + 3, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
                     dot4x4{t}(q, x * ldQ, ldQ, dFull, dim, <<ARG:keys>>, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }}
                 for (int i = 0; i < 4; i++) {{
@@ -94,8 +70,8 @@ def scores(t):
             }}
             for (; x < nq; x++) {{
                 for (int kp = 0; kp < L; kp += 2) {{
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
                     dot1x2{t}(q, x * ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
                 }}
                 fold(work, 0, s, x * ldS + j0);
@@ -150,10 +126,10 @@ def scores(t):
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }}
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }}
 
     /**
@@ -235,14 +211,14 @@ def scores(t):
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }}
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }}
 
     /** One query vector × two keys, with the same arithmetic as {{@link #dot4x2{t}}}. */
@@ -261,7 +237,7 @@ def scores(t):
             a = v.fma({ld(t, 'keys', 'oa', 'd', True)}, a);
             b = v.fma({ld(t, 'keys', 'ob', 'd', True)}, b);
         }}
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }}
 '''
 
@@ -301,7 +277,7 @@ def bounds(t):
             a = a.add(v.mul({ld(t, 'bounds', 'mnA', 'd', True)}).max(v.mul({ld(t, 'bounds', 'mxA', 'd', True)})));
             b = b.add(v.mul({ld(t, 'bounds', 'mnB', 'd', True)}).max(v.mul({ld(t, 'bounds', 'mxB', 'd', True)})));
         }}
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }}
 '''
 
@@ -312,65 +288,70 @@ def accumulate(t):
         if (!read) {{
             touch{t}(<<ARG:values>>, vOff, 0, n, dimV);
         }}
-        if (alpha != null) {{
-            scale(o, ldO, nq, dimV, alpha);
-        }}
-        pvKeys{t}(p, ldS, nq, <<ARG:values>>, vOff, 0L, 0, n, dimV, o, ldO);
-    }}
-
-    private static void accumulateHeads{t}(float[][] p, int ldS, int nq, int n, MemorySegment values, long[] vOff,
-                                          long[] shift, int heads, int pageKeys, int dimV, float[][] o, int ldO,
-                                          float[][] alpha) {{
-        for (int g = 0; g < heads; g++) {{
-            scale(o[g], ldO, nq, dimV, alpha[g]);
-        }}
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {{
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {{
-                pvKeys{t}(p[g], ldS, nq, <<ARG:values>>, vOff, shift[g], p0, p1, dimV, o[g], ldO);
+        int x = 0;
+        for (; x + 4 <= nq; x += 4) {{
+            int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {{
+                pv4x4{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, o, ldO, alpha);
+            }}
+            for (; c + 2 * L <= dimV; c += 2 * L) {{
+                pv4x2{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, o, ldO, alpha);
+            }}
+            for (; c < dimV; c += L) {{
+                pv4x1{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, dimV, o, ldO, alpha);
             }}
         }}
-    }}
-
-    /**
-     * {{@code o[x][c] += Σ p[x][j]·value_j[c]}} over keys {{@code from .. to − 1}} (rows at {{@code vOff[j] +
-     * shift}}), in key order, in tiles of {{@value #TILE}} keys: a tile's value rows (32 KiB of f32 at 128
-     * columns) stay in L1 while each group of column vectors passes over them, so the rows come from
-     * memory once, in key order.
-     */
-    private static void pvKeys{t}(float[] p, int ldS, int nq, MemorySegment values, long[] vOff, long shift, int from,
-                                 int to, int dimV, float[] o, int ldO) {{
-        for (int j0 = from; j0 < to; j0 += TILE) {{
-            int j1 = Math.min(to, j0 + TILE);
-            int x = 0;
-            for (; x + 4 <= nq; x += 4) {{
-                int c = 0;
-                for (; c + 4 * L <= dimV; c += 4 * L) {{
-                    pv4x4{t}(p, ldS, x, j0, j1, <<ARG:values>>, vOff, shift, c, o, ldO);
-                }}
-                for (; c + 2 * L <= dimV; c += 2 * L) {{
-                    pv4x2{t}(p, ldS, x, j0, j1, <<ARG:values>>, vOff, shift, c, o, ldO);
-                }}
-                for (; c < dimV; c += L) {{
-                    pv4x1{t}(p, ldS, x, j0, j1, <<ARG:values>>, vOff, shift, c, dimV, o, ldO);
-                }}
+        for (; x < nq; x++) {{
+            int c = 0;
+            for (; c + 2 * L <= dimV; c += 2 * L) {{
+                pv1x2{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, o, ldO, alpha);
             }}
-            for (; x < nq; x++) {{
-                int c = 0;
-                for (; c + 2 * L <= dimV; c += 2 * L) {{
-                    pv1x2{t}(p, ldS, x, j0, j1, <<ARG:values>>, vOff, shift, c, o, ldO);
-                }}
-                for (; c < dimV; c += L) {{
-                    pv1x1{t}(p, ldS, x, j0, j1, <<ARG:values>>, vOff, shift, c, dimV, o, ldO);
-                }}
+            for (; c < dimV; c += L) {{
+                pv1x1{t}(p, ldS, x, n, <<ARG:values>>, vOff, c, dimV, o, ldO, alpha);
             }}
         }}
     }}
 
     /**
      * Reads rows {{@code from .. to − 1}} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them, where the caller does not stream them itself.
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRows{t}(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                                   int n) {{
+        int step = {LINEEL[t]};
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        {RAWV[t]} t0 = {RAWZ[t]};
+        {RAWV[t]} t1 = t0;
+        {RAWV[t]} t2 = t0;
+        {RAWV[t]} t3 = t0;
+        for (int j = 0; j < n; j++) {{
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {{
+                t0 = t0.add({raw(t, 'keys', 'ko', 'c')});
+                t1 = t1.add({raw(t, 'keys', 'ko', 'c + step')});
+            }}
+            for (; c <= lastK; c += step) {{
+                t0 = t0.add({raw(t, 'keys', 'ko', 'c')});
+            }}
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {{
+                t2 = t2.add({raw(t, 'values', 'vo', 'c')});
+                t3 = t3.add({raw(t, 'values', 'vo', 'c + step')});
+            }}
+            for (; c <= lastV; c += step) {{
+                t2 = t2.add({raw(t, 'values', 'vo', 'c')});
+            }}
+        }}
+        {SINKA[t]} sink = {SINKG[t]};
+        {sink(t, 't0.add(t1).add(t2.add(t3))')};
+    }}
+
     private static void touch{t}(MemorySegment values, long[] vOff, int from, int to, int dimV) {{
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = {LINEEL[t]};
@@ -397,34 +378,34 @@ def accumulate(t):
     }}
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
-    private static void pv4x4{t}(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {{
+    private static void pv4x4{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {{
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L);
-        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L);
-        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L);
-        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L);
-        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L);
-        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L);
-        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L);
-        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L);
-        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {{
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
             FloatVector v0 = {ld(t, 'values', 'off', 'c')};
             FloatVector v1 = {ld(t, 'values', 'off', 'c + 1 * L')};
             FloatVector v2 = {ld(t, 'values', 'off', 'c + 2 * L')};
@@ -468,26 +449,26 @@ def accumulate(t):
         c33.intoArray(o, o3 + 3 * L);
     }}
 
-    private static void pv4x2{t}(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {{
+    private static void pv4x2{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {{
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {{
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
             FloatVector v0 = {ld(t, 'values', 'off', 'c')};
             FloatVector v1 = {ld(t, 'values', 'off', 'c + L')};
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
@@ -513,8 +494,8 @@ def accumulate(t):
         c31.intoArray(o, o3 + L);
     }}
 
-    private static void pv4x1{t}(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {{
+    private static void pv4x1{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {{
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
@@ -522,13 +503,13 @@ def accumulate(t):
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o1);
-        FloatVector c2 = FloatVector.fromArray(F, o, o2);
-        FloatVector c3 = FloatVector.fromArray(F, o, o3);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c2 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c3 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {{
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
             FloatVector v = full ? {ld(t, 'values', 'off', 'c')} : {ld(t, 'values', 'off', 'c', True)};
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
             c1 = FloatVector.broadcast(F, p[p0 + ldS + j]).fma(v, c1);
@@ -541,14 +522,14 @@ def accumulate(t):
         c3.intoArray(o, o3);
     }}
 
-    private static void pv1x2{t}(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {{
+    private static void pv1x2{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {{
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {{
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
             c0 = w.fma({ld(t, 'values', 'off', 'c')}, c0);
             c1 = w.fma({ld(t, 'values', 'off', 'c + L')}, c1);
@@ -557,16 +538,16 @@ def accumulate(t):
         c1.intoArray(o, o0 + L);
     }}
 
-    private static void pv1x1{t}(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {{
+    private static void pv1x1{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {{
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {{
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {{
+            long off = vOff[j];
             FloatVector v = full ? {ld(t, 'values', 'off', 'c')} : {ld(t, 'values', 'off', 'c', True)};
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
         }}

@@ -29,6 +29,11 @@ final class CacheRows {
     /** A paged pool whose pages hold every head's rows back to back (no padding): one page is one range. */
     private final boolean densePages;
     private final int pageSize;
+    private final int kvHeads;
+    private final int dim;
+    private final int dimV;
+    private final long kPool;
+    private final long vPool;
 
     CacheRows(KvCache cache) {
         this.dtype = cache.dtype();
@@ -46,11 +51,11 @@ final class CacheRows {
                 tables[b] = p.blockTable(b);
             }
             pageSize = p.pageSize();
-            int kvHeads = p.kvHeads();
-            int dim = p.headDim();
-            int dimV = p.valueDim();
-            long kPool = k.index(0, 0, 0, 0) * e;
-            long vPool = v.index(0, 0, 0, 0) * e;
+            kvHeads = p.kvHeads();
+            dim = p.headDim();
+            dimV = p.valueDim();
+            kPool = k.index(0, 0, 0, 0) * e;
+            vPool = v.index(0, 0, 0, 0) * e;
             long pages = k.shape()[0];
             densePages = kPage == (long) kvHeads * pageSize * dim * e && vPage == (long) kvHeads * pageSize * dimV * e
                     && v.shape()[0] == pages && kPool + pages * kPage <= k.segment().byteSize()
@@ -67,6 +72,11 @@ final class CacheRows {
             tables = null;
             densePages = false;
             pageSize = 0;
+            kvHeads = 0;
+            dim = 0;
+            dimV = 0;
+            kPool = 0;
+            vPool = 0;
         }
         keys = k.segment();
         values = v.segment();
@@ -100,16 +110,43 @@ final class CacheRows {
 
     /**
      * Whether runs of {@code run} keys starting at multiples of {@code chunkKeys} cover whole pages of
-     * a pool whose pages hold every KV head's rows back to back (a paged cache without padding between
-     * its pages' rows), whose page size divides both.
+     * a pool that {@link #pages} can read: a paged cache without padding between its pages' rows,
+     * whose page size divides both.
      */
     boolean pagesTile(int run, int chunkKeys) {
         return densePages && run % pageSize == 0 && chunkKeys % pageSize == 0;
     }
 
-    /** Keys per page (0 for a contiguous cache). */
-    int pageSize() {
-        return paged ? pageSize : 0;
+    /** The most pages {@link #pages} gives for a run of {@code run} keys. */
+    int pagesPerRun(int run) {
+        return densePages ? run / pageSize : 0;
+    }
+
+    /** Elements of a whole page of K (every head's rows), as {@link #pages} counts them. */
+    int keyPageElements() {
+        return kvHeads * pageSize * dim;
+    }
+
+    /** Elements of a whole page of V. */
+    int valuePageElements() {
+        return kvHeads * pageSize * dimV;
+    }
+
+    /**
+     * The byte offsets of the pages that hold keys {@code from .. from + n − 1} of sequence {@code b}
+     * ({@code from} a multiple of the page size), in block-table order; returns their number. A page
+     * is {@link #keyPageElements} (K) and {@link #valuePageElements} (V) elements from there: every KV
+     * head's rows of its keys, back to back.
+     */
+    int pages(int b, int from, int n, long[] kOff, long[] vOff) {
+        int[] table = tables[b];
+        int count = 0;
+        for (int t = from; t < from + n; t += pageSize, count++) {
+            long page = table[t >>> shift];
+            kOff[count] = kPool + page * kPage;
+            vOff[count] = vPool + page * vPage;
+        }
+        return count;
     }
 
     /** How far head {@code g}'s K rows lie from head 0's of the same key, in bytes (the same for every key). */

@@ -53,14 +53,12 @@ final class CpuDecode {
     private final KeySpans[] spans;
     private final long[] keyCounts;
     private final int chunkKeys;
-    /** Keys per two-pass span of f32 and bf16 rows ({@link DecodeScratch#spanKeys}). */
-    private final int spanKeys;
     /**
      * Dense decode split into chunks of each sequence's keys: a work item is one (sequence, chunk)
      * with all KV heads, so that a paged pool is read page after page (see {@link #runPages}).
      */
     private final boolean acrossHeads;
-    /** Items across heads read the pages of a span whole, all heads at once (paged, f32 or bf16, pages tile the spans). */
+    /** Items across heads read the pages of a run whole, all heads at once (paged, f32 or bf16, pages tile the runs). */
     private final boolean wholePages;
     private final int[] chunks;
     /** First partial slot of each unit with more than one chunk, else −1. */
@@ -113,8 +111,7 @@ final class CpuDecode {
         this.acrossHeads = selection == null && SplitKv.chunks(maxKeys, perSequence) > 1;
         this.chunkKeys = acrossHeads ? perSequence
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
-        this.spanKeys = DecodeScratch.spanKeys(nq, acrossHeads ? shape.kvHeads() : 1);
-        this.wholePages = acrossHeads && rows.dtype != DType.F16 && rows.pagesTile(spanKeys, chunkKeys);
+        this.wholePages = acrossHeads && rows.dtype != DType.F16 && rows.pagesTile(DecodeScratch.PAGE_RUN, chunkKeys);
         this.chunks = new int[units];
         this.partialBase = new int[units];
         int slots = 0;
@@ -201,50 +198,48 @@ final class CpuDecode {
     }
 
     /**
-     * Dense chunk {@code chunk} of sequence {@code b}, every KV head, on a paged cache whose spans of
-     * {@link #spanKeys} keys are whole pages. Per span, two passes as in {@link #twoPass}, each over whole
-     * pages in block-table order (the pool in address order where the block table is): the K pass
-     * reads every head's key rows of a page and scores them for that head's query vectors; after each
-     * head's softmax over the span, the V pass reads every head's value rows of a page and adds them to
-     * that head's outputs. The spans start where {@link #streamKeys} starts them, a key's score does
-     * not depend on the keys scored with it, and each output element adds the same products in key
-     * order, so the result has the bits of a contiguous cache's.
+     * Dense chunk {@code chunk} of sequence {@code b}, every KV head, on a paged cache whose runs of
+     * {@value DecodeScratch#PAGE_RUN} keys are whole pages: the run's pages are read whole (every head's
+     * key rows, then every head's value rows, page after page: the pool in address order where the block
+     * table is), then each head computes its blocks on cached lines. A head's blocks start where they
+     * would in {@link #streamKeys} (at the chunk's start, every {@value DecodeScratch#BLOCK} keys), so the
+     * result has the bits of a contiguous cache's.
      */
     private void runPages(int b, int chunk) {
         DecodeScratch sc = SCRATCH.get();
         int heads = shape.kvHeads();
         sc.ensure(nq, ldQ, ldO);
-        sc.ensureSpan(spanKeys, nq);
-        sc.ensureHeads(heads, nq, ldQ, ldO, spanKeys);
+        sc.ensureHeads(heads, nq, ldQ, ldO, rows.pagesPerRun(DecodeScratch.PAGE_RUN));
         for (int g = 0; g < heads; g++) {
             loadQueries(b, g, sc.hq[g]);
             Arrays.fill(sc.hm[g], 0, nq, Float.NEGATIVE_INFINITY);
             Arrays.fill(sc.hl[g], 0, nq, 0f);
             Arrays.fill(sc.ho[g], 0, nq * ldO, 0f);
-            sc.shiftK[g] = rows.keyHeadShift(g);
-            sc.shiftV[g] = rows.valueHeadShift(g);
         }
         int unit0 = b * heads;
         long from = (long) chunk * chunkKeys;
         long to = Math.min(keyCounts[unit0], from + chunkKeys);
-        long rowLo = (long) lengths[b] - queryRows;
-        int pageKeys = rows.pageSize();
-        for (long r = from; r < to; r += spanKeys) {
-            int count = (int) Math.min(spanKeys, to - r);
+        int length = lengths[b];
+        long rowLo = (long) length - queryRows;
+        for (long r = from; r < to; r += DecodeScratch.PAGE_RUN) {
+            int count = (int) Math.min(DecodeScratch.PAGE_RUN, to - r);
             for (int j = 0; j < count; j++) {
                 sc.pos[j] = (int) (r + j);
                 sc.delta[j] = KeySpans.UNBANDED;
             }
-            rows.offsets(b, 0, sc.pos, count, sc.runK, sc.runV);
-            // K pass: page after page, every head's key rows of the page
-            math.scoresAcrossHeads(sc.hq, ldQ, nq, dim, rows.keys, sc.runK, sc.shiftK, heads, pageKeys, rows.dtype, count,
-                    sc.hs, spanKeys);
+            int pages = rows.pages(b, (int) r, count, sc.pageK, sc.pageV);
+            math.readRows(rows.keys, sc.pageK, rows.keyPageElements(), rows.values, sc.pageV, rows.valuePageElements(),
+                    rows.dtype, pages);
+            rows.offsets(b, 0, sc.pos, count, sc.headK, sc.headV);
             for (int g = 0; g < heads; g++) {
-                probabilities(sc, sc.hs[g], spanKeys, count, sc.hm[g], sc.hl[g], sc.halpha[g], rowLo);
+                long dk = rows.keyHeadShift(g);
+                long dv = rows.valueHeadShift(g);
+                for (int j = 0; j < count; j++) {
+                    sc.runK[j] = sc.headK[j] + dk;
+                    sc.runV[j] = sc.headV[j] + dv;
+                }
+                blocks(sc, count, sc.hq[g], sc.hm[g], sc.hl[g], sc.ho[g], rowLo, true);
             }
-            // V pass: page after page, every head's value rows of the page
-            math.accumulateAcrossHeads(sc.hs, spanKeys, nq, count, rows.values, sc.runV, sc.shiftV, heads, pageKeys,
-                    rows.dtype, dimV, sc.ho, ldO, sc.halpha);
         }
         for (int g = 0; g < heads; g++) {
             finishUnit(b, g, unit0 + g, chunk, sc, sc.hm[g], sc.hl[g], sc.ho[g]);
@@ -304,14 +299,15 @@ final class CpuDecode {
         int key = (int) (ks.start(span) + (from - before));
         long left = to - from;
         boolean f16 = rows.dtype == DType.F16;
-        // f32 and bf16: spans of spanKeys keys, each in two passes over its rows (twoPass); f16 rows are
-        // widened block by block instead (blocks)
-        int run = f16 ? DecodeScratch.BLOCK : spanKeys;
         if (f16) {
             sc.ensureWide(ldQ, ldO);
-        } else {
-            sc.ensureSpan(spanKeys, nq);
         }
+        // runs of DecodeScratch.RUN keys: their key and value rows are read once, key row and value row
+        // in turn, before the arithmetic of their blocks (two long sequential streams that the hardware
+        // prefetcher follows; a run of f32 rows, 256 KiB at head dim 128, stays in L2); f16 rows are
+        // widened block by block instead
+        int run = f16 ? DecodeScratch.BLOCK : DecodeScratch.RUN;
+        boolean read = run > DecodeScratch.BLOCK;
         while (left > 0) {
             int count = 0;
             while (count < run && left > 0) {
@@ -326,77 +322,47 @@ final class CpuDecode {
                 left--;
             }
             rows.offsets(b, g, sc.pos, count, sc.runK, sc.runV);
-            if (f16) {
-                blocks(sc, count, sc.q, sc.m, sc.l, sc.o, rowLo);
-            } else {
-                twoPass(sc, count, rowLo);
+            if (read) {
+                math.readRows(rows.keys, sc.runK, dim, rows.values, sc.runV, dimV, rows.dtype, count);
             }
+            blocks(sc, count, sc.q, sc.m, sc.l, sc.o, rowLo, read);
         }
     }
 
     /**
-     * One span of {@code count} keys ({@code sc.pos}, {@code sc.delta}; rows at {@code sc.runK}, {@code
-     * sc.runV}) for the unit's query vectors and running state in {@code sc}, in two passes: the scores
-     * of every key of the span (the key rows read once, front to back, the arithmetic on each row as it
-     * arrives), the softmax over the span (one rescaling of the running state per span), then P·V (the
-     * value rows read once, front to back). Each pass is one sequential stream whose loads the core
-     * overlaps with the arithmetic on earlier rows.
+     * The arithmetic of a run's {@code count} keys ({@code sc.pos}, {@code sc.delta}; rows at {@code
+     * sc.runK}, {@code sc.runV}) in blocks of {@value DecodeScratch#BLOCK}, for one KV head's query
+     * vectors {@code qv} and running state {@code m}, {@code l}, {@code o}.
      */
-    private void twoPass(DecodeScratch sc, int count, long rowLo) {
-        math.scores(sc.q, ldQ, nq, dim, rows.keys, sc.runK, rows.values, sc.runV, dimV, rows.dtype, count, sc.sp, spanKeys,
-                true);
-        probabilities(sc, sc.sp, spanKeys, count, sc.m, sc.l, sc.alpha, rowLo);
-        math.accumulate(sc.sp, spanKeys, nq, count, rows.values, sc.runV, rows.dtype, dimV, sc.o, ldO, sc.alpha, true);
-    }
-
-    /**
-     * The soft cap and the mask of a span's scores ({@code s[x·ldS + j]}, keys {@code sc.pos}, {@code
-     * sc.delta}), then the softmax step over them: probabilities in {@code s}, the running max and sum
-     * updated, the rescaling of the running outputs in {@code alpha}.
-     */
-    private void probabilities(DecodeScratch sc, float[] s, int ldS, int count, float[] m, float[] l, float[] alpha,
-                               long rowLo) {
-        if (softCap > 0f) {
-            for (int x = 0; x < nq; x++) {
-                for (int j = 0, i = x * ldS; j < count; j++, i++) {
-                    s[i] = (float) (softCap * Math.tanh(s[i] / softCap));
-                }
-            }
-        }
-        if (masked(sc, 0, count, rowLo)) {
-            applyMask(sc, s, ldS, 0, count, rowLo);
-        }
-        math.softmax(s, ldS, nq, count, m, l, alpha);
-    }
-
-    /** Whether a key of {@code sc.pos[s0 .. s0 + n)} lies after a row's position or outside a row's band. */
-    private boolean masked(DecodeScratch sc, int s0, int n, long rowLo) {
+    private void blocks(DecodeScratch sc, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo, boolean read) {
         long rowHi = rowLo + queryRows - 1;
-        boolean mask = false;
-        for (int j = s0; j < s0 + n; j++) {
-            int delta = sc.delta[j];
-            mask |= sc.pos[j] > rowLo || (delta != KeySpans.UNBANDED && rowHi - sc.pos[j] > delta);
-        }
-        return mask;
-    }
-
-    /**
-     * A run of {@code count} f16 keys ({@code sc.pos}, {@code sc.delta}; rows at {@code sc.runK}, {@code
-     * sc.runV}) in blocks of {@value DecodeScratch#BLOCK}: each block's rows widened to f32 in scratch,
-     * then its scores, softmax step and P·V, for the unit's query vectors {@code qv} and running state
-     * {@code m}, {@code l}, {@code o}.
-     */
-    private void blocks(DecodeScratch sc, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo) {
-        int ldS = DecodeScratch.BLOCK;
+        boolean f16 = rows.dtype == DType.F16;
         for (int s0 = 0; s0 < count; s0 += DecodeScratch.BLOCK) {
             int n = Math.min(DecodeScratch.BLOCK, count - s0);
-            widen(rows.keys, sc.runK, s0, n, dim, sc.wideK, ldQ);
-            widen(rows.values, sc.runV, s0, n, dimV, sc.wideV, ldO);
-            for (int j = 0; j < n; j++) {
-                sc.kOff[j] = 4L * j * ldQ;
-                sc.vOff[j] = 4L * j * ldO;
+            boolean mask = false;
+            for (int j = s0; j < s0 + n; j++) {
+                int delta = sc.delta[j];
+                mask |= sc.pos[j] > rowLo || (delta != KeySpans.UNBANDED && rowHi - sc.pos[j] > delta);
             }
-            math.scores(qv, ldQ, nq, dim, sc.wideKSeg, sc.kOff, sc.wideVSeg, sc.vOff, dimV, DType.F32, n, sc.s, ldS, true);
+            MemorySegment kSeg = rows.keys;
+            MemorySegment vSeg = rows.values;
+            DType type = rows.dtype;
+            if (f16) {
+                widen(kSeg, sc.runK, s0, n, dim, sc.wideK, ldQ);
+                widen(vSeg, sc.runV, s0, n, dimV, sc.wideV, ldO);
+                for (int j = 0; j < n; j++) {
+                    sc.kOff[j] = 4L * j * ldQ;
+                    sc.vOff[j] = 4L * j * ldO;
+                }
+                kSeg = sc.wideKSeg;
+                vSeg = sc.wideVSeg;
+                type = DType.F32;
+            } else {
+                System.arraycopy(sc.runK, s0, sc.kOff, 0, n);
+                System.arraycopy(sc.runV, s0, sc.vOff, 0, n);
+            }
+            int ldS = DecodeScratch.BLOCK;
+            math.scores(qv, ldQ, nq, dim, kSeg, sc.kOff, vSeg, sc.vOff, dimV, type, n, sc.s, ldS, read);
             if (softCap > 0f) {
                 for (int x = 0; x < nq; x++) {
                     for (int j = 0, i = x * ldS; j < n; j++, i++) {
@@ -404,26 +370,23 @@ final class CpuDecode {
                     }
                 }
             }
-            if (masked(sc, s0, n, rowLo)) {
-                applyMask(sc, sc.s, ldS, s0, n, rowLo);
+            if (mask) {
+                applyMask(sc, s0, n, rowLo);
             }
             math.softmax(sc.s, ldS, nq, n, m, l, sc.alpha);
-            math.accumulate(sc.s, ldS, nq, n, sc.wideVSeg, sc.vOff, DType.F32, dimV, o, ldO, sc.alpha, true);
+            math.accumulate(sc.s, ldS, nq, n, vSeg, sc.vOff, type, dimV, o, ldO, sc.alpha, read);
         }
     }
 
-    /**
-     * Sets to −∞ the scores {@code s[x·ldS + j]} of keys {@code sc.pos[s0 + j]}, {@code j < n}, that a row
-     * does not admit (after its position, or outside its band).
-     */
-    private void applyMask(DecodeScratch sc, float[] s, int ldS, int s0, int n, long rowLo) {
+    /** Sets to −∞ the scores of keys a row does not admit (after its position, or outside its band). */
+    private void applyMask(DecodeScratch sc, int s0, int n, long rowLo) {
         for (int x = 0; x < nq; x++) {
             long p = rowLo + x % queryRows;
-            int base = x * ldS;
+            int base = x * DecodeScratch.BLOCK;
             for (int j = 0; j < n; j++) {
                 long delta = p - sc.pos[s0 + j];
                 if (delta < 0 || delta > sc.delta[s0 + j]) {
-                    s[base + j] = Float.NEGATIVE_INFINITY;
+                    sc.s[base + j] = Float.NEGATIVE_INFINITY;
                 }
             }
         }

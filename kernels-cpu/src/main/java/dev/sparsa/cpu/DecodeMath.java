@@ -25,30 +25,20 @@ public interface DecodeMath {
     /**
      * {@code s[x][j] = Σ_d q[x][d]·key_j[d]} for {@code x < nq}, {@code j < n}. The value rows of the
      * same keys ({@code dimV} values at {@code vOff[j]}) are given so that an implementation may read
-     * them ahead of {@link #accumulate}; they do not enter the scores. {@code read}: the caller streams
-     * the rows (or they are cached), so the implementation reads no rows ahead of its arithmetic; reading
-     * ahead changes no result.
+     * them ahead of {@link #accumulate}; they do not enter the scores. {@code read}: the caller read
+     * these rows through {@link #readRows}, so the implementation does not read them ahead again.
      */
     void scores(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, MemorySegment values, long[] vOff,
                 int dimV, DType dtype, int n, float[] s, int ldS, boolean read);
 
     /**
-     * {@link #scores} for {@code heads} KV heads at once, in the order the rows lie in a paged pool read
-     * page by page: for each page of {@code pageKeys} keys (the last may be shorter), every head's keys of
-     * the page. Head {@code g}'s key {@code j} lies at {@code kOff[j] + shift[g]}; its scores go to
-     * {@code s[g][x·ldS + j]} with the bits {@link #scores} gives them. Lanes up to the next multiple of
-     * the lane count past a page may be written too, and are rewritten by the page that follows.
+     * Reads the {@code n} key rows ({@code dim} values at {@code kOff[j]}) and value rows ({@code dimV}
+     * values at {@code vOff[j]}) once, key and value row of each key in turn, so that they are cached
+     * for the arithmetic that follows; changes no result. Where a caller did this, it passes {@code
+     * read} to {@link #scores} and {@link #accumulate}, which then do not read the rows ahead themselves.
      */
-    void scoresAcrossHeads(float[][] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, long[] shift,
-                           int heads, int pageKeys, DType dtype, int n, float[][] s, int ldS);
-
-    /**
-     * {@link #accumulate} for {@code heads} KV heads at once, page by page as {@link #scoresAcrossHeads}:
-     * head {@code g}'s value row {@code j} at {@code vOff[j] + shift[g]}, probabilities {@code p[g]},
-     * outputs {@code o[g]} scaled by {@code alpha[g]} first; the bits of {@link #accumulate} per head.
-     */
-    void accumulateAcrossHeads(float[][] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, long[] shift,
-                               int heads, int pageKeys, DType dtype, int dimV, float[][] o, int ldO, float[][] alpha);
+    void readRows(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV, DType dtype,
+                  int n);
 
     /**
      * {@code out[x][i] = Σ_c max(q[x][c]·min_i[c], q[x][c]·max_i[c])} for pages {@code i < n} whose min
@@ -65,9 +55,8 @@ public interface DecodeMath {
     void softmax(float[] s, int ldS, int nq, int n, float[] m, float[] l, float[] alpha);
 
     /**
-     * {@code o[x][c] = alpha[x]·o[x][c] + Σ_{j<n} p[x][j]·value_j[c]} for {@code x < nq}, {@code c < dimV},
-     * the products added in key order ({@code alpha} null: no scaling, so that a run of keys may be
-     * accumulated in pieces with the bits of one call); {@code read} as for {@link #scores}.
+     * {@code o[x][c] = alpha[x]·o[x][c] + Σ_{j<n} p[x][j]·value_j[c]} for {@code x < nq}, {@code c < dimV};
+     * {@code read} as for {@link #scores}.
      */
     void accumulate(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, DType dtype, int dimV,
                     float[] o, int ldO, float[] alpha, boolean read);

@@ -17,31 +17,20 @@ final class DecodeScratch {
     float[] l = new float[0];
     float[] alpha = new float[0];
     float[] row = new float[0];
-    /** The most floats of scores a span holds ({@link #spanKeys}): 64 KiB. */
-    static final int SPAN_FLOATS = 16384;
+    /** Keys read ahead at once: {@code RUN / BLOCK} blocks, key and value rows in turn. */
+    static final int RUN = 4 * BLOCK;
 
-    /** The most keys per span. */
-    static final int MAX_SPAN = 4096;
+    /** Keys per run when whole pages are read across KV heads (at most {@link #RUN}). */
+    static final int PAGE_RUN = 64;
 
-    /**
-     * Keys per two-pass span for {@code nq} query vectors of each of {@code heads} KV heads computed
-     * together (a work item across heads keeps every head's scores of a span): as many as fit {@value
-     * #SPAN_FLOATS} scores in all (the query vectors rounded up to 4), at most {@value #MAX_SPAN}, a
-     * multiple of {@value #BLOCK}. Depends on the shape only, so every cache layout and thread count cuts
-     * alike.
-     */
-    static int spanKeys(int nq, int heads) {
-        int n4 = (nq + 3) / 4 * 4;
-        return Math.max(BLOCK, Math.min(MAX_SPAN, SPAN_FLOATS / (n4 * heads) / BLOCK * BLOCK));
-    }
-
-    /** Positions, band limits and row offsets of a span (or an f16 run) of keys. */
-    int[] pos = new int[BLOCK];
-    int[] delta = new int[BLOCK];
-    long[] runK = new long[BLOCK];
-    long[] runV = new long[BLOCK];
-    /** A span's scores, then probabilities ({@code x·span + j}). */
-    float[] sp = new float[0];
+    /** Positions, band limits and row offsets of a run of keys. */
+    final int[] pos = new int[RUN];
+    final int[] delta = new int[RUN];
+    final long[] runK = new long[RUN];
+    final long[] runV = new long[RUN];
+    /** Head 0's row offsets of a run across heads (another head's lie a fixed distance away). */
+    final long[] headK = new long[RUN];
+    final long[] headV = new long[RUN];
     /** Row offsets of the block being computed. */
     final long[] kOff = new long[BLOCK];
     final long[] vOff = new long[BLOCK];
@@ -51,49 +40,27 @@ final class DecodeScratch {
     MemorySegment wideKSeg = MemorySegment.ofArray(wideK);
     MemorySegment wideVSeg = MemorySegment.ofArray(wideV);
 
-    /**
-     * Per KV head (items across heads): query vectors, running max, sum, outputs, a span's scores and
-     * the rescaling of the outputs; how far each head's K and V rows lie from head 0's.
-     */
+    /** Per KV head: query vectors, running max, sum and outputs (items across heads). */
     float[][] hq = new float[0][];
     float[][] hm = new float[0][];
     float[][] hl = new float[0][];
     float[][] ho = new float[0][];
-    float[][] hs = new float[0][];
-    float[][] halpha = new float[0][];
-    long[] shiftK = new long[0];
-    long[] shiftV = new long[0];
+    /** Offsets of whole pages (every head's rows), read ahead of a run across heads. */
+    long[] pageK = new long[0];
+    long[] pageV = new long[0];
 
-    /**
-     * Room for {@code heads} KV heads' state and spans of {@code span} keys (a page's scores may run
-     * {@value #BLOCK} lanes past a span: see {@link DecodeMath#scoresAcrossHeads}).
-     */
-    void ensureHeads(int heads, int nq, int ldQ, int ldO, int span) {
+    /** Room for {@code heads} KV heads' state and the offsets of {@code pages} whole pages. */
+    void ensureHeads(int heads, int nq, int ldQ, int ldO, int pages) {
         int n4 = (nq + 3) / 4 * 4;
-        if (hq.length < heads || hq[0].length < n4 * ldQ || ho[0].length < n4 * ldO || hm[0].length < n4
-                || hs[0].length < n4 * span + BLOCK) {
+        if (hq.length < heads || hq[0].length < n4 * ldQ || ho[0].length < n4 * ldO || hm[0].length < n4) {
             hq = new float[heads][n4 * ldQ];
             hm = new float[heads][n4];
             hl = new float[heads][n4];
             ho = new float[heads][n4 * ldO];
-            hs = new float[heads][n4 * span + BLOCK];
-            halpha = new float[heads][n4];
-            shiftK = new long[heads];
-            shiftV = new long[heads];
         }
-    }
-
-    /** Room for spans of {@code span} keys of {@code nq} query vectors. */
-    void ensureSpan(int span, int nq) {
-        int n4 = (nq + 3) / 4 * 4;
-        if (pos.length < span) {
-            pos = new int[span];
-            delta = new int[span];
-            runK = new long[span];
-            runV = new long[span];
-        }
-        if (sp.length < n4 * span) {
-            sp = new float[n4 * span];
+        if (pageK.length < pages) {
+            pageK = new long[pages];
+            pageV = new long[pages];
         }
     }
 

@@ -34,49 +34,9 @@ final class ScalarDecodeMath implements DecodeMath {
     }
 
     @Override
-    public void scoresAcrossHeads(float[][] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, long[] shift,
-                                  int heads, int pageKeys, DType dtype, int n, float[][] s, int ldS) {
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            for (int g = 0; g < heads; g++) {
-                for (int j = p0; j < Math.min(n, p0 + pageKeys); j++) {
-                    long off = kOff[j] + shift[g];
-                    for (int x = 0; x < nq; x++) {
-                        float acc = 0f;
-                        for (int d = 0, qi = x * ldQ; d < dim; d++, qi++) {
-                            acc += q[g][qi] * at(keys, off, dtype, d);
-                        }
-                        s[g][x * ldS + j] = acc;
-                    }
-                }
-            }
-        }
-    }
-
-    @Override
-    public void accumulateAcrossHeads(float[][] p, int ldS, int nq, int n, MemorySegment values, long[] vOff,
-                                      long[] shift, int heads, int pageKeys, DType dtype, int dimV, float[][] o, int ldO,
-                                      float[][] alpha) {
-        for (int g = 0; g < heads; g++) {
-            for (int x = 0; x < nq; x++) {
-                for (int c = 0; c < dimV; c++) {
-                    o[g][x * ldO + c] *= alpha[g][x];
-                }
-            }
-        }
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            for (int g = 0; g < heads; g++) {
-                for (int x = 0; x < nq; x++) {
-                    int oo = x * ldO;
-                    for (int j = p0; j < Math.min(n, p0 + pageKeys); j++) {
-                        float pj = p[g][x * ldS + j];
-                        long off = vOff[j] + shift[g];
-                        for (int c = 0; c < dimV; c++) {
-                            o[g][oo + c] += pj * at(values, off, dtype, c);
-                        }
-                    }
-                }
-            }
-        }
+    public void readRows(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                         DType dtype, int n) {
+        // plain loops gain nothing from reading ahead
     }
 
     @Override
@@ -104,11 +64,9 @@ final class ScalarDecodeMath implements DecodeMath {
                            float[] o, int ldO, float[] alpha, boolean read) {
         for (int x = 0; x < nq; x++) {
             int oo = x * ldO;
-            if (alpha != null) {
-                float a = alpha[x];
-                for (int c = 0; c < dimV; c++) {
-                    o[oo + c] *= a;
-                }
+            float a = alpha[x];
+            for (int c = 0; c < dimV; c++) {
+                o[oo + c] *= a;
             }
             for (int j = 0; j < n; j++) {
                 float pj = p[x * ldS + j];

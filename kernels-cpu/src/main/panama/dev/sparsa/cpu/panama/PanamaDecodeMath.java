@@ -30,11 +30,11 @@ import jdk.incubator.vector.VectorSpecies;
  * holds the {@code L} keys' scores in key order. The folding tree is fixed, so a score's arithmetic never depends on which keys share
  * its vector, and no lane reduction of unspecified order is used. P·V broadcasts a probability per
  * key and query vector once for four column vectors of accumulators (four query vectors × four
- * column vectors), each value vector loaded (and widened) once for the four query vectors, over
- * tiles of {@value #TILE} keys whose value rows stay in L1 while the column groups pass over them.
- * The decode streams a span's key rows through the scores and then its value rows through P·V
- * ({@code read}: no pass of its own reads them ahead); where a caller does not ({@code read} false),
- * each call first reads its rows once, one load per 64-byte line, not widened.
+ * column vectors), each value vector loaded (and widened) once for the four query vectors. The
+ * caller reads a run of key and value rows ahead ({@link #readRows}: the key row and the value row
+ * of each key in turn, one load per 64-byte line, not widened) before the arithmetic of its blocks,
+ * so that the hardware prefetcher sees two long sequential streams and the arithmetic runs on cached
+ * lines; without that, each block's rows are read ahead at the start of its scores and P·V passes.
  *
  * <p>Every kernel exists for f32 rows and for bf16 rows (widened in registers by a shift), read from a
  * native segment or from the Java array behind a heap segment (array loads skip the segment's
@@ -52,10 +52,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     /**
      * Folding a pair (u, w) at distance d: {@code u + swap_d(u)} in the lanes whose bit d is clear,
      * {@code w + swap_d(w)} in the others. Level 1 (d = 1) pairs two keys' accumulators; levels d = 2,
-     * 4, … pair the results, and after log2(L) levels lane l holds key l's sum. Computed as {@code
-     * blend(u, w) + swap_d(blend(w, u))}: the same two operands per lane in the same order (so the same
-     * bits), with one one-lane shuffle, one addition and two blends, where a shuffle of each vector
-     * would take two shuffles and two additions.
+     * 4, … pair the results, and after log2(L) levels lane l holds key l's sum. One-lane shuffles and
+     * a blend: cheaper than two-vector shuffles.
      */
     private static final VectorShuffle<Float> SW1 = swap(1);
     private static final VectorShuffle<Float> SW2 = swap(2);
@@ -145,39 +143,20 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     @Override
-    public void scoresAcrossHeads(float[][] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff, long[] shift,
-                                  int heads, int pageKeys, DType dtype, int n, float[][] s, int ldS) {
+    public void readRows(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                         DType dtype, int n) {
         Object heap = keys.heapBase().orElse(null);
+        Object vHeap = values.heapBase().orElse(null);
         if (dtype == DType.BF16) {
-            if (heap instanceof short[] a) {
-                scoresHeadsBf16A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 1), kOff, shift, heads, pageKeys, n, s, ldS);
+            if (heap instanceof short[] a && vHeap instanceof short[] va) {
+                readRowsBf16A(a, (int) (keys.address() >>> 1), kOff, dim, va, (int) (values.address() >>> 1), vOff, dimV, n);
             } else {
-                scoresHeadsBf16(q, ldQ, nq, dim, keys, kOff, shift, heads, pageKeys, n, s, ldS);
+                readRowsBf16(keys, kOff, dim, values, vOff, dimV, n);
             }
-        } else if (heap instanceof float[] a) {
-            scoresHeadsF32A(q, ldQ, nq, dim, a, (int) (keys.address() >>> 2), kOff, shift, heads, pageKeys, n, s, ldS);
+        } else if (heap instanceof float[] a && vHeap instanceof float[] va) {
+            readRowsF32A(a, (int) (keys.address() >>> 2), kOff, dim, va, (int) (values.address() >>> 2), vOff, dimV, n);
         } else {
-            scoresHeadsF32(q, ldQ, nq, dim, keys, kOff, shift, heads, pageKeys, n, s, ldS);
-        }
-    }
-
-    @Override
-    public void accumulateAcrossHeads(float[][] p, int ldS, int nq, int n, MemorySegment values, long[] vOff,
-                                      long[] shift, int heads, int pageKeys, DType dtype, int dimV, float[][] o, int ldO,
-                                      float[][] alpha) {
-        Object heap = values.heapBase().orElse(null);
-        if (dtype == DType.BF16) {
-            if (heap instanceof short[] a) {
-                accumulateHeadsBf16A(p, ldS, nq, n, a, (int) (values.address() >>> 1), vOff, shift, heads, pageKeys, dimV,
-                        o, ldO, alpha);
-            } else {
-                accumulateHeadsBf16(p, ldS, nq, n, values, vOff, shift, heads, pageKeys, dimV, o, ldO, alpha);
-            }
-        } else if (heap instanceof float[] a) {
-            accumulateHeadsF32A(p, ldS, nq, n, a, (int) (values.address() >>> 2), vOff, shift, heads, pageKeys, dimV, o,
-                    ldO, alpha);
-        } else {
-            accumulateHeadsF32(p, ldS, nq, n, values, vOff, shift, heads, pageKeys, dimV, o, ldO, alpha);
+            readRowsF32(keys, kOff, dim, values, vOff, dimV, n);
         }
     }
 
@@ -218,29 +197,11 @@ public final class PanamaDecodeMath implements DecodeMath {
         FloatVector.fromArray(F, work, base).intoArray(dst, at);
     }
 
-    /** Keys per tile of the P·V pass: a tile's value rows are read from memory once for every column group. */
-    private static final int TILE = 64;
-
-    /** {@code o[x][c] *= alpha[x]} for {@code x < nq}, {@code c < dimV}. */
-    private static void scale(float[] o, int ldO, int nq, int dimV, float[] alpha) {
-        for (int x = 0; x < nq; x++) {
-            FloatVector a = FloatVector.broadcast(F, alpha[x]);
-            int c = 0;
-            for (; c + L <= dimV; c += L) {
-                FloatVector.fromArray(F, o, x * ldO + c).mul(a).intoArray(o, x * ldO + c);
-            }
-            if (c < dimV) {
-                VectorMask<Float> m = F.indexInRange(c, dimV);
-                FloatVector.fromArray(F, o, x * ldO + c, m).mul(a).intoArray(o, x * ldO + c, m);
-            }
-        }
-    }
-
     private static void foldLevel(float[] work, int base, int m, VectorShuffle<Float> sw, VectorMask<Float> mask) {
         for (int i = 0; i < m / 2; i++) {
             FloatVector u = FloatVector.fromArray(F, work, base + 2 * i * L);
             FloatVector w = FloatVector.fromArray(F, work, base + (2 * i + 1) * L);
-            u.blend(w, mask).add(w.blend(u, mask).rearrange(sw)).intoArray(work, base + i * L);
+            u.add(u.rearrange(sw)).blend(w.add(w.rearrange(sw)), mask).intoArray(work, base + i * L);
         }
     }
 
@@ -316,43 +277,19 @@ public final class PanamaDecodeMath implements DecodeMath {
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
         if (!read) {
             touchF32(keys, kOff, 0, n, dim);
         }
-        scoreKeysF32(q, ldQ, nq, dFull, dim, keys, kOff, 0L, 0, n, fm, sm, work, s, ldS);
-    }
-
-    private static void scoresHeadsF32(float[][] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                      long[] shift, int heads, int pageKeys, int n, float[][] s, int ldS) {
-        int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
-        float[] work = WORK.get();
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {
-                scoreKeysF32(q[g], ldQ, nq, dFull, dim, keys, kOff, shift[g], p0, p1, fm, sm, work, s[g], ldS);
-            }
-        }
-    }
-
-    /**
-     * The scores of keys {@code from .. to − 1} (rows at {@code kOff[j] + shift}) into {@code s[x·ldS +
-     * j]}, {@code L} keys at a time from {@code from}; the last group's lanes past {@code to} repeat key
-     * {@code to − 1} and are written too (up to {@code from} + a multiple of {@code L}).
-     */
-    private static void scoreKeysF32(float[] q, int ldQ, int nq, int dFull, int dim, MemorySegment keys, long[] kOff,
-                                    long shift, int from, int to, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
-                                    float[] s, int ldS) {
-        int last = to - 1;
-        for (int j0 = from; j0 < to; j0 += L) {
+        for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
                 for (int kp = 0; kp < L; kp += 4) {
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
-                    long oc = kOff[Math.min(j0 + kp + 2, last)] + shift;
-                    long od = kOff[Math.min(j0 + kp + 3, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
                     dot4x4F32(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
@@ -361,8 +298,8 @@ public final class PanamaDecodeMath implements DecodeMath {
             }
             for (; x < nq; x++) {
                 for (int kp = 0; kp < L; kp += 2) {
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
                     dot1x2F32(q, x * ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
                 }
                 fold(work, 0, s, x * ldS + j0);
@@ -417,10 +354,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /**
@@ -502,14 +439,14 @@ public final class PanamaDecodeMath implements DecodeMath {
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32}. */
@@ -528,7 +465,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE, fm), a);
             b = v.fma(FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE, fm), b);
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsF32(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
@@ -565,7 +502,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE, fm))));
             b = b.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE, fm))));
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateF32(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
@@ -573,65 +510,70 @@ public final class PanamaDecodeMath implements DecodeMath {
         if (!read) {
             touchF32(values, vOff, 0, n, dimV);
         }
-        if (alpha != null) {
-            scale(o, ldO, nq, dimV, alpha);
-        }
-        pvKeysF32(p, ldS, nq, values, vOff, 0L, 0, n, dimV, o, ldO);
-    }
-
-    private static void accumulateHeadsF32(float[][] p, int ldS, int nq, int n, MemorySegment values, long[] vOff,
-                                          long[] shift, int heads, int pageKeys, int dimV, float[][] o, int ldO,
-                                          float[][] alpha) {
-        for (int g = 0; g < heads; g++) {
-            scale(o[g], ldO, nq, dimV, alpha[g]);
-        }
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {
-                pvKeysF32(p[g], ldS, nq, values, vOff, shift[g], p0, p1, dimV, o[g], ldO);
+        int x = 0;
+        for (; x + 4 <= nq; x += 4) {
+            int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4F32(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv4x2F32(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
+            for (; c < dimV; c += L) {
+                pv4x1F32(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
             }
         }
-    }
-
-    /**
-     * {@code o[x][c] += Σ p[x][j]·value_j[c]} over keys {@code from .. to − 1} (rows at {@code vOff[j] +
-     * shift}), in key order, in tiles of {@value #TILE} keys: a tile's value rows (32 KiB of f32 at 128
-     * columns) stay in L1 while each group of column vectors passes over them, so the rows come from
-     * memory once, in key order.
-     */
-    private static void pvKeysF32(float[] p, int ldS, int nq, MemorySegment values, long[] vOff, long shift, int from,
-                                 int to, int dimV, float[] o, int ldO) {
-        for (int j0 = from; j0 < to; j0 += TILE) {
-            int j1 = Math.min(to, j0 + TILE);
-            int x = 0;
-            for (; x + 4 <= nq; x += 4) {
-                int c = 0;
-                for (; c + 4 * L <= dimV; c += 4 * L) {
-                    pv4x4F32(p, ldS, x, j0, j1, values, vOff, shift, c, o, ldO);
-                }
-                for (; c + 2 * L <= dimV; c += 2 * L) {
-                    pv4x2F32(p, ldS, x, j0, j1, values, vOff, shift, c, o, ldO);
-                }
-                for (; c < dimV; c += L) {
-                    pv4x1F32(p, ldS, x, j0, j1, values, vOff, shift, c, dimV, o, ldO);
-                }
+        for (; x < nq; x++) {
+            int c = 0;
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv1x2F32(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
             }
-            for (; x < nq; x++) {
-                int c = 0;
-                for (; c + 2 * L <= dimV; c += 2 * L) {
-                    pv1x2F32(p, ldS, x, j0, j1, values, vOff, shift, c, o, ldO);
-                }
-                for (; c < dimV; c += L) {
-                    pv1x1F32(p, ldS, x, j0, j1, values, vOff, shift, c, dimV, o, ldO);
-                }
+            for (; c < dimV; c += L) {
+                pv1x1F32(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
             }
         }
     }
 
     /**
      * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them, where the caller does not stream them itself.
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsF32(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                                   int n) {
+        int step = LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c), LE));
+                t1 = t1.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c + step), LE));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c), LE));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c), LE));
+                t3 = t3.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c + step), LE));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c), LE));
+            }
+        }
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
     private static void touchF32(MemorySegment values, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = LINE;
@@ -658,34 +600,34 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
-    private static void pv4x4F32(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv4x4F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L);
-        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L);
-        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L);
-        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L);
-        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L);
-        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L);
-        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L);
-        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L);
-        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v0 = FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE);
             FloatVector v1 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + 1 * L), LE);
             FloatVector v2 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + 2 * L), LE);
@@ -729,26 +671,26 @@ public final class PanamaDecodeMath implements DecodeMath {
         c33.intoArray(o, o3 + 3 * L);
     }
 
-    private static void pv4x2F32(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv4x2F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v0 = FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE);
             FloatVector v1 = FloatVector.fromMemorySegment(F, values, off + 4L * (c + L), LE);
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
@@ -774,8 +716,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         c31.intoArray(o, o3 + L);
     }
 
-    private static void pv4x1F32(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {
+    private static void pv4x1F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
@@ -783,13 +725,13 @@ public final class PanamaDecodeMath implements DecodeMath {
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o1);
-        FloatVector c2 = FloatVector.fromArray(F, o, o2);
-        FloatVector c3 = FloatVector.fromArray(F, o, o3);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c2 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c3 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v = full ? FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE) : FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE, fm);
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
             c1 = FloatVector.broadcast(F, p[p0 + ldS + j]).fma(v, c1);
@@ -802,14 +744,14 @@ public final class PanamaDecodeMath implements DecodeMath {
         c3.intoArray(o, o3);
     }
 
-    private static void pv1x2F32(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv1x2F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
             c0 = w.fma(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE), c0);
             c1 = w.fma(FloatVector.fromMemorySegment(F, values, off + 4L * (c + L), LE), c1);
@@ -818,16 +760,16 @@ public final class PanamaDecodeMath implements DecodeMath {
         c1.intoArray(o, o0 + L);
     }
 
-    private static void pv1x1F32(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {
+    private static void pv1x1F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v = full ? FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE) : FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE, fm);
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
         }
@@ -842,43 +784,19 @@ public final class PanamaDecodeMath implements DecodeMath {
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
         if (!read) {
             touchBf16(keys, kOff, 0, n, dim);
         }
-        scoreKeysBf16(q, ldQ, nq, dFull, dim, keys, kOff, 0L, 0, n, fm, sm, work, s, ldS);
-    }
-
-    private static void scoresHeadsBf16(float[][] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                      long[] shift, int heads, int pageKeys, int n, float[][] s, int ldS) {
-        int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
-        float[] work = WORK.get();
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {
-                scoreKeysBf16(q[g], ldQ, nq, dFull, dim, keys, kOff, shift[g], p0, p1, fm, sm, work, s[g], ldS);
-            }
-        }
-    }
-
-    /**
-     * The scores of keys {@code from .. to − 1} (rows at {@code kOff[j] + shift}) into {@code s[x·ldS +
-     * j]}, {@code L} keys at a time from {@code from}; the last group's lanes past {@code to} repeat key
-     * {@code to − 1} and are written too (up to {@code from} + a multiple of {@code L}).
-     */
-    private static void scoreKeysBf16(float[] q, int ldQ, int nq, int dFull, int dim, MemorySegment keys, long[] kOff,
-                                    long shift, int from, int to, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
-                                    float[] s, int ldS) {
-        int last = to - 1;
-        for (int j0 = from; j0 < to; j0 += L) {
+        for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
                 for (int kp = 0; kp < L; kp += 4) {
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
-                    long oc = kOff[Math.min(j0 + kp + 2, last)] + shift;
-                    long od = kOff[Math.min(j0 + kp + 3, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
                     dot4x4Bf16(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
@@ -887,8 +805,8 @@ public final class PanamaDecodeMath implements DecodeMath {
             }
             for (; x < nq; x++) {
                 for (int kp = 0; kp < L; kp += 2) {
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
                     dot1x2Bf16(q, x * ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
                 }
                 fold(work, 0, s, x * ldS + j0);
@@ -943,10 +861,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /**
@@ -1028,14 +946,14 @@ public final class PanamaDecodeMath implements DecodeMath {
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16}. */
@@ -1054,7 +972,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
             b = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), b);
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsBf16(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
@@ -1091,7 +1009,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
             b = b.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateBf16(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
@@ -1099,65 +1017,70 @@ public final class PanamaDecodeMath implements DecodeMath {
         if (!read) {
             touchBf16(values, vOff, 0, n, dimV);
         }
-        if (alpha != null) {
-            scale(o, ldO, nq, dimV, alpha);
-        }
-        pvKeysBf16(p, ldS, nq, values, vOff, 0L, 0, n, dimV, o, ldO);
-    }
-
-    private static void accumulateHeadsBf16(float[][] p, int ldS, int nq, int n, MemorySegment values, long[] vOff,
-                                          long[] shift, int heads, int pageKeys, int dimV, float[][] o, int ldO,
-                                          float[][] alpha) {
-        for (int g = 0; g < heads; g++) {
-            scale(o[g], ldO, nq, dimV, alpha[g]);
-        }
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {
-                pvKeysBf16(p[g], ldS, nq, values, vOff, shift[g], p0, p1, dimV, o[g], ldO);
+        int x = 0;
+        for (; x + 4 <= nq; x += 4) {
+            int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4Bf16(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv4x2Bf16(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
+            }
+            for (; c < dimV; c += L) {
+                pv4x1Bf16(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
             }
         }
-    }
-
-    /**
-     * {@code o[x][c] += Σ p[x][j]·value_j[c]} over keys {@code from .. to − 1} (rows at {@code vOff[j] +
-     * shift}), in key order, in tiles of {@value #TILE} keys: a tile's value rows (32 KiB of f32 at 128
-     * columns) stay in L1 while each group of column vectors passes over them, so the rows come from
-     * memory once, in key order.
-     */
-    private static void pvKeysBf16(float[] p, int ldS, int nq, MemorySegment values, long[] vOff, long shift, int from,
-                                 int to, int dimV, float[] o, int ldO) {
-        for (int j0 = from; j0 < to; j0 += TILE) {
-            int j1 = Math.min(to, j0 + TILE);
-            int x = 0;
-            for (; x + 4 <= nq; x += 4) {
-                int c = 0;
-                for (; c + 4 * L <= dimV; c += 4 * L) {
-                    pv4x4Bf16(p, ldS, x, j0, j1, values, vOff, shift, c, o, ldO);
-                }
-                for (; c + 2 * L <= dimV; c += 2 * L) {
-                    pv4x2Bf16(p, ldS, x, j0, j1, values, vOff, shift, c, o, ldO);
-                }
-                for (; c < dimV; c += L) {
-                    pv4x1Bf16(p, ldS, x, j0, j1, values, vOff, shift, c, dimV, o, ldO);
-                }
+        for (; x < nq; x++) {
+            int c = 0;
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv1x2Bf16(p, ldS, x, n, values, vOff, c, o, ldO, alpha);
             }
-            for (; x < nq; x++) {
-                int c = 0;
-                for (; c + 2 * L <= dimV; c += 2 * L) {
-                    pv1x2Bf16(p, ldS, x, j0, j1, values, vOff, shift, c, o, ldO);
-                }
-                for (; c < dimV; c += L) {
-                    pv1x1Bf16(p, ldS, x, j0, j1, values, vOff, shift, c, dimV, o, ldO);
-                }
+            for (; c < dimV; c += L) {
+                pv1x1Bf16(p, ldS, x, n, values, vOff, c, dimV, o, ldO, alpha);
             }
         }
     }
 
     /**
      * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them, where the caller does not stream them itself.
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsBf16(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
+                                   int n) {
+        int step = 2 * LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c), LE));
+                t1 = t1.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c + step), LE));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c), LE));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c), LE));
+                t3 = t3.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c + step), LE));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c), LE));
+            }
+        }
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
     private static void touchBf16(MemorySegment values, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = 2 * LINE;
@@ -1184,34 +1107,34 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
-    private static void pv4x4Bf16(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv4x4Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L);
-        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L);
-        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L);
-        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L);
-        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L);
-        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L);
-        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L);
-        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L);
-        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + 1 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + 2 * L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
@@ -1255,26 +1178,26 @@ public final class PanamaDecodeMath implements DecodeMath {
         c33.intoArray(o, o3 + 3 * L);
     }
 
-    private static void pv4x2Bf16(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv4x2Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
@@ -1300,8 +1223,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         c31.intoArray(o, o3 + L);
     }
 
-    private static void pv4x1Bf16(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {
+    private static void pv4x1Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
@@ -1309,13 +1232,13 @@ public final class PanamaDecodeMath implements DecodeMath {
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o1);
-        FloatVector c2 = FloatVector.fromArray(F, o, o2);
-        FloatVector c3 = FloatVector.fromArray(F, o, o3);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c2 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c3 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v = full ? ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats() : ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
             c1 = FloatVector.broadcast(F, p[p0 + ldS + j]).fma(v, c1);
@@ -1328,14 +1251,14 @@ public final class PanamaDecodeMath implements DecodeMath {
         c3.intoArray(o, o3);
     }
 
-    private static void pv1x2Bf16(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv1x2Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
             c0 = w.fma(((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c0);
             c1 = w.fma(((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c + L), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c1);
@@ -1344,16 +1267,16 @@ public final class PanamaDecodeMath implements DecodeMath {
         c1.intoArray(o, o0 + L);
     }
 
-    private static void pv1x1Bf16(float[] p, int ldS, int x, int j0, int j1, MemorySegment values, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {
+    private static void pv1x1Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v = full ? ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats() : ((IntVector) ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
         }
@@ -1368,43 +1291,19 @@ public final class PanamaDecodeMath implements DecodeMath {
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
         if (!read) {
             touchF32A(keys, keysBase, kOff, 0, n, dim);
         }
-        scoreKeysF32A(q, ldQ, nq, dFull, dim, keys, keysBase, kOff, 0L, 0, n, fm, sm, work, s, ldS);
-    }
-
-    private static void scoresHeadsF32A(float[][] q, int ldQ, int nq, int dim, float[] keys, int keysBase, long[] kOff,
-                                      long[] shift, int heads, int pageKeys, int n, float[][] s, int ldS) {
-        int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
-        float[] work = WORK.get();
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {
-                scoreKeysF32A(q[g], ldQ, nq, dFull, dim, keys, keysBase, kOff, shift[g], p0, p1, fm, sm, work, s[g], ldS);
-            }
-        }
-    }
-
-    /**
-     * The scores of keys {@code from .. to − 1} (rows at {@code kOff[j] + shift}) into {@code s[x·ldS +
-     * j]}, {@code L} keys at a time from {@code from}; the last group's lanes past {@code to} repeat key
-     * {@code to − 1} and are written too (up to {@code from} + a multiple of {@code L}).
-     */
-    private static void scoreKeysF32A(float[] q, int ldQ, int nq, int dFull, int dim, float[] keys, int keysBase, long[] kOff,
-                                    long shift, int from, int to, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
-                                    float[] s, int ldS) {
-        int last = to - 1;
-        for (int j0 = from; j0 < to; j0 += L) {
+        for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
                 for (int kp = 0; kp < L; kp += 4) {
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
-                    long oc = kOff[Math.min(j0 + kp + 2, last)] + shift;
-                    long od = kOff[Math.min(j0 + kp + 3, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
                     dot4x4F32A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
@@ -1413,8 +1312,8 @@ public final class PanamaDecodeMath implements DecodeMath {
             }
             for (; x < nq; x++) {
                 for (int kp = 0; kp < L; kp += 2) {
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
                     dot1x2F32A(q, x * ldQ, dFull, dim, keys, keysBase, oa, ob, fm, sm, work, (kp >> 1) * L);
                 }
                 fold(work, 0, s, x * ldS + j0);
@@ -1469,10 +1368,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /**
@@ -1554,14 +1453,14 @@ public final class PanamaDecodeMath implements DecodeMath {
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32A}. */
@@ -1580,7 +1479,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(FloatVector.fromArray(F, keys, keysBase + (int) (oa >>> 2) + (d), fm), a);
             b = v.fma(FloatVector.fromArray(F, keys, keysBase + (int) (ob >>> 2) + (d), fm), b);
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsF32A(float[] q, int ldQ, int nq, int dim, float[] bounds, int boundsBase, long[] minOff,
@@ -1617,7 +1516,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d), fm)).max(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d), fm))));
             b = b.add(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d), fm)).max(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d), fm))));
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateF32A(float[] p, int ldS, int nq, int n, float[] values, int valuesBase, long[] vOff, int dimV,
@@ -1625,65 +1524,70 @@ public final class PanamaDecodeMath implements DecodeMath {
         if (!read) {
             touchF32A(values, valuesBase, vOff, 0, n, dimV);
         }
-        if (alpha != null) {
-            scale(o, ldO, nq, dimV, alpha);
-        }
-        pvKeysF32A(p, ldS, nq, values, valuesBase, vOff, 0L, 0, n, dimV, o, ldO);
-    }
-
-    private static void accumulateHeadsF32A(float[][] p, int ldS, int nq, int n, float[] values, int valuesBase, long[] vOff,
-                                          long[] shift, int heads, int pageKeys, int dimV, float[][] o, int ldO,
-                                          float[][] alpha) {
-        for (int g = 0; g < heads; g++) {
-            scale(o[g], ldO, nq, dimV, alpha[g]);
-        }
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {
-                pvKeysF32A(p[g], ldS, nq, values, valuesBase, vOff, shift[g], p0, p1, dimV, o[g], ldO);
+        int x = 0;
+        for (; x + 4 <= nq; x += 4) {
+            int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4F32A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
+            }
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv4x2F32A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
+            }
+            for (; c < dimV; c += L) {
+                pv4x1F32A(p, ldS, x, n, values, valuesBase, vOff, c, dimV, o, ldO, alpha);
             }
         }
-    }
-
-    /**
-     * {@code o[x][c] += Σ p[x][j]·value_j[c]} over keys {@code from .. to − 1} (rows at {@code vOff[j] +
-     * shift}), in key order, in tiles of {@value #TILE} keys: a tile's value rows (32 KiB of f32 at 128
-     * columns) stay in L1 while each group of column vectors passes over them, so the rows come from
-     * memory once, in key order.
-     */
-    private static void pvKeysF32A(float[] p, int ldS, int nq, float[] values, int valuesBase, long[] vOff, long shift, int from,
-                                 int to, int dimV, float[] o, int ldO) {
-        for (int j0 = from; j0 < to; j0 += TILE) {
-            int j1 = Math.min(to, j0 + TILE);
-            int x = 0;
-            for (; x + 4 <= nq; x += 4) {
-                int c = 0;
-                for (; c + 4 * L <= dimV; c += 4 * L) {
-                    pv4x4F32A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, o, ldO);
-                }
-                for (; c + 2 * L <= dimV; c += 2 * L) {
-                    pv4x2F32A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, o, ldO);
-                }
-                for (; c < dimV; c += L) {
-                    pv4x1F32A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, dimV, o, ldO);
-                }
+        for (; x < nq; x++) {
+            int c = 0;
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv1x2F32A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
             }
-            for (; x < nq; x++) {
-                int c = 0;
-                for (; c + 2 * L <= dimV; c += 2 * L) {
-                    pv1x2F32A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, o, ldO);
-                }
-                for (; c < dimV; c += L) {
-                    pv1x1F32A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, dimV, o, ldO);
-                }
+            for (; c < dimV; c += L) {
+                pv1x1F32A(p, ldS, x, n, values, valuesBase, vOff, c, dimV, o, ldO, alpha);
             }
         }
     }
 
     /**
      * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them, where the caller does not stream them itself.
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsF32A(float[] keys, int keysBase, long[] kOff, int dim, float[] values, int valuesBase, long[] vOff, int dimV,
+                                   int n) {
+        int step = LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        FloatVector t0 = FloatVector.zero(F);
+        FloatVector t1 = t0;
+        FloatVector t2 = t0;
+        FloatVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c)));
+                t1 = t1.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c + step)));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c)));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c)));
+                t3 = t3.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c + step)));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c)));
+            }
+        }
+        float[] sink = SINK.get();
+        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
     private static void touchF32A(float[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = LINE;
@@ -1710,34 +1614,34 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
-    private static void pv4x4F32A(float[] p, int ldS, int x, int j0, int j1, float[] values, int valuesBase, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv4x4F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L);
-        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L);
-        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L);
-        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L);
-        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L);
-        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L);
-        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L);
-        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L);
-        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v0 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c));
             FloatVector v1 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 1 * L));
             FloatVector v2 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 2 * L));
@@ -1781,26 +1685,26 @@ public final class PanamaDecodeMath implements DecodeMath {
         c33.intoArray(o, o3 + 3 * L);
     }
 
-    private static void pv4x2F32A(float[] p, int ldS, int x, int j0, int j1, float[] values, int valuesBase, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv4x2F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v0 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c));
             FloatVector v1 = FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + L));
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
@@ -1826,8 +1730,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         c31.intoArray(o, o3 + L);
     }
 
-    private static void pv4x1F32A(float[] p, int ldS, int x, int j0, int j1, float[] values, int valuesBase, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {
+    private static void pv4x1F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
@@ -1835,13 +1739,13 @@ public final class PanamaDecodeMath implements DecodeMath {
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o1);
-        FloatVector c2 = FloatVector.fromArray(F, o, o2);
-        FloatVector c3 = FloatVector.fromArray(F, o, o3);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c2 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c3 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v = full ? FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)) : FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c), fm);
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
             c1 = FloatVector.broadcast(F, p[p0 + ldS + j]).fma(v, c1);
@@ -1854,14 +1758,14 @@ public final class PanamaDecodeMath implements DecodeMath {
         c3.intoArray(o, o3);
     }
 
-    private static void pv1x2F32A(float[] p, int ldS, int x, int j0, int j1, float[] values, int valuesBase, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv1x2F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
             c0 = w.fma(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)), c0);
             c1 = w.fma(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + L)), c1);
@@ -1870,16 +1774,16 @@ public final class PanamaDecodeMath implements DecodeMath {
         c1.intoArray(o, o0 + L);
     }
 
-    private static void pv1x1F32A(float[] p, int ldS, int x, int j0, int j1, float[] values, int valuesBase, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {
+    private static void pv1x1F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v = full ? FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)) : FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c), fm);
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
         }
@@ -1894,43 +1798,19 @@ public final class PanamaDecodeMath implements DecodeMath {
         VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
         if (!read) {
             touchBf16A(keys, keysBase, kOff, 0, n, dim);
         }
-        scoreKeysBf16A(q, ldQ, nq, dFull, dim, keys, keysBase, kOff, 0L, 0, n, fm, sm, work, s, ldS);
-    }
-
-    private static void scoresHeadsBf16A(float[][] q, int ldQ, int nq, int dim, short[] keys, int keysBase, long[] kOff,
-                                      long[] shift, int heads, int pageKeys, int n, float[][] s, int ldS) {
-        int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
-        float[] work = WORK.get();
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {
-                scoreKeysBf16A(q[g], ldQ, nq, dFull, dim, keys, keysBase, kOff, shift[g], p0, p1, fm, sm, work, s[g], ldS);
-            }
-        }
-    }
-
-    /**
-     * The scores of keys {@code from .. to − 1} (rows at {@code kOff[j] + shift}) into {@code s[x·ldS +
-     * j]}, {@code L} keys at a time from {@code from}; the last group's lanes past {@code to} repeat key
-     * {@code to − 1} and are written too (up to {@code from} + a multiple of {@code L}).
-     */
-    private static void scoreKeysBf16A(float[] q, int ldQ, int nq, int dFull, int dim, short[] keys, int keysBase, long[] kOff,
-                                    long shift, int from, int to, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
-                                    float[] s, int ldS) {
-        int last = to - 1;
-        for (int j0 = from; j0 < to; j0 += L) {
+        for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
                 for (int kp = 0; kp < L; kp += 4) {
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
-                    long oc = kOff[Math.min(j0 + kp + 2, last)] + shift;
-                    long od = kOff[Math.min(j0 + kp + 3, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
+                    long od = kOff[Math.min(j0 + kp + 3, n - 1)];
                     dot4x4Bf16A(q, x * ldQ, ldQ, dFull, dim, keys, keysBase, oa, ob, oc, od, fm, sm, work, (kp >> 1) * L);
                 }
                 for (int i = 0; i < 4; i++) {
@@ -1939,8 +1819,8 @@ public final class PanamaDecodeMath implements DecodeMath {
             }
             for (; x < nq; x++) {
                 for (int kp = 0; kp < L; kp += 2) {
-                    long oa = kOff[Math.min(j0 + kp, last)] + shift;
-                    long ob = kOff[Math.min(j0 + kp + 1, last)] + shift;
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
                     dot1x2Bf16A(q, x * ldQ, dFull, dim, keys, keysBase, oa, ob, fm, sm, work, (kp >> 1) * L);
                 }
                 fold(work, 0, s, x * ldS + j0);
@@ -1995,10 +1875,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /**
@@ -2080,14 +1960,14 @@ public final class PanamaDecodeMath implements DecodeMath {
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16A}. */
@@ -2106,7 +1986,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oa >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
             b = v.fma(((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (ob >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), b);
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsBf16A(float[] q, int ldQ, int nq, int dim, short[] bounds, int boundsBase, long[] minOff,
@@ -2143,7 +2023,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
             b = b.add(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateBf16A(float[] p, int ldS, int nq, int n, short[] values, int valuesBase, long[] vOff, int dimV,
@@ -2151,65 +2031,70 @@ public final class PanamaDecodeMath implements DecodeMath {
         if (!read) {
             touchBf16A(values, valuesBase, vOff, 0, n, dimV);
         }
-        if (alpha != null) {
-            scale(o, ldO, nq, dimV, alpha);
-        }
-        pvKeysBf16A(p, ldS, nq, values, valuesBase, vOff, 0L, 0, n, dimV, o, ldO);
-    }
-
-    private static void accumulateHeadsBf16A(float[][] p, int ldS, int nq, int n, short[] values, int valuesBase, long[] vOff,
-                                          long[] shift, int heads, int pageKeys, int dimV, float[][] o, int ldO,
-                                          float[][] alpha) {
-        for (int g = 0; g < heads; g++) {
-            scale(o[g], ldO, nq, dimV, alpha[g]);
-        }
-        for (int p0 = 0; p0 < n; p0 += pageKeys) {
-            int p1 = Math.min(n, p0 + pageKeys);
-            for (int g = 0; g < heads; g++) {
-                pvKeysBf16A(p[g], ldS, nq, values, valuesBase, vOff, shift[g], p0, p1, dimV, o[g], ldO);
+        int x = 0;
+        for (; x + 4 <= nq; x += 4) {
+            int c = 0;
+            for (; c + 4 * L <= dimV; c += 4 * L) {
+                pv4x4Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
+            }
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv4x2Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
+            }
+            for (; c < dimV; c += L) {
+                pv4x1Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, dimV, o, ldO, alpha);
             }
         }
-    }
-
-    /**
-     * {@code o[x][c] += Σ p[x][j]·value_j[c]} over keys {@code from .. to − 1} (rows at {@code vOff[j] +
-     * shift}), in key order, in tiles of {@value #TILE} keys: a tile's value rows (32 KiB of f32 at 128
-     * columns) stay in L1 while each group of column vectors passes over them, so the rows come from
-     * memory once, in key order.
-     */
-    private static void pvKeysBf16A(float[] p, int ldS, int nq, short[] values, int valuesBase, long[] vOff, long shift, int from,
-                                 int to, int dimV, float[] o, int ldO) {
-        for (int j0 = from; j0 < to; j0 += TILE) {
-            int j1 = Math.min(to, j0 + TILE);
-            int x = 0;
-            for (; x + 4 <= nq; x += 4) {
-                int c = 0;
-                for (; c + 4 * L <= dimV; c += 4 * L) {
-                    pv4x4Bf16A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, o, ldO);
-                }
-                for (; c + 2 * L <= dimV; c += 2 * L) {
-                    pv4x2Bf16A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, o, ldO);
-                }
-                for (; c < dimV; c += L) {
-                    pv4x1Bf16A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, dimV, o, ldO);
-                }
+        for (; x < nq; x++) {
+            int c = 0;
+            for (; c + 2 * L <= dimV; c += 2 * L) {
+                pv1x2Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, o, ldO, alpha);
             }
-            for (; x < nq; x++) {
-                int c = 0;
-                for (; c + 2 * L <= dimV; c += 2 * L) {
-                    pv1x2Bf16A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, o, ldO);
-                }
-                for (; c < dimV; c += L) {
-                    pv1x1Bf16A(p, ldS, x, j0, j1, values, valuesBase, vOff, shift, c, dimV, o, ldO);
-                }
+            for (; c < dimV; c += L) {
+                pv1x1Bf16A(p, ldS, x, n, values, valuesBase, vOff, c, dimV, o, ldO, alpha);
             }
         }
     }
 
     /**
      * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them, where the caller does not stream them itself.
+     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
+     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
+     * the arithmetic of earlier rows runs on cached lines.
      */
+    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
+    private static void readRowsBf16A(short[] keys, int keysBase, long[] kOff, int dim, short[] values, int valuesBase, long[] vOff, int dimV,
+                                   int n) {
+        int step = 2 * LINE;
+        int lastK = dim - L;
+        int lastV = dimV - L;
+        ShortVector t0 = ShortVector.zero(S);
+        ShortVector t1 = t0;
+        ShortVector t2 = t0;
+        ShortVector t3 = t0;
+        for (int j = 0; j < n; j++) {
+            long ko = kOff[j];
+            long vo = vOff[j];
+            int c = 0;
+            for (; c + step <= lastK; c += 2 * step) {
+                t0 = t0.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c)));
+                t1 = t1.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c + step)));
+            }
+            for (; c <= lastK; c += step) {
+                t0 = t0.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c)));
+            }
+            c = 0;
+            for (; c + step <= lastV; c += 2 * step) {
+                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c)));
+                t3 = t3.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c + step)));
+            }
+            for (; c <= lastV; c += step) {
+                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c)));
+            }
+        }
+        short[] sink = SINK16.get();
+        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+    }
+
     private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = 2 * LINE;
@@ -2236,34 +2121,34 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
-    private static void pv4x4Bf16A(float[] p, int ldS, int x, int j0, int j1, short[] values, int valuesBase, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv4x4Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L);
-        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L);
-        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L);
-        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L);
-        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L);
-        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L);
-        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L);
-        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L);
-        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + 1 * L).mul(alpha[x]);
+        FloatVector c02 = FloatVector.fromArray(F, o, o0 + 2 * L).mul(alpha[x]);
+        FloatVector c03 = FloatVector.fromArray(F, o, o0 + 3 * L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + 1 * L).mul(alpha[x + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, o, o1 + 2 * L).mul(alpha[x + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, o, o1 + 3 * L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + 1 * L).mul(alpha[x + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, o, o2 + 2 * L).mul(alpha[x + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, o, o2 + 3 * L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + 1 * L).mul(alpha[x + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, o, o3 + 2 * L).mul(alpha[x + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, o, o3 + 3 * L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v0 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             FloatVector v1 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 1 * L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             FloatVector v2 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 2 * L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
@@ -2307,26 +2192,26 @@ public final class PanamaDecodeMath implements DecodeMath {
         c33.intoArray(o, o3 + 3 * L);
     }
 
-    private static void pv4x2Bf16A(float[] p, int ldS, int x, int j0, int j1, short[] values, int valuesBase, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv4x2Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c00 = FloatVector.fromArray(F, o, o0);
-        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L);
-        FloatVector c10 = FloatVector.fromArray(F, o, o1);
-        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L);
-        FloatVector c20 = FloatVector.fromArray(F, o, o2);
-        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L);
-        FloatVector c30 = FloatVector.fromArray(F, o, o3);
-        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L);
+        FloatVector c00 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
+        FloatVector c10 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[x + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[x + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[x + 3]);
         int p0 = x * ldS;
         int p1 = p0 + ldS;
         int p2 = p1 + ldS;
         int p3 = p2 + ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v0 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             FloatVector v1 = ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
@@ -2352,8 +2237,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         c31.intoArray(o, o3 + L);
     }
 
-    private static void pv4x1Bf16A(float[] p, int ldS, int x, int j0, int j1, short[] values, int valuesBase, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {
+    private static void pv4x1Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
@@ -2361,13 +2246,13 @@ public final class PanamaDecodeMath implements DecodeMath {
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o1);
-        FloatVector c2 = FloatVector.fromArray(F, o, o2);
-        FloatVector c3 = FloatVector.fromArray(F, o, o3);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o1).mul(alpha[x + 1]);
+        FloatVector c2 = FloatVector.fromArray(F, o, o2).mul(alpha[x + 2]);
+        FloatVector c3 = FloatVector.fromArray(F, o, o3).mul(alpha[x + 3]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v = full ? ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats() : ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
             c1 = FloatVector.broadcast(F, p[p0 + ldS + j]).fma(v, c1);
@@ -2380,14 +2265,14 @@ public final class PanamaDecodeMath implements DecodeMath {
         c3.intoArray(o, o3);
     }
 
-    private static void pv1x2Bf16A(float[] p, int ldS, int x, int j0, int j1, short[] values, int valuesBase, long[] vOff, long shift, int c, float[] o,
-                                int ldO) {
+    private static void pv1x2Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, float[] o,
+                                int ldO, float[] alpha) {
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
-        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
+        FloatVector c1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
             c0 = w.fma(((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c0);
             c1 = w.fma(((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + L)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c1);
@@ -2396,16 +2281,16 @@ public final class PanamaDecodeMath implements DecodeMath {
         c1.intoArray(o, o0 + L);
     }
 
-    private static void pv1x1Bf16A(float[] p, int ldS, int x, int j0, int j1, short[] values, int valuesBase, long[] vOff, long shift, int c, int dimV,
-                                float[] o, int ldO) {
+    private static void pv1x1Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, int dimV,
+                                float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
         VectorMask<Float> fm = F.indexInRange(0, dimV - c);
         VectorMask<Short> sm = S.indexInRange(0, dimV - c);
         int o0 = x * ldO + c;
-        FloatVector c0 = FloatVector.fromArray(F, o, o0);
+        FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
-        for (int j = j0; j < j1; j++) {
-            long off = vOff[j] + shift;
+        for (int j = 0; j < n; j++) {
+            long off = vOff[j];
             FloatVector v = full ? ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats() : ((IntVector) ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             c0 = FloatVector.broadcast(F, p[p0 + j]).fma(v, c0);
         }
