@@ -126,10 +126,10 @@ def scores(t):
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }}
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }}
 
     /**
@@ -211,14 +211,14 @@ def scores(t):
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }}
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }}
 
     /** One query vector × two keys, with the same arithmetic as {{@link #dot4x2{t}}}. */
@@ -237,7 +237,7 @@ def scores(t):
             a = v.fma({ld(t, 'keys', 'oa', 'd', True)}, a);
             b = v.fma({ld(t, 'keys', 'ob', 'd', True)}, b);
         }}
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }}
 '''
 
@@ -277,7 +277,7 @@ def bounds(t):
             a = a.add(v.mul({ld(t, 'bounds', 'mnA', 'd', True)}).max(v.mul({ld(t, 'bounds', 'mxA', 'd', True)})));
             b = b.add(v.mul({ld(t, 'bounds', 'mnB', 'd', True)}).max(v.mul({ld(t, 'bounds', 'mxB', 'd', True)})));
         }}
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }}
 '''
 

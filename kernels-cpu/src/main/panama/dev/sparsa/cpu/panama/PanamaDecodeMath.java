@@ -52,10 +52,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     /**
      * Folding a pair (u, w) at distance d: {@code u + swap_d(u)} in the lanes whose bit d is clear,
      * {@code w + swap_d(w)} in the others. Level 1 (d = 1) pairs two keys' accumulators; levels d = 2,
-     * 4, … pair the results, and after log2(L) levels lane l holds key l's sum. Computed as {@code
-     * blend(u, w) + swap_d(blend(w, u))}: the same two operands per lane in the same order (so the same
-     * bits), with one one-lane shuffle, one addition and two blends, where a shuffle of each vector
-     * would take two shuffles and two additions.
+     * 4, … pair the results, and after log2(L) levels lane l holds key l's sum. One-lane shuffles and
+     * a blend: cheaper than two-vector shuffles.
      */
     private static final VectorShuffle<Float> SW1 = swap(1);
     private static final VectorShuffle<Float> SW2 = swap(2);
@@ -203,7 +201,7 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int i = 0; i < m / 2; i++) {
             FloatVector u = FloatVector.fromArray(F, work, base + 2 * i * L);
             FloatVector w = FloatVector.fromArray(F, work, base + (2 * i + 1) * L);
-            u.blend(w, mask).add(w.blend(u, mask).rearrange(sw)).intoArray(work, base + i * L);
+            u.add(u.rearrange(sw)).blend(w.add(w.rearrange(sw)), mask).intoArray(work, base + i * L);
         }
     }
 
@@ -356,10 +354,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /**
@@ -441,14 +439,14 @@ public final class PanamaDecodeMath implements DecodeMath {
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32}. */
@@ -467,7 +465,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE, fm), a);
             b = v.fma(FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE, fm), b);
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsF32(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
@@ -504,7 +502,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE, fm))));
             b = b.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE, fm))));
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateF32(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
@@ -863,10 +861,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /**
@@ -948,14 +946,14 @@ public final class PanamaDecodeMath implements DecodeMath {
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16}. */
@@ -974,7 +972,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
             b = v.fma(((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), b);
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsBf16(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
@@ -1011,7 +1009,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
             b = b.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateBf16(float[] p, int ldS, int nq, int n, MemorySegment values, long[] vOff, int dimV,
@@ -1370,10 +1368,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /**
@@ -1455,14 +1453,14 @@ public final class PanamaDecodeMath implements DecodeMath {
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32A}. */
@@ -1481,7 +1479,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(FloatVector.fromArray(F, keys, keysBase + (int) (oa >>> 2) + (d), fm), a);
             b = v.fma(FloatVector.fromArray(F, keys, keysBase + (int) (ob >>> 2) + (d), fm), b);
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsF32A(float[] q, int ldQ, int nq, int dim, float[] bounds, int boundsBase, long[] minOff,
@@ -1518,7 +1516,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d), fm)).max(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d), fm))));
             b = b.add(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d), fm)).max(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d), fm))));
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateF32A(float[] p, int ldS, int nq, int n, float[] values, int valuesBase, long[] vOff, int dimV,
@@ -1877,10 +1875,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             a3 = v3.fma(ka, a3);
             b3 = v3.fma(kb, b3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     /**
@@ -1962,14 +1960,14 @@ public final class PanamaDecodeMath implements DecodeMath {
             d2 = v2.fma(kd, d2);
             d3 = v3.fma(kd, d3);
         }
-        a0.blend(b0, M1).add(b0.blend(a0, M1).rearrange(SW1)).intoArray(work, at);
-        c0.blend(d0, M1).add(d0.blend(c0, M1).rearrange(SW1)).intoArray(work, at + L);
-        a1.blend(b1, M1).add(b1.blend(a1, M1).rearrange(SW1)).intoArray(work, HALF + at);
-        c1.blend(d1, M1).add(d1.blend(c1, M1).rearrange(SW1)).intoArray(work, HALF + at + L);
-        a2.blend(b2, M1).add(b2.blend(a2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at);
-        c2.blend(d2, M1).add(d2.blend(c2, M1).rearrange(SW1)).intoArray(work, 2 * HALF + at + L);
-        a3.blend(b3, M1).add(b3.blend(a3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at);
-        c3.blend(d3, M1).add(d3.blend(c3, M1).rearrange(SW1)).intoArray(work, 3 * HALF + at + L);
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+        c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16A}. */
@@ -1988,7 +1986,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = v.fma(((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oa >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a);
             b = v.fma(((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (ob >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), b);
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void boundsBf16A(float[] q, int ldQ, int nq, int dim, short[] bounds, int boundsBase, long[] minOff,
@@ -2025,7 +2023,7 @@ public final class PanamaDecodeMath implements DecodeMath {
             a = a.add(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
             b = b.add(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
         }
-        a.blend(b, M1).add(b.blend(a, M1).rearrange(SW1)).intoArray(work, at);
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     private static void accumulateBf16A(float[] p, int ldS, int nq, int n, short[] values, int valuesBase, long[] vOff, int dimV,
