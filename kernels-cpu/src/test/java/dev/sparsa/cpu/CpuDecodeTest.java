@@ -66,7 +66,8 @@ class CpuDecodeTest {
     }
 
     /**
-     * Dense decode split over each sequence's keys (a work item per sequence and chunk, every KV head):
+     * Dense decode split over each sequence's keys (a work item per sequence and chunk, every KV head),
+     * for 1, 3 and 33 query rows:
      * paged pools read page by page (HND and NHD), pools with room between pages and chunks that do not
      * start on a page (read head by head instead), and f16 (widened block by block) all give the bits of
      * the contiguous cache and stay within the oracle's tolerance.
@@ -79,7 +80,8 @@ class CpuDecodeTest {
         KvProblems.Caches c = KvProblems.caches(41, dtype, lengths, 3, 40, 24, 16, 300);
         PagedKvCache nhd = rewrap(c.paged(), t -> t.to(t.dtype(), Layout.BSHD));
         PagedKvCache padded = rewrap(c.paged(), CpuDecodeTest::withRoomBetweenPages);
-        for (int rows : new int[] {1, 3}) {
+        // 33 rows: 66 query vectors per KV head (a group of 2 heads), more than the kernels' panels of 4
+        for (int rows : new int[] {1, 3, 33}) {
             Tensor q = DecodeFixtures.query(7 + rows, c.contiguous(), 6, rows);
             for (SplitKv split : List.of(SplitKv.rule(), SplitKv.rule(256, 4), SplitKv.fixed(64), SplitKv.fixed(40),
                     SplitKv.fixed(320))) {

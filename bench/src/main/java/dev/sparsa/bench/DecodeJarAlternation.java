@@ -1,0 +1,197 @@
+package dev.sparsa.bench;
+
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Dense decode of several builds in one JVM, alternating: each argument is a {@code benchmarks.jar}
+ * (of this or another commit), loaded in its own class loader; every round measures the copy rate
+ * ({@link MemoryCopy}, two threads, bytes read plus written) and the read rate (two threads summing
+ * their own 256 MiB, as {@link ReadBandwidth}) for half a slice each, then runs each jar's {@link
+ * DecodeAttention} step (32 query / 8 KV heads, head dim 128, 32768 keys, 2 threads, 16-token pages)
+ * for one slice per kind, the jars in turn (reversed every other round). Printed per round: GB/s of
+ * each, and GB/s per two CPU-seconds of the process (what two fully busy threads would reach); at the
+ * end the medians and each decode's share of its round's copy. A first round warms up and is not
+ * counted. System properties: {@code rounds} (6), {@code slice} in seconds (1.0), {@code kinds}
+ * ({@code dtype:pattern/layout} list, default dense f32 and bf16 on both layouts). A comparison of
+ * builds under the same conditions, which separate JMH runs on a shared machine are not.
+ */
+public final class DecodeJarAlternation {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final com.sun.management.OperatingSystemMXBean OS =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+
+    private record Bench(String label, Object state, Method step, Object counter, Field gb) {}
+
+    private DecodeJarAlternation() {
+    }
+
+    /**
+     * Runs the alternation over the jars named by {@code args}.
+     *
+     * @param args paths of benchmark jars
+     * @throws Exception when a jar cannot be loaded or a step fails
+     */
+    public static void main(String[] args) throws Exception {
+        int rounds = Integer.parseInt(System.getProperty("rounds", "6"));
+        double slice = Double.parseDouble(System.getProperty("slice", "1.0"));
+        String[] kinds = System.getProperty("kinds", "f32:dense/contiguous,f32:dense/paged,bf16:dense/contiguous,bf16:dense/paged").split(",");
+        List<String> labels = new ArrayList<>();
+        List<ClassLoader> loaders = new ArrayList<>();
+        for (String a : args) {
+            labels.add(a);
+            loaders.add(new URLClassLoader(new URL[] {Path.of(a).toUri().toURL()}, ClassLoader.getPlatformClassLoader()));
+        }
+        Bench[][] b = new Bench[kinds.length][args.length];
+        for (int k = 0; k < kinds.length; k++) {
+            for (int j = 0; j < args.length; j++) {
+                ClassLoader cl = loaders.get(j);
+                Class<?> c = cl.loadClass("dev.sparsa.bench.DecodeAttention");
+                Object s = c.getConstructor().newInstance();
+                String[] p = kinds[k].split(":");
+                c.getField("dtype").set(s, p[0]);
+                c.getField("kind").set(s, p[1]);
+                c.getField("kvLength").setInt(s, 32768);
+                c.getField("budget").setDouble(s, 0.125);
+                c.getField("threads").setInt(s, 2);
+                c.getField("pageSize").setInt(s, 16);
+                c.getMethod("setup").invoke(s);
+                Class<?> g = cl.loadClass("dev.sparsa.bench.GigaBytes");
+                Object counter = g.getConstructor().newInstance();
+                b[k][j] = new Bench(labels.get(j), s, c.getMethod("step", g), counter, g.getField("gbytes"));
+            }
+        }
+        Class<?> mc = loaders.get(0).loadClass("dev.sparsa.bench.MemoryCopy");
+        Object copy = mc.getConstructor(int.class, long.class).newInstance(2, 256L << 20);
+        Method copyOnce = mc.getMethod("copyOnce", int.class);
+        long moved = (long) mc.getMethod("bytesMovedPerCopy").invoke(copy);
+        float[][] data = new float[2][64 << 20];
+        for (float[] d : data) {
+            Arrays.fill(d, 1f);
+        }
+        double[][][] gbs = new double[kinds.length][args.length][rounds];
+        double[][][] cpu = new double[kinds.length][args.length][rounds];
+        double[] copies = new double[rounds];
+        double[] reads = new double[rounds];
+        for (int r = -1; r < rounds; r++) {
+            double cp = twoThreads(slice / 2, id -> {
+                try {
+                    copyOnce.invoke(copy, id);
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+                return moved;
+            });
+            double rd = twoThreads(slice / 2, id -> read(data[id]));
+            StringBuilder line = new StringBuilder(String.format("round %d copy %.1f read %.1f |", r, cp, rd));
+            for (int k = 0; k < kinds.length; k++) {
+                for (int jj = 0; jj < args.length; jj++) {
+                    int j = (r & 1) == 0 ? jj : args.length - 1 - jj;
+                    Bench x = b[k][j];
+                    x.gb.setDouble(x.counter, 0);
+                    long c0 = OS.getProcessCpuTime();
+                    long t0 = System.nanoTime();
+                    long end = t0 + (long) (slice * 1e9);
+                    long t;
+                    do {
+                        x.step.invoke(x.state, x.counter);
+                        t = System.nanoTime();
+                    } while (t < end);
+                    double g = x.gb.getDouble(x.counter) / ((t - t0) * 1e-9);
+                    double gc = 2 * x.gb.getDouble(x.counter) / ((OS.getProcessCpuTime() - c0) * 1e-9);
+                    if (r >= 0) {
+                        gbs[k][j][r] = g;
+                        cpu[k][j][r] = gc;
+                    }
+                }
+                line.append(' ').append(kinds[k]);
+                for (int j = 0; j < args.length; j++) {
+                    line.append(String.format(" %.1f(cpu %.1f)", r >= 0 ? gbs[k][j][r] : 0, r >= 0 ? cpu[k][j][r] : 0));
+                }
+                line.append(" |");
+            }
+            if (r >= 0) {
+                copies[r] = cp;
+                reads[r] = rd;
+            }
+            System.out.println(line);
+        }
+        System.out.printf("median copy %.1f read %.1f%n", median(copies), median(reads));
+        for (int k = 0; k < kinds.length; k++) {
+            for (int j = 0; j < args.length; j++) {
+                double[] ratio = new double[rounds];
+                for (int r = 0; r < rounds; r++) {
+                    ratio[r] = gbs[k][j][r] / copies[r];
+                }
+                System.out.printf("%s %s: median %.1f GB/s (per 2 cpu-seconds %.1f), of the round's copy: median %.0f %% (min %.0f, max %.0f)%n", kinds[k],
+                        labels.get(j), median(gbs[k][j]), median(cpu[k][j]), 100 * median(ratio), 100 * Arrays.stream(ratio).min().getAsDouble(),
+                        100 * Arrays.stream(ratio).max().getAsDouble());
+            }
+        }
+        System.exit(0);
+    }
+
+    private interface Work {
+        long run(int id) throws Exception;
+    }
+
+    private static double twoThreads(double seconds, Work w) throws Exception {
+        long[] bytes = new long[2];
+        long[] ns = new long[2];
+        Thread[] th = new Thread[2];
+        for (int i = 0; i < 2; i++) {
+            int id = i;
+            th[i] = new Thread(() -> {
+                try {
+                    long t0 = System.nanoTime();
+                    long end = t0 + (long) (seconds * 1e9);
+                    long t;
+                    do {
+                        bytes[id] += w.run(id);
+                        t = System.nanoTime();
+                    } while (t < end);
+                    ns[id] = t - t0;
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            th[i].start();
+        }
+        for (Thread t : th) {
+            t.join();
+        }
+        return bytes[0] / (ns[0] * 1e-9) * 1e-9 + bytes[1] / (ns[1] * 1e-9) * 1e-9;
+    }
+
+    private static float sink;
+
+    private static long read(float[] x) {
+        int l = F.length();
+        FloatVector s0 = FloatVector.zero(F);
+        FloatVector s1 = s0;
+        FloatVector s2 = s0;
+        FloatVector s3 = s0;
+        for (int i = 0; i + 4 * l <= x.length; i += 4 * l) {
+            s0 = s0.add(FloatVector.fromArray(F, x, i));
+            s1 = s1.add(FloatVector.fromArray(F, x, i + l));
+            s2 = s2.add(FloatVector.fromArray(F, x, i + 2 * l));
+            s3 = s3.add(FloatVector.fromArray(F, x, i + 3 * l));
+        }
+        sink += s0.add(s1).add(s2.add(s3)).lane(0);
+        return 4L * x.length;
+    }
+
+    private static double median(double[] a) {
+        double[] c = a.clone();
+        Arrays.sort(c);
+        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
+    }
+}
