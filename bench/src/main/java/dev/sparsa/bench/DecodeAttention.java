@@ -52,6 +52,14 @@ public class DecodeAttention {
     public int threads;
     @Param({"16"})
     public int pageSize;
+    /**
+     * Where a contiguous cache lives: {@code heap} (Java arrays, as {@code ContiguousKvCache.allocate}
+     * makes it) or {@code native} (off-heap tensors from an arena, through {@code ContiguousKvCache.wrap}).
+     */
+    @Param({"heap"})
+    public String memory;
+
+    private java.lang.foreign.Arena arena;
 
     private CpuBackend backend;
     private KvCache cache;
@@ -72,8 +80,16 @@ public class DecodeAttention {
         int dim = 128;
         DecodeProblem problem = new DecodeProblem(1, heads, kvHeads, kvLength, dim, 1, 42);
         boolean paged = layout.equals("paged");
-        cache = paged ? PagedKvCache.allocate(type, 1, kvHeads, dim, dim, pageSize, (kvLength + pageSize - 1) / pageSize, true)
-                : ContiguousKvCache.allocate(type, 1, kvHeads, kvLength, dim, dim);
+        if (memory.equals("native") && !paged) {
+            arena = java.lang.foreign.Arena.ofShared();
+            cache = ContiguousKvCache.wrap(Tensor.allocate(arena, type, Layout.BHSD, 1, kvHeads, kvLength, dim),
+                    Tensor.allocate(arena, type, Layout.BHSD, 1, kvHeads, kvLength, dim), new int[1]);
+        } else if (memory.equals("heap")) {
+            cache = paged ? PagedKvCache.allocate(type, 1, kvHeads, dim, dim, pageSize, (kvLength + pageSize - 1) / pageSize,
+                    true) : ContiguousKvCache.allocate(type, 1, kvHeads, kvLength, dim, dim);
+        } else {
+            throw new IllegalArgumentException("memory: heap, or native for a contiguous cache, got " + memory);
+        }
         problem.fill(cache);
         q = problem.query(type);
         out = Tensor.allocate(DType.F32, Layout.BHSD, 1, heads, 1, dim);
@@ -104,6 +120,13 @@ public class DecodeAttention {
                 + dtype + " " + layout + " " + decodePattern.name() + String.format(", %.3f GB per step", gbPerStep));
         if (backend.flavour() != KernelFlavour.VECTOR) {
             System.out.println("decode bench: WARNING the scalar kernel runs; add --add-modules jdk.incubator.vector");
+        }
+    }
+
+    @org.openjdk.jmh.annotations.TearDown
+    public void close() {
+        if (arena != null) {
+            arena.close();
         }
     }
 

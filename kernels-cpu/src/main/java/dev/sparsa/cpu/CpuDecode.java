@@ -60,6 +60,15 @@ final class CpuDecode {
     private final boolean acrossHeads;
     /** Items across heads read the pages of a run whole, all heads at once (paged, f32 or bf16, pages tile the runs). */
     private final boolean wholePages;
+    /**
+     * Rows are staged block by block into f32 scratch on the heap before the arithmetic: f16 rows
+     * (widened), and rows in native memory. The Vector API kernels over native segments are large
+     * enough that C1's tier-3 compile of them bails out ("out of virtual registers"), which left them
+     * in C1's tier-2 code without the Vector API intrinsics, 15–80 × slower than over Java arrays (f32
+     * and bf16, 32k keys: `DecodeAttention -p memory=native`); copying a block to the heap costs a
+     * pass over rows that are in cache.
+     */
+    private final boolean staged;
     private final int[] chunks;
     /** First partial slot of each unit with more than one chunk, else −1. */
     private final int[] partialBase;
@@ -111,7 +120,8 @@ final class CpuDecode {
         this.acrossHeads = selection == null && SplitKv.chunks(maxKeys, perSequence) > 1;
         this.chunkKeys = acrossHeads ? perSequence
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
-        this.wholePages = acrossHeads && rows.dtype != DType.F16 && rows.pagesTile(DecodeScratch.PAGE_RUN, chunkKeys);
+        this.staged = rows.dtype == DType.F16 || rows.keys.isNative() || rows.values.isNative();
+        this.wholePages = acrossHeads && !staged && rows.pagesTile(DecodeScratch.PAGE_RUN, chunkKeys);
         this.chunks = new int[units];
         this.partialBase = new int[units];
         int slots = 0;
@@ -298,15 +308,14 @@ final class CpuDecode {
         }
         int key = (int) (ks.start(span) + (from - before));
         long left = to - from;
-        boolean f16 = rows.dtype == DType.F16;
-        if (f16) {
+        if (staged) {
             sc.ensureWide(ldQ, ldO);
         }
         // runs of DecodeScratch.RUN keys: their key and value rows are read once, key row and value row
         // in turn, before the arithmetic of their blocks (two long sequential streams that the hardware
         // prefetcher follows; a run of f32 rows, 256 KiB at head dim 128, stays in L2); f16 rows are
-        // widened block by block instead
-        int run = f16 ? DecodeScratch.BLOCK : DecodeScratch.RUN;
+        // widened block by block instead, as are rows in native memory (see staged)
+        int run = staged ? DecodeScratch.BLOCK : DecodeScratch.RUN;
         boolean read = run > DecodeScratch.BLOCK;
         while (left > 0) {
             int count = 0;
@@ -336,7 +345,6 @@ final class CpuDecode {
      */
     private void blocks(DecodeScratch sc, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo, boolean read) {
         long rowHi = rowLo + queryRows - 1;
-        boolean f16 = rows.dtype == DType.F16;
         for (int s0 = 0; s0 < count; s0 += DecodeScratch.BLOCK) {
             int n = Math.min(DecodeScratch.BLOCK, count - s0);
             boolean mask = false;
@@ -347,9 +355,15 @@ final class CpuDecode {
             MemorySegment kSeg = rows.keys;
             MemorySegment vSeg = rows.values;
             DType type = rows.dtype;
-            if (f16) {
-                widen(kSeg, sc.runK, s0, n, dim, sc.wideK, ldQ);
-                widen(vSeg, sc.runV, s0, n, dimV, sc.wideV, ldO);
+            if (staged && type == DType.BF16) {
+                // bf16 rows copied as they are: the heap bf16 kernel widens them in registers
+                stage(kSeg, sc.runK, s0, n, dim, sc.rawKSeg, ldQ, sc.kOff);
+                stage(vSeg, sc.runV, s0, n, dimV, sc.rawVSeg, ldO, sc.vOff);
+                kSeg = sc.rawKSeg;
+                vSeg = sc.rawVSeg;
+            } else if (staged) {
+                widen(kSeg, type, sc.runK, s0, n, dim, sc.wideK, sc.wideKSeg, ldQ);
+                widen(vSeg, type, sc.runV, s0, n, dimV, sc.wideV, sc.wideVSeg, ldO);
                 for (int j = 0; j < n; j++) {
                     sc.kOff[j] = 4L * j * ldQ;
                     sc.vOff[j] = 4L * j * ldO;
@@ -392,10 +406,29 @@ final class CpuDecode {
         }
     }
 
-    private static void widen(MemorySegment seg, long[] off, int s0, int n, int d, float[] dst, int ld) {
+    /** 2-byte rows {@code s0 .. s0 + n - 1} copied to rows of {@code dst} (stride {@code ld}), their byte offsets into {@code dstOff}. */
+    private static void stage(MemorySegment seg, long[] off, int s0, int n, int d, MemorySegment dst, int ld,
+                              long[] dstOff) {
         for (int j = 0; j < n; j++) {
-            for (int c = 0; c < d; c++) {
-                dst[j * ld + c] = Float.float16ToFloat(seg.get(I16, off[s0 + j] + 2L * c));
+            dstOff[j] = 2L * j * ld;
+            MemorySegment.copy(seg, off[s0 + j], dst, dstOff[j], 2L * d);
+        }
+    }
+
+    /** Rows {@code s0 .. s0 + n - 1} of {@code type} (f32 or f16) as f32 rows of {@code dst} (stride {@code ld}); exact. */
+    private static void widen(MemorySegment seg, DType type, long[] off, int s0, int n, int d, float[] dst,
+                              MemorySegment dstSeg, int ld) {
+        for (int j = 0; j < n; j++) {
+            long at = off[s0 + j];
+            int to = j * ld;
+            switch (type) {
+                case F32 -> MemorySegment.copy(seg, at, dstSeg, 4L * to, 4L * d);
+                case F16 -> {
+                    for (int c = 0; c < d; c++) {
+                        dst[to + c] = Float.float16ToFloat(seg.get(I16, at + 2L * c));
+                    }
+                }
+                case BF16 -> throw new AssertionError("bf16 rows are copied by stage, not widened");
             }
         }
     }
