@@ -10,9 +10,13 @@
 //                     admit written key by key, the other selected keys unconditional), as the CSR arrays
 //                     of the plan's layout (sparsa_plan.cuh), offsets by a prefix sum over the tiles.
 //
-// TopKPerQuery (exact top-k per query row) estimated the same way, two kernels:
-//   sparsa_tq_select  per (row, slice): the row's own query (read as f32) against the keys it may see, its
-//                     forced keys (sinks, its window) set aside, the k best by the same radix select;
+// TopKPerQuery (exact top-k per query row) estimated the same way, three kernels, the first two once per chunk of
+// row groups (the host bounds the scratch they share):
+//   sparsa_tq_scores  per group of TQ_ROWS consecutive rows of one slice: the rows' own queries (read as f32)
+//                     against each tile of TQ_KEYS keys loaded once into shared memory, every row's order keys
+//                     written to a global scratch row;
+//   sparsa_tq_rank    per row: its scratch row, its forced keys (sinks, its window) set aside, the k best by the
+//                     same radix select;
 //   sparsa_tq_emit    per slice: per-row lists, each query row a tile of its own whose keys (its sinks, its
 //                     selection, its window, ascending) are unconditional, offsets by a prefix sum over the rows.
 // The score is TopKPerQuery's (Vectors.dot): the same fma chain, the query row instead of a tile mean.
@@ -262,6 +266,8 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_tk_mean(const void* q, 
 
 namespace sparsa {
 
+__device__ __forceinline__ void tkRankOrders(const unsigned* order, int n, int k, int* out, int* count);
+
 // The k best of keys [0, n) for the query qs (f32 in shared memory, synchronised): their scores, the keys
 // forced for every row of positions [pLo, pHi] (sinks, and [pHi - window + 1, pLo]) set aside, a radix select
 // of the k-th order key, then the kept keys ascending into out[0, count) and the count into *count. order:
@@ -270,10 +276,6 @@ template <typename T>
 __device__ __forceinline__ void tkRank(const float* qs, const void* kx, long long kbase, long long kss, int dim, int n,
                                        long long pLo, long long pHi, int sinks, int window, int k, unsigned* order,
                                        int* out, int* count) {
-    __shared__ unsigned hist[256];
-    __shared__ unsigned sPrefix;
-    __shared__ int sK;
-    __shared__ int scanA[TK_THREADS], scanB[TK_THREADS];
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
     constexpr int VEC = 16 / (int)sizeof(T);
@@ -287,6 +289,19 @@ __device__ __forceinline__ void tkRank(const float* qs, const void* kx, long lon
         order[key] = forced ? 0xFFFFFFFFu : tkOrder(tkScore<T>(qs, kx, kbase + (long long)key * kss, dim, vec));
     }
     __syncthreads();
+    tkRankOrders(order, n, k, out, count);
+}
+
+// The k best of keys [0, n) by their order keys order[0, n) (shared memory, synchronised; the forced keys
+// 0xFFFFFFFF): a radix select of the k-th order key, then the kept keys ascending into out[0, count) and the
+// count into *count. Every thread of the block calls it (it synchronises).
+__device__ __forceinline__ void tkRankOrders(const unsigned* order, int n, int k, int* out, int* count) {
+    __shared__ unsigned hist[256];
+    __shared__ unsigned sPrefix;
+    __shared__ int sK;
+    __shared__ int scanA[TK_THREADS], scanB[TK_THREADS];
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
     // the threshold thr: keys below it all kept, kEq with key thr (the lowest first); thr = 0xFFFFFFFF, kEq = 0
     // when at most k candidates rank (then every ranked one is kept)
     int valid = 0;
@@ -395,41 +410,180 @@ __device__ __forceinline__ void tkSelect(const float* means, const void* kx, lon
               selCount + (long long)slice * tiles + t);
 }
 
-// TopKPerQuery: the k best keys of query row blockIdx.x of slice blockIdx.y by its own scores (the row read as
-// f32, exactly), the row's forced keys (sinks, its window [p - window + 1, p]) set aside; ties to the lower key.
+// TopKPerQuery, scores: TQ_ROWS consecutive query rows of one slice (a row group) against the keys the last
+// of them may see, TQ_KEYS keys at a time loaded once into shared memory as f32. Thread t scores keys t % TQ_COLS
+// and t % TQ_COLS + TQ_COLS of the tile for the TQ_ROWS / 2 rows of half t / TQ_COLS, each pair one fma chain over
+// the channels in ascending order from 0 (tkScore's arithmetic, the row read as f32 exactly), and writes the order keys of the keys each
+// row may see (Plans.lastVisibleKey) into its scratch row.
+constexpr int TQ_ROWS = 16;
+constexpr int TQ_KEYS = 128;
+constexpr int TQ_THREADS = 128;
+constexpr int TQ_COLS = TQ_THREADS / 2;
+constexpr int TQ_HALF = TQ_ROWS / 2;
+
 template <typename T>
-__device__ __forceinline__ void tqSelect(const void* q, long long qsb, long long qsh, long long qss, const void* kx,
+__device__ __forceinline__ void tqScores(const void* q, long long qsb, long long qsh, long long qss, const void* kx,
                                          long long ksb, long long ksh, long long kss, int qHeads, int group, int dim,
-                                         int nq, int nk, int causal, int queryOffset, int sinks, int window, int k,
-                                         int* sel, int* selCount) {
+                                         int nq, int nk, int causal, int queryOffset, long long item0, int groups,
+                                         unsigned* scratch) {
     extern __shared__ __align__(16) unsigned char tkSmem[];
-    const int r = blockIdx.x;
-    const int slice = blockIdx.y;
+    const long long item = item0 + blockIdx.x;
+    const int slice = (int)(item / groups);
+    const int r0 = (int)(item % groups) * TQ_ROWS;
     const int b = slice / qHeads;
     const int h = slice % qHeads;
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
-    float* qs = reinterpret_cast<float*>(tkSmem);
-    unsigned* order = reinterpret_cast<unsigned*>(qs + ((dim + 3) / 4) * 4);
-    // Plans.lastVisibleKey of the row: the candidates are [0, n)
+    const int ks = dim | 1;  // an odd stride: the lanes' keys fall in distinct banks
+    float* qt = reinterpret_cast<float*>(tkSmem);  // [dim][TQ_ROWS]
+    float* kt = qt + (long long)dim * TQ_ROWS;    // [TQ_KEYS][ks]
+    const int rows = min(TQ_ROWS, nq - r0);
+    // the keys the group's last row may see: [0, nMax)
+    const long long pLast = (long long)r0 + rows - 1 + queryOffset;
+    const long long lastKey = causal ? min((long long)nk - 1, pLast) : (long long)nk - 1;
+    const int nMax = lastKey < 0 ? 0 : (int)(lastKey + 1);
+    if (nMax == 0) return;
+    const long long qbase = (long long)b * qsb + (long long)h * qsh;
+    for (int i = tid; i < dim * TQ_ROWS; i += nt) {
+        const int c = i / TQ_ROWS;
+        const int rr = i % TQ_ROWS;
+        qt[i] = rr < rows ? estLoad<T>(q, qbase + (long long)(r0 + rr) * qss + c) : 0.0f;
+    }
+    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
+    constexpr int VEC = 16 / (int)sizeof(T);
+    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
+                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const int col = tid % TQ_COLS;
+    const int half = tid / TQ_COLS;
+    // the keys each of this thread's rows may see
+    int nRow[TQ_HALF];
+#pragma unroll
+    for (int i = 0; i < TQ_HALF; i++) {
+        const int rr = half * TQ_HALF + i;
+        const long long p = (long long)r0 + rr + queryOffset;
+        const long long last = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
+        nRow[i] = rr < rows && last >= 0 ? (int)(last + 1) : 0;
+    }
+    unsigned* outRow = scratch + (blockIdx.x * (long long)TQ_ROWS + half * TQ_HALF) * nk;
+    for (int key0 = 0; key0 < nMax; key0 += TQ_KEYS) {
+        __syncthreads();
+        if (vec) {
+            // two lanes per key (its 32-byte sector), consecutive keys across the warp: the lanes' stores into
+            // the odd-strided rows meet at most two to a bank
+            const int per = dim / VEC;
+            const int per2 = (per + 1) & ~1;
+            for (int i = tid; i < TQ_KEYS * per2; i += nt) {
+                const int j = (i >> 1) % TQ_KEYS;
+                const int piece = (i / (2 * TQ_KEYS)) * 2 + (i & 1);
+                if (piece >= per) continue;
+                const int c = piece * VEC;
+                uint4 w = make_uint4(0u, 0u, 0u, 0u);
+                if (key0 + j < nMax) {
+                    w = *reinterpret_cast<const uint4*>(static_cast<const T*>(kx) + kbase + (long long)(key0 + j) * kss
+                                                        + c);
+                }
+#pragma unroll
+                for (int u = 0; u < VEC; u++) kt[j * ks + c + u] = tkElement<T>(w, u);
+            }
+        } else {
+            for (int i = tid; i < TQ_KEYS * dim; i += nt) {
+                const int j = i % TQ_KEYS;
+                const int c = i / TQ_KEYS;
+                kt[j * ks + c] = key0 + j < nMax ? estLoad<T>(kx, kbase + (long long)(key0 + j) * kss + c) : 0.0f;
+            }
+        }
+        __syncthreads();
+        float acc[TQ_HALF], acc2[TQ_HALF];
+#pragma unroll
+        for (int i = 0; i < TQ_HALF; i++) acc[i] = acc2[i] = 0.0f;
+        const float* kr = kt + col * ks;
+        const float* kr2 = kt + (col + TQ_COLS) * ks;
+        const float* qr = qt + half * TQ_HALF;
+#pragma unroll 4
+        for (int c = 0; c < dim; c++) {
+            const float kv = kr[c];
+            const float kv2 = kr2[c];
+            const float4 qa = *reinterpret_cast<const float4*>(qr + c * TQ_ROWS);
+            const float4 qb = *reinterpret_cast<const float4*>(qr + c * TQ_ROWS + 4);
+            const float qv[TQ_HALF] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+#pragma unroll
+            for (int i = 0; i < TQ_HALF; i++) {
+                acc[i] = __fmaf_rn(qv[i], kv, acc[i]);
+                acc2[i] = __fmaf_rn(qv[i], kv2, acc2[i]);
+            }
+        }
+        const int key = key0 + col;
+        const int key2 = key + TQ_COLS;
+#pragma unroll
+        for (int i = 0; i < TQ_HALF; i++) {
+            if (key < nRow[i]) outRow[(long long)i * nk + key] = tkOrder(acc[i]);
+            if (key2 < nRow[i]) outRow[(long long)i * nk + key2] = tkOrder(acc2[i]);
+        }
+    }
+}
+
+}  // namespace sparsa
+
+// Grid (row groups of this chunk), TQ_THREADS threads; dynamic shared memory: (dim * TQ_ROWS + TQ_KEYS * (dim | 1))
+// floats. Row group g of the chunk is item item0 + g (slice item / groups, rows from (item % groups) * TQ_ROWS, groups
+// = ceil(nq / TQ_ROWS)); its rows' order keys go to scratch[(g * TQ_ROWS + i) * nk + key] for the keys row i may see.
+// Q and K by element strides, of one dtype (kind).
+extern "C" __global__ void __launch_bounds__(128) sparsa_tq_scores(const void* q, long long qsb, long long qsh,
+                                                                   long long qss, const void* kx, int kind,
+                                                                   long long ksb, long long ksh, long long kss,
+                                                                   int qHeads, int group, int dim, int nq, int nk,
+                                                                   int causal, int queryOffset, long long item0,
+                                                                   int groups, unsigned* scratch) {
+    using namespace sparsa;
+    if (kind == OUT_BF16) {
+        tqScores<__nv_bfloat16>(q, qsb, qsh, qss, kx, ksb, ksh, kss, qHeads, group, dim, nq, nk, causal, queryOffset,
+                                item0, groups, scratch);
+    } else if (kind == OUT_F16) {
+        tqScores<__half>(q, qsb, qsh, qss, kx, ksb, ksh, kss, qHeads, group, dim, nq, nk, causal, queryOffset, item0,
+                         groups, scratch);
+    } else {
+        tqScores<float>(q, qsb, qsh, qss, kx, ksb, ksh, kss, qHeads, group, dim, nq, nk, causal, queryOffset, item0,
+                        groups, scratch);
+    }
+}
+
+// Grid (rows of this chunk: its row groups times TQ_ROWS), TK_THREADS threads (a multiple of 32); dynamic shared
+// memory: dim floats (rounded up to 4, unused), then one order key per key a row may see (at most nk). TopKPerQuery's
+// selection of each row of sparsa_tq_scores's chunk: its order keys read back from scratch, its forced keys (sinks,
+// its window [p - window + 1, p]) set aside, the k best by tkRank's radix select (ties to the lower key). Writes
+// sel[(slice * nq + r) * k + i] ascending and selCount[slice * nq + r].
+extern "C" __global__ void __launch_bounds__(512) sparsa_tq_rank(const unsigned* scratch, int dim, int nq, int nk,
+                                                                 int causal, int queryOffset, int sinks, int window,
+                                                                 int k, long long item0, int groups, int* sel,
+                                                                 int* selCount) {
+    using namespace sparsa;
+    extern __shared__ __align__(16) unsigned char tkSmem[];
+    const long long item = item0 + blockIdx.x / TQ_ROWS;
+    const int slice = (int)(item / groups);
+    const int r = (int)(item % groups) * TQ_ROWS + (int)(blockIdx.x % TQ_ROWS);
+    if (r >= nq) return;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    unsigned* order = reinterpret_cast<unsigned*>(reinterpret_cast<float*>(tkSmem) + ((dim + 3) / 4) * 4);
     const long long p = (long long)r + queryOffset;
-    long long lastKey = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
+    const long long lastKey = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
     const int n = lastKey < 0 ? 0 : (int)(lastKey + 1);
     int* out = sel + ((long long)slice * nq + r) * k;
     if (n == 0 || k == 0) {
         if (tid == 0) selCount[(long long)slice * nq + r] = 0;
         return;
     }
-    const long long qbase = (long long)b * qsb + (long long)h * qsh + (long long)r * qss;
-    for (int c = tid; c < dim; c += nt) {
-        qs[c] = estLoad<T>(q, qbase + c);
+    const unsigned* mine = scratch + (long long)blockIdx.x * nk;
+    const long long fLo = max(0ll, p - window + 1);
+    const long long fHi = min((long long)n - 1, p);
+    for (int key = tid; key < n; key += nt) {
+        const bool forced = key < sinks || (key >= fLo && key <= fHi);
+        order[key] = forced ? 0xFFFFFFFFu : mine[key];
     }
     __syncthreads();
-    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
-    tkRank<T>(qs, kx, kbase, kss, dim, n, p, p, sinks, window, k, order, out, selCount + (long long)slice * nq + r);
+    tkRankOrders(order, n, k, out, selCount + (long long)slice * nq + r);
 }
 
-}  // namespace sparsa
 
 // Grid (tiles, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded up
 // to 4), then one order key per key of the tile's candidates (at most nk).
@@ -510,28 +664,6 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit(const int* sel,
         partOff[t + 1] = at.y;
         gathOff[t + 1] = at.z;
         uncOff[t + 1] = at.w;
-    }
-}
-
-// Grid (query rows, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded
-// up to 4), then one order key per key a row may see (at most nk). Q and K by element strides, of one dtype
-// (kind). Writes sel[(slice * nq + r) * k + i] ascending and selCount[slice * nq + r].
-extern "C" __global__ void __launch_bounds__(512) sparsa_tq_select(const void* q, long long qsb, long long qsh,
-                                                                   long long qss, const void* kx, int kind,
-                                                                   long long ksb, long long ksh, long long kss,
-                                                                   int qHeads, int group, int dim, int nq, int nk,
-                                                                   int causal, int queryOffset, int sinks, int window,
-                                                                   int k, int* sel, int* selCount) {
-    using namespace sparsa;
-    if (kind == OUT_BF16) {
-        tqSelect<__nv_bfloat16>(q, qsb, qsh, qss, kx, ksb, ksh, kss, qHeads, group, dim, nq, nk, causal, queryOffset,
-                                sinks, window, k, sel, selCount);
-    } else if (kind == OUT_F16) {
-        tqSelect<__half>(q, qsb, qsh, qss, kx, ksb, ksh, kss, qHeads, group, dim, nq, nk, causal, queryOffset, sinks,
-                         window, k, sel, selCount);
-    } else {
-        tqSelect<float>(q, qsb, qsh, qss, kx, ksb, ksh, kss, qHeads, group, dim, nq, nk, causal, queryOffset, sinks,
-                        window, k, sel, selCount);
     }
 }
 

@@ -777,6 +777,17 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
+     * {@link #prepareEstimated(TopKPerQuery, PlanContext, Device)} with a scores' scratch of at most
+     * {@code scratchBytes} (at least one row group of 16 rows), so that small shapes run many chunks.
+     */
+    CudaTopKQueryEstimatedPlan prepareEstimated(TopKPerQuery pattern, PlanContext ctx, Device device, long scratchBytes) {
+        CudaRuntime rt = estimateRuntime(ctx, device);
+        int tileRows = ctx.geometry().tileRows();
+        return new CudaTopKQueryEstimatedPlan(pattern, ctx, rt, scratchBytes,
+                tileRows == 64 ? new int[] {64} : new int[] {tileRows, 64});
+    }
+
+    /**
      * The runtime of {@code device}, made current, for a device-estimated plan of {@code ctx}; refuses
      * a missing context or a geometry this backend does not run.
      */

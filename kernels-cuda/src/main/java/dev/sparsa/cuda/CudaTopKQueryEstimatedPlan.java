@@ -21,11 +21,15 @@ import jcuda.Pointer;
  * A {@link TopKPerQuery} plan whose selection is estimated on the device: the skeleton of its device
  * plan ({@link DevicePlan}: layout descriptions, one tile per query row, work lists, room for each
  * row's keys) is built on the host from the shape alone, and each call queues, on the call's stream
- * and before the attention kernel, the kernels {@code sparsa_tq_select} (per query row: its scores
- * against the keys it may see, its forced keys set aside, the top {@code k}, ties to the lower key)
- * and {@code sparsa_tq_emit} (the per-row lists) of {@code sparsa_topk_estimate.cuh}. Nothing is
- * copied back and the host does not wait. The selection is bit for bit the one {@link
- * TopKPerQuery#select} makes (the canonical arithmetic of its Javadoc).
+ * and before the attention kernel, the kernels of {@code sparsa_topk_estimate.cuh}: per chunk of
+ * row groups, {@code sparsa_tq_scores} (per group of {@value #SCORE_ROWS} consecutive query rows of
+ * one slice: their scores against each tile of {@value #SCORE_KEYS} keys loaded once into shared
+ * memory, as order keys into a scratch row per query row) and {@code sparsa_tq_rank} (per query row:
+ * its forced keys set aside, the top {@code k}, ties to the lower key); then {@code sparsa_tq_emit}
+ * (the per-row lists). The scratch holds one chunk's rows of {@code keys} order keys each, at most
+ * {@value #SCRATCH_BYTES} bytes (at least one row group), so longer problems take more chunks
+ * ({@link #chunkGroups}). Nothing is copied back and the host does not wait. The selection is bit
+ * for bit the one {@link TopKPerQuery#select} makes (the canonical arithmetic of its Javadoc).
  *
  * <p><b>The device plan's form: per-row lists.</b> Query row {@code r} of every slice is tile
  * {@code r} of the slice's layout, one row whose keys (the sinks it may see, its selection and its
@@ -42,8 +46,8 @@ import jcuda.Pointer;
  * dev.sparsa.spec.RunOptions)} and {@link CudaBackend#forwardAsync(CudaDeviceEstimatedPlan, Tensor,
  * Tensor, Tensor, Tensor, Tensor, dev.sparsa.spec.RunOptions, CudaStream)} on device tensors. Its
  * device memory (the plan with room for {@code min(keys, k + sinks + window)} keys per row, the
- * selections) is reused by every call, so calls with one plan must be ordered on one stream (or
- * waited for in between). Closing it frees that memory; one collected unclosed is freed by a cleaner.
+ * selections, the scores' scratch) is reused by every call, so calls with one plan must be ordered
+ * on one stream (or waited for in between). Closing it frees that memory; one collected unclosed is freed by a cleaner.
  */
 public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
 
@@ -54,6 +58,16 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     // the scratch buffers after the device plan
     private static final int SEL = 0;
     private static final int SEL_COUNT = 1;
+    private static final int SCRATCH = 2;
+
+    /** Query rows of one slice scored together against each key tile ({@code TQ_ROWS} of the kernel). */
+    static final int SCORE_ROWS = 16;
+    /** Keys of one tile in shared memory ({@code TQ_KEYS} of the kernel). */
+    static final int SCORE_KEYS = 128;
+    /** Threads of {@code sparsa_tq_scores} ({@code TQ_THREADS}): each two keys of a tile for half the rows. */
+    static final int SCORE_THREADS = 128;
+    /** The most bytes of the scores' scratch (one chunk of row groups), unless one row group needs more. */
+    static final long SCRATCH_BYTES = 1L << 30;
     private final Cleaner.Cleanable cleanable;
     private final int nq;
     private final int cap;
@@ -61,6 +75,9 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     private final int header;
     private final int sliceStride;
     private final int selectShared;
+    private final int scoreShared;
+    private final long groupsTotal;
+    private final long chunk;
 
     /**
      * Why the device estimate does not run this pattern in this context (the host plans it then), or
@@ -98,6 +115,56 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         return (int) Math.min(ctx.keyLength(), (long) pattern.k() + f.sinks() + f.window());
     }
 
+    /** Row groups of {@value #SCORE_ROWS} query rows in one slice: {@code ceil(nq / SCORE_ROWS)}. */
+    static int groups(int nq) {
+        return (nq + SCORE_ROWS - 1) / SCORE_ROWS;
+    }
+
+    /**
+     * Row groups scored per chunk: as many of the {@code slices · groups(nq)} as a scratch of {@link
+     * #SCRATCH_BYTES} holds at {@code SCORE_ROWS · nk} four-byte order keys per group, at least one.
+     */
+    static long chunkGroups(int slices, int nq, int nk) {
+        return chunkGroups(slices, nq, nk, SCRATCH_BYTES);
+    }
+
+    /** {@link #chunkGroups(int, int, int)} for a scratch of at most {@code budget} bytes. */
+    static long chunkGroups(int slices, int nq, int nk, long budget) {
+        long total = (long) slices * groups(nq);
+        long perGroup = 4L * SCORE_ROWS * Math.max(1, nk);
+        return Math.max(1L, Math.min(total, budget / perGroup));
+    }
+
+    /** Bytes of the scores' scratch: {@link #chunkGroups} row groups of {@code SCORE_ROWS · nk} order keys. */
+    static long scratchBytes(int slices, int nq, int nk) {
+        return chunkGroups(slices, nq, nk) * SCORE_ROWS * 4L * Math.max(1, nk);
+    }
+
+    /**
+     * The order keys {@code sparsa_tq_rank} holds in shared memory for the chunk of row groups {@code
+     * [g0, g0 + m)} (of {@code groups} per slice): the keys its last row may see (rows of one slice see
+     * no fewer keys than the rows before them; a chunk spanning two slices holds a slice's last row),
+     * rounded up to a multiple of 1024, at most the context's keys. Sizing the ranks' shared memory to
+     * the chunk lets more of them share a multiprocessor when causal rows see few keys.
+     */
+    static int rankKeys(PlanContext ctx, int groups, long g0, int m) {
+        int nq = ctx.queryLength();
+        long g1 = g0 + m - 1;
+        int last = g0 / groups != g1 / groups
+                ? nq - 1
+                : (int) Math.min(nq - 1L, (g1 % groups) * SCORE_ROWS + SCORE_ROWS - 1);
+        long n = lastVisibleKey(ctx, last) + 1;
+        return (int) Math.min(ctx.keyLength(), (n + 1023) / 1024 * 1024);
+    }
+
+    /**
+     * Dynamic shared memory of {@code sparsa_tq_scores}: the group's queries ({@code dim · SCORE_ROWS}
+     * floats) and a key tile ({@code SCORE_KEYS} rows of {@code dim | 1} floats).
+     */
+    static int scoreShared(int headDim) {
+        return 4 * (headDim * SCORE_ROWS + SCORE_KEYS * (headDim | 1));
+    }
+
     /** Ints of the pool before the first slice's lists ({@link EstimatedSkeleton#headerInts} of one tile per row). */
     static long headerInts(int slices, int nq) {
         return (long) LI_STRIDE * slices + 4L * nq + 1;
@@ -114,6 +181,16 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
      * device's shared memory per block is too small for the shape's keys.
      */
     CudaTopKQueryEstimatedPlan(TopKPerQuery pattern, PlanContext ctx, CudaRuntime rt, int... rowsPerCta) {
+        this(pattern, ctx, rt, SCRATCH_BYTES, rowsPerCta);
+    }
+
+    /**
+     * As {@link #CudaTopKQueryEstimatedPlan(TopKPerQuery, PlanContext, CudaRuntime, int...)}, with a
+     * scores' scratch of at most {@code scratchBudget} bytes (at least one row group): a smaller budget
+     * runs more chunks of row groups.
+     */
+    CudaTopKQueryEstimatedPlan(TopKPerQuery pattern, PlanContext ctx, CudaRuntime rt, long scratchBudget,
+                               int[] rowsPerCta) {
         String why = refusal(pattern, ctx);
         if (why != null) {
             throw new IllegalArgumentException(why);
@@ -134,6 +211,13 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
             throw new IllegalArgumentException(nk + " keys: the selection needs " + needed
                     + " bytes of shared memory, the device has " + dev.maxSharedPerBlockOptin());
         }
+        this.scoreShared = scoreShared(s.headDim());
+        if (scoreShared > dev.maxSharedPerBlockOptin()) {
+            throw new IllegalArgumentException("head dim " + s.headDim() + ": the scores need " + scoreShared
+                    + " bytes of shared memory, the device has " + dev.maxSharedPerBlockOptin());
+        }
+        this.groupsTotal = (long) slices * groups(nq);
+        this.chunk = chunkGroups(slices, nq, nk, scratchBudget);
         // the int pool: layout descriptions, one tile per row, the zeros, then each slice's lists
         int[] head = EstimatedSkeleton.header(ctx, slices, nq, 1);
         this.header = head.length;
@@ -152,6 +236,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         DevicePlan dp = null;
         DeviceBuffer sel = null;
         DeviceBuffer cnt = null;
+        DeviceBuffer scratch = null;
         try {
             dev.makeCurrent();
             ints = new DeviceBuffer(dev, 4L * total);
@@ -166,11 +251,12 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
             dp = new DevicePlan(dev, ints, floats, lists);
             sel = new DeviceBuffer(dev, 4L * Math.max(1L, (long) slices * nq * cap));
             cnt = new DeviceBuffer(dev, 4L * slices * nq);
+            scratch = new DeviceBuffer(dev, chunk * SCORE_ROWS * 4L * Math.max(1, nk));
         } catch (RuntimeException | Error e) {
-            EstimateMemory.abandon(dp, ints, floats, lists, sel, cnt);
+            EstimateMemory.abandon(dp, ints, floats, lists, sel, cnt, scratch);
             throw e;
         }
-        this.res = new EstimateMemory(dp, sel, cnt);
+        this.res = new EstimateMemory(dp, sel, cnt, scratch);
         this.cleanable = EstimateMemory.CLEANER.register(this, res);
     }
 
@@ -234,18 +320,19 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         return res.plan();
     }
 
-    /** Device bytes held: the plan and the selections. */
+    /** Device bytes held: the plan, the selections and the scores' scratch. */
     @Override
     public long deviceBytes() {
         return res.bytes();
     }
 
     /** The estimate's kernels, in launch order, joined by {@code +}. */
-    static final String KERNELS = "sparsa_tq_select+sparsa_tq_emit";
+    static final String KERNELS = "sparsa_tq_scores+sparsa_tq_rank+sparsa_tq_emit";
 
     /**
-     * Queues the estimate on {@code stream}: the selection, then the lists. Q and K are device tensors
-     * of the context's shape and one dtype (checked by the caller).
+     * Queues the estimate on {@code stream}: per chunk of row groups the scores, then the selection;
+     * then the lists. Q and K are device tensors of the context's shape and one dtype (checked by the
+     * caller).
      */
     @Override
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
@@ -256,13 +343,26 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         DeviceBuffer sel = res.buffer(SEL);
         DeviceBuffer cnt = res.buffer(SEL_COUNT);
         int causal = ctx.causal() ? 1 : 0;
-        EstimatedSkeleton.launch(mod.function("sparsa_tq_select", selectShared), nq, slices, 1,
-                CudaTopKEstimatedPlan.SELECT_THREADS, selectShared, stream, "sparsa_tq_select",
-                Pointer.to(CudaTensors.buffer("q", q).pointer(q.byteOffset())), i64(q.stride(0)), i64(q.stride(1)),
-                i64(q.stride(2)), Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())), i32(outKind(k.dtype())),
-                i64(k.stride(0)), i64(k.stride(1)), i64(k.stride(2)), i32(s.qHeads()), i32(s.groupSize()),
-                i32(s.headDim()), i32(nq), i32(s.keyLength()), i32(causal), i32(ctx.queryOffset()), i32(f.sinks()),
-                i32(f.window()), i32(cap), Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()));
+        DeviceBuffer scratch = res.buffer(SCRATCH);
+        int groups = groups(nq);
+        for (long g0 = 0; g0 < groupsTotal; g0 += chunk) {
+            int m = (int) Math.min(chunk, groupsTotal - g0);
+            if (cap > 0) {
+                EstimatedSkeleton.launch(mod.function("sparsa_tq_scores", scoreShared), m, 1, 1, SCORE_THREADS,
+                        scoreShared, stream, "sparsa_tq_scores",
+                        Pointer.to(CudaTensors.buffer("q", q).pointer(q.byteOffset())), i64(q.stride(0)),
+                        i64(q.stride(1)), i64(q.stride(2)), Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())),
+                        i32(outKind(k.dtype())), i64(k.stride(0)), i64(k.stride(1)), i64(k.stride(2)), i32(s.qHeads()),
+                        i32(s.groupSize()), i32(s.headDim()), i32(nq), i32(s.keyLength()), i32(causal),
+                        i32(ctx.queryOffset()), i64(g0), i32(groups), Pointer.to(scratch.pointer()));
+            }
+            int rankShared = CudaTopKEstimatedPlan.selectShared(s.headDim(), rankKeys(ctx, groups, g0, m));
+            EstimatedSkeleton.launch(mod.function("sparsa_tq_rank", rankShared), m * SCORE_ROWS, 1, 1,
+                    CudaTopKEstimatedPlan.SELECT_THREADS, rankShared, stream, "sparsa_tq_rank",
+                    Pointer.to(scratch.pointer()), i32(s.headDim()), i32(nq), i32(s.keyLength()), i32(causal),
+                    i32(ctx.queryOffset()), i32(f.sinks()), i32(f.window()), i32(cap), i64(g0), i32(groups),
+                    Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()));
+        }
         EstimatedSkeleton.launch(mod.function("sparsa_tq_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_tq_emit",
                 Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), i32(cap), i32(nq), i32(s.keyLength()),
                 i32(ctx.queryOffset()), i32(causal), i32(f.sinks()), i32(f.window()),

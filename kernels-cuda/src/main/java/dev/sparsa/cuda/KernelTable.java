@@ -94,7 +94,8 @@ final class KernelTable {
             "sparsa_tk_mean",
             "sparsa_tk_select",
             "sparsa_tk_emit",
-            "sparsa_tq_select",
+            "sparsa_tq_scores",
+            "sparsa_tq_rank",
             "sparsa_tq_emit");
 
     private KernelTable() {

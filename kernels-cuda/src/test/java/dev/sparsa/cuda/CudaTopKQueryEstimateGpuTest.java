@@ -163,6 +163,38 @@ class CudaTopKQueryEstimateGpuTest {
     }
 
     @Test
+    void aScratchOfAFewRowGroupsRunsManyChunksAndSelectsTheSame() {
+        // 3 slices of 19 row groups: chunks of 1 and of 2 groups (these span two slices) and all at once
+        AttentionShape s = new AttentionShape(1, 3, 3, 300, 700, 128, 128);
+        for (boolean causal : new boolean[] {true, false}) {
+            Options o = Options.defaults().withCausal(causal).withGeometry(new TileGeometry(64, 64));
+            PlanContext ctx = PlanContext.of(s, o);
+            TopKPerQuery pattern = new TopKPerQuery(150, new ForcedKeys(8, 64));
+            Problems.Qkv p = EstimateData.qkv(31, s, DType.BF16, Data.RANDOM);
+            CudaDevice dev = BACKEND.device();
+            for (long budget : new long[] {1, 2L * 16 * 700 * 4, 1L << 30}) {
+                try (Tensor q = CudaTensors.upload(dev, p.q()); Tensor k = CudaTensors.upload(dev, p.k());
+                     Tensor v = CudaTensors.upload(dev, p.v());
+                     Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, 3, 300, 128);
+                     CudaTopKQueryEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()),
+                             budget)) {
+                    BACKEND.forward(est, q, k, v, out, null, o.run());
+                    for (int h = 0; h < 3; h++) {
+                        int[][] cpu = pattern.select(ctx, rows(p.q(), 0, h), rows(p.k(), 0, h));
+                        int[][] gpu = est.selection(h);
+                        for (int r = 0; r < cpu.length; r++) {
+                            int row = r;
+                            int head = h;
+                            assertArrayEquals(cpu[r], gpu[r], () -> "causal " + causal + " budget " + budget + " head "
+                                    + head + " row " + row);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void repeatedCallsOnTheCallersStreamFollowNewInputs() {
         AttentionShape s = new AttentionShape(1, 4, 2, 700, 900, 128, 128);
         Options o = Options.causalMask().withGeometry(new TileGeometry(64, 64));

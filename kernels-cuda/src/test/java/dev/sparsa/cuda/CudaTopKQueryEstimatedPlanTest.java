@@ -20,7 +20,9 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
@@ -127,6 +129,187 @@ class CudaTopKQueryEstimatedPlanTest {
         }
         assertEquals(60, ran);
         assertTrue(forcedAndSelected > 10000, forcedAndSelected + " keys listed");
+    }
+
+    @Test
+    void scratchSizingBoundsTheChunksAndCoversEveryRowOnce() {
+        // bf16 B1 H8 D128 N 32768: 2 MiB per row group, 512 groups (1 GiB) per chunk, 32 chunks
+        assertEquals(512, CudaTopKQueryEstimatedPlan.chunkGroups(8, 32768, 32768));
+        assertEquals(1L << 30, CudaTopKQueryEstimatedPlan.scratchBytes(8, 32768, 32768));
+        // small problems: all groups at once, the scratch no larger than they need
+        assertEquals(6, CudaTopKQueryEstimatedPlan.chunkGroups(2, 37, 5));
+        assertEquals(6L * 16 * 5 * 4, CudaTopKQueryEstimatedPlan.scratchBytes(2, 37, 5));
+        // a budget below one group still scores one group per chunk
+        assertEquals(1, CudaTopKQueryEstimatedPlan.chunkGroups(3, 100, 1000, 10));
+        // D 128: 16 query rows and 128 keys of 129 floats
+        assertEquals(4 * (128 * 16 + 128 * 129), CudaTopKQueryEstimatedPlan.scoreShared(128));
+        assertTrue(CudaTopKQueryEstimatedPlan.scoreShared(256) <= 227 * 1024);
+        // the ranks' shared memory of the 32 chunks: a quarter of a slice each, 8192 more keys each time
+        PlanContext big = PlanContext.of(AttentionShape.of(1, 8, 32768, 32768, 128), Options.causalMask());
+        for (int j = 0; j < 32; j++) {
+            assertEquals(8192 * (j % 4 + 1), CudaTopKQueryEstimatedPlan.rankKeys(big, 2048, 512L * j, 512));
+        }
+        for (int[] c : new int[][] {{1, 1, 1}, {3, 17, 40}, {8, 33, 100}, {5, 160, 7}, {64, 1000, 1000}, {3, 3000, 2000}}) {
+            int slices = c[0];
+            int nq = c[1];
+            int nk = c[2];
+            PlanContext ctx = PlanContext.of(AttentionShape.of(1, slices, nq, nk, 64),
+                    Options.causalMask().withQueryOffset(nq <= nk ? nk - nq : null));
+            for (long budget : new long[] {1, 4L * 16 * nk * 3, CudaTopKQueryEstimatedPlan.SCRATCH_BYTES}) {
+                long chunk = CudaTopKQueryEstimatedPlan.chunkGroups(slices, nq, nk, budget);
+                long scratchInts = chunk * 16 * nk;
+                assertTrue(4 * scratchInts <= Math.max(budget, 4L * 16 * nk), "within the budget or one group");
+                int groups = CudaTopKQueryEstimatedPlan.groups(nq);
+                long total = (long) slices * groups;
+                int[] seen = new int[slices * nq];
+                for (long g0 = 0; g0 < total; g0 += chunk) {
+                    int m = (int) Math.min(chunk, total - g0);
+                    int rankKeys = CudaTopKQueryEstimatedPlan.rankKeys(ctx, groups, g0, m);
+                    assertTrue(rankKeys <= nk);
+                    // sparsa_tq_rank's decoding of its block index
+                    for (int bx = 0; bx < m * 16; bx++) {
+                        long item = g0 + bx / 16;
+                        int slice = (int) (item / groups);
+                        int r = (int) (item % groups) * 16 + bx % 16;
+                        if (r < nq) {
+                            seen[slice * nq + r]++;
+                            assertTrue(visible(ctx, r) <= rankKeys, "the row's keys fit the rank's shared memory");
+                            assertTrue((long) (bx + 1) * nk <= scratchInts, "the row's scratch lies within it");
+                        }
+                    }
+                }
+                for (int i = 0; i < seen.length; i++) {
+                    assertEquals(1, seen[i], "slice row " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void theScoresKernelsTilingSelectsWhatTheCpuSelects() {
+        int cases = 0;
+        for (int i = 0; i < 12; i++) {
+            SplittableRandom r = new SplittableRandom(7000 + i);
+            boolean causal = i % 2 == 0;
+            int nk = r.nextInt(1, 300);
+            int nq = i % 3 == 0 ? nk : r.nextInt(1, 200);
+            int dim = i % 4 == 3 ? 24 : 16;
+            Integer offset = causal && nq <= nk && i % 3 != 0 ? nk - nq : null;
+            AttentionShape s = AttentionShape.of(1, 3, nq, nk, dim);
+            PlanContext ctx = PlanContext.of(s, Options.defaults().withCausal(causal).withQueryOffset(offset));
+            int k = r.nextInt(1, Math.max(2, nk / 2));
+            TopKPerQuery p = new TopKPerQuery(k, new ForcedKeys(r.nextInt(0, 10), r.nextInt(0, 40)));
+            Problems.Qkv x = Problems.qkv(i, s, DType.F32, Layout.BHSD);
+            if (i % 3 == 1) {
+                coarse(x.k(), r);
+            }
+            float[][] q = new float[3][];
+            float[][] kr = new float[3][];
+            for (int h = 0; h < 3; h++) {
+                q[h] = EstimateData.rows(x.q(), 0, h);
+                kr[h] = EstimateData.rows(x.k(), 0, h);
+            }
+            // a budget of a few groups: several chunks
+            long chunk = CudaTopKQueryEstimatedPlan.chunkGroups(3, nq, nk, 4L * 16 * nk * 2);
+            int[][][] got = tiledSelection(ctx, p, q, kr, chunk);
+            for (int h = 0; h < 3; h++) {
+                int[][] want = p.select(ctx, q[h], kr[h]);
+                for (int row = 0; row < nq; row++) {
+                    assertArrayEquals(want[row], got[h][row], "case " + i + " head " + h + " row " + row);
+                }
+            }
+            cases++;
+        }
+        assertEquals(12, cases);
+    }
+
+    /**
+     * sparsa_tq_scores (row groups of 16, key tiles of 128 zero-padded, one f32 fma chain per (row, key)
+     * over ascending channels, order keys into the chunk's scratch rows) and sparsa_tq_rank (forced keys
+     * set aside, then the k smallest (order key, key) pairs, ascending), transcribed for one batch.
+     */
+    private static int[][][] tiledSelection(PlanContext ctx, TopKPerQuery p, float[][] q, float[][] kr, long chunk) {
+        int slices = q.length;
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int dim = ctx.shape().headDim();
+        int groups = CudaTopKQueryEstimatedPlan.groups(nq);
+        long total = (long) slices * groups;
+        int k = Math.min(p.k(), nk);
+        int[][][] out = new int[slices][nq][];
+        for (long g0 = 0; g0 < total; g0 += chunk) {
+            int m = (int) Math.min(chunk, total - g0);
+            int[] scratch = new int[(int) (chunk * 16 * nk)];
+            java.util.Arrays.fill(scratch, 0x5A5A5A5A); // rows not written stay garbage
+            for (int bx = 0; bx < m; bx++) {
+                long item = g0 + bx;
+                int slice = (int) (item / groups);
+                int r0 = (int) (item % groups) * 16;
+                int rows = Math.min(16, nq - r0);
+                int nMax = visible(ctx, r0 + rows - 1);
+                for (int key0 = 0; key0 < nMax; key0 += 128) {
+                    for (int col = 0; col < 128; col++) {
+                        int key = key0 + col;
+                        for (int rr = 0; rr < 16; rr++) {
+                            float acc = 0f;
+                            for (int c = 0; c < dim; c++) {
+                                float qv = rr < rows ? q[slice][(r0 + rr) * dim + c] : 0f;
+                                float kv = key < nMax ? kr[slice][key * dim + c] : 0f;
+                                acc = Math.fma(qv, kv, acc);
+                            }
+                            if (rr < rows && key < visible(ctx, r0 + rr)) {
+                                scratch[(bx * 16 + rr) * nk + key] = order(acc);
+                            }
+                        }
+                    }
+                }
+            }
+            for (int bx = 0; bx < m * 16; bx++) {
+                long item = g0 + bx / 16;
+                int slice = (int) (item / groups);
+                int r = (int) (item % groups) * 16 + bx % 16;
+                if (r >= nq) {
+                    continue;
+                }
+                int n = visible(ctx, r);
+                long pos = (long) r + ctx.queryOffset();
+                long fLo = Math.max(0, pos - p.forced().window() + 1);
+                long fHi = Math.min(n - 1L, pos);
+                List<long[]> cand = new ArrayList<>();
+                for (int key = 0; key < n; key++) {
+                    boolean forced = key < p.forced().sinks() || (key >= fLo && key <= fHi);
+                    if (!forced) {
+                        cand.add(new long[] {Integer.toUnsignedLong(scratch[bx * nk + key]), key});
+                    }
+                }
+                cand.sort((a, b) -> a[0] != b[0] ? Long.compare(a[0], b[0]) : Long.compare(a[1], b[1]));
+                int c = Math.min(k, cand.size());
+                int[] sel = new int[c];
+                for (int j = 0; j < c; j++) {
+                    sel[j] = (int) cand.get(j)[1];
+                }
+                java.util.Arrays.sort(sel);
+                out[slice][r] = sel;
+            }
+        }
+        return out;
+    }
+
+    /** Plans.lastVisibleKey + 1 of query row r (0 when it sees none). */
+    private static int visible(PlanContext ctx, int r) {
+        long p = (long) r + ctx.queryOffset();
+        long last = ctx.causal() ? Math.min(ctx.keyLength() - 1L, p) : ctx.keyLength() - 1L;
+        return last < 0 ? 0 : (int) (last + 1);
+    }
+
+    /** tkOrder: smaller is better, NaN above every score, -0 as +0. */
+    private static int order(float v) {
+        if (v != v) {
+            return 0xFFFFFFFF;
+        }
+        int bits = Float.floatToRawIntBits(v == 0f ? 0f : v);
+        bits ^= (bits >> 31) & 0x7FFFFFFF;
+        return ~(bits ^ 0x80000000);
     }
 
     @Test
