@@ -5,13 +5,15 @@ import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
  * {@link DecodeScorer} on the CPU for f32 and bf16 host caches: Quest's bounds from the page bounds
  * and top-k's key scores through the decode arithmetic ({@link DecodeMath}), reading rows in place
- * (through the block table for a paged cache). Thread-safe for distinct (sequence, head) pairs: all
- * working memory is per call of a method.
+ * (through the block table for a paged cache); rows of a cache in native memory are copied to the
+ * heap first, as decode does (the native-segment kernels stay in C1 code, see {@code CpuDecode}).
+ * Thread-safe for distinct (sequence, head) pairs: all working memory is per call of a method.
  */
 final class CpuDecodeScorer implements DecodeScorer {
     private final DecodeMath math;
@@ -68,7 +70,16 @@ final class CpuDecodeScorer implements DecodeScorer {
             maxOff[i] = bounds.index(pages[i], g, 1, 0) * e;
         }
         if (count > 0) {
-            math.questBounds(v, ldQ, nq, dim, bounds.segment(), minOff, maxOff, bounds.dtype(), count, s, ld);
+            MemorySegment seg = bounds.segment();
+            if (seg.isNative()) {
+                long rowBytes = dim * e;
+                long[] both = Arrays.copyOf(minOff, 2 * count);
+                System.arraycopy(maxOff, 0, both, count, count);
+                seg = onHeap(seg, both, 2 * count, rowBytes, bounds.dtype());
+                System.arraycopy(both, 0, minOff, 0, count);
+                System.arraycopy(both, count, maxOff, 0, count);
+            }
+            math.questBounds(v, ldQ, nq, dim, seg, minOff, maxOff, bounds.dtype(), count, s, ld);
         }
         maxOverVectors(s, ld, nq, count, out, 0);
     }
@@ -89,9 +100,28 @@ final class CpuDecodeScorer implements DecodeScorer {
             }
             rows.offsets(b, g, pos, n, kOff, vOff);
             // the keys stand in for the values: a selection reads no values
-            math.scores(v, ldQ, nq, dim, rows.keys, kOff, rows.keys, kOff, dim, rows.dtype, n, s, block, false);
+            MemorySegment keys = onHeap(rows.keys, kOff, n, (long) dim * rows.dtype.byteSize(), rows.dtype);
+            math.scores(v, ldQ, nq, dim, keys, kOff, keys, kOff, dim, rows.dtype, n, s, block, false);
             maxOverVectors(s, block, nq, n, out, k0 - from);
         }
+    }
+
+    /**
+     * {@code seg} itself when it is on the heap; else its {@code n} rows of {@code rowBytes} at {@code
+     * off} copied into a heap array of {@code type}, {@code off} rewritten to the copy's offsets.
+     */
+    private static MemorySegment onHeap(MemorySegment seg, long[] off, int n, long rowBytes, DType type) {
+        if (!seg.isNative()) {
+            return seg;
+        }
+        int elements = (int) (n * rowBytes / type.byteSize());
+        MemorySegment heap = type == DType.F32 ? MemorySegment.ofArray(new float[elements])
+                : MemorySegment.ofArray(new short[elements]);
+        for (int j = 0; j < n; j++) {
+            MemorySegment.copy(seg, off[j], heap, j * rowBytes, rowBytes);
+            off[j] = j * rowBytes;
+        }
+        return heap;
     }
 
     private static void maxOverVectors(float[] s, int ld, int nq, int n, float[] out, int at) {
