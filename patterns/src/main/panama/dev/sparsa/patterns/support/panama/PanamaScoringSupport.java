@@ -438,7 +438,7 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     @Override
-    public float keepBest(float[] vals, int[] idx, int c, int k, int[] out, int at) {
+    public float keepBest(float[] vals, int[] idx, int c, int k, int g, int[] out, int at) {
         // the k-th best score t: the (c − k + 1)-th smallest, found by taking the smallest distinct
         // scores with their counts, one vector minimum and one count each
         FloatVector inf = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
@@ -454,11 +454,17 @@ public final class PanamaScoringSupport implements ScoringSupport {
         }
         float t = smallest;
         int remaining = c - k + 1;
+        int gRemaining = c - g + 1; // the g-th best is the (c − g + 1)-th smallest
+        float gth = smallest;
         while (true) {
             int count = 0;
             for (int p = 0; p < c; p += L) {
                 VectorMask<Float> in = F.indexInRange(p, c);
                 count += FloatVector.fromArray(F, vals, p, in).compare(VectorOperators.EQ, t, in).trueCount();
+            }
+            if (gRemaining > 0) {
+                gth = t;
+                gRemaining -= count;
             }
             if (count >= remaining) {
                 break;
@@ -487,7 +493,7 @@ public final class PanamaScoringSupport implements ScoringSupport {
         for (int r = at; keep != 0; keep &= keep - 1) {
             out[r++] = idx[Long.numberOfTrailingZeros(keep)];
         }
-        return smallest;
+        return gth;
     }
 
     @Override
