@@ -107,16 +107,20 @@ public final class RowBlockLayout {
         }
         int tileRows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
-        // the builder's lists sized once: the tiles, their listed rows and their column blocks
+        // the builder's lists sized once: the tiles, their listed rows (exactly, so that the row list
+        // goes into the layout without a copy) and their column blocks
         long tiles = 0;
+        long listedRows = 0;
         for (int blk = 0; blk < nb; blk++) {
             tiles += (diagCount[blk + 1] - diagCount[blk] + tileRows - 1) / tileRows
                     + (wholeCount[blk + 1] - wholeCount[blk] + tileRows - 1) / tileRows;
+            listedRows += listedRows(diag, diagCount[blk], diagCount[blk + 1], tileRows)
+                    + listedRows(whole, wholeCount[blk], wholeCount[blk + 1], tileRows);
         }
         long blocksPerTile = ((long) blockSize + cols - 1) / cols + 1;
         HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
                 .reserve((int) Math.min(tiles, 1 << 24), 0, 0)
-                .reserveRowsAndBlocks(whole.length + diag.length, (int) Math.min(tiles * blocksPerTile, 1 << 26));
+                .reserveRowsAndBlocks((int) listedRows, (int) Math.min(tiles * blocksPerTile, 1 << 26));
         for (int blk = 0; blk < nb; blk++) {
             long k0 = (long) blk * blockSize;
             long k1 = Math.min(nk, k0 + blockSize); // exclusive
@@ -124,6 +128,16 @@ public final class RowBlockLayout {
             emitTiles(b, whole, wholeCount[blk], wholeCount[blk + 1], tileRows, k0, k1, cols, nk);
         }
         return b.build();
+    }
+
+    /** The rows of the listed (not contiguous) tiles that {@link #emitTiles} makes of {@code rows[from, to)}. */
+    private static int listedRows(int[] rows, int from, int to, int tileRows) {
+        int listed = 0;
+        for (int i = from; i < to; i += tileRows) {
+            int n = Math.min(tileRows, to - i);
+            listed += rows[i + n - 1] - rows[i] == n - 1 ? 0 : n;
+        }
+        return listed;
     }
 
     /** Tiles of up to {@code tileRows} of the ascending rows {@code rows[from, to)}, each visiting keys {@code [k0, k1)}. */
