@@ -47,6 +47,24 @@ public final class IntList {
         }
     }
 
+    /**
+     * Makes room for {@code more} appends and returns the backing array, whose elements {@code
+     * [size(), size() + more)} the caller may write before {@link #addWritten(int)}; valid until the
+     * next append.
+     */
+    public int[] room(int more) {
+        reserve(more);
+        return a;
+    }
+
+    /** Appends the {@code m} elements written past the end of {@link #room(int)}'s array. */
+    public void addWritten(int m) {
+        if (m < 0 || (long) n + m > a.length) {
+            throw new IllegalArgumentException("addWritten: " + m + " past " + n + " of " + a.length);
+        }
+        n += m;
+    }
+
     /** Appends every element of another list. */
     public void addAll(IntList other) {
         addAll(other.a, 0, other.n);

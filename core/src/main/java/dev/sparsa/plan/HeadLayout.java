@@ -85,7 +85,8 @@ public final class HeadLayout {
         boolean[] seen = new boolean[queryLength];
         boolean disjoint = true;
         long distinct = 0;
-        for (int t = 0; t < tileCount(); t++) {
+        // the first repeated row settles both answers (not disjoint, so not each row once)
+        for (int t = 0; t < tileCount() && disjoint; t++) {
             for (int i = 0; i < rowCount[t]; i++) {
                 int r = row(t, i);
                 disjoint &= !seen[r];

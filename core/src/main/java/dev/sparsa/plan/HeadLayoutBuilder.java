@@ -117,9 +117,9 @@ public final class HeadLayoutBuilder {
 
     /**
      * Opens a tile of the listed query rows {@code rows[from, to)}, which must be strictly
-     * ascending: {@link #listedTile(int[])} without its copy of the array (the rows are copied into
-     * the layout as they are read) nor its sort check; the caller may reuse {@code rows} once the
-     * tile has ended.
+     * ascending: {@link #listedTile(int[])} without its copy of the array nor its sort check (the
+     * rows are checked and written into the layout's row list in one pass); the caller may reuse
+     * {@code rows} at once.
      *
      * @throws IllegalArgumentException if the range is empty or holds more than {@code tileRows}
      *     rows, or a row is out of range or not above the one before it
@@ -130,6 +130,9 @@ public final class HeadLayoutBuilder {
             throw new IllegalArgumentException("rows: a listed tile holds 1.." + geometry.tileRows() + " rows, got ["
                     + from + ", " + to + ") of " + (rows == null ? "null" : rows.length));
         }
+        // written past the row list's end; appendRows() adds them to the list when the tile ends
+        int at = rowList.size();
+        int[] dst = rowList.room(to - from);
         int prev = -1;
         for (int i = from; i < to; i++) {
             int r = rows[i];
@@ -137,9 +140,11 @@ public final class HeadLayoutBuilder {
                 throw new IllegalArgumentException("rows: row " + r + (r >= queryLength ? " outside [0, " + queryLength + ")"
                         : " after row " + prev + ": the rows must be strictly ascending"));
             }
+            dst[at + i - from] = r;
             prev = r;
         }
-        open = new Tile(-1, to - from, rows, from, true);
+        open = new Tile(-1, to - from, dst, at, true);
+        open.rowsWritten = true;
         return open;
     }
 
@@ -254,6 +259,8 @@ public final class HeadLayoutBuilder {
         // every partial one from the predicate: then the lists need no sort, dedupe or reclassifying
         private boolean plainBlocks = true;
         private int lastBlock = -1;
+        /** Whether the listed rows are already written past the row list's end, at {@code listedFrom}. */
+        private boolean rowsWritten;
 
         private Tile(int start, int count, int[] listed, int listedFrom, boolean ascending) {
             this.start = start;
@@ -510,7 +517,11 @@ public final class HeadLayoutBuilder {
                 rowListOffset.add(-1);
             } else {
                 rowListOffset.add(rowList.size());
-                rowList.addAll(listed, listedFrom, listedFrom + count);
+                if (rowsWritten) {
+                    rowList.addWritten(count); // listedTile(rows, from, to) wrote them at listedFrom == size()
+                } else {
+                    rowList.addAll(listed, listedFrom, listedFrom + count);
+                }
             }
         }
 

@@ -66,23 +66,32 @@ public final class RowBlockLayout {
         // counting sort of (block, row) pairs, whole and diagonal apart, rows ascending within a block.
         // Row r sees the keys up to last: its blocks below wholeBelow[r] whole, those below
         // seenBelow[r] (and not whole) in part, the others not at all
-        int[] wholeBelow = new int[nq];
-        int[] seenBelow = new int[nq];
+        // Row r's sorted blocks: those in [start[r], wholeEnd[r]) are seen whole, those in
+        // [wholeEnd[r], seenEnd[r]) in part (found from the end: a row lists few blocks past its own)
+        int[] wholeEnd = new int[nq];
+        int[] seenEnd = new int[nq];
         int[] wholeCount = new int[nb + 1];
         int[] diagCount = new int[nb + 1];
         for (int r = 0; r < nq; r++) {
             long last = Plans.lastVisibleKey(ctx, r);
             int sb = last < 0 ? 0 : (int) Math.min(nb, last / blockSize + 1);
             int wb = last >= nk - 1 ? nb : (int) Math.max(0, Math.min(nb, (last + 1) / blockSize));
-            wholeBelow[r] = wb;
-            seenBelow[r] = sb;
-            for (int i = start[r]; i < start[r + 1]; i++) {
-                int blk = blocks[i];
-                if (blk < wb) {
-                    wholeCount[blk + 1]++;
-                } else if (blk < sb) {
-                    diagCount[blk + 1]++;
-                }
+            int s0 = start[r];
+            int se = start[r + 1];
+            while (se > s0 && blocks[se - 1] >= sb) {
+                se--;
+            }
+            int we = se;
+            while (we > s0 && blocks[we - 1] >= wb) {
+                we--;
+            }
+            wholeEnd[r] = we;
+            seenEnd[r] = se;
+            for (int i = s0; i < we; i++) {
+                wholeCount[blocks[i] + 1]++;
+            }
+            for (int i = we; i < se; i++) {
+                diagCount[blocks[i] + 1]++;
             }
         }
         for (int i = 0; i < nb; i++) {
@@ -94,29 +103,30 @@ public final class RowBlockLayout {
         int[] wFill = wholeCount.clone();
         int[] dFill = diagCount.clone();
         for (int r = 0; r < nq; r++) {
-            int wb = wholeBelow[r];
-            int sb = seenBelow[r];
-            for (int i = start[r]; i < start[r + 1]; i++) {
-                int blk = blocks[i];
-                if (blk < wb) {
-                    whole[wFill[blk]++] = r;
-                } else if (blk < sb) {
-                    diag[dFill[blk]++] = r;
-                }
+            int we = wholeEnd[r];
+            for (int i = start[r]; i < we; i++) {
+                whole[wFill[blocks[i]]++] = r;
+            }
+            for (int i = we; i < seenEnd[r]; i++) {
+                diag[dFill[blocks[i]]++] = r;
             }
         }
         int tileRows = ctx.geometry().tileRows();
         int cols = ctx.geometry().blockCols();
-        // the builder's lists sized once: the tiles, their listed rows and their column blocks
+        // the builder's lists sized once: the tiles, their listed rows (exactly, so that the row list
+        // goes into the layout without a copy) and their column blocks
         long tiles = 0;
+        long listedRows = 0;
         for (int blk = 0; blk < nb; blk++) {
             tiles += (diagCount[blk + 1] - diagCount[blk] + tileRows - 1) / tileRows
                     + (wholeCount[blk + 1] - wholeCount[blk] + tileRows - 1) / tileRows;
+            listedRows += listedRows(diag, diagCount[blk], diagCount[blk + 1], tileRows)
+                    + listedRows(whole, wholeCount[blk], wholeCount[blk + 1], tileRows);
         }
         long blocksPerTile = ((long) blockSize + cols - 1) / cols + 1;
         HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
                 .reserve((int) Math.min(tiles, 1 << 24), 0, 0)
-                .reserveRowsAndBlocks(whole.length + diag.length, (int) Math.min(tiles * blocksPerTile, 1 << 26));
+                .reserveRowsAndBlocks((int) listedRows, (int) Math.min(tiles * blocksPerTile, 1 << 26));
         for (int blk = 0; blk < nb; blk++) {
             long k0 = (long) blk * blockSize;
             long k1 = Math.min(nk, k0 + blockSize); // exclusive
@@ -124,6 +134,16 @@ public final class RowBlockLayout {
             emitTiles(b, whole, wholeCount[blk], wholeCount[blk + 1], tileRows, k0, k1, cols, nk);
         }
         return b.build();
+    }
+
+    /** The rows of the listed (not contiguous) tiles that {@link #emitTiles} makes of {@code rows[from, to)}. */
+    private static int listedRows(int[] rows, int from, int to, int tileRows) {
+        int listed = 0;
+        for (int i = from; i < to; i += tileRows) {
+            int n = Math.min(tileRows, to - i);
+            listed += rows[i + n - 1] - rows[i] == n - 1 ? 0 : n;
+        }
+        return listed;
     }
 
     /** Tiles of up to {@code tileRows} of the ascending rows {@code rows[from, to)}, each visiting keys {@code [k0, k1)}. */

@@ -179,13 +179,13 @@ final class ScalarScoringSupport implements ScoringSupport {
     }
 
     @Override
-    public float keepBest(float[] vals, int[] idx, int c, int k, int[] out, int at) {
-        float min = Float.POSITIVE_INFINITY;
-        for (int j = 0; j < c; j++) {
-            min = Math.min(min, vals[j]);
-        }
+    public float keepBest(float[] vals, int[] idx, int c, int k, int g, int[] out, int at) {
         long keep = c == 64 ? -1L : (1L << c) - 1;
+        float gth = Float.POSITIVE_INFINITY;
         for (int q = 0; q < c - k; q++) {
+            if (q == c - g) {
+                gth = lowestKept(vals, keep, c);
+            }
             // the worst kept: the lowest score, the last of equal ones
             int w = -1;
             for (int j = 0; j < c; j++) {
@@ -195,8 +195,22 @@ final class ScalarScoringSupport implements ScoringSupport {
             }
             keep &= ~(1L << w);
         }
+        if (g == k) {
+            gth = lowestKept(vals, keep, c);
+        }
         for (int r = at; keep != 0; keep &= keep - 1) {
             out[r++] = idx[Long.numberOfTrailingZeros(keep)];
+        }
+        return gth;
+    }
+
+    /** The lowest of the scores {@code vals[j]}, {@code j < c}, whose bit is set in {@code keep}. */
+    private static float lowestKept(float[] vals, long keep, int c) {
+        float min = Float.POSITIVE_INFINITY;
+        for (int j = 0; j < c; j++) {
+            if ((keep >>> j & 1) != 0) {
+                min = Math.min(min, vals[j]);
+            }
         }
         return min;
     }

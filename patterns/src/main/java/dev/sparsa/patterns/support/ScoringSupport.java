@@ -104,10 +104,10 @@ public interface ScoringSupport {
      * Of {@code c} candidates ({@code k <= c <= 64}), scores {@code vals[0, c)} (none NaN) and their
      * indices {@code idx[0, c)}, writes to {@code out[at, at + k)} the indices of the {@code k} best
      * (larger score first, ties to the earlier candidate, {@code -0} equal to {@code +0}) in
-     * candidate order, and returns the smallest score. Both arrays need room for {@code c} rounded
-     * up to {@link #panelLanes()}.
+     * candidate order, and returns the {@code g}-th best score ({@code k <= g <= c}; {@code g = c}:
+     * the smallest). Both arrays need room for {@code c} rounded up to {@link #panelLanes()}.
      */
-    float keepBest(float[] vals, int[] idx, int c, int k, int[] out, int at);
+    float keepBest(float[] vals, int[] idx, int c, int k, int g, int[] out, int at);
 
     /** Sets bit {@code i} of {@code bits} for each {@code a[from + i] >= t}; the bits of {@code [0, n)} are overwritten. */
     void bitsAtLeast(float[] a, int from, int n, float t, long[] bits);

@@ -20,12 +20,15 @@ package dev.sparsa.patterns.support;
  * heap, when they are fewer they are all kept and the heap only picks the rest among the lower
  * scores. A budget of the whole row keeps every score but NaN (one vector pass). The heap keeps
  * {@value #SLACK} more than {@code k} (the extra ones are dropped at the end), so that the next guess
- * sits a little below the {@code k}-th and holds for the next row more often. The result is the same
+ * sits a little below the {@code k}-th and holds for the next row more often: the next guess is the
+ * {@code (k + }{@value #MID}{@code )}-th best, the middle of the counts accepted. The result is the same
  * with any guess or none. Not thread-safe (reuses its buffers).
  */
 public final class TopFew {
     /** Scores kept past the k-th, to learn a guess a little below it. */
     private static final int SLACK = 6;
+    /** The rank past the k-th that the next row's guess aims at: the middle of the accepted counts. */
+    private static final int MID = SLACK / 2;
     /** Vector passes that may move a guess that missed before the scalar paths take over. */
     private static final int REFINE = 3;
 
@@ -89,7 +92,8 @@ public final class TopFew {
             // a budget of the whole row: every score but NaN is kept, in one vector pass
             int c = Vectors.compressAtLeast(scores, from, n, Float.NEGATIVE_INFINITY, candV, candI);
             if (c == k) {
-                return fromCandidates(c, k, out, at);
+                nextGuess = Vectors.keepBest(candV, candI, c, k, c, out, at);
+                return k;
             }
             System.arraycopy(candI, 0, out, at, c);
             return c;
@@ -97,7 +101,7 @@ public final class TopFew {
         if (guess == guess) {
             above = Vectors.compressAtLeast(scores, from, n, guess, candV, candI);
             if (above >= k && above <= keep) {
-                return fromCandidates(above, k, out, at);
+                return fromCandidates(above, k, guess, out, at);
             }
             if ((above < k || above > keep) && Float.isFinite(guess)) {
                 // a few more vector passes move the threshold until k to k + SLACK scores are at
@@ -144,7 +148,7 @@ public final class TopFew {
                 guess = t;
                 if (above >= k && above <= keep) {
                     above = Vectors.compressAtLeast(scores, from, n, guess, candV, candI);
-                    return fromCandidates(above, k, out, at);
+                    return fromCandidates(above, k, guess, out, at);
                 }
             }
             above = mark(scores, from, n, guess, words); // the bit set the paths below walk
@@ -202,14 +206,18 @@ public final class TopFew {
     }
 
     /**
-     * Drops the worst kept until at most {@code want} remain; the next guess becomes the worst kept
-     * before (at or below the {@code want}-th best), if {@code want} were kept.
+     * Drops the worst kept until at most {@code want} remain; the next guess becomes the {@code (want
+     * + MID)}-th best kept, or the worst kept if fewer (at or below the {@code want}-th best), if
+     * {@code want} were kept.
      */
     private void popTo(float[] scores, int from, int want) {
         if (m >= want) {
             nextGuess = rootScore;
         }
         while (m > want) {
+            if (m == want + MID) {
+                nextGuess = rootScore; // the (want + MID)-th best: the middle of the accepted counts
+            }
             int last = heap[--m];
             siftDown(scores, from, last, scores[from + last]);
         }
@@ -241,10 +249,14 @@ public final class TopFew {
      * The k best when only {@code c} scores, {@code k <= c <= k + SLACK}, are {@code >= guess} (the
      * usual case with a good guess): their scores and indices, ascending by index, are in {@code
      * candV} and {@code candI}; the result is those indices less the {@code c − k} worst (lowest
-     * score, then highest index), each found by one scan of the candidates; no heap.
+     * score, then highest index), found by vector minima over the candidates; no heap. The next
+     * guess aims at the middle of the accepted counts: the {@code (k + MID)}-th best when it is among
+     * the candidates, otherwise {@code guess} itself (the nearest known threshold above it).
      */
-    private int fromCandidates(int c, int k, int[] result, int resultAt) {
-        nextGuess = Vectors.keepBest(candV, candI, c, k, result, resultAt); // the c-th best, at or below the k-th
+    private int fromCandidates(int c, int k, float guess, int[] result, int resultAt) {
+        int g = Math.min(c, k + MID);
+        float gth = Vectors.keepBest(candV, candI, c, k, g, result, resultAt);
+        nextGuess = g == k + MID ? gth : guess;
         return k;
     }
 

@@ -183,8 +183,8 @@ public final class Vectors {
      * order and returns the smallest score. Both arrays need room for {@code c + }{@link
      * #compressSlack()}.
      */
-    public static float keepBest(float[] vals, int[] idx, int c, int k, int[] out, int at) {
-        return SCANS.keepBest(vals, idx, c, k, out, at);
+    public static float keepBest(float[] vals, int[] idx, int c, int k, int g, int[] out, int at) {
+        return SCANS.keepBest(vals, idx, c, k, g, out, at);
     }
 
     /** The room {@link #compressAtLeast} needs past {@code n}. */

@@ -438,7 +438,10 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     @Override
-    public float keepBest(float[] vals, int[] idx, int c, int k, int[] out, int at) {
+    public float keepBest(float[] vals, int[] idx, int c, int k, int g, int[] out, int at) {
+        if (c <= 2 * L && c > k) {
+            return keepBestShort(vals, idx, c, k, g, out, at);
+        }
         // the k-th best score t: the (c − k + 1)-th smallest, found by taking the smallest distinct
         // scores with their counts, one vector minimum and one count each
         FloatVector inf = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
@@ -454,11 +457,17 @@ public final class PanamaScoringSupport implements ScoringSupport {
         }
         float t = smallest;
         int remaining = c - k + 1;
+        int gRemaining = c - g + 1; // the g-th best is the (c − g + 1)-th smallest
+        float gth = smallest;
         while (true) {
             int count = 0;
             for (int p = 0; p < c; p += L) {
                 VectorMask<Float> in = F.indexInRange(p, c);
                 count += FloatVector.fromArray(F, vals, p, in).compare(VectorOperators.EQ, t, in).trueCount();
+            }
+            if (gRemaining > 0) {
+                gth = t;
+                gRemaining -= count;
             }
             if (count >= remaining) {
                 break;
@@ -487,7 +496,46 @@ public final class PanamaScoringSupport implements ScoringSupport {
         for (int r = at; keep != 0; keep &= keep - 1) {
             out[r++] = idx[Long.numberOfTrailingZeros(keep)];
         }
-        return smallest;
+        return gth;
+    }
+
+    /**
+     * {@link #keepBest} for {@code k < c <= 2L} (NSA's and MoBA's rows: k to k + 6 candidates): the
+     * same walk over the smallest distinct scores, with the candidates held in two registers.
+     */
+    private static float keepBestShort(float[] vals, int[] idx, int c, int k, int g, int[] out, int at) {
+        FloatVector inf = FloatVector.broadcast(F, Float.POSITIVE_INFINITY);
+        VectorMask<Float> in0 = F.indexInRange(0, c);
+        VectorMask<Float> in1 = F.indexInRange(L, c);
+        FloatVector v0 = inf.blend(FloatVector.fromArray(F, vals, 0, in0), in0);
+        FloatVector v1 = c > L ? inf.blend(FloatVector.fromArray(F, vals, L, in1), in1) : inf;
+        float t = v0.min(v1).reduceLanes(VectorOperators.MIN);
+        int remaining = c - k + 1;
+        int gRemaining = c - g + 1; // the g-th best is the (c − g + 1)-th smallest
+        float gth = t;
+        while (true) {
+            int count = v0.compare(VectorOperators.EQ, t, in0).trueCount() + v1.compare(VectorOperators.EQ, t, in1).trueCount();
+            if (gRemaining > 0) {
+                gth = t;
+                gRemaining -= count;
+            }
+            if (count >= remaining) {
+                break;
+            }
+            remaining -= count;
+            // the next larger score (a padding lane, +inf, adds nothing to the minimum)
+            FloatVector next = inf.blend(v0, v0.compare(VectorOperators.GT, t)).min(inf.blend(v1, v1.compare(VectorOperators.GT, t)));
+            t = next.reduceLanes(VectorOperators.MIN);
+        }
+        // above t all kept; at t the first ones, as many as are still wanted
+        long above = v0.compare(VectorOperators.GT, t, in0).toLong() | v1.compare(VectorOperators.GT, t, in1).toLong() << L;
+        long equal = v0.compare(VectorOperators.EQ, t, in0).toLong() | v1.compare(VectorOperators.EQ, t, in1).toLong() << L;
+        int need = k - Long.bitCount(above);
+        long keep = above | Long.expand(need == 64 ? -1L : (1L << need) - 1, equal);
+        for (int r = at; keep != 0; keep &= keep - 1) {
+            out[r++] = idx[Long.numberOfTrailingZeros(keep)];
+        }
+        return gth;
     }
 
     @Override
