@@ -26,18 +26,27 @@ import java.util.function.IntToLongFunction;
 public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
         permits CudaEstimatedPlan, CudaVsEstimatedPlan, CudaTopKEstimatedPlan, CudaTopKQueryEstimatedPlan {
     private volatile boolean closed;
+    /** The context (shape, geometry, causality, query offset) the plan is built for. */
+    final PlanContext ctx;
+    private final CudaRuntime runtime;
 
-    CudaDeviceEstimatedPlan() {
+    CudaDeviceEstimatedPlan(PlanContext ctx, CudaRuntime runtime) {
+        this.ctx = ctx;
+        this.runtime = runtime;
     }
 
     /** The pattern whose selection each call estimates. */
     public abstract Pattern pattern();
 
     /** The context the plan was built for. */
-    public abstract PlanContext context();
+    public final PlanContext context() {
+        return ctx;
+    }
 
-    /** Device memory the plan holds, in bytes. */
-    public abstract long deviceBytes();
+    /** Device memory the plan holds, in bytes: its device plan and its estimate's buffers. */
+    public final long deviceBytes() {
+        return memory().bytes();
+    }
 
     /**
      * An upper bound of the fraction of the context's pairs (all of them, or the causal ones) that
@@ -107,10 +116,17 @@ public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
     }
 
     /** The runtime (device, module) the plan lives on. */
-    abstract CudaRuntime runtime();
+    final CudaRuntime runtime() {
+        return runtime;
+    }
+
+    /** The device memory: the device plan and the estimate's scratch buffers. */
+    abstract EstimateMemory memory();
 
     /** The device plan the estimate fills and the attention kernel reads. */
-    abstract DevicePlan devicePlan();
+    final DevicePlan devicePlan() {
+        return memory().plan();
+    }
 
     /** Queues the estimate's kernels on {@code stream}: they fill {@link #devicePlan()} from Q and K. */
     abstract void queueEstimate(Tensor q, Tensor k, CudaStream stream);

@@ -37,8 +37,6 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
     static final int MAX_KEY_BLOCKS = 4096;
 
     private final MeanPoolBlockTopK pattern;
-    private final PlanContext ctx;
-    private final CudaRuntime runtime;
     private final EstimateMemory res;
     private final Cleaner.Cleanable cleanable;
     private final int tiles;
@@ -107,9 +105,8 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
         if (why != null) {
             throw new IllegalArgumentException(why);
         }
+        super(ctx, rt);
         this.pattern = pattern;
-        this.ctx = ctx;
-        this.runtime = rt;
         CudaDevice dev = rt.device();
         AttentionShape s = ctx.shape();
         int nq = s.queryLength();
@@ -195,27 +192,9 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
         return pattern;
     }
 
-    /** The context (shape, geometry, causality, query offset) the plan is for. */
     @Override
-    public PlanContext context() {
-        return ctx;
-    }
-
-    @Override
-    CudaRuntime runtime() {
-        return runtime;
-    }
-
-    /** The device plan the attention kernel reads (filled by {@link #queueEstimate}). */
-    @Override
-    DevicePlan devicePlan() {
-        return res.plan();
-    }
-
-    /** Device bytes held: the plan, the pooled vectors and the selections. */
-    @Override
-    public long deviceBytes() {
-        return res.bytes();
+    EstimateMemory memory() {
+        return res;
     }
 
     /**
@@ -225,7 +204,7 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
     @Override
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
         AttentionShape s = ctx.shape();
-        CudaModule mod = runtime.module();
+        CudaModule mod = runtime().module();
         int d = s.headDim();
         int bs = pattern.blockSize();
         int kind = outKind(q.dtype());

@@ -48,8 +48,6 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     static final int MAX_WINDOW_BLOCKS = 64;
 
     private final TopKPerQueryBlock pattern;
-    private final PlanContext ctx;
-    private final CudaRuntime runtime;
     private final EstimateMemory res;
     // the scratch buffers after the device plan
     private static final int MEANS = 0;
@@ -135,9 +133,8 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         if (why != null) {
             throw new IllegalArgumentException(why);
         }
+        super(ctx, rt);
         this.pattern = pattern;
-        this.ctx = ctx;
-        this.runtime = rt;
         CudaDevice dev = rt.device();
         AttentionShape s = ctx.shape();
         int nq = s.queryLength();
@@ -266,27 +263,9 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         return pattern;
     }
 
-    /** The context (shape, geometry, causality, query offset) the plan is for. */
     @Override
-    public PlanContext context() {
-        return ctx;
-    }
-
-    @Override
-    CudaRuntime runtime() {
-        return runtime;
-    }
-
-    /** The device plan the attention kernel reads (filled by {@link #queueEstimate}). */
-    @Override
-    DevicePlan devicePlan() {
-        return res.plan();
-    }
-
-    /** Device bytes held: the plan, the mean queries and the selections. */
-    @Override
-    public long deviceBytes() {
-        return res.bytes();
+    EstimateMemory memory() {
+        return res;
     }
 
     /** The estimate's kernels, in launch order, joined by {@code +}. */
@@ -299,7 +278,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     @Override
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
         AttentionShape s = ctx.shape();
-        CudaModule mod = runtime.module();
+        CudaModule mod = runtime().module();
         int d = s.headDim();
         int rows = ctx.geometry().tileRows();
         int slices = s.batch() * s.qHeads();

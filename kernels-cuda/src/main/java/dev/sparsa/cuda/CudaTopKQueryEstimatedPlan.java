@@ -52,8 +52,6 @@ import jcuda.Pointer;
 public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
 
     private final TopKPerQuery pattern;
-    private final PlanContext ctx;
-    private final CudaRuntime runtime;
     private final EstimateMemory res;
     // the scratch buffers after the device plan
     private static final int SEL = 0;
@@ -195,9 +193,8 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         if (why != null) {
             throw new IllegalArgumentException(why);
         }
+        super(ctx, rt);
         this.pattern = pattern;
-        this.ctx = ctx;
-        this.runtime = rt;
         CudaDevice dev = rt.device();
         AttentionShape s = ctx.shape();
         this.nq = s.queryLength();
@@ -303,27 +300,9 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         return pattern;
     }
 
-    /** The context (shape, geometry, causality, query offset) the plan is for. */
     @Override
-    public PlanContext context() {
-        return ctx;
-    }
-
-    @Override
-    CudaRuntime runtime() {
-        return runtime;
-    }
-
-    /** The device plan the attention kernel reads (filled by {@link #queueEstimate}). */
-    @Override
-    DevicePlan devicePlan() {
-        return res.plan();
-    }
-
-    /** Device bytes held: the plan, the selections and the scores' scratch. */
-    @Override
-    public long deviceBytes() {
-        return res.bytes();
+    EstimateMemory memory() {
+        return res;
     }
 
     /** The estimate's kernels, in launch order, joined by {@code +}. */
@@ -337,7 +316,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     @Override
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
         AttentionShape s = ctx.shape();
-        CudaModule mod = runtime.module();
+        CudaModule mod = runtime().module();
         int slices = s.batch() * s.qHeads();
         ForcedKeys f = pattern.forced();
         DeviceBuffer sel = res.buffer(SEL);

@@ -46,8 +46,6 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
     static final int MAX_LAST_QUERIES = 64;
 
     private final VerticalSlashEstimator estimator;
-    private final PlanContext ctx;
-    private final CudaRuntime runtime;
     private final EstimateMemory res;
     private final Cleaner.Cleanable cleanable;
     private final int tiles;
@@ -155,9 +153,8 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
         if (why != null) {
             throw new IllegalArgumentException(why);
         }
+        super(ctx, rt);
         this.estimator = estimator;
-        this.ctx = ctx;
-        this.runtime = rt;
         CudaDevice dev = rt.device();
         AttentionShape s = ctx.shape();
         int nq = s.queryLength();
@@ -258,27 +255,9 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
         return estimator;
     }
 
-    /** The context (shape, geometry, causality, query offset) the plan is for. */
     @Override
-    public PlanContext context() {
-        return ctx;
-    }
-
-    @Override
-    CudaRuntime runtime() {
-        return runtime;
-    }
-
-    /** The device plan the attention kernel reads (filled by {@link #queueEstimate}). */
-    @Override
-    DevicePlan devicePlan() {
-        return res.plan();
-    }
-
-    /** Device bytes held: the plan, the scores and the selections. */
-    @Override
-    public long deviceBytes() {
-        return res.bytes();
+    EstimateMemory memory() {
+        return res;
     }
 
     /**
@@ -288,7 +267,7 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
     @Override
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
         AttentionShape s = ctx.shape();
-        CudaModule mod = runtime.module();
+        CudaModule mod = runtime().module();
         int d = s.headDim();
         int slices = s.batch() * s.qHeads();
         int nq = s.queryLength();
