@@ -3,6 +3,7 @@ package dev.sparsa.cuda;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.tensor.Tensor;
+import java.lang.ref.Cleaner;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntToLongFunction;
@@ -29,6 +30,9 @@ public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
     /** The context (shape, geometry, causality, query offset) the plan is built for. */
     final PlanContext ctx;
     private final CudaRuntime runtime;
+    /** Set once by {@link #own}, at the end of each kind's constructor. */
+    private EstimateMemory memory;
+    private Cleaner.Cleanable cleanable;
 
     CudaDeviceEstimatedPlan(PlanContext ctx, CudaRuntime runtime) {
         this.ctx = ctx;
@@ -120,8 +124,19 @@ public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
         return runtime;
     }
 
+    /**
+     * Takes {@code memory} as the plan's device memory, freed by {@link #close()} or, for a plan
+     * collected unclosed, by the shared cleaner.
+     */
+    final void own(EstimateMemory memory) {
+        this.memory = memory;
+        this.cleanable = EstimateMemory.CLEANER.register(this, memory);
+    }
+
     /** The device memory: the device plan and the estimate's scratch buffers. */
-    abstract EstimateMemory memory();
+    final EstimateMemory memory() {
+        return memory;
+    }
 
     /** The device plan the estimate fills and the attention kernel reads. */
     final DevicePlan devicePlan() {
@@ -134,8 +149,6 @@ public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
     /** The estimate's kernel names joined by {@code +}, for {@code CudaBackend.lastKernel()}. */
     abstract String kernels();
 
-    /** Frees the device memory; called once, by {@link #close()}. */
-    abstract void release();
 
     /**
      * Throws unless open.
@@ -153,7 +166,7 @@ public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
     public final void close() {
         if (!closed) {
             closed = true;
-            release();
+            cleanable.clean();
         }
     }
 }

@@ -7,7 +7,6 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.Tensor;
-import java.lang.ref.Cleaner;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -37,8 +36,6 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
     static final int MAX_KEY_BLOCKS = 4096;
 
     private final MeanPoolBlockTopK pattern;
-    private final EstimateMemory res;
-    private final Cleaner.Cleanable cleanable;
     private final int tiles;
     private final int qBlocks;
     private final int kBlocks;
@@ -167,8 +164,7 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
             EstimateMemory.abandon(dp, ints, floats, lists, pq, pk, sel, cnt);
             throw e;
         }
-        this.res = new EstimateMemory(dp, pq, pk, sel, cnt);
-        this.cleanable = EstimateMemory.CLEANER.register(this, res);
+        own(new EstimateMemory(dp, pq, pk, sel, cnt));
     }
 
     /**
@@ -192,11 +188,6 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
         return pattern;
     }
 
-    @Override
-    EstimateMemory memory() {
-        return res;
-    }
-
     /**
      * Queues the estimate on {@code stream}: pooling of Q and K, the selection, the block lists. Q
      * and K are device tensors of the context's shape (checked by the caller).
@@ -215,34 +206,34 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
                 Pointer.to(new long[] {q.stride(0)}), Pointer.to(new long[] {q.stride(1)}), Pointer.to(new long[] {q.stride(2)}),
                 Pointer.to(new int[] {s.qHeads()}), Pointer.to(new int[] {s.queryLength()}), Pointer.to(new int[] {d}),
                 Pointer.to(new int[] {bs}), Pointer.to(new int[] {qBlocks}), Pointer.to(new int[] {0}),
-                Pointer.to(res.buffer(POOLED_Q).pointer()));
+                Pointer.to(memory().buffer(POOLED_Q).pointer()));
         launch(pool, kBlocks, s.kvHeads(), s.batch(), poolThreads, 0, stream, "sparsa_est_pool",
                 Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())), Pointer.to(new int[] {kind}),
                 Pointer.to(new long[] {k.stride(0)}), Pointer.to(new long[] {k.stride(1)}), Pointer.to(new long[] {k.stride(2)}),
                 Pointer.to(new int[] {s.kvHeads()}), Pointer.to(new int[] {s.keyLength()}), Pointer.to(new int[] {d}),
                 Pointer.to(new int[] {bs}), Pointer.to(new int[] {kBlocks}), Pointer.to(new int[] {1}),
-                Pointer.to(res.buffer(POOLED_K).pointer()));
+                Pointer.to(memory().buffer(POOLED_K).pointer()));
         int sortLen = Integer.highestOneBit(Math.max(1, kBlocks - 1)) << 1;
         int words = (kBlocks + 31) / 32;
         int smem = (d * 4 + 15) / 16 * 16 + 8 * sortLen + 4 * (2 * words + 1);
         int slices = s.batch() * s.qHeads();
         launch(mod.function("sparsa_est_select", 0), qBlocks, slices, 1, 256, smem, stream, "sparsa_est_select",
-                Pointer.to(res.buffer(POOLED_Q).pointer()), Pointer.to(res.buffer(POOLED_K).pointer()), Pointer.to(new int[] {s.qHeads()}),
+                Pointer.to(memory().buffer(POOLED_Q).pointer()), Pointer.to(memory().buffer(POOLED_K).pointer()), Pointer.to(new int[] {s.qHeads()}),
                 Pointer.to(new int[] {s.groupSize()}), Pointer.to(new int[] {qBlocks}), Pointer.to(new int[] {kBlocks}),
                 Pointer.to(new int[] {d}), Pointer.to(new int[] {s.queryLength()}), Pointer.to(new int[] {s.keyLength()}),
                 Pointer.to(new int[] {bs}), Pointer.to(new int[] {ctx.causal() ? 1 : 0}),
                 Pointer.to(new int[] {ctx.queryOffset()}), Pointer.to(new int[] {pattern.topBlocks()}),
                 Pointer.to(new int[] {pattern.keepDiagonal() ? 1 : 0}), Pointer.to(new int[] {cap}),
-                Pointer.to(new int[] {sortLen}), Pointer.to(res.buffer(SEL).pointer()), Pointer.to(res.buffer(SEL_COUNT).pointer()));
+                Pointer.to(new int[] {sortLen}), Pointer.to(memory().buffer(SEL).pointer()), Pointer.to(memory().buffer(SEL_COUNT).pointer()));
         int cols = ctx.geometry().blockCols();
         int rows = ctx.geometry().tileRows();
         launch(mod.function("sparsa_est_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_est_emit",
-                Pointer.to(res.buffer(SEL).pointer()), Pointer.to(res.buffer(SEL_COUNT).pointer()), Pointer.to(new int[] {cap}),
+                Pointer.to(memory().buffer(SEL).pointer()), Pointer.to(memory().buffer(SEL_COUNT).pointer()), Pointer.to(new int[] {cap}),
                 Pointer.to(new int[] {qBlocks}), Pointer.to(new int[] {tiles}), Pointer.to(new int[] {rows}),
                 Pointer.to(new int[] {cols}), Pointer.to(new int[] {bs / cols}), Pointer.to(new int[] {bs / rows}),
                 Pointer.to(new int[] {s.queryLength()}), Pointer.to(new int[] {s.keyLength()}),
                 Pointer.to(new int[] {ctx.causal() ? 1 : 0}), Pointer.to(new int[] {ctx.queryOffset()}),
-                Pointer.to(res.plan().ints().pointer()), Pointer.to(new long[] {header}),
+                Pointer.to(memory().plan().ints().pointer()), Pointer.to(new long[] {header}),
                 Pointer.to(new long[] {sliceStride}), Pointer.to(new int[] {capFull}));
     }
 
@@ -257,8 +248,8 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
      * synchronously; for tests.
      */
     int[][] selection(int slice) {
-        int[] counts = res.buffer(SEL_COUNT).readInts(4L * slice * qBlocks, qBlocks);
-        int[] all = res.buffer(SEL).readInts(4L * slice * qBlocks * cap, qBlocks * cap);
+        int[] counts = memory().buffer(SEL_COUNT).readInts(4L * slice * qBlocks, qBlocks);
+        int[] all = memory().buffer(SEL).readInts(4L * slice * qBlocks * cap, qBlocks * cap);
         int[][] out = new int[qBlocks][];
         for (int i = 0; i < qBlocks; i++) {
             out[i] = Arrays.copyOfRange(all, i * cap, i * cap + counts[i]);
@@ -272,18 +263,13 @@ public final class CudaEstimatedPlan extends CudaDeviceEstimatedPlan {
      * Copies synchronously; for tests.
      */
     int[][] blockLists(int slice) {
-        DeviceBuffer ints = res.plan().ints();
+        DeviceBuffer ints = memory().plan().ints();
         long at = 4L * (header + (long) slice * sliceStride);
         int[] fo = ints.readInts(at, tiles + 1);
         int[] po = ints.readInts(at + 4L * (tiles + 1), tiles + 1);
         int[] fbAll = ints.readInts(at + 8L * (tiles + 1), tiles * capFull);
         int[] pbAll = ints.readInts(at + 8L * (tiles + 1) + 4L * tiles * capFull, tiles);
         return new int[][] {fo, Arrays.copyOf(fbAll, fo[tiles]), po, Arrays.copyOf(pbAll, po[tiles])};
-    }
-
-    @Override
-    void release() {
-        cleanable.clean();
     }
 
     /** At most {@code topBlocks} (+ the diagonal) blocks of {@code blockSize} keys per query block. */

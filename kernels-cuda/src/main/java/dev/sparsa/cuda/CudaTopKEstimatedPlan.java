@@ -8,7 +8,6 @@ import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.Tensor;
-import java.lang.ref.Cleaner;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -48,12 +47,10 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     static final int MAX_WINDOW_BLOCKS = 64;
 
     private final TopKPerQueryBlock pattern;
-    private final EstimateMemory res;
     // the scratch buffers after the device plan
     private static final int MEANS = 0;
     private static final int SEL = 1;
     private static final int SEL_COUNT = 2;
-    private final Cleaner.Cleanable cleanable;
     private final int tiles;
     private final int cap;
     private final int capB;
@@ -220,8 +217,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
             EstimateMemory.abandon(dp, ints, floats, lists, means, sel, cnt);
             throw e;
         }
-        this.res = new EstimateMemory(dp, means, sel, cnt);
-        this.cleanable = EstimateMemory.CLEANER.register(this, res);
+        own(new EstimateMemory(dp, means, sel, cnt));
     }
 
     /**
@@ -263,11 +259,6 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         return pattern;
     }
 
-    @Override
-    EstimateMemory memory() {
-        return res;
-    }
-
     /** The estimate's kernels, in launch order, joined by {@code +}. */
     static final String KERNELS = "sparsa_tk_mean+sparsa_tk_select+sparsa_tk_emit";
 
@@ -283,9 +274,9 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         int rows = ctx.geometry().tileRows();
         int slices = s.batch() * s.qHeads();
         ForcedKeys f = pattern.forced();
-        DeviceBuffer means = res.buffer(MEANS);
-        DeviceBuffer sel = res.buffer(SEL);
-        DeviceBuffer cnt = res.buffer(SEL_COUNT);
+        DeviceBuffer means = memory().buffer(MEANS);
+        DeviceBuffer sel = memory().buffer(SEL);
+        DeviceBuffer cnt = memory().buffer(SEL_COUNT);
         int causal = ctx.causal() ? 1 : 0;
         CudaEstimatedPlan.launch(mod.function("sparsa_tk_mean", 0), tiles, s.qHeads(), s.batch(),
                 Math.min(256, (d + 31) / 32 * 32), 0, stream, "sparsa_tk_mean",
@@ -312,7 +303,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
                 Pointer.to(new int[] {s.keyLength()}), Pointer.to(new int[] {ctx.queryOffset()}),
                 Pointer.to(new int[] {causal}), Pointer.to(new int[] {p.bandLo()}), Pointer.to(new int[] {p.bandHi()}),
                 Pointer.to(new int[] {p.sinks()}), Pointer.to(new int[] {f.window()}), Pointer.to(new int[] {capB}),
-                Pointer.to(new int[] {capG}), Pointer.to(res.plan().ints().pointer()), Pointer.to(new long[] {header}),
+                Pointer.to(new int[] {capG}), Pointer.to(memory().plan().ints().pointer()), Pointer.to(new long[] {header}),
                 Pointer.to(new long[] {sliceStride}));
     }
 
@@ -322,9 +313,9 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
      * for tests.
      */
     int[][] selection(int slice) {
-        int[] counts = res.buffer(SEL_COUNT).readInts(4L * slice * tiles, tiles);
+        int[] counts = memory().buffer(SEL_COUNT).readInts(4L * slice * tiles, tiles);
         int c = Math.max(1, cap);
-        int[] all = res.buffer(SEL).readInts(4L * slice * tiles * c, tiles * c);
+        int[] all = memory().buffer(SEL).readInts(4L * slice * tiles * c, tiles * c);
         int[][] out = new int[tiles][];
         for (int t = 0; t < tiles; t++) {
             out[t] = Arrays.copyOfRange(all, t * c, t * c + counts[t]);
@@ -338,7 +329,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
      * keys}, in the form of {@link dev.sparsa.plan.HeadLayout}'s arrays. Copies synchronously; for tests.
      */
     int[][] lists(int slice) {
-        DeviceBuffer ints = res.plan().ints();
+        DeviceBuffer ints = memory().plan().ints();
         long at = 4L * (header + (long) slice * sliceStride);
         int[][] offsets = new int[4][];
         for (int i = 0; i < 4; i++) {
@@ -355,11 +346,6 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
             data += 4L * tiles * caps[i];
         }
         return out;
-    }
-
-    @Override
-    void release() {
-        cleanable.clean();
     }
 
     /**

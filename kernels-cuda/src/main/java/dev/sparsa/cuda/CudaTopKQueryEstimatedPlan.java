@@ -11,7 +11,6 @@ import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.Tensor;
-import java.lang.ref.Cleaner;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -52,7 +51,6 @@ import jcuda.Pointer;
 public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
 
     private final TopKPerQuery pattern;
-    private final EstimateMemory res;
     // the scratch buffers after the device plan
     private static final int SEL = 0;
     private static final int SEL_COUNT = 1;
@@ -66,7 +64,6 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     static final int SCORE_THREADS = 128;
     /** The most bytes of the scores' scratch (one chunk of row groups), unless one row group needs more. */
     static final long SCRATCH_BYTES = 1L << 30;
-    private final Cleaner.Cleanable cleanable;
     private final int nq;
     private final int cap;
     private final int capRow;
@@ -253,8 +250,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
             EstimateMemory.abandon(dp, ints, floats, lists, sel, cnt, scratch);
             throw e;
         }
-        this.res = new EstimateMemory(dp, sel, cnt, scratch);
-        this.cleanable = EstimateMemory.CLEANER.register(this, res);
+        own(new EstimateMemory(dp, sel, cnt, scratch));
     }
 
     /**
@@ -300,11 +296,6 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         return pattern;
     }
 
-    @Override
-    EstimateMemory memory() {
-        return res;
-    }
-
     /** The estimate's kernels, in launch order, joined by {@code +}. */
     static final String KERNELS = "sparsa_tq_scores+sparsa_tq_rank+sparsa_tq_emit";
 
@@ -319,10 +310,10 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         CudaModule mod = runtime().module();
         int slices = s.batch() * s.qHeads();
         ForcedKeys f = pattern.forced();
-        DeviceBuffer sel = res.buffer(SEL);
-        DeviceBuffer cnt = res.buffer(SEL_COUNT);
+        DeviceBuffer sel = memory().buffer(SEL);
+        DeviceBuffer cnt = memory().buffer(SEL_COUNT);
         int causal = ctx.causal() ? 1 : 0;
-        DeviceBuffer scratch = res.buffer(SCRATCH);
+        DeviceBuffer scratch = memory().buffer(SCRATCH);
         int groups = groups(nq);
         for (long g0 = 0; g0 < groupsTotal; g0 += chunk) {
             int m = (int) Math.min(chunk, groupsTotal - g0);
@@ -345,7 +336,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         EstimatedSkeleton.launch(mod.function("sparsa_tq_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_tq_emit",
                 Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), i32(cap), i32(nq), i32(s.keyLength()),
                 i32(ctx.queryOffset()), i32(causal), i32(f.sinks()), i32(f.window()),
-                Pointer.to(res.plan().ints().pointer()), i64(header), i64(sliceStride));
+                Pointer.to(memory().plan().ints().pointer()), i64(header), i64(sliceStride));
     }
 
     /**
@@ -353,14 +344,14 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
      * row, its ascending keys (the form of {@link TopKPerQuery#select}). Copies synchronously; for tests.
      */
     int[][] selection(int slice) {
-        int[] counts = res.buffer(SEL_COUNT).readInts(4L * slice * nq, nq);
+        int[] counts = memory().buffer(SEL_COUNT).readInts(4L * slice * nq, nq);
         int c = Math.max(1, cap);
         int[][] out = new int[nq][];
         if (cap == 0) {
             Arrays.fill(out, new int[0]);
             return out;
         }
-        int[] all = res.buffer(SEL).readInts(4L * slice * nq * cap, nq * cap);
+        int[] all = memory().buffer(SEL).readInts(4L * slice * nq * cap, nq * cap);
         for (int r = 0; r < nq; r++) {
             out[r] = Arrays.copyOfRange(all, r * c, r * c + counts[r]);
         }
@@ -374,18 +365,13 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
      * synchronously; for tests.
      */
     int[][] lists(int slice) {
-        DeviceBuffer ints = res.plan().ints();
+        DeviceBuffer ints = memory().plan().ints();
         int zeros = EstimatedSkeleton.zeros(ctx.shape().batch() * ctx.shape().qHeads(), nq);
         int[] none = ints.readInts(4L * zeros, nq + 1);
         long at = 4L * (header + (long) slice * sliceStride);
         int[] off = ints.readInts(at, nq + 1);
         int[] keys = ints.readInts(at + 4L * (nq + 1), off[nq]);
         return new int[][] {none, new int[0], none.clone(), new int[0], none.clone(), new int[0], off, keys};
-    }
-
-    @Override
-    void release() {
-        cleanable.clean();
     }
 
     /** At most {@code k + sinks + window} keys per query row. */

@@ -11,7 +11,6 @@ import dev.sparsa.plan.ElementPredicate;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.Tensor;
-import java.lang.ref.Cleaner;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -46,8 +45,6 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
     static final int MAX_LAST_QUERIES = 64;
 
     private final VerticalSlashEstimator estimator;
-    private final EstimateMemory res;
-    private final Cleaner.Cleanable cleanable;
     private final int tiles;
     private final int header;
     private final long sliceStride;
@@ -225,8 +222,7 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
             EstimateMemory.abandon(dp, ints, floats, lists, scratch);
             throw e;
         }
-        this.res = new EstimateMemory(dp, scratch);
-        this.cleanable = EstimateMemory.CLEANER.register(this, res);
+        own(new EstimateMemory(dp, scratch));
     }
 
     /**
@@ -255,11 +251,6 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
         return estimator;
     }
 
-    @Override
-    EstimateMemory memory() {
-        return res;
-    }
-
     /**
      * Queues the estimate on {@code stream}: scores, row statistics, column and diagonal sums, the
      * choice, the lists. Q and K are device tensors of the context's shape (checked by the caller).
@@ -276,14 +267,14 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
         int causal = ctx.causal() ? 1 : 0;
         int off = ctx.queryOffset();
         float scale = (float) (Double.isNaN(estimator.scale()) ? 1.0 / Math.sqrt(d) : estimator.scale());
-        Pointer x = Pointer.to(res.buffer(X).pointer());
-        Pointer rowMax = Pointer.to(res.buffer(ROW_MAX).pointer());
-        Pointer rowSum = Pointer.to(res.buffer(ROW_SUM).pointer());
-        Pointer vert = Pointer.to(res.buffer(VERT).pointer());
-        Pointer slash = Pointer.to(res.buffer(SLASH).pointer());
-        Pointer cols = Pointer.to(res.buffer(COLS).pointer());
-        Pointer diags = Pointer.to(res.buffer(DIAGS).pointer());
-        Pointer counts = Pointer.to(res.buffer(COUNTS).pointer());
+        Pointer x = Pointer.to(memory().buffer(X).pointer());
+        Pointer rowMax = Pointer.to(memory().buffer(ROW_MAX).pointer());
+        Pointer rowSum = Pointer.to(memory().buffer(ROW_SUM).pointer());
+        Pointer vert = Pointer.to(memory().buffer(VERT).pointer());
+        Pointer slash = Pointer.to(memory().buffer(SLASH).pointer());
+        Pointer cols = Pointer.to(memory().buffer(COLS).pointer());
+        Pointer diags = Pointer.to(memory().buffer(DIAGS).pointer());
+        Pointer counts = Pointer.to(memory().buffer(COUNTS).pointer());
         launch(mod.function("sparsa_vs_scores", 0), Math.max(1, (most + 127) / 128), slices, 1, 256, 0, stream,
                 "sparsa_vs_scores", Pointer.to(CudaTensors.buffer("q", q).pointer(q.byteOffset())),
                 Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())), i32(outKind(q.dtype())),
@@ -306,11 +297,11 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
             launch(mod.function("sparsa_vs_emit", 0), (tiles + 7) / 8, slices, 1, 256, 0, stream, "sparsa_vs_emit", cols,
                     i32(capV), diags, i32(capS), counts, i32(mode), i32(tiles), i32(ctx.geometry().tileRows()),
                     i32(ctx.geometry().blockCols()), i32(nq), i32(nk), i32(causal), i32(off),
-                    Pointer.to(res.plan().ints().pointer()), i64(header), i64(sliceStride), i64(capFull), i64(capPart),
+                    Pointer.to(memory().plan().ints().pointer()), i64(header), i64(sliceStride), i64(capFull), i64(capPart),
                     i32(write));
             if (write == 0) {
                 launch(mod.function("sparsa_vs_offsets", 0), slices, 1, 1, 1024, 0, stream, "sparsa_vs_offsets",
-                        i32(tiles), Pointer.to(res.plan().ints().pointer()), i64(header), i64(sliceStride));
+                        i32(tiles), Pointer.to(memory().plan().ints().pointer()), i64(header), i64(sliceStride));
             }
         }
     }
@@ -320,9 +311,9 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
      * of {@link VerticalSlashEstimator#select}. Copies synchronously; for tests.
      */
     VerticalSlashEstimator.Selection selection(int slice) {
-        int[] n = res.buffer(COUNTS).readInts(8L * slice, 2);
-        int[] c = res.buffer(COLS).readInts(4L * slice * capV, n[0]);
-        int[] g = res.buffer(DIAGS).readInts(4L * slice * capS, n[1]);
+        int[] n = memory().buffer(COUNTS).readInts(8L * slice, 2);
+        int[] c = memory().buffer(COLS).readInts(4L * slice * capV, n[0]);
+        int[] g = memory().buffer(DIAGS).readInts(4L * slice * capS, n[1]);
         return new VerticalSlashEstimator.Selection(c, g);
     }
 
@@ -332,7 +323,7 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
      * dev.sparsa.plan.HeadLayout}'s arrays. Copies synchronously; for tests.
      */
     int[][] lists(int slice) {
-        DeviceBuffer ints = res.plan().ints();
+        DeviceBuffer ints = memory().plan().ints();
         long at = 4L * (header + slice * sliceStride);
         int[] fo = ints.readInts(at, tiles + 1);
         int[] po = ints.readInts(at + 4L * (tiles + 1), tiles + 1);
@@ -342,11 +333,6 @@ public final class CudaVsEstimatedPlan extends CudaDeviceEstimatedPlan {
         int[] pb = ints.readInts(blocks + 4L * capFull, po[tiles]);
         int[] gk = ints.readInts(blocks + 4L * (capFull + capPart), go[tiles]);
         return new int[][] {fo, fb, po, pb, go, gk};
-    }
-
-    @Override
-    void release() {
-        cleanable.clean();
     }
 
     @Override
