@@ -64,7 +64,7 @@ final class CpuDecode {
      * Rows are staged block by block into f32 scratch on the heap before the arithmetic: f16 rows
      * (widened), and rows in native memory. The Vector API kernels over native segments are large
      * enough that C1's tier-3 compile of them bails out ("out of virtual registers"), which left them
-     * in C1's tier-2 code without the Vector API intrinsics, 15–80 × slower than over Java arrays (f32
+     * in C1's tier-2 code without the Vector API intrinsics, 15–43 × slower than over Java arrays (f32
      * and bf16, 32k keys: `DecodeAttention -p memory=native`); copying a block to the heap costs a
      * pass over rows that are in cache.
      */
