@@ -150,10 +150,12 @@ final class DecodeCommand implements Callable<Integer> {
             progress.note(String.format("%s: generated the caches and the fp64 dense oracle in %.1fs", dtype,
                     (System.nanoTime() - tg) / 1e9));
             for (AttentionBackend backend : backends) {
-                String refusal = backend.decodeRefusal(flat, rows);
                 Device device = backend.runsOn(Device.CPU) ? Device.CPU : backend.defaultDevice();
                 try (Placed placed = Placed.on(backend, device, flat, paged, q)) {
-                    if (refusal != null && device.isHost()) {
+                    // judged on the caches where the backend runs: a device backend refuses host
+                    // caches by design, and may refuse the shape (head dim) of its own copies
+                    String refusal = backend.decodeRefusal(placed.cache(false), rows);
+                    if (refusal != null) {
                         progress.note(backend.name() + ": skipped, " + refusal);
                         continue;
                     }
