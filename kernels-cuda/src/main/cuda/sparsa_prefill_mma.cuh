@@ -14,8 +14,12 @@
 // keys pipelined deeper (GP): STAGES stages of 64 keys (3 at D = 128, 6 at D = 64: as many as leave two CTAs
 // per multiprocessor), the key positions of chunk c + STAGES fetched from global memory while chunk c is
 // computed (into shared memory, so queueing the copies of a chunk waits on no global load), and Q staged in
-// the last stage until its fragments are in registers. A row's arithmetic is the same, in the same order,
-// as in sparsa_tc_*_r64: outputs are equal bit for bit.
+// the last stage until its fragments are in registers. Where a tile's rows fill only one or two of the four
+// warps (a per-row list packed for a GQA group of 32 heads fills two, a group of 16 or fewer one), the warps
+// split each chunk's keys into two or four shares instead of idling, and the shares' softmax states (row
+// maximum, sum, O) are merged at the end; otherwise a row's arithmetic is the same, in the same order, as in
+// sparsa_tc_*_r64 (outputs equal bit for bit). Gathered and unconditional keys under the simple predicate
+// (no stride or neighbourhood) are masked by an interval test on their positions.
 //
 // Every kernel admits exactly the pairs HeadLayout.forEachAdmittedKey admits: full block slices
 // unconditionally, partial block slices and gathered keys under the element predicate, unconditional
@@ -35,6 +39,12 @@
 #include "sparsa_softmax.cuh"
 
 using namespace sparsa;
+
+// A compile-time int as a value, for generic lambdas over a width.
+template <int N>
+struct IntC {
+    static constexpr int value = N;
+};
 
 template <typename T, int D, int DV, int ROWS, bool GP = false>
 struct TcConfig {
@@ -213,7 +223,21 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     const float scaleLog2 = scale * SPARSA_LOG2E;
 
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-    const int r0 = warp * 16 * MT;
+    // GP: when the tile's rows fill only the first liveW warps (a per-row list packed for a group of 32
+    // heads fills 2 of 4, a group of 16 or fewer 1), the warps split each chunk's keys instead of idling:
+    // warp w takes rows of warp w % liveW and key share w / liveW of ks shares; the shares' softmax
+    // states are merged at the end
+    int liveW = C::WARPS, ks = 1;
+    if constexpr (GP) {
+        int last = 0;
+        for (int i = 0; i < ROWS; i++)
+            if (sRow[i] >= 0) last = i;
+        liveW = last / 16 + 1;
+        ks = liveW == 1 ? 4 : liveW == 2 ? 2 : 1;
+        if (ks == 1) liveW = C::WARPS;
+    }
+    const int r0 = (GP ? warp % liveW : warp) * 16 * MT;
+    const int jOff = GP ? (warp / liveW) * (C::KC / ks) : 0;  // first key of this warp's share of a chunk
     RowPair rp[MT];
     bool allRows = true, anyRow = false;
 #pragma unroll
@@ -333,6 +357,114 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
                     myIdx = n + 1 < nChunks ? gpKeyIndex(ints, floats, L, tk, n + 1, blockCols, keyLength, tid) : -1;
             }
         }
+        // GP: the chunk's arithmetic over this warp's key share; the other kernels keep the original
+        // body below (the same arithmetic over all 64 keys), so that their compiled code is unchanged
+        if constexpr (GP) {
+        const T* cK = sK + st * C::KC * C::STR;
+        const T* cV = sV + st * C::KC * C::STRV;
+        const int* cKpos = sKpos + st * C::KC;
+        const float* cLw = sLw + st * C::KC;
+        // this warp's share of the chunk: NB n8 blocks of keys from jOff (all 64 unless GP splits)
+        auto chunkMath = [&](auto nbTag) {
+        constexpr int NB = decltype(nbTag)::value;
+        const Chunk cur = chunkOf(ints, floats, L, tk, c, blockCols, keyLength);
+        const int mode = cur.mode;
+        // a full 64-key slice of a full block, for rows that all exist: no per-element test at all
+        const bool plain = mode == MODE_FULL && cur.count == 64 && cap == 0.f && allRows;
+
+        float s[MT][NB][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int i = 0; i < NB; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                if (C::QREG) {
+                    a[mt][0] = qf[C::QREG ? kk : 0][0]; a[mt][1] = qf[C::QREG ? kk : 0][1];
+                    a[mt][2] = qf[C::QREG ? kk : 0][2]; a[mt][3] = qf[C::QREG ? kk : 0][3];
+                } else {
+                    ldsm4(a[mt], sQ + (r0 + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STR + kk * 16 + (lane >> 4) * 8);
+                }
+            }
+#pragma unroll
+            for (int nb2 = 0; nb2 < NB / 2; nb2++) {
+                uint32_t bf[4];
+                ldsm4(bf, cK + (jOff + nb2 * 16 + (lane & 7) + (lane >> 4) * 8) * C::STR + kk * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(s[mt][2 * nb2], a[mt], bf[0], bf[1]);
+                    mma16816<T>(s[mt][2 * nb2 + 1], a[mt], bf[2], bf[3]);
+                }
+            }
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            float mxA, mxB;
+            maskScores<NB, GP>(s[mt], rp[mt], cur, mode, plain, pf, L, cKpos, cLw, scale, cap, keyLength, queryOffset, t4,
+                               mxA, mxB, jOff);
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+            // plain chunks hold raw q·k (factor scale·log2 e), the others log2-domain scores (factor 1)
+            const float f = plain ? scaleLog2 : 1.f;
+            const float nA = fmaxf(m[mt][0], mxA * f), nB = fmaxf(m[mt][1], mxB * f);
+            const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
+            const float alA = fastExp2(m[mt][0] - uA), alB = fastExp2(m[mt][1] - uB);
+            m[mt][0] = nA;
+            m[mt][1] = nB;
+            float sumA = 0.f, sumB = 0.f;
+#pragma unroll
+            for (int nb = 0; nb < NB; nb++) {
+                s[mt][nb][0] = fastExp2(fmaf(s[mt][nb][0], f, -uA));
+                s[mt][nb][1] = fastExp2(fmaf(s[mt][nb][1], f, -uA));
+                s[mt][nb][2] = fastExp2(fmaf(s[mt][nb][2], f, -uB));
+                s[mt][nb][3] = fastExp2(fmaf(s[mt][nb][3], f, -uB));
+                sumA += s[mt][nb][0] + s[mt][nb][1];
+                sumB += s[mt][nb][2] + s[mt][nb][3];
+            }
+            l[mt][0] = l[mt][0] * alA + sumA;
+            l[mt][1] = l[mt][1] * alB + sumB;
+#pragma unroll
+            for (int i = 0; i < DV / 8; i++) {
+                o[mt][i][0] *= alA; o[mt][i][1] *= alA;
+                o[mt][i][2] *= alB; o[mt][i][3] *= alB;
+            }
+        }
+        // O += P V
+#pragma unroll
+        for (int kk = 0; kk < NB / 2; kk++) {
+            uint32_t a[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                a[mt][0] = Pack<T>::two(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                a[mt][1] = Pack<T>::two(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                a[mt][2] = Pack<T>::two(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                a[mt][3] = Pack<T>::two(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int nd2 = 0; nd2 < DV / 16; nd2++) {
+                uint32_t bf[4];
+                ldsm4t(bf, cV + (jOff + kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * C::STRV + nd2 * 16 + (lane >> 4) * 8);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(o[mt][2 * nd2], a[mt], bf[0], bf[1]);
+                    mma16816<T>(o[mt][2 * nd2 + 1], a[mt], bf[2], bf[3]);
+                }
+            }
+        }
+        };
+            if (ks == 1) {
+                if (warpLive) chunkMath(IntC<8>{});
+            } else if (ks == 2) {
+                chunkMath(IntC<4>{});
+            } else {
+                chunkMath(IntC<2>{});
+            }
+        } else {
         if (!C::SKIP_IDLE || warpLive) {
         if (C::QREG && !GP && c == 0) {
 #pragma unroll
@@ -432,6 +564,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             }
         }
         }  // warpLive
+        }
         if constexpr (GP) {
             // the key positions fetched above (chunk c + STAGES), for the next iteration's copies
             if (tid < C::KC) sIdx[((c + C::STAGES) & 1) * C::KC + tid] = myIdx;
@@ -441,6 +574,46 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     }
     if (nChunks == 0) {
         cpAsyncWait<0>();
+    }
+    if constexpr (GP) {
+        if (ks > 1) {
+            // the warps of key shares 1 .. ks-1 hand their softmax states (m, l and O, per lane, in the
+            // mma layout) to the warp of share 0 of the same rows, which merges them in share order
+            static_assert(3 * (DV / 2 + 4) * 32 * sizeof(float) <= C::STAGES * C::KC * C::STR * sizeof(T),
+                          "the shares' states fit the K stages");
+            cpAsyncWait<0>();
+            __syncthreads();
+            float* xs = reinterpret_cast<float*>(smemRaw);
+            constexpr int SLOT = DV / 2 + 4;
+            if (warp >= liveW) {
+                float* x = xs + (warp - liveW) * SLOT * 32 + lane;
+                x[0] = m[0][0]; x[32] = m[0][1]; x[64] = l[0][0]; x[96] = l[0][1];
+#pragma unroll
+                for (int i = 0; i < DV / 8; i++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) x[(4 + i * 4 + e) * 32] = o[0][i][e];
+            }
+            __syncthreads();
+            if (warp < liveW) {
+                for (int q = 1; q < ks; q++) {
+                    const float* x = xs + (warp + (q - 1) * liveW) * SLOT * 32 + lane;
+#pragma unroll
+                    for (int half = 0; half < 2; half++) {
+                        const float mq = x[half * 32], lq = x[(2 + half) * 32];
+                        const float nm = fmaxf(m[0][half], mq);
+                        const float u = nm == -INFINITY ? 0.f : nm;
+                        const float a = fastExp2(m[0][half] - u), bq = fastExp2(mq - u);
+                        m[0][half] = nm;
+                        l[0][half] = l[0][half] * a + lq * bq;
+#pragma unroll
+                        for (int i = 0; i < DV / 8; i++) {
+                            o[0][i][2 * half] = o[0][i][2 * half] * a + x[(4 + i * 4 + 2 * half) * 32] * bq;
+                            o[0][i][2 * half + 1] = o[0][i][2 * half + 1] * a + x[(4 + i * 4 + 2 * half + 1) * 32] * bq;
+                        }
+                    }
+                }
+            }
+        }
     }
     const int kind = (int)S.outKind;
     const long long ob = b * S.osb + h * S.osh;
@@ -456,7 +629,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             const float inv = lv != lv ? lv : (lv > 0.f ? 1.f / lv : 0.f);
             const float lseV = lv != lv ? lv : (lv > 0.f ? (m[mt][half] + log2f(lv)) * SPARSA_LN2 : -INFINITY);
             const int row = half == 0 ? rp[mt].rowA : rp[mt].rowB;
-            if (row < 0) continue;
+            if (row < 0 || warp >= liveW) continue;  // GP: key-share warps handed their states over
             const int hi = (r0 + mt * 16 + g + 8 * half) / packRows;  // 0 unless head-packed
             if (entryBase < 0) {
 #pragma unroll

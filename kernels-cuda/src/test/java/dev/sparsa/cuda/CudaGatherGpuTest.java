@@ -35,8 +35,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * heads into one CTA. Against the fp64 oracle at the numerics contract's tolerances, for f32, f16 and
  * bf16, with and without causality, at odd lengths; rows without keys must give output 0 and LSE −∞;
  * and on 64×64 plans the packed (gather-pipelined kernel where compiled) and the unpacked work lists
- * must give the same bits (a row's arithmetic does not depend on the rows beside it, nor on how far
- * ahead its keys are loaded). Needs a GPU: skipped where the backend is
+ * must agree within rounding (the same bits where the packed tile's rows fill more than two of its
+ * four warps; where they fill fewer, the gather kernel splits each chunk's keys among the warps and
+ * merges their softmax states, a different order of the same sums). Needs a GPU: skipped where the backend is
  * unavailable. Outputs are poisoned with NaN first, so an unwritten row fails.
  */
 @Tag("gpu")
@@ -173,6 +174,9 @@ class CudaGatherGpuTest {
         "48, 32, 8, 301, true, F16, 64",
         "20, 16, 2, 129, false, BF16, 64",
         "64, 8, 1, 200, true, F32, 128",
+        // lists of several chunks with a partial last one, split among the warps in halves and quarters
+        "200, 32, 1, 420, true, BF16, 64",
+        "150, 32, 8, 350, true, F16, 64",
     })
     void dsaPlansThatListEveryRowWriteDirectlyAndMatchTheOracle(int top, int qHeads, int kvHeads, int n, boolean causal,
                                                                 DType dtype, int tileRows) {
@@ -201,7 +205,7 @@ class CudaGatherGpuTest {
         "BF16, 4, 128, 211, 300", "F16, 8, 128, 211, 300", "BF16, 32, 128, 211, 300",
         "BF16, 4, 64, 1000, 900", "F16, 32, 128, 700, 600", "F16, 2, 64, 500, 480",
     })
-    void packedAndUnpackedGiveTheSameBitsOnSmallTiles(DType dtype, int group, int headDim, int keyLength, int maxKeys) {
+    void packedAndUnpackedAgreeOnSmallTiles(DType dtype, int group, int headDim, int keyLength, int maxKeys) {
         AttentionShape s = new AttentionShape(2, 2 * group, 2, 83, keyLength, headDim, headDim);
         Options o = Options.causalMask().withGeometry(new TileGeometry(64, 64));
         SparsePlan plan = groupShared(PlanContext.of(s, o), group, maxKeys);
@@ -214,10 +218,19 @@ class CudaGatherGpuTest {
         String packedKernel = CudaBackend.lastKernel();
         assertTrue(packedKernel.startsWith(KernelChoice.packed(s, dtype, 0).name()), packedKernel);
         run(plan, p, o, b, lb, false);
-        assertArrayEquals(b.toFloatArray(), a.toFloatArray(), "output");
-        assertArrayEquals(lb.toFloatArray(), la.toFloatArray(), "LSE");
         ReferenceResult ref = ReferenceAttention.plan(plan, p.q(), p.k(), p.v(), o);
-        assertTrue(ref.maxRelativeError(a) <= Problems.tolerance(dtype), "error " + ref.maxRelativeError(a));
+        assertTrue(ref.maxRelativeError(a) <= Problems.tolerance(dtype), "packed: error " + ref.maxRelativeError(a));
+        assertTrue(ref.maxRelativeError(b) <= Problems.tolerance(dtype), "unpacked: error " + ref.maxRelativeError(b));
+        float[] fa = a.toFloatArray(), fb = b.toFloatArray(), ga = la.toFloatArray(), gb = lb.toFloatArray();
+        double scale = 0, diff = 0;
+        for (int i = 0; i < fa.length; i++) {
+            scale = Math.max(scale, Math.abs(fb[i]));
+            diff = Math.max(diff, Math.abs(fa[i] - fb[i]));
+        }
+        assertTrue(diff <= Problems.tolerance(dtype) * scale, "packed vs unpacked: max |difference| " + diff);
+        for (int i = 0; i < ga.length; i++) {
+            assertEquals(gb[i], ga[i], 1e-3 * Math.max(1, Math.abs(gb[i])), "LSE " + i);
+        }
     }
 
     @Test
