@@ -1083,8 +1083,8 @@ public final class CudaBackend implements AttentionBackend {
         DevicePlan.WorkList work;
         DevicePlan.WorkList packed = kc.tensorCores() && headPacking() ? dp.packedWorkList() : null;
         if (packed != null) {
-            // head-packed items run on the mma.sync kernel of 64-row CTAs, gather-pipelined where compiled (the
-            // Hopper kernel has no packing)
+            // head-packed items, and the items of plans of one-row tiles, run on the mma.sync kernel of 64-row
+            // CTAs, gather-pipelined where compiled (the Hopper kernel has no packing and 128-row CTAs)
             kc = KernelChoice.packed(s, q.dtype(), dev.maxSharedPerBlockOptin());
             work = packed;
         } else {

@@ -228,6 +228,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         DeviceBuffer floats = null;
         List<DevicePlan.WorkList> lists = new ArrayList<>();
         DevicePlan dp = null;
+        DevicePlan.WorkList gather = null;
         DeviceBuffer sel = null;
         DeviceBuffer cnt = null;
         DeviceBuffer scratch = null;
@@ -242,12 +243,15 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
                     lists.add(DevicePlan.upload(dev, r, workItems(ctx, capRow, r)));
                 }
             }
-            dp = new DevicePlan(dev, ints, floats, lists);
+            // one-row tiles: the gather kernel's 64-row CTAs put every warp on a share of the row's keys
+            gather = DevicePlan.upload(dev, DevicePlan.PACKED_ROWS, workItems(ctx, capRow, DevicePlan.PACKED_ROWS));
+            dp = new DevicePlan(dev, ints, floats, lists, gather);
+            gather = null;
             sel = new DeviceBuffer(dev, 4L * Math.max(1L, (long) slices * nq * cap));
             cnt = new DeviceBuffer(dev, 4L * slices * nq);
             scratch = new DeviceBuffer(dev, chunk * SCORE_ROWS * 4L * Math.max(1, nk));
         } catch (RuntimeException | Error e) {
-            EstimateMemory.abandon(dp, ints, floats, lists, sel, cnt, scratch);
+            EstimateMemory.abandon(dp, ints, floats, lists, sel, cnt, scratch, gather == null ? null : gather.buffer());
             throw e;
         }
         own(new EstimateMemory(dp, sel, cnt, scratch));

@@ -13,10 +13,13 @@ import java.util.List;
  * A {@link SparsePlan} uploaded to the device in the format of {@link DevicePlanFormat} (the twin of
  * {@code sparsa_plan.cuh}): an int pool (a description per layout, then each layout's CSR arrays and,
  * for layouts whose rows are not covered exactly once, its row-to-entry index for the LSE merge), a
- * float pool (log-weights) and work lists for each sub-tile height a kernel uses, plus, for plans whose
- * consecutive query heads of a GQA group share a layout of short tiles (per-row token lists), a
- * head-packed work list for the mma.sync kernel ({@link #packedWorkList()}). Built once per plan and
- * cached by {@link CudaBackend}; freed by {@link #close()}.
+ * float pool (log-weights) and work lists for each sub-tile height a kernel uses, plus a work list of
+ * 64-row CTAs for the gather kernel ({@link #packedWorkList()}): head-packed, for plans whose
+ * consecutive query heads of a GQA group share a layout of short tiles (per-row token lists), or the
+ * plain 64-row list for plans whose tiles hold {@value #FEW_ROWS} rows or fewer on average (per-head
+ * per-row lists, which the gather kernel runs with every warp on a share of each row's keys instead
+ * of one row in a 128-row tile). Built once per plan and cached by {@link CudaBackend}; freed by
+ * {@link #close()}.
  */
 final class DevicePlan implements AutoCloseable {
     private final CudaDevice device;
@@ -32,6 +35,12 @@ final class DevicePlan implements AutoCloseable {
 
     /** Rows per CTA of the head-packed work list (the mma.sync kernel's 64-row CTA). */
     static final int PACKED_ROWS = 64;
+
+    /**
+     * Mean rows per tile at or under which an unpacked plan also gets a 64-row list for the gather
+     * kernel: one warp's m-tile, so that at least three of its four warps would otherwise idle.
+     */
+    static final int FEW_ROWS = 16;
 
     /** A work list for kernels that take {@code rows} query rows per CTA. */
     record WorkList(int rows, DeviceBuffer buffer, int items) {
@@ -136,6 +145,8 @@ final class DevicePlan implements AutoCloseable {
             // worth a list of its own when it saves at least a quarter of the 64-row CTAs
             if (packedItems != null && 4L * packedItems.size() <= 3L * unpackedItems(plan, PACKED_ROWS)) {
                 packed = upload(device, PACKED_ROWS, packWork(packedItems));
+            } else if (fewRowsPerTile(plan)) {
+                packed = upload(device, PACKED_ROWS, packWork(workItems(plan, sliceEntryBase, PACKED_ROWS, false)));
             }
         } catch (RuntimeException e) {
             close();
@@ -149,6 +160,14 @@ final class DevicePlan implements AutoCloseable {
      * (no LSE merge).
      */
     DevicePlan(CudaDevice device, DeviceBuffer ints, DeviceBuffer floats, List<WorkList> workLists) {
+        this(device, ints, floats, workLists, null);
+    }
+
+    /**
+     * As {@link #DevicePlan(CudaDevice, DeviceBuffer, DeviceBuffer, List)}, with {@code gather} (owned
+     * too, null for none) as the 64-row list for the gather kernel ({@link #packedWorkList()}).
+     */
+    DevicePlan(CudaDevice device, DeviceBuffer ints, DeviceBuffer floats, List<WorkList> workLists, WorkList gather) {
         this.device = device;
         this.ints = ints;
         this.floats = floats;
@@ -156,14 +175,47 @@ final class DevicePlan implements AutoCloseable {
         this.scratchEntries = 0;
         this.mergeSlices = 0;
         this.workLists.addAll(workLists);
+        this.packed = gather;
         DeviceBuffer m0;
         try {
             m0 = new DeviceBuffer(device, 4L * M_STRIDE);
         } catch (RuntimeException e) {
             close(ints, floats, workLists);
+            if (gather != null) {
+                gather.buffer().close();
+            }
             throw e;
         }
         this.mergeWork = m0;
+    }
+
+    /**
+     * Whether the plan's tiles hold {@value #FEW_ROWS} query rows or fewer on average, counted over its
+     * slices (each slice's layout's non-empty tiles): per-row lists, for which 64-row CTAs on the
+     * gather kernel beat one row in a 128-row tile.
+     */
+    static boolean fewRowsPerTile(SparsePlan plan) {
+        List<HeadLayout> layouts = plan.layouts();
+        long[] uses = new long[layouts.size()];
+        for (int s = 0; s < plan.shape().slices(); s++) {
+            uses[plan.layoutIndex(s / plan.shape().qHeads(), s % plan.shape().qHeads())]++;
+        }
+        long rows = 0;
+        long tiles = 0;
+        for (int l = 0; l < uses.length; l++) {
+            if (uses[l] == 0) {
+                continue;
+            }
+            HeadLayout h = layouts.get(l);
+            for (int t = 0; t < h.tileCount(); t++) {
+                int n = h.rowCount(t);
+                if (n > 0) {
+                    rows += uses[l] * n;
+                    tiles += uses[l];
+                }
+            }
+        }
+        return tiles > 0 && rows <= (long) FEW_ROWS * tiles;
     }
 
     private static void close(DeviceBuffer ints, DeviceBuffer floats, List<WorkList> lists) {
@@ -335,7 +387,10 @@ final class DevicePlan implements AutoCloseable {
         return upload(device, rows, packWork(workItems(plan, sliceEntryBase, rows, false)));
     }
 
-    /** The head-packed work list ({@link #PACKED_ROWS} rows per CTA), or null when the plan has none. */
+    /**
+     * The work list for the gather kernel ({@link #PACKED_ROWS} rows per CTA: head-packed, or the plain
+     * list of a plan of short tiles), or null when the plan has none.
+     */
     synchronized WorkList packedWorkList() {
         ensureOpen();
         return packed;

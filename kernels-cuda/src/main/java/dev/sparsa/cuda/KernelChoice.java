@@ -123,8 +123,10 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
      * {@link #GATHER_DIMS} (the key positions of each chunk fetched a stage ahead, {@link #gatherStages}
      * stages of keys, Q held in the last stage until it is in registers) where the device offers its
      * shared memory, else the plain 64-row mma.sync kernel ({@link #of(AttentionShape, DType, TileGeometry,
-     * int, int)} on 64×64 tiles). Both give a row the same arithmetic in the same order as the 64-row
-     * kernel of an unpacked list, so outputs are equal bit for bit.
+     * int, int)} on 64×64 tiles). The 64-row kernel gives a row the same arithmetic in the same order
+     * as for an unpacked list (outputs equal bit for bit); so does the gather-pipelined one where a
+     * CTA's rows fill three or four of its warps, and where they fill one or two it splits each chunk's
+     * keys among the warps and merges their softmax states (equal within rounding).
      *
      * @param maxSharedBytes the device's opt-in shared memory per block (0 to skip that check)
      * @throws IllegalArgumentException for f32 inputs (packing is for the tensor-core kernels), or as

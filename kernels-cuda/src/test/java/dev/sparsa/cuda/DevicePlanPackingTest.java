@@ -1,6 +1,7 @@
 package dev.sparsa.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -154,6 +155,27 @@ class DevicePlanPackingTest {
         SparsePlan dense = Dense.INSTANCE.plan(ctx);
         // every head shares the dense layout, but its tiles are 40 rows: nothing to stack
         assertNull(DevicePlan.workItems(dense, direct(dense), 64, true));
+    }
+
+    @Test
+    void plansOfShortTilesGetTheGatherListEvenWithoutSharedLayouts() {
+        AttentionShape s = new AttentionShape(1, 8, 2, 200, 200, 64, 64);
+        PlanContext ctx = PlanContext.of(s, Options.causalMask().withGeometry(new TileGeometry(64, 64)));
+        // every head its own per-row lists (one-row tiles, a tenth of the rows without keys): nothing to
+        // stack, but one row per tile
+        SparsePlan own = perRowLists(ctx, 3, h -> h);
+        assertNull(DevicePlan.workItems(own, direct(own), 64, true));
+        assertTrue(DevicePlan.fewRowsPerTile(own));
+        // 64-row tiles (the last of 8 rows): 25 rows per tile on average
+        assertFalse(DevicePlan.fewRowsPerTile(Dense.INSTANCE.plan(ctx)));
+        // tiles weigh by the heads that use them: two heads of about 180 one-row tiles among six of four
+        // dense tiles give about (2 * 180 + 6 * 200) / (2 * 180 + 6 * 4) = 4.1 rows per tile
+        SparsePlan.Builder mixed = SparsePlan.builder(ctx).describe("mixed");
+        SparsePlan dense = Dense.INSTANCE.plan(ctx);
+        for (int h = 0; h < 8; h++) {
+            mixed.head(h, h < 2 ? own.layouts().get(own.layoutIndex(0, h)) : dense.layouts().get(0));
+        }
+        assertTrue(DevicePlan.fewRowsPerTile(mixed.build()));
     }
 
     @Test
