@@ -244,7 +244,10 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
                 }
             }
             // one-row tiles: the gather kernel's 64-row CTAs put every warp on a share of the row's keys
-            gather = DevicePlan.upload(dev, DevicePlan.PACKED_ROWS, workItems(ctx, capRow, DevicePlan.PACKED_ROWS));
+            // (DevicePlan.fewRowsPerTile's rule, so that the host-planned road runs the same kernel)
+            if (nq > DevicePlan.FEW_ROWS) {
+                gather = DevicePlan.upload(dev, DevicePlan.PACKED_ROWS, workItems(ctx, capRow, DevicePlan.PACKED_ROWS));
+            }
             dp = new DevicePlan(dev, ints, floats, lists, gather);
             gather = null;
             sel = new DeviceBuffer(dev, 4L * Math.max(1L, (long) slices * nq * cap));

@@ -192,9 +192,14 @@ final class DevicePlan implements AutoCloseable {
     /**
      * Whether the plan's tiles hold {@value #FEW_ROWS} query rows or fewer on average, counted over its
      * slices (each slice's layout's non-empty tiles): per-row lists, for which 64-row CTAs on the
-     * gather kernel beat one row in a 128-row tile.
+     * gather kernel beat one row in a 128-row tile. False for plans of at most {@value #FEW_ROWS} query
+     * rows, whose tiles are short in any tiling: they keep the kernel of their geometry, as the plans
+     * whose selection is estimated on the device do, so that both roads give the same bits.
      */
     static boolean fewRowsPerTile(SparsePlan plan) {
+        if (plan.shape().queryLength() <= FEW_ROWS) {
+            return false;
+        }
         List<HeadLayout> layouts = plan.layouts();
         long[] uses = new long[layouts.size()];
         for (int s = 0; s < plan.shape().slices(); s++) {

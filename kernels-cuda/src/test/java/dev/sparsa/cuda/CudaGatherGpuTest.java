@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
@@ -235,7 +236,7 @@ class CudaGatherGpuTest {
     }
 
     @Test
-    void onlyPlansWithSharedLayoutsGetAPackedList() {
+    void plansOfSharedLayoutsGetAPackedListAndOneRowTilesThePlainOne() {
         AttentionShape s = new AttentionShape(1, 8, 2, 50, 50, 64, 64);
         PlanContext ctx = PlanContext.of(s, Options.causalMask().withGeometry(new TileGeometry(64, 64)));
         SparsePlan shared = groupShared(ctx, 1, 20);
@@ -248,7 +249,13 @@ class CudaGatherGpuTest {
         try (DevicePlan a = new DevicePlan(dev, shared, 64); DevicePlan b = new DevicePlan(dev, own.build(), 64)) {
             assertNotNull(a.packedWorkList());
             assertTrue(a.packedWorkList().items() < a.workList(64).items(), "fewer CTAs");
-            assertNull(b.packedWorkList());
+            // nothing stacks across heads, but one-row tiles take the plain 64-row list on the gather kernel
+            assertNotNull(b.packedWorkList());
+            assertEquals(b.workList(64).items(), b.packedWorkList().items(), "the plain 64-row list");
+        }
+        // a dense plan of 64-row tiles keeps no list for the gather kernel
+        try (DevicePlan d = new DevicePlan(dev, Dense.INSTANCE.plan(ctx), 64)) {
+            assertNull(d.packedWorkList());
         }
     }
 }

@@ -176,6 +176,10 @@ class DevicePlanPackingTest {
             mixed.head(h, h < 2 ? own.layouts().get(own.layoutIndex(0, h)) : dense.layouts().get(0));
         }
         assertTrue(DevicePlan.fewRowsPerTile(mixed.build()));
+        // sixteen query rows or fewer: short tiles in any tiling, the geometry's kernel
+        PlanContext few = PlanContext.of(new AttentionShape(1, 8, 2, 16, 200, 64, 64),
+                Options.causalMask().withGeometry(new TileGeometry(64, 64)));
+        assertFalse(DevicePlan.fewRowsPerTile(perRowLists(few, 3, h -> h)));
     }
 
     @Test
