@@ -110,12 +110,13 @@ final class CudaTopKEstimateBench {
                  PreparedPlan prepared = backend.prepare(plan, where);
                  CudaTopKEstimatedPlan est = backend.prepareEstimated(pattern, ctx, where);
                  CudaEvents ev = new CudaEvents(dev)) {
+                String kernelName = null;
                 for (int i = 0; i < 3; i++) {
                     backend.forwardAsync(prepared, dq, dk, dv, outA, null, o.run(), stream);
+                    kernelName = CudaBackend.lastKernel(); // the kernels launched, not the geometry's default
                     backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
                 }
                 stream.synchronize();
-                String kernelName = backend.kernelFor(s, DType.BF16, g).name();
                 double[] kernel = new double[iters];
                 double[] both = new double[iters];
                 for (int i = 0; i < iters; i++) {
@@ -183,12 +184,13 @@ final class CudaTopKEstimateBench {
              CudaStream stream = new CudaStream(dev);
              CudaTopKQueryEstimatedPlan est = backend.prepareEstimated(pattern, ctx, where);
              CudaEvents ev = new CudaEvents(dev)) {
+            String kernelName = null;
             for (int i = 0; i < 3; i++) {
                 backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
                 backend.forwardAsEstimated(est, dq, dk, dv, outA, null, o.run(), stream);
+                kernelName = CudaBackend.lastKernel(); // the attention kernel launched
             }
             stream.synchronize();
-            String kernelName = backend.kernelFor(s, DType.BF16, g).name();
             double[] kernel = new double[iters];
             double[] both = new double[iters];
             for (int i = 0; i < iters; i++) {
