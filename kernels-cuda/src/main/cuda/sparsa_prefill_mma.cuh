@@ -134,23 +134,7 @@ __device__ __forceinline__ void tcIssueIndexed(T* sK, T* sV, int* sKpos, float* 
     using C = TcConfig<T, D, DV, ROWS, true>;
     constexpr int VEC = D / 8;
     constexpr int VECV = DV / 8;
-    if constexpr (C::THREADS == 2 * C::KC && VEC % 2 == 0 && VECV % 2 == 0) {
-        // two threads per key, taking the 16-byte pieces of its rows in turn (so each warp instruction
-        // reads whole 32-byte sectors of 16 rows): one key position and one address per thread for all of
-        // its copies, instead of one per piece
-        const int j = tid >> 1, p = tid & 1;
-        const int kp = sIdx[j];
-        const bool ok = kp >= 0;
-        const long long kr = ok ? kp : 0;
-        const T* ks = kBase + kr * kss + p * 8;
-        const T* vs = vBase + kr * vss + p * 8;
-        T* kd = sK + j * C::STR + p * 8;
-        T* vd = sV + j * C::STRV + p * 8;
-#pragma unroll
-        for (int i = 0; i < VEC / 2; i++) cpAsync16(kd + i * 16, ks + i * 16, ok);
-#pragma unroll
-        for (int i = 0; i < VECV / 2; i++) cpAsync16(vd + i * 16, vs + i * 16, ok);
-    } else if constexpr (C::THREADS % VEC == 0 && VEC == VECV) {
+    if constexpr (C::THREADS % VEC == 0 && VEC == VECV) {
         constexpr int RPP = C::THREADS / VEC;  // rows per pass
         const int c = tid % VEC, j0 = tid / VEC;
 #pragma unroll
