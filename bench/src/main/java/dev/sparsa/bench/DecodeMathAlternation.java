@@ -16,12 +16,12 @@ import java.util.List;
  * every round runs each jar's parts for one slice each on two threads (each thread its own rows, as
  * a decode step's two workers), the jars in turn (reversed every other round). Printed per round:
  * GB/s of K and V bytes consumed, summed over the two threads; at the end the median of each. A
- * first round warms up and is not counted. System properties: {@code rounds} (6), {@code slice} in
+ * first round warms up and is not counted; every round allocates the rows anew. System properties: {@code rounds} (6), {@code slice} in
  * seconds (0.5), {@code parts} (default {@code scores,accumulate,step}), {@code dtypes} (default
  * {@code f32,bf16}). Separate JMH runs on a shared machine do not see the same conditions; this does.
  */
 public final class DecodeMathAlternation {
-    private record Part(Object[] states, Method call, Object[] counters, Field gb) {}
+    private record Part(Object[] states, Method setup, Method call, Object[] counters, Field gb) {}
 
     private DecodeMathAlternation() {
     }
@@ -60,13 +60,24 @@ public final class DecodeMathAlternation {
                         states[t] = s;
                         counters[t] = g.getConstructor().newInstance();
                     }
-                    p[d * parts.length + k][j] = new Part(states, c.getMethod(parts[k], g), counters, g.getField("gbytes"));
+                    p[d * parts.length + k][j] = new Part(states, c.getMethod("setup"), c.getMethod(parts[k], g), counters,
+                            g.getField("gbytes"));
                 }
             }
         }
         double[][][] gbs = new double[kinds][args.length][rounds];
         for (int r = -1; r < rounds; r++) {
             StringBuilder line = new StringBuilder("round " + r + " |");
+            // fresh rows every round, so that the medians average over where the arrays land; a jar
+            // against a copy of itself still differed by up to 9 % (16 % with rows kept for the whole
+            // run): the same code compiled and placed apart, read differences below that as noise
+            for (Part[] kind : p) {
+                for (Part x : kind) {
+                    for (Object s : x.states) {
+                        x.setup.invoke(s);
+                    }
+                }
+            }
             for (int k = 0; k < kinds; k++) {
                 line.append(' ').append(dtypes[k / parts.length]).append(':').append(parts[k % parts.length]);
                 for (int jj = 0; jj < args.length; jj++) {
