@@ -21,7 +21,9 @@ import jdk.incubator.vector.VectorSpecies;
  * each, and GB/s per two CPU-seconds of the process (what two fully busy threads would reach); at the
  * end the medians and each decode's share of its round's copy. A first round warms up and is not
  * counted. System properties: {@code rounds} (6), {@code slice} in seconds (1.0), {@code kinds}
- * ({@code dtype:pattern/layout} list, default dense f32 and bf16 on both layouts). A comparison of
+ * ({@code dtype:pattern/layout} list, default dense f32 and bf16 on both layouts), {@code memory}
+ * ({@code heap} or {@code native}: where the caches live, for jars whose {@link DecodeAttention} has
+ * that parameter; default heap). A comparison of
  * builds under the same conditions, which separate JMH runs on a shared machine are not.
  */
 public final class DecodeJarAlternation {
@@ -43,6 +45,7 @@ public final class DecodeJarAlternation {
     public static void main(String[] args) throws Exception {
         int rounds = Integer.parseInt(System.getProperty("rounds", "6"));
         double slice = Double.parseDouble(System.getProperty("slice", "1.0"));
+        String memory = System.getProperty("memory", "heap");
         String[] kinds = System.getProperty("kinds", "f32:dense/contiguous,f32:dense/paged,bf16:dense/contiguous,bf16:dense/paged").split(",");
         List<String> labels = new ArrayList<>();
         List<ClassLoader> loaders = new ArrayList<>();
@@ -63,6 +66,9 @@ public final class DecodeJarAlternation {
                 c.getField("budget").setDouble(s, 0.125);
                 c.getField("threads").setInt(s, 2);
                 c.getField("pageSize").setInt(s, 16);
+                if (Arrays.stream(c.getFields()).anyMatch(f -> f.getName().equals("memory"))) {
+                    c.getField("memory").set(s, memory);
+                }
                 c.getMethod("setup").invoke(s);
                 Class<?> g = cl.loadClass("dev.sparsa.bench.GigaBytes");
                 Object counter = g.getConstructor().newInstance();
