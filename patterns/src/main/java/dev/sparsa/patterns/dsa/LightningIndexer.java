@@ -81,6 +81,14 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
         return topK;
     }
 
+    /**
+     * The inputs of {@link #of}, or null for the stand-in of {@link #projected} (whose inputs are
+     * computed from each call's Q and K).
+     */
+    public IndexerInputs inputs() {
+        return inputs;
+    }
+
     @Override
     public String name() {
         return "lightningIndexer(top " + topK + (inputs == null ? ", projected " + projectedHeads + "x" + projectedDim : "")
