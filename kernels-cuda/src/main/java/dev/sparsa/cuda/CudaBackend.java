@@ -621,7 +621,9 @@ public final class CudaBackend implements AttentionBackend {
         if (ForwardArguments.device(q, k, v, out, lse).isHost()) {
             PlanContext ctx = plan.context();
             ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
-            SparsePlan host = plan.pattern().plan(ctx, q, k);
+            // the indexer's inputs live on the device: the host plans over copies of them
+            SparsePlan host = plan instanceof CudaLightningIndexerEstimatedPlan li ? li.onHost().plan(ctx, q, k)
+                    : plan.pattern().plan(ctx, q, k);
             try (PreparedPlan prepared = prepare(host, Device.cuda(plan.runtime().device().ordinal()))) {
                 forward(prepared, q, k, v, out, lse, options);
             }

@@ -329,6 +329,16 @@ public final class CudaLightningIndexerEstimatedPlan extends CudaDeviceEstimated
         return CudaTopKQueryEstimatedPlan.hostLayout(ctx, ForcedKeys.NONE, selected);
     }
 
+    /**
+     * The pattern over host copies of its inputs (copied synchronously now): what the host path of
+     * {@link CudaBackend#forward(CudaDeviceEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
+     * dev.sparsa.spec.RunOptions)} plans for host tensors.
+     */
+    LightningIndexer onHost() {
+        return LightningIndexer.of(pattern.topK(), new IndexerInputs(inputs.queries().toHost(), inputs.keys().toHost(),
+                inputs.weights().toHost()));
+    }
+
     /** The pattern estimated. */
     @Override
     public LightningIndexer pattern() {
