@@ -143,10 +143,9 @@ class CudaLightningIndexerEstimateGpuTest {
             assertNull(CudaLightningIndexerEstimatedPlan.refusal(onDevice, ctx), c.toString());
             try (CudaLightningIndexerEstimatedPlan est = BACKEND.prepareEstimated(onDevice, ctx, where)) {
                 BACKEND.forward(prepared, q, k, v, outHost, lseHost, o.run());
-                String hostKernel = CudaBackend.lastKernel();
                 BACKEND.forward(est, q, k, v, outDev, lseDev, o.run());
                 String kernel = CudaBackend.lastKernel();
-                assertEquals(CudaLightningIndexerEstimatedPlan.KERNELS + "+" + hostKernel, kernel, c + ": the kernels");
+                assertTrue(kernel.startsWith(CudaLightningIndexerEstimatedPlan.KERNELS + "+"), c + ": " + kernel);
                 if (c.dtype() != DType.F32 && (c.group() > 1 || c.nq() > DevicePlan.FEW_ROWS)) {
                     assertTrue(kernel.endsWith(KernelChoice.packed(s, c.dtype(), dev.maxSharedPerBlockOptin()).name()),
                             c + ": the gather kernel, got " + kernel);
