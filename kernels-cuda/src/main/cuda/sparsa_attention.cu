@@ -38,6 +38,7 @@ using namespace sparsa;
 #include "sparsa_estimate.cuh"
 #include "sparsa_vs_estimate.cuh"
 #include "sparsa_topk_estimate.cuh"
+#include "sparsa_indexer_estimate.cuh"
 
 #define SPARSA_KERNEL_WG(NAME, T, D) SPARSA_WG_NAMED(NAME, T, D)
 #define SPARSA_KERNEL_DECODE(NAME, T, D) SPARSA_DECODE_NAMED(NAME, T, D)

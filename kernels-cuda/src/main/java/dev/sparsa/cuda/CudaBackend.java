@@ -17,6 +17,7 @@ import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.pattern.Pattern;
 import dev.sparsa.patterns.blocksparse.MeanPoolBlockTopK;
+import dev.sparsa.patterns.dsa.LightningIndexer;
 import dev.sparsa.patterns.verticalslash.VerticalSlashEstimator;
 import dev.sparsa.patterns.topk.TopKPerQuery;
 import dev.sparsa.patterns.topk.TopKPerQueryBlock;
@@ -540,7 +541,8 @@ public final class CudaBackend implements AttentionBackend {
 
     /**
      * The facade's road to the device estimates: a {@link MeanPoolBlockTopK}, {@link
-     * VerticalSlashEstimator}, {@link TopKPerQueryBlock} or {@link TopKPerQuery} whose context the device estimate takes
+     * VerticalSlashEstimator}, {@link TopKPerQueryBlock}, {@link TopKPerQuery} or {@link LightningIndexer} (over
+     * indexer inputs in CUDA memory of {@code device}) whose context the device estimate takes
      * (the plan class's {@code refusal} is null) on a CUDA device, behind the
      * backend-neutral {@link EstimatedPlan}; null for any other pattern, context or device (the caller
      * plans on the host then).
@@ -589,6 +591,11 @@ public final class CudaBackend implements AttentionBackend {
             return CudaTopKQueryEstimatedPlan.visitedFractionBound(t, ctx) < visitedBelow
                     ? new CudaDeviceEstimate(this, prepareEstimated(t, ctx, device), device) : null;
         }
+        if (pattern instanceof LightningIndexer li && CudaLightningIndexerEstimatedPlan.refusal(li, ctx) == null
+                && li.inputs().queries().device().equals(device)) {
+            return CudaLightningIndexerEstimatedPlan.visitedFractionBound(li, ctx) < visitedBelow
+                    ? new CudaDeviceEstimate(this, prepareEstimated(li, ctx, device), device) : null;
+        }
         return null;
     }
 
@@ -614,7 +621,9 @@ public final class CudaBackend implements AttentionBackend {
         if (ForwardArguments.device(q, k, v, out, lse).isHost()) {
             PlanContext ctx = plan.context();
             ForwardArguments.validate(ctx.shape(), q, k, v, out, lse, options);
-            SparsePlan host = plan.pattern().plan(ctx, q, k);
+            // the indexer's inputs live on the device: the host plans over copies of them
+            SparsePlan host = plan instanceof CudaLightningIndexerEstimatedPlan li ? li.onHost().plan(ctx, q, k)
+                    : plan.pattern().plan(ctx, q, k);
             try (PreparedPlan prepared = prepare(host, Device.cuda(plan.runtime().device().ordinal()))) {
                 forward(prepared, q, k, v, out, lse, options);
             }
@@ -774,6 +783,38 @@ public final class CudaBackend implements AttentionBackend {
         int tileRows = ctx.geometry().tileRows();
         return tileRows == 64 ? new CudaTopKQueryEstimatedPlan(pattern, ctx, rt, 64)
                 : new CudaTopKQueryEstimatedPlan(pattern, ctx, rt, tileRows, 64);
+    }
+
+    /**
+     * The skeleton of a {@link LightningIndexer} plan whose selection is estimated on {@code device} at
+     * every call from the pattern's own indexer inputs ({@link CudaLightningIndexerEstimatedPlan}: one
+     * layout of per-row lists per batch entry, shared by its query heads): built from the context's
+     * shape alone. Where {@link CudaLightningIndexerEstimatedPlan#refusal} names a reason (the projected
+     * stand-in, inputs in host memory), the host plans the pattern instead ({@code pattern.plan} and
+     * {@link #prepare(SparsePlan, Device)}).
+     *
+     * @throws IllegalArgumentException with the refusal, for a geometry other than 64×64 or 128×128,
+     *     inputs on another device, a device whose shared memory per block is too small for the keys,
+     *     or a device that is not a CUDA device here
+     * @throws BackendUnavailableException if no usable device is here
+     */
+    public CudaLightningIndexerEstimatedPlan prepareEstimated(LightningIndexer pattern, PlanContext ctx, Device device) {
+        CudaRuntime rt = estimateRuntime(ctx, device);
+        int tileRows = ctx.geometry().tileRows();
+        return tileRows == 64 ? new CudaLightningIndexerEstimatedPlan(pattern, ctx, rt, 64)
+                : new CudaLightningIndexerEstimatedPlan(pattern, ctx, rt, tileRows, 64);
+    }
+
+    /**
+     * {@link #prepareEstimated(LightningIndexer, PlanContext, Device)} with a scores' scratch of at most
+     * {@code scratchBytes} (at least one row group of 16 rows), so that small shapes run many chunks.
+     */
+    CudaLightningIndexerEstimatedPlan prepareEstimated(LightningIndexer pattern, PlanContext ctx, Device device,
+                                                       long scratchBytes) {
+        CudaRuntime rt = estimateRuntime(ctx, device);
+        int tileRows = ctx.geometry().tileRows();
+        return new CudaLightningIndexerEstimatedPlan(pattern, ctx, rt, scratchBytes,
+                tileRows == 64 ? new int[] {64} : new int[] {tileRows, 64});
     }
 
     /**

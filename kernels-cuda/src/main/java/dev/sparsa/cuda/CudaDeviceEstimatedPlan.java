@@ -17,7 +17,8 @@ import java.util.function.IntToLongFunction;
  * that call's Q and K, with nothing copied back. One kind per pattern: {@link CudaEstimatedPlan}
  * ({@code MeanPoolBlockTopK}), {@link CudaVsEstimatedPlan} ({@code VerticalSlashEstimator}), {@link
  * CudaTopKEstimatedPlan} (pooled {@code TopKPerQueryBlock}), {@link CudaTopKQueryEstimatedPlan}
- * ({@code TopKPerQuery}); each selects bit for bit what its CPU
+ * ({@code TopKPerQuery}), {@link CudaLightningIndexerEstimatedPlan} ({@code LightningIndexer}, from
+ * the indexer's own inputs rather than Q and K); each selects bit for bit what its CPU
  * twin selects.
  *
  * <p>Its device memory is reused by every call, so calls with one plan must be ordered on one
@@ -25,7 +26,8 @@ import java.util.function.IntToLongFunction;
  * freed by a cleaner); running a closed plan throws {@link IllegalStateException}.
  */
 public abstract sealed class CudaDeviceEstimatedPlan implements AutoCloseable
-        permits CudaEstimatedPlan, CudaVsEstimatedPlan, CudaTopKEstimatedPlan, CudaTopKQueryEstimatedPlan {
+        permits CudaEstimatedPlan, CudaVsEstimatedPlan, CudaTopKEstimatedPlan, CudaTopKQueryEstimatedPlan,
+        CudaLightningIndexerEstimatedPlan {
     private volatile boolean closed;
     /** The context (shape, geometry, causality, query offset) the plan is built for. */
     final PlanContext ctx;

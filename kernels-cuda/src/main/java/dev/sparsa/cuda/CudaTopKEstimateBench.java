@@ -5,6 +5,8 @@ import static dev.sparsa.cuda.BenchSupport.median;
 import static dev.sparsa.cuda.BenchSupport.randomBf16;
 
 import dev.sparsa.backend.PreparedPlan;
+import dev.sparsa.patterns.dsa.IndexerInputs;
+import dev.sparsa.patterns.dsa.LightningIndexer;
 import dev.sparsa.patterns.topk.ForcedKeys;
 import dev.sparsa.patterns.topk.TopKPerQuery;
 import dev.sparsa.patterns.topk.TopKPerQueryBlock;
@@ -37,8 +39,18 @@ import java.util.Locale;
  * {@code estimate + kernel} the scores, top-k, per-row lists and kernel queued together; the outputs
  * of the two are compared bit for bit.
  *
+ * <p>With {@code --indexer}, DeepSeek Sparse Attention's {@link LightningIndexer} ({@link
+ * CudaLightningIndexerEstimatedPlan}) instead: default H=32 over one KV head (MQA), top {@code --k}
+ * keys per query row (default 2048; sinks and window do not apply), an indexer of {@code
+ * --indexer-heads} (default 4) heads of {@code --indexer-dim} (default 32) channels, bf16 queries and
+ * keys and f32 weights in device memory. {@code kernel} is the attention kernel alone over the device
+ * plan the last estimate wrote, {@code estimate + kernel} the index scores, top-k, per-row lists and
+ * kernel queued together; the outputs of the two are compared bit for bit, and the host plan ({@code
+ * LightningIndexer.plan} in Java over the same inputs) is timed once.
+ *
  * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaTopKEstimateBench [--n 32768] [--heads 32] [--k 2048]
- * [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host] [--per-query]}. Not API.
+ * [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host] [--per-query] [--indexer
+ * [--kv-heads 1] [--indexer-heads 4] [--indexer-dim 32]]}. Not API.
  */
 final class CudaTopKEstimateBench {
     private CudaTopKEstimateBench() {
@@ -54,6 +66,10 @@ final class CudaTopKEstimateBench {
         int geometry = 0;
         int iters = 20;
         boolean host = false;
+        boolean indexer = false;
+        int kvHeads = 1;
+        int indexerHeads = 4;
+        int indexerDim = 32;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--n" -> ns = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
@@ -65,9 +81,14 @@ final class CudaTopKEstimateBench {
                 case "--iters" -> iters = Integer.parseInt(args[++i]);
                 case "--host" -> host = true;
                 case "--per-query" -> perQuery = true;
+                case "--indexer" -> indexer = true;
+                case "--kv-heads" -> kvHeads = Integer.parseInt(args[++i]);
+                case "--indexer-heads" -> indexerHeads = Integer.parseInt(args[++i]);
+                case "--indexer-dim" -> indexerDim = Integer.parseInt(args[++i]);
                 default -> {
                     System.err.println("unknown argument " + args[i] + "; usage: CudaTopKEstimateBench [--n 32768] [--heads 32] "
-                            + "[--k 2048] [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host] [--per-query]");
+                            + "[--k 2048] [--sinks 64] [--window 1024] [--geometry 64|128] [--iters 20] [--host] [--per-query] "
+                            + "[--indexer [--kv-heads 1] [--indexer-heads 4] [--indexer-dim 32]]");
                     System.exit(2);
                 }
             }
@@ -77,6 +98,12 @@ final class CudaTopKEstimateBench {
         Device where = Device.cuda(dev.ordinal());
         int d = 128;
         System.err.println("device: " + dev);
+        if (indexer) {
+            for (int n : ns) {
+                indexer(backend, n, h == 0 ? 32 : h, kvHeads, topK, indexerHeads, indexerDim, geometry, iters);
+            }
+            return;
+        }
         if (perQuery) {
             for (int n : ns) {
                 perQuery(backend, n, h == 0 ? 8 : h, topK, sinks, window, geometry, iters, host);
@@ -223,6 +250,80 @@ final class CudaTopKEstimateBench {
                 System.out.printf(Locale.ROOT, "  host path (copy back, plan, prepare, run, once) %9.3f ms  (%.1f x kernel)%n",
                         hm, hm / km);
             }
+        }
+    }
+
+    /** The {@code --indexer} run at one length: {@link LightningIndexer} estimated on the device. */
+    private static void indexer(CudaBackend backend, int n, int h, int kvHeads, int topK, int ih, int id, int geometry,
+                                int iters) {
+        CudaDevice dev = backend.device();
+        Device where = Device.cuda(dev.ordinal());
+        int d = 128;
+        AttentionShape s = new AttentionShape(1, h, kvHeads, n, n, d, d);
+        TileGeometry g = geometry == 0 ? backend.proposedGeometry(s, DType.BF16) : new TileGeometry(geometry, geometry);
+        Options o = Options.causalMask().withGeometry(g);
+        PlanContext ctx = PlanContext.of(s, o);
+        Tensor q = randomBf16(s.qHeads(), n, d, 11);
+        Tensor k = randomBf16(s.kvHeads(), n, d, 12);
+        Tensor v = randomBf16(s.kvHeads(), n, d, 13);
+        float[] w = new float[n * ih];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(17);
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (r.nextDouble() * 2 - 1);
+        }
+        IndexerInputs hostInputs = new IndexerInputs(randomBf16(ih, n, id, 14), randomBf16(1, n, id, 15),
+                Tensor.of(w, 1, 1, n, ih));
+        try (Tensor iq = CudaTensors.upload(dev, hostInputs.queries()); Tensor ik = CudaTensors.upload(dev, hostInputs.keys());
+             Tensor iw = CudaTensors.upload(dev, hostInputs.weights());
+             Tensor dq = CudaTensors.upload(dev, q); Tensor dk = CudaTensors.upload(dev, k);
+             Tensor dv = CudaTensors.upload(dev, v);
+             Tensor outA = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
+             Tensor outB = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
+             CudaStream stream = new CudaStream(dev);
+             CudaEvents ev = new CudaEvents(dev)) {
+            LightningIndexer pattern = LightningIndexer.of(topK, new IndexerInputs(iq, ik, iw));
+            String why = CudaLightningIndexerEstimatedPlan.refusal(pattern, ctx);
+            if (why != null) {
+                System.out.println("n " + n + ": not estimated on the device: " + why);
+                return;
+            }
+            try (CudaLightningIndexerEstimatedPlan est = backend.prepareEstimated(pattern, ctx, where)) {
+                String kernelName = null;
+                for (int i = 0; i < 3; i++) {
+                    backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
+                    backend.forwardAsEstimated(est, dq, dk, dv, outA, null, o.run(), stream);
+                    kernelName = CudaBackend.lastKernel(); // the attention kernel launched
+                }
+                stream.synchronize();
+                double[] kernel = new double[iters];
+                double[] both = new double[iters];
+                for (int i = 0; i < iters; i++) {
+                    ev.start(stream);
+                    backend.forwardAsEstimated(est, dq, dk, dv, outA, null, o.run(), stream);
+                    ev.stop(stream);
+                    kernel[i] = ev.millis();
+                    ev.start(stream);
+                    backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
+                    ev.stop(stream);
+                    both[i] = ev.millis();
+                }
+                stream.synchronize();
+                boolean same = Arrays.equals(outA.toHost().toFloatArray(), outB.toHost().toFloatArray());
+                double km = median(kernel);
+                double bm = median(both);
+                System.out.printf(Locale.ROOT, "n %d: bf16 B1 H%d KV%d D%d causal, %s, indexer %d x %d (bf16, f32 weights), "
+                        + "geometry %s, kernel %s, visited <= %.3f%n", n, h, kvHeads, d, pattern.name(), ih, id, g,
+                        kernelName, est.visitedFractionBound());
+                System.out.printf(Locale.ROOT, "  kernel alone (device plan) %9.3f ms%n", km);
+                System.out.printf(Locale.ROOT, "  estimate + kernel          %9.3f ms  (%.3f x kernel)%n", bm, bm / km);
+                System.out.printf(Locale.ROOT, "  estimate's device memory   %9.1f MiB%n", est.deviceBytes() / 1048576.0);
+                System.out.printf(Locale.ROOT, "  outputs bit for bit equal: %s%n", same);
+            }
+            long a = System.nanoTime();
+            SparsePlan p = LightningIndexer.of(topK, hostInputs).plan(ctx, q, k);
+            double hm = (System.nanoTime() - a) / 1e6;
+            System.out.printf(Locale.ROOT, "  host plan (LightningIndexer.plan in Java, once, %d pairs admitted) %9.1f ms%n",
+                    p.pairsAdmitted(), hm);
         }
     }
 }

@@ -96,7 +96,8 @@ final class KernelTable {
             "sparsa_tk_emit",
             "sparsa_tq_scores",
             "sparsa_tq_rank",
-            "sparsa_tq_emit");
+            "sparsa_tq_emit",
+            "sparsa_li_scores");
 
     private KernelTable() {
     }

@@ -57,5 +57,8 @@ class VisitedFractionBoundTest {
         // k 100 + 4 sinks + a window of 28 per row: 132 of 1024
         assertEquals(132.0 / 1024, CudaTopKQueryEstimatedPlan.visitedFractionBound(
                 new TopKPerQuery(100, new ForcedKeys(4, 28)), wide), 1e-12);
+        // the indexer's top 100 per row, shared by the heads: 100 of 1024
+        assertEquals(100.0 / 1024, CudaLightningIndexerEstimatedPlan.visitedFractionBound(
+                dev.sparsa.patterns.dsa.LightningIndexer.projected(100, 4, 32, 1), wide), 1e-12);
     }
 }

@@ -38,6 +38,10 @@ import dev.sparsa.tensor.Tensor;
  * <p>Cost: {@code Nq · Nk · indexerHeads · indexerDim} multiply-adds per batch entry (half when
  * causal) plus a top-k over each row's scores; memory O(Nq · topK).
  *
+ * <p>The CUDA backend runs this selection on the device when the inputs live in its memory ({@code
+ * CudaLightningIndexerEstimatedPlan} in {@code sparsa-kernels-cuda}): the same f32 operations in the
+ * same order, so the same keys bit for bit, written straight into the device plan.
+ *
  * <p>{@link #projected} stands in for a trained indexer where none is at hand (demos, tests): the
  * indexer's inputs are a seeded random projection of the attention's Q and K.
  *
@@ -79,6 +83,14 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
 
     public int topK() {
         return topK;
+    }
+
+    /**
+     * The inputs of {@link #of}, or null for the stand-in of {@link #projected} (whose inputs are
+     * computed from each call's Q and K).
+     */
+    public IndexerInputs inputs() {
+        return inputs;
     }
 
     @Override
