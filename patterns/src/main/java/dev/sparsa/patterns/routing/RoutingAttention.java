@@ -110,20 +110,25 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         pool.forEach(kvWorkers, w -> {
             float[] panels = null;
             float[] unitKeys = centroids == null ? new float[nk * d] : null; // k-means also sums the unit keys
+            double[] inv = unitKeys == null ? null : new double[nk];
             for (int i = w; i < kvSlices; i += kvWorkers) {
                 int b = i / s.kvHeads();
                 int g = i % s.kvHeads();
-                // the unit keys, read, scaled and packed in one pass
+                // the keys read and packed in one pass, then scaled to unit length in the panels (and,
+                // for k-means, in the flat copy, by the same factors)
                 KeyPanels packed = KeyPanels.of(nk, d, (first, count, dst) -> {
                     for (int j = 0; j < count; j++) {
                         k.readRow(b, g, first + j, dst, j * d);
                     }
-                    SphericalKMeans.normalizeInPlace(dst, count, d);
                     if (unitKeys != null) {
                         System.arraycopy(dst, 0, unitKeys, first * d, count * d);
                     }
                 }, panels);
                 panels = packed.array();
+                SphericalKMeans.normalizePanels(panels, nk, d, inv);
+                if (unitKeys != null) {
+                    SphericalKMeans.scaleRows(unitKeys, nk, d, inv);
+                }
                 means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
                         : SphericalKMeans.fit(unitKeys, packed, d, clusters, iterations, seed);
                 kMembers[i] = members(packed, means[i]);
@@ -141,9 +146,9 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                     for (int j = 0; j < count; j++) {
                         q.readRow(b, h, first + j, dst, j * d);
                     }
-                    SphericalKMeans.normalizeInPlace(dst, count, d);
                 }, panels);
                 panels = unitQ.array();
+                SphericalKMeans.normalizePanels(panels, nq, d, null);
                 layouts[x] = layout(ctx, members(unitQ, means[b * s.kvHeads() + s.kvHeadOf(h)]), kMembers[b * s.kvHeads()
                         + s.kvHeadOf(h)]);
             }
@@ -172,9 +177,16 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         return out;
     }
 
-    /** The layout of the clusters' query and key members (each ascending). */
+    /**
+     * The layout of the clusters' query and key members (each ascending): each cluster's queries
+     * that are in it only, in tiles of consecutive members over the cluster's keys; then the
+     * queries in several clusters, grouped by their combination of clusters (combinations in order
+     * of their first query), in tiles over the union of those clusters' keys. A tile gathers the
+     * keys its last row may see.
+     */
     static HeadLayout layout(PlanContext ctx, int[][] qMembers, int[][] kMembers) {
         int nq = ctx.queryLength();
+        int k = qMembers.length;
         int[] count = new int[nq];
         for (int[] rows : qMembers) {
             for (int r : rows) {
@@ -187,7 +199,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         long tiles = 0;
         long keys = 0;
         int multi = 0;
-        for (int c = 0; c < qMembers.length; c++) {
+        for (int c = 0; c < k; c++) {
             int singles = 0;
             for (int r : qMembers[c]) {
                 singles += count[r] == 1 ? 1 : 0;
@@ -201,7 +213,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
                 .reserve((int) Math.min(tiles, 1 << 24), (int) Math.min(keys, Integer.MAX_VALUE - 8), 0);
         int[] rows = new int[tileRows];
-        for (int c = 0; c < qMembers.length; c++) {
+        for (int c = 0; c < k; c++) {
             int n = 0;
             for (int r : qMembers[c]) {
                 if (count[r] != 1) {
@@ -209,84 +221,148 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                 }
                 rows[n++] = r;
                 if (n == tileRows) {
-                    emit(b, ctx, rows, n, kMembers[c]);
+                    emit(b, ctx, rows, n, kMembers[c], kMembers[c].length);
                     n = 0;
                 }
             }
             if (n > 0) {
-                emit(b, ctx, rows, n, kMembers[c]);
+                emit(b, ctx, rows, n, kMembers[c], kMembers[c].length);
             }
         }
-        // queries in several clusters: the queries of one combination of clusters share tiles over
-        // the union of those clusters' keys (combinations in order of their first query)
-        int[][] clustersOf = new int[nq][];
-        int[] fill = new int[nq];
+        // queries in several clusters: each one's clusters, ascending, packed one query after another
+        int[] start = new int[nq + 1];
         for (int r = 0; r < nq; r++) {
-            if (count[r] > 1) {
-                clustersOf[r] = new int[count[r]];
-            }
+            start[r + 1] = start[r] + (count[r] > 1 ? count[r] : 0);
         }
-        for (int c = 0; c < qMembers.length; c++) {
+        int[] clustersOf = new int[start[nq]];
+        int[] fill = Arrays.copyOf(start, nq);
+        for (int c = 0; c < k; c++) {
             for (int r : qMembers[c]) {
                 if (count[r] > 1) {
-                    clustersOf[r][fill[r]++] = c; // clusters ascending
+                    clustersOf[fill[r]++] = c;
                 }
             }
         }
-        java.util.Map<java.util.List<Integer>, java.util.List<Integer>> byCombination = new java.util.LinkedHashMap<>();
+        // combinations numbered in order of their first query (the key views the packed lists)
+        java.util.HashMap<java.nio.IntBuffer, Integer> ids = new java.util.HashMap<>();
+        int[] comboOf = new int[nq];
+        int[] firstOf = new int[Math.max(1, multi)]; // a combination's first query
+        int[] size = new int[Math.max(1, multi)];
+        int combos = 0;
         for (int r = 0; r < nq; r++) {
-            if (clustersOf[r] != null) {
-                byCombination.computeIfAbsent(Arrays.stream(clustersOf[r]).boxed().toList(), x -> new java.util.ArrayList<>())
-                        .add(r);
+            if (count[r] > 1) {
+                java.nio.IntBuffer key = java.nio.IntBuffer.wrap(clustersOf, start[r], count[r]).slice();
+                Integer id = ids.putIfAbsent(key, combos);
+                int x = id == null ? combos++ : id;
+                if (id == null) {
+                    firstOf[x] = r;
+                }
+                comboOf[r] = x;
+                size[x]++;
             }
         }
-        for (var e : byCombination.entrySet()) {
-            int[] union = union(e.getKey(), kMembers);
+        // the queries of each combination, ascending (a counting sort by combination)
+        int[] at = new int[combos + 1];
+        for (int x = 0; x < combos; x++) {
+            at[x + 1] = at[x] + size[x];
+        }
+        int[] grouped = new int[at[combos]];
+        int[] put = Arrays.copyOf(at, combos);
+        for (int r = 0; r < nq; r++) {
+            if (count[r] > 1) {
+                grouped[put[comboOf[r]]++] = r;
+            }
+        }
+        Union u = new Union();
+        for (int x = 0; x < combos; x++) {
+            int r0 = firstOf[x];
+            int lastRow = grouped[at[x + 1] - 1];
+            int len = u.of(clustersOf, start[r0], count[r0], kMembers, Plans.lastVisibleKey(ctx, lastRow));
             int n = 0;
-            for (int r : e.getValue()) {
-                rows[n++] = r;
+            for (int i = at[x]; i < at[x + 1]; i++) {
+                rows[n++] = grouped[i];
                 if (n == tileRows) {
-                    emit(b, ctx, rows, n, union);
+                    emit(b, ctx, rows, n, u.keys, len);
                     n = 0;
                 }
             }
             if (n > 0) {
-                emit(b, ctx, rows, n, union);
+                emit(b, ctx, rows, n, u.keys, len);
             }
         }
         return b.build();
     }
 
-    /** The ascending union of the ascending key lists of {@code clusters}. */
-    private static int[] union(java.util.List<Integer> clusters, int[][] kMembers) {
-        int[] acc = kMembers[clusters.get(0)];
-        for (int i = 1; i < clusters.size(); i++) {
-            int[] b = kMembers[clusters.get(i)];
-            int[] m = new int[acc.length + b.length];
-            int x = 0;
-            int y = 0;
-            int n = 0;
-            while (x < acc.length || y < b.length) {
-                int v = y >= b.length || (x < acc.length && acc[x] <= b[y]) ? acc[x++] : b[y++];
-                if (n == 0 || m[n - 1] != v) {
-                    m[n++] = v;
-                }
+    /** The ascending union of ascending key lists, up to a limit, in reused arrays. */
+    static final class Union {
+        int[] keys = new int[0];
+        private int[] spare = new int[0];
+
+        /**
+         * The ascending union of the keys at most {@code limit} of {@code kMembers[c]} for the clusters
+         * {@code c} in {@code clusters[from, from + n)}, written to {@link #keys}; returns its length.
+         */
+        int of(int[] clusters, int from, int n, int[][] kMembers, long limit) {
+            int[] first = kMembers[clusters[from]];
+            int len = below(first, first.length, limit);
+            if (keys.length < len) {
+                keys = new int[Math.max(len, 2 * keys.length)];
             }
-            acc = Arrays.copyOf(m, n);
+            System.arraycopy(first, 0, keys, 0, len);
+            for (int i = 1; i < n; i++) {
+                int[] other = kMembers[clusters[from + i]];
+                int bl = below(other, other.length, limit);
+                if (spare.length < len + bl) {
+                    spare = new int[Math.max(len + bl, 2 * spare.length)];
+                }
+                int[] a = keys;
+                int[] m = spare;
+                int x = 0;
+                int y = 0;
+                int o = 0;
+                while (x < len && y < bl) {
+                    int va = a[x];
+                    int vb = other[y];
+                    m[o++] = va <= vb ? va : vb;
+                    x += va <= vb ? 1 : 0;
+                    y += vb <= va ? 1 : 0;
+                }
+                while (x < len) {
+                    m[o++] = a[x++];
+                }
+                while (y < bl) {
+                    m[o++] = other[y++];
+                }
+                spare = a;
+                keys = m;
+                len = o;
+            }
+            return len;
         }
-        return acc;
     }
 
-    /** A tile of the ascending {@code rows[0, n)} over the ascending {@code keys} its last row may see. */
-    private static void emit(HeadLayoutBuilder b, PlanContext ctx, int[] rows, int n, int[] keys) {
-        HeadLayoutBuilder.Tile t = rows[n - 1] - rows[0] == n - 1 ? b.tile(rows[0], n)
-                : b.listedTile(Arrays.copyOf(rows, n));
-        long last = Plans.lastVisibleKey(ctx, rows[n - 1]);
-        int upTo = 0;
-        while (upTo < keys.length && keys[upTo] <= last) {
-            upTo++;
+    /** How many of the ascending {@code keys[0, n)} are at most {@code limit}. */
+    private static int below(int[] keys, int n, long limit) {
+        int lo = 0;
+        int hi = n;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (keys[mid] <= limit) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
-        t.gatherAll(keys, 0, upTo);
+        return lo;
+    }
+
+    /**
+     * A tile of the ascending {@code rows[0, n)} over the keys of the ascending {@code keys[0, len)}
+     * its last row may see.
+     */
+    private static void emit(HeadLayoutBuilder b, PlanContext ctx, int[] rows, int n, int[] keys, int len) {
+        HeadLayoutBuilder.Tile t = rows[n - 1] - rows[0] == n - 1 ? b.tile(rows[0], n) : b.listedTile(rows, 0, n);
+        t.gatherAll(keys, 0, below(keys, len, Plans.lastVisibleKey(ctx, rows[n - 1])));
         t.end();
     }
 

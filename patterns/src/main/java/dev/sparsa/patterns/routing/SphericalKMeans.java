@@ -1,6 +1,7 @@
 package dev.sparsa.patterns.routing;
 
 import dev.sparsa.patterns.support.KeyPanels;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -59,6 +60,55 @@ public final class SphericalKMeans {
                 norm += (double) x[i * d + c] * x[i * d + c];
             }
             scaleRow(x, i * d, d, norm);
+        }
+    }
+
+    /**
+     * The first {@code n} rows packed in {@code panels} ({@link KeyPanels} layout: panels of {@code
+     * L = KeyPanels.paddedLength(1)} rows, channel-major) scaled to unit length in place, each row
+     * exactly as {@link #normalizeInPlace} scales it (its sum of squares in double in channel order,
+     * then each value times {@code 1/sqrt} of it): the rows of a panel are summed side by side, one
+     * independent sum per row, so the bits are the same. When {@code inv} is not null, {@code inv[i]}
+     * receives row {@code i}'s factor (for {@link #scaleRows}). Padding lanes (zero) stay zero.
+     */
+    static void normalizePanels(float[] panels, int n, int d, double[] inv) {
+        int lanes = KeyPanels.paddedLength(1);
+        int groups = (n + lanes - 1) / lanes;
+        double[] norm = new double[lanes];
+        double[] f = new double[lanes];
+        for (int g = 0; g < groups; g++) {
+            int base = g * lanes * d;
+            Arrays.fill(norm, 0);
+            for (int x = 0; x < d; x++) {
+                int at = base + x * lanes;
+                for (int j = 0; j < lanes; j++) {
+                    double v = panels[at + j];
+                    norm[j] += v * v;
+                }
+            }
+            for (int j = 0; j < lanes; j++) {
+                f[j] = norm[j] > 0 ? 1.0 / Math.sqrt(norm[j]) : 0;
+            }
+            for (int x = 0; x < d; x++) {
+                int at = base + x * lanes;
+                for (int j = 0; j < lanes; j++) {
+                    panels[at + j] = (float) (panels[at + j] * f[j]);
+                }
+            }
+            if (inv != null) {
+                System.arraycopy(f, 0, inv, g * lanes, Math.min(lanes, n - g * lanes));
+            }
+        }
+    }
+
+    /** Row {@code i} of {@code x} ({@code [n · d]}) times {@code inv[i]} in double, rounded to f32, in place. */
+    static void scaleRows(float[] x, int n, int d, double[] inv) {
+        for (int i = 0; i < n; i++) {
+            int at = i * d;
+            double s = inv[i];
+            for (int c = 0; c < d; c++) {
+                x[at + c] = (float) (x[at + c] * s);
+            }
         }
     }
 

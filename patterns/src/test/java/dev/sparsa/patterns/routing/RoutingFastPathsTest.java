@@ -1,0 +1,227 @@
+package dev.sparsa.patterns.routing;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sparsa.patterns.support.KeyPanels;
+import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.HeadLayoutBuilder;
+import dev.sparsa.plan.PlanContext;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.spec.Options;
+import dev.sparsa.spec.TileGeometry;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The planner's fast paths against the straightforward ones they replace, bit for bit: unit rows
+ * scaled in the key panels against {@link SphericalKMeans#normalizeInPlace} on flat rows, and the
+ * layout (a merged, causally cut union per combination of clusters, grouped without boxed keys)
+ * against the layout built by sorting, boxing and merging whole key lists, reproduced here.
+ */
+class RoutingFastPathsTest {
+
+    @ParameterizedTest
+    @CsvSource({"1, 16", "15, 24", "16, 128", "33, 64", "100, 7", "257, 128"})
+    void panelsNormaliseAsFlatRows(int n, int d) {
+        SplittableRandom rnd = new SplittableRandom(n * 31L + d);
+        float[] rows = new float[n * d];
+        for (int i = 0; i < rows.length; i++) {
+            rows[i] = (float) (rnd.nextGaussian() * Math.exp(rnd.nextGaussian() * 3));
+        }
+        Arrays.fill(rows, 0, Math.min(d, rows.length), 0f); // a zero row stays zero
+        float[] want = SphericalKMeans.normalizeRows(rows, n, d);
+        KeyPanels packed = KeyPanels.of(rows, n, d);
+        double[] inv = new double[n];
+        SphericalKMeans.normalizePanels(packed.array(), n, d, inv);
+        assertArrayEquals(KeyPanels.of(want, n, d).array(), packed.array(), "panels");
+        float[] flat = rows.clone();
+        SphericalKMeans.scaleRows(flat, n, d, inv);
+        assertArrayEquals(want, flat, "flat rows by the panels' factors");
+    }
+
+    @ParameterizedTest
+    @CsvSource({
+        // n, clusters, window, tileRows, causal, seed
+        "200, 4, 60, 16, true, 1",
+        "200, 4, 60, 16, false, 2",
+        "1000, 16, 90, 64, true, 3",
+        "1000, 16, 150, 32, true, 4",
+        "500, 70, 20, 8, true, 5",
+        "64, 3, 64, 16, true, 6",
+        "300, 8, 5, 128, false, 7",
+    })
+    void layoutEqualsTheSortedUnionLayout(int n, int clusters, int window, int tileRows, boolean causal, long seed) {
+        AttentionShape shape = new AttentionShape(1, 1, 1, n, n, 16, 16);
+        Options o = Options.defaults().withCausal(causal).withGeometry(new TileGeometry(tileRows, 16));
+        PlanContext ctx = PlanContext.of(shape, o);
+        SplittableRandom rnd = new SplittableRandom(seed);
+        int[][] q = new int[clusters][];
+        int[][] k = new int[clusters][];
+        for (int c = 0; c < clusters; c++) {
+            q[c] = pick(rnd, n, Math.min(n, window));
+            k[c] = pick(rnd, n, Math.min(n, window));
+        }
+        HeadLayout want = previousLayout(ctx, q, k);
+        HeadLayout got = RoutingAttention.layout(ctx, q, k);
+        assertTrue(want.tileCount() > 0);
+        assertArrayEquals(want.rowStarts(), got.rowStarts(), "row starts");
+        assertArrayEquals(want.rowCounts(), got.rowCounts(), "row counts");
+        assertArrayEquals(want.rowListOffsets(), got.rowListOffsets(), "row list offsets");
+        assertArrayEquals(want.rowList(), got.rowList(), "row list");
+        assertArrayEquals(want.fullOffsets(), got.fullOffsets(), "full offsets");
+        assertArrayEquals(want.fullBlocks(), got.fullBlocks(), "full blocks");
+        assertArrayEquals(want.partialOffsets(), got.partialOffsets(), "partial offsets");
+        assertArrayEquals(want.partialBlocks(), got.partialBlocks(), "partial blocks");
+        assertArrayEquals(want.gatherOffsets(), got.gatherOffsets(), "gather offsets");
+        assertArrayEquals(want.gatherKeys(), got.gatherKeys(), "gathered keys");
+        assertArrayEquals(want.gatherLogWeights(), got.gatherLogWeights(), "gathered weights");
+        assertArrayEquals(want.unconditionalOffsets(), got.unconditionalOffsets(), "unconditional offsets");
+        assertArrayEquals(want.unconditionalKeys(), got.unconditionalKeys(), "unconditional keys");
+        assertEquals(want.pairsAdmitted(), got.pairsAdmitted(), "pairs admitted");
+        assertEquals(want.pairsVisited(), got.pairsVisited(), "pairs visited");
+    }
+
+    /** {@code m} distinct positions of {@code [0, n)}, ascending. */
+    private static int[] pick(SplittableRandom rnd, int n, int m) {
+        int[] perm = new int[n];
+        for (int i = 0; i < n; i++) {
+            perm[i] = i;
+        }
+        for (int i = 0; i < m; i++) {
+            int j = i + rnd.nextInt(n - i);
+            int t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        int[] out = Arrays.copyOf(perm, m);
+        Arrays.sort(out);
+        return out;
+    }
+
+    // the layout as built before the merged union: whole key lists merged per combination (boxed
+    // keys in a linked map), each tile's keys cut by a linear scan
+
+    /** The layout of the clusters' query and key members (each ascending). */
+    static HeadLayout previousLayout(PlanContext ctx, int[][] qMembers, int[][] kMembers) {
+        int nq = ctx.queryLength();
+        int[] count = new int[nq];
+        for (int[] rows : qMembers) {
+            for (int r : rows) {
+                count[r]++;
+            }
+        }
+        int tileRows = ctx.geometry().tileRows();
+        // a hint of the layout's size (the tiles of single-cluster queries and their keys), so that
+        // its lists are not regrown
+        long tiles = 0;
+        long keys = 0;
+        int multi = 0;
+        for (int c = 0; c < qMembers.length; c++) {
+            int singles = 0;
+            for (int r : qMembers[c]) {
+                singles += count[r] == 1 ? 1 : 0;
+                multi += count[r] > 1 ? 1 : 0;
+            }
+            long t = (singles + tileRows - 1) / tileRows;
+            tiles += t;
+            keys += t * kMembers[c].length;
+        }
+        tiles += (multi + tileRows - 1) / tileRows;
+        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
+                .reserve((int) Math.min(tiles, 1 << 24), (int) Math.min(keys, Integer.MAX_VALUE - 8), 0);
+        int[] rows = new int[tileRows];
+        for (int c = 0; c < qMembers.length; c++) {
+            int n = 0;
+            for (int r : qMembers[c]) {
+                if (count[r] != 1) {
+                    continue;
+                }
+                rows[n++] = r;
+                if (n == tileRows) {
+                    emit(b, ctx, rows, n, kMembers[c]);
+                    n = 0;
+                }
+            }
+            if (n > 0) {
+                emit(b, ctx, rows, n, kMembers[c]);
+            }
+        }
+        // queries in several clusters: the queries of one combination of clusters share tiles over
+        // the union of those clusters' keys (combinations in order of their first query)
+        int[][] clustersOf = new int[nq][];
+        int[] fill = new int[nq];
+        for (int r = 0; r < nq; r++) {
+            if (count[r] > 1) {
+                clustersOf[r] = new int[count[r]];
+            }
+        }
+        for (int c = 0; c < qMembers.length; c++) {
+            for (int r : qMembers[c]) {
+                if (count[r] > 1) {
+                    clustersOf[r][fill[r]++] = c; // clusters ascending
+                }
+            }
+        }
+        java.util.Map<java.util.List<Integer>, java.util.List<Integer>> byCombination = new java.util.LinkedHashMap<>();
+        for (int r = 0; r < nq; r++) {
+            if (clustersOf[r] != null) {
+                byCombination.computeIfAbsent(Arrays.stream(clustersOf[r]).boxed().toList(), x -> new java.util.ArrayList<>())
+                        .add(r);
+            }
+        }
+        for (var e : byCombination.entrySet()) {
+            int[] union = union(e.getKey(), kMembers);
+            int n = 0;
+            for (int r : e.getValue()) {
+                rows[n++] = r;
+                if (n == tileRows) {
+                    emit(b, ctx, rows, n, union);
+                    n = 0;
+                }
+            }
+            if (n > 0) {
+                emit(b, ctx, rows, n, union);
+            }
+        }
+        return b.build();
+    }
+
+    /** The ascending union of the ascending key lists of {@code clusters}. */
+    private static int[] union(java.util.List<Integer> clusters, int[][] kMembers) {
+        int[] acc = kMembers[clusters.get(0)];
+        for (int i = 1; i < clusters.size(); i++) {
+            int[] b = kMembers[clusters.get(i)];
+            int[] m = new int[acc.length + b.length];
+            int x = 0;
+            int y = 0;
+            int n = 0;
+            while (x < acc.length || y < b.length) {
+                int v = y >= b.length || (x < acc.length && acc[x] <= b[y]) ? acc[x++] : b[y++];
+                if (n == 0 || m[n - 1] != v) {
+                    m[n++] = v;
+                }
+            }
+            acc = Arrays.copyOf(m, n);
+        }
+        return acc;
+    }
+
+    /** A tile of the ascending {@code rows[0, n)} over the ascending {@code keys} its last row may see. */
+    private static void emit(HeadLayoutBuilder b, PlanContext ctx, int[] rows, int n, int[] keys) {
+        HeadLayoutBuilder.Tile t = rows[n - 1] - rows[0] == n - 1 ? b.tile(rows[0], n)
+                : b.listedTile(Arrays.copyOf(rows, n));
+        long last = Plans.lastVisibleKey(ctx, rows[n - 1]);
+        int upTo = 0;
+        while (upTo < keys.length && keys[upTo] <= last) {
+            upTo++;
+        }
+        t.gatherAll(keys, 0, upTo);
+        t.end();
+    }
+
+}
