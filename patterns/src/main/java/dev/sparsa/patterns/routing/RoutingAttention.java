@@ -110,25 +110,20 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         pool.forEach(kvWorkers, w -> {
             float[] panels = null;
             float[] unitKeys = centroids == null ? new float[nk * d] : null; // k-means also sums the unit keys
-            double[] inv = unitKeys == null ? null : new double[nk];
             for (int i = w; i < kvSlices; i += kvWorkers) {
                 int b = i / s.kvHeads();
                 int g = i % s.kvHeads();
-                // the keys read and packed in one pass, then scaled to unit length in the panels (and,
-                // for k-means, in the flat copy, by the same factors)
+                // the unit keys, read, scaled and packed in one pass
                 KeyPanels packed = KeyPanels.of(nk, d, (first, count, dst) -> {
                     for (int j = 0; j < count; j++) {
                         k.readRow(b, g, first + j, dst, j * d);
                     }
+                    SphericalKMeans.normalizeInPlace(dst, count, d);
                     if (unitKeys != null) {
                         System.arraycopy(dst, 0, unitKeys, first * d, count * d);
                     }
                 }, panels);
                 panels = packed.array();
-                SphericalKMeans.normalizePanels(panels, nk, d, inv);
-                if (unitKeys != null) {
-                    SphericalKMeans.scaleRows(unitKeys, nk, d, inv);
-                }
                 means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
                         : SphericalKMeans.fit(unitKeys, packed, d, clusters, iterations, seed);
                 kMembers[i] = members(packed, means[i]);
@@ -146,9 +141,9 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                     for (int j = 0; j < count; j++) {
                         q.readRow(b, h, first + j, dst, j * d);
                     }
+                    SphericalKMeans.normalizeInPlace(dst, count, d);
                 }, panels);
                 panels = unitQ.array();
-                SphericalKMeans.normalizePanels(panels, nq, d, null);
                 layouts[x] = layout(ctx, members(unitQ, means[b * s.kvHeads() + s.kvHeadOf(h)]), kMembers[b * s.kvHeads()
                         + s.kvHeadOf(h)]);
             }

@@ -1,7 +1,6 @@
 package dev.sparsa.patterns.routing;
 
 import dev.sparsa.patterns.support.KeyPanels;
-import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -31,86 +30,28 @@ public final class SphericalKMeans {
      * {@code 1/sqrt} of it in double, rounded to f32 (a zero row stays zero).
      */
     public static void normalizeInPlace(float[] x, int n, int d) {
-        int i = 0;
-        // four rows at a time: four independent sums (each in channel order, as one row alone) keep
-        // the adder busy instead of waiting on one chain
-        for (; i + 3 < n; i += 4) {
-            int a = i * d;
-            int b = a + d;
-            int c2 = b + d;
-            int e = c2 + d;
-            double na = 0;
-            double nb = 0;
-            double nc = 0;
-            double ne = 0;
+        // sixteen rows at a time: sixteen independent sums (each in channel order, as one row alone)
+        // keep the adders busy instead of waiting on one chain; the rows are a panel's worth (a few
+        // KB, in the L1 cache), so the strided reads are cheap
+        double[] norm = new double[ROWS];
+        for (int i = 0; i < n; i += ROWS) {
+            int m = Math.min(ROWS, n - i);
+            int base = i * d;
+            java.util.Arrays.fill(norm, 0);
             for (int c = 0; c < d; c++) {
-                na += (double) x[a + c] * x[a + c];
-                nb += (double) x[b + c] * x[b + c];
-                nc += (double) x[c2 + c] * x[c2 + c];
-                ne += (double) x[e + c] * x[e + c];
-            }
-            scaleRow(x, a, d, na);
-            scaleRow(x, b, d, nb);
-            scaleRow(x, c2, d, nc);
-            scaleRow(x, e, d, ne);
-        }
-        for (; i < n; i++) {
-            double norm = 0;
-            for (int c = 0; c < d; c++) {
-                norm += (double) x[i * d + c] * x[i * d + c];
-            }
-            scaleRow(x, i * d, d, norm);
-        }
-    }
-
-    /**
-     * The first {@code n} rows packed in {@code panels} ({@link KeyPanels} layout: panels of {@code
-     * L = KeyPanels.paddedLength(1)} rows, channel-major) scaled to unit length in place, each row
-     * exactly as {@link #normalizeInPlace} scales it (its sum of squares in double in channel order,
-     * then each value times {@code 1/sqrt} of it): the rows of a panel are summed side by side, one
-     * independent sum per row, so the bits are the same. When {@code inv} is not null, {@code inv[i]}
-     * receives row {@code i}'s factor (for {@link #scaleRows}). Padding lanes (zero) stay zero.
-     */
-    static void normalizePanels(float[] panels, int n, int d, double[] inv) {
-        int lanes = KeyPanels.paddedLength(1);
-        int groups = (n + lanes - 1) / lanes;
-        double[] norm = new double[lanes];
-        double[] f = new double[lanes];
-        for (int g = 0; g < groups; g++) {
-            int base = g * lanes * d;
-            Arrays.fill(norm, 0);
-            for (int x = 0; x < d; x++) {
-                int at = base + x * lanes;
-                for (int j = 0; j < lanes; j++) {
-                    double v = panels[at + j];
+                for (int j = 0; j < m; j++) {
+                    double v = x[base + j * d + c];
                     norm[j] += v * v;
                 }
             }
-            for (int j = 0; j < lanes; j++) {
-                f[j] = norm[j] > 0 ? 1.0 / Math.sqrt(norm[j]) : 0;
-            }
-            for (int x = 0; x < d; x++) {
-                int at = base + x * lanes;
-                for (int j = 0; j < lanes; j++) {
-                    panels[at + j] = (float) (panels[at + j] * f[j]);
-                }
-            }
-            if (inv != null) {
-                System.arraycopy(f, 0, inv, g * lanes, Math.min(lanes, n - g * lanes));
+            for (int j = 0; j < m; j++) {
+                scaleRow(x, base + j * d, d, norm[j]);
             }
         }
     }
 
-    /** Row {@code i} of {@code x} ({@code [n · d]}) times {@code inv[i]} in double, rounded to f32, in place. */
-    static void scaleRows(float[] x, int n, int d, double[] inv) {
-        for (int i = 0; i < n; i++) {
-            int at = i * d;
-            double s = inv[i];
-            for (int c = 0; c < d; c++) {
-                x[at + c] = (float) (x[at + c] * s);
-            }
-        }
-    }
+    /** Rows whose norms {@link #normalizeInPlace} sums side by side. */
+    private static final int ROWS = 16;
 
     /** {@code x[at, at + d)} times {@code 1/sqrt(norm)} in double, rounded to f32; zero when the norm is 0. */
     private static void scaleRow(float[] x, int at, int d, double norm) {

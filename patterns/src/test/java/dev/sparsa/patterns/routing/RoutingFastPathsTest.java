@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.HeadLayoutBuilder;
@@ -18,8 +17,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The planner's fast paths against the straightforward ones they replace, bit for bit: unit rows
- * scaled in the key panels against {@link SphericalKMeans#normalizeInPlace} on flat rows, and the
+ * The planner's fast paths against the straightforward ones they replace, bit for bit: {@link
+ * SphericalKMeans#normalizeInPlace} (sixteen rows' norms summed side by side) against one row at a
+ * time, and the
  * layout (a merged, causally cut union per combination of clusters, grouped without boxed keys)
  * against the layout built by sorting, boxing and merging whole key lists, reproduced here.
  */
@@ -27,21 +27,26 @@ class RoutingFastPathsTest {
 
     @ParameterizedTest
     @CsvSource({"1, 16", "15, 24", "16, 128", "33, 64", "100, 7", "257, 128"})
-    void panelsNormaliseAsFlatRows(int n, int d) {
+    void rowsNormaliseOneAtATime(int n, int d) {
         SplittableRandom rnd = new SplittableRandom(n * 31L + d);
         float[] rows = new float[n * d];
         for (int i = 0; i < rows.length; i++) {
             rows[i] = (float) (rnd.nextGaussian() * Math.exp(rnd.nextGaussian() * 3));
         }
         Arrays.fill(rows, 0, Math.min(d, rows.length), 0f); // a zero row stays zero
-        float[] want = SphericalKMeans.normalizeRows(rows, n, d);
-        KeyPanels packed = KeyPanels.of(rows, n, d);
-        double[] inv = new double[n];
-        SphericalKMeans.normalizePanels(packed.array(), n, d, inv);
-        assertArrayEquals(KeyPanels.of(want, n, d).array(), packed.array(), "panels");
-        float[] flat = rows.clone();
-        SphericalKMeans.scaleRows(flat, n, d, inv);
-        assertArrayEquals(want, flat, "flat rows by the panels' factors");
+        float[] want = rows.clone();
+        for (int i = 0; i < n; i++) { // each row alone: its sum of squares in double, channel by channel
+            double norm = 0;
+            for (int c = 0; c < d; c++) {
+                norm += (double) want[i * d + c] * want[i * d + c];
+            }
+            double inv = norm > 0 ? 1.0 / Math.sqrt(norm) : 0;
+            for (int c = 0; c < d; c++) {
+                want[i * d + c] = (float) (want[i * d + c] * inv);
+            }
+        }
+        SphericalKMeans.normalizeInPlace(rows, n, d);
+        assertArrayEquals(want, rows);
     }
 
     @ParameterizedTest
