@@ -206,7 +206,8 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         }
         tiles += (multi + tileRows - 1) / tileRows;
         HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
-                .reserve((int) Math.min(tiles, 1 << 24), (int) Math.min(keys, Integer.MAX_VALUE - 8), 0);
+                .reserve((int) Math.min(tiles, 1 << 24), (int) Math.min(keys, Integer.MAX_VALUE - 8), 0)
+                .reserveRowsAndBlocks(nq, 0); // each query is in one tile at most: the listed rows' list is not regrown
         int[] rows = new int[tileRows];
         for (int c = 0; c < k; c++) {
             int n = 0;

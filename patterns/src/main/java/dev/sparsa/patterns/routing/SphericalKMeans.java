@@ -30,28 +30,37 @@ public final class SphericalKMeans {
      * {@code 1/sqrt} of it in double, rounded to f32 (a zero row stays zero).
      */
     public static void normalizeInPlace(float[] x, int n, int d) {
-        // sixteen rows at a time: sixteen independent sums (each in channel order, as one row alone)
-        // keep the adders busy instead of waiting on one chain; the rows are a panel's worth (a few
-        // KB, in the L1 cache), so the strided reads are cheap
-        double[] norm = new double[ROWS];
-        for (int i = 0; i < n; i += ROWS) {
-            int m = Math.min(ROWS, n - i);
-            int base = i * d;
-            java.util.Arrays.fill(norm, 0);
+        int i = 0;
+        // four rows at a time: four independent sums (each in channel order, as one row alone) keep
+        // the adder busy instead of waiting on one chain
+        for (; i + 3 < n; i += 4) {
+            int a = i * d;
+            int b = a + d;
+            int c2 = b + d;
+            int e = c2 + d;
+            double na = 0;
+            double nb = 0;
+            double nc = 0;
+            double ne = 0;
             for (int c = 0; c < d; c++) {
-                for (int j = 0; j < m; j++) {
-                    double v = x[base + j * d + c];
-                    norm[j] += v * v;
-                }
+                na += (double) x[a + c] * x[a + c];
+                nb += (double) x[b + c] * x[b + c];
+                nc += (double) x[c2 + c] * x[c2 + c];
+                ne += (double) x[e + c] * x[e + c];
             }
-            for (int j = 0; j < m; j++) {
-                scaleRow(x, base + j * d, d, norm[j]);
+            scaleRow(x, a, d, na);
+            scaleRow(x, b, d, nb);
+            scaleRow(x, c2, d, nc);
+            scaleRow(x, e, d, ne);
+        }
+        for (; i < n; i++) {
+            double norm = 0;
+            for (int c = 0; c < d; c++) {
+                norm += (double) x[i * d + c] * x[i * d + c];
             }
+            scaleRow(x, i * d, d, norm);
         }
     }
-
-    /** Rows whose norms {@link #normalizeInPlace} sums side by side. */
-    private static final int ROWS = 16;
 
     /** {@code x[at, at + d)} times {@code 1/sqrt(norm)} in double, rounded to f32; zero when the norm is 0. */
     private static void scaleRow(float[] x, int at, int d, double norm) {

@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The planner's fast paths against the straightforward ones they replace, bit for bit: {@link
- * SphericalKMeans#normalizeInPlace} (sixteen rows' norms summed side by side) against one row at a
+ * SphericalKMeans#normalizeInPlace} (four rows' norms summed side by side) against one row at a
  * time, and the
  * layout (a merged, causally cut union per combination of clusters, grouped without boxed keys)
  * against the layout built by sorting, boxing and merging whole key lists, reproduced here.
