@@ -1,5 +1,6 @@
 package dev.sparsa.patterns.routing;
 
+import dev.sparsa.internal.IntList;
 import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.EstimatorCost;
 import dev.sparsa.patterns.support.Checks;
@@ -189,40 +190,10 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
             }
         }
         int tileRows = ctx.geometry().tileRows();
-        // a hint of the layout's size (the tiles of single-cluster queries and their keys), so that
-        // its lists are not regrown
-        long tiles = 0;
-        long keys = 0;
         int multi = 0;
         for (int c = 0; c < k; c++) {
-            int singles = 0;
             for (int r : qMembers[c]) {
-                singles += count[r] == 1 ? 1 : 0;
                 multi += count[r] > 1 ? 1 : 0;
-            }
-            long t = (singles + tileRows - 1) / tileRows;
-            tiles += t;
-            keys += t * kMembers[c].length;
-        }
-        tiles += (multi + tileRows - 1) / tileRows;
-        HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate())
-                .reserve((int) Math.min(tiles, 1 << 24), (int) Math.min(keys, Integer.MAX_VALUE - 8), 0)
-                .reserveRowsAndBlocks(nq, 0); // each query is in one tile at most: the listed rows' list is not regrown
-        int[] rows = new int[tileRows];
-        for (int c = 0; c < k; c++) {
-            int n = 0;
-            for (int r : qMembers[c]) {
-                if (count[r] != 1) {
-                    continue;
-                }
-                rows[n++] = r;
-                if (n == tileRows) {
-                    emit(b, ctx, rows, n, kMembers[c], kMembers[c].length);
-                    n = 0;
-                }
-            }
-            if (n > 0) {
-                emit(b, ctx, rows, n, kMembers[c], kMembers[c].length);
             }
         }
         // queries in several clusters: each one's clusters, ascending, packed one query after another
@@ -269,24 +240,101 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                 grouped[put[comboOf[r]]++] = r;
             }
         }
+        // each combination's union of its clusters' keys (up to its last query's last visible key),
+        // packed one after another
         Union u = new Union();
+        IntList unions = new IntList();
+        int[] unionAt = new int[combos + 1];
         for (int x = 0; x < combos; x++) {
             int r0 = firstOf[x];
             int lastRow = grouped[at[x + 1] - 1];
             int len = u.of(clustersOf, start[r0], count[r0], kMembers, Plans.lastVisibleKey(ctx, lastRow));
-            int n = 0;
-            for (int i = at[x]; i < at[x + 1]; i++) {
-                rows[n++] = grouped[i];
-                if (n == tileRows) {
-                    emit(b, ctx, rows, n, u.keys, len);
-                    n = 0;
+            unions.addAll(u.keys, 0, len);
+            unionAt[x + 1] = unions.size();
+        }
+        int[] unionKeys = unions.array();
+        // two walks over the same tiles: the first counts them, their gathered keys and listed rows,
+        // so that the second builds the layout into lists of their final size (no regrowth, no copy)
+        Tiles t = new Tiles(ctx);
+        int[] rows = new int[tileRows];
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1) {
+                t.start();
+            }
+            // each cluster's queries that are in it only, in tiles over the cluster's keys
+            for (int c = 0; c < k; c++) {
+                int n = 0;
+                for (int r : qMembers[c]) {
+                    if (count[r] != 1) {
+                        continue;
+                    }
+                    rows[n++] = r;
+                    if (n == tileRows) {
+                        t.add(rows, n, kMembers[c], 0, kMembers[c].length);
+                        n = 0;
+                    }
+                }
+                if (n > 0) {
+                    t.add(rows, n, kMembers[c], 0, kMembers[c].length);
                 }
             }
-            if (n > 0) {
-                emit(b, ctx, rows, n, u.keys, len);
+            // each combination's queries, in tiles over its union
+            for (int x = 0; x < combos; x++) {
+                int n = 0;
+                for (int i = at[x]; i < at[x + 1]; i++) {
+                    rows[n++] = grouped[i];
+                    if (n == tileRows) {
+                        t.add(rows, n, unionKeys, unionAt[x], unionAt[x + 1]);
+                        n = 0;
+                    }
+                }
+                if (n > 0) {
+                    t.add(rows, n, unionKeys, unionAt[x], unionAt[x + 1]);
+                }
             }
         }
-        return b.build();
+        return t.b.build();
+    }
+
+    /**
+     * A head's tiles: counted (tiles, gathered keys, listed rows) until {@link #start()}, then
+     * built into a layout reserved to exactly those counts.
+     */
+    private static final class Tiles {
+        private final PlanContext ctx;
+        private HeadLayoutBuilder b;
+        private long tiles;
+        private long keys;
+        private long listedRows;
+
+        Tiles(PlanContext ctx) {
+            this.ctx = ctx;
+        }
+
+        /** Starts the layout, its lists reserved to the counts so far. */
+        void start() {
+            b = HeadLayout.builder(ctx, ctx.basePredicate())
+                    .reserve((int) Math.min(tiles, Integer.MAX_VALUE - 8), (int) Math.min(keys, Integer.MAX_VALUE - 8), 0)
+                    .reserveRowsAndBlocks((int) Math.min(listedRows, Integer.MAX_VALUE - 8), 0);
+        }
+
+        /**
+         * A tile of the ascending {@code rows[0, n)} over the keys of the ascending
+         * {@code keys[from, to)} its last row may see: counted, or added to the layout once started.
+         */
+        void add(int[] rows, int n, int[] keys, int from, int to) {
+            int end = from + below(keys, from, to, Plans.lastVisibleKey(ctx, rows[n - 1]));
+            boolean contiguous = rows[n - 1] - rows[0] == n - 1;
+            if (b == null) {
+                tiles++;
+                this.keys += end - from;
+                listedRows += contiguous ? 0 : n;
+                return;
+            }
+            HeadLayoutBuilder.Tile t = contiguous ? b.tile(rows[0], n) : b.listedTile(rows, 0, n);
+            t.gatherAll(keys, from, end);
+            t.end();
+        }
     }
 
     /** The ascending union of ascending key lists, up to a limit, in reused arrays. */
@@ -339,8 +387,13 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
 
     /** How many of the ascending {@code keys[0, n)} are at most {@code limit}. */
     private static int below(int[] keys, int n, long limit) {
-        int lo = 0;
-        int hi = n;
+        return below(keys, 0, n, limit);
+    }
+
+    /** How many of the ascending {@code keys[from, to)} are at most {@code limit}. */
+    private static int below(int[] keys, int from, int to, long limit) {
+        int lo = from;
+        int hi = to;
         while (lo < hi) {
             int mid = (lo + hi) >>> 1;
             if (keys[mid] <= limit) {
@@ -349,17 +402,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                 hi = mid;
             }
         }
-        return lo;
-    }
-
-    /**
-     * A tile of the ascending {@code rows[0, n)} over the keys of the ascending {@code keys[0, len)}
-     * its last row may see.
-     */
-    private static void emit(HeadLayoutBuilder b, PlanContext ctx, int[] rows, int n, int[] keys, int len) {
-        HeadLayoutBuilder.Tile t = rows[n - 1] - rows[0] == n - 1 ? b.tile(rows[0], n) : b.listedTile(rows, 0, n);
-        t.gatherAll(keys, 0, below(keys, len, Plans.lastVisibleKey(ctx, rows[n - 1])));
-        t.end();
+        return lo - from;
     }
 
     /** Clustering and routing: {@code ((iterations + 1)·Nk + Nq) · clusters · headDim} per slice. */
