@@ -69,6 +69,7 @@ class FlagTest(unittest.TestCase):
         self.assert_one_line_error("torch_bench.py", "--bogus", mentions="--bogus")
         self.assert_one_line_error("torch_bench.py", "--iters", "0", mentions="--iters")
         self.assert_one_line_error("torch_bench.py", "--iters", "x", mentions="--iters")
+        self.assert_one_line_error("torch_bench.py", "--d", "96", mentions="--d")
         self.assert_one_line_error("torch_bench.py", "--repeats", "0", mentions="--repeats")
         self.assert_one_line_error("torch_bench.py", "--warmup-s", "-1", mentions="--warmup-s")
         self.assert_one_line_error("torch_bench.py", "--l2-flush", "maybe", mentions="--l2-flush")

@@ -1,6 +1,6 @@
 """PyTorch side of kernels-cuda/bench/gpu-bench.sh: times scaled_dot_product_attention (flash and
 cuDNN back-ends) and flex_attention with an equal BlockMask on the shapes CudaBench times
-(bf16, B=1, H=32, D=128; dense, causal, causal window 1024, random block-sparse 10 % read from the
+(bf16, B=1, H=32, D=--d (128 unless given); dense, causal, causal window 1024, random block-sparse 10 % read from the
 block lists CudaBench wrote). Timing as CudaBench's (bench_stats.Timer, the twin of LaunchTiming):
 warm-up of >= --warmup calls and >= --warmup-s seconds, --iters calls each between its own CUDA events,
 a 256 MiB memset before every call unless --l2-flush off; the whole measurement --repeats times.
@@ -27,6 +27,7 @@ def patterns(s):
 
 p = OneLineParser(prog="torch_bench.py")
 p.add_argument("--n", type=ints(128), default=[8192, 32768])
+p.add_argument("--d", type=int, choices=(64, 128, 256), default=128)
 add_timing_flags(p, iters=30)
 p.add_argument("--masks", default=None)
 p.add_argument("--patterns", type=patterns, default=list(PATTERNS))
@@ -39,7 +40,7 @@ import torch  # noqa: E402  (after the flags, so that a bad flag fails fast, wit
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.nn.attention.flex_attention import flex_attention, create_block_mask, BlockMask  # noqa: E402
 
-H, D, B, BS = 32, 128, 1, 128
+H, D, B, BS = 32, a.d, 1, 128
 flex = torch.compile(flex_attention, dynamic=False)
 timer = Timer(torch, a)
 medians = {}
@@ -51,6 +52,14 @@ def row(rep, n, name, stats, pairs):
     print(f"{rep:<5d} {n:<8d} {name:<24s} {lo:10.3f} {med:10.3f} {hi:10.3f} {pairs / (n * n):10.4f} {tflops:12.1f} {'-':>12s}",
           flush=True)
     medians.setdefault(f"{n:<8d} {name:<24s}", {})[rep] = med
+
+
+def timed_row(rep, n, name, fn, pairs):
+    """Times fn into a row; a back-end that refuses the shape (flex_attention's kernels at some head dims) says so."""
+    try:
+        row(rep, n, name, timer.time(fn), pairs)
+    except Exception as e:
+        print(f"# {rep} {n} {name} unavailable ({type(e).__name__}: {str(e)[:80]})", flush=True)
 
 
 def read_blocks(path):
@@ -82,21 +91,21 @@ for rep in range(1, a.repeats + 1):
                 except Exception as e:  # a back-end that refuses the shape says so
                     print(f"# {rep} {n} sdpa-{name}:{pat} unavailable ({type(e).__name__}: {str(e)[:80]})", flush=True)
         if "dense" in a.patterns:
-            row(rep, n, "flex:dense", timer.time(lambda: flex(q, k, v)), dense_pairs)
+            timed_row(rep, n, "flex:dense", lambda: flex(q, k, v), dense_pairs)
         if "causal" in a.patterns:
             bm = create_block_mask(lambda b, h, qi, ki: qi >= ki, 1, 1, n, n, device="cuda", BLOCK_SIZE=BS, _compile=True)
-            row(rep, n, "flex:causal", timer.time(lambda: flex(q, k, v, block_mask=bm)), causal_pairs)
+            timed_row(rep, n, "flex:causal", lambda: flex(q, k, v, block_mask=bm), causal_pairs)
         if "window-1024" in a.patterns:
             bm = create_block_mask(lambda b, h, qi, ki: (qi >= ki) & (qi - ki < 1024), 1, 1, n, n, device="cuda",
                                    BLOCK_SIZE=BS, _compile=True)
-            row(rep, n, "flex:window-1024", timer.time(lambda: flex(q, k, v, block_mask=bm)), win_pairs)
+            timed_row(rep, n, "flex:window-1024", lambda: flex(q, k, v, block_mask=bm), win_pairs)
         if "block-sparse-10%" in a.patterns and a.masks and os.path.exists(os.path.join(a.masks, f"blocks-{n}.bin")):
             cnt, idx = read_blocks(os.path.join(a.masks, f"blocks-{n}.bin"))
             idx = torch.where(idx < 0, torch.zeros_like(idx), idx)
             bm = BlockMask.from_kv_blocks(cnt.view(1, 1, -1).cuda(), idx.view(1, 1, idx.shape[0], idx.shape[1]).cuda(),
                                           BLOCK_SIZE=BS)
             pairs = int(cnt.sum()) * BS * BS
-            row(rep, n, "flex:block-sparse-10%", timer.time(lambda: flex(q, k, v, block_mask=bm)), pairs)
+            timed_row(rep, n, "flex:block-sparse-10%", lambda: flex(q, k, v, block_mask=bm), pairs)
         del q, k, v
         torch.cuda.empty_cache()
 print("# spread N row median_ms(per repeat) |max-min|/min of the medians")

@@ -1,7 +1,7 @@
 // Sparsa: the Hopper (sm_90a) prefill kernel family (wgmma, FlashAttention-3 style). It shares the masking
 // and softmax helpers of sparsa_softmax.cuh with the mma.sync family (sparsa_prefill_mma.cuh).
 //
-//  sparsa_wg_<bf16|f16>_d128_r128: persistent (one CTA per SM walks the cost-sorted work list with a
+//  sparsa_wg_<bf16|f16>_d<64|128|256>_r128: persistent (one CTA per SM walks the cost-sorted work list with a
 //      stride of gridDim.x; the last parameter is the item count), three warpgroups. Warpgroup 2 is the
 //      producer: per tile it writes the rows and tile info to shared memory, loads Q once the consumers
 //      have issued the previous tile's last Q·K, and copies each 64-key chunk's K and V rows (block
@@ -29,9 +29,13 @@ using namespace sparsa;
 
 template <typename T, int D>
 struct WgConfig {
-    static constexpr int ROWS = 128, KC = 64, STAGES = 5, THREADS = 384;
-    static constexpr int Q_BYTES = ROWS * D * 2;   // Q: two 64-column blocks of ROWS × 128 B
-    static constexpr int KV_BYTES = KC * D * 2;    // one stage of K (or V): two blocks of 64 × 128 B
+    static_assert(D == 64 || D == 128 || D == 256, "the Hopper kernel is compiled for head dims 64, 128 and 256");
+    // at D = 256 two stages fit beside Q (64 KiB) in shared memory, and the consumers' O (128 registers per
+    // thread) needs more of the register file: the producer keeps 72 registers, the consumers get 216 (the split with the fewest spills, 32 bytes)
+    static constexpr int ROWS = 128, KC = 64, STAGES = D >= 256 ? 2 : 5, THREADS = 384;
+    static constexpr int PRODUCER_REGS = D >= 256 ? 72 : 80, CONSUMER_REGS = D >= 256 ? 216 : 208;
+    static constexpr int Q_BYTES = ROWS * D * 2;   // Q: D/64 column blocks of ROWS × 128 B
+    static constexpr int KV_BYTES = KC * D * 2;    // one stage of K (or V): D/64 blocks of 64 × 128 B
     // 1 KiB of slack: the kernel aligns its tiles to 1024 bytes (the 128-byte swizzle's period)
     static constexpr size_t SMEM = 1024 + Q_BYTES + 2 * STAGES * KV_BYTES + STAGES * KC * 8 + STAGES * 16 + 2 * ROWS * 4 + 16 * 4
                                    + (2 * STAGES + 3) * 8;
@@ -92,6 +96,11 @@ __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.as
     "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31," \
     "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}," \
     " {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+#define SPARSA_WG_RS64(TY)                                                                                             \
+    "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                                                       \
+    "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " "                                                        \
+    "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}," \
+    " {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
 #define SPARSA_S32(s)                                                                                                 \
     "+f"(s[0][0]), "+f"(s[0][1]), "+f"(s[0][2]), "+f"(s[0][3]), "+f"(s[1][0]), "+f"(s[1][1]), "+f"(s[1][2]), "+f"(s[1][3]), \
     "+f"(s[2][0]), "+f"(s[2][1]), "+f"(s[2][2]), "+f"(s[2][3]), "+f"(s[3][0]), "+f"(s[3][1]), "+f"(s[3][2]), "+f"(s[3][3]), \
@@ -109,7 +118,7 @@ template <> __device__ __forceinline__ void wgmmaQK<__nv_bfloat16>(float (&s)[8]
 template <> __device__ __forceinline__ void wgmmaQK<__half>(float (&s)[8][4], uint64_t a, uint64_t b, int acc) {
     asm volatile(SPARSA_WG_SS("f16") : SPARSA_S32(s) : "l"(a), "l"(b), "r"(acc));
 }
-// O[64×128] += P[64×16] (registers) · V[16×128] (shared memory, MN-major)
+// O[64×D] += P[64×16] (registers) · V[16×D] (shared memory, MN-major), D = 128 or 64
 template <typename T> __device__ __forceinline__ void wgmmaPV(float (&o)[16][4], const uint32_t (&p)[4], uint64_t b);
 template <> __device__ __forceinline__ void wgmmaPV<__nv_bfloat16>(float (&o)[16][4], const uint32_t (&p)[4], uint64_t b) {
     asm volatile(SPARSA_WG_RS("bf16")
@@ -121,6 +130,17 @@ template <> __device__ __forceinline__ void wgmmaPV<__half>(float (&o)[16][4], c
     asm volatile(SPARSA_WG_RS("f16")
                  : SPARSA_O8(o, 0), SPARSA_O8(o, 2), SPARSA_O8(o, 4), SPARSA_O8(o, 6), SPARSA_O8(o, 8), SPARSA_O8(o, 10),
                    SPARSA_O8(o, 12), SPARSA_O8(o, 14)
+                 : "r"(p[0]), "r"(p[1]), "r"(p[2]), "r"(p[3]), "l"(b), "r"(1));
+}
+template <typename T> __device__ __forceinline__ void wgmmaPV(float (&o)[8][4], const uint32_t (&p)[4], uint64_t b);
+template <> __device__ __forceinline__ void wgmmaPV<__nv_bfloat16>(float (&o)[8][4], const uint32_t (&p)[4], uint64_t b) {
+    asm volatile(SPARSA_WG_RS64("bf16")
+                 : SPARSA_O8(o, 0), SPARSA_O8(o, 2), SPARSA_O8(o, 4), SPARSA_O8(o, 6)
+                 : "r"(p[0]), "r"(p[1]), "r"(p[2]), "r"(p[3]), "l"(b), "r"(1));
+}
+template <> __device__ __forceinline__ void wgmmaPV<__half>(float (&o)[8][4], const uint32_t (&p)[4], uint64_t b) {
+    asm volatile(SPARSA_WG_RS64("f16")
+                 : SPARSA_O8(o, 0), SPARSA_O8(o, 2), SPARSA_O8(o, 4), SPARSA_O8(o, 6)
                  : "r"(p[0]), "r"(p[1]), "r"(p[2]), "r"(p[3]), "l"(b), "r"(1));
 }
 
@@ -204,13 +224,17 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
     if (wg == 2) {
         // ---------------- producer warpgroup. Per tile n: its rows and info into buffer n & 1, then (once the
         // consumers have issued their last Q·K of tile n-1) Q, and the chunks; chunks are numbered across
-        // the CTA's tiles (g), and warp g % 4 copies chunk g, so up to four are in flight while each warp
-        // waits only for its own copies before it signals them.
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 80;\n");
+        // the CTA's tiles (g), and warp g % PW copies chunk g (PW = 4, 2 at D = 256), so up to PW are in flight
+        // while each warp waits only for its own copies before it signals them.
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::PRODUCER_REGS));
         const int pt = tid - 256, pw = pt >> 5, lane = pt & 31;
-        constexpr int VEC = D / 8;  // 16-byte chunks per row
-        static_assert(VEC == 16, "the producer's lane mapping assumes 128-element rows");
-        const int c16 = lane & 15, jh = lane >> 4;
+        constexpr int VEC = D / 8;     // 16-byte chunks per row
+        constexpr int RPI = 32 / VEC;  // rows per warp instruction: 2 at D = 128, 4 at D = 64
+        const int c16 = lane % VEC, jh = lane / VEC;
+        // warps copying chunks, each every PW-th: no more than the stages, so that a warp waiting for its stage's
+        // release is never a whole phase of that stage's barriers ahead of the consumers (four, two at D = 256)
+        constexpr int PW = STAGES < 4 ? 2 : 4;
+        static_assert(STAGES >= PW, "a producer warp may run at most one phase of a stage's barriers ahead");
         int g0 = 0;
         for (int it = blockIdx.x, n = 0; it < items; it += gridDim.x, n++) {
             const int* W = work + (size_t)it * W_STRIDE;
@@ -240,11 +264,12 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             bool ready = false;
             const T* kBase = k + b * S.ksb + kvh * S.ksh;
             const T* vBase = v + b * S.vsb + kvh * S.vsh;
-            for (int c = (pw - (g0 & 3) + 4) & 3; c < tk.nChunks; c += 4) {
+            for (int c = (pw - (g0 & (PW - 1)) + PW) & (PW - 1); pw < PW && c < tk.nChunks; c += PW) {
                 const int gc = g0 + c, st = gc % STAGES;
                 if (gc >= STAGES) mbarWait(empty + st, ((gc / STAGES) - 1) & 1);
                 const Chunk ch = chunkOf(ints, floats, L, tk, c, blockCols, keyLength);
-                // lane holds the key rows `lane` and `lane + 32`; row j's key comes by shuffle from lane j % 32
+                // lane holds the key rows `lane` and `lane + 32`; row j's key comes by shuffle from lane j % 32;
+                // RPI rows per instruction, lane (jh, c16) copying 16-byte chunk c16 of row jh + RPI·i
                 const bool okA = lane < ch.count, okB = lane + 32 < ch.count;
                 const int kA = okA ? (ch.keys ? ch.keys[lane] : ch.base + lane) : -1;
                 const int kB = okB ? (ch.keys ? ch.keys[lane + 32] : ch.base + lane + 32) : -1;
@@ -256,9 +281,9 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                 uint8_t* dK = sK + st * C::KV_BYTES;
                 uint8_t* dV = sV + st * C::KV_BYTES;
 #pragma unroll 8
-                for (int i = 0; i < KC / 2; i++) {
-                    const int j = jh + 2 * i;
-                    const int kr = __shfl_sync(0xffffffffu, i < 16 ? kA : kB, j & 31);
+                for (int i = 0; i < KC / RPI; i++) {
+                    const int j = jh + RPI * i;
+                    const int kr = __shfl_sync(0xffffffffu, i < 32 / RPI ? kA : kB, j & 31);
                     const bool ok = kr >= 0;
                     const long long kk = ok ? kr : 0;
                     cpAsync16(dK + swz(j, c16, KC), kBase + kk * S.kss + c16 * 8, ok);
@@ -289,7 +314,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
     // tile issues S(c) = Q·K(c) and the deferred O += P(c-1)·V(c-1) together, hands the turn over, waits,
     // then runs chunk c's mask and softmax while the other warpgroup's MMAs run; turn nChunks issues only
     // the last P·V (a tile without chunks takes no turn).
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 208;\n");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::CONSUMER_REGS));
     const float scale = (float)S.scale, cap = (float)S.softCap;
     const float scaleLog2 = scale * SPARSA_LOG2E;
     const int warp = tid >> 5, lane = tid & 31, t4 = lane & 3, g = lane >> 2;
@@ -320,10 +345,11 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         const bool allRows = rp.rowA >= 0 && rp.rowB >= 0;
         const uint32_t qAddr = smemAddr(sQ) + wg * 64 * 128;
 
-        float o[16][4];
+        constexpr int ON = D / 8;  // n8 column groups of O per warp
+        float o[ON][4];
         float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
-        for (int i = 0; i < 16; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+        for (int i = 0; i < ON; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
         uint32_t p[4][4];
         for (int c = 0; nChunks > 0 && c <= nChunks; c++) {
             const bool hasS = c < nChunks;
@@ -341,7 +367,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             float s[8][4];
             namedSync(1 + wg, 256);
 #pragma unroll
-            for (int i = 0; i < 16; i++)
+            for (int i = 0; i < ON; i++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) regFence(o[i][e]);
             wgFence();
@@ -358,13 +384,21 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                 const uint32_t vAddr = vAddr0 + ((gc - 1) % STAGES) * C::KV_BYTES;
 #pragma unroll
                 for (int kk = 0; kk < 4; kk++)
-                    wgmmaPV<T>(o, p[kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                    if constexpr (D == 256) {
+                        // two n128 halves: V's column blocks 0-1 and 2-3 (KC × 128 B each)
+                        wgmmaPV<T>(reinterpret_cast<float(&)[16][4]>(o[0]), p[kk],
+                                   wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                        wgmmaPV<T>(reinterpret_cast<float(&)[16][4]>(o[16]), p[kk],
+                                   wgDesc(vAddr + 2 * KC * 128 + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                    } else {
+                        wgmmaPV<T>(o, p[kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                    }
             }
             wgCommit();
             namedArrive(1 + other, 256);
             wgWait<0>();
 #pragma unroll
-            for (int i = 0; i < 16; i++)
+            for (int i = 0; i < ON; i++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) regFence(o[i][e]);
 #pragma unroll
@@ -408,7 +442,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             l[0] = l[0] * alA + sumA;
             l[1] = l[1] * alB + sumB;
 #pragma unroll
-            for (int i = 0; i < 16; i++) {
+            for (int i = 0; i < ON; i++) {
                 o[i][0] *= alA; o[i][1] *= alA;
                 o[i][2] *= alB; o[i][3] *= alB;
             }

@@ -84,8 +84,9 @@ final class CudaCostModel implements KernelCostModel {
     /** The Hopper kernel's rate where it runs (KernelChoice's rule), else the mma.sync kernels'. */
     private LinearCostModel modelFor(PlanContext ctx, DType dtype) {
         AttentionShape s = ctx.shape();
-        boolean wgmma = computeCapability == KernelChoice.HOPPER && dtype != DType.F32 && s.headDim() == 128
-                && s.valueDim() == 128 && ctx.geometry().tileRows() == 128 && ctx.geometry().blockCols() == 128;
+        boolean wgmma = computeCapability == KernelChoice.HOPPER && dtype != DType.F32 && s.headDim() == s.valueDim()
+                && KernelChoice.HOPPER_DIMS.contains(s.headDim()) && ctx.geometry().tileRows() == 128
+                && ctx.geometry().blockCols() == 128;
         return wgmma ? hopper : mma;
     }
 }

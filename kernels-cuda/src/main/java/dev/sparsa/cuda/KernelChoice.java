@@ -7,9 +7,9 @@ import java.util.List;
 
 /**
  * Which compiled kernel runs a call, with its launch shape. On compute capability 9.0 (H100/H200),
- * bf16 and f16 with head and value dim 128 on 128×128 tiles run the Hopper kernel
- * {@code sparsa_wg_<dtype>_d128_r128} (wgmma, sm_90a; three warpgroups: one producer, two consumers
- * of 64 rows); every other bf16/f16 call, and those on other chips, run the mma.sync kernel
+ * bf16 and f16 with head and value dim 64, 128 or 256 ({@link #HOPPER_DIMS}) on 128×128 tiles run the Hopper
+ * kernel {@code sparsa_wg_<dtype>_d<D>_r128} (wgmma, sm_90a; three warpgroups: one producer, two
+ * consumers of 64 rows); every other bf16/f16 call, and those on other chips, run the mma.sync kernel
  * {@code sparsa_tc_<dtype>_d<D>[v<DV>]_r<tileRows>} (one CTA per query tile: 4 warps of two
  * 16-row m-tiles for 128-row tiles up to D 128, else tileRows/16 warps); f32 inputs run the exact
  * CUDA-core kernel {@code sparsa_f32_d<D>[v<DV>]} (one CTA of 256 threads per 64-row sub-tile).
@@ -41,15 +41,26 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
 
     /** Compute capability ({@code major * 10 + minor}) the Hopper kernels are compiled for (sm_90a SASS runs there only). */
     public static final int HOPPER = 90;
-    /** Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_prefill_wgmma.cuh). */
-    static final int STAGES = 5;
+    /** Head dims (with valueDim == headDim) the Hopper kernels {@code sparsa_wg_*} are compiled for. */
+    public static final List<Integer> HOPPER_DIMS = List.of(64, 128, 256);
     /**
-     * Dynamic shared memory of the Hopper kernel (WgConfig::SMEM): 1 KiB alignment slack, Q, the stages
-     * of K and V with their key positions, log-weights and chunk descriptors, two buffers of tile rows and
-     * tile info, the mbarriers.
+     * Pipeline depth of the Hopper kernel at head dim {@code d} (WgConfig::STAGES in sparsa_prefill_wgmma.cuh):
+     * five stages of 64 keys, two at head dim 256 (what fits beside Q in shared memory).
      */
-    static final int WG_SHARED_BYTES = 1024 + 128 * 128 * 2 + 2 * STAGES * 64 * 128 * 2 + STAGES * 64 * 8 + STAGES * 16
-            + 2 * 128 * 4 + 16 * 4 + (2 * STAGES + 3) * 8;
+    static int wgStages(int d) {
+        return d >= 256 ? 2 : 5;
+    }
+
+    /**
+     * Dynamic shared memory of the Hopper kernel at head dim {@code d} (WgConfig::SMEM): 1 KiB alignment
+     * slack, Q, the stages of K and V with their key positions, log-weights and chunk descriptors, two
+     * buffers of tile rows and tile info, the mbarriers.
+     */
+    static int wgSharedBytes(int d) {
+        int stages = wgStages(d);
+        return 1024 + 128 * d * 2 + 2 * stages * 64 * d * 2 + stages * 64 * 8 + stages * 16 + 2 * 128 * 4 + 16 * 4
+                + (2 * stages + 3) * 8;
+    }
 
     /**
      * The kernel for a call on a device without the Hopper kernels (the mma.sync and f32 kernels only).
@@ -64,7 +75,7 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
 
     /**
      * The kernel for a call on a device of compute capability {@code computeCapability}: the Hopper
-     * kernel where it applies (capability 9.0, bf16/f16, head and value dim 128, 128×128 tiles, not
+     * kernel where it applies (capability 9.0, bf16/f16, head and value dim 64, 128 or 256, 128×128 tiles, not
      * disabled by {@code sparsa.cuda.wgmma=false} or {@code sparsa.cuda.ctaRows=64}), else as
      * {@link #of(AttentionShape, DType, TileGeometry, int)}. Both accept and refuse the same calls.
      *
@@ -92,13 +103,13 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
         if (dtype == DType.F32) {
             int smem = 4 * (64 * (d + 1) + 32 * (d + 1) + 32 * (dv + 1) + 64 * 33 + 32) + 4 * (32 + 64);
             k = new KernelChoice("sparsa_f32" + dims, 256, smem, 64);
-        } else if (computeCapability == HOPPER && shape.headDim() == 128 && shape.valueDim() == 128
+        } else if (computeCapability == HOPPER && dv == d && HOPPER_DIMS.contains(d)
                 && geometry.tileRows() == 128 && geometry.blockCols() == 128
                 && Integer.getInteger("sparsa.cuda.ctaRows", 128) == 128
                 && !"false".equals(System.getProperty("sparsa.cuda.wgmma"))
-                && (maxSharedBytes == 0 || WG_SHARED_BYTES <= maxSharedBytes)) {
+                && (maxSharedBytes == 0 || wgSharedBytes(d) <= maxSharedBytes)) {
             String t = dtype == DType.BF16 ? "bf16" : "f16";
-            k = new KernelChoice("sparsa_wg_" + t + "_d128_r128", 384, WG_SHARED_BYTES, 128);
+            k = new KernelChoice("sparsa_wg_" + t + "_d" + d + "_r128", 384, wgSharedBytes(d), 128);
         } else {
             // -Dsparsa.cuda.ctaRows=64 runs 128-row tiles as two 64-row CTAs (an experiment switch)
             int rows = Math.min(geometry.tileRows(), Integer.getInteger("sparsa.cuda.ctaRows", geometry.tileRows()));

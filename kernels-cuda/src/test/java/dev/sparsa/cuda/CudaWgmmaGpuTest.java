@@ -31,7 +31,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The Hopper (wgmma, sm_90a) kernel: that the backend routes bf16/f16 at head dim 128 on 128×128 tiles
+ * The Hopper (wgmma, sm_90a) kernel: that the backend routes bf16/f16 at head dims 64, 128 and 256 on 128×128 tiles
  * to it on a compute capability 9.0 device (and to the mma.sync kernel elsewhere), and that it matches
  * the fp64 oracle at the dtype's tolerance on dense, causal, window, random-block, gathered-key and
  * listed-row plans with GQA and enough key blocks to wrap its 3-stage pipeline several times. Needs a
@@ -48,7 +48,7 @@ class CudaWgmmaGpuTest {
     }
 
     @Test
-    void bf16AndF16AtHeadDim128RunTheWgmmaKernelExactlyOnHopper() {
+    void bf16AndF16AtHeadDims64To256RunTheWgmmaKernelExactlyOnHopper() {
         boolean hopper = BACKEND.device().computeCapability() == KernelChoice.HOPPER;
         AttentionShape s = AttentionShape.of(1, 4, 256, 256, 128);
         for (DType t : new DType[] {DType.BF16, DType.F16}) {
@@ -58,25 +58,31 @@ class CudaWgmmaGpuTest {
             assertEquals(hopper ? "sparsa_wg_" + dt + "_d128_r128" : "sparsa_tc_" + dt + "_d128_r128", k.name());
         }
         assertTrue(BACKEND.kernelFor(s, DType.BF16, new TileGeometry(64, 64)).name().startsWith("sparsa_tc_"));
-        assertTrue(BACKEND.kernelFor(AttentionShape.of(1, 4, 256, 256, 64), DType.BF16, G128).name().startsWith("sparsa_tc_"));
+        assertEquals(hopper ? "sparsa_wg_bf16_d64_r128" : "sparsa_tc_bf16_d64_r128",
+                BACKEND.kernelFor(AttentionShape.of(1, 4, 256, 256, 64), DType.BF16, G128).name());
+        assertEquals(hopper ? "sparsa_wg_f16_d256_r128" : "sparsa_tc_f16_d256_r128",
+                BACKEND.kernelFor(AttentionShape.of(1, 4, 256, 256, 256), DType.F16, G128).name());
+        assertTrue(BACKEND.kernelFor(AttentionShape.of(1, 4, 256, 256, 96), DType.BF16, G128).name().startsWith("sparsa_tc_"));
     }
 
     static Stream<Arguments> plans() {
         List<Arguments> a = new ArrayList<>();
-        for (DType t : new DType[] {DType.BF16, DType.F16}) {
-            for (String p : new String[] {"dense", "causal", "window-300", "blocks-30%", "gathered+listed", "random-weighted",
-                    "empty-tiles"}) {
-                a.add(Arguments.of(p, t));
+        for (int d : KernelChoice.HOPPER_DIMS) {
+            for (DType t : new DType[] {DType.BF16, DType.F16}) {
+                for (String p : new String[] {"dense", "causal", "window-300", "blocks-30%", "gathered+listed", "random-weighted",
+                        "empty-tiles"}) {
+                    a.add(Arguments.of(p, t, d));
+                }
             }
         }
         return a.stream();
     }
 
-    @ParameterizedTest(name = "{0} {1}")
+    @ParameterizedTest(name = "{0} {1} d{2}")
     @MethodSource("plans")
-    void matchesTheOracle(String pattern, DType dtype) {
+    void matchesTheOracle(String pattern, DType dtype, int d) {
         // GQA (8 query heads on 2 KV heads); 700 queries: 6 tiles, the last one partial; 13 key blocks = 26 chunks
-        AttentionShape s = new AttentionShape(1, 8, 2, 700, 1650, 128, 128);
+        AttentionShape s = new AttentionShape(1, 8, 2, 700, 1650, d, d);
         boolean causal = pattern.equals("causal") || pattern.startsWith("window") || pattern.equals("gathered+listed");
         Options o = Options.defaults().withGeometry(G128).withCausal(causal).withQueryOffset(causal ? 950 : null);
         PlanContext ctx = PlanContext.of(s, o);
@@ -89,7 +95,7 @@ class CudaWgmmaGpuTest {
             default -> emptyTiles(ctx);
         };
         Problems.Qkv p = Problems.qkv(pattern.hashCode(), s, dtype, Layout.BHSD);
-        Tensor out = CudaAttentionGpuTest.poisoned(dtype, Layout.BHSD, 1, 8, 700, 128);
+        Tensor out = CudaAttentionGpuTest.poisoned(dtype, Layout.BHSD, 1, 8, 700, d);
         Tensor lse = CudaAttentionGpuTest.poisoned(DType.F32, Layout.BHSD, 1, 8, 700, 1);
         BACKEND.forward(plan, p.q(), p.k(), p.v(), out, lse, o);
         assertTrue(plan.pairsAdmitted() > 0, pattern + ": the plan admits pairs");

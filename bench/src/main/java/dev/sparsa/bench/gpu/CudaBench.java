@@ -30,7 +30,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Times the CUDA kernels on the benchmark shapes of docs/PERFORMANCE.md: B=1, H=32, D=128, bf16,
+ * Times the CUDA kernels on the benchmark shapes of docs/PERFORMANCE.md: B=1, H=32, D={@code --d}
+ * (128 unless given; 64 and 256 too), bf16,
  * 128×128 tiles, N in {@code --n} (default 8192,32768), patterns dense, causal, causal window 1024
  * and random block-sparse 10 % (non-causal, each (tile, block) kept with probability 0.1, seed 42).
  * Device tensors; each row timed by {@link LaunchTiming}: a warm-up of at least {@code --warmup}
@@ -54,7 +55,7 @@ import java.util.SplittableRandom;
  * status 2; no usable CUDA device exits with status 2 too.
  */
 public final class CudaBench {
-    static final String USAGE = "usage: CudaBench [--n 8192,32768] [--iters 30] [--warmup 5] [--warmup-s 0.5]"
+    static final String USAGE = "usage: CudaBench [--n 8192,32768] [--d 128|64|256] [--iters 30] [--warmup 5] [--warmup-s 0.5]"
             + " [--repeats 2] [--l2-flush on|off] [--masks DIR] [--patterns " + String.join(",", Args.PATTERNS) + "]";
 
     private CudaBench() {
@@ -68,8 +69,9 @@ public final class CudaBench {
      * @param repeats how many times the whole measurement runs (at least 1)
      * @param masks where the random block masks are written, or null
      * @param patterns the patterns timed, each one of {@link #PATTERNS}
+     * @param headDim the head (and value) dim, 64, 128 or 256
      */
-    record Args(int[] ns, LaunchTiming.Settings timing, int repeats, Path masks, List<String> patterns) {
+    record Args(int[] ns, LaunchTiming.Settings timing, int repeats, Path masks, List<String> patterns, int headDim) {
         static final List<String> PATTERNS = List.of("dense", "causal", "window-1024", "block-sparse-10%");
 
         /** Throws IllegalArgumentException, with a one-line message, on an unknown flag or a bad value. */
@@ -82,10 +84,17 @@ public final class CudaBench {
             boolean flush = true;
             Path masks = null;
             List<String> patterns = PATTERNS;
+            int headDim = 128;
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
                 switch (flag) {
                     case "--n" -> ns = LaunchTiming.intsFlag(flag, LaunchTiming.value(args, i++), 128);
+                    case "--d" -> {
+                        headDim = LaunchTiming.intFlag(flag, LaunchTiming.value(args, i++), 1);
+                        if (headDim != 64 && headDim != 128 && headDim != 256) {
+                            throw new IllegalArgumentException("--d: the benchmark runs head dims 64, 128 and 256, got " + headDim);
+                        }
+                    }
                     case "--iters" -> iters = LaunchTiming.intFlag(flag, LaunchTiming.value(args, i++), 1);
                     case "--warmup" -> warmup = LaunchTiming.intFlag(flag, LaunchTiming.value(args, i++), 0);
                     case "--warmup-s" -> warmupSeconds = LaunchTiming.secondsFlag(flag, LaunchTiming.value(args, i++));
@@ -109,7 +118,8 @@ public final class CudaBench {
                     throw new IllegalArgumentException("--n: " + n + " is not a multiple of 128 (the tile)");
                 }
             }
-            return new Args(ns, new LaunchTiming.Settings(iters, warmup, warmupSeconds, flush), repeats, masks, patterns);
+            return new Args(ns, new LaunchTiming.Settings(iters, warmup, warmupSeconds, flush), repeats, masks, patterns,
+                    headDim);
         }
     }
 
@@ -140,7 +150,7 @@ public final class CudaBench {
         CudaDevice dev = backend.device();
         System.err.println("device: " + dev);
         int h = 32;
-        int d = 128;
+        int d = a.headDim();
         TileGeometry g = new TileGeometry(128, 128);
         LaunchTiming.Settings t = a.timing();
         System.err.println("kernel: " + backend.kernelFor(AttentionShape.of(1, h, 128, 128, d), DType.BF16, g).name());

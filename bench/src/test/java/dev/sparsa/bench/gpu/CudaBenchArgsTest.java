@@ -25,24 +25,26 @@ class CudaBenchArgsTest {
         assertArrayEquals(new int[] {8192, 32768}, a.ns());
         assertEquals(CudaBench.Args.PATTERNS, a.patterns());
         assertNull(a.masks());
+        assertEquals(128, a.headDim());
     }
 
     @Test
     void flagsAreRead() {
         CudaBench.Args a = CudaBench.Args.parse(new String[] {"--n", "8192", "--iters", "20", "--warmup", "2",
-            "--warmup-s", "1", "--repeats", "3", "--l2-flush", "off", "--masks", "/tmp/m", "--patterns", "causal,dense"});
+            "--warmup-s", "1", "--repeats", "3", "--l2-flush", "off", "--masks", "/tmp/m", "--patterns", "causal,dense", "--d", "64"});
         assertArrayEquals(new int[] {8192}, a.ns());
         assertEquals(new LaunchTiming.Settings(20, 2, 1.0, false), a.timing());
         assertEquals(3, a.repeats());
         assertEquals(Path.of("/tmp/m"), a.masks());
         assertEquals(List.of("causal", "dense"), a.patterns());
+        assertEquals(64, a.headDim());
     }
 
     @Test
     void badFlagsExitTwoWithOneLine() throws Exception {
         for (String[] bad : List.of(new String[] {"--bogus"}, new String[] {"--n"}, new String[] {"--n", "1000"},
                 new String[] {"--iters", "0"}, new String[] {"--warmup-s", "soon"}, new String[] {"--repeats", "0"},
-                new String[] {"--l2-flush", "1"}, new String[] {"--patterns", "dense,nope"})) {
+                new String[] {"--l2-flush", "1"}, new String[] {"--patterns", "dense,nope"}, new String[] {"--d", "96"})) {
             ByteArrayOutputStream err = new ByteArrayOutputStream();
             PrintStream saved = System.err;
             int status;
