@@ -1,7 +1,7 @@
 // Sparsa: the Hopper (sm_90a) prefill kernel family (wgmma, FlashAttention-3 style). It shares the masking
 // and softmax helpers of sparsa_softmax.cuh with the mma.sync family (sparsa_prefill_mma.cuh).
 //
-//  sparsa_wg_<bf16|f16>_d<64|128|256>_r128: persistent (one CTA per SM walks the cost-sorted work list with a
+//  sparsa_wg_<bf16|f16>_d<64|128>_r128: persistent (one CTA per SM walks the cost-sorted work list with a
 //      stride of gridDim.x; the last parameter is the item count), three warpgroups. Warpgroup 2 is the
 //      producer: per tile it writes the rows and tile info to shared memory, loads Q once the consumers
 //      have issued the previous tile's last Q·K, and copies each 64-key chunk's K and V rows (block
@@ -29,11 +29,11 @@ using namespace sparsa;
 
 template <typename T, int D>
 struct WgConfig {
-    static_assert(D == 64 || D == 128 || D == 256, "the Hopper kernel is compiled for head dims 64, 128 and 256");
-    // at D = 256 two stages fit beside Q (64 KiB) in shared memory, and the consumers' O (128 registers per
-    // thread) needs more of the register file: the producer keeps 72 registers, the consumers get 216 (the split with the fewest spills, 32 bytes)
-    static constexpr int ROWS = 128, KC = 64, STAGES = D >= 256 ? 2 : 5, THREADS = 384;
-    static constexpr int PRODUCER_REGS = D >= 256 ? 72 : 80, CONSUMER_REGS = D >= 256 ? 216 : 208;
+    // head dim 256 was built too (two stages beside its 64 KiB of Q) and ran at 0.73 x the mma.sync kernel's
+    // speed on the H200 (kernels-cuda/NOTES.md): that head dim stays on sparsa_tc_*
+    static_assert(D == 64 || D == 128, "the Hopper kernel is compiled for head dims 64 and 128");
+    static constexpr int ROWS = 128, KC = 64, STAGES = 5, THREADS = 384;
+    static constexpr int PRODUCER_REGS = 80, CONSUMER_REGS = 208;
     static constexpr int Q_BYTES = ROWS * D * 2;   // Q: D/64 column blocks of ROWS × 128 B
     static constexpr int KV_BYTES = KC * D * 2;    // one stage of K (or V): D/64 blocks of 64 × 128 B
     // 1 KiB of slack: the kernel aligns its tiles to 1024 bytes (the 128-byte swizzle's period)
@@ -224,7 +224,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
     if (wg == 2) {
         // ---------------- producer warpgroup. Per tile n: its rows and info into buffer n & 1, then (once the
         // consumers have issued their last Q·K of tile n-1) Q, and the chunks; chunks are numbered across
-        // the CTA's tiles (g), and warp g % PW copies chunk g (PW = 4, 2 at D = 256), so up to PW are in flight
+        // the CTA's tiles (g), and warp g % PW copies chunk g (PW = 4), so up to four are in flight
         // while each warp waits only for its own copies before it signals them.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::PRODUCER_REGS));
         const int pt = tid - 256, pw = pt >> 5, lane = pt & 31;
@@ -232,8 +232,9 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         constexpr int RPI = 32 / VEC;  // rows per warp instruction: 2 at D = 128, 4 at D = 64
         const int c16 = lane % VEC, jh = lane / VEC;
         // warps copying chunks, each every PW-th: no more than the stages, so that a warp waiting for its stage's
-        // release is never a whole phase of that stage's barriers ahead of the consumers (four, two at D = 256)
-        constexpr int PW = STAGES < 4 ? 2 : 4;
+        // release is never a whole phase of that stage's barriers ahead of the consumers (try_wait.parity would
+        // pass at once)
+        constexpr int PW = 4;
         static_assert(STAGES >= PW, "a producer warp may run at most one phase of a stage's barriers ahead");
         int g0 = 0;
         for (int it = blockIdx.x, n = 0; it < items; it += gridDim.x, n++) {
@@ -384,15 +385,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                 const uint32_t vAddr = vAddr0 + ((gc - 1) % STAGES) * C::KV_BYTES;
 #pragma unroll
                 for (int kk = 0; kk < 4; kk++)
-                    if constexpr (D == 256) {
-                        // two n128 halves: V's column blocks 0-1 and 2-3 (KC × 128 B each)
-                        wgmmaPV<T>(reinterpret_cast<float(&)[16][4]>(o[0]), p[kk],
-                                   wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
-                        wgmmaPV<T>(reinterpret_cast<float(&)[16][4]>(o[16]), p[kk],
-                                   wgDesc(vAddr + 2 * KC * 128 + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
-                    } else {
-                        wgmmaPV<T>(o, p[kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
-                    }
+                    wgmmaPV<T>(o, p[kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
             }
             wgCommit();
             namedArrive(1 + other, 256);

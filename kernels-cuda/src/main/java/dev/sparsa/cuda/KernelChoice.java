@@ -7,7 +7,7 @@ import java.util.List;
 
 /**
  * Which compiled kernel runs a call, with its launch shape. On compute capability 9.0 (H100/H200),
- * bf16 and f16 with head and value dim 64, 128 or 256 ({@link #HOPPER_DIMS}) on 128×128 tiles run the Hopper
+ * bf16 and f16 with head and value dim 64 or 128 ({@link #HOPPER_DIMS}) on 128×128 tiles run the Hopper
  * kernel {@code sparsa_wg_<dtype>_d<D>_r128} (wgmma, sm_90a; three warpgroups: one producer, two
  * consumers of 64 rows); every other bf16/f16 call, and those on other chips, run the mma.sync kernel
  * {@code sparsa_tc_<dtype>_d<D>[v<DV>]_r<tileRows>} (one CTA per query tile: 4 warps of two
@@ -42,14 +42,9 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
     /** Compute capability ({@code major * 10 + minor}) the Hopper kernels are compiled for (sm_90a SASS runs there only). */
     public static final int HOPPER = 90;
     /** Head dims (with valueDim == headDim) the Hopper kernels {@code sparsa_wg_*} are compiled for. */
-    public static final List<Integer> HOPPER_DIMS = List.of(64, 128, 256);
-    /**
-     * Pipeline depth of the Hopper kernel at head dim {@code d} (WgConfig::STAGES in sparsa_prefill_wgmma.cuh):
-     * five stages of 64 keys, two at head dim 256 (what fits beside Q in shared memory).
-     */
-    static int wgStages(int d) {
-        return d >= 256 ? 2 : 5;
-    }
+    public static final List<Integer> HOPPER_DIMS = List.of(64, 128);
+    /** Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_prefill_wgmma.cuh): stages of 64 keys. */
+    static final int STAGES = 5;
 
     /**
      * Dynamic shared memory of the Hopper kernel at head dim {@code d} (WgConfig::SMEM): 1 KiB alignment
@@ -57,9 +52,8 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
      * buffers of tile rows and tile info, the mbarriers.
      */
     static int wgSharedBytes(int d) {
-        int stages = wgStages(d);
-        return 1024 + 128 * d * 2 + 2 * stages * 64 * d * 2 + stages * 64 * 8 + stages * 16 + 2 * 128 * 4 + 16 * 4
-                + (2 * stages + 3) * 8;
+        return 1024 + 128 * d * 2 + 2 * STAGES * 64 * d * 2 + STAGES * 64 * 8 + STAGES * 16 + 2 * 128 * 4 + 16 * 4
+                + (2 * STAGES + 3) * 8;
     }
 
     /**
@@ -75,7 +69,7 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
 
     /**
      * The kernel for a call on a device of compute capability {@code computeCapability}: the Hopper
-     * kernel where it applies (capability 9.0, bf16/f16, head and value dim 64, 128 or 256, 128×128 tiles, not
+     * kernel where it applies (capability 9.0, bf16/f16, head and value dim 64 or 128, 128×128 tiles, not
      * disabled by {@code sparsa.cuda.wgmma=false} or {@code sparsa.cuda.ctaRows=64}), else as
      * {@link #of(AttentionShape, DType, TileGeometry, int)}. Both accept and refuse the same calls.
      *
