@@ -8,9 +8,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 kernel=${1:-sparsa_tc_bf16_d128_r128}
 n=${2:-4096}
 pattern=${3:-dense}
-fat=$(fatbin_path)
 out=${OUT:-/tmp}
-cuobjdump -sass -fun "$kernel" -arch sm_90a "$fat" > "$out/$kernel.sass" 2>&1
+# the kernel is in one of the images (KernelTable.java says which); the others add nothing
+for fat in "$(images_dir)"/*.fatbin; do
+  cuobjdump -sass -fun "$kernel" -arch sm_90a "$fat" 2>/dev/null
+done > "$out/$kernel.sass"
 echo "== SASS histogram of $kernel (sm_90)"
 grep -oE '^\s+/\*[0-9a-f]{4}\*/\s+[A-Z0-9_.]+' "$out/$kernel.sass" | awk '{print $2}' | cut -d. -f1 | sort | uniq -c | sort -rn | head -24
 echo "== ncu: $kernel, N=$n, $pattern"

@@ -3,7 +3,7 @@
 #                              a main class of the project (the benchmarks jar's class path)
 #   gpu_tests CLASS [METHOD]   the GPU tests of one test class (all of its methods, or those whose
 #                              name starts with METHOD); with no CLASS every GPU test
-#   fatbin_path                the committed kernel image
+#   images_dir                 the folder of the committed kernel images (<unit>.fatbin)
 # By default through the repository's launcher (./sparsa: JDK 25 and Maven on the machine). A folder
 # holding java.sh and test.sh runners next to these scripts (a prepared runtime and class path for a
 # machine without Maven) takes their place: java.sh CLASS args, test.sh [JUnit console options].
@@ -17,7 +17,7 @@ if [ -f "$here/java.sh" ]; then
     [ -n "${2:-}" ] && sel+=(--include-methodname ".*$2.*")
     bash "$here/test.sh" --include-tag gpu --details=tree "${sel[@]}"
   }
-  fatbin_path() { ls "$here"/classes/*/dev/sparsa/cuda/sparsa_attention.fatbin | head -1; }
+  images_dir() { dirname "$(ls "$here"/classes/*/dev/sparsa/cuda/sparsa_kernels.manifest | head -1)"; }
 else
   java_main() { "$repo/sparsa" run "$@"; }
   gpu_tests() {
@@ -25,5 +25,5 @@ else
     [ -n "${1:-}" ] && t+=("-Dtest=$1${2:+#$2*}" -Dsurefire.failIfNoSpecifiedTests=false)
     (cd "$repo" && ./sparsa test --gpu -q -Dmaven.javadoc.skip=true -Dmaven.source.skip=true "${t[@]}")
   }
-  fatbin_path() { echo "$repo/kernels-cuda/src/main/resources/dev/sparsa/cuda/sparsa_attention.fatbin"; }
+  images_dir() { echo "$repo/kernels-cuda/src/main/resources/dev/sparsa/cuda"; }
 fi

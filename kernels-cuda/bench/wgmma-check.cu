@@ -4,10 +4,21 @@
 // device-format plans (dense, causal, window, random blocks, and a mixed plan with listed rows, partial
 // blocks under a band+sinks+causal predicate, gathered and unconditional keys with log-weights, GQA),
 // then timings of both at B=1, H=32, D=128 (CUDA events, median).
-// Build: nvcc -O3 -std=c++17 -DSPARSA_DEV_BF16_D128 -gencode=arch=compute_90a,code=sm_90a \
-//          -o wgcheck kernels-cuda/bench/wgmma-check.cu
+// Build: nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o wgcheck kernels-cuda/bench/wgmma-check.cu
 // Run (on the H200, from a carried folder): ./wgcheck [N for timing, default 32768; 0 skips timing] [iters]
-#include "../src/main/cuda/sparsa_attention.cu"
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include "../src/main/cuda/sparsa_plan.cuh"
+
+using namespace sparsa;
+
+#include "../src/main/cuda/sparsa_prefill_mma.cuh"
+#include "../src/main/cuda/sparsa_prefill_wgmma.cuh"
+
+// the two kernels compared, as the rows of sparsa_kernels.def define them
+SPARSA_TC_NAMED(sparsa_tc_bf16_d128_r128, __nv_bfloat16, 128, 128, 128)
+SPARSA_WG_NAMED(sparsa_wg_bf16_d128_r128, __nv_bfloat16, 128)
 
 #include <algorithm>
 #include <cmath>

@@ -18,7 +18,7 @@
 // every key of [0, L) with no band).
 //
 // The templated kernels' entry points are defined by SPARSA_DECODE_NAMED and SPARSA_DECODE_MMA_NAMED; their
-// instantiations are rows of sparsa_kernels.def, expanded in sparsa_attention.cu.
+// instantiations are rows of sparsa_kernels.def, expanded in sparsa_decode_quest.cu.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -5,7 +5,7 @@
 //      online softmax in f32 with expf, the same plan semantics as sparsa_tc_* (sparsa_prefill_mma.cuh).
 //
 // This header holds the kernel body (f32Kernel) and SPARSA_F32_NAMED, the entry point's definition; the
-// instantiations are rows of sparsa_kernels.def, expanded in sparsa_attention.cu.
+// instantiations are rows of sparsa_kernels.def, expanded in sparsa_prefill_f32_merge.cu.
 #pragma once
 #include <stdint.h>
 #include "sparsa_plan.cuh"

@@ -28,7 +28,7 @@
 // entryBase >= 0 writes f32 partials and their LSE to scratch (merged by sparsa_merge).
 //
 // This header holds the kernel body (tcKernel) and SPARSA_TC_NAMED / SPARSA_TCG_NAMED, the entry points'
-// definitions; the instantiations are rows of sparsa_kernels.def, expanded in sparsa_attention.cu.
+// definitions; the instantiations are rows of sparsa_kernels.def, expanded in sparsa_prefill_mma_<t>.cu.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -6,7 +6,7 @@
 //      of the decode metadata (sparsa_decode.cuh) that the decode kernels then visit.
 //
 // The bounds kernel's entry point is defined by SPARSA_QUEST_NAMED; its instantiations are rows of
-// sparsa_kernels.def, expanded in sparsa_attention.cu.
+// sparsa_kernels.def, expanded in sparsa_decode_quest.cu.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -50,7 +50,7 @@ import jcuda.driver.CUfunction;
  * CUDA-core (FMA) kernel. Output f32 or the input dtype; LSE in f32.
  *
  * <p>Construction is cheap and never fails. {@link #availability()} probes once (JCuda's natives, the
- * driver, a device of sm_80 or newer, loading the fatbin) and caches the answer with its reason.
+ * driver, a device of sm_80 or newer, loading the kernel images) and caches the answer with its reason.
  *
  * <p>{@link #prepare(SparsePlan, Device)} uploads a plan to one device ({@code cuda:N}); every
  * later {@code forward} with that prepared plan reuses it. Device tensors ({@link CudaTensors}) run
@@ -148,7 +148,7 @@ public final class CudaBackend implements AttentionBackend {
                 case "CUDA_ERROR_NO_DEVICE" -> "no CUDA device is visible";
                 case "CUDA_ERROR_INSUFFICIENT_DRIVER", "CUDA_ERROR_UNSUPPORTED_PTX_VERSION" ->
                         "the driver is too old for kernels built with nvcc 13 (needs R580 or newer)";
-                case "CUDA_ERROR_NO_BINARY_FOR_GPU" -> "the fatbin has no code for this GPU (it targets sm_80 and newer)";
+                case "CUDA_ERROR_NO_BINARY_FOR_GPU" -> "the kernel images have no code for this GPU (they target sm_80 and newer)";
                 default -> "the CUDA driver refused";
             };
             return new Probe(null, Availability.no(hint + ": " + e.getMessage()));

@@ -5,30 +5,61 @@ import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUmodule;
 
 /**
- * A loaded fatbin ({@code cuModuleLoadData}) and its kernels, looked up once by name. Each kernel's
- * dynamic shared-memory limit is raised to what its launches need. Unloaded by {@link #close()}.
+ * The loaded kernel images ({@code cuModuleLoadData}, one CUDA module per image) and their kernels,
+ * each looked up once by name in the image the kernel table {@code sparsa_kernels.def} names for it. Each
+ * kernel's dynamic shared-memory limit is raised to what its launches need. Every image is loaded when
+ * this is constructed, not on the first use of one of its kernels: a driver that refuses the images
+ * (too old for their PTX, no code for the chip) is then reported by the availability probe instead of
+ * failing a launch, and a kernel's lookup never loads anything; all images together are what the one
+ * image of earlier builds was. Unloaded together by {@link #close()}.
  */
 public final class CudaModule implements AutoCloseable {
+    private static final Map<String, String> IMAGE_OF = KernelTable.KERNELS.stream()
+            .collect(Collectors.toUnmodifiableMap(KernelTable.Kernel::name, KernelTable.Kernel::image));
+
     private final CudaDevice device;
-    private final CUmodule module = new CUmodule();
+    private final Map<String, CUmodule> modules = new LinkedHashMap<>();
     private final ConcurrentHashMap<String, CUfunction> functions = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
     /**
-     * @throws CudaException naming {@code cuModuleLoadData} and the driver's error, e.g. {@code
-     *     CUDA_ERROR_UNSUPPORTED_PTX_VERSION} or {@code CUDA_ERROR_NO_BINARY_FOR_GPU} on a driver too
-     *     old for the fatbin or a chip it has no code for
+     * Loads {@code images} (image name, one of {@link Fatbin#images()}, to its bytes) on {@code
+     * device}. Kernels of images not given here cannot be looked up.
+     *
+     * @throws IllegalArgumentException if a name is not an image of the kernel table
+     * @throws CudaException naming {@code cuModuleLoadData}, the image and the driver's error, e.g.
+     *     {@code CUDA_ERROR_UNSUPPORTED_PTX_VERSION} or {@code CUDA_ERROR_NO_BINARY_FOR_GPU} on a driver
+     *     too old for the images or a chip they have no code for; the images loaded before are unloaded
      */
-    public CudaModule(CudaDevice device, byte[] image) {
+    public CudaModule(CudaDevice device, Map<String, byte[]> images) {
         this.device = device;
         device.makeCurrent();
-        Cuda.check(cuModuleLoadData(module, image), "cuModuleLoadData");
+        try {
+            images.forEach((name, image) -> {
+                if (!KernelTable.IMAGES.contains(name)) {
+                    throw new IllegalArgumentException("no kernel image " + name + "; the images are " + KernelTable.IMAGES);
+                }
+                CUmodule module = new CUmodule();
+                Cuda.check(cuModuleLoadData(module, image), "cuModuleLoadData(" + name + ")");
+                modules.put(name, module);
+            });
+        } catch (RuntimeException e) {
+            try {
+                unloadAll();
+            } catch (RuntimeException unload) {
+                e.addSuppressed(unload);
+            }
+            throw e;
+        }
     }
 
     /** The kernel {@code name}, with its dynamic shared memory limit set to {@code sharedBytes}. */
@@ -46,6 +77,14 @@ public final class CudaModule implements AutoCloseable {
             throw new IllegalStateException("module: already closed");
         }
         return functions.computeIfAbsent(name + "@" + sharedBytes + (maxShared ? "+max" : ""), key -> {
+            String image = IMAGE_OF.get(name);
+            if (image == null) {
+                throw new IllegalArgumentException("kernel " + name + " is not in the kernel table (sparsa_kernels.def)");
+            }
+            CUmodule module = modules.get(image);
+            if (module == null) {
+                throw new IllegalStateException("kernel " + name + ": its image " + image + " is not loaded");
+            }
             device.makeCurrent();
             CUfunction f = new CUfunction();
             Cuda.check(cuModuleGetFunction(f, module, name), "cuModuleGetFunction", name);
@@ -66,8 +105,25 @@ public final class CudaModule implements AutoCloseable {
     public synchronized void close() {
         if (!closed) {
             closed = true;
-            device.makeCurrent();
-            Cuda.check(cuModuleUnload(module), "cuModuleUnload");
+            unloadAll();
+        }
+    }
+
+    /** Unloads every loaded image; the first failure is thrown after all were tried. */
+    private void unloadAll() {
+        device.makeCurrent();
+        RuntimeException first = null;
+        for (Map.Entry<String, CUmodule> m : modules.entrySet()) {
+            try {
+                Cuda.check(cuModuleUnload(m.getValue()), "cuModuleUnload(" + m.getKey() + ")");
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
         }
     }
 }

@@ -5,30 +5,45 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
- * The committed kernel image ({@code dev/sparsa/cuda/sparsa_attention.fatbin}: SASS for sm_80 and
- * sm_90a (H100/H200; the wgmma kernels run only there), PTX for newer chips, built by {@code kernels-cuda/build-fatbin.sh} with nvcc 13.0) and its
- * manifest (sha256 of the fatbin and of each .cu/.cuh source, the nvcc version). Fatbins from nvcc
- * 13 need a driver of the CUDA 13 generation (R580 or newer).
+ * The committed kernel images and their manifest. There is one image per translation unit of
+ * {@code kernels-cuda/src/main/cuda} ({@link #images()}, e.g. {@code sparsa_prefill_mma_bf16}), the
+ * resource {@code dev/sparsa/cuda/<image>.fatbin}: SASS for sm_80 and sm_90a (H100/H200; the wgmma
+ * kernels run only there), PTX for newer chips, built by {@code kernels-cuda/build-fatbin.sh} with
+ * nvcc 13.0. The manifest records the nvcc version, per image its sha256, the sources it was compiled
+ * from and a digest of those sources and of its rows of the kernel table, and the sha256 of each
+ * .cu/.cuh/.def source. Fatbins from nvcc 13 need a driver of the CUDA 13 generation (R580 or newer).
  */
 public final class Fatbin {
-    /** Classpath resource of the kernel image. */
-    public static final String IMAGE = "/dev/sparsa/cuda/sparsa_attention.fatbin";
-    /** Classpath resource of its manifest. */
-    public static final String MANIFEST = "/dev/sparsa/cuda/sparsa_attention.manifest";
+    /** Classpath folder of the kernel images. */
+    public static final String FOLDER = "/dev/sparsa/cuda/";
+    /** File name suffix of a kernel image. */
+    public static final String SUFFIX = ".fatbin";
+    /** Classpath resource of the manifest. */
+    public static final String MANIFEST = FOLDER + "sparsa_kernels.manifest";
 
     private Fatbin() {
     }
 
+    /** The images' names (each a translation unit's), in the order of the generated kernel table. */
+    public static List<String> images() {
+        return KernelTable.IMAGES;
+    }
+
     /**
-     * The image's bytes.
+     * The bytes of the image {@code name}.
      *
+     * @throws IllegalArgumentException if {@code name} is not one of {@link #images()}
      * @throws IllegalStateException if the resource is missing from the jar
      */
-    public static byte[] image() {
-        return read(IMAGE);
+    public static byte[] image(String name) {
+        if (!KernelTable.IMAGES.contains(name)) {
+            throw new IllegalArgumentException("no kernel image " + name + "; the images are " + KernelTable.IMAGES);
+        }
+        return read(FOLDER + name + SUFFIX);
     }
 
     /** The manifest's {@code key=value} lines in file order (comments skipped). */

@@ -18,7 +18,7 @@ import java.util.List;
  * the heads of a GQA group) runs on the mma.sync kernel of 64-row CTAs instead, whatever this choice
  * ({@link #packed}: its gather-pipelined variant {@code sparsa_tcg_<dtype>_d<D>_r64} where one is compiled).
  *
- * @param name        the kernel's symbol in the fatbin
+ * @param name        the kernel's symbol in its kernel image
  * @param threads     threads per CTA
  * @param sharedBytes dynamic shared memory per CTA
  * @param rows        query rows per CTA (the work list's sub-tile height)

@@ -22,9 +22,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * The kernel table {@code src/main/cuda/sparsa_kernels.def} is the one list of the fatbin's kernels:
- * this test requires {@link KernelTable} (generated from it by build-fatbin.sh) to list the same names
- * in the same order, every row's name to follow its family's naming rule from its template arguments,
+ * The kernel table {@code src/main/cuda/sparsa_kernels.def} is the one list of the kernels: this test
+ * requires {@link KernelTable} (generated from it by build-fatbin.sh) to list the same names in the same
+ * order, each with the image of the one translation unit (a {@code .cu} file of that folder) that
+ * compiles its row, every row's name to follow its family's naming rule from its template arguments,
  * every kernel without template arguments to be defined in the header its row names (and no other
  * entry point to exist outside the table), and every name the Java side launches to be in the table.
  * No GPU needed.
@@ -35,7 +36,7 @@ class KernelTableTest {
     private static final Pattern ROW = Pattern.compile("^SPARSA_KERNEL_([A-Z0-9_]+)\\(([^)]*)\\)\\s*$", Pattern.MULTILINE);
     private static final Map<String, String> TYPE_NAMES = Map.of("float", "f32", "__half", "f16", "__nv_bfloat16", "bf16");
 
-    record Row(String family, List<String> args) {
+    record Row(String family, List<String> args, String text) {
         String name() {
             return args.get(0);
         }
@@ -45,7 +46,7 @@ class KernelTableTest {
         List<Row> rows = new ArrayList<>();
         Matcher m = ROW.matcher(Files.readString(TABLE));
         while (m.find()) {
-            rows.add(new Row(m.group(1), Arrays.stream(m.group(2).split(",")).map(String::trim).toList()));
+            rows.add(new Row(m.group(1), Arrays.stream(m.group(2).split(",")).map(String::trim).toList(), m.group().strip()));
         }
         return rows;
     }
@@ -55,6 +56,80 @@ class KernelTableTest {
         assertEquals(rows().stream().map(Row::name).toList(), KernelTable.NAMES,
                 "KernelTable.java is stale: run kernels-cuda/build-fatbin.sh (it regenerates the list) and commit it");
         assertEquals(KernelTable.NAMES.size(), new HashSet<>(KernelTable.NAMES).size(), "names are unique");
+    }
+
+    /**
+     * A translation unit: its image's name, the families whose macros it defines, the element types it
+     * selects (empty: all), and the files it includes.
+     */
+    record Unit(String image, Set<String> families, Set<String> types, Set<String> includes) {
+        /** Whether this unit compiles {@code row}: its family's macro, or for a ONE row its header. */
+        boolean compiles(Row row) {
+            if (row.family().equals("ONE")) {
+                return includes.contains(row.args().get(1));
+            }
+            return families.contains(row.family()) && (types.isEmpty() || types.contains(row.args().get(1)));
+        }
+    }
+
+    private static final Pattern DEFINES = Pattern.compile("^#define SPARSA_KERNEL_([A-Z0-9_]+)\\(", Pattern.MULTILINE);
+    private static final Pattern SELECTS = Pattern.compile("^#define SPARSA_ROWS_OF_(\\w+)\\(ROW\\) ROW\\s*$", Pattern.MULTILINE);
+    private static final Pattern INCLUDE = Pattern.compile("^\\s*#include \"([^\"]+)\"", Pattern.MULTILINE);
+
+    /** The translation units (the .cu files of src/main/cuda), by image name. */
+    static List<Unit> units() throws IOException {
+        List<Unit> units = new ArrayList<>();
+        try (Stream<Path> files = Files.list(CUDA)) {
+            for (Path p : files.filter(f -> f.toString().endsWith(".cu")).sorted().toList()) {
+                String text = Files.readString(p);
+                Set<String> families = new TreeSet<>();
+                DEFINES.matcher(text).results().map(r -> r.group(1)).filter(f -> !f.equals("ONE")).forEach(families::add);
+                Set<String> types = new TreeSet<>();
+                SELECTS.matcher(text).results().map(r -> r.group(1)).forEach(types::add);
+                String file = p.getFileName().toString();
+                units.add(new Unit(file.substring(0, file.length() - 3), families, types, includes(file)));
+            }
+        }
+        return units;
+    }
+
+    /** {@code file} and every file of src/main/cuda it includes, directly or through other files. */
+    static Set<String> includes(String file) throws IOException {
+        Set<String> seen = new TreeSet<>();
+        List<String> todo = new ArrayList<>(List.of(file));
+        while (!todo.isEmpty()) {
+            String f = todo.removeLast();
+            if (seen.add(f)) {
+                INCLUDE.matcher(Files.readString(CUDA.resolve(f))).results().map(r -> r.group(1))
+                        .filter(i -> Files.exists(CUDA.resolve(i))).forEach(todo::add);
+            }
+        }
+        return seen;
+    }
+
+    @Test
+    void theImagesAreTheTranslationUnits() throws IOException {
+        assertEquals(units().stream().map(Unit::image).toList(), KernelTable.IMAGES,
+                "KernelTable.java is stale: run kernels-cuda/build-fatbin.sh and commit it");
+    }
+
+    @Test
+    void everyRowIsCompiledByExactlyOneUnitWhoseImageTheTableNames() throws IOException {
+        List<Unit> units = units();
+        Map<String, String> imageOf = new java.util.HashMap<>();
+        KernelTable.KERNELS.forEach(k -> imageOf.put(k.name(), k.image()));
+        Map<String, Integer> rowsPerUnit = new java.util.TreeMap<>();
+        for (Row r : rows()) {
+            List<String> compiling = units.stream().filter(u -> u.compiles(r)).map(Unit::image).toList();
+            assertEquals(1, compiling.size(), r.name() + " is compiled by " + compiling);
+            assertEquals(compiling.get(0), imageOf.get(r.name()), r.name() + ": image in KernelTable.java (stale? run "
+                    + "kernels-cuda/build-fatbin.sh)");
+            rowsPerUnit.merge(compiling.get(0), 1, Integer::sum);
+        }
+        for (Unit u : units) {
+            assertTrue(rowsPerUnit.getOrDefault(u.image(), 0) > 0, u.image() + " compiles no row of the table");
+            assertTrue(u.includes().contains("sparsa_kernel_rows.cuh"), u.image() + " does not expand the table");
+        }
     }
 
     private static String dims(String d, String dv) {
