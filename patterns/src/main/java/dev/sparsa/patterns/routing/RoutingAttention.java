@@ -114,16 +114,12 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
             for (int i = w; i < kvSlices; i += kvWorkers) {
                 int b = i / s.kvHeads();
                 int g = i % s.kvHeads();
-                // the unit keys, read, scaled and packed in one pass
-                KeyPanels packed = KeyPanels.of(nk, d, (first, count, dst) -> {
+                // the unit keys, read, packed and scaled in one pass (each panel scaled while in cache)
+                KeyPanels packed = KeyPanels.ofUnitRows(nk, d, (first, count, dst) -> {
                     for (int j = 0; j < count; j++) {
                         k.readRow(b, g, first + j, dst, j * d);
                     }
-                    SphericalKMeans.normalizeInPlace(dst, count, d);
-                    if (unitKeys != null) {
-                        System.arraycopy(dst, 0, unitKeys, first * d, count * d);
-                    }
-                }, panels);
+                }, panels, unitKeys);
                 panels = packed.array();
                 means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
                         : SphericalKMeans.fit(unitKeys, packed, d, clusters, iterations, seed);
@@ -138,12 +134,11 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
             for (int x = w; x < slices; x += qWorkers) {
                 int b = x / s.qHeads();
                 int h = x % s.qHeads();
-                KeyPanels unitQ = KeyPanels.of(nq, d, (first, count, dst) -> {
+                KeyPanels unitQ = KeyPanels.ofUnitRows(nq, d, (first, count, dst) -> {
                     for (int j = 0; j < count; j++) {
                         q.readRow(b, h, first + j, dst, j * d);
                     }
-                    SphericalKMeans.normalizeInPlace(dst, count, d);
-                }, panels);
+                }, panels, null);
                 panels = unitQ.array();
                 layouts[x] = layout(ctx, members(unitQ, means[b * s.kvHeads() + s.kvHeadOf(h)]), kMembers[b * s.kvHeads()
                         + s.kvHeadOf(h)]);

@@ -1,6 +1,8 @@
 package dev.sparsa.patterns.routing;
 
 import dev.sparsa.patterns.support.KeyPanels;
+import dev.sparsa.patterns.support.ScoringProvider;
+import dev.sparsa.patterns.support.ScoringSupport;
 import java.util.SplittableRandom;
 
 /**
@@ -12,6 +14,8 @@ import java.util.SplittableRandom;
  * chains over the channels in order; sums are f32 in vector order; norms in double.
  */
 public final class SphericalKMeans {
+    private static final ScoringSupport KERNELS = ScoringProvider.get();
+
     private SphericalKMeans() {
     }
 
@@ -120,32 +124,32 @@ public final class SphericalKMeans {
         float[] best = new float[n];
         System.arraycopy(sim, 0, best, 0, n);
         for (int c = 1; c < k; c++) {
-            int base = c * stride;
-            for (int i = 0; i < n; i++) {
-                if (sim[base + i] > best[i]) {
-                    best[i] = sim[base + i];
-                    out[i] = c;
-                }
-            }
+            KERNELS.keepGreater(sim, c * stride, n, best, out, c); // strictly greater: ties keep the lower centroid
         }
         return out;
     }
 
     /**
      * One iteration: assignment, then each non-empty centroid the normalised sum of its rows (in
-     * place); {@code packed} holds the same rows as {@code x}.
+     * place); {@code packed} holds the same rows as {@code x}. Each centroid's sum adds its rows in
+     * ascending order, f32 per channel; a run of consecutive rows of one centroid is added in one
+     * call, each channel's sum kept in a vector lane ({@link ScoringSupport#addRows}, the same
+     * additions in the same order).
      */
     static void iterate(float[] x, KeyPanels packed, int d, float[] centroids, int k) {
         int n = packed.size();
         int[] bucket = assign(packed, centroids, k);
         float[] sums = new float[k * d];
         int[] count = new int[k];
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n;) {
             int c = bucket[i];
-            count[c]++;
-            for (int y = 0; y < d; y++) {
-                sums[c * d + y] += x[i * d + y];
+            int end = i + 1;
+            while (end < n && bucket[end] == c) {
+                end++;
             }
+            count[c] += end - i;
+            KERNELS.addRows(x, i * d, end - i, d, sums, c * d);
+            i = end;
         }
         float[] normalized = normalizeRows(sums, k, d);
         for (int c = 0; c < k; c++) {

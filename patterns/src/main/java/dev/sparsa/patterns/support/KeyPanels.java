@@ -81,6 +81,10 @@ public final class KeyPanels {
      * enough: the same panels as {@code of} of those rows laid out flat, without the flat copy.
      */
     public static KeyPanels of(int n, int d, RowReader reader, float[] reuse) {
+        return of(n, d, reader, reuse, null);
+    }
+
+    private static KeyPanels of(int n, int d, RowReader reader, float[] reuse, PanelDone after) {
         int groups = (n + L - 1) / L;
         long floats = floatsFor(n, d);
         float[] p = reuse != null && reuse.length >= floats ? reuse : new float[Math.toIntExact(floats)];
@@ -101,8 +105,37 @@ public final class KeyPanels {
                     }
                 }
             }
+            if (after != null) {
+                after.done(rows, k0, m, p, base);
+            }
         }
         return new KeyPanels(p, n, d);
+    }
+
+    /**
+     * {@link #of(int, int, RowReader, float[])} of the rows scaled to unit length: the same panels
+     * as {@code of} of the rows after {@code SphericalKMeans.normalizeInPlace}, bit for bit, but each
+     * panel is scaled where it was just packed, {@link #panelLanes()} rows side by side ({@link
+     * ScoringSupport#normalizePanel}). When {@code unitRows} is not null, it also receives the unit
+     * rows laid out flat ({@code [n · d]}, the same values).
+     */
+    public static KeyPanels ofUnitRows(int n, int d, RowReader reader, float[] reuse, float[] unitRows) {
+        if (unitRows != null && unitRows.length < (long) n * d) {
+            throw new IllegalArgumentException("unitRows: " + unitRows.length + " floats for " + n + " rows of " + d);
+        }
+        double[] inv = new double[L];
+        return of(n, d, reader, reuse, (rows, first, count, p, base) -> {
+            KERNELS.normalizePanel(p, base, d, inv);
+            if (unitRows != null) {
+                KERNELS.scaleRows(rows, count, d, inv, unitRows, first * d);
+            }
+        });
+    }
+
+    /** Called after each panel is packed: its source rows and the panel. */
+    @FunctionalInterface
+    private interface PanelDone {
+        void done(float[] rows, int first, int count, float[] p, int base);
     }
 
     /** Floats the panels of {@code n} keys of width {@code d} take. */

@@ -75,6 +75,73 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void normalizePanel(float[] p, int base, int d, double[] inv) {
+        // the panel's lanes in two halves of XF's width, each widened to doubles (XD, as many lanes);
+        // lane j's sum of squares is one chain of double additions over the channels in order
+        int h = XF.length();
+        DoubleVector s0 = DoubleVector.zero(XD);
+        DoubleVector s1 = DoubleVector.zero(XD);
+        for (int x = 0; x < d; x++) {
+            int at = base + x * L;
+            DoubleVector v0 = (DoubleVector) FloatVector.fromArray(XF, p, at).convertShape(VectorOperators.F2D, XD, 0);
+            DoubleVector v1 = (DoubleVector) FloatVector.fromArray(XF, p, at + h).convertShape(VectorOperators.F2D, XD, 0);
+            s0 = s0.add(v0.mul(v0)); // a product then a sum, as (double) v * v added in Java
+            s1 = s1.add(v1.mul(v1));
+        }
+        DoubleVector one = DoubleVector.broadcast(XD, 1.0);
+        DoubleVector zero = DoubleVector.zero(XD);
+        DoubleVector i0 = zero.blend(one.div(s0.sqrt()), s0.compare(VectorOperators.GT, 0.0));
+        DoubleVector i1 = zero.blend(one.div(s1.sqrt()), s1.compare(VectorOperators.GT, 0.0));
+        i0.intoArray(inv, 0);
+        i1.intoArray(inv, h);
+        for (int x = 0; x < d; x++) {
+            int at = base + x * L;
+            scaleInto(p, at, i0, p, at);
+            scaleInto(p, at + h, i1, p, at + h);
+        }
+    }
+
+    /** {@code XF.length()} floats of {@code src} from {@code at}, times {@code inv} in double, rounded to f32 into {@code dst}. */
+    private static void scaleInto(float[] src, int at, DoubleVector inv, float[] dst, int to) {
+        DoubleVector v = (DoubleVector) FloatVector.fromArray(XF, src, at).convertShape(VectorOperators.F2D, XD, 0);
+        ((FloatVector) v.mul(inv).convertShape(VectorOperators.D2F, XF, 0)).intoArray(dst, to);
+    }
+
+    @Override
+    public void scaleRows(float[] src, int rows, int d, double[] inv, float[] dst, int dstOff) {
+        int h = XF.length();
+        for (int j = 0; j < rows; j++) {
+            DoubleVector f = DoubleVector.broadcast(XD, inv[j]);
+            int x = 0;
+            for (; x + h <= d; x += h) {
+                scaleInto(src, j * d + x, f, dst, dstOff + j * d + x);
+            }
+            for (; x < d; x++) {
+                dst[dstOff + j * d + x] = (float) (src[j * d + x] * inv[j]);
+            }
+        }
+    }
+
+    @Override
+    public void keepGreater(float[] a, int from, int n, float[] best, int[] arg, int index) {
+        IntVector iv = IntVector.broadcast(I, index);
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += L) {
+            FloatVector va = FloatVector.fromArray(F, a, from + i);
+            FloatVector vb = FloatVector.fromArray(F, best, i);
+            VectorMask<Float> gt = va.compare(VectorOperators.GT, vb); // NaN never is
+            vb.blend(va, gt).intoArray(best, i);
+            IntVector.fromArray(I, arg, i).blend(iv, gt.cast(I)).intoArray(arg, i);
+        }
+        for (; i < n; i++) {
+            if (a[from + i] > best[i]) {
+                best[i] = a[from + i];
+                arg[i] = index;
+            }
+        }
+    }
+
+    @Override
     public void expMinus(float[] a, int n, float max) {
         int i = 0;
         if (XF.length() == XD.length() && XD.length() >= 2) {
