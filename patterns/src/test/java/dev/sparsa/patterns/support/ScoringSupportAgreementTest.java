@@ -370,6 +370,35 @@ class ScoringSupportAgreementTest {
         }
     }
 
+    /**
+     * The panel transpose against its definition ({@code p[base + x · L + j] = rows[j · d + x]}), raw
+     * bits kept (NaN payloads included), nothing outside the panel written, on widths with and
+     * without whole 16-channel blocks.
+     */
+    @Test
+    void panelsTransposeAsTheDefinition() {
+        SplittableRandom rnd = new SplittableRandom(47);
+        for (ScoringSupport impl : new ScoringSupport[] {ScoringProvider.scalar(), vector()}) {
+            int lanes = impl.panelLanes();
+            for (int d : new int[] {1, 3, 15, 16, 17, 32, 64, 127, 128, 130}) {
+                float[] rows = new float[lanes * d];
+                for (int i = 0; i < rows.length; i++) {
+                    rows[i] = Float.intBitsToFloat(rnd.nextInt()); // any bits, NaN payloads included
+                }
+                int base = rnd.nextInt(7);
+                float[] p = new float[base + lanes * d + 5];
+                java.util.Arrays.fill(p, -7f);
+                impl.transposePanel(rows, d, p, base);
+                for (int i = 0; i < p.length; i++) {
+                    int k = i - base;
+                    int want = k < 0 || k >= lanes * d ? Float.floatToRawIntBits(-7f)
+                            : Float.floatToRawIntBits(rows[(k % lanes) * d + k / lanes]);
+                    assertEquals(want, Float.floatToRawIntBits(p[i]), impl.description() + " d=" + d + " i=" + i);
+                }
+            }
+        }
+    }
+
     @Test
     void panelScoresAgree() {
         ScoringSupport v = vector();

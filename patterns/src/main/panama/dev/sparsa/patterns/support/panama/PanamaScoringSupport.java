@@ -65,14 +65,229 @@ public final class PanamaScoringSupport implements ScoringSupport {
 
     @Override
     public void transposePanel(float[] rows, int d, float[] p, int base) {
+        // 16 lanes: whole 16 × 16 blocks transposed in registers (gathers are several times slower);
+        // other widths, and the channels past the last whole block, one gather per channel
+        int x = L == 16 ? transposeBlocks16(rows, d, p, base) : 0;
+        if (x == d) {
+            return;
+        }
         int[] offsets = new int[L];
         for (int j = 0; j < L; j++) {
             offsets[j] = j * d;
         }
-        for (int x = 0; x < d; x++) {
+        for (; x < d; x++) {
             FloatVector.fromArray(F, rows, x, offsets, 0).intoArray(p, base + x * L);
         }
     }
+
+    /**
+     * The 16-lane transpose's selections, round {@code s} swapping blocks of {@code g = 8 >> s}
+     * lanes between vectors {@code a} and {@code b} (indices into {@code a}'s lanes then {@code b}'s):
+     * {@code SWAP_LO[s]} keeps {@code a}'s lanes with bit {@code g} clear and takes the others from
+     * {@code b}'s lanes {@code g} lower; {@code SWAP_HI[s]} takes {@code a}'s lanes {@code g} higher
+     * and keeps {@code b}'s lanes with bit {@code g} set. Null unless the preferred vector has 16 lanes.
+     */
+    private static final FloatVector[] SWAP_LO = swaps(true);
+    private static final FloatVector[] SWAP_HI = swaps(false);
+
+    private static FloatVector[] swaps(boolean lo) {
+        if (L != 16) {
+            return null;
+        }
+        FloatVector[] out = new FloatVector[4];
+        for (int s = 0; s < 4; s++) {
+            int g = 8 >> s;
+            float[] idx = new float[16];
+            for (int l = 0; l < 16; l++) {
+                boolean clear = (l & g) == 0;
+                idx[l] = lo ? (clear ? l : 16 + l - g) : (clear ? l + g : 16 + l);
+            }
+            out[s] = FloatVector.fromArray(F, idx, 0);
+        }
+        return out;
+    }
+
+    /**
+     * Channels {@code [x0, x0 + 16)} of the 16 rows, for every {@code x0} a multiple of 16 below {@code d}: a 16 × 16
+     * block loaded as 16 row vectors, transposed in registers in four rounds (each round swaps the
+     * off-diagonal blocks of 8, 4, 2 and then 1 lanes between pairs of vectors, by two-vector
+     * selections) and stored as 16 channel vectors. Only moves values. Returns the channels done.
+     */
+    private static int transposeBlocks16(float[] rows, int d, float[] p, int base) {
+        int x0 = 0;
+        for (; x0 + 16 <= d; x0 += 16) {
+            FloatVector v0 = FloatVector.fromArray(F, rows, 0 * d + x0);
+            FloatVector v1 = FloatVector.fromArray(F, rows, 1 * d + x0);
+            FloatVector v2 = FloatVector.fromArray(F, rows, 2 * d + x0);
+            FloatVector v3 = FloatVector.fromArray(F, rows, 3 * d + x0);
+            FloatVector v4 = FloatVector.fromArray(F, rows, 4 * d + x0);
+            FloatVector v5 = FloatVector.fromArray(F, rows, 5 * d + x0);
+            FloatVector v6 = FloatVector.fromArray(F, rows, 6 * d + x0);
+            FloatVector v7 = FloatVector.fromArray(F, rows, 7 * d + x0);
+            FloatVector v8 = FloatVector.fromArray(F, rows, 8 * d + x0);
+            FloatVector v9 = FloatVector.fromArray(F, rows, 9 * d + x0);
+            FloatVector v10 = FloatVector.fromArray(F, rows, 10 * d + x0);
+            FloatVector v11 = FloatVector.fromArray(F, rows, 11 * d + x0);
+            FloatVector v12 = FloatVector.fromArray(F, rows, 12 * d + x0);
+            FloatVector v13 = FloatVector.fromArray(F, rows, 13 * d + x0);
+            FloatVector v14 = FloatVector.fromArray(F, rows, 14 * d + x0);
+            FloatVector v15 = FloatVector.fromArray(F, rows, 15 * d + x0);
+            {
+                FloatVector t0 = SWAP_LO[0].selectFrom(v0, v8);
+                FloatVector t8 = SWAP_HI[0].selectFrom(v0, v8);
+                FloatVector t1 = SWAP_LO[0].selectFrom(v1, v9);
+                FloatVector t9 = SWAP_HI[0].selectFrom(v1, v9);
+                FloatVector t2 = SWAP_LO[0].selectFrom(v2, v10);
+                FloatVector t10 = SWAP_HI[0].selectFrom(v2, v10);
+                FloatVector t3 = SWAP_LO[0].selectFrom(v3, v11);
+                FloatVector t11 = SWAP_HI[0].selectFrom(v3, v11);
+                FloatVector t4 = SWAP_LO[0].selectFrom(v4, v12);
+                FloatVector t12 = SWAP_HI[0].selectFrom(v4, v12);
+                FloatVector t5 = SWAP_LO[0].selectFrom(v5, v13);
+                FloatVector t13 = SWAP_HI[0].selectFrom(v5, v13);
+                FloatVector t6 = SWAP_LO[0].selectFrom(v6, v14);
+                FloatVector t14 = SWAP_HI[0].selectFrom(v6, v14);
+                FloatVector t7 = SWAP_LO[0].selectFrom(v7, v15);
+                FloatVector t15 = SWAP_HI[0].selectFrom(v7, v15);
+                v0 = t0;
+                v1 = t1;
+                v2 = t2;
+                v3 = t3;
+                v4 = t4;
+                v5 = t5;
+                v6 = t6;
+                v7 = t7;
+                v8 = t8;
+                v9 = t9;
+                v10 = t10;
+                v11 = t11;
+                v12 = t12;
+                v13 = t13;
+                v14 = t14;
+                v15 = t15;
+            }
+            {
+                FloatVector t0 = SWAP_LO[1].selectFrom(v0, v4);
+                FloatVector t4 = SWAP_HI[1].selectFrom(v0, v4);
+                FloatVector t1 = SWAP_LO[1].selectFrom(v1, v5);
+                FloatVector t5 = SWAP_HI[1].selectFrom(v1, v5);
+                FloatVector t2 = SWAP_LO[1].selectFrom(v2, v6);
+                FloatVector t6 = SWAP_HI[1].selectFrom(v2, v6);
+                FloatVector t3 = SWAP_LO[1].selectFrom(v3, v7);
+                FloatVector t7 = SWAP_HI[1].selectFrom(v3, v7);
+                FloatVector t8 = SWAP_LO[1].selectFrom(v8, v12);
+                FloatVector t12 = SWAP_HI[1].selectFrom(v8, v12);
+                FloatVector t9 = SWAP_LO[1].selectFrom(v9, v13);
+                FloatVector t13 = SWAP_HI[1].selectFrom(v9, v13);
+                FloatVector t10 = SWAP_LO[1].selectFrom(v10, v14);
+                FloatVector t14 = SWAP_HI[1].selectFrom(v10, v14);
+                FloatVector t11 = SWAP_LO[1].selectFrom(v11, v15);
+                FloatVector t15 = SWAP_HI[1].selectFrom(v11, v15);
+                v0 = t0;
+                v1 = t1;
+                v2 = t2;
+                v3 = t3;
+                v4 = t4;
+                v5 = t5;
+                v6 = t6;
+                v7 = t7;
+                v8 = t8;
+                v9 = t9;
+                v10 = t10;
+                v11 = t11;
+                v12 = t12;
+                v13 = t13;
+                v14 = t14;
+                v15 = t15;
+            }
+            {
+                FloatVector t0 = SWAP_LO[2].selectFrom(v0, v2);
+                FloatVector t2 = SWAP_HI[2].selectFrom(v0, v2);
+                FloatVector t1 = SWAP_LO[2].selectFrom(v1, v3);
+                FloatVector t3 = SWAP_HI[2].selectFrom(v1, v3);
+                FloatVector t4 = SWAP_LO[2].selectFrom(v4, v6);
+                FloatVector t6 = SWAP_HI[2].selectFrom(v4, v6);
+                FloatVector t5 = SWAP_LO[2].selectFrom(v5, v7);
+                FloatVector t7 = SWAP_HI[2].selectFrom(v5, v7);
+                FloatVector t8 = SWAP_LO[2].selectFrom(v8, v10);
+                FloatVector t10 = SWAP_HI[2].selectFrom(v8, v10);
+                FloatVector t9 = SWAP_LO[2].selectFrom(v9, v11);
+                FloatVector t11 = SWAP_HI[2].selectFrom(v9, v11);
+                FloatVector t12 = SWAP_LO[2].selectFrom(v12, v14);
+                FloatVector t14 = SWAP_HI[2].selectFrom(v12, v14);
+                FloatVector t13 = SWAP_LO[2].selectFrom(v13, v15);
+                FloatVector t15 = SWAP_HI[2].selectFrom(v13, v15);
+                v0 = t0;
+                v1 = t1;
+                v2 = t2;
+                v3 = t3;
+                v4 = t4;
+                v5 = t5;
+                v6 = t6;
+                v7 = t7;
+                v8 = t8;
+                v9 = t9;
+                v10 = t10;
+                v11 = t11;
+                v12 = t12;
+                v13 = t13;
+                v14 = t14;
+                v15 = t15;
+            }
+            {
+                FloatVector t0 = SWAP_LO[3].selectFrom(v0, v1);
+                FloatVector t1 = SWAP_HI[3].selectFrom(v0, v1);
+                FloatVector t2 = SWAP_LO[3].selectFrom(v2, v3);
+                FloatVector t3 = SWAP_HI[3].selectFrom(v2, v3);
+                FloatVector t4 = SWAP_LO[3].selectFrom(v4, v5);
+                FloatVector t5 = SWAP_HI[3].selectFrom(v4, v5);
+                FloatVector t6 = SWAP_LO[3].selectFrom(v6, v7);
+                FloatVector t7 = SWAP_HI[3].selectFrom(v6, v7);
+                FloatVector t8 = SWAP_LO[3].selectFrom(v8, v9);
+                FloatVector t9 = SWAP_HI[3].selectFrom(v8, v9);
+                FloatVector t10 = SWAP_LO[3].selectFrom(v10, v11);
+                FloatVector t11 = SWAP_HI[3].selectFrom(v10, v11);
+                FloatVector t12 = SWAP_LO[3].selectFrom(v12, v13);
+                FloatVector t13 = SWAP_HI[3].selectFrom(v12, v13);
+                FloatVector t14 = SWAP_LO[3].selectFrom(v14, v15);
+                FloatVector t15 = SWAP_HI[3].selectFrom(v14, v15);
+                v0 = t0;
+                v1 = t1;
+                v2 = t2;
+                v3 = t3;
+                v4 = t4;
+                v5 = t5;
+                v6 = t6;
+                v7 = t7;
+                v8 = t8;
+                v9 = t9;
+                v10 = t10;
+                v11 = t11;
+                v12 = t12;
+                v13 = t13;
+                v14 = t14;
+                v15 = t15;
+            }
+            v0.intoArray(p, base + (x0 + 0) * 16);
+            v1.intoArray(p, base + (x0 + 1) * 16);
+            v2.intoArray(p, base + (x0 + 2) * 16);
+            v3.intoArray(p, base + (x0 + 3) * 16);
+            v4.intoArray(p, base + (x0 + 4) * 16);
+            v5.intoArray(p, base + (x0 + 5) * 16);
+            v6.intoArray(p, base + (x0 + 6) * 16);
+            v7.intoArray(p, base + (x0 + 7) * 16);
+            v8.intoArray(p, base + (x0 + 8) * 16);
+            v9.intoArray(p, base + (x0 + 9) * 16);
+            v10.intoArray(p, base + (x0 + 10) * 16);
+            v11.intoArray(p, base + (x0 + 11) * 16);
+            v12.intoArray(p, base + (x0 + 12) * 16);
+            v13.intoArray(p, base + (x0 + 13) * 16);
+            v14.intoArray(p, base + (x0 + 14) * 16);
+            v15.intoArray(p, base + (x0 + 15) * 16);
+        }
+        return x0;
+    }
+
 
     @Override
     public void normalizePanel(float[] p, int base, int d, double[] inv) {
