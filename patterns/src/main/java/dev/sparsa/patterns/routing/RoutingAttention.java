@@ -110,7 +110,6 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         int kvWorkers = Math.max(1, Math.min(kvSlices, pool.parallelism()));
         pool.forEach(kvWorkers, w -> {
             float[] panels = null;
-            float[] unitKeys = centroids == null ? new float[nk * d] : null; // k-means also sums the unit keys
             for (int i = w; i < kvSlices; i += kvWorkers) {
                 int b = i / s.kvHeads();
                 int g = i % s.kvHeads();
@@ -119,10 +118,10 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                     for (int j = 0; j < count; j++) {
                         k.readRow(b, g, first + j, dst, j * d);
                     }
-                }, panels, unitKeys);
+                }, panels, null);
                 panels = packed.array();
                 means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
-                        : SphericalKMeans.fit(unitKeys, packed, d, clusters, iterations, seed);
+                        : SphericalKMeans.fit(packed, d, clusters, iterations, seed);
                 kMembers[i] = members(packed, means[i]);
             }
         });

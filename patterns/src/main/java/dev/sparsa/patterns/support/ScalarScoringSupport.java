@@ -66,6 +66,15 @@ final class ScalarScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void untransposePanel(float[] p, int base, int d, float[] rows, int at) {
+        for (int j = 0; j < L; j++) {
+            for (int x = 0; x < d; x++) {
+                rows[at + j * d + x] = p[base + x * L + j];
+            }
+        }
+    }
+
+    @Override
     public void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
         for (int i = at; i < at + n; i++) {
             acc[i] = Math.fma(w, Math.max(0f, dots[i]), acc[i]);

@@ -26,6 +26,9 @@ public interface ScoringSupport {
     /** Channel {@code x} of {@link #panelLanes()} rows {@code rows[j · d + x]} to {@code p[base + x · L + j]}. */
     void transposePanel(float[] rows, int d, float[] p, int base);
 
+    /** The inverse of {@link #transposePanel}: {@code rows[at + j · d + x] = p[base + x · L + j]}. */
+    void untransposePanel(float[] p, int base, int d, float[] rows, int at);
+
     /**
      * Scales each of the {@link #panelLanes()} rows of the panel at {@code p[base ..]} ({@code d}
      * channels) to unit length in place, as {@code SphericalKMeans.normalizeInPlace} scales a row:

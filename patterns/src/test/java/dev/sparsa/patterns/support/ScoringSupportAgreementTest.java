@@ -371,7 +371,8 @@ class ScoringSupportAgreementTest {
     }
 
     /**
-     * The panel transpose against its definition ({@code p[base + x · L + j] = rows[j · d + x]}), raw
+     * The panel transpose against its definition ({@code p[base + x · L + j] = rows[j · d + x]}) and
+     * its inverse back to the same rows, raw
      * bits kept (NaN payloads included), nothing outside the panel written, on widths with and
      * without whole 16-channel blocks.
      */
@@ -394,6 +395,16 @@ class ScoringSupportAgreementTest {
                     int want = k < 0 || k >= lanes * d ? Float.floatToRawIntBits(-7f)
                             : Float.floatToRawIntBits(rows[(k % lanes) * d + k / lanes]);
                     assertEquals(want, Float.floatToRawIntBits(p[i]), impl.description() + " d=" + d + " i=" + i);
+                }
+                // and back: rows[at + j · d + x] = p[base + x · L + j], nothing else written
+                int at = rnd.nextInt(7);
+                float[] back = new float[at + lanes * d + 5];
+                java.util.Arrays.fill(back, -9f);
+                impl.untransposePanel(p, base, d, back, at);
+                for (int i = 0; i < back.length; i++) {
+                    int k = i - at;
+                    int want = k < 0 || k >= lanes * d ? Float.floatToRawIntBits(-9f) : Float.floatToRawIntBits(rows[k]);
+                    assertEquals(want, Float.floatToRawIntBits(back[i]), impl.description() + " back d=" + d + " i=" + i);
                 }
             }
         }

@@ -67,7 +67,7 @@ public final class PanamaScoringSupport implements ScoringSupport {
     public void transposePanel(float[] rows, int d, float[] p, int base) {
         // 16 lanes: whole 16 × 16 blocks transposed in registers (gathers are several times slower);
         // other widths, and the channels past the last whole block, one gather per channel
-        int x = L == 16 ? transposeBlocks16(rows, d, p, base) : 0;
+        int x = L == 16 ? transposeBlocks16(rows, 0, d, 1, p, base, 16, 16, d) : 0;
         if (x == d) {
             return;
         }
@@ -77,6 +77,16 @@ public final class PanamaScoringSupport implements ScoringSupport {
         }
         for (; x < d; x++) {
             FloatVector.fromArray(F, rows, x, offsets, 0).intoArray(p, base + x * L);
+        }
+    }
+
+    @Override
+    public void untransposePanel(float[] p, int base, int d, float[] rows, int at) {
+        int x = L == 16 ? transposeBlocks16(p, base, 16, 16, rows, at, d, 1, d) : 0;
+        for (; x < d; x++) {
+            for (int j = 0; j < L; j++) {
+                rows[at + j * d + x] = p[base + x * L + j];
+            }
         }
     }
 
@@ -108,30 +118,33 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     /**
-     * Channels {@code [x0, x0 + 16)} of the 16 rows, for every {@code x0} a multiple of 16 below {@code d}: a 16 × 16
-     * block loaded as 16 row vectors, transposed in registers in four rounds (each round swaps the
-     * off-diagonal blocks of 8, 4, 2 and then 1 lanes between pairs of vectors, by two-vector
-     * selections) and stored as 16 channel vectors. Only moves values. Returns the channels done.
+     * 16 × 16 blocks transposed in registers, for every {@code x0} a multiple of 16 below {@code d}:
+     * vector {@code i} loaded from {@code src[sOff + i · sRow + x0 · sBlk ..]}, the 16 vectors
+     * transposed in four rounds (each swaps the off-diagonal blocks of 8, 4, 2 and then 1 lanes
+     * between pairs of vectors, by two-vector selections), vector {@code i} stored to {@code dst[dOff
+     * + i · dRow + x0 · dBlk ..]}. Only moves values. Returns the channels done.
      */
-    private static int transposeBlocks16(float[] rows, int d, float[] p, int base) {
+    private static int transposeBlocks16(float[] src, int sOff, int sRow, int sBlk, float[] dst, int dOff, int dRow,
+            int dBlk, int d) {
         int x0 = 0;
         for (; x0 + 16 <= d; x0 += 16) {
-            FloatVector v0 = FloatVector.fromArray(F, rows, 0 * d + x0);
-            FloatVector v1 = FloatVector.fromArray(F, rows, 1 * d + x0);
-            FloatVector v2 = FloatVector.fromArray(F, rows, 2 * d + x0);
-            FloatVector v3 = FloatVector.fromArray(F, rows, 3 * d + x0);
-            FloatVector v4 = FloatVector.fromArray(F, rows, 4 * d + x0);
-            FloatVector v5 = FloatVector.fromArray(F, rows, 5 * d + x0);
-            FloatVector v6 = FloatVector.fromArray(F, rows, 6 * d + x0);
-            FloatVector v7 = FloatVector.fromArray(F, rows, 7 * d + x0);
-            FloatVector v8 = FloatVector.fromArray(F, rows, 8 * d + x0);
-            FloatVector v9 = FloatVector.fromArray(F, rows, 9 * d + x0);
-            FloatVector v10 = FloatVector.fromArray(F, rows, 10 * d + x0);
-            FloatVector v11 = FloatVector.fromArray(F, rows, 11 * d + x0);
-            FloatVector v12 = FloatVector.fromArray(F, rows, 12 * d + x0);
-            FloatVector v13 = FloatVector.fromArray(F, rows, 13 * d + x0);
-            FloatVector v14 = FloatVector.fromArray(F, rows, 14 * d + x0);
-            FloatVector v15 = FloatVector.fromArray(F, rows, 15 * d + x0);
+            int s = sOff + x0 * sBlk;
+            FloatVector v0 = FloatVector.fromArray(F, src, s + 0 * sRow);
+            FloatVector v1 = FloatVector.fromArray(F, src, s + 1 * sRow);
+            FloatVector v2 = FloatVector.fromArray(F, src, s + 2 * sRow);
+            FloatVector v3 = FloatVector.fromArray(F, src, s + 3 * sRow);
+            FloatVector v4 = FloatVector.fromArray(F, src, s + 4 * sRow);
+            FloatVector v5 = FloatVector.fromArray(F, src, s + 5 * sRow);
+            FloatVector v6 = FloatVector.fromArray(F, src, s + 6 * sRow);
+            FloatVector v7 = FloatVector.fromArray(F, src, s + 7 * sRow);
+            FloatVector v8 = FloatVector.fromArray(F, src, s + 8 * sRow);
+            FloatVector v9 = FloatVector.fromArray(F, src, s + 9 * sRow);
+            FloatVector v10 = FloatVector.fromArray(F, src, s + 10 * sRow);
+            FloatVector v11 = FloatVector.fromArray(F, src, s + 11 * sRow);
+            FloatVector v12 = FloatVector.fromArray(F, src, s + 12 * sRow);
+            FloatVector v13 = FloatVector.fromArray(F, src, s + 13 * sRow);
+            FloatVector v14 = FloatVector.fromArray(F, src, s + 14 * sRow);
+            FloatVector v15 = FloatVector.fromArray(F, src, s + 15 * sRow);
             {
                 FloatVector t0 = SWAP_LO[0].selectFrom(v0, v8);
                 FloatVector t8 = SWAP_HI[0].selectFrom(v0, v8);
@@ -268,22 +281,23 @@ public final class PanamaScoringSupport implements ScoringSupport {
                 v14 = t14;
                 v15 = t15;
             }
-            v0.intoArray(p, base + (x0 + 0) * 16);
-            v1.intoArray(p, base + (x0 + 1) * 16);
-            v2.intoArray(p, base + (x0 + 2) * 16);
-            v3.intoArray(p, base + (x0 + 3) * 16);
-            v4.intoArray(p, base + (x0 + 4) * 16);
-            v5.intoArray(p, base + (x0 + 5) * 16);
-            v6.intoArray(p, base + (x0 + 6) * 16);
-            v7.intoArray(p, base + (x0 + 7) * 16);
-            v8.intoArray(p, base + (x0 + 8) * 16);
-            v9.intoArray(p, base + (x0 + 9) * 16);
-            v10.intoArray(p, base + (x0 + 10) * 16);
-            v11.intoArray(p, base + (x0 + 11) * 16);
-            v12.intoArray(p, base + (x0 + 12) * 16);
-            v13.intoArray(p, base + (x0 + 13) * 16);
-            v14.intoArray(p, base + (x0 + 14) * 16);
-            v15.intoArray(p, base + (x0 + 15) * 16);
+            int o = dOff + x0 * dBlk;
+            v0.intoArray(dst, o + 0 * dRow);
+            v1.intoArray(dst, o + 1 * dRow);
+            v2.intoArray(dst, o + 2 * dRow);
+            v3.intoArray(dst, o + 3 * dRow);
+            v4.intoArray(dst, o + 4 * dRow);
+            v5.intoArray(dst, o + 5 * dRow);
+            v6.intoArray(dst, o + 6 * dRow);
+            v7.intoArray(dst, o + 7 * dRow);
+            v8.intoArray(dst, o + 8 * dRow);
+            v9.intoArray(dst, o + 9 * dRow);
+            v10.intoArray(dst, o + 10 * dRow);
+            v11.intoArray(dst, o + 11 * dRow);
+            v12.intoArray(dst, o + 12 * dRow);
+            v13.intoArray(dst, o + 13 * dRow);
+            v14.intoArray(dst, o + 14 * dRow);
+            v15.intoArray(dst, o + 15 * dRow);
         }
         return x0;
     }
