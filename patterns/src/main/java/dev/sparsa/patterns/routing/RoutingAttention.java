@@ -110,6 +110,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         int kvWorkers = Math.max(1, Math.min(kvSlices, pool.parallelism()));
         pool.forEach(kvWorkers, w -> {
             float[] panels = null;
+            float[] sim = new float[clusters * KeyPanels.paddedLength(nk)]; // reused: 2 MB at 16 clusters, 32k keys
             for (int i = w; i < kvSlices; i += kvWorkers) {
                 int b = i / s.kvHeads();
                 int g = i % s.kvHeads();
@@ -122,7 +123,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                 panels = packed.array();
                 means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
                         : SphericalKMeans.fit(packed, d, clusters, iterations, seed);
-                kMembers[i] = members(packed, means[i]);
+                kMembers[i] = members(packed, means[i], sim);
             }
         });
         int slices = s.batch() * s.qHeads();
@@ -130,6 +131,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         int qWorkers = Math.max(1, Math.min(slices, pool.parallelism()));
         pool.forEach(qWorkers, w -> {
             float[] panels = null;
+            float[] sim = new float[clusters * KeyPanels.paddedLength(nq)];
             for (int x = w; x < slices; x += qWorkers) {
                 int b = x / s.qHeads();
                 int h = x % s.qHeads();
@@ -139,7 +141,7 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
                     }
                 }, panels, null);
                 panels = unitQ.array();
-                layouts[x] = layout(ctx, members(unitQ, means[b * s.kvHeads() + s.kvHeadOf(h)]), kMembers[b * s.kvHeads()
+                layouts[x] = layout(ctx, members(unitQ, means[b * s.kvHeads() + s.kvHeadOf(h)], sim), kMembers[b * s.kvHeads()
                         + s.kvHeadOf(h)]);
             }
         });
@@ -152,14 +154,19 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
 
     /** Per cluster, the {@code window} rows of {@code unit} ({@code [n · d]}) of largest dot product with its centroid, ascending. */
     public int[][] members(float[] unit, int n, int d, float[] means) {
-        return members(KeyPanels.of(unit, n, d), means);
+        return members(KeyPanels.of(unit, n, d), means, new float[clusters * KeyPanels.paddedLength(n)]);
     }
 
-    /** {@link #members(float[], int, int, float[])} of rows already packed. */
-    private int[][] members(KeyPanels rows, float[] means) {
+    /**
+     * {@link #members(float[], int, int, float[])} of rows already packed; the scores go to {@code
+     * sim} ({@code clusters · paddedLength(n)} floats, overwritten).
+     */
+    private int[][] members(KeyPanels rows, float[] means, float[] sim) {
         int n = rows.size();
-        float[] sim = SphericalKMeans.similarities(rows, means, clusters);
         int stride = KeyPanels.paddedLength(n);
+        if (n > 0) {
+            rows.dots(means, 0, clusters, n, sim, stride);
+        }
         int[][] out = new int[clusters][];
         for (int c = 0; c < clusters; c++) {
             out[c] = TopSelect.top(sim, c * stride, n, window, null);
@@ -238,6 +245,14 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         // packed one after another
         Union u = new Union();
         IntList unions = new IntList();
+        long bound = 0; // the unions' total length at most: every key of every cluster of every combination
+        for (int x = 0; x < combos; x++) {
+            int r0 = firstOf[x];
+            for (int i = start[r0]; i < start[r0] + count[r0]; i++) {
+                bound += kMembers[clustersOf[i]].length;
+            }
+        }
+        unions.reserve((int) Math.min(bound, Integer.MAX_VALUE - 8)); // one allocation, no regrowth
         int[] unionAt = new int[combos + 1];
         for (int x = 0; x < combos; x++) {
             int r0 = firstOf[x];

@@ -100,21 +100,6 @@ public final class SphericalKMeans {
         return out;
     }
 
-    /**
-     * Every centroid against every row: {@code out[c · stride + i] = x_i · centroid_c} (one f32
-     * fused multiply-add chain over the channels in order, {@link dev.sparsa.patterns.support.Vectors#dot}),
-     * {@code stride = KeyPanels.paddedLength(n)}; the rows are packed once in {@code rows}.
-     */
-    static float[] similarities(KeyPanels rows, float[] centroids, int k) {
-        int n = rows.size();
-        int stride = KeyPanels.paddedLength(n);
-        float[] out = new float[k * stride];
-        if (n > 0) {
-            rows.dots(centroids, 0, k, n, out, stride);
-        }
-        return out;
-    }
-
     /** Keys per step of an iteration: their panels (128 KB at 128 channels) stay in cache between the scores and the sums. */
     private static final int STEP = 256;
 
