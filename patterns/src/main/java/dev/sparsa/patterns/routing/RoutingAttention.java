@@ -43,6 +43,9 @@ import java.util.Arrays;
  *     dimension
  */
 public final class RoutingAttention extends DataDependentPattern implements EstimatorCost {
+    /** Queries scored per step (a multiple of every panel width): 128 KB of panels at 128 channels. */
+    private static final int Q_STEP = 256;
+
     private final int clusters;
     private final int window;
     private final int iterations;
@@ -130,19 +133,31 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         HeadLayout[] layouts = new HeadLayout[slices];
         int qWorkers = Math.max(1, Math.min(slices, pool.parallelism()));
         pool.forEach(qWorkers, w -> {
+            // the queries are scored a step at a time: read, packed, scaled and scored against the
+            // centroids while their panels are in cache (no panels of the whole head are kept)
             float[] panels = null;
-            float[] sim = new float[clusters * KeyPanels.paddedLength(nq)];
+            int stride = KeyPanels.paddedLength(nq);
+            float[] sim = new float[clusters * stride];
+            float[] part = new float[clusters * Q_STEP];
             for (int x = w; x < slices; x += qWorkers) {
                 int b = x / s.qHeads();
                 int h = x % s.qHeads();
-                KeyPanels unitQ = KeyPanels.ofUnitRows(nq, d, (first, count, dst) -> {
-                    for (int j = 0; j < count; j++) {
-                        q.readRow(b, h, first + j, dst, j * d);
+                float[] c = means[b * s.kvHeads() + s.kvHeadOf(h)];
+                for (int q0 = 0; q0 < nq; q0 += Q_STEP) {
+                    int m = Math.min(Q_STEP, nq - q0);
+                    int from = q0;
+                    KeyPanels unitQ = KeyPanels.ofUnitRows(m, d, (first, count, dst) -> {
+                        for (int j = 0; j < count; j++) {
+                            q.readRow(b, h, from + first + j, dst, j * d);
+                        }
+                    }, panels, null);
+                    panels = unitQ.array();
+                    unitQ.dots(c, 0, clusters, m, part, Q_STEP);
+                    for (int cl = 0; cl < clusters; cl++) {
+                        System.arraycopy(part, cl * Q_STEP, sim, cl * stride + q0, m);
                     }
-                }, panels, null);
-                panels = unitQ.array();
-                layouts[x] = layout(ctx, members(unitQ, means[b * s.kvHeads() + s.kvHeadOf(h)], sim), kMembers[b * s.kvHeads()
-                        + s.kvHeadOf(h)]);
+                }
+                layouts[x] = layout(ctx, members(sim, nq), kMembers[b * s.kvHeads() + s.kvHeadOf(h)]);
             }
         });
         SparsePlan.Builder plan = SparsePlan.builder(ctx).describe(name());
@@ -163,10 +178,15 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
      */
     private int[][] members(KeyPanels rows, float[] means, float[] sim) {
         int n = rows.size();
-        int stride = KeyPanels.paddedLength(n);
         if (n > 0) {
-            rows.dots(means, 0, clusters, n, sim, stride);
+            rows.dots(means, 0, clusters, n, sim, KeyPanels.paddedLength(n));
         }
+        return members(sim, n);
+    }
+
+    /** Per cluster, the {@code window} of {@code n} rows of largest score in {@code sim} (cluster {@code c}'s at {@code c · paddedLength(n)}), ascending. */
+    private int[][] members(float[] sim, int n) {
+        int stride = KeyPanels.paddedLength(n);
         int[][] out = new int[clusters][];
         for (int c = 0; c < clusters; c++) {
             out[c] = TopSelect.top(sim, c * stride, n, window, null);
