@@ -5,8 +5,9 @@ package dev.sparsa.patterns.support;
  * Java ({@link ScalarScoringSupport}) and the Vector API ({@code
  * dev.sparsa.patterns.support.panama.PanamaScoringSupport}), chosen once per JVM by {@link
  * ScoringProvider}. Both give bitwise the same results (every dot product is one chain of fused
- * multiply-adds over the channels in order; scans compare, count and pick, they do not add), so a
- * selection never depends on which one ran.
+ * multiply-adds over the channels in order; scans compare, count and pick, they do not add; sums,
+ * norms and scalings run one lane per element or row, in the plain loop's order of operations;
+ * transposes only move values), so a selection never depends on which one ran.
  *
  * <p>Panels: {@link KeyPanels} stores keys in groups of {@link #panelLanes()} keys, channel-major
  * inside a group ({@code panel[x · L + j]} is channel {@code x} of key {@code j} of the group).
