@@ -43,6 +43,9 @@ import java.util.Arrays;
  *     dimension
  */
 public final class RoutingAttention extends DataDependentPattern implements EstimatorCost {
+    /** Queries scored per step (a multiple of every panel width): 128 KB of panels at 128 channels. */
+    private static final int Q_STEP = 256;
+
     private final int clusters;
     private final int window;
     private final int iterations;
@@ -110,43 +113,51 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         int kvWorkers = Math.max(1, Math.min(kvSlices, pool.parallelism()));
         pool.forEach(kvWorkers, w -> {
             float[] panels = null;
-            float[] unitKeys = centroids == null ? new float[nk * d] : null; // k-means also sums the unit keys
+            float[] sim = new float[clusters * KeyPanels.paddedLength(nk)]; // reused: 2 MB at 16 clusters, 32k keys
             for (int i = w; i < kvSlices; i += kvWorkers) {
                 int b = i / s.kvHeads();
                 int g = i % s.kvHeads();
-                // the unit keys, read, scaled and packed in one pass
-                KeyPanels packed = KeyPanels.of(nk, d, (first, count, dst) -> {
+                // the unit keys, read, packed and scaled in one pass (each panel scaled while in cache)
+                KeyPanels packed = KeyPanels.ofUnitRows(nk, d, (first, count, dst) -> {
                     for (int j = 0; j < count; j++) {
                         k.readRow(b, g, first + j, dst, j * d);
                     }
-                    SphericalKMeans.normalizeInPlace(dst, count, d);
-                    if (unitKeys != null) {
-                        System.arraycopy(dst, 0, unitKeys, first * d, count * d);
-                    }
-                }, panels);
+                }, panels, null);
                 panels = packed.array();
                 means[i] = centroids != null ? centroids[centroids.length == 1 ? 0 : g]
-                        : SphericalKMeans.fit(unitKeys, packed, d, clusters, iterations, seed);
-                kMembers[i] = members(packed, means[i]);
+                        : SphericalKMeans.fit(packed, d, clusters, iterations, seed);
+                kMembers[i] = members(packed, means[i], sim);
             }
         });
         int slices = s.batch() * s.qHeads();
         HeadLayout[] layouts = new HeadLayout[slices];
         int qWorkers = Math.max(1, Math.min(slices, pool.parallelism()));
         pool.forEach(qWorkers, w -> {
+            // the queries are scored a step at a time: read, packed, scaled and scored against the
+            // centroids while their panels are in cache (no panels of the whole head are kept)
             float[] panels = null;
+            int stride = KeyPanels.paddedLength(nq);
+            float[] sim = new float[clusters * stride];
+            float[] part = new float[clusters * Q_STEP];
             for (int x = w; x < slices; x += qWorkers) {
                 int b = x / s.qHeads();
                 int h = x % s.qHeads();
-                KeyPanels unitQ = KeyPanels.of(nq, d, (first, count, dst) -> {
-                    for (int j = 0; j < count; j++) {
-                        q.readRow(b, h, first + j, dst, j * d);
+                float[] c = means[b * s.kvHeads() + s.kvHeadOf(h)];
+                for (int q0 = 0; q0 < nq; q0 += Q_STEP) {
+                    int m = Math.min(Q_STEP, nq - q0);
+                    int from = q0;
+                    KeyPanels unitQ = KeyPanels.ofUnitRows(m, d, (first, count, dst) -> {
+                        for (int j = 0; j < count; j++) {
+                            q.readRow(b, h, from + first + j, dst, j * d);
+                        }
+                    }, panels, null);
+                    panels = unitQ.array();
+                    unitQ.dots(c, 0, clusters, m, part, Q_STEP);
+                    for (int cl = 0; cl < clusters; cl++) {
+                        System.arraycopy(part, cl * Q_STEP, sim, cl * stride + q0, m);
                     }
-                    SphericalKMeans.normalizeInPlace(dst, count, d);
-                }, panels);
-                panels = unitQ.array();
-                layouts[x] = layout(ctx, members(unitQ, means[b * s.kvHeads() + s.kvHeadOf(h)]), kMembers[b * s.kvHeads()
-                        + s.kvHeadOf(h)]);
+                }
+                layouts[x] = layout(ctx, members(sim, nq), kMembers[b * s.kvHeads() + s.kvHeadOf(h)]);
             }
         });
         SparsePlan.Builder plan = SparsePlan.builder(ctx).describe(name());
@@ -158,13 +169,23 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
 
     /** Per cluster, the {@code window} rows of {@code unit} ({@code [n · d]}) of largest dot product with its centroid, ascending. */
     public int[][] members(float[] unit, int n, int d, float[] means) {
-        return members(KeyPanels.of(unit, n, d), means);
+        return members(KeyPanels.of(unit, n, d), means, new float[clusters * KeyPanels.paddedLength(n)]);
     }
 
-    /** {@link #members(float[], int, int, float[])} of rows already packed. */
-    private int[][] members(KeyPanels rows, float[] means) {
+    /**
+     * {@link #members(float[], int, int, float[])} of rows already packed; the scores go to {@code
+     * sim} ({@code clusters · paddedLength(n)} floats, overwritten).
+     */
+    private int[][] members(KeyPanels rows, float[] means, float[] sim) {
         int n = rows.size();
-        float[] sim = SphericalKMeans.similarities(rows, means, clusters);
+        if (n > 0) {
+            rows.dots(means, 0, clusters, n, sim, KeyPanels.paddedLength(n));
+        }
+        return members(sim, n);
+    }
+
+    /** Per cluster, the {@code window} of {@code n} rows of largest score in {@code sim} (cluster {@code c}'s at {@code c · paddedLength(n)}), ascending. */
+    private int[][] members(float[] sim, int n) {
         int stride = KeyPanels.paddedLength(n);
         int[][] out = new int[clusters][];
         for (int c = 0; c < clusters; c++) {
@@ -244,6 +265,14 @@ public final class RoutingAttention extends DataDependentPattern implements Esti
         // packed one after another
         Union u = new Union();
         IntList unions = new IntList();
+        long bound = 0; // the unions' total length at most: every key of every cluster of every combination
+        for (int x = 0; x < combos; x++) {
+            int r0 = firstOf[x];
+            for (int i = start[r0]; i < start[r0] + count[r0]; i++) {
+                bound += kMembers[clustersOf[i]].length;
+            }
+        }
+        unions.reserve((int) Math.min(bound, Integer.MAX_VALUE - 8)); // one allocation, no regrowth
         int[] unionAt = new int[combos + 1];
         for (int x = 0; x < combos; x++) {
             int r0 = firstOf[x];

@@ -1,6 +1,8 @@
 package dev.sparsa.patterns.routing;
 
 import dev.sparsa.patterns.support.KeyPanels;
+import dev.sparsa.patterns.support.ScoringProvider;
+import dev.sparsa.patterns.support.ScoringSupport;
 import java.util.SplittableRandom;
 
 /**
@@ -12,6 +14,8 @@ import java.util.SplittableRandom;
  * chains over the channels in order; sums are f32 in vector order; norms in double.
  */
 public final class SphericalKMeans {
+    private static final ScoringSupport KERNELS = ScoringProvider.get();
+
     private SphericalKMeans() {
     }
 
@@ -96,55 +100,46 @@ public final class SphericalKMeans {
         return out;
     }
 
-    /**
-     * Every centroid against every row: {@code out[c · stride + i] = x_i · centroid_c} (one f32
-     * fused multiply-add chain over the channels in order, {@link dev.sparsa.patterns.support.Vectors#dot}),
-     * {@code stride = KeyPanels.paddedLength(n)}; the rows are packed once in {@code rows}.
-     */
-    static float[] similarities(KeyPanels rows, float[] centroids, int k) {
-        int n = rows.size();
-        int stride = KeyPanels.paddedLength(n);
-        float[] out = new float[k * stride];
-        if (n > 0) {
-            rows.dots(centroids, 0, k, n, out, stride);
-        }
-        return out;
-    }
-
-    /** The centroid of largest dot product for each of the packed rows (ties to the lower centroid). */
-    static int[] assign(KeyPanels rows, float[] centroids, int k) {
-        int n = rows.size();
-        int stride = KeyPanels.paddedLength(n);
-        float[] sim = similarities(rows, centroids, k);
-        int[] out = new int[n];
-        float[] best = new float[n];
-        System.arraycopy(sim, 0, best, 0, n);
-        for (int c = 1; c < k; c++) {
-            int base = c * stride;
-            for (int i = 0; i < n; i++) {
-                if (sim[base + i] > best[i]) {
-                    best[i] = sim[base + i];
-                    out[i] = c;
-                }
-            }
-        }
-        return out;
-    }
+    /** Keys per step of an iteration: their panels (128 KB at 128 channels) stay in cache between the scores and the sums. */
+    private static final int STEP = 256;
 
     /**
      * One iteration: assignment, then each non-empty centroid the normalised sum of its rows (in
-     * place); {@code packed} holds the same rows as {@code x}.
+     * place). Each centroid's sum adds its rows in ascending order, f32 per channel, as the
+     * reference does. The iteration goes over the packed rows once, {@value #STEP} at a time: their
+     * scores against every centroid, the largest kept ({@link ScoringSupport#keepGreater}), then the
+     * same rows, laid out flat again from their panels while those are in cache ({@link
+     * KeyPanels#rows}), added to their centroids' sums a run of consecutive rows of one centroid at
+     * a time ({@link ScoringSupport#addRows}, each channel's sum in a vector lane): the same
+     * additions in the same order as one row after another.
      */
-    static void iterate(float[] x, KeyPanels packed, int d, float[] centroids, int k) {
+    static void iterate(KeyPanels packed, int d, float[] centroids, int k) {
         int n = packed.size();
-        int[] bucket = assign(packed, centroids, k);
         float[] sums = new float[k * d];
         int[] count = new int[k];
-        for (int i = 0; i < n; i++) {
-            int c = bucket[i];
-            count[c]++;
-            for (int y = 0; y < d; y++) {
-                sums[c * d + y] += x[i * d + y];
+        int stride = KeyPanels.paddedLength(STEP);
+        float[] sim = new float[k * stride];
+        float[] best = new float[STEP];
+        int[] bucket = new int[STEP];
+        float[] rows = new float[stride * d];
+        for (int k0 = 0; k0 < n; k0 += STEP) {
+            int m = Math.min(STEP, n - k0);
+            packed.dotsFrom(centroids, 0, k, k0, m, sim, stride);
+            System.arraycopy(sim, 0, best, 0, m);
+            java.util.Arrays.fill(bucket, 0);
+            for (int c = 1; c < k; c++) {
+                KERNELS.keepGreater(sim, c * stride, m, best, bucket, c); // strictly greater: ties keep the lower centroid
+            }
+            packed.rows(k0, m, rows);
+            for (int i = 0; i < m;) {
+                int c = bucket[i];
+                int end = i + 1;
+                while (end < m && bucket[end] == c) {
+                    end++;
+                }
+                count[c] += end - i;
+                KERNELS.addRows(rows, i * d, end - i, d, sums, c * d);
+                i = end;
             }
         }
         float[] normalized = normalizeRows(sums, k, d);
@@ -155,22 +150,24 @@ public final class SphericalKMeans {
         }
     }
 
-    /** {@code iterations} iterations from the seeded initial rows: {@code [k · d]} centroids. */
-    public static float[] fit(float[] unitRows, int n, int d, int k, int iterations, long seed) {
-        return fit(unitRows, KeyPanels.of(unitRows, n, d), d, k, iterations, seed);
-    }
-
-    /** {@link #fit(float[], int, int, int, int, long)} with the rows also given packed ({@code packed} holds the same rows). */
-    public static float[] fit(float[] unitRows, KeyPanels packed, int d, int k, int iterations, long seed) {
+    /** {@code iterations} iterations from the seeded initial rows of the packed unit rows: {@code [k · d]} centroids. */
+    public static float[] fit(KeyPanels packed, int d, int k, int iterations, long seed) {
         int n = packed.size();
         float[] centroids = new float[k * d];
         int[] init = initialRows(n, k, seed);
         for (int c = 0; c < k && n > 0; c++) {
-            System.arraycopy(unitRows, init[c] * d, centroids, c * d, d);
+            for (int x = 0; x < d; x++) {
+                centroids[c * d + x] = packed.get(init[c], x);
+            }
         }
         for (int it = 0; it < iterations && n > 0; it++) {
-            iterate(unitRows, packed, d, centroids, k);
+            iterate(packed, d, centroids, k);
         }
         return centroids;
+    }
+
+    /** {@code iterations} iterations from the seeded initial rows: {@code [k · d]} centroids. */
+    public static float[] fit(float[] unitRows, int n, int d, int k, int iterations, long seed) {
+        return fit(KeyPanels.of(unitRows, n, d), d, k, iterations, seed);
     }
 }

@@ -81,6 +81,10 @@ public final class KeyPanels {
      * enough: the same panels as {@code of} of those rows laid out flat, without the flat copy.
      */
     public static KeyPanels of(int n, int d, RowReader reader, float[] reuse) {
+        return of(n, d, reader, reuse, null);
+    }
+
+    private static KeyPanels of(int n, int d, RowReader reader, float[] reuse, PanelDone after) {
         int groups = (n + L - 1) / L;
         long floats = floatsFor(n, d);
         float[] p = reuse != null && reuse.length >= floats ? reuse : new float[Math.toIntExact(floats)];
@@ -101,8 +105,63 @@ public final class KeyPanels {
                     }
                 }
             }
+            if (after != null) {
+                after.done(rows, k0, m, p, base);
+            }
         }
         return new KeyPanels(p, n, d);
+    }
+
+    /**
+     * {@link #of(int, int, RowReader, float[])} of the rows scaled to unit length: the same panels
+     * as {@code of} of the rows after {@code SphericalKMeans.normalizeInPlace}, bit for bit, but each
+     * panel is scaled where it was just packed, {@link #panelLanes()} rows side by side ({@link
+     * ScoringSupport#normalizePanel}). When {@code unitRows} is not null, it also receives the unit
+     * rows laid out flat ({@code [n · d]}, the same values).
+     */
+    public static KeyPanels ofUnitRows(int n, int d, RowReader reader, float[] reuse, float[] unitRows) {
+        if (unitRows != null && unitRows.length < (long) n * d) {
+            throw new IllegalArgumentException("unitRows: " + unitRows.length + " floats for " + n + " rows of " + d);
+        }
+        double[] inv = new double[L];
+        return of(n, d, reader, reuse, (rows, first, count, p, base) -> {
+            KERNELS.normalizePanel(p, base, d, inv);
+            if (unitRows != null) {
+                KERNELS.scaleRows(rows, count, d, inv, unitRows, first * d);
+            }
+        });
+    }
+
+    /** Called after each panel is packed: its source rows and the panel. */
+    @FunctionalInterface
+    private interface PanelDone {
+        void done(float[] rows, int first, int count, float[] p, int base);
+    }
+
+    /**
+     * The packed rows {@code [firstKey, firstKey + count)} laid out flat again: {@code dst[(key −
+     * firstKey) · d + x]} is channel {@code x} of {@code key} (the values packed, moved, not
+     * computed); {@code firstKey} a multiple of {@link #panelLanes()}. {@code dst} needs room for
+     * {@code count} rounded up to the lane count rows (whole panels are written; the rows past the
+     * last key are zero).
+     *
+     * @throws IllegalArgumentException if {@code firstKey} is not a multiple of the lane count, the
+     *     range exceeds the keys packed or {@code dst} is too short
+     */
+    public void rows(int firstKey, int count, float[] dst) {
+        if (firstKey < 0 || firstKey % L != 0 || count < 0 || (long) firstKey + count > n
+                || dst.length < (long) paddedLength(count) * d) {
+            throw new IllegalArgumentException("rows: keys [" + firstKey + ", +" + count + ") of " + n + " into "
+                    + dst.length + " floats");
+        }
+        for (int g = 0; g < (count + L - 1) / L; g++) {
+            KERNELS.untransposePanel(panels, firstKey * d + g * L * d, d, dst, g * L * d);
+        }
+    }
+
+    /** Channel {@code x} of packed row {@code key}, as it was packed. */
+    public float get(int key, int x) {
+        return panels[(key / L) * L * d + x * L + key % L];
     }
 
     /** Floats the panels of {@code n} keys of width {@code d} take. */
@@ -151,29 +210,51 @@ public final class KeyPanels {
      * @throws IllegalArgumentException as the other form, or if {@code counts} is shorter than {@code queries}
      */
     public void dots(float[] q, int firstRow, int queries, int count, float[] out, int stride, int[] counts) {
+        dots(q, firstRow, queries, 0, count, out, stride, counts);
+    }
+
+    /**
+     * The scores of {@code queries} consecutive query rows from {@code firstRow} against the keys
+     * {@code [firstKey, firstKey + count)}: {@code out[j · stride + key − firstKey] = Vectors.dot(q,
+     * firstRow + j, rows, key, d)}, bitwise; {@code firstKey} a multiple of {@link #panelLanes()}.
+     * A pass over the keys a range at a time (the range's panels still in cache for a second look).
+     *
+     * @throws IllegalArgumentException if {@code firstKey} is not a multiple of the lane count, or as
+     *     the other forms
+     */
+    public void dotsFrom(float[] q, int firstRow, int queries, int firstKey, int count, float[] out, int stride) {
+        if (firstKey < 0 || firstKey % L != 0) {
+            throw new IllegalArgumentException("firstKey: " + firstKey + " is not a multiple of " + L);
+        }
+        dots(q, firstRow, queries, firstKey, count, out, stride, null);
+    }
+
+    private void dots(float[] q, int firstRow, int queries, int firstKey, int count, float[] out, int stride, int[] counts) {
         if (counts != null && counts.length < queries) {
             throw new IllegalArgumentException("counts: " + counts.length + " for " + queries + " queries");
         }
         int padded = paddedLength(count);
-        if (count < 0 || count > n || queries < 1 || (queries > 1 && stride < padded)
+        if (count < 0 || (long) firstKey + count > n || queries < 1 || (queries > 1 && stride < padded)
                 || out.length < (long) (queries - 1) * stride + padded) {
             throw new IllegalArgumentException("count: " + count + " keys of " + n + " for " + queries
                     + " queries into out of length " + out.length + " with stride " + stride);
         }
-        int groups = (count + L - 1) / L;
+        int g0 = firstKey / L;
+        int groups = g0 + (count + L - 1) / L;
+        int shift = -firstKey; // the kernels write key g · L + i at out[base + g · L + i]
         // panel pairs outer (they stay in L1 while every query passes over them), queries inner
-        int g = 0;
+        int g = g0;
         for (; g + 1 < groups; g += 2) {
             int first = g * L; // first key of this panel pair
             int j = 0;
             for (; j + 3 < queries; j += 4) {
                 if (counts == null || Math.max(Math.max(counts[j], counts[j + 1]), Math.max(counts[j + 2], counts[j + 3])) > first) {
-                    KERNELS.fourByTwo(panels, d, q, firstRow + j, g, out, j * stride, stride);
+                    KERNELS.fourByTwo(panels, d, q, firstRow + j, g, out, shift + j * stride, stride);
                 }
             }
             for (; j < queries; j++) {
                 if (counts == null || counts[j] > first) {
-                    KERNELS.oneByTwo(panels, d, q, firstRow + j, g, out, j * stride);
+                    KERNELS.oneByTwo(panels, d, q, firstRow + j, g, out, shift + j * stride);
                 }
             }
         }
@@ -182,12 +263,12 @@ public final class KeyPanels {
             int j = 0;
             for (; j + 7 < queries; j += 8) {
                 if (counts == null || maxCount(counts, j, 8) > g * L) {
-                    KERNELS.eightByOne(panels, d, q, firstRow + j, g, out, j * stride, stride);
+                    KERNELS.eightByOne(panels, d, q, firstRow + j, g, out, shift + j * stride, stride);
                 }
             }
             for (; j < queries; j++) {
                 if (counts == null || counts[j] > g * L) {
-                    KERNELS.oneByOne(panels, d, q, firstRow + j, g, out, j * stride);
+                    KERNELS.oneByOne(panels, d, q, firstRow + j, g, out, shift + j * stride);
                 }
             }
         }

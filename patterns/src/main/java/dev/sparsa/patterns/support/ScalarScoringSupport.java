@@ -31,6 +31,50 @@ final class ScalarScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void normalizePanel(float[] p, int base, int d, double[] inv) {
+        for (int j = 0; j < L; j++) {
+            double s = 0;
+            for (int x = 0; x < d; x++) {
+                s += (double) p[base + x * L + j] * p[base + x * L + j];
+            }
+            inv[j] = s > 0 ? 1.0 / Math.sqrt(s) : 0;
+        }
+        for (int x = 0; x < d; x++) {
+            for (int j = 0; j < L; j++) {
+                p[base + x * L + j] = (float) (p[base + x * L + j] * inv[j]);
+            }
+        }
+    }
+
+    @Override
+    public void scaleRows(float[] src, int rows, int d, double[] inv, float[] dst, int dstOff) {
+        for (int j = 0; j < rows; j++) {
+            for (int x = 0; x < d; x++) {
+                dst[dstOff + j * d + x] = (float) (src[j * d + x] * inv[j]);
+            }
+        }
+    }
+
+    @Override
+    public void keepGreater(float[] a, int from, int n, float[] best, int[] arg, int index) {
+        for (int i = 0; i < n; i++) {
+            if (a[from + i] > best[i]) {
+                best[i] = a[from + i];
+                arg[i] = index;
+            }
+        }
+    }
+
+    @Override
+    public void untransposePanel(float[] p, int base, int d, float[] rows, int at) {
+        for (int j = 0; j < L; j++) {
+            for (int x = 0; x < d; x++) {
+                rows[at + j * d + x] = p[base + x * L + j];
+            }
+        }
+    }
+
+    @Override
     public void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
         for (int i = at; i < at + n; i++) {
             acc[i] = Math.fma(w, Math.max(0f, dots[i]), acc[i]);

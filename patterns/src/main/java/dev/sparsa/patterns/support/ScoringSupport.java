@@ -5,8 +5,9 @@ package dev.sparsa.patterns.support;
  * Java ({@link ScalarScoringSupport}) and the Vector API ({@code
  * dev.sparsa.patterns.support.panama.PanamaScoringSupport}), chosen once per JVM by {@link
  * ScoringProvider}. Both give bitwise the same results (every dot product is one chain of fused
- * multiply-adds over the channels in order; scans compare, count and pick, they do not add), so a
- * selection never depends on which one ran.
+ * multiply-adds over the channels in order; scans compare, count and pick, they do not add; sums,
+ * norms and scalings run one lane per element or row, in the plain loop's order of operations;
+ * transposes only move values), so a selection never depends on which one ran.
  *
  * <p>Panels: {@link KeyPanels} stores keys in groups of {@link #panelLanes()} keys, channel-major
  * inside a group ({@code panel[x · L + j]} is channel {@code x} of key {@code j} of the group).
@@ -25,6 +26,26 @@ public interface ScoringSupport {
 
     /** Channel {@code x} of {@link #panelLanes()} rows {@code rows[j · d + x]} to {@code p[base + x · L + j]}. */
     void transposePanel(float[] rows, int d, float[] p, int base);
+
+    /** The inverse of {@link #transposePanel}: {@code rows[at + j · d + x] = p[base + x · L + j]}. */
+    void untransposePanel(float[] p, int base, int d, float[] rows, int at);
+
+    /**
+     * Scales each of the {@link #panelLanes()} rows of the panel at {@code p[base ..]} ({@code d}
+     * channels) to unit length in place, as {@code SphericalKMeans.normalizeInPlace} scales a row:
+     * lane {@code j}'s sum of squares in double in channel order ({@code s += (double) v · v}, no
+     * fused multiply-add), then each value times {@code inv = 1/sqrt(s)} in double rounded to f32
+     * ({@code inv = 0} when {@code s} is not above 0, so a zero lane stays zero); {@code inv[j]}
+     * receives each lane's factor. Bitwise the plain loop.
+     */
+    void normalizePanel(float[] p, int base, int d, double[] inv);
+
+    /**
+     * {@code dst[dstOff + j · d + x] = (float) (src[j · d + x] · inv[j])} for {@code j < rows} and
+     * {@code x < d} (the product in double, rounded to f32): rows scaled by the factors {@link
+     * #normalizePanel} returned. Bitwise the plain loop.
+     */
+    void scaleRows(float[] src, int rows, int d, double[] inv, float[] dst, int dstOff);
 
     /**
      * Scores of four consecutive query rows from {@code row} against panels {@code g} and {@code g +
@@ -89,6 +110,13 @@ public interface ScoringSupport {
 
     /** The smallest and largest non-NaN values and how many are not NaN ({@code +∞}, {@code −∞}, 0 if none). */
     Vectors.Range range(float[] a, int from, int n);
+
+    /**
+     * A running argmax over rows of scores: for {@code i < n}, where {@code a[from + i] > best[i]}
+     * (NaN never is), {@code best[i] = a[from + i]} and {@code arg[i] = index}; other entries are
+     * left as they are (ties keep the earlier index).
+     */
+    void keepGreater(float[] a, int from, int n, float[] best, int[] arg, int index);
 
     /** How many are {@code >= t} (NaN never is). */
     int countAtLeast(float[] a, int from, int n, float t);

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.HeadLayout;
 import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
@@ -19,7 +21,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * The planner's fast paths against the straightforward ones they replace, bit for bit: {@link
  * SphericalKMeans#normalizeInPlace} (four rows' norms summed side by side) against one row at a
- * time, and the
+ * time, rows scaled in their packed panels against rows scaled and then packed, k-means' vector
+ * argmax and run-wise centroid sums against the plain iteration, and the
  * layout (a merged, causally cut union per combination of clusters, grouped without boxed keys)
  * against the layout built by sorting, boxing and merging whole key lists, reproduced here.
  */
@@ -47,6 +50,106 @@ class RoutingFastPathsTest {
         }
         SphericalKMeans.normalizeInPlace(rows, n, d);
         assertArrayEquals(want, rows);
+    }
+
+    /**
+     * Rows packed and then scaled in their panels ({@link KeyPanels#ofUnitRows}) against rows scaled
+     * one at a time and then packed: the same panels and the same flat unit rows, bit for bit,
+     * including a zero row, a partial last panel and a reused array holding old values.
+     */
+    @ParameterizedTest
+    @CsvSource({"1, 16", "15, 24", "16, 128", "33, 64", "100, 7", "257, 128"})
+    void panelsScaledInPlaceEqualRowsScaledThenPacked(int n, int d) {
+        SplittableRandom rnd = new SplittableRandom(n * 17L + d);
+        float[] raw = new float[n * d];
+        for (int i = 0; i < raw.length; i++) {
+            raw[i] = (float) (rnd.nextGaussian() * Math.exp(rnd.nextGaussian() * 3));
+        }
+        Arrays.fill(raw, (n / 2) * d, (n / 2) * d + d, 0f); // a zero row stays zero
+        float[] want = raw.clone();
+        for (int i = 0; i < n; i++) { // each row alone, as in rowsNormaliseOneAtATime
+            double norm = 0;
+            for (int c = 0; c < d; c++) {
+                norm += (double) want[i * d + c] * want[i * d + c];
+            }
+            double inv = norm > 0 ? 1.0 / Math.sqrt(norm) : 0;
+            for (int c = 0; c < d; c++) {
+                want[i * d + c] = (float) (want[i * d + c] * inv);
+            }
+        }
+        float[] wantPanels = KeyPanels.of(want, n, d).array();
+        float[] reuse = new float[(int) KeyPanels.floatsFor(n, d) + 5];
+        Arrays.fill(reuse, Float.NaN); // old values in the reused array
+        float[] unit = new float[n * d];
+        KeyPanels.RowReader reader = (first, count, dst) -> System.arraycopy(raw, first * d, dst, 0, count * d);
+        KeyPanels got = KeyPanels.ofUnitRows(n, d, reader, reuse, unit);
+        assertEquals(n, got.size());
+        assertArrayEquals(wantPanels, Arrays.copyOf(got.array(), wantPanels.length));
+        assertArrayEquals(want, unit);
+        assertArrayEquals(wantPanels, KeyPanels.ofUnitRows(n, d, reader, null, null).array());
+    }
+
+    /**
+     * k-means with the vector running argmax and the centroid sums added a run of rows at a time,
+     * against the plain iteration (every row's dot product with every centroid, the first largest
+     * kept, each row added to its centroid's sum channel by channel in row order): the same
+     * centroids bit for bit, on rows whose neighbours often share a centroid (long runs) and on
+     * rows in random order (short runs).
+     */
+    @ParameterizedTest
+    @CsvSource({"300, 16, 4, 3, true", "300, 16, 4, 3, false", "1000, 64, 16, 3, true", "777, 128, 7, 5, false",
+        "40, 8, 50, 2, true"})
+    void kMeansEqualsThePlainIteration(int n, int d, int k, int iterations, boolean runs) {
+        SplittableRandom rnd = new SplittableRandom(n * 7L + d * 3L + k);
+        float[] centres = new float[8 * d];
+        for (int i = 0; i < centres.length; i++) {
+            centres[i] = (float) rnd.nextGaussian();
+        }
+        float[] x = new float[n * d];
+        for (int i = 0; i < n; i++) {
+            int c = runs ? (i / 37) % 8 : rnd.nextInt(8); // runs of 37 rows near one centre
+            for (int y = 0; y < d; y++) {
+                x[i * d + y] = centres[c * d + y] + (float) (0.3 * rnd.nextGaussian());
+            }
+        }
+        float[] unit = SphericalKMeans.normalizeRows(x, n, d);
+        float[] want = plainKMeans(unit, n, d, k, iterations, 11);
+        assertArrayEquals(want, SphericalKMeans.fit(unit, n, d, k, iterations, 11));
+    }
+
+    /** The iteration as first written: every score by {@link Vectors#dot}, scalar argmax and sums. */
+    private static float[] plainKMeans(float[] x, int n, int d, int k, int iterations, long seed) {
+        float[] centroids = new float[k * d];
+        int[] init = SphericalKMeans.initialRows(n, k, seed);
+        for (int c = 0; c < k; c++) {
+            System.arraycopy(x, init[c] * d, centroids, c * d, d);
+        }
+        for (int it = 0; it < iterations; it++) {
+            float[] sums = new float[k * d];
+            int[] count = new int[k];
+            for (int i = 0; i < n; i++) {
+                int best = 0;
+                float bestScore = Vectors.dot(x, i, centroids, 0, d);
+                for (int c = 1; c < k; c++) {
+                    float s = Vectors.dot(x, i, centroids, c, d);
+                    if (s > bestScore) {
+                        bestScore = s;
+                        best = c;
+                    }
+                }
+                count[best]++;
+                for (int y = 0; y < d; y++) {
+                    sums[best * d + y] += x[i * d + y];
+                }
+            }
+            float[] normalized = SphericalKMeans.normalizeRows(sums, k, d);
+            for (int c = 0; c < k; c++) {
+                if (count[c] > 0) {
+                    System.arraycopy(normalized, c * d, centroids, c * d, d);
+                }
+            }
+        }
+        return centroids;
     }
 
     @ParameterizedTest

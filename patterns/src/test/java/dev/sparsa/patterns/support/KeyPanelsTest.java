@@ -8,6 +8,57 @@ import org.junit.jupiter.api.Test;
 
 /** Vectorised scores are bitwise those of the scalar dot product, for any width and key count. */
 class KeyPanelsTest {
+    /**
+     * A range of keys from a panel boundary: its scores are the scalar dot products (up to 17
+     * queries, so every kernel runs), and its rows laid out flat again are the rows packed.
+     */
+    @Test
+    void rangesScoreAndUnpackAsTheWholeRows() {
+        SplittableRandom rnd = new SplittableRandom(5);
+        int lanes = KeyPanels.paddedLength(1);
+        for (int d : new int[] {1, 3, 16, 33, 128}) {
+            for (int n : new int[] {1, 17, 64, 101, 300}) {
+                float[] k = new float[n * d];
+                for (int i = 0; i < k.length; i++) {
+                    k[i] = Float.intBitsToFloat(rnd.nextInt(0x7f000000)); // finite, any exponent below the top
+                }
+                float[] q = new float[17 * d];
+                for (int i = 0; i < q.length; i++) {
+                    q[i] = (float) rnd.nextGaussian();
+                }
+                KeyPanels p = KeyPanels.of(k, n, d);
+                for (int first = 0; first < n; first += lanes * (1 + rnd.nextInt(3))) {
+                    int count = rnd.nextInt(n - first + 1);
+                    int queries = 1 + rnd.nextInt(17);
+                    int stride = KeyPanels.paddedLength(count) + 3;
+                    float[] out = new float[queries * stride + lanes];
+                    p.dotsFrom(q, 0, queries, first, count, out, stride);
+                    for (int j = 0; j < queries; j++) {
+                        for (int key = first; key < first + count; key++) {
+                            assertEquals(Float.floatToRawIntBits(Vectors.dot(q, j, k, key, d)),
+                                    Float.floatToRawIntBits(out[j * stride + key - first]),
+                                    "d=" + d + " n=" + n + " first=" + first + " query " + j + " key " + key);
+                        }
+                    }
+                    float[] rows = new float[KeyPanels.paddedLength(count) * d];
+                    java.util.Arrays.fill(rows, Float.NaN);
+                    p.rows(first, count, rows);
+                    for (int i = 0; i < rows.length; i++) {
+                        int key = first + i / d;
+                        float want = i < count * d || key < n ? k[Math.min(key, n - 1) * d + i % d] : 0f;
+                        assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(rows[i]),
+                                "rows d=" + d + " n=" + n + " first=" + first + " i=" + i);
+                        assertEquals(Float.floatToRawIntBits(k[Math.min(key, n - 1) * d + i % d]),
+                                Float.floatToRawIntBits(p.get(Math.min(key, n - 1), i % d)), "get");
+                    }
+                }
+                int bad = lanes > 1 ? 1 : -1;
+                assertThrows(IllegalArgumentException.class, () -> p.dotsFrom(q, 0, 1, bad, 0, new float[lanes], lanes));
+                assertThrows(IllegalArgumentException.class, () -> p.rows(0, n + 1, new float[(n + lanes + 1) * d]));
+            }
+        }
+    }
+
     @Test
     void dotsAreBitwiseScalarDots() {
         SplittableRandom rnd = new SplittableRandom(3);

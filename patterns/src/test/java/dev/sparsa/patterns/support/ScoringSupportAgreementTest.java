@@ -134,6 +134,112 @@ class ScoringSupportAgreementTest {
     }
 
     /**
+     * Panels scaled to unit length in place, and rows scaled by the factors, against the plain
+     * definition (each lane's sum of squares in double in channel order, then each value times
+     * {@code 1/sqrt} of it in double), on zero lanes, huge and tiny values and specials.
+     */
+    @Test
+    void panelsNormaliseAsTheDefinition() {
+        SplittableRandom rnd = new SplittableRandom(41);
+        for (ScoringSupport impl : new ScoringSupport[] {ScoringProvider.scalar(), vector()}) {
+            int lanes = impl.panelLanes();
+            for (int d : new int[] {1, 3, 7, 8, 13, 64, 127, 128, 130}) {
+                for (int trial = 0; trial < 6; trial++) {
+                    boolean specials = trial == 5;
+                    int base = rnd.nextInt(5);
+                    float[] p = values(rnd, base + lanes * d + 3, specials);
+                    for (int i = 0; i < p.length; i++) {
+                        p[i] *= (float) Math.exp(rnd.nextGaussian() * (trial == 4 ? 40 : 3));
+                    }
+                    int zeroLane = rnd.nextInt(lanes);
+                    for (int x = 0; x < d; x++) {
+                        p[base + x * lanes + zeroLane] = trial % 2 == 0 ? 0f : -0f;
+                    }
+                    float[] want = p.clone();
+                    double[] wantInv = new double[lanes];
+                    for (int j = 0; j < lanes; j++) {
+                        double sum = 0;
+                        for (int x = 0; x < d; x++) {
+                            sum += (double) want[base + x * lanes + j] * want[base + x * lanes + j];
+                        }
+                        wantInv[j] = sum > 0 ? 1.0 / Math.sqrt(sum) : 0;
+                        for (int x = 0; x < d; x++) {
+                            want[base + x * lanes + j] = (float) (want[base + x * lanes + j] * wantInv[j]);
+                        }
+                    }
+                    float[] got = p.clone();
+                    double[] inv = new double[lanes];
+                    impl.normalizePanel(got, base, d, inv);
+                    String where = impl.description() + " d=" + d + " trial=" + trial;
+                    for (int i = 0; i < p.length; i++) {
+                        assertEquals(Float.floatToIntBits(want[i]), Float.floatToIntBits(got[i]), where + " i=" + i);
+                    }
+                    for (int j = 0; j < lanes; j++) {
+                        assertEquals(Double.doubleToLongBits(wantInv[j]), Double.doubleToLongBits(inv[j]), where + " lane " + j);
+                    }
+                    // rows scaled by the same factors
+                    int rows = 1 + rnd.nextInt(lanes);
+                    float[] src = values(rnd, rows * d, specials);
+                    int dstOff = rnd.nextInt(4);
+                    float[] dst = values(rnd, dstOff + rows * d + 2, false);
+                    float[] wantDst = dst.clone();
+                    for (int j = 0; j < rows; j++) {
+                        for (int x = 0; x < d; x++) {
+                            wantDst[dstOff + j * d + x] = (float) (src[j * d + x] * inv[j]);
+                        }
+                    }
+                    impl.scaleRows(src, rows, d, inv, dst, dstOff);
+                    for (int i = 0; i < dst.length; i++) {
+                        assertEquals(Float.floatToIntBits(wantDst[i]), Float.floatToIntBits(dst[i]), where + " row value " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The running argmax against the plain loop: strictly greater replaces, NaN never does, ties keep the earlier index. */
+    @Test
+    void runningArgmaxAgrees() {
+        ScoringSupport v = vector();
+        ScoringSupport s = ScoringProvider.scalar();
+        SplittableRandom rnd = new SplittableRandom(43);
+        for (int n : SIZES) {
+            for (boolean specials : new boolean[] {false, true}) {
+                int from = rnd.nextInt(4);
+                float[] best = values(rnd, n + 2, specials);
+                int[] arg = new int[n + 2];
+                float[] bs = best.clone();
+                float[] bv = best.clone();
+                int[] as = arg.clone();
+                int[] av = arg.clone();
+                for (int row = 1; row < 5; row++) {
+                    float[] a = values(rnd, from + n + 1, specials);
+                    for (int i = 0; i < n; i++) {
+                        if (rnd.nextInt(5) == 0) {
+                            a[from + i] = best[i]; // a tie
+                        }
+                    }
+                    for (int i = 0; i < n; i++) { // the definition
+                        if (a[from + i] > best[i]) {
+                            best[i] = a[from + i];
+                            arg[i] = row;
+                        }
+                    }
+                    s.keepGreater(a, from, n, bs, as, row);
+                    v.keepGreater(a, from, n, bv, av, row);
+                    String where = "n=" + n + " row=" + row;
+                    assertArrayEquals(arg, as, "scalar " + where);
+                    assertArrayEquals(arg, av, "vector " + where);
+                    for (int i = 0; i < best.length; i++) {
+                        assertEquals(Float.floatToRawIntBits(best[i]), Float.floatToRawIntBits(bs[i]), "scalar " + where);
+                        assertEquals(Float.floatToRawIntBits(best[i]), Float.floatToRawIntBits(bv[i]), "vector " + where);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * The exponential on lanes is CanonicalExp bit for bit: random bit patterns (NaN payloads,
      * subnormals, infinities), the softmax range, the cut-offs at −104 and 89 and every length's tail.
      */
@@ -259,6 +365,46 @@ class ScoringSupportAgreementTest {
                 assertTrue(Float.compare(gth, wantG) == 0 || gth == wantG, at + " g-th best " + gth + " want " + wantG);
                 if (g == c) {
                     assertTrue(gth == min, at + " smallest " + gth);
+                }
+            }
+        }
+    }
+
+    /**
+     * The panel transpose against its definition ({@code p[base + x · L + j] = rows[j · d + x]}) and
+     * its inverse back to the same rows, raw
+     * bits kept (NaN payloads included), nothing outside the panel written, on widths with and
+     * without whole 16-channel blocks.
+     */
+    @Test
+    void panelsTransposeAsTheDefinition() {
+        SplittableRandom rnd = new SplittableRandom(47);
+        for (ScoringSupport impl : new ScoringSupport[] {ScoringProvider.scalar(), vector()}) {
+            int lanes = impl.panelLanes();
+            for (int d : new int[] {1, 3, 15, 16, 17, 32, 64, 127, 128, 130}) {
+                float[] rows = new float[lanes * d];
+                for (int i = 0; i < rows.length; i++) {
+                    rows[i] = Float.intBitsToFloat(rnd.nextInt()); // any bits, NaN payloads included
+                }
+                int base = rnd.nextInt(7);
+                float[] p = new float[base + lanes * d + 5];
+                java.util.Arrays.fill(p, -7f);
+                impl.transposePanel(rows, d, p, base);
+                for (int i = 0; i < p.length; i++) {
+                    int k = i - base;
+                    int want = k < 0 || k >= lanes * d ? Float.floatToRawIntBits(-7f)
+                            : Float.floatToRawIntBits(rows[(k % lanes) * d + k / lanes]);
+                    assertEquals(want, Float.floatToRawIntBits(p[i]), impl.description() + " d=" + d + " i=" + i);
+                }
+                // and back: rows[at + j · d + x] = p[base + x · L + j], nothing else written
+                int at = rnd.nextInt(7);
+                float[] back = new float[at + lanes * d + 5];
+                java.util.Arrays.fill(back, -9f);
+                impl.untransposePanel(p, base, d, back, at);
+                for (int i = 0; i < back.length; i++) {
+                    int k = i - at;
+                    int want = k < 0 || k >= lanes * d ? Float.floatToRawIntBits(-9f) : Float.floatToRawIntBits(rows[k]);
+                    assertEquals(want, Float.floatToRawIntBits(back[i]), impl.description() + " back d=" + d + " i=" + i);
                 }
             }
         }

@@ -65,12 +65,308 @@ public final class PanamaScoringSupport implements ScoringSupport {
 
     @Override
     public void transposePanel(float[] rows, int d, float[] p, int base) {
+        // 16 lanes: whole 16 × 16 blocks transposed in registers (gathers are several times slower);
+        // other widths, and the channels past the last whole block, one gather per channel
+        int x = L == 16 ? transposeBlocks16(rows, 0, d, 1, p, base, 16, 16, d) : 0;
+        if (x == d) {
+            return;
+        }
         int[] offsets = new int[L];
         for (int j = 0; j < L; j++) {
             offsets[j] = j * d;
         }
-        for (int x = 0; x < d; x++) {
+        for (; x < d; x++) {
             FloatVector.fromArray(F, rows, x, offsets, 0).intoArray(p, base + x * L);
+        }
+    }
+
+    @Override
+    public void untransposePanel(float[] p, int base, int d, float[] rows, int at) {
+        int x = L == 16 ? transposeBlocks16(p, base, 16, 16, rows, at, d, 1, d) : 0;
+        for (; x < d; x++) {
+            for (int j = 0; j < L; j++) {
+                rows[at + j * d + x] = p[base + x * L + j];
+            }
+        }
+    }
+
+    /**
+     * The 16-lane transpose's selections, round {@code s} swapping blocks of {@code g = 8 >> s}
+     * lanes between vectors {@code a} and {@code b} (indices into {@code a}'s lanes then {@code b}'s):
+     * {@code SWAP_LO[s]} keeps {@code a}'s lanes with bit {@code g} clear and takes the others from
+     * {@code b}'s lanes {@code g} lower; {@code SWAP_HI[s]} takes {@code a}'s lanes {@code g} higher
+     * and keeps {@code b}'s lanes with bit {@code g} set. Null unless the preferred vector has 16 lanes.
+     */
+    private static final FloatVector[] SWAP_LO = swaps(true);
+    private static final FloatVector[] SWAP_HI = swaps(false);
+
+    private static FloatVector[] swaps(boolean lo) {
+        if (L != 16) {
+            return null;
+        }
+        FloatVector[] out = new FloatVector[4];
+        for (int s = 0; s < 4; s++) {
+            int g = 8 >> s;
+            float[] idx = new float[16];
+            for (int l = 0; l < 16; l++) {
+                boolean clear = (l & g) == 0;
+                idx[l] = lo ? (clear ? l : 16 + l - g) : (clear ? l + g : 16 + l);
+            }
+            out[s] = FloatVector.fromArray(F, idx, 0);
+        }
+        return out;
+    }
+
+    /**
+     * 16 × 16 blocks transposed in registers, for every {@code x0} a multiple of 16 below {@code d}:
+     * vector {@code i} loaded from {@code src[sOff + i · sRow + x0 · sBlk ..]}, the 16 vectors
+     * transposed in four rounds (each swaps the off-diagonal blocks of 8, 4, 2 and then 1 lanes
+     * between pairs of vectors, by two-vector selections), vector {@code i} stored to {@code dst[dOff
+     * + i · dRow + x0 · dBlk ..]}. Only moves values. Returns the channels done.
+     */
+    private static int transposeBlocks16(float[] src, int sOff, int sRow, int sBlk, float[] dst, int dOff, int dRow,
+            int dBlk, int d) {
+        int x0 = 0;
+        for (; x0 + 16 <= d; x0 += 16) {
+            int s = sOff + x0 * sBlk;
+            FloatVector v0 = FloatVector.fromArray(F, src, s + 0 * sRow);
+            FloatVector v1 = FloatVector.fromArray(F, src, s + 1 * sRow);
+            FloatVector v2 = FloatVector.fromArray(F, src, s + 2 * sRow);
+            FloatVector v3 = FloatVector.fromArray(F, src, s + 3 * sRow);
+            FloatVector v4 = FloatVector.fromArray(F, src, s + 4 * sRow);
+            FloatVector v5 = FloatVector.fromArray(F, src, s + 5 * sRow);
+            FloatVector v6 = FloatVector.fromArray(F, src, s + 6 * sRow);
+            FloatVector v7 = FloatVector.fromArray(F, src, s + 7 * sRow);
+            FloatVector v8 = FloatVector.fromArray(F, src, s + 8 * sRow);
+            FloatVector v9 = FloatVector.fromArray(F, src, s + 9 * sRow);
+            FloatVector v10 = FloatVector.fromArray(F, src, s + 10 * sRow);
+            FloatVector v11 = FloatVector.fromArray(F, src, s + 11 * sRow);
+            FloatVector v12 = FloatVector.fromArray(F, src, s + 12 * sRow);
+            FloatVector v13 = FloatVector.fromArray(F, src, s + 13 * sRow);
+            FloatVector v14 = FloatVector.fromArray(F, src, s + 14 * sRow);
+            FloatVector v15 = FloatVector.fromArray(F, src, s + 15 * sRow);
+            {
+                FloatVector t0 = SWAP_LO[0].selectFrom(v0, v8);
+                FloatVector t8 = SWAP_HI[0].selectFrom(v0, v8);
+                FloatVector t1 = SWAP_LO[0].selectFrom(v1, v9);
+                FloatVector t9 = SWAP_HI[0].selectFrom(v1, v9);
+                FloatVector t2 = SWAP_LO[0].selectFrom(v2, v10);
+                FloatVector t10 = SWAP_HI[0].selectFrom(v2, v10);
+                FloatVector t3 = SWAP_LO[0].selectFrom(v3, v11);
+                FloatVector t11 = SWAP_HI[0].selectFrom(v3, v11);
+                FloatVector t4 = SWAP_LO[0].selectFrom(v4, v12);
+                FloatVector t12 = SWAP_HI[0].selectFrom(v4, v12);
+                FloatVector t5 = SWAP_LO[0].selectFrom(v5, v13);
+                FloatVector t13 = SWAP_HI[0].selectFrom(v5, v13);
+                FloatVector t6 = SWAP_LO[0].selectFrom(v6, v14);
+                FloatVector t14 = SWAP_HI[0].selectFrom(v6, v14);
+                FloatVector t7 = SWAP_LO[0].selectFrom(v7, v15);
+                FloatVector t15 = SWAP_HI[0].selectFrom(v7, v15);
+                v0 = t0;
+                v1 = t1;
+                v2 = t2;
+                v3 = t3;
+                v4 = t4;
+                v5 = t5;
+                v6 = t6;
+                v7 = t7;
+                v8 = t8;
+                v9 = t9;
+                v10 = t10;
+                v11 = t11;
+                v12 = t12;
+                v13 = t13;
+                v14 = t14;
+                v15 = t15;
+            }
+            {
+                FloatVector t0 = SWAP_LO[1].selectFrom(v0, v4);
+                FloatVector t4 = SWAP_HI[1].selectFrom(v0, v4);
+                FloatVector t1 = SWAP_LO[1].selectFrom(v1, v5);
+                FloatVector t5 = SWAP_HI[1].selectFrom(v1, v5);
+                FloatVector t2 = SWAP_LO[1].selectFrom(v2, v6);
+                FloatVector t6 = SWAP_HI[1].selectFrom(v2, v6);
+                FloatVector t3 = SWAP_LO[1].selectFrom(v3, v7);
+                FloatVector t7 = SWAP_HI[1].selectFrom(v3, v7);
+                FloatVector t8 = SWAP_LO[1].selectFrom(v8, v12);
+                FloatVector t12 = SWAP_HI[1].selectFrom(v8, v12);
+                FloatVector t9 = SWAP_LO[1].selectFrom(v9, v13);
+                FloatVector t13 = SWAP_HI[1].selectFrom(v9, v13);
+                FloatVector t10 = SWAP_LO[1].selectFrom(v10, v14);
+                FloatVector t14 = SWAP_HI[1].selectFrom(v10, v14);
+                FloatVector t11 = SWAP_LO[1].selectFrom(v11, v15);
+                FloatVector t15 = SWAP_HI[1].selectFrom(v11, v15);
+                v0 = t0;
+                v1 = t1;
+                v2 = t2;
+                v3 = t3;
+                v4 = t4;
+                v5 = t5;
+                v6 = t6;
+                v7 = t7;
+                v8 = t8;
+                v9 = t9;
+                v10 = t10;
+                v11 = t11;
+                v12 = t12;
+                v13 = t13;
+                v14 = t14;
+                v15 = t15;
+            }
+            {
+                FloatVector t0 = SWAP_LO[2].selectFrom(v0, v2);
+                FloatVector t2 = SWAP_HI[2].selectFrom(v0, v2);
+                FloatVector t1 = SWAP_LO[2].selectFrom(v1, v3);
+                FloatVector t3 = SWAP_HI[2].selectFrom(v1, v3);
+                FloatVector t4 = SWAP_LO[2].selectFrom(v4, v6);
+                FloatVector t6 = SWAP_HI[2].selectFrom(v4, v6);
+                FloatVector t5 = SWAP_LO[2].selectFrom(v5, v7);
+                FloatVector t7 = SWAP_HI[2].selectFrom(v5, v7);
+                FloatVector t8 = SWAP_LO[2].selectFrom(v8, v10);
+                FloatVector t10 = SWAP_HI[2].selectFrom(v8, v10);
+                FloatVector t9 = SWAP_LO[2].selectFrom(v9, v11);
+                FloatVector t11 = SWAP_HI[2].selectFrom(v9, v11);
+                FloatVector t12 = SWAP_LO[2].selectFrom(v12, v14);
+                FloatVector t14 = SWAP_HI[2].selectFrom(v12, v14);
+                FloatVector t13 = SWAP_LO[2].selectFrom(v13, v15);
+                FloatVector t15 = SWAP_HI[2].selectFrom(v13, v15);
+                v0 = t0;
+                v1 = t1;
+                v2 = t2;
+                v3 = t3;
+                v4 = t4;
+                v5 = t5;
+                v6 = t6;
+                v7 = t7;
+                v8 = t8;
+                v9 = t9;
+                v10 = t10;
+                v11 = t11;
+                v12 = t12;
+                v13 = t13;
+                v14 = t14;
+                v15 = t15;
+            }
+            {
+                FloatVector t0 = SWAP_LO[3].selectFrom(v0, v1);
+                FloatVector t1 = SWAP_HI[3].selectFrom(v0, v1);
+                FloatVector t2 = SWAP_LO[3].selectFrom(v2, v3);
+                FloatVector t3 = SWAP_HI[3].selectFrom(v2, v3);
+                FloatVector t4 = SWAP_LO[3].selectFrom(v4, v5);
+                FloatVector t5 = SWAP_HI[3].selectFrom(v4, v5);
+                FloatVector t6 = SWAP_LO[3].selectFrom(v6, v7);
+                FloatVector t7 = SWAP_HI[3].selectFrom(v6, v7);
+                FloatVector t8 = SWAP_LO[3].selectFrom(v8, v9);
+                FloatVector t9 = SWAP_HI[3].selectFrom(v8, v9);
+                FloatVector t10 = SWAP_LO[3].selectFrom(v10, v11);
+                FloatVector t11 = SWAP_HI[3].selectFrom(v10, v11);
+                FloatVector t12 = SWAP_LO[3].selectFrom(v12, v13);
+                FloatVector t13 = SWAP_HI[3].selectFrom(v12, v13);
+                FloatVector t14 = SWAP_LO[3].selectFrom(v14, v15);
+                FloatVector t15 = SWAP_HI[3].selectFrom(v14, v15);
+                v0 = t0;
+                v1 = t1;
+                v2 = t2;
+                v3 = t3;
+                v4 = t4;
+                v5 = t5;
+                v6 = t6;
+                v7 = t7;
+                v8 = t8;
+                v9 = t9;
+                v10 = t10;
+                v11 = t11;
+                v12 = t12;
+                v13 = t13;
+                v14 = t14;
+                v15 = t15;
+            }
+            int o = dOff + x0 * dBlk;
+            v0.intoArray(dst, o + 0 * dRow);
+            v1.intoArray(dst, o + 1 * dRow);
+            v2.intoArray(dst, o + 2 * dRow);
+            v3.intoArray(dst, o + 3 * dRow);
+            v4.intoArray(dst, o + 4 * dRow);
+            v5.intoArray(dst, o + 5 * dRow);
+            v6.intoArray(dst, o + 6 * dRow);
+            v7.intoArray(dst, o + 7 * dRow);
+            v8.intoArray(dst, o + 8 * dRow);
+            v9.intoArray(dst, o + 9 * dRow);
+            v10.intoArray(dst, o + 10 * dRow);
+            v11.intoArray(dst, o + 11 * dRow);
+            v12.intoArray(dst, o + 12 * dRow);
+            v13.intoArray(dst, o + 13 * dRow);
+            v14.intoArray(dst, o + 14 * dRow);
+            v15.intoArray(dst, o + 15 * dRow);
+        }
+        return x0;
+    }
+
+
+    @Override
+    public void normalizePanel(float[] p, int base, int d, double[] inv) {
+        // the panel's lanes in two halves of XF's width, each widened to doubles (XD, as many lanes);
+        // lane j's sum of squares is one chain of double additions over the channels in order
+        int h = XF.length();
+        DoubleVector s0 = DoubleVector.zero(XD);
+        DoubleVector s1 = DoubleVector.zero(XD);
+        for (int x = 0; x < d; x++) {
+            int at = base + x * L;
+            DoubleVector v0 = (DoubleVector) FloatVector.fromArray(XF, p, at).convertShape(VectorOperators.F2D, XD, 0);
+            DoubleVector v1 = (DoubleVector) FloatVector.fromArray(XF, p, at + h).convertShape(VectorOperators.F2D, XD, 0);
+            s0 = s0.add(v0.mul(v0)); // a product then a sum, as (double) v * v added in Java
+            s1 = s1.add(v1.mul(v1));
+        }
+        DoubleVector one = DoubleVector.broadcast(XD, 1.0);
+        DoubleVector zero = DoubleVector.zero(XD);
+        DoubleVector i0 = zero.blend(one.div(s0.sqrt()), s0.compare(VectorOperators.GT, 0.0));
+        DoubleVector i1 = zero.blend(one.div(s1.sqrt()), s1.compare(VectorOperators.GT, 0.0));
+        i0.intoArray(inv, 0);
+        i1.intoArray(inv, h);
+        for (int x = 0; x < d; x++) {
+            int at = base + x * L;
+            scaleInto(p, at, i0, p, at);
+            scaleInto(p, at + h, i1, p, at + h);
+        }
+    }
+
+    /** {@code XF.length()} floats of {@code src} from {@code at}, times {@code inv} in double, rounded to f32 into {@code dst}. */
+    private static void scaleInto(float[] src, int at, DoubleVector inv, float[] dst, int to) {
+        DoubleVector v = (DoubleVector) FloatVector.fromArray(XF, src, at).convertShape(VectorOperators.F2D, XD, 0);
+        ((FloatVector) v.mul(inv).convertShape(VectorOperators.D2F, XF, 0)).intoArray(dst, to);
+    }
+
+    @Override
+    public void scaleRows(float[] src, int rows, int d, double[] inv, float[] dst, int dstOff) {
+        int h = XF.length();
+        for (int j = 0; j < rows; j++) {
+            DoubleVector f = DoubleVector.broadcast(XD, inv[j]);
+            int x = 0;
+            for (; x + h <= d; x += h) {
+                scaleInto(src, j * d + x, f, dst, dstOff + j * d + x);
+            }
+            for (; x < d; x++) {
+                dst[dstOff + j * d + x] = (float) (src[j * d + x] * inv[j]);
+            }
+        }
+    }
+
+    @Override
+    public void keepGreater(float[] a, int from, int n, float[] best, int[] arg, int index) {
+        IntVector iv = IntVector.broadcast(I, index);
+        int i = 0;
+        for (int end = F.loopBound(n); i < end; i += L) {
+            FloatVector va = FloatVector.fromArray(F, a, from + i);
+            FloatVector vb = FloatVector.fromArray(F, best, i);
+            VectorMask<Float> gt = va.compare(VectorOperators.GT, vb); // NaN never is
+            vb.blend(va, gt).intoArray(best, i);
+            IntVector.fromArray(I, arg, i).blend(iv, gt.cast(I)).intoArray(arg, i);
+        }
+        for (; i < n; i++) {
+            if (a[from + i] > best[i]) {
+                best[i] = a[from + i];
+                arg[i] = index;
+            }
         }
     }
 
