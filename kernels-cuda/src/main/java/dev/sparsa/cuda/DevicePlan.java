@@ -146,7 +146,9 @@ final class DevicePlan implements AutoCloseable {
             if (packedItems != null && 4L * packedItems.size() <= 3L * unpackedItems(plan, PACKED_ROWS)) {
                 packed = upload(device, PACKED_ROWS, packWork(packedItems));
             } else if (fewRowsPerTile(plan)) {
-                packed = upload(device, PACKED_ROWS, packWork(workItems(plan, sliceEntryBase, PACKED_ROWS, false)));
+                // the plain 64-row list: the one already uploaded for the mma.sync kernel where there is one
+                WorkList plain = workLists.stream().filter(w -> w.rows() == PACKED_ROWS).findFirst().orElse(null);
+                packed = plain != null ? plain : upload(device, PACKED_ROWS, packWork(workItems(plan, sliceEntryBase, PACKED_ROWS, false)));
             }
         } catch (RuntimeException e) {
             close();
@@ -432,7 +434,12 @@ final class DevicePlan implements AutoCloseable {
         for (WorkList w : workLists) {
             b += w.buffer().bytes();
         }
-        return packed == null ? b : b + packed.buffer().bytes();
+        return packed == null || sharesPacked() ? b : b + packed.buffer().bytes();
+    }
+
+    /** Whether the gather kernel's list is one of the work lists (the same buffer, counted and closed once). */
+    private boolean sharesPacked() {
+        return packed != null && workLists.stream().anyMatch(w -> w == packed);
     }
 
     private void ensureOpen() {
@@ -448,14 +455,15 @@ final class DevicePlan implements AutoCloseable {
             ints.close();
             floats.close();
             mergeWork.close();
+            boolean shared = sharesPacked();
             for (WorkList w : workLists) {
                 w.buffer().close();
             }
             workLists.clear();
-            if (packed != null) {
+            if (packed != null && !shared) {
                 packed.buffer().close();
-                packed = null;
             }
+            packed = null;
         }
     }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -252,6 +253,9 @@ class CudaGatherGpuTest {
             // nothing stacks across heads, but one-row tiles take the plain 64-row list on the gather kernel
             assertNotNull(b.packedWorkList());
             assertEquals(b.workList(64).items(), b.packedWorkList().items(), "the plain 64-row list");
+            assertSame(b.workList(64), b.packedWorkList(), "uploaded once, shared with the mma.sync kernel");
+            assertEquals(b.ints().bytes() + b.floats().bytes() + b.mergeWork().bytes() + b.workList(64).buffer().bytes(),
+                    b.deviceBytes(), "the shared list counted once");
         }
         // a dense plan of 64-row tiles keeps no list for the gather kernel
         try (DevicePlan d = new DevicePlan(dev, Dense.INSTANCE.plan(ctx), 64)) {
