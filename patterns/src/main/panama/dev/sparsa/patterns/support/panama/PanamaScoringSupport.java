@@ -122,7 +122,8 @@ public final class PanamaScoringSupport implements ScoringSupport {
      * vector {@code i} loaded from {@code src[sOff + i · sRow + x0 · sBlk ..]}, the 16 vectors
      * transposed in four rounds (each swaps the off-diagonal blocks of 8, 4, 2 and then 1 lanes
      * between pairs of vectors, by two-vector selections), vector {@code i} stored to {@code dst[dOff
-     * + i · dRow + x0 · dBlk ..]}. Only moves values. Returns the channels done.
+     * + i · dRow + x0 · dBlk ..]}. Only moves values. Returns the channels done. Written out by hand:
+     * sixteen vectors in local variables stay in registers, where an array of vectors would be boxed.
      */
     private static int transposeBlocks16(float[] src, int sOff, int sRow, int sBlk, float[] dst, int dOff, int dRow,
             int dBlk, int d) {
