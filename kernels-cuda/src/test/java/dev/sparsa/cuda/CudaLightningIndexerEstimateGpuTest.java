@@ -150,8 +150,6 @@ class CudaLightningIndexerEstimateGpuTest {
                     assertTrue(kernel.endsWith(KernelChoice.packed(s, c.dtype(), dev.maxSharedPerBlockOptin()).name()),
                             c + ": the gather kernel, got " + kernel);
                 }
-                String[] names = {"full offsets", "full blocks", "partial offsets", "partial blocks", "gather offsets",
-                        "gathered keys", "unconditional offsets", "unconditional keys"};
                 for (int b = 0; b < s.batch(); b++) {
                     int[][] cpu = cpuSel.get(b);
                     int[][] gpu = est.selection(b);
@@ -162,12 +160,7 @@ class CudaLightningIndexerEstimateGpuTest {
                         assertArrayEquals(cpu[r], gpu[r], () -> c + " entry " + entry + " row " + row);
                     }
                     HeadLayout hl = hostPlan.layouts().get(hostPlan.layoutIndex(b, 0));
-                    int[][] want = {hl.fullOffsets(), hl.fullBlocks(), hl.partialOffsets(), hl.partialBlocks(),
-                            hl.gatherOffsets(), hl.gatherKeys(), hl.unconditionalOffsets(), hl.unconditionalKeys()};
-                    int[][] lists = est.lists(b);
-                    for (int j = 0; j < want.length; j++) {
-                        assertArrayEquals(want[j], lists[j], c + " entry " + b + " " + names[j]);
-                    }
+                    EstimateCases.assertLists(hl, est.lists(b), c + " entry " + b);
                 }
             }
             Tensor gotOut = outDev.toHost();
