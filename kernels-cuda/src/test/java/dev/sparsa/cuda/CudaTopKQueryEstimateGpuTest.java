@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.EstimateCases.assertClose;
 import static dev.sparsa.cuda.EstimateData.rows;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -251,17 +252,5 @@ class CudaTopKQueryEstimateGpuTest {
             }
         }
         return b.build();
-    }
-
-    /** Equal within {@code tol · (1 + |want|)}, with infinities and NaN where the other has them. */
-    private static void assertClose(float[] want, float[] got, float tol, String what) {
-        assertEquals(want.length, got.length, what);
-        for (int i = 0; i < want.length; i++) {
-            float a = want[i];
-            float b = got[i];
-            boolean same = Float.compare(a, b) == 0 || (Float.isFinite(a) && Math.abs(a - b) <= tol * (1 + Math.abs(a)));
-            int at = i;
-            assertTrue(same, () -> what + " at " + at + ": " + a + " vs " + b);
-        }
     }
 }

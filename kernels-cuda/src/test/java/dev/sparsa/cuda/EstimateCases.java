@@ -1,6 +1,8 @@
 package dev.sparsa.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.plan.HeadLayout;
@@ -14,13 +16,17 @@ import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /**
- * Checks the device-estimate GPU tests share: a device plan's lists against a host layout's, repeated
- * calls of one plan on a caller's stream against host-built plans, and host tensors taking the host
- * path. Each throws the assertion error of the first difference.
+ * Checks and reference definitions the device-estimate tests share: a device plan's lists against a
+ * host layout's, repeated calls of one plan on a caller's stream against host-built plans, host
+ * tensors taking the host path, closeness within a tolerance (each check throws the assertion error
+ * of the first difference); and, for the tests that model the per-row kernels on the host, the keys a
+ * query row sees, the kernels' order key of a score and the pairs a layout admits.
  */
 final class EstimateCases {
     private EstimateCases() {
@@ -91,5 +97,46 @@ final class EstimateCases {
         }
         backend.forward(plan.apply(ctx, p), p.q(), p.k(), p.v(), viaPlan, null, o);
         assertArrayEquals(viaPlan.toFloatArray(), viaEstimate.toFloatArray());
+    }
+
+    /** Equal within {@code tol · (1 + |want|)}, with infinities and NaN where the other has them. */
+    static void assertClose(float[] want, float[] got, float tol, String what) {
+        assertEquals(want.length, got.length, what);
+        for (int i = 0; i < want.length; i++) {
+            float a = want[i];
+            float b = got[i];
+            boolean same = Float.compare(a, b) == 0 || (Float.isFinite(a) && Math.abs(a - b) <= tol * (1 + Math.abs(a)));
+            int at = i;
+            assertTrue(same, () -> what + " at " + at + ": " + a + " vs " + b);
+        }
+    }
+
+    /** Plans.lastVisibleKey + 1 of query row r (0 when it sees none). */
+    static int visible(PlanContext ctx, int r) {
+        long p = (long) r + ctx.queryOffset();
+        long last = ctx.causal() ? Math.min(ctx.keyLength() - 1L, p) : ctx.keyLength() - 1L;
+        return last < 0 ? 0 : (int) (last + 1);
+    }
+
+    /** tkOrder: smaller is better, NaN above every score, -0 as +0. */
+    static int order(float v) {
+        if (v != v) {
+            return 0xFFFFFFFF;
+        }
+        int bits = Float.floatToRawIntBits(v == 0f ? 0f : v);
+        bits ^= (bits >> 31) & 0x7FFFFFFF;
+        return ~(bits ^ 0x80000000);
+    }
+
+    /** (row, key) pairs a layout admits, over all its tiles; asserts that none comes twice. */
+    static Set<Long> pairs(HeadLayout h) {
+        Set<Long> out = new TreeSet<>();
+        for (int t = 0; t < h.tileCount(); t++) {
+            for (int i = 0; i < h.rowCount(t); i++) {
+                int row = h.row(t, i);
+                h.forEachAdmittedKey(t, row, (key, w) -> assertTrue(out.add((long) row << 32 | key), "a pair twice"));
+            }
+        }
+        return out;
     }
 }
