@@ -155,11 +155,7 @@ class CudaLightningIndexerEstimateGpuTest {
                     int[][] cpu = cpuSel.get(b);
                     int[][] gpu = est.selection(b);
                     assertEquals(cpu.length, gpu.length, c + " rows");
-                    for (int r = 0; r < cpu.length; r++) {
-                        int row = r;
-                        int entry = b;
-                        assertArrayEquals(cpu[r], gpu[r], () -> c + " entry " + entry + " row " + row);
-                    }
+                    EstimateCases.assertRows(cpu, gpu, c + " entry " + b);
                     HeadLayout hl = hostPlan.layouts().get(hostPlan.layoutIndex(b, 0));
                     EstimateCases.assertLists(hl, est.lists(b), c + " entry " + b);
                 }
@@ -208,12 +204,7 @@ class CudaLightningIndexerEstimateGpuTest {
                     for (int b = 0; b < 2; b++) {
                         int[][] cpu = onHost.select(ctx, host, b);
                         int[][] gpu = est.selection(b);
-                        for (int r = 0; r < cpu.length; r++) {
-                            int row = r;
-                            int entry = b;
-                            assertArrayEquals(cpu[r], gpu[r], () -> "causal " + causal + " budget " + budget + " entry "
-                                    + entry + " row " + row);
-                        }
+                        EstimateCases.assertRows(cpu, gpu, "causal " + causal + " budget " + budget + " entry " + b);
                     }
                 }
             }

@@ -134,10 +134,7 @@ class CudaTopKQueryEstimateGpuTest {
                     int[][] cpu = cpuSel.get(slice);
                     int[][] gpu = est.selection(slice);
                     assertEquals(cpu.length, gpu.length, c + " rows");
-                    for (int r = 0; r < cpu.length; r++) {
-                        int row = r;
-                        assertArrayEquals(cpu[r], gpu[r], () -> c + " slice " + slice + " row " + row);
-                    }
+                    EstimateCases.assertRows(cpu, gpu, c + " slice " + slice);
                     HeadLayout hl = hostPlan.layouts().get(hostPlan.layoutIndex(b, h));
                     EstimateCases.assertLists(hl, est.lists(slice), c + " slice " + slice);
                 }
@@ -176,12 +173,7 @@ class CudaTopKQueryEstimateGpuTest {
                     for (int h = 0; h < 3; h++) {
                         int[][] cpu = pattern.select(ctx, rows(p.q(), 0, h), rows(p.k(), 0, h));
                         int[][] gpu = est.selection(h);
-                        for (int r = 0; r < cpu.length; r++) {
-                            int row = r;
-                            int head = h;
-                            assertArrayEquals(cpu[r], gpu[r], () -> "causal " + causal + " budget " + budget + " head "
-                                    + head + " row " + row);
-                        }
+                        EstimateCases.assertRows(cpu, gpu, "causal " + causal + " budget " + budget + " head " + h);
                     }
                 }
             }

@@ -50,6 +50,17 @@ final class EstimateCases {
     }
 
     /**
+     * Asserts that row {@code r} of {@code got} equals row {@code r} of {@code want}, for every row of
+     * {@code want}, each failure named {@code where} and the row.
+     */
+    static void assertRows(int[][] want, int[][] got, String where) {
+        for (int r = 0; r < want.length; r++) {
+            int row = r;
+            assertArrayEquals(want[r], got[r], () -> where + " row " + row);
+        }
+    }
+
+    /**
      * For seeds 1 to 3: random bf16 Q, K, V of {@code ctx}'s shape ({@link Problems#qkv}, BHSD), then on
      * one new stream {@code est} and the plan {@code hostPlan} makes of them, each into its own output
      * without LSE; asserts the outputs' bits equal per seed.
