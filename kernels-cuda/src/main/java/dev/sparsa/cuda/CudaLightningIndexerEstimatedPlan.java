@@ -65,21 +65,13 @@ import jcuda.Pointer;
 public final class CudaLightningIndexerEstimatedPlan extends CudaDeviceEstimatedPlan {
     private final LightningIndexer pattern;
     private final IndexerInputs inputs;
-    private static final int SEL = 0;
-    private static final int SEL_COUNT = 1;
-    private static final int SCRATCH = 2;
     private static final int ROWS = CudaTopKQueryEstimatedPlan.SCORE_ROWS;
     /** Shared memory the scores keep all indexer heads' queries within, when they fit (else fewer at a time). */
     static final int SCORE_SHARED_TARGET = 96 * 1024;
 
-    private final int nq;
-    private final int cap;
-    private final int header;
-    private final int sliceStride;
     private final int headsCached;
     private final int scoreShared;
-    private final long groupsTotal;
-    private final long chunk;
+    private final RowListEstimate rows;
 
     /**
      * Why the device estimate does not run this pattern in this context (the host plans it then), or
@@ -203,10 +195,9 @@ public final class CudaLightningIndexerEstimatedPlan extends CudaDeviceEstimated
             }
         }
         AttentionShape s = ctx.shape();
-        this.nq = s.queryLength();
         int nk = s.keyLength();
         int batch = s.batch();
-        this.cap = rowCapacity(pattern, ctx);
+        int cap = rowCapacity(pattern, ctx);
         int dim = inputs.dim();
         int needed = CudaTopKEstimatedPlan.selectShared(dim, nk) + CudaTopKEstimatedPlan.SELECT_STATIC_SHARED;
         if (needed > dev.maxSharedPerBlockOptin()) {
@@ -219,51 +210,9 @@ public final class CudaLightningIndexerEstimatedPlan extends CudaDeviceEstimated
             throw new IllegalArgumentException("indexer " + inputs.heads() + " x " + dim + ": the scores need "
                     + scoreShared + " bytes of shared memory, the device has " + dev.maxSharedPerBlockOptin());
         }
-        this.groupsTotal = (long) batch * CudaTopKQueryEstimatedPlan.groups(nq);
-        this.chunk = CudaTopKQueryEstimatedPlan.chunkGroups(batch, nq, nk, scratchBudget);
-        int[] head = EstimatedSkeleton.header(ctx, batch, nq, 1);
-        this.header = head.length;
-        this.sliceStride = (int) CudaTopKQueryEstimatedPlan.sliceInts(nq, cap);
-        for (int l = 0; l < batch; l++) {
-            int mine = header + l * sliceStride;
-            head[l * LI_STRIDE + LI_UNCOND_OFFSETS] = mine;
-            head[l * LI_STRIDE + LI_UNCOND_KEYS] = mine + nq + 1;
-        }
-        long total = header + (long) sliceStride * batch;
-        long zeroFloats = Math.max(1L, (long) nq * cap);
-        DeviceBuffer ints = null;
-        DeviceBuffer floats = null;
-        List<DevicePlan.WorkList> lists = new ArrayList<>();
-        DevicePlan dp = null;
-        DevicePlan.WorkList gather = null;
-        DeviceBuffer sel = null;
-        DeviceBuffer cnt = null;
-        DeviceBuffer scratch = null;
-        try {
-            dev.makeCurrent();
-            ints = new DeviceBuffer(dev, 4L * total);
-            ints.copyFrom(head);
-            floats = new DeviceBuffer(dev, 4L * zeroFloats);
-            floats.fill((byte) 0);
-            for (int r : rowsPerCta) {
-                if (lists.stream().noneMatch(w -> w.rows() == r)) {
-                    lists.add(DevicePlan.upload(dev, r, workItems(ctx, cap, r, false)));
-                }
-            }
-            int[] gatherItems = gatherItems(ctx, cap);
-            if (gatherItems != null) {
-                gather = DevicePlan.upload(dev, DevicePlan.PACKED_ROWS, gatherItems);
-            }
-            dp = new DevicePlan(dev, ints, floats, lists, gather);
-            gather = null;
-            sel = new DeviceBuffer(dev, 4L * Math.max(1L, (long) batch * nq * cap));
-            cnt = new DeviceBuffer(dev, 4L * batch * nq);
-            scratch = new DeviceBuffer(dev, chunk * ROWS * 4L * Math.max(1, nk));
-        } catch (RuntimeException | Error e) {
-            EstimateMemory.abandon(dp, ints, floats, lists, sel, cnt, scratch, gather == null ? null : gather.buffer());
-            throw e;
-        }
-        own(new EstimateMemory(dp, sel, cnt, scratch));
+        this.rows = new RowListEstimate(dev, ctx, batch, cap, cap, scratchBudget, rowsPerCta,
+                r -> workItems(ctx, cap, r, false), () -> gatherItems(ctx, cap));
+        own(rows.memory());
     }
 
     /**
@@ -356,18 +305,12 @@ public final class CudaLightningIndexerEstimatedPlan extends CudaDeviceEstimated
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
         AttentionShape s = ctx.shape();
         CudaModule mod = runtime().module();
-        int batch = s.batch();
         Tensor iq = inputs.queries();
         Tensor ik = inputs.keys();
         Tensor iw = inputs.weights();
-        DeviceBuffer sel = memory().buffer(SEL);
-        DeviceBuffer cnt = memory().buffer(SEL_COUNT);
-        DeviceBuffer scratch = memory().buffer(SCRATCH);
         int causal = ctx.causal() ? 1 : 0;
-        int groups = CudaTopKQueryEstimatedPlan.groups(nq);
         int dim = inputs.dim();
-        for (long g0 = 0; g0 < groupsTotal; g0 += chunk) {
-            int m = (int) Math.min(chunk, groupsTotal - g0);
+        rows.queue(mod, stream, dim, 0, 0, (g0, m, groups, scratch) ->
             EstimatedSkeleton.launch(mod.function("sparsa_li_scores", scoreShared), m, 1, 1,
                     CudaTopKQueryEstimatedPlan.SCORE_THREADS, scoreShared, stream, "sparsa_li_scores",
                     Pointer.to(CudaTensors.buffer("indexer queries", iq).pointer(iq.byteOffset())), i64(iq.stride(0)),
@@ -376,20 +319,8 @@ public final class CudaLightningIndexerEstimatedPlan extends CudaDeviceEstimated
                     i64(ik.stride(0)), i64(ik.stride(2)),
                     Pointer.to(CudaTensors.buffer("indexer weights", iw).pointer(iw.byteOffset())),
                     i32(outKind(iw.dtype())), i64(iw.stride(0)), i64(iw.stride(2)), i64(iw.stride(3)),
-                    i32(inputs.heads()), i32(headsCached), i32(dim), i32(nq), i32(s.keyLength()), i32(causal),
-                    i32(ctx.queryOffset()), i64(g0), i32(groups), Pointer.to(scratch.pointer()));
-            int rankShared = CudaTopKEstimatedPlan.selectShared(dim,
-                    CudaTopKQueryEstimatedPlan.rankKeys(ctx, groups, g0, m));
-            EstimatedSkeleton.launch(mod.function("sparsa_tq_rank", rankShared), m * ROWS, 1, 1,
-                    CudaTopKEstimatedPlan.SELECT_THREADS, rankShared, stream, "sparsa_tq_rank",
-                    Pointer.to(scratch.pointer()), i32(dim), i32(nq), i32(s.keyLength()), i32(causal),
-                    i32(ctx.queryOffset()), i32(0), i32(0), i32(cap), i64(g0), i32(groups),
-                    Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()));
-        }
-        EstimatedSkeleton.launch(mod.function("sparsa_tq_emit", 0), batch, 1, 1, 512, 0, stream, "sparsa_tq_emit",
-                Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), i32(cap), i32(nq), i32(s.keyLength()),
-                i32(ctx.queryOffset()), i32(causal), i32(0), i32(0),
-                Pointer.to(memory().plan().ints().pointer()), i64(header), i64(sliceStride));
+                    i32(inputs.heads()), i32(headsCached), i32(dim), i32(s.queryLength()), i32(s.keyLength()),
+                    i32(causal), i32(ctx.queryOffset()), i64(g0), i32(groups), Pointer.to(scratch.pointer())));
     }
 
     /**
@@ -397,17 +328,7 @@ public final class CudaLightningIndexerEstimatedPlan extends CudaDeviceEstimated
      * keys (the form of {@link LightningIndexer#select}). Copies synchronously; for tests.
      */
     int[][] selection(int b) {
-        int[] counts = memory().buffer(SEL_COUNT).readInts(4L * b * nq, nq);
-        int[][] out = new int[nq][];
-        if (cap == 0) {
-            Arrays.fill(out, new int[0]);
-            return out;
-        }
-        int[] all = memory().buffer(SEL).readInts(4L * b * nq * cap, nq * cap);
-        for (int r = 0; r < nq; r++) {
-            out[r] = Arrays.copyOfRange(all, r * cap, r * cap + counts[r]);
-        }
-        return out;
+        return rows.selection(b);
     }
 
     /**
@@ -415,13 +336,7 @@ public final class CudaLightningIndexerEstimatedPlan extends CudaDeviceEstimated
      * HeadLayout}'s arrays ({@code CudaTopKQueryEstimatedPlan.lists}' order). Copies synchronously; for tests.
      */
     int[][] lists(int b) {
-        DeviceBuffer ints = memory().plan().ints();
-        int zeros = EstimatedSkeleton.zeros(ctx.shape().batch(), nq);
-        int[] none = ints.readInts(4L * zeros, nq + 1);
-        long at = 4L * (header + (long) b * sliceStride);
-        int[] off = ints.readInts(at, nq + 1);
-        int[] keys = ints.readInts(at + 4L * (nq + 1), off[nq]);
-        return new int[][] {none, new int[0], none.clone(), new int[0], none.clone(), new int[0], off, keys};
+        return rows.lists(b);
     }
 
     /** At most {@code topK} keys per query row. */

@@ -11,9 +11,7 @@ import dev.sparsa.plan.HeadLayoutBuilder;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.Tensor;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import jcuda.Pointer;
 
 /**
@@ -51,10 +49,6 @@ import jcuda.Pointer;
 public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
 
     private final TopKPerQuery pattern;
-    // the scratch buffers after the device plan
-    private static final int SEL = 0;
-    private static final int SEL_COUNT = 1;
-    private static final int SCRATCH = 2;
 
     /** Query rows of one slice scored together against each key tile ({@code TQ_ROWS} of the kernel). */
     static final int SCORE_ROWS = 16;
@@ -64,15 +58,10 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     static final int SCORE_THREADS = 128;
     /** The most bytes of the scores' scratch (one chunk of row groups), unless one row group needs more. */
     static final long SCRATCH_BYTES = 1L << 30;
-    private final int nq;
     private final int cap;
-    private final int capRow;
-    private final int header;
-    private final int sliceStride;
     private final int selectShared;
     private final int scoreShared;
-    private final long groupsTotal;
-    private final long chunk;
+    private final RowListEstimate rows;
 
     /**
      * Why the device estimate does not run this pattern in this context (the host plans it then), or
@@ -194,11 +183,11 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
         this.pattern = pattern;
         CudaDevice dev = rt.device();
         AttentionShape s = ctx.shape();
-        this.nq = s.queryLength();
+        int nq = s.queryLength();
         int nk = s.keyLength();
         int slices = s.batch() * s.qHeads();
         this.cap = Math.min(pattern.k(), nk);
-        this.capRow = rowCapacity(pattern, ctx);
+        int capRow = rowCapacity(pattern, ctx);
         this.selectShared = CudaTopKEstimatedPlan.selectShared(s.headDim(), nk);
         int needed = selectShared + CudaTopKEstimatedPlan.SELECT_STATIC_SHARED;
         if (needed > dev.maxSharedPerBlockOptin()) {
@@ -210,54 +199,12 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
             throw new IllegalArgumentException("head dim " + s.headDim() + ": the scores need " + scoreShared
                     + " bytes of shared memory, the device has " + dev.maxSharedPerBlockOptin());
         }
-        this.groupsTotal = (long) slices * groups(nq);
-        this.chunk = chunkGroups(slices, nq, nk, scratchBudget);
-        // the int pool: layout descriptions, one tile per row, the zeros, then each slice's lists
-        int[] head = EstimatedSkeleton.header(ctx, slices, nq, 1);
-        this.header = head.length;
-        this.sliceStride = (int) sliceInts(nq, capRow);
-        for (int l = 0; l < slices; l++) {
-            int mine = header + l * sliceStride;
-            head[l * LI_STRIDE + LI_UNCOND_OFFSETS] = mine;
-            head[l * LI_STRIDE + LI_UNCOND_KEYS] = mine + nq + 1;
-        }
-        long total = header + (long) sliceStride * slices;
-        // every slice's log-weights: the float pool's zeros, as many as a slice's keys at most
-        long zeroFloats = Math.max(1L, (long) nq * capRow);
-        DeviceBuffer ints = null;
-        DeviceBuffer floats = null;
-        List<DevicePlan.WorkList> lists = new ArrayList<>();
-        DevicePlan dp = null;
-        DevicePlan.WorkList gather = null;
-        DeviceBuffer sel = null;
-        DeviceBuffer cnt = null;
-        DeviceBuffer scratch = null;
-        try {
-            dev.makeCurrent();
-            ints = new DeviceBuffer(dev, 4L * total);
-            ints.copyFrom(head);
-            floats = new DeviceBuffer(dev, 4L * zeroFloats);
-            floats.fill((byte) 0); // no host array of that many zeros (hundreds of MB at 32k)
-            for (int r : rowsPerCta) {
-                if (lists.stream().noneMatch(w -> w.rows() == r)) {
-                    lists.add(DevicePlan.upload(dev, r, workItems(ctx, capRow, r)));
-                }
-            }
-            // one-row tiles: the gather kernel's 64-row CTAs put every warp on a share of the row's keys
-            // (DevicePlan.fewRowsPerTile's rule, so that the host-planned road runs the same kernel)
-            if (nq > DevicePlan.FEW_ROWS) {
-                gather = DevicePlan.upload(dev, DevicePlan.PACKED_ROWS, workItems(ctx, capRow, DevicePlan.PACKED_ROWS));
-            }
-            dp = new DevicePlan(dev, ints, floats, lists, gather);
-            gather = null;
-            sel = new DeviceBuffer(dev, 4L * Math.max(1L, (long) slices * nq * cap));
-            cnt = new DeviceBuffer(dev, 4L * slices * nq);
-            scratch = new DeviceBuffer(dev, chunk * SCORE_ROWS * 4L * Math.max(1, nk));
-        } catch (RuntimeException | Error e) {
-            EstimateMemory.abandon(dp, ints, floats, lists, sel, cnt, scratch, gather == null ? null : gather.buffer());
-            throw e;
-        }
-        own(new EstimateMemory(dp, sel, cnt, scratch));
+        // one-row tiles: the gather kernel's 64-row CTAs put every warp on a share of the row's keys
+        // (DevicePlan.fewRowsPerTile's rule, so that the host-planned road runs the same kernel)
+        this.rows = new RowListEstimate(dev, ctx, slices, cap, capRow, scratchBudget, rowsPerCta,
+                r -> workItems(ctx, capRow, r),
+                () -> nq > DevicePlan.FEW_ROWS ? workItems(ctx, capRow, DevicePlan.PACKED_ROWS) : null);
+        own(rows.memory());
     }
 
     /**
@@ -315,35 +262,19 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     synchronized void queueEstimate(Tensor q, Tensor k, CudaStream stream) {
         AttentionShape s = ctx.shape();
         CudaModule mod = runtime().module();
-        int slices = s.batch() * s.qHeads();
         ForcedKeys f = pattern.forced();
-        DeviceBuffer sel = memory().buffer(SEL);
-        DeviceBuffer cnt = memory().buffer(SEL_COUNT);
         int causal = ctx.causal() ? 1 : 0;
-        DeviceBuffer scratch = memory().buffer(SCRATCH);
-        int groups = groups(nq);
-        for (long g0 = 0; g0 < groupsTotal; g0 += chunk) {
-            int m = (int) Math.min(chunk, groupsTotal - g0);
+        rows.queue(mod, stream, s.headDim(), f.sinks(), f.window(), (g0, m, groups, scratch) -> {
             if (cap > 0) {
                 EstimatedSkeleton.launch(mod.function("sparsa_tq_scores", scoreShared), m, 1, 1, SCORE_THREADS,
                         scoreShared, stream, "sparsa_tq_scores",
                         Pointer.to(CudaTensors.buffer("q", q).pointer(q.byteOffset())), i64(q.stride(0)),
                         i64(q.stride(1)), i64(q.stride(2)), Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())),
                         i32(outKind(k.dtype())), i64(k.stride(0)), i64(k.stride(1)), i64(k.stride(2)), i32(s.qHeads()),
-                        i32(s.groupSize()), i32(s.headDim()), i32(nq), i32(s.keyLength()), i32(causal),
+                        i32(s.groupSize()), i32(s.headDim()), i32(s.queryLength()), i32(s.keyLength()), i32(causal),
                         i32(ctx.queryOffset()), i64(g0), i32(groups), Pointer.to(scratch.pointer()));
             }
-            int rankShared = CudaTopKEstimatedPlan.selectShared(s.headDim(), rankKeys(ctx, groups, g0, m));
-            EstimatedSkeleton.launch(mod.function("sparsa_tq_rank", rankShared), m * SCORE_ROWS, 1, 1,
-                    CudaTopKEstimatedPlan.SELECT_THREADS, rankShared, stream, "sparsa_tq_rank",
-                    Pointer.to(scratch.pointer()), i32(s.headDim()), i32(nq), i32(s.keyLength()), i32(causal),
-                    i32(ctx.queryOffset()), i32(f.sinks()), i32(f.window()), i32(cap), i64(g0), i32(groups),
-                    Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()));
-        }
-        EstimatedSkeleton.launch(mod.function("sparsa_tq_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_tq_emit",
-                Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), i32(cap), i32(nq), i32(s.keyLength()),
-                i32(ctx.queryOffset()), i32(causal), i32(f.sinks()), i32(f.window()),
-                Pointer.to(memory().plan().ints().pointer()), i64(header), i64(sliceStride));
+        });
     }
 
     /**
@@ -351,18 +282,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
      * row, its ascending keys (the form of {@link TopKPerQuery#select}). Copies synchronously; for tests.
      */
     int[][] selection(int slice) {
-        int[] counts = memory().buffer(SEL_COUNT).readInts(4L * slice * nq, nq);
-        int c = Math.max(1, cap);
-        int[][] out = new int[nq][];
-        if (cap == 0) {
-            Arrays.fill(out, new int[0]);
-            return out;
-        }
-        int[] all = memory().buffer(SEL).readInts(4L * slice * nq * cap, nq * cap);
-        for (int r = 0; r < nq; r++) {
-            out[r] = Arrays.copyOfRange(all, r * c, r * c + counts[r]);
-        }
-        return out;
+        return rows.selection(slice);
     }
 
     /**
@@ -372,13 +292,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
      * synchronously; for tests.
      */
     int[][] lists(int slice) {
-        DeviceBuffer ints = memory().plan().ints();
-        int zeros = EstimatedSkeleton.zeros(ctx.shape().batch() * ctx.shape().qHeads(), nq);
-        int[] none = ints.readInts(4L * zeros, nq + 1);
-        long at = 4L * (header + (long) slice * sliceStride);
-        int[] off = ints.readInts(at, nq + 1);
-        int[] keys = ints.readInts(at + 4L * (nq + 1), off[nq]);
-        return new int[][] {none, new int[0], none.clone(), new int[0], none.clone(), new int[0], off, keys};
+        return rows.lists(slice);
     }
 
     /** At most {@code k + sinks + window} keys per query row. */

@@ -143,40 +143,17 @@ class CudaEstimateGpuTest {
         PlanContext ctx = PlanContext.of(s, o);
         MeanPoolBlockTopK pattern = MeanPoolBlockTopK.minference(3);
         CudaDevice dev = BACKEND.device();
-        try (CudaEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()));
-             CudaStream stream = new CudaStream(dev)) {
-            for (long seed = 1; seed <= 3; seed++) {
-                Problems.Qkv p = Problems.qkv(seed, s, DType.BF16, Layout.BHSD);
-                SparsePlan hostPlan = pattern.plan(ctx, p.q(), p.k());
-                try (Tensor q = CudaTensors.upload(dev, p.q()); Tensor k = CudaTensors.upload(dev, p.k());
-                     Tensor v = CudaTensors.upload(dev, p.v());
-                     Tensor a = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, 4, 700, 128);
-                     Tensor b = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, 4, 700, 128);
-                     PreparedPlan prepared = BACKEND.prepare(hostPlan, Device.cuda(dev.ordinal()))) {
-                    BACKEND.forwardAsync(est, q, k, v, b, null, o.run(), stream);
-                    BACKEND.forwardAsync(prepared, q, k, v, a, null, o.run(), stream);
-                    stream.synchronize();
-                    assertArrayEquals(a.toHost().toFloatArray(), b.toHost().toFloatArray(), "seed " + seed);
-                }
-            }
+        try (CudaEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()))) {
+            EstimateCases.assertStreamFollowsNewInputs(BACKEND, est, ctx, o, p -> pattern.plan(ctx, p.q(), p.k()));
         }
     }
 
     @Test
     void hostTensorsTakeTheHostPath() {
-        AttentionShape s = new AttentionShape(1, 4, 2, 600, 600, 64, 64);
-        Options o = Options.causalMask().withGeometry(new TileGeometry(64, 64));
-        PlanContext ctx = PlanContext.of(s, o);
         MeanPoolBlockTopK pattern = new MeanPoolBlockTopK(2, 64, true, null);
-        Problems.Qkv p = Problems.qkv(9, s, DType.F16, Layout.BHSD);
-        CudaDevice dev = BACKEND.device();
-        Tensor viaEstimate = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 600, 64);
-        Tensor viaPlan = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 600, 64);
-        try (CudaEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()))) {
-            BACKEND.forward(est, p.q(), p.k(), p.v(), viaEstimate, null, o.run());
-        }
-        BACKEND.forward(pattern.plan(ctx, p.q(), p.k()), p.q(), p.k(), p.v(), viaPlan, null, o);
-        assertArrayEquals(viaPlan.toFloatArray(), viaEstimate.toFloatArray());
+        EstimateCases.assertHostTensorsTakeTheHostPath(BACKEND,
+                ctx -> BACKEND.prepareEstimated(pattern, ctx, Device.cuda(BACKEND.device().ordinal())),
+                (ctx, p) -> pattern.plan(ctx, p.q(), p.k()));
     }
 
     /** Q, K, V of a case: random, or built so that pooled scores tie. */

@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.EstimateCases.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -150,24 +151,13 @@ class CudaLightningIndexerEstimateGpuTest {
                     assertTrue(kernel.endsWith(KernelChoice.packed(s, c.dtype(), dev.maxSharedPerBlockOptin()).name()),
                             c + ": the gather kernel, got " + kernel);
                 }
-                String[] names = {"full offsets", "full blocks", "partial offsets", "partial blocks", "gather offsets",
-                        "gathered keys", "unconditional offsets", "unconditional keys"};
                 for (int b = 0; b < s.batch(); b++) {
                     int[][] cpu = cpuSel.get(b);
                     int[][] gpu = est.selection(b);
                     assertEquals(cpu.length, gpu.length, c + " rows");
-                    for (int r = 0; r < cpu.length; r++) {
-                        int row = r;
-                        int entry = b;
-                        assertArrayEquals(cpu[r], gpu[r], () -> c + " entry " + entry + " row " + row);
-                    }
+                    EstimateCases.assertRows(cpu, gpu, c + " entry " + b);
                     HeadLayout hl = hostPlan.layouts().get(hostPlan.layoutIndex(b, 0));
-                    int[][] want = {hl.fullOffsets(), hl.fullBlocks(), hl.partialOffsets(), hl.partialBlocks(),
-                            hl.gatherOffsets(), hl.gatherKeys(), hl.unconditionalOffsets(), hl.unconditionalKeys()};
-                    int[][] lists = est.lists(b);
-                    for (int j = 0; j < want.length; j++) {
-                        assertArrayEquals(want[j], lists[j], c + " entry " + b + " " + names[j]);
-                    }
+                    EstimateCases.assertLists(hl, est.lists(b), c + " entry " + b);
                 }
             }
             Tensor gotOut = outDev.toHost();
@@ -214,12 +204,7 @@ class CudaLightningIndexerEstimateGpuTest {
                     for (int b = 0; b < 2; b++) {
                         int[][] cpu = onHost.select(ctx, host, b);
                         int[][] gpu = est.selection(b);
-                        for (int r = 0; r < cpu.length; r++) {
-                            int row = r;
-                            int entry = b;
-                            assertArrayEquals(cpu[r], gpu[r], () -> "causal " + causal + " budget " + budget + " entry "
-                                    + entry + " row " + row);
-                        }
+                        EstimateCases.assertRows(cpu, gpu, "causal " + causal + " budget " + budget + " entry " + b);
                     }
                 }
             }
@@ -325,18 +310,6 @@ class CudaLightningIndexerEstimateGpuTest {
                 onDevice.output().close();
                 onDevice.lse().close();
             }
-        }
-    }
-
-    /** Equal within {@code tol · (1 + |want|)}, with infinities and NaN where the other has them. */
-    private static void assertClose(float[] want, float[] got, float tol, String what) {
-        assertEquals(want.length, got.length, what);
-        for (int i = 0; i < want.length; i++) {
-            float a = want[i];
-            float b = got[i];
-            boolean same = Float.compare(a, b) == 0 || (Float.isFinite(a) && Math.abs(a - b) <= tol * (1 + Math.abs(a)));
-            int at = i;
-            assertTrue(same, () -> what + " at " + at + ": " + a + " vs " + b);
         }
     }
 }

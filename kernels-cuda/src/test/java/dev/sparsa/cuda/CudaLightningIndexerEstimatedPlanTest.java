@@ -1,6 +1,9 @@
 package dev.sparsa.cuda;
 
 import static dev.sparsa.cuda.DevicePlanFormat.*;
+import static dev.sparsa.cuda.EstimateCases.order;
+import static dev.sparsa.cuda.EstimateCases.pairs;
+import static dev.sparsa.cuda.EstimateCases.visible;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -20,9 +23,7 @@ import dev.sparsa.testing.Problems;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Set;
 import java.util.SplittableRandom;
-import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -195,23 +196,6 @@ class CudaLightningIndexerEstimatedPlanTest {
         return out;
     }
 
-    /** Plans.lastVisibleKey + 1 of query row r (0 when it sees none). */
-    private static int visible(PlanContext ctx, int r) {
-        long p = (long) r + ctx.queryOffset();
-        long last = ctx.causal() ? Math.min(ctx.keyLength() - 1L, p) : ctx.keyLength() - 1L;
-        return last < 0 ? 0 : (int) (last + 1);
-    }
-
-    /** tkOrder: smaller is better, NaN above every score, -0 as +0. */
-    private static int order(float v) {
-        if (v != v) {
-            return 0xFFFFFFFF;
-        }
-        int bits = Float.floatToRawIntBits(v == 0f ? 0f : v);
-        bits ^= (bits >> 31) & 0x7FFFFFFF;
-        return ~(bits ^ 0x80000000);
-    }
-
     @Test
     void perRowListsAdmitTheHostPlansPairsAndTheWorkListsAreTheHostRoads() {
         int[][] shapes = {
@@ -301,17 +285,5 @@ class CudaLightningIndexerEstimatedPlanTest {
         assertTrue(CudaLightningIndexerEstimatedPlan.scoreShared(64, hc + 1, 128) > CudaLightningIndexerEstimatedPlan.SCORE_SHARED_TARGET);
         // a dimension too large for the target still runs one head at a time
         assertEquals(1, CudaLightningIndexerEstimatedPlan.headsCached(8, 1024));
-    }
-
-    /** (row, key) pairs a layout admits, over all its tiles. */
-    private static Set<Long> pairs(HeadLayout h) {
-        Set<Long> out = new TreeSet<>();
-        for (int t = 0; t < h.tileCount(); t++) {
-            for (int i = 0; i < h.rowCount(t); i++) {
-                int row = h.row(t, i);
-                h.forEachAdmittedKey(t, row, (key, wt) -> assertTrue(out.add((long) row << 32 | key), "a pair twice"));
-            }
-        }
-        return out;
     }
 }

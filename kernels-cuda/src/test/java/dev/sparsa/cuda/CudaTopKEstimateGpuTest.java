@@ -109,8 +109,6 @@ class CudaTopKEstimateGpuTest {
             BACKEND.forward(prepared, q, k, v, outHost, lseHost, o.run());
             BACKEND.forward(est, q, k, v, outDev, lseDev, o.run());
             assertTrue(CudaBackend.lastKernel().startsWith(CudaTopKEstimatedPlan.KERNELS + "+"), CudaBackend.lastKernel());
-            String[] names = {"full offsets", "full blocks", "partial offsets", "partial blocks", "gather offsets",
-                    "gathered keys", "unconditional offsets", "unconditional keys"};
             for (int b = 0; b < s.batch(); b++) {
                 for (int h = 0; h < s.qHeads(); h++) {
                     int slice = b * s.qHeads() + h;
@@ -122,12 +120,7 @@ class CudaTopKEstimateGpuTest {
                         assertArrayEquals(cpu[t], gpu[t], () -> c + " slice " + slice + " tile " + tile);
                     }
                     HeadLayout hl = hostPlan.layouts().get(hostPlan.layoutIndex(b, h));
-                    int[][] host = {hl.fullOffsets(), hl.fullBlocks(), hl.partialOffsets(), hl.partialBlocks(),
-                            hl.gatherOffsets(), hl.gatherKeys(), hl.unconditionalOffsets(), hl.unconditionalKeys()};
-                    int[][] lists = est.lists(slice);
-                    for (int j = 0; j < host.length; j++) {
-                        assertArrayEquals(host[j], lists[j], c + " slice " + slice + " " + names[j]);
-                    }
+                    EstimateCases.assertLists(hl, est.lists(slice), c + " slice " + slice);
                 }
             }
             assertArrayEquals(outHost.toHost().toFloatArray(), outDev.toHost().toFloatArray(), c + ": output bits");
@@ -142,39 +135,16 @@ class CudaTopKEstimateGpuTest {
         PlanContext ctx = PlanContext.of(s, o);
         TopKPerQueryBlock pattern = new TopKPerQueryBlock(96, new ForcedKeys(16, 128), TopKPerQueryBlock.Scoring.POOLED_QUERY);
         CudaDevice dev = BACKEND.device();
-        try (CudaTopKEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()));
-             CudaStream stream = new CudaStream(dev)) {
-            for (long seed = 1; seed <= 3; seed++) {
-                Problems.Qkv p = Problems.qkv(seed, s, DType.BF16, Layout.BHSD);
-                SparsePlan hostPlan = pattern.plan(ctx, p.q(), p.k());
-                try (Tensor q = CudaTensors.upload(dev, p.q()); Tensor k = CudaTensors.upload(dev, p.k());
-                     Tensor v = CudaTensors.upload(dev, p.v());
-                     Tensor a = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, 4, 700, 128);
-                     Tensor b = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, 4, 700, 128);
-                     PreparedPlan prepared = BACKEND.prepare(hostPlan, Device.cuda(dev.ordinal()))) {
-                    BACKEND.forwardAsync(est, q, k, v, b, null, o.run(), stream);
-                    BACKEND.forwardAsync(prepared, q, k, v, a, null, o.run(), stream);
-                    stream.synchronize();
-                    assertArrayEquals(a.toHost().toFloatArray(), b.toHost().toFloatArray(), "seed " + seed);
-                }
-            }
+        try (CudaTopKEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()))) {
+            EstimateCases.assertStreamFollowsNewInputs(BACKEND, est, ctx, o, p -> pattern.plan(ctx, p.q(), p.k()));
         }
     }
 
     @Test
     void hostTensorsTakeTheHostPath() {
-        AttentionShape s = new AttentionShape(1, 4, 2, 600, 600, 64, 64);
-        Options o = Options.causalMask().withGeometry(new TileGeometry(64, 64));
-        PlanContext ctx = PlanContext.of(s, o);
         TopKPerQueryBlock pattern = new TopKPerQueryBlock(40, new ForcedKeys(4, 64), TopKPerQueryBlock.Scoring.POOLED_QUERY);
-        Problems.Qkv p = Problems.qkv(9, s, DType.F16, Layout.BHSD);
-        CudaDevice dev = BACKEND.device();
-        Tensor viaEstimate = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 600, 64);
-        Tensor viaPlan = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 600, 64);
-        try (CudaTopKEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()))) {
-            BACKEND.forward(est, p.q(), p.k(), p.v(), viaEstimate, null, o.run());
-        }
-        BACKEND.forward(pattern.plan(ctx, p.q(), p.k()), p.q(), p.k(), p.v(), viaPlan, null, o);
-        assertArrayEquals(viaPlan.toFloatArray(), viaEstimate.toFloatArray());
+        EstimateCases.assertHostTensorsTakeTheHostPath(BACKEND,
+                ctx -> BACKEND.prepareEstimated(pattern, ctx, Device.cuda(BACKEND.device().ordinal())),
+                (ctx, p) -> pattern.plan(ctx, p.q(), p.k()));
     }
 }

@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import static dev.sparsa.cuda.EstimateCases.assertClose;
 import static dev.sparsa.cuda.EstimateData.rows;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -127,25 +128,15 @@ class CudaTopKQueryEstimateGpuTest {
             BACKEND.forward(prepared, q, k, v, outHost, lseHost, o.run());
             BACKEND.forward(est, q, k, v, outDev, lseDev, o.run());
             assertTrue(CudaBackend.lastKernel().startsWith(CudaTopKQueryEstimatedPlan.KERNELS + "+"), CudaBackend.lastKernel());
-            String[] names = {"full offsets", "full blocks", "partial offsets", "partial blocks", "gather offsets",
-                    "gathered keys", "unconditional offsets", "unconditional keys"};
             for (int b = 0; b < s.batch(); b++) {
                 for (int h = 0; h < s.qHeads(); h++) {
                     int slice = b * s.qHeads() + h;
                     int[][] cpu = cpuSel.get(slice);
                     int[][] gpu = est.selection(slice);
                     assertEquals(cpu.length, gpu.length, c + " rows");
-                    for (int r = 0; r < cpu.length; r++) {
-                        int row = r;
-                        assertArrayEquals(cpu[r], gpu[r], () -> c + " slice " + slice + " row " + row);
-                    }
+                    EstimateCases.assertRows(cpu, gpu, c + " slice " + slice);
                     HeadLayout hl = hostPlan.layouts().get(hostPlan.layoutIndex(b, h));
-                    int[][] host = {hl.fullOffsets(), hl.fullBlocks(), hl.partialOffsets(), hl.partialBlocks(),
-                            hl.gatherOffsets(), hl.gatherKeys(), hl.unconditionalOffsets(), hl.unconditionalKeys()};
-                    int[][] lists = est.lists(slice);
-                    for (int j = 0; j < host.length; j++) {
-                        assertArrayEquals(host[j], lists[j], c + " slice " + slice + " " + names[j]);
-                    }
+                    EstimateCases.assertLists(hl, est.lists(slice), c + " slice " + slice);
                 }
             }
             float[] dev0 = outDev.toHost().toFloatArray();
@@ -182,12 +173,7 @@ class CudaTopKQueryEstimateGpuTest {
                     for (int h = 0; h < 3; h++) {
                         int[][] cpu = pattern.select(ctx, rows(p.q(), 0, h), rows(p.k(), 0, h));
                         int[][] gpu = est.selection(h);
-                        for (int r = 0; r < cpu.length; r++) {
-                            int row = r;
-                            int head = h;
-                            assertArrayEquals(cpu[r], gpu[r], () -> "causal " + causal + " budget " + budget + " head "
-                                    + head + " row " + row);
-                        }
+                        EstimateCases.assertRows(cpu, gpu, "causal " + causal + " budget " + budget + " head " + h);
                     }
                 }
             }
@@ -201,39 +187,17 @@ class CudaTopKQueryEstimateGpuTest {
         PlanContext ctx = PlanContext.of(s, o);
         TopKPerQuery pattern = new TopKPerQuery(96, new ForcedKeys(16, 128));
         CudaDevice dev = BACKEND.device();
-        try (CudaTopKQueryEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()));
-             CudaStream stream = new CudaStream(dev)) {
-            for (long seed = 1; seed <= 3; seed++) {
-                Problems.Qkv p = Problems.qkv(seed, s, DType.BF16, Layout.BHSD);
-                try (Tensor q = CudaTensors.upload(dev, p.q()); Tensor k = CudaTensors.upload(dev, p.k());
-                     Tensor v = CudaTensors.upload(dev, p.v());
-                     Tensor a = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, 4, 700, 128);
-                     Tensor b = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, 4, 700, 128);
-                     PreparedPlan prepared = BACKEND.prepare(twin(ctx, pattern, p), Device.cuda(dev.ordinal()))) {
-                    BACKEND.forwardAsync(est, q, k, v, b, null, o.run(), stream);
-                    BACKEND.forwardAsync(prepared, q, k, v, a, null, o.run(), stream);
-                    stream.synchronize();
-                    assertArrayEquals(a.toHost().toFloatArray(), b.toHost().toFloatArray(), "seed " + seed);
-                }
-            }
+        try (CudaTopKQueryEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()))) {
+            EstimateCases.assertStreamFollowsNewInputs(BACKEND, est, ctx, o, p -> twin(ctx, pattern, p));
         }
     }
 
     @Test
     void hostTensorsTakeTheHostPath() {
-        AttentionShape s = new AttentionShape(1, 4, 2, 600, 600, 64, 64);
-        Options o = Options.causalMask().withGeometry(new TileGeometry(64, 64));
-        PlanContext ctx = PlanContext.of(s, o);
         TopKPerQuery pattern = new TopKPerQuery(40, new ForcedKeys(4, 64));
-        Problems.Qkv p = Problems.qkv(9, s, DType.F16, Layout.BHSD);
-        CudaDevice dev = BACKEND.device();
-        Tensor viaEstimate = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 600, 64);
-        Tensor viaPlan = Tensor.allocate(DType.F16, Layout.BHSD, 1, 4, 600, 64);
-        try (CudaTopKQueryEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()))) {
-            BACKEND.forward(est, p.q(), p.k(), p.v(), viaEstimate, null, o.run());
-        }
-        BACKEND.forward(pattern.plan(ctx, p.q(), p.k()), p.q(), p.k(), p.v(), viaPlan, null, o);
-        assertArrayEquals(viaPlan.toFloatArray(), viaEstimate.toFloatArray());
+        EstimateCases.assertHostTensorsTakeTheHostPath(BACKEND,
+                ctx -> BACKEND.prepareEstimated(pattern, ctx, Device.cuda(BACKEND.device().ordinal())),
+                (ctx, p) -> pattern.plan(ctx, p.q(), p.k()));
     }
 
     @Test
@@ -280,17 +244,5 @@ class CudaTopKQueryEstimateGpuTest {
             }
         }
         return b.build();
-    }
-
-    /** Equal within {@code tol · (1 + |want|)}, with infinities and NaN where the other has them. */
-    private static void assertClose(float[] want, float[] got, float tol, String what) {
-        assertEquals(want.length, got.length, what);
-        for (int i = 0; i < want.length; i++) {
-            float a = want[i];
-            float b = got[i];
-            boolean same = Float.compare(a, b) == 0 || (Float.isFinite(a) && Math.abs(a - b) <= tol * (1 + Math.abs(a)));
-            int at = i;
-            assertTrue(same, () -> what + " at " + at + ": " + a + " vs " + b);
-        }
     }
 }

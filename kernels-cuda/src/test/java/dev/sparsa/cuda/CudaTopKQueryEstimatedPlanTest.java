@@ -1,6 +1,9 @@
 package dev.sparsa.cuda;
 
 import static dev.sparsa.cuda.DevicePlanFormat.*;
+import static dev.sparsa.cuda.EstimateCases.order;
+import static dev.sparsa.cuda.EstimateCases.pairs;
+import static dev.sparsa.cuda.EstimateCases.visible;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -25,7 +28,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
-import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -295,23 +297,6 @@ class CudaTopKQueryEstimatedPlanTest {
         return out;
     }
 
-    /** Plans.lastVisibleKey + 1 of query row r (0 when it sees none). */
-    private static int visible(PlanContext ctx, int r) {
-        long p = (long) r + ctx.queryOffset();
-        long last = ctx.causal() ? Math.min(ctx.keyLength() - 1L, p) : ctx.keyLength() - 1L;
-        return last < 0 ? 0 : (int) (last + 1);
-    }
-
-    /** tkOrder: smaller is better, NaN above every score, -0 as +0. */
-    private static int order(float v) {
-        if (v != v) {
-            return 0xFFFFFFFF;
-        }
-        int bits = Float.floatToRawIntBits(v == 0f ? 0f : v);
-        bits ^= (bits >> 31) & 0x7FFFFFFF;
-        return ~(bits ^ 0x80000000);
-    }
-
     @Test
     void hostLayoutNeedsOneListPerRow() {
         PlanContext ctx = PlanContext.of(AttentionShape.of(1, 1, 10, 10, 16), Options.causalMask());
@@ -349,18 +334,6 @@ class CudaTopKQueryEstimatedPlanTest {
         PlanContext ctx = PlanContext.of(AttentionShape.of(1, 1, 100, 100, 64), Options.causalMask());
         double want = (60.0 * 61 / 2 + 40.0 * 60) / (100.0 * 101 / 2);
         assertEquals(want, CudaDeviceEstimatedPlan.keptFraction(ctx, 1, 60), 1e-12);
-    }
-
-    /** (row, key) pairs a layout admits, over all its tiles. */
-    private static Set<Long> pairs(HeadLayout h) {
-        Set<Long> out = new TreeSet<>();
-        for (int t = 0; t < h.tileCount(); t++) {
-            for (int i = 0; i < h.rowCount(t); i++) {
-                int row = h.row(t, i);
-                h.forEachAdmittedKey(t, row, (key, w) -> assertTrue(out.add((long) row << 32 | key), "a pair twice"));
-            }
-        }
-        return out;
     }
 
     /** Keys rounded to a few values: many equal scores. */
