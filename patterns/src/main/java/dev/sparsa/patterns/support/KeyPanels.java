@@ -245,7 +245,7 @@ public final class KeyPanels {
         // panel quads, then pairs, outer (they stay in L1 while every query passes over them),
         // queries inner
         int g = g0;
-        if (counts == null) {
+        if (counts == null && L >= 16) { // sixteen accumulators: with 8 lanes (AVX2, 16 registers) they would spill
             for (; g + 3 < groups; g += 4) {
                 int j = 0;
                 for (; j + 3 < queries; j += 4) {
