@@ -242,8 +242,21 @@ public final class KeyPanels {
         int g0 = firstKey / L;
         int groups = g0 + (count + L - 1) / L;
         int shift = -firstKey; // the kernels write key g · L + i at out[base + g · L + i]
-        // panel pairs outer (they stay in L1 while every query passes over them), queries inner
+        // panel quads, then pairs, outer (they stay in L1 while every query passes over them),
+        // queries inner
         int g = g0;
+        if (counts == null && L >= 16) { // sixteen accumulators: with 8 lanes (AVX2, 16 registers) they would spill
+            for (; g + 3 < groups; g += 4) {
+                int j = 0;
+                for (; j + 3 < queries; j += 4) {
+                    KERNELS.fourByFour(panels, d, q, firstRow + j, g, out, shift + j * stride, stride);
+                }
+                for (; j < queries; j++) {
+                    KERNELS.oneByTwo(panels, d, q, firstRow + j, g, out, shift + j * stride);
+                    KERNELS.oneByTwo(panels, d, q, firstRow + j, g + 2, out, shift + j * stride);
+                }
+            }
+        }
         for (; g + 1 < groups; g += 2) {
             int first = g * L; // first key of this panel pair
             int j = 0;

@@ -105,6 +105,14 @@ final class ScalarScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void fourByFour(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride) {
+        for (int j = 0; j < 4; j++) {
+            oneByTwo(panels, d, q, row + j, g, out, outBase + j * stride);
+            oneByTwo(panels, d, q, row + j, g + 2, out, outBase + j * stride);
+        }
+    }
+
+    @Override
     public void oneByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase) {
         oneByOne(panels, d, q, row, g, out, outBase);
         oneByOne(panels, d, q, row, g + 1, out, outBase);

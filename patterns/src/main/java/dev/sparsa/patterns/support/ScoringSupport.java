@@ -53,6 +53,15 @@ public interface ScoringSupport {
      */
     void fourByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride);
 
+    /**
+     * Scores of four consecutive query rows from {@code row} against panels {@code g} to {@code g +
+     * 3}: {@code out[outBase + j · stride + g · L + i]} for query {@code j < 4} and key {@code i <
+     * 4L}, each score the same chain of fused multiply-adds as {@link #oneByOne}: sixteen chains in
+     * flight for eight vector loads (four panel vectors, four broadcasts) per channel, where {@link
+     * #fourByTwo} needs six loads for eight chains.
+     */
+    void fourByFour(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride);
+
     /** Scores of one query row against panels {@code g} and {@code g + 1} to {@code out[outBase + g · L ..]}. */
     void oneByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase);
 

@@ -117,6 +117,29 @@ class RoutingFastPathsTest {
         assertArrayEquals(want, SphericalKMeans.fit(unit, n, d, k, iterations, 11));
     }
 
+    /**
+     * k-means on rows that are exact copies of a few distinct rows, so that initial centroids
+     * coincide and scores tie exactly (ties go to the lower centroid), at the routing benchmark's
+     * 16 clusters (the four-centroid × four-panel scores of whole steps, their tails by panel pairs
+     * and single panels): the same centroids bit for bit as the plain iteration.
+     */
+    @ParameterizedTest
+    @CsvSource({"1000, 64, 16, 3, 5", "777, 128, 16, 4, 9", "300, 16, 13, 2, 3"})
+    void kMeansWithTiedScoresEqualsThePlainIteration(int n, int d, int k, int iterations, int distinct) {
+        SplittableRandom rnd = new SplittableRandom(n * 5L + d + k);
+        float[] base = new float[distinct * d];
+        for (int i = 0; i < base.length; i++) {
+            base[i] = rnd.nextInt(4) == 0 ? 0f : (float) rnd.nextGaussian();
+        }
+        float[] x = new float[n * d];
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(base, rnd.nextInt(distinct) * d, x, i * d, d);
+        }
+        float[] unit = SphericalKMeans.normalizeRows(x, n, d);
+        float[] want = plainKMeans(unit, n, d, k, iterations, 13);
+        assertArrayEquals(want, SphericalKMeans.fit(unit, n, d, k, iterations, 13));
+    }
+
     /** The iteration as first written: every score by {@link Vectors#dot}, scalar argmax and sums. */
     private static float[] plainKMeans(float[] x, int n, int d, int k, int iterations, long seed) {
         float[] centroids = new float[k * d];

@@ -410,6 +410,64 @@ class ScoringSupportAgreementTest {
         }
     }
 
+    /**
+     * The four-query × four-panel kernel against the four × two one it stands in for, bit for bit
+     * (every lane the same chain of fused multiply-adds), on panels that hold repeated key rows,
+     * queries that repeat, signed zeros and specials (ties everywhere), at an offset panel and with a
+     * stride; and against the plain {@link Vectors#dot} of each score.
+     */
+    @Test
+    void fourByFourEqualsFourByTwo() {
+        ScoringSupport v = vector();
+        ScoringSupport s = ScoringProvider.scalar();
+        SplittableRandom rnd = new SplittableRandom(31);
+        for (int d : new int[] {1, 2, 5, 16, 64, 128}) {
+            for (boolean specials : new boolean[] {false, true}) {
+                for (ScoringSupport impl : new ScoringSupport[] {s, v}) {
+                    int lanes = impl.panelLanes();
+                    int panelsN = 6; // kernels at panel 1: panels 1..4 scored, 0 and 5 are neighbours
+                    float[] rows = values(rnd, panelsN * lanes * d, specials);
+                    for (int r = 0; r < panelsN * lanes; r++) {
+                        if (rnd.nextInt(3) == 0) { // a copy of an earlier row: tied scores
+                            int from = rnd.nextInt(r + 1);
+                            System.arraycopy(rows, from * d, rows, r * d, d);
+                        }
+                    }
+                    float[] panels = new float[panelsN * lanes * d];
+                    for (int p = 0; p < panelsN; p++) {
+                        float[] one = java.util.Arrays.copyOfRange(rows, p * lanes * d, (p + 1) * lanes * d);
+                        impl.transposePanel(one, d, panels, p * lanes * d);
+                    }
+                    float[] q = values(rnd, 6 * d, specials);
+                    System.arraycopy(q, 1 * d, q, 3 * d, d); // query 2 (from row 1) repeats query 0
+                    int stride = panelsN * lanes + 5;
+                    float[] quad = new float[4 * stride];
+                    float[] pairs = new float[4 * stride];
+                    java.util.Arrays.fill(quad, -7f);
+                    java.util.Arrays.fill(pairs, -7f);
+                    impl.fourByFour(panels, d, q, 1, 1, quad, 2, stride);
+                    impl.fourByTwo(panels, d, q, 1, 1, pairs, 2, stride);
+                    impl.fourByTwo(panels, d, q, 1, 3, pairs, 2, stride);
+                    for (int i = 0; i < quad.length; i++) {
+                        assertEquals(Float.floatToRawIntBits(pairs[i]), Float.floatToRawIntBits(quad[i]),
+                                impl.description() + " d=" + d + " at " + i);
+                    }
+                    for (int j = 0; j < 4; j++) {
+                        for (int key = 0; key < panelsN * lanes; key++) {
+                            float got = quad[2 + j * stride + key];
+                            if (key < lanes || key >= 5 * lanes) {
+                                assertEquals(-7f, got, "outside the four panels");
+                            } else {
+                                assertEquals(Vectors.dot(q, 1 + j, rows, key, d), got,
+                                        impl.description() + " d=" + d + " query " + j + " key " + key);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void panelScoresAgree() {
         ScoringSupport v = vector();

@@ -498,6 +498,74 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void fourByFour(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase, int stride) {
+        int p0 = g * L * d;
+        int p1 = p0 + L * d;
+        int p2 = p1 + L * d;
+        int p3 = p2 + L * d;
+        int qa = row * d;
+        FloatVector a00 = FloatVector.zero(F);
+        FloatVector a01 = FloatVector.zero(F);
+        FloatVector a02 = FloatVector.zero(F);
+        FloatVector a03 = FloatVector.zero(F);
+        FloatVector a10 = FloatVector.zero(F);
+        FloatVector a11 = FloatVector.zero(F);
+        FloatVector a12 = FloatVector.zero(F);
+        FloatVector a13 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F);
+        FloatVector a21 = FloatVector.zero(F);
+        FloatVector a22 = FloatVector.zero(F);
+        FloatVector a23 = FloatVector.zero(F);
+        FloatVector a30 = FloatVector.zero(F);
+        FloatVector a31 = FloatVector.zero(F);
+        FloatVector a32 = FloatVector.zero(F);
+        FloatVector a33 = FloatVector.zero(F);
+        for (int x = 0; x < d; x++) {
+            FloatVector k0 = FloatVector.fromArray(F, panels, p0 + x * L);
+            FloatVector k1 = FloatVector.fromArray(F, panels, p1 + x * L);
+            FloatVector k2 = FloatVector.fromArray(F, panels, p2 + x * L);
+            FloatVector k3 = FloatVector.fromArray(F, panels, p3 + x * L);
+            FloatVector v0 = FloatVector.broadcast(F, q[qa + x]);
+            a00 = k0.fma(v0, a00);
+            a01 = k1.fma(v0, a01);
+            a02 = k2.fma(v0, a02);
+            a03 = k3.fma(v0, a03);
+            FloatVector v1 = FloatVector.broadcast(F, q[qa + d + x]);
+            a10 = k0.fma(v1, a10);
+            a11 = k1.fma(v1, a11);
+            a12 = k2.fma(v1, a12);
+            a13 = k3.fma(v1, a13);
+            FloatVector v2 = FloatVector.broadcast(F, q[qa + 2 * d + x]);
+            a20 = k0.fma(v2, a20);
+            a21 = k1.fma(v2, a21);
+            a22 = k2.fma(v2, a22);
+            a23 = k3.fma(v2, a23);
+            FloatVector v3 = FloatVector.broadcast(F, q[qa + 3 * d + x]);
+            a30 = k0.fma(v3, a30);
+            a31 = k1.fma(v3, a31);
+            a32 = k2.fma(v3, a32);
+            a33 = k3.fma(v3, a33);
+        }
+        int o = outBase + g * L;
+        a00.intoArray(out, o);
+        a01.intoArray(out, o + L);
+        a02.intoArray(out, o + 2 * L);
+        a03.intoArray(out, o + 3 * L);
+        a10.intoArray(out, o + stride);
+        a11.intoArray(out, o + stride + L);
+        a12.intoArray(out, o + stride + 2 * L);
+        a13.intoArray(out, o + stride + 3 * L);
+        a20.intoArray(out, o + 2 * stride);
+        a21.intoArray(out, o + 2 * stride + L);
+        a22.intoArray(out, o + 2 * stride + 2 * L);
+        a23.intoArray(out, o + 2 * stride + 3 * L);
+        a30.intoArray(out, o + 3 * stride);
+        a31.intoArray(out, o + 3 * stride + L);
+        a32.intoArray(out, o + 3 * stride + 2 * L);
+        a33.intoArray(out, o + 3 * stride + 3 * L);
+    }
+
+    @Override
     public void oneByTwo(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase) {
         int p0 = g * L * d;
         int p1 = p0 + L * d;
