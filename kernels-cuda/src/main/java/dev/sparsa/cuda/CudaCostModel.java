@@ -6,7 +6,6 @@ import dev.sparsa.backend.LinearCostModel.Coefficients;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.PlanFeatures;
 import dev.sparsa.plan.SparsePlan;
-import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.tensor.DType;
 import java.util.EnumMap;
 import java.util.Map;
@@ -81,12 +80,12 @@ final class CudaCostModel implements KernelCostModel {
         return modelFor(context, dtype).denseMillis(context, dtype);
     }
 
-    /** The Hopper kernel's rate where it runs (KernelChoice's rule), else the mma.sync kernels'. */
+    /** The Hopper kernel's rate where {@link KernelChoice} runs it, else the mma.sync kernels'. */
     private LinearCostModel modelFor(PlanContext ctx, DType dtype) {
-        AttentionShape s = ctx.shape();
-        boolean wgmma = computeCapability == KernelChoice.HOPPER && dtype != DType.F32 && s.headDim() == s.valueDim()
-                && KernelChoice.HOPPER_DIMS.contains(s.headDim()) && ctx.geometry().tileRows() == 128
-                && ctx.geometry().blockCols() == 128;
-        return wgmma ? hopper : mma;
+        try {
+            return KernelChoice.of(ctx.shape(), dtype, ctx.geometry(), 0, computeCapability).hopper() ? hopper : mma;
+        } catch (IllegalArgumentException e) {
+            return mma;  // a shape or geometry no CUDA kernel runs: priced as the mma.sync kernels
+        }
     }
 }
