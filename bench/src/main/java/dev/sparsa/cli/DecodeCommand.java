@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Backends;
+import dev.sparsa.backend.DecodeShape;
 import dev.sparsa.bench.DecodeProblem;
 import dev.sparsa.bench.MemoryCopy;
 import dev.sparsa.kv.ContiguousKvCache;
@@ -151,14 +152,14 @@ final class DecodeCommand implements Callable<Integer> {
                     (System.nanoTime() - tg) / 1e9));
             for (AttentionBackend backend : backends) {
                 Device device = backend.runsOn(Device.CPU) ? Device.CPU : backend.defaultDevice();
+                // judged on the shape of the caches where the backend runs (a device backend refuses
+                // host caches by design), before anything is copied there
+                String refusal = backend.decodeRefusal(DecodeShape.of(flat, rows).on(device));
+                if (refusal != null) {
+                    progress.note(backend.name() + ": skipped, " + refusal);
+                    continue;
+                }
                 try (Placed placed = Placed.on(backend, device, flat, paged, q)) {
-                    // judged on the caches where the backend runs: a device backend refuses host
-                    // caches by design, and may refuse the shape (head dim) of its own copies
-                    String refusal = backend.decodeRefusal(placed.cache(false), rows);
-                    if (refusal != null) {
-                        progress.note(backend.name() + ": skipped, " + refusal);
-                        continue;
-                    }
                     double denseFlat = Double.NaN;
                     double densePaged = Double.NaN;
                     for (Case c : cases) {

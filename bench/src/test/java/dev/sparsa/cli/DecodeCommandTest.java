@@ -44,6 +44,15 @@ class DecodeCommandTest {
     }
 
     @Test
+    void aBackendThatRefusesTheShapeIsSkippedWithItsReason() {
+        String[] r = run("decode", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n", "64", "-d", "12",
+                "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "1", "--dtypes", "f32");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[2].contains("cpu: skipped, headDim: the cpu backend runs multiples of 8 from 8 to 256, got 12"), r[2]);
+        assertTrue(r[1].lines().noneMatch(l -> l.startsWith("cpu ")), "no row was timed: " + r[1]);
+    }
+
+    @Test
     void badFlagsGiveOneLineAndExitTwo() {
         for (String[] args : List.of(new String[] {"decode", "--rows", "65"}, new String[] {"decode", "--page-size", "12"},
                 new String[] {"decode", "--budgets", "0"}, new String[] {"decode", "-H", "6", "--kv-heads", "4"},

@@ -33,8 +33,9 @@ import dev.sparsa.tensor.Tensor;
  * <p>Decode (one to {@value DecodeArguments#MAX_QUERY_ROWS} query rows per sequence against a {@link
  * KvCache}) goes through {@link #decode}, its sparse selections through {@link #select} (both in
  * one step: {@link #selectAndDecode}), and chunked prefill against a cache through {@link
- * #forward(PreparedPlan, Tensor, KvCache, int, Tensor, Tensor, RunOptions)}. A backend without a
- * decode kernel says so through {@link #decodeRefusal}.
+ * #forward(PreparedPlan, Tensor, KvCache, int, Tensor, Tensor, RunOptions)}. Which decode problems a
+ * backend runs it says from their shape alone, through {@link #decodeRefusal(DecodeShape)} (a backend
+ * without a decode kernel refuses them all).
  *
  * <p>Implementations are thread-safe: concurrent {@code forward} calls are allowed.
  */
@@ -262,11 +263,34 @@ public interface AttentionBackend {
     // ------------------------------------------------------------------ decode against a KV cache
 
     /**
+     * Why this backend would refuse decode calls of this shape, in one line, or null when it runs
+     * them. The answer depends on the shape alone (and on {@link #availability()}: a backend that
+     * is not available may say so): it reads no tensor and allocates nothing, so a caller asks before
+     * it allocates or copies a cache for this backend. {@link #decode} throws
+     * {@link IllegalArgumentException} with this reason, for the call's {@link DecodeShape#of shape},
+     * for every call it refuses on these grounds; a backend overrides this method, not {@link
+     * #decodeRefusal(KvCache, int)}. Arguments that do not fit each other (Q against the cache, the
+     * outputs, a selection) are {@link DecodeArguments#validate}'s to refuse, not this method's. The
+     * default: no decode kernel.
+     *
+     * @throws IllegalArgumentException if {@code shape} is null
+     */
+    default String decodeRefusal(DecodeShape shape) {
+        if (shape == null) {
+            throw new IllegalArgumentException("shape: must not be null");
+        }
+        return name() + " has no decode kernel";
+    }
+
+    /**
      * Why this backend would refuse decode calls of {@code queryRows} rows on {@code cache}, or null
-     * when it runs them. The default: no decode kernel.
+     * when it runs them: {@link #decodeRefusal(DecodeShape)} of {@link DecodeShape#of(KvCache, int)}.
+     *
+     * @throws IllegalArgumentException if the cache is null or {@code queryRows} is outside {@code [1,}
+     *     {@value DecodeArguments#MAX_QUERY_ROWS}{@code ]}
      */
     default String decodeRefusal(KvCache cache, int queryRows) {
-        return name() + " has no decode kernel";
+        return decodeRefusal(DecodeShape.of(cache, queryRows));
     }
 
     /**
@@ -284,12 +308,12 @@ public interface AttentionBackend {
      * @param out       {@code [batch, qHeads, rows, valueDim]}, f32 or the cache's dtype
      * @param lse       {@code [batch, qHeads, rows, 1]} f32, or null
      * @throws IllegalArgumentException for arguments that do not fit, or when this backend refuses
-     *     the call ({@link #decodeRefusal})
+     *     the call's shape (with {@link #decodeRefusal(DecodeShape)}'s reason)
      */
     default void decode(Tensor q, KvCache cache, DecodeSelection selection, Tensor out, Tensor lse,
                         DecodeOptions options) {
         DecodeArguments.validate(q, cache, selection, out, lse, options);
-        throw new IllegalArgumentException(decodeRefusal(cache, q.seqLen()));
+        throw new IllegalArgumentException(decodeRefusal(DecodeShape.of(cache, q.seqLen())));
     }
 
     /**

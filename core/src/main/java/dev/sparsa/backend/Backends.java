@@ -106,11 +106,15 @@ public final class Backends {
 
     /**
      * The available backend of highest priority that runs on the cache's device and decodes {@code
-     * queryRows} rows on it (its {@link AttentionBackend#decodeRefusal} is null).
+     * queryRows} rows on it (its {@link AttentionBackend#decodeRefusal(DecodeShape)} of the cache's
+     * {@link DecodeShape#of shape} is null).
      *
      * @throws BackendUnavailableException listing every backend and why it cannot run the call
+     * @throws IllegalArgumentException if {@code queryRows} is outside {@code [1, }{@value
+     *     DecodeArguments#MAX_QUERY_ROWS}{@code ]}
      */
     public static AttentionBackend preferredForDecode(KvCache cache, int queryRows) {
+        DecodeShape shape = DecodeShape.of(cache, queryRows);
         StringBuilder why = new StringBuilder("no attention backend decodes " + queryRows + " row(s) on " + cache);
         if (all().isEmpty()) {
             why.append(": none is on the class path (add the dependency dev.sparsa:sparsa-kernels-cpu)");
@@ -124,7 +128,7 @@ public final class Backends {
                 why.append("; ").append(b.name()).append(": does not run on ").append(cache.device());
                 continue;
             }
-            String refusal = b.decodeRefusal(cache, queryRows);
+            String refusal = b.decodeRefusal(shape);
             if (refusal == null) {
                 return b;
             }

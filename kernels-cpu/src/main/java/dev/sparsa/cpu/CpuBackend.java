@@ -3,6 +3,7 @@ package dev.sparsa.cpu;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.DecodeArguments;
+import dev.sparsa.backend.DecodeShape;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.backend.LinearCostModel;
 import dev.sparsa.backend.PreparedPlan;
@@ -273,13 +274,23 @@ public final class CpuBackend implements AttentionBackend {
 
     // ------------------------------------------------------------------ decode (CpuDecode)
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Null for host caches whose head and value dims are multiples of 8 from 8 to {@value
+     * #MAX_DIM} (the rule {@code forward} applies to its dims), in any dtype and for any row count;
+     * else the first of these that fails.
+     */
     @Override
-    public String decodeRefusal(KvCache cache, int queryRows) {
-        if (!cache.device().isHost()) {
-            return "device: the cpu backend decodes host caches, this one is on " + cache.device();
+    public String decodeRefusal(DecodeShape shape) {
+        if (shape == null) {
+            throw new IllegalArgumentException("shape: must not be null");
         }
-        String head = dimRefusal("headDim", cache.headDim());
-        return head != null ? head : dimRefusal("valueDim", cache.valueDim());
+        if (!shape.device().isHost()) {
+            return "device: the cpu backend decodes host caches, this one is on " + shape.device();
+        }
+        String head = dimRefusal("headDim", shape.headDim());
+        return head != null ? head : dimRefusal("valueDim", shape.valueDim());
     }
 
     /**
@@ -295,7 +306,7 @@ public final class CpuBackend implements AttentionBackend {
     public void decode(Tensor q, KvCache cache, DecodeSelection selection, Tensor out, Tensor lse,
                        DecodeOptions options) {
         AttentionShape shape = DecodeArguments.validate(q, cache, selection, out, lse, options);
-        String refusal = decodeRefusal(cache, q.seqLen());
+        String refusal = decodeRefusal(DecodeShape.of(cache, q.seqLen()));
         if (refusal != null) {
             throw new IllegalArgumentException(refusal);
         }

@@ -6,6 +6,7 @@ import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.BackendUnavailableException;
 import dev.sparsa.backend.DecodeArguments;
+import dev.sparsa.backend.DecodeShape;
 import dev.sparsa.backend.EstimatedPlan;
 import dev.sparsa.backend.ForwardArguments;
 import dev.sparsa.backend.KernelCostModel;
@@ -852,15 +853,21 @@ public final class CudaBackend implements AttentionBackend {
             new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
-     * Null for caches in CUDA memory with head dims 64, 128 or 256 (valueDim == headDim); else why
-     * not (host caches are the CPU backend's).
+     * {@inheritDoc}
+     *
+     * <p>Null for caches in CUDA memory with head dims 64, 128 or 256 (valueDim == headDim), in f32,
+     * f16 or bf16 and for any row count; else why not (host caches are the CPU backend's), or the
+     * reason this backend is unavailable.
      */
     @Override
-    public String decodeRefusal(KvCache cache, int queryRows) {
+    public String decodeRefusal(DecodeShape shape) {
+        if (shape == null) {
+            throw new IllegalArgumentException("shape: must not be null");
+        }
         if (!probe().availability().available()) {
             return "cuda: " + probe().availability().reason();
         }
-        return CudaDecode.refusal(cache);
+        return CudaDecode.refusal(shape);
     }
 
     /**
@@ -871,7 +878,8 @@ public final class CudaBackend implements AttentionBackend {
      * capture steps in a CUDA graph), else on a stream of the backend's and returns when done.
      *
      * @throws IllegalArgumentException as {@link dev.sparsa.backend.DecodeArguments#validate}, and for
-     *     caches this backend refuses ({@link #decodeRefusal}) or K/V rows not 16-byte aligned
+     *     shapes this backend refuses ({@link #decodeRefusal(DecodeShape)}'s reason) or K/V rows not
+     *     16-byte aligned
      */
     @Override
     public void decode(Tensor q, KvCache cache, DecodeSelection selection, Tensor out, Tensor lse, DecodeOptions options) {
@@ -895,7 +903,7 @@ public final class CudaBackend implements AttentionBackend {
     private void decodeOn(Tensor q, KvCache cache, DecodeSelection selection, DecodePattern.Quest quest, Tensor out,
                           Tensor lse, DecodeOptions options) {
         DecodeArguments.validate(q, cache, selection, out, lse, options);
-        String refusal = CudaDecode.refusal(cache);
+        String refusal = CudaDecode.refusal(DecodeShape.of(cache, q.seqLen()));
         if (refusal != null) {
             throw new IllegalArgumentException(refusal);
         }

@@ -4,6 +4,7 @@ import static dev.sparsa.cuda.DecodeFormat.*;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 
+import dev.sparsa.backend.DecodeShape;
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
@@ -13,6 +14,7 @@ import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.kv.SpanTable;
 import dev.sparsa.kv.SplitKv;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -64,17 +66,28 @@ final class CudaDecode {
     private CudaDecode() {
     }
 
-    /** Why the CUDA backend does not decode on this cache, or null. */
+    /**
+     * Why the CUDA decode kernels do not run this shape, or null: the one rule behind {@link
+     * CudaBackend#decodeRefusal(DecodeShape)} and every refusal of a decode call. Pure host code on the
+     * shape (no device is touched): null for caches in CUDA memory whose head dim is one of {@link
+     * #DIMS} with valueDim == headDim, in any of the three dtypes and for any row count.
+     */
+    static String refusal(DecodeShape shape) {
+        return shape == null ? "shape: must not be null" : refusal(shape.device(), shape.headDim(), shape.valueDim());
+    }
+
+    /** {@link #refusal(DecodeShape)} of a cache's shape (the rule does not depend on the row count). */
     static String refusal(KvCache cache) {
-        if (cache == null) {
-            return "cache: must not be null";
+        return cache == null ? "cache: must not be null" : refusal(cache.device(), cache.headDim(), cache.valueDim());
+    }
+
+    private static String refusal(Device device, int headDim, int valueDim) {
+        if (!device.kind().equals("cuda")) {
+            return "cuda decodes caches in CUDA memory; this one is on " + device;
         }
-        if (!cache.device().kind().equals("cuda")) {
-            return "cuda decodes caches in CUDA memory; this one is on " + cache.device();
-        }
-        if (cache.headDim() != cache.valueDim() || !DIMS.contains(cache.headDim())) {
-            return "cuda decode runs head dims " + DIMS + " with valueDim == headDim, got (" + cache.headDim() + ", "
-                    + cache.valueDim() + ")";
+        if (headDim != valueDim || !DIMS.contains(headDim)) {
+            return "cuda decode runs head dims " + DIMS + " with valueDim == headDim, got (" + headDim + ", " + valueDim
+                    + ")";
         }
         return null;
     }

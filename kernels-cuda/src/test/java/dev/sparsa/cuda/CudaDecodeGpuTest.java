@@ -16,6 +16,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sparsa.attention.Attention;
 import dev.sparsa.attention.AttentionResult;
+import dev.sparsa.backend.DecodeShape;
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
@@ -382,5 +383,6 @@ class CudaDecodeGpuTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BACKEND.decode(q, odd,
                 (DecodeSelection) null, nanDevice(DType.BF16, 1, 2, 1, 96), null, DecodeOptions.defaults()));
         assertTrue(e.getMessage().contains("96"), e.getMessage());
+        assertEquals(BACKEND.decodeRefusal(DecodeShape.of(odd, 1)), e.getMessage(), "the call refuses with the shape's reason");
     }
 }
