@@ -14,6 +14,7 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
+import dev.sparsa.spec.RunOptions;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
@@ -211,35 +212,10 @@ final class CudaTopKEstimateBench {
              CudaStream stream = new CudaStream(dev);
              CudaTopKQueryEstimatedPlan est = backend.prepareEstimated(pattern, ctx, where);
              CudaEvents ev = new CudaEvents(dev)) {
-            String kernelName = null;
-            for (int i = 0; i < 3; i++) {
-                backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
-                backend.forwardAsEstimated(est, dq, dk, dv, outA, null, o.run(), stream);
-                kernelName = CudaBackend.lastKernel(); // the attention kernel launched
-            }
-            stream.synchronize();
-            double[] kernel = new double[iters];
-            double[] both = new double[iters];
-            for (int i = 0; i < iters; i++) {
-                ev.start(stream);
-                backend.forwardAsEstimated(est, dq, dk, dv, outA, null, o.run(), stream);
-                ev.stop(stream);
-                kernel[i] = ev.millis();
-                ev.start(stream);
-                backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
-                ev.stop(stream);
-                both[i] = ev.millis();
-            }
-            stream.synchronize();
-            boolean same = Arrays.equals(outA.toHost().toFloatArray(), outB.toHost().toFloatArray());
-            double km = median(kernel);
-            double bm = median(both);
+            DevicePlanTimes t = DevicePlanTimes.measure(backend, est, dq, dk, dv, outA, outB, o.run(), stream, ev, iters);
             System.out.printf(Locale.ROOT, "n %d: bf16 B1 H%d D%d causal, %s, geometry %s, kernel %s, visited <= %.3f%n",
-                    n, h, d, pattern.name(), g, kernelName, est.visitedFractionBound());
-            System.out.printf(Locale.ROOT, "  kernel alone (device plan) %9.3f ms%n", km);
-            System.out.printf(Locale.ROOT, "  estimate + kernel          %9.3f ms  (%.3f x kernel)%n", bm, bm / km);
-            System.out.printf(Locale.ROOT, "  estimate's device memory   %9.1f MiB%n", est.deviceBytes() / 1048576.0);
-            System.out.printf(Locale.ROOT, "  outputs bit for bit equal: %s%n", same);
+                    n, h, d, pattern.name(), g, t.kernelName(), est.visitedFractionBound());
+            t.print(est);
             if (host) {
                 long a = System.nanoTime();
                 SparsePlan p = pattern.plan(ctx, dq.toHost(), dk.toHost());
@@ -248,7 +224,7 @@ final class CudaTopKEstimateBench {
                 }
                 double hm = (System.nanoTime() - a) / 1e6;
                 System.out.printf(Locale.ROOT, "  host path (copy back, plan, prepare, run, once) %9.3f ms  (%.1f x kernel)%n",
-                        hm, hm / km);
+                        hm, hm / t.kernelMs());
             }
         }
     }
@@ -288,42 +264,63 @@ final class CudaTopKEstimateBench {
                 return;
             }
             try (CudaLightningIndexerEstimatedPlan est = backend.prepareEstimated(pattern, ctx, where)) {
-                String kernelName = null;
-                for (int i = 0; i < 3; i++) {
-                    backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
-                    backend.forwardAsEstimated(est, dq, dk, dv, outA, null, o.run(), stream);
-                    kernelName = CudaBackend.lastKernel(); // the attention kernel launched
-                }
-                stream.synchronize();
-                double[] kernel = new double[iters];
-                double[] both = new double[iters];
-                for (int i = 0; i < iters; i++) {
-                    ev.start(stream);
-                    backend.forwardAsEstimated(est, dq, dk, dv, outA, null, o.run(), stream);
-                    ev.stop(stream);
-                    kernel[i] = ev.millis();
-                    ev.start(stream);
-                    backend.forwardAsync(est, dq, dk, dv, outB, null, o.run(), stream);
-                    ev.stop(stream);
-                    both[i] = ev.millis();
-                }
-                stream.synchronize();
-                boolean same = Arrays.equals(outA.toHost().toFloatArray(), outB.toHost().toFloatArray());
-                double km = median(kernel);
-                double bm = median(both);
+                DevicePlanTimes t = DevicePlanTimes.measure(backend, est, dq, dk, dv, outA, outB, o.run(), stream, ev, iters);
                 System.out.printf(Locale.ROOT, "n %d: bf16 B1 H%d KV%d D%d causal, %s, indexer %d x %d (bf16, f32 weights), "
                         + "geometry %s, kernel %s, visited <= %.3f%n", n, h, kvHeads, d, pattern.name(), ih, id, g,
-                        kernelName, est.visitedFractionBound());
-                System.out.printf(Locale.ROOT, "  kernel alone (device plan) %9.3f ms%n", km);
-                System.out.printf(Locale.ROOT, "  estimate + kernel          %9.3f ms  (%.3f x kernel)%n", bm, bm / km);
-                System.out.printf(Locale.ROOT, "  estimate's device memory   %9.1f MiB%n", est.deviceBytes() / 1048576.0);
-                System.out.printf(Locale.ROOT, "  outputs bit for bit equal: %s%n", same);
+                        t.kernelName(), est.visitedFractionBound());
+                t.print(est);
             }
             long a = System.nanoTime();
             SparsePlan p = LightningIndexer.of(topK, hostInputs).plan(ctx, q, k);
             double hm = (System.nanoTime() - a) / 1e6;
             System.out.printf(Locale.ROOT, "  host plan (LightningIndexer.plan in Java, once, %d pairs admitted) %9.1f ms%n",
                     p.pairsAdmitted(), hm);
+        }
+    }
+
+    /**
+     * The {@code --per-query} and {@code --indexer} timing of a device-estimated plan: {@code kernel}
+     * (the attention kernel alone over the device plan the last estimate wrote, into {@code outA}) and
+     * {@code estimate + kernel} (into {@code outB}), three warm-up calls of each, then {@code iters}
+     * alternating pairs between CUDA events; medians, whether the two outputs are equal bit for bit,
+     * and the attention kernel launched.
+     */
+    private record DevicePlanTimes(String kernelName, double kernelMs, double bothMs, boolean same) {
+
+        static DevicePlanTimes measure(CudaBackend backend, CudaDeviceEstimatedPlan est, Tensor dq, Tensor dk, Tensor dv,
+                                       Tensor outA, Tensor outB, RunOptions run, CudaStream stream, CudaEvents ev,
+                                       int iters) {
+            String kernelName = null;
+            for (int i = 0; i < 3; i++) {
+                backend.forwardAsync(est, dq, dk, dv, outB, null, run, stream);
+                backend.forwardAsEstimated(est, dq, dk, dv, outA, null, run, stream);
+                kernelName = CudaBackend.lastKernel(); // the attention kernel launched
+            }
+            stream.synchronize();
+            double[] kernel = new double[iters];
+            double[] both = new double[iters];
+            for (int i = 0; i < iters; i++) {
+                ev.start(stream);
+                backend.forwardAsEstimated(est, dq, dk, dv, outA, null, run, stream);
+                ev.stop(stream);
+                kernel[i] = ev.millis();
+                ev.start(stream);
+                backend.forwardAsync(est, dq, dk, dv, outB, null, run, stream);
+                ev.stop(stream);
+                both[i] = ev.millis();
+            }
+            stream.synchronize();
+            boolean same = Arrays.equals(outA.toHost().toFloatArray(), outB.toHost().toFloatArray());
+            return new DevicePlanTimes(kernelName, median(kernel), median(both), same);
+        }
+
+        /** The four lines under a run's header: the two times, the estimate's device memory, the comparison. */
+        void print(CudaDeviceEstimatedPlan est) {
+            System.out.printf(Locale.ROOT, "  kernel alone (device plan) %9.3f ms%n", kernelMs);
+            System.out.printf(Locale.ROOT, "  estimate + kernel          %9.3f ms  (%.3f x kernel)%n", bothMs,
+                    bothMs / kernelMs);
+            System.out.printf(Locale.ROOT, "  estimate's device memory   %9.1f MiB%n", est.deviceBytes() / 1048576.0);
+            System.out.printf(Locale.ROOT, "  outputs bit for bit equal: %s%n", same);
         }
     }
 }
