@@ -85,15 +85,11 @@ __device__ __forceinline__ void liScores(const void* q, long long qsb, long long
     const int col = tid % TQ_COLS;
     const int half = tid / TQ_COLS;
     int nRow[TQ_HALF];
-#pragma unroll
-    for (int i = 0; i < TQ_HALF; i++) {
-        const int rr = half * TQ_HALF + i;
-        const long long p = (long long)r0 + rr + queryOffset;
-        const long long last = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
-        nRow[i] = rr < rows && last >= 0 ? (int)(last + 1) : 0;
-    }
+    tqRowKeys(nRow, half, r0, rows, nk, causal, queryOffset);
     unsigned* outRow = scratch + (blockIdx.x * (long long)TQ_ROWS + half * TQ_HALF) * nk;
     for (int key0 = 0; key0 < nMax; key0 += TQ_KEYS) {
+        // the key tile's load and the fma chains below are tqScores's, kept as copies: as shared helpers they
+        // changed this kernel's compiled code (kernels-cuda/NOTES.md)
         __syncthreads();
         if (vec) {
             const int per = dim / VEC;
@@ -157,13 +153,7 @@ __device__ __forceinline__ void liScores(const void* q, long long qsb, long long
                 }
             }
         }
-        const int key = key0 + col;
-        const int key2 = key + TQ_COLS;
-#pragma unroll
-        for (int i = 0; i < TQ_HALF; i++) {
-            if (key < nRow[i]) outRow[(long long)i * nk + key] = tkOrder(sc[i]);
-            if (key2 < nRow[i]) outRow[(long long)i * nk + key2] = tkOrder(sc2[i]);
-        }
+        tqStoreOrderKeys(outRow, nk, key0, col, nRow, sc, sc2);
     }
 }
 

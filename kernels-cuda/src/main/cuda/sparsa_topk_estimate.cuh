@@ -421,6 +421,37 @@ constexpr int TQ_THREADS = 128;
 constexpr int TQ_COLS = TQ_THREADS / 2;
 constexpr int TQ_HALF = TQ_ROWS / 2;
 
+// Steps sparsa_tq_scores and sparsa_li_scores (sparsa_indexer_estimate.cuh) share. A CTA of TQ_THREADS threads scores
+// a row group of TQ_ROWS query rows against tiles of TQ_KEYS keys: thread t takes keys t % TQ_COLS and
+// t % TQ_COLS + TQ_COLS of each tile for the TQ_HALF rows of half t / TQ_COLS.
+
+// The keys each of this thread's rows (row half * TQ_HALF + i of the group from row r0 of `rows` rows) may see:
+// [0, nRow[i]), 0 for a row past the group's end.
+__device__ __forceinline__ void tqRowKeys(int (&nRow)[TQ_HALF], int half, int r0, int rows, int nk, int causal,
+                                          int queryOffset) {
+#pragma unroll
+    for (int i = 0; i < TQ_HALF; i++) {
+        const int rr = half * TQ_HALF + i;
+        const long long p = (long long)r0 + rr + queryOffset;
+        const long long last = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
+        nRow[i] = rr < rows && last >= 0 ? (int)(last + 1) : 0;
+    }
+}
+
+// The order keys (tkOrder) of this thread's scores of the tile from key0 (sc[i]: key key0 + col, sc2[i]: key key0 +
+// col + TQ_COLS, for row i) into its rows' scratch rows (row i from outRow[i * nk]), for the keys each row may see.
+__device__ __forceinline__ void tqStoreOrderKeys(unsigned* outRow, int nk, int key0, int col,
+                                                 const int (&nRow)[TQ_HALF], const float (&sc)[TQ_HALF],
+                                                 const float (&sc2)[TQ_HALF]) {
+    const int key = key0 + col;
+    const int key2 = key + TQ_COLS;
+#pragma unroll
+    for (int i = 0; i < TQ_HALF; i++) {
+        if (key < nRow[i]) outRow[(long long)i * nk + key] = tkOrder(sc[i]);
+        if (key2 < nRow[i]) outRow[(long long)i * nk + key2] = tkOrder(sc2[i]);
+    }
+}
+
 template <typename T>
 __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long qsh, long long qss, const void* kx,
                                          long long ksb, long long ksh, long long kss, int qHeads, int group, int dim,
@@ -455,15 +486,8 @@ __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long
                      && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
     const int col = tid % TQ_COLS;
     const int half = tid / TQ_COLS;
-    // the keys each of this thread's rows may see
     int nRow[TQ_HALF];
-#pragma unroll
-    for (int i = 0; i < TQ_HALF; i++) {
-        const int rr = half * TQ_HALF + i;
-        const long long p = (long long)r0 + rr + queryOffset;
-        const long long last = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
-        nRow[i] = rr < rows && last >= 0 ? (int)(last + 1) : 0;
-    }
+    tqRowKeys(nRow, half, r0, rows, nk, causal, queryOffset);
     unsigned* outRow = scratch + (blockIdx.x * (long long)TQ_ROWS + half * TQ_HALF) * nk;
     for (int key0 = 0; key0 < nMax; key0 += TQ_KEYS) {
         __syncthreads();
@@ -512,13 +536,7 @@ __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long
                 acc2[i] = __fmaf_rn(qv[i], kv2, acc2[i]);
             }
         }
-        const int key = key0 + col;
-        const int key2 = key + TQ_COLS;
-#pragma unroll
-        for (int i = 0; i < TQ_HALF; i++) {
-            if (key < nRow[i]) outRow[(long long)i * nk + key] = tkOrder(acc[i]);
-            if (key2 < nRow[i]) outRow[(long long)i * nk + key2] = tkOrder(acc2[i]);
-        }
+        tqStoreOrderKeys(outRow, nk, key0, col, nRow, acc, acc2);
     }
 }
 
