@@ -58,7 +58,7 @@ struct TcConfig {
     static constexpr int STRV = DV + 8;       // smem row stride of V
     // the gather pipeline: as many stages as leave two CTAs per multiprocessor (2 x (SMEM + 1 KiB) <= 228 KiB), 2 to 6
     // (experiments: -DSPARSA_TCG_STAGES=n through kernels-cuda/bench/dev-fatbin.sh, with -Dsparsa.cuda.gatherStages=n)
-    static constexpr int GP_FIT = (115712 - 4 * ROWS - 8 * KC) / (2 * KC * (STR + STRV) + 8 * KC);
+    static constexpr int GP_FIT = (115712 - 4 * ROWS - 16 * KC) / (2 * KC * (STR + STRV) + 8 * KC);
 #ifdef SPARSA_TCG_STAGES
     static constexpr int GP_STAGES = SPARSA_TCG_STAGES;
 #else
@@ -68,10 +68,11 @@ struct TcConfig {
     static constexpr bool QREG = MT == 1 && D <= 128;  // Q fragments live in registers
     // warps whose rows are all past the tile skip the arithmetic (where the branch costs no spills)
     static constexpr bool SKIP_IDLE = MT == 1 && DMAX <= 128;
-    // GP: Q lives in the K part of the last stage until its fragments are in registers; 2 x KC prefetched key indices
+    // GP: Q lives in the K part of the last stage until its fragments are in registers; 2 x KC prefetched row
+    // offsets of K and V (int2)
     static constexpr size_t SMEM = sizeof(T) * (size_t)((GP ? 0 : ROWS * STR) + STAGES * KC * (STR + STRV))
                                    + sizeof(int) * (STAGES * KC) + sizeof(float) * (STAGES * KC) + sizeof(int) * ROWS
-                                   + (GP ? sizeof(int) * 2 * KC : 0);
+                                   + (GP ? sizeof(int2) * 2 * KC : 0);
 };
 
 // Queues the cp.async copies of one chunk's K and V rows (zero rows past its count) and writes its
@@ -124,44 +125,55 @@ __device__ __forceinline__ int gpKeyIndex(const int* ints, const float* floats, 
     return j < ch.count ? (ch.keys ? ch.keys[j] : ch.base + j) : -1;
 }
 
-// Gather pipeline: queues the copies of one chunk whose key positions are already in shared memory (sIdx,
-// -1 past the count; thread j < KC also holds entry j in myIdx): K and V rows, and the log-weights; writes
-// the key positions. The same shared-memory contents as tcLoadChunk.
+// Gather pipeline: the offsets of key position kp's K and V rows in 16-byte units ({-1, -1} for no key,
+// kp < 0). The host runs the gather kernel only where every row offset fits (KernelChoice.gatherOffsetsFit);
+// strides are multiples of 8 elements (16-byte rows).
+__device__ __forceinline__ int2 gpRowOffsets(int kp, long long kss, long long vss) {
+    return kp >= 0 ? make_int2(kp * (int)(kss >> 3), kp * (int)(vss >> 3)) : make_int2(-1, -1);
+}
+
+// Gather pipeline: queues the copies of one chunk whose rows' offsets are already in shared memory (sOff,
+// 16-byte units, -1 past the count; thread j < KC also holds key position j in myIdx): K and V rows, and
+// the log-weights; writes the key positions. The same shared-memory contents as tcLoadChunk. A thread
+// copies the same 16-byte piece of KC / RPP consecutive rows: their offsets come in 16-byte loads issued
+// together, and each row's addresses are one add.
 template <typename T, int D, int DV, int ROWS>
-__device__ __forceinline__ void tcIssueIndexed(T* sK, T* sV, int* sKpos, float* sLw, const int* sIdx, int myIdx,
-                                               const float* lws, const T* kBase, const T* vBase, long long kss,
-                                               long long vss, int tid) {
+__device__ __forceinline__ void tcIssueIndexed(T* sK, T* sV, int* sKpos, float* sLw, const int2* sOff, int myIdx,
+                                               const float* lws, const T* kBase, const T* vBase, int tid) {
     using C = TcConfig<T, D, DV, ROWS, true>;
+    static_assert(sizeof(T) == 2, "16-byte row offsets count 8 elements");
     constexpr int VEC = D / 8;
     constexpr int VECV = DV / 8;
-    if constexpr (C::THREADS % VEC == 0 && VEC == VECV) {
-        constexpr int RPP = C::THREADS / VEC;  // rows per pass
-        const int c = tid % VEC, j0 = tid / VEC;
+    const uint4* kb = reinterpret_cast<const uint4*>(kBase);
+    const uint4* vb = reinterpret_cast<const uint4*>(vBase);
+    if constexpr (C::THREADS % VEC == 0 && VEC == VECV && (C::KC / (C::THREADS / VEC)) % 2 == 0) {
+        constexpr int NR = C::KC / (C::THREADS / VEC);  // rows per thread
+        const int c = tid % VEC, j0 = (tid / VEC) * NR;
+        kb += c;
+        vb += c;
+        int4 offs[NR / 2];
 #pragma unroll
-        for (int i = 0; i < C::KC / RPP; i++) {
-            int j = j0 + i * RPP;
-            int kp = sIdx[j];
-            bool ok = kp >= 0;
-            long long kr = ok ? kp : 0;
-            cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
-            cpAsync16(sV + j * C::STRV + c * 8, vBase + kr * vss + c * 8, ok);
+        for (int i = 0; i < NR / 2; i++) offs[i] = reinterpret_cast<const int4*>(sOff + j0)[i];
+#pragma unroll
+        for (int i = 0; i < NR; i++) {
+            const int j = j0 + i;
+            const int ko = i & 1 ? offs[i / 2].z : offs[i / 2].x, vo = i & 1 ? offs[i / 2].w : offs[i / 2].y;
+            const bool ok = ko >= 0;
+            cpAsync16(sK + j * C::STR + c * 8, kb + (ok ? ko : 0), ok);
+            cpAsync16(sV + j * C::STRV + c * 8, vb + (ok ? vo : 0), ok);
         }
     } else {
         for (int idx = tid; idx < C::KC * VEC; idx += C::THREADS) {
-            int j = idx / VEC;
-            int c = idx - j * VEC;
-            int kp = sIdx[j];
-            bool ok = kp >= 0;
-            long long kr = ok ? kp : 0;
-            cpAsync16(sK + j * C::STR + c * 8, kBase + kr * kss + c * 8, ok);
+            const int j = idx / VEC, c = idx - j * VEC;
+            const int2 off = sOff[j];
+            const bool ok = off.x >= 0;
+            cpAsync16(sK + j * C::STR + c * 8, kb + (ok ? off.x : 0) + c, ok);
         }
         for (int idx = tid; idx < C::KC * VECV; idx += C::THREADS) {
-            int j = idx / VECV;
-            int c = idx - j * VECV;
-            int kp = sIdx[j];
-            bool ok = kp >= 0;
-            long long kr = ok ? kp : 0;
-            cpAsync16(sV + j * C::STRV + c * 8, vBase + kr * vss + c * 8, ok);
+            const int j = idx / VECV, c = idx - j * VECV;
+            const int2 off = sOff[j];
+            const bool ok = off.x >= 0;
+            cpAsync16(sV + j * C::STRV + c * 8, vb + (ok ? off.y : 0) + c, ok);
         }
     }
     static_assert(C::THREADS >= C::KC, "one thread per key of a chunk");
@@ -189,7 +201,8 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
     int* sKpos = reinterpret_cast<int*>(sV + C::STAGES * C::KC * C::STRV);
     float* sLw = reinterpret_cast<float*>(sKpos + C::STAGES * C::KC);
     int* sRow = reinterpret_cast<int*>(sLw + C::STAGES * C::KC);
-    int* sIdx = sRow + ROWS;  // GP: the key positions of the next chunk to queue, two buffers (chunk parity)
+    // GP: the K and V row offsets of the next chunk to queue, two buffers (chunk parity)
+    int2* sOff = reinterpret_cast<int2*>(sRow + ROWS);
 
     const int tid = threadIdx.x;
     const int* W = work + (size_t)blockIdx.x * W_STRIDE;
@@ -288,7 +301,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
         }
         if (tid < C::KC) {
             myIdx = C::STAGES - 1 < nChunks ? gpKeyIndex(ints, floats, L, tk, C::STAGES - 1, blockCols, keyLength, tid) : -1;
-            sIdx[((C::STAGES - 1) & 1) * C::KC + tid] = myIdx;
+            sOff[((C::STAGES - 1) & 1) * C::KC + tid] = gpRowOffsets(myIdx, S.kss, S.vss);
         }
     } else if (nChunks > 0) {
         Chunk c0 = chunkOf(ints, floats, L, tk, 0, blockCols, keyLength);
@@ -306,8 +319,8 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
                 if (n < nChunks) {
                     const Chunk cn = chunkOf(ints, floats, L, tk, n, blockCols, keyLength);
                     tcIssueIndexed<T, D, DV, ROWS>(sK + sn * C::KC * C::STR, sV + sn * C::KC * C::STRV, sKpos + sn * C::KC,
-                                                   sLw + sn * C::KC, sIdx + (n & 1) * C::KC, myIdx, cn.lws, kBase, vBase,
-                                                   S.kss, S.vss, tid);
+                                                   sLw + sn * C::KC, sOff + (n & 1) * C::KC, myIdx, cn.lws, kBase, vBase,
+                                                   tid);
                 }
                 cpAsyncCommit();
                 if (tid < C::KC)
@@ -349,8 +362,8 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
                 if (n < nChunks) {
                     const Chunk cn = chunkOf(ints, floats, L, tk, n, blockCols, keyLength);
                     tcIssueIndexed<T, D, DV, ROWS>(sK + n * C::KC * C::STR, sV + n * C::KC * C::STRV, sKpos + n * C::KC,
-                                                   sLw + n * C::KC, sIdx + (n & 1) * C::KC, myIdx, cn.lws, kBase, vBase,
-                                                   S.kss, S.vss, tid);
+                                                   sLw + n * C::KC, sOff + (n & 1) * C::KC, myIdx, cn.lws, kBase, vBase,
+                                                   tid);
                 }
                 cpAsyncCommit();
                 if (tid < C::KC)
@@ -416,18 +429,26 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
             const float alA = fastExp2(m[mt][0] - uA), alB = fastExp2(m[mt][1] - uB);
             m[mt][0] = nA;
             m[mt][1] = nB;
-            float sumA = 0.f, sumB = 0.f;
+            float pa[NB], pb[NB];
 #pragma unroll
             for (int nb = 0; nb < NB; nb++) {
                 s[mt][nb][0] = fastExp2(fmaf(s[mt][nb][0], f, -uA));
                 s[mt][nb][1] = fastExp2(fmaf(s[mt][nb][1], f, -uA));
                 s[mt][nb][2] = fastExp2(fmaf(s[mt][nb][2], f, -uB));
                 s[mt][nb][3] = fastExp2(fmaf(s[mt][nb][3], f, -uB));
-                sumA += s[mt][nb][0] + s[mt][nb][1];
-                sumB += s[mt][nb][2] + s[mt][nb][3];
+                pa[nb] = s[mt][nb][0] + s[mt][nb][1];
+                pb[nb] = s[mt][nb][2] + s[mt][nb][3];
             }
-            l[mt][0] = l[mt][0] * alA + sumA;
-            l[mt][1] = l[mt][1] * alB + sumB;
+            // pairwise sums: a chain of log2(NB) adds instead of NB
+#pragma unroll
+            for (int w = 1; w < NB; w *= 2)
+#pragma unroll
+                for (int nb = 0; nb + w < NB; nb += 2 * w) {
+                    pa[nb] += pa[nb + w];
+                    pb[nb] += pb[nb + w];
+                }
+            l[mt][0] = l[mt][0] * alA + pa[0];
+            l[mt][1] = l[mt][1] * alB + pb[0];
 #pragma unroll
             for (int i = 0; i < DV / 8; i++) {
                 o[mt][i][0] *= alA; o[mt][i][1] *= alA;
@@ -567,7 +588,7 @@ __device__ __forceinline__ void tcKernel(const T* __restrict__ q, const T* __res
         }
         if constexpr (GP) {
             // the key positions fetched above (chunk c + STAGES), for the next iteration's copies
-            if (tid < C::KC) sIdx[((c + C::STAGES) & 1) * C::KC + tid] = myIdx;
+            if (tid < C::KC) sOff[((c + C::STAGES) & 1) * C::KC + tid] = gpRowOffsets(myIdx, S.kss, S.vss);
             gslot = gslot == C::STAGES - 1 ? 0 : gslot + 1;
         }
         __syncthreads();

@@ -102,29 +102,6 @@ __device__ __forceinline__ void maskScores(float (&s)[NB][4], const RowPair& rp,
             loA = rp.rowA >= 0 ? 0 : 1; hiA = rp.rowA >= 0 ? 0x7fffffff : 0; seA = 0;
             loB = rp.rowB >= 0 ? 0 : 1; hiB = rp.rowB >= 0 ? 0x7fffffff : 0; seB = 0;
         }
-        if (loA == loB && hiA == hiB && seA == seB) {
-            // both rows admit the same keys (the stacked heads of one query row): one test per key
-#pragma unroll
-            for (int nb = 0; nb < NB; nb++) {
-#pragma unroll
-                for (int c = 0; c < 2; c++) {
-                    const int j = jOff + nb * 8 + 2 * t4 + c;
-                    const int kp = cKpos[j];
-                    const bool ok = (kp >= loA && kp <= hiA) || (kp >= 0 && kp < seA);
-                    const float lw = cLw[j];
-#pragma unroll
-                    for (int e = c; e < 4; e += 2) {
-                        float x = s[nb][e] * scale;
-                        if (cap > 0.f) x = cap * tanhf(x / cap);
-                        x += lw;
-                        x = ok ? x * SPARSA_LOG2E : -INFINITY;
-                        s[nb][e] = x;
-                        if (e < 2) mxA = fmaxf(mxA, x); else mxB = fmaxf(mxB, x);
-                    }
-                }
-            }
-            return;
-        }
 #pragma unroll
         for (int nb = 0; nb < NB; nb++) {
 #pragma unroll

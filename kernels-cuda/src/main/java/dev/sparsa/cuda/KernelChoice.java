@@ -129,9 +129,9 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
      * stages of keys, Q held in the last stage until it is in registers) where the device offers its
      * shared memory, else the plain 64-row mma.sync kernel ({@link #of(AttentionShape, DType, TileGeometry,
      * int, int)} on 64×64 tiles). The 64-row kernel gives a row the same arithmetic in the same order
-     * as for an unpacked list (outputs equal bit for bit); so does the gather-pipelined one where a
-     * CTA's rows fill three or four of its warps, and where they fill one or two it splits each chunk's
-     * keys among the warps and merges their softmax states (equal within rounding).
+     * as for an unpacked list (outputs equal bit for bit); the gather-pipelined one adds a row's
+     * exponentials pairwise and, where a CTA's rows fill one or two of its warps, splits each chunk's
+     * keys among the warps and merges their softmax states (outputs equal within rounding).
      *
      * @param maxSharedBytes the device's opt-in shared memory per block (0 to skip that check)
      * @throws IllegalArgumentException for f32 inputs (packing is for the tensor-core kernels), or as
@@ -162,18 +162,34 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
         if (forced > 0) {
             return forced;
         }
-        int fit = (TWO_CTA_SHARED_BYTES - 4 * 64 - 8 * 64) / (2 * 64 * ((d + 8) + (dv + 8)) + 8 * 64);
+        int fit = (TWO_CTA_SHARED_BYTES - 4 * 64 - 16 * 64) / (2 * 64 * ((d + 8) + (dv + 8)) + 8 * 64);
         return Math.max(2, Math.min(6, fit));
     }
 
     /**
      * Dynamic shared memory of the gather-pipelined kernel (TcConfig::SMEM with GP): the stages of K
      * and V with their key positions and log-weights (Q lives in the last stage at first), the tile's
-     * rows, two buffers of 64 prefetched key positions.
+     * rows, two buffers of the K and V row offsets (two ints each) of 64 prefetched keys.
      */
     static int gatherSharedBytes(int d, int dv) {
         int stages = gatherStages(d, dv);
-        return 2 * stages * 64 * ((d + 8) + (dv + 8)) + 8 * stages * 64 + 4 * 64 + 4 * 2 * 64;
+        return 2 * stages * 64 * ((d + 8) + (dv + 8)) + 8 * stages * 64 + 4 * 64 + 8 * 2 * 64;
+    }
+
+    /**
+     * True when the gather-pipelined kernel can address every K and V row of a call: it holds a row's
+     * offset from the head's first row in 16-byte units as an {@code int}, so the last key's offset,
+     * {@code (keyLength - 1) · stride / 8} for the key-axis strides (elements of a 2-byte dtype), must
+     * be below 2³¹. Calls past it run on the plain 64-row kernel.
+     *
+     * @param keyLength keys per sequence
+     * @param keyStride element stride between consecutive keys of K
+     * @param valueStride element stride between consecutive keys of V
+     */
+    public static boolean gatherOffsetsFit(long keyLength, long keyStride, long valueStride) {
+        long last = Math.max(0, keyLength - 1);
+        long widest = Math.max(Math.abs(keyStride), Math.abs(valueStride)) / 8;
+        return widest == 0 || last <= (Integer.MAX_VALUE - 1) / widest;
     }
 
     /** True for the tensor-core kernels (16-byte loads: strides must be multiples of 8 elements). */

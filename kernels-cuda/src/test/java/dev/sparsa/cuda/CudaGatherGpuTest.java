@@ -37,10 +37,10 @@ import org.junit.jupiter.params.provider.CsvSource;
  * heads into one CTA. Against the fp64 oracle at the numerics contract's tolerances, for f32, f16 and
  * bf16, with and without causality, at odd lengths; rows without keys must give output 0 and LSE −∞;
  * and on 64×64 plans the packed (gather-pipelined kernel where compiled) and the unpacked work lists
- * must agree within rounding (the same bits where the packed tile's rows fill more than two of its
- * four warps; where they fill fewer, the gather kernel splits each chunk's keys among the warps and
- * merges their softmax states, a different order of the same sums). Needs a GPU: skipped where the backend is
- * unavailable. Outputs are poisoned with NaN first, so an unwritten row fails.
+ * must agree within rounding (the gather kernel adds each row's exponentials pairwise, and where the
+ * packed tile's rows fill one or two of its four warps it splits each chunk's keys among the warps and
+ * merges their softmax states: a different order of the same sums). Needs a GPU: skipped where the
+ * backend is unavailable. Outputs are poisoned with NaN first, so an unwritten row fails.
  */
 @Tag("gpu")
 class CudaGatherGpuTest {

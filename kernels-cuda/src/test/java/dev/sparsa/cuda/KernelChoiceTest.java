@@ -67,6 +67,18 @@ class KernelChoiceTest {
     }
 
     @Test
+    void gatherKernelRunsOnlyWhereEveryRowOffsetFitsAnInt() {
+        // offsets in 16-byte units (8 elements): the last key's is (keyLength - 1) * stride / 8
+        assertTrue(KernelChoice.gatherOffsetsFit(32768, 8 * 128, 8 * 128));
+        long keys = (Integer.MAX_VALUE - 1) / 128 + 1;  // (keys - 1) * 1024 / 8 is the largest that fits
+        assertTrue(KernelChoice.gatherOffsetsFit(keys, 1024, 1024));
+        assertFalse(KernelChoice.gatherOffsetsFit(keys + 1, 1024, 1024));
+        assertFalse(KernelChoice.gatherOffsetsFit(keys + 1, 128, 1024), "the wider of the two strides decides");
+        assertTrue(KernelChoice.gatherOffsetsFit(0, 1L << 40, 1L << 40), "no keys, no offsets");
+        assertTrue(KernelChoice.gatherOffsetsFit(1, 1L << 40, 1L << 40), "one key at offset 0");
+    }
+
+    @Test
     void picksTheExactKernelForF32WithSixtyFourRowSubTiles() {
         KernelChoice k = KernelChoice.of(AttentionShape.of(1, 1, 10, 10, 256), DType.F32, G128, 232448);
         assertEquals("sparsa_f32_d256", k.name());
