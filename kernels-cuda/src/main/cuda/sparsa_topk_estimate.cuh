@@ -18,7 +18,9 @@
 //   sparsa_tq_rank    per row: its scratch row, its forced keys (sinks, its window) set aside, the k best by the
 //                     same radix select;
 //   sparsa_tq_emit    per slice: per-row lists, each query row a tile of its own whose keys (its sinks, its
-//                     selection, its window, ascending) are unconditional, offsets by a prefix sum over the rows.
+//                     selection, its window, ascending) are unconditional: the offsets, by a prefix sum over the
+//                     rows;
+//   sparsa_tq_emit_rows  per query row (a warp each): its keys at its offset.
 // The score is TopKPerQuery's (Vectors.dot): the same fma chain, the query row instead of a tile mean.
 //
 // The canonical arithmetic, shared bit for bit with the Java twin (TopKPerQueryBlock's Javadoc): a mean
@@ -685,10 +687,26 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit(const int* sel,
     }
 }
 
+namespace sparsa {
+
+// Row r's forced keys in TopKPerQuery's per-row lists: sinks [0, nS), window [wLo, wHi] (ForcedKeys.keys under
+// Plans.lastVisibleKey).
+__device__ __forceinline__ void tqForced(int r, int nk, int queryOffset, int causal, int sinks, int window, int& nS,
+                                         long long& wLo, long long& wHi) {
+    const long long p = (long long)r + queryOffset;
+    const long long last = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
+    nS = (int)max(0ll, min((long long)sinks, last + 1));
+    wLo = max((long long)sinks, p - window + 1);
+    wHi = min(last, p);
+}
+
+}  // namespace sparsa
+
 // Grid (slices), 512 threads. Per-row lists of TopKPerQuery: query row r of slice s is tile r of its layout,
 // one row whose keys are all unconditional: the sinks it may see, its selected keys and its window, ascending
 // (ForcedKeys.keys ∪ the selection, the form CudaTopKQueryEstimatedPlan.hostLayout writes). Slice s's arrays
-// start at ints[base + s * sliceStride]: the unconditional offsets (nq + 1), then the keys, compact.
+// start at ints[base + s * sliceStride]: the unconditional offsets (nq + 1), then the keys, compact. This kernel
+// writes the offsets (a prefix sum over the rows' counts); sparsa_tq_emit_rows, queued after it, the keys.
 extern "C" __global__ void __launch_bounds__(512) sparsa_tq_emit(const int* sel, const int* selCount, int k, int nq,
                                                                  int nk, int queryOffset, int causal, int sinks,
                                                                  int window, int* ints, long long base,
@@ -702,22 +720,12 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tq_emit(const int* sel,
     const int r0 = min(nq, tid * per);
     const int r1 = min(nq, r0 + per);
     int* off = ints + base + (long long)s * sliceStride;
-    int* keys = off + nq + 1;
-    const int* selS = sel + (long long)s * nq * k;
     const int* cntS = selCount + (long long)s * nq;
-    // row r's forced keys: sinks [0, nS), window [wLo, wHi] (ForcedKeys.keys under Plans.lastVisibleKey)
-    auto forced = [&](int r, int& nS, long long& wLo, long long& wHi) {
-        const long long p = (long long)r + queryOffset;
-        const long long last = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
-        nS = (int)max(0ll, min((long long)sinks, last + 1));
-        wLo = max((long long)sinks, p - window + 1);
-        wHi = min(last, p);
-    };
     int mine = 0;
     for (int r = r0; r < r1; r++) {
         int nS;
         long long wLo, wHi;
-        forced(r, nS, wLo, wHi);
+        tqForced(r, nk, queryOffset, causal, sinks, window, nS, wLo, wHi);
         mine += nS + (int)max(0ll, wHi - wLo + 1) + (k > 0 ? cntS[r] : 0);
     }
     int at = mine, dummy = 0;
@@ -726,15 +734,44 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tq_emit(const int* sel,
     for (int r = r0; r < r1; r++) {
         int nS;
         long long wLo, wHi;
-        forced(r, nS, wLo, wHi);
-        const int c = k > 0 ? cntS[r] : 0;
-        const int* mySel = selS + (long long)r * k;
-        int j = 0;
-        for (int key = 0; key < nS; key++) keys[at++] = key;
-        // the selection holds no forced key: those below the window come first, the others after it
-        for (; j < c && mySel[j] < wLo; j++) keys[at++] = mySel[j];
-        for (long long key = wLo; key <= wHi; key++) keys[at++] = (int)key;
-        for (; j < c; j++) keys[at++] = mySel[j];
+        tqForced(r, nk, queryOffset, causal, sinks, window, nS, wLo, wHi);
+        at += nS + (int)max(0ll, wHi - wLo + 1) + (k > 0 ? cntS[r] : 0);
         off[r + 1] = at;
     }
+}
+
+// Grid (slices * ceil(nq / 16)), 512 threads: one warp per query row. Row r's keys written at its offset (written
+// by sparsa_tq_emit): its sinks, its selected keys below its window, its window, its other selected keys (the
+// selection is ascending and holds no forced key), each run by the warp's lanes side by side. Same arguments as
+// sparsa_tq_emit.
+extern "C" __global__ void __launch_bounds__(512) sparsa_tq_emit_rows(const int* sel, const int* selCount, int k,
+                                                                      int nq, int nk, int queryOffset, int causal,
+                                                                      int sinks, int window, int* ints,
+                                                                      long long base, long long sliceStride) {
+    using namespace sparsa;
+    const int rowsPerCta = blockDim.x >> 5;
+    const int blocksPerSlice = (nq + rowsPerCta - 1) / rowsPerCta;
+    const int s = blockIdx.x / blocksPerSlice;
+    const int r = (blockIdx.x - s * blocksPerSlice) * rowsPerCta + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (r >= nq) return;
+    const int* off = ints + base + (long long)s * sliceStride;
+    int* keys = ints + base + (long long)s * sliceStride + nq + 1 + off[r];
+    const int c = k > 0 ? selCount[(long long)s * nq + r] : 0;
+    const int* mySel = sel + ((long long)s * nq + r) * k;
+    int nS;
+    long long wLo, wHi;
+    tqForced(r, nk, queryOffset, causal, sinks, window, nS, wLo, wHi);
+    int below = 0;  // selected keys below the window: the first of the ascending selection
+    for (int j = lane; j < c; j += 32) below += mySel[j] < wLo ? 1 : 0;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) below += __shfl_xor_sync(0xffffffffu, below, o);
+    for (int i = lane; i < nS; i += 32) keys[i] = i;
+    keys += nS;
+    for (int j = lane; j < below; j += 32) keys[j] = mySel[j];
+    keys += below;
+    const int nW = (int)max(0ll, wHi - wLo + 1);
+    for (int i = lane; i < nW; i += 32) keys[i] = (int)(wLo + i);
+    keys += nW;
+    for (int j = below + lane; j < c; j += 32) keys[j - below] = mySel[j];
 }

@@ -26,8 +26,8 @@ import jcuda.Pointer;
  * CudaTopKQueryEstimatedPlan#SCORE_ROWS} consecutive query rows of one batch entry, the index scores
  * {@code I(t, s) = Σ_j w[t, j] · ReLU(q[t, j] · k[s])} of the keys each row may see, as order keys into
  * a scratch row per query row) and {@code sparsa_tq_rank} (per query row: the top {@code topK}, ties
- * to the lower key, NaN never), then {@code sparsa_tq_emit} (the per-row lists, a slice being a batch
- * entry). The scratch holds one chunk's rows of {@code keys} order keys each, at most {@value
+ * to the lower key, NaN never), then {@code sparsa_tq_emit} and {@code sparsa_tq_emit_rows} (the
+ * per-row lists' offsets, then their keys; a slice being a batch entry). The scratch holds one chunk's rows of {@code keys} order keys each, at most {@value
  * CudaTopKQueryEstimatedPlan#SCRATCH_BYTES} bytes (at least one row group). Nothing is copied back and
  * the host does not wait.
  *
@@ -295,7 +295,7 @@ public final class CudaLightningIndexerEstimatedPlan extends CudaDeviceEstimated
     }
 
     /** The estimate's kernels, in launch order, joined by {@code +}. */
-    static final String KERNELS = "sparsa_li_scores+sparsa_tq_rank+sparsa_tq_emit";
+    static final String KERNELS = "sparsa_li_scores+sparsa_tq_rank+sparsa_tq_emit+sparsa_tq_emit_rows";
 
     /**
      * Queues the estimate on {@code stream}: per chunk of row groups the index scores from the

@@ -23,7 +23,7 @@ import jcuda.Pointer;
  * one slice: their scores against each tile of {@value #SCORE_KEYS} keys loaded once into shared
  * memory, as order keys into a scratch row per query row) and {@code sparsa_tq_rank} (per query row:
  * its forced keys set aside, the top {@code k}, ties to the lower key); then {@code sparsa_tq_emit}
- * (the per-row lists). The scratch holds one chunk's rows of {@code keys} order keys each, at most
+ * (the per-row lists' offsets) and {@code sparsa_tq_emit_rows} (their keys, a warp per row). The scratch holds one chunk's rows of {@code keys} order keys each, at most
  * {@value #SCRATCH_BYTES} bytes (at least one row group), so longer problems take more chunks
  * ({@link #chunkGroups}). Nothing is copied back and the host does not wait. The selection is bit
  * for bit the one {@link TopKPerQuery#select} makes (the canonical arithmetic of its Javadoc).
@@ -251,7 +251,7 @@ public final class CudaTopKQueryEstimatedPlan extends CudaDeviceEstimatedPlan {
     }
 
     /** The estimate's kernels, in launch order, joined by {@code +}. */
-    static final String KERNELS = "sparsa_tq_scores+sparsa_tq_rank+sparsa_tq_emit";
+    static final String KERNELS = "sparsa_tq_scores+sparsa_tq_rank+sparsa_tq_emit+sparsa_tq_emit_rows";
 
     /**
      * Queues the estimate on {@code stream}: per chunk of row groups the scores, then the selection;

@@ -109,6 +109,7 @@ final class KernelTable {
             new Kernel("sparsa_tq_scores", "sparsa_estimators"),
             new Kernel("sparsa_tq_rank", "sparsa_estimators"),
             new Kernel("sparsa_tq_emit", "sparsa_estimators"),
+            new Kernel("sparsa_tq_emit_rows", "sparsa_estimators"),
             new Kernel("sparsa_li_scores", "sparsa_estimators"));
 
     /** The kernels' names, in table order. */

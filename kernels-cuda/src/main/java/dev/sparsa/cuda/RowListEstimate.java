@@ -27,7 +27,7 @@ import jcuda.Pointer;
  *
  * <p><b>Launches.</b> {@link #queue} runs, per chunk of row groups, the plan's scores (its own
  * kernel, writing the scratch) then {@code sparsa_tq_rank}, and after the last chunk {@code
- * sparsa_tq_emit}, which writes the lists into the int pool.
+ * sparsa_tq_emit} and {@code sparsa_tq_emit_rows}, which write the lists' offsets and keys into the int pool.
  */
 final class RowListEstimate {
     /** Index of the selections among the memory's buffers. */
@@ -121,10 +121,28 @@ final class RowListEstimate {
         return memory;
     }
 
+    /** Query rows per CTA of {@code sparsa_tq_emit_rows}: one warp each. */
+    static final int EMIT_ROWS_PER_CTA = 16;
+
+    /**
+     * The grid of {@code sparsa_tq_emit_rows}: {@code slices · ceil(nq / 16)} CTAs in one dimension.
+     *
+     * @throws IllegalArgumentException if that passes 2³¹ − 1 CTAs
+     */
+    static int emitRowsBlocks(int slices, int nq) {
+        long blocks = (long) slices * ((nq + EMIT_ROWS_PER_CTA - 1) / EMIT_ROWS_PER_CTA);
+        if (blocks > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("estimate: " + slices + " slices of " + nq
+                    + " query rows need more CTAs than one launch takes (" + blocks + ")");
+        }
+        return (int) blocks;
+    }
+
     /**
      * Queues on {@code stream}, per chunk of row groups, {@code scores} then {@code sparsa_tq_rank}
      * (rows of {@code dim} channels, {@code sinks} and {@code window} forced keys set aside), then
-     * {@code sparsa_tq_emit} over the slices.
+     * {@code sparsa_tq_emit} over the slices (the lists' offsets) and {@code sparsa_tq_emit_rows} over
+     * the rows (their keys, a warp per row).
      */
     void queue(CudaModule mod, CudaStream stream, int dim, int sinks, int window, Scores scores) {
         DeviceBuffer sel = memory.buffer(SEL);
@@ -144,10 +162,12 @@ final class RowListEstimate {
                     i32(ctx.queryOffset()), i32(sinks), i32(window), i32(cap), i64(g0), i32(groups),
                     Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()));
         }
-        EstimatedSkeleton.launch(mod.function("sparsa_tq_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_tq_emit",
-                Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), i32(cap), i32(nq), i32(nk),
+        Pointer[] emit = {Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), i32(cap), i32(nq), i32(nk),
                 i32(ctx.queryOffset()), i32(causal), i32(sinks), i32(window),
-                Pointer.to(memory.plan().ints().pointer()), i64(header), i64(sliceStride));
+                Pointer.to(memory.plan().ints().pointer()), i64(header), i64(sliceStride)};
+        EstimatedSkeleton.launch(mod.function("sparsa_tq_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_tq_emit", emit);
+        EstimatedSkeleton.launch(mod.function("sparsa_tq_emit_rows", 0), emitRowsBlocks(slices, nq), 1, 1,
+                EMIT_ROWS_PER_CTA * 32, 0, stream, "sparsa_tq_emit_rows", emit);
     }
 
     /**

@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Test;
  * Without a GPU: which contexts the device estimate of {@link TopKPerQuery} takes ({@link
  * CudaTopKQueryEstimatedPlan#refusal}); the per-row lists of {@link CudaTopKQueryEstimatedPlan#hostLayout}
  * admit, row by row, exactly the keys {@code TopKPerQuery.plan} admits (its token-set encoding) and
- * fit the skeleton's room; {@code sparsa_tq_emit} (transcribed below line for line) writes
+ * fit the skeleton's room; {@code sparsa_tq_emit} and {@code sparsa_tq_emit_rows} (transcribed below line for line) write
  * hostLayout's arrays; and the work list runs every (slice, row) once, longest rows first. Causal and
  * not, query offsets, Nq ≠ Nk, sinks and windows, k above the visible keys, k 0, data full of ties.
  */
@@ -350,25 +350,16 @@ class CudaTopKQueryEstimatedPlanTest {
     }
 
     /**
-     * {@code sparsa_tq_emit} of one slice, line for line: the zero offsets of the empty block and gather
-     * lists, then per row its sinks, the selected keys below its window, the window, the other selected
-     * keys, with prefix offsets.
+     * {@code sparsa_tq_emit} then {@code sparsa_tq_emit_rows} of one slice, line for line: the zero
+     * offsets of the empty block and gather lists; the rows' prefix offsets; then per row, at its
+     * offset, its sinks, the selected keys below its window (counted, as the warp does), the window,
+     * the other selected keys.
      */
     private static int[][] emit(int[][] sel, PlanContext ctx, ForcedKeys f) {
         int nq = ctx.queryLength();
         int nk = ctx.keyLength();
         boolean causal = ctx.causal();
         int[] off = new int[nq + 1];
-        int total = 0;
-        for (int r = 0; r < nq; r++) {
-            long p = (long) r + ctx.queryOffset();
-            long last = causal ? Math.min(nk - 1L, p) : nk - 1L;
-            int nS = (int) Math.max(0, Math.min(f.sinks(), last + 1));
-            long wLo = Math.max(f.sinks(), p - f.window() + 1);
-            long wHi = Math.min(last, p);
-            total += nS + (int) Math.max(0, wHi - wLo + 1) + sel[r].length;
-        }
-        int[] keys = new int[total];
         int at = 0;
         for (int r = 0; r < nq; r++) {
             long p = (long) r + ctx.queryOffset();
@@ -376,21 +367,38 @@ class CudaTopKQueryEstimatedPlanTest {
             int nS = (int) Math.max(0, Math.min(f.sinks(), last + 1));
             long wLo = Math.max(f.sinks(), p - f.window() + 1);
             long wHi = Math.min(last, p);
-            int c = sel[r].length;
-            int j = 0;
-            for (int key = 0; key < nS; key++) {
-                keys[at++] = key;
-            }
-            for (; j < c && sel[r][j] < wLo; j++) {
-                keys[at++] = sel[r][j];
-            }
-            for (long key = wLo; key <= wHi; key++) {
-                keys[at++] = (int) key;
-            }
-            for (; j < c; j++) {
-                keys[at++] = sel[r][j];
-            }
+            at += nS + (int) Math.max(0, wHi - wLo + 1) + sel[r].length;
             off[r + 1] = at;
+        }
+        int[] keys = new int[at];
+        for (int r = 0; r < nq; r++) {
+            long p = (long) r + ctx.queryOffset();
+            long last = causal ? Math.min(nk - 1L, p) : nk - 1L;
+            int nS = (int) Math.max(0, Math.min(f.sinks(), last + 1));
+            long wLo = Math.max(f.sinks(), p - f.window() + 1);
+            long wHi = Math.min(last, p);
+            int c = sel[r].length;
+            int below = 0;
+            for (int j = 0; j < c; j++) {
+                below += sel[r][j] < wLo ? 1 : 0;
+            }
+            int w = off[r];
+            for (int i = 0; i < nS; i++) {
+                keys[w + i] = i;
+            }
+            w += nS;
+            for (int j = 0; j < below; j++) {
+                keys[w + j] = sel[r][j];
+            }
+            w += below;
+            int nW = (int) Math.max(0, wHi - wLo + 1);
+            for (int i = 0; i < nW; i++) {
+                keys[w + i] = (int) (wLo + i);
+            }
+            w += nW;
+            for (int j = below; j < c; j++) {
+                keys[w + j - below] = sel[r][j];
+            }
         }
         int[] none = new int[nq + 1];
         return new int[][] {none, new int[0], none.clone(), new int[0], none.clone(), new int[0], off, keys};
