@@ -93,12 +93,12 @@ final class ScalarTileMath implements TileMath {
 
     @Override
     public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
-                           float[] alpha) {
+                           float[] alpha, boolean fresh) {
         for (int r = 0; r < rows; r++) {
             int oo = r * ldO;
             float a = alpha[r];
             for (int c = 0; c < cols; c++) {
-                o[oo + c] *= a;
+                o[oo + c] = fresh ? 0f : o[oo + c] * a;
             }
             for (int j = 0; j < n; j++) {
                 float pj = p[j * ldS + r];

@@ -13,6 +13,8 @@ final class Scratch {
     /** Row-major scores of the narrow form, {@code rows × ldR}. */
     float[] sR = new float[0];
     float[] o = new float[0];
+    /** True until the current tile's first chunk has written {@link #o} (before that, o holds no data). */
+    boolean fresh;
     float[] m = new float[0];
     float[] l = new float[0];
     float[] alpha = new float[0];

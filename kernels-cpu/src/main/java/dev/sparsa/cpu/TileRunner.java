@@ -359,7 +359,7 @@ final class TileRunner {
         }
         Scratch.fill(sc.m, rowsPad, Float.NEGATIVE_INFINITY);
         Scratch.fill(sc.l, rowsPad, 0f);
-        Scratch.fill(sc.o, rows * cols, 0f);
+        sc.fresh = true; // the first chunk's P·V writes sc.o without reading it
 
         for (int i = lay.fullStart(t); i < lay.fullEnd(t); i++) {
             int blk = lay.fullBlock(i);
@@ -417,7 +417,8 @@ final class TileRunner {
             mask(lay.predicate(), sc.s, sc, n, count, heads, 1, rowsPad, k0, listed);
         }
         math.softmax(sc.s, rowsPad, n, rowsPad, sc.m, sc.l, sc.alpha);
-        math.accumulate(sc.s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha);
+        math.accumulate(sc.s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha, sc.fresh);
+        sc.fresh = false;
     }
 
     /**
@@ -449,7 +450,8 @@ final class TileRunner {
                 s[at] = sr[r * ldR + j];
             }
         }
-        math.accumulate(s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha);
+        math.accumulate(s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha, sc.fresh);
+        sc.fresh = false;
     }
 
     /**
