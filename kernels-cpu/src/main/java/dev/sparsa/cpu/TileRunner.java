@@ -315,12 +315,20 @@ final class TileRunner {
             // the rows read (or widened) row-major into sc.qR, then scaled and transposed (gathering
             // them from the caller's array in place was measured slower: a bulk copy per row streams)
             int[] rowAt = sc.rowAt;
+            // f32 heap rows that lie back to back (a contiguous tile, rows of stride dim): one copy per head
+            boolean block = qF32 != null && !lay.isListed(t) && q.stride(2) == dim;
+            for (int g = 0; block && g < heads; g++) {
+                System.arraycopy(qF32, (int) (qF32Base + q.index(b, h0 + g, lay.rowStart(t), 0)), sc.qR,
+                        g * count * dim, count * dim);
+            }
             for (int g = 0; g < heads; g++) {
                 for (int i = 0; i < count; i++) {
                     int row = lay.row(t, i);
                     int r = g * count + i;
                     rowAt[r] = r * dim;
-                    if (qF32 != null) {
+                    if (block) {
+                        // copied above
+                    } else if (qF32 != null) {
                         System.arraycopy(qF32, (int) (qF32Base + q.index(b, h0 + g, row, 0)), sc.qR, r * dim, dim);
                     } else if (qArray != null) {
                         widen(q.dtype(), (short[]) qArray, (int) (qArrayBase + q.index(b, h0 + g, row, 0)), sc.qR,
