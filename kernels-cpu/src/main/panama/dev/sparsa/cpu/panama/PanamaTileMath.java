@@ -549,35 +549,35 @@ public final class PanamaTileMath implements TileMath {
 
     @Override
     public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
-                           float[] alpha, boolean fresh) {
+                           float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int r = 0;
         for (; r + 6 <= rows; r += 6) {
             int c = 0;
             for (; c + 2 * L <= cols; c += 2 * L) {
-                pv6x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh);
+                pv6x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
             for (; c < cols; c += L) {
-                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh);
-                pv1x1(p, ldS, n, r + 4, v, vOff, c, o, ldO, alpha, fresh);
-                pv1x1(p, ldS, n, r + 5, v, vOff, c, o, ldO, alpha, fresh);
+                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
+                pv1x1(p, ldS, n, r + 4, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
+                pv1x1(p, ldS, n, r + 5, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
         }
         for (; r + 4 <= rows; r += 4) {
             int c = 0;
             for (; c + 2 * L <= cols; c += 2 * L) {
-                pv4x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh);
+                pv4x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
             for (; c < cols; c += L) {
-                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh);
+                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
         }
         for (; r < rows; r++) {
             int c = 0;
             for (; c + 2 * L <= cols; c += 2 * L) {
-                pv1x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh);
+                pv1x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
             for (; c < cols; c += L) {
-                pv1x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh);
+                pv1x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
         }
     }
@@ -588,7 +588,7 @@ public final class PanamaTileMath implements TileMath {
     }
 
     private static void pv4x2(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha, boolean fresh) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
@@ -618,18 +618,29 @@ public final class PanamaTileMath implements TileMath {
             a30 = v0.fma(b, a30);
             a31 = v1.fma(b, a31);
         }
-        a00.intoArray(o, o0);
-        a01.intoArray(o, o0 + L);
-        a10.intoArray(o, o1);
-        a11.intoArray(o, o1 + L);
-        a20.intoArray(o, o2);
-        a21.intoArray(o, o2 + L);
-        a30.intoArray(o, o3);
-        a31.intoArray(o, o3 + L);
+        if (dst == null) {
+            a00.intoArray(o, o0);
+            a01.intoArray(o, o0 + L);
+            a10.intoArray(o, o1);
+            a11.intoArray(o, o1 + L);
+            a20.intoArray(o, o2);
+            a21.intoArray(o, o2 + L);
+            a30.intoArray(o, o3);
+            a31.intoArray(o, o3 + L);
+        } else {
+            a00.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a01.div(l[r]).intoArray(dst, dstAt[r] + c + L);
+            a10.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c);
+            a11.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c + L);
+            a20.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c);
+            a21.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c + L);
+            a30.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c);
+            a31.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c + L);
+        }
     }
 
     private static void pv6x2(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha, boolean fresh) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
@@ -671,22 +682,37 @@ public final class PanamaTileMath implements TileMath {
             a50 = v0.fma(b, a50);
             a51 = v1.fma(b, a51);
         }
-        a00.intoArray(o, o0);
-        a01.intoArray(o, o0 + L);
-        a10.intoArray(o, o1);
-        a11.intoArray(o, o1 + L);
-        a20.intoArray(o, o2);
-        a21.intoArray(o, o2 + L);
-        a30.intoArray(o, o3);
-        a31.intoArray(o, o3 + L);
-        a40.intoArray(o, o4);
-        a41.intoArray(o, o4 + L);
-        a50.intoArray(o, o5);
-        a51.intoArray(o, o5 + L);
+        if (dst == null) {
+            a00.intoArray(o, o0);
+            a01.intoArray(o, o0 + L);
+            a10.intoArray(o, o1);
+            a11.intoArray(o, o1 + L);
+            a20.intoArray(o, o2);
+            a21.intoArray(o, o2 + L);
+            a30.intoArray(o, o3);
+            a31.intoArray(o, o3 + L);
+            a40.intoArray(o, o4);
+            a41.intoArray(o, o4 + L);
+            a50.intoArray(o, o5);
+            a51.intoArray(o, o5 + L);
+        } else {
+            a00.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a01.div(l[r]).intoArray(dst, dstAt[r] + c + L);
+            a10.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c);
+            a11.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c + L);
+            a20.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c);
+            a21.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c + L);
+            a30.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c);
+            a31.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c + L);
+            a40.div(l[r + 4]).intoArray(dst, dstAt[r + 4] + c);
+            a41.div(l[r + 4]).intoArray(dst, dstAt[r + 4] + c + L);
+            a50.div(l[r + 5]).intoArray(dst, dstAt[r + 5] + c);
+            a51.div(l[r + 5]).intoArray(dst, dstAt[r + 5] + c + L);
+        }
     }
 
     private static void pv4x1(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha, boolean fresh) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
         FloatVector a0 = start(o, o0, alpha[r], fresh);
         FloatVector a1 = start(o, o0 + ldO, alpha[r + 1], fresh);
@@ -700,14 +726,21 @@ public final class PanamaTileMath implements TileMath {
             a2 = x.fma(FloatVector.broadcast(F, p[pi + 2]), a2);
             a3 = x.fma(FloatVector.broadcast(F, p[pi + 3]), a3);
         }
-        a0.intoArray(o, o0);
-        a1.intoArray(o, o0 + ldO);
-        a2.intoArray(o, o0 + 2 * ldO);
-        a3.intoArray(o, o0 + 3 * ldO);
+        if (dst == null) {
+            a0.intoArray(o, o0);
+            a1.intoArray(o, o0 + ldO);
+            a2.intoArray(o, o0 + 2 * ldO);
+            a3.intoArray(o, o0 + 3 * ldO);
+        } else {
+            a0.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a1.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c);
+            a2.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c);
+            a3.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c);
+        }
     }
 
     private static void pv1x2(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha, boolean fresh) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
         FloatVector a0 = start(o, o0, alpha[r], fresh);
         FloatVector a1 = start(o, o0 + L, alpha[r], fresh);
@@ -717,19 +750,28 @@ public final class PanamaTileMath implements TileMath {
             a0 = FloatVector.fromArray(F, v, vi).fma(b, a0);
             a1 = FloatVector.fromArray(F, v, vi + L).fma(b, a1);
         }
-        a0.intoArray(o, o0);
-        a1.intoArray(o, o0 + L);
+        if (dst == null) {
+            a0.intoArray(o, o0);
+            a1.intoArray(o, o0 + L);
+        } else {
+            a0.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a1.div(l[r]).intoArray(dst, dstAt[r] + c + L);
+        }
     }
 
     private static void pv1x1(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha, boolean fresh) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
         FloatVector a = start(o, o0, alpha[r], fresh);
         for (int j = 0, pi = r; j < n; j++, pi += ldS) {
             int vi = vOff[j] + c;
             a = FloatVector.fromArray(F, v, vi).fma(FloatVector.broadcast(F, p[pi]), a);
         }
-        a.intoArray(o, o0);
+        if (dst == null) {
+            a.intoArray(o, o0);
+        } else {
+            a.div(l[r]).intoArray(dst, dstAt[r] + c);
+        }
     }
 
     // ---------------------------------------------------------------- tile setup and finish
