@@ -22,6 +22,7 @@ final class Scratch {
     float[] direct;
     /** Chunks of the current tile still to run. */
     int chunksLeft;
+    /** Where stacked row {@code r}'s output row starts in {@link #direct}. */
     int[] outAt = new int[0];
     float[] m = new float[0];
     float[] l = new float[0];
