@@ -116,7 +116,7 @@ public class TileMathParts {
     /** P·V: 64 rows × 128 columns × 64 keys. */
     @Benchmark
     public float[] accumulate(GigaFlops f) {
-        math.accumulate(s, ROWS, KEYS, ROWS, v, vOff, DIM, o, DIM, alpha);
+        math.accumulate(s, ROWS, KEYS, ROWS, v, vOff, DIM, o, DIM, alpha, false, null, null, null);
         f.gflops += productGflop();
         return o;
     }
@@ -133,7 +133,7 @@ public class TileMathParts {
     public float[] block(GigaFlops f) {
         math.scores(qT, ROWS, ROWS, k, kOff, DIM, KEYS, s, ROWS);
         math.softmax(s, ROWS, KEYS, ROWS, m, l, alpha);
-        math.accumulate(s, ROWS, KEYS, ROWS, v, vOff, DIM, o, DIM, alpha);
+        math.accumulate(s, ROWS, KEYS, ROWS, v, vOff, DIM, o, DIM, alpha, false, null, null, null);
         f.gflops += 2 * productGflop();
         return o;
     }

@@ -93,12 +93,12 @@ final class ScalarTileMath implements TileMath {
 
     @Override
     public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
-                           float[] alpha) {
+                           float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         for (int r = 0; r < rows; r++) {
             int oo = r * ldO;
             float a = alpha[r];
             for (int c = 0; c < cols; c++) {
-                o[oo + c] *= a;
+                o[oo + c] = fresh ? 0f : o[oo + c] * a;
             }
             for (int j = 0; j < n; j++) {
                 float pj = p[j * ldS + r];
@@ -106,6 +106,9 @@ final class ScalarTileMath implements TileMath {
                 for (int c = 0; c < cols; c++) {
                     o[oo + c] += pj * v[vo + c];
                 }
+            }
+            if (dst != null) {
+                normalise(o, oo, l[r], dst, dstAt[r], cols);
             }
         }
     }

@@ -13,6 +13,17 @@ final class Scratch {
     /** Row-major scores of the narrow form, {@code rows × ldR}. */
     float[] sR = new float[0];
     float[] o = new float[0];
+    /** True until the current tile's first chunk has written {@link #o} (before that, o holds no data). */
+    boolean fresh;
+    /**
+     * The f32 output array that the tile's last chunk writes its normalised rows into (row {@code r} at
+     * {@link #outAt}{@code [r]}), or null when the rows are normalised from {@link #o} afterwards.
+     */
+    float[] direct;
+    /** Chunks of the current tile still to run. */
+    int chunksLeft;
+    /** Where stacked row {@code r}'s output row starts in {@link #direct}. */
+    int[] outAt = new int[0];
     float[] m = new float[0];
     float[] l = new float[0];
     float[] alpha = new float[0];
@@ -47,6 +58,7 @@ final class Scratch {
         alpha = grow(alpha, rowsPad);
         qPos = rowsPad > qPos.length ? new long[rowsPad] : qPos;
         rowAt = rowsPad > rowAt.length ? new int[rowsPad] : rowAt;
+        outAt = rowsPad > outAt.length ? new int[rowsPad] : outAt;
         s = grow(s, (long) chunk * rowsPad);
         k = grow(k, (long) chunk * dim);
         v = grow(v, (long) chunk * cols);

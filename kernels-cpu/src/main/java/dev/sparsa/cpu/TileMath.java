@@ -86,10 +86,15 @@ public interface TileMath {
 
     /**
      * {@code o[r][c] = alpha[r]·o[r][c] + Σ_{j<n} p[j][r]·v[j][c]} for rows {@code r < rows} and
-     * columns {@code c < cols} ({@code cols} a multiple of {@link #lanes()}).
+     * columns {@code c < cols} ({@code cols} a multiple of {@link #lanes()}). With {@code fresh} (the
+     * tile's first chunk) {@code o} is not read: {@code o[r][c] = Σ_{j<n} p[j][r]·v[j][c]}, the same
+     * bits as {@code alpha·o} with {@code o = 0} and the first chunk's {@code alpha = 0}. With
+     * {@code dst} non-null (the tile's last chunk, {@code l} final) each row is instead divided by its
+     * sum and written to {@code dst[dstAt[r] + c]}, the bits of {@link #normalise}, and {@code o} is
+     * left unspecified.
      */
     void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
-                    float[] alpha);
+                    float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l);
 
     /**
      * Transposes and scales a tile's queries: {@code qT[d·rowsPad + r] = src[rowAt[r] + d]·scale} for

@@ -151,7 +151,8 @@ final class TileRunner {
                     throw new java.util.concurrent.CancellationException("interrupted in tile " + t + " of a run of "
                             + lay.tileCount() + " tiles; the output is incomplete");
                 }
-                computeTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc);
+                computeTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc,
+                        outF32 != null && valueDim == cols);
                 emitTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc);
             }
             return;
@@ -171,7 +172,7 @@ final class TileRunner {
                 throw new java.util.concurrent.CancellationException("interrupted in tile " + t + " of "
                         + lay.tileCount() + " of a work item; the output is incomplete");
             }
-            computeTile(lay, t, b, h0, heads, sc);
+            computeTile(lay, t, b, h0, heads, sc, false);
             int count = lay.rowCount(t);
             for (int g = 0; g < heads; g++) {
                 for (int i = 0; i < count; i++) {
@@ -237,9 +238,9 @@ final class TileRunner {
                 float rowLse;
                 if (outF32 != null) {
                     rowLse = finishRow(sc, g * count + i, outF32, (int) (outF32Base + out.index(b, h0 + g, row, 0)),
-                            lse != null);
+                            lse != null, sc.direct != null);
                 } else {
-                    rowLse = finishRow(sc, g * count + i, sc.row, 0, lse != null);
+                    rowLse = finishRow(sc, g * count + i, sc.row, 0, lse != null, false);
                     writeOut(b, h0 + g, row, sc.row, 0, sc.raw);
                 }
                 if (lse != null) {
@@ -271,18 +272,19 @@ final class TileRunner {
         MemorySegment.copy(raw, 0, out.segment(), I16, out.index(b, h, row, 0) * 2, valueDim);
     }
 
-    /** {@link #finishRow(Scratch, int, float[], int, boolean)} into {@code sc.row}, with the LSE. */
+    /** {@link #finishRow(Scratch, int, float[], int, boolean, boolean)} into {@code sc.row}, with the LSE. */
     private float finishRow(Scratch sc, int r) {
-        return finishRow(sc, r, sc.row, 0, true);
+        return finishRow(sc, r, sc.row, 0, true, false);
     }
 
     /**
      * Normalises stacked row {@code r} into {@code dst[dstAt ..]} and returns its LSE: 0 and −∞ if it
      * admitted nothing (or only −∞ scores), NaN everywhere if a score was NaN or +∞ (the running sum
      * turns NaN then, and stays NaN). Without {@code wantLse} a row that admitted something returns 0
-     * instead of its LSE (the logarithm is skipped).
+     * instead of its LSE (the logarithm is skipped). With {@code written} the tile's last chunk has
+     * already written the normalised row there; only the special rows are overwritten.
      */
-    private float finishRow(Scratch sc, int r, float[] dst, int dstAt, boolean wantLse) {
+    private float finishRow(Scratch sc, int r, float[] dst, int dstAt, boolean wantLse, boolean written) {
         float l = sc.l[r];
         float m = sc.m[r];
         if (Float.isNaN(l)) {
@@ -293,15 +295,19 @@ final class TileRunner {
             java.util.Arrays.fill(dst, dstAt, dstAt + valueDim, 0f);
             return Float.NEGATIVE_INFINITY;
         }
-        math.normalise(sc.o, r * cols, l, dst, dstAt, valueDim);
+        if (!written) {
+            math.normalise(sc.o, r * cols, l, dst, dstAt, valueDim);
+        }
         return wantLse ? (float) (m + Math.log(l)) : 0f;
     }
 
     /**
      * Runs tile {@code t} for query heads {@code h0 .. h0+heads-1} (stacked rows {@code g·count + i}),
-     * leaving the unnormalised outputs and softmax state in {@code sc}.
+     * leaving the unnormalised outputs and softmax state in {@code sc}; with {@code direct} (rows of an
+     * f32 heap output exactly the value dim wide) the last chunk writes the rows divided by their sums
+     * to the output instead, and {@code sc.direct} says so to {@link #emitTile}.
      */
-    private void computeTile(HeadLayout lay, int t, int b, int h0, int heads, Scratch sc) {
+    private void computeTile(HeadLayout lay, int t, int b, int h0, int heads, Scratch sc, boolean direct) {
         int count = lay.rowCount(t);
         int rows = heads * count;
         int rowsPad = roundUp(rows, lanes);
@@ -315,12 +321,20 @@ final class TileRunner {
             // the rows read (or widened) row-major into sc.qR, then scaled and transposed (gathering
             // them from the caller's array in place was measured slower: a bulk copy per row streams)
             int[] rowAt = sc.rowAt;
+            // f32 heap rows that lie back to back (a contiguous tile, rows of stride dim): one copy per head
+            boolean block = qF32 != null && !lay.isListed(t) && q.stride(2) == dim;
+            for (int g = 0; block && g < heads; g++) {
+                System.arraycopy(qF32, (int) (qF32Base + q.index(b, h0 + g, lay.rowStart(t), 0)), sc.qR,
+                        g * count * dim, count * dim);
+            }
             for (int g = 0; g < heads; g++) {
                 for (int i = 0; i < count; i++) {
                     int row = lay.row(t, i);
                     int r = g * count + i;
                     rowAt[r] = r * dim;
-                    if (qF32 != null) {
+                    if (block) {
+                        // copied above
+                    } else if (qF32 != null) {
                         System.arraycopy(qF32, (int) (qF32Base + q.index(b, h0 + g, row, 0)), sc.qR, r * dim, dim);
                     } else if (qArray != null) {
                         widen(q.dtype(), (short[]) qArray, (int) (qArrayBase + q.index(b, h0 + g, row, 0)), sc.qR,
@@ -359,7 +373,19 @@ final class TileRunner {
         }
         Scratch.fill(sc.m, rowsPad, Float.NEGATIVE_INFINITY);
         Scratch.fill(sc.l, rowsPad, 0f);
-        Scratch.fill(sc.o, rows * cols, 0f);
+        sc.fresh = true; // the first chunk's P·V writes sc.o without reading it
+        int gathered = lay.gatherEnd(t) - lay.gatherStart(t);
+        int listed = lay.unconditionalEnd(t) - lay.unconditionalStart(t);
+        sc.chunksLeft = lay.fullEnd(t) - lay.fullStart(t) + lay.partialEnd(t) - lay.partialStart(t)
+                + (gathered + blockCols - 1) / blockCols + (listed + blockCols - 1) / blockCols;
+        // an f32 heap output whose rows are exactly the value dim: the last chunk's P·V divides each
+        // row by its sum and writes it there, while the row's accumulators are still in registers
+        sc.direct = direct && !narrow && sc.chunksLeft > 0 ? outF32 : null;
+        for (int g = 0; sc.direct != null && g < heads; g++) {
+            for (int i = 0; i < count; i++) {
+                sc.outAt[g * count + i] = (int) (outF32Base + out.index(b, h0 + g, lay.row(t, i), 0));
+            }
+        }
 
         for (int i = lay.fullStart(t); i < lay.fullEnd(t); i++) {
             int blk = lay.fullBlock(i);
@@ -417,7 +443,10 @@ final class TileRunner {
             mask(lay.predicate(), sc.s, sc, n, count, heads, 1, rowsPad, k0, listed);
         }
         math.softmax(sc.s, rowsPad, n, rowsPad, sc.m, sc.l, sc.alpha);
-        math.accumulate(sc.s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha);
+        float[] dst = --sc.chunksLeft == 0 ? sc.direct : null;
+        math.accumulate(sc.s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha, sc.fresh, dst, sc.outAt,
+                sc.l);
+        sc.fresh = false;
     }
 
     /**
@@ -449,7 +478,9 @@ final class TileRunner {
                 s[at] = sr[r * ldR + j];
             }
         }
-        math.accumulate(s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha);
+        math.accumulate(s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha, sc.fresh, null, null,
+                null);
+        sc.fresh = false;
     }
 
     /**

@@ -252,4 +252,53 @@ class CpuKernelCasesTest {
         assertTrue(ref.maxRelativeError(inType.out()) <= Problems.tolerance(dtype));
         assertTrue(ref.maxRelativeError(f32.out()) <= 1e-5);
     }
+
+    /**
+     * A writable f32 heap output whose rows are exactly the value dim is written by the last chunk's
+     * P·V (each row divided by its sum there); any other output is normalised from the scratch
+     * accumulators afterwards. The two must agree bit for bit, also on rows that admit nothing next
+     * to rows that do (tile rows 16..19 here: queries before every key) and on listed and merged rows.
+     */
+    @ParameterizedTest
+    @EnumSource(KernelFlavour.class)
+    void rowsWrittenByTheLastChunkMatchRowsNormalisedAfterwards(KernelFlavour flavour) {
+        AttentionShape causalShape = new AttentionShape(1, 4, 2, 44, 24, 32, 32);
+        Options causal = Options.causalMask().withGeometry(new TileGeometry(16, 8));
+        AttentionShape randomShape = new AttentionShape(2, 4, 2, 37, 53, 32, 32);
+        Options random = Options.defaults().withGeometry(new TileGeometry(8, 16));
+        for (int threads : new int[] {1, 2}) {
+            CpuBackend backend = new CpuBackend(flavour, threads);
+            assertSameBitsOnAndOffHeap(backend, Dense.INSTANCE.plan(PlanContext.of(causalShape, causal)),
+                    Problems.qkv(21, causalShape, DType.F32, Layout.BHSD), causal);
+            for (long seed = 1; seed <= 3; seed++) {
+                assertSameBitsOnAndOffHeap(backend,
+                        dev.sparsa.testing.RandomPlans.randomPlan(seed, PlanContext.of(randomShape, random), seed == 2),
+                        Problems.qkv(30 + seed, randomShape, DType.F32, Layout.BHSD), random);
+            }
+        }
+    }
+
+    private static void assertSameBitsOnAndOffHeap(CpuBackend backend, SparsePlan plan, Problems.Qkv p, Options o) {
+        AttentionShape s = p.shape();
+        Fixtures.Run heap = Fixtures.run(backend, plan, p, o);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            dev.sparsa.tensor.Tensor out = dev.sparsa.tensor.Tensor.allocate(arena, DType.F32, Layout.BHSD, s.batch(),
+                    s.qHeads(), s.queryLength(), s.valueDim());
+            dev.sparsa.tensor.Tensor lse = dev.sparsa.tensor.Tensor.allocate(DType.F32, Layout.BHSD, s.batch(),
+                    s.qHeads(), s.queryLength(), 1);
+            for (int b = 0; b < s.batch(); b++) {
+                for (int h = 0; h < s.qHeads(); h++) {
+                    for (int r = 0; r < s.queryLength(); r++) {
+                        out.fillRow(b, h, r, Float.NaN);
+                        lse.set(b, h, r, 0, Float.NaN);
+                    }
+                }
+            }
+            backend.forward(plan, p.q(), p.k(), p.v(), out, lse, o);
+            assertTrue(Fixtures.bitwiseEqual(heap.out(), out), "heap and off-heap outputs must have the same bits");
+            assertTrue(Fixtures.bitwiseEqual(heap.lse(), lse), "heap and off-heap LSEs must have the same bits");
+        }
+        assertFalse(Fixtures.anyNaN(heap), "NaN in output or LSE");
+        assertTrue(Fixtures.oracle(plan, p, o).maxRelativeError(heap.out()) <= 1e-5);
+    }
 }

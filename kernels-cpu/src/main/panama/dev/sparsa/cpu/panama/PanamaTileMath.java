@@ -549,53 +549,58 @@ public final class PanamaTileMath implements TileMath {
 
     @Override
     public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
-                           float[] alpha) {
+                           float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int r = 0;
         for (; r + 6 <= rows; r += 6) {
             int c = 0;
             for (; c + 2 * L <= cols; c += 2 * L) {
-                pv6x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+                pv6x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
             for (; c < cols; c += L) {
-                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
-                pv1x1(p, ldS, n, r + 4, v, vOff, c, o, ldO, alpha);
-                pv1x1(p, ldS, n, r + 5, v, vOff, c, o, ldO, alpha);
+                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
+                pv1x1(p, ldS, n, r + 4, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
+                pv1x1(p, ldS, n, r + 5, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
         }
         for (; r + 4 <= rows; r += 4) {
             int c = 0;
             for (; c + 2 * L <= cols; c += 2 * L) {
-                pv4x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+                pv4x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
             for (; c < cols; c += L) {
-                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+                pv4x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
         }
         for (; r < rows; r++) {
             int c = 0;
             for (; c + 2 * L <= cols; c += 2 * L) {
-                pv1x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+                pv1x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
             for (; c < cols; c += L) {
-                pv1x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha);
+                pv1x1(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
         }
     }
 
+    /** A P·V accumulator's start: {@code alpha·o}, or +0 when {@code fresh} (o is not read). */
+    private static FloatVector start(float[] o, int at, float alpha, boolean fresh) {
+        return fresh ? FloatVector.zero(F) : FloatVector.fromArray(F, o, at).mul(alpha);
+    }
+
     private static void pv4x2(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
-        FloatVector a00 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
-        FloatVector a01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[r]);
-        FloatVector a10 = FloatVector.fromArray(F, o, o1).mul(alpha[r + 1]);
-        FloatVector a11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[r + 1]);
-        FloatVector a20 = FloatVector.fromArray(F, o, o2).mul(alpha[r + 2]);
-        FloatVector a21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[r + 2]);
-        FloatVector a30 = FloatVector.fromArray(F, o, o3).mul(alpha[r + 3]);
-        FloatVector a31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[r + 3]);
+        FloatVector a00 = start(o, o0, alpha[r], fresh);
+        FloatVector a01 = start(o, o0 + L, alpha[r], fresh);
+        FloatVector a10 = start(o, o1, alpha[r + 1], fresh);
+        FloatVector a11 = start(o, o1 + L, alpha[r + 1], fresh);
+        FloatVector a20 = start(o, o2, alpha[r + 2], fresh);
+        FloatVector a21 = start(o, o2 + L, alpha[r + 2], fresh);
+        FloatVector a30 = start(o, o3, alpha[r + 3], fresh);
+        FloatVector a31 = start(o, o3 + L, alpha[r + 3], fresh);
         for (int j = 0, pi = r; j < n; j++, pi += ldS) {
             int vi = vOff[j] + c;
             FloatVector v0 = FloatVector.fromArray(F, v, vi);
@@ -613,36 +618,47 @@ public final class PanamaTileMath implements TileMath {
             a30 = v0.fma(b, a30);
             a31 = v1.fma(b, a31);
         }
-        a00.intoArray(o, o0);
-        a01.intoArray(o, o0 + L);
-        a10.intoArray(o, o1);
-        a11.intoArray(o, o1 + L);
-        a20.intoArray(o, o2);
-        a21.intoArray(o, o2 + L);
-        a30.intoArray(o, o3);
-        a31.intoArray(o, o3 + L);
+        if (dst == null) {
+            a00.intoArray(o, o0);
+            a01.intoArray(o, o0 + L);
+            a10.intoArray(o, o1);
+            a11.intoArray(o, o1 + L);
+            a20.intoArray(o, o2);
+            a21.intoArray(o, o2 + L);
+            a30.intoArray(o, o3);
+            a31.intoArray(o, o3 + L);
+        } else {
+            a00.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a01.div(l[r]).intoArray(dst, dstAt[r] + c + L);
+            a10.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c);
+            a11.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c + L);
+            a20.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c);
+            a21.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c + L);
+            a30.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c);
+            a31.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c + L);
+        }
     }
 
     private static void pv6x2(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
         int o3 = o2 + ldO;
         int o4 = o3 + ldO;
         int o5 = o4 + ldO;
-        FloatVector a00 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
-        FloatVector a01 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[r]);
-        FloatVector a10 = FloatVector.fromArray(F, o, o1).mul(alpha[r + 1]);
-        FloatVector a11 = FloatVector.fromArray(F, o, o1 + L).mul(alpha[r + 1]);
-        FloatVector a20 = FloatVector.fromArray(F, o, o2).mul(alpha[r + 2]);
-        FloatVector a21 = FloatVector.fromArray(F, o, o2 + L).mul(alpha[r + 2]);
-        FloatVector a30 = FloatVector.fromArray(F, o, o3).mul(alpha[r + 3]);
-        FloatVector a31 = FloatVector.fromArray(F, o, o3 + L).mul(alpha[r + 3]);
-        FloatVector a40 = FloatVector.fromArray(F, o, o4).mul(alpha[r + 4]);
-        FloatVector a41 = FloatVector.fromArray(F, o, o4 + L).mul(alpha[r + 4]);
-        FloatVector a50 = FloatVector.fromArray(F, o, o5).mul(alpha[r + 5]);
-        FloatVector a51 = FloatVector.fromArray(F, o, o5 + L).mul(alpha[r + 5]);
+        FloatVector a00 = start(o, o0, alpha[r], fresh);
+        FloatVector a01 = start(o, o0 + L, alpha[r], fresh);
+        FloatVector a10 = start(o, o1, alpha[r + 1], fresh);
+        FloatVector a11 = start(o, o1 + L, alpha[r + 1], fresh);
+        FloatVector a20 = start(o, o2, alpha[r + 2], fresh);
+        FloatVector a21 = start(o, o2 + L, alpha[r + 2], fresh);
+        FloatVector a30 = start(o, o3, alpha[r + 3], fresh);
+        FloatVector a31 = start(o, o3 + L, alpha[r + 3], fresh);
+        FloatVector a40 = start(o, o4, alpha[r + 4], fresh);
+        FloatVector a41 = start(o, o4 + L, alpha[r + 4], fresh);
+        FloatVector a50 = start(o, o5, alpha[r + 5], fresh);
+        FloatVector a51 = start(o, o5 + L, alpha[r + 5], fresh);
         for (int j = 0, pi = r; j < n; j++, pi += ldS) {
             int vi = vOff[j] + c;
             FloatVector v0 = FloatVector.fromArray(F, v, vi);
@@ -666,27 +682,42 @@ public final class PanamaTileMath implements TileMath {
             a50 = v0.fma(b, a50);
             a51 = v1.fma(b, a51);
         }
-        a00.intoArray(o, o0);
-        a01.intoArray(o, o0 + L);
-        a10.intoArray(o, o1);
-        a11.intoArray(o, o1 + L);
-        a20.intoArray(o, o2);
-        a21.intoArray(o, o2 + L);
-        a30.intoArray(o, o3);
-        a31.intoArray(o, o3 + L);
-        a40.intoArray(o, o4);
-        a41.intoArray(o, o4 + L);
-        a50.intoArray(o, o5);
-        a51.intoArray(o, o5 + L);
+        if (dst == null) {
+            a00.intoArray(o, o0);
+            a01.intoArray(o, o0 + L);
+            a10.intoArray(o, o1);
+            a11.intoArray(o, o1 + L);
+            a20.intoArray(o, o2);
+            a21.intoArray(o, o2 + L);
+            a30.intoArray(o, o3);
+            a31.intoArray(o, o3 + L);
+            a40.intoArray(o, o4);
+            a41.intoArray(o, o4 + L);
+            a50.intoArray(o, o5);
+            a51.intoArray(o, o5 + L);
+        } else {
+            a00.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a01.div(l[r]).intoArray(dst, dstAt[r] + c + L);
+            a10.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c);
+            a11.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c + L);
+            a20.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c);
+            a21.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c + L);
+            a30.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c);
+            a31.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c + L);
+            a40.div(l[r + 4]).intoArray(dst, dstAt[r + 4] + c);
+            a41.div(l[r + 4]).intoArray(dst, dstAt[r + 4] + c + L);
+            a50.div(l[r + 5]).intoArray(dst, dstAt[r + 5] + c);
+            a51.div(l[r + 5]).intoArray(dst, dstAt[r + 5] + c + L);
+        }
     }
 
     private static void pv4x1(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
-        FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
-        FloatVector a1 = FloatVector.fromArray(F, o, o0 + ldO).mul(alpha[r + 1]);
-        FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * ldO).mul(alpha[r + 2]);
-        FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * ldO).mul(alpha[r + 3]);
+        FloatVector a0 = start(o, o0, alpha[r], fresh);
+        FloatVector a1 = start(o, o0 + ldO, alpha[r + 1], fresh);
+        FloatVector a2 = start(o, o0 + 2 * ldO, alpha[r + 2], fresh);
+        FloatVector a3 = start(o, o0 + 3 * ldO, alpha[r + 3], fresh);
         for (int j = 0, pi = r; j < n; j++, pi += ldS) {
             int vi = vOff[j] + c;
             FloatVector x = FloatVector.fromArray(F, v, vi);
@@ -695,36 +726,52 @@ public final class PanamaTileMath implements TileMath {
             a2 = x.fma(FloatVector.broadcast(F, p[pi + 2]), a2);
             a3 = x.fma(FloatVector.broadcast(F, p[pi + 3]), a3);
         }
-        a0.intoArray(o, o0);
-        a1.intoArray(o, o0 + ldO);
-        a2.intoArray(o, o0 + 2 * ldO);
-        a3.intoArray(o, o0 + 3 * ldO);
+        if (dst == null) {
+            a0.intoArray(o, o0);
+            a1.intoArray(o, o0 + ldO);
+            a2.intoArray(o, o0 + 2 * ldO);
+            a3.intoArray(o, o0 + 3 * ldO);
+        } else {
+            a0.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a1.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c);
+            a2.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c);
+            a3.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c);
+        }
     }
 
     private static void pv1x2(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
-        FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
-        FloatVector a1 = FloatVector.fromArray(F, o, o0 + L).mul(alpha[r]);
+        FloatVector a0 = start(o, o0, alpha[r], fresh);
+        FloatVector a1 = start(o, o0 + L, alpha[r], fresh);
         for (int j = 0, pi = r; j < n; j++, pi += ldS) {
             int vi = vOff[j] + c;
             FloatVector b = FloatVector.broadcast(F, p[pi]);
             a0 = FloatVector.fromArray(F, v, vi).fma(b, a0);
             a1 = FloatVector.fromArray(F, v, vi + L).fma(b, a1);
         }
-        a0.intoArray(o, o0);
-        a1.intoArray(o, o0 + L);
+        if (dst == null) {
+            a0.intoArray(o, o0);
+            a1.intoArray(o, o0 + L);
+        } else {
+            a0.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a1.div(l[r]).intoArray(dst, dstAt[r] + c + L);
+        }
     }
 
     private static void pv1x1(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
-                              float[] alpha) {
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
         int o0 = r * ldO + c;
-        FloatVector a = FloatVector.fromArray(F, o, o0).mul(alpha[r]);
+        FloatVector a = start(o, o0, alpha[r], fresh);
         for (int j = 0, pi = r; j < n; j++, pi += ldS) {
             int vi = vOff[j] + c;
             a = FloatVector.fromArray(F, v, vi).fma(FloatVector.broadcast(F, p[pi]), a);
         }
-        a.intoArray(o, o0);
+        if (dst == null) {
+            a.intoArray(o, o0);
+        } else {
+            a.div(l[r]).intoArray(dst, dstAt[r] + c);
+        }
     }
 
     // ---------------------------------------------------------------- tile setup and finish
