@@ -1134,10 +1134,7 @@ public final class CudaBackend implements AttentionBackend {
         if (packed != null) {
             // head-packed items, and the items of plans of one-row tiles, run on the mma.sync kernel of 64-row
             // CTAs, gather-pipelined where compiled (the Hopper kernel has no packing and 128-row CTAs)
-            kc = KernelChoice.packed(s, q.dtype(), dev.maxSharedPerBlockOptin());
-            if (kc.gatherPipelined() && !KernelChoice.gatherOffsetsFit(s.keyLength(), k.stride(2), v.stride(2))) {
-                kc = KernelChoice.of(s, q.dtype(), KernelChoice.GEOMETRIES.get(0), 0, 0);
-            }
+            kc = KernelChoice.packed(s, q.dtype(), dev.maxSharedPerBlockOptin(), k.stride(2), v.stride(2));
             work = packed;
         } else {
             work = dp.workList(kc.rows());

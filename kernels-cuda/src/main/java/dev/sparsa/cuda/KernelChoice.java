@@ -133,17 +133,32 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
      * exponentials pairwise and, where a CTA's rows fill one or two of its warps, splits each chunk's
      * keys among the warps and merges their softmax states (outputs equal within rounding).
      *
+     * K and V strides are not checked here (the five-argument form checks them).
+     *
      * @param maxSharedBytes the device's opt-in shared memory per block (0 to skip that check)
      * @throws IllegalArgumentException for f32 inputs (packing is for the tensor-core kernels), or as
      *     {@link #of(AttentionShape, DType, TileGeometry, int)}
      */
     public static KernelChoice packed(AttentionShape shape, DType dtype, int maxSharedBytes) {
+        return packed(shape, dtype, maxSharedBytes, 0, 0);
+    }
+
+    /**
+     * {@link #packed(AttentionShape, DType, int)} for K and V whose consecutive keys lie {@code keyStride}
+     * and {@code valueStride} elements apart: the plain 64-row kernel too where the gather-pipelined
+     * kernel could not address every row ({@link #gatherOffsetsFit}).
+     *
+     * @throws IllegalArgumentException as {@link #packed(AttentionShape, DType, int)}
+     */
+    public static KernelChoice packed(AttentionShape shape, DType dtype, int maxSharedBytes, long keyStride,
+                                      long valueStride) {
         if (dtype == DType.F32) {
             throw new IllegalArgumentException("dtype: head-packed work lists run on the tensor-core kernels, got F32");
         }
         int d = shape.headDim();
         int dv = shape.valueDim();
-        if (!GATHER_DIMS.contains(List.of(d, dv)) || maxSharedBytes > 0 && gatherSharedBytes(d, dv) > maxSharedBytes) {
+        if (!GATHER_DIMS.contains(List.of(d, dv)) || maxSharedBytes > 0 && gatherSharedBytes(d, dv) > maxSharedBytes
+                || !gatherOffsetsFit(shape.keyLength(), keyStride, valueStride)) {
             return of(shape, dtype, GEOMETRIES.get(0), 0, 0);
         }
         String t = dtype == DType.BF16 ? "bf16" : "f16";
@@ -180,7 +195,8 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
      * True when the gather-pipelined kernel can address every K and V row of a call: it holds a row's
      * offset from the head's first row in 16-byte units as an {@code int}, so the last key's offset,
      * {@code (keyLength - 1) · stride / 8} for the key-axis strides (elements of a 2-byte dtype), must
-     * be below 2³¹. Calls past it run on the plain 64-row kernel.
+     * be below 2³¹. Calls past it run on the plain 64-row kernel
+     * ({@link #packed(AttentionShape, DType, int, long, long)}).
      *
      * @param keyLength keys per sequence
      * @param keyStride element stride between consecutive keys of K

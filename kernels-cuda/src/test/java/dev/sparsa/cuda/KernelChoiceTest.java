@@ -76,6 +76,11 @@ class KernelChoiceTest {
         assertFalse(KernelChoice.gatherOffsetsFit(keys + 1, 128, 1024), "the wider of the two strides decides");
         assertTrue(KernelChoice.gatherOffsetsFit(0, 1L << 40, 1L << 40), "no keys, no offsets");
         assertTrue(KernelChoice.gatherOffsetsFit(1, 1L << 40, 1L << 40), "one key at offset 0");
+        AttentionShape fits = AttentionShape.of(1, 8, 10, 32768, 128);
+        assertTrue(KernelChoice.packed(fits, DType.BF16, 0, 1024, 1024).gatherPipelined());
+        AttentionShape past = AttentionShape.of(1, 8, 10, (int) keys + 1, 128);
+        assertEquals(KernelChoice.of(past, DType.BF16, G64, 0, 0), KernelChoice.packed(past, DType.BF16, 0, 1024, 1024),
+                "offsets past 2^31: the plain 64-row kernel");
     }
 
     @Test
