@@ -286,17 +286,9 @@ class CpuKernelCasesTest {
                     s.qHeads(), s.queryLength(), s.valueDim());
             dev.sparsa.tensor.Tensor lse = dev.sparsa.tensor.Tensor.allocate(DType.F32, Layout.BHSD, s.batch(),
                     s.qHeads(), s.queryLength(), 1);
-            for (int b = 0; b < s.batch(); b++) {
-                for (int h = 0; h < s.qHeads(); h++) {
-                    for (int r = 0; r < s.queryLength(); r++) {
-                        out.fillRow(b, h, r, Float.NaN);
-                        lse.set(b, h, r, 0, Float.NaN);
-                    }
-                }
-            }
-            backend.forward(plan, p.q(), p.k(), p.v(), out, lse, o);
-            assertTrue(Fixtures.bitwiseEqual(heap.out(), out), "heap and off-heap outputs must have the same bits");
-            assertTrue(Fixtures.bitwiseEqual(heap.lse(), lse), "heap and off-heap LSEs must have the same bits");
+            Fixtures.Run offHeap = Fixtures.run(backend, plan, p, o, out, lse);
+            assertTrue(Fixtures.bitwiseEqual(heap.out(), offHeap.out()), "heap and off-heap outputs must have the same bits");
+            assertTrue(Fixtures.bitwiseEqual(heap.lse(), offHeap.lse()), "heap and off-heap LSEs must have the same bits");
         }
         assertFalse(Fixtures.anyNaN(heap), "NaN in output or LSE");
         assertTrue(Fixtures.oracle(plan, p, o).maxRelativeError(heap.out()) <= 1e-5);

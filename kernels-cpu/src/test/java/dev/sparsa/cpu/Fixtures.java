@@ -23,6 +23,12 @@ final class Fixtures {
         AttentionShape s = p.shape();
         Tensor out = Tensor.allocate(outType, outLayout, s.batch(), s.qHeads(), s.queryLength(), s.valueDim());
         Tensor lse = Tensor.allocate(DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1);
+        return run(backend, plan, p, options, out, lse);
+    }
+
+    /** Runs the call into {@code out} and {@code lse}, both first poisoned with NaN. */
+    static Run run(CpuBackend backend, SparsePlan plan, Problems.Qkv p, Options options, Tensor out, Tensor lse) {
+        AttentionShape s = p.shape();
         // poison the outputs so that a row the kernel forgets cannot pass as zero
         for (int b = 0; b < s.batch(); b++) {
             for (int h = 0; h < s.qHeads(); h++) {
