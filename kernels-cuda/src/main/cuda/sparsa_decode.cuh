@@ -419,6 +419,15 @@ template <typename T, int D, int WARPS_ = 12, int STAGES_ = 2, int KW_ = 16> str
     static_assert(STAGE % 16 == 0 && QBYTES % 16 == 0, "16-byte aligned stages");
 };
 
+// cpAsync16 (sparsa_mma.cuh) with the L2 prefetch size of 128 bytes: each 16-byte copy of a K or V row lets the
+// L2 fetch the whole 128-byte line from DRAM at once. Measured on the H200 (dense decode, batch 16, 32k and 128k
+// keys): 2.5-2.7 % faster than without the hint, 256 bytes no better than 128.
+__device__ __forceinline__ void cpAsync16Line(void* dst, const void* src, bool valid) {
+    uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+    int n = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
+}
+
 // Fills the slots of one warp tile (lane j: visit index vb + j, when j < count) with key positions, bands and
 // the element offsets of the K and V rows, then queues the tile's copies (zero rows past the count).
 template <typename T, int D, typename C>
@@ -471,8 +480,8 @@ __device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* met
     for (int idx = lane; idx < C::KW * VPR; idx += 32) {
         const int r = idx / VPR, c = idx - r * VPR;
         const bool ok = r < count;
-        cpAsync16(sK + r * C::STR + c * 8, kBase + (ok ? sKoff[r] : 0) + c * 8, ok);
-        cpAsync16(sV + r * C::STR + c * 8, vBase + (ok ? sVoff[r] : 0) + c * 8, ok);
+        cpAsync16Line(sK + r * C::STR + c * 8, kBase + (ok ? sKoff[r] : 0) + c * 8, ok);
+        cpAsync16Line(sV + r * C::STR + c * 8, vBase + (ok ? sVoff[r] : 0) + c * 8, ok);
     }
 }
 
