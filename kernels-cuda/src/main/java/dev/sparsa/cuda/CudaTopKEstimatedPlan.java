@@ -21,7 +21,12 @@ import jcuda.Pointer;
  * each query tile's mean query, its scores against the keys the tile may see, the top {@code k} of
  * the candidates (the forced keys set aside), and the layout {@code SharedKeySetLayout} builds from
  * that selection (the band's and the sinks' blocks under the predicate, a block where a selected key
- * lies outside the predicate written key by key, the other selected keys unconditional). Nothing is
+ * lies outside the predicate written key by key, the other selected keys unconditional). The layout
+ * takes three kernels: {@code sparsa_tk_emit_counts} (a warp per query tile, its lanes side by side
+ * over the tile's selected keys and candidate blocks: the sizes of its four lists),
+ * {@code sparsa_tk_emit_offsets} (per slice, the offsets by a prefix sum over the tiles) and {@code
+ * sparsa_tk_emit_tiles} (a warp per query tile: its lists at its offsets, in {@code tkTileLists}'
+ * order); their grid is {@link #emitTilesBlocks} CTAs of {@value #EMIT_TILES_PER_CTA} warps. Nothing is
  * copied back and the host does not wait. The selection is bit for bit the one {@link
  * TopKPerQueryBlock#select} makes (the canonical arithmetic of its Javadoc), and the device layout
  * has the host plan's block and key lists, so attention over it gives the host-planned bits.
@@ -260,7 +265,26 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     }
 
     /** The estimate's kernels, in launch order, joined by {@code +}. */
-    static final String KERNELS = "sparsa_tk_mean+sparsa_tk_select+sparsa_tk_emit";
+    static final String KERNELS =
+            "sparsa_tk_mean+sparsa_tk_select+sparsa_tk_emit_counts+sparsa_tk_emit_offsets+sparsa_tk_emit_tiles";
+
+    /** Query tiles per CTA of {@code sparsa_tk_emit_counts} and {@code sparsa_tk_emit_tiles}: one warp each. */
+    static final int EMIT_TILES_PER_CTA = 16;
+
+    /**
+     * The grid of {@code sparsa_tk_emit_counts} and {@code sparsa_tk_emit_tiles}: {@code slices ·
+     * ceil(tiles / 16)} CTAs in one dimension.
+     *
+     * @throws IllegalArgumentException if that passes 2³¹ − 1 CTAs
+     */
+    static int emitTilesBlocks(int slices, int tiles) {
+        long blocks = (long) slices * ((tiles + EMIT_TILES_PER_CTA - 1) / EMIT_TILES_PER_CTA);
+        if (blocks > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("estimate: " + slices + " slices of " + tiles
+                    + " query tiles need more CTAs than one launch takes (" + blocks + ")");
+        }
+        return (int) blocks;
+    }
 
     /**
      * Queues the estimate on {@code stream}: the mean queries, the selection, the lists. Q and K are
@@ -296,15 +320,23 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
                 Pointer.to(new int[] {f.window()}), Pointer.to(new int[] {cap}), Pointer.to(sel.pointer()),
                 Pointer.to(cnt.pointer()));
         ElementPredicate p = layoutPredicate(ctx, f);
-        CudaEstimatedPlan.launch(mod.function("sparsa_tk_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_tk_emit",
-                Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), Pointer.to(new int[] {cap}),
+        Pointer[] emit = {Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), Pointer.to(new int[] {cap}),
                 Pointer.to(new int[] {tiles}), Pointer.to(new int[] {rows}),
                 Pointer.to(new int[] {ctx.geometry().blockCols()}), Pointer.to(new int[] {s.queryLength()}),
                 Pointer.to(new int[] {s.keyLength()}), Pointer.to(new int[] {ctx.queryOffset()}),
                 Pointer.to(new int[] {causal}), Pointer.to(new int[] {p.bandLo()}), Pointer.to(new int[] {p.bandHi()}),
                 Pointer.to(new int[] {p.sinks()}), Pointer.to(new int[] {f.window()}), Pointer.to(new int[] {capB}),
                 Pointer.to(new int[] {capG}), Pointer.to(memory().plan().ints().pointer()), Pointer.to(new long[] {header}),
+                Pointer.to(new long[] {sliceStride})};
+        int blocks = emitTilesBlocks(slices, tiles);
+        CudaEstimatedPlan.launch(mod.function("sparsa_tk_emit_counts", 0), blocks, 1, 1, EMIT_TILES_PER_CTA * 32, 0,
+                stream, "sparsa_tk_emit_counts", emit);
+        CudaEstimatedPlan.launch(mod.function("sparsa_tk_emit_offsets", 0), slices, 1, 1, 512, 0, stream,
+                "sparsa_tk_emit_offsets", Pointer.to(new int[] {tiles}), Pointer.to(new int[] {capB}),
+                Pointer.to(new int[] {capG}), Pointer.to(memory().plan().ints().pointer()), Pointer.to(new long[] {header}),
                 Pointer.to(new long[] {sliceStride}));
+        CudaEstimatedPlan.launch(mod.function("sparsa_tk_emit_tiles", 0), blocks, 1, 1, EMIT_TILES_PER_CTA * 32, 0,
+                stream, "sparsa_tk_emit_tiles", emit);
     }
 
     /**

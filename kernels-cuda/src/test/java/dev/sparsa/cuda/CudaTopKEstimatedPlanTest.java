@@ -28,8 +28,11 @@ import org.junit.jupiter.api.Test;
  * Without a GPU: which contexts the device estimate of {@link TopKPerQueryBlock} takes ({@link
  * CudaTopKEstimatedPlan#refusal}), the skeleton's capacities against a count by brute force, and the
  * layout construction of {@code sparsa_tk_emit} ({@code tkTileLists}, transcribed below line for line)
- * against the host plan's lists on contexts it takes: causal and not, query offsets, Nq ≠ Nk, lengths
- * not multiples of the tile, sinks and windows, k above the visible keys, data full of ties.
+ * and of the kernels that write it a warp per tile ({@code sparsa_tk_emit_counts}, {@code
+ * sparsa_tk_emit_offsets}, {@code sparsa_tk_emit_tiles} with {@code tkTileListsWarp}, transcribed
+ * lane by lane into an int pool of two slices) against the host plan's lists on contexts it takes:
+ * causal and not, query offsets, Nq ≠ Nk, lengths not multiples of the tile, sinks and windows, k
+ * above the visible keys, data full of ties.
  */
 class CudaTopKEstimatedPlanTest {
 
@@ -132,8 +135,13 @@ class CudaTopKEstimatedPlanTest {
             }
             SparsePlan plan = p.plan(ctx, x.q(), x.k());
             ran++;
+            int[][][] sels = new int[2][][];
             for (int h = 0; h < 2; h++) {
-                int[][] sel = p.select(ctx, rows(x.q(), h), rows(x.k(), h));
+                sels[h] = p.select(ctx, rows(x.q(), h), rows(x.k(), h));
+            }
+            int[][][] warps = emitWarps(sels, ctx, p.forced(), Math.min(k, nk));
+            for (int h = 0; h < 2; h++) {
+                int[][] sel = sels[h];
                 HeadLayout hl = plan.layouts().get(plan.layoutIndex(0, h));
                 int[][] lists = emit(sel, ctx, p.forced());
                 String what = "case " + i + " " + ctx + " k " + k + " " + p.forced() + " head " + h;
@@ -143,6 +151,7 @@ class CudaTopKEstimatedPlanTest {
                         hl.gatherOffsets(), hl.gatherKeys(), hl.unconditionalOffsets(), hl.unconditionalKeys()};
                 for (int j = 0; j < host.length; j++) {
                     assertArrayEquals(host[j], lists[j], what + " " + names[j]);
+                    assertArrayEquals(host[j], warps[h][j], what + " " + names[j] + " (a warp per tile)");
                 }
                 gathered += lists[5].length;
                 unconditional += lists[7].length;
@@ -158,6 +167,293 @@ class CudaTopKEstimatedPlanTest {
         // the cases reach every list: blocks written key by key and unconditional keys
         assertTrue(ran >= 100, ran + " cases taken");
         assertTrue(gathered > 0 && unconditional > 0, gathered + " gathered, " + unconditional + " unconditional");
+    }
+
+    @Test
+    void theEmitGridIsBoundedAndCoversEveryTileOnce() {
+        assertEquals(3 * 2, CudaTopKEstimatedPlan.emitTilesBlocks(3, 17));
+        assertEquals(65535 * 16, CudaTopKEstimatedPlan.emitTilesBlocks(65535, 256));
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> CudaTopKEstimatedPlan.emitTilesBlocks(65535, Integer.MAX_VALUE / 64));
+        assertTrue(e.getMessage().contains("CTAs"), e.getMessage());
+        for (int[] c : new int[][] {{1, 1}, {2, 15}, {3, 16}, {5, 17}, {4, 257}}) {
+            int slices = c[0];
+            int tiles = c[1];
+            int[] seen = new int[slices * tiles];
+            int perCta = CudaTopKEstimatedPlan.EMIT_TILES_PER_CTA;
+            int ctasPerSlice = (tiles + perCta - 1) / perCta;
+            for (int bx = 0; bx < CudaTopKEstimatedPlan.emitTilesBlocks(slices, tiles); bx++) {
+                for (int warp = 0; warp < perCta; warp++) {
+                    int s = bx / ctasPerSlice;
+                    int t = (bx - s * ctasPerSlice) * perCta + warp;
+                    if (t < tiles) {
+                        seen[s * tiles + t]++;
+                    }
+                }
+            }
+            for (int i = 0; i < seen.length; i++) {
+                assertEquals(1, seen[i], "slice tile " + i);
+            }
+        }
+    }
+
+    /**
+     * {@code sparsa_tk_emit_counts}, {@code sparsa_tk_emit_offsets} and {@code sparsa_tk_emit_tiles}
+     * over the selections of {@code sel.length} slices, line for line, into an int pool laid out as
+     * the skeleton's (a header, then per slice {@link CudaTopKEstimatedPlan#sliceInts} ints), the
+     * pool's untouched ints garbage; read back per slice as {@code CudaTopKEstimatedPlan.lists} reads
+     * it.
+     */
+    private static int[][][] emitWarps(int[][][] sel, PlanContext ctx, ForcedKeys f, int k) {
+        int slices = sel.length;
+        int tiles = sel[0].length;
+        int bc = ctx.geometry().blockCols();
+        int capB = Math.max(1, CudaTopKEstimatedPlan.windowBlocks(ctx, f));
+        int capG = capB * bc;
+        int base = 37;
+        int stride = (int) CudaTopKEstimatedPlan.sliceInts(tiles, capB, capG, k);
+        int[] ints = new int[base + stride * slices];
+        Arrays.fill(ints, 0x5A5A5A5A);
+        // the selections as the device holds them: tile t of slice s from (s · tiles + t) · k, its count apart
+        int[] flat = new int[Math.max(1, slices * tiles * k)];
+        int[] count = new int[slices * tiles];
+        for (int s = 0; s < slices; s++) {
+            for (int t = 0; t < tiles; t++) {
+                System.arraycopy(sel[s][t], 0, flat, (s * tiles + t) * k, sel[s][t].length);
+                count[s * tiles + t] = sel[s][t].length;
+            }
+        }
+        int blocks = CudaTopKEstimatedPlan.emitTilesBlocks(slices, tiles);
+        int perCta = CudaTopKEstimatedPlan.EMIT_TILES_PER_CTA;
+        int ctasPerSlice = (tiles + perCta - 1) / perCta;
+        // sparsa_tk_emit_counts
+        for (int bx = 0; bx < blocks; bx++) {
+            for (int warp = 0; warp < perCta; warp++) {
+                int s = bx / ctasPerSlice;
+                int t = (bx - s * ctasPerSlice) * perCta + warp;
+                if (t >= tiles) {
+                    continue;
+                }
+                int[] off = offsets(base, stride, s, tiles);
+                int at = s * tiles + t;
+                int[] c = tileListsWarp(flat, at * k, count[at], t, ctx, f, false, ints, 0, 0, 0, 0);
+                for (int j = 0; j < 4; j++) {
+                    ints[off[j] + t + 1] = c[j];
+                }
+            }
+        }
+        // sparsa_tk_emit_offsets: 512 threads per slice, each a run of tiles; an exclusive scan of their sums
+        int nt = 512;
+        for (int s = 0; s < slices; s++) {
+            int[] off = offsets(base, stride, s, tiles);
+            int per = (tiles + nt - 1) / nt;
+            int[][] at = new int[nt][4];
+            int[] run = new int[4];
+            for (int tid = 0; tid < nt; tid++) {
+                int t0 = Math.min(tiles, tid * per);
+                int t1 = Math.min(tiles, t0 + per);
+                for (int j = 0; j < 4; j++) {
+                    at[tid][j] = run[j];
+                    for (int t = t0; t < t1; t++) {
+                        run[j] += ints[off[j] + t + 1];
+                    }
+                }
+            }
+            for (int j = 0; j < 4; j++) {
+                ints[off[j]] = 0;
+            }
+            for (int tid = 0; tid < nt; tid++) {
+                int t0 = Math.min(tiles, tid * per);
+                int t1 = Math.min(tiles, t0 + per);
+                for (int t = t0; t < t1; t++) {
+                    for (int j = 0; j < 4; j++) {
+                        at[tid][j] += ints[off[j] + t + 1];
+                        ints[off[j] + t + 1] = at[tid][j];
+                    }
+                }
+            }
+        }
+        // sparsa_tk_emit_tiles
+        for (int bx = 0; bx < blocks; bx++) {
+            for (int warp = 0; warp < perCta; warp++) {
+                int s = bx / ctasPerSlice;
+                int t = (bx - s * ctasPerSlice) * perCta + warp;
+                if (t >= tiles) {
+                    continue;
+                }
+                int[] off = offsets(base, stride, s, tiles);
+                int[] data = {off[3] + tiles + 1, 0, 0, 0};
+                data[1] = data[0] + tiles * capB;
+                data[2] = data[1] + tiles * capB;
+                data[3] = data[2] + tiles * capG;
+                int at = s * tiles + t;
+                tileListsWarp(flat, at * k, count[at], t, ctx, f, true, ints, data[0] + ints[off[0] + t],
+                        data[1] + ints[off[1] + t], data[2] + ints[off[2] + t], data[3] + ints[off[3] + t]);
+            }
+        }
+        // read back: the offsets, then each list's first offsets[tiles] entries
+        int[][][] out = new int[slices][8][];
+        int[] caps = {capB, capB, capG, k};
+        for (int s = 0; s < slices; s++) {
+            int[] off = offsets(base, stride, s, tiles);
+            int data = off[3] + tiles + 1;
+            for (int j = 0; j < 4; j++) {
+                out[s][2 * j] = Arrays.copyOfRange(ints, off[j], off[j] + tiles + 1);
+                out[s][2 * j + 1] = Arrays.copyOfRange(ints, data, data + out[s][2 * j][tiles]);
+                data += tiles * caps[j];
+            }
+        }
+        return out;
+    }
+
+    /** {@code tkSliceLists}: where slice s's four offset arrays start. */
+    private static int[] offsets(int base, int stride, int s, int tiles) {
+        int o = base + s * stride;
+        return new int[] {o, o + tiles + 1, o + 2 * (tiles + 1), o + 3 * (tiles + 1)};
+    }
+
+    /**
+     * {@code tkTileListsWarp} of sparsa_topk_estimate.cuh, line for line, the 32 lanes of the warp run
+     * one after the other between its votes: the keys are {@code keys[at, at + n)}; with {@code write},
+     * the four lists go to {@code out} from {@code fullAt}, {@code partAt}, {@code gathAt}, {@code
+     * uncAt}. Returns the counts {full, partial, gathered, unconditional}.
+     */
+    private static int[] tileListsWarp(int[] keys, int at, int n, int t, PlanContext ctx, ForcedKeys f, boolean write,
+                                       int[] out, int fullAt, int partAt, int gathAt, int uncAt) {
+        int rows = ctx.geometry().tileRows();
+        int bc = ctx.geometry().blockCols();
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int window = f.window();
+        int sinks = f.sinks();
+        boolean causal = ctx.causal();
+        ElementPredicate p = CudaTopKEstimatedPlan.layoutPredicate(ctx, f);
+        long r0 = (long) t * rows;
+        long cnt = Math.min(rows, nq - r0);
+        long pLo = r0 + ctx.queryOffset();
+        long pHi = pLo + cnt - 1;
+        long lo = Math.max(0, pLo - window + 1);
+        long hi = Math.min(nk - 1L, pHi);
+        int bLo = hi < lo ? 1 : (int) (lo / bc);
+        int bHi = hi < lo ? 0 : (int) (hi / bc);
+        int sinkBlocks = sinks == 0 || nk == 0 ? 0 : (Math.min(sinks, nk) - 1) / bc + 1;
+        int second = Math.max(sinkBlocks, bLo);
+        int nSink = sinkBlocks;
+        int nBand = bHi >= second ? bHi - second + 1 : 0;
+        int nc = nSink + nBand;
+        java.util.function.IntUnaryOperator block = i -> i < nSink ? i : second + (i - nSink);
+        java.util.function.IntUnaryOperator classOf = i -> {
+            if (i >= nc) {
+                return 0;
+            }
+            long k0 = (long) block.applyAsInt(i) * bc;
+            long k1 = Math.min(nk, k0 + bc) - 1;
+            return classify(pLo, pHi, k0, k1, p.causal(), p.bandLo(), p.bandHi(), p.sinks());
+        };
+        long vis = 0;
+        long isFull = 0;
+        for (int lane = 0; lane < 32; lane++) {
+            int c0 = classOf.applyAsInt(lane);
+            int c1 = classOf.applyAsInt(lane + 32);
+            vis |= (c0 != 0 ? 1L << lane : 0) | (c1 != 0 ? 1L << (lane + 32) : 0);
+            isFull |= (c0 == 2 ? 1L << lane : 0) | (c1 == 2 ? 1L << (lane + 32) : 0);
+        }
+        long edge = 0;
+        for (int lane = 0; lane < 32; lane++) {
+            long mine = 0;
+            for (int r = lane; r < n; r += 32) {
+                int key = keys[at + r];
+                int i = cand(key / bc, nSink, second, bHi);
+                if (i >= 0 && (vis >> i & 1) != 0 && key >= sinks && (key <= pHi - window || (!causal && key > pLo))) {
+                    mine |= 1L << i;
+                }
+            }
+            edge |= mine; // the lanes' masks or-ed by shuffles
+        }
+        long listed = vis & ~edge;
+        long fullM = listed & isFull;
+        long partM = listed & ~isFull;
+        if (write) {
+            for (int lane = 0; lane < 32; lane++) {
+                for (int i = lane; i < nc; i += 32) {
+                    long bit = 1L << i;
+                    if ((fullM & bit) != 0) {
+                        out[fullAt + Long.bitCount(fullM & (bit - 1))] = block.applyAsInt(i);
+                    } else if ((partM & bit) != 0) {
+                        out[partAt + Long.bitCount(partM & (bit - 1))] = block.applyAsInt(i);
+                    }
+                }
+            }
+        }
+        int ng = 0;
+        for (long e = edge; e != 0; e &= e - 1) {
+            int blk = block.applyAsInt(Long.numberOfTrailingZeros(e));
+            int k0 = blk * bc;
+            int k1 = Math.min(nk, k0 + bc);
+            int a = lowerBound(keys, at, at + n, k0) - at;
+            int b = lowerBound(keys, at + a, at + n, k1) - at;
+            for (int base = k0; base < k1; base += 32) {
+                boolean[] g = new boolean[32];
+                int m = 0;
+                for (int lane = 0; lane < 32; lane++) {
+                    int key = base + lane;
+                    if (key < k1) {
+                        int pos = lowerBound(keys, at + a, at + b, key) - at;
+                        boolean selected = pos < b && keys[at + pos] == key;
+                        if (key < sinks) {
+                            g[lane] = true;
+                        } else if (selected) {
+                            g[lane] = causal && key > pLo;
+                        } else {
+                            g[lane] = key <= pHi && (long) key + window - 1 >= pLo;
+                        }
+                    }
+                    m |= g[lane] ? 1 << lane : 0;
+                }
+                for (int lane = 0; lane < 32; lane++) {
+                    if (write && g[lane]) {
+                        out[gathAt + ng + Integer.bitCount(m & ((1 << lane) - 1))] = base + lane;
+                    }
+                }
+                ng += Integer.bitCount(m);
+            }
+        }
+        int nu = 0;
+        for (int base = 0; base < n; base += 32) {
+            boolean[] u = new boolean[32];
+            int[] key = new int[32];
+            int m = 0;
+            for (int lane = 0; lane < 32; lane++) {
+                int r = base + lane;
+                if (r < n) {
+                    key[lane] = keys[at + r];
+                    int i = cand(key[lane] / bc, nSink, second, bHi);
+                    boolean inVisited = i >= 0 && (vis >> i & 1) != 0;
+                    u[lane] = !inVisited || ((edge >> i & 1) != 0 && !(causal && key[lane] > pLo));
+                }
+                m |= u[lane] ? 1 << lane : 0;
+            }
+            for (int lane = 0; lane < 32; lane++) {
+                if (write && u[lane]) {
+                    out[uncAt + nu + Integer.bitCount(m & ((1 << lane) - 1))] = key[lane];
+                }
+            }
+            nu += Integer.bitCount(m);
+        }
+        return new int[] {Long.bitCount(fullM), Long.bitCount(partM), ng, nu};
+    }
+
+    /** {@code tkLowerBound}: the first index of ascending {@code keys[lo, hi)} holding a key ≥ v ({@code hi} if none). */
+    private static int lowerBound(int[] keys, int lo, int hi, int v) {
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (keys[mid] < v) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo;
     }
 
     /** Keys rounded to a few values: many equal scores. */
