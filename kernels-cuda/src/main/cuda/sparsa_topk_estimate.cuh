@@ -1,10 +1,14 @@
 // Sparsa: TopKPerQueryBlock (pooled scoring) estimated on the device, written straight into a device plan.
 //
-// Kernels queued on one stream before the attention kernel, nothing copied back:
+// Kernels queued on one stream before the attention kernel, nothing copied back (the scores and the ranking once
+// per chunk of tile groups: the host bounds the scratch they share):
 //   sparsa_tk_mean    each query tile's mean query, f32;
-//   sparsa_tk_select  per (tile, slice): the scores of the keys the tile's last row may see, the forced keys
-//                     (sinks, the window every row of the tile has) set aside, the k best (ties to the lower
-//                     key, NaN never) by a radix select on order keys in shared memory, as an ascending list;
+//   sparsa_tk_scores  per group of TQ_ROWS consecutive query tiles of one slice: the tiles' mean queries against
+//                     each tile of TQ_KEYS keys loaded once into shared memory (tqScores's shape), every tile's
+//                     order keys of the keys its last row may see written to a global scratch row;
+//   sparsa_tk_rank    per query tile: its scratch row, the forced keys (sinks, the window every row of the tile
+//                     has) set aside, the k best (ties to the lower key, NaN never) by a radix select on order
+//                     keys in shared memory, as an ascending list;
 //   sparsa_tk_emit_counts   per query tile (a warp each): the sizes of the four lists of the layout
 //                     SharedKeySetLayout builds from its selection (blocks of the band and the sinks under the
 //                     predicate, the block of a selected key the predicate does not admit written key by key,
@@ -13,8 +17,11 @@
 //   sparsa_tk_emit_tiles    per query tile (a warp each): its four lists at its offsets, the CSR arrays of the
 //                     plan's layout (sparsa_plan.cuh). tkTileListsWarp is tkTileLists with the warp's lanes
 //                     side by side (same lists, same order).
-// sparsa_tk_emit (one CTA per slice, a thread per run of tiles walking tkTileLists: the same arrays) is the
-// serial form, kept as the definition the warp form is checked against (bench/topk-estimate-check.cu).
+// sparsa_tk_select (per (tile, slice): the scores of the keys the tile's last row may see, each tile reading its
+// keys on its own, then tkRank: the selection sparsa_tk_scores + sparsa_tk_rank make) and sparsa_tk_emit (one CTA
+// per slice, a thread per run of tiles walking tkTileLists: the arrays the three emit kernels write) are the
+// one-kernel forms, kept as the definitions the split kernels are checked against (bench/topk-estimate-check.cu
+// runs them).
 //
 // TopKPerQuery (exact top-k per query row) estimated the same way, three kernels, the first two once per chunk of
 // row groups (the host bounds the scratch they share):
@@ -27,7 +34,8 @@
 //                     selection, its window, ascending) are unconditional: the offsets, by a prefix sum over the
 //                     rows;
 //   sparsa_tq_emit_rows  per query row (a warp each): its keys at its offset.
-// The score is TopKPerQuery's (Vectors.dot): the same fma chain, the query row instead of a tile mean.
+// The score is TopKPerQuery's (Vectors.dot): the same fma chain, the query row instead of a tile mean
+// (sparsa_tk_scores runs that chain in tqScores's shape on the tile means).
 //
 // The canonical arithmetic, shared bit for bit with the Java twin (TopKPerQueryBlock's Javadoc): a mean
 // channel is 0 plus the tile's rows in ascending order, one f32 add each, divided by the tile's row count
@@ -548,6 +556,116 @@ __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long
     }
 }
 
+
+// TopKPerQueryBlock, scores in the shape of tqScores: TQ_ROWS consecutive tile means of one slice (a tile group,
+// f32 [slice][tile][dim]) against the keys the last of them may see, TQ_KEYS keys at a time loaded once into
+// shared memory as f32; thread t scores keys t % TQ_COLS and t % TQ_COLS + TQ_COLS of the key tile for the
+// TQ_HALF means of half t / TQ_COLS, each pair one fma chain over the channels in ascending order from 0 (tkScore's
+// arithmetic), and writes the order keys of the keys each tile may see (those of its last row,
+// Plans.lastVisibleKey) into its scratch row. The key tile's load and the fma chains are tqScores's, copied so
+// that its compiled code stays as it is.
+
+// The keys each of this thread's tile means (tile t0 + half * TQ_HALF + i of a group of cnt tiles from t0) may
+// see: [0, nRow[i]) (its last row's keys), 0 for a tile past the group's end.
+__device__ __forceinline__ void tkRowKeys(int (&nRow)[TQ_HALF], int half, int t0, int cnt, int rows, int nq, int nk,
+                                          int causal, int queryOffset) {
+#pragma unroll
+    for (int i = 0; i < TQ_HALF; i++) {
+        const int tt = half * TQ_HALF + i;
+        const long long rLast = min((long long)nq, (long long)(t0 + tt + 1) * rows) - 1;
+        const long long p = rLast + queryOffset;
+        const long long last = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
+        nRow[i] = tt < cnt && last >= 0 ? (int)(last + 1) : 0;
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void tkScores(const float* means, const void* kx, long long ksb, long long ksh,
+                                         long long kss, int qHeads, int group, int tiles, int dim, int rows, int nq,
+                                         int nk, int causal, int queryOffset, long long item0, int units,
+                                         unsigned* scratch) {
+    extern __shared__ __align__(16) unsigned char tkSmem[];
+    const long long item = item0 + blockIdx.x;
+    const int slice = (int)(item / units);
+    const int t0 = (int)(item % units) * TQ_ROWS;
+    const int b = slice / qHeads;
+    const int h = slice % qHeads;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    const int ks = dim | 1;  // an odd stride: the lanes' keys fall in distinct banks
+    float* qt = reinterpret_cast<float*>(tkSmem);  // [dim][TQ_ROWS]
+    float* kt = qt + (long long)dim * TQ_ROWS;    // [TQ_KEYS][ks]
+    const int cnt = min(TQ_ROWS, tiles - t0);
+    // the keys the group's last tile may see: [0, nMax)
+    const long long pLast = min((long long)nq, (long long)(t0 + cnt) * rows) - 1 + queryOffset;
+    const long long lastKey = causal ? min((long long)nk - 1, pLast) : (long long)nk - 1;
+    const int nMax = lastKey < 0 ? 0 : (int)(lastKey + 1);
+    if (nMax == 0) return;
+    const float* mean0 = means + ((long long)slice * tiles + t0) * dim;
+    for (int i = tid; i < dim * TQ_ROWS; i += nt) {
+        const int c = i / TQ_ROWS;
+        const int rr = i % TQ_ROWS;
+        qt[i] = rr < cnt ? mean0[(long long)rr * dim + c] : 0.0f;
+    }
+    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
+    constexpr int VEC = 16 / (int)sizeof(T);
+    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
+                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const int col = tid % TQ_COLS;
+    const int half = tid / TQ_COLS;
+    int nRow[TQ_HALF];
+    tkRowKeys(nRow, half, t0, cnt, rows, nq, nk, causal, queryOffset);
+    unsigned* outRow = scratch + (blockIdx.x * (long long)TQ_ROWS + half * TQ_HALF) * nk;
+    for (int key0 = 0; key0 < nMax; key0 += TQ_KEYS) {
+        __syncthreads();
+        if (vec) {
+            // two lanes per key (its 32-byte sector), consecutive keys across the warp
+            const int per = dim / VEC;
+            const int per2 = (per + 1) & ~1;
+            for (int i = tid; i < TQ_KEYS * per2; i += nt) {
+                const int j = (i >> 1) % TQ_KEYS;
+                const int piece = (i / (2 * TQ_KEYS)) * 2 + (i & 1);
+                if (piece >= per) continue;
+                const int c = piece * VEC;
+                uint4 w = make_uint4(0u, 0u, 0u, 0u);
+                if (key0 + j < nMax) {
+                    w = *reinterpret_cast<const uint4*>(static_cast<const T*>(kx) + kbase + (long long)(key0 + j) * kss
+                                                        + c);
+                }
+#pragma unroll
+                for (int u = 0; u < VEC; u++) kt[j * ks + c + u] = tkElement<T>(w, u);
+            }
+        } else {
+            for (int i = tid; i < TQ_KEYS * dim; i += nt) {
+                const int j = i % TQ_KEYS;
+                const int c = i / TQ_KEYS;
+                kt[j * ks + c] = key0 + j < nMax ? estLoad<T>(kx, kbase + (long long)(key0 + j) * kss + c) : 0.0f;
+            }
+        }
+        __syncthreads();
+        float acc[TQ_HALF], acc2[TQ_HALF];
+#pragma unroll
+        for (int i = 0; i < TQ_HALF; i++) acc[i] = acc2[i] = 0.0f;
+        const float* kr = kt + col * ks;
+        const float* kr2 = kt + (col + TQ_COLS) * ks;
+        const float* qr = qt + half * TQ_HALF;
+#pragma unroll 4
+        for (int c = 0; c < dim; c++) {
+            const float kv = kr[c];
+            const float kv2 = kr2[c];
+            const float4 qa = *reinterpret_cast<const float4*>(qr + c * TQ_ROWS);
+            const float4 qb = *reinterpret_cast<const float4*>(qr + c * TQ_ROWS + 4);
+            const float qv[TQ_HALF] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+#pragma unroll
+            for (int i = 0; i < TQ_HALF; i++) {
+                acc[i] = __fmaf_rn(qv[i], kv, acc[i]);
+                acc2[i] = __fmaf_rn(qv[i], kv2, acc2[i]);
+            }
+        }
+        tqStoreOrderKeys(outRow, nk, key0, col, nRow, acc, acc2);
+    }
+}
+
 }  // namespace sparsa
 
 // Grid (row groups of this chunk), TQ_THREADS threads; dynamic shared memory: (dim * TQ_ROWS + TQ_KEYS * (dim | 1))
@@ -611,8 +729,75 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tq_rank(const unsigned*
 }
 
 
-// Grid (tiles, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded up
-// to 4), then one order key per key of the tile's candidates (at most nk).
+// Grid (tile groups of this chunk), TQ_THREADS threads; dynamic shared memory: (dim * TQ_ROWS + TQ_KEYS * (dim | 1))
+// floats. Tile group g of the chunk is item item0 + g (slice item / units, tiles from (item % units) * TQ_ROWS,
+// units = ceil(tiles / TQ_ROWS)); its tiles' order keys go to scratch[(g * TQ_ROWS + i) * nk + key] for the keys
+// tile i may see (its last row's). means: [slice][tile][dim] (sparsa_tk_mean); K by element strides (kind: its
+// dtype).
+extern "C" __global__ void __launch_bounds__(128) sparsa_tk_scores(const float* means, const void* kx, int kind,
+                                                                   long long ksb, long long ksh, long long kss,
+                                                                   int qHeads, int group, int tiles, int dim, int rows,
+                                                                   int nq, int nk, int causal, int queryOffset,
+                                                                   long long item0, int units, unsigned* scratch) {
+    using namespace sparsa;
+    if (kind == OUT_BF16) {
+        tkScores<__nv_bfloat16>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset,
+                                item0, units, scratch);
+    } else if (kind == OUT_F16) {
+        tkScores<__half>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset, item0,
+                         units, scratch);
+    } else {
+        tkScores<float>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset, item0,
+                        units, scratch);
+    }
+}
+
+// Grid (tiles of this chunk: its tile groups times TQ_ROWS), TK_THREADS threads (a multiple of 32); dynamic shared
+// memory: dim floats (rounded up to 4, unused), then one order key per key a tile may see (at most nk).
+// TopKPerQueryBlock's selection of each query tile of sparsa_tk_scores's chunk, as sparsa_tk_select makes it: the
+// order keys of the keys its last row may see read back from scratch, the forced keys of every row of the tile
+// (sinks, and [pHi - window + 1, pLo]) set aside, the k best by tkRankOrders (ties to the lower key). Writes
+// sel[(slice * tiles + t) * k + i] ascending and selCount[slice * tiles + t].
+extern "C" __global__ void __launch_bounds__(512) sparsa_tk_rank(const unsigned* scratch, int dim, int tiles, int rows,
+                                                                 int nq, int nk, int causal, int queryOffset,
+                                                                 int sinks, int window, int k, long long item0,
+                                                                 int units, int* sel, int* selCount) {
+    using namespace sparsa;
+    extern __shared__ __align__(16) unsigned char tkSmem[];
+    const long long item = item0 + blockIdx.x / TQ_ROWS;
+    const int slice = (int)(item / units);
+    const int t = (int)(item % units) * TQ_ROWS + (int)(blockIdx.x % TQ_ROWS);
+    if (t >= tiles) return;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    unsigned* order = reinterpret_cast<unsigned*>(reinterpret_cast<float*>(tkSmem) + ((dim + 3) / 4) * 4);
+    const long long r0 = (long long)t * rows;
+    const long long r1 = min((long long)nq, r0 + rows);
+    const long long pLo = r0 + queryOffset;
+    const long long pHi = r1 - 1 + queryOffset;
+    const long long lastKey = causal ? min((long long)nk - 1, pHi) : (long long)nk - 1;
+    const int n = lastKey < 0 ? 0 : (int)(lastKey + 1);
+    const long long at = (long long)slice * tiles + t;
+    if (n == 0 || k == 0) {
+        if (tid == 0) selCount[at] = 0;
+        return;
+    }
+    const unsigned* mine = scratch + (long long)blockIdx.x * nk;
+    // the forced keys of every row: sinks, and [pHi - window + 1, pLo] (tkRank's)
+    const long long fLo = max(0ll, pHi - window + 1);
+    const long long fHi = min((long long)n - 1, pLo);
+    for (int key = tid; key < n; key += nt) {
+        const bool forced = key < sinks || (key >= fLo && key <= fHi);
+        order[key] = forced ? 0xFFFFFFFFu : mine[key];
+    }
+    __syncthreads();
+    tkRankOrders(order, n, k, sel + at * k, selCount + at);
+}
+
+
+// The one-kernel form of sparsa_tk_scores + sparsa_tk_rank (the same selection), which CudaTopKEstimatedPlan runs
+// instead. Grid (tiles, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded
+// up to 4), then one order key per key of the tile's candidates (at most nk).
 // means: [slice][tile][dim]; K by element strides (kind: its dtype). Writes sel[(slice * tiles + t) * k + r]
 // ascending and selCount.
 extern "C" __global__ void __launch_bounds__(512) sparsa_tk_select(const float* means, const void* kx, int kind,

@@ -105,6 +105,8 @@ final class KernelTable {
             new Kernel("sparsa_vs_offsets", "sparsa_estimators"),
             new Kernel("sparsa_tk_mean", "sparsa_estimators"),
             new Kernel("sparsa_tk_select", "sparsa_estimators"),
+            new Kernel("sparsa_tk_scores", "sparsa_estimators"),
+            new Kernel("sparsa_tk_rank", "sparsa_estimators"),
             new Kernel("sparsa_tk_emit", "sparsa_estimators"),
             new Kernel("sparsa_tk_emit_counts", "sparsa_estimators"),
             new Kernel("sparsa_tk_emit_offsets", "sparsa_estimators"),

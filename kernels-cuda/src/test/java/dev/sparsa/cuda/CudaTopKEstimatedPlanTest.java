@@ -19,14 +19,19 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
 
 /**
  * Without a GPU: which contexts the device estimate of {@link TopKPerQueryBlock} takes ({@link
- * CudaTopKEstimatedPlan#refusal}), the skeleton's capacities against a count by brute force, and the
+ * CudaTopKEstimatedPlan#refusal}), the skeleton's capacities against a count by brute force, the
+ * scores' scratch chunks (every tile once, its keys within the ranking's shared memory), the selection
+ * of {@code sparsa_tk_mean}, {@code sparsa_tk_scores} and {@code sparsa_tk_rank} (transcribed below,
+ * chunk by chunk) against {@link TopKPerQueryBlock#select}, and the
  * layout construction of {@code sparsa_tk_emit} ({@code tkTileLists}, transcribed below line for line)
  * and of the kernels that write it a warp per tile ({@code sparsa_tk_emit_counts}, {@code
  * sparsa_tk_emit_offsets}, {@code sparsa_tk_emit_tiles} with {@code tkTileListsWarp}, transcribed
@@ -454,6 +459,210 @@ class CudaTopKEstimatedPlanTest {
             }
         }
         return lo;
+    }
+
+    @Test
+    void scratchSizingBoundsTheChunksAndCoversEveryTileOnce() {
+        // bf16 B1 H32 D128 N 32768, 128-row tiles: 16 groups of 16 tiles per slice, 2 MiB each, all 512 in 1 GiB
+        assertEquals(16, CudaTopKEstimatedPlan.units(256));
+        assertEquals(512, CudaTopKEstimatedPlan.chunkUnits(32, 256, 32768, CudaTopKQueryEstimatedPlan.SCRATCH_BYTES));
+        assertEquals(1L << 30, CudaTopKEstimatedPlan.scratchBytes(512, 32768));
+        // small problems: all groups at once; a budget below one group still scores one group per chunk
+        assertEquals(2 * 3, CudaTopKEstimatedPlan.chunkUnits(2, 37, 5, CudaTopKQueryEstimatedPlan.SCRATCH_BYTES));
+        assertEquals(6L * 16 * 5 * 4, CudaTopKEstimatedPlan.scratchBytes(6, 5));
+        assertEquals(1, CudaTopKEstimatedPlan.chunkUnits(3, 100, 1000, 10));
+        assertEquals(Integer.MAX_VALUE / 16, CudaTopKEstimatedPlan.chunkUnits(65535, 1 << 20, 1, Long.MAX_VALUE),
+                "the ranking's grid within 2^31 - 1 CTAs");
+        for (int[] c : new int[][] {{1, 1, 1, 64}, {3, 17, 40, 64}, {8, 1100, 1000, 64}, {5, 160, 7, 128},
+                {2, 3000, 2000, 128}, {4, 2100, 3000, 64}}) {
+            int slices = c[0];
+            int nq = c[1];
+            int nk = c[2];
+            int g = c[3];
+            for (boolean causal : new boolean[] {true, false}) {
+                PlanContext ctx = PlanContext.of(AttentionShape.of(1, slices, nq, nk, 64), Options.defaults()
+                        .withCausal(causal).withGeometry(new TileGeometry(g, g))
+                        .withQueryOffset(causal && nq <= nk ? nk - nq : null));
+                int tiles = (nq + g - 1) / g;
+                int units = CudaTopKEstimatedPlan.units(tiles);
+                for (long budget : new long[] {1, 4L * 16 * nk * 3, CudaTopKQueryEstimatedPlan.SCRATCH_BYTES}) {
+                    long chunk = CudaTopKEstimatedPlan.chunkUnits(slices, tiles, nk, budget);
+                    long scratchInts = CudaTopKEstimatedPlan.scratchBytes(chunk, nk) / 4;
+                    assertTrue(4 * scratchInts <= Math.max(budget, 4L * 16 * nk), "within the budget or one group");
+                    long total = (long) slices * units;
+                    int[] seen = new int[slices * tiles];
+                    for (long g0 = 0; g0 < total; g0 += chunk) {
+                        int m = (int) Math.min(chunk, total - g0);
+                        int rankKeys = CudaTopKEstimatedPlan.rankKeys(ctx, units, g0, m);
+                        assertTrue(rankKeys <= nk);
+                        // sparsa_tk_rank's decoding of its block index
+                        for (int bx = 0; bx < m * 16; bx++) {
+                            long item = g0 + bx / 16;
+                            int slice = (int) (item / units);
+                            int t = (int) (item % units) * 16 + bx % 16;
+                            if (t < tiles) {
+                                seen[slice * tiles + t]++;
+                                assertTrue(tileVisible(ctx, t) <= rankKeys, "the tile's keys fit the rank's shared memory");
+                                assertTrue((long) (bx + 1) * nk <= scratchInts, "the tile's scratch row lies within it");
+                            }
+                        }
+                    }
+                    for (int i = 0; i < seen.length; i++) {
+                        assertEquals(1, seen[i], "slice tile " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void theScoresAndRankKernelsSelectWhatTheCpuSelects() {
+        int cases = 0;
+        long selected = 0;
+        for (int i = 0; i < 16; i++) {
+            SplittableRandom r = new SplittableRandom(9000 + i);
+            boolean causal = i % 2 == 0;
+            int g = (i / 2) % 2 == 0 ? 64 : 128;
+            int nk = r.nextInt(1, 1500);
+            int nq = i % 3 == 0 ? nk : r.nextInt(1, 2200);
+            int dim = i % 4 == 3 ? 24 : 16;
+            int kvHeads = i % 5 == 0 ? 1 : 3;
+            Integer offset = causal && nq <= nk && i % 3 != 0 ? nk - nq : null;
+            AttentionShape s = new AttentionShape(1, 3, kvHeads, nq, nk, dim, dim);
+            PlanContext ctx = PlanContext.of(s, Options.defaults().withCausal(causal).withQueryOffset(offset)
+                    .withGeometry(new TileGeometry(g, g)));
+            int k = r.nextInt(4) == 0 ? nk + 3 : r.nextInt(1, Math.max(2, nk / 2));
+            TopKPerQueryBlock p = pooled(k, r.nextInt(3) == 0 ? 0 : r.nextInt(1, 100), r.nextInt(g, 3 * g));
+            if (CudaTopKEstimatedPlan.refusal(p, ctx) != null) {
+                continue;
+            }
+            Problems.Qkv x = Problems.qkv(i, s, DType.F32, Layout.BHSD);
+            if (i % 3 == 1) {
+                coarse(x.k(), r);
+            }
+            float[][] q = new float[3][];
+            float[][] kr = new float[kvHeads][];
+            for (int h = 0; h < 3; h++) {
+                q[h] = rows(x.q(), h);
+            }
+            for (int h = 0; h < kvHeads; h++) {
+                kr[h] = rows(x.k(), h);
+            }
+            int tiles = (nq + g - 1) / g;
+            // a budget of a few groups: several chunks
+            long chunk = CudaTopKEstimatedPlan.chunkUnits(3, tiles, nk, 4L * 16 * nk * 2);
+            int[][][] got = tiledSelection(ctx, p, q, kr, 3 / kvHeads, chunk);
+            for (int h = 0; h < 3; h++) {
+                int[][] want = p.select(ctx, q[h], kr[h / (3 / kvHeads)]);
+                assertEquals(tiles, want.length);
+                for (int t = 0; t < tiles; t++) {
+                    assertArrayEquals(want[t], got[h][t], "case " + i + " " + ctx + " " + p.forced() + " k " + k
+                            + " head " + h + " tile " + t);
+                    selected += want[t].length;
+                }
+            }
+            cases++;
+        }
+        assertTrue(cases >= 14, cases + " cases taken");
+        assertTrue(selected > 1000, selected + " keys selected");
+    }
+
+    /** The keys query tile t may see: those of its last row (Plans.lastVisibleKey). */
+    private static int tileVisible(PlanContext ctx, int t) {
+        int rows = ctx.geometry().tileRows();
+        return EstimateCases.visible(ctx, (int) Math.min(ctx.queryLength(), (long) (t + 1) * rows) - 1);
+    }
+
+    /**
+     * sparsa_tk_mean (each tile's mean: 0 plus its rows in ascending order, then one division),
+     * sparsa_tk_scores (groups of 16 tile means, key tiles of 128 zero-padded, one f32 fma chain per
+     * (mean, key) over ascending channels, order keys into the chunk's scratch rows for the keys each
+     * tile may see) and sparsa_tk_rank (the forced keys of every row of the tile set aside, then the
+     * k smallest (order key, key) pairs, ascending), transcribed for one batch, chunk by chunk.
+     */
+    private static int[][][] tiledSelection(PlanContext ctx, TopKPerQueryBlock p, float[][] q, float[][] kr, int group,
+                                            long chunk) {
+        int slices = q.length;
+        int nq = ctx.queryLength();
+        int nk = ctx.keyLength();
+        int dim = ctx.shape().headDim();
+        int rows = ctx.geometry().tileRows();
+        int tiles = (nq + rows - 1) / rows;
+        int units = CudaTopKEstimatedPlan.units(tiles);
+        long total = (long) slices * units;
+        int k = Math.min(p.k(), nk);
+        float[][] means = new float[slices][tiles * dim];
+        for (int s = 0; s < slices; s++) {
+            for (int t = 0; t < tiles; t++) {
+                int r0 = t * rows;
+                int r1 = Math.min(nq, r0 + rows);
+                for (int c = 0; c < dim; c++) {
+                    float acc = 0f;
+                    for (int row = r0; row < r1; row++) {
+                        acc += q[s][row * dim + c];
+                    }
+                    means[s][t * dim + c] = acc / (float) (r1 - r0);
+                }
+            }
+        }
+        int[][][] out = new int[slices][tiles][];
+        for (long g0 = 0; g0 < total; g0 += chunk) {
+            int m = (int) Math.min(chunk, total - g0);
+            int[] scratch = new int[(int) (CudaTopKEstimatedPlan.scratchBytes(chunk, nk) / 4)];
+            Arrays.fill(scratch, 0x5A5A5A5A); // rows not written stay garbage
+            for (int bx = 0; bx < m; bx++) {
+                long item = g0 + bx;
+                int slice = (int) (item / units);
+                int t0 = (int) (item % units) * 16;
+                int cnt = Math.min(16, tiles - t0);
+                int nMax = tileVisible(ctx, t0 + cnt - 1);
+                for (int key0 = 0; key0 < nMax; key0 += 128) {
+                    for (int col = 0; col < 128; col++) {
+                        int key = key0 + col;
+                        for (int rr = 0; rr < 16; rr++) {
+                            float acc = 0f;
+                            for (int c = 0; c < dim; c++) {
+                                float qv = rr < cnt ? means[slice][(t0 + rr) * dim + c] : 0f;
+                                float kv = key < nMax ? kr[slice / group][key * dim + c] : 0f;
+                                acc = Math.fma(qv, kv, acc);
+                            }
+                            if (rr < cnt && key < tileVisible(ctx, t0 + rr)) {
+                                scratch[(bx * 16 + rr) * nk + key] = EstimateCases.order(acc);
+                            }
+                        }
+                    }
+                }
+            }
+            for (int bx = 0; bx < m * 16; bx++) {
+                long item = g0 + bx / 16;
+                int slice = (int) (item / units);
+                int t = (int) (item % units) * 16 + bx % 16;
+                if (t >= tiles) {
+                    continue;
+                }
+                int n = tileVisible(ctx, t);
+                long pLo = (long) t * rows + ctx.queryOffset();
+                long pHi = Math.min(nq, (long) (t + 1) * rows) - 1 + ctx.queryOffset();
+                long fLo = Math.max(0, pHi - p.forced().window() + 1);
+                long fHi = Math.min(n - 1L, pLo);
+                List<long[]> cand = new ArrayList<>();
+                for (int key = 0; key < n; key++) {
+                    boolean forced = key < p.forced().sinks() || (key >= fLo && key <= fHi);
+                    if (!forced) {
+                        cand.add(new long[] {Integer.toUnsignedLong(scratch[bx * nk + key]), key});
+                    }
+                }
+                cand.sort((a, b) -> a[0] != b[0] ? Long.compare(a[0], b[0]) : Long.compare(a[1], b[1]));
+                int c = Math.min(k, cand.size());
+                int[] sel = new int[c];
+                for (int j = 0; j < c; j++) {
+                    sel[j] = (int) cand.get(j)[1];
+                }
+                Arrays.sort(sel);
+                out[slice][t] = sel;
+            }
+        }
+        return out;
     }
 
     /** Keys rounded to a few values: many equal scores. */
