@@ -1,14 +1,27 @@
 // Sparsa: TopKPerQueryBlock (pooled scoring) estimated on the device, written straight into a device plan.
 //
-// Three kernels queued on one stream before the attention kernel, nothing copied back:
+// Kernels queued on one stream before the attention kernel, nothing copied back (the scores and the ranking once
+// per chunk of tile groups: the host bounds the scratch they share):
 //   sparsa_tk_mean    each query tile's mean query, f32;
-//   sparsa_tk_select  per (tile, slice): the scores of the keys the tile's last row may see, the forced keys
-//                     (sinks, the window every row of the tile has) set aside, the k best (ties to the lower
-//                     key, NaN never) by a radix select on order keys in shared memory, as an ascending list;
-//   sparsa_tk_emit    per slice: the layout SharedKeySetLayout builds from those lists (blocks of the band
-//                     and the sinks under the predicate, the block of a selected key the predicate does not
-//                     admit written key by key, the other selected keys unconditional), as the CSR arrays
-//                     of the plan's layout (sparsa_plan.cuh), offsets by a prefix sum over the tiles.
+//   sparsa_tk_scores  per group of TQ_ROWS consecutive query tiles of one slice: the tiles' mean queries against
+//                     each tile of TQ_KEYS keys loaded once into shared memory (tqScores's shape), every tile's
+//                     order keys of the keys its last row may see written to a global scratch row;
+//   sparsa_tk_rank    per query tile: its scratch row, the forced keys (sinks, the window every row of the tile
+//                     has) set aside, the k best (ties to the lower key, NaN never) by a radix select on order
+//                     keys in shared memory, as an ascending list;
+//   sparsa_tk_emit_counts   per query tile (a warp each): the sizes of the four lists of the layout
+//                     SharedKeySetLayout builds from its selection (blocks of the band and the sinks under the
+//                     predicate, the block of a selected key the predicate does not admit written key by key,
+//                     the other selected keys unconditional), into the slots of the plan's offset arrays;
+//   sparsa_tk_emit_offsets  per slice: the counts turned into offsets in place, by a prefix sum over the tiles;
+//   sparsa_tk_emit_tiles    per query tile (a warp each): its four lists at its offsets, the CSR arrays of the
+//                     plan's layout (sparsa_plan.cuh). tkTileListsWarp is tkTileLists with the warp's lanes
+//                     side by side (same lists, same order).
+// sparsa_tk_select (per (tile, slice): the scores of the keys the tile's last row may see, each tile reading its
+// keys on its own, then tkRank: the selection sparsa_tk_scores + sparsa_tk_rank make) and sparsa_tk_emit (one CTA
+// per slice, a thread per run of tiles walking tkTileLists: the arrays the three emit kernels write) are the
+// one-kernel forms, kept as the definitions the split kernels are checked against (bench/topk-estimate-check.cu
+// runs them).
 //
 // TopKPerQuery (exact top-k per query row) estimated the same way, three kernels, the first two once per chunk of
 // row groups (the host bounds the scratch they share):
@@ -21,7 +34,8 @@
 //                     selection, its window, ascending) are unconditional: the offsets, by a prefix sum over the
 //                     rows;
 //   sparsa_tq_emit_rows  per query row (a warp each): its keys at its offset.
-// The score is TopKPerQuery's (Vectors.dot): the same fma chain, the query row instead of a tile mean.
+// The score is TopKPerQuery's (Vectors.dot): the same fma chain, the query row instead of a tile mean
+// (sparsa_tk_scores runs that chain in tqScores's shape on the tile means).
 //
 // The canonical arithmetic, shared bit for bit with the Java twin (TopKPerQueryBlock's Javadoc): a mean
 // channel is 0 plus the tile's rows in ascending order, one f32 add each, divided by the tile's row count
@@ -542,6 +556,116 @@ __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long
     }
 }
 
+
+// TopKPerQueryBlock, scores in the shape of tqScores: TQ_ROWS consecutive tile means of one slice (a tile group,
+// f32 [slice][tile][dim]) against the keys the last of them may see, TQ_KEYS keys at a time loaded once into
+// shared memory as f32; thread t scores keys t % TQ_COLS and t % TQ_COLS + TQ_COLS of the key tile for the
+// TQ_HALF means of half t / TQ_COLS, each pair one fma chain over the channels in ascending order from 0 (tkScore's
+// arithmetic), and writes the order keys of the keys each tile may see (those of its last row,
+// Plans.lastVisibleKey) into its scratch row. The key tile's load and the fma chains are tqScores's, copied so
+// that its compiled code stays as it is.
+
+// The keys each of this thread's tile means (tile t0 + half * TQ_HALF + i of a group of cnt tiles from t0) may
+// see: [0, nRow[i]) (its last row's keys), 0 for a tile past the group's end.
+__device__ __forceinline__ void tkRowKeys(int (&nRow)[TQ_HALF], int half, int t0, int cnt, int rows, int nq, int nk,
+                                          int causal, int queryOffset) {
+#pragma unroll
+    for (int i = 0; i < TQ_HALF; i++) {
+        const int tt = half * TQ_HALF + i;
+        const long long rLast = min((long long)nq, (long long)(t0 + tt + 1) * rows) - 1;
+        const long long p = rLast + queryOffset;
+        const long long last = causal ? min((long long)nk - 1, p) : (long long)nk - 1;
+        nRow[i] = tt < cnt && last >= 0 ? (int)(last + 1) : 0;
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void tkScores(const float* means, const void* kx, long long ksb, long long ksh,
+                                         long long kss, int qHeads, int group, int tiles, int dim, int rows, int nq,
+                                         int nk, int causal, int queryOffset, long long item0, int units,
+                                         unsigned* scratch) {
+    extern __shared__ __align__(16) unsigned char tkSmem[];
+    const long long item = item0 + blockIdx.x;
+    const int slice = (int)(item / units);
+    const int t0 = (int)(item % units) * TQ_ROWS;
+    const int b = slice / qHeads;
+    const int h = slice % qHeads;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    const int ks = dim | 1;  // an odd stride: the lanes' keys fall in distinct banks
+    float* qt = reinterpret_cast<float*>(tkSmem);  // [dim][TQ_ROWS]
+    float* kt = qt + (long long)dim * TQ_ROWS;    // [TQ_KEYS][ks]
+    const int cnt = min(TQ_ROWS, tiles - t0);
+    // the keys the group's last tile may see: [0, nMax)
+    const long long pLast = min((long long)nq, (long long)(t0 + cnt) * rows) - 1 + queryOffset;
+    const long long lastKey = causal ? min((long long)nk - 1, pLast) : (long long)nk - 1;
+    const int nMax = lastKey < 0 ? 0 : (int)(lastKey + 1);
+    if (nMax == 0) return;
+    const float* mean0 = means + ((long long)slice * tiles + t0) * dim;
+    for (int i = tid; i < dim * TQ_ROWS; i += nt) {
+        const int c = i / TQ_ROWS;
+        const int rr = i % TQ_ROWS;
+        qt[i] = rr < cnt ? mean0[(long long)rr * dim + c] : 0.0f;
+    }
+    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
+    constexpr int VEC = 16 / (int)sizeof(T);
+    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
+                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const int col = tid % TQ_COLS;
+    const int half = tid / TQ_COLS;
+    int nRow[TQ_HALF];
+    tkRowKeys(nRow, half, t0, cnt, rows, nq, nk, causal, queryOffset);
+    unsigned* outRow = scratch + (blockIdx.x * (long long)TQ_ROWS + half * TQ_HALF) * nk;
+    for (int key0 = 0; key0 < nMax; key0 += TQ_KEYS) {
+        __syncthreads();
+        if (vec) {
+            // two lanes per key (its 32-byte sector), consecutive keys across the warp
+            const int per = dim / VEC;
+            const int per2 = (per + 1) & ~1;
+            for (int i = tid; i < TQ_KEYS * per2; i += nt) {
+                const int j = (i >> 1) % TQ_KEYS;
+                const int piece = (i / (2 * TQ_KEYS)) * 2 + (i & 1);
+                if (piece >= per) continue;
+                const int c = piece * VEC;
+                uint4 w = make_uint4(0u, 0u, 0u, 0u);
+                if (key0 + j < nMax) {
+                    w = *reinterpret_cast<const uint4*>(static_cast<const T*>(kx) + kbase + (long long)(key0 + j) * kss
+                                                        + c);
+                }
+#pragma unroll
+                for (int u = 0; u < VEC; u++) kt[j * ks + c + u] = tkElement<T>(w, u);
+            }
+        } else {
+            for (int i = tid; i < TQ_KEYS * dim; i += nt) {
+                const int j = i % TQ_KEYS;
+                const int c = i / TQ_KEYS;
+                kt[j * ks + c] = key0 + j < nMax ? estLoad<T>(kx, kbase + (long long)(key0 + j) * kss + c) : 0.0f;
+            }
+        }
+        __syncthreads();
+        float acc[TQ_HALF], acc2[TQ_HALF];
+#pragma unroll
+        for (int i = 0; i < TQ_HALF; i++) acc[i] = acc2[i] = 0.0f;
+        const float* kr = kt + col * ks;
+        const float* kr2 = kt + (col + TQ_COLS) * ks;
+        const float* qr = qt + half * TQ_HALF;
+#pragma unroll 4
+        for (int c = 0; c < dim; c++) {
+            const float kv = kr[c];
+            const float kv2 = kr2[c];
+            const float4 qa = *reinterpret_cast<const float4*>(qr + c * TQ_ROWS);
+            const float4 qb = *reinterpret_cast<const float4*>(qr + c * TQ_ROWS + 4);
+            const float qv[TQ_HALF] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+#pragma unroll
+            for (int i = 0; i < TQ_HALF; i++) {
+                acc[i] = __fmaf_rn(qv[i], kv, acc[i]);
+                acc2[i] = __fmaf_rn(qv[i], kv2, acc2[i]);
+            }
+        }
+        tqStoreOrderKeys(outRow, nk, key0, col, nRow, acc, acc2);
+    }
+}
+
 }  // namespace sparsa
 
 // Grid (row groups of this chunk), TQ_THREADS threads; dynamic shared memory: (dim * TQ_ROWS + TQ_KEYS * (dim | 1))
@@ -605,8 +729,75 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tq_rank(const unsigned*
 }
 
 
-// Grid (tiles, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded up
-// to 4), then one order key per key of the tile's candidates (at most nk).
+// Grid (tile groups of this chunk), TQ_THREADS threads; dynamic shared memory: (dim * TQ_ROWS + TQ_KEYS * (dim | 1))
+// floats. Tile group g of the chunk is item item0 + g (slice item / units, tiles from (item % units) * TQ_ROWS,
+// units = ceil(tiles / TQ_ROWS)); its tiles' order keys go to scratch[(g * TQ_ROWS + i) * nk + key] for the keys
+// tile i may see (its last row's). means: [slice][tile][dim] (sparsa_tk_mean); K by element strides (kind: its
+// dtype).
+extern "C" __global__ void __launch_bounds__(128) sparsa_tk_scores(const float* means, const void* kx, int kind,
+                                                                   long long ksb, long long ksh, long long kss,
+                                                                   int qHeads, int group, int tiles, int dim, int rows,
+                                                                   int nq, int nk, int causal, int queryOffset,
+                                                                   long long item0, int units, unsigned* scratch) {
+    using namespace sparsa;
+    if (kind == OUT_BF16) {
+        tkScores<__nv_bfloat16>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset,
+                                item0, units, scratch);
+    } else if (kind == OUT_F16) {
+        tkScores<__half>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset, item0,
+                         units, scratch);
+    } else {
+        tkScores<float>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset, item0,
+                        units, scratch);
+    }
+}
+
+// Grid (tiles of this chunk: its tile groups times TQ_ROWS), TK_THREADS threads (a multiple of 32); dynamic shared
+// memory: dim floats (rounded up to 4, unused), then one order key per key a tile may see (at most nk).
+// TopKPerQueryBlock's selection of each query tile of sparsa_tk_scores's chunk, as sparsa_tk_select makes it: the
+// order keys of the keys its last row may see read back from scratch, the forced keys of every row of the tile
+// (sinks, and [pHi - window + 1, pLo]) set aside, the k best by tkRankOrders (ties to the lower key). Writes
+// sel[(slice * tiles + t) * k + i] ascending and selCount[slice * tiles + t].
+extern "C" __global__ void __launch_bounds__(512) sparsa_tk_rank(const unsigned* scratch, int dim, int tiles, int rows,
+                                                                 int nq, int nk, int causal, int queryOffset,
+                                                                 int sinks, int window, int k, long long item0,
+                                                                 int units, int* sel, int* selCount) {
+    using namespace sparsa;
+    extern __shared__ __align__(16) unsigned char tkSmem[];
+    const long long item = item0 + blockIdx.x / TQ_ROWS;
+    const int slice = (int)(item / units);
+    const int t = (int)(item % units) * TQ_ROWS + (int)(blockIdx.x % TQ_ROWS);
+    if (t >= tiles) return;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    unsigned* order = reinterpret_cast<unsigned*>(reinterpret_cast<float*>(tkSmem) + ((dim + 3) / 4) * 4);
+    const long long r0 = (long long)t * rows;
+    const long long r1 = min((long long)nq, r0 + rows);
+    const long long pLo = r0 + queryOffset;
+    const long long pHi = r1 - 1 + queryOffset;
+    const long long lastKey = causal ? min((long long)nk - 1, pHi) : (long long)nk - 1;
+    const int n = lastKey < 0 ? 0 : (int)(lastKey + 1);
+    const long long at = (long long)slice * tiles + t;
+    if (n == 0 || k == 0) {
+        if (tid == 0) selCount[at] = 0;
+        return;
+    }
+    const unsigned* mine = scratch + (long long)blockIdx.x * nk;
+    // the forced keys of every row: sinks, and [pHi - window + 1, pLo] (tkRank's)
+    const long long fLo = max(0ll, pHi - window + 1);
+    const long long fHi = min((long long)n - 1, pLo);
+    for (int key = tid; key < n; key += nt) {
+        const bool forced = key < sinks || (key >= fLo && key <= fHi);
+        order[key] = forced ? 0xFFFFFFFFu : mine[key];
+    }
+    __syncthreads();
+    tkRankOrders(order, n, k, sel + at * k, selCount + at);
+}
+
+
+// The one-kernel form of sparsa_tk_scores + sparsa_tk_rank (the same selection), which CudaTopKEstimatedPlan runs
+// instead. Grid (tiles, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded
+// up to 4), then one order key per key of the tile's candidates (at most nk).
 // means: [slice][tile][dim]; K by element strides (kind: its dtype). Writes sel[(slice * tiles + t) * k + r]
 // ascending and selCount.
 extern "C" __global__ void __launch_bounds__(512) sparsa_tk_select(const float* means, const void* kx, int kind,
@@ -628,6 +819,8 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_select(const float* 
     }
 }
 
+// The serial form of sparsa_tk_emit_counts + sparsa_tk_emit_offsets + sparsa_tk_emit_tiles (the same arrays),
+// which CudaTopKEstimatedPlan runs instead.
 // Grid (slices), 512 threads. Slice s's arrays start at ints[base + s * sliceStride]: full offsets, partial
 // offsets, gather offsets, unconditional offsets (tiles + 1 each), then full blocks (tiles * capB), partial
 // blocks (tiles * capB), gathered keys (tiles * capG), unconditional keys (tiles * k). The predicate is the
@@ -685,6 +878,252 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit(const int* sel,
         gathOff[t + 1] = at.z;
         uncOff[t + 1] = at.w;
     }
+}
+
+namespace sparsa {
+
+// Query tiles of one CTA of sparsa_tk_emit_counts and sparsa_tk_emit_tiles: one warp each.
+constexpr int TK_EMIT_TILES = 16;
+
+// The first index of ascending keys[lo, hi) holding a key >= v (hi if none).
+__device__ __forceinline__ int tkLowerBound(const int* keys, int lo, int hi, int v) {
+    while (lo < hi) {
+        const int mid = (lo + hi) >> 1;
+        if (keys[mid] < v) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+// tkTileLists with the lanes of one warp side by side: the same lists in the same order and the same counts.
+// Every lane of the warp calls it with the same arguments (it votes); with write false it stores nothing.
+// Candidates i and i + 32 are lane i's (at most 64, the host checks); the masks are votes; the full and partial
+// blocks take their places by counting the listed candidates below them; the gathered keys run over each edge
+// block (ascending) 32 keys at a time, a key selected when a search of the block's share of the ascending
+// selection finds it; the unconditional keys run over the selection 32 at a time; a kept key's place is the
+// kept keys before it (the lanes below in its vote, and the votes before).
+__device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, int rows, int bc, int nq, int nk,
+                                                int queryOffset, int causal, int bandLo, int bandHi, int sinks,
+                                                int window, bool write, int* full, int* part, int* gath, int* unc) {
+    const int lane = threadIdx.x & 31;
+    const unsigned lower = (1u << lane) - 1u;  // the lanes below this one
+    long long r0 = (long long)t * rows;
+    long long cnt = min((long long)rows, (long long)nq - r0);
+    long long pLo = r0 + queryOffset;
+    long long pHi = pLo + cnt - 1;
+    long long lo = max(0ll, pLo - window + 1);
+    long long hi = min((long long)nk - 1, pHi);
+    int bLo = hi < lo ? 1 : (int)(lo / bc);
+    int bHi = hi < lo ? 0 : (int)(hi / bc);
+    int sinkBlocks = sinks == 0 || nk == 0 ? 0 : (min(sinks, nk) - 1) / bc + 1;
+    int second = max(sinkBlocks, bLo);
+    int nSink = sinkBlocks;
+    int nBand = bHi >= second ? bHi - second + 1 : 0;
+    const int nc = nSink + nBand;
+    auto block = [&](int i) -> int { return i < nSink ? i : second + (i - nSink); };
+    auto cand = [&](int blk) -> int {
+        if (blk < nSink) return blk;
+        if (blk >= second && blk <= bHi) return nSink + blk - second;
+        return -1;
+    };
+    auto classOf = [&](int i) -> int {
+        if (i >= nc) return 0;
+        long long k0 = (long long)block(i) * bc;
+        long long k1 = min((long long)nk, k0 + bc) - 1;
+        return tkClassify(pLo, pHi, k0, k1, causal, bandLo, bandHi, sinks);
+    };
+    const int c0 = classOf(lane);
+    const int c1 = classOf(lane + 32);
+    const unsigned long long vis = (unsigned long long)__ballot_sync(0xFFFFFFFFu, c1 != 0) << 32
+                                   | __ballot_sync(0xFFFFFFFFu, c0 != 0);
+    const unsigned long long isFull = (unsigned long long)__ballot_sync(0xFFFFFFFFu, c1 == 2) << 32
+                                      | __ballot_sync(0xFFFFFFFFu, c0 == 2);
+    unsigned long long edge = 0ull;
+    for (int r = lane; r < n; r += 32) {
+        int key = keys[r];
+        int i = cand(key / bc);
+        if (i >= 0 && (vis >> i & 1ull) && key >= sinks && (key <= pHi - window || (!causal && key > pLo))) {
+            edge |= 1ull << i;
+        }
+    }
+    unsigned eLo = (unsigned)edge, eHi = (unsigned)(edge >> 32);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        eLo |= __shfl_xor_sync(0xFFFFFFFFu, eLo, o);
+        eHi |= __shfl_xor_sync(0xFFFFFFFFu, eHi, o);
+    }
+    edge = (unsigned long long)eHi << 32 | eLo;
+    const unsigned long long listed = vis & ~edge;
+    const unsigned long long fullM = listed & isFull;
+    const unsigned long long partM = listed & ~isFull;
+    if (write) {
+        for (int i = lane; i < nc; i += 32) {
+            const unsigned long long bit = 1ull << i;
+            if (fullM & bit) {
+                full[__popcll(fullM & (bit - 1ull))] = block(i);
+            } else if (partM & bit) {
+                part[__popcll(partM & (bit - 1ull))] = block(i);
+            }
+        }
+    }
+    // gathered keys: the edge blocks key by key, ascending
+    int ng = 0;
+    for (unsigned long long e = edge; e != 0ull; e &= e - 1ull) {
+        const int blk = block(__ffsll((long long)e) - 1);
+        const int k0 = blk * bc;
+        const int k1 = min(nk, k0 + bc);
+        const int a = tkLowerBound(keys, 0, n, k0);  // the block's selected keys: keys[a, b)
+        const int b = tkLowerBound(keys, a, n, k1);
+        for (int base = k0; base < k1; base += 32) {
+            const int key = base + lane;
+            bool g = false;
+            if (key < k1) {
+                const int at = tkLowerBound(keys, a, b, key);
+                const bool selected = at < b && keys[at] == key;
+                if (key < sinks) {
+                    g = true;
+                } else if (selected) {
+                    g = causal && key > pLo;  // else unconditional (below)
+                } else {
+                    g = key <= pHi && (long long)key + window - 1 >= pLo;
+                }
+            }
+            const unsigned m = __ballot_sync(0xFFFFFFFFu, g);
+            if (write && g) gath[ng + __popc(m & lower)] = key;
+            ng += __popc(m);
+        }
+    }
+    // unconditional keys: the selected ones outside the non-edge visited blocks, but the edge blocks' gathered
+    int nu = 0;
+    for (int base = 0; base < n; base += 32) {
+        const int r = base + lane;
+        bool u = false;
+        int key = 0;
+        if (r < n) {
+            key = keys[r];
+            int i = cand(key / bc);
+            bool inVisited = i >= 0 && (vis >> i & 1ull);
+            u = !inVisited || ((edge >> i & 1ull) && !(causal && key > pLo));
+        }
+        const unsigned m = __ballot_sync(0xFFFFFFFFu, u);
+        if (write && u) unc[nu + __popc(m & lower)] = key;
+        nu += __popc(m);
+    }
+    return make_int4(__popcll(fullM), __popcll(partM), ng, nu);
+}
+
+// Slice s's arrays of sparsa_tk_emit's layout: the four offset arrays (tiles + 1 each), then the four lists.
+struct TkSliceLists {
+    int* off[4];
+    int* data[4];
+};
+
+__device__ __forceinline__ TkSliceLists tkSliceLists(int* ints, long long base, long long sliceStride, int s,
+                                                     int tiles, int capB, int capG) {
+    TkSliceLists l;
+    l.off[0] = ints + base + (long long)s * sliceStride;
+    l.off[1] = l.off[0] + tiles + 1;
+    l.off[2] = l.off[1] + tiles + 1;
+    l.off[3] = l.off[2] + tiles + 1;
+    l.data[0] = l.off[3] + tiles + 1;
+    l.data[1] = l.data[0] + (long long)tiles * capB;
+    l.data[2] = l.data[1] + (long long)tiles * capB;
+    l.data[3] = l.data[2] + (long long)tiles * capG;
+    return l;
+}
+
+}  // namespace sparsa
+
+// Grid (slices * ceil(tiles / TK_EMIT_TILES)), TK_EMIT_TILES * 32 threads: one warp per query tile. Tile t of
+// slice s (CTA s * ceil(tiles / TK_EMIT_TILES) + t / TK_EMIT_TILES, warp t % TK_EMIT_TILES) counts its four
+// lists (tkTileListsWarp) into its slot t + 1 of the slice's four offset arrays; sparsa_tk_emit_offsets, queued
+// after it, turns the counts into offsets. Same arguments and layout as sparsa_tk_emit.
+extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit_counts(const int* sel, const int* selCount, int k,
+                                                                        int tiles, int rows, int bc, int nq, int nk,
+                                                                        int queryOffset, int causal, int bandLo,
+                                                                        int bandHi, int sinks, int window, int capB,
+                                                                        int capG, int* ints, long long base,
+                                                                        long long sliceStride) {
+    using namespace sparsa;
+    const int perCta = blockDim.x >> 5;
+    const int ctasPerSlice = (tiles + perCta - 1) / perCta;
+    const int s = blockIdx.x / ctasPerSlice;
+    const int t = (blockIdx.x - s * ctasPerSlice) * perCta + (threadIdx.x >> 5);
+    if (t >= tiles) return;
+    const TkSliceLists l = tkSliceLists(ints, base, sliceStride, s, tiles, capB, capG);
+    const long long at = (long long)s * tiles + t;
+    const int4 c = tkTileListsWarp(sel + at * k, selCount[at], t, rows, bc, nq, nk, queryOffset, causal, bandLo,
+                                   bandHi, sinks, window, false, nullptr, nullptr, nullptr, nullptr);
+    if ((threadIdx.x & 31) == 0) {
+        l.off[0][t + 1] = c.x;
+        l.off[1][t + 1] = c.y;
+        l.off[2][t + 1] = c.z;
+        l.off[3][t + 1] = c.w;
+    }
+}
+
+// Grid (slices), 512 threads. Slice s's four offset arrays in place: slot 0 set to 0, slots [1, tiles] from the
+// tiles' counts (sparsa_tk_emit_counts) to their prefix sums. Thread i takes a run of consecutive tiles.
+extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit_offsets(int tiles, int capB, int capG, int* ints,
+                                                                         long long base, long long sliceStride) {
+    using namespace sparsa;
+    __shared__ int sA[512], sB[512], sC[512], sD[512];
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    const int per = (tiles + nt - 1) / nt;
+    const int t0 = min(tiles, tid * per);
+    const int t1 = min(tiles, t0 + per);
+    const TkSliceLists l = tkSliceLists(ints, base, sliceStride, blockIdx.x, tiles, capB, capG);
+    int4 at = make_int4(0, 0, 0, 0);
+    for (int t = t0; t < t1; t++) {
+        at.x += l.off[0][t + 1];
+        at.y += l.off[1][t + 1];
+        at.z += l.off[2][t + 1];
+        at.w += l.off[3][t + 1];
+    }
+    tkScan2(at.x, at.y, sA, sB);
+    tkScan2(at.z, at.w, sC, sD);
+    if (tid == 0) {
+        l.off[0][0] = 0;
+        l.off[1][0] = 0;
+        l.off[2][0] = 0;
+        l.off[3][0] = 0;
+    }
+    // each thread rewrites only its own slots, after reading them
+    for (int t = t0; t < t1; t++) {
+        at.x += l.off[0][t + 1];
+        at.y += l.off[1][t + 1];
+        at.z += l.off[2][t + 1];
+        at.w += l.off[3][t + 1];
+        l.off[0][t + 1] = at.x;
+        l.off[1][t + 1] = at.y;
+        l.off[2][t + 1] = at.z;
+        l.off[3][t + 1] = at.w;
+    }
+}
+
+// Grid and arguments of sparsa_tk_emit_counts: tile t's warp writes its four lists (tkTileListsWarp) at its
+// offsets (sparsa_tk_emit_offsets): what sparsa_tk_emit writes.
+extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit_tiles(const int* sel, const int* selCount, int k,
+                                                                       int tiles, int rows, int bc, int nq, int nk,
+                                                                       int queryOffset, int causal, int bandLo,
+                                                                       int bandHi, int sinks, int window, int capB,
+                                                                       int capG, int* ints, long long base,
+                                                                       long long sliceStride) {
+    using namespace sparsa;
+    const int perCta = blockDim.x >> 5;
+    const int ctasPerSlice = (tiles + perCta - 1) / perCta;
+    const int s = blockIdx.x / ctasPerSlice;
+    const int t = (blockIdx.x - s * ctasPerSlice) * perCta + (threadIdx.x >> 5);
+    if (t >= tiles) return;
+    const TkSliceLists l = tkSliceLists(ints, base, sliceStride, s, tiles, capB, capG);
+    const long long at = (long long)s * tiles + t;
+    tkTileListsWarp(sel + at * k, selCount[at], t, rows, bc, nq, nk, queryOffset, causal, bandLo, bandHi, sinks,
+                    window, true, l.data[0] + l.off[0][t], l.data[1] + l.off[1][t], l.data[2] + l.off[2][t],
+                    l.data[3] + l.off[3][t]);
 }
 
 namespace sparsa {

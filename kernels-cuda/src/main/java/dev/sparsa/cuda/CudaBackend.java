@@ -819,6 +819,19 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
+     * {@link #prepareEstimated(TopKPerQueryBlock, PlanContext, Device)} with a scores' scratch of at
+     * most {@code scratchBytes} (at least one group of 16 query tiles), so that small shapes run many
+     * chunks.
+     */
+    CudaTopKEstimatedPlan prepareEstimated(TopKPerQueryBlock pattern, PlanContext ctx, Device device,
+                                           long scratchBytes) {
+        CudaRuntime rt = estimateRuntime(ctx, device);
+        int tileRows = ctx.geometry().tileRows();
+        return new CudaTopKEstimatedPlan(pattern, ctx, rt, scratchBytes,
+                tileRows == 64 ? new int[] {64} : new int[] {tileRows, 64});
+    }
+
+    /**
      * {@link #prepareEstimated(TopKPerQuery, PlanContext, Device)} with a scores' scratch of at most
      * {@code scratchBytes} (at least one row group of 16 rows), so that small shapes run many chunks.
      */

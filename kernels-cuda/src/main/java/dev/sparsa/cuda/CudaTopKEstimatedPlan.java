@@ -18,13 +18,24 @@ import jcuda.Pointer;
  * skeleton of its device plan ({@link DevicePlan}: layout descriptions, tile rows, work lists, room
  * for each tile's lists) is built on the host from the shape alone, and each call queues, on the
  * call's stream and before the attention kernel, the kernels of {@code sparsa_topk_estimate.cuh}:
- * each query tile's mean query, its scores against the keys the tile may see, the top {@code k} of
- * the candidates (the forced keys set aside), and the layout {@code SharedKeySetLayout} builds from
- * that selection (the band's and the sinks' blocks under the predicate, a block where a selected key
- * lies outside the predicate written key by key, the other selected keys unconditional). Nothing is
- * copied back and the host does not wait. The selection is bit for bit the one {@link
- * TopKPerQueryBlock#select} makes (the canonical arithmetic of its Javadoc), and the device layout
- * has the host plan's block and key lists, so attention over it gives the host-planned bits.
+ * {@code sparsa_tk_mean} (each query tile's mean query, f32); per chunk of tile groups, {@code
+ * sparsa_tk_scores} (per group of {@value #SCORE_TILES} consecutive query tiles of one slice: their
+ * means against each tile of 128 keys loaded once into shared memory, as order keys into a scratch
+ * row per query tile, for the keys the tile's last row may see) and {@code sparsa_tk_rank} (per query
+ * tile: the forced keys of its rows set aside, the top {@code k}, ties to the lower key); then the
+ * layout {@code SharedKeySetLayout} builds from that selection (the band's and the sinks' blocks under
+ * the predicate, a block where a selected key lies outside the predicate written key by key, the
+ * other selected keys unconditional), in three kernels: {@code sparsa_tk_emit_counts} (a warp per
+ * query tile, its lanes side by side over the tile's selected keys and candidate blocks: the sizes of
+ * its four lists), {@code sparsa_tk_emit_offsets} (per slice, the offsets by a prefix sum over the
+ * tiles) and {@code sparsa_tk_emit_tiles} (a warp per query tile: its lists at its offsets, in {@code
+ * tkTileLists}' order); their grid is {@link #emitTilesBlocks} CTAs of {@value #EMIT_TILES_PER_CTA}
+ * warps. The scratch holds one chunk's tiles of {@code keys} order keys each, at most {@value
+ * CudaTopKQueryEstimatedPlan#SCRATCH_BYTES} bytes (at least one tile group), so longer problems take
+ * more chunks ({@link #chunkUnits}). Nothing is copied back and the host does not wait. The
+ * selection is bit for bit the one {@link TopKPerQueryBlock#select} makes (the canonical arithmetic
+ * of its Javadoc), and the device layout has the host plan's block and key lists, so attention over
+ * it gives the host-planned bits.
  *
  * <p>Made by {@link CudaBackend#prepareEstimated(TopKPerQueryBlock, PlanContext,
  * dev.sparsa.tensor.Device)}, run by {@link CudaBackend#forward(CudaDeviceEstimatedPlan, Tensor, Tensor,
@@ -32,17 +43,23 @@ import jcuda.Pointer;
  * CudaBackend#forwardAsync(CudaDeviceEstimatedPlan, Tensor, Tensor, Tensor, Tensor, Tensor,
  * dev.sparsa.spec.RunOptions, CudaStream)} on device tensors. Its device memory (the plan with room
  * for {@code k} unconditional keys and the window's blocks per tile, the mean queries, the
- * selections) is reused by every call, so calls with one plan must be ordered on one stream (or
- * waited for in between). Closing it frees that memory; one collected unclosed is freed by a
- * cleaner.
+ * selections, the scores' scratch) is reused by every call, so calls with one plan must be ordered
+ * on one stream (or waited for in between). Closing it frees that memory; one collected unclosed is
+ * freed by a cleaner.
  */
 public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
-    /** Threads of the selection kernel (one key each per pass). */
+    /** Threads of the ranking kernels ({@code sparsa_tk_rank}, {@code sparsa_tq_rank}: one key each per pass). */
     static final int SELECT_THREADS = 512;
-    /** The selection kernel's static shared memory (histogram and scan arrays of its three element types). */
+    /**
+     * An upper bound on the static shared memory of the kernels that rank ({@code sparsa_tk_rank},
+     * {@code sparsa_tq_rank}, {@code sparsa_tk_select}: the histogram and scan arrays of {@code
+     * tkRankOrders}).
+     */
     static final int SELECT_STATIC_SHARED = 15392;
-    /** The selection keeps a tile's candidates' order keys in shared memory: at most this many keys. */
+    /** The ranking keeps a tile's candidates' order keys in shared memory: at most this many keys. */
     static final int MAX_KEYS = 53248;
+    /** Query tiles whose mean queries are scored together against each key tile ({@code TQ_ROWS}). */
+    static final int SCORE_TILES = CudaTopKQueryEstimatedPlan.SCORE_ROWS;
     /** The layout kernel tracks a tile's sink and band blocks in one 64-bit mask: at most this many. */
     static final int MAX_WINDOW_BLOCKS = 64;
 
@@ -51,6 +68,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     private static final int MEANS = 0;
     private static final int SEL = 1;
     private static final int SEL_COUNT = 2;
+    private static final int SCRATCH = 3;
     private final int tiles;
     private final int cap;
     private final int capB;
@@ -58,6 +76,9 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     private final int header;
     private final int sliceStride;
     private final int selectShared;
+    private final int scoreShared;
+    private final long unitsTotal;
+    private final long chunk;
 
     /**
      * Why the device estimate does not run this pattern in this context (the host plans it then), or
@@ -126,6 +147,16 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
      * device's shared memory per block is too small for the shape's keys.
      */
     CudaTopKEstimatedPlan(TopKPerQueryBlock pattern, PlanContext ctx, CudaRuntime rt, int... rowsPerCta) {
+        this(pattern, ctx, rt, CudaTopKQueryEstimatedPlan.SCRATCH_BYTES, rowsPerCta);
+    }
+
+    /**
+     * As {@link #CudaTopKEstimatedPlan(TopKPerQueryBlock, PlanContext, CudaRuntime, int...)}, with a
+     * scores' scratch of at most {@code scratchBudget} bytes (at least one group of {@value
+     * #SCORE_TILES} tiles): a smaller budget runs more chunks of tile groups.
+     */
+    CudaTopKEstimatedPlan(TopKPerQueryBlock pattern, PlanContext ctx, CudaRuntime rt, long scratchBudget,
+                          int[] rowsPerCta) {
         String why = refusal(pattern, ctx);
         if (why != null) {
             throw new IllegalArgumentException(why);
@@ -148,6 +179,13 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
             throw new IllegalArgumentException(nk + " keys: the selection needs " + (selectShared + SELECT_STATIC_SHARED)
                     + " bytes of shared memory, the device has " + dev.maxSharedPerBlockOptin());
         }
+        this.scoreShared = CudaTopKQueryEstimatedPlan.scoreShared(s.headDim());
+        if (scoreShared > dev.maxSharedPerBlockOptin()) {
+            throw new IllegalArgumentException("head dim " + s.headDim() + ": the scores need " + scoreShared
+                    + " bytes of shared memory, the device has " + dev.maxSharedPerBlockOptin());
+        }
+        this.unitsTotal = (long) slices * units(tiles);
+        this.chunk = chunkUnits(slices, tiles, nk, scratchBudget);
         // the int pool: layout descriptions, the shared row arrays, then each slice's lists
         int rowStart = LI_STRIDE * slices;
         int rowCount = rowStart + tiles;
@@ -198,6 +236,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         DeviceBuffer means = null;
         DeviceBuffer sel = null;
         DeviceBuffer cnt = null;
+        DeviceBuffer scratch = null;
         try {
             dev.makeCurrent();
             ints = new DeviceBuffer(dev, 4L * total);
@@ -213,11 +252,12 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
             means = new DeviceBuffer(dev, 4L * slices * tiles * s.headDim());
             sel = new DeviceBuffer(dev, 4L * slices * tiles * Math.max(1, cap));
             cnt = new DeviceBuffer(dev, 4L * slices * tiles);
+            scratch = new DeviceBuffer(dev, scratchBytes(chunk, nk));
         } catch (RuntimeException | Error e) {
-            EstimateMemory.abandon(dp, ints, floats, lists, means, sel, cnt);
+            EstimateMemory.abandon(dp, ints, floats, lists, means, sel, cnt, scratch);
             throw e;
         }
-        own(new EstimateMemory(dp, means, sel, cnt));
+        own(new EstimateMemory(dp, means, sel, cnt, scratch));
     }
 
     /**
@@ -229,9 +269,49 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         return 4L * (tiles + 1) + (long) tiles * (2L * capB + capG + cap);
     }
 
-    /** The selection kernel's dynamic shared memory: the mean query, one order key per key. */
+    /** The ranking kernels' dynamic shared memory: the mean query's room, one order key per key. */
     static int selectShared(int headDim, int keys) {
         return 4 * ((headDim + 3) / 4 * 4) + 4 * keys;
+    }
+
+    /** Groups of {@value #SCORE_TILES} consecutive query tiles in one slice: {@code ceil(tiles / SCORE_TILES)}. */
+    static int units(int tiles) {
+        return (tiles + SCORE_TILES - 1) / SCORE_TILES;
+    }
+
+    /**
+     * Tile groups scored per chunk: as many of the {@code slices · units(tiles)} as a scratch of
+     * {@code budget} bytes holds at {@code SCORE_TILES · nk} four-byte order keys per group, at least one,
+     * and few enough that the ranking's grid ({@code SCORE_TILES} CTAs per group) stays within 2³¹ − 1 CTAs.
+     */
+    static long chunkUnits(int slices, int tiles, int nk, long budget) {
+        long total = (long) slices * units(tiles);
+        long perUnit = 4L * SCORE_TILES * Math.max(1, nk);
+        return Math.max(1L, Math.min(Math.min(total, budget / perUnit), Integer.MAX_VALUE / SCORE_TILES));
+    }
+
+    /** Bytes of the scores' scratch: {@code chunk} tile groups of {@code SCORE_TILES · nk} order keys. */
+    static long scratchBytes(long chunk, int nk) {
+        return chunk * SCORE_TILES * 4L * Math.max(1, nk);
+    }
+
+    /**
+     * The order keys {@code sparsa_tk_rank} holds in shared memory for the chunk of tile groups {@code
+     * [g0, g0 + m)} (of {@code units} per slice): the keys its last tile's last row may see (tiles of
+     * one slice see no fewer keys than the tiles before them; a chunk spanning two slices holds a
+     * slice's last tile), rounded up to a multiple of 1024, at most the context's keys.
+     */
+    static int rankKeys(PlanContext ctx, int units, long g0, int m) {
+        int rows = ctx.geometry().tileRows();
+        int nq = ctx.queryLength();
+        int tiles = (nq + rows - 1) / rows;
+        long g1 = g0 + m - 1;
+        long lastTile = g0 / units != g1 / units
+                ? tiles - 1
+                : Math.min(tiles - 1L, (g1 % units) * SCORE_TILES + SCORE_TILES - 1);
+        long lastRow = Math.min(nq, (lastTile + 1) * rows) - 1;
+        long n = lastVisibleKey(ctx, lastRow) + 1;
+        return (int) Math.min(ctx.keyLength(), Math.max(0, (n + 1023) / 1024 * 1024));
     }
 
     /** The layout's predicate, as {@code SharedKeySetLayout} sets it: the context's, band {@code [0, window − 1]}, sinks. */
@@ -260,7 +340,26 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     }
 
     /** The estimate's kernels, in launch order, joined by {@code +}. */
-    static final String KERNELS = "sparsa_tk_mean+sparsa_tk_select+sparsa_tk_emit";
+    static final String KERNELS = "sparsa_tk_mean+sparsa_tk_scores+sparsa_tk_rank+sparsa_tk_emit_counts"
+            + "+sparsa_tk_emit_offsets+sparsa_tk_emit_tiles";
+
+    /** Query tiles per CTA of {@code sparsa_tk_emit_counts} and {@code sparsa_tk_emit_tiles}: one warp each. */
+    static final int EMIT_TILES_PER_CTA = 16;
+
+    /**
+     * The grid of {@code sparsa_tk_emit_counts} and {@code sparsa_tk_emit_tiles}: {@code slices ·
+     * ceil(tiles / 16)} CTAs in one dimension.
+     *
+     * @throws IllegalArgumentException if that passes 2³¹ − 1 CTAs
+     */
+    static int emitTilesBlocks(int slices, int tiles) {
+        long blocks = (long) slices * ((tiles + EMIT_TILES_PER_CTA - 1) / EMIT_TILES_PER_CTA);
+        if (blocks > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("estimate: " + slices + " slices of " + tiles
+                    + " query tiles need more CTAs than one launch takes (" + blocks + ")");
+        }
+        return (int) blocks;
+    }
 
     /**
      * Queues the estimate on {@code stream}: the mean queries, the selection, the lists. Q and K are
@@ -284,27 +383,51 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
                 Pointer.to(new long[] {q.stride(0)}), Pointer.to(new long[] {q.stride(1)}), Pointer.to(new long[] {q.stride(2)}),
                 Pointer.to(new int[] {s.qHeads()}), Pointer.to(new int[] {s.queryLength()}), Pointer.to(new int[] {d}),
                 Pointer.to(new int[] {rows}), Pointer.to(new int[] {tiles}), Pointer.to(means.pointer()));
-        CudaEstimatedPlan.launch(mod.function("sparsa_tk_select", selectShared), tiles, slices, 1, SELECT_THREADS,
-                selectShared, stream, "sparsa_tk_select",
-                Pointer.to(means.pointer()), Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset())),
-                Pointer.to(new int[] {outKind(k.dtype())}), Pointer.to(new long[] {k.stride(0)}),
-                Pointer.to(new long[] {k.stride(1)}), Pointer.to(new long[] {k.stride(2)}),
-                Pointer.to(new int[] {s.qHeads()}), Pointer.to(new int[] {s.groupSize()}), Pointer.to(new int[] {tiles}),
-                Pointer.to(new int[] {d}), Pointer.to(new int[] {rows}), Pointer.to(new int[] {s.queryLength()}),
-                Pointer.to(new int[] {s.keyLength()}), Pointer.to(new int[] {causal}),
-                Pointer.to(new int[] {ctx.queryOffset()}), Pointer.to(new int[] {f.sinks()}),
-                Pointer.to(new int[] {f.window()}), Pointer.to(new int[] {cap}), Pointer.to(sel.pointer()),
-                Pointer.to(cnt.pointer()));
+        int nk = s.keyLength();
+        int units = units(tiles);
+        Pointer kp = Pointer.to(CudaTensors.buffer("k", k).pointer(k.byteOffset()));
+        DeviceBuffer scratch = memory().buffer(SCRATCH);
+        for (long g0 = 0; g0 < unitsTotal; g0 += chunk) {
+            int m = (int) Math.min(chunk, unitsTotal - g0);
+            if (cap > 0) {
+                CudaEstimatedPlan.launch(mod.function("sparsa_tk_scores", scoreShared), m, 1, 1,
+                        CudaTopKQueryEstimatedPlan.SCORE_THREADS, scoreShared, stream, "sparsa_tk_scores",
+                        Pointer.to(means.pointer()), kp, Pointer.to(new int[] {outKind(k.dtype())}),
+                        Pointer.to(new long[] {k.stride(0)}), Pointer.to(new long[] {k.stride(1)}),
+                        Pointer.to(new long[] {k.stride(2)}), Pointer.to(new int[] {s.qHeads()}),
+                        Pointer.to(new int[] {s.groupSize()}), Pointer.to(new int[] {tiles}), Pointer.to(new int[] {d}),
+                        Pointer.to(new int[] {rows}), Pointer.to(new int[] {s.queryLength()}),
+                        Pointer.to(new int[] {nk}), Pointer.to(new int[] {causal}),
+                        Pointer.to(new int[] {ctx.queryOffset()}), Pointer.to(new long[] {g0}),
+                        Pointer.to(new int[] {units}), Pointer.to(scratch.pointer()));
+            }
+            int rankShared = selectShared(d, rankKeys(ctx, units, g0, m));
+            CudaEstimatedPlan.launch(mod.function("sparsa_tk_rank", rankShared), m * SCORE_TILES, 1, 1, SELECT_THREADS,
+                    rankShared, stream, "sparsa_tk_rank", Pointer.to(scratch.pointer()), Pointer.to(new int[] {d}),
+                    Pointer.to(new int[] {tiles}), Pointer.to(new int[] {rows}), Pointer.to(new int[] {s.queryLength()}),
+                    Pointer.to(new int[] {nk}), Pointer.to(new int[] {causal}), Pointer.to(new int[] {ctx.queryOffset()}),
+                    Pointer.to(new int[] {f.sinks()}), Pointer.to(new int[] {f.window()}), Pointer.to(new int[] {cap}),
+                    Pointer.to(new long[] {g0}), Pointer.to(new int[] {units}), Pointer.to(sel.pointer()),
+                    Pointer.to(cnt.pointer()));
+        }
         ElementPredicate p = layoutPredicate(ctx, f);
-        CudaEstimatedPlan.launch(mod.function("sparsa_tk_emit", 0), slices, 1, 1, 512, 0, stream, "sparsa_tk_emit",
-                Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), Pointer.to(new int[] {cap}),
+        Pointer[] emit = {Pointer.to(sel.pointer()), Pointer.to(cnt.pointer()), Pointer.to(new int[] {cap}),
                 Pointer.to(new int[] {tiles}), Pointer.to(new int[] {rows}),
                 Pointer.to(new int[] {ctx.geometry().blockCols()}), Pointer.to(new int[] {s.queryLength()}),
                 Pointer.to(new int[] {s.keyLength()}), Pointer.to(new int[] {ctx.queryOffset()}),
                 Pointer.to(new int[] {causal}), Pointer.to(new int[] {p.bandLo()}), Pointer.to(new int[] {p.bandHi()}),
                 Pointer.to(new int[] {p.sinks()}), Pointer.to(new int[] {f.window()}), Pointer.to(new int[] {capB}),
                 Pointer.to(new int[] {capG}), Pointer.to(memory().plan().ints().pointer()), Pointer.to(new long[] {header}),
+                Pointer.to(new long[] {sliceStride})};
+        int blocks = emitTilesBlocks(slices, tiles);
+        CudaEstimatedPlan.launch(mod.function("sparsa_tk_emit_counts", 0), blocks, 1, 1, EMIT_TILES_PER_CTA * 32, 0,
+                stream, "sparsa_tk_emit_counts", emit);
+        CudaEstimatedPlan.launch(mod.function("sparsa_tk_emit_offsets", 0), slices, 1, 1, 512, 0, stream,
+                "sparsa_tk_emit_offsets", Pointer.to(new int[] {tiles}), Pointer.to(new int[] {capB}),
+                Pointer.to(new int[] {capG}), Pointer.to(memory().plan().ints().pointer()), Pointer.to(new long[] {header}),
                 Pointer.to(new long[] {sliceStride}));
+        CudaEstimatedPlan.launch(mod.function("sparsa_tk_emit_tiles", 0), blocks, 1, 1, EMIT_TILES_PER_CTA * 32, 0,
+                stream, "sparsa_tk_emit_tiles", emit);
     }
 
     /**

@@ -39,8 +39,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * key lists equal those of the host plan ({@code plan}), and attention over the device plan gives the
  * same bits as over the host-planned one; host tensors take the host path. Causal and not, query
  * offsets, Nq ≠ Nk, lengths not multiples of the tile, sinks and windows, k above the visible keys,
- * f32/f16/bf16, GQA, both geometries; random data and data built to tie (constant keys, repeated
- * keys, zero queries). Needs a GPU: skipped where the backend is unavailable.
+ * f32/f16/bf16, GQA, both geometries, one chunk of tile groups or several; random data and data
+ * built to tie (constant keys, repeated keys, zero queries). Needs a GPU: skipped where the backend is
+ * unavailable.
  */
 @Tag("gpu")
 class CudaTopKEstimateGpuTest {
@@ -105,7 +106,10 @@ class CudaTopKEstimateGpuTest {
              Tensor lseHost = CudaTensors.allocate(dev, DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1);
              Tensor lseDev = CudaTensors.allocate(dev, DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1);
              PreparedPlan prepared = BACKEND.prepare(hostPlan, Device.cuda(dev.ordinal()));
-             CudaTopKEstimatedPlan est = BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()))) {
+             // every third case with a scores' scratch of two tile groups: several chunks
+             CudaTopKEstimatedPlan est = c.seed() % 3 == 0
+                     ? BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()), 4L * 16 * c.nk() * 2)
+                     : BACKEND.prepareEstimated(pattern, ctx, Device.cuda(dev.ordinal()))) {
             BACKEND.forward(prepared, q, k, v, outHost, lseHost, o.run());
             BACKEND.forward(est, q, k, v, outDev, lseDev, o.run());
             assertTrue(CudaBackend.lastKernel().startsWith(CudaTopKEstimatedPlan.KERNELS + "+"), CudaBackend.lastKernel());
