@@ -20,8 +20,8 @@
 // sparsa_tk_select (per (tile, slice): the scores of the keys the tile's last row may see, each tile reading its
 // keys on its own, then tkRank: the selection sparsa_tk_scores + sparsa_tk_rank make) and sparsa_tk_emit (one CTA
 // per slice, a thread per run of tiles walking tkTileLists: the arrays the three emit kernels write) are the
-// one-kernel forms, kept as the definitions the split kernels are checked against (bench/topk-estimate-check.cu
-// runs them).
+// one-kernel forms, the definitions the split kernels follow: they are defined in bench/topk-estimate-check.cu
+// (on tkSelect and tkTileLists of this header), which checks them against host references, not in the image.
 //
 // TopKPerQuery (exact top-k per query row) estimated the same way, three kernels, the first two once per chunk of
 // row groups (the host bounds the scratch they share):
@@ -795,90 +795,6 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_rank(const unsigned*
 }
 
 
-// The one-kernel form of sparsa_tk_scores + sparsa_tk_rank (the same selection), which CudaTopKEstimatedPlan runs
-// instead. Grid (tiles, slices), TK_THREADS threads (a multiple of 32); dynamic shared memory: dim floats (rounded
-// up to 4), then one order key per key of the tile's candidates (at most nk).
-// means: [slice][tile][dim]; K by element strides (kind: its dtype). Writes sel[(slice * tiles + t) * k + r]
-// ascending and selCount.
-extern "C" __global__ void __launch_bounds__(512) sparsa_tk_select(const float* means, const void* kx, int kind,
-                                                                   long long ksb, long long ksh, long long kss,
-                                                                   int qHeads, int group, int tiles, int dim, int rows,
-                                                                   int nq, int nk, int causal, int queryOffset,
-                                                                   int sinks, int window, int k, int* sel,
-                                                                   int* selCount) {
-    using namespace sparsa;
-    if (kind == OUT_BF16) {
-        tkSelect<__nv_bfloat16>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset,
-                                sinks, window, k, sel, selCount);
-    } else if (kind == OUT_F16) {
-        tkSelect<__half>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset, sinks,
-                         window, k, sel, selCount);
-    } else {
-        tkSelect<float>(means, kx, ksb, ksh, kss, qHeads, group, tiles, dim, rows, nq, nk, causal, queryOffset, sinks,
-                        window, k, sel, selCount);
-    }
-}
-
-// The serial form of sparsa_tk_emit_counts + sparsa_tk_emit_offsets + sparsa_tk_emit_tiles (the same arrays),
-// which CudaTopKEstimatedPlan runs instead.
-// Grid (slices), 512 threads. Slice s's arrays start at ints[base + s * sliceStride]: full offsets, partial
-// offsets, gather offsets, unconditional offsets (tiles + 1 each), then full blocks (tiles * capB), partial
-// blocks (tiles * capB), gathered keys (tiles * capG), unconditional keys (tiles * k). The predicate is the
-// layout's (causal ∧ band [bandLo, bandHi] ∨ sinks).
-extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit(const int* sel, const int* selCount, int k, int tiles,
-                                                                 int rows, int bc, int nq, int nk, int queryOffset,
-                                                                 int causal, int bandLo, int bandHi, int sinks,
-                                                                 int window, int capB, int capG, int* ints,
-                                                                 long long base, long long sliceStride) {
-    using namespace sparsa;
-    __shared__ int sA[512], sB[512], sC[512], sD[512];
-    int s = blockIdx.x;
-    int tid = threadIdx.x;
-    int nt = blockDim.x;
-    int per = (tiles + nt - 1) / nt;
-    int t0 = min(tiles, tid * per);
-    int t1 = min(tiles, t0 + per);
-    int* fullOff = ints + base + (long long)s * sliceStride;
-    int* partOff = fullOff + tiles + 1;
-    int* gathOff = partOff + tiles + 1;
-    int* uncOff = gathOff + tiles + 1;
-    int* fullBlk = uncOff + tiles + 1;
-    int* partBlk = fullBlk + (long long)tiles * capB;
-    int* gathKey = partBlk + (long long)tiles * capB;
-    int* uncKey = gathKey + (long long)tiles * capG;
-    const int* selS = sel + (long long)s * tiles * k;
-    const int* cntS = selCount + (long long)s * tiles;
-    int4 mine = make_int4(0, 0, 0, 0);
-    for (int t = t0; t < t1; t++) {
-        int4 c = tkTileLists(selS + (long long)t * k, cntS[t], t, rows, bc, nq, nk, queryOffset, causal, bandLo, bandHi,
-                             sinks, window, nullptr, nullptr, nullptr, nullptr);
-        mine.x += c.x;
-        mine.y += c.y;
-        mine.z += c.z;
-        mine.w += c.w;
-    }
-    int4 at = mine;
-    sparsa::tkScan2(at.x, at.y, sA, sB);
-    sparsa::tkScan2(at.z, at.w, sC, sD);
-    if (tid == 0) {
-        fullOff[0] = 0;
-        partOff[0] = 0;
-        gathOff[0] = 0;
-        uncOff[0] = 0;
-    }
-    for (int t = t0; t < t1; t++) {
-        int4 c = tkTileLists(selS + (long long)t * k, cntS[t], t, rows, bc, nq, nk, queryOffset, causal, bandLo, bandHi,
-                             sinks, window, fullBlk + at.x, partBlk + at.y, gathKey + at.z, uncKey + at.w);
-        at.x += c.x;
-        at.y += c.y;
-        at.z += c.z;
-        at.w += c.w;
-        fullOff[t + 1] = at.x;
-        partOff[t + 1] = at.y;
-        gathOff[t + 1] = at.z;
-        uncOff[t + 1] = at.w;
-    }
-}
 
 namespace sparsa {
 

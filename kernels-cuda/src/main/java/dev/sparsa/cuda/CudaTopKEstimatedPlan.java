@@ -52,7 +52,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
     static final int SELECT_THREADS = 512;
     /**
      * An upper bound on the static shared memory of the kernels that rank ({@code sparsa_tk_rank},
-     * {@code sparsa_tq_rank}, {@code sparsa_tk_select}: the histogram and scan arrays of {@code
+     * {@code sparsa_tq_rank}: the histogram and scan arrays of {@code
      * tkRankOrders}).
      */
     static final int SELECT_STATIC_SHARED = 15392;
