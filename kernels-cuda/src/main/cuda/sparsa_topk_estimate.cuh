@@ -616,7 +616,12 @@ __device__ __forceinline__ void tkScores(const float* means, const void* kx, lon
     int nRow[TQ_HALF];
     tkRowKeys(nRow, half, t0, cnt, rows, nq, nk, causal, queryOffset);
     unsigned* outRow = scratch + (blockIdx.x * (long long)TQ_ROWS + half * TQ_HALF) * nk;
-    for (int key0 = 0; key0 < nMax; key0 += TQ_KEYS) {
+    // this CTA's keys: split blockIdx.y of gridDim.y, whole key tiles (the later groups see more keys than the
+    // earlier ones; splitting every group's keys evens out the CTAs)
+    const int span = ((nk + TQ_KEYS - 1) / TQ_KEYS + gridDim.y - 1) / gridDim.y * TQ_KEYS;
+    const int kLo = blockIdx.y * span;
+    const int kHi = min(nMax, kLo + span);
+    for (int key0 = kLo; key0 < kHi; key0 += TQ_KEYS) {
         __syncthreads();
         if (vec) {
             // two lanes per key (its 32-byte sector), consecutive keys across the warp
@@ -729,10 +734,11 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tq_rank(const unsigned*
 }
 
 
-// Grid (tile groups of this chunk), TQ_THREADS threads; dynamic shared memory: (dim * TQ_ROWS + TQ_KEYS * (dim | 1))
-// floats. Tile group g of the chunk is item item0 + g (slice item / units, tiles from (item % units) * TQ_ROWS,
-// units = ceil(tiles / TQ_ROWS)); its tiles' order keys go to scratch[(g * TQ_ROWS + i) * nk + key] for the keys
-// tile i may see (its last row's). means: [slice][tile][dim] (sparsa_tk_mean); K by element strides (kind: its
+// Grid (tile groups of this chunk, key splits), TQ_THREADS threads; dynamic shared memory: (dim * TQ_ROWS + TQ_KEYS *
+// (dim | 1)) floats. Tile group g of the chunk is item item0 + g (slice item / units, tiles from (item % units) *
+// TQ_ROWS, units = ceil(tiles / TQ_ROWS)); its tiles' order keys go to scratch[(g * TQ_ROWS + i) * nk + key] for the
+// keys tile i may see (its last row's). Split y of gridDim.y scores keys [y * span, (y + 1) * span), span =
+// ceil(ceil(nk / TQ_KEYS) / gridDim.y) * TQ_KEYS. means: [slice][tile][dim] (sparsa_tk_mean); K by element strides (kind: its
 // dtype).
 extern "C" __global__ void __launch_bounds__(128) sparsa_tk_scores(const float* means, const void* kx, int kind,
                                                                    long long ksb, long long ksh, long long kss,

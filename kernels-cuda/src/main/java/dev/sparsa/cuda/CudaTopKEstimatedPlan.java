@@ -290,6 +290,25 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         return Math.max(1L, Math.min(Math.min(total, budget / perUnit), Integer.MAX_VALUE / SCORE_TILES));
     }
 
+    /**
+     * Key splits of {@code sparsa_tk_scores} (its grid's second dimension): each tile group's keys are scored
+     * by this many CTAs over whole 128-key tiles, one split per 512 keys up to 8 (at 32k keys, 8 splits of 4096).
+     * Later groups see more keys than earlier ones under causality; splitting every group's keys evens out the
+     * CTAs' work.
+     */
+    static int keySplits(int nk) {
+        return Math.max(1, Math.min(8, (nk + 511) / 512));
+    }
+
+    /**
+     * Keys of one split of {@code sparsa_tk_scores}: whole 128-key tiles, {@code splits} of them cover {@code nk}
+     * (a split that starts past a group's visible keys scores nothing).
+     */
+    static int keySpan(int nk, int splits) {
+        int keyTiles = (nk + 127) / 128;
+        return (keyTiles + splits - 1) / splits * 128;
+    }
+
     /** Bytes of the scores' scratch: {@code chunk} tile groups of {@code SCORE_TILES · nk} order keys. */
     static long scratchBytes(long chunk, int nk) {
         return chunk * SCORE_TILES * 4L * Math.max(1, nk);
@@ -390,7 +409,7 @@ public final class CudaTopKEstimatedPlan extends CudaDeviceEstimatedPlan {
         for (long g0 = 0; g0 < unitsTotal; g0 += chunk) {
             int m = (int) Math.min(chunk, unitsTotal - g0);
             if (cap > 0) {
-                CudaEstimatedPlan.launch(mod.function("sparsa_tk_scores", scoreShared), m, 1, 1,
+                CudaEstimatedPlan.launch(mod.function("sparsa_tk_scores", scoreShared), m, keySplits(nk), 1,
                         CudaTopKQueryEstimatedPlan.SCORE_THREADS, scoreShared, stream, "sparsa_tk_scores",
                         Pointer.to(means.pointer()), kp, Pointer.to(new int[] {outKind(k.dtype())}),
                         Pointer.to(new long[] {k.stride(0)}), Pointer.to(new long[] {k.stride(1)}),

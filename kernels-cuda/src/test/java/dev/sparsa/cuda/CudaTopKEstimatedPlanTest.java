@@ -573,6 +573,27 @@ class CudaTopKEstimatedPlanTest {
         return EstimateCases.visible(ctx, (int) Math.min(ctx.queryLength(), (long) (t + 1) * rows) - 1);
     }
 
+    @Test
+    void keySplitsCoverEveryKeyOnceInWholeTiles() {
+        for (int nk : new int[] {1, 127, 128, 129, 511, 512, 513, 1500, 4095, 4096, 4097, 32768, 53248}) {
+            int splits = CudaTopKEstimatedPlan.keySplits(nk);
+            int span = CudaTopKEstimatedPlan.keySpan(nk, splits);
+            assertTrue(splits >= 1 && splits <= 8, "splits " + splits + " for nk " + nk);
+            assertEquals(0, span % 128, "whole key tiles");
+            int[] seen = new int[nk];
+            for (int by = 0; by < splits; by++) {
+                for (int key = by * span; key < Math.min(nk, by * span + span); key++) {
+                    seen[key]++;
+                }
+            }
+            for (int key = 0; key < nk; key++) {
+                assertEquals(1, seen[key], "key " + key + " of " + nk);
+            }
+        }
+        assertEquals(8, CudaTopKEstimatedPlan.keySplits(32768));
+        assertEquals(4096, CudaTopKEstimatedPlan.keySpan(32768, 8));
+    }
+
     /**
      * sparsa_tk_mean (each tile's mean: 0 plus its rows in ascending order, then one division),
      * sparsa_tk_scores (groups of 16 tile means, key tiles of 128 zero-padded, one f32 fma chain per
@@ -616,18 +637,22 @@ class CudaTopKEstimatedPlanTest {
                 int t0 = (int) (item % units) * 16;
                 int cnt = Math.min(16, tiles - t0);
                 int nMax = tileVisible(ctx, t0 + cnt - 1);
-                for (int key0 = 0; key0 < nMax; key0 += 128) {
-                    for (int col = 0; col < 128; col++) {
-                        int key = key0 + col;
-                        for (int rr = 0; rr < 16; rr++) {
-                            float acc = 0f;
-                            for (int c = 0; c < dim; c++) {
-                                float qv = rr < cnt ? means[slice][(t0 + rr) * dim + c] : 0f;
-                                float kv = key < nMax ? kr[slice / group][key * dim + c] : 0f;
-                                acc = Math.fma(qv, kv, acc);
-                            }
-                            if (rr < cnt && key < tileVisible(ctx, t0 + rr)) {
-                                scratch[(bx * 16 + rr) * nk + key] = EstimateCases.order(acc);
+                int splits = CudaTopKEstimatedPlan.keySplits(nk);
+                int span = CudaTopKEstimatedPlan.keySpan(nk, splits);
+                for (int by = 0; by < splits; by++) {  // the CTAs of the grid's second dimension
+                    for (int key0 = by * span; key0 < Math.min(nMax, by * span + span); key0 += 128) {
+                        for (int col = 0; col < 128; col++) {
+                            int key = key0 + col;
+                            for (int rr = 0; rr < 16; rr++) {
+                                float acc = 0f;
+                                for (int c = 0; c < dim; c++) {
+                                    float qv = rr < cnt ? means[slice][(t0 + rr) * dim + c] : 0f;
+                                    float kv = key < nMax ? kr[slice / group][key * dim + c] : 0f;
+                                    acc = Math.fma(qv, kv, acc);
+                                }
+                                if (rr < cnt && key < tileVisible(ctx, t0 + rr)) {
+                                    scratch[(bx * 16 + rr) * nk + key] = EstimateCases.order(acc);
+                                }
                             }
                         }
                     }
