@@ -34,7 +34,9 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  * command: for each thread count T it runs, through the JMH API, {@link PeakFma} with T benchmark
  * threads (its {@code oneThread} body under JMH's thread count T, so its {@code gflops} counter is
  * the sum over T threads) and {@link DenseAttention} f32, causal and non-causal, on a pool of T
- * threads, all with the same warm-up and measurement settings. It is the Java half of
+ * threads, all with the same warm-up and measurement settings (PeakFma's warm-up at least one
+ * iteration of 1 s: until C2 compiles its Vector API loop, the loop runs interpreted at a tiny
+ * fraction of its speed). It is the Java half of
  * {@code bench/cpu-vs-pytorch.sh}, whose other half ({@code bench/cpu/torch_cpu_sdpa.py}) times
  * PyTorch's CPU SDPA on the same shape and prints rows in the same format.
  *
@@ -56,6 +58,8 @@ public final class CpuDenseVsPeak {
             + " [--warmup-s 2] [--iterations 3] [--iteration-s 2] [--forks 1] [--json PATH]";
     static final int HEADS = 8;
     static final int DIM = 128;
+    /** PeakFma's shortest warm-up iteration, in seconds: see {@link #peakWarmup}. */
+    static final double PEAK_MIN_WARMUP_S = 1.0;
 
     private CpuDenseVsPeak() {
     }
@@ -235,16 +239,17 @@ public final class CpuDenseVsPeak {
 
     private static int runRows(Args a, PrintStream out) {
         out.printf(Locale.ROOT, "# %s: f32, B=1, H=%d, N=%d, D=%d; JMH forks %d, warm-up %d x %.3g s, measurement %d x %.3g s"
-                        + " per row; times and GFLOP/s over the measurement iterations; PeakFma with JMH threads = threads%n",
+                        + " per row (PeakFma's warm-up at least 1 x %.3g s); times and GFLOP/s over the measurement"
+                        + " iterations; PeakFma with JMH threads = threads%n",
                 NAME, HEADS, a.n(), DIM, a.forks(), a.warmupIterations(), a.warmupSeconds(), a.iterations(),
-                a.iterationSeconds());
+                a.iterationSeconds(), PEAK_MIN_WARMUP_S);
         out.println(HEADER);
         out.flush();
         List<Row> rows = new ArrayList<>();
         try {
             for (int t : a.threads()) {
                 System.err.printf(Locale.ROOT, "%s: PeakFma at %d thread(s)%n", NAME, t);
-                Collection<RunResult> peak = jmh(a, "PeakFma.oneThread", t, null);
+                Collection<RunResult> peak = jmh(peakWarmup(a), "PeakFma.oneThread", t, null);
                 double[] peakG = secondary(single(peak), "gflops");
                 double peakMedian = median(peakG);
                 Row pr = new Row("peakfma", t, null, Double.NaN, Double.NaN, Double.NaN, Double.NaN, peakMedian, 100);
@@ -282,6 +287,17 @@ public final class CpuDenseVsPeak {
             }
         }
         return 0;
+    }
+
+    /**
+     * PeakFma's settings: the given ones with a warm-up of at least one iteration of at least
+     * {@link #PEAK_MIN_WARMUP_S} seconds. Until C2 has compiled its Vector API loop, the loop runs
+     * interpreted at a tiny fraction of its compiled speed, so a shorter warm-up would report no
+     * ceiling at all (0.1 GFLOP/s instead of over 100 on a 2-vCPU machine after 0.2 s).
+     */
+    static Args peakWarmup(Args a) {
+        return new Args(a.threads(), a.n(), Math.max(1, a.warmupIterations()), Math.max(PEAK_MIN_WARMUP_S,
+                a.warmupSeconds()), a.iterations(), a.iterationSeconds(), a.forks(), a.json());
     }
 
     static String json(Args a, List<Row> rows) {

@@ -48,6 +48,19 @@ class CpuDenseVsPeakTest {
     }
 
     @Test
+    void peakFmaIsWarmedUpForAtLeastOneSecond() {
+        CpuDenseVsPeak.Args quick = CpuDenseVsPeak.Args.parse(new String[] {"--warmup-iterations", "0", "--warmup-s", "0.2",
+            "--iterations", "2", "--iteration-s", "0.3"});
+        CpuDenseVsPeak.Args peak = CpuDenseVsPeak.peakWarmup(quick);
+        assertEquals(1, peak.warmupIterations());
+        assertEquals(1.0, peak.warmupSeconds());
+        assertEquals(2, peak.iterations());
+        assertEquals(0.3, peak.iterationSeconds());
+        CpuDenseVsPeak.Args longer = CpuDenseVsPeak.Args.parse(new String[] {"--warmup-iterations", "3", "--warmup-s", "2.5"});
+        assertEquals(longer, CpuDenseVsPeak.peakWarmup(longer));
+    }
+
+    @Test
     void badArgumentsExitTwoWithOneLineNamingTheFlag() {
         for (String[] bad : List.of(new String[] {"--bogus"}, new String[] {"--threads"}, new String[] {"--threads", "0"},
                 new String[] {"--threads", "2,,16"}, new String[] {"--threads", "2,2"}, new String[] {"--threads", "two"},
