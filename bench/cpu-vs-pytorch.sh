@@ -80,5 +80,5 @@ echo "$me: PyTorch half, log in $out/torch.log" >&2
 python3 bench/cpu/torch_cpu_sdpa.py "${torch_args[@]}" 2> "$out/torch.log" | tee "$out/torch.txt" ||
   { echo "$me: the PyTorch half failed; the end of $out/torch.log:" >&2; tail -5 "$out/torch.log" >&2; exit 1; }
 
-echo "## Comparison (sparsa/torch > 1: Sparsa faster; GFLOP/s of the median, Sparsa's FLOP count for both)"
+echo "## Comparison (sparsa_vs_torch > 1: Sparsa faster; GFLOP/s of the median, Sparsa's FLOP count for both)"
 python3 bench/cpu/cpu_rows.py "$out/sparsa.txt" "$out/torch.txt" | tee "$out/comparison.txt"

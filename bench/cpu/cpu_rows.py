@@ -94,8 +94,8 @@ def compare(sparsa_rows, torch_rows):
     '-'; rows whose GFLOP per call differ (another shape or convention) raise ValueError."""
     peak = {r["threads"]: r["gflops"] for r in sparsa_rows if r["impl"] == "peakfma"}
     torch = {(r["threads"], r["causal"]): r for r in torch_rows if r["impl"] == "torch"}
-    lines = ["# %7s %-6s %13s %13s %13s %12s %15s" % ("threads", "causal", "sparsa_gflops", "torch_gflops",
-                                                      "sparsa/torch", "sparsa_%peak", "peakfma_gflops")]
+    lines = ["# %7s %-6s %13s %13s %15s %12s %15s" % ("threads", "causal", "sparsa_gflops", "torch_gflops",
+                                                      "sparsa_vs_torch", "sparsa_%peak", "peakfma_gflops")]
     for r in sparsa_rows:
         if r["impl"] != "sparsa":
             continue
@@ -106,7 +106,7 @@ def compare(sparsa_rows, torch_rows):
         ratio = "-" if t is None else "%.3f" % (r["gflops"] / t["gflops"])
         tg = "-" if t is None else "%.2f" % t["gflops"]
         p = peak.get(r["threads"])
-        lines.append("  %7d %-6s %13.2f %13s %13s %12s %15s" % (
+        lines.append("  %7d %-6s %13.2f %13s %15s %12s %15s" % (
             r["threads"], "true" if r["causal"] else "false", r["gflops"], tg, ratio,
             _num(r["pct_peakfma"], "%.1f"), _num(p, "%.2f")))
     return lines
