@@ -81,7 +81,8 @@ def main(argv):
         return 3
     import torch.nn.functional as F
 
-    sys.stderr.write(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+    capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", lambda: "unknown")()
+    sys.stderr.write(f"torch {torch.__version__}, CPU capability {capability}, "
                      f"intra-op threads by default {torch.get_num_threads()}\n")
     sys.stderr.write(torch.__config__.parallel_info())
     g = torch.Generator().manual_seed(a.seed)
