@@ -49,8 +49,8 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  * PeakFma's rows have {@code -} in the columns that do not apply. {@code --json PATH} also writes
  * the rows as JSON. JMH's own output and progress go to standard error.
  *
- * <p>A bad argument prints one line on standard error and exits with status 2; a failed JMH run
- * exits with status 1.
+ * <p>A bad argument, or a {@code --json} file that cannot be written, prints one line on standard
+ * error and exits with status 2 before anything runs; a failed JMH run exits with status 1.
  */
 public final class CpuDenseVsPeak {
     static final String NAME = "CpuDenseVsPeak";
@@ -216,7 +216,8 @@ public final class CpuDenseVsPeak {
 
     /**
      * Parses {@code args} and runs the benchmarks; returns the exit status: 0; 2 after one line on
-     * standard error for a bad argument (nothing runs then); 1 when a JMH run or the JSON file fails.
+     * standard error for a bad argument or a {@code --json} file that cannot be written (nothing
+     * runs then); 1 when a JMH run or the JSON file fails.
      */
     static int run(String[] argv) {
         Args a;
@@ -225,6 +226,16 @@ public final class CpuDenseVsPeak {
         } catch (IllegalArgumentException e) {
             System.err.println(NAME + ": " + e.getMessage() + "; " + USAGE);
             return 2;
+        }
+        if (a.json() != null) {
+            try { // found out now rather than after the benchmarks
+                Files.writeString(a.json(), "", StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                String why = e instanceof java.nio.file.NoSuchFileException ? "its folder does not exist"
+                        : e instanceof java.nio.file.AccessDeniedException ? "permission denied" : e.getMessage();
+                System.err.println(NAME + ": --json: cannot write " + a.json() + " (" + why + ")");
+                return 2;
+            }
         }
         // the rows go to the real standard output; everything else printed while JMH runs (its
         // report, the forked JVMs' output, the benchmarks' own lines) goes to standard error

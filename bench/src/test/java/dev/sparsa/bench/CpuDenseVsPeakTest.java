@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** CpuDenseVsPeak's command line and FLOP count; nothing is benchmarked. */
 class CpuDenseVsPeakTest {
@@ -61,8 +62,9 @@ class CpuDenseVsPeakTest {
     }
 
     @Test
-    void badArgumentsExitTwoWithOneLineNamingTheFlag() {
-        for (String[] bad : List.of(new String[] {"--bogus"}, new String[] {"--threads"}, new String[] {"--threads", "0"},
+    void badArgumentsExitTwoWithOneLineNamingTheFlag(@TempDir Path dir) {
+        String unwritable = dir.resolve("missing").resolve("rows.json").toString();
+        for (String[] bad : List.of(new String[] {"--json", unwritable}, new String[] {"--bogus"}, new String[] {"--threads"}, new String[] {"--threads", "0"},
                 new String[] {"--threads", "2,,16"}, new String[] {"--threads", "2,2"}, new String[] {"--threads", "two"},
                 new String[] {"--threads", ""}, new String[] {"--n", "0"}, new String[] {"--n", "4k"},
                 new String[] {"--warmup-iterations", "-1"}, new String[] {"--warmup-s", "0"},
