@@ -320,49 +320,104 @@ __device__ __forceinline__ void tkRankOrders(const unsigned* order, int n, int k
     const int nt = blockDim.x;
     // the threshold thr: keys below it all kept, kEq with key thr (the lowest first); thr = 0xFFFFFFFF, kEq = 0
     // when at most k candidates rank (then every ranked one is kept)
+    __shared__ unsigned sHi;
+    __shared__ int wCount[TK_THREADS / 32];
+    __shared__ unsigned wLo[TK_THREADS / 32], wHi[TK_THREADS / 32];
+    const int lane = tid & 31, warp = tid >> 5, warps = nt >> 5;
+    // the ranked keys' count, smallest and largest order key
     int valid = 0;
-    for (int i = tid; i < n; i += nt) valid += order[i] != 0xFFFFFFFFu;
-    int dummy = 0;
-    int before = valid;
-    tkScan2(before, dummy, scanA, scanB);
-    if (tid == nt - 1) sK = before + valid;
+    unsigned oLo = 0xFFFFFFFFu, oHi = 0u;
+    for (int i = tid; i < n; i += nt) {
+        const unsigned u = order[i];
+        if (u != 0xFFFFFFFFu) {
+            valid++;
+            oLo = min(oLo, u);
+            oHi = max(oHi, u);
+        }
+    }
+    valid = __reduce_add_sync(0xFFFFFFFFu, valid);
+    oLo = __reduce_min_sync(0xFFFFFFFFu, oLo);
+    oHi = __reduce_max_sync(0xFFFFFFFFu, oHi);
+    if (lane == 0) {
+        wCount[warp] = valid;
+        wLo[warp] = oLo;
+        wHi[warp] = oHi;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        const int c = __reduce_add_sync(0xFFFFFFFFu, lane < warps ? wCount[lane] : 0);
+        const unsigned l = __reduce_min_sync(0xFFFFFFFFu, lane < warps ? wLo[lane] : 0xFFFFFFFFu);
+        const unsigned h = __reduce_max_sync(0xFFFFFFFFu, lane < warps ? wHi[lane] : 0u);
+        if (lane == 0) {
+            sK = c;
+            sPrefix = l;
+            sHi = h;
+        }
+    }
     __syncthreads();
     const int ranked = sK;
+    oLo = sPrefix;
+    oHi = sHi;
     __syncthreads();
     unsigned thr = 0xFFFFFFFFu;
     int kEq = 0;
     if (ranked > k) {
-        // radix select of the k-th smallest order key: 8-bit digits from the top
-        unsigned prefix = 0u, mask = 0u;
+        // radix select of the k-th smallest order key. The ranked keys share their bits above the highest bit
+        // where the smallest and the largest differ (a tile's scores lie close together), so the digits start
+        // there, up to 8 bits each (fixed digits from bit 31 spent their first passes on one or two bins).
+        // Forced keys (0xFFFFFFFF) that share those bits sort after every ranked key, so the k-th is ranked.
+        const int top = oLo == oHi ? 0 : 32 - __clz(oLo ^ oHi);
+        unsigned mask = top == 32 ? 0u : ~((1u << top) - 1u);
+        unsigned prefix = oLo & mask;
         int want = k;
-        for (int shift = 24; shift >= 0; shift -= 8) {
+        for (int rest = top; rest > 0;) {
+            const int wbits = rest < 8 ? rest : 8;
+            const int shift = rest - wbits;
+            const unsigned bins = 1u << wbits;
             for (int i = tid; i < 256; i += nt) hist[i] = 0u;
             __syncthreads();
-            // the lanes of a warp that fall in one bin add once (scores of a tile share their high bits)
-            const int lane = tid & 31;
+            // the lanes of a warp that fall in one bin add once
             for (int base = tid - lane; base < n; base += nt) {
                 const int i = base + lane;
                 const unsigned u = i < n ? order[i] : 0u;
-                const unsigned bin = i < n && (u & mask) == prefix ? (u >> shift) & 255u : 256u;
+                const unsigned bin = i < n && (u & mask) == prefix ? (u >> shift) & (bins - 1u) : 256u;
                 const unsigned peers = __match_any_sync(0xFFFFFFFFu, bin);
                 if (bin < 256u && lane == __ffs(peers) - 1) atomicAdd(&hist[bin], (unsigned)__popc(peers));
             }
             __syncthreads();
-            if (tid == 0) {
-                unsigned run = 0u;
-                for (int d = 0; d < 256; d++) {
-                    if (run + hist[d] >= (unsigned)want) {
-                        sPrefix = prefix | ((unsigned)d << shift);
-                        sK = want - (int)run;
-                        break;
+            if (warp == 0) {
+                // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches want
+                unsigned c[8], sum = 0u;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    c[j] = hist[lane * 8 + j];
+                    sum += c[j];
+                }
+                unsigned incl = sum;
+#pragma unroll
+                for (int off = 1; off < 32; off <<= 1) {
+                    const unsigned t = __shfl_up_sync(0xFFFFFFFFu, incl, off);
+                    if (lane >= off) incl += t;
+                }
+                const unsigned hit = __ballot_sync(0xFFFFFFFFu, incl >= (unsigned)want);
+                if (lane == __ffs(hit) - 1) {
+                    unsigned run = incl - sum;
+#pragma unroll
+                    for (int j = 0; j < 8; j++) {
+                        if (run + c[j] >= (unsigned)want) {
+                            sPrefix = prefix | ((unsigned)(lane * 8 + j) << shift);
+                            sK = want - (int)run;
+                            break;
+                        }
+                        run += c[j];
                     }
-                    run += hist[d];
                 }
             }
             __syncthreads();
             prefix = sPrefix;
             want = sK;
-            mask |= 255u << shift;
+            mask |= (bins - 1u) << shift;
+            rest = shift;
             __syncthreads();
         }
         thr = prefix;
