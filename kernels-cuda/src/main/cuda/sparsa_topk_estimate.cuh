@@ -523,44 +523,19 @@ __device__ __forceinline__ void tqStoreOrderKeys(unsigned* outRow, int nk, int k
     }
 }
 
+// Steps sparsa_tq_scores and sparsa_tk_scores share: the key tiles from key kLo (a multiple of TQ_KEYS) up to kHi
+// (at most nMax, the keys the group's last row may see), each loaded once into shared memory as f32 (kt, rows of
+// stride ks) and scored against the group's TQ_ROWS query vectors (qt, [dim][TQ_ROWS]), this thread's two keys of
+// each tile for its TQ_HALF rows, their order keys stored into the rows' scratch (tqStoreOrderKeys).
 template <typename T>
-__device__ __forceinline__ void tqScores(const void* q, long long qsb, long long qsh, long long qss, const void* kx,
-                                         long long ksb, long long ksh, long long kss, int qHeads, int group, int dim,
-                                         int nq, int nk, int causal, int queryOffset, long long item0, int groups,
-                                         unsigned* scratch) {
-    extern __shared__ __align__(16) unsigned char tkSmem[];
-    const long long item = item0 + blockIdx.x;
-    const int slice = (int)(item / groups);
-    const int r0 = (int)(item % groups) * TQ_ROWS;
-    const int b = slice / qHeads;
-    const int h = slice % qHeads;
+__device__ __forceinline__ void tqScoreKeyTiles(const void* kx, long long kbase, long long kss, int dim, bool vec,
+                                                int nMax, int kLo, int kHi, const float* qt, float* kt, int ks,
+                                                int col, int half, const int (&nRow)[TQ_HALF], unsigned* outRow,
+                                                int nk) {
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
-    const int ks = dim | 1;  // an odd stride: the lanes' keys fall in distinct banks
-    float* qt = reinterpret_cast<float*>(tkSmem);  // [dim][TQ_ROWS]
-    float* kt = qt + (long long)dim * TQ_ROWS;    // [TQ_KEYS][ks]
-    const int rows = min(TQ_ROWS, nq - r0);
-    // the keys the group's last row may see: [0, nMax)
-    const long long pLast = (long long)r0 + rows - 1 + queryOffset;
-    const long long lastKey = causal ? min((long long)nk - 1, pLast) : (long long)nk - 1;
-    const int nMax = lastKey < 0 ? 0 : (int)(lastKey + 1);
-    if (nMax == 0) return;
-    const long long qbase = (long long)b * qsb + (long long)h * qsh;
-    for (int i = tid; i < dim * TQ_ROWS; i += nt) {
-        const int c = i / TQ_ROWS;
-        const int rr = i % TQ_ROWS;
-        qt[i] = rr < rows ? estLoad<T>(q, qbase + (long long)(r0 + rr) * qss + c) : 0.0f;
-    }
-    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
     constexpr int VEC = 16 / (int)sizeof(T);
-    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
-                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
-    const int col = tid % TQ_COLS;
-    const int half = tid / TQ_COLS;
-    int nRow[TQ_HALF];
-    tqRowKeys(nRow, half, r0, rows, nk, causal, queryOffset);
-    unsigned* outRow = scratch + (blockIdx.x * (long long)TQ_ROWS + half * TQ_HALF) * nk;
-    for (int key0 = 0; key0 < nMax; key0 += TQ_KEYS) {
+    for (int key0 = kLo; key0 < kHi; key0 += TQ_KEYS) {
         __syncthreads();
         if (vec) {
             // two lanes per key (its 32-byte sector), consecutive keys across the warp: the lanes' stores into
@@ -609,6 +584,46 @@ __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long
         }
         tqStoreOrderKeys(outRow, nk, key0, col, nRow, acc, acc2);
     }
+}
+
+template <typename T>
+__device__ __forceinline__ void tqScores(const void* q, long long qsb, long long qsh, long long qss, const void* kx,
+                                         long long ksb, long long ksh, long long kss, int qHeads, int group, int dim,
+                                         int nq, int nk, int causal, int queryOffset, long long item0, int groups,
+                                         unsigned* scratch) {
+    extern __shared__ __align__(16) unsigned char tkSmem[];
+    const long long item = item0 + blockIdx.x;
+    const int slice = (int)(item / groups);
+    const int r0 = (int)(item % groups) * TQ_ROWS;
+    const int b = slice / qHeads;
+    const int h = slice % qHeads;
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    const int ks = dim | 1;  // an odd stride: the lanes' keys fall in distinct banks
+    float* qt = reinterpret_cast<float*>(tkSmem);  // [dim][TQ_ROWS]
+    float* kt = qt + (long long)dim * TQ_ROWS;    // [TQ_KEYS][ks]
+    const int rows = min(TQ_ROWS, nq - r0);
+    // the keys the group's last row may see: [0, nMax)
+    const long long pLast = (long long)r0 + rows - 1 + queryOffset;
+    const long long lastKey = causal ? min((long long)nk - 1, pLast) : (long long)nk - 1;
+    const int nMax = lastKey < 0 ? 0 : (int)(lastKey + 1);
+    if (nMax == 0) return;
+    const long long qbase = (long long)b * qsb + (long long)h * qsh;
+    for (int i = tid; i < dim * TQ_ROWS; i += nt) {
+        const int c = i / TQ_ROWS;
+        const int rr = i % TQ_ROWS;
+        qt[i] = rr < rows ? estLoad<T>(q, qbase + (long long)(r0 + rr) * qss + c) : 0.0f;
+    }
+    const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
+    constexpr int VEC = 16 / (int)sizeof(T);
+    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
+                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const int col = tid % TQ_COLS;
+    const int half = tid / TQ_COLS;
+    int nRow[TQ_HALF];
+    tqRowKeys(nRow, half, r0, rows, nk, causal, queryOffset);
+    unsigned* outRow = scratch + (blockIdx.x * (long long)TQ_ROWS + half * TQ_HALF) * nk;
+    tqScoreKeyTiles<T>(kx, kbase, kss, dim, vec, nMax, 0, nMax, qt, kt, ks, col, half, nRow, outRow, nk);
 }
 
 
@@ -676,54 +691,7 @@ __device__ __forceinline__ void tkScores(const float* means, const void* kx, lon
     const int span = ((nk + TQ_KEYS - 1) / TQ_KEYS + gridDim.y - 1) / gridDim.y * TQ_KEYS;
     const int kLo = blockIdx.y * span;
     const int kHi = min(nMax, kLo + span);
-    for (int key0 = kLo; key0 < kHi; key0 += TQ_KEYS) {
-        __syncthreads();
-        if (vec) {
-            // two lanes per key (its 32-byte sector), consecutive keys across the warp
-            const int per = dim / VEC;
-            const int per2 = (per + 1) & ~1;
-            for (int i = tid; i < TQ_KEYS * per2; i += nt) {
-                const int j = (i >> 1) % TQ_KEYS;
-                const int piece = (i / (2 * TQ_KEYS)) * 2 + (i & 1);
-                if (piece >= per) continue;
-                const int c = piece * VEC;
-                uint4 w = make_uint4(0u, 0u, 0u, 0u);
-                if (key0 + j < nMax) {
-                    w = *reinterpret_cast<const uint4*>(static_cast<const T*>(kx) + kbase + (long long)(key0 + j) * kss
-                                                        + c);
-                }
-#pragma unroll
-                for (int u = 0; u < VEC; u++) kt[j * ks + c + u] = tkElement<T>(w, u);
-            }
-        } else {
-            for (int i = tid; i < TQ_KEYS * dim; i += nt) {
-                const int j = i % TQ_KEYS;
-                const int c = i / TQ_KEYS;
-                kt[j * ks + c] = key0 + j < nMax ? estLoad<T>(kx, kbase + (long long)(key0 + j) * kss + c) : 0.0f;
-            }
-        }
-        __syncthreads();
-        float acc[TQ_HALF], acc2[TQ_HALF];
-#pragma unroll
-        for (int i = 0; i < TQ_HALF; i++) acc[i] = acc2[i] = 0.0f;
-        const float* kr = kt + col * ks;
-        const float* kr2 = kt + (col + TQ_COLS) * ks;
-        const float* qr = qt + half * TQ_HALF;
-#pragma unroll 4
-        for (int c = 0; c < dim; c++) {
-            const float kv = kr[c];
-            const float kv2 = kr2[c];
-            const float4 qa = *reinterpret_cast<const float4*>(qr + c * TQ_ROWS);
-            const float4 qb = *reinterpret_cast<const float4*>(qr + c * TQ_ROWS + 4);
-            const float qv[TQ_HALF] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
-#pragma unroll
-            for (int i = 0; i < TQ_HALF; i++) {
-                acc[i] = __fmaf_rn(qv[i], kv, acc[i]);
-                acc2[i] = __fmaf_rn(qv[i], kv2, acc2[i]);
-            }
-        }
-        tqStoreOrderKeys(outRow, nk, key0, col, nRow, acc, acc2);
-    }
+    tqScoreKeyTiles<T>(kx, kbase, kss, dim, vec, nMax, kLo, kHi, qt, kt, ks, col, half, nRow, outRow, nk);
 }
 
 }  // namespace sparsa
