@@ -220,6 +220,10 @@ public final class CpuDenseVsPeak {
      * runs then); 1 when a JMH run or the JSON file fails.
      */
     static int run(String[] argv) {
+        if (argv.length == 1 && (argv[0].equals("-h") || argv[0].equals("--help"))) {
+            System.out.println(USAGE);
+            return 0;
+        }
         Args a;
         try {
             a = Args.parse(argv);

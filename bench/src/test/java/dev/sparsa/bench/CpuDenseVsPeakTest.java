@@ -94,6 +94,23 @@ class CpuDenseVsPeakTest {
         }
     }
 
+    @Test
+    void helpPrintsTheUsageOnStandardOutputAndRunsNothing() {
+        for (String flag : List.of("-h", "--help")) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            PrintStream savedOut = System.out;
+            int status;
+            try {
+                System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+                status = CpuDenseVsPeak.run(new String[] {flag});
+            } finally {
+                System.setOut(savedOut);
+            }
+            assertEquals(0, status, flag);
+            assertEquals(CpuDenseVsPeak.USAGE, out.toString(StandardCharsets.UTF_8).strip(), flag);
+        }
+    }
+
     /** Counted independently: pair by pair, a key is visited when its 64-key block is not above the row's 64-row tile's last row. */
     @Test
     void gflopPerCallIsFourVisitedPairsTimesDimOnWholeDiagonalBlocks() {
