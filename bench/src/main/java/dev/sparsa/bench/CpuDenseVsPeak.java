@@ -1,5 +1,6 @@
 package dev.sparsa.bench;
 
+import dev.sparsa.cpu.CpuBackend;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
@@ -258,6 +259,10 @@ public final class CpuDenseVsPeak {
                         + " iterations; PeakFma with JMH threads = threads%n",
                 NAME, HEADS, a.n(), DIM, a.forks(), a.warmupIterations(), a.warmupSeconds(), a.iterations(),
                 a.iterationSeconds(), PEAK_MIN_WARMUP_S);
+        // the kernel the CPU backend picks in this JVM (the forks start with its flags), so that a run's
+        // rows say which vector width they measured
+        out.println("# kernel: " + new CpuBackend().kernelDescription() + "; " + Runtime.getRuntime().availableProcessors()
+                + " processors available");
         out.println(HEADER);
         out.flush();
         List<Row> rows = new ArrayList<>();
