@@ -421,7 +421,7 @@ template <typename T, int D, int WARPS_ = 12, int STAGES_ = 2, int KW_ = 16> str
 
 // cpAsync16 (sparsa_mma.cuh) with the L2 prefetch size of 128 bytes: each 16-byte copy of a K or V row lets the
 // L2 fetch the whole 128-byte line from DRAM at once. Measured on the H200 (dense decode, batch 16, 32k and 128k
-// keys): 2.5-2.7 % faster than without the hint, 256 bytes no better than 128.
+// keys): 2.3-2.7 % faster than without the hint, 256 bytes no better than 128.
 __device__ __forceinline__ void cpAsync16Line(void* dst, const void* src, bool valid) {
     uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
     int n = valid ? 16 : 0;
