@@ -64,14 +64,9 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit(const int* sel,
     int per = (tiles + nt - 1) / nt;
     int t0 = min(tiles, tid * per);
     int t1 = min(tiles, t0 + per);
-    int* fullOff = ints + base + (long long)s * sliceStride;
-    int* partOff = fullOff + tiles + 1;
-    int* gathOff = partOff + tiles + 1;
-    int* uncOff = gathOff + tiles + 1;
-    int* fullBlk = uncOff + tiles + 1;
-    int* partBlk = fullBlk + (long long)tiles * capB;
-    int* gathKey = partBlk + (long long)tiles * capB;
-    int* uncKey = gathKey + (long long)tiles * capG;
+    const TkSliceLists l = tkSliceLists(ints, base, sliceStride, s, tiles, capB, capG);
+    int *fullOff = l.off[0], *partOff = l.off[1], *gathOff = l.off[2], *uncOff = l.off[3];
+    int *fullBlk = l.data[0], *partBlk = l.data[1], *gathKey = l.data[2], *uncKey = l.data[3];
     const int* selS = sel + (long long)s * tiles * k;
     const int* cntS = selCount + (long long)s * tiles;
     int4 mine = make_int4(0, 0, 0, 0);
