@@ -960,6 +960,16 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
     return make_int4(__popcll(fullM), __popcll(partM), ng, nu);
 }
 
+// The item of this warp when every warp of a CTA takes one item of a slice (tile or row, items per slice) and a
+// slice's items fill ceil(items / warps per CTA) consecutive CTAs in order: (slice, item); the item is items or more
+// for the warps past the slice's last item (sparsa_tk_emit_counts, sparsa_tk_emit_tiles, sparsa_tq_emit_rows).
+__device__ __forceinline__ int2 tkWarpItem(int items) {
+    const int perCta = blockDim.x >> 5;
+    const int ctasPerSlice = (items + perCta - 1) / perCta;
+    const int s = blockIdx.x / ctasPerSlice;
+    return make_int2(s, (blockIdx.x - s * ctasPerSlice) * perCta + (threadIdx.x >> 5));
+}
+
 // Slice s's arrays of sparsa_tk_emit's layout: the four offset arrays (tiles + 1 each), then the four lists.
 struct TkSliceLists {
     int* off[4];
@@ -993,10 +1003,8 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit_counts(const in
                                                                         int capG, int* ints, long long base,
                                                                         long long sliceStride) {
     using namespace sparsa;
-    const int perCta = blockDim.x >> 5;
-    const int ctasPerSlice = (tiles + perCta - 1) / perCta;
-    const int s = blockIdx.x / ctasPerSlice;
-    const int t = (blockIdx.x - s * ctasPerSlice) * perCta + (threadIdx.x >> 5);
+    const int2 st = tkWarpItem(tiles);
+    const int s = st.x, t = st.y;
     if (t >= tiles) return;
     const TkSliceLists l = tkSliceLists(ints, base, sliceStride, s, tiles, capB, capG);
     const long long at = (long long)s * tiles + t;
@@ -1059,10 +1067,8 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit_tiles(const int
                                                                        int capG, int* ints, long long base,
                                                                        long long sliceStride) {
     using namespace sparsa;
-    const int perCta = blockDim.x >> 5;
-    const int ctasPerSlice = (tiles + perCta - 1) / perCta;
-    const int s = blockIdx.x / ctasPerSlice;
-    const int t = (blockIdx.x - s * ctasPerSlice) * perCta + (threadIdx.x >> 5);
+    const int2 st = tkWarpItem(tiles);
+    const int s = st.x, t = st.y;
     if (t >= tiles) return;
     const TkSliceLists l = tkSliceLists(ints, base, sliceStride, s, tiles, capB, capG);
     const long long at = (long long)s * tiles + t;
@@ -1133,10 +1139,8 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tq_emit_rows(const int*
                                                                       int sinks, int window, int* ints,
                                                                       long long base, long long sliceStride) {
     using namespace sparsa;
-    const int rowsPerCta = blockDim.x >> 5;
-    const int blocksPerSlice = (nq + rowsPerCta - 1) / rowsPerCta;
-    const int s = blockIdx.x / blocksPerSlice;
-    const int r = (blockIdx.x - s * blocksPerSlice) * rowsPerCta + (threadIdx.x >> 5);
+    const int2 sr = tkWarpItem(nq);
+    const int s = sr.x, r = sr.y;
     const int lane = threadIdx.x & 31;
     if (r >= nq) return;
     const int* off = ints + base + (long long)s * sliceStride;
