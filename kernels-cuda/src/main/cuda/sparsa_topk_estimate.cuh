@@ -167,6 +167,35 @@ __host__ __device__ __forceinline__ int tkClassify(long long qLo, long long qHi,
     return min(causalClass, rest);  // and: EMPTY if either, FULL if both
 }
 
+// The candidate blocks of query tile t (its rows at positions [pLo, pHi]) in tkTileLists' order: the sink blocks
+// [0, nSink), then the blocks [second, bHi] (nBand of them, none below nSink) of the keys
+// [max(0, pLo - window + 1), min(nk - 1, pHi)]. Candidate i is block(i); block blk is candidate cand(blk), or -1.
+struct TkCandidates {
+    long long pLo, pHi;
+    int nSink, second, bHi, nBand;
+
+    __host__ __device__ __forceinline__ TkCandidates(int t, int rows, int bc, int nq, int nk, int queryOffset, int sinks,
+                                                     int window) {
+        long long r0 = (long long)t * rows;
+        long long cnt = min((long long)rows, (long long)nq - r0);
+        pLo = r0 + queryOffset;
+        pHi = pLo + cnt - 1;
+        long long lo = max(0ll, pLo - window + 1);
+        long long hi = min((long long)nk - 1, pHi);
+        int bLo = hi < lo ? 1 : (int)(lo / bc);
+        bHi = hi < lo ? 0 : (int)(hi / bc);
+        nSink = sinks == 0 || nk == 0 ? 0 : (min(sinks, nk) - 1) / bc + 1;
+        second = max(nSink, bLo);
+        nBand = bHi >= second ? bHi - second + 1 : 0;
+    }
+    __host__ __device__ __forceinline__ int block(int i) const { return i < nSink ? i : second + (i - nSink); }
+    __host__ __device__ __forceinline__ int cand(int blk) const {
+        if (blk < nSink) return blk;
+        if (blk >= second && blk <= bHi) return nSink + blk - second;
+        return -1;
+    }
+};
+
 // The layout of tile t of a slice from its selection (ascending keys[0, n)), as SharedKeySetLayout.build
 // writes it for window w >= the tile's rows: full and partial blocks (the predicate's non-empty sink and
 // band blocks without a selected key the predicate misses), gathered keys (such blocks key by key), the
@@ -175,46 +204,30 @@ __host__ __device__ __forceinline__ int tkClassify(long long qLo, long long qHi,
 __host__ __device__ int4 tkTileLists(const int* keys, int n, int t, int rows, int bc, int nq, int nk, int queryOffset,
                             int causal, int bandLo, int bandHi, int sinks, int window, int* full, int* part,
                             int* gath, int* unc) {
-    long long r0 = (long long)t * rows;
-    long long cnt = min((long long)rows, (long long)nq - r0);
-    long long pLo = r0 + queryOffset;
-    long long pHi = pLo + cnt - 1;
-    long long lo = max(0ll, pLo - window + 1);
-    long long hi = min((long long)nk - 1, pHi);
-    int bLo = hi < lo ? 1 : (int)(lo / bc);
-    int bHi = hi < lo ? 0 : (int)(hi / bc);
-    int sinkBlocks = sinks == 0 || nk == 0 ? 0 : (min(sinks, nk) - 1) / bc + 1;
-    int second = max(sinkBlocks, bLo);
-    // the candidate blocks: [0, sinkBlocks) then [second, bHi], at most 64 (the host checks); bit i of the
-    // masks is candidate i
-    int nSink = sinkBlocks;
-    int nBand = bHi >= second ? bHi - second + 1 : 0;
+    // the candidate blocks, at most 64 (the host checks); bit i of the masks is candidate i
+    const TkCandidates cs(t, rows, bc, nq, nk, queryOffset, sinks, window);
+    const long long pLo = cs.pLo, pHi = cs.pHi;
+    const int nc = cs.nSink + cs.nBand;
     unsigned long long vis = 0ull, edge = 0ull, isFull = 0ull;
-    for (int i = 0; i < nSink + nBand; i++) {
-        int blk = i < nSink ? i : second + (i - nSink);
+    for (int i = 0; i < nc; i++) {
+        int blk = cs.block(i);
         long long k0 = (long long)blk * bc;
         long long k1 = min((long long)nk, k0 + bc) - 1;
         int c = tkClassify(pLo, pHi, k0, k1, causal, bandLo, bandHi, sinks);
         if (c != 0) vis |= 1ull << i;
         if (c == 2) isFull |= 1ull << i;
     }
-    // the candidate index of block blk, or -1
-    auto cand = [&](int blk) -> int {
-        if (blk < nSink) return blk;
-        if (blk >= second && blk <= bHi) return nSink + blk - second;
-        return -1;
-    };
     for (int r = 0; r < n; r++) {
         int key = keys[r];
-        int i = cand(key / bc);
+        int i = cs.cand(key / bc);
         if (i >= 0 && (vis >> i & 1ull) && key >= sinks && (key <= pHi - window || (!causal && key > pLo))) {
             edge |= 1ull << i;
         }
     }
     int nf = 0, np = 0, ng = 0, nu = 0;
-    for (int i = 0; i < nSink + nBand; i++) {
+    for (int i = 0; i < nc; i++) {
         if ((vis >> i & 1ull) && !(edge >> i & 1ull)) {
-            int blk = i < nSink ? i : second + (i - nSink);
+            int blk = cs.block(i);
             if (isFull >> i & 1ull) {
                 if (full) full[nf] = blk;
                 nf++;
@@ -226,9 +239,9 @@ __host__ __device__ int4 tkTileLists(const int* keys, int n, int t, int rows, in
     }
     // gathered keys: the edge blocks key by key, ascending
     int sel = 0;
-    for (int i = 0; i < nSink + nBand; i++) {
+    for (int i = 0; i < nc; i++) {
         if (!(edge >> i & 1ull)) continue;
-        int blk = i < nSink ? i : second + (i - nSink);
+        int blk = cs.block(i);
         int k0 = blk * bc;
         int k1 = min(nk, k0 + bc);
         while (sel < n && keys[sel] < k0) sel++;
@@ -252,7 +265,7 @@ __host__ __device__ int4 tkTileLists(const int* keys, int n, int t, int rows, in
     // unconditional keys: the selected ones outside the non-edge visited blocks, but the edge blocks' gathered
     for (int r = 0; r < n; r++) {
         int key = keys[r];
-        int i = cand(key / bc);
+        int i = cs.cand(key / bc);
         bool inVisited = i >= 0 && (vis >> i & 1ull);
         bool u = !inVisited || ((edge >> i & 1ull) && !(causal && key > pLo));
         if (u) {
@@ -855,28 +868,12 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
                                                 int window, bool write, int* full, int* part, int* gath, int* unc) {
     const int lane = threadIdx.x & 31;
     const unsigned lower = (1u << lane) - 1u;  // the lanes below this one
-    long long r0 = (long long)t * rows;
-    long long cnt = min((long long)rows, (long long)nq - r0);
-    long long pLo = r0 + queryOffset;
-    long long pHi = pLo + cnt - 1;
-    long long lo = max(0ll, pLo - window + 1);
-    long long hi = min((long long)nk - 1, pHi);
-    int bLo = hi < lo ? 1 : (int)(lo / bc);
-    int bHi = hi < lo ? 0 : (int)(hi / bc);
-    int sinkBlocks = sinks == 0 || nk == 0 ? 0 : (min(sinks, nk) - 1) / bc + 1;
-    int second = max(sinkBlocks, bLo);
-    int nSink = sinkBlocks;
-    int nBand = bHi >= second ? bHi - second + 1 : 0;
-    const int nc = nSink + nBand;
-    auto block = [&](int i) -> int { return i < nSink ? i : second + (i - nSink); };
-    auto cand = [&](int blk) -> int {
-        if (blk < nSink) return blk;
-        if (blk >= second && blk <= bHi) return nSink + blk - second;
-        return -1;
-    };
+    const TkCandidates cs(t, rows, bc, nq, nk, queryOffset, sinks, window);
+    const long long pLo = cs.pLo, pHi = cs.pHi;
+    const int nc = cs.nSink + cs.nBand;
     auto classOf = [&](int i) -> int {
         if (i >= nc) return 0;
-        long long k0 = (long long)block(i) * bc;
+        long long k0 = (long long)cs.block(i) * bc;
         long long k1 = min((long long)nk, k0 + bc) - 1;
         return tkClassify(pLo, pHi, k0, k1, causal, bandLo, bandHi, sinks);
     };
@@ -889,7 +886,7 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
     unsigned long long edge = 0ull;
     for (int r = lane; r < n; r += 32) {
         int key = keys[r];
-        int i = cand(key / bc);
+        int i = cs.cand(key / bc);
         if (i >= 0 && (vis >> i & 1ull) && key >= sinks && (key <= pHi - window || (!causal && key > pLo))) {
             edge |= 1ull << i;
         }
@@ -908,16 +905,16 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
         for (int i = lane; i < nc; i += 32) {
             const unsigned long long bit = 1ull << i;
             if (fullM & bit) {
-                full[__popcll(fullM & (bit - 1ull))] = block(i);
+                full[__popcll(fullM & (bit - 1ull))] = cs.block(i);
             } else if (partM & bit) {
-                part[__popcll(partM & (bit - 1ull))] = block(i);
+                part[__popcll(partM & (bit - 1ull))] = cs.block(i);
             }
         }
     }
     // gathered keys: the edge blocks key by key, ascending
     int ng = 0;
     for (unsigned long long e = edge; e != 0ull; e &= e - 1ull) {
-        const int blk = block(__ffsll((long long)e) - 1);
+        const int blk = cs.block(__ffsll((long long)e) - 1);
         const int k0 = blk * bc;
         const int k1 = min(nk, k0 + bc);
         const int a = tkLowerBound(keys, 0, n, k0);  // the block's selected keys: keys[a, b)
@@ -949,7 +946,7 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
         int key = 0;
         if (r < n) {
             key = keys[r];
-            int i = cand(key / bc);
+            int i = cs.cand(key / bc);
             bool inVisited = i >= 0 && (vis >> i & 1ull);
             u = !inVisited || ((edge >> i & 1ull) && !(causal && key > pLo));
         }
