@@ -122,6 +122,15 @@ __device__ __forceinline__ void tkMean(const void* x, long long sb, long long sh
     }
 }
 
+// Whether the rows of K from kx + kbase (row stride kss, dim channels of T) can be read 16 bytes at a time: the first
+// row, the stride and the channels 16-byte aligned.
+template <typename T>
+__device__ __forceinline__ bool tkVec(const void* kx, long long kbase, long long kss, int dim) {
+    constexpr int VEC = 16 / (int)sizeof(T);
+    return (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
+           && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+}
+
 // The order key of a score: smaller is better; NaN (and the forced keys) 0xFFFFFFFF, above every score.
 __device__ __forceinline__ unsigned tkOrder(float v) {
     if (v != v) return 0xFFFFFFFFu;
@@ -307,9 +316,7 @@ __device__ __forceinline__ void tkRank(const float* qs, const void* kx, long lon
                                        int* out, int* count) {
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
-    constexpr int VEC = 16 / (int)sizeof(T);
-    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
-                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const bool vec = tkVec<T>(kx, kbase, kss, dim);
     // the forced keys of every row: sinks, and [pHi - window + 1, pLo]
     const long long fLo = max(0ll, pHi - window + 1);
     const long long fHi = min((long long)n - 1, pLo);
@@ -628,9 +635,7 @@ __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long
         qt[i] = rr < rows ? estLoad<T>(q, qbase + (long long)(r0 + rr) * qss + c) : 0.0f;
     }
     const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
-    constexpr int VEC = 16 / (int)sizeof(T);
-    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
-                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const bool vec = tkVec<T>(kx, kbase, kss, dim);
     const int col = tid % TQ_COLS;
     const int half = tid / TQ_COLS;
     int nRow[TQ_HALF];
@@ -645,8 +650,8 @@ __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long
 // shared memory as f32; thread t scores keys t % TQ_COLS and t % TQ_COLS + TQ_COLS of the key tile for the
 // TQ_HALF means of half t / TQ_COLS, each pair one fma chain over the channels in ascending order from 0 (tkScore's
 // arithmetic), and writes the order keys of the keys each tile may see (those of its last row,
-// Plans.lastVisibleKey) into its scratch row. The key tile's load and the fma chains are tqScores's, copied so
-// that its compiled code stays as it is.
+// Plans.lastVisibleKey) into its scratch row. The key tiles' loads and the fma chains are tqScores's
+// (tqScoreKeyTiles).
 
 // The keys each of this thread's tile means (tile t0 + half * TQ_HALF + i of a group of cnt tiles from t0) may
 // see: [0, nRow[i]) (its last row's keys), 0 for a tile past the group's end.
@@ -691,9 +696,7 @@ __device__ __forceinline__ void tkScores(const float* means, const void* kx, lon
         qt[i] = rr < cnt ? mean0[(long long)rr * dim + c] : 0.0f;
     }
     const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
-    constexpr int VEC = 16 / (int)sizeof(T);
-    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
-                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const bool vec = tkVec<T>(kx, kbase, kss, dim);
     const int col = tid % TQ_COLS;
     const int half = tid / TQ_COLS;
     int nRow[TQ_HALF];
