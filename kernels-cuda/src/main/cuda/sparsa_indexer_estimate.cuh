@@ -80,8 +80,7 @@ __device__ __forceinline__ void liScores(const void* q, long long qsb, long long
     if (once) loadQueries(0);
     const long long kbase = (long long)b * ksb;
     constexpr int VEC = 16 / (int)sizeof(T);
-    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
-                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const bool vec = tkVec<T>(kx, kbase, kss, dim);
     const int col = tid % TQ_COLS;
     const int half = tid / TQ_COLS;
     int nRow[TQ_HALF];

@@ -122,6 +122,15 @@ __device__ __forceinline__ void tkMean(const void* x, long long sb, long long sh
     }
 }
 
+// Whether the rows of K from kx + kbase (row stride kss, dim channels of T) can be read 16 bytes at a time: the first
+// row, the stride and the channels 16-byte aligned.
+template <typename T>
+__device__ __forceinline__ bool tkVec(const void* kx, long long kbase, long long kss, int dim) {
+    constexpr int VEC = 16 / (int)sizeof(T);
+    return (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
+           && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+}
+
 // The order key of a score: smaller is better; NaN (and the forced keys) 0xFFFFFFFF, above every score.
 __device__ __forceinline__ unsigned tkOrder(float v) {
     if (v != v) return 0xFFFFFFFFu;
@@ -167,6 +176,35 @@ __host__ __device__ __forceinline__ int tkClassify(long long qLo, long long qHi,
     return min(causalClass, rest);  // and: EMPTY if either, FULL if both
 }
 
+// The candidate blocks of query tile t (its rows at positions [pLo, pHi]) in tkTileLists' order: the sink blocks
+// [0, nSink), then the blocks [second, bHi] (nBand of them, none below nSink) of the keys
+// [max(0, pLo - window + 1), min(nk - 1, pHi)]. Candidate i is block(i); block blk is candidate cand(blk), or -1.
+struct TkCandidates {
+    long long pLo, pHi;
+    int nSink, second, bHi, nBand;
+
+    __host__ __device__ __forceinline__ TkCandidates(int t, int rows, int bc, int nq, int nk, int queryOffset, int sinks,
+                                                     int window) {
+        long long r0 = (long long)t * rows;
+        long long cnt = min((long long)rows, (long long)nq - r0);
+        pLo = r0 + queryOffset;
+        pHi = pLo + cnt - 1;
+        long long lo = max(0ll, pLo - window + 1);
+        long long hi = min((long long)nk - 1, pHi);
+        int bLo = hi < lo ? 1 : (int)(lo / bc);
+        bHi = hi < lo ? 0 : (int)(hi / bc);
+        nSink = sinks == 0 || nk == 0 ? 0 : (min(sinks, nk) - 1) / bc + 1;
+        second = max(nSink, bLo);
+        nBand = bHi >= second ? bHi - second + 1 : 0;
+    }
+    __host__ __device__ __forceinline__ int block(int i) const { return i < nSink ? i : second + (i - nSink); }
+    __host__ __device__ __forceinline__ int cand(int blk) const {
+        if (blk < nSink) return blk;
+        if (blk >= second && blk <= bHi) return nSink + blk - second;
+        return -1;
+    }
+};
+
 // The layout of tile t of a slice from its selection (ascending keys[0, n)), as SharedKeySetLayout.build
 // writes it for window w >= the tile's rows: full and partial blocks (the predicate's non-empty sink and
 // band blocks without a selected key the predicate misses), gathered keys (such blocks key by key), the
@@ -175,46 +213,30 @@ __host__ __device__ __forceinline__ int tkClassify(long long qLo, long long qHi,
 __host__ __device__ int4 tkTileLists(const int* keys, int n, int t, int rows, int bc, int nq, int nk, int queryOffset,
                             int causal, int bandLo, int bandHi, int sinks, int window, int* full, int* part,
                             int* gath, int* unc) {
-    long long r0 = (long long)t * rows;
-    long long cnt = min((long long)rows, (long long)nq - r0);
-    long long pLo = r0 + queryOffset;
-    long long pHi = pLo + cnt - 1;
-    long long lo = max(0ll, pLo - window + 1);
-    long long hi = min((long long)nk - 1, pHi);
-    int bLo = hi < lo ? 1 : (int)(lo / bc);
-    int bHi = hi < lo ? 0 : (int)(hi / bc);
-    int sinkBlocks = sinks == 0 || nk == 0 ? 0 : (min(sinks, nk) - 1) / bc + 1;
-    int second = max(sinkBlocks, bLo);
-    // the candidate blocks: [0, sinkBlocks) then [second, bHi], at most 64 (the host checks); bit i of the
-    // masks is candidate i
-    int nSink = sinkBlocks;
-    int nBand = bHi >= second ? bHi - second + 1 : 0;
+    // the candidate blocks, at most 64 (the host checks); bit i of the masks is candidate i
+    const TkCandidates cs(t, rows, bc, nq, nk, queryOffset, sinks, window);
+    const long long pLo = cs.pLo, pHi = cs.pHi;
+    const int nc = cs.nSink + cs.nBand;
     unsigned long long vis = 0ull, edge = 0ull, isFull = 0ull;
-    for (int i = 0; i < nSink + nBand; i++) {
-        int blk = i < nSink ? i : second + (i - nSink);
+    for (int i = 0; i < nc; i++) {
+        int blk = cs.block(i);
         long long k0 = (long long)blk * bc;
         long long k1 = min((long long)nk, k0 + bc) - 1;
         int c = tkClassify(pLo, pHi, k0, k1, causal, bandLo, bandHi, sinks);
         if (c != 0) vis |= 1ull << i;
         if (c == 2) isFull |= 1ull << i;
     }
-    // the candidate index of block blk, or -1
-    auto cand = [&](int blk) -> int {
-        if (blk < nSink) return blk;
-        if (blk >= second && blk <= bHi) return nSink + blk - second;
-        return -1;
-    };
     for (int r = 0; r < n; r++) {
         int key = keys[r];
-        int i = cand(key / bc);
+        int i = cs.cand(key / bc);
         if (i >= 0 && (vis >> i & 1ull) && key >= sinks && (key <= pHi - window || (!causal && key > pLo))) {
             edge |= 1ull << i;
         }
     }
     int nf = 0, np = 0, ng = 0, nu = 0;
-    for (int i = 0; i < nSink + nBand; i++) {
+    for (int i = 0; i < nc; i++) {
         if ((vis >> i & 1ull) && !(edge >> i & 1ull)) {
-            int blk = i < nSink ? i : second + (i - nSink);
+            int blk = cs.block(i);
             if (isFull >> i & 1ull) {
                 if (full) full[nf] = blk;
                 nf++;
@@ -226,9 +248,9 @@ __host__ __device__ int4 tkTileLists(const int* keys, int n, int t, int rows, in
     }
     // gathered keys: the edge blocks key by key, ascending
     int sel = 0;
-    for (int i = 0; i < nSink + nBand; i++) {
+    for (int i = 0; i < nc; i++) {
         if (!(edge >> i & 1ull)) continue;
-        int blk = i < nSink ? i : second + (i - nSink);
+        int blk = cs.block(i);
         int k0 = blk * bc;
         int k1 = min(nk, k0 + bc);
         while (sel < n && keys[sel] < k0) sel++;
@@ -252,7 +274,7 @@ __host__ __device__ int4 tkTileLists(const int* keys, int n, int t, int rows, in
     // unconditional keys: the selected ones outside the non-edge visited blocks, but the edge blocks' gathered
     for (int r = 0; r < n; r++) {
         int key = keys[r];
-        int i = cand(key / bc);
+        int i = cs.cand(key / bc);
         bool inVisited = i >= 0 && (vis >> i & 1ull);
         bool u = !inVisited || ((edge >> i & 1ull) && !(causal && key > pLo));
         if (u) {
@@ -294,9 +316,7 @@ __device__ __forceinline__ void tkRank(const float* qs, const void* kx, long lon
                                        int* out, int* count) {
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
-    constexpr int VEC = 16 / (int)sizeof(T);
-    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
-                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const bool vec = tkVec<T>(kx, kbase, kss, dim);
     // the forced keys of every row: sinks, and [pHi - window + 1, pLo]
     const long long fLo = max(0ll, pHi - window + 1);
     const long long fHi = min((long long)n - 1, pLo);
@@ -615,9 +635,7 @@ __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long
         qt[i] = rr < rows ? estLoad<T>(q, qbase + (long long)(r0 + rr) * qss + c) : 0.0f;
     }
     const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
-    constexpr int VEC = 16 / (int)sizeof(T);
-    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
-                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const bool vec = tkVec<T>(kx, kbase, kss, dim);
     const int col = tid % TQ_COLS;
     const int half = tid / TQ_COLS;
     int nRow[TQ_HALF];
@@ -632,8 +650,8 @@ __device__ __forceinline__ void tqScores(const void* q, long long qsb, long long
 // shared memory as f32; thread t scores keys t % TQ_COLS and t % TQ_COLS + TQ_COLS of the key tile for the
 // TQ_HALF means of half t / TQ_COLS, each pair one fma chain over the channels in ascending order from 0 (tkScore's
 // arithmetic), and writes the order keys of the keys each tile may see (those of its last row,
-// Plans.lastVisibleKey) into its scratch row. The key tile's load and the fma chains are tqScores's, copied so
-// that its compiled code stays as it is.
+// Plans.lastVisibleKey) into its scratch row. The key tiles' loads and the fma chains are tqScores's
+// (tqScoreKeyTiles).
 
 // The keys each of this thread's tile means (tile t0 + half * TQ_HALF + i of a group of cnt tiles from t0) may
 // see: [0, nRow[i]) (its last row's keys), 0 for a tile past the group's end.
@@ -678,9 +696,7 @@ __device__ __forceinline__ void tkScores(const float* means, const void* kx, lon
         qt[i] = rr < cnt ? mean0[(long long)rr * dim + c] : 0.0f;
     }
     const long long kbase = (long long)b * ksb + (long long)(h / group) * ksh;
-    constexpr int VEC = 16 / (int)sizeof(T);
-    const bool vec = (reinterpret_cast<uintptr_t>(static_cast<const T*>(kx) + kbase) & 15) == 0
-                     && (kss * (long long)sizeof(T)) % 16 == 0 && dim % VEC == 0;
+    const bool vec = tkVec<T>(kx, kbase, kss, dim);
     const int col = tid % TQ_COLS;
     const int half = tid / TQ_COLS;
     int nRow[TQ_HALF];
@@ -855,28 +871,12 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
                                                 int window, bool write, int* full, int* part, int* gath, int* unc) {
     const int lane = threadIdx.x & 31;
     const unsigned lower = (1u << lane) - 1u;  // the lanes below this one
-    long long r0 = (long long)t * rows;
-    long long cnt = min((long long)rows, (long long)nq - r0);
-    long long pLo = r0 + queryOffset;
-    long long pHi = pLo + cnt - 1;
-    long long lo = max(0ll, pLo - window + 1);
-    long long hi = min((long long)nk - 1, pHi);
-    int bLo = hi < lo ? 1 : (int)(lo / bc);
-    int bHi = hi < lo ? 0 : (int)(hi / bc);
-    int sinkBlocks = sinks == 0 || nk == 0 ? 0 : (min(sinks, nk) - 1) / bc + 1;
-    int second = max(sinkBlocks, bLo);
-    int nSink = sinkBlocks;
-    int nBand = bHi >= second ? bHi - second + 1 : 0;
-    const int nc = nSink + nBand;
-    auto block = [&](int i) -> int { return i < nSink ? i : second + (i - nSink); };
-    auto cand = [&](int blk) -> int {
-        if (blk < nSink) return blk;
-        if (blk >= second && blk <= bHi) return nSink + blk - second;
-        return -1;
-    };
+    const TkCandidates cs(t, rows, bc, nq, nk, queryOffset, sinks, window);
+    const long long pLo = cs.pLo, pHi = cs.pHi;
+    const int nc = cs.nSink + cs.nBand;
     auto classOf = [&](int i) -> int {
         if (i >= nc) return 0;
-        long long k0 = (long long)block(i) * bc;
+        long long k0 = (long long)cs.block(i) * bc;
         long long k1 = min((long long)nk, k0 + bc) - 1;
         return tkClassify(pLo, pHi, k0, k1, causal, bandLo, bandHi, sinks);
     };
@@ -889,7 +889,7 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
     unsigned long long edge = 0ull;
     for (int r = lane; r < n; r += 32) {
         int key = keys[r];
-        int i = cand(key / bc);
+        int i = cs.cand(key / bc);
         if (i >= 0 && (vis >> i & 1ull) && key >= sinks && (key <= pHi - window || (!causal && key > pLo))) {
             edge |= 1ull << i;
         }
@@ -908,16 +908,16 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
         for (int i = lane; i < nc; i += 32) {
             const unsigned long long bit = 1ull << i;
             if (fullM & bit) {
-                full[__popcll(fullM & (bit - 1ull))] = block(i);
+                full[__popcll(fullM & (bit - 1ull))] = cs.block(i);
             } else if (partM & bit) {
-                part[__popcll(partM & (bit - 1ull))] = block(i);
+                part[__popcll(partM & (bit - 1ull))] = cs.block(i);
             }
         }
     }
     // gathered keys: the edge blocks key by key, ascending
     int ng = 0;
     for (unsigned long long e = edge; e != 0ull; e &= e - 1ull) {
-        const int blk = block(__ffsll((long long)e) - 1);
+        const int blk = cs.block(__ffsll((long long)e) - 1);
         const int k0 = blk * bc;
         const int k1 = min(nk, k0 + bc);
         const int a = tkLowerBound(keys, 0, n, k0);  // the block's selected keys: keys[a, b)
@@ -949,7 +949,7 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
         int key = 0;
         if (r < n) {
             key = keys[r];
-            int i = cand(key / bc);
+            int i = cs.cand(key / bc);
             bool inVisited = i >= 0 && (vis >> i & 1ull);
             u = !inVisited || ((edge >> i & 1ull) && !(causal && key > pLo));
         }
@@ -958,6 +958,16 @@ __device__ __forceinline__ int4 tkTileListsWarp(const int* keys, int n, int t, i
         nu += __popc(m);
     }
     return make_int4(__popcll(fullM), __popcll(partM), ng, nu);
+}
+
+// The item of this warp when every warp of a CTA takes one item of a slice (tile or row, items per slice) and a
+// slice's items fill ceil(items / warps per CTA) consecutive CTAs in order: (slice, item); the item is items or more
+// for the warps past the slice's last item (sparsa_tk_emit_counts, sparsa_tk_emit_tiles, sparsa_tq_emit_rows).
+__device__ __forceinline__ int2 tkWarpItem(int items) {
+    const int perCta = blockDim.x >> 5;
+    const int ctasPerSlice = (items + perCta - 1) / perCta;
+    const int s = blockIdx.x / ctasPerSlice;
+    return make_int2(s, (blockIdx.x - s * ctasPerSlice) * perCta + (threadIdx.x >> 5));
 }
 
 // Slice s's arrays of sparsa_tk_emit's layout: the four offset arrays (tiles + 1 each), then the four lists.
@@ -993,10 +1003,8 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit_counts(const in
                                                                         int capG, int* ints, long long base,
                                                                         long long sliceStride) {
     using namespace sparsa;
-    const int perCta = blockDim.x >> 5;
-    const int ctasPerSlice = (tiles + perCta - 1) / perCta;
-    const int s = blockIdx.x / ctasPerSlice;
-    const int t = (blockIdx.x - s * ctasPerSlice) * perCta + (threadIdx.x >> 5);
+    const int2 st = tkWarpItem(tiles);
+    const int s = st.x, t = st.y;
     if (t >= tiles) return;
     const TkSliceLists l = tkSliceLists(ints, base, sliceStride, s, tiles, capB, capG);
     const long long at = (long long)s * tiles + t;
@@ -1059,10 +1067,8 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tk_emit_tiles(const int
                                                                        int capG, int* ints, long long base,
                                                                        long long sliceStride) {
     using namespace sparsa;
-    const int perCta = blockDim.x >> 5;
-    const int ctasPerSlice = (tiles + perCta - 1) / perCta;
-    const int s = blockIdx.x / ctasPerSlice;
-    const int t = (blockIdx.x - s * ctasPerSlice) * perCta + (threadIdx.x >> 5);
+    const int2 st = tkWarpItem(tiles);
+    const int s = st.x, t = st.y;
     if (t >= tiles) return;
     const TkSliceLists l = tkSliceLists(ints, base, sliceStride, s, tiles, capB, capG);
     const long long at = (long long)s * tiles + t;
@@ -1133,10 +1139,8 @@ extern "C" __global__ void __launch_bounds__(512) sparsa_tq_emit_rows(const int*
                                                                       int sinks, int window, int* ints,
                                                                       long long base, long long sliceStride) {
     using namespace sparsa;
-    const int rowsPerCta = blockDim.x >> 5;
-    const int blocksPerSlice = (nq + rowsPerCta - 1) / rowsPerCta;
-    const int s = blockIdx.x / blocksPerSlice;
-    const int r = (blockIdx.x - s * blocksPerSlice) * rowsPerCta + (threadIdx.x >> 5);
+    const int2 sr = tkWarpItem(nq);
+    const int s = sr.x, r = sr.y;
     const int lane = threadIdx.x & 31;
     if (r >= nq) return;
     const int* off = ints + base + (long long)s * sliceStride;

@@ -1,6 +1,7 @@
 package dev.sparsa.bench;
 
 import dev.sparsa.cpu.CpuBackend;
+import dev.sparsa.cuda.Flags;
 import dev.sparsa.pattern.Dense;
 import dev.sparsa.plan.PlanContext;
 import dev.sparsa.spec.AttentionShape;
@@ -79,6 +80,8 @@ public final class CpuDenseVsPeak {
      */
     record Args(List<Integer> threads, int n, int warmupIterations, double warmupSeconds, int iterations,
                 double iterationSeconds, int forks, Path json) {
+        /** The flags' messages: {@code --n: must be in [1, 2147483647], got 0}. */
+        private static final Flags FLAGS = Flags.COLON;
 
         /** Throws IllegalArgumentException, with a one-line message naming the flag, on a bad argument. */
         static Args parse(String[] args) {
@@ -93,17 +96,17 @@ public final class CpuDenseVsPeak {
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
                 switch (flag) {
-                    case "--threads" -> threads = threadList(flag, value(args, i++));
-                    case "--n" -> n = intFlag(flag, value(args, i++), 1, Integer.MAX_VALUE);
-                    case "--warmup-iterations" -> warmupIterations = intFlag(flag, value(args, i++), 0, 1000);
-                    case "--warmup-s" -> warmupSeconds = secondsFlag(flag, value(args, i++));
-                    case "--iterations" -> iterations = intFlag(flag, value(args, i++), 1, 1000);
-                    case "--iteration-s" -> iterationSeconds = secondsFlag(flag, value(args, i++));
-                    case "--forks" -> forks = intFlag(flag, value(args, i++), 0, 1);
+                    case "--threads" -> threads = threadList(flag, FLAGS.value(args, i++));
+                    case "--n" -> n = intFlag(flag, FLAGS.value(args, i++), 1, Integer.MAX_VALUE);
+                    case "--warmup-iterations" -> warmupIterations = intFlag(flag, FLAGS.value(args, i++), 0, 1000);
+                    case "--warmup-s" -> warmupSeconds = secondsFlag(flag, FLAGS.value(args, i++));
+                    case "--iterations" -> iterations = intFlag(flag, FLAGS.value(args, i++), 1, 1000);
+                    case "--iteration-s" -> iterationSeconds = secondsFlag(flag, FLAGS.value(args, i++));
+                    case "--forks" -> forks = intFlag(flag, FLAGS.value(args, i++), 0, 1);
                     case "--json" -> {
-                        String p = value(args, i++);
+                        String p = FLAGS.value(args, i++);
                         if (p.isBlank()) {
-                            throw new IllegalArgumentException("--json: wants a file path, got an empty one");
+                            throw FLAGS.bad(flag, "wants a file path, got an empty one");
                         }
                         json = Path.of(p);
                     }
@@ -113,35 +116,18 @@ public final class CpuDenseVsPeak {
             return new Args(threads, n, warmupIterations, warmupSeconds, iterations, iterationSeconds, forks, json);
         }
 
-        private static String value(String[] args, int i) {
-            if (i + 1 >= args.length) {
-                throw new IllegalArgumentException(args[i] + ": needs a value");
-            }
-            return args[i + 1];
-        }
-
         private static int intFlag(String flag, String s, int min, int max) {
-            int v;
-            try {
-                v = Integer.parseInt(s.strip());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(flag + ": wants an integer, got '" + s + "'");
-            }
+            int v = FLAGS.integer(flag, s);
             if (v < min || v > max) {
-                throw new IllegalArgumentException(flag + ": must be in [" + min + ", " + max + "], got " + v);
+                throw FLAGS.bad(flag, "must be in [" + min + ", " + max + "], got " + v);
             }
             return v;
         }
 
         private static double secondsFlag(String flag, String s) {
-            double v;
-            try {
-                v = Double.parseDouble(s.strip());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(flag + ": wants a number of seconds, got '" + s + "'");
-            }
+            double v = FLAGS.seconds(flag, s);
             if (!(v >= 0.001 && v <= 3600)) {
-                throw new IllegalArgumentException(flag + ": must be in [0.001, 3600] seconds, got '" + s + "'");
+                throw FLAGS.bad(flag, "must be in [0.001, 3600] seconds, got '" + s + "'");
             }
             return v;
         }
@@ -151,7 +137,7 @@ public final class CpuDenseVsPeak {
             for (String part : s.split(",", -1)) {
                 int t = intFlag(flag, part, 1, 4096);
                 if (!out.add(t)) {
-                    throw new IllegalArgumentException(flag + ": " + t + " is given twice");
+                    throw FLAGS.bad(flag, t + " is given twice");
                 }
             }
             return List.copyOf(out);

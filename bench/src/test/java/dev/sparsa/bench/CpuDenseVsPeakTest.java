@@ -3,6 +3,7 @@ package dev.sparsa.bench;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -92,6 +93,34 @@ class CpuDenseVsPeakTest {
             assertFalse(text.contains("Exception"), text);
             assertEquals("", out.toString(StandardCharsets.UTF_8), what);
         }
+    }
+
+    /** The error line of each kind of bad value, word for word, and numbers read with the spaces around them. */
+    @Test
+    void badValuesSayWhatIsWrongWordForWord() {
+        String[][] cases = {
+            {"--threads", null, "--threads: needs a value"},
+            {"--n", "0", "--n: must be in [1, 2147483647], got 0"},
+            {"--n", "4k", "--n: wants an integer, got '4k'"},
+            {"--threads", "2,2", "--threads: 2 is given twice"},
+            {"--threads", "1,4097", "--threads: must be in [1, 4096], got 4097"},
+            {"--forks", "2", "--forks: must be in [0, 1], got 2"},
+            {"--warmup-s", "0", "--warmup-s: must be in [0.001, 3600] seconds, got '0'"},
+            {"--iteration-s", "soon", "--iteration-s: wants a number of seconds, got 'soon'"},
+            {"--json", "", "--json: wants a file path, got an empty one"},
+            {"--bogus", null, "unknown argument --bogus"},
+        };
+        for (String[] c : cases) {
+            String[] argv = c[1] == null ? new String[] {c[0]} : new String[] {c[0], c[1]};
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> CpuDenseVsPeak.Args.parse(argv));
+            assertEquals(c[2], e.getMessage(), String.join(" ", argv));
+        }
+        CpuDenseVsPeak.Args a = CpuDenseVsPeak.Args.parse(new String[] {"--n", " 96 ", "--threads", " 3, 5", "--warmup-s",
+            " 0.5 "});
+        assertEquals(96, a.n());
+        assertEquals(List.of(3, 5), a.threads());
+        assertEquals(0.5, a.warmupSeconds());
     }
 
     @Test

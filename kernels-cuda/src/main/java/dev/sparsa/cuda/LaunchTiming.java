@@ -107,26 +107,18 @@ public final class LaunchTiming implements AutoCloseable {
         return b.append(String.format(Locale.ROOT, " %.2f%%", spreadPercent(medians))).toString();
     }
 
-    // ------------------------------------------------------------------ flags
+    // ------------------------------------------------------------------ flags (Flags.PLAIN's messages)
 
     /** The value after flag {@code args[i]}. Throws IllegalArgumentException when there is none. */
     public static String value(String[] args, int i) {
-        if (i + 1 >= args.length) {
-            throw new IllegalArgumentException(args[i] + " needs a value");
-        }
-        return args[i + 1];
+        return Flags.PLAIN.value(args, i);
     }
 
     /** An integer flag value of at least {@code min}. Throws IllegalArgumentException otherwise. */
     public static int intFlag(String flag, String value, int min) {
-        int v;
-        try {
-            v = Integer.parseInt(value.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(flag + " wants an integer, got '" + value + "'");
-        }
+        int v = Flags.PLAIN.integer(flag, value);
         if (v < min) {
-            throw new IllegalArgumentException(flag + " must be at least " + min + ", got " + v);
+            throw Flags.PLAIN.bad(flag, "must be at least " + min + ", got " + v);
         }
         return v;
     }
@@ -143,14 +135,9 @@ public final class LaunchTiming implements AutoCloseable {
 
     /** A number of seconds (finite, at least 0). Throws IllegalArgumentException otherwise. */
     public static double secondsFlag(String flag, String value) {
-        double v;
-        try {
-            v = Double.parseDouble(value.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(flag + " wants a number of seconds, got '" + value + "'");
-        }
+        double v = Flags.PLAIN.seconds(flag, value);
         if (!(v >= 0) || Double.isInfinite(v)) {
-            throw new IllegalArgumentException(flag + " must be a finite number >= 0, got '" + value + "'");
+            throw Flags.PLAIN.bad(flag, "must be a finite number >= 0, got '" + value + "'");
         }
         return v;
     }
@@ -160,7 +147,7 @@ public final class LaunchTiming implements AutoCloseable {
         return switch (value) {
             case "on" -> true;
             case "off" -> false;
-            default -> throw new IllegalArgumentException(flag + " wants on or off, got '" + value + "'");
+            default -> throw Flags.PLAIN.bad(flag, "wants on or off, got '" + value + "'");
         };
     }
 

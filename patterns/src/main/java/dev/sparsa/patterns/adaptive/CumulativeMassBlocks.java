@@ -159,11 +159,7 @@ public final class CumulativeMassBlocks extends DataDependentPattern implements 
     /** Pooled scores, {@code (Nq/blockSize)·(Nk/blockSize)·headDim} per slice (half when causal), plus the pooling pass, {@code (Nq + Nk)·headDim}. */
     @Override
     public double scoringMacs(PlanContext ctx) {
-        double qb = Math.ceil(ctx.queryLength() / (double) blockSize);
-        double kb = Math.ceil(ctx.keyLength() / (double) blockSize);
-        // the pooled scores, plus the pooling pass over every query and key
-        return (double) ctx.shape().slices() * (qb * kb * (ctx.causal() ? 0.5 : 1)
-                + (double) ctx.queryLength() + ctx.keyLength()) * ctx.shape().headDim();
+        return Plans.pooledBlockScoreMacs(ctx, blockSize);
     }
 
     /**

@@ -137,11 +137,7 @@ public final class MeanPoolBlockTopK extends DataDependentPattern implements dev
     /** Pooled scores, (Nq/bs)·(Nk/bs)·D per slice (half when causal), plus the pooling pass, (Nq + Nk)·D. */
     @Override
     public double scoringMacs(PlanContext ctx) {
-        double qb = Math.ceil(ctx.queryLength() / (double) blockSize);
-        double kb = Math.ceil(ctx.keyLength() / (double) blockSize);
-        // the pooled scores, plus the pooling pass over every query and key
-        return (double) ctx.shape().slices() * (qb * kb * (ctx.causal() ? 0.5 : 1)
-                + (double) ctx.queryLength() + ctx.keyLength()) * ctx.shape().headDim();
+        return Plans.pooledBlockScoreMacs(ctx, blockSize);
     }
 
     /**

@@ -94,7 +94,7 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
             int rows = Math.min(ROWS_PER_PASS, nq - r0);
             int most = 0;
             for (int i = 0; i < rows; i++) {
-                counts[i] = ctx.causal() ? ownBlock(ctx, r0 + i, nb) + 1 : nb; // the candidates, own block last
+                counts[i] = ctx.causal() ? Plans.ownBlock(ctx, r0 + i, nb, blockSize) + 1 : nb; // the candidates, own block last
                 most = Math.max(most, counts[i]);
             }
             panels.dots(q, r0, rows, most, scores, stride, counts);
@@ -105,7 +105,7 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
                     out[r] = new int[0];
                     continue;
                 }
-                int own = ownBlock(ctx, r, nb);
+                int own = Plans.ownBlock(ctx, r, nb, blockSize);
                 int candidates = ctx.causal() ? own + 1 : nb;
                 scores[i * stride + own] = Float.POSITIVE_INFINITY;
                 out[r] = few.top(scores, i * stride, candidates, topK, few.nextGuess()); // the previous row's k-th: a guess
@@ -114,17 +114,10 @@ public final class MobaSelection extends DataDependentPattern implements Estimat
         return out;
     }
 
-    /** The block holding row {@code r}'s position (clamped to the blocks). */
-    private int ownBlock(PlanContext ctx, int r, int nb) {
-        long p = (long) r + ctx.queryOffset();
-        return (int) Math.min(nb - 1, Math.max(0, p) / blockSize);
-    }
-
     /** Gate scores: {@code Nq · ceil(Nk / blockSize) · headDim} per slice, half of it when causal. */
     @Override
     public double scoringMacs(PlanContext ctx) {
-        double nb = Math.ceil(ctx.keyLength() / (double) blockSize);
-        return (double) ctx.shape().slices() * ctx.queryLength() * nb * ctx.shape().headDim() * (ctx.causal() ? 0.5 : 1);
+        return Plans.rowBlockScoreMacs(ctx, blockSize);
     }
 
     /**

@@ -158,7 +158,7 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
             int most = 0;
             for (int i = 0; i < rows; i++) {
                 // the scores a row ranks: its seen blocks, and under causality its own block's slot
-                counts[i] = ctx.causal() ? Math.min(nb, ownBlock(ctx, r0 + i, nb) + 1) : nb;
+                counts[i] = ctx.causal() ? Math.min(nb, Plans.ownBlock(ctx, r0 + i, nb, blockSize) + 1) : nb;
                 most = Math.max(most, counts[i]);
             }
             if (!oneHead) {
@@ -195,7 +195,7 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
                     start[r + 1] = at;
                     continue;
                 }
-                int own = ownBlock(ctx, r, nb);
+                int own = Plans.ownBlock(ctx, r, nb, blockSize);
                 int candidates = ctx.causal() ? own + 1 : nb;
                 if (oneHead) {
                     // ranked in place in the row's logits (the buffer is rewritten by the next pass)
@@ -228,16 +228,10 @@ public final class NsaSelection extends DataDependentPattern implements Estimato
         return (int) Math.max(0, Math.min(nb, (p + 1) / blockSize));
     }
 
-    private int ownBlock(PlanContext ctx, int r, int nb) {
-        long p = (long) r + ctx.queryOffset();
-        return (int) Math.min(nb - 1, Math.max(0, p) / blockSize);
-    }
-
     /** Compressed scores: {@code Nq · ceil(Nk / blockSize) · headDim} per query head, half of it when causal. */
     @Override
     public double scoringMacs(PlanContext ctx) {
-        double nb = Math.ceil(ctx.keyLength() / (double) blockSize);
-        return (double) ctx.shape().slices() * ctx.queryLength() * nb * ctx.shape().headDim() * (ctx.causal() ? 0.5 : 1);
+        return Plans.rowBlockScoreMacs(ctx, blockSize);
     }
 
     /**

@@ -84,6 +84,37 @@ public final class Plans {
         return ctx.causal() ? Math.min(last, (long) row + ctx.queryOffset()) : last;
     }
 
+    /**
+     * The key block of {@code blockSize} keys holding row {@code row}'s position ({@code row + queryOffset}),
+     * clamped to the {@code blocks} blocks of the keys.
+     */
+    public static int ownBlock(PlanContext ctx, int row, int blocks, int blockSize) {
+        long p = (long) row + ctx.queryOffset();
+        return (int) Math.min(blocks - 1, Math.max(0, p) / blockSize);
+    }
+
+    /**
+     * Multiply-adds of every query row against one summary vector per block of {@code blockSize} keys:
+     * {@code Nq · ceil(Nk / blockSize) · headDim} per slice, half of it when causal.
+     */
+    public static double rowBlockScoreMacs(PlanContext ctx, int blockSize) {
+        double nb = Math.ceil(ctx.keyLength() / (double) blockSize);
+        return (double) ctx.shape().slices() * ctx.queryLength() * nb * ctx.shape().headDim() * (ctx.causal() ? 0.5 : 1);
+    }
+
+    /**
+     * Multiply-adds of the mean of every {@code blockSize} query rows against the mean of every {@code blockSize}
+     * keys, {@code ceil(Nq / blockSize) · ceil(Nk / blockSize) · headDim} per slice (half of it when causal), plus
+     * the pooling pass over every query and key, {@code (Nq + Nk) · headDim}.
+     */
+    public static double pooledBlockScoreMacs(PlanContext ctx, int blockSize) {
+        double qb = Math.ceil(ctx.queryLength() / (double) blockSize);
+        double kb = Math.ceil(ctx.keyLength() / (double) blockSize);
+        // the pooled scores, plus the pooling pass over every query and key
+        return (double) ctx.shape().slices() * (qb * kb * (ctx.causal() ? 0.5 : 1)
+                + (double) ctx.queryLength() + ctx.keyLength()) * ctx.shape().headDim();
+    }
+
     /** Validates that Q and K fit the context (estimators call this first). */
     public static void checkInputs(PlanContext ctx, Tensor q, Tensor k) {
         if (q == null || k == null) {
