@@ -80,9 +80,6 @@ public final class CpuDenseVsPeak {
      */
     record Args(List<Integer> threads, int n, int warmupIterations, double warmupSeconds, int iterations,
                 double iterationSeconds, int forks, Path json) {
-        /** The flags' messages: {@code --n: must be in [1, 2147483647], got 0}. */
-        private static final Flags FLAGS = Flags.COLON;
-
         /** Throws IllegalArgumentException, with a one-line message naming the flag, on a bad argument. */
         static Args parse(String[] args) {
             List<Integer> threads = List.of(2, 16);
@@ -96,17 +93,17 @@ public final class CpuDenseVsPeak {
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
                 switch (flag) {
-                    case "--threads" -> threads = threadList(flag, FLAGS.value(args, i++));
-                    case "--n" -> n = intFlag(flag, FLAGS.value(args, i++), 1, Integer.MAX_VALUE);
-                    case "--warmup-iterations" -> warmupIterations = intFlag(flag, FLAGS.value(args, i++), 0, 1000);
-                    case "--warmup-s" -> warmupSeconds = secondsFlag(flag, FLAGS.value(args, i++));
-                    case "--iterations" -> iterations = intFlag(flag, FLAGS.value(args, i++), 1, 1000);
-                    case "--iteration-s" -> iterationSeconds = secondsFlag(flag, FLAGS.value(args, i++));
-                    case "--forks" -> forks = intFlag(flag, FLAGS.value(args, i++), 0, 1);
+                    case "--threads" -> threads = threadList(flag, Flags.value(args, i++));
+                    case "--n" -> n = intFlag(flag, Flags.value(args, i++), 1, Integer.MAX_VALUE);
+                    case "--warmup-iterations" -> warmupIterations = intFlag(flag, Flags.value(args, i++), 0, 1000);
+                    case "--warmup-s" -> warmupSeconds = secondsFlag(flag, Flags.value(args, i++));
+                    case "--iterations" -> iterations = intFlag(flag, Flags.value(args, i++), 1, 1000);
+                    case "--iteration-s" -> iterationSeconds = secondsFlag(flag, Flags.value(args, i++));
+                    case "--forks" -> forks = intFlag(flag, Flags.value(args, i++), 0, 1);
                     case "--json" -> {
-                        String p = FLAGS.value(args, i++);
+                        String p = Flags.value(args, i++);
                         if (p.isBlank()) {
-                            throw FLAGS.bad(flag, "wants a file path, got an empty one");
+                            throw Flags.bad(flag, "wants a file path, got an empty one");
                         }
                         json = Path.of(p);
                     }
@@ -117,17 +114,17 @@ public final class CpuDenseVsPeak {
         }
 
         private static int intFlag(String flag, String s, int min, int max) {
-            int v = FLAGS.integer(flag, s);
+            int v = Flags.integer(flag, s);
             if (v < min || v > max) {
-                throw FLAGS.bad(flag, "must be in [" + min + ", " + max + "], got " + v);
+                throw Flags.bad(flag, "must be in [" + min + ", " + max + "], got " + v);
             }
             return v;
         }
 
         private static double secondsFlag(String flag, String s) {
-            double v = FLAGS.seconds(flag, s);
+            double v = Flags.seconds(flag, s);
             if (!(v >= 0.001 && v <= 3600)) {
-                throw FLAGS.bad(flag, "must be in [0.001, 3600] seconds, got '" + s + "'");
+                throw Flags.bad(flag, "must be in [0.001, 3600] seconds, got '" + s + "'");
             }
             return v;
         }
@@ -137,7 +134,7 @@ public final class CpuDenseVsPeak {
             for (String part : s.split(",", -1)) {
                 int t = intFlag(flag, part, 1, 4096);
                 if (!out.add(t)) {
-                    throw FLAGS.bad(flag, t + " is given twice");
+                    throw Flags.bad(flag, t + " is given twice");
                 }
             }
             return List.copyOf(out);

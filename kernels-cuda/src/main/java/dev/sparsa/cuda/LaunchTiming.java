@@ -36,13 +36,13 @@ public final class LaunchTiming implements AutoCloseable {
         /** Throws IllegalArgumentException on a value out of the ranges above. */
         public Settings {
             if (iters < 1) {
-                throw new IllegalArgumentException("--iters must be at least 1, got " + iters);
+                throw new IllegalArgumentException("--iters: must be at least 1, got " + iters);
             }
             if (warmup < 0) {
-                throw new IllegalArgumentException("--warmup must be at least 0, got " + warmup);
+                throw new IllegalArgumentException("--warmup: must be at least 0, got " + warmup);
             }
             if (!(warmupSeconds >= 0) || Double.isInfinite(warmupSeconds)) {
-                throw new IllegalArgumentException("--warmup-s must be a finite number >= 0, got " + warmupSeconds);
+                throw new IllegalArgumentException("--warmup-s: must be a finite number >= 0, got " + warmupSeconds);
             }
         }
     }
@@ -107,18 +107,18 @@ public final class LaunchTiming implements AutoCloseable {
         return b.append(String.format(Locale.ROOT, " %.2f%%", spreadPercent(medians))).toString();
     }
 
-    // ------------------------------------------------------------------ flags (Flags.PLAIN's messages)
+    // ------------------------------------------------------------------ flags
 
     /** The value after flag {@code args[i]}. Throws IllegalArgumentException when there is none. */
     public static String value(String[] args, int i) {
-        return Flags.PLAIN.value(args, i);
+        return Flags.value(args, i);
     }
 
     /** An integer flag value of at least {@code min}. Throws IllegalArgumentException otherwise. */
     public static int intFlag(String flag, String value, int min) {
-        int v = Flags.PLAIN.integer(flag, value);
+        int v = Flags.integer(flag, value);
         if (v < min) {
-            throw Flags.PLAIN.bad(flag, "must be at least " + min + ", got " + v);
+            throw Flags.bad(flag, "must be at least " + min + ", got " + v);
         }
         return v;
     }
@@ -135,9 +135,9 @@ public final class LaunchTiming implements AutoCloseable {
 
     /** A number of seconds (finite, at least 0). Throws IllegalArgumentException otherwise. */
     public static double secondsFlag(String flag, String value) {
-        double v = Flags.PLAIN.seconds(flag, value);
+        double v = Flags.seconds(flag, value);
         if (!(v >= 0) || Double.isInfinite(v)) {
-            throw Flags.PLAIN.bad(flag, "must be a finite number >= 0, got '" + value + "'");
+            throw Flags.bad(flag, "must be a finite number >= 0, got '" + value + "'");
         }
         return v;
     }
@@ -147,7 +147,7 @@ public final class LaunchTiming implements AutoCloseable {
         return switch (value) {
             case "on" -> true;
             case "off" -> false;
-            default -> throw Flags.PLAIN.bad(flag, "wants on or off, got '" + value + "'");
+            default -> throw Flags.bad(flag, "wants on or off, got '" + value + "'");
         };
     }
 

@@ -106,18 +106,18 @@ class LaunchTimingTest {
     /** The error message of each kind of bad value, word for word, and numbers read with the spaces around them. */
     @Test
     void badFlagValuesSayWhatIsWrongWordForWord() {
-        assertMessage("--iters needs a value", () -> LaunchTiming.value(new String[] {"--n", "1", "--iters"}, 2));
-        assertMessage("--iters must be at least 1, got 0", () -> LaunchTiming.intFlag("--iters", "0", 1));
-        assertMessage("--iters wants an integer, got 'ten'", () -> LaunchTiming.intFlag("--iters", "ten", 1));
-        assertMessage("--batch wants an integer, got ''", () -> LaunchTiming.intsFlag("--batch", "1,,2", 1));
-        assertMessage("--batch must be at least 1, got 0", () -> LaunchTiming.intsFlag("--batch", "4,0", 1));
-        assertMessage("--warmup-s must be a finite number >= 0, got '-0.5'",
+        assertMessage("--iters: needs a value", () -> LaunchTiming.value(new String[] {"--n", "1", "--iters"}, 2));
+        assertMessage("--iters: must be at least 1, got 0", () -> LaunchTiming.intFlag("--iters", "0", 1));
+        assertMessage("--iters: wants an integer, got 'ten'", () -> LaunchTiming.intFlag("--iters", "ten", 1));
+        assertMessage("--batch: wants an integer, got ''", () -> LaunchTiming.intsFlag("--batch", "1,,2", 1));
+        assertMessage("--batch: must be at least 1, got 0", () -> LaunchTiming.intsFlag("--batch", "4,0", 1));
+        assertMessage("--warmup-s: must be a finite number >= 0, got '-0.5'",
                 () -> LaunchTiming.secondsFlag("--warmup-s", "-0.5"));
-        assertMessage("--warmup-s must be a finite number >= 0, got 'Infinity'",
+        assertMessage("--warmup-s: must be a finite number >= 0, got 'Infinity'",
                 () -> LaunchTiming.secondsFlag("--warmup-s", "Infinity"));
-        assertMessage("--warmup-s wants a number of seconds, got 'soon'",
+        assertMessage("--warmup-s: wants a number of seconds, got 'soon'",
                 () -> LaunchTiming.secondsFlag("--warmup-s", "soon"));
-        assertMessage("--l2-flush wants on or off, got 'yes'", () -> LaunchTiming.switchFlag("--l2-flush", "yes"));
+        assertMessage("--l2-flush: wants on or off, got 'yes'", () -> LaunchTiming.switchFlag("--l2-flush", "yes"));
         assertEquals(12, LaunchTiming.intFlag("--iters", " 12 ", 1));
         assertArrayEquals(new int[] {3, 5}, LaunchTiming.intsFlag("--batch", "3, 5", 1));
         assertEquals(1.5, LaunchTiming.secondsFlag("--warmup-s", " 1.5"));
