@@ -33,6 +33,8 @@ public final class PanamaTileMath implements TileMath {
     public static final VectorSpecies<Float> F = floatSpecies();
     /** Its f32 lane count. */
     public static final int L = F.length();
+    /** Q·Kᵀ in blocks of four row-vectors where the vectors are 512 bits wide (32 vector registers). */
+    private static final boolean WIDE_BLOCKS = L >= 16;
     private static final VectorSpecies<Integer> I = F.withLanes(int.class);
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class,
             VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 2)));
@@ -88,6 +90,23 @@ public final class PanamaTileMath implements TileMath {
     @Override
     public void scores(float[] qT, int ldQ, int rowsPad, float[] k, int[] kOff, int dim, int n, float[] s, int ldS) {
         int r = 0;
+        // 512-bit vectors (32 registers): 6 keys × 4 row-vectors, 24 accumulators, 10 loads per 24 FMAs
+        if (WIDE_BLOCKS) {
+            for (; r + 4 * L <= rowsPad; r += 4 * L) {
+                int j = 0;
+                for (; j + 6 <= n; j += 6) {
+                    scores6x4(qT, ldQ, r, k, kOff, dim, j, s, ldS);
+                }
+                for (; j + 4 <= n; j += 4) {
+                    scores4x2(qT, ldQ, r, k, kOff, dim, j, s, ldS);
+                    scores4x2(qT, ldQ, r + 2 * L, k, kOff, dim, j, s, ldS);
+                }
+                for (; j < n; j++) {
+                    scores1x2(qT, ldQ, r, k, kOff, dim, j, s, ldS);
+                    scores1x2(qT, ldQ, r + 2 * L, k, kOff, dim, j, s, ldS);
+                }
+            }
+        }
         for (; r + 2 * L <= rowsPad; r += 2 * L) {
             int j = 0;
             for (; j + 6 <= n; j += 6) {
@@ -205,6 +224,94 @@ public final class PanamaTileMath implements TileMath {
         o += ldS;
         a50.intoArray(s, o);
         a51.intoArray(s, o + L);
+    }
+
+    private static void scores6x4(float[] qT, int ldQ, int r, float[] k, int[] kOff, int dim, int j, float[] s,
+                                  int ldS) {
+        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
+        FloatVector a02 = FloatVector.zero(F), a03 = FloatVector.zero(F);
+        FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+        FloatVector a12 = FloatVector.zero(F), a13 = FloatVector.zero(F);
+        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
+        FloatVector a22 = FloatVector.zero(F), a23 = FloatVector.zero(F);
+        FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+        FloatVector a32 = FloatVector.zero(F), a33 = FloatVector.zero(F);
+        FloatVector a40 = FloatVector.zero(F), a41 = FloatVector.zero(F);
+        FloatVector a42 = FloatVector.zero(F), a43 = FloatVector.zero(F);
+        FloatVector a50 = FloatVector.zero(F), a51 = FloatVector.zero(F);
+        FloatVector a52 = FloatVector.zero(F), a53 = FloatVector.zero(F);
+        int k0 = kOff[j];
+        int k1 = kOff[j + 1];
+        int k2 = kOff[j + 2];
+        int k3 = kOff[j + 3];
+        int k4 = kOff[j + 4];
+        int k5 = kOff[j + 5];
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            FloatVector q0 = FloatVector.fromArray(F, qT, qi);
+            FloatVector q1 = FloatVector.fromArray(F, qT, qi + L);
+            FloatVector q2 = FloatVector.fromArray(F, qT, qi + 2 * L);
+            FloatVector q3 = FloatVector.fromArray(F, qT, qi + 3 * L);
+            FloatVector b = FloatVector.broadcast(F, k[k0 + d]);
+            a00 = q0.fma(b, a00);
+            a01 = q1.fma(b, a01);
+            a02 = q2.fma(b, a02);
+            a03 = q3.fma(b, a03);
+            b = FloatVector.broadcast(F, k[k1 + d]);
+            a10 = q0.fma(b, a10);
+            a11 = q1.fma(b, a11);
+            a12 = q2.fma(b, a12);
+            a13 = q3.fma(b, a13);
+            b = FloatVector.broadcast(F, k[k2 + d]);
+            a20 = q0.fma(b, a20);
+            a21 = q1.fma(b, a21);
+            a22 = q2.fma(b, a22);
+            a23 = q3.fma(b, a23);
+            b = FloatVector.broadcast(F, k[k3 + d]);
+            a30 = q0.fma(b, a30);
+            a31 = q1.fma(b, a31);
+            a32 = q2.fma(b, a32);
+            a33 = q3.fma(b, a33);
+            b = FloatVector.broadcast(F, k[k4 + d]);
+            a40 = q0.fma(b, a40);
+            a41 = q1.fma(b, a41);
+            a42 = q2.fma(b, a42);
+            a43 = q3.fma(b, a43);
+            b = FloatVector.broadcast(F, k[k5 + d]);
+            a50 = q0.fma(b, a50);
+            a51 = q1.fma(b, a51);
+            a52 = q2.fma(b, a52);
+            a53 = q3.fma(b, a53);
+        }
+        int o = j * ldS + r;
+        a00.intoArray(s, o);
+        a01.intoArray(s, o + L);
+        a02.intoArray(s, o + 2 * L);
+        a03.intoArray(s, o + 3 * L);
+        o += ldS;
+        a10.intoArray(s, o);
+        a11.intoArray(s, o + L);
+        a12.intoArray(s, o + 2 * L);
+        a13.intoArray(s, o + 3 * L);
+        o += ldS;
+        a20.intoArray(s, o);
+        a21.intoArray(s, o + L);
+        a22.intoArray(s, o + 2 * L);
+        a23.intoArray(s, o + 3 * L);
+        o += ldS;
+        a30.intoArray(s, o);
+        a31.intoArray(s, o + L);
+        a32.intoArray(s, o + 2 * L);
+        a33.intoArray(s, o + 3 * L);
+        o += ldS;
+        a40.intoArray(s, o);
+        a41.intoArray(s, o + L);
+        a42.intoArray(s, o + 2 * L);
+        a43.intoArray(s, o + 3 * L);
+        o += ldS;
+        a50.intoArray(s, o);
+        a51.intoArray(s, o + L);
+        a52.intoArray(s, o + 2 * L);
+        a53.intoArray(s, o + 3 * L);
     }
 
     private static void scores1x2(float[] qT, int ldQ, int r, float[] k, int[] kOff, int dim, int j, float[] s,
