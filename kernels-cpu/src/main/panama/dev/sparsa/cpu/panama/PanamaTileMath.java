@@ -657,9 +657,21 @@ public final class PanamaTileMath implements TileMath {
     @Override
     public void accumulate(float[] p, int ldS, int n, int rows, float[] v, int[] vOff, int cols, float[] o, int ldO,
                            float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
+        // value rows a fixed stride apart (a compact block copy): offsets the compiler can see as linear in
+        // the key, so the loads' range checks leave the loop
+        int step = n > 1 ? vOff[1] - vOff[0] : 0;
+        boolean affine = n > 0 && step > 0;
+        for (int j = 2; affine && j < n; j++) {
+            affine = vOff[j] - vOff[j - 1] == step;
+        }
         int r = 0;
         for (; r + 6 <= rows; r += 6) {
             int c = 0;
+            if (affine) {
+                for (; c + 2 * L <= cols; c += 2 * L) {
+                    pv6x2Strided(p, ldS, n, r, v, vOff[0], step, c, o, ldO, alpha, fresh, dst, dstAt, l);
+                }
+            }
             for (; c + 2 * L <= cols; c += 2 * L) {
                 pv6x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
@@ -768,6 +780,78 @@ public final class PanamaTileMath implements TileMath {
         FloatVector a51 = start(o, o5 + L, alpha[r + 5], fresh);
         for (int j = 0, pi = r; j < n; j++, pi += ldS) {
             int vi = vOff[j] + c;
+            FloatVector v0 = FloatVector.fromArray(F, v, vi);
+            FloatVector v1 = FloatVector.fromArray(F, v, vi + L);
+            FloatVector b = FloatVector.broadcast(F, p[pi]);
+            a00 = v0.fma(b, a00);
+            a01 = v1.fma(b, a01);
+            b = FloatVector.broadcast(F, p[pi + 1]);
+            a10 = v0.fma(b, a10);
+            a11 = v1.fma(b, a11);
+            b = FloatVector.broadcast(F, p[pi + 2]);
+            a20 = v0.fma(b, a20);
+            a21 = v1.fma(b, a21);
+            b = FloatVector.broadcast(F, p[pi + 3]);
+            a30 = v0.fma(b, a30);
+            a31 = v1.fma(b, a31);
+            b = FloatVector.broadcast(F, p[pi + 4]);
+            a40 = v0.fma(b, a40);
+            a41 = v1.fma(b, a41);
+            b = FloatVector.broadcast(F, p[pi + 5]);
+            a50 = v0.fma(b, a50);
+            a51 = v1.fma(b, a51);
+        }
+        if (dst == null) {
+            a00.intoArray(o, o0);
+            a01.intoArray(o, o0 + L);
+            a10.intoArray(o, o1);
+            a11.intoArray(o, o1 + L);
+            a20.intoArray(o, o2);
+            a21.intoArray(o, o2 + L);
+            a30.intoArray(o, o3);
+            a31.intoArray(o, o3 + L);
+            a40.intoArray(o, o4);
+            a41.intoArray(o, o4 + L);
+            a50.intoArray(o, o5);
+            a51.intoArray(o, o5 + L);
+        } else {
+            a00.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a01.div(l[r]).intoArray(dst, dstAt[r] + c + L);
+            a10.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c);
+            a11.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c + L);
+            a20.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c);
+            a21.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c + L);
+            a30.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c);
+            a31.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c + L);
+            a40.div(l[r + 4]).intoArray(dst, dstAt[r + 4] + c);
+            a41.div(l[r + 4]).intoArray(dst, dstAt[r + 4] + c + L);
+            a50.div(l[r + 5]).intoArray(dst, dstAt[r + 5] + c);
+            a51.div(l[r + 5]).intoArray(dst, dstAt[r + 5] + c + L);
+        }
+    }
+
+    /** {@link #pv6x2} for value rows {@code step} floats apart from {@code vBase}: the same arithmetic. */
+    private static void pv6x2Strided(float[] p, int ldS, int n, int r, float[] v, int vBase, int step, int c, float[] o,
+                                     int ldO, float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
+        int o0 = r * ldO + c;
+        int o1 = o0 + ldO;
+        int o2 = o1 + ldO;
+        int o3 = o2 + ldO;
+        int o4 = o3 + ldO;
+        int o5 = o4 + ldO;
+        FloatVector a00 = start(o, o0, alpha[r], fresh);
+        FloatVector a01 = start(o, o0 + L, alpha[r], fresh);
+        FloatVector a10 = start(o, o1, alpha[r + 1], fresh);
+        FloatVector a11 = start(o, o1 + L, alpha[r + 1], fresh);
+        FloatVector a20 = start(o, o2, alpha[r + 2], fresh);
+        FloatVector a21 = start(o, o2 + L, alpha[r + 2], fresh);
+        FloatVector a30 = start(o, o3, alpha[r + 3], fresh);
+        FloatVector a31 = start(o, o3 + L, alpha[r + 3], fresh);
+        FloatVector a40 = start(o, o4, alpha[r + 4], fresh);
+        FloatVector a41 = start(o, o4 + L, alpha[r + 4], fresh);
+        FloatVector a50 = start(o, o5, alpha[r + 5], fresh);
+        FloatVector a51 = start(o, o5 + L, alpha[r + 5], fresh);
+        for (int j = 0, pi = r, vi = vBase + c; j < n; j++, pi += ldS, vi += step) {
             FloatVector v0 = FloatVector.fromArray(F, v, vi);
             FloatVector v1 = FloatVector.fromArray(F, v, vi + L);
             FloatVector b = FloatVector.broadcast(F, p[pi]);
