@@ -939,6 +939,57 @@ public final class CudaBackend implements AttentionBackend {
         return AttentionBackend.super.select(q, cache, pattern, options);
     }
 
+    /**
+     * A dense decode step for {@code cache} prepared up to {@code maxLength} tokens per sequence,
+     * whose kernels a caller captures once in a CUDA graph and replays while the cache grows (see
+     * {@link CudaDecodeStep}); its first refresh is queued on {@code stream}.
+     *
+     * @param cache      a contiguous or paged cache in CUDA memory of a shape {@link #decodeRefusal}
+     *                   accepts
+     * @param queryHeads Q's heads, a multiple of the cache's KV heads
+     * @param rows       query rows per sequence and step, 1 to {@value DecodeArguments#MAX_QUERY_ROWS}
+     * @param maxLength  the longest length any sequence reaches while the step is used: at least the
+     *                   cache's current longest and 1, at most a contiguous cache's capacity
+     * @param options    the scale, soft cap and split rule (the rule fixes the chunk count at {@code maxLength})
+     * @param stream     a stream of the cache's device; the step's copies and kernels go there
+     * @throws IllegalArgumentException naming the argument that does not fit, or the reason the
+     *     backend refuses the cache
+     * @throws BackendUnavailableException if no CUDA device is usable
+     */
+    public CudaDecodeStep prepareDecodeStep(KvCache cache, int queryHeads, int rows, int maxLength, DecodeOptions options,
+                                            CudaStream stream) {
+        if (cache == null || options == null || stream == null) {
+            throw new IllegalArgumentException("cache, options and stream: must not be null (got cache=" + cache
+                    + ", options=" + options + ", stream=" + stream + ")");
+        }
+        String refusal = CudaDecode.refusal(cache);
+        if (refusal != null) {
+            throw new IllegalArgumentException(refusal);
+        }
+        cache.validate();
+        if (queryHeads < 1 || queryHeads % cache.kvHeads() != 0) {
+            throw new IllegalArgumentException("queryHeads: must be a positive multiple of the cache's " + cache.kvHeads()
+                    + " KV heads, got " + queryHeads);
+        }
+        if (rows < 1 || rows > DecodeArguments.MAX_QUERY_ROWS) {
+            throw new IllegalArgumentException("rows: decode takes 1 to " + DecodeArguments.MAX_QUERY_ROWS
+                    + " query rows per sequence, got " + rows);
+        }
+        if (maxLength < Math.max(1, cache.maxLength())) {
+            throw new IllegalArgumentException("maxLength: must be at least 1 and the cache's longest sequence ("
+                    + cache.maxLength() + "), got " + maxLength);
+        }
+        if (cache instanceof dev.sparsa.kv.ContiguousKvCache c && maxLength > c.capacity()) {
+            throw new IllegalArgumentException("maxLength: " + maxLength + " exceeds the cache's capacity of "
+                    + c.capacity() + " tokens");
+        }
+        CudaRuntime rt = runtime(cache.device());
+        if (stream.device().ordinal() != rt.device().ordinal()) {
+            throw new IllegalArgumentException("stream: on " + stream.device() + " but the cache is on " + cache.device());
+        }
+        return new CudaDecodeStep(rt, cache, queryHeads, rows, maxLength, options, stream);
+    }
+
     /** Frees the decode lane of a stream this package created, before the stream is destroyed. */
     static void streamClosed(int ordinal, long address) {
         DecodeLane lane = CALLER_LANES.remove(ordinal + ":" + address);

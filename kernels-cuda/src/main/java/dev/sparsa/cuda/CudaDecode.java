@@ -59,7 +59,7 @@ final class CudaDecode {
     /** Head dims the decode kernels are built for (valueDim == headDim). */
     static final List<Integer> DIMS = List.of(64, 128, 256);
 
-    private static final int MODE_DENSE = 0;
+    static final int MODE_DENSE = 0;
     private static final int MODE_SPANS = 1;
     private static final int MODE_PAGES = 2;
 
@@ -141,7 +141,7 @@ final class CudaDecode {
     }
 
     /** The storage the kernels read: K, V (and Quest's bounds) with their strides. */
-    private record Storage(Tensor k, Tensor v, Tensor bounds, boolean paged, int pageShift, int width) {
+    record Storage(Tensor k, Tensor v, Tensor bounds, boolean paged, int pageShift, int width) {
         static Storage of(KvCache cache) {
             return switch (cache) {
                 case ContiguousKvCache c -> new Storage(c.keyStorage(), c.valueStorage(), null, false, 0, 0);
@@ -173,7 +173,7 @@ final class CudaDecode {
      *
      * @throws IllegalArgumentException naming the tensor
      */
-    private static Storage storage(KvCache cache) {
+    static Storage storage(KvCache cache) {
         Storage st = Storage.of(cache);
         int vec = 16 / cache.dtype().byteSize();
         Tensor[] ts = {st.k(), st.v(), st.bounds()};
@@ -395,7 +395,7 @@ final class CudaDecode {
         return a;
     }
 
-    private static CUdeviceptr ptr(String name, Tensor t) {
+    static CUdeviceptr ptr(String name, Tensor t) {
         return CudaTensors.buffer(name, t).pointer(t.byteOffset());
     }
 
@@ -410,8 +410,6 @@ final class CudaDecode {
         Plan p = plan(dev, q, cache, st, selection, quest, out, lse, options, true);
         dev.makeCurrent();
         DeviceBuffer meta = lane.upload(p.meta);
-        CUdeviceptr none = new CUdeviceptr();
-        String t = typeName(cache.dtype());
         int d = cache.headDim();
         String launched = "";
         if (p.mode == MODE_PAGES) {
@@ -419,30 +417,40 @@ final class CudaDecode {
         }
         DeviceBuffer so = p.scratchEntries > 0 ? lane.scratchO(p.scratchEntries * d * 4L) : null;
         DeviceBuffer sl = p.scratchEntries > 0 ? lane.scratchLse(p.scratchEntries * 4L) : null;
-        String name = kernelName(cache.dtype(), d);
-        int smem = kernelSharedBytes(cache.dtype(), d);
+        launched += launch(rt, cache.dtype(), d, p.items, p.merges, q, st, out, lse, so, sl, meta, p.scalars, lane.stream);
+        return launched;
+    }
+
+    /**
+     * Queues the decode kernel over {@code items} work items and, when {@code merges > 0}, the merge
+     * of their partials ({@code so}, {@code sl}: the scratch rows and LSEs, null without merges) on
+     * {@code stream}; returns the kernels' names joined by {@code +}.
+     */
+    static String launch(CudaRuntime rt, DType dtype, int d, int items, int merges, Tensor q, Storage st, Tensor out,
+                         Tensor lse, DeviceBuffer so, DeviceBuffer sl, DeviceBuffer meta, long[] scalars, CudaStream stream) {
+        CUdeviceptr none = new CUdeviceptr();
+        String name = kernelName(dtype, d);
+        int smem = kernelSharedBytes(dtype, d);
         CUfunction f = rt.module().function(name, smem);
         CUdeviceptr lsePtr = lse == null ? none : ptr("lse", lse);
         Pointer params = Pointer.to(Pointer.to(ptr("q", q)), Pointer.to(ptr("cache keys", st.k())),
                 Pointer.to(ptr("cache values", st.v())), Pointer.to(ptr("out", out)), Pointer.to(lsePtr),
                 Pointer.to(so == null ? none : so.pointer()), Pointer.to(sl == null ? none : sl.pointer()),
-                Pointer.to(meta.pointer()), Pointer.to(p.scalars));
-        int threads = usesMma(cache.dtype(), d) ? 32 * MMA_WARPS : 128;
-        Cuda.check(cuLaunchKernel(f, p.items, 1, 1, threads, 1, 1, smem, lane.stream.handle(), params, null),
+                Pointer.to(meta.pointer()), Pointer.to(scalars));
+        int threads = usesMma(dtype, d) ? 32 * MMA_WARPS : 128;
+        Cuda.check(cuLaunchKernel(f, items, 1, 1, threads, 1, 1, smem, stream.handle(), params, null),
                 "cuLaunchKernel", name);
-        launched += name;
-        if (p.merges > 0) {
-            CUfunction m = rt.module().function("sparsa_decode_merge", 0);
-            Pointer mp = Pointer.to(Pointer.to(so.pointer()), Pointer.to(sl.pointer()), Pointer.to(ptr("out", out)),
-                    Pointer.to(lsePtr), Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {d}),
-                    Pointer.to(new int[] {p.merges}));
-            Cuda.check(cuLaunchKernel(m, p.merges, PAIRS, 1, 128, 1, 1, 0, lane.stream.handle(), mp, null), "cuLaunchKernel",
-                    "sparsa_decode_merge");
-            launched += "+sparsa_decode_merge";
+        if (merges == 0) {
+            return name;
         }
-        return launched;
+        CUfunction m = rt.module().function("sparsa_decode_merge", 0);
+        Pointer mp = Pointer.to(Pointer.to(so.pointer()), Pointer.to(sl.pointer()), Pointer.to(ptr("out", out)),
+                Pointer.to(lsePtr), Pointer.to(meta.pointer()), Pointer.to(scalars), Pointer.to(new int[] {d}),
+                Pointer.to(new int[] {merges}));
+        Cuda.check(cuLaunchKernel(m, merges, PAIRS, 1, 128, 1, 1, 0, stream.handle(), mp, null), "cuLaunchKernel",
+                "sparsa_decode_merge");
+        return name + "+sparsa_decode_merge";
     }
-
 
     /**
      * CTAs per (sequence, KV head) of the bounds kernel: enough for its candidate pages (QuestCfg: 8 warps of 32 / LPP

@@ -71,4 +71,14 @@ class CudaDecodeRefusalTest {
                     s.toString());
         }
     }
+
+    @Test
+    void aDecodeStepIsPreparedOnlyWithACacheOptionsAndAStream() {
+        KvCache host = ContiguousKvCache.allocate(DType.BF16, 1, 2, 16, 128, 128);
+        String m = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new CudaBackend().prepareDecodeStep(host, 4, 1, 16, dev.sparsa.kv.DecodeOptions.defaults(), null))
+                .getMessage();
+        assertEquals("cache, options and stream: must not be null (got cache=" + host + ", options="
+                + dev.sparsa.kv.DecodeOptions.defaults() + ", stream=null)", m);
+    }
 }

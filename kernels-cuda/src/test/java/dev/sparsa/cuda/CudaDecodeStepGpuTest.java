@@ -1,0 +1,291 @@
+package dev.sparsa.cuda;
+
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.sparsa.kv.ContiguousKvCache;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PageAllocator;
+import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.kv.SplitKv;
+import dev.sparsa.reference.ReferenceDecode;
+import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.Problems;
+import java.util.ArrayList;
+import java.util.List;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstreamCaptureMode;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A prepared decode step ({@link CudaDecodeStep}) against the fp64 decode oracle while its cache
+ * grows: one CUDA graph captured at the first lengths and replayed after each of four appended
+ * tokens (ragged lengths from 0 to past 700, contiguous and paged caches, the tensor-core and the
+ * CUDA-core kernel, the split rule's even cut and a fixed cut), each replay bitwise equal to a direct
+ * {@code run} at the same lengths; another layer's cache on the same metadata; and every refusal.
+ * Skipped where the backend is unavailable.
+ */
+@Tag("gpu")
+class CudaDecodeStepGpuTest {
+    private static final CudaBackend BACKEND = new CudaBackend();
+    private static final int[] START = {0, 1, 63, 64, 65, 700};
+    private static final int MAX = 800;
+    private static final int KV_HEADS = 2;
+    private static final int PAGE = 16;
+    private static final int STEPS = 4;
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @BeforeAll
+    static void needsDevice() {
+        assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
+    }
+
+    @AfterEach
+    void free() throws Exception {
+        for (int i = open.size() - 1; i >= 0; i--) {
+            open.get(i).close();
+        }
+        open.clear();
+    }
+
+    private <T extends AutoCloseable> T held(T t) {
+        open.add(t);
+        return t;
+    }
+
+    /** A device tensor of NaN (every byte 0xFF), so that a read past a length shows. */
+    private Tensor nanDevice(DType t, int b, int h, int s, int d) {
+        Tensor x = held(CudaTensors.allocate(BACKEND.device(), t, Layout.BHSD, b, h, s, d));
+        ((DeviceBuffer) x.deviceMemory()).fill((byte) 0xFF);
+        return x;
+    }
+
+    /** Random host K and V rows, [batch, KV_HEADS, MAX, dim]: token t of sequence b is row t. */
+    private static Tensor[] source(long seed, DType dtype, int dim) {
+        Problems.Qkv p = Problems.qkv(seed, AttentionShape.of(START.length, KV_HEADS, MAX, MAX, dim), dtype, Layout.BHSD);
+        return new Tensor[] {p.k(), p.v()};
+    }
+
+    /** An empty device cache of either kind holding each sequence's first START[b] tokens of {@code src}. */
+    private KvCache cache(boolean paged, DType dtype, int dim, Tensor[] src) {
+        int batch = START.length;
+        KvCache c;
+        if (paged) {
+            int pages = batch * (MAX / PAGE) + 4;
+            c = PagedKvCache.wrap(nanDevice(dtype, pages, KV_HEADS, PAGE, dim), nanDevice(dtype, pages, KV_HEADS, PAGE, dim),
+                    null, PAGE, batch, new PageAllocator(pages));
+        } else {
+            c = ContiguousKvCache.wrap(nanDevice(dtype, batch, KV_HEADS, MAX, dim), nanDevice(dtype, batch, KV_HEADS, MAX,
+                    dim), new int[batch]);
+        }
+        // in rounds of 50 tokens, so that the sequences' pages interleave in the pool
+        for (int done = 0; done < MAX; done += 50) {
+            for (int b = 0; b < batch; b++) {
+                int n = Math.min(50, START[b] - done);
+                if (n > 0) {
+                    c.append(b, row(src[0], b, done, n), row(src[1], b, done, n));
+                }
+            }
+        }
+        return c;
+    }
+
+    /** Tokens {@code [at, at + n)} of sequence {@code b} of a source tensor, as a [1, KV_HEADS, n, dim] view. */
+    private static Tensor row(Tensor src, int b, int at, int n) {
+        return src.narrowBatch(b, 1).narrowSeq(at, n);
+    }
+
+    /** The step's next token for every sequence: [batch, KV_HEADS, 1, dim]. */
+    private static Tensor[] nextTokens(Tensor[] src, KvCache c) {
+        int batch = c.batch();
+        Tensor k = Tensor.allocate(src[0].dtype(), Layout.BHSD, batch, KV_HEADS, 1, src[0].dim());
+        Tensor v = Tensor.allocate(src[1].dtype(), Layout.BHSD, batch, KV_HEADS, 1, src[1].dim());
+        float[] row = new float[src[0].dim()];
+        for (int b = 0; b < batch; b++) {
+            for (int g = 0; g < KV_HEADS; g++) {
+                src[0].readRow(b, g, c.length(b), row, 0);
+                k.writeRow(b, g, 0, row, 0);
+                src[1].readRow(b, g, c.length(b), row, 0);
+                v.writeRow(b, g, 0, row, 0);
+            }
+        }
+        return new Tensor[] {k, v};
+    }
+
+    private static void assertMatches(String what, ReferenceResult ref, Tensor out, Tensor lse, DType dtype) {
+        Tensor o = out.toHost();
+        Tensor l = lse.toHost();
+        double tol = Problems.tolerance(dtype);
+        double err = ref.maxRelativeError(o);
+        assertTrue(err <= tol, what + ": relative error " + err + " > " + tol);
+        double lseErr = ref.maxLseError(l);
+        assertTrue(lseErr <= (dtype == DType.F32 ? 1e-4 : 1e-3), what + ": LSE error " + lseErr);
+    }
+
+    private static void ok(int result, String what) {
+        assertEquals(CUresult.CUDA_SUCCESS, result, what + ": " + CUresult.stringFor(result));
+    }
+
+    @Test
+    void oneGraphReplaysEveryStepWhileTheCacheGrows() {
+        record Case(boolean paged, DType dtype, int dim, int rows, SplitKv split) {
+        }
+        List<Case> cases = List.of(new Case(false, DType.BF16, 128, 1, SplitKv.rule()),
+                new Case(true, DType.BF16, 128, 2, SplitKv.fixed(128)), new Case(true, DType.F32, 64, 3, SplitKv.rule()),
+                new Case(false, DType.F16, 256, 1, SplitKv.none()));
+        CudaDevice dev = BACKEND.device();
+        int seed = 0;
+        for (Case x : cases) {
+            seed++;
+            String name = (x.paged() ? "paged " : "contiguous ") + x.dtype() + " d" + x.dim() + " rows " + x.rows() + " "
+                    + x.split();
+            Tensor[] src = source(100 + seed, x.dtype(), x.dim());
+            KvCache c = cache(x.paged(), x.dtype(), x.dim(), src);
+            int heads = 4 * KV_HEADS;
+            Tensor q = held(CudaTensors.upload(dev, Problems.qkv(200 + seed, AttentionShape.of(START.length, heads, x.rows(),
+                    x.rows(), x.dim()), x.dtype(), Layout.BHSD).q()));
+            Tensor out = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), x.dim()));
+            Tensor lse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), 1));
+            Tensor direct = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), x.dim()));
+            Tensor directLse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), 1));
+            DecodeOptions o = DecodeOptions.defaults().withSplit(x.split());
+            CudaStream stream = held(new CudaStream(dev));
+            CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, heads, x.rows(), MAX, o, stream));
+            assertTrue(x.split().equals(SplitKv.none()) == (step.chunks() == 1), name + ": " + step);
+            if (x.split().fixedChunkKeys() == 128) {
+                assertEquals(MAX / 128 + 1, step.chunks(), name + ": the fixed cut's chunks at maxLength");
+            }
+            step.run(q, direct, directLse); // loads the kernels before the capture
+            stream.synchronize();
+            dev.makeCurrent();
+            ok(cuStreamBeginCapture(stream.handle(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED), "begin capture");
+            String kernels = step.run(q, out, lse);
+            assertThrows(IllegalStateException.class, step::refresh, "a refresh inside a capture");
+            CUgraph graph = new CUgraph();
+            ok(cuStreamEndCapture(stream.handle(), graph), "end capture");
+            assertTrue(kernels.contains(CudaDecode.kernelName(x.dtype(), x.dim())), kernels);
+            CUgraphExec exec = new CUgraphExec();
+            ok(cuGraphInstantiate(exec, graph, 0), "instantiate");
+            try {
+                for (int s = 0; s <= STEPS; s++) {
+                    if (s > 0) {
+                        Tensor[] next = nextTokens(src, c);
+                        c.appendStep(next[0], next[1]);
+                        Tensor kq = direct;
+                        assertThrows(IllegalArgumentException.class, () -> step.run(q, kq, directLse),
+                                "a run at lengths the step has not refreshed");
+                        step.refresh();
+                    }
+                    ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
+                    dev.makeCurrent();
+                    ok(cuGraphLaunch(exec, stream.handle()), "replay");
+                    step.run(q, direct, directLse);
+                    stream.synchronize();
+                    ReferenceResult ref = ReferenceDecode.decode(q, c, null, o.run());
+                    assertMatches(name + " step " + s, ref, out, lse, x.dtype());
+                    assertArrayEquals(direct.toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
+                            + ": the replay = a direct run");
+                    assertArrayEquals(directLse.toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
+                    assertEquals(START[0] + s, c.length(0));
+                }
+                // the backend's own decode at the final lengths agrees within the tolerance
+                Tensor viaBackend = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(),
+                        x.dim()));
+                BACKEND.decode(q, c, (DecodeSelection) null, viaBackend, null, o);
+                assertMatches(name + " direct decode", ReferenceDecode.decode(q, c, null, o.run()), viaBackend, lse,
+                        x.dtype());
+            } finally {
+                cuGraphExecDestroy(exec);
+                cuGraphDestroy(graph);
+            }
+        }
+    }
+
+    @Test
+    void anotherLayersCacheRunsOnTheSameMetadata() {
+        CudaDevice dev = BACKEND.device();
+        Tensor[] src = source(301, DType.BF16, 128);
+        Tensor[] other = source(302, DType.BF16, 128);
+        KvCache first = cache(true, DType.BF16, 128, src);
+        // the second layer's pages: same tables (the allocator hands out the same pages in the same order)
+        KvCache second = cache(true, DType.BF16, 128, other);
+        int heads = 4 * KV_HEADS;
+        Tensor q = held(CudaTensors.upload(dev, Problems.qkv(303, AttentionShape.of(START.length, heads, 1, 1, 128),
+                DType.BF16, Layout.BHSD).q()));
+        Tensor out = held(CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, START.length, heads, 1, 128));
+        Tensor lse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, 1, 1));
+        CudaStream stream = held(new CudaStream(dev));
+        DecodeOptions o = DecodeOptions.defaults();
+        CudaDecodeStep step = held(BACKEND.prepareDecodeStep(first, heads, 1, MAX, o, stream));
+        step.run(q, second, out, lse);
+        stream.synchronize();
+        assertMatches("second layer", ReferenceDecode.decode(q, second, null, o.run()), out, lse, DType.BF16);
+        Tensor[] next = nextTokens(other, second);
+        second.appendStep(next[0], next[1]);
+        assertThrows(IllegalArgumentException.class, () -> step.run(q, second, out, lse), "lengths ahead of the step");
+        KvCache contiguous = cache(false, DType.BF16, 128, src);
+        assertThrows(IllegalArgumentException.class, () -> step.run(q, contiguous, out, lse), "another kind of cache");
+    }
+
+    @Test
+    void refusalsNameWhatDoesNotFit() {
+        CudaDevice dev = BACKEND.device();
+        Tensor[] src = source(401, DType.BF16, 64);
+        KvCache c = cache(false, DType.BF16, 64, src);
+        CudaStream stream = held(new CudaStream(dev));
+        DecodeOptions o = DecodeOptions.defaults();
+        String[] messages = {
+            assertThrows(IllegalArgumentException.class, () -> BACKEND.prepareDecodeStep(c, 8, 1, 600, o, stream))
+                    .getMessage(),
+            assertThrows(IllegalArgumentException.class, () -> BACKEND.prepareDecodeStep(c, 8, 1, MAX + 1, o, stream))
+                    .getMessage(),
+            assertThrows(IllegalArgumentException.class, () -> BACKEND.prepareDecodeStep(c, 7, 1, MAX, o, stream))
+                    .getMessage(),
+            assertThrows(IllegalArgumentException.class, () -> BACKEND.prepareDecodeStep(c, 8, 65, MAX, o, stream))
+                    .getMessage(),
+        };
+        assertTrue(messages[0].startsWith("maxLength: must be at least 1 and the cache's longest sequence (700)"),
+                messages[0]);
+        assertTrue(messages[1].contains("capacity of 800"), messages[1]);
+        assertTrue(messages[2].startsWith("queryHeads:"), messages[2]);
+        assertTrue(messages[3].startsWith("rows:"), messages[3]);
+        CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, 8, 1, 720, o, stream));
+        Tensor q = held(CudaTensors.upload(dev, Problems.qkv(402, AttentionShape.of(START.length, 8, 2, 2, 64), DType.BF16,
+                Layout.BHSD).q()));
+        Tensor out = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, 8, 2, 64));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> step.run(q, out, null)).getMessage()
+                .startsWith("q: 8 heads × 2 rows"));
+        for (int s = 0; s < 20; s++) {
+            Tensor[] next = nextTokens(src, c);
+            c.appendStep(next[0], next[1]);
+        }
+        step.refresh();
+        Tensor[] next = nextTokens(src, c);
+        c.appendStep(next[0], next[1]);
+        String past = assertThrows(IllegalStateException.class, step::refresh).getMessage();
+        assertTrue(past.contains("sequence 5 has length 721, past the step's maxLength 720"), past);
+        step.close();
+        step.close();
+        assertThrows(IllegalStateException.class, step::refresh);
+    }
+}
