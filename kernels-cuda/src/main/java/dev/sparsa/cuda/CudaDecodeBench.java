@@ -40,7 +40,9 @@ import jcuda.driver.CUstreamCaptureMode;
  * seconds, then {@code --iters} replays each between its own CUDA events, with an L2-evicting memset
  * before every replay unless {@code --l2-flush off} (a decode step's cache of 8k tokens fits in the L2;
  * in a model the other layers' caches evict it between steps). The host time of a direct call is
- * logged. In the same run a device-to-device copy gives the bandwidth ceiling. GB/s counts the bytes
+ * logged. Rows ending in {@code -step} time a prepared {@link CudaDecodeStep} at the same lengths: its
+ * kernels alone in the graph, the metadata copied by its refresh between steps (not timed). In the
+ * same run a device-to-device copy gives the bandwidth ceiling. GB/s counts the bytes
  * of K and V the call must read, at the median. The whole measurement runs {@code --repeats} times
  * (default 2) in the same process.
  *
@@ -184,6 +186,10 @@ final class CudaDecodeBench {
                         ContiguousKvCache contiguous = ContiguousKvCache.wrap(k, v, lens);
                         double dense = results.row(rep, batch, n, "sparsa:dense-contiguous",
                                 time(backend, dev, q, contiguous, null, out, lse, o, t), kvBytes);
+                        double stepMs = results.row(rep, batch, n, "sparsa:dense-contiguous-step",
+                                timeStep(backend, dev, q, contiguous, out, lse, o, t), kvBytes);
+                        System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: prepared step / dense call = %.3f%n",
+                                rep, batch, n, stepMs / dense);
                         for (int sp = 1; sp < a.splits().size(); sp++) {
                             results.row(rep, batch, n, "sparsa:dense-contiguous-" + a.splitNames().get(sp),
                                     time(backend, dev, q, contiguous, null, out, lse, o.withSplit(a.splits().get(sp)), t),
@@ -204,6 +210,8 @@ final class CudaDecodeBench {
                                 time(backend, dev, q, paged, null, out, lse, o, t), kvBytes);
                         System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: paged / contiguous = %.3f (target <= 1.1)%n",
                                 rep, batch, n, pagedMs / dense);
+                        results.row(rep, batch, n, "sparsa:dense-paged-" + page + "-step",
+                                timeStep(backend, dev, q, paged, out, lse, o, t), kvBytes);
                         if (batch == 1) {
                             Tensor bounds = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, pages, hk, 2, d);
                             held.add(bounds);
@@ -285,22 +293,42 @@ final class CudaDecodeBench {
                     host[i] = (System.nanoTime() - a) / 1e6;
                 }
             }
-            dev.makeCurrent();
-            Cuda.check(cuStreamBeginCapture(stream.handle(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED),
-                    "cuStreamBeginCapture");
-            step.run();
-            CUgraph graph = new CUgraph();
-            Cuda.check(cuStreamEndCapture(stream.handle(), graph), "cuStreamEndCapture");
-            CUgraphExec exec = new CUgraphExec();
-            Cuda.check(cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
-            stats = timer.time(() -> Cuda.check(cuGraphLaunch(exec, stream.handle()), "cuGraphLaunch"));
-            stream.synchronize();
-            Cuda.check(cuGraphExecDestroy(exec), "cuGraphExecDestroy");
-            Cuda.check(cuGraphDestroy(graph), "cuGraphDestroy");
+            stats = graphTime(dev, stream, timer, step);
         }
         System.err.printf(Locale.ROOT, "  (%s: host time per direct call %.3f ms, kernels %s)%n",
                 quest == null ? "dense" : "quest", LaunchTiming.Stats.of(host).median(), CudaBackend.lastKernel());
         return stats;
+    }
+
+    /** {@code step} captured once in a CUDA graph on {@code stream}, and the graph's replays timed. */
+    private static LaunchTiming.Stats graphTime(CudaDevice dev, CudaStream stream, LaunchTiming timer, Runnable step) {
+        dev.makeCurrent();
+        Cuda.check(cuStreamBeginCapture(stream.handle(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED),
+                "cuStreamBeginCapture");
+        step.run();
+        CUgraph graph = new CUgraph();
+        Cuda.check(cuStreamEndCapture(stream.handle(), graph), "cuStreamEndCapture");
+        CUgraphExec exec = new CUgraphExec();
+        Cuda.check(cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
+        LaunchTiming.Stats stats = timer.time(() -> Cuda.check(cuGraphLaunch(exec, stream.handle()), "cuGraphLaunch"));
+        stream.synchronize();
+        Cuda.check(cuGraphExecDestroy(exec), "cuGraphExecDestroy");
+        Cuda.check(cuGraphDestroy(graph), "cuGraphDestroy");
+        return stats;
+    }
+
+    /**
+     * The device time of a prepared step ({@link CudaDecodeStep}) at the cache's lengths: its kernels
+     * alone captured in a graph (the metadata is copied by the step's refresh, outside the graph).
+     */
+    private static LaunchTiming.Stats timeStep(CudaBackend backend, CudaDevice dev, Tensor q, KvCache cache, Tensor out,
+                                               Tensor lse, DecodeOptions o, LaunchTiming.Settings settings) {
+        try (CudaStream stream = new CudaStream(dev); LaunchTiming timer = new LaunchTiming(dev, stream, settings);
+             CudaDecodeStep step = backend.prepareDecodeStep(cache, q.heads(), q.seqLen(), cache.maxLength(), o, stream)) {
+            step.run(q, out, lse);
+            stream.synchronize();
+            return graphTime(dev, stream, timer, () -> step.run(q, out, lse));
+        }
     }
 
     /** Device-to-device copy of 4 GiB, GB/s counting bytes read and written (median). */
