@@ -110,6 +110,31 @@ final class DecodeCommand implements Callable<Integer> {
     private record Case(String name, DecodePattern pattern, boolean paged, long budget) {
     }
 
+    /** Where a backend runs this command's caches: the host for backends that run there, else its default device. */
+    private static Device placement(AttentionBackend backend) {
+        return backend.runsOn(Device.CPU) ? Device.CPU : backend.defaultDevice();
+    }
+
+    /**
+     * Refuses, before anything is generated, a problem that no (dtype, backend) pair runs: the table
+     * would be empty. Pairs that one backend refuses are skipped later, each with its reason.
+     */
+    private void requireSomeBackendRuns(List<AttentionBackend> backends, List<DType> types, int d) {
+        List<String> reasons = new ArrayList<>();
+        for (DType t : types) {
+            for (AttentionBackend b : backends) {
+                String refusal = b.decodeRefusal(new DecodeShape(placement(b), t, d, d, rows));
+                if (refusal == null) {
+                    return;
+                }
+                if (!reasons.contains(b.name() + ": " + refusal)) {
+                    reasons.add(b.name() + ": " + refusal);
+                }
+            }
+        }
+        throw new IllegalArgumentException("no backend runs this problem (" + String.join("; ", reasons) + ")");
+    }
+
     @Override
     public Integer call() throws IOException {
         int h = heads != null ? heads : quick ? 8 : 32;
@@ -126,6 +151,7 @@ final class DecodeCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--backend: " + b.name() + " is not available: " + b.availability().reason());
             }
         }
+        requireSomeBackendRuns(backends, types, d);
         DecodeProblem problem = new DecodeProblem(batch, h, kvh, n, d, rows, seed);
         List<Case> cases = cases(n);
         err.printf("sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d, dtypes %s, backends %s%n", batch, h, kvh,
@@ -151,7 +177,7 @@ final class DecodeCommand implements Callable<Integer> {
             progress.note(String.format("%s: generated the caches and the fp64 dense oracle in %.1fs", dtype,
                     (System.nanoTime() - tg) / 1e9));
             for (AttentionBackend backend : backends) {
-                Device device = backend.runsOn(Device.CPU) ? Device.CPU : backend.defaultDevice();
+                Device device = placement(backend);
                 // judged on the shape of the caches where the backend runs (a device backend refuses
                 // host caches by design), before anything is copied there
                 String refusal = backend.decodeRefusal(DecodeShape.of(flat, rows).on(device));

@@ -44,12 +44,14 @@ class DecodeCommandTest {
     }
 
     @Test
-    void aBackendThatRefusesTheShapeIsSkippedWithItsReason() {
+    void aProblemNoBackendRunsIsRefusedBeforeAnythingRunsWithEachReason() {
         String[] r = run("decode", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n", "64", "-d", "12",
-                "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "1", "--dtypes", "f32");
-        assertEquals("0", r[0], r[2]);
-        assertTrue(r[2].contains("cpu: skipped, headDim: the cpu backend runs multiples of 8 from 8 to 256, got 12"), r[2]);
-        assertTrue(r[1].lines().noneMatch(l -> l.startsWith("cpu ")), "no row was timed: " + r[1]);
+                "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "1", "--dtypes", "f32,bf16");
+        assertEquals("2", r[0], r[2]);
+        assertEquals("sparsa: no backend runs this problem (cpu: headDim: the cpu backend runs multiples of 8 from 8 to"
+                + " 256, got 12)", r[2].strip().lines().reduce((a, b) -> b).orElse(""), r[2]);
+        assertEquals("", r[1], "nothing on stdout");
+        assertTrue(!r[2].contains("copy bandwidth"), "refused before the copy ran: " + r[2]);
     }
 
     @Test
