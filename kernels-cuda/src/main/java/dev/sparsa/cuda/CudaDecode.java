@@ -154,7 +154,7 @@ final class CudaDecode {
     /**
      * The launch of one decode call: metadata ints and offsets, items and merges.
      */
-    private static final class Plan {
+    static final class Plan {
         int[] meta;
         long[] scalars;
         int items;
@@ -198,11 +198,11 @@ final class CudaDecode {
     }
 
     /**
-     * Builds the metadata of a call. {@code selection} null and {@code quest} null: dense; a
-     * selection: its spans at the cache's lengths; {@code quest}: Quest's page lists, chosen on the
-     * device.
+     * Builds the metadata of a call (host code only; {@code sms} is the device's multiprocessor count,
+     * the split rule's workers). {@code selection} null and {@code quest} null: dense; a selection:
+     * its spans at the cache's lengths; {@code quest}: Quest's page lists, chosen on the device.
      */
-    private static Plan plan(CudaDevice dev, Tensor q, KvCache cache, Storage st, DecodeSelection selection,
+    static Plan plan(int sms, Tensor q, KvCache cache, Storage st, DecodeSelection selection,
                              DecodePattern.Quest quest, Tensor out, Tensor lse, DecodeOptions options, boolean items) {
         int batch = cache.batch();
         int kvHeads = cache.kvHeads();
@@ -248,7 +248,7 @@ final class CudaDecode {
             maxVisit = Math.max(maxVisit, x);
         }
         int chunk = options.split().onGpu().chunkKeys(batch, kvHeads, (int) Math.min(Integer.MAX_VALUE, maxVisit),
-                dev.multiprocessors());
+                sms);
         int pairs = group * rows;
         List<int[]> itemList = new ArrayList<>();
         List<int[]> mergeList = new ArrayList<>();
@@ -407,7 +407,7 @@ final class CudaDecode {
                       Tensor out, Tensor lse, DecodeOptions options, DecodeLane lane) {
         CudaDevice dev = rt.device();
         Storage st = storage(cache);
-        Plan p = plan(dev, q, cache, st, selection, quest, out, lse, options, true);
+        Plan p = plan(dev.multiprocessors(), q, cache, st, selection, quest, out, lse, options, true);
         dev.makeCurrent();
         DeviceBuffer meta = lane.upload(p.meta);
         int d = cache.headDim();
@@ -501,7 +501,7 @@ final class CudaDecode {
     static DecodeSelection questSelection(CudaRuntime rt, Tensor q, PagedKvCache cache, DecodePattern.Quest quest,
                                           DecodeOptions options, DecodeLane lane) {
         Storage st = storage(cache);
-        Plan p = plan(rt.device(), q, cache, st, null, quest, null, null, options, false);
+        Plan p = plan(rt.device().multiprocessors(), q, cache, st, null, quest, null, null, options, false);
         rt.device().makeCurrent();
         DeviceBuffer meta = lane.upload(p.meta);
         queueQuest(rt, q, st, p, meta, lane);

@@ -19,9 +19,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The prepared decode step's metadata without a GPU: the item and merge counts stay fixed while the
  * lengths change, every (sequence, KV head, pair tile) visits exactly its keys {@code [0, length)}
- * in chunk order, scratch rows never overlap, and the metadata, read by an interpreter of the decode
- * and merge kernels' contract (each item: online softmax over its keys in doubles; each merge: the
- * chunks' partials weighed by their LSEs), gives the fp64 decode oracle's outputs and LSEs.
+ * in chunk order, scratch rows never overlap, and the metadata, read with the scalars the step
+ * passes by {@link DecodeMetaInterpreter} (the kernels' contract in doubles), gives the fp64 decode
+ * oracle's outputs and LSEs.
  */
 class DecodeStepLayoutTest {
     private static final int[] LENGTHS = {0, 1, 6, 63, 64, 65, 300, 1000};
@@ -138,7 +138,10 @@ class DecodeStepLayoutTest {
                     DecodeStepLayout l = new DecodeStepLayout(batch, KV_HEADS, GROUP * ROWS, c, c == 1 ? 0 : fixed, 0);
                     int[] meta = new int[l.size];
                     l.write(meta, lengths, null);
-                    double[][] got = interpret(l, meta, q, k, v, run.scaleFor(DIM));
+                    long[] scalars = CudaDecode.scalars(q, k, v, null, null, GROUP, ROWS, false, 0, 0,
+                            CudaDecode.MODE_DENSE, KV_HEADS, batch, l.offsets(), 1, run.scaleFor(DIM), 0);
+                    double[][] got = DecodeMetaInterpreter.run(meta, scalars, l.items, l.merges, l.scratchEntries, q, k,
+                            v, run.scaleFor(DIM));
                     double[] out = got[0];
                     double[] lse = got[1];
                     for (int b = 0; b < batch; b++) {
@@ -187,104 +190,5 @@ class DecodeStepLayoutTest {
                 }
             }
         }
-    }
-
-    /**
-     * The decode and merge kernels' contract run on the metadata in doubles: returns {out[batch ·
-     * heads · rows · DIM], lse[batch · heads · rows]}.
-     */
-    private static double[][] interpret(DecodeStepLayout l, int[] meta, Tensor q, Tensor k, Tensor v, double scale) {
-        int heads = KV_HEADS * GROUP;
-        double[] out = new double[l.batch * heads * ROWS * DIM];
-        double[] lse = new double[l.batch * heads * ROWS];
-        double[] scratchO = new double[l.scratchEntries * DIM];
-        double[] scratchLse = new double[l.scratchEntries];
-        float[] qr = new float[DIM];
-        float[] kr = new float[DIM];
-        float[] vr = new float[DIM];
-        for (int i = 0; i < l.items; i++) {
-            int at = l.oItems + i * DI_STRIDE;
-            int b = meta[at + DI_B];
-            int g = meta[at + DI_G];
-            int length = meta[b];
-            for (int p = 0; p < meta[at + DI_PAIRS]; p++) {
-                int x = meta[at + DI_PAIR0] + p;
-                int h = g * GROUP + x / ROWS;
-                int row = x % ROWS;
-                long pos = (long) length - ROWS + row;
-                q.readRow(b, h, row, qr, 0);
-                double mx = Double.NEGATIVE_INFINITY;
-                double sum = 0;
-                double[] acc = new double[DIM];
-                for (int key = meta[at + DI_V0]; key < meta[at + DI_V1]; key++) {
-                    if (key > pos) {
-                        continue;
-                    }
-                    k.readRow(b, g, key, kr, 0);
-                    v.readRow(b, g, key, vr, 0);
-                    double s = 0;
-                    for (int d = 0; d < DIM; d++) {
-                        s += (double) qr[d] * kr[d];
-                    }
-                    s *= scale;
-                    double m2 = Math.max(mx, s);
-                    double a = mx == Double.NEGATIVE_INFINITY ? 0 : Math.exp(mx - m2);
-                    double w = Math.exp(s - m2);
-                    sum = sum * a + w;
-                    for (int d = 0; d < DIM; d++) {
-                        acc[d] = acc[d] * a + w * vr[d];
-                    }
-                    mx = m2;
-                }
-                double lv = sum > 0 ? mx + Math.log(sum) : Double.NEGATIVE_INFINITY;
-                int scratch = meta[at + DI_SCRATCH];
-                int o = (b * heads + h) * ROWS + row;
-                for (int d = 0; d < DIM; d++) {
-                    double val = sum > 0 ? acc[d] / sum : 0;
-                    if (scratch < 0) {
-                        out[o * DIM + d] = val;
-                    } else {
-                        scratchO[(scratch + p) * DIM + d] = val;
-                    }
-                }
-                if (scratch < 0) {
-                    lse[o] = lv;
-                } else {
-                    scratchLse[scratch + p] = lv;
-                }
-            }
-        }
-        for (int t = 0; t < l.merges; t++) {
-            int at = l.oMerges + t * DM_STRIDE;
-            int m = meta[at + DM_PAIRS];
-            int base = meta[at + DM_SCRATCH];
-            for (int p = 0; p < m; p++) {
-                int x = meta[at + DM_PAIR0] + p;
-                int b = meta[at + DM_B];
-                int h = meta[at + DM_G] * GROUP + x / ROWS;
-                int o = (b * heads + h) * ROWS + x % ROWS;
-                double mx = Double.NEGATIVE_INFINITY;
-                for (int c = 0; c < meta[at + DM_CHUNKS]; c++) {
-                    mx = Math.max(mx, scratchLse[base + c * m + p]);
-                }
-                double total = 0;
-                double[] acc = new double[DIM];
-                if (mx != Double.NEGATIVE_INFINITY) {
-                    for (int c = 0; c < meta[at + DM_CHUNKS]; c++) {
-                        int e = base + c * m + p;
-                        double w = Math.exp(scratchLse[e] - mx);
-                        total += w;
-                        for (int d = 0; d < DIM; d++) {
-                            acc[d] += w * scratchO[e * DIM + d];
-                        }
-                    }
-                }
-                lse[o] = total > 0 ? mx + Math.log(total) : Double.NEGATIVE_INFINITY;
-                for (int d = 0; d < DIM; d++) {
-                    out[o * DIM + d] = total > 0 ? acc[d] / total : 0;
-                }
-            }
-        }
-        return new double[][] {out, lse};
     }
 }

@@ -1,0 +1,164 @@
+package dev.sparsa.cuda;
+
+import static dev.sparsa.cuda.DecodeFormat.*;
+
+import dev.sparsa.tensor.Tensor;
+
+/**
+ * The decode and merge kernels' contract ({@code sparsa_decode_*} and {@code sparsa_decode_merge} in
+ * sparsa_decode.cuh) run on host metadata in doubles, for tests without a GPU: each work item visits
+ * its keys {@code [v0, v1)} — positions for dense decode, the span table's keys from the item's
+ * cursor for sparse decode — reading each row where the kernel would (through the block table of a
+ * paged cache), admits key {@code k} for a row at position {@code p = length − rows + r} iff {@code
+ * k ≤ p} and {@code p − k ≤} the span's band, and keeps an online softmax; an item with a scratch
+ * entry writes its normalised partial and LSE there, the merge tiles combine them by their LSEs.
+ * Every offset, stride and count comes from the scalars, as in the kernels.
+ */
+final class DecodeMetaInterpreter {
+    private DecodeMetaInterpreter() {
+    }
+
+    /**
+     * @param k the key storage the kernels read: {@code [batch, kvHeads, capacity, D]} (contiguous) or
+     *          {@code [pages, kvHeads, pageSize, D]} (paged), host tensors
+     * @return {out[batch · qHeads · rows · D], lse[batch · qHeads · rows]} in row-major order
+     */
+    static double[][] run(int[] meta, long[] scalars, int items, int merges, long scratchEntries, Tensor q, Tensor k,
+                          Tensor v, double scale) {
+        int rows = (int) s(scalars, "rows");
+        int group = (int) s(scalars, "group");
+        int kvHeads = (int) s(scalars, "kvHeads");
+        int batch = (int) s(scalars, "batch");
+        int mode = (int) s(scalars, "sparse");
+        boolean paged = s(scalars, "paged") != 0;
+        int pageShift = (int) s(scalars, "pageShift");
+        int width = (int) s(scalars, "tableWidth");
+        int oTables = (int) s(scalars, "oTables");
+        int oStarts = (int) s(scalars, "oSpanStarts");
+        int oEnds = (int) s(scalars, "oSpanEnds");
+        int oDelta = (int) s(scalars, "oSpanDelta");
+        int oItems = (int) s(scalars, "oItems");
+        int oMerges = (int) s(scalars, "oMerges");
+        if (mode == 2) {
+            throw new IllegalArgumentException("page lists are written on the device; this interpreter runs modes 0 and 1");
+        }
+        int d = q.dim();
+        int heads = kvHeads * group;
+        double[] out = new double[batch * heads * rows * d];
+        double[] lse = new double[batch * heads * rows];
+        double[] scratchO = new double[(int) scratchEntries * d];
+        double[] scratchLse = new double[(int) scratchEntries];
+        float[] qr = new float[d];
+        float[] kr = new float[d];
+        float[] vr = new float[d];
+        for (int i = 0; i < items; i++) {
+            int at = oItems + i * DI_STRIDE;
+            int b = meta[at + DI_B];
+            int g = meta[at + DI_G];
+            int length = meta[b];
+            for (int p = 0; p < meta[at + DI_PAIRS]; p++) {
+                int x = meta[at + DI_PAIR0] + p;
+                int h = g * group + x / rows;
+                int row = x % rows;
+                long pos = (long) length - rows + row;
+                q.readRow(b, h, row, qr, 0);
+                double mx = Double.NEGATIVE_INFINITY;
+                double sum = 0;
+                double[] acc = new double[d];
+                int span = meta[at + DI_SPAN];
+                int off = meta[at + DI_SPAN_OFF];
+                for (int visit = meta[at + DI_V0]; visit < meta[at + DI_V1]; visit++) {
+                    int key = visit;
+                    long band = Integer.MAX_VALUE;
+                    if (mode == 1) {
+                        key = meta[oStarts + span] + off;
+                        band = meta[oDelta + span];
+                        off++;
+                        if (meta[oStarts + span] + off == meta[oEnds + span]) {
+                            span++;
+                            off = 0;
+                        }
+                    }
+                    if (key > pos || pos - key > band) {
+                        continue;
+                    }
+                    if (paged) {
+                        int page = meta[oTables + b * width + (key >> pageShift)];
+                        int slot = key & ((1 << pageShift) - 1);
+                        k.readRow(page, g, slot, kr, 0);
+                        v.readRow(page, g, slot, vr, 0);
+                    } else {
+                        k.readRow(b, g, key, kr, 0);
+                        v.readRow(b, g, key, vr, 0);
+                    }
+                    double sc = 0;
+                    for (int c = 0; c < d; c++) {
+                        sc += (double) qr[c] * kr[c];
+                    }
+                    sc *= scale;
+                    double m2 = Math.max(mx, sc);
+                    double a = mx == Double.NEGATIVE_INFINITY ? 0 : Math.exp(mx - m2);
+                    double w = Math.exp(sc - m2);
+                    sum = sum * a + w;
+                    for (int c = 0; c < d; c++) {
+                        acc[c] = acc[c] * a + w * vr[c];
+                    }
+                    mx = m2;
+                }
+                double lv = sum > 0 ? mx + Math.log(sum) : Double.NEGATIVE_INFINITY;
+                int scratch = meta[at + DI_SCRATCH];
+                int o = (b * heads + h) * rows + row;
+                for (int c = 0; c < d; c++) {
+                    double val = sum > 0 ? acc[c] / sum : 0;
+                    if (scratch < 0) {
+                        out[o * d + c] = val;
+                    } else {
+                        scratchO[(scratch + p) * d + c] = val;
+                    }
+                }
+                if (scratch < 0) {
+                    lse[o] = lv;
+                } else {
+                    scratchLse[scratch + p] = lv;
+                }
+            }
+        }
+        for (int t = 0; t < merges; t++) {
+            int at = oMerges + t * DM_STRIDE;
+            int m = meta[at + DM_PAIRS];
+            int base = meta[at + DM_SCRATCH];
+            int chunks = meta[at + DM_CHUNKS];
+            for (int p = 0; p < m; p++) {
+                int x = meta[at + DM_PAIR0] + p;
+                int b = meta[at + DM_B];
+                int h = meta[at + DM_G] * group + x / rows;
+                int o = (b * heads + h) * rows + x % rows;
+                double mx = Double.NEGATIVE_INFINITY;
+                for (int c = 0; c < chunks; c++) {
+                    mx = Math.max(mx, scratchLse[base + c * m + p]);
+                }
+                double total = 0;
+                double[] acc = new double[d];
+                if (mx != Double.NEGATIVE_INFINITY) {
+                    for (int c = 0; c < chunks; c++) {
+                        int e = base + c * m + p;
+                        double w = Math.exp(scratchLse[e] - mx);
+                        total += w;
+                        for (int col = 0; col < d; col++) {
+                            acc[col] += w * scratchO[e * d + col];
+                        }
+                    }
+                }
+                lse[o] = total > 0 ? mx + Math.log(total) : Double.NEGATIVE_INFINITY;
+                for (int col = 0; col < d; col++) {
+                    out[o * d + col] = total > 0 ? acc[col] / total : 0;
+                }
+            }
+        }
+        return new double[][] {out, lse};
+    }
+
+    private static long s(long[] scalars, String name) {
+        return scalars[scalar(name)];
+    }
+}
