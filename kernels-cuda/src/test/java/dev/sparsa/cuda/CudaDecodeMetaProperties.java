@@ -1,0 +1,197 @@
+package dev.sparsa.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.sparsa.kv.ContiguousKvCache;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.kv.SplitKv;
+import dev.sparsa.reference.ReferenceDecode;
+import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import java.util.SplittableRandom;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+
+/**
+ * Random decode problems (batch, KV heads, group, rows, ragged lengths from 0, random selections,
+ * split rules, SM counts, page sizes) through the CUDA backend's host metadata — a direct call's
+ * ({@code CudaDecode.plan}) and a prepared step's ({@link DecodeStepLayout}) — read by {@link
+ * DecodeMetaInterpreter} and held against the fp64 decode oracle. No GPU needed.
+ */
+class CudaDecodeMetaProperties {
+    private static final int DIM = 8;
+
+    private static Tensor random(SplittableRandom r, int b, int h, int s) {
+        Tensor t = Tensor.allocate(DType.F32, Layout.BHSD, b, h, s, DIM);
+        float[] row = new float[DIM];
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < h; j++) {
+                for (int x = 0; x < s; x++) {
+                    for (int c = 0; c < DIM; c++) {
+                        row[c] = (float) (r.nextDouble() * 4 - 2);
+                    }
+                    t.writeRow(i, j, x, row, 0);
+                }
+            }
+        }
+        return t;
+    }
+
+    private static int[] lengths(SplittableRandom r, int batch, int max) {
+        int[] l = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            l[b] = r.nextInt(5) == 0 ? r.nextInt(3) : r.nextInt(max + 1);
+        }
+        return l;
+    }
+
+    /** A paged host cache holding the contiguous one's sequences, pages handed out in a shuffled order. */
+    private static PagedKvCache paged(ContiguousKvCache flat, int pageSize, SplittableRandom r) {
+        int batch = flat.batch();
+        PagedKvCache p = PagedKvCache.allocate(DType.F32, batch, flat.kvHeads(), DIM, DIM, pageSize,
+                batch * (flat.capacity() / pageSize + 1) + 2, false);
+        int[] done = new int[batch];
+        boolean more = true;
+        while (more) {
+            more = false;
+            for (int b = 0; b < batch; b++) {
+                int n = Math.min(1 + r.nextInt(40), flat.length(b) - done[b]);
+                if (n > 0) {
+                    p.append(b, flat.keys(b).narrowSeq(done[b], n), flat.values(b).narrowSeq(done[b], n));
+                    done[b] += n;
+                    more = true;
+                }
+            }
+        }
+        return p;
+    }
+
+    private static DecodeSelection selection(SplittableRandom r, int batch, int kvHeads, int[] lengths) {
+        DecodeSelection.Builder s = DecodeSelection.builder(batch, kvHeads, lengths);
+        for (int b = 0; b < batch; b++) {
+            for (int g = 0; g < kvHeads; g++) {
+                int kind = r.nextInt(4);
+                if (kind == 0) {
+                    s.dense(b, g);
+                    continue;
+                }
+                s.forced(b, g, r.nextInt(4), r.nextInt(30));
+                int at = 0;
+                while (kind > 1 && at < lengths[b]) {
+                    at += r.nextInt(1 + lengths[b] / 4);
+                    int end = Math.min(lengths[b], at + 1 + r.nextInt(20));
+                    if (at < end) {
+                        s.span(b, g, at, end);
+                    }
+                    at = end + 1 + r.nextInt(10);
+                }
+            }
+        }
+        return s.build();
+    }
+
+    private static SplitKv split(SplittableRandom r) {
+        return switch (r.nextInt(4)) {
+            case 0 -> SplitKv.none();
+            case 1 -> SplitKv.fixed(1 + r.nextInt(90));
+            case 2 -> SplitKv.rule(1 + r.nextInt(64), 1 + r.nextInt(3));
+            default -> SplitKv.rule();
+        };
+    }
+
+    @Property(tries = 150)
+    void aDirectCallsMetadataGivesTheOraclesDecode(@ForAll long seed, @ForAll @IntRange(min = 1, max = 4) int batch,
+                                                  @ForAll @IntRange(min = 1, max = 3) int kvHeads,
+                                                  @ForAll @IntRange(min = 1, max = 5) int group,
+                                                  @ForAll @IntRange(min = 1, max = 6) int rows) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int[] lengths = lengths(r, batch, 200);
+        ContiguousKvCache flat = ContiguousKvCache.wrap(random(r, batch, kvHeads, 200), random(r, batch, kvHeads, 200),
+                lengths);
+        boolean usePaged = r.nextBoolean();
+        KvCache cache = usePaged ? paged(flat, 1 << (1 + r.nextInt(5)), r) : flat;
+        Tensor q = random(r, batch, kvHeads * group, rows);
+        DecodeSelection selection = r.nextBoolean() ? null : selection(r, batch, kvHeads, lengths);
+        DecodeOptions o = DecodeOptions.defaults().withSplit(split(r));
+        int sms = 1 + r.nextInt(140);
+        CudaDecode.Storage st = cache instanceof PagedKvCache p
+                ? new CudaDecode.Storage(p.keyPages(), p.valuePages(), null, true,
+                        Integer.numberOfTrailingZeros(p.pageSize()), Math.max(1, p.maxPageCount()))
+                : new CudaDecode.Storage(flat.keyStorage(), flat.valueStorage(), null, false, 0, 0);
+        CudaDecode.Plan plan = CudaDecode.plan(sms, q, cache, st, selection, null, null, null, o, true);
+        double scale = o.run().scaleFor(DIM);
+        double[][] got = DecodeMetaInterpreter.run(plan.meta, plan.scalars, plan.items, plan.merges, plan.scratchEntries,
+                q, st.k(), st.v(), scale);
+        compare(ReferenceDecode.decode(q, cache, selection, o.run()), got, batch, kvHeads * group, rows,
+                (usePaged ? "paged" : "contiguous") + " " + (selection == null ? "dense" : selection) + " " + o.split()
+                        + " sms " + sms);
+    }
+
+    @Property(tries = 150)
+    void aPreparedStepsMetadataGivesTheOraclesDecodeAtEveryLength(@ForAll long seed,
+                                                                 @ForAll @IntRange(min = 1, max = 4) int batch,
+                                                                 @ForAll @IntRange(min = 1, max = 3) int kvHeads,
+                                                                 @ForAll @IntRange(min = 1, max = 5) int group,
+                                                                 @ForAll @IntRange(min = 1, max = 6) int rows,
+                                                                 @ForAll @IntRange(min = 1, max = 12) int chunks) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int max = 1 + r.nextInt(200);
+        int fixed = r.nextBoolean() ? 0 : (max + chunks - 1) / chunks + r.nextInt(20);
+        int[] lengths = lengths(r, batch, max);
+        ContiguousKvCache flat = ContiguousKvCache.wrap(random(r, batch, kvHeads, max), random(r, batch, kvHeads, max),
+                lengths);
+        Tensor q = random(r, batch, kvHeads * group, rows);
+        boolean usePaged = r.nextBoolean();
+        KvCache cache = usePaged ? paged(flat, 1 << (1 + r.nextInt(5)), r) : flat;
+        int width = 0;
+        int[][] tables = null;
+        Tensor k = flat.keyStorage();
+        Tensor v = flat.valueStorage();
+        int pageShift = 0;
+        if (cache instanceof PagedKvCache p) {
+            width = (max + p.pageSize() - 1) / p.pageSize();
+            tables = new int[batch][];
+            for (int b = 0; b < batch; b++) {
+                tables[b] = p.blockTable(b);
+            }
+            k = p.keyPages();
+            v = p.valuePages();
+            pageShift = Integer.numberOfTrailingZeros(p.pageSize());
+        }
+        DecodeStepLayout l = new DecodeStepLayout(batch, kvHeads, group * rows, chunks, fixed, width);
+        int[] meta = new int[l.size];
+        l.write(meta, lengths, tables);
+        double scale = DecodeOptions.defaults().run().scaleFor(DIM);
+        long[] scalars = CudaDecode.scalars(q, k, v, null, null, group, rows, width > 0, pageShift, width,
+                CudaDecode.MODE_DENSE, kvHeads, batch, l.offsets(), 1, scale, 0);
+        double[][] got = DecodeMetaInterpreter.run(meta, scalars, l.items, l.merges, l.scratchEntries, q, k, v, scale);
+        compare(ReferenceDecode.decode(q, cache, null, DecodeOptions.defaults().run()), got, batch, kvHeads * group, rows,
+                (usePaged ? "paged" : "contiguous") + " max " + max + " chunks " + chunks + " fixed " + fixed);
+    }
+
+    private static void compare(ReferenceResult ref, double[][] got, int batch, int heads, int rows, String what) {
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int row = 0; row < rows; row++) {
+                    int o = (b * heads + h) * rows + row;
+                    String where = what + " (" + b + ", " + h + ", " + row + ")";
+                    double want = ref.lse(b, h, row);
+                    if (Double.isInfinite(want)) {
+                        assertEquals(want, got[1][o], where + " LSE");
+                    } else {
+                        assertEquals(want, got[1][o], 1e-9, where + " LSE");
+                    }
+                    for (int d = 0; d < DIM; d++) {
+                        assertEquals(ref.out(b, h, row, d), got[0][o * DIM + d], 1e-9, where + " d " + d);
+                    }
+                }
+            }
+        }
+    }
+}
