@@ -433,10 +433,18 @@ final class CpuDecode {
         }
     }
 
-    /** Normalises query vector x into {@code sc.row} and returns its LSE (0 and −∞ when empty). */
+    /**
+     * Normalises query vector x into {@code sc.row} and returns its LSE: 0 and −∞ when it admitted
+     * nothing (or only −∞ scores); NaN everywhere when a score was NaN or +∞ (the running sum turns NaN
+     * then, and stays NaN), so that such a row is never taken for an empty one, here or in the merge.
+     */
     private float finish(DecodeScratch sc, float[] ms, float[] ls, float[] o, int x) {
         float l = ls[x];
         float m = ms[x];
+        if (Float.isNaN(l) || Float.isNaN(m)) {
+            Arrays.fill(sc.row, 0, dimV, Float.NaN);
+            return Float.NaN;
+        }
         if (!(l > 0f) || m == Float.NEGATIVE_INFINITY) {
             Arrays.fill(sc.row, 0, dimV, 0f);
             return Float.NEGATIVE_INFINITY;
