@@ -7,6 +7,7 @@ import dev.sparsa.backend.Backends;
 import dev.sparsa.backend.DecodeShape;
 import dev.sparsa.bench.DecodeProblem;
 import dev.sparsa.bench.MemoryCopy;
+import dev.sparsa.bench.PlacedCaches;
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
@@ -185,14 +186,14 @@ final class DecodeCommand implements Callable<Integer> {
                     progress.note(backend.name() + ": skipped, " + refusal);
                     continue;
                 }
-                try (Placed placed = Placed.on(backend, device, flat, paged, q)) {
+                try (PlacedCaches placed = PlacedCaches.on(backend, device, flat, paged, q)) {
                     double denseFlat = Double.NaN;
                     double densePaged = Double.NaN;
                     for (Case c : cases) {
                         long step = progress.begin(backend.name() + " " + dtype + " " + (c.paged ? "paged " : "contiguous ")
                                 + c.name);
                         KvCache host = c.paged ? paged : flat;
-                        DecodeRow row = runOne(backend, c, placed.cache(c.paged), host, placed.q, q, dtype, dense, reps);
+                        DecodeRow row = runOne(backend, c, placed.cache(c.paged), host, placed.q(), q, dtype, dense, reps);
                         if (c.pattern instanceof DecodePattern.Dense) {
                             if (c.paged) {
                                 densePaged = row.millis();
@@ -378,42 +379,6 @@ final class DecodeCommand implements Callable<Integer> {
     }
 
     /** The caches and Q where a backend runs: the host ones, or copies in its device's memory (closed after). */
-    private record Placed(KvCache flat, KvCache paged, Tensor q, List<Tensor> owned) implements AutoCloseable {
-        KvCache cache(boolean isPaged) {
-            return isPaged ? paged : flat;
-        }
-
-        static Placed on(AttentionBackend backend, Device device, ContiguousKvCache flat, PagedKvCache paged, Tensor q) {
-            if (device.isHost()) {
-                return new Placed(flat, paged, q, List.of());
-            }
-            List<Tensor> owned = new ArrayList<>();
-            Tensor k = copy(backend, device, flat.keyStorage(), owned);
-            Tensor v = copy(backend, device, flat.valueStorage(), owned);
-            ContiguousKvCache f = ContiguousKvCache.wrap(k, v, flat.lengths());
-            PagedKvCache p = PagedKvCache.wrap(copy(backend, device, paged.keyPages(), owned),
-                    copy(backend, device, paged.valuePages(), owned), copy(backend, device, paged.pageBounds(), owned),
-                    paged.pageSize(), paged.batch(), null);
-            for (int b = 0; b < paged.batch(); b++) {
-                p.setBlockTable(b, paged.blockTable(b), paged.length(b));
-            }
-            return new Placed(f, p, copy(backend, device, q, owned), owned);
-        }
-
-        private static Tensor copy(AttentionBackend backend, Device device, Tensor host, List<Tensor> owned) {
-            Tensor t = backend.allocate(device, host.dtype(), Layout.BHSD, host.batch(), host.heads(), host.seqLen(),
-                    host.dim());
-            owned.add(t);
-            Tensor.copy(host, t);
-            return t;
-        }
-
-        @Override
-        public void close() {
-            owned.forEach(Tensor::close);
-        }
-    }
-
     private void printTable(int h, int kvh, int n, int d, double copyGBps, List<DecodeRow> rows) {
         out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d; copy bandwidth %.1f GB/s (read + write)%n",
                 batch, h, kvh, n, d, this.rows, pageSize, copyGBps);

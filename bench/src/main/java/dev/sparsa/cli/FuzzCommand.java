@@ -2,6 +2,8 @@ package dev.sparsa.cli;
 
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Backends;
+import dev.sparsa.cli.fuzz.DecodeFuzzCase;
+import dev.sparsa.cli.fuzz.DecodeFuzzRunner;
 import dev.sparsa.cli.fuzz.FuzzCase;
 import dev.sparsa.cli.fuzz.FuzzRunner;
 import dev.sparsa.cpu.CpuBackend;
@@ -48,6 +50,10 @@ final class FuzzCommand implements Callable<Integer> {
     @Option(names = "--max-dim", description = "Largest head dim drawn (default ${DEFAULT-VALUE}).", defaultValue = "256")
     int maxDim;
 
+    @Option(names = "--decode", description = "Fuzz decode against KV caches (contiguous and paged, ragged lengths, "
+            + "every decode pattern, split rules) instead of prefill; --max-length bounds the caches.")
+    boolean decode;
+
     @Option(names = "--show", description = "Print at most this many failing cases (default ${DEFAULT-VALUE}).",
             defaultValue = "50")
     int show;
@@ -74,7 +80,8 @@ final class FuzzCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--max-length, --max-dim: need a length >= 1 and a dim that is a multiple of 8,"
                     + " got " + maxLength + " and " + maxDim);
         }
-        FuzzRunner runner = runner(backend);
+        FuzzRunner runner = decode ? null : runner(backend);
+        DecodeFuzzRunner decodeRunner = decode ? decodeRunner(backend) : null;
         long n = caseSeed != null ? 1 : cases;
         Map<FuzzRunner.Verdict, Long> counts = new EnumMap<>(FuzzRunner.Verdict.class);
         for (FuzzRunner.Verdict v : FuzzRunner.Verdict.values()) {
@@ -84,18 +91,28 @@ final class FuzzCommand implements Callable<Integer> {
         Map<String, Long> refusals = new java.util.TreeMap<>();
         long started = System.nanoTime();
         long lastReport = started;
-        err.println("sparsa fuzz: " + n + " case(s), seed " + seed + ", backend " + backend + ", lengths up to about "
+        err.println("sparsa fuzz: " + n + (decode ? " decode" : "") + " case(s), seed " + seed + ", backend " + backend
+                + ", lengths up to about "
                 + maxLength + ", head dims up to " + maxDim);
         for (long i = 0; i < n; i++) {
             long cs = caseSeed != null ? caseSeed : caseSeed(seed, i);
-            FuzzCase c = FuzzCase.random(new SplittableRandom(cs), maxLength, maxDim, backend.equals("cuda"));
-            FuzzRunner.Outcome o = runner.run(c);
+            Object c;
+            FuzzRunner.Outcome o;
+            if (decode) {
+                DecodeFuzzCase dc = DecodeFuzzCase.random(new SplittableRandom(cs), maxLength, maxDim, backend.equals("cuda"));
+                c = dc;
+                o = decodeRunner.run(dc);
+            } else {
+                FuzzCase fc = FuzzCase.random(new SplittableRandom(cs), maxLength, maxDim, backend.equals("cuda"));
+                c = fc;
+                o = runner.run(fc);
+            }
             counts.merge(o.verdict(), 1L, Long::sum);
             if (o.verdict() == FuzzRunner.Verdict.REFUSED) {
                 refusals.merge(o.detail().substring(0, Math.max(0, o.detail().indexOf(':'))), 1L, Long::sum);
             }
             if (o.verdict() == FuzzRunner.Verdict.FAILED) {
-                String line = "FAIL --case-seed " + cs + " --max-length " + maxLength + " --max-dim " + maxDim + " " + c + ": "
+                String line = "FAIL " + (decode ? "--decode " : "") + "--case-seed " + cs + " --max-length " + maxLength + " --max-dim " + maxDim + " " + c + ": "
                         + o.detail();
                 if (failures.size() < show) {
                     failures.add(line);
@@ -109,8 +126,9 @@ final class FuzzCommand implements Callable<Integer> {
                         (now - started) / 1e9);
             }
         }
-        stdout.printf("fuzz: %d cases (seed %d, backend %s, --max-length %d --max-dim %d): %d passed, %d refused by a"
-                        + " pattern (documented), %d skipped by the backend, %d failed, %.0f s%n", n, seed, backend, maxLength,
+        stdout.printf("fuzz%s: %d cases (seed %d, backend %s, --max-length %d --max-dim %d): %d passed, %d refused by a"
+                        + " pattern (documented), %d skipped by the backend, %d failed, %.0f s%n", decode ? " decode" : "", n,
+                seed, backend, maxLength,
                 maxDim, counts.get(FuzzRunner.Verdict.PASSED), counts.get(FuzzRunner.Verdict.REFUSED),
                 counts.get(FuzzRunner.Verdict.SKIPPED), counts.get(FuzzRunner.Verdict.FAILED),
                 (System.nanoTime() - started) / 1e9);
@@ -121,29 +139,46 @@ final class FuzzCommand implements Callable<Integer> {
         return counts.get(FuzzRunner.Verdict.FAILED) == 0 ? 0 : 1;
     }
 
-    private static FuzzRunner runner(String backend) {
-        switch (backend) {
-            case "cpu" -> {
-                CpuBackend[] byThreads = new CpuBackend[4];
-                IntFunction<AttentionBackend> cpu = t -> {
-                    synchronized (byThreads) {
-                        if (byThreads[t] == null) {
-                            byThreads[t] = new CpuBackend(t);
-                        }
-                        return byThreads[t];
-                    }
-                };
-                return new FuzzRunner(cpu, true);
-            }
+    private static DecodeFuzzRunner decodeRunner(String backend) {
+        return switch (backend) {
+            case "cpu" -> new DecodeFuzzRunner(cpuWithThreads(), true);
             case "cuda" -> {
-                AttentionBackend cuda = Backends.get("cuda");
-                if (!cuda.availability().available()) {
-                    throw new IllegalArgumentException("--backend: cuda is not available here: "
-                            + cuda.availability().reason());
-                }
-                return new FuzzRunner(t -> cuda, false);
+                AttentionBackend cuda = cuda();
+                yield new DecodeFuzzRunner(t -> cuda, false);
             }
             default -> throw new IllegalArgumentException("--backend: cpu or cuda, got " + backend);
+        };
+    }
+
+    private static FuzzRunner runner(String backend) {
+        return switch (backend) {
+            case "cpu" -> new FuzzRunner(cpuWithThreads(), true);
+            case "cuda" -> {
+                AttentionBackend cuda = cuda();
+                yield new FuzzRunner(t -> cuda, false);
+            }
+            default -> throw new IllegalArgumentException("--backend: cpu or cuda, got " + backend);
+        };
+    }
+
+    /** CPU backends by thread count (1 to 3), made once each. */
+    private static IntFunction<AttentionBackend> cpuWithThreads() {
+        CpuBackend[] byThreads = new CpuBackend[4];
+        return t -> {
+            synchronized (byThreads) {
+                if (byThreads[t] == null) {
+                    byThreads[t] = new CpuBackend(t);
+                }
+                return byThreads[t];
+            }
+        };
+    }
+
+    private static AttentionBackend cuda() {
+        AttentionBackend cuda = Backends.get("cuda");
+        if (!cuda.availability().available()) {
+            throw new IllegalArgumentException("--backend: cuda is not available here: " + cuda.availability().reason());
         }
+        return cuda;
     }
 }

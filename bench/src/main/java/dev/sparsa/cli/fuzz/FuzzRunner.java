@@ -7,7 +7,6 @@ import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
-import dev.sparsa.reference.Tolerance;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
@@ -95,13 +94,14 @@ public final class FuzzRunner {
         }
         Tensor[] run = forward(backend, plan, qkv, c, shape);
         ReferenceResult ref = ReferenceAttention.plan(plan, qkv[0], qkv[1], qkv[2], options);
-        String numbers = c.nonFinite() == 0 ? checkNumbers(run, ref, c) : checkNonFinite(run, ref, c, shape);
+        String numbers = c.nonFinite() == 0 ? FuzzChecks.numbers(run[0], run[1], ref, c.dtype())
+                : FuzzChecks.nonFinite(run[0], ref, c.dtype(), c.nonFinite() == 4);
         if (numbers != null) {
             return new Outcome(Verdict.FAILED, numbers);
         }
         if (threadsMatter && c.threads() > 1 && c.nonFinite() == 0) {
             Tensor[] one = forward(backendWithThreads.apply(1), plan, qkv, c, shape);
-            if (!sameBits(one[0], run[0]) || (run[1] != null && !sameBits(one[1], run[1]))) {
+            if (!FuzzChecks.sameBits(one[0], run[0]) || (run[1] != null && !FuzzChecks.sameBits(one[1], run[1]))) {
                 return new Outcome(Verdict.FAILED, "one worker and " + c.threads() + " give different bits");
             }
         }
@@ -221,70 +221,5 @@ public final class FuzzRunner {
             return "pairsAdmitted says " + plan.pairsAdmitted() + " but the tiles admit " + total;
         }
         return null;
-    }
-
-    private static String checkNumbers(Tensor[] run, ReferenceResult ref, FuzzCase c) {
-        double err = ref.maxRelativeError(run[0]);
-        double tol = Tolerance.output(c.dtype());
-        if (!(err <= tol)) {
-            return "output error " + err + " over the tolerance " + tol;
-        }
-        if (run[1] != null) {
-            double lseErr = ref.maxLseError(run[1]);
-            double lseTol = Tolerance.lse(c.dtype());
-            if (!(lseErr <= lseTol)) {
-                return "LSE error " + lseErr + " over " + lseTol;
-            }
-        }
-        return null;
-    }
-
-    /** With a planted non-finite value: NaN exactly where the oracle has NaN (V may spread within a chunk). */
-    private static String checkNonFinite(Tensor[] run, ReferenceResult ref, FuzzCase c, AttentionShape s) {
-        boolean mayGrow = c.nonFinite() == 4; // a NaN in V reaches every row sharing its chunk (0 · NaN)
-        double tol = 1e-4 + 10 * Tolerance.output(c.dtype());
-        for (int b = 0; b < s.batch(); b++) {
-            for (int h = 0; h < s.qHeads(); h++) {
-                for (int r = 0; r < s.queryLength(); r++) {
-                    boolean refNaN = false;
-                    for (int d = 0; d < s.valueDim() && !refNaN; d++) {
-                        refNaN = Double.isNaN(ref.out(b, h, r, d));
-                    }
-                    boolean gotNaN = false;
-                    for (int d = 0; d < s.valueDim() && !gotNaN; d++) {
-                        gotNaN = Float.isNaN(run[0].get(b, h, r, d));
-                    }
-                    if (refNaN && !gotNaN) {
-                        return "row (" + b + ", " + h + ", " + r + ") meets a non-finite value but is not NaN";
-                    }
-                    if (gotNaN && !refNaN && !mayGrow) {
-                        return "row (" + b + ", " + h + ", " + r + ") is NaN but the oracle's is finite";
-                    }
-                    if (!gotNaN) {
-                        for (int d = 0; d < s.valueDim(); d++) {
-                            double diff = Math.abs(run[0].get(b, h, r, d) - ref.out(b, h, r, d));
-                            if (!(diff <= tol)) {
-                                return "row (" + b + ", " + h + ", " + r + ") element " + d + " off by " + diff;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return null;
-    }
-
-    private static boolean sameBits(Tensor a, Tensor b) {
-        float[] x = a.toFloatArray();
-        float[] y = b.toFloatArray();
-        if (x.length != y.length) {
-            return false;
-        }
-        for (int i = 0; i < x.length; i++) {
-            if (Float.floatToRawIntBits(x[i]) != Float.floatToRawIntBits(y[i])) {
-                return false;
-            }
-        }
-        return true;
     }
 }
