@@ -371,7 +371,8 @@ __device__ void decodeKernel(const T* q, const T* kStore, const T* vStore, void*
         for (int i = 0; i < MMAX; i++) {
             if (i >= M) break;
             float l = sL[i];
-            float inv = l > 0.f ? 1.f / l : 0.f;
+            // a NaN sum means a NaN or +inf score: the pair is NaN, not empty
+            float inv = l != l ? l : (l > 0.f ? 1.f / l : 0.f);
             int x = pair0 + i, hh = x / R, r = x - hh * R;
             int h = g * G + hh;
             if (scratch < 0) {
@@ -386,7 +387,7 @@ __device__ void decodeKernel(const T* q, const T* kStore, const T* vStore, void*
     }
     if (tid < M) {
         float l = sL[tid];
-        float lv = l > 0.f ? sM[tid] + logf(l) : -INFINITY;
+        float lv = l != l ? l : (l > 0.f ? sM[tid] + logf(l) : -INFINITY);
         int x = pair0 + tid, hh = x / R, r = x - hh * R;
         int h = g * G + hh;
         if (scratch < 0) {
@@ -733,9 +734,16 @@ extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const floa
     const int tid = threadIdx.x;
     if (tid < 32) {
         float mx = -INFINITY;
-        for (int c = tid; c < chunks; c += 32) mx = fmaxf(mx, scratchLse[base + c * M + i]);
+        bool nan = false;
+        for (int c = tid; c < chunks; c += 32) {
+            const float w = scratchLse[base + c * M + i];
+            nan = nan || w != w;
+            mx = fmaxf(mx, w);
+        }
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        // fmaxf drops NaN: a chunk whose LSE is NaN (a NaN or +inf score) makes the pair NaN, never empty
+        if (__any_sync(0xffffffffu, nan)) mx = __int_as_float(0x7fc00000);
         float total = 0.f;
         if (mx != -INFINITY)
             for (int c = tid; c < chunks; c += 32) total += expf(scratchLse[base + c * M + i] - mx);

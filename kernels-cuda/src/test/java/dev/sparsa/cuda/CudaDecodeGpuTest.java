@@ -371,6 +371,47 @@ class CudaDecodeGpuTest {
     }
 
     @Test
+    void aNanInQMakesItsRowsNanNotEmptyThroughTheMerge() {
+        // the CUDA-core kernel (f32 d64) and the tensor-core one (bf16 d128), one chunk and many
+        DType[] dtypes = {DType.F32, DType.BF16};
+        int[] dims = {64, 128};
+        for (int x = 0; x < dtypes.length; x++) {
+            Caches c = caches(111 + x, dtypes[x], dims[x]);
+            Tensor qHost = Problems.qkv(112 + x, AttentionShape.of(LENGTHS.length, 4 * KV_HEADS, 2, 2, dims[x]), dtypes[x],
+                    Layout.BHSD).q();
+            qHost.set(5, 3, 1, 7, Float.NaN); // sequence 5 (4097 keys), head 3, row 1
+            Tensor q = device(qHost);
+            for (SplitKv split : new SplitKv[] {SplitKv.none(), SplitKv.fixed(256)}) {
+                DecodeOptions o = DecodeOptions.defaults().withSplit(split).withOutputDType(DType.F32);
+                AttentionResult r = Attention.decodeWithLse(q, c.paged(), o);
+                Tensor out = r.output().toHost();
+                Tensor lse = r.lse().toHost();
+                ReferenceResult ref = ReferenceDecode.decode(q, c.paged(), null, o.run());
+                String what = dtypes[x] + " " + split;
+                for (int d = 0; d < dims[x]; d++) {
+                    assertTrue(Float.isNaN(out.get(5, 3, 1, d)), what + ": element " + d + " " + out.get(5, 3, 1, d));
+                }
+                assertTrue(Float.isNaN(lse.get(5, 3, 1, 0)), what + ": LSE " + lse.get(5, 3, 1, 0));
+                for (int b = 0; b < LENGTHS.length; b++) {
+                    for (int h = 0; h < 4 * KV_HEADS; h++) {
+                        for (int row = 0; row < 2; row++) {
+                            if (b == 5 && h == 3 && row == 1) {
+                                continue;
+                            }
+                            double want = ref.lse(b, h, row);
+                            double got = lse.get(b, h, row, 0);
+                            assertTrue(want == got || Math.abs(want - got) <= 1e-2, what + " (" + b + ", " + h + ", "
+                                    + row + ") LSE " + got + " against " + want);
+                        }
+                    }
+                }
+                r.output().close();
+                r.lse().close();
+            }
+        }
+    }
+
+    @Test
     void refusalsNameWhatIsMissing() {
         KvCache host = ContiguousKvCache.allocate(DType.BF16, 1, 2, 16, 128, 128);
         assertTrue(BACKEND.decodeRefusal(host, 1).contains("CUDA memory"), BACKEND.decodeRefusal(host, 1));
