@@ -6,7 +6,10 @@ import dev.sparsa.cli.fuzz.DecodeFuzzCase;
 import dev.sparsa.cli.fuzz.DecodeFuzzRunner;
 import dev.sparsa.cli.fuzz.FuzzCase;
 import dev.sparsa.cli.fuzz.FuzzRunner;
+import dev.sparsa.cli.fuzz.RaggedFuzzCase;
+import dev.sparsa.cli.fuzz.RaggedFuzzRunner;
 import dev.sparsa.cpu.CpuBackend;
+import dev.sparsa.tensor.Device;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -54,6 +57,11 @@ final class FuzzCommand implements Callable<Integer> {
             + "every decode pattern, split rules) instead of prefill; --max-length bounds the caches.")
     boolean decode;
 
+    @Option(names = "--ragged", description = "Fuzz ragged batches (packed and padded, empty sequences, static and "
+            + "data-dependent patterns) through the drop-in call: each sequence's rows against the same call on its own "
+            + "tensors, bit for bit.")
+    boolean ragged;
+
     @Option(names = "--show", description = "Print at most this many failing cases (default ${DEFAULT-VALUE}).",
             defaultValue = "50")
     int show;
@@ -80,8 +88,13 @@ final class FuzzCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--max-length, --max-dim: need a length >= 1 and a dim that is a multiple of 8,"
                     + " got " + maxLength + " and " + maxDim);
         }
-        FuzzRunner runner = decode ? null : runner(backend);
+        if (decode && ragged) {
+            throw new IllegalArgumentException("--decode, --ragged: choose one");
+        }
+        FuzzRunner runner = decode || ragged ? null : runner(backend);
         DecodeFuzzRunner decodeRunner = decode ? decodeRunner(backend) : null;
+        RaggedFuzzRunner raggedRunner = ragged ? raggedRunner(backend) : null;
+        String kind = decode ? " decode" : ragged ? " ragged" : "";
         long n = caseSeed != null ? 1 : cases;
         Map<FuzzRunner.Verdict, Long> counts = new EnumMap<>(FuzzRunner.Verdict.class);
         for (FuzzRunner.Verdict v : FuzzRunner.Verdict.values()) {
@@ -91,7 +104,7 @@ final class FuzzCommand implements Callable<Integer> {
         Map<String, Long> refusals = new java.util.TreeMap<>();
         long started = System.nanoTime();
         long lastReport = started;
-        err.println("sparsa fuzz: " + n + (decode ? " decode" : "") + " case(s), seed " + seed + ", backend " + backend
+        err.println("sparsa fuzz: " + n + kind + " case(s), seed " + seed + ", backend " + backend
                 + ", lengths up to about "
                 + maxLength + ", head dims up to " + maxDim);
         for (long i = 0; i < n; i++) {
@@ -102,6 +115,10 @@ final class FuzzCommand implements Callable<Integer> {
                 DecodeFuzzCase dc = DecodeFuzzCase.random(new SplittableRandom(cs), maxLength, maxDim, backend.equals("cuda"));
                 c = dc;
                 o = decodeRunner.run(dc);
+            } else if (ragged) {
+                RaggedFuzzCase rc = RaggedFuzzCase.random(new SplittableRandom(cs), maxLength, maxDim, backend.equals("cuda"));
+                c = rc;
+                o = raggedRunner.run(rc);
             } else {
                 FuzzCase fc = FuzzCase.random(new SplittableRandom(cs), maxLength, maxDim, backend.equals("cuda"));
                 c = fc;
@@ -112,7 +129,8 @@ final class FuzzCommand implements Callable<Integer> {
                 refusals.merge(o.detail().substring(0, Math.max(0, o.detail().indexOf(':'))), 1L, Long::sum);
             }
             if (o.verdict() == FuzzRunner.Verdict.FAILED) {
-                String line = "FAIL " + (decode ? "--decode " : "") + "--case-seed " + cs + " --max-length " + maxLength + " --max-dim " + maxDim + " " + c + ": "
+                String line = "FAIL " + (decode ? "--decode " : ragged ? "--ragged " : "") + "--case-seed " + cs
+                        + " --max-length " + maxLength + " --max-dim " + maxDim + " " + c + ": "
                         + o.detail();
                 if (failures.size() < show) {
                     failures.add(line);
@@ -127,7 +145,7 @@ final class FuzzCommand implements Callable<Integer> {
             }
         }
         stdout.printf("fuzz%s: %d cases (seed %d, backend %s, --max-length %d --max-dim %d): %d passed, %d refused by a"
-                        + " pattern (documented), %d skipped by the backend, %d failed, %.0f s%n", decode ? " decode" : "", n,
+                        + " pattern (documented), %d skipped by the backend, %d failed, %.0f s%n", kind, n,
                 seed, backend, maxLength,
                 maxDim, counts.get(FuzzRunner.Verdict.PASSED), counts.get(FuzzRunner.Verdict.REFUSED),
                 counts.get(FuzzRunner.Verdict.SKIPPED), counts.get(FuzzRunner.Verdict.FAILED),
@@ -146,6 +164,14 @@ final class FuzzCommand implements Callable<Integer> {
                 AttentionBackend cuda = cuda();
                 yield new DecodeFuzzRunner(t -> cuda, false);
             }
+            default -> throw new IllegalArgumentException("--backend: cpu or cuda, got " + backend);
+        };
+    }
+
+    private static RaggedFuzzRunner raggedRunner(String backend) {
+        return switch (backend) {
+            case "cpu" -> new RaggedFuzzRunner(Device.CPU);
+            case "cuda" -> new RaggedFuzzRunner(cuda().defaultDevice());
             default -> throw new IllegalArgumentException("--backend: cpu or cuda, got " + backend);
         };
     }
