@@ -1,12 +1,6 @@
 package dev.sparsa.cuda;
 
-import static jcuda.driver.JCudaDriver.cuGraphDestroy;
-import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
-import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
-import static jcuda.driver.JCudaDriver.cuGraphLaunch;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
-import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
-import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
@@ -25,9 +19,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
-import jcuda.driver.CUgraph;
-import jcuda.driver.CUgraphExec;
-import jcuda.driver.CUstreamCaptureMode;
 
 /**
  * Decode on the GPU against the bandwidth it must use: bf16, 32 query / 8 KV heads, D = 128, one
@@ -293,7 +284,7 @@ final class CudaDecodeBench {
                     host[i] = (System.nanoTime() - a) / 1e6;
                 }
             }
-            stats = graphTime(dev, stream, timer, step);
+            stats = graphTime(stream, timer, step);
         }
         System.err.printf(Locale.ROOT, "  (%s: host time per direct call %.3f ms, kernels %s)%n",
                 quest == null ? "dense" : "quest", LaunchTiming.Stats.of(host).median(), CudaBackend.lastKernel());
@@ -301,20 +292,10 @@ final class CudaDecodeBench {
     }
 
     /** {@code step} captured once in a CUDA graph on {@code stream}, and the graph's replays timed. */
-    private static LaunchTiming.Stats graphTime(CudaDevice dev, CudaStream stream, LaunchTiming timer, Runnable step) {
-        dev.makeCurrent();
-        Cuda.check(cuStreamBeginCapture(stream.handle(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED),
-                "cuStreamBeginCapture");
-        step.run();
-        CUgraph graph = new CUgraph();
-        Cuda.check(cuStreamEndCapture(stream.handle(), graph), "cuStreamEndCapture");
-        CUgraphExec exec = new CUgraphExec();
-        Cuda.check(cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
-        LaunchTiming.Stats stats = timer.time(() -> Cuda.check(cuGraphLaunch(exec, stream.handle()), "cuGraphLaunch"));
-        stream.synchronize();
-        Cuda.check(cuGraphExecDestroy(exec), "cuGraphExecDestroy");
-        Cuda.check(cuGraphDestroy(graph), "cuGraphDestroy");
-        return stats;
+    private static LaunchTiming.Stats graphTime(CudaStream stream, LaunchTiming timer, Runnable step) {
+        try (CudaGraph graph = CudaGraph.capture(stream, step)) {
+            return timer.time(graph::launch);
+        }
     }
 
     /**
@@ -327,7 +308,7 @@ final class CudaDecodeBench {
              CudaDecodeStep step = backend.prepareDecodeStep(cache, q.heads(), q.seqLen(), cache.maxLength(), o, stream)) {
             step.run(q, out, lse);
             stream.synchronize();
-            return graphTime(dev, stream, timer, () -> step.run(q, out, lse));
+            return graphTime(stream, timer, () -> step.run(q, out, lse));
         }
     }
 

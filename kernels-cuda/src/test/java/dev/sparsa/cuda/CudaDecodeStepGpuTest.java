@@ -1,11 +1,5 @@
 package dev.sparsa.cuda;
 
-import static jcuda.driver.JCudaDriver.cuGraphDestroy;
-import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
-import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
-import static jcuda.driver.JCudaDriver.cuGraphLaunch;
-import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
-import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -28,10 +22,6 @@ import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
 import java.util.ArrayList;
 import java.util.List;
-import jcuda.driver.CUgraph;
-import jcuda.driver.CUgraphExec;
-import jcuda.driver.CUresult;
-import jcuda.driver.CUstreamCaptureMode;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -142,10 +132,6 @@ class CudaDecodeStepGpuTest {
         assertTrue(lseErr <= (dtype == DType.F32 ? 1e-4 : 1e-3), what + ": LSE error " + lseErr);
     }
 
-    private static void ok(int result, String what) {
-        assertEquals(CUresult.CUDA_SUCCESS, result, what + ": " + CUresult.stringFor(result));
-    }
-
     @Test
     void oneGraphReplaysEveryStepWhileTheCacheGrows() {
         record Case(boolean paged, DType dtype, int dim, int rows, SplitKv split) {
@@ -179,49 +165,40 @@ class CudaDecodeStepGpuTest {
             }
             step.run(q, direct, directLse); // loads the kernels before the capture
             stream.synchronize();
-            dev.makeCurrent();
-            ok(cuStreamBeginCapture(stream.handle(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED), "begin capture");
-            String kernels = step.run(q, out, lse);
-            assertThrows(IllegalStateException.class, step::refresh, "a refresh inside a capture");
-            CUgraph graph = new CUgraph();
-            ok(cuStreamEndCapture(stream.handle(), graph), "end capture");
-            assertTrue(kernels.contains(CudaDecode.kernelName(x.dtype(), x.dim())), kernels);
-            CUgraphExec exec = new CUgraphExec();
-            ok(cuGraphInstantiate(exec, graph, 0), "instantiate");
-            try {
-                for (int s = 0; s <= STEPS; s++) {
-                    if (s > 0) {
-                        Tensor[] next = nextTokens(src, c);
-                        c.appendStep(next[0], next[1]);
-                        Tensor kq = direct;
-                        assertThrows(IllegalArgumentException.class, () -> step.run(q, kq, directLse),
-                                "a run at lengths the step has not refreshed");
-                        step.refresh();
-                    }
-                    ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
-                    dev.makeCurrent();
-                    ok(cuGraphLaunch(exec, stream.handle()), "replay");
-                    step.run(q, direct, directLse);
-                    stream.synchronize();
-                    ReferenceResult ref = ReferenceDecode.decode(q, c, null, o.run());
-                    assertMatches(name + " step " + s, ref, out, lse, x.dtype());
-                    assertArrayEquals(direct.toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
-                            + ": the replay = a direct run");
-                    assertArrayEquals(directLse.toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
-                    assertEquals(START[0] + s, c.length(0));
+            String[] kernels = new String[1];
+            CudaGraph graph = held(CudaGraph.capture(stream, () -> {
+                kernels[0] = step.run(q, out, lse);
+                assertThrows(IllegalStateException.class, step::refresh, "a refresh inside a capture");
+            }));
+            assertTrue(kernels[0].contains(CudaDecode.kernelName(x.dtype(), x.dim())), kernels[0]);
+            for (int s = 0; s <= STEPS; s++) {
+                if (s > 0) {
+                    Tensor[] next = nextTokens(src, c);
+                    c.appendStep(next[0], next[1]);
+                    Tensor kq = direct;
+                    assertThrows(IllegalArgumentException.class, () -> step.run(q, kq, directLse),
+                            "a run at lengths the step has not refreshed");
+                    step.refresh();
                 }
-                // the backend's own decode at the final lengths agrees within the tolerance
-                Tensor viaBackend = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(),
-                        x.dim()));
-                Tensor viaBackendLse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads,
-                        x.rows(), 1));
-                BACKEND.decode(q, c, (DecodeSelection) null, viaBackend, viaBackendLse, o);
-                assertMatches(name + " direct decode", ReferenceDecode.decode(q, c, null, o.run()), viaBackend,
-                        viaBackendLse, x.dtype());
-            } finally {
-                cuGraphExecDestroy(exec);
-                cuGraphDestroy(graph);
+                ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
+                graph.launch();
+                step.run(q, direct, directLse);
+                stream.synchronize();
+                ReferenceResult ref = ReferenceDecode.decode(q, c, null, o.run());
+                assertMatches(name + " step " + s, ref, out, lse, x.dtype());
+                assertArrayEquals(direct.toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
+                        + ": the replay = a direct run");
+                assertArrayEquals(directLse.toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
+                assertEquals(START[0] + s, c.length(0));
             }
+            // the backend's own decode at the final lengths agrees within the tolerance
+            Tensor viaBackend = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(),
+                    x.dim()));
+            Tensor viaBackendLse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads,
+                    x.rows(), 1));
+            BACKEND.decode(q, c, (DecodeSelection) null, viaBackend, viaBackendLse, o);
+            assertMatches(name + " direct decode", ReferenceDecode.decode(q, c, null, o.run()), viaBackend,
+                    viaBackendLse, x.dtype());
         }
     }
 

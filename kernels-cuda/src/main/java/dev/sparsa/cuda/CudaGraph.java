@@ -1,0 +1,114 @@
+package dev.sparsa.cuda;
+
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
+
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUstreamCaptureMode;
+
+/**
+ * A CUDA graph of the work that some calls queue on one stream, captured once and launched again
+ * and again on that stream (as {@code torch.cuda.graph} does): every launch replays the captured
+ * kernels and copies with the arguments they had at capture — the same tensors, the same device
+ * addresses — at the cost of one launch. The calls captured must queue work without waiting
+ * for it (the decode calls and {@link CudaDecodeStep#run} on their stream do); a call that waits or
+ * allocates during the capture fails it.
+ *
+ * <pre>{@code
+ * try (CudaGraph graph = CudaGraph.capture(stream, () -> step.run(q, out, lse))) {
+ *     for (...) {
+ *         step.refresh();
+ *         graph.launch();
+ *     }
+ * }
+ * }</pre>
+ *
+ * Not thread-safe; close it (idempotent) to free the graph once no launch is needed.
+ */
+public final class CudaGraph implements AutoCloseable {
+    private final CudaStream stream;
+    private final CUgraph graph;
+    private final CUgraphExec exec;
+    private boolean closed;
+
+    private CudaGraph(CudaStream stream, CUgraph graph, CUgraphExec exec) {
+        this.stream = stream;
+        this.graph = graph;
+        this.exec = exec;
+    }
+
+    /**
+     * Captures what {@code work} queues on {@code stream} (relaxed capture mode) and instantiates it;
+     * nothing runs until {@link #launch()}.
+     *
+     * @throws IllegalArgumentException if an argument is null
+     * @throws CudaException if the capture or the instantiation fails (the stream is left out of
+     *     capture mode)
+     */
+    public static CudaGraph capture(CudaStream stream, Runnable work) {
+        if (stream == null || work == null) {
+            throw new IllegalArgumentException("stream and work: must not be null");
+        }
+        stream.device().makeCurrent();
+        Cuda.check(cuStreamBeginCapture(stream.handle(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED),
+                "cuStreamBeginCapture");
+        CUgraph graph = new CUgraph();
+        try {
+            work.run();
+        } catch (RuntimeException | Error e) {
+            // end the capture so that the stream can be used again; the partial graph is dropped
+            if (cuStreamEndCapture(stream.handle(), graph) == 0) {
+                cuGraphDestroy(graph);
+            }
+            throw e;
+        }
+        stream.device().makeCurrent();
+        Cuda.check(cuStreamEndCapture(stream.handle(), graph), "cuStreamEndCapture");
+        CUgraphExec exec = new CUgraphExec();
+        int r = cuGraphInstantiate(exec, graph, 0);
+        if (r != 0) {
+            cuGraphDestroy(graph);
+            Cuda.check(r, "cuGraphInstantiate");
+        }
+        return new CudaGraph(stream, graph, exec);
+    }
+
+    /** The stream the graph was captured on and launches on. */
+    public CudaStream stream() {
+        return stream;
+    }
+
+    /**
+     * Queues one replay of the graph on its stream, without waiting.
+     *
+     * @throws IllegalStateException if the graph is closed
+     */
+    public void launch() {
+        if (closed) {
+            throw new IllegalStateException("graph: already closed");
+        }
+        stream.device().makeCurrent();
+        Cuda.check(cuGraphLaunch(exec, stream.handle()), "cuGraphLaunch");
+    }
+
+    /** Frees the graph after the stream's queued launches have finished (idempotent). */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        stream.device().makeCurrent();
+        try {
+            stream.synchronize();
+        } finally {
+            cuGraphExecDestroy(exec);
+            cuGraphDestroy(graph);
+        }
+    }
+}
