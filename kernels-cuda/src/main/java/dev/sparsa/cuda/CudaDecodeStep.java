@@ -33,12 +33,13 @@ import jcuda.driver.CUstreamCaptureStatus;
  *
  * <p>The loop of a serving engine:
  * <pre>{@code
- * try (CudaDecodeStep step = backend.prepareDecodeStep(cache, qHeads, 1, maxLength, options, stream)) {
- *     // capture once: step.run(q, out, lse) between cuStreamBeginCapture and cuStreamEndCapture on stream
+ * try (CudaDecodeStep step = backend.prepareDecodeStep(cache, qHeads, 1, maxLength, options, stream);
+ *      CudaGraph graph = CudaGraph.capture(stream, () -> step.run(q, out, lse))) {
  *     for (...) {
  *         cache.appendStep(k, v);   // the new token's K and V
  *         step.refresh();           // the new lengths and tables: one asynchronous copy on stream
- *         // write q, then launch the graph on stream (or call step.run(q, out, lse) directly)
+ *         Tensor.copy(qNew, q);     // this step's Q into the captured tensor
+ *         graph.launch();           // or step.run(q, out, lse) without a graph
  *     }
  * }
  * }</pre>
