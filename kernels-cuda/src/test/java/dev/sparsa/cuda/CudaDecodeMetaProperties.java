@@ -13,6 +13,7 @@ import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.Problems;
 import java.util.SplittableRandom;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
@@ -27,20 +28,9 @@ import net.jqwik.api.constraints.IntRange;
 class CudaDecodeMetaProperties {
     private static final int DIM = 8;
 
+    /** Entries uniform in ±2, f32. */
     private static Tensor random(SplittableRandom r, int b, int h, int s) {
-        Tensor t = Tensor.allocate(DType.F32, Layout.BHSD, b, h, s, DIM);
-        float[] row = new float[DIM];
-        for (int i = 0; i < b; i++) {
-            for (int j = 0; j < h; j++) {
-                for (int x = 0; x < s; x++) {
-                    for (int c = 0; c < DIM; c++) {
-                        row[c] = (float) (r.nextDouble() * 4 - 2);
-                    }
-                    t.writeRow(i, j, x, row, 0);
-                }
-            }
-        }
-        return t;
+        return Problems.random(r, DType.F32, Layout.BHSD, b, h, s, DIM, 2);
     }
 
     private static int[] lengths(SplittableRandom r, int batch, int max) {

@@ -14,6 +14,7 @@ import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.Problems;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -35,19 +36,7 @@ class CudaDecodePlanTest {
     private static final int SMS = 132;
 
     private static Tensor random(SplittableRandom r, int b, int h, int s, int d) {
-        Tensor t = Tensor.allocate(DType.F32, Layout.BHSD, b, h, s, d);
-        float[] row = new float[d];
-        for (int i = 0; i < b; i++) {
-            for (int j = 0; j < h; j++) {
-                for (int x = 0; x < s; x++) {
-                    for (int c = 0; c < d; c++) {
-                        row[c] = (float) (r.nextDouble() * 2 - 1);
-                    }
-                    t.writeRow(i, j, x, row, 0);
-                }
-            }
-        }
-        return t;
+        return Problems.random(r, DType.F32, Layout.BHSD, b, h, s, d, 1);
     }
 
     /** A contiguous and a paged host cache holding the same sequences (the paged one's pages interleaved). */

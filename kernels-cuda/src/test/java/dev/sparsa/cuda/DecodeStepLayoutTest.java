@@ -12,6 +12,7 @@ import dev.sparsa.spec.RunOptions;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.Problems;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -121,12 +122,9 @@ class DecodeStepLayoutTest {
     void interpretedItemsAndMergesGiveTheOraclesDecode() {
         SplittableRandom r = new SplittableRandom(5);
         int batch = LENGTHS.length;
-        Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, batch, KV_HEADS, MAX, DIM);
-        Tensor v = Tensor.allocate(DType.F32, Layout.BHSD, batch, KV_HEADS, MAX, DIM);
-        Tensor q = Tensor.allocate(DType.F32, Layout.BHSD, batch, KV_HEADS * GROUP, ROWS, DIM);
-        fill(k, r);
-        fill(v, r);
-        fill(q, r);
+        Tensor k = Problems.random(r, DType.F32, Layout.BHSD, batch, KV_HEADS, MAX, DIM, 1);
+        Tensor v = Problems.random(r, DType.F32, Layout.BHSD, batch, KV_HEADS, MAX, DIM, 1);
+        Tensor q = Problems.random(r, DType.F32, Layout.BHSD, batch, KV_HEADS * GROUP, ROWS, DIM, 1);
         RunOptions run = RunOptions.defaults();
         for (int fixed : new int[] {0, 256}) {
             int chunks = fixed > 0 ? MAX / fixed : 7;
@@ -176,19 +174,5 @@ class DecodeStepLayoutTest {
             copy[l.oItems + i * DI_STRIDE + DI_V1] = 0;
         }
         return copy;
-    }
-
-    private static void fill(Tensor t, SplittableRandom r) {
-        float[] row = new float[t.dim()];
-        for (int b = 0; b < t.batch(); b++) {
-            for (int h = 0; h < t.heads(); h++) {
-                for (int s = 0; s < t.seqLen(); s++) {
-                    for (int d = 0; d < row.length; d++) {
-                        row[d] = (float) (r.nextDouble() * 2 - 1);
-                    }
-                    t.writeRow(b, h, s, row, 0);
-                }
-            }
-        }
     }
 }

@@ -137,9 +137,10 @@ public final class DecodeFuzzRunner {
     private static Tensor[] decode(AttentionBackend backend, Device device, Tensor q, KvCache cache,
                                    DecodeSelection selection, DecodePattern pattern, DecodeFuzzCase c, DecodeOptions o) {
         int heads = c.kvHeads() * c.group();
-        Tensor out = nan(Tensor.allocate(c.outF32() ? DType.F32 : c.dtype(), Layout.BHSD, c.batch(), heads, c.rows(),
-                c.headDim()));
-        Tensor lse = c.withLse() ? nan(Tensor.allocate(DType.F32, Layout.BHSD, c.batch(), heads, c.rows(), 1)) : null;
+        DType outType = c.outF32() ? DType.F32 : c.dtype();
+        Tensor out = FuzzTensors.nan(Tensor.allocate(outType, Layout.BHSD, c.batch(), heads, c.rows(), c.headDim()));
+        Tensor lse = c.withLse()
+                ? FuzzTensors.nan(Tensor.allocate(DType.F32, Layout.BHSD, c.batch(), heads, c.rows(), 1)) : null;
         if (device.isHost()) {
             run(backend, q, cache, selection, pattern, out, lse, o);
             return new Tensor[] {out, lse};
@@ -164,17 +165,6 @@ public final class DecodeFuzzRunner {
         }
     }
 
-    private static Tensor nan(Tensor t) {
-        for (int b = 0; b < t.batch(); b++) {
-            for (int h = 0; h < t.heads(); h++) {
-                for (int s = 0; s < t.seqLen(); s++) {
-                    t.fillRow(b, h, s, Float.NaN);
-                }
-            }
-        }
-        return t;
-    }
-
     /** Lengths, caches, Q and the pattern of a case, every draw from its seeds. */
     private static Problem problem(DecodeFuzzCase c) {
         SplittableRandom params = new SplittableRandom(c.paramSeed());
@@ -192,20 +182,20 @@ public final class DecodeFuzzRunner {
         int d = c.headDim();
         int kvh = c.kvHeads();
         ContiguousKvCache flat = ContiguousKvCache.allocate(c.dtype(), c.batch(), kvh, cap, d, d);
-        nan(flat.keyStorage());
-        nan(flat.valueStorage());
+        FuzzTensors.nan(flat.keyStorage());
+        FuzzTensors.nan(flat.valueStorage());
         int pagesPerSequence = (cap + c.pageSize() - 1) / c.pageSize();
         PagedKvCache paged = PagedKvCache.allocate(c.dtype(), c.batch(), kvh, d, d, c.pageSize(),
                 c.batch() * pagesPerSequence + 2, true);
-        nan(paged.keyPages());
-        nan(paged.valuePages());
+        FuzzTensors.nan(paged.keyPages());
+        FuzzTensors.nan(paged.valuePages());
         Tensor[] k = new Tensor[c.batch()];
         Tensor[] v = new Tensor[c.batch()];
         for (int b = 0; b < c.batch(); b++) {
-            k[b] = random(data, c.dtype(), 1, kvh, lengths[b], d, 2);
-            v[b] = random(data, c.dtype(), 1, kvh, lengths[b], d, 1);
+            k[b] = FuzzTensors.random(data, c.dtype(), Layout.BHSD, 1, kvh, lengths[b], d, 2);
+            v[b] = FuzzTensors.random(data, c.dtype(), Layout.BHSD, 1, kvh, lengths[b], d, 1);
         }
-        Tensor q = random(data, c.dtype(), c.batch(), kvh * c.group(), c.rows(), d, 2);
+        Tensor q = FuzzTensors.random(data, c.dtype(), Layout.BHSD, c.batch(), kvh * c.group(), c.rows(), d, 2);
         plant(c, data, q, k, v, lengths);
         // appends in rounds of random sizes, so that the sequences' pages interleave in the pool
         int[] done = new int[c.batch()];
@@ -296,20 +286,4 @@ public final class DecodeFuzzRunner {
         t.set(0, r.nextInt(t.heads()), r.nextInt(lengths[b]), r.nextInt(t.dim()), value);
     }
 
-    /** A host tensor [batch, heads, n, d] of the dtype with entries uniform in ±amplitude (rounded to the dtype). */
-    private static Tensor random(SplittableRandom r, DType dtype, int batch, int heads, int n, int d, double amplitude) {
-        Tensor t = Tensor.allocate(dtype, Layout.BHSD, batch, heads, n, d);
-        float[] row = new float[d];
-        for (int b = 0; b < batch; b++) {
-            for (int h = 0; h < heads; h++) {
-                for (int s = 0; s < n; s++) {
-                    for (int x = 0; x < d; x++) {
-                        row[x] = (float) ((r.nextDouble() * 2 - 1) * amplitude);
-                    }
-                    t.writeRow(b, h, s, row, 0);
-                }
-            }
-        }
-        return t;
-    }
 }

@@ -133,19 +133,7 @@ public final class FuzzRunner {
     }
 
     private static Tensor random(SplittableRandom rnd, FuzzCase c, int b, int h, int n, int d, double amplitude) {
-        Tensor t = Tensor.allocate(c.dtype(), c.layout(), b, h, n, d);
-        float[] row = new float[d];
-        for (int i = 0; i < b; i++) {
-            for (int j = 0; j < h; j++) {
-                for (int r = 0; r < n; r++) {
-                    for (int x = 0; x < d; x++) {
-                        row[x] = (float) ((rnd.nextDouble() * 2 - 1) * amplitude);
-                    }
-                    t.writeRow(i, j, r, row, 0);
-                }
-            }
-        }
-        return t;
+        return FuzzTensors.random(rnd, c.dtype(), c.layout(), b, h, n, d, amplitude);
     }
 
     /** Runs the backend into NaN-poisoned outputs (so an unwritten row cannot pass). */

@@ -64,9 +64,9 @@ public final class RaggedFuzzRunner {
             int[] cuQ = offsets(ql);
             int[] cuK = offsets(kl);
             batch = RaggedBatch.packed(cuQ, cuK);
-            q = random(data, c.dtype(), Layout.BSHD, 1, qHeads, cuQ[n], c.headDim(), 2);
-            k = random(data, c.dtype(), Layout.BSHD, 1, c.kvHeads(), cuK[n], c.headDim(), 2);
-            v = random(data, c.dtype(), Layout.BSHD, 1, c.kvHeads(), cuK[n], c.headDim(), 1);
+            q = FuzzTensors.random(data, c.dtype(), Layout.BSHD, 1, qHeads, cuQ[n], c.headDim(), 2);
+            k = FuzzTensors.random(data, c.dtype(), Layout.BSHD, 1, c.kvHeads(), cuK[n], c.headDim(), 2);
+            v = FuzzTensors.random(data, c.dtype(), Layout.BSHD, 1, c.kvHeads(), cuK[n], c.headDim(), 1);
         } else {
             batch = RaggedBatch.padded(ql, kl);
             q = padded(data, c.dtype(), qHeads, ql, c.headDim(), 2);
@@ -195,7 +195,7 @@ public final class RaggedFuzzRunner {
         for (int x : lengths) {
             max = Math.max(max, x);
         }
-        Tensor t = random(r, dtype, Layout.BHSD, lengths.length, heads, max, d, amplitude);
+        Tensor t = FuzzTensors.random(r, dtype, Layout.BHSD, lengths.length, heads, max, d, amplitude);
         for (int b = 0; b < lengths.length; b++) {
             for (int h = 0; h < heads; h++) {
                 for (int s = lengths[b]; s < max; s++) {
@@ -206,20 +206,4 @@ public final class RaggedFuzzRunner {
         return t;
     }
 
-    private static Tensor random(SplittableRandom r, DType dtype, Layout layout, int batch, int heads, int n, int d,
-                                 double amplitude) {
-        Tensor t = Tensor.allocate(dtype, layout, batch, heads, n, d);
-        float[] row = new float[d];
-        for (int b = 0; b < batch; b++) {
-            for (int h = 0; h < heads; h++) {
-                for (int s = 0; s < n; s++) {
-                    for (int x = 0; x < d; x++) {
-                        row[x] = (float) ((r.nextDouble() * 2 - 1) * amplitude);
-                    }
-                    t.writeRow(b, h, s, row, 0);
-                }
-            }
-        }
-        return t;
-    }
 }
