@@ -2,6 +2,8 @@ package dev.sparsa.cli.fuzz;
 
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.DecodeShape;
+import dev.sparsa.attention.Attention;
+import dev.sparsa.attention.AttentionResult;
 import dev.sparsa.bench.PlacedCaches;
 import dev.sparsa.cli.fuzz.FuzzRunner.Outcome;
 import dev.sparsa.cli.fuzz.FuzzRunner.Verdict;
@@ -11,8 +13,13 @@ import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.pattern.Pattern;
+import dev.sparsa.patterns.Patterns;
 import dev.sparsa.reference.ReferenceDecode;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.reference.Tolerance;
+import dev.sparsa.spec.Dispatch;
+import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
@@ -34,7 +41,10 @@ import java.util.function.IntFunction;
  *   <li>{@code selectAndDecode} gives what {@code select} then {@code decode} give (bit for bit on
  *       backends that take a thread count, within the tolerance elsewhere);
  *   <li>on backends that take a thread count: the paged cache gives the contiguous one's bits, and
- *       one worker gives the bits of several.
+ *       one worker gives the bits of several;
+ *   <li>chunked prefill against each cache (the facade's {@code prefillWithLse}, a chunk of a
+ *       sequence's last rows under a static pattern) equals the same call on copies of that
+ *       sequence's keys and values (bit for bit where the bitwise checks apply).
  * </ul>
  */
 public final class DecodeFuzzRunner {
@@ -126,8 +136,82 @@ public final class DecodeFuzzRunner {
                     flatRun = run;
                 }
             }
+            if (c.nonFinite() == 0) {
+                String chunked = chunkedPrefill(c, p, placed, backend, device);
+                if (chunked != null) {
+                    return new Outcome(Verdict.FAILED, chunked);
+                }
+            }
         }
         return FuzzRunner.Outcome.passed();
+    }
+
+    /**
+     * Chunked prefill against each cache ({@code Attention.prefillWithLse}: a chunk of a sequence's
+     * last rows, bottom-right aligned) against the same call on copies of the sequence's keys and
+     * values ({@code Attention.forwardWithLse}): bit for bit on backends that take a thread count,
+     * else within the tolerance of the input type; null when both hold.
+     */
+    private String chunkedPrefill(DecodeFuzzCase c, Problem p, PlacedCaches placed, AttentionBackend backend,
+                                  Device device) {
+        SplittableRandom r = new SplittableRandom(c.paramSeed() ^ 0x5DEECE66DL);
+        int b = r.nextInt(c.batch());
+        int length = p.flat().length(b);
+        if (length == 0) {
+            return null;
+        }
+        int chunk = 1 + r.nextInt(Math.min(length, 80));
+        Pattern pattern = switch (r.nextInt(5)) {
+            case 0 -> Patterns.slidingWindow(1 + r.nextInt(40));
+            case 1 -> Patterns.aShape(1 + r.nextInt(40), r.nextInt(5));
+            case 2 -> Patterns.sparseTransformerStrided(1 + r.nextInt(16));
+            case 3 -> Patterns.randomBlockSparse(0.2 + 0.7 * r.nextDouble(), r.nextLong());
+            default -> Patterns.dense();
+        };
+        Options o = Options.causalMask().withDevice(device).withDispatch(Dispatch.SPARSE)
+                .withOutputDType(c.outF32() ? DType.F32 : c.dtype());
+        Tensor qHost = FuzzTensors.random(r, c.dtype(), Layout.BHSD, 1, c.kvHeads() * c.group(), chunk, c.headDim(), 2);
+        for (boolean isPaged : new boolean[] {false, true}) {
+            KvCache host = isPaged ? p.paged() : p.flat();
+            List<Tensor> owned = new ArrayList<>();
+            try {
+                Tensor q = device.isHost() ? qHost : PlacedCaches.copy(backend, device, qHost, owned);
+                AttentionResult got = Attention.prefillWithLse(q, placed.cache(isPaged), b, pattern, o);
+                AttentionResult want = Attention.forwardWithLse(qHost, contiguous(host.keys(b)), contiguous(host.values(b)),
+                        pattern, o);
+                Tensor go = got.output().toHost();
+                Tensor wo = want.output().toHost();
+                String what = "chunked prefill of " + chunk + " rows of sequence " + b + " (" + length + " keys) on the "
+                        + (isPaged ? "paged" : "contiguous") + " cache, " + pattern;
+                if (threadsMatter) {
+                    if (!FuzzChecks.sameBits(go, wo) || !FuzzChecks.sameBits(got.lse().toHost(), want.lse().toHost())) {
+                        return what + ": differs from the same call on copies of its keys and values";
+                    }
+                } else {
+                    float[] x = go.toFloatArray();
+                    float[] y = wo.toFloatArray();
+                    double tol = 1e-4 + 10 * Tolerance.output(c.dtype());
+                    for (int i = 0; i < x.length; i++) {
+                        if (!(Math.abs(x[i] - y[i]) <= tol)) {
+                            return what + ": element " + i + " off by " + Math.abs(x[i] - y[i]);
+                        }
+                    }
+                }
+            } catch (IllegalArgumentException refused) {
+                return "chunked prefill refused: " + refused.getMessage();
+            } finally {
+                owned.forEach(Tensor::close);
+            }
+        }
+        return null;
+    }
+
+    /** A contiguous BHSD host copy of a host or device tensor. */
+    private static Tensor contiguous(Tensor t) {
+        Tensor h = t.toHost();
+        Tensor c = Tensor.allocate(h.dtype(), Layout.BHSD, h.batch(), h.heads(), h.seqLen(), h.dim());
+        Tensor.copy(h, c);
+        return c;
     }
 
     /**
