@@ -53,8 +53,9 @@ import jcuda.driver.CUstreamCaptureStatus;
  * and a replay is bitwise the same as a direct {@link #run} at the same lengths.
  *
  * <p>Contract: the kernels read the lengths and tables of the last {@link #refresh()}; {@link #run}
- * refuses a cache whose lengths (or tables) differ from them, but a graph replay cannot check, so
- * call {@code refresh()} after every change of the cache and before the next replay. A graph bakes
+ * refuses a cache whose lengths (or the first or last page of a block table) differ from them, but a
+ * graph replay cannot check, so call {@code refresh()} after every change of the cache and before
+ * the next replay. A graph bakes
  * the Q, output and LSE addresses of the captured {@code run}: write each step's Q into the same
  * tensor. All work (the refresh's copy, the kernels, the replays) goes on the step's stream, so its
  * order is the stream's; the K/V rows an append writes must be in place before the stream runs the
@@ -225,7 +226,7 @@ public final class CudaDecodeStep implements AutoCloseable {
      * @return the names of the kernels queued
      * @throws IllegalArgumentException as {@link DecodeArguments#validate}, or if Q's heads or rows
      *     differ from the prepared ones, or {@code layerCache}'s kind, shape, page size, lengths or
-     *     tables differ from the prepared cache's at the last refresh
+     *     first or last page of a block table differ from the prepared cache's at the last refresh
      * @throws IllegalStateException if the step is closed
      */
     public String run(Tensor q, KvCache layerCache, Tensor out, Tensor lse) {
@@ -246,9 +247,17 @@ public final class CudaDecodeStep implements AutoCloseable {
             throw new IllegalArgumentException("cache: lengths " + Arrays.toString(layerCache.lengths()) + " differ from "
                     + Arrays.toString(lengths) + " of the last refresh(); call refresh() after the cache changes");
         }
-        if (pageSize > 0 && !Arrays.deepEquals(tablesOf(layerCache), tables)) {
-            throw new IllegalArgumentException("cache: block tables differ from those of the last refresh(); call "
-                    + "refresh() after the cache changes");
+        if (pageSize > 0) {
+            // the first and last page of each table: O(batch), so that a direct run per layer stays cheap
+            PagedKvCache paged = (PagedKvCache) layerCache;
+            for (int b = 0; b < lengths.length; b++) {
+                int len = lengths[b];
+                if (len > 0 && (paged.page(b, 0) != tables[b][0]
+                        || paged.page(b, len - 1) != tables[b][(len - 1) / pageSize])) {
+                    throw new IllegalArgumentException("cache: sequence " + b + "'s block table differs from the one of "
+                            + "the last refresh() (first or last page); call refresh() after the cache changes");
+                }
+            }
         }
         CudaDecode.Storage st = CudaDecode.storage(layerCache);
         int kvHeads = layerCache.kvHeads();

@@ -226,6 +226,19 @@ class CudaDecodeStepGpuTest {
         assertThrows(IllegalArgumentException.class, () -> step.run(q, second, out, lse), "lengths ahead of the step");
         KvCache contiguous = cache(false, DType.BF16, 128, src);
         assertThrows(IllegalArgumentException.class, () -> step.run(q, contiguous, out, lse), "another kind of cache");
+        // the same pages and lengths, each table in reverse order: a layer whose pages lie elsewhere
+        PagedKvCache p = (PagedKvCache) first;
+        PagedKvCache reversed = PagedKvCache.wrap(p.keyPages(), p.valuePages(), null, PAGE, START.length, null);
+        for (int b = 0; b < START.length; b++) {
+            int[] t = p.blockTable(b);
+            int[] r = new int[t.length];
+            for (int i = 0; i < t.length; i++) {
+                r[i] = t[t.length - 1 - i];
+            }
+            reversed.setBlockTable(b, r, p.length(b));
+        }
+        String m = assertThrows(IllegalArgumentException.class, () -> step.run(q, reversed, out, lse)).getMessage();
+        assertTrue(m.contains("block table differs"), m);
     }
 
     @Test
