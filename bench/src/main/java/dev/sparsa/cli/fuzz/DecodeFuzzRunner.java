@@ -39,7 +39,8 @@ import java.util.function.IntFunction;
  *       planted NaN or infinity, the rows the oracle makes NaN are NaN and the others close to it.
  *       Every unused slot and page of the caches holds NaN, so a read past a length shows;
  *   <li>{@code selectAndDecode} gives what {@code select} then {@code decode} give (bit for bit on
- *       backends that take a thread count, within the tolerance elsewhere);
+ *       backends that take a thread count, within the tolerance elsewhere), and the drop-in {@code
+ *       Attention.decodeWithLse} over the same selection gives the backend's bits;
  *   <li>on backends that take a thread count: the paged cache gives the contiguous one's bits, and
  *       one worker gives the bits of several;
  *   <li>chunked prefill against each cache (the facade's {@code prefillWithLse}, a chunk of a
@@ -111,6 +112,18 @@ public final class DecodeFuzzRunner {
                 }
                 if (numbers != null) {
                     return new Outcome(Verdict.FAILED, layout + ": " + numbers);
+                }
+                if (c.nonFinite() == 0) {
+                    // the drop-in call over the same selection: the backend it picks for this cache, the same bits
+                    AttentionResult facade = Attention.decodeWithLse(placed.q(), cache, selection, o);
+                    boolean same = FuzzChecks.sameBits(facade.output().toHost(), run[0])
+                            && (run[1] == null || FuzzChecks.sameBits(facade.lse().toHost(), run[1]));
+                    facade.output().close();
+                    facade.lse().close();
+                    if (!same) {
+                        return new Outcome(Verdict.FAILED, layout + ": Attention.decodeWithLse's bits differ from the"
+                                + " backend's decode");
+                    }
                 }
                 if (p.explicit() == null && !(p.pattern() instanceof DecodePattern.Dense)) {
                     Tensor[] fused = decode(backend, device, placed.q(), cache, null, p.pattern(), c, o);
