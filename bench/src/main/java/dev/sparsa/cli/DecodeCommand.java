@@ -13,7 +13,6 @@ import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
 import dev.sparsa.kv.KvCache;
-import dev.sparsa.kv.PageAllocator;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.kv.SpanTable;
 import dev.sparsa.reference.ReferenceDecode;
