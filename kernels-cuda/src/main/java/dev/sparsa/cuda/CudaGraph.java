@@ -16,8 +16,9 @@ import jcuda.driver.CUstreamCaptureMode;
  * and again on that stream (as {@code torch.cuda.graph} does): every launch replays the captured
  * kernels and copies with the arguments they had at capture — the same tensors, the same device
  * addresses — at the cost of one launch. The calls captured must queue work without waiting
- * for it (the decode calls and {@link CudaDecodeStep#run} on their stream do); a call that waits or
- * allocates during the capture fails it.
+ * for it ({@link CudaDecodeStep#run} does; a decode call on a caller's stream does once it has run
+ * before, so that its buffers have grown); a call that synchronizes the stream during the capture
+ * fails it.
  *
  * <pre>{@code
  * try (CudaGraph graph = CudaGraph.capture(stream, () -> step.run(q, out, lse))) {
