@@ -1,6 +1,5 @@
 package dev.sparsa.cuda;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
@@ -9,7 +8,6 @@ import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.kv.SplitKv;
 import dev.sparsa.reference.ReferenceDecode;
-import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
@@ -118,9 +116,9 @@ class CudaDecodeMetaProperties {
         double scale = o.run().scaleFor(DIM);
         double[][] got = DecodeMetaInterpreter.run(plan.meta, plan.scalars, plan.items, plan.merges, plan.scratchEntries,
                 q, st.k(), st.v(), scale);
-        compare(ReferenceDecode.decode(q, cache, selection, o.run()), got, batch, kvHeads * group, rows,
-                (usePaged ? "paged" : "contiguous") + " " + (selection == null ? "dense" : selection) + " " + o.split()
-                        + " sms " + sms);
+        DecodeMetaInterpreter.assertMatches((usePaged ? "paged" : "contiguous") + " "
+                + (selection == null ? "dense" : selection) + " " + o.split() + " sms " + sms,
+                ReferenceDecode.decode(q, cache, selection, o.run()), got);
     }
 
     @Property(tries = 150)
@@ -161,27 +159,8 @@ class CudaDecodeMetaProperties {
         long[] scalars = CudaDecode.scalars(q, k, v, null, null, group, rows, width > 0, pageShift, width,
                 CudaDecode.MODE_DENSE, kvHeads, batch, l.offsets(), 1, scale, 0);
         double[][] got = DecodeMetaInterpreter.run(meta, scalars, l.items, l.merges, l.scratchEntries, q, k, v, scale);
-        compare(ReferenceDecode.decode(q, cache, null, DecodeOptions.defaults().run()), got, batch, kvHeads * group, rows,
-                (usePaged ? "paged" : "contiguous") + " max " + max + " chunks " + chunks + " fixed " + fixed);
+        DecodeMetaInterpreter.assertMatches((usePaged ? "paged" : "contiguous") + " max " + max + " chunks " + chunks
+                + " fixed " + fixed, ReferenceDecode.decode(q, cache, null, DecodeOptions.defaults().run()), got);
     }
 
-    private static void compare(ReferenceResult ref, double[][] got, int batch, int heads, int rows, String what) {
-        for (int b = 0; b < batch; b++) {
-            for (int h = 0; h < heads; h++) {
-                for (int row = 0; row < rows; row++) {
-                    int o = (b * heads + h) * rows + row;
-                    String where = what + " (" + b + ", " + h + ", " + row + ")";
-                    double want = ref.lse(b, h, row);
-                    if (Double.isInfinite(want)) {
-                        assertEquals(want, got[1][o], where + " LSE");
-                    } else {
-                        assertEquals(want, got[1][o], 1e-9, where + " LSE");
-                    }
-                    for (int d = 0; d < DIM; d++) {
-                        assertEquals(ref.out(b, h, row, d), got[0][o * DIM + d], 1e-9, where + " d " + d);
-                    }
-                }
-            }
-        }
-    }
 }

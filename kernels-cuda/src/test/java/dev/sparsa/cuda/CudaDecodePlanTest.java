@@ -103,33 +103,12 @@ class CudaDecodePlanTest {
                         ReferenceResult ref = ReferenceDecode.decode(q, cache, selection, o.run());
                         String what = cache.getClass().getSimpleName() + " rows " + rows + " "
                                 + (selection == null ? "dense" : "selection") + " " + split;
-                        compare(what, ref, got, rows);
+                        DecodeMetaInterpreter.assertMatches(what, ref, got);
                         checked++;
                     }
                 }
             }
         }
         assertEquals(32, checked);
-    }
-
-    private static void compare(String what, ReferenceResult ref, double[][] got, int rows) {
-        int heads = KV_HEADS * GROUP;
-        for (int b = 0; b < LENGTHS.length; b++) {
-            for (int h = 0; h < heads; h++) {
-                for (int row = 0; row < rows; row++) {
-                    int o = (b * heads + h) * rows + row;
-                    String where = what + " (" + b + ", " + h + ", " + row + ")";
-                    double want = ref.lse(b, h, row);
-                    if (Double.isInfinite(want)) {
-                        assertEquals(want, got[1][o], where + " LSE");
-                    } else {
-                        assertEquals(want, got[1][o], 1e-9, where + " LSE");
-                    }
-                    for (int d = 0; d < DIM; d++) {
-                        assertEquals(ref.out(b, h, row, d), got[0][o * DIM + d], 1e-9, where + " d " + d);
-                    }
-                }
-            }
-        }
     }
 }

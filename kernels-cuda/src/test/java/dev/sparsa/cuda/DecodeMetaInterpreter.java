@@ -1,7 +1,9 @@
 package dev.sparsa.cuda;
 
 import static dev.sparsa.cuda.DecodeFormat.*;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.Tensor;
 
 /**
@@ -156,6 +158,33 @@ final class DecodeMetaInterpreter {
             }
         }
         return new double[][] {out, lse};
+    }
+
+    /**
+     * Asserts that {@link #run}'s result equals the fp64 oracle's to 1e-9 on every row (outputs and
+     * LSEs; an infinite LSE exactly), reading the shape from the oracle.
+     */
+    static void assertMatches(String what, ReferenceResult ref, double[][] got) {
+        int heads = ref.shape().qHeads();
+        int rows = ref.shape().queryLength();
+        int dim = ref.shape().valueDim();
+        for (int b = 0; b < ref.shape().batch(); b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int row = 0; row < rows; row++) {
+                    int o = (b * heads + h) * rows + row;
+                    String where = what + " (" + b + ", " + h + ", " + row + ")";
+                    double want = ref.lse(b, h, row);
+                    if (Double.isInfinite(want)) {
+                        assertEquals(want, got[1][o], where + " LSE");
+                    } else {
+                        assertEquals(want, got[1][o], 1e-9, where + " LSE");
+                    }
+                    for (int d = 0; d < dim; d++) {
+                        assertEquals(ref.out(b, h, row, d), got[0][o * dim + d], 1e-9, where + " d " + d);
+                    }
+                }
+            }
+        }
     }
 
     private static long s(long[] scalars, String name) {

@@ -140,26 +140,7 @@ class DecodeStepLayoutTest {
                             CudaDecode.MODE_DENSE, KV_HEADS, batch, l.offsets(), 1, run.scaleFor(DIM), 0);
                     double[][] got = DecodeMetaInterpreter.run(meta, scalars, l.items, l.merges, l.scratchEntries, q, k,
                             v, run.scaleFor(DIM));
-                    double[] out = got[0];
-                    double[] lse = got[1];
-                    for (int b = 0; b < batch; b++) {
-                        for (int h = 0; h < KV_HEADS * GROUP; h++) {
-                            for (int row = 0; row < ROWS; row++) {
-                                int o = (b * KV_HEADS * GROUP + h) * ROWS + row;
-                                String where = "fixed " + fixed + " chunks " + c + " shift " + shift + " (" + b + ", " + h
-                                        + ", " + row + ")";
-                                double want = ref.lse(b, h, row);
-                                if (Double.isInfinite(want)) {
-                                    assertEquals(want, lse[o], where + " LSE");
-                                } else {
-                                    assertEquals(want, lse[o], 1e-9, where + " LSE");
-                                }
-                                for (int d = 0; d < DIM; d++) {
-                                    assertEquals(ref.out(b, h, row, d), out[o * DIM + d], 1e-9, where + " d " + d);
-                                }
-                            }
-                        }
-                    }
+                    DecodeMetaInterpreter.assertMatches("fixed " + fixed + " chunks " + c + " shift " + shift, ref, got);
                 }
             }
         }
