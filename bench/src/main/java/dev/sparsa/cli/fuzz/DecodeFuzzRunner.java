@@ -65,8 +65,7 @@ public final class DecodeFuzzRunner {
         try {
             return check(c);
         } catch (Throwable t) {
-            StackTraceElement[] st = t.getStackTrace();
-            return new Outcome(Verdict.FAILED, "threw " + t + (st.length == 0 ? "" : " at " + st[0]));
+            return Outcome.threw(t);
         }
     }
 
@@ -96,11 +95,7 @@ public final class DecodeFuzzRunner {
                             : p.pattern() instanceof DecodePattern.Dense ? null : backend.select(placed.q(), cache,
                                     p.pattern(), o);
                 } catch (IllegalArgumentException refused) {
-                    String m = refused.getMessage();
-                    if (m == null || m.isBlank() || !m.contains(":")) {
-                        return new Outcome(Verdict.FAILED, "refused without saying which argument: " + refused);
-                    }
-                    return new Outcome(Verdict.REFUSED, m);
+                    return Outcome.refused(refused);
                 }
                 String layout = isPaged ? "paged" : "contiguous";
                 Tensor[] run = decode(backend, device, placed.q(), cache, selection, null, c, o);
@@ -156,7 +151,7 @@ public final class DecodeFuzzRunner {
                 }
             }
         }
-        return FuzzRunner.Outcome.passed();
+        return Outcome.passed();
     }
 
     /**

@@ -38,6 +38,24 @@ public final class FuzzRunner {
         static Outcome passed() {
             return new Outcome(Verdict.PASSED, "");
         }
+
+        /**
+         * A refusal: documented when its message names the argument ({@code "name: why"}), else a
+         * failure.
+         */
+        static Outcome refused(IllegalArgumentException refused) {
+            String m = refused.getMessage();
+            if (m == null || m.isBlank() || !m.contains(":")) {
+                return new Outcome(Verdict.FAILED, "refused without saying which argument: " + refused);
+            }
+            return new Outcome(Verdict.REFUSED, m);
+        }
+
+        /** A case that threw where nothing may escape: the throwable and where it was thrown. */
+        static Outcome threw(Throwable t) {
+            StackTraceElement[] st = t.getStackTrace();
+            return new Outcome(Verdict.FAILED, "threw " + t + (st.length == 0 ? "" : " at " + st[0]));
+        }
     }
 
     private final IntFunction<AttentionBackend> backendWithThreads;
@@ -56,13 +74,8 @@ public final class FuzzRunner {
         try {
             return check(c);
         } catch (Throwable t) {
-            return new Outcome(Verdict.FAILED, "threw " + t + at(t));
+            return Outcome.threw(t);
         }
-    }
-
-    private static String at(Throwable t) {
-        StackTraceElement[] st = t.getStackTrace();
-        return st.length == 0 ? "" : " at " + st[0];
     }
 
     private Outcome check(FuzzCase c) {
@@ -77,11 +90,7 @@ public final class FuzzRunner {
             Pattern p = built.pattern();
             plan = p.dataDependent() ? p.plan(ctx, qkv[0], qkv[1]) : p.plan(ctx);
         } catch (IllegalArgumentException refused) {
-            String m = refused.getMessage();
-            if (m == null || m.isBlank() || !m.contains(":")) {
-                return new Outcome(Verdict.FAILED, "refused without saying which argument: " + refused);
-            }
-            return new Outcome(Verdict.REFUSED, m);
+            return Outcome.refused(refused);
         }
         String tokens = checkTokens(plan, ctx, built.definition());
         if (tokens != null) {

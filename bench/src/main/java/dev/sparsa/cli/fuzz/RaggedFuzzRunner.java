@@ -34,8 +34,7 @@ public final class RaggedFuzzRunner {
         try {
             return check(c);
         } catch (Throwable t) {
-            StackTraceElement[] st = t.getStackTrace();
-            return new Outcome(Verdict.FAILED, "threw " + t + (st.length == 0 ? "" : " at " + st[0]));
+            return Outcome.threw(t);
         }
     }
 
@@ -77,11 +76,7 @@ public final class RaggedFuzzRunner {
         try {
             r = Attention.forwardWithLse(q, k, v, batch, pattern, o);
         } catch (IllegalArgumentException refused) {
-            String m = refused.getMessage();
-            if (m == null || m.isBlank() || !m.contains(":")) {
-                return new Outcome(Verdict.FAILED, "refused without saying which argument: " + refused);
-            }
-            return new Outcome(Verdict.REFUSED, m);
+            return Outcome.refused(refused);
         }
         Tensor out = r.output().toHost();
         Tensor lse = r.lse().toHost();
