@@ -6,9 +6,12 @@
 //      256 bytes or more) staged through shared memory with cp.async, two stages; K/V rows are read from a contiguous
 //      cache [B, Hkv, capacity, D] or from pages [P, Hkv, pageSize, D] through the block table. Scores and the
 //      online softmax in f32 on CUDA cores (decode is bound by memory). A work item writes the output directly
-//      when it is its pairs' only chunk, else a normalized f32 partial and its LSE to scratch.
+//      when it is its pairs' only chunk, else a normalized f32 partial and its LSE to scratch; with a counter
+//      buffer, the last chunk of a merge tile to finish then merges the tile (decMergeIfLast), so that a split
+//      step is one launch.
 //  sparsa_decode_<f16|bf16>_d<64|128>_mma: the same work items on tensor cores (DecMma below).
-//  sparsa_decode_merge: the chunks of each (pair tile, pair) merged through their LSEs, in a fixed order.
+//  sparsa_decode_merge: the chunks of each (pair tile, pair) merged through their LSEs, in a fixed order (the
+//      default; the merge folded into the decode kernels, decMergeIfLast, has the same arithmetic).
 //  sparsa_gather_pages: a sequence's rows of a paged pool copied into a contiguous tensor.
 // Quest's page bounds and page choice, which read the same metadata, are in sparsa_quest.cuh.
 //
@@ -31,7 +34,7 @@
 namespace sparsa {
 
 enum DecodeItem { DI_B = 0, DI_G = 1, DI_PAIR0 = 2, DI_PAIRS = 3, DI_V0 = 4, DI_V1 = 5, DI_SPAN = 6, DI_SPAN_OFF = 7,
-                  DI_SCRATCH = 8, DI_STRIDE = 10 };
+                  DI_SCRATCH = 8, DI_MERGE = 9, DI_STRIDE = 10 };
 enum DecodeMerge { DM_B = 0, DM_G = 1, DM_PAIR0 = 2, DM_PAIRS = 3, DM_CHUNKS = 4, DM_SCRATCH = 5, DM_STRIDE = 6 };
 
 // All fields 8 bytes wide so that the host fills a long[] in this order.
@@ -158,7 +161,7 @@ __device__ __forceinline__ void decLoadTile(T* sK, T* sV, const int* kpos, const
 
 template <typename T, int D>
 __device__ void decodeKernel(const T* q, const T* kStore, const T* vStore, void* out, float* lse, float* scratchO,
-                             float* scratchLse, const int* meta, const DecodeScalars S) {
+                             float* scratchLse, int* mergeCounts, const int* meta, const DecodeScalars S) {
     using C = DecTile<T, D>;
     constexpr int NT = DecCfg<T>::THREADS, MMAX = DecCfg<T>::MMAX, KT = C::KT, PARTS = C::PARTS;
     extern __shared__ __align__(16) unsigned char smemRaw[];
@@ -396,6 +399,108 @@ __device__ void decodeKernel(const T* q, const T* kStore, const T* vStore, void*
             scratchLse[scratch + tid] = lv;
         }
     }
+    if (scratch >= 0 && mergeCounts) decMergeIfLast(scratchO, scratchLse, out, lse, mergeCounts, meta, S, D, I, NT / 32);
+}
+
+// ---------------------------------------------------------------- the merge of a tile's chunks
+//
+// Pair i of merge tile `tile`, by one warp: the weights exp(lse_c - max) / sum of the tile's chunks, then lane j
+// sums columns j, j + 32, ... over the chunks in a fixed order (four running sums, sixteen chunks' loads in flight).
+// The arithmetic per column is sparsa_decode_merge's and does not depend on which threads run it, so the merge
+// kernel and the merge folded into the decode kernels give the same bits. Loads bypass L1 (__ldcg): other CTAs
+// wrote the partials.
+__device__ __forceinline__ void decMergePair(const float* scratchO, const float* scratchLse, void* out, float* lse,
+                                             const int* meta, const DecodeScalars& S, int valueDim, int tile, int i,
+                                             int lane) {
+    const int* T0 = meta + S.oMerges + (long long)tile * DM_STRIDE;
+    const int M = T0[DM_PAIRS], chunks = T0[DM_CHUNKS], base = T0[DM_SCRATCH];
+    float mx = -INFINITY;
+    bool nan = false;
+    for (int c = lane; c < chunks; c += 32) {
+        const float w = __ldcg(scratchLse + base + c * M + i);
+        nan = nan || w != w;
+        mx = fmaxf(mx, w);
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    // fmaxf drops NaN: a chunk whose LSE is NaN (a NaN or +inf score) makes the pair NaN, never empty
+    if (__any_sync(0xffffffffu, nan)) mx = __int_as_float(0x7fc00000);
+    float total = 0.f;
+    if (mx != -INFINITY)
+        for (int c = lane; c < chunks; c += 32) total += expf(__ldcg(scratchLse + base + c * M + i) - mx);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) total += __shfl_xor_sync(0xffffffffu, total, off);
+    const int R = (int)S.rows, G = (int)S.group;
+    const int x = T0[DM_PAIR0] + i, hh = x / R, r = x - hh * R;
+    const int b = T0[DM_B], h = T0[DM_G] * G + hh;
+    const long long ob = (long long)b * S.osb + (long long)h * S.osh + (long long)r * S.oss;
+    for (int d = lane; d < valueDim; d += 32) {
+        float a = 0.f;
+        if (mx != -INFINITY) {
+            float a1 = 0.f, a2 = 0.f, a3 = 0.f;
+            int c = 0;
+            for (; c + 16 <= chunks; c += 16) {
+                float o[16], w[16];
+#pragma unroll
+                for (int u = 0; u < 16; u++) {
+                    const long long e = base + (long long)(c + u) * M + i;
+                    o[u] = __ldcg(scratchO + e * valueDim + d);
+                    w[u] = __ldcg(scratchLse + e);
+                }
+#pragma unroll
+                for (int u = 0; u < 16; u += 4) {
+                    a = fmaf(expf(w[u] - mx), o[u], a);
+                    a1 = fmaf(expf(w[u + 1] - mx), o[u + 1], a1);
+                    a2 = fmaf(expf(w[u + 2] - mx), o[u + 2], a2);
+                    a3 = fmaf(expf(w[u + 3] - mx), o[u + 3], a3);
+                }
+            }
+            for (; c + 4 <= chunks; c += 4) {
+                const long long e = base + (long long)c * M + i;
+                const float o0 = __ldcg(scratchO + e * valueDim + d), o1 = __ldcg(scratchO + (e + M) * valueDim + d);
+                const float o2 = __ldcg(scratchO + (e + 2 * M) * valueDim + d);
+                const float o3 = __ldcg(scratchO + (e + 3 * M) * valueDim + d);
+                a = fmaf(expf(__ldcg(scratchLse + e) - mx), o0, a);
+                a1 = fmaf(expf(__ldcg(scratchLse + e + M) - mx), o1, a1);
+                a2 = fmaf(expf(__ldcg(scratchLse + e + 2 * M) - mx), o2, a2);
+                a3 = fmaf(expf(__ldcg(scratchLse + e + 3 * M) - mx), o3, a3);
+            }
+            for (; c < chunks; c++) {
+                const long long e = base + (long long)c * M + i;
+                a = fmaf(expf(__ldcg(scratchLse + e) - mx), __ldcg(scratchO + e * valueDim + d), a);
+            }
+            a = ((a + a1) + (a2 + a3)) / total;
+        }
+        storeOut1(out, ob + d, (int)S.outKind, a);
+    }
+    if (lse && lane == 0)
+        lse[(long long)b * S.lsb + (long long)h * S.lsh + (long long)r * S.lss] = mx == -INFINITY ? -INFINITY : mx + logf(total);
+}
+
+// Called by every thread of a decode CTA after it wrote its partial (scratch >= 0) when the call has merge counters:
+// the CTA takes a ticket on its merge tile's counter; the last of the tile's chunks to arrive resets the counter to
+// zero (ready for the next launch: a graph replays unchanged) and merges the tile, a warp per pair. The fences
+// publish this CTA's partial before its ticket and order the last CTA's reads after all tickets.
+__device__ __forceinline__ void decMergeIfLast(const float* scratchO, const float* scratchLse, void* out, float* lse,
+                                           int* mergeCounts, const int* meta, const DecodeScalars& S, int valueDim,
+                                           const int* item, int warps) {
+    __shared__ int sLast;
+    __threadfence();
+    __syncthreads();
+    const int tile = item[DI_MERGE];
+    if (threadIdx.x == 0) {
+        const int chunks = meta[S.oMerges + (long long)tile * DM_STRIDE + DM_CHUNKS];
+        const int ticket = atomicAdd(mergeCounts + tile, 1);
+        sLast = ticket == chunks - 1;
+        if (sLast) mergeCounts[tile] = 0;
+    }
+    __syncthreads();
+    if (!sLast) return;
+    __threadfence();
+    const int M = meta[S.oMerges + (long long)tile * DM_STRIDE + DM_PAIRS];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    for (int i = warp; i < M; i += warps)
+        decMergePair(scratchO, scratchLse, out, lse, meta, S, valueDim, tile, i, lane);
 }
 
 // ---------------------------------------------------------------- tensor-core decode (f16/bf16, D 64 and 128)
@@ -488,7 +593,7 @@ __device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* met
 
 template <typename T, int D, typename C>
 __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, void* out, float* lse, float* scratchO,
-                                float* scratchLse, const int* meta, const DecodeScalars S) {
+                                float* scratchLse, int* mergeCounts, const int* meta, const DecodeScalars S) {
     constexpr int KW = C::KW, STAGES = C::STAGES, STR = C::STR, NB = KW / 8;
     extern __shared__ __align__(16) unsigned char smemRaw[];
     T* sQ = reinterpret_cast<T*>(smemRaw);
@@ -699,26 +804,30 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
             }
         }
     }
+    if (scratch >= 0 && mergeCounts)
+        decMergeIfLast(scratchO, scratchLse, out, lse, mergeCounts, meta, S, D, I, C::WARPS);
 }
 
 }  // namespace sparsa
 
 #define SPARSA_DECODE_NAMED(NAME, T, D)                                                                                 \
     extern "C" __global__ void __launch_bounds__(128) NAME(                                                            \
-        const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* meta, \
-        const sparsa::DecodeScalars s) {                                                                               \
-        sparsa::decodeKernel<T, D>(q, k, v, out, lse, scratchO, scratchLse, meta, s);                                  \
+        const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
+        int* mergeCounts, const int* meta, const sparsa::DecodeScalars s) {                                            \
+        sparsa::decodeKernel<T, D>(q, k, v, out, lse, scratchO, scratchLse, mergeCounts, meta, s);                     \
     }
 
 #define SPARSA_DECODE_MMA_NAMED(NAME, T, D)                                                                             \
     extern "C" __global__ void __launch_bounds__(sparsa::DecMma<T, D>::THREADS, 1) NAME(                               \
-        const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* meta, \
-        const sparsa::DecodeScalars s) {                                                                               \
-        sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D>>(q, k, v, out, lse, scratchO, scratchLse, meta, s);         \
+        const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
+        int* mergeCounts, const int* meta, const sparsa::DecodeScalars s) {                                            \
+        sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D>>(q, k, v, out, lse, scratchO, scratchLse, mergeCounts, meta,  \
+                                                            s);                                                        \
     }
 
-// One CTA per (merge tile, pair): the weights exp(lse_c - max) / sum of the tile's chunks (a warp reduces them),
-// then one thread per output column sums its chunks' partials, four loads in flight.
+// One CTA per (merge tile, pair), for calls without merge counters (the default): the weights exp(lse_c - max) / sum
+// of the tile's chunks (a warp reduces them), then one thread per output column sums its chunks' partials, four loads
+// in flight. The same arithmetic per column as decMergePair, so the two give the same bits (CudaDecodeGpuTest).
 extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const float* scratchO, const float* scratchLse,
                                                                       void* out, float* lse, const int* meta,
                                                                       const sparsa::DecodeScalars S, int valueDim,

@@ -287,6 +287,7 @@ final class CudaDecode {
                             item[DI_SPAN] = span;
                             item[DI_SPAN_OFF] = spanOff;
                             item[DI_SCRATCH] = (int) (base < 0 ? -1 : base + (long) c * m);
+                            item[DI_MERGE] = base < 0 ? -1 : mergeList.size() - 1;
                             itemList.add(item);
                             if (spans != null) {
                                 // advance the cursor past this chunk's keys
@@ -417,17 +418,32 @@ final class CudaDecode {
         }
         DeviceBuffer so = p.scratchEntries > 0 ? lane.scratchO(p.scratchEntries * d * 4L) : null;
         DeviceBuffer sl = p.scratchEntries > 0 ? lane.scratchLse(p.scratchEntries * 4L) : null;
-        launched += launch(rt, cache.dtype(), d, p.items, p.merges, q, st, out, lse, so, sl, meta, p.scalars, lane.stream);
+        DeviceBuffer counts = p.merges > 0 && mergeInDecode ? lane.mergeCounts(p.merges) : null;
+        launched += launch(rt, cache.dtype(), d, p.items, p.merges, q, st, out, lse, so, sl, counts, meta, p.scalars,
+                lane.stream);
         return launched;
     }
 
     /**
+     * Whether split-KV decode merges its chunks inside the decode kernel (the last work item of each
+     * merge tile to finish merges it, counting on a per-tile counter), so that a step is one launch,
+     * instead of in the merge kernel {@code sparsa_decode_merge} (the default; same arithmetic, the
+     * same bits). Off unless the system property {@code sparsa.cuda.decodeMergeInKernel=true} is set:
+     * measured on the H200 it is not yet faster than the merge kernel (docs/PERFORMANCE.md, "The
+     * split's merge inside the decode kernel"). Tests and the benchmark switch it directly.
+     */
+    static volatile boolean mergeInDecode = Boolean.getBoolean("sparsa.cuda.decodeMergeInKernel");
+
+    /**
      * Queues the decode kernel over {@code items} work items and, when {@code merges > 0}, the merge
      * of their partials ({@code so}, {@code sl}: the scratch rows and LSEs, null without merges) on
-     * {@code stream}; returns the kernels' names joined by {@code +}.
+     * {@code stream}: inside the decode kernel when {@code counts} (one int per merge tile, zero
+     * before the call and left zero after it) is given, else as the kernel {@code sparsa_decode_merge};
+     * returns the kernels' names joined by {@code +} ({@code +merge-in-decode} for the folded merge).
      */
     static String launch(CudaRuntime rt, DType dtype, int d, int items, int merges, Tensor q, Storage st, Tensor out,
-                         Tensor lse, DeviceBuffer so, DeviceBuffer sl, DeviceBuffer meta, long[] scalars, CudaStream stream) {
+                         Tensor lse, DeviceBuffer so, DeviceBuffer sl, DeviceBuffer counts, DeviceBuffer meta,
+                         long[] scalars, CudaStream stream) {
         CUdeviceptr none = new CUdeviceptr();
         String name = kernelName(dtype, d);
         int smem = kernelSharedBytes(dtype, d);
@@ -436,12 +452,15 @@ final class CudaDecode {
         Pointer params = Pointer.to(Pointer.to(ptr("q", q)), Pointer.to(ptr("cache keys", st.k())),
                 Pointer.to(ptr("cache values", st.v())), Pointer.to(ptr("out", out)), Pointer.to(lsePtr),
                 Pointer.to(so == null ? none : so.pointer()), Pointer.to(sl == null ? none : sl.pointer()),
-                Pointer.to(meta.pointer()), Pointer.to(scalars));
+                Pointer.to(counts == null ? none : counts.pointer()), Pointer.to(meta.pointer()), Pointer.to(scalars));
         int threads = usesMma(dtype, d) ? 32 * MMA_WARPS : 128;
         Cuda.check(cuLaunchKernel(f, items, 1, 1, threads, 1, 1, smem, stream.handle(), params, null),
                 "cuLaunchKernel", name);
         if (merges == 0) {
             return name;
+        }
+        if (counts != null) {
+            return name + "+merge-in-decode";
         }
         CUfunction m = rt.module().function("sparsa_decode_merge", 0);
         Pointer mp = Pointer.to(Pointer.to(so.pointer()), Pointer.to(sl.pointer()), Pointer.to(ptr("out", out)),

@@ -32,7 +32,9 @@ import java.util.SplittableRandom;
  * before every replay unless {@code --l2-flush off} (a decode step's cache of 8k tokens fits in the L2;
  * in a model the other layers' caches evict it between steps). The host time of a direct call is
  * logged. Rows ending in {@code -step} time a prepared {@link CudaDecodeStep} at the same lengths: its
- * kernels alone in the graph, the metadata copied by its refresh between steps (not timed). In the
+ * kernels alone in the graph, the metadata copied by its refresh between steps (not timed); at batch 1
+ * a {@code -step-merge-in-decode} row times the same step with the split's merge inside the decode
+ * kernel instead of the merge kernel (the same bits). In the
  * same run a device-to-device copy gives the bandwidth ceiling. GB/s counts the bytes
  * of K and V the call must read, at the median. The whole measurement runs {@code --repeats} times
  * (default 2) in the same process.
@@ -181,6 +183,20 @@ final class CudaDecodeBench {
                                 timeStep(backend, dev, q, contiguous, out, lse, o, t), kvBytes);
                         System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: prepared step / dense call = %.3f%n",
                                 rep, batch, n, stepMs / dense);
+                        if (batch == 1) {
+                            // the same step with the split's merge inside the decode kernel (same bits)
+                            double folded;
+                            boolean was = CudaDecode.mergeInDecode;
+                            try {
+                                CudaDecode.mergeInDecode = true;
+                                folded = results.row(rep, batch, n, "sparsa:dense-contiguous-step-merge-in-decode",
+                                        timeStep(backend, dev, q, contiguous, out, lse, o, t), kvBytes);
+                            } finally {
+                                CudaDecode.mergeInDecode = was;
+                            }
+                            System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: merge in the decode kernel / "
+                                    + "merge kernel = %.3f%n", rep, batch, n, folded / stepMs);
+                        }
                         for (int sp = 1; sp < a.splits().size(); sp++) {
                             results.row(rep, batch, n, "sparsa:dense-contiguous-" + a.splitNames().get(sp),
                                     time(backend, dev, q, contiguous, null, out, lse, o.withSplit(a.splits().get(sp)), t),

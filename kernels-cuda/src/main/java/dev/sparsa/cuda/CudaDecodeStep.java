@@ -75,6 +75,7 @@ public final class CudaDecodeStep implements AutoCloseable {
     private final DeviceBuffer meta;
     private final DeviceBuffer scratchO;
     private final DeviceBuffer scratchLse;
+    private final DeviceBuffer mergeCounts;
     private final Pointer pinned;
     private final IntBuffer pinnedInts;
     private final CUevent copied = new CUevent();
@@ -113,18 +114,23 @@ public final class CudaDecodeStep implements AutoCloseable {
         DeviceBuffer m = null;
         DeviceBuffer so = null;
         DeviceBuffer sl = null;
+        DeviceBuffer mc = null;
         Pointer p = new Pointer();
         boolean done = false;
         try {
             m = new DeviceBuffer(dev, 4L * layout.size);
             so = layout.scratchEntries > 0 ? new DeviceBuffer(dev, 4L * layout.scratchEntries * cache.valueDim()) : null;
             sl = layout.scratchEntries > 0 ? new DeviceBuffer(dev, 4L * layout.scratchEntries) : null;
+            if (layout.merges > 0 && CudaDecode.mergeInDecode) {
+                mc = new DeviceBuffer(dev, 4L * layout.merges);
+                mc.fill((byte) 0, stream); // the kernels leave the counters at zero after every run
+            }
             Cuda.check(cuMemHostAlloc(p, 4L * layout.size, CU_MEMHOSTALLOC_PORTABLE), "cuMemHostAlloc("
                     + 4L * layout.size + " bytes)");
             done = true;
         } finally {
             if (!done) {
-                for (DeviceBuffer b : new DeviceBuffer[] {m, so, sl}) {
+                for (DeviceBuffer b : new DeviceBuffer[] {m, so, sl, mc}) {
                     if (b != null) {
                         b.close();
                     }
@@ -135,6 +141,7 @@ public final class CudaDecodeStep implements AutoCloseable {
         this.meta = m;
         this.scratchO = so;
         this.scratchLse = sl;
+        this.mergeCounts = mc;
         this.pinned = p;
         this.pinnedInts = p.getByteBuffer(0, 4L * layout.size).order(ByteOrder.nativeOrder()).asIntBuffer();
         try {
@@ -160,7 +167,7 @@ public final class CudaDecodeStep implements AutoCloseable {
         return stream;
     }
 
-    /** Chunks each (sequence, KV head)'s keys are cut into (1: no split, no merge kernel). */
+    /** Chunks each (sequence, KV head)'s keys are cut into (1: no split, nothing to merge). */
     public int chunks() {
         return layout.chunks;
     }
@@ -266,7 +273,7 @@ public final class CudaDecodeStep implements AutoCloseable {
                 options.run().scaleFor(layerCache.headDim()), options.run().softCap());
         rt.device().makeCurrent();
         return CudaDecode.launch(rt, layerCache.dtype(), layerCache.headDim(), layout.items, layout.merges, q, st, out,
-                lse, scratchO, scratchLse, meta, scalars, stream);
+                lse, scratchO, scratchLse, mergeCounts, meta, scalars, stream);
     }
 
     /** Why {@code other} cannot run on this step's metadata, or null. */
@@ -328,7 +335,7 @@ public final class CudaDecodeStep implements AutoCloseable {
         } catch (RuntimeException ignored) {
             // a failed kernel was reported by the call that waited for it; the memory goes anyway
         }
-        for (DeviceBuffer b : new DeviceBuffer[] {meta, scratchO, scratchLse}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {meta, scratchO, scratchLse, mergeCounts}) {
             if (b != null) {
                 b.close();
             }

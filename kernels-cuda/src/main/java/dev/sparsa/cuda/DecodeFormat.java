@@ -12,9 +12,12 @@ import java.util.List;
  *   <li><b>Work items</b> ({@code DI_*}): {@value #DI_STRIDE} ints per CTA of {@code
  *       sparsa_decode_*}: the sequence and KV head, the first (query head, row) pair and the pair
  *       count, the chunk of visited keys {@code [v0, v1)}, the span cursor where the chunk starts
- *       (sparse decode), and the first scratch entry (−1: the rows are written directly).
- *   <li><b>Merge tiles</b> ({@code DM_*}): {@value #DM_STRIDE} ints per CTA of {@code
- *       sparsa_decode_merge}: the sequence, KV head, pairs, the chunk count and the first scratch entry.
+ *       (sparse decode), the first scratch entry (−1: the rows are written directly) and the merge tile
+ *       the item's partial belongs to (−1 with no scratch): the item that finishes its tile's chunks last
+ *       merges them, counting on a per-tile counter.
+ *   <li><b>Merge tiles</b> ({@code DM_*}): {@value #DM_STRIDE} ints per CTA of the
+ *       merge folded into the decode kernels and of {@code sparsa_decode_merge}: the sequence, KV head,
+ *       pairs, the chunk count and the first scratch entry.
  *   <li><b>Scalars</b>: strides, sizes, the offsets of the metadata's sections and the scales as
  *       8-byte fields, in {@link #SCALARS} order; the output kind as {@link DevicePlanFormat#outKind}.
  * </ul>
@@ -32,7 +35,8 @@ final class DecodeFormat {
     static final int DI_SPAN = 6;
     static final int DI_SPAN_OFF = 7;
     static final int DI_SCRATCH = 8;
-    /** Ints per work item (the last one is padding, not read). */
+    static final int DI_MERGE = 9;
+    /** Ints per work item. */
     static final int DI_STRIDE = 10;
 
     static final int DM_B = 0;

@@ -21,7 +21,8 @@ import jcuda.driver.CUstreamCaptureStatus;
  * What one stream's decode calls reuse from step to step, so that a step queues only an
  * asynchronous copy of its metadata and its kernels (no allocation, no host wait, and so it can be
  * captured in a CUDA graph once the buffers have grown to the step's size): a pinned host buffer for
- * the metadata, and device buffers for the metadata, the split-KV partials and Quest's scores. Work
+ * the metadata, and device buffers for the metadata, the split-KV partials, the merge tiles'
+ * counters (zeroed once when allocated; every call leaves them zero) and Quest's scores. Work
  * on one stream runs in order, so reusing the device buffers is safe; the pinned buffer is rewritten
  * only after the previous step's copy from it has finished (an event).
  *
@@ -44,6 +45,7 @@ final class DecodeLane {
     private DeviceBuffer scratchO;
     private DeviceBuffer scratchLse;
     private DeviceBuffer scores;
+    private DeviceBuffer mergeCounts;
 
     DecodeLane(CudaDevice device, CudaStream stream) {
         this.device = device;
@@ -95,7 +97,7 @@ final class DecodeLane {
         } catch (RuntimeException ignored) {
             // a failed kernel was reported by its call; the buffers go anyway
         }
-        for (DeviceBuffer b : new DeviceBuffer[] {meta, scratchO, scratchLse, scores}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {meta, scratchO, scratchLse, scores, mergeCounts}) {
             if (b != null) {
                 b.close();
             }
@@ -115,6 +117,19 @@ final class DecodeLane {
     DeviceBuffer scratchLse(long bytes) {
         scratchLse = grow(scratchLse, bytes);
         return scratchLse;
+    }
+
+    /**
+     * At least {@code merges} merge counters, zero: a new buffer is zeroed on the stream before the
+     * call that needs it; the decode kernels leave every counter they use at zero again.
+     */
+    DeviceBuffer mergeCounts(int merges) {
+        DeviceBuffer b = grow(mergeCounts, 4L * merges);
+        if (b != mergeCounts) {
+            b.fill((byte) 0, stream);
+            mergeCounts = b;
+        }
+        return b;
     }
 
     DeviceBuffer scores(long bytes) {

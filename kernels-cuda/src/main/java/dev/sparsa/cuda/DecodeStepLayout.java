@@ -152,7 +152,7 @@ final class DecodeStepLayout {
                         meta[item + DI_SPAN] = 0;
                         meta[item + DI_SPAN_OFF] = 0;
                         meta[item + DI_SCRATCH] = chunks > 1 ? scratch + c * m : -1;
-                        meta[item + DI_STRIDE - 1] = 0;
+                        meta[item + DI_MERGE] = chunks > 1 ? (merge - oMerges) / DM_STRIDE - 1 : -1;
                         item += DI_STRIDE;
                     }
                     if (chunks > 1) {

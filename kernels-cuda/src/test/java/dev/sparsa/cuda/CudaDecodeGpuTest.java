@@ -205,6 +205,54 @@ class CudaDecodeGpuTest {
     }
 
     @Test
+    void theMergeInTheDecodeKernelGivesTheMergeKernelsBits() {
+        for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+            Caches c = caches(55, dtype, 128);
+            Tensor q = query(56, dtype, 4 * KV_HEADS, 3, 128);
+            for (SplitKv split : new SplitKv[] {SplitKv.fixed(64), SplitKv.fixed(200), SplitKv.rule()}) {
+                DecodeOptions o = DecodeOptions.defaults().withSplit(split).withOutputDType(DType.F32);
+                for (KvCache cache : new KvCache[] {c.contiguous(), c.paged()}) {
+                    String what = dtype + " " + split + (cache == c.paged() ? " paged" : " contiguous");
+                    boolean was = CudaDecode.mergeInDecode;
+                    AttentionResult separate;
+                    String kernel;
+                    String foldedKernel;
+                    List<AttentionResult> folded = new ArrayList<>();
+                    try {
+                        CudaDecode.mergeInDecode = false;
+                        separate = Attention.decodeWithLse(q, cache, o);
+                        kernel = CudaBackend.lastKernel();
+                        CudaDecode.mergeInDecode = true;
+                        // three calls in a row: each must find its counters back at zero
+                        for (int call = 0; call < 3; call++) {
+                            folded.add(Attention.decodeWithLse(q, cache, o));
+                        }
+                        foldedKernel = CudaBackend.lastKernel();
+                    } finally {
+                        CudaDecode.mergeInDecode = was;
+                    }
+                    for (int call = 0; call < 3; call++) {
+                        AttentionResult f = folded.get(call);
+                        assertArrayEquals(separate.output().toHost().toFloatArray(), f.output().toHost().toFloatArray(),
+                                what + " (" + kernel + ") call " + call + ": outputs");
+                        assertArrayEquals(separate.lse().toHost().toFloatArray(), f.lse().toHost().toFloatArray(),
+                                what + " (" + kernel + ") call " + call + ": LSEs");
+                        f.output().close();
+                        f.lse().close();
+                    }
+                    if (split.fixedChunkKeys() > 0) {
+                        assertTrue(kernel.endsWith("+sparsa_decode_merge"), what + ": split, merged by " + kernel);
+                        assertTrue(foldedKernel.endsWith("+merge-in-decode"), what + ": merged by " + foldedKernel);
+                    }
+                    assertMatches(what, ReferenceDecode.decode(q, cache, null, o.run()), separate, dtype);
+                    separate.output().close();
+                    separate.lse().close();
+                }
+            }
+        }
+    }
+
+    @Test
     void tensorCoreDecodeSplitsAndMergesAcrossChunksAndWarps() {
         Caches c = caches(53, DType.BF16, 128);
         Tensor q = query(54, DType.BF16, 4 * KV_HEADS, 2, 128);

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.Tensor;
+import java.util.Arrays;
 
 /**
  * The decode and merge kernels' contract ({@code sparsa_decode_*} and {@code sparsa_decode_merge} in
@@ -13,8 +14,12 @@ import dev.sparsa.tensor.Tensor;
  * cursor for sparse decode — reading each row where the kernel would (through the block table of a
  * paged cache), admits key {@code k} for a row at position {@code p = length − rows + r} iff {@code
  * k ≤ p} and {@code p − k ≤} the span's band, and keeps an online softmax; an item with a scratch
- * entry writes its normalised partial and LSE there, the merge tiles combine them by their LSEs.
- * Every offset, stride and count comes from the scalars, as in the kernels.
+ * entry writes its normalised partial and LSE there and takes a ticket on its merge tile ({@code
+ * DI_MERGE}); the item that takes the tile's last ticket merges the tile's partials by their LSEs
+ * and resets its counter, as the decode kernels' folded merge does. Scratch starts as NaN, so a tile
+ * merged before all its partials are written shows; every tile must be merged exactly once and each
+ * item's scratch must lie in its tile's. Every offset, stride and count comes from the scalars, as in
+ * the kernels.
  */
 final class DecodeMetaInterpreter {
     private DecodeMetaInterpreter() {
@@ -50,6 +55,10 @@ final class DecodeMetaInterpreter {
         double[] lse = new double[batch * heads * rows];
         double[] scratchO = new double[(int) scratchEntries * d];
         double[] scratchLse = new double[(int) scratchEntries];
+        Arrays.fill(scratchO, Double.NaN);
+        Arrays.fill(scratchLse, Double.NaN);
+        int[] tickets = new int[merges];
+        int[] merged = new int[merges];
         float[] qr = new float[d];
         float[] kr = new float[d];
         float[] vr = new float[d];
@@ -124,40 +133,66 @@ final class DecodeMetaInterpreter {
                     scratchLse[scratch + p] = lv;
                 }
             }
-        }
-        for (int t = 0; t < merges; t++) {
-            int at = oMerges + t * DM_STRIDE;
-            int m = meta[at + DM_PAIRS];
-            int base = meta[at + DM_SCRATCH];
-            int chunks = meta[at + DM_CHUNKS];
-            for (int p = 0; p < m; p++) {
-                int x = meta[at + DM_PAIR0] + p;
-                int b = meta[at + DM_B];
-                int h = meta[at + DM_G] * group + x / rows;
-                int o = (b * heads + h) * rows + x % rows;
-                double mx = Double.NEGATIVE_INFINITY;
-                for (int c = 0; c < chunks; c++) {
-                    mx = Math.max(mx, scratchLse[base + c * m + p]);
-                }
-                double total = 0;
-                double[] acc = new double[d];
-                if (mx != Double.NEGATIVE_INFINITY) {
-                    for (int c = 0; c < chunks; c++) {
-                        int e = base + c * m + p;
-                        double w = Math.exp(scratchLse[e] - mx);
-                        total += w;
-                        for (int col = 0; col < d; col++) {
-                            acc[col] += w * scratchO[e * d + col];
-                        }
-                    }
-                }
-                lse[o] = total > 0 ? mx + Math.log(total) : Double.NEGATIVE_INFINITY;
-                for (int col = 0; col < d; col++) {
-                    out[o * d + col] = total > 0 ? acc[col] / total : 0;
-                }
+            int scratch = meta[at + DI_SCRATCH];
+            int tile = meta[at + DI_MERGE];
+            if (scratch < 0) {
+                assertEquals(-1, tile, "item " + i + " writes its rows directly: no merge tile");
+                continue;
+            }
+            int tm = oMerges + tile * DM_STRIDE;
+            int m = meta[tm + DM_PAIRS];
+            int chunk = (scratch - meta[tm + DM_SCRATCH]) / m;
+            boolean inTile = tile >= 0 && tile < merges && meta[tm + DM_B] == meta[at + DI_B]
+                    && meta[tm + DM_G] == meta[at + DI_G] && meta[tm + DM_PAIR0] == meta[at + DI_PAIR0]
+                    && m == meta[at + DI_PAIRS] && scratch == meta[tm + DM_SCRATCH] + chunk * m && chunk >= 0
+                    && chunk < meta[tm + DM_CHUNKS];
+            assertEquals(true, inTile, "item " + i + "'s scratch " + scratch + " is one chunk of its merge tile " + tile);
+            if (++tickets[tile] == meta[tm + DM_CHUNKS]) {
+                tickets[tile] = 0;
+                merged[tile]++;
+                mergeTile(meta, oMerges, tile, group, rows, heads, d, scratchO, scratchLse, out, lse);
             }
         }
+        for (int t = 0; t < merges; t++) {
+            assertEquals(1, merged[t], "merge tile " + t + " merged once");
+            assertEquals(0, tickets[t], "merge tile " + t + "'s counter back to 0");
+        }
         return new double[][] {out, lse};
+    }
+
+    /** The merge of tile {@code t}'s chunks by their LSEs (what the last item of the tile does). */
+    private static void mergeTile(int[] meta, int oMerges, int t, int group, int rows, int heads, int d,
+                                  double[] scratchO, double[] scratchLse, double[] out, double[] lse) {
+        int at = oMerges + t * DM_STRIDE;
+        int m = meta[at + DM_PAIRS];
+        int base = meta[at + DM_SCRATCH];
+        int chunks = meta[at + DM_CHUNKS];
+        for (int p = 0; p < m; p++) {
+            int x = meta[at + DM_PAIR0] + p;
+            int b = meta[at + DM_B];
+            int h = meta[at + DM_G] * group + x / rows;
+            int o = (b * heads + h) * rows + x % rows;
+            double mx = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < chunks; c++) {
+                mx = Math.max(mx, scratchLse[base + c * m + p]);
+            }
+            double total = 0;
+            double[] acc = new double[d];
+            if (mx != Double.NEGATIVE_INFINITY) {
+                for (int c = 0; c < chunks; c++) {
+                    int e = base + c * m + p;
+                    double w = Math.exp(scratchLse[e] - mx);
+                    total += w;
+                    for (int col = 0; col < d; col++) {
+                        acc[col] += w * scratchO[e * d + col];
+                    }
+                }
+            }
+            lse[o] = total > 0 ? mx + Math.log(total) : Double.NEGATIVE_INFINITY;
+            for (int col = 0; col < d; col++) {
+                out[o * d + col] = total > 0 ? acc[col] / total : 0;
+            }
+        }
     }
 
     /**
