@@ -404,15 +404,14 @@ __device__ void decodeKernel(const T* q, const T* kStore, const T* vStore, void*
 
 // ---------------------------------------------------------------- the merge of a tile's chunks
 //
-// Pair i of merge tile `tile`, by one warp: the weights exp(lse_c - max) / sum of the tile's chunks, then lane j
-// sums columns j, j + 32, ... over the chunks in a fixed order (four running sums, sixteen chunks' loads in flight).
-// The arithmetic per column is sparsa_decode_merge's and does not depend on which threads run it, so the merge
-// kernel and the merge folded into the decode kernels give the same bits. Loads bypass L1 (__ldcg): other CTAs
-// wrote the partials.
-__device__ __forceinline__ void decMergePair(const float* scratchO, const float* scratchLse, void* out, float* lse,
-                                             const int* meta, const DecodeScalars& S, int valueDim, int tile, int i,
-                                             int lane) {
-    const int* T0 = meta + S.oMerges + (long long)tile * DM_STRIDE;
+// The merge of merge tile `tile`'s chunks, in two parts with sparsa_decode_merge's arithmetic. decMergeWeights: one
+// warp finds pair i's max LSE over the chunks and the sum of exp(lse_c - max) (every lane gets both).
+// decMergeColumn: one thread sums column d of pair i over the chunks in a fixed order (four running sums, sixteen
+// chunks' loads in flight) and stores it. The arithmetic per column does not depend on which threads run it, so
+// the merge kernel and the merge folded into the decode kernels give the same bits. Loads bypass L1 (__ldcg):
+// other CTAs wrote the partials.
+__device__ __forceinline__ void decMergeWeights(const float* scratchLse, const int* T0, int i, int lane, float& mxOut,
+                                                float& totalOut) {
     const int M = T0[DM_PAIRS], chunks = T0[DM_CHUNKS], base = T0[DM_SCRATCH];
     float mx = -INFINITY;
     bool nan = false;
@@ -430,56 +429,60 @@ __device__ __forceinline__ void decMergePair(const float* scratchO, const float*
         for (int c = lane; c < chunks; c += 32) total += expf(__ldcg(scratchLse + base + c * M + i) - mx);
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) total += __shfl_xor_sync(0xffffffffu, total, off);
+    mxOut = mx;
+    totalOut = total;
+}
+
+__device__ __forceinline__ void decMergeColumn(const float* scratchO, const float* scratchLse, void* out,
+                                               const DecodeScalars& S, const int* T0, int valueDim, int i, int d,
+                                               float mx, float total) {
+    const int M = T0[DM_PAIRS], chunks = T0[DM_CHUNKS], base = T0[DM_SCRATCH];
     const int R = (int)S.rows, G = (int)S.group;
     const int x = T0[DM_PAIR0] + i, hh = x / R, r = x - hh * R;
     const int b = T0[DM_B], h = T0[DM_G] * G + hh;
-    const long long ob = (long long)b * S.osb + (long long)h * S.osh + (long long)r * S.oss;
-    for (int d = lane; d < valueDim; d += 32) {
-        float a = 0.f;
-        if (mx != -INFINITY) {
-            float a1 = 0.f, a2 = 0.f, a3 = 0.f;
-            int c = 0;
-            for (; c + 16 <= chunks; c += 16) {
-                float o[16], w[16];
+    float a = 0.f;
+    if (mx != -INFINITY) {
+        float a1 = 0.f, a2 = 0.f, a3 = 0.f;
+        int c = 0;
+        for (; c + 16 <= chunks; c += 16) {
+            float o[16], w[16];
 #pragma unroll
-                for (int u = 0; u < 16; u++) {
-                    const long long e = base + (long long)(c + u) * M + i;
-                    o[u] = __ldcg(scratchO + e * valueDim + d);
-                    w[u] = __ldcg(scratchLse + e);
-                }
+            for (int u = 0; u < 16; u++) {
+                const long long e = base + (long long)(c + u) * M + i;
+                o[u] = __ldcg(scratchO + e * valueDim + d);
+                w[u] = __ldcg(scratchLse + e);
+            }
 #pragma unroll
-                for (int u = 0; u < 16; u += 4) {
-                    a = fmaf(expf(w[u] - mx), o[u], a);
-                    a1 = fmaf(expf(w[u + 1] - mx), o[u + 1], a1);
-                    a2 = fmaf(expf(w[u + 2] - mx), o[u + 2], a2);
-                    a3 = fmaf(expf(w[u + 3] - mx), o[u + 3], a3);
-                }
+            for (int u = 0; u < 16; u += 4) {
+                a = fmaf(expf(w[u] - mx), o[u], a);
+                a1 = fmaf(expf(w[u + 1] - mx), o[u + 1], a1);
+                a2 = fmaf(expf(w[u + 2] - mx), o[u + 2], a2);
+                a3 = fmaf(expf(w[u + 3] - mx), o[u + 3], a3);
             }
-            for (; c + 4 <= chunks; c += 4) {
-                const long long e = base + (long long)c * M + i;
-                const float o0 = __ldcg(scratchO + e * valueDim + d), o1 = __ldcg(scratchO + (e + M) * valueDim + d);
-                const float o2 = __ldcg(scratchO + (e + 2 * M) * valueDim + d);
-                const float o3 = __ldcg(scratchO + (e + 3 * M) * valueDim + d);
-                a = fmaf(expf(__ldcg(scratchLse + e) - mx), o0, a);
-                a1 = fmaf(expf(__ldcg(scratchLse + e + M) - mx), o1, a1);
-                a2 = fmaf(expf(__ldcg(scratchLse + e + 2 * M) - mx), o2, a2);
-                a3 = fmaf(expf(__ldcg(scratchLse + e + 3 * M) - mx), o3, a3);
-            }
-            for (; c < chunks; c++) {
-                const long long e = base + (long long)c * M + i;
-                a = fmaf(expf(__ldcg(scratchLse + e) - mx), __ldcg(scratchO + e * valueDim + d), a);
-            }
-            a = ((a + a1) + (a2 + a3)) / total;
         }
-        storeOut1(out, ob + d, (int)S.outKind, a);
+        for (; c + 4 <= chunks; c += 4) {
+            const long long e = base + (long long)c * M + i;
+            const float o0 = __ldcg(scratchO + e * valueDim + d), o1 = __ldcg(scratchO + (e + M) * valueDim + d);
+            const float o2 = __ldcg(scratchO + (e + 2 * M) * valueDim + d);
+            const float o3 = __ldcg(scratchO + (e + 3 * M) * valueDim + d);
+            a = fmaf(expf(__ldcg(scratchLse + e) - mx), o0, a);
+            a1 = fmaf(expf(__ldcg(scratchLse + e + M) - mx), o1, a1);
+            a2 = fmaf(expf(__ldcg(scratchLse + e + 2 * M) - mx), o2, a2);
+            a3 = fmaf(expf(__ldcg(scratchLse + e + 3 * M) - mx), o3, a3);
+        }
+        for (; c < chunks; c++) {
+            const long long e = base + (long long)c * M + i;
+            a = fmaf(expf(__ldcg(scratchLse + e) - mx), __ldcg(scratchO + e * valueDim + d), a);
+        }
+        a = ((a + a1) + (a2 + a3)) / total;
     }
-    if (lse && lane == 0)
-        lse[(long long)b * S.lsb + (long long)h * S.lsh + (long long)r * S.lss] = mx == -INFINITY ? -INFINITY : mx + logf(total);
+    storeOut1(out, (long long)b * S.osb + (long long)h * S.osh + (long long)r * S.oss + d, (int)S.outKind, a);
 }
 
 // Called by every thread of a decode CTA after it wrote its partial (scratch >= 0) when the call has merge counters:
 // the CTA takes a ticket on its merge tile's counter; the last of the tile's chunks to arrive resets the counter to
-// zero (ready for the next launch: a graph replays unchanged) and merges the tile, a warp per pair. The fences
+// zero (ready for the next launch: a graph replays unchanged) and merges the tile: a warp per pair for the weights,
+// then a thread per (pair, column). The fences
 // publish this CTA's partial before its ticket and order the last CTA's reads after all tickets.
 __device__ __forceinline__ void decMergeIfLast(const float* scratchO, const float* scratchLse, void* out, float* lse,
                                            int* mergeCounts, const int* meta, const DecodeScalars& S, int valueDim,
@@ -495,12 +498,33 @@ __device__ __forceinline__ void decMergeIfLast(const float* scratchO, const floa
         if (sLast) mergeCounts[tile] = 0;
     }
     __syncthreads();
-    if (!sLast) return;
+    if (!sLast) return;  // the same value in every thread: the whole CTA returns or merges
     __threadfence();
-    const int M = meta[S.oMerges + (long long)tile * DM_STRIDE + DM_PAIRS];
+    __shared__ float sMx[DecCfg<float>::MMAX], sTotal[DecCfg<float>::MMAX];
+    const int* T0 = meta + S.oMerges + (long long)tile * DM_STRIDE;
+    const int M = T0[DM_PAIRS];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int i = warp; i < M; i += warps)
-        decMergePair(scratchO, scratchLse, out, lse, meta, S, valueDim, tile, i, lane);
+    for (int i = warp; i < M; i += warps) {
+        float mx, total;
+        decMergeWeights(scratchLse, T0, i, lane, mx, total);
+        if (lane == 0) {
+            sMx[i] = mx;
+            sTotal[i] = total;
+        }
+    }
+    __syncthreads();
+    // every thread of the CTA on its own (pair, column), as the merge kernel has a thread per column
+    for (int idx = threadIdx.x; idx < M * valueDim; idx += warps * 32) {
+        const int i = idx / valueDim, d = idx - i * valueDim;
+        decMergeColumn(scratchO, scratchLse, out, S, T0, valueDim, i, d, sMx[i], sTotal[i]);
+    }
+    if (lse && (int)threadIdx.x < M) {
+        const int i = threadIdx.x, R = (int)S.rows, G = (int)S.group;
+        const int x = T0[DM_PAIR0] + i, hh = x / R, r = x - hh * R;
+        const int b = T0[DM_B], h = T0[DM_G] * G + hh;
+        const float mx = sMx[i], total = sTotal[i];
+        lse[(long long)b * S.lsb + (long long)h * S.lsh + (long long)r * S.lss] = mx == -INFINITY ? -INFINITY : mx + logf(total);
+    }
 }
 
 // ---------------------------------------------------------------- tensor-core decode (f16/bf16, D 64 and 128)
@@ -827,7 +851,8 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
 
 // One CTA per (merge tile, pair), for calls without merge counters (the default): the weights exp(lse_c - max) / sum
 // of the tile's chunks (a warp reduces them), then one thread per output column sums its chunks' partials, four loads
-// in flight. The same arithmetic per column as decMergePair, so the two give the same bits (CudaDecodeGpuTest).
+// in flight. The same arithmetic per column as decMergeWeights and decMergeColumn, so the two give the same bits
+// (CudaDecodeGpuTest).
 extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const float* scratchO, const float* scratchLse,
                                                                       void* out, float* lse, const int* meta,
                                                                       const sparsa::DecodeScalars S, int valueDim,

@@ -44,7 +44,7 @@ class DecodeFormatTest {
         assertTrue(item.find(), "the decode kernel's item address");
         assertEquals("DI_STRIDE", item.group(1));
         // the merge tile's fields, read by the merge in the decode kernels and by the merge kernel
-        Matcher merge = Pattern.compile("S\\.oMerges \\+ \\(long long\\)tile \\* (\\w+)").matcher(h);
+        Matcher merge = Pattern.compile("S\\.oMerges \\+ \\(long long\\)tile(?:Idx)? \\* (\\w+)").matcher(h);
         int tileReads = 0;
         while (merge.find()) {
             assertEquals("DM_STRIDE", merge.group(1));
