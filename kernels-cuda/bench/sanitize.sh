@@ -2,7 +2,8 @@
 # compute-sanitizer over the GPU tests on the GPU machine: memcheck over every CudaAttentionGpuTest case
 # (random shapes and plans, every dtype, head dim and geometry), racecheck and synccheck over the
 # device-tensor test; memcheck over the decode tests, racecheck over the split-KV decode tests (CUDA-core and
-# tensor-core kernels), over Quest's device choice and over a prepared step replayed by a CUDA graph; memcheck and racecheck over the estimator kernels (MeanPoolBlockTopK
+# tensor-core kernels), over Quest's device choice, over a prepared step replayed by a CUDA graph and over the merge inside the
+# decode kernel (memcheck too); memcheck and racecheck over the estimator kernels (MeanPoolBlockTopK
 # on the device) through their repeated-call test; memcheck over the head-packed token gather (racecheck and synccheck
 # over its packed-versus-unpacked cases, which run the gather-pipelined kernel's stages through several turns) and over
 # the three device estimates reached through the facade (block mean-pool, vertical-slash, top-k per query block),
@@ -51,6 +52,8 @@ run racecheck CudaDecodeGpuTest questOnTheDevice
 run memcheck CudaDecodeGpuTest aNanInQ
 run memcheck CudaDecodeStepGpuTest
 run racecheck CudaDecodeStepGpuTest oneGraph
+run memcheck CudaDecodeGpuTest theMergeInTheDecode
+run racecheck CudaDecodeGpuTest theMergeInTheDecode
 run memcheck CudaEstimateGpuTest repeatedCalls
 run racecheck CudaEstimateGpuTest repeatedCalls
 exit $rc
