@@ -852,7 +852,8 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
 // One CTA per (merge tile, pair), for calls without merge counters (the default): the weights exp(lse_c - max) / sum
 // of the tile's chunks (a warp reduces them), then one thread per output column sums its chunks' partials, four loads
 // in flight. The same arithmetic per column as decMergeWeights and decMergeColumn, so the two give the same bits
-// (CudaDecodeGpuTest).
+// (CudaDecodeGpuTest); written out here with plain loads because calling those two (with __ldcg made a template
+// choice) compiles to other machine code than the one measured as the default (docs/PERFORMANCE.md).
 extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const float* scratchO, const float* scratchLse,
                                                                       void* out, float* lse, const int* meta,
                                                                       const sparsa::DecodeScalars S, int valueDim,
