@@ -13,11 +13,11 @@ import java.util.List;
  *       sparsa_decode_*}: the sequence and KV head, the first (query head, row) pair and the pair
  *       count, the chunk of visited keys {@code [v0, v1)}, the span cursor where the chunk starts
  *       (sparse decode), the first scratch entry (−1: the rows are written directly) and the merge tile
- *       the item's partial belongs to (−1 with no scratch): the item that finishes its tile's chunks last
- *       merges them, counting on a per-tile counter.
- *   <li><b>Merge tiles</b> ({@code DM_*}): {@value #DM_STRIDE} ints per CTA of the
- *       merge folded into the decode kernels and of {@code sparsa_decode_merge}: the sequence, KV head,
- *       pairs, the chunk count and the first scratch entry.
+ *       the item's partial belongs to (−1 with no scratch; read only by the opt-in merge inside the
+ *       decode kernel, where the item that finishes its tile's chunks last merges them).
+ *   <li><b>Merge tiles</b> ({@code DM_*}): {@value #DM_STRIDE} ints per CTA of {@code
+ *       sparsa_decode_merge} (and per tile of the merge inside the decode kernel): the sequence, KV
+ *       head, pairs, the chunk count and the first scratch entry.
  *   <li><b>Scalars</b>: strides, sizes, the offsets of the metadata's sections and the scales as
  *       8-byte fields, in {@link #SCALARS} order; the output kind as {@link DevicePlanFormat#outKind}.
  * </ul>

@@ -2,6 +2,7 @@ package dev.sparsa.cuda;
 
 import static dev.sparsa.cuda.DecodeFormat.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.Tensor;
@@ -146,7 +147,7 @@ final class DecodeMetaInterpreter {
                     && meta[tm + DM_G] == meta[at + DI_G] && meta[tm + DM_PAIR0] == meta[at + DI_PAIR0]
                     && m == meta[at + DI_PAIRS] && scratch == meta[tm + DM_SCRATCH] + chunk * m && chunk >= 0
                     && chunk < meta[tm + DM_CHUNKS];
-            assertEquals(true, inTile, "item " + i + "'s scratch " + scratch + " is one chunk of its merge tile " + tile);
+            assertTrue(inTile, "item " + i + "'s scratch " + scratch + " is one chunk of its merge tile " + tile);
             if (++tickets[tile] == meta[tm + DM_CHUNKS]) {
                 tickets[tile] = 0;
                 merged[tile]++;
