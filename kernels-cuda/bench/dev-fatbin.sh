@@ -8,9 +8,19 @@
 # EXTRA adds nvcc flags, e.g. EXTRA=-DSPARSA_TCG_STAGES=6 (the gather kernel's stage count; run Java with
 # -Dsparsa.cuda.gatherStages=6 so that it launches with the matching shared memory).
 # To rebuild one unit of the committed images instead: kernels-cuda/build-fatbin.sh <unit>.
+#
+# kernels-cuda/bench/dev-fatbin.sh decode DIR: the decode unit alone (sparsa_decode_quest) into
+# DIR/sparsa_decode_quest.fatbin, with EXTRA's flags, e.g. the tensor-core decode kernel's shape
+#   EXTRA='-DSPARSA_DECODE_WARPS=6 -DSPARSA_DECODE_CTAS=2 -DSPARSA_DECODE_KV_FIRST=1'
+# (run Java with -Dsparsa.cuda.fatbin=DIR -Dsparsa.cuda.decodeWarps=6, and -Dsparsa.cuda.decodeStages=S
+# for -DSPARSA_DECODE_STAGES=S; kernels-cuda/bench/decode-variants.sh times such folders side by side).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=$here/target/dev
+if [ "${1:-}" = decode ]; then
+  [ -n "${2:-}" ] || { echo "usage: dev-fatbin.sh decode DIR" >&2; exit 2; }
+  out=$2
+fi
 mkdir -p "$out"
 dev() { # unit, then extra flags
   local u=$1
@@ -19,6 +29,12 @@ dev() { # unit, then extra flags
   ${NVCC:-nvcc} -fatbin -O3 -std=c++17 "$@" -gencode=arch=compute_90a,code=sm_90a -Xptxas -v ${EXTRA:-} \
     -o "$out/$u.fatbin" "$here/src/main/cuda/$u.cu" > "$out/ptxas-$u.txt" 2>&1
 }
+if [ "${1:-}" = decode ]; then
+  dev sparsa_decode_quest || { cat "$out/ptxas-sparsa_decode_quest.txt" >&2; exit 1; }
+  grep -A2 -E 'Compiling entry function .sparsa_decode_(bf16|f16)_d(64|128)_mma' "$out/ptxas-sparsa_decode_quest.txt" \
+    | grep -E 'Compiling|Used|spill'
+  exit 0
+fi
 dev sparsa_prefill_mma_bf16 -DSPARSA_DEV_BF16_D128 &
 mma=$!
 dev sparsa_prefill_wgmma &

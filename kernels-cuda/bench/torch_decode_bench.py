@@ -9,7 +9,7 @@ counts the bytes of K and V at the median, as CudaDecodeBench does. Prints CudaD
   rep batch kv_len row min_ms median_ms max_ms GB/s of_copy      (of_copy is '-')
 then per (batch, n, kernel) 'spread batch kv_len row median1/median2 S%', then a JSON line. Lines starting with
 '#' are comments. --page, --split and --quest are Sparsa's and accepted (ignored) so that one command line serves
-both sides. A bad flag: one line, exit 2.
+both sides. --kernels sdpa,flex picks which of the two run (default both). A bad flag: one line, exit 2.
 """
 import json
 
@@ -22,7 +22,11 @@ add_timing_flags(p, iters=50)
 p.add_argument("--page", type=positive_int(1), default=16)
 p.add_argument("--split", default="rule")
 p.add_argument("--quest", type=ints(1), default=[16])
+p.add_argument("--kernels", type=lambda s: s.split(","), default=["sdpa", "flex"],
+               help="which of sdpa,flex to time (default both)")
 a = p.parse_args()
+if not a.kernels or any(x not in ("sdpa", "flex") for x in a.kernels):
+    p.error(f"--kernels: expected a list of sdpa,flex, got {','.join(a.kernels)}")
 
 import torch  # noqa: E402  (after the flags, so that a bad flag fails fast, without CUDA)
 import torch.nn.functional as F  # noqa: E402
@@ -44,6 +48,8 @@ for rep in range(1, a.repeats + 1):
             kv_bytes = 2 * b * HK * n * D * 2
             for name, fn in (("torch:sdpa", lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)),
                              ("torch:flex", lambda: flex(q, k, v, enable_gqa=True))):
+                if name.split(":")[1] not in a.kernels:
+                    continue
                 try:
                     lo, med, hi = timer.time(fn)
                     gbps = kv_bytes / (med * 1e6)

@@ -41,9 +41,14 @@ import jcuda.driver.CUfunction;
 final class CudaDecode {
     /** (query head, row) pairs per work item. */
     static final int PAIRS = 16;
-    /** Warps and pipeline stages of the tensor-core decode kernel (DecMma in sparsa_decode.cuh). */
-    static final int MMA_WARPS = 12;
-    static final int MMA_STAGES = 2;
+    /**
+     * Warps and pipeline stages of the tensor-core decode kernel (DecMma in sparsa_decode.cuh): 12 and 2 in
+     * the committed images. {@code -Dsparsa.cuda.decodeWarps} and {@code -Dsparsa.cuda.decodeStages} are for
+     * development images built with other values (kernels-cuda/bench/dev-fatbin.sh); the launch refuses an
+     * image whose thread count differs from the warps given.
+     */
+    static final int MMA_WARPS = Integer.getInteger("sparsa.cuda.decodeWarps", 12);
+    static final int MMA_STAGES = Integer.getInteger("sparsa.cuda.decodeStages", 2);
     static final int MMA_TILE_KEYS = 16;
     /**
      * Candidate pages whose order keys Quest's device choice keeps in shared memory (more: it rereads
@@ -447,13 +452,21 @@ final class CudaDecode {
         CUdeviceptr none = new CUdeviceptr();
         String name = kernelName(dtype, d);
         int smem = kernelSharedBytes(dtype, d);
-        CUfunction f = rt.module().function(name, smem);
+        boolean mma = usesMma(dtype, d);
+        CUfunction f = rt.module().function(name, smem, mma);
+        int threads = mma ? 32 * MMA_WARPS : 128;
+        if (mma && (MMA_WARPS != 12 || MMA_STAGES != 2)) {
+            int built = rt.module().maxThreads(f, name);
+            if (built != threads) {
+                throw new IllegalStateException(name + ": the image runs " + built / 32 + " warps, -Dsparsa.cuda.decodeWarps"
+                        + " says " + MMA_WARPS);
+            }
+        }
         CUdeviceptr lsePtr = lse == null ? none : ptr("lse", lse);
         Pointer params = Pointer.to(Pointer.to(ptr("q", q)), Pointer.to(ptr("cache keys", st.k())),
                 Pointer.to(ptr("cache values", st.v())), Pointer.to(ptr("out", out)), Pointer.to(lsePtr),
                 Pointer.to(so == null ? none : so.pointer()), Pointer.to(sl == null ? none : sl.pointer()),
                 Pointer.to(counts == null ? none : counts.pointer()), Pointer.to(meta.pointer()), Pointer.to(scalars));
-        int threads = usesMma(dtype, d) ? 32 * MMA_WARPS : 128;
         Cuda.check(cuLaunchKernel(f, items, 1, 1, threads, 1, 1, smem, stream.handle(), params, null),
                 "cuLaunchKernel", name);
         if (merges == 0) {

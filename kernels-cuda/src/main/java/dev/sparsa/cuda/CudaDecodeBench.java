@@ -47,15 +47,20 @@ import java.util.SplittableRandom;
  *
  * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072]
  * [--page 16] [--iters 50] [--warmup 5] [--warmup-s 0.5] [--repeats 2] [--l2-flush on|off]
- * [--split rule,rule:MIN:ITEMS,KEYS,none] [--quest 16,64]}: the first split rule runs every row, the
- * others dense on the contiguous cache as extra rows; Quest runs at a budget of 1/d of the tokens for
- * each d of {@code --quest}. A bad flag prints one line and exits with status 2. Not API: it lives
+ * [--split rule,rule:MIN:ITEMS,KEYS,none] [--quest 16,64] [--rows call,step,merge-in-decode,paged,quest]}:
+ * the first split rule runs every row, the others dense on the contiguous cache as extra rows (direct
+ * calls and prepared steps, as {@code --rows} selects); Quest runs at a budget of 1/d of the tokens for
+ * each d of {@code --quest}; {@code --rows} keeps only the named kinds of row (default all: {@code call}
+ * the direct call on the contiguous cache, {@code step} its prepared step, {@code merge-in-decode} the
+ * step with the merge in the decode kernel, {@code paged} the paged call and step, {@code quest}). A bad flag prints one line and exits with status 2. Not API: it lives
  * beside the decode lanes and graph capture it times.
  */
 final class CudaDecodeBench {
     static final String USAGE = "usage: CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]"
             + " [--warmup 5] [--warmup-s 0.5] [--repeats 2] [--l2-flush on|off] [--split rule,rule:MIN:ITEMS,KEYS,none]"
-            + " [--quest 16,64]";
+            + " [--quest 16,64] [--rows call,step,merge-in-decode,paged,quest]";
+    /** The kinds of row {@code --rows} may name, all of them by default. */
+    static final List<String> ROWS = List.of("call", "step", "merge-in-decode", "paged", "quest");
 
     private CudaDecodeBench() {
     }
@@ -70,9 +75,10 @@ final class CudaDecodeBench {
      * @param repeats how many times the whole measurement runs (at least 1)
      * @param splits split rules, the first for every row
      * @param questDivisors Quest budgets as divisors of the length (each at least 1)
+     * @param rows the kinds of row to time (a subset of {@link #ROWS})
      */
     record Args(int[] batches, int[] lengths, int page, LaunchTiming.Settings timing, int repeats,
-                List<SplitKv> splits, List<String> splitNames, int[] questDivisors) {
+                List<SplitKv> splits, List<String> splitNames, int[] questDivisors, List<String> rows) {
 
         /** Throws IllegalArgumentException, with a one-line message, on an unknown flag or a bad value. */
         static Args parse(String[] args) {
@@ -86,6 +92,7 @@ final class CudaDecodeBench {
             boolean flush = true;
             String[] splits = {"rule"};
             int[] questDivisors = {16};
+            List<String> rows = ROWS;
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
                 switch (flag) {
@@ -99,6 +106,14 @@ final class CudaDecodeBench {
                     case "--l2-flush" -> flush = LaunchTiming.switchFlag(flag, LaunchTiming.value(args, i++));
                     case "--split" -> splits = LaunchTiming.value(args, i++).split(",", -1);
                     case "--quest" -> questDivisors = LaunchTiming.intsFlag(flag, LaunchTiming.value(args, i++), 1);
+                    case "--rows" -> {
+                        rows = List.of(LaunchTiming.value(args, i++).split(",", -1));
+                        for (String r : rows) {
+                            if (!ROWS.contains(r)) {
+                                throw new IllegalArgumentException("--rows: unknown row kind '" + r + "' (" + String.join(",", ROWS) + ")");
+                            }
+                        }
+                    }
                     default -> throw new IllegalArgumentException("unknown argument " + flag);
                 }
             }
@@ -116,7 +131,7 @@ final class CudaDecodeBench {
                 }
             }
             return new Args(batches, lengths, page, new LaunchTiming.Settings(iters, warmup, warmupSeconds, flush),
-                    repeats, List.copyOf(rules), List.of(splits), questDivisors);
+                    repeats, List.copyOf(rules), List.of(splits), questDivisors, rows);
         }
     }
 
@@ -177,13 +192,22 @@ final class CudaDecodeBench {
                         int[] lens = new int[batch];
                         Arrays.fill(lens, n);
                         ContiguousKvCache contiguous = ContiguousKvCache.wrap(k, v, lens);
-                        double dense = results.row(rep, batch, n, "sparsa:dense-contiguous",
-                                time(backend, dev, q, contiguous, null, out, lse, o, t), kvBytes);
-                        double stepMs = results.row(rep, batch, n, "sparsa:dense-contiguous-step",
-                                timeStep(backend, dev, q, contiguous, out, lse, o, t), kvBytes);
-                        System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: prepared step / dense call = %.3f%n",
-                                rep, batch, n, stepMs / dense);
-                        if (batch == 1) {
+                        List<String> kinds = a.rows();
+                        double dense = Double.NaN;
+                        double stepMs = Double.NaN;
+                        if (kinds.contains("call")) {
+                            dense = results.row(rep, batch, n, "sparsa:dense-contiguous",
+                                    time(backend, dev, q, contiguous, null, out, lse, o, t), kvBytes);
+                        }
+                        if (kinds.contains("step")) {
+                            stepMs = results.row(rep, batch, n, "sparsa:dense-contiguous-step",
+                                    timeStep(backend, dev, q, contiguous, out, lse, o, t), kvBytes);
+                        }
+                        if (kinds.contains("call") && kinds.contains("step")) {
+                            System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: prepared step / dense call = %.3f%n",
+                                    rep, batch, n, stepMs / dense);
+                        }
+                        if (batch == 1 && kinds.contains("merge-in-decode")) {
                             // the same step with the split's merge inside the decode kernel (same bits)
                             double folded;
                             boolean was = CudaDecode.mergeInDecode;
@@ -198,14 +222,23 @@ final class CudaDecodeBench {
                                     + "merge kernel = %.3f%n", rep, batch, n, folded / stepMs);
                         }
                         for (int sp = 1; sp < a.splits().size(); sp++) {
-                            results.row(rep, batch, n, "sparsa:dense-contiguous-" + a.splitNames().get(sp),
-                                    time(backend, dev, q, contiguous, null, out, lse, o.withSplit(a.splits().get(sp)), t),
-                                    kvBytes);
+                            DecodeOptions other = o.withSplit(a.splits().get(sp));
+                            if (kinds.contains("call")) {
+                                results.row(rep, batch, n, "sparsa:dense-contiguous-" + a.splitNames().get(sp),
+                                        time(backend, dev, q, contiguous, null, out, lse, other, t), kvBytes);
+                            }
+                            if (kinds.contains("step")) {
+                                results.row(rep, batch, n, "sparsa:dense-contiguous-step-" + a.splitNames().get(sp),
+                                        timeStep(backend, dev, q, contiguous, out, lse, other, t), kvBytes);
+                            }
                         }
                         k.close();
                         v.close();
                         held.remove(k);
                         held.remove(v);
+                        if (!kinds.contains("paged") && !kinds.contains("quest")) {
+                            continue;
+                        }
                         int pages = batch * (n / page);
                         Tensor kp = random(dev, pages, hk, page, d, 13);
                         Tensor vp = random(dev, pages, hk, page, d, 14);
@@ -213,13 +246,18 @@ final class CudaDecodeBench {
                         held.add(vp);
                         PagedKvCache paged = PagedKvCache.wrap(kp, vp, null, page, batch, null);
                         shuffledTables(paged, batch, n, page, pages);
-                        double pagedMs = results.row(rep, batch, n, "sparsa:dense-paged-" + page,
-                                time(backend, dev, q, paged, null, out, lse, o, t), kvBytes);
-                        System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: paged / contiguous = %.3f (target <= 1.1)%n",
-                                rep, batch, n, pagedMs / dense);
-                        results.row(rep, batch, n, "sparsa:dense-paged-" + page + "-step",
-                                timeStep(backend, dev, q, paged, out, lse, o, t), kvBytes);
-                        if (batch == 1) {
+                        double pagedMs = Double.NaN;
+                        if (kinds.contains("paged")) {
+                            pagedMs = results.row(rep, batch, n, "sparsa:dense-paged-" + page,
+                                    time(backend, dev, q, paged, null, out, lse, o, t), kvBytes);
+                            if (kinds.contains("call")) {
+                                System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: paged / contiguous = %.3f"
+                                        + " (target <= 1.1)%n", rep, batch, n, pagedMs / dense);
+                            }
+                            results.row(rep, batch, n, "sparsa:dense-paged-" + page + "-step",
+                                    timeStep(backend, dev, q, paged, out, lse, o, t), kvBytes);
+                        }
+                        if (batch == 1 && kinds.contains("quest")) {
                             Tensor bounds = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, pages, hk, 2, d);
                             held.add(bounds);
                             PagedKvCache withBounds = PagedKvCache.wrap(kp, vp, bounds, page, batch, null);
@@ -228,8 +266,10 @@ final class CudaDecodeBench {
                                 DecodePattern.Quest quest = DecodePattern.quest(n / div);
                                 double questMs = results.row(rep, batch, n, "sparsa:quest-1/" + div + "-fused",
                                         time(backend, dev, q, withBounds, quest, out, lse, o, t), kvBytes);
-                                System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: dense paged / quest 1/%d = %.2f x"
-                                        + " (target >= 6 at 128k, 1/16)%n", rep, batch, n, div, pagedMs / questMs);
+                                if (kinds.contains("paged")) {
+                                    System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: dense paged / quest 1/%d"
+                                            + " = %.2f x (target >= 6 at 128k, 1/16)%n", rep, batch, n, div, pagedMs / questMs);
+                                }
                             }
                         }
                     } finally {

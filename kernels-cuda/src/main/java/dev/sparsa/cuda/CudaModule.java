@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import static jcuda.driver.JCudaDriver.cuFuncGetAttribute;
 import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
@@ -99,6 +100,14 @@ public final class CudaModule implements AutoCloseable {
             }
             return f;
         });
+    }
+
+    /** The most threads per block a launch of {@code f} (the kernel {@code name}) may use: its launch bounds. */
+    int maxThreads(CUfunction f, String name) {
+        int[] v = new int[1];
+        Cuda.check(cuFuncGetAttribute(v, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, f),
+                "cuFuncGetAttribute(MAX_THREADS_PER_BLOCK)", name);
+        return v[0];
     }
 
     @Override
