@@ -11,7 +11,7 @@
 #
 # kernels-cuda/bench/dev-fatbin.sh decode DIR: the decode unit alone (sparsa_decode_quest) into
 # DIR/sparsa_decode_quest.fatbin, with EXTRA's flags, e.g. the tensor-core decode kernel's shape
-#   EXTRA='-DSPARSA_DECODE_WARPS=6 -DSPARSA_DECODE_CTAS=2 -DSPARSA_DECODE_KV_FIRST=1'
+#   EXTRA='-DSPARSA_DECODE_WARPS=6 -DSPARSA_DECODE_CTAS=2'
 # (run Java with -Dsparsa.cuda.fatbin=DIR -Dsparsa.cuda.decodeWarps=6, and -Dsparsa.cuda.decodeStages=S
 # for -DSPARSA_DECODE_STAGES=S; kernels-cuda/bench/decode-variants.sh times such folders side by side).
 set -euo pipefail

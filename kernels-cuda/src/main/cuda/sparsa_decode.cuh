@@ -534,10 +534,11 @@ __device__ __forceinline__ void decMergeIfLast(const float* scratchO, const floa
 // the item's keys through its own ring of STAGES tiles of KW keys (cp.async, no CTA-wide barrier in the
 // loop: a warp waits only for its own copies), and the warps' softmax states are merged through shared
 // memory at the end. Bytes in flight per SM: WARPS · (STAGES - 1) tiles of K and V.
-// The tensor-core kernel's shape. Development builds may set other values (kernels-cuda/bench/dev-fatbin.sh decode,
-// EXTRA=-DSPARSA_DECODE_WARPS=6 ...) and run Java with the matching -Dsparsa.cuda.decodeWarps / decodeStages, which
-// the launch checks against the image's thread count. SPARSA_DECODE_CTAS is the CTAs per SM the registers must
-// allow (__launch_bounds__); SPARSA_DECODE_KV_FIRST issues the first K/V copies before staging Q.
+// The tensor-core kernel's shape. Development builds may set other values (kernels-cuda/bench/dev-fatbin.sh decode
+// DIR, with EXTRA='-DSPARSA_DECODE_WARPS=6 -DSPARSA_DECODE_CTAS=2') and run Java with the matching
+// -Dsparsa.cuda.decodeWarps / decodeStages, whose launch checks the image's thread count. SPARSA_DECODE_CTAS is the
+// CTAs per SM the registers must allow (__launch_bounds__). Measured on the H200: 12 warps, 2 stages, one CTA per SM
+// is the fastest shape tried (docs/PERFORMANCE.md, "Decode kernel shapes at batch 1 and 16").
 #ifndef SPARSA_DECODE_WARPS
 #define SPARSA_DECODE_WARPS 12
 #endif
@@ -546,9 +547,6 @@ __device__ __forceinline__ void decMergeIfLast(const float* scratchO, const floa
 #endif
 #ifndef SPARSA_DECODE_CTAS
 #define SPARSA_DECODE_CTAS 1
-#endif
-#ifndef SPARSA_DECODE_KV_FIRST
-#define SPARSA_DECODE_KV_FIRST 0
 #endif
 
 template <typename T, int D, int WARPS_ = SPARSA_DECODE_WARPS, int STAGES_ = SPARSA_DECODE_STAGES, int KW_ = 16>
@@ -633,35 +631,6 @@ __device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* met
     }
 }
 
-// A warp's share of a work item's keys, [w0, w1) of [0, v1 - v0) in whole tiles, with its ring and its span
-// cursor; decMmaStart computes it and queues the share's first STAGES - 1 tiles.
-struct DecShare {
-    int w0, w1, nt;
-    SpanCursor cur;
-    unsigned char* ring;
-};
-
-template <typename T, int D, typename C>
-__device__ __forceinline__ DecShare decMmaStart(unsigned char* area, const int* meta, const DecodeScalars& S, int e,
-                                                const int* table, const T* kBase, const T* vBase, int v0, int v1,
-                                                SpanCursor cur, int warp, int lane) {
-    constexpr int KW = C::KW, STAGES = C::STAGES;
-    const int total = v1 - v0;
-    const int per = (total + C::WARPS * KW - 1) / (C::WARPS * KW) * KW;
-    const int w0 = min(total, warp * per), w1 = min(total, w0 + per);
-    const int nt = (w1 - w0 + KW - 1) / KW;
-    if (S.sparse == 1) decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, cur, w0);
-    unsigned char* ring = area + (size_t)warp * STAGES * C::STAGE;
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; s++) {
-        if (s < nt)
-            decMmaIssue<T, D, C>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + s * KW,
-                                 min(KW, w1 - w0 - s * KW), cur, lane);
-        cpAsyncCommit();
-    }
-    return DecShare{w0, w1, nt, cur, ring};
-}
-
 template <typename T, int D, typename C>
 __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, void* out, float* lse, float* scratchO,
                                 float* scratchLse, int* mergeCounts, const int* meta, const DecodeScalars S) {
@@ -680,10 +649,6 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
     const T* kBase = kStore + (S.paged ? (long long)g * S.ksh : (long long)b * S.ksb + (long long)g * S.ksh);
     const T* vBase = vStore + (S.paged ? (long long)g * S.vsh : (long long)b * S.vsb + (long long)g * S.vsh);
 
-#if SPARSA_DECODE_KV_FIRST  // the first K/V copies in flight while Q is staged
-    DecShare share = decMmaStart<T, D, C>(area, meta, S, e, table, kBase, vBase, v0, v1,
-                                          SpanCursor{I[DI_SPAN], I[DI_SPAN_OFF]}, warp, lane);
-#endif
     // the pairs' query rows (zero rows past M), then their A fragments in registers
     for (int idx = tid; idx < 16 * D; idx += C::THREADS) {
         const int i = idx / D, d = idx - i * D;
@@ -706,13 +671,22 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
     const int posB = iB < M ? length - R + (pair0 + iB) % R : -1;
     const float scale = (float)S.scale, cap = (float)S.softCap;
 
-#if !SPARSA_DECODE_KV_FIRST
-    DecShare share = decMmaStart<T, D, C>(area, meta, S, e, table, kBase, vBase, v0, v1,
-                                          SpanCursor{I[DI_SPAN], I[DI_SPAN_OFF]}, warp, lane);
-#endif
-    const int w0 = share.w0, w1 = share.w1, nt = share.nt;
-    SpanCursor cur = share.cur;
-    unsigned char* ring = share.ring;
+    // this warp's share of the item's keys: [w0, w1) of [0, v1 - v0), whole tiles
+    const int total = v1 - v0;
+    const int per = (total + C::WARPS * KW - 1) / (C::WARPS * KW) * KW;
+    const int w0 = min(total, warp * per), w1 = min(total, w0 + per);
+    const int nt = (w1 - w0 + KW - 1) / KW;
+    SpanCursor cur{I[DI_SPAN], I[DI_SPAN_OFF]};
+    if (S.sparse == 1) decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, cur, w0);
+    unsigned char* ring = area + (size_t)warp * STAGES * C::STAGE;
+
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < nt)
+            decMmaIssue<T, D, C>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + s * KW,
+                              min(KW, w1 - w0 - s * KW), cur, lane);
+        cpAsyncCommit();
+    }
 
     float o[D / 8][4];
 #pragma unroll
