@@ -548,6 +548,11 @@ __device__ __forceinline__ void decMergeIfLast(const float* scratchO, const floa
 #ifndef SPARSA_DECODE_CTAS
 #define SPARSA_DECODE_CTAS 1
 #endif
+// SPARSA_DECODE_KV_SPLIT: a tile's K and V copies are separate groups, so the slot's K half takes the tile two ahead
+// as soon as the scores are read, before the softmax and P·V (three half-tiles in flight instead of two).
+#ifndef SPARSA_DECODE_KV_SPLIT
+#define SPARSA_DECODE_KV_SPLIT 0
+#endif
 
 template <typename T, int D, int WARPS_ = SPARSA_DECODE_WARPS, int STAGES_ = SPARSA_DECODE_STAGES, int KW_ = 16>
 struct DecMma {
@@ -575,8 +580,9 @@ __device__ __forceinline__ void cpAsync16Line(void* dst, const void* src, bool v
 }
 
 // Fills the slots of one warp tile (lane j: visit index vb + j, when j < count) with key positions, bands and
-// the element offsets of the K and V rows, then queues the tile's copies (zero rows past the count).
-template <typename T, int D, typename C>
+// the element offsets of the K and V rows, then queues the tile's copies (zero rows past the count). PARTS: 3 both
+// (the default), 1 the slots and the K rows, 2 the V rows alone (after a call with 1 for the same tile).
+template <typename T, int D, typename C, int PARTS = 3>
 __device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* meta, const DecodeScalars& S, int e,
                                             const int* table, const T* kBase, const T* vBase, int vb, int count,
                                             SpanCursor& cur, int lane) {
@@ -586,6 +592,16 @@ __device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* met
     long long* sVoff = sKoff + C::KW;
     int* sKpos = reinterpret_cast<int*>(sVoff + C::KW);
     int* sBand = sKpos + C::KW;
+    constexpr int VPR = D / 8;  // 16-byte vectors per row
+    if constexpr (PARTS == 2) {
+#pragma unroll 4
+        for (int idx = lane; idx < C::KW * VPR; idx += 32) {
+            const int r = idx / VPR, c = idx - r * VPR;
+            const bool ok = r < count;
+            cpAsync16Line(sV + r * C::STR + c * 8, vBase + (ok ? sVoff[r] : 0) + c * 8, ok);
+        }
+        return;
+    }
     const int mask = (1 << S.pageShift) - 1;
     int k = -1, band = 0;
     long long kr = 0, vr = 0;
@@ -621,13 +637,12 @@ __device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* met
     }
     if (S.sparse == 1) decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, cur, count);
     __syncwarp();
-    constexpr int VPR = D / 8;  // 16-byte vectors per row
 #pragma unroll 4
     for (int idx = lane; idx < C::KW * VPR; idx += 32) {
         const int r = idx / VPR, c = idx - r * VPR;
         const bool ok = r < count;
         cpAsync16Line(sK + r * C::STR + c * 8, kBase + (ok ? sKoff[r] : 0) + c * 8, ok);
-        cpAsync16Line(sV + r * C::STR + c * 8, vBase + (ok ? sVoff[r] : 0) + c * 8, ok);
+        if constexpr (PARTS == 3) cpAsync16Line(sV + r * C::STR + c * 8, vBase + (ok ? sVoff[r] : 0) + c * 8, ok);
     }
 }
 
@@ -680,6 +695,22 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
     if (S.sparse == 1) decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, cur, w0);
     unsigned char* ring = area + (size_t)warp * STAGES * C::STAGE;
 
+#if SPARSA_DECODE_KV_SPLIT
+    // both stages' K and V queued as four groups: K0 V0 K1 V1
+    static_assert(STAGES == 2, "the split K/V ring counts its groups for two stages");
+#pragma unroll
+    for (int s = 0; s < 2; s++) {
+        if (s < nt)
+            decMmaIssue<T, D, C, 1>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + s * KW,
+                                    min(KW, w1 - w0 - s * KW), cur, lane);
+        cpAsyncCommit();
+        __syncwarp();
+        if (s < nt)
+            decMmaIssue<T, D, C, 2>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + s * KW,
+                                    min(KW, w1 - w0 - s * KW), cur, lane);
+        cpAsyncCommit();
+    }
+#else
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
         if (s < nt)
@@ -687,6 +718,7 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
                               min(KW, w1 - w0 - s * KW), cur, lane);
         cpAsyncCommit();
     }
+#endif
 
     float o[D / 8][4];
 #pragma unroll
@@ -694,6 +726,10 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
     float mA = -INFINITY, mB = -INFINITY, lA = 0.f, lB = 0.f;
 
     for (int t = 0; t < nt; t++) {
+#if SPARSA_DECODE_KV_SPLIT
+        cpAsyncWait<3>();  // K of tile t (V_t, K_t+1, V_t+1 may be in flight)
+        __syncwarp();
+#else
         const int tn = t + STAGES - 1;
         if (tn < nt)
             decMmaIssue<T, D, C>(ring + (tn % STAGES) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + tn * KW,
@@ -701,6 +737,7 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
         cpAsyncCommit();
         cpAsyncWait<STAGES - 1>();
         __syncwarp();
+#endif
         const unsigned char* stage = ring + (t % STAGES) * C::STAGE;
         const T* cK = reinterpret_cast<const T*>(stage);
         const T* cV = cK + KW * STR;
@@ -748,6 +785,16 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
         mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
         mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
         mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+#if SPARSA_DECODE_KV_SPLIT
+        // tile t's K rows, positions and bands are read: the slot takes tile t + 2's K, then V_t must have landed
+        __syncwarp();
+        if (t + 2 < nt)
+            decMmaIssue<T, D, C, 1>(ring + (t % 2) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + (t + 2) * KW,
+                                    min(KW, w1 - w0 - (t + 2) * KW), cur, lane);
+        cpAsyncCommit();
+        cpAsyncWait<3>();
+        __syncwarp();
+#endif
         const float nA = fmaxf(mA, mxA), nB = fmaxf(mB, mxB);
         const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
         const float alA = fastExp2(mA - uA), alB = fastExp2(mB - uB);
@@ -787,6 +834,12 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
             }
         }
         __syncwarp();
+#if SPARSA_DECODE_KV_SPLIT
+        if (t + 2 < nt)
+            decMmaIssue<T, D, C, 2>(ring + (t % 2) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + (t + 2) * KW,
+                                    min(KW, w1 - w0 - (t + 2) * KW), cur, lane);
+        cpAsyncCommit();
+#endif
     }
     cpAsyncWait<0>();
     lA += __shfl_xor_sync(0xffffffffu, lA, 1);
