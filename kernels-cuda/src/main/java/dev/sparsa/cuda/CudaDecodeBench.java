@@ -52,8 +52,9 @@ import java.util.SplittableRandom;
  * calls and prepared steps, as {@code --rows} selects); Quest runs at a budget of 1/d of the tokens for
  * each d of {@code --quest}; {@code --rows} keeps only the named kinds of row (default all: {@code call}
  * the direct call on the contiguous cache, {@code step} its prepared step, {@code merge-in-decode} the
- * step with the merge in the decode kernel, {@code paged} the paged call and step, {@code quest}). A bad flag prints one line and exits with status 2. Not API: it lives
- * beside the decode lanes and graph capture it times.
+ * step with the merge in the decode kernel, {@code paged} the paged call and step, {@code quest}). A
+ * bad flag prints one line and exits with status 2. Not API: it lives beside the decode lanes and
+ * graph capture it times.
  */
 final class CudaDecodeBench {
     static final String USAGE = "usage: CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]"
@@ -110,7 +111,8 @@ final class CudaDecodeBench {
                         rows = List.of(LaunchTiming.value(args, i++).split(",", -1));
                         for (String r : rows) {
                             if (!ROWS.contains(r)) {
-                                throw new IllegalArgumentException("--rows: unknown row kind '" + r + "' (" + String.join(",", ROWS) + ")");
+                                throw new IllegalArgumentException("--rows: unknown row kind '" + r + "' ("
+                                        + String.join(",", ROWS) + ")");
                             }
                         }
                     }
@@ -218,8 +220,10 @@ final class CudaDecodeBench {
                             } finally {
                                 CudaDecode.mergeInDecode = was;
                             }
-                            System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: merge in the decode kernel / "
-                                    + "merge kernel = %.3f%n", rep, batch, n, folded / stepMs);
+                            if (kinds.contains("step")) {
+                                System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: merge in the decode kernel / "
+                                        + "merge kernel = %.3f%n", rep, batch, n, folded / stepMs);
+                            }
                         }
                         for (int sp = 1; sp < a.splits().size(); sp++) {
                             DecodeOptions other = o.withSplit(a.splits().get(sp));
