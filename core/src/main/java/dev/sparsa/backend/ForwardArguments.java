@@ -93,7 +93,8 @@ public final class ForwardArguments {
 
     /**
      * Refuses inputs of mixed dtypes and outputs that do not fit shape {@code s}: {@code out} must be
-     * {@code [batch, qHeads, queryLength, valueDim]} in f32 or the input's dtype, {@code lse} (when
+     * {@code [batch, qHeads, queryLength, valueDim]} in f32 or the input's {@link DType#defaultOutput()}
+     * (the input's dtype; bf16 for e4m3), {@code lse} (when
      * given) f32 {@code [batch, qHeads, queryLength, 1]}. {@code outShapeNote} follows the expected
      * shape of {@code out} in its message.
      */
@@ -111,8 +112,9 @@ public final class ForwardArguments {
             throw new IllegalArgumentException("out: expected shape [" + s.batch() + ", " + s.qHeads() + ", "
                     + s.queryLength() + ", " + s.valueDim() + "]" + outShapeNote + ", got " + Arrays.toString(out.shape()));
         }
-        if (out.dtype() != DType.F32 && out.dtype() != q.dtype()) {
-            throw new IllegalArgumentException("out: dtype must be f32 or the input's " + q.dtype() + ", got " + out.dtype());
+        if (out.dtype() != DType.F32 && out.dtype() != q.dtype().defaultOutput()) {
+            throw new IllegalArgumentException("out: dtype must be f32 or " + q.dtype().defaultOutput() + " for "
+                    + q.dtype() + " inputs, got " + out.dtype());
         }
         if (lse != null && (lse.dtype() != DType.F32 || lse.batch() != s.batch() || lse.heads() != s.qHeads()
                 || lse.seqLen() != s.queryLength() || lse.dim() != 1)) {

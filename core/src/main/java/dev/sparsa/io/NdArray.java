@@ -65,12 +65,13 @@ public record NdArray(DType dtype, long[] shape, MemorySegment data) {
         return count(shape);
     }
 
-    /** Element {@code i} (in C order) widened to f32. */
+    /** Element {@code i} (in C order) widened to f32 (e4m3: the code's value, unscaled). */
     public float getFloat(long i) {
         return switch (dtype) {
             case F32 -> data.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
             case F16 -> Float.float16ToFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
             case BF16 -> DType.bf16ToFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
+            case E4M3 -> DType.e4m3ToFloat(data.getAtIndex(ValueLayout.JAVA_BYTE, i));
         };
     }
 
@@ -109,7 +110,8 @@ public record NdArray(DType dtype, long[] shape, MemorySegment data) {
     /**
      * A new heap array holding a tensor's values in the given layout's axis order ({@code [B, H, S,
      * D]} or {@code [B, S, H, D]}), in the tensor's type: what {@link Npy#write} and {@link
-     * Safetensors#write} store for a tensor.
+     * Safetensors#write} store for a tensor. An e4m3 tensor gives its codes; its scales ({@link
+     * Tensor#scales()}) are not part of the array, so store them beside it.
      *
      * @throws IllegalStateException for a device tensor (copy it to the host first)
      */
@@ -124,10 +126,15 @@ public record NdArray(DType dtype, long[] shape, MemorySegment data) {
         if (elements > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("t: " + elements + " elements do not fit a heap array");
         }
-        MemorySegment seg = t.dtype() == DType.F32
-                ? MemorySegment.ofArray(new float[(int) elements])
-                : MemorySegment.ofArray(new short[(int) elements]);
+        MemorySegment seg = switch (t.dtype()) {
+            case F32 -> MemorySegment.ofArray(new float[(int) elements]);
+            case F16, BF16 -> MemorySegment.ofArray(new short[(int) elements]);
+            case E4M3 -> MemorySegment.ofArray(new byte[(int) elements]);
+        };
         Tensor dst = Tensor.wrap(seg, t.dtype(), new int[] {b, h, n, d}, layout.strides(b, h, n, d), 0);
+        if (t.dtype().isScaled()) {
+            dst = dst.withScales(t.scales()); // the same scales: the codes are copied as they are
+        }
         Tensor.copy(t, dst);
         long[] shape = layout == Layout.BHSD ? new long[] {b, h, n, d} : new long[] {b, n, h, d};
         return new NdArray(t.dtype(), shape, seg);
@@ -140,13 +147,18 @@ public record NdArray(DType dtype, long[] shape, MemorySegment data) {
 
     /** A heap f16 or bf16 array over the bit patterns in {@code bits} (not copied). */
     public static NdArray ofBits(DType dtype, short[] bits, long... shape) {
-        if (dtype == DType.F32) {
-            throw new IllegalArgumentException("dtype: 16-bit patterns cannot hold f32");
+        if (dtype.byteSize() != 2) {
+            throw new IllegalArgumentException("dtype: 16-bit patterns cannot hold " + dtype);
         }
         return new NdArray(dtype, shape, MemorySegment.ofArray(bits));
     }
 
-    /** The elements widened to f32, in C order (a copy). */
+    /** A heap e4m3 array over the codes in {@code codes} (not copied). */
+    public static NdArray ofE4m3(byte[] codes, long... shape) {
+        return new NdArray(DType.E4M3, shape, MemorySegment.ofArray(codes));
+    }
+
+    /** The elements widened to f32, in C order (a copy; e4m3: the codes' values, unscaled). */
     public float[] toFloatArray() {
         long n = elementCount();
         if (n > Integer.MAX_VALUE - 16) {

@@ -14,19 +14,24 @@ import java.util.List;
  */
 record NpyHeader(String descr, boolean fortranOrder, long[] shape) {
 
-    /** The descriptor Sparsa writes for each type; bf16 goes out as its bit patterns in {@code uint16}. */
+    /**
+     * The descriptor Sparsa writes for each type; bf16 goes out as its bit patterns in {@code uint16},
+     * e4m3 as its codes in {@code uint8} (NumPy has neither type).
+     */
     static String descrOf(DType t) {
         return switch (t) {
             case F32 -> "<f4";
             case F16 -> "<f2";
             case BF16 -> "<u2";
+            case E4M3 -> "|u1";
         };
     }
 
     /**
      * The type a descriptor holds: {@code <f4} f32, {@code <f2} f16, {@code <u2} (and {@code <V2},
-     * the untyped two-byte form some bf16 libraries write) bf16 bit patterns. {@code |} and {@code =}
-     * byte orders are little-endian on every platform Sparsa runs on.
+     * the untyped two-byte form some bf16 libraries write) bf16 bit patterns, {@code |u1} (and {@code
+     * |V1}, what {@code ml_dtypes.float8_e4m3fn} saves) e4m3 codes. {@code |} and {@code =} byte orders
+     * are little-endian on every platform Sparsa runs on.
      */
     static DType dtypeOf(Path file, String descr) {
         String d = descr.length() == 3 && (descr.charAt(0) == '|' || descr.charAt(0) == '=') ? "<" + descr.substring(1) : descr;
@@ -34,8 +39,9 @@ record NpyHeader(String descr, boolean fortranOrder, long[] shape) {
             case "<f4" -> DType.F32;
             case "<f2" -> DType.F16;
             case "<u2", "<V2" -> DType.BF16;
+            case "<u1", "<V1" -> DType.E4M3;
             default -> throw new TensorFileException(file, "unsupported dtype '" + descr + "' (Sparsa reads float32 '<f4', "
-                    + "float16 '<f2', and bfloat16 stored as uint16 '<u2'"
+                    + "float16 '<f2', bfloat16 stored as uint16 '<u2', and e4m3 codes stored as uint8 '|u1'"
                     + (descr.startsWith(">") ? "; this array is big-endian: save it with a.astype(a.dtype.newbyteorder('<'))"
                             : descr.endsWith("f8") ? "; convert with a.astype(numpy.float32)" : "") + ")");
         };

@@ -162,6 +162,7 @@ public final class Safetensors {
             case F32 -> "F32";
             case F16 -> "F16";
             case BF16 -> "BF16";
+            case E4M3 -> "F8_E4M3";
         };
     }
 
@@ -180,8 +181,9 @@ public final class Safetensors {
             case "F32" -> DType.F32;
             case "F16" -> DType.F16;
             case "BF16" -> DType.BF16;
+            case "F8_E4M3" -> DType.E4M3;
             default -> throw new TensorFileException(file, where + " has unsupported dtype " + dtype
-                    + " (Sparsa reads F32, F16 and BF16)");
+                    + " (Sparsa reads F32, F16, BF16 and F8_E4M3)");
         };
         long[] shape = longs(file, where, "shape", m.get("shape"), -1);
         long[] offsets = longs(file, where, "data_offsets", m.get("data_offsets"), 2);

@@ -69,6 +69,9 @@ final class CacheViews {
         if (t == null) {
             throw new IllegalArgumentException(name + ": must not be null");
         }
+        if (t.dtype().isScaled()) {
+            throw new IllegalArgumentException(name + ": KV caches hold f32, f16 or bf16; e4m3 runs in prefill only");
+        }
         if (!t.isRowContiguous()) {
             throw new IllegalArgumentException(name + ": the last axis must have stride 1, got strides "
                     + Arrays.toString(t.strides()));

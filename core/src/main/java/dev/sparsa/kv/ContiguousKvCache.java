@@ -29,7 +29,8 @@ public final class ContiguousKvCache implements KvCache {
      * An empty host cache of {@code batch} sequences of up to {@code capacity} tokens, in BHSD heap
      * tensors.
      *
-     * @throws IllegalArgumentException if a size is not positive or the slab does not fit a Java array
+     * @throws IllegalArgumentException if a size is not positive, the slab does not fit a Java array or
+     *     the dtype is e4m3 (caches hold f32, f16 or bf16)
      */
     public static ContiguousKvCache allocate(DType dtype, int batch, int kvHeads, int capacity, int headDim,
                                              int valueDim) {
@@ -37,6 +38,7 @@ public final class ContiguousKvCache implements KvCache {
             throw new IllegalArgumentException("capacity: must be >= 1, got " + capacity);
         }
         Tensor k = Tensor.allocate(dtype, Layout.BHSD, batch, kvHeads, capacity, headDim);
+        CacheViews.checkStorage("k", k);
         Tensor v = Tensor.allocate(dtype, Layout.BHSD, batch, kvHeads, capacity, valueDim);
         return new ContiguousKvCache(k, v, new int[batch]);
     }

@@ -56,7 +56,7 @@ public final class PagedKvCache implements KvCache {
      *
      * @param pageBounds whether to keep Quest's per-page key bounds
      * @throws IllegalArgumentException if a size is not positive, {@code pageSize} is not a power of
-     *     two, or the pool does not fit a Java array
+     *     two, the pool does not fit a Java array, or the dtype is e4m3 (caches hold f32, f16 or bf16)
      */
     public static PagedKvCache allocate(DType dtype, int batch, int kvHeads, int headDim, int valueDim, int pageSize,
                                         int numPages, boolean pageBounds) {
@@ -65,6 +65,7 @@ public final class PagedKvCache implements KvCache {
             throw new IllegalArgumentException("batch: must be >= 1, got " + batch);
         }
         Tensor k = Tensor.allocate(dtype, Layout.BHSD, numPages, kvHeads, pageSize, headDim);
+        CacheViews.checkStorage("kPages", k);
         Tensor v = Tensor.allocate(dtype, Layout.BHSD, numPages, kvHeads, pageSize, valueDim);
         Tensor b = pageBounds ? Tensor.allocate(dtype, Layout.BHSD, numPages, kvHeads, 2, headDim) : null;
         return new PagedKvCache(k, v, b, pageSize, batch, new PageAllocator(numPages));

@@ -58,8 +58,8 @@ public record RunOptions(double scale, float softCap, boolean validateFinite, DT
         return Double.isNaN(scale) ? 1.0 / Math.sqrt(headDim) : scale;
     }
 
-    /** The output type for a given input type. */
+    /** The output type for a given input type: the one set, else {@link DType#defaultOutput()}. */
     public DType outputTypeFor(DType input) {
-        return outputDType != null ? outputDType : input;
+        return outputDType != null ? outputDType : input.defaultOutput();
     }
 }

@@ -7,7 +7,7 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * A strided, four-axis view {@code [batch, heads, seq, dim]} in f32, f16 or bf16, over host memory
+ * A strided, four-axis view {@code [batch, heads, seq, dim]} in f32, f16, bf16 or e4m3, over host memory
  * (a {@link MemorySegment}: a Java array or a native segment) or over an accelerator's memory (a
  * {@link DeviceMemory} that a backend provides). {@link #device()} says which; the facade, the
  * backend SPI and the argument checks take both, and a call returns its output where its inputs
@@ -29,12 +29,20 @@ import java.util.Objects;
  * through {@link #get}/{@link #set}; rows are copied in bulk through {@link #readRow}/{@link
  * #writeRow}, converting to and from f32.
  *
+ * <p>An e4m3 tensor also carries scales, one per tensor or one per head ({@link #scale(int)}): element
+ * {@code (b, h, s, d)} holds the value {@code e4m3ToFloat(code) × scale(h)} (an f32 product), which
+ * {@link #get} and {@link #readRow} return, the oracle computes with and every backend must honour;
+ * {@link #set} and {@link #writeRow} store {@code floatToE4m3(value / scale(h))}. A factory that makes an
+ * e4m3 tensor without scales gives scale 1; {@link #withScales} gives a view with others.
+ *
  * <p>Throws {@link IllegalArgumentException} from every factory when a shape is not positive, a stride is
  *     negative or the view would reach outside its segment; the message names the argument
  */
 public final class Tensor implements AutoCloseable {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfByte I8 = ValueLayout.JAVA_BYTE;
+    private static final float[] UNIT_SCALE = {1f};
 
     /** Host memory, or null for a device tensor. */
     private final MemorySegment segment;
@@ -48,6 +56,8 @@ public final class Tensor implements AutoCloseable {
     private final int[] shape;
     private final long[] strides;
     private final long offset;
+    /** e4m3 only: one scale, or one per head; null for the other types. Never modified. */
+    private final float[] scales;
 
     private Tensor(MemorySegment segment, DType dtype, int[] shape, long[] strides, long offset) {
         this(segment, null, false, dtype, shape, strides, offset);
@@ -55,11 +65,12 @@ public final class Tensor implements AutoCloseable {
 
     private Tensor(MemorySegment segment, DeviceMemory memory, boolean owner, DType dtype, int[] shape, long[] strides,
                    long offset) {
-        this(segment, memory, owner, null, dtype, shape, strides, offset);
+        this(segment, memory, owner, null, dtype, shape, strides, offset, null);
     }
 
     private Tensor(MemorySegment segment, DeviceMemory memory, boolean owner, Runnable release, DType dtype, int[] shape,
-                   long[] strides, long offset) {
+                   long[] strides, long offset, float[] scales) {
+        this.scales = dtype.isScaled() ? (scales == null ? UNIT_SCALE : scales) : null;
         this.segment = segment;
         this.memory = memory;
         this.owner = owner;
@@ -88,23 +99,70 @@ public final class Tensor implements AutoCloseable {
     /** An f16 or bf16 tensor over the raw 16-bit patterns in {@code bits}, without copying. */
     public static Tensor ofBits(short[] bits, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
         Objects.requireNonNull(bits, "bits");
-        if (dtype == DType.F32) {
-            throw new IllegalArgumentException("dtype: 16-bit patterns cannot hold f32; use Tensor.of(float[], ...)");
+        if (dtype.byteSize() != 2) {
+            throw new IllegalArgumentException("dtype: 16-bit patterns cannot hold " + dtype + "; use "
+                    + (dtype == DType.F32 ? "Tensor.of(float[], ...)" : "Tensor.ofE4m3(byte[], float[], ...)"));
         }
         requireLength("bits", bits.length, checkShape(batch, heads, seq, dim));
         return new Tensor(MemorySegment.ofArray(bits), dtype, new int[] {batch, heads, seq, dim},
                 layout.strides(batch, heads, seq, dim), 0);
     }
 
-    /** A zero-filled heap tensor (backed by a Java array) of the given type and layout. */
+    /**
+     * An e4m3 tensor over the codes in {@code codes}, without copying, whose values are {@code code ×
+     * scale}: {@code scales} holds one scale for the whole tensor or one per head (copied).
+     *
+     * @throws IllegalArgumentException if the lengths do not match the shape or a scale is not a
+     *     positive finite number
+     */
+    public static Tensor ofE4m3(byte[] codes, float[] scales, Layout layout, int batch, int heads, int seq, int dim) {
+        Objects.requireNonNull(codes, "codes");
+        requireLength("codes", codes.length, checkShape(batch, heads, seq, dim));
+        return new Tensor(MemorySegment.ofArray(codes), null, false, null, DType.E4M3, new int[] {batch, heads, seq, dim},
+                layout.strides(batch, heads, seq, dim), 0, checkScales(scales, heads));
+    }
+
+    /**
+     * The values of {@code source} quantised to e4m3 with a scale per head that maps each head's
+     * largest magnitude to 448 (the type's largest finite value); a head of zeros gets scale 1. The
+     * usual per-head absmax quantisation: a new contiguous heap tensor in {@code layout}.
+     *
+     * @throws IllegalArgumentException if {@code source} holds a non-finite value
+     */
+    public static Tensor quantizeE4m3PerHead(Tensor source, Layout layout) {
+        Objects.requireNonNull(source, "source");
+        float[] scales = new float[source.heads()];
+        float[] row = new float[source.dim()];
+        for (int h = 0; h < source.heads(); h++) {
+            float max = 0f;
+            for (int b = 0; b < source.batch(); b++) {
+                for (int s = 0; s < source.seqLen(); s++) {
+                    source.readRow(b, h, s, row, 0);
+                    for (float x : row) {
+                        if (!Float.isFinite(x)) {
+                            throw new IllegalArgumentException("source: non-finite value " + x + " at [b=" + b + ", h="
+                                    + h + ", s=" + s + "]; e4m3 scales need finite values");
+                        }
+                        max = Math.max(max, Math.abs(x));
+                    }
+                }
+            }
+            scales[h] = max > 0f && Float.isFinite(max / DType.E4M3_MAX) && max / DType.E4M3_MAX > 0f
+                    ? max / DType.E4M3_MAX : 1f;
+        }
+        Tensor t = allocate(DType.E4M3, layout, source.batch(), source.heads(), source.seqLen(), source.dim())
+                .withScales(scales);
+        copyRows(source, t);
+        return t;
+    }
+
+    /** A zero-filled heap tensor (backed by a Java array) of the given type and layout (e4m3: scale 1). */
     public static Tensor allocate(DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
         long n = checkShape(batch, heads, seq, dim);
         if (n > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("shape: " + n + " elements do not fit a Java array; allocate in an Arena");
         }
-        MemorySegment seg = dtype == DType.F32
-                ? MemorySegment.ofArray(new float[(int) n])
-                : MemorySegment.ofArray(new short[(int) n]);
+        MemorySegment seg = hostSpan(dtype, n);
         return new Tensor(seg, dtype, new int[] {batch, heads, seq, dim}, layout.strides(batch, heads, seq, dim), 0);
     }
 
@@ -143,7 +201,7 @@ public final class Tensor implements AutoCloseable {
         int[] shape = {batch, heads, seq, dim};
         long[] strides = layout.strides(batch, heads, seq, dim);
         checkView(segment.byteSize(), "segment", dtype, shape, strides, 0);
-        return new Tensor(segment, null, true, release, dtype, shape, strides, 0);
+        return new Tensor(segment, null, true, release, dtype, shape, strides, 0, null);
     }
 
     /**
@@ -246,6 +304,65 @@ public final class Tensor implements AutoCloseable {
         return dtype;
     }
 
+    /**
+     * The scale of head {@code h} of an e4m3 tensor (the same for every head when it has one scale).
+     *
+     * @throws IllegalStateException for the other types, which have no scales
+     */
+    public float scale(int h) {
+        if (scales == null) {
+            throw new IllegalStateException("tensor " + this + " has no scales (only e4m3 tensors do)");
+        }
+        return scales.length == 1 ? scales[0] : scales[h];
+    }
+
+    /** A copy of the scales of an e4m3 tensor (one, or one per head); an empty array for the other types. */
+    public float[] scales() {
+        return scales == null ? new float[0] : scales.clone();
+    }
+
+    /**
+     * The same e4m3 codes under other scales: one for the whole tensor or one per head (copied). The
+     * view shares memory and owns nothing.
+     *
+     * @throws IllegalArgumentException if this tensor is not e4m3, or a scale is not a positive finite
+     *     number, or the count is neither 1 nor {@link #heads()}
+     */
+    public Tensor withScales(float... scales) {
+        if (!dtype.isScaled()) {
+            throw new IllegalArgumentException("scales: a " + dtype + " tensor has no scales (only e4m3 tensors do)");
+        }
+        return new Tensor(segment, memory, false, null, dtype, shape, strides, offset, checkScales(scales, shape[1]));
+    }
+
+    /** True when both tensors have no scales, or scales that give every head the same value. */
+    boolean sameScales(Tensor other) {
+        if (scales == null || other.scales == null) {
+            return scales == other.scales;
+        }
+        for (int h = 0; h < shape[1]; h++) {
+            if (Float.floatToRawIntBits(scale(h)) != Float.floatToRawIntBits(other.scale(h))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static float[] checkScales(float[] scales, int heads) {
+        Objects.requireNonNull(scales, "scales");
+        if (scales.length != 1 && scales.length != heads) {
+            throw new IllegalArgumentException("scales: expected 1 (per tensor) or " + heads + " (per head), got "
+                    + scales.length);
+        }
+        for (int i = 0; i < scales.length; i++) {
+            if (!(scales[i] > 0f) || !Float.isFinite(scales[i])) {
+                throw new IllegalArgumentException("scales: scale " + i + " is " + scales[i]
+                        + "; scales must be positive and finite");
+            }
+        }
+        return scales.clone();
+    }
+
     /** A copy of the shape {@code [batch, heads, seq, dim]}. */
     public int[] shape() {
         return shape.clone();
@@ -338,7 +455,7 @@ public final class Tensor implements AutoCloseable {
         }
         int[] s = shape.clone();
         s[2] = length;
-        return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[2]);
+        return new Tensor(segment, memory, false, null, dtype, s, strides, offset + start * strides[2], scales);
     }
 
     /** A view of {@code length} heads starting at head {@code start} (shares memory, owns nothing). */
@@ -349,7 +466,8 @@ public final class Tensor implements AutoCloseable {
         }
         int[] s = shape.clone();
         s[1] = length;
-        return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[1]);
+        float[] sc = scales == null || scales.length == 1 ? scales : Arrays.copyOfRange(scales, start, start + length);
+        return new Tensor(segment, memory, false, null, dtype, s, strides, offset + start * strides[1], sc);
     }
 
     /**
@@ -366,7 +484,7 @@ public final class Tensor implements AutoCloseable {
         }
         int[] s = shape.clone();
         s[0] = length;
-        return new Tensor(segment, memory, false, dtype, s, strides, offset + start * strides[0]);
+        return new Tensor(segment, memory, false, null, dtype, s, strides, offset + start * strides[0], scales);
     }
 
     // ---------------------------------------------------------------- elements
@@ -379,10 +497,11 @@ public final class Tensor implements AutoCloseable {
             case F32 -> segment.getAtIndex(F32, i);
             case F16 -> Float.float16ToFloat(segment.getAtIndex(I16, i));
             case BF16 -> DType.bf16ToFloat(segment.getAtIndex(I16, i));
+            case E4M3 -> DType.e4m3ToFloat(segment.getAtIndex(I8, i)) * scale(h);
         };
     }
 
-    /** Writes one element, rounding to this tensor's type. */
+    /** Writes one element, rounding to this tensor's type (for e4m3: {@code value / scale(h)}, saturating). */
     public void set(int b, int h, int s, int d, float value) {
         long i = index(b, h, s, d);
         MemorySegment segment = host();
@@ -390,6 +509,7 @@ public final class Tensor implements AutoCloseable {
             case F32 -> segment.setAtIndex(F32, i, value);
             case F16 -> segment.setAtIndex(I16, i, Float.floatToFloat16(value));
             case BF16 -> segment.setAtIndex(I16, i, DType.floatToBf16(value));
+            case E4M3 -> segment.setAtIndex(I8, i, DType.floatToE4m3(value / scale(h)));
         }
     }
 
@@ -403,11 +523,13 @@ public final class Tensor implements AutoCloseable {
             return;
         }
         long st = strides[3];
+        float scale = scales == null ? 1f : scale(h);
         for (int d = 0; d < n; d++, i += st) {
             dst[dstOffset + d] = switch (dtype) {
                 case F32 -> segment.getAtIndex(F32, i);
                 case F16 -> Float.float16ToFloat(segment.getAtIndex(I16, i));
                 case BF16 -> DType.bf16ToFloat(segment.getAtIndex(I16, i));
+                case E4M3 -> DType.e4m3ToFloat(segment.getAtIndex(I8, i)) * scale;
             };
         }
     }
@@ -422,12 +544,14 @@ public final class Tensor implements AutoCloseable {
             return;
         }
         long st = strides[3];
+        float scale = scales == null ? 1f : scale(h);
         for (int d = 0; d < n; d++, i += st) {
             float x = src[srcOffset + d];
             switch (dtype) {
                 case F32 -> segment.setAtIndex(F32, i, x);
                 case F16 -> segment.setAtIndex(I16, i, Float.floatToFloat16(x));
                 case BF16 -> segment.setAtIndex(I16, i, DType.floatToBf16(x));
+                case E4M3 -> segment.setAtIndex(I8, i, DType.floatToE4m3(x / scale));
             }
         }
     }
@@ -439,7 +563,7 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** A new contiguous heap tensor of another type holding this tensor's values, rounded. */
+    /** A new contiguous heap tensor of another type holding this tensor's values, rounded (e4m3: scale 1). */
     public Tensor to(DType target, Layout layout) {
         Tensor t = allocate(target, layout, shape[0], shape[1], shape[2], shape[3]);
         float[] row = new float[shape[3]];
@@ -559,14 +683,17 @@ public final class Tensor implements AutoCloseable {
         if (seg.byteSize() > 0) {
             memory.copyToHost(seg, byteOffset());
         }
-        return new Tensor(seg, dtype, shape.clone(), strides.clone(), 0);
+        return new Tensor(seg, null, false, null, dtype, shape.clone(), strides.clone(), 0, scales);
     }
 
     /** Zeroed host memory for {@code elements} of {@code dtype}: a Java array when it fits one. */
     private static MemorySegment hostSpan(DType dtype, long elements) {
         if (elements <= Integer.MAX_VALUE - 16) {
-            return dtype == DType.F32 ? MemorySegment.ofArray(new float[(int) elements])
-                    : MemorySegment.ofArray(new short[(int) elements]);
+            return switch (dtype) {
+                case F32 -> MemorySegment.ofArray(new float[(int) elements]);
+                case F16, BF16 -> MemorySegment.ofArray(new short[(int) elements]);
+                case E4M3 -> MemorySegment.ofArray(new byte[(int) elements]);
+            };
         }
         return Arena.ofAuto().allocate(elements * dtype.byteSize(), 64);
     }
@@ -574,7 +701,9 @@ public final class Tensor implements AutoCloseable {
     /**
      * Copies the values of {@code src} into {@code dst}, which has the same shape and dtype, wherever
      * each lives (host or device, any strides). Memory of {@code dst}'s segment outside its view is
-     * left as it was. Device-to-device copies go through the host.
+     * left as it was. Device-to-device copies go through the host. Between e4m3 tensors of different
+     * scales the values are requantised to {@code dst}'s scales (codes are copied as they are only
+     * when the scales agree).
      *
      * @throws IllegalArgumentException if the shapes or dtypes differ
      */
@@ -588,7 +717,8 @@ public final class Tensor implements AutoCloseable {
         if (src.elementCount() == 0) {
             return;
         }
-        boolean sameDenseSpan = Arrays.equals(src.strides, dst.strides) && src.spanIsDense();
+        boolean sameDenseSpan = Arrays.equals(src.strides, dst.strides) && src.spanIsDense()
+                && src.sameScales(dst);
         if (src.isHost() && dst.isHost()) {
             copyRows(src, dst);
         } else if (src.isHost()) {
@@ -597,8 +727,8 @@ public final class Tensor implements AutoCloseable {
                 return;
             }
             // stage in dst's own strides; a view with holes is read first so that the holes survive
-            Tensor stage = dst.spanIsDense() ? new Tensor(hostSpan(dst.dtype, dst.spanElements()), dst.dtype,
-                    dst.shape.clone(), dst.strides.clone(), 0) : dst.toHost();
+            Tensor stage = dst.spanIsDense() ? new Tensor(hostSpan(dst.dtype, dst.spanElements()), null, false, null,
+                    dst.dtype, dst.shape.clone(), dst.strides.clone(), 0, dst.scales) : dst.toHost();
             copyRows(src, stage);
             dst.memory.copyFromHost(stage.segment.asSlice(0, stage.spanBytes()), dst.byteOffset());
         } else if (dst.isHost()) {
@@ -642,7 +772,8 @@ public final class Tensor implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "Tensor" + Arrays.toString(shape) + " " + dtype + " strides " + Arrays.toString(strides)
+        return "Tensor" + Arrays.toString(shape) + " " + dtype + (scales == null ? "" : " scales "
+                + (scales.length == 1 ? String.valueOf(scales[0]) : "per head")) + " strides " + Arrays.toString(strides)
                 + (memory == null ? "" : " on " + memory.device());
     }
 

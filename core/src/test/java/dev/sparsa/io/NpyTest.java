@@ -100,6 +100,12 @@ class NpyTest {
                         v[i] = (float) r.nextGaussian();
                     }
                     a = NdArray.ofFloats(v, shape);
+                } else if (t == DType.E4M3) {
+                    byte[] v = new byte[n];
+                    for (int i = 0; i < n; i++) {
+                        v[i] = DType.floatToE4m3((float) r.nextGaussian() * 50f);
+                    }
+                    a = NdArray.ofE4m3(v, shape);
                 } else {
                     short[] v = new short[n];
                     for (int i = 0; i < n; i++) {

@@ -61,6 +61,30 @@ class SafetensorsTest {
     }
 
     @Test
+    void readsAndWritesE4m3CodesAsF8E4M3() throws IOException {
+        // laid out by the format's description: u64 header length, the JSON header, then the bytes
+        byte[] codes = {0x00, 0x38, (byte) 0xB8, 0x7E, 0x01, 0x08, (byte) 0xFE, 0x40};
+        String json = "{\"x\":{\"dtype\":\"F8_E4M3\",\"shape\":[1,2,4],\"data_offsets\":[0,8]}}";
+        byte[] head = json.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer buf = ByteBuffer.allocate(8 + head.length + codes.length).order(ByteOrder.LITTLE_ENDIAN);
+        buf.putLong(head.length).put(head).put(codes);
+        Path f = dir.resolve("e4m3.safetensors");
+        Files.write(f, buf.array());
+        SafetensorsFile file = Safetensors.read(f);
+        NdArray x = file.get("x");
+        assertEquals(DType.E4M3, x.dtype());
+        assertArrayEquals(new float[] {0f, 1f, -1f, 448f, 0x1p-9f, 0x1p-6f, -448f, 2f}, x.toFloatArray());
+        Tensor t = file.tensor("x", Layout.BHSD).withScales(0.5f);
+        assertEquals(224f, t.get(0, 0, 0, 3));
+        Path out = dir.resolve("back.safetensors");
+        Safetensors.write(out, Map.of("x", NdArray.of(t, Layout.BHSD)), Map.of());
+        NdArray back = Safetensors.read(out).get("x");
+        assertEquals(DType.E4M3, back.dtype());
+        assertArrayEquals(x.toFloatArray(), back.toFloatArray(), "the codes go out as they are, whatever the scale");
+        assertTrue(new String(Files.readAllBytes(out), StandardCharsets.UTF_8).contains("\"F8_E4M3\""));
+    }
+
+    @Test
     void refusesBadFilesWithOneClearLine() throws IOException {
         String good = "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
         assertRefused(file(good, 8), null);

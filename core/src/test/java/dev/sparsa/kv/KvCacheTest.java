@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 class KvCacheTest {
 
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
     void pagedAndContiguousHoldTheAppendedRows(DType dtype) {
         int[] lengths = {0, 1, 17, 40, 33};
         KvProblems.Caches c = KvProblems.caches(3, dtype, lengths, 2, 8, 16, 8, 7);
@@ -40,7 +40,7 @@ class KvCacheTest {
     }
 
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
     void pageBoundsAfterAppendsEqualBoundsFromScratch(DType dtype) {
         int[] lengths = {5, 64, 70, 129};
         KvProblems.Caches c = KvProblems.caches(5, dtype, lengths, 3, 16, 8, 16, 9);
@@ -147,5 +147,15 @@ class KvCacheTest {
         assertTrue(room.getMessage().contains("sequence 1") && room.getMessage().contains("capacity of 10"),
                 room.getMessage());
         assertArrayEquals(new int[] {0, 9}, cache.lengths());
+    }
+
+    @Test
+    void cachesRefuseE4m3StorageWithAMessage() {
+        IllegalArgumentException c = assertThrows(IllegalArgumentException.class,
+                () -> ContiguousKvCache.allocate(DType.E4M3, 1, 2, 16, 8, 8));
+        assertEquals("k: KV caches hold f32, f16 or bf16; e4m3 runs in prefill only", c.getMessage());
+        IllegalArgumentException p = assertThrows(IllegalArgumentException.class,
+                () -> PagedKvCache.allocate(DType.E4M3, 1, 2, 8, 8, 16, 4, false));
+        assertEquals("kPages: KV caches hold f32, f16 or bf16; e4m3 runs in prefill only", p.getMessage());
     }
 }

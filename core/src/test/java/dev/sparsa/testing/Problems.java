@@ -23,10 +23,21 @@ public final class Problems {
         }
     }
 
-    /** A random tensor with entries uniform in [-amplitude, amplitude], rounded to {@code dtype}. */
+    /**
+     * A random tensor with entries uniform in [-amplitude, amplitude], rounded to {@code dtype}. An e4m3
+     * tensor gets a different scale per head, each leaving the amplitude inside the type's range, so
+     * that a kernel that ignores or mixes up scales fails.
+     */
     public static Tensor random(SplittableRandom rnd, DType dtype, Layout layout, int batch, int heads, int seq, int dim,
                                 double amplitude) {
         Tensor t = Tensor.allocate(dtype, layout, batch, heads, seq, dim);
+        if (dtype.isScaled()) {
+            float[] scales = new float[heads];
+            for (int h = 0; h < heads; h++) {
+                scales[h] = (float) (amplitude / DType.E4M3_MAX * (1 + rnd.nextDouble() * 3));
+            }
+            t = t.withScales(scales);
+        }
         float[] row = new float[dim];
         for (int b = 0; b < batch; b++) {
             for (int h = 0; h < heads; h++) {

@@ -34,7 +34,7 @@ class CpuDecodeTest {
     static Stream<Arguments> flavoursAndTypes() {
         return Stream.of(KernelFlavour.values()).filter(f -> f == KernelFlavour.SCALAR
                         || TileMathProvider.best().flavour() == KernelFlavour.VECTOR)
-                .flatMap(f -> Stream.of(DType.values()).map(t -> Arguments.of(f, t)));
+                .flatMap(f -> Stream.of(DType.F32, DType.F16, DType.BF16).map(t -> Arguments.of(f, t)));
     }
 
     /** Dense decode of 1 and 3 rows, GQA 2:1, head dims off the lane count, against the oracle; paged equals contiguous. */
@@ -126,7 +126,7 @@ class CpuDecodeTest {
 
     /** Caches in native memory (segment loads) give the bits of heap caches (array loads), paged and not. */
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
     void nativeCachesGiveTheBitsOfHeapCaches(DType dtype) {
         int[] lengths = {45, 300};
         KvProblems.Caches c = KvProblems.caches(13, dtype, lengths, 2, 72, 40, 16, 50);
@@ -164,7 +164,7 @@ class CpuDecodeTest {
 
     /** Decode rows are the last rows of a causal prefill of the whole sequence: the prefill oracle agrees. */
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
     void decodeRowsEqualThePrefillOracleRows(DType dtype) {
         int[] lengths = {70, 9};
         KvProblems.Caches c = KvProblems.caches(17, dtype, lengths, 1, 16, 16, 8, 13);

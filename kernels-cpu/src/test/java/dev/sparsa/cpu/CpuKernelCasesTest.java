@@ -196,6 +196,7 @@ class CpuKernelCasesTest {
     private static dev.sparsa.tensor.Tensor offHeap(java.lang.foreign.Arena arena, dev.sparsa.tensor.Tensor t) {
         dev.sparsa.tensor.Tensor x = dev.sparsa.tensor.Tensor.allocate(arena, t.dtype(), Layout.BSHD, t.batch(),
                 t.heads(), t.seqLen(), t.dim());
+        x = t.dtype().isScaled() ? x.withScales(t.scales()) : x;
         copyInto(t, x);
         return x;
     }
@@ -207,6 +208,7 @@ class CpuKernelCasesTest {
         // an element offset of 2 keeps the view away from the array's start
         dev.sparsa.tensor.Tensor x = dev.sparsa.tensor.Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(data),
                 t.dtype(), shape, strides, 2);
+        x = t.dtype().isScaled() ? x.withScales(t.scales()) : x;
         copyInto(t, x);
         return x;
     }
@@ -247,7 +249,7 @@ class CpuKernelCasesTest {
         Problems.Qkv p = Problems.qkv(9, s, dtype, Layout.BHSD);
         ReferenceResult ref = Fixtures.oracle(plan, p, o);
         CpuBackend backend = new CpuBackend(2);
-        Fixtures.Run inType = Fixtures.run(backend, plan, p, o, dtype, Layout.BSHD);
+        Fixtures.Run inType = Fixtures.run(backend, plan, p, o, dtype.defaultOutput(), Layout.BSHD);
         Fixtures.Run f32 = Fixtures.run(backend, plan, p, o, DType.F32, Layout.BSHD);
         assertTrue(ref.maxRelativeError(inType.out()) <= Problems.tolerance(dtype));
         assertTrue(ref.maxRelativeError(f32.out()) <= 1e-5);

@@ -52,7 +52,7 @@ class CpuKernelOracleProperties {
         if (rnd.nextInt(4) == 0) {
             options = options.withSoftCap((float) rnd.nextDouble(2, 30));
         }
-        DType outType = rnd.nextBoolean() ? dtype : DType.F32;
+        DType outType = rnd.nextBoolean() ? dtype.defaultOutput() : DType.F32;
         options = options.withOutputDType(outType);
         PlanContext ctx = PlanContext.of(shape, options);
         SparsePlan plan = switch (rnd.nextInt(6)) {

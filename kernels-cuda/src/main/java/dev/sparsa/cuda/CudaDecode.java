@@ -103,6 +103,7 @@ final class CudaDecode {
             case F32 -> "f32";
             case F16 -> "f16";
             case BF16 -> "bf16";
+            case E4M3 -> throw new IllegalArgumentException("dtype: no e4m3 decode kernel (caches hold f32, f16 or bf16)");
         };
     }
 

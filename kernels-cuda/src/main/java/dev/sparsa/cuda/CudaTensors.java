@@ -23,7 +23,7 @@ public final class CudaTensors {
     /**
      * A new zero-filled contiguous tensor on {@code device}.
      *
-     * @throws IllegalArgumentException if a size is out of range
+     * @throws IllegalArgumentException if a size is out of range, or the dtype is e4m3
      * @throws CudaException if the device has not enough memory
      */
     public static Tensor allocate(CudaDevice device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
@@ -39,6 +39,7 @@ public final class CudaTensors {
         if (device == null || dtype == null || layout == null) {
             throw new IllegalArgumentException("device, dtype and layout: must not be null");
         }
+        requireUnscaled(dtype);
         if (batch < 1 || heads < 1 || seq < 0 || dim < 1) {
             throw new IllegalArgumentException("shape: need batch >= 1, heads >= 1, seq >= 0, dim >= 1, got [" + batch + ", "
                     + heads + ", " + seq + ", " + dim + "]");
@@ -59,6 +60,8 @@ public final class CudaTensors {
     /**
      * A new device tensor with the host tensor's shape, dtype and strides, holding a copy of its
      * values (only the span its view reaches is copied).
+     *
+     * @throws IllegalArgumentException for a device tensor, or an e4m3 one
      */
     public static Tensor upload(CudaDevice device, Tensor host) {
         if (device == null || host == null) {
@@ -67,6 +70,7 @@ public final class CudaTensors {
         if (!host.isHost()) {
             throw new IllegalArgumentException("host: " + host + " is not a host tensor");
         }
+        requireUnscaled(host.dtype());
         DeviceBuffer buf = DeviceBuffer.cached(device, host.spanBytes());
         try {
             Tensor t = wrapOwned(buf, host);
@@ -75,6 +79,14 @@ public final class CudaTensors {
         } catch (RuntimeException e) {
             buf.close();
             throw e;
+        }
+    }
+
+    /** Refuses e4m3, which no CUDA kernel reads yet (its tensors stay on the host, where the CPU runs them). */
+    private static void requireUnscaled(DType dtype) {
+        if (dtype.isScaled()) {
+            throw new IllegalArgumentException("dtype: e4m3 tensors stay on the host (no CUDA kernel reads e4m3 yet; the "
+                    + "CPU backend runs them)");
         }
     }
 

@@ -104,6 +104,7 @@ final class DevicePlanFormat {
             case F32 -> OUT_F32;
             case F16 -> OUT_F16;
             case BF16 -> OUT_BF16;
+            case E4M3 -> throw new IllegalArgumentException("out: the CUDA kernels write f32, f16 or bf16, not e4m3");
         };
     }
 

@@ -78,6 +78,10 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
      */
     public static KernelChoice of(AttentionShape shape, DType dtype, TileGeometry geometry, int maxSharedBytes,
                                   int computeCapability) {
+        if (dtype == DType.E4M3) {
+            throw new IllegalArgumentException("dtype: the CUDA backend has no e4m3 kernel yet; the CPU backend runs "
+                    + "e4m3 inputs");
+        }
         if (!GEOMETRIES.contains(geometry)) {
             throw new IllegalArgumentException("geometry: the CUDA backend runs plans of geometry 64x64 and 128x128, got "
                     + geometry);
