@@ -38,6 +38,11 @@ public final class StructuredProblem {
             if (dtype == DType.F32) {
                 return this;
             }
+            if (dtype == DType.E4M3) {
+                // per-head absmax scales: the planted needle and columns keep their place in each head's range
+                return new Generated(Tensor.quantizeE4m3PerHead(q, Layout.BHSD), Tensor.quantizeE4m3PerHead(k, Layout.BHSD),
+                        Tensor.quantizeE4m3PerHead(v, Layout.BHSD), needleKey, verticalKeys);
+            }
             return new Generated(q.to(dtype, Layout.BHSD), k.to(dtype, Layout.BHSD), v.to(dtype, Layout.BHSD),
                     needleKey, verticalKeys);
         }

@@ -8,7 +8,7 @@ import java.util.SplittableRandom;
 
 /**
  * The generated problem of the JMH benchmarks: Q, K, V uniform in [-1, 1] (rounded to the dtype),
- * BHSD, heap-backed, plus an output tensor of the input type. Allocated once in {@code @Setup}.
+ * BHSD, heap-backed (e4m3 with scale 1/448), plus an output tensor of the input's default output type. Allocated once in {@code @Setup}.
  */
 final class BenchProblem {
     final AttentionShape shape;
@@ -23,12 +23,15 @@ final class BenchProblem {
         this.q = random(rnd, dtype, shape.batch(), shape.qHeads(), shape.queryLength(), shape.headDim());
         this.k = random(rnd, dtype, shape.batch(), shape.kvHeads(), shape.keyLength(), shape.headDim());
         this.v = random(rnd, dtype, shape.batch(), shape.kvHeads(), shape.keyLength(), shape.valueDim());
-        this.out = Tensor.allocate(dtype, Layout.BHSD, shape.batch(), shape.qHeads(), shape.queryLength(),
+        this.out = Tensor.allocate(dtype.defaultOutput(), Layout.BHSD, shape.batch(), shape.qHeads(), shape.queryLength(),
                 shape.valueDim());
     }
 
     private static Tensor random(SplittableRandom rnd, DType dtype, int b, int h, int n, int d) {
         Tensor t = Tensor.allocate(dtype, Layout.BHSD, b, h, n, d);
+        if (dtype.isScaled()) {
+            t = t.withScales(1f / DType.E4M3_MAX); // [-1, 1] spread over the whole e4m3 range
+        }
         float[] row = new float[d];
         for (int i = 0; i < b; i++) {
             for (int j = 0; j < h; j++) {

@@ -220,6 +220,14 @@ final class DemoCommand implements Callable<Integer> {
             progress.note(String.format("fp64 dense oracle on %d sampled rows per slice (%s): %.2fs", rows.length, dtype,
                     (System.nanoTime() - tr) / 1e9));
             for (AttentionBackend backend : backends) {
+                Tensor[] w = in.longest();
+                AttentionShape ws = AttentionShape.of(w[0], w[1], w[2]);
+                String refusal = backend.refusal(ws, dtype, backend.proposedGeometry(ws, dtype));
+                if (refusal != null) {
+                    progress.skip(patterns.size());
+                    err.printf("sparsa demo: %s skips %s: %s%n", backend.name(), dtype, refusal);
+                    continue;
+                }
                 long tw = System.nanoTime();
                 int runs = warmUp(backend, in.longest(), options, warmupNanos);
                 progress.note(String.format("warm-up on %s %s: %d runs in %.2fs before the first timed row", backend.name(),
@@ -316,7 +324,7 @@ final class DemoCommand implements Callable<Integer> {
         try {
             return DType.parse(name.trim());
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--dtypes: unknown '" + name + "', expected f32, f16 or bf16");
+            throw new IllegalArgumentException("--dtypes: unknown '" + name + "', expected f32, f16, bf16 or e4m3");
         }
     }
 
@@ -614,7 +622,7 @@ final class DemoCommand implements Callable<Integer> {
             "  plan ms    time to build the plan (estimators read Q and K) and to choose what runs",
             "  end2end    dense (plan + kernel) time / this row's plan + kernel time",
             "  errOracle  max relative error vs the fp64 oracle of the same plan: the kernel's exactness",
-            "             (the numerics contract allows 1e-5 for f32, 2e-3 for f16, 1e-2 for bf16)",
+            "             (the numerics contract allows 1e-5 for f32, 2e-3 for f16, 1e-2 for bf16, 5e-2 for e4m3)",
             "  errDense   max relative error vs fp64 dense attention: what the pattern leaves out",
             "  recall     mean over the sampled rows of exp(lseSparse - lseDense): the attention mass kept");
 

@@ -30,6 +30,11 @@ final class Progress {
         err.flush();
     }
 
+    /** Counts {@code steps} steps as done without running them (a backend that refuses a dtype). */
+    void skip(int steps) {
+        done += steps;
+    }
+
     void note(String line) {
         err.println(line);
         err.flush();

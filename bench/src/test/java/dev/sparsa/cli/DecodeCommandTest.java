@@ -59,12 +59,20 @@ class DecodeCommandTest {
         for (String[] args : List.of(new String[] {"decode", "--rows", "65"}, new String[] {"decode", "--page-size", "12"},
                 new String[] {"decode", "--budgets", "0"}, new String[] {"decode", "-H", "6", "--kv-heads", "4"},
                 new String[] {"decode", "--no-such-flag"}, new String[] {"decode", "--rows", "many"},
-                new String[] {"decode", "-n", "1000000000"})) {
+                new String[] {"decode", "-n", "1000000000"}, new String[] {"decode", "--dtypes", "e4m3"},
+                new String[] {"decode", "--dtypes", "f8"})) {
             String[] r = run(args);
             assertEquals("2", r[0], String.join(" ", args) + ": " + r[2]);
             assertEquals(1, r[2].strip().lines().count(), String.join(" ", args) + ": " + r[2]);
             assertEquals("", r[1]);
         }
+    }
+
+    @Test
+    void e4m3CachesAreRefusedByName() {
+        String[] r = run("decode", "--dtypes", "f32,e4m3");
+        assertEquals("2", r[0], r[2]);
+        assertTrue(r[2].contains("--dtypes: KV caches hold f32, f16 or bf16, got e4m3"), r[2]);
     }
 
     private static double copyGBps(String json) throws Exception {

@@ -113,6 +113,20 @@ class DemoCommandTest {
     }
 
     @Test
+    void e4m3RowsRunOnTheCpuWithinTheF32Bound() throws Exception {
+        // the demo's outputs are f32, so the CPU's e4m3 rows meet the f32 bound (their values are code × scale)
+        String[] r = run("demo", "--json", "-H", "2", "-n", "160", "-d", "32", "--dtypes", "e4m3", "--backend", "cpu",
+                "--densities", "0.3", "--no-families", "--sample-rows", "8", "--warmup-ms", "0");
+        assertEquals("0", r[0], r[2]);
+        List<Map<String, Object>> rows = rows(r[1]);
+        assertEquals(2, rows.size(), r[1]);
+        for (Map<String, Object> row : rows) {
+            assertEquals("e4m3", row.get("dtype"));
+            assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= Tolerance.output(DType.F32), row.toString());
+        }
+    }
+
+    @Test
     void valuesOutOfRangeAreRefusedInOneLine() {
         refused("-n/--seq", "demo", "-n", "0");
         refused("-n/--seq", "demo", "-n", "-5");
