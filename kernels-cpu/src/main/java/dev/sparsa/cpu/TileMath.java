@@ -129,6 +129,17 @@ public interface TileMath {
     /** Widens {@code n} bf16 bit patterns from {@code src[srcAt..]} to f32 in {@code dst[dstAt..]} (exact). */
     void widenBf16(short[] src, int srcAt, float[] dst, int dstAt, int n);
 
+    /**
+     * Widens {@code n} e4m3 codes from {@code src[srcAt..]} to their values under {@code scale}: {@code
+     * dst[dstAt + i] = DType.e4m3ToFloat(src[srcAt + i]) × scale}, one f32 rounding, the value {@code
+     * Tensor.get} returns (bitwise; NaN codes give NaN).
+     */
+    default void widenE4m3(byte[] src, int srcAt, float scale, float[] dst, int dstAt, int n) {
+        for (int i = 0; i < n; i++) {
+            dst[dstAt + i] = dev.sparsa.tensor.DType.e4m3ToFloat(src[srcAt + i]) * scale;
+        }
+    }
+
     /** Widens {@code n} f16 bit patterns from {@code src[srcAt..]} to f32 in {@code dst[dstAt..]} (exact). */
     default void widenF16(short[] src, int srcAt, float[] dst, int dstAt, int n) {
         // JDK 25's Vector API has no f16 lane conversion, so every flavour converts f16 in scalar code

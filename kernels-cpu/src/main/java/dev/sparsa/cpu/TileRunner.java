@@ -67,7 +67,10 @@ final class TileRunner {
     private final float[] kF32;
     private final float[] vF32;
     private final long kF32Base;
-    /** e4m3 K/V: per KV head, the 256 values {@code e4m3ToFloat(code) × scale(h)}; else null. */
+    /**
+     * e4m3 K/V: per KV head, the 256 values {@code e4m3ToFloat(code) × scale(h)} for rows that are not
+     * in a heap array with unit stride (those are widened by {@link TileMath#widenE4m3}); else null.
+     */
     private final float[][] kTable;
     private final float[][] vTable;
     private final long vF32Base;
@@ -601,10 +604,7 @@ final class TileRunner {
                 long at = t.index(b, h, keys == null ? k0 + j : keys[j], 0);
                 int o = j * ld;
                 if (codes != null && st == 1) {
-                    int c0 = (int) (arrayBase + at);
-                    for (int d = 0; d < width; d++) {
-                        dst[o + d] = table[codes[c0 + d] & 0xFF];
-                    }
+                    math.widenE4m3(codes, (int) (arrayBase + at), t.scale(h), dst, o, width);
                 } else {
                     for (int d = 0; d < width; d++) {
                         dst[o + d] = table[t.segment().getAtIndex(ValueLayout.JAVA_BYTE, at + d * st) & 0xFF];

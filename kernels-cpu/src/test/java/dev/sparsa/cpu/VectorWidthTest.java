@@ -102,6 +102,28 @@ class VectorWidthTest {
         assertEquals(1f, y[0]);
     }
 
+    @org.junit.jupiter.api.Test
+    void e4m3WideningGivesTheTensorsValuesBitwise() {
+        TileMath vector = TileMathProvider.vector();
+        byte[] codes = new byte[3 * 256 + 7];
+        for (int i = 0; i < codes.length; i++) {
+            codes[i] = (byte) (i * 97 + i / 256);
+        }
+        float[] wide = new float[codes.length];
+        for (float scale : new float[] {1f, 1f / 448, 0.37f, 3e-38f, 1e36f}) {
+            for (int at = 0; at < 3; at++) {
+                java.util.Arrays.fill(wide, -1f);
+                vector.widenE4m3(codes, at, scale, wide, 1, codes.length - at - 1);
+                for (int i = 0; i < codes.length - at - 1; i++) {
+                    float expected = DType.e4m3ToFloat(codes[at + i]) * scale;
+                    assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(wide[1 + i]),
+                            "scale " + scale + " offset " + at + " element " + i + " code " + (codes[at + i] & 0xFF));
+                }
+                assertEquals(-1f, wide[0], "nothing written before dstAt");
+            }
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F16", "BF16"})
     void bf16AndF16WideningIsExact(DType dtype) {

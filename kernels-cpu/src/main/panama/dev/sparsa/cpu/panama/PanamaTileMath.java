@@ -4,6 +4,7 @@ import dev.sparsa.cpu.KernelFlavour;
 import dev.sparsa.cpu.SoftCapArithmetic;
 import dev.sparsa.cpu.TileMath;
 
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -38,6 +39,9 @@ public final class PanamaTileMath implements TileMath {
     private static final VectorSpecies<Integer> I = F.withLanes(int.class);
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class,
             VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 2)));
+    /** One byte per f32 lane (e4m3 codes), or null where that is narrower than the smallest vector. */
+    private static final VectorSpecies<Byte> B = L * 8 >= 64 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8))
+            : null;
 
     /**
      * The arithmetic at the chosen width.
@@ -1248,6 +1252,23 @@ public final class PanamaTileMath implements TileMath {
     }
 
     // ---------------------------------------------------------------- conversions
+
+    @Override
+    public void widenE4m3(byte[] src, int srcAt, float scale, float[] dst, int dstAt, int n) {
+        // the code's 7 low bits at bit 20 and its sign at bit 31 make an f32 worth the code × 2^-120 (normal
+        // or subnormal alike): × 2^120 is exact, × scale the one rounding, as in DType.e4m3ToFloat(code) × scale
+        int i = 0;
+        for (; B != null && i + L <= n; i += L) {
+            IntVector c = (IntVector) ByteVector.fromArray(B, src, srcAt + i).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            IntVector mag = c.and(0x7F);
+            FloatVector v = mag.lanewise(VectorOperators.LSHL, 20).or(c.and(0x80).lanewise(VectorOperators.LSHL, 24))
+                    .reinterpretAsFloats().mul(0x1p120f).mul(scale);
+            v.blend(Float.NaN, mag.compare(VectorOperators.EQ, 0x7F).cast(F)).intoArray(dst, dstAt + i);
+        }
+        for (; i < n; i++) {
+            dst[dstAt + i] = dev.sparsa.tensor.DType.e4m3ToFloat(src[srcAt + i]) * scale;
+        }
+    }
 
     @Override
     public void widenBf16(short[] src, int srcAt, float[] dst, int dstAt, int n) {
