@@ -25,6 +25,10 @@ public record DecodeProblem(int batch, int qHeads, int kvHeads, int kvLength, in
     /** Tokens appended per call while filling. */
     private static final int CHUNK = 1024;
     private static final double NEEDLE_NORM = 16;
+    /** The key scale of e4m3 caches: keys stay within ±32 (Gaussian rows plus a needle of norm 16). */
+    public static final float E4M3_KEY_SCALE = 32f / DType.E4M3_MAX;
+    /** The value scale of e4m3 caches: Gaussian values stay within ±8. */
+    public static final float E4M3_VALUE_SCALE = 8f / DType.E4M3_MAX;
 
     /**
      * @throws IllegalArgumentException if a size is not positive or the heads do not group
@@ -39,7 +43,7 @@ public record DecodeProblem(int batch, int qHeads, int kvHeads, int kvLength, in
         }
     }
 
-    /** Q {@code [batch, qHeads, rows, headDim]} in {@code dtype}. */
+    /** Q {@code [batch, qHeads, rows, headDim]} in {@code dtype} (e4m3 with per-head absmax scales). */
     public Tensor query(DType dtype) {
         SplittableRandom rnd = new SplittableRandom(seed);
         Tensor q = Tensor.allocate(DType.F32, Layout.BHSD, batch, qHeads, rows, headDim);
@@ -54,7 +58,8 @@ public record DecodeProblem(int batch, int qHeads, int kvHeads, int kvLength, in
                 }
             }
         }
-        return dtype == DType.F32 ? q : q.to(dtype, Layout.BHSD);
+        return dtype == DType.F32 ? q : dtype.isScaled() ? Tensor.quantizeE4m3PerHead(q, Layout.BHSD)
+                : q.to(dtype, Layout.BHSD);
     }
 
     /** Appends the problem's keys and values to every cache (each must be empty and hold {@code batch} sequences). */

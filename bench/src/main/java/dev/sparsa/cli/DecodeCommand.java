@@ -169,8 +169,12 @@ final class DecodeCommand implements Callable<Integer> {
             }
             long tg = System.nanoTime();
             int pages = batch * ((n + pageSize - 1) / pageSize);
-            ContiguousKvCache flat = ContiguousKvCache.allocate(dtype, batch, kvh, n, d, d);
-            PagedKvCache paged = PagedKvCache.allocate(dtype, batch, kvh, d, d, pageSize, pages, true);
+            float[] ks = {DecodeProblem.E4M3_KEY_SCALE};
+            float[] vs = {DecodeProblem.E4M3_VALUE_SCALE};
+            ContiguousKvCache flat = dtype.isScaled() ? ContiguousKvCache.allocateE4m3(batch, kvh, n, d, d, ks, vs)
+                    : ContiguousKvCache.allocate(dtype, batch, kvh, n, d, d);
+            PagedKvCache paged = dtype.isScaled() ? PagedKvCache.allocateE4m3(batch, kvh, d, d, pageSize, pages, true, ks, vs)
+                    : PagedKvCache.allocate(dtype, batch, kvh, d, d, pageSize, pages, true);
             problem.fill(flat, paged);
             Tensor q = problem.query(dtype);
             ReferenceResult dense = ReferenceDecode.decode(q, flat, null, DecodeOptions.defaults().run());
@@ -277,16 +281,11 @@ final class DecodeCommand implements Callable<Integer> {
 
     /** A cache dtype from {@code --dtypes}, or a refusal that names the option. */
     private static DType cacheType(String name) {
-        DType t;
         try {
-            t = DType.parse(name.trim());
+            return DType.parse(name.trim());
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--dtypes: unknown '" + name + "', expected f32, f16 or bf16");
+            throw new IllegalArgumentException("--dtypes: unknown '" + name + "', expected f32, f16, bf16 or e4m3");
         }
-        if (t.isScaled()) {
-            throw new IllegalArgumentException("--dtypes: KV caches hold f32, f16 or bf16, got " + t);
-        }
-        return t;
     }
 
     /** Refuses a problem that would not fit the heap, before allocating any of it. */

@@ -29,7 +29,7 @@ public final class DecodeArguments {
      *                  {@value #MAX_QUERY_ROWS}, {@code qHeads} a multiple of the cache's KV heads
      * @param cache     the cache; its {@code batch()} is Q's batch
      * @param selection the sparse selection, or null for dense decode
-     * @param out       {@code [batch, qHeads, rows, valueDim]}, f32 or the cache's dtype
+     * @param out       {@code [batch, qHeads, rows, valueDim]}, f32 or the cache's dtype (bf16 for e4m3)
      * @param lse       {@code [batch, qHeads, rows, 1]} f32, or null
      * @return the shape of the call as an {@link AttentionShape} whose {@code queryLength} is the rows
      *     per sequence and {@code keyLength} the longest sequence
@@ -68,8 +68,9 @@ public final class DecodeArguments {
             throw new IllegalArgumentException("out: expected shape [" + s.batch() + ", " + s.qHeads() + ", "
                     + s.queryLength() + ", " + s.valueDim() + "], got " + Arrays.toString(out.shape()));
         }
-        if (out.dtype() != DType.F32 && out.dtype() != q.dtype()) {
-            throw new IllegalArgumentException("out: dtype must be f32 or the input's " + q.dtype() + ", got " + out.dtype());
+        if (out.dtype() != DType.F32 && out.dtype() != q.dtype().defaultOutput()) {
+            throw new IllegalArgumentException("out: dtype must be f32 or " + q.dtype().defaultOutput() + " for "
+                    + q.dtype() + " inputs, got " + out.dtype());
         }
         if (lse != null && (lse.dtype() != DType.F32 || lse.batch() != s.batch() || lse.heads() != s.qHeads()
                 || lse.seqLen() != s.queryLength() || lse.dim() != 1)) {

@@ -17,14 +17,56 @@ final class CacheViews {
     static Tensor view(Tensor t, int a, int s, int n) {
         int[] shape = {1, t.heads(), n, t.dim()};
         long offset = t.index(a, 0, s, 0);
-        return t.isHost() ? Tensor.wrap(t.segment(), t.dtype(), shape, t.strides(), offset)
+        Tensor w = t.isHost() ? Tensor.wrap(t.segment(), t.dtype(), shape, t.strides(), offset)
                 : Tensor.wrapDevice(t.deviceMemory(), t.dtype(), shape, t.strides(), offset);
+        return t.dtype().isScaled() ? w.withScales(t.scales()) : w;
     }
 
-    /** {@code src}'s values as a host tensor of {@code dtype} ({@code src} itself when it already is one). */
-    static Tensor staged(Tensor src, DType dtype) {
+    /**
+     * {@code src}'s values as a host tensor of {@code storage}'s dtype, and for e4m3 of its scales, so
+     * that they are the values the storage will hold ({@code src} itself when it already is one).
+     */
+    static Tensor staged(Tensor src, Tensor storage) {
         Tensor host = src.toHost();
-        return host.dtype() == dtype ? host : host.to(dtype, Layout.BHSD);
+        if (host.dtype() == storage.dtype() && Arrays.equals(host.scales(), storage.scales())) {
+            return host;
+        }
+        Tensor t = allocateLike(storage, host.batch(), host.seqLen(), host.dim());
+        float[] row = new float[host.dim()];
+        for (int b = 0; b < host.batch(); b++) {
+            for (int h = 0; h < host.heads(); h++) {
+                for (int i = 0; i < host.seqLen(); i++) {
+                    host.readRow(b, h, i, row, 0);
+                    t.writeRow(b, h, i, row, 0);
+                }
+            }
+        }
+        return t;
+    }
+
+    /** A zeroed host BHSD tensor {@code [batch, storage.heads(), n, dim]} of {@code storage}'s dtype and scales. */
+    static Tensor allocateLike(Tensor storage, int batch, int n, int dim) {
+        Tensor t = Tensor.allocate(storage.dtype(), Layout.BHSD, batch, storage.heads(), n, dim);
+        return storage.dtype().isScaled() ? t.withScales(storage.scales()) : t;
+    }
+
+    /**
+     * The scales an e4m3 cache tensor gets: one per tensor or one per KV head, positive and finite.
+     *
+     * @throws IllegalArgumentException naming {@code name} otherwise
+     */
+    static float[] checkScales(String name, float[] scales, int kvHeads) {
+        if (scales == null || scales.length != 1 && scales.length != kvHeads) {
+            throw new IllegalArgumentException(name + ": expected 1 (per tensor) or " + kvHeads + " (per KV head) scales, got "
+                    + (scales == null ? "null" : scales.length));
+        }
+        for (int i = 0; i < scales.length; i++) {
+            if (!(scales[i] > 0f) || !Float.isFinite(scales[i])) {
+                throw new IllegalArgumentException(name + ": scale " + i + " is " + scales[i]
+                        + "; scales must be positive and finite");
+            }
+        }
+        return scales;
     }
 
     /**
@@ -68,9 +110,6 @@ final class CacheViews {
     static void checkStorage(String name, Tensor t) {
         if (t == null) {
             throw new IllegalArgumentException(name + ": must not be null");
-        }
-        if (t.dtype().isScaled()) {
-            throw new IllegalArgumentException(name + ": KV caches hold f32, f16 or bf16; e4m3 runs in prefill only");
         }
         if (!t.isRowContiguous()) {
             throw new IllegalArgumentException(name + ": the last axis must have stride 1, got strides "

@@ -11,8 +11,9 @@ import java.util.Arrays;
  * {@code [batch, kvHeads, capacity, valueDim]}, in any strides with a unit last axis (BHSD, BSHD),
  * on the host or a device; sequence {@code b}'s token {@code t} is row {@code (b, ·, t)}.
  *
- * <p>Made by {@link #allocate} (zeroed heap tensors) or {@link #wrap} (the caller's tensors, for
- * example device tensors from {@code CudaTensors.allocate}, which the caller closes).
+ * <p>Made by {@link #allocate} (zeroed heap tensors), {@link #allocateE4m3} (e4m3 codes with fixed
+ * scales) or {@link #wrap} (the caller's tensors, for example device tensors from {@code
+ * CudaTensors.allocate}, which the caller closes, or e4m3 tensors that carry their scales).
  */
 public final class ContiguousKvCache implements KvCache {
     private final Tensor k;
@@ -30,16 +31,43 @@ public final class ContiguousKvCache implements KvCache {
      * tensors.
      *
      * @throws IllegalArgumentException if a size is not positive, the slab does not fit a Java array or
-     *     the dtype is e4m3 (caches hold f32, f16 or bf16)
+     *     the dtype is e4m3 (whose cache needs its scales: {@link #allocateE4m3})
      */
     public static ContiguousKvCache allocate(DType dtype, int batch, int kvHeads, int capacity, int headDim,
                                              int valueDim) {
+        if (dtype != null && dtype.isScaled()) {
+            throw new IllegalArgumentException("dtype: an e4m3 cache needs its scales; use ContiguousKvCache.allocateE4m3");
+        }
+        return allocate(dtype, batch, kvHeads, capacity, headDim, valueDim, null, null);
+    }
+
+    /**
+     * An empty host cache of e4m3 codes, as {@link #allocate}: appended keys are stored as {@code
+     * floatToE4m3(value / kScales[head])} and values under {@code vScales} (saturating at ±448 × scale),
+     * and read back as code × scale. Scales are fixed for the cache's life, as FP8 KV caches calibrate
+     * them (vLLM's {@code k_scale}, {@code v_scale}).
+     *
+     * @param kScales one scale for every KV head, or one per KV head
+     * @param vScales likewise for the values
+     * @throws IllegalArgumentException if a size is not positive, the slab does not fit a Java array,
+     *     or a scale count is neither 1 nor {@code kvHeads} or a scale is not positive and finite
+     */
+    public static ContiguousKvCache allocateE4m3(int batch, int kvHeads, int capacity, int headDim, int valueDim,
+                                                 float[] kScales, float[] vScales) {
+        return allocate(DType.E4M3, batch, kvHeads, capacity, headDim, valueDim, kScales, vScales);
+    }
+
+    private static ContiguousKvCache allocate(DType dtype, int batch, int kvHeads, int capacity, int headDim,
+                                              int valueDim, float[] kScales, float[] vScales) {
         if (capacity < 1) {
             throw new IllegalArgumentException("capacity: must be >= 1, got " + capacity);
         }
         Tensor k = Tensor.allocate(dtype, Layout.BHSD, batch, kvHeads, capacity, headDim);
-        CacheViews.checkStorage("k", k);
         Tensor v = Tensor.allocate(dtype, Layout.BHSD, batch, kvHeads, capacity, valueDim);
+        if (dtype.isScaled()) {
+            k = k.withScales(CacheViews.checkScales("kScales", kScales, kvHeads));
+            v = v.withScales(CacheViews.checkScales("vScales", vScales, kvHeads));
+        }
         return new ContiguousKvCache(k, v, new int[batch]);
     }
 
@@ -158,8 +186,8 @@ public final class ContiguousKvCache implements KvCache {
         if (n == 0) {
             return;
         }
-        Tensor ks = CacheViews.staged(kRows, dtype());
-        Tensor vs = CacheViews.staged(vRows, dtype());
+        Tensor ks = CacheViews.staged(kRows, k);
+        Tensor vs = CacheViews.staged(vRows, v);
         int at = lengths[sequence];
         Tensor.copy(CacheViews.view(ks, srcBatch, 0, n), CacheViews.view(k, sequence, at, n));
         Tensor.copy(CacheViews.view(vs, srcBatch, 0, n), CacheViews.view(v, sequence, at, n));

@@ -56,18 +56,47 @@ public final class PagedKvCache implements KvCache {
      *
      * @param pageBounds whether to keep Quest's per-page key bounds
      * @throws IllegalArgumentException if a size is not positive, {@code pageSize} is not a power of
-     *     two, the pool does not fit a Java array, or the dtype is e4m3 (caches hold f32, f16 or bf16)
+     *     two, the pool does not fit a Java array, or the dtype is e4m3 (whose cache needs its scales:
+     *     {@link #allocateE4m3})
      */
     public static PagedKvCache allocate(DType dtype, int batch, int kvHeads, int headDim, int valueDim, int pageSize,
                                         int numPages, boolean pageBounds) {
+        if (dtype != null && dtype.isScaled()) {
+            throw new IllegalArgumentException("dtype: an e4m3 cache needs its scales; use PagedKvCache.allocateE4m3");
+        }
+        return allocate(dtype, batch, kvHeads, headDim, valueDim, pageSize, numPages, pageBounds, null, null);
+    }
+
+    /**
+     * An empty host cache of e4m3 pages, as {@link #allocate}: keys are stored as {@code
+     * floatToE4m3(value / kScales[head])}, values under {@code vScales}, and read back as code × scale;
+     * Quest's bounds are kept in e4m3 under the key scales (the minimum and maximum of stored keys are
+     * themselves stored keys, so they are exact).
+     *
+     * @param kScales one scale for every KV head, or one per KV head
+     * @param vScales likewise for the values
+     * @throws IllegalArgumentException as {@link #allocate}, or if a scale count is neither 1 nor
+     *     {@code kvHeads} or a scale is not positive and finite
+     */
+    public static PagedKvCache allocateE4m3(int batch, int kvHeads, int headDim, int valueDim, int pageSize, int numPages,
+                                            boolean pageBounds, float[] kScales, float[] vScales) {
+        return allocate(DType.E4M3, batch, kvHeads, headDim, valueDim, pageSize, numPages, pageBounds, kScales, vScales);
+    }
+
+    private static PagedKvCache allocate(DType dtype, int batch, int kvHeads, int headDim, int valueDim, int pageSize,
+                                         int numPages, boolean pageBounds, float[] kScales, float[] vScales) {
         requirePageSize(pageSize);
         if (batch < 1) {
             throw new IllegalArgumentException("batch: must be >= 1, got " + batch);
         }
         Tensor k = Tensor.allocate(dtype, Layout.BHSD, numPages, kvHeads, pageSize, headDim);
-        CacheViews.checkStorage("kPages", k);
         Tensor v = Tensor.allocate(dtype, Layout.BHSD, numPages, kvHeads, pageSize, valueDim);
         Tensor b = pageBounds ? Tensor.allocate(dtype, Layout.BHSD, numPages, kvHeads, 2, headDim) : null;
+        if (dtype.isScaled()) {
+            k = k.withScales(CacheViews.checkScales("kScales", kScales, kvHeads));
+            v = v.withScales(CacheViews.checkScales("vScales", vScales, kvHeads));
+            b = b == null ? null : b.withScales(kScales);
+        }
         return new PagedKvCache(k, v, b, pageSize, batch, new PageAllocator(numPages));
     }
 
@@ -77,8 +106,8 @@ public final class PagedKvCache implements KvCache {
      *
      * @param kPages     {@code [numPages, kvHeads, pageSize, headDim]}
      * @param vPages     {@code [numPages, kvHeads, pageSize, valueDim]}, same dtype and device
-     * @param pageBounds {@code [numPages, kvHeads, 2, headDim]} in the same dtype and device, or null
-     *                   for no Quest metadata
+     * @param pageBounds {@code [numPages, kvHeads, 2, headDim]} in the same dtype and device (e4m3: with
+     *                   the scales of {@code kPages}), or null for no Quest metadata
      * @param allocator  where appends take pages ({@code capacity() == numPages}), or null when the
      *                   caller sets block tables
      * @throws IllegalArgumentException naming the argument that does not fit
@@ -107,9 +136,11 @@ public final class PagedKvCache implements KvCache {
             CacheViews.checkStorage("pageBounds", pageBounds);
             if (pageBounds.batch() != kPages.batch() || pageBounds.heads() != kPages.heads() || pageBounds.seqLen() != 2
                     || pageBounds.dim() != kPages.dim() || pageBounds.dtype() != kPages.dtype()
-                    || !pageBounds.device().equals(kPages.device())) {
+                    || !pageBounds.device().equals(kPages.device())
+                    || !Arrays.equals(perHead(pageBounds), perHead(kPages))) {
                 throw new IllegalArgumentException("pageBounds: expected " + kPages.dtype() + " [" + kPages.batch() + ", "
-                        + kPages.heads() + ", 2, " + kPages.dim() + "] on " + kPages.device() + ", got "
+                        + kPages.heads() + ", 2, " + kPages.dim() + "] on " + kPages.device()
+                        + (kPages.dtype().isScaled() ? " with kPages' scales" : "") + ", got "
                         + pageBounds.dtype() + " " + Arrays.toString(pageBounds.shape()) + " on " + pageBounds.device());
             }
         }
@@ -118,6 +149,15 @@ public final class PagedKvCache implements KvCache {
                     + kPages.batch());
         }
         return new PagedKvCache(kPages, vPages, pageBounds, pageSize, batch, allocator);
+    }
+
+    /** An e4m3 tensor's scale for each head (empty for the other types), to compare tensors' scales. */
+    private static float[] perHead(Tensor t) {
+        float[] s = new float[t.dtype().isScaled() ? t.heads() : 0];
+        for (int h = 0; h < s.length; h++) {
+            s[h] = t.scale(h);
+        }
+        return s;
     }
 
     private static void requirePageSize(int pageSize) {
@@ -351,8 +391,8 @@ public final class PagedKvCache implements KvCache {
         if (n == 0) {
             return;
         }
-        Tensor ks = CacheViews.staged(k, dtype());
-        Tensor vs = CacheViews.staged(v, dtype());
+        Tensor ks = CacheViews.staged(k, kPages);
+        Tensor vs = CacheViews.staged(v, vPages);
         int at = lengths[b];
         int done = 0;
         while (done < n) {
@@ -457,7 +497,7 @@ public final class PagedKvCache implements KvCache {
     /** Sequence {@code b}'s rows of {@code pages}, in order, as a new host BHSD tensor. */
     private Tensor gather(Tensor pages, int b) {
         int n = length(b);
-        Tensor out = Tensor.allocate(dtype(), Layout.BHSD, 1, kvHeads(), n, pages.dim());
+        Tensor out = CacheViews.allocateLike(pages, 1, n, pages.dim());
         for (int t = 0; t < n; t += pageSize) {
             int run = Math.min(pageSize, n - t);
             Tensor.copy(CacheViews.view(pages, page(b, t), 0, run), CacheViews.view(out, 0, t, run));

@@ -563,9 +563,15 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** A new contiguous heap tensor of another type holding this tensor's values, rounded (e4m3: scale 1). */
+    /**
+     * A new contiguous heap tensor of another type (or layout) holding this tensor's values, rounded. An
+     * e4m3 target gets this tensor's scales when this tensor is e4m3 (the codes are kept), else scale 1.
+     */
     public Tensor to(DType target, Layout layout) {
         Tensor t = allocate(target, layout, shape[0], shape[1], shape[2], shape[3]);
+        if (target.isScaled() && scales != null) {
+            t = t.withScales(scales);
+        }
         float[] row = new float[shape[3]];
         for (int b = 0; b < shape[0]; b++) {
             for (int h = 0; h < shape[1]; h++) {

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 class KvCacheTest {
 
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
+    @EnumSource(DType.class)
     void pagedAndContiguousHoldTheAppendedRows(DType dtype) {
         int[] lengths = {0, 1, 17, 40, 33};
         KvProblems.Caches c = KvProblems.caches(3, dtype, lengths, 2, 8, 16, 8, 7);
@@ -40,7 +40,7 @@ class KvCacheTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
+    @EnumSource(DType.class)
     void pageBoundsAfterAppendsEqualBoundsFromScratch(DType dtype) {
         int[] lengths = {5, 64, 70, 129};
         KvProblems.Caches c = KvProblems.caches(5, dtype, lengths, 3, 16, 8, 16, 9);
@@ -150,12 +150,48 @@ class KvCacheTest {
     }
 
     @Test
-    void cachesRefuseE4m3StorageWithAMessage() {
-        IllegalArgumentException c = assertThrows(IllegalArgumentException.class,
-                () -> ContiguousKvCache.allocate(DType.E4M3, 1, 2, 16, 8, 8));
-        assertEquals("k: KV caches hold f32, f16 or bf16; e4m3 runs in prefill only", c.getMessage());
-        IllegalArgumentException p = assertThrows(IllegalArgumentException.class,
-                () -> PagedKvCache.allocate(DType.E4M3, 1, 2, 8, 8, 16, 4, false));
-        assertEquals("kPages: KV caches hold f32, f16 or bf16; e4m3 runs in prefill only", p.getMessage());
+    void e4m3CachesStoreAppendedRowsUnderTheirScales() {
+        ContiguousKvCache c = ContiguousKvCache.allocateE4m3(1, 2, 8, 8, 8, new float[] {0.5f, 2f}, new float[] {1f});
+        PagedKvCache p = PagedKvCache.allocateE4m3(1, 2, 8, 8, 4, 4, true, new float[] {0.5f, 2f}, new float[] {1f});
+        Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, 1, 2, 3, 8);
+        Tensor v = Tensor.allocate(DType.F32, Layout.BHSD, 1, 2, 3, 8);
+        for (int s = 0; s < 3; s++) {
+            for (int d = 0; d < 8; d++) {
+                k.set(0, 0, s, d, 0.3f * (s - d));
+                k.set(0, 1, s, d, 1000f * (d - 4)); // saturates at ±448 × 2 in head 1
+                v.set(0, 1, s, d, d - 2.5f);
+            }
+        }
+        c.append(0, k, v);
+        p.append(0, k, v);
+        for (KvCache cache : new KvCache[] {c, p}) {
+            Tensor keys = cache.keys(0);
+            for (int s = 0; s < 3; s++) {
+                for (int d = 0; d < 8; d++) {
+                    assertEquals(DType.E4M3.round(0.3f * (s - d) / 0.5f) * 0.5f, keys.get(0, 0, s, d), cache + " " + s + " " + d);
+                    assertEquals(Math.max(-896f, Math.min(896f, 1000f * (d - 4))), keys.get(0, 1, s, d));
+                    assertEquals(DType.E4M3.round(d - 2.5f), cache.values(0).get(0, 1, s, d));
+                }
+            }
+        }
+        assertBoundsFromScratch(p);
+        assertEquals("dtype: an e4m3 cache needs its scales; use ContiguousKvCache.allocateE4m3",
+                assertThrows(IllegalArgumentException.class, () -> ContiguousKvCache.allocate(DType.E4M3, 1, 2, 16, 8, 8))
+                        .getMessage());
+        assertEquals("dtype: an e4m3 cache needs its scales; use PagedKvCache.allocateE4m3",
+                assertThrows(IllegalArgumentException.class,
+                        () -> PagedKvCache.allocate(DType.E4M3, 1, 2, 8, 8, 16, 4, false)).getMessage());
+        assertEquals("kScales: expected 1 (per tensor) or 2 (per KV head) scales, got 3",
+                assertThrows(IllegalArgumentException.class,
+                        () -> ContiguousKvCache.allocateE4m3(1, 2, 8, 8, 8, new float[3], new float[] {1f})).getMessage());
+        assertEquals("vScales: scale 0 is NaN; scales must be positive and finite",
+                assertThrows(IllegalArgumentException.class, () -> PagedKvCache.allocateE4m3(1, 2, 8, 8, 4, 4, false,
+                        new float[] {1f}, new float[] {Float.NaN})).getMessage());
+        Tensor pool = Tensor.allocate(DType.E4M3, Layout.BHSD, 4, 2, 4, 8).withScales(0.5f, 2f);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PagedKvCache.wrap(pool,
+                Tensor.allocate(DType.E4M3, Layout.BHSD, 4, 2, 4, 8), Tensor.allocate(DType.E4M3, Layout.BHSD, 4, 2, 2, 8),
+                4, 1, new PageAllocator(4)));
+        assertTrue(e.getMessage().startsWith("pageBounds: expected e4m3 [4, 2, 2, 8] on cpu with kPages' scales"),
+                e.getMessage());
     }
 }

@@ -35,8 +35,42 @@ public final class KvProblems {
         return t;
     }
 
+    /** Per-head e4m3 scales that keep {@code amplitude} in range; null for the other types. */
+    private static float[] scales(SplittableRandom rnd, DType dtype, int heads, double amplitude) {
+        if (!dtype.isScaled()) {
+            return null;
+        }
+        float[] s = new float[heads];
+        for (int h = 0; h < heads; h++) {
+            s[h] = (float) (amplitude / DType.E4M3_MAX * (1 + rnd.nextDouble() * 3));
+        }
+        return s;
+    }
+
+    /** {@code t} under {@code scales} when they are given (an e4m3 view of the same codes), else {@code t}. */
+    private static Tensor scaled(Tensor t, float[] scales) {
+        return scales == null ? t : t.withScales(scales);
+    }
+
+    /** {@code f32}'s values in {@code dtype}: for e4m3 quantised under {@code scales}, else {@code f32} itself. */
+    private static Tensor scaled(Tensor f32, DType dtype, float[] scales) {
+        if (scales == null) {
+            return f32;
+        }
+        Tensor t = Tensor.allocate(dtype, Layout.BHSD, f32.batch(), f32.heads(), f32.seqLen(), f32.dim()).withScales(scales);
+        float[] row = new float[f32.dim()];
+        for (int h = 0; h < f32.heads(); h++) {
+            for (int i = 0; i < f32.seqLen(); i++) {
+                f32.readRow(0, h, i, row, 0);
+                t.writeRow(0, h, i, row, 0);
+            }
+        }
+        return t;
+    }
+
     /**
-     * Caches holding {@code lengths[b]} random tokens per sequence (keys amplitude 2, values 1).
+     * Caches holding {@code lengths[b]} random tokens per sequence (keys amplitude 2, values 1); e4m3
+     * caches with one random scale per KV head, the rows quantised under it.
      *
      * @param pageSize    page size of the paged cache (which keeps page bounds)
      * @param appendChunk the largest number of tokens one append writes
@@ -53,16 +87,22 @@ public final class KvProblems {
         }
         Tensor[] keys = new Tensor[batch];
         Tensor[] values = new Tensor[batch];
+        // e4m3: one scale per KV head for the whole cache (as FP8 caches fix them), the rows quantised to it
+        float[] kScales = scales(rnd, dtype, kvHeads, 2.0);
+        float[] vScales = scales(rnd, dtype, kvHeads, 1.0);
         for (int b = 0; b < batch; b++) {
-            keys[b] = Problems.random(rnd, dtype, Layout.BHSD, 1, kvHeads, lengths[b], headDim, 2.0);
-            values[b] = Problems.random(rnd, dtype, Layout.BHSD, 1, kvHeads, lengths[b], valueDim, 1.0);
+            keys[b] = scaled(Problems.random(rnd, dtype.isScaled() ? DType.F32 : dtype, Layout.BHSD, 1, kvHeads, lengths[b],
+                    headDim, 2.0), dtype, kScales);
+            values[b] = scaled(Problems.random(rnd, dtype.isScaled() ? DType.F32 : dtype, Layout.BHSD, 1, kvHeads,
+                    lengths[b], valueDim, 1.0), dtype, vScales);
         }
-        ContiguousKvCache contiguous = ContiguousKvCache.wrap(nans(dtype, Layout.BHSD, batch, kvHeads, max + 3, headDim),
-                nans(dtype, Layout.BHSD, batch, kvHeads, max + 3, valueDim), new int[batch]);
+        ContiguousKvCache contiguous = ContiguousKvCache.wrap(
+                scaled(nans(dtype, Layout.BHSD, batch, kvHeads, max + 3, headDim), kScales),
+                scaled(nans(dtype, Layout.BHSD, batch, kvHeads, max + 3, valueDim), vScales), new int[batch]);
         PageAllocator allocator = new PageAllocator(pages);
-        PagedKvCache paged = PagedKvCache.wrap(nans(dtype, Layout.BHSD, pages, kvHeads, pageSize, headDim),
-                nans(dtype, Layout.BHSD, pages, kvHeads, pageSize, valueDim),
-                nans(dtype, Layout.BHSD, pages, kvHeads, 2, headDim), pageSize, batch, allocator);
+        PagedKvCache paged = PagedKvCache.wrap(scaled(nans(dtype, Layout.BHSD, pages, kvHeads, pageSize, headDim), kScales),
+                scaled(nans(dtype, Layout.BHSD, pages, kvHeads, pageSize, valueDim), vScales),
+                scaled(nans(dtype, Layout.BHSD, pages, kvHeads, 2, headDim), kScales), pageSize, batch, allocator);
         int[] holes = new int[4];
         for (int i = 0; i < holes.length; i++) {
             holes[i] = allocator.allocate();

@@ -35,6 +35,16 @@ final class CacheRows {
     private final long kPool;
     private final long vPool;
 
+    /** The scale of KV head {@code g}'s keys in an e4m3 cache (1 for the other types). */
+    float keyScale(int g) {
+        return dtype.isScaled() ? k.scale(g) : 1f;
+    }
+
+    /** The scale of KV head {@code g}'s values in an e4m3 cache (1 for the other types). */
+    float valueScale(int g) {
+        return dtype.isScaled() ? v.scale(g) : 1f;
+    }
+
     CacheRows(KvCache cache) {
         this.dtype = cache.dtype();
         long e = dtype.byteSize();

@@ -120,7 +120,7 @@ final class CpuDecode {
         this.acrossHeads = selection == null && SplitKv.chunks(maxKeys, perSequence) > 1;
         this.chunkKeys = acrossHeads ? perSequence
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
-        this.staged = rows.dtype == DType.F16 || rows.keys.isNative() || rows.values.isNative();
+        this.staged = rows.dtype == DType.F16 || rows.dtype == DType.E4M3 || rows.keys.isNative() || rows.values.isNative();
         this.wholePages = acrossHeads && !staged && rows.pagesTile(DecodeScratch.PAGE_RUN, chunkKeys);
         this.chunks = new int[units];
         this.partialBase = new int[units];
@@ -248,7 +248,7 @@ final class CpuDecode {
                     sc.runK[j] = sc.headK[j] + dk;
                     sc.runV[j] = sc.headV[j] + dv;
                 }
-                blocks(sc, count, sc.hq[g], sc.hm[g], sc.hl[g], sc.ho[g], rowLo, true);
+                blocks(sc, g, count, sc.hq[g], sc.hm[g], sc.hl[g], sc.ho[g], rowLo, true);
             }
         }
         for (int g = 0; g < heads; g++) {
@@ -334,16 +334,17 @@ final class CpuDecode {
             if (read) {
                 math.readRows(rows.keys, sc.runK, dim, rows.values, sc.runV, dimV, rows.dtype, count);
             }
-            blocks(sc, count, sc.q, sc.m, sc.l, sc.o, rowLo, read);
+            blocks(sc, g, count, sc.q, sc.m, sc.l, sc.o, rowLo, read);
         }
     }
 
     /**
      * The arithmetic of a run's {@code count} keys ({@code sc.pos}, {@code sc.delta}; rows at {@code
-     * sc.runK}, {@code sc.runV}) in blocks of {@value DecodeScratch#BLOCK}, for one KV head's query
+     * sc.runK}, {@code sc.runV}) in blocks of {@value DecodeScratch#BLOCK}, for KV head {@code g}'s query
      * vectors {@code qv} and running state {@code m}, {@code l}, {@code o}.
      */
-    private void blocks(DecodeScratch sc, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo, boolean read) {
+    private void blocks(DecodeScratch sc, int g, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo,
+                        boolean read) {
         long rowHi = rowLo + queryRows - 1;
         for (int s0 = 0; s0 < count; s0 += DecodeScratch.BLOCK) {
             int n = Math.min(DecodeScratch.BLOCK, count - s0);
@@ -362,8 +363,8 @@ final class CpuDecode {
                 kSeg = sc.rawKSeg;
                 vSeg = sc.rawVSeg;
             } else if (staged) {
-                widen(kSeg, type, sc.runK, s0, n, dim, sc.wideK, sc.wideKSeg, ldQ);
-                widen(vSeg, type, sc.runV, s0, n, dimV, sc.wideV, sc.wideVSeg, ldO);
+                widen(kSeg, type, rows.keyScale(g), sc.runK, s0, n, dim, sc.wideK, sc.wideKSeg, ldQ);
+                widen(vSeg, type, rows.valueScale(g), sc.runV, s0, n, dimV, sc.wideV, sc.wideVSeg, ldO);
                 for (int j = 0; j < n; j++) {
                     sc.kOff[j] = 4L * j * ldQ;
                     sc.vOff[j] = 4L * j * ldO;
@@ -415,8 +416,11 @@ final class CpuDecode {
         }
     }
 
-    /** Rows {@code s0 .. s0 + n - 1} of {@code type} (f32 or f16) as f32 rows of {@code dst} (stride {@code ld}); exact. */
-    private static void widen(MemorySegment seg, DType type, long[] off, int s0, int n, int d, float[] dst,
+    /**
+     * Rows {@code s0 .. s0 + n - 1} of {@code type} (f32, f16, or e4m3 under {@code scale}) as f32 rows of
+     * {@code dst} (stride {@code ld}): exactly the values the cache's tensors hold.
+     */
+    private static void widen(MemorySegment seg, DType type, float scale, long[] off, int s0, int n, int d, float[] dst,
                               MemorySegment dstSeg, int ld) {
         for (int j = 0; j < n; j++) {
             long at = off[s0 + j];
@@ -426,6 +430,11 @@ final class CpuDecode {
                 case F16 -> {
                     for (int c = 0; c < d; c++) {
                         dst[to + c] = Float.float16ToFloat(seg.get(I16, at + 2L * c));
+                    }
+                }
+                case E4M3 -> {
+                    for (int c = 0; c < d; c++) {
+                        dst[to + c] = DType.e4m3ToFloat(seg.get(ValueLayout.JAVA_BYTE, at + c)) * scale;
                     }
                 }
                 case BF16 -> throw new AssertionError("bf16 rows are copied by stage, not widened");

@@ -36,9 +36,9 @@ final class CpuDecodeScorer implements DecodeScorer {
         this.ldQ = (dim + 15) / 16 * 16;
     }
 
-    /** Whether the scorer reads this cache's dtype in place (f16 rows are scored by the plain scorer). */
+    /** Whether the scorer reads this cache's dtype in place (f16 and e4m3 rows are scored by the plain scorer). */
     static boolean covers(KvCache cache) {
-        return cache.dtype() != DType.F16 && cache.device().isHost();
+        return (cache.dtype() == DType.F32 || cache.dtype() == DType.BF16) && cache.device().isHost();
     }
 
     private int vectors() {

@@ -34,7 +34,7 @@ class CpuDecodeTest {
     static Stream<Arguments> flavoursAndTypes() {
         return Stream.of(KernelFlavour.values()).filter(f -> f == KernelFlavour.SCALAR
                         || TileMathProvider.best().flavour() == KernelFlavour.VECTOR)
-                .flatMap(f -> Stream.of(DType.F32, DType.F16, DType.BF16).map(t -> Arguments.of(f, t)));
+                .flatMap(f -> Stream.of(DType.values()).map(t -> Arguments.of(f, t)));
     }
 
     /** Dense decode of 1 and 3 rows, GQA 2:1, head dims off the lane count, against the oracle; paged equals contiguous. */
@@ -120,13 +120,14 @@ class CpuDecodeTest {
         java.lang.foreign.MemorySegment seg = java.lang.foreign.MemorySegment.ofArray(new byte[(int) (page * shape[0]
                 * t.dtype().byteSize())]);
         Tensor dst = Tensor.wrap(seg, t.dtype(), shape, new long[] {page, (long) shape[2] * shape[3], shape[3], 1}, 0);
+        dst = t.dtype().isScaled() ? dst.withScales(t.scales()) : dst;
         Tensor.copy(src, dst);
         return dst;
     }
 
     /** Caches in native memory (segment loads) give the bits of heap caches (array loads), paged and not. */
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
+    @EnumSource(DType.class)
     void nativeCachesGiveTheBitsOfHeapCaches(DType dtype) {
         int[] lengths = {45, 300};
         KvProblems.Caches c = KvProblems.caches(13, dtype, lengths, 2, 72, 40, 16, 50);
@@ -158,19 +159,21 @@ class CpuDecodeTest {
 
     private static Tensor offHeap(java.lang.foreign.Arena arena, Tensor t) {
         Tensor n = Tensor.allocate(arena, t.dtype(), Layout.BHSD, t.batch(), t.heads(), t.seqLen(), t.dim());
+        n = t.dtype().isScaled() ? n.withScales(t.scales()) : n;
         Tensor.copy(t, n);
         return n;
     }
 
     /** Decode rows are the last rows of a causal prefill of the whole sequence: the prefill oracle agrees. */
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
+    @EnumSource(DType.class)
     void decodeRowsEqualThePrefillOracleRows(DType dtype) {
         int[] lengths = {70, 9};
         KvProblems.Caches c = KvProblems.caches(17, dtype, lengths, 1, 16, 16, 8, 13);
         int rows = 4;
         Tensor q = DecodeFixtures.query(3, c.paged(), 3, rows);
-        DecodeFixtures.Run run = DecodeFixtures.decode(VECTOR_OR_SCALAR, q, c.paged(), null, DecodeOptions.defaults(), dtype);
+        DecodeFixtures.Run run = DecodeFixtures.decode(VECTOR_OR_SCALAR, q, c.paged(), null, DecodeOptions.defaults(),
+                dtype.defaultOutput());
         for (int b = 0; b < lengths.length; b++) {
             Tensor qb = slice(q, b);
             Tensor kb = c.keys()[b];

@@ -75,18 +75,23 @@ final class CudaDecode {
      * Why the CUDA decode kernels do not run this shape, or null: the one rule behind {@link
      * CudaBackend#decodeRefusal(DecodeShape)} and every refusal of a decode call. Pure host code on the
      * shape (no device is touched): null for caches in CUDA memory whose head dim is one of {@link
-     * #DIMS} with valueDim == headDim, in any of the three dtypes and for any row count.
+     * #DIMS} with valueDim == headDim, in f32, f16 or bf16 (not e4m3) and for any row count.
      */
     static String refusal(DecodeShape shape) {
-        return shape == null ? "shape: must not be null" : refusal(shape.device(), shape.headDim(), shape.valueDim());
+        return shape == null ? "shape: must not be null"
+                : refusal(shape.device(), shape.dtype(), shape.headDim(), shape.valueDim());
     }
 
     /** {@link #refusal(DecodeShape)} of a cache's shape (the rule does not depend on the row count). */
     static String refusal(KvCache cache) {
-        return cache == null ? "cache: must not be null" : refusal(cache.device(), cache.headDim(), cache.valueDim());
+        return cache == null ? "cache: must not be null"
+                : refusal(cache.device(), cache.dtype(), cache.headDim(), cache.valueDim());
     }
 
-    private static String refusal(Device device, int headDim, int valueDim) {
+    private static String refusal(Device device, DType dtype, int headDim, int valueDim) {
+        if (dtype.isScaled()) {
+            return "cuda decode has no e4m3 kernel yet; the cpu backend decodes e4m3 caches";
+        }
         if (!device.kind().equals("cuda")) {
             return "cuda decodes caches in CUDA memory; this one is on " + device;
         }
