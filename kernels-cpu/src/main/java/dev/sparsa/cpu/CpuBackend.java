@@ -310,7 +310,7 @@ public final class CpuBackend implements AttentionBackend {
         if (refusal != null) {
             throw new IllegalArgumentException(refusal);
         }
-        CpuDecode call = new CpuDecode(DecodeMathProvider.forFlavour(math.flavour()), shape, q, cache, selection, out,
+        CpuDecode call = new CpuDecode(DecodeMathProvider.forFlavour(math.flavour()), math, shape, q, cache, selection, out,
                 lse, options);
         call.execute(workers.forTensors(q, out, lse).forTensors(CacheAccess.storage(cache)));
     }
@@ -324,7 +324,7 @@ public final class CpuBackend implements AttentionBackend {
         if (!pattern.dataDependent() || !CpuDecodeScorer.covers(cache) || !q.isHost()) {
             return DecodeSelector.select(q, cache, pattern);
         }
-        CpuDecodeScorer scorer = new CpuDecodeScorer(DecodeMathProvider.forFlavour(math.flavour()), q, cache);
+        CpuDecodeScorer scorer = new CpuDecodeScorer(DecodeMathProvider.forFlavour(math.flavour()), math, q, cache);
         return DecodeSelector.select(q, cache, pattern, scorer,
                 workers.forTensors(q).forTensors(CacheAccess.storage(cache)));
     }

@@ -35,6 +35,8 @@ final class CpuDecode {
     private static final ThreadLocal<DecodeScratch> SCRATCH = ThreadLocal.withInitial(DecodeScratch::new);
 
     private final DecodeMath math;
+    /** Widens e4m3 rows ({@link E4m3Rows}). */
+    private final TileMath tiles;
     private final AttentionShape shape;
     private final Tensor q;
     private final Tensor out;
@@ -75,9 +77,10 @@ final class CpuDecode {
     private final float[] partialOut;
     private final float[] partialLse;
 
-    CpuDecode(DecodeMath math, AttentionShape shape, Tensor q, KvCache cache, DecodeSelection selection, Tensor out,
-              Tensor lse, DecodeOptions options) {
+    CpuDecode(DecodeMath math, TileMath tiles, AttentionShape shape, Tensor q, KvCache cache, DecodeSelection selection,
+              Tensor out, Tensor lse, DecodeOptions options) {
         this.math = math;
+        this.tiles = tiles;
         this.shape = shape;
         this.q = q;
         this.out = out;
@@ -420,8 +423,8 @@ final class CpuDecode {
      * Rows {@code s0 .. s0 + n - 1} of {@code type} (f32, f16, or e4m3 under {@code scale}) as f32 rows of
      * {@code dst} (stride {@code ld}): exactly the values the cache's tensors hold.
      */
-    private static void widen(MemorySegment seg, DType type, float scale, long[] off, int s0, int n, int d, float[] dst,
-                              MemorySegment dstSeg, int ld) {
+    private void widen(MemorySegment seg, DType type, float scale, long[] off, int s0, int n, int d, float[] dst,
+                       MemorySegment dstSeg, int ld) {
         for (int j = 0; j < n; j++) {
             long at = off[s0 + j];
             int to = j * ld;
@@ -432,11 +435,7 @@ final class CpuDecode {
                         dst[to + c] = Float.float16ToFloat(seg.get(I16, at + 2L * c));
                     }
                 }
-                case E4M3 -> {
-                    for (int c = 0; c < d; c++) {
-                        dst[to + c] = DType.e4m3ToFloat(seg.get(ValueLayout.JAVA_BYTE, at + c)) * scale;
-                    }
-                }
+                case E4M3 -> E4m3Rows.widen(tiles, seg, at, scale, dst, to, d);
                 case BF16 -> throw new AssertionError("bf16 rows are copied by stage, not widened");
             }
         }

@@ -9,14 +9,17 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
- * {@link DecodeScorer} on the CPU for f32 and bf16 host caches: Quest's bounds from the page bounds
- * and top-k's key scores through the decode arithmetic ({@link DecodeMath}), reading rows in place
- * (through the block table for a paged cache); rows of a cache in native memory are copied to the
- * heap first, as decode does (the native-segment kernels stay in C1 code, see {@code CpuDecode}).
+ * {@link DecodeScorer} on the CPU for f32, bf16 and e4m3 host caches: Quest's bounds from the page
+ * bounds and top-k's key scores through the decode arithmetic ({@link DecodeMath}), reading f32 and
+ * bf16 rows in place (through the block table for a paged cache); rows of a cache in native memory
+ * are copied to the heap first, as decode does (the native-segment kernels stay in C1 code, see
+ * {@code CpuDecode}), and e4m3 rows are widened to f32 under their head's scale first, so an e4m3
+ * cache is scored as an f32 cache of the same values.
  * Thread-safe for distinct (sequence, head) pairs: all working memory is per call of a method.
  */
 final class CpuDecodeScorer implements DecodeScorer {
     private final DecodeMath math;
+    private final TileMath tiles;
     private final Tensor q;
     private final CacheRows rows;
     private final Tensor bounds;
@@ -25,8 +28,9 @@ final class CpuDecodeScorer implements DecodeScorer {
     private final int dim;
     private final int ldQ;
 
-    CpuDecodeScorer(DecodeMath math, Tensor q, KvCache cache) {
+    CpuDecodeScorer(DecodeMath math, TileMath tiles, Tensor q, KvCache cache) {
         this.math = math;
+        this.tiles = tiles;
         this.q = q;
         this.rows = new CacheRows(cache);
         this.bounds = cache instanceof PagedKvCache p ? p.pageBounds() : null;
@@ -36,9 +40,9 @@ final class CpuDecodeScorer implements DecodeScorer {
         this.ldQ = (dim + 15) / 16 * 16;
     }
 
-    /** Whether the scorer reads this cache's dtype in place (f16 and e4m3 rows are scored by the plain scorer). */
+    /** Whether the scorer takes this cache's dtype (f16 rows are scored by the plain scorer). */
     static boolean covers(KvCache cache) {
-        return (cache.dtype() == DType.F32 || cache.dtype() == DType.BF16) && cache.device().isHost();
+        return cache.dtype() != DType.F16 && cache.device().isHost();
     }
 
     private int vectors() {
@@ -69,7 +73,14 @@ final class CpuDecodeScorer implements DecodeScorer {
             minOff[i] = bounds.index(pages[i], g, 0, 0) * e;
             maxOff[i] = bounds.index(pages[i], g, 1, 0) * e;
         }
-        if (count > 0) {
+        if (count > 0 && bounds.dtype().isScaled()) {
+            long[] both = Arrays.copyOf(minOff, 2 * count);
+            System.arraycopy(maxOff, 0, both, count, count);
+            MemorySegment wide = widened(bounds.segment(), both, 2 * count, bounds.scale(g));
+            System.arraycopy(both, 0, minOff, 0, count);
+            System.arraycopy(both, count, maxOff, 0, count);
+            math.questBounds(v, ldQ, nq, dim, wide, minOff, maxOff, DType.F32, count, s, ld);
+        } else if (count > 0) {
             MemorySegment seg = bounds.segment();
             if (seg.isNative()) {
                 long rowBytes = dim * e;
@@ -100,8 +111,10 @@ final class CpuDecodeScorer implements DecodeScorer {
             }
             rows.offsets(b, g, pos, n, kOff, vOff);
             // the keys stand in for the values: a selection reads no values
-            MemorySegment keys = onHeap(rows.keys, kOff, n, (long) dim * rows.dtype.byteSize(), rows.dtype);
-            math.scores(v, ldQ, nq, dim, keys, kOff, keys, kOff, dim, rows.dtype, n, s, block, false);
+            DType type = rows.dtype.isScaled() ? DType.F32 : rows.dtype;
+            MemorySegment keys = rows.dtype.isScaled() ? widened(rows.keys, kOff, n, rows.keyScale(g))
+                    : onHeap(rows.keys, kOff, n, (long) dim * rows.dtype.byteSize(), rows.dtype);
+            math.scores(v, ldQ, nq, dim, keys, kOff, keys, kOff, dim, type, n, s, block, false);
             maxOverVectors(s, block, nq, n, out, k0 - from);
         }
     }
@@ -122,6 +135,19 @@ final class CpuDecodeScorer implements DecodeScorer {
             off[j] = j * rowBytes;
         }
         return heap;
+    }
+
+    /**
+     * The {@code n} e4m3 rows of {@code dim} codes at byte offsets {@code off} as f32 rows under {@code
+     * scale} in a new heap array; {@code off} rewritten to the copy's byte offsets.
+     */
+    private MemorySegment widened(MemorySegment seg, long[] off, int n, float scale) {
+        float[] wide = new float[n * dim];
+        for (int j = 0; j < n; j++) {
+            E4m3Rows.widen(tiles, seg, off[j], scale, wide, j * dim, dim);
+            off[j] = 4L * j * dim;
+        }
+        return MemorySegment.ofArray(wide);
     }
 
     private static void maxOverVectors(float[] s, int ld, int nq, int n, float[] out, int at) {

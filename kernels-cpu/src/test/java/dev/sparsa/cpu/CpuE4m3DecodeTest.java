@@ -46,6 +46,11 @@ class CpuE4m3DecodeTest {
         int[] lengths = {700, 0, 129, 33};
         KvProblems.Caches c = KvProblems.caches(23, DType.E4M3, lengths, 2, 40, 24, 16, 90);
         ContiguousKvCache twin = f32Twin(c, lengths, 2, 40, 24);
+        dev.sparsa.kv.PagedKvCache pagedTwin = dev.sparsa.kv.PagedKvCache.allocate(DType.F32, lengths.length, 2, 40, 24, 16,
+                64, true);
+        for (int b = 0; b < lengths.length; b++) {
+            pagedTwin.append(b, c.keys()[b].to(DType.F32, Layout.BHSD), c.values()[b].to(DType.F32, Layout.BHSD));
+        }
         CpuBackend cpu = new CpuBackend(2);
         for (int rows : new int[] {1, 3}) {
             Tensor q = DecodeFixtures.query(5 + rows, c.contiguous(), 6, rows);
@@ -62,12 +67,21 @@ class CpuE4m3DecodeTest {
                 double err = ref.maxRelativeError(want.out());
                 assertTrue(err <= Tolerance.output(DType.F32), "rows " + rows + " " + split + ": " + err);
             }
-            // Quest over the e4m3 page bounds chooses what it chooses over the same values in f32 bounds
+            // Quest over the e4m3 page bounds and top-k over e4m3 keys choose what they choose over an f32
+            // paged cache of the same values
             DecodeOptions o = DecodeOptions.defaults();
-            DecodeSelection sel = cpu.select(q, c.paged(), DecodePattern.quest(64), o);
-            DecodeFixtures.Run sparse = DecodeFixtures.decode(cpu, q, c.paged(), sel, o, DType.F32);
-            ReferenceResult ref = DecodeFixtures.oracle(q, c.paged(), sel, o);
-            assertTrue(ref.maxRelativeError(sparse.out()) <= Tolerance.output(DType.F32));
+            for (DecodePattern pattern : List.of(DecodePattern.quest(64), DecodePattern.topK(48))) {
+                DecodeSelection sel = cpu.select(q, c.paged(), pattern, o);
+                DecodeSelection want = cpu.select(q32, pagedTwin, pattern, o);
+                for (int b = 0; b < lengths.length; b++) {
+                    for (int g = 0; g < 2; g++) {
+                        assertArrayEquals(want.chosenSpans(b, g), sel.chosenSpans(b, g), pattern + " b " + b + " g " + g);
+                    }
+                }
+                DecodeFixtures.Run sparse = DecodeFixtures.decode(cpu, q, c.paged(), sel, o, DType.F32);
+                ReferenceResult ref = DecodeFixtures.oracle(q, c.paged(), sel, o);
+                assertTrue(ref.maxRelativeError(sparse.out()) <= Tolerance.output(DType.F32), pattern.toString());
+            }
         }
     }
 
