@@ -39,6 +39,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 @State(Scope.Benchmark)
 public class DecodeAttention {
+    /** Cache dtype: f32, f16, bf16, or e4m3 (scales as {@code ./sparsa decode} uses). */
     @Param({"f32", "bf16"})
     public String dtype;
     /** pattern/layout: dense on both layouts; Quest, top-k and sinks + window (at {@code budget}) on the paged one. */
@@ -82,11 +83,21 @@ public class DecodeAttention {
         boolean paged = layout.equals("paged");
         if (memory.equals("native") && !paged) {
             arena = java.lang.foreign.Arena.ofShared();
-            cache = ContiguousKvCache.wrap(Tensor.allocate(arena, type, Layout.BHSD, 1, kvHeads, kvLength, dim),
-                    Tensor.allocate(arena, type, Layout.BHSD, 1, kvHeads, kvLength, dim), new int[1]);
+            Tensor k = Tensor.allocate(arena, type, Layout.BHSD, 1, kvHeads, kvLength, dim);
+            Tensor v = Tensor.allocate(arena, type, Layout.BHSD, 1, kvHeads, kvLength, dim);
+            cache = type.isScaled() ? ContiguousKvCache.wrap(k.withScales(DecodeProblem.E4M3_KEY_SCALE),
+                    v.withScales(DecodeProblem.E4M3_VALUE_SCALE), new int[1]) : ContiguousKvCache.wrap(k, v, new int[1]);
         } else if (memory.equals("heap")) {
-            cache = paged ? PagedKvCache.allocate(type, 1, kvHeads, dim, dim, pageSize, (kvLength + pageSize - 1) / pageSize,
-                    true) : ContiguousKvCache.allocate(type, 1, kvHeads, kvLength, dim, dim);
+            float[] ks = {DecodeProblem.E4M3_KEY_SCALE};
+            float[] vs = {DecodeProblem.E4M3_VALUE_SCALE};
+            int pages = (kvLength + pageSize - 1) / pageSize;
+            if (type.isScaled()) {
+                cache = paged ? PagedKvCache.allocateE4m3(1, kvHeads, dim, dim, pageSize, pages, true, ks, vs)
+                        : ContiguousKvCache.allocateE4m3(1, kvHeads, kvLength, dim, dim, ks, vs);
+            } else {
+                cache = paged ? PagedKvCache.allocate(type, 1, kvHeads, dim, dim, pageSize, pages, true)
+                        : ContiguousKvCache.allocate(type, 1, kvHeads, kvLength, dim, dim);
+            }
         } else {
             throw new IllegalArgumentException("memory: heap, or native for a contiguous cache, got " + memory);
         }
