@@ -25,11 +25,12 @@ public final class DecodeArguments {
     }
 
     /**
-     * @param q         {@code [batch, qHeads, rows, headDim]} in the cache's dtype, {@code 1 ≤ rows ≤}
+     * @param q         {@code [batch, qHeads, rows, headDim]} in the cache's dtype (any dtype against an
+     *                  e4m3 cache: an FP8 cache's query need not be quantised), {@code 1 ≤ rows ≤}
      *                  {@value #MAX_QUERY_ROWS}, {@code qHeads} a multiple of the cache's KV heads
      * @param cache     the cache; its {@code batch()} is Q's batch
      * @param selection the sparse selection, or null for dense decode
-     * @param out       {@code [batch, qHeads, rows, valueDim]}, f32 or the cache's dtype (bf16 for e4m3)
+     * @param out       {@code [batch, qHeads, rows, valueDim]}, f32 or Q's {@code DType.defaultOutput()} (Q's dtype; bf16 for e4m3)
      * @param lse       {@code [batch, qHeads, rows, 1]} f32, or null
      * @return the shape of the call as an {@link AttentionShape} whose {@code queryLength} is the rows
      *     per sequence and {@code keyLength} the longest sequence
@@ -58,7 +59,7 @@ public final class DecodeArguments {
         if (q.dim() != cache.headDim()) {
             throw new IllegalArgumentException("q: head dim " + q.dim() + " but the cache's keys have " + cache.headDim());
         }
-        if (q.dtype() != cache.dtype()) {
+        if (q.dtype() != cache.dtype() && !cache.dtype().isScaled()) {
             throw new IllegalArgumentException("q: dtype " + q.dtype() + " differs from the cache's " + cache.dtype());
         }
         AttentionShape s = new AttentionShape(q.batch(), q.heads(), cache.kvHeads(), q.seqLen(), cache.maxLength(),

@@ -86,7 +86,7 @@ class CpuE4m3DecodeTest {
     }
 
     @Test
-    void theFacadeDecodesAnE4m3CacheIntoBf16() {
+    void theFacadeDecodesAnE4m3CacheIntoBf16WithAnE4m3OrBf16Query() {
         ContiguousKvCache cache = ContiguousKvCache.allocateE4m3(1, 2, 64, 16, 16, new float[] {0.01f, 0.02f},
                 new float[] {0.005f});
         java.util.SplittableRandom r = new java.util.SplittableRandom(3);
@@ -95,9 +95,15 @@ class CpuE4m3DecodeTest {
         cache.append(0, k, v);
         Tensor q = Tensor.quantizeE4m3PerHead(dev.sparsa.testing.Problems.random(r, DType.F32, Layout.BHSD, 1, 4, 1, 16, 2),
                 Layout.BHSD);
-        AttentionResult res = Attention.decodeWithLse(q, cache, DecodeOptions.defaults());
-        assertEquals(DType.BF16, res.output().dtype());
-        ReferenceResult ref = dev.sparsa.reference.ReferenceDecode.decode(q, cache, null, DecodeOptions.defaults().run());
-        assertTrue(ref.maxRelativeError(res.output()) <= 4e-3, "bf16 output rounding only: " + ref.maxRelativeError(res.output()));
+        // Q quantised, or the model's bf16 Q as it is
+        for (Tensor query : List.of(q, dev.sparsa.testing.Problems.random(r, DType.BF16, Layout.BHSD, 1, 4, 1, 16, 2))) {
+            AttentionResult res = Attention.decodeWithLse(query, cache, DecodeOptions.defaults());
+            assertEquals(DType.BF16, res.output().dtype());
+            ReferenceResult ref = dev.sparsa.reference.ReferenceDecode.decode(query, cache, null,
+                    DecodeOptions.defaults().run());
+            double err = ref.maxRelativeError(res.output());
+            assertTrue(err <= 4e-3, query.dtype() + ": bf16 output rounding only: " + err);
+            assertTrue(err > 0, "a bf16 output is rounded");
+        }
     }
 }
