@@ -31,9 +31,6 @@ import java.util.SplittableRandom;
 public record DecodeFuzzCase(int batch, int kvHeads, int group, int rows, int headDim, DType dtype, int pageSize,
                              int maxLength, int pattern, int split, float softCap, double scaleFactor, boolean outF32,
                              boolean withLse, long paramSeed, long dataSeed, int nonFinite, int threads) {
-    /** The dtypes a KV cache holds (e4m3 is prefill only). */
-    private static final DType[] CACHE_TYPES = {DType.F32, DType.F16, DType.BF16};
-
 
     /** The pattern kinds, by index. Quest runs on the paged cache only (it reads the pages' bounds). */
     public static final List<String> PATTERNS = List.of("dense", "sink-window", "top-k", "quest", "per-kv-head",
@@ -86,7 +83,7 @@ public record DecodeFuzzCase(int batch, int kvHeads, int group, int rows, int he
         };
         int nonFinite = rnd.nextInt(10) == 0 ? 1 + rnd.nextInt(4) : 0;
         return new DecodeFuzzCase(1 + rnd.nextInt(rnd.nextInt(3) == 0 ? 4 : 2), 1 + rnd.nextInt(3), 1 + rnd.nextInt(4),
-                rows, headDim, CACHE_TYPES[rnd.nextInt(CACHE_TYPES.length)], pageSize, cap,
+                rows, headDim, DType.values()[rnd.nextInt(DType.values().length)], pageSize, cap,
                 rnd.nextInt(PATTERNS.size()), split, cap2, scale, rnd.nextBoolean(), rnd.nextBoolean(), rnd.nextLong(),
                 rnd.nextLong(), nonFinite, 1 + rnd.nextInt(3));
     }

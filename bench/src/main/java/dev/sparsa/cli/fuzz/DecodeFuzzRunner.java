@@ -177,7 +177,7 @@ public final class DecodeFuzzRunner {
             default -> Patterns.dense();
         };
         Options o = Options.causalMask().withDevice(device).withDispatch(Dispatch.SPARSE)
-                .withOutputDType(c.outF32() ? DType.F32 : c.dtype());
+                .withOutputDType(c.outF32() ? DType.F32 : c.dtype().defaultOutput());
         Tensor qHost = FuzzTensors.random(r, c.dtype(), Layout.BHSD, 1, c.kvHeads() * c.group(), chunk, c.headDim(), 2);
         for (boolean isPaged : new boolean[] {false, true}) {
             KvCache host = isPaged ? p.paged() : p.flat();
@@ -214,12 +214,10 @@ public final class DecodeFuzzRunner {
         return null;
     }
 
-    /** A contiguous BHSD host copy of a host or device tensor. */
+    /** A contiguous BHSD host copy of a host or device tensor (an e4m3 one keeps its scales). */
     private static Tensor contiguous(Tensor t) {
         Tensor h = t.toHost();
-        Tensor c = Tensor.allocate(h.dtype(), Layout.BHSD, h.batch(), h.heads(), h.seqLen(), h.dim());
-        Tensor.copy(h, c);
-        return c;
+        return h.to(h.dtype(), Layout.BHSD);
     }
 
     /**
@@ -229,7 +227,7 @@ public final class DecodeFuzzRunner {
     private static Tensor[] decode(AttentionBackend backend, Device device, Tensor q, KvCache cache,
                                    DecodeSelection selection, DecodePattern pattern, DecodeFuzzCase c, DecodeOptions o) {
         int heads = c.kvHeads() * c.group();
-        DType outType = c.outF32() ? DType.F32 : c.dtype();
+        DType outType = c.outF32() ? DType.F32 : c.dtype().defaultOutput();
         Tensor out = FuzzTensors.nan(Tensor.allocate(outType, Layout.BHSD, c.batch(), heads, c.rows(), c.headDim()));
         Tensor lse = c.withLse()
                 ? FuzzTensors.nan(Tensor.allocate(DType.F32, Layout.BHSD, c.batch(), heads, c.rows(), 1)) : null;
@@ -273,12 +271,18 @@ public final class DecodeFuzzRunner {
         SplittableRandom data = new SplittableRandom(c.dataSeed());
         int d = c.headDim();
         int kvh = c.kvHeads();
-        ContiguousKvCache flat = ContiguousKvCache.allocate(c.dtype(), c.batch(), kvh, cap, d, d);
+        // e4m3 caches: a random scale per KV head (keys up to 2, values up to 1 stay in range)
+        float[] kScales = FuzzTensors.scales(data, c.dtype(), kvh, 2);
+        float[] vScales = FuzzTensors.scales(data, c.dtype(), kvh, 1);
+        ContiguousKvCache flat = c.dtype().isScaled() ? ContiguousKvCache.allocateE4m3(c.batch(), kvh, cap, d, d, kScales,
+                vScales) : ContiguousKvCache.allocate(c.dtype(), c.batch(), kvh, cap, d, d);
         FuzzTensors.nan(flat.keyStorage());
         FuzzTensors.nan(flat.valueStorage());
         int pagesPerSequence = (cap + c.pageSize() - 1) / c.pageSize();
-        PagedKvCache paged = PagedKvCache.allocate(c.dtype(), c.batch(), kvh, d, d, c.pageSize(),
-                c.batch() * pagesPerSequence + 2, true);
+        int pool = c.batch() * pagesPerSequence + 2;
+        PagedKvCache paged = c.dtype().isScaled()
+                ? PagedKvCache.allocateE4m3(c.batch(), kvh, d, d, c.pageSize(), pool, true, kScales, vScales)
+                : PagedKvCache.allocate(c.dtype(), c.batch(), kvh, d, d, c.pageSize(), pool, true);
         FuzzTensors.nan(paged.keyPages());
         FuzzTensors.nan(paged.valuePages());
         Tensor[] k = new Tensor[c.batch()];

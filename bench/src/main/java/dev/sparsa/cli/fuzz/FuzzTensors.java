@@ -14,6 +14,9 @@ final class FuzzTensors {
     static Tensor random(SplittableRandom r, DType dtype, Layout layout, int batch, int heads, int n, int d,
                          double amplitude) {
         Tensor t = Tensor.allocate(dtype, layout, batch, heads, n, d);
+        if (dtype.isScaled()) {
+            t = t.withScales(scales(r, dtype, heads, amplitude));
+        }
         float[] row = new float[d];
         for (int b = 0; b < batch; b++) {
             for (int h = 0; h < heads; h++) {
@@ -26,6 +29,21 @@ final class FuzzTensors {
             }
         }
         return t;
+    }
+
+    /**
+     * For e4m3, one random scale per head under which {@code amplitude} stays in range (from
+     * amplitude/448 to four times that); null for the other types, which draw nothing.
+     */
+    static float[] scales(SplittableRandom r, DType dtype, int heads, double amplitude) {
+        if (!dtype.isScaled()) {
+            return null;
+        }
+        float[] s = new float[heads];
+        for (int h = 0; h < heads; h++) {
+            s[h] = (float) (amplitude / DType.E4M3_MAX * (1 + 3 * r.nextDouble()));
+        }
+        return s;
     }
 
     /** Fills every row of a host tensor with NaN and returns it. */

@@ -177,11 +177,9 @@ public final class RaggedFuzzRunner {
         return cu;
     }
 
-    /** A contiguous BHSD copy of a view. */
+    /** A contiguous BHSD copy of a view (an e4m3 one keeps its scales). */
     private static Tensor copy(Tensor view) {
-        Tensor t = Tensor.allocate(view.dtype(), Layout.BHSD, view.batch(), view.heads(), view.seqLen(), view.dim());
-        Tensor.copy(view, t);
-        return t;
+        return view.to(view.dtype(), Layout.BHSD);
     }
 
     /** A padded BHSD tensor: sequence b's first {@code lengths[b]} rows random, every padded row NaN. */

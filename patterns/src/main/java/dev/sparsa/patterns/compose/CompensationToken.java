@@ -36,6 +36,9 @@ public final class CompensationToken {
         int from = Math.min(sinks, n);
         int to = Math.max(from, n - window);
         Tensor out = Tensor.allocate(t.dtype(), dev.sparsa.tensor.Layout.BHSD, t.batch(), t.heads(), n + 1, t.dim());
+        if (t.dtype().isScaled()) {
+            out = out.withScales(t.scales()); // e4m3: the same codes under the same scales, the mean quantised under them
+        }
         float[] row = new float[t.dim()];
         double[] acc = new double[t.dim()];
         for (int b = 0; b < t.batch(); b++) {
