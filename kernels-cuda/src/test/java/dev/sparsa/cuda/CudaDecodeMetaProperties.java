@@ -34,7 +34,7 @@ class CudaDecodeMetaProperties {
     private static int[] lengths(SplittableRandom r, int batch, int max) {
         int[] l = new int[batch];
         for (int b = 0; b < batch; b++) {
-            l[b] = r.nextInt(5) == 0 ? r.nextInt(3) : r.nextInt(max + 1);
+            l[b] = r.nextInt(5) == 0 ? Math.min(max, r.nextInt(3)) : r.nextInt(max + 1);
         }
         return l;
     }
