@@ -28,19 +28,11 @@ final class CacheViews {
      */
     static Tensor staged(Tensor src, Tensor storage) {
         Tensor host = src.toHost();
-        if (host.dtype() == storage.dtype() && Arrays.equals(host.scales(), storage.scales())) {
+        if (host.dtype() == storage.dtype() && host.sameScales(storage)) {
             return host;
         }
         Tensor t = allocateLike(storage, host.batch(), host.seqLen(), host.dim());
-        float[] row = new float[host.dim()];
-        for (int b = 0; b < host.batch(); b++) {
-            for (int h = 0; h < host.heads(); h++) {
-                for (int i = 0; i < host.seqLen(); i++) {
-                    host.readRow(b, h, i, row, 0);
-                    t.writeRow(b, h, i, row, 0);
-                }
-            }
-        }
+        Tensor.convert(host, t);
         return t;
     }
 

@@ -137,7 +137,7 @@ public final class PagedKvCache implements KvCache {
             if (pageBounds.batch() != kPages.batch() || pageBounds.heads() != kPages.heads() || pageBounds.seqLen() != 2
                     || pageBounds.dim() != kPages.dim() || pageBounds.dtype() != kPages.dtype()
                     || !pageBounds.device().equals(kPages.device())
-                    || !Arrays.equals(perHead(pageBounds), perHead(kPages))) {
+                    || !pageBounds.sameScales(kPages)) {
                 throw new IllegalArgumentException("pageBounds: expected " + kPages.dtype() + " [" + kPages.batch() + ", "
                         + kPages.heads() + ", 2, " + kPages.dim() + "] on " + kPages.device()
                         + (kPages.dtype().isScaled() ? " with kPages' scales" : "") + ", got "
@@ -149,15 +149,6 @@ public final class PagedKvCache implements KvCache {
                     + kPages.batch());
         }
         return new PagedKvCache(kPages, vPages, pageBounds, pageSize, batch, allocator);
-    }
-
-    /** An e4m3 tensor's scale for each head (empty for the other types), to compare tensors' scales. */
-    private static float[] perHead(Tensor t) {
-        float[] s = new float[t.dtype().isScaled() ? t.heads() : 0];
-        for (int h = 0; h < s.length; h++) {
-            s[h] = t.scale(h);
-        }
-        return s;
     }
 
     private static void requirePageSize(int pageSize) {

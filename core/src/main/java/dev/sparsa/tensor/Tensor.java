@@ -335,8 +335,11 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(segment, memory, false, null, dtype, shape, strides, offset, checkScales(scales, shape[1]));
     }
 
-    /** True when both tensors have no scales, or scales that give every head the same value. */
-    boolean sameScales(Tensor other) {
+    /**
+     * True when both tensors have no scales, or both are e4m3 with scales that give every head the same
+     * value (one scale and per-head scales of that value agree).
+     */
+    public boolean sameScales(Tensor other) {
         if (scales == null || other.scales == null) {
             return scales == other.scales;
         }
@@ -746,6 +749,22 @@ public final class Tensor implements AutoCloseable {
         } else {
             copy(src.toHost(), dst);
         }
+    }
+
+    /**
+     * Copies the values of host tensor {@code src} into host tensor {@code dst} of the same shape,
+     * rounding them to {@code dst}'s type (for e4m3, under {@code dst}'s scales, saturating); any strides.
+     *
+     * @throws IllegalArgumentException if the shapes differ
+     * @throws IllegalStateException if either tensor is on a device
+     */
+    public static void convert(Tensor src, Tensor dst) {
+        Objects.requireNonNull(src, "src");
+        Objects.requireNonNull(dst, "dst");
+        if (!Arrays.equals(src.shape, dst.shape)) {
+            throw new IllegalArgumentException("convert: src is " + src + " but dst is " + dst + " (shapes must agree)");
+        }
+        copyRows(src, dst);
     }
 
     private static void copyRows(Tensor src, Tensor dst) {

@@ -253,6 +253,20 @@ class E4m3Test {
                 }
             }
         }
+        Tensor f32 = Tensor.allocate(DType.F32, Layout.BSHD, 1, 2, 3, 8);
+        Tensor.convert(a, f32);
+        assertArrayEquals(a.toFloatArray(), f32.toFloatArray(), "e4m3 values are exact in f32");
+        Tensor back = Tensor.allocate(DType.E4M3, Layout.BHSD, 1, 2, 3, 8).withScales(0.25f, 1f);
+        Tensor.convert(f32, back);
+        for (int d = 0; d < 8; d++) {
+            assertEquals(DType.E4M3.round(f32.get(0, 1, 2, d) / 1f), back.get(0, 1, 2, d));
+        }
+        assertEquals("convert: src is Tensor[1, 2, 3, 8] f32 strides [48, 8, 16, 1] but dst is Tensor[1, 2, 2, 8] f32 strides"
+                + " [32, 16, 8, 1] (shapes must agree)", assertThrows(IllegalArgumentException.class,
+                        () -> Tensor.convert(f32, Tensor.allocate(DType.F32, Layout.BHSD, 1, 2, 2, 8))).getMessage());
+        assertTrue(a.sameScales(same) && !a.sameScales(other) && !a.sameScales(f32));
+        assertTrue(Tensor.allocate(DType.E4M3, Layout.BHSD, 1, 2, 1, 8).withScales(2f)
+                .sameScales(Tensor.allocate(DType.E4M3, Layout.BHSD, 1, 2, 1, 8).withScales(2f, 2f)));
         try (Arena arena = Arena.ofConfined()) {
             Tensor off = Tensor.allocate(arena, DType.E4M3, Layout.BHSD, 1, 2, 3, 8).withScales(1f, 2f);
             Tensor.copy(a, off);

@@ -58,13 +58,7 @@ public final class KvProblems {
             return f32;
         }
         Tensor t = Tensor.allocate(dtype, Layout.BHSD, f32.batch(), f32.heads(), f32.seqLen(), f32.dim()).withScales(scales);
-        float[] row = new float[f32.dim()];
-        for (int h = 0; h < f32.heads(); h++) {
-            for (int i = 0; i < f32.seqLen(); i++) {
-                f32.readRow(0, h, i, row, 0);
-                t.writeRow(0, h, i, row, 0);
-            }
-        }
+        Tensor.convert(f32, t);
         return t;
     }
 

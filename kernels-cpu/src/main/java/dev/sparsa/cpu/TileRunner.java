@@ -67,12 +67,6 @@ final class TileRunner {
     private final float[] kF32;
     private final float[] vF32;
     private final long kF32Base;
-    /**
-     * e4m3 K/V: per KV head, the 256 values {@code e4m3ToFloat(code) × scale(h)} for rows that are not
-     * in a heap array with unit stride (those are widened by {@link TileMath#widenE4m3}); else null.
-     */
-    private final float[][] kTable;
-    private final float[][] vTable;
     private final long vF32Base;
     /** The float[] behind f32 heap Q with unit last stride, else null; with its base index. */
     private final float[] qF32;
@@ -102,11 +96,9 @@ final class TileRunner {
         this.keyLength = shape.keyLength();
         this.kArray = heapArray(k);
         this.vArray = heapArray(v);
-        this.kTable = e4m3Tables(k);
-        this.vTable = e4m3Tables(v);
         this.kArrayBase = k.segment().address() / k.dtype().byteSize();
         this.vArrayBase = v.segment().address() / v.dtype().byteSize();
-        this.qArray = q.dtype().isScaled() ? null : heapArray(q);
+        this.qArray = heapArray(q);
         this.kF32 = inPlaceF32(k, dim);
         this.vF32 = inPlaceF32(v, cols);
         this.kF32Base = k.segment().address() / 4;
@@ -118,31 +110,10 @@ final class TileRunner {
         this.outF32Base = out.segment().address() / 4;
     }
 
-    /** The short[] behind a 16-bit heap tensor, the byte[] behind an e4m3 one, else null. */
+    /** The short[] behind a 16-bit heap tensor, else null. */
     private static Object heapArray(Tensor t) {
         Object base = t.segment().heapBase().orElse(null);
-        return t.dtype().byteSize() == 2 && base instanceof short[] || t.dtype() == DType.E4M3 && base instanceof byte[]
-                ? base : null;
-    }
-
-    /**
-     * Per head, the value of every e4m3 code under that head's scale (the product {@link Tensor#get}
-     * returns), so that widening a row is one table read per element; null for the other types.
-     */
-    private static float[][] e4m3Tables(Tensor t) {
-        if (t.dtype() != DType.E4M3) {
-            return null;
-        }
-        float[][] tables = new float[t.heads()][];
-        for (int h = 0; h < tables.length; h++) {
-            float[] table = new float[256];
-            float sc = t.scale(h);
-            for (int c = 0; c < 256; c++) {
-                table[c] = DType.e4m3ToFloat((byte) c) * sc;
-            }
-            tables[h] = h > 0 && t.scale(h - 1) == sc ? tables[h - 1] : table;
-        }
-        return tables;
+        return t.dtype().byteSize() == 2 && base instanceof short[] ? base : null;
     }
 
     // ================================================================== rows no tile holds
@@ -541,8 +512,8 @@ final class TileRunner {
     // ================================================================== K/V loading
 
     private void loadBlock(int b, int kvh, int k0, int n, Scratch sc) {
-        sc.kRows = loadRows(k, kArray, kArrayBase, kTable, b, kvh, k0, null, n, dim, dim, sc.k, sc.kOff, sc.raw);
-        sc.vRows = loadRows(v, vArray, vArrayBase, vTable, b, kvh, k0, null, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
+        sc.kRows = loadRows(k, kArray, kArrayBase, b, kvh, k0, null, n, dim, dim, sc.k, sc.kOff, sc.raw);
+        sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, k0, null, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
     }
 
     /**
@@ -557,7 +528,7 @@ final class TileRunner {
             }
             sc.kRows = kF32;
         } else {
-            sc.kRows = loadRows(k, kArray, kArrayBase, kTable, b, kvh, 0, sc.keys, n, dim, dim, sc.k, sc.kOff, sc.raw);
+            sc.kRows = loadRows(k, kArray, kArrayBase, b, kvh, 0, sc.keys, n, dim, dim, sc.k, sc.kOff, sc.raw);
         }
         if (vF32 != null) {
             for (int j = 0; j < n; j++) {
@@ -565,8 +536,7 @@ final class TileRunner {
             }
             sc.vRows = vF32;
         } else {
-            sc.vRows = loadRows(v, vArray, vArrayBase, vTable, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc.vOff,
-                    sc.raw);
+            sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
         }
     }
 
@@ -590,25 +560,19 @@ final class TileRunner {
      * the hardware prefetcher, after which the micro-kernels read them from L1/L2 (measured faster
      * than reading a heap array in place, by about a third on random block-sparse plans).
      */
-    private float[] loadRows(Tensor t, Object array, long arrayBase, float[][] tables, int b, int h, int k0, int[] keys,
-                             int n, int width, int ld, float[] dst, int[] off, short[] raw) {
+    private float[] loadRows(Tensor t, Object array, long arrayBase, int b, int h, int k0, int[] keys, int n,
+                             int width, int ld, float[] dst, int[] off, short[] raw) {
         for (int j = 0; j < n; j++) {
             off[j] = j * ld;
         }
         DType type = t.dtype();
         if (type == DType.E4M3) {
-            float[] table = tables[h];
-            byte[] codes = (byte[]) array;
-            long st = t.stride(3);
             for (int j = 0; j < n; j++) {
-                long at = t.index(b, h, keys == null ? k0 + j : keys[j], 0);
-                int o = j * ld;
-                if (codes != null && st == 1) {
-                    math.widenE4m3(codes, (int) (arrayBase + at), t.scale(h), dst, o, width);
+                int row = keys == null ? k0 + j : keys[j];
+                if (t.stride(3) == 1) {
+                    E4m3Rows.widen(math, t.segment(), t.index(b, h, row, 0), t.scale(h), dst, j * ld, width);
                 } else {
-                    for (int d = 0; d < width; d++) {
-                        dst[o + d] = table[t.segment().getAtIndex(ValueLayout.JAVA_BYTE, at + d * st) & 0xFF];
-                    }
+                    t.readRow(b, h, row, dst, j * ld);
                 }
             }
             return dst;
