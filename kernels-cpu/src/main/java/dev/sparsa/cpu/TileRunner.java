@@ -341,7 +341,7 @@ final class TileRunner {
                         widen(q.dtype(), (short[]) qArray, (int) (qArrayBase + q.index(b, h0 + g, row, 0)), sc.qR,
                                 r * dim, dim);
                     } else {
-                        q.readRow(b, h0 + g, row, sc.qR, r * dim);
+                        queryRow(b, h0 + g, row, sc.qR, r * dim);
                     }
                     sc.qPos[r] = (long) row + offset;
                 }
@@ -356,7 +356,7 @@ final class TileRunner {
                 if (qArray != null) {
                     widen(q.dtype(), (short[]) qArray, (int) (qArrayBase + q.index(b, h0 + g, row, 0)), buf, 0, dim);
                 } else {
-                    q.readRow(b, h0 + g, row, buf, 0);
+                    queryRow(b, h0 + g, row, buf, 0);
                 }
                 for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
                     qT[at] = buf[d] * scale;
@@ -537,6 +537,15 @@ final class TileRunner {
             sc.vRows = vF32;
         } else {
             sc.vRows = loadRows(v, vArray, vArrayBase, b, kvh, 0, sc.keys, n, valueDim, cols, sc.v, sc.vOff, sc.raw);
+        }
+    }
+
+    /** Query row (b, h, row) as f32 into {@code dst[at ..]}: e4m3 rows widened in vectors, others by the tensor. */
+    private void queryRow(int b, int h, int row, float[] dst, int at) {
+        if (q.dtype() == DType.E4M3 && q.stride(3) == 1) {
+            E4m3Rows.widen(math, q.segment(), q.index(b, h, row, 0), q.scale(h), dst, at, dim);
+        } else {
+            q.readRow(b, h, row, dst, at);
         }
     }
 
