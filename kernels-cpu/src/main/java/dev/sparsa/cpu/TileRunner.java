@@ -55,7 +55,7 @@ final class TileRunner {
     private final int ldR;
     private final int keyLength;
     /** The short[] behind 16-bit heap K and V (widened straight from it), else null. */
-    /** The short[] behind 16-bit K/V rows, the byte[] behind e4m3 rows, else null. */
+    /** The short[] behind 16-bit K/V rows, else null (e4m3 rows are widened through {@link E4m3Rows}). */
     private final Object kArray;
     private final Object vArray;
     private final Object qArray;

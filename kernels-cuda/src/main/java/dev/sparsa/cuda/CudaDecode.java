@@ -108,7 +108,8 @@ final class CudaDecode {
             case F32 -> "f32";
             case F16 -> "f16";
             case BF16 -> "bf16";
-            case E4M3 -> throw new IllegalArgumentException("dtype: no e4m3 decode kernel (caches hold f32, f16 or bf16)");
+            case E4M3 -> throw new IllegalArgumentException("dtype: no e4m3 decode kernel on the GPU (the cpu backend "
+                    + "decodes e4m3 caches)");
         };
     }
 
