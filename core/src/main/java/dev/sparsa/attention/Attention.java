@@ -141,7 +141,8 @@ public final class Attention {
             throw new IllegalArgumentException("plan and options: must not be null");
         }
         Device device = deviceOf(q, k, v, options);
-        return run(Backends.preferred(device, plan.shape(), q.dtype(), plan.geometry()), plan, q, k, v, options, withLse);
+        return run(Backends.preferred(device, plan.shape(), runsIn(q, k), plan.geometry()), plan, q, k, v, options,
+                withLse);
     }
 
     /** Runs a prepared plan on the backend that prepared it; the output lives where Q does. */
@@ -184,8 +185,9 @@ public final class Attention {
             throw new IllegalArgumentException("pattern and options: must not be null");
         }
         AttentionShape s = AttentionShape.of(q, k, v);
-        AttentionBackend backend = Backends.preferred(deviceOf(q, k, v, options), s, q.dtype(), options.geometry());
-        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
+        AttentionBackend backend = Backends.preferred(deviceOf(q, k, v, options), s, runsIn(q, k),
+                options.geometry());
+        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, runsIn(q, k)));
         return planIn(context, pattern, q, k);
     }
 
@@ -203,7 +205,7 @@ public final class Attention {
         }
         AttentionShape whole = batch.shapeOf(q, k, v);
         AttentionBackend backend = raggedBackend(q, k, v, batch, whole, options);
-        TileGeometry proposed = backend.proposedGeometry(longest(batch, whole), q.dtype());
+        TileGeometry proposed = backend.proposedGeometry(longest(batch, whole), runsIn(q, k));
         List<SparsePlan> plans = new ArrayList<>();
         for (int i = 0; i < batch.sequences(); i++) {
             PlanContext ctx = PlanContext.of(batch.sequenceShape(i, whole), options, proposed);
@@ -248,8 +250,8 @@ public final class Attention {
         }
         AttentionShape s = AttentionShape.of(q, k, v);
         Device first = sharding.devices().get(0);
-        AttentionBackend backend = Backends.preferred(first, s, q.dtype(), options.geometry());
-        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
+        AttentionBackend backend = Backends.preferred(first, s, runsIn(q, k), options.geometry());
+        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, runsIn(q, k)));
         SparsePlan plan = planIn(context, pattern, q, k);
         return ShardedRun.run(plan, q, k, v, options.run(), sharding, true);
     }
@@ -379,9 +381,10 @@ public final class Attention {
             throw new IllegalArgumentException("q: on " + q.device() + " but the cache is on " + cache.device());
         }
         Device device = cache.device().isHost() ? options.device() : cache.device();
-        AttentionBackend backend = Backends.preferred(device, s, q.dtype(), options.geometry());
+        DType runsIn = ForwardArguments.inputType(q.dtype(), cache.dtype());
+        AttentionBackend backend = Backends.preferred(device, s, runsIn, options.geometry());
         Device target = device != null ? device : backend.defaultDevice();
-        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
+        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, runsIn));
         Tensor out = backend.allocate(cache.device(), options.outputTypeFor(q.dtype()), Layout.BHSD, 1, s.qHeads(),
                 s.queryLength(), s.valueDim());
         Tensor lse = null;
@@ -463,16 +466,16 @@ public final class Attention {
         }
         AttentionShape s = AttentionShape.of(q, k, v);
         Device device = deviceOf(q, k, v, options);
-        AttentionBackend backend = Backends.preferred(device, s, q.dtype(), options.geometry());
+        AttentionBackend backend = Backends.preferred(device, s, runsIn(q, k), options.geometry());
         Device target = device != null ? device : backend.defaultDevice();
-        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, q.dtype()));
+        PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, runsIn(q, k)));
         try (EstimatedPlan estimated = estimatedOnDevice(pattern, context, q, k, backend, target, options.dispatch())) {
             if (estimated != null) {
                 DispatchDecision d = new DispatchDecision(options.dispatch(), Ran.DEVICE_ESTIMATED, SparsePlan.empty(context),
                         Double.NaN, Double.NaN, Double.NaN, 0, "", String.format("the selection is estimated on %s at "
                         + "the call (it visits at most %.3g of the pairs): no host planning, nothing copied back", target,
                         estimated.visitedFractionBound()));
-                Dispatcher.logOnce(d, pattern.name(), context, backend.name(), q.dtype());
+                Dispatcher.logOnce(d, pattern.name(), context, backend.name(), runsIn(q, k));
                 return allocateAndRun(backend, q, k, v, options.run(), withLse, List.of(d),
                         (out, lse) -> estimated.forward(q, k, v, out, lse, options.run()));
             }
@@ -496,7 +499,7 @@ public final class Attention {
         AttentionBackend backend = raggedBackend(q, k, v, batch, whole, options);
         Device device = deviceOf(q, k, v, options);
         Device target = device != null ? device : backend.defaultDevice();
-        TileGeometry proposed = backend.proposedGeometry(longest(batch, whole), q.dtype());
+        TileGeometry proposed = backend.proposedGeometry(longest(batch, whole), runsIn(q, k));
         List<DispatchDecision> decisions = new ArrayList<>();
         Map<SparsePlan, PreparedPlan> prepared = new IdentityHashMap<>();
         List<PreparedPlan> owned = new ArrayList<>();
@@ -551,7 +554,7 @@ public final class Attention {
     private static Selected select(Pattern pattern, PlanContext ctx, Tensor q, Tensor k, AttentionBackend backend,
                                    Device target, Dispatch mode) {
         KernelCostModel model = backend.costModel();
-        DType dtype = q.dtype();
+        DType dtype = runsIn(q, k);
         Supplier<SparsePlan> dense = () -> CACHE.plan(Dense.INSTANCE, ctx);
         DispatchDecision d = Dispatcher.beforePlanning(mode, pattern, ctx, model, dtype, dense);
         Selected sel;
@@ -596,9 +599,15 @@ public final class Attention {
                 whole.headDim(), whole.valueDim());
     }
 
+    /** The dtype a call runs in, which backends are chosen by ({@link ForwardArguments#inputType}). */
+    private static DType runsIn(Tensor q, Tensor k) {
+        return ForwardArguments.inputType(q.dtype(), k.dtype());
+    }
+
     private static AttentionBackend raggedBackend(Tensor q, Tensor k, Tensor v, RaggedBatch batch, AttentionShape whole,
                                                   Options options) {
-        return Backends.preferred(deviceOf(q, k, v, options), longest(batch, whole), q.dtype(), options.geometry());
+        return Backends.preferred(deviceOf(q, k, v, options), longest(batch, whole), runsIn(q, k),
+                options.geometry());
     }
 
     /** Runs a prepared plan; allocates the output (and LSE) on the inputs' device. */

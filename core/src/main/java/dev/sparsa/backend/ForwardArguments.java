@@ -92,17 +92,26 @@ public final class ForwardArguments {
     }
 
     /**
-     * Refuses inputs of mixed dtypes and outputs that do not fit shape {@code s}: {@code out} must be
-     * {@code [batch, qHeads, queryLength, valueDim]} in f32 or the input's {@link DType#defaultOutput()}
-     * (the input's dtype; bf16 for e4m3), {@code lse} (when
+     * The dtype a call on Q of {@code q} and K/V of {@code kv} runs in, which backends are chosen by:
+     * e4m3 when K and V are (Q may then be in any dtype: the model's bf16 query against an FP8 cache),
+     * else Q's (which K and V share).
+     */
+    public static DType inputType(DType q, DType kv) {
+        return kv.isScaled() ? kv : q;
+    }
+
+    /**
+     * Refuses inputs of mixed dtypes (but Q of any dtype with e4m3 K and V) and outputs that do not fit
+     * shape {@code s}: {@code out} must be {@code [batch, qHeads, queryLength, valueDim]} in f32 or Q's
+     * {@link DType#defaultOutput()} (Q's dtype; bf16 for e4m3), {@code lse} (when
      * given) f32 {@code [batch, qHeads, queryLength, 1]}. {@code outShapeNote} follows the expected
      * shape of {@code out} in its message.
      */
     static void checkDtypesAndOutputs(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
                                       String outShapeNote) {
-        if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
-            throw new IllegalArgumentException("dtype: q, k and v must share one dtype, got " + q.dtype() + ", "
-                    + k.dtype() + ", " + v.dtype());
+        if (v.dtype() != k.dtype() || k.dtype() != q.dtype() && !k.dtype().isScaled()) {
+            throw new IllegalArgumentException("dtype: q, k and v must share one dtype (q may differ from e4m3 k and v), got "
+                    + q.dtype() + ", " + k.dtype() + ", " + v.dtype());
         }
         if (out == null) {
             throw new IllegalArgumentException("out: must not be null");

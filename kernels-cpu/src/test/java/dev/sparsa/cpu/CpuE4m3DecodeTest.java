@@ -86,6 +86,28 @@ class CpuE4m3DecodeTest {
     }
 
     @Test
+    void chunkedPrefillWithABf16QueryAgainstAnE4m3CacheMeetsTheF32Bound() {
+        int n = 150;
+        java.util.SplittableRandom r = new java.util.SplittableRandom(9);
+        Tensor q = dev.sparsa.testing.Problems.random(r, DType.BF16, Layout.BHSD, 1, 4, n, 32, 2);
+        Tensor k = dev.sparsa.testing.Problems.random(r, DType.F32, Layout.BHSD, 1, 2, n, 32, 2);
+        Tensor v = dev.sparsa.testing.Problems.random(r, DType.F32, Layout.BHSD, 1, 2, n, 32, 1);
+        dev.sparsa.kv.PagedKvCache cache = dev.sparsa.kv.PagedKvCache.allocateE4m3(1, 2, 32, 32, 16, 10, false,
+                new float[] {2f / 448, 3f / 448}, new float[] {1f / 448});
+        dev.sparsa.spec.Options o = dev.sparsa.spec.Options.causalMask().withOutputDType(DType.F32);
+        Tensor out = Tensor.allocate(DType.F32, Layout.BHSD, 1, 4, n, 32);
+        int at = 0;
+        for (int c : new int[] {64, 50, 36}) {
+            cache.append(0, k.narrowSeq(at, c), v.narrowSeq(at, c));
+            Tensor part = Attention.prefill(q.narrowSeq(at, c), cache, 0, dev.sparsa.pattern.Dense.INSTANCE, o);
+            Tensor.copy(part, out.narrowSeq(at, c));
+            at += c;
+        }
+        ReferenceResult ref = dev.sparsa.reference.ReferenceAttention.dense(q, cache.keys(0), cache.values(0), o, null);
+        assertTrue(ref.maxRelativeError(out) <= Tolerance.output(DType.F32), "error " + ref.maxRelativeError(out));
+    }
+
+    @Test
     void theFacadeDecodesAnE4m3CacheIntoBf16WithAnE4m3OrBf16Query() {
         ContiguousKvCache cache = ContiguousKvCache.allocateE4m3(1, 2, 64, 16, 16, new float[] {0.01f, 0.02f},
                 new float[] {0.005f});

@@ -140,6 +140,27 @@ class CpuE4m3Test {
     }
 
     @Test
+    void aBf16QueryAgainstE4m3KeysAndValuesIsTheF32CallOnTheirValues() {
+        AttentionShape s = new AttentionShape(1, 4, 2, 37, 90, 32, 32);
+        Options o = Options.causalMask().withGeometry(new TileGeometry(16, 16)).withOutputDType(DType.F32);
+        SparsePlan plan = RandomPlans.randomBlockSparse(5, PlanContext.of(s, o), 0.5);
+        Tensor q = dev.sparsa.testing.Problems.random(new SplittableRandom(2), DType.BF16, Layout.BSHD, 1, 4, 37, 32, 2);
+        Codes k = codes(3, 1, 2, 90, 32, 2);
+        Codes v = codes(4, 1, 2, 90, 32, 1);
+        CpuBackend backend = new CpuBackend(2);
+        Tensor out = Tensor.allocate(DType.F32, Layout.BHSD, 1, 4, 37, 32);
+        backend.forward(plan, q, k.e4m3(Layout.BSHD), v.e4m3(Layout.BSHD), out, null, o);
+        Tensor want = Tensor.allocate(DType.F32, Layout.BHSD, 1, 4, 37, 32);
+        backend.forward(plan, q.to(DType.F32, Layout.BSHD), k.f32(Layout.BSHD), v.f32(Layout.BSHD), want, null, o);
+        assertTrue(Fixtures.bitwiseEqual(want, out));
+        // the facade runs it on the CPU (the dtype it runs in is e4m3) and writes Q's default output type
+        AttentionResult r = Attention.forwardWithLse(q, k.e4m3(Layout.BSHD), v.e4m3(Layout.BSHD), Dense.INSTANCE,
+                Options.causalMask());
+        assertEquals(DType.BF16, r.output().dtype());
+        assertEquals(DType.E4M3, dev.sparsa.backend.ForwardArguments.inputType(q.dtype(), DType.E4M3));
+    }
+
+    @Test
     void refusesE4m3OutputsAndMixedInputs() {
         AttentionShape s = new AttentionShape(1, 2, 2, 16, 16, 8, 8);
         Options o = Options.defaults().withGeometry(new TileGeometry(8, 8));
@@ -155,6 +176,11 @@ class CpuE4m3Test {
         Tensor kBf16 = k.to(DType.BF16, Layout.BHSD);
         Tensor ok = Tensor.allocate(DType.BF16, Layout.BHSD, 1, 2, 16, 8);
         e = assertThrows(IllegalArgumentException.class, () -> backend.forward(plan, q, kBf16, v, ok, null, o));
-        assertEquals("dtype: q, k and v must share one dtype, got e4m3, bf16, e4m3", e.getMessage());
+        assertEquals("dtype: q, k and v must share one dtype (q may differ from e4m3 k and v), got e4m3, bf16, e4m3",
+                e.getMessage());
+        Tensor qBf16 = q.to(DType.BF16, Layout.BHSD);
+        e = assertThrows(IllegalArgumentException.class, () -> backend.forward(plan, qBf16, k, kBf16, ok, null, o));
+        assertEquals("dtype: q, k and v must share one dtype (q may differ from e4m3 k and v), got bf16, e4m3, bf16",
+                e.getMessage());
     }
 }

@@ -692,7 +692,8 @@ public final class CudaBackend implements AttentionBackend {
             throw new IllegalArgumentException("q: the estimated plan runs on device tensors of cuda:" + d.ordinal()
                     + ", got tensors on " + where);
         }
-        KernelChoice kc = KernelChoice.of(s, q.dtype(), ctx.geometry(), d.maxSharedPerBlockOptin(), d.computeCapability());
+        KernelChoice kc = KernelChoice.of(s, ForwardArguments.inputType(q.dtype(), k.dtype()), ctx.geometry(),
+                d.maxSharedPerBlockOptin(), d.computeCapability());
         String[] names = {"q", "k", "v", "out", "lse"};
         Tensor[] ts = {q, k, v, out, lse};
         for (int i = 0; i < ts.length; i++) {
@@ -1114,8 +1115,9 @@ public final class CudaBackend implements AttentionBackend {
         CudaPreparedPlan plan = ForwardArguments.prepared(prepared, name(), CudaPreparedPlan.class, where);
         AttentionShape s = ForwardArguments.validate(plan.plan(), q, k, v, out, lse, options);
         CudaDevice d = plan.runtime().device();
-        KernelChoice kc = KernelChoice.of(s, q.dtype(), plan.plan().geometry(), d.maxSharedPerBlockOptin(),
-                d.computeCapability());
+        // e4m3 K and V (with Q of any dtype) are refused here: no kernel reads them yet
+        KernelChoice kc = KernelChoice.of(s, ForwardArguments.inputType(q.dtype(), k.dtype()), plan.plan().geometry(),
+                d.maxSharedPerBlockOptin(), d.computeCapability());
         if (kc.tensorCores()) {
             requireStrides("q", q.strides());
             requireStrides("k", k.strides());
