@@ -120,7 +120,7 @@ public final class FuzzRunner {
     /** Q, K, V rounded to the case's dtype, with the planted non-finite value. */
     private static Tensor[] inputs(FuzzCase c, AttentionShape s) {
         SplittableRandom rnd = new SplittableRandom(c.dataSeed());
-        Tensor q = random(rnd, c, s.batch(), s.qHeads(), s.queryLength(), s.headDim(), 2);
+        Tensor q = FuzzTensors.random(rnd, c.queryType(), c.layout(), s.batch(), s.qHeads(), s.queryLength(), s.headDim(), 2);
         Tensor k = random(rnd, c, s.batch(), s.kvHeads(), s.keyLength(), s.headDim(), 2);
         Tensor v = random(rnd, c, s.batch(), s.kvHeads(), s.keyLength(), s.valueDim(), 1);
         Tensor target = switch (c.nonFinite()) {
@@ -147,7 +147,7 @@ public final class FuzzRunner {
 
     /** Runs the backend into NaN-poisoned outputs (so an unwritten row cannot pass). */
     private static Tensor[] forward(AttentionBackend backend, SparsePlan plan, Tensor[] qkv, FuzzCase c, AttentionShape s) {
-        DType outType = c.options().outputTypeFor(c.dtype());
+        DType outType = c.options().outputTypeFor(c.queryType());
         Tensor out = Tensor.allocate(outType, c.layout(), s.batch(), s.qHeads(), s.queryLength(), s.valueDim());
         Tensor lse = c.withLse() ? Tensor.allocate(DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1) : null;
         for (int b = 0; b < s.batch(); b++) {
