@@ -149,6 +149,13 @@ public final class AuditCommand implements Callable<Integer> {
             source.put("v", vFile != null ? vFile.toString() : "(the keys)");
         }
         source.put("layout", l.toString().toLowerCase(Locale.ROOT));
+        for (Tensor t : new Tensor[] {q, k, v}) {
+            if (t.dtype().isScaled()) {
+                // a file holds e4m3 codes without their scales: auditing codes would weigh the wrong scores
+                throw new IllegalArgumentException("q, k, v: e4m3 arrays hold codes without their scales; save the "
+                        + "dequantised values (f32 or bf16) to audit them");
+            }
+        }
         try {
             AttentionShape.of(q, k, v);
         } catch (IllegalArgumentException e) {

@@ -163,6 +163,7 @@ class AuditCommandTest {
         Npy.write(dir.resolve("rank1.npy"), NdArray.ofFloats(new float[16], 16));
         Npy.write(dir.resolve("short.npy"), NdArray.ofFloats(new float[2 * 64 * 16], 1, 2, 64, 16));
         Npy.write(dir.resolve("d8.npy"), NdArray.ofFloats(new float[2 * 128 * 8], 1, 2, 128, 8));
+        Npy.write(dir.resolve("fp8.npy"), NdArray.ofE4m3(new byte[2 * 128 * 16], 1, 2, 128, 16));
         List<String[]> cases = new ArrayList<>();
         cases.add(new String[] {"--q", cut.toString(), "--k", k});
         cases.add(new String[] {"--q", text.toString(), "--k", k});
@@ -177,9 +178,10 @@ class AuditCommandTest {
         cases.add(new String[] {"--q", q});
         cases.add(new String[] {"--model", "gpt-17", "--text", q});
         cases.add(new String[] {"--in", q, "--names", "q,k"});
+        cases.add(new String[] {"--q", dir.resolve("fp8.npy").toString(), "--k", dir.resolve("fp8.npy").toString()});
         String[] says = {"truncated", "not a .npy file", "no such file", "rank 2, 3 or 4", "q, k, v:", "q, k, v:",
                 "--layout", "unknown family 'windows'", "takes [window, sinks]", "recall", "give --q", "unknown model",
-                "not a .safetensors file"};
+                "not a .safetensors file", "e4m3 arrays hold codes without their scales"};
         for (int i = 0; i < cases.size(); i++) {
             Run r = audit(cases.get(i));
             assertEquals(2, r.code(), String.join(" ", cases.get(i)) + " -> " + r.err());
