@@ -143,7 +143,7 @@ final class DecodeCommand implements Callable<Integer> {
         int d = dim != null ? dim : quick ? 64 : 128;
         int reps = repeat != null ? repeat : quick ? 3 : 7;
         validate(h, kvh, n, d, reps);
-        List<DType> types = dtypes.stream().map(DecodeCommand::cacheType).toList();
+        List<DType> types = dtypes.stream().map(DemoCommand::dtype).toList();
         requireHeap(h, kvh, n, d, types, Runtime.getRuntime().maxMemory());
         List<AttentionBackend> backends = backendName == null ? Backends.available() : List.of(Backends.get(backendName));
         for (AttentionBackend b : backends) {
@@ -277,15 +277,6 @@ final class DecodeCommand implements Callable<Integer> {
         long oracle = 2L * kvh * n * d * 4 + 8L * batch * h * rows * d;
         long generator = 2L * kvh * 1024 * d * 4;
         return contiguous + paged + oracle + generator + (64L << 20);
-    }
-
-    /** A cache dtype from {@code --dtypes}, or a refusal that names the option. */
-    private static DType cacheType(String name) {
-        try {
-            return DType.parse(name.trim());
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--dtypes: unknown '" + name + "', expected f32, f16, bf16 or e4m3");
-        }
     }
 
     /** Refuses a problem that would not fit the heap, before allocating any of it. */

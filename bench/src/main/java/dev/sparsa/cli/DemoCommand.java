@@ -319,8 +319,8 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    /** A dtype from {@code --dtypes}, or a refusal that names the option. */
-    private static DType dtype(String name) {
+    /** A dtype from {@code --dtypes}, or a refusal that names the option (also {@code ./sparsa decode}'s). */
+    static DType dtype(String name) {
         try {
             return DType.parse(name.trim());
         } catch (IllegalArgumentException e) {

@@ -147,8 +147,8 @@ public final class Tensor implements AutoCloseable {
                     }
                 }
             }
-            scales[h] = max > 0f && Float.isFinite(max / DType.E4M3_MAX) && max / DType.E4M3_MAX > 0f
-                    ? max / DType.E4M3_MAX : 1f;
+            float scale = max / DType.E4M3_MAX;
+            scales[h] = scale > 0f ? scale : 1f; // 1 for a head of zeros (or of values that underflow here)
         }
         Tensor t = allocate(DType.E4M3, layout, source.batch(), source.heads(), source.seqLen(), source.dim())
                 .withScales(scales);

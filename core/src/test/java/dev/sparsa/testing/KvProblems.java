@@ -35,16 +35,9 @@ public final class KvProblems {
         return t;
     }
 
-    /** Per-head e4m3 scales that keep {@code amplitude} in range; null for the other types. */
+    /** {@link Problems#e4m3Scales} for e4m3; null (and no draw) for the other types. */
     private static float[] scales(SplittableRandom rnd, DType dtype, int heads, double amplitude) {
-        if (!dtype.isScaled()) {
-            return null;
-        }
-        float[] s = new float[heads];
-        for (int h = 0; h < heads; h++) {
-            s[h] = (float) (amplitude / DType.E4M3_MAX * (1 + rnd.nextDouble() * 3));
-        }
-        return s;
+        return dtype.isScaled() ? Problems.e4m3Scales(rnd, heads, amplitude) : null;
     }
 
     /** {@code t} under {@code scales} when they are given (an e4m3 view of the same codes), else {@code t}. */

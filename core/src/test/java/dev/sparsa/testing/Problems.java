@@ -32,11 +32,7 @@ public final class Problems {
                                 double amplitude) {
         Tensor t = Tensor.allocate(dtype, layout, batch, heads, seq, dim);
         if (dtype.isScaled()) {
-            float[] scales = new float[heads];
-            for (int h = 0; h < heads; h++) {
-                scales[h] = (float) (amplitude / DType.E4M3_MAX * (1 + rnd.nextDouble() * 3));
-            }
-            t = t.withScales(scales);
+            t = t.withScales(e4m3Scales(rnd, heads, amplitude));
         }
         float[] row = new float[dim];
         for (int b = 0; b < batch; b++) {
@@ -50,6 +46,15 @@ public final class Problems {
             }
         }
         return t;
+    }
+
+    /** One e4m3 scale per head, from amplitude/448 to four times that: {@code amplitude} stays in range. */
+    public static float[] e4m3Scales(SplittableRandom rnd, int heads, double amplitude) {
+        float[] scales = new float[heads];
+        for (int h = 0; h < heads; h++) {
+            scales[h] = (float) (amplitude / DType.E4M3_MAX * (1 + rnd.nextDouble() * 3));
+        }
+        return scales;
     }
 
     /**

@@ -73,24 +73,20 @@ final class CpuDecodeScorer implements DecodeScorer {
             minOff[i] = bounds.index(pages[i], g, 0, 0) * e;
             maxOff[i] = bounds.index(pages[i], g, 1, 0) * e;
         }
-        if (count > 0 && bounds.dtype().isScaled()) {
-            long[] both = Arrays.copyOf(minOff, 2 * count);
-            System.arraycopy(maxOff, 0, both, count, count);
-            MemorySegment wide = widened(bounds.segment(), both, 2 * count, bounds.scale(g));
-            System.arraycopy(both, 0, minOff, 0, count);
-            System.arraycopy(both, count, maxOff, 0, count);
-            math.questBounds(v, ldQ, nq, dim, wide, minOff, maxOff, DType.F32, count, s, ld);
-        } else if (count > 0) {
+        if (count > 0) {
             MemorySegment seg = bounds.segment();
-            if (seg.isNative()) {
-                long rowBytes = dim * e;
+            DType type = bounds.dtype();
+            if (type.isScaled() || seg.isNative()) {
+                // min and max rows as one list, copied to the heap (e4m3 widened to f32 on the way)
                 long[] both = Arrays.copyOf(minOff, 2 * count);
                 System.arraycopy(maxOff, 0, both, count, count);
-                seg = onHeap(seg, both, 2 * count, rowBytes, bounds.dtype());
+                seg = type.isScaled() ? widened(seg, both, 2 * count, bounds.scale(g))
+                        : onHeap(seg, both, 2 * count, dim * e, type);
+                type = type.isScaled() ? DType.F32 : type;
                 System.arraycopy(both, 0, minOff, 0, count);
                 System.arraycopy(both, count, maxOff, 0, count);
             }
-            math.questBounds(v, ldQ, nq, dim, seg, minOff, maxOff, bounds.dtype(), count, s, ld);
+            math.questBounds(v, ldQ, nq, dim, seg, minOff, maxOff, type, count, s, ld);
         }
         maxOverVectors(s, ld, nq, count, out, 0);
     }
