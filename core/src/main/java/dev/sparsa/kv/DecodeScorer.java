@@ -20,4 +20,21 @@ public interface DecodeScorer {
      * (sequence, kvHead), {@code i < to − from} (unscaled: the scale does not change a ranking).
      */
     void keyScores(int sequence, int kvHead, int from, int to, float[] out);
+
+    /**
+     * {@link #keyScores(int, int, int, int, float[])} for several KV heads of one sequence over the
+     * same keys: {@code out[i][key − base]} is the score of {@code key} for KV head {@code kvHeads[i]},
+     * for {@code from ≤ key < to} ({@code base ≤ from}; nothing else of {@code out} is written). Each
+     * score has the bits the one-head method gives it, whatever the range it was computed in, so a
+     * caller may cut a range into pieces. The default calls the one-head method per head; a backend
+     * overrides it where one read of the keys can serve every head (a paged pool, whose pages hold
+     * every head's rows of their keys).
+     */
+    default void keyScores(int sequence, int[] kvHeads, int from, int to, float[][] out, int base) {
+        float[] one = new float[to - from];
+        for (int i = 0; i < kvHeads.length; i++) {
+            keyScores(sequence, kvHeads[i], from, to, one);
+            System.arraycopy(one, 0, out[i], from - base, to - from);
+        }
+    }
 }

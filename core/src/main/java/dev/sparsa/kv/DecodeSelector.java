@@ -2,7 +2,11 @@ package dev.sparsa.kv;
 
 import dev.sparsa.spec.Workers;
 import dev.sparsa.tensor.Tensor;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * Plans a {@link DecodePattern} into a {@link DecodeSelection} for one call: the rules of each
@@ -65,13 +69,14 @@ public final class DecodeSelector {
         int[] lengths = cache.lengths();
         int heads = cache.kvHeads();
         int[][] chosen = new int[cache.batch() * heads][];
+        float[][] keyScores = scoreTopK(cache, pattern, rows, scorer, workers);
         workers.forEach(chosen.length, u -> {
             int b = u / heads;
             int g = u % heads;
             DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
             chosen[u] = switch (p) {
                 case DecodePattern.Quest quest -> chooseQuest((PagedKvCache) cache, b, g, lengths[b], quest, scorer);
-                case DecodePattern.TopK top -> chooseTopK(b, g, lengths[b], rows, top, scorer);
+                case DecodePattern.TopK top -> chooseTopK(lengths[b], rows, top, keyScores[u]);
                 default -> null;
             };
         });
@@ -141,19 +146,88 @@ public final class DecodeSelector {
         return spans;
     }
 
-    /** Top-k's chosen spans (runs of chosen keys), ascending. */
-    private static int[] chooseTopK(int b, int g, int length, int rows, DecodePattern.TopK top, DecodeScorer scorer) {
+    /**
+     * The candidates of top-k, keys {@code [r[0], r[1])} (empty when {@code r[1] ≤ r[0]}), for a sequence
+     * of {@code length} keys and a step of {@code rows} rows.
+     */
+    private static int[] topKCandidates(int length, int rows, DecodePattern.TopK top) {
         int from = Math.min(top.sinks(), length);
         int to = top.window() > 0 ? (int) Math.max(0, Math.min(length, (long) length - rows - top.window() + 1)) : length;
-        if (to <= from || top.tokens() == 0) {
-            return new int[0];
+        return new int[] {from, to};
+    }
+
+    /** Whether top-k must rank its candidates {@code r}: more of them than it keeps, and it keeps some. */
+    private static boolean ranks(int[] r, DecodePattern.TopK top) {
+        return top.tokens() > 0 && r[1] - r[0] > top.tokens();
+    }
+
+    /**
+     * The key scores of every (sequence, KV head) whose top-k pattern ranks keys ({@code null} for the
+     * others), score {@code i} for key {@code from + i} of its range. Heads of a sequence with the same
+     * range are scored together, in pieces of keys run on {@code workers} (a piece serves every head:
+     * see {@link DecodeScorer#keyScores(int, int[], int, int, float[][], int)}); a score does not depend
+     * on the pieces, so neither does the selection.
+     */
+    private static float[][] scoreTopK(KvCache cache, DecodePattern pattern, int rows, DecodeScorer scorer,
+                                       Workers workers) {
+        int heads = cache.kvHeads();
+        int[] lengths = cache.lengths();
+        float[][] scores = new float[cache.batch() * heads][];
+        List<int[]> pieces = new ArrayList<>(); // {sequence, group, from, to, base}
+        List<int[]> groups = new ArrayList<>();
+        for (int b = 0; b < cache.batch(); b++) {
+            Map<Long, List<Integer>> byRange = new LinkedHashMap<>();
+            for (int g = 0; g < heads; g++) {
+                DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
+                if (p instanceof DecodePattern.TopK top) {
+                    int[] r = topKCandidates(lengths[b], rows, top);
+                    if (ranks(r, top)) {
+                        scores[b * heads + g] = new float[r[1] - r[0]];
+                        byRange.computeIfAbsent(((long) r[0] << 32) | r[1], k -> new ArrayList<>()).add(g);
+                    }
+                }
+            }
+            for (Map.Entry<Long, List<Integer>> e : byRange.entrySet()) {
+                int from = (int) (e.getKey() >>> 32);
+                int to = (int) (long) e.getKey();
+                int group = groups.size();
+                groups.add(e.getValue().stream().mapToInt(Integer::intValue).toArray());
+                int piece = scorePiece(to - from, workers.parallelism());
+                for (int k0 = from; k0 < to; k0 += piece) {
+                    pieces.add(new int[] {b, group, k0, Math.min(to, k0 + piece), from});
+                }
+            }
         }
-        int n = to - from;
-        if (n <= top.tokens()) {
-            return new int[] {from, to};
+        workers.forEach(pieces.size(), i -> {
+            int[] piece = pieces.get(i);
+            int b = piece[0];
+            int[] gs = groups.get(piece[1]);
+            float[][] out = new float[gs.length][];
+            for (int j = 0; j < gs.length; j++) {
+                out[j] = scores[b * heads + gs[j]];
+            }
+            scorer.keyScores(b, gs, piece[2], piece[3], out, piece[4]);
+        });
+        return scores;
+    }
+
+    /**
+     * Keys per piece of a scored range: about four pieces per worker, between 1024 and 8192 keys, a
+     * multiple of 256 (whole pages of every power-of-two size up to 256).
+     */
+    static int scorePiece(int keys, int workers) {
+        int perPiece = (int) Math.min(8192, Math.max(1024, ((long) keys + 4L * workers - 1) / (4L * workers)));
+        return (perPiece + 255) / 256 * 256;
+    }
+
+    /** Top-k's chosen spans (runs of chosen keys), ascending, from the scores of its candidates. */
+    private static int[] chooseTopK(int length, int rows, DecodePattern.TopK top, float[] score) {
+        int[] r = topKCandidates(length, rows, top);
+        if (!ranks(r, top)) {
+            return r[1] > r[0] && top.tokens() > 0 ? r : new int[0];
         }
-        float[] score = new float[n];
-        scorer.keyScores(b, g, from, to, score);
+        int from = r[0];
+        int n = r[1] - from;
         int[] chosen = best(score, n, top.tokens());
         int[] spans = new int[2 * chosen.length];
         int c = 0;
@@ -182,70 +256,49 @@ public final class DecodeSelector {
         if (k <= 0) {
             return new int[0];
         }
+        // unsigned ints in the order of the scores (NaN lowest); the k-th largest by its bits in three
+        // histogram passes (no data-dependent branches), which also count the keys equal to it that
+        // the k best take (the lowest-indexed of them); then one pass for the indices
         int[] keyed = new int[n];
+        int[] hist = new int[1 << 11];
         for (int i = 0; i < n; i++) {
             float s = score[i];
-            keyed[i] = Float.isNaN(s) ? Integer.MIN_VALUE : order(s);
+            int u = (Float.isNaN(s) ? Integer.MIN_VALUE : order(s)) ^ Integer.MIN_VALUE;
+            keyed[i] = u;
+            hist[u >>> 21]++;
         }
-        // the k-th largest key by selection (expected linear time), then the keys above it and the
-        // lowest-indexed of those equal to it
-        int[] work = keyed.clone();
-        int threshold = kthLargest(work, k);
-        int above = 0;
-        for (int i = 0; i < n; i++) {
-            if (keyed[i] > threshold) {
-                above++;
+        int prefix = 0;
+        int need = k;
+        for (int level = 0; level < 3; level++) {
+            int shift = level == 0 ? 21 : level == 1 ? 10 : 0;
+            int mask = level == 2 ? (1 << 10) - 1 : (1 << 11) - 1;
+            if (level > 0) {
+                Arrays.fill(hist, 0);
+                int high = shift + (level == 1 ? 11 : 10);
+                int want = prefix >>> high;
+                for (int i = 0; i < n; i++) {
+                    int v = keyed[i];
+                    hist[(v >>> shift) & mask] += (v >>> high) == want ? 1 : 0;
+                }
             }
+            int bucket = mask;
+            while (need > hist[bucket]) {
+                need -= hist[bucket];
+                bucket--;
+            }
+            prefix |= bucket << shift;
         }
-        int ties = k - above;
+        // prefix: the k-th largest; need: how many keys equal to it the k best take
+        int ties = need;
         int[] out = new int[k];
         int c = 0;
         for (int i = 0; i < n; i++) {
-            if (keyed[i] > threshold || (keyed[i] == threshold && ties-- > 0)) {
+            int cmp = Integer.compareUnsigned(keyed[i], prefix);
+            if (cmp > 0 || (cmp == 0 && ties-- > 0)) {
                 out[c++] = i;
             }
         }
         return out;
-    }
-
-    /** The k-th largest of {@code a} (1-based), reordering {@code a}: Hoare selection with median-of-three pivots. */
-    private static int kthLargest(int[] a, int k) {
-        int lo = 0;
-        int hi = a.length - 1;
-        int target = k - 1; // index in descending order
-        while (lo < hi) {
-            int mid = (lo + hi) >>> 1;
-            int pivot = median(a[lo], a[mid], a[hi]);
-            int i = lo;
-            int j = hi;
-            while (i <= j) {
-                while (a[i] > pivot) {
-                    i++;
-                }
-                while (a[j] < pivot) {
-                    j--;
-                }
-                if (i <= j) {
-                    int t = a[i];
-                    a[i] = a[j];
-                    a[j] = t;
-                    i++;
-                    j--;
-                }
-            }
-            if (target <= j) {
-                hi = j;
-            } else if (target >= i) {
-                lo = i;
-            } else {
-                return a[target];
-            }
-        }
-        return a[target];
-    }
-
-    private static int median(int a, int b, int c) {
-        return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
     }
 
     /** A signed int with the order of the floats (−0 and 0 equal). */

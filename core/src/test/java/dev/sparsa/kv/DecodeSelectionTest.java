@@ -123,6 +123,45 @@ class DecodeSelectionTest {
         assertArrayEquals(new int[] {0, 1, 3, 4, 5, 6, 7}, DecodeSelector.best(s, s.length, 7));
     }
 
+    /**
+     * {@code best} against its definition by sorting (score descending, NaN last, −0 equal to 0, ties to
+     * the lower index): scores drawn from a few values (many ties), from a narrow band (one exponent),
+     * and with NaN and infinities.
+     */
+    @Test
+    void bestIsTheSortedDefinition() {
+        SplittableRandom rnd = new SplittableRandom(12);
+        float[] specials = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, -0f, 0f, Float.MIN_VALUE,
+            -Float.MIN_VALUE, Float.MAX_VALUE, -Float.MAX_VALUE};
+        for (int trial = 0; trial < 600; trial++) {
+            int n = 1 + rnd.nextInt(trial < 500 ? 60 : 5000);
+            float[] s = new float[n];
+            int kind = trial % 4;
+            for (int i = 0; i < n; i++) {
+                s[i] = switch (kind) {
+                    case 0 -> rnd.nextInt(4) - 1.5f;
+                    case 1 -> 5f + (float) rnd.nextDouble();
+                    case 2 -> rnd.nextInt(8) == 0 ? specials[rnd.nextInt(specials.length)] : (float) rnd.nextGaussian();
+                    default -> Float.intBitsToFloat(rnd.nextInt());
+                };
+            }
+            int k = rnd.nextInt(n + 2);
+            Integer[] order = new Integer[n];
+            java.util.Arrays.setAll(order, i -> i);
+            java.util.Arrays.sort(order, (x, y) -> {
+                float a = s[x];
+                float b = s[y];
+                if (Float.isNaN(a) || Float.isNaN(b)) {
+                    return Float.isNaN(a) == Float.isNaN(b) ? Integer.compare(x, y) : Float.isNaN(a) ? 1 : -1;
+                }
+                return a != b ? Float.compare(b, a) : Integer.compare(x, y); // a == b holds for −0 and 0
+            });
+            int[] expected = java.util.Arrays.stream(order).limit(Math.min(k, n)).mapToInt(Integer::intValue).sorted()
+                    .toArray();
+            assertArrayEquals(expected, DecodeSelector.best(s, n, k), "trial " + trial + " n " + n + " k " + k);
+        }
+    }
+
     @Test
     void reuseRule() {
         ContiguousKvCache cache = ContiguousKvCache.allocate(DType.F32, 2, 1, 64, 8, 8);
@@ -155,5 +194,106 @@ class DecodeSelectionTest {
         reuse.refresh();
         assertTrue(reuse.needsFresh(cache, p));
         assertEquals(3, made[0]);
+    }
+
+    /** Scored pieces are whole pages of every power-of-two size up to 256, about four per worker, 1024–8192 keys. */
+    @Test
+    void scorePieces() {
+        for (int keys : new int[] {1, 1000, 5000, 32768, 1 << 20}) {
+            for (int workers : new int[] {1, 2, 16}) {
+                int piece = DecodeSelector.scorePiece(keys, workers);
+                String what = keys + " keys, " + workers + " workers: " + piece;
+                assertEquals(0, piece % 256, what);
+                assertTrue(piece >= 1024 && piece <= 8192, what);
+                if (piece > 1024 && piece < 8192) {
+                    assertTrue((keys + piece - 1) / piece <= 4 * workers, what);
+                }
+            }
+        }
+        assertEquals(4096, DecodeSelector.scorePiece(32768, 2));
+        assertEquals(1024, DecodeSelector.scorePiece(32768, 16));
+        assertEquals(8192, DecodeSelector.scorePiece(1 << 20, 2));
+    }
+
+    /**
+     * Top-k heads of a sequence with the same candidates are scored together, in pieces that cover the
+     * candidates exactly once; heads with other candidates (other sinks) apart; and the selection is
+     * the same whatever the workers (so whatever the pieces).
+     */
+    @Test
+    void topKScoresHeadsTogetherInPiecesThatDoNotChangeTheSelection() {
+        int dim = 8;
+        int[] lengths = {6000, 40, 3000};
+        ContiguousKvCache cache = ContiguousKvCache.allocate(DType.F32, 3, 3, 6000, dim, dim);
+        SplittableRandom rnd = new SplittableRandom(5);
+        for (int b = 0; b < 3; b++) {
+            Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, 1, 3, lengths[b], dim);
+            for (int h = 0; h < 3; h++) {
+                for (int t = 0; t < lengths[b]; t++) {
+                    for (int d = 0; d < dim; d++) {
+                        k.set(0, h, t, d, (float) rnd.nextGaussian());
+                    }
+                }
+            }
+            cache.append(b, k, k);
+        }
+        Tensor q = Tensor.allocate(DType.F32, Layout.BHSD, 3, 6, 1, dim);
+        for (int i = 0; i < 3 * 6 * dim; i++) {
+            q.set(i / (6 * dim), i / dim % 6, 0, i % dim, (float) rnd.nextGaussian());
+        }
+        DecodePattern p = DecodePattern.perKvHead(java.util.List.of(DecodePattern.topK(100),
+                DecodePattern.topK(100).withSinks(7), DecodePattern.topK(30)));
+        DecodeScorer plain = DecodeSelector.plainScorer(q, cache);
+        java.util.List<String> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        int[][] covered = new int[9][6000];
+        DecodeScorer recording = new DecodeScorer() {
+            @Override
+            public void questBounds(int b, int g, int[] pages, int count, float[] out) {
+                throw new AssertionError("no Quest here");
+            }
+
+            @Override
+            public void keyScores(int b, int g, int from, int to, float[] out) {
+                plain.keyScores(b, g, from, to, out);
+            }
+
+            @Override
+            public void keyScores(int b, int[] heads, int from, int to, float[][] out, int base) {
+                calls.add(b + ":" + java.util.Arrays.toString(heads));
+                for (int g : heads) {
+                    for (int t = from; t < to; t++) {
+                        covered[b * 3 + g][t]++;
+                    }
+                }
+                DecodeScorer.super.keyScores(b, heads, from, to, out, base);
+            }
+        };
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+        try {
+            DecodeSelection one = DecodeSelector.select(q, cache, p, recording, dev.sparsa.spec.Workers.callerOnly());
+            for (int b = 0; b < 3; b++) {
+                for (int g = 0; g < 3; g++) {
+                    int from = g == 1 ? 7 : 0;
+                    for (int t = 0; t < 6000; t++) {
+                        boolean ranked = lengths[b] - from > (g == 2 ? 30 : 100);
+                        int expected = ranked && t >= from && t < lengths[b] ? 1 : 0;
+                        assertEquals(expected, covered[b * 3 + g][t], "sequence " + b + " head " + g + " key " + t);
+                    }
+                }
+            }
+            // sequence 0: heads 0 and 2 share candidates [0, 6000) (four pieces of 1536 keys at one worker),
+            // head 1 (sinks) has its own
+            assertEquals(4, calls.stream().filter("0:[0, 2]"::equals).count());
+            assertEquals(4, calls.stream().filter("0:[1]"::equals).count());
+            DecodeSelection four = DecodeSelector.select(q, cache, p, plain,
+                    dev.sparsa.spec.Workers.of(pool, 4));
+            for (int b = 0; b < 3; b++) {
+                for (int g = 0; g < 3; g++) {
+                    assertArrayEquals(one.chosenSpans(b, g), four.chosenSpans(b, g), "sequence " + b + " head " + g);
+                }
+            }
+        } finally {
+            pool.shutdown();
+        }
     }
 }

@@ -127,6 +127,16 @@ final class CacheRows {
         return densePages && run % pageSize == 0 && chunkKeys % pageSize == 0;
     }
 
+    /** Whether {@link #pages} can read this cache: a paged pool without padding between its pages' rows. */
+    boolean readsWholePages() {
+        return densePages;
+    }
+
+    /** Tokens per page of a paged cache (0 for a contiguous one). */
+    int pageSize() {
+        return pageSize;
+    }
+
     /** The most pages {@link #pages} gives for a run of {@code run} keys. */
     int pagesPerRun(int run) {
         return densePages ? run / pageSize : 0;

@@ -36,6 +36,7 @@ public interface DecodeMath {
      * values at {@code vOff[j]}) once, key and value row of each key in turn, so that they are cached
      * for the arithmetic that follows; changes no result. Where a caller did this, it passes {@code
      * read} to {@link #scores} and {@link #accumulate}, which then do not read the rows ahead themselves.
+     * {@code dimV} may be 0 (only key rows to read; {@code vOff} must still have {@code n} entries).
      */
     void readRows(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV, DType dtype,
                   int n);
