@@ -244,7 +244,22 @@ def scores(t):
 '''
 
 def bounds(t):
-    return f'''
+    # over segments (never called by the scorer, which copies native rows to the heap first) the
+    # four-vector kernel is too large for C1's register allocator in its bf16 form, so they keep one
+    # vector at a time
+    four_loop = f'''
+            for (; x + 4 <= nq; x += 4) {{
+                for (int kp = 0; kp < L; kp += 2) {{
+                    int ja = Math.min(j0 + kp, n - 1);
+                    int jb = Math.min(j0 + kp + 1, n - 1);
+                    bound4x2{t}(q, x * ldQ, ldQ, dFull, dim, <<ARG:bounds>>, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm,
+                            sm, work, (kp >> 1) * L);
+                }}
+                for (int i = 0; i < 4; i++) {{
+                    fold(work, i * HALF, out, (x + i) * ldS + j0);
+                }}
+            }}''' if t.endswith('A') else ''
+    text = f'''
     private static void bounds{t}(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
                                  long[] maxOff, int n, float[] out, int ldS) {{
         int dFull = dim - dim % L;
@@ -252,7 +267,8 @@ def bounds(t):
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {{
-            for (int x = 0; x < nq; x++) {{
+            int x = 0;{four_loop}
+            for (; x < nq; x++) {{
                 for (int kp = 0; kp < L; kp += 2) {{
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
@@ -282,6 +298,70 @@ def bounds(t):
         a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }}
 '''
+    if t.endswith('A'):
+        text += f'''
+    /**
+     * Four query vectors × two pages: each bound row loaded once for the four (the per-lane sums and
+     * the fold of {{@link #bound1x2{t}}}, so the same bits).
+     */
+    private static void bound4x2{t}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment bounds, long mnA,
+                                   long mxA, long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
+                                   int at) {{
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {{
+            FloatVector na = {ld(t, 'bounds', 'mnA', 'd')};
+            FloatVector xa = {ld(t, 'bounds', 'mxA', 'd')};
+            FloatVector nb = {ld(t, 'bounds', 'mnB', 'd')};
+            FloatVector xb = {ld(t, 'bounds', 'mxB', 'd')};
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = a0.add(v0.mul(na).max(v0.mul(xa)));
+            b0 = b0.add(v0.mul(nb).max(v0.mul(xb)));
+            a1 = a1.add(v1.mul(na).max(v1.mul(xa)));
+            b1 = b1.add(v1.mul(nb).max(v1.mul(xb)));
+            a2 = a2.add(v2.mul(na).max(v2.mul(xa)));
+            b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
+            a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
+            b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        }}
+        if (d < dim) {{
+            FloatVector na = {ld(t, 'bounds', 'mnA', 'd', True)};
+            FloatVector xa = {ld(t, 'bounds', 'mxA', 'd', True)};
+            FloatVector nb = {ld(t, 'bounds', 'mnB', 'd', True)};
+            FloatVector xb = {ld(t, 'bounds', 'mxB', 'd', True)};
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = a0.add(v0.mul(na).max(v0.mul(xa)));
+            b0 = b0.add(v0.mul(nb).max(v0.mul(xb)));
+            a1 = a1.add(v1.mul(na).max(v1.mul(xa)));
+            b1 = b1.add(v1.mul(nb).max(v1.mul(xb)));
+            a2 = a2.add(v2.mul(na).max(v2.mul(xa)));
+            b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
+            a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
+            b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        }}
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+    }}
+'''
+    return text
 
 def accumulate(t):
     return f'''

@@ -86,7 +86,22 @@ final class CpuDecodeScorer implements DecodeScorer {
                 System.arraycopy(both, 0, minOff, 0, count);
                 System.arraycopy(both, count, maxOff, 0, count);
             }
-            math.questBounds(v, ldQ, nq, dim, seg, minOff, maxOff, type, count, s, ld);
+            // runs of pages: their bound rows read once, then the arithmetic on cached lines (a read that
+            // misses stalls the arithmetic queued behind it; the JVM has no prefetch instruction)
+            int run = DecodeScratch.BLOCK;
+            long[] runMin = new long[run];
+            long[] runMax = new long[run];
+            float[] runOut = new float[(nq + 3) / 4 * 4 * run];
+            for (int i0 = 0; i0 < count; i0 += run) {
+                int n = Math.min(run, count - i0);
+                System.arraycopy(minOff, i0, runMin, 0, n);
+                System.arraycopy(maxOff, i0, runMax, 0, n);
+                math.readRows(seg, runMin, dim, seg, runMax, dim, type, n);
+                math.questBounds(v, ldQ, nq, dim, seg, runMin, runMax, type, n, runOut, run);
+                for (int x = 0; x < nq; x++) {
+                    System.arraycopy(runOut, x * run, s, x * ld + i0, n);
+                }
+            }
         }
         maxOverVectors(s, ld, nq, count, out, 0);
     }

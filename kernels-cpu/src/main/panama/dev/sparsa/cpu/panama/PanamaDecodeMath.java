@@ -477,7 +477,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {
-            for (int x = 0; x < nq; x++) {
+            int x = 0;
+            for (; x < nq; x++) {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
@@ -986,7 +987,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {
-            for (int x = 0; x < nq; x++) {
+            int x = 0;
+            for (; x < nq; x++) {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
@@ -1495,7 +1497,19 @@ public final class PanamaDecodeMath implements DecodeMath {
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {
-            for (int x = 0; x < nq; x++) {
+            int x = 0;
+            for (; x + 4 <= nq; x += 4) {
+                for (int kp = 0; kp < L; kp += 2) {
+                    int ja = Math.min(j0 + kp, n - 1);
+                    int jb = Math.min(j0 + kp + 1, n - 1);
+                    bound4x2F32A(q, x * ldQ, ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm,
+                            sm, work, (kp >> 1) * L);
+                }
+                for (int i = 0; i < 4; i++) {
+                    fold(work, i * HALF, out, (x + i) * ldS + j0);
+                }
+            }
+            for (; x < nq; x++) {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
@@ -1523,6 +1537,67 @@ public final class PanamaDecodeMath implements DecodeMath {
             b = b.add(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d), fm)).max(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d), fm))));
         }
         a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
+    }
+
+    /**
+     * Four query vectors × two pages: each bound row loaded once for the four (the per-lane sums and
+     * the fold of {@link #bound1x2F32A}, so the same bits).
+     */
+    private static void bound4x2F32A(float[] q, int q0, int ldQ, int dFull, int dim, float[] bounds, int boundsBase, long mnA,
+                                   long mxA, long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
+                                   int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector na = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d));
+            FloatVector xa = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d));
+            FloatVector nb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d));
+            FloatVector xb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d));
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = a0.add(v0.mul(na).max(v0.mul(xa)));
+            b0 = b0.add(v0.mul(nb).max(v0.mul(xb)));
+            a1 = a1.add(v1.mul(na).max(v1.mul(xa)));
+            b1 = b1.add(v1.mul(nb).max(v1.mul(xb)));
+            a2 = a2.add(v2.mul(na).max(v2.mul(xa)));
+            b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
+            a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
+            b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        }
+        if (d < dim) {
+            FloatVector na = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d), fm);
+            FloatVector xa = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d), fm);
+            FloatVector nb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d), fm);
+            FloatVector xb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d), fm);
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = a0.add(v0.mul(na).max(v0.mul(xa)));
+            b0 = b0.add(v0.mul(nb).max(v0.mul(xb)));
+            a1 = a1.add(v1.mul(na).max(v1.mul(xa)));
+            b1 = b1.add(v1.mul(nb).max(v1.mul(xb)));
+            a2 = a2.add(v2.mul(na).max(v2.mul(xa)));
+            b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
+            a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
+            b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     private static void accumulateF32A(float[] p, int ldS, int nq, int n, float[] values, int valuesBase, long[] vOff, int dimV,
@@ -2004,7 +2079,19 @@ public final class PanamaDecodeMath implements DecodeMath {
         VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {
-            for (int x = 0; x < nq; x++) {
+            int x = 0;
+            for (; x + 4 <= nq; x += 4) {
+                for (int kp = 0; kp < L; kp += 2) {
+                    int ja = Math.min(j0 + kp, n - 1);
+                    int jb = Math.min(j0 + kp + 1, n - 1);
+                    bound4x2Bf16A(q, x * ldQ, ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm,
+                            sm, work, (kp >> 1) * L);
+                }
+                for (int i = 0; i < 4; i++) {
+                    fold(work, i * HALF, out, (x + i) * ldS + j0);
+                }
+            }
+            for (; x < nq; x++) {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
@@ -2032,6 +2119,67 @@ public final class PanamaDecodeMath implements DecodeMath {
             b = b.add(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
         }
         a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
+    }
+
+    /**
+     * Four query vectors × two pages: each bound row loaded once for the four (the per-lane sums and
+     * the fold of {@link #bound1x2Bf16A}, so the same bits).
+     */
+    private static void bound4x2Bf16A(float[] q, int q0, int ldQ, int dFull, int dim, short[] bounds, int boundsBase, long mnA,
+                                   long mxA, long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
+                                   int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector na = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = a0.add(v0.mul(na).max(v0.mul(xa)));
+            b0 = b0.add(v0.mul(nb).max(v0.mul(xb)));
+            a1 = a1.add(v1.mul(na).max(v1.mul(xa)));
+            b1 = b1.add(v1.mul(nb).max(v1.mul(xb)));
+            a2 = a2.add(v2.mul(na).max(v2.mul(xa)));
+            b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
+            a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
+            b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        }
+        if (d < dim) {
+            FloatVector na = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = a0.add(v0.mul(na).max(v0.mul(xa)));
+            b0 = b0.add(v0.mul(nb).max(v0.mul(xb)));
+            a1 = a1.add(v1.mul(na).max(v1.mul(xa)));
+            b1 = b1.add(v1.mul(nb).max(v1.mul(xb)));
+            a2 = a2.add(v2.mul(na).max(v2.mul(xa)));
+            b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
+            a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
+            b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }
 
     private static void accumulateBf16A(float[] p, int ldS, int nq, int n, short[] values, int valuesBase, long[] vOff, int dimV,
