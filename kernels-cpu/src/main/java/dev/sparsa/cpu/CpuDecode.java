@@ -319,7 +319,7 @@ final class CpuDecode {
         // prefetcher follows; a run of f32 rows, 256 KiB at head dim 128, stays in L2); f16 rows are
         // widened block by block instead, as are rows in native memory (see staged)
         int run = staged ? DecodeScratch.BLOCK : DecodeScratch.RUN;
-        boolean read = run > DecodeScratch.BLOCK;
+        boolean readAhead = run > DecodeScratch.BLOCK;
         while (left > 0) {
             int count = 0;
             while (count < run && left > 0) {
@@ -334,10 +334,11 @@ final class CpuDecode {
                 left--;
             }
             rows.offsets(b, g, sc.pos, count, sc.runK, sc.runV);
-            if (read) {
+            if (readAhead) {
                 math.readRows(rows.keys, sc.runK, dim, rows.values, sc.runV, dimV, rows.dtype, count);
             }
-            blocks(sc, g, count, sc.q, sc.m, sc.l, sc.o, rowLo, read);
+            // staged rows were just written to the scratch: cached as well
+            blocks(sc, g, count, sc.q, sc.m, sc.l, sc.o, rowLo, readAhead || staged);
         }
     }
 
