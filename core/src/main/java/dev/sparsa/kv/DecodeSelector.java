@@ -61,6 +61,12 @@ public final class DecodeSelector {
      */
     public static DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeScorer scorer,
                                          Workers workers) {
+        return select(q, cache, pattern, scorer, workers, SCORE_WAVE);
+    }
+
+    /** As the public method, holding at most {@code wave} top-k scores at once (one sequence's at least). */
+    static DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeScorer scorer, Workers workers,
+                                  long wave) {
         if (workers == null) {
             throw new IllegalArgumentException("workers: must not be null");
         }
@@ -69,16 +75,49 @@ public final class DecodeSelector {
         int[] lengths = cache.lengths();
         int heads = cache.kvHeads();
         int[][] chosen = new int[cache.batch() * heads][];
-        float[][] keyScores = scoreTopK(cache, pattern, rows, scorer, workers);
+        // top-k's rankings: sequences in waves whose scores fit `wave` floats, each wave scored (in
+        // pieces across heads and workers), then its heads chosen, so that a large batch never holds
+        // the scores of every sequence at once
+        long[] scoreFloats = new long[cache.batch()];
+        for (int b = 0; b < cache.batch(); b++) {
+            for (int g = 0; g < heads; g++) {
+                DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
+                if (p instanceof DecodePattern.TopK top) {
+                    int[] r = topKCandidates(lengths[b], rows, top);
+                    scoreFloats[b] += ranks(r, top) ? r[1] - r[0] : 0;
+                }
+            }
+        }
+        for (int b0 = 0, b1; b0 < cache.batch(); b0 = b1) {
+            long floats = scoreFloats[b0];
+            b1 = b0 + 1;
+            while (b1 < cache.batch() && floats + scoreFloats[b1] <= wave) {
+                floats += scoreFloats[b1++];
+            }
+            if (floats == 0) {
+                continue;
+            }
+            float[][] keyScores = scoreTopK(cache, pattern, rows, scorer, workers, b0, b1);
+            int first = b0 * heads;
+            workers.forEach((b1 - b0) * heads, i -> {
+                int u = first + i;
+                if (keyScores[u] != null) {
+                    DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(u % heads) : pattern;
+                    chosen[u] = chooseTopK(lengths[u / heads], rows, (DecodePattern.TopK) p, keyScores[u]);
+                }
+            });
+        }
         workers.forEach(chosen.length, u -> {
             int b = u / heads;
             int g = u % heads;
             DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
-            chosen[u] = switch (p) {
-                case DecodePattern.Quest quest -> chooseQuest((PagedKvCache) cache, b, g, lengths[b], quest, scorer);
-                case DecodePattern.TopK top -> chooseTopK(lengths[b], rows, top, keyScores[u]);
-                default -> null;
-            };
+            if (chosen[u] == null) {
+                chosen[u] = switch (p) {
+                    case DecodePattern.Quest quest -> chooseQuest((PagedKvCache) cache, b, g, lengths[b], quest, scorer);
+                    case DecodePattern.TopK top -> chooseTopK(lengths[b], rows, top, null);
+                    default -> null;
+                };
+            }
         });
         DecodeSelection.Builder sel = DecodeSelection.builder(cache.batch(), heads, lengths).describe(pattern.name());
         for (int b = 0; b < cache.batch(); b++) {
@@ -161,21 +200,24 @@ public final class DecodeSelector {
         return top.tokens() > 0 && r[1] - r[0] > top.tokens();
     }
 
+    /** The most top-k scores a selection holds at once, unless one sequence alone needs more (16 MiB). */
+    static final long SCORE_WAVE = 1L << 22;
+
     /**
-     * The key scores of every (sequence, KV head) whose top-k pattern ranks keys ({@code null} for the
-     * others), score {@code i} for key {@code from + i} of its range. Heads of a sequence with the same
+     * The key scores of every (sequence {@code bFrom ≤ b < bTo}, KV head) whose top-k pattern ranks keys
+     * ({@code null} for the others), score {@code i} for key {@code from + i} of its range. Heads of a sequence with the same
      * range are scored together, in pieces of keys run on {@code workers} (a piece serves every head:
      * see {@link DecodeScorer#keyScores(int, int[], int, int, float[][], int)}); a score does not depend
      * on the pieces, so neither does the selection.
      */
     private static float[][] scoreTopK(KvCache cache, DecodePattern pattern, int rows, DecodeScorer scorer,
-                                       Workers workers) {
+                                       Workers workers, int bFrom, int bTo) {
         int heads = cache.kvHeads();
         int[] lengths = cache.lengths();
         float[][] scores = new float[cache.batch() * heads][];
         List<int[]> pieces = new ArrayList<>(); // {sequence, group, from, to, base}
         List<int[]> groups = new ArrayList<>();
-        for (int b = 0; b < cache.batch(); b++) {
+        for (int b = bFrom; b < bTo; b++) {
             Map<Long, List<Integer>> byRange = new LinkedHashMap<>();
             for (int g = 0; g < heads; g++) {
                 DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
@@ -220,7 +262,10 @@ public final class DecodeSelector {
         return (perPiece + 255) / 256 * 256;
     }
 
-    /** Top-k's chosen spans (runs of chosen keys), ascending, from the scores of its candidates. */
+    /**
+     * Top-k's chosen spans (runs of chosen keys), ascending, from the scores of its candidates ({@code
+     * score} may be null where it does not rank them: all candidates or none are kept).
+     */
     private static int[] chooseTopK(int length, int rows, DecodePattern.TopK top, float[] score) {
         int[] r = topKCandidates(length, rows, top);
         if (!ranks(r, top)) {

@@ -287,9 +287,24 @@ class DecodeSelectionTest {
             assertEquals(4, calls.stream().filter("0:[1]"::equals).count());
             DecodeSelection four = DecodeSelector.select(q, cache, p, plain,
                     dev.sparsa.spec.Workers.of(pool, 4));
+            // one sequence per wave of scores (the smallest wave), and every sequence in one
+            DecodeSelection waves = DecodeSelector.select(q, cache, p, plain, dev.sparsa.spec.Workers.of(pool, 4), 1);
+            DecodeSelection oneWave = DecodeSelector.select(q, cache, p, plain, dev.sparsa.spec.Workers.callerOnly(),
+                    Long.MAX_VALUE);
             for (int b = 0; b < 3; b++) {
                 for (int g = 0; g < 3; g++) {
-                    assertArrayEquals(one.chosenSpans(b, g), four.chosenSpans(b, g), "sequence " + b + " head " + g);
+                    String what = "sequence " + b + " head " + g;
+                    assertArrayEquals(one.chosenSpans(b, g), four.chosenSpans(b, g), what);
+                    assertArrayEquals(one.chosenSpans(b, g), waves.chosenSpans(b, g), what);
+                    assertArrayEquals(one.chosenSpans(b, g), oneWave.chosenSpans(b, g), what);
+                    // sequence 1 (40 keys): heads 0 and 1 keep all their candidates, head 2 ranks them
+                    int expected = b == 1 ? new int[] {40, 33, 30}[g] : new int[] {100, 100, 30}[g];
+                    int kept = 0;
+                    int[] spans = one.chosenSpans(b, g);
+                    for (int i = 0; i < spans.length; i += 2) {
+                        kept += spans[i + 1] - spans[i];
+                    }
+                    assertEquals(expected, kept, what);
                 }
             }
         } finally {
