@@ -80,7 +80,7 @@ final class CpuDecodeScorer implements DecodeScorer {
                 // min and max rows as one list, copied to the heap (e4m3 widened to f32 on the way)
                 long[] both = Arrays.copyOf(minOff, 2 * count);
                 System.arraycopy(maxOff, 0, both, count, count);
-                seg = type.isScaled() ? widened(seg, both, 2 * count, bounds.scale(g))
+                seg = type.isScaled() ? widened(seg, both, 2 * count, bounds.scale(g), new float[2 * count * dim])
                         : onHeap(seg, both, 2 * count, dim * e, type);
                 type = type.isScaled() ? DType.F32 : type;
                 System.arraycopy(both, 0, minOff, 0, count);
@@ -115,6 +115,7 @@ final class CpuDecodeScorer implements DecodeScorer {
         int[] pos = new int[block];
         long[] kOff = new long[block];
         long[] vOff = new long[block];
+        float[] wide = rows.dtype.isScaled() ? new float[block * dim] : null;
         for (int k0 = from; k0 < to; k0 += block) {
             int n = Math.min(block, to - k0);
             for (int j = 0; j < n; j++) {
@@ -123,7 +124,7 @@ final class CpuDecodeScorer implements DecodeScorer {
             rows.offsets(b, g, pos, n, kOff, vOff);
             // the keys stand in for the values: a selection reads no values
             DType type = rows.dtype.isScaled() ? DType.F32 : rows.dtype;
-            MemorySegment keys = rows.dtype.isScaled() ? widened(rows.keys, kOff, n, rows.keyScale(g))
+            MemorySegment keys = rows.dtype.isScaled() ? widened(rows.keys, kOff, n, rows.keyScale(g), wide)
                     : onHeap(rows.keys, kOff, n, (long) dim * rows.dtype.byteSize(), rows.dtype);
             math.scores(v, ldQ, nq, dim, keys, kOff, keys, kOff, dim, type, n, s, block, false);
             maxOverVectors(s, block, nq, n, out, k0 - from);
@@ -131,19 +132,25 @@ final class CpuDecodeScorer implements DecodeScorer {
     }
 
     /**
-     * Every head's scores from one read of the keys where the cache is a paged pool read whole (f32 or
-     * bf16 on the heap): the keys are taken in runs of whole pages (at least {@value DecodeScratch#BLOCK}
-     * keys), each run's pages read once, every head's K rows of them together (the pool in address
-     * order where the block table is), then each head scores the run's keys on cached lines. Read head
-     * by head, a 16-token page gives each head 4–8 KiB pieces 32–64 KiB apart, each a new prefetch
-     * stream. The scores are those of the one-head method (the same arithmetic per key).
+     * Every head's scores from one read of the keys where the cache is a paged pool on the heap read
+     * whole: the keys are taken in runs of whole pages (at least {@value DecodeScratch#BLOCK} keys), each
+     * run's pages read once, every head's K rows of them together (the pool in address order where the
+     * block table is), then each head scores the run's keys on cached lines (e4m3 rows widened first).
+     * Read head by head, a 16-token page gives each head 2–8 KiB pieces 16–64 KiB apart, each a new
+     * prefetch stream. The scores are those of the one-head method (the same arithmetic per key).
      */
     @Override
     public void keyScores(int b, int[] heads, int from, int to, float[][] out, int base) {
-        if (!rows.readsWholePages() || rows.dtype.isScaled() || rows.keys.isNative()) {
+        if (!rows.readsWholePages() || rows.keys.isNative()) {
             DecodeScorer.super.keyScores(b, heads, from, to, out, base);
             return;
         }
+        // e4m3 rows are widened block by block under each head's scale (their pages are not read ahead:
+        // the widening reads them in order)
+        boolean scaled = rows.dtype.isScaled();
+        float[] wide = scaled ? new float[DecodeScratch.BLOCK * dim] : null;
+        MemorySegment keys = scaled ? MemorySegment.ofArray(wide) : rows.keys;
+        DType type = scaled ? DType.F32 : rows.dtype;
         int nq = vectors();
         float[][] v = new float[heads.length][];
         for (int i = 0; i < heads.length; i++) {
@@ -164,7 +171,9 @@ final class CpuDecodeScorer implements DecodeScorer {
             int hi = Math.min(r + run, to);
             int firstPage = lo / pageSize * pageSize;
             int pages = rows.pages(b, firstPage, hi - firstPage, pageK, pageV);
-            math.readRows(rows.keys, pageK, rows.keyPageElements(), rows.keys, pageK, 0, rows.dtype, pages);
+            if (!scaled) {
+                math.readRows(rows.keys, pageK, rows.keyPageElements(), rows.keys, pageK, 0, rows.dtype, pages);
+            }
             int n = hi - lo;
             for (int j = 0; j < n; j++) {
                 pos[j] = lo + j;
@@ -177,8 +186,14 @@ final class CpuDecodeScorer implements DecodeScorer {
                     for (int j = 0; j < nb; j++) {
                         kOff[j] = headK[s0 + j] + shift;
                     }
-                    math.scores(v[i], ldQ, nq, dim, rows.keys, kOff, rows.keys, kOff, dim, rows.dtype, nb, s, block,
-                            true);
+                    if (scaled) {
+                        float scale = rows.keyScale(heads[i]);
+                        for (int j = 0; j < nb; j++) {
+                            E4m3Rows.widen(tiles, rows.keys, kOff[j], scale, wide, j * dim, dim);
+                            kOff[j] = 4L * j * dim;
+                        }
+                    }
+                    math.scores(v[i], ldQ, nq, dim, keys, kOff, keys, kOff, dim, type, nb, s, block, true);
                     maxOverVectors(s, block, nq, nb, out[i], lo + s0 - base);
                 }
             }
@@ -205,10 +220,9 @@ final class CpuDecodeScorer implements DecodeScorer {
 
     /**
      * The {@code n} e4m3 rows of {@code dim} codes at byte offsets {@code off} as f32 rows under {@code
-     * scale} in a new heap array; {@code off} rewritten to the copy's byte offsets.
+     * scale} in {@code wide} (at least {@code n · dim} floats); {@code off} rewritten to their byte offsets.
      */
-    private MemorySegment widened(MemorySegment seg, long[] off, int n, float scale) {
-        float[] wide = new float[n * dim];
+    private MemorySegment widened(MemorySegment seg, long[] off, int n, float scale, float[] wide) {
         for (int j = 0; j < n; j++) {
             E4m3Rows.widen(tiles, seg, off[j], scale, wide, j * dim, dim);
             off[j] = 4L * j * dim;
