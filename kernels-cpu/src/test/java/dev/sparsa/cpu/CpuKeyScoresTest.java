@@ -14,9 +14,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Top-k's key scores for several KV heads at once, in pieces of keys, have the bits of the one-head
- * scores over the whole range: on paged pools read whole (page sizes below and above a block), on
- * contiguous caches and e4m3 caches (scored head by head), with every vector flavour the machine has
- * and the plain loops.
+ * scores over the whole range: on paged pools read whole (pages smaller and larger than a block, and
+ * larger than the pieces' 256-key alignment), e4m3 pools among them, and on contiguous caches (scored
+ * head by head), with every vector flavour the machine has and the plain loops.
  */
 class CpuKeyScoresTest {
 
@@ -26,7 +26,7 @@ class CpuKeyScoresTest {
         SplittableRandom rnd = new SplittableRandom(71);
         int kvHeads = 3;
         int dim = 40;
-        for (int pageSize : new int[] {16, 128}) {
+        for (int pageSize : new int[] {16, 128, 512}) {
             KvProblems.Caches c = KvProblems.caches(72 + pageSize, dtype, new int[] {700, 1, 1333}, kvHeads, dim, 24,
                     pageSize, 150);
             for (int rows : new int[] {1, 3}) {
