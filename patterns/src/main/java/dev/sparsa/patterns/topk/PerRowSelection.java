@@ -1,5 +1,6 @@
 package dev.sparsa.patterns.topk;
 
+import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.TokenSetEncoder;
 import dev.sparsa.patterns.support.TopSelect;
@@ -29,6 +30,56 @@ public final class PerRowSelection {
             scorer.score(r, (int) last, scores);
             long p = (long) r + ctx.queryOffset();
             out[r] = TopSelect.top(scores, (int) last + 1, k, key -> !forced.forced(p, key));
+        }
+        return out;
+    }
+
+    /** Query rows scored together by {@link #selectFromPanels}: each key panel is loaded once for them. */
+    private static final int ROWS_PER_PASS = 16;
+
+    /**
+     * {@link #select} with the scores {@code Vectors.dot(q, row, keys, key, d)} (bitwise, so the same
+     * selection) from key panels: {@value #ROWS_PER_PASS} rows at a time, each row only up to its last
+     * visible key, every panel loaded once for the rows of a pass instead of one dot product per key
+     * and row; forced keys are excluded as NaN scores (never chosen) rather than by a filter.
+     */
+    public static int[][] selectFromPanels(PlanContext ctx, int k, ForcedKeys forced, KeyPanels panels, float[] q) {
+        int nq = ctx.queryLength();
+        int[][] out = new int[nq][];
+        int stride = KeyPanels.paddedLength(Math.max(1, ctx.keyLength()));
+        float[] scores = new float[ROWS_PER_PASS * stride];
+        int[] counts = new int[ROWS_PER_PASS];
+        for (int r0 = 0; r0 < nq; r0 += ROWS_PER_PASS) {
+            int rows = Math.min(ROWS_PER_PASS, nq - r0);
+            int most = 0;
+            for (int j = 0; j < rows; j++) {
+                counts[j] = (int) (Plans.lastVisibleKey(ctx, r0 + j) + 1);
+                most = Math.max(most, counts[j]);
+            }
+            if (most > 0 && k > 0) {
+                // every row of the pass up to the pass's last visible key (at most 15 keys past a row's
+                // own, never read): the kernels for four query rows × four panels run
+                panels.dots(q, r0, rows, most, scores, stride);
+            }
+            for (int j = 0; j < rows; j++) {
+                if (counts[j] <= 0 || k == 0) {
+                    out[r0 + j] = new int[0];
+                    continue;
+                }
+                // forced keys as NaN, which is never chosen: the selection without a per-key filter
+                // (which would keep TopSelect off its vector path)
+                long p = (long) r0 + j + ctx.queryOffset();
+                int base = j * stride;
+                java.util.Arrays.fill(scores, base, base + Math.min(forced.sinks(), counts[j]), Float.NaN);
+                if (forced.window() > 0) {
+                    long lo = Math.max(0, p - forced.window() + 1);
+                    long hi = Math.min(p, counts[j] - 1L);
+                    if (lo <= hi) {
+                        java.util.Arrays.fill(scores, base + (int) lo, base + (int) hi + 1, Float.NaN);
+                    }
+                }
+                out[r0 + j] = TopSelect.top(scores, base, counts[j], k, null);
+            }
         }
         return out;
     }

@@ -1,6 +1,7 @@
 package dev.sparsa.patterns.topk;
 
 import dev.sparsa.patterns.support.Checks;
+import dev.sparsa.patterns.support.KeyPanels;
 import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
 import dev.sparsa.patterns.support.Vectors;
@@ -11,8 +12,9 @@ import dev.sparsa.tensor.Tensor;
 /**
  * Exact top-k per query: each row keeps the {@code k} visible keys with the largest {@code q·k}
  * (ties to the lower index) besides its {@link ForcedKeys}, which are always kept and not counted.
- * It needs every score, so in prefill it <b>costs as much as dense attention</b> (O(N² · headDim)
- * time, computed row by row: O(N) scratch, O(N · k) result): it is the reference the cheaper
+ * It needs every score, so in prefill it <b>costs as much as dense attention's Q·Kᵀ</b> (O(N² ·
+ * headDim) time, in vectors over the keys packed in {@link KeyPanels}, 16 query rows per pass: O(N ·
+ * headDim) scratch, O(N · k) result): it is the reference the cheaper
  * estimators are measured against, and the decode-time selection (one query row). Per (batch, query
  * head) slice.
  *
@@ -74,11 +76,7 @@ public final class TopKPerQuery extends DataDependentPattern implements dev.spar
      */
     public int[][] select(PlanContext ctx, float[] q, float[] kr) {
         int d = ctx.shape().headDim();
-        return PerRowSelection.select(ctx, k, forced, (row, last, s) -> {
-            for (int key = 0; key <= last; key++) {
-                s[key] = Vectors.dot(q, row, kr, key, d);
-            }
-        });
+        return PerRowSelection.selectFromPanels(ctx, k, forced, KeyPanels.of(kr, ctx.keyLength(), d), q);
     }
 
     /** Every visible score: exactly dense Q·Kᵀ. */

@@ -51,6 +51,43 @@ class TopKPerQueryCanonicalTest {
         assertTrue(compared > 1500, compared + " rows compared");
     }
 
+    /**
+     * The selection from key panels (16 rows per pass, each row up to its last visible key) is the
+     * selection from one {@code Vectors.dot} per key and row on every row, near ties included: the
+     * scores are bitwise the same. Query lengths around the pass size, queries after the keys' start
+     * (chunked prefill), causal or not, k above the visible keys, rows short and long (the selection's
+     * two paths).
+     */
+    @Test
+    void panelScoresChooseAsOneDotProductPerKey() {
+        SplittableRandom rnd = new SplittableRandom(41);
+        for (int c = 0; c < 40; c++) {
+            int d = new int[] {8, 40, 128}[c % 3];
+            int nq = new int[] {1, 15, 16, 17, 33, 70}[c % 6];
+            int nk = nq + rnd.nextInt(0, 200) + (c % 5 == 0 ? 1500 : 0); // rows of more than 1024 keys too
+            boolean causal = c % 4 != 3;
+            PlanContext ctx = PlanContext.of(new AttentionShape(1, 1, 1, nq, nk, d, d),
+                    Options.defaults().withCausal(causal).withGeometry(new TileGeometry(64, 64)));
+            ForcedKeys forced = new ForcedKeys(rnd.nextInt(0, 4), rnd.nextInt(0, 20));
+            int k = rnd.nextInt(1, 2 * nk);
+            // scores rounded to few values: many exact and near ties
+            float[] q = gaussian(rnd, nq * d);
+            float[] kr = gaussian(rnd, nk * d);
+            for (int i = 0; i < kr.length; i++) {
+                kr[i] = Math.round(kr[i] * 2) / 2f;
+            }
+            int[][] got = new TopKPerQuery(k, forced).select(ctx, q, kr);
+            int[][] want = PerRowSelection.select(ctx, k, forced, (row, last, sc) -> {
+                for (int key = 0; key <= last; key++) {
+                    sc[key] = dev.sparsa.patterns.support.Vectors.dot(q, row, kr, key, d);
+                }
+            });
+            for (int r = 0; r < nq; r++) {
+                assertArrayEquals(want[r], got[r], ctx + " k " + k + " " + forced + " row " + r);
+            }
+        }
+    }
+
     @Test
     void equalScoresGoToTheLowerKeyAndNaNIsNeverChosen() {
         int d = 8;
