@@ -10,6 +10,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -426,12 +427,15 @@ public final class PanamaTileMath implements TileMath {
      * bits depend on whether its thread had reached compiled code.
      */
     private static float sumLanes(FloatVector v) {
+        // lane i + 8 (then i + 4) brought down by a permute and added to lane i: the sums of adding the
+        // halves of narrower shapes, in a shape the JIT keeps in registers (reinterpreting a 512-bit
+        // vector's high half as a 256-bit one ran through the Vector API's Java fallback)
         FloatVector x = v;
         if (L == 16) {
-            x = lowHalf(x, FloatVector.SPECIES_256).add(highHalf(x, FloatVector.SPECIES_256));
+            x = x.add(x.rearrange(DOWN8));
         }
         if (L >= 8) {
-            x = lowHalf(x, FloatVector.SPECIES_128).add(highHalf(x, FloatVector.SPECIES_128));
+            x = x.add(x.rearrange(DOWN4));
         }
         return (x.lane(0) + x.lane(2)) + (x.lane(1) + x.lane(3));
     }
@@ -443,13 +447,11 @@ public final class PanamaTileMath implements TileMath {
     private static float maxLanes(FloatVector v) {
         FloatVector x = v;
         if (L == 16) {
-            FloatVector hi = highHalf(x, FloatVector.SPECIES_256);
-            x = lowHalf(x, FloatVector.SPECIES_256);
+            FloatVector hi = x.rearrange(DOWN8);
             x = x.blend(hi, hi.compare(VectorOperators.GT, x));
         }
         if (L >= 8) {
-            FloatVector hi = highHalf(x, FloatVector.SPECIES_128);
-            x = lowHalf(x, FloatVector.SPECIES_128);
+            FloatVector hi = x.rearrange(DOWN4);
             x = x.blend(hi, hi.compare(VectorOperators.GT, x));
         }
         float m = x.lane(0);
@@ -462,13 +464,9 @@ public final class PanamaTileMath implements TileMath {
         return m;
     }
 
-    private static FloatVector lowHalf(FloatVector v, VectorSpecies<Float> half) {
-        return (FloatVector) v.reinterpretShape(half, 0);
-    }
-
-    private static FloatVector highHalf(FloatVector v, VectorSpecies<Float> half) {
-        return (FloatVector) v.reinterpretShape(half, 1);
-    }
+    /** Lane i takes lane i + 8 (mod the lane count), and lane i + 4: the folds of sumLanes and maxLanes. */
+    private static final VectorShuffle<Float> DOWN8 = VectorShuffle.fromOp(F, i -> (i + 8) % L);
+    private static final VectorShuffle<Float> DOWN4 = VectorShuffle.fromOp(F, i -> (i + 4) % L);
 
     /**
      * One row at a time, keys along lanes: a masked max pass, then the same inlined exponential as
