@@ -19,8 +19,9 @@ import java.util.List;
  * One forward call of the CPU kernel: FlashAttention-2 over a {@link SparsePlan}, tile by tile.
  *
  * <p>For a work item it reads the tile's query rows (of every stacked head) once, transposed and
- * scaled (and row-major as well when the tile is {@linkplain TileMath#narrow narrow}: a single
- * query's heads against its gathered keys, scored by dot products along the head dimension), then streams the tile's key chunks in a fixed order (full blocks, partial blocks, gathered
+ * scaled (row-major and scaled instead when the tile is {@linkplain TileMath#narrow narrow}: a few
+ * rows against their gathered keys, scored by dot products along the head dimension), then streams
+ * the tile's key chunks in a fixed order (full blocks, partial blocks, gathered
  * keys in chunks of {@code blockCols}, unconditional keys in chunks of {@code blockCols}); each chunk's
  * K and V rows are converted to f32 once and used by every stacked head. Per chunk: scores, soft-cap,
  * log-weights, the element predicate (only on partial blocks and gathered keys), an online-softmax
@@ -315,7 +316,6 @@ final class TileRunner {
         sc.ensure(rowsPad, blockCols, dim, cols, ldR);
         int kvh = shape.kvHeadOf(h0);
         int offset = lay.queryOffset();
-        float[] qT = sc.qT;
         float[] buf = sc.row;
         boolean narrow = math.narrow(rows);
         if (!narrow) {
@@ -346,9 +346,9 @@ final class TileRunner {
                     sc.qPos[r] = (long) row + offset;
                 }
             }
-            math.transposeScaled(sc.qR, rowAt, rows, rowsPad, dim, scale, qT);
+            math.transposeScaled(sc.qR, rowAt, rows, rowsPad, dim, scale, sc.qT);
         }
-        // the narrow form: transposed and row-major, both scaled
+        // the narrow form: row-major and scaled (its chunks never read the transposed rows)
         for (int g = 0; narrow && g < heads; g++) {
             for (int i = 0; i < count; i++) {
                 int row = lay.row(t, i);
@@ -358,18 +358,10 @@ final class TileRunner {
                 } else {
                     queryRow(b, h0 + g, row, buf, 0);
                 }
-                for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
-                    qT[at] = buf[d] * scale;
-                }
                 for (int d = 0, at = r * dim; d < dim; d++, at++) {
                     sc.qR[at] = buf[d] * scale;
                 }
                 sc.qPos[r] = (long) row + offset;
-            }
-        }
-        for (int r = rows; narrow && r < rowsPad; r++) {
-            for (int d = 0, at = r; d < dim; d++, at += rowsPad) {
-                qT[at] = 0f;
             }
         }
         Scratch.fill(sc.m, rowsPad, Float.NEGATIVE_INFINITY);
