@@ -51,7 +51,7 @@ public final class DoubleSparsity extends DataDependentPattern implements dev.sp
         if (channels[channels.length - 1] >= d) {
             throw new IllegalArgumentException("channels: index " + channels[channels.length - 1] + " outside [0, " + d + ")");
         }
-        return Plans.perSlice(ctx, (b, h) -> {
+        return Plans.perSliceParallel(ctx, (b, h) -> {
             float[] qr = Vectors.rows(q, b, h);
             float[] kr = Vectors.rows(kt, b, ctx.shape().kvHeadOf(h));
             int[][] sel = PerRowSelection.select(ctx, k, forced, (row, last, s) -> {
@@ -64,7 +64,7 @@ public final class DoubleSparsity extends DataDependentPattern implements dev.sp
                 }
             });
             return PerRowSelection.layout(ctx, forced, sel);
-        }, name());
+        }, name(), q, kt);
     }
 
     /** Partial scores over |C| channels: dense · |C| / D. */

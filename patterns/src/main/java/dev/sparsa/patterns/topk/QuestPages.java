@@ -59,10 +59,10 @@ public final class QuestPages extends DataDependentPattern implements dev.sparsa
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor k) {
         Plans.checkInputs(ctx, q, k);
-        return Plans.perSlice(ctx, (b, h) -> {
+        return Plans.perSliceParallel(ctx, (b, h) -> {
             int[][] sel = select(ctx, Vectors.rows(q, b, h), Vectors.rows(k, b, ctx.shape().kvHeadOf(h)));
             return PerRowSelection.layout(ctx, forced, sel);
-        }, name());
+        }, name(), q, k);
     }
 
     /** Per row, the visible keys of its kept pages, sorted (the forced keys not included); the estimator's oracle too. */

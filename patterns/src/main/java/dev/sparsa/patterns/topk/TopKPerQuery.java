@@ -63,10 +63,10 @@ public final class TopKPerQuery extends DataDependentPattern implements dev.spar
     @Override
     public SparsePlan plan(PlanContext ctx, Tensor q, Tensor kt) {
         Plans.checkInputs(ctx, q, kt);
-        return Plans.perSlice(ctx, (b, h) -> {
+        return Plans.perSliceParallel(ctx, (b, h) -> {
             int[][] sel = select(ctx, Vectors.rows(q, b, h), Vectors.rows(kt, b, ctx.shape().kvHeadOf(h)));
             return PerRowSelection.layout(ctx, forced, sel);
-        }, name());
+        }, name(), q, kt);
     }
 
     /**
