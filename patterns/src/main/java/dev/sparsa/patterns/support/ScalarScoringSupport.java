@@ -139,6 +139,28 @@ final class ScalarScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void boundsFourByOne(float[] min, float[] max, int d, float[] q, int row, int g, float[] out, int outBase,
+                                int stride) {
+        for (int j = 0; j < 4; j++) {
+            boundsOneByOne(min, max, d, q, row + j, g, out, outBase + j * stride);
+        }
+    }
+
+    @Override
+    public void boundsOneByOne(float[] min, float[] max, int d, float[] q, int row, int g, float[] out, int outBase) {
+        int p0 = g * L * d;
+        int qa = row * d;
+        for (int i = 0; i < L; i++) {
+            float s = 0f;
+            for (int x = 0; x < d; x++) {
+                float qc = q[qa + x];
+                s += Math.max(qc * min[p0 + x * L + i], qc * max[p0 + x * L + i]);
+            }
+            out[outBase + g * L + i] = s;
+        }
+    }
+
+    @Override
     public void hashSixRows(float[] rows, int r, int dim, float[] pair, int[] out0, int shift0, int[] out1, int shift1,
                             int at) {
         for (int i = 0; i < 6; i++) {

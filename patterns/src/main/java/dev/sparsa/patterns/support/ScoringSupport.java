@@ -76,6 +76,19 @@ public interface ScoringSupport {
     void oneByOne(float[] panels, int d, float[] q, int row, int g, float[] out, int outBase);
 
     /**
+     * Quest's page bounds of four consecutive query rows from {@code row} against bound panel {@code g}
+     * ({@link #panelLanes()} pages channel-major, as {@link KeyPanels}: {@code min[g·L·d + x·L + i]},
+     * {@code max} alike): {@code out[outBase + j · stride + g · L + i] = Σ_x max(q_x·min_x, q_x·max_x)}
+     * for query {@code j < 4}, summed from 0 in channel order with every product, maximum and sum
+     * rounded to f32, as the plain loop {@code s += Math.max(qc * mn, qc * mx)} (no fused multiply-add).
+     */
+    void boundsFourByOne(float[] min, float[] max, int d, float[] q, int row, int g, float[] out, int outBase,
+                         int stride);
+
+    /** {@link #boundsFourByOne} for one query row, to {@code out[outBase + g · L ..]}. */
+    void boundsOneByOne(float[] min, float[] max, int d, float[] q, int row, int g, float[] out, int outBase);
+
+    /**
      * {@code acc[at + i] = fma(w, max(0, dots[at + i]), acc[at + i])} for {@code i < n} (a weighted
      * ReLU added to a running sum, {@link Math#fma} and {@link Math#max} per element; NaN stays NaN).
      */

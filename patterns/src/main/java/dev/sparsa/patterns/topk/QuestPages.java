@@ -3,6 +3,8 @@ package dev.sparsa.patterns.topk;
 import dev.sparsa.patterns.support.Checks;
 import dev.sparsa.patterns.DataDependentPattern;
 import dev.sparsa.patterns.support.Plans;
+import dev.sparsa.patterns.support.ScoringProvider;
+import dev.sparsa.patterns.support.ScoringSupport;
 import dev.sparsa.patterns.support.TopSelect;
 import dev.sparsa.patterns.support.Vectors;
 import dev.sparsa.plan.PlanContext;
@@ -82,29 +84,36 @@ public final class QuestPages extends DataDependentPattern implements dev.sparsa
                 max[pg * d + x] = Math.max(max[pg * d + x], v);
             }
         }
-        float[] bound = new float[Math.max(1, np)];
+        // the bounds as panels of L pages, channel-major (pages past the last hold zeros, never ranked),
+        // scored four query rows at a time: lane i runs page i's sum in the plain loop's order
+        ScoringSupport kernels = ScoringProvider.get();
+        int lanes = kernels.panelLanes();
+        int groups = (np + lanes - 1) / lanes;
+        int stride = Math.max(1, groups * lanes);
+        float[] minPanels = new float[groups * lanes * d];
+        float[] maxPanels = new float[groups * lanes * d];
+        for (int pg = 0; pg < np; pg++) {
+            int at = (pg / lanes) * lanes * d + pg % lanes;
+            for (int x = 0; x < d; x++) {
+                minPanels[at + x * lanes] = min[pg * d + x];
+                maxPanels[at + x * lanes] = max[pg * d + x];
+            }
+        }
+        float[] bound = new float[4 * stride];
         int[][] out = new int[ctx.queryLength()][];
         for (int r = 0; r < out.length; r++) {
+            int j = r % 4;
+            if (j == 0) {
+                scoreFour(ctx, kernels, minPanels, maxPanels, d, q, r, Math.min(4, out.length - r), bound, stride);
+            }
             long last = Plans.lastVisibleKey(ctx, r);
             if (last < 0) {
                 out[r] = new int[0];
                 continue;
             }
             int lastPage = (int) (last / pageSize);
-            int[] chosen;
-            if (lastPage + 1 <= pages) {
-                chosen = null; // every visible page
-            } else {
-                for (int pg = 0; pg < lastPage; pg++) {
-                    float s = 0;
-                    for (int x = 0; x < d; x++) {
-                        float qc = q[r * d + x];
-                        s += Math.max(qc * min[pg * d + x], qc * max[pg * d + x]);
-                    }
-                    bound[pg] = s;
-                }
-                chosen = TopSelect.top(bound, lastPage, pages - 1, null);
-            }
+            int[] chosen = lastPage + 1 <= pages ? null // every visible page
+                    : TopSelect.top(bound, j * stride, lastPage, pages - 1, null);
             int n = 0;
             if (chosen == null) {
                 out[r] = java.util.stream.IntStream.rangeClosed(0, (int) last).toArray();
@@ -122,6 +131,30 @@ public final class QuestPages extends DataDependentPattern implements dev.sparsa
             out[r] = java.util.Arrays.copyOf(keys, n);
         }
         return out;
+    }
+
+    /**
+     * The bounds of the pages rows {@code r0 .. r0 + rows − 1} rank (those before each row's last
+     * visible page, for rows with more visible pages than the budget) into {@code bound[j · stride ..]}.
+     */
+    private void scoreFour(PlanContext ctx, ScoringSupport kernels, float[] minPanels, float[] maxPanels, int d,
+                           float[] q, int r0, int rows, float[] bound, int stride) {
+        int need = 0;
+        for (int j = 0; j < rows; j++) {
+            long last = Plans.lastVisibleKey(ctx, r0 + j);
+            int lastPage = last < 0 ? 0 : (int) (last / pageSize);
+            need = lastPage + 1 > pages ? Math.max(need, lastPage) : need;
+        }
+        int lanes = kernels.panelLanes();
+        for (int g = 0; g * lanes < need; g++) {
+            if (rows == 4) {
+                kernels.boundsFourByOne(minPanels, maxPanels, d, q, r0, g, bound, 0, stride);
+            } else {
+                for (int j = 0; j < rows; j++) {
+                    kernels.boundsOneByOne(minPanels, maxPanels, d, q, r0 + j, g, bound, j * stride);
+                }
+            }
+        }
     }
 
     /** Bounds: Nq·(Nk/pageSize)·D per slice (half when causal), plus the min/max pass over K. */

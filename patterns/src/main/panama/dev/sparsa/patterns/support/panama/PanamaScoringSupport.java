@@ -627,6 +627,48 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     @Override
+    public void boundsFourByOne(float[] min, float[] max, int d, float[] q, int row, int g, float[] out, int outBase,
+                                int stride) {
+        int p0 = g * L * d;
+        int q0 = row * d;
+        int q1 = q0 + d;
+        int q2 = q1 + d;
+        int q3 = q2 + d;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        for (int x = 0; x < d; x++) {
+            FloatVector mn = FloatVector.fromArray(F, min, p0 + x * L);
+            FloatVector mx = FloatVector.fromArray(F, max, p0 + x * L);
+            FloatVector b0 = FloatVector.broadcast(F, q[q0 + x]);
+            FloatVector b1 = FloatVector.broadcast(F, q[q1 + x]);
+            FloatVector b2 = FloatVector.broadcast(F, q[q2 + x]);
+            FloatVector b3 = FloatVector.broadcast(F, q[q3 + x]);
+            a0 = a0.add(b0.mul(mn).max(b0.mul(mx)));
+            a1 = a1.add(b1.mul(mn).max(b1.mul(mx)));
+            a2 = a2.add(b2.mul(mn).max(b2.mul(mx)));
+            a3 = a3.add(b3.mul(mn).max(b3.mul(mx)));
+        }
+        a0.intoArray(out, outBase + g * L);
+        a1.intoArray(out, outBase + stride + g * L);
+        a2.intoArray(out, outBase + 2 * stride + g * L);
+        a3.intoArray(out, outBase + 3 * stride + g * L);
+    }
+
+    @Override
+    public void boundsOneByOne(float[] min, float[] max, int d, float[] q, int row, int g, float[] out, int outBase) {
+        int p0 = g * L * d;
+        int qa = row * d;
+        FloatVector a = FloatVector.zero(F);
+        for (int x = 0; x < d; x++) {
+            FloatVector b = FloatVector.broadcast(F, q[qa + x]);
+            a = a.add(b.mul(FloatVector.fromArray(F, min, p0 + x * L)).max(b.mul(FloatVector.fromArray(F, max, p0 + x * L))));
+        }
+        a.intoArray(out, outBase + g * L);
+    }
+
+    @Override
     public void hashSixRows(float[] rows, int r, int dim, float[] pair, int[] out0, int shift0, int[] out1,
                                 int shift1, int at) {
         int o0 = r * dim;
