@@ -26,8 +26,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * one GQA group (4: 32 query heads over 8 KV heads, one row) against a run of 256 keys at D = 128,
  * K and V rows in one segment, native or a Java array (256 KB in f32, in L2). {@code step} runs the kernel's order
  * (scores, softmax, P·V) with the rows marked as read, so no part reads ahead; {@code readRows} is the
- * read pass alone on the same cached rows; {@code questBounds} is Quest's page bounds on such rows. The secondary result {@code gbytes} is the rate at which
- * K and V bytes are consumed (GB/s): a decode step on two threads must consume at the memory's rate,
+ * read pass alone on the same cached rows; {@code questBounds} is Quest's page bounds on such rows.
+ * The secondary result {@code gbytes} is the rate at which K and V bytes are consumed (GB/s): a
+ * decode step on two threads must consume at the memory's rate,
  * so this figure tells whether the arithmetic by itself can keep up (its rate per thread against half
  * of the two-thread read rate) or whether the gap lies in overlapping it with the reads.
  *

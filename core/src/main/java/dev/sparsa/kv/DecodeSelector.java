@@ -113,7 +113,8 @@ public final class DecodeSelector {
             DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
             if (chosen[u] == null) {
                 chosen[u] = switch (p) {
-                    case DecodePattern.Quest quest -> chooseQuest((PagedKvCache) cache, b, g, lengths[b], quest, scorer);
+                    case DecodePattern.Quest quest ->
+                            chooseQuest((PagedKvCache) cache, b, g, lengths[b], quest, scorer);
                     case DecodePattern.TopK top -> chooseTopK(lengths[b], rows, top, null);
                     default -> null;
                 };
@@ -205,10 +206,10 @@ public final class DecodeSelector {
 
     /**
      * The key scores of every (sequence {@code bFrom ≤ b < bTo}, KV head) whose top-k pattern ranks keys
-     * ({@code null} for the others), score {@code i} for key {@code from + i} of its range. Heads of a sequence with the same
-     * range are scored together, in pieces of keys run on {@code workers} (a piece serves every head:
-     * see {@link DecodeScorer#keyScores(int, int[], int, int, float[][], int)}); a score does not depend
-     * on the pieces, so neither does the selection.
+     * ({@code null} for the others), score {@code i} for key {@code from + i} of its range. Heads of a
+     * sequence with the same range are scored together, in pieces of keys run on {@code workers} (a
+     * piece serves every head: see {@link DecodeScorer#keyScores(int, int[], int, int, float[][], int)});
+     * a score does not depend on the pieces, so neither does the selection.
      */
     private static float[][] scoreTopK(KvCache cache, DecodePattern pattern, int rows, DecodeScorer scorer,
                                        Workers workers, int bFrom, int bTo) {
