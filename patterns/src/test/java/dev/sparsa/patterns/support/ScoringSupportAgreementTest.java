@@ -511,6 +511,65 @@ class ScoringSupportAgreementTest {
         }
     }
 
+    /**
+     * Quest's bound kernels, both implementations, against the plain loop {@code s += Math.max(qc·min,
+     * qc·max)} per page, bit for bit: four rows at once, one row, at an offset panel with a stride, with
+     * NaN, ±∞ and signed zeros among the queries and bounds.
+     */
+    @Test
+    void boundKernelsAreThePlainLoop() {
+        vector();
+        SplittableRandom rnd = new SplittableRandom(37);
+        for (int d : new int[] {1, 3, 16, 40, 128}) {
+            for (boolean specials : new boolean[] {false, true}) {
+                for (ScoringSupport impl : new ScoringSupport[] {ScoringProvider.scalar(), ScoringProvider.vector()}) {
+                    int lanes = impl.panelLanes();
+                    int pages = 2 * lanes;
+                    float[] lo = values(rnd, pages * d, specials);
+                    float[] hi = values(rnd, pages * d, specials);
+                    float[] minRows = new float[pages * d];
+                    float[] maxRows = new float[pages * d];
+                    for (int i = 0; i < minRows.length; i++) {
+                        minRows[i] = Math.min(lo[i], hi[i]);
+                        maxRows[i] = Math.max(lo[i], hi[i]);
+                    }
+                    float[] minPanels = new float[pages * d];
+                    float[] maxPanels = new float[pages * d];
+                    for (int p = 0; p < 2; p++) {
+                        impl.transposePanel(java.util.Arrays.copyOfRange(minRows, p * lanes * d, (p + 1) * lanes * d), d,
+                                minPanels, p * lanes * d);
+                        impl.transposePanel(java.util.Arrays.copyOfRange(maxRows, p * lanes * d, (p + 1) * lanes * d), d,
+                                maxPanels, p * lanes * d);
+                    }
+                    float[] q = values(rnd, 5 * d, specials);
+                    int stride = pages + 3;
+                    float[] four = new float[4 * stride + 1];
+                    impl.boundsFourByOne(minPanels, maxPanels, d, q, 1, 1, four, 1, stride);
+                    float[] one = new float[pages];
+                    impl.boundsOneByOne(minPanels, maxPanels, d, q, 4, 0, one, 0);
+                    for (int page = 0; page < pages; page++) {
+                        for (int j = 0; j < 5; j++) {
+                            float plain = 0f;
+                            for (int x = 0; x < d; x++) {
+                                float qc = q[j * d + x];
+                                plain += Math.max(qc * minRows[page * d + x], qc * maxRows[page * d + x]);
+                            }
+                            String at = impl.description() + " d=" + d + " specials=" + specials + " row " + j
+                                    + " page " + page;
+                            if (j >= 1 && j <= 4 && page >= lanes) {
+                                assertEquals(Float.floatToIntBits(plain),
+                                        Float.floatToIntBits(four[1 + (j - 1) * stride + page]), at);
+                            }
+                            if (j == 4 && page < lanes) {
+                                assertEquals(Float.floatToIntBits(plain), Float.floatToIntBits(one[page]), at);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void hashBytesAgree() {
         ScoringSupport v = vector();
