@@ -41,7 +41,8 @@ class PlanningThreadsTest {
                 Patterns.topKPerQueryBlock(16, 4, 16), Patterns.moba(32, 3), Patterns.nsaSelection(16, 4),
                 Patterns.lightningIndexerProjected(32, 2, 8, 5), Patterns.xAttention(32, 8, 0.9), Patterns.routing(4, 64, 2, 5),
                 Patterns.meanPoolBlockTopP(0.9, 32), Patterns.verticalSlashEstimateTopP(0.9, 4, 64, VsSemantics.EXACT),
-                Patterns.topK(20, 2, 8), Patterns.quest(16, 64, 1, 4), Patterns.doubleSparsity(new int[] {1, 5, 9}, 12, 1, 4));
+                Patterns.topK(20, 2, 8), Patterns.quest(16, 64, 1, 4), Patterns.doubleSparsity(new int[] {1, 5, 9}, 12, 1, 4),
+                Patterns.union(Patterns.routing(4, 64, 2, 5), Patterns.slidingWindow(16)));
     }
 
     private static Tensor confined(Arena arena, Tensor heap) {

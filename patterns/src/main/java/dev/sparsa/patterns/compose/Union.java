@@ -96,9 +96,10 @@ public final class Union implements Pattern, PlanningCost {
     }
 
     private SparsePlan combine(PlanContext ctx, List<SparsePlan> plans) {
-        // slices whose component layouts are the same objects share the merged layout
-        Map<IdentityList, HeadLayout> cache = new java.util.HashMap<>();
-        return Plans.perSlice(ctx, (b, h) -> {
+        // slices whose component layouts are the same objects share the merged layout; slices are merged
+        // on the current workers (a merge reads only its layouts, and a merged layout depends only on them)
+        Map<IdentityList, HeadLayout> cache = new java.util.concurrent.ConcurrentHashMap<>();
+        return Plans.perSliceParallel(ctx, (b, h) -> {
             List<HeadLayout> ls = new ArrayList<>(plans.size());
             for (SparsePlan p : plans) {
                 ls.add(p.layout(b, h));
