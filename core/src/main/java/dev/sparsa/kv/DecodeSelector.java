@@ -75,38 +75,7 @@ public final class DecodeSelector {
         int[] lengths = cache.lengths();
         int heads = cache.kvHeads();
         int[][] chosen = new int[cache.batch() * heads][];
-        // top-k's rankings: sequences in waves whose scores fit `wave` floats, each wave scored (in
-        // pieces across heads and workers), then its heads chosen, so that a large batch never holds
-        // the scores of every sequence at once
-        long[] scoreFloats = new long[cache.batch()];
-        for (int b = 0; b < cache.batch(); b++) {
-            for (int g = 0; g < heads; g++) {
-                DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
-                if (p instanceof DecodePattern.TopK top) {
-                    int[] r = topKCandidates(lengths[b], rows, top);
-                    scoreFloats[b] += ranks(r, top) ? r[1] - r[0] : 0;
-                }
-            }
-        }
-        for (int b0 = 0, b1; b0 < cache.batch(); b0 = b1) {
-            long floats = scoreFloats[b0];
-            b1 = b0 + 1;
-            while (b1 < cache.batch() && floats + scoreFloats[b1] <= wave) {
-                floats += scoreFloats[b1++];
-            }
-            if (floats == 0) {
-                continue;
-            }
-            float[][] keyScores = scoreTopK(cache, pattern, rows, scorer, workers, b0, b1);
-            int first = b0 * heads;
-            workers.forEach((b1 - b0) * heads, i -> {
-                int u = first + i;
-                if (keyScores[u] != null) {
-                    DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(u % heads) : pattern;
-                    chosen[u] = chooseTopK(lengths[u / heads], rows, (DecodePattern.TopK) p, keyScores[u]);
-                }
-            });
-        }
+        chooseRankedTopK(cache, pattern, rows, scorer, workers, wave, chosen);
         workers.forEach(chosen.length, u -> {
             int b = u / heads;
             int g = u % heads;
@@ -205,29 +174,69 @@ public final class DecodeSelector {
     static final long SCORE_WAVE = 1L << 22;
 
     /**
-     * The key scores of every (sequence {@code bFrom ≤ b < bTo}, KV head) whose top-k pattern ranks keys
-     * ({@code null} for the others), score {@code i} for key {@code from + i} of its range. Heads of a
-     * sequence with the same range are scored together, in pieces of keys run on {@code workers} (a
-     * piece serves every head: see {@link DecodeScorer#keyScores(int, int[], int, int, float[][], int)});
-     * a score does not depend on the pieces, so neither does the selection.
+     * Chooses for every (sequence, KV head) whose top-k pattern ranks its candidates, into {@code
+     * chosen}: sequences in waves whose scores fit {@code wave} floats, each wave scored (in pieces
+     * across heads and workers, {@link #scoreTopK}), then its heads chosen, so that a large batch never
+     * holds the scores of every sequence at once.
      */
-    private static float[][] scoreTopK(KvCache cache, DecodePattern pattern, int rows, DecodeScorer scorer,
-                                       Workers workers, int bFrom, int bTo) {
+    private static void chooseRankedTopK(KvCache cache, DecodePattern pattern, int rows, DecodeScorer scorer,
+                                         Workers workers, long wave, int[][] chosen) {
         int heads = cache.kvHeads();
         int[] lengths = cache.lengths();
-        float[][] scores = new float[cache.batch() * heads][];
+        // each ranking unit's candidates {from, to} (null for the others), and each sequence's scores
+        int[][] ranked = new int[cache.batch() * heads][];
+        long[] scoreFloats = new long[cache.batch()];
+        for (int u = 0; u < ranked.length; u++) {
+            DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(u % heads) : pattern;
+            if (p instanceof DecodePattern.TopK top) {
+                int[] r = topKCandidates(lengths[u / heads], rows, top);
+                if (ranks(r, top)) {
+                    ranked[u] = r;
+                    scoreFloats[u / heads] += r[1] - r[0];
+                }
+            }
+        }
+        for (int b0 = 0, b1; b0 < cache.batch(); b0 = b1) {
+            long floats = scoreFloats[b0];
+            b1 = b0 + 1;
+            while (b1 < cache.batch() && floats + scoreFloats[b1] <= wave) {
+                floats += scoreFloats[b1++];
+            }
+            if (floats == 0) {
+                continue;
+            }
+            float[][] keyScores = scoreTopK(cache, ranked, scorer, workers, b0, b1);
+            int first = b0 * heads;
+            workers.forEach((b1 - b0) * heads, i -> {
+                int u = first + i;
+                if (ranked[u] != null) {
+                    DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(u % heads) : pattern;
+                    chosen[u] = chooseTopK(lengths[u / heads], rows, (DecodePattern.TopK) p, keyScores[u]);
+                }
+            });
+        }
+    }
+
+    /**
+     * The key scores of every (sequence {@code bFrom ≤ b < bTo}, KV head) with candidates in {@code
+     * ranked} ({@code null} for the others), score {@code i} for key {@code from + i} of its candidates.
+     * Heads of a sequence with the same candidates are scored together, in pieces of keys run on
+     * {@code workers} (a piece serves every head: see {@link DecodeScorer#keyScores(int, int[], int, int,
+     * float[][], int)}); a score does not depend on the pieces, so neither does the selection.
+     */
+    private static float[][] scoreTopK(KvCache cache, int[][] ranked, DecodeScorer scorer, Workers workers, int bFrom,
+                                       int bTo) {
+        int heads = cache.kvHeads();
+        float[][] scores = new float[ranked.length][];
         List<int[]> pieces = new ArrayList<>(); // {sequence, group, from, to, base}
         List<int[]> groups = new ArrayList<>();
         for (int b = bFrom; b < bTo; b++) {
             Map<Long, List<Integer>> byRange = new LinkedHashMap<>();
             for (int g = 0; g < heads; g++) {
-                DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
-                if (p instanceof DecodePattern.TopK top) {
-                    int[] r = topKCandidates(lengths[b], rows, top);
-                    if (ranks(r, top)) {
-                        scores[b * heads + g] = new float[r[1] - r[0]];
-                        byRange.computeIfAbsent(((long) r[0] << 32) | r[1], k -> new ArrayList<>()).add(g);
-                    }
+                int[] r = ranked[b * heads + g];
+                if (r != null) {
+                    scores[b * heads + g] = new float[r[1] - r[0]];
+                    byRange.computeIfAbsent(((long) r[0] << 32) | r[1], k -> new ArrayList<>()).add(g);
                 }
             }
             for (Map.Entry<Long, List<Integer>> e : byRange.entrySet()) {
