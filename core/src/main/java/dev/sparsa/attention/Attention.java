@@ -141,7 +141,7 @@ public final class Attention {
             throw new IllegalArgumentException("plan and options: must not be null");
         }
         Device device = deviceOf(q, k, v, options);
-        return run(Backends.preferred(device, plan.shape(), runsIn(q, k), plan.geometry()), plan, q, k, v, options,
+        return run(Backends.preferred(device, plan.shape(), q.dtype(), k.dtype(), plan.geometry()), plan, q, k, v, options,
                 withLse);
     }
 
@@ -185,7 +185,7 @@ public final class Attention {
             throw new IllegalArgumentException("pattern and options: must not be null");
         }
         AttentionShape s = AttentionShape.of(q, k, v);
-        AttentionBackend backend = Backends.preferred(deviceOf(q, k, v, options), s, runsIn(q, k),
+        AttentionBackend backend = Backends.preferred(deviceOf(q, k, v, options), s, q.dtype(), k.dtype(),
                 options.geometry());
         PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, runsIn(q, k)));
         return planIn(context, pattern, q, k);
@@ -250,7 +250,7 @@ public final class Attention {
         }
         AttentionShape s = AttentionShape.of(q, k, v);
         Device first = sharding.devices().get(0);
-        AttentionBackend backend = Backends.preferred(first, s, runsIn(q, k), options.geometry());
+        AttentionBackend backend = Backends.preferred(first, s, q.dtype(), k.dtype(), options.geometry());
         PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, runsIn(q, k)));
         SparsePlan plan = planIn(context, pattern, q, k);
         return ShardedRun.run(plan, q, k, v, options.run(), sharding, true);
@@ -382,7 +382,7 @@ public final class Attention {
         }
         Device device = cache.device().isHost() ? options.device() : cache.device();
         DType runsIn = ForwardArguments.inputType(q.dtype(), cache.dtype());
-        AttentionBackend backend = Backends.preferred(device, s, runsIn, options.geometry());
+        AttentionBackend backend = Backends.preferred(device, s, q.dtype(), cache.dtype(), options.geometry());
         Device target = device != null ? device : backend.defaultDevice();
         PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, runsIn));
         Tensor out = backend.allocate(cache.device(), options.outputTypeFor(q.dtype()), Layout.BHSD, 1, s.qHeads(),
@@ -466,7 +466,7 @@ public final class Attention {
         }
         AttentionShape s = AttentionShape.of(q, k, v);
         Device device = deviceOf(q, k, v, options);
-        AttentionBackend backend = Backends.preferred(device, s, runsIn(q, k), options.geometry());
+        AttentionBackend backend = Backends.preferred(device, s, q.dtype(), k.dtype(), options.geometry());
         Device target = device != null ? device : backend.defaultDevice();
         PlanContext context = PlanContext.of(s, options, backend.proposedGeometry(s, runsIn(q, k)));
         try (EstimatedPlan estimated = estimatedOnDevice(pattern, context, q, k, backend, target, options.dispatch())) {
@@ -534,13 +534,14 @@ public final class Attention {
      * {@code AUTO} only when the plan is sure to visit fewer than {@link
      * Dispatcher#SUBSTITUTE_BELOW} of the pairs ({@link EstimatedPlan#visitedFractionBound()}): a
      * selection that may be nearly dense goes the host road, whose dispatch can still choose dense
-     * attention. Null when any of that fails or the backend does not estimate this pattern there
-     * (the call then plans on the host). Prepared for this call: its device memory is freed when the
-     * call ends.
+     * attention. Null when any of that fails, for e4m3 Q or K (the device estimates read f32, f16 and
+     * bf16), or when the backend does not estimate this pattern there (the call then plans on the
+     * host). Prepared for this call: its device memory is freed when the call ends.
      */
     private static EstimatedPlan estimatedOnDevice(Pattern pattern, PlanContext ctx, Tensor q, Tensor k,
                                                    AttentionBackend backend, Device target, Dispatch mode) {
-        if (!pattern.dataDependent() || mode == Dispatch.DENSE || target.isHost() || q.isHost() || k.isHost()) {
+        if (!pattern.dataDependent() || mode == Dispatch.DENSE || target.isHost() || q.isHost() || k.isHost()
+                || q.dtype().isScaled() || k.dtype().isScaled()) {
             return null;
         }
         return mode == Dispatch.AUTO ? backend.prepareEstimated(pattern, ctx, target, Dispatcher.SUBSTITUTE_BELOW)
@@ -606,7 +607,7 @@ public final class Attention {
 
     private static AttentionBackend raggedBackend(Tensor q, Tensor k, Tensor v, RaggedBatch batch, AttentionShape whole,
                                                   Options options) {
-        return Backends.preferred(deviceOf(q, k, v, options), longest(batch, whole), runsIn(q, k),
+        return Backends.preferred(deviceOf(q, k, v, options), longest(batch, whole), q.dtype(), k.dtype(),
                 options.geometry());
     }
 

@@ -38,8 +38,8 @@ final class ShardedRun {
                                boolean withLse) {
         AttentionShape s = plan.shape();
         Device home = ForwardArguments.device(q, k, v, null, null);
-        AttentionBackend homeBackend = Backends.preferred(home.isHost() ? null : home, s,
-                ForwardArguments.inputType(q.dtype(), k.dtype()), plan.geometry());
+        AttentionBackend homeBackend = Backends.preferred(home.isHost() ? null : home, s, q.dtype(), k.dtype(),
+                plan.geometry());
         DType outType = options.outputTypeFor(q.dtype());
         Tensor out = homeBackend.allocate(home, outType, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), s.valueDim());
         Tensor lse = withLse || sharding.mode() == Sharding.Mode.KEYS

@@ -69,6 +69,16 @@ public interface AttentionBackend {
     }
 
     /**
+     * As {@link #refusal(AttentionShape, DType, TileGeometry)} for a call on Q of dtype {@code q} and K
+     * and V of dtype {@code kv}, which may differ when K and V are e4m3 (a bf16 query against an FP8
+     * cache). By default the refusal of the call's {@link ForwardArguments#inputType input type}; a
+     * backend whose kernels need Q in K's dtype refuses the mixed call here.
+     */
+    default String refusal(AttentionShape shape, DType q, DType kv, TileGeometry geometry) {
+        return refusal(shape, ForwardArguments.inputType(q, kv), geometry);
+    }
+
+    /**
      * The geometry this backend runs fastest for this shape and dtype; the facade plans in it unless
      * the options fix one. Always one this backend {@link #supports}.
      */

@@ -80,7 +80,20 @@ public final class Backends {
      *     naming the artifact to add when no backend is on the class path
      */
     public static AttentionBackend preferred(Device device, AttentionShape shape, DType dtype, TileGeometry geometry) {
-        StringBuilder why = new StringBuilder("no attention backend runs " + shape + " " + dtype + " "
+        return preferred(device, shape, dtype, dtype, geometry);
+    }
+
+    /**
+     * As {@link #preferred(Device, AttentionShape, DType, TileGeometry)} for Q of dtype {@code q} and K
+     * and V of dtype {@code kv} (they differ only for e4m3 K and V): each backend is asked with {@link
+     * AttentionBackend#refusal(AttentionShape, DType, DType, TileGeometry)}.
+     *
+     * @throws BackendUnavailableException listing every backend and why it cannot run the call
+     */
+    public static AttentionBackend preferred(Device device, AttentionShape shape, DType q, DType kv,
+                                             TileGeometry geometry) {
+        DType dtype = ForwardArguments.inputType(q, kv);
+        StringBuilder why = new StringBuilder("no attention backend runs " + shape + " " + (q == kv ? q : q + "/" + kv) + " "
                 + (geometry == null ? "(any geometry)" : geometry) + (device == null ? "" : " on " + device));
         if (all().isEmpty()) {
             why.append(": ").append(BackendUnavailableException.ADD_A_BACKEND);
@@ -95,7 +108,7 @@ public final class Backends {
                 continue;
             }
             TileGeometry g = geometry != null ? geometry : b.proposedGeometry(shape, dtype);
-            String refusal = b.refusal(shape, dtype, g);
+            String refusal = b.refusal(shape, q, kv, g);
             if (refusal == null) {
                 return b;
             }

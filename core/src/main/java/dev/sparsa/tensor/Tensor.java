@@ -227,9 +227,24 @@ public final class Tensor implements AutoCloseable {
      * @throws IllegalArgumentException if a stride is negative or the view reaches past the memory
      */
     public static Tensor onDeviceStrided(DeviceMemory memory, DType dtype, int[] shape, long[] strides) {
+        return onDeviceStrided(memory, dtype, shape, strides, null);
+    }
+
+    /**
+     * As {@link #onDeviceStrided(DeviceMemory, DType, int[], long[])}, with the scales of an e4m3
+     * tensor (one, or one per head; copied; null for scale 1).
+     *
+     * @throws IllegalArgumentException as that method, or for scales of a type without them, a count
+     *     other than 1 or the heads, or a scale that is not a positive finite number
+     */
+    public static Tensor onDeviceStrided(DeviceMemory memory, DType dtype, int[] shape, long[] strides, float[] scales) {
         Objects.requireNonNull(memory, "memory");
         checkView(memory.byteSize(), "memory", dtype, shape, strides, 0);
-        return new Tensor(null, memory, true, dtype, shape.clone(), strides.clone(), 0);
+        if (scales != null && !dtype.isScaled()) {
+            throw new IllegalArgumentException("scales: a " + dtype + " tensor has no scales (only e4m3 tensors do)");
+        }
+        return new Tensor(null, memory, true, null, dtype, shape.clone(), strides.clone(), 0,
+                scales == null ? null : checkScales(scales, shape[1]));
     }
 
     /**

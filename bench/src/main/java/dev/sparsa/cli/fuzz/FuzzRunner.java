@@ -97,7 +97,7 @@ public final class FuzzRunner {
             return new Outcome(Verdict.FAILED, tokens);
         }
         AttentionBackend backend = backendWithThreads.apply(c.threads());
-        String why = backend.refusal(shape, c.dtype(), plan.geometry());
+        String why = backend.refusal(shape, c.queryType(), c.dtype(), plan.geometry());
         if (why != null) {
             return new Outcome(Verdict.SKIPPED, why);
         }
