@@ -13,6 +13,9 @@
 #ifndef SPARSA_KERNEL_WG
 #define SPARSA_KERNEL_WG(NAME, T, D)
 #endif
+#ifndef SPARSA_KERNEL_WG8
+#define SPARSA_KERNEL_WG8(NAME, D)
+#endif
 #ifndef SPARSA_KERNEL_F32
 #define SPARSA_KERNEL_F32(NAME, D, DV)
 #endif

@@ -19,6 +19,7 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <stdint.h>
 #include "sparsa_plan.cuh"
 #include "sparsa_convert.cuh"
@@ -27,18 +28,41 @@
 
 using namespace sparsa;
 
+// The e4m3 form (T = __nv_fp8_e4m3, head dim 128): Q and K rows of 128 bytes are one 128-byte swizzle row
+// each, so Q·K is the bf16 head dim 64 form with k32 steps. wgmma reads an 8-bit B operand K-major only, so
+// V (stored [key][dim]) is copied to a per-warp staging buffer and written transposed ([dim][key], 8 × 16 B
+// core matrices without swizzle) by the producer warp that copied it. The scales arrive by value
+// (WgScales): Q's and K's multiply the softmax scale per tile, V's the output.
+template <typename T> struct WgElem {
+    static constexpr bool E4M3 = false;
+};
+template <> struct WgElem<__nv_fp8_e4m3> {
+    static constexpr bool E4M3 = true;
+};
+
+// Per-head scales of e4m3 inputs, passed by value (a kernel parameter): element (b, h, s, d) of Q is
+// code × q[h]; K's and V's are indexed by KV head. Up to WG_MAX_HEADS heads (the Java side checks).
+constexpr int WG_MAX_HEADS = 128;
+struct WgScales {
+    float q[WG_MAX_HEADS], k[WG_MAX_HEADS], v[WG_MAX_HEADS];
+};
+
 template <typename T, int D>
 struct WgConfig {
     // head dim 256 was built too (two stages beside its 64 KiB of Q) and ran at 0.73 x the mma.sync kernel's
     // speed on the H200 (kernels-cuda/NOTES.md): that head dim stays on sparsa_tc_*
     static_assert(D == 64 || D == 128, "the Hopper kernel is compiled for head dims 64 and 128");
+    static constexpr bool E4M3 = WgElem<T>::E4M3;
+    static_assert(!E4M3 || D == 128, "the e4m3 Hopper kernel is compiled for head dim 128");
+    static constexpr int ESZ = (int)sizeof(T);
     static constexpr int ROWS = 128, KC = 64, STAGES = 5, THREADS = 384;
     static constexpr int PRODUCER_REGS = 80, CONSUMER_REGS = 208;
-    static constexpr int Q_BYTES = ROWS * D * 2;   // Q: D/64 column blocks of ROWS × 128 B
-    static constexpr int KV_BYTES = KC * D * 2;    // one stage of K (or V): D/64 blocks of 64 × 128 B
+    static constexpr int Q_BYTES = ROWS * D * ESZ;  // Q: D·ESZ/128 column blocks of ROWS × 128 B
+    static constexpr int KV_BYTES = KC * D * ESZ;   // one stage of K (or V): D·ESZ/128 blocks of 64 × 128 B
+    static constexpr int VRAW_BYTES = E4M3 ? 4 * KV_BYTES : 0;  // e4m3: each copying warp's V before its transpose
     // 1 KiB of slack: the kernel aligns its tiles to 1024 bytes (the 128-byte swizzle's period)
-    static constexpr size_t SMEM = 1024 + Q_BYTES + 2 * STAGES * KV_BYTES + STAGES * KC * 8 + STAGES * 16 + 2 * ROWS * 4 + 16 * 4
-                                   + (2 * STAGES + 3) * 8;
+    static constexpr size_t SMEM = 1024 + Q_BYTES + 2 * STAGES * KV_BYTES + VRAW_BYTES + STAGES * KC * 8 + STAGES * 16
+                                   + 2 * ROWS * 4 + 16 * 4 + (2 * STAGES + 3) * 8;
 };
 
 // device code for sm_90a only (the host pass sees the declarations)
@@ -49,6 +73,11 @@ __device__ __forceinline__ uint32_t smemAddr(const void* p) { return (uint32_t)_
 // wgmma matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets (all >> 4).
 __device__ __forceinline__ uint64_t wgDesc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
     return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
+}
+// wgmma matrix descriptor without swizzle (8-row × 16-byte core matrices): LBO steps between core matrices
+// along K, SBO between groups of 8 rows.
+__device__ __forceinline__ uint64_t wgDescPlain(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32);
 }
 // Byte offset of 16-byte chunk c (0..D/8-1) of row r in a tile of `rows` rows stored as 64-column blocks
 // of rows × 128 B with the 128-byte swizzle (chunk index XOR row mod 8).
@@ -144,6 +173,77 @@ template <> __device__ __forceinline__ void wgmmaPV<__half>(float (&o)[8][4], co
                  : "r"(p[0]), "r"(p[1]), "r"(p[2]), "r"(p[3]), "l"(b), "r"(1));
 }
 
+// e4m3: S[64×64] (+)= Q[64×32] · K[64×32]ᵀ (both K-major, 128-byte swizzle; no transpose bits for 8-bit types)
+template <> __device__ __forceinline__ void wgmmaQK<__nv_fp8_e4m3>(float (&s)[8][4], uint64_t a, uint64_t b, int acc) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31},"
+        " %32, %33, p, 1, 1;\n}\n"
+        : SPARSA_S32(s)
+        : "l"(a), "l"(b), "r"(acc));
+}
+// e4m3: O[64×128] += P[64×32] (registers, 16 codes per thread) · V[32×128] (shared memory, K-major: Vᵀ)
+__device__ __forceinline__ void wgmmaPV8(float (&o)[16][4], const uint32_t (&p)[4], uint64_t b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"
+        "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63},"
+        " {%64,%65,%66,%67}, %68, p, 1, 1;\n}\n"
+        : SPARSA_O8(o, 0), SPARSA_O8(o, 2), SPARSA_O8(o, 4), SPARSA_O8(o, 6), SPARSA_O8(o, 8), SPARSA_O8(o, 10),
+          SPARSA_O8(o, 12), SPARSA_O8(o, 14)
+        : "r"(p[0]), "r"(p[1]), "r"(p[2]), "r"(p[3]), "l"(b), "r"(1));
+}
+// Four f32 as four e4m3 codes (round to nearest even, saturating to ±448), a in the lowest byte.
+__device__ __forceinline__ uint32_t packE4m3x4(float a, float b, float c, float d) {
+    uint16_t lo, hi;
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(lo) : "f"(b), "f"(a));
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(hi) : "f"(d), "f"(c));
+    return (uint32_t)lo | ((uint32_t)hi << 16);
+}
+
+// e4m3 P·V's key order. The S accumulator gives a thread, per row, keys {2t, 2t+1, 8+2t, 9+2t} (+16, +32)
+// of a chunk (t = lane % 4), and the 8-bit A fragment wants columns {4t..4t+3} (+16): so column 4t+i of a
+// 32-key step holds key 2t + (i & 1) + 8 (i >> 1), and Vᵀ is written in that order. Byte offset of key
+// position j (0..63, this order) of head-dim row n in a chunk's Vᵀ: core matrices of 8 rows × 16 keys,
+// 128 B apart along the keys (LBO), 512 B apart per 8 rows (SBO).
+constexpr int WG8_V_LBO = 128, WG8_V_SBO = 512;
+__device__ __forceinline__ uint32_t vtOffset(int n, int j) {
+    return (uint32_t)((n >> 3) * WG8_V_SBO + (j >> 4) * WG8_V_LBO + (n & 7) * 16 + (j & 15));
+}
+
+// One producer warp writes a 64-key chunk of V, landed [key][dim] in `raw` (the 128-byte swizzle of swz),
+// as Vᵀ in P·V's key order into `vt`. Lane (a = lane % 4, b = lane / 4) handles position quads p4 = 4·ph + a
+// and dim quads dq = 8·dh + b: four 32-bit loads (keys of the quad, dims 4dq..4dq+3), a 4×4 byte transpose,
+// four 32-bit stores, the stores rotated by b / 2 so that the 32 lanes hit 32 banks (the loads do through
+// the swizzle).
+__device__ __forceinline__ void transposeV8(const uint8_t* raw, uint8_t* vt, int lane) {
+    const int a = lane & 3, b = lane >> 2, rot = b >> 1;
+#pragma unroll 2
+    for (int u = 0; u < 16; u++) {
+        const int p4 = (u & 3) * 4 + a, dq = (u >> 2) * 8 + b;
+        const int k0 = (p4 >> 2) * 16 + 2 * (p4 & 3);  // keys k0, k0 + 1, k0 + 8, k0 + 9
+        const int c = dq >> 2, w = (dq & 3) * 4;
+        const uint32_t w0 = *reinterpret_cast<const uint32_t*>(raw + swz(k0, c, 64) + w);
+        const uint32_t w1 = *reinterpret_cast<const uint32_t*>(raw + swz(k0 + 1, c, 64) + w);
+        const uint32_t w2 = *reinterpret_cast<const uint32_t*>(raw + swz(k0 + 8, c, 64) + w);
+        const uint32_t w3 = *reinterpret_cast<const uint32_t*>(raw + swz(k0 + 9, c, 64) + w);
+        const uint32_t x01 = __byte_perm(w0, w1, 0x5140), x23 = __byte_perm(w2, w3, 0x5140);
+        const uint32_t y01 = __byte_perm(w0, w1, 0x7362), y23 = __byte_perm(w2, w3, 0x7362);
+        uint32_t r0 = __byte_perm(x01, x23, 0x5410), r1 = __byte_perm(x01, x23, 0x7632);
+        uint32_t r2 = __byte_perm(y01, y23, 0x5410), r3 = __byte_perm(y01, y23, 0x7632);
+        // r_i holds dim 4dq + i; store i writes dim 4dq + ((i + rot) & 3)
+        if (rot & 1) { const uint32_t t = r0; r0 = r1; r1 = r2; r2 = r3; r3 = t; }
+        if (rot & 2) { uint32_t t = r0; r0 = r2; r2 = t; t = r1; r1 = r3; r3 = t; }
+        const int n0 = 4 * dq;
+        *reinterpret_cast<uint32_t*>(vt + vtOffset(n0 + (rot & 3), 4 * p4)) = r0;
+        *reinterpret_cast<uint32_t*>(vt + vtOffset(n0 + ((rot + 1) & 3), 4 * p4)) = r1;
+        *reinterpret_cast<uint32_t*>(vt + vtOffset(n0 + ((rot + 2) & 3), 4 * p4)) = r2;
+        *reinterpret_cast<uint32_t*>(vt + vtOffset(n0 + ((rot + 3) & 3), 4 * p4)) = r3;
+    }
+}
+
 // The V descriptor's byte offsets (MN-major, 128-byte swizzle): LBO steps between 64-column blocks of
 // V (64 keys × 128 B apart), SBO between groups of 8 keys (1024 B).
 #ifndef SPARSA_WG_V_LBO
@@ -188,16 +288,18 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                                          void* __restrict__ out, float* __restrict__ lse, float* __restrict__ scratchO,
                                          float* __restrict__ scratchLse, const int* __restrict__ ints,
                                          const float* __restrict__ floats, const int* __restrict__ work,
-                                         const Scalars& S, int items) {
+                                         const Scalars& S, int items, const WgScales* __restrict__ scales) {
     using C = WgConfig<T, D>;
     constexpr int KC = C::KC, STAGES = C::STAGES, ROWS = C::ROWS;
+    constexpr bool E4M3 = C::E4M3;
     extern __shared__ uint4 smemRaw[];
     uint8_t* base = reinterpret_cast<uint8_t*>(smemRaw);
     base += (1024 - (smemAddr(base) & 1023)) & 1023;
     uint8_t* sQ = base;
     uint8_t* sK = sQ + C::Q_BYTES;
     uint8_t* sV = sK + STAGES * C::KV_BYTES;
-    int* sKpos = reinterpret_cast<int*>(sV + STAGES * C::KV_BYTES);
+    uint8_t* sVraw = sV + STAGES * C::KV_BYTES;  // e4m3 only: 4 × KV_BYTES
+    int* sKpos = reinterpret_cast<int*>(sVraw + C::VRAW_BYTES);
     float* sLw = reinterpret_cast<float*>(sKpos + STAGES * KC);
     int4* sChunk = reinterpret_cast<int4*>(sLw + STAGES * KC);  // per stage: mode, base, count
     int* sRow = reinterpret_cast<int*>(sChunk + STAGES);         // two buffers of ROWS: tile n uses n & 1
@@ -228,8 +330,9 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         // while each warp waits only for its own copies before it signals them.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::PRODUCER_REGS));
         const int pt = tid - 256, pw = pt >> 5, lane = pt & 31;
-        constexpr int VEC = D / 8;     // 16-byte chunks per row
-        constexpr int RPI = 32 / VEC;  // rows per warp instruction: 2 at D = 128, 4 at D = 64
+        constexpr int VEC = D * C::ESZ / 16;  // 16-byte chunks per row
+        constexpr int EPC = 16 / C::ESZ;      // elements per 16-byte chunk
+        constexpr int RPI = 32 / VEC;         // rows per warp instruction: 2 at D = 128, 4 at D = 64 or e4m3
         const int c16 = lane % VEC, jh = lane / VEC;
         // warps copying chunks, each every PW-th: no more than the stages, so that a warp waiting for its stage's
         // release is never a whole phase of that stage's barriers ahead of the consumers (try_wait.parity would
@@ -259,7 +362,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
 #pragma unroll 4
             for (int r = pt / VEC; r < ROWS; r += 128 / VEC) {
                 const int row = rows[r];
-                cpAsync16(sQ + swz(r, pt % VEC, ROWS), qBase + (long long)max(row, 0) * S.qss + (pt % VEC) * 8, row >= 0);
+                cpAsync16(sQ + swz(r, pt % VEC, ROWS), qBase + (long long)max(row, 0) * S.qss + (pt % VEC) * EPC, row >= 0);
             }
             cpAsyncCommit();
             bool ready = false;
@@ -280,18 +383,24 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                 sLw[st * KC + lane + 32] = okB && ch.lws ? ch.lws[lane + 32] : 0.f;
                 if (lane == 0) sChunk[st] = make_int4(ch.mode, ch.base, ch.count, 0);
                 uint8_t* dK = sK + st * C::KV_BYTES;
-                uint8_t* dV = sV + st * C::KV_BYTES;
+                // e4m3: V lands in this warp's staging buffer, and is written transposed into the stage below
+                uint8_t* dV = E4M3 ? sVraw + pw * C::KV_BYTES : sV + st * C::KV_BYTES;
 #pragma unroll 8
                 for (int i = 0; i < KC / RPI; i++) {
                     const int j = jh + RPI * i;
                     const int kr = __shfl_sync(0xffffffffu, i < 32 / RPI ? kA : kB, j & 31);
                     const bool ok = kr >= 0;
                     const long long kk = ok ? kr : 0;
-                    cpAsync16(dK + swz(j, c16, KC), kBase + kk * S.kss + c16 * 8, ok);
-                    cpAsync16(dV + swz(j, c16, KC), vBase + kk * S.vss + c16 * 8, ok);
+                    cpAsync16(dK + swz(j, c16, KC), kBase + kk * S.kss + c16 * EPC, ok);
+                    cpAsync16(dV + swz(j, c16, KC), vBase + kk * S.vss + c16 * EPC, ok);
                 }
                 cpAsyncCommit();
                 cpAsyncWait<0>();
+                if constexpr (E4M3) {
+                    __syncwarp();
+                    transposeV8(dV, sV + st * C::KV_BYTES, lane);
+                    __syncwarp();  // the staging buffer is read before the next chunk's copies land in it
+                }
                 fenceProxyAsync();
                 if (!ready) {
                     mbarArrive(tReady + buf);  // Q was committed before this chunk: it has landed too
@@ -316,8 +425,9 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
     // then runs chunk c's mask and softmax while the other warpgroup's MMAs run; turn nChunks issues only
     // the last P·V (a tile without chunks takes no turn).
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::CONSUMER_REGS));
-    const float scale = (float)S.scale, cap = (float)S.softCap;
-    const float scaleLog2 = scale * SPARSA_LOG2E;
+    float scale = (float)S.scale;  // e4m3: set per tile (with Q's and K's scales)
+    const float cap = (float)S.softCap;
+    float scaleLog2 = scale * SPARSA_LOG2E;
     const int warp = tid >> 5, lane = tid & 31, t4 = lane & 3, g = lane >> 2;
     const int r0 = warp * 16;  // = wg * 64 + (warp % 4) * 16
     const int other = 1 - wg;
@@ -330,6 +440,14 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         const int nChunks = sInfo[buf * 8 + 0], entryBase = sInfo[buf * 8 + 1], slice = sInfo[buf * 8 + 2];
         const int* L = ints + (size_t)sInfo[buf * 8 + 3] * LI_STRIDE;
         const int b = slice / (int)S.qHeads, h = slice % (int)S.qHeads;
+        float vScale = 1.f;
+        if constexpr (E4M3) {
+            // e4m3: the scores are codes' dot products, scaled by Q's and K's scales with the softmax scale
+            const int kvh = h / (int)S.group;
+            scale = (float)S.scale * scales->q[h] * scales->k[kvh];
+            scaleLog2 = scale * SPARSA_LOG2E;
+            vScale = scales->v[kvh];
+        }
         const long long queryOffset = L[LI_QUERY_OFFSET];
         PredFast pf;
         pf.simple = L[LI_STRIDE_M] == 0 && L[LI_NEIGHBOURHOOD] == 0 && queryOffset > -(1LL << 30)
@@ -351,7 +469,8 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
         for (int i = 0; i < ON; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-        uint32_t p[4][4];
+        constexpr int PK = E4M3 ? 2 : 4;  // P·V k-steps per 64-key chunk
+        uint32_t p[PK][4];
         for (int c = 0; nChunks > 0 && c <= nChunks; c++) {
             const bool hasS = c < nChunks;
             const int gc = g0 + c, st = gc % STAGES;
@@ -375,7 +494,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             if (hasS) {
                 const uint32_t kAddr = kAddr0 + st * C::KV_BYTES;
 #pragma unroll
-                for (int kk = 0; kk < D / 16; kk++) {
+                for (int kk = 0; kk < D * C::ESZ / 32; kk++) {
                     const uint32_t off = (kk & 3) * 32;
                     wgmmaQK<T>(s, wgDesc(qAddr + (kk >> 2) * (ROWS * 128) + off, 16, 1024),
                                wgDesc(kAddr + (kk >> 2) * (KC * 128) + off, 16, 1024), kk > 0);
@@ -383,9 +502,15 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             }
             if (c > 0) {
                 const uint32_t vAddr = vAddr0 + ((gc - 1) % STAGES) * C::KV_BYTES;
+                if constexpr (E4M3) {
 #pragma unroll
-                for (int kk = 0; kk < 4; kk++)
-                    wgmmaPV<T>(o, p[kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                    for (int kk = 0; kk < PK; kk++)
+                        wgmmaPV8(o, p[kk], wgDescPlain(vAddr + kk * 2 * WG8_V_LBO, WG8_V_LBO, WG8_V_SBO));
+                } else {
+#pragma unroll
+                    for (int kk = 0; kk < PK; kk++)
+                        wgmmaPV<T>(o, p[kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                }
             }
             wgCommit();
             namedArrive(1 + other, 256);
@@ -439,12 +564,23 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                 o[i][0] *= alA; o[i][1] *= alA;
                 o[i][2] *= alB; o[i][3] *= alB;
             }
+            if constexpr (E4M3) {
+                // P ∈ [0, 1] as e4m3 codes, in the key order of transposeV8
 #pragma unroll
-            for (int kk = 0; kk < 4; kk++) {
-                p[kk][0] = Pack<T>::two(s[2 * kk][0], s[2 * kk][1]);
-                p[kk][1] = Pack<T>::two(s[2 * kk][2], s[2 * kk][3]);
-                p[kk][2] = Pack<T>::two(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-                p[kk][3] = Pack<T>::two(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+                for (int kk = 0; kk < PK; kk++) {
+                    p[kk][0] = packE4m3x4(s[4 * kk][0], s[4 * kk][1], s[4 * kk + 1][0], s[4 * kk + 1][1]);
+                    p[kk][1] = packE4m3x4(s[4 * kk][2], s[4 * kk][3], s[4 * kk + 1][2], s[4 * kk + 1][3]);
+                    p[kk][2] = packE4m3x4(s[4 * kk + 2][0], s[4 * kk + 2][1], s[4 * kk + 3][0], s[4 * kk + 3][1]);
+                    p[kk][3] = packE4m3x4(s[4 * kk + 2][2], s[4 * kk + 2][3], s[4 * kk + 3][2], s[4 * kk + 3][3]);
+                }
+            } else {
+#pragma unroll
+                for (int kk = 0; kk < PK; kk++) {
+                    p[kk][0] = Pack<T>::two(s[2 * kk][0], s[2 * kk][1]);
+                    p[kk][1] = Pack<T>::two(s[2 * kk][2], s[2 * kk][3]);
+                    p[kk][2] = Pack<T>::two(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+                    p[kk][3] = Pack<T>::two(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+                }
             }
         }
         g0 += nChunks;
@@ -457,7 +593,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             lv += __shfl_xor_sync(0xffffffffu, lv, 1);
             lv += __shfl_xor_sync(0xffffffffu, lv, 2);
             // a NaN sum means a NaN or +inf score: the row is NaN, not empty (docs/numerics.md)
-            const float inv = lv != lv ? lv : (lv > 0.f ? 1.f / lv : 0.f);
+            const float inv = lv != lv ? lv : (lv > 0.f ? vScale / lv : 0.f);
             const float lseV = lv != lv ? lv : (lv > 0.f ? (m[half] + log2f(lv)) * SPARSA_LN2 : -INFINITY);
             const int row = half == 0 ? rp.rowA : rp.rowB;
             if (row < 0) continue;
@@ -482,13 +618,22 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
 #endif  // sm_90a or host pass
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define SPARSA_WG_BODY(T, D) wgKernel<T, D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s, items);
+#define SPARSA_WG_BODY(T, D) wgKernel<T, D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s, items, nullptr);
+#define SPARSA_WG8_BODY(D) wgKernel<__nv_fp8_e4m3, D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s, items, &sc);
 #else
 #define SPARSA_WG_BODY(T, D) __trap();
+#define SPARSA_WG8_BODY(D) __trap();
 #endif
 #define SPARSA_WG_NAMED(NAME, T, D)                                                                                   \
     extern "C" __global__ void __launch_bounds__(384, 1) NAME(                                                       \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* ints, \
         const float* floats, const int* work, Scalars s, int items) {                                                \
         SPARSA_WG_BODY(T, D)                                                                                          \
+    }
+// the e4m3 entry: the scales by value after the item count
+#define SPARSA_WG8_NAMED(NAME, D)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(384, 1) NAME(                                                       \
+        const __nv_fp8_e4m3* q, const __nv_fp8_e4m3* k, const __nv_fp8_e4m3* v, void* out, float* lse, float* scratchO, \
+        float* scratchLse, const int* ints, const float* floats, const int* work, Scalars s, int items, WgScales sc) {   \
+        SPARSA_WG8_BODY(D)                                                                                            \
     }

@@ -26,6 +26,19 @@ class BackendSelectionTest {
     }
 
     @Test
+    void aWiderQueryAgainstE4m3KeysGoesToTheCpuEvenWhereTheGpuRunsE4m3() {
+        AttentionShape s = new AttentionShape(1, 8, 2, 256, 256, 128, 128);
+        TileGeometry g = new TileGeometry(128, 128);
+        AttentionBackend cuda = Backends.get("cuda");
+        String why = cuda.refusal(s, DType.BF16, DType.E4M3, g);
+        assertTrue(why != null && why.contains("q is bf16"), why);
+        assertEquals(cuda.refusal(s, DType.E4M3, g), cuda.refusal(s, DType.E4M3, DType.E4M3, g));
+        assertEquals("cpu", Backends.preferred(null, s, DType.BF16, DType.E4M3, g).name());
+        AttentionBackend cpu = Backends.get("cpu");
+        assertEquals(null, cpu.refusal(s, DType.BF16, DType.E4M3, g), "the CPU runs the mix");
+    }
+
+    @Test
     void aCallNoBackendCoversSaysWhyForEachBackend() {
         AttentionShape s = new AttentionShape(1, 2, 2, 10, 10, 12, 12);
         BackendUnavailableException e = assertThrows(BackendUnavailableException.class,

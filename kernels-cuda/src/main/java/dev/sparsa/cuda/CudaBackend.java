@@ -35,6 +35,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -335,6 +336,24 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
+     * As {@link #refusal(AttentionShape, DType, TileGeometry)}; a Q of another dtype than e4m3 K and V
+     * is refused too (the e4m3 kernel multiplies e4m3 by e4m3), so that such calls go to the CPU backend.
+     */
+    @Override
+    public String refusal(AttentionShape shape, DType q, DType kv, TileGeometry geometry) {
+        String mixed = mixedE4m3(q, kv);
+        return mixed != null ? mixed : refusal(shape, ForwardArguments.inputType(q, kv), geometry);
+    }
+
+    /** The refusal of a Q that is not e4m3 against e4m3 K and V, or null. */
+    static String mixedE4m3(DType q, DType kv) {
+        return kv.isScaled() && !q.isScaled()
+                ? "dtype: the CUDA backend's e4m3 kernel reads e4m3 q, k and v; q is " + q
+                  + " (quantise it, e.g. with Tensor.quantizeE4m3PerHead, or run on the cpu backend)"
+                : null;
+    }
+
+    /**
      * The kernel this backend runs for a call of this shape, dtype and geometry on its device (for
      * tests and the benchmark's log).
      *
@@ -464,7 +483,8 @@ public final class CudaBackend implements AttentionBackend {
         DeviceBuffer b = DeviceBuffer.scratch(dev, host.spanBytes());
         buffers.add(b);
         pieces.add(new HostStaging.Piece(host.segment().asSlice(host.byteOffset(), host.spanBytes()), b.pointer()));
-        return Tensor.wrapDevice(b, host.dtype(), host.shape(), host.strides(), 0);
+        Tensor t = Tensor.wrapDevice(b, host.dtype(), host.shape(), host.strides(), 0);
+        return host.dtype().isScaled() ? t.withScales(host.scales()) : t;
     }
 
     /**
@@ -692,6 +712,10 @@ public final class CudaBackend implements AttentionBackend {
             throw new IllegalArgumentException("q: the estimated plan runs on device tensors of cuda:" + d.ordinal()
                     + ", got tensors on " + where);
         }
+        if (q.dtype().isScaled() || k.dtype().isScaled()) {
+            throw new IllegalArgumentException("dtype: the device estimates read f32, f16 or bf16 q and k, got "
+                    + q.dtype() + " and " + k.dtype() + " (plan e4m3 inputs on the host, then run the plan)");
+        }
         KernelChoice kc = KernelChoice.of(s, ForwardArguments.inputType(q.dtype(), k.dtype()), ctx.geometry(),
                 d.maxSharedPerBlockOptin(), d.computeCapability());
         String[] names = {"q", "k", "v", "out", "lse"};
@@ -702,9 +726,9 @@ public final class CudaBackend implements AttentionBackend {
             }
         }
         if (kc.tensorCores()) {
-            requireStrides("q", q.strides());
-            requireStrides("k", k.strides());
-            requireStrides("v", v.strides());
+            requireStrides("q", q.strides(), 8);
+            requireStrides("k", k.strides(), 8);
+            requireStrides("v", v.strides(), 8);
             for (int i = 0; i < 3; i++) {
                 if (ts[i].byteOffset() % 16 != 0) {
                     throw new IllegalArgumentException(names[i] + ": a bf16/f16 view must start at a 16-byte boundary, "
@@ -1115,13 +1139,18 @@ public final class CudaBackend implements AttentionBackend {
         CudaPreparedPlan plan = ForwardArguments.prepared(prepared, name(), CudaPreparedPlan.class, where);
         AttentionShape s = ForwardArguments.validate(plan.plan(), q, k, v, out, lse, options);
         CudaDevice d = plan.runtime().device();
-        // e4m3 K and V (with Q of any dtype) are refused here: no kernel reads them yet
-        KernelChoice kc = KernelChoice.of(s, ForwardArguments.inputType(q.dtype(), k.dtype()), plan.plan().geometry(),
-                d.maxSharedPerBlockOptin(), d.computeCapability());
+        DType input = ForwardArguments.inputType(q.dtype(), k.dtype());
+        String mixed = mixedE4m3(q.dtype(), k.dtype());
+        if (mixed != null) {
+            throw new IllegalArgumentException(mixed);
+        }
+        KernelChoice kc = KernelChoice.of(s, input, plan.plan().geometry(), d.maxSharedPerBlockOptin(),
+                d.computeCapability());
         if (kc.tensorCores()) {
-            requireStrides("q", q.strides());
-            requireStrides("k", k.strides());
-            requireStrides("v", v.strides());
+            int row = 16 / input.byteSize();
+            requireStrides("q", q.strides(), row);
+            requireStrides("k", k.strides(), row);
+            requireStrides("v", v.strides(), row);
         }
         requireEvenStrides("out", out.strides());
         if (!where.isHost()) {
@@ -1135,7 +1164,8 @@ public final class CudaBackend implements AttentionBackend {
             if (kc.tensorCores()) {
                 for (int i = 0; i < 3; i++) {
                     if (ts[i].byteOffset() % 16 != 0) {
-                        throw new IllegalArgumentException(names[i] + ": a bf16/f16 view must start at a 16-byte boundary, "
+                        throw new IllegalArgumentException(names[i] + ": a " + ts[i].dtype().name().toLowerCase(Locale.ROOT)
+                                + " view must start at a 16-byte boundary, "
                                 + "got byte offset " + ts[i].byteOffset());
                     }
                 }
@@ -1148,11 +1178,11 @@ public final class CudaBackend implements AttentionBackend {
         return new Call(plan, s, kc, where.isHost());
     }
 
-    private static void requireStrides(String name, long[] strides) {
+    private static void requireStrides(String name, long[] strides, int elements) {
         for (int i = 0; i < 3; i++) {
-            if (strides[i] % 8 != 0) {
+            if (strides[i] % elements != 0) {
                 throw new IllegalArgumentException(name + ": the CUDA tensor-core kernels load 16-byte rows; batch, head and "
-                        + "sequence strides must be multiples of 8 elements, got " + Arrays.toString(strides));
+                        + "sequence strides must be multiples of " + elements + " elements, got " + Arrays.toString(strides));
             }
         }
     }
@@ -1164,6 +1194,23 @@ public final class CudaBackend implements AttentionBackend {
                         + "strides must be even, got " + Arrays.toString(strides));
             }
         }
+    }
+
+    /**
+     * The e4m3 kernel's scale parameter (WgScales in sparsa_prefill_wgmma.cuh): Q's scale per query head,
+     * then K's and V's per KV head, each in a block of {@link KernelChoice#E4M3_MAX_HEADS} floats.
+     */
+    static float[] e4m3Scales(Tensor q, Tensor k, Tensor v) {
+        int m = KernelChoice.E4M3_MAX_HEADS;
+        float[] s = new float[3 * m];
+        for (int h = 0; h < q.heads(); h++) {
+            s[h] = q.scale(h);
+        }
+        for (int h = 0; h < k.heads(); h++) {
+            s[m + h] = k.scale(h);
+            s[2 * m + h] = v.scale(h);
+        }
+        return s;
     }
 
     /** Device pointer of element (0, 0, 0, 0) of a device tensor. */
@@ -1196,7 +1243,9 @@ public final class CudaBackend implements AttentionBackend {
         dev.makeCurrent();
         KernelChoice kc = chosen;
         DevicePlan.WorkList work;
-        DevicePlan.WorkList packed = kc.tensorCores() && headPacking() ? dp.packedWorkList() : null;
+        boolean e4m3 = q.dtype().isScaled();
+        // the e4m3 kernel has no head-packed form: its calls take the plan's own work list
+        DevicePlan.WorkList packed = kc.tensorCores() && headPacking() && !e4m3 ? dp.packedWorkList() : null;
         if (packed != null) {
             // head-packed items, and the items of plans of one-row tiles, run on the mma.sync kernel of 64-row
             // CTAs, gather-pipelined where compiled (the Hopper kernel has no packing and 128-row CTAs)
@@ -1221,10 +1270,16 @@ public final class CudaBackend implements AttentionBackend {
                 // the Hopper kernel is persistent: one CTA per multiprocessor walks the work list (its last
                 // parameter is the item count); the others take one CTA per work item
                 int grid = kc.hopper() ? Math.min(work.items(), dev.multiprocessors()) : work.items();
-                Pointer params = Pointer.to(Pointer.to(pointer(q)), Pointer.to(pointer(k)), Pointer.to(pointer(v)),
+                Pointer[] args = {Pointer.to(pointer(q)), Pointer.to(pointer(k)), Pointer.to(pointer(v)),
                         Pointer.to(pointer(out)), Pointer.to(lsePtr), Pointer.to(so), Pointer.to(sl),
                         Pointer.to(dp.ints().pointer()), Pointer.to(dp.floats().pointer()),
-                        Pointer.to(work.buffer().pointer()), Pointer.to(scalars), Pointer.to(new int[] {work.items()}));
+                        Pointer.to(work.buffer().pointer()), Pointer.to(scalars), Pointer.to(new int[] {work.items()})};
+                if (e4m3) {
+                    // the e4m3 kernel takes its per-head scales by value after the item count
+                    args = Arrays.copyOf(args, args.length + 1);
+                    args[args.length - 1] = Pointer.to(e4m3Scales(q, k, v));
+                }
+                Pointer params = Pointer.to(args);
                 Cuda.check(cuLaunchKernel(f, grid, 1, 1, kc.threads(), 1, 1, kc.sharedBytes(), stream.handle(),
                         params, null), "cuLaunchKernel", kc.name());
             }

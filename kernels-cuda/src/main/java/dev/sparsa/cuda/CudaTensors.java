@@ -15,6 +15,11 @@ import dev.sparsa.tensor.Tensor;
  * {@link CudaDevice#releaseCachedMemory()} frees the cache. {@link #wrap} puts a view over memory
  * another library allocated (PyTorch's {@code tensor.data_ptr()}, JCuda's {@code cuMemAlloc},
  * JavaCPP) by its address; closing that view frees nothing.
+ *
+ * <p>e4m3 tensors keep their scales on the host side of the view ({@link Tensor#scale(int)}): an
+ * upload carries the host tensor's, an allocated one starts at scale 1 ({@link Tensor#withScales}
+ * gives others). The kernels read them at each call; e4m3 runs on the prefill kernel of compute
+ * capability 9.0 ({@code KernelChoice}), not in decode.
  */
 public final class CudaTensors {
     private CudaTensors() {
@@ -23,7 +28,7 @@ public final class CudaTensors {
     /**
      * A new zero-filled contiguous tensor on {@code device}.
      *
-     * @throws IllegalArgumentException if a size is out of range, or the dtype is e4m3
+     * @throws IllegalArgumentException if a size is out of range
      * @throws CudaException if the device has not enough memory
      */
     public static Tensor allocate(CudaDevice device, DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
@@ -39,7 +44,6 @@ public final class CudaTensors {
         if (device == null || dtype == null || layout == null) {
             throw new IllegalArgumentException("device, dtype and layout: must not be null");
         }
-        requireUnscaled(dtype);
         if (batch < 1 || heads < 1 || seq < 0 || dim < 1) {
             throw new IllegalArgumentException("shape: need batch >= 1, heads >= 1, seq >= 0, dim >= 1, got [" + batch + ", "
                     + heads + ", " + seq + ", " + dim + "]");
@@ -59,9 +63,9 @@ public final class CudaTensors {
 
     /**
      * A new device tensor with the host tensor's shape, dtype and strides, holding a copy of its
-     * values (only the span its view reaches is copied).
+     * values (only the span its view reaches is copied), and for e4m3 its scales.
      *
-     * @throws IllegalArgumentException for a device tensor, or an e4m3 one
+     * @throws IllegalArgumentException for a device tensor
      */
     public static Tensor upload(CudaDevice device, Tensor host) {
         if (device == null || host == null) {
@@ -70,7 +74,6 @@ public final class CudaTensors {
         if (!host.isHost()) {
             throw new IllegalArgumentException("host: " + host + " is not a host tensor");
         }
-        requireUnscaled(host.dtype());
         DeviceBuffer buf = DeviceBuffer.cached(device, host.spanBytes());
         try {
             Tensor t = wrapOwned(buf, host);
@@ -82,17 +85,10 @@ public final class CudaTensors {
         }
     }
 
-    /** Refuses e4m3, which no CUDA kernel reads yet (its tensors stay on the host, where the CPU runs them). */
-    private static void requireUnscaled(DType dtype) {
-        if (dtype.isScaled()) {
-            throw new IllegalArgumentException("dtype: e4m3 tensors stay on the host (no CUDA kernel reads e4m3 yet; the "
-                    + "CPU backend runs them)");
-        }
-    }
-
     /** A tensor with {@code like}'s shape, dtype and strides at offset 0 of {@code buf}, owning it. */
     private static Tensor wrapOwned(DeviceBuffer buf, Tensor like) {
-        return Tensor.onDeviceStrided(buf, like.dtype(), like.shape(), like.strides());
+        return Tensor.onDeviceStrided(buf, like.dtype(), like.shape(), like.strides(),
+                like.dtype().isScaled() ? like.scales() : null);
     }
 
     /**

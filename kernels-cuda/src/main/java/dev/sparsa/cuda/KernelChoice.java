@@ -13,6 +13,9 @@ import java.util.List;
  * {@code sparsa_tc_<dtype>_d<D>[v<DV>]_r<tileRows>} (one CTA per query tile: 4 warps of two
  * 16-row m-tiles for 128-row tiles up to D 128, else tileRows/16 warps); f32 inputs run the exact
  * CUDA-core kernel {@code sparsa_f32_d<D>[v<DV>]} (one CTA of 256 threads per 64-row sub-tile).
+ * e4m3 Q, K and V (FP8 with per-head or per-tensor scales) run the Hopper kernel
+ * {@code sparsa_wg_e4m3_d128_r128} under the same conditions at head dim 128 where {@link
+ * #E4M3_PROPERTY} enables it, and are refused elsewhere (the CPU backend runs them).
  * The system property {@code sparsa.cuda.wgmma=false} keeps the mma.sync kernel everywhere. A bf16/f16
  * plan with a head-packed work list ({@code DevicePlan.packedWorkList}: per-row token lists shared by
  * the heads of a GQA group) runs on the mma.sync kernel of 64-row CTAs instead, whatever this choice
@@ -45,6 +48,24 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
     public static final List<Integer> HOPPER_DIMS = List.of(64, 128);
     /** Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_prefill_wgmma.cuh): stages of 64 keys. */
     static final int STAGES = 5;
+    /** The head dim (with valueDim == headDim) of the e4m3 Hopper kernel {@code sparsa_wg_e4m3_d128_r128}. */
+    public static final int E4M3_DIM = 128;
+    /**
+     * Query heads (and so KV heads) the e4m3 kernel takes: its per-head scales travel in a kernel parameter
+     * of this many entries per tensor (WG_MAX_HEADS in sparsa_prefill_wgmma.cuh).
+     */
+    public static final int E4M3_MAX_HEADS = 128;
+    /**
+     * The system property that enables the e4m3 kernel ({@code true}), read at every choice: the kernel is
+     * built and checked on the host (its layouts by an emulation, its routing and scales by unit tests)
+     * but has not yet run on a GPU, so by default e4m3 calls stay with the CPU backend.
+     */
+    public static final String E4M3_PROPERTY = "sparsa.cuda.e4m3";
+
+    /** Whether {@link #E4M3_PROPERTY} enables the e4m3 kernel. */
+    static boolean e4m3Enabled() {
+        return Boolean.getBoolean(E4M3_PROPERTY);
+    }
 
     /**
      * Dynamic shared memory of the Hopper kernel at head dim {@code d} (WgConfig::SMEM): 1 KiB alignment
@@ -52,8 +73,17 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
      * buffers of tile rows and tile info, the mbarriers.
      */
     static int wgSharedBytes(int d) {
-        return 1024 + 128 * d * 2 + 2 * STAGES * 64 * d * 2 + STAGES * 64 * 8 + STAGES * 16 + 2 * 128 * 4 + 16 * 4
-                + (2 * STAGES + 3) * 8;
+        return wgSharedBytes(d, 2);
+    }
+
+    /**
+     * As {@link #wgSharedBytes(int)} for elements of {@code esz} bytes; the e4m3 kernel ({@code esz} 1)
+     * also holds four 64-key staging buffers of V (each producer warp's, before its transpose).
+     */
+    static int wgSharedBytes(int d, int esz) {
+        int vRaw = esz == 1 ? 4 * 64 * d : 0;
+        return 1024 + 128 * d * esz + 2 * STAGES * 64 * d * esz + vRaw + STAGES * 64 * 8 + STAGES * 16 + 2 * 128 * 4
+                + 16 * 4 + (2 * STAGES + 3) * 8;
     }
 
     /**
@@ -78,10 +108,6 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
      */
     public static KernelChoice of(AttentionShape shape, DType dtype, TileGeometry geometry, int maxSharedBytes,
                                   int computeCapability) {
-        if (dtype == DType.E4M3) {
-            throw new IllegalArgumentException("dtype: the CUDA backend has no e4m3 kernel yet; the CPU backend runs "
-                    + "e4m3 inputs");
-        }
         if (!GEOMETRIES.contains(geometry)) {
             throw new IllegalArgumentException("geometry: the CUDA backend runs plans of geometry 64x64 and 128x128, got "
                     + geometry);
@@ -98,7 +124,22 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
         }
         String dims = dv == d ? "_d" + d : "_d" + d + "v" + dv;
         KernelChoice k;
-        if (dtype == DType.F32) {
+        if (dtype == DType.E4M3) {
+            if (!e4m3Enabled()) {
+                throw new IllegalArgumentException("dtype: the CUDA backend's e4m3 kernel is opt-in until it has passed the "
+                        + "GPU conformance run (-D" + E4M3_PROPERTY + "=true); the CPU backend runs e4m3 inputs");
+            }
+            if (computeCapability != HOPPER || d != E4M3_DIM || dv != d || geometry.tileRows() != 128
+                    || geometry.blockCols() != 128 || Integer.getInteger("sparsa.cuda.ctaRows", 128) != 128
+                    || "false".equals(System.getProperty("sparsa.cuda.wgmma"))
+                    || shape.qHeads() > E4M3_MAX_HEADS) {
+                throw new IllegalArgumentException("dtype: the CUDA backend runs e4m3 on compute capability 9.0 "
+                        + "(H100/H200) at head dim " + E4M3_DIM + " on 128x128 tiles with at most " + E4M3_MAX_HEADS
+                        + " query heads (got capability " + computeCapability + ", head dim " + d + ", value dim " + dv
+                        + ", geometry " + geometry + ", " + shape.qHeads() + " heads); the CPU backend runs the others");
+            }
+            k = new KernelChoice("sparsa_wg_e4m3_d" + d + "_r128", 384, wgSharedBytes(d, 1), 128);
+        } else if (dtype == DType.F32) {
             int smem = 4 * (64 * (d + 1) + 32 * (d + 1) + 32 * (dv + 1) + 64 * 33 + 32) + 4 * (32 + 64);
             k = new KernelChoice("sparsa_f32" + dims, 256, smem, 64);
         } else if (computeCapability == HOPPER && dv == d && HOPPER_DIMS.contains(d)

@@ -60,6 +60,7 @@ final class KernelTable {
             new Kernel("sparsa_wg_bf16_d128_r128", "sparsa_prefill_wgmma"),
             new Kernel("sparsa_wg_f16_d64_r128", "sparsa_prefill_wgmma"),
             new Kernel("sparsa_wg_f16_d128_r128", "sparsa_prefill_wgmma"),
+            new Kernel("sparsa_wg_e4m3_d128_r128", "sparsa_prefill_wgmma"),
             new Kernel("sparsa_f32_d64", "sparsa_prefill_f32_merge"),
             new Kernel("sparsa_f32_d80", "sparsa_prefill_f32_merge"),
             new Kernel("sparsa_f32_d96", "sparsa_prefill_f32_merge"),

@@ -8,6 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Kernel selection and the refusals that name what the CUDA backend does not run. */
@@ -108,12 +111,92 @@ class KernelChoiceTest {
     }
 
     @Test
-    void refusesE4m3SoThatTheCpuTakesIt() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> KernelChoice.of(AttentionShape.of(1, 1, 8, 8, 128), DType.E4M3, new TileGeometry(128, 128), 0, 90));
-        assertEquals("dtype: the CUDA backend has no e4m3 kernel yet; the CPU backend runs e4m3 inputs", e.getMessage());
-        assertEquals(e.getMessage(), new CudaBackend().refusal(AttentionShape.of(1, 1, 8, 8, 128), DType.E4M3,
-                new TileGeometry(128, 128)));
+    void e4m3IsOptInUntilItsGpuRunAndTheCpuTakesItMeanwhile() {
+        String was = System.clearProperty(KernelChoice.E4M3_PROPERTY);
+        try {
+            String m = refusal(new AttentionShape(1, 32, 8, 8, 8, 128, 128), new TileGeometry(128, 128), 90);
+            assertEquals("dtype: the CUDA backend's e4m3 kernel is opt-in until it has passed the GPU conformance run "
+                    + "(-Dsparsa.cuda.e4m3=true); the CPU backend runs e4m3 inputs", m);
+        } finally {
+            if (was != null) {
+                System.setProperty(KernelChoice.E4M3_PROPERTY, was);
+            }
+        }
+    }
+
+    /** Runs {@code body} with the e4m3 kernel enabled, restoring the property after. */
+    static void withE4m3(Runnable body) {
+        String was = System.setProperty(KernelChoice.E4M3_PROPERTY, "true");
+        try {
+            body.run();
+        } finally {
+            if (was == null) {
+                System.clearProperty(KernelChoice.E4M3_PROPERTY);
+            } else {
+                System.setProperty(KernelChoice.E4M3_PROPERTY, was);
+            }
+        }
+    }
+
+    @Test
+    void e4m3RunsTheHopperKernelAtHeadDim128AndIsRefusedElsewhere() {
+        withE4m3(KernelChoiceTest::e4m3Routing);
+    }
+
+    private static void e4m3Routing() {
+        TileGeometry g128 = new TileGeometry(128, 128);
+        KernelChoice k = KernelChoice.of(new AttentionShape(1, 32, 8, 8, 8, 128, 128), DType.E4M3, g128, 232448, 90);
+        assertEquals("sparsa_wg_e4m3_d128_r128", k.name());
+        assertEquals(384, k.threads());
+        assertEquals(128, k.rows());
+        assertTrue(k.hopper() && k.tensorCores(), k.toString());
+        // WgConfig<__nv_fp8_e4m3, 128>::SMEM: Q 16 KiB, 5 stages of K and Vᵀ (8 KiB each), 4 V staging
+        // buffers of 8 KiB, key positions and log-weights, chunk descriptors, rows, info, mbarriers, 1 KiB slack
+        assertEquals(1024 + 16384 + 81920 + 32768 + 2560 + 80 + 1024 + 64 + 104, k.sharedBytes());
+        String[] refused = new String[5];
+        refused[0] = refusal(AttentionShape.of(1, 1, 8, 8, 128), g128, 80);
+        refused[1] = refusal(AttentionShape.of(1, 1, 8, 8, 64), g128, 90);
+        refused[2] = refusal(AttentionShape.of(1, 1, 8, 8, 128), new TileGeometry(64, 64), 90);
+        refused[3] = refusal(new AttentionShape(1, 129, 1, 8, 8, 128, 128), g128, 90);
+        refused[4] = refusal(AttentionShape.of(1, 1, 8, 8, 128), g128, 0);
+        for (String m : refused) {
+            assertTrue(m != null && m.startsWith("dtype: the CUDA backend runs e4m3 on compute capability 9.0")
+                    && m.endsWith("the CPU backend runs the others"), m);
+        }
+        assertTrue(refused[3].contains("129 heads"), refused[3]);
+        String off = System.getProperty("sparsa.cuda.wgmma");
+        System.setProperty("sparsa.cuda.wgmma", "false");
+        try {
+            assertTrue(refusal(AttentionShape.of(1, 1, 8, 8, 128), g128, 90) != null);
+        } finally {
+            if (off == null) {
+                System.clearProperty("sparsa.cuda.wgmma");
+            } else {
+                System.setProperty("sparsa.cuda.wgmma", off);
+            }
+        }
+    }
+
+    private static String refusal(AttentionShape s, TileGeometry g, int cc) {
+        try {
+            KernelChoice.of(s, DType.E4M3, g, 0, cc);
+            return null;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage();
+        }
+    }
+
+    @Test
+    void e4m3ScalesTravelPerHeadInBlocksOfTheKernelsWidth() {
+        int m = KernelChoice.E4M3_MAX_HEADS;
+        Tensor q = Tensor.ofE4m3(new byte[4 * 2 * 128], new float[] {0.5f, 1f, 2f, 4f}, Layout.BHSD, 1, 4, 2, 128);
+        Tensor k = Tensor.ofE4m3(new byte[2 * 2 * 128], new float[] {3f}, Layout.BHSD, 1, 2, 2, 128);
+        Tensor v = Tensor.ofE4m3(new byte[2 * 2 * 128], new float[] {0.25f, 8f}, Layout.BHSD, 1, 2, 2, 128);
+        float[] s = CudaBackend.e4m3Scales(q, k, v);
+        assertEquals(3 * m, s.length);
+        assertEquals(List.of(0.5f, 1f, 2f, 4f, 0f), List.of(s[0], s[1], s[2], s[3], s[4]));
+        assertEquals(List.of(3f, 3f, 0f), List.of(s[m], s[m + 1], s[m + 2]));
+        assertEquals(List.of(0.25f, 8f, 0f), List.of(s[2 * m], s[2 * m + 1], s[2 * m + 2]));
     }
 
     @Test

@@ -144,6 +144,7 @@ class KernelTableTest {
                 case "TC" -> "sparsa_tc_" + TYPE_NAMES.get(a.get(1)) + dims(a.get(2), a.get(3)) + "_r" + a.get(4);
                 case "TCG" -> "sparsa_tcg_" + TYPE_NAMES.get(a.get(1)) + dims(a.get(2), a.get(3)) + "_r64";
                 case "WG" -> "sparsa_wg_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2) + "_r128";
+                case "WG8" -> "sparsa_wg_e4m3_d" + a.get(1) + "_r128";
                 case "F32" -> "sparsa_f32" + dims(a.get(1), a.get(2));
                 case "DECODE" -> "sparsa_decode_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2);
                 case "DECODE_MMA" -> "sparsa_decode_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2) + "_mma";
@@ -203,6 +204,8 @@ class KernelTableTest {
                 named.add("sparsa_quest_bounds_" + CudaDecode.typeName(t) + "_d" + d);
             }
         }
+        KernelChoiceTest.withE4m3(() -> named.add(KernelChoice.of(AttentionShape.of(1, 2, 100, 100, KernelChoice.E4M3_DIM),
+                DType.E4M3, KernelChoice.GEOMETRIES.get(1), 0, KernelChoice.HOPPER).name()));
         for (String n : named) {
             assertTrue(table.contains(n), n + " is not in " + TABLE);
         }
