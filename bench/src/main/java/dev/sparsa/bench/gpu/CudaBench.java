@@ -31,8 +31,8 @@ import java.util.SplittableRandom;
 
 /**
  * Times the CUDA kernels on the benchmark shapes of docs/PERFORMANCE.md: B=1, H=32, D={@code --d}
- * (128 unless given; 64 and 256 too), bf16,
- * 128×128 tiles, N in {@code --n} (default 8192,32768), patterns dense, causal, causal window 1024
+ * (128 unless given; 64 and 256 too), bf16 (or e4m3 with {@code --dtype e4m3}: the same random values
+ * quantised with a scale per head, head dim 128, bf16 output), 128×128 tiles, N in {@code --n} (default 8192,32768), patterns dense, causal, causal window 1024
  * and random block-sparse 10 % (non-causal, each (tile, block) kept with probability 0.1, seed 42).
  * Device tensors; each row timed by {@link LaunchTiming}: a warm-up of at least {@code --warmup}
  * launches and {@code --warmup-s} seconds, then {@code --iters} launches each between its own CUDA
@@ -42,7 +42,7 @@ import java.util.SplittableRandom;
  * <p>Prints one line per (repeat, N, pattern): {@code rep N row min_ms median_ms max_ms density
  * TFLOP/s_adm TFLOP/s_vis}, the row named {@code sparsa:PATTERN}, TFLOP/s at the median on admitted
  * pairs (4·D·H·pairs, the convention PyTorch numbers use) and on visited pairs (what the kernel
- * computes); then per (N, pattern) {@code spread N row median1/median2 S%}, the spread between the
+ * computes), {@code sparsa-e4m3:PATTERN} for e4m3 inputs; then per (N, pattern) {@code spread N row median1/median2 S%}, the spread between the
  * repeats' medians ({@link LaunchTiming#spreadPercent}). Lines starting with {@code #} are comments.
  * {@code kernels-cuda/bench/torch_bench.py} prints the same columns. With {@code --masks DIR} it
  * writes each random block mask as {@code blocks-N.bin} (int32 little-endian: nTiles, nBlocks, then
@@ -51,12 +51,13 @@ import java.util.SplittableRandom;
  *
  * <p>Usage: {@code java dev.sparsa.bench.gpu.CudaBench [--n 8192,32768] [--iters 30] [--warmup 5]
  * [--warmup-s 0.5] [--repeats 2] [--l2-flush on|off] [--masks DIR]
- * [--patterns dense,causal,window-1024,block-sparse-10%]}. A bad flag prints one line and exits with
+ * [--patterns dense,causal,window-1024,block-sparse-10%] [--dtype bf16|e4m3]}. A bad flag prints one line and exits with
  * status 2; no usable CUDA device exits with status 2 too.
  */
 public final class CudaBench {
     static final String USAGE = "usage: CudaBench [--n 8192,32768] [--d 128|64|256] [--iters 30] [--warmup 5] [--warmup-s 0.5]"
-            + " [--repeats 2] [--l2-flush on|off] [--masks DIR] [--patterns " + String.join(",", Args.PATTERNS) + "]";
+            + " [--repeats 2] [--l2-flush on|off] [--masks DIR] [--patterns " + String.join(",", Args.PATTERNS) + "]"
+            + " [--dtype bf16|e4m3]";
 
     private CudaBench() {
     }
@@ -70,8 +71,10 @@ public final class CudaBench {
      * @param masks where the random block masks are written, or null
      * @param patterns the patterns timed, each one of {@link #PATTERNS}
      * @param headDim the head (and value) dim, 64, 128 or 256
+     * @param dtype the inputs' dtype, bf16 or e4m3 (head dim 128 only)
      */
-    record Args(int[] ns, LaunchTiming.Settings timing, int repeats, Path masks, List<String> patterns, int headDim) {
+    record Args(int[] ns, LaunchTiming.Settings timing, int repeats, Path masks, List<String> patterns, int headDim,
+                DType dtype) {
         static final List<String> PATTERNS = List.of("dense", "causal", "window-1024", "block-sparse-10%");
 
         /** Throws IllegalArgumentException, with a one-line message, on an unknown flag or a bad value. */
@@ -85,6 +88,7 @@ public final class CudaBench {
             Path masks = null;
             List<String> patterns = PATTERNS;
             int headDim = 128;
+            DType dtype = DType.BF16;
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
                 switch (flag) {
@@ -101,6 +105,13 @@ public final class CudaBench {
                     case "--repeats" -> repeats = LaunchTiming.intFlag(flag, LaunchTiming.value(args, i++), 1);
                     case "--l2-flush" -> flush = LaunchTiming.switchFlag(flag, LaunchTiming.value(args, i++));
                     case "--masks" -> masks = Path.of(LaunchTiming.value(args, i++));
+                    case "--dtype" -> {
+                        String t = LaunchTiming.value(args, i++);
+                        if (!t.equals("bf16") && !t.equals("e4m3")) {
+                            throw new IllegalArgumentException("--dtype: the benchmark runs bf16 and e4m3, got '" + t + "'");
+                        }
+                        dtype = DType.parse(t);
+                    }
                     case "--patterns" -> {
                         patterns = List.of(LaunchTiming.value(args, i++).split(",", -1));
                         for (String p : patterns) {
@@ -113,13 +124,16 @@ public final class CudaBench {
                     default -> throw new IllegalArgumentException("unknown argument " + flag);
                 }
             }
+            if (dtype == DType.E4M3 && headDim != 128) {
+                throw new IllegalArgumentException("--dtype e4m3: the e4m3 kernel runs head dim 128, got --d " + headDim);
+            }
             for (int n : ns) {
                 if (n % 128 != 0) {
                     throw new IllegalArgumentException("--n: " + n + " is not a multiple of 128 (the tile)");
                 }
             }
             return new Args(ns, new LaunchTiming.Settings(iters, warmup, warmupSeconds, flush), repeats, masks, patterns,
-                    headDim);
+                    headDim, dtype);
         }
     }
 
@@ -153,7 +167,7 @@ public final class CudaBench {
         int d = a.headDim();
         TileGeometry g = new TileGeometry(128, 128);
         LaunchTiming.Settings t = a.timing();
-        System.err.println("kernel: " + backend.kernelFor(AttentionShape.of(1, h, 128, 128, d), DType.BF16, g).name());
+        System.err.println("kernel: " + backend.kernelFor(AttentionShape.of(1, h, 128, 128, d), a.dtype(), g).name());
         System.out.printf(Locale.ROOT, "# iters %d, warm-up >= %d launches and >= %.2f s per row, L2 flush %s, repeats %d%n",
                 t.iters(), t.warmup(), t.warmupSeconds(), t.flushL2() ? "on (" + LaunchTiming.FLUSH_MIB + " MiB memset before each launch)" : "off",
                 a.repeats());
@@ -163,9 +177,9 @@ public final class CudaBench {
         for (int rep = 1; rep <= a.repeats(); rep++) {
             for (int n : a.ns()) {
                 AttentionShape s = AttentionShape.of(1, h, n, n, d);
-                try (Tensor q = randomDevice(dev, 1, h, n, d, 11);
-                     Tensor k = randomDevice(dev, 1, h, n, d, 12);
-                     Tensor v = randomDevice(dev, 1, h, n, d, 13);
+                try (Tensor q = randomDevice(dev, a.dtype(), 1, h, n, d, 11);
+                     Tensor k = randomDevice(dev, a.dtype(), 1, h, n, d, 12);
+                     Tensor v = randomDevice(dev, a.dtype(), 1, h, n, d, 13);
                      Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, 1, h, n, d);
                      CudaStream stream = new CudaStream(dev);
                      LaunchTiming timer = new LaunchTiming(dev, stream, t)) {
@@ -183,7 +197,7 @@ public final class CudaBench {
                         }
                         double adm = 4.0 * d * plan.pairsAdmitted() / (st.median() * 1e-3) / 1e12;
                         double vis = 4.0 * d * plan.pairsVisited() / (st.median() * 1e-3) / 1e12;
-                        String row = "sparsa:" + pattern;
+                        String row = (a.dtype() == DType.E4M3 ? "sparsa-e4m3:" : "sparsa:") + pattern;
                         System.out.printf(Locale.ROOT, "%-5d %-8d %-24s %10.3f %10.3f %10.3f %10.4f %12.1f %12.1f%n",
                                 rep, n, row, st.min(), st.median(), st.max(), plan.density(), adm, vis);
                         medians.computeIfAbsent(String.format(Locale.ROOT, "%-8d %-24s", n, row),
@@ -231,7 +245,8 @@ public final class CudaBench {
         return plan;
     }
 
-    private static Tensor randomDevice(CudaDevice dev, int b, int h, int n, int d, long seed) {
+    /** Uniform values in [-1, 1) as bf16, or those values quantised to e4m3 with a scale per head, on the device. */
+    private static Tensor randomDevice(CudaDevice dev, DType dtype, int b, int h, int n, int d, long seed) {
         Tensor t = Tensor.allocate(DType.BF16, Layout.BHSD, b, h, n, d);
         SplittableRandom r = new SplittableRandom(seed);
         java.lang.foreign.MemorySegment seg = t.segment();
@@ -239,6 +254,6 @@ public final class CudaBench {
         for (long i = 0; i < count; i++) {
             seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i, DType.floatToBf16((float) (r.nextDouble() * 2 - 1)));
         }
-        return CudaTensors.upload(dev, t);
+        return CudaTensors.upload(dev, dtype == DType.E4M3 ? Tensor.quantizeE4m3PerHead(t, Layout.BHSD) : t);
     }
 }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparsa.cuda.LaunchTiming;
+import dev.sparsa.tensor.DType;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -26,6 +27,7 @@ class CudaBenchArgsTest {
         assertEquals(CudaBench.Args.PATTERNS, a.patterns());
         assertNull(a.masks());
         assertEquals(128, a.headDim());
+        assertEquals(DType.BF16, a.dtype());
     }
 
     @Test
@@ -38,13 +40,15 @@ class CudaBenchArgsTest {
         assertEquals(Path.of("/tmp/m"), a.masks());
         assertEquals(List.of("causal", "dense"), a.patterns());
         assertEquals(64, a.headDim());
+        assertEquals(DType.E4M3, CudaBench.Args.parse(new String[] {"--dtype", "e4m3"}).dtype());
     }
 
     @Test
     void badFlagsExitTwoWithOneLine() throws Exception {
         for (String[] bad : List.of(new String[] {"--bogus"}, new String[] {"--n"}, new String[] {"--n", "1000"},
                 new String[] {"--iters", "0"}, new String[] {"--warmup-s", "soon"}, new String[] {"--repeats", "0"},
-                new String[] {"--l2-flush", "1"}, new String[] {"--patterns", "dense,nope"}, new String[] {"--d", "96"})) {
+                new String[] {"--l2-flush", "1"}, new String[] {"--patterns", "dense,nope"}, new String[] {"--d", "96"},
+                new String[] {"--dtype", "f16"}, new String[] {"--dtype", "e4m3", "--d", "64"})) {
             ByteArrayOutputStream err = new ByteArrayOutputStream();
             PrintStream saved = System.err;
             int status;
