@@ -1,0 +1,164 @@
+// Device-format plans for the dev-only kernel checks (wgmma-check.cu, e4m3-check.cu), built on the host
+// without Java: tiles of block slices, gathered and unconditional keys with log-weights, listed rows, a
+// predicate, and the cost-ordered work list, in the layout of sparsa_plan.cuh. makePlan(name, N, slices,
+// seed) gives the named plans the checks and timings use: dense, causal, window (causal, 1024 keys),
+// window-full, one-block, blocks10 (random blocks at 10 %), and mixed.
+#pragma once
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+struct TilePlan {
+    std::vector<int> rows;     // empty: contiguous from rowStart
+    int rowStart = 0, rowCount = 0;
+    std::vector<int> full, partial, gather, uncond;
+    std::vector<float> gatherLw, uncondLw;
+};
+struct Pred {
+    int causal = 0, bandLo = INT32_MIN, bandHi = INT32_MAX, sinks = 0;
+};
+struct HostPlan {
+    std::vector<int> ints, work;
+    std::vector<float> floats;
+    double admitted = 0;  // per head
+};
+
+static int addI(std::vector<int>& pool, const std::vector<int>& a) {
+    int at = (int)pool.size();
+    pool.insert(pool.end(), a.begin(), a.end());
+    return at;
+}
+static int addF(std::vector<float>& pool, const std::vector<float>& a) {
+    int at = (int)pool.size();
+    pool.insert(pool.end(), a.begin(), a.end());
+    return at;
+}
+
+static HostPlan build(const std::vector<TilePlan>& tiles, const Pred& p, int slices) {
+    HostPlan hp;
+    hp.ints.assign(32, 0);
+    int T = (int)tiles.size();
+    std::vector<int> rs(T), rc(T), rlo(T), rl, fo(T + 1), fb, po(T + 1), pb, go(T + 1), gk, uo(T + 1), uk;
+    std::vector<float> gl, ul;
+    for (int t = 0; t < T; t++) {
+        const TilePlan& tp = tiles[t];
+        rs[t] = tp.rowStart;
+        rc[t] = tp.rows.empty() ? tp.rowCount : (int)tp.rows.size();
+        rlo[t] = tp.rows.empty() ? -1 : (int)rl.size();
+        rl.insert(rl.end(), tp.rows.begin(), tp.rows.end());
+        fo[t] = (int)fb.size(); fb.insert(fb.end(), tp.full.begin(), tp.full.end());
+        po[t] = (int)pb.size(); pb.insert(pb.end(), tp.partial.begin(), tp.partial.end());
+        go[t] = (int)gk.size(); gk.insert(gk.end(), tp.gather.begin(), tp.gather.end());
+        gl.insert(gl.end(), tp.gatherLw.begin(), tp.gatherLw.end());
+        uo[t] = (int)uk.size(); uk.insert(uk.end(), tp.uncond.begin(), tp.uncond.end());
+        ul.insert(ul.end(), tp.uncondLw.begin(), tp.uncondLw.end());
+    }
+    fo[T] = (int)fb.size(); po[T] = (int)pb.size(); go[T] = (int)gk.size(); uo[T] = (int)uk.size();
+    int li[32] = {0};
+    li[0] = addI(hp.ints, rs); li[1] = addI(hp.ints, rc); li[2] = addI(hp.ints, rlo); li[3] = addI(hp.ints, rl);
+    li[4] = addI(hp.ints, fo); li[5] = addI(hp.ints, fb); li[6] = addI(hp.ints, po); li[7] = addI(hp.ints, pb);
+    li[8] = addI(hp.ints, go); li[9] = addI(hp.ints, gk); li[10] = addI(hp.ints, uo); li[11] = addI(hp.ints, uk);
+    hp.floats.push_back(0.f);
+    li[12] = addF(hp.floats, gl); li[13] = addF(hp.floats, ul);
+    li[14] = p.causal; li[15] = p.bandLo; li[16] = p.bandHi; li[17] = p.sinks;
+    li[18] = 0; li[19] = 0; li[20] = 0; li[21] = 0; li[22] = 0; li[23] = -1; li[24] = -1;
+    for (int i = 0; i < 32; i++) hp.ints[i] = li[i];
+    hp.ints.push_back(0);
+    std::vector<std::pair<long, int>> order;
+    for (int t = 0; t < T; t++) {
+        long cost = 2L * (tiles[t].full.size() + tiles[t].partial.size()) + (tiles[t].gather.size() + 63) / 64
+                    + (tiles[t].uncond.size() + 63) / 64;
+        order.push_back({-cost, t});
+    }
+    std::stable_sort(order.begin(), order.end());
+    for (int s = 0; s < slices; s++)
+        for (auto& o : order) {
+            int w[8] = {s, 0, o.second, 0, -1, 0, 0, 0};
+            hp.work.insert(hp.work.end(), w, w + 8);
+        }
+    return hp;
+}
+
+// contiguous tiles of 128 rows over N; block b of tile t: 0 = skip, 1 = full, 2 = partial
+template <typename F>
+static std::vector<TilePlan> blockTiles(int N, F cls) {
+    std::vector<TilePlan> v;
+    for (int t = 0; t < N / 128; t++) {
+        TilePlan tp;
+        tp.rowStart = t * 128;
+        tp.rowCount = 128;
+        for (int b = 0; b < N / 128; b++) {
+            int c = cls(t, b);
+            if (c == 1) tp.full.push_back(b);
+            if (c == 2) tp.partial.push_back(b);
+        }
+        v.push_back(tp);
+    }
+    return v;
+}
+
+static HostPlan makePlan(const char* name, int N, int slices, unsigned seed) {
+    Pred p;
+    std::vector<TilePlan> tiles;
+    double adm = 0;
+    if (!strcmp(name, "dense")) {
+        tiles = blockTiles(N, [](int, int) { return 1; });
+        adm = (double)N * N;
+    } else if (!strcmp(name, "causal")) {
+        p.causal = 1;
+        tiles = blockTiles(N, [](int t, int b) { return b < t ? 1 : b == t ? 2 : 0; });
+        adm = (double)N * (N + 1) / 2;
+    } else if (!strcmp(name, "window")) {
+        p.causal = 1; p.bandLo = 0; p.bandHi = 1023;
+        tiles = blockTiles(N, [&](int t, int b) {
+            long rmin = 128L * t, rmax = rmin + 127, kmin = 128L * b, kmax = kmin + 127;
+            if (kmin > rmax || kmax < rmin - 1023) return 0;
+            return (kmax <= rmin && kmin >= rmax - 1023) ? 1 : 2;
+        });
+        for (long i = 0; i < N; i++) adm += std::min<long>(i + 1, 1024);
+    } else if (!strcmp(name, "window-full")) {  // the window's blocks, all marked full: no masking cost
+        tiles = blockTiles(N, [&](int t, int b) { return (b <= t && b >= t - 8) ? 1 : 0; });
+        long cnt = 0;
+        for (int t = 0; t < N / 128; t++) cnt += std::min(t, 8) + 1;
+        adm = (double)cnt * 128 * 128;
+    } else if (!strcmp(name, "one-block")) {  // one full block per tile: per-tile fixed cost
+        tiles = blockTiles(N, [&](int t, int b) { return b == t ? 1 : 0; });
+        adm = (double)N * 128;
+    } else if (!strcmp(name, "blocks10")) {
+        std::mt19937 rng(seed);
+        std::uniform_real_distribution<double> u;
+        long count = 0;
+        tiles = blockTiles(N, [&](int t, int b) { int c = u(rng) < 0.1 ? 1 : 0; count += c; return c; });
+        adm = (double)count * 128 * 128;
+    } else {  // mixed
+        p.causal = 1; p.bandLo = 0; p.bandHi = 300; p.sinks = 4;
+        std::mt19937 rng(seed);
+        std::vector<int> perm(N);
+        for (int i = 0; i < N; i++) perm[i] = i;
+        std::shuffle(perm.begin(), perm.end(), rng);
+        std::uniform_real_distribution<float> u(-1.f, 0.f);
+        for (int t = 0; t < N / 128; t++) {
+            TilePlan tp;  // listed rows: 128 of a permutation, some tiles cut short (their other rows stay unwritten)
+            tp.rows.assign(perm.begin() + t * 128, perm.begin() + t * 128 + 128);
+            if (t % 5 == 1) tp.rows.resize(77);
+            if (t % 7 == 3) tp.rows.resize(40);
+            for (int b = 0; b < N / 128; b++) {
+                int r = rng() % 10;
+                if (r == 0) tp.full.push_back(b);
+                else if (r < 3) tp.partial.push_back(b);
+            }
+            int ng = rng() % 150, nu = rng() % 40;
+            for (int i = 0; i < ng; i++) { tp.gather.push_back(rng() % N); tp.gatherLw.push_back(u(rng)); }
+            for (int i = 0; i < nu; i++) { tp.uncond.push_back(rng() % N); tp.uncondLw.push_back(u(rng)); }
+            if (t == 2) { tp.full.clear(); tp.partial.clear(); tp.gather.clear(); tp.gatherLw.clear(); tp.uncond.clear(); tp.uncondLw.clear(); }
+            tiles.push_back(tp);
+        }
+    }
+    HostPlan hp = build(tiles, p, slices);
+    hp.admitted = adm;
+    return hp;
+}
+
