@@ -154,9 +154,12 @@ static int microTest() {
             no += a * a;
         }
     double rs = sqrt(es / ns), ro = sqrt(eo / no);
-    printf("micro e4m3: S rel err %.3e, O rel err %.3e %s\n", rs, ro, rs < 1e-6 && ro < 1e-6 ? "ok" : "FAIL");
+    // Hopper's FP8 wgmma accumulates with about 14 bits (not f32): 1.4e-4 and 7e-5 on an H100; a wrong layout
+    // (descriptor, Vᵀ order, fragment) gives errors of order 1
+    bool ok = rs < 5e-4 && ro < 5e-4;
+    printf("micro e4m3: S rel err %.3e, O rel err %.3e %s\n", rs, ro, ok ? "ok" : "FAIL");
     cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(ds); cudaFree(dO);
-    return rs < 1e-6 && ro < 1e-6 ? 0 : 1;
+    return ok ? 0 : 1;
 }
 
 #include "device_plans.cuh"
@@ -313,8 +316,9 @@ int main(int argc, char** argv) {
                     if (!std::isnan(l1[i])) le = std::max(le, (double)fabs(l1[i] - l2[i]));
                 }
                 double rel = sqrt(e / std::max(n, 1e-30));
-                // P rounded to e4m3 (3 mantissa bits) against bf16 (7): about 2e-2 relative (docs/numerics.md)
-                bool ok = rel < 5e-2 && le < 2e-3 && nanBad == 0;
+                // the numerics contract's e4m3 bounds (docs/numerics.md): output 5e-2 (P rounded to e4m3), LSE 1e-2;
+                // the bf16 kernel's own errors are far below both
+                bool ok = rel < 5e-2 && le < 1e-2 && nanBad == 0;
                 printf("check %-9s %s scales: e4m3 vs bf16 rel err %.3e, max lse diff %.3e, nan/inf mismatches %ld %s\n", nm,
                        rep == 0 ? "unit    " : "per-head", rel, le, nanBad, ok ? "ok" : "FAIL");
                 if (!ok) fails++;
