@@ -152,7 +152,7 @@ static int microTest() {
     return bad;
 }
 
-#include "device_plans.cuh"
+#include "check_support.cuh"
 
 // ---------------------------------------------------------------- runs
 struct Dev {
@@ -245,22 +245,9 @@ int main(int argc, char** argv) {
                     CK(cudaMemcpy((wg ? o2 : o1).data(), d.out, nq * 2, cudaMemcpyDeviceToHost));
                     CK(cudaMemcpy((wg ? l2 : l1).data(), d.lse, (long)H * N * 4, cudaMemcpyDeviceToHost));
                 }
-                double e = 0, n = 0, le = 0;
-                long nanBad = 0;
-                for (long i = 0; i < nq; i++) {
-                    bf a, b;
-                    memcpy(&a, &o1[i], 2); memcpy(&b, &o2[i], 2);
-                    float x = b2f(a), y = b2f(b);
-                    if (std::isnan(x) != std::isnan(y)) { nanBad++; continue; }
-                    if (std::isnan(x)) continue;
-                    e += (double)(x - y) * (x - y); n += (double)x * x;
-                }
-                for (long i = 0; i < (long)H * N; i++) {
-                    if (std::isinf(l1[i]) || std::isinf(l2[i])) { if (l1[i] != l2[i]) nanBad++; continue; }
-                    if (std::isnan(l1[i]) != std::isnan(l2[i])) { nanBad++; continue; }
-                    if (!std::isnan(l1[i])) le = std::max(le, (double)fabs(l1[i] - l2[i]));
-                }
-                double rel = sqrt(e / std::max(n, 1e-30));
+                const RunDiff df = compareRuns(o1, o2, l1, l2);
+                const double rel = df.rel, le = df.lse;
+                const long nanBad = df.nanBad;
                 bool ok = rel < 4e-3 && le < 2e-3 && nanBad == 0;
                 printf("check %-9s wg vs tc: rel err %.3e, max lse diff %.3e, nan/inf mismatches %ld %s\n", nm, rel, le, nanBad,
                        ok ? "ok" : "FAIL");

@@ -1,11 +1,14 @@
-// Device-format plans for the dev-only kernel checks (wgmma-check.cu, e4m3-check.cu), built on the host
-// without Java: tiles of block slices, gathered and unconditional keys with log-weights, listed rows, a
-// predicate, and the cost-ordered work list, in the layout of sparsa_plan.cuh. makePlan(name, N, slices,
+// What the dev-only kernel checks (wgmma-check.cu, e4m3-check.cu) share, without Java: device-format plans
+// built on the host (tiles of block slices, gathered and unconditional keys with log-weights, listed rows, a
+// predicate, and the cost-ordered work list, in the layout of sparsa_plan.cuh; makePlan(name, N, slices,
 // seed) gives the named plans the checks and timings use: dense, causal, window (causal, 1024 keys),
-// window-full, one-block, blocks10 (random blocks at 10 %), and mixed.
+// window-full, one-block, blocks10 (random blocks at 10 %), and mixed), and the comparison of two kernels'
+// bf16 outputs and LSEs (compareRuns).
 #pragma once
+#include <cuda_bf16.h>
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -162,3 +165,32 @@ static HostPlan makePlan(const char* name, int N, int slices, unsigned seed) {
     return hp;
 }
 
+
+// Two runs' bf16 outputs (n elements, raw bits) and f32 LSEs (rows): the relative Frobenius difference of the
+// outputs, the largest absolute LSE difference, and the count of NaN/infinity mismatches (a NaN or an
+// infinity on one side only).
+struct RunDiff {
+    double rel, lse;
+    long nanBad;
+};
+static RunDiff compareRuns(const std::vector<uint16_t>& o1, const std::vector<uint16_t>& o2, const std::vector<float>& l1,
+                           const std::vector<float>& l2) {
+    double e = 0, n = 0, le = 0;
+    long nanBad = 0;
+    for (size_t i = 0; i < o1.size(); i++) {
+        __nv_bfloat16 a, b;
+        memcpy(&a, &o1[i], 2);
+        memcpy(&b, &o2[i], 2);
+        float x = __bfloat162float(a), y = __bfloat162float(b);
+        if (std::isnan(x) != std::isnan(y)) { nanBad++; continue; }
+        if (std::isnan(x)) continue;
+        e += (double)(x - y) * (x - y);
+        n += (double)x * x;
+    }
+    for (size_t i = 0; i < l1.size(); i++) {
+        if (std::isinf(l1[i]) || std::isinf(l2[i])) { if (l1[i] != l2[i]) nanBad++; continue; }
+        if (std::isnan(l1[i]) != std::isnan(l2[i])) { nanBad++; continue; }
+        if (!std::isnan(l1[i])) le = std::max(le, (double)fabs(l1[i] - l2[i]));
+    }
+    return {sqrt(e / std::max(n, 1e-30)), le, nanBad};
+}
