@@ -8,6 +8,7 @@
 // at B=1, H=32, D=128 (CUDA events, median).
 // Build: nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o e4m3check kernels-cuda/bench/e4m3-check.cu
 // Run (on an H100/H200): ./e4m3check [N for timing, default 32768; 0 skips timing] [iters]
+// -DSPARSA_WG8_QK_CHAINS=2 (or 4) builds the kernel with Q·Kᵀ split into that many f32-added chains (an experiment).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>

@@ -244,6 +244,17 @@ __device__ __forceinline__ void transposeV8(const uint8_t* raw, uint8_t* vt, int
     }
 }
 
+// SPARSA_WG8_QK_CHAINS (1, 2 or 4; an experiment, 1 in the shipped image): the e4m3 Q·Kᵀ's four 32-key steps
+// accumulate in that many separate sets of registers, added in f32 after the wait. Hopper's FP8 wgmma
+// accumulates with about 14 bits (S off by 1.4e-4 relative at head dim 128 on an H100), which puts the LSE
+// over the e4m3 contract when scores are large; shorter chains should cut that error, at 32 registers per
+// extra set.
+#ifndef SPARSA_WG8_QK_CHAINS
+#define SPARSA_WG8_QK_CHAINS 1
+#endif
+static_assert(SPARSA_WG8_QK_CHAINS == 1 || SPARSA_WG8_QK_CHAINS == 2 || SPARSA_WG8_QK_CHAINS == 4,
+              "SPARSA_WG8_QK_CHAINS is 1, 2 or 4");
+
 // The V descriptor's byte offsets (MN-major, 128-byte swizzle): LBO steps between 64-column blocks of
 // V (64 keys × 128 B apart), SBO between groups of 8 keys (1024 B).
 #ifndef SPARSA_WG_V_LBO
@@ -485,6 +496,10 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                 cur.lws = nullptr;
             }
             float s[8][4];
+#if SPARSA_WG8_QK_CHAINS > 1
+            // e4m3 experiment: the other chains of Q·Kᵀ (SPARSA_WG8_QK_CHAINS)
+            float sx[SPARSA_WG8_QK_CHAINS - 1][8][4];
+#endif
             namedSync(1 + wg, 256);
 #pragma unroll
             for (int i = 0; i < ON; i++)
@@ -493,11 +508,25 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             wgFence();
             if (hasS) {
                 const uint32_t kAddr = kAddr0 + st * C::KV_BYTES;
+#if SPARSA_WG8_QK_CHAINS > 1
+                if constexpr (E4M3) {
+                    // step kk goes to chain kk % CHAINS; chain 0 is s
+                    constexpr int CH = SPARSA_WG8_QK_CHAINS;
 #pragma unroll
-                for (int kk = 0; kk < D * C::ESZ / 32; kk++) {
-                    const uint32_t off = (kk & 3) * 32;
-                    wgmmaQK<T>(s, wgDesc(qAddr + (kk >> 2) * (ROWS * 128) + off, 16, 1024),
-                               wgDesc(kAddr + (kk >> 2) * (KC * 128) + off, 16, 1024), kk > 0);
+                    for (int kk = 0; kk < 4; kk++) {
+                        const uint64_t a = wgDesc(qAddr + kk * 32, 16, 1024), bk = wgDesc(kAddr + kk * 32, 16, 1024);
+                        if (kk % CH == 0) wgmmaQK<T>(s, a, bk, kk > 0);
+                        else wgmmaQK<T>(sx[kk % CH - 1], a, bk, kk >= CH);
+                    }
+                } else
+#endif
+                {
+#pragma unroll
+                    for (int kk = 0; kk < D * C::ESZ / 32; kk++) {
+                        const uint32_t off = (kk & 3) * 32;
+                        wgmmaQK<T>(s, wgDesc(qAddr + (kk >> 2) * (ROWS * 128) + off, 16, 1024),
+                                   wgDesc(kAddr + (kk >> 2) * (KC * 128) + off, 16, 1024), kk > 0);
+                    }
                 }
             }
             if (c > 0) {
@@ -523,6 +552,21 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             for (int i = 0; i < 8; i++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) regFence(s[i][e]);
+#if SPARSA_WG8_QK_CHAINS > 1
+            if constexpr (E4M3) {
+                if (hasS) {
+#pragma unroll
+                    for (int x = 0; x < SPARSA_WG8_QK_CHAINS - 1; x++)
+#pragma unroll
+                        for (int i = 0; i < 8; i++)
+#pragma unroll
+                            for (int e = 0; e < 4; e++) {
+                                regFence(sx[x][i][e]);
+                                s[i][e] += sx[x][i][e];
+                            }
+                }
+            }
+#endif
             if (c > 0) mbarArrive(empty + (gc - 1) % STAGES);
             if (c == nChunks - 1) mbarArrive(qEmpty);  // the tile's last Q·K is done
             if (!hasS) break;
