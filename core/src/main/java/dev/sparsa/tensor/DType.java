@@ -66,8 +66,10 @@ public enum DType {
 
     static {
         for (int c = 0; c < 256; c++) {
-            float v = (c & 0x7F) == 0x7F ? Float.NaN : Float.intBitsToFloat((c & 0x7F) << 20) * 0x1p120f;
-            E4M3_VALUES[c] = (c & 0x80) != 0 ? -v : v;
+            float v = Float.intBitsToFloat((c & 0x7F) << 20) * 0x1p120f;
+            // both NaN codes read as the canonical NaN (0x7FC00000), as the vector widening gives them
+            E4M3_VALUES[c] = (c & 0x7F) == 0x7F ? Float.NaN
+                    : Float.intBitsToFloat(Float.floatToRawIntBits(v) | (c & 0x80) << 24);
         }
     }
 
