@@ -2,17 +2,31 @@
 // built on the host (tiles of block slices, gathered and unconditional keys with log-weights, listed rows, a
 // predicate, and the cost-ordered work list, in the layout of sparsa_plan.cuh; makePlan(name, N, slices,
 // seed) gives the named plans the checks and timings use: dense, causal, window (causal, 1024 keys),
-// window-full, one-block, blocks10 (random blocks at 10 %), and mixed), and the comparison of two kernels'
-// bf16 outputs and LSEs (compareRuns).
+// window-full, one-block, blocks10 (random blocks at 10 %), and mixed; upload and freePlan for any struct with
+// the fields ints, floats, work and items), the call scalars of B=1, H query and Hkv KV heads, N rows and keys
+// at D = 128 (scalars), the comparison of two kernels' bf16 outputs and LSEs (compareRuns), and CK. Included
+// after sparsa_plan.cuh.
 #pragma once
 #include <cuda_bf16.h>
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
+
+// every CUDA runtime call checked: a failure prints the call and its error and exits with status 2
+#define CK(x)                                                                                   \
+    do {                                                                                        \
+        cudaError_t e_ = (x);                                                                   \
+        if (e_ != cudaSuccess) {                                                                \
+            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+            exit(2);                                                                            \
+        }                                                                                       \
+    } while (0)
 
 struct TilePlan {
     std::vector<int> rows;     // empty: contiguous from rowStart
@@ -193,4 +207,35 @@ static RunDiff compareRuns(const std::vector<uint16_t>& o1, const std::vector<ui
         if (!std::isnan(l1[i])) le = std::max(le, (double)fabs(l1[i] - l2[i]));
     }
     return {sqrt(e / std::max(n, 1e-30)), le, nanBad};
+}
+
+static Scalars scalars(int H, int Hkv, int N) {
+    Scalars s;
+    long long D = 128;
+    s.qsb = (long long)H * N * D; s.qsh = (long long)N * D; s.qss = D;
+    s.ksb = (long long)Hkv * N * D; s.ksh = (long long)N * D; s.kss = D;
+    s.vsb = s.ksb; s.vsh = s.ksh; s.vss = D;
+    s.osb = s.qsb; s.osh = s.qsh; s.oss = D;
+    s.lsb = (long long)H * N; s.lsh = N; s.lss = 1;
+    s.qHeads = H; s.group = H / Hkv; s.queryLength = N; s.keyLength = N; s.blockCols = 128; s.outKind = OUT_BF16;
+    s.valueDim = 128; s.scale = 1.0 / sqrt(128.0); s.softCap = 0.0;
+    return s;
+}
+
+// a plan's arrays on the device, in any struct with the fields ints, floats, work (device pointers) and items
+template <typename P>
+static void upload(P& d, const HostPlan& hp) {
+    CK(cudaMalloc(&d.ints, hp.ints.size() * 4));
+    CK(cudaMalloc(&d.floats, hp.floats.size() * 4 + 4));
+    CK(cudaMalloc(&d.work, hp.work.size() * 4));
+    CK(cudaMemcpy(d.ints, hp.ints.data(), hp.ints.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d.floats, hp.floats.data(), hp.floats.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d.work, hp.work.data(), hp.work.size() * 4, cudaMemcpyHostToDevice));
+    d.items = (int)hp.work.size() / 8;
+}
+template <typename P>
+static void freePlan(P& d) {
+    cudaFree(d.ints);
+    cudaFree(d.floats);
+    cudaFree(d.work);
 }

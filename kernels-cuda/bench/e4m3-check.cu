@@ -30,14 +30,8 @@ SPARSA_WG8_NAMED(sparsa_wg_e4m3_d128_r128, 128)
 #include <random>
 #include <vector>
 
-#define CK(x)                                                                                   \
-    do {                                                                                        \
-        cudaError_t e_ = (x);                                                                   \
-        if (e_ != cudaSuccess) {                                                                \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(2);                                                                            \
-        }                                                                                       \
-    } while (0)
+#include "check_support.cuh"
+
 
 typedef __nv_bfloat16 bf;
 typedef __nv_fp8_e4m3 f8;
@@ -163,8 +157,6 @@ static int microTest() {
     return ok ? 0 : 1;
 }
 
-#include "check_support.cuh"
-
 // ---------------------------------------------------------------- runs
 struct Plan {
     int *ints, *work;
@@ -189,29 +181,6 @@ __global__ void scaleHeads(bf* p, long n, long perHead, const float* sc) {
         p[i] = __float2bfloat16(__bfloat162float(p[i]) * sc[i / perHead]);
 }
 
-static Scalars scalars(int H, int Hkv, int N) {
-    Scalars s;
-    long long D = 128;
-    s.qsb = (long long)H * N * D; s.qsh = (long long)N * D; s.qss = D;
-    s.ksb = (long long)Hkv * N * D; s.ksh = (long long)N * D; s.kss = D;
-    s.vsb = s.ksb; s.vsh = s.ksh; s.vss = D;
-    s.osb = s.qsb; s.osh = s.qsh; s.oss = D;
-    s.lsb = (long long)H * N; s.lsh = N; s.lss = 1;
-    s.qHeads = H; s.group = H / Hkv; s.queryLength = N; s.keyLength = N; s.blockCols = 128; s.outKind = OUT_BF16;
-    s.valueDim = 128; s.scale = 1.0 / sqrt(128.0); s.softCap = 0.0;
-    return s;
-}
-
-static void upload(Plan& d, const HostPlan& hp) {
-    CK(cudaMalloc(&d.ints, hp.ints.size() * 4));
-    CK(cudaMalloc(&d.floats, hp.floats.size() * 4 + 4));
-    CK(cudaMalloc(&d.work, hp.work.size() * 4));
-    CK(cudaMemcpy(d.ints, hp.ints.data(), hp.ints.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d.floats, hp.floats.data(), hp.floats.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d.work, hp.work.data(), hp.work.size() * 4, cudaMemcpyHostToDevice));
-    d.items = (int)hp.work.size() / 8;
-}
-static void freePlan(Plan& d) { cudaFree(d.ints); cudaFree(d.floats); cudaFree(d.work); }
 
 struct Inputs {
     uint8_t *q8, *k8, *v8;

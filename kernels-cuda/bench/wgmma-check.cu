@@ -28,14 +28,8 @@ SPARSA_WG_NAMED(sparsa_wg_bf16_d128_r128, __nv_bfloat16, 128)
 #include <random>
 #include <vector>
 
-#define CK(x)                                                                                   \
-    do {                                                                                        \
-        cudaError_t e_ = (x);                                                                   \
-        if (e_ != cudaSuccess) {                                                                \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(2);                                                                            \
-        }                                                                                       \
-    } while (0)
+#include "check_support.cuh"
+
 
 typedef __nv_bfloat16 bf;
 
@@ -152,8 +146,6 @@ static int microTest() {
     return bad;
 }
 
-#include "check_support.cuh"
-
 // ---------------------------------------------------------------- runs
 struct Dev {
     bf *q, *k, *v, *out;
@@ -172,29 +164,6 @@ __global__ void fillRandom(bf* p, long n, unsigned seed) {
     }
 }
 
-static Scalars scalars(int H, int Hkv, int N) {
-    Scalars s;
-    long long D = 128;
-    s.qsb = (long long)H * N * D; s.qsh = (long long)N * D; s.qss = D;
-    s.ksb = (long long)Hkv * N * D; s.ksh = (long long)N * D; s.kss = D;
-    s.vsb = s.ksb; s.vsh = s.ksh; s.vss = D;
-    s.osb = s.qsb; s.osh = s.qsh; s.oss = D;
-    s.lsb = (long long)H * N; s.lsh = N; s.lss = 1;
-    s.qHeads = H; s.group = H / Hkv; s.queryLength = N; s.keyLength = N; s.blockCols = 128; s.outKind = OUT_BF16;
-    s.valueDim = 128; s.scale = 1.0 / sqrt(128.0); s.softCap = 0.0;
-    return s;
-}
-
-static void upload(Dev& d, const HostPlan& hp) {
-    CK(cudaMalloc(&d.ints, hp.ints.size() * 4));
-    CK(cudaMalloc(&d.floats, hp.floats.size() * 4 + 4));
-    CK(cudaMalloc(&d.work, hp.work.size() * 4));
-    CK(cudaMemcpy(d.ints, hp.ints.data(), hp.ints.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d.floats, hp.floats.data(), hp.floats.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d.work, hp.work.data(), hp.work.size() * 4, cudaMemcpyHostToDevice));
-    d.items = (int)hp.work.size() / 8;
-}
-static void freePlan(Dev& d) { cudaFree(d.ints); cudaFree(d.floats); cudaFree(d.work); }
 
 static void launch(bool wg, const Dev& d, const Scalars& s) {
     if (wg) {
