@@ -59,9 +59,9 @@ public enum DType {
     }
 
     /**
-     * The 256 codes' values, so that a scalar read is one load: the arithmetic below multiplies f32
-     * subnormals for the small codes, which x86 cores run through a slow microcode assist (the fp64
-     * oracle over e4m3 inputs took 5 × its bf16 time).
+     * The 256 codes' values, so that a scalar read is one load: with the arithmetic below (which
+     * multiplies f32 subnormals for the small codes) in every read, the fp64 oracle over e4m3 inputs
+     * took 5 × its bf16 time.
      */
     private static final float[] E4M3_VALUES = new float[256];
 

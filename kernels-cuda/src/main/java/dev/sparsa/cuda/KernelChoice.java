@@ -130,10 +130,7 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
                 throw new IllegalArgumentException("dtype: the CUDA backend's e4m3 kernel is opt-in until it has passed the "
                         + "GPU conformance run (-D" + E4M3_PROPERTY + "=true); the CPU backend runs e4m3 inputs");
             }
-            if (computeCapability != HOPPER || d != E4M3_DIM || dv != d || geometry.tileRows() != 128
-                    || geometry.blockCols() != 128 || Integer.getInteger("sparsa.cuda.ctaRows", 128) != 128
-                    || "false".equals(System.getProperty("sparsa.cuda.wgmma"))
-                    || shape.qHeads() > E4M3_MAX_HEADS) {
+            if (!hopperTiles(geometry, computeCapability) || d != E4M3_DIM || dv != d || shape.qHeads() > E4M3_MAX_HEADS) {
                 throw new IllegalArgumentException("dtype: the CUDA backend runs e4m3 on compute capability 9.0 "
                         + "(H100/H200) at head dim " + E4M3_DIM + " on 128x128 tiles with at most " + E4M3_MAX_HEADS
                         + " query heads (got capability " + computeCapability + ", head dim " + d + ", value dim " + dv
@@ -143,10 +140,7 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
         } else if (dtype == DType.F32) {
             int smem = 4 * (64 * (d + 1) + 32 * (d + 1) + 32 * (dv + 1) + 64 * 33 + 32) + 4 * (32 + 64);
             k = new KernelChoice("sparsa_f32" + dims, 256, smem, 64);
-        } else if (computeCapability == HOPPER && dv == d && HOPPER_DIMS.contains(d)
-                && geometry.tileRows() == 128 && geometry.blockCols() == 128
-                && Integer.getInteger("sparsa.cuda.ctaRows", 128) == 128
-                && !"false".equals(System.getProperty("sparsa.cuda.wgmma"))
+        } else if (hopperTiles(geometry, computeCapability) && dv == d && HOPPER_DIMS.contains(d)
                 && (maxSharedBytes == 0 || wgSharedBytes(d) <= maxSharedBytes)) {
             String t = dtype == DType.BF16 ? "bf16" : "f16";
             k = new KernelChoice("sparsa_wg_" + t + "_d" + d + "_r128", 384, wgSharedBytes(d), 128);
@@ -166,6 +160,16 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
                     + " bytes of shared memory per block; this device offers " + maxSharedBytes);
         }
         return k;
+    }
+
+    /**
+     * Whether the Hopper kernels may run a call in this geometry on this device: compute capability
+     * 9.0, 128×128 tiles, and neither {@code sparsa.cuda.wgmma=false} nor {@code sparsa.cuda.ctaRows=64}.
+     */
+    private static boolean hopperTiles(TileGeometry geometry, int computeCapability) {
+        return computeCapability == HOPPER && geometry.tileRows() == 128 && geometry.blockCols() == 128
+                && Integer.getInteger("sparsa.cuda.ctaRows", 128) == 128
+                && !"false".equals(System.getProperty("sparsa.cuda.wgmma"));
     }
 
     /**
