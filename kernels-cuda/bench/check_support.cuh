@@ -4,7 +4,8 @@
 // seed) gives the named plans the checks and timings use: dense, causal, window (causal, 1024 keys),
 // window-full, one-block, blocks10 (random blocks at 10 %), and mixed; upload and freePlan for any struct with
 // the fields ints, floats, work and items), the call scalars of B=1, H query and Hkv KV heads, N rows and keys
-// at D = 128 (scalars), the comparison of two kernels' bf16 outputs and LSEs (compareRuns), and CK. Included
+// at D = 128 (scalars), the comparison of two kernels' bf16 outputs and LSEs (compareRuns), the micro-tests' accumulator store
+// (storeFragment), and CK. Included
 // after sparsa_plan.cuh.
 #pragma once
 #include <cuda_bf16.h>
@@ -238,4 +239,14 @@ static void freePlan(P& d) {
     cudaFree(d.ints);
     cudaFree(d.floats);
     cudaFree(d.work);
+}
+
+// A warpgroup's wgmma accumulator fragment (NB n-blocks of 8 columns, 64 rows) stored row-major into out
+// (64 × 8·NB floats); t is the thread's index in the warpgroup.
+template <int NB>
+__device__ void storeFragment(const float (&a)[NB][4], float* out, int t) {
+    const int warp = t >> 5, lane = t & 31, g = lane >> 2, t4 = lane & 3;
+    for (int nb = 0; nb < NB; nb++)
+        for (int e = 0; e < 4; e++)
+            out[(warp * 16 + g + (e >= 2 ? 8 : 0)) * (8 * NB) + nb * 8 + 2 * t4 + (e & 1)] = a[nb][e];
 }

@@ -74,12 +74,7 @@ __global__ void microWg8(const uint8_t* q, const uint8_t* k, const uint8_t* v, f
     wgWait<0>();
     for (int i = 0; i < 8; i++)
         for (int e = 0; e < 4; e++) regFence(s[i][e]);
-    int warp = t >> 5, lane = t & 31, g = lane >> 2, t4 = lane & 3;
-    for (int nb = 0; nb < 8; nb++)
-        for (int e = 0; e < 4; e++) {
-            int row = warp * 16 + g + (e >= 2 ? 8 : 0), col = nb * 8 + 2 * t4 + (e & 1);
-            sOut[row * 64 + col] = s[nb][e];
-        }
+    storeFragment(s, sOut, t);
     // P = S / 64 rounded to e4m3, O = P V
     float o[16][4];
     for (int i = 0; i < 16; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
@@ -100,11 +95,7 @@ __global__ void microWg8(const uint8_t* q, const uint8_t* k, const uint8_t* v, f
     wgWait<0>();
     for (int i = 0; i < 16; i++)
         for (int e = 0; e < 4; e++) regFence(o[i][e]);
-    for (int nb = 0; nb < 16; nb++)
-        for (int e = 0; e < 4; e++) {
-            int row = warp * 16 + g + (e >= 2 ? 8 : 0), col = nb * 8 + 2 * t4 + (e & 1);
-            oOut[row * 128 + col] = o[nb][e];
-        }
+    storeFragment(o, oOut, t);
 }
 
 static int microTest() {
