@@ -5,7 +5,7 @@
 // window-full, one-block, blocks10 (random blocks at 10 %), and mixed; upload and freePlan for any struct with
 // the fields ints, floats, work and items), the call scalars of B=1, H query and Hkv KV heads, N rows and keys
 // at D = 128 (scalars), the comparison of two kernels' bf16 outputs and LSEs (compareRuns), the micro-tests' accumulator store
-// (storeFragment), and CK. Included
+// (storeFragment), running two kernels on the same call (runBoth), and CK. Included
 // after sparsa_plan.cuh.
 #pragma once
 #include <cuda_bf16.h>
@@ -249,4 +249,20 @@ __device__ void storeFragment(const float (&a)[NB][4], float* out, int t) {
     for (int nb = 0; nb < NB; nb++)
         for (int e = 0; e < 4; e++)
             out[(warp * 16 + g + (e >= 2 ? 8 : 0)) * (8 * NB) + nb * 8 + 2 * t4 + (e & 1)] = a[nb][e];
+}
+
+// Runs launch(0) and launch(1) (two kernels on the same inputs and plan) one after the other, each into a
+// NaN-filled output and LSE, and copies their bf16 outputs (o1.size() elements) and LSEs back.
+template <typename F>
+static void runBoth(F launch, void* out, float* lse, std::vector<uint16_t>& o1, std::vector<uint16_t>& o2,
+                    std::vector<float>& l1, std::vector<float>& l2) {
+    for (int which = 0; which < 2; which++) {
+        CK(cudaMemset(out, 0xff, o1.size() * 2));
+        CK(cudaMemset(lse, 0xff, l1.size() * 4));
+        launch(which);
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy((which ? o2 : o1).data(), out, o1.size() * 2, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy((which ? l2 : l1).data(), lse, l1.size() * 4, cudaMemcpyDeviceToHost));
+    }
 }

@@ -252,15 +252,7 @@ int main(int argc, char** argv) {
                 Plan d;
                 upload(d, hp);
                 Scalars s = scalars(H, Hkv, N);
-                for (int e8 = 0; e8 < 2; e8++) {
-                    CK(cudaMemset(in.out, 0xff, nq * 2));
-                    CK(cudaMemset(in.lse, 0xff, (long)H * N * 4));
-                    launch(e8, in, d, s);
-                    CK(cudaGetLastError());
-                    CK(cudaDeviceSynchronize());
-                    CK(cudaMemcpy((e8 ? o2 : o1).data(), in.out, nq * 2, cudaMemcpyDeviceToHost));
-                    CK(cudaMemcpy((e8 ? l2 : l1).data(), in.lse, (long)H * N * 4, cudaMemcpyDeviceToHost));
-                }
+                runBoth([&](int e8) { launch(e8, in, d, s); }, in.out, in.lse, o1, o2, l1, l2);
                 const RunDiff df = compareRuns(o1, o2, l1, l2);
                 const double rel = df.rel, le = df.lse;
                 const long nanBad = df.nanBad;

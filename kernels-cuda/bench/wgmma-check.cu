@@ -196,15 +196,7 @@ int main(int argc, char** argv) {
                 HostPlan hp = makePlan(nm, N, H, seed);
                 upload(d, hp);
                 Scalars s = scalars(H, Hkv, N);
-                for (int wg = 0; wg < 2; wg++) {
-                    CK(cudaMemset(d.out, 0xff, nq * 2));
-                    CK(cudaMemset(d.lse, 0xff, (long)H * N * 4));
-                    launch(wg, d, s);
-                    CK(cudaGetLastError());
-                    CK(cudaDeviceSynchronize());
-                    CK(cudaMemcpy((wg ? o2 : o1).data(), d.out, nq * 2, cudaMemcpyDeviceToHost));
-                    CK(cudaMemcpy((wg ? l2 : l1).data(), d.lse, (long)H * N * 4, cudaMemcpyDeviceToHost));
-                }
+                runBoth([&](int wg) { launch(wg, d, s); }, d.out, d.lse, o1, o2, l1, l2);
                 const RunDiff df = compareRuns(o1, o2, l1, l2);
                 const double rel = df.rel, le = df.lse;
                 const long nanBad = df.nanBad;
