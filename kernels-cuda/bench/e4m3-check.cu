@@ -172,6 +172,22 @@ __global__ void scaleHeads(bf* p, long n, long perHead, const float* sc) {
         p[i] = __float2bfloat16(__bfloat162float(p[i]) * sc[i / perHead]);
 }
 
+// each (head, row)'s score magnitude over all keys: max_j scale · Σ_d |q_d · k_jd| (the numerics contract's A, exact
+// for the dense plan and an upper bound for the others), from the bf16 copies (the scaled values); rows of D = 128
+__global__ void scoreMagnitude(const bf* q, const bf* k, float* mag, int H, int Hkv, int N, float scale) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= H * N) return;
+    const int h = i / N, kvh = h / (H / Hkv);
+    const bf* qr = q + (long)i * 128;
+    float best = 0.f;
+    for (int j = 0; j < N; j++) {
+        const bf* kr = k + ((long)kvh * N + j) * 128;
+        float s = 0.f;
+        for (int d = 0; d < 128; d++) s += fabsf(__bfloat162float(qr[d]) * __bfloat162float(kr[d]));
+        best = fmaxf(best, s);
+    }
+    mag[i] = best * scale;
+}
 
 struct Inputs {
     uint8_t *q8, *k8, *v8;
@@ -242,7 +258,9 @@ int main(int argc, char** argv) {
         alloc(in, H, Hkv, N);
         long nq = (long)H * N * 128;
         std::vector<uint16_t> o1(nq), o2(nq);
-        std::vector<float> l1((long)H * N), l2((long)H * N);
+        std::vector<float> l1((long)H * N), l2((long)H * N), mag((long)H * N);
+        float* dMag;
+        CK(cudaMalloc(&dMag, mag.size() * 4));
         const char* names[] = {"dense", "causal", "window", "blocks10", "mixed"};
         for (int rep = 0; rep < 2; rep++)
             for (const char* nm : names) {
@@ -256,14 +274,24 @@ int main(int argc, char** argv) {
                 const RunDiff df = compareRuns(o1, o2, l1, l2);
                 const double rel = df.rel, le = df.lse;
                 const long nanBad = df.nanBad;
-                // the numerics contract's e4m3 bounds (docs/numerics.md): output 5e-2 (P rounded to e4m3), LSE 1e-2;
-                // the bf16 kernel's own errors are far below both
-                bool ok = rel < 5e-2 && le < 1e-2 && nanBad == 0;
-                printf("check %-9s %s scales: e4m3 vs bf16 rel err %.3e, max lse diff %.3e, nan/inf mismatches %ld %s\n", nm,
-                       rep == 0 ? "unit    " : "per-head", rel, le, nanBad, ok ? "ok" : "FAIL");
+                scoreMagnitude<<<(H * N + 127) / 128, 128>>>(in.q16, in.k16, dMag, H, Hkv, N, (float)s.scale);
+                CK(cudaMemcpy(mag.data(), dMag, mag.size() * 4, cudaMemcpyDeviceToHost));
+                double ratio = 0, magMax = 0;
+                for (size_t i = 0; i < l1.size(); i++) {
+                    magMax = std::max(magMax, (double)mag[i]);
+                    if (std::isfinite(l1[i]) && std::isfinite(l2[i]))
+                        ratio = std::max(ratio, fabs(l1[i] - l2[i]) / (1e-2 + mag[i] / 2048.0));
+                }
+                // the numerics contract's e4m3 bounds (docs/numerics.md): output 5e-2 (P rounded to e4m3), LSE
+                // 1e-2 + A / 2048 per row (FP8 accumulation); the bf16 kernel's own errors are far below both
+                bool ok = rel < 5e-2 && ratio <= 1 && nanBad == 0;
+                printf("check %-9s %s scales: e4m3 vs bf16 rel err %.3e, max lse diff %.3e (%.2f of the bound, max A %.0f), "
+                       "nan/inf mismatches %ld %s\n", nm, rep == 0 ? "unit    " : "per-head", rel, le, ratio, magMax, nanBad,
+                       ok ? "ok" : "FAIL");
                 if (!ok) fails++;
                 freePlan(d);
             }
+        cudaFree(dMag);
         release(in);
     }
 

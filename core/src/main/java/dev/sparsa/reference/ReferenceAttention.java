@@ -51,6 +51,7 @@ public final class ReferenceAttention {
         double scale = options.scaleFor(s.headDim());
         double[] out = new double[s.slices() * rows.length * s.valueDim()];
         double[] lse = new double[s.slices() * rows.length];
+        double[] magnitude = new double[lse.length];
         KeyList keys = new KeyList();
         for (int b = 0; b < s.batch(); b++) {
             for (int h = 0; h < s.qHeads(); h++) {
@@ -64,11 +65,11 @@ public final class ReferenceAttention {
                         layout.forEachAdmittedKey(tiles.tile(j), rows[i], keys::add);
                     }
                     attendRow(q, k, v, b, h, s.kvHeadOf(h), rows[i], keys, scale, options.softCap(), out,
-                            (slice * rows.length + i) * s.valueDim(), lse, slice * rows.length + i);
+                            (slice * rows.length + i) * s.valueDim(), lse, magnitude, slice * rows.length + i);
                 }
             }
         }
-        return new ReferenceResult(s, rows.clone(), out, lse);
+        return new ReferenceResult(s, rows.clone(), out, lse, magnitude);
     }
 
     /** Dense masked attention on every row. */
@@ -85,6 +86,7 @@ public final class ReferenceAttention {
         int offset = options.queryOffsetFor(s.queryLength(), s.keyLength());
         double[] out = new double[s.slices() * rows.length * s.valueDim()];
         double[] lse = new double[s.slices() * rows.length];
+        double[] magnitude = new double[lse.length];
         KeyList keys = new KeyList();
         for (int b = 0; b < s.batch(); b++) {
             for (int h = 0; h < s.qHeads(); h++) {
@@ -98,15 +100,16 @@ public final class ReferenceAttention {
                         }
                     }
                     attendRow(q, k, v, b, h, s.kvHeadOf(h), rows[i], keys, scale, options.softCap(), out,
-                            (slice * rows.length + i) * s.valueDim(), lse, slice * rows.length + i);
+                            (slice * rows.length + i) * s.valueDim(), lse, magnitude, slice * rows.length + i);
                 }
             }
         }
-        return new ReferenceResult(s, rows.clone(), out, lse);
+        return new ReferenceResult(s, rows.clone(), out, lse, magnitude);
     }
 
     private static void attendRow(Tensor q, Tensor k, Tensor v, int b, int h, int kvh, int row, KeyList keys,
-                                  double scale, float softCap, double[] out, int outAt, double[] lse, int lseAt) {
+                                  double scale, float softCap, double[] out, int outAt, double[] lse,
+                                  double[] magnitude, int lseAt) {
         int n = keys.size;
         if (n == 0) {
             lse[lseAt] = Double.NEGATIVE_INFINITY;
@@ -119,12 +122,17 @@ public final class ReferenceAttention {
         }
         double[] scores = new double[n];
         double max = Double.NEGATIVE_INFINITY;
+        double mag = 0;
         for (int j = 0; j < n; j++) {
             int key = keys.keys[j];
             double dot = 0;
+            double abs = 0;
             for (int d = 0; d < dim; d++) {
-                dot += qv[d] * k.get(b, kvh, key, d);
+                double p = qv[d] * k.get(b, kvh, key, d);
+                dot += p;
+                abs += Math.abs(p);
             }
+            mag = Math.max(mag, Math.abs(scale) * abs);
             double sc = scale * dot;
             if (softCap > 0) {
                 sc = softCap * Math.tanh(sc / softCap);
@@ -136,6 +144,7 @@ public final class ReferenceAttention {
             scores[j] = sc;
             max = Math.max(max, sc);
         }
+        magnitude[lseAt] = mag;
         if (max == Double.NEGATIVE_INFINITY) {
             lse[lseAt] = Double.NEGATIVE_INFINITY; // every admitted score is -inf: nothing weighs
             return;

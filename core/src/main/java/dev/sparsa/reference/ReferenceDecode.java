@@ -39,6 +39,7 @@ public final class ReferenceDecode {
         int dv = s.valueDim();
         double[] out = new double[s.slices() * rows * dv];
         double[] lse = new double[s.slices() * rows];
+        double[] magnitude = new double[lse.length];
         double[] qv = new double[dim];
         float[] row = new float[Math.max(dim, dv)];
         for (int b = 0; b < s.batch(); b++) {
@@ -71,15 +72,20 @@ public final class ReferenceDecode {
                             qv[d] = row[d];
                         }
                         double max = Double.NEGATIVE_INFINITY;
+                        double mag = 0;
                         for (int key = 0; key < length; key++) {
                             admitted[key] = selection == null ? key <= pos : selection.admits(b, g, length, pos, key);
                             if (!admitted[key]) {
                                 continue;
                             }
                             double dot = 0;
+                            double abs = 0;
                             for (int d = 0, i = key * dim; d < dim; d++, i++) {
-                                dot += qv[d] * keys[i];
+                                double p = qv[d] * keys[i];
+                                dot += p;
+                                abs += Math.abs(p);
                             }
+                            mag = Math.max(mag, Math.abs(scale) * abs);
                             double sc = scale * dot;
                             if (cap > 0) {
                                 sc = cap * Math.tanh(sc / cap);
@@ -87,6 +93,7 @@ public final class ReferenceDecode {
                             scores[key] = sc;
                             max = Math.max(max, sc);
                         }
+                        magnitude[at] = mag;
                         if (max == Double.NEGATIVE_INFINITY) {
                             lse[at] = Double.NEGATIVE_INFINITY;
                             continue;
@@ -113,6 +120,6 @@ public final class ReferenceDecode {
         }
         int[] rowIds = new int[rows];
         java.util.Arrays.setAll(rowIds, i -> i);
-        return new ReferenceResult(s, rowIds, out, lse);
+        return new ReferenceResult(s, rowIds, out, lse, magnitude);
     }
 }

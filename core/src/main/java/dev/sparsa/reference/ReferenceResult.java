@@ -1,6 +1,7 @@
 package dev.sparsa.reference;
 
 import dev.sparsa.spec.AttentionShape;
+import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Tensor;
 
 /**
@@ -12,12 +13,14 @@ public final class ReferenceResult {
     private final int[] rows;
     private final double[] out;
     private final double[] lse;
+    private final double[] magnitude;
 
-    ReferenceResult(AttentionShape shape, int[] rows, double[] out, double[] lse) {
+    ReferenceResult(AttentionShape shape, int[] rows, double[] out, double[] lse, double[] magnitude) {
         this.shape = shape;
         this.rows = rows;
         this.out = out;
         this.lse = lse;
+        this.magnitude = magnitude;
     }
 
     public AttentionShape shape() {
@@ -36,6 +39,16 @@ public final class ReferenceResult {
     /** The row's LSE; −∞ when it admits no key. */
     public double lse(int batch, int head, int rowIndex) {
         return lse[slice(batch, head) * rows.length + rowIndex];
+    }
+
+    /**
+     * The row's score magnitude: the largest, over its admitted keys, of {@code |scale| · Σ_d |q_d · k_d|}
+     * (before soft-capping and weights), 0 when it admits no key. What a dot product's rounding error
+     * is proportional to when its accumulator is narrower than the products' range
+     * ({@link Tolerance#lse(DType, double)}).
+     */
+    public double scoreMagnitude(int batch, int head, int rowIndex) {
+        return magnitude[slice(batch, head) * rows.length + rowIndex];
     }
 
     /**
@@ -88,6 +101,33 @@ public final class ReferenceResult {
                     }
                     double e = r == Double.NEGATIVE_INFINITY ? (a == Double.NEGATIVE_INFINITY ? 0 : Double.POSITIVE_INFINITY)
                             : Math.abs(a - r);
+                    worst = Math.max(worst, e);
+                }
+            }
+        }
+        return worst;
+    }
+
+    /**
+     * The largest ratio of a row's absolute LSE error to its bound {@link Tolerance#lse(DType, double)
+     * Tolerance.lse(input, scoreMagnitude(row))}: at most 1 when every row is within the numerics
+     * contract. A row whose reference is −∞ must be −∞ exactly (else +∞); NaN anywhere gives NaN.
+     *
+     * @param actualLse {@code [batch, qHeads, queryLength, 1]}
+     * @param input     the dtype of Q and K
+     */
+    public double maxLseErrorRatio(Tensor actualLse, DType input) {
+        double worst = 0;
+        for (int b = 0; b < shape.batch(); b++) {
+            for (int h = 0; h < shape.qHeads(); h++) {
+                for (int i = 0; i < rows.length; i++) {
+                    double r = lse(b, h, i);
+                    double a = actualLse.get(b, h, rows[i], 0);
+                    if (Double.isNaN(a)) {
+                        return Double.NaN;
+                    }
+                    double e = r == Double.NEGATIVE_INFINITY ? (a == Double.NEGATIVE_INFINITY ? 0 : Double.POSITIVE_INFINITY)
+                            : Math.abs(a - r) / Tolerance.lse(input, scoreMagnitude(b, h, i));
                     worst = Math.max(worst, e);
                 }
             }

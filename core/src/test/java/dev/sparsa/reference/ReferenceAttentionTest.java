@@ -34,6 +34,30 @@ class ReferenceAttentionTest {
     }
 
     @Test
+    void scoreMagnitudeIsTheLargestAbsoluteProductSumOverAdmittedKeysAndScalesTheE4m3LseBound() {
+        // q = (1, −2), keys (3, 1) and (−1, 4): Σ|q_d k_d| = 3 + 2 = 5 and 1 + 8 = 9; scale 0.5 → A = 4.5;
+        // causal with offset 0 admits key 0 only on row 0 → A = 2.5 there
+        Tensor q = Tensor.of(new float[] {1, -2, 1, -2}, 1, 1, 2, 2);
+        Tensor k = Tensor.of(new float[] {3, 1, -1, 4}, 1, 1, 2, 2);
+        Tensor v = Tensor.of(new float[] {1, 0, 0, 1}, 1, 1, 2, 2);
+        Options o = Options.defaults().withScale(0.5).withCausal(true).withQueryOffset(0);
+        ReferenceResult r = ReferenceAttention.dense(q, k, v, o, null);
+        assertEquals(2.5, r.scoreMagnitude(0, 0, 0), 1e-15);
+        assertEquals(4.5, r.scoreMagnitude(0, 0, 1), 1e-15);
+        // a row's LSE off by 0.012: over bf16's 1e-2, within e4m3's 1e-2 + 4.5 / 2048
+        Tensor lse = Tensor.allocate(DType.F32, Layout.BHSD, 1, 1, 2, 1);
+        lse.set(0, 0, 0, 0, (float) r.lse(0, 0, 0));
+        lse.set(0, 0, 1, 0, (float) (r.lse(0, 0, 1) + 0.012));
+        assertTrue(r.maxLseErrorRatio(lse, DType.BF16) > 1);
+        assertEquals(0.012 / (1e-2 + 4.5 / 2048), r.maxLseErrorRatio(lse, DType.E4M3), 1e-4); // the LSE is f32
+        assertEquals(Tolerance.lse(DType.BF16), Tolerance.lse(DType.BF16, 1000));
+        // an empty row must stay −∞
+        ReferenceResult empty = ReferenceAttention.dense(q, k, v, o, (b, h, row, key) -> false);
+        assertEquals(0, empty.scoreMagnitude(0, 0, 1));
+        assertEquals(Double.POSITIVE_INFINITY, empty.maxLseErrorRatio(lse, DType.E4M3));
+    }
+
+    @Test
     void planOracleOfDenseEqualsDenseOracleWithGqaAndOffsets() {
         AttentionShape s = new AttentionShape(2, 4, 2, 13, 29, 16, 24);
         Problems.Qkv x = Problems.qkv(7, s, DType.BF16, Layout.BSHD);
