@@ -10,6 +10,8 @@
 //      buffer, the last chunk of a merge tile to finish then merges the tile (decMergeIfLast), so that a split
 //      step is one launch.
 //  sparsa_decode_<f16|bf16>_d<64|128>_mma: the same work items on tensor cores (DecMma below).
+//  sparsa_decode_e4m3_<f16|bf16|e4m3>_d<64|128>_mma: the same for caches of e4m3 codes with a scale per KV head, read
+//      by an f16, bf16 or e4m3 query (e4m3: on bf16 tensor cores): each warp widens its tile's codes in shared memory.
 //  sparsa_decode_merge: the chunks of each (pair tile, pair) merged through their LSEs, in a fixed order (the
 //      default; the merge folded into the decode kernels, decMergeIfLast, has the same arithmetic).
 //  sparsa_gather_pages: a sequence's rows of a paged pool copied into a contiguous tensor.
@@ -25,6 +27,7 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <stdint.h>
 #include "sparsa_plan.cuh"
 #include "sparsa_convert.cuh"
@@ -554,21 +557,76 @@ __device__ __forceinline__ void decMergeIfLast(const float* scratchO, const floa
 #define SPARSA_DECODE_KV_SPLIT 0
 #endif
 
-template <typename T, int D, int WARPS_ = SPARSA_DECODE_WARPS, int STAGES_ = SPARSA_DECODE_STAGES, int KW_ = 16>
+// KS: the cache's element type: T (K and V rows go to the tensor cores as they are) or uint8_t (e4m3 codes, widened to T
+// in shared memory after each tile lands: sparsa_decode_e4m3_<q>_d<D>_mma). QS: the query's, T or uint8_t (e4m3).
+template <typename T, int D, int WARPS_ = SPARSA_DECODE_WARPS, int STAGES_ = SPARSA_DECODE_STAGES, int KW_ = 16,
+          typename KS = T, typename QS = T>
 struct DecMma {
+    using Store = KS;
+    using QStore = QS;  // the query's element type: T, or uint8_t (e4m3 codes × a scale per query head, rounded to T)
+    static constexpr bool E4M3 = sizeof(KS) == 1;
     static constexpr int WARPS = WARPS_, THREADS = WARPS * 32;
     static constexpr int KW = KW_;                // keys per warp tile: at most one per lane when filling positions
     static constexpr int STAGES = STAGES_;
-    static constexpr int STR = D + 8;             // smem row stride (elements): 16-byte pad against bank conflicts
-    static constexpr int TILE_T = 2 * (int)sizeof(T) * KW * STR;  // K and V rows of a tile
+    static constexpr int STR = D + 8;             // smem row stride (elements of T): 16-byte pad against bank conflicts
+    static constexpr int RSTR = D + 16 / (int)sizeof(KS);  // the copied rows' stride (elements of KS), 16-byte pad
+    static constexpr int TILE_T = 2 * (int)sizeof(KS) * KW * RSTR;  // K and V rows of a tile as copied
     static constexpr int STAGE = TILE_T + KW * (8 + 8 + 4 + 4);  // + row offsets of K and V, positions, bands
+    static constexpr int WIDE = E4M3 ? 2 * (int)sizeof(T) * KW * STR : 0;  // e4m3: the warp's tile widened to T
     static constexpr int QBYTES = (int)sizeof(T) * 16 * STR;
     static constexpr int MERGE = (int)sizeof(float) * WARPS * 16 * (D + 2);
-    static constexpr int RING = WARPS * STAGES * STAGE;
+    static constexpr int RING = WARPS * (STAGES * STAGE + WIDE);
     static constexpr size_t SMEM = (size_t)QBYTES + (size_t)(RING > MERGE ? RING : MERGE);
     static_assert(KW == 16 || KW == 32, "at most one key slot per lane, whole 16-key mma steps");
-    static_assert(STAGE % 16 == 0 && QBYTES % 16 == 0, "16-byte aligned stages");
+    static_assert(STAGE % 16 == 0 && QBYTES % 16 == 0 && WIDE % 16 == 0, "16-byte aligned stages");
+    // the split K/V ring (a development variant) is built for 16-bit caches: e4m3 kernels keep the plain ring
+    static constexpr bool KV_SPLIT = SPARSA_DECODE_KV_SPLIT && !E4M3;
+    static_assert(!KV_SPLIT || STAGES == 2, "the split K/V ring counts its groups for two stages");
 };
+
+// The e4m3 kernels' scales, one per KV head (a cache's per-tensor scale repeated), by value so that a captured
+// graph holds them: K's multiplies the scores, V's the output; an e4m3 query's multiply its codes.
+#define SPARSA_DECODE_MAX_KV_HEADS 128
+struct DecScales {
+    float q[SPARSA_DECODE_MAX_KV_HEADS];  // per query head, for an e4m3 query (at most 128 query heads then)
+    float k[SPARSA_DECODE_MAX_KV_HEADS];
+    float v[SPARSA_DECODE_MAX_KV_HEADS];
+};
+
+// Two e4m3 codes (low byte first) as two T values, exactly (every e4m3 value is an f16 and a bf16).
+template <typename T> __device__ __forceinline__ uint32_t e4m3x2To(uint16_t two);
+template <> __device__ __forceinline__ uint32_t e4m3x2To<__half>(uint16_t two) {
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)two, __NV_E4M3);
+    return (uint32_t)h.x | ((uint32_t)h.y << 16);
+}
+template <> __device__ __forceinline__ uint32_t e4m3x2To<__nv_bfloat16>(uint16_t two) {
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)two, __NV_E4M3);
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
+    const __nv_bfloat162 b = __floats2bfloat162_rn(f.x, f.y);
+    return *reinterpret_cast<const uint32_t*>(&b);
+}
+
+// e4m3: a warp widens its tile's K and V rows (2 KW rows of D codes) into T rows of stride STR; 16 codes per lane and
+// step (one 16-byte load, two 16-byte stores).
+template <typename T, int D, typename C>
+__device__ __forceinline__ void decWiden(const uint8_t* raw, T* wide, int lane) {
+    constexpr int CPR = D / 16;  // 16-code chunks per row
+#pragma unroll 4
+    for (int idx = lane; idx < 2 * C::KW * CPR; idx += 32) {
+        const int r = idx / CPR, c = idx - r * CPR;
+        const uint4 in = *reinterpret_cast<const uint4*>(raw + r * C::RSTR + c * 16);
+        const uint32_t w[4] = {in.x, in.y, in.z, in.w};
+        uint32_t o[8];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            o[2 * i] = e4m3x2To<T>((uint16_t)(w[i] & 0xffffu));
+            o[2 * i + 1] = e4m3x2To<T>((uint16_t)(w[i] >> 16));
+        }
+        uint4* dst = reinterpret_cast<uint4*>(wide + r * C::STR + c * 16);
+        dst[0] = make_uint4(o[0], o[1], o[2], o[3]);
+        dst[1] = make_uint4(o[4], o[5], o[6], o[7]);
+    }
+}
 
 // cpAsync16 (sparsa_mma.cuh) with the L2 prefetch size of 128 bytes: each 16-byte copy of a K or V row lets the
 // L2 fetch the whole 128-byte line from DRAM at once. Measured on the H200 (dense decode, batch 16, 32k and 128k
@@ -584,21 +642,24 @@ __device__ __forceinline__ void cpAsync16Line(void* dst, const void* src, bool v
 // (the default), 1 the slots and the K rows, 2 the V rows alone (after a call with 1 for the same tile).
 template <typename T, int D, typename C, int PARTS = 3>
 __device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* meta, const DecodeScalars& S, int e,
-                                            const int* table, const T* kBase, const T* vBase, int vb, int count,
-                                            SpanCursor& cur, int lane) {
-    T* sK = reinterpret_cast<T*>(stage);
-    T* sV = sK + C::KW * C::STR;
+                                            const int* table, const typename C::Store* kBase,
+                                            const typename C::Store* vBase, int vb, int count, SpanCursor& cur,
+                                            int lane) {
+    using KS = typename C::Store;
+    KS* sK = reinterpret_cast<KS*>(stage);
+    KS* sV = sK + C::KW * C::RSTR;
     long long* sKoff = reinterpret_cast<long long*>(stage + C::TILE_T);
     long long* sVoff = sKoff + C::KW;
     int* sKpos = reinterpret_cast<int*>(sVoff + C::KW);
     int* sBand = sKpos + C::KW;
-    constexpr int VPR = D / 8;  // 16-byte vectors per row
+    constexpr int EV = 16 / (int)sizeof(KS);  // elements per 16-byte vector
+    constexpr int VPR = D / EV;               // 16-byte vectors per row
     if constexpr (PARTS == 2) {
 #pragma unroll 4
         for (int idx = lane; idx < C::KW * VPR; idx += 32) {
             const int r = idx / VPR, c = idx - r * VPR;
             const bool ok = r < count;
-            cpAsync16Line(sV + r * C::STR + c * 8, vBase + (ok ? sVoff[r] : 0) + c * 8, ok);
+            cpAsync16Line(sV + r * C::RSTR + c * EV, vBase + (ok ? sVoff[r] : 0) + c * EV, ok);
         }
         return;
     }
@@ -641,14 +702,19 @@ __device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* met
     for (int idx = lane; idx < C::KW * VPR; idx += 32) {
         const int r = idx / VPR, c = idx - r * VPR;
         const bool ok = r < count;
-        cpAsync16Line(sK + r * C::STR + c * 8, kBase + (ok ? sKoff[r] : 0) + c * 8, ok);
-        if constexpr (PARTS == 3) cpAsync16Line(sV + r * C::STR + c * 8, vBase + (ok ? sVoff[r] : 0) + c * 8, ok);
+        cpAsync16Line(sK + r * C::RSTR + c * EV, kBase + (ok ? sKoff[r] : 0) + c * EV, ok);
+        if constexpr (PARTS == 3)
+            cpAsync16Line(sV + r * C::RSTR + c * EV, vBase + (ok ? sVoff[r] : 0) + c * EV, ok);
     }
 }
 
 template <typename T, int D, typename C>
-__device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, void* out, float* lse, float* scratchO,
-                                float* scratchLse, int* mergeCounts, const int* meta, const DecodeScalars S) {
+__device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::Store* kStore,
+                                const typename C::Store* vStore, void* out, float* lse, float* scratchO,
+                                float* scratchLse, int* mergeCounts, const int* meta, const DecodeScalars S,
+                                const DecScales* scales = nullptr) {
+    using KS = typename C::Store;
+    using QS = typename C::QStore;
     constexpr int KW = C::KW, STAGES = C::STAGES, STR = C::STR, NB = KW / 8;
     extern __shared__ __align__(16) unsigned char smemRaw[];
     T* sQ = reinterpret_cast<T*>(smemRaw);
@@ -661,8 +727,8 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
     const int e = b * (int)S.kvHeads + g;
     const int R = (int)S.rows, G = (int)S.group;
     const int* table = S.paged ? meta + S.oTables + (long long)b * S.tableWidth : nullptr;
-    const T* kBase = kStore + (S.paged ? (long long)g * S.ksh : (long long)b * S.ksb + (long long)g * S.ksh);
-    const T* vBase = vStore + (S.paged ? (long long)g * S.vsh : (long long)b * S.vsb + (long long)g * S.vsh);
+    const KS* kBase = kStore + (S.paged ? (long long)g * S.ksh : (long long)b * S.ksb + (long long)g * S.ksh);
+    const KS* vBase = vStore + (S.paged ? (long long)g * S.vsh : (long long)b * S.vsb + (long long)g * S.vsh);
 
     // the pairs' query rows (zero rows past M), then their A fragments in registers
     for (int idx = tid; idx < 16 * D; idx += C::THREADS) {
@@ -670,7 +736,14 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
         T x = T(0.f);
         if (i < M) {
             const int p = pair0 + i, hh = p / R, r = p - hh * R;
-            x = q[(long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + d];
+            const QS c = q[(long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + d];
+            if constexpr (sizeof(QS) == 1) {
+                // an e4m3 query: code × its head's scale, rounded to T once
+                const __half_raw h = __nv_cvt_fp8_to_halfraw((__nv_fp8_storage_t)c, __NV_E4M3);
+                x = T(__half2float(*reinterpret_cast<const __half*>(&h)) * scales->q[g * G + hh]);
+            } else {
+                x = c;
+            }
         }
         sQ[i * STR + d] = x;
     }
@@ -684,7 +757,15 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
     const int iA = gq, iB = gq + 8;
     const int posA = iA < M ? length - R + (pair0 + iA) % R : -1;
     const int posB = iB < M ? length - R + (pair0 + iB) % R : -1;
-    const float scale = (float)S.scale, cap = (float)S.softCap;
+    float scale = (float)S.scale;
+    const float cap = (float)S.softCap;
+    float vScale = 1.f;
+    if constexpr (C::E4M3) {
+        // codes × the KV head's scales: K's into the scores' scale, V's into the output (a product of two f32
+        // roundings where the oracle has one: far inside the tolerance)
+        scale *= scales->k[g];
+        vScale = scales->v[g];
+    }
 
     // this warp's share of the item's keys: [w0, w1) of [0, v1 - v0), whole tiles
     const int total = v1 - v0;
@@ -693,11 +774,11 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
     const int nt = (w1 - w0 + KW - 1) / KW;
     SpanCursor cur{I[DI_SPAN], I[DI_SPAN_OFF]};
     if (S.sparse == 1) decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, cur, w0);
-    unsigned char* ring = area + (size_t)warp * STAGES * C::STAGE;
+    unsigned char* ring = area + (size_t)warp * (STAGES * C::STAGE + C::WIDE);
+    T* wide = reinterpret_cast<T*>(ring + STAGES * C::STAGE);  // e4m3: this warp's widened tile
 
-#if SPARSA_DECODE_KV_SPLIT
+    if constexpr (C::KV_SPLIT) {
     // both stages' K and V queued as four groups: K0 V0 K1 V1
-    static_assert(STAGES == 2, "the split K/V ring counts its groups for two stages");
 #pragma unroll
     for (int s = 0; s < 2; s++) {
         if (s < nt)
@@ -710,7 +791,7 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
                                     min(KW, w1 - w0 - s * KW), cur, lane);
         cpAsyncCommit();
     }
-#else
+    } else {
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
         if (s < nt)
@@ -718,7 +799,7 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
                               min(KW, w1 - w0 - s * KW), cur, lane);
         cpAsyncCommit();
     }
-#endif
+    }
 
     float o[D / 8][4];
 #pragma unroll
@@ -726,10 +807,10 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
     float mA = -INFINITY, mB = -INFINITY, lA = 0.f, lB = 0.f;
 
     for (int t = 0; t < nt; t++) {
-#if SPARSA_DECODE_KV_SPLIT
+        if constexpr (C::KV_SPLIT) {
         cpAsyncWait<3>();  // K of tile t (V_t, K_t+1, V_t+1 may be in flight)
         __syncwarp();
-#else
+        } else {
         const int tn = t + STAGES - 1;
         if (tn < nt)
             decMmaIssue<T, D, C>(ring + (tn % STAGES) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + tn * KW,
@@ -737,9 +818,17 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
         cpAsyncCommit();
         cpAsyncWait<STAGES - 1>();
         __syncwarp();
-#endif
+        }
         const unsigned char* stage = ring + (t % STAGES) * C::STAGE;
-        const T* cK = reinterpret_cast<const T*>(stage);
+        const T* cK;
+        if constexpr (C::E4M3) {
+            // the previous tile's reads of the widened rows ended at the loop's last __syncwarp
+            decWiden<T, D, C>(stage, wide, lane);
+            __syncwarp();
+            cK = wide;
+        } else {
+            cK = reinterpret_cast<const T*>(stage);
+        }
         const T* cV = cK + KW * STR;
         const int* kp = reinterpret_cast<const int*>(stage + C::TILE_T + 16 * KW);
         const int* kb = kp + KW;
@@ -785,7 +874,7 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
         mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
         mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
         mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
-#if SPARSA_DECODE_KV_SPLIT
+        if constexpr (C::KV_SPLIT) {
         // tile t's K rows, positions and bands are read: the slot takes tile t + 2's K, then V_t must have landed
         __syncwarp();
         if (t + 2 < nt)
@@ -794,7 +883,7 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
         cpAsyncCommit();
         cpAsyncWait<3>();
         __syncwarp();
-#endif
+        }
         const float nA = fmaxf(mA, mxA), nB = fmaxf(mB, mxB);
         const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
         const float alA = fastExp2(mA - uA), alB = fastExp2(mB - uB);
@@ -834,12 +923,12 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
             }
         }
         __syncwarp();
-#if SPARSA_DECODE_KV_SPLIT
+        if constexpr (C::KV_SPLIT) {
         if (t + 2 < nt)
             decMmaIssue<T, D, C, 2>(ring + (t % 2) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + (t + 2) * KW,
                                     min(KW, w1 - w0 - (t + 2) * KW), cur, lane);
         cpAsyncCommit();
-#endif
+        }
     }
     cpAsyncWait<0>();
     lA += __shfl_xor_sync(0xffffffffu, lA, 1);
@@ -888,7 +977,8 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
                 scratchLse[scratch + i] = lv;
             }
         } else {
-            const float inv = l != l ? l : (l > 0.f ? 1.f / l : 0.f);
+            float inv = l != l ? l : (l > 0.f ? 1.f / l : 0.f);
+            if constexpr (C::E4M3) inv *= vScale;
             if (scratch < 0) {
                 storeOut1(out, (long long)b * S.osb + (long long)h * S.osh + (long long)r * S.oss + d, (int)S.outKind,
                           a * inv);
@@ -916,6 +1006,17 @@ __device__ void decodeMmaKernel(const T* q, const T* kStore, const T* vStore, vo
         int* mergeCounts, const int* meta, const sparsa::DecodeScalars s) {                                            \
         sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D>>(q, k, v, out, lse, scratchO, scratchLse, mergeCounts, meta,  \
                                                             s);                                                        \
+    }
+
+// e4m3 caches (codes, scales by value) read by a query of QS (T, or uint8_t: e4m3 codes) on the tensor cores of T
+#define SPARSA_DECODE_MMA8_NAMED(NAME, QS, T, D)                                                                        \
+    extern "C" __global__ void __launch_bounds__(                                                                      \
+        sparsa::DecMma<T, D, SPARSA_DECODE_WARPS, SPARSA_DECODE_STAGES, 16, uint8_t, QS>::THREADS, SPARSA_DECODE_CTAS) \
+        NAME(const QS* q, const uint8_t* k, const uint8_t* v, void* out, float* lse, float* scratchO,                  \
+             float* scratchLse, int* mergeCounts, const int* meta, const sparsa::DecodeScalars s,                     \
+             const sparsa::DecScales sc) {                                                                              \
+        sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D, SPARSA_DECODE_WARPS, SPARSA_DECODE_STAGES, 16, uint8_t, QS>>( \
+            q, k, v, out, lse, scratchO, scratchLse, mergeCounts, meta, s, &sc);                                       \
     }
 
 // One CTA per (merge tile, pair), for calls without merge counters (the default): the weights exp(lse_c - max) / sum

@@ -931,8 +931,10 @@ public final class CudaBackend implements AttentionBackend {
      */
     @Override
     public void selectAndDecode(Tensor q, KvCache cache, DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions options) {
+        // (the bounds kernels read 16- and 32-bit page bounds: an e4m3 cache's Quest selects as the default does)
         if (pattern instanceof DecodePattern.Quest quest && quest.sinks() == 0 && quest.window() == 0
-                && cache instanceof PagedKvCache pc && pc.hasPageBounds() && CudaDecode.refusal(cache) == null) {
+                && cache instanceof PagedKvCache pc && pc.hasPageBounds() && cache.dtype() != DType.E4M3
+                && CudaDecode.refusal(cache) == null) {
             decodeOn(q, cache, null, quest, out, lse, options);
             return;
         }
@@ -942,7 +944,10 @@ public final class CudaBackend implements AttentionBackend {
     private void decodeOn(Tensor q, KvCache cache, DecodeSelection selection, DecodePattern.Quest quest, Tensor out,
                           Tensor lse, DecodeOptions options) {
         DecodeArguments.validate(q, cache, selection, out, lse, options);
-        String refusal = CudaDecode.refusal(DecodeShape.of(cache, q.seqLen()));
+        String refusal = CudaDecode.refusal(cache);
+        if (refusal == null) {
+            refusal = CudaDecode.queryRefusal(cache.dtype(), q);
+        }
         if (refusal != null) {
             throw new IllegalArgumentException(refusal);
         }

@@ -71,59 +71,124 @@ final class CudaDecode {
     private CudaDecode() {
     }
 
+    /** Most KV heads of an e4m3 cache on the GPU: the kernels take its scales by value (DecScales). */
+    static final int MAX_E4M3_KV_HEADS = 128;
+    /** Head dims of the e4m3 decode kernels (tensor cores only). */
+    static final List<Integer> E4M3_DIMS = List.of(64, 128);
+
     /**
      * Why the CUDA decode kernels do not run this shape, or null: the one rule behind {@link
      * CudaBackend#decodeRefusal(DecodeShape)} and every refusal of a decode call. Pure host code on the
      * shape (no device is touched): null for caches in CUDA memory whose head dim is one of {@link
-     * #DIMS} with valueDim == headDim, in f32, f16 or bf16 (not e4m3) and for any row count.
+     * #DIMS} (e4m3: {@link #E4M3_DIMS}) with valueDim == headDim, in f32, f16, bf16 or e4m3, and for
+     * any row count. e4m3 caches only with the system property {@code sparsa.cuda.e4m3=true} (the
+     * switch of the GPU's e4m3 kernels, {@link KernelChoice#E4M3_PROPERTY}); an e4m3 cache is further
+     * refused at the call for more than {@value #MAX_E4M3_KV_HEADS} KV heads or a query it cannot read
+     * ({@link #queryRefusal}).
      */
     static String refusal(DecodeShape shape) {
         return shape == null ? "shape: must not be null"
                 : refusal(shape.device(), shape.dtype(), shape.headDim(), shape.valueDim());
     }
 
-    /** {@link #refusal(DecodeShape)} of a cache's shape (the rule does not depend on the row count). */
+    /** {@link #refusal(DecodeShape)} of a cache's shape (the rule does not depend on the row count), with its heads. */
     static String refusal(KvCache cache) {
-        return cache == null ? "cache: must not be null"
-                : refusal(cache.device(), cache.dtype(), cache.headDim(), cache.valueDim());
+        if (cache == null) {
+            return "cache: must not be null";
+        }
+        String why = refusal(cache.device(), cache.dtype(), cache.headDim(), cache.valueDim());
+        if (why == null && cache.dtype() == DType.E4M3 && cache.kvHeads() > MAX_E4M3_KV_HEADS) {
+            return "cuda decodes e4m3 caches of at most " + MAX_E4M3_KV_HEADS + " KV heads, got " + cache.kvHeads();
+        }
+        return why;
     }
 
     private static String refusal(Device device, DType dtype, int headDim, int valueDim) {
-        if (dtype.isScaled()) {
-            return "cuda decode has no e4m3 kernel yet; the cpu backend decodes e4m3 caches";
-        }
         if (!device.kind().equals("cuda")) {
             return "cuda decodes caches in CUDA memory; this one is on " + device;
         }
-        if (headDim != valueDim || !DIMS.contains(headDim)) {
-            return "cuda decode runs head dims " + DIMS + " with valueDim == headDim, got (" + headDim + ", " + valueDim
-                    + ")";
+        if (dtype == DType.E4M3 && !KernelChoice.e4m3Enabled()) {
+            return "cuda decode of e4m3 caches is opt-in until its GPU suite has passed on a GPU (-D"
+                    + KernelChoice.E4M3_PROPERTY + "=true); the cpu backend decodes e4m3 caches in host memory";
+        }
+        List<Integer> dims = dtype == DType.E4M3 ? E4M3_DIMS : DIMS;
+        if (headDim != valueDim || !dims.contains(headDim)) {
+            return "cuda decode runs " + (dtype == DType.E4M3 ? "e4m3 caches at " : "") + "head dims " + dims
+                    + " with valueDim == headDim, got (" + headDim + ", " + valueDim + ")";
         }
         return null;
     }
 
-    /** Kernel name suffix of a dtype. */
+    /**
+     * Why a query {@code q} cannot read a cache of {@code cache} on the GPU, or null: an e4m3 cache is
+     * read on the tensor cores of an f16 or bf16 query (its codes widened to the query's type), or of an
+     * e4m3 query of at most {@value #MAX_E4M3_KV_HEADS} heads (its codes × its head's scale rounded to
+     * bf16 once); other caches take a query of their own dtype ({@code DecodeArguments} checks that).
+     */
+    static String queryRefusal(DType cache, Tensor q) {
+        if (cache != DType.E4M3) {
+            return null;
+        }
+        DType t = q.dtype();
+        if (t != DType.F16 && t != DType.BF16 && t != DType.E4M3) {
+            return "cuda decodes e4m3 caches with an f16, bf16 or e4m3 query, got " + t
+                    + " (the cpu backend takes any query dtype)";
+        }
+        if (t == DType.E4M3 && q.heads() > MAX_E4M3_KV_HEADS) {
+            return "cuda decodes e4m3 caches with an e4m3 query of at most " + MAX_E4M3_KV_HEADS + " heads, got "
+                    + q.heads();
+        }
+        return null;
+    }
+
+    /** Kernel name part of a dtype. */
     static String typeName(DType t) {
         return switch (t) {
             case F32 -> "f32";
             case F16 -> "f16";
             case BF16 -> "bf16";
-            case E4M3 -> throw new IllegalArgumentException("dtype: no e4m3 decode kernel on the GPU (the cpu backend "
-                    + "decodes e4m3 caches)");
+            case E4M3 -> "e4m3";
         };
     }
 
     /**
-     * Whether a cache of this dtype and head dim decodes on the tensor-core kernel ({@code
-     * sparsa_decode_<t>_d<D>_mma}: f16 and bf16 at head dims 64 and 128) rather than the f32 CUDA-core one.
+     * Whether a cache of this dtype and head dim decodes on a tensor-core kernel ({@code
+     * sparsa_decode_<t>_d<D>_mma}: f16 and bf16 at head dims 64 and 128; every e4m3 cache) rather than
+     * the f32 CUDA-core one.
      */
     static boolean usesMma(DType t, int d) {
         return t != DType.F32 && d <= 128;
     }
 
-    /** The decode kernel's name for a cache of this dtype and head dim. */
+    /** The decode kernel's name for a cache of this dtype (not e4m3) and head dim. */
     static String kernelName(DType t, int d) {
         return "sparsa_decode_" + typeName(t) + "_d" + d + (usesMma(t, d) ? "_mma" : "");
+    }
+
+    /**
+     * The decode kernel's name for a cache of {@code cache} read by a query of {@code q}: {@code
+     * sparsa_decode_e4m3_<q>_d<D>_mma} for e4m3 caches, else {@link #kernelName(DType, int)}.
+     */
+    static String kernelName(DType cache, DType q, int d) {
+        return cache == DType.E4M3 ? "sparsa_decode_e4m3_" + typeName(q) + "_d" + d + "_mma" : kernelName(cache, d);
+    }
+
+    /**
+     * The e4m3 kernels' scales argument (DecScales): {@value #MAX_E4M3_KV_HEADS} floats of an e4m3 query's
+     * scale per head (else 1), then as many of K's scale per KV head and of V's (a per-tensor scale repeated,
+     * 1 for a tensor without scales; unused heads 0).
+     */
+    static float[] e4m3Scales(Tensor q, Tensor k, Tensor v) {
+        int n = MAX_E4M3_KV_HEADS;
+        float[] a = new float[3 * n];
+        for (int h = 0; h < Math.min(q.heads(), n); h++) {
+            a[h] = q.dtype() != DType.E4M3 || q.scales().length == 0 ? 1f : q.scale(h);
+        }
+        for (int g = 0; g < k.heads(); g++) {
+            a[n + g] = k.scales().length == 0 ? 1f : k.scale(g);
+            a[2 * n + g] = v.scales().length == 0 ? 1f : v.scale(g);
+        }
+        return a;
     }
 
     /** Dynamic shared memory of the decode kernel for this dtype and head dim (DecMma::SMEM or DecTile::SMEM). */
@@ -131,11 +196,15 @@ final class CudaDecode {
         if (!usesMma(t, d)) {
             return sharedBytes(t, d);
         }
-        // DecMma: Q tile (16 rows), then per warp STAGES tiles of MMA_TILE_KEYS keys (K and V rows, two row offsets,
-        // position and band per key), or the warps' merge area where that is larger
+        // DecMma: Q tile (16 rows), then per warp STAGES tiles of MMA_TILE_KEYS keys (K and V rows as stored with a
+        // 16-byte pad, two row offsets, position and band per key) and, for e4m3, one tile of K and V widened to 16
+        // bits; or the warps' merge area where that is larger
         int str = d + 8;
-        int stage = 2 * 2 * MMA_TILE_KEYS * str + MMA_TILE_KEYS * (8 + 8 + 4 + 4);
-        int ring = MMA_WARPS * MMA_STAGES * stage;
+        int e = t.byteSize();
+        int rawStride = d + 16 / e;
+        int stage = 2 * e * MMA_TILE_KEYS * rawStride + MMA_TILE_KEYS * (8 + 8 + 4 + 4);
+        int wide = t == DType.E4M3 ? 2 * 2 * MMA_TILE_KEYS * str : 0;
+        int ring = MMA_WARPS * (MMA_STAGES * stage + wide);
         int merge = 4 * MMA_WARPS * 16 * (d + 2);
         return 2 * 16 * str + Math.max(ring, merge);
     }
@@ -447,7 +516,7 @@ final class CudaDecode {
     static volatile boolean mergeInDecode = Boolean.getBoolean("sparsa.cuda.decodeMergeInKernel");
 
     /**
-     * Queues the decode kernel over {@code items} work items and, when {@code merges > 0}, the merge
+     * Queues the decode kernel of a {@code dtype} cache read by {@code q} over {@code items} work items and, when {@code merges > 0}, the merge
      * of their partials ({@code so}, {@code sl}: the scratch rows and LSEs, null without merges) on
      * {@code stream}: inside the decode kernel when {@code counts} (one int per merge tile, zero
      * before the call and left zero after it) is given, else as the kernel {@code sparsa_decode_merge};
@@ -457,7 +526,7 @@ final class CudaDecode {
                          Tensor lse, DeviceBuffer so, DeviceBuffer sl, DeviceBuffer counts, DeviceBuffer meta,
                          long[] scalars, CudaStream stream) {
         CUdeviceptr none = new CUdeviceptr();
-        String name = kernelName(dtype, d);
+        String name = kernelName(dtype, q.dtype(), d);
         int smem = kernelSharedBytes(dtype, d);
         boolean mma = usesMma(dtype, d);
         CUfunction f = rt.module().function(name, smem, mma);
@@ -470,10 +539,14 @@ final class CudaDecode {
             }
         }
         CUdeviceptr lsePtr = lse == null ? none : ptr("lse", lse);
-        Pointer params = Pointer.to(Pointer.to(ptr("q", q)), Pointer.to(ptr("cache keys", st.k())),
+        List<Pointer> args = new ArrayList<>(List.of(Pointer.to(ptr("q", q)), Pointer.to(ptr("cache keys", st.k())),
                 Pointer.to(ptr("cache values", st.v())), Pointer.to(ptr("out", out)), Pointer.to(lsePtr),
                 Pointer.to(so == null ? none : so.pointer()), Pointer.to(sl == null ? none : sl.pointer()),
-                Pointer.to(counts == null ? none : counts.pointer()), Pointer.to(meta.pointer()), Pointer.to(scalars));
+                Pointer.to(counts == null ? none : counts.pointer()), Pointer.to(meta.pointer()), Pointer.to(scalars)));
+        if (dtype == DType.E4M3) {
+            args.add(Pointer.to(e4m3Scales(q, st.k(), st.v())));
+        }
+        Pointer params = Pointer.to(args.toArray(new Pointer[0]));
         Cuda.check(cuLaunchKernel(f, items, 1, 1, threads, 1, 1, smem, stream.handle(), params, null),
                 "cuLaunchKernel", name);
         if (merges == 0) {

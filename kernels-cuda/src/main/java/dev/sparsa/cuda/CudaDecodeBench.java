@@ -59,7 +59,7 @@ import java.util.SplittableRandom;
 final class CudaDecodeBench {
     static final String USAGE = "usage: CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]"
             + " [--warmup 5] [--warmup-s 0.5] [--repeats 2] [--l2-flush on|off] [--split rule,rule:MIN:ITEMS,KEYS,none]"
-            + " [--quest 16,64] [--rows call,step,merge-in-decode,paged,quest]";
+            + " [--quest 16,64] [--rows call,step,merge-in-decode,paged,quest] [--cache bf16|e4m3]";
     /** The kinds of row {@code --rows} may name, all of them by default. */
     static final List<String> ROWS = List.of("call", "step", "merge-in-decode", "paged", "quest");
 
@@ -77,9 +77,11 @@ final class CudaDecodeBench {
      * @param splits split rules, the first for every row
      * @param questDivisors Quest budgets as divisors of the length (each at least 1)
      * @param rows the kinds of row to time (a subset of {@link #ROWS})
+     * @param cache the caches' dtype: bf16, or e4m3 (codes with a scale per KV head, read by a bf16 query;
+     *     no Quest rows)
      */
     record Args(int[] batches, int[] lengths, int page, LaunchTiming.Settings timing, int repeats,
-                List<SplitKv> splits, List<String> splitNames, int[] questDivisors, List<String> rows) {
+                List<SplitKv> splits, List<String> splitNames, int[] questDivisors, List<String> rows, DType cache) {
 
         /** Throws IllegalArgumentException, with a one-line message, on an unknown flag or a bad value. */
         static Args parse(String[] args) {
@@ -94,6 +96,7 @@ final class CudaDecodeBench {
             String[] splits = {"rule"};
             int[] questDivisors = {16};
             List<String> rows = ROWS;
+            DType cache = DType.BF16;
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
                 switch (flag) {
@@ -116,6 +119,14 @@ final class CudaDecodeBench {
                             }
                         }
                     }
+                    case "--cache" -> {
+                        String c = LaunchTiming.value(args, i++);
+                        cache = switch (c) {
+                            case "bf16" -> DType.BF16;
+                            case "e4m3" -> DType.E4M3;
+                            default -> throw new IllegalArgumentException("--cache: bf16 or e4m3, got '" + c + "'");
+                        };
+                    }
                     default -> throw new IllegalArgumentException("unknown argument " + flag);
                 }
             }
@@ -133,7 +144,7 @@ final class CudaDecodeBench {
                 }
             }
             return new Args(batches, lengths, page, new LaunchTiming.Settings(iters, warmup, warmupSeconds, flush),
-                    repeats, List.copyOf(rules), List.of(splits), questDivisors, rows);
+                    repeats, List.copyOf(rules), List.of(splits), questDivisors, rows, cache);
         }
     }
 
@@ -170,6 +181,12 @@ final class CudaDecodeBench {
         LaunchTiming.Settings t = a.timing();
         double copy = copyBandwidth(dev, t.iters());
         System.out.printf(Locale.ROOT, "# device-to-device copy: %.0f GB/s (bytes read + written)%n", copy);
+        DType cacheType = a.cache();
+        if (cacheType == DType.E4M3) {
+            System.setProperty(KernelChoice.E4M3_PROPERTY, "true"); // the benchmark turns the opt-in kernels on
+        }
+        System.out.printf(Locale.ROOT, "# caches: %s%s%n", cacheType, cacheType == DType.E4M3
+                ? " (codes with a scale per KV head, bf16 query; Quest rows skipped: its device choice reads 16-bit bounds)" : "");
         System.out.printf(Locale.ROOT, "# iters %d, warm-up >= %d replays and >= %.2f s per row, L2 flush %s, repeats %d%n",
                 t.iters(), t.warmup(), t.warmupSeconds(), t.flushL2() ? "on (" + LaunchTiming.FLUSH_MIB + " MiB memset before each replay)" : "off",
                 a.repeats());
@@ -181,14 +198,14 @@ final class CudaDecodeBench {
         for (int rep = 1; rep <= a.repeats(); rep++) {
             for (int batch : a.batches()) {
                 for (int n : a.lengths()) {
-                    long kvBytes = 2L * batch * hk * n * d * 2;
-                    Tensor q = random(dev, batch, hq, 1, d, 7);
+                    long kvBytes = 2L * batch * hk * n * d * cacheType.byteSize();
+                    Tensor q = random(dev, DType.BF16, batch, hq, 1, d, 7);
                     Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, batch, hq, 1, d);
                     Tensor lse = CudaTensors.allocate(dev, DType.F32, Layout.BHSD, batch, hq, 1, 1);
                     List<Tensor> held = new ArrayList<>(List.of(q, out, lse));
                     try {
-                        Tensor k = random(dev, batch, hk, n, d, 11);
-                        Tensor v = random(dev, batch, hk, n, d, 12);
+                        Tensor k = random(dev, cacheType, batch, hk, n, d, 11);
+                        Tensor v = random(dev, cacheType, batch, hk, n, d, 12);
                         held.add(k);
                         held.add(v);
                         int[] lens = new int[batch];
@@ -244,8 +261,8 @@ final class CudaDecodeBench {
                             continue;
                         }
                         int pages = batch * (n / page);
-                        Tensor kp = random(dev, pages, hk, page, d, 13);
-                        Tensor vp = random(dev, pages, hk, page, d, 14);
+                        Tensor kp = random(dev, cacheType, pages, hk, page, d, 13);
+                        Tensor vp = random(dev, cacheType, pages, hk, page, d, 14);
                         held.add(kp);
                         held.add(vp);
                         PagedKvCache paged = PagedKvCache.wrap(kp, vp, null, page, batch, null);
@@ -261,7 +278,7 @@ final class CudaDecodeBench {
                             results.row(rep, batch, n, "sparsa:dense-paged-" + page + "-step",
                                     timeStep(backend, dev, q, paged, out, lse, o, t), kvBytes);
                         }
-                        if (batch == 1 && kinds.contains("quest")) {
+                        if (batch == 1 && kinds.contains("quest") && cacheType != DType.E4M3) {
                             Tensor bounds = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, pages, hk, 2, d);
                             held.add(bounds);
                             PagedKvCache withBounds = PagedKvCache.wrap(kp, vp, bounds, page, batch, null);
@@ -394,23 +411,40 @@ final class CudaDecodeBench {
     }
 
     /**
-     * A device bf16 tensor of uniform values in [-1, 1): a 32 MiB random block uploaded once and
-     * repeated across the tensor by device copies.
+     * A device tensor of uniform values in [-1, 1): bf16, or e4m3 codes (every finite code equally likely, NaN
+     * codes never) under the scale 1/448; a 32 MiB random block uploaded once and repeated across the tensor by
+     * device copies.
      */
-    private static Tensor random(CudaDevice dev, int b, int h, int s, int d, long seed) {
-        Tensor t = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, b, h, s, d, null);
+    private static Tensor random(CudaDevice dev, DType dtype, int b, int h, int s, int d, long seed) {
+        Tensor t = dtype == DType.E4M3
+                ? Tensor.onDeviceStrided(DeviceBuffer.cached(dev, (long) b * h * s * d), dtype, new int[] {b, h, s, d},
+                        Layout.BHSD.strides(b, h, s, d), new float[] {1f / DType.E4M3_MAX})
+                : CudaTensors.allocate(dev, dtype, Layout.BHSD, b, h, s, d, null);
         long bytes = t.spanBytes();
-        int blockElems = (int) Math.min(bytes / 2, 16L << 20);
-        short[] block = new short[blockElems];
+        int e = dtype.byteSize();
+        int blockElems = (int) Math.min(bytes / e, 16L << 20);
         SplittableRandom r = new SplittableRandom(seed);
-        for (int i = 0; i < blockElems; i++) {
-            block[i] = DType.floatToBf16((float) (r.nextDouble() * 2 - 1));
+        java.lang.foreign.MemorySegment block;
+        if (dtype == DType.E4M3) {
+            byte[] codes = new byte[blockElems];
+            for (int i = 0; i < blockElems; i++) {
+                int c = r.nextInt(254); // 0x00..0x7E and 0x80..0xFE: the finite codes
+                codes[i] = (byte) (c < 127 ? c : c + 1);
+            }
+            block = java.lang.foreign.MemorySegment.ofArray(codes);
+        } else {
+            short[] values = new short[blockElems];
+            for (int i = 0; i < blockElems; i++) {
+                values[i] = DType.floatToBf16((float) (r.nextDouble() * 2 - 1));
+            }
+            block = java.lang.foreign.MemorySegment.ofArray(values);
         }
         DeviceBuffer buf = (DeviceBuffer) t.deviceMemory();
-        buf.copyFrom(java.lang.foreign.MemorySegment.ofArray(block), 0);
+        buf.copyFrom(block, 0);
         dev.makeCurrent();
-        for (long at = 2L * blockElems; at < bytes; at += 2L * blockElems) {
-            long n = Math.min(2L * blockElems, bytes - at);
+        long blockBytes = (long) e * blockElems;
+        for (long at = blockBytes; at < bytes; at += blockBytes) {
+            long n = Math.min(blockBytes, bytes - at);
             Cuda.check(cuMemcpyDtoDAsync(buf.pointer(at), buf.pointer(), n, CudaStream.wrap(dev, 0L).handle()), "cuMemcpyDtoDAsync");
         }
         return t;

@@ -227,8 +227,9 @@ public final class CudaDecodeStep implements AutoCloseable {
      * and block tables (another layer's cache of the same model), so that one refresh serves every
      * layer. May be called while the stream captures a graph.
      *
-     * @param q   {@code [batch, queryHeads, rows, headDim]} in the cache's dtype, on its device
-     * @param out {@code [batch, queryHeads, rows, valueDim]}, f32 or the cache's dtype
+     * @param q   {@code [batch, queryHeads, rows, headDim]} in the cache's dtype (f16, bf16 or e4m3 for an
+     *            e4m3 cache), on its device
+     * @param out {@code [batch, queryHeads, rows, valueDim]}, f32 or Q's dtype
      * @param lse {@code [batch, queryHeads, rows, 1]} f32, or null
      * @return the names of the kernels queued
      * @throws IllegalArgumentException as {@link DecodeArguments#validate}, or if Q's heads or rows
@@ -239,6 +240,10 @@ public final class CudaDecodeStep implements AutoCloseable {
     public String run(Tensor q, KvCache layerCache, Tensor out, Tensor lse) {
         ensureOpen();
         DecodeArguments.validate(q, layerCache, null, out, lse, options);
+        String refusal = CudaDecode.queryRefusal(layerCache.dtype(), q);
+        if (refusal != null) {
+            throw new IllegalArgumentException(refusal);
+        }
         if (q.heads() != queryHeads || q.seqLen() != rows) {
             throw new IllegalArgumentException("q: " + q.heads() + " heads × " + q.seqLen() + " rows, but the step was"
                     + " prepared for " + queryHeads + " × " + rows);

@@ -23,13 +23,14 @@ class CudaDecodeBenchArgsTest {
         assertArrayEquals(new int[] {8192, 32768, 131072}, a.lengths());
         assertEquals(List.of("rule"), a.splitNames());
         assertEquals(CudaDecodeBench.ROWS, a.rows());
+        assertEquals(dev.sparsa.tensor.DType.BF16, a.cache());
     }
 
     @Test
     void flagsAreRead() {
         CudaDecodeBench.Args a = CudaDecodeBench.Args.parse(new String[] {"--batch", "4", "--n", "4096", "--iters", "9",
             "--warmup", "0", "--warmup-s", "1.5", "--repeats", "3", "--l2-flush", "off", "--split", "rule,none,512",
-            "--quest", "8,32", "--page", "32", "--rows", "step,quest"});
+            "--quest", "8,32", "--page", "32", "--rows", "step,quest", "--cache", "e4m3"});
         assertArrayEquals(new int[] {4}, a.batches());
         assertArrayEquals(new int[] {4096}, a.lengths());
         assertEquals(new LaunchTiming.Settings(9, 0, 1.5, false), a.timing());
@@ -38,6 +39,7 @@ class CudaDecodeBenchArgsTest {
         assertArrayEquals(new int[] {8, 32}, a.questDivisors());
         assertEquals(32, a.page());
         assertEquals(List.of("step", "quest"), a.rows());
+        assertEquals(dev.sparsa.tensor.DType.E4M3, a.cache());
     }
 
     @Test
@@ -45,7 +47,7 @@ class CudaDecodeBenchArgsTest {
         for (String[] bad : List.of(new String[] {"--bogus"}, new String[] {"--iters"}, new String[] {"--iters", "0"},
                 new String[] {"--repeats", "x"}, new String[] {"--l2-flush", "sometimes"},
                 new String[] {"--n", "100", "--page", "16"}, new String[] {"--split", "rule:1"},
-                new String[] {"--batch", "0"}, new String[] {"--rows", "step,steps"})) {
+                new String[] {"--batch", "0"}, new String[] {"--rows", "step,steps"}, new String[] {"--cache", "f8"})) {
             ByteArrayOutputStream err = new ByteArrayOutputStream();
             PrintStream saved = System.err;
             int status;

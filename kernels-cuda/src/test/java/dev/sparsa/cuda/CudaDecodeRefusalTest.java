@@ -2,6 +2,7 @@ package dev.sparsa.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparsa.backend.Availability;
 import dev.sparsa.backend.DecodeShape;
@@ -9,13 +10,15 @@ import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Device;
+import dev.sparsa.tensor.Layout;
+import dev.sparsa.tensor.Tensor;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
  * The CUDA backend's decode rule from the shape alone, host code that runs without a GPU: caches in
- * CUDA memory, head dims 64, 128 and 256 with valueDim == headDim, in every dtype and for any row
- * count.
+ * CUDA memory, head dims 64, 128 and 256 with valueDim == headDim (e4m3: 64 and 128), in every dtype
+ * and for any row count; e4m3 caches with an f16, bf16 or e4m3 query.
  */
 class CudaDecodeRefusalTest {
 
@@ -36,9 +39,82 @@ class CudaDecodeRefusalTest {
     }
 
     @Test
-    void e4m3CachesAreLeftToTheCpu() {
-        assertEquals("cuda decode has no e4m3 kernel yet; the cpu backend decodes e4m3 caches",
-                CudaDecode.refusal(new DecodeShape(Device.cuda(0), DType.E4M3, 128, 128, 1)));
+    void e4m3CachesAreOptInUntilTheirGpuSuiteHasPassed() {
+        String was = System.clearProperty(KernelChoice.E4M3_PROPERTY);
+        try {
+            assertEquals("cuda decode of e4m3 caches is opt-in until its GPU suite has passed on a GPU "
+                    + "(-Dsparsa.cuda.e4m3=true); the cpu backend decodes e4m3 caches in host memory",
+                    CudaDecode.refusal(onGpu(DType.E4M3, 128, 128, 1)));
+        } finally {
+            if (was != null) {
+                System.setProperty(KernelChoice.E4M3_PROPERTY, was);
+            }
+        }
+    }
+
+    @Test
+    void e4m3CachesRunAtHeadDims64And128WithAnF16Bf16OrE4m3Query() {
+        KernelChoiceTest.withE4m3(this::e4m3Rules);
+    }
+
+    private void e4m3Rules() {
+        for (int d : new int[] {64, 128}) {
+            assertNull(CudaDecode.refusal(onGpu(DType.E4M3, d, d, 1)));
+            assertEquals("sparsa_decode_e4m3_bf16_d" + d + "_mma", CudaDecode.kernelName(DType.E4M3, DType.BF16, d));
+            assertEquals("sparsa_decode_e4m3_f16_d" + d + "_mma", CudaDecode.kernelName(DType.E4M3, DType.F16, d));
+        }
+        assertEquals("cuda decode runs e4m3 caches at head dims [64, 128] with valueDim == headDim, got (256, 256)",
+                CudaDecode.refusal(onGpu(DType.E4M3, 256, 256, 1)));
+        assertNull(CudaDecode.queryRefusal(DType.E4M3, query(DType.BF16, 32)));
+        assertNull(CudaDecode.queryRefusal(DType.E4M3, query(DType.F16, 32)));
+        assertNull(CudaDecode.queryRefusal(DType.E4M3, query(DType.E4M3, 128)));
+        assertNull(CudaDecode.queryRefusal(DType.BF16, query(DType.BF16, 256)));
+        assertEquals("sparsa_decode_e4m3_e4m3_d128_mma", CudaDecode.kernelName(DType.E4M3, DType.E4M3, 128));
+        assertEquals("cuda decodes e4m3 caches with an f16, bf16 or e4m3 query, got f32 (the cpu backend takes any query"
+                + " dtype)", CudaDecode.queryRefusal(DType.E4M3, query(DType.F32, 8)));
+        assertEquals("cuda decodes e4m3 caches with an e4m3 query of at most 128 heads, got 129",
+                CudaDecode.queryRefusal(DType.E4M3, query(DType.E4M3, 129)));
+        // the 16-bit kernels keep their names
+        assertEquals("sparsa_decode_bf16_d128_mma", CudaDecode.kernelName(DType.BF16, DType.BF16, 128));
+        assertEquals("sparsa_decode_f32_d128", CudaDecode.kernelName(DType.F32, DType.F32, 128));
+    }
+
+    @Test
+    void e4m3SharedMemoryIsTheRawRingPlusOneWidenedTilePerWarpAndFitsAHopperBlock() {
+        // DecMma<T, 128, 12, 2, 16, uint8_t>: Q 16 × 136 × 2; per warp two stages of 2 × 16 rows of 144 bytes and
+        // 16 × 24 bytes of offsets, positions and bands, and one widened tile of 2 × 16 × 136 × 2 bytes
+        assertEquals(2 * 16 * 136 + 12 * (2 * (2 * 16 * 144 + 16 * 24) + 2 * 16 * 136 * 2),
+                CudaDecode.kernelSharedBytes(DType.E4M3, 128));
+        assertTrue(CudaDecode.kernelSharedBytes(DType.E4M3, 128) <= 227 * 1024);
+        // the 16-bit kernels' figure is unchanged: Q, then per warp two stages of 2 × 16 rows of 136 elements
+        assertEquals(2 * 16 * 136 + 12 * 2 * (2 * 2 * 16 * 136 + 16 * 24), CudaDecode.kernelSharedBytes(DType.BF16, 128));
+    }
+
+    /** A host query of {@code heads} heads, one row of 16 (e4m3: codes 0 under scale 1). */
+    private static Tensor query(DType t, int heads) {
+        return t == DType.E4M3 ? Tensor.ofE4m3(new byte[heads * 16], new float[] {1}, Layout.BHSD, 1, heads, 1, 16)
+                : Tensor.allocate(t, Layout.BHSD, 1, heads, 1, 16);
+    }
+
+    @Test
+    void e4m3ScalesArePerHeadByValueQThenKThenV() {
+        int n = CudaDecode.MAX_E4M3_KV_HEADS;
+        Tensor k = Tensor.ofE4m3(new byte[3 * 16], new float[] {1, 2, 3}, Layout.BHSD, 1, 3, 1, 16);
+        Tensor v = k.withScales(0.5f);
+        Tensor q = Tensor.ofE4m3(new byte[6 * 16], new float[] {4, 5, 6, 7, 8, 9}, Layout.BHSD, 1, 6, 1, 16);
+        float[] a = CudaDecode.e4m3Scales(q, k, v);
+        assertEquals(3 * n, a.length);
+        assertEquals(9f, a[5]);
+        assertEquals(0f, a[6]);
+        assertEquals(2f, a[n + 1]);
+        assertEquals(3f, a[n + 2]);
+        assertEquals(0f, a[n + 3]);
+        assertEquals(0.5f, a[2 * n + 2]);
+        // a 16-bit query's entries are 1
+        float[] b = CudaDecode.e4m3Scales(query(DType.BF16, 6), k, v);
+        assertEquals(1f, b[0]);
+        assertEquals(1f, b[5]);
+        assertEquals(0f, b[6]);
     }
 
     @Test

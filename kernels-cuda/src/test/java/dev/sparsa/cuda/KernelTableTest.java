@@ -148,6 +148,8 @@ class KernelTableTest {
                 case "F32" -> "sparsa_f32" + dims(a.get(1), a.get(2));
                 case "DECODE" -> "sparsa_decode_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2);
                 case "DECODE_MMA" -> "sparsa_decode_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2) + "_mma";
+                case "DECODE_MMA8" -> "sparsa_decode_e4m3_" + (a.get(1).equals("uint8_t") ? "e4m3" : TYPE_NAMES.get(a.get(1)))
+                        + "_d" + a.get(3) + "_mma";
                 case "QUEST" -> "sparsa_quest_bounds_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2);
                 case "ONE" -> r.name();
                 default -> throw new AssertionError("unknown family " + r.family() + " in " + TABLE);
@@ -202,6 +204,11 @@ class KernelTableTest {
             for (int d : CudaDecode.DIMS) {
                 named.add(CudaDecode.kernelName(t, d));
                 named.add("sparsa_quest_bounds_" + CudaDecode.typeName(t) + "_d" + d);
+            }
+        }
+        for (DType qt : List.of(DType.F16, DType.BF16, DType.E4M3)) {
+            for (int d : CudaDecode.E4M3_DIMS) {
+                named.add(CudaDecode.kernelName(DType.E4M3, qt, d));
             }
         }
         KernelChoiceTest.withE4m3(() -> named.add(KernelChoice.of(AttentionShape.of(1, 2, 100, 100, KernelChoice.E4M3_DIM),
