@@ -320,7 +320,7 @@ public final class CudaBackend implements AttentionBackend {
      * Why a call of this shape, dtype and geometry is refused (geometry other than 64×64/128×128,
      * head dim outside {@link KernelChoice#HEAD_DIMS}, a valueDim != headDim outside {@link
      * KernelChoice#MIXED_DIMS}, more shared memory than the device offers, or e4m3 outside the
-     * Hopper e4m3 kernel's conditions or without {@link KernelChoice#E4M3_PROPERTY}), or null when
+     * Hopper e4m3 kernel's conditions or with {@link KernelChoice#E4M3_PROPERTY} false), or null when
      * it runs.
      */
     @Override

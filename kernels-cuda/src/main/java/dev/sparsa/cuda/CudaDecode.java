@@ -81,8 +81,8 @@ final class CudaDecode {
      * CudaBackend#decodeRefusal(DecodeShape)} and every refusal of a decode call. Pure host code on the
      * shape (no device is touched): null for caches in CUDA memory whose head dim is one of {@link
      * #DIMS} (e4m3: {@link #E4M3_DIMS}) with valueDim == headDim, in f32, f16, bf16 or e4m3, and for
-     * any row count. e4m3 caches only with the system property {@code sparsa.cuda.e4m3=true} (the
-     * switch of the GPU's e4m3 kernels, {@link KernelChoice#E4M3_PROPERTY}); an e4m3 cache is further
+     * any row count. e4m3 caches unless the system property {@code sparsa.cuda.e4m3} is {@code false}
+     * (the switch of the GPU's e4m3 kernels, {@link KernelChoice#E4M3_PROPERTY}); an e4m3 cache is further
      * refused at the call for more than {@value #MAX_E4M3_KV_HEADS} KV heads or a query it cannot read
      * ({@link #queryRefusal}).
      */
@@ -108,8 +108,8 @@ final class CudaDecode {
             return "cuda decodes caches in CUDA memory; this one is on " + device;
         }
         if (dtype == DType.E4M3 && !KernelChoice.e4m3Enabled()) {
-            return "cuda decode of e4m3 caches is opt-in until its GPU suite has passed on a GPU (-D"
-                    + KernelChoice.E4M3_PROPERTY + "=true); the cpu backend decodes e4m3 caches in host memory";
+            return "cuda decode of e4m3 caches is switched off (-D" + KernelChoice.E4M3_PROPERTY
+                    + "=false); the cpu backend decodes e4m3 caches in host memory";
         }
         List<Integer> dims = dtype == DType.E4M3 ? E4M3_DIMS : DIMS;
         if (headDim != valueDim || !dims.contains(headDim)) {

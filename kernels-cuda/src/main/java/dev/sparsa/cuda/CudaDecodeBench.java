@@ -182,9 +182,6 @@ final class CudaDecodeBench {
         double copy = copyBandwidth(dev, t.iters());
         System.out.printf(Locale.ROOT, "# device-to-device copy: %.0f GB/s (bytes read + written)%n", copy);
         DType cacheType = a.cache();
-        if (cacheType == DType.E4M3) {
-            System.setProperty(KernelChoice.E4M3_PROPERTY, "true"); // the benchmark turns the opt-in kernels on
-        }
         System.out.printf(Locale.ROOT, "# caches: %s%s%n", cacheType, cacheType == DType.E4M3
                 ? " (codes with a scale per KV head, bf16 query; Quest rows skipped: its device choice reads 16-bit bounds)" : "");
         System.out.printf(Locale.ROOT, "# iters %d, warm-up >= %d replays and >= %.2f s per row, L2 flush %s, repeats %d%n",

@@ -111,14 +111,20 @@ class KernelChoiceTest {
     }
 
     @Test
-    void e4m3IsOptInUntilItsGpuRunAndTheCpuTakesItMeanwhile() {
-        String was = System.clearProperty(KernelChoice.E4M3_PROPERTY);
+    void e4m3RunsUnlessSwitchedOffAndTheCpuTakesItThen() {
+        String was = System.setProperty(KernelChoice.E4M3_PROPERTY, "false");
         try {
             String m = refusal(new AttentionShape(1, 32, 8, 8, 8, 128, 128), new TileGeometry(128, 128), 90);
-            assertEquals("dtype: the CUDA backend's e4m3 kernel is opt-in until it has passed the GPU conformance run "
-                    + "(-Dsparsa.cuda.e4m3=true); the CPU backend runs e4m3 inputs", m);
+            assertEquals("dtype: the CUDA backend's e4m3 kernels are switched off (-Dsparsa.cuda.e4m3=false); the CPU "
+                    + "backend runs e4m3 inputs", m);
+            System.clearProperty(KernelChoice.E4M3_PROPERTY);
+            assertTrue(KernelChoice.e4m3Enabled(), "on by default");
+            System.setProperty(KernelChoice.E4M3_PROPERTY, "TRUE");
+            assertTrue(KernelChoice.e4m3Enabled());
         } finally {
-            if (was != null) {
+            if (was == null) {
+                System.clearProperty(KernelChoice.E4M3_PROPERTY);
+            } else {
                 System.setProperty(KernelChoice.E4M3_PROPERTY, was);
             }
         }
