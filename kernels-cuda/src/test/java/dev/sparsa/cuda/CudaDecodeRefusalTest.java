@@ -40,19 +40,11 @@ class CudaDecodeRefusalTest {
 
     @Test
     void e4m3CachesAreRefusedOnlyWhenTheSwitchIsOff() {
-        String was = System.setProperty(KernelChoice.E4M3_PROPERTY, "false");
-        try {
-            assertEquals("cuda decode of e4m3 caches is switched off (-Dsparsa.cuda.e4m3=false); the cpu backend "
-                    + "decodes e4m3 caches in host memory", CudaDecode.refusal(onGpu(DType.E4M3, 128, 128, 1)));
-            System.clearProperty(KernelChoice.E4M3_PROPERTY);
-            assertNull(CudaDecode.refusal(onGpu(DType.E4M3, 128, 128, 1)), "on by default");
-        } finally {
-            if (was == null) {
-                System.clearProperty(KernelChoice.E4M3_PROPERTY);
-            } else {
-                System.setProperty(KernelChoice.E4M3_PROPERTY, was);
-            }
-        }
+        KernelChoiceTest.withE4m3Switch("false", () -> assertEquals("cuda decode of e4m3 caches is switched off "
+                + "(-Dsparsa.cuda.e4m3=false); the cpu backend decodes e4m3 caches in host memory",
+                CudaDecode.refusal(onGpu(DType.E4M3, 128, 128, 1))));
+        KernelChoiceTest.withE4m3Switch(null,
+                () -> assertNull(CudaDecode.refusal(onGpu(DType.E4M3, 128, 128, 1)), "on by default"));
     }
 
     @Test

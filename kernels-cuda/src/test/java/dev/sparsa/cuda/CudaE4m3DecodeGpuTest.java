@@ -54,17 +54,13 @@ class CudaE4m3DecodeGpuTest {
     static void needsDevice() {
         assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
         // the suite checks the e4m3 kernels, so it runs them even where the switch is off
-        wasEnabled = System.setProperty(KernelChoice.E4M3_PROPERTY, "true");
+        wasEnabled = KernelChoiceTest.setE4m3Switch("true");
     }
 
     @AfterAll
     static void free() {
         OPEN.forEach(Tensor::close);
-        if (wasEnabled == null) {
-            System.clearProperty(KernelChoice.E4M3_PROPERTY);
-        } else {
-            System.setProperty(KernelChoice.E4M3_PROPERTY, wasEnabled);
-        }
+        KernelChoiceTest.setE4m3Switch(wasEnabled);
     }
 
     /** An e4m3 device tensor of NaN codes with the given scales (the base tensor is freed after the class). */
@@ -115,17 +111,9 @@ class CudaE4m3DecodeGpuTest {
         return t;
     }
 
+    /** The arithmetic is the 16-bit decode's (an e4m3 query: bf16, after rounding code × scale to bf16 once). */
     private static void assertMatches(String what, ReferenceResult ref, AttentionResult r, DType q) {
-        Tensor out = r.output().toHost();
-        Tensor lse = r.lse().toHost();
-        // the arithmetic is the 16-bit decode's (an e4m3 query: bf16, after rounding code × scale to bf16 once)
-        double tol = Problems.tolerance(q == DType.E4M3 ? DType.BF16 : q);
-        double err = ref.maxRelativeError(out);
-        assertTrue(err <= tol, what + ": relative error " + err + " > " + tol);
-        double lseErr = ref.maxLseError(lse);
-        assertTrue(lseErr <= (q == DType.E4M3 ? 1e-2 : 1e-3), what + ": LSE error " + lseErr);
-        assertEquals(Float.NEGATIVE_INFINITY, lse.get(0, 0, 0, 0), what + ": empty sequence's LSE");
-        assertEquals(0f, out.get(0, 0, 0, 0), what + ": empty sequence's output");
+        CudaDecodeGpuTest.assertMatches(what, ref, r, q == DType.E4M3 ? DType.BF16 : q, q == DType.E4M3 ? 1e-2 : 1e-3);
     }
 
     @Test

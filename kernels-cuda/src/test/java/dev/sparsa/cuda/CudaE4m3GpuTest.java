@@ -48,16 +48,12 @@ class CudaE4m3GpuTest {
     static void needsDevice() {
         assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
         // the suite checks the e4m3 kernels, so it runs them even where the switch is off
-        wasEnabled = System.setProperty(KernelChoice.E4M3_PROPERTY, "true");
+        wasEnabled = KernelChoiceTest.setE4m3Switch("true");
     }
 
     @AfterAll
     static void restore() {
-        if (wasEnabled == null) {
-            System.clearProperty(KernelChoice.E4M3_PROPERTY);
-        } else {
-            System.setProperty(KernelChoice.E4M3_PROPERTY, wasEnabled);
-        }
+        KernelChoiceTest.setE4m3Switch(wasEnabled);
     }
 
     private static boolean hopper() {

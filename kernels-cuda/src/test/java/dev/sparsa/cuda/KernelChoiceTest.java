@@ -112,36 +112,32 @@ class KernelChoiceTest {
 
     @Test
     void e4m3RunsUnlessSwitchedOffAndTheCpuTakesItThen() {
-        String was = System.setProperty(KernelChoice.E4M3_PROPERTY, "false");
-        try {
-            String m = refusal(new AttentionShape(1, 32, 8, 8, 8, 128, 128), new TileGeometry(128, 128), 90);
-            assertEquals("dtype: the CUDA backend's e4m3 kernels are switched off (-Dsparsa.cuda.e4m3=false); the CPU "
-                    + "backend runs e4m3 inputs", m);
-            System.clearProperty(KernelChoice.E4M3_PROPERTY);
-            assertTrue(KernelChoice.e4m3Enabled(), "on by default");
-            System.setProperty(KernelChoice.E4M3_PROPERTY, "TRUE");
-            assertTrue(KernelChoice.e4m3Enabled());
-        } finally {
-            if (was == null) {
-                System.clearProperty(KernelChoice.E4M3_PROPERTY);
-            } else {
-                System.setProperty(KernelChoice.E4M3_PROPERTY, was);
-            }
-        }
+        withE4m3Switch("false", () -> assertEquals("dtype: the CUDA backend's e4m3 kernels are switched off "
+                + "(-Dsparsa.cuda.e4m3=false); the CPU backend runs e4m3 inputs",
+                refusal(new AttentionShape(1, 32, 8, 8, 8, 128, 128), new TileGeometry(128, 128), 90)));
+        withE4m3Switch(null, () -> assertTrue(KernelChoice.e4m3Enabled(), "on by default"));
+        withE4m3Switch("TRUE", () -> assertTrue(KernelChoice.e4m3Enabled()));
     }
 
     /** Runs {@code body} with the e4m3 kernel enabled, restoring the property after. */
     static void withE4m3(Runnable body) {
-        String was = System.setProperty(KernelChoice.E4M3_PROPERTY, "true");
+        withE4m3Switch("true", body);
+    }
+
+    /** Runs {@code body} with {@link KernelChoice#E4M3_PROPERTY} set to {@code value} (null: unset), then restores it. */
+    static void withE4m3Switch(String value, Runnable body) {
+        String was = setE4m3Switch(value);
         try {
             body.run();
         } finally {
-            if (was == null) {
-                System.clearProperty(KernelChoice.E4M3_PROPERTY);
-            } else {
-                System.setProperty(KernelChoice.E4M3_PROPERTY, was);
-            }
+            setE4m3Switch(was);
         }
+    }
+
+    /** Sets {@link KernelChoice#E4M3_PROPERTY} to {@code value} (null: clears it); returns its previous value. */
+    static String setE4m3Switch(String value) {
+        return value == null ? System.clearProperty(KernelChoice.E4M3_PROPERTY)
+                : System.setProperty(KernelChoice.E4M3_PROPERTY, value);
     }
 
     @Test
