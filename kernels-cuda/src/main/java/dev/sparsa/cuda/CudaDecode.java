@@ -181,14 +181,22 @@ final class CudaDecode {
     static float[] e4m3Scales(Tensor q, Tensor k, Tensor v) {
         int n = MAX_E4M3_KV_HEADS;
         float[] a = new float[3 * n];
+        float[] qs = q.dtype() == DType.E4M3 ? q.scales() : new float[0];
+        float[] ks = k.scales();
+        float[] vs = v.scales();
         for (int h = 0; h < Math.min(q.heads(), n); h++) {
-            a[h] = q.dtype() != DType.E4M3 || q.scales().length == 0 ? 1f : q.scale(h);
+            a[h] = scaleOf(qs, h);
         }
-        for (int g = 0; g < k.heads(); g++) {
-            a[n + g] = k.scales().length == 0 ? 1f : k.scale(g);
-            a[2 * n + g] = v.scales().length == 0 ? 1f : v.scale(g);
+        for (int g = 0; g < Math.min(k.heads(), n); g++) {
+            a[n + g] = scaleOf(ks, g);
+            a[2 * n + g] = scaleOf(vs, g);
         }
         return a;
+    }
+
+    /** Head {@code h}'s scale of a tensor's scales: none (1), one per tensor, or one per head. */
+    private static float scaleOf(float[] scales, int h) {
+        return scales.length == 0 ? 1f : scales[scales.length == 1 ? 0 : h];
     }
 
     /** Dynamic shared memory of the decode kernel for this dtype and head dim (DecMma::SMEM or DecTile::SMEM). */
