@@ -952,6 +952,10 @@ public final class CudaBackend implements AttentionBackend {
             throw new IllegalArgumentException(refusal);
         }
         CudaRuntime rt = runtime(cache.device());
+        refusal = CudaDecode.deviceRefusal(cache.dtype(), cache.headDim(), rt.device().maxSharedPerBlockOptin());
+        if (refusal != null) {
+            throw new IllegalArgumentException(refusal);
+        }
         withLane(rt, lane -> LAST_KERNEL.set(CudaDecode.run(rt, q, cache, selection, quest, out, lse, options, lane)));
     }
 
@@ -1015,6 +1019,10 @@ public final class CudaBackend implements AttentionBackend {
                     + c.capacity() + " tokens");
         }
         CudaRuntime rt = runtime(cache.device());
+        String onDevice = CudaDecode.deviceRefusal(cache.dtype(), cache.headDim(), rt.device().maxSharedPerBlockOptin());
+        if (onDevice != null) {
+            throw new IllegalArgumentException(onDevice);
+        }
         if (stream.device().ordinal() != rt.device().ordinal()) {
             throw new IllegalArgumentException("stream: on " + stream.device() + " but the cache is on " + cache.device());
         }

@@ -174,6 +174,39 @@ final class CudaDecode {
     }
 
     /**
+     * Whether the tensor-core kernel of a cache of {@code t} at head dim {@code d} runs on a device offering
+     * {@code maxShared} bytes of shared memory per block: its 12 warps' rings need up to 223 KiB, more than
+     * compute capability 8.x offers (163 KiB on sm_80, 99 KiB on sm_86/89), where f16 and bf16 caches at head
+     * dim 128 run the CUDA-core kernel instead.
+     */
+    static boolean mmaFits(DType t, int d, int maxShared) {
+        return usesMma(t, d) && kernelSharedBytes(t, d) <= maxShared;
+    }
+
+    /**
+     * The decode kernel that runs a cache of {@code cache} read by a query of {@code q} at head dim {@code
+     * d} on a device offering {@code maxShared} bytes of shared memory per block: the tensor-core kernel
+     * where it fits ({@link #mmaFits}), else the CUDA-core {@code sparsa_decode_<t>_d<D>} (e4m3 has none:
+     * {@link #deviceRefusal} refuses those calls first).
+     */
+    static String kernelFor(DType cache, DType q, int d, int maxShared) {
+        return mmaFits(cache, d, maxShared) ? kernelName(cache, q, d) : "sparsa_decode_" + typeName(cache) + "_d" + d;
+    }
+
+    /**
+     * Why a device offering {@code maxShared} bytes of shared memory per block cannot decode a cache of
+     * {@code t} at head dim {@code d}, or null: e4m3 caches run only on the tensor-core kernel.
+     */
+    static String deviceRefusal(DType t, int d, int maxShared) {
+        if (t == DType.E4M3 && !mmaFits(t, d, maxShared)) {
+            return "cuda decodes e4m3 caches at head dim " + d + " with " + kernelSharedBytes(t, d) + " bytes of shared "
+                    + "memory per block; this device offers " + maxShared + " (the cpu backend decodes e4m3 caches in "
+                    + "host memory)";
+        }
+        return null;
+    }
+
+    /**
      * The e4m3 kernels' scales argument (DecScales): {@value #MAX_E4M3_KV_HEADS} floats of an e4m3 query's
      * scale per head (else 1), then as many of K's scale per KV head and of V's (a per-tensor scale repeated,
      * 1 for a tensor without scales; unused heads 0).
@@ -534,9 +567,14 @@ final class CudaDecode {
                          Tensor lse, DeviceBuffer so, DeviceBuffer sl, DeviceBuffer counts, DeviceBuffer meta,
                          long[] scalars, CudaStream stream) {
         CUdeviceptr none = new CUdeviceptr();
-        String name = kernelName(dtype, q.dtype(), d);
-        int smem = kernelSharedBytes(dtype, d);
-        boolean mma = usesMma(dtype, d);
+        int maxShared = rt.device().maxSharedPerBlockOptin();
+        String refusal = deviceRefusal(dtype, d, maxShared);
+        if (refusal != null) {
+            throw new IllegalArgumentException(refusal);
+        }
+        boolean mma = mmaFits(dtype, d, maxShared);
+        String name = kernelFor(dtype, q.dtype(), d, maxShared);
+        int smem = mma ? kernelSharedBytes(dtype, d) : sharedBytes(dtype, d);
         CUfunction f = rt.module().function(name, smem, mma);
         int threads = mma ? 32 * MMA_WARPS : 128;
         if (mma && (MMA_WARPS != 12 || MMA_STAGES != 2)) {

@@ -85,6 +85,28 @@ class CudaDecodeRefusalTest {
         assertEquals(2 * 16 * 136 + 12 * 2 * (2 * 2 * 16 * 136 + 16 * 24), CudaDecode.kernelSharedBytes(DType.BF16, 128));
     }
 
+    @Test
+    void theTensorCoreKernelRunsWhereItsSharedMemoryFitsTheCudaCoreOneElsewhere() {
+        int hopper = 232448;
+        int sm80 = 166912;
+        int sm86 = 101376;
+        assertEquals("sparsa_decode_bf16_d128_mma", CudaDecode.kernelFor(DType.BF16, DType.BF16, 128, hopper));
+        assertEquals("sparsa_decode_e4m3_bf16_d128_mma", CudaDecode.kernelFor(DType.E4M3, DType.BF16, 128, hopper));
+        // 12 warps' rings at head dim 128 need more than compute capability 8.x offers
+        assertEquals("sparsa_decode_bf16_d128", CudaDecode.kernelFor(DType.BF16, DType.BF16, 128, sm80));
+        assertEquals("sparsa_decode_f16_d128", CudaDecode.kernelFor(DType.F16, DType.F16, 128, sm86));
+        assertEquals("sparsa_decode_f16_d64_mma", CudaDecode.kernelFor(DType.F16, DType.F16, 64, sm80));
+        assertEquals("sparsa_decode_f32_d128", CudaDecode.kernelFor(DType.F32, DType.F32, 128, hopper));
+        assertEquals("sparsa_decode_bf16_d256", CudaDecode.kernelFor(DType.BF16, DType.BF16, 256, hopper));
+        // e4m3 has no CUDA-core kernel: refused where its tensor-core one does not fit
+        assertNull(CudaDecode.deviceRefusal(DType.E4M3, 128, hopper));
+        assertNull(CudaDecode.deviceRefusal(DType.E4M3, 64, sm80));
+        assertNull(CudaDecode.deviceRefusal(DType.BF16, 128, sm86));
+        assertEquals("cuda decodes e4m3 caches at head dim 128 with " + CudaDecode.kernelSharedBytes(DType.E4M3, 128)
+                + " bytes of shared memory per block; this device offers 166912 (the cpu backend decodes e4m3 caches in "
+                + "host memory)", CudaDecode.deviceRefusal(DType.E4M3, 128, sm80));
+    }
+
     /** A host query of {@code heads} heads, one row of 16 (e4m3: codes 0 under scale 1). */
     private static Tensor query(DType t, int heads) {
         return t == DType.E4M3 ? Tensor.ofE4m3(new byte[heads * 16], new float[] {1}, Layout.BHSD, 1, heads, 1, 16)
