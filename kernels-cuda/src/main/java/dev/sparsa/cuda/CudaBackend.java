@@ -1099,7 +1099,9 @@ public final class CudaBackend implements AttentionBackend {
     private static Tensor gather(CudaRuntime rt, Tensor pages, PagedKvCache cache, int b, int length) {
         CudaDevice dev = rt.device();
         int e = pages.dtype().byteSize();
-        Tensor dst = CudaTensors.allocate(dev, pages.dtype(), Layout.BHSD, 1, pages.heads(), length, pages.dim(), null);
+        // an e4m3 sequence keeps the pool's scales: its codes are copied as they are
+        Tensor dst = CudaTensors.allocate(dev, pages.dtype(), Layout.BHSD, 1, pages.heads(), length, pages.dim(), null,
+                pages.dtype().isScaled() ? pages.scales() : null);
         if (length == 0) {
             return dst;
         }

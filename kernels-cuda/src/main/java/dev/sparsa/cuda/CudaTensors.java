@@ -41,6 +41,12 @@ public final class CudaTensors {
      */
     static Tensor allocate(CudaDevice device, DType dtype, Layout layout, int batch, int heads, int seq, int dim,
                            Byte fill) {
+        return allocate(device, dtype, layout, batch, heads, seq, dim, fill, null);
+    }
+
+    /** As {@link #allocate(CudaDevice, DType, Layout, int, int, int, int, Byte)}, an e4m3 tensor with {@code scales}. */
+    static Tensor allocate(CudaDevice device, DType dtype, Layout layout, int batch, int heads, int seq, int dim,
+                           Byte fill, float[] scales) {
         if (device == null || dtype == null || layout == null) {
             throw new IllegalArgumentException("device, dtype and layout: must not be null");
         }
@@ -54,7 +60,9 @@ public final class CudaTensors {
             if (fill != null) {
                 buf.fill(fill);
             }
-            return Tensor.onDevice(buf, dtype, layout, batch, heads, seq, dim);
+            return scales == null ? Tensor.onDevice(buf, dtype, layout, batch, heads, seq, dim)
+                    : Tensor.onDeviceStrided(buf, dtype, new int[] {batch, heads, seq, dim},
+                            layout.strides(batch, heads, seq, dim), scales);
         } catch (RuntimeException e) {
             buf.close();
             throw e;
