@@ -959,11 +959,14 @@ public final class CudaBackend implements AttentionBackend {
         withLane(rt, lane -> LAST_KERNEL.set(CudaDecode.run(rt, q, cache, selection, quest, out, lse, options, lane)));
     }
 
-    /** Quest on a paged cache in CUDA memory is chosen on the device; other patterns as the default. */
+    /**
+     * Quest on a paged cache in CUDA memory is chosen on the device (16- and 32-bit caches: the bounds
+     * kernels read their bounds); other patterns, and e4m3 caches, as the default.
+     */
     @Override
     public DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
         if (pattern instanceof DecodePattern.Quest quest && cache instanceof PagedKvCache pc && pc.hasPageBounds()
-                && CudaDecode.refusal(cache) == null && q != null && q.device().equals(cache.device())
+                && cache.dtype() != DType.E4M3 && CudaDecode.refusal(cache) == null && q != null && q.device().equals(cache.device())
                 && q.batch() == cache.batch() && q.dim() == cache.headDim() && q.dtype() == cache.dtype()
                 && q.heads() % cache.kvHeads() == 0 && q.seqLen() >= 1 && q.seqLen() <= DecodeArguments.MAX_QUERY_ROWS) {
             CudaRuntime rt = runtime(cache.device());
