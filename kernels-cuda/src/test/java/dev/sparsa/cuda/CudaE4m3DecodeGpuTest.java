@@ -49,18 +49,22 @@ class CudaE4m3DecodeGpuTest {
     private static final List<Tensor> OPEN = new ArrayList<>();
 
     private static String wasEnabled;
+    private static boolean switched;
 
     @BeforeAll
     static void needsDevice() {
         assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
         // the suite checks the e4m3 kernels, so it runs them even where the switch is off
         wasEnabled = KernelChoiceTest.setE4m3Switch("true");
+        switched = true;
     }
 
     @AfterAll
     static void free() {
         OPEN.forEach(Tensor::close);
-        KernelChoiceTest.setE4m3Switch(wasEnabled);
+        if (switched) {
+            KernelChoiceTest.setE4m3Switch(wasEnabled);
+        }
     }
 
     /** An e4m3 device tensor of NaN codes with the given scales (the base tensor is freed after the class). */

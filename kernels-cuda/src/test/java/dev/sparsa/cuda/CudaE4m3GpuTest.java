@@ -43,17 +43,21 @@ class CudaE4m3GpuTest {
     private static final AttentionShape SHAPE = new AttentionShape(1, 8, 2, 700, 1650, 128, 128);
 
     private static String wasEnabled;
+    private static boolean switched;
 
     @BeforeAll
     static void needsDevice() {
         assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
         // the suite checks the e4m3 kernels, so it runs them even where the switch is off
         wasEnabled = KernelChoiceTest.setE4m3Switch("true");
+        switched = true;
     }
 
     @AfterAll
     static void restore() {
-        KernelChoiceTest.setE4m3Switch(wasEnabled);
+        if (switched) {
+            KernelChoiceTest.setE4m3Switch(wasEnabled);
+        }
     }
 
     private static boolean hopper() {
