@@ -38,6 +38,7 @@ import org.junit.jupiter.api.Test;
  * prepared step and its graph replay, and the refusals. Skipped where the backend is unavailable.
  */
 @Tag("gpu")
+@org.junit.jupiter.api.extension.ExtendWith(E4m3SwitchOn.class)
 class CudaE4m3DecodeGpuTest {
     private static final CudaBackend BACKEND = new CudaBackend();
     private static final int[] LENGTHS = {0, 1, 63, 64, 65, 4097};
@@ -48,23 +49,14 @@ class CudaE4m3DecodeGpuTest {
     private static final float[] V_SCALES = {2f / 448, 1f / 448};
     private static final List<Tensor> OPEN = new ArrayList<>();
 
-    private static String wasEnabled;
-    private static boolean switched;
-
     @BeforeAll
     static void needsDevice() {
         assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
-        // the suite checks the e4m3 kernels, so it runs them even where the switch is off
-        wasEnabled = KernelChoiceTest.setE4m3Switch("true");
-        switched = true;
     }
 
     @AfterAll
     static void free() {
         OPEN.forEach(Tensor::close);
-        if (switched) {
-            KernelChoiceTest.setE4m3Switch(wasEnabled);
-        }
     }
 
     /** An e4m3 device tensor of NaN codes with the given scales (the base tensor is freed after the class). */

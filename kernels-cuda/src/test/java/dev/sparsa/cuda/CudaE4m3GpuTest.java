@@ -21,7 +21,6 @@ import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
 import dev.sparsa.testing.RandomPlans;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -37,27 +36,15 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Needs a compute capability 9.0 GPU: skipped elsewhere (the routing test also runs on other GPUs).
  */
 @Tag("gpu")
+@org.junit.jupiter.api.extension.ExtendWith(E4m3SwitchOn.class)
 class CudaE4m3GpuTest {
     private static final CudaBackend BACKEND = new CudaBackend();
     private static final TileGeometry G128 = new TileGeometry(128, 128);
     private static final AttentionShape SHAPE = new AttentionShape(1, 8, 2, 700, 1650, 128, 128);
 
-    private static String wasEnabled;
-    private static boolean switched;
-
     @BeforeAll
     static void needsDevice() {
         assumeTrue(BACKEND.availability().available(), () -> "no usable CUDA device: " + BACKEND.availability().reason());
-        // the suite checks the e4m3 kernels, so it runs them even where the switch is off
-        wasEnabled = KernelChoiceTest.setE4m3Switch("true");
-        switched = true;
-    }
-
-    @AfterAll
-    static void restore() {
-        if (switched) {
-            KernelChoiceTest.setE4m3Switch(wasEnabled);
-        }
     }
 
     private static boolean hopper() {
