@@ -31,5 +31,8 @@
 #ifndef SPARSA_KERNEL_QUEST
 #define SPARSA_KERNEL_QUEST(NAME, T, D)
 #endif
+#ifndef SPARSA_KERNEL_QUEST8
+#define SPARSA_KERNEL_QUEST8(NAME, QS, D)
+#endif
 #define SPARSA_KERNEL_ONE(NAME, HEADER)
 #include "sparsa_kernels.def"

@@ -2,6 +2,9 @@
 //
 //  sparsa_quest_bounds_<f32|f16|bf16>_d<D>: Quest's page bound max_x sum_c max(q_c*min_c, q_c*max_c) for the
 //      candidate pages of each (sequence, KV head), from the pages' stored per-channel minima and maxima.
+//  sparsa_quest_bounds_e4m3_<f16|bf16|e4m3>_d<D>: the same for an e4m3 cache's bounds (codes × the KV head's scale
+//      of K, each rounded to f32 as the host reads them) and a query of the named type (e4m3: codes × its head's
+//      scale, rounded to f32).
 //  sparsa_quest_topk: Quest's page choice per (sequence, KV head) from those bounds, written as the page lists
 //      of the decode metadata (sparsa_decode.cuh) that the decode kernels then visit.
 //
@@ -38,10 +41,18 @@ template <> __device__ __forceinline__ float questWordElement<__nv_bfloat16>(uin
 template <> __device__ __forceinline__ float questWordElement<__half>(uint32_t w, int u) {
     return __half2float(__ushort_as_half((unsigned short)(u == 0 ? w & 0xFFFFu : w >> 16)));
 }
+// an e4m3 code (byte u of the word) as f32, exactly; the caller multiplies by its scale
+template <> __device__ __forceinline__ float questWordElement<uint8_t>(uint32_t w, int u) {
+    const __half_raw h = __nv_cvt_fp8_to_halfraw((__nv_fp8_storage_t)((w >> (8 * u)) & 0xFFu), __NV_E4M3);
+    return __half2float(*reinterpret_cast<const __half*>(&h));
+}
 
-template <typename T, int D>
-__device__ void questBounds(const T* q, const T* bounds, float* scores, const int* meta, const int* counts,
-                            const sparsa::DecodeScalars S, long long bsp, long long bsh, long long bss, int width) {
+// T: the stored bounds' element type (uint8_t: e4m3 codes, with K's scales in sc); QT: the query's (uint8_t: e4m3
+// codes, with the query's scales in sc).
+template <typename T, int D, typename QT = T>
+__device__ void questBounds(const QT* q, const T* bounds, float* scores, const int* meta, const int* counts,
+                            const sparsa::DecodeScalars S, long long bsp, long long bsh, long long bss, int width,
+                            const sparsa::DecScales* sc = nullptr) {
     using namespace sparsa;
     using C = QuestCfg<T, D>;
     constexpr int PL = C::PAGES_PER_GROUP;
@@ -84,6 +95,8 @@ __device__ void questBounds(const T* q, const T* bounds, float* scores, const in
         loadPages(i00 + step, pg);
     }
     const int R = (int)S.rows, G = (int)S.group;
+    float kScale = 1.f;
+    if constexpr (sizeof(T) == 1) kScale = sc->k[g];
     for (; w0 < width; w0 += step) {
         const int i0 = w0 + sub * PL;
         loadBounds(pg, nxt);          // the next turn's bounds
@@ -93,21 +106,28 @@ __device__ void questBounds(const T* q, const T* bounds, float* scores, const in
         for (int j = 0; j < PL; j++) best[j] = -INFINITY;
         for (int x = 0; x < G * R; x++) {
             const int hh = x / R, r = x - hh * R;
-            const T* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
+            const QT* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
             // max(q_c * min_c, q_c * max_c) is q_c * max_c where q_c >= 0 and q_c * min_c elsewhere (rounding keeps
             // the order of the products; zeros of either sign add alike): one bitwise select per 32-bit word of
             // stored bounds, then one conversion, product and sum per channel, each rounded as before
             constexpr int EPW = 4 / (int)sizeof(T);  // elements per 32-bit word
             float qc[C::CPL];
             uint32_t pick[C::CPL / EPW];  // bits taken from the max bound
+            if constexpr (sizeof(QT) == 1) {
+                const float qs = sc->q[g * G + hh];
 #pragma unroll
-            for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
+                for (int c = 0; c < C::CPL; c++) qc[c] = __fmul_rn(questWordElement<uint8_t>(qr[c], 0), qs);
+            } else {
+#pragma unroll
+                for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
+            }
+            constexpr uint32_t ONES = (uint32_t)((1ull << (32 / EPW)) - 1ull);  // one element's bits
 #pragma unroll
             for (int w = 0; w < C::CPL / EPW; w++) {
                 pick[w] = 0u;
 #pragma unroll
                 for (int u = 0; u < EPW; u++)
-                    if (qc[w * EPW + u] >= 0.f) pick[w] |= EPW == 1 ? 0xFFFFFFFFu : 0xFFFFu << (16 * u);
+                    if (qc[w * EPW + u] >= 0.f) pick[w] |= ONES << ((32 / EPW) * u);
             }
 #pragma unroll
             for (int j = 0; j < PL; j++) {
@@ -118,8 +138,11 @@ __device__ void questBounds(const T* q, const T* bounds, float* scores, const in
                 for (int w = 0; w < C::CPL / EPW; w++) {
                     const uint32_t sel = (wx[w] & pick[w]) | (wn[w] & ~pick[w]);
 #pragma unroll
-                    for (int u = 0; u < EPW; u++)
-                        s = __fadd_rn(s, __fmul_rn(qc[w * EPW + u], questWordElement<T>(sel, u)));
+                    for (int u = 0; u < EPW; u++) {
+                        float e = questWordElement<T>(sel, u);
+                        if constexpr (sizeof(T) == 1) e = __fmul_rn(e, kScale);  // the value the host reads
+                        s = __fadd_rn(s, __fmul_rn(qc[w * EPW + u], e));
+                    }
                 }
 #pragma unroll
                 for (int off = C::LPP / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
@@ -148,6 +171,15 @@ __device__ void questBounds(const T* q, const T* bounds, float* scores, const in
         const T* q, const T* bounds, float* scores, const int* meta, const int* counts, const sparsa::DecodeScalars s, \
         long long bsp, long long bsh, long long bss, int width) {                                                      \
         questBounds<T, D>(q, bounds, scores, meta, counts, s, bsp, bsh, bss, width);                                   \
+    }
+
+// e4m3 bounds (codes, K's scale per KV head by value) read by a query of QS (__half, __nv_bfloat16, or uint8_t: e4m3)
+#define SPARSA_QUEST8_NAMED(NAME, QS, D)                                                                                \
+    extern "C" __global__ void __launch_bounds__(256, 2) NAME(                                                         \
+        const QS* q, const uint8_t* bounds, float* scores, const int* meta, const int* counts,                          \
+        const sparsa::DecodeScalars s, long long bsp, long long bsh, long long bss, int width,                         \
+        const sparsa::DecScales sc) {                                                                                   \
+        questBounds<uint8_t, D, QS>(q, bounds, scores, meta, counts, s, bsp, bsh, bss, width, &sc);                    \
     }
 
 // Quest's choice per (b, g), one CTA of 1024 threads each: with n = ceil(L / P) pages and budget m, every page

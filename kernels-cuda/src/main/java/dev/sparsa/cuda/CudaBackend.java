@@ -931,10 +931,8 @@ public final class CudaBackend implements AttentionBackend {
      */
     @Override
     public void selectAndDecode(Tensor q, KvCache cache, DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions options) {
-        // (the bounds kernels read 16- and 32-bit page bounds: an e4m3 cache's Quest selects as the default does)
         if (pattern instanceof DecodePattern.Quest quest && quest.sinks() == 0 && quest.window() == 0
-                && cache instanceof PagedKvCache pc && pc.hasPageBounds() && cache.dtype() != DType.E4M3
-                && CudaDecode.refusal(cache) == null) {
+                && cache instanceof PagedKvCache pc && pc.hasPageBounds() && CudaDecode.refusal(cache) == null) {
             decodeOn(q, cache, null, quest, out, lse, options);
             return;
         }
@@ -960,18 +958,24 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * Quest on a paged cache in CUDA memory is chosen on the device (16- and 32-bit caches: the bounds
-     * kernels read their bounds); other patterns, and e4m3 caches, as the default.
+     * Quest on a paged cache in CUDA memory is chosen on the device (a query of the cache's type; for
+     * e4m3 caches an f16, bf16 or e4m3 query); other patterns, and queries the kernels do not read, as
+     * the default.
      */
     @Override
     public DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
         if (pattern instanceof DecodePattern.Quest quest && cache instanceof PagedKvCache pc && pc.hasPageBounds()
-                && cache.dtype() != DType.E4M3 && CudaDecode.refusal(cache) == null && q != null && q.device().equals(cache.device())
-                && q.batch() == cache.batch() && q.dim() == cache.headDim() && q.dtype() == cache.dtype()
+                && CudaDecode.refusal(cache) == null && q != null && q.device().equals(cache.device())
+                && q.batch() == cache.batch() && q.dim() == cache.headDim()
+                && (cache.dtype() == DType.E4M3 ? CudaDecode.queryRefusal(cache.dtype(), q) == null
+                        : q.dtype() == cache.dtype())
                 && q.heads() % cache.kvHeads() == 0 && q.seqLen() >= 1 && q.seqLen() <= DecodeArguments.MAX_QUERY_ROWS) {
             CudaRuntime rt = runtime(cache.device());
             DecodeSelection[] made = new DecodeSelection[1];
-            withLane(rt, lane -> made[0] = CudaDecode.questSelection(rt, q, pc, quest, options, lane));
+            withLane(rt, lane -> {
+                LAST_KERNEL.set(CudaDecode.questBoundsName(cache.dtype(), q.dtype(), q.dim()) + "+sparsa_quest_topk");
+                made[0] = CudaDecode.questSelection(rt, q, pc, quest, options, lane);
+            });
             return made[0];
         }
         return AttentionBackend.super.select(q, cache, pattern, options);

@@ -624,6 +624,15 @@ final class CudaDecode {
         return Math.min(Math.min(needed, questBoundsMaxCtas), Math.max(1, (2 * sms + slices - 1) / slices));
     }
 
+    /**
+     * The page bounds kernel of Quest on a cache of {@code cache} read by a query of {@code q} at head dim
+     * {@code d}: {@code sparsa_quest_bounds_<t>_d<D>} (the query of the cache's type), or {@code
+     * sparsa_quest_bounds_e4m3_<q>_d<D>} for e4m3 caches (f16, bf16 or e4m3 queries).
+     */
+    static String questBoundsName(DType cache, DType q, int d) {
+        return "sparsa_quest_bounds_" + (cache == DType.E4M3 ? "e4m3_" : "") + typeName(q) + "_d" + d;
+    }
+
     /** Queues Quest's page bounds and choice, which write the page lists into {@code meta}. */
     private static String queueQuest(CudaRuntime rt, Tensor q, Storage st, Plan p, DeviceBuffer meta, DecodeLane lane) {
         int batch = q.batch();
@@ -631,13 +640,18 @@ final class CudaDecode {
         int d = q.dim();
         Tensor bounds = st.bounds();
         DeviceBuffer scores = lane.scores(4L * batch * kvHeads * p.questWidth);
-        String bname = "sparsa_quest_bounds_" + typeName(q.dtype()) + "_d" + d;
+        String bname = questBoundsName(bounds.dtype(), q.dtype(), d);
         CUfunction fb = rt.module().function(bname, 0);
-        Pointer bp = Pointer.to(Pointer.to(ptr("q", q)), Pointer.to(ptr("page bounds", bounds)),
+        List<Pointer> args = new ArrayList<>(List.of(Pointer.to(ptr("q", q)), Pointer.to(ptr("page bounds", bounds)),
                 Pointer.to(scores.pointer()), Pointer.to(meta.pointer()), Pointer.to(meta.pointer(4L * p.oCounts)),
                 Pointer.to(p.scalars), Pointer.to(new long[] {bounds.stride(0)}), Pointer.to(new long[] {bounds.stride(1)}),
-                Pointer.to(new long[] {bounds.stride(2)}), Pointer.to(new int[] {p.questWidth}));
-        Cuda.check(cuLaunchKernel(fb, questBoundsCtas(q.dtype(), d, p.questWidth, batch * kvHeads,
+                Pointer.to(new long[] {bounds.stride(2)}), Pointer.to(new int[] {p.questWidth})));
+        if (bounds.dtype() == DType.E4M3) {
+            // the bounds carry K's scales (PagedKvCache.wrap checks it): the decode kernels' scales argument
+            args.add(Pointer.to(e4m3Scales(q, bounds, st.v())));
+        }
+        Pointer bp = Pointer.to(args.toArray(new Pointer[0]));
+        Cuda.check(cuLaunchKernel(fb, questBoundsCtas(bounds.dtype(), d, p.questWidth, batch * kvHeads,
                 rt.device().multiprocessors()), batch * kvHeads, 1, 256, 1, 1, 0, lane.stream.handle(), bp, null),
                 "cuLaunchKernel", bname);
         // the candidates' order keys in shared memory when they fit (else the choice rereads the scores)

@@ -11,6 +11,8 @@ import dev.sparsa.attention.AttentionResult;
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.DecodeSelector;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PageAllocator;
 import dev.sparsa.kv.PagedKvCache;
@@ -35,7 +37,8 @@ import org.junit.jupiter.api.Test;
  * oracle, which reads the same values ({@code code × scale}). Contiguous and paged caches holding the
  * same sequences (ragged lengths 0, 1, 63, 64, 65, 4097; unused slots and pages NaN codes), bf16,
  * f16 and e4m3 queries, grouped heads, one and three rows, split-KV with its merge, a selection's spans, a
- * prepared step and its graph replay, and the refusals. Skipped where the backend is unavailable.
+ * prepared step and its graph replay, Quest chosen on the device from e4m3 page bounds, and the refusals.
+ * Skipped where the backend is unavailable.
  */
 @Tag("gpu")
 @org.junit.jupiter.api.extension.ExtendWith(E4m3SwitchOn.class)
@@ -190,6 +193,98 @@ class CudaE4m3DecodeGpuTest {
             assertMatches("prepared step", ref, new AttentionResult(outs[0], lses[0]), DType.BF16);
             assertArrayEquals(outs[0].toHost().toFloatArray(), outs[1].toHost().toFloatArray(), "replay = run");
             assertArrayEquals(lses[0].toHost().toFloatArray(), lses[1].toHost().toFloatArray(), "replay LSE = run");
+        }
+    }
+
+    /**
+     * A paged e4m3 cache with Quest's page bounds (codes under K's scales, NaN codes before the appends)
+     * holding {@code lengths[b]} tokens per sequence, {@code key(b, t)} the value of every channel of token
+     * t's key (null: random keys and values).
+     */
+    private static PagedKvCache boundsCache(long seed, int dim, int[] lengths, java.util.function.IntBinaryOperator key) {
+        int pages = 4;
+        for (int len : lengths) {
+            pages += (len + PAGE - 1) / PAGE;
+        }
+        PagedKvCache paged = PagedKvCache.wrap(nanCodes(pages, KV_HEADS, PAGE, dim, K_SCALES),
+                nanCodes(pages, KV_HEADS, PAGE, dim, V_SCALES), nanCodes(pages, KV_HEADS, 2, dim, K_SCALES), PAGE,
+                lengths.length, new PageAllocator(pages));
+        for (int b = 0; b < lengths.length; b++) {
+            int n = lengths[b];
+            if (n == 0) {
+                continue;
+            }
+            Problems.Qkv p = Problems.qkv(seed * 100 + b, AttentionShape.of(1, KV_HEADS, n, n, dim), DType.F32,
+                    Layout.BHSD);
+            Tensor k = p.k();
+            if (key != null) {
+                for (int g = 0; g < KV_HEADS; g++) {
+                    for (int t = 0; t < n; t++) {
+                        k.fillRow(0, g, t, key.applyAsInt(b, t) * 0.5f);
+                    }
+                }
+            }
+            int half = n / 2;
+            paged.append(b, k.narrowSeq(0, half), p.v().narrowSeq(0, half));
+            paged.append(b, k.narrowSeq(half, n - half), p.v().narrowSeq(half, n - half));
+        }
+        return paged;
+    }
+
+    private static void assertSamePages(DecodeSelection host, DecodeSelection device, int batch, String what) {
+        assertTrue(CudaBackend.lastKernel().startsWith("sparsa_quest_bounds_e4m3_"), what + ": " + CudaBackend.lastKernel());
+        for (int b = 0; b < batch; b++) {
+            for (int g = 0; g < KV_HEADS; g++) {
+                assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g), what + ": sequence " + b + " head " + g);
+            }
+        }
+    }
+
+    @Test
+    void questOnTheDeviceChoosesTheHostsPagesFromE4m3BoundsAndDecodesThem() {
+        DType[] queries = {DType.BF16, DType.F16, DType.E4M3};
+        int[] dims = {128, 64, 128};
+        DecodeOptions o = DecodeOptions.defaults();
+        for (int x = 0; x < queries.length; x++) {
+            DType qt = queries[x];
+            int dim = dims[x];
+            PagedKvCache paged = boundsCache(101 + x, dim, LENGTHS, null);
+            for (int rows : new int[] {1, 2}) {
+                Tensor q = query(111 + rows, qt, 4 * KV_HEADS, rows, dim);
+                String what = qt + " q, d" + dim + ", rows " + rows;
+                for (int budgetPages : new int[] {1, 2, 3, 40, 300}) {
+                    DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
+                    assertSamePages(DecodeSelector.select(q, paged, quest), BACKEND.select(q, paged, quest, o), LENGTHS.length,
+                            what + ", " + budgetPages + " pages");
+                }
+                DecodePattern.Quest quest = DecodePattern.quest(40 * PAGE);
+                AttentionResult fused = Attention.decodeWithLse(q, paged, quest, o);
+                assertTrue(CudaBackend.lastKernel().startsWith(CudaDecode.questBoundsName(DType.E4M3, qt, dim) + "+"),
+                        CudaBackend.lastKernel());
+                assertMatches(what + " quest", ReferenceDecode.decode(q, paged, DecodeSelector.select(q, paged, quest),
+                        o.run()), fused, qt);
+                fused.output().close();
+                fused.lse().close();
+            }
+        }
+    }
+
+    @Test
+    void questOnTheDeviceBreaksTiesOfEqualE4m3BoundsToTheLowerPage() {
+        // every third page of a sequence holds one value, ((p % 3) - 1) / 2 (codes alike, so bounds alike): the
+        // budget's edge falls inside a group of equal bounds; the third sequence is all one value
+        int[] lengths = {PAGE * 300 + 5, PAGE * 257, PAGE * 64};
+        PagedKvCache paged = boundsCache(121, 128, lengths, (b, t) -> b == 2 ? 1 : (t / PAGE) % 3 - 1);
+        for (DType qt : new DType[] {DType.BF16, DType.E4M3}) {
+            Problems.Qkv p = Problems.qkv(122, AttentionShape.of(lengths.length, 4 * KV_HEADS, 1, 1, 128), qt,
+                    Layout.BHSD);
+            Tensor q = CudaTensors.upload(BACKEND.device(), p.q());
+            OPEN.add(q);
+            for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
+                DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
+                assertSamePages(DecodeSelector.select(q, paged, quest), BACKEND.select(q, paged, quest,
+                        DecodeOptions.defaults()), lengths.length, qt + " q, " + budgetPages + " pages");
+            }
         }
     }
 

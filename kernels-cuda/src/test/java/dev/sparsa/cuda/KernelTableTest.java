@@ -151,6 +151,8 @@ class KernelTableTest {
                 case "DECODE_MMA8" -> "sparsa_decode_e4m3_" + (a.get(1).equals("uint8_t") ? "e4m3" : TYPE_NAMES.get(a.get(1)))
                         + "_d" + a.get(3) + "_mma";
                 case "QUEST" -> "sparsa_quest_bounds_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2);
+                case "QUEST8" -> "sparsa_quest_bounds_e4m3_" + (a.get(1).equals("uint8_t") ? "e4m3" : TYPE_NAMES.get(a.get(1)))
+                        + "_d" + a.get(2);
                 case "ONE" -> r.name();
                 default -> throw new AssertionError("unknown family " + r.family() + " in " + TABLE);
             };
@@ -203,12 +205,13 @@ class KernelTableTest {
             }
             for (int d : CudaDecode.DIMS) {
                 named.add(CudaDecode.kernelName(t, d));
-                named.add("sparsa_quest_bounds_" + CudaDecode.typeName(t) + "_d" + d);
+                named.add(CudaDecode.questBoundsName(t, t, d));
             }
         }
         for (DType qt : List.of(DType.F16, DType.BF16, DType.E4M3)) {
             for (int d : CudaDecode.E4M3_DIMS) {
                 named.add(CudaDecode.kernelName(DType.E4M3, qt, d));
+                named.add(CudaDecode.questBoundsName(DType.E4M3, qt, d));
             }
         }
         KernelChoiceTest.withE4m3(() -> named.add(KernelChoice.of(AttentionShape.of(1, 2, 100, 100, KernelChoice.E4M3_DIM),
