@@ -265,11 +265,13 @@ final class DemoCommand implements Callable<Integer> {
         return 0;
     }
 
+    private static final JitActivity JIT = JitActivity.ofThisJvm();
+
     /**
      * Runs a dense and a causal random block-sparse plan (full and partial blocks) alternately until
-     * at least {@code nanos} have passed and the dense runs stopped getting faster (the median of the
-     * last three within 20 % of the three before: the JIT has compiled the kernel), or 20 × {@code
-     * nanos} (at least 10 s) have passed. Returns how many runs it took.
+     * at least {@code nanos} have passed, the dense runs stopped getting faster (the median of the
+     * last three within 20 % of the three before) and the JIT is not compiling ({@link JitActivity}),
+     * or 20 × {@code nanos} (at least 10 s) have passed. Returns how many runs it took.
      */
     private static int warmUp(AttentionBackend backend, Tensor[] qkv, Options options, long nanos) {
         PlanContext ctx = PlanContext.of(AttentionShape.of(qkv[0], qkv[1], qkv[2]), options);
@@ -286,7 +288,7 @@ final class DemoCommand implements Callable<Integer> {
                 Attention.forwardWithLse(blocks, qkv[0], qkv[1], qkv[2], options.run());
                 runs += 2;
                 long elapsed = System.nanoTime() - t0;
-                if (elapsed >= cap || (elapsed >= nanos && settled(dense))) {
+                if (elapsed >= cap || (elapsed >= nanos && settled(dense) && !JIT.busy())) {
                     return runs;
                 }
             }
