@@ -15,12 +15,14 @@
 //  sparsa_decode_merge: the chunks of each (pair tile, pair) merged through their LSEs, in a fixed order (the
 //      default; the merge folded into the decode kernels, decMergeIfLast, has the same arithmetic).
 //  sparsa_gather_pages: a sequence's rows of a paged pool copied into a contiguous tensor.
-// Quest's page bounds and page choice, which read the same metadata, are in sparsa_quest.cuh.
+// Quest's page bounds and page choice, which read the same metadata, are in sparsa_quest.cuh; top-k's key scores in
+// sparsa_decode_scores.cuh, its choice in sparsa_quest.cuh.
 //
-// The metadata (ints, written by dev.sparsa.cuda.DecodeLaunch): lengths[B]; block tables [B][width] when paged;
-// the span table (offsets[B*Hkv+1], starts, ends, maxDelta) when sparse; work items (DI_* fields); merge tiles
-// (DM_* fields). Key k is admitted for a row at position p iff k <= p and p - k <= maxDelta of its span (dense:
-// every key of [0, L) with no band).
+// The metadata (ints, written by dev.sparsa.cuda.CudaDecode.plan): lengths[B]; block tables [B][width] when paged;
+// the span table (offsets[B*Hkv+1], starts, ends, maxDelta) for spans (sparse 1); the lists per (b, g), Quest's pages
+// (sparse 2) or top-k's keys (sparse 3), written on the device; work items (DI_* fields); merge tiles (DM_* fields).
+// Key k is admitted for a row at position p iff k <= p and p - k <= maxDelta of its span (dense and lists: every
+// listed key, or every key of [0, L), with no band).
 //
 // The templated kernels' entry points are defined by SPARSA_DECODE_NAMED and SPARSA_DECODE_MMA_NAMED; their
 // instantiations are rows of sparsa_kernels.def, expanded in sparsa_decode_quest.cu.
@@ -99,7 +101,8 @@ __device__ __forceinline__ void decAdvance(const int* starts, const int* ends, S
 
 // Writes the key positions and bands of a tile's slots: visit indices vBase .. vBase + count - 1 of (b, g).
 // Dense: the position is the visit index. Spans (sparse == 1): thread 0 walks the spans from the cursor.
-// Page lists (sparse == 2): visit index v is slot v mod P of the (v / P)-th listed page.
+// Page lists (sparse == 2): visit index v is slot v mod P of the (v / P)-th listed page. Key lists (sparse == 3): the
+// v-th listed key.
 template <typename T, int D>
 __device__ __forceinline__ void decFillKeys(const int* meta, const DecodeScalars& S, int e, int vBase, int count,
                                             SpanCursor& cur, int* kpos, int* kband, int tid) {
@@ -110,7 +113,8 @@ __device__ __forceinline__ void decFillKeys(const int* meta, const DecodeScalars
         for (int j = tid; j < C::KT; j += DecCfg<T>::THREADS) {
             int v = vBase + j;
             int k = -1;
-            if (j < count) k = S.sparse == 0 ? v : (list[v >> S.pageShift] << S.pageShift) + (v & mask);
+            if (j < count)
+                k = S.sparse == 0 ? v : S.sparse == 3 ? list[v] : (list[v >> S.pageShift] << S.pageShift) + (v & mask);
             kpos[j] = k;
             kband[j] = 0x7fffffff;
         }
@@ -674,6 +678,8 @@ __device__ __forceinline__ void decMmaIssue(unsigned char* stage, const int* met
         } else if (S.sparse == 2) {
             const int* list = meta + S.oLists + (long long)e * S.listWidth;
             k = (list[v >> S.pageShift] << S.pageShift) + (v & mask);
+        } else if (S.sparse == 3) {
+            k = meta[S.oLists + (long long)e * S.listWidth + v];
         } else {
             SpanCursor w = cur;
             decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, w, lane);

@@ -236,21 +236,152 @@ __device__ __forceinline__ void blockExclusiveScan2(int& a, int& b, int* warpA, 
 }
 
 
-// The choice with digits fitted to the keys: the candidates' order keys share their high bits down to the highest
-// bit where the smallest and the largest differ, so the radix passes start there (scores of one sequence and head lie
-// close together, and fixed 8-bit digits from bit 31 spent their first passes on one or two bins, all of a warp's
-// lanes adding to the same counter); the compaction counts kept pages with warp ballots over rows of 32 pages.
-extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
-                                                                     const sparsa::DecodeScalars S, int budget,
-                                                                     int smemKeys) {
-    using namespace sparsa;
-    extern __shared__ unsigned int sOrder[];  // the candidates' order keys, when the launch gave room for them
+// The k best of cand scores sc[0 .. cand) (0 < k < cand) as ascending indices (plus offset) into list[0 .. k): the order of
+// DecodeSelector.best, (-score, index) ascending, NaN below every number. No sort: a radix select (passes of up to 8
+// bits) finds the order key T of the k-th best, then one compaction in index order keeps every index with a key below
+// T and the lowest with key T until k are kept. The digits are fitted to the keys: the candidates' order keys share
+// their high bits down to the highest bit where the smallest and the largest differ, so the radix passes start there
+// (scores of one sequence and head lie close together, and fixed 8-bit digits from bit 31 spent their first passes
+// on one or two bins, all of a warp's lanes adding to the same counter); the compaction counts kept indices with warp
+// ballots over rows of 32. Called by every thread of a CTA of 1024; sOrder holds smemKeys order keys (0: none, the
+// passes reread the scores).
+__device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, int* list, unsigned int* sOrder,
+                                              int smemKeys, int offset) {
     __shared__ unsigned int hist[256];
     __shared__ unsigned int sPrefix, sLo, sHi;
     __shared__ int sK;
     __shared__ int warpA[32], warpB[32];
     __shared__ unsigned int warpLo[32], warpHi[32];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
+    // the passes below read every key several times: from shared memory when they fit (one read of the scores)
+    const bool cached = cand <= smemKeys;
+    unsigned int lo = 0xFFFFFFFFu, hi = 0u;
+    // eight loads in flight per thread before the first use; the keys' smallest and largest on the way
+    for (int base = tid; base < cand; base += 8 * blockDim.x) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            const int i = base + u * blockDim.x;
+            v[u] = i < cand ? sc[i] : 0.f;
+        }
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            const int i = base + u * blockDim.x;
+            if (i < cand) {
+                const unsigned int o = questOrder(v[u]);
+                lo = min(lo, o);
+                hi = max(hi, o);
+                if (cached) sOrder[i] = o;
+            }
+        }
+    }
+    lo = __reduce_min_sync(0xffffffffu, lo);
+    hi = __reduce_max_sync(0xffffffffu, hi);
+    if (lane == 0) {
+        warpLo[warp] = lo;
+        warpHi[warp] = hi;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        lo = __reduce_min_sync(0xffffffffu, lane < warps ? warpLo[lane] : 0xFFFFFFFFu);
+        hi = __reduce_max_sync(0xffffffffu, lane < warps ? warpHi[lane] : 0u);
+        if (lane == 0) {
+            sLo = lo;
+            sHi = hi;
+        }
+    }
+    __syncthreads();
+    lo = sLo;
+    hi = sHi;
+    auto order = [&](int i) { return cached ? sOrder[i] : questOrder(sc[i]); };
+    // bits [0, top) vary among the keys; the bits above are every key's
+    const int top = lo == hi ? 0 : 32 - __clz(lo ^ hi);
+    unsigned int mask = top == 32 ? 0u : ~((1u << top) - 1u);
+    unsigned int prefix = lo & mask;
+    for (int rest = top; rest > 0;) {
+        const int wbits = rest < 8 ? rest : 8;
+        const int shift = rest - wbits;
+        const unsigned int bins = 1u << wbits;
+        if (tid < 256) hist[tid] = 0;
+        __syncthreads();
+        for (int i = tid; i < cand; i += blockDim.x) {
+            const unsigned int u = order(i);
+            if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & (bins - 1u)], 1u);
+        }
+        __syncthreads();
+        if (tid < 32) {
+            // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches k
+            unsigned int c[8], sum = 0;
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                c[j] = hist[tid * 8 + j];
+                sum += c[j];
+            }
+            unsigned int incl = sum;
+#pragma unroll
+            for (int off = 1; off < 32; off <<= 1) {
+                unsigned int t = __shfl_up_sync(0xffffffffu, incl, off);
+                if (tid >= off) incl += t;
+            }
+            const unsigned int hit = __ballot_sync(0xffffffffu, incl >= (unsigned int)k);
+            if (tid == __ffs(hit) - 1) {
+                unsigned int before = incl - sum;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    if (before + c[j] >= (unsigned int)k) {
+                        sPrefix = prefix | ((unsigned int)(tid * 8 + j) << shift);
+                        sK = k - (int)before;
+                        break;
+                    }
+                    before += c[j];
+                }
+            }
+        }
+        __syncthreads();
+        prefix = sPrefix;
+        k = sK;
+        mask |= (bins - 1u) << shift;
+        rest = shift;
+    }
+    // keys below T = prefix all kept; k pages with key T, the lowest first; in page order. Warp w takes rows of
+    // 32 consecutive candidates from its own range; a page's place is the count of kept pages before it.
+    const unsigned int T = prefix;
+    const int span = ((cand + warps - 1) / warps + 31) & ~31;
+    const int wlo = min(cand, warp * span), whi = min(cand, wlo + span);
+    int less = 0, eq = 0;
+    for (int i = wlo + lane; i < whi; i += 32) {
+        const unsigned int u = order(i);
+        less += u < T;
+        eq += u == T;
+    }
+    less = __reduce_add_sync(0xffffffffu, less);
+    eq = __reduce_add_sync(0xffffffffu, eq);
+    int exLess = lane == 0 ? less : 0, exEq = lane == 0 ? eq : 0;
+    blockExclusiveScan2(exLess, exEq, warpA, warpB);
+    exLess = __shfl_sync(0xffffffffu, exLess, 0);
+    exEq = __shfl_sync(0xffffffffu, exEq, 0);
+    const unsigned int below = (1u << lane) - 1u;
+    for (int row = wlo; row < whi; row += 32) {
+        const int i = row + lane;
+        const unsigned int u = i < whi ? order(i) : 0xFFFFFFFFu;
+        const bool isLess = i < whi && u < T, isEq = i < whi && u == T;
+        const unsigned int bl = __ballot_sync(0xffffffffu, isLess), be = __ballot_sync(0xffffffffu, isEq);
+        const int eqBefore = exEq + __popc(be & below);
+        if (isLess || (isEq && eqBefore < k)) list[exLess + __popc(bl & below) + min(eqBefore, k)] = i + offset;
+        exLess += __popc(bl);
+        exEq += __popc(be);
+    }
+}
+
+// Quest's choice per (b, g), one CTA of 1024 threads each: with n = ceil(L / P) pages and budget m, every page when
+// n <= m, else the m - 1 best of the first n - 1 pages by bound (decChooseBest) and the last page, as ascending page
+// indices into lists[(b * Hkv + g) * listWidth ...].
+extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
+                                                                     const sparsa::DecodeScalars S, int budget,
+                                                                     int smemKeys) {
+    using namespace sparsa;
+    extern __shared__ unsigned int sOrder[];  // the candidates' order keys, when the launch gave room for them
+    const int tid = threadIdx.x;
     const int e = blockIdx.x, b = e / (int)S.kvHeads;
     const int length = meta[b];
     const int P = 1 << S.pageShift;
@@ -261,127 +392,32 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float
         return;
     }
     const int cand = n - 1;
-    const float* sc = scores + (long long)e * width;
-    int k = budget - 1;  // pages to keep among the candidates
-    if (k > 0) {
-        // the passes below read every key several times: from shared memory when they fit (one read of the scores)
-        const bool cached = cand <= smemKeys;
-        unsigned int lo = 0xFFFFFFFFu, hi = 0u;
-        // eight loads in flight per thread before the first use; the keys' smallest and largest on the way
-        for (int base = tid; base < cand; base += 8 * blockDim.x) {
-            float v[8];
-#pragma unroll
-            for (int u = 0; u < 8; u++) {
-                const int i = base + u * blockDim.x;
-                v[u] = i < cand ? sc[i] : 0.f;
-            }
-#pragma unroll
-            for (int u = 0; u < 8; u++) {
-                const int i = base + u * blockDim.x;
-                if (i < cand) {
-                    const unsigned int o = questOrder(v[u]);
-                    lo = min(lo, o);
-                    hi = max(hi, o);
-                    if (cached) sOrder[i] = o;
-                }
-            }
-        }
-        lo = __reduce_min_sync(0xffffffffu, lo);
-        hi = __reduce_max_sync(0xffffffffu, hi);
-        if (lane == 0) {
-            warpLo[warp] = lo;
-            warpHi[warp] = hi;
-        }
-        __syncthreads();
-        if (warp == 0) {
-            lo = __reduce_min_sync(0xffffffffu, lane < warps ? warpLo[lane] : 0xFFFFFFFFu);
-            hi = __reduce_max_sync(0xffffffffu, lane < warps ? warpHi[lane] : 0u);
-            if (lane == 0) {
-                sLo = lo;
-                sHi = hi;
-            }
-        }
-        __syncthreads();
-        lo = sLo;
-        hi = sHi;
-        auto order = [&](int i) { return cached ? sOrder[i] : questOrder(sc[i]); };
-        // bits [0, top) vary among the keys; the bits above are every key's
-        const int top = lo == hi ? 0 : 32 - __clz(lo ^ hi);
-        unsigned int mask = top == 32 ? 0u : ~((1u << top) - 1u);
-        unsigned int prefix = lo & mask;
-        for (int rest = top; rest > 0;) {
-            const int wbits = rest < 8 ? rest : 8;
-            const int shift = rest - wbits;
-            const unsigned int bins = 1u << wbits;
-            if (tid < 256) hist[tid] = 0;
-            __syncthreads();
-            for (int i = tid; i < cand; i += blockDim.x) {
-                const unsigned int u = order(i);
-                if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & (bins - 1u)], 1u);
-            }
-            __syncthreads();
-            if (tid < 32) {
-                // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches k
-                unsigned int c[8], sum = 0;
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    c[j] = hist[tid * 8 + j];
-                    sum += c[j];
-                }
-                unsigned int incl = sum;
-#pragma unroll
-                for (int off = 1; off < 32; off <<= 1) {
-                    unsigned int t = __shfl_up_sync(0xffffffffu, incl, off);
-                    if (tid >= off) incl += t;
-                }
-                const unsigned int hit = __ballot_sync(0xffffffffu, incl >= (unsigned int)k);
-                if (tid == __ffs(hit) - 1) {
-                    unsigned int before = incl - sum;
-#pragma unroll
-                    for (int j = 0; j < 8; j++) {
-                        if (before + c[j] >= (unsigned int)k) {
-                            sPrefix = prefix | ((unsigned int)(tid * 8 + j) << shift);
-                            sK = k - (int)before;
-                            break;
-                        }
-                        before += c[j];
-                    }
-                }
-            }
-            __syncthreads();
-            prefix = sPrefix;
-            k = sK;
-            mask |= (bins - 1u) << shift;
-            rest = shift;
-        }
-        // keys below T = prefix all kept; k pages with key T, the lowest first; in page order. Warp w takes rows of
-        // 32 consecutive candidates from its own range; a page's place is the count of kept pages before it.
-        const unsigned int T = prefix;
-        const int span = ((cand + warps - 1) / warps + 31) & ~31;
-        const int wlo = min(cand, warp * span), whi = min(cand, wlo + span);
-        int less = 0, eq = 0;
-        for (int i = wlo + lane; i < whi; i += 32) {
-            const unsigned int u = order(i);
-            less += u < T;
-            eq += u == T;
-        }
-        less = __reduce_add_sync(0xffffffffu, less);
-        eq = __reduce_add_sync(0xffffffffu, eq);
-        int exLess = lane == 0 ? less : 0, exEq = lane == 0 ? eq : 0;
-        blockExclusiveScan2(exLess, exEq, warpA, warpB);
-        exLess = __shfl_sync(0xffffffffu, exLess, 0);
-        exEq = __shfl_sync(0xffffffffu, exEq, 0);
-        const unsigned int below = (1u << lane) - 1u;
-        for (int row = wlo; row < whi; row += 32) {
-            const int i = row + lane;
-            const unsigned int u = i < whi ? order(i) : 0xFFFFFFFFu;
-            const bool isLess = i < whi && u < T, isEq = i < whi && u == T;
-            const unsigned int bl = __ballot_sync(0xffffffffu, isLess), be = __ballot_sync(0xffffffffu, isEq);
-            const int eqBefore = exEq + __popc(be & below);
-            if (isLess || (isEq && eqBefore < k)) list[exLess + __popc(bl & below) + min(eqBefore, k)] = i;
-            exLess += __popc(bl);
-            exEq += __popc(be);
-        }
-    }
+    if (budget > 1) decChooseBest(scores + (long long)e * width, cand, budget - 1, list, sOrder, smemKeys, 0);
     if (tid == 0) list[budget - 1] = cand;
+}
+
+// Top-k's key list per (b, g), one CTA of 1024 threads each, into lists[(b * Hkv + g) * listWidth ...] of meta: the
+// sinks [0, from), then the candidates top-k keeps (the tokens best of [from, to) by score, decChooseBest, when it
+// ranks them; else all of them, or none for tokens = 0), then the window [to, L). units (at meta + oUnits, four ints
+// per (b, g)): from, how many candidates it ranks (0: none), to, the list's length; scores[e * width + i]: the score
+// of key from + i.
+extern "C" __global__ void __launch_bounds__(1024) sparsa_decode_topk_choose(const float* scores, int width, int* meta,
+                                                                             const sparsa::DecodeScalars S, int tokens,
+                                                                             long long oUnits, int smemKeys) {
+    extern __shared__ unsigned int sOrder[];
+    const int e = blockIdx.x, b = e / (int)S.kvHeads, tid = threadIdx.x;
+    const int length = meta[b];
+    const int* u = meta + oUnits + 4 * (long long)e;
+    const int from = u[0], ranked = u[1], to = u[2];
+    int* list = meta + S.oLists + (long long)e * S.listWidth;
+    for (int i = tid; i < from; i += blockDim.x) list[i] = i;
+    int kept = 0;
+    if (ranked > 0) {
+        decChooseBest(scores + (long long)e * width, ranked, tokens, list + from, sOrder, smemKeys, from);
+        kept = tokens;
+    } else if (tokens > 0) {
+        for (int i = tid; i < to - from; i += blockDim.x) list[from + i] = from + i;
+        kept = to - from;
+    }
+    for (int i = tid; i < length - to; i += blockDim.x) list[from + kept + i] = to + i;
 }

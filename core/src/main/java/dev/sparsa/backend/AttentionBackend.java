@@ -277,7 +277,8 @@ public interface AttentionBackend {
      * them. The answer depends on the shape alone (and on {@link #availability()}: a backend that
      * is not available may say so): it reads no tensor and allocates nothing, so a caller asks before
      * it allocates or copies a cache for this backend. {@link #decode} throws
-     * {@link IllegalArgumentException} with this reason, for the call's {@link DecodeShape#of shape},
+     * {@link IllegalArgumentException} with this reason, for the call's {@link DecodeShape#of(KvCache,
+     * Tensor) shape},
      * for every call it refuses on these grounds; a backend overrides this method, not {@link
      * #decodeRefusal(KvCache, int)}. Arguments that do not fit each other (Q against the cache, the
      * outputs, a selection) are {@link DecodeArguments#validate}'s to refuse, not this method's. The
@@ -323,7 +324,7 @@ public interface AttentionBackend {
     default void decode(Tensor q, KvCache cache, DecodeSelection selection, Tensor out, Tensor lse,
                         DecodeOptions options) {
         DecodeArguments.validate(q, cache, selection, out, lse, options);
-        throw new IllegalArgumentException(decodeRefusal(DecodeShape.of(cache, q.seqLen())));
+        throw new IllegalArgumentException(decodeRefusal(DecodeShape.of(cache, q)));
     }
 
     /**

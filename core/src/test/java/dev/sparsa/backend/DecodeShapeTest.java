@@ -31,6 +31,22 @@ class DecodeShapeTest {
     }
 
     @Test
+    void theQuerysDtypeIsTheCachesOrForAnE4m3CacheBf16UnlessTheCallSaysOtherwise() {
+        KvCache fp8 = ContiguousKvCache.allocateE4m3(1, 2, 32, 64, 64, new float[] {0.5f}, new float[] {0.25f});
+        DecodeShape usual = DecodeShape.of(fp8, 1);
+        assertEquals(DType.BF16, usual.queryDType());
+        assertEquals("e4m3 cache on cpu read by a bf16 query, head dim 64, value dim 64, 1 query row(s)", usual.toString());
+        Tensor f32 = Tensor.allocate(DType.F32, Layout.BHSD, 1, 4, 3, 64);
+        DecodeShape call = DecodeShape.of(fp8, f32);
+        assertEquals(new DecodeShape(Device.CPU, DType.E4M3, DType.F32, 64, 64, 3), call);
+        assertEquals(call, call.on(Device.cuda(0)).on(Device.CPU));
+        KvCache bf16 = ContiguousKvCache.allocate(DType.BF16, 1, 2, 32, 64, 64);
+        assertEquals(DecodeShape.of(bf16, 3), DecodeShape.of(bf16, Tensor.allocate(DType.BF16, Layout.BHSD, 1, 4, 3, 64)));
+        assertMessage("queryDType: a bf16 cache is read by a bf16 query, got f32", () -> DecodeShape.of(bf16, f32));
+        assertMessage("cache and q: must not be null", () -> DecodeShape.of(bf16, (Tensor) null));
+    }
+
+    @Test
     void outOfRangeValuesAreRefusedNamingThem() {
         assertMessage("queryRows: 0 query rows", () -> new DecodeShape(Device.CPU, DType.F32, 64, 64, 0));
         assertMessage("queryRows: 65 query rows", () -> new DecodeShape(Device.CPU, DType.F32, 64, 64, 65));
@@ -39,6 +55,7 @@ class DecodeShapeTest {
         assertMessage("dim: need headDim >= 1", () -> new DecodeShape(Device.CPU, DType.F32, 64, -1, 1));
         assertMessage("device and dtype", () -> new DecodeShape(null, DType.F32, 64, 64, 1));
         assertMessage("device and dtype", () -> new DecodeShape(Device.CPU, null, 64, 64, 1));
+        assertMessage("device and dtype", () -> new DecodeShape(Device.CPU, DType.F32, null, 64, 64, 1));
         assertMessage("cache: must not be null", () -> DecodeShape.of(null, 1));
     }
 

@@ -306,7 +306,7 @@ public final class CpuBackend implements AttentionBackend {
     public void decode(Tensor q, KvCache cache, DecodeSelection selection, Tensor out, Tensor lse,
                        DecodeOptions options) {
         AttentionShape shape = DecodeArguments.validate(q, cache, selection, out, lse, options);
-        String refusal = decodeRefusal(DecodeShape.of(cache, q.seqLen()));
+        String refusal = decodeRefusal(DecodeShape.of(cache, q));
         if (refusal != null) {
             throw new IllegalArgumentException(refusal);
         }

@@ -926,8 +926,9 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /**
-     * Quest without sinks or window runs wholly on the device (bounds, page choice and decode queued
-     * together, nothing copied back); other patterns select ({@link #select}) and decode.
+     * Quest without sinks or window, and top-k with one query row or no window, run wholly on the device
+     * (scores, choice and decode queued together, nothing copied back, so a caller's stream can capture
+     * them in a CUDA graph); other patterns select ({@link #select}) and decode.
      */
     @Override
     public void selectAndDecode(Tensor q, KvCache cache, DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions options) {
@@ -936,10 +937,16 @@ public final class CudaBackend implements AttentionBackend {
             decodeOn(q, cache, null, quest, out, lse, options);
             return;
         }
+        if (pattern instanceof DecodePattern.TopK top && cache != null && "cuda".equals(cache.device().kind())
+                && q != null && (q.seqLen() == 1 || top.window() == 0)
+                && CudaDecodeTopK.runs(q, cache, runtime(cache.device()).device().maxSharedPerBlockOptin())) {
+            decodeOn(q, cache, null, top, out, lse, options);
+            return;
+        }
         AttentionBackend.super.selectAndDecode(q, cache, pattern, out, lse, options);
     }
 
-    private void decodeOn(Tensor q, KvCache cache, DecodeSelection selection, DecodePattern.Quest quest, Tensor out,
+    private void decodeOn(Tensor q, KvCache cache, DecodeSelection selection, DecodePattern chosen, Tensor out,
                           Tensor lse, DecodeOptions options) {
         DecodeArguments.validate(q, cache, selection, out, lse, options);
         String refusal = CudaDecode.refusal(cache);
@@ -954,16 +961,29 @@ public final class CudaBackend implements AttentionBackend {
         if (refusal != null) {
             throw new IllegalArgumentException(refusal);
         }
-        withLane(rt, lane -> LAST_KERNEL.set(CudaDecode.run(rt, q, cache, selection, quest, out, lse, options, lane)));
+        withLane(rt, lane -> LAST_KERNEL.set(CudaDecode.run(rt, q, cache, selection, chosen, out, lse, options, lane)));
     }
 
     /**
      * Quest on a paged cache in CUDA memory is chosen on the device (a query of the cache's type; for
-     * e4m3 caches an f16, bf16 or e4m3 query); other patterns, and queries the kernels do not read, as
-     * the default.
+     * e4m3 caches an f16, bf16 or e4m3 query), and so is top-k on a contiguous or paged cache in CUDA
+     * memory ({@link CudaDecodeTopK}: the same selection as the default's, without copying the keys to
+     * the host); other patterns, and queries the kernels do not read, as the default.
      */
     @Override
     public DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
+        if (pattern instanceof DecodePattern.TopK top && cache != null && "cuda".equals(cache.device().kind())) {
+            CudaRuntime rt = runtime(cache.device());
+            if (CudaDecodeTopK.runs(q, cache, rt.device().maxSharedPerBlockOptin())) {
+                DecodeSelection[] made = new DecodeSelection[1];
+                withLane(rt, lane -> {
+                    LAST_KERNEL.set(CudaDecodeTopK.keyScoresName(cache.dtype(), q.dtype(), cache.headDim())
+                            + "+sparsa_decode_topk_choose");
+                    made[0] = CudaDecodeTopK.select(rt, q, cache, top, options, lane);
+                });
+                return made[0];
+            }
+        }
         if (pattern instanceof DecodePattern.Quest quest && cache instanceof PagedKvCache pc && pc.hasPageBounds()
                 && CudaDecode.refusal(cache) == null && q != null && q.device().equals(cache.device())
                 && q.batch() == cache.batch() && q.dim() == cache.headDim()

@@ -67,6 +67,8 @@ final class CudaDecode {
     static final int MODE_DENSE = 0;
     private static final int MODE_SPANS = 1;
     private static final int MODE_PAGES = 2;
+    /** Token lists (top-k chosen on the device): visit index v is the list's v-th key. */
+    static final int MODE_TOKENS = 3;
 
     private CudaDecode() {
     }
@@ -82,13 +84,25 @@ final class CudaDecode {
      * shape (no device is touched): null for caches in CUDA memory whose head dim is one of {@link
      * #DIMS} (e4m3: {@link #E4M3_DIMS}) with valueDim == headDim, in f32, f16, bf16 or e4m3, and for
      * any row count. e4m3 caches unless the system property {@code sparsa.cuda.e4m3} is {@code false}
-     * (the switch of the GPU's e4m3 kernels, {@link KernelChoice#E4M3_PROPERTY}); an e4m3 cache is further
-     * refused at the call for more than {@value #MAX_E4M3_KV_HEADS} KV heads or a query it cannot read
-     * ({@link #queryRefusal}).
+     * (the switch of the GPU's e4m3 kernels, {@link KernelChoice#E4M3_PROPERTY}), read by an f16, bf16 or
+     * e4m3 query ({@link DecodeShape#queryDType()}); an e4m3 cache is further refused at the call for more
+     * than {@value #MAX_E4M3_KV_HEADS} KV heads or an e4m3 query of more heads ({@link #queryRefusal}).
      */
     static String refusal(DecodeShape shape) {
-        return shape == null ? "shape: must not be null"
-                : refusal(shape.device(), shape.dtype(), shape.headDim(), shape.valueDim());
+        if (shape == null) {
+            return "shape: must not be null";
+        }
+        String why = refusal(shape.device(), shape.dtype(), shape.headDim(), shape.valueDim());
+        return why != null ? why : queryTypeRefusal(shape.dtype(), shape.queryDType());
+    }
+
+    /** Why a query of {@code t} cannot read a cache of {@code cache} on the GPU (its dtype alone), or null. */
+    private static String queryTypeRefusal(DType cache, DType t) {
+        if (cache == DType.E4M3 && t != DType.F16 && t != DType.BF16 && t != DType.E4M3) {
+            return "cuda decodes e4m3 caches with an f16, bf16 or e4m3 query, got " + t
+                    + " (the cpu backend takes any query dtype)";
+        }
+        return null;
     }
 
     /** {@link #refusal(DecodeShape)} of a cache's shape (the rule does not depend on the row count), with its heads. */
@@ -130,9 +144,9 @@ final class CudaDecode {
             return null;
         }
         DType t = q.dtype();
-        if (t != DType.F16 && t != DType.BF16 && t != DType.E4M3) {
-            return "cuda decodes e4m3 caches with an f16, bf16 or e4m3 query, got " + t
-                    + " (the cpu backend takes any query dtype)";
+        String why = queryTypeRefusal(cache, t);
+        if (why != null) {
+            return why;
         }
         if (t == DType.E4M3 && q.heads() > MAX_E4M3_KV_HEADS) {
             return "cuda decodes e4m3 caches with an e4m3 query of at most " + MAX_E4M3_KV_HEADS + " heads, got "
@@ -283,9 +297,12 @@ final class CudaDecode {
         int merges;
         long scratchEntries;
         int mode;
+        /** Scores per (sequence, KV head): Quest's candidate pages, or top-k's ranked candidates at most. */
         int questWidth;
+        /** Quest's page budget, or top-k's tokens. */
         int questBudget;
         int listWidth;
+        /** Quest's candidate pages per sequence, or top-k's per (sequence, KV head): first, ranked, end, count. */
         long oCounts;
         long oLists;
     }
@@ -321,18 +338,22 @@ final class CudaDecode {
 
     /**
      * Builds the metadata of a call (host code only; {@code sms} is the device's multiprocessor count,
-     * the split rule's workers). {@code selection} null and {@code quest} null: dense; a selection:
-     * its spans at the cache's lengths; {@code quest}: Quest's page lists, chosen on the device.
+     * the split rule's workers). {@code selection} null and {@code chosen} null: dense; a selection:
+     * its spans at the cache's lengths; {@code chosen} Quest: its page lists, chosen on the device;
+     * {@code chosen} top-k (one row, or no window): its key lists (sinks, chosen keys, window), chosen on
+     * the device ({@link CudaDecodeTopK}).
      */
     static Plan plan(int sms, Tensor q, KvCache cache, Storage st, DecodeSelection selection,
-                             DecodePattern.Quest quest, Tensor out, Tensor lse, DecodeOptions options, boolean items) {
+                     DecodePattern chosen, Tensor out, Tensor lse, DecodeOptions options, boolean items) {
+        DecodePattern.Quest quest = chosen instanceof DecodePattern.Quest x ? x : null;
+        DecodePattern.TopK top = chosen instanceof DecodePattern.TopK x ? x : null;
         int batch = cache.batch();
         int kvHeads = cache.kvHeads();
         int group = q.heads() / kvHeads;
         int rows = q.seqLen();
         int[] lengths = cache.lengths();
         Plan p = new Plan();
-        p.mode = quest != null ? MODE_PAGES : selection != null ? MODE_SPANS : MODE_DENSE;
+        p.mode = quest != null ? MODE_PAGES : top != null ? MODE_TOKENS : selection != null ? MODE_SPANS : MODE_DENSE;
         int width = st.paged() ? st.width() : 0;
         SpanTable spans = p.mode == MODE_SPANS ? selection.spanTable(lengths, rows) : null;
         int pageSize = 1 << st.pageShift();
@@ -343,6 +364,7 @@ final class CudaDecode {
         if (p.mode == MODE_PAGES) {
             p.questBudget = quest.pageBudget(pageSize);
         }
+        int[] units = p.mode == MODE_TOKENS ? new int[4 * batch * kvHeads] : null;
         for (int b = 0; b < batch; b++) {
             int len = lengths[b];
             for (int g = 0; g < kvHeads; g++) {
@@ -350,6 +372,20 @@ final class CudaDecode {
                 visit[e] = switch (p.mode) {
                     case MODE_DENSE -> len;
                     case MODE_SPANS -> spans.keyCount(b, g);
+                    case MODE_TOKENS -> {
+                        // the sinks, the candidates top-k keeps (all, or its tokens best), the window
+                        int[] r = CudaDecodeTopK.candidates(len, rows, top);
+                        int n = r[1] - r[0];
+                        boolean ranks = top.tokens() > 0 && n > top.tokens();
+                        int count = r[0] + (top.tokens() == 0 ? 0 : Math.min(top.tokens(), n)) + (len - r[1]);
+                        units[4 * e] = r[0];
+                        units[4 * e + 1] = ranks ? n : 0;
+                        units[4 * e + 2] = r[1];
+                        units[4 * e + 3] = count;
+                        maxCand = Math.max(maxCand, ranks ? n : 0);
+                        listWidth = Math.max(listWidth, count);
+                        yield count;
+                    }
                     default -> {
                         int n = (len + pageSize - 1) / pageSize;
                         yield n <= p.questBudget ? len : (long) (p.questBudget - 1) * pageSize + (len - (long) (n - 1) * pageSize);
@@ -444,10 +480,11 @@ final class CudaDecode {
         long oSpanEnds = oSpanStarts + s;
         long oSpanDelta = oSpanEnds + s;
         long oLists = oSpanDelta + s;
-        long oItems = oLists + (p.mode == MODE_PAGES ? (long) batch * kvHeads * p.listWidth : 0);
+        boolean lists = p.mode == MODE_PAGES || p.mode == MODE_TOKENS;
+        long oItems = oLists + (lists ? (long) batch * kvHeads * p.listWidth : 0);
         long oMerges = oItems + (long) DI_STRIDE * p.items;
         long oCounts = oMerges + (long) DM_STRIDE * p.merges;
-        long total = oCounts + (p.mode == MODE_PAGES ? batch : 0);
+        long total = oCounts + (p.mode == MODE_PAGES ? batch : p.mode == MODE_TOKENS ? units.length : 0);
         if (total > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("cache: the decode metadata (" + total + " ints) does not fit one array");
         }
@@ -471,6 +508,10 @@ final class CudaDecode {
         }
         if (p.mode == MODE_PAGES) {
             System.arraycopy(candidates, 0, meta, (int) oCounts, batch);
+        }
+        if (p.mode == MODE_TOKENS) {
+            System.arraycopy(units, 0, meta, (int) oCounts, units.length);
+            p.questBudget = top.tokens();
         }
         p.meta = meta;
         p.oCounts = oCounts;
@@ -523,20 +564,22 @@ final class CudaDecode {
     }
 
     /**
-     * Queues a decode call on the lane's stream: dense ({@code selection} and {@code quest} null),
-     * over a selection, or Quest chosen on the device.
+     * Queues a decode call on the lane's stream: dense ({@code selection} and {@code chosen} null),
+     * over a selection, or Quest or top-k ({@code chosen}) chosen on the device.
      */
-    static String run(CudaRuntime rt, Tensor q, KvCache cache, DecodeSelection selection, DecodePattern.Quest quest,
+    static String run(CudaRuntime rt, Tensor q, KvCache cache, DecodeSelection selection, DecodePattern chosen,
                       Tensor out, Tensor lse, DecodeOptions options, DecodeLane lane) {
         CudaDevice dev = rt.device();
         Storage st = storage(cache);
-        Plan p = plan(dev.multiprocessors(), q, cache, st, selection, quest, out, lse, options, true);
+        Plan p = plan(dev.multiprocessors(), q, cache, st, selection, chosen, out, lse, options, true);
         dev.makeCurrent();
         DeviceBuffer meta = lane.upload(p.meta);
         int d = cache.headDim();
         String launched = "";
         if (p.mode == MODE_PAGES) {
             launched = queueQuest(rt, q, st, p, meta, lane) + "+";
+        } else if (p.mode == MODE_TOKENS) {
+            launched = CudaDecodeTopK.queue(rt, q, cache, st, p, meta, lane) + "+";
         }
         DeviceBuffer so = p.scratchEntries > 0 ? lane.scratchO(p.scratchEntries * d * 4L) : null;
         DeviceBuffer sl = p.scratchEntries > 0 ? lane.scratchLse(p.scratchEntries * 4L) : null;

@@ -47,21 +47,23 @@ import java.util.SplittableRandom;
  *
  * <p>Usage: {@code ./sparsa run dev.sparsa.cuda.CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072]
  * [--page 16] [--iters 50] [--warmup 5] [--warmup-s 0.5] [--repeats 2] [--l2-flush on|off]
- * [--split rule,rule:MIN:ITEMS,KEYS,none] [--quest 16,64] [--rows call,step,merge-in-decode,paged,quest]}:
+ * [--split rule,rule:MIN:ITEMS,KEYS,none] [--quest 16,64] [--rows call,step,merge-in-decode,paged,quest,topk]}:
  * the first split rule runs every row, the others dense on the contiguous cache as extra rows (direct
  * calls and prepared steps, as {@code --rows} selects); Quest runs at a budget of 1/d of the tokens for
- * each d of {@code --quest}; {@code --rows} keeps only the named kinds of row (default all: {@code call}
- * the direct call on the contiguous cache, {@code step} its prepared step, {@code merge-in-decode} the
- * step with the merge in the decode kernel, {@code paged} the paged call and step, {@code quest}). A
+ * each d of {@code --quest}, and so does top-k ({@code topk}: key scores, choice and decode on the
+ * device, captured and replayed like the other rows); {@code --rows} keeps only the named kinds
+ * of row (default all: {@code call} the direct call on the contiguous cache, {@code step} its prepared
+ * step, {@code merge-in-decode} the step with the merge in the decode kernel, {@code paged} the paged
+ * call and step, {@code quest}, {@code topk}). A
  * bad flag prints one line and exits with status 2. Not API: it lives beside the decode lanes and
  * graph capture it times.
  */
 final class CudaDecodeBench {
     static final String USAGE = "usage: CudaDecodeBench [--batch 1,16] [--n 8192,32768,131072] [--page 16] [--iters 50]"
             + " [--warmup 5] [--warmup-s 0.5] [--repeats 2] [--l2-flush on|off] [--split rule,rule:MIN:ITEMS,KEYS,none]"
-            + " [--quest 16,64] [--rows call,step,merge-in-decode,paged,quest] [--cache bf16|e4m3]";
+            + " [--quest 16,64] [--rows call,step,merge-in-decode,paged,quest,topk] [--cache bf16|e4m3]";
     /** The kinds of row {@code --rows} may name, all of them by default. */
-    static final List<String> ROWS = List.of("call", "step", "merge-in-decode", "paged", "quest");
+    static final List<String> ROWS = List.of("call", "step", "merge-in-decode", "paged", "quest", "topk");
 
     private CudaDecodeBench() {
     }
@@ -254,7 +256,7 @@ final class CudaDecodeBench {
                         v.close();
                         held.remove(k);
                         held.remove(v);
-                        if (!kinds.contains("paged") && !kinds.contains("quest")) {
+                        if (!kinds.contains("paged") && !kinds.contains("quest") && !kinds.contains("topk")) {
                             continue;
                         }
                         int pages = batch * (n / page);
@@ -274,6 +276,17 @@ final class CudaDecodeBench {
                             }
                             results.row(rep, batch, n, "sparsa:dense-paged-" + page + "-step",
                                     timeStep(backend, dev, q, paged, out, lse, o, t), kvBytes);
+                        }
+                        if (batch == 1 && kinds.contains("topk")) {
+                            for (int div : a.questDivisors()) {
+                                DecodePattern.TopK top = DecodePattern.topK(n / div);
+                                double topMs = results.row(rep, batch, n, "sparsa:topk-1/" + div + "-fused",
+                                        time(backend, dev, q, paged, top, out, lse, o, t), kvBytes);
+                                if (kinds.contains("paged")) {
+                                    System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: dense paged / top-k 1/%d"
+                                            + " = %.2f x (scores, choice and decode)%n", rep, batch, n, div, pagedMs / topMs);
+                                }
+                            }
                         }
                         if (batch == 1 && kinds.contains("quest")) {
                             // e4m3: random codes under the keys' scale (PagedKvCache.wrap wants the same scales)
@@ -339,12 +352,12 @@ final class CudaDecodeBench {
      * host time per direct call is logged next to it.
      */
     private static LaunchTiming.Stats time(CudaBackend backend, CudaDevice dev, Tensor q, KvCache cache,
-                                           DecodePattern.Quest quest, Tensor out, Tensor lse, DecodeOptions o,
+                                           DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions o,
                                            LaunchTiming.Settings settings) {
         double[] host = new double[settings.iters()];
         Runnable step = () -> {
-            if (quest != null) {
-                backend.selectAndDecode(q, cache, quest, out, lse, o);
+            if (pattern != null) {
+                backend.selectAndDecode(q, cache, pattern, out, lse, o);
             } else {
                 backend.decode(q, cache, (DecodeSelection) null, out, lse, o);
             }
@@ -363,7 +376,7 @@ final class CudaDecodeBench {
             stats = graphTime(stream, timer, step);
         }
         System.err.printf(Locale.ROOT, "  (%s: host time per direct call %.3f ms, kernels %s)%n",
-                quest == null ? "dense" : "quest", LaunchTiming.Stats.of(host).median(), CudaBackend.lastKernel());
+                pattern == null ? "dense" : pattern.name(), LaunchTiming.Stats.of(host).median(), CudaBackend.lastKernel());
         return stats;
     }
 

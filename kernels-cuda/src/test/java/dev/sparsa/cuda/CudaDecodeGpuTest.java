@@ -301,6 +301,83 @@ class CudaDecodeGpuTest {
     }
 
     @Test
+    void topKOnTheDeviceChoosesTheHostsKeysOnContiguousAndPagedCaches() {
+        // the host's choice (DecodeSelector, plain Java on host copies) is the definition; the device's scores have
+        // its bits, so the spans must be equal, not merely close
+        for (DType t : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+            int dim = t == DType.F16 ? 64 : 128;
+            Caches c = caches(131, t, dim);
+            for (int rows : new int[] {1, 3}) {
+                Tensor q = query(132 + rows, t, 4 * KV_HEADS, rows, dim);
+                DecodeOptions o = DecodeOptions.defaults();
+                for (DecodePattern.TopK top : List.of(DecodePattern.topK(1), DecodePattern.topK(37),
+                        DecodePattern.topK(1000).withSinks(4).withWindow(64), DecodePattern.topK(60).withSinks(3),
+                        DecodePattern.topK(5000), new DecodePattern.TopK(0, 0, 16))) {
+                    for (KvCache cache : List.<KvCache>of(c.contiguous(), c.paged())) {
+                        String what = t + " d" + dim + " rows " + rows + " " + top.name() + " "
+                                + cache.getClass().getSimpleName();
+                        DecodeSelection device = BACKEND.select(q, cache, top, o);
+                        assertTrue(CudaBackend.lastKernel().startsWith("sparsa_decode_key_scores_"), what + ": "
+                                + CudaBackend.lastKernel());
+                        DecodeSelection host = DecodeSelector.select(q, cache, top);
+                        for (int b = 0; b < LENGTHS.length; b++) {
+                            for (int g = 0; g < KV_HEADS; g++) {
+                                assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
+                                        what + ": sequence " + b + " head " + g);
+                            }
+                        }
+                    }
+                }
+                // scores, choice and decode queued together (one row, or no window), else chosen, copied back, decoded
+                for (DecodePattern.TopK top : List.of(DecodePattern.topK(300).withSinks(2),
+                        DecodePattern.topK(300).withSinks(2).withWindow(50), DecodePattern.topK(100000))) {
+                    for (KvCache cache : List.<KvCache>of(c.contiguous(), c.paged())) {
+                        String what = t + " rows " + rows + " " + top.name() + " " + cache.getClass().getSimpleName();
+                        AttentionResult r = Attention.decodeWithLse(q, cache, top, o);
+                        boolean fused = rows == 1 || top.window() == 0;
+                        assertEquals(fused, CudaBackend.lastKernel().contains("sparsa_decode_topk_choose+"),
+                                what + ": " + CudaBackend.lastKernel());
+                        assertMatches(what, ReferenceDecode.decode(q, cache, DecodeSelector.select(q, cache, top), o.run()),
+                                r, t);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void topKOnTheDeviceBreaksTiesToTheLowerKeyAndRanksNanKeysLast() {
+        // one sequence of 3000 keys whose rows take one of three values by position (ties at every budget's edge),
+        // a few NaN keys among them, and a sequence of one value throughout
+        int[] lengths = {3000, 777};
+        int dim = 64;
+        Tensor kHost = Tensor.allocate(DType.BF16, Layout.BHSD, lengths.length, KV_HEADS, 3000, dim);
+        for (int b = 0; b < lengths.length; b++) {
+            for (int g = 0; g < KV_HEADS; g++) {
+                for (int t = 0; t < 3000; t++) {
+                    float x = b == 1 ? 0.25f : t % 97 == 5 ? Float.NaN : ((t * 7 + g) % 3 - 1) * 0.5f;
+                    kHost.fillRow(b, g, t, x);
+                }
+            }
+        }
+        ContiguousKvCache cache = ContiguousKvCache.wrap(device(kHost), device(kHost), lengths);
+        Problems.Qkv p = Problems.qkv(141, AttentionShape.of(lengths.length, 4 * KV_HEADS, 2, 2, dim), DType.BF16,
+                Layout.BHSD);
+        Tensor q = device(p.q());
+        for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999}) {
+            DecodePattern.TopK top = DecodePattern.topK(tokens);
+            DecodeSelection device = BACKEND.select(q, cache, top, DecodeOptions.defaults());
+            DecodeSelection host = DecodeSelector.select(q, cache, top);
+            for (int b = 0; b < lengths.length; b++) {
+                for (int g = 0; g < KV_HEADS; g++) {
+                    assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
+                            tokens + " tokens: sequence " + b + " head " + g);
+                }
+            }
+        }
+    }
+
+    @Test
     void questOnTheDeviceChoosesTheHostsPagesAndDecodesThemInOnePass() {
         Caches c = caches(81, DType.F32, 128);
         Tensor q = query(82, DType.F32, 4 * KV_HEADS, 1, 128);
@@ -401,6 +478,33 @@ class CudaDecodeGpuTest {
             assertArrayEquals(expected, out.toHost().toFloatArray(), "the replayed step");
             cuGraphExecDestroy(exec);
             cuGraphDestroy(graph);
+        }
+    }
+
+    @Test
+    void topKOnACallersStreamIsCapturedInAGraphAndReplayed() {
+        // scores, choice and decode with nothing copied back: the whole step replays from a graph
+        Caches c = caches(93, DType.BF16, 128);
+        Tensor q = query(94, DType.BF16, 4 * KV_HEADS, 1, 128);
+        DecodeOptions o = DecodeOptions.defaults();
+        DecodePattern.TopK top = DecodePattern.topK(200).withSinks(4).withWindow(32);
+        CudaDevice dev = BACKEND.device();
+        Tensor out = CudaTensors.allocate(dev, DType.BF16, Layout.BHSD, LENGTHS.length, 4 * KV_HEADS, 1, 128);
+        OPEN.add(out);
+        try (CudaStream stream = new CudaStream(dev); CudaStream.Scope scope = stream.use()) {
+            BACKEND.selectAndDecode(q, c.paged(), top, out, null, o);
+            stream.synchronize();
+            assertTrue(CudaBackend.lastKernel().contains("sparsa_decode_topk_choose+"), CudaBackend.lastKernel());
+            float[] expected = out.toHost().toFloatArray();
+            ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
+            try (CudaGraph graph = CudaGraph.capture(stream, () -> BACKEND.selectAndDecode(q, c.paged(), top, out, null, o))) {
+                assertTrue(Float.isNaN(out.toHost().get(2, 0, 0, 0)), "captured, not run");
+                for (int i = 0; i < 3; i++) {
+                    graph.launch();
+                }
+                stream.synchronize();
+            }
+            assertArrayEquals(expected, out.toHost().toFloatArray(), "the replayed top-k step");
         }
     }
 

@@ -69,6 +69,12 @@ class CudaDecodeRefusalTest {
                 + " dtype)", CudaDecode.queryRefusal(DType.E4M3, query(DType.F32, 8)));
         assertEquals("cuda decodes e4m3 caches with an e4m3 query of at most 128 heads, got 129",
                 CudaDecode.queryRefusal(DType.E4M3, query(DType.E4M3, 129)));
+        // the shape's query dtype: what the call of an f32 query is refused with, asked before the call
+        assertEquals(CudaDecode.queryRefusal(DType.E4M3, query(DType.F32, 8)),
+                CudaDecode.refusal(new DecodeShape(Device.cuda(0), DType.E4M3, DType.F32, 128, 128, 1)));
+        for (DType qt : new DType[] {DType.BF16, DType.F16, DType.E4M3}) {
+            assertNull(CudaDecode.refusal(new DecodeShape(Device.cuda(0), DType.E4M3, qt, 64, 64, 2)), qt.toString());
+        }
         // the 16-bit kernels keep their names
         assertEquals("sparsa_decode_bf16_d128_mma", CudaDecode.kernelName(DType.BF16, DType.BF16, 128));
         assertEquals("sparsa_decode_f32_d128", CudaDecode.kernelName(DType.F32, DType.F32, 128));

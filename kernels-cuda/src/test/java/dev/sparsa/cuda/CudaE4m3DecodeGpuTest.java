@@ -37,7 +37,7 @@ import org.junit.jupiter.api.Test;
  * oracle, which reads the same values ({@code code × scale}). Contiguous and paged caches holding the
  * same sequences (ragged lengths 0, 1, 63, 64, 65, 4097; unused slots and pages NaN codes), bf16,
  * f16 and e4m3 queries, grouped heads, one and three rows, split-KV with its merge, a selection's spans, a
- * prepared step and its graph replay, Quest chosen on the device from e4m3 page bounds, and the refusals.
+ * prepared step and its graph replay, Quest and top-k chosen on the device from e4m3 codes, and the refusals.
  * Skipped where the backend is unavailable.
  */
 @Tag("gpu")
@@ -285,6 +285,42 @@ class CudaE4m3DecodeGpuTest {
                 assertSamePages(DecodeSelector.select(q, paged, quest), BACKEND.select(q, paged, quest,
                         DecodeOptions.defaults()), lengths.length, qt + " q, " + budgetPages + " pages");
             }
+        }
+    }
+
+    @Test
+    void topKOnTheDeviceChoosesTheHostsKeysFromE4m3Codes() {
+        DType[] queries = {DType.BF16, DType.F16, DType.E4M3};
+        int[] dims = {128, 64, 128};
+        DecodeOptions o = DecodeOptions.defaults();
+        for (int x = 0; x < queries.length; x++) {
+            DType qt = queries[x];
+            int dim = dims[x];
+            Caches c = caches(151 + x, dim);
+            Tensor q = query(161 + x, qt, 4 * KV_HEADS, 2, dim);
+            for (DecodePattern.TopK top : List.of(DecodePattern.topK(1), DecodePattern.topK(50),
+                    DecodePattern.topK(700).withSinks(4).withWindow(64))) {
+                for (KvCache cache : List.<KvCache>of(c.contiguous(), c.paged())) {
+                    String what = qt + " q, d" + dim + ", " + top.name() + " " + cache.getClass().getSimpleName();
+                    DecodeSelection device = BACKEND.select(q, cache, top, o);
+                    assertTrue(CudaBackend.lastKernel().startsWith("sparsa_decode_key_scores_e4m3_"),
+                            what + ": " + CudaBackend.lastKernel());
+                    DecodeSelection host = DecodeSelector.select(q, cache, top);
+                    for (int b = 0; b < LENGTHS.length; b++) {
+                        for (int g = 0; g < KV_HEADS; g++) {
+                            assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
+                                    what + ": sequence " + b + " head " + g);
+                        }
+                    }
+                }
+            }
+            DecodePattern.TopK top = DecodePattern.topK(200);
+            AttentionResult r = Attention.decodeWithLse(q, c.paged(), top, o);
+            assertTrue(CudaBackend.lastKernel().contains("sparsa_decode_topk_choose+"), CudaBackend.lastKernel());
+            assertMatches(qt + " top-k decode", ReferenceDecode.decode(q, c.paged(), DecodeSelector.select(q, c.paged(), top),
+                    o.run()), r, qt);
+            r.output().close();
+            r.lse().close();
         }
     }
 

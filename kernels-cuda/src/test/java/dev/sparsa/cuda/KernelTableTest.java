@@ -151,6 +151,9 @@ class KernelTableTest {
                 case "DECODE_MMA8" -> "sparsa_decode_e4m3_" + (a.get(1).equals("uint8_t") ? "e4m3" : TYPE_NAMES.get(a.get(1)))
                         + "_d" + a.get(3) + "_mma";
                 case "QUEST" -> "sparsa_quest_bounds_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2);
+                case "DECODE_SCORES" -> "sparsa_decode_key_scores_" + TYPE_NAMES.get(a.get(1)) + "_d" + a.get(2);
+                case "DECODE_SCORES8" -> "sparsa_decode_key_scores_e4m3_"
+                        + (a.get(1).equals("uint8_t") ? "e4m3" : TYPE_NAMES.get(a.get(1))) + "_d" + a.get(2);
                 case "QUEST8" -> "sparsa_quest_bounds_e4m3_" + (a.get(1).equals("uint8_t") ? "e4m3" : TYPE_NAMES.get(a.get(1)))
                         + "_d" + a.get(2);
                 case "ONE" -> r.name();
@@ -187,6 +190,7 @@ class KernelTableTest {
     void everyKernelTheJavaSideNamesIsInTheTable() {
         Set<String> table = new HashSet<>(KernelTable.NAMES);
         List<String> named = new ArrayList<>(List.of("sparsa_merge", "sparsa_decode_merge", "sparsa_quest_topk",
+                "sparsa_decode_topk_choose",
                 "sparsa_gather_pages", "sparsa_est_pool", "sparsa_est_select", "sparsa_est_emit"));
         List<List<Integer>> pairs = new ArrayList<>();
         KernelChoice.HEAD_DIMS.forEach(d -> pairs.add(List.of(d, d)));
@@ -206,12 +210,14 @@ class KernelTableTest {
             for (int d : CudaDecode.DIMS) {
                 named.add(CudaDecode.kernelName(t, d));
                 named.add(CudaDecode.questBoundsName(t, t, d));
+                named.add(CudaDecodeTopK.keyScoresName(t, t, d));
             }
         }
         for (DType qt : List.of(DType.F16, DType.BF16, DType.E4M3)) {
             for (int d : CudaDecode.E4M3_DIMS) {
                 named.add(CudaDecode.kernelName(DType.E4M3, qt, d));
                 named.add(CudaDecode.questBoundsName(DType.E4M3, qt, d));
+                named.add(CudaDecodeTopK.keyScoresName(DType.E4M3, qt, d));
             }
         }
         KernelChoiceTest.withE4m3(() -> named.add(KernelChoice.of(AttentionShape.of(1, 2, 100, 100, KernelChoice.E4M3_DIM),

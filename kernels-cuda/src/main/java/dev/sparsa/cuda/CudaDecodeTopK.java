@@ -1,0 +1,174 @@
+package dev.sparsa.cuda;
+
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import jcuda.Pointer;
+import jcuda.driver.CUfunction;
+
+/**
+ * Top-k decode's selection on the device, for a cache in CUDA memory: every candidate key of each
+ * (sequence, KV head) scored by {@code sparsa_decode_key_scores_*} (the maximum of {@code q·k} over the
+ * group's query vectors, with the bits of {@code DecodeSelector.plainScorer}: values as the host reads
+ * them, products rounded, added in channel order), then the {@code tokens} best chosen by {@code
+ * sparsa_decode_topk_choose} (ties to the lower position, NaN below every number), so the selection is
+ * the one {@code DecodeSelector.select} makes on host copies, without copying the keys. The chosen
+ * positions (four bytes per chosen key) come back to build the {@link DecodeSelection}.
+ *
+ * <p>Runs for a plain {@link DecodePattern.TopK} (per-head mixes take the default) where the group's
+ * query vectors fit: heads per KV head × rows × head dim at most {@value #MAX_VECTOR_FLOATS}, and the
+ * kernel's shared memory fits the device.
+ */
+final class CudaDecodeTopK {
+    /** Most floats of the group's query vectors a scoring CTA keeps in shared memory. */
+    static final int MAX_VECTOR_FLOATS = 4096;
+    /** Keys a scoring CTA takes per turn (DEC_SCORE_KEYS). */
+    static final int KEYS = 128;
+
+    private CudaDecodeTopK() {
+    }
+
+    /** The scoring kernel for a cache of {@code cache} read by a query of {@code q} at head dim {@code d}. */
+    static String keyScoresName(DType cache, DType q, int d) {
+        return "sparsa_decode_key_scores_" + (cache == DType.E4M3 ? "e4m3_" : "") + CudaDecode.typeName(q) + "_d" + d;
+    }
+
+    /** Dynamic shared memory of the scoring kernel: the query vectors and a turn of key rows, as f32. */
+    static int sharedBytes(int vectors, int d) {
+        return 4 * (vectors * d + KEYS * (d + 1));
+    }
+
+    /**
+     * Whether top-k's choice for {@code q} on {@code cache} runs on the device with {@code maxShared}
+     * bytes of shared memory per block: a cache the decode kernels take, Q on its device and of a type
+     * they read, and the group's vectors within {@value #MAX_VECTOR_FLOATS} floats.
+     */
+    static boolean runs(Tensor q, KvCache cache, int maxShared) {
+        if (q == null || !q.device().equals(cache.device()) || q.batch() != cache.batch() || q.dim() != cache.headDim()
+                || q.heads() % cache.kvHeads() != 0 || q.seqLen() < 1
+                || q.seqLen() > dev.sparsa.backend.DecodeArguments.MAX_QUERY_ROWS || CudaDecode.refusal(cache) != null) {
+            return false;
+        }
+        if (cache.dtype() == DType.E4M3 ? CudaDecode.queryRefusal(cache.dtype(), q) != null : q.dtype() != cache.dtype()) {
+            return false;
+        }
+        int vectors = q.heads() / cache.kvHeads() * q.seqLen();
+        return vectors * cache.headDim() <= MAX_VECTOR_FLOATS && sharedBytes(vectors, cache.headDim()) <= maxShared;
+    }
+
+    /**
+     * The candidates of top-k for a sequence of {@code length} keys and a step of {@code rows} rows:
+     * keys {@code [from, to)} outside the sinks and the window (DecodeSelector's rule).
+     */
+    static int[] candidates(int length, int rows, DecodePattern.TopK top) {
+        int from = Math.min(top.sinks(), length);
+        int to = top.window() > 0 ? (int) Math.max(0, Math.min(length, (long) length - rows - top.window() + 1)) : length;
+        return new int[] {from, Math.max(from, to)};
+    }
+
+    /**
+     * Queues the key scores and the choice of a call planned in {@link CudaDecode#MODE_TOKENS}: the
+     * choice writes every (sequence, KV head)'s key list (its sinks, its chosen keys ascending, its
+     * window) into {@code meta}'s lists, which the decode kernels then visit. Returns the kernels' names.
+     */
+    static String queue(CudaRuntime rt, Tensor q, KvCache cache, CudaDecode.Storage st, CudaDecode.Plan p,
+                        DeviceBuffer meta, DecodeLane lane) {
+        int units = cache.batch() * cache.kvHeads();
+        int d = cache.headDim();
+        int vectors = q.heads() / cache.kvHeads() * q.seqLen();
+        int width = Math.max(1, p.questWidth);
+        DeviceBuffer scores = lane.scores(4L * units * width);
+        String name = keyScoresName(cache.dtype(), q.dtype(), d);
+        int smem = sharedBytes(vectors, d);
+        CUfunction fs = rt.module().function(name, smem);
+        List<Pointer> args = new ArrayList<>(List.of(Pointer.to(CudaDecode.ptr("q", q)),
+                Pointer.to(CudaDecode.ptr("cache keys", st.k())), Pointer.to(scores.pointer()),
+                Pointer.to(meta.pointer()), Pointer.to(meta.pointer(4L * p.oCounts)), Pointer.to(p.scalars),
+                Pointer.to(new int[] {width})));
+        if (cache.dtype() == DType.E4M3) {
+            args.add(Pointer.to(CudaDecode.e4m3Scales(q, st.k(), st.v())));
+        }
+        int turns = (width + KEYS - 1) / KEYS;
+        int grid = Math.max(1, Math.min(turns, (4 * rt.device().multiprocessors() + units - 1) / units));
+        Cuda.check(cuLaunchKernel(fs, grid, units, 1, KEYS, 1, 1, smem, lane.stream.handle(),
+                Pointer.to(args.toArray(new Pointer[0])), null), "cuLaunchKernel", name);
+        // the candidates' order keys in shared memory when they fit (else the choice rereads the scores)
+        int smemKeys = width <= CudaDecode.questSmemKeys ? width : 0;
+        CUfunction fc = rt.module().function("sparsa_decode_topk_choose", 4 * 49152);
+        Pointer cp = Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {width}),
+                Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),
+                Pointer.to(new long[] {p.oCounts}), Pointer.to(new int[] {smemKeys}));
+        Cuda.check(cuLaunchKernel(fc, units, 1, 1, 1024, 1, 1, 4 * smemKeys, lane.stream.handle(), cp, null),
+                "cuLaunchKernel", "sparsa_decode_topk_choose");
+        return name + "+sparsa_decode_topk_choose";
+    }
+
+    /**
+     * Top-k's selection made on the device and copied back (for callers that keep or reuse it): the
+     * keys {@code DecodeSelector} chooses, with the pattern's sinks and window. Waits for the lane's
+     * stream.
+     */
+    static DecodeSelection select(CudaRuntime rt, Tensor q, KvCache cache, DecodePattern.TopK top, DecodeOptions options,
+                                  DecodeLane lane) {
+        CudaDecode.Storage st = CudaDecode.storage(cache);
+        CudaDecode.Plan p = CudaDecode.plan(rt.device().multiprocessors(), q, cache, st, null, top, null, null, options,
+                false);
+        int batch = cache.batch();
+        int kvHeads = cache.kvHeads();
+        int units = batch * kvHeads;
+        int[] lengths = cache.lengths();
+        int[] lists = new int[units * p.listWidth];
+        int at = (int) p.oCounts;
+        boolean ranking = false;
+        for (int e = 0; e < units; e++) {
+            ranking |= p.meta[at + 4 * e + 1] > 0;
+        }
+        if (ranking) {
+            rt.device().makeCurrent();
+            DeviceBuffer meta = lane.upload(p.meta);
+            queue(rt, q, cache, st, p, meta, lane);
+            lane.stream.synchronize("sparsa_decode_topk_choose");
+            Cuda.check(cuMemcpyDtoH(Pointer.to(lists), meta.pointer(4L * p.oLists), 4L * lists.length), "cuMemcpyDtoH");
+        }
+        DecodeSelection.Builder sel = DecodeSelection.builder(batch, kvHeads, lengths).describe(top.name());
+        int tokens = top.tokens();
+        for (int e = 0; e < units; e++) {
+            int b = e / kvHeads;
+            int g = e % kvHeads;
+            sel.forced(b, g, top.sinks(), top.window());
+            int from = p.meta[at + 4 * e];
+            int ranked = p.meta[at + 4 * e + 1];
+            int to = p.meta[at + 4 * e + 2];
+            if (ranked == 0) {
+                if (to > from && tokens > 0) {
+                    sel.span(b, g, from, to);
+                }
+                continue;
+            }
+            // the chosen keys follow the unit's sinks in its list; runs of consecutive keys as one span each
+            int c0 = e * p.listWidth + from;
+            int start = lists[c0];
+            int end = start + 1;
+            for (int i = 1; i < tokens; i++) {
+                int key = lists[c0 + i];
+                if (key == end) {
+                    end++;
+                } else {
+                    sel.span(b, g, start, end);
+                    start = key;
+                    end = key + 1;
+                }
+            }
+            sel.span(b, g, start, end);
+        }
+        return sel.build();
+    }
+}
