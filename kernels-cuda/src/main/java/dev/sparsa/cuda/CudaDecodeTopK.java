@@ -47,6 +47,15 @@ final class CudaDecodeTopK {
     }
 
     /**
+     * The scoring kernel's shared-memory limit at head dim {@code d} on a device offering {@code
+     * maxShared} bytes per block: what the largest group it takes needs, at most the device's offer.
+     * One value per kernel, whatever the call's group ({@link #runs} admits only groups within it).
+     */
+    static int sharedLimit(int d, int maxShared) {
+        return Math.min(sharedBytes(MAX_VECTOR_FLOATS / d, d), maxShared);
+    }
+
+    /**
      * Whether top-k's choice for {@code q} on {@code cache} runs on the device with {@code maxShared}
      * bytes of shared memory per block: a cache the decode kernels take, Q on its device and of a type
      * they read, and the group's vectors within {@value #MAX_VECTOR_FLOATS} floats.
@@ -88,7 +97,9 @@ final class CudaDecodeTopK {
         DeviceBuffer scores = lane.scores(4L * units * width);
         String name = keyScoresName(cache.dtype(), q.dtype(), d);
         int smem = sharedBytes(vectors, d);
-        CUfunction fs = rt.module().function(name, smem);
+        // the function's shared-memory limit is one attribute per kernel: set it once, to the most any group needs
+        // (a limit set per call's size would let a later, smaller call lower it below an earlier size's launches)
+        CUfunction fs = rt.module().function(name, sharedLimit(d, rt.device().maxSharedPerBlockOptin()));
         List<Pointer> args = new ArrayList<>(List.of(Pointer.to(CudaDecode.ptr("q", q)),
                 Pointer.to(CudaDecode.ptr("cache keys", st.k())), Pointer.to(scores.pointer()),
                 Pointer.to(meta.pointer()), Pointer.to(meta.pointer(4L * p.oCounts)), Pointer.to(p.scalars),

@@ -2,6 +2,7 @@ package dev.sparsa.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodePattern;
@@ -37,6 +38,22 @@ class CudaDecodeTopKTest {
                         assertArrayEquals(expected, host.chosenSpans(0, 0), "length " + length + ", rows " + rows
                                 + ", " + top.name());
                     }
+                }
+            }
+        }
+    }
+
+    @Test
+    void theSharedMemoryLimitCoversEveryGroupTheDeviceTakes() {
+        // the limit is one attribute per kernel, so it must cover every group a call may bring (a per-call limit was
+        // lowered by a smaller group and failed a later, larger one's launch)
+        for (int maxShared : new int[] {99 * 1024, 163 * 1024, 227 * 1024}) {
+            for (int d : CudaDecode.DIMS) {
+                int limit = CudaDecodeTopK.sharedLimit(d, maxShared);
+                assertTrue(limit <= maxShared);
+                for (int vectors = 1; vectors * d <= CudaDecodeTopK.MAX_VECTOR_FLOATS; vectors++) {
+                    int need = CudaDecodeTopK.sharedBytes(vectors, d);
+                    assertTrue(need > maxShared || need <= limit, d + " " + vectors + " " + maxShared);
                 }
             }
         }
