@@ -231,8 +231,10 @@ class CudaE4m3DecodeGpuTest {
         return paged;
     }
 
-    private static void assertSamePages(DecodeSelection host, DecodeSelection device, int batch, String what) {
-        assertTrue(CudaBackend.lastKernel().startsWith("sparsa_quest_bounds_e4m3_"), what + ": " + CudaBackend.lastKernel());
+    /** The device's selection has the host's spans, and the last call launched kernels named {@code kernels...}. */
+    private static void assertSameSpans(DecodeSelection host, DecodeSelection device, int batch, String kernels,
+                                        String what) {
+        assertTrue(CudaBackend.lastKernel().startsWith(kernels), what + ": " + CudaBackend.lastKernel());
         for (int b = 0; b < batch; b++) {
             for (int g = 0; g < KV_HEADS; g++) {
                 assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g), what + ": sequence " + b + " head " + g);
@@ -254,8 +256,8 @@ class CudaE4m3DecodeGpuTest {
                 String what = qt + " q, d" + dim + ", rows " + rows;
                 for (int budgetPages : new int[] {1, 2, 3, 40, 300}) {
                     DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
-                    assertSamePages(DecodeSelector.select(q, paged, quest), BACKEND.select(q, paged, quest, o), LENGTHS.length,
-                            what + ", " + budgetPages + " pages");
+                    assertSameSpans(DecodeSelector.select(q, paged, quest), BACKEND.select(q, paged, quest, o), LENGTHS.length,
+                            "sparsa_quest_bounds_e4m3_", what + ", " + budgetPages + " pages");
                 }
                 DecodePattern.Quest quest = DecodePattern.quest(40 * PAGE);
                 AttentionResult fused = Attention.decodeWithLse(q, paged, quest, o);
@@ -282,8 +284,9 @@ class CudaE4m3DecodeGpuTest {
             OPEN.add(q);
             for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
                 DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
-                assertSamePages(DecodeSelector.select(q, paged, quest), BACKEND.select(q, paged, quest,
-                        DecodeOptions.defaults()), lengths.length, qt + " q, " + budgetPages + " pages");
+                assertSameSpans(DecodeSelector.select(q, paged, quest), BACKEND.select(q, paged, quest,
+                        DecodeOptions.defaults()), lengths.length, "sparsa_quest_bounds_e4m3_", qt + " q, " + budgetPages
+                        + " pages");
             }
         }
     }
@@ -303,15 +306,8 @@ class CudaE4m3DecodeGpuTest {
                 for (KvCache cache : List.<KvCache>of(c.contiguous(), c.paged())) {
                     String what = qt + " q, d" + dim + ", " + top.name() + " " + cache.getClass().getSimpleName();
                     DecodeSelection device = BACKEND.select(q, cache, top, o);
-                    assertTrue(CudaBackend.lastKernel().startsWith("sparsa_decode_key_scores_e4m3_"),
-                            what + ": " + CudaBackend.lastKernel());
-                    DecodeSelection host = DecodeSelector.select(q, cache, top);
-                    for (int b = 0; b < LENGTHS.length; b++) {
-                        for (int g = 0; g < KV_HEADS; g++) {
-                            assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
-                                    what + ": sequence " + b + " head " + g);
-                        }
-                    }
+                    assertSameSpans(DecodeSelector.select(q, cache, top), device, LENGTHS.length,
+                            "sparsa_decode_key_scores_e4m3_", what);
                 }
             }
             DecodePattern.TopK top = DecodePattern.topK(200);
