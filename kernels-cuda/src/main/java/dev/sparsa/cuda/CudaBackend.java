@@ -985,11 +985,7 @@ public final class CudaBackend implements AttentionBackend {
             }
         }
         if (pattern instanceof DecodePattern.Quest quest && cache instanceof PagedKvCache pc && pc.hasPageBounds()
-                && CudaDecode.refusal(cache) == null && q != null && q.device().equals(cache.device())
-                && q.batch() == cache.batch() && q.dim() == cache.headDim()
-                && (cache.dtype() == DType.E4M3 ? CudaDecode.queryRefusal(cache.dtype(), q) == null
-                        : q.dtype() == cache.dtype())
-                && q.heads() % cache.kvHeads() == 0 && q.seqLen() >= 1 && q.seqLen() <= DecodeArguments.MAX_QUERY_ROWS) {
+                && CudaDecode.readsQuery(q, cache)) {
             CudaRuntime rt = runtime(cache.device());
             DecodeSelection[] made = new DecodeSelection[1];
             withLane(rt, lane -> {

@@ -4,6 +4,7 @@ import static dev.sparsa.cuda.DecodeFormat.*;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 
+import dev.sparsa.backend.DecodeArguments;
 import dev.sparsa.backend.DecodeShape;
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
@@ -153,6 +154,20 @@ final class CudaDecode {
                     + q.heads();
         }
         return null;
+    }
+
+    /**
+     * Whether the decode kernels read {@code q} against {@code cache} as it is: a cache they take
+     * ({@link #refusal(KvCache)}), Q on its device with its batch, head dim and a multiple of its KV
+     * heads, 1 to {@value DecodeArguments#MAX_QUERY_ROWS} rows, of the cache's dtype (an e4m3 cache: a
+     * query {@link #queryRefusal} accepts). Where the device selections check a call before choosing;
+     * a call that fails it takes the default path, whose checks name what does not fit.
+     */
+    static boolean readsQuery(Tensor q, KvCache cache) {
+        return q != null && refusal(cache) == null && q.device().equals(cache.device()) && q.batch() == cache.batch()
+                && q.dim() == cache.headDim() && q.heads() % cache.kvHeads() == 0 && q.seqLen() >= 1
+                && q.seqLen() <= DecodeArguments.MAX_QUERY_ROWS
+                && (cache.dtype() == DType.E4M3 ? queryRefusal(cache.dtype(), q) == null : q.dtype() == cache.dtype());
     }
 
     /** Kernel name part of a dtype. */

@@ -61,12 +61,7 @@ final class CudaDecodeTopK {
      * they read, and the group's vectors within {@value #MAX_VECTOR_FLOATS} floats.
      */
     static boolean runs(Tensor q, KvCache cache, int maxShared) {
-        if (q == null || !q.device().equals(cache.device()) || q.batch() != cache.batch() || q.dim() != cache.headDim()
-                || q.heads() % cache.kvHeads() != 0 || q.seqLen() < 1
-                || q.seqLen() > dev.sparsa.backend.DecodeArguments.MAX_QUERY_ROWS || CudaDecode.refusal(cache) != null) {
-            return false;
-        }
-        if (cache.dtype() == DType.E4M3 ? CudaDecode.queryRefusal(cache.dtype(), q) != null : q.dtype() != cache.dtype()) {
+        if (!CudaDecode.readsQuery(q, cache)) {
             return false;
         }
         int vectors = q.heads() / cache.kvHeads() * q.seqLen();
