@@ -24,6 +24,14 @@ namespace sparsa {
 // group's query vectors stay in shared memory as f32 for the whole CTA ([X][D], X = G * R).
 constexpr int DEC_SCORE_KEYS = 128;
 
+// A development variant (dev-fatbin.sh decode DIR with EXTRA=-DSPARSA_DECODE_SCORES_BATCHED_LOADS=1), built and not
+// yet run on a GPU: each thread issues all its loads of a turn before converting and storing any, so that a turn
+// waits for memory once (the committed kernel's loop waits once per 16-byte word; Nsight Compute found it
+// latency-bound). The same values land in the same places: the scores keep their bits.
+#ifndef SPARSA_DECODE_SCORES_BATCHED_LOADS
+#define SPARSA_DECODE_SCORES_BATCHED_LOADS 0
+#endif
+
 // An element of a 16-byte word of stored keys (or query) as the f32 value the host reads; scale: an e4m3 code's.
 template <typename T> __device__ __forceinline__ float decScoreValue(T x, float scale);
 template <> __device__ __forceinline__ float decScoreValue<float>(float x, float) { return x; }
@@ -63,6 +71,37 @@ __device__ void decKeyScores(const QT* q, const T* k, float* scores, const int* 
     const int pageMask = (1 << S.pageShift) - 1;
     for (int t0 = blockIdx.x * KEYS; t0 < n; t0 += gridDim.x * KEYS) {
         __syncthreads();  // the previous turn's rows are read (and, before the first, Q is staged)
+#if SPARSA_DECODE_SCORES_BATCHED_LOADS
+        {
+            // the thread's loads of a turn issued eight at a time before any of them is converted and stored: a
+            // turn waits for memory D / VEC / 8 times instead of once per 16-byte word (eight words in flight keep
+            // the registers within the kernel's budget at every head dim)
+            constexpr int WORDS = D / VEC, BATCH = WORDS < 8 ? WORDS : 8;
+#pragma unroll 1
+            for (int r0 = 0; r0 < WORDS; r0 += BATCH) {
+                uint4 words[BATCH];
+#pragma unroll
+                for (int r = 0; r < BATCH; r++) {
+                    const int idx = tid + (r0 + r) * KEYS, i = idx / WORDS, w = idx - i * WORDS;
+                    words[r] = make_uint4(0u, 0u, 0u, 0u);
+                    if (t0 + i < n) {
+                        const int key = from + t0 + i;
+                        const T* row = S.paged ? k + (long long)table[key >> S.pageShift] * S.ksb + (long long)g * S.ksh
+                                                         + (long long)(key & pageMask) * S.kss
+                                               : k + (long long)b * S.ksb + (long long)g * S.ksh + (long long)key * S.kss;
+                        words[r] = *reinterpret_cast<const uint4*>(row + w * VEC);
+                    }
+                }
+#pragma unroll
+                for (int r = 0; r < BATCH; r++) {
+                    const int idx = tid + (r0 + r) * KEYS, i = idx / WORDS, w = idx - i * WORDS;
+                    const T* el = reinterpret_cast<const T*>(&words[r]);
+#pragma unroll
+                    for (int u = 0; u < VEC; u++) sk[i * KSTR + w * VEC + u] = decScoreValue<T>(el[u], kScale);
+                }
+            }
+        }
+#else
         for (int idx = tid; idx < KEYS * (D / VEC); idx += KEYS) {
             const int i = idx / (D / VEC), w = idx - i * (D / VEC);
             if (t0 + i < n) {
@@ -76,6 +115,7 @@ __device__ void decKeyScores(const QT* q, const T* k, float* scores, const int* 
                 for (int u = 0; u < VEC; u++) sk[i * KSTR + w * VEC + u] = decScoreValue<T>(el[u], kScale);
             }
         }
+#endif
         __syncthreads();
         const int i = t0 + tid;
         if (i < n) {
