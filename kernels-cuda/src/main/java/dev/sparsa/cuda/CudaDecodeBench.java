@@ -25,7 +25,8 @@ import java.util.SplittableRandom;
  * query row, batch {@code --batch} (default 1,16), cache lengths {@code --n} (default
  * 8192,32768,131072); dense decode on a contiguous cache and on a paged cache (pages of {@code --page}
  * tokens in a shuffled block table), and Quest at 1/16 of the pages (page bounds, page choice and
- * decode on the device) at batch 1. Each step is captured in a CUDA graph on a stream of the caller
+ * decode on the device) and top-k at 1/16 of the keys (key scores, choice and decode on the device) at
+ * batch 1. Each step is captured in a CUDA graph on a stream of the caller
  * and its replays timed by {@link LaunchTiming} (the device's time: metadata copy, kernels, merge; host
  * work between calls not counted): a warm-up of at least {@code --warmup} replays and {@code --warmup-s}
  * seconds, then {@code --iters} replays each between its own CUDA events, with an L2-evicting memset
