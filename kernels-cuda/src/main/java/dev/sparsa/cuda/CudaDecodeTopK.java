@@ -20,8 +20,10 @@ import jcuda.driver.CUfunction;
  * group's query vectors, with the bits of {@code DecodeSelector.plainScorer}: values as the host reads
  * them, products rounded, added in channel order), then the {@code tokens} best chosen by {@code
  * sparsa_decode_topk_choose} (ties to the lower position, NaN below every number), so the selection is
- * the one {@code DecodeSelector.select} makes on host copies, without copying the keys. The chosen
- * positions (four bytes per chosen key) come back to build the {@link DecodeSelection}.
+ * the one {@code DecodeSelector.select} makes on host copies, without copying the keys. The choice
+ * writes each head's key list (sinks, chosen keys, window) into the decode metadata: {@link #queue}
+ * leaves it there for the decode kernels (one pass, nothing copied back), {@link #select} copies the
+ * chosen positions back (four bytes per chosen key) to build a {@link DecodeSelection}.
  *
  * <p>Runs for a plain {@link DecodePattern.TopK} (per-head mixes take the default) where the group's
  * query vectors fit: heads per KV head × rows × head dim at most {@value #MAX_VECTOR_FLOATS}, and the
