@@ -110,6 +110,14 @@ class CudaE4m3DecodeGpuTest {
         return t;
     }
 
+    /** Frees the device outputs and LSEs of {@code results}. */
+    private static void close(AttentionResult... results) {
+        for (AttentionResult r : results) {
+            r.output().close();
+            r.lse().close();
+        }
+    }
+
     /** The arithmetic is the 16-bit decode's (an e4m3 query: bf16, after rounding code × scale to bf16 once). */
     private static void assertMatches(String what, ReferenceResult ref, AttentionResult r, DType q) {
         CudaDecodeGpuTest.assertMatches(what, ref, r, q == DType.E4M3 ? DType.BF16 : q, q == DType.E4M3 ? 1e-2 : 1e-3);
@@ -136,10 +144,7 @@ class CudaE4m3DecodeGpuTest {
                 assertMatches(what + " paged", ref, p, qt);
                 assertArrayEquals(a.output().toHost().toFloatArray(), p.output().toHost().toFloatArray(),
                         what + ": paged = contiguous");
-                a.output().close();
-                a.lse().close();
-                p.output().close();
-                p.lse().close();
+                close(a, p);
             }
         }
     }
@@ -265,8 +270,7 @@ class CudaE4m3DecodeGpuTest {
                         CudaBackend.lastKernel());
                 assertMatches(what + " quest", ReferenceDecode.decode(q, paged, DecodeSelector.select(q, paged, quest),
                         o.run()), fused, qt);
-                fused.output().close();
-                fused.lse().close();
+                close(fused);
             }
         }
     }
@@ -315,8 +319,7 @@ class CudaE4m3DecodeGpuTest {
             assertTrue(CudaBackend.lastKernel().contains("sparsa_decode_topk_choose+"), CudaBackend.lastKernel());
             assertMatches(qt + " top-k decode", ReferenceDecode.decode(q, c.paged(), DecodeSelector.select(q, c.paged(), top),
                     o.run()), r, qt);
-            r.output().close();
-            r.lse().close();
+            close(r);
         }
     }
 
