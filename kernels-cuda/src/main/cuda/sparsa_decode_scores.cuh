@@ -19,18 +19,19 @@
 
 namespace sparsa {
 
-// One CTA of KEYS threads per turn of KEYS keys of one (b, g): the turn's key rows are copied into shared memory as
-// f32 (row stride D + 1: a thread per key reads its own row without bank conflicts), each thread scores one key. The
-// group's query vectors stay in shared memory as f32 for the whole CTA ([X][D], X = G * R).
+// One CTA of KEYS threads takes turns of KEYS keys of one (b, g); each thread scores one key of a turn. The turn's
+// key rows are copied as stored (cp.async, 16 bytes a copy, coalesced) into a ring of STAGES slots in shared memory,
+// row stride ROW + 16 bytes, so that the next turn's rows arrive while this one is scored and a thread reading its
+// own row 16 bytes at a time meets no bank conflict (eight rows of a quarter warp fall in eight different 16-byte
+// bank groups). The group's query vectors stay in shared memory as f32, channel-major ([D][XP], XP = X rounded up to
+// 4, the padding zero), so that one 16-byte broadcast load gives four vectors' values of a channel.
 constexpr int DEC_SCORE_KEYS = 128;
 
-// A development variant (dev-fatbin.sh decode DIR with EXTRA=-DSPARSA_DECODE_SCORES_BATCHED_LOADS=1), built and not
-// yet run on a GPU: each thread issues all its loads of a turn before converting and storing any, so that a turn
-// waits for memory once (the committed kernel's loop waits once per 16-byte word; Nsight Compute found it
-// latency-bound). The same values land in the same places: the scores keep their bits.
-#ifndef SPARSA_DECODE_SCORES_BATCHED_LOADS
-#define SPARSA_DECODE_SCORES_BATCHED_LOADS 0
-#endif
+// Slots of a scoring CTA's ring for rows of ROW bytes: two while both fit in 100 KiB, else one (then the other CTAs
+// on the SM hide the copies). CudaDecodeTopK.stages mirrors this rule.
+__host__ __device__ constexpr int decScoreStages(int rowBytes) {
+    return 2 * DEC_SCORE_KEYS * (rowBytes + 16) <= 100 * 1024 ? 2 : 1;
+}
 
 // An element of a 16-byte word of stored keys (or query) as the f32 value the host reads; scale: an e4m3 code's.
 template <typename T> __device__ __forceinline__ float decScoreValue(T x, float scale);
@@ -45,98 +46,98 @@ template <> __device__ __forceinline__ float decScoreValue<uint8_t>(uint8_t x, f
 }
 
 // units[4e] = the first candidate key of unit e = b * Hkv + g, units[4e + 1] = how many (0: the unit is not scored);
-// scores[e * width + i] = the score of key units[2e] + i. meta and S: a dense decode call's (lengths, block tables,
+// scores[e * width + i] = the score of key units[4e] + i. meta and S: a dense decode call's (lengths, block tables,
 // strides). sc: the e4m3 scales (q per query head, k per KV head), null for 16- and 32-bit caches.
 template <typename T, int D, typename QT>
 __device__ void decKeyScores(const QT* q, const T* k, float* scores, const int* meta, const int* units,
                              const DecodeScalars S, int width, const DecScales* sc) {
-    extern __shared__ float smem[];
+    extern __shared__ __align__(16) unsigned char smem8[];
     constexpr int KEYS = DEC_SCORE_KEYS;
-    constexpr int VEC = 16 / (int)sizeof(T);  // elements per 16-byte load
-    constexpr int KSTR = D + 1;
+    constexpr int VEC = 16 / (int)sizeof(T);      // elements per 16-byte word
+    constexpr int WORDS = D / VEC;                // words per key row
+    constexpr int ROW = D * (int)sizeof(T), RSTR = ROW + 16;
+    constexpr int STAGES = decScoreStages(ROW);
+    constexpr int UNROLL = WORDS < 16 ? WORDS : 16;  // words of a row in flight (all of them took 255 registers)
     const int tid = threadIdx.x;
     const int e = blockIdx.y, b = e / (int)S.kvHeads, g = e % (int)S.kvHeads;
     const int from = units[4 * e], n = units[4 * e + 1];
     if (n <= 0 || (int)blockIdx.x * KEYS >= n) return;
-    const int G = (int)S.group, R = (int)S.rows, X = G * R;
-    float* sq = smem;           // [X][D]
-    float* sk = smem + X * D;   // [KEYS][KSTR]
-    for (int idx = tid; idx < X * D; idx += KEYS) {
-        const int x = idx / D, c = idx - x * D, hh = x / R, r = x - hh * R;
-        const QT v = q[(long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + c];
-        sq[idx] = decScoreValue<QT>(v, sizeof(QT) == 1 ? sc->q[g * G + hh] : 1.f);
+    const int G = (int)S.group, R = (int)S.rows, X = G * R, XP = (X + 3) & ~3;
+    float* sq = reinterpret_cast<float*>(smem8);          // [D][XP]
+    unsigned char* ring = smem8 + 4 * D * XP;             // [STAGES][KEYS][RSTR]
+    for (int idx = tid; idx < XP * D; idx += KEYS) {
+        const int c = idx / XP, x = idx - c * XP;
+        float v = 0.f;
+        if (x < X) {
+            const int hh = x / R, r = x - hh * R;
+            v = decScoreValue<QT>(q[(long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + c],
+                                  sizeof(QT) == 1 ? sc->q[g * G + hh] : 1.f);
+        }
+        sq[idx] = v;
     }
     const float kScale = sizeof(T) == 1 ? sc->k[g] : 1.f;
     const int* table = meta + S.oTables + (long long)b * S.tableWidth;
     const int pageMask = (1 << S.pageShift) - 1;
-    for (int t0 = blockIdx.x * KEYS; t0 < n; t0 += gridDim.x * KEYS) {
-        __syncthreads();  // the previous turn's rows are read (and, before the first, Q is staged)
-#if SPARSA_DECODE_SCORES_BATCHED_LOADS
-        {
-            // the thread's loads of a turn issued eight at a time before any of them is converted and stored: a
-            // turn waits for memory D / VEC / 8 times instead of once per 16-byte word (eight words in flight keep
-            // the registers within the kernel's budget at every head dim)
-            constexpr int WORDS = D / VEC, BATCH = WORDS < 8 ? WORDS : 8;
-#pragma unroll 1
-            for (int r0 = 0; r0 < WORDS; r0 += BATCH) {
-                uint4 words[BATCH];
-#pragma unroll
-                for (int r = 0; r < BATCH; r++) {
-                    const int idx = tid + (r0 + r) * KEYS, i = idx / WORDS, w = idx - i * WORDS;
-                    words[r] = make_uint4(0u, 0u, 0u, 0u);
-                    if (t0 + i < n) {
-                        const int key = from + t0 + i;
-                        const T* row = S.paged ? k + (long long)table[key >> S.pageShift] * S.ksb + (long long)g * S.ksh
-                                                         + (long long)(key & pageMask) * S.kss
-                                               : k + (long long)b * S.ksb + (long long)g * S.ksh + (long long)key * S.kss;
-                        words[r] = *reinterpret_cast<const uint4*>(row + w * VEC);
-                    }
-                }
-#pragma unroll
-                for (int r = 0; r < BATCH; r++) {
-                    const int idx = tid + (r0 + r) * KEYS, i = idx / WORDS, w = idx - i * WORDS;
-                    const T* el = reinterpret_cast<const T*>(&words[r]);
-#pragma unroll
-                    for (int u = 0; u < VEC; u++) sk[i * KSTR + w * VEC + u] = decScoreValue<T>(el[u], kScale);
-                }
-            }
-        }
-#else
-        for (int idx = tid; idx < KEYS * (D / VEC); idx += KEYS) {
-            const int i = idx / (D / VEC), w = idx - i * (D / VEC);
+    const int step = gridDim.x * KEYS;
+    // queues the copies of the rows of the turn from key t0 into slot s (rows past n are not copied nor scored)
+    auto issue = [&](int s, int t0) {
+        unsigned char* slot = ring + s * KEYS * RSTR;
+        for (int idx = tid; idx < KEYS * WORDS; idx += KEYS) {
+            const int i = idx / WORDS, w = idx - i * WORDS;
             if (t0 + i < n) {
                 const int key = from + t0 + i;
                 const T* row = S.paged ? k + (long long)table[key >> S.pageShift] * S.ksb + (long long)g * S.ksh
                                                  + (long long)(key & pageMask) * S.kss
                                        : k + (long long)b * S.ksb + (long long)g * S.ksh + (long long)key * S.kss;
-                const uint4 word = *reinterpret_cast<const uint4*>(row + w * VEC);
-                const T* el = reinterpret_cast<const T*>(&word);
-#pragma unroll
-                for (int u = 0; u < VEC; u++) sk[i * KSTR + w * VEC + u] = decScoreValue<T>(el[u], kScale);
+                cpAsync16(slot + i * RSTR + w * 16, row + w * VEC, true);
             }
         }
-#endif
-        __syncthreads();
+        cpAsyncCommit();
+    };
+    int t0 = blockIdx.x * KEYS;
+    issue(0, t0);
+    for (int turn = 0; t0 < n; turn++, t0 += step) {
+        if (STAGES == 2) {
+            issue((turn + 1) & 1, t0 + step);  // an empty group past the last turn keeps the count uniform
+            cpAsyncWait<1>();
+        } else {
+            cpAsyncWait<0>();
+        }
+        __syncthreads();  // the turn's rows (and, before the first, Q) are in shared memory
         const int i = t0 + tid;
         if (i < n) {
-            const float* kr = sk + tid * KSTR;
+            const unsigned char* kr = ring + (STAGES == 2 ? (turn & 1) : 0) * KEYS * RSTR + tid * RSTR;
             float best = -INFINITY;
-            // four vectors at once: four independent chains of adds, each still in channel order
+            // four vectors at once: four independent chains of adds, each in channel order
             for (int x0 = 0; x0 < X; x0 += 4) {
-                float s[4] = {0.f, 0.f, 0.f, 0.f};
-                const int xs = min(4, X - x0);
-#pragma unroll 8
-                for (int c = 0; c < D; c++) {
-                    const float kc = kr[c];
+                float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+#pragma unroll UNROLL
+                for (int w = 0; w < WORDS; w++) {
+                    const uint4 word = *reinterpret_cast<const uint4*>(kr + w * 16);
+                    const T* el = reinterpret_cast<const T*>(&word);
 #pragma unroll
-                    for (int j = 0; j < 4; j++)
-                        if (j < xs) s[j] = __fadd_rn(s[j], __fmul_rn(sq[(x0 + j) * D + c], kc));
+                    for (int u = 0; u < VEC; u++) {
+                        const float kc = decScoreValue<T>(el[u], kScale);
+                        const float4 qv = *reinterpret_cast<const float4*>(sq + (w * VEC + u) * XP + x0);
+                        s0 = __fadd_rn(s0, __fmul_rn(qv.x, kc));
+                        s1 = __fadd_rn(s1, __fmul_rn(qv.y, kc));
+                        s2 = __fadd_rn(s2, __fmul_rn(qv.z, kc));
+                        s3 = __fadd_rn(s3, __fmul_rn(qv.w, kc));
+                    }
                 }
+                const float s[4] = {s0, s1, s2, s3};
+                const int xs = min(4, X - x0);
 #pragma unroll
                 for (int j = 0; j < 4; j++)
                     if (j < xs && (s[j] != s[j] || s[j] > best)) best = best != best ? best : s[j];  // Math.max: NaN sticks
             }
             scores[(long long)e * width + i] = best;
+        }
+        if (STAGES == 1) {
+            __syncthreads();  // the slot is read before the next turn's copies overwrite it
+            if (t0 + step < n) issue(0, t0 + step);
+        } else {
+            __syncthreads();  // this slot is read before the turn after next refills it
         }
     }
 }

@@ -243,8 +243,8 @@ __device__ __forceinline__ void blockExclusiveScan2(int& a, int& b, int* warpA, 
 // their high bits down to the highest bit where the smallest and the largest differ, so the radix passes start there
 // (scores of one sequence and head lie close together, and fixed 8-bit digits from bit 31 spent their first passes
 // on one or two bins, all of a warp's lanes adding to the same counter); the compaction counts kept indices with warp
-// ballots over rows of 32. Called by every thread of a CTA of 1024; sOrder holds smemKeys order keys (0: none, the
-// passes reread the scores).
+// ballots over rows of 32. Called by every thread of a CTA of 1024; sOrder holds the order keys of the first smemKeys
+// candidates (0: none; the passes reread the scores of the others).
 __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, int* list, unsigned int* sOrder,
                                               int smemKeys, int offset) {
     __shared__ unsigned int hist[256];
@@ -253,8 +253,9 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
     __shared__ int warpA[32], warpB[32];
     __shared__ unsigned int warpLo[32], warpHi[32];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
-    // the passes below read every key several times: from shared memory when they fit (one read of the scores)
-    const bool cached = cand <= smemKeys;
+    // the passes below read every key several times: the first smemKeys from shared memory (one read of their
+    // scores), the rest from the scores again
+    const int cachedN = min(cand, smemKeys);
     unsigned int lo = 0xFFFFFFFFu, hi = 0u;
     // eight loads in flight per thread before the first use; the keys' smallest and largest on the way
     for (int base = tid; base < cand; base += 8 * blockDim.x) {
@@ -271,7 +272,7 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
                 const unsigned int o = questOrder(v[u]);
                 lo = min(lo, o);
                 hi = max(hi, o);
-                if (cached) sOrder[i] = o;
+                if (i < cachedN) sOrder[i] = o;
             }
         }
     }
@@ -293,7 +294,22 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
     __syncthreads();
     lo = sLo;
     hi = sHi;
-    auto order = [&](int i) { return cached ? sOrder[i] : questOrder(sc[i]); };
+    auto order = [&](int i) { return i < cachedN ? sOrder[i] : questOrder(sc[i]); };
+    // f(i, order key of i) for i = first, first + stride, ... < end, eight keys loaded before the first is used (a
+    // pass that waited for each key in turn was bound by the latency of its reads, at 128k candidates per CTA)
+    auto scan = [&](int first, int end, int stride, auto&& f) {
+        for (int base = first; base < end; base += 8 * stride) {
+            unsigned int o[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const int i = base + u * stride;
+                o[u] = i < end ? order(i) : 0xFFFFFFFFu;
+            }
+#pragma unroll
+            for (int u = 0; u < 8; u++)
+                if (base + u * stride < end) f(base + u * stride, o[u]);
+        }
+    };
     // bits [0, top) vary among the keys; the bits above are every key's
     const int top = lo == hi ? 0 : 32 - __clz(lo ^ hi);
     unsigned int mask = top == 32 ? 0u : ~((1u << top) - 1u);
@@ -304,10 +320,9 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
         const unsigned int bins = 1u << wbits;
         if (tid < 256) hist[tid] = 0;
         __syncthreads();
-        for (int i = tid; i < cand; i += blockDim.x) {
-            const unsigned int u = order(i);
+        scan(tid, cand, blockDim.x, [&](int, unsigned int u) {
             if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & (bins - 1u)], 1u);
-        }
+        });
         __syncthreads();
         if (tid < 32) {
             // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches k
@@ -349,11 +364,10 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
     const int span = ((cand + warps - 1) / warps + 31) & ~31;
     const int wlo = min(cand, warp * span), whi = min(cand, wlo + span);
     int less = 0, eq = 0;
-    for (int i = wlo + lane; i < whi; i += 32) {
-        const unsigned int u = order(i);
+    scan(wlo + lane, whi, 32, [&](int, unsigned int u) {
         less += u < T;
         eq += u == T;
-    }
+    });
     less = __reduce_add_sync(0xffffffffu, less);
     eq = __reduce_add_sync(0xffffffffu, eq);
     int exLess = lane == 0 ? less : 0, exEq = lane == 0 ? eq : 0;
@@ -361,15 +375,23 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
     exLess = __shfl_sync(0xffffffffu, exLess, 0);
     exEq = __shfl_sync(0xffffffffu, exEq, 0);
     const unsigned int below = (1u << lane) - 1u;
-    for (int row = wlo; row < whi; row += 32) {
-        const int i = row + lane;
-        const unsigned int u = i < whi ? order(i) : 0xFFFFFFFFu;
-        const bool isLess = i < whi && u < T, isEq = i < whi && u == T;
-        const unsigned int bl = __ballot_sync(0xffffffffu, isLess), be = __ballot_sync(0xffffffffu, isEq);
-        const int eqBefore = exEq + __popc(be & below);
-        if (isLess || (isEq && eqBefore < k)) list[exLess + __popc(bl & below) + min(eqBefore, k)] = i + offset;
-        exLess += __popc(bl);
-        exEq += __popc(be);
+    for (int row0 = wlo; row0 < whi; row0 += 8 * 32) {
+        unsigned int o[8];
+#pragma unroll
+        for (int r = 0; r < 8; r++) {
+            const int i = row0 + 32 * r + lane;
+            o[r] = i < whi ? order(i) : 0xFFFFFFFFu;
+        }
+#pragma unroll
+        for (int r = 0; r < 8; r++) {
+            const int i = row0 + 32 * r + lane;  // rows past whi have no lane in range: their ballots are empty
+            const bool isLess = i < whi && o[r] < T, isEq = i < whi && o[r] == T;
+            const unsigned int bl = __ballot_sync(0xffffffffu, isLess), be = __ballot_sync(0xffffffffu, isEq);
+            const int eqBefore = exEq + __popc(be & below);
+            if (isLess || (isEq && eqBefore < k)) list[exLess + __popc(bl & below) + min(eqBefore, k)] = i + offset;
+            exLess += __popc(bl);
+            exEq += __popc(be);
+        }
     }
 }
 

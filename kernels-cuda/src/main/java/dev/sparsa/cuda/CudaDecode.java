@@ -52,8 +52,9 @@ final class CudaDecode {
     static final int MMA_STAGES = Integer.getInteger("sparsa.cuda.decodeStages", 2);
     static final int MMA_TILE_KEYS = 16;
     /**
-     * Candidate pages whose order keys Quest's device choice keeps in shared memory (more: it rereads
-     * the scores from memory); not final so that the tests take the second path as well.
+     * Candidates whose order keys the device choice (Quest's pages, top-k's keys) keeps in shared
+     * memory, the first ones of each (sequence, KV head); it rereads the others' scores from memory.
+     * Not final so that the tests take the second path as well.
      */
     static int questSmemKeys = 49152;
 
@@ -712,8 +713,8 @@ final class CudaDecode {
         Cuda.check(cuLaunchKernel(fb, questBoundsCtas(bounds.dtype(), d, p.questWidth, batch * kvHeads,
                 rt.device().multiprocessors()), batch * kvHeads, 1, 256, 1, 1, 0, lane.stream.handle(), bp, null),
                 "cuLaunchKernel", bname);
-        // the candidates' order keys in shared memory when they fit (else the choice rereads the scores)
-        int smemKeys = p.questWidth <= questSmemKeys ? p.questWidth : 0;
+        // the candidates' order keys in shared memory, as many as fit (the choice rereads the others' scores)
+        int smemKeys = Math.min(p.questWidth, questSmemKeys);
         CUfunction ft = rt.module().function("sparsa_quest_topk", 4 * 49152);
         Pointer tp = Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {p.questWidth}),
                 Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),

@@ -2,6 +2,7 @@ package dev.sparsa.cuda;
 
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
 
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
@@ -43,18 +44,32 @@ final class CudaDecodeTopK {
         return "sparsa_decode_key_scores_" + (cache == DType.E4M3 ? "e4m3_" : "") + CudaDecode.typeName(q) + "_d" + d;
     }
 
-    /** Dynamic shared memory of the scoring kernel: the query vectors and a turn of key rows, as f32. */
-    static int sharedBytes(int vectors, int d) {
-        return 4 * (vectors * d + KEYS * (d + 1));
+    /**
+     * Slots of the scoring kernel's ring of key rows for rows of {@code rowBytes} bytes: two while both
+     * fit in 100 KiB, else one (decScoreStages).
+     */
+    static int stages(int rowBytes) {
+        return 2 * KEYS * (rowBytes + 16) <= 100 * 1024 ? 2 : 1;
     }
 
     /**
-     * The scoring kernel's shared-memory limit at head dim {@code d} on a device offering {@code
-     * maxShared} bytes per block: what the largest group it takes needs, at most the device's offer.
-     * One value per kernel, whatever the call's group ({@link #runs} admits only groups within it).
+     * Dynamic shared memory of the scoring kernel for {@code vectors} query vectors of head dim {@code d}
+     * over a cache of {@code elementBytes}-byte elements: the vectors as f32, channel-major, padded to a
+     * multiple of four; the ring of turns of key rows as stored, each row padded by 16 bytes.
      */
-    static int sharedLimit(int d, int maxShared) {
-        return Math.min(sharedBytes(MAX_VECTOR_FLOATS / d, d), maxShared);
+    static int sharedBytes(int vectors, int d, int elementBytes) {
+        int row = d * elementBytes;
+        return 4 * d * ((vectors + 3) & ~3) + stages(row) * KEYS * (row + 16);
+    }
+
+    /**
+     * The scoring kernel's shared-memory limit at head dim {@code d} and {@code elementBytes}-byte cache
+     * elements on a device offering {@code maxShared} bytes per block: what the largest group it takes
+     * needs, at most the device's offer. One value per kernel, whatever the call's group ({@link #runs}
+     * admits only groups within it).
+     */
+    static int sharedLimit(int d, int elementBytes, int maxShared) {
+        return Math.min(sharedBytes(MAX_VECTOR_FLOATS / d, d, elementBytes), maxShared);
     }
 
     /**
@@ -67,7 +82,8 @@ final class CudaDecodeTopK {
             return false;
         }
         int vectors = q.heads() / cache.kvHeads() * q.seqLen();
-        return vectors * cache.headDim() <= MAX_VECTOR_FLOATS && sharedBytes(vectors, cache.headDim()) <= maxShared;
+        return vectors * cache.headDim() <= MAX_VECTOR_FLOATS
+                && sharedBytes(vectors, cache.headDim(), cache.dtype().byteSize()) <= maxShared;
     }
 
     /**
@@ -93,10 +109,11 @@ final class CudaDecodeTopK {
         int width = Math.max(1, p.questWidth);
         DeviceBuffer scores = lane.scores(4L * units * width);
         String name = keyScoresName(cache.dtype(), q.dtype(), d);
-        int smem = sharedBytes(vectors, d);
+        int eb = cache.dtype().byteSize();
+        int smem = sharedBytes(vectors, d, eb);
         // the function's shared-memory limit is one attribute per kernel: set it once, to the most any group needs
         // (a limit set per call's size would let a later, smaller call lower it below an earlier size's launches)
-        CUfunction fs = rt.module().function(name, sharedLimit(d, rt.device().maxSharedPerBlockOptin()));
+        CUfunction fs = rt.module().function(name, sharedLimit(d, eb, rt.device().maxSharedPerBlockOptin()));
         List<Pointer> args = new ArrayList<>(List.of(Pointer.to(CudaDecode.ptr("q", q)),
                 Pointer.to(CudaDecode.ptr("cache keys", st.k())), Pointer.to(scores.pointer()),
                 Pointer.to(meta.pointer()), Pointer.to(meta.pointer(4L * p.oCounts)), Pointer.to(p.scalars),
@@ -104,12 +121,18 @@ final class CudaDecodeTopK {
         if (cache.dtype() == DType.E4M3) {
             args.add(Pointer.to(CudaDecode.e4m3Scales(q, st.k(), st.v())));
         }
+        // one wave: as many CTAs per unit as the SMs hold at once (a second, partial wave would double the last
+        // CTAs' turns), each taking every grid-th turn of its unit
+        int[] perSm = new int[1];
+        Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, fs, KEYS, smem),
+                "cuOccupancyMaxActiveBlocksPerMultiprocessor", name);
+        int resident = Math.max(1, perSm[0]) * rt.device().multiprocessors();
         int turns = (width + KEYS - 1) / KEYS;
-        int grid = Math.max(1, Math.min(turns, (4 * rt.device().multiprocessors() + units - 1) / units));
+        int grid = Math.max(1, Math.min(turns, resident / units));
         Cuda.check(cuLaunchKernel(fs, grid, units, 1, KEYS, 1, 1, smem, lane.stream.handle(),
                 Pointer.to(args.toArray(new Pointer[0])), null), "cuLaunchKernel", name);
-        // the candidates' order keys in shared memory when they fit (else the choice rereads the scores)
-        int smemKeys = width <= CudaDecode.questSmemKeys ? width : 0;
+        // the candidates' order keys in shared memory, as many as fit (the choice rereads the others' scores)
+        int smemKeys = Math.min(width, CudaDecode.questSmemKeys);
         CUfunction fc = rt.module().function("sparsa_decode_topk_choose", 4 * 49152);
         Pointer cp = Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {width}),
                 Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),

@@ -364,15 +364,25 @@ class CudaDecodeGpuTest {
         Problems.Qkv p = Problems.qkv(141, AttentionShape.of(lengths.length, 4 * KV_HEADS, 2, 2, dim), DType.BF16,
                 Layout.BHSD);
         Tensor q = device(p.q());
-        for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999}) {
-            DecodePattern.TopK top = DecodePattern.topK(tokens);
-            DecodeSelection device = BACKEND.select(q, cache, top, DecodeOptions.defaults());
-            DecodeSelection host = DecodeSelector.select(q, cache, top);
-            for (int b = 0; b < lengths.length; b++) {
-                for (int g = 0; g < KV_HEADS; g++) {
-                    assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
-                            tokens + " tokens: sequence " + b + " head " + g);
+        // every candidate's order key in shared memory, none, and the first 1234 (the ties and NaN keys on both sides)
+        for (int smemKeys : new int[] {CudaDecode.questSmemKeys, 0, 1234}) {
+            int saved = CudaDecode.questSmemKeys;
+            CudaDecode.questSmemKeys = smemKeys;
+            try {
+                for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999}) {
+                    DecodePattern.TopK top = DecodePattern.topK(tokens);
+                    DecodeSelection device = BACKEND.select(q, cache, top, DecodeOptions.defaults());
+                    DecodeSelection host = DecodeSelector.select(q, cache, top);
+                    for (int b = 0; b < lengths.length; b++) {
+                        for (int g = 0; g < KV_HEADS; g++) {
+                            assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
+                                    tokens + " tokens, " + smemKeys + " keys in shared memory: sequence " + b
+                                            + " head " + g);
+                        }
+                    }
                 }
+            } finally {
+                CudaDecode.questSmemKeys = saved;
             }
         }
     }
@@ -423,9 +433,10 @@ class CudaDecodeGpuTest {
                 Layout.BHSD);
         Tensor q = device(p.q());
         DecodeOptions o = DecodeOptions.defaults();
-        // the candidates' keys in shared memory, then reread from memory; the bounds from as many CTAs as pages ask
+        // the candidates' keys in shared memory, then reread from memory, then the first 37 of them in shared memory
+        // and the others reread; the bounds from as many CTAs as pages ask
         // for, then from one per (sequence, head), whose lane groups take turns over the pages
-        for (int smemKeys : new int[] {CudaDecode.questSmemKeys, 0}) {
+        for (int smemKeys : new int[] {CudaDecode.questSmemKeys, 0, 37}) {
             int saved = CudaDecode.questSmemKeys;
             int savedCtas = CudaDecode.questBoundsMaxCtas;
             CudaDecode.questSmemKeys = smemKeys;

@@ -49,11 +49,15 @@ class CudaDecodeTopKTest {
         // lowered by a smaller group and failed a later, larger one's launch)
         for (int maxShared : new int[] {99 * 1024, 163 * 1024, 227 * 1024}) {
             for (int d : CudaDecode.DIMS) {
-                int limit = CudaDecodeTopK.sharedLimit(d, maxShared);
-                assertTrue(limit <= maxShared);
-                for (int vectors = 1; vectors * d <= CudaDecodeTopK.MAX_VECTOR_FLOATS; vectors++) {
-                    int need = CudaDecodeTopK.sharedBytes(vectors, d);
-                    assertTrue(need > maxShared || need <= limit, d + " " + vectors + " " + maxShared);
+                for (int eb : new int[] {1, 2, 4}) {
+                    int limit = CudaDecodeTopK.sharedLimit(d, eb, maxShared);
+                    assertTrue(CudaDecodeTopK.sharedBytes(CudaDecodeTopK.MAX_VECTOR_FLOATS / d, d, eb) <= 227 * 1024,
+                            "every admitted group fits the H100/H200's opt-in shared memory: d " + d + ", " + eb);
+                    assertTrue(limit <= maxShared);
+                    for (int vectors = 1; vectors * d <= CudaDecodeTopK.MAX_VECTOR_FLOATS; vectors++) {
+                        int need = CudaDecodeTopK.sharedBytes(vectors, d, eb);
+                        assertTrue(need > maxShared || need <= limit, d + " " + eb + " " + vectors + " " + maxShared);
+                    }
                 }
             }
         }
