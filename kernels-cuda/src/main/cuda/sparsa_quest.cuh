@@ -7,6 +7,8 @@
 //      scale, rounded to f32).
 //  sparsa_quest_topk: Quest's page choice per (sequence, KV head) from those bounds, written as the page lists
 //      of the decode metadata (sparsa_decode.cuh) that the decode kernels then visit.
+//  sparsa_decode_topk_choose, sparsa_decode_topk_choose_c8: top-k decode's choice of keys from their scores
+//      (sparsa_decode_scores.cuh), by the same radix select, written as key lists.
 //
 // The bounds kernel's entry point is defined by SPARSA_QUEST_NAMED; its instantiations are rows of
 // sparsa_kernels.def, expanded in sparsa_decode_quest.cu.
@@ -14,6 +16,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
+#include <cooperative_groups.h>
 #include "sparsa_decode.cuh"
 
 // Quest bounds: a group of LPP lanes per PAGES_PER_GROUP candidate pages of (b, g), each lane holding CPL channels
@@ -243,8 +246,12 @@ __device__ __forceinline__ void blockExclusiveScan2(int& a, int& b, int* warpA, 
 // their high bits down to the highest bit where the smallest and the largest differ, so the radix passes start there
 // (scores of one sequence and head lie close together, and fixed 8-bit digits from bit 31 spent their first passes
 // on one or two bins, all of a warp's lanes adding to the same counter); the compaction counts kept indices with warp
-// ballots over rows of 32. Called by every thread of a CTA of 1024; sOrder holds the order keys of the first smemKeys
-// candidates (0: none; the passes reread the scores of the others).
+// ballots over rows of 32. Called by every thread of a CTA of 1024, or (CL > 1, sm_90 and up) by every thread of a
+// cluster of CL such CTAs: CTA r takes the r-th slice of the candidates, the histograms, smallest and largest keys
+// and the counts before each slice are exchanged through distributed shared memory, so that CL SMs share one
+// (sequence, head)'s passes. sOrder holds the order keys of the first smemKeys candidates of the CTA's slice (0:
+// none; the passes reread the scores of the others); with CL > 1, 256 more words after them (the summed histogram).
+template <int CL>
 __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, int* list, unsigned int* sOrder,
                                               int smemKeys, int offset) {
     __shared__ unsigned int hist[256];
@@ -253,22 +260,35 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
     __shared__ int warpA[32], warpB[32];
     __shared__ unsigned int warpLo[32], warpHi[32];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
+    // this CTA's slice [s0, s0 + n) of the candidates (all of them for CL = 1)
+    int rank = 0, s0 = 0, n = cand;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if constexpr (CL > 1) {
+        rank = (int)cooperative_groups::this_cluster().block_rank();
+        const int chunk = ((cand + CL - 1) / CL + 31) & ~31;
+        s0 = min(cand, rank * chunk);
+        n = min(cand, s0 + chunk) - s0;
+    }
+#else
+    static_assert(CL == 1, "clusters need sm_90");
+#endif
+    sc += s0;
     // the passes below read every key several times: the first smemKeys from shared memory (one read of their
     // scores), the rest from the scores again
-    const int cachedN = min(cand, smemKeys);
+    const int cachedN = min(n, smemKeys);
     unsigned int lo = 0xFFFFFFFFu, hi = 0u;
     // eight loads in flight per thread before the first use; the keys' smallest and largest on the way
-    for (int base = tid; base < cand; base += 8 * blockDim.x) {
+    for (int base = tid; base < n; base += 8 * blockDim.x) {
         float v[8];
 #pragma unroll
         for (int u = 0; u < 8; u++) {
             const int i = base + u * blockDim.x;
-            v[u] = i < cand ? sc[i] : 0.f;
+            v[u] = i < n ? sc[i] : 0.f;
         }
 #pragma unroll
         for (int u = 0; u < 8; u++) {
             const int i = base + u * blockDim.x;
-            if (i < cand) {
+            if (i < n) {
                 const unsigned int o = questOrder(v[u]);
                 lo = min(lo, o);
                 hi = max(hi, o);
@@ -291,9 +311,25 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
             sHi = hi;
         }
     }
-    __syncthreads();
-    lo = sLo;
-    hi = sHi;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if constexpr (CL > 1) {
+        // every slice's smallest and largest key (an empty slice's are neutral); sLo and sHi are not written again
+        cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
+        cluster.sync();
+        lo = 0xFFFFFFFFu;
+        hi = 0u;
+#pragma unroll
+        for (int r = 0; r < CL; r++) {
+            lo = min(lo, *cluster.map_shared_rank(&sLo, r));
+            hi = max(hi, *cluster.map_shared_rank(&sHi, r));
+        }
+    } else
+#endif
+    {
+        __syncthreads();
+        lo = sLo;
+        hi = sHi;
+    }
     auto order = [&](int i) { return i < cachedN ? sOrder[i] : questOrder(sc[i]); };
     // f(i, order key of i) for i = first, first + stride, ... < end, eight keys loaded before the first is used (a
     // pass that waited for each key in turn was bound by the latency of its reads, at 128k candidates per CTA)
@@ -320,16 +356,36 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
         const unsigned int bins = 1u << wbits;
         if (tid < 256) hist[tid] = 0;
         __syncthreads();
-        scan(tid, cand, blockDim.x, [&](int, unsigned int u) {
+        scan(tid, n, blockDim.x, [&](int, unsigned int u) {
             if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & (bins - 1u)], 1u);
         });
-        __syncthreads();
+        const unsigned int* counts = hist;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        if constexpr (CL > 1) {
+            // the cluster's histogram, summed after every slice's is complete; no CTA clears its own for the next
+            // pass before every CTA has read it
+            unsigned int* total = sOrder + smemKeys;
+            cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
+            cluster.sync();
+            if (tid < 256) {
+                unsigned int t = 0;
+#pragma unroll
+                for (int r = 0; r < CL; r++) t += cluster.map_shared_rank(hist, r)[tid];
+                total[tid] = t;
+            }
+            cluster.sync();
+            counts = total;
+        } else
+#endif
+        {
+            __syncthreads();
+        }
         if (tid < 32) {
             // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches k
             unsigned int c[8], sum = 0;
 #pragma unroll
             for (int j = 0; j < 8; j++) {
-                c[j] = hist[tid * 8 + j];
+                c[j] = counts[tid * 8 + j];
                 sum += c[j];
             }
             unsigned int incl = sum;
@@ -361,8 +417,8 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
     // keys below T = prefix all kept; k pages with key T, the lowest first; in page order. Warp w takes rows of
     // 32 consecutive candidates from its own range; a page's place is the count of kept pages before it.
     const unsigned int T = prefix;
-    const int span = ((cand + warps - 1) / warps + 31) & ~31;
-    const int wlo = min(cand, warp * span), whi = min(cand, wlo + span);
+    const int span = ((n + warps - 1) / warps + 31) & ~31;
+    const int wlo = min(n, warp * span), whi = min(n, wlo + span);
     int less = 0, eq = 0;
     scan(wlo + lane, whi, 32, [&](int, unsigned int u) {
         less += u < T;
@@ -374,6 +430,26 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
     blockExclusiveScan2(exLess, exEq, warpA, warpB);
     exLess = __shfl_sync(0xffffffffu, exLess, 0);
     exEq = __shfl_sync(0xffffffffu, exEq, 0);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if constexpr (CL > 1) {
+        // the kept keys of the slices before this one: each CTA's totals (its last warp's exclusive count plus its
+        // own), read by the later CTAs
+        __shared__ int sTotLess, sTotEq;
+        cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
+        if (warp == warps - 1 && lane == 0) {
+            sTotLess = exLess + less;
+            sTotEq = exEq + eq;
+        }
+        cluster.sync();
+        int bl = 0, be = 0;
+        for (int r = 0; r < rank; r++) {
+            bl += *cluster.map_shared_rank(&sTotLess, r);
+            be += *cluster.map_shared_rank(&sTotEq, r);
+        }
+        exLess += bl;
+        exEq += be;
+    }
+#endif
     const unsigned int below = (1u << lane) - 1u;
     for (int row0 = wlo; row0 < whi; row0 += 8 * 32) {
         unsigned int o[8];
@@ -388,11 +464,14 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
             const bool isLess = i < whi && o[r] < T, isEq = i < whi && o[r] == T;
             const unsigned int bl = __ballot_sync(0xffffffffu, isLess), be = __ballot_sync(0xffffffffu, isEq);
             const int eqBefore = exEq + __popc(be & below);
-            if (isLess || (isEq && eqBefore < k)) list[exLess + __popc(bl & below) + min(eqBefore, k)] = i + offset;
+            if (isLess || (isEq && eqBefore < k)) list[exLess + __popc(bl & below) + min(eqBefore, k)] = s0 + i + offset;
             exLess += __popc(bl);
             exEq += __popc(be);
         }
     }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if constexpr (CL > 1) cooperative_groups::this_cluster().sync();  // no CTA leaves while another may read its memory
+#endif
 }
 
 // Quest's choice per (b, g), one CTA of 1024 threads each: with n = ceil(L / P) pages and budget m, every page when
@@ -414,32 +493,61 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float
         return;
     }
     const int cand = n - 1;
-    if (budget > 1) decChooseBest(scores + (long long)e * width, cand, budget - 1, list, sOrder, smemKeys, 0);
+    if (budget > 1) decChooseBest<1>(scores + (long long)e * width, cand, budget - 1, list, sOrder, smemKeys, 0);
     if (tid == 0) list[budget - 1] = cand;
 }
 
-// Top-k's key list per (b, g), one CTA of 1024 threads each, into lists[(b * Hkv + g) * listWidth ...] of meta: the
-// sinks [0, from), then the candidates top-k keeps (the tokens best of [from, to) by score, decChooseBest, when it
-// ranks them; else all of them, or none for tokens = 0), then the window [to, L). units (at meta + oUnits, four ints
-// per (b, g)): from, how many candidates it ranks (0: none), to, the list's length; scores[e * width + i]: the score
-// of key from + i.
-extern "C" __global__ void __launch_bounds__(1024) sparsa_decode_topk_choose(const float* scores, int width, int* meta,
-                                                                             const sparsa::DecodeScalars S, int tokens,
-                                                                             long long oUnits, int smemKeys) {
-    extern __shared__ unsigned int sOrder[];
-    const int e = blockIdx.x, b = e / (int)S.kvHeads, tid = threadIdx.x;
+// Top-k's key list per (b, g) into lists[(b * Hkv + g) * listWidth ...] of meta: the sinks [0, from), then the
+// candidates top-k keeps (the tokens best of [from, to) by score, decChooseBest, when it ranks them; else all of them,
+// or none for tokens = 0), then the window [to, L). units (at meta + oUnits, four ints per (b, g)): from, how many
+// candidates it ranks (0: none), to, the list's length; scores[e * width + i]: the score of key from + i.
+//  sparsa_decode_topk_choose: one CTA of 1024 threads per (b, g).
+//  sparsa_decode_topk_choose_c8 (sm_90 and up): one cluster of eight such CTAs per (b, g), each taking an eighth of
+//      the candidates (at batch 1 one CTA per head left all but eight SMs idle through up to seven passes over
+//      128k scores); smemKeys then counts per CTA, and the launch gives 1 KiB more shared memory.
+template <int CL>
+__device__ __forceinline__ void decTopkChoose(const float* scores, int width, int* meta, const sparsa::DecodeScalars& S,
+                                              int tokens, long long oUnits, int smemKeys, unsigned int* sOrder) {
+    const int e = blockIdx.x / CL, b = e / (int)S.kvHeads, tid = threadIdx.x;
+    const bool first = blockIdx.x % CL == 0;  // the CTA that writes the sinks and the window
     const int length = meta[b];
     const int* u = meta + oUnits + 4 * (long long)e;
     const int from = u[0], ranked = u[1], to = u[2];
     int* list = meta + S.oLists + (long long)e * S.listWidth;
-    for (int i = tid; i < from; i += blockDim.x) list[i] = i;
+    if (first)
+        for (int i = tid; i < from; i += blockDim.x) list[i] = i;
     int kept = 0;
     if (ranked > 0) {
-        decChooseBest(scores + (long long)e * width, ranked, tokens, list + from, sOrder, smemKeys, from);
+        decChooseBest<CL>(scores + (long long)e * width, ranked, tokens, list + from, sOrder, smemKeys, from);
         kept = tokens;
-    } else if (tokens > 0) {
-        for (int i = tid; i < to - from; i += blockDim.x) list[from + i] = from + i;
-        kept = to - from;
+    } else {
+        if (tokens > 0 && first)
+            for (int i = tid; i < to - from; i += blockDim.x) list[from + i] = from + i;
+        kept = tokens > 0 ? to - from : 0;
     }
-    for (int i = tid; i < length - to; i += blockDim.x) list[from + kept + i] = to + i;
+    if (first)
+        for (int i = tid; i < length - to; i += blockDim.x) list[from + kept + i] = to + i;
 }
+
+extern "C" __global__ void __launch_bounds__(1024) sparsa_decode_topk_choose(const float* scores, int width, int* meta,
+                                                                             const sparsa::DecodeScalars S, int tokens,
+                                                                             long long oUnits, int smemKeys) {
+    extern __shared__ unsigned int sOrder[];
+    decTopkChoose<1>(scores, width, meta, S, tokens, oUnits, smemKeys, sOrder);
+}
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(1024)
+    sparsa_decode_topk_choose_c8(const float* scores, int width, int* meta, const sparsa::DecodeScalars S, int tokens,
+                                 long long oUnits, int smemKeys) {
+    extern __shared__ unsigned int sOrder[];
+    decTopkChoose<8>(scores, width, meta, S, tokens, oUnits, smemKeys, sOrder);
+}
+#else
+// before sm_90 there are no clusters: the host launches sparsa_decode_topk_choose there
+extern "C" __global__ void __launch_bounds__(1024) sparsa_decode_topk_choose_c8(const float*, int, int*,
+                                                                                const sparsa::DecodeScalars, int,
+                                                                                long long, int) {
+    __trap();
+}
+#endif

@@ -978,7 +978,7 @@ public final class CudaBackend implements AttentionBackend {
                 DecodeSelection[] made = new DecodeSelection[1];
                 withLane(rt, lane -> {
                     LAST_KERNEL.set(CudaDecodeTopK.keyScoresName(cache.dtype(), q.dtype(), cache.headDim())
-                            + "+sparsa_decode_topk_choose");
+                            + "+" + CudaDecodeTopK.chooseName(CudaDecodeTopK.clustered(rt)));
                     made[0] = CudaDecodeTopK.select(rt, q, cache, top, options, lane);
                 });
                 return made[0];

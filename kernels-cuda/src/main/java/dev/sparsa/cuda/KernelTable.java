@@ -123,6 +123,7 @@ final class KernelTable {
             new Kernel("sparsa_decode_key_scores_e4m3_e4m3_d64", "sparsa_decode_quest"),
             new Kernel("sparsa_decode_key_scores_e4m3_e4m3_d128", "sparsa_decode_quest"),
             new Kernel("sparsa_decode_topk_choose", "sparsa_decode_quest"),
+            new Kernel("sparsa_decode_topk_choose_c8", "sparsa_decode_quest"),
             new Kernel("sparsa_est_pool", "sparsa_estimators"),
             new Kernel("sparsa_est_select", "sparsa_estimators"),
             new Kernel("sparsa_est_emit", "sparsa_estimators"),

@@ -57,6 +57,8 @@ import org.junit.jupiter.api.Test;
  */
 @Tag("gpu")
 class CudaDecodeGpuTest {
+    /** The kernels of a top-k decode whose choice was queued with the decode (no copy back), either choice kernel. */
+    static final String FUSED_TOPK = ".*sparsa_decode_topk_choose(_c8)?\\+.*";
     private static final CudaBackend BACKEND = new CudaBackend();
     private static final int[] LENGTHS = {0, 1, 63, 64, 65, 4097};
     private static final int KV_HEADS = 2;
@@ -335,7 +337,7 @@ class CudaDecodeGpuTest {
                         String what = t + " rows " + rows + " " + top.name() + " " + cache.getClass().getSimpleName();
                         AttentionResult r = Attention.decodeWithLse(q, cache, top, o);
                         boolean fused = rows == 1 || top.window() == 0;
-                        assertEquals(fused, CudaBackend.lastKernel().contains("sparsa_decode_topk_choose+"),
+                        assertEquals(fused, CudaBackend.lastKernel().matches(FUSED_TOPK),
                                 what + ": " + CudaBackend.lastKernel());
                         assertMatches(what, ReferenceDecode.decode(q, cache, DecodeSelector.select(q, cache, top), o.run()),
                                 r, t);
@@ -364,25 +366,34 @@ class CudaDecodeGpuTest {
         Problems.Qkv p = Problems.qkv(141, AttentionShape.of(lengths.length, 4 * KV_HEADS, 2, 2, dim), DType.BF16,
                 Layout.BHSD);
         Tensor q = device(p.q());
-        // every candidate's order key in shared memory, none, and the first 1234 (the ties and NaN keys on both sides)
-        for (int smemKeys : new int[] {CudaDecode.questSmemKeys, 0, 1234}) {
-            int saved = CudaDecode.questSmemKeys;
-            CudaDecode.questSmemKeys = smemKeys;
-            try {
-                for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999}) {
-                    DecodePattern.TopK top = DecodePattern.topK(tokens);
-                    DecodeSelection device = BACKEND.select(q, cache, top, DecodeOptions.defaults());
-                    DecodeSelection host = DecodeSelector.select(q, cache, top);
-                    for (int b = 0; b < lengths.length; b++) {
-                        for (int g = 0; g < KV_HEADS; g++) {
-                            assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
-                                    tokens + " tokens, " + smemKeys + " keys in shared memory: sequence " + b
-                                            + " head " + g);
+        // every candidate's order key in shared memory, none, the first 1234 and the first 40 (the ties and NaN keys on
+        // both sides; with clusters each CTA's slice, of 384 or 128 candidates, is partly cached at 40), chosen by
+        // clusters where the device has them and by one CTA per (sequence, head)
+        for (int smemKeys : new int[] {CudaDecode.questSmemKeys, 0, 1234, 40}) {
+            for (boolean clusters : new boolean[] {true, false}) {
+                int saved = CudaDecode.questSmemKeys;
+                boolean savedClusters = CudaDecodeTopK.clusters;
+                CudaDecode.questSmemKeys = smemKeys;
+                CudaDecodeTopK.clusters = clusters;
+                try {
+                    for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999}) {
+                        DecodePattern.TopK top = DecodePattern.topK(tokens);
+                        DecodeSelection device = BACKEND.select(q, cache, top, DecodeOptions.defaults());
+                        assertEquals(clusters && BACKEND.device().computeCapability() >= 90,
+                                CudaBackend.lastKernel().endsWith("_c8"), CudaBackend.lastKernel());
+                        DecodeSelection host = DecodeSelector.select(q, cache, top);
+                        for (int b = 0; b < lengths.length; b++) {
+                            for (int g = 0; g < KV_HEADS; g++) {
+                                assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
+                                        tokens + " tokens, " + smemKeys + " keys in shared memory, "
+                                                + CudaBackend.lastKernel() + ": sequence " + b + " head " + g);
+                            }
                         }
                     }
+                } finally {
+                    CudaDecode.questSmemKeys = saved;
+                    CudaDecodeTopK.clusters = savedClusters;
                 }
-            } finally {
-                CudaDecode.questSmemKeys = saved;
             }
         }
     }
@@ -505,7 +516,7 @@ class CudaDecodeGpuTest {
         try (CudaStream stream = new CudaStream(dev); CudaStream.Scope scope = stream.use()) {
             BACKEND.selectAndDecode(q, c.paged(), top, out, null, o);
             stream.synchronize();
-            assertTrue(CudaBackend.lastKernel().contains("sparsa_decode_topk_choose+"), CudaBackend.lastKernel());
+            assertTrue(CudaBackend.lastKernel().matches(FUSED_TOPK), CudaBackend.lastKernel());
             float[] expected = out.toHost().toFloatArray();
             ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
             try (CudaGraph graph = CudaGraph.capture(stream, () -> BACKEND.selectAndDecode(q, c.paged(), top, out, null, o))) {

@@ -316,7 +316,7 @@ class CudaE4m3DecodeGpuTest {
             }
             DecodePattern.TopK top = DecodePattern.topK(200);
             AttentionResult r = Attention.decodeWithLse(q, c.paged(), top, o);
-            assertTrue(CudaBackend.lastKernel().contains("sparsa_decode_topk_choose+"), CudaBackend.lastKernel());
+            assertTrue(CudaBackend.lastKernel().matches(CudaDecodeGpuTest.FUSED_TOPK), CudaBackend.lastKernel());
             assertMatches(qt + " top-k decode", ReferenceDecode.decode(q, c.paged(), DecodeSelector.select(q, c.paged(), top),
                     o.run()), r, qt);
             close(r);
