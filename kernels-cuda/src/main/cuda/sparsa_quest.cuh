@@ -5,8 +5,8 @@
 //  sparsa_quest_bounds_e4m3_<f16|bf16|e4m3>_d<D>: the same for an e4m3 cache's bounds (codes × the KV head's scale
 //      of K, each rounded to f32 as the host reads them) and a query of the named type (e4m3: codes × its head's
 //      scale, rounded to f32).
-//  sparsa_quest_topk: Quest's page choice per (sequence, KV head) from those bounds, written as the page lists
-//      of the decode metadata (sparsa_decode.cuh) that the decode kernels then visit.
+//  sparsa_quest_topk, sparsa_quest_topk_c8: Quest's page choice per (sequence, KV head) from those bounds, written as
+//      the page lists of the decode metadata (sparsa_decode.cuh) that the decode kernels then visit.
 //  sparsa_decode_topk_choose, sparsa_decode_topk_choose_c8: top-k decode's choice of keys from their scores
 //      (sparsa_decode_scores.cuh), by the same radix select, written as key lists.
 //
@@ -474,28 +474,53 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
 #endif
 }
 
-// Quest's choice per (b, g), one CTA of 1024 threads each: with n = ceil(L / P) pages and budget m, every page when
-// n <= m, else the m - 1 best of the first n - 1 pages by bound (decChooseBest) and the last page, as ascending page
-// indices into lists[(b * Hkv + g) * listWidth ...].
-extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
-                                                                     const sparsa::DecodeScalars S, int budget,
-                                                                     int smemKeys) {
-    using namespace sparsa;
-    extern __shared__ unsigned int sOrder[];  // the candidates' order keys, when the launch gave room for them
+// Quest's choice per (b, g): with n = ceil(L / P) pages and budget m, every page when n <= m, else the m - 1 best of
+// the first n - 1 pages by bound (decChooseBest) and the last page, as ascending page indices into
+// lists[(b * Hkv + g) * listWidth ...].
+//  sparsa_quest_topk: one CTA of 1024 threads per (b, g).
+//  sparsa_quest_topk_c8 (sm_90 and up): one cluster of eight such CTAs per (b, g), each taking an eighth of the
+//      candidate pages; smemKeys then counts per CTA, and the launch gives 1 KiB more shared memory.
+template <int CL>
+__device__ __forceinline__ void decQuestChoose(const float* scores, int width, int* meta, const sparsa::DecodeScalars& S,
+                                               int budget, int smemKeys, unsigned int* sOrder) {
     const int tid = threadIdx.x;
-    const int e = blockIdx.x, b = e / (int)S.kvHeads;
+    const int e = blockIdx.x / CL, b = e / (int)S.kvHeads;
+    const bool first = blockIdx.x % CL == 0;  // the CTA that writes the pages outside the choice
     const int length = meta[b];
     const int P = 1 << S.pageShift;
     const int n = (length + P - 1) / P;
     int* list = meta + S.oLists + (long long)e * S.listWidth;
     if (n <= budget) {
-        for (int i = tid; i < n; i += blockDim.x) list[i] = i;
+        if (first)
+            for (int i = tid; i < n; i += blockDim.x) list[i] = i;
         return;
     }
     const int cand = n - 1;
-    if (budget > 1) decChooseBest<1>(scores + (long long)e * width, cand, budget - 1, list, sOrder, smemKeys, 0);
-    if (tid == 0) list[budget - 1] = cand;
+    if (budget > 1) decChooseBest<CL>(scores + (long long)e * width, cand, budget - 1, list, sOrder, smemKeys, 0);
+    if (tid == 0 && first) list[budget - 1] = cand;
 }
+
+extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
+                                                                     const sparsa::DecodeScalars S, int budget,
+                                                                     int smemKeys) {
+    extern __shared__ unsigned int sOrder[];  // the candidates' order keys, when the launch gave room for them
+    decQuestChoose<1>(scores, width, meta, S, budget, smemKeys, sOrder);
+}
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(1024)
+    sparsa_quest_topk_c8(const float* scores, int width, int* meta, const sparsa::DecodeScalars S, int budget,
+                         int smemKeys) {
+    extern __shared__ unsigned int sOrder[];
+    decQuestChoose<8>(scores, width, meta, S, budget, smemKeys, sOrder);
+}
+#else
+// before sm_90 there are no clusters: the host launches sparsa_quest_topk there
+extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk_c8(const float*, int, int*,
+                                                                        const sparsa::DecodeScalars, int, int) {
+    __trap();
+}
+#endif
 
 // Top-k's key list per (b, g) into lists[(b * Hkv + g) * listWidth ...] of meta: the sinks [0, from), then the
 // candidates top-k keeps (the tokens best of [from, to) by score, decChooseBest, when it ranks them; else all of them,

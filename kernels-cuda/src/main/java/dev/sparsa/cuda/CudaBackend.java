@@ -978,7 +978,7 @@ public final class CudaBackend implements AttentionBackend {
                 DecodeSelection[] made = new DecodeSelection[1];
                 withLane(rt, lane -> {
                     LAST_KERNEL.set(CudaDecodeTopK.keyScoresName(cache.dtype(), q.dtype(), cache.headDim())
-                            + "+" + CudaDecodeTopK.chooseName(CudaDecodeTopK.clustered(rt)));
+                            + "+" + CudaChoice.kernelName("sparsa_decode_topk_choose", CudaChoice.clustered(rt)));
                     made[0] = CudaDecodeTopK.select(rt, q, cache, top, options, lane);
                 });
                 return made[0];
@@ -989,7 +989,8 @@ public final class CudaBackend implements AttentionBackend {
             CudaRuntime rt = runtime(cache.device());
             DecodeSelection[] made = new DecodeSelection[1];
             withLane(rt, lane -> {
-                LAST_KERNEL.set(CudaDecode.questBoundsName(cache.dtype(), q.dtype(), q.dim()) + "+sparsa_quest_topk");
+                LAST_KERNEL.set(CudaDecode.questBoundsName(cache.dtype(), q.dtype(), q.dim()) + "+"
+                        + CudaChoice.kernelName("sparsa_quest_topk", CudaChoice.clustered(rt)));
                 made[0] = CudaDecode.questSelection(rt, q, pc, quest, options, lane);
             });
             return made[0];

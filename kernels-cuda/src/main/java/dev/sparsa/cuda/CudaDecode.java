@@ -51,12 +51,6 @@ final class CudaDecode {
     static final int MMA_WARPS = Integer.getInteger("sparsa.cuda.decodeWarps", 12);
     static final int MMA_STAGES = Integer.getInteger("sparsa.cuda.decodeStages", 2);
     static final int MMA_TILE_KEYS = 16;
-    /**
-     * Candidates whose order keys the device choice (Quest's pages, top-k's keys) keeps in shared
-     * memory, the first ones of each (sequence, KV head); it rereads the others' scores from memory.
-     * Not final so that the tests take the second path as well.
-     */
-    static int questSmemKeys = 49152;
 
     /**
      * Most CTAs per (sequence, KV head) of Quest's bounds kernel; not final so that the tests make its lane groups
@@ -713,15 +707,11 @@ final class CudaDecode {
         Cuda.check(cuLaunchKernel(fb, questBoundsCtas(bounds.dtype(), d, p.questWidth, batch * kvHeads,
                 rt.device().multiprocessors()), batch * kvHeads, 1, 256, 1, 1, 0, lane.stream.handle(), bp, null),
                 "cuLaunchKernel", bname);
-        // the candidates' order keys in shared memory, as many as fit (the choice rereads the others' scores)
-        int smemKeys = Math.min(p.questWidth, questSmemKeys);
-        CUfunction ft = rt.module().function("sparsa_quest_topk", 4 * 49152);
-        Pointer tp = Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {p.questWidth}),
-                Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),
-                Pointer.to(new int[] {smemKeys}));
-        Cuda.check(cuLaunchKernel(ft, batch * kvHeads, 1, 1, 1024, 1, 1, 4 * smemKeys, lane.stream.handle(), tp, null),
-                "cuLaunchKernel", "sparsa_quest_topk");
-        return bname + "+sparsa_quest_topk";
+        String choose = CudaChoice.launch(rt, "sparsa_quest_topk", batch * kvHeads, p.questWidth,
+                smemKeys -> Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {p.questWidth}),
+                        Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),
+                        Pointer.to(new int[] {smemKeys})), lane.stream.handle());
+        return bname + "+" + choose;
     }
 
     /**
@@ -737,7 +727,7 @@ final class CudaDecode {
         DeviceBuffer meta = lane.upload(p.meta);
         queueQuest(rt, q, st, p, meta, lane);
         int[] lists = new int[cache.batch() * cache.kvHeads() * p.listWidth];
-        lane.stream.synchronize("sparsa_quest_topk");
+        lane.stream.synchronize("Quest's page choice");
         Cuda.check(cuMemcpyDtoH(Pointer.to(lists), meta.pointer(4L * p.oLists), 4L * lists.length), "cuMemcpyDtoH");
         int[] lengths = cache.lengths();
         int pageSize = cache.pageSize();

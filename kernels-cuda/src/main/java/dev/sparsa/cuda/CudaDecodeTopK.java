@@ -20,9 +20,10 @@ import jcuda.driver.CUfunction;
  * (sequence, KV head) scored by {@code sparsa_decode_key_scores_*} (the maximum of {@code q·k} over the
  * group's query vectors, with the bits of {@code DecodeSelector.plainScorer}: values as the host reads
  * them, products rounded, added in channel order), then the {@code tokens} best chosen by {@code
- * sparsa_decode_topk_choose} (ties to the lower position, NaN below every number), so the selection is
- * the one {@code DecodeSelector.select} makes on host copies, without copying the keys. The choice
- * writes each head's key list (sinks, chosen keys, window) into the decode metadata: {@link #queue}
+ * sparsa_decode_topk_choose} ({@link CudaChoice}; ties to the lower position, NaN below every
+ * number), so the selection is the one {@code DecodeSelector.select} makes on host copies, without
+ * copying the keys. The choice writes each head's key list (sinks, chosen keys, window) into the
+ * decode metadata: {@link #queue}
  * leaves it there for the decode kernels (one pass, nothing copied back), {@link #select} copies the
  * chosen positions back (four bytes per chosen key) to build a {@link DecodeSelection}.
  *
@@ -36,35 +37,7 @@ final class CudaDecodeTopK {
     /** Keys a scoring CTA takes per turn (DEC_SCORE_KEYS). */
     static final int KEYS = 128;
 
-    /** CTAs of the clustered choice per (sequence, KV head) (sparsa_decode_topk_choose_c8). */
-    static final int CLUSTER = 8;
-
     private CudaDecodeTopK() {
-    }
-
-    /** The choice kernel: one cluster of {@value #CLUSTER} CTAs per (sequence, KV head) on sm_90 and up, else one CTA. */
-    static String chooseName(boolean clustered) {
-        return clustered ? "sparsa_decode_topk_choose_c8" : "sparsa_decode_topk_choose";
-    }
-
-    /**
-     * Whether the choice may run as clusters where the device has them (the system property {@code
-     * sparsa.cuda.topkClusters=false} keeps the one-CTA kernel, to compare the two); not final so that the
-     * tests take the one-CTA kernel on such a device as well.
-     */
-    static boolean clusters = !"false".equals(System.getProperty("sparsa.cuda.topkClusters"));
-
-    /** Whether the choice runs as clusters on {@code rt}'s device (compute capability 9.0 and up). */
-    static boolean clustered(CudaRuntime rt) {
-        return clusters && rt.device().computeCapability() >= 90;
-    }
-
-    /**
-     * The most candidates one CTA of the clustered choice takes out of {@code width}: an eighth, rounded up
-     * to whole rows of 32 (the kernel's slices).
-     */
-    static int sliceKeys(int width) {
-        return ((width + CLUSTER - 1) / CLUSTER + 31) & ~31;
     }
 
     /** The scoring kernel for a cache of {@code cache} read by a query of {@code q} at head dim {@code d}. */
@@ -159,20 +132,10 @@ final class CudaDecodeTopK {
         int grid = Math.max(1, Math.min(turns, resident / units));
         Cuda.check(cuLaunchKernel(fs, grid, units, 1, KEYS, 1, 1, smem, lane.stream.handle(),
                 Pointer.to(args.toArray(new Pointer[0])), null), "cuLaunchKernel", name);
-        // sm_90 and up: a cluster of CLUSTER CTAs per (sequence, KV head), each choosing over a slice of the
-        // candidates; else one CTA. The candidates' order keys in shared memory, as many as fit (the choice rereads
-        // the others' scores)
-        boolean clustered = clustered(rt);
-        int ctas = clustered ? CLUSTER : 1;
-        int smemKeys = Math.min(clustered ? sliceKeys(width) : width, CudaDecode.questSmemKeys);
-        String choose = chooseName(clustered);
-        int chooseSmem = 4 * (smemKeys + (clustered ? 256 : 0));
-        CUfunction fc = rt.module().function(choose, 4 * (49152 + 256));
-        Pointer cp = Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {width}),
-                Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),
-                Pointer.to(new long[] {p.oCounts}), Pointer.to(new int[] {smemKeys}));
-        Cuda.check(cuLaunchKernel(fc, units * ctas, 1, 1, 1024, 1, 1, chooseSmem, lane.stream.handle(), cp, null),
-                "cuLaunchKernel", choose);
+        String choose = CudaChoice.launch(rt, "sparsa_decode_topk_choose", units, width,
+                smemKeys -> Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {width}),
+                        Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),
+                        Pointer.to(new long[] {p.oCounts}), Pointer.to(new int[] {smemKeys})), lane.stream.handle());
         return name + "+" + choose;
     }
 
@@ -200,7 +163,7 @@ final class CudaDecodeTopK {
             rt.device().makeCurrent();
             DeviceBuffer meta = lane.upload(p.meta);
             queue(rt, q, cache, st, p, meta, lane);
-            lane.stream.synchronize(chooseName(clustered(rt)));
+            lane.stream.synchronize("top-k's key choice");
             Cuda.check(cuMemcpyDtoH(Pointer.to(lists), meta.pointer(4L * p.oLists), 4L * lists.length), "cuMemcpyDtoH");
         }
         DecodeSelection.Builder sel = DecodeSelection.builder(batch, kvHeads, lengths).describe(top.name());

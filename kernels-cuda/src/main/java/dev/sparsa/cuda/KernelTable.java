@@ -107,6 +107,7 @@ final class KernelTable {
             new Kernel("sparsa_quest_bounds_e4m3_e4m3_d64", "sparsa_decode_quest"),
             new Kernel("sparsa_quest_bounds_e4m3_e4m3_d128", "sparsa_decode_quest"),
             new Kernel("sparsa_quest_topk", "sparsa_decode_quest"),
+            new Kernel("sparsa_quest_topk_c8", "sparsa_decode_quest"),
             new Kernel("sparsa_decode_key_scores_f32_d64", "sparsa_decode_quest"),
             new Kernel("sparsa_decode_key_scores_f32_d128", "sparsa_decode_quest"),
             new Kernel("sparsa_decode_key_scores_f32_d256", "sparsa_decode_quest"),

@@ -369,12 +369,12 @@ class CudaDecodeGpuTest {
         // every candidate's order key in shared memory, none, the first 1234 and the first 40 (the ties and NaN keys on
         // both sides; with clusters each CTA's slice, of 384 or 128 candidates, is partly cached at 40), chosen by
         // clusters where the device has them and by one CTA per (sequence, head)
-        for (int smemKeys : new int[] {CudaDecode.questSmemKeys, 0, 1234, 40}) {
+        for (int smemKeys : new int[] {CudaChoice.smemKeys, 0, 1234, 40}) {
             for (boolean clusters : new boolean[] {true, false}) {
-                int saved = CudaDecode.questSmemKeys;
-                boolean savedClusters = CudaDecodeTopK.clusters;
-                CudaDecode.questSmemKeys = smemKeys;
-                CudaDecodeTopK.clusters = clusters;
+                int saved = CudaChoice.smemKeys;
+                boolean savedClusters = CudaChoice.clusters;
+                CudaChoice.smemKeys = smemKeys;
+                CudaChoice.clusters = clusters;
                 try {
                     for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999}) {
                         DecodePattern.TopK top = DecodePattern.topK(tokens);
@@ -391,8 +391,8 @@ class CudaDecodeGpuTest {
                         }
                     }
                 } finally {
-                    CudaDecode.questSmemKeys = saved;
-                    CudaDecodeTopK.clusters = savedClusters;
+                    CudaChoice.smemKeys = saved;
+                    CudaChoice.clusters = savedClusters;
                 }
             }
         }
@@ -444,30 +444,38 @@ class CudaDecodeGpuTest {
                 Layout.BHSD);
         Tensor q = device(p.q());
         DecodeOptions o = DecodeOptions.defaults();
-        // the candidates' keys in shared memory, then reread from memory, then the first 37 of them in shared memory
-        // and the others reread; the bounds from as many CTAs as pages ask
-        // for, then from one per (sequence, head), whose lane groups take turns over the pages
-        for (int smemKeys : new int[] {CudaDecode.questSmemKeys, 0, 37}) {
-            int saved = CudaDecode.questSmemKeys;
-            int savedCtas = CudaDecode.questBoundsMaxCtas;
-            CudaDecode.questSmemKeys = smemKeys;
-            CudaDecode.questBoundsMaxCtas = smemKeys == 0 ? 1 : savedCtas;
-            try {
-                for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
-                    DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
-                    DecodeSelection device = BACKEND.select(q, paged, quest, o);
-                    DecodeSelection host = DecodeSelector.select(q, paged, quest);
-                    for (int b = 0; b < lengths.length; b++) {
-                        for (int g = 0; g < KV_HEADS; g++) {
-                            assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
-                                    budgetPages + " pages, " + smemKeys + " keys in shared memory: sequence " + b
-                                            + " head " + g);
+        // the candidates' keys in shared memory, then reread from memory, then the first 37 of each CTA's share in
+        // shared memory and the others reread; each chosen by clusters (where the device has them) and by one CTA per
+        // (sequence, head); the bounds from as many CTAs as pages ask for, then from one per (sequence, head), whose
+        // lane groups take turns over the pages
+        for (int smemKeys : new int[] {CudaChoice.smemKeys, 0, 37}) {
+            for (boolean clusters : new boolean[] {true, false}) {
+                int saved = CudaChoice.smemKeys;
+                boolean savedClusters = CudaChoice.clusters;
+                int savedCtas = CudaDecode.questBoundsMaxCtas;
+                CudaChoice.smemKeys = smemKeys;
+                CudaChoice.clusters = clusters;
+                CudaDecode.questBoundsMaxCtas = smemKeys == 0 ? 1 : savedCtas;
+                try {
+                    for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
+                        DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
+                        DecodeSelection device = BACKEND.select(q, paged, quest, o);
+                        assertEquals(clusters && BACKEND.device().computeCapability() >= 90,
+                                CudaBackend.lastKernel().endsWith("_c8"), CudaBackend.lastKernel());
+                        DecodeSelection host = DecodeSelector.select(q, paged, quest);
+                        for (int b = 0; b < lengths.length; b++) {
+                            for (int g = 0; g < KV_HEADS; g++) {
+                                assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
+                                        budgetPages + " pages, " + smemKeys + " keys in shared memory, "
+                                                + CudaBackend.lastKernel() + ": sequence " + b + " head " + g);
+                            }
                         }
                     }
+                } finally {
+                    CudaChoice.smemKeys = saved;
+                    CudaChoice.clusters = savedClusters;
+                    CudaDecode.questBoundsMaxCtas = savedCtas;
                 }
-            } finally {
-                CudaDecode.questSmemKeys = saved;
-                CudaDecode.questBoundsMaxCtas = savedCtas;
             }
         }
     }

@@ -190,7 +190,7 @@ class KernelTableTest {
     void everyKernelTheJavaSideNamesIsInTheTable() {
         Set<String> table = new HashSet<>(KernelTable.NAMES);
         List<String> named = new ArrayList<>(List.of("sparsa_merge", "sparsa_decode_merge", "sparsa_quest_topk",
-                "sparsa_decode_topk_choose", "sparsa_decode_topk_choose_c8",
+                "sparsa_quest_topk_c8", "sparsa_decode_topk_choose", "sparsa_decode_topk_choose_c8",
                 "sparsa_gather_pages", "sparsa_est_pool", "sparsa_est_select", "sparsa_est_emit"));
         List<List<Integer>> pairs = new ArrayList<>();
         KernelChoice.HEAD_DIMS.forEach(d -> pairs.add(List.of(d, d)));
