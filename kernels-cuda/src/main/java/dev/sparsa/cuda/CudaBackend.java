@@ -977,9 +977,9 @@ public final class CudaBackend implements AttentionBackend {
             if (CudaDecodeTopK.runs(q, cache, rt.device().maxSharedPerBlockOptin())) {
                 DecodeSelection[] made = new DecodeSelection[1];
                 withLane(rt, lane -> {
-                    LAST_KERNEL.set(CudaDecodeTopK.keyScoresName(cache.dtype(), q.dtype(), cache.headDim())
-                            + "+" + CudaChoice.kernelName("sparsa_decode_topk_choose", CudaChoice.clustered(rt)));
-                    made[0] = CudaDecodeTopK.select(rt, q, cache, top, options, lane);
+                    // the kernels queued, when any candidate is ranked
+                    LAST_KERNEL.set(CudaDecodeTopK.keyScoresName(cache.dtype(), q.dtype(), cache.headDim()));
+                    made[0] = CudaDecodeTopK.select(rt, q, cache, top, options, lane, LAST_KERNEL::set);
                 });
                 return made[0];
             }
@@ -989,9 +989,7 @@ public final class CudaBackend implements AttentionBackend {
             CudaRuntime rt = runtime(cache.device());
             DecodeSelection[] made = new DecodeSelection[1];
             withLane(rt, lane -> {
-                LAST_KERNEL.set(CudaDecode.questBoundsName(cache.dtype(), q.dtype(), q.dim()) + "+"
-                        + CudaChoice.kernelName("sparsa_quest_topk", CudaChoice.clustered(rt)));
-                made[0] = CudaDecode.questSelection(rt, q, pc, quest, options, lane);
+                made[0] = CudaDecode.questSelection(rt, q, pc, quest, options, lane, LAST_KERNEL::set);
             });
             return made[0];
         }

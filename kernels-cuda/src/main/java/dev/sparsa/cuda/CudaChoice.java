@@ -9,11 +9,14 @@ import jcuda.driver.CUfunction;
 /**
  * How the device's choice of the best candidates per (sequence, KV head) is launched: Quest's pages
  * ({@code sparsa_quest_topk}) and top-k's keys ({@code sparsa_decode_topk_choose}), both the radix select
- * of {@code decChooseBest}. On compute capability 9.0 and up each (sequence, KV head) takes a cluster of
- * {@value #CLUSTER} CTAs of {@value #THREADS} threads (the {@code _c8} kernels), each over a slice of the
- * candidates, exchanging histograms and counts through distributed shared memory; before that, one CTA.
- * At batch 1 with 8 KV heads one CTA per head kept 8 SMs busy and the others idle through every pass
- * (top-k over 128k keys: 208 µs against 32 µs as clusters on an H100).
+ * of {@code decChooseBest}. On compute capability 9.0 and up, from {@value #CLUSTER_MIN_WIDTH} candidates
+ * on, each (sequence, KV head) takes a cluster of {@value #CLUSTER} CTAs of {@value #THREADS} threads (the
+ * {@code _c8} kernels), each over a slice of the candidates, exchanging histograms and counts through
+ * distributed shared memory; else one CTA. At batch 1 with 8 KV heads one CTA per head kept 8 SMs busy
+ * and the others idle through every pass: top-k over 128k keys took 208 µs, 32 µs as clusters, and the
+ * whole top-k step at 32k keys 0.117 ms, 0.104 ms as clusters (an H100); but Quest's 8192 pages at 128k
+ * keys were chosen faster by one CTA (the step 0.074–0.081 ms against 0.088 ms as clusters), whose
+ * passes are short enough that the cluster's barriers cost more than the split saves.
  *
  * <p>Each kernel keeps the order keys of the first {@link #smemKeys} candidates of its CTA's share in
  * shared memory and rereads the others' scores from memory; the clustered kernels take 1 KiB more for
@@ -24,6 +27,8 @@ final class CudaChoice {
     static final int CLUSTER = 8;
     /** Threads per CTA. */
     static final int THREADS = 1024;
+    /** Fewest candidates per (sequence, KV head) chosen by clusters: between the measured 8192 and 32768. */
+    static final int CLUSTER_MIN_WIDTH = 16384;
     /** Most candidates' order keys a CTA keeps in shared memory (4 bytes each). */
     static final int MAX_SMEM_KEYS = 49152;
 
@@ -40,12 +45,19 @@ final class CudaChoice {
      */
     static boolean clusters = !"false".equals(System.getProperty("sparsa.cuda.choiceClusters"));
 
+    /** Fewest candidates chosen by clusters; not final so that the tests run the clusters on small problems. */
+    static int clusterMinWidth = CLUSTER_MIN_WIDTH;
+
     private CudaChoice() {
     }
 
-    /** Whether the choice runs as clusters on {@code rt}'s device (compute capability 9.0 and up). */
-    static boolean clustered(CudaRuntime rt) {
-        return clusters && rt.device().computeCapability() >= 90;
+    /**
+     * Whether the choice over at most {@code width} candidates per (sequence, KV head) runs as clusters on
+     * {@code rt}'s device: compute capability 9.0 and up, at least {@value #CLUSTER_MIN_WIDTH} candidates
+     * (any number while {@link #clusterMinWidth} is lowered by a test).
+     */
+    static boolean clustered(CudaRuntime rt, int width) {
+        return clusters && width >= clusterMinWidth && rt.device().computeCapability() >= 90;
     }
 
     /** The kernel of {@code base} ({@code sparsa_quest_topk} or {@code sparsa_decode_topk_choose}) to launch. */
@@ -68,7 +80,7 @@ final class CudaChoice {
      */
     static String launch(CudaRuntime rt, String base, int units, int width, IntFunction<Pointer> args,
                          jcuda.driver.CUstream stream) {
-        boolean clustered = clustered(rt);
+        boolean clustered = clustered(rt, width);
         String name = kernelName(base, clustered);
         int keys = Math.min(shareKeys(width, clustered), smemKeys);
         int smem = 4 * (keys + (clustered ? 256 : 0));

@@ -20,6 +20,7 @@ import dev.sparsa.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Consumer;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
@@ -717,15 +718,15 @@ final class CudaDecode {
     /**
      * Quest's selection made on the device and copied back (for callers that keep or reuse it):
      * the same pages {@code DecodeSelector} chooses, with the pattern's sinks and window. Waits for
-     * the lane's stream.
+     * the lane's stream; {@code launched} receives the kernels' names.
      */
     static DecodeSelection questSelection(CudaRuntime rt, Tensor q, PagedKvCache cache, DecodePattern.Quest quest,
-                                          DecodeOptions options, DecodeLane lane) {
+                                          DecodeOptions options, DecodeLane lane, Consumer<String> launched) {
         Storage st = storage(cache);
         Plan p = plan(rt.device().multiprocessors(), q, cache, st, null, quest, null, null, options, false);
         rt.device().makeCurrent();
         DeviceBuffer meta = lane.upload(p.meta);
-        queueQuest(rt, q, st, p, meta, lane);
+        launched.accept(queueQuest(rt, q, st, p, meta, lane));
         int[] lists = new int[cache.batch() * cache.kvHeads() * p.listWidth];
         lane.stream.synchronize("Quest's page choice");
         Cuda.check(cuMemcpyDtoH(Pointer.to(lists), meta.pointer(4L * p.oLists), 4L * lists.length), "cuMemcpyDtoH");

@@ -12,6 +12,7 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import jcuda.Pointer;
 import jcuda.driver.CUfunction;
 
@@ -142,10 +143,10 @@ final class CudaDecodeTopK {
     /**
      * Top-k's selection made on the device and copied back (for callers that keep or reuse it): the
      * keys {@code DecodeSelector} chooses, with the pattern's sinks and window. Waits for the lane's
-     * stream.
+     * stream; {@code launched} receives the kernels' names when any candidate was ranked.
      */
     static DecodeSelection select(CudaRuntime rt, Tensor q, KvCache cache, DecodePattern.TopK top, DecodeOptions options,
-                                  DecodeLane lane) {
+                                  DecodeLane lane, Consumer<String> launched) {
         CudaDecode.Storage st = CudaDecode.storage(cache);
         CudaDecode.Plan p = CudaDecode.plan(rt.device().multiprocessors(), q, cache, st, null, top, null, null, options,
                 false);
@@ -162,7 +163,7 @@ final class CudaDecodeTopK {
         if (ranking) {
             rt.device().makeCurrent();
             DeviceBuffer meta = lane.upload(p.meta);
-            queue(rt, q, cache, st, p, meta, lane);
+            launched.accept(queue(rt, q, cache, st, p, meta, lane));
             lane.stream.synchronize("top-k's key choice");
             Cuda.check(cuMemcpyDtoH(Pointer.to(lists), meta.pointer(4L * p.oLists), 4L * lists.length), "cuMemcpyDtoH");
         }

@@ -375,6 +375,7 @@ class CudaDecodeGpuTest {
                 boolean savedClusters = CudaChoice.clusters;
                 CudaChoice.smemKeys = smemKeys;
                 CudaChoice.clusters = clusters;
+                CudaChoice.clusterMinWidth = 0;
                 try {
                     for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999}) {
                         DecodePattern.TopK top = DecodePattern.topK(tokens);
@@ -393,6 +394,7 @@ class CudaDecodeGpuTest {
                 } finally {
                     CudaChoice.smemKeys = saved;
                     CudaChoice.clusters = savedClusters;
+                    CudaChoice.clusterMinWidth = CudaChoice.CLUSTER_MIN_WIDTH;
                 }
             }
         }
@@ -455,6 +457,7 @@ class CudaDecodeGpuTest {
                 int savedCtas = CudaDecode.questBoundsMaxCtas;
                 CudaChoice.smemKeys = smemKeys;
                 CudaChoice.clusters = clusters;
+                CudaChoice.clusterMinWidth = 0;
                 CudaDecode.questBoundsMaxCtas = smemKeys == 0 ? 1 : savedCtas;
                 try {
                     for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
@@ -474,6 +477,7 @@ class CudaDecodeGpuTest {
                 } finally {
                     CudaChoice.smemKeys = saved;
                     CudaChoice.clusters = savedClusters;
+                    CudaChoice.clusterMinWidth = CudaChoice.CLUSTER_MIN_WIDTH;
                     CudaDecode.questBoundsMaxCtas = savedCtas;
                 }
             }
