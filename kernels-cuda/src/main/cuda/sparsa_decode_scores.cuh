@@ -25,12 +25,22 @@ namespace sparsa {
 // own row 16 bytes at a time meets no bank conflict (eight rows of a quarter warp fall in eight different 16-byte
 // bank groups). The group's query vectors stay in shared memory as f32, channel-major ([D][XP], XP = X rounded up to
 // 4, the padding zero), so that one 16-byte broadcast load gives four vectors' values of a channel.
-constexpr int DEC_SCORE_KEYS = 128;
+// Development images may change the turn and the ring (dev-fatbin.sh decode DIR with EXTRA='-DSPARSA_DECODE_SCORE_KEYS=64
+// -DSPARSA_DECODE_SCORE_STAGES=1', run with -Dsparsa.cuda.scoreKeys=64 -Dsparsa.cuda.scoreStages=1): smaller CTAs
+// with one slot each fit more warps on an SM (two slots of 128 rows of 272 bytes allow three CTAs, 12 warps).
+#ifndef SPARSA_DECODE_SCORE_KEYS
+#define SPARSA_DECODE_SCORE_KEYS 128
+#endif
+#ifndef SPARSA_DECODE_SCORE_STAGES
+#define SPARSA_DECODE_SCORE_STAGES 0  // 0: the rule below
+#endif
+constexpr int DEC_SCORE_KEYS = SPARSA_DECODE_SCORE_KEYS;
 
 // Slots of a scoring CTA's ring for rows of ROW bytes: two while both fit in 100 KiB, else one (then the other CTAs
 // on the SM hide the copies). CudaDecodeTopK.stages mirrors this rule.
 __host__ __device__ constexpr int decScoreStages(int rowBytes) {
-    return 2 * DEC_SCORE_KEYS * (rowBytes + 16) <= 100 * 1024 ? 2 : 1;
+    return SPARSA_DECODE_SCORE_STAGES > 0 ? SPARSA_DECODE_SCORE_STAGES
+                                          : 2 * DEC_SCORE_KEYS * (rowBytes + 16) <= 100 * 1024 ? 2 : 1;
 }
 
 // An element of a 16-byte word of stored keys (or query) as the f32 value the host reads; scale: an e4m3 code's.

@@ -35,8 +35,14 @@ import jcuda.driver.CUfunction;
 final class CudaDecodeTopK {
     /** Most floats of the group's query vectors a scoring CTA keeps in shared memory. */
     static final int MAX_VECTOR_FLOATS = 4096;
-    /** Keys a scoring CTA takes per turn (DEC_SCORE_KEYS). */
-    static final int KEYS = 128;
+    /**
+     * Keys a scoring CTA takes per turn (DEC_SCORE_KEYS), one thread each: 128 in the committed images.
+     * {@code -Dsparsa.cuda.scoreKeys} and {@code -Dsparsa.cuda.scoreStages} (the ring's slots; 0 for
+     * the rule of {@link #stages}) are for development images built with other values
+     * (kernels-cuda/bench/dev-fatbin.sh); the launch refuses an image whose thread count differs.
+     */
+    static final int KEYS = Integer.getInteger("sparsa.cuda.scoreKeys", 128);
+    static final int STAGES = Integer.getInteger("sparsa.cuda.scoreStages", 0);
 
     private CudaDecodeTopK() {
     }
@@ -51,7 +57,7 @@ final class CudaDecodeTopK {
      * fit in 100 KiB, else one (decScoreStages).
      */
     static int stages(int rowBytes) {
-        return 2 * KEYS * (rowBytes + 16) <= 100 * 1024 ? 2 : 1;
+        return STAGES > 0 ? STAGES : 2 * KEYS * (rowBytes + 16) <= 100 * 1024 ? 2 : 1;
     }
 
     /**
@@ -116,6 +122,10 @@ final class CudaDecodeTopK {
         // the function's shared-memory limit is one attribute per kernel: set it once, to the most any group needs
         // (a limit set per call's size would let a later, smaller call lower it below an earlier size's launches)
         CUfunction fs = rt.module().function(name, sharedLimit(d, eb, rt.device().maxSharedPerBlockOptin()));
+        if (KEYS != 128 && rt.module().maxThreads(fs, name) != KEYS) {
+            throw new IllegalStateException(name + ": the image runs " + rt.module().maxThreads(fs, name)
+                    + " threads per CTA, -Dsparsa.cuda.scoreKeys says " + KEYS);
+        }
         List<Pointer> args = new ArrayList<>(List.of(Pointer.to(CudaDecode.ptr("q", q)),
                 Pointer.to(CudaDecode.ptr("cache keys", st.k())), Pointer.to(scores.pointer()),
                 Pointer.to(meta.pointer()), Pointer.to(meta.pointer(4L * p.oCounts)), Pointer.to(p.scalars),
