@@ -19,6 +19,7 @@ class DecodeCommandTest {
                 "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "4", "--budgets", "0.25,0.1");
         assertEquals("0", r[0], r[2]);
         assertTrue(r[2].contains("sparsa decode") && r[2].contains("copy bandwidth"), "progress belongs on stderr");
+        assertTrue(r[2].contains("% of the last copy)"), "the host backend's rows as a share of the copy: " + r[2]);
         assertTrue(copyGBps(r[1]) > 0);
         List<Map<String, Object>> rows = DemoCommandTest.rows(r[1]);
         // dense contiguous, dense paged, Quest x 2, top-k x 2, sinks + window; for f32 and bf16
@@ -41,6 +42,20 @@ class DecodeCommandTest {
         assertEquals(1.0, ((Number) rows.get(0).get("recall")).doubleValue(), 1e-9);
         assertEquals(1.0, ((Number) rows.get(1).get("speedup")).doubleValue(), 0);
         assertEquals(175, ((Number) rows.get(2).get("budget")).intValue());
+    }
+
+    @Test
+    void theTableGivesHostRowsAShareOfTheCopy() {
+        String[] r = run("decode", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n", "300", "-d", "16",
+                "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--dtypes", "f32", "--budgets", "0.5");
+        assertEquals("0", r[0], r[2]);
+        List<String> rows = r[1].lines().filter(l -> l.startsWith("cpu ")).toList();
+        assertEquals(5, rows.size(), r[1]); // dense contiguous and paged, Quest, top-k, sinks + window
+        for (String row : rows) {
+            // back, layout, dtype, pattern (one token), budget, ms, GB/s, %copy, ...
+            String[] f = row.trim().split("\\s+");
+            assertTrue(f[7].endsWith("%"), row);
+        }
     }
 
     @Test
