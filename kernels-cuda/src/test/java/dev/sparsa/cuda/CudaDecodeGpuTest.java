@@ -371,31 +371,50 @@ class CudaDecodeGpuTest {
         // clusters where the device has them and by one CTA per (sequence, head)
         for (int smemKeys : new int[] {CudaChoice.smemKeys, 0, 1234, 40}) {
             for (boolean clusters : new boolean[] {true, false}) {
-                int saved = CudaChoice.smemKeys;
-                boolean savedClusters = CudaChoice.clusters;
-                CudaChoice.smemKeys = smemKeys;
-                CudaChoice.clusters = clusters;
-                CudaChoice.clusterMinWidth = 0;
-                try {
+                withChoice(smemKeys, clusters, () -> {
                     for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999}) {
                         DecodePattern.TopK top = DecodePattern.topK(tokens);
                         DecodeSelection device = BACKEND.select(q, cache, top, DecodeOptions.defaults());
-                        assertEquals(clusters && BACKEND.device().computeCapability() >= 90,
-                                CudaBackend.lastKernel().endsWith("_c8"), CudaBackend.lastKernel());
-                        DecodeSelection host = DecodeSelector.select(q, cache, top);
-                        for (int b = 0; b < lengths.length; b++) {
-                            for (int g = 0; g < KV_HEADS; g++) {
-                                assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
-                                        tokens + " tokens, " + smemKeys + " keys in shared memory, "
-                                                + CudaBackend.lastKernel() + ": sequence " + b + " head " + g);
-                            }
-                        }
+                        assertChoiceKernel(clusters);
+                        assertSameSpans(DecodeSelector.select(q, cache, top), device, lengths.length,
+                                tokens + " tokens, " + smemKeys + " keys in shared memory");
                     }
-                } finally {
-                    CudaChoice.smemKeys = saved;
-                    CudaChoice.clusters = savedClusters;
-                    CudaChoice.clusterMinWidth = CudaChoice.CLUSTER_MIN_WIDTH;
-                }
+                });
+            }
+        }
+    }
+
+    /**
+     * Runs {@code check} with the device's choice keeping {@code smemKeys} order keys per CTA in shared
+     * memory and choosing by clusters (at every width) or by one CTA per (sequence, head), then restores both.
+     */
+    private static void withChoice(int smemKeys, boolean clusters, Runnable check) {
+        int saved = CudaChoice.smemKeys;
+        boolean savedClusters = CudaChoice.clusters;
+        CudaChoice.smemKeys = smemKeys;
+        CudaChoice.clusters = clusters;
+        CudaChoice.clusterMinWidth = 0;
+        try {
+            check.run();
+        } finally {
+            CudaChoice.smemKeys = saved;
+            CudaChoice.clusters = savedClusters;
+            CudaChoice.clusterMinWidth = CudaChoice.CLUSTER_MIN_WIDTH;
+        }
+    }
+
+    /** The last call's choice ran as clusters exactly when asked to and the device has them. */
+    private static void assertChoiceKernel(boolean clusters) {
+        assertEquals(clusters && BACKEND.device().computeCapability() >= 90, CudaBackend.lastKernel().endsWith("_c8"),
+                CudaBackend.lastKernel());
+    }
+
+    /** The device's selection chose the host's spans for every (sequence, KV head). */
+    private static void assertSameSpans(DecodeSelection host, DecodeSelection device, int batch, String what) {
+        for (int b = 0; b < batch; b++) {
+            for (int g = 0; g < KV_HEADS; g++) {
+                assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
+                        what + ", " + CudaBackend.lastKernel() + ": sequence " + b + " head " + g);
             }
         }
     }
@@ -452,32 +471,19 @@ class CudaDecodeGpuTest {
         // lane groups take turns over the pages
         for (int smemKeys : new int[] {CudaChoice.smemKeys, 0, 37}) {
             for (boolean clusters : new boolean[] {true, false}) {
-                int saved = CudaChoice.smemKeys;
-                boolean savedClusters = CudaChoice.clusters;
                 int savedCtas = CudaDecode.questBoundsMaxCtas;
-                CudaChoice.smemKeys = smemKeys;
-                CudaChoice.clusters = clusters;
-                CudaChoice.clusterMinWidth = 0;
                 CudaDecode.questBoundsMaxCtas = smemKeys == 0 ? 1 : savedCtas;
                 try {
-                    for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
-                        DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
-                        DecodeSelection device = BACKEND.select(q, paged, quest, o);
-                        assertEquals(clusters && BACKEND.device().computeCapability() >= 90,
-                                CudaBackend.lastKernel().endsWith("_c8"), CudaBackend.lastKernel());
-                        DecodeSelection host = DecodeSelector.select(q, paged, quest);
-                        for (int b = 0; b < lengths.length; b++) {
-                            for (int g = 0; g < KV_HEADS; g++) {
-                                assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g),
-                                        budgetPages + " pages, " + smemKeys + " keys in shared memory, "
-                                                + CudaBackend.lastKernel() + ": sequence " + b + " head " + g);
-                            }
+                    withChoice(smemKeys, clusters, () -> {
+                        for (int budgetPages : new int[] {1, 2, 40, 101, 257, 400}) {
+                            DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
+                            DecodeSelection device = BACKEND.select(q, paged, quest, o);
+                            assertChoiceKernel(clusters);
+                            assertSameSpans(DecodeSelector.select(q, paged, quest), device, lengths.length,
+                                    budgetPages + " pages, " + smemKeys + " keys in shared memory");
                         }
-                    }
+                    });
                 } finally {
-                    CudaChoice.smemKeys = saved;
-                    CudaChoice.clusters = savedClusters;
-                    CudaChoice.clusterMinWidth = CudaChoice.CLUSTER_MIN_WIDTH;
                     CudaDecode.questBoundsMaxCtas = savedCtas;
                 }
             }
