@@ -5,6 +5,7 @@ import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import java.util.function.IntFunction;
 import jcuda.Pointer;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUstream;
 
 /**
  * How the device's choice of the best candidates per (sequence, KV head) is launched: Quest's pages
@@ -79,7 +80,7 @@ final class CudaChoice {
      * order keys each CTA keeps in shared memory (its last argument). Returns the kernel's name.
      */
     static String launch(CudaRuntime rt, String base, int units, int width, IntFunction<Pointer> args,
-                         jcuda.driver.CUstream stream) {
+                         CUstream stream) {
         boolean clustered = clustered(rt, width);
         String name = kernelName(base, clustered);
         int keys = Math.min(shareKeys(width, clustered), smemKeys);

@@ -24,9 +24,9 @@ import jcuda.driver.CUfunction;
  * sparsa_decode_topk_choose} ({@link CudaChoice}; ties to the lower position, NaN below every
  * number), so the selection is the one {@code DecodeSelector.select} makes on host copies, without
  * copying the keys. The choice writes each head's key list (sinks, chosen keys, window) into the
- * decode metadata: {@link #queue}
- * leaves it there for the decode kernels (one pass, nothing copied back), {@link #select} copies the
- * chosen positions back (four bytes per chosen key) to build a {@link DecodeSelection}.
+ * decode metadata: {@link #queue} leaves it there for the decode kernels (one pass, nothing copied
+ * back), {@link #select} copies the chosen positions back (four bytes per chosen key) to build a
+ * {@link DecodeSelection}.
  *
  * <p>Runs for a plain {@link DecodePattern.TopK} (per-head mixes take the default) where the group's
  * query vectors fit: heads per KV head × rows × head dim at most {@value #MAX_VECTOR_FLOATS}, and the
@@ -42,6 +42,7 @@ final class CudaDecodeTopK {
      * (kernels-cuda/bench/dev-fatbin.sh); the launch refuses an image whose thread count differs.
      */
     static final int KEYS = Integer.getInteger("sparsa.cuda.scoreKeys", 128);
+    /** Slots of the scoring kernel's ring as a development image was built with them; 0: {@link #stages}'s rule. */
     static final int STAGES = Integer.getInteger("sparsa.cuda.scoreStages", 0);
 
     private CudaDecodeTopK() {
