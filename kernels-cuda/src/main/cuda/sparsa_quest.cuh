@@ -331,7 +331,7 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
         hi = sHi;
     }
     auto order = [&](int i) { return i < cachedN ? sOrder[i] : questOrder(sc[i]); };
-    // f(i, order key of i) for i = first, first + stride, ... < end, eight keys loaded before the first is used (a
+    // f(order key of i) for i = first, first + stride, ... < end, eight keys loaded before the first is used (a
     // pass that waited for each key in turn was bound by the latency of its reads, at 128k candidates per CTA)
     auto scan = [&](int first, int end, int stride, auto&& f) {
         for (int base = first; base < end; base += 8 * stride) {
@@ -343,7 +343,7 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
             }
 #pragma unroll
             for (int u = 0; u < 8; u++)
-                if (base + u * stride < end) f(base + u * stride, o[u]);
+                if (base + u * stride < end) f(o[u]);
         }
     };
     // bits [0, top) vary among the keys; the bits above are every key's
@@ -356,7 +356,7 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
         const unsigned int bins = 1u << wbits;
         if (tid < 256) hist[tid] = 0;
         __syncthreads();
-        scan(tid, n, blockDim.x, [&](int, unsigned int u) {
+        scan(tid, n, blockDim.x, [&](unsigned int u) {
             if ((u & mask) == prefix) atomicAdd(&hist[(u >> shift) & (bins - 1u)], 1u);
         });
         const unsigned int* counts = hist;
@@ -420,7 +420,7 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
     const int span = ((n + warps - 1) / warps + 31) & ~31;
     const int wlo = min(n, warp * span), whi = min(n, wlo + span);
     int less = 0, eq = 0;
-    scan(wlo + lane, whi, 32, [&](int, unsigned int u) {
+    scan(wlo + lane, whi, 32, [&](unsigned int u) {
         less += u < T;
         eq += u == T;
     });
