@@ -46,16 +46,20 @@ final class CudaChoice {
      */
     static boolean clusters = !"false".equals(System.getProperty("sparsa.cuda.choiceClusters"));
 
-    /** Fewest candidates chosen by clusters; not final so that the tests run the clusters on small problems. */
-    static int clusterMinWidth = CLUSTER_MIN_WIDTH;
+    /**
+     * Fewest candidates chosen by clusters: {@value #CLUSTER_MIN_WIDTH}, or the system property {@code
+     * sparsa.cuda.choiceClusterMinWidth} (to time the two kernels on either side of the threshold); not final
+     * so that the tests run the clusters on small problems.
+     */
+    static int clusterMinWidth = Math.max(1, Integer.getInteger("sparsa.cuda.choiceClusterMinWidth",
+            CLUSTER_MIN_WIDTH));
 
     private CudaChoice() {
     }
 
     /**
      * Whether the choice over at most {@code width} candidates per (sequence, KV head) runs as clusters on
-     * {@code rt}'s device: compute capability 9.0 and up, at least {@value #CLUSTER_MIN_WIDTH} candidates
-     * (any number while {@link #clusterMinWidth} is lowered by a test).
+     * {@code rt}'s device: compute capability 9.0 and up, at least {@link #clusterMinWidth} candidates.
      */
     static boolean clustered(CudaRuntime rt, int width) {
         return clusters && width >= clusterMinWidth && rt.device().computeCapability() >= 90;
