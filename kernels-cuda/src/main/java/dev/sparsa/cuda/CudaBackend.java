@@ -36,6 +36,7 @@ import java.lang.ref.Reference;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -968,32 +969,98 @@ public final class CudaBackend implements AttentionBackend {
      * Quest on a paged cache in CUDA memory is chosen on the device (a query of the cache's type; for
      * e4m3 caches an f16, bf16 or e4m3 query), and so is top-k on a contiguous or paged cache in CUDA
      * memory ({@link CudaDecodeTopK}: the same selection as the default's, without copying the keys to
-     * the host); other patterns, and queries the kernels do not read, as the default.
+     * the host), and so are the Quest and top-k heads of a per-KV-head mix whose scored patterns all run
+     * on the device; other patterns, and queries the kernels do not read, as the default.
      */
     @Override
     public DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
-        if (pattern instanceof DecodePattern.TopK top && cache != null && "cuda".equals(cache.device().kind())) {
-            CudaRuntime rt = runtime(cache.device());
-            if (CudaDecodeTopK.runs(q, cache, rt.device().maxSharedPerBlockOptin())) {
-                DecodeSelection[] made = new DecodeSelection[1];
-                withLane(rt, lane -> {
-                    // the kernels queued, when any candidate is ranked
-                    LAST_KERNEL.set(CudaDecodeTopK.keyScoresName(cache.dtype(), q.dtype(), cache.headDim()));
-                    made[0] = CudaDecodeTopK.select(rt, q, cache, top, options, lane, LAST_KERNEL::set);
-                });
-                return made[0];
+        if (pattern instanceof DecodePattern.PerKvHead per) {
+            DecodeSelection mixed = perKvHeadOnDevice(q, cache, per, options);
+            if (mixed != null) {
+                return mixed;
             }
-        }
-        if (pattern instanceof DecodePattern.Quest quest && cache instanceof PagedKvCache pc && pc.hasPageBounds()
-                && CudaDecode.readsQuery(q, cache)) {
-            CudaRuntime rt = runtime(cache.device());
-            DecodeSelection[] made = new DecodeSelection[1];
-            withLane(rt, lane -> {
-                made[0] = CudaDecode.questSelection(rt, q, pc, quest, options, lane, LAST_KERNEL::set);
-            });
-            return made[0];
+        } else if (choosesOnDevice(q, cache, pattern)) {
+            return selectOnDevice(q, cache, pattern, options);
         }
         return AttentionBackend.super.select(q, cache, pattern, options);
+    }
+
+    /** Whether the device chooses {@code pattern}'s keys on {@code cache} for {@code q}: Quest and top-k, as {@link #select} says. */
+    private boolean choosesOnDevice(Tensor q, KvCache cache, DecodePattern pattern) {
+        return switch (pattern) {
+            case DecodePattern.TopK top -> cache != null && "cuda".equals(cache.device().kind())
+                    && CudaDecodeTopK.runs(q, cache, runtime(cache.device()).device().maxSharedPerBlockOptin());
+            case DecodePattern.Quest quest -> cache instanceof PagedKvCache pc && pc.hasPageBounds()
+                    && CudaDecode.readsQuery(q, cache);
+            default -> false;
+        };
+    }
+
+    /** Quest's or top-k's selection made on the device ({@link #choosesOnDevice} holds) and copied back. */
+    private DecodeSelection selectOnDevice(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {
+        CudaRuntime rt = runtime(cache.device());
+        DecodeSelection[] made = new DecodeSelection[1];
+        if (pattern instanceof DecodePattern.TopK top) {
+            withLane(rt, lane -> {
+                // the kernels queued, when any candidate is ranked
+                LAST_KERNEL.set(CudaDecodeTopK.keyScoresName(cache.dtype(), q.dtype(), cache.headDim()));
+                made[0] = CudaDecodeTopK.select(rt, q, cache, top, options, lane, LAST_KERNEL::set);
+            });
+        } else {
+            DecodePattern.Quest quest = (DecodePattern.Quest) pattern;
+            withLane(rt, lane -> {
+                made[0] = CudaDecode.questSelection(rt, q, (PagedKvCache) cache, quest, options, lane, LAST_KERNEL::set);
+            });
+        }
+        return made[0];
+    }
+
+    /**
+     * A per-KV-head mix chosen where the cache is: each distinct Quest or top-k pattern of the mix is
+     * chosen once on the device for every KV head, and each head keeps the choice of its own pattern (a
+     * (sequence, KV head)'s choice depends only on its pattern, its group's query vectors and its own
+     * keys, so this is the default's selection); dense and sinks + window heads read no keys. Null when
+     * the mix has no Quest or top-k head (the default then reads no keys either), or one the device does
+     * not choose (the default then scores on host copies and says what does not fit).
+     */
+    private DecodeSelection perKvHeadOnDevice(Tensor q, KvCache cache, DecodePattern.PerKvHead per,
+                                              DecodeOptions options) {
+        if (cache == null || per.heads().size() != cache.kvHeads()) {
+            return null;
+        }
+        Map<DecodePattern, DecodeSelection> chosen = new LinkedHashMap<>();
+        for (DecodePattern p : per.heads()) {
+            if ((p instanceof DecodePattern.Quest || p instanceof DecodePattern.TopK) && !chosen.containsKey(p)) {
+                if (!choosesOnDevice(q, cache, p)) {
+                    return null;
+                }
+                chosen.put(p, null);
+            }
+        }
+        if (chosen.isEmpty()) {
+            return null;
+        }
+        chosen.replaceAll((p, none) -> selectOnDevice(q, cache, p, options));
+        int heads = cache.kvHeads();
+        DecodeSelection.Builder sel = DecodeSelection.builder(cache.batch(), heads, cache.lengths()).describe(per.name());
+        for (int b = 0; b < cache.batch(); b++) {
+            for (int g = 0; g < heads; g++) {
+                DecodePattern p = per.head(g);
+                switch (p) {
+                    case DecodePattern.Dense d -> sel.dense(b, g);
+                    case DecodePattern.SinkWindow sw -> sel.forced(b, g, sw.sinks(), sw.window());
+                    case DecodePattern.Quest quest -> sel.forced(b, g, quest.sinks(), quest.window());
+                    case DecodePattern.TopK top -> sel.forced(b, g, top.sinks(), top.window());
+                    case DecodePattern.PerKvHead nested -> throw new IllegalArgumentException("pattern: nested per-head");
+                }
+                DecodeSelection made = chosen.get(p);
+                int[] spans = made == null ? null : made.chosenSpans(b, g);
+                for (int i = 0; spans != null && i < spans.length; i += 2) {
+                    sel.span(b, g, spans[i], spans[i + 1]);
+                }
+            }
+        }
+        return sel.build();
     }
 
     /**

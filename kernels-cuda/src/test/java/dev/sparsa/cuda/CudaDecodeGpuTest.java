@@ -440,6 +440,53 @@ class CudaDecodeGpuTest {
     }
 
     @Test
+    void perKvHeadMixesChooseTheirQuestAndTopKHeadsOnTheDevice() {
+        // the host's choice (DecodeSelector on host copies) is the definition: every head's static part and chosen
+        // spans must be equal; the device path leaves its kernels' names, which the host path never touches
+        for (DType t : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+            int dim = t == DType.F16 ? 64 : 128;
+            Caches c = caches(181, t, dim);
+            for (int rows : new int[] {1, 2}) {
+                Tensor q = query(182 + rows, t, 4 * KV_HEADS, rows, dim);
+                DecodeOptions o = DecodeOptions.defaults();
+                for (List<DecodePattern> heads : List.<List<DecodePattern>>of(
+                        List.<DecodePattern>of(DecodePattern.topK(300).withSinks(2), DecodePattern.quest(256)),
+                        List.<DecodePattern>of(DecodePattern.dense(), DecodePattern.topK(100).withWindow(30)),
+                        List.<DecodePattern>of(DecodePattern.quest(128).withSinks(4).withWindow(20), DecodePattern.sinkWindow(8, 64)),
+                        List.<DecodePattern>of(DecodePattern.topK(50), DecodePattern.topK(50)))) {
+                    DecodePattern mix = DecodePattern.perKvHead(heads);
+                    String what = t + " d" + dim + " rows " + rows + " " + mix.name();
+                    try (Tensor dense = Attention.decode(q, c.paged(), o)) {
+                        assertNotNull(dense); // leaves a dense kernel's name
+                    }
+                    DecodeSelection device = BACKEND.select(q, c.paged(), mix, o);
+                    assertTrue(CudaBackend.lastKernel().matches("sparsa_(decode_key_scores|quest_bounds)_.*"),
+                            what + ": chosen on the host? last kernels " + CudaBackend.lastKernel());
+                    DecodeSelection host = DecodeSelector.select(q, c.paged(), mix);
+                    for (int b = 0; b < LENGTHS.length; b++) {
+                        for (int g = 0; g < KV_HEADS; g++) {
+                            String at = what + ": sequence " + b + " head " + g;
+                            assertEquals(host.isDense(b, g), device.isDense(b, g), at);
+                            assertEquals(host.sinks(b, g), device.sinks(b, g), at);
+                            assertEquals(host.window(b, g), device.window(b, g), at);
+                            assertArrayEquals(host.chosenSpans(b, g), device.chosenSpans(b, g), at);
+                        }
+                    }
+                    AttentionResult r = Attention.decodeWithLse(q, c.paged(), mix, o);
+                    assertMatches(what, ReferenceDecode.decode(q, c.paged(), host, o.run()), r, t);
+                }
+            }
+        }
+        // a mix whose scored head the device does not choose (Quest on a cache without page bounds) is the
+        // default's: refused with its reason
+        Caches c = caches(191, DType.BF16, 128);
+        Tensor q = query(192, DType.BF16, 4 * KV_HEADS, 1, 128);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BACKEND.select(q, c.contiguous(),
+                DecodePattern.perKvHead(List.of(DecodePattern.topK(10), DecodePattern.quest(64))), DecodeOptions.defaults()));
+        assertTrue(e.getMessage().contains("page bounds"), e.getMessage());
+    }
+
+    @Test
     void questOnTheDeviceBreaksTiesOfEqualBoundsToTheLowerPage() {
         // page p of sequence b holds rows of one value, ((p % 3) - 1) / 2: every third page bounds alike, so the
         // budget's edge falls inside a group of equal scores; a third sequence is all one value
