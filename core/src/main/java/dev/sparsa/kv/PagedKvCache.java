@@ -224,14 +224,30 @@ public final class PagedKvCache implements KvCache {
      */
     public int[] blockTables(int width) {
         int[] flat = new int[batch() * width];
+        blockTables(width, flat, 0);
+        return flat;
+    }
+
+    /**
+     * Writes {@link #blockTables(int)} into {@code dst[offset .. offset + batch · width)} (a decode
+     * call's metadata, without an array of its own); entries past a table's pages are left as they
+     * were.
+     *
+     * @throws IllegalArgumentException if a table has more than {@code width} pages, or {@code dst}
+     *     is null or too short
+     */
+    public void blockTables(int width, int[] dst, int offset) {
+        if (dst == null || offset < 0 || (long) offset + (long) batch() * width > dst.length) {
+            throw new IllegalArgumentException("dst: needs " + (long) batch() * width + " ints from " + offset + ", got "
+                    + (dst == null ? "null" : dst.length + " ints"));
+        }
         for (int b = 0; b < batch(); b++) {
             if (pageCounts[b] > width) {
                 throw new IllegalArgumentException("width: sequence " + b + " has " + pageCounts[b] + " pages, more than "
                         + width);
             }
-            System.arraycopy(tables[b], 0, flat, b * width, pageCounts[b]);
+            System.arraycopy(tables[b], 0, dst, offset + b * width, pageCounts[b]);
         }
-        return flat;
     }
 
     /** The most pages any block table holds. */
@@ -270,7 +286,12 @@ public final class PagedKvCache implements KvCache {
     }
 
     private void checkTable(int sequence, int[] table, int count, int length) {
-        for (int i = 0; i < count; i++) {
+        checkTable(sequence, table, count, count, length);
+    }
+
+    /** Checks entries {@code [0, checked)} of {@code table} against the pool and {@code length} against its {@code count} pages. */
+    private void checkTable(int sequence, int[] table, int checked, int count, int length) {
+        for (int i = 0; i < checked; i++) {
             if (table[i] < 0 || table[i] >= numPages()) {
                 throw new IllegalArgumentException("block table: sequence " + sequence + " entry " + i + " names page "
                         + table[i] + ", outside the pool's [0, " + numPages() + ")");
@@ -496,10 +517,16 @@ public final class PagedKvCache implements KvCache {
         return out;
     }
 
+    /**
+     * Checks that every length is covered by its block table. The tables' page ids are checked when a
+     * table is set ({@link #setBlockTable}) and come from the pool's own allocator when a table grows,
+     * so they are always inside the pool; this check, run by every decode call, is one comparison
+     * per sequence instead of one per page.
+     */
     @Override
     public void validate() {
         for (int b = 0; b < batch(); b++) {
-            checkTable(b, tables[b], pageCounts[b], lengths[b]);
+            checkTable(b, tables[b], 0, pageCounts[b], lengths[b]);
         }
     }
 

@@ -16,7 +16,7 @@ public record Device(String kind, int ordinal) {
     public static final Device CPU = new Device("cpu", 0);
 
     public Device {
-        if (kind == null || !kind.matches("[a-z]+")) {
+        if (!lowerCaseLetters(kind)) {
             throw new IllegalArgumentException("device: kind must be lower-case letters such as \"cpu\" or \"cuda\", got "
                     + (kind == null ? "null" : "\"" + kind + "\""));
         }
@@ -26,9 +26,27 @@ public record Device(String kind, int ordinal) {
         }
     }
 
+    /** The first CUDA devices, made once: device checks run on every call of a CUDA backend. */
+    private static final Device[] CUDA = {new Device("cuda", 0), new Device("cuda", 1), new Device("cuda", 2),
+        new Device("cuda", 3), new Device("cuda", 4), new Device("cuda", 5), new Device("cuda", 6), new Device("cuda", 7)};
+
     /** CUDA device {@code ordinal}. */
     public static Device cuda(int ordinal) {
-        return new Device("cuda", ordinal);
+        return ordinal >= 0 && ordinal < CUDA.length ? CUDA[ordinal] : new Device("cuda", ordinal);
+    }
+
+    /** Whether {@code kind} is one or more of the letters a to z (a loop: a regular expression per call costs microseconds). */
+    private static boolean lowerCaseLetters(String kind) {
+        if (kind == null || kind.isEmpty()) {
+            return false;
+        }
+        for (int i = 0; i < kind.length(); i++) {
+            char c = kind.charAt(i);
+            if (c < 'a' || c > 'z') {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

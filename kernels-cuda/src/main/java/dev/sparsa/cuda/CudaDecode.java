@@ -302,7 +302,10 @@ final class CudaDecode {
      * The launch of one decode call: metadata ints and offsets, items and merges.
      */
     static final class Plan {
+        /** The metadata the host writes: everything before the lists ({@link #oLists} ints). */
         int[] meta;
+        /** Ints of the device's metadata: {@link #meta}, then the lists the choice kernels write. */
+        long metaInts;
         long[] scalars;
         int items;
         int merges;
@@ -419,45 +422,92 @@ final class CudaDecode {
         int chunk = options.split().onGpu().chunkKeys(batch, kvHeads, (int) Math.min(Integer.MAX_VALUE, maxVisit),
                 sms);
         int pairs = group * rows;
-        List<int[]> itemList = new ArrayList<>();
-        List<int[]> mergeList = new ArrayList<>();
+        // first the counts, so that the items and merge tiles go straight into the metadata array
         long scratch = 0;
+        long itemCount = 0;
+        long mergeCount = 0;
         if (items) {
+            for (long v : visit) {
+                int chunks = SplitKv.chunks(v, chunk);
+                for (int p0 = 0; p0 < pairs; p0 += PAIRS) {
+                    itemCount += chunks;
+                    if (chunks > 1) {
+                        mergeCount++;
+                        scratch += (long) chunks * Math.min(PAIRS, pairs - p0);
+                    }
+                }
+            }
+        }
+        if (scratch > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("split: " + scratch + " partial rows exceed the decode kernel's index range");
+        }
+        int s = spans == null ? 0 : spans.spanCount();
+        long oTables = batch;
+        long oSpanOffsets = oTables + (long) batch * width;
+        long oSpanStarts = oSpanOffsets + (spans == null ? 0 : batch * kvHeads + 1);
+        long oSpanEnds = oSpanStarts + s;
+        long oSpanDelta = oSpanEnds + s;
+        long oItems = oSpanDelta + s;
+        long oMerges = oItems + DI_STRIDE * itemCount;
+        long oCounts = oMerges + DM_STRIDE * mergeCount;
+        // the host writes everything before the lists; the choice kernels write the lists on the device, so they
+        // are neither allocated nor copied here (at batch 16 x 128k keys, top-k's lists are 4 MiB per call)
+        long oLists = oCounts + (p.mode == MODE_PAGES ? batch : p.mode == MODE_TOKENS ? units.length : 0);
+        boolean lists = p.mode == MODE_PAGES || p.mode == MODE_TOKENS;
+        long total = oLists + (lists ? (long) batch * kvHeads * p.listWidth : 0);
+        if (total > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("cache: the decode metadata (" + total + " ints) does not fit one array");
+        }
+        int[] meta = new int[(int) oLists];
+        System.arraycopy(lengths, 0, meta, 0, batch);
+        if (st.paged()) {
+            ((PagedKvCache) cache).blockTables(width, meta, (int) oTables);
+        }
+        if (spans != null) {
+            System.arraycopy(spans.offsets(), 0, meta, (int) oSpanOffsets, spans.offsets().length);
+            System.arraycopy(spans.starts(), 0, meta, (int) oSpanStarts, s);
+            System.arraycopy(spans.ends(), 0, meta, (int) oSpanEnds, s);
+            System.arraycopy(spans.maxDelta(), 0, meta, (int) oSpanDelta, s);
+        }
+        if (items) {
+            int it = (int) oItems;
+            int mt = (int) oMerges;
+            int merge = 0;
+            long base0 = 0;
             for (int b = 0; b < batch; b++) {
                 for (int g = 0; g < kvHeads; g++) {
                     int e = b * kvHeads + g;
                     int chunks = SplitKv.chunks(visit[e], chunk);
                     for (int p0 = 0; p0 < pairs; p0 += PAIRS) {
                         int m = Math.min(PAIRS, pairs - p0);
-                        long base = chunks > 1 ? scratch : -1;
+                        long base = chunks > 1 ? base0 : -1;
                         if (chunks > 1) {
-                            int[] merge = new int[DM_STRIDE];
-                            merge[DM_B] = b;
-                            merge[DM_G] = g;
-                            merge[DM_PAIR0] = p0;
-                            merge[DM_PAIRS] = m;
-                            merge[DM_CHUNKS] = chunks;
-                            merge[DM_SCRATCH] = (int) base;
-                            mergeList.add(merge);
-                            scratch += (long) chunks * m;
+                            meta[mt + DM_B] = b;
+                            meta[mt + DM_G] = g;
+                            meta[mt + DM_PAIR0] = p0;
+                            meta[mt + DM_PAIRS] = m;
+                            meta[mt + DM_CHUNKS] = chunks;
+                            meta[mt + DM_SCRATCH] = (int) base;
+                            mt += DM_STRIDE;
+                            merge++;
+                            base0 += (long) chunks * m;
                         }
                         int span = spans == null ? 0 : spans.offsets()[e];
                         int spanOff = 0;
                         for (int c = 0; c < chunks; c++) {
                             long v0 = (long) c * chunk;
                             long v1 = Math.min(visit[e], v0 + chunk);
-                            int[] item = new int[DI_STRIDE];
-                            item[DI_B] = b;
-                            item[DI_G] = g;
-                            item[DI_PAIR0] = p0;
-                            item[DI_PAIRS] = m;
-                            item[DI_V0] = (int) v0;
-                            item[DI_V1] = (int) v1;
-                            item[DI_SPAN] = span;
-                            item[DI_SPAN_OFF] = spanOff;
-                            item[DI_SCRATCH] = (int) (base < 0 ? -1 : base + (long) c * m);
-                            item[DI_MERGE] = base < 0 ? -1 : mergeList.size() - 1;
-                            itemList.add(item);
+                            meta[it + DI_B] = b;
+                            meta[it + DI_G] = g;
+                            meta[it + DI_PAIR0] = p0;
+                            meta[it + DI_PAIRS] = m;
+                            meta[it + DI_V0] = (int) v0;
+                            meta[it + DI_V1] = (int) v1;
+                            meta[it + DI_SPAN] = span;
+                            meta[it + DI_SPAN_OFF] = spanOff;
+                            meta[it + DI_SCRATCH] = (int) (base < 0 ? -1 : base + (long) c * m);
+                            meta[it + DI_MERGE] = base < 0 ? -1 : merge - 1;
+                            it += DI_STRIDE;
                             if (spans != null) {
                                 // advance the cursor past this chunk's keys
                                 long left = v1 - v0;
@@ -478,45 +528,9 @@ final class CudaDecode {
                 }
             }
         }
-        if (scratch > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("split: " + scratch + " partial rows exceed the decode kernel's index range");
-        }
-        p.items = itemList.size();
-        p.merges = mergeList.size();
+        p.items = (int) itemCount;
+        p.merges = (int) mergeCount;
         p.scratchEntries = scratch;
-        int s = spans == null ? 0 : spans.spanCount();
-        long oTables = batch;
-        long oSpanOffsets = oTables + (long) batch * width;
-        long oSpanStarts = oSpanOffsets + (spans == null ? 0 : batch * kvHeads + 1);
-        long oSpanEnds = oSpanStarts + s;
-        long oSpanDelta = oSpanEnds + s;
-        long oLists = oSpanDelta + s;
-        boolean lists = p.mode == MODE_PAGES || p.mode == MODE_TOKENS;
-        long oItems = oLists + (lists ? (long) batch * kvHeads * p.listWidth : 0);
-        long oMerges = oItems + (long) DI_STRIDE * p.items;
-        long oCounts = oMerges + (long) DM_STRIDE * p.merges;
-        long total = oCounts + (p.mode == MODE_PAGES ? batch : p.mode == MODE_TOKENS ? units.length : 0);
-        if (total > Integer.MAX_VALUE - 16) {
-            throw new IllegalArgumentException("cache: the decode metadata (" + total + " ints) does not fit one array");
-        }
-        int[] meta = new int[(int) total];
-        System.arraycopy(lengths, 0, meta, 0, batch);
-        if (st.paged()) {
-            int[] tables = ((PagedKvCache) cache).blockTables(width);
-            System.arraycopy(tables, 0, meta, (int) oTables, tables.length);
-        }
-        if (spans != null) {
-            System.arraycopy(spans.offsets(), 0, meta, (int) oSpanOffsets, spans.offsets().length);
-            System.arraycopy(spans.starts(), 0, meta, (int) oSpanStarts, s);
-            System.arraycopy(spans.ends(), 0, meta, (int) oSpanEnds, s);
-            System.arraycopy(spans.maxDelta(), 0, meta, (int) oSpanDelta, s);
-        }
-        for (int i = 0; i < p.items; i++) {
-            System.arraycopy(itemList.get(i), 0, meta, (int) (oItems + (long) DI_STRIDE * i), DI_STRIDE);
-        }
-        for (int i = 0; i < p.merges; i++) {
-            System.arraycopy(mergeList.get(i), 0, meta, (int) (oMerges + (long) DM_STRIDE * i), DM_STRIDE);
-        }
         if (p.mode == MODE_PAGES) {
             System.arraycopy(candidates, 0, meta, (int) oCounts, batch);
         }
@@ -525,6 +539,7 @@ final class CudaDecode {
             p.questBudget = top.tokens();
         }
         p.meta = meta;
+        p.metaInts = total;
         p.oCounts = oCounts;
         p.oLists = oLists;
         p.scalars = scalars(q, st.k(), st.v(), out, lse, group, rows, st.paged(), st.pageShift(), width, p.mode, kvHeads,
@@ -584,7 +599,7 @@ final class CudaDecode {
         Storage st = storage(cache);
         Plan p = plan(dev.multiprocessors(), q, cache, st, selection, chosen, out, lse, options, true);
         dev.makeCurrent();
-        DeviceBuffer meta = lane.upload(p.meta);
+        DeviceBuffer meta = lane.upload(p.meta, p.metaInts);
         int d = cache.headDim();
         String launched = "";
         if (p.mode == MODE_PAGES) {
@@ -725,7 +740,7 @@ final class CudaDecode {
         Storage st = storage(cache);
         Plan p = plan(rt.device().multiprocessors(), q, cache, st, null, quest, null, null, options, false);
         rt.device().makeCurrent();
-        DeviceBuffer meta = lane.upload(p.meta);
+        DeviceBuffer meta = lane.upload(p.meta, p.metaInts);
         launched.accept(queueQuest(rt, q, st, p, meta, lane));
         int[] lists = new int[cache.batch() * cache.kvHeads() * p.listWidth];
         lane.stream.synchronize("Quest's page choice");

@@ -173,7 +173,7 @@ final class CudaDecodeTopK {
         }
         if (ranking) {
             rt.device().makeCurrent();
-            DeviceBuffer meta = lane.upload(p.meta);
+            DeviceBuffer meta = lane.upload(p.meta, p.metaInts);
             launched.accept(queue(rt, q, cache, st, p, meta, lane));
             lane.stream.synchronize("top-k's key choice");
             Cuda.check(cuMemcpyDtoH(Pointer.to(lists), meta.pointer(4L * p.oLists), 4L * lists.length), "cuMemcpyDtoH");

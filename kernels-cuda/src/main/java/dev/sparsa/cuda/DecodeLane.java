@@ -55,10 +55,10 @@ final class DecodeLane {
     }
 
     /**
-     * Queues the copy of {@code ints} into the lane's device metadata buffer (grown as needed) and
-     * returns that buffer.
+     * Queues the copy of {@code ints} into the start of the lane's device metadata buffer, grown to
+     * hold at least {@code deviceInts} ints (the rest is the kernels' to write), and returns that buffer.
      */
-    DeviceBuffer upload(int[] ints) {
+    DeviceBuffer upload(int[] ints, long deviceInts) {
         long bytes = 4L * Math.max(ints.length, 1);
         device.makeCurrent();
         if (uploadPending) {
@@ -77,7 +77,7 @@ final class DecodeLane {
         }
         pinnedInts.clear();
         pinnedInts.put(ints);
-        meta = grow(meta, bytes);
+        meta = grow(meta, 4L * Math.max(Math.max(ints.length, deviceInts), 1));
         Cuda.check(cuMemcpyHtoDAsync(meta.pointer(), pinned, 4L * ints.length, stream.handle()), "cuMemcpyHtoDAsync");
         int[] capturing = new int[1];
         Cuda.check(cuStreamIsCapturing(stream.handle(), capturing), "cuStreamIsCapturing");
