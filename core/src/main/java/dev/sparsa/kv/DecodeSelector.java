@@ -89,7 +89,31 @@ public final class DecodeSelector {
                 };
             }
         });
-        DecodeSelection.Builder sel = DecodeSelection.builder(cache.batch(), heads, lengths).describe(pattern.name());
+        return assemble(cache, pattern, chosen);
+    }
+
+    /**
+     * The selection of {@code pattern} on {@code cache} at its current lengths from spans chosen
+     * elsewhere (a backend that ranks Quest's pages or top-k's keys itself): each (sequence, KV head)
+     * gets its pattern's static part (dense, or its sinks and window) and the spans {@code
+     * chosen[b · kvHeads + g]} ({@code [s0, e0, s1, e1, …]}, ascending and disjoint; null for none).
+     *
+     * @throws IllegalArgumentException if {@code chosen} does not have one entry per (sequence, KV
+     *     head), a per-head pattern does not have one entry per KV head or nests another, or a span is
+     *     empty, out of order or past its sequence's length
+     */
+    public static DecodeSelection assemble(KvCache cache, DecodePattern pattern, int[][] chosen) {
+        int heads = cache.kvHeads();
+        if (chosen == null || chosen.length != cache.batch() * heads) {
+            throw new IllegalArgumentException("chosen: one entry per (sequence, KV head), " + cache.batch() * heads
+                    + ", got " + (chosen == null ? "null" : chosen.length));
+        }
+        if (pattern instanceof DecodePattern.PerKvHead per && per.heads().size() != heads) {
+            throw new IllegalArgumentException("pattern: " + per.heads().size() + " per-head patterns for " + heads
+                    + " KV heads");
+        }
+        DecodeSelection.Builder sel = DecodeSelection.builder(cache.batch(), heads, cache.lengths())
+                .describe(pattern.name());
         for (int b = 0; b < cache.batch(); b++) {
             for (int g = 0; g < heads; g++) {
                 DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;

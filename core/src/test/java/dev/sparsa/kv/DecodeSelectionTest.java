@@ -311,4 +311,58 @@ class DecodeSelectionTest {
             pool.shutdown();
         }
     }
+
+    @Test
+    void assembledFromChosenSpansEqualsTheSelectorsOwnSelection() {
+        // the selector's choice, taken apart into its chosen spans and put back together by assemble, gives the same
+        // selection: what a backend that ranks the pages or keys itself builds
+        SplittableRandom rnd = new SplittableRandom(31);
+        int dim = 16;
+        PagedKvCache cache = PagedKvCache.allocate(DType.F32, 2, 4, dim, dim, 16, 64, true);
+        int[] lengths = {300, 77};
+        for (int b = 0; b < 2; b++) {
+            Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, 1, 4, lengths[b], dim);
+            for (int h = 0; h < 4; h++) {
+                for (int t = 0; t < lengths[b]; t++) {
+                    for (int d = 0; d < dim; d++) {
+                        k.set(0, h, t, d, (float) rnd.nextGaussian());
+                    }
+                }
+            }
+            cache.append(b, k, k);
+        }
+        Tensor q = Tensor.allocate(DType.F32, Layout.BHSD, 2, 8, 1, dim);
+        for (int i = 0; i < 2 * 8 * dim; i++) {
+            q.set(i / (8 * dim), i / dim % 8, 0, i % dim, (float) rnd.nextGaussian());
+        }
+        DecodePattern mix = DecodePattern.perKvHead(java.util.List.of(DecodePattern.topK(40).withSinks(3),
+                DecodePattern.dense(), DecodePattern.quest(64).withWindow(20), DecodePattern.sinkWindow(4, 30)));
+        for (DecodePattern p : java.util.List.of(mix, DecodePattern.topK(25).withWindow(10), DecodePattern.quest(48))) {
+            DecodeSelection direct = DecodeSelector.select(q, cache, p);
+            int[][] spans = new int[2 * 4][];
+            for (int u = 0; u < spans.length; u++) {
+                spans[u] = direct.chosenSpans(u / 4, u % 4);
+            }
+            DecodeSelection assembled = DecodeSelector.assemble(cache, p, spans);
+            assertEquals(direct.description(), assembled.description());
+            for (int b = 0; b < 2; b++) {
+                assertEquals(direct.madeAt(b), assembled.madeAt(b));
+                for (int g = 0; g < 4; g++) {
+                    String at = p.name() + " sequence " + b + " head " + g;
+                    assertEquals(direct.isDense(b, g), assembled.isDense(b, g), at);
+                    assertEquals(direct.sinks(b, g), assembled.sinks(b, g), at);
+                    assertEquals(direct.window(b, g), assembled.window(b, g), at);
+                    assertArrayEquals(direct.chosenSpans(b, g), assembled.chosenSpans(b, g), at);
+                }
+            }
+        }
+        // the mix's top-k and Quest heads chose something: the comparison above saw spans
+        assertTrue(DecodeSelector.select(q, cache, mix).chosenKeys(0, 0) > 0);
+        assertThrows(IllegalArgumentException.class, () -> DecodeSelector.assemble(cache, mix, new int[3][]));
+        assertThrows(IllegalArgumentException.class, () -> DecodeSelector.assemble(cache,
+                DecodePattern.perKvHead(java.util.List.of(DecodePattern.dense())), new int[8][]));
+        int[][] backwards = new int[8][];
+        backwards[0] = new int[] {50, 60, 10, 20};
+        assertThrows(IllegalArgumentException.class, () -> DecodeSelector.assemble(cache, mix, backwards));
+    }
 }

@@ -14,6 +14,7 @@ import dev.sparsa.backend.PreparedPlan;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.DecodeSelector;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.pattern.Pattern;
@@ -1042,25 +1043,12 @@ public final class CudaBackend implements AttentionBackend {
         }
         chosen.replaceAll((p, none) -> selectOnDevice(q, cache, p, options));
         int heads = cache.kvHeads();
-        DecodeSelection.Builder sel = DecodeSelection.builder(cache.batch(), heads, cache.lengths()).describe(per.name());
-        for (int b = 0; b < cache.batch(); b++) {
-            for (int g = 0; g < heads; g++) {
-                DecodePattern p = per.head(g);
-                switch (p) {
-                    case DecodePattern.Dense d -> sel.dense(b, g);
-                    case DecodePattern.SinkWindow sw -> sel.forced(b, g, sw.sinks(), sw.window());
-                    case DecodePattern.Quest quest -> sel.forced(b, g, quest.sinks(), quest.window());
-                    case DecodePattern.TopK top -> sel.forced(b, g, top.sinks(), top.window());
-                    case DecodePattern.PerKvHead nested -> throw new IllegalArgumentException("pattern: nested per-head");
-                }
-                DecodeSelection made = chosen.get(p);
-                int[] spans = made == null ? null : made.chosenSpans(b, g);
-                for (int i = 0; spans != null && i < spans.length; i += 2) {
-                    sel.span(b, g, spans[i], spans[i + 1]);
-                }
-            }
+        int[][] spans = new int[cache.batch() * heads][];
+        for (int u = 0; u < spans.length; u++) {
+            DecodeSelection made = chosen.get(per.head(u % heads));
+            spans[u] = made == null ? null : made.chosenSpans(u / heads, u % heads);
         }
-        return sel.build();
+        return DecodeSelector.assemble(cache, per, spans);
     }
 
     /**
