@@ -226,21 +226,8 @@ class DecodeSelectionTest {
         int[] lengths = {6000, 40, 3000};
         ContiguousKvCache cache = ContiguousKvCache.allocate(DType.F32, 3, 3, 6000, dim, dim);
         SplittableRandom rnd = new SplittableRandom(5);
-        for (int b = 0; b < 3; b++) {
-            Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, 1, 3, lengths[b], dim);
-            for (int h = 0; h < 3; h++) {
-                for (int t = 0; t < lengths[b]; t++) {
-                    for (int d = 0; d < dim; d++) {
-                        k.set(0, h, t, d, (float) rnd.nextGaussian());
-                    }
-                }
-            }
-            cache.append(b, k, k);
-        }
-        Tensor q = Tensor.allocate(DType.F32, Layout.BHSD, 3, 6, 1, dim);
-        for (int i = 0; i < 3 * 6 * dim; i++) {
-            q.set(i / (6 * dim), i / dim % 6, 0, i % dim, (float) rnd.nextGaussian());
-        }
+        appendGaussianRows(cache, lengths, rnd);
+        Tensor q = gaussianQuery(3, 6, dim, rnd);
         DecodePattern p = DecodePattern.perKvHead(java.util.List.of(DecodePattern.topK(100),
                 DecodePattern.topK(100).withSinks(7), DecodePattern.topK(30)));
         DecodeScorer plain = DecodeSelector.plainScorer(q, cache);
@@ -319,22 +306,8 @@ class DecodeSelectionTest {
         SplittableRandom rnd = new SplittableRandom(31);
         int dim = 16;
         PagedKvCache cache = PagedKvCache.allocate(DType.F32, 2, 4, dim, dim, 16, 64, true);
-        int[] lengths = {300, 77};
-        for (int b = 0; b < 2; b++) {
-            Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, 1, 4, lengths[b], dim);
-            for (int h = 0; h < 4; h++) {
-                for (int t = 0; t < lengths[b]; t++) {
-                    for (int d = 0; d < dim; d++) {
-                        k.set(0, h, t, d, (float) rnd.nextGaussian());
-                    }
-                }
-            }
-            cache.append(b, k, k);
-        }
-        Tensor q = Tensor.allocate(DType.F32, Layout.BHSD, 2, 8, 1, dim);
-        for (int i = 0; i < 2 * 8 * dim; i++) {
-            q.set(i / (8 * dim), i / dim % 8, 0, i % dim, (float) rnd.nextGaussian());
-        }
+        appendGaussianRows(cache, new int[] {300, 77}, rnd);
+        Tensor q = gaussianQuery(2, 8, dim, rnd);
         DecodePattern mix = DecodePattern.perKvHead(java.util.List.of(DecodePattern.topK(40).withSinks(3),
                 DecodePattern.dense(), DecodePattern.quest(64).withWindow(20), DecodePattern.sinkWindow(4, 30)));
         for (DecodePattern p : java.util.List.of(mix, DecodePattern.topK(25).withWindow(10), DecodePattern.quest(48))) {
@@ -364,5 +337,30 @@ class DecodeSelectionTest {
         int[][] backwards = new int[8][];
         backwards[0] = new int[] {50, 60, 10, 20};
         assertThrows(IllegalArgumentException.class, () -> DecodeSelector.assemble(cache, mix, backwards));
+    }
+
+    /** Appends {@code lengths[b]} Gaussian key rows (the values the same rows) to each sequence {@code b} of an f32 cache. */
+    private static void appendGaussianRows(KvCache cache, int[] lengths, SplittableRandom rnd) {
+        int dim = cache.headDim();
+        for (int b = 0; b < lengths.length; b++) {
+            Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, 1, cache.kvHeads(), lengths[b], dim);
+            for (int h = 0; h < cache.kvHeads(); h++) {
+                for (int t = 0; t < lengths[b]; t++) {
+                    for (int d = 0; d < dim; d++) {
+                        k.set(0, h, t, d, (float) rnd.nextGaussian());
+                    }
+                }
+            }
+            cache.append(b, k, k);
+        }
+    }
+
+    /** A Gaussian f32 query {@code [batch, heads, 1, dim]}. */
+    private static Tensor gaussianQuery(int batch, int heads, int dim, SplittableRandom rnd) {
+        Tensor q = Tensor.allocate(DType.F32, Layout.BHSD, batch, heads, 1, dim);
+        for (int i = 0; i < batch * heads * dim; i++) {
+            q.set(i / (heads * dim), i / dim % heads, 0, i % dim, (float) rnd.nextGaussian());
+        }
+        return q;
     }
 }
