@@ -121,6 +121,48 @@ class KeyPanelsTest {
     }
 
     @Test
+    void manyQueriesWithAndWithoutCountsAreBitwiseScalarDots() {
+        // four queries and more: the four-panel kernels (16 lanes, no counts) and the four-query pairs (counts)
+        SplittableRandom rnd = new SplittableRandom(4);
+        for (int d : new int[] {16, 33, 128}) {
+            for (int n : new int[] {64, 101, 300}) {
+                float[] k = new float[n * d];
+                for (int i = 0; i < k.length; i++) {
+                    k[i] = (float) (rnd.nextGaussian() * Math.exp(rnd.nextGaussian() * 2));
+                }
+                KeyPanels p = KeyPanels.of(k, n, d);
+                for (int queries : new int[] {4, 7, 9, 13}) {
+                    float[] q = new float[queries * d];
+                    for (int i = 0; i < q.length; i++) {
+                        q[i] = (float) rnd.nextGaussian();
+                    }
+                    int stride = KeyPanels.paddedLength(n);
+                    for (int kind = 0; kind < 3; kind++) {
+                        // 0: no counts; 1: counts spread over [0, n]; 2: causal-like, within a few keys of each other
+                        int[] counts = kind == 0 ? null : new int[queries];
+                        int base = rnd.nextInt(n + 1);
+                        for (int j = 0; kind > 0 && j < queries; j++) {
+                            counts[j] = kind == 1 ? rnd.nextInt(n + 1) : Math.min(n, Math.max(0, base + rnd.nextInt(-3, 4)));
+                        }
+                        float[] out = new float[queries * stride];
+                        java.util.Arrays.fill(out, Float.NaN);
+                        p.dots(q, 0, queries, n, out, stride, counts);
+                        for (int j = 0; j < queries; j++) {
+                            int upTo = counts == null ? n : counts[j];
+                            for (int key = 0; key < upTo; key++) {
+                                assertEquals(Float.floatToRawIntBits(Vectors.dot(q, j, k, key, d)),
+                                        Float.floatToRawIntBits(out[j * stride + key]),
+                                        "d=" + d + " n=" + n + " queries=" + queries + " kind " + kind + " query " + j
+                                                + " key " + key);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void rejectsBadArguments() {
         assertThrows(IllegalArgumentException.class, () -> KeyPanels.of(new float[3], 2, 2));
         KeyPanels p = KeyPanels.of(new float[8], 4, 2);
