@@ -2,7 +2,7 @@
 # compute-sanitizer over the GPU tests on the GPU machine: memcheck over every CudaAttentionGpuTest case
 # (random shapes and plans, every dtype, head dim and geometry), racecheck and synccheck over the
 # device-tensor test; memcheck over the decode tests, racecheck over the split-KV decode tests (CUDA-core and
-# tensor-core kernels), over Quest's device choice, over a prepared step replayed by a CUDA graph and over the merge inside the
+# tensor-core kernels), over Quest's device choice, over prepared steps (dense, Quest, top-k) replayed by CUDA graphs and over the merge inside the
 # decode kernel (memcheck too); memcheck and racecheck over the estimator kernels (MeanPoolBlockTopK
 # on the device) through their repeated-call test; memcheck over the head-packed token gather (racecheck and synccheck
 # over its packed-versus-unpacked cases, which run the gather-pipelined kernel's stages through several turns) and over
@@ -52,6 +52,7 @@ run racecheck CudaDecodeGpuTest questOnTheDevice
 run memcheck CudaDecodeGpuTest aNanInQ
 run memcheck CudaDecodeStepGpuTest
 run racecheck CudaDecodeStepGpuTest oneGraph
+run racecheck CudaDecodeStepGpuTest questAndTopK
 run memcheck CudaDecodeGpuTest theMergeInTheDecode
 run racecheck CudaDecodeGpuTest theMergeInTheDecode
 run memcheck CudaEstimateGpuTest repeatedCalls

@@ -1070,7 +1070,25 @@ public final class CudaBackend implements AttentionBackend {
      */
     public CudaDecodeStep prepareDecodeStep(KvCache cache, int queryHeads, int rows, int maxLength, DecodeOptions options,
                                             CudaStream stream) {
-        if (cache == null || options == null || stream == null) {
+        return prepareDecodeStep(cache, DecodePattern.dense(), queryHeads, rows, maxLength, options, stream);
+    }
+
+    /**
+     * A decode step of {@code pattern} for {@code cache} prepared up to {@code maxLength} tokens per
+     * sequence, whose kernels (for Quest and top-k: the choice, then the decode) a caller captures
+     * once in a CUDA graph and replays while the cache grows (see {@link CudaDecodeStep}); its first
+     * refresh is queued on {@code stream}. The arguments are those of {@link #prepareDecodeStep(KvCache,
+     * int, int, int, DecodeOptions, CudaStream)} and:
+     *
+     * @param pattern dense; Quest without sinks or window, on a paged cache that keeps page bounds; or
+     *                top-k with one query row or no window, whose group's query vectors (query heads
+     *                per KV head × rows × head dim) fit {@value CudaDecodeTopK#MAX_VECTOR_FLOATS}
+     *                floats
+     * @throws IllegalArgumentException also for a pattern the device does not choose, naming why
+     */
+    public CudaDecodeStep prepareDecodeStep(KvCache cache, DecodePattern pattern, int queryHeads, int rows, int maxLength,
+                                            DecodeOptions options, CudaStream stream) {
+        if (cache == null || pattern == null || options == null || stream == null) {
             throw new IllegalArgumentException("cache, options and stream: must not be null (got cache=" + cache
                     + ", options=" + options + ", stream=" + stream + ")");
         }
@@ -1103,7 +1121,38 @@ public final class CudaBackend implements AttentionBackend {
         if (stream.device().ordinal() != rt.device().ordinal()) {
             throw new IllegalArgumentException("stream: on " + stream.device() + " but the cache is on " + cache.device());
         }
-        return new CudaDecodeStep(rt, cache, queryHeads, rows, maxLength, options, stream);
+        String why = stepPatternRefusal(pattern, cache, queryHeads, rows, rt.device().maxSharedPerBlockOptin());
+        if (why != null) {
+            throw new IllegalArgumentException(why);
+        }
+        return new CudaDecodeStep(rt, cache, pattern instanceof DecodePattern.Dense ? null : pattern, queryHeads, rows,
+                maxLength, options, stream);
+    }
+
+    /** Why a prepared step does not run {@code pattern} on {@code cache}, or null. */
+    private static String stepPatternRefusal(DecodePattern pattern, KvCache cache, int queryHeads, int rows,
+                                             int maxShared) {
+        return switch (pattern) {
+            case DecodePattern.Dense d -> null;
+            case DecodePattern.Quest quest when quest.sinks() > 0 || quest.window() > 0 ->
+                    "pattern: a prepared step runs Quest without sinks or window, got " + quest.name();
+            case DecodePattern.Quest quest when !(cache instanceof PagedKvCache pc && pc.hasPageBounds()) ->
+                    "pattern: Quest needs a paged cache that keeps page bounds, got " + cache;
+            case DecodePattern.Quest quest -> null;
+            case DecodePattern.TopK top when rows > 1 && top.window() > 0 ->
+                    "pattern: a prepared step runs top-k with a window for one query row, got " + rows + " rows";
+            case DecodePattern.TopK top -> {
+                int vectors = queryHeads / cache.kvHeads() * rows;
+                if (vectors * cache.headDim() > CudaDecodeTopK.MAX_VECTOR_FLOATS
+                        || CudaDecodeTopK.sharedBytes(vectors, cache.headDim(), cache.dtype().byteSize()) > maxShared) {
+                    yield "pattern: top-k scores the group's " + vectors + " query vectors of " + cache.headDim()
+                            + " floats on the device, at most " + CudaDecodeTopK.MAX_VECTOR_FLOATS + " floats in all";
+                }
+                yield null;
+            }
+            default -> "pattern: a prepared step runs dense, Quest or top-k, got " + pattern.name()
+                    + "; run it with selectAndDecode";
+        };
     }
 
     /** Frees the decode lane of a stream this package created, before the stream is destroyed. */

@@ -63,7 +63,7 @@ final class CudaDecode {
 
     static final int MODE_DENSE = 0;
     private static final int MODE_SPANS = 1;
-    private static final int MODE_PAGES = 2;
+    static final int MODE_PAGES = 2;
     /** Token lists (top-k chosen on the device): visit index v is the list's v-th key. */
     static final int MODE_TOKENS = 3;
 
@@ -319,6 +319,11 @@ final class CudaDecode {
         /** Quest's candidate pages per sequence, or top-k's per (sequence, KV head): first, ranked, end, count. */
         long oCounts;
         long oLists;
+
+        /** Bytes of the choice's scores over {@code units} (sequence, KV head)s: {@link #questWidth} floats each. */
+        long scoreBytes(int units) {
+            return 4L * units * Math.max(1, questWidth);
+        }
     }
 
     /**
@@ -603,9 +608,11 @@ final class CudaDecode {
         int d = cache.headDim();
         String launched = "";
         if (p.mode == MODE_PAGES) {
-            launched = queueQuest(rt, q, st, p, meta, lane) + "+";
+            launched = queueQuest(rt, q, st, p, meta, lane.scores(p.scoreBytes(cache.batch() * cache.kvHeads())),
+                    lane.stream) + "+";
         } else if (p.mode == MODE_TOKENS) {
-            launched = CudaDecodeTopK.queue(rt, q, cache, st, p, meta, lane) + "+";
+            launched = CudaDecodeTopK.queue(rt, q, cache, st, p, meta,
+                    lane.scores(p.scoreBytes(cache.batch() * cache.kvHeads())), lane.stream) + "+";
         }
         DeviceBuffer so = p.scratchEntries > 0 ? lane.scratchO(p.scratchEntries * d * 4L) : null;
         DeviceBuffer sl = p.scratchEntries > 0 ? lane.scratchLse(p.scratchEntries * 4L) : null;
@@ -702,13 +709,16 @@ final class CudaDecode {
         return "sparsa_quest_bounds_" + (cache == DType.E4M3 ? "e4m3_" : "") + typeName(q) + "_d" + d;
     }
 
-    /** Queues Quest's page bounds and choice, which write the page lists into {@code meta}. */
-    private static String queueQuest(CudaRuntime rt, Tensor q, Storage st, Plan p, DeviceBuffer meta, DecodeLane lane) {
+    /**
+     * Queues Quest's page bounds and choice on {@code stream}, which write the page lists into {@code
+     * meta}; {@code scores} holds {@link Plan#scoreBytes} bytes.
+     */
+    static String queueQuest(CudaRuntime rt, Tensor q, Storage st, Plan p, DeviceBuffer meta, DeviceBuffer scores,
+                             CudaStream stream) {
         int batch = q.batch();
         int kvHeads = st.k().heads();
         int d = q.dim();
         Tensor bounds = st.bounds();
-        DeviceBuffer scores = lane.scores(4L * batch * kvHeads * p.questWidth);
         String bname = questBoundsName(bounds.dtype(), q.dtype(), d);
         CUfunction fb = rt.module().function(bname, 0);
         List<Pointer> args = new ArrayList<>(List.of(Pointer.to(ptr("q", q)), Pointer.to(ptr("page bounds", bounds)),
@@ -721,12 +731,12 @@ final class CudaDecode {
         }
         Pointer bp = Pointer.to(args.toArray(new Pointer[0]));
         Cuda.check(cuLaunchKernel(fb, questBoundsCtas(bounds.dtype(), d, p.questWidth, batch * kvHeads,
-                rt.device().multiprocessors()), batch * kvHeads, 1, 256, 1, 1, 0, lane.stream.handle(), bp, null),
+                rt.device().multiprocessors()), batch * kvHeads, 1, 256, 1, 1, 0, stream.handle(), bp, null),
                 "cuLaunchKernel", bname);
         String choose = CudaChoice.launch(rt, "sparsa_quest_topk", batch * kvHeads, p.questWidth,
                 smemKeys -> Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {p.questWidth}),
                         Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),
-                        Pointer.to(new int[] {smemKeys})), lane.stream.handle());
+                        Pointer.to(new int[] {smemKeys})), stream.handle());
         return bname + "+" + choose;
     }
 
@@ -741,7 +751,8 @@ final class CudaDecode {
         Plan p = plan(rt.device().multiprocessors(), q, cache, st, null, quest, null, null, options, false);
         rt.device().makeCurrent();
         DeviceBuffer meta = lane.upload(p.meta, p.metaInts);
-        launched.accept(queueQuest(rt, q, st, p, meta, lane));
+        launched.accept(queueQuest(rt, q, st, p, meta, lane.scores(p.scoreBytes(cache.batch() * cache.kvHeads())),
+                lane.stream));
         int[] lists = new int[cache.batch() * cache.kvHeads() * p.listWidth];
         lane.stream.synchronize("Quest's page choice");
         Cuda.check(cuMemcpyDtoH(Pointer.to(lists), meta.pointer(4L * p.oLists), 4L * lists.length), "cuMemcpyDtoH");

@@ -55,7 +55,8 @@ import java.util.SplittableRandom;
  * device, captured and replayed like the other rows); {@code --rows} keeps only the named kinds
  * of row (default all: {@code call} the direct call on the contiguous cache, {@code step} its prepared
  * step, {@code merge-in-decode} the step with the merge in the decode kernel, {@code paged} the paged
- * call and step, {@code quest}, {@code topk}). A
+ * call and step, {@code quest}, {@code topk}; with {@code step}, Quest and top-k also time their
+ * prepared steps, rows {@code quest-1/d-step} and {@code topk-1/d-step}). A
  * bad flag prints one line and exits with status 2. Not API: it lives beside the decode lanes and
  * graph capture it times.
  */
@@ -220,7 +221,7 @@ final class CudaDecodeBench {
                         }
                         if (kinds.contains("step")) {
                             stepMs = results.row(rep, batch, n, "sparsa:dense-contiguous-step",
-                                    timeStep(backend, dev, q, contiguous, out, lse, o, t), kvBytes);
+                                    timeStep(backend, dev, q, contiguous, DecodePattern.dense(), out, lse, o, t), kvBytes);
                         }
                         if (kinds.contains("call") && kinds.contains("step")) {
                             System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: prepared step / dense call = %.3f%n",
@@ -233,7 +234,7 @@ final class CudaDecodeBench {
                             try {
                                 CudaDecode.mergeInDecode = true;
                                 folded = results.row(rep, batch, n, "sparsa:dense-contiguous-step-merge-in-decode",
-                                        timeStep(backend, dev, q, contiguous, out, lse, o, t), kvBytes);
+                                        timeStep(backend, dev, q, contiguous, DecodePattern.dense(), out, lse, o, t), kvBytes);
                             } finally {
                                 CudaDecode.mergeInDecode = was;
                             }
@@ -250,7 +251,7 @@ final class CudaDecodeBench {
                             }
                             if (kinds.contains("step")) {
                                 results.row(rep, batch, n, "sparsa:dense-contiguous-step-" + a.splitNames().get(sp),
-                                        timeStep(backend, dev, q, contiguous, out, lse, other, t), kvBytes);
+                                        timeStep(backend, dev, q, contiguous, DecodePattern.dense(), out, lse, other, t), kvBytes);
                             }
                         }
                         k.close();
@@ -268,6 +269,7 @@ final class CudaDecodeBench {
                         PagedKvCache paged = PagedKvCache.wrap(kp, vp, null, page, batch, null);
                         shuffledTables(paged, batch, n, page, pages);
                         double pagedMs = Double.NaN;
+                        double pagedStepMs = Double.NaN;
                         if (kinds.contains("paged")) {
                             pagedMs = results.row(rep, batch, n, "sparsa:dense-paged-" + page,
                                     time(backend, dev, q, paged, null, out, lse, o, t), kvBytes);
@@ -275,8 +277,8 @@ final class CudaDecodeBench {
                                 System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: paged / contiguous = %.3f"
                                         + " (target <= 1.1)%n", rep, batch, n, pagedMs / dense);
                             }
-                            results.row(rep, batch, n, "sparsa:dense-paged-" + page + "-step",
-                                    timeStep(backend, dev, q, paged, out, lse, o, t), kvBytes);
+                            pagedStepMs = results.row(rep, batch, n, "sparsa:dense-paged-" + page + "-step",
+                                    timeStep(backend, dev, q, paged, DecodePattern.dense(), out, lse, o, t), kvBytes);
                         }
                         if (batch == 1 && kinds.contains("topk")) {
                             for (int div : a.questDivisors()) {
@@ -286,6 +288,14 @@ final class CudaDecodeBench {
                                 if (kinds.contains("paged")) {
                                     System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: dense paged / top-k 1/%d"
                                             + " = %.2f x (scores, choice and decode)%n", rep, batch, n, div, pagedMs / topMs);
+                                }
+                                if (kinds.contains("step")) {
+                                    double topStepMs = results.row(rep, batch, n, "sparsa:topk-1/" + div + "-step",
+                                            timeStep(backend, dev, q, paged, top, out, lse, o, t), kvBytes);
+                                    if (kinds.contains("paged")) {
+                                        System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: dense paged step / top-k"
+                                                + " 1/%d step = %.2f x%n", rep, batch, n, div, pagedStepMs / topStepMs);
+                                    }
                                 }
                             }
                         }
@@ -303,6 +313,15 @@ final class CudaDecodeBench {
                                 if (kinds.contains("paged")) {
                                     System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: dense paged / quest 1/%d"
                                             + " = %.2f x (target >= 6 at 128k, 1/16)%n", rep, batch, n, div, pagedMs / questMs);
+                                }
+                                if (kinds.contains("step")) {
+                                    double questStepMs = results.row(rep, batch, n, "sparsa:quest-1/" + div + "-step",
+                                            timeStep(backend, dev, q, withBounds, quest, out, lse, o, t), kvBytes);
+                                    if (kinds.contains("paged")) {
+                                        System.out.printf(Locale.ROOT, "# rep %d batch %d kv_len %d: dense paged step / quest"
+                                                + " 1/%d step = %.2f x (target >= 6 at 128k, 1/16)%n", rep, batch, n, div,
+                                                pagedStepMs / questStepMs);
+                                    }
                                 }
                             }
                         }
@@ -389,13 +408,16 @@ final class CudaDecodeBench {
     }
 
     /**
-     * The device time of a prepared step ({@link CudaDecodeStep}) at the cache's lengths: its kernels
-     * alone captured in a graph (the metadata is copied by the step's refresh, outside the graph).
+     * The device time of a prepared step ({@link CudaDecodeStep}) of {@code pattern} at the cache's
+     * lengths: its kernels alone captured in a graph (for Quest and top-k the choice, then the decode;
+     * the metadata is copied by the step's refresh, outside the graph).
      */
-    private static LaunchTiming.Stats timeStep(CudaBackend backend, CudaDevice dev, Tensor q, KvCache cache, Tensor out,
-                                               Tensor lse, DecodeOptions o, LaunchTiming.Settings settings) {
+    private static LaunchTiming.Stats timeStep(CudaBackend backend, CudaDevice dev, Tensor q, KvCache cache,
+                                               DecodePattern pattern, Tensor out, Tensor lse, DecodeOptions o,
+                                               LaunchTiming.Settings settings) {
         try (CudaStream stream = new CudaStream(dev); LaunchTiming timer = new LaunchTiming(dev, stream, settings);
-             CudaDecodeStep step = backend.prepareDecodeStep(cache, q.heads(), q.seqLen(), cache.maxLength(), o, stream)) {
+             CudaDecodeStep step = backend.prepareDecodeStep(cache, pattern, q.heads(), q.seqLen(), cache.maxLength(), o,
+                     stream)) {
             step.run(q, out, lse);
             stream.synchronize();
             return graphTime(stream, timer, () -> step.run(q, out, lse));

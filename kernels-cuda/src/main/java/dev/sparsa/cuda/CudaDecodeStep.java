@@ -12,6 +12,7 @@ import static jcuda.driver.JCudaDriver.cuStreamIsCapturing;
 
 import dev.sparsa.backend.DecodeArguments;
 import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.kv.SplitKv;
@@ -25,11 +26,19 @@ import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUstreamCaptureStatus;
 
 /**
- * A dense decode step prepared once for a KV cache in CUDA memory and a longest length, whose
+ * A decode step prepared once for a KV cache in CUDA memory, a pattern and a longest length, whose
  * kernels can be captured in one CUDA graph and replayed at every later step while the cache grows
  * (FlashInfer's plan / run split): the work items and merge tiles keep their number and place for
  * every length up to {@link #maxLength()}, and only their key ranges, the lengths and the block
  * tables change, in device memory the step owns.
+ *
+ * <p>The pattern is dense decode, Quest without sinks or window on a paged cache with page bounds,
+ * or top-k (one query row, or no window). For Quest and top-k every {@link #run} queues the choice
+ * first: Quest's page bounds and choice of pages, or top-k's key scores and choice of keys, the
+ * kernels of {@link CudaBackend#selectAndDecode}, which write the step's page or key lists in its
+ * device metadata; the decode kernels then visit those lists. A graph captured once therefore
+ * chooses again at every replay, from that step's query and keys: the same selection as {@code
+ * DecodeSelector}'s on host copies, as a direct call makes.
  *
  * <p>The loop of a serving engine:
  * <pre>{@code
@@ -71,8 +80,10 @@ public final class CudaDecodeStep implements AutoCloseable {
     private final CudaStream stream;
     private final DecodeStepLayout layout;
     private final int pageSize;
+    private final DecodePattern chosen;
     private final int[] host;
     private final DeviceBuffer meta;
+    private final DeviceBuffer scores;
     private final DeviceBuffer scratchO;
     private final DeviceBuffer scratchLse;
     private final DeviceBuffer mergeCounts;
@@ -88,8 +99,8 @@ public final class CudaDecodeStep implements AutoCloseable {
      * Lays out the step, allocates its buffers and queues the first {@link #refresh()}. The arguments
      * are checked by {@link CudaBackend#prepareDecodeStep}.
      */
-    CudaDecodeStep(CudaRuntime rt, KvCache cache, int queryHeads, int rows, int maxLength, DecodeOptions options,
-                   CudaStream stream) {
+    CudaDecodeStep(CudaRuntime rt, KvCache cache, DecodePattern chosen, int queryHeads, int rows, int maxLength,
+                   DecodeOptions options, CudaStream stream) {
         this.rt = rt;
         this.cache = cache;
         this.queryHeads = queryHeads;
@@ -98,23 +109,27 @@ public final class CudaDecodeStep implements AutoCloseable {
         this.options = options;
         this.stream = stream;
         this.pageSize = cache instanceof PagedKvCache p ? p.pageSize() : 0;
+        this.chosen = chosen;
         int width = pageSize > 0 ? (maxLength + pageSize - 1) / pageSize : 0;
         int batch = cache.batch();
         int kvHeads = cache.kvHeads();
         SplitKv split = options.split().onGpu();
         CudaDevice dev = rt.device();
-        int chunkKeys = split.chunkKeys(batch, kvHeads, maxLength, dev.multiprocessors());
-        int chunks = SplitKv.chunks(maxLength, chunkKeys);
+        // the split rule weighs the keys a step visits at the longest length: for Quest and top-k, their budget's
+        int longest = DecodeStepLayout.visits(chosen, pageSize, rows, maxLength);
+        int chunkKeys = split.chunkKeys(batch, kvHeads, longest, dev.multiprocessors());
+        int chunks = SplitKv.chunks(longest, chunkKeys);
         int fixed = split.fixedChunkKeys() > 0 && chunks > 1 ? chunkKeys : 0;
         this.layout = new DecodeStepLayout(batch, kvHeads, (queryHeads / kvHeads) * rows, chunks, fixed,
-                Math.max(width, pageSize > 0 ? 1 : 0));
-        this.host = new int[layout.size];
+                Math.max(width, pageSize > 0 ? 1 : 0), chosen, pageSize, rows, maxLength);
+        this.host = new int[layout.hostSize];
         dev.makeCurrent();
         Cuda.check(cuEventCreate(copied, CUevent_flags.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
         DeviceBuffer m = null;
         DeviceBuffer so = null;
         DeviceBuffer sl = null;
         DeviceBuffer mc = null;
+        DeviceBuffer sc = null;
         Pointer p = new Pointer();
         boolean done = false;
         try {
@@ -125,12 +140,15 @@ public final class CudaDecodeStep implements AutoCloseable {
                 mc = new DeviceBuffer(dev, 4L * layout.merges);
                 mc.fill((byte) 0, stream); // the kernels leave the counters at zero after every run
             }
-            Cuda.check(cuMemHostAlloc(p, 4L * layout.size, CU_MEMHOSTALLOC_PORTABLE), "cuMemHostAlloc("
-                    + 4L * layout.size + " bytes)");
+            if (chosen != null) {
+                sc = new DeviceBuffer(dev, 4L * batch * kvHeads * layout.scoreWidth);
+            }
+            Cuda.check(cuMemHostAlloc(p, 4L * layout.hostSize, CU_MEMHOSTALLOC_PORTABLE), "cuMemHostAlloc("
+                    + 4L * layout.hostSize + " bytes)");
             done = true;
         } finally {
             if (!done) {
-                for (DeviceBuffer b : new DeviceBuffer[] {m, so, sl, mc}) {
+                for (DeviceBuffer b : new DeviceBuffer[] {m, so, sl, mc, sc}) {
                     if (b != null) {
                         b.close();
                     }
@@ -142,8 +160,9 @@ public final class CudaDecodeStep implements AutoCloseable {
         this.scratchO = so;
         this.scratchLse = sl;
         this.mergeCounts = mc;
+        this.scores = sc;
         this.pinned = p;
-        this.pinnedInts = p.getByteBuffer(0, 4L * layout.size).order(ByteOrder.nativeOrder()).asIntBuffer();
+        this.pinnedInts = p.getByteBuffer(0, 4L * layout.hostSize).order(ByteOrder.nativeOrder()).asIntBuffer();
         try {
             refresh();
         } catch (RuntimeException e) {
@@ -155,6 +174,11 @@ public final class CudaDecodeStep implements AutoCloseable {
     /** The cache whose lengths {@link #refresh()} reads. */
     public KvCache cache() {
         return cache;
+    }
+
+    /** The pattern the step decodes: dense, or the Quest or top-k it chooses on the device at every run. */
+    public DecodePattern pattern() {
+        return chosen == null ? DecodePattern.dense() : chosen;
     }
 
     /** The longest sequence length the step runs. */
@@ -207,8 +231,8 @@ public final class CudaDecodeStep implements AutoCloseable {
             copyPending = false;
         }
         pinnedInts.clear();
-        pinnedInts.put(host, 0, layout.size);
-        Cuda.check(cuMemcpyHtoDAsync(meta.pointer(), pinned, 4L * layout.size, stream.handle()), "cuMemcpyHtoDAsync");
+        pinnedInts.put(host, 0, layout.hostSize);
+        Cuda.check(cuMemcpyHtoDAsync(meta.pointer(), pinned, 4L * layout.hostSize, stream.handle()), "cuMemcpyHtoDAsync");
         Cuda.check(cuEventRecord(copied, stream.handle()), "cuEventRecord");
         copyPending = true;
         lengths = now;
@@ -221,11 +245,12 @@ public final class CudaDecodeStep implements AutoCloseable {
     }
 
     /**
-     * Queues the step's kernels on {@link #stream()} without waiting: dense decode of {@code q}
-     * against {@code layerCache} at the lengths of the last {@link #refresh()}, into {@code out} and
-     * {@code lse}. {@code layerCache} is the prepared cache or another with the same layout, lengths
-     * and block tables (another layer's cache of the same model), so that one refresh serves every
-     * layer. May be called while the stream captures a graph.
+     * Queues the step's kernels on {@link #stream()} without waiting: the choice of {@link #pattern()}
+     * (Quest, top-k), then decode of {@code q} against {@code layerCache} at the lengths of the last
+     * {@link #refresh()}, into {@code out} and {@code lse}. {@code layerCache} is the prepared cache or
+     * another with the same layout, lengths and block tables (another layer's cache of the same
+     * model), so that one refresh serves every layer; Quest and top-k choose from that layer's page
+     * bounds or keys. May be called while the stream captures a graph.
      *
      * @param q   {@code [batch, queryHeads, rows, headDim]} in the cache's dtype (f16, bf16 or e4m3 for an
      *            e4m3 cache), on its device
@@ -233,8 +258,9 @@ public final class CudaDecodeStep implements AutoCloseable {
      * @param lse {@code [batch, queryHeads, rows, 1]} f32, or null
      * @return the names of the kernels queued
      * @throws IllegalArgumentException as {@link DecodeArguments#validate}, or if Q's heads or rows
-     *     differ from the prepared ones, or {@code layerCache}'s kind, shape, page size, lengths or
-     *     first or last page of a block table differ from the prepared cache's at the last refresh
+     *     differ from the prepared ones, or {@code layerCache}'s kind, shape, page size, page bounds
+     *     (Quest), lengths or first or last page of a block table differ from the prepared cache's at
+     *     the last refresh
      * @throws IllegalStateException if the step is closed
      */
     public String run(Tensor q, KvCache layerCache, Tensor out, Tensor lse) {
@@ -243,6 +269,10 @@ public final class CudaDecodeStep implements AutoCloseable {
         String refusal = CudaDecode.queryRefusal(layerCache.dtype(), q);
         if (refusal != null) {
             throw new IllegalArgumentException(refusal);
+        }
+        if (chosen != null && !CudaDecode.readsQuery(q, layerCache)) {
+            throw new IllegalArgumentException("q: " + q + " is not a query the choice kernels of " + chosen.name()
+                    + " read on " + layerCache + " (the cache's dtype, its device and head dim)");
         }
         if (q.heads() != queryHeads || q.seqLen() != rows) {
             throw new IllegalArgumentException("q: " + q.heads() + " heads × " + q.seqLen() + " rows, but the step was"
@@ -274,11 +304,24 @@ public final class CudaDecodeStep implements AutoCloseable {
         CudaDecode.Storage st = CudaDecode.storage(layerCache);
         int kvHeads = layerCache.kvHeads();
         long[] scalars = CudaDecode.scalars(q, st.k(), st.v(), out, lse, queryHeads / kvHeads, rows, st.paged(),
-                st.pageShift(), layout.tableWidth, CudaDecode.MODE_DENSE, kvHeads, layerCache.batch(), layout.offsets(), 1,
-                options.run().scaleFor(layerCache.headDim()), options.run().softCap());
+                st.pageShift(), layout.tableWidth, layout.mode, kvHeads, layerCache.batch(), layout.offsets(),
+                Math.max(1, layout.listWidth), options.run().scaleFor(layerCache.headDim()), options.run().softCap());
         rt.device().makeCurrent();
-        return CudaDecode.launch(rt, layerCache.dtype(), layerCache.headDim(), layout.items, layout.merges, q, st, out,
-                lse, scratchO, scratchLse, mergeCounts, meta, scalars, stream);
+        String chose = "";
+        if (chosen != null) {
+            CudaDecode.Plan p = new CudaDecode.Plan();
+            p.mode = layout.mode;
+            p.questWidth = layout.scoreWidth;
+            p.questBudget = layout.budget;
+            p.listWidth = layout.listWidth;
+            p.oCounts = layout.oCounts;
+            p.oLists = layout.oLists;
+            p.scalars = scalars;
+            chose = (layout.mode == CudaDecode.MODE_PAGES ? CudaDecode.queueQuest(rt, q, st, p, meta, scores, stream)
+                    : CudaDecodeTopK.queue(rt, q, layerCache, st, p, meta, scores, stream)) + "+";
+        }
+        return chose + CudaDecode.launch(rt, layerCache.dtype(), layerCache.headDim(), layout.items, layout.merges, q,
+                st, out, lse, scratchO, scratchLse, mergeCounts, meta, scalars, stream);
     }
 
     /** Why {@code other} cannot run on this step's metadata, or null. */
@@ -296,6 +339,9 @@ public final class CudaDecodeStep implements AutoCloseable {
         }
         if (other instanceof PagedKvCache p && p.pageSize() != pageSize) {
             return "page size " + p.pageSize();
+        }
+        if (chosen instanceof DecodePattern.Quest && !((PagedKvCache) other).hasPageBounds()) {
+            return "page bounds (none kept)";
         }
         return null;
     }
@@ -340,7 +386,7 @@ public final class CudaDecodeStep implements AutoCloseable {
         } catch (RuntimeException ignored) {
             // a failed kernel was reported by the call that waited for it; the memory goes anyway
         }
-        for (DeviceBuffer b : new DeviceBuffer[] {meta, scratchO, scratchLse, mergeCounts}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {meta, scratchO, scratchLse, mergeCounts, scores}) {
             if (b != null) {
                 b.close();
             }
@@ -351,7 +397,7 @@ public final class CudaDecodeStep implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "CudaDecodeStep[" + cache.batch() + " sequences, " + queryHeads + " query heads × " + rows
+        return "CudaDecodeStep[" + pattern().name() + ", " + cache.batch() + " sequences, " + queryHeads + " query heads × " + rows
                 + " rows, maxLength " + maxLength + ", " + layout.chunks + " chunks, " + layout.items + " work items on "
                 + stream + "]";
     }

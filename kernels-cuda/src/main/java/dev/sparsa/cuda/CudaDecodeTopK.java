@@ -108,15 +108,15 @@ final class CudaDecodeTopK {
     /**
      * Queues the key scores and the choice of a call planned in {@link CudaDecode#MODE_TOKENS}: the
      * choice writes every (sequence, KV head)'s key list (its sinks, its chosen keys ascending, its
-     * window) into {@code meta}'s lists, which the decode kernels then visit. Returns the kernels' names.
+     * window) into {@code meta}'s lists, which the decode kernels then visit; on {@code stream}, with
+     * {@code scores} of {@code p.scoreBytes} bytes. Returns the kernels' names.
      */
     static String queue(CudaRuntime rt, Tensor q, KvCache cache, CudaDecode.Storage st, CudaDecode.Plan p,
-                        DeviceBuffer meta, DecodeLane lane) {
+                        DeviceBuffer meta, DeviceBuffer scores, CudaStream stream) {
         int units = cache.batch() * cache.kvHeads();
         int d = cache.headDim();
         int vectors = q.heads() / cache.kvHeads() * q.seqLen();
         int width = Math.max(1, p.questWidth);
-        DeviceBuffer scores = lane.scores(4L * units * width);
         String name = keyScoresName(cache.dtype(), q.dtype(), d);
         int eb = cache.dtype().byteSize();
         int smem = sharedBytes(vectors, d, eb);
@@ -142,12 +142,12 @@ final class CudaDecodeTopK {
         int resident = Math.max(1, perSm[0]) * rt.device().multiprocessors();
         int turns = (width + KEYS - 1) / KEYS;
         int grid = Math.max(1, Math.min(turns, resident / units));
-        Cuda.check(cuLaunchKernel(fs, grid, units, 1, KEYS, 1, 1, smem, lane.stream.handle(),
+        Cuda.check(cuLaunchKernel(fs, grid, units, 1, KEYS, 1, 1, smem, stream.handle(),
                 Pointer.to(args.toArray(new Pointer[0])), null), "cuLaunchKernel", name);
         String choose = CudaChoice.launch(rt, "sparsa_decode_topk_choose", units, width,
                 smemKeys -> Pointer.to(Pointer.to(scores.pointer()), Pointer.to(new int[] {width}),
                         Pointer.to(meta.pointer()), Pointer.to(p.scalars), Pointer.to(new int[] {p.questBudget}),
-                        Pointer.to(new long[] {p.oCounts}), Pointer.to(new int[] {smemKeys})), lane.stream.handle());
+                        Pointer.to(new long[] {p.oCounts}), Pointer.to(new int[] {smemKeys})), stream.handle());
         return name + "+" + choose;
     }
 
@@ -174,7 +174,7 @@ final class CudaDecodeTopK {
         if (ranking) {
             rt.device().makeCurrent();
             DeviceBuffer meta = lane.upload(p.meta, p.metaInts);
-            launched.accept(queue(rt, q, cache, st, p, meta, lane));
+            launched.accept(queue(rt, q, cache, st, p, meta, lane.scores(p.scoreBytes(units)), lane.stream));
             lane.stream.synchronize("top-k's key choice");
             Cuda.check(cuMemcpyDtoH(Pointer.to(lists), meta.pointer(4L * p.oLists), 4L * lists.length), "cuMemcpyDtoH");
         }

@@ -2,20 +2,32 @@ package dev.sparsa.cuda;
 
 import static dev.sparsa.cuda.DecodeFormat.*;
 
+import dev.sparsa.kv.DecodePattern;
+
 /**
- * The metadata of a prepared dense decode step ({@link CudaDecodeStep}) in the decode kernels'
- * format ({@link DecodeFormat}), laid out once for a fixed batch, KV heads, (query head, row) pairs,
- * chunk count and block-table width, so that a refresh at new cache lengths rewrites the same ints
+ * The metadata of a prepared decode step ({@link CudaDecodeStep}) in the decode kernels' format
+ * ({@link DecodeFormat}), laid out once for a fixed batch, KV heads, (query head, row) pairs, chunk
+ * count, block-table width and pattern, so that a refresh at new cache lengths rewrites the same ints
  * and the kernels' grids never change: a CUDA graph captured once replays every later step.
  *
  * <p>Sections: {@code lengths[batch]}, then block tables {@code [batch][tableWidth]} (paged caches;
- * width 0 for contiguous ones), then the work items, then the merge tiles. Items run in the order
- * (sequence, KV head, tile of at most {@value CudaDecode#PAIRS} pairs, chunk); each (sequence, head,
- * tile) has exactly {@link #chunks} items whether its keys fill them or not (an item with no keys
- * writes an empty partial: LSE −∞, which the merge weighs 0). With more than one chunk every tile
- * has a merge tile and its own scratch entries ({@code chunks × pairs} rows).
+ * width 0 for contiguous ones), then the work items, then the merge tiles; for a pattern chosen on
+ * the device, then its counts (Quest: the candidate pages per sequence; top-k: four ints per
+ * (sequence, KV head), as {@code CudaDecode.plan} writes them) and the lists its choice kernel writes
+ * ({@link #listWidth} ints per (sequence, KV head); the host writes everything before {@link
+ * #oLists}). Items run in the order (sequence, KV head, tile of at most {@value CudaDecode#PAIRS}
+ * pairs, chunk); each (sequence, head, tile) has exactly {@link #chunks} items whether its keys fill
+ * them or not (an item with no keys writes an empty partial: LSE −∞, which the merge weighs 0). With
+ * more than one chunk every tile has a merge tile and its own scratch entries ({@code chunks × pairs}
+ * rows).
  *
- * <p>The cut of a sequence of {@code L} keys: with a fixed chunk length {@code F} (an explicit
+ * <p>The keys a (sequence, KV head) visits ({@link #visits}): all {@code L} for dense decode; for
+ * Quest (pages of {@code P}, a budget of {@code m} pages) all {@code L} while its {@code n = ⌈L / P⌉}
+ * pages fit the budget, else {@code m − 1} whole pages and the last; for top-k its sinks, its
+ * candidates (all, or its {@code tokens} best) and its window. The choice kernels read the lengths
+ * and counts of the same refresh, so a graph replays the choice too.
+ *
+ * <p>The cut of the {@code L} keys a (sequence, KV head) visits: with a fixed chunk length {@code F} (an explicit
  * {@code SplitKv.fixed}), chunk {@code c} is {@code [min(L, c·F), min(L, (c+1)·F))}, the chunks a
  * direct decode call makes (the same partials; the merge may associate their sum differently); else the keys are cut evenly, {@code
  * per = ⌈L / chunks⌉} rounded up to {@value #CUT_GRANULE} keys, so that short sequences still spread
@@ -38,15 +50,53 @@ final class DecodeStepLayout {
     final int oTables;
     final int oItems;
     final int oMerges;
+    /** The decode kernels' mode: {@link CudaDecode#MODE_DENSE}, {@code MODE_PAGES} (Quest) or {@link CudaDecode#MODE_TOKENS}. */
+    final int mode;
+    /** Quest's page budget, or top-k's tokens (0 for dense decode). */
+    final int budget;
+    /** Scores per (sequence, KV head) the choice ranks at most: Quest's candidate pages, top-k's candidates (at least 1). */
+    final int scoreWidth;
+    /** List entries per (sequence, KV head): the most pages or keys any length up to the longest visits. */
+    final int listWidth;
+    final int oCounts;
+    final int oLists;
+    /** Ints the host writes: everything before the lists. */
+    final int hostSize;
+    /** Ints of the device's metadata, the lists included. */
     final int size;
+    private final DecodePattern chosen;
+    private final int pageSize;
+    private final int rows;
 
     /**
+     * A dense decode step's layout.
+     *
      * @param fixedChunkKeys 0 for the even cut, else the fixed chunk length
      * @param tableWidth     block-table entries per sequence (0: contiguous cache)
      * @throws IllegalArgumentException if a count is out of range or the metadata or scratch would
      *     not fit the kernels' int indices
      */
     DecodeStepLayout(int batch, int kvHeads, int pairs, int chunks, int fixedChunkKeys, int tableWidth) {
+        this(batch, kvHeads, pairs, chunks, fixedChunkKeys, tableWidth, null, 0, 1, 0);
+    }
+
+    /**
+     * The layout of a step that decodes the keys {@code chosen} picks on the device at every run.
+     *
+     * @param chosen    null (dense decode), a {@link DecodePattern.Quest} without sinks or window (a
+     *                  paged cache: {@code pageSize > 0}), or a {@link DecodePattern.TopK}
+     * @param pageSize  the paged cache's page size, 0 for a contiguous cache
+     * @param rows      query rows per sequence (top-k's candidates end before the first row's window)
+     * @param maxLength the longest length a sequence reaches: it sizes the scores and the lists
+     * @throws IllegalArgumentException as above, or for a pattern the device does not choose
+     */
+    DecodeStepLayout(int batch, int kvHeads, int pairs, int chunks, int fixedChunkKeys, int tableWidth,
+                     DecodePattern chosen, int pageSize, int rows, int maxLength) {
+        if (chosen != null && !(chosen instanceof DecodePattern.TopK)
+                && !(chosen instanceof DecodePattern.Quest qs && qs.sinks() == 0 && qs.window() == 0 && pageSize > 0)) {
+            throw new IllegalArgumentException("pattern: a prepared step chooses Quest without sinks or window on a paged"
+                    + " cache, or top-k; got " + chosen.name() + (pageSize > 0 ? "" : " on a contiguous cache"));
+        }
         if (batch < 1 || kvHeads < 1 || pairs < 1 || chunks < 1 || fixedChunkKeys < 0 || tableWidth < 0) {
             throw new IllegalArgumentException("decode step: need batch, kvHeads, pairs, chunks >= 1 and fixedChunkKeys,"
                     + " tableWidth >= 0, got " + batch + ", " + kvHeads + ", " + pairs + ", " + chunks + ", "
@@ -63,8 +113,35 @@ final class DecodeStepLayout {
         long itemCount = units * tiles * chunks;
         long mergeCount = chunks > 1 ? units * tiles : 0;
         long scratch = chunks > 1 ? units * pairs * chunks : 0;
+        this.chosen = chosen;
+        this.pageSize = pageSize;
+        this.rows = rows;
+        this.mode = chosen == null ? CudaDecode.MODE_DENSE
+                : chosen instanceof DecodePattern.Quest ? CudaDecode.MODE_PAGES : CudaDecode.MODE_TOKENS;
+        long counts = 0;
+        int width = 1;
+        int listW = 0;
+        int bud = 0;
+        if (chosen instanceof DecodePattern.Quest qs) {
+            bud = qs.pageBudget(pageSize);
+            int pages = (int) (((long) maxLength + pageSize - 1) / pageSize);
+            width = Math.max(1, pages - 1);
+            listW = Math.max(1, Math.min(pages, bud));
+            counts = batch;
+        } else if (chosen instanceof DecodePattern.TopK top) {
+            bud = top.tokens();
+            int[] c = CudaDecodeTopK.candidates(maxLength, rows, top);
+            int n = c[1] - c[0];
+            width = Math.max(1, bud > 0 && n > bud ? n : 0);
+            listW = Math.max(1, visits(maxLength));
+            counts = 4L * batch * kvHeads;
+        }
+        this.budget = bud;
+        this.scoreWidth = width;
+        this.listWidth = listW;
         long tables = (long) batch + (long) batch * tableWidth;
-        long total = tables + DI_STRIDE * itemCount + DM_STRIDE * mergeCount;
+        long host = tables + DI_STRIDE * itemCount + DM_STRIDE * mergeCount + counts;
+        long total = host + (long) batch * kvHeads * listW;
         if (total > Integer.MAX_VALUE - 16 || scratch > Integer.MAX_VALUE || itemCount > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("decode step: " + itemCount + " work items and " + scratch
                     + " partial rows exceed the decode kernels' index range; use fewer chunks");
@@ -75,16 +152,44 @@ final class DecodeStepLayout {
         this.oTables = batch;
         this.oItems = (int) tables;
         this.oMerges = (int) (tables + DI_STRIDE * itemCount);
+        this.oCounts = (int) (oMerges + DM_STRIDE * mergeCount);
+        this.oLists = (int) host;
+        this.hostSize = (int) host;
         this.size = (int) total;
     }
 
     /**
+     * The keys one (sequence, KV head) of {@code length} keys visits: all of them for dense decode;
+     * Quest's chosen pages' keys (the last page's up to the length); top-k's sinks, kept candidates
+     * and window.
+     */
+    int visits(int length) {
+        return visits(chosen, pageSize, rows, length);
+    }
+
+    /** {@link #visits(int)} of a step choosing {@code chosen} (null: dense) on pages of {@code pageSize} for {@code rows} rows. */
+    static int visits(DecodePattern chosen, int pageSize, int rows, int length) {
+        if (chosen instanceof DecodePattern.Quest qs) {
+            int n = (int) (((long) length + pageSize - 1) / pageSize);
+            int m = qs.pageBudget(pageSize);
+            return n <= m ? length : (m - 1) * pageSize + (length - (n - 1) * pageSize);
+        }
+        if (chosen instanceof DecodePattern.TopK top) {
+            int[] c = CudaDecodeTopK.candidates(length, rows, top);
+            int n = c[1] - c[0];
+            return c[0] + (top.tokens() == 0 ? 0 : Math.min(top.tokens(), n)) + (length - c[1]);
+        }
+        return length;
+    }
+
+    /**
      * The sections' offsets in the order the scalars take them ({@code oTables, oSpanOffsets,
-     * oSpanStarts, oSpanEnds, oSpanDelta, oItems, oMerges, oLists}): dense decode has no span table
-     * and no page lists, so those sections are empty and sit where the items start.
+     * oSpanStarts, oSpanEnds, oSpanDelta, oItems, oMerges, oLists}): a step has no span table, so
+     * that section is empty and sits where the items start; dense decode has no lists either.
      */
     long[] offsets() {
-        return new long[] {oTables, oItems, oItems, oItems, oItems, oItems, oMerges, oItems};
+        return new long[] {oTables, oItems, oItems, oItems, oItems, oItems, oMerges,
+            mode == CudaDecode.MODE_DENSE ? oItems : oLists};
     }
 
     /** The first key of chunk {@code c} ({@code 0 ≤ c ≤ chunks}) of a sequence of {@code length} keys. */
@@ -101,7 +206,7 @@ final class DecodeStepLayout {
     }
 
     /**
-     * Writes the whole metadata into {@code meta[0, size)}.
+     * Writes the host's metadata into {@code meta[0, hostSize)}: everything but the lists.
      *
      * @param lengths each sequence's length
      * @param tables  the block tables, {@code [batch][≥ pages of the length]} (only the first {@code
@@ -109,8 +214,8 @@ final class DecodeStepLayout {
      * @throws IllegalArgumentException if an array is too short or a length is negative
      */
     void write(int[] meta, int[] lengths, int[][] tables) {
-        if (meta.length < size || lengths.length != batch || (tableWidth > 0) != (tables != null)) {
-            throw new IllegalArgumentException("decode step: metadata of " + meta.length + " ints for " + size
+        if (meta.length < hostSize || lengths.length != batch || (tableWidth > 0) != (tables != null)) {
+            throw new IllegalArgumentException("decode step: metadata of " + meta.length + " ints for " + hostSize
                     + ", or " + lengths.length + " lengths for " + batch + " sequences, or tables "
                     + (tables == null ? "missing" : "given") + " for table width " + tableWidth);
         }
@@ -129,6 +234,7 @@ final class DecodeStepLayout {
         int merge = oMerges;
         int scratch = 0;
         for (int b = 0; b < batch; b++) {
+            int visit = visits(lengths[b]);
             for (int g = 0; g < kvHeads; g++) {
                 for (int t = 0; t < tiles; t++) {
                     int p0 = t * CudaDecode.PAIRS;
@@ -147,8 +253,8 @@ final class DecodeStepLayout {
                         meta[item + DI_G] = g;
                         meta[item + DI_PAIR0] = p0;
                         meta[item + DI_PAIRS] = m;
-                        meta[item + DI_V0] = chunkStart(lengths[b], c);
-                        meta[item + DI_V1] = chunkStart(lengths[b], c + 1);
+                        meta[item + DI_V0] = chunkStart(visit, c);
+                        meta[item + DI_V1] = chunkStart(visit, c + 1);
                         meta[item + DI_SPAN] = 0;
                         meta[item + DI_SPAN_OFF] = 0;
                         meta[item + DI_SCRATCH] = chunks > 1 ? scratch + c * m : -1;
@@ -158,6 +264,23 @@ final class DecodeStepLayout {
                     if (chunks > 1) {
                         scratch += chunks * m;
                     }
+                }
+            }
+        }
+        if (chosen instanceof DecodePattern.Quest) {
+            for (int b = 0; b < batch; b++) {
+                meta[oCounts + b] = Math.max(0, (int) (((long) lengths[b] + pageSize - 1) / pageSize) - 1);
+            }
+        } else if (chosen instanceof DecodePattern.TopK top) {
+            for (int b = 0; b < batch; b++) {
+                int[] c = CudaDecodeTopK.candidates(lengths[b], rows, top);
+                int n = c[1] - c[0];
+                for (int g = 0; g < kvHeads; g++) {
+                    int u = oCounts + 4 * (b * kvHeads + g);
+                    meta[u] = c[0];
+                    meta[u + 1] = top.tokens() > 0 && n > top.tokens() ? n : 0;
+                    meta[u + 2] = c[1];
+                    meta[u + 3] = visits(lengths[b]);
                 }
             }
         }

@@ -8,7 +8,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
 import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.DecodeSelector;
 import dev.sparsa.kv.KvCache;
 import dev.sparsa.kv.PageAllocator;
 import dev.sparsa.kv.PagedKvCache;
@@ -32,7 +34,9 @@ import org.junit.jupiter.api.Test;
  * grows: one CUDA graph captured at the first lengths and replayed after each of four appended
  * tokens (ragged lengths from 0 to past 700, contiguous and paged caches, the tensor-core and the
  * CUDA-core kernel, the split rule's even cut and a fixed cut), each replay bitwise equal to a direct
- * {@code run} at the same lengths; another layer's cache on the same metadata; and every refusal.
+ * {@code run} at the same lengths; Quest and top-k steps, whose replays choose again from each
+ * step's keys (the host's selection, {@code DecodeSelector}'s); another layer's cache on the same
+ * metadata; and every refusal.
  * Skipped where the backend is unavailable.
  */
 @Tag("gpu")
@@ -82,8 +86,9 @@ class CudaDecodeStepGpuTest {
         KvCache c;
         if (paged) {
             int pages = batch * (MAX / PAGE) + 4;
+            // with Quest's page bounds, kept up to date by the appends
             c = PagedKvCache.wrap(nanDevice(dtype, pages, KV_HEADS, PAGE, dim), nanDevice(dtype, pages, KV_HEADS, PAGE, dim),
-                    null, PAGE, batch, new PageAllocator(pages));
+                    nanDevice(dtype, pages, KV_HEADS, 2, dim), PAGE, batch, new PageAllocator(pages));
         } else {
             c = ContiguousKvCache.wrap(nanDevice(dtype, batch, KV_HEADS, MAX, dim), nanDevice(dtype, batch, KV_HEADS, MAX,
                     dim), new int[batch]);
@@ -203,6 +208,65 @@ class CudaDecodeStepGpuTest {
     }
 
     @Test
+    void questAndTopKStepsChooseAgainAtEveryReplay() {
+        record Case(DecodePattern pattern, boolean paged, DType dtype, int dim, int rows, SplitKv split) {
+        }
+        List<Case> cases = List.of(new Case(DecodePattern.quest(128), true, DType.BF16, 128, 1, SplitKv.rule()),
+                new Case(DecodePattern.quest(64), true, DType.F16, 64, 2, SplitKv.fixed(96)),
+                new Case(DecodePattern.topK(100), false, DType.BF16, 128, 1, SplitKv.rule()),
+                new Case(DecodePattern.topK(60).withSinks(4).withWindow(32), true, DType.BF16, 128, 1, SplitKv.rule()),
+                new Case(DecodePattern.topK(80), true, DType.F32, 64, 3, SplitKv.none()));
+        CudaDevice dev = BACKEND.device();
+        int seed = 0;
+        for (Case x : cases) {
+            seed++;
+            String name = x.pattern().name() + (x.paged() ? " paged " : " contiguous ") + x.dtype() + " d" + x.dim()
+                    + " rows " + x.rows() + " " + x.split();
+            Tensor[] src = source(500 + seed, x.dtype(), x.dim());
+            KvCache c = cache(x.paged(), x.dtype(), x.dim(), src);
+            int heads = 4 * KV_HEADS;
+            Tensor q = held(CudaTensors.upload(dev, Problems.qkv(600 + seed, AttentionShape.of(START.length, heads,
+                    x.rows(), x.rows(), x.dim()), x.dtype(), Layout.BHSD).q()));
+            Tensor out = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), x.dim()));
+            Tensor lse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), 1));
+            Tensor direct = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), x.dim()));
+            Tensor directLse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), 1));
+            DecodeOptions o = DecodeOptions.defaults().withSplit(x.split());
+            CudaStream stream = held(new CudaStream(dev));
+            CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, x.pattern(), heads, x.rows(), MAX, o, stream));
+            assertEquals(x.pattern(), step.pattern());
+            step.run(q, direct, directLse); // loads the kernels before the capture
+            stream.synchronize();
+            String[] kernels = new String[1];
+            CudaGraph graph = held(CudaGraph.capture(stream, () -> kernels[0] = step.run(q, out, lse)));
+            String choice = x.pattern() instanceof DecodePattern.Quest ? "sparsa_quest_bounds_" : "sparsa_decode_key_scores_";
+            assertTrue(kernels[0].startsWith(choice) && kernels[0].contains(CudaDecode.kernelName(x.dtype(), x.dim())),
+                    name + ": " + kernels[0]);
+            for (int s = 0; s <= STEPS; s++) {
+                if (s > 0) {
+                    Tensor[] next = nextTokens(src, c);
+                    c.appendStep(next[0], next[1]);
+                    step.refresh();
+                }
+                ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
+                graph.launch();
+                step.run(q, direct, directLse);
+                stream.synchronize();
+                DecodeSelection host = DecodeSelector.select(q, c, x.pattern());
+                assertMatches(name + " step " + s, ReferenceDecode.decode(q, c, host, o.run()), out, lse, x.dtype());
+                assertArrayEquals(direct.toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
+                        + ": the replay = a direct run");
+                assertArrayEquals(directLse.toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
+            }
+            // the backend's direct call (its own cut) at the final lengths agrees within the tolerance
+            BACKEND.selectAndDecode(q, c, x.pattern(), direct, directLse, o);
+            assertTrue(CudaBackend.lastKernel().startsWith(choice), name + ": " + CudaBackend.lastKernel());
+            assertMatches(name + " selectAndDecode", ReferenceDecode.decode(q, c, DecodeSelector.select(q, c, x.pattern()),
+                    o.run()), direct, directLse, x.dtype());
+        }
+    }
+
+    @Test
     void anotherLayersCacheRunsOnTheSameMetadata() {
         CudaDevice dev = BACKEND.device();
         Tensor[] src = source(301, DType.BF16, 128);
@@ -263,6 +327,21 @@ class CudaDecodeStepGpuTest {
         assertTrue(messages[1].contains("capacity of 800"), messages[1]);
         assertTrue(messages[2].startsWith("queryHeads:"), messages[2]);
         assertTrue(messages[3].startsWith("rows:"), messages[3]);
+        KvCache paged = cache(true, DType.BF16, 64, src);
+        List<DecodePattern> refused = List.of(DecodePattern.quest(64), DecodePattern.quest(64).withSinks(4),
+                DecodePattern.sinkWindow(4, 32), DecodePattern.topK(16).withWindow(8));
+        List<KvCache> on = List.of(c, paged, paged, paged);
+        List<String> why = List.of("pattern: Quest needs a paged cache that keeps page bounds",
+                "pattern: a prepared step runs Quest without sinks or window",
+                "pattern: a prepared step runs dense, Quest or top-k, got sinks(4)+window(32)",
+                "pattern: a prepared step runs top-k with a window for one query row, got 2 rows");
+        for (int i = 0; i < refused.size(); i++) {
+            DecodePattern pattern = refused.get(i);
+            KvCache target = on.get(i);
+            String m = assertThrows(IllegalArgumentException.class, () -> BACKEND.prepareDecodeStep(target, pattern, 8, 2,
+                    MAX, o, stream)).getMessage();
+            assertTrue(m.startsWith(why.get(i)), m);
+        }
         CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, 8, 1, 720, o, stream));
         Tensor q = held(CudaTensors.upload(dev, Problems.qkv(402, AttentionShape.of(START.length, 8, 2, 2, 64), DType.BF16,
                 Layout.BHSD).q()));

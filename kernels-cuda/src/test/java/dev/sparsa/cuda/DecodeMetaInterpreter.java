@@ -12,7 +12,9 @@ import java.util.Arrays;
  * The decode and merge kernels' contract ({@code sparsa_decode_*} and {@code sparsa_decode_merge} in
  * sparsa_decode.cuh) run on host metadata in doubles, for tests without a GPU: each work item visits
  * its keys {@code [v0, v1)} — positions for dense decode, the span table's keys from the item's
- * cursor for sparse decode — reading each row where the kernel would (through the block table of a
+ * cursor for spans, slot {@code v mod P} of the {@code (v / P)}-th listed page for Quest's page
+ * lists, the {@code v}-th listed key for top-k's key lists (the lists as a choice kernel would have
+ * written them into the metadata) — reading each row where the kernel would (through the block table of a
  * paged cache), admits key {@code k} for a row at position {@code p = length − rows + r} iff {@code
  * k ≤ p} and {@code p − k ≤} the span's band, and keeps an online softmax; an item with a scratch
  * entry writes its normalised partial and LSE there and takes a ticket on its merge tile ({@code
@@ -47,9 +49,8 @@ final class DecodeMetaInterpreter {
         int oDelta = (int) s(scalars, "oSpanDelta");
         int oItems = (int) s(scalars, "oItems");
         int oMerges = (int) s(scalars, "oMerges");
-        if (mode == 2) {
-            throw new IllegalArgumentException("page lists are written on the device; this interpreter runs modes 0 and 1");
-        }
+        int oLists = (int) s(scalars, "oLists");
+        int listWidth = (int) s(scalars, "listWidth");
         int d = q.dim();
         int heads = kvHeads * group;
         double[] out = new double[batch * heads * rows * d];
@@ -82,7 +83,12 @@ final class DecodeMetaInterpreter {
                 for (int visit = meta[at + DI_V0]; visit < meta[at + DI_V1]; visit++) {
                     int key = visit;
                     long band = Integer.MAX_VALUE;
-                    if (mode == 1) {
+                    int list = oLists + (b * kvHeads + g) * listWidth;
+                    if (mode == 2) {
+                        key = (meta[list + (visit >> pageShift)] << pageShift) + (visit & ((1 << pageShift) - 1));
+                    } else if (mode == 3) {
+                        key = meta[list + visit];
+                    } else if (mode == 1) {
                         key = meta[oStarts + span] + off;
                         band = meta[oDelta + span];
                         off++;

@@ -6,6 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparsa.kv.ContiguousKvCache;
+import dev.sparsa.kv.DecodeOptions;
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.DecodeSelector;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.reference.ReferenceDecode;
 import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.spec.RunOptions;
@@ -14,6 +20,7 @@ import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -22,7 +29,9 @@ import org.junit.jupiter.api.Test;
  * lengths change, every (sequence, KV head, pair tile) visits exactly its keys {@code [0, length)}
  * in chunk order, scratch rows never overlap, and the metadata, read with the scalars the step
  * passes by {@link DecodeMetaInterpreter} (the kernels' contract in doubles), gives the fp64 decode
- * oracle's outputs and LSEs.
+ * oracle's outputs and LSEs; for Quest and top-k steps, with the lists filled from {@code
+ * DecodeSelector}'s selection as the choice kernels write them, the oracle's decode of that selection,
+ * and the counts the choice kernels read are a direct call's.
  */
 class DecodeStepLayoutTest {
     private static final int[] LENGTHS = {0, 1, 6, 63, 64, 65, 300, 1000};
@@ -142,6 +151,126 @@ class DecodeStepLayoutTest {
                             v, run.scaleFor(DIM));
                     DecodeMetaInterpreter.assertMatches("fixed " + fixed + " chunks " + c + " shift " + shift, ref, got);
                 }
+            }
+        }
+    }
+
+    @Test
+    void questAndTopKStepsVisitTheirListsAndGiveTheOraclesSparseDecode() {
+        SplittableRandom r = new SplittableRandom(11);
+        int batch = LENGTHS.length;
+        int page = 16;
+        PagedKvCache cache = PagedKvCache.allocate(DType.F32, batch, KV_HEADS, DIM, DIM, page,
+                batch * (MAX / page + 1) + 4, true);
+        // in rounds of up to 40 tokens, so that the sequences' pages interleave in the pool
+        for (int done = 0; done < MAX; done += 40) {
+            for (int b = 0; b < batch; b++) {
+                int n = Math.min(40, LENGTHS[b] - done);
+                if (n > 0) {
+                    cache.append(b, Problems.random(r, DType.F32, Layout.BHSD, 1, KV_HEADS, n, DIM, 1),
+                            Problems.random(r, DType.F32, Layout.BHSD, 1, KV_HEADS, n, DIM, 1));
+                }
+            }
+        }
+        RunOptions run = RunOptions.defaults();
+        int width = (MAX + page - 1) / page;
+        List<DecodePattern> patterns = List.of(new DecodePattern.Quest(128, 0, 0), new DecodePattern.Quest(16, 0, 0),
+                new DecodePattern.TopK(40, 0, 0), new DecodePattern.TopK(40, 4, 16), new DecodePattern.TopK(0, 4, 16),
+                new DecodePattern.TopK(5000, 0, 0));
+        for (int step = 0; step < 2; step++) {
+            if (step == 1) {
+                for (int b = 0; b < batch; b++) {
+                    cache.append(b, Problems.random(r, DType.F32, Layout.BHSD, 1, KV_HEADS, 9, DIM, 1),
+                            Problems.random(r, DType.F32, Layout.BHSD, 1, KV_HEADS, 9, DIM, 1));
+                }
+            }
+            int[] lengths = cache.lengths();
+            int[][] tables = new int[batch][];
+            for (int b = 0; b < batch; b++) {
+                tables[b] = cache.blockTable(b);
+            }
+            for (DecodePattern pattern : patterns) {
+                for (int rows : new int[] {1, ROWS}) {
+                    if (pattern instanceof DecodePattern.TopK top && top.window() > 0 && rows > 1) {
+                        continue; // the device chooses top-k with a window for one row only
+                    }
+                    Tensor q = Problems.random(r, DType.F32, Layout.BHSD, batch, KV_HEADS * GROUP, rows, DIM, 1);
+                    DecodeSelection sel = DecodeSelector.select(q, cache, pattern);
+                    ReferenceResult ref = ReferenceDecode.decode(q, cache, sel, run);
+                    CudaDecode.Plan direct = CudaDecode.plan(8, q, cache, CudaDecode.Storage.of(cache), null, pattern, null,
+                            null, DecodeOptions.defaults(), false);
+                    int longest = DecodeStepLayout.visits(pattern, page, rows, MAX + 9);
+                    for (int[] cut : new int[][] {{1, 0}, {6, 0}, {(longest + 63) / 64, 64}}) {
+                        String what = pattern.name() + " rows " + rows + " step " + step + " chunks " + cut[0]
+                                + " fixed " + cut[1];
+                        DecodeStepLayout l = new DecodeStepLayout(batch, KV_HEADS, GROUP * rows, cut[0], cut[1], width,
+                                pattern, page, rows, MAX + 9);
+                        int[] meta = new int[l.size];
+                        l.write(meta, lengths, tables);
+                        assertEquals(Arrays.toString(Arrays.copyOfRange(direct.meta, (int) direct.oCounts,
+                                (int) direct.oLists)), Arrays.toString(Arrays.copyOfRange(meta, l.oCounts, l.oLists)),
+                                what + ": the counts a direct call gives the choice kernels");
+                        assertTrue(direct.listWidth <= l.listWidth && direct.questWidth <= l.scoreWidth, what);
+                        fillLists(meta, l, cache, sel, pattern, rows, what);
+                        long[] scalars = CudaDecode.scalars(q, cache.keyPages(), cache.valuePages(), null, null, GROUP,
+                                rows, true, Integer.numberOfTrailingZeros(page), width, l.mode, KV_HEADS, batch,
+                                l.offsets(), l.listWidth, run.scaleFor(DIM), 0);
+                        double[][] got = DecodeMetaInterpreter.run(meta, scalars, l.items, l.merges, l.scratchEntries, q,
+                                cache.keyPages(), cache.valuePages(), run.scaleFor(DIM));
+                        DecodeMetaInterpreter.assertMatches(what, ref, got);
+                    }
+                }
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> new DecodeStepLayout(1, 1, 1, 1, 0, 0,
+                new DecodePattern.Quest(64, 0, 0), 0, 1, 100), "Quest on a contiguous cache");
+        assertThrows(IllegalArgumentException.class, () -> new DecodeStepLayout(1, 1, 1, 1, 0, 4,
+                new DecodePattern.Quest(64, 4, 0), 16, 1, 100), "Quest with sinks");
+        assertThrows(IllegalArgumentException.class, () -> new DecodeStepLayout(1, 1, 1, 1, 0, 4,
+                new DecodePattern.SinkWindow(4, 16), 16, 1, 100), "sinks + window (no choice on the device)");
+    }
+
+    /**
+     * Writes each (sequence, KV head)'s list as the choice kernels do: Quest's pages ascending (its
+     * chosen pages and the last); top-k's sinks, chosen keys ascending and window. The list must hold
+     * exactly the keys the layout's items visit.
+     */
+    private static void fillLists(int[] meta, DecodeStepLayout l, KvCache cache, DecodeSelection sel,
+                                  DecodePattern pattern, int rows, String what) {
+        int page = ((PagedKvCache) cache).pageSize();
+        for (int b = 0; b < cache.batch(); b++) {
+            int len = cache.length(b);
+            for (int g = 0; g < KV_HEADS; g++) {
+                int at = l.oLists + (b * KV_HEADS + g) * l.listWidth;
+                int[] spans = sel.chosenSpans(b, g);
+                int n = 0;
+                long keys = 0;
+                if (pattern instanceof DecodePattern.TopK top) {
+                    int[] c = CudaDecodeTopK.candidates(len, rows, top);
+                    for (int i = 0; i < c[0]; i++) {
+                        meta[at + n++] = i;
+                    }
+                    for (int j = 0; j < spans.length; j += 2) {
+                        for (int key = spans[j]; key < spans[j + 1]; key++) {
+                            meta[at + n++] = key;
+                        }
+                    }
+                    for (int key = c[1]; key < len; key++) {
+                        meta[at + n++] = key;
+                    }
+                    keys = n;
+                } else {
+                    for (int j = 0; j < spans.length; j += 2) {
+                        for (int pg = spans[j] / page; pg * page < spans[j + 1]; pg++) {
+                            if (n == 0 || meta[at + n - 1] != pg) {
+                                meta[at + n++] = pg;
+                            }
+                        }
+                        keys += spans[j + 1] - spans[j];
+                    }
+                }
+                assertTrue(n <= l.listWidth, what + ": " + n + " list entries fit the width " + l.listWidth);
+                assertEquals(l.visits(len), keys, what + ": sequence " + b + " head " + g + " visits its list's keys");
             }
         }
     }
