@@ -74,6 +74,18 @@ class CudaDecodeStepGpuTest {
         return x;
     }
 
+    /** A random device query, [batch, heads, rows, dim]. */
+    private Tensor query(long seed, DType dtype, int heads, int rows, int dim) {
+        return held(CudaTensors.upload(BACKEND.device(), Problems.qkv(seed, AttentionShape.of(START.length, heads, rows,
+                rows, dim), dtype, Layout.BHSD).q()));
+    }
+
+    /** An f32 device output and its LSE: {[batch, heads, rows, dim], [batch, heads, rows, 1]}. */
+    private Tensor[] outputs(int heads, int rows, int dim) {
+        return new Tensor[] {held(CudaTensors.allocate(BACKEND.device(), DType.F32, Layout.BHSD, START.length, heads, rows,
+                dim)), held(CudaTensors.allocate(BACKEND.device(), DType.F32, Layout.BHSD, START.length, heads, rows, 1))};
+    }
+
     /** Random host K and V rows, [batch, KV_HEADS, MAX, dim]: token t of sequence b is row t. */
     private static Tensor[] source(long seed, DType dtype, int dim) {
         Problems.Qkv p = Problems.qkv(seed, AttentionShape.of(START.length, KV_HEADS, MAX, MAX, dim), dtype, Layout.BHSD);
@@ -153,12 +165,11 @@ class CudaDecodeStepGpuTest {
             Tensor[] src = source(100 + seed, x.dtype(), x.dim());
             KvCache c = cache(x.paged(), x.dtype(), x.dim(), src);
             int heads = 4 * KV_HEADS;
-            Tensor q = held(CudaTensors.upload(dev, Problems.qkv(200 + seed, AttentionShape.of(START.length, heads, x.rows(),
-                    x.rows(), x.dim()), x.dtype(), Layout.BHSD).q()));
-            Tensor out = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), x.dim()));
-            Tensor lse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), 1));
-            Tensor direct = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), x.dim()));
-            Tensor directLse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), 1));
+            Tensor q = query(200 + seed, x.dtype(), heads, x.rows(), x.dim());
+            Tensor[] replayed = outputs(heads, x.rows(), x.dim());
+            Tensor out = replayed[0];
+            Tensor lse = replayed[1];
+            Tensor[] direct = outputs(heads, x.rows(), x.dim());
             DecodeOptions o = DecodeOptions.defaults().withSplit(x.split());
             CudaStream stream = held(new CudaStream(dev));
             CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, heads, x.rows(), MAX, o, stream));
@@ -168,7 +179,7 @@ class CudaDecodeStepGpuTest {
             if (x.split().fixedChunkKeys() == 128) {
                 assertEquals(MAX / 128 + 1, step.chunks(), name + ": the fixed cut's chunks at maxLength");
             }
-            step.run(q, direct, directLse); // loads the kernels before the capture
+            step.run(q, direct[0], direct[1]); // loads the kernels before the capture
             stream.synchronize();
             String[] kernels = new String[1];
             CudaGraph graph = held(CudaGraph.capture(stream, () -> {
@@ -180,30 +191,26 @@ class CudaDecodeStepGpuTest {
                 if (s > 0) {
                     Tensor[] next = nextTokens(src, c);
                     c.appendStep(next[0], next[1]);
-                    Tensor kq = direct;
-                    assertThrows(IllegalArgumentException.class, () -> step.run(q, kq, directLse),
+                    assertThrows(IllegalArgumentException.class, () -> step.run(q, direct[0], direct[1]),
                             "a run at lengths the step has not refreshed");
                     step.refresh();
                 }
                 ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
                 graph.launch();
-                step.run(q, direct, directLse);
+                step.run(q, direct[0], direct[1]);
                 stream.synchronize();
                 ReferenceResult ref = ReferenceDecode.decode(q, c, null, o.run());
                 assertMatches(name + " step " + s, ref, out, lse, x.dtype());
-                assertArrayEquals(direct.toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
+                assertArrayEquals(direct[0].toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
                         + ": the replay = a direct run");
-                assertArrayEquals(directLse.toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
+                assertArrayEquals(direct[1].toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
                 assertEquals(START[0] + s, c.length(0));
             }
             // the backend's own decode at the final lengths agrees within the tolerance
-            Tensor viaBackend = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(),
-                    x.dim()));
-            Tensor viaBackendLse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads,
-                    x.rows(), 1));
-            BACKEND.decode(q, c, (DecodeSelection) null, viaBackend, viaBackendLse, o);
-            assertMatches(name + " direct decode", ReferenceDecode.decode(q, c, null, o.run()), viaBackend,
-                    viaBackendLse, x.dtype());
+            Tensor[] viaBackend = outputs(heads, x.rows(), x.dim());
+            BACKEND.decode(q, c, (DecodeSelection) null, viaBackend[0], viaBackend[1], o);
+            assertMatches(name + " direct decode", ReferenceDecode.decode(q, c, null, o.run()), viaBackend[0],
+                    viaBackend[1], x.dtype());
         }
     }
 
@@ -225,17 +232,16 @@ class CudaDecodeStepGpuTest {
             Tensor[] src = source(500 + seed, x.dtype(), x.dim());
             KvCache c = cache(x.paged(), x.dtype(), x.dim(), src);
             int heads = 4 * KV_HEADS;
-            Tensor q = held(CudaTensors.upload(dev, Problems.qkv(600 + seed, AttentionShape.of(START.length, heads,
-                    x.rows(), x.rows(), x.dim()), x.dtype(), Layout.BHSD).q()));
-            Tensor out = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), x.dim()));
-            Tensor lse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), 1));
-            Tensor direct = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), x.dim()));
-            Tensor directLse = held(CudaTensors.allocate(dev, DType.F32, Layout.BHSD, START.length, heads, x.rows(), 1));
+            Tensor q = query(600 + seed, x.dtype(), heads, x.rows(), x.dim());
+            Tensor[] replayed = outputs(heads, x.rows(), x.dim());
+            Tensor out = replayed[0];
+            Tensor lse = replayed[1];
+            Tensor[] direct = outputs(heads, x.rows(), x.dim());
             DecodeOptions o = DecodeOptions.defaults().withSplit(x.split());
             CudaStream stream = held(new CudaStream(dev));
             CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, x.pattern(), heads, x.rows(), MAX, o, stream));
             assertEquals(x.pattern(), step.pattern());
-            step.run(q, direct, directLse); // loads the kernels before the capture
+            step.run(q, direct[0], direct[1]); // loads the kernels before the capture
             stream.synchronize();
             String[] kernels = new String[1];
             CudaGraph graph = held(CudaGraph.capture(stream, () -> kernels[0] = step.run(q, out, lse)));
@@ -250,19 +256,19 @@ class CudaDecodeStepGpuTest {
                 }
                 ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
                 graph.launch();
-                step.run(q, direct, directLse);
+                step.run(q, direct[0], direct[1]);
                 stream.synchronize();
                 DecodeSelection host = DecodeSelector.select(q, c, x.pattern());
                 assertMatches(name + " step " + s, ReferenceDecode.decode(q, c, host, o.run()), out, lse, x.dtype());
-                assertArrayEquals(direct.toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
+                assertArrayEquals(direct[0].toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
                         + ": the replay = a direct run");
-                assertArrayEquals(directLse.toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
+                assertArrayEquals(direct[1].toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
             }
             // the backend's direct call (its own cut) at the final lengths agrees within the tolerance
-            BACKEND.selectAndDecode(q, c, x.pattern(), direct, directLse, o);
+            BACKEND.selectAndDecode(q, c, x.pattern(), direct[0], direct[1], o);
             assertTrue(CudaBackend.lastKernel().startsWith(choice), name + ": " + CudaBackend.lastKernel());
             assertMatches(name + " selectAndDecode", ReferenceDecode.decode(q, c, DecodeSelector.select(q, c, x.pattern()),
-                    o.run()), direct, directLse, x.dtype());
+                    o.run()), direct[0], direct[1], x.dtype());
         }
     }
 
