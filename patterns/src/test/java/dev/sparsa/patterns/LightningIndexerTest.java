@@ -142,6 +142,59 @@ class LightningIndexerTest {
     }
 
     @Test
+    void selectionEqualsItsF32DefinitionOverSeveralKeyRanges() {
+        // past a thousand keys the scores are built a key range at a time; every score must still be the
+        // definition's f32 value (each dot one fma chain in channel order, the heads added by fma in order)
+        // and the kept keys its top-k with ties to the lower key, causal (bottom-right) or not
+        for (boolean causal : new boolean[] {true, false}) {
+            int nq = 700;
+            int nk = 2500;
+            int ih = 3;
+            int id = 8;
+            int topk = 100;
+            AttentionShape shape = new AttentionShape(1, 2, 1, nq, nk, 16, 16);
+            PlanContext ctx = PlanContext.of(shape, causal ? Options.causalMask() : Options.defaults());
+            SplittableRandom rnd = new SplittableRandom(causal ? 31 : 32);
+            Tensor qi = Problems.random(rnd, DType.F32, Layout.BHSD, 1, ih, nq, id, 1.0);
+            Tensor ki = Problems.random(rnd, DType.F32, Layout.BHSD, 1, 1, nk, id, 1.0);
+            Tensor w = Problems.random(rnd, DType.F32, Layout.BHSD, 1, 1, nq, ih, 1.0);
+            int[][] got = LightningIndexer.of(topk, new IndexerInputs(qi, ki, w)).select(ctx, new IndexerInputs(qi, ki, w), 0);
+            float[] qr = new float[id];
+            float[] kr = new float[id];
+            float[] wr = new float[ih];
+            for (int r = 0; r < nq; r++) {
+                int seen = causal ? Math.min(nk, r + (nk - nq) + 1) : nk;
+                float[] score = new float[seen];
+                w.readRow(0, 0, r, wr, 0);
+                for (int h = 0; h < ih; h++) {
+                    qi.readRow(0, h, r, qr, 0);
+                    for (int s = 0; s < seen; s++) {
+                        ki.readRow(0, 0, s, kr, 0);
+                        float dot = 0f;
+                        for (int x = 0; x < id; x++) {
+                            dot = Math.fma(qr[x], kr[x], dot);
+                        }
+                        score[s] = Math.fma(wr[h], Math.max(0f, dot), score[s]);
+                    }
+                }
+                Integer[] order = new Integer[seen];
+                for (int s = 0; s < seen; s++) {
+                    order[s] = s;
+                }
+                java.util.Arrays.sort(order, (a, b) -> score[a] != score[b] ? Float.compare(score[b], score[a])
+                        : Integer.compare(a, b));
+                int[] want = new int[Math.min(topk, seen)];
+                for (int j = 0; j < want.length; j++) {
+                    want[j] = order[j];
+                }
+                java.util.Arrays.sort(want);
+                assertEquals(java.util.Arrays.toString(want), java.util.Arrays.toString(got[r]),
+                        (causal ? "causal" : "full") + " row " + r);
+            }
+        }
+    }
+
+    @Test
     void inputsOfAnotherShapeAreRefusedByName() {
         AttentionShape shape = AttentionShape.of(1, 2, 30, 30, 16);
         Problems.Qkv x = Problems.qkv(1, shape, DType.F32, Layout.BHSD);

@@ -50,6 +50,12 @@ import dev.sparsa.tensor.Tensor;
  */
 public final class LightningIndexer extends DataDependentPattern implements EstimatorCost {
     private static final int ROWS_PER_PASS = 64;
+    /**
+     * Keys scored per range, a multiple of every panel width: a range's dot products and scores of a
+     * pass (64 rows × 1024 keys, 256 KB each) and its key panels stay in the L2 while every indexer
+     * head adds to the scores, which go to memory once per range instead of once per head.
+     */
+    private static final int KEYS_PER_RANGE = 1024;
 
     private final int topK;
     private final IndexerInputs inputs;
@@ -148,7 +154,7 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
         Workers pool = Workers.current().forTensors(in.queries(), in.keys(), in.weights());
         int workers = Math.min(passes, 4 * pool.parallelism());
         pool.forEach(workers, worker -> {
-            float[] dots = new float[ROWS_PER_PASS * stride];
+            float[] dots = new float[ROWS_PER_PASS * KEYS_PER_RANGE];
             float[] score = new float[ROWS_PER_PASS * stride];
             int[] counts = new int[ROWS_PER_PASS];
             for (int pass = worker; pass < passes; pass += workers) {
@@ -159,7 +165,11 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
         return out;
     }
 
-    /** Scores rows {@code [r0, r0 + rows)} against their visible keys and keeps each row's best. */
+    /**
+     * Scores rows {@code [r0, r0 + rows)} against their visible keys, a range of keys at a time and
+     * every head within the range (each score still adds the heads in order), and keeps each row's
+     * best.
+     */
     private void scorePass(PlanContext ctx, KeyPanels panels, float[][] qs, float[] w, int r0, int rows, int stride,
                            int[] counts, float[] dots, float[] score, int[][] out) {
         int heads = qs.length;
@@ -169,11 +179,18 @@ public final class LightningIndexer extends DataDependentPattern implements Esti
             most = Math.max(most, counts[i]);
             java.util.Arrays.fill(score, i * stride, i * stride + counts[i], 0f);
         }
-        for (int j = 0; j < heads && most > 0; j++) {
-            panels.dots(qs[j], r0, rows, most, dots, stride, counts);
-            for (int i = 0; i < rows; i++) {
-                float wj = w[(r0 + i) * heads + j];
-                Vectors.addWeightedRelu(wj, dots, score, i * stride, counts[i]);
+        for (int k0 = 0; k0 < most; k0 += KEYS_PER_RANGE) {
+            int n = Math.min(KEYS_PER_RANGE, most - k0);
+            for (int j = 0; j < heads; j++) {
+                // every row's dots over the whole range; a row adds those below its count
+                panels.dotsFrom(qs[j], r0, rows, k0, n, dots, KEYS_PER_RANGE);
+                for (int i = 0; i < rows; i++) {
+                    int seen = Math.min(counts[i], k0 + n) - k0;
+                    if (seen > 0) {
+                        Vectors.addWeightedRelu(w[(r0 + i) * heads + j], dots, i * KEYS_PER_RANGE, score,
+                                i * stride + k0, seen);
+                    }
+                }
             }
         }
         for (int i = 0; i < rows; i++) {

@@ -75,9 +75,9 @@ final class ScalarScoringSupport implements ScoringSupport {
     }
 
     @Override
-    public void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
-        for (int i = at; i < at + n; i++) {
-            acc[i] = Math.fma(w, Math.max(0f, dots[i]), acc[i]);
+    public void addWeightedRelu(float w, float[] dots, int dotsAt, float[] acc, int accAt, int n) {
+        for (int i = 0; i < n; i++) {
+            acc[accAt + i] = Math.fma(w, Math.max(0f, dots[dotsAt + i]), acc[accAt + i]);
         }
     }
 

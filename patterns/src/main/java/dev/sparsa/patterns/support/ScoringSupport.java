@@ -89,10 +89,11 @@ public interface ScoringSupport {
     void boundsOneByOne(float[] min, float[] max, int d, float[] q, int row, int g, float[] out, int outBase);
 
     /**
-     * {@code acc[at + i] = fma(w, max(0, dots[at + i]), acc[at + i])} for {@code i < n} (a weighted
-     * ReLU added to a running sum, {@link Math#fma} and {@link Math#max} per element; NaN stays NaN).
+     * {@code acc[accAt + i] = fma(w, max(0, dots[dotsAt + i]), acc[accAt + i])} for {@code i < n} (a
+     * weighted ReLU added to a running sum, {@link Math#fma} and {@link Math#max} per element; NaN
+     * stays NaN).
      */
-    void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n);
+    void addWeightedRelu(float w, float[] dots, int dotsAt, float[] acc, int accAt, int n);
 
     /**
      * Adds {@code rows} rows of {@code d} to a running sum, one row after another: for each {@code x

@@ -142,12 +142,12 @@ public final class Vectors {
     }
 
     /**
-     * {@code acc[at + i] = Math.fma(w, Math.max(0, dots[at + i]), acc[at + i])} for {@code i < n}: a
-     * weighted ReLU added to a running sum, element by element (so bitwise the same in either
+     * {@code acc[accAt + i] = Math.fma(w, Math.max(0, dots[dotsAt + i]), acc[accAt + i])} for {@code i
+     * < n}: a weighted ReLU added to a running sum, element by element (so bitwise the same in either
      * implementation).
      */
-    public static void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
-        SCANS.addWeightedRelu(w, dots, acc, at, n);
+    public static void addWeightedRelu(float w, float[] dots, int dotsAt, float[] acc, int accAt, int n) {
+        SCANS.addWeightedRelu(w, dots, dotsAt, acc, accAt, n);
     }
 
     /** The smallest and largest of some floats that are not NaN, and how many are not NaN. */

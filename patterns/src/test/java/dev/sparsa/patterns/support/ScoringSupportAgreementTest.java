@@ -301,18 +301,19 @@ class ScoringSupportAgreementTest {
         ScoringSupport s = ScoringProvider.scalar();
         SplittableRandom rnd = new SplittableRandom(24);
         for (int n : SIZES) {
-            float[] dots = values(rnd, n + 5, true);
+            float[] dots = values(rnd, n + 9, true);
             float[] acc = values(rnd, n + 5, true);
             int at = rnd.nextInt(6);
-            int m = Math.min(n, dots.length - at);
+            int from = rnd.nextInt(10); // dots read from their own offset
+            int m = Math.min(n, Math.min(acc.length - at, dots.length - from));
             for (float w : new float[] {0.25f, -1.5f, 0f, Float.NaN}) {
                 float[] as = acc.clone();
                 float[] av = acc.clone();
-                s.addWeightedRelu(w, dots, as, at, m);
-                v.addWeightedRelu(w, dots, av, at, m);
+                s.addWeightedRelu(w, dots, from, as, at, m);
+                v.addWeightedRelu(w, dots, from, av, at, m);
                 for (int i = 0; i < as.length; i++) {
-                    float expect = i >= at && i < at + m ? Math.fma(w, Math.max(0f, dots[i]), acc[i]) : acc[i];
-                    String where = "n=" + m + " at=" + at + " w=" + w + " i=" + i;
+                    float expect = i >= at && i < at + m ? Math.fma(w, Math.max(0f, dots[from + i - at]), acc[i]) : acc[i];
+                    String where = "n=" + m + " at=" + at + " from=" + from + " w=" + w + " i=" + i;
                     assertEquals(Float.floatToRawIntBits(expect), Float.floatToRawIntBits(as[i]), "scalar " + where);
                     assertEquals(Float.floatToRawIntBits(expect), Float.floatToRawIntBits(av[i]), "vector " + where);
                 }

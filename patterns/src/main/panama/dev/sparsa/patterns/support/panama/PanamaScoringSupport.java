@@ -440,17 +440,17 @@ public final class PanamaScoringSupport implements ScoringSupport {
     }
 
     @Override
-    public void addWeightedRelu(float w, float[] dots, float[] acc, int at, int n) {
+    public void addWeightedRelu(float w, float[] dots, int dotsAt, float[] acc, int accAt, int n) {
         FloatVector wv = FloatVector.broadcast(F, w);
         FloatVector zero = FloatVector.zero(F);
-        int i = at;
-        int end = at + n;
-        for (; i + L <= end; i += L) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
             // lanewise Math.max and Math.fma: bitwise the scalar loop
-            FloatVector.fromArray(F, dots, i).max(zero).fma(wv, FloatVector.fromArray(F, acc, i)).intoArray(acc, i);
+            FloatVector.fromArray(F, dots, dotsAt + i).max(zero).fma(wv, FloatVector.fromArray(F, acc, accAt + i))
+                    .intoArray(acc, accAt + i);
         }
-        for (; i < end; i++) {
-            acc[i] = Math.fma(w, Math.max(0f, dots[i]), acc[i]);
+        for (; i < n; i++) {
+            acc[accAt + i] = Math.fma(w, Math.max(0f, dots[dotsAt + i]), acc[accAt + i]);
         }
     }
 
