@@ -115,8 +115,8 @@ public final class CudaDecodeStep implements AutoCloseable {
         int kvHeads = cache.kvHeads();
         SplitKv split = options.split().onGpu();
         CudaDevice dev = rt.device();
-        // the split rule weighs the keys a step visits at the longest length: for Quest and top-k, their budget's
-        int longest = DecodeStepLayout.visits(chosen, pageSize, rows, maxLength);
+        // the split rule weighs the most keys a step visits up to the longest length: for Quest and top-k, their budget's
+        int longest = DecodeStepLayout.maxVisits(chosen, pageSize, rows, maxLength);
         int chunkKeys = split.chunkKeys(batch, kvHeads, longest, dev.multiprocessors());
         int chunks = SplitKv.chunks(longest, chunkKeys);
         int fixed = split.fixedChunkKeys() > 0 && chunks > 1 ? chunkKeys : 0;

@@ -136,6 +136,10 @@ final class DecodeStepLayout {
             listW = Math.max(1, visits(maxLength));
             counts = 4L * batch * kvHeads;
         }
+        if (fixedChunkKeys > 0 && (long) chunks * fixedChunkKeys < maxVisits(chosen, pageSize, rows, maxLength)) {
+            throw new IllegalArgumentException("decode step: " + chunks + " chunks of " + fixedChunkKeys + " keys cover"
+                    + " fewer than the " + maxVisits(chosen, pageSize, rows, maxLength) + " keys a sequence may visit");
+        }
         this.budget = bud;
         this.scoreWidth = width;
         this.listWidth = listW;
@@ -165,6 +169,20 @@ final class DecodeStepLayout {
      */
     int visits(int length) {
         return visits(chosen, pageSize, rows, length);
+    }
+
+    /**
+     * The most keys a (sequence, KV head) of any length up to {@code maxLength} visits in a step
+     * choosing {@code chosen} (null: dense) on pages of {@code pageSize} for {@code rows} rows: what the
+     * chunks must cover. Not always the visits at {@code maxLength}: Quest visits every key while the
+     * pages fit its budget of {@code m} pages, then {@code m − 1} pages and the last, part full, so
+     * its most is {@code min(maxLength, m · pageSize)}.
+     */
+    static int maxVisits(DecodePattern chosen, int pageSize, int rows, int maxLength) {
+        if (chosen instanceof DecodePattern.Quest qs) {
+            return (int) Math.min(maxLength, (long) qs.pageBudget(pageSize) * pageSize);
+        }
+        return visits(chosen, pageSize, rows, maxLength); // dense and top-k grow with the length
     }
 
     /** {@link #visits(int)} of a step choosing {@code chosen} (null: dense) on pages of {@code pageSize} for {@code rows} rows. */

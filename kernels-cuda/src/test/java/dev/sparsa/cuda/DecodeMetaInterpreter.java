@@ -4,6 +4,10 @@ import static dev.sparsa.cuda.DecodeFormat.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sparsa.kv.DecodePattern;
+import dev.sparsa.kv.DecodeSelection;
+import dev.sparsa.kv.KvCache;
+import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.reference.ReferenceResult;
 import dev.sparsa.tensor.Tensor;
 import java.util.Arrays;
@@ -227,6 +231,55 @@ final class DecodeMetaInterpreter {
                 }
             }
         }
+    }
+
+    /**
+     * Writes each (sequence, KV head)'s list into {@code meta[oLists + unit · listWidth ..]} as the
+     * choice kernels do from {@code sel} (the host's selection of {@code pattern}): Quest's pages
+     * ascending (its chosen pages and the last); top-k's sinks, chosen keys ascending and window.
+     * Returns the keys each unit's list holds, for the caller to hold against the items' visits.
+     *
+     * @throws AssertionError if a list does not fit {@code listWidth}
+     */
+    static long[] fillChoiceLists(int[] meta, long oLists, int listWidth, KvCache cache, DecodeSelection sel,
+                                  DecodePattern pattern, int rows) {
+        int heads = cache.kvHeads();
+        long[] keys = new long[cache.batch() * heads];
+        for (int b = 0; b < cache.batch(); b++) {
+            int len = cache.length(b);
+            for (int g = 0; g < heads; g++) {
+                int at = (int) oLists + (b * heads + g) * listWidth;
+                int[] spans = sel.chosenSpans(b, g);
+                int n = 0;
+                if (pattern instanceof DecodePattern.TopK top) {
+                    int[] c = CudaDecodeTopK.candidates(len, rows, top);
+                    for (int i = 0; i < c[0]; i++) {
+                        meta[at + n++] = i;
+                    }
+                    for (int j = 0; j < spans.length; j += 2) {
+                        for (int key = spans[j]; key < spans[j + 1]; key++) {
+                            meta[at + n++] = key;
+                        }
+                    }
+                    for (int key = c[1]; key < len; key++) {
+                        meta[at + n++] = key;
+                    }
+                    keys[b * heads + g] = n;
+                } else {
+                    int page = ((PagedKvCache) cache).pageSize();
+                    for (int j = 0; j < spans.length; j += 2) {
+                        for (int pg = spans[j] / page; pg * page < spans[j + 1]; pg++) {
+                            if (n == 0 || meta[at + n - 1] != pg) {
+                                meta[at + n++] = pg;
+                            }
+                        }
+                        keys[b * heads + g] += spans[j + 1] - spans[j];
+                    }
+                }
+                assertTrue(n <= listWidth, n + " list entries fit the width " + listWidth);
+            }
+        }
+        return keys;
     }
 
     private static long s(long[] scalars, String name) {

@@ -199,7 +199,7 @@ class DecodeStepLayoutTest {
                     ReferenceResult ref = ReferenceDecode.decode(q, cache, sel, run);
                     CudaDecode.Plan direct = CudaDecode.plan(8, q, cache, CudaDecode.Storage.of(cache), null, pattern, null,
                             null, DecodeOptions.defaults(), false);
-                    int longest = DecodeStepLayout.visits(pattern, page, rows, MAX + 9);
+                    int longest = DecodeStepLayout.maxVisits(pattern, page, rows, MAX + 9);
                     for (int[] cut : new int[][] {{1, 0}, {6, 0}, {(longest + 63) / 64, 64}}) {
                         String what = pattern.name() + " rows " + rows + " step " + step + " chunks " + cut[0]
                                 + " fixed " + cut[1];
@@ -211,7 +211,14 @@ class DecodeStepLayoutTest {
                                 (int) direct.oLists)), Arrays.toString(Arrays.copyOfRange(meta, l.oCounts, l.oLists)),
                                 what + ": the counts a direct call gives the choice kernels");
                         assertTrue(direct.listWidth <= l.listWidth && direct.questWidth <= l.scoreWidth, what);
-                        fillLists(meta, l, cache, sel, pattern, rows, what);
+                        long[] keys = DecodeMetaInterpreter.fillChoiceLists(meta, l.oLists, l.listWidth, cache, sel,
+                                pattern, rows);
+                        for (int b = 0; b < batch; b++) {
+                            for (int g = 0; g < KV_HEADS; g++) {
+                                assertEquals(l.visits(lengths[b]), keys[b * KV_HEADS + g], what + ": sequence " + b
+                                        + " head " + g + " visits its list's keys");
+                            }
+                        }
                         long[] scalars = CudaDecode.scalars(q, cache.keyPages(), cache.valuePages(), null, null, GROUP,
                                 rows, true, Integer.numberOfTrailingZeros(page), width, l.mode, KV_HEADS, batch,
                                 l.offsets(), l.listWidth, run.scaleFor(DIM), 0);
@@ -228,51 +235,12 @@ class DecodeStepLayoutTest {
                 new DecodePattern.Quest(64, 4, 0), 16, 1, 100), "Quest with sinks");
         assertThrows(IllegalArgumentException.class, () -> new DecodeStepLayout(1, 1, 1, 1, 0, 4,
                 new DecodePattern.SinkWindow(4, 16), 16, 1, 100), "sinks + window (no choice on the device)");
-    }
-
-    /**
-     * Writes each (sequence, KV head)'s list as the choice kernels do: Quest's pages ascending (its
-     * chosen pages and the last); top-k's sinks, chosen keys ascending and window. The list must hold
-     * exactly the keys the layout's items visit.
-     */
-    private static void fillLists(int[] meta, DecodeStepLayout l, KvCache cache, DecodeSelection sel,
-                                  DecodePattern pattern, int rows, String what) {
-        int page = ((PagedKvCache) cache).pageSize();
-        for (int b = 0; b < cache.batch(); b++) {
-            int len = cache.length(b);
-            for (int g = 0; g < KV_HEADS; g++) {
-                int at = l.oLists + (b * KV_HEADS + g) * l.listWidth;
-                int[] spans = sel.chosenSpans(b, g);
-                int n = 0;
-                long keys = 0;
-                if (pattern instanceof DecodePattern.TopK top) {
-                    int[] c = CudaDecodeTopK.candidates(len, rows, top);
-                    for (int i = 0; i < c[0]; i++) {
-                        meta[at + n++] = i;
-                    }
-                    for (int j = 0; j < spans.length; j += 2) {
-                        for (int key = spans[j]; key < spans[j + 1]; key++) {
-                            meta[at + n++] = key;
-                        }
-                    }
-                    for (int key = c[1]; key < len; key++) {
-                        meta[at + n++] = key;
-                    }
-                    keys = n;
-                } else {
-                    for (int j = 0; j < spans.length; j += 2) {
-                        for (int pg = spans[j] / page; pg * page < spans[j + 1]; pg++) {
-                            if (n == 0 || meta[at + n - 1] != pg) {
-                                meta[at + n++] = pg;
-                            }
-                        }
-                        keys += spans[j + 1] - spans[j];
-                    }
-                }
-                assertTrue(n <= l.listWidth, what + ": " + n + " list entries fit the width " + l.listWidth);
-                assertEquals(l.visits(len), keys, what + ": sequence " + b + " head " + g + " visits its list's keys");
-            }
-        }
+        // Quest visits all 512 keys at length 512 and fewer past it: a fixed cut must cover the 512
+        assertEquals(512, DecodeStepLayout.maxVisits(new DecodePattern.Quest(512, 0, 0), 16, 1, 1000));
+        assertEquals(31 * 16 + 8, DecodeStepLayout.visits(new DecodePattern.Quest(512, 0, 0), 16, 1, 1000));
+        assertThrows(IllegalArgumentException.class, () -> new DecodeStepLayout(1, 1, 1, 7, 64, 63,
+                new DecodePattern.Quest(512, 0, 0), 16, 1, 1000), "7 chunks of 64 keys for 512");
+        new DecodeStepLayout(1, 1, 1, 8, 64, 63, new DecodePattern.Quest(512, 0, 0), 16, 1, 1000);
     }
 
     /** Every int of the metadata but the lengths and the items' key ranges. */
