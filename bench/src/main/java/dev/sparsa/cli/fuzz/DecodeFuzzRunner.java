@@ -7,6 +7,9 @@ import dev.sparsa.attention.AttentionResult;
 import dev.sparsa.bench.PlacedCaches;
 import dev.sparsa.cli.fuzz.FuzzRunner.Outcome;
 import dev.sparsa.cli.fuzz.FuzzRunner.Verdict;
+import dev.sparsa.cuda.CudaBackend;
+import dev.sparsa.cuda.CudaDecodeStep;
+import dev.sparsa.cuda.CudaStream;
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
@@ -43,6 +46,9 @@ import java.util.function.IntFunction;
  *       Attention.decodeWithLse} over the same selection gives the backend's bits;
  *   <li>on backends that take a thread count: the paged cache gives the contiguous one's bits, and
  *       one worker gives the bits of several;
+ *   <li>on the CUDA backend, for dense decode, Quest without sinks or window and top-k with one row
+ *       or no window: a prepared step ({@code CudaBackend.prepareDecodeStep}, run once at the cache's
+ *       lengths) against the same oracle and within the tolerance of {@code selectAndDecode};
  *   <li>chunked prefill against each cache (the facade's {@code prefillWithLse}, a chunk of a
  *       sequence's last rows under a static pattern) equals the same call on copies of that
  *       sequence's keys and values (bit for bit where the bitwise checks apply).
@@ -127,6 +133,17 @@ public final class DecodeFuzzRunner {
                             : c.nonFinite() == 0 ? FuzzChecks.numbers(fused[0], fused[1], ref, c.dtype()) : null;
                     if (same != null) {
                         return new Outcome(Verdict.FAILED, layout + ": " + same);
+                    }
+                }
+                if (backend instanceof CudaBackend cuda && c.nonFinite() == 0 && p.explicit() == null
+                        && stepRuns(p.pattern(), cache, c)) {
+                    Tensor[] stepped = stepDecode(cuda, placed.q(), cache, p.pattern(), c, o);
+                    String stepNumbers = FuzzChecks.numbers(stepped[0], stepped[1], ref, c.dtype());
+                    if (stepNumbers == null) {
+                        stepNumbers = FuzzChecks.emptyRows(stepped[0], stepped[1], ref);
+                    }
+                    if (stepNumbers != null) {
+                        return new Outcome(Verdict.FAILED, layout + ": the prepared step: " + stepNumbers);
                     }
                 }
                 if (threadsMatter && c.nonFinite() == 0) {
@@ -245,6 +262,46 @@ public final class DecodeFuzzRunner {
             Tensor dLse = lse == null ? null : PlacedCaches.copy(backend, device, lse, owned);
             run(backend, q, cache, selection, pattern, dOut, dLse, o);
             return new Tensor[] {dOut.toHost(), dLse == null ? null : dLse.toHost()};
+        } finally {
+            owned.forEach(Tensor::close);
+        }
+    }
+
+    /**
+     * Whether the CUDA backend prepares a step of {@code pattern} on {@code cache} for the case's query
+     * (as {@code prepareDecodeStep} documents): dense; Quest without sinks or window on a paged cache
+     * with page bounds; top-k with one row or no window whose group's query vectors fit 4096 floats.
+     */
+    private static boolean stepRuns(DecodePattern pattern, KvCache cache, DecodeFuzzCase c) {
+        return switch (pattern) {
+            case DecodePattern.Dense d -> true;
+            case DecodePattern.Quest quest -> quest.sinks() == 0 && quest.window() == 0
+                    && cache instanceof PagedKvCache pc && pc.hasPageBounds();
+            case DecodePattern.TopK top -> (c.rows() == 1 || top.window() == 0)
+                    && c.group() * c.rows() * c.headDim() <= 4096;
+            default -> false;
+        };
+    }
+
+    /**
+     * Decodes through a prepared step of {@code pattern} at the cache's lengths, on a stream of its own,
+     * into NaN-poisoned outputs; returns host copies of the output and LSE.
+     */
+    private static Tensor[] stepDecode(CudaBackend cuda, Tensor q, KvCache cache, DecodePattern pattern,
+                                       DecodeFuzzCase c, DecodeOptions o) {
+        int heads = c.kvHeads() * c.group();
+        DType outType = c.outF32() ? DType.F32 : c.dtype().defaultOutput();
+        Tensor out = FuzzTensors.nan(Tensor.allocate(outType, Layout.BHSD, c.batch(), heads, c.rows(), c.headDim()));
+        Tensor lse = FuzzTensors.nan(Tensor.allocate(DType.F32, Layout.BHSD, c.batch(), heads, c.rows(), 1));
+        List<Tensor> owned = new ArrayList<>();
+        try (CudaStream stream = new CudaStream(cuda.device());
+             CudaDecodeStep step = cuda.prepareDecodeStep(cache, pattern, heads, c.rows(), Math.max(1, cache.maxLength()),
+                     o, stream)) {
+            Tensor dOut = PlacedCaches.copy(cuda, cache.device(), out, owned);
+            Tensor dLse = PlacedCaches.copy(cuda, cache.device(), lse, owned);
+            step.run(q, dOut, dLse);
+            stream.synchronize();
+            return new Tensor[] {dOut.toHost(), dLse.toHost()};
         } finally {
             owned.forEach(Tensor::close);
         }
