@@ -393,22 +393,12 @@ final class CudaDecode {
                     case MODE_SPANS -> spans.keyCount(b, g);
                     case MODE_TOKENS -> {
                         // the sinks, the candidates top-k keeps (all, or its tokens best), the window
-                        int[] r = CudaDecodeTopK.candidates(len, rows, top);
-                        int n = r[1] - r[0];
-                        boolean ranks = top.tokens() > 0 && n > top.tokens();
-                        int count = r[0] + (top.tokens() == 0 ? 0 : Math.min(top.tokens(), n)) + (len - r[1]);
-                        units[4 * e] = r[0];
-                        units[4 * e + 1] = ranks ? n : 0;
-                        units[4 * e + 2] = r[1];
-                        units[4 * e + 3] = count;
-                        maxCand = Math.max(maxCand, ranks ? n : 0);
+                        int count = CudaDecodeTopK.writeUnit(len, rows, top, units, 4 * e);
+                        maxCand = Math.max(maxCand, units[4 * e + 1]);
                         listWidth = Math.max(listWidth, count);
                         yield count;
                     }
-                    default -> {
-                        int n = (len + pageSize - 1) / pageSize;
-                        yield n <= p.questBudget ? len : (long) (p.questBudget - 1) * pageSize + (len - (long) (n - 1) * pageSize);
-                    }
+                    default -> DecodeStepLayout.visits(quest, pageSize, rows, len);
                 };
             }
             if (p.mode == MODE_PAGES) {

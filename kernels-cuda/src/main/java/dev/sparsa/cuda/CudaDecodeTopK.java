@@ -106,6 +106,23 @@ final class CudaDecodeTopK {
     }
 
     /**
+     * Writes the unit the choice kernel reads for a (sequence, KV head) of {@code length} keys and a
+     * step of {@code rows} rows into {@code dst[at .. at + 4)}: the candidates' first key, how many it
+     * ranks (0 when it keeps them all or none), the candidates' end, and the list's length (sinks,
+     * kept candidates, window), which it returns: the keys the decode kernels visit.
+     */
+    static int writeUnit(int length, int rows, DecodePattern.TopK top, int[] dst, int at) {
+        int[] r = candidates(length, rows, top);
+        int n = r[1] - r[0];
+        int count = r[0] + (top.tokens() == 0 ? 0 : Math.min(top.tokens(), n)) + (length - r[1]);
+        dst[at] = r[0];
+        dst[at + 1] = top.tokens() > 0 && n > top.tokens() ? n : 0;
+        dst[at + 2] = r[1];
+        dst[at + 3] = count;
+        return count;
+    }
+
+    /**
      * Queues the key scores and the choice of a call planned in {@link CudaDecode#MODE_TOKENS}: the
      * choice writes every (sequence, KV head)'s key list (its sinks, its chosen keys ascending, its
      * window) into {@code meta}'s lists, which the decode kernels then visit; on {@code stream}, with

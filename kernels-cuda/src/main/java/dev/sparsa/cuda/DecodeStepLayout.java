@@ -130,10 +130,9 @@ final class DecodeStepLayout {
             counts = batch;
         } else if (chosen instanceof DecodePattern.TopK top) {
             bud = top.tokens();
-            int[] c = CudaDecodeTopK.candidates(maxLength, rows, top);
-            int n = c[1] - c[0];
-            width = Math.max(1, bud > 0 && n > bud ? n : 0);
-            listW = Math.max(1, visits(maxLength));
+            int[] unit = new int[4];
+            listW = Math.max(1, CudaDecodeTopK.writeUnit(maxLength, rows, top, unit, 0));
+            width = Math.max(1, unit[1]); // the candidates it ranks, the most at the longest length
             counts = 4L * batch * kvHeads;
         }
         if (fixedChunkKeys > 0 && (long) chunks * fixedChunkKeys < maxVisits(chosen, pageSize, rows, maxLength)) {
@@ -193,9 +192,7 @@ final class DecodeStepLayout {
             return n <= m ? length : (m - 1) * pageSize + (length - (n - 1) * pageSize);
         }
         if (chosen instanceof DecodePattern.TopK top) {
-            int[] c = CudaDecodeTopK.candidates(length, rows, top);
-            int n = c[1] - c[0];
-            return c[0] + (top.tokens() == 0 ? 0 : Math.min(top.tokens(), n)) + (length - c[1]);
+            return CudaDecodeTopK.writeUnit(length, rows, top, new int[4], 0);
         }
         return length;
     }
@@ -291,14 +288,8 @@ final class DecodeStepLayout {
             }
         } else if (chosen instanceof DecodePattern.TopK top) {
             for (int b = 0; b < batch; b++) {
-                int[] c = CudaDecodeTopK.candidates(lengths[b], rows, top);
-                int n = c[1] - c[0];
                 for (int g = 0; g < kvHeads; g++) {
-                    int u = oCounts + 4 * (b * kvHeads + g);
-                    meta[u] = c[0];
-                    meta[u + 1] = top.tokens() > 0 && n > top.tokens() ? n : 0;
-                    meta[u + 2] = c[1];
-                    meta[u + 3] = visits(lengths[b]);
+                    CudaDecodeTopK.writeUnit(lengths[b], rows, top, meta, oCounts + 4 * (b * kvHeads + g));
                 }
             }
         }
