@@ -74,6 +74,24 @@ class CudaDecodeStepGpuTest {
         return x;
     }
 
+    /**
+     * What a replay test needs: the source rows, a cache holding their first START tokens, a query of
+     * 4 heads per KV head, the replay's output and LSE, a direct run's, the options and a stream.
+     */
+    private record Setup(Tensor[] src, KvCache cache, Tensor q, Tensor out, Tensor lse, Tensor[] direct,
+                         DecodeOptions options, CudaStream stream) {
+    }
+
+    private Setup setup(int seed, boolean paged, DType dtype, int dim, int rows, SplitKv split) {
+        Tensor[] src = source(seed, dtype, dim);
+        KvCache c = cache(paged, dtype, dim, src);
+        int heads = 4 * KV_HEADS;
+        Tensor q = query(seed + 100, dtype, heads, rows, dim);
+        Tensor[] replayed = outputs(heads, rows, dim);
+        return new Setup(src, c, q, replayed[0], replayed[1], outputs(heads, rows, dim),
+                DecodeOptions.defaults().withSplit(split), held(new CudaStream(BACKEND.device())));
+    }
+
     /** A random device query, [batch, heads, rows, dim]. */
     private Tensor query(long seed, DType dtype, int heads, int rows, int dim) {
         return held(CudaTensors.upload(BACKEND.device(), Problems.qkv(seed, AttentionShape.of(START.length, heads, rows,
@@ -156,22 +174,21 @@ class CudaDecodeStepGpuTest {
         List<Case> cases = List.of(new Case(false, DType.BF16, 128, 1, SplitKv.rule()),
                 new Case(true, DType.BF16, 128, 2, SplitKv.fixed(128)), new Case(true, DType.F32, 64, 3, SplitKv.rule()),
                 new Case(false, DType.F16, 256, 1, SplitKv.none()));
-        CudaDevice dev = BACKEND.device();
         int seed = 0;
         for (Case x : cases) {
             seed++;
             String name = (x.paged() ? "paged " : "contiguous ") + x.dtype() + " d" + x.dim() + " rows " + x.rows() + " "
                     + x.split();
-            Tensor[] src = source(100 + seed, x.dtype(), x.dim());
-            KvCache c = cache(x.paged(), x.dtype(), x.dim(), src);
-            int heads = 4 * KV_HEADS;
-            Tensor q = query(200 + seed, x.dtype(), heads, x.rows(), x.dim());
-            Tensor[] replayed = outputs(heads, x.rows(), x.dim());
-            Tensor out = replayed[0];
-            Tensor lse = replayed[1];
-            Tensor[] direct = outputs(heads, x.rows(), x.dim());
-            DecodeOptions o = DecodeOptions.defaults().withSplit(x.split());
-            CudaStream stream = held(new CudaStream(dev));
+            Setup u = setup(100 + seed, x.paged(), x.dtype(), x.dim(), x.rows(), x.split());
+            Tensor[] src = u.src();
+            KvCache c = u.cache();
+            Tensor q = u.q();
+            Tensor out = u.out();
+            Tensor lse = u.lse();
+            Tensor[] direct = u.direct();
+            DecodeOptions o = u.options();
+            CudaStream stream = u.stream();
+            int heads = q.heads();
             CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, heads, x.rows(), MAX, o, stream));
             if (x.split().equals(SplitKv.none())) {
                 assertEquals(1, step.chunks(), name + ": no split");
@@ -223,23 +240,21 @@ class CudaDecodeStepGpuTest {
                 new Case(DecodePattern.topK(100), false, DType.BF16, 128, 1, SplitKv.rule()),
                 new Case(DecodePattern.topK(60).withSinks(4).withWindow(32), true, DType.BF16, 128, 1, SplitKv.rule()),
                 new Case(DecodePattern.topK(80), true, DType.F32, 64, 3, SplitKv.none()));
-        CudaDevice dev = BACKEND.device();
         int seed = 0;
         for (Case x : cases) {
             seed++;
             String name = x.pattern().name() + (x.paged() ? " paged " : " contiguous ") + x.dtype() + " d" + x.dim()
                     + " rows " + x.rows() + " " + x.split();
-            Tensor[] src = source(500 + seed, x.dtype(), x.dim());
-            KvCache c = cache(x.paged(), x.dtype(), x.dim(), src);
-            int heads = 4 * KV_HEADS;
-            Tensor q = query(600 + seed, x.dtype(), heads, x.rows(), x.dim());
-            Tensor[] replayed = outputs(heads, x.rows(), x.dim());
-            Tensor out = replayed[0];
-            Tensor lse = replayed[1];
-            Tensor[] direct = outputs(heads, x.rows(), x.dim());
-            DecodeOptions o = DecodeOptions.defaults().withSplit(x.split());
-            CudaStream stream = held(new CudaStream(dev));
-            CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, x.pattern(), heads, x.rows(), MAX, o, stream));
+            Setup u = setup(500 + seed, x.paged(), x.dtype(), x.dim(), x.rows(), x.split());
+            Tensor[] src = u.src();
+            KvCache c = u.cache();
+            Tensor q = u.q();
+            Tensor out = u.out();
+            Tensor lse = u.lse();
+            Tensor[] direct = u.direct();
+            DecodeOptions o = u.options();
+            CudaStream stream = u.stream();
+            CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, x.pattern(), q.heads(), x.rows(), MAX, o, stream));
             assertEquals(x.pattern(), step.pattern());
             step.run(q, direct[0], direct[1]); // loads the kernels before the capture
             stream.synchronize();
