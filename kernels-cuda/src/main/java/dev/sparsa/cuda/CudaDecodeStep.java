@@ -53,11 +53,13 @@ import jcuda.driver.CUstreamCaptureStatus;
  * }
  * }</pre>
  *
- * <p>Semantics are those of {@link CudaBackend#decode} with no selection: each of Q's {@code rows}
- * rows sits at position {@code length − rows + r} and sees keys {@code 0 ..} that position. The
- * step cuts each (sequence, KV head)'s keys into a fixed number of chunks chosen at prepare time by
- * the options' split rule at {@code maxLength} on this device: an explicit {@link SplitKv#fixed}
- * length cuts as a direct call does; the rule cuts every length evenly into that many chunks, so the
+ * <p>Semantics are those of {@link CudaBackend#decode} with no selection (dense), or of {@link
+ * CudaBackend#selectAndDecode} with the pattern: each of Q's {@code rows} rows sits at position
+ * {@code length − rows + r} and sees keys {@code 0 ..} that position (Quest's and top-k's among
+ * them). The step cuts the keys each (sequence, KV head) visits into a fixed number of chunks chosen
+ * at prepare time by the options' split rule at the most keys a sequence visits up to {@code
+ * maxLength} on this device: an explicit {@link SplitKv#fixed} length cuts as a direct call does; the
+ * rule cuts every length evenly into that many chunks, so the
  * results equal a direct call's up to the f32 rounding of the merge (within the decode tolerance),
  * and a replay is bitwise the same as a direct {@link #run} at the same lengths.
  *
