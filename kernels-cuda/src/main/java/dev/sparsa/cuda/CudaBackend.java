@@ -1121,7 +1121,7 @@ public final class CudaBackend implements AttentionBackend {
         if (stream.device().ordinal() != rt.device().ordinal()) {
             throw new IllegalArgumentException("stream: on " + stream.device() + " but the cache is on " + cache.device());
         }
-        String why = stepPatternRefusal(pattern, cache, queryHeads, rows, rt.device().maxSharedPerBlockOptin());
+        String why = decodeStepRefusal(pattern, cache, queryHeads, rows);
         if (why != null) {
             throw new IllegalArgumentException(why);
         }
@@ -1129,9 +1129,15 @@ public final class CudaBackend implements AttentionBackend {
                 maxLength, options, stream);
     }
 
-    /** Why a prepared step does not run {@code pattern} on {@code cache}, or null. */
-    private static String stepPatternRefusal(DecodePattern pattern, KvCache cache, int queryHeads, int rows,
-                                             int maxShared) {
+    /**
+     * Why {@link #prepareDecodeStep(KvCache, DecodePattern, int, int, int, DecodeOptions, CudaStream)}
+     * refuses {@code pattern} on {@code cache} for {@code queryHeads} × {@code rows} query rows (the
+     * pattern's own conditions; the cache, shape and stream are checked there), or null.
+     *
+     * @param cache a cache in CUDA memory of this backend (its device's shared memory bounds top-k's group)
+     */
+    public String decodeStepRefusal(DecodePattern pattern, KvCache cache, int queryHeads, int rows) {
+        int maxShared = runtime(cache.device()).device().maxSharedPerBlockOptin();
         return switch (pattern) {
             case DecodePattern.Dense d -> null;
             case DecodePattern.Quest quest when quest.sinks() > 0 || quest.window() > 0 ->

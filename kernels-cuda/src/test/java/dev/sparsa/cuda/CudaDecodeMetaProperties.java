@@ -1,5 +1,6 @@
 package dev.sparsa.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
@@ -232,7 +233,7 @@ class CudaDecodeMetaProperties {
         l.write(stepMeta, lengths, tables);
         long[] keys = DecodeMetaInterpreter.fillChoiceLists(stepMeta, l.oLists, l.listWidth, cache, sel, pattern, rows);
         for (int u = 0; u < keys.length; u++) {
-            org.junit.jupiter.api.Assertions.assertEquals(l.visits(lengths[u / kvHeads]), keys[u], what + " unit " + u);
+            assertEquals(l.visits(lengths[u / kvHeads]), keys[u], what + " unit " + u);
         }
         long[] scalars = CudaDecode.scalars(q, st.k(), st.v(), null, null, group, rows, step > 0,
                 step > 0 ? Integer.numberOfTrailingZeros(step) : 0, width, l.mode, kvHeads, batch, l.offsets(),

@@ -92,6 +92,47 @@ class CudaDecodeStepGpuTest {
                 DecodeOptions.defaults().withSplit(split), held(new CudaStream(BACKEND.device())));
     }
 
+    /**
+     * Captures {@code step.run} once in a graph (a refresh inside the capture refused), then, at the
+     * cache's lengths and after each of {@value #STEPS} appended tokens (a run before the refresh
+     * refused), replays it against the fp64 oracle (over the host's selection of {@code chosen}, or
+     * dense for null) and bit for bit against a direct run. Returns the kernels the capture queued.
+     */
+    private String replayWhileTheCacheGrows(String name, Setup u, CudaDecodeStep step, DecodePattern chosen) {
+        Tensor q = u.q();
+        KvCache c = u.cache();
+        Tensor[] direct = u.direct();
+        DType dtype = c.dtype();
+        step.run(q, direct[0], direct[1]); // loads the kernels before the capture
+        u.stream().synchronize();
+        String[] kernels = new String[1];
+        CudaGraph graph = held(CudaGraph.capture(u.stream(), () -> {
+            kernels[0] = step.run(q, u.out(), u.lse());
+            assertThrows(IllegalStateException.class, step::refresh, "a refresh inside a capture");
+        }));
+        for (int s = 0; s <= STEPS; s++) {
+            if (s > 0) {
+                Tensor[] next = nextTokens(u.src(), c);
+                c.appendStep(next[0], next[1]);
+                assertThrows(IllegalArgumentException.class, () -> step.run(q, direct[0], direct[1]),
+                        "a run at lengths the step has not refreshed");
+                step.refresh();
+            }
+            ((DeviceBuffer) u.out().deviceMemory()).fill((byte) 0xFF);
+            graph.launch();
+            step.run(q, direct[0], direct[1]);
+            u.stream().synchronize();
+            DecodeSelection host = chosen == null ? null : DecodeSelector.select(q, c, chosen);
+            assertMatches(name + " step " + s, ReferenceDecode.decode(q, c, host, u.options().run()), u.out(), u.lse(),
+                    dtype);
+            assertArrayEquals(direct[0].toHost().toFloatArray(), u.out().toHost().toFloatArray(), name + " step " + s
+                    + ": the replay = a direct run");
+            assertArrayEquals(direct[1].toHost().toFloatArray(), u.lse().toHost().toFloatArray(), name + " LSE");
+            assertEquals(START[0] + s, c.length(0));
+        }
+        return kernels[0];
+    }
+
     /** A random device query, [batch, heads, rows, dim]. */
     private Tensor query(long seed, DType dtype, int heads, int rows, int dim) {
         return held(CudaTensors.upload(BACKEND.device(), Problems.qkv(seed, AttentionShape.of(START.length, heads, rows,
@@ -180,54 +221,21 @@ class CudaDecodeStepGpuTest {
             String name = (x.paged() ? "paged " : "contiguous ") + x.dtype() + " d" + x.dim() + " rows " + x.rows() + " "
                     + x.split();
             Setup u = setup(100 + seed, x.paged(), x.dtype(), x.dim(), x.rows(), x.split());
-            Tensor[] src = u.src();
-            KvCache c = u.cache();
-            Tensor q = u.q();
-            Tensor out = u.out();
-            Tensor lse = u.lse();
-            Tensor[] direct = u.direct();
-            DecodeOptions o = u.options();
-            CudaStream stream = u.stream();
-            int heads = q.heads();
-            CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, heads, x.rows(), MAX, o, stream));
+            CudaDecodeStep step = held(BACKEND.prepareDecodeStep(u.cache(), u.q().heads(), x.rows(), MAX, u.options(),
+                    u.stream()));
             if (x.split().equals(SplitKv.none())) {
                 assertEquals(1, step.chunks(), name + ": no split");
             }
             if (x.split().fixedChunkKeys() == 128) {
                 assertEquals(MAX / 128 + 1, step.chunks(), name + ": the fixed cut's chunks at maxLength");
             }
-            step.run(q, direct[0], direct[1]); // loads the kernels before the capture
-            stream.synchronize();
-            String[] kernels = new String[1];
-            CudaGraph graph = held(CudaGraph.capture(stream, () -> {
-                kernels[0] = step.run(q, out, lse);
-                assertThrows(IllegalStateException.class, step::refresh, "a refresh inside a capture");
-            }));
-            assertTrue(kernels[0].contains(CudaDecode.kernelName(x.dtype(), x.dim())), kernels[0]);
-            for (int s = 0; s <= STEPS; s++) {
-                if (s > 0) {
-                    Tensor[] next = nextTokens(src, c);
-                    c.appendStep(next[0], next[1]);
-                    assertThrows(IllegalArgumentException.class, () -> step.run(q, direct[0], direct[1]),
-                            "a run at lengths the step has not refreshed");
-                    step.refresh();
-                }
-                ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
-                graph.launch();
-                step.run(q, direct[0], direct[1]);
-                stream.synchronize();
-                ReferenceResult ref = ReferenceDecode.decode(q, c, null, o.run());
-                assertMatches(name + " step " + s, ref, out, lse, x.dtype());
-                assertArrayEquals(direct[0].toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
-                        + ": the replay = a direct run");
-                assertArrayEquals(direct[1].toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
-                assertEquals(START[0] + s, c.length(0));
-            }
+            String kernels = replayWhileTheCacheGrows(name, u, step, null);
+            assertTrue(kernels.contains(CudaDecode.kernelName(x.dtype(), x.dim())), kernels);
             // the backend's own decode at the final lengths agrees within the tolerance
-            Tensor[] viaBackend = outputs(heads, x.rows(), x.dim());
-            BACKEND.decode(q, c, (DecodeSelection) null, viaBackend[0], viaBackend[1], o);
-            assertMatches(name + " direct decode", ReferenceDecode.decode(q, c, null, o.run()), viaBackend[0],
-                    viaBackend[1], x.dtype());
+            Tensor[] viaBackend = outputs(u.q().heads(), x.rows(), x.dim());
+            BACKEND.decode(u.q(), u.cache(), (DecodeSelection) null, viaBackend[0], viaBackend[1], u.options());
+            assertMatches(name + " direct decode", ReferenceDecode.decode(u.q(), u.cache(), null, u.options().run()),
+                    viaBackend[0], viaBackend[1], x.dtype());
         }
     }
 
@@ -246,44 +254,20 @@ class CudaDecodeStepGpuTest {
             String name = x.pattern().name() + (x.paged() ? " paged " : " contiguous ") + x.dtype() + " d" + x.dim()
                     + " rows " + x.rows() + " " + x.split();
             Setup u = setup(500 + seed, x.paged(), x.dtype(), x.dim(), x.rows(), x.split());
-            Tensor[] src = u.src();
-            KvCache c = u.cache();
-            Tensor q = u.q();
-            Tensor out = u.out();
-            Tensor lse = u.lse();
-            Tensor[] direct = u.direct();
-            DecodeOptions o = u.options();
-            CudaStream stream = u.stream();
-            CudaDecodeStep step = held(BACKEND.prepareDecodeStep(c, x.pattern(), q.heads(), x.rows(), MAX, o, stream));
+            CudaDecodeStep step = held(BACKEND.prepareDecodeStep(u.cache(), x.pattern(), u.q().heads(), x.rows(), MAX,
+                    u.options(), u.stream()));
             assertEquals(x.pattern(), step.pattern());
-            step.run(q, direct[0], direct[1]); // loads the kernels before the capture
-            stream.synchronize();
-            String[] kernels = new String[1];
-            CudaGraph graph = held(CudaGraph.capture(stream, () -> kernels[0] = step.run(q, out, lse)));
+            String kernels = replayWhileTheCacheGrows(name, u, step, x.pattern());
             String choice = x.pattern() instanceof DecodePattern.Quest ? "sparsa_quest_bounds_" : "sparsa_decode_key_scores_";
-            assertTrue(kernels[0].startsWith(choice) && kernels[0].contains(CudaDecode.kernelName(x.dtype(), x.dim())),
-                    name + ": " + kernels[0]);
-            for (int s = 0; s <= STEPS; s++) {
-                if (s > 0) {
-                    Tensor[] next = nextTokens(src, c);
-                    c.appendStep(next[0], next[1]);
-                    step.refresh();
-                }
-                ((DeviceBuffer) out.deviceMemory()).fill((byte) 0xFF);
-                graph.launch();
-                step.run(q, direct[0], direct[1]);
-                stream.synchronize();
-                DecodeSelection host = DecodeSelector.select(q, c, x.pattern());
-                assertMatches(name + " step " + s, ReferenceDecode.decode(q, c, host, o.run()), out, lse, x.dtype());
-                assertArrayEquals(direct[0].toHost().toFloatArray(), out.toHost().toFloatArray(), name + " step " + s
-                        + ": the replay = a direct run");
-                assertArrayEquals(direct[1].toHost().toFloatArray(), lse.toHost().toFloatArray(), name + " LSE");
-            }
+            assertTrue(kernels.startsWith(choice) && kernels.contains(CudaDecode.kernelName(x.dtype(), x.dim())),
+                    name + ": " + kernels);
             // the backend's direct call (its own cut) at the final lengths agrees within the tolerance
-            BACKEND.selectAndDecode(q, c, x.pattern(), direct[0], direct[1], o);
+            Tensor[] direct = u.direct();
+            BACKEND.selectAndDecode(u.q(), u.cache(), x.pattern(), direct[0], direct[1], u.options());
             assertTrue(CudaBackend.lastKernel().startsWith(choice), name + ": " + CudaBackend.lastKernel());
-            assertMatches(name + " selectAndDecode", ReferenceDecode.decode(q, c, DecodeSelector.select(q, c, x.pattern()),
-                    o.run()), direct[0], direct[1], x.dtype());
+            assertMatches(name + " selectAndDecode", ReferenceDecode.decode(u.q(), u.cache(),
+                    DecodeSelector.select(u.q(), u.cache(), x.pattern()), u.options().run()), direct[0], direct[1],
+                    x.dtype());
         }
     }
 

@@ -136,7 +136,7 @@ public final class DecodeFuzzRunner {
                     }
                 }
                 if (backend instanceof CudaBackend cuda && c.nonFinite() == 0 && p.explicit() == null
-                        && stepRuns(p.pattern(), cache, c)) {
+                        && cuda.decodeStepRefusal(p.pattern(), cache, c.kvHeads() * c.group(), c.rows()) == null) {
                     Tensor[] stepped = stepDecode(cuda, placed.q(), cache, p.pattern(), c, o);
                     String stepNumbers = FuzzChecks.numbers(stepped[0], stepped[1], ref, c.dtype());
                     if (stepNumbers == null) {
@@ -265,22 +265,6 @@ public final class DecodeFuzzRunner {
         } finally {
             owned.forEach(Tensor::close);
         }
-    }
-
-    /**
-     * Whether the CUDA backend prepares a step of {@code pattern} on {@code cache} for the case's query
-     * (as {@code prepareDecodeStep} documents): dense; Quest without sinks or window on a paged cache
-     * with page bounds; top-k with one row or no window whose group's query vectors fit 4096 floats.
-     */
-    private static boolean stepRuns(DecodePattern pattern, KvCache cache, DecodeFuzzCase c) {
-        return switch (pattern) {
-            case DecodePattern.Dense d -> true;
-            case DecodePattern.Quest quest -> quest.sinks() == 0 && quest.window() == 0
-                    && cache instanceof PagedKvCache pc && pc.hasPageBounds();
-            case DecodePattern.TopK top -> (c.rows() == 1 || top.window() == 0)
-                    && c.group() * c.rows() * c.headDim() <= 4096;
-            default -> false;
-        };
     }
 
     /**
