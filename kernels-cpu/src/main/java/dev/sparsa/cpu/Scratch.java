@@ -20,6 +20,8 @@ final class Scratch {
      * {@link #outAt}{@code [r]}), or null when the rows are normalised from {@link #o} afterwards.
      */
     float[] direct;
+    /** The key/value head the current tile reads. */
+    int kvHead;
     /** Chunks of the current tile still to run. */
     int chunksLeft;
     /** Where stacked row {@code r}'s output row starts in {@link #direct}. */

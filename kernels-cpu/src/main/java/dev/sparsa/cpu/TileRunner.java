@@ -28,12 +28,28 @@ import java.util.List;
  * step and the P·V update, all in f32. Rows end as {@code o/l} with LSE {@code m + log l}; a row that
  * admitted nothing gets 0 and −∞.
  *
+ * <p>Consecutive narrow tiles of a work item that list keys (token gather: an indexer's or a top-k's
+ * per-query lists) run in groups of up to {@value #GROUP_TILES}, chunk by chunk across the group, so
+ * neighbouring queries' overlapping lists read each key row while it is still cached.
+ *
  * <p>Every row's arithmetic depends only on its own data and the fixed chunk order, never on the
- * thread or on which other rows share its tile, so results are bitwise identical for any thread
- * count. Work items write disjoint output rows.
+ * thread, on which other rows share its tile or on which tiles share its group, so results are
+ * bitwise identical for any thread count. Work items write disjoint output rows.
  */
 final class TileRunner {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+    /**
+     * Narrow tiles of a run visited together, chunk by chunk ({@link #computeGroup}): 16 one-row tiles
+     * keep their state (about 1 KiB each) in L1 while their chunks' key rows stay in L2.
+     */
+    static final int GROUP_TILES = 16;
+    private static final ThreadLocal<Scratch[]> GROUP = ThreadLocal.withInitial(() -> {
+        Scratch[] g = new Scratch[GROUP_TILES];
+        for (int i = 0; i < g.length; i++) {
+            g[i] = new Scratch();
+        }
+        return g;
+    });
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
 
@@ -148,14 +164,24 @@ final class TileRunner {
         Scratch sc = SCRATCH.get();
         HeadLayout lay = plan.layouts().get(item.layout());
         if (item.tile() != WorkItem.ALL_TILES) {
-            for (int t = item.tile(); t < item.tileEnd(); t++) {
+            boolean direct = outF32 != null && valueDim == cols;
+            for (int t = item.tile(); t < item.tileEnd(); ) {
                 if (t > item.tile() && Thread.currentThread().isInterrupted()) {
                     throw new java.util.concurrent.CancellationException("interrupted in tile " + t + " of a run of "
                             + lay.tileCount() + " tiles; the output is incomplete");
                 }
-                computeTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc,
-                        outF32 != null && valueDim == cols);
-                emitTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc);
+                int end = t + 1;
+                while (end < item.tileEnd() && end - t < GROUP_TILES && groupable(lay, t, item.heads())
+                        && groupable(lay, end, item.heads())) {
+                    end++;
+                }
+                if (end - t == 1) {
+                    computeTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc, direct);
+                    emitTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc);
+                } else {
+                    computeGroup(lay, t, end, item.batch(), item.firstHead(), item.heads(), direct);
+                }
+                t = end;
             }
             return;
         }
@@ -310,11 +336,57 @@ final class TileRunner {
      * to the output instead, and {@code sc.direct} says so to {@link #emitTile}.
      */
     private void computeTile(HeadLayout lay, int t, int b, int h0, int heads, Scratch sc, boolean direct) {
+        int chunks = beginTile(lay, t, b, h0, heads, sc, direct);
+        for (int c = 0; c < chunks; c++) {
+            runChunk(lay, t, b, heads, sc, c);
+        }
+    }
+
+    /**
+     * Tiles of a run visited together, chunk by chunk: the first chunk of every tile, then the second,
+     * and so on, each tile in its own scratch. Each tile's arithmetic is exactly that of {@link
+     * #computeTile} (its own chunks in its own order), so the bits do not change; what changes is
+     * that consecutive rows' gathered lists, which overlap for the selections that produce them (an
+     * indexer's top-k of neighbouring queries), read the same key rows while they are still cached.
+     */
+    private void computeGroup(HeadLayout lay, int t0, int t1, int b, int h0, int heads, boolean direct) {
+        Scratch[] group = GROUP.get();
+        int most = 0;
+        int[] chunks = new int[t1 - t0];
+        for (int t = t0; t < t1; t++) {
+            chunks[t - t0] = beginTile(lay, t, b, h0, heads, group[t - t0], direct);
+            most = Math.max(most, chunks[t - t0]);
+        }
+        for (int c = 0; c < most; c++) {
+            for (int t = t0; t < t1; t++) {
+                if (c < chunks[t - t0]) {
+                    runChunk(lay, t, b, heads, group[t - t0], c);
+                }
+            }
+        }
+        for (int t = t0; t < t1; t++) {
+            emitTile(lay, t, b, h0, heads, group[t - t0]);
+        }
+    }
+
+    /** Whether tile {@code t} of {@code heads} stacked heads may run in a {@linkplain #computeGroup group}. */
+    private boolean groupable(HeadLayout lay, int t, int heads) {
+        return math.narrow(heads * lay.rowCount(t))
+                && (lay.gatherEnd(t) > lay.gatherStart(t) || lay.unconditionalEnd(t) > lay.unconditionalStart(t));
+    }
+
+    /**
+     * Reads tile {@code t}'s query rows into {@code sc} and resets its softmax state; returns the
+     * number of its key chunks (full blocks, partial blocks, then gathered and unconditional keys in
+     * chunks of {@code blockCols}), which {@link #runChunk} runs by index.
+     */
+    private int beginTile(HeadLayout lay, int t, int b, int h0, int heads, Scratch sc, boolean direct) {
         int count = lay.rowCount(t);
         int rows = heads * count;
         int rowsPad = roundUp(rows, lanes);
         sc.ensure(rowsPad, blockCols, dim, cols, ldR);
         int kvh = shape.kvHeadOf(h0);
+        sc.kvHead = kvh;
         int offset = lay.queryOffset();
         float[] buf = sc.row;
         boolean narrow = math.narrow(rows);
@@ -379,42 +451,60 @@ final class TileRunner {
                 sc.outAt[g * count + i] = (int) (outF32Base + out.index(b, h0 + g, lay.row(t, i), 0));
             }
         }
+        return sc.chunksLeft;
+    }
 
-        for (int i = lay.fullStart(t); i < lay.fullEnd(t); i++) {
-            int blk = lay.fullBlock(i);
+    /**
+     * Runs chunk {@code c} of tile {@code t} (in the order {@link #beginTile} counts them) on the tile's
+     * state in {@code sc}.
+     */
+    private void runChunk(HeadLayout lay, int t, int b, int heads, Scratch sc, int c) {
+        int count = lay.rowCount(t);
+        int rowsPad = roundUp(heads * count, lanes);
+        int kvh = sc.kvHead;
+        int full = lay.fullEnd(t) - lay.fullStart(t);
+        if (c < full) {
+            int blk = lay.fullBlock(lay.fullStart(t) + c);
             int k0 = lay.blockStartKey(blk);
             int n = lay.blockWidth(blk);
             loadBlock(b, kvh, k0, n, sc);
             chunk(lay, sc, n, count, heads, rowsPad, false, false, k0, false);
+            return;
         }
-        for (int i = lay.partialStart(t); i < lay.partialEnd(t); i++) {
-            int blk = lay.partialBlock(i);
+        c -= full;
+        int partial = lay.partialEnd(t) - lay.partialStart(t);
+        if (c < partial) {
+            int blk = lay.partialBlock(lay.partialStart(t) + c);
             int k0 = lay.blockStartKey(blk);
             int n = lay.blockWidth(blk);
             loadBlock(b, kvh, k0, n, sc);
             chunk(lay, sc, n, count, heads, rowsPad, true, false, k0, false);
+            return;
         }
-        boolean gatherWeighted = lay.hasGatherLogWeights();
-        for (int g0 = lay.gatherStart(t); g0 < lay.gatherEnd(t); g0 += blockCols) {
+        c -= partial;
+        int gathered = (lay.gatherEnd(t) - lay.gatherStart(t) + blockCols - 1) / blockCols;
+        if (c < gathered) {
+            int g0 = lay.gatherStart(t) + c * blockCols;
             int n = Math.min(blockCols, lay.gatherEnd(t) - g0);
             for (int j = 0; j < n; j++) {
                 sc.keys[j] = lay.gatherKey(g0 + j);
                 sc.bias[j] = lay.gatherLogWeight(g0 + j);
             }
             loadListed(b, kvh, n, sc);
-            chunk(lay, sc, n, count, heads, rowsPad, true, gatherWeighted, -1, true);
+            chunk(lay, sc, n, count, heads, rowsPad, true, lay.hasGatherLogWeights(), -1, true);
+            return;
         }
-        for (int u0 = lay.unconditionalStart(t); u0 < lay.unconditionalEnd(t); u0 += blockCols) {
-            int n = Math.min(blockCols, lay.unconditionalEnd(t) - u0);
-            boolean weighted = false;
-            for (int j = 0; j < n; j++) {
-                sc.keys[j] = lay.unconditionalKey(u0 + j);
-                sc.bias[j] = lay.unconditionalLogWeight(u0 + j);
-                weighted |= sc.bias[j] != 0f;
-            }
-            loadListed(b, kvh, n, sc);
-            chunk(lay, sc, n, count, heads, rowsPad, false, weighted, -1, true);
+        c -= gathered;
+        int u0 = lay.unconditionalStart(t) + c * blockCols;
+        int n = Math.min(blockCols, lay.unconditionalEnd(t) - u0);
+        boolean weighted = false;
+        for (int j = 0; j < n; j++) {
+            sc.keys[j] = lay.unconditionalKey(u0 + j);
+            sc.bias[j] = lay.unconditionalLogWeight(u0 + j);
+            weighted |= sc.bias[j] != 0f;
         }
+        loadListed(b, kvh, n, sc);
+        chunk(lay, sc, n, count, heads, rowsPad, false, weighted, -1, true);
     }
 
     /** One chunk of {@code n} keys (already in {@code sc.k}/{@code sc.v}) against the stacked rows. */
@@ -465,6 +555,12 @@ final class TileRunner {
             mask(lay.predicate(), sr, sc, n, count, heads, ldR, 1, k0, listed);
         }
         math.softmaxByRow(sr, ldR, n, rows, sc.m, sc.l, sc.alpha);
+        if (rows == 1) {
+            // one row: its probabilities are already key after key (P·V reads key j at j·ldS)
+            math.accumulate(sr, 1, n, 1, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha, sc.fresh, null, null, null);
+            sc.fresh = false;
+            return;
+        }
         float[] s = sc.s;
         for (int j = 0; j < n; j++) {
             for (int r = 0, at = j * rowsPad; r < rows; r++, at++) {

@@ -379,6 +379,11 @@ public final class PanamaTileMath implements TileMath {
             int qo = r * dim;
             int o = r * ldR;
             int j = 0;
+            // eight keys at a time (eight independent fma chains; four leave it waiting on the fma
+            // latency) where the dimension is whole vectors; a method of its own so that C1 compiles it
+            for (; full == dim && j + 8 <= n; j += 8) {
+                dots8(q, qo, k, kOff, j, dim, s, o + j);
+            }
             for (; j + 4 <= n; j += 4) {
                 int k0 = kOff[j];
                 int k1 = kOff[j + 1];
@@ -417,6 +422,41 @@ public final class PanamaTileMath implements TileMath {
                 s[o + j] = sumLanes(a0);
             }
         }
+    }
+
+    /** Eight keys' dot products with one row ({@code dim} a multiple of the lanes), each reduced by {@link #sumLanes}. */
+    private static void dots8(float[] q, int qo, float[] k, int[] kOff, int j, int dim, float[] s, int so) {
+        int k0 = kOff[j];
+        int k1 = kOff[j + 1];
+        int k2 = kOff[j + 2];
+        int k3 = kOff[j + 3];
+        int k4 = kOff[j + 4];
+        int k5 = kOff[j + 5];
+        int k6 = kOff[j + 6];
+        int k7 = kOff[j + 7];
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector a4 = FloatVector.zero(F), a5 = FloatVector.zero(F);
+        FloatVector a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
+        for (int d = 0; d < dim; d += L) {
+            FloatVector x = FloatVector.fromArray(F, q, qo + d);
+            a0 = x.fma(FloatVector.fromArray(F, k, k0 + d), a0);
+            a1 = x.fma(FloatVector.fromArray(F, k, k1 + d), a1);
+            a2 = x.fma(FloatVector.fromArray(F, k, k2 + d), a2);
+            a3 = x.fma(FloatVector.fromArray(F, k, k3 + d), a3);
+            a4 = x.fma(FloatVector.fromArray(F, k, k4 + d), a4);
+            a5 = x.fma(FloatVector.fromArray(F, k, k5 + d), a5);
+            a6 = x.fma(FloatVector.fromArray(F, k, k6 + d), a6);
+            a7 = x.fma(FloatVector.fromArray(F, k, k7 + d), a7);
+        }
+        s[so] = sumLanes(a0);
+        s[so + 1] = sumLanes(a1);
+        s[so + 2] = sumLanes(a2);
+        s[so + 3] = sumLanes(a3);
+        s[so + 4] = sumLanes(a4);
+        s[so + 5] = sumLanes(a5);
+        s[so + 6] = sumLanes(a6);
+        s[so + 7] = sumLanes(a7);
     }
 
     /**
@@ -694,6 +734,14 @@ public final class PanamaTileMath implements TileMath {
         }
         for (; r < rows; r++) {
             int c = 0;
+            // eight (or four) column-vectors: independent fma chains per key (two leave the loop waiting
+            // on the fma latency), each output the same chain over the keys as in the narrower kernels
+            for (; c + 8 * L <= cols; c += 8 * L) {
+                pv1x8(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
+            }
+            for (; c + 4 * L <= cols; c += 4 * L) {
+                pv1x4(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
+            }
             for (; c + 2 * L <= cols; c += 2 * L) {
                 pv1x2(p, ldS, n, r, v, vOff, c, o, ldO, alpha, fresh, dst, dstAt, l);
             }
@@ -929,6 +977,77 @@ public final class PanamaTileMath implements TileMath {
             a1.div(l[r + 1]).intoArray(dst, dstAt[r + 1] + c);
             a2.div(l[r + 2]).intoArray(dst, dstAt[r + 2] + c);
             a3.div(l[r + 3]).intoArray(dst, dstAt[r + 3] + c);
+        }
+    }
+
+    private static void pv1x8(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
+        int o0 = r * ldO + c;
+        float al = alpha[r];
+        FloatVector a0 = start(o, o0, al, fresh), a1 = start(o, o0 + L, al, fresh);
+        FloatVector a2 = start(o, o0 + 2 * L, al, fresh), a3 = start(o, o0 + 3 * L, al, fresh);
+        FloatVector a4 = start(o, o0 + 4 * L, al, fresh), a5 = start(o, o0 + 5 * L, al, fresh);
+        FloatVector a6 = start(o, o0 + 6 * L, al, fresh), a7 = start(o, o0 + 7 * L, al, fresh);
+        for (int j = 0, pi = r; j < n; j++, pi += ldS) {
+            int vi = vOff[j] + c;
+            FloatVector b = FloatVector.broadcast(F, p[pi]);
+            a0 = FloatVector.fromArray(F, v, vi).fma(b, a0);
+            a1 = FloatVector.fromArray(F, v, vi + L).fma(b, a1);
+            a2 = FloatVector.fromArray(F, v, vi + 2 * L).fma(b, a2);
+            a3 = FloatVector.fromArray(F, v, vi + 3 * L).fma(b, a3);
+            a4 = FloatVector.fromArray(F, v, vi + 4 * L).fma(b, a4);
+            a5 = FloatVector.fromArray(F, v, vi + 5 * L).fma(b, a5);
+            a6 = FloatVector.fromArray(F, v, vi + 6 * L).fma(b, a6);
+            a7 = FloatVector.fromArray(F, v, vi + 7 * L).fma(b, a7);
+        }
+        if (dst != null) {
+            float inv = l[r];
+            o = dst;
+            o0 = dstAt[r] + c;
+            a0 = a0.div(inv);
+            a1 = a1.div(inv);
+            a2 = a2.div(inv);
+            a3 = a3.div(inv);
+            a4 = a4.div(inv);
+            a5 = a5.div(inv);
+            a6 = a6.div(inv);
+            a7 = a7.div(inv);
+        }
+        a0.intoArray(o, o0);
+        a1.intoArray(o, o0 + L);
+        a2.intoArray(o, o0 + 2 * L);
+        a3.intoArray(o, o0 + 3 * L);
+        a4.intoArray(o, o0 + 4 * L);
+        a5.intoArray(o, o0 + 5 * L);
+        a6.intoArray(o, o0 + 6 * L);
+        a7.intoArray(o, o0 + 7 * L);
+    }
+
+    private static void pv1x4(float[] p, int ldS, int n, int r, float[] v, int[] vOff, int c, float[] o, int ldO,
+                              float[] alpha, boolean fresh, float[] dst, int[] dstAt, float[] l) {
+        int o0 = r * ldO + c;
+        FloatVector a0 = start(o, o0, alpha[r], fresh);
+        FloatVector a1 = start(o, o0 + L, alpha[r], fresh);
+        FloatVector a2 = start(o, o0 + 2 * L, alpha[r], fresh);
+        FloatVector a3 = start(o, o0 + 3 * L, alpha[r], fresh);
+        for (int j = 0, pi = r; j < n; j++, pi += ldS) {
+            int vi = vOff[j] + c;
+            FloatVector b = FloatVector.broadcast(F, p[pi]);
+            a0 = FloatVector.fromArray(F, v, vi).fma(b, a0);
+            a1 = FloatVector.fromArray(F, v, vi + L).fma(b, a1);
+            a2 = FloatVector.fromArray(F, v, vi + 2 * L).fma(b, a2);
+            a3 = FloatVector.fromArray(F, v, vi + 3 * L).fma(b, a3);
+        }
+        if (dst == null) {
+            a0.intoArray(o, o0);
+            a1.intoArray(o, o0 + L);
+            a2.intoArray(o, o0 + 2 * L);
+            a3.intoArray(o, o0 + 3 * L);
+        } else {
+            a0.div(l[r]).intoArray(dst, dstAt[r] + c);
+            a1.div(l[r]).intoArray(dst, dstAt[r] + c + L);
+            a2.div(l[r]).intoArray(dst, dstAt[r] + c + 2 * L);
+            a3.div(l[r]).intoArray(dst, dstAt[r] + c + 3 * L);
         }
     }
 
