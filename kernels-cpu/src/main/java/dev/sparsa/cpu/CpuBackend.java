@@ -119,6 +119,11 @@ public final class CpuBackend implements AttentionBackend {
         this.costModel = CpuCostModel.of(math, workers.parallelism());
     }
 
+    /** The arithmetic this backend's kernel runs. */
+    TileMath math() {
+        return math;
+    }
+
     private static TileMath mathFor(KernelFlavour flavour) {
         if (flavour == null) {
             throw new IllegalArgumentException("flavour: must not be null (VECTOR or SCALAR)");

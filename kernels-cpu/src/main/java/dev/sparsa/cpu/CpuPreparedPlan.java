@@ -22,7 +22,7 @@ final class CpuPreparedPlan extends PreparedPlan {
 
     CpuPreparedPlan(SparsePlan plan, CpuBackend backend) {
         super(plan, backend, Device.CPU);
-        this.items = List.copyOf(workItems(plan, backend.parallelism()));
+        this.items = List.copyOf(workItems(plan, backend.parallelism(), backend.math()));
         this.covered = coveredRows(plan);
     }
 
@@ -61,7 +61,7 @@ final class CpuPreparedPlan extends PreparedPlan {
      * key block is visited by a few tiles of its head: close together in time it is still in
      * cache) and the per-item bookkeeping is paid once per run.
      */
-    private static List<WorkItem> workItems(SparsePlan plan, int parallelism) {
+    private static List<WorkItem> workItems(SparsePlan plan, int parallelism, TileMath math) {
         AttentionShape shape = plan.shape();
         List<WorkItem> items = new ArrayList<>();
         int group = shape.groupSize();
@@ -83,10 +83,10 @@ final class CpuPreparedPlan extends PreparedPlan {
                     shared &= plan.layoutIndex(b, h) == plan.layoutIndex(b, h0);
                 }
                 if (shared) {
-                    addItems(plan, items, b, h0, group, target);
+                    addItems(plan, items, b, h0, group, target, math);
                 } else {
                     for (int h = h0; h < h0 + group; h++) {
-                        addItems(plan, items, b, h, 1, target);
+                        addItems(plan, items, b, h, 1, target, math);
                     }
                 }
             }
@@ -97,7 +97,8 @@ final class CpuPreparedPlan extends PreparedPlan {
         return items;
     }
 
-    private static void addItems(SparsePlan plan, List<WorkItem> items, int b, int h0, int heads, long target) {
+    private static void addItems(SparsePlan plan, List<WorkItem> items, int b, int h0, int heads, long target,
+                                 TileMath math) {
         int li = plan.layoutIndex(b, h0);
         HeadLayout lay = plan.layouts().get(li);
         if (lay.rowsDisjoint()) {
@@ -105,7 +106,10 @@ final class CpuPreparedPlan extends PreparedPlan {
             long cost = 0;
             for (int t = 0; t < lay.tileCount(); t++) {
                 cost += tileCost(lay, t) * heads;
-                if (cost >= target || t == lay.tileCount() - 1) {
+                // runs of narrow tiles end at multiples of TileRunner.GROUP_TILES, so that the kernel's
+                // groups of such tiles (and with them the bits) do not depend on the thread count
+                boolean cut = !math.narrow(lay.rowCount(t) * heads) || (t + 1) % TileRunner.GROUP_TILES == 0;
+                if (cost >= target && cut || t == lay.tileCount() - 1) {
                     items.add(new WorkItem(b, h0, heads, li, start, t + 1, cost));
                     start = t + 1;
                     cost = 0;

@@ -46,6 +46,27 @@ final class Scratch {
     /** Where stacked query row {@code r} starts in the array its tile is gathered from. */
     int[] rowAt = new int[0];
 
+    /** The sorted union of a group's key lists ({@link #unionSize} keys). */
+    int[] union = new int[0];
+    int unionSize;
+    /** The key range {@link #gatheredBy} / {@link #heldBy} may hold marks in (empty when hi < lo). */
+    int unionLo;
+    int unionHi = -1;
+    /** Per key position: bit i set when tile i of the group gathers it / holds it unconditionally; zero between groups. */
+    int[] gatheredBy = new int[0];
+    int[] heldBy = new int[0];
+
+    /** Makes room for marks over {@code keys} key positions and a union of up to {@code size} keys. */
+    void ensureKeys(int keys, int size) {
+        if (gatheredBy.length < keys) {
+            gatheredBy = new int[keys];
+            heldBy = new int[keys];
+        }
+        if (union.length < size) {
+            union = new int[size];
+        }
+    }
+
     /**
      * Makes room for a tile of {@code rowsPad} (stacked) rows against chunks of {@code chunk} keys
      * ({@code ldR}: the narrow form's row stride).

@@ -126,6 +126,10 @@ public final class PanamaTileMath implements TileMath {
         }
         for (; r < rowsPad; r += L) {
             int j = 0;
+            // one row-vector: eight keys' chains in flight where there are 32 registers
+            for (; WIDE_BLOCKS && j + 8 <= n; j += 8) {
+                scores8x1(qT, ldQ, r, k, kOff, dim, j, s, ldS);
+            }
             for (; j + 4 <= n; j += 4) {
                 scores4x1(qT, ldQ, r, k, kOff, dim, j, s, ldS);
             }
@@ -331,6 +335,42 @@ public final class PanamaTileMath implements TileMath {
         int o = j * ldS + r;
         a0.intoArray(s, o);
         a1.intoArray(s, o + L);
+    }
+
+    private static void scores8x1(float[] qT, int ldQ, int r, float[] k, int[] kOff, int dim, int j, float[] s,
+                                  int ldS) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector a4 = FloatVector.zero(F), a5 = FloatVector.zero(F);
+        FloatVector a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
+        int k0 = kOff[j];
+        int k1 = kOff[j + 1];
+        int k2 = kOff[j + 2];
+        int k3 = kOff[j + 3];
+        int k4 = kOff[j + 4];
+        int k5 = kOff[j + 5];
+        int k6 = kOff[j + 6];
+        int k7 = kOff[j + 7];
+        for (int d = 0, qi = r; d < dim; d++, qi += ldQ) {
+            FloatVector q = FloatVector.fromArray(F, qT, qi);
+            a0 = q.fma(FloatVector.broadcast(F, k[k0 + d]), a0);
+            a1 = q.fma(FloatVector.broadcast(F, k[k1 + d]), a1);
+            a2 = q.fma(FloatVector.broadcast(F, k[k2 + d]), a2);
+            a3 = q.fma(FloatVector.broadcast(F, k[k3 + d]), a3);
+            a4 = q.fma(FloatVector.broadcast(F, k[k4 + d]), a4);
+            a5 = q.fma(FloatVector.broadcast(F, k[k5 + d]), a5);
+            a6 = q.fma(FloatVector.broadcast(F, k[k6 + d]), a6);
+            a7 = q.fma(FloatVector.broadcast(F, k[k7 + d]), a7);
+        }
+        int o = j * ldS + r;
+        a0.intoArray(s, o);
+        a1.intoArray(s, o + ldS);
+        a2.intoArray(s, o + 2 * ldS);
+        a3.intoArray(s, o + 3 * ldS);
+        a4.intoArray(s, o + 4 * ldS);
+        a5.intoArray(s, o + 5 * ldS);
+        a6.intoArray(s, o + 6 * ldS);
+        a7.intoArray(s, o + 7 * ldS);
     }
 
     private static void scores4x1(float[] qT, int ldQ, int r, float[] k, int[] kOff, int dim, int j, float[] s,
