@@ -390,7 +390,9 @@ final class TileRunner {
     /**
      * Whether one-row tiles {@code t0 .. t1−1} without log-weights run as one stacked tile over the
      * union of their key lists ({@link #computeUnion}): when that computes at most {@value
-     * #UNION_FACTOR} times the pairs the lists hold. Leaves the sorted union in {@code sc.union}
+     * #UNION_FACTOR} times the pairs the lists hold and their keys lie in a range less than four times
+     * as long as the lists together (the union is found by a scan of that range). Leaves the sorted
+     * union in {@code sc.union}
      * ({@code sc.unionSize} keys) and, per key, which tiles gather it and which hold it
      * unconditionally in {@code sc.gatheredBy} / {@code sc.heldBy} (bit {@code t − t0}).
      */
@@ -410,20 +412,10 @@ final class TileRunner {
             }
             listed += lay.gatherEnd(t) - lay.gatherStart(t) + lay.unconditionalEnd(t) - lay.unconditionalStart(t);
         }
-        sc.ensureKeys(keyLength, (int) Math.min(listed, keyLength));
-        int[] gatheredBy = sc.gatheredBy;
-        int[] heldBy = sc.heldBy;
+        // each list is ascending: its ends bound the range the union is found in
         int lo = keyLength;
         int hi = -1;
         for (int t = t0; t < t1; t++) {
-            int bit = 1 << (t - t0);
-            for (int i = lay.gatherStart(t); i < lay.gatherEnd(t); i++) {
-                gatheredBy[lay.gatherKey(i)] |= bit;
-            }
-            for (int i = lay.unconditionalStart(t); i < lay.unconditionalEnd(t); i++) {
-                heldBy[lay.unconditionalKey(i)] |= bit;
-            }
-            // each list is ascending: its ends bound the marked range
             if (lay.gatherEnd(t) > lay.gatherStart(t)) {
                 lo = Math.min(lo, lay.gatherKey(lay.gatherStart(t)));
                 hi = Math.max(hi, lay.gatherKey(lay.gatherEnd(t) - 1));
@@ -431,6 +423,21 @@ final class TileRunner {
             if (lay.unconditionalEnd(t) > lay.unconditionalStart(t)) {
                 lo = Math.min(lo, lay.unconditionalKey(lay.unconditionalStart(t)));
                 hi = Math.max(hi, lay.unconditionalKey(lay.unconditionalEnd(t) - 1));
+            }
+        }
+        if (hi - lo >= 4L * listed) {
+            return false; // lists sparse in a long range: scanning it would cost more than the union saves
+        }
+        sc.ensureKeys(keyLength, (int) Math.min(listed, keyLength));
+        int[] gatheredBy = sc.gatheredBy;
+        int[] heldBy = sc.heldBy;
+        for (int t = t0; t < t1; t++) {
+            int bit = 1 << (t - t0);
+            for (int i = lay.gatherStart(t); i < lay.gatherEnd(t); i++) {
+                gatheredBy[lay.gatherKey(i)] |= bit;
+            }
+            for (int i = lay.unconditionalStart(t); i < lay.unconditionalEnd(t); i++) {
+                heldBy[lay.unconditionalKey(i)] |= bit;
             }
         }
         sc.unionLo = lo;

@@ -107,19 +107,22 @@ class TileUnionsTest {
 
     @ParameterizedTest
     @CsvSource({
-        // qHeads, kvHeads, headDim, valueDim, causal, window, gathered
-        "1, 1, 128, 128, true, 0, false",
-        "1, 1, 64, 64, true, 0, true",
-        "4, 1, 64, 64, true, 0, false",
-        "2, 2, 72, 200, false, 0, true",
-        "2, 1, 128, 128, true, 40, true",
-        "1, 1, 16, 8, false, 0, false",
+        // qHeads, kvHeads, headDim, valueDim, causal, window, gathered, keys beyond the rows (4000: lists
+        // sparse in their key range, whose groups run chunk by chunk instead)
+        "1, 1, 128, 128, true, 0, false, 30",
+        "1, 1, 64, 64, true, 0, true, 30",
+        "4, 1, 64, 64, true, 0, false, 30",
+        "2, 2, 72, 200, false, 0, true, 30",
+        "2, 1, 128, 128, true, 40, true, 30",
+        "1, 1, 16, 8, false, 0, false, 30",
+        "1, 1, 32, 32, true, 0, true, 4000",
+        "2, 1, 32, 32, false, 0, false, 4000",
     })
     void unionsMatchTheOracleAndGiveTheSameBitsForAnyThreadCount(int qHeads, int kvHeads, int headDim,
                                                                   int valueDim, boolean causal, int window,
-                                                                  boolean gathered) {
+                                                                  boolean gathered, int extraKeys) {
         int rows = 150;
-        AttentionShape s = new AttentionShape(1, qHeads, kvHeads, rows, rows + 30, headDim, valueDim);
+        AttentionShape s = new AttentionShape(1, qHeads, kvHeads, rows, rows + extraKeys, headDim, valueDim);
         Options o = Options.defaults().withCausal(causal).withGeometry(new TileGeometry(16, 24));
         PlanContext ctx = PlanContext.of(s, o);
         ElementPredicate predicate = window > 0 ? ctx.basePredicate().withBand(0, window - 1) : ctx.basePredicate();
