@@ -78,6 +78,16 @@ public interface TileMath {
     void addKeyBias(float[] s, int ldS, int n, int rowsPad, float[] bias);
 
     /**
+     * {@code s[at + i] = −∞} for every set bit {@code i} of {@code refused} ({@code i < lanes()}; the
+     * {@link #lanes()} entries from {@code at} lie in {@code s}).
+     */
+    default void refuseRows(float[] s, int at, long refused) {
+        for (long bits = refused; bits != 0; bits &= bits - 1) {
+            s[at + Long.numberOfTrailingZeros(bits)] = Float.NEGATIVE_INFINITY;
+        }
+    }
+
+    /**
      * One online-softmax step over {@code n} keys: new max {@code m' = max(m, max_j s)}, {@code s ←
      * exp(s − m')}, {@code alpha = exp(m − m')}, {@code l ← l·alpha + Σ_j s}. A row whose max stays
      * −∞ (nothing admitted yet) gets probabilities 0 and alpha 0, never NaN.

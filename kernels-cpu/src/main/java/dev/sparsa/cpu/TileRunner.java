@@ -526,7 +526,12 @@ final class TileRunner {
                     }
                 }
                 // the rows whose tile neither holds nor admits the key
-                for (int bits = ~admitted & all; bits != 0; bits &= bits - 1) {
+                int refused = ~admitted & all;
+                if (heads == 1 && g0 <= lanes) {
+                    math.refuseRows(s, j * rowsPad, refused & 0xffffffffL); // one vector of the key's rows
+                    continue;
+                }
+                for (int bits = refused; bits != 0; bits &= bits - 1) {
                     int i = Integer.numberOfTrailingZeros(bits);
                     for (int g = 0, at = j * rowsPad + i; g < heads; g++, at += g0) {
                         s[at] = Float.NEGATIVE_INFINITY;

@@ -641,6 +641,11 @@ public final class PanamaTileMath implements TileMath {
     }
 
     @Override
+    public void refuseRows(float[] s, int at, long refused) {
+        FloatVector.fromArray(F, s, at).blend(Float.NEGATIVE_INFINITY, VectorMask.fromLong(F, refused)).intoArray(s, at);
+    }
+
+    @Override
     public void addKeyBias(float[] s, int ldS, int n, int rowsPad, float[] bias) {
         for (int j = 0; j < n; j++) {
             FloatVector w = FloatVector.broadcast(F, bias[j]);
