@@ -43,8 +43,9 @@ import java.util.List;
 final class TileRunner {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
     /**
-     * Narrow tiles of a run visited together, chunk by chunk ({@link #computeGroup}): 16 one-row tiles
-     * keep their state (about 1 KiB each) in L1 while their chunks' key rows stay in L2.
+     * Narrow tiles of a run visited together ({@link #computeUnion}, {@link #computeGroup}); groups
+     * never cross a multiple of it. 16 one-row tiles fill one 512-bit vector of rows in a union, and
+     * keep their state (about 1 KiB each) in L1 when run chunk by chunk.
      */
     static final int GROUP_TILES = 16;
     /**

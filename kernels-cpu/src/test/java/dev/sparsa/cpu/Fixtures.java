@@ -42,6 +42,37 @@ final class Fixtures {
         return new Run(out, lse);
     }
 
+    /**
+     * Runs each KV head's stacked query heads as one work item over all of its layout's tiles (the
+     * backend cuts a call into runs of a few tiles), into outputs first filled with {@code outFill}
+     * and LSEs with {@code lseFill} (NaN to catch a forgotten row; 0 and −∞ where the plan leaves rows
+     * without a tile, which the backend clears to those).
+     */
+    static Run oneWorkItemPerKvHead(TileMath math, SparsePlan plan, Problems.Qkv p, Options options, float outFill,
+                                    float lseFill) {
+        AttentionShape s = p.shape();
+        Tensor out = Tensor.allocate(options.outputTypeFor(p.q().dtype()), Layout.BHSD, s.batch(), s.qHeads(),
+                s.queryLength(), s.valueDim());
+        Tensor lse = Tensor.allocate(DType.F32, Layout.BHSD, s.batch(), s.qHeads(), s.queryLength(), 1);
+        for (int b = 0; b < s.batch(); b++) {
+            for (int h = 0; h < s.qHeads(); h++) {
+                for (int r = 0; r < s.queryLength(); r++) {
+                    out.fillRow(b, h, r, outFill);
+                    lse.set(b, h, r, 0, lseFill);
+                }
+            }
+        }
+        TileRunner runner = new TileRunner(math, plan, s, p.q(), p.k(), p.v(), out, lse, options.run());
+        for (int b = 0; b < s.batch(); b++) {
+            for (int g = 0; g < s.kvHeads(); g++) {
+                int h0 = g * s.groupSize();
+                int layout = plan.layoutIndex(b, h0);
+                runner.run(new WorkItem(b, h0, s.groupSize(), layout, 0, plan.layouts().get(layout).tileCount(), 1));
+            }
+        }
+        return new Run(out, lse);
+    }
+
     static Run run(CpuBackend backend, SparsePlan plan, Problems.Qkv p, Options options) {
         return run(backend, plan, p, options, options.outputTypeFor(p.q().dtype()), Layout.BHSD);
     }

@@ -15,7 +15,6 @@ import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
-import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -83,31 +82,6 @@ class TileGroupsTest {
         return plan.build();
     }
 
-    /**
-     * Runs each KV head's stacked query heads as one work item over all of its tiles, so that every
-     * group of consecutive narrow tiles is as large as the kernel makes it (the backend cuts a plan of
-     * this size into runs of a few tiles).
-     */
-    private static Fixtures.Run oneWorkItemPerGroup(TileMath math, SparsePlan plan, Problems.Qkv p, Options o) {
-        AttentionShape s = p.shape();
-        Tensor out = Tensor.allocate(o.outputTypeFor(p.q().dtype()), Layout.BHSD, 1, s.qHeads(), s.queryLength(),
-                s.valueDim());
-        Tensor lse = Tensor.allocate(DType.F32, Layout.BHSD, 1, s.qHeads(), s.queryLength(), 1);
-        for (int h = 0; h < s.qHeads(); h++) {
-            for (int r = 0; r < s.queryLength(); r++) {
-                out.fillRow(0, h, r, Float.NaN);
-                lse.set(0, h, r, 0, Float.NaN);
-            }
-        }
-        TileRunner runner = new TileRunner(math, plan, s, p.q(), p.k(), p.v(), out, lse, o.run());
-        for (int g = 0; g < s.kvHeads(); g++) {
-            int h0 = g * s.groupSize();
-            int layout = plan.layoutIndex(0, h0);
-            runner.run(new WorkItem(0, h0, s.groupSize(), layout, 0, plan.layouts().get(layout).tileCount(), 1));
-        }
-        return new Fixtures.Run(out, lse);
-    }
-
     @ParameterizedTest
     @CsvSource({
         // qHeads, kvHeads, headDim, valueDim, causal
@@ -135,7 +109,7 @@ class TileGroupsTest {
                 alone[r] = Fixtures.run(new CpuBackend(best.flavour(), 1), lists(ctx, seed, r), p, o);
             }
             Fixtures.Run[] runs = {
-                oneWorkItemPerGroup(best, plan, p, o),
+                Fixtures.oneWorkItemPerKvHead(best, plan, p, o, Float.NaN, Float.NaN),
                 Fixtures.run(new CpuBackend(best.flavour(), 1), plan, p, o),
                 Fixtures.run(new CpuBackend(best.flavour(), 2), plan, p, o),
             };

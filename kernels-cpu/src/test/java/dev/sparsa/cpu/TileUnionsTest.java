@@ -15,7 +15,6 @@ import dev.sparsa.spec.Options;
 import dev.sparsa.spec.TileGeometry;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
-import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
@@ -84,27 +83,6 @@ class TileUnionsTest {
         return plan.build();
     }
 
-    /** Each KV head's stacked query heads as one work item over all of its tiles. */
-    private static Fixtures.Run oneWorkItem(TileMath math, SparsePlan plan, Problems.Qkv p, Options o) {
-        AttentionShape s = p.shape();
-        Tensor out = Tensor.allocate(o.outputTypeFor(p.q().dtype()), Layout.BHSD, 1, s.qHeads(), s.queryLength(),
-                s.valueDim());
-        Tensor lse = Tensor.allocate(DType.F32, Layout.BHSD, 1, s.qHeads(), s.queryLength(), 1);
-        for (int h = 0; h < s.qHeads(); h++) {
-            for (int r = 0; r < s.queryLength(); r++) {
-                out.fillRow(0, h, r, 0f); // rows without a tile: 0 and −∞, as the backend clears them
-                lse.set(0, h, r, 0, Float.NEGATIVE_INFINITY);
-            }
-        }
-        TileRunner runner = new TileRunner(math, plan, s, p.q(), p.k(), p.v(), out, lse, o.run());
-        for (int g = 0; g < s.kvHeads(); g++) {
-            int h0 = g * s.groupSize();
-            int layout = plan.layoutIndex(0, h0);
-            runner.run(new WorkItem(0, h0, s.groupSize(), layout, 0, plan.layouts().get(layout).tileCount(), 1));
-        }
-        return new Fixtures.Run(out, lse);
-    }
-
     @ParameterizedTest
     @CsvSource({
         // qHeads, kvHeads, headDim, valueDim, causal, window, gathered, keys beyond the rows (4000: lists
@@ -131,7 +109,8 @@ class TileUnionsTest {
         for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
             Problems.Qkv p = Problems.qkv(rows + headDim, s, dtype, Layout.BHSD);
             ReferenceResult ref = Fixtures.oracle(plan, p, o);
-            Fixtures.Run one = oneWorkItem(best, plan, p, o);
+            // rows without a tile: 0 and −∞, as the backend clears them
+            Fixtures.Run one = Fixtures.oneWorkItemPerKvHead(best, plan, p, o, 0f, Float.NEGATIVE_INFINITY);
             for (int threads = 1; threads <= 3; threads++) {
                 Fixtures.Run run = Fixtures.run(new CpuBackend(best.flavour(), threads), plan, p, o);
                 String what = dtype + ", " + threads + " threads";
