@@ -1,5 +1,7 @@
 package dev.sparsa.cpu;
 
+import dev.sparsa.plan.HeadLayout;
+import dev.sparsa.plan.PlanContext;
 import dev.sparsa.plan.SparsePlan;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
@@ -9,6 +11,7 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
+import java.util.function.IntFunction;
 
 /** Shared helpers of the CPU kernel tests: run a backend and compare with the fp64 oracle. */
 final class Fixtures {
@@ -75,6 +78,22 @@ final class Fixtures {
 
     static Run run(CpuBackend backend, SparsePlan plan, Problems.Qkv p, Options options) {
         return run(backend, plan, p, options, options.outputTypeFor(p.q().dtype()), Layout.BHSD);
+    }
+
+    /**
+     * A plan of one layout per KV head, {@code layoutOf.apply(g)} for KV head {@code g} (called in
+     * order), shared by the query heads of its GQA group.
+     */
+    static SparsePlan planPerKvHead(PlanContext ctx, String description, IntFunction<HeadLayout> layoutOf) {
+        SparsePlan.Builder plan = SparsePlan.builder(ctx).describe(description);
+        AttentionShape s = ctx.shape();
+        for (int g = 0; g < s.kvHeads(); g++) {
+            HeadLayout layout = layoutOf.apply(g);
+            for (int h = g * s.groupSize(); h < (g + 1) * s.groupSize(); h++) {
+                plan.head(h, layout);
+            }
+        }
+        return plan.build();
     }
 
     /** The oracle of the plan's semantics. */

@@ -34,10 +34,8 @@ class TileGroupsTest {
     /** One key list per query row (and per KV head), drawn from {@code seed}; row {@code only} alone when ≥ 0. */
     private static SparsePlan lists(PlanContext ctx, long seed, int only) {
         SplittableRandom rnd = new SplittableRandom(seed);
-        SparsePlan.Builder plan = SparsePlan.builder(ctx).describe("per-row lists");
-        AttentionShape s = ctx.shape();
         int blocks = (ctx.keyLength() + ctx.geometry().blockCols() - 1) / ctx.geometry().blockCols();
-        for (int g = 0; g < s.kvHeads(); g++) {
+        return Fixtures.planPerKvHead(ctx, "per-row lists", g -> {
             HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
             for (int r = 0; r < ctx.queryLength(); r++) {
                 // drawn for every row, so that a row's list is the same in the whole plan and alone
@@ -74,12 +72,8 @@ class TileGroupsTest {
                 }
                 t.end();
             }
-            HeadLayout layout = b.build();
-            for (int h = g * s.groupSize(); h < (g + 1) * s.groupSize(); h++) {
-                plan.head(h, layout);
-            }
-        }
-        return plan.build();
+            return b.build();
+        });
     }
 
     @ParameterizedTest

@@ -35,9 +35,7 @@ class TileUnionsTest {
     private static SparsePlan overlappingLists(PlanContext ctx, ElementPredicate predicate, long seed,
                                                boolean gathered) {
         SplittableRandom rnd = new SplittableRandom(seed);
-        SparsePlan.Builder plan = SparsePlan.builder(ctx).describe("overlapping per-row lists");
-        AttentionShape s = ctx.shape();
-        for (int g = 0; g < s.kvHeads(); g++) {
+        return Fixtures.planPerKvHead(ctx, "overlapping per-row lists", g -> {
             HeadLayoutBuilder b = HeadLayout.builder(ctx, predicate);
             TreeSet<Integer> shared = new TreeSet<>();
             int tiles = 0;
@@ -75,12 +73,8 @@ class TileUnionsTest {
                 }
                 t.end();
             }
-            HeadLayout layout = b.build();
-            for (int h = g * s.groupSize(); h < (g + 1) * s.groupSize(); h++) {
-                plan.head(h, layout);
-            }
-        }
-        return plan.build();
+            return b.build();
+        });
     }
 
     @ParameterizedTest

@@ -32,9 +32,7 @@ class TokenGatherKernelTest {
     /** One layout per KV head: every row a tile of its own with a random list (some gathered, some unconditional). */
     private static SparsePlan perRowLists(PlanContext ctx, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
-        SparsePlan.Builder plan = SparsePlan.builder(ctx).describe("per-row lists");
-        var s = ctx.shape();
-        for (int g = 0; g < s.kvHeads(); g++) {
+        return Fixtures.planPerKvHead(ctx, "per-row lists", g -> {
             HeadLayoutBuilder b = HeadLayout.builder(ctx, ctx.basePredicate());
             for (int r = 0; r < ctx.queryLength(); r++) {
                 long last = Math.min(ctx.keyLength() - 1L, ctx.causal() ? r + ctx.queryOffset() : Long.MAX_VALUE);
@@ -58,12 +56,8 @@ class TokenGatherKernelTest {
                 }
                 t.end();
             }
-            HeadLayout layout = b.build();
-            for (int h = g * s.groupSize(); h < (g + 1) * s.groupSize(); h++) {
-                plan.head(h, layout);
-            }
-        }
-        return plan.build();
+            return b.build();
+        });
     }
 
     @ParameterizedTest
