@@ -72,6 +72,9 @@ final class Scratch {
      * ({@code ldR}: the narrow form's row stride).
      */
     void ensure(int rowsPad, int chunk, int dim, int cols, int ldR) {
+        if (AlignedArrays.enabled() && !unalignable && (++ensures & (REALIGN_EVERY - 1)) == 0) {
+            realign();
+        }
         qT = grow(qT, (long) dim * rowsPad);
         qR = grow(qR, (long) dim * rowsPad);
         sR = grow(sR, (long) rowsPad * ldR);
@@ -94,11 +97,35 @@ final class Scratch {
         vOff = chunk > vOff.length ? new int[chunk] : vOff;
     }
 
-    private static float[] grow(float[] a, long need) {
+    /** How many {@link #ensure} calls pass between checks that the GC left the vector-loaded arrays aligned. */
+    static final int REALIGN_EVERY = 64;
+    private int ensures;
+    /** An array could not be placed on the boundary (a G1 humongous array starts 16 bytes past it): stop trying. */
+    private boolean unalignable;
+
+    /** Drops the vector-loaded arrays that the garbage collector moved off their boundary (allocated again by ensure). */
+    private void realign() {
+        qT = AlignedArrays.aligned(qT) ? qT : EMPTY;
+        qR = AlignedArrays.aligned(qR) ? qR : EMPTY;
+        sR = AlignedArrays.aligned(sR) ? sR : EMPTY;
+        o = AlignedArrays.aligned(o) ? o : EMPTY;
+        s = AlignedArrays.aligned(s) ? s : EMPTY;
+        k = AlignedArrays.aligned(k) ? k : EMPTY;
+        v = AlignedArrays.aligned(v) ? v : EMPTY;
+    }
+
+    private static final float[] EMPTY = new float[0];
+
+    private float[] grow(float[] a, long need) {
         if (need > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("tile: scratch of " + need + " floats does not fit a Java array");
         }
-        return need > a.length ? new float[(int) need] : a;
+        if (need <= a.length) {
+            return a;
+        }
+        float[] b = AlignedArrays.allocate((int) need);
+        unalignable |= !AlignedArrays.aligned(b);
+        return b;
     }
 
     /** Fills the first {@code n} entries of {@code a} with {@code x}. */
