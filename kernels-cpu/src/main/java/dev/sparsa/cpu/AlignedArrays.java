@@ -10,7 +10,7 @@ import java.util.Optional;
 /**
  * Heap {@code float[]} scratch whose first element lies on a 64-byte boundary, so that the
  * micro-kernels' vector loads at multiples of 16 floats never straddle two cache lines (a 512-bit
- * load that does costs two on Intel cores: the dense f32 call was 4–6 % faster with aligned scratch
+ * load that does costs two on Intel cores: the dense f32 call was 4–9 % faster with aligned scratch
  * on a Xeon, unchanged on AMD Zen 5; docs/PERFORMANCE.md).
  *
  * <p>Java does not say where an array lies, so the address is read through the foreign linker (a
