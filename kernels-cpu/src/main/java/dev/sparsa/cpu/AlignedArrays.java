@@ -24,7 +24,10 @@ import java.util.Optional;
 final class AlignedArrays {
     /** The byte boundary the first element is placed on. */
     static final int BOUNDARY = 64;
+    /** Header bytes before a primitive array's first element (compressed class pointers). */
+    private static final long HEADER = 16;
     private static final MethodHandle MEMSET = memset();
+    private static volatile Object sink;
 
     private AlignedArrays() {
     }
@@ -78,11 +81,6 @@ final class AlignedArrays {
     static boolean aligned(float[] a) {
         return MEMSET == null || a.length == 0 || (address(a) & (BOUNDARY - 1)) == 0;
     }
-
-    /** Header bytes before a primitive array's first element (compressed class pointers). */
-    private static final long HEADER = 16;
-
-    private static volatile Object sink;
 
     /** Keeps the filler from being optimised away. */
     private static void keep(Object o) {

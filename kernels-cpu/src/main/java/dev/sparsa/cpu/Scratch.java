@@ -7,6 +7,13 @@ import java.util.Arrays;
  * and head, so the tile loops never allocate. Never shared between threads.
  */
 final class Scratch {
+    /** How many {@link #ensure} calls pass between checks that the GC left the vector-loaded arrays aligned. */
+    static final int REALIGN_EVERY = 64;
+    private static final float[] EMPTY = new float[0];
+    private int ensures;
+    /** An array could not be placed on the boundary (a G1 humongous array starts 16 bytes past it): stop trying. */
+    private boolean unalignable;
+
     float[] qT = new float[0];
     /** The tile's queries row-major (scaled), for the narrow form. */
     float[] qR = new float[0];
@@ -97,12 +104,6 @@ final class Scratch {
         vOff = chunk > vOff.length ? new int[chunk] : vOff;
     }
 
-    /** How many {@link #ensure} calls pass between checks that the GC left the vector-loaded arrays aligned. */
-    static final int REALIGN_EVERY = 64;
-    private int ensures;
-    /** An array could not be placed on the boundary (a G1 humongous array starts 16 bytes past it): stop trying. */
-    private boolean unalignable;
-
     /** Drops the vector-loaded arrays that the garbage collector moved off their boundary (allocated again by ensure). */
     private void realign() {
         qT = AlignedArrays.aligned(qT) ? qT : EMPTY;
@@ -113,8 +114,6 @@ final class Scratch {
         k = AlignedArrays.aligned(k) ? k : EMPTY;
         v = AlignedArrays.aligned(v) ? v : EMPTY;
     }
-
-    private static final float[] EMPTY = new float[0];
 
     private float[] grow(float[] a, long need) {
         if (need > Integer.MAX_VALUE - 16) {
