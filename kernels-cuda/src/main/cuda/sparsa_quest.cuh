@@ -50,6 +50,13 @@ template <> __device__ __forceinline__ float questWordElement<uint8_t>(uint32_t 
     return __half2float(*reinterpret_cast<const __half*>(&h));
 }
 
+// max(a, b) that keeps NaN, as Java's Math.max (fmaxf drops it)
+__device__ __forceinline__ float questMaxNaN(float a, float b) {
+    float m;
+    asm("max.NaN.f32 %0, %1, %2;" : "=f"(m) : "f"(a), "f"(b));
+    return m;
+}
+
 // T: the stored bounds' element type (uint8_t: e4m3 codes, with K's scales in sc); QT: the query's (uint8_t: e4m3
 // codes, with the query's scales in sc).
 template <typename T, int D, typename QT = T>
@@ -100,6 +107,25 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
     const int R = (int)S.rows, G = (int)S.group;
     float kScale = 1.f;
     if constexpr (sizeof(T) == 1) kScale = sc->k[g];
+    constexpr int EPW = 4 / (int)sizeof(T);  // bound elements per 32-bit word
+    // this lane's channels of query vector (head g * G + hh, row r), as f32
+    auto queryLanes = [&](int hh, int r, float* qc) {
+        const QT* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
+        if constexpr (sizeof(QT) == 1) {
+            const float qs = sc->q[g * G + hh];
+#pragma unroll
+            for (int c = 0; c < C::CPL; c++) qc[c] = __fmul_rn(questWordElement<uint8_t>(qr[c], 0), qs);
+        } else {
+#pragma unroll
+            for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
+        }
+    };
+    // The select by q's sign equals Math.max(q * min, q * max), the host's rule, for every bound pair an append writes
+    // (min <= max, or both NaN) when q is finite and not 0. A query vector whose channels (this lane's) hold a 0, an
+    // infinity or NaN, where 0 * inf or inf * 0 makes one product NaN, takes both products instead: bit x of exactBits,
+    // found in the first turn (checked in every turn past the 32nd vector).
+    unsigned exactBits = 0u;
+    bool firstTurn = true;
     for (; w0 < width; w0 += step) {
         const int i0 = w0 + sub * PL;
         loadBounds(pg, nxt);          // the next turn's bounds
@@ -109,20 +135,20 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
         for (int j = 0; j < PL; j++) best[j] = -INFINITY;
         for (int x = 0; x < G * R; x++) {
             const int hh = x / R, r = x - hh * R;
-            const QT* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
             // max(q_c * min_c, q_c * max_c) is q_c * max_c where q_c >= 0 and q_c * min_c elsewhere (rounding keeps
             // the order of the products; zeros of either sign add alike): one bitwise select per 32-bit word of
             // stored bounds, then one conversion, product and sum per channel, each rounded as before
-            constexpr int EPW = 4 / (int)sizeof(T);  // elements per 32-bit word
             float qc[C::CPL];
             uint32_t pick[C::CPL / EPW];  // bits taken from the max bound
-            if constexpr (sizeof(QT) == 1) {
-                const float qs = sc->q[g * G + hh];
+            queryLanes(hh, r, qc);
+            bool exact;
+            if (firstTurn || x >= 32) {
+                exact = false;
 #pragma unroll
-                for (int c = 0; c < C::CPL; c++) qc[c] = __fmul_rn(questWordElement<uint8_t>(qr[c], 0), qs);
+                for (int c = 0; c < C::CPL; c++) exact |= !(fabsf(qc[c]) > 0.f && fabsf(qc[c]) < INFINITY);
+                if (x < 32) exactBits |= (unsigned)exact << x;
             } else {
-#pragma unroll
-                for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
+                exact = (exactBits >> x) & 1u;
             }
             constexpr uint32_t ONES = (uint32_t)((1ull << (32 / EPW)) - 1ull);  // one element's bits
 #pragma unroll
@@ -137,21 +163,41 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
                 const uint32_t* wn = reinterpret_cast<const uint32_t*>(cur[j][0]);
                 const uint32_t* wx = reinterpret_cast<const uint32_t*>(cur[j][1]);
                 float s = 0.f;
+                if (exact) {
+                    // both products, and a max that keeps NaN (Java's Math.max, the host's rule): 0 * inf is NaN
+                    // whichever bound the select would pick; finite products add as below
 #pragma unroll
-                for (int w = 0; w < C::CPL / EPW; w++) {
-                    const uint32_t sel = (wx[w] & pick[w]) | (wn[w] & ~pick[w]);
+                    for (int w = 0; w < C::CPL / EPW; w++) {
 #pragma unroll
-                    for (int u = 0; u < EPW; u++) {
-                        float e = questWordElement<T>(sel, u);
-                        if constexpr (sizeof(T) == 1) e = __fmul_rn(e, kScale);  // the value the host reads
-                        s = __fadd_rn(s, __fmul_rn(qc[w * EPW + u], e));
+                        for (int u = 0; u < EPW; u++) {
+                            float mn = questWordElement<T>(wn[w], u), mx = questWordElement<T>(wx[w], u);
+                            if constexpr (sizeof(T) == 1) {
+                                mn = __fmul_rn(mn, kScale);
+                                mx = __fmul_rn(mx, kScale);
+                            }
+                            const float a = __fmul_rn(qc[w * EPW + u], mn), z = __fmul_rn(qc[w * EPW + u], mx);
+                            s = __fadd_rn(s, questMaxNaN(a, z));
+                        }
+                    }
+                } else {
+#pragma unroll
+                    for (int w = 0; w < C::CPL / EPW; w++) {
+                        const uint32_t sel = (wx[w] & pick[w]) | (wn[w] & ~pick[w]);
+#pragma unroll
+                        for (int u = 0; u < EPW; u++) {
+                            float e = questWordElement<T>(sel, u);
+                            if constexpr (sizeof(T) == 1) e = __fmul_rn(e, kScale);  // the value the host reads
+                            s = __fadd_rn(s, __fmul_rn(qc[w * EPW + u], e));
+                        }
                     }
                 }
 #pragma unroll
                 for (int off = C::LPP / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-                best[j] = fmaxf(best[j], s);
+                // fmaxf would drop a NaN sum; the host's Math.max keeps it (the page then ranks last)
+                best[j] = questMaxNaN(best[j], s);
             }
         }
+        firstTurn = false;
         if (l == 0) {
 #pragma unroll
             for (int j = 0; j < PL; j++) {

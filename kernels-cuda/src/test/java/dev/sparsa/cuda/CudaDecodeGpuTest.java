@@ -38,6 +38,7 @@ import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.Problems;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;
@@ -484,6 +485,77 @@ class CudaDecodeGpuTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BACKEND.select(q, c.contiguous(),
                 DecodePattern.perKvHead(List.of(DecodePattern.topK(10), DecodePattern.quest(64))), DecodeOptions.defaults()));
         assertTrue(e.getMessage().contains("page bounds"), e.getMessage());
+    }
+
+    @Test
+    void questOnTheDeviceScoresNaNAndInfinitiesInQueriesAndKeysAsTheHostDoes() {
+        // the host's rule per channel is Math.max(q * min, q * max), NaN when either product is (0 * inf, inf * 0),
+        // and the max over the group's query vectors keeps NaN: a NaN page ranks last, +inf first. Keys appended
+        // with, by page p of the sequence: p % 5 == 1 a NaN at channel 3 (both bounds NaN), 2 a -inf at channel 7
+        // (query head 0 has q = 0 there: NaN on the host, where a select by q's sign takes the finite maximum), 3 a
+        // +inf at channel 11, 4 channel 13 in [0, x] with a 0 (query head 5 has q = +inf there: NaN, where the select
+        // gives +inf), 0 channel 13 all 0. Then a NaN in query head 2: KV head 0's every page scores NaN (the lowest
+        // pages and the last are kept), KV head 1's choice is unchanged.
+        int dim = 128;
+        for (DType t : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+            int pages = 0;
+            for (int len : LENGTHS) {
+                pages += (len + PAGE - 1) / PAGE;
+            }
+            PagedKvCache paged = PagedKvCache.wrap(nanDevice(t, pages, KV_HEADS, PAGE, dim),
+                    nanDevice(t, pages, KV_HEADS, PAGE, dim), nanDevice(t, pages, KV_HEADS, 2, dim), PAGE,
+                    LENGTHS.length, new PageAllocator(pages));
+            for (int b = 0; b < LENGTHS.length; b++) {
+                if (LENGTHS[b] == 0) {
+                    continue;
+                }
+                Problems.Qkv p = Problems.qkv(281 + b, AttentionShape.of(1, KV_HEADS, LENGTHS[b], LENGTHS[b], dim), t,
+                        Layout.BHSD);
+                Tensor k = p.k();
+                for (int g = 0; g < KV_HEADS; g++) {
+                    for (int tok = 0; tok < LENGTHS[b]; tok++) {
+                        int page = tok / PAGE;
+                        int slot = tok % PAGE;
+                        float c13 = k.get(0, g, tok, 13);
+                        k.set(0, g, tok, 13, page % 5 == 0 || slot == 4 ? 0f : Math.abs(c13));
+                        switch (page % 5) {
+                            case 1 -> k.set(0, g, tok, 3, slot == 3 ? Float.NaN : k.get(0, g, tok, 3));
+                            case 2 -> k.set(0, g, tok, 7, slot == 5 ? Float.NEGATIVE_INFINITY : k.get(0, g, tok, 7));
+                            case 3 -> k.set(0, g, tok, 11, slot == 2 ? Float.POSITIVE_INFINITY : k.get(0, g, tok, 11));
+                            default -> { }
+                        }
+                    }
+                }
+                paged.append(b, k, p.v());
+            }
+            Tensor qh = Problems.qkv(282, AttentionShape.of(LENGTHS.length, 4 * KV_HEADS, 1, 1, dim), t, Layout.BHSD).q();
+            for (int b = 0; b < LENGTHS.length; b++) {
+                qh.set(b, 0, 0, 7, 0f);
+                qh.set(b, 5, 0, 13, Float.POSITIVE_INFINITY);
+            }
+            DecodeOptions o = DecodeOptions.defaults();
+            for (boolean nanQuery : new boolean[] {false, true}) {
+                if (nanQuery) {
+                    for (int b = 0; b < LENGTHS.length; b++) {
+                        qh.set(b, 2, 0, 20, Float.NaN);
+                    }
+                }
+                Tensor q = device(qh);
+                for (int budgetPages : new int[] {1, 9, 32, 120}) {
+                    DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
+                    DecodeSelection device = BACKEND.select(q, paged, quest, o);
+                    assertTrue(CudaBackend.lastKernel().contains("sparsa_quest_bounds"), CudaBackend.lastKernel());
+                    DecodeSelection host = DecodeSelector.select(q, paged, quest);
+                    assertSameSpans(host, device, LENGTHS.length, t + ", " + budgetPages + " pages"
+                            + (nanQuery ? ", NaN in query head 2" : ""));
+                    if (nanQuery && budgetPages == 9) {
+                        // every page of KV head 0 scores NaN: the first eight pages of the table and the last
+                        int[] spans = host.chosenSpans(5, 0);
+                        assertArrayEquals(new int[] {0, 8 * PAGE, 4096, 4097}, spans, Arrays.toString(spans));
+                    }
+                }
+            }
+        }
     }
 
     @Test
