@@ -27,6 +27,11 @@ import java.util.List;
  * step's rows. With one query head per KV head and one row this is exactly the per-head rule of the
  * papers. Ties go to the lower position.
  *
+ * <p>NaN and infinities: products and maxima follow Java's {@code Math.max} on every backend, so a
+ * channel whose products include NaN ({@code 0·∞}, a NaN key or query) makes its page's or key's score
+ * NaN, the largest over the group is NaN when any vector's is, and a NaN score ranks below every number
+ * (a page or key scoring {@code +∞} ranks first).
+ *
  * <p>Patterns are planned into a {@link DecodeSelection} by a backend's {@code select}; a selection
  * may be reused for later steps or layers ({@link SelectionReuse}).
  */
