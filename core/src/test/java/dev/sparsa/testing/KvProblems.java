@@ -22,6 +22,44 @@ public final class KvProblems {
     public record Caches(ContiguousKvCache contiguous, PagedKvCache paged, Tensor[] keys, Tensor[] values) {
     }
 
+    /**
+     * Puts NaN, infinities and zeros into keys {@code [1, kvHeads, length, dim ≥ 14]} for tests of Quest's
+     * rule on non-finite inputs, by page {@code p} of {@code pageSize} tokens: {@code p % 5 == 1} a NaN at
+     * channel 3 (both of the page's bounds NaN), 2 a −∞ at channel 7, 3 a +∞ at channel 11, 4 channel 13
+     * made non-negative with a 0 in slot 4 (minimum 0), 0 channel 13 all 0. With {@link #questEdgeQueries}:
+     * {@code 0·(−∞)} and {@code ∞·0} make products NaN that a select by the query's sign would not.
+     */
+    public static void questEdgeKeys(Tensor k, int pageSize) {
+        for (int g = 0; g < k.heads(); g++) {
+            for (int t = 0; t < k.seqLen(); t++) {
+                int page = t / pageSize;
+                int slot = t % pageSize;
+                k.set(0, g, t, 13, page % 5 == 0 || slot == 4 ? 0f : Math.abs(k.get(0, g, t, 13)));
+                switch (page % 5) {
+                    case 1 -> k.set(0, g, t, 3, slot == 3 ? Float.NaN : k.get(0, g, t, 3));
+                    case 2 -> k.set(0, g, t, 7, slot == 5 ? Float.NEGATIVE_INFINITY : k.get(0, g, t, 7));
+                    case 3 -> k.set(0, g, t, 11, slot == 2 ? Float.POSITIVE_INFINITY : k.get(0, g, t, 11));
+                    default -> { }
+                }
+            }
+        }
+    }
+
+    /**
+     * The query side of {@link #questEdgeKeys}, in every sequence of {@code q [batch, heads ≥ 6, 1, dim]}:
+     * 0 at channel 7 of head 0, +∞ at channel 13 of head 5, and with {@code nan} a NaN at channel 20 of
+     * head 2 (so that every page of head 2's KV group scores NaN).
+     */
+    public static void questEdgeQueries(Tensor q, boolean nan) {
+        for (int b = 0; b < q.batch(); b++) {
+            q.set(b, 0, 0, 7, 0f);
+            q.set(b, 5, 0, 13, Float.POSITIVE_INFINITY);
+            if (nan) {
+                q.set(b, 2, 0, 20, Float.NaN);
+            }
+        }
+    }
+
     /** A tensor of {@code dtype} filled with NaN. */
     public static Tensor nans(DType dtype, Layout layout, int a, int heads, int seq, int dim) {
         Tensor t = Tensor.allocate(dtype, layout, a, heads, seq, dim);

@@ -152,11 +152,10 @@ class DecodeSelectionCpuTest {
     }
 
     /**
-     * NaN and infinities in the keys and the query: the CPU's scorer chooses what the plain scorer chooses (Math.max
-     * per channel, NaN when either product is; a NaN-keeping max over the group's vectors). Keys by page p of each
-     * sequence: p % 5 == 1 a NaN at channel 3, 2 a -inf at channel 7 (query head 0 has q = 0 there), 3 a +inf at
-     * channel 11, 4 channel 13 in [0, x] with a 0 (query head 5 has q = +inf there), 0 channel 13 all 0; then a
-     * NaN in query head 2, which makes every page of KV head 0 score NaN (the lowest pages and the last are kept).
+     * NaN and infinities in the keys and the query ({@link KvProblems#questEdgeKeys}, {@link
+     * KvProblems#questEdgeQueries}): the CPU's scorer chooses what the plain scorer chooses (Math.max per
+     * channel, NaN when either product is; a NaN-keeping max over the group's vectors); with a NaN in query
+     * head 2 every page of KV head 0 scores NaN, and the lowest pages and the last are kept.
      */
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F16"})
@@ -176,32 +175,12 @@ class DecodeSelectionCpuTest {
             }
             Tensor k = Problems.random(new SplittableRandom(281 + b), dtype, Layout.BHSD, 1, kvHeads, lengths[b], dim, 2.0);
             Tensor v = Problems.random(new SplittableRandom(381 + b), dtype, Layout.BHSD, 1, kvHeads, lengths[b], dim, 2.0);
-            for (int g = 0; g < kvHeads; g++) {
-                for (int t = 0; t < lengths[b]; t++) {
-                    int p = t / page;
-                    int slot = t % page;
-                    k.set(0, g, t, 13, p % 5 == 0 || slot == 4 ? 0f : Math.abs(k.get(0, g, t, 13)));
-                    switch (p % 5) {
-                        case 1 -> k.set(0, g, t, 3, slot == 3 ? Float.NaN : k.get(0, g, t, 3));
-                        case 2 -> k.set(0, g, t, 7, slot == 5 ? Float.NEGATIVE_INFINITY : k.get(0, g, t, 7));
-                        case 3 -> k.set(0, g, t, 11, slot == 2 ? Float.POSITIVE_INFINITY : k.get(0, g, t, 11));
-                        default -> { }
-                    }
-                }
-            }
+            KvProblems.questEdgeKeys(k, page);
             paged.append(b, k, v);
         }
         Tensor q = DecodeFixtures.query(282, paged, 4 * kvHeads, 1);
-        for (int b = 0; b < lengths.length; b++) {
-            q.set(b, 0, 0, 7, 0f);
-            q.set(b, 5, 0, 13, Float.POSITIVE_INFINITY);
-        }
         for (boolean nanQuery : new boolean[] {false, true}) {
-            if (nanQuery) {
-                for (int b = 0; b < lengths.length; b++) {
-                    q.set(b, 2, 0, 20, Float.NaN);
-                }
-            }
+            KvProblems.questEdgeQueries(q, nanQuery);
             for (int budgetPages : new int[] {1, 9, 32, 120}) {
                 DecodePattern quest = DecodePattern.quest(budgetPages * page);
                 DecodeSelection plain = DecodeSelector.select(q, paged, quest);

@@ -36,6 +36,7 @@ import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
+import dev.sparsa.testing.KvProblems;
 import dev.sparsa.testing.Problems;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -490,12 +491,10 @@ class CudaDecodeGpuTest {
     @Test
     void questOnTheDeviceScoresNaNAndInfinitiesInQueriesAndKeysAsTheHostDoes() {
         // the host's rule per channel is Math.max(q * min, q * max), NaN when either product is (0 * inf, inf * 0),
-        // and the max over the group's query vectors keeps NaN: a NaN page ranks last, +inf first. Keys appended
-        // with, by page p of the sequence: p % 5 == 1 a NaN at channel 3 (both bounds NaN), 2 a -inf at channel 7
-        // (query head 0 has q = 0 there: NaN on the host, where a select by q's sign takes the finite maximum), 3 a
-        // +inf at channel 11, 4 channel 13 in [0, x] with a 0 (query head 5 has q = +inf there: NaN, where the select
-        // gives +inf), 0 channel 13 all 0. Then a NaN in query head 2: KV head 0's every page scores NaN (the lowest
-        // pages and the last are kept), KV head 1's choice is unchanged.
+        // and the max over the group's query vectors keeps NaN: a NaN page ranks last, +inf first. Keys and queries
+        // of KvProblems.questEdgeKeys / questEdgeQueries: q = 0 against a -inf minimum and q = +inf against a 0
+        // minimum are NaN on the host where a select by q's sign is finite or +inf. Then a NaN in query head 2: KV
+        // head 0's every page scores NaN (the lowest pages and the last are kept), KV head 1's choice is unchanged.
         int dim = 128;
         for (DType t : new DType[] {DType.F32, DType.BF16, DType.F16}) {
             int pages = 0;
@@ -511,35 +510,13 @@ class CudaDecodeGpuTest {
                 }
                 Problems.Qkv p = Problems.qkv(281 + b, AttentionShape.of(1, KV_HEADS, LENGTHS[b], LENGTHS[b], dim), t,
                         Layout.BHSD);
-                Tensor k = p.k();
-                for (int g = 0; g < KV_HEADS; g++) {
-                    for (int tok = 0; tok < LENGTHS[b]; tok++) {
-                        int page = tok / PAGE;
-                        int slot = tok % PAGE;
-                        float c13 = k.get(0, g, tok, 13);
-                        k.set(0, g, tok, 13, page % 5 == 0 || slot == 4 ? 0f : Math.abs(c13));
-                        switch (page % 5) {
-                            case 1 -> k.set(0, g, tok, 3, slot == 3 ? Float.NaN : k.get(0, g, tok, 3));
-                            case 2 -> k.set(0, g, tok, 7, slot == 5 ? Float.NEGATIVE_INFINITY : k.get(0, g, tok, 7));
-                            case 3 -> k.set(0, g, tok, 11, slot == 2 ? Float.POSITIVE_INFINITY : k.get(0, g, tok, 11));
-                            default -> { }
-                        }
-                    }
-                }
-                paged.append(b, k, p.v());
+                KvProblems.questEdgeKeys(p.k(), PAGE);
+                paged.append(b, p.k(), p.v());
             }
             Tensor qh = Problems.qkv(282, AttentionShape.of(LENGTHS.length, 4 * KV_HEADS, 1, 1, dim), t, Layout.BHSD).q();
-            for (int b = 0; b < LENGTHS.length; b++) {
-                qh.set(b, 0, 0, 7, 0f);
-                qh.set(b, 5, 0, 13, Float.POSITIVE_INFINITY);
-            }
             DecodeOptions o = DecodeOptions.defaults();
             for (boolean nanQuery : new boolean[] {false, true}) {
-                if (nanQuery) {
-                    for (int b = 0; b < LENGTHS.length; b++) {
-                        qh.set(b, 2, 0, 20, Float.NaN);
-                    }
-                }
+                KvProblems.questEdgeQueries(qh, nanQuery);
                 Tensor q = device(qh);
                 for (int budgetPages : new int[] {1, 9, 32, 120}) {
                     DecodePattern.Quest quest = DecodePattern.quest(budgetPages * PAGE);
