@@ -25,9 +25,10 @@ public final class KvProblems {
     /**
      * Puts NaN, infinities and zeros into keys {@code [1, kvHeads, length, dim ≥ 14]} for tests of Quest's
      * rule on non-finite inputs, by page {@code p} of {@code pageSize} tokens: {@code p % 5 == 1} a NaN at
-     * channel 3 (both of the page's bounds NaN), 2 a −∞ at channel 7, 3 a +∞ at channel 11, 4 channel 13
-     * made non-negative with a 0 in slot 4 (minimum 0), 0 channel 13 all 0. With {@link #questEdgeQueries}:
-     * {@code 0·(−∞)} and {@code ∞·0} make products NaN that a select by the query's sign would not.
+     * channel 3 (both of the page's bounds NaN), 2 a −∞ at channel 7, 3 a +∞ at channel 11; channel 13 is
+     * made non-negative with a 0 in slot 4 on every page (its minimum 0), and all 0 where {@code p % 5 == 0}.
+     * With {@link #questEdgeQueries}: {@code 0·(−∞)} and {@code ∞·0} make products NaN that a select by the
+     * query's sign would not.
      */
     public static void questEdgeKeys(Tensor k, int pageSize) {
         for (int g = 0; g < k.heads(); g++) {
