@@ -38,6 +38,25 @@
 
 namespace sparsa {
 
+// The first statement of every kernel of this unit (decode, merge, Quest, top-k). When a CUDA graph runs a kernel as
+// a programmatic dependent of the kernel before it (dev.sparsa.cuda.CudaGraph), the kernel may start while that one
+// still runs; griddepcontrol.wait returns once it has ended and its writes are visible, so nothing may be read or
+// written before this. In any other launch it returns at once.
+__device__ __forceinline__ void gridDependencyWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// Lets the next kernel of such a graph launch before this CTA exits; its CTAs then wait in gridDependencyWait. The
+// choice kernels call it first: the decode's CTAs then start on the SMs the choice leaves idle. (Called by the
+// decode kernel after its key loop, it made the dense step at batch 1 x 8k 3 % slower; docs/PERFORMANCE.md.)
+__device__ __forceinline__ void gridDependentsMayLaunch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 enum DecodeItem { DI_B = 0, DI_G = 1, DI_PAIR0 = 2, DI_PAIRS = 3, DI_V0 = 4, DI_V1 = 5, DI_SPAN = 6, DI_SPAN_OFF = 7,
                   DI_SCRATCH = 8, DI_MERGE = 9, DI_STRIDE = 10 };
 enum DecodeMerge { DM_B = 0, DM_G = 1, DM_PAIR0 = 2, DM_PAIRS = 3, DM_CHUNKS = 4, DM_SCRATCH = 5, DM_STRIDE = 6 };
@@ -1003,6 +1022,7 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
     extern "C" __global__ void __launch_bounds__(128) NAME(                                                            \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
         int* mergeCounts, const int* meta, const sparsa::DecodeScalars s) {                                            \
+        sparsa::gridDependencyWait();                                                                                  \
         sparsa::decodeKernel<T, D>(q, k, v, out, lse, scratchO, scratchLse, mergeCounts, meta, s);                     \
     }
 
@@ -1010,6 +1030,7 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
     extern "C" __global__ void __launch_bounds__(sparsa::DecMma<T, D>::THREADS, SPARSA_DECODE_CTAS) NAME(              \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
         int* mergeCounts, const int* meta, const sparsa::DecodeScalars s) {                                            \
+        sparsa::gridDependencyWait();                                                                                  \
         sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D>>(q, k, v, out, lse, scratchO, scratchLse, mergeCounts, meta,  \
                                                             s);                                                        \
     }
@@ -1021,6 +1042,7 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
         NAME(const QS* q, const uint8_t* k, const uint8_t* v, void* out, float* lse, float* scratchO,                  \
              float* scratchLse, int* mergeCounts, const int* meta, const sparsa::DecodeScalars s,                     \
              const sparsa::DecScales sc) {                                                                              \
+        sparsa::gridDependencyWait();                                                                                  \
         sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D, SPARSA_DECODE_WARPS, SPARSA_DECODE_STAGES, 16, uint8_t, QS>>( \
             q, k, v, out, lse, scratchO, scratchLse, mergeCounts, meta, s, &sc);                                       \
     }
@@ -1035,6 +1057,7 @@ extern "C" __global__ void __launch_bounds__(128) sparsa_decode_merge(const floa
                                                                       const sparsa::DecodeScalars S, int valueDim,
                                                                       int merges) {
     using namespace sparsa;
+    gridDependencyWait();
     __shared__ float sMax, sTotal;
     const int tileIdx = blockIdx.x, i = blockIdx.y;
     if (tileIdx >= merges) return;
@@ -1120,6 +1143,7 @@ extern "C" __global__ void __launch_bounds__(256) sparsa_gather_pages(const unsi
                                                                       const int* table, int length, int pageShift,
                                                                       long long psb, long long psh, long long pss,
                                                                       long long dsh, long long dss, int rowBytes) {
+    sparsa::gridDependencyWait();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int t = blockIdx.x * 8 + warp, g = blockIdx.y;
     if (t >= length) return;

@@ -158,6 +158,7 @@ __device__ void decKeyScores(const QT* q, const T* k, float* scores, const int* 
     extern "C" __global__ void __launch_bounds__(sparsa::DEC_SCORE_KEYS) NAME(                                         \
         const T* q, const T* k, float* scores, const int* meta, const int* units, const sparsa::DecodeScalars s,      \
         int width) {                                                                                                   \
+        sparsa::gridDependencyWait();                                                                                  \
         sparsa::decKeyScores<T, D, T>(q, k, scores, meta, units, s, width, nullptr);                                   \
     }
 
@@ -165,5 +166,6 @@ __device__ void decKeyScores(const QT* q, const T* k, float* scores, const int* 
     extern "C" __global__ void __launch_bounds__(sparsa::DEC_SCORE_KEYS) NAME(                                         \
         const QS* q, const uint8_t* k, float* scores, const int* meta, const int* units,                               \
         const sparsa::DecodeScalars s, int width, const sparsa::DecScales sc) {                                        \
+        sparsa::gridDependencyWait();                                                                                  \
         sparsa::decKeyScores<uint8_t, D, QS>(q, k, scores, meta, units, s, width, &sc);                                \
     }

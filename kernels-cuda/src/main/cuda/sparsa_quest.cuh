@@ -219,6 +219,7 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
     extern "C" __global__ void __launch_bounds__(256, 2) NAME(                                                         \
         const T* q, const T* bounds, float* scores, const int* meta, const int* counts, const sparsa::DecodeScalars s, \
         long long bsp, long long bsh, long long bss, int width) {                                                      \
+        sparsa::gridDependencyWait();                                                                                  \
         questBounds<T, D>(q, bounds, scores, meta, counts, s, bsp, bsh, bss, width);                                   \
     }
 
@@ -228,6 +229,7 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
         const QS* q, const uint8_t* bounds, float* scores, const int* meta, const int* counts,                          \
         const sparsa::DecodeScalars s, long long bsp, long long bsh, long long bss, int width,                         \
         const sparsa::DecScales sc) {                                                                                   \
+        sparsa::gridDependencyWait();                                                                                  \
         questBounds<uint8_t, D, QS>(q, bounds, scores, meta, counts, s, bsp, bsh, bss, width, &sc);                    \
     }
 
@@ -549,7 +551,9 @@ __device__ __forceinline__ void decQuestChoose(const float* scores, int width, i
 extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
                                                                      const sparsa::DecodeScalars S, int budget,
                                                                      int smemKeys) {
-    extern __shared__ unsigned int sOrder[];  // the candidates' order keys, when the launch gave room for them
+    extern __shared__ unsigned int sOrder[];
+    sparsa::gridDependencyWait();  // the candidates' order keys, when the launch gave room for them
+    gridDependentsMayLaunch();
     decQuestChoose<1>(scores, width, meta, S, budget, smemKeys, sOrder);
 }
 
@@ -558,6 +562,8 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(1024)
     sparsa_quest_topk_c8(const float* scores, int width, int* meta, const sparsa::DecodeScalars S, int budget,
                          int smemKeys) {
     extern __shared__ unsigned int sOrder[];
+    sparsa::gridDependencyWait();
+    gridDependentsMayLaunch();
     decQuestChoose<8>(scores, width, meta, S, budget, smemKeys, sOrder);
 }
 #else
@@ -604,6 +610,8 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_decode_topk_choose(con
                                                                              const sparsa::DecodeScalars S, int tokens,
                                                                              long long oUnits, int smemKeys) {
     extern __shared__ unsigned int sOrder[];
+    sparsa::gridDependencyWait();
+    gridDependentsMayLaunch();
     decTopkChoose<1>(scores, width, meta, S, tokens, oUnits, smemKeys, sOrder);
 }
 
@@ -612,6 +620,8 @@ extern "C" __global__ void __cluster_dims__(8, 1, 1) __launch_bounds__(1024)
     sparsa_decode_topk_choose_c8(const float* scores, int width, int* meta, const sparsa::DecodeScalars S, int tokens,
                                  long long oUnits, int smemKeys) {
     extern __shared__ unsigned int sOrder[];
+    sparsa::gridDependencyWait();
+    gridDependentsMayLaunch();
     decTopkChoose<8>(scores, width, meta, S, tokens, oUnits, smemKeys, sOrder);
 }
 #else

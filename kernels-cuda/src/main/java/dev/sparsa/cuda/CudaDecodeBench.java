@@ -191,6 +191,7 @@ final class CudaDecodeBench {
         System.out.printf(Locale.ROOT, "# iters %d, warm-up >= %d replays and >= %.2f s per row, L2 flush %s, repeats %d%n",
                 t.iters(), t.warmup(), t.warmupSeconds(), t.flushL2() ? "on (" + LaunchTiming.FLUSH_MIB + " MiB memset before each replay)" : "off",
                 a.repeats());
+        System.out.printf(Locale.ROOT, "# dependent launch in the steps' graphs: %s%n", DependentLaunch.status());
         System.out.printf(Locale.ROOT, "# %-3s %-6s %-8s %-28s %10s %10s %10s %8s %8s%n", "rep", "batch", "kv_len", "row",
                 "min_ms", "median_ms", "max_ms", "GB/s", "of_copy");
         Map<String, double[]> medians = new LinkedHashMap<>();

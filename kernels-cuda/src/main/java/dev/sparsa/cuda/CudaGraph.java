@@ -35,12 +35,14 @@ public final class CudaGraph implements AutoCloseable {
     private final CudaStream stream;
     private final CUgraph graph;
     private final CUgraphExec exec;
+    private final int dependentEdges;
     private boolean closed;
 
-    private CudaGraph(CudaStream stream, CUgraph graph, CUgraphExec exec) {
+    private CudaGraph(CudaStream stream, CUgraph graph, CUgraphExec exec, int dependentEdges) {
         this.stream = stream;
         this.graph = graph;
         this.exec = exec;
+        this.dependentEdges = dependentEdges;
     }
 
     /**
@@ -50,11 +52,14 @@ public final class CudaGraph implements AutoCloseable {
      * @throws IllegalArgumentException if an argument is null
      * @throws CudaException if the capture or the instantiation fails (the stream is left out of
      *     capture mode)
+     * @throws IllegalArgumentException if the system property {@code sparsa.cuda.dependentLaunch} holds
+     *     anything but {@code on} or {@code off}
      */
     public static CudaGraph capture(CudaStream stream, Runnable work) {
         if (stream == null || work == null) {
             throw new IllegalArgumentException("stream and work: must not be null");
         }
+        DependentLaunch.mode();  // a bad property fails here, before anything is captured
         stream.device().makeCurrent();
         Cuda.check(cuStreamBeginCapture(stream.handle(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED),
                 "cuStreamBeginCapture");
@@ -70,13 +75,30 @@ public final class CudaGraph implements AutoCloseable {
         }
         stream.device().makeCurrent();
         Cuda.check(cuStreamEndCapture(stream.handle(), graph), "cuStreamEndCapture");
+        int dependent;
+        try {
+            dependent = DependentLaunch.rewrite(graph, stream.device().computeCapability());
+        } catch (RuntimeException e) {
+            cuGraphDestroy(graph);
+            throw e;
+        }
         CUgraphExec exec = new CUgraphExec();
         int r = cuGraphInstantiate(exec, graph, 0);
         if (r != 0) {
             cuGraphDestroy(graph);
             Cuda.check(r, "cuGraphInstantiate");
         }
-        return new CudaGraph(stream, graph, exec);
+        return new CudaGraph(stream, graph, exec, dependent);
+    }
+
+    /**
+     * How many of the graph's kernel-to-kernel edges are programmatic: the next kernel starts while the one
+     * before still runs and waits for it inside (0 when the system property {@code sparsa.cuda.dependentLaunch}
+     * is {@code off}, before Hopper, when the driver cannot, or when no captured kernel waits so; see "Dependent
+     * launches in graphs" in docs/decode.md).
+     */
+    public int dependentEdges() {
+        return dependentEdges;
     }
 
     /** The stream the graph was captured on and launches on. */

@@ -110,6 +110,11 @@ class CudaDecodeStepGpuTest {
             kernels[0] = step.run(q, u.out(), u.lse());
             assertThrows(IllegalStateException.class, step::refresh, "a refresh inside a capture");
         }));
+        // every kernel of a step waits for the one before, so each edge between two becomes programmatic
+        int edges = DependentLaunch.mode() == DependentLaunch.Mode.OFF || BACKEND.device().computeCapability() < 90 ? 0
+                : kernels[0].split("\\+").length - 1;
+        assertEquals(edges, graph.dependentEdges(), name + ": programmatic edges of " + kernels[0] + " ("
+                + DependentLaunch.status() + ")");
         for (int s = 0; s <= STEPS; s++) {
             if (s > 0) {
                 Tensor[] next = nextTokens(u.src(), c);

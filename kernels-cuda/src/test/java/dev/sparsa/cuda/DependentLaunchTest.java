@@ -1,0 +1,94 @@
+package dev.sparsa.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What makes a programmatic edge safe, checked without a device: every kernel the graphs may start early
+ * waits for the kernel before it as its first statement, in the CUDA sources the image is built from; and the
+ * mode's property is read strictly. The graphs themselves run in CudaDecodeStepGpuTest.
+ */
+class DependentLaunchTest {
+    private static final Path SOURCES = Path.of("src/main/cuda");
+    /** The headers that define the kernels of the image sparsa_decode_quest (its unit includes them). */
+    private static final List<String> DECODE_UNIT = List.of("sparsa_decode.cuh", "sparsa_quest.cuh",
+            "sparsa_decode_scores.cuh");
+
+    @Test
+    void theWaitingKernelsAreTheDecodeImagesKernels() throws IOException {
+        assertFalse(DependentLaunch.WAITING_KERNELS.isEmpty());
+        for (KernelTable.Kernel k : KernelTable.KERNELS) {
+            assertEquals(k.image().equals("sparsa_decode_quest"), DependentLaunch.WAITING_KERNELS.contains(k.name()),
+                    k.name());
+        }
+        String unit = Files.readString(SOURCES.resolve("sparsa_decode_quest.cu"));
+        for (String header : DECODE_UNIT) {
+            assertTrue(unit.contains("#include \"" + header + "\""), "the decode unit includes " + header);
+        }
+    }
+
+    @Test
+    void everyKernelOfTheDecodeImageWaitsBeforeAnythingElse() throws IOException {
+        // the body of each entry point, line continuations of the macros removed; a body may declare its dynamic
+        // shared memory and open the namespace before the wait, which touch no memory
+        Pattern global = Pattern.compile("extern \"C\" __global__");
+        Pattern harmless = Pattern.compile("\\s*(extern __shared__[^;]*;|using namespace sparsa;)");
+        int kernels = 0;
+        for (String header : DECODE_UNIT) {
+            String src = Files.readString(SOURCES.resolve(header)).replace("\\\n", "\n");
+            Matcher m = global.matcher(src);
+            while (m.find()) {
+                int open = src.indexOf('{', m.end());
+                String signature = src.substring(m.start(), open).replaceAll("\\s+", " ");
+                String body = src.substring(open + 1);
+                Matcher h;
+                while ((h = harmless.matcher(body)).lookingAt()) {
+                    body = body.substring(h.end());
+                }
+                String first = body.strip();
+                first = first.substring(0, first.indexOf(';') + 1);
+                assertTrue(first.equals("sparsa::gridDependencyWait();") || first.equals("gridDependencyWait();")
+                                || first.equals("__trap();"),
+                        header + ": " + signature + " starts with '" + first + "', not the wait");
+                kernels++;
+            }
+        }
+        assertTrue(kernels >= 10, "found " + kernels + " entry points");
+    }
+
+    @Test
+    void theModeIsReadStrictly() {
+        String before = System.getProperty(DependentLaunch.PROPERTY);
+        try {
+            System.clearProperty(DependentLaunch.PROPERTY);
+            assertEquals(DependentLaunch.Mode.ON, DependentLaunch.mode());
+            List<DependentLaunch.Mode> modes = new ArrayList<>();
+            for (String v : List.of(" On ", "OFF")) {
+                System.setProperty(DependentLaunch.PROPERTY, v);
+                modes.add(DependentLaunch.mode());
+            }
+            assertEquals(List.of(DependentLaunch.Mode.ON, DependentLaunch.Mode.OFF), modes);
+            assertEquals("off", DependentLaunch.status());
+            System.setProperty(DependentLaunch.PROPERTY, "started");
+            assertEquals("sparsa.cuda.dependentLaunch: wants on or off, got 'started'",
+                    assertThrows(IllegalArgumentException.class, DependentLaunch::mode).getMessage());
+        } finally {
+            if (before == null) {
+                System.clearProperty(DependentLaunch.PROPERTY);
+            } else {
+                System.setProperty(DependentLaunch.PROPERTY, before);
+            }
+        }
+    }
+}
