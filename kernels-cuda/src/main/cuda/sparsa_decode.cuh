@@ -38,10 +38,11 @@
 
 namespace sparsa {
 
-// The first statement of every kernel of this unit (decode, merge, Quest, top-k). When a CUDA graph runs a kernel as
-// a programmatic dependent of the kernel before it (dev.sparsa.cuda.CudaGraph), the kernel may start while that one
-// still runs; griddepcontrol.wait returns once it has ended and its writes are visible, so nothing may be read or
-// written before this. In any other launch it returns at once.
+// Called by every kernel of this unit (decode, merge, Quest, top-k) before it touches anything the kernel before it
+// writes: as the first statement, except in the tensor-core decode kernels, which first stage their work item and Q
+// (written before the graph runs) while the choice still runs. When a CUDA graph runs a kernel as a programmatic
+// dependent of the kernel before it (dev.sparsa.cuda.CudaGraph), the kernel may start while that one still runs;
+// griddepcontrol.wait returns once it has ended and its writes are visible. In any other launch it returns at once.
 __device__ __forceinline__ void gridDependencyWait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -777,6 +778,8 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
         ldsm4(qf[kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * STR + kk * 16 + (lane >> 4) * 8);
+    // the item, the lengths and Q come from before the graph; the keys' lists (Quest, top-k) from the kernel before
+    gridDependencyWait();
 
     // this lane's two rows: pairs gq and gq + 8, at positions length - R + r
     const int iA = gq, iB = gq + 8;
@@ -1030,7 +1033,6 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
     extern "C" __global__ void __launch_bounds__(sparsa::DecMma<T, D>::THREADS, SPARSA_DECODE_CTAS) NAME(              \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse,               \
         int* mergeCounts, const int* meta, const sparsa::DecodeScalars s) {                                            \
-        sparsa::gridDependencyWait();                                                                                  \
         sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D>>(q, k, v, out, lse, scratchO, scratchLse, mergeCounts, meta,  \
                                                             s);                                                        \
     }
@@ -1042,7 +1044,6 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
         NAME(const QS* q, const uint8_t* k, const uint8_t* v, void* out, float* lse, float* scratchO,                  \
              float* scratchLse, int* mergeCounts, const int* meta, const sparsa::DecodeScalars s,                     \
              const sparsa::DecScales sc) {                                                                              \
-        sparsa::gridDependencyWait();                                                                                  \
         sparsa::decodeMmaKernel<T, D, sparsa::DecMma<T, D, SPARSA_DECODE_WARPS, SPARSA_DECODE_STAGES, 16, uint8_t, QS>>( \
             q, k, v, out, lse, scratchO, scratchLse, mergeCounts, meta, s, &sc);                                       \
     }

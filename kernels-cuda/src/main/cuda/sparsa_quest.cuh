@@ -57,6 +57,34 @@ __device__ __forceinline__ float questMaxNaN(float a, float b) {
     return m;
 }
 
+// A lane's query channels and one page's words of stored bounds, by value (for questExactSum).
+template <int N> struct QuestLaneQuery { float c[N]; };
+template <int N> struct QuestLaneBounds { uint32_t mn[N], mx[N]; };
+
+// A lane's share of one page's bound by the host's rule: both products per channel and a max that keeps NaN (Java's
+// Math.max), for the query vectors where the select by q's sign could differ (a channel 0, infinite or NaN). Out of
+// line: inlined beside the select, the kernel needed more than its 128 registers.
+template <typename T, int CPL>
+__device__ __noinline__ float questExactSum(const QuestLaneQuery<CPL> q, const QuestLaneBounds<CPL * sizeof(T) / 4> w,
+                                            float kScale) {
+    constexpr int EPW = 4 / (int)sizeof(T);
+    float s = 0.f;
+#pragma unroll
+    for (int x = 0; x < CPL / EPW; x++) {
+#pragma unroll
+        for (int u = 0; u < EPW; u++) {
+            float mn = questWordElement<T>(w.mn[x], u), mx = questWordElement<T>(w.mx[x], u);
+            if constexpr (sizeof(T) == 1) {
+                mn = __fmul_rn(mn, kScale);
+                mx = __fmul_rn(mx, kScale);
+            }
+            const float a = __fmul_rn(q.c[x * EPW + u], mn), z = __fmul_rn(q.c[x * EPW + u], mx);
+            s = __fadd_rn(s, questMaxNaN(a, z));
+        }
+    }
+    return s;
+}
+
 // T: the stored bounds' element type (uint8_t: e4m3 codes, with K's scales in sc); QT: the query's (uint8_t: e4m3
 // codes, with the query's scales in sc).
 template <typename T, int D, typename QT = T>
@@ -108,18 +136,6 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
     float kScale = 1.f;
     if constexpr (sizeof(T) == 1) kScale = sc->k[g];
     constexpr int EPW = 4 / (int)sizeof(T);  // bound elements per 32-bit word
-    // this lane's channels of query vector (head g * G + hh, row r), as f32
-    auto queryLanes = [&](int hh, int r, float* qc) {
-        const QT* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss + l * C::CPL;
-        if constexpr (sizeof(QT) == 1) {
-            const float qs = sc->q[g * G + hh];
-#pragma unroll
-            for (int c = 0; c < C::CPL; c++) qc[c] = __fmul_rn(questWordElement<uint8_t>(qr[c], 0), qs);
-        } else {
-#pragma unroll
-            for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
-        }
-    };
     // The select by q's sign equals Math.max(q * min, q * max), the host's rule, for every bound pair an append writes
     // (min <= max, or both NaN) when q is finite and not 0. A query vector whose channels (this lane's) hold a 0, an
     // infinity or NaN, where 0 * inf or inf * 0 makes one product NaN, takes both products instead: bit x of exactBits,
@@ -138,9 +154,20 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
             // max(q_c * min_c, q_c * max_c) is q_c * max_c where q_c >= 0 and q_c * min_c elsewhere (rounding keeps
             // the order of the products; zeros of either sign add alike): one bitwise select per 32-bit word of
             // stored bounds, then one conversion, product and sum per channel, each rounded as before
-            float qc[C::CPL];
+            float qc[C::CPL];  // this lane's channels of query vector (head g * G + hh, row r), as f32
             uint32_t pick[C::CPL / EPW];  // bits taken from the max bound
-            queryLanes(hh, r, qc);
+            {
+                const QT* qr = q + (long long)b * S.qsb + (long long)(g * G + hh) * S.qsh + (long long)r * S.qss
+                               + l * C::CPL;
+                if constexpr (sizeof(QT) == 1) {
+                    const float qs = sc->q[g * G + hh];
+#pragma unroll
+                    for (int c = 0; c < C::CPL; c++) qc[c] = __fmul_rn(questWordElement<uint8_t>(qr[c], 0), qs);
+                } else {
+#pragma unroll
+                    for (int c = 0; c < C::CPL; c++) qc[c] = decToFloat(qr[c]);
+                }
+            }
             bool exact;
             if (firstTurn || x >= 32) {
                 exact = false;
@@ -158,28 +185,31 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
                 for (int u = 0; u < EPW; u++)
                     if (qc[w * EPW + u] >= 0.f) pick[w] |= ONES << ((32 / EPW) * u);
             }
+            // each lane's share of every page's bound, by the select or (this lane's channels of this vector hold a 0,
+            // an infinity or NaN) by both products; the lanes of a page add their shares after the branch
+            float part[PL];
+            if (exact) {
+                QuestLaneQuery<C::CPL> qv;
 #pragma unroll
-            for (int j = 0; j < PL; j++) {
-                const uint32_t* wn = reinterpret_cast<const uint32_t*>(cur[j][0]);
-                const uint32_t* wx = reinterpret_cast<const uint32_t*>(cur[j][1]);
-                float s = 0.f;
-                if (exact) {
-                    // both products, and a max that keeps NaN (Java's Math.max, the host's rule): 0 * inf is NaN
-                    // whichever bound the select would pick; finite products add as below
+                for (int c = 0; c < C::CPL; c++) qv.c[c] = qc[c];
+#pragma unroll
+                for (int j = 0; j < PL; j++) {
+                    const uint32_t* wn = reinterpret_cast<const uint32_t*>(cur[j][0]);
+                    const uint32_t* wx = reinterpret_cast<const uint32_t*>(cur[j][1]);
+                    QuestLaneBounds<C::CPL / EPW> wv;
 #pragma unroll
                     for (int w = 0; w < C::CPL / EPW; w++) {
-#pragma unroll
-                        for (int u = 0; u < EPW; u++) {
-                            float mn = questWordElement<T>(wn[w], u), mx = questWordElement<T>(wx[w], u);
-                            if constexpr (sizeof(T) == 1) {
-                                mn = __fmul_rn(mn, kScale);
-                                mx = __fmul_rn(mx, kScale);
-                            }
-                            const float a = __fmul_rn(qc[w * EPW + u], mn), z = __fmul_rn(qc[w * EPW + u], mx);
-                            s = __fadd_rn(s, questMaxNaN(a, z));
-                        }
+                        wv.mn[w] = wn[w];
+                        wv.mx[w] = wx[w];
                     }
-                } else {
+                    part[j] = questExactSum<T, C::CPL>(qv, wv, kScale);
+                }
+            } else {
+#pragma unroll
+                for (int j = 0; j < PL; j++) {
+                    const uint32_t* wn = reinterpret_cast<const uint32_t*>(cur[j][0]);
+                    const uint32_t* wx = reinterpret_cast<const uint32_t*>(cur[j][1]);
+                    float s = 0.f;
 #pragma unroll
                     for (int w = 0; w < C::CPL / EPW; w++) {
                         const uint32_t sel = (wx[w] & pick[w]) | (wn[w] & ~pick[w]);
@@ -190,7 +220,12 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
                             s = __fadd_rn(s, __fmul_rn(qc[w * EPW + u], e));
                         }
                     }
+                    part[j] = s;
                 }
+            }
+#pragma unroll
+            for (int j = 0; j < PL; j++) {
+                float s = part[j];
 #pragma unroll
                 for (int off = C::LPP / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
                 // fmaxf would drop a NaN sum; the host's Math.max keeps it (the page then ranks last)

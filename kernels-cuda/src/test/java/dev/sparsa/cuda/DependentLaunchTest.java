@@ -44,7 +44,7 @@ class DependentLaunchTest {
         // shared memory and open the namespace before the wait, which touch no memory
         Pattern global = Pattern.compile("extern \"C\" __global__");
         Pattern harmless = Pattern.compile("\\s*(extern __shared__[^;]*;|using namespace sparsa;)");
-        int kernels = 0;
+        int kernels = 0, mma = 0;
         for (String header : DECODE_UNIT) {
             String src = Files.readString(SOURCES.resolve(header)).replace("\\\n", "\n");
             Matcher m = global.matcher(src);
@@ -58,13 +58,29 @@ class DependentLaunchTest {
                 }
                 String first = body.strip();
                 first = first.substring(0, first.indexOf(';') + 1);
-                assertTrue(first.equals("sparsa::gridDependencyWait();") || first.equals("gridDependencyWait();")
-                                || first.equals("__trap();"),
-                        header + ": " + signature + " starts with '" + first + "', not the wait");
+                if (first.startsWith("sparsa::decodeMmaKernel<")) {
+                    mma++;
+                } else {
+                    assertTrue(first.equals("sparsa::gridDependencyWait();") || first.equals("gridDependencyWait();")
+                                    || first.equals("__trap();"),
+                            header + ": " + signature + " starts with '" + first + "', not the wait");
+                }
                 kernels++;
             }
         }
         assertTrue(kernels >= 10, "found " + kernels + " entry points");
+        assertTrue(mma >= 2, "found " + mma + " tensor-core decode entry points");
+        // the tensor-core decode kernels stage their work item and Q first (written before the graph runs), then
+        // wait; before the wait, no key is read or copied and nothing but shared memory is written
+        String src = Files.readString(SOURCES.resolve("sparsa_decode.cuh"));
+        int start = src.indexOf("__device__ void decodeMmaKernel(");
+        int wait = src.indexOf("gridDependencyWait();", start);
+        assertTrue(start >= 0 && wait > start, "decodeMmaKernel waits");
+        String before = src.substring(start, wait);
+        for (String touch : List.of("decMmaIssue", "cpAsync", "atomic", "oLists", "kBase[", "vBase[", "out[", "lse[",
+                "scratchO[", "scratchLse[", "mergeCounts[", "decMergeIfLast")) {
+            assertFalse(before.contains(touch), "decodeMmaKernel uses " + touch + " before the wait");
+        }
     }
 
     @Test
