@@ -26,9 +26,10 @@ import jcuda.driver.CUgraph;
  * decode's CTAs start on the SMs the choice leaves idle.
  *
  * <p>An edge is rewritten only when both ends are kernel nodes and the downstream kernel is one of
- * {@link #WAITING_KERNELS}: the kernels whose first statement is that wait (every kernel of the image
- * {@code sparsa_decode_quest}; {@code DependentLaunchTest} checks the sources). Any other edge, and any
- * edge into another kernel, stays a full dependency, so a graph that also holds other work stays correct.
+ * {@link #WAITING_KERNELS}: the kernels that wait before they touch anything a kernel before them writes (every
+ * kernel of the image {@code sparsa_decode_quest}; {@code DependentLaunchTest} checks the sources). Any other
+ * edge, and any edge into another kernel, stays a full dependency, so a graph that also holds other work stays
+ * correct.
  *
  * <p>The system property {@value #PROPERTY} turns it {@code on} (the default) or {@code off}. JCuda 12.0 binds
  * none of the driver calls needed ({@code cuGraphGetEdges_v2}, {@code cuGraphAddDependencies_v2},
@@ -40,7 +41,10 @@ final class DependentLaunch {
     /** The system property that picks the mode. */
     static final String PROPERTY = "sparsa.cuda.dependentLaunch";
 
-    /** The kernels that wait for the kernel before them as their first statement. */
+    /**
+     * The kernels that wait for the kernel before them before touching its outputs: as their first statement, or
+     * (the tensor-core decode kernels) after staging only their work item and Q.
+     */
     static final Set<String> WAITING_KERNELS = KernelTable.KERNELS.stream()
             .filter(k -> k.image().equals("sparsa_decode_quest")).map(KernelTable.Kernel::name)
             .collect(Collectors.toUnmodifiableSet());

@@ -16,8 +16,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * What makes a programmatic edge safe, checked without a device: every kernel the graphs may start early
- * waits for the kernel before it as its first statement, in the CUDA sources the image is built from; and the
- * mode's property is read strictly. The graphs themselves run in CudaDecodeStepGpuTest.
+ * waits for the kernel before it before touching its outputs (as its first statement, or after staging only its
+ * work item and Q), in the CUDA sources the image is built from; and the mode's property is read strictly. The
+ * graphs themselves run in CudaDecodeStepGpuTest.
  */
 class DependentLaunchTest {
     private static final Path SOURCES = Path.of("src/main/cuda");
