@@ -25,11 +25,13 @@ import jcuda.driver.CUgraph;
  * few percent of the step; the choice kernels of Quest and top-k call {@code launch_dependents} first, so that the
  * decode's CTAs start on the SMs the choice leaves idle.
  *
- * <p>An edge is rewritten only when both ends are kernel nodes and the downstream kernel is one of
- * {@link #WAITING_KERNELS}: the kernels that wait before they touch anything a kernel before them writes (every
- * kernel of the image {@code sparsa_decode_quest}; {@code DependentLaunchTest} checks the sources). Any other
- * edge, and any edge into another kernel, stays a full dependency, so a graph that also holds other work stays
- * correct.
+ * <p>An edge is rewritten only when both ends are kernel nodes and {@link #mayStartEarly} allows it: the
+ * downstream kernel is one of {@link #WAITING_KERNELS}, which wait before they touch anything a kernel before them
+ * writes (every kernel of the image {@code sparsa_decode_quest}; {@code DependentLaunchTest} checks the sources).
+ * The tensor-core decode kernels read their query before they wait, so an edge into one of them is rewritten only
+ * after a choice kernel, which writes nothing but the lists of keys or pages: after any other kernel (a projection
+ * that writes Q, captured in the same graph) it stays a full dependency. So does every other edge, and a graph that
+ * also holds other work stays correct.
  *
  * <p>The system property {@value #PROPERTY} turns it {@code on} (the default) or {@code off}. JCuda 12.0 binds
  * none of the driver calls needed ({@code cuGraphGetEdges_v2}, {@code cuGraphAddDependencies_v2},
@@ -49,11 +51,33 @@ final class DependentLaunch {
             .filter(k -> k.image().equals("sparsa_decode_quest")).map(KernelTable.Kernel::name)
             .collect(Collectors.toUnmodifiableSet());
 
+    /** The choice kernels of Quest and top-k: they write only the page or key lists of the decode metadata. */
+    static final Set<String> CHOICE_KERNELS = Set.of("sparsa_quest_topk", "sparsa_quest_topk_c8",
+            "sparsa_decode_topk_choose", "sparsa_decode_topk_choose_c8");
+
+    /**
+     * Whether kernel {@code down} may be launched before kernel {@code up}, the one before it in a graph, has
+     * ended: {@code down} is one of {@link #WAITING_KERNELS}, and if it reads anything before its wait (the
+     * tensor-core decode kernels: their work item and Q), {@code up} is a choice kernel, which writes neither.
+     * Either name may be any kernel's; {@code up} may be null (a node without a named function).
+     */
+    static boolean mayStartEarly(String up, String down) {
+        if (!WAITING_KERNELS.contains(down)) {
+            return false;
+        }
+        return !readsBeforeWaiting(down) || up != null && CHOICE_KERNELS.contains(up);
+    }
+
+    /** The tensor-core decode kernels ({@code sparsa_decode_*_mma}), which stage their work item and Q first. */
+    static boolean readsBeforeWaiting(String kernel) {
+        return WAITING_KERNELS.contains(kernel) && kernel.startsWith("sparsa_decode_") && kernel.endsWith("_mma");
+    }
+
     /** Whether graphs get programmatic edges. */
     enum Mode {
         /** No edge is rewritten. */
         OFF,
-        /** Edges into {@link #WAITING_KERNELS} become programmatic ({@code CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC}). */
+        /** Edges that {@link #mayStartEarly} allows become programmatic ({@code CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC}). */
         ON
     }
 
@@ -96,8 +120,8 @@ final class DependentLaunch {
     }
 
     /**
-     * Rewrites the kernel-to-kernel edges of {@code graph} (captured, not yet instantiated) whose downstream
-     * kernel is one of {@link #WAITING_KERNELS} into programmatic edges, when the mode is on and the device is a
+     * Rewrites the kernel-to-kernel edges of {@code graph} (captured, not yet instantiated) that {@link
+     * #mayStartEarly} allows into programmatic edges, when the mode is on and the device is a
      * Hopper or later (compute capability 9.0: the kernels' wait and the driver's early launch exist from there).
      *
      * @param computeCapability the graph's device's, as {@link CudaDevice#computeCapability()} gives it (90 for 9.0)
@@ -139,14 +163,9 @@ final class DependentLaunch {
                 if (!plain || !isKernel(d, up, type) || !isKernel(d, down, type)) {
                     continue;
                 }
-                Cuda.check((int) d.kernelParams.invokeExact(down, params), "cuGraphKernelNodeGetParams_v2");
-                MemorySegment func = params.get(ADDRESS, 0);
-                if (func.address() == 0) {
-                    continue;
-                }
-                Cuda.check((int) d.funcName.invokeExact(name, func), "cuFuncGetName");
-                String kernel = name.get(ADDRESS, 0).reinterpret(4096).getString(0);
-                if (!WAITING_KERNELS.contains(kernel)) {
+                String downName = kernelName(d, down, params, name);
+                if (downName == null || !WAITING_KERNELS.contains(downName)
+                        || !mayStartEarly(kernelName(d, up, params, name), downName)) {
                     continue;
                 }
                 MemorySegment f = arena.allocate(ADDRESS), t = arena.allocate(ADDRESS);
@@ -166,6 +185,18 @@ final class DependentLaunch {
         } catch (Throwable e) {
             throw new IllegalStateException("dependent launch: a driver call failed: " + e, e);
         }
+    }
+
+    /** The name of a kernel node's function (null when the node holds none, as a library kernel node may). */
+    private static String kernelName(Driver d, MemorySegment node, MemorySegment params, MemorySegment name)
+            throws Throwable {
+        Cuda.check((int) d.kernelParams.invokeExact(node, params), "cuGraphKernelNodeGetParams_v2");
+        MemorySegment func = params.get(ADDRESS, 0);
+        if (func.address() == 0) {
+            return null;
+        }
+        Cuda.check((int) d.funcName.invokeExact(name, func), "cuFuncGetName");
+        return name.get(ADDRESS, 0).reinterpret(4096).getString(0);
     }
 
     private static boolean isKernel(Driver d, MemorySegment node, MemorySegment type) throws Throwable {

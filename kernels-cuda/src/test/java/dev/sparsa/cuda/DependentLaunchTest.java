@@ -40,6 +40,46 @@ class DependentLaunchTest {
     }
 
     @Test
+    void aDecodeKernelThatReadsQBeforeWaitingStartsEarlyOnlyAfterAChoice() {
+        String decode = "sparsa_decode_bf16_d128_mma", e4m3 = "sparsa_decode_e4m3_bf16_d128_mma";
+        for (String choice : DependentLaunch.CHOICE_KERNELS) {
+            assertTrue(DependentLaunch.WAITING_KERNELS.contains(choice), choice + " is a kernel of the decode image");
+            assertTrue(DependentLaunch.mayStartEarly(choice, decode), choice);
+            assertTrue(DependentLaunch.mayStartEarly(choice, e4m3), choice);
+        }
+        // a kernel that may write Q (a projection captured in the same graph, or a merge whose output is the
+        // next layer's query) keeps the decode kernel behind it until it has ended
+        for (String up : List.of("a_projection_kernel", "sparsa_decode_merge", "sparsa_quest_bounds_bf16_d128",
+                "sparsa_decode_bf16_d128_mma")) {
+            assertFalse(DependentLaunch.mayStartEarly(up, decode), up);
+        }
+        assertFalse(DependentLaunch.mayStartEarly(null, decode));
+        // kernels that wait first may start early after any kernel
+        for (String down : List.of("sparsa_decode_merge", "sparsa_quest_topk_c8", "sparsa_decode_f32_d64",
+                "sparsa_quest_bounds_bf16_d128", "sparsa_decode_key_scores_bf16_d128")) {
+            assertTrue(DependentLaunch.mayStartEarly("a_projection_kernel", down), down);
+            assertTrue(DependentLaunch.mayStartEarly(null, down), down);
+        }
+        // nothing outside the decode image does
+        assertFalse(DependentLaunch.mayStartEarly("sparsa_quest_topk", "sparsa_wg_bf16_d128_r128"));
+        assertFalse(DependentLaunch.mayStartEarly("sparsa_quest_topk", "a_projection_kernel"));
+    }
+
+    @Test
+    void theKernelsThatReadBeforeWaitingAreTheTensorCoreDecodeRows() throws IOException {
+        // the table's DECODE_MMA and DECODE_MMA8 rows (the entry points that call decodeMmaKernel) and only those
+        Pattern row = Pattern.compile("^SPARSA_KERNEL_(\\w+)\\((\\w+),", Pattern.MULTILINE);
+        Matcher m = row.matcher(Files.readString(SOURCES.resolve("sparsa_kernels.def")));
+        int mma = 0;
+        while (m.find()) {
+            boolean tensorCoreDecode = m.group(1).equals("DECODE_MMA") || m.group(1).equals("DECODE_MMA8");
+            assertEquals(tensorCoreDecode, DependentLaunch.readsBeforeWaiting(m.group(2)), m.group(0));
+            mma += tensorCoreDecode ? 1 : 0;
+        }
+        assertTrue(mma >= 4, "found " + mma + " tensor-core decode rows");
+    }
+
+    @Test
     void everyKernelOfTheDecodeImageWaitsBeforeAnythingElse() throws IOException {
         // the body of each entry point, line continuations of the macros removed; a body may declare its dynamic
         // shared memory and open the namespace before the wait, which touch no memory
