@@ -27,6 +27,8 @@ final class Scratch {
      * {@link #outAt}{@code [r]}), or null when the rows are normalised from {@link #o} afterwards.
      */
     float[] direct;
+    /** The sum of the words {@code TileRunner.touchAhead} read; only written, so that the reads stay. */
+    float touched;
     /** The key/value head the current tile reads. */
     int kvHead;
     /** Chunks of the current tile still to run. */

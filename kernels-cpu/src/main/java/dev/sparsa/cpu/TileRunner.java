@@ -189,7 +189,7 @@ final class TileRunner {
                     end++;
                 }
                 if (end - t == 1) {
-                    computeTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc, direct);
+                    computeTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc, direct, item.tileEnd());
                     emitTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc);
                 } else if (unionPays(lay, t, end, sc)) {
                     try {
@@ -219,7 +219,7 @@ final class TileRunner {
                 throw new java.util.concurrent.CancellationException("interrupted in tile " + t + " of "
                         + lay.tileCount() + " of a work item; the output is incomplete");
             }
-            computeTile(lay, t, b, h0, heads, sc, false);
+            computeTile(lay, t, b, h0, heads, sc, false, lay.tileCount());
             int count = lay.rowCount(t);
             for (int g = 0; g < heads; g++) {
                 for (int i = 0; i < count; i++) {
@@ -352,11 +352,18 @@ final class TileRunner {
      * Runs tile {@code t} for query heads {@code h0 .. h0+heads-1} (stacked rows {@code g·count + i}),
      * leaving the unnormalised outputs and softmax state in {@code sc}; with {@code direct} (rows of an
      * f32 heap output exactly the value dim wide) the last chunk writes the rows divided by their sums
-     * to the output instead, and {@code sc.direct} says so to {@link #emitTile}.
+     * to the output instead, and {@code sc.direct} says so to {@link #emitTile}. Before each block's
+     * copy it {@linkplain #touchAhead touches} the block after it (the tile's next, else the first of
+     * tile {@code t + 1} when that is before {@code tileEnd}).
      */
-    private void computeTile(HeadLayout lay, int t, int b, int h0, int heads, Scratch sc, boolean direct) {
+    private void computeTile(HeadLayout lay, int t, int b, int h0, int heads, Scratch sc, boolean direct,
+                             int tileEnd) {
         int chunks = beginTile(lay, t, b, h0, heads, sc, direct);
+        int blocks = lay.fullEnd(t) - lay.fullStart(t) + lay.partialEnd(t) - lay.partialStart(t);
         for (int c = 0; c < chunks; c++) {
+            if (c < blocks) {
+                touchAhead(lay, t, c + 1 < blocks ? c + 1 : -1, tileEnd, b, h0, heads, sc);
+            }
             runChunk(lay, t, b, heads, sc, c);
         }
     }
@@ -792,6 +799,58 @@ final class TileRunner {
     }
 
     // ================================================================== K/V loading
+
+    /** One word in every this many floats (4 KiB) is read by {@link #touchAhead}. */
+    private static final int TOUCH_STRIDE = 1024;
+
+    /**
+     * Reads one word per 4 KiB of the f32 heap K and V rows of the block that follows: block chunk
+     * {@code c} of tile {@code t}, or with {@code c < 0} the first block of tile {@code t + 1} (if it is
+     * before {@code tileEnd}) together with that tile's query rows. Called before the current block is
+     * copied, so these reads miss together with the copy's own instead of stalling the arithmetic:
+     * the next copy then finds the pages' translations cached and their first lines (with what the
+     * hardware prefetcher fetched after them) nearer; on a random block-sparse plan a block's rows are
+     * rarely the ones the copy before it streamed. The words are summed into {@code sc.touched},
+     * which nothing reads. Rows that do not lie back to back (another layout, 16-bit or off-heap
+     * tensors) are not touched; the arithmetic, and so the bits, do not change.
+     */
+    private void touchAhead(HeadLayout lay, int t, int c, int tileEnd, int b, int h0, int heads, Scratch sc) {
+        if (kF32 == null || vF32 == null || k.stride(2) != dim || v.stride(2) != valueDim) {
+            return;
+        }
+        float acc = 0f;
+        int nt = t;
+        if (c < 0) {
+            nt = t + 1;
+            c = 0;
+            if (nt >= tileEnd || lay.fullEnd(nt) - lay.fullStart(nt) + lay.partialEnd(nt) - lay.partialStart(nt) == 0) {
+                return;
+            }
+            if (qF32 != null && !lay.isListed(nt) && q.stride(2) == dim) {
+                int qn = lay.rowCount(nt) * dim;
+                for (int g = 0; g < heads; g++) {
+                    acc += touch(qF32, (int) (qF32Base + q.index(b, h0 + g, lay.rowStart(nt), 0)), qn);
+                }
+            }
+        }
+        int full = lay.fullEnd(nt) - lay.fullStart(nt);
+        int blk = c < full ? lay.fullBlock(lay.fullStart(nt) + c) : lay.partialBlock(lay.partialStart(nt) + c - full);
+        int k0 = lay.blockStartKey(blk);
+        int n = lay.blockWidth(blk);
+        int kvh = shape.kvHeadOf(h0);
+        acc += touch(kF32, (int) (kF32Base + k.index(b, kvh, k0, 0)), n * dim);
+        acc += touch(vF32, (int) (vF32Base + v.index(b, kvh, k0, 0)), n * valueDim);
+        sc.touched = acc;
+    }
+
+    /** The sum of {@code a[at]}, every {@link #TOUCH_STRIDE}-th float after it before {@code at + n}, and the last. */
+    private static float touch(float[] a, int at, int n) {
+        float acc = a[at + n - 1];
+        for (int i = 0; i < n; i += TOUCH_STRIDE) {
+            acc += a[at + i];
+        }
+        return acc;
+    }
 
     private void loadBlock(int b, int kvh, int k0, int n, Scratch sc) {
         sc.kRows = loadRows(k, kArray, kArrayBase, b, kvh, k0, null, n, dim, dim, sc.k, sc.kOff, sc.raw);
