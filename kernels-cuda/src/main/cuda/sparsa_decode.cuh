@@ -40,9 +40,10 @@ namespace sparsa {
 
 // Called by every kernel of this unit (decode, merge, Quest, top-k) before it touches anything the kernel before it
 // writes: as the first statement, except in the tensor-core decode kernels, which first stage their work item and Q
-// (written before the graph runs) while the choice still runs. When a CUDA graph runs a kernel as a programmatic
-// dependent of the kernel before it (dev.sparsa.cuda.CudaGraph), the kernel may start while that one still runs;
-// griddepcontrol.wait returns once it has ended and its writes are visible. In any other launch it returns at once.
+// while the choice still runs (dev.sparsa.cuda.DependentLaunch lets them start early only after a choice kernel,
+// which writes neither). When a CUDA graph runs a kernel as a programmatic dependent of the kernel before it
+// (dev.sparsa.cuda.CudaGraph), the kernel may start while that one still runs; griddepcontrol.wait returns once it
+// has ended and its writes are visible. In any other launch it returns at once.
 __device__ __forceinline__ void gridDependencyWait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -778,7 +779,7 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
         ldsm4(qf[kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * STR + kk * 16 + (lane >> 4) * 8);
-    // the item, the lengths and Q come from before the graph; the keys' lists (Quest, top-k) from the kernel before
+    // the item, the lengths and Q are not the choice kernel's to write; the keys' lists (Quest, top-k) are
     gridDependencyWait();
 
     // this lane's two rows: pairs gq and gq + 8, at positions length - R + r

@@ -586,8 +586,8 @@ __device__ __forceinline__ void decQuestChoose(const float* scores, int width, i
 extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk(const float* scores, int width, int* meta,
                                                                      const sparsa::DecodeScalars S, int budget,
                                                                      int smemKeys) {
-    extern __shared__ unsigned int sOrder[];
-    sparsa::gridDependencyWait();  // the candidates' order keys, when the launch gave room for them
+    extern __shared__ unsigned int sOrder[];  // the candidates' order keys, when the launch gave room for them
+    sparsa::gridDependencyWait();
     gridDependentsMayLaunch();
     decQuestChoose<1>(scores, width, meta, S, budget, smemKeys, sOrder);
 }
