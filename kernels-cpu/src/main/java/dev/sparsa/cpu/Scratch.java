@@ -65,6 +65,24 @@ final class Scratch {
     int[] gatheredBy = new int[0];
     int[] heldBy = new int[0];
 
+    /** Per tile of a shared run (TileRunner.computeShared): its next block chunk, its blocks, full blocks and chunks. */
+    final int[] sharePos = new int[TileRunner.GROUP_TILES];
+    final int[] shareBlocks = new int[TileRunner.GROUP_TILES];
+    final int[] shareFull = new int[TileRunner.GROUP_TILES];
+    final int[] shareChunks = new int[TileRunner.GROUP_TILES];
+    /** A shared run's block loads: load {@code i} converts block {@code shareBlock[i]} for the tiles of bit mask {@code shareTiles[i]}. */
+    int[] shareBlock = new int[0];
+    int[] shareTiles = new int[0];
+    int shareSteps;
+
+    /** Makes room for a shared run's schedule of up to {@code steps} block loads. */
+    void ensureShare(int steps) {
+        if (shareBlock.length < steps) {
+            shareBlock = new int[steps];
+            shareTiles = new int[steps];
+        }
+    }
+
     /** Makes room for marks over {@code keys} key positions and a union of up to {@code size} keys. */
     void ensureKeys(int keys, int size) {
         if (gatheredBy.length < keys) {

@@ -61,6 +61,23 @@ final class TileRunner {
         }
         return g;
     });
+    /**
+     * Block tiles of a run that may share each converted K/V block ({@link #computeShared}): up to this
+     * many consecutive tiles, 8 unless the system property {@code sparsa.cpu.shareTiles} says otherwise
+     * (1 to {@value #GROUP_TILES}; 1: every tile runs alone, as before). The bits are the same either way.
+     */
+    static final int SHARE_TILES = Math.clamp(Integer.getInteger("sparsa.cpu.shareTiles", 8), 1, GROUP_TILES);
+    /**
+     * Tiles share their K/V blocks when their block visits are at least this many times the distinct
+     * block loads that sharing leaves ({@link #sharePays}).
+     */
+    static final int SHARE_MIN = 3;
+    /**
+     * The stacked rows (padded to the lanes) that the tiles of a shared run hold at most: each keeps its
+     * transposed queries and output accumulators (about 1 KiB per row at head dim 128) live while the
+     * blocks go by, 512 KiB for eight tiles of 64 rows, which a 1 MiB L2 holds next to the block.
+     */
+    static final int SHARE_ROWS = 512;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
 
@@ -102,9 +119,26 @@ final class TileRunner {
     /** The float[] behind a writable f32 heap output (rows normalised straight into it), else null. */
     private final float[] outF32;
     private final long outF32Base;
+    /** At most this many block tiles share a K/V block ({@link #SHARE_TILES}; 1 turns sharing off). */
+    private final int shareTiles;
+    private final int shareMin;
 
     TileRunner(TileMath math, SparsePlan plan, AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor out,
                Tensor lse, RunOptions options) {
+        this(math, plan, shape, q, k, v, out, lse, options, SHARE_TILES, SHARE_MIN);
+    }
+
+    /**
+     * With at most {@code shareTiles} block tiles sharing a converted K/V block (1: none) where their
+     * visits are at least {@code shareMin} times the loads ({@link #sharePays}).
+     */
+    TileRunner(TileMath math, SparsePlan plan, AttentionShape shape, Tensor q, Tensor k, Tensor v, Tensor out,
+               Tensor lse, RunOptions options, int shareTiles, int shareMin) {
+        if (shareTiles < 1 || shareTiles > GROUP_TILES) {
+            throw new IllegalArgumentException("shareTiles: " + shareTiles + " is not in [1, " + GROUP_TILES + "]");
+        }
+        this.shareTiles = shareTiles;
+        this.shareMin = shareMin;
         this.math = math;
         this.plan = plan;
         this.shape = shape;
@@ -176,6 +210,7 @@ final class TileRunner {
         HeadLayout lay = plan.layouts().get(item.layout());
         if (item.tile() != WorkItem.ALL_TILES) {
             boolean direct = outF32 != null && valueDim == cols;
+            int aloneEnd = item.tile(); // tiles before it run alone: their run was found not to pay for sharing
             for (int t = item.tile(); t < item.tileEnd(); ) {
                 if (t > item.tile() && Thread.currentThread().isInterrupted()) {
                     throw new java.util.concurrent.CancellationException("interrupted in tile " + t + " of a run of "
@@ -189,6 +224,16 @@ final class TileRunner {
                     end++;
                 }
                 if (end - t == 1) {
+                    int shareEnd = t < aloneEnd ? t : shareEnd(lay, t, item.tileEnd(), item.heads());
+                    if (shareEnd - t > 1) {
+                        if (sharePays(lay, t, shareEnd, sc)) {
+                            computeShared(lay, t, shareEnd, item.batch(), item.firstHead(), item.heads(), sc, direct,
+                                    item.tileEnd());
+                            t = shareEnd;
+                            continue;
+                        }
+                        aloneEnd = shareEnd; // asked once per run of tiles, not once per tile
+                    }
                     computeTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc, direct, item.tileEnd());
                     emitTile(lay, t, item.batch(), item.firstHead(), item.heads(), sc);
                 } else if (unionPays(lay, t, end, sc)) {
@@ -570,6 +615,126 @@ final class TileRunner {
         }
     }
 
+    /**
+     * One past the last tile of the block tiles from {@code t} on (at most {@link #shareTiles}, before
+     * {@code tileEnd}) that may share their K/V blocks: tiles of key blocks (at least one) in the wide
+     * form, none of which runs in a {@linkplain #computeGroup group}.
+     */
+    private int shareEnd(HeadLayout lay, int t, int tileEnd, int heads) {
+        int end = t;
+        int last = Math.min(tileEnd, t + shareTiles);
+        int rows = 0;
+        while (end < last && !math.narrow(heads * lay.rowCount(end))
+                && lay.fullEnd(end) - lay.fullStart(end) + lay.partialEnd(end) - lay.partialStart(end) > 0
+                && (rows += roundUp(heads * lay.rowCount(end), lanes)) <= SHARE_ROWS) {
+            end++;
+        }
+        return end;
+    }
+
+    /**
+     * Whether block tiles {@code t0 .. t1−1} run {@linkplain #computeShared sharing} their K/V blocks:
+     * leaves in {@code sc} the order in which their blocks are then loaded ({@code sc.shareSteps}
+     * loads: block {@code sc.shareBlock[i]} for the tiles of bit mask {@code sc.shareTiles[i]}) and
+     * says whether the tiles' block visits are at least {@link #shareMin} times those loads. The
+     * order keeps every tile's own: each step loads the next block of the first tile that has blocks
+     * left and runs it for every tile whose next block it is. Tiles of a dense or causal run visit
+     * the same blocks in the same order, so each load serves every tile that holds the block; tiles of
+     * a random block-sparse plan share few blocks and run alone.
+     */
+    boolean sharePays(HeadLayout lay, int t0, int t1, Scratch sc) {
+        int tiles = t1 - t0;
+        int[] pos = sc.sharePos;
+        int[] blocks = sc.shareBlocks;
+        int visits = 0;
+        for (int i = 0; i < tiles; i++) {
+            int t = t0 + i;
+            pos[i] = 0;
+            blocks[i] = lay.fullEnd(t) - lay.fullStart(t) + lay.partialEnd(t) - lay.partialStart(t);
+            visits += blocks[i];
+        }
+        sc.ensureShare(visits);
+        int steps = 0;
+        for (int first = 0; ; ) {
+            while (first < tiles && pos[first] == blocks[first]) {
+                first++;
+            }
+            if (first == tiles) {
+                break;
+            }
+            int blk = blockOf(lay, t0 + first, pos[first]);
+            int mask = 0;
+            for (int i = first; i < tiles; i++) {
+                if (pos[i] < blocks[i] && blockOf(lay, t0 + i, pos[i]) == blk) {
+                    mask |= 1 << i;
+                    pos[i]++;
+                }
+            }
+            sc.shareBlock[steps] = blk;
+            sc.shareTiles[steps] = mask;
+            steps++;
+        }
+        sc.shareSteps = steps;
+        return visits >= (long) shareMin * steps;
+    }
+
+    /**
+     * Block tiles {@code t0 .. t1−1}, each in its own scratch, in the load order {@link #sharePays}
+     * left in {@code sc}: each K/V block is converted once into {@code sc} and every tile whose next
+     * block it is runs its chunk on it; then each tile's listed chunks, if any, in its own order. Every
+     * tile runs exactly its own chunks in its own order ({@link #computeTile}'s arithmetic), so the bits
+     * do not change; what changes is that a block is converted once for the tiles that share it
+     * instead of once per tile. Before each block's conversion the next one is {@linkplain #touchAhead
+     * touched}, and before the last the first block (and queries) of tile {@code t1}.
+     */
+    private void computeShared(HeadLayout lay, int t0, int t1, int b, int h0, int heads, Scratch sc, boolean direct,
+                               int tileEnd) {
+        Scratch[] group = GROUP.get();
+        int tiles = t1 - t0;
+        int[] pos = sc.sharePos;
+        int[] full = sc.shareFull;
+        int[] chunks = sc.shareChunks;
+        int most = 0;
+        for (int i = 0; i < tiles; i++) {
+            int t = t0 + i;
+            chunks[i] = beginTile(lay, t, b, h0, heads, group[i], direct);
+            full[i] = lay.fullEnd(t) - lay.fullStart(t);
+            pos[i] = 0;
+            most = Math.max(most, roundUp(heads * lay.rowCount(t), lanes));
+        }
+        sc.ensure(most, blockCols, dim, cols, ldR);
+        int kvh = shape.kvHeadOf(h0);
+        int steps = sc.shareSteps;
+        for (int step = 0; step < steps; step++) {
+            int blk = sc.shareBlock[step];
+            if (step + 1 < steps) {
+                sc.touched = touchBlock(lay, sc.shareBlock[step + 1], b, kvh);
+            } else {
+                touchAhead(lay, t1 - 1, -1, tileEnd, b, h0, heads, sc);
+            }
+            int k0 = lay.blockStartKey(blk);
+            int n = lay.blockWidth(blk);
+            loadBlock(b, kvh, k0, n, sc);
+            for (int bits = sc.shareTiles[step]; bits != 0; bits &= bits - 1) {
+                int i = Integer.numberOfTrailingZeros(bits);
+                int count = lay.rowCount(t0 + i);
+                int c = pos[i]++;
+                chunk(lay, group[i], sc, n, count, heads, roundUp(heads * count, lanes), c >= full[i], false, k0,
+                        false);
+            }
+        }
+        for (int i = 0; i < tiles; i++) {
+            int t = t0 + i;
+            int blocks = full[i] + lay.partialEnd(t) - lay.partialStart(t);
+            for (int c = blocks; c < chunks[i]; c++) {
+                runChunk(lay, t, b, heads, group[i], c);
+            }
+        }
+        for (int i = 0; i < tiles; i++) {
+            emitTile(lay, t0 + i, b, h0, heads, group[i]);
+        }
+    }
+
     /** Whether tile {@code t} of {@code heads} stacked heads may run in a {@linkplain #computeGroup group}. */
     private boolean groupable(HeadLayout lay, int t, int heads) {
         return math.narrow(heads * lay.rowCount(t))
@@ -669,7 +834,7 @@ final class TileRunner {
             int k0 = lay.blockStartKey(blk);
             int n = lay.blockWidth(blk);
             loadBlock(b, kvh, k0, n, sc);
-            chunk(lay, sc, n, count, heads, rowsPad, false, false, k0, false);
+            chunk(lay, sc, sc, n, count, heads, rowsPad, false, false, k0, false);
             return;
         }
         c -= full;
@@ -679,7 +844,7 @@ final class TileRunner {
             int k0 = lay.blockStartKey(blk);
             int n = lay.blockWidth(blk);
             loadBlock(b, kvh, k0, n, sc);
-            chunk(lay, sc, n, count, heads, rowsPad, true, false, k0, false);
+            chunk(lay, sc, sc, n, count, heads, rowsPad, true, false, k0, false);
             return;
         }
         c -= partial;
@@ -692,7 +857,7 @@ final class TileRunner {
                 sc.bias[j] = lay.gatherLogWeight(g0 + j);
             }
             loadListed(b, kvh, n, sc);
-            chunk(lay, sc, n, count, heads, rowsPad, true, lay.hasGatherLogWeights(), -1, true);
+            chunk(lay, sc, sc, n, count, heads, rowsPad, true, lay.hasGatherLogWeights(), -1, true);
             return;
         }
         c -= gathered;
@@ -705,30 +870,36 @@ final class TileRunner {
             weighted |= sc.bias[j] != 0f;
         }
         loadListed(b, kvh, n, sc);
-        chunk(lay, sc, n, count, heads, rowsPad, false, weighted, -1, true);
+        chunk(lay, sc, sc, n, count, heads, rowsPad, false, weighted, -1, true);
     }
 
-    /** One chunk of {@code n} keys (already in {@code sc.k}/{@code sc.v}) against the stacked rows. */
-    private void chunk(HeadLayout lay, Scratch sc, int n, int count, int heads, int rowsPad, boolean masked,
-                       boolean weighted, int k0, boolean listed) {
+    /**
+     * One chunk of {@code n} keys against the stacked rows of the tile whose state {@code sc} holds; the
+     * keys' rows (and the scores' room) are {@code kv}'s: {@code sc} itself, or the scratch whose
+     * converted block every tile of a {@linkplain #computeShared shared run} reads. The bits depend
+     * only on the rows' values, not on which scratch holds them.
+     */
+    private void chunk(HeadLayout lay, Scratch sc, Scratch kv, int n, int count, int heads, int rowsPad,
+                       boolean masked, boolean weighted, int k0, boolean listed) {
         int rows = heads * count;
         if (math.narrow(rows)) {
-            narrowChunk(lay, sc, n, count, heads, rowsPad, masked, weighted, k0, listed);
+            narrowChunk(lay, sc, kv, n, count, heads, rowsPad, masked, weighted, k0, listed);
             return;
         }
-        math.scores(sc.qT, rowsPad, rowsPad, sc.kRows, sc.kOff, dim, n, sc.s, rowsPad);
+        float[] s = kv.s;
+        math.scores(sc.qT, rowsPad, rowsPad, kv.kRows, kv.kOff, dim, n, s, rowsPad);
         if (softCap > 0f) {
-            math.softCap(sc.s, rowsPad, n, rowsPad, softCap);
+            math.softCap(s, rowsPad, n, rowsPad, softCap);
         }
         if (weighted) {
-            math.addKeyBias(sc.s, rowsPad, n, rowsPad, sc.bias);
+            math.addKeyBias(s, rowsPad, n, rowsPad, sc.bias);
         }
         if (masked) {
-            mask(lay.predicate(), sc.s, sc, n, count, heads, 1, rowsPad, k0, listed);
+            mask(lay.predicate(), s, sc, n, count, heads, 1, rowsPad, k0, listed);
         }
-        math.softmax(sc.s, rowsPad, n, rowsPad, sc.m, sc.l, sc.alpha);
+        math.softmax(s, rowsPad, n, rowsPad, sc.m, sc.l, sc.alpha);
         float[] dst = --sc.chunksLeft == 0 ? sc.direct : null;
-        math.accumulate(sc.s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha, sc.fresh, dst, sc.outAt,
+        math.accumulate(s, rowsPad, n, rows, kv.vRows, kv.vOff, cols, sc.o, cols, sc.alpha, sc.fresh, dst, sc.outAt,
                 sc.l);
         sc.fresh = false;
     }
@@ -737,11 +908,11 @@ final class TileRunner {
      * The narrow form of {@link #chunk}: scores and softmax row-major, vectorised along the keys
      * (row {@code r} at {@code sc.sR[r·ldR]}), then the probabilities transposed for the P·V step.
      */
-    private void narrowChunk(HeadLayout lay, Scratch sc, int n, int count, int heads, int rowsPad, boolean masked,
-                             boolean weighted, int k0, boolean listed) {
+    private void narrowChunk(HeadLayout lay, Scratch sc, Scratch kv, int n, int count, int heads, int rowsPad,
+                             boolean masked, boolean weighted, int k0, boolean listed) {
         int rows = heads * count;
         float[] sr = sc.sR;
-        math.scoresByRow(sc.qR, rows, sc.kRows, sc.kOff, dim, n, sr, ldR);
+        math.scoresByRow(sc.qR, rows, kv.kRows, kv.kOff, dim, n, sr, ldR);
         if (softCap > 0f) {
             math.softCap(sr, ldR, rows, ldR, softCap); // elementwise over the rows × ldR block
         }
@@ -758,17 +929,17 @@ final class TileRunner {
         math.softmaxByRow(sr, ldR, n, rows, sc.m, sc.l, sc.alpha);
         if (rows == 1) {
             // one row: its probabilities are already key after key (P·V reads key j at j·ldS)
-            math.accumulate(sr, 1, n, 1, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha, sc.fresh, null, null, null);
+            math.accumulate(sr, 1, n, 1, kv.vRows, kv.vOff, cols, sc.o, cols, sc.alpha, sc.fresh, null, null, null);
             sc.fresh = false;
             return;
         }
-        float[] s = sc.s;
+        float[] s = kv.s;
         for (int j = 0; j < n; j++) {
             for (int r = 0, at = j * rowsPad; r < rows; r++, at++) {
                 s[at] = sr[r * ldR + j];
             }
         }
-        math.accumulate(s, rowsPad, n, rows, sc.vRows, sc.vOff, cols, sc.o, cols, sc.alpha, sc.fresh, null, null,
+        math.accumulate(s, rowsPad, n, rows, kv.vRows, kv.vOff, cols, sc.o, cols, sc.alpha, sc.fresh, null, null,
                 null);
         sc.fresh = false;
     }
@@ -833,14 +1004,27 @@ final class TileRunner {
                 }
             }
         }
-        int full = lay.fullEnd(nt) - lay.fullStart(nt);
-        int blk = c < full ? lay.fullBlock(lay.fullStart(nt) + c) : lay.partialBlock(lay.partialStart(nt) + c - full);
+        sc.touched = acc + touchBlock(lay, blockOf(lay, nt, c), b, shape.kvHeadOf(h0));
+    }
+
+    /**
+     * The sum of one word per 4 KiB of block {@code blk}'s K and V rows ({@link #touchAhead}'s reads),
+     * or 0 where those rows are not f32 heap rows that lie back to back.
+     */
+    private float touchBlock(HeadLayout lay, int blk, int b, int kvh) {
+        if (kF32 == null || vF32 == null || k.stride(2) != dim || v.stride(2) != valueDim) {
+            return 0f;
+        }
         int k0 = lay.blockStartKey(blk);
         int n = lay.blockWidth(blk);
-        int kvh = shape.kvHeadOf(h0);
-        acc += touch(kF32, (int) (kF32Base + k.index(b, kvh, k0, 0)), n * dim);
-        acc += touch(vF32, (int) (vF32Base + v.index(b, kvh, k0, 0)), n * valueDim);
-        sc.touched = acc;
+        return touch(kF32, (int) (kF32Base + k.index(b, kvh, k0, 0)), n * dim)
+                + touch(vF32, (int) (vF32Base + v.index(b, kvh, k0, 0)), n * valueDim);
+    }
+
+    /** Block chunk {@code c} of tile {@code t}: its full blocks first, then its partial ones. */
+    private static int blockOf(HeadLayout lay, int t, int c) {
+        int full = lay.fullEnd(t) - lay.fullStart(t);
+        return c < full ? lay.fullBlock(lay.fullStart(t) + c) : lay.partialBlock(lay.partialStart(t) + c - full);
     }
 
     /** The sum of {@code a[at]}, every {@link #TOUCH_STRIDE}-th float after it before {@code at + n}, and the last. */
