@@ -118,6 +118,8 @@ final class TileRunner {
     private final long qF32Base;
     /** The float[] behind a writable f32 heap output (rows normalised straight into it), else null. */
     private final float[] outF32;
+    /** Whether K and V are f32 heap rows that lie back to back, the rows {@link #touchAhead} reads ahead. */
+    private final boolean touchKv;
     private final long outF32Base;
     /** At most this many block tiles share a K/V block ({@link #SHARE_TILES}; 1 turns sharing off). */
     private final int shareTiles;
@@ -170,6 +172,7 @@ final class TileRunner {
         this.qF32Base = q.segment().address() / 4;
         this.outF32 = out.segment().isReadOnly() ? null : inPlaceF32(out, valueDim);
         this.outF32Base = out.segment().address() / 4;
+        this.touchKv = kF32 != null && vF32 != null && k.stride(2) == dim && v.stride(2) == valueDim;
     }
 
     /** The short[] behind a 16-bit heap tensor, else null. */
@@ -404,7 +407,7 @@ final class TileRunner {
     private void computeTile(HeadLayout lay, int t, int b, int h0, int heads, Scratch sc, boolean direct,
                              int tileEnd) {
         int chunks = beginTile(lay, t, b, h0, heads, sc, direct);
-        int blocks = lay.fullEnd(t) - lay.fullStart(t) + lay.partialEnd(t) - lay.partialStart(t);
+        int blocks = keyBlocks(lay, t);
         for (int c = 0; c < chunks; c++) {
             if (c < blocks) {
                 touchAhead(lay, t, c + 1 < blocks ? c + 1 : -1, tileEnd, b, h0, heads, sc);
@@ -625,7 +628,7 @@ final class TileRunner {
         int last = Math.min(tileEnd, t + shareTiles);
         int rows = 0;
         while (end < last && !math.narrow(heads * lay.rowCount(end))
-                && lay.fullEnd(end) - lay.fullStart(end) + lay.partialEnd(end) - lay.partialStart(end) > 0
+                && keyBlocks(lay, end) > 0
                 && (rows += roundUp(heads * lay.rowCount(end), lanes)) <= SHARE_ROWS) {
             end++;
         }
@@ -650,7 +653,7 @@ final class TileRunner {
         for (int i = 0; i < tiles; i++) {
             int t = t0 + i;
             pos[i] = 0;
-            blocks[i] = lay.fullEnd(t) - lay.fullStart(t) + lay.partialEnd(t) - lay.partialStart(t);
+            blocks[i] = keyBlocks(lay, t);
             visits += blocks[i];
         }
         sc.ensureShare(visits);
@@ -807,7 +810,7 @@ final class TileRunner {
         sc.fresh = true; // the first chunk's P·V writes sc.o without reading it
         int gathered = lay.gatherEnd(t) - lay.gatherStart(t);
         int listed = lay.unconditionalEnd(t) - lay.unconditionalStart(t);
-        sc.chunksLeft = lay.fullEnd(t) - lay.fullStart(t) + lay.partialEnd(t) - lay.partialStart(t)
+        sc.chunksLeft = keyBlocks(lay, t)
                 + (gathered + blockCols - 1) / blockCols + (listed + blockCols - 1) / blockCols;
         // an f32 heap output whose rows are exactly the value dim: the last chunk's P·V divides each
         // row by its sum and writes it there, while the row's accumulators are still in registers
@@ -986,7 +989,7 @@ final class TileRunner {
      * tensors) are not touched; the arithmetic, and so the bits, do not change.
      */
     private void touchAhead(HeadLayout lay, int t, int c, int tileEnd, int b, int h0, int heads, Scratch sc) {
-        if (kF32 == null || vF32 == null || k.stride(2) != dim || v.stride(2) != valueDim) {
+        if (!touchKv) {
             return;
         }
         float acc = 0f;
@@ -994,7 +997,7 @@ final class TileRunner {
         if (c < 0) {
             nt = t + 1;
             c = 0;
-            if (nt >= tileEnd || lay.fullEnd(nt) - lay.fullStart(nt) + lay.partialEnd(nt) - lay.partialStart(nt) == 0) {
+            if (nt >= tileEnd || keyBlocks(lay, nt) == 0) {
                 return;
             }
             if (qF32 != null && !lay.isListed(nt) && q.stride(2) == dim) {
@@ -1012,13 +1015,18 @@ final class TileRunner {
      * or 0 where those rows are not f32 heap rows that lie back to back.
      */
     private float touchBlock(HeadLayout lay, int blk, int b, int kvh) {
-        if (kF32 == null || vF32 == null || k.stride(2) != dim || v.stride(2) != valueDim) {
+        if (!touchKv) {
             return 0f;
         }
         int k0 = lay.blockStartKey(blk);
         int n = lay.blockWidth(blk);
         return touch(kF32, (int) (kF32Base + k.index(b, kvh, k0, 0)), n * dim)
                 + touch(vF32, (int) (vF32Base + v.index(b, kvh, k0, 0)), n * valueDim);
+    }
+
+    /** Tile {@code t}'s key blocks, full and partial: its block chunks, which {@link #blockOf} numbers. */
+    private static int keyBlocks(HeadLayout lay, int t) {
+        return lay.fullEnd(t) - lay.fullStart(t) + lay.partialEnd(t) - lay.partialStart(t);
     }
 
     /** Block chunk {@code c} of tile {@code t}: its full blocks first, then its partial ones. */
