@@ -271,9 +271,9 @@ __device__ void questBounds(const QT* q, const T* bounds, float* scores, const i
 // Quest's choice per (b, g), one CTA of 1024 threads each: with n = ceil(L / P) pages and budget m, every page
 // when n <= m, else the m - 1 best of the first n - 1 pages by bound (ties to the lower page; NaN below every
 // number) and the last page, as ascending page indices into lists[(b * Hkv + g) * listWidth ...]: the order of
-// DecodeSelector.best, (-score, index) ascending. No sort: a radix select (passes of up to 8 bits) finds the
-// order key T of the (m-1)-th best page, then one compaction in page order keeps every page with a key below T
-// and the lowest pages with key T until m - 1 are kept.
+// DecodeSelector.best, (-score, index) ascending. No sort: a radix select (decChooseBestRegs, decChooseBest) finds
+// the order key T of the (m-1)-th best page, then one compaction in page order keeps every page with a key below
+// T and the lowest pages with key T until m - 1 are kept.
 __device__ __forceinline__ unsigned int questOrder(float s) {
     int ordered;
     if (s != s) {
@@ -321,6 +321,187 @@ __device__ __forceinline__ void blockExclusiveScan2(int& a, int& b, int* warpA, 
     b = ib - b + warpB[warp];
 }
 
+
+// decChooseBest for at most 8 candidates per thread of a CTA (n <= 8 * blockDim.x, blockDim.x = 1024): the same
+// choice, with each thread's eight consecutive candidates held in registers, so that no pass rereads them and the
+// compaction needs no second scan. The order key T of the k-th best comes from one histogram of up to 11 bits of
+// u - lo (2048 bins spread over the keys' own range), then the keys of T's bin ranked against each other (when it
+// holds at most 256, as it does unless many scores are equal; else 8-bit passes as in decChooseBest). One CTA runs
+// per (sequence, head) while the other SMs wait, so its barriers and serial steps are what it costs: 8 barriers
+// here, against 14 or more in decChooseBest (kernels-cuda/bench/choice_bench.cu times the two).
+__device__ __forceinline__ void decChooseBestRegs(const float* sc, int n, int k, int* list, int offset) {
+    constexpr int KPT = 8;
+    constexpr int RANKED = 256;  // most keys of T's bin ranked against each other (as many steps per thread)
+    __shared__ unsigned int bins[2048];  // the wide histogram, then the keys of its chosen bin; 8-bit passes: 256
+    __shared__ unsigned int warpLo[32], warpHi[32];
+    __shared__ int warpA[32], warpB[32];
+    __shared__ unsigned int sPrefix;
+    __shared__ int sK, sInBin, sAppended;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, first = tid * KPT;
+    // cleared here: the barrier after the smallest and largest keys orders this before the first pass
+    bins[2 * tid] = 0;
+    bins[2 * tid + 1] = 0;
+    if (tid == 0) sAppended = 0;
+    unsigned int o[KPT];
+    float v[KPT];
+#pragma unroll
+    for (int j = 0; j < KPT; j++) v[j] = first + j < n ? sc[first + j] : 0.f;
+    unsigned int lo = 0xFFFFFFFFu, hi = 0u;
+#pragma unroll
+    for (int j = 0; j < KPT; j++) {
+        o[j] = questOrder(v[j]);
+        if (first + j < n) {
+            lo = min(lo, o[j]);
+            hi = max(hi, o[j]);
+        }
+    }
+    lo = __reduce_min_sync(0xffffffffu, lo);
+    hi = __reduce_max_sync(0xffffffffu, hi);
+    if (lane == 0) {
+        warpLo[warp] = lo;
+        warpHi[warp] = hi;
+    }
+    __syncthreads();
+    lo = __reduce_min_sync(0xffffffffu, warpLo[lane]);  // 32 warps: every warp reduces all of them
+    hi = __reduce_max_sync(0xffffffffu, warpHi[lane]);
+    // bits [0, top) of u - lo vary among the keys
+    const int top = lo == hi ? 0 : 32 - __clz(hi - lo);
+    unsigned int mask = top == 32 ? 0u : ~((1u << top) - 1u);
+    unsigned int prefix = 0;
+    int rest = top;
+    if (top > 0) {
+        const int wbits = top < 11 ? top : 11;
+        const int shift = top - wbits;
+#pragma unroll
+        for (int j = 0; j < KPT; j++)
+            if (first + j < n) atomicAdd(&bins[(o[j] - lo) >> shift], 1u);
+        __syncthreads();
+        // the bin where the running count reaches k: two bins per thread, warp sums, then every warp scans the 32
+        // warp sums itself (one barrier between)
+        const unsigned int c0 = bins[2 * tid], c1 = bins[2 * tid + 1];
+        int incl = (int)(c0 + c1);
+#pragma unroll
+        for (int off = 1; off < 32; off <<= 1) {
+            const int t = __shfl_up_sync(0xffffffffu, incl, off);
+            if (lane >= off) incl += t;
+        }
+        if (lane == 31) warpA[warp] = incl;
+        __syncthreads();
+        int w = warpA[lane], wIncl = w;
+#pragma unroll
+        for (int off = 1; off < 32; off <<= 1) {
+            const int t = __shfl_up_sync(0xffffffffu, wIncl, off);
+            if (lane >= off) wIncl += t;
+        }
+        const int warpBefore = __shfl_sync(0xffffffffu, wIncl - w, warp);
+        const int before = warpBefore + incl - (int)(c0 + c1);
+        if (before < k && k <= before + (int)(c0 + c1)) {
+            const bool second = before + (int)c0 < k;
+            sPrefix = (unsigned int)(2 * tid + (second ? 1 : 0)) << shift;
+            sK = k - before - (second ? (int)c0 : 0);
+            sInBin = (int)(second ? c1 : c0);
+        }
+        __syncthreads();
+        prefix = sPrefix;
+        k = sK;
+        mask |= ((1u << wbits) - 1u) << shift;
+        rest = shift;
+        const int inBin = sInBin;
+        if (rest > 0 && inBin <= RANKED) {
+            // every thread has read the histogram: its words take the bin's keys (u - lo), in any order
+#pragma unroll
+            for (int j = 0; j < KPT; j++)
+                if (first + j < n && ((o[j] - lo) & mask) == prefix) bins[atomicAdd(&sAppended, 1)] = o[j] - lo;
+            __syncthreads();
+            if (tid < inBin) {
+                const unsigned int r = bins[tid];
+                int less = 0, same = 0;
+                for (int i = 0; i < inBin; i++) {
+                    const unsigned int x = bins[i];
+                    less += x < r;
+                    same += x == r;
+                }
+                if (less < k && k <= less + same) {  // every key of this value writes the same
+                    sPrefix = r;
+                    sK = k - less;
+                }
+            }
+            __syncthreads();
+            prefix = sPrefix;
+            k = sK;
+            rest = 0;
+        }
+    }
+    while (rest > 0) {  // 8-bit passes over the keys with the prefix found so far (many equal scores)
+        const int wbits = rest < 8 ? rest : 8;
+        const int shift = rest - wbits;
+        const unsigned int nb = 1u << wbits;
+        if (tid < 256) bins[tid] = 0;
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < KPT; j++) {
+            const unsigned int r = o[j] - lo;
+            if (first + j < n && (r & mask) == prefix) atomicAdd(&bins[(r >> shift) & (nb - 1u)], 1u);
+        }
+        __syncthreads();
+        if (tid < 32) {
+            // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches k
+            unsigned int c[8], sum = 0;
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                c[j] = bins[tid * 8 + j];
+                sum += c[j];
+            }
+            unsigned int in = sum;
+#pragma unroll
+            for (int off = 1; off < 32; off <<= 1) {
+                const unsigned int t = __shfl_up_sync(0xffffffffu, in, off);
+                if (tid >= off) in += t;
+            }
+            const unsigned int hit = __ballot_sync(0xffffffffu, in >= (unsigned int)k);
+            if (tid == __ffs(hit) - 1) {
+                unsigned int bf = in - sum;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    if (bf + c[j] >= (unsigned int)k) {
+                        sPrefix = prefix | ((unsigned int)(tid * 8 + j) << shift);
+                        sK = k - (int)bf;
+                        break;
+                    }
+                    bf += c[j];
+                }
+            }
+        }
+        __syncthreads();
+        prefix = sPrefix;
+        k = sK;
+        mask |= (nb - 1u) << shift;
+        rest = shift;
+    }
+    // keys below T all kept, and the first k with key T; a key's place is the count of kept keys before it
+    const unsigned int T = lo + prefix;
+    int less = 0, same = 0;
+#pragma unroll
+    for (int j = 0; j < KPT; j++) {
+        if (first + j < n) {
+            less += o[j] < T;
+            same += o[j] == T;
+        }
+    }
+    blockExclusiveScan2(less, same, warpA, warpB);
+#pragma unroll
+    for (int j = 0; j < KPT; j++) {
+        if (first + j < n) {
+            if (o[j] < T) {
+                list[less + min(same, k)] = first + j + offset;
+                less++;
+            } else if (o[j] == T) {
+                if (same < k) list[less + same] = first + j + offset;
+                same++;
+            }
+        }
+    }
+}
 
 // The k best of cand scores sc[0 .. cand) (0 < k < cand) as ascending indices (plus offset) into list[0 .. k): the order of
 // DecodeSelector.best, (-score, index) ascending, NaN below every number. No sort: a radix select (passes of up to 8
@@ -558,12 +739,13 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
 }
 
 // Quest's choice per (b, g): with n = ceil(L / P) pages and budget m, every page when n <= m, else the m - 1 best of
-// the first n - 1 pages by bound (decChooseBest) and the last page, as ascending page indices into
-// lists[(b * Hkv + g) * listWidth ...].
+// the first n - 1 pages by bound and the last page, as ascending page indices into lists[(b * Hkv + g) * listWidth
+// ...]. One CTA chooses from up to 8192 candidates in registers (decChooseBestRegs), from more by decChooseBest;
+// REGS = false takes decChooseBest at every width (kernels-cuda/bench/choice_bench.cu compares the two).
 //  sparsa_quest_topk: one CTA of 1024 threads per (b, g).
 //  sparsa_quest_topk_c8 (sm_90 and up): one cluster of eight such CTAs per (b, g), each taking an eighth of the
 //      candidate pages; smemKeys then counts per CTA, and the launch gives 1 KiB more shared memory.
-template <int CL>
+template <int CL, bool REGS = true>
 __device__ __forceinline__ void decQuestChoose(const float* scores, int width, int* meta, const sparsa::DecodeScalars& S,
                                                int budget, int smemKeys, unsigned int* sOrder) {
     const int tid = threadIdx.x;
@@ -579,7 +761,12 @@ __device__ __forceinline__ void decQuestChoose(const float* scores, int width, i
         return;
     }
     const int cand = n - 1;
-    if (budget > 1) decChooseBest<CL>(scores + (long long)e * width, cand, budget - 1, list, sOrder, smemKeys, 0);
+    if (budget > 1) {
+        if (CL == 1 && REGS && cand <= 8 * (int)blockDim.x)
+            decChooseBestRegs(scores + (long long)e * width, cand, budget - 1, list, 0);
+        else
+            decChooseBest<CL>(scores + (long long)e * width, cand, budget - 1, list, sOrder, smemKeys, 0);
+    }
     if (tid == 0 && first) list[budget - 1] = cand;
 }
 
@@ -610,7 +797,8 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk_c8(const fl
 #endif
 
 // Top-k's key list per (b, g) into lists[(b * Hkv + g) * listWidth ...] of meta: the sinks [0, from), then the
-// candidates top-k keeps (the tokens best of [from, to) by score, decChooseBest, when it ranks them; else all of them,
+// candidates top-k keeps (the tokens best of [from, to) by score, decChooseBestRegs up to 8192 candidates per CTA,
+// else decChooseBest, when it ranks them; else all of them,
 // or none for tokens = 0), then the window [to, L). units (at meta + oUnits, four ints per (b, g)): from, how many
 // candidates it ranks (0: none), to, the list's length; scores[e * width + i]: the score of key from + i.
 //  sparsa_decode_topk_choose: one CTA of 1024 threads per (b, g).
@@ -630,7 +818,10 @@ __device__ __forceinline__ void decTopkChoose(const float* scores, int width, in
         for (int i = tid; i < from; i += blockDim.x) list[i] = i;
     int kept = 0;
     if (ranked > 0) {
-        decChooseBest<CL>(scores + (long long)e * width, ranked, tokens, list + from, sOrder, smemKeys, from);
+        if (CL == 1 && ranked <= 8 * (int)blockDim.x)
+            decChooseBestRegs(scores + (long long)e * width, ranked, tokens, list + from, from);
+        else
+            decChooseBest<CL>(scores + (long long)e * width, ranked, tokens, list + from, sOrder, smemKeys, from);
         kept = tokens;
     } else {
         if (tokens > 0 && first)

@@ -10,7 +10,10 @@ import jcuda.driver.CUstream;
 /**
  * How the device's choice of the best candidates per (sequence, KV head) is launched: Quest's pages
  * ({@code sparsa_quest_topk}) and top-k's keys ({@code sparsa_decode_topk_choose}), both the radix select
- * of {@code decChooseBest}. On compute capability 9.0 and up, from {@value #CLUSTER_MIN_WIDTH} candidates
+ * of {@code decChooseBest}, or for up to 8192 candidates of one CTA its form with every candidate in
+ * registers ({@code decChooseBestRegs}: one 11-bit histogram, then the keys of the k-th best's bin ranked
+ * against each other; a Quest step at 128k keys in pages of 16 is 5–6 % faster with it on an H100). On
+ * compute capability 9.0 and up, from {@value #CLUSTER_MIN_WIDTH} candidates
  * on, each (sequence, KV head) takes a cluster of {@value #CLUSTER} CTAs of {@value #THREADS} threads (the
  * {@code _c8} kernels), each over a slice of the candidates, exchanging histograms and counts through
  * distributed shared memory; else one CTA. At batch 1 with 8 KV heads one CTA per head kept 8 SMs busy
@@ -35,7 +38,8 @@ final class CudaChoice {
 
     /**
      * Candidates whose order keys a CTA keeps in shared memory, the first ones of its share; it rereads
-     * the others' scores. Not final so that the tests take the second path as well.
+     * the others' scores (a CTA that holds its candidates in registers uses none of it). Not final so that
+     * the tests take the second path as well.
      */
     static int smemKeys = MAX_SMEM_KEYS;
 
