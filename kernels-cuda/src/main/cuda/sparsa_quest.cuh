@@ -322,6 +322,39 @@ __device__ __forceinline__ void blockExclusiveScan2(int& a, int& b, int* warpA, 
 }
 
 
+// The radix passes' bin search, by the 32 lanes of one warp over a pass's 256 bins: the first bin where the running
+// count reaches k (lane l sums bins 8l .. 8l + 7, a warp scan adds the lanes). Writes the key prefix with that bin's
+// digit at shift, and the k left within the bin, to sPrefix and sK.
+__device__ __forceinline__ void decFindBin256(const unsigned int* counts, int k, unsigned int prefix, int shift,
+                                              unsigned int& sPrefix, int& sK) {
+    const int lane = threadIdx.x & 31;
+    unsigned int c[8], sum = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        c[j] = counts[lane * 8 + j];
+        sum += c[j];
+    }
+    unsigned int incl = sum;
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+        const unsigned int t = __shfl_up_sync(0xffffffffu, incl, off);
+        if (lane >= off) incl += t;
+    }
+    const unsigned int hit = __ballot_sync(0xffffffffu, incl >= (unsigned int)k);
+    if (lane == __ffs(hit) - 1) {
+        unsigned int before = incl - sum;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            if (before + c[j] >= (unsigned int)k) {
+                sPrefix = prefix | ((unsigned int)(lane * 8 + j) << shift);
+                sK = k - (int)before;
+                break;
+            }
+            before += c[j];
+        }
+    }
+}
+
 // decChooseBest for at most 8 candidates per thread of a CTA (n <= 8 * blockDim.x, blockDim.x = 1024): the same
 // choice, with each thread's eight consecutive candidates held in registers, so that no pass rereads them and the
 // compaction needs no second scan. The order key T of the k-th best comes from one histogram of up to 11 bits of
@@ -444,34 +477,7 @@ __device__ __forceinline__ void decChooseBestRegs(const float* sc, int n, int k,
             if (first + j < n && (r & mask) == prefix) atomicAdd(&bins[(r >> shift) & (nb - 1u)], 1u);
         }
         __syncthreads();
-        if (tid < 32) {
-            // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches k
-            unsigned int c[8], sum = 0;
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                c[j] = bins[tid * 8 + j];
-                sum += c[j];
-            }
-            unsigned int in = sum;
-#pragma unroll
-            for (int off = 1; off < 32; off <<= 1) {
-                const unsigned int t = __shfl_up_sync(0xffffffffu, in, off);
-                if (tid >= off) in += t;
-            }
-            const unsigned int hit = __ballot_sync(0xffffffffu, in >= (unsigned int)k);
-            if (tid == __ffs(hit) - 1) {
-                unsigned int bf = in - sum;
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    if (bf + c[j] >= (unsigned int)k) {
-                        sPrefix = prefix | ((unsigned int)(tid * 8 + j) << shift);
-                        sK = k - (int)bf;
-                        break;
-                    }
-                    bf += c[j];
-                }
-            }
-        }
+        if (tid < 32) decFindBin256(bins, k, prefix, shift, sPrefix, sK);
         __syncthreads();
         prefix = sPrefix;
         k = sK;
@@ -644,34 +650,7 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
         {
             __syncthreads();
         }
-        if (tid < 32) {
-            // lane l holds bins 8l .. 8l+7; the first bin where the running count reaches k
-            unsigned int c[8], sum = 0;
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                c[j] = counts[tid * 8 + j];
-                sum += c[j];
-            }
-            unsigned int incl = sum;
-#pragma unroll
-            for (int off = 1; off < 32; off <<= 1) {
-                unsigned int t = __shfl_up_sync(0xffffffffu, incl, off);
-                if (tid >= off) incl += t;
-            }
-            const unsigned int hit = __ballot_sync(0xffffffffu, incl >= (unsigned int)k);
-            if (tid == __ffs(hit) - 1) {
-                unsigned int before = incl - sum;
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    if (before + c[j] >= (unsigned int)k) {
-                        sPrefix = prefix | ((unsigned int)(tid * 8 + j) << shift);
-                        sK = k - (int)before;
-                        break;
-                    }
-                    before += c[j];
-                }
-            }
-        }
+        if (tid < 32) decFindBin256(counts, k, prefix, shift, sPrefix, sK);
         __syncthreads();
         prefix = sPrefix;
         k = sK;
