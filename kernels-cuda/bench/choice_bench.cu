@@ -2,14 +2,14 @@
 // head)) timed alone on synthetic page bounds, in its two forms side by side:
 //   passes:    decChooseBest, radix passes of up to 8 bits over every candidate (kept in shared memory) until the
 //              order key of the k-th best is known, then a count and a compaction pass;
-//   registers: decChooseBestRegs (up to 8 candidates per thread, 8192 per CTA), each thread's candidates in
-//              registers, one histogram of up to 11 bits, the keys of the chosen bin ranked against each other, one
-//              compaction. Above 8192 candidates both forms are decChooseBest (the 16383 rows: the same kernel twice).
+//   registers: decChooseBestRegs (8 candidates per thread up to 8192 per CTA, 16 up to 16384), each thread's
+//              candidates in registers, one histogram of up to 11 bits, the keys of the chosen bin ranked against
+//              each other, one compaction.
 // Both must choose the same pages (the registers form also with 4 bytes of dynamic shared memory, which it does
 // not use); each case is also checked against a host reference (the best budget - 1 of the
 // first n - 1 pages by (-score, index), NaN below every number, plus the last page, in page order).
 // Cases: batch 1 x 8 KV heads, n pages per head (1000, 2048, 4096, 8192, 8193, 16383: 32k or 128k keys in pages of
-// 16, 32 or 64, and the edges of the registers form), budgets n / 16, n / 64 and 2, scores drawn as
+// 16, 32 or 64, and the edges of the registers forms), budgets n / 16, n / 64 and 2, scores drawn as
 //   normal:  N(10, 1) (sums of many products, as the bounds of a real cache are);
 //   uniform: U(0, 1000);
 //   ties:    eight distinct values;

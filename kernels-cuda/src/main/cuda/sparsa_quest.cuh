@@ -355,21 +355,39 @@ __device__ __forceinline__ void decFindBin256(const unsigned int* counts, int k,
     }
 }
 
-// decChooseBest for at most 8 candidates per thread of a CTA (n <= 8 * blockDim.x, blockDim.x = 1024): the same
-// choice, with each thread's eight consecutive candidates held in registers, so that no pass rereads them and the
-// compaction needs no second scan. The order key T of the k-th best comes from one histogram of up to 11 bits of
+// decChooseBest for at most KPT (8 or 16) candidates per thread of a CTA (n <= KPT * blockDim.x, blockDim.x =
+// 1024): the same choice, with each thread's KPT consecutive candidates held in registers, so that no pass rereads
+// them and the compaction needs no second scan. The order key T of the k-th best comes from one histogram of up to 11 bits of
 // u - lo (2048 bins spread over the keys' own range), then the keys of T's bin ranked against each other (when it
 // holds at most 256, as it does unless many scores are equal; else 8-bit passes as in decChooseBest). One CTA runs
 // per (sequence, head) while the other SMs wait, so its barriers and serial steps are what it costs: 8 barriers
 // here, against 14 or more in decChooseBest (kernels-cuda/bench/choice_bench.cu times the two).
+struct ChooseRegsShared {
+    unsigned int bins[2048];  // the wide histogram, then the keys of its chosen bin; 8-bit passes: 256
+    unsigned int warpLo[32], warpHi[32];
+    int warpA[32], warpB[32];
+    unsigned int prefix;
+    int k, inBin, appended;
+};
+
+// One instance for every decChooseBestRegs<KPT> of a kernel (a template's own __shared__ variables are one per
+// instantiation).
+__device__ __forceinline__ ChooseRegsShared& chooseRegsShared() {
+    __shared__ ChooseRegsShared shared;
+    return shared;
+}
+
+template <int KPT>
 __device__ __forceinline__ void decChooseBestRegs(const float* sc, int n, int k, int* list, int offset) {
-    constexpr int KPT = 8;
     constexpr int RANKED = 256;  // most keys of T's bin ranked against each other (as many steps per thread)
-    __shared__ unsigned int bins[2048];  // the wide histogram, then the keys of its chosen bin; 8-bit passes: 256
-    __shared__ unsigned int warpLo[32], warpHi[32];
-    __shared__ int warpA[32], warpB[32];
-    __shared__ unsigned int sPrefix;
-    __shared__ int sK, sInBin, sAppended;
+    ChooseRegsShared& sm = chooseRegsShared();
+    unsigned int* const bins = sm.bins;
+    unsigned int* const warpLo = sm.warpLo;
+    unsigned int* const warpHi = sm.warpHi;
+    int* const warpA = sm.warpA;
+    int* const warpB = sm.warpB;
+    unsigned int& sPrefix = sm.prefix;
+    int &sK = sm.k, &sInBin = sm.inBin, &sAppended = sm.appended;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, first = tid * KPT;
     // cleared here: the barrier after the smallest and largest keys orders this before the first pass
     bins[2 * tid] = 0;
@@ -719,7 +737,7 @@ __device__ __forceinline__ void decChooseBest(const float* sc, int cand, int k, 
 
 // Quest's choice per (b, g): with n = ceil(L / P) pages and budget m, every page when n <= m, else the m - 1 best of
 // the first n - 1 pages by bound and the last page, as ascending page indices into lists[(b * Hkv + g) * listWidth
-// ...]. One CTA chooses from up to 8192 candidates in registers (decChooseBestRegs), from more by decChooseBest;
+// ...]. One CTA chooses from up to 16384 candidates in registers (decChooseBestRegs), from more by decChooseBest;
 // REGS = false takes decChooseBest at every width (kernels-cuda/bench/choice_bench.cu compares the two).
 //  sparsa_quest_topk: one CTA of 1024 threads per (b, g).
 //  sparsa_quest_topk_c8 (sm_90 and up): one cluster of eight such CTAs per (b, g), each taking an eighth of the
@@ -742,7 +760,9 @@ __device__ __forceinline__ void decQuestChoose(const float* scores, int width, i
     const int cand = n - 1;
     if (budget > 1) {
         if (CL == 1 && REGS && cand <= 8 * (int)blockDim.x)
-            decChooseBestRegs(scores + (long long)e * width, cand, budget - 1, list, 0);
+            decChooseBestRegs<8>(scores + (long long)e * width, cand, budget - 1, list, 0);
+        else if (CL == 1 && REGS && cand <= 16 * (int)blockDim.x)
+            decChooseBestRegs<16>(scores + (long long)e * width, cand, budget - 1, list, 0);
         else
             decChooseBest<CL>(scores + (long long)e * width, cand, budget - 1, list, sOrder, smemKeys, 0);
     }
@@ -776,7 +796,7 @@ extern "C" __global__ void __launch_bounds__(1024) sparsa_quest_topk_c8(const fl
 #endif
 
 // Top-k's key list per (b, g) into lists[(b * Hkv + g) * listWidth ...] of meta: the sinks [0, from), then the
-// candidates top-k keeps (the tokens best of [from, to) by score, decChooseBestRegs up to 8192 candidates per CTA,
+// candidates top-k keeps (the tokens best of [from, to) by score, decChooseBestRegs up to 16384 candidates per CTA,
 // else decChooseBest, when it ranks them; else all of them,
 // or none for tokens = 0), then the window [to, L). units (at meta + oUnits, four ints per (b, g)): from, how many
 // candidates it ranks (0: none), to, the list's length; scores[e * width + i]: the score of key from + i.
@@ -798,7 +818,9 @@ __device__ __forceinline__ void decTopkChoose(const float* scores, int width, in
     int kept = 0;
     if (ranked > 0) {
         if (CL == 1 && ranked <= 8 * (int)blockDim.x)
-            decChooseBestRegs(scores + (long long)e * width, ranked, tokens, list + from, from);
+            decChooseBestRegs<8>(scores + (long long)e * width, ranked, tokens, list + from, from);
+        else if (CL == 1 && ranked <= 16 * (int)blockDim.x)
+            decChooseBestRegs<16>(scores + (long long)e * width, ranked, tokens, list + from, from);
         else
             decChooseBest<CL>(scores + (long long)e * width, ranked, tokens, list + from, sOrder, smemKeys, from);
         kept = tokens;

@@ -10,7 +10,7 @@ import jcuda.driver.CUstream;
 /**
  * How the device's choice of the best candidates per (sequence, KV head) is launched: Quest's pages
  * ({@code sparsa_quest_topk}) and top-k's keys ({@code sparsa_decode_topk_choose}), both the radix select
- * of {@code decChooseBest}, or for up to 8192 candidates of one CTA its form with every candidate in
+ * of {@code decChooseBest}, or for up to 16384 candidates of one CTA its form with every candidate in
  * registers ({@code decChooseBestRegs}: one 11-bit histogram, then the keys of the k-th best's bin ranked
  * against each other; a Quest step at 128k keys in pages of 16 is 5–6 % faster with it on an H100). On
  * compute capability 9.0 and up, from {@value #CLUSTER_MIN_WIDTH} candidates

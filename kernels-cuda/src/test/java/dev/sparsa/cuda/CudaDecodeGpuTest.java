@@ -351,16 +351,16 @@ class CudaDecodeGpuTest {
 
     @Test
     void topKOnTheDeviceBreaksTiesToTheLowerKeyAndRanksNanKeysLast() {
-        // sequences of 3000 and 9000 keys whose rows take one of three values by position (ties at every budget's
-        // edge), a few NaN keys among them, and a sequence of one value throughout; one CTA holds up to 8192
-        // candidates in registers (decChooseBestRegs) and takes more in passes over shared memory (decChooseBest),
-        // so the 9000 keys take the second form
-        int[] lengths = {3000, 777, 9000};
+        // sequences of 3000, 9000 and 17000 keys whose rows take one of three values by position (ties at every
+        // budget's edge), a few NaN keys among them, and a sequence of one value throughout; one CTA holds up to 8192
+        // candidates in registers (decChooseBestRegs<8>), up to 16384 in more registers (decChooseBestRegs<16>) and
+        // takes more in passes over shared memory (decChooseBest), so each long sequence takes one of the forms
+        int[] lengths = {3000, 777, 9000, 17000};
         int dim = 64;
-        Tensor kHost = Tensor.allocate(DType.BF16, Layout.BHSD, lengths.length, KV_HEADS, 9000, dim);
+        Tensor kHost = Tensor.allocate(DType.BF16, Layout.BHSD, lengths.length, KV_HEADS, 17000, dim);
         for (int b = 0; b < lengths.length; b++) {
             for (int g = 0; g < KV_HEADS; g++) {
-                for (int t = 0; t < 9000; t++) {
+                for (int t = 0; t < 17000; t++) {
                     float x = b == 1 ? 0.25f : t % 97 == 5 ? Float.NaN : ((t * 7 + g) % 3 - 1) * 0.5f;
                     kHost.fillRow(b, g, t, x);
                 }
@@ -376,7 +376,7 @@ class CudaDecodeGpuTest {
         for (int smemKeys : new int[] {CudaChoice.smemKeys, 0, 1234, 40}) {
             for (boolean clusters : new boolean[] {true, false}) {
                 withChoice(smemKeys, clusters, () -> {
-                    for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999, 4500, 8999}) {
+                    for (int tokens : new int[] {1, 2, 500, 999, 1000, 1001, 2900, 2999, 4500, 8999, 12000, 16999}) {
                         DecodePattern.TopK top = DecodePattern.topK(tokens);
                         DecodeSelection device = BACKEND.select(q, cache, top, DecodeOptions.defaults());
                         assertChoiceKernel(clusters);
