@@ -355,13 +355,7 @@ __device__ __forceinline__ void decFindBin256(const unsigned int* counts, int k,
     }
 }
 
-// decChooseBest for at most KPT (8 or 16) candidates per thread of a CTA (n <= KPT * blockDim.x, blockDim.x =
-// 1024): the same choice, with each thread's KPT consecutive candidates held in registers, so that no pass rereads
-// them and the compaction needs no second scan. The order key T of the k-th best comes from one histogram of up to 11 bits of
-// u - lo (2048 bins spread over the keys' own range), then the keys of T's bin ranked against each other (when it
-// holds at most 256, as it does unless many scores are equal; else 8-bit passes as in decChooseBest). One CTA runs
-// per (sequence, head) while the other SMs wait, so its barriers and serial steps are what it costs: 8 barriers
-// here, against 14 or more in decChooseBest (kernels-cuda/bench/choice_bench.cu times the two).
+// The shared memory of decChooseBestRegs.
 struct ChooseRegsShared {
     unsigned int bins[2048];  // the wide histogram, then the keys of its chosen bin; 8-bit passes: 256
     unsigned int warpLo[32], warpHi[32];
@@ -377,6 +371,14 @@ __device__ __forceinline__ ChooseRegsShared& chooseRegsShared() {
     return shared;
 }
 
+// decChooseBest for at most KPT (8 or 16) candidates per thread of a CTA (n <= KPT * blockDim.x, blockDim.x =
+// 1024): the same choice, with each thread's KPT consecutive candidates held in registers, so that no pass
+// rereads them and the compaction needs no second scan. The order key T of the k-th best comes from one
+// histogram of up to 11 bits of u - lo (2048 bins spread over the keys' own range), then the keys of T's bin
+// ranked against each other (when it holds at most 256, as it does unless many scores are equal; else 8-bit
+// passes as in decChooseBest). One CTA runs per (sequence, head) while the other SMs wait, so its barriers and
+// serial steps are what it costs: 8 barriers here, against 14 or more in decChooseBest
+// (kernels-cuda/bench/choice_bench.cu times the two).
 template <int KPT>
 __device__ __forceinline__ void decChooseBestRegs(const float* sc, int n, int k, int* list, int offset) {
     constexpr int RANKED = 256;  // most keys of T's bin ranked against each other (as many steps per thread)
