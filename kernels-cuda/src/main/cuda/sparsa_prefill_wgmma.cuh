@@ -4,15 +4,15 @@
 //  sparsa_wg_<bf16|f16>_d<64|128>_r128: persistent (one CTA per SM walks the cost-sorted work list with a
 //      stride of gridDim.x; the last parameter is the item count), three warpgroups. Warpgroup 2 is the
 //      producer: per tile it writes the rows and tile info to shared memory, loads Q once the consumers
-//      have issued the previous tile's last Q·K, and copies each 64-key chunk's K and V rows (block
-//      slices or gathered keys) with cp.async into 128-byte-swizzled shared memory, STAGES deep, each of
-//      its warps owning every 4th chunk and signalling a "full" mbarrier once its copies landed.
-//      Warpgroups 0 and 1 are consumers of 64 query rows each, taking turns at the tensor cores (FA3's
-//      ping-pong): S = Q·Kᵀ with wgmma (Q and K from shared memory, K-major), the mask and online
-//      softmax in registers, O += P·V with wgmma (P from registers, V from shared memory, MN-major
-//      through the transpose bit) issued in the next turn, then the stage goes back through an "empty"
-//      mbarrier. Plan semantics are those of sparsa_tc_*: the same chunk list, predicate paths,
-//      log-weights, LSE and scratch partials.
+//      have taken the previous tile's Q into registers (e4m3: issued its last Q·K), and copies each 64-key
+//      chunk's K and V rows (block slices or gathered keys) with cp.async into 128-byte-swizzled shared
+//      memory, STAGES deep, each of its warps owning every 4th chunk and signalling a "full" mbarrier once
+//      its copies landed. Warpgroups 0 and 1 are consumers of 64 query rows each, taking turns at the tensor
+//      cores (FA3's ping-pong): S = Q·Kᵀ with wgmma (Q from registers, K from shared memory, K-major; e4m3:
+//      both from shared memory), the mask and online softmax in registers, O += P·V with wgmma (P from
+//      registers, V from shared memory, MN-major through the transpose bit) issued in the next turn, then the
+//      stage goes back through an "empty" mbarrier. Plan semantics are those of sparsa_tc_*: the same chunk
+//      list, predicate paths, log-weights, LSE and scratch partials.
 // The kernel is compiled only into the sm_90a image; every other target gets a stub that traps (the
 // runtime picks it only on compute capability 9.0). This header holds the kernel body (wgKernel) and
 // SPARSA_WG_NAMED, the entry point's definition; the instantiations are rows of sparsa_kernels.def.
@@ -130,6 +130,12 @@ __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.as
     "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " "                                                        \
     "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}," \
     " {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+// S[64×64] (+)= Q[64×16] (registers) · K[64×16]ᵀ (shared memory, K-major)
+#define SPARSA_WG_RSK(TY)                                                                                              \
+    "{\n.reg .pred p;\nsetp.ne.b32 p, %36, 0;\n"                                                                       \
+    "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " "                                                        \
+    "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}," \
+    " {%32,%33,%34,%35}, %37, p, 1, 1, 0;\n}\n"
 #define SPARSA_S32(s)                                                                                                 \
     "+f"(s[0][0]), "+f"(s[0][1]), "+f"(s[0][2]), "+f"(s[0][3]), "+f"(s[1][0]), "+f"(s[1][1]), "+f"(s[1][2]), "+f"(s[1][3]), \
     "+f"(s[2][0]), "+f"(s[2][1]), "+f"(s[2][2]), "+f"(s[2][3]), "+f"(s[3][0]), "+f"(s[3][1]), "+f"(s[3][2]), "+f"(s[3][3]), \
@@ -146,6 +152,14 @@ template <> __device__ __forceinline__ void wgmmaQK<__nv_bfloat16>(float (&s)[8]
 }
 template <> __device__ __forceinline__ void wgmmaQK<__half>(float (&s)[8][4], uint64_t a, uint64_t b, int acc) {
     asm volatile(SPARSA_WG_SS("f16") : SPARSA_S32(s) : "l"(a), "l"(b), "r"(acc));
+}
+// S[64×64] (+)= Q[64×16] (registers, the m16n8k16 A fragment per warp) · K[64×16]ᵀ (shared memory, K-major)
+template <typename T> __device__ __forceinline__ void wgmmaQKr(float (&s)[8][4], const uint32_t (&a)[4], uint64_t b, int acc);
+template <> __device__ __forceinline__ void wgmmaQKr<__nv_bfloat16>(float (&s)[8][4], const uint32_t (&a)[4], uint64_t b, int acc) {
+    asm volatile(SPARSA_WG_RSK("bf16") : SPARSA_S32(s) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(acc), "l"(b));
+}
+template <> __device__ __forceinline__ void wgmmaQKr<__half>(float (&s)[8][4], const uint32_t (&a)[4], uint64_t b, int acc) {
+    asm volatile(SPARSA_WG_RSK("f16") : SPARSA_S32(s) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(acc), "l"(b));
 }
 // O[64×D] += P[64×16] (registers) · V[16×D] (shared memory, MN-major), D = 128 or 64
 template <typename T> __device__ __forceinline__ void wgmmaPV(float (&o)[16][4], const uint32_t (&p)[4], uint64_t b);
@@ -260,6 +274,15 @@ static_assert(SPARSA_WG8_QK_CHAINS == 1 || SPARSA_WG8_QK_CHAINS == 2 || SPARSA_W
 #ifndef SPARSA_WG_V_LBO
 #define SPARSA_WG_V_LBO 8192
 #define SPARSA_WG_V_SBO 1024
+#endif
+
+// SPARSA_WG_QREG (1 in the shipped image; 0 for the form that reads Q from shared memory in every Q·Kᵀ): the
+// 16-bit kernels hold each consumer's Q rows in registers for the whole tile (D/16 A fragments of four
+// registers, 32 at head dim 128) and release Q's shared memory as soon as they are loaded. With Q and K both in
+// shared memory an m64n64k16 reads 4 KB for 32 cycles of tensor work, all of shared memory's 128 B per cycle;
+// with Q in registers it reads 2 KB. The e4m3 kernel keeps Q in shared memory.
+#ifndef SPARSA_WG_QREG
+#define SPARSA_WG_QREG 1
 #endif
 
 // Keys j of a 64-key chunk in [lo, hi] ∪ [0, se) as bits (rowInterval's output: lo <= 64, hi <= 63, se <= 64).
@@ -474,6 +497,20 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         rp.posB32 = (int)(rp.rowB + queryOffset);
         const bool allRows = rp.rowA >= 0 && rp.rowB >= 0;
         const uint32_t qAddr = smemAddr(sQ) + wg * 64 * 128;
+        constexpr bool QREG = !E4M3 && SPARSA_WG_QREG;
+        // Q·Kᵀ's A fragments of this warp's rows r0 + g and r0 + g + 8: k-step kk holds columns 16kk + 2t4 (+1)
+        // and 16kk + 8 + 2t4 (+1), i.e. 16-byte chunks 2kk and 2kk + 1 of the swizzled rows
+        uint32_t qf[QREG ? D / 16 : 1][4];
+        if constexpr (QREG) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                qf[kk][0] = *reinterpret_cast<const uint32_t*>(sQ + swz(r0 + g, 2 * kk, ROWS) + 4 * t4);
+                qf[kk][1] = *reinterpret_cast<const uint32_t*>(sQ + swz(r0 + g + 8, 2 * kk, ROWS) + 4 * t4);
+                qf[kk][2] = *reinterpret_cast<const uint32_t*>(sQ + swz(r0 + g, 2 * kk + 1, ROWS) + 4 * t4);
+                qf[kk][3] = *reinterpret_cast<const uint32_t*>(sQ + swz(r0 + g + 8, 2 * kk + 1, ROWS) + 4 * t4);
+            }
+            mbarArrive(qEmpty);  // Q's shared memory may take the next tile's rows
+        }
 
         constexpr int ON = D / 8;  // n8 column groups of O per warp
         float o[ON][4];
@@ -520,7 +557,11 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                     }
                 } else
 #endif
-                {
+                if constexpr (QREG) {
+#pragma unroll
+                    for (int kk = 0; kk < D / 16; kk++)
+                        wgmmaQKr<T>(s, qf[kk], wgDesc(kAddr + (kk >> 2) * (KC * 128) + (kk & 3) * 32, 16, 1024), kk > 0);
+                } else {
 #pragma unroll
                     for (int kk = 0; kk < D * C::ESZ / 32; kk++) {
                         const uint32_t off = (kk & 3) * 32;
@@ -568,7 +609,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             }
 #endif
             if (c > 0) mbarArrive(empty + (gc - 1) % STAGES);
-            if (c == nChunks - 1) mbarArrive(qEmpty);  // the tile's last Q·K is done
+            if (!QREG && c == nChunks - 1) mbarArrive(qEmpty);  // the tile's last Q·K is done
             if (!hasS) break;
             const int mode = cur.mode;
             const bool plain = mode == MODE_FULL && cur.count == 64 && cap == 0.f && allRows;
@@ -628,7 +669,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             }
         }
         g0 += nChunks;
-        if (nChunks == 0) mbarArrive(qEmpty);  // Q was not read
+        if (!QREG && nChunks == 0) mbarArrive(qEmpty);  // Q was not read
         const int kind = (int)S.outKind;
         const long long ob = b * S.osb + h * S.osh;
 #pragma unroll
