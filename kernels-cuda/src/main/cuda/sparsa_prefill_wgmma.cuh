@@ -197,6 +197,17 @@ template <> __device__ __forceinline__ void wgmmaQK<__nv_fp8_e4m3>(float (&s)[8]
         : SPARSA_S32(s)
         : "l"(a), "l"(b), "r"(acc));
 }
+// e4m3: S[64×64] (+)= Q[64×32] (registers, the 8-bit A fragment: columns 4t..4t+3 and 16+4t..16+4t+3 of rows g
+// and g + 8) · K[64×32]ᵀ (shared memory, K-major)
+template <> __device__ __forceinline__ void wgmmaQKr<__nv_fp8_e4m3>(float (&s)[8][4], const uint32_t (&a)[4], uint64_t b, int acc) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %36, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31},"
+        " {%32,%33,%34,%35}, %37, p, 1, 1;\n}\n"
+        : SPARSA_S32(s)
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(acc), "l"(b));
+}
 // e4m3: O[64×128] += P[64×32] (registers, 16 codes per thread) · V[32×128] (shared memory, K-major: Vᵀ)
 __device__ __forceinline__ void wgmmaPV8(float (&o)[16][4], const uint32_t (&p)[4], uint64_t b) {
     asm volatile(
@@ -280,9 +291,13 @@ static_assert(SPARSA_WG8_QK_CHAINS == 1 || SPARSA_WG8_QK_CHAINS == 2 || SPARSA_W
 // 16-bit kernels hold each consumer's Q rows in registers for the whole tile (D/16 A fragments of four
 // registers, 32 at head dim 128) and release Q's shared memory as soon as they are loaded. With Q and K both in
 // shared memory an m64n64k16 reads 4 KB for 32 cycles of tensor work, all of shared memory's 128 B per cycle;
-// with Q in registers it reads 2 KB. The e4m3 kernel keeps Q in shared memory.
+// with Q in registers it reads 2 KB. SPARSA_WG_QREG_E4M3 (1 in the shipped image) does the same for the e4m3
+// kernel (k32 steps, 16 registers), unless SPARSA_WG8_QK_CHAINS splits its Q·Kᵀ.
 #ifndef SPARSA_WG_QREG
 #define SPARSA_WG_QREG 1
+#endif
+#ifndef SPARSA_WG_QREG_E4M3
+#define SPARSA_WG_QREG_E4M3 1
 #endif
 
 // Keys j of a 64-key chunk in [lo, hi] ∪ [0, se) as bits (rowInterval's output: lo <= 64, hi <= 63, se <= 64).
@@ -497,13 +512,15 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         rp.posB32 = (int)(rp.rowB + queryOffset);
         const bool allRows = rp.rowA >= 0 && rp.rowB >= 0;
         const uint32_t qAddr = smemAddr(sQ) + wg * 64 * 128;
-        constexpr bool QREG = !E4M3 && SPARSA_WG_QREG;
-        // Q·Kᵀ's A fragments of this warp's rows r0 + g and r0 + g + 8: k-step kk holds columns 16kk + 2t4 (+1)
-        // and 16kk + 8 + 2t4 (+1), i.e. 16-byte chunks 2kk and 2kk + 1 of the swizzled rows
-        uint32_t qf[QREG ? D / 16 : 1][4];
+        constexpr bool QREG = E4M3 ? SPARSA_WG_QREG_E4M3 && SPARSA_WG8_QK_CHAINS == 1 : SPARSA_WG_QREG;
+        constexpr int QK_STEPS = D * C::ESZ / 32;  // k16 (16-bit) or k32 (e4m3) steps of Q·Kᵀ: 32 bytes of a row each
+        // Q·Kᵀ's A fragments of this warp's rows r0 + g and r0 + g + 8: k-step kk holds the 4 bytes at 4·t4 of the
+        // 32 bytes 32kk..32kk+31 of each row and those 16 bytes on (16-bit: columns 16kk + 2t4, +1 and 16kk + 8 +
+        // 2t4, +1; e4m3: columns 32kk + 4t4..+3 and 32kk + 16 + 4t4..+3), i.e. 16-byte chunks 2kk and 2kk + 1
+        uint32_t qf[QREG ? QK_STEPS : 1][4];
         if constexpr (QREG) {
 #pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
+            for (int kk = 0; kk < QK_STEPS; kk++) {
                 qf[kk][0] = *reinterpret_cast<const uint32_t*>(sQ + swz(r0 + g, 2 * kk, ROWS) + 4 * t4);
                 qf[kk][1] = *reinterpret_cast<const uint32_t*>(sQ + swz(r0 + g + 8, 2 * kk, ROWS) + 4 * t4);
                 qf[kk][2] = *reinterpret_cast<const uint32_t*>(sQ + swz(r0 + g, 2 * kk + 1, ROWS) + 4 * t4);
@@ -559,7 +576,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
 #endif
                 if constexpr (QREG) {
 #pragma unroll
-                    for (int kk = 0; kk < D / 16; kk++)
+                    for (int kk = 0; kk < QK_STEPS; kk++)
                         wgmmaQKr<T>(s, qf[kk], wgDesc(kAddr + (kk >> 2) * (KC * 128) + (kk & 3) * 32, 16, 1024), kk > 0);
                 } else {
 #pragma unroll
