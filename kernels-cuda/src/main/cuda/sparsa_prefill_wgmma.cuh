@@ -47,6 +47,20 @@ struct WgScales {
     float q[WG_MAX_HEADS], k[WG_MAX_HEADS], v[WG_MAX_HEADS];
 };
 
+// Turns of 128 keys: where a 64-key stage of K and V takes 16 KiB (e4m3, head dim 64), a consumer's turn takes
+// two chunks, with one softmax update over their 128 keys, and the ring has 8 stages. A turn then holds four
+// stages (its two for Q·Kᵀ, the previous turn's two for P·V), so the ring must keep two turns ahead as well:
+// with 6 stages the e4m3 kernel was slower than with single chunks, with 8 and 10 it was 1.10 x faster
+// (kernels-cuda/NOTES.md). Head dim 128 at 16 bits (32 KiB a stage) cannot hold 8 stages beside Q and keeps
+// single-chunk turns. SPARSA_WG_PAIR = 0 or 1 forces either form (experiments; the Java side sizes the shared
+// memory for the shipped choice), SPARSA_WG_PAIR_STAGES the paired form's ring.
+#ifndef SPARSA_WG_PAIR
+#define SPARSA_WG_PAIR -1
+#endif
+#ifndef SPARSA_WG_PAIR_STAGES
+#define SPARSA_WG_PAIR_STAGES 8
+#endif
+
 template <typename T, int D>
 struct WgConfig {
     // head dim 256 was built too (two stages beside its 64 KiB of Q) and ran at 0.73 x the mma.sync kernel's
@@ -55,8 +69,14 @@ struct WgConfig {
     static constexpr bool E4M3 = WgElem<T>::E4M3;
     static_assert(!E4M3 || D == 128, "the e4m3 Hopper kernel is compiled for head dim 128");
     static constexpr int ESZ = (int)sizeof(T);
-    static constexpr int ROWS = 128, KC = 64, STAGES = 5, THREADS = 384;
-    static constexpr int PRODUCER_REGS = 80, CONSUMER_REGS = 208;
+    static constexpr int ROWS = 128, KC = 64, THREADS = 384;
+    static constexpr bool PAIR = SPARSA_WG_PAIR < 0 ? E4M3 || D == 64 : SPARSA_WG_PAIR != 0;
+    static constexpr int STAGES = PAIR ? SPARSA_WG_PAIR_STAGES : 5;
+#ifndef SPARSA_WG_PRODUCER_REGS
+#define SPARSA_WG_PRODUCER_REGS 80
+#define SPARSA_WG_CONSUMER_REGS 208
+#endif
+    static constexpr int PRODUCER_REGS = SPARSA_WG_PRODUCER_REGS, CONSUMER_REGS = SPARSA_WG_CONSUMER_REGS;
     static constexpr int Q_BYTES = ROWS * D * ESZ;  // Q: D·ESZ/128 column blocks of ROWS × 128 B
     static constexpr int KV_BYTES = KC * D * ESZ;   // one stage of K (or V): D·ESZ/128 blocks of 64 × 128 B
     static constexpr int VRAW_BYTES = E4M3 ? 4 * KV_BYTES : 0;  // e4m3: each copying warp's V before its transpose
@@ -339,6 +359,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                                          const float* __restrict__ floats, const int* __restrict__ work,
                                          const Scalars& S, int items, const WgScales* __restrict__ scales) {
     using C = WgConfig<T, D>;
+    static_assert(!C::PAIR || SPARSA_WG8_QK_CHAINS == 1, "turns of two chunks take one chain of Q·Kᵀ");
     constexpr int KC = C::KC, STAGES = C::STAGES, ROWS = C::ROWS;
     constexpr bool E4M3 = C::E4M3;
     extern __shared__ uint4 smemRaw[];
@@ -535,153 +556,306 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
 #pragma unroll
         for (int i = 0; i < ON; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
         constexpr int PK = E4M3 ? 2 : 4;  // P·V k-steps per 64-key chunk
-        uint32_t p[PK][4];
-        for (int c = 0; nChunks > 0 && c <= nChunks; c++) {
-            const bool hasS = c < nChunks;
-            const int gc = g0 + c, st = gc % STAGES;
-            Chunk cur;
-            if (hasS) {
-                mbarWait(full + st, (gc / STAGES) & 1);
-                const int4 d = sChunk[st];
-                cur.mode = d.x;
-                cur.base = d.y;
-                cur.count = d.z;
-                cur.keys = nullptr;
-                cur.lws = nullptr;
-            }
-            float s[8][4];
-#if SPARSA_WG8_QK_CHAINS > 1
-            // e4m3 experiment: the other chains of Q·Kᵀ (SPARSA_WG8_QK_CHAINS)
-            float sx[SPARSA_WG8_QK_CHAINS - 1][8][4];
-#endif
-            namedSync(1 + wg, 256);
+        if constexpr (C::PAIR) {
+            // turn t: S of chunks 2t and 2t + 1 (those that exist), P·V of chunks 2t - 2 and 2t - 1
+            uint32_t p[2 * PK][4];
+            const int nTurns = (nChunks + 1) >> 1;
+            for (int t = 0; nChunks > 0 && t <= nTurns; t++) {
+                bool hasS[2];
+                int st[2];
+                Chunk cur[2];
 #pragma unroll
-            for (int i = 0; i < ON; i++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) regFence(o[i][e]);
-            wgFence();
-            if (hasS) {
-                const uint32_t kAddr = kAddr0 + st * C::KV_BYTES;
-#if SPARSA_WG8_QK_CHAINS > 1
-                if constexpr (E4M3) {
-                    // step kk goes to chain kk % CHAINS; chain 0 is s
-                    constexpr int CH = SPARSA_WG8_QK_CHAINS;
-#pragma unroll
-                    for (int kk = 0; kk < 4; kk++) {
-                        const uint64_t a = wgDesc(qAddr + kk * 32, 16, 1024), bk = wgDesc(kAddr + kk * 32, 16, 1024);
-                        if (kk % CH == 0) wgmmaQK<T>(s, a, bk, kk > 0);
-                        else wgmmaQK<T>(sx[kk % CH - 1], a, bk, kk >= CH);
+                for (int j = 0; j < 2; j++) {
+                    const int gc = g0 + 2 * t + j;
+                    hasS[j] = 2 * t + j < nChunks;
+                    st[j] = gc % STAGES;
+                    if (hasS[j]) {
+                        mbarWait(full + st[j], (gc / STAGES) & 1);
+                        const int4 d = sChunk[st[j]];
+                        cur[j].mode = d.x;
+                        cur[j].base = d.y;
+                        cur[j].count = d.z;
+                        cur[j].keys = nullptr;
+                        cur[j].lws = nullptr;
                     }
-                } else
-#endif
-                if constexpr (QREG) {
+                }
+                float s[2][8][4];
+                namedSync(1 + wg, 256);
 #pragma unroll
-                    for (int kk = 0; kk < QK_STEPS; kk++)
-                        wgmmaQKr<T>(s, qf[kk], wgDesc(kAddr + (kk >> 2) * (KC * 128) + (kk & 3) * 32, 16, 1024), kk > 0);
-                } else {
+                for (int i = 0; i < ON; i++)
 #pragma unroll
-                    for (int kk = 0; kk < D * C::ESZ / 32; kk++) {
-                        const uint32_t off = (kk & 3) * 32;
-                        wgmmaQK<T>(s, wgDesc(qAddr + (kk >> 2) * (ROWS * 128) + off, 16, 1024),
-                                   wgDesc(kAddr + (kk >> 2) * (KC * 128) + off, 16, 1024), kk > 0);
+                    for (int e = 0; e < 4; e++) regFence(o[i][e]);
+                wgFence();
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    if (!hasS[j]) continue;
+                    const uint32_t kAddr = kAddr0 + st[j] * C::KV_BYTES;
+                    if constexpr (QREG) {
+#pragma unroll
+                        for (int kk = 0; kk < QK_STEPS; kk++)
+                            wgmmaQKr<T>(s[j], qf[kk], wgDesc(kAddr + (kk >> 2) * (KC * 128) + (kk & 3) * 32, 16, 1024), kk > 0);
+                    } else {
+#pragma unroll
+                        for (int kk = 0; kk < QK_STEPS; kk++) {
+                            const uint32_t off = (kk & 3) * 32;
+                            wgmmaQK<T>(s[j], wgDesc(qAddr + (kk >> 2) * (ROWS * 128) + off, 16, 1024),
+                                       wgDesc(kAddr + (kk >> 2) * (KC * 128) + off, 16, 1024), kk > 0);
+                        }
+                    }
+                }
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    const int pc = 2 * t - 2 + j;
+                    if (t == 0 || pc >= nChunks) continue;
+                    const uint32_t vAddr = vAddr0 + ((g0 + pc) % STAGES) * C::KV_BYTES;
+                    if constexpr (E4M3) {
+#pragma unroll
+                        for (int kk = 0; kk < PK; kk++)
+                            wgmmaPV8(o, p[j * PK + kk], wgDescPlain(vAddr + kk * 2 * WG8_V_LBO, WG8_V_LBO, WG8_V_SBO));
+                    } else {
+#pragma unroll
+                        for (int kk = 0; kk < PK; kk++)
+                            wgmmaPV<T>(o, p[j * PK + kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                    }
+                }
+                wgCommit();
+                namedArrive(1 + other, 256);
+                wgWait<0>();
+#pragma unroll
+                for (int i = 0; i < ON; i++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) regFence(o[i][e]);
+#pragma unroll
+                for (int j = 0; j < 2; j++)
+#pragma unroll
+                    for (int i = 0; i < 8; i++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++) regFence(s[j][i][e]);
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    const int pc = 2 * t - 2 + j;
+                    if (t > 0 && pc < nChunks) mbarArrive(empty + (g0 + pc) % STAGES);
+                }
+                if (!QREG && t == nTurns - 1) mbarArrive(qEmpty);  // the tile's last Q·K is done
+                if (!hasS[0]) break;
+                float f[2] = {1.f, 1.f}, mxA = -INFINITY, mxB = -INFINITY;
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    if (!hasS[j]) continue;
+                    const int mode = cur[j].mode;
+                    const bool plain = mode == MODE_FULL && cur[j].count == 64 && cap == 0.f && allRows;
+                    const bool bits = !plain && mode != MODE_GATHER && mode != MODE_UNCOND && pf.simple && cap == 0.f;
+                    float a, bb;
+                    if (bits) {
+                        maskBits(s[j], rp, cur[j], mode, pf, t4, a, bb);
+                    } else {
+                        maskScores(s[j], rp, cur[j], mode, plain, pf, L, sKpos + st[j] * KC, sLw + st[j] * KC, scale, cap,
+                                   keyLength, queryOffset, t4, a, bb);
+                    }
+                    f[j] = plain || bits ? scaleLog2 : 1.f;
+                    mxA = fmaxf(mxA, a * f[j]);
+                    mxB = fmaxf(mxB, bb * f[j]);
+                }
+                mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+                mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+                mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+                mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+                const float nA = fmaxf(m[0], mxA), nB = fmaxf(m[1], mxB);
+                const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
+                const float alA = fastExp2(m[0] - uA), alB = fastExp2(m[1] - uB);
+                m[0] = nA;
+                m[1] = nB;
+                float sumA = 0.f, sumB = 0.f;
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    if (!hasS[j]) continue;
+#pragma unroll
+                    for (int nb = 0; nb < 8; nb++) {
+                        s[j][nb][0] = fastExp2(fmaf(s[j][nb][0], f[j], -uA));
+                        s[j][nb][1] = fastExp2(fmaf(s[j][nb][1], f[j], -uA));
+                        s[j][nb][2] = fastExp2(fmaf(s[j][nb][2], f[j], -uB));
+                        s[j][nb][3] = fastExp2(fmaf(s[j][nb][3], f[j], -uB));
+                        sumA += s[j][nb][0] + s[j][nb][1];
+                        sumB += s[j][nb][2] + s[j][nb][3];
+                    }
+                }
+                l[0] = l[0] * alA + sumA;
+                l[1] = l[1] * alB + sumB;
+#pragma unroll
+                for (int i = 0; i < ON; i++) {
+                    o[i][0] *= alA; o[i][1] *= alA;
+                    o[i][2] *= alB; o[i][3] *= alB;
+                }
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    if constexpr (E4M3) {
+#pragma unroll
+                        for (int kk = 0; kk < PK; kk++) {
+                            p[j * PK + kk][0] = packE4m3x4(s[j][4 * kk][0], s[j][4 * kk][1], s[j][4 * kk + 1][0], s[j][4 * kk + 1][1]);
+                            p[j * PK + kk][1] = packE4m3x4(s[j][4 * kk][2], s[j][4 * kk][3], s[j][4 * kk + 1][2], s[j][4 * kk + 1][3]);
+                            p[j * PK + kk][2] = packE4m3x4(s[j][4 * kk + 2][0], s[j][4 * kk + 2][1], s[j][4 * kk + 3][0], s[j][4 * kk + 3][1]);
+                            p[j * PK + kk][3] = packE4m3x4(s[j][4 * kk + 2][2], s[j][4 * kk + 2][3], s[j][4 * kk + 3][2], s[j][4 * kk + 3][3]);
+                        }
+                    } else {
+#pragma unroll
+                        for (int kk = 0; kk < PK; kk++) {
+                            p[j * PK + kk][0] = Pack<T>::two(s[j][2 * kk][0], s[j][2 * kk][1]);
+                            p[j * PK + kk][1] = Pack<T>::two(s[j][2 * kk][2], s[j][2 * kk][3]);
+                            p[j * PK + kk][2] = Pack<T>::two(s[j][2 * kk + 1][0], s[j][2 * kk + 1][1]);
+                            p[j * PK + kk][3] = Pack<T>::two(s[j][2 * kk + 1][2], s[j][2 * kk + 1][3]);
+                        }
                     }
                 }
             }
-            if (c > 0) {
-                const uint32_t vAddr = vAddr0 + ((gc - 1) % STAGES) * C::KV_BYTES;
-                if constexpr (E4M3) {
-#pragma unroll
-                    for (int kk = 0; kk < PK; kk++)
-                        wgmmaPV8(o, p[kk], wgDescPlain(vAddr + kk * 2 * WG8_V_LBO, WG8_V_LBO, WG8_V_SBO));
-                } else {
-#pragma unroll
-                    for (int kk = 0; kk < PK; kk++)
-                        wgmmaPV<T>(o, p[kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
-                }
-            }
-            wgCommit();
-            namedArrive(1 + other, 256);
-            wgWait<0>();
-#pragma unroll
-            for (int i = 0; i < ON; i++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) regFence(o[i][e]);
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) regFence(s[i][e]);
-#if SPARSA_WG8_QK_CHAINS > 1
-            if constexpr (E4M3) {
+        } else {
+            uint32_t p[PK][4];
+            for (int c = 0; nChunks > 0 && c <= nChunks; c++) {
+                const bool hasS = c < nChunks;
+                const int gc = g0 + c, st = gc % STAGES;
+                Chunk cur;
                 if (hasS) {
-#pragma unroll
-                    for (int x = 0; x < SPARSA_WG8_QK_CHAINS - 1; x++)
-#pragma unroll
-                        for (int i = 0; i < 8; i++)
-#pragma unroll
-                            for (int e = 0; e < 4; e++) {
-                                regFence(sx[x][i][e]);
-                                s[i][e] += sx[x][i][e];
-                            }
+                    mbarWait(full + st, (gc / STAGES) & 1);
+                    const int4 d = sChunk[st];
+                    cur.mode = d.x;
+                    cur.base = d.y;
+                    cur.count = d.z;
+                    cur.keys = nullptr;
+                    cur.lws = nullptr;
                 }
-            }
+                float s[8][4];
+#if SPARSA_WG8_QK_CHAINS > 1
+                // e4m3 experiment: the other chains of Q·Kᵀ (SPARSA_WG8_QK_CHAINS)
+                float sx[SPARSA_WG8_QK_CHAINS - 1][8][4];
 #endif
-            if (c > 0) mbarArrive(empty + (gc - 1) % STAGES);
-            if (!QREG && c == nChunks - 1) mbarArrive(qEmpty);  // the tile's last Q·K is done
-            if (!hasS) break;
-            const int mode = cur.mode;
-            const bool plain = mode == MODE_FULL && cur.count == 64 && cap == 0.f && allRows;
-            // block slices under the plain predicate without soft-cap: raw q·k under a per-row bit mask
-            const bool bits = !plain && mode != MODE_GATHER && mode != MODE_UNCOND && pf.simple && cap == 0.f;
-            float mxA, mxB;
-            if (bits) {
-                maskBits(s, rp, cur, mode, pf, t4, mxA, mxB);
-            } else {
-                maskScores(s, rp, cur, mode, plain, pf, L, sKpos + st * KC, sLw + st * KC, scale, cap, keyLength,
-                           queryOffset, t4, mxA, mxB);
-            }
-            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
-            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
-            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
-            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
-            const float f = plain || bits ? scaleLog2 : 1.f;
-            const float nA = fmaxf(m[0], mxA * f), nB = fmaxf(m[1], mxB * f);
-            const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
-            const float alA = fastExp2(m[0] - uA), alB = fastExp2(m[1] - uB);
-            m[0] = nA;
-            m[1] = nB;
-            float sumA = 0.f, sumB = 0.f;
+                namedSync(1 + wg, 256);
 #pragma unroll
-            for (int nb = 0; nb < 8; nb++) {
-                s[nb][0] = fastExp2(fmaf(s[nb][0], f, -uA));
-                s[nb][1] = fastExp2(fmaf(s[nb][1], f, -uA));
-                s[nb][2] = fastExp2(fmaf(s[nb][2], f, -uB));
-                s[nb][3] = fastExp2(fmaf(s[nb][3], f, -uB));
-                sumA += s[nb][0] + s[nb][1];
-                sumB += s[nb][2] + s[nb][3];
-            }
-            l[0] = l[0] * alA + sumA;
-            l[1] = l[1] * alB + sumB;
+                for (int i = 0; i < ON; i++)
 #pragma unroll
-            for (int i = 0; i < ON; i++) {
-                o[i][0] *= alA; o[i][1] *= alA;
-                o[i][2] *= alB; o[i][3] *= alB;
-            }
-            if constexpr (E4M3) {
-                // P ∈ [0, 1] as e4m3 codes, in the key order of transposeV8
+                    for (int e = 0; e < 4; e++) regFence(o[i][e]);
+                wgFence();
+                if (hasS) {
+                    const uint32_t kAddr = kAddr0 + st * C::KV_BYTES;
+#if SPARSA_WG8_QK_CHAINS > 1
+                    if constexpr (E4M3) {
+                        // step kk goes to chain kk % CHAINS; chain 0 is s
+                        constexpr int CH = SPARSA_WG8_QK_CHAINS;
 #pragma unroll
-                for (int kk = 0; kk < PK; kk++) {
-                    p[kk][0] = packE4m3x4(s[4 * kk][0], s[4 * kk][1], s[4 * kk + 1][0], s[4 * kk + 1][1]);
-                    p[kk][1] = packE4m3x4(s[4 * kk][2], s[4 * kk][3], s[4 * kk + 1][2], s[4 * kk + 1][3]);
-                    p[kk][2] = packE4m3x4(s[4 * kk + 2][0], s[4 * kk + 2][1], s[4 * kk + 3][0], s[4 * kk + 3][1]);
-                    p[kk][3] = packE4m3x4(s[4 * kk + 2][2], s[4 * kk + 2][3], s[4 * kk + 3][2], s[4 * kk + 3][3]);
+                        for (int kk = 0; kk < 4; kk++) {
+                            const uint64_t a = wgDesc(qAddr + kk * 32, 16, 1024), bk = wgDesc(kAddr + kk * 32, 16, 1024);
+                            if (kk % CH == 0) wgmmaQK<T>(s, a, bk, kk > 0);
+                            else wgmmaQK<T>(sx[kk % CH - 1], a, bk, kk >= CH);
+                        }
+                    } else
+#endif
+                    if constexpr (QREG) {
+#pragma unroll
+                        for (int kk = 0; kk < QK_STEPS; kk++)
+                            wgmmaQKr<T>(s, qf[kk], wgDesc(kAddr + (kk >> 2) * (KC * 128) + (kk & 3) * 32, 16, 1024), kk > 0);
+                    } else {
+#pragma unroll
+                        for (int kk = 0; kk < D * C::ESZ / 32; kk++) {
+                            const uint32_t off = (kk & 3) * 32;
+                            wgmmaQK<T>(s, wgDesc(qAddr + (kk >> 2) * (ROWS * 128) + off, 16, 1024),
+                                       wgDesc(kAddr + (kk >> 2) * (KC * 128) + off, 16, 1024), kk > 0);
+                        }
+                    }
                 }
-            } else {
+                if (c > 0) {
+                    const uint32_t vAddr = vAddr0 + ((gc - 1) % STAGES) * C::KV_BYTES;
+                    if constexpr (E4M3) {
 #pragma unroll
-                for (int kk = 0; kk < PK; kk++) {
-                    p[kk][0] = Pack<T>::two(s[2 * kk][0], s[2 * kk][1]);
-                    p[kk][1] = Pack<T>::two(s[2 * kk][2], s[2 * kk][3]);
-                    p[kk][2] = Pack<T>::two(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-                    p[kk][3] = Pack<T>::two(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+                        for (int kk = 0; kk < PK; kk++)
+                            wgmmaPV8(o, p[kk], wgDescPlain(vAddr + kk * 2 * WG8_V_LBO, WG8_V_LBO, WG8_V_SBO));
+                    } else {
+#pragma unroll
+                        for (int kk = 0; kk < PK; kk++)
+                            wgmmaPV<T>(o, p[kk], wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                    }
+                }
+                wgCommit();
+                namedArrive(1 + other, 256);
+                wgWait<0>();
+#pragma unroll
+                for (int i = 0; i < ON; i++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) regFence(o[i][e]);
+#pragma unroll
+                for (int i = 0; i < 8; i++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) regFence(s[i][e]);
+#if SPARSA_WG8_QK_CHAINS > 1
+                if constexpr (E4M3) {
+                    if (hasS) {
+#pragma unroll
+                        for (int x = 0; x < SPARSA_WG8_QK_CHAINS - 1; x++)
+#pragma unroll
+                            for (int i = 0; i < 8; i++)
+#pragma unroll
+                                for (int e = 0; e < 4; e++) {
+                                    regFence(sx[x][i][e]);
+                                    s[i][e] += sx[x][i][e];
+                                }
+                    }
+                }
+#endif
+                if (c > 0) mbarArrive(empty + (gc - 1) % STAGES);
+                if (!QREG && c == nChunks - 1) mbarArrive(qEmpty);  // the tile's last Q·K is done
+                if (!hasS) break;
+                const int mode = cur.mode;
+                const bool plain = mode == MODE_FULL && cur.count == 64 && cap == 0.f && allRows;
+                // block slices under the plain predicate without soft-cap: raw q·k under a per-row bit mask
+                const bool bits = !plain && mode != MODE_GATHER && mode != MODE_UNCOND && pf.simple && cap == 0.f;
+                float mxA, mxB;
+                if (bits) {
+                    maskBits(s, rp, cur, mode, pf, t4, mxA, mxB);
+                } else {
+                    maskScores(s, rp, cur, mode, plain, pf, L, sKpos + st * KC, sLw + st * KC, scale, cap, keyLength,
+                               queryOffset, t4, mxA, mxB);
+                }
+                mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+                mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+                mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+                mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+                const float f = plain || bits ? scaleLog2 : 1.f;
+                const float nA = fmaxf(m[0], mxA * f), nB = fmaxf(m[1], mxB * f);
+                const float uA = nA == -INFINITY ? 0.f : nA, uB = nB == -INFINITY ? 0.f : nB;
+                const float alA = fastExp2(m[0] - uA), alB = fastExp2(m[1] - uB);
+                m[0] = nA;
+                m[1] = nB;
+                float sumA = 0.f, sumB = 0.f;
+#pragma unroll
+                for (int nb = 0; nb < 8; nb++) {
+                    s[nb][0] = fastExp2(fmaf(s[nb][0], f, -uA));
+                    s[nb][1] = fastExp2(fmaf(s[nb][1], f, -uA));
+                    s[nb][2] = fastExp2(fmaf(s[nb][2], f, -uB));
+                    s[nb][3] = fastExp2(fmaf(s[nb][3], f, -uB));
+                    sumA += s[nb][0] + s[nb][1];
+                    sumB += s[nb][2] + s[nb][3];
+                }
+                l[0] = l[0] * alA + sumA;
+                l[1] = l[1] * alB + sumB;
+#pragma unroll
+                for (int i = 0; i < ON; i++) {
+                    o[i][0] *= alA; o[i][1] *= alA;
+                    o[i][2] *= alB; o[i][3] *= alB;
+                }
+                if constexpr (E4M3) {
+                    // P ∈ [0, 1] as e4m3 codes, in the key order of transposeV8
+#pragma unroll
+                    for (int kk = 0; kk < PK; kk++) {
+                        p[kk][0] = packE4m3x4(s[4 * kk][0], s[4 * kk][1], s[4 * kk + 1][0], s[4 * kk + 1][1]);
+                        p[kk][1] = packE4m3x4(s[4 * kk][2], s[4 * kk][3], s[4 * kk + 1][2], s[4 * kk + 1][3]);
+                        p[kk][2] = packE4m3x4(s[4 * kk + 2][0], s[4 * kk + 2][1], s[4 * kk + 3][0], s[4 * kk + 3][1]);
+                        p[kk][3] = packE4m3x4(s[4 * kk + 2][2], s[4 * kk + 2][3], s[4 * kk + 3][2], s[4 * kk + 3][3]);
+                    }
+                } else {
+#pragma unroll
+                    for (int kk = 0; kk < PK; kk++) {
+                        p[kk][0] = Pack<T>::two(s[2 * kk][0], s[2 * kk][1]);
+                        p[kk][1] = Pack<T>::two(s[2 * kk][2], s[2 * kk][3]);
+                        p[kk][2] = Pack<T>::two(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+                        p[kk][3] = Pack<T>::two(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+                    }
                 }
             }
         }

@@ -46,8 +46,14 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
     public static final int HOPPER = 90;
     /** Head dims (with valueDim == headDim) the Hopper kernels {@code sparsa_wg_*} are compiled for. */
     public static final List<Integer> HOPPER_DIMS = List.of(64, 128);
-    /** Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_prefill_wgmma.cuh): stages of 64 keys. */
-    static final int STAGES = 5;
+    /**
+     * Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_prefill_wgmma.cuh), in stages of 64 keys,
+     * for elements of {@code esz} bytes at head dim {@code d}: 8 where a stage of K and V takes 16 KiB (e4m3,
+     * head dim 64; those kernels take two chunks per turn), 5 at head dim 128 in 16 bits.
+     */
+    static int wgStages(int d, int esz) {
+        return d * esz <= 128 ? 8 : 5;
+    }
     /** The head dim (with valueDim == headDim) of the e4m3 Hopper kernel {@code sparsa_wg_e4m3_d128_r128}. */
     public static final int E4M3_DIM = 128;
     /**
@@ -82,8 +88,9 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
      */
     static int wgSharedBytes(int d, int esz) {
         int vRaw = esz == 1 ? 4 * 64 * d : 0;
-        return 1024 + 128 * d * esz + 2 * STAGES * 64 * d * esz + vRaw + STAGES * 64 * 8 + STAGES * 16 + 2 * 128 * 4
-                + 16 * 4 + (2 * STAGES + 3) * 8;
+        int stages = wgStages(d, esz);
+        return 1024 + 128 * d * esz + 2 * stages * 64 * d * esz + vRaw + stages * 64 * 8 + stages * 16 + 2 * 128 * 4
+                + 16 * 4 + (2 * stages + 3) * 8;
     }
 
     /**

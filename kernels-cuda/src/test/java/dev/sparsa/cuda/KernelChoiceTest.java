@@ -152,9 +152,10 @@ class KernelChoiceTest {
         assertEquals(384, k.threads());
         assertEquals(128, k.rows());
         assertTrue(k.hopper() && k.tensorCores(), k.toString());
-        // WgConfig<__nv_fp8_e4m3, 128>::SMEM: Q 16 KiB, 5 stages of K and Vᵀ (8 KiB each), 4 V staging
-        // buffers of 8 KiB, key positions and log-weights, chunk descriptors, rows, info, mbarriers, 1 KiB slack
-        assertEquals(1024 + 16384 + 81920 + 32768 + 2560 + 80 + 1024 + 64 + 104, k.sharedBytes());
+        // WgConfig<__nv_fp8_e4m3, 128>::SMEM: Q 16 KiB, 8 stages of K and Vᵀ (8 KiB each; turns of two chunks),
+        // 4 V staging buffers of 8 KiB, key positions and log-weights, chunk descriptors, rows, info, mbarriers
+        // (2 per stage and 3), 1 KiB slack
+        assertEquals(1024 + 16384 + 8 * 2 * 8192 + 32768 + 8 * 64 * 8 + 8 * 16 + 1024 + 64 + (2 * 8 + 3) * 8, k.sharedBytes());
         String[] refused = new String[5];
         refused[0] = refusal(AttentionShape.of(1, 1, 8, 8, 128), g128, 80);
         refused[1] = refusal(AttentionShape.of(1, 1, 8, 8, 64), g128, 90);
@@ -249,8 +250,9 @@ class KernelChoiceTest {
         KernelChoice b64 = KernelChoice.of(s64, DType.BF16, G128, 232448, KernelChoice.HOPPER);
         assertEquals("sparsa_wg_bf16_d64_r128", b64.name());
         assertEquals(384, b64.threads());
-        // Q (128 rows) and five stages of K and V shrink with the head dim: 16 KiB + 80 KiB at D = 64
-        assertEquals(b.sharedBytes() - 16 * 1024 - 80 * 1024, b64.sharedBytes());
+        // at D = 64 Q (128 rows) takes 16 KiB less, and eight stages of K and V of 16 KiB (turns of two chunks)
+        // replace five of 32 KiB, each further stage with its key positions, log-weights, descriptor and two mbarriers
+        assertEquals(b.sharedBytes() - 16 * 1024 - 5 * 32 * 1024 + 8 * 16 * 1024 + 3 * (64 * 8 + 16 + 2 * 8), b64.sharedBytes());
         assertEquals("sparsa_wg_f16_d64_r128", KernelChoice.of(s64, DType.F16, G128, 232448, 90).name());
         for (String name : new String[] {b.name(), b64.name()}) {
             assertTrue(KernelTable.NAMES.contains(name), name + " is compiled");
