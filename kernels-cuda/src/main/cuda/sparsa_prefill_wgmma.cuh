@@ -1,18 +1,19 @@
 // Sparsa: the Hopper (sm_90a) prefill kernel family (wgmma, FlashAttention-3 style). It shares the masking
 // and softmax helpers of sparsa_softmax.cuh with the mma.sync family (sparsa_prefill_mma.cuh).
 //
-//  sparsa_wg_<bf16|f16>_d<64|128>_r128: persistent (one CTA per SM walks the cost-sorted work list with a
-//      stride of gridDim.x; the last parameter is the item count), three warpgroups. Warpgroup 2 is the
-//      producer: per tile it writes the rows and tile info to shared memory, loads Q once the consumers
-//      have taken the previous tile's Q into registers (e4m3: issued its last Q·K), and copies each 64-key
+//  sparsa_wg_<bf16|f16>_d<64|128>_r128, sparsa_wg_e4m3_d128_r128: persistent (one CTA per SM walks the
+//      cost-sorted work list with a stride of gridDim.x; the last parameter is the item count), three
+//      warpgroups. Warpgroup 2 is the producer: per tile it writes the rows and tile info to shared memory,
+//      loads Q once the consumers have taken the previous tile's Q into registers, and copies each 64-key
 //      chunk's K and V rows (block slices or gathered keys) with cp.async into 128-byte-swizzled shared
 //      memory, STAGES deep, each of its warps owning every 4th chunk and signalling a "full" mbarrier once
 //      its copies landed. Warpgroups 0 and 1 are consumers of 64 query rows each, taking turns at the tensor
-//      cores (FA3's ping-pong): S = Q·Kᵀ with wgmma (Q from registers, K from shared memory, K-major; e4m3:
-//      both from shared memory), the mask and online softmax in registers, O += P·V with wgmma (P from
-//      registers, V from shared memory, MN-major through the transpose bit) issued in the next turn, then the
-//      stage goes back through an "empty" mbarrier. Plan semantics are those of sparsa_tc_*: the same chunk
-//      list, predicate paths, log-weights, LSE and scratch partials.
+//      cores (FA3's ping-pong): S = Q·Kᵀ with wgmma (Q from registers, K from shared memory, K-major), the
+//      mask and online softmax in registers, O += P·V with wgmma (P from registers, V from shared memory,
+//      MN-major through the transpose bit; e4m3: Vᵀ) issued in the next turn, then the stage goes back
+//      through an "empty" mbarrier. The e4m3 and head dim 64 kernels take two chunks per turn (128 keys, one
+//      softmax update) from a ring of 8 stages (WgConfig::PAIR). Plan semantics are those of sparsa_tc_*: the
+//      same chunk list, predicate paths, log-weights, LSE and scratch partials.
 // The kernel is compiled only into the sm_90a image; every other target gets a stub that traps (the
 // runtime picks it only on compute capability 9.0). This header holds the kernel body (wgKernel) and
 // SPARSA_WG_NAMED, the entry point's definition; the instantiations are rows of sparsa_kernels.def.
@@ -377,7 +378,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
     uint64_t* full = reinterpret_cast<uint64_t*>(sInfo + 16);
     uint64_t* empty = full + STAGES;
     uint64_t* tReady = empty + STAGES;  // [2]: the tile's rows, info and Q are in place
-    uint64_t* qEmpty = tReady + 2;      // the consumers have issued their last Q·K of the tile
+    uint64_t* qEmpty = tReady + 2;      // the consumers hold Q in registers (or issued the tile's last Q·K)
 
     const int tid = threadIdx.x;
     if (tid == 0) {
@@ -395,9 +396,9 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
 
     if (wg == 2) {
         // ---------------- producer warpgroup. Per tile n: its rows and info into buffer n & 1, then (once the
-        // consumers have issued their last Q·K of tile n-1) Q, and the chunks; chunks are numbered across
-        // the CTA's tiles (g), and warp g % PW copies chunk g (PW = 4), so up to four are in flight
-        // while each warp waits only for its own copies before it signals them.
+        // consumers have taken tile n-1's Q into registers, or issued its last Q·K) Q, and the chunks; chunks
+        // are numbered across the CTA's tiles (g), and warp g % PW copies chunk g (PW = 4), so up to four are
+        // in flight while each warp waits only for its own copies before it signals them.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::PRODUCER_REGS));
         const int pt = tid - 256, pw = pt >> 5, lane = pt & 31;
         constexpr int VEC = D * C::ESZ / 16;  // 16-byte chunks per row
