@@ -51,7 +51,7 @@ struct WgScales {
 // Turns of 128 keys: where a 64-key stage of K and V takes 16 KiB (e4m3, head dim 64), a consumer's turn takes
 // two chunks, with one softmax update over their 128 keys, and the ring has 8 stages. A turn then holds four
 // stages (its two for Q·Kᵀ, the previous turn's two for P·V), so the ring must keep two turns ahead as well:
-// with 6 stages the e4m3 kernel was slower than with single chunks, with 8 and 10 it was 1.10 x faster
+// with 6 stages the e4m3 kernel was slower on dense than with single chunks, with 8 and 10 1.10 x faster
 // (kernels-cuda/NOTES.md). Head dim 128 at 16 bits (32 KiB a stage) cannot hold 8 stages beside Q and keeps
 // single-chunk turns. SPARSA_WG_PAIR = 0 or 1 forces either form (experiments; the Java side sizes the shared
 // memory for the shipped choice), SPARSA_WG_PAIR_STAGES the paired form's ring.
