@@ -74,7 +74,7 @@ struct WgConfig {
     static constexpr bool PAIR = SPARSA_WG_PAIR < 0 ? E4M3 || D == 64 : SPARSA_WG_PAIR != 0;
     static constexpr int STAGES = PAIR ? SPARSA_WG_PAIR_STAGES : 5;
     // registers per thread after setmaxnreg, producer + 2 × consumer ≤ 512 (64 Ki over 384 threads). The two
-    // macros move the split for experiments (both or neither): 64 / 224 made both warpgroups spill.
+    // macros move the split for experiments (both or neither): at 64 / 224 ptxas reported spills.
 #ifndef SPARSA_WG_PRODUCER_REGS
 #define SPARSA_WG_PRODUCER_REGS 80
 #define SPARSA_WG_CONSUMER_REGS 208
