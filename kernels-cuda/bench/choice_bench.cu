@@ -39,14 +39,7 @@ using namespace sparsa;
 #include "sparsa_decode.cuh"
 #include "sparsa_quest.cuh"
 
-#define CHECK(x)                                                                                 \
-    do {                                                                                         \
-        cudaError_t e_ = (x);                                                                    \
-        if (e_ != cudaSuccess) {                                                                 \
-            std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            std::exit(1);                                                                        \
-        }                                                                                        \
-    } while (0)
+#include "cuda_check.cuh"
 
 template <bool REGS>
 __global__ void __launch_bounds__(1024) choose(const float* scores, int width, int* meta, const DecodeScalars S,

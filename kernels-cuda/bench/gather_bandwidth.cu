@@ -26,14 +26,7 @@
 #include <random>
 #include <vector>
 
-#define CHECK(x)                                                                                 \
-    do {                                                                                         \
-        cudaError_t e_ = (x);                                                                    \
-        if (e_ != cudaSuccess) {                                                                 \
-            std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            std::exit(1);                                                                        \
-        }                                                                                        \
-    } while (0)
+#include "cuda_check.cuh"
 
 constexpr int TOP = 2048;           // keys per list
 constexpr int CHUNK = 64;           // keys per chunk
