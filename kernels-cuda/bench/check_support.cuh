@@ -5,9 +5,11 @@
 // window-full, one-block, blocks10 (random blocks at 10 %), and mixed; upload and freePlan for any struct with
 // the fields ints, floats, work and items), the call scalars of B=1, H query and Hkv KV heads, N rows and keys
 // at D = 128 (scalars), the comparison of two kernels' bf16 outputs and LSEs (compareRuns), the micro-tests' accumulator store
-// (storeFragment), running two kernels on the same call (runBoth), and CK. Included
-// after sparsa_plan.cuh.
+// (storeFragment), running two kernels on the same call (runBoth), the Hopper kernel's tensor maps of K and V
+// (wgMaps: on unless SPARSA_TMA=0 in the environment), and CK. Included after sparsa_prefill_wgmma.cuh; the
+// programs link the driver library (-lcuda) for cuTensorMapEncodeTiled.
 #pragma once
+#include <cuda.h>
 #include <cuda_bf16.h>
 #include <algorithm>
 #include <climits>
@@ -265,4 +267,46 @@ static void runBoth(F launch, void* out, float* lse, std::vector<uint16_t>& o1, 
         CK(cudaMemcpy((which ? o2 : o1).data(), out, o1.size() * 2, cudaMemcpyDeviceToHost));
         CK(cudaMemcpy((which ? l2 : l1).data(), lse, l1.size() * 4, cudaMemcpyDeviceToHost));
     }
+}
+
+// The Hopper kernel's TMA maps of K and V (B = 1, kvHeads heads, keyLength keys, head dim D, elements of esz
+// bytes, strides of s), as CudaTensorMaps builds them: off (cp.async for every chunk) when SPARSA_TMA=0.
+static WgMaps wgMaps(const void* k, const void* v, const Scalars& s, int kvHeads, int D, int esz) {
+    WgMaps m;
+    memset(&m, 0, sizeof m);
+    const char* env = getenv("SPARSA_TMA");
+    if (env && strcmp(env, "0") == 0) return m;
+    // the driver's entry point through the runtime, so that the programs need no driver library to link
+    typedef CUresult (*Encode)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
+                               const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                               CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+    static Encode encode = nullptr;
+    if (!encode) {
+        cudaDriverEntryPointQueryResult q;
+        CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&encode), 12000,
+                                            cudaEnableDefault, &q));
+        if (q != cudaDriverEntryPointSuccess || !encode) {
+            fprintf(stderr, "cuTensorMapEncodeTiled: not found in the driver\n");
+            exit(2);
+        }
+    }
+    const CUtensorMapDataType dt = esz == 2 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_UINT8;
+    const long long strides[2][3] = {{s.kss, s.ksh, s.ksb}, {s.vss, s.vsh, s.vsb}};
+    const void* base[2] = {k, v};
+    CUtensorMap* out[2] = {&m.k, &m.v};
+    for (int i = 0; i < 2; i++) {
+        cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)s.keyLength, (cuuint64_t)kvHeads, 1};
+        cuuint64_t str[3] = {(cuuint64_t)(strides[i][0] * esz), (cuuint64_t)(strides[i][1] * esz),
+                             (cuuint64_t)(strides[i][2] * esz)};
+        cuuint32_t box[4] = {(cuuint32_t)(128 / esz), 64, 1, 1}, es[4] = {1, 1, 1, 1};
+        CUresult r = encode(out[i], dt, 4, const_cast<void*>(base[i]), dims, str, box, es,
+                                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        if (r != CUDA_SUCCESS) {
+            fprintf(stderr, "cuTensorMapEncodeTiled: error %d\n", (int)r);
+            exit(2);
+        }
+    }
+    m.on = 1;
+    return m;
 }

@@ -20,6 +20,7 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda.h>
 #include <cuda_fp8.h>
 #include <stdint.h>
 #include "sparsa_plan.cuh"
@@ -46,6 +47,17 @@ template <> struct WgElem<__nv_fp8_e4m3> {
 constexpr int WG_MAX_HEADS = 128;
 struct WgScales {
     float q[WG_MAX_HEADS], k[WG_MAX_HEADS], v[WG_MAX_HEADS];
+};
+
+// Tensor maps of K and V for the tensor memory accelerator (TMA), passed by value: `on` set, the producer copies
+// each block slice of 64 whole keys (or the slice that ends the keys) with cp.async.bulk.tensor, one instruction
+// per 64-column block of K and of V, into the same 128-byte-swizzled layout its cp.async copies write (TMA's
+// 128-byte swizzle on a 1024-byte-aligned box of 64 rows × 128 B); gathered keys, short slices and e4m3's V keep
+// cp.async. Each map is 4-D over (dim, key, KV head, batch) with the tensor's strides, a box of 64 × 64 × 1 × 1,
+// made on the host by cuTensorMapEncodeTiled (CudaTensorMaps.java); rows past keyLength arrive as zeros.
+struct WgMaps {
+    CUtensorMap k, v;
+    int on;
 };
 
 // Turns of 128 keys: where a 64-key stage of K and V takes 16 KiB (e4m3, head dim 64), a consumer's turn takes
@@ -131,6 +143,19 @@ __device__ __forceinline__ void mbarWait(uint64_t* b, int parity) {
         "DONE:\n"
         "}\n" ::"r"(smemAddr(b)),
         "r"(parity)
+        : "memory");
+}
+// arrive on b and add `bytes` to the transaction count its phase waits for (the TMA copies complete it)
+__device__ __forceinline__ void mbarArriveExpectTx(uint64_t* b, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smemAddr(b)), "r"(bytes) : "memory");
+}
+// one TMA box (64 keys × 128 B of one 64-column block) at element coordinates (c0, c1, c2, c3) of map m into dst,
+// completing on mbarrier b
+__device__ __forceinline__ void tmaLoad4(void* dst, const CUtensorMap* m, int c0, int c1, int c2, int c3, uint64_t* b) {
+    asm volatile(
+        "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(
+            smemAddr(dst)),
+        "l"(reinterpret_cast<uint64_t>(m)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smemAddr(b))
         : "memory");
 }
 __device__ __forceinline__ void namedSync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
@@ -360,7 +385,8 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                                          void* __restrict__ out, float* __restrict__ lse, float* __restrict__ scratchO,
                                          float* __restrict__ scratchLse, const int* __restrict__ ints,
                                          const float* __restrict__ floats, const int* __restrict__ work,
-                                         const Scalars& S, int items, const WgScales* __restrict__ scales) {
+                                         const Scalars& S, int items, const WgMaps& maps,
+                                         const WgScales* __restrict__ scales) {
     using C = WgConfig<T, D>;
     static_assert(!C::PAIR || SPARSA_WG8_QK_CHAINS == 1, "turns of two chunks take one chain of Q·Kᵀ");
     constexpr int KC = C::KC, STAGES = C::STAGES, ROWS = C::ROWS;
@@ -456,6 +482,30 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                 sLw[st * KC + lane + 32] = okB && ch.lws ? ch.lws[lane + 32] : 0.f;
                 if (lane == 0) sChunk[st] = make_int4(ch.mode, ch.base, ch.count, 0);
                 uint8_t* dK = sK + st * C::KV_BYTES;
+                if constexpr (!E4M3) {
+                    if (maps.on && ch.mode <= MODE_PARTIAL && ch.count > 0
+                        && (ch.count == KC || ch.base + ch.count == keyLength)) {
+                        // a block slice by TMA: lane 0 issues the boxes, the other lanes only arrive
+                        if (!ready) cpAsyncWait<0>();  // this thread's part of Q
+                        if (lane == 0) {
+                            mbarArriveExpectTx(full + st, 2 * C::KV_BYTES);
+#pragma unroll
+                            for (int cb = 0; cb < D * C::ESZ / 128; cb++) {
+                                tmaLoad4(dK + cb * KC * 128, &maps.k, cb * 128 / C::ESZ, ch.base, kvh, b, full + st);
+                                tmaLoad4(sV + st * C::KV_BYTES + cb * KC * 128, &maps.v, cb * 128 / C::ESZ, ch.base, kvh, b,
+                                         full + st);
+                            }
+                        } else {
+                            mbarArrive(full + st);
+                        }
+                        if (!ready) {
+                            fenceProxyAsync();
+                            mbarArrive(tReady + buf);
+                            ready = true;
+                        }
+                        continue;
+                    }
+                }
                 // e4m3: V lands in this warp's staging buffer, and is written transposed into the stage below
                 uint8_t* dV = E4M3 ? sVraw + pw * C::KV_BYTES : sV + st * C::KV_BYTES;
 #pragma unroll 8
@@ -897,8 +947,8 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
 #endif  // sm_90a or host pass
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define SPARSA_WG_BODY(T, D) wgKernel<T, D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s, items, nullptr);
-#define SPARSA_WG8_BODY(D) wgKernel<__nv_fp8_e4m3, D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s, items, &sc);
+#define SPARSA_WG_BODY(T, D) wgKernel<T, D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s, items, maps, nullptr);
+#define SPARSA_WG8_BODY(D) wgKernel<__nv_fp8_e4m3, D>(q, k, v, out, lse, scratchO, scratchLse, ints, floats, work, s, items, maps, &sc);
 #else
 #define SPARSA_WG_BODY(T, D) __trap();
 #define SPARSA_WG8_BODY(D) __trap();
@@ -906,13 +956,14 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
 #define SPARSA_WG_NAMED(NAME, T, D)                                                                                   \
     extern "C" __global__ void __launch_bounds__(384, 1) NAME(                                                       \
         const T* q, const T* k, const T* v, void* out, float* lse, float* scratchO, float* scratchLse, const int* ints, \
-        const float* floats, const int* work, Scalars s, int items) {                                                \
+        const float* floats, const int* work, Scalars s, int items, const __grid_constant__ WgMaps maps) {           \
         SPARSA_WG_BODY(T, D)                                                                                          \
     }
-// the e4m3 entry: the scales by value after the item count
+// the e4m3 entry: the scales by value after the tensor maps (which it does not use: its V is transposed on the way)
 #define SPARSA_WG8_NAMED(NAME, D)                                                                                     \
     extern "C" __global__ void __launch_bounds__(384, 1) NAME(                                                       \
         const __nv_fp8_e4m3* q, const __nv_fp8_e4m3* k, const __nv_fp8_e4m3* v, void* out, float* lse, float* scratchO, \
-        float* scratchLse, const int* ints, const float* floats, const int* work, Scalars s, int items, WgScales sc) {   \
+        float* scratchLse, const int* ints, const float* floats, const int* work, Scalars s, int items,                \
+        const __grid_constant__ WgMaps maps, WgScales sc) {                                                           \
         SPARSA_WG8_BODY(D)                                                                                            \
     }

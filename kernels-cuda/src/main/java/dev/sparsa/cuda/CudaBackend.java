@@ -1362,6 +1362,17 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /** Device pointer of element (0, 0, 0, 0) of a device tensor. */
+    /** The Hopper kernel's TMA maps of K and V for this call (off where TMA cannot describe them). */
+    private static byte[] tensorMaps(Tensor q, Tensor k, Tensor v, AttentionShape s) {
+        long[] ks = {k.stride(0), k.stride(1), k.stride(2)}, vs = {v.stride(0), v.stride(1), v.stride(2)};
+        return CudaTensorMaps.of(address(k), address(v), ks, vs, s.headDim(), s.keyLength(), s.kvHeads(), s.batch(),
+                q.dtype() == DType.F16, q.dtype().byteSize());
+    }
+
+    private static long address(Tensor t) {
+        return CudaTensors.buffer("tensor", t).address() + t.byteOffset();
+    }
+
     private static CUdeviceptr pointer(Tensor t) {
         return CudaTensors.buffer("tensor", t).pointer(t.byteOffset());
     }
@@ -1422,10 +1433,14 @@ public final class CudaBackend implements AttentionBackend {
                         Pointer.to(pointer(out)), Pointer.to(lsePtr), Pointer.to(so), Pointer.to(sl),
                         Pointer.to(dp.ints().pointer()), Pointer.to(dp.floats().pointer()),
                         Pointer.to(work.buffer().pointer()), Pointer.to(scalars), Pointer.to(new int[] {work.items()})};
-                if (e4m3) {
-                    // the e4m3 kernel takes its per-head scales by value after the item count
-                    args = Arrays.copyOf(args, args.length + 1);
-                    args[args.length - 1] = Pointer.to(e4m3Scales(q, k, v));
+                if (kc.hopper()) {
+                    // the Hopper kernels take the tensor maps of K and V by value after the item count (the
+                    // e4m3 kernel's are off), and the e4m3 kernel its per-head scales after them
+                    args = Arrays.copyOf(args, args.length + (e4m3 ? 2 : 1));
+                    args[12] = Pointer.to(e4m3 ? CudaTensorMaps.off() : tensorMaps(q, k, v, s));
+                    if (e4m3) {
+                        args[13] = Pointer.to(e4m3Scales(q, k, v));
+                    }
                 }
                 Pointer params = Pointer.to(args);
                 Cuda.check(cuLaunchKernel(f, grid, 1, 1, kc.threads(), 1, 1, kc.sharedBytes(), stream.handle(),

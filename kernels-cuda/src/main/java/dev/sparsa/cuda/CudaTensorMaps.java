@@ -1,0 +1,168 @@
+package dev.sparsa.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * The Hopper kernel's tensor maps of K and V: the kernel parameter {@code WgMaps} of
+ * sparsa_prefill_wgmma.cuh, with which its producer copies each block slice of 64 keys by the tensor memory
+ * accelerator (TMA, {@code cp.async.bulk.tensor}) instead of 16-byte {@code cp.async} copies.
+ *
+ * <p>Each map describes one tensor of 16-bit elements as four dimensions (head dim, key, KV head, batch) with
+ * the tensor's own strides, and a box of 64 elements × 64 keys, copied with the 128-byte swizzle the kernel's
+ * shared-memory layout uses; keys past {@code keyLength} arrive as zeros. The maps are made by the driver's
+ * {@code cuTensorMapEncodeTiled} (CUDA 12.0 or later), called through the JDK's foreign function API in the
+ * driver library JCuda has loaded (JCuda 12.0.0 does not expose it); that needs native access, as JCuda does.
+ *
+ * <p>Where TMA cannot describe the tensors (a data address not on 16 bytes, a stride that is not a positive
+ * multiple of 16 bytes or reaches 2<sup>40</sup> bytes, an element size other than 2, a driver without the
+ * function) or where {@link #PROPERTY} is {@code false}, the parameter says off and the kernel copies every chunk
+ * with {@code cp.async}: the same shared-memory contents, so the same output bits.
+ */
+final class CudaTensorMaps {
+    /** The system property that turns the TMA copies off with {@code false} (read at every call); on by default. */
+    static final String PROPERTY = "sparsa.cuda.tma";
+
+    /**
+     * Bytes of the kernel parameter: two 128-byte maps, the int that turns them on, padded to the maps' 64-byte
+     * alignment (sizeof(WgMaps)).
+     */
+    static final int PARAM_BYTES = 320;
+
+    private static final int MAP_BYTES = 128;
+    private static final int ON_OFFSET = 2 * MAP_BYTES;
+    private static final int RANK = 4;
+    private static final int BOX_KEYS = 64;
+    private static final long STRIDE_LIMIT = 1L << 40;
+    private static final int TYPE_FLOAT16 = 6, TYPE_BFLOAT16 = 9;
+    private static final int INTERLEAVE_NONE = 0, SWIZZLE_128B = 3, L2_PROMOTION_256B = 3, OOB_FILL_NONE = 0;
+
+    private static volatile MethodHandle encode;
+    private static volatile String unavailable;
+
+    private CudaTensorMaps() {
+    }
+
+    /** The parameter with the maps off (every chunk by {@code cp.async}). */
+    static byte[] off() {
+        return new byte[PARAM_BYTES];
+    }
+
+    /** Whether {@link #PROPERTY} leaves the TMA copies on. */
+    static boolean enabled() {
+        return !"false".equalsIgnoreCase(System.getProperty(PROPERTY, "true").trim());
+    }
+
+    /** Why the driver function could not be found, or null (not looked up yet, or found). */
+    static String unavailable() {
+        return unavailable;
+    }
+
+    /**
+     * The parameter for one call: maps of K and V at device addresses {@code kAddress} and {@code vAddress},
+     * or {@link #off()} where TMA cannot describe them.
+     *
+     * @param kStrides K's element strides of (batch, head, key), as the kernel's scalars hold them
+     * @param vStrides V's element strides of (batch, head, key)
+     * @param headDim the head dim (the width of both K and V)
+     * @param keyLength keys per sequence
+     * @param kvHeads KV heads
+     * @param batch sequences
+     * @param float16 true for f16 elements, false for bf16
+     * @param elementBytes the element size in bytes (only 2 is mapped)
+     */
+    static byte[] of(long kAddress, long vAddress, long[] kStrides, long[] vStrides, int headDim, int keyLength,
+                     int kvHeads, int batch, boolean float16, int elementBytes) {
+        if (!enabled() || elementBytes != 2 || headDim * elementBytes % 128 != 0 || keyLength < 1 || kvHeads < 1
+                || batch < 1) {
+            return off();
+        }
+        MethodHandle f = encoder();
+        if (f == null) {
+            return off();
+        }
+        long[] dims = {headDim, keyLength, kvHeads, batch};
+        long[] kBytes = strideBytes(kStrides, dims, headDim, elementBytes);
+        long[] vBytes = strideBytes(vStrides, dims, headDim, elementBytes);
+        if (kBytes == null || vBytes == null || kAddress % 16 != 0 || vAddress % 16 != 0) {
+            return off();
+        }
+        int type = float16 ? TYPE_FLOAT16 : TYPE_BFLOAT16;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment param = arena.allocate(PARAM_BYTES, 64);
+            MemorySegment dim = arena.allocateFrom(JAVA_LONG, dims);
+            MemorySegment box = arena.allocateFrom(JAVA_INT, 128 / elementBytes, BOX_KEYS, 1, 1);
+            MemorySegment elementStrides = arena.allocateFrom(JAVA_INT, 1, 1, 1, 1);
+            long[] addresses = {kAddress, vAddress};
+            long[][] strides = {kBytes, vBytes};
+            for (int i = 0; i < 2; i++) {
+                int status = (int) f.invokeExact(param.asSlice((long) i * MAP_BYTES, MAP_BYTES), type, RANK,
+                        MemorySegment.ofAddress(addresses[i]), dim, arena.allocateFrom(JAVA_LONG, strides[i]), box,
+                        elementStrides, INTERLEAVE_NONE, SWIZZLE_128B, L2_PROMOTION_256B, OOB_FILL_NONE);
+                if (status != 0) {
+                    return off();  // a layout the driver refuses: the cp.async copies take it
+                }
+            }
+            param.set(JAVA_INT, ON_OFFSET, 1);
+            return param.toArray(JAVA_BYTE);
+        } catch (Throwable e) {
+            unavailable = e.getClass().getSimpleName() + ": " + e.getMessage();
+            encode = null;
+            return off();
+        }
+    }
+
+    /**
+     * The byte strides of dimensions key, KV head and batch, or null where one that matters (of a dimension
+     * longer than 1) is not a positive multiple of 16 below 2^40; a dimension of length 1 is never stepped, so
+     * its stride is replaced by a valid one.
+     */
+    static long[] strideBytes(long[] batchHeadKey, long[] dims, int headDim, int elementBytes) {
+        long[] elements = {batchHeadKey[2], batchHeadKey[1], batchHeadKey[0]};
+        long[] bytes = new long[RANK - 1];
+        for (int i = 0; i < bytes.length; i++) {
+            long b = elements[i] * elementBytes;
+            boolean valid = elements[i] > 0 && elements[i] < STRIDE_LIMIT / elementBytes && b % 16 == 0;
+            if (!valid) {
+                if (dims[i + 1] > 1) {
+                    return null;
+                }
+                b = (long) headDim * elementBytes;
+            }
+            bytes[i] = b;
+        }
+        return bytes;
+    }
+
+    private static MethodHandle encoder() {
+        MethodHandle f = encode;
+        if (f == null && unavailable == null) {
+            synchronized (CudaTensorMaps.class) {
+                if (encode == null && unavailable == null) {
+                    try {
+                        String lib = System.getProperty("os.name", "").startsWith("Windows") ? "nvcuda.dll" : "libcuda.so.1";
+                        SymbolLookup cuda = SymbolLookup.libraryLookup(lib, Arena.global());
+                        MemorySegment symbol = cuda.find("cuTensorMapEncodeTiled").orElseThrow(
+                                () -> new UnsupportedOperationException("the CUDA driver has no cuTensorMapEncodeTiled"));
+                        encode = Linker.nativeLinker().downcallHandle(symbol, FunctionDescriptor.of(JAVA_INT, ADDRESS,
+                                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
+                                JAVA_INT, JAVA_INT));
+                    } catch (Throwable e) {  // no driver library, an older driver, native access refused
+                        unavailable = e.getClass().getSimpleName() + ": " + e.getMessage();
+                    }
+                }
+                f = encode;
+            }
+        }
+        return f;
+    }
+}
