@@ -2,13 +2,14 @@
 // and softmax helpers of sparsa_softmax.cuh with the mma.sync family (sparsa_prefill_mma.cuh).
 //
 //  sparsa_wg_<bf16|f16>_d<64|128>_r128, sparsa_wg_e4m3_d128_r128: persistent (one CTA per SM walks the
-//      cost-sorted work list with a stride of gridDim.x; the last parameter is the item count), three
-//      warpgroups. Warpgroup 2 is the producer: per tile it writes the rows and tile info to shared memory,
-//      loads Q once the consumers have taken the previous tile's Q into registers, and copies each 64-key
-//      chunk's K and V rows (block slices or gathered keys) with cp.async into 128-byte-swizzled shared
-//      memory, STAGES deep, each of its warps owning every 4th chunk and signalling a "full" mbarrier once
-//      its copies landed. Warpgroups 0 and 1 are consumers of 64 query rows each, taking turns at the tensor
-//      cores (FA3's ping-pong): S = Q·Kᵀ with wgmma (Q from registers, K from shared memory, K-major), the
+//      cost-sorted work list with a stride of gridDim.x; the item count follows the scalars, then the tensor
+//      maps and, for e4m3, the scales), three warpgroups. Warpgroup 2 is the producer: per tile it writes the
+//      rows and tile info to shared memory, loads Q once the consumers have taken the previous tile's Q into
+//      registers, and copies each 64-key chunk's K and V rows into 128-byte-swizzled shared memory, STAGES
+//      deep, each of its warps owning every 4th chunk: block slices by TMA (one box per 64-column block, completing the stage's "full" mbarrier;
+//      WgMaps), gathered keys and short slices with cp.async, the warp signalling once its copies landed.
+//      Warpgroups 0 and 1 are consumers of 64 query rows each, taking turns at the tensor cores (FA3's
+//      ping-pong): S = Q·Kᵀ with wgmma (Q from registers, K from shared memory, K-major), the
 //      mask and online softmax in registers, O += P·V with wgmma (P from registers, V from shared memory,
 //      MN-major through the transpose bit; e4m3: Vᵀ) issued in the next turn, then the stage goes back
 //      through an "empty" mbarrier. The e4m3 and head dim 64 kernels take two chunks per turn (128 keys, one
@@ -97,7 +98,7 @@ struct WgConfig {
     static constexpr int VRAW_BYTES = E4M3 ? 4 * KV_BYTES : 0;  // e4m3: each copying warp's V before its transpose
     // 1 KiB of slack: the kernel aligns its tiles to 1024 bytes (the 128-byte swizzle's period)
     static constexpr size_t SMEM = 1024 + Q_BYTES + 2 * STAGES * KV_BYTES + VRAW_BYTES + STAGES * KC * 8 + STAGES * 16
-                                   + 2 * ROWS * 4 + 16 * 4 + (2 * STAGES + 3) * 8;
+                                   + 2 * ROWS * 4 + 16 * 4 + (2 * STAGES + 3 + (E4M3 ? 4 : 0)) * 8;
 };
 
 // device code for sm_90a only (the host pass sees the declarations)
@@ -144,6 +145,10 @@ __device__ __forceinline__ void mbarWait(uint64_t* b, int parity) {
         "}\n" ::"r"(smemAddr(b)),
         "r"(parity)
         : "memory");
+}
+// add `bytes` to the transaction count b's current phase waits for, without arriving
+__device__ __forceinline__ void mbarExpectTx(uint64_t* b, uint32_t bytes) {
+    asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(smemAddr(b)), "r"(bytes) : "memory");
 }
 // arrive on b and add `bytes` to the transaction count its phase waits for (the TMA copies complete it)
 __device__ __forceinline__ void mbarArriveExpectTx(uint64_t* b, uint32_t bytes) {
@@ -407,6 +412,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
     uint64_t* empty = full + STAGES;
     uint64_t* tReady = empty + STAGES;  // [2]: the tile's rows, info and Q are in place
     uint64_t* qEmpty = tReady + 2;      // the consumers hold Q in registers (or issued the tile's last Q·K)
+    uint64_t* vRaw = qEmpty + 1;        // e4m3: [4], each producer warp's V staging buffer has landed (TMA)
 
     const int tid = threadIdx.x;
     if (tid == 0) {
@@ -416,6 +422,8 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         }
         for (int s = 0; s < 2; s++) mbarInit(tReady + s, 128);
         mbarInit(qEmpty, 256);
+        if (E4M3)
+            for (int w = 0; w < 4; w++) mbarInit(vRaw + w, 1);
     }
     __syncthreads();
     // warp-uniform for the compiler (a shuffle from lane 0), so that branches on it keep wgmma unserialized
@@ -439,6 +447,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         constexpr int PW = 4;
         static_assert(STAGES >= PW, "a producer warp may run at most one phase of a stage's barriers ahead");
         int g0 = 0;
+        int vRawPhase = 0;  // e4m3: the phase of this warp's staging barrier
         for (int it = blockIdx.x, n = 0; it < items; it += gridDim.x, n++) {
             const int* W = work + (size_t)it * W_STRIDE;
             const int slice = W[W_SLICE], tile = W[W_TILE], rowBegin = W[W_ROW_BEGIN];
@@ -482,29 +491,44 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                 sLw[st * KC + lane + 32] = okB && ch.lws ? ch.lws[lane + 32] : 0.f;
                 if (lane == 0) sChunk[st] = make_int4(ch.mode, ch.base, ch.count, 0);
                 uint8_t* dK = sK + st * C::KV_BYTES;
-                if constexpr (!E4M3) {
-                    if (maps.on && ch.mode <= MODE_PARTIAL && ch.count > 0
-                        && (ch.count == KC || ch.base + ch.count == keyLength)) {
-                        // a block slice by TMA: lane 0 issues the boxes, the other lanes only arrive
-                        if (!ready) cpAsyncWait<0>();  // this thread's part of Q
+                if (maps.on && ch.mode <= MODE_PARTIAL && ch.count > 0 && (ch.count == KC || ch.base + ch.count == keyLength)) {
+                    // a block slice by TMA: lane 0 issues the boxes (one per 64-column block of K and of V)
+                    if (!ready) cpAsyncWait<0>();  // this thread's part of Q
+                    if constexpr (E4M3) {
+                        // V lands in this warp's staging buffer (its own mbarrier), and the warp writes it transposed
+                        // into the stage; the stage's barrier takes K's bytes and the warp's 32 arrivals after that
+                        uint8_t* dV = sVraw + pw * C::KV_BYTES;
+                        if (lane == 0) {
+                            mbarExpectTx(full + st, C::KV_BYTES);
+                            tmaLoad4(dK, &maps.k, 0, ch.base, kvh, b, full + st);
+                            mbarArriveExpectTx(vRaw + pw, C::KV_BYTES);
+                            tmaLoad4(dV, &maps.v, 0, ch.base, kvh, b, vRaw + pw);
+                        }
+                        mbarWait(vRaw + pw, vRawPhase);
+                        vRawPhase ^= 1;
+                        transposeV8(dV, sV + st * C::KV_BYTES, lane);
+                        __syncwarp();  // the staging buffer is read before the next chunk's copies land in it
+                        fenceProxyAsync();
+                        mbarArrive(full + st);
+                    } else {
                         if (lane == 0) {
                             mbarArriveExpectTx(full + st, 2 * C::KV_BYTES);
 #pragma unroll
                             for (int cb = 0; cb < D * C::ESZ / 128; cb++) {
                                 tmaLoad4(dK + cb * KC * 128, &maps.k, cb * 128 / C::ESZ, ch.base, kvh, b, full + st);
-                                tmaLoad4(sV + st * C::KV_BYTES + cb * KC * 128, &maps.v, cb * 128 / C::ESZ, ch.base, kvh, b,
-                                         full + st);
+                                tmaLoad4(sV + st * C::KV_BYTES + cb * KC * 128, &maps.v, cb * 128 / C::ESZ, ch.base, kvh,
+                                         b, full + st);
                             }
                         } else {
                             mbarArrive(full + st);
                         }
-                        if (!ready) {
-                            fenceProxyAsync();
-                            mbarArrive(tReady + buf);
-                            ready = true;
-                        }
-                        continue;
                     }
+                    if (!ready) {
+                        fenceProxyAsync();
+                        mbarArrive(tReady + buf);
+                        ready = true;
+                    }
+                    continue;
                 }
                 // e4m3: V lands in this warp's staging buffer, and is written transposed into the stage below
                 uint8_t* dV = E4M3 ? sVraw + pw * C::KV_BYTES : sV + st * C::KV_BYTES;

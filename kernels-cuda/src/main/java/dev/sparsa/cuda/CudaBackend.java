@@ -1363,10 +1363,10 @@ public final class CudaBackend implements AttentionBackend {
 
     /** Device pointer of element (0, 0, 0, 0) of a device tensor. */
     /** The Hopper kernel's TMA maps of K and V for this call (off where TMA cannot describe them). */
-    private static byte[] tensorMaps(Tensor q, Tensor k, Tensor v, AttentionShape s) {
+    private static byte[] tensorMaps(Tensor k, Tensor v, AttentionShape s) {
         long[] ks = {k.stride(0), k.stride(1), k.stride(2)}, vs = {v.stride(0), v.stride(1), v.stride(2)};
         return CudaTensorMaps.of(address(k), address(v), ks, vs, s.headDim(), s.keyLength(), s.kvHeads(), s.batch(),
-                q.dtype() == DType.F16, q.dtype().byteSize());
+                k.dtype());
     }
 
     private static long address(Tensor t) {
@@ -1426,18 +1426,18 @@ public final class CudaBackend implements AttentionBackend {
             CUdeviceptr sl = scratchLse == null ? none : scratchLse.pointer();
             if (work.items() > 0) {
                 CUfunction f = rt.module().function(kc.name(), kc.sharedBytes(), kc.gatherPipelined());
-                // the Hopper kernel is persistent: one CTA per multiprocessor walks the work list (its last
-                // parameter is the item count); the others take one CTA per work item
+                // the Hopper kernel is persistent: one CTA per multiprocessor walks the work list (it takes the
+                // item count after the scalars); the others take one CTA per work item
                 int grid = kc.hopper() ? Math.min(work.items(), dev.multiprocessors()) : work.items();
                 Pointer[] args = {Pointer.to(pointer(q)), Pointer.to(pointer(k)), Pointer.to(pointer(v)),
                         Pointer.to(pointer(out)), Pointer.to(lsePtr), Pointer.to(so), Pointer.to(sl),
                         Pointer.to(dp.ints().pointer()), Pointer.to(dp.floats().pointer()),
                         Pointer.to(work.buffer().pointer()), Pointer.to(scalars), Pointer.to(new int[] {work.items()})};
                 if (kc.hopper()) {
-                    // the Hopper kernels take the tensor maps of K and V by value after the item count (the
-                    // e4m3 kernel's are off), and the e4m3 kernel its per-head scales after them
+                    // the Hopper kernels take the tensor maps of K and V by value after the item count, and the
+                    // e4m3 kernel its per-head scales after them
                     args = Arrays.copyOf(args, args.length + (e4m3 ? 2 : 1));
-                    args[12] = Pointer.to(e4m3 ? CudaTensorMaps.off() : tensorMaps(q, k, v, s));
+                    args[12] = Pointer.to(tensorMaps(k, v, s));
                     if (e4m3) {
                         args[13] = Pointer.to(e4m3Scales(q, k, v));
                     }

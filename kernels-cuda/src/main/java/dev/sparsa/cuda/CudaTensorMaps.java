@@ -5,11 +5,11 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.sparsa.tensor.DType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -17,15 +17,16 @@ import java.lang.invoke.MethodHandle;
  * sparsa_prefill_wgmma.cuh, with which its producer copies each block slice of 64 keys by the tensor memory
  * accelerator (TMA, {@code cp.async.bulk.tensor}) instead of 16-byte {@code cp.async} copies.
  *
- * <p>Each map describes one tensor of 16-bit elements as four dimensions (head dim, key, KV head, batch) with
- * the tensor's own strides, and a box of 64 elements × 64 keys, copied with the 128-byte swizzle the kernel's
- * shared-memory layout uses; keys past {@code keyLength} arrive as zeros. The maps are made by the driver's
+ * <p>Each map describes one tensor (bf16, f16 or e4m3) as four dimensions (head dim, key, KV head, batch) with
+ * the tensor's own strides, and a box of 128 bytes × 64 keys, copied with the 128-byte swizzle the kernel's
+ * shared-memory layout uses; keys past {@code keyLength} arrive as zeros. The e4m3 kernel copies V into a
+ * staging buffer by TMA too and transposes it there as before. The maps are made by the driver's
  * {@code cuTensorMapEncodeTiled} (CUDA 12.0 or later), called through the JDK's foreign function API in the
  * driver library JCuda has loaded (JCuda 12.0.0 does not expose it); that needs native access, as JCuda does.
  *
  * <p>Where TMA cannot describe the tensors (a data address not on 16 bytes, a stride that is not a positive
- * multiple of 16 bytes or reaches 2<sup>40</sup> bytes, an element size other than 2, a driver without the
- * function) or where {@link #PROPERTY} is {@code false}, the parameter says off and the kernel copies every chunk
+ * multiple of 16 bytes or reaches 2<sup>40</sup> bytes, a row that is not a whole number of 128-byte blocks, a
+ * driver without the function) or where {@link #PROPERTY} is {@code false}, the parameter says off and the kernel copies every chunk
  * with {@code cp.async}: the same shared-memory contents, so the same output bits.
  */
 final class CudaTensorMaps {
@@ -43,7 +44,7 @@ final class CudaTensorMaps {
     private static final int RANK = 4;
     private static final int BOX_KEYS = 64;
     private static final long STRIDE_LIMIT = 1L << 40;
-    private static final int TYPE_FLOAT16 = 6, TYPE_BFLOAT16 = 9;
+    private static final int TYPE_UINT8 = 0, TYPE_FLOAT16 = 6, TYPE_BFLOAT16 = 9;
     private static final int INTERLEAVE_NONE = 0, SWIZZLE_128B = 3, L2_PROMOTION_256B = 3, OOB_FILL_NONE = 0;
 
     private static volatile MethodHandle encode;
@@ -77,13 +78,18 @@ final class CudaTensorMaps {
      * @param keyLength keys per sequence
      * @param kvHeads KV heads
      * @param batch sequences
-     * @param float16 true for f16 elements, false for bf16
-     * @param elementBytes the element size in bytes (only 2 is mapped)
+     * @param dtype the element type of K and V (bf16, f16 and e4m3 are mapped)
      */
     static byte[] of(long kAddress, long vAddress, long[] kStrides, long[] vStrides, int headDim, int keyLength,
-                     int kvHeads, int batch, boolean float16, int elementBytes) {
-        if (!enabled() || elementBytes != 2 || headDim * elementBytes % 128 != 0 || keyLength < 1 || kvHeads < 1
-                || batch < 1) {
+                     int kvHeads, int batch, DType dtype) {
+        int type = switch (dtype) {
+            case BF16 -> TYPE_BFLOAT16;
+            case F16 -> TYPE_FLOAT16;
+            case E4M3 -> TYPE_UINT8;  // copied as bytes
+            default -> -1;
+        };
+        int elementBytes = dtype.byteSize();
+        if (!enabled() || type < 0 || headDim * elementBytes % 128 != 0 || keyLength < 1 || kvHeads < 1 || batch < 1) {
             return off();
         }
         MethodHandle f = encoder();
@@ -96,7 +102,6 @@ final class CudaTensorMaps {
         if (kBytes == null || vBytes == null || kAddress % 16 != 0 || vAddress % 16 != 0) {
             return off();
         }
-        int type = float16 ? TYPE_FLOAT16 : TYPE_BFLOAT16;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment param = arena.allocate(PARAM_BYTES, 64);
             MemorySegment dim = arena.allocateFrom(JAVA_LONG, dims);
@@ -149,10 +154,7 @@ final class CudaTensorMaps {
             synchronized (CudaTensorMaps.class) {
                 if (encode == null && unavailable == null) {
                     try {
-                        String lib = System.getProperty("os.name", "").startsWith("Windows") ? "nvcuda.dll" : "libcuda.so.1";
-                        SymbolLookup cuda = SymbolLookup.libraryLookup(lib, Arena.global());
-                        MemorySegment symbol = cuda.find("cuTensorMapEncodeTiled").orElseThrow(
-                                () -> new UnsupportedOperationException("the CUDA driver has no cuTensorMapEncodeTiled"));
+                        MemorySegment symbol = DriverLibrary.find("cuTensorMapEncodeTiled", "12.0");
                         encode = Linker.nativeLinker().downcallHandle(symbol, FunctionDescriptor.of(JAVA_INT, ADDRESS,
                                 JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
                                 JAVA_INT, JAVA_INT));

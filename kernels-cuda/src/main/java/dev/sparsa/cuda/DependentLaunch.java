@@ -9,7 +9,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.Locale;
 import java.util.Set;
@@ -226,23 +225,16 @@ final class DependentLaunch {
         final MethodHandle getEdges, nodeType, kernelParams, funcName, removeDependencies, addDependencies;
 
         Driver() {
-            String lib = System.getProperty("os.name", "").startsWith("Windows") ? "nvcuda.dll" : "libcuda.so.1";
-            SymbolLookup cuda = SymbolLookup.libraryLookup(lib, Arena.global());
             Linker linker = Linker.nativeLinker();
             FunctionDescriptor edges = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
             FunctionDescriptor deps = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
             FunctionDescriptor two = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS);
-            getEdges = linker.downcallHandle(find(cuda, "cuGraphGetEdges_v2"), edges);
-            removeDependencies = linker.downcallHandle(find(cuda, "cuGraphRemoveDependencies_v2"), deps);
-            addDependencies = linker.downcallHandle(find(cuda, "cuGraphAddDependencies_v2"), deps);
-            nodeType = linker.downcallHandle(find(cuda, "cuGraphNodeGetType"), two);
-            kernelParams = linker.downcallHandle(find(cuda, "cuGraphKernelNodeGetParams_v2"), two);
-            funcName = linker.downcallHandle(find(cuda, "cuFuncGetName"), two);
-        }
-
-        private static MemorySegment find(SymbolLookup lookup, String symbol) {
-            return lookup.find(symbol).orElseThrow(
-                    () -> new UnsupportedOperationException("the CUDA driver has no " + symbol + " (CUDA 12.3 or later)"));
+            getEdges = linker.downcallHandle(DriverLibrary.find("cuGraphGetEdges_v2", "12.3"), edges);
+            removeDependencies = linker.downcallHandle(DriverLibrary.find("cuGraphRemoveDependencies_v2", "12.3"), deps);
+            addDependencies = linker.downcallHandle(DriverLibrary.find("cuGraphAddDependencies_v2", "12.3"), deps);
+            nodeType = linker.downcallHandle(DriverLibrary.find("cuGraphNodeGetType", "12.3"), two);
+            kernelParams = linker.downcallHandle(DriverLibrary.find("cuGraphKernelNodeGetParams_v2", "12.3"), two);
+            funcName = linker.downcallHandle(DriverLibrary.find("cuFuncGetName", "12.3"), two);
         }
     }
 }

@@ -84,13 +84,14 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
 
     /**
      * As {@link #wgSharedBytes(int)} for elements of {@code esz} bytes; the e4m3 kernel ({@code esz} 1)
-     * also holds four 64-key staging buffers of V (each producer warp's, before its transpose).
+     * also holds four 64-key staging buffers of V (each producer warp's, before its transpose) and their four
+     * mbarriers.
      */
     static int wgSharedBytes(int d, int esz) {
         int vRaw = esz == 1 ? 4 * 64 * d : 0;
         int stages = wgStages(d, esz);
         return 1024 + 128 * d * esz + 2 * stages * 64 * d * esz + vRaw + stages * 64 * 8 + stages * 16 + 2 * 128 * 4
-                + 16 * 4 + (2 * stages + 3) * 8;
+                + 16 * 4 + (2 * stages + 3 + (esz == 1 ? 4 : 0)) * 8;
     }
 
     /**

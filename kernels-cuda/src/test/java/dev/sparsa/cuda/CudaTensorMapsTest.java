@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
+import dev.sparsa.tensor.DType;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -45,7 +46,7 @@ class CudaTensorMapsTest {
         String before = System.getProperty(CudaTensorMaps.PROPERTY);
         try {
             System.setProperty(CudaTensorMaps.PROPERTY, "false");
-            assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, s, s, 128, 1650, 2, 3, false, 2));
+            assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, s, s, 128, 1650, 2, 3, DType.BF16));
         } finally {
             if (before == null) {
                 System.clearProperty(CudaTensorMaps.PROPERTY);
@@ -53,9 +54,9 @@ class CudaTensorMapsTest {
                 System.setProperty(CudaTensorMaps.PROPERTY, before);
             }
         }
-        // e4m3 (1 byte) and f32 are not mapped
-        assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, s, s, 128, 1650, 2, 3, false, 1));
-        assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, s, s, 128, 1650, 2, 3, false, 4));
+        // f32 is not mapped, nor rows that are not whole 128-byte blocks (e4m3 at head dim 64)
+        assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, s, s, 128, 1650, 2, 3, DType.F32));
+        assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, s, s, 64, 1650, 2, 3, DType.E4M3));
         assertEquals(320, CudaTensorMaps.off().length);
         for (byte b : CudaTensorMaps.off()) {
             assertEquals(0, b);

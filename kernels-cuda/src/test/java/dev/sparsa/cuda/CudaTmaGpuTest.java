@@ -34,9 +34,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  * layouts, and a call gives the same output and LSE bits with the copies on as with {@code -Dsparsa.cuda.tma=false}
  * (every chunk by {@code cp.async}), on plans of full and partial block slices, a slice that ends the keys
  * (1650 keys: 50 past the last 64-key boundary, which TMA fills with zeros), gathered keys beside blocks, GQA,
- * BHSD and BSHD, head dims 64 and 128, bf16 and f16. Runs on a compute capability 9.0 device; skipped elsewhere.
+ * BHSD and BSHD, head dims 64 and 128, bf16, f16 and e4m3. Runs on a compute capability 9.0 device; skipped
+ * elsewhere.
  */
 @Tag("gpu")
+@org.junit.jupiter.api.extension.ExtendWith(E4m3SwitchOn.class)
 class CudaTmaGpuTest {
     private static final CudaBackend BACKEND = new CudaBackend();
     private static final TileGeometry G128 = new TileGeometry(128, 128);
@@ -54,7 +56,7 @@ class CudaTmaGpuTest {
             try (Tensor k = CudaTensors.allocate(dev, DType.BF16, layout, 2, 4, 1650, 128);
                  Tensor v = CudaTensors.allocate(dev, DType.BF16, layout, 2, 4, 1650, 128)) {
                 long[] ks = {k.stride(0), k.stride(1), k.stride(2)}, vs = {v.stride(0), v.stride(1), v.stride(2)};
-                byte[] p = CudaTensorMaps.of(address(k), address(v), ks, vs, 128, 1650, 4, 2, false, 2);
+                byte[] p = CudaTensorMaps.of(address(k), address(v), ks, vs, 128, 1650, 4, 2, DType.BF16);
                 assertNull(CudaTensorMaps.unavailable(), "the driver's cuTensorMapEncodeTiled");
                 ByteBuffer b = ByteBuffer.wrap(p).order(ByteOrder.LITTLE_ENDIAN);
                 assertEquals(CudaTensorMaps.PARAM_BYTES, p.length);
@@ -62,7 +64,7 @@ class CudaTmaGpuTest {
                 assertTrue(b.getLong(0) != 0 || b.getLong(8) != 0, layout + ": K's map is written");
                 assertTrue(b.getLong(128) != 0 || b.getLong(136) != 0, layout + ": V's map is written");
                 // a data address off 16 bytes cannot be mapped: the kernel copies with cp.async
-                assertEquals(0, ByteBuffer.wrap(CudaTensorMaps.of(address(k) + 8, address(v), ks, vs, 128, 1650, 4, 2, false, 2))
+                assertEquals(0, ByteBuffer.wrap(CudaTensorMaps.of(address(k) + 8, address(v), ks, vs, 128, 1650, 4, 2, DType.BF16))
                         .order(ByteOrder.LITTLE_ENDIAN).getInt(256));
             }
         }
@@ -79,6 +81,10 @@ class CudaTmaGpuTest {
         }
         a.add(Arguments.of("causal", DType.F16, 128, Layout.BHSD));
         a.add(Arguments.of("causal", DType.BF16, 64, Layout.BSHD));
+        // e4m3: K by TMA into its stage, V by TMA into the producer warp's staging buffer, then transposed
+        for (String p : new String[] {"dense", "causal", "window-300", "blocks-30%", "gathered+listed"}) {
+            a.add(Arguments.of(p, DType.E4M3, 128, p.length() % 2 == 0 ? Layout.BHSD : Layout.BSHD));
+        }
         return a.stream();
     }
 
@@ -109,7 +115,8 @@ class CudaTmaGpuTest {
         System.setProperty(CudaTensorMaps.PROPERTY, Boolean.toString(tma));
         try {
             AttentionShape s = plan.context().shape();
-            Tensor out = CudaAttentionGpuTest.poisoned(dtype, layout, 1, s.qHeads(), s.queryLength(), s.valueDim());
+            DType outType = dtype == DType.E4M3 ? DType.BF16 : dtype;
+            Tensor out = CudaAttentionGpuTest.poisoned(outType, layout, 1, s.qHeads(), s.queryLength(), s.valueDim());
             Tensor lse = CudaAttentionGpuTest.poisoned(DType.F32, Layout.BHSD, 1, s.qHeads(), s.queryLength(), 1);
             BACKEND.forward(plan, p.q(), p.k(), p.v(), out, lse, o);
             return new float[][] {out.toFloatArray(), lse.toFloatArray()};
