@@ -269,9 +269,10 @@ static void runBoth(F launch, void* out, float* lse, std::vector<uint16_t>& o1, 
     }
 }
 
-// The Hopper kernel's TMA maps of K and V (B = 1, kvHeads heads, keyLength keys, head dim D, elements of esz
-// bytes, strides of s), as CudaTensorMaps builds them: off (cp.async for every chunk) when SPARSA_TMA=0.
-static WgMaps wgMaps(const void* k, const void* v, const Scalars& s, int kvHeads, int D, int esz) {
+// The Hopper kernel's TMA maps of K, V and Q (B = 1, kvHeads and qHeads heads, keyLength keys and queryLength rows,
+// head dim D, elements of esz bytes, strides of s), as CudaTensorMaps builds them: off (cp.async for every chunk
+// and Q) when SPARSA_TMA=0.
+static WgMaps wgMaps(const void* q, const void* k, const void* v, const Scalars& s, int kvHeads, int D, int esz) {
     WgMaps m;
     memset(&m, 0, sizeof m);
     const char* env = getenv("SPARSA_TMA");
@@ -291,14 +292,15 @@ static WgMaps wgMaps(const void* k, const void* v, const Scalars& s, int kvHeads
         }
     }
     const CUtensorMapDataType dt = esz == 2 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_UINT8;
-    const long long strides[2][3] = {{s.kss, s.ksh, s.ksb}, {s.vss, s.vsh, s.vsb}};
-    const void* base[2] = {k, v};
-    CUtensorMap* out[2] = {&m.k, &m.v};
-    for (int i = 0; i < 2; i++) {
-        cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)s.keyLength, (cuuint64_t)kvHeads, 1};
+    const long long strides[3][3] = {{s.kss, s.ksh, s.ksb}, {s.vss, s.vsh, s.vsb}, {s.qss, s.qsh, s.qsb}};
+    const void* base[3] = {k, v, q};
+    CUtensorMap* out[3] = {&m.k, &m.v, &m.q};
+    for (int i = 0; i < 3; i++) {
+        cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)(i < 2 ? s.keyLength : s.queryLength),
+                              (cuuint64_t)(i < 2 ? kvHeads : s.qHeads), 1};
         cuuint64_t str[3] = {(cuuint64_t)(strides[i][0] * esz), (cuuint64_t)(strides[i][1] * esz),
                              (cuuint64_t)(strides[i][2] * esz)};
-        cuuint32_t box[4] = {(cuuint32_t)(128 / esz), 64, 1, 1}, es[4] = {1, 1, 1, 1};
+        cuuint32_t box[4] = {(cuuint32_t)(128 / esz), i < 2 ? 64u : 128u, 1, 1}, es[4] = {1, 1, 1, 1};
         CUresult r = encode(out[i], dt, 4, const_cast<void*>(base[i]), dims, str, box, es,
                                             CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                                             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);

@@ -206,11 +206,11 @@ static void launch(bool e4m3, const Inputs& in, const Plan& d, const Scalars& s)
     if (e4m3)
         sparsa_wg_e4m3_d128_r128<<<grid, 384, WgConfig<f8, 128>::SMEM>>>(
             (const f8*)in.q8, (const f8*)in.k8, (const f8*)in.v8, in.out, in.lse, nullptr, nullptr, d.ints, d.floats, d.work,
-            s, d.items, wgMaps(in.k8, in.v8, s, (int)(s.qHeads / s.group), 128, 1), in.sc);
+            s, d.items, wgMaps(in.q8, in.k8, in.v8, s, (int)(s.qHeads / s.group), 128, 1), in.sc);
     else
         sparsa_wg_bf16_d128_r128<<<grid, 384, WgConfig<bf, 128>::SMEM>>>(in.q16, in.k16, in.v16, in.out, in.lse, nullptr,
                                                                            nullptr, d.ints, d.floats, d.work, s, d.items,
-                                                                           wgMaps(in.k16, in.v16, s, (int)(s.qHeads / s.group), 128, 2));
+                                                                           wgMaps(in.q16, in.k16, in.v16, s, (int)(s.qHeads / s.group), 128, 2));
 }
 
 static void alloc(Inputs& in, int H, int Hkv, int N) {

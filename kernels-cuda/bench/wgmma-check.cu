@@ -162,7 +162,7 @@ static void launch(bool wg, const Dev& d, const Scalars& s) {
         if (sms == 0) CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
         sparsa_wg_bf16_d128_r128<<<std::min(d.items, sms), 384, WgConfig<bf, 128>::SMEM>>>(
             d.q, d.k, d.v, d.out, d.lse, nullptr, nullptr, d.ints, d.floats, d.work, s, d.items,
-            wgMaps(d.k, d.v, s, (int)(s.qHeads / s.group), 128, 2));
+            wgMaps(d.q, d.k, d.v, s, (int)(s.qHeads / s.group), 128, 2));
     } else {
         using C = TcConfig<bf, 128, 128, 128>;
         sparsa_tc_bf16_d128_r128<<<d.items, C::THREADS, C::SMEM>>>(d.q, d.k, d.v, d.out, d.lse, nullptr, nullptr, d.ints,

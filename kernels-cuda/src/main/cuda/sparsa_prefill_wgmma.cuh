@@ -50,14 +50,16 @@ struct WgScales {
     float q[WG_MAX_HEADS], k[WG_MAX_HEADS], v[WG_MAX_HEADS];
 };
 
-// Tensor maps of K and V for the tensor memory accelerator (TMA), passed by value: `on` set, the producer copies
-// each block slice of 64 whole keys (or the slice that ends the keys) with cp.async.bulk.tensor, one instruction
-// per 64-column block of K and of V, into the same 128-byte-swizzled layout its cp.async copies write (TMA's
-// 128-byte swizzle on a 1024-byte-aligned box of 64 rows × 128 B); gathered keys, short slices and e4m3's V keep
-// cp.async. Each map is 4-D over (dim, key, KV head, batch) with the tensor's strides, a box of 64 × 64 × 1 × 1,
-// made on the host by cuTensorMapEncodeTiled (CudaTensorMaps.java); rows past keyLength arrive as zeros.
+// Tensor maps of K, V and Q for the tensor memory accelerator (TMA), passed by value. With `on` set, the producer
+// copies each block slice of 64 whole keys (or the slice that ends the keys) and the Q rows of a tile of
+// consecutive rows with cp.async.bulk.tensor, one instruction per 64-column (128-byte) block, into the same
+// 128-byte-swizzled layout its cp.async copies write (TMA's 128-byte swizzle on 1024-byte-aligned boxes of 64 keys
+// or 128 rows × 128 B); e4m3's V lands in the warp's staging buffer and is transposed from there. Listed rows,
+// gathered keys and short slices keep cp.async. Each map is 4-D over (dim, key or row, head, batch) with the
+// tensor's strides, made on the host by cuTensorMapEncodeTiled (CudaTensorMaps.java); rows past the keys or
+// queries arrive as zeros.
 struct WgMaps {
-    CUtensorMap k, v;
+    CUtensorMap k, v, q;  // q: a box of 128 rows × 128 B, for tiles of consecutive rows
     int on;
 };
 
@@ -466,14 +468,31 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
             }
             namedSync(3, 128);
             if (n >= 1) mbarWait(qEmpty, (n - 1) & 1);
-            const T* qBase = q + b * S.qsb + h * S.qsh;
-#pragma unroll 4
-            for (int r = pt / VEC; r < ROWS; r += 128 / VEC) {
-                const int row = rows[r];
-                cpAsync16(sQ + swz(r, pt % VEC, ROWS), qBase + (long long)max(row, 0) * S.qss + (pt % VEC) * EPC, row >= 0);
-            }
-            cpAsyncCommit();
             bool ready = false;
+            if (maps.on && ints[L[LI_ROW_LIST_OFFSET] + tile] < 0) {
+                // consecutive rows: Q by TMA, 128 rows from the item's first (rows past the tile's own arrive too,
+                // or as zeros past the queries, and are never stored), completing the tile's barrier
+                if (pt == 0) {
+                    fenceProxyAsync();  // the consumers' reads of the previous Q come before this write
+                    mbarArriveExpectTx(tReady + buf, C::Q_BYTES);
+                    const int first = ints[L[LI_ROW_START] + tile] + rowBegin;
+#pragma unroll
+                    for (int cb = 0; cb < D * C::ESZ / 128; cb++)
+                        tmaLoad4(sQ + cb * ROWS * 128, &maps.q, cb * 128 / C::ESZ, first, h, b, tReady + buf);
+                } else {
+                    mbarArrive(tReady + buf);
+                }
+                ready = true;
+            } else {
+                const T* qBase = q + b * S.qsb + h * S.qsh;
+#pragma unroll 4
+                for (int r = pt / VEC; r < ROWS; r += 128 / VEC) {
+                    const int row = rows[r];
+                    cpAsync16(sQ + swz(r, pt % VEC, ROWS), qBase + (long long)max(row, 0) * S.qss + (pt % VEC) * EPC,
+                              row >= 0);
+                }
+                cpAsyncCommit();
+            }
             const T* kBase = k + b * S.ksb + kvh * S.ksh;
             const T* vBase = v + b * S.vsb + kvh * S.vsh;
             for (int c = (pw - (g0 & (PW - 1)) + PW) & (PW - 1); pw < PW && c < tk.nChunks; c += PW) {

@@ -1362,11 +1362,15 @@ public final class CudaBackend implements AttentionBackend {
     }
 
     /** Device pointer of element (0, 0, 0, 0) of a device tensor. */
-    /** The Hopper kernel's TMA maps of K and V for this call (off where TMA cannot describe them). */
-    private static byte[] tensorMaps(Tensor k, Tensor v, AttentionShape s) {
-        long[] ks = {k.stride(0), k.stride(1), k.stride(2)}, vs = {v.stride(0), v.stride(1), v.stride(2)};
-        return CudaTensorMaps.of(address(k), address(v), ks, vs, s.headDim(), s.keyLength(), s.kvHeads(), s.batch(),
-                k.dtype());
+    /** The Hopper kernel's TMA maps of K, V and Q for this call (off where TMA cannot describe them). */
+    private static byte[] tensorMaps(Tensor q, Tensor k, Tensor v, AttentionShape s) {
+        return CudaTensorMaps.of(address(k), address(v), address(q), strides(k), strides(v), strides(q), s.headDim(),
+                s.keyLength(), s.queryLength(), s.kvHeads(), s.qHeads(), s.batch(), k.dtype());
+    }
+
+    /** Element strides of (batch, head, sequence), as the kernels' scalars hold them. */
+    private static long[] strides(Tensor t) {
+        return new long[] {t.stride(0), t.stride(1), t.stride(2)};
     }
 
     private static long address(Tensor t) {
@@ -1434,10 +1438,10 @@ public final class CudaBackend implements AttentionBackend {
                         Pointer.to(dp.ints().pointer()), Pointer.to(dp.floats().pointer()),
                         Pointer.to(work.buffer().pointer()), Pointer.to(scalars), Pointer.to(new int[] {work.items()})};
                 if (kc.hopper()) {
-                    // the Hopper kernels take the tensor maps of K and V by value after the item count, and the
+                    // the Hopper kernels take the tensor maps of K, V and Q by value after the item count, and the
                     // e4m3 kernel its per-head scales after them
                     args = Arrays.copyOf(args, args.length + (e4m3 ? 2 : 1));
-                    args[12] = Pointer.to(tensorMaps(k, v, s));
+                    args[12] = Pointer.to(tensorMaps(q, k, v, s));
                     if (e4m3) {
                         args[13] = Pointer.to(e4m3Scales(q, k, v));
                     }

@@ -13,13 +13,15 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 /**
- * The Hopper kernel's tensor maps of K and V: the kernel parameter {@code WgMaps} of
- * sparsa_prefill_wgmma.cuh, with which its producer copies each block slice of 64 keys by the tensor memory
- * accelerator (TMA, {@code cp.async.bulk.tensor}) instead of 16-byte {@code cp.async} copies.
+ * The Hopper kernel's tensor maps of K, V and Q: the kernel parameter {@code WgMaps} of
+ * sparsa_prefill_wgmma.cuh, with which its producer copies each block slice of 64 keys, and the Q rows of a tile
+ * of consecutive rows, by the tensor memory accelerator (TMA, {@code cp.async.bulk.tensor}) instead of 16-byte
+ * {@code cp.async} copies.
  *
- * <p>Each map describes one tensor (bf16, f16 or e4m3) as four dimensions (head dim, key, KV head, batch) with
- * the tensor's own strides, and a box of 128 bytes × 64 keys, copied with the 128-byte swizzle the kernel's
- * shared-memory layout uses; keys past {@code keyLength} arrive as zeros. The e4m3 kernel copies V into a
+ * <p>Each map describes one tensor (bf16, f16 or e4m3) as four dimensions (head dim, key or query row, head,
+ * batch) with the tensor's own strides, and a box of 128 bytes × 64 keys (Q: × 128 rows), copied with the
+ * 128-byte swizzle the kernel's shared-memory layout uses; keys past {@code keyLength} and rows past
+ * {@code queryLength} arrive as zeros. The e4m3 kernel copies V into a
  * staging buffer by TMA too and transposes it there as before. The maps are made by the driver's
  * {@code cuTensorMapEncodeTiled} (CUDA 12.0 or later), called through the JDK's foreign function API in the
  * driver library JCuda has loaded (JCuda 12.0.0 does not expose it); that needs native access, as JCuda does.
@@ -34,15 +36,16 @@ final class CudaTensorMaps {
     static final String PROPERTY = "sparsa.cuda.tma";
 
     /**
-     * Bytes of the kernel parameter: two 128-byte maps, the int that turns them on, padded to the maps' 64-byte
-     * alignment (sizeof(WgMaps)).
+     * Bytes of the kernel parameter: three 128-byte maps (K, V, Q), the int that turns them on, padded to the
+     * maps' 64-byte alignment (sizeof(WgMaps)).
      */
-    static final int PARAM_BYTES = 320;
+    static final int PARAM_BYTES = 448;
+    /** Where the int that turns the maps on sits in the parameter. */
+    static final int ON_OFFSET = 384;
 
     private static final int MAP_BYTES = 128;
-    private static final int ON_OFFSET = 2 * MAP_BYTES;
     private static final int RANK = 4;
-    private static final int BOX_KEYS = 64;
+    private static final int BOX_KEYS = 64, BOX_ROWS = 128;
     private static final long STRIDE_LIMIT = 1L << 40;
     private static final int TYPE_UINT8 = 0, TYPE_FLOAT16 = 6, TYPE_BFLOAT16 = 9;
     private static final int INTERLEAVE_NONE = 0, SWIZZLE_128B = 3, L2_PROMOTION_256B = 3, OOB_FILL_NONE = 0;
@@ -69,19 +72,22 @@ final class CudaTensorMaps {
     }
 
     /**
-     * The parameter for one call: maps of K and V at device addresses {@code kAddress} and {@code vAddress},
-     * or {@link #off()} where TMA cannot describe them.
+     * The parameter for one call: maps of K, V and Q at device addresses {@code kAddress}, {@code vAddress} and
+     * {@code qAddress}, or {@link #off()} where TMA cannot describe one of them.
      *
      * @param kStrides K's element strides of (batch, head, key), as the kernel's scalars hold them
      * @param vStrides V's element strides of (batch, head, key)
-     * @param headDim the head dim (the width of both K and V)
+     * @param qStrides Q's element strides of (batch, head, row)
+     * @param headDim the head dim (the width of Q, K and V)
      * @param keyLength keys per sequence
+     * @param queryLength query rows per sequence
      * @param kvHeads KV heads
+     * @param qHeads query heads
      * @param batch sequences
-     * @param dtype the element type of K and V (bf16, f16 and e4m3 are mapped)
+     * @param dtype the element type of Q, K and V (bf16, f16 and e4m3 are mapped)
      */
-    static byte[] of(long kAddress, long vAddress, long[] kStrides, long[] vStrides, int headDim, int keyLength,
-                     int kvHeads, int batch, DType dtype) {
+    static byte[] of(long kAddress, long vAddress, long qAddress, long[] kStrides, long[] vStrides, long[] qStrides,
+                     int headDim, int keyLength, int queryLength, int kvHeads, int qHeads, int batch, DType dtype) {
         int type = switch (dtype) {
             case BF16 -> TYPE_BFLOAT16;
             case F16 -> TYPE_FLOAT16;
@@ -89,30 +95,33 @@ final class CudaTensorMaps {
             default -> -1;
         };
         int elementBytes = dtype.byteSize();
-        if (!enabled() || type < 0 || headDim * elementBytes % 128 != 0 || keyLength < 1 || kvHeads < 1 || batch < 1) {
+        if (!enabled() || type < 0 || headDim * elementBytes % 128 != 0 || keyLength < 1 || queryLength < 1 || kvHeads < 1
+                || qHeads < 1 || batch < 1) {
             return off();
         }
         MethodHandle f = encoder();
         if (f == null) {
             return off();
         }
-        long[] dims = {headDim, keyLength, kvHeads, batch};
-        long[] kBytes = strideBytes(kStrides, dims, headDim, elementBytes);
-        long[] vBytes = strideBytes(vStrides, dims, headDim, elementBytes);
-        if (kBytes == null || vBytes == null || kAddress % 16 != 0 || vAddress % 16 != 0) {
-            return off();
+        long[] kvDims = {headDim, keyLength, kvHeads, batch}, qDims = {headDim, queryLength, qHeads, batch};
+        long[][] dims = {kvDims, kvDims, qDims};
+        long[][] strides = {strideBytes(kStrides, kvDims, headDim, elementBytes),
+                strideBytes(vStrides, kvDims, headDim, elementBytes), strideBytes(qStrides, qDims, headDim, elementBytes)};
+        long[] addresses = {kAddress, vAddress, qAddress};
+        for (int i = 0; i < 3; i++) {
+            if (strides[i] == null || addresses[i] % 16 != 0) {
+                return off();
+            }
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment param = arena.allocate(PARAM_BYTES, 64);
-            MemorySegment dim = arena.allocateFrom(JAVA_LONG, dims);
-            MemorySegment box = arena.allocateFrom(JAVA_INT, 128 / elementBytes, BOX_KEYS, 1, 1);
             MemorySegment elementStrides = arena.allocateFrom(JAVA_INT, 1, 1, 1, 1);
-            long[] addresses = {kAddress, vAddress};
-            long[][] strides = {kBytes, vBytes};
-            for (int i = 0; i < 2; i++) {
+            for (int i = 0; i < 3; i++) {
+                MemorySegment box = arena.allocateFrom(JAVA_INT, 128 / elementBytes, i < 2 ? BOX_KEYS : BOX_ROWS, 1, 1);
                 int status = (int) f.invokeExact(param.asSlice((long) i * MAP_BYTES, MAP_BYTES), type, RANK,
-                        MemorySegment.ofAddress(addresses[i]), dim, arena.allocateFrom(JAVA_LONG, strides[i]), box,
-                        elementStrides, INTERLEAVE_NONE, SWIZZLE_128B, L2_PROMOTION_256B, OOB_FILL_NONE);
+                        MemorySegment.ofAddress(addresses[i]), arena.allocateFrom(JAVA_LONG, dims[i]),
+                        arena.allocateFrom(JAVA_LONG, strides[i]), box, elementStrides, INTERLEAVE_NONE, SWIZZLE_128B,
+                        L2_PROMOTION_256B, OOB_FILL_NONE);
                 if (status != 0) {
                     return off();  // a layout the driver refuses: the cp.async copies take it
                 }
@@ -127,7 +136,7 @@ final class CudaTensorMaps {
     }
 
     /**
-     * The byte strides of dimensions key, KV head and batch, or null where one that matters (of a dimension
+     * The byte strides of dimensions key (or row), head and batch, or null where one that matters (of a dimension
      * longer than 1) is not a positive multiple of 16 below 2^40; a dimension of length 1 is never stepped, so
      * its stride is replaced by a valid one.
      */

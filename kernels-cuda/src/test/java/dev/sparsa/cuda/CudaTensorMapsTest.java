@@ -46,7 +46,7 @@ class CudaTensorMapsTest {
         String before = System.getProperty(CudaTensorMaps.PROPERTY);
         try {
             System.setProperty(CudaTensorMaps.PROPERTY, "false");
-            assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, s, s, 128, 1650, 2, 3, DType.BF16));
+            assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, 1 << 22, s, s, s, 128, 1650, 1650, 2, 2, 3, DType.BF16));
         } finally {
             if (before == null) {
                 System.clearProperty(CudaTensorMaps.PROPERTY);
@@ -55,9 +55,9 @@ class CudaTensorMapsTest {
             }
         }
         // f32 is not mapped, nor rows that are not whole 128-byte blocks (e4m3 at head dim 64)
-        assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, s, s, 128, 1650, 2, 3, DType.F32));
-        assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, s, s, 64, 1650, 2, 3, DType.E4M3));
-        assertEquals(320, CudaTensorMaps.off().length);
+        assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, 1 << 22, s, s, s, 128, 1650, 1650, 2, 2, 3, DType.F32));
+        assertArrayEquals(CudaTensorMaps.off(), CudaTensorMaps.of(1 << 20, 1 << 21, 1 << 22, s, s, s, 64, 1650, 1650, 2, 2, 3, DType.E4M3));
+        assertEquals(448, CudaTensorMaps.off().length);
         for (byte b : CudaTensorMaps.off()) {
             assertEquals(0, b);
         }

@@ -30,10 +30,11 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The Hopper kernel's TMA copies of block slices: the driver makes the tensor maps of device tensors in both
- * layouts, and a call gives the same output and LSE bits with the copies on as with {@code -Dsparsa.cuda.tma=false}
- * (every chunk by {@code cp.async}), on plans of full and partial block slices, a slice that ends the keys
- * (1650 keys: 50 past the last 64-key boundary, which TMA fills with zeros), gathered keys beside blocks, GQA,
+ * The Hopper kernel's TMA copies of block slices and of Q: the driver makes the tensor maps of device tensors in
+ * both layouts, and a call gives the same output and LSE bits with the copies on as with
+ * {@code -Dsparsa.cuda.tma=false} (every chunk and Q by {@code cp.async}), on plans of full and partial block
+ * slices, a slice that ends the keys (1650 keys: 50 past the last 64-key boundary, which TMA fills with zeros),
+ * a last tile of 60 rows (700 queries: Q's box runs past the queries), listed rows, gathered keys beside blocks, GQA,
  * BHSD and BSHD, head dims 64 and 128, bf16, f16 and e4m3. Runs on a compute capability 9.0 device; skipped
  * elsewhere.
  */
@@ -54,18 +55,22 @@ class CudaTmaGpuTest {
         CudaDevice dev = BACKEND.device();
         for (Layout layout : Layout.values()) {
             try (Tensor k = CudaTensors.allocate(dev, DType.BF16, layout, 2, 4, 1650, 128);
-                 Tensor v = CudaTensors.allocate(dev, DType.BF16, layout, 2, 4, 1650, 128)) {
-                long[] ks = {k.stride(0), k.stride(1), k.stride(2)}, vs = {v.stride(0), v.stride(1), v.stride(2)};
-                byte[] p = CudaTensorMaps.of(address(k), address(v), ks, vs, 128, 1650, 4, 2, DType.BF16);
+                 Tensor v = CudaTensors.allocate(dev, DType.BF16, layout, 2, 4, 1650, 128);
+                 Tensor q = CudaTensors.allocate(dev, DType.BF16, layout, 2, 8, 700, 128)) {
+                long[] ks = strides(k), vs = strides(v), qs = strides(q);
+                byte[] p = CudaTensorMaps.of(address(k), address(v), address(q), ks, vs, qs, 128, 1650, 700, 4, 8, 2,
+                        DType.BF16);
                 assertNull(CudaTensorMaps.unavailable(), "the driver's cuTensorMapEncodeTiled");
                 ByteBuffer b = ByteBuffer.wrap(p).order(ByteOrder.LITTLE_ENDIAN);
                 assertEquals(CudaTensorMaps.PARAM_BYTES, p.length);
-                assertEquals(1, b.getInt(256), layout + ": the maps are on");
-                assertTrue(b.getLong(0) != 0 || b.getLong(8) != 0, layout + ": K's map is written");
-                assertTrue(b.getLong(128) != 0 || b.getLong(136) != 0, layout + ": V's map is written");
+                assertEquals(1, b.getInt(CudaTensorMaps.ON_OFFSET), layout + ": the maps are on");
+                for (int m = 0; m < 3; m++) {
+                    assertTrue(b.getLong(128 * m) != 0 || b.getLong(128 * m + 8) != 0, layout + ": map " + m + " is written");
+                }
                 // a data address off 16 bytes cannot be mapped: the kernel copies with cp.async
-                assertEquals(0, ByteBuffer.wrap(CudaTensorMaps.of(address(k) + 8, address(v), ks, vs, 128, 1650, 4, 2, DType.BF16))
-                        .order(ByteOrder.LITTLE_ENDIAN).getInt(256));
+                byte[] off = CudaTensorMaps.of(address(k), address(v), address(q) + 8, ks, vs, qs, 128, 1650, 700, 4, 8, 2,
+                        DType.BF16);
+                assertEquals(0, ByteBuffer.wrap(off).order(ByteOrder.LITTLE_ENDIAN).getInt(CudaTensorMaps.ON_OFFSET));
             }
         }
     }
@@ -127,6 +132,10 @@ class CudaTmaGpuTest {
                 System.setProperty(CudaTensorMaps.PROPERTY, before);
             }
         }
+    }
+
+    private static long[] strides(Tensor t) {
+        return new long[] {t.stride(0), t.stride(1), t.stride(2)};
     }
 
     private static long address(Tensor t) {
