@@ -21,15 +21,16 @@ import java.lang.invoke.MethodHandle;
  * <p>Each map describes one tensor (bf16, f16 or e4m3) as four dimensions (head dim, key or query row, head,
  * batch) with the tensor's own strides, and a box of 128 bytes × 64 keys (Q: × 128 rows), copied with the
  * 128-byte swizzle the kernel's shared-memory layout uses; keys past {@code keyLength} and rows past
- * {@code queryLength} arrive as zeros. The e4m3 kernel copies V into a
- * staging buffer by TMA too and transposes it there as before. The maps are made by the driver's
- * {@code cuTensorMapEncodeTiled} (CUDA 12.0 or later), called through the JDK's foreign function API in the
- * driver library JCuda has loaded (JCuda 12.0.0 does not expose it); that needs native access, as JCuda does.
+ * {@code queryLength} arrive as zeros. The e4m3 kernel copies V into a staging buffer by TMA too and transposes
+ * it there as before. The maps are made by the driver's {@code cuTensorMapEncodeTiled} (CUDA 12.0 or later),
+ * called through the JDK's foreign function API ({@link DriverLibrary}; JCuda 12.0.0 does not expose it); that
+ * needs native access, as JCuda does.
  *
  * <p>Where TMA cannot describe the tensors (a data address not on 16 bytes, a stride that is not a positive
  * multiple of 16 bytes or reaches 2<sup>40</sup> bytes, a row that is not a whole number of 128-byte blocks, a
- * driver without the function) or where {@link #PROPERTY} is {@code false}, the parameter says off and the kernel copies every chunk
- * with {@code cp.async}: the same shared-memory contents, so the same output bits.
+ * driver without the function) or where {@link #PROPERTY} is {@code false}, the parameter says off and the
+ * kernel copies every chunk and Q with {@code cp.async}: the same shared-memory contents, so the same output
+ * bits.
  */
 final class CudaTensorMaps {
     /** The system property that turns the TMA copies off with {@code false} (read at every call); on by default. */
@@ -56,7 +57,7 @@ final class CudaTensorMaps {
     private CudaTensorMaps() {
     }
 
-    /** The parameter with the maps off (every chunk by {@code cp.async}). */
+    /** The parameter with the maps off (every chunk and Q by {@code cp.async}). */
     static byte[] off() {
         return new byte[PARAM_BYTES];
     }
