@@ -1364,17 +1364,14 @@ public final class CudaBackend implements AttentionBackend {
     /** Device pointer of element (0, 0, 0, 0) of a device tensor. */
     /** The Hopper kernel's TMA maps of K, V and Q for this call (off where TMA cannot describe them). */
     private static byte[] tensorMaps(Tensor q, Tensor k, Tensor v, AttentionShape s) {
-        return CudaTensorMaps.of(address(k), address(v), address(q), strides(k), strides(v), strides(q), s.headDim(),
-                s.keyLength(), s.queryLength(), s.kvHeads(), s.qHeads(), s.batch(), k.dtype());
+        return CudaTensorMaps.of(CudaTensors.address("k", k), CudaTensors.address("v", v), CudaTensors.address("q", q),
+                strides(k), strides(v), strides(q), s.headDim(), s.keyLength(), s.queryLength(), s.kvHeads(), s.qHeads(),
+                s.batch(), k.dtype());
     }
 
     /** Element strides of (batch, head, sequence), as the kernels' scalars hold them. */
     private static long[] strides(Tensor t) {
         return new long[] {t.stride(0), t.stride(1), t.stride(2)};
-    }
-
-    private static long address(Tensor t) {
-        return CudaTensors.buffer("tensor", t).address() + t.byteOffset();
     }
 
     private static CUdeviceptr pointer(Tensor t) {

@@ -140,4 +140,13 @@ public final class CudaTensors {
         }
         return b;
     }
+
+    /**
+     * The device address of a device tensor's first element (its buffer's address plus its byte offset).
+     *
+     * @throws IllegalArgumentException naming the tensor when it is not on a CUDA device of this backend
+     */
+    static long address(String name, Tensor t) {
+        return buffer(name, t).address() + t.byteOffset();
+    }
 }

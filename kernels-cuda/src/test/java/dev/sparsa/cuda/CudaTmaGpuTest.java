@@ -139,6 +139,6 @@ class CudaTmaGpuTest {
     }
 
     private static long address(Tensor t) {
-        return CudaTensors.buffer("tensor", t).address() + t.byteOffset();
+        return CudaTensors.address("tensor", t);
     }
 }
