@@ -8,7 +8,8 @@
 # over its packed-versus-unpacked cases, which run the gather-pipelined kernel's stages through several turns) and over
 # the three device estimates reached through the facade (block mean-pool, vertical-slash, top-k per query block),
 # racecheck over the latter; memcheck over every case of the exact top-k per query estimate, racecheck over its
-# repeated-call test.
+# repeated-call test; memcheck and racecheck over the Hopper kernel's TMA copies (CudaTmaGpuTest: TMA against
+# cp.async, every dtype and layout; skipped off Hopper).
 # Prints each tool's summary line; exits non-zero if any tool reports an error.
 # Usage: sanitize.sh [all|decode]   (decode: only the decode kernel's checks; runners.sh: how Java starts)
 set -uo pipefail
@@ -41,6 +42,8 @@ if [ "$which" = all ]; then
   run racecheck CudaTopKQueryEstimateGpuTest repeatedCalls
   run racecheck CudaAttentionGpuTest deviceTensors
   run synccheck CudaAttentionGpuTest deviceTensors
+  run memcheck CudaTmaGpuTest
+  run racecheck CudaTmaGpuTest tmaCopies
 fi
 run memcheck CudaDecodeGpuTest denseDecode
 run memcheck CudaDecodeGpuTest questOnTheDevice
