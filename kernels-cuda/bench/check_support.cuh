@@ -5,9 +5,9 @@
 // window-full, one-block, blocks10 (random blocks at 10 %), and mixed; upload and freePlan for any struct with
 // the fields ints, floats, work and items), the call scalars of B=1, H query and Hkv KV heads, N rows and keys
 // at D = 128 (scalars), the comparison of two kernels' bf16 outputs and LSEs (compareRuns), the micro-tests' accumulator store
-// (storeFragment), running two kernels on the same call (runBoth), the Hopper kernel's tensor maps of K and V
-// (wgMaps: on unless SPARSA_TMA=0 in the environment), and CK. Included after sparsa_prefill_wgmma.cuh; the
-// programs link the driver library (-lcuda) for cuTensorMapEncodeTiled.
+// (storeFragment), running two kernels on the same call (runBoth), the Hopper kernel's tensor maps of K, V and Q
+// (wgMaps: on unless SPARSA_TMA=0 in the environment; cuTensorMapEncodeTiled comes from the driver through the
+// runtime, so nothing links the driver library), and CK. Included after sparsa_prefill_wgmma.cuh.
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
@@ -301,9 +301,9 @@ static WgMaps wgMaps(const void* q, const void* k, const void* v, const Scalars&
         cuuint64_t str[3] = {(cuuint64_t)(strides[i][0] * esz), (cuuint64_t)(strides[i][1] * esz),
                              (cuuint64_t)(strides[i][2] * esz)};
         cuuint32_t box[4] = {(cuuint32_t)(128 / esz), i < 2 ? 64u : 128u, 1, 1}, es[4] = {1, 1, 1, 1};
-        CUresult r = encode(out[i], dt, 4, const_cast<void*>(base[i]), dims, str, box, es,
-                                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        CUresult r = encode(out[i], dt, 4, const_cast<void*>(base[i]), dims, str, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
         if (r != CUDA_SUCCESS) {
             fprintf(stderr, "cuTensorMapEncodeTiled: error %d\n", (int)r);
             exit(2);

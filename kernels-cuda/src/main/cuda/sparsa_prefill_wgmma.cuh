@@ -6,8 +6,9 @@
 //      maps and, for e4m3, the scales), three warpgroups. Warpgroup 2 is the producer: per tile it writes the
 //      rows and tile info to shared memory, loads Q once the consumers have taken the previous tile's Q into
 //      registers, and copies each 64-key chunk's K and V rows into 128-byte-swizzled shared memory, STAGES
-//      deep, each of its warps owning every 4th chunk: block slices by TMA (one box per 64-column block, completing the stage's "full" mbarrier;
-//      WgMaps), gathered keys and short slices with cp.async, the warp signalling once its copies landed.
+//      deep, each of its warps owning every 4th chunk and signalling a "full" mbarrier once its copies landed.
+//      Block slices, and Q for tiles of consecutive rows, come by TMA (WgMaps); gathered keys, short slices
+//      and listed rows by cp.async.
 //      Warpgroups 0 and 1 are consumers of 64 query rows each, taking turns at the tensor cores (FA3's
 //      ping-pong): S = Q·Kᵀ with wgmma (Q from registers, K from shared memory, K-major), the
 //      mask and online softmax in registers, O += P·V with wgmma (P from registers, V from shared memory,
@@ -156,8 +157,8 @@ __device__ __forceinline__ void mbarExpectTx(uint64_t* b, uint32_t bytes) {
 __device__ __forceinline__ void mbarArriveExpectTx(uint64_t* b, uint32_t bytes) {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smemAddr(b)), "r"(bytes) : "memory");
 }
-// one TMA box (64 keys × 128 B of one 64-column block) at element coordinates (c0, c1, c2, c3) of map m into dst,
-// completing on mbarrier b
+// one TMA box of map m (64 keys, or 128 query rows, × 128 B of one 64-column block) at element coordinates
+// (c0, c1, c2, c3) into dst, completing on mbarrier b
 __device__ __forceinline__ void tmaLoad4(void* dst, const CUtensorMap* m, int c0, int c1, int c2, int c3, uint64_t* b) {
     asm volatile(
         "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(

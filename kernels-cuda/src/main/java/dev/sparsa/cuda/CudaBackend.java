@@ -1361,7 +1361,6 @@ public final class CudaBackend implements AttentionBackend {
         return s;
     }
 
-    /** Device pointer of element (0, 0, 0, 0) of a device tensor. */
     /** The Hopper kernel's TMA maps of K, V and Q for this call (off where TMA cannot describe them). */
     private static byte[] tensorMaps(Tensor q, Tensor k, Tensor v, AttentionShape s) {
         return CudaTensorMaps.of(CudaTensors.address("k", k), CudaTensors.address("v", v), CudaTensors.address("q", q),
@@ -1374,6 +1373,7 @@ public final class CudaBackend implements AttentionBackend {
         return new long[] {t.stride(0), t.stride(1), t.stride(2)};
     }
 
+    /** Device pointer of element (0, 0, 0, 0) of a device tensor. */
     private static CUdeviceptr pointer(Tensor t) {
         return CudaTensors.buffer("tensor", t).pointer(t.byteOffset());
     }
