@@ -77,31 +77,45 @@ struct WgMaps {
 #ifndef SPARSA_WG_PAIR_STAGES
 #define SPARSA_WG_PAIR_STAGES 8
 #endif
+// Separate K and V rings (head dim 256): a chunk's K goes back once its scores are masked, its V after the P·V of the
+// next turn, so that with two stages each copy has a turn to land. With one ring of two stages the copy of chunk
+// c + 2 cannot start before the P·V of chunk c, issued in the turn of chunk c + 1, is done: every copy then lies
+// on the consumers' path. SPARSA_WG_SPLIT_KV = 0 or 1 forces either form (experiments; the Java side sizes the
+// shared memory for the shipped choice).
+#ifndef SPARSA_WG_SPLIT_KV
+#define SPARSA_WG_SPLIT_KV -1
+#endif
 
 template <typename T, int D>
 struct WgConfig {
-    // head dim 256 was built too (two stages beside its 64 KiB of Q) and ran at 0.73 x the mma.sync kernel's
-    // speed on the H200 (kernels-cuda/NOTES.md): that head dim stays on sparsa_tc_*
-    static_assert(D == 64 || D == 128, "the Hopper kernel is compiled for head dims 64 and 128");
+    // Head dim 256 builds (two stages, separate K and V rings, Q read from shared memory) and has been timed, but no
+    // row of sparsa_kernels.def instantiates it until it has passed the GPU tests (kernels-cuda/NOTES.md, w18).
+    static_assert(D == 64 || D == 128 || D == 256, "the Hopper kernel body is written for head dims 64, 128 and 256");
     static constexpr bool E4M3 = WgElem<T>::E4M3;
     static_assert(!E4M3 || D == 128, "the e4m3 Hopper kernel is compiled for head dim 128");
     static constexpr int ESZ = (int)sizeof(T);
     static constexpr int ROWS = 128, KC = 64, THREADS = 384;
     static constexpr bool PAIR = SPARSA_WG_PAIR < 0 ? E4M3 || D == 64 : SPARSA_WG_PAIR != 0;
-    static constexpr int STAGES = PAIR ? SPARSA_WG_PAIR_STAGES : 5;
-    // registers per thread after setmaxnreg, producer + 2 × consumer ≤ 512 (64 Ki over 384 threads). The two
-    // macros move the split for experiments (both or neither): at 64 / 224 ptxas reported spills.
-#ifndef SPARSA_WG_PRODUCER_REGS
-#define SPARSA_WG_PRODUCER_REGS 80
-#define SPARSA_WG_CONSUMER_REGS 208
-#endif
+    // head dim 256 (a 64 KiB stage of K and V beside 64 KiB of Q): two stages are all that fit
+    static constexpr int STAGES = D * ESZ >= 512 ? 2 : PAIR ? SPARSA_WG_PAIR_STAGES : 5;
+    static constexpr bool SPLIT = SPARSA_WG_SPLIT_KV < 0 ? D * ESZ >= 512 : SPARSA_WG_SPLIT_KV != 0;
+    static_assert(!SPLIT || (!PAIR && !E4M3), "separate K and V rings are built for single-chunk turns in 16 bits");
+    // registers per thread after setmaxnreg: producer + 2 × consumer ≤ 3 × 168, the registers the CTA holds at
+    // launch (__launch_bounds__(384, 1)); setmaxnreg.inc waits for registers its CTA released, so a split over
+    // that total never starts. At head dim 256 O takes 128 of each consumer thread's registers. The two macros
+    // move the split for experiments (both or neither): at 64 / 224 ptxas reported spills at head dim 128.
+#ifdef SPARSA_WG_PRODUCER_REGS
     static constexpr int PRODUCER_REGS = SPARSA_WG_PRODUCER_REGS, CONSUMER_REGS = SPARSA_WG_CONSUMER_REGS;
+#else
+    static constexpr int PRODUCER_REGS = D >= 256 ? 72 : 80, CONSUMER_REGS = D >= 256 ? 216 : 208;
+#endif
+    static_assert(PRODUCER_REGS + 2 * CONSUMER_REGS <= 3 * 168, "more registers than the CTA holds at launch");
     static constexpr int Q_BYTES = ROWS * D * ESZ;  // Q: D·ESZ/128 column blocks of ROWS × 128 B
     static constexpr int KV_BYTES = KC * D * ESZ;   // one stage of K (or V): D·ESZ/128 blocks of 64 × 128 B
     static constexpr int VRAW_BYTES = E4M3 ? 4 * KV_BYTES : 0;  // e4m3: each copying warp's V before its transpose
     // 1 KiB of slack: the kernel aligns its tiles to 1024 bytes (the 128-byte swizzle's period)
     static constexpr size_t SMEM = 1024 + Q_BYTES + 2 * STAGES * KV_BYTES + VRAW_BYTES + STAGES * KC * 8 + STAGES * 16
-                                   + 2 * ROWS * 4 + 16 * 4 + (2 * STAGES + 3 + (E4M3 ? 4 : 0)) * 8;
+                                   + 2 * ROWS * 4 + 16 * 4 + (2 * STAGES + 3 + (E4M3 ? 4 : 0) + (SPLIT ? 2 * STAGES : 0)) * 8;
 };
 
 // device code for sm_90a only (the host pass sees the declarations)
@@ -416,12 +430,20 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
     uint64_t* tReady = empty + STAGES;  // [2]: the tile's rows, info and Q are in place
     uint64_t* qEmpty = tReady + 2;      // the consumers hold Q in registers (or issued the tile's last Q·K)
     uint64_t* vRaw = qEmpty + 1;        // e4m3: [4], each producer warp's V staging buffer has landed (TMA)
+    // SPLIT: full and empty barriers of the V ring (full and empty are then K's)
+    uint64_t* fullV = vRaw + (E4M3 ? 4 : 0);
+    uint64_t* emptyV = fullV + STAGES;
+    constexpr bool SPLIT = C::SPLIT;
 
     const int tid = threadIdx.x;
     if (tid == 0) {
         for (int s = 0; s < STAGES; s++) {
             mbarInit(full + s, 32);
             mbarInit(empty + s, 256);
+            if (SPLIT) {
+                mbarInit(fullV + s, 32);
+                mbarInit(emptyV + s, 256);
+            }
         }
         for (int s = 0; s < 2; s++) mbarInit(tReady + s, 128);
         mbarInit(qEmpty, 256);
@@ -436,8 +458,9 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
     if (wg == 2) {
         // ---------------- producer warpgroup. Per tile n: its rows and info into buffer n & 1, then (once the
         // consumers have taken tile n-1's Q into registers, or issued its last Q·K) Q, and the chunks; chunks
-        // are numbered across the CTA's tiles (g), and warp g % PW copies chunk g (PW = 4), so up to four are
-        // in flight while each warp waits only for its own copies before it signals them.
+        // are numbered across the CTA's tiles (g), and warp g % PW copies chunk g (PW = 4; 2 at head dim 256, whose
+        // ring has two stages), so up to PW are in flight while each warp waits only for its own copies before it
+        // signals them.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::PRODUCER_REGS));
         const int pt = tid - 256, pw = pt >> 5, lane = pt & 31;
         constexpr int VEC = D * C::ESZ / 16;  // 16-byte chunks per row
@@ -447,7 +470,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         // warps copying chunks, each every PW-th: no more than the stages, so that a warp waiting for its stage's
         // release is never a whole phase of that stage's barriers ahead of the consumers (try_wait.parity would
         // pass at once)
-        constexpr int PW = 4;
+        constexpr int PW = STAGES < 4 ? 2 : 4;
         static_assert(STAGES >= PW, "a producer warp may run at most one phase of a stage's barriers ahead");
         int g0 = 0;
         int vRawPhase = 0;  // e4m3: the phase of this warp's staging barrier
@@ -530,6 +553,26 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                         __syncwarp();  // the staging buffer is read before the next chunk's copies land in it
                         fenceProxyAsync();
                         mbarArrive(full + st);
+                    } else if constexpr (SPLIT) {
+                        // K into its ring now, V once the V ring's stage is back
+                        if (lane == 0) {
+                            mbarArriveExpectTx(full + st, C::KV_BYTES);
+#pragma unroll
+                            for (int cb = 0; cb < D * C::ESZ / 128; cb++)
+                                tmaLoad4(dK + cb * KC * 128, &maps.k, cb * 128 / C::ESZ, ch.base, kvh, b, full + st);
+                        } else {
+                            mbarArrive(full + st);
+                        }
+                        if (gc >= STAGES) mbarWait(emptyV + st, ((gc / STAGES) - 1) & 1);
+                        if (lane == 0) {
+                            mbarArriveExpectTx(fullV + st, C::KV_BYTES);
+#pragma unroll
+                            for (int cb = 0; cb < D * C::ESZ / 128; cb++)
+                                tmaLoad4(sV + st * C::KV_BYTES + cb * KC * 128, &maps.v, cb * 128 / C::ESZ, ch.base, kvh,
+                                         b, fullV + st);
+                        } else {
+                            mbarArrive(fullV + st);
+                        }
                     } else {
                         if (lane == 0) {
                             mbarArriveExpectTx(full + st, 2 * C::KV_BYTES);
@@ -552,6 +595,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                 }
                 // e4m3: V lands in this warp's staging buffer, and is written transposed into the stage below
                 uint8_t* dV = E4M3 ? sVraw + pw * C::KV_BYTES : sV + st * C::KV_BYTES;
+                if (SPLIT && gc >= STAGES) mbarWait(emptyV + st, ((gc / STAGES) - 1) & 1);
 #pragma unroll 8
                 for (int i = 0; i < KC / RPI; i++) {
                     const int j = jh + RPI * i;
@@ -574,6 +618,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                     ready = true;
                 }
                 mbarArrive(full + st);
+                if (SPLIT) mbarArrive(fullV + st);
             }
             if (!ready) {
                 cpAsyncWait<0>();
@@ -630,7 +675,8 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         rp.posB32 = (int)(rp.rowB + queryOffset);
         const bool allRows = rp.rowA >= 0 && rp.rowB >= 0;
         const uint32_t qAddr = smemAddr(sQ) + wg * 64 * 128;
-        constexpr bool QREG = E4M3 ? SPARSA_WG_QREG_E4M3 && SPARSA_WG8_QK_CHAINS == 1 : SPARSA_WG_QREG;
+        // head dim 256: O's 128 registers leave no room for Q's 64
+        constexpr bool QREG = E4M3 ? SPARSA_WG_QREG_E4M3 && SPARSA_WG8_QK_CHAINS == 1 : SPARSA_WG_QREG && D <= 128;
         constexpr int QK_STEPS = D * C::ESZ / 32;  // k16 (16-bit) or k32 (e4m3) steps of Q·Kᵀ: 32 bytes of a row each
         // Q·Kᵀ's A fragments of this warp's rows r0 + g and r0 + g + 8: k-step kk holds the 4 bytes at 4·t4 of the
         // 32 bytes 32kk..32kk+31 of each row and those 16 bytes on (16-bit: columns 16kk + 2t4, +1 and 16kk + 8 +
@@ -819,6 +865,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                     cur.keys = nullptr;
                     cur.lws = nullptr;
                 }
+                if (SPLIT && c > 0) mbarWait(fullV + (gc - 1) % STAGES, ((gc - 1) / STAGES) & 1);
                 float s[8][4];
 #if SPARSA_WG8_QK_CHAINS > 1
                 // e4m3 experiment: the other chains of Q·Kᵀ (SPARSA_WG8_QK_CHAINS)
@@ -863,6 +910,15 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
 #pragma unroll
                         for (int kk = 0; kk < PK; kk++)
                             wgmmaPV8(o, p[kk], wgDescPlain(vAddr + kk * 2 * WG8_V_LBO, WG8_V_LBO, WG8_V_SBO));
+                    } else if constexpr (D == 256) {
+                        // two n128 halves: V's 64-column blocks 0-1 and 2-3 (KC × 128 B each)
+#pragma unroll
+                        for (int kk = 0; kk < PK; kk++) {
+                            wgmmaPV<T>(reinterpret_cast<float(&)[16][4]>(o[0]), p[kk],
+                                       wgDesc(vAddr + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                            wgmmaPV<T>(reinterpret_cast<float(&)[16][4]>(o[16]), p[kk],
+                                       wgDesc(vAddr + 2 * KC * 128 + kk * 16 * 128, SPARSA_WG_V_LBO, SPARSA_WG_V_SBO));
+                        }
                     } else {
 #pragma unroll
                         for (int kk = 0; kk < PK; kk++)
@@ -895,7 +951,8 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                     }
                 }
 #endif
-                if (c > 0) mbarArrive(empty + (gc - 1) % STAGES);
+                if (c > 0 && !SPLIT) mbarArrive(empty + (gc - 1) % STAGES);
+                if (c > 0 && SPLIT) mbarArrive(emptyV + (gc - 1) % STAGES);
                 if (!QREG && c == nChunks - 1) mbarArrive(qEmpty);  // the tile's last Q·K is done
                 if (!hasS) break;
                 const int mode = cur.mode;
@@ -909,6 +966,8 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
                     maskScores(s, rp, cur, mode, plain, pf, L, sKpos + st * KC, sLw + st * KC, scale, cap, keyLength,
                                queryOffset, t4, mxA, mxB);
                 }
+                // SPLIT: K's stage, with the chunk's key positions and log-weights, has been read
+                if (SPLIT) mbarArrive(empty + st);
                 mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
                 mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
                 mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));

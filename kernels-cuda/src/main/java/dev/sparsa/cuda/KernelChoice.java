@@ -49,10 +49,11 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
     /**
      * Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_prefill_wgmma.cuh), in stages of 64 keys,
      * for elements of {@code esz} bytes at head dim {@code d}: 8 where a stage of K and V takes 16 KiB (e4m3,
-     * head dim 64; those kernels take two chunks per turn), 5 at head dim 128 in 16 bits.
+     * head dim 64; those kernels take two chunks per turn), 5 at head dim 128 in 16 bits, 2 at head dim 256 (a
+     * 64 KiB stage beside 64 KiB of Q).
      */
     static int wgStages(int d, int esz) {
-        return d * esz <= 128 ? 8 : 5;
+        return d * esz >= 512 ? 2 : d * esz <= 128 ? 8 : 5;
     }
     /** The head dim (with valueDim == headDim) of the e4m3 Hopper kernel {@code sparsa_wg_e4m3_d128_r128}. */
     public static final int E4M3_DIM = 128;
@@ -85,13 +86,15 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
     /**
      * As {@link #wgSharedBytes(int)} for elements of {@code esz} bytes; the e4m3 kernel ({@code esz} 1)
      * also holds four 64-key staging buffers of V (each producer warp's, before its transpose) and their four
-     * mbarriers.
+     * mbarriers; the head dim 256 kernel, whose K and V rings are separate (WgConfig::SPLIT), a full and an
+     * empty mbarrier more per stage.
      */
     static int wgSharedBytes(int d, int esz) {
         int vRaw = esz == 1 ? 4 * 64 * d : 0;
         int stages = wgStages(d, esz);
+        int splitBarriers = d * esz >= 512 ? 2 * stages : 0;
         return 1024 + 128 * d * esz + 2 * stages * 64 * d * esz + vRaw + stages * 64 * 8 + stages * 16 + 2 * 128 * 4
-                + 16 * 4 + (2 * stages + 3 + (esz == 1 ? 4 : 0)) * 8;
+                + 16 * 4 + (2 * stages + 3 + (esz == 1 ? 4 : 0) + splitBarriers) * 8;
     }
 
     /**

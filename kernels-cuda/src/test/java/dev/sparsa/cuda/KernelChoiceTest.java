@@ -257,6 +257,12 @@ class KernelChoiceTest {
         for (String name : new String[] {b.name(), b64.name()}) {
             assertTrue(KernelTable.NAMES.contains(name), name + " is compiled");
         }
+        // WgConfig<__nv_bfloat16, 256>::SMEM (a body no row instantiates yet): Q 64 KiB, two stages of K and V of
+        // 32 KiB each, and the V ring's own full and empty mbarriers
+        assertEquals(2, KernelChoice.wgStages(256, 2));
+        assertEquals(1024 + 65536 + 2 * 2 * 32768 + 2 * 64 * 8 + 2 * 16 + 1024 + 64 + (2 * 2 + 3 + 2 * 2) * 8,
+                KernelChoice.wgSharedBytes(256));
+        assertTrue(KernelChoice.wgSharedBytes(256) <= 232448, "fits the H100/H200's opt-in shared memory");
     }
 
     @Test
