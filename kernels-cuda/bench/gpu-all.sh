@@ -10,8 +10,8 @@ out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 echo "== GPU tests (tag gpu)"
 gpu_tests > "$out/gpu-tests.log" 2>&1
-sed 's/\x1b\[[0-9;]*m//g' "$out/gpu-tests.log" | grep -E '✘|tests (found|successful|failed|aborted|skipped)' | head -30
-echo "skipped (refused) cases:"; sed 's/\x1b\[[0-9;]*m//g' "$out/gpu-tests.log" | grep -c '↷'
+sed 's/\x1b\[[0-9;]*m//g' "$out/gpu-tests.log" | grep -E ':: FAILED|tests (found|successful|failed|aborted|skipped)' | head -30
+echo "aborted or skipped (refused) cases:"; sed 's/\x1b\[[0-9;]*m//g' "$out/gpu-tests.log" | grep -cE ':: (ABORTED|SKIPPED)'
 echo "== sanitizer"
 bash "$here/sanitize.sh" > "$out/sanitize.log" 2>&1; echo "sanitize exit $?"; grep -E 'SUMMARY|Invalid|canary' "$out/sanitize.log" | head -12
 echo "== benchmark"

@@ -15,7 +15,9 @@ if [ -f "$here/java.sh" ]; then
     local sel=()
     [ -n "${1:-}" ] && sel+=(--include-classname ".*$1")
     [ -n "${2:-}" ] && sel+=(--include-methodname ".*$2.*")
-    bash "$here/test.sh" --include-tag gpu --details=tree "${sel[@]}"
+    # one line as each test starts and ends: the tree form prints only when the run ends, so a run killed by a
+    # time limit (a kernel that never returns) would print nothing; here its last STARTED line names the test
+    bash "$here/test.sh" --include-tag gpu --details=testfeed "${sel[@]}"
   }
   images_dir() { dirname "$(ls "$here"/classes/*/dev/sparsa/cuda/sparsa_kernels.manifest | head -1)"; }
 else
