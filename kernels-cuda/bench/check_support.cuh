@@ -4,7 +4,7 @@
 // seed) gives the named plans the checks and timings use: dense, causal, window (causal, 1024 keys),
 // window-full, one-block, blocks10 (random blocks at 10 %), and mixed; upload and freePlan for any struct with
 // the fields ints, floats, work and items), the call scalars of B=1, H query and Hkv KV heads, N rows and keys
-// at D = 128 (scalars), the comparison of two kernels' bf16 outputs and LSEs (compareRuns), the micro-tests' accumulator store
+// at head dim D, 128 unless given (scalars), the comparison of two kernels' bf16 outputs and LSEs (compareRuns), the micro-tests' accumulator store
 // (storeFragment), running two kernels on the same call (runBoth), the Hopper kernel's tensor maps of K, V and Q
 // (wgMaps: on unless SPARSA_TMA=0 in the environment; cuTensorMapEncodeTiled comes from the driver through the
 // runtime, so nothing links the driver library), and CK. Included after sparsa_prefill_wgmma.cuh.
@@ -212,16 +212,16 @@ static RunDiff compareRuns(const std::vector<uint16_t>& o1, const std::vector<ui
     return {sqrt(e / std::max(n, 1e-30)), le, nanBad};
 }
 
-static Scalars scalars(int H, int Hkv, int N) {
+static Scalars scalars(int H, int Hkv, int N, int headDim = 128) {
     Scalars s;
-    long long D = 128;
+    const long long D = headDim;
     s.qsb = (long long)H * N * D; s.qsh = (long long)N * D; s.qss = D;
     s.ksb = (long long)Hkv * N * D; s.ksh = (long long)N * D; s.kss = D;
     s.vsb = s.ksb; s.vsh = s.ksh; s.vss = D;
     s.osb = s.qsb; s.osh = s.qsh; s.oss = D;
     s.lsb = (long long)H * N; s.lsh = N; s.lss = 1;
     s.qHeads = H; s.group = H / Hkv; s.queryLength = N; s.keyLength = N; s.blockCols = 128; s.outKind = OUT_BF16;
-    s.valueDim = 128; s.scale = 1.0 / sqrt(128.0); s.softCap = 0.0;
+    s.valueDim = headDim; s.scale = 1.0 / sqrt((double)headDim); s.softCap = 0.0;
     return s;
 }
 

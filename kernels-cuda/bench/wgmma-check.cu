@@ -1,11 +1,13 @@
 // Dev-only check of the sm_90a wgmma kernel, without Java: a single-tile layout micro-test (S = Q·Kᵀ and
-// O = P·V through the swizzled descriptors against a host fp64 reference), then the full kernel
-// sparsa_wg_bf16_d128_r128 against the validated mma.sync kernel sparsa_tc_bf16_d128_r128 on the same
+// O = P·V through the swizzled descriptors against a host fp64 reference; head dim 128 only), then the full
+// kernel sparsa_wg_bf16_d<D>_r128 against the validated mma.sync kernel sparsa_tc_bf16_d<D>_r128 on the same
 // device-format plans (dense, causal, window, random blocks, and a mixed plan with listed rows, partial
 // blocks under a band+sinks+causal predicate, gathered and unconditional keys with log-weights, GQA),
-// then timings of both at B=1, H=32, D=128 (CUDA events, median).
+// then timings of both at B=1, H=32 (CUDA events, median). D is 128 unless -DSPARSA_DEV_D=64 or 256 is given;
+// the harness instantiates both kernels itself, so it runs a head dim that no row of sparsa_kernels.def has.
 // Build: nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o wgcheck kernels-cuda/bench/wgmma-check.cu
 // Run (on the H200, from a carried folder): ./wgcheck [N for timing, default 32768; 0 skips timing] [iters]
+// (SPARSA_TMA=0 in the environment: every chunk and Q by cp.async)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -16,9 +18,17 @@ using namespace sparsa;
 #include "../src/main/cuda/sparsa_prefill_mma.cuh"
 #include "../src/main/cuda/sparsa_prefill_wgmma.cuh"
 
-// the two kernels compared, as the rows of sparsa_kernels.def define them
-SPARSA_TC_NAMED(sparsa_tc_bf16_d128_r128, __nv_bfloat16, 128, 128, 128)
-SPARSA_WG_NAMED(sparsa_wg_bf16_d128_r128, __nv_bfloat16, 128)
+// the two kernels compared, as the rows of sparsa_kernels.def define them, at head dim DD
+#ifndef SPARSA_DEV_D
+#define SPARSA_DEV_D 128
+#endif
+#define DEV_NAME2(a, b, c) a##b##c
+#define DEV_NAME(a, b, c) DEV_NAME2(a, b, c)
+#define DEV_TC DEV_NAME(sparsa_tc_bf16_d, SPARSA_DEV_D, _r128)
+#define DEV_WG DEV_NAME(sparsa_wg_bf16_d, SPARSA_DEV_D, _r128)
+constexpr int DD = SPARSA_DEV_D;
+SPARSA_TC_NAMED(DEV_TC, __nv_bfloat16, SPARSA_DEV_D, SPARSA_DEV_D, 128)
+SPARSA_WG_NAMED(DEV_WG, __nv_bfloat16, SPARSA_DEV_D)
 
 #include <algorithm>
 #include <cmath>
@@ -160,29 +170,27 @@ static void launch(bool wg, const Dev& d, const Scalars& s) {
     if (wg) {
         static int sms = 0;  // the persistent kernel's grid: one CTA per multiprocessor
         if (sms == 0) CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-        sparsa_wg_bf16_d128_r128<<<std::min(d.items, sms), 384, WgConfig<bf, 128>::SMEM>>>(
+        DEV_WG<<<std::min(d.items, sms), 384, WgConfig<bf, DD>::SMEM>>>(
             d.q, d.k, d.v, d.out, d.lse, nullptr, nullptr, d.ints, d.floats, d.work, s, d.items,
-            wgMaps(d.q, d.k, d.v, s, (int)(s.qHeads / s.group), 128, 2));
+            wgMaps(d.q, d.k, d.v, s, (int)(s.qHeads / s.group), DD, 2));
     } else {
-        using C = TcConfig<bf, 128, 128, 128>;
-        sparsa_tc_bf16_d128_r128<<<d.items, C::THREADS, C::SMEM>>>(d.q, d.k, d.v, d.out, d.lse, nullptr, nullptr, d.ints,
-                                                                   d.floats, d.work, s);
+        using C = TcConfig<bf, DD, DD, 128>;
+        DEV_TC<<<d.items, C::THREADS, C::SMEM>>>(d.q, d.k, d.v, d.out, d.lse, nullptr, nullptr, d.ints, d.floats, d.work, s);
     }
 }
 
 int main(int argc, char** argv) {
     int NT = argc > 1 ? atoi(argv[1]) : 32768;
     int iters = argc > 2 ? atoi(argv[2]) : 10;
-    CK(cudaFuncSetAttribute(sparsa_wg_bf16_d128_r128, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)WgConfig<bf, 128>::SMEM));
-    CK(cudaFuncSetAttribute(sparsa_tc_bf16_d128_r128, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            (int)TcConfig<bf, 128, 128, 128>::SMEM));
-    int fails = microTest();
+    CK(cudaFuncSetAttribute(DEV_WG, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)WgConfig<bf, DD>::SMEM));
+    CK(cudaFuncSetAttribute(DEV_TC, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)TcConfig<bf, DD, DD, 128>::SMEM));
+    int fails = DD == 128 ? microTest() : 0;  // the micro-test's tile is head dim 128
 
     // correctness: wg vs tc on small problems (GQA 4/2)
     {
         int H = 4, Hkv = 2, N = 2048;
         Dev d;
-        long nq = (long)H * N * 128, nk = (long)Hkv * N * 128;
+        long nq = (long)H * N * DD, nk = (long)Hkv * N * DD;
         CK(cudaMalloc(&d.q, nq * 2)); CK(cudaMalloc(&d.k, nk * 2)); CK(cudaMalloc(&d.v, nk * 2));
         CK(cudaMalloc(&d.out, nq * 2)); CK(cudaMalloc(&d.lse, (long)H * N * 4));
         std::vector<uint16_t> o1(nq), o2(nq);
@@ -196,7 +204,7 @@ int main(int argc, char** argv) {
                 fillRandom<<<256, 256>>>(d.v, nk, seed * 5 + 2);
                 HostPlan hp = makePlan(nm, N, H, seed);
                 upload(d, hp);
-                Scalars s = scalars(H, Hkv, N);
+                Scalars s = scalars(H, Hkv, N, DD);
                 runBoth([&](int wg) { launch(wg, d, s); }, d.out, d.lse, o1, o2, l1, l2);
                 const RunDiff df = compareRuns(o1, o2, l1, l2);
                 const double rel = df.rel, le = df.lse;
@@ -214,15 +222,15 @@ int main(int argc, char** argv) {
     if (NT > 0) {
         int H = 32, N = NT;
         Dev d;
-        long n = (long)H * N * 128;
+        long n = (long)H * N * DD;
         CK(cudaMalloc(&d.q, n * 2)); CK(cudaMalloc(&d.k, n * 2)); CK(cudaMalloc(&d.v, n * 2));
         CK(cudaMalloc(&d.out, n * 2)); CK(cudaMalloc(&d.lse, (long)H * N * 4));
         fillRandom<<<1024, 256>>>(d.q, n, 11); fillRandom<<<1024, 256>>>(d.k, n, 12); fillRandom<<<1024, 256>>>(d.v, n, 13);
-        Scalars s = scalars(H, H, N);
+        Scalars s = scalars(H, H, N, DD);
         cudaEvent_t e0, e1;
         CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
         const char* names[] = {"dense", "causal", "window", "blocks10", "window-full", "one-block"};
-        printf("timing N=%d H=32 D=128 bf16, TFLOP/s on admitted pairs (median of %d)\n", N, iters);
+        printf("timing N=%d H=32 D=%d bf16, TFLOP/s on admitted pairs (median of %d)\n", N, DD, iters);
         for (const char* nm : names) {
             HostPlan hp = makePlan(nm, N, H, 42);
             upload(d, hp);
@@ -242,7 +250,7 @@ int main(int argc, char** argv) {
                 std::sort(ms.begin(), ms.end());
                 t[wg] = ms[ms.size() / 2];
             }
-            double fl = 4.0 * 128 * H * hp.admitted;
+            double fl = 4.0 * DD * H * hp.admitted;
             printf("%-9s wg %8.3f ms %6.1f TFLOP/s | tc %8.3f ms %6.1f TFLOP/s\n", nm, t[1], fl / t[1] / 1e9, t[0],
                    fl / t[0] / 1e9);
             freePlan(d);
