@@ -465,7 +465,7 @@ __device__ __forceinline__ void wgKernel(const T* __restrict__ q, const T* __res
         const int pt = tid - 256, pw = pt >> 5, lane = pt & 31;
         constexpr int VEC = D * C::ESZ / 16;  // 16-byte chunks per row
         constexpr int EPC = 16 / C::ESZ;      // elements per 16-byte chunk
-        constexpr int RPI = 32 / VEC;         // rows per warp instruction: 2 at D = 128, 4 at D = 64 or e4m3
+        constexpr int RPI = 32 / VEC;         // rows per warp instruction: 1 at D = 256, 2 at 128, 4 at 64 or e4m3
         const int c16 = lane % VEC, jh = lane / VEC;
         // warps copying chunks, each every PW-th: no more than the stages, so that a warp waiting for its stage's
         // release is never a whole phase of that stage's barriers ahead of the consumers (try_wait.parity would
