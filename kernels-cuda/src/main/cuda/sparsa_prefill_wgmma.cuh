@@ -1,7 +1,7 @@
 // Sparsa: the Hopper (sm_90a) prefill kernel family (wgmma, FlashAttention-3 style). It shares the masking
 // and softmax helpers of sparsa_softmax.cuh with the mma.sync family (sparsa_prefill_mma.cuh).
 //
-//  sparsa_wg_<bf16|f16>_d<64|128>_r128, sparsa_wg_e4m3_d128_r128: persistent (one CTA per SM walks the
+//  sparsa_wg_<bf16|f16>_d<64|128|256>_r128, sparsa_wg_e4m3_d128_r128: persistent (one CTA per SM walks the
 //      cost-sorted work list with a stride of gridDim.x; the item count follows the scalars, then the tensor
 //      maps and, for e4m3, the scales), three warpgroups. Warpgroup 2 is the producer: per tile it writes the
 //      rows and tile info to shared memory, loads Q once the consumers have taken the previous tile's Q into

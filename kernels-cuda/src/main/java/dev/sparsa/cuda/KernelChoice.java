@@ -7,7 +7,7 @@ import java.util.List;
 
 /**
  * Which compiled kernel runs a call, with its launch shape. On compute capability 9.0 (H100/H200),
- * bf16 and f16 with head and value dim 64 or 128 ({@link #HOPPER_DIMS}) on 128×128 tiles run the Hopper
+ * bf16 and f16 with head and value dim 64, 128 or 256 ({@link #HOPPER_DIMS}) on 128×128 tiles run the Hopper
  * kernel {@code sparsa_wg_<dtype>_d<D>_r128} (wgmma, sm_90a; three warpgroups: one producer, two
  * consumers of 64 rows); every other bf16/f16 call, and those on other chips, run the mma.sync kernel
  * {@code sparsa_tc_<dtype>_d<D>[v<DV>]_r<tileRows>} (one CTA per query tile: 4 warps of two
@@ -45,7 +45,7 @@ public record KernelChoice(String name, int threads, int sharedBytes, int rows) 
     /** Compute capability ({@code major * 10 + minor}) the Hopper kernels are compiled for (sm_90a SASS runs there only). */
     public static final int HOPPER = 90;
     /** Head dims (with valueDim == headDim) the Hopper kernels {@code sparsa_wg_*} are compiled for. */
-    public static final List<Integer> HOPPER_DIMS = List.of(64, 128);
+    public static final List<Integer> HOPPER_DIMS = List.of(64, 128, 256);
     /**
      * Pipeline depth of the Hopper kernel (WgConfig::STAGES in sparsa_prefill_wgmma.cuh), in stages of 64 keys,
      * for elements of {@code esz} bytes at head dim {@code d}: 8 where a stage of K and V takes 16 KiB (e4m3,

@@ -35,7 +35,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@code -Dsparsa.cuda.tma=false} (every chunk and Q by {@code cp.async}), on plans of full and partial block
  * slices, a slice that ends the keys (1650 keys: 50 past the last 64-key boundary, which TMA fills with zeros),
  * a last tile of 60 rows (700 queries: Q's box runs past the queries), listed rows, gathered keys beside blocks, GQA,
- * BHSD and BSHD, head dims 64 and 128, bf16, f16 and e4m3. Runs on a compute capability 9.0 device; skipped
+ * BHSD and BSHD, head dims 64, 128 and 256 (e4m3: 128), bf16, f16 and e4m3. Runs on a compute capability 9.0 device; skipped
  * elsewhere.
  */
 @Tag("gpu")

@@ -31,7 +31,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The Hopper (wgmma, sm_90a) kernel: that the backend routes bf16/f16 at head dims 64 and 128 on 128×128 tiles
+ * The Hopper (wgmma, sm_90a) kernel: that the backend routes bf16/f16 at head dims 64, 128 and 256 on 128×128 tiles
  * to it on a compute capability 9.0 device (and to the mma.sync kernel elsewhere), and that it matches
  * the fp64 oracle at the dtype's tolerance on dense, causal, window, random-block, gathered-key and
  * listed-row plans with GQA and enough key blocks to wrap its 3-stage pipeline several times. Needs a
@@ -48,7 +48,7 @@ class CudaWgmmaGpuTest {
     }
 
     @Test
-    void bf16AndF16AtHeadDims64And128RunTheWgmmaKernelExactlyOnHopper() {
+    void bf16AndF16AtHeadDims64To256RunTheWgmmaKernelExactlyOnHopper() {
         boolean hopper = BACKEND.device().computeCapability() == KernelChoice.HOPPER;
         AttentionShape s = AttentionShape.of(1, 4, 256, 256, 128);
         for (DType t : new DType[] {DType.BF16, DType.F16}) {
@@ -60,7 +60,8 @@ class CudaWgmmaGpuTest {
         assertTrue(BACKEND.kernelFor(s, DType.BF16, new TileGeometry(64, 64)).name().startsWith("sparsa_tc_"));
         assertEquals(hopper ? "sparsa_wg_bf16_d64_r128" : "sparsa_tc_bf16_d64_r128",
                 BACKEND.kernelFor(AttentionShape.of(1, 4, 256, 256, 64), DType.BF16, G128).name());
-        assertEquals("sparsa_tc_f16_d256_r128", BACKEND.kernelFor(AttentionShape.of(1, 4, 256, 256, 256), DType.F16, G128).name());
+        assertEquals(hopper ? "sparsa_wg_f16_d256_r128" : "sparsa_tc_f16_d256_r128",
+                BACKEND.kernelFor(AttentionShape.of(1, 4, 256, 256, 256), DType.F16, G128).name());
         assertTrue(BACKEND.kernelFor(AttentionShape.of(1, 4, 256, 256, 96), DType.BF16, G128).name().startsWith("sparsa_tc_"));
     }
 

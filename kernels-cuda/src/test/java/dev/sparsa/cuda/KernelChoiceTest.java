@@ -257,12 +257,15 @@ class KernelChoiceTest {
         for (String name : new String[] {b.name(), b64.name()}) {
             assertTrue(KernelTable.NAMES.contains(name), name + " is compiled");
         }
-        // WgConfig<__nv_bfloat16, 256>::SMEM (a body no row instantiates yet): Q 64 KiB, two stages of K and V of
+        // WgConfig<__nv_bfloat16, 256>::SMEM: Q 64 KiB, two stages of K and V of
         // 32 KiB each, and the V ring's own full and empty mbarriers
         assertEquals(2, KernelChoice.wgStages(256, 2));
         assertEquals(1024 + 65536 + 2 * 2 * 32768 + 2 * 64 * 8 + 2 * 16 + 1024 + 64 + (2 * 2 + 3 + 2 * 2) * 8,
                 KernelChoice.wgSharedBytes(256));
         assertTrue(KernelChoice.wgSharedBytes(256) <= 232448, "fits the H100/H200's opt-in shared memory");
+        KernelChoice b256 = KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 256), DType.BF16, G128, 232448, 90);
+        assertEquals(KernelChoice.wgSharedBytes(256), b256.sharedBytes());
+        assertTrue(KernelTable.NAMES.contains(b256.name()), b256.name() + " is compiled");
     }
 
     @Test
@@ -278,9 +281,14 @@ class KernelChoiceTest {
         assertEquals("sparsa_tc_bf16_d64v128_r128",
                 KernelChoice.of(new AttentionShape(1, 4, 4, 100, 100, 64, 128), DType.BF16, G128, 232448, 90).name(),
                 "head dim 64, value dim 128");
-        assertEquals("sparsa_tc_bf16_d256_r128",
+        assertEquals("sparsa_wg_bf16_d256_r128",
                 KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 256), DType.BF16, G128, 232448, 90).name(),
-                "head dim 256: the mma.sync kernel was faster there");
+                "head dim 256");
+        assertEquals("sparsa_wg_f16_d256_r128",
+                KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 256), DType.F16, G128, 232448, 90).name());
+        assertEquals("sparsa_tc_bf16_d256_r128",
+                KernelChoice.of(AttentionShape.of(1, 4, 100, 100, 256), DType.BF16, G128, 232448, 80).name(),
+                "head dim 256 on an A100");
         assertEquals("sparsa_tc_bf16_d128v64_r128",
                 KernelChoice.of(new AttentionShape(1, 4, 4, 100, 100, 128, 64), DType.BF16, G128, 232448, 90).name(),
                 "value dim 64");
