@@ -4,7 +4,8 @@
 // device-format plans (dense, causal, window, random blocks, and a mixed plan with listed rows, partial
 // blocks under a band+sinks+causal predicate, gathered and unconditional keys with log-weights, GQA),
 // then timings of both at B=1, H=32 (CUDA events, median). D is 128 unless -DSPARSA_DEV_D=64 or 256 is given;
-// the harness instantiates both kernels itself, so it runs a head dim that no row of sparsa_kernels.def has.
+// the harness instantiates both kernels itself, so it also runs a head dim or build flag that no row of
+// sparsa_kernels.def has (e.g. -DSPARSA_WG_SPLIT_KV=1 at head dim 128).
 // Build: nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o wgcheck kernels-cuda/bench/wgmma-check.cu
 // Run (on the H200, from a carried folder): ./wgcheck [N for timing, default 32768; 0 skips timing] [iters]
 // (SPARSA_TMA=0 in the environment: every chunk and Q by cp.async)

@@ -88,8 +88,7 @@ struct WgMaps {
 
 template <typename T, int D>
 struct WgConfig {
-    // Head dim 256 builds (two stages, separate K and V rings, Q read from shared memory) and has been timed, but no
-    // row of sparsa_kernels.def instantiates it until it has passed the GPU tests (kernels-cuda/NOTES.md, w18).
+    // Head dim 256: two stages, separate K and V rings, Q read from shared memory (kernels-cuda/NOTES.md, w18).
     static_assert(D == 64 || D == 128 || D == 256, "the Hopper kernel body is written for head dims 64, 128 and 256");
     static constexpr bool E4M3 = WgElem<T>::E4M3;
     static_assert(!E4M3 || D == 128, "the e4m3 Hopper kernel is compiled for head dim 128");
