@@ -34,7 +34,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The Hopper (wgmma, sm_90a) kernel: that the backend routes bf16/f16 at head dims 64, 128 and 256 on 128×128 tiles
  * to it on a compute capability 9.0 device (and to the mma.sync kernel elsewhere), and that it matches
  * the fp64 oracle at the dtype's tolerance on dense, causal, window, random-block, gathered-key and
- * listed-row plans with GQA and enough key blocks to wrap its 3-stage pipeline several times. Needs a
+ * listed-row plans with GQA and enough key blocks to wrap its pipeline (2 to 8 stages) several times. Needs a
  * GPU: skipped where the backend is unavailable.
  */
 @Tag("gpu")
