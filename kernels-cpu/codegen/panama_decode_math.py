@@ -41,92 +41,24 @@ def sink(t, expr):
 def ld(t, seg, off, d, tail=False):
     return LOAD[t][1 if tail else 0].format(seg=seg, off=off, d=d)
 
-def scores(t):
-    return f'''
-    private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {{
-        int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
-        float[] work = WORK.get();
-        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
-        // the previous group's scores are computed (the value rows too, for the P·V pass)
-        if (!read) {{
-            touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
-        }}
-        for (int j0 = 0; j0 < n; j0 += L) {{
-            int x = 0;
-            for (; x + 4 <= nq; x += 4) {{
-                dot4x4{t}(q, x * ldQ, ldQ, dFull, dim, <<ARG:keys>>, kOff, j0, n, fm, sm, work);
-                for (int i = 0; i < 4; i++) {{
-                    fold(work, i * HALF, s, (x + i) * ldS + j0);
-                }}
-            }}
-            for (; x < nq; x++) {{
-                for (int kp = 0; kp < L; kp += 2) {{
+def dot4(t):
+    """The call that scores four query vectors against the L keys from j0: one 4 × 4 kernel over arrays;
+    over segments two 4 × 2 kernels per four keys, because C1 gives up on the 4 × 4 kernel's
+    segment loads ("out of virtual registers in linear scan") and the method then stays in tier-2
+    code without the Vector API intrinsics, 15-40 times slower. The arithmetic per key is the same."""
+    if t.endswith('A'):
+        return '                dot4x4%s(q, x * ldQ, ldQ, dFull, dim, <<ARG:keys>>, kOff, j0, n, fm, sm, work);' % t
+    return ('''                for (int kp = 0; kp < L; kp += 2) {
                     long oa = kOff[Math.min(j0 + kp, n - 1)];
                     long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot1x2{t}(q, x * ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
-                }}
-                fold(work, 0, s, x * ldS + j0);
-            }}
-        }}
-    }}
+                    dot4x2%s(q, x * ldQ, ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }''' % t)
 
-    /** Four query vectors × two keys over the head dimension, folded pairwise into {{@code work}}. */
-    private static void dot4x2{t}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
-                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = a0;
-        FloatVector a2 = a0;
-        FloatVector a3 = a0;
-        FloatVector b0 = a0;
-        FloatVector b1 = a0;
-        FloatVector b2 = a0;
-        FloatVector b3 = a0;
-        int q1 = q0 + ldQ;
-        int q2 = q1 + ldQ;
-        int q3 = q2 + ldQ;
-        int d = 0;
-        for (; d < dFull; d += L) {{
-            FloatVector ka = {ld(t, 'keys', 'oa', 'd')};
-            FloatVector kb = {ld(t, 'keys', 'ob', 'd')};
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = v0.fma(ka, a0);
-            b0 = v0.fma(kb, b0);
-            a1 = v1.fma(ka, a1);
-            b1 = v1.fma(kb, b1);
-            a2 = v2.fma(ka, a2);
-            b2 = v2.fma(kb, b2);
-            a3 = v3.fma(ka, a3);
-            b3 = v3.fma(kb, b3);
-        }}
-        if (d < dim) {{
-            FloatVector ka = {ld(t, 'keys', 'oa', 'd', True)};
-            FloatVector kb = {ld(t, 'keys', 'ob', 'd', True)};
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = v0.fma(ka, a0);
-            b0 = v0.fma(kb, b0);
-            a1 = v1.fma(ka, a1);
-            b1 = v1.fma(kb, b1);
-            a2 = v2.fma(ka, a2);
-            b2 = v2.fma(kb, b2);
-            a3 = v3.fma(ka, a3);
-            b3 = v3.fma(kb, b3);
-        }}
-        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
-        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
-        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
-        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
-    }}
-
-    /**
+def dot4x4(t):
+    """The 4 × 4 kernel, for the array variants only (see dot4)."""
+    if not t.endswith('A'):
+        return ''
+    return f'''    /**
      * Four query vectors × four keys over the head dimension (each query vector loaded once for the
      * four keys), folded pairwise into {{@code work}} as two key pairs, for the {{@code L}} keys from
      * {{@code j0}} (the last key repeated past {{@code n}}) in one call: the same arithmetic per key as
@@ -223,7 +155,94 @@ def scores(t):
         }}
     }}
 
-    /** One query vector × two keys, with the same arithmetic as {{@link #dot4x2{t}}}. */
+'''
+
+def scores(t):
+    return f'''
+    private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {{
+        int dFull = dim - dim % L;
+        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
+        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
+        if (!read) {{
+            touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
+        }}
+        for (int j0 = 0; j0 < n; j0 += L) {{
+            int x = 0;
+            for (; x + 4 <= nq; x += 4) {{
+{dot4(t)}
+                for (int i = 0; i < 4; i++) {{
+                    fold(work, i * HALF, s, (x + i) * ldS + j0);
+                }}
+            }}
+            for (; x < nq; x++) {{
+                for (int kp = 0; kp < L; kp += 2) {{
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot1x2{t}(q, x * ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }}
+                fold(work, 0, s, x * ldS + j0);
+            }}
+        }}
+    }}
+
+    /** Four query vectors × two keys over the head dimension, folded pairwise into {{@code work}}. */
+    private static void dot4x2{t}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
+                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {{
+            FloatVector ka = {ld(t, 'keys', 'oa', 'd')};
+            FloatVector kb = {ld(t, 'keys', 'ob', 'd')};
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = v0.fma(ka, a0);
+            b0 = v0.fma(kb, b0);
+            a1 = v1.fma(ka, a1);
+            b1 = v1.fma(kb, b1);
+            a2 = v2.fma(ka, a2);
+            b2 = v2.fma(kb, b2);
+            a3 = v3.fma(ka, a3);
+            b3 = v3.fma(kb, b3);
+        }}
+        if (d < dim) {{
+            FloatVector ka = {ld(t, 'keys', 'oa', 'd', True)};
+            FloatVector kb = {ld(t, 'keys', 'ob', 'd', True)};
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            a0 = v0.fma(ka, a0);
+            b0 = v0.fma(kb, b0);
+            a1 = v1.fma(ka, a1);
+            b1 = v1.fma(kb, b1);
+            a2 = v2.fma(ka, a2);
+            b2 = v2.fma(kb, b2);
+            a3 = v3.fma(ka, a3);
+            b3 = v3.fma(kb, b3);
+        }}
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+    }}
+
+{dot4x4(t)}    /** One query vector × two keys, with the same arithmetic as {{@link #dot4x2{t}}}. */
     private static void dot1x2{t}(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
         FloatVector a = FloatVector.zero(F);

@@ -63,12 +63,9 @@ final class CpuDecode {
     /** Items across heads read the pages of a run whole, all heads at once (paged, f32 or bf16, pages tile the runs). */
     private final boolean wholePages;
     /**
-     * Rows are staged block by block into f32 scratch on the heap before the arithmetic: f16 rows
-     * (widened), and rows in native memory. The Vector API kernels over native segments are large
-     * enough that C1's tier-3 compile of them bails out ("out of virtual registers"), which left them
-     * in C1's tier-2 code without the Vector API intrinsics, 15–43 × slower than over Java arrays (f32
-     * and bf16, 32k keys: `DecodeAttention -p memory=native`); copying a block to the heap costs a
-     * pass over rows that are in cache.
+     * Rows are widened block by block into f32 scratch on the heap before the arithmetic: f16 rows
+     * (the Vector API has no f16 lane conversion) and e4m3 rows (under their head's scale). f32 and
+     * bf16 rows are read in place, from Java arrays or from native segments alike.
      */
     private final boolean staged;
     private final int[] chunks;
@@ -123,7 +120,7 @@ final class CpuDecode {
         this.acrossHeads = selection == null && SplitKv.chunks(maxKeys, perSequence) > 1;
         this.chunkKeys = acrossHeads ? perSequence
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
-        this.staged = rows.dtype == DType.F16 || rows.dtype == DType.E4M3 || rows.keys.isNative() || rows.values.isNative();
+        this.staged = rows.dtype == DType.F16 || rows.dtype == DType.E4M3;
         this.wholePages = acrossHeads && !staged && rows.pagesTile(DecodeScratch.PAGE_RUN, chunkKeys);
         this.chunks = new int[units];
         this.partialBase = new int[units];
@@ -316,8 +313,8 @@ final class CpuDecode {
         }
         // runs of DecodeScratch.RUN keys: their key and value rows are read once, key row and value row
         // in turn, before the arithmetic of their blocks (two long sequential streams that the hardware
-        // prefetcher follows; a run of f32 rows, 256 KiB at head dim 128, stays in L2); f16 rows are
-        // widened block by block instead, as are rows in native memory (see staged)
+        // prefetcher follows; a run of f32 rows, 256 KiB at head dim 128, stays in L2); f16 and e4m3
+        // rows are widened block by block instead (see staged)
         int run = staged ? DecodeScratch.BLOCK : DecodeScratch.RUN;
         boolean readAhead = run > DecodeScratch.BLOCK;
         while (left > 0) {
@@ -360,13 +357,7 @@ final class CpuDecode {
             MemorySegment kSeg = rows.keys;
             MemorySegment vSeg = rows.values;
             DType type = rows.dtype;
-            if (staged && type == DType.BF16) {
-                // bf16 rows copied as they are: the heap bf16 kernel widens them in registers
-                stage(kSeg, sc.runK, s0, n, dim, sc.rawKSeg, ldQ, sc.kOff);
-                stage(vSeg, sc.runV, s0, n, dimV, sc.rawVSeg, ldO, sc.vOff);
-                kSeg = sc.rawKSeg;
-                vSeg = sc.rawVSeg;
-            } else if (staged) {
+            if (staged) {
                 widen(kSeg, type, rows.keyScale(g), sc.runK, s0, n, dim, sc.wideK, sc.wideKSeg, ldQ);
                 widen(vSeg, type, rows.valueScale(g), sc.runV, s0, n, dimV, sc.wideV, sc.wideVSeg, ldO);
                 for (int j = 0; j < n; j++) {
@@ -408,15 +399,6 @@ final class CpuDecode {
                     sc.s[base + j] = Float.NEGATIVE_INFINITY;
                 }
             }
-        }
-    }
-
-    /** 2-byte rows {@code s0 .. s0 + n - 1} copied to rows of {@code dst} (stride {@code ld}), their byte offsets into {@code dstOff}. */
-    private static void stage(MemorySegment seg, long[] off, int s0, int n, int d, MemorySegment dst, int ld,
-                              long[] dstOff) {
-        for (int j = 0; j < n; j++) {
-            dstOff[j] = 2L * j * ld;
-            MemorySegment.copy(seg, off[s0 + j], dst, dstOff[j], 2L * d);
         }
     }
 

@@ -12,9 +12,8 @@ import java.util.Arrays;
  * {@link DecodeScorer} on the CPU for f32, bf16 and e4m3 host caches: Quest's bounds from the page
  * bounds and top-k's key scores through the decode arithmetic ({@link DecodeMath}), reading f32 and
  * bf16 rows in place (through the block table for a paged cache); rows of a cache in native memory
- * are copied to the heap first, as decode does (the native-segment kernels stay in C1 code, see
- * {@code CpuDecode}), and e4m3 rows are widened to f32 under their head's scale first, so an e4m3
- * cache is scored as an f32 cache of the same values.
+ * are copied to the heap first (decode reads them in place), and e4m3 rows are widened to f32 under
+ * their head's scale first, so an e4m3 cache is scored as an f32 cache of the same values.
  * Thread-safe for distinct (sequence, head) pairs: all working memory is per call of a method.
  */
 final class CpuDecodeScorer implements DecodeScorer {

@@ -86,22 +86,8 @@ final class DecodeScratch {
         }
     }
 
-    /** bf16 rows of native memory copied to the heap, and the segments over them. */
-    short[] rawK = new short[0];
-    short[] rawV = new short[0];
-    MemorySegment rawKSeg = MemorySegment.ofArray(rawK);
-    MemorySegment rawVSeg = MemorySegment.ofArray(rawV);
-
-    /** Room for a block of f16 rows widened to f32, or of native rows copied to the heap. */
+    /** Room for a block of f16 or e4m3 rows widened to f32. */
     void ensureWide(int ldQ, int ldO) {
-        if (rawK.length < BLOCK * ldQ) {
-            rawK = new short[BLOCK * ldQ];
-            rawKSeg = MemorySegment.ofArray(rawK);
-        }
-        if (rawV.length < BLOCK * ldO) {
-            rawV = new short[BLOCK * ldO];
-            rawVSeg = MemorySegment.ofArray(rawV);
-        }
         if (wideK.length < BLOCK * ldQ) {
             wideK = new float[BLOCK * ldQ];
             wideKSeg = MemorySegment.ofArray(wideK);

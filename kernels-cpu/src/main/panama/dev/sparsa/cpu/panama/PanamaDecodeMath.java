@@ -285,7 +285,11 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                dot4x4F32(q, x * ldQ, ldQ, dFull, dim, keys, kOff, j0, n, fm, sm, work);
+                for (int kp = 0; kp < L; kp += 2) {
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot4x2F32(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
                 }
@@ -352,103 +356,6 @@ public final class PanamaDecodeMath implements DecodeMath {
         a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
         a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
-    }
-
-    /**
-     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
-     * four keys), folded pairwise into {@code work} as two key pairs, for the {@code L} keys from
-     * {@code j0} (the last key repeated past {@code n}) in one call: the same arithmetic per key as
-     * {@link #dot4x2F32}.
-     */
-    private static void dot4x4F32(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long[] kOff,
-                                 int j0, int n, VectorMask<Float> fm, VectorMask<Short> sm, float[] work) {
-        for (int kp = 0; kp < L; kp += 4) {
-            long oa = kOff[Math.min(j0 + kp, n - 1)];
-            long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-            long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
-            long od = kOff[Math.min(j0 + kp + 3, n - 1)];
-            int at = (kp >> 1) * L;
-            FloatVector a0 = FloatVector.zero(F);
-            FloatVector a1 = FloatVector.zero(F);
-            FloatVector a2 = FloatVector.zero(F);
-            FloatVector a3 = FloatVector.zero(F);
-            FloatVector b0 = FloatVector.zero(F);
-            FloatVector b1 = FloatVector.zero(F);
-            FloatVector b2 = FloatVector.zero(F);
-            FloatVector b3 = FloatVector.zero(F);
-            FloatVector c0 = FloatVector.zero(F);
-            FloatVector c1 = FloatVector.zero(F);
-            FloatVector c2 = FloatVector.zero(F);
-            FloatVector c3 = FloatVector.zero(F);
-            FloatVector d0 = FloatVector.zero(F);
-            FloatVector d1 = FloatVector.zero(F);
-            FloatVector d2 = FloatVector.zero(F);
-            FloatVector d3 = FloatVector.zero(F);
-            int q1 = q0 + ldQ;
-            int q2 = q1 + ldQ;
-            int q3 = q2 + ldQ;
-            int d = 0;
-            for (; d < dFull; d += L) {
-                FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-                FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-                FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-                FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-                FloatVector ka = FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE);
-                a0 = v0.fma(ka, a0);
-                a1 = v1.fma(ka, a1);
-                a2 = v2.fma(ka, a2);
-                a3 = v3.fma(ka, a3);
-                FloatVector kb = FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE);
-                b0 = v0.fma(kb, b0);
-                b1 = v1.fma(kb, b1);
-                b2 = v2.fma(kb, b2);
-                b3 = v3.fma(kb, b3);
-                FloatVector kc = FloatVector.fromMemorySegment(F, keys, oc + 4L * (d), LE);
-                c0 = v0.fma(kc, c0);
-                c1 = v1.fma(kc, c1);
-                c2 = v2.fma(kc, c2);
-                c3 = v3.fma(kc, c3);
-                FloatVector kd = FloatVector.fromMemorySegment(F, keys, od + 4L * (d), LE);
-                d0 = v0.fma(kd, d0);
-                d1 = v1.fma(kd, d1);
-                d2 = v2.fma(kd, d2);
-                d3 = v3.fma(kd, d3);
-            }
-            if (d < dim) {
-                FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-                FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-                FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-                FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-                FloatVector ka = FloatVector.fromMemorySegment(F, keys, oa + 4L * (d), LE, fm);
-                a0 = v0.fma(ka, a0);
-                a1 = v1.fma(ka, a1);
-                a2 = v2.fma(ka, a2);
-                a3 = v3.fma(ka, a3);
-                FloatVector kb = FloatVector.fromMemorySegment(F, keys, ob + 4L * (d), LE, fm);
-                b0 = v0.fma(kb, b0);
-                b1 = v1.fma(kb, b1);
-                b2 = v2.fma(kb, b2);
-                b3 = v3.fma(kb, b3);
-                FloatVector kc = FloatVector.fromMemorySegment(F, keys, oc + 4L * (d), LE, fm);
-                c0 = v0.fma(kc, c0);
-                c1 = v1.fma(kc, c1);
-                c2 = v2.fma(kc, c2);
-                c3 = v3.fma(kc, c3);
-                FloatVector kd = FloatVector.fromMemorySegment(F, keys, od + 4L * (d), LE, fm);
-                d0 = v0.fma(kd, d0);
-                d1 = v1.fma(kd, d1);
-                d2 = v2.fma(kd, d2);
-                d3 = v3.fma(kd, d3);
-            }
-            a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
-            c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
-            a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
-            c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
-            a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
-            c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
-            a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
-            c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
-        }
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32}. */
@@ -795,7 +702,11 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
             for (; x + 4 <= nq; x += 4) {
-                dot4x4Bf16(q, x * ldQ, ldQ, dFull, dim, keys, kOff, j0, n, fm, sm, work);
+                for (int kp = 0; kp < L; kp += 2) {
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot4x2Bf16(q, x * ldQ, ldQ, dFull, dim, keys, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, s, (x + i) * ldS + j0);
                 }
@@ -862,103 +773,6 @@ public final class PanamaDecodeMath implements DecodeMath {
         a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
         a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
-    }
-
-    /**
-     * Four query vectors × four keys over the head dimension (each query vector loaded once for the
-     * four keys), folded pairwise into {@code work} as two key pairs, for the {@code L} keys from
-     * {@code j0} (the last key repeated past {@code n}) in one call: the same arithmetic per key as
-     * {@link #dot4x2Bf16}.
-     */
-    private static void dot4x4Bf16(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long[] kOff,
-                                 int j0, int n, VectorMask<Float> fm, VectorMask<Short> sm, float[] work) {
-        for (int kp = 0; kp < L; kp += 4) {
-            long oa = kOff[Math.min(j0 + kp, n - 1)];
-            long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-            long oc = kOff[Math.min(j0 + kp + 2, n - 1)];
-            long od = kOff[Math.min(j0 + kp + 3, n - 1)];
-            int at = (kp >> 1) * L;
-            FloatVector a0 = FloatVector.zero(F);
-            FloatVector a1 = FloatVector.zero(F);
-            FloatVector a2 = FloatVector.zero(F);
-            FloatVector a3 = FloatVector.zero(F);
-            FloatVector b0 = FloatVector.zero(F);
-            FloatVector b1 = FloatVector.zero(F);
-            FloatVector b2 = FloatVector.zero(F);
-            FloatVector b3 = FloatVector.zero(F);
-            FloatVector c0 = FloatVector.zero(F);
-            FloatVector c1 = FloatVector.zero(F);
-            FloatVector c2 = FloatVector.zero(F);
-            FloatVector c3 = FloatVector.zero(F);
-            FloatVector d0 = FloatVector.zero(F);
-            FloatVector d1 = FloatVector.zero(F);
-            FloatVector d2 = FloatVector.zero(F);
-            FloatVector d3 = FloatVector.zero(F);
-            int q1 = q0 + ldQ;
-            int q2 = q1 + ldQ;
-            int q3 = q2 + ldQ;
-            int d = 0;
-            for (; d < dFull; d += L) {
-                FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-                FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-                FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-                FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-                FloatVector ka = ((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                a0 = v0.fma(ka, a0);
-                a1 = v1.fma(ka, a1);
-                a2 = v2.fma(ka, a2);
-                a3 = v3.fma(ka, a3);
-                FloatVector kb = ((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                b0 = v0.fma(kb, b0);
-                b1 = v1.fma(kb, b1);
-                b2 = v2.fma(kb, b2);
-                b3 = v3.fma(kb, b3);
-                FloatVector kc = ((IntVector) ShortVector.fromMemorySegment(S, keys, oc + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                c0 = v0.fma(kc, c0);
-                c1 = v1.fma(kc, c1);
-                c2 = v2.fma(kc, c2);
-                c3 = v3.fma(kc, c3);
-                FloatVector kd = ((IntVector) ShortVector.fromMemorySegment(S, keys, od + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                d0 = v0.fma(kd, d0);
-                d1 = v1.fma(kd, d1);
-                d2 = v2.fma(kd, d2);
-                d3 = v3.fma(kd, d3);
-            }
-            if (d < dim) {
-                FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-                FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-                FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-                FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-                FloatVector ka = ((IntVector) ShortVector.fromMemorySegment(S, keys, oa + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                a0 = v0.fma(ka, a0);
-                a1 = v1.fma(ka, a1);
-                a2 = v2.fma(ka, a2);
-                a3 = v3.fma(ka, a3);
-                FloatVector kb = ((IntVector) ShortVector.fromMemorySegment(S, keys, ob + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                b0 = v0.fma(kb, b0);
-                b1 = v1.fma(kb, b1);
-                b2 = v2.fma(kb, b2);
-                b3 = v3.fma(kb, b3);
-                FloatVector kc = ((IntVector) ShortVector.fromMemorySegment(S, keys, oc + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                c0 = v0.fma(kc, c0);
-                c1 = v1.fma(kc, c1);
-                c2 = v2.fma(kc, c2);
-                c3 = v3.fma(kc, c3);
-                FloatVector kd = ((IntVector) ShortVector.fromMemorySegment(S, keys, od + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                d0 = v0.fma(kd, d0);
-                d1 = v1.fma(kd, d1);
-                d2 = v2.fma(kd, d2);
-                d3 = v3.fma(kd, d3);
-            }
-            a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
-            c0.add(c0.rearrange(SW1)).blend(d0.add(d0.rearrange(SW1)), M1).intoArray(work, at + L);
-            a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
-            c1.add(c1.rearrange(SW1)).blend(d1.add(d1.rearrange(SW1)), M1).intoArray(work, HALF + at + L);
-            a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
-            c2.add(c2.rearrange(SW1)).blend(d2.add(d2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at + L);
-            a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
-            c3.add(c3.rearrange(SW1)).blend(d3.add(d3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at + L);
-        }
     }
 
     /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16}. */
