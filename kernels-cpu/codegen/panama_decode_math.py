@@ -162,8 +162,8 @@ def scores(t):
     private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
                                  MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {{
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
@@ -282,8 +282,8 @@ def bounds(t):
     private static void bounds{t}(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
                                  long[] maxOff, int n, float[] out, int ldS) {{
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {{
             int x = 0;{four_loop}
@@ -598,8 +598,8 @@ def accumulate(t):
     private static void pv4x1{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {{
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
@@ -642,8 +642,8 @@ def accumulate(t):
     private static void pv1x1{t}(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {{
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;

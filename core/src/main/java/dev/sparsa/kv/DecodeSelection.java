@@ -166,6 +166,8 @@ public final class DecodeSelection {
         if (length <= 0) {
             return;
         }
+        // each chosen span, the sinks, the window and the gaps of the window between them
+        out.ensureCapacity(2 * (spanOffsets[e + 1] - spanOffsets[e]) + 3);
         if (dense[e]) {
             out.add(0, length, KeySpans.UNBANDED);
             return;
@@ -336,6 +338,23 @@ public final class DecodeSelection {
             int e = entry(sequence, kvHead);
             sinks[e] = s;
             window[e] = w;
+            return this;
+        }
+
+        /**
+         * Makes room for {@code spans} more chosen spans of (sequence, head), so that adding them
+         * allocates nothing; a hint, with no effect on the selection.
+         *
+         * @throws IllegalArgumentException if (sequence, head) is out of range or {@code spans} is negative
+         */
+        public Builder reserve(int sequence, int kvHead, int spans) {
+            int e = entry(sequence, kvHead);
+            if (spans < 0) {
+                throw new IllegalArgumentException("spans: must be >= 0, got " + spans);
+            }
+            if (counts[e] + 2L * spans > this.spans[e].length) {
+                this.spans[e] = Arrays.copyOf(this.spans[e], (int) Math.min(Integer.MAX_VALUE - 8, counts[e] + 2L * spans));
+            }
             return this;
         }
 

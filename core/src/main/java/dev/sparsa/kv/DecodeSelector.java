@@ -27,6 +27,17 @@ import java.util.Map;
  * </ul>
  */
 public final class DecodeSelector {
+    /**
+     * The calling thread's key-score arrays for top-k, one per (sequence, KV head) of a wave, kept
+     * between calls: a decode loop selects every step, and fresh arrays each step (a megabyte at 32k
+     * keys and 8 KV heads) keep the collector committing new heap pages, which measured 2–4 × slower
+     * steps when the heap had shrunk in between. Workers write into them only while the owning call
+     * waits for them.
+     */
+    private static final ThreadLocal<float[][]> SCORES = ThreadLocal.withInitial(() -> new float[0][]);
+    /** The calling thread's working memory of {@link #best}: the keyed scores and the histogram. */
+    private static final ThreadLocal<int[][]> BEST = ThreadLocal.withInitial(() -> new int[][] {new int[0], new int[1 << 11]});
+
     private DecodeSelector() {
     }
 
@@ -125,6 +136,9 @@ public final class DecodeSelector {
                     case DecodePattern.PerKvHead nested -> throw new IllegalArgumentException("pattern: nested per-head");
                 }
                 int[] spans = chosen[b * heads + g];
+                if (spans != null) {
+                    sel.reserve(b, g, spans.length / 2);
+                }
                 for (int i = 0; spans != null && i < spans.length; i += 2) {
                     sel.span(b, g, spans[i], spans[i + 1]);
                 }
@@ -252,6 +266,11 @@ public final class DecodeSelector {
                                        int bTo) {
         int heads = cache.kvHeads();
         float[][] scores = new float[ranked.length][];
+        float[][] kept = SCORES.get();
+        if (kept.length < (bTo - bFrom) * heads) {
+            kept = Arrays.copyOf(kept, (bTo - bFrom) * heads);
+            SCORES.set(kept);
+        }
         List<int[]> pieces = new ArrayList<>(); // {sequence, group, from, to, base}
         List<int[]> groups = new ArrayList<>();
         for (int b = bFrom; b < bTo; b++) {
@@ -259,7 +278,13 @@ public final class DecodeSelector {
             for (int g = 0; g < heads; g++) {
                 int[] r = ranked[b * heads + g];
                 if (r != null) {
-                    scores[b * heads + g] = new float[r[1] - r[0]];
+                    // at least the candidates' count (a sequence grows by a few keys a step: room to grow)
+                    int slot = (b - bFrom) * heads + g;
+                    int need = r[1] - r[0];
+                    if (kept[slot] == null || kept[slot].length < need) {
+                        kept[slot] = new float[need + (need >> 4) + 256];
+                    }
+                    scores[b * heads + g] = kept[slot];
                     byRange.computeIfAbsent(((long) r[0] << 32) | r[1], k -> new ArrayList<>()).add(g);
                 }
             }
@@ -338,8 +363,13 @@ public final class DecodeSelector {
         // unsigned ints in the order of the scores (NaN lowest); the k-th largest by its bits in three
         // histogram passes (no data-dependent branches), which also count the keys equal to it that
         // the k best take (the lowest-indexed of them); then one pass for the indices
-        int[] keyed = new int[n];
-        int[] hist = new int[1 << 11];
+        int[][] work = BEST.get();
+        if (work[0].length < n) {
+            work[0] = new int[n + (n >> 4) + 256];
+        }
+        int[] keyed = work[0];
+        int[] hist = work[1];
+        Arrays.fill(hist, 0);
         for (int i = 0; i < n; i++) {
             float s = score[i];
             int u = (Float.isNaN(s) ? Integer.MIN_VALUE : order(s)) ^ Integer.MIN_VALUE;

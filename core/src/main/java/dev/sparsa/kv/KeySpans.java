@@ -26,6 +26,24 @@ public final class KeySpans {
     }
 
     /**
+     * Makes room for {@code spans} spans in all, so that adding up to that many allocates nothing
+     * (a decode step resolves every (sequence, KV head)'s spans; growing by doubling would leave
+     * about as much garbage as the list holds).
+     *
+     * @throws IllegalArgumentException if {@code spans} is negative
+     */
+    public void ensureCapacity(int spans) {
+        if (spans < 0) {
+            throw new IllegalArgumentException("spans: must be >= 0, got " + spans);
+        }
+        if (spans > start.length) {
+            start = Arrays.copyOf(start, spans);
+            end = Arrays.copyOf(end, spans);
+            maxDelta = Arrays.copyOf(maxDelta, spans);
+        }
+    }
+
+    /**
      * Appends {@code [s, e)} (ignored when empty), merging it into the last span when they touch and
      * share {@code maxDelta}.
      *

@@ -63,46 +63,42 @@ final class CpuDecodeScorer implements DecodeScorer {
     public void questBounds(int b, int g, int[] pages, int count, float[] out) {
         int nq = vectors();
         float[] v = queries(b, g);
-        int ld = (count + 15) / 16 * 16;
-        float[] s = new float[nq * ld];
         long e = bounds.dtype().byteSize();
-        long[] minOff = new long[count];
-        long[] maxOff = new long[count];
-        for (int i = 0; i < count; i++) {
-            minOff[i] = bounds.index(pages[i], g, 0, 0) * e;
-            maxOff[i] = bounds.index(pages[i], g, 1, 0) * e;
-        }
-        if (count > 0) {
-            MemorySegment seg = bounds.segment();
-            DType type = bounds.dtype();
-            if (type.isScaled() || seg.isNative()) {
-                // min and max rows as one list, copied to the heap (e4m3 widened to f32 on the way)
-                long[] both = Arrays.copyOf(minOff, 2 * count);
-                System.arraycopy(maxOff, 0, both, count, count);
-                seg = type.isScaled() ? widened(seg, both, 2 * count, bounds.scale(g), new float[2 * count * dim])
-                        : onHeap(seg, both, 2 * count, dim * e, type);
-                type = type.isScaled() ? DType.F32 : type;
-                System.arraycopy(both, 0, minOff, 0, count);
-                System.arraycopy(both, count, maxOff, 0, count);
+        MemorySegment seg = bounds.segment();
+        DType type = bounds.dtype();
+        // the bound rows' offsets, for all pages at once only where the rows are first copied to the heap
+        // (e4m3 widened to f32 on the way); otherwise run by run, so that a call allocates no more than a
+        // run's worth (a decode loop calls this every step for every KV head)
+        long[] minOff = null;
+        long[] maxOff = null;
+        if (count > 0 && (type.isScaled() || seg.isNative())) {
+            long[] both = new long[2 * count];
+            for (int i = 0; i < count; i++) {
+                both[i] = bounds.index(pages[i], g, 0, 0) * e;
+                both[count + i] = bounds.index(pages[i], g, 1, 0) * e;
             }
-            // runs of pages: their bound rows read once, then the arithmetic on cached lines (a read that
-            // misses stalls the arithmetic queued behind it; the JVM has no prefetch instruction)
-            int run = DecodeScratch.BLOCK;
-            long[] runMin = new long[run];
-            long[] runMax = new long[run];
-            float[] runOut = new float[(nq + 3) / 4 * 4 * run];
-            for (int i0 = 0; i0 < count; i0 += run) {
-                int n = Math.min(run, count - i0);
-                System.arraycopy(minOff, i0, runMin, 0, n);
-                System.arraycopy(maxOff, i0, runMax, 0, n);
-                math.readRows(seg, runMin, dim, seg, runMax, dim, type, n);
-                math.questBounds(v, ldQ, nq, dim, seg, runMin, runMax, type, n, runOut, run);
-                for (int x = 0; x < nq; x++) {
-                    System.arraycopy(runOut, x * run, s, x * ld + i0, n);
-                }
-            }
+            seg = type.isScaled() ? widened(seg, both, 2 * count, bounds.scale(g), new float[2 * count * dim])
+                    : onHeap(seg, both, 2 * count, dim * e, type);
+            type = type.isScaled() ? DType.F32 : type;
+            minOff = Arrays.copyOfRange(both, 0, count);
+            maxOff = Arrays.copyOfRange(both, count, 2 * count);
         }
-        maxOverVectors(s, ld, nq, count, out, 0);
+        // runs of pages: their bound rows read once, then the arithmetic on cached lines (a read that
+        // misses stalls the arithmetic queued behind it; the JVM has no prefetch instruction)
+        int run = DecodeScratch.BLOCK;
+        long[] runMin = new long[run];
+        long[] runMax = new long[run];
+        float[] runOut = new float[(nq + 3) / 4 * 4 * run];
+        for (int i0 = 0; i0 < count; i0 += run) {
+            int n = Math.min(run, count - i0);
+            for (int i = 0; i < n; i++) {
+                runMin[i] = minOff != null ? minOff[i0 + i] : bounds.index(pages[i0 + i], g, 0, 0) * e;
+                runMax[i] = maxOff != null ? maxOff[i0 + i] : bounds.index(pages[i0 + i], g, 1, 0) * e;
+            }
+            math.readRows(seg, runMin, dim, seg, runMax, dim, type, n);
+            math.questBounds(v, ldQ, nq, dim, seg, runMin, runMax, type, n, runOut, run);
+            maxOverVectors(runOut, run, nq, n, out, i0);
+        }
     }
 
     @Override

@@ -67,6 +67,12 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static final int HALF = L * L / 2;
     /** Floats per 64-byte line (the touch passes read one vector per line). */
     private static final int LINE = Math.max(L, 16);
+    /**
+     * Masks of the first k lanes, k = 0 … L, made once: a mask made per call escapes into the kernels
+     * it is passed to and is allocated on every call (half of what a dense decode step allocated).
+     */
+    private static final VectorMask<Float>[] FIRST_F = firstLanes(F);
+    private static final VectorMask<Short>[] FIRST_S = firstLanes(S);
     private static final ThreadLocal<float[]> SINK = ThreadLocal.withInitial(() -> new float[L]);
     private static final ThreadLocal<short[]> SINK16 = ThreadLocal.withInitial(() -> new short[S.length()]);
     private static final ThreadLocal<float[]> WORK = ThreadLocal.withInitial(() -> new float[4 * HALF + L]);
@@ -84,6 +90,25 @@ public final class PanamaDecodeMath implements DecodeMath {
         if (S.length() != L) {
             throw new UnsupportedOperationException("no " + L + "-lane short vector for bf16 widening");
         }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <E> VectorMask<E>[] firstLanes(VectorSpecies<E> species) {
+        VectorMask<E>[] masks = new VectorMask[species.length() + 1];
+        for (int k = 0; k < masks.length; k++) {
+            masks[k] = species.indexInRange(0, k);
+        }
+        return masks;
+    }
+
+    /** The first {@code k} lanes of {@code F} (all of them where {@code k >= L}). */
+    private static VectorMask<Float> firstF(int k) {
+        return FIRST_F[Math.min(k, L)];
+    }
+
+    /** The first {@code k} lanes of {@code S} (all of them where {@code k} reaches its length). */
+    private static VectorMask<Short> firstS(int k) {
+        return FIRST_S[Math.min(k, FIRST_S.length - 1)];
     }
 
     /** Lane i takes lane {@code i ^ d} (the identity where d is beyond the vector). */
@@ -274,8 +299,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void scoresF32(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
                                  MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
@@ -380,8 +405,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void boundsF32(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
                                  long[] maxOff, int n, float[] out, int ldS) {
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
@@ -629,8 +654,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void pv4x1F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
@@ -673,8 +698,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void pv1x1F32(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
@@ -691,8 +716,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void scoresBf16(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
                                  MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
@@ -797,8 +822,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void boundsBf16(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
                                  long[] maxOff, int n, float[] out, int ldS) {
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
@@ -1046,8 +1071,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void pv4x1Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
@@ -1090,8 +1115,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void pv1x1Bf16(float[] p, int ldS, int x, int n, MemorySegment values, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
@@ -1108,8 +1133,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void scoresF32A(float[] q, int ldQ, int nq, int dim, float[] keys, int keysBase, long[] kOff,
                                  float[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
@@ -1307,8 +1332,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void boundsF32A(float[] q, int ldQ, int nq, int dim, float[] bounds, int boundsBase, long[] minOff,
                                  long[] maxOff, int n, float[] out, int ldS) {
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
@@ -1628,8 +1653,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void pv4x1F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
@@ -1672,8 +1697,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void pv1x1F32A(float[] p, int ldS, int x, int n, float[] values, int valuesBase, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
@@ -1690,8 +1715,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void scoresBf16A(float[] q, int ldQ, int nq, int dim, short[] keys, int keysBase, long[] kOff,
                                  short[] values, int valuesBase, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         // rows are read one group ahead of the arithmetic, so that their lines are on the way while
         // the previous group's scores are computed (the value rows too, for the P·V pass)
@@ -1889,8 +1914,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void boundsBf16A(float[] q, int ldQ, int nq, int dim, short[] bounds, int boundsBase, long[] minOff,
                                  long[] maxOff, int n, float[] out, int ldS) {
         int dFull = dim - dim % L;
-        VectorMask<Float> fm = F.indexInRange(0, dim - dFull);
-        VectorMask<Short> sm = S.indexInRange(0, dim - dFull);
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
         float[] work = WORK.get();
         for (int j0 = 0; j0 < n; j0 += L) {
             int x = 0;
@@ -2210,8 +2235,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void pv4x1Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         int o1 = o0 + ldO;
         int o2 = o1 + ldO;
@@ -2254,8 +2279,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void pv1x1Bf16A(float[] p, int ldS, int x, int n, short[] values, int valuesBase, long[] vOff, int c, int dimV,
                                 float[] o, int ldO, float[] alpha) {
         boolean full = c + L <= dimV;
-        VectorMask<Float> fm = F.indexInRange(0, dimV - c);
-        VectorMask<Short> sm = S.indexInRange(0, dimV - c);
+        VectorMask<Float> fm = firstF(dimV - c);
+        VectorMask<Short> sm = firstS(dimV - c);
         int o0 = x * ldO + c;
         FloatVector c0 = FloatVector.fromArray(F, o, o0).mul(alpha[x]);
         int p0 = x * ldS;
