@@ -339,6 +339,69 @@ class DecodeSelectionTest {
         assertThrows(IllegalArgumentException.class, () -> DecodeSelector.assemble(cache, mix, backwards));
     }
 
+    /**
+     * Room reserved ahead (span lists of a selection and of resolved spans) changes nothing, and a
+     * thread's kept score arrays and working memory carry nothing from one selection into the next:
+     * a top-k selection made after others of longer and shorter caches equals the first one made.
+     */
+    @Test
+    void reservedRoomAndKeptWorkingMemoryChangeNoSelection() {
+        KeySpans plain = new KeySpans();
+        KeySpans roomy = new KeySpans();
+        roomy.add(0, 4, KeySpans.UNBANDED);
+        roomy.ensureCapacity(100);
+        roomy.ensureCapacity(1);
+        assertEquals(1, roomy.size());
+        roomy.clear();
+        for (int i = 0; i < 40; i++) {
+            plain.add(3 * i, 3 * i + 2, i % 3 == 0 ? KeySpans.UNBANDED : i);
+            roomy.add(3 * i, 3 * i + 2, i % 3 == 0 ? KeySpans.UNBANDED : i);
+        }
+        assertEquals(plain.size(), roomy.size());
+        for (int i = 0; i < plain.size(); i++) {
+            assertEquals(plain.start(i), roomy.start(i));
+            assertEquals(plain.end(i), roomy.end(i));
+            assertEquals(plain.maxDelta(i), roomy.maxDelta(i));
+        }
+        assertThrows(IllegalArgumentException.class, () -> roomy.ensureCapacity(-1));
+
+        DecodeSelection.Builder a = DecodeSelection.builder(1, 2, new int[] {100});
+        DecodeSelection.Builder b = DecodeSelection.builder(1, 2, new int[] {100});
+        b.reserve(0, 0, 1).reserve(0, 1, 50);
+        for (int i = 0; i < 5; i++) {
+            a.span(0, 0, 10 * i, 10 * i + 3).span(0, 1, 10 * i + 5, 10 * i + 7);
+            b.span(0, 0, 10 * i, 10 * i + 3).span(0, 1, 10 * i + 5, 10 * i + 7);
+        }
+        b.reserve(0, 0, 0);
+        DecodeSelection sa = a.build();
+        DecodeSelection sb = b.build();
+        for (int g = 0; g < 2; g++) {
+            assertArrayEquals(sa.chosenSpans(0, g), sb.chosenSpans(0, g));
+        }
+        assertThrows(IllegalArgumentException.class, () -> b.reserve(0, 0, -1));
+        assertThrows(IllegalArgumentException.class, () -> b.reserve(1, 0, 1));
+
+        SplittableRandom rnd = new SplittableRandom(5);
+        int dim = 16;
+        PagedKvCache longer = PagedKvCache.allocate(DType.F32, 2, 2, dim, dim, 16, 64, true);
+        PagedKvCache shorter = PagedKvCache.allocate(DType.F32, 1, 2, dim, dim, 16, 16, true);
+        appendGaussianRows(longer, new int[] {500, 430}, rnd);
+        appendGaussianRows(shorter, new int[] {90}, rnd);
+        Tensor qLonger = gaussianQuery(2, 4, dim, rnd);
+        Tensor qShorter = gaussianQuery(1, 4, dim, rnd);
+        DecodePattern topK = DecodePattern.topK(60).withSinks(2);
+        DecodeSelection first = DecodeSelector.select(qLonger, longer, topK);
+        DecodeSelector.select(qShorter, shorter, DecodePattern.topK(30));
+        DecodeSelector.select(qLonger, longer, DecodePattern.topK(200));
+        DecodeSelection again = DecodeSelector.select(qLonger, longer, topK);
+        for (int s = 0; s < 2; s++) {
+            for (int g = 0; g < 2; g++) {
+                assertTrue(first.chosenKeys(s, g) > 0);
+                assertArrayEquals(first.chosenSpans(s, g), again.chosenSpans(s, g), "sequence " + s + " head " + g);
+            }
+        }
+    }
+
     /** Appends {@code lengths[b]} Gaussian key rows (the values the same rows) to each sequence {@code b} of an f32 cache. */
     private static void appendGaussianRows(KvCache cache, int[] lengths, SplittableRandom rnd) {
         int dim = cache.headDim();
