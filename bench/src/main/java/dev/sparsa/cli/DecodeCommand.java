@@ -200,6 +200,7 @@ final class DecodeCommand implements Callable<Integer> {
                     progress.note(backend.name() + ": skipped, " + refusal);
                     continue;
                 }
+                List<Timed> timed = new ArrayList<>();
                 try (PlacedCaches placed = PlacedCaches.on(backend, device, flat, paged, q)) {
                     double denseFlat = Double.NaN;
                     double densePaged = Double.NaN;
@@ -210,24 +211,43 @@ final class DecodeCommand implements Callable<Integer> {
                         // the first row of a backend and dtype warms up three times as long: its steps are the
                         // ones during which the JIT compiles the decode loops
                         long warm = (c == cases.getFirst() ? 3L : 1L) * warmupMillis * 1_000_000L;
-                        DecodeRow row = runOne(backend, c, placed.cache(c.paged), host, placed.q(), q, dtype, dense, reps,
-                                warm);
+                        Timed t = timeOne(backend, c, placed.cache(c.paged), placed.q(), reps, warm);
                         if (c.pattern instanceof DecodePattern.Dense) {
                             if (c.paged) {
-                                densePaged = row.millis();
+                                densePaged = t.millis();
                             } else {
-                                denseFlat = row.millis();
+                                denseFlat = t.millis();
                             }
                         }
-                        row = row.withSpeedup((c.paged ? densePaged : denseFlat) / row.millis());
-                        results.add(row);
+                        double speedup = (c.paged ? densePaged : denseFlat) / t.millis();
+                        timed.add(t);
+                        double gbPerSec = bytesTouched(c, host, t.selection(), dtype) / (t.millis() * 1e6);
                         // the copy measures the host's memory: a device's rows are not a share of it
                         String share = device == Device.CPU
-                                ? String.format(" (%.0f%% of the last copy)", 100 * row.gbPerSec() / copySamples.getLast())
+                                ? String.format(" (%.0f%% of the last copy)", 100 * gbPerSec / copySamples.getLast())
                                 : "";
-                        progress.end(step, String.format("%.2f ms, %.1f GB/s%s, %.2fx, err %.2e, recall %.3f",
-                                row.millis(), row.gbPerSec(), share, row.speedup(), row.relErrVsOracle(), row.recall()));
+                        progress.end(step, String.format("%.2f ms, %.1f GB/s%s, %.2fx", t.millis(), gbPerSec, share,
+                                speedup));
                     }
+                }
+                // the oracles of the sparse rows after the backend's timed rows: each gathers the cache in fp64
+                // (hundreds of MB at 32k keys), and a heap grown and shrunk between timed rows made the rows
+                // after it commit fresh pages while they were timed (2-4 x slower bf16 top-k rows in some runs)
+                double denseFlat = Double.NaN;
+                double densePaged = Double.NaN;
+                for (Timed t : timed) {
+                    Case c = t.c();
+                    DecodeRow row = finish(backend, t, c.paged ? paged : flat, q, dtype, dense);
+                    if (c.pattern instanceof DecodePattern.Dense) {
+                        if (c.paged) {
+                            densePaged = row.millis();
+                        } else {
+                            denseFlat = row.millis();
+                        }
+                    }
+                    results.add(row.withSpeedup((c.paged ? densePaged : denseFlat) / row.millis()));
+                    progress.note(String.format("%s %s %s %s: err %.2e, recall %.3f", backend.name(), dtype,
+                            c.paged ? "paged" : "contiguous", c.name, row.relErrVsOracle(), row.recall()));
                 }
             }
         }
@@ -326,8 +346,13 @@ final class DecodeCommand implements Callable<Integer> {
         return list;
     }
 
-    private DecodeRow runOne(AttentionBackend backend, Case c, KvCache cache, KvCache host, Tensor q, Tensor qHost,
-                             DType dtype, ReferenceResult dense, int reps, long min) {
+    /**
+     * One row's timing on the backend: the step's median over {@code reps} after the warm-up, the selection's
+     * alone, the selection the oracle reads and the last step's output on the host.
+     */
+    private record Timed(Case c, double millis, double selectMillis, DecodeSelection selection, Tensor out) {}
+
+    private Timed timeOne(AttentionBackend backend, Case c, KvCache cache, Tensor q, int reps, long min) {
         DecodeOptions options = DecodeOptions.defaults().withOutputDType(DType.F32);
         Device where = cache.device();
         Tensor outT = backend.allocate(where, DType.F32, Layout.BHSD, q.batch(), q.heads(), rows, cache.valueDim());
@@ -380,18 +405,28 @@ final class DecodeCommand implements Callable<Integer> {
             }
             Arrays.sort(times);
             Arrays.sort(selectTimes);
-            double millis = times[reps / 2];
-            ReferenceResult oracle = sel == null ? dense : ReferenceDecode.decode(qHost, host, sel, options.run());
-            double relErr = oracle.maxRelativeError(outT.toHost());
-            double recall = ReferenceResult.meanRecall(oracle, dense);
-            long bytes = bytesTouched(c, host, sel, dtype);
-            return new DecodeRow(backend.name(), c.name, c.paged ? "paged" : "contiguous", dtype.toString(), batch,
-                    host.maxLength(), c.budget, millis, bytes, bytes / (millis * 1e6), Double.NaN, relErr, recall,
-                    selectTimes[reps / 2], relErr <= DemoCommand.tolerance(dtype));
+            // a heap copy of the output: outT is closed below, and a host tensor's toHost() is itself
+            Tensor out = Tensor.allocate(DType.F32, Layout.BHSD, q.batch(), q.heads(), rows, cache.valueDim());
+            Tensor.copy(outT, out);
+            return new Timed(c, times[reps / 2], selectTimes[reps / 2], sel, out);
         } finally {
             outT.close();
             lseT.close();
         }
+    }
+
+    /** A timed row against the fp64 oracle of its selection ({@code dense} where it has none). */
+    private DecodeRow finish(AttentionBackend backend, Timed t, KvCache host, Tensor qHost, DType dtype,
+                             ReferenceResult dense) {
+        Case c = t.c();
+        ReferenceResult oracle = t.selection() == null ? dense
+                : ReferenceDecode.decode(qHost, host, t.selection(), DecodeOptions.defaults().run());
+        double relErr = oracle.maxRelativeError(t.out());
+        double recall = ReferenceResult.meanRecall(oracle, dense);
+        long bytes = bytesTouched(c, host, t.selection(), dtype);
+        return new DecodeRow(backend.name(), c.name, c.paged ? "paged" : "contiguous", dtype.toString(), batch,
+                host.maxLength(), c.budget, t.millis(), bytes, bytes / (t.millis() * 1e6), Double.NaN, relErr, recall,
+                t.selectMillis(), relErr <= DemoCommand.tolerance(dtype));
     }
 
     /** K/V rows visited, plus what the selection reads, plus Q and the output (f32). */
