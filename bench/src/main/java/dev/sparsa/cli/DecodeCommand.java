@@ -220,7 +220,7 @@ final class DecodeCommand implements Callable<Integer> {
                             }
                         }
                         double speedup = (c.paged ? densePaged : denseFlat) / t.millis();
-                        timed.add(t);
+                        timed.add(t.withSpeedup(speedup));
                         double gbPerSec = bytesTouched(c, host, t.selection(), dtype) / (t.millis() * 1e6);
                         // the copy measures the host's memory: a device's rows are not a share of it
                         String share = device == Device.CPU
@@ -233,19 +233,10 @@ final class DecodeCommand implements Callable<Integer> {
                 // the oracles of the sparse rows after the backend's timed rows: each gathers the cache in fp64
                 // (hundreds of MB at 32k keys), and a heap grown and shrunk between timed rows made the rows
                 // after it commit fresh pages while they were timed (2-4 x slower bf16 top-k rows in some runs)
-                double denseFlat = Double.NaN;
-                double densePaged = Double.NaN;
                 for (Timed t : timed) {
                     Case c = t.c();
-                    DecodeRow row = finish(backend, t, c.paged ? paged : flat, q, dtype, dense);
-                    if (c.pattern instanceof DecodePattern.Dense) {
-                        if (c.paged) {
-                            densePaged = row.millis();
-                        } else {
-                            denseFlat = row.millis();
-                        }
-                    }
-                    results.add(row.withSpeedup((c.paged ? densePaged : denseFlat) / row.millis()));
+                    DecodeRow row = finish(backend, t, c.paged ? paged : flat, q, dtype, dense).withSpeedup(t.speedup());
+                    results.add(row);
                     progress.note(String.format("%s %s %s %s: err %.2e, recall %.3f", backend.name(), dtype,
                             c.paged ? "paged" : "contiguous", c.name, row.relErrVsOracle(), row.recall()));
                 }
@@ -348,9 +339,15 @@ final class DecodeCommand implements Callable<Integer> {
 
     /**
      * One row's timing on the backend: the step's median over {@code reps} after the warm-up, the selection's
-     * alone, the selection the oracle reads and the last step's output on the host.
+     * alone, the selection the oracle reads, the last step's output on the host, and the speedup over dense
+     * on the same layout (NaN until set).
      */
-    private record Timed(Case c, double millis, double selectMillis, DecodeSelection selection, Tensor out) {}
+    private record Timed(Case c, double millis, double selectMillis, DecodeSelection selection, Tensor out,
+                         double speedup) {
+        Timed withSpeedup(double s) {
+            return new Timed(c, millis, selectMillis, selection, out, s);
+        }
+    }
 
     private Timed timeOne(AttentionBackend backend, Case c, KvCache cache, Tensor q, int reps, long min) {
         DecodeOptions options = DecodeOptions.defaults().withOutputDType(DType.F32);
@@ -408,7 +405,7 @@ final class DecodeCommand implements Callable<Integer> {
             // a heap copy of the output: outT is closed below, and a host tensor's toHost() is itself
             Tensor out = Tensor.allocate(DType.F32, Layout.BHSD, q.batch(), q.heads(), rows, cache.valueDim());
             Tensor.copy(outT, out);
-            return new Timed(c, times[reps / 2], selectTimes[reps / 2], sel, out);
+            return new Timed(c, times[reps / 2], selectTimes[reps / 2], sel, out, Double.NaN);
         } finally {
             outT.close();
             lseT.close();
