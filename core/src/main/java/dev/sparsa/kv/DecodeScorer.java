@@ -16,6 +16,25 @@ public interface DecodeScorer {
     void questBounds(int sequence, int kvHead, int[] pages, int count, float[] out);
 
     /**
+     * {@link #questBounds(int, int, int[], int, float[])} for several KV heads of one sequence over the
+     * same pages: {@code out[i][k]} is the bound of pool page {@code pages[k]} for KV head {@code
+     * kvHeads[i]}, for {@code from ≤ k < to} (nothing else of {@code out} is written). Each bound has
+     * the bits the one-head method gives it, whatever the range it was computed in, so a caller may cut
+     * the pages into pieces. The default calls the one-head method per head; a backend overrides it
+     * where one read of the bounds can serve every head (a pool whose bounds hold every head's rows of
+     * a page together).
+     */
+    default void questBounds(int sequence, int[] kvHeads, int[] pages, int from, int to, float[][] out) {
+        int n = to - from;
+        int[] piece = java.util.Arrays.copyOfRange(pages, from, to);
+        float[] one = new float[n];
+        for (int i = 0; i < kvHeads.length; i++) {
+            questBounds(sequence, kvHeads[i], piece, n, one);
+            System.arraycopy(one, 0, out[i], from, n);
+        }
+    }
+
+    /**
      * {@code out[i] = max over the group's query vectors q of q·k} for the keys {@code from + i} of
      * (sequence, kvHead), {@code i < to − from} (unscaled: the scale does not change a ranking).
      */

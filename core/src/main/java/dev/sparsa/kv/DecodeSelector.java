@@ -65,7 +65,8 @@ public final class DecodeSelector {
     /**
      * As {@link #select(Tensor, KvCache, DecodePattern, DecodeScorer)}, choosing for the (sequence, KV
      * head) pairs on {@code workers} (possibly in parallel: the scorer is then called from several
-     * threads, for distinct pairs). The result does not depend on the order or the thread count.
+     * threads, for distinct pairs or distinct ranges of one sequence's pages or keys). The result does not
+     * depend on the order or the thread count.
      *
      * @throws java.util.concurrent.CancellationException if a worker was interrupted before every pair
      *     was chosen
@@ -87,14 +88,17 @@ public final class DecodeSelector {
         int heads = cache.kvHeads();
         int[][] chosen = new int[cache.batch() * heads][];
         chooseRankedTopK(cache, pattern, rows, scorer, workers, wave, chosen);
+        float[][] questBound = boundRankedQuest(cache, pattern, scorer, workers);
         workers.forEach(chosen.length, u -> {
             int b = u / heads;
             int g = u % heads;
             DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
             if (chosen[u] == null) {
                 chosen[u] = switch (p) {
-                    case DecodePattern.Quest quest ->
-                            chooseQuest((PagedKvCache) cache, b, g, lengths[b], quest, scorer);
+                    case DecodePattern.Quest quest -> questBound[u] != null
+                            ? questSpans(lengths[b], ((PagedKvCache) cache).pageSize(),
+                                    quest.pageBudget(((PagedKvCache) cache).pageSize()), questBound[u])
+                            : chooseQuest((PagedKvCache) cache, lengths[b], quest);
                     case DecodePattern.TopK top -> chooseTopK(lengths[b], rows, top, null);
                     default -> null;
                 };
@@ -170,18 +174,92 @@ public final class DecodeSelector {
                 || (p instanceof DecodePattern.PerKvHead per && per.heads().stream().anyMatch(DecodeSelector::usesQuest));
     }
 
-    /** Quest's chosen spans {@code [s0, e0, s1, e1, …]}, ascending. */
-    private static int[] chooseQuest(PagedKvCache cache, int b, int g, int length, DecodePattern.Quest quest,
-                                     DecodeScorer scorer) {
+    /**
+     * Quest's chosen spans {@code [s0, e0, s1, e1, …]} where it does not rank pages: every key, or none
+     * (where it ranks them, {@link #questSpans} chooses from the bounds of {@link #boundRankedQuest}).
+     */
+    private static int[] chooseQuest(PagedKvCache cache, int length, DecodePattern.Quest quest) {
         int pageSize = cache.pageSize();
-        int pages = (length + pageSize - 1) / pageSize;
-        int budget = quest.pageBudget(pageSize);
-        if (pages <= budget) {
-            return length > 0 ? new int[] {0, length} : new int[0];
+        if ((length + pageSize - 1) / pageSize > quest.pageBudget(pageSize)) {
+            throw new IllegalStateException("Quest ranks the pages of a sequence of " + length + " keys"
+                    + " without their bounds");
         }
-        int candidates = pages - 1;
-        float[] bound = new float[candidates];
-        scorer.questBounds(b, g, cache.blockTable(b), candidates, bound);
+        return length > 0 ? new int[] {0, length} : new int[0];
+    }
+
+    /**
+     * The bounds of every (sequence {@code b}, KV head {@code g}) whose Quest pattern ranks pages, at
+     * {@code [b · kvHeads + g]} (null for the others), bound {@code k} for page {@code k} of the block
+     * table, {@code k < n − 1}. The heads of a sequence that rank are bounded together (they share the
+     * candidates), in pieces of pages run on {@code workers} (a piece serves every head: see {@link
+     * DecodeScorer#questBounds(int, int[], int[], int, int, float[][])}). A bound does not depend on the
+     * pieces, so neither does the selection.
+     */
+    private static float[][] boundRankedQuest(KvCache cache, DecodePattern pattern, DecodeScorer scorer,
+                                              Workers workers) {
+        float[][] bound = new float[cache.batch() * cache.kvHeads()][];
+        if (!(cache instanceof PagedKvCache paged) || !usesQuest(pattern)) {
+            return bound;
+        }
+        int heads = cache.kvHeads();
+        int[] lengths = cache.lengths();
+        int pageSize = paged.pageSize();
+        List<int[]> pieces = new ArrayList<>(); // {sequence, group, from, to}
+        List<int[]> groups = new ArrayList<>();
+        List<int[]> tables = new ArrayList<>();
+        for (int b = 0; b < cache.batch(); b++) {
+            int pages = (lengths[b] + pageSize - 1) / pageSize;
+            List<Integer> ranking = new ArrayList<>();
+            for (int g = 0; g < heads; g++) {
+                DecodePattern p = pattern instanceof DecodePattern.PerKvHead per ? per.head(g) : pattern;
+                if (p instanceof DecodePattern.Quest quest && pages > quest.pageBudget(pageSize)) {
+                    bound[b * heads + g] = new float[pages - 1];
+                    ranking.add(g);
+                }
+            }
+            if (ranking.isEmpty()) {
+                continue;
+            }
+            int group = groups.size();
+            groups.add(ranking.stream().mapToInt(Integer::intValue).toArray());
+            tables.add(paged.blockTable(b));
+            int candidates = pages - 1;
+            int piece = questPiece(candidates, workers.parallelism());
+            for (int k0 = 0; k0 < candidates; k0 += piece) {
+                pieces.add(new int[] {b, group, k0, Math.min(candidates, k0 + piece)});
+            }
+        }
+        if (pieces.isEmpty()) {
+            return bound;
+        }
+        workers.forEach(pieces.size(), i -> {
+            int[] piece = pieces.get(i);
+            int b = piece[0];
+            int[] gs = groups.get(piece[1]);
+            float[][] out = new float[gs.length][];
+            for (int j = 0; j < gs.length; j++) {
+                out[j] = bound[b * heads + gs[j]];
+            }
+            scorer.questBounds(b, gs, tables.get(piece[1]), piece[2], piece[3], out);
+        });
+        return bound;
+    }
+
+    /**
+     * Pages per piece of a bounded range: about four pieces per worker, between 64 and 1024 pages, a
+     * multiple of 64.
+     */
+    static int questPiece(int pages, int workers) {
+        int perPiece = (int) Math.min(1024, Math.max(64, ((long) pages + 4L * workers - 1) / (4L * workers)));
+        return (perPiece + 63) / 64 * 64;
+    }
+
+    /**
+     * The spans of the last page and the {@code budget − 1} best pages by {@code bound} among the
+     * others (pages {@code 0 .. bound.length − 1}).
+     */
+    private static int[] questSpans(int length, int pageSize, int budget, float[] bound) {
+        int candidates = bound.length;
         int[] chosen = best(bound, candidates, budget - 1);
         int[] spans = new int[2 * chosen.length + 2];
         for (int i = 0; i < chosen.length; i++) {

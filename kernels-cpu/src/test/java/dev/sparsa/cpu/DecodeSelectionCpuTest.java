@@ -193,6 +193,56 @@ class DecodeSelectionCpuTest {
         }
     }
 
+    /**
+     * Quest's bounds of several KV heads from one read of the pool's bounds have the bits of the
+     * one-head method for every head, however the pages are cut into pieces: f32 and bf16 pools on the
+     * heap (read whole), head dims that are and are not a multiple of the lanes, GQA with two rows,
+     * NaN and infinities among the keys and the query.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    void questBoundsOfSeveralHeadsHaveTheOneHeadBits(DType dtype) {
+        int[] lengths = {1, 17, 700, 2500};
+        int kvHeads = 4;
+        int page = 16;
+        int pages = 0;
+        for (int len : lengths) {
+            pages += (len + page - 1) / page;
+        }
+        SplittableRandom rnd = new SplittableRandom(97);
+        for (int dim : new int[] {128, 40}) {
+            PagedKvCache paged = PagedKvCache.allocate(dtype, lengths.length, kvHeads, dim, dim, page, pages, true);
+            for (int b = 0; b < lengths.length; b++) {
+                Tensor k = Problems.random(new SplittableRandom(500 + b), dtype, Layout.BHSD, 1, kvHeads, lengths[b], dim,
+                        2.0);
+                Tensor v = Problems.random(new SplittableRandom(600 + b), dtype, Layout.BHSD, 1, kvHeads, lengths[b], dim,
+                        2.0);
+                KvProblems.questEdgeKeys(k, page);
+                paged.append(b, k, v);
+            }
+            Tensor q = DecodeFixtures.query(98, paged, 3 * kvHeads, 2);
+            KvProblems.questEdgeQueries(q, false);
+            CpuDecodeScorer scorer = new CpuDecodeScorer(DecodeMathProvider.forFlavour(TileMathProvider.best().flavour()),
+                    TileMathProvider.best(), q, paged);
+            assertTrue(scorer.readsBoundsWhole(), "a heap pool's bounds are read whole");
+            int[] heads = {3, 0, 2};
+            for (int b = 0; b < lengths.length; b++) {
+                int[] table = paged.blockTable(b);
+                int count = table.length;
+                float[][] together = new float[heads.length][count];
+                for (int from = 0, to; from < count; from = to) {
+                    to = Math.min(count, from + 1 + rnd.nextInt(150));
+                    scorer.questBounds(b, heads, table, from, to, together);
+                }
+                for (int i = 0; i < heads.length; i++) {
+                    float[] alone = new float[count];
+                    scorer.questBounds(b, heads[i], table, count, alone);
+                    assertArrayEquals(alone, together[i], dtype + " dim " + dim + " sequence " + b + " head " + heads[i]);
+                }
+            }
+        }
+    }
+
     private static void assertSameSelection(DecodeSelection a, DecodeSelection b, String what) {
         assertEquals(a.batch(), b.batch());
         assertArrayEquals(a.madeAt(), b.madeAt());
