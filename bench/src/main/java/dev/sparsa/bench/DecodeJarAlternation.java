@@ -23,11 +23,14 @@ import jdk.incubator.vector.VectorSpecies;
  * counted. System properties: {@code rounds} (6), {@code slice} in seconds (1.0), {@code kinds}
  * ({@code dtype:pattern/layout} list, default dense f32 and bf16 on both layouts), {@code memory}
  * ({@code heap} or {@code native}: where the caches live, for jars whose {@link DecodeAttention} has
- * that parameter; default heap). A comparison of
+ * that parameter; default heap), {@code cold} ({@code true}: 64 MiB are read before each step, so that
+ * the caches hold none of its rows, as in a loop whose other layers run between two steps of a layer;
+ * the GB/s then count the steps' time alone). A comparison of
  * builds under the same conditions, which separate JMH runs on a shared machine are not.
  */
 public final class DecodeJarAlternation {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
     private static final com.sun.management.OperatingSystemMXBean OS =
             (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
 
@@ -46,6 +49,7 @@ public final class DecodeJarAlternation {
         int rounds = Integer.parseInt(System.getProperty("rounds", "6"));
         double slice = Double.parseDouble(System.getProperty("slice", "1.0"));
         String memory = System.getProperty("memory", "heap");
+        boolean cold = Boolean.getBoolean("cold");
         String[] kinds = System.getProperty("kinds", "f32:dense/contiguous,f32:dense/paged,bf16:dense/contiguous,bf16:dense/paged").split(",");
         List<String> labels = new ArrayList<>();
         List<ClassLoader> loaders = new ArrayList<>();
@@ -107,12 +111,21 @@ public final class DecodeJarAlternation {
                     long t0 = System.nanoTime();
                     long end = t0 + (long) (slice * 1e9);
                     long t;
+                    long stepNs = 0;
+                    long evictCpu = 0;
                     do {
+                        if (cold) {
+                            long e0 = THREADS.getCurrentThreadCpuTime();
+                            evict(data[0]);
+                            evictCpu += THREADS.getCurrentThreadCpuTime() - e0;
+                        }
+                        long s0 = System.nanoTime();
                         x.step.invoke(x.state, x.counter);
                         t = System.nanoTime();
+                        stepNs += t - s0;
                     } while (t < end);
-                    double g = x.gb.getDouble(x.counter) / ((t - t0) * 1e-9);
-                    double gc = 2 * x.gb.getDouble(x.counter) / ((OS.getProcessCpuTime() - c0) * 1e-9);
+                    double g = x.gb.getDouble(x.counter) / (stepNs * 1e-9);
+                    double gc = 2 * x.gb.getDouble(x.counter) / ((OS.getProcessCpuTime() - c0 - evictCpu) * 1e-9);
                     if (r >= 0) {
                         gbs[k][j][r] = g;
                         cpu[k][j][r] = gc;
@@ -193,6 +206,21 @@ public final class DecodeJarAlternation {
         }
         sink += s0.add(s1).add(s2.add(s3)).lane(0);
         return 4L * x.length;
+    }
+
+    /**
+     * Reads 64 MiB of {@code x} on the calling thread (not timed): the caches then hold none of the
+     * decode's rows, as in a loop where other layers' steps run between two steps of one layer.
+     */
+    private static void evict(float[] x) {
+        int l = F.length();
+        FloatVector s0 = FloatVector.zero(F);
+        FloatVector s1 = s0;
+        for (int i = 0; i + 2 * l <= Math.min(x.length, 16 << 20); i += 2 * l) {
+            s0 = s0.add(FloatVector.fromArray(F, x, i));
+            s1 = s1.add(FloatVector.fromArray(F, x, i + l));
+        }
+        sink += s0.add(s1).lane(0);
     }
 
     private static double median(double[] a) {
