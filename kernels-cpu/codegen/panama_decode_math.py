@@ -62,7 +62,7 @@ def dot4x4(t):
      * Four query vectors × four keys over the head dimension (each query vector loaded once for the
      * four keys), folded pairwise into {{@code work}} as two key pairs, for the {{@code L}} keys from
      * {{@code j0}} (the last key repeated past {{@code n}}) in one call: the same arithmetic per key as
-     * {{@link #dot4x2{t}}}.
+     * {{@link #dot4x2{t[:-1]}}}.
      */
     private static void dot4x4{t}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long[] kOff,
                                  int j0, int n, VectorMask<Float> fm, VectorMask<Short> sm, float[] work) {{
@@ -157,39 +157,12 @@ def dot4x4(t):
 
 '''
 
-def scores(t):
-    return f'''
-    private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
-                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {{
-        int dFull = dim - dim % L;
-        VectorMask<Float> fm = firstF(dim - dFull);
-        VectorMask<Short> sm = firstS(dim - dFull);
-        float[] work = WORK.get();
-        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
-        // the previous group's scores are computed (the value rows too, for the P·V pass)
-        if (!read) {{
-            touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
-        }}
-        for (int j0 = 0; j0 < n; j0 += L) {{
-            int x = 0;
-            for (; x + 4 <= nq; x += 4) {{
-{dot4(t)}
-                for (int i = 0; i < 4; i++) {{
-                    fold(work, i * HALF, s, (x + i) * ldS + j0);
-                }}
-            }}
-            for (; x < nq; x++) {{
-                for (int kp = 0; kp < L; kp += 2) {{
-                    long oa = kOff[Math.min(j0 + kp, n - 1)];
-                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
-                    dot1x2{t}(q, x * ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
-                }}
-                fold(work, 0, s, x * ldS + j0);
-            }}
-        }}
-    }}
-
-    /** Four query vectors × two keys over the head dimension, folded pairwise into {{@code work}}. */
+def dot4x2(t):
+    """The 4 × 2 kernel, for the segment variants only (the array variants call the 4 × 4 kernel, whose
+    arithmetic per key is the same)."""
+    if t.endswith('A'):
+        return ''
+    return f'''    /** Four query vectors × two keys over the head dimension, folded pairwise into {{@code work}}. */
     private static void dot4x2{t}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment keys, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
         FloatVector a0 = FloatVector.zero(F);
@@ -242,7 +215,41 @@ def scores(t):
         a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
     }}
 
-{dot4x4(t)}    /** One query vector × two keys, with the same arithmetic as {{@link #dot4x2{t}}}. */
+'''
+
+def scores(t):
+    return f'''
+    private static void scores{t}(float[] q, int ldQ, int nq, int dim, MemorySegment keys, long[] kOff,
+                                 MemorySegment values, long[] vOff, int dimV, int n, float[] s, int ldS, boolean read) {{
+        int dFull = dim - dim % L;
+        VectorMask<Float> fm = firstF(dim - dFull);
+        VectorMask<Short> sm = firstS(dim - dFull);
+        float[] work = WORK.get();
+        // rows are read one group ahead of the arithmetic, so that their lines are on the way while
+        // the previous group's scores are computed (the value rows too, for the P·V pass)
+        if (!read) {{
+            touch{t}(<<ARG:keys>>, kOff, 0, n, dim);
+        }}
+        for (int j0 = 0; j0 < n; j0 += L) {{
+            int x = 0;
+            for (; x + 4 <= nq; x += 4) {{
+{dot4(t)}
+                for (int i = 0; i < 4; i++) {{
+                    fold(work, i * HALF, s, (x + i) * ldS + j0);
+                }}
+            }}
+            for (; x < nq; x++) {{
+                for (int kp = 0; kp < L; kp += 2) {{
+                    long oa = kOff[Math.min(j0 + kp, n - 1)];
+                    long ob = kOff[Math.min(j0 + kp + 1, n - 1)];
+                    dot1x2{t}(q, x * ldQ, dFull, dim, <<ARG:keys>>, oa, ob, fm, sm, work, (kp >> 1) * L);
+                }}
+                fold(work, 0, s, x * ldS + j0);
+            }}
+        }}
+    }}
+
+{dot4x2(t)}{dot4x4(t)}    /** One query vector × two keys, with the same arithmetic as {{@link #dot4x2{t.removesuffix('A')}}}. */
     private static void dot1x2{t}(float[] q, int q0, int dFull, int dim, MemorySegment keys, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
         FloatVector a = FloatVector.zero(F);

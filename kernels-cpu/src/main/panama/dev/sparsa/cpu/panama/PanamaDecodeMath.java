@@ -1160,64 +1160,11 @@ public final class PanamaDecodeMath implements DecodeMath {
         }
     }
 
-    /** Four query vectors × two keys over the head dimension, folded pairwise into {@code work}. */
-    private static void dot4x2F32A(float[] q, int q0, int ldQ, int dFull, int dim, float[] keys, int keysBase, long oa, long ob,
-                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = a0;
-        FloatVector a2 = a0;
-        FloatVector a3 = a0;
-        FloatVector b0 = a0;
-        FloatVector b1 = a0;
-        FloatVector b2 = a0;
-        FloatVector b3 = a0;
-        int q1 = q0 + ldQ;
-        int q2 = q1 + ldQ;
-        int q3 = q2 + ldQ;
-        int d = 0;
-        for (; d < dFull; d += L) {
-            FloatVector ka = FloatVector.fromArray(F, keys, keysBase + (int) (oa >>> 2) + (d));
-            FloatVector kb = FloatVector.fromArray(F, keys, keysBase + (int) (ob >>> 2) + (d));
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = v0.fma(ka, a0);
-            b0 = v0.fma(kb, b0);
-            a1 = v1.fma(ka, a1);
-            b1 = v1.fma(kb, b1);
-            a2 = v2.fma(ka, a2);
-            b2 = v2.fma(kb, b2);
-            a3 = v3.fma(ka, a3);
-            b3 = v3.fma(kb, b3);
-        }
-        if (d < dim) {
-            FloatVector ka = FloatVector.fromArray(F, keys, keysBase + (int) (oa >>> 2) + (d), fm);
-            FloatVector kb = FloatVector.fromArray(F, keys, keysBase + (int) (ob >>> 2) + (d), fm);
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = v0.fma(ka, a0);
-            b0 = v0.fma(kb, b0);
-            a1 = v1.fma(ka, a1);
-            b1 = v1.fma(kb, b1);
-            a2 = v2.fma(ka, a2);
-            b2 = v2.fma(kb, b2);
-            a3 = v3.fma(ka, a3);
-            b3 = v3.fma(kb, b3);
-        }
-        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
-        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
-        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
-        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
-    }
-
     /**
      * Four query vectors × four keys over the head dimension (each query vector loaded once for the
      * four keys), folded pairwise into {@code work} as two key pairs, for the {@code L} keys from
      * {@code j0} (the last key repeated past {@code n}) in one call: the same arithmetic per key as
-     * {@link #dot4x2F32A}.
+     * {@link #dot4x2F32}.
      */
     private static void dot4x4F32A(float[] q, int q0, int ldQ, int dFull, int dim, float[] keys, int keysBase, long[] kOff,
                                  int j0, int n, VectorMask<Float> fm, VectorMask<Short> sm, float[] work) {
@@ -1310,7 +1257,7 @@ public final class PanamaDecodeMath implements DecodeMath {
         }
     }
 
-    /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32A}. */
+    /** One query vector × two keys, with the same arithmetic as {@link #dot4x2F32}. */
     private static void dot1x2F32A(float[] q, int q0, int dFull, int dim, float[] keys, int keysBase, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
         FloatVector a = FloatVector.zero(F);
@@ -1742,64 +1689,11 @@ public final class PanamaDecodeMath implements DecodeMath {
         }
     }
 
-    /** Four query vectors × two keys over the head dimension, folded pairwise into {@code work}. */
-    private static void dot4x2Bf16A(float[] q, int q0, int ldQ, int dFull, int dim, short[] keys, int keysBase, long oa, long ob,
-                                 VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = a0;
-        FloatVector a2 = a0;
-        FloatVector a3 = a0;
-        FloatVector b0 = a0;
-        FloatVector b1 = a0;
-        FloatVector b2 = a0;
-        FloatVector b3 = a0;
-        int q1 = q0 + ldQ;
-        int q2 = q1 + ldQ;
-        int q3 = q2 + ldQ;
-        int d = 0;
-        for (; d < dFull; d += L) {
-            FloatVector ka = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oa >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector kb = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (ob >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = v0.fma(ka, a0);
-            b0 = v0.fma(kb, b0);
-            a1 = v1.fma(ka, a1);
-            b1 = v1.fma(kb, b1);
-            a2 = v2.fma(ka, a2);
-            b2 = v2.fma(kb, b2);
-            a3 = v3.fma(ka, a3);
-            b3 = v3.fma(kb, b3);
-        }
-        if (d < dim) {
-            FloatVector ka = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (oa >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector kb = ((IntVector) ShortVector.fromArray(S, keys, keysBase + (int) (ob >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = v0.fma(ka, a0);
-            b0 = v0.fma(kb, b0);
-            a1 = v1.fma(ka, a1);
-            b1 = v1.fma(kb, b1);
-            a2 = v2.fma(ka, a2);
-            b2 = v2.fma(kb, b2);
-            a3 = v3.fma(ka, a3);
-            b3 = v3.fma(kb, b3);
-        }
-        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
-        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
-        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
-        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
-    }
-
     /**
      * Four query vectors × four keys over the head dimension (each query vector loaded once for the
      * four keys), folded pairwise into {@code work} as two key pairs, for the {@code L} keys from
      * {@code j0} (the last key repeated past {@code n}) in one call: the same arithmetic per key as
-     * {@link #dot4x2Bf16A}.
+     * {@link #dot4x2Bf16}.
      */
     private static void dot4x4Bf16A(float[] q, int q0, int ldQ, int dFull, int dim, short[] keys, int keysBase, long[] kOff,
                                  int j0, int n, VectorMask<Float> fm, VectorMask<Short> sm, float[] work) {
@@ -1892,7 +1786,7 @@ public final class PanamaDecodeMath implements DecodeMath {
         }
     }
 
-    /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16A}. */
+    /** One query vector × two keys, with the same arithmetic as {@link #dot4x2Bf16}. */
     private static void dot1x2Bf16A(float[] q, int q0, int dFull, int dim, short[] keys, int keysBase, long oa, long ob,
                                  VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
         FloatVector a = FloatVector.zero(F);
