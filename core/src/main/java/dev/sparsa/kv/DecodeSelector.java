@@ -232,16 +232,8 @@ public final class DecodeSelector {
         if (pieces.isEmpty()) {
             return bound;
         }
-        workers.forEach(pieces.size(), i -> {
-            int[] piece = pieces.get(i);
-            int b = piece[0];
-            int[] gs = groups.get(piece[1]);
-            float[][] out = new float[gs.length][];
-            for (int j = 0; j < gs.length; j++) {
-                out[j] = bound[b * heads + gs[j]];
-            }
-            scorer.questBounds(b, gs, tables.get(piece[1]), piece[2], piece[3], out);
-        });
+        forEachPiece(workers, pieces, groups, heads, bound,
+                (piece, gs, out) -> scorer.questBounds(piece[0], gs, tables.get(piece[1]), piece[2], piece[3], out));
         return bound;
     }
 
@@ -377,17 +369,31 @@ public final class DecodeSelector {
                 }
             }
         }
+        forEachPiece(workers, pieces, groups, heads, scores,
+                (piece, gs, out) -> scorer.keyScores(piece[0], gs, piece[2], piece[3], out, piece[4]));
+        return scores;
+    }
+
+    /** Work on one piece: {@code piece} is {sequence, group, …}, {@code out[j]} the array of head {@code heads[j]}. */
+    private interface PieceWork {
+        void run(int[] piece, int[] heads, float[][] out);
+    }
+
+    /**
+     * Runs {@code pieces} on {@code workers}, each with the arrays {@code dst[sequence · kvHeads + g]}
+     * of its group's heads {@code g} (the heads of a group share a piece's keys or pages).
+     */
+    private static void forEachPiece(Workers workers, List<int[]> pieces, List<int[]> groups, int kvHeads,
+                                     float[][] dst, PieceWork work) {
         workers.forEach(pieces.size(), i -> {
             int[] piece = pieces.get(i);
-            int b = piece[0];
             int[] gs = groups.get(piece[1]);
             float[][] out = new float[gs.length][];
             for (int j = 0; j < gs.length; j++) {
-                out[j] = scores[b * heads + gs[j]];
+                out[j] = dst[piece[0] * kvHeads + gs[j]];
             }
-            scorer.keyScores(b, gs, piece[2], piece[3], out, piece[4]);
+            work.run(piece, gs, out);
         });
-        return scores;
     }
 
     /**
