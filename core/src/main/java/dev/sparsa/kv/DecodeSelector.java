@@ -96,8 +96,7 @@ public final class DecodeSelector {
             if (chosen[u] == null) {
                 chosen[u] = switch (p) {
                     case DecodePattern.Quest quest -> questBound[u] != null
-                            ? questSpans(lengths[b], ((PagedKvCache) cache).pageSize(),
-                                    quest.pageBudget(((PagedKvCache) cache).pageSize()), questBound[u])
+                            ? questSpans((PagedKvCache) cache, lengths[b], quest, questBound[u])
                             : chooseQuest((PagedKvCache) cache, lengths[b], quest);
                     case DecodePattern.TopK top -> chooseTopK(lengths[b], rows, top, null);
                     default -> null;
@@ -229,9 +228,6 @@ public final class DecodeSelector {
                 pieces.add(new int[] {b, group, k0, Math.min(candidates, k0 + piece)});
             }
         }
-        if (pieces.isEmpty()) {
-            return bound;
-        }
         forEachPiece(workers, pieces, groups, heads, bound,
                 (piece, gs, out) -> scorer.questBounds(piece[0], gs, tables.get(piece[1]), piece[2], piece[3], out));
         return bound;
@@ -247,12 +243,13 @@ public final class DecodeSelector {
     }
 
     /**
-     * The spans of the last page and the {@code budget − 1} best pages by {@code bound} among the
-     * others (pages {@code 0 .. bound.length − 1}).
+     * Quest's chosen spans where it ranks pages: the last page and the {@code budget − 1} best pages by
+     * {@code bound} among the others (pages {@code 0 .. bound.length − 1}), ascending.
      */
-    private static int[] questSpans(int length, int pageSize, int budget, float[] bound) {
+    private static int[] questSpans(PagedKvCache cache, int length, DecodePattern.Quest quest, float[] bound) {
+        int pageSize = cache.pageSize();
         int candidates = bound.length;
-        int[] chosen = best(bound, candidates, budget - 1);
+        int[] chosen = best(bound, candidates, quest.pageBudget(pageSize) - 1);
         int[] spans = new int[2 * chosen.length + 2];
         for (int i = 0; i < chosen.length; i++) {
             spans[2 * i] = chosen[i] * pageSize;
