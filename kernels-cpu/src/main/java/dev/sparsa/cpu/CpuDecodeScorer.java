@@ -103,12 +103,13 @@ final class CpuDecodeScorer implements DecodeScorer {
     }
 
     /**
-     * Every head's bounds from one read of the pool's bounds where they lie on the heap with every
-     * head's rows of a page back to back ({@code [pages, kvHeads, 2, headDim]}, no padding): the pages
-     * are taken in runs, each run's bounds read once, page after page (the pool in address order where
-     * the block table is), then each head computes its bounds on cached lines. Head by head, each page
-     * gives a head two rows a whole page of bounds apart (4–8 KiB at 8 KV heads, head dim 128), each a
-     * new prefetch stream. The bounds are those of the one-head method (the same arithmetic per page).
+     * Every head's bounds from one read of the pool's bounds where they hold every head's rows of a
+     * page back to back ({@code [pages, kvHeads, 2, headDim]}, no padding): the pages are taken in runs,
+     * each run's bounds read once, page after page (the pool in address order where the block table
+     * is), or, in native memory, copied to the heap page by page, then each head computes its bounds on
+     * those lines. Head by head, each page gives a head two rows a whole page of bounds apart (4–8 KiB
+     * at 8 KV heads, head dim 128), each a new prefetch stream. The bounds are those of the one-head
+     * method (the same arithmetic per page).
      */
     @Override
     public void questBounds(int b, int[] heads, int[] pages, int from, int to, float[][] out) {
@@ -117,7 +118,7 @@ final class CpuDecodeScorer implements DecodeScorer {
             return;
         }
         DType type = bounds.dtype();
-        MemorySegment seg = bounds.segment();
+        MemorySegment pool = bounds.segment();
         int nq = vectors();
         float[][] v = new float[heads.length][];
         for (int i = 0; i < heads.length; i++) {
@@ -125,8 +126,12 @@ final class CpuDecodeScorer implements DecodeScorer {
         }
         long e = type.byteSize();
         int pageElements = (int) bounds.stride(0);
+        long pageBytes = pageElements * e;
         long maxRow = bounds.stride(2) * e;
         int run = DecodeScratch.BLOCK;
+        // a native pool's run is copied to the heap, where the array kernels read it
+        MemorySegment seg = !pool.isNative() ? pool : type == DType.F32
+                ? MemorySegment.ofArray(new float[run * pageElements]) : MemorySegment.ofArray(new short[run * pageElements]);
         long[] pageOff = new long[run];
         long[] minOff = new long[run];
         long[] maxOff = new long[run];
@@ -134,9 +139,17 @@ final class CpuDecodeScorer implements DecodeScorer {
         for (int i0 = from; i0 < to; i0 += run) {
             int n = Math.min(run, to - i0);
             for (int i = 0; i < n; i++) {
-                pageOff[i] = bounds.index(pages[i0 + i], 0, 0, 0) * e;
+                long at = bounds.index(pages[i0 + i], 0, 0, 0) * e;
+                if (seg == pool) {
+                    pageOff[i] = at;
+                } else {
+                    pageOff[i] = i * pageBytes;
+                    MemorySegment.copy(pool, at, seg, pageOff[i], pageBytes);
+                }
             }
-            math.readRows(seg, pageOff, pageElements, seg, pageOff, 0, type, n);
+            if (seg == pool) {
+                math.readRows(seg, pageOff, pageElements, seg, pageOff, 0, type, n);
+            }
             for (int h = 0; h < heads.length; h++) {
                 long shift = (bounds.index(0, heads[h], 0, 0) - bounds.index(0, 0, 0, 0)) * e;
                 for (int i = 0; i < n; i++) {
@@ -151,7 +164,7 @@ final class CpuDecodeScorer implements DecodeScorer {
 
     /** Whether the several-head method reads the bounds once for every head (else it calls the one-head method). */
     boolean readsBoundsWhole() {
-        return bounds != null && !bounds.dtype().isScaled() && !bounds.segment().isNative() && boundsWhole();
+        return bounds != null && !bounds.dtype().isScaled() && boundsWhole();
     }
 
     /** Whether the bounds hold every head's min and max rows of a page back to back, with no padding. */

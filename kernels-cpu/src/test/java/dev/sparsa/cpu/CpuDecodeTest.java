@@ -132,10 +132,11 @@ class CpuDecodeTest {
         int[] lengths = {45, 300};
         KvProblems.Caches c = KvProblems.caches(13, dtype, lengths, 2, 72, 40, 16, 50);
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            ContiguousKvCache flat = ContiguousKvCache.wrap(offHeap(arena, c.contiguous().keyStorage()),
-                    offHeap(arena, c.contiguous().valueStorage()), c.contiguous().lengths());
-            PagedKvCache paged = PagedKvCache.wrap(offHeap(arena, c.paged().keyPages()), offHeap(arena, c.paged().valuePages()),
-                    offHeap(arena, c.paged().pageBounds()), c.paged().pageSize(), 2, null);
+            ContiguousKvCache flat = ContiguousKvCache.wrap(DecodeFixtures.offHeap(arena, c.contiguous().keyStorage()),
+                    DecodeFixtures.offHeap(arena, c.contiguous().valueStorage()), c.contiguous().lengths());
+            PagedKvCache paged = PagedKvCache.wrap(DecodeFixtures.offHeap(arena, c.paged().keyPages()),
+                    DecodeFixtures.offHeap(arena, c.paged().valuePages()),
+                    DecodeFixtures.offHeap(arena, c.paged().pageBounds()), c.paged().pageSize(), 2, null);
             for (int b = 0; b < 2; b++) {
                 paged.setBlockTable(b, c.paged().blockTable(b), c.paged().length(b));
             }
@@ -157,12 +158,6 @@ class CpuDecodeTest {
         }
     }
 
-    private static Tensor offHeap(java.lang.foreign.Arena arena, Tensor t) {
-        Tensor n = Tensor.allocate(arena, t.dtype(), Layout.BHSD, t.batch(), t.heads(), t.seqLen(), t.dim());
-        n = t.dtype().isScaled() ? n.withScales(t.scales()) : n;
-        Tensor.copy(t, n);
-        return n;
-    }
 
     /** Decode rows are the last rows of a causal prefill of the whole sequence: the prefill oracle agrees. */
     @ParameterizedTest

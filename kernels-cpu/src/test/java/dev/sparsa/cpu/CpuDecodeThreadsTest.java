@@ -125,8 +125,9 @@ class CpuDecodeThreadsTest {
         CpuBackend backend = new CpuBackend(KernelFlavour.SCALAR, offered::add, 4);
         PagedKvCache shared = CACHES.paged();
         try (Arena arena = Arena.ofConfined()) {
-            PagedKvCache confined = PagedKvCache.wrap(offHeap(arena, shared.keyPages()), offHeap(arena, shared.valuePages()),
-                    offHeap(arena, shared.pageBounds()), shared.pageSize(), LENGTHS.length, null);
+            PagedKvCache confined = PagedKvCache.wrap(DecodeFixtures.offHeap(arena, shared.keyPages()),
+                    DecodeFixtures.offHeap(arena, shared.valuePages()),
+                    DecodeFixtures.offHeap(arena, shared.pageBounds()), shared.pageSize(), LENGTHS.length, null);
             for (int b = 0; b < LENGTHS.length; b++) {
                 confined.setBlockTable(b, shared.blockTable(b), shared.length(b));
             }
@@ -136,9 +137,4 @@ class CpuDecodeThreadsTest {
         }
     }
 
-    private static Tensor offHeap(Arena arena, Tensor t) {
-        Tensor n = Tensor.allocate(arena, t.dtype(), Layout.BHSD, t.batch(), t.heads(), t.seqLen(), t.dim());
-        Tensor.copy(t, n);
-        return n;
-    }
 }

@@ -25,6 +25,14 @@ final class DecodeFixtures {
                 cache.headDim(), 2.0);
     }
 
+    /** A copy of {@code t} in native memory of {@code arena} (with its scales for e4m3). */
+    static Tensor offHeap(java.lang.foreign.Arena arena, Tensor t) {
+        Tensor n = Tensor.allocate(arena, t.dtype(), Layout.BHSD, t.batch(), t.heads(), t.seqLen(), t.dim());
+        n = t.dtype().isScaled() ? n.withScales(t.scales()) : n;
+        Tensor.copy(t, n);
+        return n;
+    }
+
     /** Runs decode with outputs that start as NaN, so a row the kernel forgets cannot pass. */
     static Run decode(CpuBackend backend, Tensor q, KvCache cache, DecodeSelection sel, DecodeOptions options,
                       DType outType) {

@@ -196,8 +196,8 @@ class DecodeSelectionCpuTest {
     /**
      * Quest's bounds of several KV heads from one read of the pool's bounds have the bits of the
      * one-head method for every head, however the pages are cut into pieces: f32 and bf16 pools on the
-     * heap (read whole), head dims that are and are not a multiple of the lanes, GQA with two rows,
-     * NaN and infinities among the keys and the query.
+     * heap (read whole) and in native memory (copied run by run), head dims that are and are not a
+     * multiple of the lanes, GQA with two rows, NaN and infinities among the keys and the query.
      */
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16"})
@@ -222,22 +222,36 @@ class DecodeSelectionCpuTest {
             }
             Tensor q = DecodeFixtures.query(98, paged, 3 * kvHeads, 2);
             KvProblems.questEdgeQueries(q, false);
-            CpuDecodeScorer scorer = new CpuDecodeScorer(DecodeMathProvider.forFlavour(TileMathProvider.best().flavour()),
-                    TileMathProvider.best(), q, paged);
-            assertTrue(scorer.readsBoundsWhole(), "a heap pool's bounds are read whole");
-            int[] heads = {3, 0, 2};
-            for (int b = 0; b < lengths.length; b++) {
-                int[] table = paged.blockTable(b);
-                int count = table.length;
-                float[][] together = new float[heads.length][count];
-                for (int from = 0, to; from < count; from = to) {
-                    to = Math.min(count, from + 1 + rnd.nextInt(150));
-                    scorer.questBounds(b, heads, table, from, to, together);
+            DecodeMath math = DecodeMathProvider.forFlavour(TileMathProvider.best().flavour());
+            CpuDecodeScorer scorer = new CpuDecodeScorer(math, TileMathProvider.best(), q, paged);
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                PagedKvCache offHeap = PagedKvCache.wrap(DecodeFixtures.offHeap(arena, paged.keyPages()),
+                        DecodeFixtures.offHeap(arena, paged.valuePages()), DecodeFixtures.offHeap(arena, paged.pageBounds()),
+                        page, lengths.length, null);
+                for (int b = 0; b < lengths.length; b++) {
+                    offHeap.setBlockTable(b, paged.blockTable(b), paged.length(b));
                 }
-                for (int i = 0; i < heads.length; i++) {
-                    float[] alone = new float[count];
-                    scorer.questBounds(b, heads[i], table, count, alone);
-                    assertArrayEquals(alone, together[i], dtype + " dim " + dim + " sequence " + b + " head " + heads[i]);
+                CpuDecodeScorer nativeScorer = new CpuDecodeScorer(math, TileMathProvider.best(), q, offHeap);
+                assertTrue(scorer.readsBoundsWhole(), "a heap pool's bounds are read whole");
+                assertTrue(nativeScorer.readsBoundsWhole(), "a native pool's bounds are copied whole");
+                int[] heads = {3, 0, 2};
+                for (int b = 0; b < lengths.length; b++) {
+                    int[] table = paged.blockTable(b);
+                    int count = table.length;
+                    float[][] together = new float[heads.length][count];
+                    float[][] inNative = new float[heads.length][count];
+                    for (int from = 0, to; from < count; from = to) {
+                        to = Math.min(count, from + 1 + rnd.nextInt(150));
+                        scorer.questBounds(b, heads, table, from, to, together);
+                        nativeScorer.questBounds(b, heads, table, from, to, inNative);
+                    }
+                    for (int i = 0; i < heads.length; i++) {
+                        float[] alone = new float[count];
+                        scorer.questBounds(b, heads[i], table, count, alone);
+                        String what = dtype + " dim " + dim + " sequence " + b + " head " + heads[i];
+                        assertArrayEquals(alone, together[i], what);
+                        assertArrayEquals(alone, inNative[i], what + ", native pool");
+                    }
                 }
             }
         }
