@@ -270,16 +270,41 @@ def scores(t):
 '''
 
 def bounds(t):
-    # over segments (never called by the scorer, which copies native rows to the heap first) the
-    # four-vector kernel is too large for C1's register allocator in its bf16 form, so they keep one
-    # vector at a time
+    # two forms of each kernel. The plain form adds max(q·min, q·max) per channel (Math.max: NaN when
+    # either product is). The sign form ('Sign') multiplies q by the bound its sign picks (min where
+    # q < 0, else max): the same product, so the same bits, wherever q's channels are finite and not 0
+    # and min ≤ max (as appends write them); the caller checks q (DecodeMath.boundsBySign). It needs no
+    # max, which the Vector API lowers to several instructions. Over segments (never called by the scorer, which
+    # copies native rows to the heap first) the four-vector kernel is too large for C1's register
+    # allocator in its bf16 form, so they keep one vector at a time
+    def pick(form, acc, v, mn, mx, mask):
+        if form == '':
+            return f'{acc} = {acc}.add({v}.mul({mn}).max({v}.mul({mx})));'
+        return f'{acc} = {acc}.add({v}.mul({mx}.blend({mn}, {mask})));'
+
+    def mask(form, names):
+        if form == '':
+            return ''
+        return ''.join(f'\n            VectorMask<Float> m{v} = {v}.compare(VectorOperators.LT, 0f);' for v in names)
+
+    def call4(form):
+        return f'''bound4x2{t}{form}(q, x * ldQ, ldQ, dFull, dim, <<ARG:bounds>>, minOff[ja], maxOff[ja], minOff[jb],
+                                maxOff[jb], fm, sm, work, (kp >> 1) * L)'''
+
+    def call1(form):
+        return f'''bound1x2{t}{form}(q, x * ldQ, dFull, dim, <<ARG:bounds>>, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb],
+                                fm, sm, work, (kp >> 1) * L)'''
+
     four_loop = f'''
             for (; x + 4 <= nq; x += 4) {{
                 for (int kp = 0; kp < L; kp += 2) {{
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
-                    bound4x2{t}(q, x * ldQ, ldQ, dFull, dim, <<ARG:bounds>>, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm,
-                            sm, work, (kp >> 1) * L);
+                    if (bySign) {{
+                        {call4('Sign')};
+                    }} else {{
+                        {call4('')};
+                    }}
                 }}
                 for (int i = 0; i < 4; i++) {{
                     fold(work, i * HALF, out, (x + i) * ldS + j0);
@@ -287,7 +312,7 @@ def bounds(t):
             }}''' if t.endswith('A') else ''
     text = f'''
     private static void bounds{t}(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
-                                 long[] maxOff, int n, float[] out, int ldS) {{
+                                 long[] maxOff, int n, float[] out, int ldS, boolean bySign) {{
         int dFull = dim - dim % L;
         VectorMask<Float> fm = firstF(dim - dFull);
         VectorMask<Short> sm = firstS(dim - dFull);
@@ -298,39 +323,63 @@ def bounds(t):
                 for (int kp = 0; kp < L; kp += 2) {{
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
-                    bound1x2{t}(q, x * ldQ, dFull, dim, <<ARG:bounds>>, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm, sm,
-                            work, (kp >> 1) * L);
+                    if (bySign) {{
+                        {call1('Sign')};
+                    }} else {{
+                        {call1('')};
+                    }}
                 }}
                 fold(work, 0, out, x * ldS + j0);
             }}
         }}
     }}
-
-    private static void bound1x2{t}(float[] q, int q0, int dFull, int dim, MemorySegment bounds, long mnA, long mxA,
+'''
+    for form in ('', 'Sign'):
+        what = ('with Math.max of the two products' if form == '' else
+                'by the sign of q (see {@link DecodeMath#boundsBySign})')
+        one = lambda tail: f'''
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector na = {ld(t, 'bounds', 'mnA', 'd', tail)};
+            FloatVector xa = {ld(t, 'bounds', 'mxA', 'd', tail)};
+            FloatVector nb = {ld(t, 'bounds', 'mnB', 'd', tail)};
+            FloatVector xb = {ld(t, 'bounds', 'mxB', 'd', tail)};{mask(form, ['v']).replace('mv', 'm')}
+            {pick(form, 'a', 'v', 'na', 'xa', 'm')}
+            {pick(form, 'b', 'v', 'nb', 'xb', 'm')}'''
+        text += f'''
+    /** One query vector × two pages, {what}. */
+    private static void bound1x2{t}{form}(float[] q, int q0, int dFull, int dim, MemorySegment bounds, long mnA, long mxA,
                                    long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {{
         FloatVector a = FloatVector.zero(F);
         FloatVector b = a;
         int d = 0;
-        for (; d < dFull; d += L) {{
-            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul({ld(t, 'bounds', 'mnA', 'd')}).max(v.mul({ld(t, 'bounds', 'mxA', 'd')})));
-            b = b.add(v.mul({ld(t, 'bounds', 'mnB', 'd')}).max(v.mul({ld(t, 'bounds', 'mxB', 'd')})));
+        for (; d < dFull; d += L) {{{one(False)}
         }}
-        if (d < dim) {{
-            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul({ld(t, 'bounds', 'mnA', 'd', True)}).max(v.mul({ld(t, 'bounds', 'mxA', 'd', True)})));
-            b = b.add(v.mul({ld(t, 'bounds', 'mnB', 'd', True)}).max(v.mul({ld(t, 'bounds', 'mxB', 'd', True)})));
+        if (d < dim) {{{one(True)}
         }}
         a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }}
 '''
-    if t.endswith('A'):
-        text += f'''
+        if t.endswith('A'):
+            vs = ['v0', 'v1', 'v2', 'v3']
+            four = lambda tail: f'''
+            FloatVector na = {ld(t, 'bounds', 'mnA', 'd', tail)};
+            FloatVector xa = {ld(t, 'bounds', 'mxA', 'd', tail)};
+            FloatVector nb = {ld(t, 'bounds', 'mnB', 'd', tail)};
+            FloatVector xb = {ld(t, 'bounds', 'mxB', 'd', tail)};
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);{mask(form, vs)}''' + ''.join(
+                f'''
+            {pick(form, 'a' + v[1], v, 'na', 'xa', 'm' + v)}
+            {pick(form, 'b' + v[1], v, 'nb', 'xb', 'm' + v)}''' for v in vs)
+            text += f'''
     /**
-     * Four query vectors × two pages: each bound row loaded once for the four (the per-lane sums and
-     * the fold of {{@link #bound1x2{t}}}, so the same bits).
+     * Four query vectors × two pages, {what}.
+     * Each bound row is loaded once for the four (the per-lane sums and the fold of {{@link
+     * #bound1x2{t}{form}}}, so the same bits).
      */
-    private static void bound4x2{t}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment bounds, long mnA,
+    private static void bound4x2{t}{form}(float[] q, int q0, int ldQ, int dFull, int dim, MemorySegment bounds, long mnA,
                                    long mxA, long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
                                    int at) {{
         FloatVector a0 = FloatVector.zero(F);
@@ -345,41 +394,9 @@ def bounds(t):
         int q2 = q1 + ldQ;
         int q3 = q2 + ldQ;
         int d = 0;
-        for (; d < dFull; d += L) {{
-            FloatVector na = {ld(t, 'bounds', 'mnA', 'd')};
-            FloatVector xa = {ld(t, 'bounds', 'mxA', 'd')};
-            FloatVector nb = {ld(t, 'bounds', 'mnB', 'd')};
-            FloatVector xb = {ld(t, 'bounds', 'mxB', 'd')};
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = a0.add(v0.mul(na).max(v0.mul(xa)));
-            b0 = b0.add(v0.mul(nb).max(v0.mul(xb)));
-            a1 = a1.add(v1.mul(na).max(v1.mul(xa)));
-            b1 = b1.add(v1.mul(nb).max(v1.mul(xb)));
-            a2 = a2.add(v2.mul(na).max(v2.mul(xa)));
-            b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
-            a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
-            b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        for (; d < dFull; d += L) {{{four(False)}
         }}
-        if (d < dim) {{
-            FloatVector na = {ld(t, 'bounds', 'mnA', 'd', True)};
-            FloatVector xa = {ld(t, 'bounds', 'mxA', 'd', True)};
-            FloatVector nb = {ld(t, 'bounds', 'mnB', 'd', True)};
-            FloatVector xb = {ld(t, 'bounds', 'mxB', 'd', True)};
-            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
-            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
-            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
-            a0 = a0.add(v0.mul(na).max(v0.mul(xa)));
-            b0 = b0.add(v0.mul(nb).max(v0.mul(xb)));
-            a1 = a1.add(v1.mul(na).max(v1.mul(xa)));
-            b1 = b1.add(v1.mul(nb).max(v1.mul(xb)));
-            a2 = a2.add(v2.mul(na).max(v2.mul(xa)));
-            b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
-            a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
-            b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        if (d < dim) {{{four(True)}
         }}
         a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
         a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);

@@ -63,6 +63,8 @@ public class DecodeMathParts {
     private long[] kOff;
     private long[] vOff;
     private float[] q;
+    /** The form of the bounds the scorer would take for {@link #q} ({@link DecodeMath#boundsBySign}). */
+    private boolean bySign;
     private float[] s;
     private float[] o;
     private float[] m;
@@ -100,6 +102,7 @@ public class DecodeMathParts {
         for (int i = 0; i < q.length; i++) {
             q[i] = (float) (rnd.nextDouble(-1, 1) / Math.sqrt(DIM));
         }
+        bySign = DecodeMath.boundsBySign(q, DIM, GROUP, DIM);
         s = new float[GROUP * KEYS];
         o = new float[GROUP * DIM];
         m = new float[GROUP];
@@ -148,7 +151,7 @@ public class DecodeMathParts {
      */
     @Benchmark
     public float[] questBounds(GigaBytes g) {
-        math.questBounds(q, DIM, GROUP, DIM, rows, kOff, vOff, type, KEYS, s, KEYS);
+        math.questBounds(q, DIM, GROUP, DIM, rows, kOff, vOff, type, KEYS, s, KEYS, bySign);
         g.gbytes += stepBytes;
         return s;
     }

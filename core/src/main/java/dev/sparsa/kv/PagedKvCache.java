@@ -23,7 +23,10 @@ import java.util.Arrays;
  * dtype: axis 2 is the channel-wise minimum, then maximum, of the page's keys as stored) the cache
  * updates the bounds of the pages an append writes from the appended rows alone, so bounds are never
  * recomputed by scanning K; the bounds of a page cover exactly its first {@code length mod
- * pageSize} (or all) slots. Slots past a sequence's length may hold anything.
+ * pageSize} (or all) slots. Slots past a sequence's length may hold anything. Each channel's pair
+ * has {@code min ≤ max}, or NaN in both where a key held NaN; the backends' Quest scores are defined
+ * for such pairs (they may take a channel's product with the one bound the query's sign picks), so a
+ * caller who writes bounds into a {@link #wrap wrapped} pool keeps to the same.
  *
  * <p>Not thread-safe.
  */

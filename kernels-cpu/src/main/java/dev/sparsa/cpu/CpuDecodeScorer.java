@@ -64,6 +64,7 @@ final class CpuDecodeScorer implements DecodeScorer {
     public void questBounds(int b, int g, int[] pages, int count, float[] out) {
         int nq = vectors();
         float[] v = queries(b, g);
+        boolean bySign = DecodeMath.boundsBySign(v, ldQ, nq, dim);
         long e = bounds.dtype().byteSize();
         MemorySegment seg = bounds.segment();
         DType type = bounds.dtype();
@@ -97,7 +98,7 @@ final class CpuDecodeScorer implements DecodeScorer {
                 runMax[i] = maxOff != null ? maxOff[i0 + i] : bounds.index(pages[i0 + i], g, 1, 0) * e;
             }
             math.readRows(seg, runMin, dim, seg, runMax, dim, type, n);
-            math.questBounds(v, ldQ, nq, dim, seg, runMin, runMax, type, n, runOut, run);
+            math.questBounds(v, ldQ, nq, dim, seg, runMin, runMax, type, n, runOut, run, bySign);
             maxOverVectors(runOut, run, nq, n, out, i0);
         }
     }
@@ -121,8 +122,10 @@ final class CpuDecodeScorer implements DecodeScorer {
         MemorySegment pool = bounds.segment();
         int nq = vectors();
         float[][] v = new float[heads.length][];
+        boolean[] bySign = new boolean[heads.length];
         for (int i = 0; i < heads.length; i++) {
             v[i] = queries(b, heads[i]);
+            bySign[i] = DecodeMath.boundsBySign(v[i], ldQ, nq, dim);
         }
         long e = type.byteSize();
         int pageElements = (int) bounds.stride(0);
@@ -156,7 +159,7 @@ final class CpuDecodeScorer implements DecodeScorer {
                     minOff[i] = pageOff[i] + shift;
                     maxOff[i] = minOff[i] + maxRow;
                 }
-                math.questBounds(v[h], ldQ, nq, dim, seg, minOff, maxOff, type, n, runOut, run);
+                math.questBounds(v[h], ldQ, nq, dim, seg, minOff, maxOff, type, n, runOut, run, bySign[h]);
                 maxOverVectors(runOut, run, nq, n, out[h], i0);
             }
         }
@@ -221,8 +224,10 @@ final class CpuDecodeScorer implements DecodeScorer {
         DType type = scaled ? DType.F32 : rows.dtype;
         int nq = vectors();
         float[][] v = new float[heads.length][];
+        boolean[] bySign = new boolean[heads.length];
         for (int i = 0; i < heads.length; i++) {
             v[i] = queries(b, heads[i]);
+            bySign[i] = DecodeMath.boundsBySign(v[i], ldQ, nq, dim);
         }
         int block = DecodeScratch.BLOCK;
         int pageSize = rows.pageSize();

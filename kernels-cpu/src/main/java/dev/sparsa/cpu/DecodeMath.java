@@ -43,10 +43,33 @@ public interface DecodeMath {
 
     /**
      * {@code out[x][i] = Σ_c max(q[x][c]·min_i[c], q[x][c]·max_i[c])} for pages {@code i < n} whose min
-     * and max rows start at byte offsets {@code minOff[i]}, {@code maxOff[i]}.
+     * and max rows start at byte offsets {@code minOff[i]}, {@code maxOff[i]}. {@code bySign}: the
+     * caller found {@link #boundsBySign} true for these query vectors, so an implementation may take
+     * each channel's product with the bound the query's sign picks, which has the same bits (NaN's
+     * payload aside: a NaN ranks the same whatever its bits).
      */
     void questBounds(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff, long[] maxOff,
-                     DType dtype, int n, float[] out, int ldS);
+                     DType dtype, int n, float[] out, int ldS, boolean bySign);
+
+    /**
+     * Whether every channel {@code c < dim} of query vectors {@code x < nq} is finite and not 0. Then
+     * {@code q·(q < 0 ? min : max)} equals {@code Math.max(q·min, q·max)} bit for bit for every bound
+     * pair {@code min ≤ max} (infinite ones too: the product with the other bound is never larger, and q
+     * is never 0 against an infinity; rounding keeps the order of the two products, zeros' signs
+     * included) and for NaN in either bound. Appends write {@code min ≤ max} per channel, or NaN in both.
+     */
+    static boolean boundsBySign(float[] q, int ldQ, int nq, int dim) {
+        for (int x = 0; x < nq; x++) {
+            for (int c = 0, i = x * ldQ; c < dim; c++, i++) {
+                float a = Math.abs(q[i]);
+                // false for 0, ±∞ and NaN
+                if (!(a > 0f && a < Float.POSITIVE_INFINITY)) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
 
     /**
      * One online-softmax step per query vector over its {@code n} scores: {@code m' = max(m, max_j

@@ -41,7 +41,8 @@ final class ScalarDecodeMath implements DecodeMath {
 
     @Override
     public void questBounds(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff, long[] maxOff,
-                            DType dtype, int n, float[] out, int ldS) {
+                            DType dtype, int n, float[] out, int ldS, boolean bySign) {
+        // Math.max of both products whatever bySign says: the same bits (DecodeMath.boundsBySign)
         for (int i = 0; i < n; i++) {
             for (int x = 0; x < nq; x++) {
                 float acc = 0f;

@@ -1,6 +1,8 @@
 package dev.sparsa.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sparsa.tensor.DType;
 import java.lang.foreign.Arena;
@@ -85,12 +87,12 @@ class DecodeMathBoundsTest {
                 maxOff[i] = (2 * p + 1) * rowBytes;
             }
             float[] all = new float[nq * ldS];
-            math.questBounds(q, ldQ, nq, dim, seg, minOff, maxOff, type, pages, all, ldS);
+            math.questBounds(q, ldQ, nq, dim, seg, minOff, maxOff, type, pages, all, ldS, DecodeMath.boundsBySign(q, ldQ, nq, dim));
             for (int x = 0; x < nq; x++) {
                 float[] one = new float[ldS];
                 float[] qx = new float[4 * ldQ];
                 System.arraycopy(q, x * ldQ, qx, 0, ldQ);
-                math.questBounds(qx, ldQ, 1, dim, seg, minOff, maxOff, type, pages, one, ldS);
+                math.questBounds(qx, ldQ, 1, dim, seg, minOff, maxOff, type, pages, one, ldS, DecodeMath.boundsBySign(qx, ldQ, 1, dim));
                 for (int i = 0; i < pages; i++) {
                     int p = (i * 11) % pages;
                     String what = math.flavour() + " " + type + " dim " + dim + (nativeMemory ? " native" : " heap")
@@ -112,6 +114,111 @@ class DecodeMathBoundsTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Query vectors whose channels are all finite and not 0 may take each channel's bound by the
+     * query's sign; the same call through {@code Math.max} of the two products must give the same bits
+     * on every bound pair an append can write: {@code min ≤ max} with zeros of both signs, infinities,
+     * subnormals, NaN in both, and products that overflow.
+     */
+    @Test
+    void boundsTakenByTheQuerysSignHaveTheBitsOfTheMaxOfBothProducts() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        DecodeMath math = DecodeMathProvider.forFlavour(TileMathProvider.best().flavour());
+        float[] special = {0f, -0f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 3e38f, -3e38f, 1e-40f, -1e-40f};
+        for (DType type : List.of(DType.F32, DType.BF16)) {
+            for (int dim : new int[] {128, 40, 7}) {
+                for (boolean nativeMemory : new boolean[] {false, true}) {
+                    int pages = 53;
+                    int nq = 7;
+                    int ldQ = (dim + 15) / 16 * 16;
+                    int ldS = (pages + 15) / 16 * 16;
+                    float[] q = new float[(nq + 3) / 4 * 4 * ldQ];
+                    for (int x = 0; x < nq; x++) {
+                        for (int c = 0; c < dim; c++) {
+                            float v = (float) rnd.nextGaussian();
+                            v = v == 0f ? 1f : v;
+                            if (rnd.nextInt(16) == 0) {
+                                v = rnd.nextBoolean() ? 1e30f : -1e-30f;
+                            }
+                            q[x * ldQ + c] = round(type, v);
+                        }
+                    }
+                    assertTrue(DecodeMath.boundsBySign(q, ldQ, nq, dim));
+                    float[][] rows = new float[2 * pages][dim];
+                    for (int i = 0; i < pages; i++) {
+                        for (int c = 0; c < dim; c++) {
+                            float a = rnd.nextInt(6) == 0 ? special[rnd.nextInt(special.length)] : (float) rnd.nextGaussian();
+                            float b = rnd.nextInt(6) == 0 ? special[rnd.nextInt(special.length)] : (float) rnd.nextGaussian();
+                            a = round(type, a);
+                            b = round(type, b);
+                            boolean nan = rnd.nextInt(40) == 0;
+                            rows[2 * i][c] = nan ? Float.NaN : Math.min(a, b);
+                            rows[2 * i + 1][c] = nan ? Float.NaN : Math.max(a, b);
+                        }
+                    }
+                    float[] bySign = bounds(math, type, dim, nativeMemory, rows, q, ldQ, nq, pages, ldS, true);
+                    float[] byMax = bounds(math, type, dim, nativeMemory, rows, q, ldQ, nq, pages, ldS, false);
+                    for (int x = 0; x < nq; x++) {
+                        for (int i = 0; i < pages; i++) {
+                            // bits, zeros' signs included; every NaN alike (which NaN x86 makes differs by form)
+                            assertEquals(Float.floatToIntBits(byMax[x * ldS + i]), Float.floatToIntBits(bySign[x * ldS + i]),
+                                    type + " dim " + dim + (nativeMemory ? " native" : " heap") + " vector " + x + " page " + i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The check refuses a query vector with a 0, an infinity or NaN in any channel below {@code dim}. */
+    @Test
+    void theSignFormIsOfferedOnlyForFiniteNonZeroQueries() {
+        float[] q = new float[2 * 16];
+        java.util.Arrays.fill(q, 0.5f);
+        q[7] = -1e-40f;
+        assertTrue(DecodeMath.boundsBySign(q, 16, 2, 9));
+        for (float bad : new float[] {0f, -0f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN}) {
+            float[] b = q.clone();
+            b[16 + 8] = bad;
+            assertFalse(DecodeMath.boundsBySign(b, 16, 2, 9), "channel " + bad);
+            // past dim: padding, not looked at
+            b = q.clone();
+            b[16 + 9] = bad;
+            assertTrue(DecodeMath.boundsBySign(b, 16, 2, 9), "padding " + bad);
+        }
+    }
+
+    /** The bounds of {@code pages} pages whose min and max rows are {@code rows[2i]}, {@code rows[2i + 1]}. */
+    private static float[] bounds(DecodeMath math, DType type, int dim, boolean nativeMemory, float[][] rows, float[] q,
+                                  int ldQ, int nq, int pages, int ldS, boolean bySign) {
+        long e = type.byteSize();
+        long rowBytes = dim * e;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = nativeMemory ? arena.allocate(2 * pages * rowBytes, 64)
+                    : type == DType.F32 ? MemorySegment.ofArray(new float[2 * pages * dim])
+                    : MemorySegment.ofArray(new short[2 * pages * dim]);
+            long[] minOff = new long[pages];
+            long[] maxOff = new long[pages];
+            for (int r = 0; r < 2 * pages; r++) {
+                for (int c = 0; c < dim; c++) {
+                    long at = r * rowBytes + c * e;
+                    if (type == DType.F32) {
+                        seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, at, rows[r][c]);
+                    } else {
+                        seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, at, (short) (Float.floatToRawIntBits(rows[r][c]) >>> 16));
+                    }
+                }
+            }
+            for (int i = 0; i < pages; i++) {
+                minOff[i] = 2L * i * rowBytes;
+                maxOff[i] = (2L * i + 1) * rowBytes;
+            }
+            float[] out = new float[(nq + 3) / 4 * 4 * ldS];
+            math.questBounds(q, ldQ, nq, dim, seg, minOff, maxOff, type, pages, out, ldS, bySign);
+            return out;
         }
     }
 

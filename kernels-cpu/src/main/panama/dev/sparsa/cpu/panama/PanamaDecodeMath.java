@@ -152,18 +152,18 @@ public final class PanamaDecodeMath implements DecodeMath {
 
     @Override
     public void questBounds(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff, long[] maxOff,
-                            DType dtype, int n, float[] out, int ldS) {
+                            DType dtype, int n, float[] out, int ldS, boolean bySign) {
         Object heap = bounds.heapBase().orElse(null);
         if (dtype == DType.BF16) {
             if (heap instanceof short[] a) {
-                boundsBf16A(q, ldQ, nq, dim, a, (int) (bounds.address() >>> 1), minOff, maxOff, n, out, ldS);
+                boundsBf16A(q, ldQ, nq, dim, a, (int) (bounds.address() >>> 1), minOff, maxOff, n, out, ldS, bySign);
             } else {
-                boundsBf16(q, ldQ, nq, dim, bounds, minOff, maxOff, n, out, ldS);
+                boundsBf16(q, ldQ, nq, dim, bounds, minOff, maxOff, n, out, ldS, bySign);
             }
         } else if (heap instanceof float[] a) {
-            boundsF32A(q, ldQ, nq, dim, a, (int) (bounds.address() >>> 2), minOff, maxOff, n, out, ldS);
+            boundsF32A(q, ldQ, nq, dim, a, (int) (bounds.address() >>> 2), minOff, maxOff, n, out, ldS, bySign);
         } else {
-            boundsF32(q, ldQ, nq, dim, bounds, minOff, maxOff, n, out, ldS);
+            boundsF32(q, ldQ, nq, dim, bounds, minOff, maxOff, n, out, ldS, bySign);
         }
     }
 
@@ -403,7 +403,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void boundsF32(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
-                                 long[] maxOff, int n, float[] out, int ldS) {
+                                 long[] maxOff, int n, float[] out, int ldS, boolean bySign) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = firstF(dim - dFull);
         VectorMask<Short> sm = firstS(dim - dFull);
@@ -414,14 +414,20 @@ public final class PanamaDecodeMath implements DecodeMath {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
-                    bound1x2F32(q, x * ldQ, dFull, dim, bounds, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm, sm,
-                            work, (kp >> 1) * L);
+                    if (bySign) {
+                        bound1x2F32Sign(q, x * ldQ, dFull, dim, bounds, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb],
+                                fm, sm, work, (kp >> 1) * L);
+                    } else {
+                        bound1x2F32(q, x * ldQ, dFull, dim, bounds, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb],
+                                fm, sm, work, (kp >> 1) * L);
+                    }
                 }
                 fold(work, 0, out, x * ldS + j0);
             }
         }
     }
 
+    /** One query vector × two pages, with Math.max of the two products. */
     private static void bound1x2F32(float[] q, int q0, int dFull, int dim, MemorySegment bounds, long mnA, long mxA,
                                    long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
         FloatVector a = FloatVector.zero(F);
@@ -429,13 +435,50 @@ public final class PanamaDecodeMath implements DecodeMath {
         int d = 0;
         for (; d < dFull; d += L) {
             FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE))));
-            b = b.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE))));
+            FloatVector na = FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE);
+            FloatVector xa = FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE);
+            FloatVector nb = FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE);
+            FloatVector xb = FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE);
+            a = a.add(v.mul(na).max(v.mul(xa)));
+            b = b.add(v.mul(nb).max(v.mul(xb)));
         }
         if (d < dim) {
             FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE, fm))));
-            b = b.add(v.mul(FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE, fm)).max(v.mul(FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE, fm))));
+            FloatVector na = FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE, fm);
+            FloatVector xa = FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE, fm);
+            FloatVector nb = FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE, fm);
+            FloatVector xb = FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE, fm);
+            a = a.add(v.mul(na).max(v.mul(xa)));
+            b = b.add(v.mul(nb).max(v.mul(xb)));
+        }
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
+    }
+
+    /** One query vector × two pages, by the sign of q (see {@link DecodeMath#boundsBySign}). */
+    private static void bound1x2F32Sign(float[] q, int q0, int dFull, int dim, MemorySegment bounds, long mnA, long mxA,
+                                   long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector na = FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE);
+            FloatVector xa = FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE);
+            FloatVector nb = FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE);
+            FloatVector xb = FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE);
+            VectorMask<Float> m = v.compare(VectorOperators.LT, 0f);
+            a = a.add(v.mul(xa.blend(na, m)));
+            b = b.add(v.mul(xb.blend(nb, m)));
+        }
+        if (d < dim) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector na = FloatVector.fromMemorySegment(F, bounds, mnA + 4L * (d), LE, fm);
+            FloatVector xa = FloatVector.fromMemorySegment(F, bounds, mxA + 4L * (d), LE, fm);
+            FloatVector nb = FloatVector.fromMemorySegment(F, bounds, mnB + 4L * (d), LE, fm);
+            FloatVector xb = FloatVector.fromMemorySegment(F, bounds, mxB + 4L * (d), LE, fm);
+            VectorMask<Float> m = v.compare(VectorOperators.LT, 0f);
+            a = a.add(v.mul(xa.blend(na, m)));
+            b = b.add(v.mul(xb.blend(nb, m)));
         }
         a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
@@ -820,7 +863,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void boundsBf16(float[] q, int ldQ, int nq, int dim, MemorySegment bounds, long[] minOff,
-                                 long[] maxOff, int n, float[] out, int ldS) {
+                                 long[] maxOff, int n, float[] out, int ldS, boolean bySign) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = firstF(dim - dFull);
         VectorMask<Short> sm = firstS(dim - dFull);
@@ -831,14 +874,20 @@ public final class PanamaDecodeMath implements DecodeMath {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
-                    bound1x2Bf16(q, x * ldQ, dFull, dim, bounds, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm, sm,
-                            work, (kp >> 1) * L);
+                    if (bySign) {
+                        bound1x2Bf16Sign(q, x * ldQ, dFull, dim, bounds, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb],
+                                fm, sm, work, (kp >> 1) * L);
+                    } else {
+                        bound1x2Bf16(q, x * ldQ, dFull, dim, bounds, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb],
+                                fm, sm, work, (kp >> 1) * L);
+                    }
                 }
                 fold(work, 0, out, x * ldS + j0);
             }
         }
     }
 
+    /** One query vector × two pages, with Math.max of the two products. */
     private static void bound1x2Bf16(float[] q, int q0, int dFull, int dim, MemorySegment bounds, long mnA, long mxA,
                                    long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
         FloatVector a = FloatVector.zero(F);
@@ -846,13 +895,50 @@ public final class PanamaDecodeMath implements DecodeMath {
         int d = 0;
         for (; d < dFull; d += L) {
             FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
-            b = b.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
+            FloatVector na = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a = a.add(v.mul(na).max(v.mul(xa)));
+            b = b.add(v.mul(nb).max(v.mul(xb)));
         }
         if (d < dim) {
             FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
-            b = b.add(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
+            FloatVector na = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a = a.add(v.mul(na).max(v.mul(xa)));
+            b = b.add(v.mul(nb).max(v.mul(xb)));
+        }
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
+    }
+
+    /** One query vector × two pages, by the sign of q (see {@link DecodeMath#boundsBySign}). */
+    private static void bound1x2Bf16Sign(float[] q, int q0, int dFull, int dim, MemorySegment bounds, long mnA, long mxA,
+                                   long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector na = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            VectorMask<Float> m = v.compare(VectorOperators.LT, 0f);
+            a = a.add(v.mul(xa.blend(na, m)));
+            b = b.add(v.mul(xb.blend(nb, m)));
+        }
+        if (d < dim) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector na = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mnA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mxA + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mnB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromMemorySegment(S, bounds, mxB + 2L * (d), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            VectorMask<Float> m = v.compare(VectorOperators.LT, 0f);
+            a = a.add(v.mul(xa.blend(na, m)));
+            b = b.add(v.mul(xb.blend(nb, m)));
         }
         a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
@@ -1277,7 +1363,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void boundsF32A(float[] q, int ldQ, int nq, int dim, float[] bounds, int boundsBase, long[] minOff,
-                                 long[] maxOff, int n, float[] out, int ldS) {
+                                 long[] maxOff, int n, float[] out, int ldS, boolean bySign) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = firstF(dim - dFull);
         VectorMask<Short> sm = firstS(dim - dFull);
@@ -1288,8 +1374,13 @@ public final class PanamaDecodeMath implements DecodeMath {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
-                    bound4x2F32A(q, x * ldQ, ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm,
-                            sm, work, (kp >> 1) * L);
+                    if (bySign) {
+                        bound4x2F32ASign(q, x * ldQ, ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb],
+                                maxOff[jb], fm, sm, work, (kp >> 1) * L);
+                    } else {
+                        bound4x2F32A(q, x * ldQ, ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb],
+                                maxOff[jb], fm, sm, work, (kp >> 1) * L);
+                    }
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, out, (x + i) * ldS + j0);
@@ -1299,14 +1390,20 @@ public final class PanamaDecodeMath implements DecodeMath {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
-                    bound1x2F32A(q, x * ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm, sm,
-                            work, (kp >> 1) * L);
+                    if (bySign) {
+                        bound1x2F32ASign(q, x * ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb],
+                                fm, sm, work, (kp >> 1) * L);
+                    } else {
+                        bound1x2F32A(q, x * ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb],
+                                fm, sm, work, (kp >> 1) * L);
+                    }
                 }
                 fold(work, 0, out, x * ldS + j0);
             }
         }
     }
 
+    /** One query vector × two pages, with Math.max of the two products. */
     private static void bound1x2F32A(float[] q, int q0, int dFull, int dim, float[] bounds, int boundsBase, long mnA, long mxA,
                                    long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
         FloatVector a = FloatVector.zero(F);
@@ -1314,20 +1411,29 @@ public final class PanamaDecodeMath implements DecodeMath {
         int d = 0;
         for (; d < dFull; d += L) {
             FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d))).max(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d)))));
-            b = b.add(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d))).max(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d)))));
+            FloatVector na = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d));
+            FloatVector xa = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d));
+            FloatVector nb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d));
+            FloatVector xb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d));
+            a = a.add(v.mul(na).max(v.mul(xa)));
+            b = b.add(v.mul(nb).max(v.mul(xb)));
         }
         if (d < dim) {
             FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d), fm)).max(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d), fm))));
-            b = b.add(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d), fm)).max(v.mul(FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d), fm))));
+            FloatVector na = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d), fm);
+            FloatVector xa = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d), fm);
+            FloatVector nb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d), fm);
+            FloatVector xb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d), fm);
+            a = a.add(v.mul(na).max(v.mul(xa)));
+            b = b.add(v.mul(nb).max(v.mul(xb)));
         }
         a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     /**
-     * Four query vectors × two pages: each bound row loaded once for the four (the per-lane sums and
-     * the fold of {@link #bound1x2F32A}, so the same bits).
+     * Four query vectors × two pages, with Math.max of the two products.
+     * Each bound row is loaded once for the four (the per-lane sums and the fold of {@link
+     * #bound1x2F32A}, so the same bits).
      */
     private static void bound4x2F32A(float[] q, int q0, int ldQ, int dFull, int dim, float[] bounds, int boundsBase, long mnA,
                                    long mxA, long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
@@ -1379,6 +1485,105 @@ public final class PanamaDecodeMath implements DecodeMath {
             b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
             a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
             b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+    }
+
+    /** One query vector × two pages, by the sign of q (see {@link DecodeMath#boundsBySign}). */
+    private static void bound1x2F32ASign(float[] q, int q0, int dFull, int dim, float[] bounds, int boundsBase, long mnA, long mxA,
+                                   long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector na = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d));
+            FloatVector xa = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d));
+            FloatVector nb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d));
+            FloatVector xb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d));
+            VectorMask<Float> m = v.compare(VectorOperators.LT, 0f);
+            a = a.add(v.mul(xa.blend(na, m)));
+            b = b.add(v.mul(xb.blend(nb, m)));
+        }
+        if (d < dim) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector na = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d), fm);
+            FloatVector xa = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d), fm);
+            FloatVector nb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d), fm);
+            FloatVector xb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d), fm);
+            VectorMask<Float> m = v.compare(VectorOperators.LT, 0f);
+            a = a.add(v.mul(xa.blend(na, m)));
+            b = b.add(v.mul(xb.blend(nb, m)));
+        }
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
+    }
+
+    /**
+     * Four query vectors × two pages, by the sign of q (see {@link DecodeMath#boundsBySign}).
+     * Each bound row is loaded once for the four (the per-lane sums and the fold of {@link
+     * #bound1x2F32ASign}, so the same bits).
+     */
+    private static void bound4x2F32ASign(float[] q, int q0, int ldQ, int dFull, int dim, float[] bounds, int boundsBase, long mnA,
+                                   long mxA, long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
+                                   int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector na = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d));
+            FloatVector xa = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d));
+            FloatVector nb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d));
+            FloatVector xb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d));
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            VectorMask<Float> mv0 = v0.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv1 = v1.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv2 = v2.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv3 = v3.compare(VectorOperators.LT, 0f);
+            a0 = a0.add(v0.mul(xa.blend(na, mv0)));
+            b0 = b0.add(v0.mul(xb.blend(nb, mv0)));
+            a1 = a1.add(v1.mul(xa.blend(na, mv1)));
+            b1 = b1.add(v1.mul(xb.blend(nb, mv1)));
+            a2 = a2.add(v2.mul(xa.blend(na, mv2)));
+            b2 = b2.add(v2.mul(xb.blend(nb, mv2)));
+            a3 = a3.add(v3.mul(xa.blend(na, mv3)));
+            b3 = b3.add(v3.mul(xb.blend(nb, mv3)));
+        }
+        if (d < dim) {
+            FloatVector na = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnA >>> 2) + (d), fm);
+            FloatVector xa = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxA >>> 2) + (d), fm);
+            FloatVector nb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mnB >>> 2) + (d), fm);
+            FloatVector xb = FloatVector.fromArray(F, bounds, boundsBase + (int) (mxB >>> 2) + (d), fm);
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            VectorMask<Float> mv0 = v0.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv1 = v1.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv2 = v2.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv3 = v3.compare(VectorOperators.LT, 0f);
+            a0 = a0.add(v0.mul(xa.blend(na, mv0)));
+            b0 = b0.add(v0.mul(xb.blend(nb, mv0)));
+            a1 = a1.add(v1.mul(xa.blend(na, mv1)));
+            b1 = b1.add(v1.mul(xb.blend(nb, mv1)));
+            a2 = a2.add(v2.mul(xa.blend(na, mv2)));
+            b2 = b2.add(v2.mul(xb.blend(nb, mv2)));
+            a3 = a3.add(v3.mul(xa.blend(na, mv3)));
+            b3 = b3.add(v3.mul(xb.blend(nb, mv3)));
         }
         a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
         a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
@@ -1806,7 +2011,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     private static void boundsBf16A(float[] q, int ldQ, int nq, int dim, short[] bounds, int boundsBase, long[] minOff,
-                                 long[] maxOff, int n, float[] out, int ldS) {
+                                 long[] maxOff, int n, float[] out, int ldS, boolean bySign) {
         int dFull = dim - dim % L;
         VectorMask<Float> fm = firstF(dim - dFull);
         VectorMask<Short> sm = firstS(dim - dFull);
@@ -1817,8 +2022,13 @@ public final class PanamaDecodeMath implements DecodeMath {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
-                    bound4x2Bf16A(q, x * ldQ, ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm,
-                            sm, work, (kp >> 1) * L);
+                    if (bySign) {
+                        bound4x2Bf16ASign(q, x * ldQ, ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb],
+                                maxOff[jb], fm, sm, work, (kp >> 1) * L);
+                    } else {
+                        bound4x2Bf16A(q, x * ldQ, ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb],
+                                maxOff[jb], fm, sm, work, (kp >> 1) * L);
+                    }
                 }
                 for (int i = 0; i < 4; i++) {
                     fold(work, i * HALF, out, (x + i) * ldS + j0);
@@ -1828,14 +2038,20 @@ public final class PanamaDecodeMath implements DecodeMath {
                 for (int kp = 0; kp < L; kp += 2) {
                     int ja = Math.min(j0 + kp, n - 1);
                     int jb = Math.min(j0 + kp + 1, n - 1);
-                    bound1x2Bf16A(q, x * ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb], fm, sm,
-                            work, (kp >> 1) * L);
+                    if (bySign) {
+                        bound1x2Bf16ASign(q, x * ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb],
+                                fm, sm, work, (kp >> 1) * L);
+                    } else {
+                        bound1x2Bf16A(q, x * ldQ, dFull, dim, bounds, boundsBase, minOff[ja], maxOff[ja], minOff[jb], maxOff[jb],
+                                fm, sm, work, (kp >> 1) * L);
+                    }
                 }
                 fold(work, 0, out, x * ldS + j0);
             }
         }
     }
 
+    /** One query vector × two pages, with Math.max of the two products. */
     private static void bound1x2Bf16A(float[] q, int q0, int dFull, int dim, short[] bounds, int boundsBase, long mnA, long mxA,
                                    long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
         FloatVector a = FloatVector.zero(F);
@@ -1843,20 +2059,29 @@ public final class PanamaDecodeMath implements DecodeMath {
         int d = 0;
         for (; d < dFull; d += L) {
             FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
-            b = b.add(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
+            FloatVector na = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a = a.add(v.mul(na).max(v.mul(xa)));
+            b = b.add(v.mul(nb).max(v.mul(xb)));
         }
         if (d < dim) {
             FloatVector v = FloatVector.fromArray(F, q, q0 + d);
-            a = a.add(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
-            b = b.add(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()).max(v.mul(((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats())));
+            FloatVector na = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            a = a.add(v.mul(na).max(v.mul(xa)));
+            b = b.add(v.mul(nb).max(v.mul(xb)));
         }
         a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
     }
 
     /**
-     * Four query vectors × two pages: each bound row loaded once for the four (the per-lane sums and
-     * the fold of {@link #bound1x2Bf16A}, so the same bits).
+     * Four query vectors × two pages, with Math.max of the two products.
+     * Each bound row is loaded once for the four (the per-lane sums and the fold of {@link
+     * #bound1x2Bf16A}, so the same bits).
      */
     private static void bound4x2Bf16A(float[] q, int q0, int ldQ, int dFull, int dim, short[] bounds, int boundsBase, long mnA,
                                    long mxA, long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
@@ -1908,6 +2133,105 @@ public final class PanamaDecodeMath implements DecodeMath {
             b2 = b2.add(v2.mul(nb).max(v2.mul(xb)));
             a3 = a3.add(v3.mul(na).max(v3.mul(xa)));
             b3 = b3.add(v3.mul(nb).max(v3.mul(xb)));
+        }
+        a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
+        a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
+        a2.add(a2.rearrange(SW1)).blend(b2.add(b2.rearrange(SW1)), M1).intoArray(work, 2 * HALF + at);
+        a3.add(a3.rearrange(SW1)).blend(b3.add(b3.rearrange(SW1)), M1).intoArray(work, 3 * HALF + at);
+    }
+
+    /** One query vector × two pages, by the sign of q (see {@link DecodeMath#boundsBySign}). */
+    private static void bound1x2Bf16ASign(float[] q, int q0, int dFull, int dim, short[] bounds, int boundsBase, long mnA, long mxA,
+                                   long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work, int at) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = a;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector na = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            VectorMask<Float> m = v.compare(VectorOperators.LT, 0f);
+            a = a.add(v.mul(xa.blend(na, m)));
+            b = b.add(v.mul(xb.blend(nb, m)));
+        }
+        if (d < dim) {
+            FloatVector v = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector na = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            VectorMask<Float> m = v.compare(VectorOperators.LT, 0f);
+            a = a.add(v.mul(xa.blend(na, m)));
+            b = b.add(v.mul(xb.blend(nb, m)));
+        }
+        a.add(a.rearrange(SW1)).blend(b.add(b.rearrange(SW1)), M1).intoArray(work, at);
+    }
+
+    /**
+     * Four query vectors × two pages, by the sign of q (see {@link DecodeMath#boundsBySign}).
+     * Each bound row is loaded once for the four (the per-lane sums and the fold of {@link
+     * #bound1x2Bf16ASign}, so the same bits).
+     */
+    private static void bound4x2Bf16ASign(float[] q, int q0, int ldQ, int dFull, int dim, short[] bounds, int boundsBase, long mnA,
+                                   long mxA, long mnB, long mxB, VectorMask<Float> fm, VectorMask<Short> sm, float[] work,
+                                   int at) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int q1 = q0 + ldQ;
+        int q2 = q1 + ldQ;
+        int q3 = q2 + ldQ;
+        int d = 0;
+        for (; d < dFull; d += L) {
+            FloatVector na = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d)).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            VectorMask<Float> mv0 = v0.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv1 = v1.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv2 = v2.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv3 = v3.compare(VectorOperators.LT, 0f);
+            a0 = a0.add(v0.mul(xa.blend(na, mv0)));
+            b0 = b0.add(v0.mul(xb.blend(nb, mv0)));
+            a1 = a1.add(v1.mul(xa.blend(na, mv1)));
+            b1 = b1.add(v1.mul(xb.blend(nb, mv1)));
+            a2 = a2.add(v2.mul(xa.blend(na, mv2)));
+            b2 = b2.add(v2.mul(xb.blend(nb, mv2)));
+            a3 = a3.add(v3.mul(xa.blend(na, mv3)));
+            b3 = b3.add(v3.mul(xb.blend(nb, mv3)));
+        }
+        if (d < dim) {
+            FloatVector na = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xa = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxA >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector nb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mnB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector xb = ((IntVector) ShortVector.fromArray(S, bounds, boundsBase + (int) (mxB >>> 1) + (d), sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
+            FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
+            FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);
+            VectorMask<Float> mv0 = v0.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv1 = v1.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv2 = v2.compare(VectorOperators.LT, 0f);
+            VectorMask<Float> mv3 = v3.compare(VectorOperators.LT, 0f);
+            a0 = a0.add(v0.mul(xa.blend(na, mv0)));
+            b0 = b0.add(v0.mul(xb.blend(nb, mv0)));
+            a1 = a1.add(v1.mul(xa.blend(na, mv1)));
+            b1 = b1.add(v1.mul(xb.blend(nb, mv1)));
+            a2 = a2.add(v2.mul(xa.blend(na, mv2)));
+            b2 = b2.add(v2.mul(xb.blend(nb, mv2)));
+            a3 = a3.add(v3.mul(xa.blend(na, mv3)));
+            b3 = b3.add(v3.mul(xb.blend(nb, mv3)));
         }
         a0.add(a0.rearrange(SW1)).blend(b0.add(b0.rearrange(SW1)), M1).intoArray(work, at);
         a1.add(a1.rearrange(SW1)).blend(b1.add(b1.rearrange(SW1)), M1).intoArray(work, HALF + at);
