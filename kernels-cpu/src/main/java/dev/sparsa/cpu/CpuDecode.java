@@ -33,6 +33,22 @@ import java.util.List;
 final class CpuDecode {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ThreadLocal<DecodeScratch> SCRATCH = ThreadLocal.withInitial(DecodeScratch::new);
+    /**
+     * The split chunks' partial rows and LSEs, kept per calling thread from one call to the next (a
+     * decode loop would otherwise allocate them at every step: most of a dense step's allocation). A
+     * thread runs one call at a time, from construction to {@link #mergeSplitUnits}; every slot a call
+     * reads it has written first.
+     */
+    private static final ThreadLocal<float[][]> PARTIALS = ThreadLocal.withInitial(() -> new float[][] {new float[0],
+            new float[0]});
+    /** Partial rows above this many floats (4 MiB) are allocated per call rather than kept. */
+    private static final int KEPT_PARTIALS = 1 << 20;
+    /**
+     * Each (sequence, KV head)'s key spans, kept per calling thread like {@link #PARTIALS} (a top-k
+     * step resolves thousands of spans per head), for calls of at most {@value #KEPT_UNITS} pairs.
+     */
+    private static final ThreadLocal<KeySpans[]> SPANS = ThreadLocal.withInitial(() -> new KeySpans[0]);
+    private static final int KEPT_UNITS = 1024;
 
     private final DecodeMath math;
     /** Widens e4m3 rows ({@link E4m3Rows}). */
@@ -94,13 +110,19 @@ final class CpuDecode {
         this.ldQ = roundUp(dim, 16);
         this.ldO = roundUp(dimV, 16);
         int units = shape.batch() * shape.kvHeads();
-        this.spans = new KeySpans[units];
+        KeySpans[] keptSpans = SPANS.get();
+        if (units <= KEPT_UNITS && keptSpans.length < units) {
+            keptSpans = Arrays.copyOf(keptSpans, units);
+            SPANS.set(keptSpans);
+        }
+        this.spans = units <= KEPT_UNITS ? keptSpans : new KeySpans[units];
         this.keyCounts = new long[units];
         int maxKeys = 0;
         for (int b = 0; b < shape.batch(); b++) {
             for (int g = 0; g < shape.kvHeads(); g++) {
                 int u = b * shape.kvHeads() + g;
-                KeySpans ks = new KeySpans();
+                KeySpans ks = spans[u] != null ? spans[u] : (spans[u] = new KeySpans());
+                ks.clear();
                 if (selection == null) {
                     if (lengths[b] > 0) {
                         ks.add(0, lengths[b], KeySpans.UNBANDED);
@@ -108,7 +130,6 @@ final class CpuDecode {
                 } else {
                     selection.resolve(b, g, lengths[b], queryRows, ks);
                 }
-                spans[u] = ks;
                 keyCounts[u] = ks.keyCount();
                 maxKeys = (int) Math.max(maxKeys, keyCounts[u]);
             }
@@ -130,8 +151,21 @@ final class CpuDecode {
             partialBase[u] = chunks[u] > 1 ? slots : -1;
             slots += chunks[u] > 1 ? chunks[u] : 0;
         }
-        this.partialOut = new float[slots * nq * dimV];
-        this.partialLse = new float[slots * nq];
+        int outFloats = slots * nq * dimV;
+        if (outFloats <= KEPT_PARTIALS) {
+            float[][] kept = PARTIALS.get();
+            if (kept[0].length < outFloats) {
+                kept[0] = new float[outFloats];
+            }
+            if (kept[1].length < slots * nq) {
+                kept[1] = new float[slots * nq];
+            }
+            this.partialOut = kept[0];
+            this.partialLse = kept[1];
+        } else {
+            this.partialOut = new float[outFloats];
+            this.partialLse = new float[slots * nq];
+        }
     }
 
     private static int roundUp(int x, int m) {

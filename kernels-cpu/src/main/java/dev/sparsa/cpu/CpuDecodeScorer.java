@@ -7,6 +7,7 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * {@link DecodeScorer} on the CPU for f32, bf16 and e4m3 host caches: Quest's bounds from the page
@@ -15,7 +16,8 @@ import java.util.Arrays;
  * are copied to the heap first (decode reads them in place), and e4m3 rows are widened to f32 under
  * their head's scale first, so an e4m3 cache is scored as an f32 cache of the same values.
  * Thread-safe for calls that write distinct scores (distinct (sequence, head) pairs, or distinct ranges
- * of pages or keys): all working memory is per call of a method.
+ * of pages or keys): working memory is per call of a method, and the query vectors, made once per
+ * (sequence, head), are only read.
  */
 final class CpuDecodeScorer implements DecodeScorer {
     private final DecodeMath math;
@@ -27,6 +29,13 @@ final class CpuDecodeScorer implements DecodeScorer {
     private final int queryRows;
     private final int dim;
     private final int ldQ;
+    private final int kvHeads;
+    /**
+     * Each (sequence, KV head)'s query vectors, made on first use and kept for the scorer's life (one
+     * selection): the scoring methods run once per piece of pages or keys, often many per head.
+     * Threads that race make the same values; the first to publish wins.
+     */
+    private final AtomicReferenceArray<float[]> vectorsMade;
 
     CpuDecodeScorer(DecodeMath math, TileMath tiles, Tensor q, KvCache cache) {
         this.math = math;
@@ -38,6 +47,8 @@ final class CpuDecodeScorer implements DecodeScorer {
         this.queryRows = q.seqLen();
         this.dim = cache.headDim();
         this.ldQ = (dim + 15) / 16 * 16;
+        this.kvHeads = cache.kvHeads();
+        this.vectorsMade = new AtomicReferenceArray<>(cache.batch() * kvHeads);
     }
 
     /** Whether the scorer takes this cache's dtype (f16 rows are scored by the plain scorer). */
@@ -49,7 +60,20 @@ final class CpuDecodeScorer implements DecodeScorer {
         return group * queryRows;
     }
 
+    /** The query vectors of (sequence, KV head), as the kernels take them; callers do not write them. */
     private float[] queries(int b, int g) {
+        int u = b * kvHeads + g;
+        float[] made = vectorsMade.get(u);
+        if (made == null) {
+            made = makeQueries(b, g);
+            if (!vectorsMade.compareAndSet(u, null, made)) {
+                made = vectorsMade.get(u);
+            }
+        }
+        return made;
+    }
+
+    private float[] makeQueries(int b, int g) {
         int nq = vectors();
         float[] v = new float[(nq + 3) / 4 * 4 * ldQ];
         for (int hh = 0; hh < group; hh++) {
@@ -224,10 +248,8 @@ final class CpuDecodeScorer implements DecodeScorer {
         DType type = scaled ? DType.F32 : rows.dtype;
         int nq = vectors();
         float[][] v = new float[heads.length][];
-        boolean[] bySign = new boolean[heads.length];
         for (int i = 0; i < heads.length; i++) {
             v[i] = queries(b, heads[i]);
-            bySign[i] = DecodeMath.boundsBySign(v[i], ldQ, nq, dim);
         }
         int block = DecodeScratch.BLOCK;
         int pageSize = rows.pageSize();

@@ -102,6 +102,51 @@ class CpuDecodeTest {
         }
     }
 
+    /**
+     * A calling thread keeps the split chunks' partial rows and the key spans from one call to the next.
+     * Calls of other shapes in between (more chunks, more spans, fewer of both) change no bit of a result,
+     * and a call on a thread that never decoded before gives the same bits.
+     */
+    @Test
+    void workingMemoryKeptBetweenCallsChangesNoResult() throws Exception {
+        CpuBackend cpu = new CpuBackend(2);
+        KvProblems.Caches big = KvProblems.caches(51, DType.F32, new int[] {2000, 900}, 2, 40, 24, 16, 300);
+        KvProblems.Caches small = KvProblems.caches(52, DType.BF16, new int[] {70, 0, 33}, 3, 24, 24, 16, 29);
+        Tensor qBig = DecodeFixtures.query(3, big.contiguous(), 4, 2);
+        Tensor qSmall = DecodeFixtures.query(4, small.contiguous(), 6, 1);
+        DecodeOptions many = DecodeOptions.defaults().withSplit(SplitKv.fixed(40));
+        DecodeOptions few = DecodeOptions.defaults().withSplit(SplitKv.fixed(64));
+        DecodeSelection topK = cpu.select(qBig, big.paged(), DecodePattern.topK(700), many);
+        java.util.function.Supplier<float[][]> bigCalls = () -> {
+            DecodeFixtures.Run dense = DecodeFixtures.decode(cpu, qBig, big.paged(), null, many, DType.F32);
+            DecodeFixtures.Run sparse = DecodeFixtures.decode(cpu, qBig, big.paged(), topK, many, DType.F32);
+            return new float[][] {dense.out().toFloatArray(), dense.lse().toFloatArray(), sparse.out().toFloatArray(),
+                    sparse.lse().toFloatArray()};
+        };
+        java.util.function.Supplier<float[][]> smallCall = () -> {
+            DecodeFixtures.Run run = DecodeFixtures.decode(cpu, qSmall, small.paged(), null, few, DType.F32);
+            return new float[][] {run.out().toFloatArray(), run.lse().toFloatArray()};
+        };
+        float[][] bigFirst = bigCalls.get();
+        float[][] smallAfterBig = smallCall.get();
+        float[][] bigAgain = bigCalls.get();
+        var pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            float[][] smallFresh = pool.submit(smallCall::get).get();
+            for (int i = 0; i < smallFresh.length; i++) {
+                assertArrayEquals(smallFresh[i], smallAfterBig[i], "small call after big ones, array " + i);
+            }
+        } finally {
+            pool.shutdown();
+        }
+        for (int i = 0; i < bigFirst.length; i++) {
+            assertArrayEquals(bigFirst[i], bigAgain[i], "big calls again, array " + i);
+        }
+        ReferenceResult ref = DecodeFixtures.oracle(qSmall, small.contiguous(), null, few);
+        Tensor out = Tensor.of(smallAfterBig[0], Layout.BHSD, 3, 6, 1, 24);
+        assertTrue(ref.maxRelativeError(out) <= DecodeFixtures.tolerance(DType.BF16), "small call against the oracle");
+    }
+
     /** The same pages, block tables and lengths over pools made by {@code pool} from the original ones. */
     private static PagedKvCache rewrap(PagedKvCache c, java.util.function.UnaryOperator<Tensor> pool) {
         PagedKvCache p = PagedKvCache.wrap(pool.apply(c.keyPages()), pool.apply(c.valuePages()), null, c.pageSize(),
