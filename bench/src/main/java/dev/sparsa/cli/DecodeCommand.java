@@ -99,6 +99,14 @@ final class DecodeCommand implements Callable<Integer> {
             + " times as long (at least 10 s).", defaultValue = "1000")
     int warmupMillis;
 
+    @Option(names = "--cold", description = "Read " + EVICT_MIB + " MiB on the host before each timed step and selection"
+            + " (not timed), so that a host backend finds none of its rows in the CPU caches, as in a loop whose other"
+            + " layers run between two steps of a layer (default: steps back to back).")
+    boolean cold;
+
+    /** What {@code --cold} reads before each timed step: more than the last-level caches of the machines in view. */
+    static final int EVICT_MIB = 64;
+
     @Option(names = "--copy-mib", description = "MiB each thread copies for the copy bandwidth (default ${DEFAULT-VALUE}).",
             defaultValue = "256")
     int copyMib;
@@ -296,7 +304,8 @@ final class DecodeCommand implements Callable<Integer> {
     /**
      * Heap one dtype's rows need, in bytes (the caches of one dtype are dropped before the next):
      * the contiguous and the paged cache (K, V and the page bounds), one sequence's K and V gathered
-     * in f32 for the oracle, the f32 chunks the generator appends, and a fixed 64 MiB for the JVM.
+     * in f32 for the oracle, the f32 chunks the generator appends, a fixed 64 MiB for the JVM, and what
+     * {@code --cold} reads.
      */
     long heapNeeded(int h, int kvh, int n, int d, List<DType> types) {
         long size = types.stream().mapToLong(t -> t == DType.F32 ? 4 : 2).max().orElse(4);
@@ -305,7 +314,7 @@ final class DecodeCommand implements Callable<Integer> {
         long paged = 2L * pages * kvh * pageSize * d * size + 2L * pages * kvh * d * size;
         long oracle = 2L * kvh * n * d * 4 + 8L * batch * h * rows * d;
         long generator = 2L * kvh * 1024 * d * 4;
-        return contiguous + paged + oracle + generator + (64L << 20);
+        return contiguous + paged + oracle + generator + (64L << 20) + (cold ? (long) EVICT_MIB << 20 : 0);
     }
 
     /** Refuses a problem that would not fit the heap, before allocating any of it. */
@@ -313,7 +322,7 @@ final class DecodeCommand implements Callable<Integer> {
         long need = heapNeeded(h, kvh, n, d, types);
         if (need > maxHeap) {
             throw new IllegalArgumentException(String.format("-n/--kv-length: B=%d KV heads %d N=%d D=%d needs about %.1f"
-                    + " GiB of heap, the JVM has %.1f GiB; lower -n, --kv-heads, -b or -d, or raise -Xmx (JAVA_OPTS)",
+                    + " GiB of heap, the JVM has %.1f GiB; lower -n, --kv-heads, -b or -d, or raise -Xmx (JDK_JAVA_OPTIONS=-Xmx16g, for example)",
                     batch, kvh, n, d, need / (double) (1L << 30), maxHeap / (double) (1L << 30)));
         }
     }
@@ -385,6 +394,7 @@ final class DecodeCommand implements Callable<Integer> {
             }
             double[] times = new double[reps];
             for (int i = 0; i < reps; i++) {
+                evictIfCold();
                 long t0 = System.nanoTime();
                 step.run();
                 times[i] = (System.nanoTime() - t0) / 1e6;
@@ -394,6 +404,7 @@ final class DecodeCommand implements Callable<Integer> {
             DecodeSelection sel = null;
             double[] selectTimes = new double[reps];
             for (int i = -3; selects && i < reps; i++) {
+                evictIfCold();
                 long t0 = System.nanoTime();
                 sel = backend.select(q, cache, c.pattern, options);
                 if (i >= 0) {
@@ -411,6 +422,26 @@ final class DecodeCommand implements Callable<Integer> {
             lseT.close();
         }
     }
+
+    /** With {@code --cold}: reads {@value #EVICT_MIB} MiB on this thread, one load per 64-byte line. */
+    private void evictIfCold() {
+        if (!cold) {
+            return;
+        }
+        if (evict == null) {
+            evict = new long[EVICT_MIB << 17];
+            Arrays.fill(evict, 1L);
+        }
+        long sum = 0;
+        for (int i = 0; i < evict.length; i += 8) {
+            sum += evict[i];
+        }
+        evictSum += sum;
+    }
+
+    /** {@code --cold}'s buffer, made on first use, and the sum of its reads (kept so that they stay). */
+    private long[] evict;
+    private long evictSum;
 
     /** A timed row against the fp64 oracle of its selection ({@code dense} where it has none). */
     private DecodeRow finish(AttentionBackend backend, Timed t, KvCache host, Tensor qHost, DType dtype,
@@ -459,8 +490,8 @@ final class DecodeCommand implements Callable<Integer> {
 
     /** The caches and Q where a backend runs: the host ones, or copies in its device's memory (closed after). */
     private void printTable(int h, int kvh, int n, int d, double copyGBps, List<DecodeRow> rows) {
-        out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d; copy bandwidth %.1f GB/s (read + write)%n",
-                batch, h, kvh, n, d, this.rows, pageSize, copyGBps);
+        out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d; copy bandwidth %.1f GB/s (read + write);"
+                + " host caches %s%n", batch, h, kvh, n, d, this.rows, pageSize, copyGBps, cold ? "cold" : "warm");
         String fmt = "%-5s %-10s %-5s %-26s %7s %9s %8s %7s %8s %10s %7s%n";
         out.printf(fmt, "back", "layout", "dtype", "pattern", "budget", "ms", "GB/s", "%copy", "speedup", "errOracle",
                 "recall");
@@ -510,6 +541,8 @@ final class DecodeCommand implements Callable<Integer> {
             p.put("dtypes", types.stream().map(DType::toString).toList());
             p.put("repeat", reps);
             p.put("millis", "median of the timed steps; a step is selection (if any) plus decode");
+            p.put("hostCaches", cold ? "cold: " + EVICT_MIB + " MiB read on the host before each timed step and selection"
+                    : "warm: timed steps run back to back");
             g.writeFieldName("problem");
             DemoCommand.writeMap(g, p);
             g.writeArrayFieldStart("rows");

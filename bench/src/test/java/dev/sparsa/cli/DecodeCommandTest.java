@@ -45,6 +45,29 @@ class DecodeCommandTest {
     }
 
     @Test
+    void coldReadsTheHostCachesAwayBeforeEachTimedStepAndSaysSo() throws Exception {
+        String[] common = {"decode", "--json", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n", "300", "-d", "16",
+                "--repeat", "2", "--warmup-ms", "0", "--copy-mib", "2", "--dtypes", "f32", "--budgets", "0.5"};
+        String[] warm = run(common);
+        assertEquals("0", warm[0], warm[2]);
+        assertTrue(warm[1].contains("\"hostCaches\" : \"warm: timed steps run back to back\""), warm[1]);
+        String[] cold = run(java.util.stream.Stream.concat(java.util.Arrays.stream(common), java.util.stream.Stream.of("--cold"))
+                .toArray(String[]::new));
+        assertEquals("0", cold[0], cold[2]);
+        assertTrue(cold[1].contains("\"hostCaches\" : \"cold: 64 MiB read on the host before each timed step and"
+                + " selection\""), cold[1]);
+        List<Map<String, Object>> rows = DemoCommandTest.rows(cold[1]);
+        assertEquals(5, rows.size(), cold[1]);
+        for (Map<String, Object> row : rows) {
+            assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= 1e-5, row.toString());
+        }
+        String[] table = run("decode", "--cold", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n", "300", "-d", "16",
+                "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--dtypes", "f32", "--budgets", "0.5");
+        assertEquals("0", table[0], table[2]);
+        assertTrue(table[1].lines().findFirst().orElse("").endsWith("host caches cold"), table[1]);
+    }
+
+    @Test
     void theTableGivesHostRowsAShareOfTheCopy() {
         String[] r = run("decode", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n", "300", "-d", "16",
                 "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--dtypes", "f32", "--budgets", "0.5");
