@@ -322,7 +322,8 @@ final class DecodeCommand implements Callable<Integer> {
         long need = heapNeeded(h, kvh, n, d, types);
         if (need > maxHeap) {
             throw new IllegalArgumentException(String.format("-n/--kv-length: B=%d KV heads %d N=%d D=%d needs about %.1f"
-                    + " GiB of heap, the JVM has %.1f GiB; lower -n, --kv-heads, -b or -d, or raise -Xmx (JDK_JAVA_OPTIONS=-Xmx16g, for example)",
+                    + " GiB of heap, the JVM has %.1f GiB; lower -n, --kv-heads, -b or -d, or raise -Xmx"
+                    + " (JDK_JAVA_OPTIONS=-Xmx16g, for example)",
                     batch, kvh, n, d, need / (double) (1L << 30), maxHeap / (double) (1L << 30)));
         }
     }

@@ -377,7 +377,8 @@ final class DemoCommand implements Callable<Integer> {
         long need = heapNeeded(s, types);
         if (need > maxHeap) {
             throw new IllegalArgumentException(String.format("-n/--seq: B=%d H=%d N=%d D=%d needs about %.1f GiB of heap,"
-                    + " the JVM has %.1f GiB; lower -n, -H, -b or -d, or raise -Xmx (JDK_JAVA_OPTIONS=-Xmx16g, for example)", s.batch(), s.qHeads(),
+                    + " the JVM has %.1f GiB; lower -n, -H, -b or -d, or raise -Xmx (JDK_JAVA_OPTIONS=-Xmx16g, for"
+                    + " example)", s.batch(), s.qHeads(),
                     s.queryLength(), s.headDim(), need / (double) (1L << 30), maxHeap / (double) (1L << 30)));
         }
     }
