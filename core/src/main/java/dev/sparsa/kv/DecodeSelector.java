@@ -414,7 +414,12 @@ public final class DecodeSelector {
         int from = r[0];
         int n = r[1] - from;
         int[] chosen = best(score, n, top.tokens());
-        int[] spans = new int[2 * chosen.length];
+        // runs of consecutive keys counted first, so that the spans are allocated once, at their size
+        int runs = chosen.length > 0 ? 1 : 0;
+        for (int i = 1; i < chosen.length; i++) {
+            runs += chosen[i] == chosen[i - 1] + 1 ? 0 : 1;
+        }
+        int[] spans = new int[2 * runs];
         int c = 0;
         for (int i = 0; i < chosen.length; i++) {
             int key = chosen[i] + from;
@@ -425,7 +430,7 @@ public final class DecodeSelector {
                 spans[c++] = key + 1;
             }
         }
-        return java.util.Arrays.copyOf(spans, c);
+        return spans;
     }
 
     /**
