@@ -62,56 +62,36 @@ class DecodeMathBoundsTest {
         rows[4][2 % dim] = Float.NEGATIVE_INFINITY;
         rows[6][0] = Float.NaN;
         rows[7][0] = Float.NaN;
-        long e = type.byteSize();
-        long rowBytes = dim * e;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment seg = nativeMemory ? arena.allocate(2 * pages * rowBytes, 64)
-                    : type == DType.F32 ? MemorySegment.ofArray(new float[2 * pages * dim])
-                    : MemorySegment.ofArray(new short[2 * pages * dim]);
-            long[] minOff = new long[pages];
-            long[] maxOff = new long[pages];
-            for (int r = 0; r < 2 * pages; r++) {
-                for (int c = 0; c < dim; c++) {
-                    long at = r * rowBytes + c * e;
-                    if (type == DType.F32) {
-                        seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, at, rows[r][c]);
-                    } else {
-                        seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, at, (short) (Float.floatToRawIntBits(rows[r][c]) >>> 16));
-                    }
-                }
-            }
-            // pages in a shuffled order of their rows
+        // pages in a shuffled order of their rows
+        int[] order = new int[pages];
+        for (int i = 0; i < pages; i++) {
+            order[i] = (i * 11) % pages;
+        }
+        float[] all = bounds(math, type, dim, nativeMemory, rows, order, q, ldQ, nq, ldS,
+                DecodeMath.boundsBySign(q, ldQ, nq, dim));
+        for (int x = 0; x < nq; x++) {
+            float[] qx = new float[4 * ldQ];
+            System.arraycopy(q, x * ldQ, qx, 0, ldQ);
+            float[] one = bounds(math, type, dim, nativeMemory, rows, order, qx, ldQ, 1, ldS,
+                    DecodeMath.boundsBySign(qx, ldQ, 1, dim));
             for (int i = 0; i < pages; i++) {
-                int p = (i * 11) % pages;
-                minOff[i] = 2 * p * rowBytes;
-                maxOff[i] = (2 * p + 1) * rowBytes;
-            }
-            float[] all = new float[nq * ldS];
-            math.questBounds(q, ldQ, nq, dim, seg, minOff, maxOff, type, pages, all, ldS, DecodeMath.boundsBySign(q, ldQ, nq, dim));
-            for (int x = 0; x < nq; x++) {
-                float[] one = new float[ldS];
-                float[] qx = new float[4 * ldQ];
-                System.arraycopy(q, x * ldQ, qx, 0, ldQ);
-                math.questBounds(qx, ldQ, 1, dim, seg, minOff, maxOff, type, pages, one, ldS, DecodeMath.boundsBySign(qx, ldQ, 1, dim));
-                for (int i = 0; i < pages; i++) {
-                    int p = (i * 11) % pages;
-                    String what = math.flavour() + " " + type + " dim " + dim + (nativeMemory ? " native" : " heap")
-                            + " vector " + x + " page " + p;
-                    assertEquals(Float.floatToIntBits(one[i]), Float.floatToIntBits(all[x * ldS + i]), what);
-                    double exact = 0;
-                    double magnitude = 0;
-                    for (int c = 0; c < dim; c++) {
-                        double t = Math.max((double) q[x * ldQ + c] * rows[2 * p][c], (double) q[x * ldQ + c] * rows[2 * p + 1][c]);
-                        exact += t;
-                        magnitude += Math.abs(t);
-                    }
-                    if (Double.isNaN(exact)) {
-                        assertEquals(Float.NaN, all[x * ldS + i], what);
-                    } else if (Double.isInfinite(exact)) {
-                        assertEquals((float) exact, all[x * ldS + i], what);
-                    } else {
-                        assertEquals(exact, all[x * ldS + i], 1e-5 * magnitude + 1e-30, what);
-                    }
+                int p = order[i];
+                String what = math.flavour() + " " + type + " dim " + dim + (nativeMemory ? " native" : " heap")
+                        + " vector " + x + " page " + p;
+                assertEquals(Float.floatToIntBits(one[i]), Float.floatToIntBits(all[x * ldS + i]), what);
+                double exact = 0;
+                double magnitude = 0;
+                for (int c = 0; c < dim; c++) {
+                    double t = Math.max((double) q[x * ldQ + c] * rows[2 * p][c], (double) q[x * ldQ + c] * rows[2 * p + 1][c]);
+                    exact += t;
+                    magnitude += Math.abs(t);
+                }
+                if (Double.isNaN(exact)) {
+                    assertEquals(Float.NaN, all[x * ldS + i], what);
+                } else if (Double.isInfinite(exact)) {
+                    assertEquals((float) exact, all[x * ldS + i], what);
+                } else {
+                    assertEquals(exact, all[x * ldS + i], 1e-5 * magnitude + 1e-30, what);
                 }
             }
         }
@@ -159,8 +139,9 @@ class DecodeMathBoundsTest {
                             rows[2 * i + 1][c] = nan ? Float.NaN : Math.max(a, b);
                         }
                     }
-                    float[] bySign = bounds(math, type, dim, nativeMemory, rows, q, ldQ, nq, pages, ldS, true);
-                    float[] byMax = bounds(math, type, dim, nativeMemory, rows, q, ldQ, nq, pages, ldS, false);
+                    int[] order = java.util.stream.IntStream.range(0, pages).toArray();
+                    float[] bySign = bounds(math, type, dim, nativeMemory, rows, order, q, ldQ, nq, ldS, true);
+                    float[] byMax = bounds(math, type, dim, nativeMemory, rows, order, q, ldQ, nq, ldS, false);
                     for (int x = 0; x < nq; x++) {
                         for (int i = 0; i < pages; i++) {
                             // bits, zeros' signs included; every NaN alike (which NaN x86 makes differs by form)
@@ -191,9 +172,13 @@ class DecodeMathBoundsTest {
         }
     }
 
-    /** The bounds of {@code pages} pages whose min and max rows are {@code rows[2i]}, {@code rows[2i + 1]}. */
-    private static float[] bounds(DecodeMath math, DType type, int dim, boolean nativeMemory, float[][] rows, float[] q,
-                                  int ldQ, int nq, int pages, int ldS, boolean bySign) {
+    /**
+     * {@code out[x·ldS + i]}: the bound of query vector {@code x} for page {@code order[i]}, whose min and max
+     * rows are {@code rows[2p]}, {@code rows[2p + 1]}, stored in the type on the heap or in native memory.
+     */
+    private static float[] bounds(DecodeMath math, DType type, int dim, boolean nativeMemory, float[][] rows,
+                                  int[] order, float[] q, int ldQ, int nq, int ldS, boolean bySign) {
+        int pages = rows.length / 2;
         long e = type.byteSize();
         long rowBytes = dim * e;
         try (Arena arena = Arena.ofConfined()) {
@@ -212,12 +197,12 @@ class DecodeMathBoundsTest {
                     }
                 }
             }
-            for (int i = 0; i < pages; i++) {
-                minOff[i] = 2L * i * rowBytes;
-                maxOff[i] = (2L * i + 1) * rowBytes;
+            for (int i = 0; i < order.length; i++) {
+                minOff[i] = 2L * order[i] * rowBytes;
+                maxOff[i] = (2L * order[i] + 1) * rowBytes;
             }
             float[] out = new float[(nq + 3) / 4 * 4 * ldS];
-            math.questBounds(q, ldQ, nq, dim, seg, minOff, maxOff, type, pages, out, ldS, bySign);
+            math.questBounds(q, ldQ, nq, dim, seg, minOff, maxOff, type, order.length, out, ldS, bySign);
             return out;
         }
     }
