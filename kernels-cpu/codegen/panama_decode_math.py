@@ -274,18 +274,19 @@ def bounds(t):
     # either product is). The sign form ('Sign') multiplies q by the bound its sign picks (min where
     # q < 0, else max): the same product, so the same bits, wherever q's channels are finite and not 0
     # and min ≤ max (as appends write them); the caller checks q (DecodeMath.boundsBySign). It needs no
-    # max, which the Vector API lowers to several instructions. Over segments (never called by the scorer, which
-    # copies native rows to the heap first) the four-vector kernel is too large for C1's register
-    # allocator in its bf16 form, so they keep one vector at a time
+    # max, which the Vector API lowers to several instructions. Over segments (never called by the
+    # scorer, which copies native rows to the heap first) the four-vector kernel is too large for C1's
+    # register allocator in its bf16 form, so they keep one vector at a time
     def pick(form, acc, v, mn, mx, mask):
         if form == '':
             return f'{acc} = {acc}.add({v}.mul({mn}).max({v}.mul({mx})));'
         return f'{acc} = {acc}.add({v}.mul({mx}.blend({mn}, {mask})));'
 
-    def mask(form, names):
+    def mask(form, pairs):
+        # one mask per (query vector, mask name): the lanes where q < 0
         if form == '':
             return ''
-        return ''.join(f'\n            VectorMask<Float> m{v} = {v}.compare(VectorOperators.LT, 0f);' for v in names)
+        return ''.join(f'\n            VectorMask<Float> {m} = {v}.compare(VectorOperators.LT, 0f);' for v, m in pairs)
 
     def call4(form):
         return f'''bound4x2{t}{form}(q, x * ldQ, ldQ, dFull, dim, <<ARG:bounds>>, minOff[ja], maxOff[ja], minOff[jb],
@@ -342,7 +343,7 @@ def bounds(t):
             FloatVector na = {ld(t, 'bounds', 'mnA', 'd', tail)};
             FloatVector xa = {ld(t, 'bounds', 'mxA', 'd', tail)};
             FloatVector nb = {ld(t, 'bounds', 'mnB', 'd', tail)};
-            FloatVector xb = {ld(t, 'bounds', 'mxB', 'd', tail)};{mask(form, ['v']).replace('mv', 'm')}
+            FloatVector xb = {ld(t, 'bounds', 'mxB', 'd', tail)};{mask(form, [('v', 'm')])}
             {pick(form, 'a', 'v', 'na', 'xa', 'm')}
             {pick(form, 'b', 'v', 'nb', 'xb', 'm')}'''
         text += f'''
@@ -369,7 +370,7 @@ def bounds(t):
             FloatVector v0 = FloatVector.fromArray(F, q, q0 + d);
             FloatVector v1 = FloatVector.fromArray(F, q, q1 + d);
             FloatVector v2 = FloatVector.fromArray(F, q, q2 + d);
-            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);{mask(form, vs)}''' + ''.join(
+            FloatVector v3 = FloatVector.fromArray(F, q, q3 + d);{mask(form, [(v, 'm' + v) for v in vs])}''' + ''.join(
                 f'''
             {pick(form, 'a' + v[1], v, 'na', 'xa', 'm' + v)}
             {pick(form, 'b' + v[1], v, 'nb', 'xb', 'm' + v)}''' for v in vs)

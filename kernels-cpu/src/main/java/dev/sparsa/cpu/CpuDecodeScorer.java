@@ -35,7 +35,14 @@ final class CpuDecodeScorer implements DecodeScorer {
      * selection): the scoring methods run once per piece of pages or keys, often many per head.
      * Threads that race make the same values; the first to publish wins.
      */
-    private final AtomicReferenceArray<float[]> vectorsMade;
+    private final AtomicReferenceArray<QueryVectors> vectorsMade;
+
+    /**
+     * A (sequence, KV head)'s query vectors as the kernels take them (never written once made), and
+     * whether Quest's bounds may be taken by their sign ({@link DecodeMath#boundsBySign}).
+     */
+    private record QueryVectors(float[] values, boolean bySign) {
+    }
 
     CpuDecodeScorer(DecodeMath math, TileMath tiles, Tensor q, KvCache cache) {
         this.math = math;
@@ -60,10 +67,10 @@ final class CpuDecodeScorer implements DecodeScorer {
         return group * queryRows;
     }
 
-    /** The query vectors of (sequence, KV head), as the kernels take them; callers do not write them. */
-    private float[] queries(int b, int g) {
+    /** The query vectors of (sequence, KV head), made once. */
+    private QueryVectors queries(int b, int g) {
         int u = b * kvHeads + g;
-        float[] made = vectorsMade.get(u);
+        QueryVectors made = vectorsMade.get(u);
         if (made == null) {
             made = makeQueries(b, g);
             if (!vectorsMade.compareAndSet(u, null, made)) {
@@ -73,7 +80,7 @@ final class CpuDecodeScorer implements DecodeScorer {
         return made;
     }
 
-    private float[] makeQueries(int b, int g) {
+    private QueryVectors makeQueries(int b, int g) {
         int nq = vectors();
         float[] v = new float[(nq + 3) / 4 * 4 * ldQ];
         for (int hh = 0; hh < group; hh++) {
@@ -81,14 +88,15 @@ final class CpuDecodeScorer implements DecodeScorer {
                 q.readRow(b, g * group + hh, r, v, (hh * queryRows + r) * ldQ);
             }
         }
-        return v;
+        return new QueryVectors(v, DecodeMath.boundsBySign(v, ldQ, nq, dim));
     }
 
     @Override
     public void questBounds(int b, int g, int[] pages, int count, float[] out) {
         int nq = vectors();
-        float[] v = queries(b, g);
-        boolean bySign = DecodeMath.boundsBySign(v, ldQ, nq, dim);
+        QueryVectors made = queries(b, g);
+        float[] v = made.values();
+        boolean bySign = made.bySign();
         long e = bounds.dtype().byteSize();
         MemorySegment seg = bounds.segment();
         DType type = bounds.dtype();
@@ -148,8 +156,9 @@ final class CpuDecodeScorer implements DecodeScorer {
         float[][] v = new float[heads.length][];
         boolean[] bySign = new boolean[heads.length];
         for (int i = 0; i < heads.length; i++) {
-            v[i] = queries(b, heads[i]);
-            bySign[i] = DecodeMath.boundsBySign(v[i], ldQ, nq, dim);
+            QueryVectors made = queries(b, heads[i]);
+            v[i] = made.values();
+            bySign[i] = made.bySign();
         }
         long e = type.byteSize();
         int pageElements = (int) bounds.stride(0);
@@ -204,7 +213,7 @@ final class CpuDecodeScorer implements DecodeScorer {
     @Override
     public void keyScores(int b, int g, int from, int to, float[] out) {
         int nq = vectors();
-        float[] v = queries(b, g);
+        float[] v = queries(b, g).values();
         int block = DecodeScratch.BLOCK;
         float[] s = new float[(nq + 3) / 4 * 4 * block];
         int[] pos = new int[block];
@@ -249,7 +258,7 @@ final class CpuDecodeScorer implements DecodeScorer {
         int nq = vectors();
         float[][] v = new float[heads.length][];
         for (int i = 0; i < heads.length; i++) {
-            v[i] = queries(b, heads[i]);
+            v[i] = queries(b, heads[i]).values();
         }
         int block = DecodeScratch.BLOCK;
         int pageSize = rows.pageSize();

@@ -56,7 +56,8 @@ public interface DecodeMath {
      * {@code q·(q < 0 ? min : max)} equals {@code Math.max(q·min, q·max)} bit for bit for every bound
      * pair {@code min ≤ max} (infinite ones too: the product with the other bound is never larger, and q
      * is never 0 against an infinity; rounding keeps the order of the two products, zeros' signs
-     * included) and for NaN in either bound. Appends write {@code min ≤ max} per channel, or NaN in both.
+     * included) and for NaN in both bounds (not for NaN in one: the product with the other bound could
+     * win the pick). Appends write {@code min ≤ max} per channel, or NaN in both.
      */
     static boolean boundsBySign(float[] q, int ldQ, int nq, int dim) {
         for (int x = 0; x < nq; x++) {
