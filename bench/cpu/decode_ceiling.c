@@ -11,6 +11,17 @@
 //     --offset    bytes added to the start of K and V (16: where a Java array's first element lies)
 //     --read-run  read every K and V row of the next KEYS keys before their arithmetic (0: no read pass)
 //     --prefetch  software prefetch of the rows KEYS keys ahead (0: none; the JVM has no prefetch)
+// Build-time variants (-D...=1, each alone or together; all off by default), to see which part of a
+// kernel's shape decides whether its reads overlap its arithmetic:
+//   -DSLOW=N          N more FMAs per loaded key vector (slower arithmetic, the same reads)
+//   -DQ_FROM_MEMORY=1 the query vectors loaded from the query array in every dot product, instead of
+//                     once per KV head into locals (what a JVM kernel must do: 32 vectors do not fit
+//                     its registers and it cannot keep an array of vectors)
+//   -DQK_INTERLEAVED=1  Q·Kᵀ over four key rows at once, one 16-value slice of each in turn (the JVM
+//                     kernel's order), instead of row after row
+//   -DPV_HALVES=1     P·V over the block's value rows twice, each pass on half of every row (the JVM
+//                     kernel's order: 16 accumulators per pass), instead of whole rows
+// Variants are macros, not flags: a branch in the inner loops changes how gcc allocates registers.
 // After a warm-up round that is not printed, each round prints: copy (2 threads, GB/s of bytes read + written, as `./sparsa decode` counts its
 // copyGBps), read (2 threads, GB/s), the step's arithmetic on 256 keys that stay in L2 (GB/s of K and
 // V), the decode step over all keys (GB/s of K and V, and its share of the round's copy).
@@ -59,18 +70,65 @@ static __m512 exp512(__m512 x) { // 2^(x log2 e): integer part by scalef, fracti
 }
 
 // one key's 4 dot products, folded to [q0 q1 q2 q3] in each 128-bit block (the blocks still to add)
-static inline __m512 key4(const char *kr, const __m512 qv[G][8]) {
+#ifndef SLOW
+#define SLOW 0
+#endif
+#ifndef Q_FROM_MEMORY
+#define Q_FROM_MEMORY 0
+#endif
+#ifndef QK_INTERLEAVED
+#define QK_INTERLEAVED 0
+#endif
+#ifndef PV_HALVES
+#define PV_HALVES 0
+#endif
+#if Q_FROM_MEMORY
+#define QV(x, c) _mm512_loadu_ps(qrow + (x) * D + (c) * 16)
+#define QARG const float *qrow
+#else
+#define QV(x, c) qv[x][c]
+#define QARG const __m512 qv[G][8]
+#endif
+
+static inline __m512 key4(const char *kr, QARG) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int c = 0; c < 8; c++) {
         __m512 k = load16(kr, c * 16);
-        a0 = _mm512_fmadd_ps(qv[0][c], k, a0);
-        a1 = _mm512_fmadd_ps(qv[1][c], k, a1);
-        a2 = _mm512_fmadd_ps(qv[2][c], k, a2);
-        a3 = _mm512_fmadd_ps(qv[3][c], k, a3);
+        a0 = _mm512_fmadd_ps(QV(0, c), k, a0);
+        a1 = _mm512_fmadd_ps(QV(1, c), k, a1);
+        a2 = _mm512_fmadd_ps(QV(2, c), k, a2);
+        a3 = _mm512_fmadd_ps(QV(3, c), k, a3);
+        for (int x = 0; x < SLOW; x++) {
+            a0 = _mm512_fmadd_ps(QV(1, c), k, a0);
+            a1 = _mm512_fmadd_ps(QV(2, c), k, a1);
+            a2 = _mm512_fmadd_ps(QV(3, c), k, a2);
+            a3 = _mm512_fmadd_ps(QV(0, c), k, a3);
+        }
     }
     __m512 b01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
     __m512 b23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
     return _mm512_add_ps(_mm512_shuffle_ps(b01, b23, 0x44), _mm512_shuffle_ps(b01, b23, 0xEE));
+}
+
+static const char *row(const char *base, size_t h, size_t j);
+
+// four keys' 4 dot products each (as key4), one 16-value slice of every key row in turn
+static inline void key4x4(const char *kb, size_t h, size_t j, QARG, __m512 out[4]) {
+    __m512 a[4][4];
+    for (int u = 0; u < 4; u++)
+        for (int x = 0; x < 4; x++) a[u][x] = _mm512_setzero_ps();
+    for (int c = 0; c < 8; c++)
+        for (int u = 0; u < 4; u++) {
+            __m512 k = load16(row(kb, h, j + u), c * 16);
+            for (int x = 0; x < 4; x++) a[u][x] = _mm512_fmadd_ps(QV(x, c), k, a[u][x]);
+            for (int e = 0; e < SLOW; e++)
+                for (int x = 0; x < 4; x++) a[u][x] = _mm512_fmadd_ps(QV((x + 1) % 4, c), k, a[u][x]);
+        }
+    for (int u = 0; u < 4; u++) {
+        __m512 b01 = _mm512_add_ps(_mm512_unpacklo_ps(a[u][0], a[u][1]), _mm512_unpackhi_ps(a[u][0], a[u][1]));
+        __m512 b23 = _mm512_add_ps(_mm512_unpacklo_ps(a[u][2], a[u][3]), _mm512_unpackhi_ps(a[u][2], a[u][3]));
+        out[u] = _mm512_add_ps(_mm512_shuffle_ps(b01, b23, 0x44), _mm512_shuffle_ps(b01, b23, 0xEE));
+    }
 }
 
 static const char *row(const char *base, size_t h, size_t j) {
@@ -78,10 +136,15 @@ static const char *row(const char *base, size_t h, size_t j) {
 }
 
 static void head(size_t h, float *out) {
-    __m512 qv[G][8], acc[G][8];
+    __m512 acc[G][8];
+#if !Q_FROM_MEMORY
+    __m512 qv[G][8];
+#endif
     for (int x = 0; x < G; x++)
         for (int c = 0; c < 8; c++) {
+#if !Q_FROM_MEMORY
             qv[x][c] = _mm512_loadu_ps(q + (h * G + x) * D + c * 16);
+#endif
             acc[x][c] = _mm512_setzero_ps();
         }
     __m512 m = _mm512_set1_ps(-1e30f), l = _mm512_setzero_ps(); // lane 4b + x: query x
@@ -106,8 +169,20 @@ static void head(size_t h, float *out) {
         __m512 r[4]; // r[u] lane 4b + x: key j0 + 4u + b, query x
         for (int u = 0; u < 4; u++) {
             size_t j = j0 + 4 * u;
-            __m512 c0 = key4(row(kbase, h, j), qv), c1 = key4(row(kbase, h, j + 1), qv);
-            __m512 c2 = key4(row(kbase, h, j + 2), qv), c3 = key4(row(kbase, h, j + 3), qv);
+#if Q_FROM_MEMORY
+            const float *qrow = q + h * G * D;
+#define QPASS qrow
+#else
+#define QPASS qv
+#endif
+#if QK_INTERLEAVED
+            __m512 o4[4];
+            key4x4(kbase, h, j, QPASS, o4);
+            __m512 c0 = o4[0], c1 = o4[1], c2 = o4[2], c3 = o4[3];
+#else
+            __m512 c0 = key4(row(kbase, h, j), QPASS), c1 = key4(row(kbase, h, j + 1), QPASS);
+            __m512 c2 = key4(row(kbase, h, j + 2), QPASS), c3 = key4(row(kbase, h, j + 3), QPASS);
+#endif
             __m512 f01 = _mm512_add_ps(_mm512_shuffle_f32x4(c0, c1, 0x44), _mm512_shuffle_f32x4(c0, c1, 0xEE));
             __m512 f23 = _mm512_add_ps(_mm512_shuffle_f32x4(c2, c3, 0x44), _mm512_shuffle_f32x4(c2, c3, 0xEE));
             r[u] = _mm512_add_ps(_mm512_shuffle_f32x4(f01, f23, 0x88), _mm512_shuffle_f32x4(f01, f23, 0xDD));
@@ -129,11 +204,19 @@ static void head(size_t h, float *out) {
         _mm512_store_ps(alpha, a);
         for (int x = 0; x < G; x++)
             for (int c = 0; c < 8; c++) acc[x][c] = _mm512_mul_ps(acc[x][c], _mm512_set1_ps(alpha[x]));
+#if PV_HALVES
+        for (int half = 0; half < 2; half++)
+#define C_FROM (half * 4)
+#define C_TO (half * 4 + 4)
+#else
+#define C_FROM 0
+#define C_TO 8
+#endif
         for (int j = 0; j < BLK; j++) {
             const char *vr = row(vbase, h, j0 + j);
             __m512 p0 = _mm512_set1_ps(s[4 * j]), p1 = _mm512_set1_ps(s[4 * j + 1]);
             __m512 p2 = _mm512_set1_ps(s[4 * j + 2]), p3 = _mm512_set1_ps(s[4 * j + 3]);
-            for (int c = 0; c < 8; c++) {
+            for (int c = C_FROM; c < C_TO; c++) {
                 __m512 v = load16(vr, c * 16);
                 acc[0][c] = _mm512_fmadd_ps(p0, v, acc[0][c]);
                 acc[1][c] = _mm512_fmadd_ps(p1, v, acc[1][c]);
@@ -230,8 +313,9 @@ int main(int argc, char **argv) {
         memset(src[t], 1, COPY_BYTES);
         memset(dst[t], 0, COPY_BYTES);
     }
-    printf("decode_ceiling: %s rows, offset %d B, read run %d keys, prefetch %d keys; H=32 (kv 8) N=%d D=%d, 2 threads\n",
-           bf16 ? "bf16" : "f32", offset, read_run, prefetch, KEYS, D);
+    printf("decode_ceiling: %s rows, offset %d B, read run %d keys, prefetch %d keys; H=32 (kv 8) N=%d D=%d, 2 threads;"
+           " built with SLOW=%d Q_FROM_MEMORY=%d QK_INTERLEAVED=%d PV_HALVES=%d\n",
+           bf16 ? "bf16" : "f32", offset, read_run, prefetch, KEYS, D, SLOW, Q_FROM_MEMORY, QK_INTERLEAVED, PV_HALVES);
     for (int r = -1; r < rounds; r++) { // round -1 is a warm-up (first touches, clocks), not printed
         double copy = 2.0 * 2 * COPY_BYTES / two_threads(copy_part) / 1e9;
         double read = 2.0 * COPY_BYTES / two_threads(read_part) / 1e9;
