@@ -21,6 +21,8 @@
 //                     kernel's order), instead of row after row
 //   -DPV_HALVES=1     P·V over the block's value rows twice, each pass on half of every row (the JVM
 //                     kernel's order: 16 accumulators per pass), instead of whole rows
+//   -DPV_PAIRS=1      P·V over the block's value rows twice, each pass on whole rows for two of the
+//                     four query vectors (also 16 accumulators per pass)
 // Variants are macros, not flags: a branch in the inner loops changes how gcc allocates registers.
 // After a warm-up round that is not printed, each round prints: copy (2 threads, GB/s of bytes read + written, as `./sparsa decode` counts its
 // copyGBps), read (2 threads, GB/s), the step's arithmetic on 256 keys that stay in L2 (GB/s of K and
@@ -81,6 +83,9 @@ static __m512 exp512(__m512 x) { // 2^(x log2 e): integer part by scalef, fracti
 #endif
 #ifndef PV_HALVES
 #define PV_HALVES 0
+#endif
+#ifndef PV_PAIRS
+#define PV_PAIRS 0
 #endif
 #if Q_FROM_MEMORY
 #define QV(x, c) _mm512_loadu_ps(qrow + (x) * D + (c) * 16)
@@ -204,6 +209,18 @@ static void head(size_t h, float *out) {
         _mm512_store_ps(alpha, a);
         for (int x = 0; x < G; x++)
             for (int c = 0; c < 8; c++) acc[x][c] = _mm512_mul_ps(acc[x][c], _mm512_set1_ps(alpha[x]));
+#if PV_PAIRS
+        for (int xp = 0; xp < 4; xp += 2)
+            for (int j = 0; j < BLK; j++) {
+                const char *vr = row(vbase, h, j0 + j);
+                __m512 pa = _mm512_set1_ps(s[4 * j + xp]), pb = _mm512_set1_ps(s[4 * j + xp + 1]);
+                for (int c = 0; c < 8; c++) {
+                    __m512 v = load16(vr, c * 16);
+                    acc[xp][c] = _mm512_fmadd_ps(pa, v, acc[xp][c]);
+                    acc[xp + 1][c] = _mm512_fmadd_ps(pb, v, acc[xp + 1][c]);
+                }
+            }
+#else
 #if PV_HALVES
         for (int half = 0; half < 2; half++)
 #define C_FROM (half * 4)
@@ -224,6 +241,7 @@ static void head(size_t h, float *out) {
                 acc[3][c] = _mm512_fmadd_ps(p3, v, acc[3][c]);
             }
         }
+#endif
     }
     float lf[16];
     _mm512_storeu_ps(lf, l);
@@ -314,8 +332,8 @@ int main(int argc, char **argv) {
         memset(dst[t], 0, COPY_BYTES);
     }
     printf("decode_ceiling: %s rows, offset %d B, read run %d keys, prefetch %d keys; H=32 (kv 8) N=%d D=%d, 2 threads;"
-           " built with SLOW=%d Q_FROM_MEMORY=%d QK_INTERLEAVED=%d PV_HALVES=%d\n",
-           bf16 ? "bf16" : "f32", offset, read_run, prefetch, KEYS, D, SLOW, Q_FROM_MEMORY, QK_INTERLEAVED, PV_HALVES);
+           " built with SLOW=%d Q_FROM_MEMORY=%d QK_INTERLEAVED=%d PV_HALVES=%d PV_PAIRS=%d\n",
+           bf16 ? "bf16" : "f32", offset, read_run, prefetch, KEYS, D, SLOW, Q_FROM_MEMORY, QK_INTERLEAVED, PV_HALVES, PV_PAIRS);
     for (int r = -1; r < rounds; r++) { // round -1 is a warm-up (first touches, clocks), not printed
         double copy = 2.0 * 2 * COPY_BYTES / two_threads(copy_part) / 1e9;
         double read = 2.0 * COPY_BYTES / two_threads(read_part) / 1e9;
