@@ -71,7 +71,6 @@ static __m512 exp512(__m512 x) { // 2^(x log2 e): integer part by scalef, fracti
     return _mm512_scalef_ps(p, i);
 }
 
-// one key's 4 dot products, folded to [q0 q1 q2 q3] in each 128-bit block (the blocks still to add)
 #ifndef SLOW
 #define SLOW 0
 #endif
@@ -90,11 +89,17 @@ static __m512 exp512(__m512 x) { // 2^(x log2 e): integer part by scalef, fracti
 #if Q_FROM_MEMORY
 #define QV(x, c) _mm512_loadu_ps(qrow + (x) * D + (c) * 16)
 #define QARG const float *qrow
+#define QPASS qrow
 #else
 #define QV(x, c) qv[x][c]
 #define QARG const __m512 qv[G][8]
+#define QPASS qv
+#endif
+#if PV_HALVES && PV_PAIRS
+#error "PV_HALVES and PV_PAIRS are two orders of the same pass: set one"
 #endif
 
+// one key's 4 dot products, folded to [q0 q1 q2 q3] in each 128-bit block (the blocks still to add)
 static inline __m512 key4(const char *kr, QARG) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int c = 0; c < 8; c++) {
@@ -142,7 +147,9 @@ static const char *row(const char *base, size_t h, size_t j) {
 
 static void head(size_t h, float *out) {
     __m512 acc[G][8];
-#if !Q_FROM_MEMORY
+#if Q_FROM_MEMORY
+    const float *qrow = q + h * G * D;
+#else
     __m512 qv[G][8];
 #endif
     for (int x = 0; x < G; x++)
@@ -174,12 +181,6 @@ static void head(size_t h, float *out) {
         __m512 r[4]; // r[u] lane 4b + x: key j0 + 4u + b, query x
         for (int u = 0; u < 4; u++) {
             size_t j = j0 + 4 * u;
-#if Q_FROM_MEMORY
-            const float *qrow = q + h * G * D;
-#define QPASS qrow
-#else
-#define QPASS qv
-#endif
 #if QK_INTERLEAVED
             __m512 o4[4];
             key4x4(kbase, h, j, QPASS, o4);
