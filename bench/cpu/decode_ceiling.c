@@ -23,6 +23,9 @@
 //                     kernel's order: 16 accumulators per pass), instead of whole rows
 //   -DPV_PAIRS=1      P·V over the block's value rows twice, each pass on whole rows for two of the
 //                     four query vectors (also 16 accumulators per pass)
+//   -DSPLIT=1         the JVM kernel's method boundaries: Q·Kᵀ of a block, its softmax and its P·V as
+//                     separate functions that pass scores, probabilities and running outputs through
+//                     memory; -DNI_QK=0, -DNI_SM=0, -DNI_PV=0 inline one of them again (each 1 by default)
 // Variants are macros, not flags: a branch in the inner loops changes how gcc allocates registers.
 // After a warm-up round that is not printed, each round prints: copy (2 threads, GB/s of bytes read + written, as `./sparsa decode` counts its
 // copyGBps), read (2 threads, GB/s), the step's arithmetic on 256 keys that stay in L2 (GB/s of K and
@@ -82,6 +85,9 @@ static __m512 exp512(__m512 x) { // 2^(x log2 e): integer part by scalef, fracti
 #endif
 #ifndef PV_HALVES
 #define PV_HALVES 0
+#endif
+#ifndef SPLIT
+#define SPLIT 0
 #endif
 #ifndef PV_PAIRS
 #define PV_PAIRS 0
@@ -145,6 +151,125 @@ static const char *row(const char *base, size_t h, size_t j) {
     return base + (h * KEYS + (j & (wrap - 1))) * D * elem;
 }
 
+
+#if SPLIT
+#ifndef NI_QK
+#define NI_QK 1
+#endif
+#ifndef NI_SM
+#define NI_SM 1
+#endif
+#ifndef NI_PV
+#define NI_PV 1
+#endif
+#define ATTR_OF(n) ATTR_OF2(n)
+#define ATTR_OF2(n) ATTR_##n
+#define ATTR_1 __attribute__((noinline))
+#define ATTR_0 inline __attribute__((always_inline))
+#define QK_ATTR ATTR_OF(NI_QK)
+#define SM_ATTR ATTR_OF(NI_SM)
+#define PV_ATTR ATTR_OF(NI_PV)
+// the JVM kernel's method boundaries: Q·Kᵀ of a block, its softmax and its P·V as separate calls that
+// pass scores, probabilities and running outputs through memory
+static QK_ATTR void qk_block(size_t h, size_t j0, QARG, float *sc) {
+    for (int u = 0; u < 4; u++) {
+        size_t j = j0 + 4 * u;
+#if QK_INTERLEAVED
+        __m512 o4[4];
+        key4x4(kbase, h, j, QPASS, o4);
+        __m512 c0 = o4[0], c1 = o4[1], c2 = o4[2], c3 = o4[3];
+#else
+        __m512 c0 = key4(row(kbase, h, j), QPASS), c1 = key4(row(kbase, h, j + 1), QPASS);
+        __m512 c2 = key4(row(kbase, h, j + 2), QPASS), c3 = key4(row(kbase, h, j + 3), QPASS);
+#endif
+        __m512 f01 = _mm512_add_ps(_mm512_shuffle_f32x4(c0, c1, 0x44), _mm512_shuffle_f32x4(c0, c1, 0xEE));
+        __m512 f23 = _mm512_add_ps(_mm512_shuffle_f32x4(c2, c3, 0x44), _mm512_shuffle_f32x4(c2, c3, 0xEE));
+        _mm512_store_ps(sc + 16 * u, _mm512_add_ps(_mm512_shuffle_f32x4(f01, f23, 0x88), _mm512_shuffle_f32x4(f01, f23, 0xDD)));
+    }
+}
+static SM_ATTR void softmax_block(float *sc, float *ml, float *alpha) {
+    __m512 r[4], m = _mm512_load_ps(ml), l = _mm512_load_ps(ml + 16);
+    for (int u = 0; u < 4; u++) r[u] = _mm512_load_ps(sc + 16 * u);
+    __m512 mx = _mm512_max_ps(_mm512_max_ps(r[0], r[1]), _mm512_max_ps(r[2], r[3]));
+    mx = _mm512_max_ps(mx, _mm512_shuffle_f32x4(mx, mx, 0x4E));
+    mx = _mm512_max_ps(mx, _mm512_shuffle_f32x4(mx, mx, 0xB1));
+    __m512 mn = _mm512_max_ps(m, mx), a = exp512(_mm512_sub_ps(m, mn));
+    __m512 sum = _mm512_setzero_ps();
+    for (int u = 0; u < 4; u++) {
+        r[u] = exp512(_mm512_sub_ps(r[u], mn));
+        sum = _mm512_add_ps(sum, r[u]);
+        _mm512_store_ps(sc + 16 * u, r[u]);
+    }
+    sum = _mm512_add_ps(sum, _mm512_shuffle_f32x4(sum, sum, 0x4E));
+    sum = _mm512_add_ps(sum, _mm512_shuffle_f32x4(sum, sum, 0xB1));
+    _mm512_store_ps(ml, mn);
+    _mm512_store_ps(ml + 16, _mm512_fmadd_ps(l, a, sum));
+    _mm512_store_ps(alpha, a);
+}
+// P·V of a block for query vectors x0 .. x0 + nx - 1 and column vectors c0 .. c1 - 1, running outputs in o
+static inline __attribute__((always_inline)) void pv_block(size_t h, size_t j0, const float *sc, const float *alpha, float *o,
+                                               int x0, int nx, int c0, int c1) {
+    __m512 acc[4][8];
+    for (int x = x0; x < x0 + nx; x++)
+        for (int c = c0; c < c1; c++) acc[x][c] = _mm512_mul_ps(_mm512_load_ps(o + x * D + 16 * c), _mm512_set1_ps(alpha[x]));
+    for (int j = 0; j < BLK; j++) {
+        const char *vr = row(vbase, h, j0 + j);
+        __m512 p[4];
+        for (int x = x0; x < x0 + nx; x++) p[x] = _mm512_set1_ps(sc[4 * j + x]);
+        for (int c = c0; c < c1; c++) {
+            __m512 v = load16(vr, c * 16);
+            for (int x = x0; x < x0 + nx; x++) acc[x][c] = _mm512_fmadd_ps(p[x], v, acc[x][c]);
+        }
+    }
+    for (int x = x0; x < x0 + nx; x++)
+        for (int c = c0; c < c1; c++) _mm512_store_ps(o + x * D + 16 * c, acc[x][c]);
+}
+#define PV_WRAP(name, x0, nx, c0, c1) \
+    static PV_ATTR void name(size_t h, size_t j0, const float *sc, const float *alpha, float *o) { \
+        pv_block(h, j0, sc, alpha, o, x0, nx, c0, c1); \
+    }
+#if PV_HALVES
+PV_WRAP(pv_half0, 0, 4, 0, 4)
+PV_WRAP(pv_half1, 0, 4, 4, 8)
+#elif PV_PAIRS
+PV_WRAP(pv_pair0, 0, 2, 0, 8)
+PV_WRAP(pv_pair1, 2, 2, 0, 8)
+#else
+PV_WRAP(pv_full, 0, 4, 0, 8)
+#endif
+static void head_split(size_t h, float *out) {
+#if Q_FROM_MEMORY
+    const float *qrow = q + h * G * D;
+#else
+    __m512 qv[G][8];
+    for (int x = 0; x < G; x++)
+        for (int c = 0; c < 8; c++) qv[x][c] = _mm512_loadu_ps(q + (h * G + x) * D + c * 16);
+#endif
+    float o[G * D] __attribute__((aligned(64))) = {0};
+    float ml[32] __attribute__((aligned(64)));
+    float s[BLK * G] __attribute__((aligned(64)));
+    float alpha[16] __attribute__((aligned(64)));
+    _mm512_store_ps(ml, _mm512_set1_ps(-1e30f));
+    _mm512_store_ps(ml + 16, _mm512_setzero_ps());
+    for (size_t j0 = 0; j0 < KEYS; j0 += BLK) {
+        qk_block(h, j0, QPASS, s);
+        softmax_block(s, ml, alpha);
+#if PV_HALVES
+        pv_half0(h, j0, s, alpha, o);
+        pv_half1(h, j0, s, alpha, o);
+#elif PV_PAIRS
+        pv_pair0(h, j0, s, alpha, o);
+        pv_pair1(h, j0, s, alpha, o);
+#else
+        pv_full(h, j0, s, alpha, o);
+#endif
+    }
+    for (int x = 0; x < G; x++)
+        for (int c = 0; c < D; c++) out[x * D + c] = o[x * D + c] / ml[16 + x];
+}
+#endif
+
+#if !SPLIT
 static void head(size_t h, float *out) {
     __m512 acc[G][8];
 #if Q_FROM_MEMORY
@@ -250,6 +375,7 @@ static void head(size_t h, float *out) {
         for (int c = 0; c < 8; c++)
             _mm512_storeu_ps(out + x * D + c * 16, _mm512_mul_ps(acc[x][c], _mm512_set1_ps(1.f / lf[x])));
 }
+#endif
 
 static const size_t COPY_BYTES = 256u << 20;
 static char *src[2], *dst[2];
@@ -257,7 +383,11 @@ static char *src[2], *dst[2];
 static void *decode_part(void *arg) {
     long t = (long) arg;
     float out[G * D];
+#if SPLIT
+    for (size_t h = (size_t) t * HEADS / 2; h < (size_t) (t + 1) * HEADS / 2; h++) head_split(h, out);
+#else
     for (size_t h = (size_t) t * HEADS / 2; h < (size_t) (t + 1) * HEADS / 2; h++) head(h, out);
+#endif
     sink = out[0];
     return NULL;
 }
