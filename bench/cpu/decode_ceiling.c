@@ -151,6 +151,41 @@ static const char *row(const char *base, size_t h, size_t j) {
     return base + (h * KEYS + (j & (wrap - 1))) * D * elem;
 }
 
+// one online-softmax step over a block's scores r (lane 4b + x: query x): probabilities to p[64], the
+// running max m and sum l updated (lane 4b + x: query x); returns the rescale of earlier outputs
+static inline __attribute__((always_inline)) __m512 softmax4(__m512 r[4], float *p, __m512 *m, __m512 *l) {
+    __m512 mx = _mm512_max_ps(_mm512_max_ps(r[0], r[1]), _mm512_max_ps(r[2], r[3]));
+    mx = _mm512_max_ps(mx, _mm512_shuffle_f32x4(mx, mx, 0x4E));
+    mx = _mm512_max_ps(mx, _mm512_shuffle_f32x4(mx, mx, 0xB1));
+    __m512 mn = _mm512_max_ps(*m, mx), a = exp512(_mm512_sub_ps(*m, mn));
+    *m = mn;
+    __m512 sum = _mm512_setzero_ps();
+    for (int u = 0; u < 4; u++) {
+        r[u] = exp512(_mm512_sub_ps(r[u], mn));
+        sum = _mm512_add_ps(sum, r[u]);
+        _mm512_store_ps(p + 16 * u, r[u]);
+    }
+    sum = _mm512_add_ps(sum, _mm512_shuffle_f32x4(sum, sum, 0x4E));
+    sum = _mm512_add_ps(sum, _mm512_shuffle_f32x4(sum, sum, 0xB1));
+    *l = _mm512_fmadd_ps(*l, a, sum);
+    return a;
+}
+
+// the four keys from j: lane 4b + x holds key j + b's score for query x
+static inline __attribute__((always_inline)) __m512 qk_group(size_t h, size_t j, QARG) {
+#if QK_INTERLEAVED
+    __m512 o4[4];
+    key4x4(kbase, h, j, QPASS, o4);
+    __m512 c0 = o4[0], c1 = o4[1], c2 = o4[2], c3 = o4[3];
+#else
+    __m512 c0 = key4(row(kbase, h, j), QPASS), c1 = key4(row(kbase, h, j + 1), QPASS);
+    __m512 c2 = key4(row(kbase, h, j + 2), QPASS), c3 = key4(row(kbase, h, j + 3), QPASS);
+#endif
+    __m512 f01 = _mm512_add_ps(_mm512_shuffle_f32x4(c0, c1, 0x44), _mm512_shuffle_f32x4(c0, c1, 0xEE));
+    __m512 f23 = _mm512_add_ps(_mm512_shuffle_f32x4(c2, c3, 0x44), _mm512_shuffle_f32x4(c2, c3, 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(f01, f23, 0x88), _mm512_shuffle_f32x4(f01, f23, 0xDD));
+}
+
 
 #if SPLIT
 #ifndef NI_QK
@@ -172,38 +207,14 @@ static const char *row(const char *base, size_t h, size_t j) {
 // the JVM kernel's method boundaries: Q·Kᵀ of a block, its softmax and its P·V as separate calls that
 // pass scores, probabilities and running outputs through memory
 static QK_ATTR void qk_block(size_t h, size_t j0, QARG, float *sc) {
-    for (int u = 0; u < 4; u++) {
-        size_t j = j0 + 4 * u;
-#if QK_INTERLEAVED
-        __m512 o4[4];
-        key4x4(kbase, h, j, QPASS, o4);
-        __m512 c0 = o4[0], c1 = o4[1], c2 = o4[2], c3 = o4[3];
-#else
-        __m512 c0 = key4(row(kbase, h, j), QPASS), c1 = key4(row(kbase, h, j + 1), QPASS);
-        __m512 c2 = key4(row(kbase, h, j + 2), QPASS), c3 = key4(row(kbase, h, j + 3), QPASS);
-#endif
-        __m512 f01 = _mm512_add_ps(_mm512_shuffle_f32x4(c0, c1, 0x44), _mm512_shuffle_f32x4(c0, c1, 0xEE));
-        __m512 f23 = _mm512_add_ps(_mm512_shuffle_f32x4(c2, c3, 0x44), _mm512_shuffle_f32x4(c2, c3, 0xEE));
-        _mm512_store_ps(sc + 16 * u, _mm512_add_ps(_mm512_shuffle_f32x4(f01, f23, 0x88), _mm512_shuffle_f32x4(f01, f23, 0xDD)));
-    }
+    for (int u = 0; u < 4; u++) _mm512_store_ps(sc + 16 * u, qk_group(h, j0 + 4 * u, QPASS));
 }
 static SM_ATTR void softmax_block(float *sc, float *ml, float *alpha) {
     __m512 r[4], m = _mm512_load_ps(ml), l = _mm512_load_ps(ml + 16);
     for (int u = 0; u < 4; u++) r[u] = _mm512_load_ps(sc + 16 * u);
-    __m512 mx = _mm512_max_ps(_mm512_max_ps(r[0], r[1]), _mm512_max_ps(r[2], r[3]));
-    mx = _mm512_max_ps(mx, _mm512_shuffle_f32x4(mx, mx, 0x4E));
-    mx = _mm512_max_ps(mx, _mm512_shuffle_f32x4(mx, mx, 0xB1));
-    __m512 mn = _mm512_max_ps(m, mx), a = exp512(_mm512_sub_ps(m, mn));
-    __m512 sum = _mm512_setzero_ps();
-    for (int u = 0; u < 4; u++) {
-        r[u] = exp512(_mm512_sub_ps(r[u], mn));
-        sum = _mm512_add_ps(sum, r[u]);
-        _mm512_store_ps(sc + 16 * u, r[u]);
-    }
-    sum = _mm512_add_ps(sum, _mm512_shuffle_f32x4(sum, sum, 0x4E));
-    sum = _mm512_add_ps(sum, _mm512_shuffle_f32x4(sum, sum, 0xB1));
-    _mm512_store_ps(ml, mn);
-    _mm512_store_ps(ml + 16, _mm512_fmadd_ps(l, a, sum));
+    __m512 a = softmax4(r, sc, &m, &l);
+    _mm512_store_ps(ml, m);
+    _mm512_store_ps(ml + 16, l);
     _mm512_store_ps(alpha, a);
 }
 // P·V of a block for query vectors x0 .. x0 + nx - 1 and column vectors c0 .. c1 - 1, running outputs in o
@@ -304,35 +315,8 @@ static void head(size_t h, float *out) {
                     _mm_prefetch(row(vbase, h, j + prefetch) + b, _MM_HINT_T0);
                 }
         __m512 r[4]; // r[u] lane 4b + x: key j0 + 4u + b, query x
-        for (int u = 0; u < 4; u++) {
-            size_t j = j0 + 4 * u;
-#if QK_INTERLEAVED
-            __m512 o4[4];
-            key4x4(kbase, h, j, QPASS, o4);
-            __m512 c0 = o4[0], c1 = o4[1], c2 = o4[2], c3 = o4[3];
-#else
-            __m512 c0 = key4(row(kbase, h, j), QPASS), c1 = key4(row(kbase, h, j + 1), QPASS);
-            __m512 c2 = key4(row(kbase, h, j + 2), QPASS), c3 = key4(row(kbase, h, j + 3), QPASS);
-#endif
-            __m512 f01 = _mm512_add_ps(_mm512_shuffle_f32x4(c0, c1, 0x44), _mm512_shuffle_f32x4(c0, c1, 0xEE));
-            __m512 f23 = _mm512_add_ps(_mm512_shuffle_f32x4(c2, c3, 0x44), _mm512_shuffle_f32x4(c2, c3, 0xEE));
-            r[u] = _mm512_add_ps(_mm512_shuffle_f32x4(f01, f23, 0x88), _mm512_shuffle_f32x4(f01, f23, 0xDD));
-        }
-        __m512 mx = _mm512_max_ps(_mm512_max_ps(r[0], r[1]), _mm512_max_ps(r[2], r[3]));
-        mx = _mm512_max_ps(mx, _mm512_shuffle_f32x4(mx, mx, 0x4E));
-        mx = _mm512_max_ps(mx, _mm512_shuffle_f32x4(mx, mx, 0xB1));
-        __m512 mn = _mm512_max_ps(m, mx), a = exp512(_mm512_sub_ps(m, mn));
-        m = mn;
-        __m512 sum = _mm512_setzero_ps();
-        for (int u = 0; u < 4; u++) {
-            r[u] = exp512(_mm512_sub_ps(r[u], mn));
-            sum = _mm512_add_ps(sum, r[u]);
-            _mm512_store_ps(s + 16 * u, r[u]);
-        }
-        sum = _mm512_add_ps(sum, _mm512_shuffle_f32x4(sum, sum, 0x4E));
-        sum = _mm512_add_ps(sum, _mm512_shuffle_f32x4(sum, sum, 0xB1));
-        l = _mm512_fmadd_ps(l, a, sum);
-        _mm512_store_ps(alpha, a);
+        for (int u = 0; u < 4; u++) r[u] = qk_group(h, j0 + 4 * u, QPASS);
+        _mm512_store_ps(alpha, softmax4(r, s, &m, &l));
         for (int x = 0; x < G; x++)
             for (int c = 0; c < 8; c++) acc[x][c] = _mm512_mul_ps(acc[x][c], _mm512_set1_ps(alpha[x]));
 #if PV_PAIRS
