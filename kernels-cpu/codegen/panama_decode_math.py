@@ -19,15 +19,19 @@ LOAD = {
  'Bf16': ('((IntVector) ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()',
           '((IntVector) ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()'),
 }
-# Loads that only bring a line into the cache: not widened, summed into a sink.
+# Loads that only bring a line into the cache: one scalar per line, summed into a sink. Scalars, not
+# vectors: a vector sum's `add` is a virtual call that C2 resolves from type profiles of the Vector
+# API's own methods; a read pass gets hot within its first calls and may be compiled (on stack
+# replacement) before those profiles exist for its element type, and then every load and add runs
+# through the API's allocating fallback, several times slower, for as long as that code lives.
 RAW = {
- 'F32A': 'FloatVector.fromArray(F, {seg}, {seg}Base + (int) ({off} >>> 2) + ({d}))',
- 'Bf16A': 'ShortVector.fromArray(S, {seg}, {seg}Base + (int) ({off} >>> 1) + ({d}))',
- 'F32': 'FloatVector.fromMemorySegment(F, {seg}, {off} + 4L * ({d}), LE)',
- 'Bf16': 'ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE)',
+ 'F32A': '{seg}[{seg}Base + (int) ({off} >>> 2) + ({d})]',
+ 'Bf16A': '{seg}[{seg}Base + (int) ({off} >>> 1) + ({d})]',
+ 'F32': '{seg}.get(RAW_F32, {off} + 4L * ({d}))',
+ 'Bf16': '{seg}.get(RAW_BF16, {off} + 2L * ({d}))',
 }
-RAWV = {'F32A': 'FloatVector', 'F32': 'FloatVector', 'Bf16A': 'ShortVector', 'Bf16': 'ShortVector'}
-RAWZ = {'F32A': 'FloatVector.zero(F)', 'F32': 'FloatVector.zero(F)', 'Bf16A': 'ShortVector.zero(S)', 'Bf16': 'ShortVector.zero(S)'}
+RAWV = {'F32A': 'float', 'F32': 'float', 'Bf16A': 'int', 'Bf16': 'int'}
+RAWZ = {'F32A': '0f', 'F32': '0f', 'Bf16A': '0', 'Bf16': '0'}
 SINKA = {'F32A': 'float[]', 'F32': 'float[]', 'Bf16A': 'short[]', 'Bf16': 'short[]'}
 SINKG = {'F32A': 'SINK.get()', 'F32': 'SINK.get()', 'Bf16A': 'SINK16.get()', 'Bf16': 'SINK16.get()'}
 SP = {'F32A': 'F', 'F32': 'F', 'Bf16A': 'S', 'Bf16': 'S'}
@@ -36,7 +40,7 @@ LINEEL = {'F32A': 'LINE', 'F32': 'LINE', 'Bf16A': '2 * LINE', 'Bf16': '2 * LINE'
 def raw(t, seg, off, d):
     return RAW[t].format(seg=seg, off=off, d=d)
 def sink(t, expr):
-    return f'{RAWV[t]}.fromArray({SP[t]}, sink, 0).add({expr}).intoArray(sink, 0)'
+    return f'sink[0] += {expr}'
 
 def ld(t, seg, off, d, tail=False):
     return LOAD[t][1 if tail else 0].format(seg=seg, off=off, d=d)
@@ -439,12 +443,9 @@ def accumulate(t):
     }}
 
     /**
-     * Reads rows {{@code from .. to − 1}} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
-     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
-     * the arithmetic of earlier rows runs on cached lines.
+     * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
+     * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
      */
-    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
     private static void readRows{t}(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
                                    int n) {{
         int step = {LINEEL[t]};
@@ -459,23 +460,23 @@ def accumulate(t):
             long vo = vOff[j];
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {{
-                t0 = t0.add({raw(t, 'keys', 'ko', 'c')});
-                t1 = t1.add({raw(t, 'keys', 'ko', 'c + step')});
+                t0 += {raw(t, 'keys', 'ko', 'c')};
+                t1 += {raw(t, 'keys', 'ko', 'c + step')};
             }}
             for (; c <= lastK; c += step) {{
-                t0 = t0.add({raw(t, 'keys', 'ko', 'c')});
+                t0 += {raw(t, 'keys', 'ko', 'c')};
             }}
             c = 0;
             for (; c + step <= lastV; c += 2 * step) {{
-                t2 = t2.add({raw(t, 'values', 'vo', 'c')});
-                t3 = t3.add({raw(t, 'values', 'vo', 'c + step')});
+                t2 += {raw(t, 'values', 'vo', 'c')};
+                t3 += {raw(t, 'values', 'vo', 'c + step')};
             }}
             for (; c <= lastV; c += step) {{
-                t2 = t2.add({raw(t, 'values', 'vo', 'c')});
+                t2 += {raw(t, 'values', 'vo', 'c')};
             }}
         }}
         {SINKA[t]} sink = {SINKG[t]};
-        {sink(t, 't0.add(t1).add(t2.add(t3))')};
+        {sink(t, 't0 + t1 + t2 + t3')};
     }}
 
     private static void touch{t}(MemorySegment values, long[] vOff, int from, int to, int dimV) {{
@@ -490,17 +491,17 @@ def accumulate(t):
             long off = vOff[j];
             int c = 0;
             for (; c + 3 * step <= last; c += 4 * step) {{
-                t0 = t0.add({raw(t, 'values', 'off', 'c')});
-                t1 = t1.add({raw(t, 'values', 'off', 'c + step')});
-                t2 = t2.add({raw(t, 'values', 'off', 'c + 2 * step')});
-                t3 = t3.add({raw(t, 'values', 'off', 'c + 3 * step')});
+                t0 += {raw(t, 'values', 'off', 'c')};
+                t1 += {raw(t, 'values', 'off', 'c + step')};
+                t2 += {raw(t, 'values', 'off', 'c + 2 * step')};
+                t3 += {raw(t, 'values', 'off', 'c + 3 * step')};
             }}
             for (; c <= last; c += step) {{
-                t0 = t0.add({raw(t, 'values', 'off', 'c')});
+                t0 += {raw(t, 'values', 'off', 'c')};
             }}
         }}
         {SINKA[t]} sink = {SINKG[t]};
-        {sink(t, 't0.add(t1).add(t2.add(t3))')};
+        {sink(t, 't0 + t1 + t2 + t3')};
     }}
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */

@@ -4,6 +4,7 @@ import dev.sparsa.cpu.DecodeMath;
 import dev.sparsa.cpu.KernelFlavour;
 import dev.sparsa.tensor.DType;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -73,8 +74,11 @@ public final class PanamaDecodeMath implements DecodeMath {
      */
     private static final VectorMask<Float>[] FIRST_F = firstLanes(F);
     private static final VectorMask<Short>[] FIRST_S = firstLanes(S);
-    private static final ThreadLocal<float[]> SINK = ThreadLocal.withInitial(() -> new float[L]);
-    private static final ThreadLocal<short[]> SINK16 = ThreadLocal.withInitial(() -> new short[S.length()]);
+    /** Scalars of the read passes (byte order and alignment do not matter: the values only feed a sink). */
+    private static final ValueLayout.OfFloat RAW_F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfShort RAW_BF16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ThreadLocal<float[]> SINK = ThreadLocal.withInitial(() -> new float[1]);
+    private static final ThreadLocal<short[]> SINK16 = ThreadLocal.withInitial(() -> new short[1]);
     private static final ThreadLocal<float[]> WORK = ThreadLocal.withInitial(() -> new float[4 * HALF + L]);
 
     /**
@@ -513,68 +517,65 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     /**
-     * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
-     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
-     * the arithmetic of earlier rows runs on cached lines.
+     * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
+     * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
      */
-    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
     private static void readRowsF32(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
                                    int n) {
         int step = LINE;
         int lastK = dim - L;
         int lastV = dimV - L;
-        FloatVector t0 = FloatVector.zero(F);
-        FloatVector t1 = t0;
-        FloatVector t2 = t0;
-        FloatVector t3 = t0;
+        float t0 = 0f;
+        float t1 = t0;
+        float t2 = t0;
+        float t3 = t0;
         for (int j = 0; j < n; j++) {
             long ko = kOff[j];
             long vo = vOff[j];
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {
-                t0 = t0.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c), LE));
-                t1 = t1.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c + step), LE));
+                t0 += keys.get(RAW_F32, ko + 4L * (c));
+                t1 += keys.get(RAW_F32, ko + 4L * (c + step));
             }
             for (; c <= lastK; c += step) {
-                t0 = t0.add(FloatVector.fromMemorySegment(F, keys, ko + 4L * (c), LE));
+                t0 += keys.get(RAW_F32, ko + 4L * (c));
             }
             c = 0;
             for (; c + step <= lastV; c += 2 * step) {
-                t2 = t2.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c), LE));
-                t3 = t3.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c + step), LE));
+                t2 += values.get(RAW_F32, vo + 4L * (c));
+                t3 += values.get(RAW_F32, vo + 4L * (c + step));
             }
             for (; c <= lastV; c += step) {
-                t2 = t2.add(FloatVector.fromMemorySegment(F, values, vo + 4L * (c), LE));
+                t2 += values.get(RAW_F32, vo + 4L * (c));
             }
         }
         float[] sink = SINK.get();
-        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+        sink[0] += t0 + t1 + t2 + t3;
     }
 
     private static void touchF32(MemorySegment values, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = LINE;
         int last = dimV - L;
-        FloatVector t0 = FloatVector.zero(F);
-        FloatVector t1 = t0;
-        FloatVector t2 = t0;
-        FloatVector t3 = t0;
+        float t0 = 0f;
+        float t1 = t0;
+        float t2 = t0;
+        float t3 = t0;
         for (int j = from; j < to; j++) {
             long off = vOff[j];
             int c = 0;
             for (; c + 3 * step <= last; c += 4 * step) {
-                t0 = t0.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
-                t1 = t1.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c + step), LE));
-                t2 = t2.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c + 2 * step), LE));
-                t3 = t3.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c + 3 * step), LE));
+                t0 += values.get(RAW_F32, off + 4L * (c));
+                t1 += values.get(RAW_F32, off + 4L * (c + step));
+                t2 += values.get(RAW_F32, off + 4L * (c + 2 * step));
+                t3 += values.get(RAW_F32, off + 4L * (c + 3 * step));
             }
             for (; c <= last; c += step) {
-                t0 = t0.add(FloatVector.fromMemorySegment(F, values, off + 4L * (c), LE));
+                t0 += values.get(RAW_F32, off + 4L * (c));
             }
         }
         float[] sink = SINK.get();
-        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+        sink[0] += t0 + t1 + t2 + t3;
     }
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
@@ -973,68 +974,65 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     /**
-     * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
-     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
-     * the arithmetic of earlier rows runs on cached lines.
+     * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
+     * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
      */
-    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
     private static void readRowsBf16(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
                                    int n) {
         int step = 2 * LINE;
         int lastK = dim - L;
         int lastV = dimV - L;
-        ShortVector t0 = ShortVector.zero(S);
-        ShortVector t1 = t0;
-        ShortVector t2 = t0;
-        ShortVector t3 = t0;
+        int t0 = 0;
+        int t1 = t0;
+        int t2 = t0;
+        int t3 = t0;
         for (int j = 0; j < n; j++) {
             long ko = kOff[j];
             long vo = vOff[j];
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {
-                t0 = t0.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c), LE));
-                t1 = t1.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c + step), LE));
+                t0 += keys.get(RAW_BF16, ko + 2L * (c));
+                t1 += keys.get(RAW_BF16, ko + 2L * (c + step));
             }
             for (; c <= lastK; c += step) {
-                t0 = t0.add(ShortVector.fromMemorySegment(S, keys, ko + 2L * (c), LE));
+                t0 += keys.get(RAW_BF16, ko + 2L * (c));
             }
             c = 0;
             for (; c + step <= lastV; c += 2 * step) {
-                t2 = t2.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c), LE));
-                t3 = t3.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c + step), LE));
+                t2 += values.get(RAW_BF16, vo + 2L * (c));
+                t3 += values.get(RAW_BF16, vo + 2L * (c + step));
             }
             for (; c <= lastV; c += step) {
-                t2 = t2.add(ShortVector.fromMemorySegment(S, values, vo + 2L * (c), LE));
+                t2 += values.get(RAW_BF16, vo + 2L * (c));
             }
         }
         short[] sink = SINK16.get();
-        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+        sink[0] += t0 + t1 + t2 + t3;
     }
 
     private static void touchBf16(MemorySegment values, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = 2 * LINE;
         int last = dimV - L;
-        ShortVector t0 = ShortVector.zero(S);
-        ShortVector t1 = t0;
-        ShortVector t2 = t0;
-        ShortVector t3 = t0;
+        int t0 = 0;
+        int t1 = t0;
+        int t2 = t0;
+        int t3 = t0;
         for (int j = from; j < to; j++) {
             long off = vOff[j];
             int c = 0;
             for (; c + 3 * step <= last; c += 4 * step) {
-                t0 = t0.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE));
-                t1 = t1.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c + step), LE));
-                t2 = t2.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c + 2 * step), LE));
-                t3 = t3.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c + 3 * step), LE));
+                t0 += values.get(RAW_BF16, off + 2L * (c));
+                t1 += values.get(RAW_BF16, off + 2L * (c + step));
+                t2 += values.get(RAW_BF16, off + 2L * (c + 2 * step));
+                t3 += values.get(RAW_BF16, off + 2L * (c + 3 * step));
             }
             for (; c <= last; c += step) {
-                t0 = t0.add(ShortVector.fromMemorySegment(S, values, off + 2L * (c), LE));
+                t0 += values.get(RAW_BF16, off + 2L * (c));
             }
         }
         short[] sink = SINK16.get();
-        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+        sink[0] += t0 + t1 + t2 + t3;
     }
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
@@ -1621,68 +1619,65 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     /**
-     * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
-     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
-     * the arithmetic of earlier rows runs on cached lines.
+     * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
+     * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
      */
-    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
     private static void readRowsF32A(float[] keys, int keysBase, long[] kOff, int dim, float[] values, int valuesBase, long[] vOff, int dimV,
                                    int n) {
         int step = LINE;
         int lastK = dim - L;
         int lastV = dimV - L;
-        FloatVector t0 = FloatVector.zero(F);
-        FloatVector t1 = t0;
-        FloatVector t2 = t0;
-        FloatVector t3 = t0;
+        float t0 = 0f;
+        float t1 = t0;
+        float t2 = t0;
+        float t3 = t0;
         for (int j = 0; j < n; j++) {
             long ko = kOff[j];
             long vo = vOff[j];
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {
-                t0 = t0.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c)));
-                t1 = t1.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c + step)));
+                t0 += keys[keysBase + (int) (ko >>> 2) + (c)];
+                t1 += keys[keysBase + (int) (ko >>> 2) + (c + step)];
             }
             for (; c <= lastK; c += step) {
-                t0 = t0.add(FloatVector.fromArray(F, keys, keysBase + (int) (ko >>> 2) + (c)));
+                t0 += keys[keysBase + (int) (ko >>> 2) + (c)];
             }
             c = 0;
             for (; c + step <= lastV; c += 2 * step) {
-                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c)));
-                t3 = t3.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c + step)));
+                t2 += values[valuesBase + (int) (vo >>> 2) + (c)];
+                t3 += values[valuesBase + (int) (vo >>> 2) + (c + step)];
             }
             for (; c <= lastV; c += step) {
-                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (vo >>> 2) + (c)));
+                t2 += values[valuesBase + (int) (vo >>> 2) + (c)];
             }
         }
         float[] sink = SINK.get();
-        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+        sink[0] += t0 + t1 + t2 + t3;
     }
 
     private static void touchF32A(float[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = LINE;
         int last = dimV - L;
-        FloatVector t0 = FloatVector.zero(F);
-        FloatVector t1 = t0;
-        FloatVector t2 = t0;
-        FloatVector t3 = t0;
+        float t0 = 0f;
+        float t1 = t0;
+        float t2 = t0;
+        float t3 = t0;
         for (int j = from; j < to; j++) {
             long off = vOff[j];
             int c = 0;
             for (; c + 3 * step <= last; c += 4 * step) {
-                t0 = t0.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
-                t1 = t1.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + step)));
-                t2 = t2.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 2 * step)));
-                t3 = t3.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c + 3 * step)));
+                t0 += values[valuesBase + (int) (off >>> 2) + (c)];
+                t1 += values[valuesBase + (int) (off >>> 2) + (c + step)];
+                t2 += values[valuesBase + (int) (off >>> 2) + (c + 2 * step)];
+                t3 += values[valuesBase + (int) (off >>> 2) + (c + 3 * step)];
             }
             for (; c <= last; c += step) {
-                t0 = t0.add(FloatVector.fromArray(F, values, valuesBase + (int) (off >>> 2) + (c)));
+                t0 += values[valuesBase + (int) (off >>> 2) + (c)];
             }
         }
         float[] sink = SINK.get();
-        FloatVector.fromArray(F, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+        sink[0] += t0 + t1 + t2 + t3;
     }
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
@@ -2269,68 +2264,65 @@ public final class PanamaDecodeMath implements DecodeMath {
     }
 
     /**
-     * Reads rows {@code from .. to − 1} once, row after row, one vector per line, ahead of the
-     * arithmetic that needs them (the value pass reads each row in column slices, the score pass two
-     * rows at a time): the lines arrive in sequence, which the hardware prefetcher follows, while
-     * the arithmetic of earlier rows runs on cached lines.
+     * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
+     * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
      */
-    /** Reads key row j then value row j, for every j, one load per line, into four sums. */
     private static void readRowsBf16A(short[] keys, int keysBase, long[] kOff, int dim, short[] values, int valuesBase, long[] vOff, int dimV,
                                    int n) {
         int step = 2 * LINE;
         int lastK = dim - L;
         int lastV = dimV - L;
-        ShortVector t0 = ShortVector.zero(S);
-        ShortVector t1 = t0;
-        ShortVector t2 = t0;
-        ShortVector t3 = t0;
+        int t0 = 0;
+        int t1 = t0;
+        int t2 = t0;
+        int t3 = t0;
         for (int j = 0; j < n; j++) {
             long ko = kOff[j];
             long vo = vOff[j];
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {
-                t0 = t0.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c)));
-                t1 = t1.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c + step)));
+                t0 += keys[keysBase + (int) (ko >>> 1) + (c)];
+                t1 += keys[keysBase + (int) (ko >>> 1) + (c + step)];
             }
             for (; c <= lastK; c += step) {
-                t0 = t0.add(ShortVector.fromArray(S, keys, keysBase + (int) (ko >>> 1) + (c)));
+                t0 += keys[keysBase + (int) (ko >>> 1) + (c)];
             }
             c = 0;
             for (; c + step <= lastV; c += 2 * step) {
-                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c)));
-                t3 = t3.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c + step)));
+                t2 += values[valuesBase + (int) (vo >>> 1) + (c)];
+                t3 += values[valuesBase + (int) (vo >>> 1) + (c + step)];
             }
             for (; c <= lastV; c += step) {
-                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (vo >>> 1) + (c)));
+                t2 += values[valuesBase + (int) (vo >>> 1) + (c)];
             }
         }
         short[] sink = SINK16.get();
-        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+        sink[0] += t0 + t1 + t2 + t3;
     }
 
     private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = 2 * LINE;
         int last = dimV - L;
-        ShortVector t0 = ShortVector.zero(S);
-        ShortVector t1 = t0;
-        ShortVector t2 = t0;
-        ShortVector t3 = t0;
+        int t0 = 0;
+        int t1 = t0;
+        int t2 = t0;
+        int t3 = t0;
         for (int j = from; j < to; j++) {
             long off = vOff[j];
             int c = 0;
             for (; c + 3 * step <= last; c += 4 * step) {
-                t0 = t0.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)));
-                t1 = t1.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + step)));
-                t2 = t2.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 2 * step)));
-                t3 = t3.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c + 3 * step)));
+                t0 += values[valuesBase + (int) (off >>> 1) + (c)];
+                t1 += values[valuesBase + (int) (off >>> 1) + (c + step)];
+                t2 += values[valuesBase + (int) (off >>> 1) + (c + 2 * step)];
+                t3 += values[valuesBase + (int) (off >>> 1) + (c + 3 * step)];
             }
             for (; c <= last; c += step) {
-                t0 = t0.add(ShortVector.fromArray(S, values, valuesBase + (int) (off >>> 1) + (c)));
+                t0 += values[valuesBase + (int) (off >>> 1) + (c)];
             }
         }
         short[] sink = SINK16.get();
-        ShortVector.fromArray(S, sink, 0).add(t0.add(t1).add(t2.add(t3))).intoArray(sink, 0);
+        sink[0] += t0 + t1 + t2 + t3;
     }
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */
