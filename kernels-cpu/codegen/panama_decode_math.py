@@ -34,12 +34,11 @@ RAWV = {'F32A': 'float', 'F32': 'float', 'Bf16A': 'int', 'Bf16': 'int'}
 RAWZ = {'F32A': '0f', 'F32': '0f', 'Bf16A': '0', 'Bf16': '0'}
 SINKA = {'F32A': 'float[]', 'F32': 'float[]', 'Bf16A': 'short[]', 'Bf16': 'short[]'}
 SINKG = {'F32A': 'SINK.get()', 'F32': 'SINK.get()', 'Bf16A': 'SINK16.get()', 'Bf16': 'SINK16.get()'}
-SP = {'F32A': 'F', 'F32': 'F', 'Bf16A': 'S', 'Bf16': 'S'}
 # elements per 64-byte line
 LINEEL = {'F32A': 'LINE', 'F32': 'LINE', 'Bf16A': '2 * LINE', 'Bf16': '2 * LINE'}
 def raw(t, seg, off, d):
     return RAW[t].format(seg=seg, off=off, d=d)
-def sink(t, expr):
+def sink(expr):
     return f'sink[0] += {expr}'
 
 def ld(t, seg, off, d, tail=False):
@@ -449,8 +448,9 @@ def accumulate(t):
     private static void readRows{t}(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
                                    int n) {{
         int step = {LINEEL[t]};
-        int lastK = dim - L;
-        int lastV = dimV - L;
+        // the last element of a row (its last line is read even where the row ends inside it)
+        int lastK = dim - 1;
+        int lastV = dimV - 1;
         {RAWV[t]} t0 = {RAWZ[t]};
         {RAWV[t]} t1 = t0;
         {RAWV[t]} t2 = t0;
@@ -476,13 +476,13 @@ def accumulate(t):
             }}
         }}
         {SINKA[t]} sink = {SINKG[t]};
-        {sink(t, 't0 + t1 + t2 + t3')};
+        {sink('t0 + t1 + t2 + t3')};
     }}
 
     private static void touch{t}(MemorySegment values, long[] vOff, int from, int to, int dimV) {{
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = {LINEEL[t]};
-        int last = dimV - L;
+        int last = dimV - 1;
         {RAWV[t]} t0 = {RAWZ[t]};
         {RAWV[t]} t1 = t0;
         {RAWV[t]} t2 = t0;
@@ -501,7 +501,7 @@ def accumulate(t):
             }}
         }}
         {SINKA[t]} sink = {SINKG[t]};
-        {sink(t, 't0 + t1 + t2 + t3')};
+        {sink('t0 + t1 + t2 + t3')};
     }}
 
     /** Four query vectors × four column vectors: each probability broadcast once for four columns. */

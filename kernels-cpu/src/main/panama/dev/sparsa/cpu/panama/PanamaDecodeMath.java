@@ -523,8 +523,9 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void readRowsF32(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
                                    int n) {
         int step = LINE;
-        int lastK = dim - L;
-        int lastV = dimV - L;
+        // the last element of a row (its last line is read even where the row ends inside it)
+        int lastK = dim - 1;
+        int lastV = dimV - 1;
         float t0 = 0f;
         float t1 = t0;
         float t2 = t0;
@@ -556,7 +557,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void touchF32(MemorySegment values, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = LINE;
-        int last = dimV - L;
+        int last = dimV - 1;
         float t0 = 0f;
         float t1 = t0;
         float t2 = t0;
@@ -980,8 +981,9 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void readRowsBf16(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
                                    int n) {
         int step = 2 * LINE;
-        int lastK = dim - L;
-        int lastV = dimV - L;
+        // the last element of a row (its last line is read even where the row ends inside it)
+        int lastK = dim - 1;
+        int lastV = dimV - 1;
         int t0 = 0;
         int t1 = t0;
         int t2 = t0;
@@ -1013,7 +1015,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void touchBf16(MemorySegment values, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = 2 * LINE;
-        int last = dimV - L;
+        int last = dimV - 1;
         int t0 = 0;
         int t1 = t0;
         int t2 = t0;
@@ -1625,8 +1627,9 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void readRowsF32A(float[] keys, int keysBase, long[] kOff, int dim, float[] values, int valuesBase, long[] vOff, int dimV,
                                    int n) {
         int step = LINE;
-        int lastK = dim - L;
-        int lastV = dimV - L;
+        // the last element of a row (its last line is read even where the row ends inside it)
+        int lastK = dim - 1;
+        int lastV = dimV - 1;
         float t0 = 0f;
         float t1 = t0;
         float t2 = t0;
@@ -1658,7 +1661,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void touchF32A(float[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = LINE;
-        int last = dimV - L;
+        int last = dimV - 1;
         float t0 = 0f;
         float t1 = t0;
         float t2 = t0;
@@ -2270,8 +2273,9 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void readRowsBf16A(short[] keys, int keysBase, long[] kOff, int dim, short[] values, int valuesBase, long[] vOff, int dimV,
                                    int n) {
         int step = 2 * LINE;
-        int lastK = dim - L;
-        int lastV = dimV - L;
+        // the last element of a row (its last line is read even where the row ends inside it)
+        int lastK = dim - 1;
+        int lastV = dimV - 1;
         int t0 = 0;
         int t1 = t0;
         int t2 = t0;
@@ -2303,7 +2307,7 @@ public final class PanamaDecodeMath implements DecodeMath {
     private static void touchBf16A(short[] values, int valuesBase, long[] vOff, int from, int to, int dimV) {
         // four sums, so that no chain of additions paces the loads; one load per line, not widened
         int step = 2 * LINE;
-        int last = dimV - L;
+        int last = dimV - 1;
         int t0 = 0;
         int t1 = t0;
         int t2 = t0;
