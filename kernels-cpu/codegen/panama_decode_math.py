@@ -20,10 +20,10 @@ LOAD = {
           '((IntVector) ShortVector.fromMemorySegment(S, {seg}, {off} + 2L * ({d}), LE, sm).convertShape(VectorOperators.ZERO_EXTEND_S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()'),
 }
 # Loads that only bring a line into the cache: one scalar per line, summed into a sink. Scalars, not
-# vectors: a vector sum's `add` is a virtual call that C2 resolves from type profiles of the Vector
-# API's own methods; a read pass gets hot within its first calls and may be compiled (on stack
-# replacement) before those profiles exist for its element type, and then every load and add runs
-# through the API's allocating fallback, several times slower, for as long as that code lives.
+# vectors: a vector sum's `add` is a virtual call that C2 inlines only where it knows the vector's
+# class; in about one JVM in five the bf16 read pass, compiled within its first calls, kept that call,
+# and every load and add then ran through the API's allocating fallback, 3-4 x slower, for as long as
+# that code lived (docs/PERFORMANCE.md, "bf16 rows 3–4 × slower in some JVMs").
 RAW = {
  'F32A': '{seg}[{seg}Base + (int) ({off} >>> 2) + ({d})]',
  'Bf16A': '{seg}[{seg}Base + (int) ({off} >>> 1) + ({d})]',

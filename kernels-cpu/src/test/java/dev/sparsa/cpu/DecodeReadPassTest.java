@@ -13,9 +13,9 @@ import org.junit.jupiter.api.Test;
  * The decode read pass ({@link DecodeMath#readRows}) allocates nothing per line, whatever code runs it
  * (the interpreter, C1, C2), for f32 and bf16 rows in Java arrays and in native memory, in every
  * flavour. A read pass that summed Vector API vectors allocated a vector per line wherever its code
- * lacked the API's intrinsics; in about one JVM in five its first C2 code did, because it was compiled
- * before the API's type profiles for {@code short} existed, and every bf16 decode step of that JVM ran
- * 3–4 × slower (docs/PERFORMANCE.md, "bf16 rows 3–4 × slower in some JVMs").
+ * lacked the API's intrinsics; in about one JVM in five its first C2 code did (a virtual call left in
+ * the compiled loop), and every bf16 decode step of that JVM ran 3–4 × slower (docs/PERFORMANCE.md,
+ * "bf16 rows 3–4 × slower in some JVMs").
  */
 class DecodeReadPassTest {
     private static final int KEYS = 64;
