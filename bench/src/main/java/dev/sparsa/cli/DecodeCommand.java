@@ -114,6 +114,7 @@ final class DecodeCommand implements Callable<Integer> {
     private final PrintStream out;
     private final PrintStream err;
     private final JitActivity jit = JitActivity.ofThisJvm();
+    private final StepAllocation allocation = StepAllocation.ofThisJvm();
 
     DecodeCommand(PrintStream out, PrintStream err) {
         this.out = out;
@@ -229,13 +230,21 @@ final class DecodeCommand implements Callable<Integer> {
                         }
                         double speedup = (c.paged ? densePaged : denseFlat) / t.millis();
                         timed.add(t.withSpeedup(speedup));
-                        double gbPerSec = bytesTouched(c, host, t.selection(), dtype) / (t.millis() * 1e6);
+                        long bytes = bytesTouched(c, host, t.selection(), dtype);
+                        double gbPerSec = bytes / (t.millis() * 1e6);
                         // the copy measures the host's memory: a device's rows are not a share of it
                         String share = device == Device.CPU
                                 ? String.format(" (%.0f%% of the last copy)", 100 * gbPerSec / copySamples.getLast())
                                 : "";
-                        progress.end(step, String.format("%.2f ms, %.1f GB/s%s, %.2fx", t.millis(), gbPerSec, share,
-                                speedup));
+                        String allocated = t.allocatedBytesPerStep() < 0 ? ""
+                                : String.format(", %.2f MB allocated a step", t.allocatedBytesPerStep() / 1e6);
+                        progress.end(step, String.format("%.2f ms, %.1f GB/s%s, %.2fx%s", t.millis(), gbPerSec, share,
+                                speedup, allocated));
+                        String warning = StepAllocation.warning(backend.name() + " " + dtype + " " + (c.paged ? "paged "
+                                : "contiguous ") + c.name, t.allocatedBytesPerStep(), bytes);
+                        if (warning != null) {
+                            err.println(warning);
+                        }
                     }
                 }
                 // the oracles of the sparse rows after the backend's timed rows: each gathers the cache in fp64
@@ -353,9 +362,9 @@ final class DecodeCommand implements Callable<Integer> {
      * on the same layout (NaN until set).
      */
     private record Timed(Case c, double millis, double selectMillis, DecodeSelection selection, Tensor out,
-                         double speedup) {
+                         double speedup, long allocatedBytesPerStep) {
         Timed withSpeedup(double s) {
-            return new Timed(c, millis, selectMillis, selection, out, s);
+            return new Timed(c, millis, selectMillis, selection, out, s, allocatedBytesPerStep);
         }
     }
 
@@ -394,11 +403,15 @@ final class DecodeCommand implements Callable<Integer> {
                 }
             }
             double[] times = new double[reps];
+            long[] allocated = new long[reps];
             for (int i = 0; i < reps; i++) {
                 evictIfCold();
+                long a0 = allocation.total();
                 long t0 = System.nanoTime();
                 step.run();
                 times[i] = (System.nanoTime() - t0) / 1e6;
+                long a1 = allocation.total();
+                allocated[i] = a0 < 0 || a1 < 0 ? -1 : a1 - a0;
             }
             // the selection alone (Attention.select: what a caller keeps or reuses), after a few untimed calls; the
             // oracle reads it (the backends' one-pass choice is the same: their tests compare the two)
@@ -414,10 +427,11 @@ final class DecodeCommand implements Callable<Integer> {
             }
             Arrays.sort(times);
             Arrays.sort(selectTimes);
+            Arrays.sort(allocated);
             // a heap copy of the output: outT is closed below, and a host tensor's toHost() is itself
             Tensor out = Tensor.allocate(DType.F32, Layout.BHSD, q.batch(), q.heads(), rows, cache.valueDim());
             Tensor.copy(outT, out);
-            return new Timed(c, times[reps / 2], selectTimes[reps / 2], sel, out, Double.NaN);
+            return new Timed(c, times[reps / 2], selectTimes[reps / 2], sel, out, Double.NaN, allocated[reps / 2]);
         } finally {
             outT.close();
             lseT.close();
@@ -455,7 +469,7 @@ final class DecodeCommand implements Callable<Integer> {
         long bytes = bytesTouched(c, host, t.selection(), dtype);
         return new DecodeRow(backend.name(), c.name, c.paged ? "paged" : "contiguous", dtype.toString(), batch,
                 host.maxLength(), c.budget, t.millis(), bytes, bytes / (t.millis() * 1e6), Double.NaN, relErr, recall,
-                t.selectMillis(), relErr <= DemoCommand.tolerance(dtype));
+                t.selectMillis(), relErr <= DemoCommand.tolerance(dtype), t.allocatedBytesPerStep());
     }
 
     /** K/V rows visited, plus what the selection reads, plus Q and the output (f32). */
@@ -542,6 +556,8 @@ final class DecodeCommand implements Callable<Integer> {
             p.put("dtypes", types.stream().map(DType::toString).toList());
             p.put("repeat", reps);
             p.put("millis", "median of the timed steps; a step is selection (if any) plus decode");
+            p.put("allocatedBytesPerStep", "median over the timed steps of the bytes the JVM allocated on its heap during"
+                    + " the step, every thread (-1: not counted by this JVM)");
             p.put("hostCaches", cold ? "cold: " + EVICT_MIB + " MiB read on the host before each timed step and selection"
                     : "warm: timed steps run back to back");
             g.writeFieldName("problem");
@@ -564,6 +580,7 @@ final class DecodeCommand implements Callable<Integer> {
                 g.writeNumberField("recall", r.recall());
                 g.writeNumberField("selectMillis", r.selectMillis());
                 g.writeBooleanField("withinTolerance", r.withinTolerance());
+                g.writeNumberField("allocatedBytesPerStep", r.allocatedBytesPerStep());
                 g.writeEndObject();
             }
             g.writeEndArray();

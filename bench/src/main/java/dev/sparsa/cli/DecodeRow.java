@@ -12,13 +12,15 @@ package dev.sparsa.cli;
  * @param relErrVsOracle the output against the fp64 oracle of the same selection
  * @param recall         mean over query rows of {@code exp(lseSelection − lseDense)} (fp64)
  * @param selectMillis   median wall time of the selection alone (0 for static patterns)
+ * @param allocatedBytesPerStep median bytes the JVM allocated on its heap during one timed step (every
+ *                       thread); −1 where the JVM does not count them
  */
 record DecodeRow(String backend, String pattern, String kvLayout, String dtype, int batch, int kvLength, long budget,
                  double millis, long bytesTouched, double gbPerSec, double speedup, double relErrVsOracle, double recall,
-                 double selectMillis, boolean withinTolerance) {
+                 double selectMillis, boolean withinTolerance, long allocatedBytesPerStep) {
 
     DecodeRow withSpeedup(double s) {
         return new DecodeRow(backend, pattern, kvLayout, dtype, batch, kvLength, budget, millis, bytesTouched, gbPerSec, s,
-                relErrVsOracle, recall, selectMillis, withinTolerance);
+                relErrVsOracle, recall, selectMillis, withinTolerance, allocatedBytesPerStep);
     }
 }

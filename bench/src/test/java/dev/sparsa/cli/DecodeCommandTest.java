@@ -26,9 +26,11 @@ class DecodeCommandTest {
         assertEquals(14, rows.size());
         for (Map<String, Object> row : rows) {
             for (String f : List.of("backend", "pattern", "kvLayout", "dtype", "batch", "kvLength", "budget", "millis",
-                    "bytesTouched", "gbPerSec", "speedup", "relErrVsOracle", "recall")) {
+                    "bytesTouched", "gbPerSec", "speedup", "relErrVsOracle", "recall", "allocatedBytesPerStep")) {
                 assertTrue(row.containsKey(f), "row lacks " + f + ": " + row);
             }
+            // HotSpot counts allocated bytes, so every row has a count
+            assertTrue(((Number) row.get("allocatedBytesPerStep")).longValue() >= 0, row.toString());
             double tol = "f32".equals(row.get("dtype")) ? 1e-5 : 1e-2;
             assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= tol, row.toString());
             assertTrue(List.of("contiguous", "paged").contains(row.get("kvLayout")), row.toString());
