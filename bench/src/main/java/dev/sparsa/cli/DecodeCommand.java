@@ -214,8 +214,8 @@ final class DecodeCommand implements Callable<Integer> {
                     double denseFlat = Double.NaN;
                     double densePaged = Double.NaN;
                     for (Case c : cases) {
-                        long step = progress.begin(backend.name() + " " + dtype + " " + (c.paged ? "paged " : "contiguous ")
-                                + c.name);
+                        String label = backend.name() + " " + dtype + " " + (c.paged ? "paged " : "contiguous ") + c.name;
+                        long step = progress.begin(label);
                         KvCache host = c.paged ? paged : flat;
                         // the first row of a backend and dtype warms up three times as long: its steps are the
                         // ones during which the JIT compiles the decode loops
@@ -240,8 +240,7 @@ final class DecodeCommand implements Callable<Integer> {
                                 : String.format(", %.2f MB allocated a step", t.allocatedBytesPerStep() / 1e6);
                         progress.end(step, String.format("%.2f ms, %.1f GB/s%s, %.2fx%s", t.millis(), gbPerSec, share,
                                 speedup, allocated));
-                        String warning = StepAllocation.warning(backend.name() + " " + dtype + " " + (c.paged ? "paged "
-                                : "contiguous ") + c.name, t.allocatedBytesPerStep(), bytes);
+                        String warning = StepAllocation.warning(label, t.allocatedBytesPerStep(), bytes);
                         if (warning != null) {
                             err.println(warning);
                         }
