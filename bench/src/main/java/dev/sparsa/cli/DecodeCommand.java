@@ -114,11 +114,17 @@ final class DecodeCommand implements Callable<Integer> {
     private final PrintStream out;
     private final PrintStream err;
     private final JitActivity jit = JitActivity.ofThisJvm();
-    private final StepAllocation allocation = StepAllocation.ofThisJvm();
+    private final StepAllocation allocation;
 
     DecodeCommand(PrintStream out, PrintStream err) {
+        this(out, err, StepAllocation.ofThisJvm());
+    }
+
+    /** Counts the bytes a step allocates with {@code allocation} (tests give a count of their own). */
+    DecodeCommand(PrintStream out, PrintStream err, StepAllocation allocation) {
         this.out = out;
         this.err = err;
+        this.allocation = allocation;
     }
 
     private record Case(String name, DecodePattern pattern, boolean paged, long budget) {

@@ -7,9 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
 class DecodeCommandTest {
 
@@ -44,6 +48,29 @@ class DecodeCommandTest {
         assertEquals(1.0, ((Number) rows.get(0).get("recall")).doubleValue(), 1e-9);
         assertEquals(1.0, ((Number) rows.get(1).get("speedup")).doubleValue(), 0);
         assertEquals(175, ((Number) rows.get(2).get("budget")).intValue());
+    }
+
+    @Test
+    void aStepThatAllocatesMoreThanItReadsIsFlaggedOnStderrAndCountedInItsRow() throws Exception {
+        // a count that grows by 50 MB between any two reads: every timed step "allocates" 50 MB, far more than
+        // the few hundred KB these rows read
+        long[] count = {0};
+        StepAllocation fake = StepAllocation.of(() -> count[0] += 50_000_000L);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        DecodeCommand command = new DecodeCommand(new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8), fake);
+        int code = new CommandLine(command).execute("--json", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n", "300",
+                "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--dtypes", "f32", "--budgets", "0.5");
+        String stderr = err.toString(StandardCharsets.UTF_8);
+        assertEquals(0, code, stderr);
+        assertTrue(stderr.contains("sparsa decode: warning: cpu f32 contiguous dense allocated 50.0 MB a step while reading"),
+                stderr);
+        assertEquals(5, stderr.lines().filter(l -> l.startsWith("sparsa decode: warning: ")).count(),
+                "one warning per row: " + stderr);
+        for (Map<String, Object> row : DemoCommandTest.rows(out.toString(StandardCharsets.UTF_8))) {
+            assertEquals(50_000_000L, ((Number) row.get("allocatedBytesPerStep")).longValue(), row.toString());
+        }
     }
 
     @Test
