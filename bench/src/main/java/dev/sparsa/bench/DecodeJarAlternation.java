@@ -25,14 +25,22 @@ import jdk.incubator.vector.VectorSpecies;
  * ({@code heap} or {@code native}: where the caches live, for jars whose {@link DecodeAttention} has
  * that parameter; default heap), {@code cold} ({@code true}: 64 MiB are read before each step, so that
  * the caches hold none of its rows, as in a loop whose other layers run between two steps of a layer;
- * the GB/s then count the steps' time alone). A comparison of
- * builds under the same conditions, which separate JMH runs on a shared machine are not.
+ * the GB/s then count the steps' time alone). A step that allocates over 8 MiB on the heap (every
+ * thread, HotSpot's count) is marked in its round's line with the megabytes it allocated, and the
+ * summary gives each build's largest allocation per step: the sign of a Vector API loop running without
+ * the JIT's intrinsics, which makes that build's figures not its kernels'. Before the rounds, each build
+ * and kind runs until its steps allocate less than that (at most 30 s; the time is printed). A comparison of builds under
+ * the same conditions, which separate JMH runs on a shared machine are not.
  */
 public final class DecodeJarAlternation {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
     private static final com.sun.management.OperatingSystemMXBean OS =
             (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    /** Bytes a step may allocate before its round marks it (a step of the library's kernels allocates under 1 MB). */
+    private static final long ALLOCATION_MARK = 8L << 20;
+    /** The longest warm-up of one build and kind before the rounds (a loop left without intrinsics never settles). */
+    private static final long WARM_CAP_NS = 30_000_000_000L;
 
     private record Bench(String label, Object state, Method step, Object counter, Field gb) {}
 
@@ -89,6 +97,29 @@ public final class DecodeJarAlternation {
         }
         double[][][] gbs = new double[kinds.length][args.length][rounds];
         double[][][] cpu = new double[kinds.length][args.length][rounds];
+        long[][] mostAllocated = new long[kinds.length][args.length];
+        com.sun.management.ThreadMXBean heap = (com.sun.management.ThreadMXBean) THREADS;
+        // each build's steps until they stop allocating (the JIT has compiled their Vector API loops), at most
+        // WARM_CAP_NS each: a fixed warm-up round can end while a loop still runs interpreted
+        for (int k = 0; k < kinds.length; k++) {
+            for (int j = 0; j < args.length; j++) {
+                Bench x = b[k][j];
+                long w0 = System.nanoTime();
+                long perStep;
+                do {
+                    long a0 = heap.getTotalThreadAllocatedBytes();
+                    long steps = 0;
+                    long until = System.nanoTime() + 200_000_000L;
+                    do {
+                        x.step.invoke(x.state, x.counter);
+                        steps++;
+                    } while (System.nanoTime() < until);
+                    perStep = (heap.getTotalThreadAllocatedBytes() - a0) / steps;
+                } while (perStep > ALLOCATION_MARK && System.nanoTime() - w0 < WARM_CAP_NS);
+                System.out.printf("warm-up %s %s: %.1f s, then %.2f MB allocated a step%n", kinds[k], x.label(),
+                        (System.nanoTime() - w0) / 1e9, perStep / 1e6);
+            }
+        }
         double[] copies = new double[rounds];
         double[] reads = new double[rounds];
         for (int r = -1; r < rounds; r++) {
@@ -102,6 +133,7 @@ public final class DecodeJarAlternation {
             });
             double rd = twoThreads(slice / 2, id -> read(data[id]));
             StringBuilder line = new StringBuilder(String.format("round %d copy %.1f read %.1f |", r, cp, rd));
+            StringBuilder marks = new StringBuilder();
             for (int k = 0; k < kinds.length; k++) {
                 for (int jj = 0; jj < args.length; jj++) {
                     int j = (r & 1) == 0 ? jj : args.length - 1 - jj;
@@ -113,22 +145,32 @@ public final class DecodeJarAlternation {
                     long t;
                     long stepNs = 0;
                     long evictCpu = 0;
+                    long steps = 0;
+                    long allocated = 0;
                     do {
                         if (cold) {
                             long e0 = THREADS.getCurrentThreadCpuTime();
                             evict(data[0]);
                             evictCpu += THREADS.getCurrentThreadCpuTime() - e0;
                         }
+                        long a0 = heap.getTotalThreadAllocatedBytes();
                         long s0 = System.nanoTime();
                         x.step.invoke(x.state, x.counter);
                         t = System.nanoTime();
                         stepNs += t - s0;
+                        allocated += heap.getTotalThreadAllocatedBytes() - a0;
+                        steps++;
                     } while (t < end);
+                    long perStep = allocated / steps;
                     double g = x.gb.getDouble(x.counter) / (stepNs * 1e-9);
                     double gc = 2 * x.gb.getDouble(x.counter) / ((OS.getProcessCpuTime() - c0 - evictCpu) * 1e-9);
                     if (r >= 0) {
                         gbs[k][j][r] = g;
                         cpu[k][j][r] = gc;
+                        mostAllocated[k][j] = Math.max(mostAllocated[k][j], perStep);
+                    }
+                    if (perStep > ALLOCATION_MARK) {
+                        marks.append(String.format(" [%s %s allocated %.1f MB a step]", kinds[k], labels.get(j), perStep / 1e6));
                     }
                 }
                 line.append(' ').append(kinds[k]);
@@ -141,7 +183,7 @@ public final class DecodeJarAlternation {
                 copies[r] = cp;
                 reads[r] = rd;
             }
-            System.out.println(line);
+            System.out.println(line.append(marks));
         }
         System.out.printf("median copy %.1f read %.1f%n", median(copies), median(reads));
         for (int k = 0; k < kinds.length; k++) {
@@ -150,9 +192,10 @@ public final class DecodeJarAlternation {
                 for (int r = 0; r < rounds; r++) {
                     ratio[r] = gbs[k][j][r] / copies[r];
                 }
-                System.out.printf("%s %s: median %.1f GB/s (per 2 cpu-seconds %.1f), of the round's copy: median %.0f %% (min %.0f, max %.0f)%n", kinds[k],
+                System.out.printf("%s %s: median %.1f GB/s (per 2 cpu-seconds %.1f), of the round's copy: median %.0f %% (min %.0f, max %.0f);"
+                                + " at most %.2f MB allocated a step%n", kinds[k],
                         labels.get(j), median(gbs[k][j]), median(cpu[k][j]), 100 * median(ratio), 100 * Arrays.stream(ratio).min().getAsDouble(),
-                        100 * Arrays.stream(ratio).max().getAsDouble());
+                        100 * Arrays.stream(ratio).max().getAsDouble(), mostAllocated[k][j] / 1e6);
             }
         }
         System.exit(0);
