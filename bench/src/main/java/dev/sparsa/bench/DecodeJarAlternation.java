@@ -37,8 +37,6 @@ public final class DecodeJarAlternation {
     private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
     private static final com.sun.management.OperatingSystemMXBean OS =
             (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-    /** Bytes a step may allocate before its round marks it (a step of the library's kernels allocates under 1 MB). */
-    private static final long ALLOCATION_MARK = 8L << 20;
     /** The longest warm-up of one build and kind before the rounds (a loop left without intrinsics never settles). */
     private static final long WARM_CAP_NS = 30_000_000_000L;
 
@@ -98,7 +96,7 @@ public final class DecodeJarAlternation {
         double[][][] gbs = new double[kinds.length][args.length][rounds];
         double[][][] cpu = new double[kinds.length][args.length][rounds];
         long[][] mostAllocated = new long[kinds.length][args.length];
-        com.sun.management.ThreadMXBean heap = (com.sun.management.ThreadMXBean) THREADS;
+        StepAllocation allocation = StepAllocation.ofThisJvm();
         // each build's steps until they stop allocating (the JIT has compiled their Vector API loops), at most
         // WARM_CAP_NS each: a fixed warm-up round can end while a loop still runs interpreted
         for (int k = 0; k < kinds.length; k++) {
@@ -107,15 +105,15 @@ public final class DecodeJarAlternation {
                 long w0 = System.nanoTime();
                 long perStep;
                 do {
-                    long a0 = heap.getTotalThreadAllocatedBytes();
+                    long a0 = allocation.total();
                     long steps = 0;
                     long until = System.nanoTime() + 200_000_000L;
                     do {
                         x.step.invoke(x.state, x.counter);
                         steps++;
                     } while (System.nanoTime() < until);
-                    perStep = (heap.getTotalThreadAllocatedBytes() - a0) / steps;
-                } while (perStep > ALLOCATION_MARK && System.nanoTime() - w0 < WARM_CAP_NS);
+                    perStep = (allocation.total() - a0) / steps;
+                } while (perStep > StepAllocation.FLAG_FLOOR_BYTES && System.nanoTime() - w0 < WARM_CAP_NS);
                 System.out.printf("warm-up %s %s: %.1f s, then %.2f MB allocated a step%n", kinds[k], x.label(),
                         (System.nanoTime() - w0) / 1e9, perStep / 1e6);
             }
@@ -153,12 +151,12 @@ public final class DecodeJarAlternation {
                             evict(data[0]);
                             evictCpu += THREADS.getCurrentThreadCpuTime() - e0;
                         }
-                        long a0 = heap.getTotalThreadAllocatedBytes();
+                        long a0 = allocation.total();
                         long s0 = System.nanoTime();
                         x.step.invoke(x.state, x.counter);
                         t = System.nanoTime();
                         stepNs += t - s0;
-                        allocated += heap.getTotalThreadAllocatedBytes() - a0;
+                        allocated += allocation.total() - a0;
                         steps++;
                     } while (t < end);
                     long perStep = allocated / steps;
@@ -169,7 +167,7 @@ public final class DecodeJarAlternation {
                         cpu[k][j][r] = gc;
                         mostAllocated[k][j] = Math.max(mostAllocated[k][j], perStep);
                     }
-                    if (perStep > ALLOCATION_MARK) {
+                    if (perStep > StepAllocation.FLAG_FLOOR_BYTES) {
                         marks.append(String.format(" [%s %s allocated %.1f MB a step]", kinds[k], labels.get(j), perStep / 1e6));
                     }
                 }

@@ -8,6 +8,7 @@ import dev.sparsa.backend.DecodeShape;
 import dev.sparsa.bench.DecodeProblem;
 import dev.sparsa.bench.MemoryCopy;
 import dev.sparsa.bench.PlacedCaches;
+import dev.sparsa.bench.StepAllocation;
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;

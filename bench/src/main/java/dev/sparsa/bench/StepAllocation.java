@@ -1,4 +1,4 @@
-package dev.sparsa.cli;
+package dev.sparsa.bench;
 
 import java.lang.management.ManagementFactory;
 import java.util.Locale;
@@ -16,11 +16,11 @@ import java.util.function.LongSupplier;
  * {@code com.sun.management.ThreadMXBean#getTotalThreadAllocatedBytes} (every thread, so work on other
  * threads during a step counts too). Thread-safe.
  */
-final class StepAllocation {
+public final class StepAllocation {
     /** Steps under this many bytes are never flagged, whatever they read. */
-    static final long FLAG_FLOOR_BYTES = 8L << 20;
+    public static final long FLAG_FLOOR_BYTES = 8L << 20;
     /** Steps that allocate more than their bytes read divided by this are flagged (above the floor). */
-    static final long FLAG_BYTES_READ_DIVISOR = 4;
+    public static final long FLAG_BYTES_READ_DIVISOR = 4;
 
     private final LongSupplier total;
 
@@ -29,7 +29,7 @@ final class StepAllocation {
     }
 
     /** The running JVM's count (where the JVM does not keep it, {@link #total()} is −1). */
-    static StepAllocation ofThisJvm() {
+    public static StepAllocation ofThisJvm() {
         if (ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean mx
                 && mx.isThreadAllocatedMemorySupported() && mx.isThreadAllocatedMemoryEnabled()) {
             return new StepAllocation(mx::getTotalThreadAllocatedBytes);
@@ -38,12 +38,12 @@ final class StepAllocation {
     }
 
     /** Reads the count from {@code total}; for tests. */
-    static StepAllocation of(LongSupplier total) {
+    public static StepAllocation of(LongSupplier total) {
         return new StepAllocation(total);
     }
 
     /** Bytes allocated by all threads since the JVM started, or −1 where the JVM does not count them. */
-    long total() {
+    public long total() {
         return total.getAsLong();
     }
 
@@ -52,7 +52,7 @@ final class StepAllocation {
      * {@code bytesRead}, or null when that is normal: over {@link #FLAG_FLOOR_BYTES} and over a
      * {@link #FLAG_BYTES_READ_DIVISOR}th of the bytes read. Unknown counts (negative) are never flagged.
      */
-    static String warning(String row, long bytesPerStep, long bytesRead) {
+    public static String warning(String row, long bytesPerStep, long bytesRead) {
         if (bytesPerStep <= FLAG_FLOOR_BYTES || bytesPerStep <= bytesRead / FLAG_BYTES_READ_DIVISOR) {
             return null;
         }

@@ -1,4 +1,4 @@
-package dev.sparsa.cli;
+package dev.sparsa.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
