@@ -49,7 +49,14 @@ public sealed interface DecodePattern permits DecodePattern.Dense, DecodePattern
         return Dense.INSTANCE;
     }
 
-    /** The first {@code sinks} keys and a window of {@code window} keys ending at the row. */
+    /**
+     * The first {@code sinks} keys and a window of {@code window} keys ending at the row. A step of one
+     * row under StreamingLLM's {@code StartRecentKVCache(start_size, recent_size)}, or on a DuoAttention
+     * streaming head, attends to what {@code sinkWindow(start_size, recent_size + 1)} admits: the cache
+     * keeps {@code recent_size} tokens and the step adds its own.
+     *
+     * @throws IllegalArgumentException if a size is negative or both are 0
+     */
     static SinkWindow sinkWindow(int sinks, int window) {
         return new SinkWindow(sinks, window);
     }
