@@ -6,13 +6,13 @@ import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Tensor;
-import dev.sparsa.testing.VllmPagedReference;
+import dev.sparsa.testing.VllmReference;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
  * Paged decode against vLLM's reference for its paged-attention kernels, ported ({@link
- * VllmPagedReference}): the reference reads token {@code j} of a sequence from block {@code
+ * VllmReference}): the reference reads token {@code j} of a sequence from block {@code
  * block_table[j // block_size]}, offset {@code j % block_size}, of vLLM's own cache layout, into which
  * the test copies Sparsa's page pool (the copy a vLLM user's pool would need the other way round).
  * Block tables are drawn as vLLM's test draws them, blocks repeated within and across sequences; head
@@ -28,7 +28,7 @@ class VllmPagedDecodePortTest {
         for (int[] heads : new int[][] {{8, 8}, {16, 4}}) {
             for (int headSize : new int[] {32, 80, 128}) {
                 for (int blockSize : new int[] {16, 32}) {
-                    VllmPagedReference.Draw d = VllmPagedReference.draw(random, DType.F32, numSeqs, heads[0], heads[1],
+                    VllmReference.Draw d = VllmReference.draw(random, DType.F32, numSeqs, heads[0], heads[1],
                             headSize, blockSize, 97, 300);
                     PagedKvCache cache = PagedKvCache.allocate(DType.F32, numSeqs, heads[1], headSize, headSize,
                             blockSize, 97, false);
@@ -39,7 +39,7 @@ class VllmPagedDecodePortTest {
                     }
                     Tensor out = DecodeFixtures.decode(CPU, d.q(), cache, null, DecodeOptions.defaults(), DType.F32)
                             .out();
-                    double err = VllmPagedReference.relativeError(out, VllmPagedReference.expected(d));
+                    double err = VllmReference.relativeError(out, VllmReference.expected(d));
                     assertTrue(err <= DecodeFixtures.tolerance(DType.F32), "heads " + heads[0] + "/" + heads[1]
                             + " head size " + headSize + " block size " + blockSize + ": relative error " + err);
                 }

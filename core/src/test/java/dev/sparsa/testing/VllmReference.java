@@ -7,12 +7,13 @@ import java.util.Random;
 import java.util.SplittableRandom;
 
 /**
- * vLLM's reference for its paged-attention kernels, ported, with problems drawn as vLLM's test draws
- * them and the copies of a Sparsa page pool into vLLM's cache layouts: the independent definition of
- * how a block table is read, for the backends' paged decode tests (host tensors).
+ * vLLM's references for its attention kernels, ported: the paged decode reference, with problems drawn
+ * as vLLM's test draws them and the copies of a Sparsa page pool into vLLM's cache layouts (the
+ * independent definition of how a block table is read), and the varlen prefill reference over
+ * cumulative sequence lengths ({@code cu_seq_lens}). Host tensors.
  */
-public final class VllmPagedReference {
-    private VllmPagedReference() {
+public final class VllmReference {
+    private VllmReference() {
     }
 
     /**
@@ -170,5 +171,62 @@ public final class VllmPagedReference {
             }
         }
         return c;
+    }
+
+    /**
+     * Ported from the same file and commit: ref_multi_query_kv_attention with ref_masked_attention and no
+     * ALiBi, in double. Tokens {@code [cu_seq_lens[i], cu_seq_lens[i + 1])} are sequence {@code i}; each
+     * attends causally to its own tokens (attn_mask = triu(ones, diagonal=1) * finfo.min, which leaves
+     * those keys no weight). {@code query}, {@code key}, {@code value}: {@code [num_tokens, num_heads,
+     * head_size]}; the result likewise.
+     */
+    public static double[][][] refMultiQueryKvAttention(int[] cuSeqLens, double[][][] query, double[][][] key,
+                                                       double[][][] value, double scale) {
+        int numHeads = query[0].length;
+        int headSize = value[0][0].length;
+        double[][][] out = new double[query.length][numHeads][headSize];
+        for (int i = 0; i + 1 < cuSeqLens.length; i++) {
+            int startIdx = cuSeqLens[i];
+            int endIdx = cuSeqLens[i + 1];
+            for (int h = 0; h < numHeads; h++) {
+                for (int qi = startIdx; qi < endIdx; qi++) {
+                    // attn_weights = scale * einsum("qhd,khd->hqk") + the mask, softmax over k
+                    double[] w = new double[endIdx - startIdx];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int ki = startIdx; ki < endIdx; ki++) {
+                        double s = 0;
+                        for (int d = 0; d < query[qi][h].length; d++) {
+                            s += query[qi][h][d] * key[ki][h][d];
+                        }
+                        w[ki - startIdx] = ki > qi ? Double.NEGATIVE_INFINITY : scale * s;
+                        max = Math.max(max, w[ki - startIdx]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < w.length; j++) {
+                        w[j] = Math.exp(w[j] - max);
+                        sum += w[j];
+                    }
+                    for (int j = 0; j < w.length; j++) {
+                        for (int d = 0; d < headSize; d++) {
+                            out[qi][h][d] += w[j] / sum * value[startIdx + j][h][d];
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** A packed tensor {@code [1, heads, tokens, dim]} (any layout) as {@code [tokens][heads][dim]} in double. */
+    public static double[][][] tokens(Tensor t) {
+        double[][][] r = new double[t.seqLen()][t.heads()][t.dim()];
+        for (int s = 0; s < t.seqLen(); s++) {
+            for (int h = 0; h < t.heads(); h++) {
+                for (int d = 0; d < t.dim(); d++) {
+                    r[s][h][d] = t.get(0, h, s, d);
+                }
+            }
+        }
+        return r;
     }
 }
