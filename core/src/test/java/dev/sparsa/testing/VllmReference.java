@@ -58,17 +58,54 @@ public final class VllmReference {
      * over the largest magnitude in {@code ref}.
      */
     public static double relativeError(Tensor out, double[][][] ref) {
+        double[][][] got = new double[ref.length][][];
+        for (int i = 0; i < ref.length; i++) {
+            got[i] = new double[ref[i].length][ref[i][0].length];
+            for (int h = 0; h < ref[i].length; h++) {
+                for (int c = 0; c < ref[i][h].length; c++) {
+                    got[i][h][c] = out.get(i, h, 0, c);
+                }
+            }
+        }
+        return relativeError(got, ref);
+    }
+
+    /** The largest difference of {@code got} from {@code ref}, over the largest magnitude in {@code ref}. */
+    public static double relativeError(double[][][] got, double[][][] ref) {
         double worst = 0;
         double largest = 0;
         for (int i = 0; i < ref.length; i++) {
             for (int h = 0; h < ref[i].length; h++) {
                 for (int c = 0; c < ref[i][h].length; c++) {
-                    worst = Math.max(worst, Math.abs(out.get(i, h, 0, c) - ref[i][h][c]));
+                    worst = Math.max(worst, Math.abs(got[i][h][c] - ref[i][h][c]));
                     largest = Math.max(largest, Math.abs(ref[i][h][c]));
                 }
             }
         }
         return worst / largest;
+    }
+
+    /** A packed varlen problem: {@code cu_seq_lens} and Q, K, V {@code [1, heads, tokens, headSize]} (BSHD). */
+    public record Varlen(int[] cuSeqLens, Tensor q, Tensor k, Tensor v) {
+    }
+
+    /** {@code numSeqs} sequences of 1 to {@code maxSeqLen} tokens each, packed, MHA. */
+    public static Varlen drawVarlen(Random random, DType dtype, int numSeqs, int heads, int headSize, int maxSeqLen) {
+        int[] cuSeqLens = new int[numSeqs + 1];
+        for (int i = 0; i < numSeqs; i++) {
+            cuSeqLens[i + 1] = cuSeqLens[i] + 1 + random.nextInt(maxSeqLen);
+        }
+        int tokens = cuSeqLens[numSeqs];
+        SplittableRandom rnd = new SplittableRandom(random.nextLong());
+        return new Varlen(cuSeqLens, Problems.random(rnd, dtype, Layout.BSHD, 1, heads, tokens, headSize, 2.0),
+                Problems.random(rnd, dtype, Layout.BSHD, 1, heads, tokens, headSize, 2.0),
+                Problems.random(rnd, dtype, Layout.BSHD, 1, heads, tokens, headSize, 1.0));
+    }
+
+    /** The port's outputs for a varlen draw, {@code [tokens][heads][headSize]}, scale 1/√headSize. */
+    public static double[][][] expected(Varlen d) {
+        return refMultiQueryKvAttention(d.cuSeqLens(), tokens(d.q()), tokens(d.k()), tokens(d.v()),
+                1.0 / Math.sqrt(d.q().dim()));
     }
 
     // ---- Ported from github.com/vllm-project/vllm, tests/kernels/attention/test_attention.py, commit
@@ -180,8 +217,8 @@ public final class VllmReference {
      * those keys no weight). {@code query}, {@code key}, {@code value}: {@code [num_tokens, num_heads,
      * head_size]}; the result likewise.
      */
-    public static double[][][] refMultiQueryKvAttention(int[] cuSeqLens, double[][][] query, double[][][] key,
-                                                       double[][][] value, double scale) {
+    private static double[][][] refMultiQueryKvAttention(int[] cuSeqLens, double[][][] query, double[][][] key,
+                                                        double[][][] value, double scale) {
         int numHeads = query[0].length;
         int headSize = value[0][0].length;
         double[][][] out = new double[query.length][numHeads][headSize];

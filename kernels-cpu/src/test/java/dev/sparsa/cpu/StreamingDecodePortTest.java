@@ -94,6 +94,22 @@ class StreamingDecodePortTest {
         return b.build();
     }
 
+    /**
+     * The CPU kernel's decode of {@code q} under {@code sel} against the fp64 oracle over exactly the
+     * keys given per KV head, at the cache's length; returns that oracle.
+     */
+    private static ReferenceResult assertDecodesTheKeys(Tensor q, ContiguousKvCache cache, DecodeSelection sel,
+                                                        List<List<Integer>> keysByHead, String what) {
+        ReferenceResult ref = ReferenceDecode.decode(q, cache, explicit(keysByHead, cache.length(0)),
+                DecodeOptions.defaults().run());
+        DecodeFixtures.Run run = DecodeFixtures.decode(CPU, q, cache, sel, DecodeOptions.defaults(), DType.F32);
+        assertTrue(ref.maxRelativeError(run.out()) <= DecodeFixtures.tolerance(DType.F32),
+                what + ": " + ref.maxRelativeError(run.out()));
+        assertTrue(ref.maxLseError(run.lse()) <= DecodeFixtures.lseTolerance(DType.F32),
+                what + " lse: " + ref.maxLseError(run.lse()));
+        return ref;
+    }
+
     /** Whether {@code sel} admits exactly {@code keys} for the one row at position {@code length − 1}. */
     private static boolean admitsExactly(DecodeSelection sel, int g, int length, List<Integer> keys) {
         for (int k = 0; k < length; k++) {
@@ -137,13 +153,7 @@ class StreamingDecodePortTest {
                     assertTrue(admitsExactly(sel, g, t + 1, attended), what + " kv head " + g + ": " + attended);
                     offByOneDiffers += admitsExactly(shorter, g, t + 1, attended) ? 0 : 1;
                 }
-                ReferenceResult ref = ReferenceDecode.decode(q, cache, explicit(List.of(attended, attended), t + 1),
-                        DecodeOptions.defaults().run());
-                DecodeFixtures.Run run = DecodeFixtures.decode(CPU, q, cache, sel, DecodeOptions.defaults(), DType.F32);
-                assertTrue(ref.maxRelativeError(run.out()) <= DecodeFixtures.tolerance(DType.F32),
-                        what + ": " + ref.maxRelativeError(run.out()));
-                assertTrue(ref.maxLseError(run.lse()) <= DecodeFixtures.lseTolerance(DType.F32),
-                        what + " lse: " + ref.maxLseError(run.lse()));
+                ReferenceResult ref = assertDecodesTheKeys(q, cache, sel, List.of(attended, attended), what);
                 offByOneWorst = Math.max(offByOneWorst, ref.maxRelativeError(
                         DecodeFixtures.decode(CPU, q, cache, shorter, DecodeOptions.defaults(), DType.F32).out()));
             }
@@ -181,13 +191,7 @@ class StreamingDecodePortTest {
             DecodeSelection sel = CPU.select(q, cache, mix, DecodeOptions.defaults());
             assertTrue(admitsExactly(sel, 0, t + 1, fullCache), what + " retrieval head");
             assertTrue(admitsExactly(sel, 1, t + 1, streaming), what + " streaming head: " + streaming);
-            ReferenceResult ref = ReferenceDecode.decode(q, cache, explicit(List.of(fullCache, streaming), t + 1),
-                    DecodeOptions.defaults().run());
-            DecodeFixtures.Run run = DecodeFixtures.decode(CPU, q, cache, sel, DecodeOptions.defaults(), DType.F32);
-            assertTrue(ref.maxRelativeError(run.out()) <= DecodeFixtures.tolerance(DType.F32),
-                    what + ": " + ref.maxRelativeError(run.out()));
-            assertTrue(ref.maxLseError(run.lse()) <= DecodeFixtures.lseTolerance(DType.F32),
-                    what + " lse: " + ref.maxLseError(run.lse()));
+            assertDecodesTheKeys(q, cache, sel, List.of(fullCache, streaming), what);
         }
         assertEquals(sink + recent, streamingCache.size());
     }
