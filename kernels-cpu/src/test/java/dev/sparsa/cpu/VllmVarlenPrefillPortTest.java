@@ -14,8 +14,8 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * Packed ragged prefill against vLLM's varlen reference, ported ({@link
- * VllmReference#refMultiQueryKvAttention}): the sequences' tokens one after another, cut by the
+ * Packed ragged prefill against vLLM's varlen reference, ported ({@link VllmReference}, its
+ * {@code ref_multi_query_kv_attention}): the sequences' tokens one after another, cut by the
  * cumulative lengths {@code cu_seq_lens}, each sequence causal over its own tokens. The test hands
  * Sparsa the same offsets as {@code RaggedBatch.packed(cuSeqLens, cuSeqLens)}.
  */
