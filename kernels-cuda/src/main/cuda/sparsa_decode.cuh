@@ -558,10 +558,11 @@ __device__ __forceinline__ void decMergeIfLast(const float* scratchO, const floa
 // ---------------------------------------------------------------- tensor-core decode (f16/bf16, D 64 and 128)
 //
 // The item's up-to-16 pairs are the rows of one m16 tile of mma.sync (f32 accumulation), so scores and P·V
-// cost a few tensor instructions per key instead of f32 FMAs. Each warp streams its own contiguous share of
-// the item's keys through its own ring of STAGES tiles of KW keys (cp.async, no CTA-wide barrier in the
-// loop: a warp waits only for its own copies), and the warps' softmax states are merged through shared
-// memory at the end. Bytes in flight per SM: WARPS · (STAGES - 1) tiles of K and V.
+// cost a few tensor instructions per key instead of f32 FMAs. The item's tiles of KW keys are dealt to the warps
+// in turn (SPARSA_DECODE_STRIDED below); each warp streams its tiles through its own ring of STAGES tiles
+// (cp.async, no CTA-wide barrier in the loop: a warp waits only for its own copies), and the warps' softmax
+// states are merged through shared memory at the end. Bytes in flight per SM: WARPS · (STAGES - 1) tiles of K
+// and V.
 // The tensor-core kernel's shape. Development builds may set other values (kernels-cuda/bench/dev-fatbin.sh decode
 // DIR, with EXTRA='-DSPARSA_DECODE_WARPS=6 -DSPARSA_DECODE_CTAS=2') and run Java with the matching
 // -Dsparsa.cuda.decodeWarps / decodeStages, whose launch checks the image's thread count. SPARSA_DECODE_CTAS is the
@@ -575,6 +576,14 @@ __device__ __forceinline__ void decMergeIfLast(const float* scratchO, const floa
 #endif
 #ifndef SPARSA_DECODE_CTAS
 #define SPARSA_DECODE_CTAS 1
+#endif
+// SPARSA_DECODE_STRIDED: tile j of an item goes to warp j mod WARPS, so that at any time the CTA's warps read one
+// stretch of K and of V side by side; 0 gives each warp a contiguous share instead (WARPS stretches per item).
+// Measured on an H100: 0.7-3.8 % faster at batch 16 and at batch 1 × 128k, the same elsewhere (docs/PERFORMANCE.md,
+// "Tiles dealt to the warps in turn"). Items read through a selection's spans (sparse == 1: sinks + window, a
+// selection made on the host) keep contiguous shares: their cursor walks the spans in order.
+#ifndef SPARSA_DECODE_STRIDED
+#define SPARSA_DECODE_STRIDED 1
 #endif
 // SPARSA_DECODE_KV_SPLIT: a tile's K and V copies are separate groups, so the slot's K half takes the tile two ahead
 // as soon as the scores are read, before the softmax and P·V (three half-tiles in flight instead of two).
@@ -800,7 +809,16 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
     const int total = v1 - v0;
     const int per = (total + C::WARPS * KW - 1) / (C::WARPS * KW) * KW;
     const int w0 = min(total, warp * per), w1 = min(total, w0 + per);
-    const int nt = (w1 - w0 + KW - 1) / KW;
+#if SPARSA_DECODE_STRIDED
+    const bool strided = S.sparse != 1;  // spans keep contiguous shares: their cursor walks in order
+#else
+    const bool strided = false;
+#endif
+    const int tiles = (total + KW - 1) / KW;
+    const int nt = !strided ? (w1 - w0 + KW - 1) / KW : warp < tiles ? (tiles - warp + C::WARPS - 1) / C::WARPS : 0;
+    // the visit index of this warp's t-th tile and its key count
+    auto tileAt = [&](int t) { return strided ? (warp + t * C::WARPS) * KW : w0 + t * KW; };
+    auto tileCount = [&](int t) { return min(KW, (strided ? total : w1) - tileAt(t)); };
     SpanCursor cur{I[DI_SPAN], I[DI_SPAN_OFF]};
     if (S.sparse == 1) decAdvance(meta + S.oSpanStarts, meta + S.oSpanEnds, cur, w0);
     unsigned char* ring = area + (size_t)warp * (STAGES * C::STAGE + C::WIDE);
@@ -811,21 +829,21 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
 #pragma unroll
     for (int s = 0; s < 2; s++) {
         if (s < nt)
-            decMmaIssue<T, D, C, 1>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + s * KW,
-                                    min(KW, w1 - w0 - s * KW), cur, lane);
+            decMmaIssue<T, D, C, 1>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + tileAt(s),
+                                    tileCount(s), cur, lane);
         cpAsyncCommit();
         __syncwarp();
         if (s < nt)
-            decMmaIssue<T, D, C, 2>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + s * KW,
-                                    min(KW, w1 - w0 - s * KW), cur, lane);
+            decMmaIssue<T, D, C, 2>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + tileAt(s),
+                                    tileCount(s), cur, lane);
         cpAsyncCommit();
     }
     } else {
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
         if (s < nt)
-            decMmaIssue<T, D, C>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + s * KW,
-                              min(KW, w1 - w0 - s * KW), cur, lane);
+            decMmaIssue<T, D, C>(ring + s * C::STAGE, meta, S, e, table, kBase, vBase, v0 + tileAt(s),
+                              tileCount(s), cur, lane);
         cpAsyncCommit();
     }
     }
@@ -842,8 +860,8 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
         } else {
         const int tn = t + STAGES - 1;
         if (tn < nt)
-            decMmaIssue<T, D, C>(ring + (tn % STAGES) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + tn * KW,
-                              min(KW, w1 - w0 - tn * KW), cur, lane);
+            decMmaIssue<T, D, C>(ring + (tn % STAGES) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + tileAt(tn),
+                              tileCount(tn), cur, lane);
         cpAsyncCommit();
         cpAsyncWait<STAGES - 1>();
         __syncwarp();
@@ -907,8 +925,8 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
         // tile t's K rows, positions and bands are read: the slot takes tile t + 2's K, then V_t must have landed
         __syncwarp();
         if (t + 2 < nt)
-            decMmaIssue<T, D, C, 1>(ring + (t % 2) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + (t + 2) * KW,
-                                    min(KW, w1 - w0 - (t + 2) * KW), cur, lane);
+            decMmaIssue<T, D, C, 1>(ring + (t % 2) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + tileAt(t + 2),
+                                    tileCount(t + 2), cur, lane);
         cpAsyncCommit();
         cpAsyncWait<3>();
         __syncwarp();
@@ -954,8 +972,8 @@ __device__ void decodeMmaKernel(const typename C::QStore* q, const typename C::S
         __syncwarp();
         if constexpr (C::KV_SPLIT) {
         if (t + 2 < nt)
-            decMmaIssue<T, D, C, 2>(ring + (t % 2) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + w0 + (t + 2) * KW,
-                                    min(KW, w1 - w0 - (t + 2) * KW), cur, lane);
+            decMmaIssue<T, D, C, 2>(ring + (t % 2) * C::STAGE, meta, S, e, table, kBase, vBase, v0 + tileAt(t + 2),
+                                    tileCount(t + 2), cur, lane);
         cpAsyncCommit();
         }
     }
