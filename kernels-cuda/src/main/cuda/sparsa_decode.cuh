@@ -579,9 +579,11 @@ __device__ __forceinline__ void decMergeIfLast(const float* scratchO, const floa
 #endif
 // SPARSA_DECODE_STRIDED: tile j of an item goes to warp j mod WARPS, so that at any time the CTA's warps read one
 // stretch of K and of V side by side; 0 gives each warp a contiguous share instead (WARPS stretches per item).
-// Measured on an H100: 0.7-3.8 % faster at batch 16 and at batch 1 × 128k, the same elsewhere (docs/PERFORMANCE.md,
-// "Tiles dealt to the warps in turn"). Items read through a selection's spans (sparse == 1: sinks + window, a
-// selection made on the host) keep contiguous shares: their cursor walks the spans in order.
+// Measured on an H100: contiguous caches 0.7-4 % faster at batch 16 and at batch 1 × 128k, the same elsewhere;
+// paged caches the same (an H200 measured them 0.6-1.4 % slower in an earlier form: kernels-cuda/NOTES.md, d5).
+// Paged and contiguous caches take the same assignment, so that their outputs stay equal bit for bit
+// (docs/PERFORMANCE.md, "Tiles dealt to the warps in turn"). Items read through a selection's spans (sparse == 1:
+// sinks + window, a selection made on the host) keep contiguous shares: their cursor walks the spans in order.
 #ifndef SPARSA_DECODE_STRIDED
 #define SPARSA_DECODE_STRIDED 1
 #endif
