@@ -43,7 +43,7 @@ class TidalDecodePortTest {
     // ---- Ported from github.com/DerrickYLJ/TidalDecode, src/tidal_build/modify_llama.py, commit
     // d67a1bdfc2ed7611ed92be4f60883d98197cb641: the decoding branch of llama_tidal_attention_forward for one
     // query row (and src/models/llama_tidaldecoding.py, which hands each layer the previous layer's
-    // pos_dict). keys[h][t], values[h][t], q[h]; `chosen` is pos_dict, per head, or null.
+    // pos_dict). keys[h][t], values[h][t], q[h]; `posDict` is pos_dict, per head, or null.
     private record LayerResult(double[][] out, boolean[][] posDict) {
     }
 
