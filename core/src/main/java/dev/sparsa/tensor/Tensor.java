@@ -156,7 +156,16 @@ public final class Tensor implements AutoCloseable {
         return t;
     }
 
-    /** A zero-filled heap tensor (backed by a Java array) of the given type and layout (e4m3: scale 1). */
+    /**
+     * A zero-filled heap tensor (backed by a Java array) of the given type and layout (e4m3: scale 1).
+     * Where the array's address can be read (native access granted), the array is 64 bytes longer
+     * than the tensor and the {@linkplain #segment() segment} is the slice of it that starts on a
+     * 64-byte boundary, so that rows of whole cache lines start on a line; {@code
+     * -Dsparsa.tensor.alignHostArrays=false} gives the whole array instead.
+     *
+     * @throws IllegalArgumentException if the shape is not valid (batch, heads or dim below 1, seq below 0) or
+     *     its elements do not fit a Java array
+     */
     public static Tensor allocate(DType dtype, Layout layout, int batch, int heads, int seq, int dim) {
         long n = checkShape(batch, heads, seq, dim);
         if (n > Integer.MAX_VALUE - 16) {
@@ -713,11 +722,7 @@ public final class Tensor implements AutoCloseable {
     /** Zeroed host memory for {@code elements} of {@code dtype}: a Java array when it fits one. */
     private static MemorySegment hostSpan(DType dtype, long elements) {
         if (elements <= Integer.MAX_VALUE - 16) {
-            return switch (dtype) {
-                case F32 -> MemorySegment.ofArray(new float[(int) elements]);
-                case F16, BF16 -> MemorySegment.ofArray(new short[(int) elements]);
-                case E4M3 -> MemorySegment.ofArray(new byte[(int) elements]);
-            };
+            return HostArrays.zeroed(dtype, (int) elements);
         }
         return Arena.ofAuto().allocate(elements * dtype.byteSize(), 64);
     }

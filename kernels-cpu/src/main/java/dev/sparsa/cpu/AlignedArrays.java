@@ -1,11 +1,7 @@
 package dev.sparsa.cpu;
 
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
+import dev.sparsa.internal.ArrayAddresses;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.util.Optional;
 
 /**
  * Heap {@code float[]} scratch whose first element lies on a 64-byte boundary, so that the
@@ -13,12 +9,11 @@ import java.util.Optional;
  * load that does costs two on Intel cores: the dense f32 call was 4–9 % faster with aligned scratch
  * on a Xeon, unchanged on AMD Zen 5; docs/PERFORMANCE.md).
  *
- * <p>Java does not say where an array lies, so the address is read through the foreign linker (a
- * zero-length {@code memset} on the array, passed as a heap segment to a critical downcall, returns
- * its address). That needs native access ({@code --enable-native-access=ALL-UNNAMED}, or the
- * module's name); without it, or with {@code -Dsparsa.cpu.alignScratch=false}, arrays are plain
- * {@code new float[n]} and nothing else changes. The garbage collector may move an array later;
- * {@link #aligned} tells, and the owner allocates it again. Alignment never changes a result: the
+ * <p>The address is read by {@link ArrayAddresses}, which needs native access for Sparsa's core
+ * ({@code --enable-native-access=ALL-UNNAMED}, or {@code dev.sparsa.core}); without it, or with {@code
+ * -Dsparsa.cpu.alignScratch=false}, arrays are plain {@code new float[n]} and nothing else changes.
+ * The garbage collector may move an array later; {@link #aligned} tells, and the owner allocates it
+ * again. Alignment never changes a result: the
  * same loads of the same values.
  */
 final class AlignedArrays {
@@ -26,7 +21,7 @@ final class AlignedArrays {
     static final int BOUNDARY = 64;
     /** Header bytes before a primitive array's first element (compressed class pointers). */
     private static final long HEADER = 16;
-    private static final MethodHandle MEMSET = memset();
+    private static final boolean ENABLED = enable();
     private static volatile Object sink;
 
     private AlignedArrays() {
@@ -34,7 +29,7 @@ final class AlignedArrays {
 
     /** Whether arrays are aligned (native access granted, a C library found, not switched off). */
     static boolean enabled() {
-        return MEMSET != null;
+        return ENABLED;
     }
 
     /**
@@ -43,7 +38,7 @@ final class AlignedArrays {
      */
     static float[] allocate(int n) {
         float[] a = new float[n];
-        if (MEMSET == null || n == 0) {
+        if (!ENABLED || n == 0) {
             return a;
         }
         long at = address(a);
@@ -79,7 +74,7 @@ final class AlignedArrays {
 
     /** Whether {@code a}'s first element is on the boundary now (always true when not enabled). */
     static boolean aligned(float[] a) {
-        return MEMSET == null || a.length == 0 || (address(a) & (BOUNDARY - 1)) == 0;
+        return !ENABLED || a.length == 0 || (address(a) & (BOUNDARY - 1)) == 0;
     }
 
     /** Keeps the filler from being optimised away. */
@@ -89,34 +84,20 @@ final class AlignedArrays {
     }
 
     private static long address(float[] a) {
-        try {
-            return ((MemorySegment) MEMSET.invokeExact(MemorySegment.ofArray(a), 0, 0L)).address();
-        } catch (Throwable t) {
-            throw new IllegalStateException("memset through the foreign linker failed", t);
-        }
+        return ArrayAddresses.of(MemorySegment.ofArray(a));
     }
 
-    private static MethodHandle memset() {
+    /**
+     * Whether scratch is aligned: switched on, addresses readable, and a float array's first element
+     * on 8 bytes like the objects themselves (not so with compact object headers, where it follows a
+     * 12-byte header and can never reach the boundary).
+     */
+    private static boolean enable() {
         if (!Boolean.parseBoolean(System.getProperty("sparsa.cpu.alignScratch", "true"))
-                || !AlignedArrays.class.getModule().isNativeAccessEnabled()) {
-            return null;
+                || !ArrayAddresses.available()) {
+            return false;
         }
-        try {
-            Linker linker = Linker.nativeLinker();
-            Optional<MemorySegment> f = linker.defaultLookup().find("memset");
-            if (f.isEmpty()) {
-                return null;
-            }
-            MethodHandle h = linker.downcallHandle(f.get(), FunctionDescriptor.of(ValueLayout.ADDRESS,
-                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG), Linker.Option.critical(true));
-            // a heap segment's address must come back as the array's, and a float array's first
-            // element must lie on 8 bytes like the objects themselves (not so with compact object
-            // headers, where it follows a 12-byte header and can never reach the boundary)
-            float[] probe = new float[32];
-            MemorySegment at = (MemorySegment) h.invokeExact(MemorySegment.ofArray(probe), 0, 0L);
-            return at.address() != 0 && (at.address() & 7) == 0 ? h : null;
-        } catch (Throwable t) {
-            return null; // no linker on this platform: plain arrays
-        }
+        long at = address(new float[32]);
+        return (at & 7) == 0;
     }
 }
