@@ -137,11 +137,6 @@ final class CacheRows {
         return pageSize;
     }
 
-    /** The most pages {@link #pages} gives for a run of {@code run} keys. */
-    int pagesPerRun(int run) {
-        return densePages ? run / pageSize : 0;
-    }
-
     /** Elements of a whole page of K (every head's rows), as {@link #pages} counts them. */
     int keyPageElements() {
         return kvHeads * pageSize * dim;
@@ -165,6 +160,27 @@ final class CacheRows {
             long page = table[t >>> shift];
             kOff[count] = kPool + page * kPage;
             vOff[count] = vPool + page * vPage;
+        }
+        return count;
+    }
+
+    /**
+     * The byte offsets of the pages that hold keys {@code pos[0 .. n)} of sequence {@code b} (ascending
+     * positions), each page once, in the keys' order; returns their number (at most {@code n}). A page is
+     * as in {@link #pages(int, int, int, long[], long[])}.
+     */
+    int pages(int b, int[] pos, int n, long[] kOff, long[] vOff) {
+        int[] table = tables[b];
+        int count = 0;
+        int last = -1;
+        for (int j = 0; j < n; j++) {
+            int p = pos[j] >>> shift;
+            if (p != last) {
+                long page = table[p];
+                kOff[count] = kPool + page * kPage;
+                vOff[count++] = vPool + page * vPage;
+                last = p;
+            }
         }
         return count;
     }

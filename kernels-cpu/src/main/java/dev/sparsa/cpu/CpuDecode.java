@@ -135,10 +135,12 @@ final class CpuDecode {
             }
         }
         int processors = Runtime.getRuntime().availableProcessors();
-        // dense decode: the split rule over sequences (one unit per sequence, all its KV heads); where that
-        // cuts the keys into chunks, an item is (sequence, chunk) across heads, else (sequence, head, chunk)
+        // dense decode, and selections that give every KV head of a sequence the same keys (sinks +
+        // window): the split rule over sequences (one unit per sequence, all its KV heads); where that cuts
+        // the keys into chunks, an item is (sequence, chunk) across heads, else (sequence, head, chunk)
         int perSequence = options.split().chunkKeys(shape.batch(), 1, maxKeys, processors);
-        this.acrossHeads = selection == null && SplitKv.chunks(maxKeys, perSequence) > 1;
+        this.acrossHeads = (selection == null || headsShareKeys(spans, shape.batch(), shape.kvHeads()))
+                && SplitKv.chunks(maxKeys, perSequence) > 1;
         this.chunkKeys = acrossHeads ? perSequence
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
         this.staged = rows.dtype == DType.F16 || rows.dtype == DType.E4M3;
@@ -166,6 +168,26 @@ final class CpuDecode {
             this.partialOut = new float[outFloats];
             this.partialLse = new float[slots * nq];
         }
+    }
+
+    /** Whether every KV head of each sequence has the spans of the sequence's head 0 (starts, ends, bands). */
+    private static boolean headsShareKeys(KeySpans[] spans, int batch, int kvHeads) {
+        for (int b = 0; b < batch; b++) {
+            KeySpans first = spans[b * kvHeads];
+            for (int g = 1; g < kvHeads; g++) {
+                KeySpans other = spans[b * kvHeads + g];
+                if (other.size() != first.size()) {
+                    return false;
+                }
+                for (int i = 0; i < first.size(); i++) {
+                    if (other.start(i) != first.start(i) || other.end(i) != first.end(i)
+                            || other.maxDelta(i) != first.maxDelta(i)) {
+                        return false;
+                    }
+                }
+            }
+        }
+        return true;
     }
 
     private static int roundUp(int x, int m) {
@@ -242,18 +264,20 @@ final class CpuDecode {
     }
 
     /**
-     * Dense chunk {@code chunk} of sequence {@code b}, every KV head, on a paged cache whose runs of
-     * {@value DecodeScratch#PAGE_RUN} keys are whole pages: the run's pages are read whole (every head's
-     * key rows, then every head's value rows, page after page: the pool in address order where the block
-     * table is), then each head computes its blocks on cached lines. A head's blocks start where they
-     * would in {@link #streamKeys} (at the chunk's start, every {@value DecodeScratch#BLOCK} keys), so the
-     * result has the bits of a contiguous cache's.
+     * Chunk {@code chunk} of sequence {@code b}'s keys, every KV head (dense, or spans that every head
+     * shares), on a paged cache whose pages hold every head's rows back to back: for each run of {@value
+     * DecodeScratch#PAGE_RUN} keys, the pages that hold them are read whole (every head's key rows, then
+     * every head's value rows, page after page: the pool in address order where the block table is), then
+     * each head computes its blocks on cached lines. A head's blocks start where they would in {@link
+     * #streamKeys} (at the chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the
+     * bits of a contiguous cache's.
      */
     private void runPages(int b, int chunk) {
         DecodeScratch sc = SCRATCH.get();
         int heads = shape.kvHeads();
         sc.ensure(nq, ldQ, ldO);
-        sc.ensureHeads(heads, nq, ldQ, ldO, rows.pagesPerRun(DecodeScratch.PAGE_RUN));
+        // a run of PAGE_RUN keys lies on at most PAGE_RUN pages (one per key, where spans are short)
+        sc.ensureHeads(heads, nq, ldQ, ldO, DecodeScratch.PAGE_RUN);
         for (int g = 0; g < heads; g++) {
             loadQueries(b, g, sc.hq[g]);
             Arrays.fill(sc.hm[g], 0, nq, Float.NEGATIVE_INFINITY);
@@ -261,17 +285,32 @@ final class CpuDecode {
             Arrays.fill(sc.ho[g], 0, nq * ldO, 0f);
         }
         int unit0 = b * heads;
+        KeySpans ks = spans[unit0];
         long from = (long) chunk * chunkKeys;
         long to = Math.min(keyCounts[unit0], from + chunkKeys);
         int length = lengths[b];
         long rowLo = (long) length - queryRows;
+        int span = 0;
+        int key = 0;
+        if (from < to) {
+            long before = 0;
+            while (before + (ks.end(span) - ks.start(span)) <= from) {
+                before += ks.end(span) - ks.start(span);
+                span++;
+            }
+            key = (int) (ks.start(span) + (from - before));
+        }
         for (long r = from; r < to; r += DecodeScratch.PAGE_RUN) {
             int count = (int) Math.min(DecodeScratch.PAGE_RUN, to - r);
             for (int j = 0; j < count; j++) {
-                sc.pos[j] = (int) (r + j);
-                sc.delta[j] = KeySpans.UNBANDED;
+                if (key >= ks.end(span)) {
+                    span++;
+                    key = ks.start(span);
+                }
+                sc.pos[j] = key++;
+                sc.delta[j] = ks.maxDelta(span);
             }
-            int pages = rows.pages(b, (int) r, count, sc.pageK, sc.pageV);
+            int pages = rows.pages(b, sc.pos, count, sc.pageK, sc.pageV);
             math.readRows(rows.keys, sc.pageK, rows.keyPageElements(), rows.values, sc.pageV, rows.valuePageElements(),
                     rows.dtype, pages);
             rows.offsets(b, 0, sc.pos, count, sc.headK, sc.headV);

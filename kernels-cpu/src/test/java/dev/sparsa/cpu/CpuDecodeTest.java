@@ -103,6 +103,46 @@ class CpuDecodeTest {
     }
 
     /**
+     * Sinks + window give every KV head of a sequence the same keys, so a split sequence runs as items
+     * across heads, and a paged pool is read page by page: windows that start and end inside a page,
+     * sinks and window that meet, one and several query rows, splits on and off pages, HND, NHD and padded
+     * pools all give the bits of the contiguous cache and stay within the oracle's tolerance for the same
+     * keys.
+     */
+    @ParameterizedTest
+    @MethodSource("flavoursAndTypes")
+    void sinksAndWindowAcrossHeadsEqualContiguousBitwise(KernelFlavour flavour, DType dtype) {
+        CpuBackend cpu = new CpuBackend(flavour, 2);
+        int[] lengths = {1500, 0, 1103, 37, 2049};
+        KvProblems.Caches c = KvProblems.caches(43, dtype, lengths, 3, 40, 24, 16, 300);
+        PagedKvCache nhd = rewrap(c.paged(), t -> t.to(t.dtype(), Layout.BSHD));
+        PagedKvCache padded = rewrap(c.paged(), CpuDecodeTest::withRoomBetweenPages);
+        List<DecodePattern> patterns = List.of(DecodePattern.sinkWindow(4, 1000), DecodePattern.sinkWindow(0, 777),
+                DecodePattern.sinkWindow(21, 1090));
+        for (int rows : new int[] {1, 3}) {
+            Tensor q = DecodeFixtures.query(11 + rows, c.contiguous(), 6, rows);
+            for (DecodePattern p : patterns) {
+                DecodeSelection sel = cpu.select(q, c.paged(), p, DecodeOptions.defaults());
+                for (SplitKv split : List.of(SplitKv.fixed(64), SplitKv.fixed(320), SplitKv.fixed(40))) {
+                    DecodeOptions o = DecodeOptions.defaults().withSplit(split);
+                    DecodeFixtures.Run flat = DecodeFixtures.decode(cpu, q, c.contiguous(), sel, o, DType.F32);
+                    String what = p.name() + " rows " + rows + " " + split;
+                    for (KvCache paged : List.of(c.paged(), nhd, padded)) {
+                        DecodeFixtures.Run run = DecodeFixtures.decode(cpu, q, paged, sel, o, DType.F32);
+                        assertArrayEquals(flat.out().toFloatArray(), run.out().toFloatArray(),
+                                "paged vs contiguous, " + what);
+                        assertArrayEquals(flat.lse().toFloatArray(), run.lse().toFloatArray(), "lse, " + what);
+                    }
+                    ReferenceResult ref = DecodeFixtures.oracle(q, c.contiguous(), sel, o);
+                    assertTrue(ref.maxRelativeError(flat.out()) <= DecodeFixtures.tolerance(dtype),
+                            flavour + " " + dtype + " " + what + ": " + ref.maxRelativeError(flat.out()));
+                    assertTrue(ref.maxLseError(flat.lse()) <= DecodeFixtures.lseTolerance(dtype), "lse, " + what);
+                }
+            }
+        }
+    }
+
+    /**
      * A calling thread keeps the split chunks' partial rows and the key spans from one call to the next.
      * Calls of other shapes in between (more chunks, more spans, fewer of both) change no bit of a result,
      * and a call on a thread that never decoded before gives the same bits.
