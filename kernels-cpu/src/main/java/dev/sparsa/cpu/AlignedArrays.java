@@ -13,8 +13,7 @@ import java.lang.foreign.MemorySegment;
  * ({@code --enable-native-access=ALL-UNNAMED}, or {@code dev.sparsa.core}); without it, or with {@code
  * -Dsparsa.cpu.alignScratch=false}, arrays are plain {@code new float[n]} and nothing else changes.
  * The garbage collector may move an array later; {@link #aligned} tells, and the owner allocates it
- * again. Alignment never changes a result: the
- * same loads of the same values.
+ * again. Alignment never changes a result: the same loads of the same values.
  */
 final class AlignedArrays {
     /** The byte boundary the first element is placed on. */

@@ -290,26 +290,10 @@ final class CpuDecode {
         long to = Math.min(keyCounts[unit0], from + chunkKeys);
         int length = lengths[b];
         long rowLo = (long) length - queryRows;
-        int span = 0;
-        int key = 0;
-        if (from < to) {
-            long before = 0;
-            while (before + (ks.end(span) - ks.start(span)) <= from) {
-                before += ks.end(span) - ks.start(span);
-                span++;
-            }
-            key = (int) (ks.start(span) + (from - before));
-        }
+        SpanWalk walk = new SpanWalk(ks, from);
         for (long r = from; r < to; r += DecodeScratch.PAGE_RUN) {
             int count = (int) Math.min(DecodeScratch.PAGE_RUN, to - r);
-            for (int j = 0; j < count; j++) {
-                if (key >= ks.end(span)) {
-                    span++;
-                    key = ks.start(span);
-                }
-                sc.pos[j] = key++;
-                sc.delta[j] = ks.maxDelta(span);
-            }
+            walk.next(count, sc.pos, sc.delta);
             int pages = rows.pages(b, sc.pos, count, sc.pageK, sc.pageV);
             math.readRows(rows.keys, sc.pageK, rows.keyPageElements(), rows.values, sc.pageV, rows.valuePageElements(),
                     rows.dtype, pages);
@@ -373,13 +357,7 @@ final class CpuDecode {
     private void streamKeys(int b, int g, KeySpans ks, long from, long to, DecodeScratch sc) {
         int length = lengths[b];
         long rowLo = (long) length - queryRows;
-        int span = 0;
-        long before = 0;
-        while (before + (ks.end(span) - ks.start(span)) <= from) {
-            before += ks.end(span) - ks.start(span);
-            span++;
-        }
-        int key = (int) (ks.start(span) + (from - before));
+        SpanWalk walk = new SpanWalk(ks, from);
         long left = to - from;
         if (staged) {
             sc.ensureWide(ldQ, ldO);
@@ -391,18 +369,9 @@ final class CpuDecode {
         int run = staged ? DecodeScratch.BLOCK : DecodeScratch.RUN;
         boolean readAhead = run > DecodeScratch.BLOCK;
         while (left > 0) {
-            int count = 0;
-            while (count < run && left > 0) {
-                if (key >= ks.end(span)) {
-                    span++;
-                    key = ks.start(span);
-                }
-                sc.pos[count] = key;
-                sc.delta[count] = ks.maxDelta(span);
-                count++;
-                key++;
-                left--;
-            }
+            int count = (int) Math.min(run, left);
+            walk.next(count, sc.pos, sc.delta);
+            left -= count;
             rows.offsets(b, g, sc.pos, count, sc.runK, sc.runV);
             if (readAhead) {
                 math.readRows(rows.keys, sc.runK, dim, rows.values, sc.runV, dimV, rows.dtype, count);
@@ -539,5 +508,35 @@ final class CpuDecode {
         List<long[]> items = items();
         workers.forEach(items.size(), i -> run((int) items.get(i)[0], (int) items.get(i)[1]));
         mergeSplitUnits();
+    }
+
+    /** The keys of a span list in visiting order, from a given index on: positions and their bands. */
+    private static final class SpanWalk {
+        private final KeySpans spans;
+        private int span;
+        private int key;
+
+        /** Starts at the {@code from}-th key ({@code from} below the list's key count, or no key is taken). */
+        SpanWalk(KeySpans spans, long from) {
+            this.spans = spans;
+            long before = 0;
+            while (span < spans.size() && before + (spans.end(span) - spans.start(span)) <= from) {
+                before += spans.end(span) - spans.start(span);
+                span++;
+            }
+            key = span < spans.size() ? (int) (spans.start(span) + (from - before)) : 0;
+        }
+
+        /** The next {@code n} keys' positions into {@code pos[0 .. n)} and their spans' bands into {@code delta}. */
+        void next(int n, int[] pos, int[] delta) {
+            for (int j = 0; j < n; j++) {
+                if (key >= spans.end(span)) {
+                    span++;
+                    key = spans.start(span);
+                }
+                pos[j] = key++;
+                delta[j] = spans.maxDelta(span);
+            }
+        }
     }
 }
