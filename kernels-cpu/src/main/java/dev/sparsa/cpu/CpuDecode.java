@@ -365,7 +365,8 @@ final class CpuDecode {
         // runs of DecodeScratch.RUN keys: their key and value rows are read once, key row and value row
         // in turn, before the arithmetic of their blocks (two long sequential streams that the hardware
         // prefetcher follows; a run of f32 rows, 256 KiB at head dim 128, stays in L2); f16 and e4m3
-        // rows are widened block by block instead (see staged)
+        // rows are widened block by block instead (see staged); a run of short pieces (Quest's pages, head
+        // by head) is read a few pieces at a time (CacheRows.readOrder)
         int run = staged ? DecodeScratch.BLOCK : DecodeScratch.RUN;
         boolean readAhead = run > DecodeScratch.BLOCK;
         while (left > 0) {
@@ -374,7 +375,9 @@ final class CpuDecode {
             left -= count;
             rows.offsets(b, g, sc.pos, count, sc.runK, sc.runV);
             if (readAhead) {
-                math.readRows(rows.keys, sc.runK, dim, rows.values, sc.runV, dimV, rows.dtype, count);
+                boolean reordered = rows.readOrder(sc.runK, sc.runV, count, sc.readK, sc.readV, sc.pieceStarts);
+                math.readRows(rows.keys, reordered ? sc.readK : sc.runK, dim, rows.values,
+                        reordered ? sc.readV : sc.runV, dimV, rows.dtype, count);
             }
             // staged rows were just written to the scratch: cached as well
             blocks(sc, g, count, sc.q, sc.m, sc.l, sc.o, rowLo, readAhead || staged);

@@ -31,6 +31,10 @@ final class DecodeScratch {
     /** Head 0's row offsets of a run across heads (another head's lie a fixed distance away). */
     final long[] headK = new long[RUN];
     final long[] headV = new long[RUN];
+    /** A run's row offsets in the order of its read pass, and where its pieces start. */
+    final long[] readK = new long[RUN];
+    final long[] readV = new long[RUN];
+    final int[] pieceStarts = new int[RUN + 1];
     /** Row offsets of the block being computed. */
     final long[] kOff = new long[BLOCK];
     final long[] vOff = new long[BLOCK];
