@@ -94,52 +94,12 @@ final class CacheRows {
         vSeq = v.stride(2) * e;
     }
 
-    /** Pieces whose rows a read pass takes in turn ({@link #readOrder}). */
-    static final int READ_WAYS = 4;
-    /** Runs whose pieces hold fewer rows than this on average are read in their order ({@link #readOrder}). */
-    static final int MIN_PIECE_ROWS = 8;
-
     /**
-     * The order in which a read pass takes a run's rows {@code kOff[0 .. n)}, {@code vOff[0 .. n)}. Where
-     * the run is made of several pieces (rows that follow one another in K and in V, such as one KV head's
-     * part of a page) of at least {@value #MIN_PIECE_ROWS} rows on average: the pieces in groups of
-     * {@value #READ_WAYS}, row after row of every piece of a group in turn, into {@code outK} and {@code
-     * outV} (each row once), and true. Otherwise false: read the rows in their order. Each short piece
-     * starts a new prefetch stream, and taking four at once starts their streams together (Quest's pages
-     * of 16 keys, head by head); single scattered rows (top-k) gained nothing, and one long stream cut
-     * into four taken in turn was read a quarter slower.
-     *
-     * @param starts room for {@code n + 1} piece starts (working memory)
+     * The run's rows {@code kOff[0 .. n)}, {@code vOff[0 .. n)} in the order of a read pass ({@link
+     * ReadOrder#rows}): true with the order in {@code outK}, {@code outV}, or false to read them as they are.
      */
     boolean readOrder(long[] kOff, long[] vOff, int n, long[] outK, long[] outV, int[] starts) {
-        int pieces = 0;
-        for (int j = 0; j < n; j++) {
-            if (j == 0 || kOff[j] != kOff[j - 1] + kSeq || vOff[j] != vOff[j - 1] + vSeq) {
-                starts[pieces++] = j;
-            }
-        }
-        if (pieces < 2 || n < MIN_PIECE_ROWS * pieces) {
-            return false;
-        }
-        starts[pieces] = n;
-        int at = 0;
-        for (int p0 = 0; p0 < pieces; p0 += READ_WAYS) {
-            int p1 = Math.min(pieces, p0 + READ_WAYS);
-            int longest = 0;
-            for (int p = p0; p < p1; p++) {
-                longest = Math.max(longest, starts[p + 1] - starts[p]);
-            }
-            for (int i = 0; i < longest; i++) {
-                for (int p = p0; p < p1; p++) {
-                    int j = starts[p] + i;
-                    if (j < starts[p + 1]) {
-                        outK[at] = kOff[j];
-                        outV[at++] = vOff[j];
-                    }
-                }
-            }
-        }
-        return true;
+        return ReadOrder.rows(kOff, vOff, n, kSeq, vSeq, outK, outV, starts);
     }
 
     /** Byte offsets of the K and V rows of keys {@code pos[0 .. n)} of (sequence, head). */

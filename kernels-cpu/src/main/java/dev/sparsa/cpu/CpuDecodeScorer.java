@@ -139,8 +139,8 @@ final class CpuDecodeScorer implements DecodeScorer {
      * Every head's bounds from one read of the pool's bounds where they hold every head's rows of a
      * page back to back ({@code [pages, kvHeads, 2, headDim]}, no padding): the pages are taken in runs,
      * each run's bounds read once, page after page (the pool in address order where the block table
-     * is), or, in native memory, copied to the heap page by page, then each head computes its bounds on
-     * those lines. Head by head, each page gives a head two rows a whole page of bounds apart (4–8 KiB
+     * is; pages scattered in the pool are read a few at a time, {@link ReadOrder#ranges}), or, in native
+     * memory, copied to the heap page by page, then each head computes its bounds on those lines. Head by head, each page gives a head two rows a whole page of bounds apart (4–8 KiB
      * at 8 KV heads, head dim 128), each a new prefetch stream. The bounds are those of the one-head
      * method (the same arithmetic per page).
      */
@@ -169,6 +169,12 @@ final class CpuDecodeScorer implements DecodeScorer {
         MemorySegment seg = !pool.isNative() ? pool : type == DType.F32
                 ? MemorySegment.ofArray(new float[run * pageElements]) : MemorySegment.ofArray(new short[run * pageElements]);
         long[] pageOff = new long[run];
+        // a page's bounds as rows of one head's min or max, for a read pass over scattered pages
+        int rowElements = (int) bounds.stride(2);
+        int rowsPerPage = pageElements / rowElements;
+        long[] readOff = new long[run * rowsPerPage];
+        long[] rowOff = new long[run * rowsPerPage];
+        int[] starts = new int[run * rowsPerPage + 1];
         long[] minOff = new long[run];
         long[] maxOff = new long[run];
         float[] runOut = new float[(nq + 3) / 4 * 4 * run];
@@ -184,7 +190,12 @@ final class CpuDecodeScorer implements DecodeScorer {
                 }
             }
             if (seg == pool) {
-                math.readRows(seg, pageOff, pageElements, seg, pageOff, 0, type, n);
+                int rows = ReadOrder.ranges(pageOff, n, pageBytes, (int) (rowElements * e), readOff, rowOff, starts);
+                if (rows < 0) {
+                    math.readRows(seg, pageOff, pageElements, seg, pageOff, 0, type, n);
+                } else {
+                    math.readRows(seg, readOff, rowElements, seg, readOff, 0, type, rows);
+                }
             }
             for (int h = 0; h < heads.length; h++) {
                 long shift = (bounds.index(0, heads[h], 0, 0) - bounds.index(0, 0, 0, 0)) * e;

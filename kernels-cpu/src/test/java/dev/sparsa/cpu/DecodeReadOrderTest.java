@@ -14,9 +14,10 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * The order of a decode run's read pass ({@link CacheRows#readOrder}): which runs are reordered, and that
- * a reordered run reads every row once, four pieces at a time, each piece's rows in their order. The
- * read pass changes no result, so only this test sees a row dropped or read twice.
+ * The order of a read pass ({@link ReadOrder}): which runs of cache rows are reordered ({@link
+ * CacheRows#readOrder}), and that a reordered run reads every row once, four pieces at a time, each
+ * piece's rows in their order; scattered page bounds cut into rows the same way ({@link
+ * ReadOrder#ranges}). A read pass changes no result, so only this test sees a row dropped or read twice.
  */
 class DecodeReadOrderTest {
     private static final int PAGE = 16;
@@ -107,7 +108,7 @@ class DecodeReadOrderTest {
     @Test
     void twoPiecesAtTheMinimumAverageAreReordered() {
         CacheRows rows = pagedRows();
-        int half = CacheRows.MIN_PIECE_ROWS;
+        int half = ReadOrder.MIN_PIECE_ROWS;
         int[] pos = new int[2 * half];
         for (int j = 0; j < half; j++) {
             pos[j] = PAGE - half + j; // the end of page 0
@@ -124,6 +125,36 @@ class DecodeReadOrderTest {
         assertSameRows(kOff, outK, pos.length);
         // one row fewer in the second piece: below the average
         assertFalse(rows.readOrder(kOff, vOff, pos.length - 1, outK, outV, starts));
+    }
+
+    @Test
+    void scatteredRangesAreCutIntoRowsFourPiecesAtATime() {
+        long range = 4 * 64;
+        int row = 64;
+        // pieces: ranges 0-1 (consecutive), 2, 3, 4, then 5 in a second group
+        long[] off = {1024, 1024 + range, 8192, 4096, 65536, 16384};
+        int n = off.length;
+        long[] out = new long[n * 4];
+        long[] rows = new long[n * 4];
+        int[] starts = new int[n * 4 + 1];
+        assertEquals(n * 4, ReadOrder.ranges(off, n, range, row, out, rows, starts));
+        long[] expected = new long[n * 4];
+        int at = 0;
+        for (int r = 0; r < 8; r++) {
+            expected[at++] = 1024 + (long) r * row; // the two consecutive ranges: one piece of 8 rows
+            if (r < 4) {
+                expected[at++] = 8192 + (long) r * row;
+                expected[at++] = 4096 + (long) r * row;
+                expected[at++] = 65536 + (long) r * row;
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            expected[at++] = 16384 + (long) r * row;
+        }
+        assertArrayEquals(expected, out);
+        // ranges that follow one another: one piece, read whole
+        long[] inOrder = {4096, 4096 + range, 4096 + 2 * range};
+        assertEquals(-1, ReadOrder.ranges(inOrder, 3, range, row, out, rows, starts));
     }
 
     private static void assertSameRows(long[] expected, long[] actual, int n) {
