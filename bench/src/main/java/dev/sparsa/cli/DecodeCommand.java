@@ -23,6 +23,7 @@ import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.io.PrintStream;
 import java.io.StringWriter;
 import java.util.ArrayList;
@@ -33,6 +34,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -78,6 +80,10 @@ final class DecodeCommand implements Callable<Integer> {
 
     @Option(names = "--page-size", description = "Tokens per page, a power of two (default ${DEFAULT-VALUE}).", defaultValue = "16")
     int pageSize;
+
+    @Option(names = "--scatter-pages", description = "Hand the paged cache's pages out in a random order (seeded),"
+            + " as in a pool where other sequences took and freed pages; default: in address order.")
+    boolean scatterPages;
 
     @Option(names = "--budgets", split = ",", description = "Sparse budgets as fractions of the cache (default ${DEFAULT-VALUE}).",
             defaultValue = "0.125,0.03125")
@@ -200,6 +206,9 @@ final class DecodeCommand implements Callable<Integer> {
             PagedKvCache paged = dtype.isScaled() ? PagedKvCache.allocateE4m3(batch, kvh, d, d, pageSize, pages, true, ks, vs)
                     : PagedKvCache.allocate(dtype, batch, kvh, d, d, pageSize, pages, true);
             problem.fill(flat, paged);
+            if (scatterPages) {
+                paged = scattered(paged, seed);
+            }
             Tensor q = problem.query(dtype);
             ReferenceResult dense = ReferenceDecode.decode(q, flat, null, DecodeOptions.defaults().run());
             progress.note(String.format("%s: generated the caches and the fp64 dense oracle in %.1fs", dtype,
@@ -374,6 +383,53 @@ final class DecodeCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * The same sequences in a pool of the same size whose pages are handed out in a random order (seeded):
+     * every page copied to its new place, the block tables pointing there, the bounds recomputed.
+     */
+    static PagedKvCache scattered(PagedKvCache from, long seed) {
+        int pages = from.numPages();
+        PagedKvCache to = from.dtype().isScaled()
+                ? PagedKvCache.allocateE4m3(from.batch(), from.kvHeads(), from.headDim(), from.valueDim(),
+                        from.pageSize(), pages, from.hasPageBounds(), scales(from.keyPages()), scales(from.valuePages()))
+                : PagedKvCache.allocate(from.dtype(), from.batch(), from.kvHeads(), from.headDim(), from.valueDim(),
+                        from.pageSize(), pages, from.hasPageBounds());
+        int[] place = new int[pages];
+        Arrays.setAll(place, i -> i);
+        SplittableRandom rnd = new SplittableRandom(seed ^ 0x9E3779B97F4A7C15L);
+        for (int i = pages - 1; i > 0; i--) {
+            int j = rnd.nextInt(i + 1);
+            int t = place[i];
+            place[i] = place[j];
+            place[j] = t;
+        }
+        for (Tensor[] pair : new Tensor[][] {{from.keyPages(), to.keyPages()}, {from.valuePages(), to.valuePages()}}) {
+            long e = pair[0].dtype().byteSize();
+            long pageBytes = pair[0].stride(0) * e;
+            for (int i = 0; i < pages; i++) {
+                MemorySegment.copy(pair[0].segment(), pair[0].index(i, 0, 0, 0) * e, pair[1].segment(),
+                        pair[1].index(place[i], 0, 0, 0) * e, pageBytes);
+            }
+        }
+        for (int b = 0; b < from.batch(); b++) {
+            int[] table = from.blockTable(b);
+            for (int i = 0; i < table.length; i++) {
+                table[i] = place[table[i]];
+                to.allocator().claim(table[i]);
+            }
+            to.setBlockTable(b, table, from.length(b));
+        }
+        return to;
+    }
+
+    private static float[] scales(Tensor t) {
+        float[] s = new float[t.heads()];
+        for (int g = 0; g < s.length; g++) {
+            s[g] = t.scale(g);
+        }
+        return s;
+    }
+
     private Timed timeOne(AttentionBackend backend, Case c, KvCache cache, Tensor q, int reps, long min) {
         DecodeOptions options = DecodeOptions.defaults().withOutputDType(DType.F32);
         Device where = cache.device();
@@ -511,8 +567,9 @@ final class DecodeCommand implements Callable<Integer> {
 
     /** The caches and Q where a backend runs: the host ones, or copies in its device's memory (closed after). */
     private void printTable(int h, int kvh, int n, int d, double copyGBps, List<DecodeRow> rows) {
-        out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d; copy bandwidth %.1f GB/s (read + write);"
-                + " host caches %s%n", batch, h, kvh, n, d, this.rows, pageSize, copyGBps, cold ? "cold" : "warm");
+        out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d%s; copy bandwidth %.1f GB/s (read + write);"
+                + " host caches %s%n", batch, h, kvh, n, d, this.rows, pageSize, scatterPages ? " (pages scattered)" : "",
+                copyGBps, cold ? "cold" : "warm");
         String fmt = "%-5s %-10s %-5s %-26s %7s %9s %8s %7s %8s %10s %7s%n";
         out.printf(fmt, "back", "layout", "dtype", "pattern", "budget", "ms", "GB/s", "%copy", "speedup", "errOracle",
                 "recall");
@@ -559,6 +616,7 @@ final class DecodeCommand implements Callable<Integer> {
             p.put("headDim", d);
             p.put("queryRows", this.rows);
             p.put("pageSize", pageSize);
+            p.put("pageOrder", scatterPages ? "scattered: the pool's pages handed out in a random order" : "in address order");
             p.put("dtypes", types.stream().map(DType::toString).toList());
             p.put("repeat", reps);
             p.put("millis", "median of the timed steps; a step is selection (if any) plus decode");

@@ -1,13 +1,17 @@
 package dev.sparsa.cli;
 
 import static dev.sparsa.cli.CliRun.run;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import dev.sparsa.bench.DecodeProblem;
 import dev.sparsa.bench.StepAllocation;
+import dev.sparsa.kv.PagedKvCache;
+import dev.sparsa.tensor.DType;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -152,6 +156,64 @@ class DecodeCommandTest {
         assertEquals(2L * 300 * 2 * 32 + 4 * 32 + 4 * 32 * 4, bytes);
     }
 
+    @Test
+    void scatteredPagesHoldTheSameSequencesAndEveryRowStaysWithinTheOracle() throws Exception {
+        for (DType dtype : List.of(DType.F32, DType.BF16, DType.E4M3)) {
+            int[] lengths = {300, 41};
+            float[] ks = {DecodeProblem.E4M3_KEY_SCALE};
+            float[] vs = {DecodeProblem.E4M3_VALUE_SCALE};
+            PagedKvCache paged = dtype.isScaled() ? PagedKvCache.allocateE4m3(2, 2, 16, 16, 16, 40, true,
+                    new float[] {ks[0], ks[0]}, new float[] {vs[0], vs[0]})
+                    : PagedKvCache.allocate(dtype, 2, 2, 16, 16, 16, 40, true);
+            new DecodeProblem(2, 4, 2, 300, 16, 1, 5).fill(paged);
+            paged.truncate(1, lengths[1]);
+            PagedKvCache scattered = DecodeCommand.scattered(paged, 5);
+            int inOrder = 0;
+            int pairs = 0;
+            for (int b = 0; b < 2; b++) {
+                assertEquals(lengths[b], scattered.length(b));
+                assertArrayEquals(paged.keys(b).toFloatArray(), scattered.keys(b).toFloatArray(), dtype + " keys of " + b);
+                assertArrayEquals(paged.values(b).toFloatArray(), scattered.values(b).toFloatArray(), dtype + " values");
+                int[] table = scattered.blockTable(b);
+                for (int i = 1; i < table.length; i++) {
+                    inOrder += table[i] == table[i - 1] + 1 ? 1 : 0;
+                    pairs++;
+                }
+                for (int page : table) {
+                    assertTrue(scattered.allocator().inUse(page), "page " + page + " taken from the allocator");
+                }
+            }
+            // 19 and 3 pages among 40: a random order keeps few neighbours
+            assertTrue(inOrder < pairs / 2, inOrder + " of " + pairs + " neighbours in order");
+            assertArrayEquals(boundsOf(paged), boundsOf(scattered), dtype + ": the bounds of each sequence's pages, in table order");
+        }
+        String[] r = run("decode", "--json", "--backend", "cpu", "--scatter-pages", "-H", "4", "--kv-heads", "2", "-n",
+                "300", "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--budgets", "0.25");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].contains("\"pageOrder\" : \"scattered: the pool's pages handed out in a random order\""), r[1]);
+        for (Map<String, Object> row : DemoCommandTest.rows(r[1])) {
+            assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= 1e-5, row.toString());
+        }
+    }
+
+    /** Every sequence's page bounds in block-table order. */
+    private static float[] boundsOf(PagedKvCache c) {
+        float[] all = c.pageBounds().toFloatArray();
+        int per = (int) c.pageBounds().stride(0);
+        int pages = 0;
+        for (int b = 0; b < c.batch(); b++) {
+            pages += c.blockTable(b).length;
+        }
+        float[] out = new float[pages * per];
+        int at = 0;
+        for (int b = 0; b < c.batch(); b++) {
+            for (int page : c.blockTable(b)) {
+                System.arraycopy(all, page * per, out, at, per);
+                at += per;
+            }
+        }
+        return out;
+    }
 
     private static double copyGBps(String json) throws Exception {
         try (JsonParser p = new JsonFactory().createParser(json)) {
