@@ -8,9 +8,8 @@ package dev.sparsa.cpu;
  * read four pieces at a time"): Quest's decode over 16-token pages 1.16–1.27 × faster (f32) and
  * 1.10–1.20 × (bf16); runs of single scattered rows (top-k) gained nothing, and one long stream cut
  * into four taken in turn was read a quarter slower, so single rows and whole streams keep their order.
- * In a pool whose pages lie in a random order: dense decode 1.22 × faster (f32) and 1.28 × (bf16), reading
- * whole pages four at a time; Quest's selection 1.10 × (f32) and 1.05 × (bf16), reading its page bounds
- * four pages at a time. A pool read in address order is read as before.
+ * Quest's page bounds in a pool whose pages lie in a random order: its selection 1.10 × faster (f32) and
+ * 1.05 × (bf16); in a pool read in address order, nothing changes.
  */
 final class ReadOrder {
     /** Pieces whose rows a read pass takes in turn. */
@@ -53,7 +52,7 @@ final class ReadOrder {
      * how many, or −1 where the ranges follow one another in memory (one piece: read the ranges
      * whole, in their order). A piece is ranges that follow one another; the pieces are taken in groups
      * of {@value #WAYS}, row after row of every piece of a group in turn (Quest's page bounds in a pool
-     * whose pages are scattered; whole pages of K and V).
+     * whose pages are scattered).
      *
      * @param out room for {@code n · rangeBytes / rowBytes} offsets
      * @param starts room for {@code n · rangeBytes / rowBytes + 1} piece starts (working memory)
