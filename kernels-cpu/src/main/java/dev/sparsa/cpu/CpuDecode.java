@@ -267,8 +267,9 @@ final class CpuDecode {
      * Chunk {@code chunk} of sequence {@code b}'s keys, every KV head (dense, or spans that every head
      * shares), on a paged cache whose pages hold every head's rows back to back: for each run of {@value
      * DecodeScratch#PAGE_RUN} keys, the pages that hold them are read whole (every head's key rows, then
-     * every head's value rows, page after page: the pool in address order where the block table is), then
-     * each head computes its blocks on cached lines. A head's blocks start where they would in {@link
+     * every head's value rows, page after page: the pool in address order where the block table is;
+     * scattered pages of up to 32 KiB a few at a time, {@link #readPages}), then each head computes its blocks
+     * on cached lines. A head's blocks start where they would in {@link
      * #streamKeys} (at the chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the
      * bits of a contiguous cache's.
      */
@@ -295,8 +296,7 @@ final class CpuDecode {
             int count = (int) Math.min(DecodeScratch.PAGE_RUN, to - r);
             walk.next(count, sc.pos, sc.delta);
             int pages = rows.pages(b, sc.pos, count, sc.pageK, sc.pageV);
-            math.readRows(rows.keys, sc.pageK, rows.keyPageElements(), rows.values, sc.pageV, rows.valuePageElements(),
-                    rows.dtype, pages);
+            readPages(sc, pages);
             rows.offsets(b, 0, sc.pos, count, sc.headK, sc.headV);
             for (int g = 0; g < heads; g++) {
                 long dk = rows.keyHeadShift(g);
@@ -310,6 +310,33 @@ final class CpuDecode {
         }
         for (int g = 0; g < heads; g++) {
             finishUnit(b, g, unit0 + g, chunk, sc, sc.hm[g], sc.hl[g], sc.ho[g]);
+        }
+    }
+
+    /**
+     * Reads the run's {@code pages} whole pages ({@code sc.pageK}, {@code sc.pageV}) once: pages of at most
+     * {@value ReadOrder#MAX_RANGE_BYTES} bytes (K) that do not follow one another in the pool a few at a
+     * time, row by row ({@link ReadOrder#ranges}); otherwise one page after another.
+     */
+    private void readPages(DecodeScratch sc, int pages) {
+        long e = rows.dtype.byteSize();
+        int kPage = rows.keyPageElements();
+        int vPage = rows.valuePageElements();
+        int rowsPerPage = kPage / dim;
+        int read = -1;
+        if (pages > 1 && kPage * e <= ReadOrder.MAX_RANGE_BYTES) {
+            sc.ensurePageRows(pages * rowsPerPage);
+            read = ReadOrder.ranges(sc.pageK, pages, kPage * e, (int) (dim * e), sc.pageRowsK, sc.pageRows,
+                    sc.pageRowStarts);
+            if (read > 0 && ReadOrder.ranges(sc.pageV, pages, vPage * e, (int) (dimV * e), sc.pageRowsV, sc.pageRows,
+                    sc.pageRowStarts) != read) {
+                read = -1;
+            }
+        }
+        if (read < 0) {
+            math.readRows(rows.keys, sc.pageK, kPage, rows.values, sc.pageV, vPage, rows.dtype, pages);
+        } else {
+            math.readRows(rows.keys, sc.pageRowsK, dim, rows.values, sc.pageRowsV, dimV, rows.dtype, read);
         }
     }
 

@@ -53,6 +53,22 @@ final class DecodeScratch {
     long[] pageK = new long[0];
     long[] pageV = new long[0];
 
+    /** Whole pages cut into rows in read order ({@link ReadOrder#ranges}): K, V, and working memory. */
+    long[] pageRowsK = new long[0];
+    long[] pageRowsV = new long[0];
+    long[] pageRows = new long[0];
+    int[] pageRowStarts = new int[0];
+
+    /** Room for {@code rows} rows of whole pages in read order. */
+    void ensurePageRows(int rows) {
+        if (pageRowsK.length < rows) {
+            pageRowsK = new long[rows];
+            pageRowsV = new long[rows];
+            pageRows = new long[rows];
+            pageRowStarts = new int[rows + 1];
+        }
+    }
+
     /** Room for {@code heads} KV heads' state and the offsets of {@code pages} whole pages. */
     void ensureHeads(int heads, int nq, int ldQ, int ldO, int pages) {
         int n4 = (nq + 3) / 4 * 4;
