@@ -23,9 +23,9 @@ import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.io.PrintStream;
 import java.io.StringWriter;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -391,7 +391,8 @@ final class DecodeCommand implements Callable<Integer> {
         int pages = from.numPages();
         PagedKvCache to = from.dtype().isScaled()
                 ? PagedKvCache.allocateE4m3(from.batch(), from.kvHeads(), from.headDim(), from.valueDim(),
-                        from.pageSize(), pages, from.hasPageBounds(), scales(from.keyPages()), scales(from.valuePages()))
+                        from.pageSize(), pages, from.hasPageBounds(), from.keyPages().scales(),
+                        from.valuePages().scales())
                 : PagedKvCache.allocate(from.dtype(), from.batch(), from.kvHeads(), from.headDim(), from.valueDim(),
                         from.pageSize(), pages, from.hasPageBounds());
         int[] place = new int[pages];
@@ -420,14 +421,6 @@ final class DecodeCommand implements Callable<Integer> {
             to.setBlockTable(b, table, from.length(b));
         }
         return to;
-    }
-
-    private static float[] scales(Tensor t) {
-        float[] s = new float[t.heads()];
-        for (int g = 0; g < s.length; g++) {
-            s[g] = t.scale(g);
-        }
-        return s;
     }
 
     private Timed timeOne(AttentionBackend backend, Case c, KvCache cache, Tensor q, int reps, long min) {
@@ -567,9 +560,9 @@ final class DecodeCommand implements Callable<Integer> {
 
     /** The caches and Q where a backend runs: the host ones, or copies in its device's memory (closed after). */
     private void printTable(int h, int kvh, int n, int d, double copyGBps, List<DecodeRow> rows) {
-        out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d%s; copy bandwidth %.1f GB/s (read + write);"
-                + " host caches %s%n", batch, h, kvh, n, d, this.rows, pageSize, scatterPages ? " (pages scattered)" : "",
-                copyGBps, cold ? "cold" : "warm");
+        out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d%s; copy bandwidth %.1f GB/s"
+                + " (read + write); host caches %s%n", batch, h, kvh, n, d, this.rows, pageSize,
+                scatterPages ? " (pages scattered)" : "", copyGBps, cold ? "cold" : "warm");
         String fmt = "%-5s %-10s %-5s %-26s %7s %9s %8s %7s %8s %10s %7s%n";
         out.printf(fmt, "back", "layout", "dtype", "pattern", "budget", "ms", "GB/s", "%copy", "speedup", "errOracle",
                 "recall");
@@ -616,7 +609,8 @@ final class DecodeCommand implements Callable<Integer> {
             p.put("headDim", d);
             p.put("queryRows", this.rows);
             p.put("pageSize", pageSize);
-            p.put("pageOrder", scatterPages ? "scattered: the pool's pages handed out in a random order" : "in address order");
+            p.put("pageOrder", scatterPages ? "scattered: the pool's pages handed out in a random order"
+                    : "in address order");
             p.put("dtypes", types.stream().map(DType::toString).toList());
             p.put("repeat", reps);
             p.put("millis", "median of the timed steps; a step is selection (if any) plus decode");

@@ -172,8 +172,10 @@ class DecodeCommandTest {
             int pairs = 0;
             for (int b = 0; b < 2; b++) {
                 assertEquals(lengths[b], scattered.length(b));
-                assertArrayEquals(paged.keys(b).toFloatArray(), scattered.keys(b).toFloatArray(), dtype + " keys of " + b);
-                assertArrayEquals(paged.values(b).toFloatArray(), scattered.values(b).toFloatArray(), dtype + " values");
+                assertArrayEquals(paged.keys(b).toFloatArray(), scattered.keys(b).toFloatArray(),
+                        dtype + " keys of " + b);
+                assertArrayEquals(paged.values(b).toFloatArray(), scattered.values(b).toFloatArray(),
+                        dtype + " values of " + b);
                 int[] table = scattered.blockTable(b);
                 for (int i = 1; i < table.length; i++) {
                     inOrder += table[i] == table[i - 1] + 1 ? 1 : 0;
@@ -185,12 +187,14 @@ class DecodeCommandTest {
             }
             // 19 and 3 pages among 40: a random order keeps few neighbours
             assertTrue(inOrder < pairs / 2, inOrder + " of " + pairs + " neighbours in order");
-            assertArrayEquals(boundsOf(paged), boundsOf(scattered), dtype + ": the bounds of each sequence's pages, in table order");
+            assertArrayEquals(boundsOf(paged), boundsOf(scattered),
+                    dtype + ": the bounds of each sequence's pages, in table order");
         }
         String[] r = run("decode", "--json", "--backend", "cpu", "--scatter-pages", "-H", "4", "--kv-heads", "2", "-n",
                 "300", "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--budgets", "0.25");
         assertEquals("0", r[0], r[2]);
-        assertTrue(r[1].contains("\"pageOrder\" : \"scattered: the pool's pages handed out in a random order\""), r[1]);
+        assertTrue(r[1].contains("\"pageOrder\" : \"scattered: the pool's pages handed out in a random order\""),
+                r[1]);
         for (Map<String, Object> row : DemoCommandTest.rows(r[1])) {
             assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= 1e-5, row.toString());
         }

@@ -268,10 +268,10 @@ final class CpuDecode {
      * shares), on a paged cache whose pages hold every head's rows back to back: for each run of {@value
      * DecodeScratch#PAGE_RUN} keys, the pages that hold them are read whole (every head's key rows, then
      * every head's value rows, page after page: the pool in address order where the block table is;
-     * scattered pages of up to 32 KiB a few at a time, {@link #readPages}), then each head computes its blocks
-     * on cached lines. A head's blocks start where they would in {@link
-     * #streamKeys} (at the chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the
-     * bits of a contiguous cache's.
+     * scattered pages of up to 32 KiB a few at a time, {@link #readPages}), then each head computes its
+     * blocks on cached lines. A head's blocks start where they would in {@link #streamKeys} (at the
+     * chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the bits of a contiguous
+     * cache's.
      */
     private void runPages(int b, int chunk) {
         DecodeScratch sc = SCRATCH.get();

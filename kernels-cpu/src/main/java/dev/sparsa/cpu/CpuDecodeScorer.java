@@ -140,8 +140,9 @@ final class CpuDecodeScorer implements DecodeScorer {
      * page back to back ({@code [pages, kvHeads, 2, headDim]}, no padding): the pages are taken in runs,
      * each run's bounds read once, page after page (the pool in address order where the block table
      * is; pages scattered in the pool are read a few at a time, {@link ReadOrder#ranges}), or, in native
-     * memory, copied to the heap page by page, then each head computes its bounds on those lines. Head by head, each page gives a head two rows a whole page of bounds apart (4–8 KiB
-     * at 8 KV heads, head dim 128), each a new prefetch stream. The bounds are those of the one-head
+     * memory, copied to the heap page by page, then each head computes its bounds on those lines. Head by
+     * head, each page gives a head two rows a whole page of bounds apart (4–8 KiB at 8 KV heads, head dim
+     * 128), each a new prefetch stream. The bounds are those of the one-head
      * method (the same arithmetic per page).
      */
     @Override

@@ -48,7 +48,7 @@ final class ReadOrder {
             return false;
         }
         starts[pieces] = n;
-        interleave(starts, pieces, kOff, vOff, 0, outK, outV);
+        interleave(starts, pieces, kOff, vOff, outK, outV);
         return true;
     }
 
@@ -71,21 +71,24 @@ final class ReadOrder {
             if (i == 0 || off[i] != off[i - 1] + rangeBytes) {
                 starts[pieces++] = i * perRange;
             }
-            for (int r = 0; r < perRange; r++) {
-                rows[i * perRange + r] = off[i] + (long) r * rowBytes;
-            }
         }
         if (pieces < 2) {
             return -1;
         }
+        for (int i = 0; i < n; i++) {
+            for (int r = 0; r < perRange; r++) {
+                rows[i * perRange + r] = off[i] + (long) r * rowBytes;
+            }
+        }
         int count = n * perRange;
         starts[pieces] = count;
-        interleave(starts, pieces, rows, null, 0, out, null);
+        interleave(starts, pieces, rows, null, out, null);
         return count;
     }
 
     /** Rows of pieces {@code starts[p] .. starts[p + 1]}, groups of {@value #WAYS} pieces taken row by row. */
-    private static void interleave(int[] starts, int pieces, long[] a, long[] b, int at, long[] outA, long[] outB) {
+    private static void interleave(int[] starts, int pieces, long[] a, long[] b, long[] outA, long[] outB) {
+        int at = 0;
         for (int p0 = 0; p0 < pieces; p0 += WAYS) {
             int p1 = Math.min(pieces, p0 + WAYS);
             int longest = 0;
