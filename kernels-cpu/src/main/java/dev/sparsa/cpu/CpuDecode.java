@@ -325,11 +325,10 @@ final class CpuDecode {
         int rowsPerPage = kPage / dim;
         int read = -1;
         if (pages > 1 && kPage * e <= ReadOrder.MAX_RANGE_BYTES) {
-            sc.ensurePageRows(pages * rowsPerPage);
-            read = ReadOrder.ranges(sc.pageK, pages, kPage * e, (int) (dim * e), sc.pageRowsK, sc.pageRows,
-                    sc.pageRowStarts);
-            if (read > 0 && ReadOrder.ranges(sc.pageV, pages, vPage * e, (int) (dimV * e), sc.pageRowsV, sc.pageRows,
-                    sc.pageRowStarts) != read) {
+            sc.ensurePageRows(pages, rowsPerPage);
+            read = ReadOrder.ranges(sc.pageK, pages, kPage * e, (int) (dim * e), sc.pageRowsK, sc.pageStarts);
+            if (read > 0 && ReadOrder.ranges(sc.pageV, pages, vPage * e, (int) (dimV * e), sc.pageRowsV,
+                    sc.pageStarts) != read) {
                 read = -1;
             }
         }

@@ -170,12 +170,11 @@ final class CpuDecodeScorer implements DecodeScorer {
         MemorySegment seg = !pool.isNative() ? pool : type == DType.F32
                 ? MemorySegment.ofArray(new float[run * pageElements]) : MemorySegment.ofArray(new short[run * pageElements]);
         long[] pageOff = new long[run];
-        // a page's bounds as rows of one head's min or max, for a read pass over scattered pages
+        // a page's bounds as rows of one head's min or max, for a read pass over scattered pages (made
+        // when the first scattered run comes: a pool in address order allocates nothing for it)
         int rowElements = (int) bounds.stride(2);
-        int rowsPerPage = pageElements / rowElements;
-        long[] readOff = new long[run * rowsPerPage];
-        long[] rowOff = new long[run * rowsPerPage];
-        int[] starts = new int[run * rowsPerPage + 1];
+        long[] readOff = null;
+        int[] starts = null;
         long[] minOff = new long[run];
         long[] maxOff = new long[run];
         float[] runOut = new float[(nq + 3) / 4 * 4 * run];
@@ -191,7 +190,14 @@ final class CpuDecodeScorer implements DecodeScorer {
                 }
             }
             if (seg == pool) {
-                int rows = ReadOrder.ranges(pageOff, n, pageBytes, (int) (rowElements * e), readOff, rowOff, starts);
+                int rows = -1;
+                if (!ReadOrder.inOrder(pageOff, n, pageBytes)) {
+                    if (readOff == null) {
+                        readOff = new long[run * (pageElements / rowElements)];
+                        starts = new int[run + 1];
+                    }
+                    rows = ReadOrder.ranges(pageOff, n, pageBytes, (int) (rowElements * e), readOff, starts);
+                }
                 if (rows < 0) {
                     math.readRows(seg, pageOff, pageElements, seg, pageOff, 0, type, n);
                 } else {

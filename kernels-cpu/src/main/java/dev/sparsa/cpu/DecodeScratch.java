@@ -53,19 +53,19 @@ final class DecodeScratch {
     long[] pageK = new long[0];
     long[] pageV = new long[0];
 
-    /** Whole pages cut into rows in read order ({@link ReadOrder#ranges}): K, V, and working memory. */
+    /** Whole pages cut into rows in read order ({@link ReadOrder#ranges}): K, V, and the pieces' starts. */
     long[] pageRowsK = new long[0];
     long[] pageRowsV = new long[0];
-    long[] pageRows = new long[0];
-    int[] pageRowStarts = new int[0];
+    int[] pageStarts = new int[0];
 
-    /** Room for {@code rows} rows of whole pages in read order. */
-    void ensurePageRows(int rows) {
-        if (pageRowsK.length < rows) {
-            pageRowsK = new long[rows];
-            pageRowsV = new long[rows];
-            pageRows = new long[rows];
-            pageRowStarts = new int[rows + 1];
+    /** Room for {@code pages} whole pages of {@code rowsPerPage} rows in read order. */
+    void ensurePageRows(int pages, int rowsPerPage) {
+        if (pageRowsK.length < pages * rowsPerPage) {
+            pageRowsK = new long[pages * rowsPerPage];
+            pageRowsV = new long[pages * rowsPerPage];
+        }
+        if (pageStarts.length < pages + 1) {
+            pageStarts = new int[pages + 1];
         }
     }
 

@@ -5,7 +5,7 @@ package dev.sparsa.cpu;
  * piece that does not follow the one before it starts a new hardware prefetch stream; taking {@value
  * #WAYS} pieces at a time, a row of each in turn, starts their streams together. A read pass changes no
  * result, so neither does its order. Measured on a 2-vCPU Zen 5 (docs/PERFORMANCE.md, "Quest's pages
- * read four pieces at a time"): Quest's decode over 16-token pages 1.16–1.27 × faster (f32) and
+ * read four pieces at a time"): Quest's decode over 16-token pages 1.18–1.27 × faster (f32) and
  * 1.10–1.20 × (bf16); runs of single scattered rows (top-k) gained nothing, and one long stream cut
  * into four taken in turn was read a quarter slower, so single rows and whole streams keep their order.
  * In a pool whose pages lie in a random order, Quest's selection reads its page bounds four pages at a
@@ -52,38 +52,58 @@ final class ReadOrder {
         return true;
     }
 
+    /** Whether the {@code n} ranges of {@code rangeBytes} at byte offsets {@code off} follow one another. */
+    static boolean inOrder(long[] off, int n, long rangeBytes) {
+        for (int i = 1; i < n; i++) {
+            if (off[i] != off[i - 1] + rangeBytes) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /**
      * The rows of {@code rowBytes} that cover {@code n} ranges of {@code rangeBytes} (a multiple of
      * {@code rowBytes}) at byte offsets {@code off[0 .. n)}, in read order, into {@code out}; returns
-     * how many, or −1 where the ranges follow one another in memory (one piece: read the ranges
-     * whole, in their order). A piece is ranges that follow one another; the pieces are taken in groups
-     * of {@value #WAYS}, row after row of every piece of a group in turn (Quest's page bounds in a pool
-     * whose pages are scattered; whole pages of K and V).
+     * how many, or −1 where the ranges follow one another in memory ({@link #inOrder}: one piece, read
+     * the ranges whole, in their order). A piece is ranges that follow one another; the pieces are taken
+     * in groups of {@value #WAYS}, row after row of every piece of a group in turn (Quest's page bounds in
+     * a pool whose pages are scattered; whole pages of K and V).
      *
      * @param out room for {@code n · rangeBytes / rowBytes} offsets
-     * @param starts room for {@code n · rangeBytes / rowBytes + 1} piece starts (working memory)
-     * @param rows room for {@code n · rangeBytes / rowBytes} offsets (working memory)
+     * @param starts room for {@code n + 1} piece starts (working memory)
      */
-    static int ranges(long[] off, int n, long rangeBytes, int rowBytes, long[] out, long[] rows, int[] starts) {
-        int perRange = (int) (rangeBytes / rowBytes);
+    static int ranges(long[] off, int n, long rangeBytes, int rowBytes, long[] out, int[] starts) {
+        if (inOrder(off, n, rangeBytes)) {
+            return -1;
+        }
         int pieces = 0;
         for (int i = 0; i < n; i++) {
             if (i == 0 || off[i] != off[i - 1] + rangeBytes) {
-                starts[pieces++] = i * perRange;
+                starts[pieces++] = i;
             }
         }
-        if (pieces < 2) {
-            return -1;
-        }
-        for (int i = 0; i < n; i++) {
-            for (int r = 0; r < perRange; r++) {
-                rows[i * perRange + r] = off[i] + (long) r * rowBytes;
+        starts[pieces] = n;
+        int perRange = (int) (rangeBytes / rowBytes);
+        int at = 0;
+        for (int p0 = 0; p0 < pieces; p0 += WAYS) {
+            int p1 = Math.min(pieces, p0 + WAYS);
+            int longest = 0;
+            for (int p = p0; p < p1; p++) {
+                longest = Math.max(longest, starts[p + 1] - starts[p]);
+            }
+            // row c of range r of every piece of the group in turn: the rows of a piece in address order
+            for (int r = 0; r < longest; r++) {
+                for (int c = 0; c < perRange; c++) {
+                    for (int p = p0; p < p1; p++) {
+                        if (starts[p] + r < starts[p + 1]) {
+                            out[at++] = off[starts[p] + r] + (long) c * rowBytes;
+                        }
+                    }
+                }
             }
         }
-        int count = n * perRange;
-        starts[pieces] = count;
-        interleave(starts, pieces, rows, null, out, null);
-        return count;
+        return at;
     }
 
     /** Rows of pieces {@code starts[p] .. starts[p + 1]}, groups of {@value #WAYS} pieces taken row by row. */
@@ -100,10 +120,7 @@ final class ReadOrder {
                     int j = starts[p] + i;
                     if (j < starts[p + 1]) {
                         outA[at] = a[j];
-                        if (b != null) {
-                            outB[at] = b[j];
-                        }
-                        at++;
+                        outB[at++] = b[j];
                     }
                 }
             }

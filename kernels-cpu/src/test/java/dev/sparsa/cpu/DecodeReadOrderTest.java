@@ -135,9 +135,8 @@ class DecodeReadOrderTest {
         long[] off = {1024, 1024 + range, 8192, 4096, 65536, 16384};
         int n = off.length;
         long[] out = new long[n * 4];
-        long[] rows = new long[n * 4];
-        int[] starts = new int[n * 4 + 1];
-        assertEquals(n * 4, ReadOrder.ranges(off, n, range, row, out, rows, starts));
+        int[] starts = new int[n + 1];
+        assertEquals(n * 4, ReadOrder.ranges(off, n, range, row, out, starts));
         long[] expected = new long[n * 4];
         int at = 0;
         for (int r = 0; r < 8; r++) {
@@ -154,7 +153,8 @@ class DecodeReadOrderTest {
         assertArrayEquals(expected, out);
         // ranges that follow one another: one piece, read whole
         long[] inOrder = {4096, 4096 + range, 4096 + 2 * range};
-        assertEquals(-1, ReadOrder.ranges(inOrder, 3, range, row, out, rows, starts));
+        assertEquals(-1, ReadOrder.ranges(inOrder, 3, range, row, out, starts));
+        assertTrue(ReadOrder.inOrder(inOrder, 3, range));
     }
 
     private static void assertSameRows(long[] expected, long[] actual, int n) {
