@@ -268,7 +268,7 @@ final class CpuDecode {
      * shares), on a paged cache whose pages hold every head's rows back to back: for each run of {@value
      * DecodeScratch#PAGE_RUN} keys, the pages that hold them are read whole (every head's key rows, then
      * every head's value rows, page after page: the pool in address order where the block table is;
-     * scattered pages of up to 32 KiB a few at a time, {@link #readPages}), then each head computes its
+     * scattered pages two at a time, {@link #readPages}), then each head computes its
      * blocks on cached lines. A head's blocks start where they would in {@link #streamKeys} (at the
      * chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the bits of a contiguous
      * cache's.
@@ -314,20 +314,20 @@ final class CpuDecode {
     }
 
     /**
-     * Reads the run's {@code pages} whole pages ({@code sc.pageK}, {@code sc.pageV}) once: pages of at most
-     * {@value ReadOrder#MAX_RANGE_BYTES} bytes (K) that do not follow one another in the pool a few at a
-     * time, row by row ({@link ReadOrder#ranges}); otherwise one page after another.
+     * Reads the run's {@code pages} whole pages ({@code sc.pageK}, {@code sc.pageV}) once: pages that do
+     * not follow one another in the pool {@value ReadOrder#PAGE_WAYS} at a time, row by row ({@link
+     * ReadOrder#ranges}); otherwise one page after another.
      */
     private void readPages(DecodeScratch sc, int pages) {
         long e = rows.dtype.byteSize();
         int kPage = rows.keyPageElements();
         int vPage = rows.valuePageElements();
-        int rowsPerPage = kPage / dim;
         int read = -1;
-        if (pages > 1 && kPage * e <= ReadOrder.MAX_RANGE_BYTES) {
-            sc.ensurePageRows(pages, rowsPerPage);
-            read = ReadOrder.ranges(sc.pageK, pages, kPage * e, (int) (dim * e), sc.pageRowsK, sc.pageStarts);
-            if (read > 0 && ReadOrder.ranges(sc.pageV, pages, vPage * e, (int) (dimV * e), sc.pageRowsV,
+        if (pages > 1) {
+            sc.ensurePageRows(pages, kPage / dim);
+            int w = ReadOrder.PAGE_WAYS;
+            read = ReadOrder.ranges(sc.pageK, pages, kPage * e, (int) (dim * e), w, sc.pageRowsK, sc.pageStarts);
+            if (read > 0 && ReadOrder.ranges(sc.pageV, pages, vPage * e, (int) (dimV * e), w, sc.pageRowsV,
                     sc.pageStarts) != read) {
                 read = -1;
             }

@@ -196,7 +196,8 @@ final class CpuDecodeScorer implements DecodeScorer {
                         readOff = new long[run * (pageElements / rowElements)];
                         starts = new int[run + 1];
                     }
-                    rows = ReadOrder.ranges(pageOff, n, pageBytes, (int) (rowElements * e), readOff, starts);
+                    rows = ReadOrder.ranges(pageOff, n, pageBytes, (int) (rowElements * e), ReadOrder.WAYS, readOff,
+                            starts);
                 }
                 if (rows < 0) {
                     math.readRows(seg, pageOff, pageElements, seg, pageOff, 0, type, n);

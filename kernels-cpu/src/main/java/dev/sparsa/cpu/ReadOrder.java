@@ -2,26 +2,26 @@ package dev.sparsa.cpu;
 
 /**
  * The order in which a read pass ({@link DecodeMath#readRows}) takes scattered pieces of memory. Each
- * piece that does not follow the one before it starts a new hardware prefetch stream; taking {@value
- * #WAYS} pieces at a time, a row of each in turn, starts their streams together. A read pass changes no
+ * piece that does not follow the one before it starts a new hardware prefetch stream; taking a few
+ * pieces at a time, a row of each in turn, starts their streams together. A read pass changes no
  * result, so neither does its order. Measured on a 2-vCPU Zen 5 (docs/PERFORMANCE.md, "Quest's pages
- * read four pieces at a time"): Quest's decode over 16-token pages 1.18–1.27 × faster (f32) and
- * 1.10–1.20 × (bf16); runs of single scattered rows (top-k) gained nothing, and one long stream cut
- * into four taken in turn was read a quarter slower, so single rows and whole streams keep their order.
- * In a pool whose pages lie in a random order, Quest's selection reads its page bounds four pages at a
- * time: 1.08–1.10 × faster (f32) and 1.05–1.07 × (bf16). Dense decode reads whole pages four at a time
- * where a page holds at most {@value #MAX_RANGE_BYTES} bytes of keys (bf16 at 16 tokens and 8 KV heads):
- * 1.11–1.28 × faster; f32 pages of 64 KiB gained in one run and lost in two, so they are read one after
- * another. A pool read in address order is read as before.
+ * read four pieces at a time" and "Whole pages two at a time"): Quest's decode over 16-token pages
+ * 1.18–1.27 × faster (f32) and 1.10–1.20 × (bf16) four pieces at a time; runs of single scattered rows
+ * (top-k) gained nothing, and one long stream cut into four taken in turn was read a quarter slower, so
+ * single rows and whole streams keep their order. In a pool whose pages lie in a random order, Quest's
+ * selection reads its page bounds four pages at a time (1.08–1.10 × faster for f32, 1.05–1.07 × for
+ * bf16; two at a time was no faster), and dense decode reads whole pages two at a time: against one
+ * after another, 1.03 × faster for f32 pages of 64 KiB of keys (four at a time was 0.99 ×), 1.06–1.07 ×
+ * for bf16 pages of 32 and 64 KiB (two at a time 1.04 × faster than four). A pool read in address order
+ * is read as before.
  */
 final class ReadOrder {
-    /** Pieces whose rows a read pass takes in turn. */
+    /** Pieces whose rows a read pass takes in turn: runs of rows, and Quest's page bounds. */
     static final int WAYS = 4;
+    /** Whole pages of K or V whose rows a read pass takes in turn (dense decode on a scattered pool). */
+    static final int PAGE_WAYS = 2;
     /** Runs of rows whose pieces hold fewer rows than this on average are read in their order. */
     static final int MIN_PIECE_ROWS = 8;
-
-    /** The largest whole page (K bytes) that dense decode reads with other pages in turn ({@link #ranges}). */
-    static final int MAX_RANGE_BYTES = 32 * 1024;
 
     private ReadOrder() {
     }
@@ -67,13 +67,15 @@ final class ReadOrder {
      * {@code rowBytes}) at byte offsets {@code off[0 .. n)}, in read order, into {@code out}; returns
      * how many, or −1 where the ranges follow one another in memory ({@link #inOrder}: one piece, read
      * the ranges whole, in their order). A piece is ranges that follow one another; the pieces are taken
-     * in groups of {@value #WAYS}, row after row of every piece of a group in turn (Quest's page bounds in
-     * a pool whose pages are scattered; whole pages of K and V).
+     * in groups of {@code ways}, row after row of every piece of a group in turn ({@link #WAYS} for
+     * Quest's page bounds in a pool whose pages are scattered, {@link #PAGE_WAYS} for whole pages of K
+     * and V).
      *
+     * @param ways pieces taken in turn, at least 1
      * @param out room for {@code n · rangeBytes / rowBytes} offsets
      * @param starts room for {@code n + 1} piece starts (working memory)
      */
-    static int ranges(long[] off, int n, long rangeBytes, int rowBytes, long[] out, int[] starts) {
+    static int ranges(long[] off, int n, long rangeBytes, int rowBytes, int ways, long[] out, int[] starts) {
         if (inOrder(off, n, rangeBytes)) {
             return -1;
         }
@@ -86,8 +88,8 @@ final class ReadOrder {
         starts[pieces] = n;
         int perRange = (int) (rangeBytes / rowBytes);
         int at = 0;
-        for (int p0 = 0; p0 < pieces; p0 += WAYS) {
-            int p1 = Math.min(pieces, p0 + WAYS);
+        for (int p0 = 0; p0 < pieces; p0 += ways) {
+            int p1 = Math.min(pieces, p0 + ways);
             int longest = 0;
             for (int p = p0; p < p1; p++) {
                 longest = Math.max(longest, starts[p + 1] - starts[p]);

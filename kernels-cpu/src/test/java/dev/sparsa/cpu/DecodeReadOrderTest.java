@@ -16,8 +16,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The order of a read pass ({@link ReadOrder}): which runs of cache rows are reordered ({@link
  * CacheRows#readOrder}), and that a reordered run reads every row once, four pieces at a time, each
- * piece's rows in their order; scattered page bounds cut into rows the same way ({@link
- * ReadOrder#ranges}). A read pass changes no result, so only this test sees a row dropped or read twice.
+ * piece's rows in their order; scattered page bounds cut into rows the same way, and whole pages two
+ * at a time ({@link ReadOrder#ranges}). A read pass changes no result, so only this test sees a row
+ * dropped or read twice.
  */
 class DecodeReadOrderTest {
     private static final int PAGE = 16;
@@ -136,7 +137,7 @@ class DecodeReadOrderTest {
         int n = off.length;
         long[] out = new long[n * 4];
         int[] starts = new int[n + 1];
-        assertEquals(n * 4, ReadOrder.ranges(off, n, range, row, out, starts));
+        assertEquals(n * 4, ReadOrder.ranges(off, n, range, row, ReadOrder.WAYS, out, starts));
         long[] expected = new long[n * 4];
         int at = 0;
         for (int r = 0; r < 8; r++) {
@@ -153,8 +154,37 @@ class DecodeReadOrderTest {
         assertArrayEquals(expected, out);
         // ranges that follow one another: one piece, read whole
         long[] inOrder = {4096, 4096 + range, 4096 + 2 * range};
-        assertEquals(-1, ReadOrder.ranges(inOrder, 3, range, row, out, starts));
+        assertEquals(-1, ReadOrder.ranges(inOrder, 3, range, row, ReadOrder.PAGE_WAYS, out, starts));
         assertTrue(ReadOrder.inOrder(inOrder, 3, range));
+    }
+
+    @Test
+    void wholePagesAreCutIntoRowsTwoPiecesAtATime() {
+        long range = 4 * 64;
+        int row = 64;
+        // pieces: ranges 0-1 (consecutive) and 2, then 3 and 4, then 5 alone
+        long[] off = {1024, 1024 + range, 8192, 4096, 65536, 16384};
+        int n = off.length;
+        long[] out = new long[n * 4];
+        int[] starts = new int[n + 1];
+        assertEquals(2, ReadOrder.PAGE_WAYS);
+        assertEquals(n * 4, ReadOrder.ranges(off, n, range, row, ReadOrder.PAGE_WAYS, out, starts));
+        long[] expected = new long[n * 4];
+        int at = 0;
+        for (int r = 0; r < 8; r++) {
+            expected[at++] = 1024 + (long) r * row;
+            if (r < 4) {
+                expected[at++] = 8192 + (long) r * row;
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            expected[at++] = 4096 + (long) r * row;
+            expected[at++] = 65536 + (long) r * row;
+        }
+        for (int r = 0; r < 4; r++) {
+            expected[at++] = 16384 + (long) r * row;
+        }
+        assertArrayEquals(expected, out);
     }
 
     private static void assertSameRows(long[] expected, long[] actual, int n) {
