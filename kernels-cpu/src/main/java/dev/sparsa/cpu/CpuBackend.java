@@ -321,8 +321,9 @@ public final class CpuBackend implements AttentionBackend {
     }
 
     /**
-     * Scores Quest's bounds and top-k's keys in place on f32 and bf16 host caches, (sequence, KV head)
-     * pairs on {@link #workers()}; other patterns and caches take the default selection.
+     * Scores Quest's bounds and top-k's keys on host caches (f32 and bf16 rows in place, f16 and e4m3
+     * rows widened to f32 first), (sequence, KV head) pairs on {@link #workers()}; static patterns and
+     * device caches take the default selection.
      */
     @Override
     public DecodeSelection select(Tensor q, KvCache cache, DecodePattern pattern, DecodeOptions options) {

@@ -11,7 +11,6 @@ import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.LseMerge;
 import dev.sparsa.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -31,7 +30,6 @@ import java.util.List;
  * result because they are cut alike and only the row offsets (and the order of reading ahead) differ.
  */
 final class CpuDecode {
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ThreadLocal<DecodeScratch> SCRATCH = ThreadLocal.withInitial(DecodeScratch::new);
     /**
      * The split chunks' partial rows and LSEs, kept per calling thread from one call to the next (a
@@ -51,7 +49,7 @@ final class CpuDecode {
     private static final int KEPT_UNITS = 1024;
 
     private final DecodeMath math;
-    /** Widens e4m3 rows ({@link E4m3Rows}). */
+    /** Widens f16 and e4m3 rows ({@link WidenedRows}). */
     private final TileMath tiles;
     private final AttentionShape shape;
     private final Tensor q;
@@ -484,12 +482,8 @@ final class CpuDecode {
             int to = j * ld;
             switch (type) {
                 case F32 -> MemorySegment.copy(seg, at, dstSeg, 4L * to, 4L * d);
-                case F16 -> {
-                    for (int c = 0; c < d; c++) {
-                        dst[to + c] = Float.float16ToFloat(seg.get(I16, at + 2L * c));
-                    }
-                }
-                case E4M3 -> E4m3Rows.widen(tiles, seg, at, scale, dst, to, d);
+                case F16 -> WidenedRows.f16(tiles, seg, at, dst, to, d);
+                case E4M3 -> WidenedRows.e4m3(tiles, seg, at, scale, dst, to, d);
                 case BF16 -> throw new AssertionError("bf16 rows are copied by stage, not widened");
             }
         }

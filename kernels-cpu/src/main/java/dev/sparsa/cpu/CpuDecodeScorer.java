@@ -10,16 +10,22 @@ import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
- * {@link DecodeScorer} on the CPU for f32, bf16 and e4m3 host caches: Quest's bounds from the page
- * bounds and top-k's key scores through the decode arithmetic ({@link DecodeMath}), reading f32 and
- * bf16 rows in place (through the block table for a paged cache); rows of a cache in native memory
- * are copied to the heap first (decode reads them in place), and e4m3 rows are widened to f32 under
- * their head's scale first, so an e4m3 cache is scored as an f32 cache of the same values.
+ * {@link DecodeScorer} on the CPU for host caches of every type: Quest's bounds from the page bounds
+ * and top-k's key scores through the decode arithmetic ({@link DecodeMath}), reading f32 and bf16 rows
+ * in place (through the block table for a paged cache); rows of a cache in native memory are copied to
+ * the heap first (decode reads them in place), and f16 and e4m3 rows (e4m3 under their head's scale)
+ * are widened to f32 first ({@link WidenedRows}), so such a cache is scored as an f32 cache of the same
+ * values.
  * Thread-safe for calls that write distinct scores (distinct (sequence, head) pairs, or distinct ranges
- * of pages or keys): working memory is per call of a method, and the query vectors, made once per
- * (sequence, head), are only read.
+ * of pages or keys): working memory is per call of a method or per thread, and the query vectors, made
+ * once per (sequence, head), are only read.
  */
 final class CpuDecodeScorer implements DecodeScorer {
+    /**
+     * The calling thread's f32 copy of a run of f16 or e4m3 page bounds (512 KiB at 64 pages, 8 KV heads,
+     * head dim 128), kept between calls: a decode loop selects every step, several pieces of pages each.
+     */
+    private static final ThreadLocal<float[]> WIDE_BOUNDS = ThreadLocal.withInitial(() -> new float[0]);
     private final DecodeMath math;
     private final TileMath tiles;
     private final Tensor q;
@@ -30,6 +36,8 @@ final class CpuDecodeScorer implements DecodeScorer {
     private final int dim;
     private final int ldQ;
     private final int kvHeads;
+    /** Whether rows and bounds are widened to f32 before the arithmetic (f16 and e4m3 caches). */
+    private final boolean widens;
     /**
      * Each (sequence, KV head)'s query vectors, made on first use and kept for the scorer's life (one
      * selection): the scoring methods run once per piece of pages or keys, often many per head.
@@ -55,12 +63,13 @@ final class CpuDecodeScorer implements DecodeScorer {
         this.dim = cache.headDim();
         this.ldQ = (dim + 15) / 16 * 16;
         this.kvHeads = cache.kvHeads();
+        this.widens = cache.dtype() == DType.F16 || cache.dtype().isScaled();
         this.vectorsMade = new AtomicReferenceArray<>(cache.batch() * kvHeads);
     }
 
-    /** Whether the scorer takes this cache's dtype (f16 rows are scored by the plain scorer). */
+    /** Whether the scorer takes this cache: any host cache. */
     static boolean covers(KvCache cache) {
-        return cache.dtype() != DType.F16 && cache.device().isHost();
+        return cache.device().isHost();
     }
 
     private int vectors() {
@@ -101,19 +110,20 @@ final class CpuDecodeScorer implements DecodeScorer {
         MemorySegment seg = bounds.segment();
         DType type = bounds.dtype();
         // the bound rows' offsets, for all pages at once only where the rows are first copied to the heap
-        // (e4m3 widened to f32 on the way); otherwise run by run, so that a call allocates no more than a
-        // run's worth (a decode loop calls this every step for every KV head)
+        // (f16 and e4m3 widened to f32 on the way); otherwise run by run, so that a call allocates no more
+        // than a run's worth (a decode loop calls this every step for every KV head)
         long[] minOff = null;
         long[] maxOff = null;
-        if (count > 0 && (type.isScaled() || seg.isNative())) {
+        if (count > 0 && (widens || seg.isNative())) {
             long[] both = new long[2 * count];
             for (int i = 0; i < count; i++) {
                 both[i] = bounds.index(pages[i], g, 0, 0) * e;
                 both[count + i] = bounds.index(pages[i], g, 1, 0) * e;
             }
-            seg = type.isScaled() ? widened(seg, both, 2 * count, bounds.scale(g), new float[2 * count * dim])
+            float scale = type.isScaled() ? bounds.scale(g) : 1f;
+            seg = widens ? widened(seg, type, both, 2 * count, scale, new float[2 * count * dim])
                     : onHeap(seg, both, 2 * count, dim * e, type);
-            type = type.isScaled() ? DType.F32 : type;
+            type = widens ? DType.F32 : type;
             minOff = Arrays.copyOfRange(both, 0, count);
             maxOff = Arrays.copyOfRange(both, count, 2 * count);
         }
@@ -140,10 +150,10 @@ final class CpuDecodeScorer implements DecodeScorer {
      * page back to back ({@code [pages, kvHeads, 2, headDim]}, no padding): the pages are taken in runs,
      * each run's bounds read once, page after page (the pool in address order where the block table
      * is; pages scattered in the pool are read a few at a time, {@link ReadOrder#ranges}), or, in native
-     * memory, copied to the heap page by page, then each head computes its bounds on those lines. Head by
-     * head, each page gives a head two rows a whole page of bounds apart (4–8 KiB at 8 KV heads, head dim
-     * 128), each a new prefetch stream. The bounds are those of the one-head
-     * method (the same arithmetic per page).
+     * memory or as f16 or e4m3 bounds, copied to the heap page by page (widened to f32 on the way), then
+     * each head computes its bounds on those lines. Head by head, each page gives a head two rows a whole
+     * page of bounds apart (4–8 KiB at 8 KV heads, head dim 128), each a new prefetch stream. The bounds
+     * are those of the one-head method (the same arithmetic per page on the same f32 or bf16 values).
      */
     @Override
     public void questBounds(int b, int[] heads, int[] pages, int from, int to, float[][] out) {
@@ -151,7 +161,7 @@ final class CpuDecodeScorer implements DecodeScorer {
             DecodeScorer.super.questBounds(b, heads, pages, from, to, out);
             return;
         }
-        DType type = bounds.dtype();
+        DType stored = bounds.dtype();
         MemorySegment pool = bounds.segment();
         int nq = vectors();
         float[][] v = new float[heads.length][];
@@ -161,13 +171,26 @@ final class CpuDecodeScorer implements DecodeScorer {
             v[i] = made.values();
             bySign[i] = made.bySign();
         }
-        long e = type.byteSize();
+        long storedBytes = stored.byteSize();
         int pageElements = (int) bounds.stride(0);
+        long storedPageBytes = pageElements * storedBytes;
+        int run = DecodeScratch.BLOCK;
+        // the type the arithmetic reads: f16 and e4m3 bounds are widened to f32 on the heap, and a native
+        // pool's run is copied to the heap, where the array kernels read it
+        DType type = widens ? DType.F32 : stored;
+        long e = type.byteSize();
         long pageBytes = pageElements * e;
         long maxRow = bounds.stride(2) * e;
-        int run = DecodeScratch.BLOCK;
-        // a native pool's run is copied to the heap, where the array kernels read it
-        MemorySegment seg = !pool.isNative() ? pool : type == DType.F32
+        boolean copies = widens || pool.isNative();
+        float[] wide = null;
+        if (widens) {
+            wide = WIDE_BOUNDS.get();
+            if (wide.length < run * pageElements) {
+                wide = new float[run * pageElements];
+                WIDE_BOUNDS.set(wide);
+            }
+        }
+        MemorySegment seg = !copies ? pool : widens ? MemorySegment.ofArray(wide) : type == DType.F32
                 ? MemorySegment.ofArray(new float[run * pageElements]) : MemorySegment.ofArray(new short[run * pageElements]);
         long[] pageOff = new long[run];
         // a page's bounds as rows of one head's min or max, for a read pass over scattered pages (made
@@ -181,15 +204,19 @@ final class CpuDecodeScorer implements DecodeScorer {
         for (int i0 = from; i0 < to; i0 += run) {
             int n = Math.min(run, to - i0);
             for (int i = 0; i < n; i++) {
-                long at = bounds.index(pages[i0 + i], 0, 0, 0) * e;
-                if (seg == pool) {
+                long at = bounds.index(pages[i0 + i], 0, 0, 0) * storedBytes;
+                if (!copies) {
                     pageOff[i] = at;
                 } else {
                     pageOff[i] = i * pageBytes;
-                    MemorySegment.copy(pool, at, seg, pageOff[i], pageBytes);
+                    if (widens) {
+                        widenPage(pool, stored, at, wide, i * pageElements);
+                    } else {
+                        MemorySegment.copy(pool, at, seg, pageOff[i], storedPageBytes);
+                    }
                 }
             }
-            if (seg == pool) {
+            if (!copies) {
                 int rows = -1;
                 if (!ReadOrder.inOrder(pageOff, n, pageBytes)) {
                     if (readOff == null) {
@@ -217,9 +244,23 @@ final class CpuDecodeScorer implements DecodeScorer {
         }
     }
 
+    /**
+     * One page's f16 or e4m3 bounds (every head's min and max rows, back to back, at byte offset {@code at}
+     * of {@code pool}) as f32 into {@code wide[to ..]}: e4m3 under each head's scale.
+     */
+    private void widenPage(MemorySegment pool, DType stored, long at, float[] wide, int to) {
+        long headBytes = bounds.stride(1) * stored.byteSize();
+        int headElements = (int) bounds.stride(1);
+        for (int g = 0; g < kvHeads; g++) {
+            float scale = stored.isScaled() ? bounds.scale(g) : 1f;
+            WidenedRows.widen(tiles, pool, stored, at + g * headBytes, scale, wide, to + g * headElements,
+                    headElements);
+        }
+    }
+
     /** Whether the several-head method reads the bounds once for every head (else it calls the one-head method). */
     boolean readsBoundsWhole() {
-        return bounds != null && !bounds.dtype().isScaled() && boundsWhole();
+        return bounds != null && boundsWhole();
     }
 
     /** Whether the bounds hold every head's min and max rows of a page back to back, with no padding. */
@@ -238,7 +279,7 @@ final class CpuDecodeScorer implements DecodeScorer {
         int[] pos = new int[block];
         long[] kOff = new long[block];
         long[] vOff = new long[block];
-        float[] wide = rows.dtype.isScaled() ? new float[block * dim] : null;
+        float[] wide = widens ? new float[block * dim] : null;
         for (int k0 = from; k0 < to; k0 += block) {
             int n = Math.min(block, to - k0);
             for (int j = 0; j < n; j++) {
@@ -246,8 +287,8 @@ final class CpuDecodeScorer implements DecodeScorer {
             }
             rows.offsets(b, g, pos, n, kOff, vOff);
             // the keys stand in for the values: a selection reads no values
-            DType type = rows.dtype.isScaled() ? DType.F32 : rows.dtype;
-            MemorySegment keys = rows.dtype.isScaled() ? widened(rows.keys, kOff, n, rows.keyScale(g), wide)
+            DType type = widens ? DType.F32 : rows.dtype;
+            MemorySegment keys = widens ? widened(rows.keys, rows.dtype, kOff, n, rows.keyScale(g), wide)
                     : onHeap(rows.keys, kOff, n, (long) dim * rows.dtype.byteSize(), rows.dtype);
             math.scores(v, ldQ, nq, dim, keys, kOff, keys, kOff, dim, type, n, s, block, false);
             maxOverVectors(s, block, nq, n, out, k0 - from);
@@ -268,12 +309,11 @@ final class CpuDecodeScorer implements DecodeScorer {
             DecodeScorer.super.keyScores(b, heads, from, to, out, base);
             return;
         }
-        // e4m3 rows are widened block by block under each head's scale (their pages are not read ahead:
-        // the widening reads them in order)
-        boolean scaled = rows.dtype.isScaled();
-        float[] wide = scaled ? new float[DecodeScratch.BLOCK * dim] : null;
-        MemorySegment keys = scaled ? MemorySegment.ofArray(wide) : rows.keys;
-        DType type = scaled ? DType.F32 : rows.dtype;
+        // f16 and e4m3 rows are widened block by block (e4m3 under each head's scale; their pages are not
+        // read ahead: the widening reads them in order)
+        float[] wide = widens ? new float[DecodeScratch.BLOCK * dim] : null;
+        MemorySegment keys = widens ? MemorySegment.ofArray(wide) : rows.keys;
+        DType type = widens ? DType.F32 : rows.dtype;
         int nq = vectors();
         float[][] v = new float[heads.length][];
         for (int i = 0; i < heads.length; i++) {
@@ -294,7 +334,7 @@ final class CpuDecodeScorer implements DecodeScorer {
             int hi = Math.min(r + run, to);
             int firstPage = lo / pageSize * pageSize;
             int pages = rows.pages(b, firstPage, hi - firstPage, pageK, pageV);
-            if (!scaled) {
+            if (!widens) {
                 math.readRows(rows.keys, pageK, rows.keyPageElements(), rows.keys, pageK, 0, rows.dtype, pages);
             }
             int n = hi - lo;
@@ -309,10 +349,10 @@ final class CpuDecodeScorer implements DecodeScorer {
                     for (int j = 0; j < nb; j++) {
                         kOff[j] = headK[s0 + j] + shift;
                     }
-                    if (scaled) {
+                    if (widens) {
                         float scale = rows.keyScale(heads[i]);
                         for (int j = 0; j < nb; j++) {
-                            E4m3Rows.widen(tiles, rows.keys, kOff[j], scale, wide, j * dim, dim);
+                            WidenedRows.widen(tiles, rows.keys, rows.dtype, kOff[j], scale, wide, j * dim, dim);
                             kOff[j] = 4L * j * dim;
                         }
                     }
@@ -342,12 +382,13 @@ final class CpuDecodeScorer implements DecodeScorer {
     }
 
     /**
-     * The {@code n} e4m3 rows of {@code dim} codes at byte offsets {@code off} as f32 rows under {@code
-     * scale} in {@code wide} (at least {@code n · dim} floats); {@code off} rewritten to their byte offsets.
+     * The {@code n} f16 or e4m3 rows of {@code dim} elements at byte offsets {@code off} as f32 rows (e4m3
+     * under {@code scale}) in {@code wide} (at least {@code n · dim} floats); {@code off} rewritten to
+     * their byte offsets.
      */
-    private MemorySegment widened(MemorySegment seg, long[] off, int n, float scale, float[] wide) {
+    private MemorySegment widened(MemorySegment seg, DType type, long[] off, int n, float scale, float[] wide) {
         for (int j = 0; j < n; j++) {
-            E4m3Rows.widen(tiles, seg, off[j], scale, wide, j * dim, dim);
+            WidenedRows.widen(tiles, seg, type, off[j], scale, wide, j * dim, dim);
             off[j] = 4L * j * dim;
         }
         return MemorySegment.ofArray(wide);

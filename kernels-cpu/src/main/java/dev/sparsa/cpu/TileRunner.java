@@ -100,7 +100,7 @@ final class TileRunner {
     private final int ldR;
     private final int keyLength;
     /** The short[] behind 16-bit heap K and V (widened straight from it), else null. */
-    /** The short[] behind 16-bit K/V rows, else null (e4m3 rows are widened through {@link E4m3Rows}). */
+    /** The short[] behind 16-bit K/V rows, else null (e4m3 rows are widened through {@link WidenedRows}). */
     private final Object kArray;
     private final Object vArray;
     private final Object qArray;
@@ -1076,7 +1076,7 @@ final class TileRunner {
     /** Query row (b, h, row) as f32 into {@code dst[at ..]}: e4m3 rows widened in vectors, others by the tensor. */
     private void queryRow(int b, int h, int row, float[] dst, int at) {
         if (q.dtype() == DType.E4M3 && q.stride(3) == 1) {
-            E4m3Rows.widen(math, q.segment(), q.index(b, h, row, 0), q.scale(h), dst, at, dim);
+            WidenedRows.e4m3(math, q.segment(), q.index(b, h, row, 0), q.scale(h), dst, at, dim);
         } else {
             q.readRow(b, h, row, dst, at);
         }
@@ -1112,7 +1112,7 @@ final class TileRunner {
             for (int j = 0; j < n; j++) {
                 int row = keys == null ? k0 + j : keys[j];
                 if (t.stride(3) == 1) {
-                    E4m3Rows.widen(math, t.segment(), t.index(b, h, row, 0), t.scale(h), dst, j * ld, width);
+                    WidenedRows.e4m3(math, t.segment(), t.index(b, h, row, 0), t.scale(h), dst, j * ld, width);
                 } else {
                     t.readRow(b, h, row, dst, j * ld);
                 }

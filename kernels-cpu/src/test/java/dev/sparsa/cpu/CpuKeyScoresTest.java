@@ -15,13 +15,13 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Top-k's key scores for several KV heads at once, in pieces of keys, have the bits of the one-head
  * scores over the whole range: on paged pools read whole (pages smaller and larger than a block, and
- * larger than the pieces' 256-key alignment), e4m3 pools among them, and on contiguous caches (scored
+ * larger than the pieces' 256-key alignment), f16 and e4m3 pools among them, and on contiguous caches (scored
  * head by head), with every vector flavour the machine has and the plain loops.
  */
 class CpuKeyScoresTest {
 
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"F32", "BF16", "E4M3"})
+    @EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "E4M3"})
     void piecesAcrossHeadsHaveTheBitsOfOneHeadOverTheRange(DType dtype) {
         SplittableRandom rnd = new SplittableRandom(71);
         int kvHeads = 3;

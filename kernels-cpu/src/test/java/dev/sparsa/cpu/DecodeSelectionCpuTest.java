@@ -131,7 +131,7 @@ class DecodeSelectionCpuTest {
 
     /** The CPU's vector scorer chooses what the plain scorer chooses (GQA, several rows, sinks and windows). */
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    @EnumSource(value = DType.class, names = {"F32", "BF16", "F16"})
     void cpuScorerChoosesAsThePlainScorer(DType dtype) {
         int[] lengths = {0, 3, 300, 1000};
         KvProblems.Caches c = KvProblems.caches(41, dtype, lengths, 2, 40, 24, 16, 100);
@@ -196,11 +196,12 @@ class DecodeSelectionCpuTest {
     /**
      * Quest's bounds of several KV heads from one read of the pool's bounds have the bits of the
      * one-head method for every head, however the pages are cut into pieces: f32 and bf16 pools on the
-     * heap (read whole) and in native memory (copied run by run), head dims that are and are not a
+     * heap (read whole) and in native memory (copied run by run), f16 and e4m3 pools (widened run by
+     * run, e4m3 under a different scale per head), head dims that are and are not a
      * multiple of the lanes, GQA with two rows, NaN and infinities among the keys and the query.
      */
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    @EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "E4M3"})
     void questBoundsOfSeveralHeadsHaveTheOneHeadBits(DType dtype) {
         int[] lengths = {1, 17, 700, 2500};
         int kvHeads = 4;
@@ -210,13 +211,16 @@ class DecodeSelectionCpuTest {
             pages += (len + page - 1) / page;
         }
         SplittableRandom rnd = new SplittableRandom(97);
+        // e4m3: one scale per KV head for the whole pool, a different one for each head
+        float[] ks = dtype.isScaled() ? Problems.e4m3Scales(new SplittableRandom(99), kvHeads, 2.0) : null;
+        float[] vs = dtype.isScaled() ? Problems.e4m3Scales(new SplittableRandom(100), kvHeads, 2.0) : null;
         for (int dim : new int[] {128, 40}) {
-            PagedKvCache paged = PagedKvCache.allocate(dtype, lengths.length, kvHeads, dim, dim, page, pages, true);
+            PagedKvCache paged = dtype.isScaled()
+                    ? PagedKvCache.allocateE4m3(lengths.length, kvHeads, dim, dim, page, pages, true, ks, vs)
+                    : PagedKvCache.allocate(dtype, lengths.length, kvHeads, dim, dim, page, pages, true);
             for (int b = 0; b < lengths.length; b++) {
-                Tensor k = Problems.random(new SplittableRandom(500 + b), dtype, Layout.BHSD, 1, kvHeads, lengths[b], dim,
-                        2.0);
-                Tensor v = Problems.random(new SplittableRandom(600 + b), dtype, Layout.BHSD, 1, kvHeads, lengths[b], dim,
-                        2.0);
+                Tensor k = random(500 + b, dtype, ks, kvHeads, lengths[b], dim);
+                Tensor v = random(600 + b, dtype, vs, kvHeads, lengths[b], dim);
                 KvProblems.questEdgeKeys(k, page);
                 paged.append(b, k, v);
             }
@@ -255,6 +259,17 @@ class DecodeSelectionCpuTest {
                 }
             }
         }
+    }
+
+    /** Random rows in {@code dtype}, amplitude 2; e4m3 rows under {@code scales}. */
+    private static Tensor random(long seed, DType dtype, float[] scales, int heads, int length, int dim) {
+        if (scales == null) {
+            return Problems.random(new SplittableRandom(seed), dtype, Layout.BHSD, 1, heads, length, dim, 2.0);
+        }
+        Tensor f32 = Problems.random(new SplittableRandom(seed), DType.F32, Layout.BHSD, 1, heads, length, dim, 2.0);
+        Tensor t = Tensor.allocate(dtype, Layout.BHSD, 1, heads, length, dim).withScales(scales);
+        Tensor.convert(f32, t);
+        return t;
     }
 
     private static void assertSameSelection(DecodeSelection a, DecodeSelection b, String what) {

@@ -1,0 +1,55 @@
+package dev.sparsa.cpu;
+
+import dev.sparsa.tensor.DType;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Widens f16 and e4m3 rows of a cache segment to f32, exactly the values the cache's tensors hold: f16
+ * by {@link Float#float16ToFloat}, e4m3 as {@code DType.e4m3ToFloat(code) × scale} under a head's
+ * scale. The decode arithmetic ({@link DecodeMath}) reads f32 and bf16 rows only, so rows of these two
+ * types are widened into f32 scratch first. Rows in a heap array go through {@link TileMath#widenF16}
+ * and {@link TileMath#widenE4m3} (array loops the JIT compiles to vector code where it can); rows in
+ * native memory element by element.
+ */
+final class WidenedRows {
+    private WidenedRows() {
+    }
+
+    /**
+     * The {@code n} elements of {@code type} (f16, or e4m3 under {@code scale}) at byte offset {@code at}
+     * of {@code seg} into {@code dst[dstAt ..]}.
+     *
+     * @throws IllegalArgumentException for any other type
+     */
+    static void widen(TileMath tiles, MemorySegment seg, DType type, long at, float scale, float[] dst, int dstAt,
+                      int n) {
+        switch (type) {
+            case F16 -> f16(tiles, seg, at, dst, dstAt, n);
+            case E4M3 -> e4m3(tiles, seg, at, scale, dst, dstAt, n);
+            default -> throw new IllegalArgumentException("widened rows are f16 or e4m3, not " + type);
+        }
+    }
+
+    /** The {@code n} f16 values at byte offset {@code at} of {@code seg} into {@code dst[dstAt ..]}. */
+    static void f16(TileMath tiles, MemorySegment seg, long at, float[] dst, int dstAt, int n) {
+        if (seg.heapBase().orElse(null) instanceof short[] bits) {
+            tiles.widenF16(bits, (int) ((seg.address() + at) / 2), dst, dstAt, n);
+            return;
+        }
+        for (int c = 0; c < n; c++) {
+            dst[dstAt + c] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, at + 2L * c));
+        }
+    }
+
+    /** The {@code n} codes at byte offset {@code at} of {@code seg} into {@code dst[dstAt ..]}. */
+    static void e4m3(TileMath tiles, MemorySegment seg, long at, float scale, float[] dst, int dstAt, int n) {
+        if (seg.heapBase().orElse(null) instanceof byte[] codes) {
+            tiles.widenE4m3(codes, (int) (seg.address() + at), scale, dst, dstAt, n);
+            return;
+        }
+        for (int c = 0; c < n; c++) {
+            dst[dstAt + c] = DType.e4m3ToFloat(seg.get(ValueLayout.JAVA_BYTE, at + c)) * scale;
+        }
+    }
+}
