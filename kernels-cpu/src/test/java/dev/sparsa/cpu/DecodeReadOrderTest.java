@@ -128,63 +128,55 @@ class DecodeReadOrderTest {
         assertFalse(rows.readOrder(kOff, vOff, pos.length - 1, outK, outV, starts));
     }
 
+    /** Ranges of 4 rows of 64 bytes: the first two follow one another (one piece of 8 rows), then four alone. */
+    private static final long RANGE = 4 * 64;
+    private static final int ROW = 64;
+    private static final long[] SCATTERED = {1024, 1024 + RANGE, 8192, 4096, 65536, 16384};
+
     @Test
     void scatteredRangesAreCutIntoRowsFourPiecesAtATime() {
-        long range = 4 * 64;
-        int row = 64;
-        // pieces: ranges 0-1 (consecutive), 2, 3, 4, then 5 in a second group
-        long[] off = {1024, 1024 + range, 8192, 4096, 65536, 16384};
-        int n = off.length;
-        long[] out = new long[n * 4];
-        int[] starts = new int[n + 1];
-        assertEquals(n * 4, ReadOrder.ranges(off, n, range, row, ReadOrder.WAYS, out, starts));
-        long[] expected = new long[n * 4];
-        int at = 0;
-        for (int r = 0; r < 8; r++) {
-            expected[at++] = 1024 + (long) r * row; // the two consecutive ranges: one piece of 8 rows
-            if (r < 4) {
-                expected[at++] = 8192 + (long) r * row;
-                expected[at++] = 4096 + (long) r * row;
-                expected[at++] = 65536 + (long) r * row;
-            }
-        }
-        for (int r = 0; r < 4; r++) {
-            expected[at++] = 16384 + (long) r * row;
-        }
-        assertArrayEquals(expected, out);
+        long[] expected = new long[SCATTERED.length * 4];
+        int at = inTurn(expected, 0, new long[] {1024, 8192, 4096, 65536}, new int[] {8, 4, 4, 4});
+        inTurn(expected, at, new long[] {16384}, new int[] {4});
+        assertArrayEquals(expected, cut(ReadOrder.WAYS));
         // ranges that follow one another: one piece, read whole
-        long[] inOrder = {4096, 4096 + range, 4096 + 2 * range};
-        assertEquals(-1, ReadOrder.ranges(inOrder, 3, range, row, ReadOrder.PAGE_WAYS, out, starts));
-        assertTrue(ReadOrder.inOrder(inOrder, 3, range));
+        long[] inOrder = {4096, 4096 + RANGE, 4096 + 2 * RANGE};
+        assertEquals(-1, ReadOrder.ranges(inOrder, 3, RANGE, ROW, ReadOrder.WAYS, new long[12], new int[4]));
+        assertTrue(ReadOrder.inOrder(inOrder, 3, RANGE));
     }
 
     @Test
     void wholePagesAreCutIntoRowsTwoPiecesAtATime() {
-        long range = 4 * 64;
-        int row = 64;
-        // pieces: ranges 0-1 (consecutive) and 2, then 3 and 4, then 5 alone
-        long[] off = {1024, 1024 + range, 8192, 4096, 65536, 16384};
-        int n = off.length;
-        long[] out = new long[n * 4];
-        int[] starts = new int[n + 1];
         assertEquals(2, ReadOrder.PAGE_WAYS);
-        assertEquals(n * 4, ReadOrder.ranges(off, n, range, row, ReadOrder.PAGE_WAYS, out, starts));
-        long[] expected = new long[n * 4];
-        int at = 0;
-        for (int r = 0; r < 8; r++) {
-            expected[at++] = 1024 + (long) r * row;
-            if (r < 4) {
-                expected[at++] = 8192 + (long) r * row;
+        long[] expected = new long[SCATTERED.length * 4];
+        int at = inTurn(expected, 0, new long[] {1024, 8192}, new int[] {8, 4});
+        at = inTurn(expected, at, new long[] {4096, 65536}, new int[] {4, 4});
+        inTurn(expected, at, new long[] {16384}, new int[] {4});
+        assertArrayEquals(expected, cut(ReadOrder.PAGE_WAYS));
+    }
+
+    /** {@link #SCATTERED} cut into rows, {@code ways} pieces at a time. */
+    private static long[] cut(int ways) {
+        int n = SCATTERED.length;
+        long[] out = new long[n * 4];
+        assertEquals(n * 4, ReadOrder.ranges(SCATTERED, n, RANGE, ROW, ways, out, new int[n + 1]));
+        return out;
+    }
+
+    /**
+     * Writes into {@code expected} from {@code at} the rows of one group: row r of every piece that has
+     * one (pieces starting at {@code bases}, {@code rows} rows each) in turn, r from 0; returns the end.
+     */
+    private static int inTurn(long[] expected, int at, long[] bases, int[] rows) {
+        int longest = Arrays.stream(rows).max().orElse(0);
+        for (int r = 0; r < longest; r++) {
+            for (int p = 0; p < bases.length; p++) {
+                if (r < rows[p]) {
+                    expected[at++] = bases[p] + (long) r * ROW;
+                }
             }
         }
-        for (int r = 0; r < 4; r++) {
-            expected[at++] = 4096 + (long) r * row;
-            expected[at++] = 65536 + (long) r * row;
-        }
-        for (int r = 0; r < 4; r++) {
-            expected[at++] = 16384 + (long) r * row;
-        }
-        assertArrayEquals(expected, out);
+        return at;
     }
 
     private static void assertSameRows(long[] expected, long[] actual, int n) {
