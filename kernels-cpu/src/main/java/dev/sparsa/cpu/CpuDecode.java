@@ -74,7 +74,10 @@ final class CpuDecode {
      * with all KV heads, so that a paged pool is read page after page (see {@link #runPages}).
      */
     private final boolean acrossHeads;
-    /** Items across heads read the pages of a run whole, all heads at once (paged, f32 or bf16, pages tile the runs). */
+    /**
+     * Items across heads read the pages of a run whole, all heads at once (paged, f32 or bf16, pages tile
+     * the runs).
+     */
     private final boolean wholePages;
     /**
      * Rows are widened block by block into f32 scratch on the heap before the arithmetic: f16 rows
