@@ -1,12 +1,10 @@
 package dev.sparsa.bench;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.nio.charset.StandardCharsets;
+import dev.sparsa.testing.PythonUnittest;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,16 +18,6 @@ class CpuBenchScriptsTest {
     void pythonScriptTestsPass() throws Exception {
         Path cpu = Path.of("cpu").toAbsolutePath();
         assumeTrue(Files.exists(cpu.resolve("test_process_pairs.py")), "run from the bench module");
-        Process p;
-        try {
-            p = new ProcessBuilder("python3", "-B", "-m", "unittest", "discover", "-s", ".", "-p", "test_*.py")
-                    .directory(cpu.toFile()).redirectErrorStream(true).start();
-        } catch (java.io.IOException e) {
-            assumeTrue(false, "no python3: " + e.getMessage());
-            return;
-        }
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assumeTrue(p.waitFor(120, TimeUnit.SECONDS), "python3 did not finish");
-        assertEquals(0, p.exitValue(), out);
+        PythonUnittest.assertPasses(cpu, "discover", "-s", ".", "-p", "test_*.py");
     }
 }
