@@ -80,9 +80,9 @@ final class CpuDecode {
      */
     private final boolean wholePages;
     /**
-     * Rows are widened block by block into f32 scratch on the heap before the arithmetic: f16 rows
-     * (the Vector API has no f16 lane conversion) and e4m3 rows (under their head's scale). f32 and
-     * bf16 rows are read in place, from Java arrays or from native segments alike.
+     * Rows are widened into f32 scratch on the heap before the arithmetic, a run (f16) or a block (e4m3)
+     * at a time: f16 rows (the Vector API has no f16 lane conversion) and e4m3 rows (under their head's
+     * scale). f32 and bf16 rows are read in place, from Java arrays or from native segments alike.
      */
     private final boolean staged;
     private final int[] chunks;
@@ -306,7 +306,7 @@ final class CpuDecode {
                     sc.runK[j] = sc.headK[j] + dk;
                     sc.runV[j] = sc.headV[j] + dv;
                 }
-                blocks(sc, g, count, sc.hq[g], sc.hm[g], sc.hl[g], sc.ho[g], rowLo, true);
+                blocks(sc, g, count, sc.hq[g], sc.hm[g], sc.hl[g], sc.ho[g], rowLo);
             }
         }
         for (int g = 0; g < heads; g++) {
@@ -391,33 +391,35 @@ final class CpuDecode {
         }
         // runs of DecodeScratch.RUN keys: their key and value rows are read once, key row and value row
         // in turn, before the arithmetic of their blocks (two long sequential streams that the hardware
-        // prefetcher follows; a run of f32 rows, 256 KiB at head dim 128, stays in L2); f16 and e4m3
-        // rows are widened block by block instead (see staged); a run of short pieces (Quest's pages, head
-        // by head) is read a few pieces at a time (CacheRows.readOrder)
-        int run = staged ? DecodeScratch.BLOCK : DecodeScratch.RUN;
-        boolean readAhead = run > DecodeScratch.BLOCK;
+        // prefetcher follows; a run of f32 rows, 256 KiB at head dim 128, stays in L2); a run of short
+        // pieces (Quest's pages, head by head) is read a few pieces at a time (CacheRows.readOrder). f16
+        // rows are widened instead, which reads them (see staged); e4m3 rows a block at a time: their
+        // widening is more arithmetic than reads, and 64 keys' f32 rows (64 KiB at head dim 128) stay nearer
+        // than 256 keys' (measured: docs/PERFORMANCE.md, "f16 rows widened a run at a time")
+        int run = rows.dtype == DType.E4M3 ? DecodeScratch.BLOCK : DecodeScratch.RUN;
         while (left > 0) {
             int count = (int) Math.min(run, left);
             walk.next(count, sc.pos, sc.delta);
             left -= count;
             rows.offsets(b, g, sc.pos, count, sc.runK, sc.runV);
-            if (readAhead) {
+            if (staged) {
+                widenRun(sc, g, count);
+            } else {
                 boolean reordered = rows.readOrder(sc.runK, sc.runV, count, sc.readK, sc.readV, sc.pieceStarts);
                 math.readRows(rows.keys, reordered ? sc.readK : sc.runK, dim, rows.values,
                         reordered ? sc.readV : sc.runV, dimV, rows.dtype, count);
             }
-            // staged rows were just written to the scratch: cached as well
-            blocks(sc, g, count, sc.q, sc.m, sc.l, sc.o, rowLo, readAhead || staged);
+            blocks(sc, g, count, sc.q, sc.m, sc.l, sc.o, rowLo);
         }
     }
 
     /**
      * The arithmetic of a run's {@code count} keys ({@code sc.pos}, {@code sc.delta}; rows at {@code
      * sc.runK}, {@code sc.runV}) in blocks of {@value DecodeScratch#BLOCK}, for KV head {@code g}'s query
-     * vectors {@code qv} and running state {@code m}, {@code l}, {@code o}.
+     * vectors {@code qv} and running state {@code m}, {@code l}, {@code o}. The run's rows were read
+     * just before (a read pass, or their widening), so the kernels do not read them ahead again.
      */
-    private void blocks(DecodeScratch sc, int g, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo,
-                        boolean read) {
+    private void blocks(DecodeScratch sc, int g, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo) {
         long rowHi = rowLo + queryRows - 1;
         for (int s0 = 0; s0 < count; s0 += DecodeScratch.BLOCK) {
             int n = Math.min(DecodeScratch.BLOCK, count - s0);
@@ -430,11 +432,9 @@ final class CpuDecode {
             MemorySegment vSeg = rows.values;
             DType type = rows.dtype;
             if (staged) {
-                widen(kSeg, type, rows.keyScale(g), sc.runK, s0, n, dim, sc.wideK, sc.wideKSeg, ldQ);
-                widen(vSeg, type, rows.valueScale(g), sc.runV, s0, n, dimV, sc.wideV, sc.wideVSeg, ldO);
                 for (int j = 0; j < n; j++) {
-                    sc.kOff[j] = 4L * j * ldQ;
-                    sc.vOff[j] = 4L * j * ldO;
+                    sc.kOff[j] = 4L * (s0 + j) * ldQ;
+                    sc.vOff[j] = 4L * (s0 + j) * ldO;
                 }
                 kSeg = sc.wideKSeg;
                 vSeg = sc.wideVSeg;
@@ -444,7 +444,7 @@ final class CpuDecode {
                 System.arraycopy(sc.runV, s0, sc.vOff, 0, n);
             }
             int ldS = DecodeScratch.BLOCK;
-            math.scores(qv, ldQ, nq, dim, kSeg, sc.kOff, vSeg, sc.vOff, dimV, type, n, sc.s, ldS, read);
+            math.scores(qv, ldQ, nq, dim, kSeg, sc.kOff, vSeg, sc.vOff, dimV, type, n, sc.s, ldS, true);
             if (softCap > 0f) {
                 for (int x = 0; x < nq; x++) {
                     for (int j = 0, i = x * ldS; j < n; j++, i++) {
@@ -456,7 +456,7 @@ final class CpuDecode {
                 applyMask(sc, s0, n, rowLo);
             }
             math.softmax(sc.s, ldS, nq, n, m, l, sc.alpha);
-            math.accumulate(sc.s, ldS, nq, n, vSeg, sc.vOff, type, dimV, o, ldO, sc.alpha, read);
+            math.accumulate(sc.s, ldS, nq, n, vSeg, sc.vOff, type, dimV, o, ldO, sc.alpha, true);
         }
     }
 
@@ -475,20 +475,28 @@ final class CpuDecode {
     }
 
     /**
-     * Rows {@code s0 .. s0 + n - 1} of {@code type} (f32, f16, or e4m3 under {@code scale}) as f32 rows of
-     * {@code dst} (stride {@code ld}): exactly the values the cache's tensors hold.
+     * Widens the run's {@code count} key and value rows ({@code sc.runK}, {@code sc.runV}) of KV head
+     * {@code g} into {@code sc.wideK} and {@code sc.wideV}, rows that follow one another in the cache (a
+     * contiguous cache's run, a page's rows) at once, keys then values; the run's f32 rows then stay in L2.
      */
-    private void widen(MemorySegment seg, DType type, float scale, long[] off, int s0, int n, int d, float[] dst,
-                       MemorySegment dstSeg, int ld) {
-        for (int j = 0; j < n; j++) {
-            long at = off[s0 + j];
-            int to = j * ld;
-            switch (type) {
-                case F32 -> MemorySegment.copy(seg, at, dstSeg, 4L * to, 4L * d);
-                case F16 -> WidenedRows.f16(tiles, seg, at, dst, to, d);
-                case E4M3 -> WidenedRows.e4m3(tiles, seg, at, scale, dst, to, d);
-                case BF16 -> throw new AssertionError("bf16 rows are copied by stage, not widened");
+    private void widenRun(DecodeScratch sc, int g, int count) {
+        DType type = rows.dtype;
+        float ks = rows.keyScale(g);
+        float vs = rows.valueScale(g);
+        long kRow = (long) dim * type.byteSize();
+        long vRow = (long) dimV * type.byteSize();
+        // rows that follow one another in the cache, and so in the scratch, are widened by one call: a
+        // widening loop over one row of 128 values spends about as long again outside its vector body
+        boolean join = ldQ == dim && ldO == dimV;
+        for (int j = 0; j < count; ) {
+            int e = j + 1;
+            while (join && e < count && sc.runK[e] == sc.runK[e - 1] + kRow
+                    && sc.runV[e] == sc.runV[e - 1] + vRow) {
+                e++;
             }
+            WidenedRows.widen(tiles, rows.keys, type, sc.runK[j], ks, sc.wideK, j * ldQ, (e - j) * dim);
+            WidenedRows.widen(tiles, rows.values, type, sc.runV[j], vs, sc.wideV, j * ldO, (e - j) * dimV);
+            j = e;
         }
     }
 

@@ -38,11 +38,12 @@ final class DecodeScratch {
     /** Row offsets of the block being computed. */
     final long[] kOff = new long[BLOCK];
     final long[] vOff = new long[BLOCK];
-    /** f16 rows widened to f32, and the segments over them. */
+    /** A run of f16 or e4m3 rows widened to f32, and the segments over them. */
     float[] wideK = new float[0];
     float[] wideV = new float[0];
     MemorySegment wideKSeg = MemorySegment.ofArray(wideK);
     MemorySegment wideVSeg = MemorySegment.ofArray(wideV);
+    private boolean wideUnalignable;
 
     /** Per KV head: query vectors, running max, sum and outputs (items across heads). */
     float[][] hq = new float[0][];
@@ -106,15 +107,22 @@ final class DecodeScratch {
         }
     }
 
-    /** Room for a block of f16 or e4m3 rows widened to f32. */
+    /**
+     * Room for a run of f16 or e4m3 rows widened to f32, on 64-byte boundaries where {@link AlignedArrays}
+     * can place them (allocated again when the garbage collector moved them off; never again once an
+     * allocation could not be placed).
+     */
     void ensureWide(int ldQ, int ldO) {
-        if (wideK.length < BLOCK * ldQ) {
-            wideK = new float[BLOCK * ldQ];
+        boolean recheck = !wideUnalignable;
+        if (wideK.length < RUN * ldQ || recheck && !AlignedArrays.aligned(wideK)) {
+            wideK = AlignedArrays.allocate(RUN * ldQ);
             wideKSeg = MemorySegment.ofArray(wideK);
+            wideUnalignable |= !AlignedArrays.aligned(wideK);
         }
-        if (wideV.length < BLOCK * ldO) {
-            wideV = new float[BLOCK * ldO];
+        if (wideV.length < RUN * ldO || recheck && !AlignedArrays.aligned(wideV)) {
+            wideV = AlignedArrays.allocate(RUN * ldO);
             wideVSeg = MemorySegment.ofArray(wideV);
+            wideUnalignable |= !AlignedArrays.aligned(wideV);
         }
     }
 }
