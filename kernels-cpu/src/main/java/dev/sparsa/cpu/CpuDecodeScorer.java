@@ -350,11 +350,7 @@ final class CpuDecodeScorer implements DecodeScorer {
                         kOff[j] = headK[s0 + j] + shift;
                     }
                     if (widens) {
-                        float scale = rows.keyScale(heads[i]);
-                        for (int j = 0; j < nb; j++) {
-                            WidenedRows.widen(tiles, rows.keys, rows.dtype, kOff[j], scale, wide, j * dim, dim);
-                            kOff[j] = 4L * j * dim;
-                        }
+                        widened(rows.keys, rows.dtype, kOff, nb, rows.keyScale(heads[i]), wide);
                     }
                     math.scores(v[i], ldQ, nq, dim, keys, kOff, keys, kOff, dim, type, nb, s, block, true);
                     maxOverVectors(s, block, nq, nb, out[i], lo + s0 - base);
@@ -387,8 +383,8 @@ final class CpuDecodeScorer implements DecodeScorer {
      * their byte offsets.
      */
     private MemorySegment widened(MemorySegment seg, DType type, long[] off, int n, float scale, float[] wide) {
+        WidenedRows.widenRows(tiles, seg, type, off, n, scale, wide, 0, dim);
         for (int j = 0; j < n; j++) {
-            WidenedRows.widen(tiles, seg, type, off[j], scale, wide, j * dim, dim);
             off[j] = 4L * j * dim;
         }
         return MemorySegment.ofArray(wide);

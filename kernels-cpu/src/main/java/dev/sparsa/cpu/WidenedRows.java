@@ -31,6 +31,27 @@ final class WidenedRows {
         }
     }
 
+    /**
+     * The {@code n} rows of {@code rowElements} elements of {@code type} (f16, or e4m3 under {@code
+     * scale}) at byte offsets {@code off[0 .. n)} of {@code seg} into {@code dst}, row j at {@code dstAt + j
+     * · rowElements}. Rows that follow one another in {@code seg} are widened by one call: a widening loop
+     * over one row of 128 values spends about as long again outside its vector body.
+     *
+     * @throws IllegalArgumentException for a type other than f16 and e4m3
+     */
+    static void widenRows(TileMath tiles, MemorySegment seg, DType type, long[] off, int n, float scale, float[] dst,
+                          int dstAt, int rowElements) {
+        long rowBytes = (long) rowElements * type.byteSize();
+        for (int j = 0; j < n; ) {
+            int e = j + 1;
+            while (e < n && off[e] == off[e - 1] + rowBytes) {
+                e++;
+            }
+            widen(tiles, seg, type, off[j], scale, dst, dstAt + j * rowElements, (e - j) * rowElements);
+            j = e;
+        }
+    }
+
     /** The {@code n} f16 values at byte offset {@code at} of {@code seg} into {@code dst[dstAt ..]}. */
     static void f16(TileMath tiles, MemorySegment seg, long at, float[] dst, int dstAt, int n) {
         if (seg.heapBase().orElse(null) instanceof short[] bits) {
