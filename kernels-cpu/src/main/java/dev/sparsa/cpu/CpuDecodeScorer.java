@@ -106,38 +106,60 @@ final class CpuDecodeScorer implements DecodeScorer {
         QueryVectors made = queries(b, g);
         float[] v = made.values();
         boolean bySign = made.bySign();
-        long e = bounds.dtype().byteSize();
-        MemorySegment seg = bounds.segment();
-        DType type = bounds.dtype();
-        // the bound rows' offsets, for all pages at once only where the rows are first copied to the heap
-        // (f16 and e4m3 widened to f32 on the way); otherwise run by run, so that a call allocates no more
-        // than a run's worth (a decode loop calls this every step for every KV head)
-        long[] minOff = null;
-        long[] maxOff = null;
-        if (count > 0 && (widens || seg.isNative())) {
-            long[] both = new long[2 * count];
-            for (int i = 0; i < count; i++) {
-                both[i] = bounds.index(pages[i], g, 0, 0) * e;
-                both[count + i] = bounds.index(pages[i], g, 1, 0) * e;
-            }
-            float scale = type.isScaled() ? bounds.scale(g) : 1f;
-            seg = widens ? widened(seg, type, both, 2 * count, scale, new float[2 * count * dim])
-                    : onHeap(seg, both, 2 * count, dim * e, type);
-            type = widens ? DType.F32 : type;
-            minOff = Arrays.copyOfRange(both, 0, count);
-            maxOff = Arrays.copyOfRange(both, count, 2 * count);
-        }
+        DType stored = bounds.dtype();
+        long storedBytes = stored.byteSize();
+        MemorySegment pool = bounds.segment();
         // runs of pages: their bound rows read once, then the arithmetic on cached lines (a read that
-        // misses stalls the arithmetic queued behind it; the JVM has no prefetch instruction)
+        // misses stalls the arithmetic queued behind it; the JVM has no prefetch instruction). f16 and e4m3
+        // rows are widened to f32, and a native pool's rows copied to the heap, a run at a time, so that a
+        // call allocates no more than a run's worth (a decode loop calls this every step for every KV head)
         int run = DecodeScratch.BLOCK;
+        boolean copies = widens || pool.isNative();
+        DType type = widens ? DType.F32 : stored;
+        long e = type.byteSize();
+        MemorySegment seg = pool;
+        float[] wide = null;
+        if (copies && count > 0) {
+            if (widens) {
+                wide = WIDE_BOUNDS.get();
+                if (wide.length < 2 * run * dim) {
+                    wide = new float[2 * run * dim];
+                    WIDE_BOUNDS.set(wide);
+                }
+                seg = MemorySegment.ofArray(wide);
+            } else {
+                seg = type == DType.F32 ? MemorySegment.ofArray(new float[2 * run * dim])
+                        : MemorySegment.ofArray(new short[2 * run * dim]);
+            }
+        }
+        float scale = stored.isScaled() ? bounds.scale(g) : 1f;
+        long[] rowOff = copies ? new long[2 * run] : null;
         long[] runMin = new long[run];
         long[] runMax = new long[run];
         float[] runOut = new float[(nq + 3) / 4 * 4 * run];
         for (int i0 = 0; i0 < count; i0 += run) {
             int n = Math.min(run, count - i0);
             for (int i = 0; i < n; i++) {
-                runMin[i] = minOff != null ? minOff[i0 + i] : bounds.index(pages[i0 + i], g, 0, 0) * e;
-                runMax[i] = maxOff != null ? maxOff[i0 + i] : bounds.index(pages[i0 + i], g, 1, 0) * e;
+                runMin[i] = bounds.index(pages[i0 + i], g, 0, 0) * storedBytes;
+                runMax[i] = bounds.index(pages[i0 + i], g, 1, 0) * storedBytes;
+            }
+            if (copies) {
+                // a page's min row, then its max row: rows 2i and 2i + 1 of the copy
+                for (int i = 0; i < n; i++) {
+                    rowOff[2 * i] = runMin[i];
+                    rowOff[2 * i + 1] = runMax[i];
+                }
+                if (widens) {
+                    WidenedRows.widenRows(tiles, pool, stored, rowOff, 2 * n, scale, wide, 0, dim);
+                } else {
+                    for (int r = 0; r < 2 * n; r++) {
+                        MemorySegment.copy(pool, rowOff[r], seg, r * dim * e, dim * e);
+                    }
+                }
+                for (int i = 0; i < n; i++) {
+                    runMin[i] = 2L * i * dim * e;
+                    runMax[i] = (2L * i + 1) * dim * e;
+                }
             }
             math.readRows(seg, runMin, dim, seg, runMax, dim, type, n);
             math.questBounds(v, ldQ, nq, dim, seg, runMin, runMax, type, n, runOut, run, bySign);

@@ -195,10 +195,11 @@ class DecodeSelectionCpuTest {
 
     /**
      * Quest's bounds of several KV heads from one read of the pool's bounds have the bits of the
-     * one-head method for every head, however the pages are cut into pieces: f32 and bf16 pools on the
-     * heap (read whole) and in native memory (copied run by run), f16 and e4m3 pools (widened run by
-     * run, e4m3 under a different scale per head), head dims that are and are not a
-     * multiple of the lanes, GQA with two rows, NaN and infinities among the keys and the query.
+     * one-head method for every head, however the pages are cut into pieces, and so do the one-head
+     * method's bounds of the same pool in native memory: f32 and bf16 pools on the heap (read whole) and
+     * in native memory (copied run by run), f16 and e4m3 pools (widened run by run, e4m3 under a
+     * different scale per head), head dims that are and are not a multiple of the lanes, GQA with two
+     * rows, NaN and infinities among the keys and the query.
      */
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F16", "E4M3"})
@@ -252,9 +253,12 @@ class DecodeSelectionCpuTest {
                     for (int i = 0; i < heads.length; i++) {
                         float[] alone = new float[count];
                         scorer.questBounds(b, heads[i], table, count, alone);
+                        float[] aloneInNative = new float[count];
+                        nativeScorer.questBounds(b, heads[i], table, count, aloneInNative);
                         String what = dtype + " dim " + dim + " sequence " + b + " head " + heads[i];
                         assertArrayEquals(alone, together[i], what);
                         assertArrayEquals(alone, inNative[i], what + ", native pool");
+                        assertArrayEquals(alone, aloneInNative, what + ", native pool, one head");
                     }
                 }
             }
