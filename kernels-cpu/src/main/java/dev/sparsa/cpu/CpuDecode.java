@@ -489,11 +489,8 @@ final class CpuDecode {
         // widening loop over one row of 128 values spends about as long again outside its vector body
         boolean join = ldQ == dim && ldO == dimV;
         for (int j = 0; j < count; ) {
-            int e = j + 1;
-            while (join && e < count && sc.runK[e] == sc.runK[e - 1] + kRow
-                    && sc.runV[e] == sc.runV[e - 1] + vRow) {
-                e++;
-            }
+            int e = !join ? j + 1 : Math.min(WidenedRows.following(sc.runK, j, count, kRow),
+                    WidenedRows.following(sc.runV, j, count, vRow));
             WidenedRows.widen(tiles, rows.keys, type, sc.runK[j], ks, sc.wideK, j * ldQ, (e - j) * dim);
             WidenedRows.widen(tiles, rows.values, type, sc.runV[j], vs, sc.wideV, j * ldO, (e - j) * dimV);
             j = e;

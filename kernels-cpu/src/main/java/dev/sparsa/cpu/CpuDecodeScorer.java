@@ -161,7 +161,10 @@ final class CpuDecodeScorer implements DecodeScorer {
                     runMax[i] = (2L * i + 1) * dim * e;
                 }
             }
-            math.readRows(seg, runMin, dim, seg, runMax, dim, type, n);
+            if (!copies) {
+                // copied rows were just written, so their lines are cached already
+                math.readRows(seg, runMin, dim, seg, runMax, dim, type, n);
+            }
             math.questBounds(v, ldQ, nq, dim, seg, runMin, runMax, type, n, runOut, run, bySign);
             maxOverVectors(runOut, run, nq, n, out, i0);
         }

@@ -99,7 +99,6 @@ final class TileRunner {
     /** Row stride of the narrow form's row-major scores: the chunk width rounded up to the lanes. */
     private final int ldR;
     private final int keyLength;
-    /** The short[] behind 16-bit heap K and V (widened straight from it), else null. */
     /** The short[] behind 16-bit K/V rows, else null (e4m3 rows are widened through {@link WidenedRows}). */
     private final Object kArray;
     private final Object vArray;

@@ -43,13 +43,22 @@ final class WidenedRows {
                           int dstAt, int rowElements) {
         long rowBytes = (long) rowElements * type.byteSize();
         for (int j = 0; j < n; ) {
-            int e = j + 1;
-            while (e < n && off[e] == off[e - 1] + rowBytes) {
-                e++;
-            }
+            int e = following(off, j, n, rowBytes);
             widen(tiles, seg, type, off[j], scale, dst, dstAt + j * rowElements, (e - j) * rowElements);
             j = e;
         }
+    }
+
+    /**
+     * The end of the rows from {@code j} that follow one another: the largest {@code e ≤ n} (at least {@code j
+     * + 1}) with {@code off[i] == off[i - 1] + rowBytes} for every {@code j < i < e}.
+     */
+    static int following(long[] off, int j, int n, long rowBytes) {
+        int e = j + 1;
+        while (e < n && off[e] == off[e - 1] + rowBytes) {
+            e++;
+        }
+        return e;
     }
 
     /** The {@code n} f16 values at byte offset {@code at} of {@code seg} into {@code dst[dstAt ..]}. */
