@@ -34,6 +34,8 @@ RAWV = {'F32A': 'float', 'F32': 'float', 'Bf16A': 'int', 'Bf16': 'int'}
 RAWZ = {'F32A': '0f', 'F32': '0f', 'Bf16A': '0', 'Bf16': '0'}
 SINKA = {'F32A': 'float[]', 'F32': 'float[]', 'Bf16A': 'short[]', 'Bf16': 'short[]'}
 SINKG = {'F32A': 'SINK.get()', 'F32': 'SINK.get()', 'Bf16A': 'SINK16.get()', 'Bf16': 'SINK16.get()'}
+# bytes per element
+ESIZE = {'F32A': '4', 'F32': '4', 'Bf16A': '2', 'Bf16': '2'}
 # elements per 64-byte line
 LINEEL = {'F32A': 'LINE', 'F32': 'LINE', 'Bf16A': '2 * LINE', 'Bf16': '2 * LINE'}
 def raw(t, seg, off, d):
@@ -444,6 +446,8 @@ def accumulate(t):
     /**
      * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
      * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
+     * Rows that follow one another in memory on both sides (and are as long) are read as one range, a key
+     * line and a value line in turn, without a loop per row.
      */
     private static void readRows{t}(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
                                    int n) {{
@@ -451,6 +455,8 @@ def accumulate(t):
         // the last element of a row (its last line is read even where the row ends inside it)
         int lastK = dim - 1;
         int lastV = dimV - 1;
+        long rowK = dim * {ESIZE[t]}L;
+        long rowV = dimV * {ESIZE[t]}L;
         {RAWV[t]} t0 = {RAWZ[t]};
         {RAWV[t]} t1 = t0;
         {RAWV[t]} t2 = t0;
@@ -458,6 +464,22 @@ def accumulate(t):
         for (int j = 0; j < n; j++) {{
             long ko = kOff[j];
             long vo = vOff[j];
+            int e = j + 1;
+            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {{
+                e++;
+            }}
+            if (e - j > 1 && dim == dimV) {{
+                int last = (e - j) * dim - 1;
+                for (int c = 0; c <= last; c += step) {{
+                    t0 += {raw(t, 'keys', 'ko', 'c')};
+                    t2 += {raw(t, 'values', 'vo', 'c')};
+                }}
+                // the range's last line, where the range does not start on a line
+                t1 += {raw(t, 'keys', 'ko', 'last')};
+                t3 += {raw(t, 'values', 'vo', 'last')};
+                j = e - 1;
+                continue;
+            }}
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {{
                 t0 += {raw(t, 'keys', 'ko', 'c')};

@@ -519,6 +519,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     /**
      * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
      * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
+     * Rows that follow one another in memory on both sides (and are as long) are read as one range, a key
+     * line and a value line in turn, without a loop per row.
      */
     private static void readRowsF32(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
                                    int n) {
@@ -526,6 +528,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         // the last element of a row (its last line is read even where the row ends inside it)
         int lastK = dim - 1;
         int lastV = dimV - 1;
+        long rowK = dim * 4L;
+        long rowV = dimV * 4L;
         float t0 = 0f;
         float t1 = t0;
         float t2 = t0;
@@ -533,6 +537,22 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j = 0; j < n; j++) {
             long ko = kOff[j];
             long vo = vOff[j];
+            int e = j + 1;
+            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
+                e++;
+            }
+            if (e - j > 1 && dim == dimV) {
+                int last = (e - j) * dim - 1;
+                for (int c = 0; c <= last; c += step) {
+                    t0 += keys.get(RAW_F32, ko + 4L * (c));
+                    t2 += values.get(RAW_F32, vo + 4L * (c));
+                }
+                // the range's last line, where the range does not start on a line
+                t1 += keys.get(RAW_F32, ko + 4L * (last));
+                t3 += values.get(RAW_F32, vo + 4L * (last));
+                j = e - 1;
+                continue;
+            }
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {
                 t0 += keys.get(RAW_F32, ko + 4L * (c));
@@ -977,6 +997,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     /**
      * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
      * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
+     * Rows that follow one another in memory on both sides (and are as long) are read as one range, a key
+     * line and a value line in turn, without a loop per row.
      */
     private static void readRowsBf16(MemorySegment keys, long[] kOff, int dim, MemorySegment values, long[] vOff, int dimV,
                                    int n) {
@@ -984,6 +1006,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         // the last element of a row (its last line is read even where the row ends inside it)
         int lastK = dim - 1;
         int lastV = dimV - 1;
+        long rowK = dim * 2L;
+        long rowV = dimV * 2L;
         int t0 = 0;
         int t1 = t0;
         int t2 = t0;
@@ -991,6 +1015,22 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j = 0; j < n; j++) {
             long ko = kOff[j];
             long vo = vOff[j];
+            int e = j + 1;
+            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
+                e++;
+            }
+            if (e - j > 1 && dim == dimV) {
+                int last = (e - j) * dim - 1;
+                for (int c = 0; c <= last; c += step) {
+                    t0 += keys.get(RAW_BF16, ko + 2L * (c));
+                    t2 += values.get(RAW_BF16, vo + 2L * (c));
+                }
+                // the range's last line, where the range does not start on a line
+                t1 += keys.get(RAW_BF16, ko + 2L * (last));
+                t3 += values.get(RAW_BF16, vo + 2L * (last));
+                j = e - 1;
+                continue;
+            }
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {
                 t0 += keys.get(RAW_BF16, ko + 2L * (c));
@@ -1623,6 +1663,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     /**
      * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
      * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
+     * Rows that follow one another in memory on both sides (and are as long) are read as one range, a key
+     * line and a value line in turn, without a loop per row.
      */
     private static void readRowsF32A(float[] keys, int keysBase, long[] kOff, int dim, float[] values, int valuesBase, long[] vOff, int dimV,
                                    int n) {
@@ -1630,6 +1672,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         // the last element of a row (its last line is read even where the row ends inside it)
         int lastK = dim - 1;
         int lastV = dimV - 1;
+        long rowK = dim * 4L;
+        long rowV = dimV * 4L;
         float t0 = 0f;
         float t1 = t0;
         float t2 = t0;
@@ -1637,6 +1681,22 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j = 0; j < n; j++) {
             long ko = kOff[j];
             long vo = vOff[j];
+            int e = j + 1;
+            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
+                e++;
+            }
+            if (e - j > 1 && dim == dimV) {
+                int last = (e - j) * dim - 1;
+                for (int c = 0; c <= last; c += step) {
+                    t0 += keys[keysBase + (int) (ko >>> 2) + (c)];
+                    t2 += values[valuesBase + (int) (vo >>> 2) + (c)];
+                }
+                // the range's last line, where the range does not start on a line
+                t1 += keys[keysBase + (int) (ko >>> 2) + (last)];
+                t3 += values[valuesBase + (int) (vo >>> 2) + (last)];
+                j = e - 1;
+                continue;
+            }
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {
                 t0 += keys[keysBase + (int) (ko >>> 2) + (c)];
@@ -2269,6 +2329,8 @@ public final class PanamaDecodeMath implements DecodeMath {
     /**
      * Reads key row j then value row j, for every j, one load per line, into four sums, ahead of the
      * arithmetic that needs them: the lines arrive in sequence, which the hardware prefetcher follows.
+     * Rows that follow one another in memory on both sides (and are as long) are read as one range, a key
+     * line and a value line in turn, without a loop per row.
      */
     private static void readRowsBf16A(short[] keys, int keysBase, long[] kOff, int dim, short[] values, int valuesBase, long[] vOff, int dimV,
                                    int n) {
@@ -2276,6 +2338,8 @@ public final class PanamaDecodeMath implements DecodeMath {
         // the last element of a row (its last line is read even where the row ends inside it)
         int lastK = dim - 1;
         int lastV = dimV - 1;
+        long rowK = dim * 2L;
+        long rowV = dimV * 2L;
         int t0 = 0;
         int t1 = t0;
         int t2 = t0;
@@ -2283,6 +2347,22 @@ public final class PanamaDecodeMath implements DecodeMath {
         for (int j = 0; j < n; j++) {
             long ko = kOff[j];
             long vo = vOff[j];
+            int e = j + 1;
+            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
+                e++;
+            }
+            if (e - j > 1 && dim == dimV) {
+                int last = (e - j) * dim - 1;
+                for (int c = 0; c <= last; c += step) {
+                    t0 += keys[keysBase + (int) (ko >>> 1) + (c)];
+                    t2 += values[valuesBase + (int) (vo >>> 1) + (c)];
+                }
+                // the range's last line, where the range does not start on a line
+                t1 += keys[keysBase + (int) (ko >>> 1) + (last)];
+                t3 += values[valuesBase + (int) (vo >>> 1) + (last)];
+                j = e - 1;
+                continue;
+            }
             int c = 0;
             for (; c + step <= lastK; c += 2 * step) {
                 t0 += keys[keysBase + (int) (ko >>> 1) + (c)];
