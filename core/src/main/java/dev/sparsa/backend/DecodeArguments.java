@@ -60,7 +60,9 @@ public final class DecodeArguments {
             throw new IllegalArgumentException("q: head dim " + q.dim() + " but the cache's keys have " + cache.headDim());
         }
         if (q.dtype() != cache.dtype() && !cache.dtype().isScaled()) {
-            throw new IllegalArgumentException("q: dtype " + q.dtype() + " differs from the cache's " + cache.dtype());
+            String fix = q.device().isHost() ? " (round it first: q.to(DType." + cache.dtype().name() + ", Layout.BHSD))"
+                    : "";
+            throw new IllegalArgumentException("q: dtype " + q.dtype() + " differs from the cache's " + cache.dtype() + fix);
         }
         AttentionShape s = new AttentionShape(q.batch(), q.heads(), cache.kvHeads(), q.seqLen(), cache.maxLength(),
                 cache.headDim(), cache.valueDim());
