@@ -563,14 +563,17 @@ final class DecodeCommand implements Callable<Integer> {
         out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d%s; copy bandwidth %.1f GB/s"
                 + " (read + write); host caches %s%n", batch, h, kvh, n, d, this.rows, pageSize,
                 scatterPages ? " (pages scattered)" : "", copyGBps, cold ? "cold" : "warm");
-        String fmt = "%-5s %-10s %-5s %-26s %7s %9s %8s %7s %8s %10s %7s%n";
-        out.printf(fmt, "back", "layout", "dtype", "pattern", "budget", "ms", "GB/s", "%copy", "speedup", "errOracle",
-                "recall");
+        String fmt = "%-5s %-10s %-5s %-26s %7s %9s %9s %8s %7s %8s %10s %7s%n";
+        out.printf(fmt, "back", "layout", "dtype", "pattern", "budget", "ms", "select ms", "GB/s", "%copy", "speedup",
+                "errOracle", "recall");
         for (DecodeRow r : rows) {
             // the copy measures the host's memory: rows of a backend on another device show no share of it
             boolean host = onHost.contains(r.backend());
+            // the selection's share of the step: '-' for dense rows, which select nothing
+            String select = r.pattern().equals("dense") ? "-" : String.format("%.3f", r.selectMillis());
             out.printf(fmt, r.backend(), r.kvLayout(), r.dtype(), r.pattern(), r.budget(), String.format("%.3f", r.millis()),
-                    String.format("%.1f", r.gbPerSec()), host ? String.format("%.0f%%", 100 * r.gbPerSec() / copyGBps) : "-",
+                    select, String.format("%.1f", r.gbPerSec()),
+                    host ? String.format("%.0f%%", 100 * r.gbPerSec() / copyGBps) : "-",
                     String.format("%.2fx", r.speedup()), String.format("%.2e", r.relErrVsOracle()),
                     String.format("%.4f", r.recall()));
         }

@@ -109,9 +109,15 @@ class DecodeCommandTest {
         List<String> rows = r[1].lines().filter(l -> l.startsWith("cpu ")).toList();
         assertEquals(5, rows.size(), r[1]); // dense contiguous and paged, Quest, top-k, sinks + window
         for (String row : rows) {
-            // back, layout, dtype, pattern (one token), budget, ms, GB/s, %copy, ...
+            // back, layout, dtype, pattern (one token), budget, ms, select ms, GB/s, %copy, ...
             String[] f = row.trim().split("\\s+");
-            assertTrue(f[7].endsWith("%"), row);
+            assertTrue(f[8].endsWith("%"), row);
+            // the selection's time: none for dense rows, a time for the others
+            if (f[3].equals("dense")) {
+                assertEquals("-", f[6], row);
+            } else {
+                assertTrue(Double.parseDouble(f[6]) >= 0, row);
+            }
         }
     }
 
