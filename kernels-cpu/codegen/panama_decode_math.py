@@ -465,10 +465,10 @@ def accumulate(t):
             long ko = kOff[j];
             long vo = vOff[j];
             int e = j + 1;
-            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {{
+            while (dim == dimV && e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {{
                 e++;
             }}
-            if (e - j > 1 && dim == dimV) {{
+            if (e - j > 1) {{
                 int last = (e - j) * dim - 1;
                 for (int c = 0; c <= last; c += step) {{
                     t0 += {raw(t, 'keys', 'ko', 'c')};

@@ -538,10 +538,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             long ko = kOff[j];
             long vo = vOff[j];
             int e = j + 1;
-            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
+            while (dim == dimV && e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
                 e++;
             }
-            if (e - j > 1 && dim == dimV) {
+            if (e - j > 1) {
                 int last = (e - j) * dim - 1;
                 for (int c = 0; c <= last; c += step) {
                     t0 += keys.get(RAW_F32, ko + 4L * (c));
@@ -1016,10 +1016,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             long ko = kOff[j];
             long vo = vOff[j];
             int e = j + 1;
-            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
+            while (dim == dimV && e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
                 e++;
             }
-            if (e - j > 1 && dim == dimV) {
+            if (e - j > 1) {
                 int last = (e - j) * dim - 1;
                 for (int c = 0; c <= last; c += step) {
                     t0 += keys.get(RAW_BF16, ko + 2L * (c));
@@ -1682,10 +1682,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             long ko = kOff[j];
             long vo = vOff[j];
             int e = j + 1;
-            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
+            while (dim == dimV && e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
                 e++;
             }
-            if (e - j > 1 && dim == dimV) {
+            if (e - j > 1) {
                 int last = (e - j) * dim - 1;
                 for (int c = 0; c <= last; c += step) {
                     t0 += keys[keysBase + (int) (ko >>> 2) + (c)];
@@ -2348,10 +2348,10 @@ public final class PanamaDecodeMath implements DecodeMath {
             long ko = kOff[j];
             long vo = vOff[j];
             int e = j + 1;
-            while (e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
+            while (dim == dimV && e < n && kOff[e] == kOff[e - 1] + rowK && vOff[e] == vOff[e - 1] + rowV) {
                 e++;
             }
-            if (e - j > 1 && dim == dimV) {
+            if (e - j > 1) {
                 int last = (e - j) * dim - 1;
                 for (int c = 0; c <= last; c += step) {
                     t0 += keys[keysBase + (int) (ko >>> 1) + (c)];
