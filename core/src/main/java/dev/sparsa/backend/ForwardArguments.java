@@ -110,8 +110,11 @@ public final class ForwardArguments {
     static void checkDtypesAndOutputs(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
                                       String outShapeNote) {
         if (v.dtype() != k.dtype() || k.dtype() != q.dtype() && !k.dtype().isScaled()) {
+            // where only Q differs (a chunk against a cache, say), name the rounding that makes it fit
+            String fix = v.dtype() == k.dtype() && q.device().isHost()
+                    ? " (round q first: q.to(DType." + k.dtype().name() + ", Layout.BHSD))" : "";
             throw new IllegalArgumentException("dtype: q, k and v must share one dtype (q may differ from e4m3 k and v), got "
-                    + q.dtype() + ", " + k.dtype() + ", " + v.dtype());
+                    + q.dtype() + ", " + k.dtype() + ", " + v.dtype() + fix);
         }
         if (out == null) {
             throw new IllegalArgumentException("out: must not be null");

@@ -333,6 +333,20 @@ class CpuDecodeTest {
         }
     }
 
+    /** A chunk whose dtype differs from the cache's is refused naming the rounding; the rounded chunk runs. */
+    @Test
+    void aPrefillChunkInAnotherDtypeThanTheCacheIsRefusedWithTheRoundingThatFits() {
+        KvProblems.Caches c = KvProblems.caches(41, DType.BF16, new int[] {20}, 1, 8, 8, 8, 5);
+        Tensor chunk = DecodeFixtures.query(2, c.paged(), 4, 3).to(DType.F32, Layout.BHSD);
+        Options causal = Options.causalMask();
+        assertMessage("dtype: q, k and v must share one dtype (q may differ from e4m3 k and v), got f32, bf16, bf16"
+                + " (round q first: q.to(DType.BF16, Layout.BHSD))", () -> dev.sparsa.attention.Attention.prefill(chunk,
+                c.paged(), 0, dev.sparsa.pattern.Dense.INSTANCE, causal));
+        Tensor out = dev.sparsa.attention.Attention.prefill(chunk.to(DType.BF16, Layout.BHSD), c.paged(), 0,
+                dev.sparsa.pattern.Dense.INSTANCE, causal);
+        assertEquals(3, out.seqLen());
+    }
+
     @Test
     void argumentsAreCheckedBeforeAnyKernelRuns() {
         KvProblems.Caches c = KvProblems.caches(37, DType.F32, new int[] {10, 20}, 2, 8, 8, 8, 5);
