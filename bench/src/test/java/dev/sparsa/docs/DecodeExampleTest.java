@@ -4,16 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import javax.tools.JavaCompiler;
-import javax.tools.ToolProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -49,23 +45,11 @@ class DecodeExampleTest {
         assertTrue(source != null, "docs/decode.md holds a Java block with public class " + MAIN);
         List<String> library = ReadmeExampleTest.libraryEntries();
         assertEquals(4, library.size(), "core, patterns, kernels-cpu and sparsa on the class path: " + library);
-        Path src = Files.createDirectories(work.resolve("src")).resolve(MAIN + ".java");
-        Files.writeString(src, source + "\n");
-        Path classes = Files.createDirectories(work.resolve("classes"));
-        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
-        int rc = javac.run(null, null, null, "--release", "25", "-Xlint:all", "-Werror", "-cp",
-                String.join(File.pathSeparator, library), "-d", classes.toString(), src.toString());
-        assertEquals(0, rc, "the document's example compiles as it stands (warnings are errors)");
-
-        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "-cp",
-                classes + File.pathSeparator + String.join(File.pathSeparator, library), MAIN);
-        Path out = work.resolve("out.txt");
-        Path err = work.resolve("err.txt");
-        Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-        assertTrue(p.waitFor(300, TimeUnit.SECONDS), "finished in time: " + cmd);
-        String stdout = Files.readString(out, StandardCharsets.UTF_8);
-        assertEquals(0, p.exitValue(), Files.readString(err, StandardCharsets.UTF_8));
+        Path classes = JavaExamples.compile(work, MAIN, source, library, "the document's example");
+        String[] run = JavaExamples.run(work, List.of("--add-modules", "jdk.incubator.vector", "-cp",
+                classes + File.pathSeparator + String.join(File.pathSeparator, library), MAIN));
+        String stdout = run[1];
+        assertEquals("0", run[0], run[2]);
 
         List<String> prefills = stdout.lines().filter(l -> l.startsWith("prefill ")).toList();
         assertEquals(List.of("prefill sequence 0, tokens 0..255: output [1, 8, 256, 64]",

@@ -6,17 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import javax.tools.JavaCompiler;
-import javax.tools.ToolProvider;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -70,27 +66,14 @@ class ReadmeExampleTest {
         assertTrue(java.contains("public class " + MAIN + " {"), "a complete class named " + MAIN);
         library = libraryEntries();
         assertEquals(4, library.size(), "core, patterns, kernels-cpu and sparsa on the class path: " + library);
-        Path src = Files.createDirectories(work.resolve("src")).resolve(MAIN + ".java");
-        Files.writeString(src, java + "\n");
-        classes = Files.createDirectories(work.resolve("classes"));
-        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
-        int rc = javac.run(null, null, null, "--release", "25", "-Xlint:all", "-Werror", "-cp",
-                String.join(File.pathSeparator, library), "-d", classes.toString(), src.toString());
-        assertEquals(0, rc, "the README's example compiles as it stands (warnings are errors)");
+        classes = JavaExamples.compile(work, MAIN, java, library, "the README's example");
     }
 
     /** Runs the example in a fresh JVM; returns {exit code, stdout, stderr}. */
     static String[] run(String... jvmArgs) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(Arrays.asList(jvmArgs));
-        cmd.add(MAIN);
-        Path out = Files.createTempFile(work, "out", ".txt");
-        Path err = Files.createTempFile(work, "err", ".txt");
-        Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-        assertTrue(p.waitFor(300, TimeUnit.SECONDS), "finished in time: " + cmd);
-        return new String[] {String.valueOf(p.exitValue()), Files.readString(out, StandardCharsets.UTF_8),
-                Files.readString(err, StandardCharsets.UTF_8)};
+        List<String> args = new ArrayList<>(Arrays.asList(jvmArgs));
+        args.add(MAIN);
+        return JavaExamples.run(work, args);
     }
 
     private static String classPath() {
