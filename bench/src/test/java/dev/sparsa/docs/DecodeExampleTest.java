@@ -25,10 +25,12 @@ class DecodeExampleTest {
     private static final Path DOC = ReadmeExampleTest.ROOT.resolve("docs/decode.md");
     private static final Pattern JAVA_BLOCK = Pattern.compile("```java\\n(.*?)\\n```", Pattern.DOTALL);
     private static final String MAIN = "GenerationLoopExample";
-    private static final Pattern STEP = Pattern.compile("step +(\\d+) +lengths \\[(\\d+), (\\d+)] +quest \\((fresh|reused),"
-            + " pages of (\\d+) of (\\d+) keys\\): recall ([0-9.]+), max \\|quest - dense\\| ([0-9.e+-]+);"
+    private static final Pattern STEP = Pattern.compile("step +(\\d+) +lengths \\[(\\d+), (\\d+)]"
+            + " +quest \\((fresh|reused), pages of (\\d+) of (\\d+) keys\\): recall ([0-9.]+),"
+            + " max \\|quest - dense\\| ([0-9.e+-]+);"
             + " +sinks \\+ window: recall ([0-9.]+)");
-    private static final Pattern FINISHED = Pattern.compile("sequence 1 finished: (\\d+) free pages before, (\\d+) after");
+    private static final Pattern FINISHED =
+            Pattern.compile("sequence 1 finished: (\\d+) free pages before, (\\d+) after");
 
     @TempDir
     Path work;
