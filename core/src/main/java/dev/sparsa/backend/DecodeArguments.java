@@ -60,9 +60,8 @@ public final class DecodeArguments {
             throw new IllegalArgumentException("q: head dim " + q.dim() + " but the cache's keys have " + cache.headDim());
         }
         if (q.dtype() != cache.dtype() && !cache.dtype().isScaled()) {
-            String fix = q.device().isHost() ? " (round it first: q.to(DType." + cache.dtype().name() + ", Layout.BHSD))"
-                    : "";
-            throw new IllegalArgumentException("q: dtype " + q.dtype() + " differs from the cache's " + cache.dtype() + fix);
+            throw new IllegalArgumentException("q: dtype " + q.dtype() + " differs from the cache's " + cache.dtype()
+                    + ForwardArguments.roundingHint(q, cache.dtype()));
         }
         AttentionShape s = new AttentionShape(q.batch(), q.heads(), cache.kvHeads(), q.seqLen(), cache.maxLength(),
                 cache.headDim(), cache.valueDim());

@@ -111,8 +111,7 @@ public final class ForwardArguments {
                                       String outShapeNote) {
         if (v.dtype() != k.dtype() || k.dtype() != q.dtype() && !k.dtype().isScaled()) {
             // where only Q differs (a chunk against a cache, say), name the rounding that makes it fit
-            String fix = v.dtype() == k.dtype() && q.device().isHost()
-                    ? " (round q first: q.to(DType." + k.dtype().name() + ", Layout.BHSD))" : "";
+            String fix = v.dtype() == k.dtype() ? roundingHint(q, k.dtype()) : "";
             throw new IllegalArgumentException("dtype: q, k and v must share one dtype (q may differ from e4m3 k and v), got "
                     + q.dtype() + ", " + k.dtype() + ", " + v.dtype() + fix);
         }
@@ -214,5 +213,14 @@ public final class ForwardArguments {
 
     private static boolean ranges(long aStart, long aBytes, long bStart, long bBytes) {
         return aStart < bStart + bBytes && bStart < aStart + aBytes;
+    }
+
+    /**
+     * The part of a dtype message that names the rounding which makes a host query fit {@code target}:
+     * {@code " (round q first: q.to(DType.X, Layout.BHSD))"}, or {@code ""} for a device query (which
+     * the caller rounds on its device).
+     */
+    static String roundingHint(Tensor q, DType target) {
+        return q.device().isHost() ? " (round q first: q.to(DType." + target.name() + ", Layout.BHSD))" : "";
     }
 }

@@ -358,7 +358,7 @@ class CpuDecodeTest {
                 null, Tensor.allocate(DType.F32, Layout.BHSD, 2, 4, 65, 8), null, o));
         assertMessage("q: 3 heads", () -> VECTOR_OR_SCALAR.decode(DecodeFixtures.query(1, cache, 3, 1), cache, null,
                 Tensor.allocate(DType.F32, Layout.BHSD, 2, 3, 1, 8), null, o));
-        assertMessage("q: dtype bf16 differs from the cache's f32 (round it first: q.to(DType.F32, Layout.BHSD))",
+        assertMessage("q: dtype bf16 differs from the cache's f32 (round q first: q.to(DType.F32, Layout.BHSD))",
                 () -> VECTOR_OR_SCALAR.decode(q.to(DType.BF16, Layout.BHSD), cache, null, out, null, o));
         // the rounding the message names is a query the call takes
         VECTOR_OR_SCALAR.decode(q.to(DType.BF16, Layout.BHSD).to(DType.F32, Layout.BHSD), cache, null, out, null, o);
