@@ -23,9 +23,10 @@ import jdk.incubator.vector.VectorSpecies;
  * counted. System properties: {@code rounds} (6), {@code slice} in seconds (1.0), {@code kinds}
  * ({@code dtype:pattern/layout} list, default dense f32 and bf16 on both layouts), {@code memory}
  * ({@code heap} or {@code native}: where the caches live, for jars whose {@link DecodeAttention} has
- * that parameter; default heap), {@code cold} ({@code true}: 64 MiB are read before each step, so that
- * the caches hold none of its rows, as in a loop whose other layers run between two steps of a layer;
- * the GB/s then count the steps' time alone). A step that allocates over 8 MiB on the heap (every
+ * that parameter; default heap), {@code cold} ({@code true}: a buffer larger than the CPU's caches is read
+ * before each step, {@code coldMib} MiB, by default {@link CacheEviction#defaultMib()}, so that the caches hold
+ * none of its rows, as in a loop whose other layers run between two steps of a layer; the GB/s then count
+ * the steps' time alone). A step that allocates over 8 MiB on the heap (every
  * thread, HotSpot's count) is marked in its round's line with the megabytes it allocated, and the
  * summary gives each build's largest allocation per step: the sign of a Vector API loop running without
  * the JIT's intrinsics, which makes that build's figures not its kernels'. Before the rounds, each build
@@ -56,6 +57,10 @@ public final class DecodeJarAlternation {
         double slice = Double.parseDouble(System.getProperty("slice", "1.0"));
         String memory = System.getProperty("memory", "heap");
         boolean cold = Boolean.getBoolean("cold");
+        CacheEviction eviction = cold ? new CacheEviction(Integer.getInteger("coldMib", CacheEviction.defaultMib())) : null;
+        if (eviction != null) {
+            System.out.printf("caches cold: %d MiB read before each step%n", eviction.mib());
+        }
         String[] kinds = System.getProperty("kinds", "f32:dense/contiguous,f32:dense/paged,bf16:dense/contiguous,bf16:dense/paged").split(",");
         List<String> labels = new ArrayList<>();
         List<ClassLoader> loaders = new ArrayList<>();
@@ -146,9 +151,9 @@ public final class DecodeJarAlternation {
                     long steps = 0;
                     long allocated = 0;
                     do {
-                        if (cold) {
+                        if (eviction != null) {
                             long e0 = THREADS.getCurrentThreadCpuTime();
-                            evict(data[0]);
+                            eviction.run();
                             evictCpu += THREADS.getCurrentThreadCpuTime() - e0;
                         }
                         long a0 = allocation.total();
@@ -247,21 +252,6 @@ public final class DecodeJarAlternation {
         }
         sink += s0.add(s1).add(s2.add(s3)).lane(0);
         return 4L * x.length;
-    }
-
-    /**
-     * Reads 64 MiB of {@code x} on the calling thread (not timed): the caches then hold none of the
-     * decode's rows, as in a loop where other layers' steps run between two steps of one layer.
-     */
-    private static void evict(float[] x) {
-        int l = F.length();
-        FloatVector s0 = FloatVector.zero(F);
-        FloatVector s1 = s0;
-        for (int i = 0; i + 2 * l <= Math.min(x.length, 16 << 20); i += 2 * l) {
-            s0 = s0.add(FloatVector.fromArray(F, x, i));
-            s1 = s1.add(FloatVector.fromArray(F, x, i + l));
-        }
-        sink += s0.add(s1).lane(0);
     }
 
     private static double median(double[] a) {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import dev.sparsa.backend.AttentionBackend;
 import dev.sparsa.backend.Backends;
 import dev.sparsa.backend.DecodeShape;
+import dev.sparsa.bench.CacheEviction;
 import dev.sparsa.bench.DecodeProblem;
 import dev.sparsa.bench.MemoryCopy;
 import dev.sparsa.bench.PlacedCaches;
@@ -106,13 +107,14 @@ final class DecodeCommand implements Callable<Integer> {
             + " times as long (at least 10 s).", defaultValue = "1000")
     int warmupMillis;
 
-    @Option(names = "--cold", description = "Read " + EVICT_MIB + " MiB on the host before each timed step and selection"
-            + " (not timed), so that a host backend finds none of its rows in the CPU caches, as in a loop whose other"
-            + " layers run between two steps of a layer (default: steps back to back).")
+    @Option(names = "--cold", description = "Read a buffer larger than the CPU's caches on the host before each timed step"
+            + " and selection (not timed), so that a host backend finds none of its rows in the CPU caches, as in a loop"
+            + " whose other layers run between two steps of a layer (default: steps back to back).")
     boolean cold;
 
-    /** What {@code --cold} reads before each timed step: more than the last-level caches of the machines in view. */
-    static final int EVICT_MIB = 64;
+    @Option(names = "--cold-mib", description = "MiB that --cold reads (default: twice the largest cache the OS reports"
+            + " for CPU 0, at least 64).")
+    Integer coldMib;
 
     @Option(names = "--copy-mib", description = "MiB each thread copies for the copy bandwidth (default ${DEFAULT-VALUE}).",
             defaultValue = "256")
@@ -320,6 +322,9 @@ final class DecodeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--warmup-ms and --copy-mib: need >= 0 and >= 1, got " + warmupMillis
                     + " and " + copyMib);
         }
+        if (coldMib != null && (coldMib < 1 || coldMib > CacheEviction.MAX_MIB)) {
+            throw new IllegalArgumentException("--cold-mib: must be in [1, " + CacheEviction.MAX_MIB + "], got " + coldMib);
+        }
         if (sinks < 0) {
             throw new IllegalArgumentException("--sinks: must be >= 0, got " + sinks);
         }
@@ -338,7 +343,7 @@ final class DecodeCommand implements Callable<Integer> {
         long paged = 2L * pages * kvh * pageSize * d * size + 2L * pages * kvh * d * size;
         long oracle = 2L * kvh * n * d * 4 + 8L * batch * h * rows * d;
         long generator = 2L * kvh * 1024 * d * 4;
-        return contiguous + paged + oracle + generator + (64L << 20) + (cold ? (long) EVICT_MIB << 20 : 0);
+        return contiguous + paged + oracle + generator + (64L << 20) + (cold ? (long) evictMib() << 20 : 0);
     }
 
     /** Refuses a problem that would not fit the heap, before allocating any of it. */
@@ -493,25 +498,28 @@ final class DecodeCommand implements Callable<Integer> {
         }
     }
 
-    /** With {@code --cold}: reads {@value #EVICT_MIB} MiB on this thread, one load per 64-byte line. */
+    /** With {@code --cold}: reads {@link #evictMib()} MiB on this thread, one load per 64-byte line. */
     private void evictIfCold() {
         if (!cold) {
             return;
         }
-        if (evict == null) {
-            evict = new long[EVICT_MIB << 17];
-            Arrays.fill(evict, 1L);
+        if (eviction == null) {
+            eviction = new CacheEviction(evictMib());
         }
-        long sum = 0;
-        for (int i = 0; i < evict.length; i += 8) {
-            sum += evict[i];
-        }
-        evictSum += sum;
+        eviction.run();
     }
 
-    /** {@code --cold}'s buffer, made on first use, and the sum of its reads (kept so that they stay). */
-    private long[] evict;
-    private long evictSum;
+    /** What {@code --cold} reads, in MiB: {@code --cold-mib}, else {@link CacheEviction#defaultMib()}. */
+    int evictMib() {
+        if (evictMib == 0) {
+            evictMib = coldMib != null ? coldMib : CacheEviction.defaultMib();
+        }
+        return evictMib;
+    }
+
+    /** {@code --cold}'s buffer, made on first use, and its size once known. */
+    private CacheEviction eviction;
+    private int evictMib;
 
     /** A timed row against the fp64 oracle of its selection ({@code dense} where it has none). */
     private DecodeRow finish(AttentionBackend backend, Timed t, KvCache host, Tensor qHost, DType dtype,
@@ -562,7 +570,8 @@ final class DecodeCommand implements Callable<Integer> {
     private void printTable(int h, int kvh, int n, int d, double copyGBps, List<DecodeRow> rows) {
         out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d%s; copy bandwidth %.1f GB/s"
                 + " (read + write); host caches %s%n", batch, h, kvh, n, d, this.rows, pageSize,
-                scatterPages ? " (pages scattered)" : "", copyGBps, cold ? "cold" : "warm");
+                scatterPages ? " (pages scattered)" : "", copyGBps,
+                cold ? "cold (" + evictMib() + " MiB read before each timed step)" : "warm");
         String fmt = "%-5s %-10s %-5s %-26s %7s %9s %9s %8s %7s %8s %10s %7s%n";
         out.printf(fmt, "back", "layout", "dtype", "pattern", "budget", "ms", "select ms", "GB/s", "%copy", "speedup",
                 "errOracle", "recall");
@@ -619,7 +628,7 @@ final class DecodeCommand implements Callable<Integer> {
             p.put("millis", "median of the timed steps; a step is selection (if any) plus decode");
             p.put("allocatedBytesPerStep", "median over the timed steps of the bytes the JVM allocated on its heap during"
                     + " the step, every thread (-1: not counted by this JVM)");
-            p.put("hostCaches", cold ? "cold: " + EVICT_MIB + " MiB read on the host before each timed step and selection"
+            p.put("hostCaches", cold ? "cold: " + evictMib() + " MiB read on the host before each timed step and selection"
                     : "warm: timed steps run back to back");
             g.writeFieldName("problem");
             DemoCommand.writeMap(g, p);

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import dev.sparsa.bench.CacheEviction;
 import dev.sparsa.bench.DecodeProblem;
 import dev.sparsa.bench.StepAllocation;
 import dev.sparsa.kv.PagedKvCache;
@@ -88,17 +89,21 @@ class DecodeCommandTest {
         String[] cold = run(java.util.stream.Stream.concat(java.util.Arrays.stream(common), java.util.stream.Stream.of("--cold"))
                 .toArray(String[]::new));
         assertEquals("0", cold[0], cold[2]);
-        assertTrue(cold[1].contains("\"hostCaches\" : \"cold: 64 MiB read on the host before each timed step and"
-                + " selection\""), cold[1]);
+        // by default twice the largest cache the OS reports, at least 64 MiB
+        assertTrue(cold[1].contains("\"hostCaches\" : \"cold: " + CacheEviction.defaultMib() + " MiB read on the host"
+                + " before each timed step and selection\""), cold[1]);
+        assertTrue(CacheEviction.defaultMib() >= CacheEviction.MIN_MIB);
         List<Map<String, Object>> rows = DemoCommandTest.rows(cold[1]);
         assertEquals(5, rows.size(), cold[1]);
         for (Map<String, Object> row : rows) {
             assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= 1e-5, row.toString());
         }
-        String[] table = run("decode", "--cold", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n", "300", "-d", "16",
-                "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--dtypes", "f32", "--budgets", "0.5");
+        String[] table = run("decode", "--cold", "--cold-mib", "8", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n",
+                "300", "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--dtypes", "f32", "--budgets",
+                "0.5");
         assertEquals("0", table[0], table[2]);
-        assertTrue(table[1].lines().findFirst().orElse("").endsWith("host caches cold"), table[1]);
+        assertTrue(table[1].lines().findFirst().orElse("").endsWith("host caches cold (8 MiB read before each timed"
+                + " step)"), table[1]);
     }
 
     @Test
@@ -137,7 +142,8 @@ class DecodeCommandTest {
         for (String[] args : List.of(new String[] {"decode", "--rows", "65"}, new String[] {"decode", "--page-size", "12"},
                 new String[] {"decode", "--budgets", "0"}, new String[] {"decode", "-H", "6", "--kv-heads", "4"},
                 new String[] {"decode", "--no-such-flag"}, new String[] {"decode", "--rows", "many"},
-                new String[] {"decode", "-n", "1000000000"}, new String[] {"decode", "--dtypes", "f8"})) {
+                new String[] {"decode", "-n", "1000000000"}, new String[] {"decode", "--dtypes", "f8"},
+                new String[] {"decode", "--cold", "--cold-mib", "0"})) {
             String[] r = run(args);
             assertEquals("2", r[0], String.join(" ", args) + ": " + r[2]);
             assertEquals(1, r[2].strip().lines().count(), String.join(" ", args) + ": " + r[2]);
