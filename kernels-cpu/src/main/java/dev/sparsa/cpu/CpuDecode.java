@@ -75,8 +75,8 @@ final class CpuDecode {
      */
     private final boolean acrossHeads;
     /**
-     * Items across heads read the pages of a run whole, all heads at once (paged, f32 or bf16, pages tile
-     * the runs).
+     * Items across heads read the pages of a run whole, all heads at once (paged, pages tile the runs; f16
+     * and e4m3 rows are then widened head by head from the lines just read).
      */
     private final boolean wholePages;
     /**
@@ -145,7 +145,7 @@ final class CpuDecode {
         this.chunkKeys = acrossHeads ? perSequence
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
         this.staged = rows.dtype == DType.F16 || rows.dtype == DType.E4M3;
-        this.wholePages = acrossHeads && !staged && rows.pagesTile(DecodeScratch.PAGE_RUN, chunkKeys);
+        this.wholePages = acrossHeads && rows.pagesTile(DecodeScratch.PAGE_RUN, chunkKeys);
         this.chunks = new int[units];
         this.partialBase = new int[units];
         int slots = 0;
@@ -270,7 +270,7 @@ final class CpuDecode {
      * DecodeScratch#PAGE_RUN} keys, the pages that hold them are read whole (every head's key rows, then
      * every head's value rows, page after page: the pool in address order where the block table is;
      * scattered pages two at a time, {@link #readPages}), then each head computes its
-     * blocks on cached lines. A head's blocks start where they would in {@link #streamKeys} (at the
+     * blocks on cached lines (f16 and e4m3 rows widened first, from those lines). A head's blocks start where they would in {@link #streamKeys} (at the
      * chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the bits of a contiguous
      * cache's.
      */
@@ -280,6 +280,9 @@ final class CpuDecode {
         sc.ensure(nq, ldQ, ldO);
         // a run of PAGE_RUN keys lies on at most PAGE_RUN pages (one per key, where spans are short)
         sc.ensureHeads(heads, nq, ldQ, ldO, DecodeScratch.PAGE_RUN);
+        if (staged) {
+            sc.ensureWide(ldQ, ldO);
+        }
         for (int g = 0; g < heads; g++) {
             loadQueries(b, g, sc.hq[g]);
             Arrays.fill(sc.hm[g], 0, nq, Float.NEGATIVE_INFINITY);
@@ -305,6 +308,10 @@ final class CpuDecode {
                 for (int j = 0; j < count; j++) {
                     sc.runK[j] = sc.headK[j] + dk;
                     sc.runV[j] = sc.headV[j] + dv;
+                }
+                if (staged) {
+                    // f16 and e4m3 rows widened from the pages just read, head by head
+                    widenRun(sc, g, count);
                 }
                 blocks(sc, g, count, sc.hq[g], sc.hm[g], sc.hl[g], sc.ho[g], rowLo);
             }
@@ -333,10 +340,15 @@ final class CpuDecode {
                 read = -1;
             }
         }
+        // the read pass only brings lines in: f16 and e4m3 rows are read as rows of 2-byte elements
+        DType as = e == 4 ? DType.F32 : DType.BF16;
+        long per = as.byteSize();
         if (read < 0) {
-            math.readRows(rows.keys, sc.pageK, kPage, rows.values, sc.pageV, vPage, rows.dtype, pages);
+            math.readRows(rows.keys, sc.pageK, (int) (kPage * e / per), rows.values, sc.pageV, (int) (vPage * e / per), as,
+                    pages);
         } else {
-            math.readRows(rows.keys, sc.pageRowsK, dim, rows.values, sc.pageRowsV, dimV, rows.dtype, read);
+            math.readRows(rows.keys, sc.pageRowsK, (int) (dim * e / per), rows.values, sc.pageRowsV,
+                    (int) (dimV * e / per), as, read);
         }
     }
 

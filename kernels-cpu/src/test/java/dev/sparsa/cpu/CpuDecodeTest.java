@@ -210,6 +210,46 @@ class CpuDecodeTest {
         return dst;
     }
 
+    /**
+     * A pool that holds one sequence's pages and nothing else, in block-table order: dense decode split
+     * across heads reads its pages whole up to the pool's last byte (f16 and e4m3 rows too, whose read
+     * pass reads them as 2-byte elements), and gives the contiguous cache's bits.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void wholePagesAreReadUpToThePoolsEnd(DType dtype) {
+        int length = 512;
+        KvProblems.Caches c = KvProblems.caches(17, dtype, new int[] {length}, 2, 64, 64, 16, 200);
+        int[] table = c.paged().blockTable(0);
+        int pages = length / 16;
+        PagedKvCache exact = PagedKvCache.wrap(onlyPages(c.paged().keyPages(), table, pages),
+                onlyPages(c.paged().valuePages(), table, pages), null, 16, 1, null);
+        int[] inOrder = new int[pages];
+        for (int i = 0; i < pages; i++) {
+            inOrder[i] = i;
+        }
+        exact.setBlockTable(0, inOrder, length);
+        Tensor q = DecodeFixtures.query(3, c.contiguous(), 4, 1);
+        for (SplitKv split : List.of(SplitKv.fixed(64), SplitKv.fixed(128))) {
+            DecodeOptions o = DecodeOptions.defaults().withSplit(split);
+            float[] want = DecodeFixtures.decode(VECTOR_OR_SCALAR, q, c.contiguous(), null, o, DType.F32).out()
+                    .toFloatArray();
+            assertArrayEquals(want, DecodeFixtures.decode(VECTOR_OR_SCALAR, q, exact, null, o, DType.F32).out()
+                    .toFloatArray(), dtype + " " + split);
+        }
+    }
+
+    /** The {@code pages} pages of a BHSD pool that {@code table} names, in its order, as a pool of their own. */
+    private static Tensor onlyPages(Tensor pool, int[] table, int pages) {
+        int[] shape = pool.shape();
+        Tensor dst = Tensor.allocate(pool.dtype(), Layout.BHSD, pages, shape[1], shape[2], shape[3]);
+        dst = pool.dtype().isScaled() ? dst.withScales(pool.scales()) : dst;
+        for (int i = 0; i < pages; i++) {
+            Tensor.copy(pool.narrowBatch(table[i], 1), dst.narrowBatch(i, 1));
+        }
+        return dst;
+    }
+
     /** Caches in native memory (segment loads) give the bits of heap caches (array loads), paged and not. */
     @ParameterizedTest
     @EnumSource(DType.class)
