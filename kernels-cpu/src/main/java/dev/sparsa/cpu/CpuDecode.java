@@ -73,6 +73,8 @@ final class CpuDecode {
      * Dense decode split into chunks of each sequence's keys: a work item is one (sequence, chunk)
      * with all KV heads, so that a paged pool is read page after page (see {@link #runPages}).
      */
+    /** The most bytes of widened rows that {@link #widensPages} keeps at once (every head's run). */
+    static final long WIDENED_PAGES_BYTES = 1L << 20;
     private final boolean acrossHeads;
     /**
      * Items across heads read the pages of a run whole, all heads at once (paged, pages tile the runs; f16
@@ -85,6 +87,13 @@ final class CpuDecode {
      * scale). f32 and bf16 rows are read in place, from Java arrays or from native segments alike.
      */
     private final boolean staged;
+    /**
+     * Whole pages of f16 or e4m3 rows are widened page after page, every head's rows of a page in turn,
+     * into a run of rows per head, instead of read whole and then widened head by head: the widening
+     * then reads the pool in address order itself. Where every head's widened run fits {@link
+     * #WIDENED_PAGES_BYTES}.
+     */
+    private final boolean widensPages;
     private final int[] chunks;
     /** First partial slot of each unit with more than one chunk, else −1. */
     private final int[] partialBase;
@@ -146,6 +155,8 @@ final class CpuDecode {
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
         this.staged = rows.dtype == DType.F16 || rows.dtype == DType.E4M3;
         this.wholePages = acrossHeads && rows.pagesTile(DecodeScratch.PAGE_RUN, chunkKeys);
+        this.widensPages = wholePages && staged
+                && 4L * shape.kvHeads() * DecodeScratch.PAGE_RUN * (ldQ + ldO) <= WIDENED_PAGES_BYTES;
         this.chunks = new int[units];
         this.partialBase = new int[units];
         int slots = 0;
@@ -270,7 +281,9 @@ final class CpuDecode {
      * DecodeScratch#PAGE_RUN} keys, the pages that hold them are read whole (every head's key rows, then
      * every head's value rows, page after page: the pool in address order where the block table is;
      * scattered pages two at a time, {@link #readPages}), then each head computes its
-     * blocks on cached lines (f16 and e4m3 rows widened first, from those lines). A head's blocks start where they would in {@link #streamKeys} (at the
+     * blocks on cached lines. f16 and e4m3 rows are widened instead, page after page, every head's rows
+     * of a page in turn ({@link #widenPages}; head by head from pages read whole where every head's widened
+     * run would not fit {@link #WIDENED_PAGES_BYTES}). A head's blocks start where they would in {@link #streamKeys} (at the
      * chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the bits of a contiguous
      * cache's.
      */
@@ -281,7 +294,7 @@ final class CpuDecode {
         // a run of PAGE_RUN keys lies on at most PAGE_RUN pages (one per key, where spans are short)
         sc.ensureHeads(heads, nq, ldQ, ldO, DecodeScratch.PAGE_RUN);
         if (staged) {
-            sc.ensureWide(ldQ, ldO);
+            sc.ensureWide(ldQ, ldO, widensPages ? heads * DecodeScratch.PAGE_RUN : DecodeScratch.RUN);
         }
         for (int g = 0; g < heads; g++) {
             loadQueries(b, g, sc.hq[g]);
@@ -299,25 +312,57 @@ final class CpuDecode {
         for (long r = from; r < to; r += DecodeScratch.PAGE_RUN) {
             int count = (int) Math.min(DecodeScratch.PAGE_RUN, to - r);
             walk.next(count, sc.pos, sc.delta);
-            int pages = rows.pages(b, sc.pos, count, sc.pageK, sc.pageV);
-            readPages(sc, pages);
             rows.offsets(b, 0, sc.pos, count, sc.headK, sc.headV);
+            if (widensPages) {
+                widenPages(sc, count, heads);
+            } else {
+                readPages(sc, rows.pages(b, sc.pos, count, sc.pageK, sc.pageV));
+            }
             for (int g = 0; g < heads; g++) {
-                long dk = rows.keyHeadShift(g);
-                long dv = rows.valueHeadShift(g);
-                for (int j = 0; j < count; j++) {
-                    sc.runK[j] = sc.headK[j] + dk;
-                    sc.runV[j] = sc.headV[j] + dv;
+                if (!widensPages) {
+                    headRows(sc, g, 0, count);
+                    if (staged) {
+                        // f16 and e4m3 rows widened from the pages just read, head by head
+                        widenRows(sc, g, 0, count, 0);
+                    }
                 }
-                if (staged) {
-                    // f16 and e4m3 rows widened from the pages just read, head by head
-                    widenRun(sc, g, count);
-                }
-                blocks(sc, g, count, sc.hq[g], sc.hm[g], sc.hl[g], sc.ho[g], rowLo);
+                blocks(sc, g, count, sc.hq[g], sc.hm[g], sc.hl[g], sc.ho[g], rowLo,
+                        widensPages ? g * DecodeScratch.PAGE_RUN : 0);
             }
         }
         for (int g = 0; g < heads; g++) {
             finishUnit(b, g, unit0 + g, chunk, sc, sc.hm[g], sc.hl[g], sc.ho[g]);
+        }
+    }
+
+    /** Head {@code g}'s K and V row offsets of the run's keys {@code from .. to − 1}, from head 0's. */
+    private void headRows(DecodeScratch sc, int g, int from, int to) {
+        long dk = rows.keyHeadShift(g);
+        long dv = rows.valueHeadShift(g);
+        for (int j = from; j < to; j++) {
+            sc.runK[j] = sc.headK[j] + dk;
+            sc.runV[j] = sc.headV[j] + dv;
+        }
+    }
+
+    /**
+     * Widens the run's {@code count} keys of every head, page after page and, within a page, head after
+     * head, head {@code g}'s rows into widened rows {@code g · PAGE_RUN ..} (the row offsets of head 0 in
+     * {@code sc.headK}, {@code sc.headV}).
+     */
+    private void widenPages(DecodeScratch sc, int count, int heads) {
+        int pageSize = rows.pageSize();
+        for (int j = 0; j < count; ) {
+            int page = sc.pos[j] / pageSize;
+            int e = j + 1;
+            while (e < count && sc.pos[e] / pageSize == page) {
+                e++;
+            }
+            for (int g = 0; g < heads; g++) {
+                headRows(sc, g, j, e);
+                widenRows(sc, g, j, e, g * DecodeScratch.PAGE_RUN);
+            }
+            j = e;
         }
     }
 
@@ -415,13 +460,13 @@ final class CpuDecode {
             left -= count;
             rows.offsets(b, g, sc.pos, count, sc.runK, sc.runV);
             if (staged) {
-                widenRun(sc, g, count);
+                widenRows(sc, g, 0, count, 0);
             } else {
                 boolean reordered = rows.readOrder(sc.runK, sc.runV, count, sc.readK, sc.readV, sc.pieceStarts);
                 math.readRows(rows.keys, reordered ? sc.readK : sc.runK, dim, rows.values,
                         reordered ? sc.readV : sc.runV, dimV, rows.dtype, count);
             }
-            blocks(sc, g, count, sc.q, sc.m, sc.l, sc.o, rowLo);
+            blocks(sc, g, count, sc.q, sc.m, sc.l, sc.o, rowLo, 0);
         }
     }
 
@@ -431,7 +476,8 @@ final class CpuDecode {
      * vectors {@code qv} and running state {@code m}, {@code l}, {@code o}. The run's rows were read
      * just before (a read pass, or their widening), so the kernels do not read them ahead again.
      */
-    private void blocks(DecodeScratch sc, int g, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo) {
+    private void blocks(DecodeScratch sc, int g, int count, float[] qv, float[] m, float[] l, float[] o, long rowLo,
+                        int wideRow0) {
         long rowHi = rowLo + queryRows - 1;
         for (int s0 = 0; s0 < count; s0 += DecodeScratch.BLOCK) {
             int n = Math.min(DecodeScratch.BLOCK, count - s0);
@@ -445,8 +491,8 @@ final class CpuDecode {
             DType type = rows.dtype;
             if (staged) {
                 for (int j = 0; j < n; j++) {
-                    sc.kOff[j] = 4L * (s0 + j) * ldQ;
-                    sc.vOff[j] = 4L * (s0 + j) * ldO;
+                    sc.kOff[j] = 4L * (wideRow0 + s0 + j) * ldQ;
+                    sc.vOff[j] = 4L * (wideRow0 + s0 + j) * ldO;
                 }
                 kSeg = sc.wideKSeg;
                 vSeg = sc.wideVSeg;
@@ -487,11 +533,12 @@ final class CpuDecode {
     }
 
     /**
-     * Widens the run's {@code count} key and value rows ({@code sc.runK}, {@code sc.runV}) of KV head
-     * {@code g} into {@code sc.wideK} and {@code sc.wideV}, rows that follow one another in the cache (a
-     * contiguous cache's run, a page's rows) at once, keys then values; the run's f32 rows then stay in L2.
+     * Widens keys {@code from .. to − 1} of the run ({@code sc.runK}, {@code sc.runV}: KV head {@code g}'s
+     * rows) into widened rows {@code wideRow0 + from ..} of {@code sc.wideK} and {@code sc.wideV}, rows that
+     * follow one another in the cache (a contiguous cache's run, a page's rows) at once, keys then values;
+     * the run's f32 rows then stay in L2.
      */
-    private void widenRun(DecodeScratch sc, int g, int count) {
+    private void widenRows(DecodeScratch sc, int g, int from, int to, int wideRow0) {
         DType type = rows.dtype;
         float ks = rows.keyScale(g);
         float vs = rows.valueScale(g);
@@ -500,11 +547,12 @@ final class CpuDecode {
         // rows that follow one another in the cache, and so in the scratch, are widened by one call: a
         // widening loop over one row of 128 values spends about as long again outside its vector body
         boolean join = ldQ == dim && ldO == dimV;
-        for (int j = 0; j < count; ) {
-            int e = !join ? j + 1 : Math.min(WidenedRows.following(sc.runK, j, count, kRow),
-                    WidenedRows.following(sc.runV, j, count, vRow));
-            WidenedRows.widen(tiles, rows.keys, type, sc.runK[j], ks, sc.wideK, j * ldQ, (e - j) * dim);
-            WidenedRows.widen(tiles, rows.values, type, sc.runV[j], vs, sc.wideV, j * ldO, (e - j) * dimV);
+        for (int j = from; j < to; ) {
+            int e = !join ? j + 1 : Math.min(WidenedRows.following(sc.runK, j, to, kRow),
+                    WidenedRows.following(sc.runV, j, to, vRow));
+            int at = wideRow0 + j;
+            WidenedRows.widen(tiles, rows.keys, type, sc.runK[j], ks, sc.wideK, at * ldQ, (e - j) * dim);
+            WidenedRows.widen(tiles, rows.values, type, sc.runV[j], vs, sc.wideV, at * ldO, (e - j) * dimV);
             j = e;
         }
     }

@@ -113,14 +113,20 @@ final class DecodeScratch {
      * allocation could not be placed).
      */
     void ensureWide(int ldQ, int ldO) {
+        ensureWide(ldQ, ldO, RUN);
+    }
+
+    /** As {@link #ensureWide(int, int)}, with room for {@code rows} rows (at least {@link #RUN}). */
+    void ensureWide(int ldQ, int ldO, int rows) {
+        rows = Math.max(rows, RUN);
         boolean recheck = !wideUnalignable;
-        if (wideK.length < RUN * ldQ || recheck && !AlignedArrays.aligned(wideK)) {
-            wideK = AlignedArrays.allocate(RUN * ldQ);
+        if (wideK.length < rows * ldQ || recheck && !AlignedArrays.aligned(wideK)) {
+            wideK = AlignedArrays.allocate(rows * ldQ);
             wideKSeg = MemorySegment.ofArray(wideK);
             wideUnalignable |= !AlignedArrays.aligned(wideK);
         }
-        if (wideV.length < RUN * ldO || recheck && !AlignedArrays.aligned(wideV)) {
-            wideV = AlignedArrays.allocate(RUN * ldO);
+        if (wideV.length < rows * ldO || recheck && !AlignedArrays.aligned(wideV)) {
+            wideV = AlignedArrays.allocate(rows * ldO);
             wideVSeg = MemorySegment.ofArray(wideV);
             wideUnalignable |= !AlignedArrays.aligned(wideV);
         }

@@ -212,14 +212,16 @@ class CpuDecodeTest {
 
     /**
      * A pool that holds one sequence's pages and nothing else, in block-table order: dense decode split
-     * across heads reads its pages whole up to the pool's last byte (f16 and e4m3 rows too, whose read
-     * pass reads them as 2-byte elements), and gives the contiguous cache's bits.
+     * across heads reads its pages whole up to the pool's last byte, and gives the contiguous cache's
+     * bits. f16 and e4m3 rows are widened page after page (2 KV heads), or read whole as 2-byte elements and
+     * then widened head by head (16 KV heads at head dim 256, whose widened runs exceed {@code
+     * CpuDecode.WIDENED_PAGES_BYTES}).
      */
     @ParameterizedTest
-    @EnumSource(DType.class)
-    void wholePagesAreReadUpToThePoolsEnd(DType dtype) {
+    @MethodSource("typesAndHeads")
+    void wholePagesAreReadUpToThePoolsEnd(DType dtype, int kvHeads, int dim) {
         int length = 512;
-        KvProblems.Caches c = KvProblems.caches(17, dtype, new int[] {length}, 2, 64, 64, 16, 200);
+        KvProblems.Caches c = KvProblems.caches(17, dtype, new int[] {length}, kvHeads, dim, dim, 16, 200);
         int[] table = c.paged().blockTable(0);
         int pages = length / 16;
         PagedKvCache exact = PagedKvCache.wrap(onlyPages(c.paged().keyPages(), table, pages),
@@ -229,7 +231,7 @@ class CpuDecodeTest {
             inOrder[i] = i;
         }
         exact.setBlockTable(0, inOrder, length);
-        Tensor q = DecodeFixtures.query(3, c.contiguous(), 4, 1);
+        Tensor q = DecodeFixtures.query(3, c.contiguous(), 2 * kvHeads, 1);
         for (SplitKv split : List.of(SplitKv.fixed(64), SplitKv.fixed(128))) {
             DecodeOptions o = DecodeOptions.defaults().withSplit(split);
             float[] want = DecodeFixtures.decode(VECTOR_OR_SCALAR, q, c.contiguous(), null, o, DType.F32).out()
@@ -237,6 +239,10 @@ class CpuDecodeTest {
             assertArrayEquals(want, DecodeFixtures.decode(VECTOR_OR_SCALAR, q, exact, null, o, DType.F32).out()
                     .toFloatArray(), dtype + " " + split);
         }
+    }
+
+    static Stream<Arguments> typesAndHeads() {
+        return Stream.of(DType.values()).flatMap(t -> Stream.of(Arguments.of(t, 2, 64), Arguments.of(t, 16, 256)));
     }
 
     /** The {@code pages} pages of a BHSD pool that {@code table} names, in its order, as a pool of their own. */
