@@ -57,7 +57,8 @@ public final class DecodeJarAlternation {
         double slice = Double.parseDouble(System.getProperty("slice", "1.0"));
         String memory = System.getProperty("memory", "heap");
         boolean cold = Boolean.getBoolean("cold");
-        CacheEviction eviction = cold ? new CacheEviction(Integer.getInteger("coldMib", CacheEviction.defaultMib())) : null;
+        CacheEviction eviction = cold ? new CacheEviction(Integer.getInteger("coldMib", CacheEviction.defaultMib()))
+                : null;
         if (eviction != null) {
             System.out.printf("caches cold: %d MiB read before each step%n", eviction.mib());
         }

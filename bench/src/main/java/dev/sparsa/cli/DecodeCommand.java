@@ -107,9 +107,9 @@ final class DecodeCommand implements Callable<Integer> {
             + " times as long (at least 10 s).", defaultValue = "1000")
     int warmupMillis;
 
-    @Option(names = "--cold", description = "Read a buffer larger than the CPU's caches on the host before each timed step"
-            + " and selection (not timed), so that a host backend finds none of its rows in the CPU caches, as in a loop"
-            + " whose other layers run between two steps of a layer (default: steps back to back).")
+    @Option(names = "--cold", description = "Read a buffer larger than the CPU's caches on the host before each timed"
+            + " step and selection (not timed), so that a host backend finds none of its rows in the CPU caches, as in"
+            + " a loop whose other layers run between two steps of a layer (default: steps back to back).")
     boolean cold;
 
     @Option(names = "--cold-mib", description = "MiB that --cold reads (default: twice the largest cache the OS reports"
@@ -323,7 +323,8 @@ final class DecodeCommand implements Callable<Integer> {
                     + " and " + copyMib);
         }
         if (coldMib != null && (coldMib < 1 || coldMib > CacheEviction.MAX_MIB)) {
-            throw new IllegalArgumentException("--cold-mib: must be in [1, " + CacheEviction.MAX_MIB + "], got " + coldMib);
+            throw new IllegalArgumentException("--cold-mib: must be in [1, " + CacheEviction.MAX_MIB + "], got "
+                    + coldMib);
         }
         if (sinks < 0) {
             throw new IllegalArgumentException("--sinks: must be >= 0, got " + sinks);
@@ -628,7 +629,8 @@ final class DecodeCommand implements Callable<Integer> {
             p.put("millis", "median of the timed steps; a step is selection (if any) plus decode");
             p.put("allocatedBytesPerStep", "median over the timed steps of the bytes the JVM allocated on its heap during"
                     + " the step, every thread (-1: not counted by this JVM)");
-            p.put("hostCaches", cold ? "cold: " + evictMib() + " MiB read on the host before each timed step and selection"
+            p.put("hostCaches", cold
+                    ? "cold: " + evictMib() + " MiB read on the host before each timed step and selection"
                     : "warm: timed steps run back to back");
             g.writeFieldName("problem");
             DemoCommand.writeMap(g, p);

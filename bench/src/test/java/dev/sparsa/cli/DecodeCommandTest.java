@@ -98,9 +98,9 @@ class DecodeCommandTest {
         for (Map<String, Object> row : rows) {
             assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= 1e-5, row.toString());
         }
-        String[] table = run("decode", "--cold", "--cold-mib", "8", "--backend", "cpu", "-H", "2", "--kv-heads", "1", "-n",
-                "300", "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--dtypes", "f32", "--budgets",
-                "0.5");
+        String[] table = run("decode", "--cold", "--cold-mib", "8", "--backend", "cpu", "-H", "2", "--kv-heads", "1",
+                "-n", "300", "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--dtypes", "f32",
+                "--budgets", "0.5");
         assertEquals("0", table[0], table[2]);
         assertTrue(table[1].lines().findFirst().orElse("").endsWith("host caches cold (8 MiB read before each timed"
                 + " step)"), table[1]);

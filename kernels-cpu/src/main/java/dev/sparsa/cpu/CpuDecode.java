@@ -30,6 +30,8 @@ import java.util.List;
  * result because they are cut alike and only the row offsets (and the order of reading ahead) differ.
  */
 final class CpuDecode {
+    /** The most bytes of widened rows that {@link #widensPages} keeps at once (every head's run). */
+    static final long WIDENED_PAGES_BYTES = 1L << 20;
     private static final ThreadLocal<DecodeScratch> SCRATCH = ThreadLocal.withInitial(DecodeScratch::new);
     /**
      * The split chunks' partial rows and LSEs, kept per calling thread from one call to the next (a
@@ -73,12 +75,10 @@ final class CpuDecode {
      * Dense decode split into chunks of each sequence's keys: a work item is one (sequence, chunk)
      * with all KV heads, so that a paged pool is read page after page (see {@link #runPages}).
      */
-    /** The most bytes of widened rows that {@link #widensPages} keeps at once (every head's run). */
-    static final long WIDENED_PAGES_BYTES = 1L << 20;
     private final boolean acrossHeads;
     /**
      * Items across heads read the pages of a run whole, all heads at once (paged, pages tile the runs; f16
-     * and e4m3 rows are then widened head by head from the lines just read).
+     * and e4m3 rows: {@link #widensPages}).
      */
     private final boolean wholePages;
     /**
@@ -283,9 +283,9 @@ final class CpuDecode {
      * scattered pages two at a time, {@link #readPages}), then each head computes its
      * blocks on cached lines. f16 and e4m3 rows are widened instead, page after page, every head's rows
      * of a page in turn ({@link #widenPages}; head by head from pages read whole where every head's widened
-     * run would not fit {@link #WIDENED_PAGES_BYTES}). A head's blocks start where they would in {@link #streamKeys} (at the
-     * chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the bits of a contiguous
-     * cache's.
+     * run would not fit {@link #WIDENED_PAGES_BYTES}). A head's blocks start where they would in {@link
+     * #streamKeys} (at the chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the bits
+     * of a contiguous cache's.
      */
     private void runPages(int b, int chunk) {
         DecodeScratch sc = SCRATCH.get();
@@ -389,8 +389,8 @@ final class CpuDecode {
         DType as = e == 4 ? DType.F32 : DType.BF16;
         long per = as.byteSize();
         if (read < 0) {
-            math.readRows(rows.keys, sc.pageK, (int) (kPage * e / per), rows.values, sc.pageV, (int) (vPage * e / per), as,
-                    pages);
+            math.readRows(rows.keys, sc.pageK, (int) (kPage * e / per), rows.values, sc.pageV, (int) (vPage * e / per),
+                    as, pages);
         } else {
             math.readRows(rows.keys, sc.pageRowsK, (int) (dim * e / per), rows.values, sc.pageRowsV,
                     (int) (dimV * e / per), as, read);
