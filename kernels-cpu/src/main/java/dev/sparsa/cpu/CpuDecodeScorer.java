@@ -38,6 +38,8 @@ final class CpuDecodeScorer implements DecodeScorer {
     private final int kvHeads;
     /** Whether rows and bounds are widened to f32 before the arithmetic (f16 and e4m3 caches). */
     private final boolean widens;
+    /** Each KV head's scale of the page bounds (e4m3; 1 for other types), as widening them takes it. */
+    private final float[] headScales;
     /**
      * Each (sequence, KV head)'s query vectors, made on first use and kept for the scorer's life (one
      * selection): the scoring methods run once per piece of pages or keys, often many per head.
@@ -64,6 +66,10 @@ final class CpuDecodeScorer implements DecodeScorer {
         this.ldQ = (dim + 15) / 16 * 16;
         this.kvHeads = cache.kvHeads();
         this.widens = cache.dtype() == DType.F16 || cache.dtype().isScaled();
+        this.headScales = new float[kvHeads];
+        for (int g = 0; g < kvHeads; g++) {
+            headScales[g] = bounds != null && bounds.dtype().isScaled() ? bounds.scale(g) : 1f;
+        }
         this.vectorsMade = new AtomicReferenceArray<>(cache.batch() * kvHeads);
     }
 
@@ -274,13 +280,7 @@ final class CpuDecodeScorer implements DecodeScorer {
      * of {@code pool}) as f32 into {@code wide[to ..]}: e4m3 under each head's scale.
      */
     private void widenPage(MemorySegment pool, DType stored, long at, float[] wide, int to) {
-        long headBytes = bounds.stride(1) * stored.byteSize();
-        int headElements = (int) bounds.stride(1);
-        for (int g = 0; g < kvHeads; g++) {
-            float scale = stored.isScaled() ? bounds.scale(g) : 1f;
-            WidenedRows.widen(tiles, pool, stored, at + g * headBytes, scale, wide, to + g * headElements,
-                    headElements);
-        }
+        WidenedRows.widenHeads(tiles, pool, stored, at, headScales, kvHeads, (int) bounds.stride(1), wide, to);
     }
 
     /** Whether the several-head method reads the bounds once for every head (else it calls the one-head method). */

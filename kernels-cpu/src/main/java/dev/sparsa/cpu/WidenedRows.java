@@ -32,6 +32,35 @@ final class WidenedRows {
     }
 
     /**
+     * {@code heads} runs of {@code headElements} elements of {@code type} back to back at byte offset {@code at}
+     * of {@code seg} (every head's rows of a page, say) into {@code dst[dstAt ..]}: f16 as one run, e4m3 run
+     * {@code h} under {@code scales[h]}. The same values as {@link #widen} run by run, with the segment's
+     * backing array looked up once.
+     *
+     * @throws IllegalArgumentException for a type other than f16 and e4m3
+     */
+    static void widenHeads(TileMath tiles, MemorySegment seg, DType type, long at, float[] scales, int heads,
+                           int headElements, float[] dst, int dstAt) {
+        if (type == DType.F16) {
+            f16(tiles, seg, at, dst, dstAt, heads * headElements);
+            return;
+        }
+        if (type != DType.E4M3) {
+            throw new IllegalArgumentException("widened rows are f16 or e4m3, not " + type);
+        }
+        if (seg.heapBase().orElse(null) instanceof byte[] codes) {
+            int from = (int) (seg.address() + at);
+            for (int h = 0; h < heads; h++) {
+                tiles.widenE4m3(codes, from + h * headElements, scales[h], dst, dstAt + h * headElements, headElements);
+            }
+            return;
+        }
+        for (int h = 0; h < heads; h++) {
+            e4m3(tiles, seg, at + (long) h * headElements, scales[h], dst, dstAt + h * headElements, headElements);
+        }
+    }
+
+    /**
      * The {@code n} rows of {@code rowElements} elements of {@code type} (f16, or e4m3 under {@code
      * scale}) at byte offsets {@code off[0 .. n)} of {@code seg} into {@code dst}, row j at {@code dstAt + j
      * · rowElements}. Rows that follow one another in {@code seg} are widened by one call: a widening loop
