@@ -56,9 +56,8 @@ public final class DecodeJarAlternation {
         int rounds = Integer.parseInt(System.getProperty("rounds", "6"));
         double slice = Double.parseDouble(System.getProperty("slice", "1.0"));
         String memory = System.getProperty("memory", "heap");
-        boolean cold = Boolean.getBoolean("cold");
-        CacheEviction eviction = cold ? new CacheEviction(Integer.getInteger("coldMib", CacheEviction.defaultMib()))
-                : null;
+        CacheEviction eviction = Boolean.getBoolean("cold")
+                ? new CacheEviction(Integer.getInteger("coldMib", CacheEviction.defaultMib())) : null;
         if (eviction != null) {
             System.out.printf("caches cold: %d MiB read before each step%n", eviction.mib());
         }

@@ -512,15 +512,11 @@ final class DecodeCommand implements Callable<Integer> {
 
     /** What {@code --cold} reads, in MiB: {@code --cold-mib}, else {@link CacheEviction#defaultMib()}. */
     int evictMib() {
-        if (evictMib == 0) {
-            evictMib = coldMib != null ? coldMib : CacheEviction.defaultMib();
-        }
-        return evictMib;
+        return coldMib != null ? coldMib : CacheEviction.defaultMib();
     }
 
-    /** {@code --cold}'s buffer, made on first use, and its size once known. */
+    /** {@code --cold}'s buffer, made on first use. */
     private CacheEviction eviction;
-    private int evictMib;
 
     /** A timed row against the fp64 oracle of its selection ({@code dense} where it has none). */
     private DecodeRow finish(AttentionBackend backend, Timed t, KvCache host, Tensor qHost, DType dtype,
