@@ -129,10 +129,11 @@ final class CacheRows {
     /**
      * Whether runs of {@code run} keys starting at multiples of {@code chunkKeys} cover whole pages of
      * a pool that {@link #pages} can read: a paged cache without padding between its pages' rows,
-     * whose page size divides both.
+     * whose page size divides {@code run} and {@code chunkKeys} ({@link Integer#MAX_VALUE}: one chunk from
+     * key 0).
      */
     boolean pagesTile(int run, int chunkKeys) {
-        return densePages && run % pageSize == 0 && chunkKeys % pageSize == 0;
+        return densePages && run % pageSize == 0 && (chunkKeys == Integer.MAX_VALUE || chunkKeys % pageSize == 0);
     }
 
     /** Whether {@link #pages} can read this cache: a paged pool without padding between its pages' rows. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sparsa.backend.DecodeArguments;
 import dev.sparsa.kv.ContiguousKvCache;
 import dev.sparsa.kv.DecodeOptions;
 import dev.sparsa.kv.DecodePattern;
@@ -14,11 +15,13 @@ import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.kv.SplitKv;
 import dev.sparsa.reference.ReferenceAttention;
 import dev.sparsa.reference.ReferenceResult;
+import dev.sparsa.spec.AttentionShape;
 import dev.sparsa.spec.Options;
 import dev.sparsa.tensor.DType;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.KvProblems;
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -140,6 +143,91 @@ class CpuDecodeTest {
                 }
             }
         }
+    }
+
+    /**
+     * A batch whose sequences alone give every worker its items (the default rule's 4 per core, {@code
+     * SplitKv.none()}'s too) runs dense decode and sinks + window as items across KV heads without a split,
+     * a sequence an item: paged pools read page by page (HND, NHD and padded) give the contiguous cache's
+     * bits and stay within the oracle's tolerance, with lengths that end inside a page, on one, and at 0.
+     * A batch one sequence short, and dense decode of one whose longest sequence exceeds a worker's share
+     * of the keys, run an item per (sequence, KV head), with the same bits.
+     */
+    @ParameterizedTest
+    @MethodSource("flavoursAndTypes")
+    void largeBatchesRunAcrossHeadsAndPagedEqualsContiguousBitwise(KernelFlavour flavour, DType dtype) {
+        CpuBackend cpu = new CpuBackend(flavour, 2);
+        int processors = Runtime.getRuntime().availableProcessors();
+        int fills = 4 * processors;
+        int[] cycle = {65, 0, 1, 63, 64, 200, 17, 129};
+        int[] lengths = new int[fills];
+        for (int b = 0; b < fills; b++) {
+            lengths[b] = cycle[b % cycle.length];
+        }
+        int[] oneLong = lengths.clone();
+        oneLong[1] = 2000;
+        KvProblems.Caches c = KvProblems.caches(47, dtype, lengths, 3, 40, 24, 16, 29);
+        KvProblems.Caches shorter = KvProblems.caches(47, dtype, Arrays.copyOf(lengths, fills - 1), 3, 40, 24, 16, 29);
+        KvProblems.Caches uneven = KvProblems.caches(48, dtype, oneLong, 3, 40, 24, 16, 29);
+        PagedKvCache nhd = rewrap(c.paged(), t -> t.to(t.dtype(), Layout.BSHD));
+        PagedKvCache padded = rewrap(c.paged(), CpuDecodeTest::withRoomBetweenPages);
+        DecodePattern sinkWindow = DecodePattern.sinkWindow(4, 50);
+        for (int rows : new int[] {1, 3}) {
+            Tensor q = DecodeFixtures.query(13 + rows, c.contiguous(), 6, rows);
+            Tensor qShort = q.narrowBatch(0, fills - 1);
+            Tensor qUneven = DecodeFixtures.query(17 + rows, uneven.contiguous(), 6, rows);
+            for (boolean window : new boolean[] {false, true}) {
+                DecodeSelection sel = window ? cpu.select(q, c.paged(), sinkWindow, DecodeOptions.defaults()) : null;
+                DecodeSelection selShort = window ? cpu.select(qShort, shorter.paged(), sinkWindow,
+                        DecodeOptions.defaults()) : null;
+                DecodeSelection selUneven = window ? cpu.select(qUneven, uneven.paged(), sinkWindow,
+                        DecodeOptions.defaults()) : null;
+                for (SplitKv split : List.of(SplitKv.rule(), SplitKv.none())) {
+                    DecodeOptions o = DecodeOptions.defaults().withSplit(split);
+                    String what = (window ? "sinks + window" : "dense") + " rows " + rows + " " + split;
+                    assertEquals(fills, workItems(cpu, q, c.paged(), sel, o), "items across heads, " + what);
+                    DecodeFixtures.Run flat = DecodeFixtures.decode(cpu, q, c.contiguous(), sel, o, DType.F32);
+                    for (KvCache paged : List.of(c.paged(), nhd, padded)) {
+                        DecodeFixtures.Run run = DecodeFixtures.decode(cpu, q, paged, sel, o, DType.F32);
+                        assertArrayEquals(flat.out().toFloatArray(), run.out().toFloatArray(),
+                                "paged vs contiguous, " + what);
+                        assertArrayEquals(flat.lse().toFloatArray(), run.lse().toFloatArray(), "lse, " + what);
+                    }
+                    ReferenceResult ref = DecodeFixtures.oracle(q, c.contiguous(), sel, o);
+                    assertTrue(ref.maxRelativeError(flat.out()) <= DecodeFixtures.tolerance(dtype),
+                            flavour + " " + dtype + " " + what + ": " + ref.maxRelativeError(flat.out()));
+                    assertTrue(ref.maxLseError(flat.lse()) <= DecodeFixtures.lseTolerance(dtype), "lse, " + what);
+                    // one sequence fewer: an item per (sequence, KV head), the same bits for those sequences
+                    assertEquals((fills - 1) * 3, workItems(cpu, qShort, shorter.paged(), selShort, o),
+                            "items per head, one sequence fewer, " + what);
+                    float[] fewer = DecodeFixtures.decode(cpu, qShort, shorter.paged(), selShort, o, DType.F32).out()
+                            .toFloatArray();
+                    assertArrayEquals(Arrays.copyOf(flat.out().toFloatArray(), fewer.length), fewer,
+                            "one sequence fewer, " + what);
+                    // dense over one sequence longer than a worker's share: an item per (sequence, KV head)
+                    // where there are several workers (sinks + window keep 54 of its keys: a sequence an item);
+                    // paged still equals contiguous
+                    if (processors > 1) {
+                        assertEquals(window ? fills : fills * 3, workItems(cpu, qUneven, uneven.paged(), selUneven, o),
+                                "items, one long sequence, " + what);
+                    }
+                    assertArrayEquals(
+                            DecodeFixtures.decode(cpu, qUneven, uneven.contiguous(), selUneven, o, DType.F32).out()
+                                    .toFloatArray(),
+                            DecodeFixtures.decode(cpu, qUneven, uneven.paged(), selUneven, o, DType.F32).out()
+                                    .toFloatArray(), "one long sequence, paged vs contiguous, " + what);
+                }
+            }
+        }
+    }
+
+    /** How many work items {@link CpuDecode} makes of a call. */
+    private static int workItems(CpuBackend cpu, Tensor q, KvCache cache, DecodeSelection sel, DecodeOptions o) {
+        Tensor out = Tensor.allocate(DType.F32, Layout.BHSD, q.batch(), q.heads(), q.seqLen(), cache.valueDim());
+        Tensor lse = Tensor.allocate(DType.F32, Layout.BHSD, q.batch(), q.heads(), q.seqLen(), 1);
+        AttentionShape shape = DecodeArguments.validate(q, cache, sel, out, lse, o);
+        return new CpuDecode(DecodeMathProvider.forFlavour(cpu.flavour()), TileMathProvider.best(), shape, q, cache,
+                sel, out, lse, o).items().size();
     }
 
     /**
