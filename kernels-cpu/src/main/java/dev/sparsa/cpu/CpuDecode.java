@@ -22,13 +22,14 @@ import java.util.List;
  * spans of the selection (all keys for dense decode), cut by the split-KV rule into chunks of equal
  * key count; each chunk is a work item, items run largest first on the backend's workers, and the
  * chunks of a unit are merged through their LSEs in chunk order. Dense decode applies the rule to the
- * sequences instead (one unit per sequence); where that cuts the keys, or where a batch gives every
- * worker its items with no sequence longer than a worker's share of the keys, a work item is one chunk
- * of a sequence for all its KV heads, and a paged cache is then read page by page, every head's rows of
- * a page at once, which are contiguous in the pool ({@link #runPages}). The rule is evaluated with the
- * machine's processor count (not the backend's thread count), so a backend of any thread count
- * gives bitwise the same result on one machine; paged and contiguous caches give bitwise the same
- * result because they are cut alike and only the row offsets (and the order of reading ahead) differ.
+ * sequences instead (one unit per sequence); where that cuts the keys, or where a batch on a paged
+ * cache gives every worker its items with no sequence longer than a worker's share of the keys, a work
+ * item is one chunk of a sequence for all its KV heads, and a paged cache is then read page by page,
+ * every head's rows of a page at once, which are contiguous in the pool ({@link #runPages}). The rule
+ * is evaluated with the machine's processor count (not the backend's thread count), so a backend of any
+ * thread count gives bitwise the same result on one machine; paged and contiguous caches give bitwise
+ * the same result because they are cut alike and only the row offsets, the grouping of a sequence's
+ * heads into items and the order of reading ahead differ.
  */
 final class CpuDecode {
     /** The most bytes of widened rows that {@link #widensPages} keeps at once (every head's run). */
@@ -73,9 +74,9 @@ final class CpuDecode {
     private final long[] keyCounts;
     private final int chunkKeys;
     /**
-     * Dense decode split into chunks of each sequence's keys, or over a batch large enough to give every
-     * worker its items (none of them longer than a worker's share of the keys): a work item is one
-     * (sequence, chunk) with all KV heads, so that a paged pool is read page after page (see {@link
+     * Dense decode split into chunks of each sequence's keys, or on a paged pool over a batch large enough
+     * to give every worker its items (none of them longer than a worker's share of the keys): a work item
+     * is one (sequence, chunk) with all KV heads, so that a paged pool is read page after page (see {@link
      * #runPages}).
      */
     private final boolean acrossHeads;
@@ -150,16 +151,18 @@ final class CpuDecode {
         int processors = Runtime.getRuntime().availableProcessors();
         // dense decode, and selections that give every KV head of a sequence the same keys (sinks +
         // window): the split rule over sequences (one unit per sequence, all its KV heads); where that cuts
-        // the keys into chunks, or where the sequences alone give every worker its items and none is longer
-        // than a worker's share of the keys (a large batch), an item is (sequence, chunk) across heads, else
-        // (sequence, head, chunk)
+        // the keys into chunks, an item is (sequence, chunk) across heads, else (sequence, head, chunk). A
+        // large batch on a paged pool read whole pages at a time also takes a sequence across heads: where the
+        // sequences alone give every worker its items and none is longer than a worker's share of the keys
+        // (an item per head would read a head's rows of each page apart from the other heads')
         int perSequence = options.split().chunkKeys(shape.batch(), 1, maxKeys, processors);
         boolean shared = selection == null || headsShareKeys(spans, shape.batch(), shape.kvHeads());
         long sequenceKeys = 0;
         for (int b = 0; b < shape.batch(); b++) {
             sequenceKeys += keyCounts[b * shape.kvHeads()];
         }
-        boolean largeBatch = shape.batch() >= (long) processors * options.split().itemsPerWorker()
+        boolean largeBatch = rows.pagesTile(DecodeScratch.PAGE_RUN, Integer.MAX_VALUE)
+                && shape.batch() >= (long) processors * options.split().itemsPerWorker()
                 && (long) maxKeys * processors <= sequenceKeys;
         this.acrossHeads = shared && (SplitKv.chunks(maxKeys, perSequence) > 1 || largeBatch);
         this.chunkKeys = acrossHeads ? perSequence
