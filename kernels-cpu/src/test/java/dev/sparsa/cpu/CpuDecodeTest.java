@@ -89,18 +89,8 @@ class CpuDecodeTest {
             for (SplitKv split : List.of(SplitKv.rule(), SplitKv.rule(256, 4), SplitKv.fixed(64), SplitKv.fixed(40),
                     SplitKv.fixed(320))) {
                 DecodeOptions o = DecodeOptions.defaults().withSplit(split);
-                DecodeFixtures.Run flat = DecodeFixtures.decode(cpu, q, c.contiguous(), null, o, DType.F32);
-                float[] want = flat.out().toFloatArray();
-                float[] wantLse = flat.lse().toFloatArray();
-                for (KvCache paged : List.of(c.paged(), nhd, padded)) {
-                    DecodeFixtures.Run run = DecodeFixtures.decode(cpu, q, paged, null, o, DType.F32);
-                    assertArrayEquals(want, run.out().toFloatArray(), "paged vs contiguous " + split);
-                    assertArrayEquals(wantLse, run.lse().toFloatArray(), "lse, paged vs contiguous " + split);
-                }
-                ReferenceResult ref = DecodeFixtures.oracle(q, c.contiguous(), null, o);
-                assertTrue(ref.maxRelativeError(flat.out()) <= DecodeFixtures.tolerance(dtype),
-                        flavour + " " + dtype + " rows " + rows + " " + split + ": " + ref.maxRelativeError(flat.out()));
-                assertTrue(ref.maxLseError(flat.lse()) <= DecodeFixtures.lseTolerance(dtype), "lse " + ref.maxLseError(flat.lse()));
+                pagedEqualsContiguous(cpu, q, c.contiguous(), List.of(c.paged(), nhd, padded), null, o,
+                        flavour + " " + dtype + " rows " + rows + " " + split);
             }
         }
     }
@@ -128,18 +118,8 @@ class CpuDecodeTest {
                 DecodeSelection sel = cpu.select(q, c.paged(), p, DecodeOptions.defaults());
                 for (SplitKv split : List.of(SplitKv.fixed(64), SplitKv.fixed(320), SplitKv.fixed(40))) {
                     DecodeOptions o = DecodeOptions.defaults().withSplit(split);
-                    DecodeFixtures.Run flat = DecodeFixtures.decode(cpu, q, c.contiguous(), sel, o, DType.F32);
-                    String what = p.name() + " rows " + rows + " " + split;
-                    for (KvCache paged : List.of(c.paged(), nhd, padded)) {
-                        DecodeFixtures.Run run = DecodeFixtures.decode(cpu, q, paged, sel, o, DType.F32);
-                        assertArrayEquals(flat.out().toFloatArray(), run.out().toFloatArray(),
-                                "paged vs contiguous, " + what);
-                        assertArrayEquals(flat.lse().toFloatArray(), run.lse().toFloatArray(), "lse, " + what);
-                    }
-                    ReferenceResult ref = DecodeFixtures.oracle(q, c.contiguous(), sel, o);
-                    assertTrue(ref.maxRelativeError(flat.out()) <= DecodeFixtures.tolerance(dtype),
-                            flavour + " " + dtype + " " + what + ": " + ref.maxRelativeError(flat.out()));
-                    assertTrue(ref.maxLseError(flat.lse()) <= DecodeFixtures.lseTolerance(dtype), "lse, " + what);
+                    pagedEqualsContiguous(cpu, q, c.contiguous(), List.of(c.paged(), nhd, padded), sel, o,
+                            flavour + " " + dtype + " " + p.name() + " rows " + rows + " " + split);
                 }
             }
         }
@@ -186,17 +166,8 @@ class CpuDecodeTest {
                     DecodeOptions o = DecodeOptions.defaults().withSplit(split);
                     String what = (window ? "sinks + window" : "dense") + " rows " + rows + " " + split;
                     assertEquals(fills, workItems(cpu, q, c.paged(), sel, o), "items across heads, " + what);
-                    DecodeFixtures.Run flat = DecodeFixtures.decode(cpu, q, c.contiguous(), sel, o, DType.F32);
-                    for (KvCache paged : List.of(c.paged(), nhd, padded)) {
-                        DecodeFixtures.Run run = DecodeFixtures.decode(cpu, q, paged, sel, o, DType.F32);
-                        assertArrayEquals(flat.out().toFloatArray(), run.out().toFloatArray(),
-                                "paged vs contiguous, " + what);
-                        assertArrayEquals(flat.lse().toFloatArray(), run.lse().toFloatArray(), "lse, " + what);
-                    }
-                    ReferenceResult ref = DecodeFixtures.oracle(q, c.contiguous(), sel, o);
-                    assertTrue(ref.maxRelativeError(flat.out()) <= DecodeFixtures.tolerance(dtype),
-                            flavour + " " + dtype + " " + what + ": " + ref.maxRelativeError(flat.out()));
-                    assertTrue(ref.maxLseError(flat.lse()) <= DecodeFixtures.lseTolerance(dtype), "lse, " + what);
+                    DecodeFixtures.Run flat = pagedEqualsContiguous(cpu, q, c.contiguous(),
+                            List.of(c.paged(), nhd, padded), sel, o, flavour + " " + dtype + " " + what);
                     // one sequence fewer: an item per (sequence, KV head), the same bits for those sequences
                     assertEquals((fills - 1) * 3, workItems(cpu, qShort, shorter.paged(), selShort, o),
                             "items per head, one sequence fewer, " + what);
@@ -219,6 +190,29 @@ class CpuDecodeTest {
                 }
             }
         }
+    }
+
+    /**
+     * Decodes {@code q} on {@code contiguous} and on each of {@code paged} (the same keys): every paged
+     * pool gives the contiguous cache's bits, which are within the oracle's tolerance for the cache's dtype.
+     * Returns the contiguous cache's run.
+     */
+    private static DecodeFixtures.Run pagedEqualsContiguous(CpuBackend cpu, Tensor q, KvCache contiguous,
+                                                            List<? extends KvCache> paged, DecodeSelection sel,
+                                                            DecodeOptions o, String what) {
+        DecodeFixtures.Run flat = DecodeFixtures.decode(cpu, q, contiguous, sel, o, DType.F32);
+        for (KvCache pool : paged) {
+            DecodeFixtures.Run run = DecodeFixtures.decode(cpu, q, pool, sel, o, DType.F32);
+            assertArrayEquals(flat.out().toFloatArray(), run.out().toFloatArray(), "paged vs contiguous, " + what);
+            assertArrayEquals(flat.lse().toFloatArray(), run.lse().toFloatArray(), "lse, paged vs contiguous, " + what);
+        }
+        ReferenceResult ref = DecodeFixtures.oracle(q, contiguous, sel, o);
+        DType dtype = contiguous.dtype();
+        assertTrue(ref.maxRelativeError(flat.out()) <= DecodeFixtures.tolerance(dtype),
+                what + ": " + ref.maxRelativeError(flat.out()));
+        assertTrue(ref.maxLseError(flat.lse()) <= DecodeFixtures.lseTolerance(dtype),
+                "lse, " + what + ": " + ref.maxLseError(flat.lse()));
+        return flat;
     }
 
     /** How many work items {@link CpuDecode} makes of a call. */
