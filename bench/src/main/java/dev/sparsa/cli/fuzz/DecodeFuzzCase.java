@@ -11,7 +11,7 @@ import java.util.SplittableRandom;
  * pattern and the options, and optionally one non-finite value planted in Q, K or V. Every field is
  * explicit so that a failing case prints as a line that reproduces it; {@link #random} draws one from
  * a seed with the edges drawn often (empty sequences, one token, lengths at page edges, more query
- * rows than tokens, budgets past the length, chunks of one key).
+ * rows than tokens, budgets past the length, chunks of one key) and batches of up to 12 sequences.
  *
  * @param batch       sequences
  * @param kvHeads     KV heads
@@ -82,7 +82,13 @@ public record DecodeFuzzCase(int batch, int kvHeads, int group, int rows, int he
             default -> 0;
         };
         int nonFinite = rnd.nextInt(10) == 0 ? 1 + rnd.nextInt(4) : 0;
-        return new DecodeFuzzCase(1 + rnd.nextInt(rnd.nextInt(3) == 0 ? 4 : 2), 1 + rnd.nextInt(3), 1 + rnd.nextInt(4),
+        // batches up to 12 one case in six: large enough for the CPU's items across KV heads on a few cores
+        int batches = switch (rnd.nextInt(6)) {
+            case 0 -> 12;
+            case 1 -> 4;
+            default -> 2;
+        };
+        return new DecodeFuzzCase(1 + rnd.nextInt(batches), 1 + rnd.nextInt(3), 1 + rnd.nextInt(4),
                 rows, headDim, DType.values()[rnd.nextInt(DType.values().length)], pageSize, cap,
                 rnd.nextInt(PATTERNS.size()), split, cap2, scale, rnd.nextBoolean(), rnd.nextBoolean(), rnd.nextLong(),
                 rnd.nextLong(), nonFinite, 1 + rnd.nextInt(3));
