@@ -136,6 +136,15 @@ final class CacheRows {
         return densePages && run % pageSize == 0 && (chunkKeys == Integer.MAX_VALUE || chunkKeys % pageSize == 0);
     }
 
+    /**
+     * Whether a page's rows lie head after head (an HND pool whose pages {@link #pages} can read), so that
+     * the rows of consecutive KV heads of a page are one contiguous slice of it.
+     */
+    boolean headMajorPages() {
+        return densePages && keyHeadShift(1 % kvHeads) == (kvHeads > 1 ? (long) pageSize * kSeq : 0)
+                && valueHeadShift(1 % kvHeads) == (kvHeads > 1 ? (long) pageSize * vSeq : 0);
+    }
+
     /** Whether {@link #pages} can read this cache: a paged pool without padding between its pages' rows. */
     boolean readsWholePages() {
         return densePages;

@@ -22,10 +22,10 @@ import java.util.List;
  * spans of the selection (all keys for dense decode), cut by the split-KV rule into chunks of equal
  * key count; each chunk is a work item, items run largest first on the backend's workers, and the
  * chunks of a unit are merged through their LSEs in chunk order. Dense decode applies the rule to the
- * sequences instead (one unit per sequence); where that cuts the keys, or where a batch on a paged
- * cache gives every worker its items with no sequence longer than a worker's share of the keys, a work
- * item is one chunk of a sequence for all its KV heads, and a paged cache is then read page by page,
- * every head's rows of a page at once, which are contiguous in the pool ({@link #runPages}). The rule
+ * sequences instead (one unit per sequence); where that cuts the keys, a work item is one chunk of a
+ * sequence for all its KV heads, and a paged cache is then read page by page, every head's rows of a
+ * page at once, which are contiguous in the pool ({@link #runPages}). An unsplit batch on such a paged
+ * cache goes across heads too, a sequence or a group of its heads an item ({@link #unsplitGroups}). The rule
  * is evaluated with the machine's processor count (not the backend's thread count), so a backend of any
  * thread count gives bitwise the same result on one machine; paged and contiguous caches give bitwise
  * the same result because they are cut alike and only the row offsets, the grouping of a sequence's
@@ -74,12 +74,17 @@ final class CpuDecode {
     private final long[] keyCounts;
     private final int chunkKeys;
     /**
-     * Dense decode split into chunks of each sequence's keys, or on a paged pool over a batch large enough
-     * to give every worker its items (none of them longer than a worker's share of the keys): a work item
-     * is one (sequence, chunk) with all KV heads, so that a paged pool is read page after page (see {@link
-     * #runPages}).
+     * Dense decode split into chunks of each sequence's keys, or unsplit on a paged pool ({@link
+     * #unsplitGroups}): a work item is one (sequence, chunk) with {@link #itemHeads} KV heads, so that a
+     * paged pool is read page after page (see {@link #runPages}).
      */
     private final boolean acrossHeads;
+    /**
+     * KV heads per item across heads: all of them, or, for an unsplit batch on a pool whose pages hold their
+     * heads' rows head after head, a group of them (half, a quarter, …), so that the items are enough for
+     * the workers and each reads one contiguous slice of every page.
+     */
+    private final int itemHeads;
     /**
      * Items across heads read the pages of a run whole, all heads at once (paged, pages tile the runs; f16
      * and e4m3 rows: {@link #widensPages}).
@@ -151,20 +156,16 @@ final class CpuDecode {
         int processors = Runtime.getRuntime().availableProcessors();
         // dense decode, and selections that give every KV head of a sequence the same keys (sinks +
         // window): the split rule over sequences (one unit per sequence, all its KV heads); where that cuts
-        // the keys into chunks, an item is (sequence, chunk) across heads, else (sequence, head, chunk). A
-        // large batch on a paged pool read whole pages at a time also takes a sequence across heads: where the
-        // sequences alone give every worker its items and none is longer than a worker's share of the keys
-        // (an item per head would read a head's rows of each page apart from the other heads')
+        // the keys into chunks, an item is (sequence, chunk) across heads, else (sequence, head, chunk). An
+        // unsplit batch on a paged pool read whole pages at a time also goes across heads (an item per head
+        // would read a head's rows of each page apart from the other heads'), a sequence or a group of its
+        // heads an item (unsplitGroups)
         int perSequence = options.split().chunkKeys(shape.batch(), 1, maxKeys, processors);
         boolean shared = selection == null || headsShareKeys(spans, shape.batch(), shape.kvHeads());
-        long sequenceKeys = 0;
-        for (int b = 0; b < shape.batch(); b++) {
-            sequenceKeys += keyCounts[b * shape.kvHeads()];
-        }
-        boolean largeBatch = rows.pagesTile(DecodeScratch.PAGE_RUN, Integer.MAX_VALUE)
-                && shape.batch() >= (long) processors * options.split().itemsPerWorker()
-                && (long) maxKeys * processors <= sequenceKeys;
-        this.acrossHeads = shared && (SplitKv.chunks(maxKeys, perSequence) > 1 || largeBatch);
+        boolean split = SplitKv.chunks(maxKeys, perSequence) > 1;
+        int groups = shared && !split ? unsplitGroups(maxKeys, processors, options.split().itemsPerWorker()) : 0;
+        this.acrossHeads = shared && (split || groups > 0);
+        this.itemHeads = groups > 0 ? shape.kvHeads() / groups : shape.kvHeads();
         this.chunkKeys = acrossHeads ? perSequence
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
         this.staged = rows.dtype == DType.F16 || rows.dtype == DType.E4M3;
@@ -216,6 +217,34 @@ final class CpuDecode {
         return true;
     }
 
+    /**
+     * Into how many groups of KV heads an unsplit batch's sequences are cut for items across heads, 0 for
+     * none: the fewest (1, 2, 4, … dividing the KV heads, more than 1 only where a page holds its heads'
+     * rows head after head, and fewer than the heads) that give every worker its items ({@code batch ·
+     * groups ≥ workers · itemsPerWorker}) with no item longer than a worker's share of the keys. Only on
+     * a paged pool read whole pages at a time.
+     */
+    private int unsplitGroups(int maxKeys, int workers, int itemsPerWorker) {
+        int heads = shape.kvHeads();
+        if (!rows.pagesTile(DecodeScratch.PAGE_RUN, Integer.MAX_VALUE)) {
+            return 0;
+        }
+        long sequenceKeys = 0;
+        for (int b = 0; b < shape.batch(); b++) {
+            sequenceKeys += keyCounts[b * heads];
+        }
+        for (int k = 1; k < heads || k == 1; k *= 2) {
+            if (heads % k != 0 || (k > 1 && !rows.headMajorPages())) {
+                return 0;
+            }
+            if ((long) shape.batch() * k >= (long) workers * itemsPerWorker
+                    && (long) maxKeys * workers <= sequenceKeys * k) {
+                return k;
+            }
+        }
+        return 0;
+    }
+
     private static int roundUp(int x, int m) {
         return (x + m - 1) / m * m;
     }
@@ -223,7 +252,7 @@ final class CpuDecode {
     /** The work items as (unit, chunk) pairs, largest first (ties: unit, then chunk order). */
     List<long[]> items() {
         List<long[]> items = new ArrayList<>();
-        int step = acrossHeads ? shape.kvHeads() : 1;
+        int step = acrossHeads ? itemHeads : 1;
         for (int u = 0; u < chunks.length; u += step) {
             for (int c = 0; c < chunks[u]; c++) {
                 long from = (long) c * chunkKeys;
@@ -238,7 +267,7 @@ final class CpuDecode {
 
     /**
      * Runs item (unit, chunk) on the calling thread: one KV head's chunk, or, across heads, the chunk of
-     * every KV head of the unit's sequence.
+     * the unit's sequence for {@link #itemHeads} KV heads from the unit's.
      */
     void run(int unit, int chunk) {
         if (!acrossHeads) {
@@ -246,11 +275,12 @@ final class CpuDecode {
             return;
         }
         int b = unit / shape.kvHeads();
+        int g0 = unit % shape.kvHeads();
         if (wholePages) {
-            runPages(b, chunk);
+            runPages(b, chunk, g0, g0 + itemHeads);
             return;
         }
-        for (int g = 0; g < shape.kvHeads(); g++) {
+        for (int g = g0; g < g0 + itemHeads; g++) {
             runUnit(b * shape.kvHeads() + g, chunk);
         }
     }
@@ -301,7 +331,7 @@ final class CpuDecode {
      * #streamKeys} (at the chunk's start, every {@value DecodeScratch#BLOCK} keys), so the result has the bits
      * of a contiguous cache's.
      */
-    private void runPages(int b, int chunk) {
+    private void runPages(int b, int chunk, int g0, int g1) {
         DecodeScratch sc = SCRATCH.get();
         int heads = shape.kvHeads();
         sc.ensure(nq, ldQ, ldO);
@@ -310,7 +340,7 @@ final class CpuDecode {
         if (staged) {
             sc.ensureWide(ldQ, ldO, widensPages ? heads * DecodeScratch.PAGE_RUN : DecodeScratch.RUN);
         }
-        for (int g = 0; g < heads; g++) {
+        for (int g = g0; g < g1; g++) {
             loadQueries(b, g, sc.hq[g]);
             Arrays.fill(sc.hm[g], 0, nq, Float.NEGATIVE_INFINITY);
             Arrays.fill(sc.hl[g], 0, nq, 0f);
@@ -328,11 +358,11 @@ final class CpuDecode {
             walk.next(count, sc.pos, sc.delta);
             rows.offsets(b, 0, sc.pos, count, sc.headK, sc.headV);
             if (widensPages) {
-                widenPages(sc, count, heads);
+                widenPages(sc, count, g0, g1);
             } else {
-                readPages(sc, rows.pages(b, sc.pos, count, sc.pageK, sc.pageV));
+                readPages(sc, rows.pages(b, sc.pos, count, sc.pageK, sc.pageV), g0, g1);
             }
-            for (int g = 0; g < heads; g++) {
+            for (int g = g0; g < g1; g++) {
                 if (!widensPages) {
                     headRows(sc, g, 0, count);
                     if (staged) {
@@ -344,7 +374,7 @@ final class CpuDecode {
                         widensPages ? g * DecodeScratch.PAGE_RUN : 0);
             }
         }
-        for (int g = 0; g < heads; g++) {
+        for (int g = g0; g < g1; g++) {
             finishUnit(b, g, unit0 + g, chunk, sc, sc.hm[g], sc.hl[g], sc.ho[g]);
         }
     }
@@ -364,7 +394,7 @@ final class CpuDecode {
      * head, head {@code g}'s rows into widened rows {@code g · PAGE_RUN ..} (the row offsets of head 0 in
      * {@code sc.headK}, {@code sc.headV}).
      */
-    private void widenPages(DecodeScratch sc, int count, int heads) {
+    private void widenPages(DecodeScratch sc, int count, int g0, int g1) {
         int pageSize = rows.pageSize();
         for (int j = 0; j < count; ) {
             int page = sc.pos[j] / pageSize;
@@ -372,7 +402,7 @@ final class CpuDecode {
             while (e < count && sc.pos[e] / pageSize == page) {
                 e++;
             }
-            for (int g = 0; g < heads; g++) {
+            for (int g = g0; g < g1; g++) {
                 headRows(sc, g, j, e);
                 widenRows(sc, g, j, e, g * DecodeScratch.PAGE_RUN);
             }
@@ -381,18 +411,30 @@ final class CpuDecode {
     }
 
     /**
-     * Reads the run's {@code pages} whole pages ({@code sc.pageK}, {@code sc.pageV}) once: pages that do
-     * not follow one another in the pool {@value ReadOrder#PAGE_WAYS} at a time, row by row ({@link
-     * ReadOrder#ranges}); otherwise one page after another.
+     * Reads the rows of KV heads {@code g0 .. g1 − 1} of the run's {@code pages} pages ({@code sc.pageK},
+     * {@code sc.pageV}) once: whole pages for every head, else each page's slice of those heads (a pool whose
+     * pages hold their heads' rows head after head, {@link CacheRows#headMajorPages}). Pages or slices that
+     * do not follow one another in the pool are read {@value ReadOrder#PAGE_WAYS} at a time, row by row
+     * ({@link ReadOrder#ranges}); otherwise one after another.
      */
-    private void readPages(DecodeScratch sc, int pages) {
+    private void readPages(DecodeScratch sc, int pages, int g0, int g1) {
         long e = rows.dtype.byteSize();
-        int kPage = rows.keyPageElements();
-        int vPage = rows.valuePageElements();
+        int heads = g1 - g0;
+        int kPage = rows.keyPageElements() / shape.kvHeads() * heads;
+        int vPage = rows.valuePageElements() / shape.kvHeads() * heads;
+        if (g0 > 0) {
+            long dk = rows.keyHeadShift(g0);
+            long dv = rows.valueHeadShift(g0);
+            for (int i = 0; i < pages; i++) {
+                sc.pageK[i] += dk;
+                sc.pageV[i] += dv;
+            }
+        }
         int read = -1;
         if (pages > 1) {
             sc.ensurePageRows(pages, kPage / dim);
-            int w = ReadOrder.PAGE_WAYS;
+            // slices of a group of heads: one after another (each a stretch of the page); whole pages as before
+            int w = heads < shape.kvHeads() ? 1 : ReadOrder.PAGE_WAYS;
             read = ReadOrder.ranges(sc.pageK, pages, kPage * e, (int) (dim * e), w, sc.pageRowsK, sc.pageStarts);
             if (read > 0 && ReadOrder.ranges(sc.pageV, pages, vPage * e, (int) (dimV * e), w, sc.pageRowsV,
                     sc.pageStarts) != read) {

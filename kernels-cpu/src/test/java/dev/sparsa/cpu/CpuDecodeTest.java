@@ -193,6 +193,42 @@ class CpuDecodeTest {
     }
 
     /**
+     * An unsplit batch too small to give every worker its items a sequence each, on a pool whose pages
+     * hold their heads' rows head after head (HND), runs items of a sequence and half its KV heads, each
+     * reading its heads' slice of every page; on an NHD pool (a page's heads interleaved) and on a padded
+     * one, an item per (sequence, KV head). Every pool gives the contiguous cache's bits, within the
+     * oracle's tolerance, for dense decode and sinks + window, one and three query rows.
+     */
+    @ParameterizedTest
+    @MethodSource("flavoursAndTypes")
+    void midSizeBatchesRunHalfTheHeadsAnItemOnHeadMajorPools(KernelFlavour flavour, DType dtype) {
+        CpuBackend cpu = new CpuBackend(flavour, 2);
+        int processors = Runtime.getRuntime().availableProcessors();
+        int batch = 2 * processors + 1;
+        int[] cycle = {130, 77, 0, 160, 99, 145, 64, 113};
+        int[] lengths = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            lengths[b] = cycle[b % cycle.length];
+        }
+        KvProblems.Caches c = KvProblems.caches(49, dtype, lengths, 4, 40, 24, 16, 29);
+        PagedKvCache nhd = rewrap(c.paged(), t -> t.to(t.dtype(), Layout.BSHD));
+        PagedKvCache padded = rewrap(c.paged(), CpuDecodeTest::withRoomBetweenPages);
+        DecodeOptions o = DecodeOptions.defaults();
+        for (int rows : new int[] {1, 3}) {
+            Tensor q = DecodeFixtures.query(19 + rows, c.contiguous(), 8, rows);
+            for (boolean window : new boolean[] {false, true}) {
+                DecodeSelection sel = window ? cpu.select(q, c.paged(), DecodePattern.sinkWindow(4, 50), o) : null;
+                String what = (window ? "sinks + window" : "dense") + " rows " + rows;
+                assertEquals(batch * 2, workItems(cpu, q, c.paged(), sel, o), "half the heads an item, HND, " + what);
+                assertEquals(batch * 4, workItems(cpu, q, nhd, sel, o), "a head an item, NHD, " + what);
+                assertEquals(batch * 4, workItems(cpu, q, padded, sel, o), "a head an item, padded, " + what);
+                pagedEqualsContiguous(cpu, q, c.contiguous(), List.of(c.paged(), nhd, padded), sel, o,
+                        flavour + " " + dtype + " " + what);
+            }
+        }
+    }
+
+    /**
      * Decodes {@code q} on {@code contiguous} and on each of {@code paged} (the same keys): every paged
      * pool gives the contiguous cache's bits, which are within the oracle's tolerance for the cache's dtype.
      * Returns the contiguous cache's run.
