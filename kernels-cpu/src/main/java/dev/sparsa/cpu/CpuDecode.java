@@ -433,7 +433,7 @@ final class CpuDecode {
         int read = -1;
         if (pages > 1) {
             sc.ensurePageRows(pages, kPage / dim);
-            // slices of a group of heads: one after another (each a stretch of the page); whole pages as before
+            // a group's slices one after another (each a stretch of its page); scattered whole pages two at a time
             int w = heads < shape.kvHeads() ? 1 : ReadOrder.PAGE_WAYS;
             read = ReadOrder.ranges(sc.pageK, pages, kPage * e, (int) (dim * e), w, sc.pageRowsK, sc.pageStarts);
             if (read > 0 && ReadOrder.ranges(sc.pageV, pages, vPage * e, (int) (dimV * e), w, sc.pageRowsV,
