@@ -11,7 +11,8 @@ import java.util.SplittableRandom;
  * pattern and the options, and optionally one non-finite value planted in Q, K or V. Every field is
  * explicit so that a failing case prints as a line that reproduces it; {@link #random} draws one from
  * a seed with the edges drawn often (empty sequences, one token, lengths at page edges, more query
- * rows than tokens, budgets past the length, chunks of one key) and batches of up to 12 sequences.
+ * rows than tokens, budgets past the length, chunks of one key), batches of up to 12 sequences and up to 4 KV
+ * heads.
  *
  * @param batch       sequences
  * @param kvHeads     KV heads
@@ -88,7 +89,9 @@ public record DecodeFuzzCase(int batch, int kvHeads, int group, int rows, int he
             case 1 -> 4;
             default -> 2;
         };
-        return new DecodeFuzzCase(1 + rnd.nextInt(batches), 1 + rnd.nextInt(3), 1 + rnd.nextInt(4),
+        // 4 KV heads one case in eight: groups of heads for the CPU's items across KV heads
+        int kvHeads = rnd.nextInt(8) == 0 ? 4 : 1 + rnd.nextInt(3);
+        return new DecodeFuzzCase(1 + rnd.nextInt(batches), kvHeads, 1 + rnd.nextInt(4),
                 rows, headDim, DType.values()[rnd.nextInt(DType.values().length)], pageSize, cap,
                 rnd.nextInt(PATTERNS.size()), split, cap2, scale, rnd.nextBoolean(), rnd.nextBoolean(), rnd.nextLong(),
                 rnd.nextLong(), nonFinite, 1 + rnd.nextInt(3));
