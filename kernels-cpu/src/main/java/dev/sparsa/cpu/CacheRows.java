@@ -141,8 +141,8 @@ final class CacheRows {
      * the rows of consecutive KV heads of a page are one contiguous slice of it.
      */
     boolean headMajorPages() {
-        return densePages && keyHeadShift(1 % kvHeads) == (kvHeads > 1 ? (long) pageSize * kSeq : 0)
-                && valueHeadShift(1 % kvHeads) == (kvHeads > 1 ? (long) pageSize * vSeq : 0);
+        return densePages && (kvHeads == 1
+                || keyHeadShift(1) == pageSize * kSeq && valueHeadShift(1) == pageSize * vSeq);
     }
 
     /** Whether {@link #pages} can read this cache: a paged pool without padding between its pages' rows. */

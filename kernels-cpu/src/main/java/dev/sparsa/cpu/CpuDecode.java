@@ -233,8 +233,9 @@ final class CpuDecode {
         for (int b = 0; b < shape.batch(); b++) {
             sequenceKeys += keyCounts[b * heads];
         }
-        for (int k = 1; k < heads || k == 1; k *= 2) {
-            if (heads % k != 0 || (k > 1 && !rows.headMajorPages())) {
+        boolean slices = rows.headMajorPages();
+        for (int k = 1; k <= Math.max(1, heads / 2) && (k == 1 || slices); k *= 2) {
+            if (heads % k != 0) {
                 return 0;
             }
             if ((long) shape.batch() * k >= (long) workers * itemsPerWorker

@@ -11,8 +11,8 @@ import java.util.SplittableRandom;
  * pattern and the options, and optionally one non-finite value planted in Q, K or V. Every field is
  * explicit so that a failing case prints as a line that reproduces it; {@link #random} draws one from
  * a seed with the edges drawn often (empty sequences, one token, lengths at page edges, more query
- * rows than tokens, budgets past the length, chunks of one key), batches of up to 12 sequences and up to 4 KV
- * heads.
+ * rows than tokens, budgets past the length, chunks of one key), batches of up to 12 sequences and up
+ * to 4 KV heads.
  *
  * @param batch       sequences
  * @param kvHeads     KV heads
