@@ -86,6 +86,11 @@ final class DecodeCommand implements Callable<Integer> {
             + " as in a pool where other sequences took and freed pages; default: in address order.")
     boolean scatterPages;
 
+    @Option(names = "--page-layout", description = "Order of a page's rows: hnd (head after head, the default) or nhd"
+            + " (token after token, every head's row of a token side by side, as vLLM's cache; default ${DEFAULT-VALUE}).",
+            defaultValue = "hnd")
+    String pageLayout;
+
     @Option(names = "--budgets", split = ",", description = "Sparse budgets as fractions of the cache (default ${DEFAULT-VALUE}).",
             defaultValue = "0.125,0.03125")
     List<Double> budgets;
@@ -211,6 +216,9 @@ final class DecodeCommand implements Callable<Integer> {
             if (scatterPages) {
                 paged = scattered(paged, seed);
             }
+            if (pageLayout.equals("nhd")) {
+                paged = tokenMajor(paged);
+            }
             Tensor q = problem.query(dtype);
             ReferenceResult dense = ReferenceDecode.decode(q, flat, null, DecodeOptions.defaults().run());
             progress.note(String.format("%s: generated the caches and the fp64 dense oracle in %.1fs", dtype,
@@ -306,6 +314,9 @@ final class DecodeCommand implements Callable<Integer> {
         }
         if (pageSize < 1 || Integer.bitCount(pageSize) != 1) {
             throw new IllegalArgumentException("--page-size: must be a power of two, got " + pageSize);
+        }
+        if (!pageLayout.equals("hnd") && !pageLayout.equals("nhd")) {
+            throw new IllegalArgumentException("--page-layout: must be hnd or nhd, got " + pageLayout);
         }
         if (reps < 1) {
             throw new IllegalArgumentException("--repeat: must be >= 1, got " + reps);
@@ -425,6 +436,21 @@ final class DecodeCommand implements Callable<Integer> {
                 to.allocator().claim(table[i]);
             }
             to.setBlockTable(b, table, from.length(b));
+        }
+        return to;
+    }
+
+    /**
+     * The same sequences in an NHD pool ({@link Layout#BSHD} over {@code [numPages, kvHeads, pageSize, dim]}: a
+     * token's rows of every KV head side by side), each page in its place, the block tables and bounds as they were.
+     */
+    static PagedKvCache tokenMajor(PagedKvCache from) {
+        // Tensor.to keeps an e4m3 tensor's scales, and its codes: a code read as code x scale is written back as itself
+        Tensor k = from.keyPages().to(from.dtype(), Layout.BSHD);
+        Tensor v = from.valuePages().to(from.dtype(), Layout.BSHD);
+        PagedKvCache to = PagedKvCache.wrap(k, v, from.pageBounds(), from.pageSize(), from.batch(), null);
+        for (int b = 0; b < from.batch(); b++) {
+            to.setBlockTable(b, from.blockTable(b), from.length(b));
         }
         return to;
     }
@@ -618,6 +644,9 @@ final class DecodeCommand implements Callable<Integer> {
             p.put("headDim", d);
             p.put("queryRows", this.rows);
             p.put("pageSize", pageSize);
+            p.put("pageLayout", pageLayout.equals("nhd")
+                    ? "nhd: a page's rows token after token, every KV head's row of a token side by side"
+                    : "hnd: a page's rows head after head");
             p.put("pageOrder", scatterPages ? "scattered: the pool's pages handed out in a random order"
                     : "in address order");
             p.put("dtypes", types.stream().map(DType::toString).toList());

@@ -143,7 +143,7 @@ class DecodeCommandTest {
                 new String[] {"decode", "--budgets", "0"}, new String[] {"decode", "-H", "6", "--kv-heads", "4"},
                 new String[] {"decode", "--no-such-flag"}, new String[] {"decode", "--rows", "many"},
                 new String[] {"decode", "-n", "1000000000"}, new String[] {"decode", "--dtypes", "f8"},
-                new String[] {"decode", "--cold", "--cold-mib", "0"})) {
+                new String[] {"decode", "--cold", "--cold-mib", "0"}, new String[] {"decode", "--page-layout", "bhsd"})) {
             String[] r = run(args);
             assertEquals("2", r[0], String.join(" ", args) + ": " + r[2]);
             assertEquals(1, r[2].strip().lines().count(), String.join(" ", args) + ": " + r[2]);
@@ -209,6 +209,43 @@ class DecodeCommandTest {
                 r[1]);
         for (Map<String, Object> row : DemoCommandTest.rows(r[1])) {
             assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= 1e-5, row.toString());
+        }
+    }
+
+    @Test
+    void tokenMajorPagesHoldTheSameSequencesAndEveryRowStaysWithinTheOracle() throws Exception {
+        for (DType dtype : List.of(DType.F32, DType.BF16, DType.E4M3)) {
+            PagedKvCache paged = dtype.isScaled() ? PagedKvCache.allocateE4m3(2, 2, 16, 16, 16, 40, true,
+                    new float[] {DecodeProblem.E4M3_KEY_SCALE}, new float[] {DecodeProblem.E4M3_VALUE_SCALE})
+                    : PagedKvCache.allocate(dtype, 2, 2, 16, 16, 16, 40, true);
+            new DecodeProblem(2, 4, 2, 300, 16, 1, 5).fill(paged);
+            paged.truncate(1, 41);
+            PagedKvCache nhd = DecodeCommand.tokenMajor(paged);
+            // a token's rows of the two heads side by side: head 1's row starts one row after head 0's
+            assertEquals(16, nhd.keyPages().stride(1), dtype + " head stride");
+            assertEquals(32, nhd.keyPages().stride(2), dtype + " token stride");
+            assertEquals(32, nhd.valuePages().stride(2), dtype + " token stride of V");
+            for (int b = 0; b < 2; b++) {
+                assertEquals(paged.length(b), nhd.length(b));
+                assertArrayEquals(paged.blockTable(b), nhd.blockTable(b));
+                assertArrayEquals(paged.keys(b).toFloatArray(), nhd.keys(b).toFloatArray(), dtype + " keys of " + b);
+                assertArrayEquals(paged.values(b).toFloatArray(), nhd.values(b).toFloatArray(),
+                        dtype + " values of " + b);
+            }
+            assertArrayEquals(boundsOf(paged), boundsOf(nhd), dtype + ": the bounds of each sequence's pages");
+        }
+        String[] r = run("decode", "--json", "--backend", "cpu", "--page-layout", "nhd", "-b", "3", "-H", "4",
+                "--kv-heads", "2", "-n", "300", "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2",
+                "--budgets", "0.25", "--dtypes", "f32,bf16");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].contains("\"pageLayout\" : \"nhd: "), r[1]);
+        List<Map<String, Object>> rows = DemoCommandTest.rows(r[1]);
+        assertEquals(10, rows.size(), r[1]);
+        for (Map<String, Object> row : rows) {
+            assertEquals(Boolean.TRUE, row.get("withinTolerance"), row.toString());
+            if (row.get("dtype").equals("f32")) {
+                assertTrue(((Number) row.get("relErrVsOracle")).doubleValue() <= 1e-5, row.toString());
+            }
         }
     }
 
