@@ -203,6 +203,23 @@ final class CacheRows {
         return count;
     }
 
+    /**
+     * The offsets of the token rows of {@code pages} pages of a token-major pool (NHD: a token's rows of
+     * every head side by side) from the pages' offsets {@code pageK}, {@code pageV} (shifted to a head's
+     * rows), page after page and token after token, into {@code outK}, {@code outV}; returns how many
+     * ({@code pages · pageSize}). Each is where that token's rows of the head and the heads after it start.
+     */
+    int tokenRows(long[] pageK, long[] pageV, int pages, long[] outK, long[] outV) {
+        int at = 0;
+        for (int i = 0; i < pages; i++) {
+            for (int s = 0; s < pageSize; s++, at++) {
+                outK[at] = pageK[i] + s * kSeq;
+                outV[at] = pageV[i] + s * vSeq;
+            }
+        }
+        return at;
+    }
+
     /** How far head {@code g}'s K rows lie from head 0's of the same key, in bytes (the same for every key). */
     long keyHeadShift(int g) {
         return (k.index(0, g, 0, 0) - k.index(0, 0, 0, 0)) * dtype.byteSize();

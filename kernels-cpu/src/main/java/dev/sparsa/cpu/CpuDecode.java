@@ -32,6 +32,23 @@ import java.util.List;
  * heads into items and the order of reading ahead differ.
  */
 final class CpuDecode {
+    /**
+     * The time of items of a group of KV heads on an HND pool (each reading its heads' slice of every page)
+     * against items reading whole pages, per key ({@link #unsplitGroups}). Measured at 6 × 4096 keys on 2
+     * cores, halves of the heads against whole pages: f32 1.00–1.05, bf16 1.18 (docs/PERFORMANCE.md, "Whole
+     * pages for mid-size batches").
+     */
+    static final double HEAD_MAJOR_GROUP_COST = 1.125;
+    /**
+     * The same on an NHD pool, where a group's rows are a stretch of every token's rows: 1.19 for f32 and
+     * bf16 at 6 × 4096.
+     */
+    static final double TOKEN_MAJOR_GROUP_COST = 1.25;
+    /**
+     * The time of an item per (sequence, KV head) on a paged pool against whole pages, per key: 1.17–1.38
+     * measured on HND pools, 1.85 on NHD ones, at 16 × 2048 and 6 × 4096 keys.
+     */
+    static final double HEAD_ITEM_COST = 1.25;
     /** The most bytes of widened rows that {@link #widensPages} keeps at once (every head's run). */
     static final long WIDENED_PAGES_BYTES = 1L << 20;
     private static final ThreadLocal<DecodeScratch> SCRATCH = ThreadLocal.withInitial(DecodeScratch::new);
@@ -80,9 +97,10 @@ final class CpuDecode {
      */
     private final boolean acrossHeads;
     /**
-     * KV heads per item across heads: all of them, or, for an unsplit batch on a pool whose pages hold their
-     * heads' rows head after head, a group of them (half, a quarter, …), so that the items are enough for
-     * the workers and each reads one contiguous slice of every page.
+     * KV heads per item across heads: all of them, or, for an unsplit batch too small for a sequence per
+     * item, a group of them (half, a quarter, …), so that the items are enough for the workers; each reads
+     * its heads' rows of every page: one slice of it where the pages hold their heads' rows head after head
+     * (HND), a stretch of every token's rows where they hold them token after token (NHD).
      */
     private final int itemHeads;
     /**
@@ -163,7 +181,7 @@ final class CpuDecode {
         int perSequence = options.split().chunkKeys(shape.batch(), 1, maxKeys, processors);
         boolean shared = selection == null || headsShareKeys(spans, shape.batch(), shape.kvHeads());
         boolean split = SplitKv.chunks(maxKeys, perSequence) > 1;
-        int groups = shared && !split ? unsplitGroups(maxKeys, processors, options.split().itemsPerWorker()) : 0;
+        int groups = shared && !split ? unsplitGroups(processors) : 0;
         this.acrossHeads = shared && (split || groups > 0);
         this.itemHeads = groups > 0 ? shape.kvHeads() / groups : shape.kvHeads();
         this.chunkKeys = acrossHeads ? perSequence
@@ -218,32 +236,60 @@ final class CpuDecode {
     }
 
     /**
-     * Into how many groups of KV heads an unsplit batch's sequences are cut for items across heads, 0 for
-     * none: the fewest (1, 2, 4, … dividing the KV heads, more than 1 only where a page holds its heads'
-     * rows head after head, and fewer than the heads) that give every worker its items ({@code batch ·
-     * groups ≥ workers · itemsPerWorker}) with no item longer than a worker's share of the keys. Only on
-     * a paged pool read whole pages at a time.
+     * Into how many groups of KV heads an unsplit batch's sequences are cut for items across heads, 0 for an
+     * item per (sequence, KV head): of 1 (whole pages), 2, 4, … groups (dividing the KV heads, at most half
+     * of them) and a head an item, the one whose busiest worker takes the least time, each item's keys ×
+     * heads costed at 1 for whole pages, {@link #HEAD_MAJOR_GROUP_COST} or {@link #TOKEN_MAJOR_GROUP_COST}
+     * for groups (HND or NHD pools) and {@link #HEAD_ITEM_COST} for a head alone; the items taken largest
+     * first, each by the least loaded of {@code workers}; ties to fewer items. Only on a paged pool read
+     * whole pages at a time, and with at least as many sequences as workers.
      */
-    private int unsplitGroups(int maxKeys, int workers, int itemsPerWorker) {
+    private int unsplitGroups(int workers) {
         int heads = shape.kvHeads();
         if (!rows.pagesTile(DecodeScratch.PAGE_RUN, Integer.MAX_VALUE)) {
             return 0;
         }
-        long sequenceKeys = 0;
-        for (int b = 0; b < shape.batch(); b++) {
-            sequenceKeys += keyCounts[b * heads];
+        if (shape.batch() < workers) {
+            // fewer sequences than workers (a single short one): halves of the heads measured no faster
+            return 0;
         }
-        boolean slices = rows.headMajorPages();
-        for (int k = 1; k <= Math.max(1, heads / 2) && (k == 1 || slices); k *= 2) {
-            if (heads % k != 0) {
-                return 0;
-            }
-            if ((long) shape.batch() * k >= (long) workers * itemsPerWorker
-                    && (long) maxKeys * workers <= sequenceKeys * k) {
-                return k;
+        long[] keys = new long[shape.batch()];
+        for (int b = 0; b < keys.length; b++) {
+            keys[b] = keyCounts[b * heads];
+        }
+        Arrays.sort(keys);
+        long[] load = new long[workers];
+        double groupCost = rows.headMajorPages() ? HEAD_MAJOR_GROUP_COST : TOKEN_MAJOR_GROUP_COST;
+        int best = 1;
+        double least = busiest(keys, heads, 1, load);
+        for (int k = 2; k <= heads / 2 && heads % k == 0; k *= 2) {
+            double t = groupCost * busiest(keys, heads, k, load);
+            if (t < least) {
+                best = k;
+                least = t;
             }
         }
-        return 0;
+        return heads > 1 && HEAD_ITEM_COST * busiest(keys, heads, heads, load) < least ? 0 : best;
+    }
+
+    /**
+     * The busiest worker's keys × heads when every sequence of {@code keys} (ascending) is cut into {@code k}
+     * items of {@code heads / k} KV heads, taken largest first, each by the least loaded worker.
+     */
+    private static long busiest(long[] keys, int heads, int k, long[] load) {
+        Arrays.fill(load, 0);
+        long most = 0;
+        for (int b = keys.length - 1; b >= 0; b--) {
+            for (int i = 0; i < k; i++) {
+                int w = 0;
+                for (int j = 1; j < load.length; j++) {
+                    w = load[j] < load[w] ? j : w;
+                }
+                load[w] += keys[b] * (heads / k);
+                most = Math.max(most, load[w]);
+            }
+        }
+        return most;
     }
 
     private static int roundUp(int x, int m) {
@@ -414,8 +460,9 @@ final class CpuDecode {
     /**
      * Reads the rows of KV heads {@code g0 .. g1 − 1} of the run's {@code pages} pages ({@code sc.pageK},
      * {@code sc.pageV}) once: whole pages for every head, else each page's slice of those heads (a pool whose
-     * pages hold their heads' rows head after head, {@link CacheRows#headMajorPages}). Pages or slices that
-     * do not follow one another in the pool are read {@value ReadOrder#PAGE_WAYS} at a time, row by row
+     * pages hold their heads' rows head after head, {@link CacheRows#headMajorPages}), else each token's rows
+     * of those heads, which lie side by side (a token-major pool, NHD), page after page. Whole pages or slices
+     * that do not follow one another in the pool are read {@value ReadOrder#PAGE_WAYS} at a time, row by row
      * ({@link ReadOrder#ranges}); otherwise one after another.
      */
     private void readPages(DecodeScratch sc, int pages, int g0, int g1) {
@@ -431,6 +478,17 @@ final class CpuDecode {
                 sc.pageV[i] += dv;
             }
         }
+        // the read pass only brings lines in: f16 and e4m3 rows are read as rows of 2-byte elements
+        DType as = e == 4 ? DType.F32 : DType.BF16;
+        long per = as.byteSize();
+        if (heads < shape.kvHeads() && !rows.headMajorPages()) {
+            // on a token-major pool (NHD), a token's rows of the group's heads side by side, token after token
+            sc.ensurePageRows(pages, kPage / dim);
+            int n = rows.tokenRows(sc.pageK, sc.pageV, pages, sc.pageRowsK, sc.pageRowsV);
+            math.readRows(rows.keys, sc.pageRowsK, (int) (heads * dim * e / per), rows.values, sc.pageRowsV,
+                    (int) (heads * dimV * e / per), as, n);
+            return;
+        }
         int read = -1;
         if (pages > 1) {
             sc.ensurePageRows(pages, kPage / dim);
@@ -442,9 +500,6 @@ final class CpuDecode {
                 read = -1;
             }
         }
-        // the read pass only brings lines in: f16 and e4m3 rows are read as rows of 2-byte elements
-        DType as = e == 4 ? DType.F32 : DType.BF16;
-        long per = as.byteSize();
         if (read < 0) {
             math.readRows(rows.keys, sc.pageK, (int) (kPage * e / per), rows.values, sc.pageV, (int) (vPage * e / per),
                     as, pages);

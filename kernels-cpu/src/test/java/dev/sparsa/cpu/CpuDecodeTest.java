@@ -23,6 +23,7 @@ import dev.sparsa.tensor.Tensor;
 import dev.sparsa.testing.KvProblems;
 import java.util.Arrays;
 import java.util.List;
+import java.util.PriorityQueue;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -130,8 +131,9 @@ class CpuDecodeTest {
      * SplitKv.none()}'s too) runs dense decode and sinks + window as items across KV heads without a split,
      * a sequence an item: paged pools read page by page (HND, NHD and padded) give the contiguous cache's
      * bits and stay within the oracle's tolerance, with lengths that end inside a page, on one, and at 0.
-     * A batch one sequence short, and dense decode of one whose longest sequence exceeds a worker's share
-     * of the keys, run an item per (sequence, KV head), with the same bits.
+     * A batch one sequence short runs as {@link CpuDecode}'s rule gives (a sequence an item where the
+     * workers stay balanced); dense decode of one whose longest sequence exceeds a worker's share of the
+     * keys runs an item per (sequence, KV head) (3 KV heads: no groups of them); both with the same bits.
      */
     @ParameterizedTest
     @MethodSource("flavoursAndTypes")
@@ -168,9 +170,16 @@ class CpuDecodeTest {
                     assertEquals(fills, workItems(cpu, q, c.paged(), sel, o), "items across heads, " + what);
                     DecodeFixtures.Run flat = pagedEqualsContiguous(cpu, q, c.contiguous(),
                             List.of(c.paged(), nhd, padded), sel, o, flavour + " " + dtype + " " + what);
-                    // one sequence fewer: an item per (sequence, KV head), the same bits for those sequences
-                    assertEquals((fills - 1) * 3, workItems(cpu, qShort, shorter.paged(), selShort, o),
-                            "items per head, one sequence fewer, " + what);
+                    // one sequence fewer: as the rule gives (a sequence an item where the workers stay balanced,
+                    // on 2 cores), the same bits for those sequences
+                    int[] keysShort = window ? windowKeys(Arrays.copyOf(lengths, fills - 1), 54)
+                            : Arrays.copyOf(lengths, fills - 1);
+                    assertEquals(expectedItems(keysShort, 3, processors, CpuDecode.HEAD_MAJOR_GROUP_COST),
+                            workItems(cpu, qShort, shorter.paged(), selShort, o), "items, one sequence fewer, " + what);
+                    if (processors == 2) {
+                        assertEquals(fills - 1, workItems(cpu, qShort, shorter.paged(), selShort, o),
+                                "a sequence an item, one sequence fewer, " + what);
+                    }
                     float[] fewer = DecodeFixtures.decode(cpu, qShort, shorter.paged(), selShort, o, DType.F32).out()
                             .toFloatArray();
                     assertArrayEquals(Arrays.copyOf(flat.out().toFloatArray(), fewer.length), fewer,
@@ -193,39 +202,112 @@ class CpuDecodeTest {
     }
 
     /**
-     * An unsplit batch too small to give every worker its items a sequence each, on a pool whose pages
-     * hold their heads' rows head after head (HND), runs items of a sequence and half its KV heads, each
-     * reading its heads' slice of every page; on an NHD pool (a page's heads interleaved) and on a padded
-     * one, an item per (sequence, KV head). Every pool gives the contiguous cache's bits, within the
-     * oracle's tolerance, for dense decode and sinks + window, one and three query rows.
+     * An unsplit batch of mid size on a paged pool read whole pages runs a sequence an item unless its busiest
+     * worker would take longer than with groups of heads costed at {@link CpuDecode#HEAD_MAJOR_GROUP_COST}
+     * (HND) or {@link CpuDecode#TOKEN_MAJOR_GROUP_COST} (NHD): then items of a sequence and half (a quarter,
+     * …) of its KV heads, each reading its heads' rows of every page: a slice of it on HND pools, a stretch of every token's rows
+     * on NHD ones; a padded pool runs an item per (sequence, KV head). On 2 cores: 6 equal sequences a
+     * sequence an item on both pools; 5 (3 against 2, 1.2 × an even share) halves of the heads on HND and
+     * a sequence an item on NHD; 3 (2 against 1) halves on both; 1, fewer than the workers, a head an item.
+     * Every pool gives the contiguous cache's
+     * bits, within the oracle's tolerance, for dense decode and sinks + window, one and three query rows,
+     * equal and ragged lengths.
      */
     @ParameterizedTest
     @MethodSource("flavoursAndTypes")
-    void midSizeBatchesRunHalfTheHeadsAnItemOnHeadMajorPools(KernelFlavour flavour, DType dtype) {
+    void midSizeBatchesRunWholePagesWhileBalancedElseGroupsOfHeads(KernelFlavour flavour, DType dtype) {
         CpuBackend cpu = new CpuBackend(flavour, 2);
         int processors = Runtime.getRuntime().availableProcessors();
-        int batch = 2 * processors + 1;
         int[] cycle = {130, 77, 0, 160, 99, 145, 64, 113};
-        int[] lengths = new int[batch];
-        for (int b = 0; b < batch; b++) {
-            lengths[b] = cycle[b % cycle.length];
+        int[] ragged = new int[2 * processors + 1];
+        for (int b = 0; b < ragged.length; b++) {
+            ragged[b] = cycle[b % cycle.length];
         }
-        KvProblems.Caches c = KvProblems.caches(49, dtype, lengths, 4, 40, 24, 16, 29);
-        PagedKvCache nhd = rewrap(c.paged(), t -> t.to(t.dtype(), Layout.BSHD));
-        PagedKvCache padded = rewrap(c.paged(), CpuDecodeTest::withRoomBetweenPages);
+        int[][] cases = {filled(3 * processors, 120), filled(2 * processors + 1, 120), filled(processors + 1, 120),
+                ragged, filled(1, 120)};
+        int[][] onTwoCores = {{6, 6}, {10, 5}, {6, 6}, null, {4, 4}};
         DecodeOptions o = DecodeOptions.defaults();
-        for (int rows : new int[] {1, 3}) {
-            Tensor q = DecodeFixtures.query(19 + rows, c.contiguous(), 8, rows);
-            for (boolean window : new boolean[] {false, true}) {
-                DecodeSelection sel = window ? cpu.select(q, c.paged(), DecodePattern.sinkWindow(4, 50), o) : null;
-                String what = (window ? "sinks + window" : "dense") + " rows " + rows;
-                assertEquals(batch * 2, workItems(cpu, q, c.paged(), sel, o), "half the heads an item, HND, " + what);
-                assertEquals(batch * 4, workItems(cpu, q, nhd, sel, o), "a head an item, NHD, " + what);
-                assertEquals(batch * 4, workItems(cpu, q, padded, sel, o), "a head an item, padded, " + what);
-                pagedEqualsContiguous(cpu, q, c.contiguous(), List.of(c.paged(), nhd, padded), sel, o,
-                        flavour + " " + dtype + " " + what);
+        for (int i = 0; i < cases.length; i++) {
+            int[] lengths = cases[i];
+            int batch = lengths.length;
+            KvProblems.Caches c = KvProblems.caches(49 + i, dtype, lengths, 4, 40, 24, 16, 29);
+            PagedKvCache nhd = rewrap(c.paged(), t -> t.to(t.dtype(), Layout.BSHD));
+            PagedKvCache padded = rewrap(c.paged(), CpuDecodeTest::withRoomBetweenPages);
+            for (int rows : new int[] {1, 3}) {
+                Tensor q = DecodeFixtures.query(19 + rows, c.contiguous(), 8, rows);
+                for (boolean window : new boolean[] {false, true}) {
+                    DecodeSelection sel = window ? cpu.select(q, c.paged(), DecodePattern.sinkWindow(4, 50), o) : null;
+                    String what = Arrays.toString(lengths) + (window ? " sinks + window" : " dense") + " rows " + rows;
+                    int[] keys = window ? windowKeys(lengths, 54) : lengths;
+                    int hnd = workItems(cpu, q, c.paged(), sel, o);
+                    int tokenMajor = workItems(cpu, q, nhd, sel, o);
+                    assertEquals(expectedItems(keys, 4, processors, CpuDecode.HEAD_MAJOR_GROUP_COST), hnd, "HND, " + what);
+                    assertEquals(expectedItems(keys, 4, processors, CpuDecode.TOKEN_MAJOR_GROUP_COST), tokenMajor,
+                            "NHD, " + what);
+                    if (processors == 2 && onTwoCores[i] != null) {
+                        assertEquals(onTwoCores[i][0], hnd, "HND on 2 cores, " + what);
+                        assertEquals(onTwoCores[i][1], tokenMajor, "NHD on 2 cores, " + what);
+                    }
+                    assertEquals(batch * 4, workItems(cpu, q, padded, sel, o), "a head an item, padded, " + what);
+                    pagedEqualsContiguous(cpu, q, c.contiguous(), List.of(c.paged(), nhd, padded), sel, o,
+                            flavour + " " + dtype + " " + what);
+                }
             }
         }
+    }
+
+    private static int[] filled(int n, int length) {
+        int[] a = new int[n];
+        Arrays.fill(a, length);
+        return a;
+    }
+
+    /** The keys sinks + window keep of each length ({@code kept} at most). */
+    private static int[] windowKeys(int[] lengths, int kept) {
+        return Arrays.stream(lengths).map(l -> Math.min(l, kept)).toArray();
+    }
+
+    /**
+     * Work items of an unsplit batch of sequences of {@code keys} keys on a pool read whole pages, as
+     * {@link CpuDecode}'s rule states it: of a sequence an item, k = 2, 4, … groups of heads (dividing {@code
+     * heads}, at most half of them) and a head an item, the one whose busiest worker takes least, each item's
+     * keys × heads costed at 1, {@code groupCost} and {@link CpuDecode#HEAD_ITEM_COST}, the items taken largest
+     * first each by the least loaded worker; ties to fewer items; a head an item where there are fewer
+     * sequences than workers.
+     */
+    private static int expectedItems(int[] keys, int heads, int workers, double groupCost) {
+        if (keys.length < workers) {
+            return keys.length * heads;
+        }
+        int[] sorted = keys.clone();
+        Arrays.sort(sorted);
+        int items = keys.length;
+        double least = busiest(sorted, heads, 1, workers);
+        for (int k = 2; k <= heads / 2 && heads % k == 0; k *= 2) {
+            if (groupCost * busiest(sorted, heads, k, workers) < least) {
+                least = groupCost * busiest(sorted, heads, k, workers);
+                items = keys.length * k;
+            }
+        }
+        return heads > 1 && CpuDecode.HEAD_ITEM_COST * busiest(sorted, heads, heads, workers) < least
+                ? keys.length * heads : items;
+    }
+
+    private static long busiest(int[] ascending, int heads, int k, int workers) {
+        PriorityQueue<long[]> free = new PriorityQueue<>((x, y) -> Long.compare(x[0], y[0]));
+        for (int w = 0; w < workers; w++) {
+            free.add(new long[] {0});
+        }
+        long most = 0;
+        for (int b = ascending.length - 1; b >= 0; b--) {
+            for (int i = 0; i < k; i++) {
+                long[] w = free.poll();
+                w[0] += (long) ascending[b] * (heads / k);
+                most = Math.max(most, w[0]);
+                free.add(w);
+            }
+        }
+        return most;
     }
 
     /**
