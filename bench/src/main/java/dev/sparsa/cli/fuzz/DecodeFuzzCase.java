@@ -11,8 +11,8 @@ import java.util.SplittableRandom;
  * pattern and the options, and optionally one non-finite value planted in Q, K or V. Every field is
  * explicit so that a failing case prints as a line that reproduces it; {@link #random} draws one from
  * a seed with the edges drawn often (empty sequences, one token, lengths at page edges, more query
- * rows than tokens, budgets past the length, chunks of one key), batches of up to 12 sequences and up
- * to 4 KV heads.
+ * rows than tokens, budgets past the length, chunks of one key), batches of up to 12 sequences, up
+ * to 4 KV heads, and paged pools in NHD order one case in four.
  *
  * @param batch       sequences
  * @param kvHeads     KV heads
@@ -28,10 +28,12 @@ import java.util.SplittableRandom;
  * @param dataSeed    seeds Q, K and V
  * @param nonFinite   0 none, 1 NaN in Q, 2 +Inf in K, 3 −Inf in K, 4 NaN in V
  * @param threads     CPU workers for the call (the result must not depend on it)
+ * @param tokenMajor  the paged pool in NHD order (a token's rows of every KV head side by side) instead of HND
  */
 public record DecodeFuzzCase(int batch, int kvHeads, int group, int rows, int headDim, DType dtype, int pageSize,
                              int maxLength, int pattern, int split, float softCap, double scaleFactor, boolean outF32,
-                             boolean withLse, long paramSeed, long dataSeed, int nonFinite, int threads) {
+                             boolean withLse, long paramSeed, long dataSeed, int nonFinite, int threads,
+                             boolean tokenMajor) {
 
     /** The pattern kinds, by index. Quest runs on the paged cache only (it reads the pages' bounds). */
     public static final List<String> PATTERNS = List.of("dense", "sink-window", "top-k", "quest", "per-kv-head",
@@ -94,7 +96,7 @@ public record DecodeFuzzCase(int batch, int kvHeads, int group, int rows, int he
         return new DecodeFuzzCase(1 + rnd.nextInt(batches), kvHeads, 1 + rnd.nextInt(4),
                 rows, headDim, DType.values()[rnd.nextInt(DType.values().length)], pageSize, cap,
                 rnd.nextInt(PATTERNS.size()), split, cap2, scale, rnd.nextBoolean(), rnd.nextBoolean(), rnd.nextLong(),
-                rnd.nextLong(), nonFinite, 1 + rnd.nextInt(3));
+                rnd.nextLong(), nonFinite, 1 + rnd.nextInt(3), rnd.nextInt(4) == 0);
     }
 
     @Override
@@ -104,6 +106,6 @@ public record DecodeFuzzCase(int batch, int kvHeads, int group, int rows, int he
                 + (split == 0 ? "rule" : split < 0 ? "no-split" : "split " + split) + (softCap > 0 ? " cap " + softCap : "")
                 + (scaleFactor > 0 ? " scale×" + scaleFactor : "") + (outF32 ? " out-f32" : "") + (withLse ? " lse" : "")
                 + " params " + paramSeed + " data " + dataSeed + (nonFinite > 0 ? " non-finite " + nonFinite : "")
-                + " threads " + threads + "]";
+                + " threads " + threads + (tokenMajor ? " nhd" : "") + "]";
     }
 }
