@@ -25,7 +25,7 @@ import java.util.List;
  * sequences instead (one unit per sequence); where that cuts the keys, a work item is one chunk of a
  * sequence for all its KV heads, and a paged cache is then read page by page, every head's rows of a
  * page at once, which are contiguous in the pool ({@link #runPages}). An unsplit batch on such a paged
- * cache goes across heads too, a sequence or a group of its heads an item ({@link #unsplitGroups}). The rule
+ * cache goes across heads too, a sequence or a group of its heads an item ({@link #unsplitHeads}). The rule
  * is evaluated with the machine's processor count (not the backend's thread count), so a backend of any
  * thread count gives bitwise the same result on one machine; paged and contiguous caches give bitwise
  * the same result because they are cut alike and only the row offsets, the grouping of a sequence's
@@ -34,7 +34,7 @@ import java.util.List;
 final class CpuDecode {
     /**
      * The time of items of a group of KV heads on an HND pool (each reading its heads' slice of every page)
-     * against items reading whole pages, per key ({@link #unsplitGroups}). Measured at 6 × 4096 keys on 2
+     * against items reading whole pages, per key ({@link #unsplitHeads}). Measured at 6 × 4096 keys on 2
      * cores, halves of the heads against whole pages: f32 1.00–1.05, bf16 1.18 (docs/PERFORMANCE.md, "Whole
      * pages for mid-size batches").
      */
@@ -92,17 +92,18 @@ final class CpuDecode {
     private final int chunkKeys;
     /**
      * Dense decode split into chunks of each sequence's keys, or unsplit on a paged pool ({@link
-     * #unsplitGroups}): a work item is one (sequence, chunk) with {@link #itemHeads} KV heads, so that a
+     * #unsplitHeads}): a work item is one (sequence, chunk) with {@link #sequenceHeads} KV heads, so that a
      * paged pool is read page after page (see {@link #runPages}).
      */
     private final boolean acrossHeads;
     /**
-     * KV heads per item across heads: all of them, or, for an unsplit batch too small for a sequence per
-     * item, a group of them (half, a quarter, …), so that the items are enough for the workers; each reads
-     * its heads' rows of every page: one slice of it where the pages hold their heads' rows head after head
-     * (HND), a stretch of every token's rows where they hold them token after token (NHD).
+     * KV heads per item across heads, by sequence: all of them, or, for an unsplit batch that a sequence an
+     * item would leave unbalanced, a group of them (half, a quarter, …) for its shortest sequences or for
+     * all, so that the workers finish together; each item reads its heads' rows of every page: one slice of
+     * it where the pages hold their heads' rows head after head (HND), a stretch of every token's rows
+     * where they hold them token after token (NHD).
      */
-    private final int itemHeads;
+    private final int[] sequenceHeads;
     /**
      * Items across heads read the pages of a run whole, all heads at once (paged, pages tile the runs; f16
      * and e4m3 rows: {@link #widensPages}).
@@ -177,13 +178,17 @@ final class CpuDecode {
         // the keys into chunks, an item is (sequence, chunk) across heads, else (sequence, head, chunk). An
         // unsplit batch on a paged pool read whole pages at a time also goes across heads (an item per head
         // would read a head's rows of each page apart from the other heads'), a sequence or a group of its
-        // heads an item (unsplitGroups)
+        // heads an item (unsplitHeads)
         int perSequence = options.split().chunkKeys(shape.batch(), 1, maxKeys, processors);
         boolean shared = selection == null || headsShareKeys(spans, shape.batch(), shape.kvHeads());
         boolean split = SplitKv.chunks(maxKeys, perSequence) > 1;
-        int groups = shared && !split ? unsplitGroups(processors) : 0;
-        this.acrossHeads = shared && (split || groups > 0);
-        this.itemHeads = groups > 0 ? shape.kvHeads() / groups : shape.kvHeads();
+        int[] heads = shared && !split ? unsplitHeads(processors) : null;
+        this.acrossHeads = shared && (split || heads != null);
+        if (heads == null) {
+            heads = new int[shape.batch()];
+            Arrays.fill(heads, shape.kvHeads());
+        }
+        this.sequenceHeads = heads;
         this.chunkKeys = acrossHeads ? perSequence
                 : options.split().chunkKeys(shape.batch(), shape.kvHeads(), maxKeys, processors);
         this.staged = rows.dtype == DType.F16 || rows.dtype == DType.E4M3;
@@ -236,60 +241,100 @@ final class CpuDecode {
     }
 
     /**
-     * Into how many groups of KV heads an unsplit batch's sequences are cut for items across heads, 0 for an
-     * item per (sequence, KV head): of 1 (whole pages), 2, 4, … groups (dividing the KV heads, at most half
-     * of them) and a head an item, the one whose busiest worker takes the least time, each item's keys ×
-     * heads costed at 1 for whole pages, {@link #HEAD_MAJOR_GROUP_COST} or {@link #TOKEN_MAJOR_GROUP_COST}
-     * for groups (HND or NHD pools) and {@link #HEAD_ITEM_COST} for a head alone; the items taken largest
-     * first, each by the least loaded of {@code workers}; ties to fewer items. Only on a paged pool read
-     * whole pages at a time, and with at least as many sequences as workers.
+     * The KV heads of each item of an unsplit batch's sequences, by sequence, for items across heads; null
+     * for an item per (sequence, KV head). Among a sequence an item (whole pages), the longest {@code m}
+     * sequences an item and the others cut into k groups of heads (k = 2, 4, … dividing the KV heads, at most
+     * half of them; {@code batch − workers ≤ m < batch}, and m = 0), and an item per head, the one whose
+     * busiest worker takes the least time, each item's keys × heads costed at 1 for whole pages, {@link
+     * #HEAD_MAJOR_GROUP_COST} or {@link #TOKEN_MAJOR_GROUP_COST} for groups (HND or NHD pools) and {@link
+     * #HEAD_ITEM_COST} for a head alone, the items taken largest first, each by the least loaded of {@code
+     * workers}; ties to fewer items. Only on a paged pool read whole pages at a time, and with at least as
+     * many sequences as workers.
      */
-    private int unsplitGroups(int workers) {
+    private int[] unsplitHeads(int workers) {
         int heads = shape.kvHeads();
-        if (!rows.pagesTile(DecodeScratch.PAGE_RUN, Integer.MAX_VALUE)) {
-            return 0;
-        }
-        if (shape.batch() < workers) {
+        int batch = shape.batch();
+        if (!rows.pagesTile(DecodeScratch.PAGE_RUN, Integer.MAX_VALUE) || batch < workers) {
             // fewer sequences than workers (a single short one): halves of the heads measured no faster
-            return 0;
+            return null;
         }
-        long[] keys = new long[shape.batch()];
-        for (int b = 0; b < keys.length; b++) {
-            keys[b] = keyCounts[b * heads];
+        Integer[] order = new Integer[batch];
+        for (int b = 0; b < batch; b++) {
+            order[b] = b;
         }
-        Arrays.sort(keys);
-        long[] load = new long[workers];
+        // longest first (ties: sequence order)
+        Arrays.sort(order, (x, y) -> keyCounts[y * heads] != keyCounts[x * heads]
+                ? Long.compare(keyCounts[y * heads], keyCounts[x * heads]) : Integer.compare(x, y));
+        long[] keys = new long[batch];
+        for (int i = 0; i < batch; i++) {
+            keys[i] = keyCounts[order[i] * heads];
+        }
         double groupCost = rows.headMajorPages() ? HEAD_MAJOR_GROUP_COST : TOKEN_MAJOR_GROUP_COST;
-        int best = 1;
-        double least = busiest(keys, heads, 1, load);
+        ItemLoads loads = new ItemLoads(workers);
+        double least = loads.busiest(keys, batch, heads, 1, 1, 1);
+        int bestWhole = batch;
+        int bestGroups = 1;
         for (int k = 2; k <= heads / 2 && heads % k == 0; k *= 2) {
-            double t = groupCost * busiest(keys, heads, k, load);
-            if (t < least) {
-                best = k;
-                least = t;
+            // m: the longest sequences whole (batch − workers ≤ m < batch, then none), the others in groups
+            for (int m = batch - 1; m >= 0; m = m > batch - workers ? m - 1 : (m > 0 ? 0 : -1)) {
+                double t = loads.busiest(keys, m, heads, k, groupCost, 1);
+                long items = m + (long) (batch - m) * k;
+                if (t < least || t == least && items < bestWhole + (long) (batch - bestWhole) * bestGroups) {
+                    least = t;
+                    bestWhole = m;
+                    bestGroups = k;
+                }
             }
         }
-        return heads > 1 && HEAD_ITEM_COST * busiest(keys, heads, heads, load) < least ? 0 : best;
+        if (heads > 1 && loads.busiest(keys, 0, heads, heads, 1, HEAD_ITEM_COST) < least) {
+            return null;
+        }
+        int[] perSequence = new int[batch];
+        for (int i = 0; i < batch; i++) {
+            perSequence[order[i]] = i < bestWhole ? heads : heads / bestGroups;
+        }
+        return perSequence;
     }
 
-    /**
-     * The busiest worker's keys × heads when every sequence of {@code keys} (ascending) is cut into {@code k}
-     * items of {@code heads / k} KV heads, taken largest first, each by the least loaded worker.
-     */
-    private static long busiest(long[] keys, int heads, int k, long[] load) {
-        Arrays.fill(load, 0);
-        long most = 0;
-        for (int b = keys.length - 1; b >= 0; b--) {
-            for (int i = 0; i < k; i++) {
-                int w = 0;
-                for (int j = 1; j < load.length; j++) {
-                    w = load[j] < load[w] ? j : w;
+    /** The busiest worker's costed keys × heads when items are dealt largest first to the least loaded. */
+    private static final class ItemLoads {
+        private final double[] load;
+
+        ItemLoads(int workers) {
+            this.load = new double[workers];
+        }
+
+        /**
+         * Sequences of {@code keys} (longest first): the first {@code whole} an item of every head costed at 1,
+         * the others {@code k} items of {@code heads / k} heads costed at {@code groupCost} (k = heads with
+         * {@code whole} 0: an item per head, costed at {@code headCost}).
+         */
+        double busiest(long[] keys, int whole, int heads, int k, double groupCost, double headCost) {
+            Arrays.fill(load, 0);
+            double cost = k == heads && k > 1 ? headCost : groupCost;
+            // items largest first: whole sequences (in key order) then groups, merged by size
+            int i = 0;
+            int j = whole;
+            int left = k;
+            double most = 0;
+            while (i < whole || j < keys.length) {
+                boolean takeWhole = i < whole && (j >= keys.length || keys[i] * heads >= keys[j] * (heads / k));
+                double size = takeWhole ? keys[i] * (double) heads : keys[j] * (double) (heads / k) * cost;
+                if (takeWhole) {
+                    i++;
+                } else if (--left == 0) {
+                    j++;
+                    left = k;
                 }
-                load[w] += keys[b] * (heads / k);
+                int w = 0;
+                for (int x = 1; x < load.length; x++) {
+                    w = load[x] < load[w] ? x : w;
+                }
+                load[w] += size;
                 most = Math.max(most, load[w]);
             }
+            return most;
         }
-        return most;
     }
 
     private static int roundUp(int x, int m) {
@@ -299,8 +344,8 @@ final class CpuDecode {
     /** The work items as (unit, chunk) pairs, largest first (ties: unit, then chunk order). */
     List<long[]> items() {
         List<long[]> items = new ArrayList<>();
-        int step = acrossHeads ? itemHeads : 1;
-        for (int u = 0; u < chunks.length; u += step) {
+        for (int u = 0, step; u < chunks.length; u += step) {
+            step = acrossHeads ? sequenceHeads[u / shape.kvHeads()] : 1;
             for (int c = 0; c < chunks[u]; c++) {
                 long from = (long) c * chunkKeys;
                 long size = Math.max(0, Math.min(keyCounts[u], from + chunkKeys) - from) * step;
@@ -314,7 +359,7 @@ final class CpuDecode {
 
     /**
      * Runs item (unit, chunk) on the calling thread: one KV head's chunk, or, across heads, the chunk of
-     * the unit's sequence for {@link #itemHeads} KV heads from the unit's.
+     * the unit's sequence for {@link #sequenceHeads} KV heads from the unit's.
      */
     void run(int unit, int chunk) {
         if (!acrossHeads) {
@@ -324,10 +369,10 @@ final class CpuDecode {
         int b = unit / shape.kvHeads();
         int g0 = unit % shape.kvHeads();
         if (wholePages) {
-            runPages(b, chunk, g0, g0 + itemHeads);
+            runPages(b, chunk, g0, g0 + sequenceHeads[b]);
             return;
         }
-        for (int g = g0; g < g0 + itemHeads; g++) {
+        for (int g = g0; g < g0 + sequenceHeads[b]; g++) {
             runUnit(b * shape.kvHeads() + g, chunk);
         }
     }
