@@ -49,6 +49,8 @@ final class CpuDecode {
      * measured on HND pools, 1.85 on NHD ones, at 16 × 2048 and 6 × 4096 keys.
      */
     static final double HEAD_ITEM_COST = 1.25;
+    /** The most counts of whole sequences next to groups that {@link #unsplitHeads} weighs (bounds its work). */
+    static final int MIXES = 16;
     /** The most bytes of widened rows that {@link #widensPages} keeps at once (every head's run). */
     static final long WIDENED_PAGES_BYTES = 1L << 20;
     private static final ThreadLocal<DecodeScratch> SCRATCH = ThreadLocal.withInitial(DecodeScratch::new);
@@ -244,12 +246,13 @@ final class CpuDecode {
      * The KV heads of each item of an unsplit batch's sequences, by sequence, for items across heads; null
      * for an item per (sequence, KV head). Among a sequence an item (whole pages), the longest {@code m}
      * sequences an item and the others cut into k groups of heads (k = 2, 4, … dividing the KV heads, at most
-     * half of them; {@code batch − workers ≤ m < batch}, and m = 0), and an item per head, the one whose
-     * busiest worker takes the least time, each item's keys × heads costed at 1 for whole pages, {@link
-     * #HEAD_MAJOR_GROUP_COST} or {@link #TOKEN_MAJOR_GROUP_COST} for groups (HND or NHD pools) and {@link
-     * #HEAD_ITEM_COST} for a head alone, the items taken largest first, each by the least loaded of {@code
-     * workers}; ties to fewer items. Only on a paged pool read whole pages at a time, and with at least as
-     * many sequences as workers.
+     * half of them; m from {@code batch − 1} down to {@code batch − workers}, at most {@value #MIXES} values,
+     * and m = 0), and an item per head, the one whose busiest worker takes the least time, each item's keys ×
+     * heads costed at 1 for whole pages, {@link #HEAD_MAJOR_GROUP_COST} or {@link #TOKEN_MAJOR_GROUP_COST}
+     * for groups (HND or NHD pools) and {@link #HEAD_ITEM_COST} for a head alone, the items taken largest
+     * first, each by the least loaded of {@code workers}; ties to fewer items. Whole pages without a search
+     * where their busiest worker takes within 1/16 of an even share (no grouping could gain more). Only on
+     * a paged pool read whole pages at a time, and with at least as many sequences as workers.
      */
     private int[] unsplitHeads(int workers) {
         int heads = shape.kvHeads();
@@ -258,36 +261,43 @@ final class CpuDecode {
             // fewer sequences than workers (a single short one): halves of the heads measured no faster
             return null;
         }
-        Integer[] order = new Integer[batch];
+        // longest first, ties in sequence order: (keys, −b) packed, sorted ascending, read from the end
+        long[] packed = new long[batch];
+        long total = 0;
         for (int b = 0; b < batch; b++) {
-            order[b] = b;
+            packed[b] = keyCounts[b * heads] << 32 | (0xFFFFFFFFL - b);
+            total += keyCounts[b * heads] * heads;
         }
-        // longest first (ties: sequence order)
-        Arrays.sort(order, (x, y) -> keyCounts[y * heads] != keyCounts[x * heads]
-                ? Long.compare(keyCounts[y * heads], keyCounts[x * heads]) : Integer.compare(x, y));
+        Arrays.sort(packed);
         long[] keys = new long[batch];
+        int[] order = new int[batch];
         for (int i = 0; i < batch; i++) {
-            keys[i] = keyCounts[order[i] * heads];
+            long p = packed[batch - 1 - i];
+            keys[i] = p >>> 32;
+            order[i] = (int) (0xFFFFFFFFL - (p & 0xFFFFFFFFL));
         }
-        double groupCost = rows.headMajorPages() ? HEAD_MAJOR_GROUP_COST : TOKEN_MAJOR_GROUP_COST;
         ItemLoads loads = new ItemLoads(workers);
-        double least = loads.busiest(keys, batch, heads, 1, 1, 1);
+        double least = loads.busiest(keys, batch, heads, 1, 1);
         int bestWhole = batch;
         int bestGroups = 1;
-        for (int k = 2; k <= heads / 2 && heads % k == 0; k *= 2) {
-            // m: the longest sequences whole (batch − workers ≤ m < batch, then none), the others in groups
-            for (int m = batch - 1; m >= 0; m = m > batch - workers ? m - 1 : (m > 0 ? 0 : -1)) {
-                double t = loads.busiest(keys, m, heads, k, groupCost, 1);
-                long items = m + (long) (batch - m) * k;
-                if (t < least || t == least && items < bestWhole + (long) (batch - bestWhole) * bestGroups) {
-                    least = t;
-                    bestWhole = m;
-                    bestGroups = k;
+        if (least * workers > total * (1 + 1 / 16.0)) {
+            double groupCost = rows.headMajorPages() ? HEAD_MAJOR_GROUP_COST : TOKEN_MAJOR_GROUP_COST;
+            int lowest = Math.max(1, Math.max(batch - workers, batch - MIXES));
+            for (int k = 2; k <= heads / 2 && heads % k == 0; k *= 2) {
+                // m: the longest sequences whole, the others in groups
+                for (int m = batch - 1; m >= 0; m = m > lowest ? m - 1 : m > 0 ? 0 : -1) {
+                    double t = loads.busiest(keys, m, heads, k, groupCost);
+                    long items = m + (long) (batch - m) * k;
+                    if (t < least || t == least && items < bestWhole + (long) (batch - bestWhole) * bestGroups) {
+                        least = t;
+                        bestWhole = m;
+                        bestGroups = k;
+                    }
                 }
             }
-        }
-        if (heads > 1 && loads.busiest(keys, 0, heads, heads, 1, HEAD_ITEM_COST) < least) {
-            return null;
+            if (heads > 1 && loads.busiest(keys, 0, heads, heads, HEAD_ITEM_COST) < least) {
+                return null;
+            }
         }
         int[] perSequence = new int[batch];
         for (int i = 0; i < batch; i++) {
@@ -306,13 +316,11 @@ final class CpuDecode {
 
         /**
          * Sequences of {@code keys} (longest first): the first {@code whole} an item of every head costed at 1,
-         * the others {@code k} items of {@code heads / k} heads costed at {@code groupCost} (k = heads with
-         * {@code whole} 0: an item per head, costed at {@code headCost}).
+         * the others {@code k} items of {@code heads / k} heads costed at {@code cost} each key.
          */
-        double busiest(long[] keys, int whole, int heads, int k, double groupCost, double headCost) {
+        double busiest(long[] keys, int whole, int heads, int k, double cost) {
             Arrays.fill(load, 0);
-            double cost = k == heads && k > 1 ? headCost : groupCost;
-            // items largest first: whole sequences (in key order) then groups, merged by size
+            // items largest first: whole sequences and groups, each list longest first, merged by size
             int i = 0;
             int j = whole;
             int left = k;
