@@ -36,7 +36,7 @@ final class CpuDecode {
      * The time of items of a group of KV heads on an HND pool (each reading its heads' slice of every page)
      * against items reading whole pages, per key ({@link #unsplitHeads}). Measured at 6 × 4096 keys on 2
      * cores, halves of the heads against whole pages: f32 1.00–1.05, bf16 1.18 (docs/PERFORMANCE.md, "Whole
-     * pages for mid-size batches").
+     * pages for mid-size batches, and NHD pools").
      */
     static final double HEAD_MAJOR_GROUP_COST = 1.125;
     /**
