@@ -60,6 +60,13 @@ public class DecodeAttention {
     @Param({"heap"})
     public String memory;
 
+    /**
+     * The order of a paged pool: {@code hnd} (each KV head's rows of a page together) or {@code nhd} (a
+     * token's rows of every KV head side by side, vLLM's order).
+     */
+    @Param({"hnd"})
+    public String pageLayout;
+
     private java.lang.foreign.Arena arena;
 
     private CpuBackend backend;
@@ -91,11 +98,16 @@ public class DecodeAttention {
             float[] ks = {DecodeProblem.E4M3_KEY_SCALE};
             float[] vs = {DecodeProblem.E4M3_VALUE_SCALE};
             int pages = (kvLength + pageSize - 1) / pageSize;
+            Layout order = switch (pageLayout) {
+                case "hnd" -> Layout.BHSD;
+                case "nhd" -> Layout.BSHD;
+                default -> throw new IllegalArgumentException("pageLayout: hnd or nhd, got " + pageLayout);
+            };
             if (type.isScaled()) {
-                cache = paged ? PagedKvCache.allocateE4m3(1, kvHeads, dim, dim, pageSize, pages, true, ks, vs)
+                cache = paged ? PagedKvCache.allocateE4m3(order, 1, kvHeads, dim, dim, pageSize, pages, true, ks, vs)
                         : ContiguousKvCache.allocateE4m3(1, kvHeads, kvLength, dim, dim, ks, vs);
             } else {
-                cache = paged ? PagedKvCache.allocate(type, 1, kvHeads, dim, dim, pageSize, pages, true)
+                cache = paged ? PagedKvCache.allocate(type, order, 1, kvHeads, dim, dim, pageSize, pages, true)
                         : ContiguousKvCache.allocate(type, 1, kvHeads, kvLength, dim, dim);
             }
         } else {

@@ -210,14 +210,13 @@ final class DecodeCommand implements Callable<Integer> {
             float[] vs = {DecodeProblem.E4M3_VALUE_SCALE};
             ContiguousKvCache flat = dtype.isScaled() ? ContiguousKvCache.allocateE4m3(batch, kvh, n, d, d, ks, vs)
                     : ContiguousKvCache.allocate(dtype, batch, kvh, n, d, d);
-            PagedKvCache paged = dtype.isScaled() ? PagedKvCache.allocateE4m3(batch, kvh, d, d, pageSize, pages, true, ks, vs)
-                    : PagedKvCache.allocate(dtype, batch, kvh, d, d, pageSize, pages, true);
+            Layout order = pageLayout.equals("nhd") ? Layout.BSHD : Layout.BHSD;
+            PagedKvCache paged = dtype.isScaled()
+                    ? PagedKvCache.allocateE4m3(order, batch, kvh, d, d, pageSize, pages, true, ks, vs)
+                    : PagedKvCache.allocate(dtype, order, batch, kvh, d, d, pageSize, pages, true);
             problem.fill(flat, paged);
             if (scatterPages) {
                 paged = scattered(paged, seed);
-            }
-            if (pageLayout.equals("nhd")) {
-                paged = tokenMajor(paged);
             }
             Tensor q = problem.query(dtype);
             ReferenceResult dense = ReferenceDecode.decode(q, flat, null, DecodeOptions.defaults().run());
@@ -401,17 +400,19 @@ final class DecodeCommand implements Callable<Integer> {
     }
 
     /**
-     * The same sequences in a pool of the same size whose pages are handed out in a random order (seeded):
-     * every page copied to its new place, the block tables pointing there, the bounds recomputed.
+     * The same sequences in a pool of the same size and order (HND or NHD) whose pages are handed out in a random
+     * order (seeded): every page copied to its new place, the block tables pointing there, the bounds recomputed.
      */
     static PagedKvCache scattered(PagedKvCache from, long seed) {
         int pages = from.numPages();
+        Layout order = from.pageLayout().orElseThrow(() -> new IllegalArgumentException("from: a pool in HND or NHD"
+                + " order, got strides " + Arrays.toString(from.keyPages().strides())));
         PagedKvCache to = from.dtype().isScaled()
-                ? PagedKvCache.allocateE4m3(from.batch(), from.kvHeads(), from.headDim(), from.valueDim(),
+                ? PagedKvCache.allocateE4m3(order, from.batch(), from.kvHeads(), from.headDim(), from.valueDim(),
                         from.pageSize(), pages, from.hasPageBounds(), from.keyPages().scales(),
                         from.valuePages().scales())
-                : PagedKvCache.allocate(from.dtype(), from.batch(), from.kvHeads(), from.headDim(), from.valueDim(),
-                        from.pageSize(), pages, from.hasPageBounds());
+                : PagedKvCache.allocate(from.dtype(), order, from.batch(), from.kvHeads(), from.headDim(),
+                        from.valueDim(), from.pageSize(), pages, from.hasPageBounds());
         int[] place = new int[pages];
         Arrays.setAll(place, i -> i);
         SplittableRandom rnd = new SplittableRandom(seed ^ 0x9E3779B97F4A7C15L);
@@ -436,21 +437,6 @@ final class DecodeCommand implements Callable<Integer> {
                 to.allocator().claim(table[i]);
             }
             to.setBlockTable(b, table, from.length(b));
-        }
-        return to;
-    }
-
-    /**
-     * The same sequences in an NHD pool ({@link Layout#BSHD} over {@code [numPages, kvHeads, pageSize, dim]}: a
-     * token's rows of every KV head side by side), each page in its place, the block tables and bounds as they were.
-     */
-    static PagedKvCache tokenMajor(PagedKvCache from) {
-        // Tensor.to keeps an e4m3 tensor's scales, and its codes: a code read as code x scale is written back as itself
-        Tensor k = from.keyPages().to(from.dtype(), Layout.BSHD);
-        Tensor v = from.valuePages().to(from.dtype(), Layout.BSHD);
-        PagedKvCache to = PagedKvCache.wrap(k, v, from.pageBounds(), from.pageSize(), from.batch(), null);
-        for (int b = 0; b < from.batch(); b++) {
-            to.setBlockTable(b, from.blockTable(b), from.length(b));
         }
         return to;
     }

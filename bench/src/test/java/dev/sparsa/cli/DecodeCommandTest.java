@@ -13,11 +13,13 @@ import dev.sparsa.bench.DecodeProblem;
 import dev.sparsa.bench.StepAllocation;
 import dev.sparsa.kv.PagedKvCache;
 import dev.sparsa.tensor.DType;
+import dev.sparsa.tensor.Layout;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -171,36 +173,39 @@ class DecodeCommandTest {
     @Test
     void scatteredPagesHoldTheSameSequencesAndEveryRowStaysWithinTheOracle() throws Exception {
         for (DType dtype : List.of(DType.F32, DType.BF16, DType.E4M3)) {
-            int[] lengths = {300, 41};
-            float[] ks = {DecodeProblem.E4M3_KEY_SCALE};
-            float[] vs = {DecodeProblem.E4M3_VALUE_SCALE};
-            PagedKvCache paged = dtype.isScaled() ? PagedKvCache.allocateE4m3(2, 2, 16, 16, 16, 40, true,
-                    new float[] {ks[0], ks[0]}, new float[] {vs[0], vs[0]})
-                    : PagedKvCache.allocate(dtype, 2, 2, 16, 16, 16, 40, true);
-            new DecodeProblem(2, 4, 2, 300, 16, 1, 5).fill(paged);
-            paged.truncate(1, lengths[1]);
-            PagedKvCache scattered = DecodeCommand.scattered(paged, 5);
-            int inOrder = 0;
-            int pairs = 0;
-            for (int b = 0; b < 2; b++) {
-                assertEquals(lengths[b], scattered.length(b));
-                assertArrayEquals(paged.keys(b).toFloatArray(), scattered.keys(b).toFloatArray(),
-                        dtype + " keys of " + b);
-                assertArrayEquals(paged.values(b).toFloatArray(), scattered.values(b).toFloatArray(),
-                        dtype + " values of " + b);
-                int[] table = scattered.blockTable(b);
-                for (int i = 1; i < table.length; i++) {
-                    inOrder += table[i] == table[i - 1] + 1 ? 1 : 0;
-                    pairs++;
+            for (Layout order : Layout.values()) {
+                int[] lengths = {300, 41};
+                float[] ks = {DecodeProblem.E4M3_KEY_SCALE};
+                float[] vs = {DecodeProblem.E4M3_VALUE_SCALE};
+                PagedKvCache paged = dtype.isScaled() ? PagedKvCache.allocateE4m3(order, 2, 2, 16, 16, 16, 40, true,
+                        new float[] {ks[0], ks[0]}, new float[] {vs[0], vs[0]})
+                        : PagedKvCache.allocate(dtype, order, 2, 2, 16, 16, 16, 40, true);
+                new DecodeProblem(2, 4, 2, 300, 16, 1, 5).fill(paged);
+                paged.truncate(1, lengths[1]);
+                PagedKvCache scattered = DecodeCommand.scattered(paged, 5);
+                assertEquals(Optional.of(order), scattered.pageLayout(), dtype + " " + order);
+                int inOrder = 0;
+                int pairs = 0;
+                for (int b = 0; b < 2; b++) {
+                    assertEquals(lengths[b], scattered.length(b));
+                    assertArrayEquals(paged.keys(b).toFloatArray(), scattered.keys(b).toFloatArray(),
+                            dtype + " keys of " + b);
+                    assertArrayEquals(paged.values(b).toFloatArray(), scattered.values(b).toFloatArray(),
+                            dtype + " values of " + b);
+                    int[] table = scattered.blockTable(b);
+                    for (int i = 1; i < table.length; i++) {
+                        inOrder += table[i] == table[i - 1] + 1 ? 1 : 0;
+                        pairs++;
+                    }
+                    for (int page : table) {
+                        assertTrue(scattered.allocator().inUse(page), "page " + page + " taken from the allocator");
+                    }
                 }
-                for (int page : table) {
-                    assertTrue(scattered.allocator().inUse(page), "page " + page + " taken from the allocator");
-                }
+                // 19 and 3 pages among 40: a random order keeps few neighbours
+                assertTrue(inOrder < pairs / 2, inOrder + " of " + pairs + " neighbours in order");
+                assertArrayEquals(boundsOf(paged), boundsOf(scattered),
+                        dtype + " " + order + ": the bounds of each sequence's pages, in table order");
             }
-            // 19 and 3 pages among 40: a random order keeps few neighbours
-            assertTrue(inOrder < pairs / 2, inOrder + " of " + pairs + " neighbours in order");
-            assertArrayEquals(boundsOf(paged), boundsOf(scattered),
-                    dtype + ": the bounds of each sequence's pages, in table order");
         }
         String[] r = run("decode", "--json", "--backend", "cpu", "--scatter-pages", "-H", "4", "--kv-heads", "2", "-n",
                 "300", "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2", "--budgets", "0.25");
@@ -213,27 +218,7 @@ class DecodeCommandTest {
     }
 
     @Test
-    void tokenMajorPagesHoldTheSameSequencesAndEveryRowStaysWithinTheOracle() throws Exception {
-        for (DType dtype : List.of(DType.F32, DType.BF16, DType.E4M3)) {
-            PagedKvCache paged = dtype.isScaled() ? PagedKvCache.allocateE4m3(2, 2, 16, 16, 16, 40, true,
-                    new float[] {DecodeProblem.E4M3_KEY_SCALE}, new float[] {DecodeProblem.E4M3_VALUE_SCALE})
-                    : PagedKvCache.allocate(dtype, 2, 2, 16, 16, 16, 40, true);
-            new DecodeProblem(2, 4, 2, 300, 16, 1, 5).fill(paged);
-            paged.truncate(1, 41);
-            PagedKvCache nhd = DecodeCommand.tokenMajor(paged);
-            // a token's rows of the two heads side by side: head 1's row starts one row after head 0's
-            assertEquals(16, nhd.keyPages().stride(1), dtype + " head stride");
-            assertEquals(32, nhd.keyPages().stride(2), dtype + " token stride");
-            assertEquals(32, nhd.valuePages().stride(2), dtype + " token stride of V");
-            for (int b = 0; b < 2; b++) {
-                assertEquals(paged.length(b), nhd.length(b));
-                assertArrayEquals(paged.blockTable(b), nhd.blockTable(b));
-                assertArrayEquals(paged.keys(b).toFloatArray(), nhd.keys(b).toFloatArray(), dtype + " keys of " + b);
-                assertArrayEquals(paged.values(b).toFloatArray(), nhd.values(b).toFloatArray(),
-                        dtype + " values of " + b);
-            }
-            assertArrayEquals(boundsOf(paged), boundsOf(nhd), dtype + ": the bounds of each sequence's pages");
-        }
+    void nhdPagesKeepEveryRowWithinTheOracle() throws Exception {
         String[] r = run("decode", "--json", "--backend", "cpu", "--page-layout", "nhd", "-b", "3", "-H", "4",
                 "--kv-heads", "2", "-n", "300", "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2",
                 "--budgets", "0.25", "--dtypes", "f32,bf16");

@@ -5,6 +5,7 @@ import dev.sparsa.tensor.Device;
 import dev.sparsa.tensor.Layout;
 import dev.sparsa.tensor.Tensor;
 import java.util.Arrays;
+import java.util.Optional;
 
 /**
  * A paged KV cache (vLLM's PagedAttention layout): a pool of pages of {@code pageSize} tokens (a
@@ -55,7 +56,8 @@ public final class PagedKvCache implements KvCache {
     }
 
     /**
-     * An empty host cache with a pool of {@code numPages} zeroed heap pages and its own allocator.
+     * An empty host cache with a pool of {@code numPages} zeroed heap pages in HND order and its own
+     * allocator: {@link #allocate(DType, Layout, int, int, int, int, int, int, boolean)} with {@link Layout#BHSD}.
      *
      * @param pageBounds whether to keep Quest's per-page key bounds
      * @throws IllegalArgumentException if a size is not positive, {@code pageSize} is not a power of
@@ -64,10 +66,29 @@ public final class PagedKvCache implements KvCache {
      */
     public static PagedKvCache allocate(DType dtype, int batch, int kvHeads, int headDim, int valueDim, int pageSize,
                                         int numPages, boolean pageBounds) {
+        return allocate(dtype, Layout.BHSD, batch, kvHeads, headDim, valueDim, pageSize, numPages, pageBounds);
+    }
+
+    /**
+     * An empty host cache with a pool of {@code numPages} zeroed heap pages in the given order and its own
+     * allocator. {@link Layout#BHSD} is HND: a page holds each KV head's rows together, head after head.
+     * {@link Layout#BSHD} is NHD (vLLM's order): a page holds a token's rows of every KV head side by side,
+     * token after token. Both hold the same sequences and give the same outputs; they differ in which reads
+     * are contiguous (docs/decode.md, "Paged reads"). Quest's bounds are {@code [numPages, kvHeads, 2,
+     * headDim]} in BHSD order either way.
+     *
+     * @param pageLayout the pool's memory order, {@link Layout#BHSD} (HND) or {@link Layout#BSHD} (NHD)
+     * @param pageBounds whether to keep Quest's per-page key bounds
+     * @throws IllegalArgumentException as {@link #allocate(DType, int, int, int, int, int, int, boolean)}, or if
+     *     {@code pageLayout} is null
+     */
+    public static PagedKvCache allocate(DType dtype, Layout pageLayout, int batch, int kvHeads, int headDim,
+                                        int valueDim, int pageSize, int numPages, boolean pageBounds) {
         if (dtype != null && dtype.isScaled()) {
             throw new IllegalArgumentException("dtype: an e4m3 cache needs its scales; use PagedKvCache.allocateE4m3");
         }
-        return allocate(dtype, batch, kvHeads, headDim, valueDim, pageSize, numPages, pageBounds, null, null);
+        return allocate(dtype, pageLayout, batch, kvHeads, headDim, valueDim, pageSize, numPages, pageBounds, null,
+                null);
     }
 
     /**
@@ -83,17 +104,37 @@ public final class PagedKvCache implements KvCache {
      */
     public static PagedKvCache allocateE4m3(int batch, int kvHeads, int headDim, int valueDim, int pageSize, int numPages,
                                             boolean pageBounds, float[] kScales, float[] vScales) {
-        return allocate(DType.E4M3, batch, kvHeads, headDim, valueDim, pageSize, numPages, pageBounds, kScales, vScales);
+        return allocateE4m3(Layout.BHSD, batch, kvHeads, headDim, valueDim, pageSize, numPages, pageBounds, kScales,
+                vScales);
     }
 
-    private static PagedKvCache allocate(DType dtype, int batch, int kvHeads, int headDim, int valueDim, int pageSize,
-                                         int numPages, boolean pageBounds, float[] kScales, float[] vScales) {
+    /**
+     * An empty host cache of e4m3 pages in the given order, as {@link #allocateE4m3(int, int, int, int, int, int,
+     * boolean, float[], float[])}; {@code pageLayout} as in {@link #allocate(DType, Layout, int, int, int, int, int,
+     * int, boolean)}.
+     *
+     * @throws IllegalArgumentException as {@link #allocateE4m3(int, int, int, int, int, int, boolean, float[],
+     *     float[])}, or if {@code pageLayout} is null
+     */
+    public static PagedKvCache allocateE4m3(Layout pageLayout, int batch, int kvHeads, int headDim, int valueDim,
+                                            int pageSize, int numPages, boolean pageBounds, float[] kScales,
+                                            float[] vScales) {
+        return allocate(DType.E4M3, pageLayout, batch, kvHeads, headDim, valueDim, pageSize, numPages, pageBounds,
+                kScales, vScales);
+    }
+
+    private static PagedKvCache allocate(DType dtype, Layout pageLayout, int batch, int kvHeads, int headDim,
+                                         int valueDim, int pageSize, int numPages, boolean pageBounds, float[] kScales,
+                                         float[] vScales) {
         requirePageSize(pageSize);
         if (batch < 1) {
             throw new IllegalArgumentException("batch: must be >= 1, got " + batch);
         }
-        Tensor k = Tensor.allocate(dtype, Layout.BHSD, numPages, kvHeads, pageSize, headDim);
-        Tensor v = Tensor.allocate(dtype, Layout.BHSD, numPages, kvHeads, pageSize, valueDim);
+        if (pageLayout == null) {
+            throw new IllegalArgumentException("pageLayout: must be BHSD (HND) or BSHD (NHD), got null");
+        }
+        Tensor k = Tensor.allocate(dtype, pageLayout, numPages, kvHeads, pageSize, headDim);
+        Tensor v = Tensor.allocate(dtype, pageLayout, numPages, kvHeads, pageSize, valueDim);
         Tensor b = pageBounds ? Tensor.allocate(dtype, Layout.BHSD, numPages, kvHeads, 2, headDim) : null;
         if (dtype.isScaled()) {
             k = k.withScales(CacheViews.checkScales("kScales", kScales, kvHeads));
@@ -161,6 +202,23 @@ public final class PagedKvCache implements KvCache {
     }
 
     // ---------------------------------------------------------------- pages
+
+    /**
+     * The pool's memory order: {@link Layout#BHSD} (HND) or {@link Layout#BSHD} (NHD) where both K and V pools
+     * are contiguous in that order, else empty (a wrapped pool in other strides, e.g. padded rows).
+     */
+    public Optional<Layout> pageLayout() {
+        for (Layout l : Layout.values()) {
+            if (contiguousIn(kPages, l) && contiguousIn(vPages, l)) {
+                return Optional.of(l);
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static boolean contiguousIn(Tensor t, Layout layout) {
+        return Arrays.equals(t.strides(), layout.strides(t.batch(), t.heads(), t.seqLen(), t.dim()));
+    }
 
     /** Tokens per page (a power of two). */
     public int pageSize() {

@@ -57,6 +57,64 @@ class KvCacheTest {
         assertBoundsFromScratch(c.paged());
     }
 
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void nhdPoolsHoldWhatHndPoolsHold(DType dtype) {
+        int kvHeads = 3;
+        int d = 8;
+        int dv = 5;
+        float[] kScales = {0.25f, 0.5f, 1f};
+        float[] vScales = {0.125f};
+        PagedKvCache[] caches = new PagedKvCache[2];
+        for (Layout layout : Layout.values()) {
+            caches[layout.ordinal()] = dtype.isScaled()
+                    ? PagedKvCache.allocateE4m3(layout, 2, kvHeads, d, dv, 4, 12, true, kScales, vScales)
+                    : PagedKvCache.allocate(dtype, layout, 2, kvHeads, d, dv, 4, 12, true);
+        }
+        PagedKvCache hnd = caches[Layout.BHSD.ordinal()];
+        PagedKvCache nhd = caches[Layout.BSHD.ordinal()];
+        SplittableRandom rnd = new SplittableRandom(11);
+        int[][] chunks = {{0, 3}, {1, 1}, {0, 6}, {1, 9}, {0, 1}, {1, 4}};
+        for (int[] c : chunks) {
+            Tensor k = Problems.random(rnd, DType.F32, Layout.BHSD, 1, kvHeads, c[1], d, 3.0);
+            Tensor v = Problems.random(rnd, DType.F32, Layout.BHSD, 1, kvHeads, c[1], dv, 1.0);
+            hnd.append(c[0], k, v);
+            nhd.append(c[0], k, v);
+        }
+        nhd.truncate(1, 13);
+        hnd.truncate(1, 13);
+        // a token's rows of the three heads side by side, token after token
+        assertEquals(d, nhd.keyPages().stride(1));
+        assertEquals(kvHeads * d, nhd.keyPages().stride(2));
+        assertEquals(kvHeads * dv, nhd.valuePages().stride(2));
+        assertEquals(java.util.Optional.of(Layout.BSHD), nhd.pageLayout());
+        assertEquals(java.util.Optional.of(Layout.BHSD), hnd.pageLayout());
+        for (int b = 0; b < 2; b++) {
+            assertEquals(hnd.length(b), nhd.length(b));
+            assertArrayEquals(hnd.blockTable(b), nhd.blockTable(b));
+            assertArrayEquals(hnd.keys(b).toFloatArray(), nhd.keys(b).toFloatArray(), dtype + " keys of " + b);
+            assertArrayEquals(hnd.values(b).toFloatArray(), nhd.values(b).toFloatArray(), dtype + " values of " + b);
+        }
+        assertArrayEquals(hnd.pageBounds().toFloatArray(), nhd.pageBounds().toFloatArray(), dtype + " bounds");
+        assertBoundsFromScratch(nhd);
+        assertEquals(13 + 10, nhd.length(0) + nhd.length(1));
+    }
+
+    @Test
+    void pageLayoutIsEmptyForOtherStridesAndRequired() {
+        // rows padded to 12 elements: neither HND nor NHD
+        Tensor k = Tensor.allocate(DType.F32, Layout.BHSD, 4, 2, 8, 12).narrowHeads(0, 2);
+        Tensor padded = Tensor.wrap(k.segment(), DType.F32, new int[] {4, 2, 8, 8}, k.strides(), 0);
+        PagedKvCache cache = PagedKvCache.wrap(padded, padded, null, 8, 1, new PageAllocator(4));
+        assertEquals(java.util.Optional.empty(), cache.pageLayout());
+        assertEquals("pageLayout: must be BHSD (HND) or BSHD (NHD), got null",
+                assertThrows(IllegalArgumentException.class,
+                        () -> PagedKvCache.allocate(DType.F32, null, 1, 2, 8, 8, 8, 4, false)).getMessage());
+        assertEquals("pageLayout: must be BHSD (HND) or BSHD (NHD), got null",
+                assertThrows(IllegalArgumentException.class, () -> PagedKvCache.allocateE4m3(null, 1, 2, 8, 8, 8, 4,
+                        false, new float[] {1f}, new float[] {1f})).getMessage());
+    }
+
     /** Bounds of every page a sequence uses equal the min/max of the page's stored keys below the length. */
     private static void assertBoundsFromScratch(PagedKvCache cache) {
         int d = cache.headDim();

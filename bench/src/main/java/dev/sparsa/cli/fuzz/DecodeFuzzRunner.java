@@ -301,23 +301,6 @@ public final class DecodeFuzzRunner {
         }
     }
 
-    /**
-     * An empty paged cache of {@code pages} pages in NHD order ({@link Layout#BSHD} over {@code [pages, kvHeads,
-     * pageSize, headDim]}), with Quest's bounds and its own allocator.
-     */
-    private static PagedKvCache tokenMajor(DecodeFuzzCase c, int kvh, int pages, float[] kScales, float[] vScales) {
-        int d = c.headDim();
-        Tensor k = Tensor.allocate(c.dtype(), Layout.BSHD, pages, kvh, c.pageSize(), d);
-        Tensor v = Tensor.allocate(c.dtype(), Layout.BSHD, pages, kvh, c.pageSize(), d);
-        Tensor bounds = Tensor.allocate(c.dtype(), Layout.BHSD, pages, kvh, 2, d);
-        if (c.dtype().isScaled()) {
-            k = k.withScales(kScales);
-            v = v.withScales(vScales);
-            bounds = bounds.withScales(kScales);
-        }
-        return PagedKvCache.wrap(k, v, bounds, c.pageSize(), c.batch(), new PageAllocator(pages));
-    }
-
     /** Lengths, caches, Q and the pattern of a case, every draw from its seeds. */
     private static Problem problem(DecodeFuzzCase c) {
         SplittableRandom params = new SplittableRandom(c.paramSeed());
@@ -343,9 +326,10 @@ public final class DecodeFuzzRunner {
         FuzzTensors.nan(flat.valueStorage());
         int pagesPerSequence = (cap + c.pageSize() - 1) / c.pageSize();
         int pool = c.batch() * pagesPerSequence + 2;
-        PagedKvCache paged = c.tokenMajor() ? tokenMajor(c, kvh, pool, kScales, vScales) : c.dtype().isScaled()
-                ? PagedKvCache.allocateE4m3(c.batch(), kvh, d, d, c.pageSize(), pool, true, kScales, vScales)
-                : PagedKvCache.allocate(c.dtype(), c.batch(), kvh, d, d, c.pageSize(), pool, true);
+        Layout order = c.tokenMajor() ? Layout.BSHD : Layout.BHSD;
+        PagedKvCache paged = c.dtype().isScaled()
+                ? PagedKvCache.allocateE4m3(order, c.batch(), kvh, d, d, c.pageSize(), pool, true, kScales, vScales)
+                : PagedKvCache.allocate(c.dtype(), order, c.batch(), kvh, d, d, c.pageSize(), pool, true);
         FuzzTensors.nan(paged.keyPages());
         FuzzTensors.nan(paged.valuePages());
         Tensor[] k = new Tensor[c.batch()];
