@@ -6,7 +6,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
-import java.util.stream.IntStream;
 
 /**
  * Reads a buffer larger than the CPU's caches, one load per 64-byte line, so that data read before it
@@ -46,32 +45,19 @@ public final class CacheEviction {
         return buffer.length >> 17;
     }
 
-    /**
-     * Reads the whole buffer, one load per 64-byte line, in as many slices as the machine has processors, each
-     * slice on a thread of its own (the calling thread and the common fork-join pool's), so that the private
-     * caches of every core are refilled too, not only the caller's (not timed by anything here).
-     */
+    /** Reads the whole buffer on the calling thread, one load per 64-byte line (not timed by anything here). */
     public void run() {
-        int slices = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), buffer.length >> 17));
-        // slices of whole MiB: each is read by one thread
-        int per = (buffer.length >> 17) / slices << 17;
-        long total = IntStream.range(0, slices).parallel()
-                .mapToLong(k -> read(k * per, k == slices - 1 ? buffer.length : (k + 1) * per)).sum();
-        sink += total;
-    }
-
-    private long read(int from, int to) {
         long a = 0;
         long b = 0;
-        int i = from;
-        for (; i + 8 < to; i += 16) {
+        int i = 0;
+        for (; i + 8 < buffer.length; i += 16) {
             a += buffer[i];
             b += buffer[i + 8];
         }
-        for (; i < to; i += 8) {
+        for (; i < buffer.length; i += 8) {
             a += buffer[i];
         }
-        return a + b;
+        sink += a + b;
     }
 
     /** The sum of every read so far (kept so that the JIT cannot drop the reads). */
