@@ -593,7 +593,8 @@ public final class PagedKvCache implements KvCache {
 
     @Override
     public String toString() {
+        String order = pageLayout().map(l -> l == Layout.BSHD ? "NHD" : "HND").orElse("strided");
         return "PagedKvCache[" + batch() + " sequences, " + numPages() + " pages of " + pageSize + " x " + kvHeads()
-                + " heads, " + dtype() + " on " + device() + ", lengths " + Arrays.toString(lengths) + "]";
+                + " heads (" + order + "), " + dtype() + " on " + device() + ", lengths " + Arrays.toString(lengths) + "]";
     }
 }

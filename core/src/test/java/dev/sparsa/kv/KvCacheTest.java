@@ -89,6 +89,8 @@ class KvCacheTest {
         assertEquals(kvHeads * dv, nhd.valuePages().stride(2));
         assertEquals(java.util.Optional.of(Layout.BSHD), nhd.pageLayout());
         assertEquals(java.util.Optional.of(Layout.BHSD), hnd.pageLayout());
+        assertTrue(nhd.toString().contains(" x 3 heads (NHD), "), nhd.toString());
+        assertTrue(hnd.toString().contains(" x 3 heads (HND), "), hnd.toString());
         for (int b = 0; b < 2; b++) {
             assertEquals(hnd.length(b), nhd.length(b));
             assertArrayEquals(hnd.blockTable(b), nhd.blockTable(b));
@@ -107,6 +109,7 @@ class KvCacheTest {
         Tensor padded = Tensor.wrap(k.segment(), DType.F32, new int[] {4, 2, 8, 8}, k.strides(), 0);
         PagedKvCache cache = PagedKvCache.wrap(padded, padded, null, 8, 1, new PageAllocator(4));
         assertEquals(java.util.Optional.empty(), cache.pageLayout());
+        assertTrue(cache.toString().contains(" heads (strided), "), cache.toString());
         assertEquals("pageLayout: must be BHSD (HND) or BSHD (NHD), got null",
                 assertThrows(IllegalArgumentException.class,
                         () -> PagedKvCache.allocate(DType.F32, null, 1, 2, 8, 8, 8, 4, false)).getMessage());
