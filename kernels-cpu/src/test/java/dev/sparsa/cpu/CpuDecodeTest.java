@@ -200,7 +200,7 @@ class CpuDecodeTest {
     /**
      * An unsplit batch of mid size on a paged pool read whole pages runs a sequence an item unless its busiest
      * worker would take longer than with some sequences cut into groups of KV heads (costed at {@link
-     * CpuDecode#HEAD_MAJOR_GROUP_COST} on HND pools, {@link CpuDecode#TOKEN_MAJOR_GROUP_COST} on NHD ones),
+     * HeadGrouping#HEAD_MAJOR_GROUP_COST} on HND pools, {@link HeadGrouping#TOKEN_MAJOR_GROUP_COST} on NHD ones),
      * each group's item reading its heads' rows of every page: a slice of it on HND pools, a stretch of every
      * token's rows on NHD ones; a padded pool runs an item per (sequence, KV head). On 2 cores and 4 KV heads:
      * 6 equal sequences a sequence an item; 5, the longest 4 a sequence an item and the last in halves (6
@@ -570,56 +570,5 @@ class CpuDecodeTest {
     private static void assertMessage(String start, org.junit.jupiter.api.function.Executable call) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
         assertTrue(e.getMessage().startsWith(start) || e.getMessage().contains(start), e.getMessage());
-    }
-
-    /**
-     * The grouping search's deal against its definition: every item (a whole sequence, keys × heads; or k groups,
-     * keys × heads / k × cost each) sorted largest first, each given to a least loaded worker found by a scan.
-     */
-    @Test
-    void itemLoadsDealLargestFirstToTheLeastLoaded() {
-        java.util.SplittableRandom rnd = new java.util.SplittableRandom(1208);
-        for (int c = 0; c < 2000; c++) {
-            int workers = 1 + rnd.nextInt(70);
-            int batch = 1 + rnd.nextInt(3 * workers + 2);
-            int heads = 1 << rnd.nextInt(4);
-            int k = 1 << rnd.nextInt(Integer.numberOfTrailingZeros(heads) + 1);
-            int whole = rnd.nextInt(batch + 1);
-            double cost = new double[] {1, 1.125, 1.25, 1.7}[rnd.nextInt(4)];
-            long[] keys = new long[batch];
-            for (int b = 0; b < batch; b++) {
-                keys[b] = rnd.nextInt(3) == 0 ? 4096 : rnd.nextInt(9000);
-            }
-            Arrays.sort(keys);
-            for (int b = 0; b < batch / 2; b++) {
-                long t = keys[b];
-                keys[b] = keys[batch - 1 - b];
-                keys[batch - 1 - b] = t;
-            }
-            List<Double> items = new java.util.ArrayList<>();
-            for (int b = 0; b < batch; b++) {
-                for (int x = 0; x < (b < whole ? 1 : k); x++) {
-                    items.add(b < whole ? keys[b] * (double) heads : keys[b] * (double) (heads / k) * cost);
-                }
-            }
-            items.sort(java.util.Comparator.reverseOrder());
-            double[] load = new double[workers];
-            double expected = 0;
-            for (double size : items) {
-                int w = 0;
-                for (int x = 1; x < workers; x++) {
-                    w = load[x] < load[w] ? x : w;
-                }
-                load[w] += size;
-                expected = Math.max(expected, load[w]);
-            }
-            CpuDecode.ItemLoads loads = new CpuDecode.ItemLoads(workers);
-            String what = "case " + c + ": " + workers + " workers, keys " + Arrays.toString(keys) + ", whole " + whole
-                    + ", k " + k + ", cost " + cost;
-            assertEquals(expected, loads.busiest(keys, whole, heads, k, cost, Double.POSITIVE_INFINITY), what);
-            double cutoff = expected * rnd.nextDouble(0.5, 1.5);
-            double cut = loads.busiest(keys, whole, heads, k, cost, cutoff);
-            assertTrue(expected > cutoff ? cut > cutoff : cut == expected, what + ", cutoff " + cutoff + ": " + cut);
-        }
     }
 }
