@@ -88,13 +88,22 @@ class CudaDecodeGpuTest {
     }
 
     private static Tensor nanDevice(DType t, int b, int h, int s, int d) {
-        Tensor x = CudaTensors.allocate(BACKEND.device(), t, Layout.BHSD, b, h, s, d);
+        return nanDevice(t, Layout.BHSD, b, h, s, d);
+    }
+
+    private static Tensor nanDevice(DType t, Layout layout, int b, int h, int s, int d) {
+        Tensor x = CudaTensors.allocate(BACKEND.device(), t, layout, b, h, s, d);
         ((DeviceBuffer) x.deviceMemory()).fill((byte) 0xFF);
         OPEN.add(x);
         return x;
     }
 
     static Caches caches(long seed, DType dtype, int dim) {
+        return caches(seed, dtype, dim, Layout.BHSD);
+    }
+
+    /** As {@link #caches(long, DType, int)}, the paged pool's K and V pages in {@code pageLayout} (BSHD: NHD). */
+    static Caches caches(long seed, DType dtype, int dim, Layout pageLayout) {
         int batch = LENGTHS.length;
         int cap = 4097 + 64;
         Tensor[] k = new Tensor[batch];
@@ -128,9 +137,9 @@ class CudaDecodeGpuTest {
             pages += (len + PAGE - 1) / PAGE;
         }
         pages += 8;
-        PagedKvCache paged = PagedKvCache.wrap(nanDevice(dtype, pages, KV_HEADS, PAGE, dim),
-                nanDevice(dtype, pages, KV_HEADS, PAGE, dim), nanDevice(dtype, pages, KV_HEADS, 2, dim), PAGE, batch,
-                new PageAllocator(pages));
+        PagedKvCache paged = PagedKvCache.wrap(nanDevice(dtype, pageLayout, pages, KV_HEADS, PAGE, dim),
+                nanDevice(dtype, pageLayout, pages, KV_HEADS, PAGE, dim), nanDevice(dtype, pages, KV_HEADS, 2, dim), PAGE,
+                batch, new PageAllocator(pages));
         // appends in rounds of 100 tokens, so that the sequences' pages interleave in the pool
         int[] done = new int[batch];
         boolean more = true;
@@ -197,6 +206,40 @@ class CudaDecodeGpuTest {
                 a.lse().close();
                 p.output().close();
                 p.lse().close();
+            }
+        }
+    }
+
+    /**
+     * A pool in NHD order (a token's rows of every KV head side by side, vLLM's layout) holds the same sequences
+     * as the HND pool: dense decode on both kernels and Quest (its pages chosen on the device) give the HND
+     * pool's bits, within the oracle's tolerance.
+     */
+    @Test
+    void nhdPagesGiveTheHndPagesBits() {
+        DType[] dtypes = {DType.F32, DType.BF16};
+        int[] dims = {64, 128};
+        for (int x = 0; x < dtypes.length; x++) {
+            DType dtype = dtypes[x];
+            Caches hnd = caches(37 + x, dtype, dims[x]);
+            Caches nhd = caches(37 + x, dtype, dims[x], Layout.BSHD);
+            assertEquals(java.util.Optional.of(Layout.BSHD), nhd.paged().pageLayout());
+            Tensor q = query(47, dtype, 4 * KV_HEADS, 1, dims[x]);
+            DecodeOptions o = DecodeOptions.defaults();
+            for (DecodePattern pattern : List.of(DecodePattern.dense(), DecodePattern.quest(512))) {
+                String what = dtype + " " + pattern;
+                AttentionResult a = Attention.decodeWithLse(q, hnd.paged(), pattern, o);
+                AttentionResult b = Attention.decodeWithLse(q, nhd.paged(), pattern, o);
+                DecodeSelection chosen = pattern instanceof DecodePattern.Dense ? null
+                        : DecodeSelector.select(q, nhd.paged(), pattern);
+                assertMatches(what + " NHD", ReferenceDecode.decode(q, nhd.paged(), chosen, o.run()), b, dtype);
+                assertArrayEquals(a.output().toHost().toFloatArray(), b.output().toHost().toFloatArray(),
+                        what + ": NHD = HND");
+                assertArrayEquals(a.lse().toHost().toFloatArray(), b.lse().toHost().toFloatArray(), what + ": LSE");
+                for (AttentionResult r : List.of(a, b)) {
+                    r.output().close();
+                    r.lse().close();
+                }
             }
         }
     }
