@@ -224,6 +224,12 @@ class DecodeCommandTest {
                 "--budgets", "0.25", "--dtypes", "f32,bf16");
         assertEquals("0", r[0], r[2]);
         assertTrue(r[1].contains("\"pageLayout\" : \"nhd: "), r[1]);
+        String[] text = run("decode", "--backend", "cpu", "--page-layout", "nhd", "--scatter-pages", "-H", "4",
+                "--kv-heads", "2", "-n", "100", "-d", "16", "--repeat", "1", "--warmup-ms", "0", "--copy-mib", "2",
+                "--budgets", "0.25", "--dtypes", "f32");
+        assertEquals("0", text[0], text[2]);
+        assertTrue(text[1].startsWith("Sparsa decode: B=1 H=4 (kv 2) N=100 D=16 rows=1, page 16 (NHD, pages scattered);"),
+                text[1]);
         List<Map<String, Object>> rows = DemoCommandTest.rows(r[1]);
         assertEquals(10, rows.size(), r[1]);
         for (Map<String, Object> row : rows) {
