@@ -59,12 +59,13 @@ public record PlacedCaches(KvCache flat, KvCache paged, Tensor q, List<Tensor> o
     }
 
     /**
-     * A device copy of a host tensor, in BHSD; an e4m3 copy carries the host tensor's scales (its codes are
-     * copied as they are, not requantised).
+     * A device copy of a host tensor, in the host tensor's layout where it has one ({@link Tensor#layout()}: an
+     * NHD page pool stays NHD), else in BHSD; an e4m3 copy carries the host tensor's scales (its codes are copied
+     * as they are, not requantised).
      */
     public static Tensor copy(AttentionBackend backend, Device device, Tensor host, List<Tensor> owned) {
-        Tensor t = backend.allocate(device, host.dtype(), Layout.BHSD, host.batch(), host.heads(), host.seqLen(),
-                host.dim());
+        Tensor t = backend.allocate(device, host.dtype(), host.layout().orElse(Layout.BHSD), host.batch(), host.heads(),
+                host.seqLen(), host.dim());
         owned.add(t);
         Tensor dst = host.dtype().isScaled() ? t.withScales(host.scales()) : t;
         Tensor.copy(host, dst);

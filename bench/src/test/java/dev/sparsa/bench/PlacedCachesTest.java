@@ -45,4 +45,18 @@ class PlacedCachesTest {
         assertEquals(1.5f, copy.get(0, 1, 2, 7));
         assertEquals(DType.BF16, copy.dtype());
     }
+
+    @Test
+    void aCopyKeepsItsHostsOrderWhereItHasOne() {
+        Tensor nhd = Tensor.allocate(DType.F32, Layout.BSHD, 3, 2, 4, 8);
+        nhd.set(2, 1, 3, 5, 2.5f);
+        List<Tensor> owned = new ArrayList<>();
+        Tensor copy = PlacedCaches.copy(new CpuBackend(), Device.CPU, nhd, owned);
+        assertArrayEquals(nhd.strides(), copy.strides());
+        assertEquals(2.5f, copy.get(2, 1, 3, 5));
+        // no order of its own (a slice): BHSD
+        Tensor slice = PlacedCaches.copy(new CpuBackend(), Device.CPU, nhd.narrowSeq(2, 2), owned);
+        assertArrayEquals(Layout.BHSD.strides(3, 2, 2, 8), slice.strides());
+        assertEquals(2.5f, slice.get(2, 1, 1, 5));
+    }
 }

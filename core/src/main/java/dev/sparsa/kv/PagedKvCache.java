@@ -208,16 +208,8 @@ public final class PagedKvCache implements KvCache {
      * are contiguous in that order, else empty (a wrapped pool in other strides, e.g. padded rows).
      */
     public Optional<Layout> pageLayout() {
-        for (Layout l : Layout.values()) {
-            if (contiguousIn(kPages, l) && contiguousIn(vPages, l)) {
-                return Optional.of(l);
-            }
-        }
-        return Optional.empty();
-    }
-
-    private static boolean contiguousIn(Tensor t, Layout layout) {
-        return Arrays.equals(t.strides(), layout.strides(t.batch(), t.heads(), t.seqLen(), t.dim()));
+        Optional<Layout> k = kPages.layout();
+        return k.equals(vPages.layout()) ? k : Optional.empty();
     }
 
     /** Tokens per page (a power of two). */

@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * A strided, four-axis view {@code [batch, heads, seq, dim]} in f32, f16, bf16 or e4m3, over host memory
@@ -403,6 +404,20 @@ public final class Tensor implements AutoCloseable {
     /** A copy of the four element strides. */
     public long[] strides() {
         return strides.clone();
+    }
+
+    /**
+     * The layout whose contiguous strides for this shape are this tensor's strides ({@link Layout#strides}), or
+     * empty for any other strides (a slice, padded rows, a broadcast view). Where both give these strides (one
+     * head and one position), BHSD.
+     */
+    public Optional<Layout> layout() {
+        for (Layout l : Layout.values()) {
+            if (Arrays.equals(strides, l.strides(shape[0], shape[1], shape[2], shape[3]))) {
+                return Optional.of(l);
+            }
+        }
+        return Optional.empty();
     }
 
     /** Element offset of element (0,0,0,0) in the segment. */

@@ -189,4 +189,16 @@ class TensorTest {
                     () -> Tensor.onHost(seg, null, DType.F32, Layout.BHSD, 1, 1, 1, 1));
         }
     }
+
+    @Test
+    void layoutNamesTheOrderOfContiguousStridesOnly() {
+        assertEquals(java.util.Optional.of(Layout.BHSD), Tensor.allocate(DType.F32, Layout.BHSD, 2, 3, 4, 8).layout());
+        assertEquals(java.util.Optional.of(Layout.BSHD), Tensor.allocate(DType.BF16, Layout.BSHD, 2, 3, 4, 8).layout());
+        assertEquals(java.util.Optional.of(Layout.BSHD), Tensor.allocate(DType.F32, Layout.BSHD, 2, 1, 4, 8).layout());
+        // one head and one position: both orders give the same strides
+        assertEquals(java.util.Optional.of(Layout.BHSD), Tensor.allocate(DType.F32, Layout.BSHD, 2, 1, 1, 8).layout());
+        // a slice of the sequence, or of the heads, keeps its parent's strides, which no longer fit its shape
+        assertEquals(java.util.Optional.empty(), Tensor.allocate(DType.F32, Layout.BHSD, 2, 3, 4, 8).narrowSeq(1, 2).layout());
+        assertEquals(java.util.Optional.empty(), Tensor.allocate(DType.F32, Layout.BSHD, 2, 3, 4, 8).narrowHeads(0, 2).layout());
+    }
 }
