@@ -105,8 +105,8 @@ final class HeadGrouping {
     /**
      * The busiest worker's costed keys × heads when items are dealt largest first to the least loaded. The loads
      * are a min-heap (the least loaded at its root), so a deal costs O(log workers), not O(workers), and a deal
-     * stops once it passes the best so far: for 128 workers and 512 ragged sequences the search took 0.37 ms
-     * instead of 2.0 ms (docs/PERFORMANCE.md, "The grouping search on many cores"). The busiest load is the same
+     * stops once it passes the best so far: for 128 workers and 512 ragged sequences the search took 0.41 ms
+     * instead of 2.1 ms (docs/PERFORMANCE.md, "The grouping search on many cores"). The busiest load is the same
      * whichever of equally loaded workers takes an item.
      */
     static final class ItemLoads {
