@@ -575,12 +575,23 @@ final class DecodeCommand implements Callable<Integer> {
         return bytes;
     }
 
+    /** The paged pool's order and page order where they are not the defaults, as " (NHD, pages scattered)". */
+    private String poolNote() {
+        List<String> notes = new ArrayList<>();
+        if (pageLayout.equals("nhd")) {
+            notes.add("NHD");
+        }
+        if (scatterPages) {
+            notes.add("pages scattered");
+        }
+        return notes.isEmpty() ? "" : " (" + String.join(", ", notes) + ")";
+    }
+
     /** The caches and Q where a backend runs: the host ones, or copies in its device's memory (closed after). */
     private void printTable(int h, int kvh, int n, int d, double copyGBps, List<DecodeRow> rows) {
         out.printf("Sparsa decode: B=%d H=%d (kv %d) N=%d D=%d rows=%d, page %d%s; copy bandwidth %.1f GB/s"
                 + " (read + write); host caches %s%n", batch, h, kvh, n, d, this.rows, pageSize,
-                pageLayout.equals("nhd") ? scatterPages ? " (NHD, pages scattered)" : " (NHD)"
-                        : scatterPages ? " (pages scattered)" : "", copyGBps,
+                poolNote(), copyGBps,
                 cold ? "cold (" + evictMib() + " MiB read before each timed step)" : "warm");
         String fmt = "%-5s %-10s %-5s %-26s %7s %9s %9s %8s %7s %8s %10s %7s%n";
         out.printf(fmt, "back", "layout", "dtype", "pattern", "budget", "ms", "select ms", "GB/s", "%copy", "speedup",
